@@ -1,0 +1,234 @@
+"""Command line: a thin layer over inventory, plan, run, store, report.
+
+Every user mistake surfaces as one paragraph on stderr and exit code 2 (see
+``harness.errors``); progress goes to stderr so ``--json`` output on stdout stays
+machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import EXIT_USER_ERROR, UserError
+
+DEFAULT_DB = Path("reports/harness.db")
+DEFAULT_INVENTORY = Path("devices.yaml")
+
+DESCRIPTION = """\
+Measure on-device speech and language model builds (ExecuTorch .pte, ONNX) and keep
+every sample: latency percentiles with confidence intervals, load time, memory and
+thermal telemetry, in a SQLite database that reports are rendered from.
+
+Typical session:
+  harness devices                          what the inventory holds and what answers
+  harness zoo build                        make the reference builds (no network needed)
+  harness run plans/host-demo.yaml         measure; prints the run id
+  harness report latest -o reports/latest  HTML report of the newest run
+  harness export latest --format csv       every sample, one row each
+"""
+
+
+def _emit_json(payload) -> None:
+    json.dump(payload, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _resolve_run_id(db: Path, run_id: str) -> str:
+    if run_id != "latest":
+        return run_id
+    from harness.store import Store
+
+    with Store(db) as store:
+        runs = store.runs(1)
+    if not runs:
+        raise UserError("the database holds no runs yet.", path=db, fix="run 'harness run PLAN' first.")
+    return runs[0].run_id
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_devices(args) -> int:
+    from harness.devices import open_device
+    from harness.inventory import load_inventory
+
+    inventory = load_inventory(args.inventory)
+    rows = []
+    for config in inventory.devices:
+        try:
+            ok, why = open_device(config).reachable()
+        except UserError as exc:
+            ok, why = False, str(exc)
+        rows.append({"id": config.id, "platform": config.platform, "reachable": ok, "detail": why,
+                     "backends": list(config.backends), "labels": list(config.labels), "soc": config.soc})
+    if args.json:
+        _emit_json(rows)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"devices in {args.inventory}")
+    for col in ("id", "platform", "soc", "backends", "reachable"):
+        table.add_column(col)
+    for r in rows:
+        state = "[green]yes[/]" if r["reachable"] else f"[red]no[/] ({r['detail']})"
+        table.add_row(r["id"], r["platform"], r["soc"] or "–", ", ".join(r["backends"]), state)
+    Console().print(table)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from harness.cli_progress import RichProgress
+    from harness.run.engine import run_plan
+
+    progress = RichProgress(enabled=not args.quiet)
+    try:
+        outcome = run_plan(args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress)
+    except KeyboardInterrupt:
+        progress.stop()
+        run_id = progress.run_id or "RUN_ID"
+        print(f"\ninterrupted. Finished cells are stored; continue with:\n"
+              f"  harness run {args.plan} --resume {run_id}", file=sys.stderr)
+        return 130
+    progress.stop()
+    summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
+               "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
+    if args.json:
+        _emit_json(summary)
+    else:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing new"
+        print(f"run {outcome.run_id}: {counts}"
+              + (f", {outcome.skipped} not runnable" if outcome.skipped else "")
+              + f"\nreport: harness report {outcome.run_id} -o reports/{outcome.run_id}", file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
+def cmd_runs(args) -> int:
+    from harness.store import Store
+
+    with Store(args.db) as store:
+        runs = store.runs(args.limit)
+        rows = [{"run_id": r.run_id, "plan": r.plan_name, "status": r.status, "started_at": r.started_at,
+                 "cells": len(store.finished_cell_keys(r.run_id))} for r in runs]
+    if args.json:
+        _emit_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['run_id']}  {r['status']:<11} {r['cells']:>4} cells  {r['started_at']}  {r['plan']}")
+        if not rows:
+            print(f"no runs in {args.db}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from harness.report import write_report
+
+    run_id = _resolve_run_id(args.db, args.run_id)
+    target = write_report(args.db, run_id, args.output)
+    print(f"report written: {target}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from harness.store.export import export_run
+
+    run_id = _resolve_run_id(args.db, args.run_id)
+    out, rows = export_run(args.db, run_id, args.format, args.output)
+    if args.json:
+        _emit_json({"run_id": run_id, "path": str(out), "rows": rows, "format": args.format})
+    else:
+        print(f"{rows} samples written to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_zoo_build(args) -> int:
+    from harness.zoo import build_all
+
+    results = build_all(args.output, only=args.only, force=args.force, log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        _emit_json([r.as_dict() for r in results])
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="harness", description=DESCRIPTION, formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def db_arg(p):
+        p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
+
+    p = sub.add_parser("devices", help="list the inventory and which devices answer", formatter_class=fmt,
+                       description="List every device in the inventory and whether it is reachable now.")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY, help="inventory file (default: ./devices.yaml)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser(
+        "run", help="measure a plan and store every sample", formatter_class=fmt,
+        description="Measure every build of PLAN on every device it names.\n\n"
+                    "Each finished cell (device x build) is committed to the database at once: if the run is\n"
+                    "interrupted, rerun with --resume RUN_ID and only the missing cells are measured.\n"
+                    "Exit status: 0 all cells measured, 1 some cells failed (their logs are stored), 2 bad input.",
+        epilog="example:\n  harness run plans/host-demo.yaml\n  harness run plans/host-demo.yaml --resume 20261121-143000-7f3a")
+    p.add_argument("plan", type=Path, help="plan file, e.g. plans/host-demo.yaml")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
+                   help="inventory file when the plan names none (default: ./devices.yaml)")
+    db_arg(p)
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run, skipping its finished cells")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("runs", help="list stored runs, newest first")
+    db_arg(p)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("report", help="render a stored run as a self-contained HTML report", formatter_class=fmt,
+                       description="Render RUN_ID (or 'latest') from the database; nothing is re-measured.",
+                       epilog="example:\n  harness report latest -o reports/latest && xdg-open reports/latest/index.html")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id from 'harness runs', or 'latest'")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (index.html is written there)")
+    db_arg(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="export a run's raw samples as CSV or Parquet", formatter_class=fmt,
+                       description="One row per sample (warm-up and measured, see the 'phase' column).")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("-o", "--output", type=Path, help="output file (default: RUN_ID.FORMAT)")
+    db_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("zoo", help="reference builds made from installed packages (no network)")
+    zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
+    b = zoo.add_parser("build", help="build the reference models and their manifests (cached)", formatter_class=fmt,
+                       description="Write reference builds and manifests; a build is redone only when its\n"
+                                   "recipe or source changed (or with --force).")
+    b.add_argument("-o", "--output", type=Path, default=Path("builds"), help="output folder (default: builds/)")
+    b.add_argument("--only", action="append", metavar="NAME", help="build only this one (repeatable)")
+    b.add_argument("--force", action="store_true", help="rebuild even when cached")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_zoo_build)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR

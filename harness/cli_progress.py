@@ -1,0 +1,51 @@
+"""Progress display for ``harness run``: a bar for the run and one line per finished cell (on stderr)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class RichProgress:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.console = Console(file=sys.stderr)
+        self.run_id: str | None = None
+        self._progress: Progress | None = None
+        self._task = None
+
+    def start(self, run_id: str, total: int, already_done: int) -> None:
+        self.run_id = run_id
+        if not self.enabled:
+            return
+        self.console.print(f"run [bold]{run_id}[/]: {total} cells"
+                           + (f", {already_done} already stored (resumed)" if already_done else ""))
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task("starting", total=total, completed=already_done)
+
+    def cell_started(self, spec) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=escape(f"{spec.device.id} · {spec.artifact.label}"))
+
+    def cell_finished(self, spec, result) -> None:
+        if self._progress is None:
+            return
+        self._progress.advance(self._task)
+        m = result.measurement
+        if result.status == "ok" and m is not None and m.samples_ms:
+            p50, p95 = np.percentile(m.samples_ms, [50, 95])
+            line = "[green]✓[/] " + escape(f"{spec.device.id} · {spec.artifact.label}") + f": P50 {p50:.2f} ms, P95 {p95:.2f} ms"
+        else:
+            line = "[red]✗[/] " + escape(f"{spec.device.id} · {spec.artifact.label}: {result.status}: {result.reason}")
+        self._progress.console.print(line, markup=True, highlight=False)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,58 @@
+"""The plan file's model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import Field
+
+from harness.yamlconf import StrictModel, load_data, validate
+
+
+class Cooldown(StrictModel):
+    """Wait before each cell until the hottest CPU sensor is below ``max_temp_c``."""
+
+    max_temp_c: float = 45.0
+    timeout_s: float = Field(default=300.0, gt=0)
+    poll_s: float = Field(default=2.0, gt=0)
+
+
+class Budgets(StrictModel):
+    """P95 latency budgets in ms.  ``asr`` covers mel + encoder + decoder together."""
+
+    vad: float | None = 10.0
+    asr: float | None = 150.0
+    llm_npu: float | None = 200.0
+    llm_cpu: float | None = 500.0
+    pipeline: float | None = 350.0
+
+
+class Plan(StrictModel):
+    """What to measure.  Paths are relative to the plan file."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    inventory: Path | None = None
+    devices: list[str] = Field(default=["*"], min_length=1)
+    artifacts: list[str] = Field(min_length=1)
+    warmup_iterations: int = Field(default=5, ge=0)
+    iterations: int = Field(default=50, ge=1)
+    threads: int | None = Field(default=None, ge=1)
+    timeout_s: float = Field(default=600.0, gt=0)
+    cooldown: Cooldown | None = None
+    thermal_period_s: float = Field(default=1.0, gt=0)
+    budgets_p95_ms: Budgets = Budgets()
+    seed: int = 0
+
+
+def load_plan(path: Path) -> tuple[Plan, str, dict]:
+    """Read and validate a plan; return it with its text's sha256 and its line map."""
+    data, lines = load_data(path)
+    if data is None:
+        from harness.errors import UserError
+
+        raise UserError("the plan is empty.", path=path, fix="see plans/host-demo.yaml for an example.")
+    plan = validate(Plan, data, path, lines)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return plan, digest, lines

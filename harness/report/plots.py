@@ -1,0 +1,71 @@
+"""Small SVG charts for the report, as data URIs (self-contained, no id clashes between charts)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+plt.rcParams.update({
+    "svg.fonttype": "none",  # keep text as text: smaller files, selectable labels
+    "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.edgecolor": "#888", "axes.labelcolor": "#333", "xtick.color": "#555", "ytick.color": "#555",
+})
+INK, ACCENT, WARN = "#2c4a6e", "#d1495b", "#edae49"
+
+
+def _to_uri(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def latency_distribution(samples_ms: np.ndarray, p50: float, p95: float, budget_ms: float | None) -> str:
+    """Histogram of measured latencies with P50, P95 and the budget marked; an ECDF beside it."""
+    fig, (hist, ecdf) = plt.subplots(1, 2, figsize=(6.4, 2.1), gridspec_kw={"width_ratios": [3, 2]})
+    hist.hist(samples_ms, bins=min(40, max(5, len(samples_ms) // 4)), color=INK, alpha=0.85)
+    for ax in (hist, ecdf):
+        ax.axvline(p50, color="#555", lw=1, ls="--")
+        ax.axvline(p95, color=ACCENT, lw=1.2)
+        if budget_ms is not None:
+            ax.axvline(budget_ms, color=WARN, lw=1.5, ls=":")
+    hist.set_xlabel("latency (ms)")
+    hist.set_ylabel("iterations")
+    hist.text(p95, hist.get_ylim()[1], " P95", color=ACCENT, va="top", fontsize=8)
+    ordered = np.sort(samples_ms)
+    ecdf.step(ordered, np.arange(1, len(ordered) + 1) / len(ordered), where="post", color=INK)
+    ecdf.set_xlabel("latency (ms)")
+    ecdf.set_ylabel("fraction ≤ x")
+    ecdf.set_ylim(0, 1.02)
+    return _to_uri(fig)
+
+
+def thermal_timeline(thermals: list[dict]) -> str:
+    """Temperatures over the cell, one line per sensor (clocks on a second axis when present)."""
+    fig, ax = plt.subplots(figsize=(6.4, 1.8))
+    temps: dict[str, tuple[list, list]] = {}
+    freqs: dict[str, tuple[list, list]] = {}
+    for s in thermals:
+        target = temps if s["kind"] == "temp" else freqs if s["kind"] == "freq" else None
+        if target is not None:
+            xs, ys = target.setdefault(s["sensor"], ([], []))
+            xs.append(s["t_s"])
+            ys.append(s["value"])
+    for name, (xs, ys) in list(temps.items())[:8]:
+        ax.plot(xs, ys, lw=1, label=name)
+    ax.set_xlabel("seconds into the cell")
+    ax.set_ylabel("°C")
+    if freqs:
+        ax2 = ax.twinx()
+        for name, (xs, ys) in list(freqs.items())[:4]:
+            ax2.plot(xs, np.asarray(ys) / 1000, lw=0.8, ls="--", label=name)
+        ax2.set_ylabel("MHz")
+    if temps:
+        ax.legend(fontsize=6, loc="upper left", frameon=False, ncol=2)
+    return _to_uri(fig)

@@ -1,0 +1,66 @@
+"""Execute one cell: cooldown, push, measure with thermal sampling beside it.
+
+``execute_cell`` has explicit inputs (a CellSpec and an open device) and an
+explicit output (a CellResult); it never touches the results store, so cells can
+later be scheduled on other hosts and their results shipped back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from harness.clock import utc_now
+from harness.devices.base import ThermalSample
+from harness.errors import DeviceError
+from harness.plan import CellSpec
+from harness.runners import Measurement, RunnerFailure, runner_module
+from harness.thermal.sampler import ThermalSampler, wait_for_cooldown
+
+
+@dataclass
+class CellResult:
+    key: str
+    status: str  # ok | failed | timeout | crashed
+    reason: str = ""
+    log: str = ""
+    measurement: Measurement | None = None
+    thermals: list[ThermalSample] = field(default_factory=list)
+    cooldown_wait_s: float | None = None
+    cooldown_note: str = ""
+    push_s: float | None = None
+    started_at: str = ""
+    finished_at: str = ""
+
+
+def execute_cell(spec: CellSpec, device) -> CellResult:
+    """Run one cell on an open device; failures become a CellResult, never an exception."""
+    result = CellResult(key=spec.key, status="failed", started_at=utc_now())
+    notes: list[str] = []
+    try:
+        if spec.cooldown is not None:
+            cool = wait_for_cooldown(device, spec.cooldown.max_temp_c, spec.cooldown.timeout_s, spec.cooldown.poll_s)
+            result.cooldown_wait_s, result.cooldown_note = cool.waited_s, cool.note
+            notes.append(cool.note)
+        t0 = time.perf_counter()
+        remote = device.push(spec.artifact.path, spec.artifact.sha256)
+        result.push_s = time.perf_counter() - t0
+        runner = runner_module(spec.runner)
+        sampler = ThermalSampler(device, spec.thermal_period_s)
+        try:
+            with sampler:
+                measurement = runner.measure(device, remote, spec.artifact, spec.settings)
+        finally:
+            # Keep telemetry of failed cells too: a crash under heat is worth seeing.
+            result.thermals = sampler.samples
+            if sampler.error:
+                notes.append(sampler.error)
+        result.measurement = measurement
+        result.status = "ok"
+        result.log = "\n".join(notes + measurement.notes)
+    except RunnerFailure as exc:
+        result.status, result.reason, result.log = exc.status, exc.reason, "\n".join(notes + [exc.log])
+    except DeviceError as exc:
+        result.status, result.reason, result.log = "failed", exc.reason, str(exc)
+    result.finished_at = utc_now()
+    return result

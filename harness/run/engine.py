@@ -1,0 +1,115 @@
+"""Run a whole plan: check everything first, then execute and store cell by cell.
+
+All validation (plan, inventory, every artifact) happens before the first write, so
+bad input never leaves a half-made run behind.  Each finished cell is committed at
+once; ``resume`` skips the cells a run already holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from harness.clock import utc_now
+from harness.devices import open_device
+from harness.errors import UserError
+from harness.inventory import load_inventory
+from harness.plan import CellSpec, expand_plan, load_plan
+from harness.run.cell import CellResult, execute_cell
+from harness.store import Store
+
+
+class Progress(Protocol):
+    def start(self, run_id: str, total: int, already_done: int) -> None: ...
+    def cell_started(self, spec: CellSpec) -> None: ...
+    def cell_finished(self, spec: CellSpec, result: CellResult) -> None: ...
+
+
+class _Silent:
+    def start(self, run_id, total, already_done): pass
+    def cell_started(self, spec): pass
+    def cell_finished(self, spec, result): pass
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    statuses: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    resumed_cells: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != "ok")
+
+
+def _unreachable(spec: CellSpec, why: str) -> CellResult:
+    now = utc_now()
+    return CellResult(key=spec.key, status="failed", reason=f"device unreachable: {why}", started_at=now, finished_at=now)
+
+
+def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None, resume: str | None = None,
+             progress: Progress | None = None) -> RunOutcome:
+    """Execute a plan into the store at ``db_path``; return how the cells ended."""
+    progress = progress or _Silent()
+    plan, plan_sha, lines = load_plan(plan_path)
+    if plan.inventory is not None:
+        inventory_path = plan_path.parent / plan.inventory
+    inventory = load_inventory(inventory_path or Path("devices.yaml"))
+    cells, skipped = expand_plan(plan, plan_path, lines, inventory)
+    if not cells:
+        reasons = "; ".join(sorted({f"{s.device_id}: {s.reason}" for s in skipped})) or "the plan selects nothing"
+        raise UserError(f"nothing to run: {reasons}.", path=plan_path,
+                        fix="add devices that offer the builds' backends, or builds those devices can run.")
+    with Store(db_path) as store:
+        if resume:
+            record = store.run(resume)
+            if record.plan_sha256 != plan_sha:
+                raise UserError(f"run {resume} was made from a different version of this plan; resuming would mix "
+                                "two plans in one run.", path=plan_path,
+                                fix="restore the plan as it was, or start a new run without --resume.")
+            run_id, done = resume, store.finished_cell_keys(resume)
+            store.set_run_status(run_id, "running")
+        else:
+            settings = plan.model_dump(mode="json", include={"warmup_iterations", "iterations", "threads",
+                                                             "timeout_s", "cooldown", "thermal_period_s", "seed"})
+            run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
+            done = set()
+        outcome = RunOutcome(run_id=run_id, skipped=len(skipped), resumed_cells=len(done & {c.key for c in cells}))
+        for art in {c.artifact.sha256: c.artifact for c in cells}.values():
+            store.record_artifact(art)
+        for skip in skipped:
+            store.record_artifact(skip.artifact)
+            store.record_skipped(run_id, skip.device_id, skip.artifact.sha256, skip.reason)
+        todo = [c for c in cells if c.key not in done]
+        progress.start(run_id, len(cells), len(cells) - len(todo))
+        devices: dict[str, object] = {}
+        unreachable: dict[str, str] = {}
+        try:
+            for spec in todo:
+                progress.cell_started(spec)
+                device_id = spec.device.id
+                if device_id not in devices and device_id not in unreachable:
+                    device = open_device(spec.device)
+                    ok, why = device.reachable()
+                    if ok:
+                        devices[device_id] = device
+                        store.record_device(run_id, device.facts(), spec.device.model_dump(mode="json"))
+                    else:
+                        unreachable[device_id] = why
+                if device_id in unreachable:
+                    result = _unreachable(spec, unreachable[device_id])
+                else:
+                    result = execute_cell(spec, devices[device_id])
+                store.record_cell(run_id, spec, result)
+                outcome.statuses[result.status] = outcome.statuses.get(result.status, 0) + 1
+                progress.cell_finished(spec, result)
+        except BaseException:
+            store.set_run_status(run_id, "interrupted")
+            raise
+        finally:
+            for device in devices.values():
+                device.close()
+        store.set_run_status(run_id, "complete")
+    return outcome

@@ -1,0 +1,1 @@
+"""Thermal and clock telemetry: sysfs readers, the background sampler and the cooldown gate."""

@@ -1,0 +1,35 @@
+"""Helpers for tests: copying fixture models, writing files, running the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def copy_model(model_dir: Path, name: str, dest: Path, manifest: dict | None = None) -> Path:
+    """Copy a fixture model into ``dest`` (optionally with a manifest) and return its path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / name
+    target.write_bytes((model_dir / name).read_bytes())
+    if manifest is not None:
+        (dest / f"{name}.manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a child process, as a user would."""
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or REPO, env=env,
+                          capture_output=True, text=True, timeout=600)

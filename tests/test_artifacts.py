@@ -1,0 +1,89 @@
+"""Model files are recognised by their bytes; manifests are checked; gaps are inferred and listed."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.artifacts import load_artifact
+from harness.artifacts.manifest import sha256_of
+from harness.artifacts.sniff import sniff_format
+from harness.errors import UserError
+from tests.helpers import copy_model, write
+
+
+def test_real_exports_are_recognised(model_dir):
+    assert sniff_format(model_dir / "tiny.pte") == "pte"
+    assert sniff_format(model_dir / "tiny.onnx") == "onnx"
+
+
+def test_pte_renamed_to_onnx_is_rejected_with_the_fix(model_dir, tmp_path):
+    fake = tmp_path / "encoder.onnx"
+    fake.write_bytes((model_dir / "tiny.pte").read_bytes())
+    with pytest.raises(UserError) as err:
+        load_artifact(fake)
+    assert str(fake) in str(err.value)
+    assert "content is a pte file" in str(err.value) and "rename it to encoder.pte" in str(err.value)
+
+
+def test_garbage_named_pte_is_rejected(tmp_path):
+    page = write(tmp_path / "model.pte", "<html>404 Not Found</html>")
+    with pytest.raises(UserError, match="not a model file this harness can read"):
+        load_artifact(page)
+
+
+def test_truncated_onnx_is_rejected(model_dir, tmp_path):
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes((model_dir / "tiny.onnx").read_bytes()[:500])
+    with pytest.raises(UserError, match="not a model file"):
+        load_artifact(cut)
+
+
+def test_missing_manifest_is_inferred_and_listed(model_dir, tmp_path):
+    art = load_artifact(copy_model(model_dir, "tiny.pte", tmp_path / "whisper_encoder_int8"))
+    assert art.format == "pte"
+    assert art.backend == "xnnpack"  # read from the delegate id inside the program
+    assert "manifest" in art.inferred and "backend" in art.inferred
+    assert art.sha256 == sha256_of(art.path) and art.size_bytes == art.path.stat().st_size
+
+
+def test_name_words_guide_inference(model_dir, tmp_path):
+    target = tmp_path / "whisper-encoder-int8.onnx"
+    target.write_bytes((model_dir / "tiny.onnx").read_bytes())
+    art = load_artifact(target)
+    assert (art.stage, art.quantization, art.backend) == ("asr-encoder", "int8", "ort-cpu")
+
+
+def test_onnx_quantization_is_read_from_the_graph(model_dir, tmp_path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = tmp_path / "plain.onnx"
+    quantize_dynamic(str(model_dir / "tiny.onnx"), str(quantized), weight_type=QuantType.QInt8)
+    assert load_artifact(quantized).quantization == "int8"
+    assert load_artifact(model_dir / "tiny.onnx").quantization == "fp32"
+
+
+def test_manifest_fields_win_and_are_not_listed_as_inferred(model_dir, tmp_path):
+    path = copy_model(model_dir, "tiny.onnx", tmp_path, manifest={
+        "model": "whisper-tiny.en", "stage": "asr-decoder", "backend": "ort-cpu", "quantization": "int4"})
+    art = load_artifact(path)
+    assert (art.model, art.stage, art.quantization) == ("whisper-tiny.en", "asr-decoder", "int4")
+    assert art.inferred == []
+
+
+def test_stale_manifest_sha256_is_rejected(model_dir, tmp_path):
+    path = copy_model(model_dir, "tiny.onnx", tmp_path, manifest={"sha256": "0" * 64})
+    with pytest.raises(UserError, match="does not match the model file"):
+        load_artifact(path)
+
+
+def test_manifest_unknown_key_names_the_manifest(model_dir, tmp_path):
+    path = copy_model(model_dir, "tiny.onnx", tmp_path, manifest={"quantisation": "int8"})
+    with pytest.raises(UserError) as err:
+        load_artifact(path)
+    assert "tiny.onnx.manifest.json" in str(err.value) and "quantisation" in str(err.value)
+
+
+def test_manifest_format_contradicting_the_file(model_dir, tmp_path):
+    path = copy_model(model_dir, "tiny.onnx", tmp_path, manifest={"format": "pte"})
+    with pytest.raises(UserError, match="manifest says pte but the file is onnx"):
+        load_artifact(path)

@@ -1,0 +1,119 @@
+"""Inventory and plan files: good ones load, bad ones fail with the file, the line and a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import UserError
+from harness.inventory import load_inventory
+from harness.plan import load_plan
+from tests.helpers import REPO, write
+
+
+def test_shipped_inventory_has_a_working_host_device():
+    inventory = load_inventory(REPO / "devices.yaml")
+    host = inventory.get("host")
+    assert host.platform == "host"
+    assert {"xnnpack", "ort-cpu"} <= set(host.backends)
+
+
+def test_shipped_plan_is_valid():
+    plan, sha, _ = load_plan(REPO / "plans" / "host-demo.yaml")
+    assert plan.devices == ["host"]
+    assert plan.budgets_p95_ms.vad == 10 and plan.budgets_p95_ms.asr == 150
+    assert plan.budgets_p95_ms.llm_npu == 200 and plan.budgets_p95_ms.llm_cpu == 500
+    assert plan.budgets_p95_ms.pipeline == 350
+    assert len(sha) == 64
+
+
+def test_unknown_key_names_path_line_and_allowed_keys(tmp_path):
+    path = write(tmp_path / "devices.yaml", """
+        devices:
+          - id: host
+            platform: host
+          - id: phone
+            platform: host
+            serail: R5CX
+        """)
+    with pytest.raises(UserError) as err:
+        load_inventory(path)
+    text = str(err.value)
+    assert "devices[1].serail" in text
+    assert f"{path}:6:" in text  # line of the misspelt key
+    assert "unknown key" in text and "backends" in text  # the allowed keys are listed
+
+
+def test_malformed_yaml_reports_its_line(tmp_path):
+    path = write(tmp_path / "plan.yaml", """
+        name: x
+        artifacts: [a.onnx
+        iterations: 3
+        """)
+    with pytest.raises(UserError) as err:
+        load_plan(path)
+    assert f"{path}:" in str(err.value) and "not valid YAML" in str(err.value)
+    assert err.value.line in (3, 4)
+
+
+def test_unknown_backend_is_rejected(tmp_path):
+    path = write(tmp_path / "devices.yaml", """
+        devices:
+          - id: host
+            platform: host
+            backends: [xnnpak]
+        """)
+    with pytest.raises(UserError) as err:
+        load_inventory(path)
+    assert "devices[0].backends[0]" in str(err.value) and err.value.line == 4
+
+
+def test_unknown_platform_is_rejected(tmp_path):
+    path = write(tmp_path / "devices.yaml", """
+        devices:
+          - id: watch
+            platform: wearos
+        """)
+    with pytest.raises(UserError) as err:
+        load_inventory(path)
+    assert "devices[0].platform" in str(err.value) and err.value.line == 3
+
+
+def test_duplicate_device_ids_are_rejected(tmp_path):
+    path = write(tmp_path / "devices.yaml", """
+        devices:
+          - {id: host, platform: host}
+          - {id: host, platform: host}
+        """)
+    with pytest.raises(UserError, match="used twice"):
+        load_inventory(path)
+
+
+def test_plan_values_are_checked(tmp_path):
+    path = write(tmp_path / "plan.yaml", """
+        name: p
+        artifacts: [a.onnx]
+        iterations: 0
+        """)
+    with pytest.raises(UserError) as err:
+        load_plan(path)
+    assert "iterations" in str(err.value) and err.value.line == 3
+
+
+def test_missing_required_key(tmp_path):
+    path = write(tmp_path / "plan.yaml", "name: p\n")
+    with pytest.raises(UserError) as err:
+        load_plan(path)
+    assert "artifacts" in str(err.value) and "Field required" in str(err.value)
+
+
+def test_unknown_device_in_inventory_lookup(tmp_path):
+    inventory = load_inventory(write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n"))
+    with pytest.raises(UserError, match="no device 'pixel'.*known: host"):
+        inventory.get("pixel")
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="file not found"):
+        load_inventory(Path(tmp_path / "nope.yaml"))
