@@ -33,3 +33,19 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or REPO, env=env,
                           capture_output=True, text=True, timeout=600)
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0"]
+
+
+def chromium(page: Path, out_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Open a local page in Debian's headless Chromium; stderr carries its console messages."""
+    import shutil
+
+    exe = shutil.which("chromium")
+    assert exe, "chromium is missing: run 'make test' (it installs Debian's chromium) or scripts/install-system-deps.sh"
+    profile = out_dir / "chromium-profile"
+    return subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=120, cwd=out_dir)

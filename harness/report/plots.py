@@ -27,20 +27,31 @@ def _to_uri(fig) -> str:
 
 
 def latency_distribution(samples_ms: np.ndarray, p50: float, p95: float, budget_ms: float | None) -> str:
-    """Histogram of measured latencies with P50, P95 and the budget marked; an ECDF beside it."""
+    """Histogram of measured latencies with P50, P95 and the budget marked; an ECDF beside it.
+
+    The axis spans the data, not the budget: a 0.1 ms VAD next to a 10 ms budget would
+    otherwise be a single line.  A budget off the scale is named in the corner instead.
+    """
     fig, (hist, ecdf) = plt.subplots(1, 2, figsize=(6.4, 2.1), gridspec_kw={"width_ratios": [3, 2]})
+    lo, hi = float(np.min(samples_ms)), float(np.max(samples_ms))
+    pad = max((hi - lo) * 0.05, hi * 0.01, 1e-3)
+    budget_on_scale = budget_ms is not None and budget_ms <= hi + (hi - lo) * 0.5 + pad
+    right = max(hi + pad, budget_ms + pad) if budget_on_scale else hi + pad
     hist.hist(samples_ms, bins=min(40, max(5, len(samples_ms) // 4)), color=INK, alpha=0.85)
+    ordered = np.sort(samples_ms)
+    ecdf.step(ordered, np.arange(1, len(ordered) + 1) / len(ordered), where="post", color=INK)
     for ax in (hist, ecdf):
         ax.axvline(p50, color="#555", lw=1, ls="--")
         ax.axvline(p95, color=ACCENT, lw=1.2)
-        if budget_ms is not None:
+        if budget_on_scale:
             ax.axvline(budget_ms, color=WARN, lw=1.5, ls=":")
-    hist.set_xlabel("latency (ms)")
+        ax.set_xlim(max(0.0, lo - pad), right)
+        ax.set_xlabel("latency (ms)")
+    if budget_ms is not None and not budget_on_scale:
+        ecdf.text(0.98, 0.04, f"budget {budget_ms:g} ms\n(off scale) →", transform=ecdf.transAxes, ha="right",
+                  va="bottom", color=WARN, fontsize=8)
     hist.set_ylabel("iterations")
     hist.text(p95, hist.get_ylim()[1], " P95", color=ACCENT, va="top", fontsize=8)
-    ordered = np.sort(samples_ms)
-    ecdf.step(ordered, np.arange(1, len(ordered) + 1) / len(ordered), where="post", color=INK)
-    ecdf.set_xlabel("latency (ms)")
     ecdf.set_ylabel("fraction ≤ x")
     ecdf.set_ylim(0, 1.02)
     return _to_uri(fig)

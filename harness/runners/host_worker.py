@@ -122,12 +122,18 @@ def _load_pte(path: str, specs: list | None, threads: int | None, rng, notes) ->
 
 
 LOADERS = {"onnx": _load_onnx, "pte": _load_pte}
+# Imported before the memory baseline, so "growth over pre-load" is the model, not the runtime library.
+RUNTIME_MODULES = {"onnx": ["onnxruntime"], "pte": ["torch", "executorch.runtime"]}
 
 
 def measure(fmt: str, model: str, specs: list | None, warmup: int, iterations: int,
             threads: int | None, seed: int) -> dict[str, Any]:
     """Load, run once, warm up, measure; return every timing in milliseconds."""
+    import importlib
+
     notes: list[str] = []
+    for module in RUNTIME_MODULES[fmt]:
+        importlib.import_module(module)
     rss_before_mb = _rss_mb()
     run, load_ms = LOADERS[fmt](model, specs, threads, np.random.default_rng(seed), notes)
     clock = time.perf_counter_ns

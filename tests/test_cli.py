@@ -1,0 +1,95 @@
+"""The command line as a user meets it: help that teaches, errors without tracebacks, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from tests.helpers import copy_model, run_cli, write
+
+
+def _assert_user_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+def test_help_teaches_the_workflow():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for command in ("devices", "run", "report", "export", "zoo"):
+        assert command in proc.stdout
+    assert "harness run plans/host-demo.yaml" in proc.stdout
+    run_help = run_cli("run", "--help").stdout
+    assert "--resume" in run_help and "Exit status" in run_help
+
+
+def test_devices_json_lists_the_shipped_host():
+    proc = run_cli("devices", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (host,) = json.loads(proc.stdout)
+    assert host["id"] == "host" and host["reachable"] is True
+
+
+@pytest.fixture
+def good_run(tmp_path, model_dir, host_inventory):
+    """A database holding one finished run, to prove bad input later never damages it."""
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", """
+        name: good
+        inventory: devices.yaml
+        artifacts: [builds/tiny.onnx]
+        warmup_iterations: 1
+        iterations: 5
+        """)
+    db = tmp_path / "results.db"
+    proc = run_cli("run", str(plan), "--db", str(db), "--json", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    return db, json.loads(proc.stdout)["run_id"]
+
+
+def _sample_count(db):
+    return sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+
+
+@pytest.mark.parametrize("plan_text, needles", [
+    ("name: x\nartifacts: [a.onnx\n", ["plan.yaml:", "not valid YAML"]),
+    ("name: x\nartifacts: [builds/tiny.onnx]\ninventory: devices.yaml\niterashuns: 3\n",
+     ["plan.yaml:4", "iterashuns", "unknown key"]),
+    ("name: x\nartifacts: [builds/tiny.onnx]\ninventory: devices.yaml\ndevices: [pixel-9]\n",
+     ["no device 'pixel-9'", "known: host"]),
+    ("name: x\nartifacts: [builds/missing.onnx]\ninventory: devices.yaml\n",
+     ["plan.yaml:2", "matches no file"]),
+    ("name: x\nartifacts: [builds/liar.onnx]\ninventory: devices.yaml\n",
+     ["liar.onnx", "content is a pte file", "rename it to liar.pte"]),
+])
+def test_bad_input_exits_2_and_keeps_stored_results(good_run, tmp_path, model_dir, plan_text, needles):
+    db, _ = good_run
+    (tmp_path / "builds" / "liar.onnx").write_bytes((model_dir / "tiny.pte").read_bytes())
+    before = _sample_count(db)
+    plan = write(tmp_path / "plan.yaml", plan_text)
+    _assert_user_error(run_cli("run", str(plan), "--db", str(db)), *needles)
+    assert _sample_count(db) == before
+
+
+def test_unknown_run_id_and_bad_database(good_run, tmp_path):
+    db, run_id = good_run
+    _assert_user_error(run_cli("report", "nope", "-o", str(tmp_path / "r"), "--db", str(db)), "no run 'nope'", run_id)
+    not_db = write(tmp_path / "notes.db", "just text, not SQLite")
+    _assert_user_error(run_cli("runs", "--db", str(not_db)), "not a harness results database")
+    assert not_db.read_text() == "just text, not SQLite"
+
+
+def test_report_and_export_from_the_cli(good_run, tmp_path):
+    db, run_id = good_run
+    proc = run_cli("report", "latest", "-o", str(tmp_path / "rep"), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    assert run_id in (tmp_path / "rep" / "index.html").read_text()
+    proc = run_cli("export", run_id, "--format", "csv", "-o", str(tmp_path / "s.csv"), "--db", str(db), "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["rows"] == 6  # 1 warm-up + 5 measured
+    runs = json.loads(run_cli("runs", "--db", str(db), "--json").stdout)
+    assert [r["run_id"] for r in runs] == [run_id] and runs[0]["status"] == "complete"

@@ -1,0 +1,200 @@
+"""The spine on the host device: run a plan of real exported models, store every sample, report, export."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.errors import UserError
+from harness.report.html import write_report
+from harness.run.engine import run_plan
+from harness.store import Store
+from harness.store.export import export_run
+from tests.helpers import copy_model, write
+
+WARMUP, ITERATIONS = 3, 25
+
+
+@pytest.fixture
+def plan(tmp_path, model_dir, host_inventory):
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={
+        "model": "tiny", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")  # no manifest: inferred
+    return write(tmp_path / "plan.yaml", f"""
+        name: tiny-host
+        inventory: devices.yaml
+        devices: [host]
+        artifacts: [builds/*.pte, builds/tiny.onnx]
+        warmup_iterations: {WARMUP}
+        iterations: {ITERATIONS}
+        threads: 1
+        timeout_s: 120
+        budgets_p95_ms: {{vad: 1000}}
+        """)
+
+
+def test_run_stores_every_sample_and_reports(plan, tmp_path):
+    db = tmp_path / "results.db"
+    outcome = run_plan(plan, db)
+    assert outcome.statuses == {"ok": 2}
+
+    with Store(db) as store:
+        run = store.run(outcome.run_id)
+        assert run.status == "complete" and run.plan_name == "tiny-host"
+        cells = store.cells(outcome.run_id)
+        assert {c.artifact["format"] for c in cells} == {"pte", "onnx"}
+        for cell in cells:
+            assert len(cell.samples_ms) == ITERATIONS and len(cell.warmup_ms) == WARMUP
+            assert np.all(cell.samples_ms > 0)
+            assert cell.load_ms > 0 and cell.first_inference_ms > 0 and cell.peak_rss_mb > 10
+        (device,) = store.devices(outcome.run_id)
+        assert device["facts"]["executorch"] != "not installed" and device["simulated"] == 0
+        onnx_cell = next(c for c in cells if c.artifact["format"] == "onnx")
+        assert "manifest" in onnx_cell.artifact["inferred"]
+
+    # The raw rows are really there, independently of the store's reader.
+    con = sqlite3.connect(db)
+    counts = dict(con.execute("SELECT phase, COUNT(*) FROM samples GROUP BY phase").fetchall())
+    assert counts == {"warmup": 2 * WARMUP, "measured": 2 * ITERATIONS}
+
+    html = write_report(db, outcome.run_id, tmp_path / "report").read_text()
+    assert "tiny-host" in html and "<table>" in html
+    assert html.count('src="data:image/svg+xml;base64,') == 2  # one distribution plot per cell
+    assert "http://" not in html and "https://" not in html  # self-contained
+    assert "Inferred build facts" in html and "pass" in html
+
+    out, rows = export_run(db, outcome.run_id, "csv", tmp_path / "out.csv")
+    frame = pd.read_csv(out)
+    assert rows == len(frame) == 2 * (WARMUP + ITERATIONS)
+    measured = frame[frame.phase == "measured"]
+    for _, group in measured.groupby("cell_key"):
+        assert sorted(group.idx) == list(range(ITERATIONS))
+    out, rows = export_run(db, outcome.run_id, "parquet", tmp_path / "out.parquet")
+    assert len(pd.read_parquet(out)) == rows
+
+
+class _StopAfterFirstCell:
+    """A progress listener that interrupts the run like Ctrl-C once one cell is stored."""
+
+    def __init__(self):
+        self.run_id = None
+
+    def start(self, run_id, total, already_done):
+        self.run_id = run_id
+
+    def cell_started(self, spec):
+        pass
+
+    def cell_finished(self, spec, result):
+        raise KeyboardInterrupt
+
+
+def test_interrupted_run_keeps_finished_cells_and_resumes(plan, tmp_path):
+    db = tmp_path / "results.db"
+    stopper = _StopAfterFirstCell()
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(plan, db, progress=stopper)
+    with Store(db) as store:
+        assert store.run(stopper.run_id).status == "interrupted"
+        (first,) = store.cells(stopper.run_id)
+        assert len(first.samples_ms) == ITERATIONS
+
+    outcome = run_plan(plan, db, resume=stopper.run_id)
+    assert outcome.resumed_cells == 1 and outcome.statuses == {"ok": 1}
+    with Store(db) as store:
+        cells = store.cells(stopper.run_id)
+        assert len(cells) == 2 and store.run(stopper.run_id).status == "complete"
+        kept = next(c for c in cells if c.cell_key == first.cell_key)
+        assert kept.cell_id == first.cell_id and np.array_equal(kept.samples_ms, first.samples_ms)
+
+
+def test_resume_with_a_changed_plan_is_refused(plan, tmp_path):
+    db = tmp_path / "results.db"
+    stopper = _StopAfterFirstCell()
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(plan, db, progress=stopper)
+    plan.write_text(plan.read_text().replace(f"iterations: {ITERATIONS}", "iterations: 7"))
+    with pytest.raises(UserError, match="different version of this plan"):
+        run_plan(plan, db, resume=stopper.run_id)
+
+
+def test_hanging_model_times_out_and_run_continues(tmp_path, model_dir, host_inventory):
+    """A real ONNX model whose Loop never ends in practice: the cell is killed, the next one runs."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [1])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body)], "spin",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [helper.make_tensor("trip", TensorProto.INT64, [], [10**15]), helper.make_tensor("cond", TensorProto.BOOL, [], [True])],
+    )
+    builds = tmp_path / "builds"
+    builds.mkdir()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), builds / "spin.onnx")
+    copy_model(model_dir, "tiny.onnx", builds)
+    plan = write(tmp_path / "plan.yaml", """
+        name: hang
+        inventory: devices.yaml
+        artifacts: [builds/spin.onnx, builds/tiny.onnx]
+        warmup_iterations: 0
+        iterations: 5
+        timeout_s: 8
+        """)
+    db = tmp_path / "results.db"
+    outcome = run_plan(plan, db)
+    assert outcome.statuses == {"timeout": 1, "ok": 1}
+    with Store(db) as store:
+        by_model = {c.artifact["model"]: c for c in store.cells(outcome.run_id)}
+    assert by_model["spin"].status == "timeout" and "killed" in by_model["spin"].reason
+    assert len(by_model["spin"].samples_ms) == 0 and len(by_model["tiny"].samples_ms) == 5
+
+
+def test_model_that_fails_to_load_is_a_failed_cell_with_its_log(tmp_path, model_dir, host_inventory):
+    builds = tmp_path / "builds"
+    builds.mkdir()
+    data = (model_dir / "tiny.pte").read_bytes()
+    (builds / "broken.pte").write_bytes(data[: len(data) // 2])  # header intact, body truncated
+    plan = write(tmp_path / "plan.yaml", """
+        name: broken
+        inventory: devices.yaml
+        artifacts: [builds/broken.pte]
+        iterations: 3
+        timeout_s: 60
+        """)
+    outcome = run_plan(plan, tmp_path / "results.db")
+    assert outcome.statuses == {"failed": 1}
+    with Store(tmp_path / "results.db") as store:
+        (cell,) = store.cells(outcome.run_id)
+    assert "exited with code" in cell.reason and "host_worker" in cell.log
+
+
+def test_device_without_the_backend_is_skipped_with_a_reason(tmp_path, model_dir):
+    write(tmp_path / "devices.yaml", """
+        devices:
+          - {id: onnx-only, platform: host, backends: [ort-cpu]}
+        """)
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", """
+        name: skip
+        inventory: devices.yaml
+        artifacts: [builds/tiny.pte, builds/tiny.onnx]
+        iterations: 3
+        """)
+    outcome = run_plan(plan, tmp_path / "results.db")
+    assert outcome.statuses == {"ok": 1} and outcome.skipped == 1
+    with Store(tmp_path / "results.db") as store:
+        (skipped,) = store.skipped(outcome.run_id)
+    assert skipped["backend"] == "xnnpack" and "needs xnnpack" in skipped["reason"]

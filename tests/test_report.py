@@ -1,0 +1,73 @@
+"""The report escapes what came from outside and renders in a real browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.report.html import write_report
+from harness.run.engine import run_plan
+from harness.store import Store
+from tests.helpers import chromium, copy_model, write
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory, model_dir):
+    """A real run whose manifest and device facts carry markup; rendered once for the module."""
+    tmp = tmp_path_factory.mktemp("report")
+    write(tmp / "devices.yaml", "devices:\n  - {id: host, platform: host, soc: \"" + HOSTILE.replace("'", "") + "\"}\n")
+    copy_model(model_dir, "tiny.onnx", tmp / "builds", manifest={"model": HOSTILE, "stage": "vad"})
+    plan = write(tmp / "plan.yaml", """
+        name: hostile
+        inventory: devices.yaml
+        artifacts: [builds/tiny.onnx]
+        warmup_iterations: 2
+        iterations: 30
+        budgets_p95_ms: {vad: 0.0001}
+        """)
+    outcome = run_plan(plan, tmp / "results.db")
+    return write_report(tmp / "results.db", outcome.run_id, tmp / "out"), tmp
+
+
+def test_everything_from_outside_is_escaped(hostile_report):
+    page, _ = hostile_report
+    html = page.read_text()
+    assert "<script" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_budget_miss_is_shown(hostile_report):
+    html = hostile_report[0].read_text()
+    assert 'class="badge over"' in html
+
+
+def test_report_renders_in_chromium_without_console_errors(hostile_report):
+    page, tmp = hostile_report
+    dom = chromium(page, tmp, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'id="verdict"' in dom.stdout and "within budget" in dom.stdout
+    assert "CONSOLE" not in dom.stderr, dom.stderr  # the page has no script: any console line is a fault
+    assert "Failed to load resource" not in dom.stderr
+
+    shot = tmp / "shot.png"
+    proc = chromium(page, tmp, f"--screenshot={shot}", "--window-size=1280,900")
+    assert proc.returncode == 0 and shot.exists()
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    header = np.array([0x2C, 0x4A, 0x6E])  # the header's colour: the stylesheet applied
+    assert (np.abs(pixels[:60] - header).sum(axis=2) < 30).mean() > 0.5
+    assert pixels[100:].std() > 20  # the body is not blank
+
+
+def test_report_is_rebuilt_from_the_store_alone(hostile_report, tmp_path):
+    _, tmp = hostile_report
+    with Store(tmp / "results.db") as store:
+        (run,) = store.runs()
+    for folder in (tmp / "builds",):  # the builds are gone; the report needs only the database
+        for f in folder.iterdir():
+            f.unlink()
+    again = write_report(tmp / "results.db", run.run_id, tmp_path / "again")
+    assert "hostile" in again.read_text()
