@@ -1,0 +1,76 @@
+"""Thermal parsing, the cooldown gate and the background sampler."""
+
+from __future__ import annotations
+
+import time
+
+from harness.devices.base import ThermalSample
+from harness.thermal import sysfs
+from harness.thermal.sampler import ThermalSampler, hottest_cpu_c, wait_for_cooldown
+
+
+def test_sysfs_values_are_converted_to_celsius_and_khz():
+    zones = sysfs.zone_samples([("thermal_zone3", "cpu-1-0\n", "48500\n"), ("thermal_zone9", "battery", "31\n"),
+                                ("thermal_zone4", "gpu", "not-a-number")])
+    assert [(s.sensor, s.value) for s in zones] == [("cpu-1-0 (thermal_zone3)", 48.5), ("battery (thermal_zone9)", 31.0)]
+    (freq,) = sysfs.freq_samples([("cpu4", "2419200\n")])
+    assert (freq.sensor, freq.value, freq.unit) == ("cpu4.freq", 2419200.0, "kHz")
+
+
+def test_hottest_cpu_prefers_cpu_sensors():
+    readings = [ThermalSample(0, "battery", "temp", 60.0, "C"), ThermalSample(0, "cpu-0-0 (z1)", "temp", 41.0, "C"),
+                ThermalSample(0, "cpu-1-2 (z5)", "temp", 47.5, "C")]
+    assert hottest_cpu_c(readings) == 47.5
+    assert hottest_cpu_c([]) is None
+
+
+class CoolingPhone:
+    """A device stand-in whose CPU cools by 2 C per poll: only the gate's logic is under test here."""
+
+    def __init__(self, start_c):
+        self.temp_c = start_c
+
+    def sample_thermals(self):
+        reading = [ThermalSample(0, "cpu-0-0 (z0)", "temp", self.temp_c, "C")]
+        self.temp_c -= 2
+        return reading
+
+
+def test_cooldown_waits_until_below_the_limit():
+    now = [0.0]
+    result = wait_for_cooldown(CoolingPhone(50), max_temp_c=45, timeout_s=60, poll_s=5,
+                               sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    # 50 -> 48 -> 46 -> 44: three polls of 5 s each.
+    assert result.reached and result.waited_s == 15 and result.end_temp_c == 44
+
+
+def test_cooldown_gives_up_at_its_time_limit():
+    now = [0.0]
+    result = wait_for_cooldown(CoolingPhone(90), max_temp_c=45, timeout_s=10, poll_s=5,
+                               sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert not result.reached and "still" in result.note and result.waited_s >= 10
+
+
+def test_cooldown_without_sensors_is_skipped_and_says_so():
+    class NoSensors:
+        def sample_thermals(self):
+            return []
+
+    result = wait_for_cooldown(NoSensors(), 45, 60, 1)
+    assert result.reached and result.waited_s == 0 and "no temperature sensors" in result.note
+
+
+def test_sampler_records_a_time_series_and_survives_a_failing_read():
+    phone = CoolingPhone(40)
+    with ThermalSampler(phone, period_s=0.05) as sampler:
+        time.sleep(0.3)
+    times = [s.t_s for s in sampler.samples]
+    assert len(times) >= 4 and times == sorted(times)
+
+    class Broken:
+        def sample_thermals(self):
+            raise OSError("device gone")
+
+    with ThermalSampler(Broken(), period_s=0.05) as broken:
+        time.sleep(0.1)
+    assert broken.samples == [] and "device gone" in broken.error
