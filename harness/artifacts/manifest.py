@@ -114,7 +114,8 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _size_of(path: Path) -> int:
+def size_of(path: Path) -> int:
+    """Bytes of a file, or of all files in a directory (an .mlpackage)."""
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
@@ -215,7 +216,7 @@ def load_artifact(path: Path) -> Artifact:
     if manifest_path is None:
         inferred = ["manifest"] + inferred
     return Artifact(
-        path=path, sha256=digest, size_bytes=_size_of(path), format=actual,
+        path=path, sha256=digest, size_bytes=size_of(path), format=actual,
         inputs=manifest.inputs, recipe=manifest.recipe, source=manifest.source,
         manifest_path=manifest_path, inferred=inferred, **values,
     )

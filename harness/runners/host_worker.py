@@ -72,7 +72,8 @@ def _merge_specs(discovered: list[dict[str, Any]], given: list[dict[str, Any]] |
     by_name = {g.get("name"): g for g in given if g.get("name")}
     merged = []
     for i, spec in enumerate(discovered):
-        override = by_name.get(spec["name"]) or (given[i] if i < len(given) and not given[i].get("name") else None)
+        # By name where the runtime knows names (ONNX); by position otherwise (.pte inputs are unnamed).
+        override = by_name.get(spec["name"]) or (given[i] if i < len(given) else None)
         merged.append({**spec, **{k: v for k, v in (override or {}).items() if v is not None}})
     return merged
 

