@@ -154,6 +154,102 @@ def cmd_zoo_build(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from harness.zoo.validate import validate_builds, write_report
+
+    rows = validate_builds(args.builds, args.corpus, samples=args.samples)
+    out = args.builds / "validation.json"
+    write_report(rows, out)
+    if args.json:
+        _emit_json([r.__dict__ for r in rows])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"parity against the eager PyTorch source ({args.samples} utterances of {args.corpus.name})")
+        for col in ("build", "quant", "max |err|", "cosine", "top-1 / decisions", "transcripts same", "verdict"):
+            table.add_column(col)
+        fmt = lambda v, f: "–" if v is None else format(v, f)
+        for r in rows:
+            verdict = "[green]pass[/]" if r.passed else f"[red]FAIL[/] {r.why}"
+            if r.static:
+                verdict += f" (static: {r.static['compressed_weight_ops']} compressed weight ops)"
+            table.add_row(r.build, r.quantization, fmt(r.max_abs_error, ".2e"), fmt(r.cosine, ".6f"),
+                          fmt(r.top1_agreement, ".1%"), fmt(r.transcripts_unchanged, ".0%"), verdict)
+        Console().print(table)
+        print(f"written: {out}", file=sys.stderr)
+    return 0 if all(r.passed for r in rows) else 1
+
+
+def cmd_corpus_build(args) -> int:
+    from harness.accuracy.synth import build_corpus, verify_corpus
+
+    for name in args.names:
+        if args.verify:
+            diff = verify_corpus(name, args.output / name)
+            if diff:
+                print(f"{name}: {len(diff)} checksum lines differ from the shipped SHA256SUMS:\n  " + "\n  ".join(diff[:10]),
+                      file=sys.stderr)
+                return 1
+            print(f"{name}: rebuilt bit for bit (every checksum in SHA256SUMS matches)", file=sys.stderr)
+        else:
+            root = build_corpus(name, args.output, limit=args.limit)
+            print(f"{name}: written to {root}", file=sys.stderr)
+    return 0
+
+
+def cmd_corpus_check(args) -> int:
+    from harness.accuracy.corpus import check_corpus, read_manifest
+
+    corpus = read_manifest(args.corpus)
+    problems = check_corpus(corpus)
+    if args.json:
+        _emit_json({"manifest": str(corpus.manifest), "utterances": len(corpus.utterances),
+                    "problems": [p.__dict__ for p in problems]})
+    else:
+        for p in problems:
+            print(f"{corpus.manifest}:{p.line}: {p.utterance_id}: {p.message}", file=sys.stderr)
+        hours = sum(u.duration_s for u in corpus.utterances) / 3600
+        print(f"{corpus.manifest}: {len(corpus.utterances)} utterances, {hours:.2f} h, "
+              f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def cmd_corpus_import(args) -> int:
+    from harness.accuracy.importers import IMPORTERS
+
+    root = IMPORTERS[args.layout](args.source, args.output)
+    print(f"imported {args.layout} corpus into {root}/manifest.jsonl; check it with 'harness corpus check {root}'",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_wer(args) -> int:
+    from harness.accuracy.wer import score_corpus
+
+    def lines(path: Path) -> list[str]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot read ({exc.strerror}).", path=path) from None
+        return text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
+
+    refs, hyps = lines(args.ref), lines(args.hyp)
+    if len(refs) != len(hyps):
+        raise UserError(f"{args.ref} has {len(refs)} lines but {args.hyp} has {len(hyps)}.", path=args.hyp,
+                        fix="one utterance per line in both files, in the same order (an empty line is an empty utterance).")
+    score = score_corpus([str(i + 1) for i in range(len(refs))], refs, hyps, normalise=not args.no_normalize)
+    if args.json:
+        _emit_json(score.as_dict())
+        return 0
+    t = score.totals()
+    wer = "undefined (no reference words)" if t["wer"] is None else f"{t['wer']:.2%}"
+    cer = "undefined" if t["cer"] is None else f"{t['cer']:.2%}"
+    print(f"WER {wer}  CER {cer}  words {t['words']}  S {t['substitutions']}  D {t['deletions']}  "
+          f"I {t['insertions']}  utterances {t['utterances']} ({t['empty_references']} with empty reference)")
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -221,6 +317,54 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_zoo_build)
+
+    p = sub.add_parser(
+        "validate", help="parity of every reference build against its eager PyTorch source", formatter_class=fmt,
+        description="Run each build on fixed speech samples and compare with the eager source: max absolute error,\n"
+                    "cosine similarity, decoder top-1 agreement, and whether each ASR chain's greedy transcripts\n"
+                    "are unchanged. Core ML builds are checked statically (no Core ML runtime on Linux).\n"
+                    "Exit status 1 when any build misses its threshold (thresholds: harness/zoo/validate.py).")
+    p.add_argument("--builds", type=Path, default=Path("builds"))
+    p.add_argument("--corpus", type=Path, default=Path("corpora/harvard-hibari"))
+    p.add_argument("--samples", type=int, default=5, help="utterances to compare on (default 5)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("corpus", help="build, check and import speech corpora")
+    corpus = p.add_subparsers(dest="corpus_command", required=True, metavar="CORPUS_COMMAND")
+    c = corpus.add_parser("build", help="synthesize the shipped Harvard corpora (or --verify them bit for bit)",
+                          formatter_class=fmt,
+                          description="Names: harvard-hibari (hibari-tts voice), harvard-espeak (espeak-ng voice).")
+    c.add_argument("names", nargs="+", metavar="NAME")
+    c.add_argument("-o", "--output", type=Path, default=Path("corpora"))
+    c.add_argument("--limit", type=int, help="only the first N sentences")
+    c.add_argument("--verify", action="store_true", help="rebuild in a scratch folder and compare with SHA256SUMS")
+    c.set_defaults(func=cmd_corpus_build)
+    c = corpus.add_parser("check", help="find missing audio, wrong rates, empty references, duplicate ids, escaping paths")
+    c.add_argument("corpus", type=Path, help="corpus folder or manifest.jsonl")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_corpus_check)
+    c = corpus.add_parser("import", help="write a manifest for a LibriSpeech, Kaldi or NeMo/HF JSONL corpus",
+                          formatter_class=fmt,
+                          description="librispeech: SOURCE is a folder of <speaker>/<chapter>/*.trans.txt + .flac\n"
+                                      "kaldi: SOURCE is a data dir with wav.scp and text (file paths only, no pipes)\n"
+                                      "jsonl: SOURCE is a NeMo / Hugging Face manifest (audio_filepath|audio|path, "
+                                      "text|sentence|transcript, duration)")
+    c.add_argument("layout", choices=["librispeech", "kaldi", "jsonl"])
+    c.add_argument("source", type=Path)
+    c.add_argument("-o", "--output", type=Path, required=True, help="folder for manifest.jsonl")
+    c.set_defaults(func=cmd_corpus_import)
+
+    p = sub.add_parser("wer", help="score two text files (one utterance per line)", formatter_class=fmt,
+                       description="Word error rate after Whisper's English normaliser: corpus-level (all errors over\n"
+                                   "all reference words), with CER and substitution/deletion/insertion counts.\n"
+                                   "An empty line is an empty utterance.",
+                       epilog="example:\n  harness wer refs.txt hyps.txt --json")
+    p.add_argument("ref", type=Path)
+    p.add_argument("hyp", type=Path)
+    p.add_argument("--no-normalize", action="store_true", help="compare the text as written (whitespace only)")
+    p.add_argument("--json", action="store_true", help="totals and per-utterance figures with alignments")
+    p.set_defaults(func=cmd_wer)
     return parser
 
 

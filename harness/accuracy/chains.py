@@ -72,8 +72,15 @@ def _pte_call(path: Path, threads: int | None) -> Callable:
     return call
 
 
+_CALLERS = {".onnx": _onnx_call, ".pte": _pte_call}
+
+
+def load_part(path: Path, threads: int | None = None) -> Callable:
+    """One model file as a numpy-in, numpy-out callable on the runtime its suffix names."""
+    return _CALLERS[path.suffix](path, threads)
+
+
 def file_chain(mel: Path, encoder: Path, decoder: Path, cache_shape: tuple[int, ...], threads: int | None = None) -> RuntimeChain:
     """A chain of model files; each part runs on the runtime its suffix names."""
-    callers = {".onnx": _onnx_call, ".pte": _pte_call}
-    parts = [callers[p.suffix](p, threads) for p in (mel, encoder, decoder)]
+    parts = [load_part(p, threads) for p in (mel, encoder, decoder)]
     return RuntimeChain(*parts, cache_shape=cache_shape, label=f"{decoder.name}")

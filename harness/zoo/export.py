@@ -34,12 +34,43 @@ def export_onnx(module: torch.nn.Module, example: tuple[torch.Tensor, ...], out:
     return "torch.onnx.export(dynamo=True), static shapes"
 
 
+def _untie_initializers(src: Path, out: Path) -> None:
+    """Give every node its own copy of an initializer it shares with other nodes.
+
+    Whisper ties the token embedding (read by Gather) to the vocabulary projection (a Gemm
+    with transB).  onnxruntime's dynamic quantizer rewrites the shared tensor for the Gemm
+    and the Gather then reads it in the wrong layout: the session fails to load.
+    """
+    import onnx
+
+    model = onnx.load_model(str(src))
+    inits = {init.name: init for init in model.graph.initializer}
+    seen: set[str] = set()
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            if name not in inits:
+                continue
+            if name in seen:
+                copy_ = onnx.TensorProto()
+                copy_.CopyFrom(inits[name])
+                copy_.name = f"{name}__{node.name or node.op_type}_{i}"
+                model.graph.initializer.append(copy_)
+                node.input[i] = copy_.name
+            seen.add(name)
+    onnx.save_model(model, str(out))
+
+
 def onnx_int8(src: Path, out: Path) -> str:
     """Dynamic quantization: int8 per-channel weights, activations quantized at run time."""
+    import tempfile
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(out), weight_type=QuantType.QInt8, per_channel=True)
-    return "onnxruntime quantize_dynamic(QInt8, per_channel=True)"
+    with tempfile.TemporaryDirectory() as tmp:
+        untied = Path(tmp) / "untied.onnx"
+        _untie_initializers(src, untied)
+        quantize_dynamic(str(untied), str(out), weight_type=QuantType.QInt8, per_channel=True)
+    return "onnxruntime quantize_dynamic(QInt8, per_channel=True), shared initializers untied first"
 
 
 def onnx_int4(src: Path, out: Path) -> str:
