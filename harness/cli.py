@@ -216,9 +216,9 @@ def cmd_corpus_check(args) -> int:
 
 
 def cmd_corpus_import(args) -> int:
-    from harness.accuracy.importers import IMPORTERS
+    from harness.accuracy.importers import IMPORTERS, default_output
 
-    root = IMPORTERS[args.layout](args.source, args.output)
+    root = IMPORTERS[args.layout](args.source, args.output or default_output(args.layout, args.source))
     print(f"imported {args.layout} corpus into {root}/manifest.jsonl; check it with 'harness corpus check {root}'",
           file=sys.stderr)
     return 0
@@ -352,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "text|sentence|transcript, duration)")
     c.add_argument("layout", choices=["librispeech", "kaldi", "jsonl"])
     c.add_argument("source", type=Path)
-    c.add_argument("-o", "--output", type=Path, required=True, help="folder for manifest.jsonl")
+    c.add_argument("-o", "--output", type=Path,
+                   help="folder for manifest.jsonl; must contain the audio (default: the source folder)")
     c.set_defaults(func=cmd_corpus_import)
 
     p = sub.add_parser("wer", help="score two text files (one utterance per line)", formatter_class=fmt,

@@ -24,6 +24,11 @@ def _duration(path: Path) -> float:
 
 
 def _rel(path: Path, root: Path) -> str:
+    # Corpus paths may not leave the corpus folder, so the manifest must sit above its audio.
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UserError(f"audio {path} lies outside {root}; a manifest's paths must stay inside its folder.",
+                        fix="leave out -o (the manifest is then written beside the source), or give a folder "
+                            "that contains the audio.")
     return os.path.relpath(path.resolve(), root.resolve())
 
 
@@ -80,6 +85,9 @@ _AUDIO_KEYS, _TEXT_KEYS = ("audio_filepath", "audio", "path", "file"), ("text", 
 
 def import_jsonl(source: Path, out: Path) -> Path:
     """NeMo (``audio_filepath``, ``text``, ``duration``) or Hugging Face style JSONL."""
+    if (out / "manifest.jsonl").resolve() == source.resolve():
+        raise UserError("the harness manifest would overwrite the source manifest.", path=source,
+                        fix="rename the source file, or pass -o with another folder that contains the audio.")
     utts = []
     for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -101,6 +109,11 @@ def import_jsonl(source: Path, out: Path) -> Path:
                               duration_s=float(row.get("duration") or _duration(audio)),
                               speaker=(str(row["speaker"]) if row.get("speaker") is not None else None)))
     return write_manifest(out, utts).parent
+
+
+def default_output(layout: str, source: Path) -> Path:
+    """Where a manifest goes when no -o is given: the source folder (a JSONL manifest's own folder)."""
+    return source.parent if layout == "jsonl" else source
 
 
 IMPORTERS = {"librispeech": import_librispeech, "kaldi": import_kaldi, "jsonl": import_jsonl}

@@ -1,0 +1,215 @@
+"""WER you can trust: checked against NIST sclite, hand-counted cases, and a paired bootstrap that behaves."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+
+from harness.accuracy.bootstrap import paired_bootstrap
+from harness.accuracy.corpus import check_corpus, load_checked, read_manifest
+from harness.accuracy.wer import normalize, score_corpus
+from harness.errors import UserError
+from tests.helpers import REPO, run_cli, write
+
+
+def _sclite_counts(refs, hyps, tmp_path):
+    """Run Debian's sclite on trn files and read its error counts from the detailed report."""
+    exe = shutil.which("sclite") or "/usr/lib/sctk/bin/sclite"
+    assert shutil.which("sctk") or shutil.which("sclite"), "sctk is missing: make test installs it"
+    (tmp_path / "ref.trn").write_text("".join(f"{r} (spk_u{i:03d})\n" for i, r in enumerate(refs)))
+    (tmp_path / "hyp.trn").write_text("".join(f"{h} (spk_u{i:03d})\n" for i, h in enumerate(hyps)))
+    cmd = ([exe] if shutil.which("sclite") or not shutil.which("sctk") else ["sctk", "sclite"])
+    out = subprocess.run(cmd + ["-r", str(tmp_path / "ref.trn"), "trn", "-h", str(tmp_path / "hyp.trn"), "trn",
+                                "-i", "rm", "-o", "dtl", "stdout"], capture_output=True, text=True, check=True).stdout
+    grab = lambda label: int(re.search(rf"{label}\s*=.*\(\s*(\d+)\)", out).group(1))
+    return {"substitutions": grab("Percent Substitution"), "deletions": grab("Percent Deletions"),
+            "insertions": grab("Percent Insertions"), "words": grab("Ref. words")}
+
+
+def test_error_counts_agree_with_sclite_on_real_transcripts(tmp_path):
+    """Whisper-style hypotheses of the shipped corpus (with typical errors) scored by both tools."""
+    corpus = read_manifest(REPO / "corpora" / "harvard-hibari")
+    rng = np.random.default_rng(4)
+    refs, hyps = [], []
+    for utt in corpus.utterances[:40]:
+        words = normalize(utt.text).split()
+        edited = []
+        for w in words:
+            r = rng.random()
+            if r < 0.08:
+                continue  # deletion
+            edited.append("blah" if r < 0.16 else w)  # substitution
+            if rng.random() < 0.05:
+                edited.append("um")  # insertion
+        refs.append(" ".join(words))
+        hyps.append(" ".join(edited))
+    ours = score_corpus([str(i) for i in range(len(refs))], refs, hyps, normalise=False).totals()
+    theirs = _sclite_counts(refs, hyps, tmp_path)
+    assert {k: ours[k] for k in theirs} == theirs
+    assert ours["errors"] > 10  # the comparison exercised all three error kinds
+    assert min(ours["substitutions"], ours["deletions"], ours["insertions"]) > 0
+
+
+def test_hand_counted_case():
+    # ref "the cat sat on the mat" vs hyp "the cat sat on mat": one deletion; "hello world" vs
+    # "hello big world": one insertion -> 2 errors over 8 reference words.
+    s = score_corpus(["a", "b"], ["the cat sat on the mat", "hello world"], ["the cat sat on mat", "hello big world"])
+    t = s.totals()
+    assert (t["words"], t["deletions"], t["insertions"], t["substitutions"]) == (8, 1, 1, 0)
+    assert t["wer"] == pytest.approx(2 / 8)
+    assert ("D", "the", "") in s.utterances[0].alignment and ("I", "", "big") in s.utterances[1].alignment
+
+
+def test_corpus_level_wer_is_not_a_mean_of_rates():
+    # 1 error in a 1-word utterance and 0 in a 9-word one: corpus WER is 1/10, the mean of rates would be 0.5.
+    s = score_corpus(["a", "b"], ["yes", "one two three four five six seven eight nine"],
+                     ["no", "one two three four five six seven eight nine"], normalise=False)
+    assert s.wer == pytest.approx(0.1)
+
+
+def test_empty_references_are_explicit():
+    s = score_corpus(["a", "b"], ["", "hello world"], ["stray words", "hello world"], normalise=False)
+    assert s.totals()["insertions"] == 2 and s.empty_references == 1
+    assert s.wer == pytest.approx(2 / 2)
+    only_empty = score_corpus(["a"], [""], ["anything"], normalise=False)
+    assert only_empty.wer is None and only_empty.insertions == 1  # undefined, not a count pretending to be a rate
+
+
+def test_whisper_normaliser_is_applied():
+    assert normalize("It's easy, Mr. Smith!") == normalize("it is easy mister smith")
+    s = score_corpus(["a"], ["The colour is GREY."], ["the color is gray"])
+    assert s.wer == 0
+
+
+def test_paired_bootstrap_is_deterministic_and_sensible():
+    refs = [f"word{i} other{i} third{i}" for i in range(60)]
+    good = score_corpus([str(i) for i in range(60)], refs, refs, normalise=False)
+    worse_h = [(r if i % 3 else "x " + r.split(" ", 1)[1]) for i, r in enumerate(refs)]  # every 3rd: 1 substitution
+    worse = score_corpus([str(i) for i in range(60)], refs, worse_h, normalise=False)
+    a = paired_bootstrap(good, worse, resamples=2000, seed=1)
+    assert a == paired_bootstrap(good, worse, resamples=2000, seed=1)
+    assert a.delta == pytest.approx(20 / 180)  # 20 substitutions over 180 words
+    assert a.low > 0 and a.low < a.delta < a.high and a.p_b_better == 0.0
+    same = paired_bootstrap(good, good, resamples=500)
+    assert same.delta == 0 and same.low == 0 == same.high
+
+
+def test_corpus_check_finds_every_kind_of_problem(tmp_path):
+    def wav(path, rate=16000, channels=1):
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(channels)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(b"\0\0" * channels * 1600)
+
+    (tmp_path / "a").mkdir()
+    wav(tmp_path / "a" / "ok.wav")
+    wav(tmp_path / "a" / "rate.wav", rate=8000)
+    wav(tmp_path / "a" / "stereo.wav", channels=2)
+    (tmp_path / "a" / "junk.wav").write_text("not audio")
+    wav(tmp_path / "outside.wav")
+    lines = [
+        {"id": "ok", "audio": "a/ok.wav", "text": "fine", "duration_s": 0.1},
+        {"id": "ok", "audio": "a/ok.wav", "text": "again", "duration_s": 0.1},
+        {"id": "rate", "audio": "a/rate.wav", "text": "x", "duration_s": 0.1},
+        {"id": "stereo", "audio": "a/stereo.wav", "text": "x", "duration_s": 0.1},
+        {"id": "junk", "audio": "a/junk.wav", "text": "x", "duration_s": 0.1},
+        {"id": "gone", "audio": "a/missing.wav", "text": "x", "duration_s": 0.1},
+        {"id": "empty", "audio": "a/ok.wav", "text": "  ", "duration_s": 0.1},
+        {"id": "escape", "audio": "../outside.wav", "text": "x", "duration_s": 0.1},
+    ]
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    write(corpus_dir / "manifest.jsonl", "\n".join(json.dumps(l) for l in lines) + "\n")
+    shutil.copytree(tmp_path / "a", corpus_dir / "a")
+    problems = [(p.line, p.message) for p in check_corpus(read_manifest(corpus_dir))]
+    messages = dict(problems)
+    assert "duplicate id" in messages[2] and "8000 Hz" in messages[3] and "2 channels" in messages[4]
+    assert "cannot be read" in messages[5] and "missing" in messages[6] and "empty reference" in messages[7]
+    assert "leaves the corpus folder" in messages[8] and 1 not in messages
+    with pytest.raises(UserError) as err:
+        load_checked(corpus_dir)
+    assert err.value.line == 2 and "6 more" in str(err.value)  # lines 2-8: seven problems
+    proc = run_cli("corpus", "check", str(corpus_dir))
+    assert proc.returncode == 2 and "manifest.jsonl:3: rate" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_manifest_line_is_named(tmp_path):
+    write(tmp_path / "manifest.jsonl", '{"id": "a", "audio": "a.wav", "text": "x", "duration_s": 1}\n{"id": "b"}\n')
+    with pytest.raises(UserError) as err:
+        read_manifest(tmp_path)
+    assert err.value.line == 2 and "audio" in str(err.value)
+
+
+def test_importers_write_checked_manifests(tmp_path):
+    from harness.accuracy.synth import write_wav16
+
+    libri = tmp_path / "LibriSpeech" / "test-clean" / "1089" / "134686"
+    libri.mkdir(parents=True)
+    for utt in ("1089-134686-0000", "1089-134686-0001"):
+        write_wav16(libri / f"{utt}.wav", np.zeros(1600, np.float32))
+        import soundfile as sf
+
+        data, _ = sf.read(libri / f"{utt}.wav")
+        sf.write(libri / f"{utt}.flac", data, 16000)
+        (libri / f"{utt}.wav").unlink()
+    (libri / "1089-134686.trans.txt").write_text("1089-134686-0000 HE HOPED THERE WOULD BE STEW\n"
+                                                 "1089-134686-0001 STUFF IT INTO YOU\n")
+    outside = run_cli("corpus", "import", "librispeech", str(tmp_path / "LibriSpeech"), "-o", str(tmp_path / "elsewhere"))
+    assert outside.returncode == 2 and "outside" in outside.stderr and "Traceback" not in outside.stderr
+    proc = run_cli("corpus", "import", "librispeech", str(tmp_path / "LibriSpeech"))
+    assert proc.returncode == 0, proc.stderr
+    corpus = load_checked(tmp_path / "LibriSpeech")
+    assert [u.id for u in corpus.utterances] == ["1089-134686-0000", "1089-134686-0001"]
+    assert corpus.utterances[0].speaker == "1089" and corpus.utterances[0].duration_s == pytest.approx(0.1)
+
+    kaldi = tmp_path / "kaldi"
+    kaldi.mkdir()
+    write_wav16(kaldi / "u1.wav", np.zeros(3200, np.float32))
+    write(kaldi / "wav.scp", "u1 u1.wav\n")
+    write(kaldi / "text", "u1 hello there\n")
+    write(kaldi / "utt2spk", "u1 spk7\n")
+    from harness.accuracy.importers import import_kaldi
+
+    assert load_checked(import_kaldi(kaldi, kaldi)).utterances[0].speaker == "spk7"
+    write(kaldi / "wav.scp", "u1 sox in.wav -t wav - |\n")
+    with pytest.raises(UserError, match="commands"):
+        import_kaldi(kaldi, kaldi)
+
+    write(tmp_path / "nemo.jsonl", json.dumps({"audio_filepath": "kaldi/u1.wav", "text": "hello", "duration": 0.2}) + "\n")
+    proc = run_cli("corpus", "import", "jsonl", str(tmp_path / "nemo.jsonl"))
+    assert proc.returncode == 0 and load_checked(tmp_path).utterances[0].id == "u1"
+
+
+def test_wer_cli_json(tmp_path):
+    ref = write(tmp_path / "ref.txt", "the cat sat on the mat\n\nhello world\n")
+    hyp = write(tmp_path / "hyp.txt", "the cat sat on mat\nstray\nhello big world\n")
+    proc = run_cli("wer", str(ref), str(hyp), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["totals"]["words"] == 8 and data["totals"]["insertions"] == 2 and data["totals"]["deletions"] == 1
+    assert data["totals"]["wer"] == pytest.approx(3 / 8) and len(data["utterances"]) == 3
+    short = write(tmp_path / "short.txt", "one line\n")
+    bad = run_cli("wer", str(ref), str(short))
+    assert bad.returncode == 2 and "3 lines" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_shipped_corpus_is_clean_and_rebuilds_bit_for_bit(tmp_path):
+    from harness.accuracy.synth import build_corpus, sha256sums
+
+    corpus = load_checked(REPO / "corpora" / "harvard-hibari")
+    assert len(corpus.utterances) == 100 and corpus.utterances[0].text == "The birch canoe slid on the smooth planks."
+    shipped = (REPO / "corpora" / "harvard-hibari" / "SHA256SUMS").read_text().splitlines()
+    assert sha256sums(REPO / "corpora" / "harvard-hibari").splitlines() == shipped  # the files are what SHA256SUMS says
+    rebuilt = build_corpus("harvard-hibari", tmp_path, limit=5)
+    for line in (rebuilt / "SHA256SUMS").read_text().splitlines():
+        if "audio/" in line:
+            assert line in shipped
+    espeak = load_checked(REPO / "corpora" / "harvard-espeak")
+    assert espeak.utterances[0].speaker == "espeak-ng"
