@@ -42,3 +42,14 @@ def host_inventory(tmp_path) -> Path:
             platform: host
             backends: [portable, xnnpack, ort-cpu]
         """)
+
+
+@pytest.fixture(scope="session")
+def small_zoo(tmp_path_factory):
+    """A real subset of the zoo: VAD (both), mel, ONNX encoder+decoder FP32 and INT8, INT8 .pte encoder, INT4 Core ML."""
+    from harness.zoo import build_all
+
+    out = tmp_path_factory.mktemp("builds")
+    only = ["silero-vad-fp32", "silero-vad-int8", "whisper-logmel-fp32", "whisper-tiny.en-encoder-int8",
+            "whisper-tiny.en-decoder-int8", "whisper-tiny.en-encoder-int8-xnnpack", "whisper-tiny.en-encoder-int4-coreml"]
+    return out, build_all(out, only=only)

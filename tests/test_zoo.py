@@ -101,17 +101,6 @@ def test_logmel_matches_openai_whisper():
     assert float((ours - ref).abs().max()) < 1e-4
 
 
-@pytest.fixture(scope="module")
-def small_zoo(tmp_path_factory):
-    """A real subset of the zoo: VAD (both), mel, ONNX encoder+decoder FP32 and INT8, INT8 .pte encoder, INT4 Core ML."""
-    from harness.zoo import build_all
-
-    out = tmp_path_factory.mktemp("builds")
-    only = ["silero-vad-fp32", "silero-vad-int8", "whisper-logmel-fp32", "whisper-tiny.en-encoder-int8",
-            "whisper-tiny.en-decoder-int8", "whisper-tiny.en-encoder-int8-xnnpack", "whisper-tiny.en-encoder-int4-coreml"]
-    return out, build_all(out, only=only)
-
-
 def test_builds_have_complete_manifests_and_are_cached(small_zoo):
     from harness.artifacts import load_artifact
     from harness.zoo import build_all

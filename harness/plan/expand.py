@@ -18,17 +18,34 @@ from harness.runners import RunSettings, select_runner
 
 
 @dataclass(frozen=True)
+class ChainSpec:
+    """What a transcription cell needs besides its device: the three builds and the corpus."""
+
+    name: str
+    mel: Artifact
+    encoder: Artifact
+    decoder: Artifact
+    corpus: Path
+    limit: int | None
+
+    @property
+    def parts(self) -> tuple[Artifact, Artifact, Artifact]:
+        return self.mel, self.encoder, self.decoder
+
+
+@dataclass(frozen=True)
 class CellSpec:
     """One unit of work with explicit inputs."""
 
     key: str  # stable across resumes: device/sha256-prefix/task
-    task: str  # "latency" for now
+    task: str  # "latency" | "transcribe"
     device: DeviceConfig
-    artifact: Artifact
+    artifact: Artifact  # for "transcribe": the chain's decoder, which names the build
     runner: str
     settings: RunSettings
     cooldown: Cooldown | None
     thermal_period_s: float
+    chain: ChainSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,8 @@ class SkippedCell:
 
 def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact]:
     """Expand the plan's paths and globs (relative to the plan) into checked artifacts."""
+    if not plan.artifacts:
+        return []
     base = plan_path.parent
     found: list[Path] = []
     for i, pattern in enumerate(plan.artifacts):
@@ -76,19 +95,60 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
         warmup_iterations=plan.warmup_iterations, iterations=plan.iterations,
         timeout_s=plan.timeout_s, threads=plan.threads, seed=plan.seed,
     )
-    cells, skipped = [], []
+    cells, skipped = _accuracy_cells(plan, plan_path, lines, inventory, settings, devices)
     for device in devices:
         for art in artifacts:
             if art.backend not in device.backends:
                 skipped.append(SkippedCell(device.id, art, f"device offers {', '.join(device.backends)}; "
                                                            f"the build needs {art.backend}"))
                 continue
-            runner = select_runner(device.platform, art)
+            runner = select_runner(device.platform, art, task="latency")
             if runner is None:
                 skipped.append(SkippedCell(device.id, art, f"no runner measures {art.format} on {device.platform}"))
                 continue
             cells.append(CellSpec(
                 key=f"{device.id}/{art.sha256[:16]}/latency", task="latency", device=device, artifact=art,
                 runner=runner, settings=settings, cooldown=plan.cooldown, thermal_period_s=plan.thermal_period_s,
+            ))
+    return cells, skipped
+
+
+def _chain_part(plan_path: Path, lines: dict, index: int, role: str, rel: str) -> Artifact:
+    path = plan_path.parent / rel
+    if not path.exists():
+        raise UserError(f"accuracy.chains[{index}].{role}: '{rel}' does not exist (looked in {plan_path.parent.resolve()}).",
+                        path=plan_path, line=lines.get(("accuracy", "chains", index, role)),
+                        fix="correct the path; reference builds come from 'harness zoo build'.")
+    return load_artifact(path)
+
+
+def _accuracy_cells(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory, settings: RunSettings,
+                    default_devices: list[DeviceConfig]) -> tuple[list[CellSpec], list[SkippedCell]]:
+    """Transcription cells: each chain on each accuracy device, after checking the corpus and builds."""
+    from harness.accuracy.corpus import load_checked
+
+    acc = plan.accuracy
+    if acc is None:
+        return [], []
+    corpus_path = plan_path.parent / acc.corpus
+    load_checked(corpus_path)  # a bad corpus stops the run before anything is measured
+    devices = [inventory.get(d) for d in acc.devices] if acc.devices else default_devices
+    cells, skipped = [], []
+    for i, chain in enumerate(acc.chains):
+        spec = ChainSpec(chain.name, *(_chain_part(plan_path, lines, i, role, getattr(chain, role))
+                                       for role in ("mel", "encoder", "decoder")), corpus=corpus_path, limit=acc.limit)
+        for device in devices:
+            missing = sorted({a.backend for a in spec.parts} - set(device.backends))
+            if missing:
+                skipped.append(SkippedCell(device.id, spec.decoder, f"chain {chain.name} needs {', '.join(missing)}"))
+                continue
+            runner = select_runner(device.platform, spec.decoder, task="transcribe")
+            if runner is None:
+                skipped.append(SkippedCell(device.id, spec.decoder, f"no runner transcribes on {device.platform}"))
+                continue
+            cells.append(CellSpec(
+                key=f"{device.id}/{spec.decoder.sha256[:16]}/transcribe/{chain.name}", task="transcribe",
+                device=device, artifact=spec.decoder, runner=runner, settings=settings, cooldown=plan.cooldown,
+                thermal_period_s=plan.thermal_period_s, chain=spec,
             ))
     return cells, skipped

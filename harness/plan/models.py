@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.yamlconf import StrictModel, load_data, validate
 
@@ -28,6 +28,24 @@ class Budgets(StrictModel):
     pipeline: float | None = 350.0
 
 
+class Chain(StrictModel):
+    """An ASR chain of builds: log-mel -> encoder -> decoder step (paths relative to the plan)."""
+
+    name: str = Field(min_length=1)
+    mel: str
+    encoder: str
+    decoder: str
+
+
+class Accuracy(StrictModel):
+    """Transcribe a corpus through each chain on each device; WER is scored from the stored transcripts."""
+
+    corpus: str
+    chains: list[Chain] = Field(min_length=1)
+    devices: list[str] | None = None  # default: the plan's devices
+    limit: int | None = Field(default=None, ge=1)  # only the first N utterances
+
+
 class Plan(StrictModel):
     """What to measure.  Paths are relative to the plan file."""
 
@@ -35,7 +53,7 @@ class Plan(StrictModel):
     description: str = ""
     inventory: Path | None = None
     devices: list[str] = Field(default=["*"], min_length=1)
-    artifacts: list[str] = Field(min_length=1)
+    artifacts: list[str] = []
     warmup_iterations: int = Field(default=5, ge=0)
     iterations: int = Field(default=50, ge=1)
     threads: int | None = Field(default=None, ge=1)
@@ -43,7 +61,14 @@ class Plan(StrictModel):
     cooldown: Cooldown | None = None
     thermal_period_s: float = Field(default=1.0, gt=0)
     budgets_p95_ms: Budgets = Budgets()
+    accuracy: Accuracy | None = None
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> "Plan":
+        if not self.artifacts and self.accuracy is None:
+            raise ValueError("the plan measures nothing: give 'artifacts', an 'accuracy' section, or both")
+        return self
 
 
 def load_plan(path: Path) -> tuple[Plan, str, dict]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from harness.plan.budgets import budget_for
 from harness.stats import LatencySummary, summarize
 from harness.store import CellRecord, RunRecord, Store
@@ -27,11 +29,40 @@ class CellView:
 
 
 @dataclass
+class ChainView:
+    """A transcription cell: its WER from the stored transcripts, its timing, its worst utterances."""
+
+    cell: CellRecord
+    score: Any  # harness.accuracy.wer.CorpusScore
+    timing: dict[str, float | None]
+    budget_ms: float | None
+
+    @property
+    def chain(self) -> dict[str, Any]:
+        return self.cell.extra.get("chain", {})
+
+    @property
+    def worst(self) -> list:
+        ranked = sorted(self.score.utterances, key=lambda u: (-u.errors, u.id))
+        return [u for u in ranked if u.errors][:5]
+
+
+@dataclass
+class ComparisonView:
+    device_id: str
+    a: ChainView  # the higher-precision build (baseline)
+    b: ChainView
+    result: Any  # harness.accuracy.bootstrap.PairedComparison
+
+
+@dataclass
 class ReportData:
     run: RunRecord
     devices: list[dict[str, Any]]
     cells: list[CellView]
     skipped: list[dict[str, Any]]
+    chains: list[ChainView] = field(default_factory=list)
+    comparisons: list[ComparisonView] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -62,11 +93,53 @@ def _verdict(view: CellView, budgets: dict[str, float | None]) -> None:
         view.flags.append("inferred: " + ", ".join(cell.artifact["inferred"]))
 
 
+_PRECISION = {"fp32": 0, "bf16": 1, "fp16": 1, "int8": 2, "int4": 3}
+
+
+def _median(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.median(vals)) if vals else None
+
+
+def chain_view(cell: CellRecord, budgets: dict[str, float | None]) -> ChainView:
+    from harness.accuracy.wer import score_corpus
+
+    ts = cell.transcripts
+    score = score_corpus([t["utt_id"] for t in ts], [t["reference"] for t in ts], [t["hypothesis"] for t in ts])
+    timing = {key: _median([t[key] for t in ts]) for key in ("total_ms", "encoder_ms", "mel_ms", "decoder_ms_per_token", "rtf")}
+    timing["p95_total_ms"] = float(np.percentile([t["total_ms"] for t in ts], 95)) if ts else None
+    return ChainView(cell=cell, score=score, timing=timing, budget_ms=budgets.get("asr"))
+
+
+def compare_chains(chains: list[ChainView]) -> list[ComparisonView]:
+    """Paired bootstrap between chains on the same device, corpus and format, higher precision first."""
+    from harness.accuracy.bootstrap import paired_bootstrap
+
+    out = []
+    groups: dict[tuple, list[ChainView]] = {}
+    for view in chains:
+        c = view.chain
+        key = (view.cell.device_id, c.get("corpus"), c.get("limit"), view.cell.artifact["format"])
+        groups.setdefault(key, []).append(view)
+    for (device_id, *_), views in groups.items():
+        views.sort(key=lambda v: _PRECISION.get(v.cell.artifact["quantization"], 9))
+        for i, a in enumerate(views):
+            for b in views[i + 1:]:
+                if a.score.words and [u.id for u in a.score.utterances] == [u.id for u in b.score.utterances]:
+                    out.append(ComparisonView(device_id, a, b, paired_bootstrap(a.score, b.score, seed=0)))
+    return out
+
+
 def build_report_data(store: Store, run_id: str) -> ReportData:
     run = store.run(run_id)
-    views = []
+    views, chains = [], []
     for cell in store.cells(run_id):
+        if cell.task == "transcribe":
+            if cell.status == "ok":
+                chains.append(chain_view(cell, run.budgets))
+                continue
         view = CellView(cell=cell, summary=summarize(cell.samples_ms) if cell.status == "ok" else None)
         _verdict(view, run.budgets)
         views.append(view)
-    return ReportData(run=run, devices=store.devices(run_id), cells=views, skipped=store.skipped(run_id))
+    return ReportData(run=run, devices=store.devices(run_id), cells=views, skipped=store.skipped(run_id),
+                      chains=chains, comparisons=compare_chains(chains))

@@ -42,14 +42,17 @@ def execute_cell(spec: CellSpec, device) -> CellResult:
             cool = wait_for_cooldown(device, spec.cooldown.max_temp_c, spec.cooldown.timeout_s, spec.cooldown.poll_s)
             result.cooldown_wait_s, result.cooldown_note = cool.waited_s, cool.note
             notes.append(cool.note)
-        t0 = time.perf_counter()
-        remote = device.push(spec.artifact.path, spec.artifact.sha256)
-        result.push_s = time.perf_counter() - t0
         runner = runner_module(spec.runner)
+        t0 = time.perf_counter()
+        remote = device.push(spec.artifact.path, spec.artifact.sha256) if spec.chain is None else None
+        result.push_s = time.perf_counter() - t0
         sampler = ThermalSampler(device, spec.thermal_period_s)
         try:
             with sampler:
-                measurement = runner.measure(device, remote, spec.artifact, spec.settings)
+                if spec.chain is None:
+                    measurement = runner.measure(device, remote, spec.artifact, spec.settings)
+                else:
+                    measurement = runner.measure_chain(device, spec.chain, spec.settings)
         finally:
             # Keep telemetry of failed cells too: a crash under heat is worth seeing.
             result.thermals = sampler.samples

@@ -77,7 +77,9 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
             run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
             done = set()
         outcome = RunOutcome(run_id=run_id, skipped=len(skipped), resumed_cells=len(done & {c.key for c in cells}))
-        for art in {c.artifact.sha256: c.artifact for c in cells}.values():
+        arts = {c.artifact.sha256: c.artifact for c in cells}
+        arts.update({a.sha256: a for c in cells if c.chain for a in c.chain.parts})
+        for art in arts.values():
             store.record_artifact(art)
         for skip in skipped:
             store.record_artifact(skip.artifact)

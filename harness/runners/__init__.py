@@ -1,6 +1,6 @@
 """Benchmark runners, by registry: one module per benchmark binary.
 
-A runner module provides ``NAME``, ``supports(platform, artifact)``,
+A runner module provides ``NAME``, ``TASK`` ("latency" or "transcribe"), ``supports(platform, artifact)``,
 ``measure(device, remote_path, artifact, settings) -> Measurement`` and a pure
 ``parse(text)``.  Adding a binary is one module and one line in ``RUNNERS``.
 """
@@ -14,6 +14,7 @@ from harness.runners.base import Measurement, RunnerFailure, RunSettings
 
 RUNNERS: dict[str, str] = {
     "host-python": "harness.runners.host_python",
+    "host-transcribe": "harness.runners.host_transcribe",
 }
 
 __all__ = ["RUNNERS", "Measurement", "RunSettings", "RunnerFailure", "runner_module", "select_runner"]
@@ -23,9 +24,10 @@ def runner_module(name: str) -> ModuleType:
     return importlib.import_module(RUNNERS[name])
 
 
-def select_runner(platform: str, artifact) -> str | None:
-    """The first registered runner that can measure ``artifact`` on ``platform``, or None."""
+def select_runner(platform: str, artifact, task: str = "latency") -> str | None:
+    """The first registered runner that can do ``task`` with ``artifact`` on ``platform``, or None."""
     for name in RUNNERS:
-        if runner_module(name).supports(platform, artifact):
+        module = runner_module(name)
+        if getattr(module, "TASK", "latency") == task and module.supports(platform, artifact):
             return name
     return None

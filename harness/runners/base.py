@@ -23,6 +23,7 @@ class Measurement:
     peak_rss_mb: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    transcripts: list[dict] = field(default_factory=list)  # transcription cells: one record per utterance
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_
 from harness.runners.host_worker import RESULT_PREFIX
 
 NAME = "host-python"
+TASK = "latency"
 
 
 def supports(platform: str, artifact: Artifact) -> bool:

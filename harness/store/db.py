@@ -69,6 +69,7 @@ class CellRecord:
     samples_ms: np.ndarray = field(default_factory=lambda: np.empty(0))
     warmup_ms: np.ndarray = field(default_factory=lambda: np.empty(0))
     thermals: list[dict[str, Any]] = field(default_factory=list)
+    transcripts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -82,6 +83,17 @@ def new_run_id(now: datetime | None = None) -> str:
 
     now = now or datetime.now(timezone.utc)
     return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def _cell_extra(spec, measurement) -> dict:
+    """Runner figures, plus for a transcription cell which chain and corpus it ran."""
+    extra = dict(measurement.extra) if measurement else {}
+    if spec.chain is not None:
+        extra["chain"] = {"name": spec.chain.name, "corpus": spec.chain.corpus.name, "limit": spec.chain.limit,
+                          **{role: {"sha256": a.sha256, "path": str(a.path), "quantization": a.quantization,
+                                    "backend": a.backend, "size_bytes": a.size_bytes}
+                             for role, a in zip(("mel", "encoder", "decoder"), spec.chain.parts)}}
+    return extra
 
 
 class Store:
@@ -171,7 +183,7 @@ class Store:
                 (run_id, spec.key, spec.device.id, spec.artifact.sha256, str(spec.artifact.path), spec.task,
                  spec.runner, result.status, result.reason, result.log, spec.settings.warmup_iterations,
                  spec.settings.iterations, m.load_ms if m else None, m.first_inference_ms if m else None,
-                 m.peak_rss_mb if m else None, json.dumps(m.extra if m else {}), result.push_s,
+                 m.peak_rss_mb if m else None, json.dumps(_cell_extra(spec, m)), result.push_s,
                  result.cooldown_wait_s, result.cooldown_note, int(throttled), result.started_at,
                  result.finished_at),
             )
@@ -180,6 +192,11 @@ class Store:
                 rows = [(cell_id, "warmup", i, v) for i, v in enumerate(m.warmup_ms)]
                 rows += [(cell_id, "measured", i, v) for i, v in enumerate(m.samples_ms)]
                 self.db.executemany("INSERT INTO samples VALUES (?,?,?,?)", rows)
+            if m is not None and m.transcripts:
+                self.db.executemany(
+                    "INSERT INTO transcripts VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [(cell_id, t["id"], t["reference"], t["hypothesis"], t["tokens"], t["mel_ms"], t["encoder_ms"],
+                      t["decoder_ms_per_token"], t["total_ms"], t["audio_s"], t["rtf"]) for t in m.transcripts])
             self.db.executemany(
                 "INSERT INTO thermal_samples VALUES (?,?,?,?,?,?)",
                 [(cell_id, s.t_s, s.sensor, s.kind, s.value, s.unit) for s in result.thermals],
@@ -260,3 +277,6 @@ class Store:
         for r in self.db.execute(
                 f"SELECT * FROM thermal_samples WHERE cell_id IN ({marks}) ORDER BY cell_id, t_s", list(by_id)):
             by_id[r["cell_id"]].thermals.append(dict(r))
+        for r in self.db.execute(
+                f"SELECT * FROM transcripts WHERE cell_id IN ({marks}) ORDER BY cell_id, utt_id", list(by_id)):
+            by_id[r["cell_id"]].transcripts.append(dict(r))

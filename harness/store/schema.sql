@@ -95,3 +95,20 @@ CREATE TABLE IF NOT EXISTS skipped (
     reason          TEXT NOT NULL,
     PRIMARY KEY (run_id, device_id, artifact_sha256)
 );
+
+-- Transcription cells: one row per utterance, with the text exactly as the build produced it.
+-- WER is computed from these rows at report time (normaliser and scoring can improve later).
+CREATE TABLE IF NOT EXISTS transcripts (
+    cell_id              INTEGER NOT NULL REFERENCES cells(cell_id),
+    utt_id               TEXT NOT NULL,
+    reference            TEXT NOT NULL,
+    hypothesis           TEXT NOT NULL,
+    tokens               INTEGER NOT NULL,
+    mel_ms               REAL,
+    encoder_ms           REAL,
+    decoder_ms_per_token REAL,
+    total_ms             REAL NOT NULL,
+    audio_s              REAL NOT NULL,
+    rtf                  REAL,
+    PRIMARY KEY (cell_id, utt_id)
+) WITHOUT ROWID;

@@ -27,6 +27,7 @@ class Recipe:
     packages: tuple[str, ...]  # their versions enter the fingerprint
     build: Callable[[Path, dict[str, Path]], dict]  # (target, built deps by name) -> manifest fields it knows
     needs: tuple[str, ...] = ()  # recipes whose outputs this one derives from
+    data: tuple[Path, ...] = ()  # other files the build reads (e.g. calibration audio checksums)
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,17 @@ def _versions(packages: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+# The modules whose code shapes a build's bytes; validate.py is deliberately not among them.
+BUILD_MODULES = ("__init__.py", "recipes.py", "export.py", "mel.py", "ct2.py", "whisper.py", "whisper_split.py")
+
+
 def code_fingerprint() -> str:
-    """sha256 over this package's source: editing a recipe or an export step invalidates every build."""
+    """sha256 over the build code: editing a recipe or an export step invalidates every build."""
     import hashlib
 
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name in BUILD_MODULES:
+        digest.update(name.encode() + b"\0" + (Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -94,7 +99,8 @@ def build_all(out_dir: Path, only: list[str] | None = None, force: bool = False,
         deps = {name: built[name] for name in recipe.needs}
         fingerprint = {"recipe": recipe.name, "recipe_version": recipe.version, "code": code,
                        **_versions(recipe.packages),
-                       **{f"input:{name}": sha256_of(path) for name, path in deps.items()}}
+                       **{f"input:{name}": sha256_of(path) for name, path in deps.items()},
+                       **{f"data:{path.name}": sha256_of(path) for path in recipe.data}}
         if not force and target.exists() and manifest_path.exists():
             old = json.loads(manifest_path.read_text())
             if old.get("recipe", {}).get("fingerprint") == fingerprint and old.get("sha256") == sha256_of(target):

@@ -179,7 +179,8 @@ def _coreml_recipe(quant: str):
 
 RECIPES = [
     Recipe("silero-vad-fp32", ".onnx", 1, ("silero-vad",), _vad_fp32),
-    Recipe("silero-vad-int8", ".onnx", 1, ("silero-vad", "onnxruntime"), _vad_int8),
+    Recipe("silero-vad-int8", ".onnx", 1, ("silero-vad", "onnxruntime"), _vad_int8,
+           data=(REPO_CORPORA / "harvard-hibari" / "SHA256SUMS",)),
     Recipe("whisper-logmel-fp32", ".onnx", 1, ("torch", "onnx", "onnxscript"), _mel_onnx),
     Recipe("whisper-logmel-fp32-xnnpack", ".pte", 1, ("torch", "executorch"), _mel_pte),
     *[_onnx_recipe(part, q) for part in ("encoder", "decoder") for q in QUANTS],

@@ -1,0 +1,45 @@
+"""Transcribe a corpus through a chain of .onnx / .pte builds on the host, in a child process."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from harness.runners.base import Measurement, RunnerFailure, check_command
+from harness.runners.host_transcribe_worker import DONE, UTT_PREFIX
+
+NAME = "host-transcribe"
+TASK = "transcribe"
+
+
+def supports(platform: str, artifact) -> bool:
+    return platform == "host" and artifact.format in ("pte", "onnx")
+
+
+def build_command(paths: dict[str, str], corpus: str, limit: int | None, threads: int | None) -> list[str]:
+    argv = [sys.executable, "-m", "harness.runners.host_transcribe_worker",
+            "--mel", paths["mel"], "--encoder", paths["encoder"], "--decoder", paths["decoder"], "--corpus", corpus]
+    if limit:
+        argv += ["--limit", str(limit)]
+    if threads:
+        argv += ["--threads", str(threads)]
+    return argv
+
+
+def parse(text: str) -> tuple[list[dict], bool]:
+    """Worker output -> (per-utterance records, whether it reached the end)."""
+    records = [json.loads(line[len(UTT_PREFIX):]) for line in text.splitlines() if line.startswith(UTT_PREFIX)]
+    return records, any(line.strip() == DONE for line in text.splitlines())
+
+
+def measure_chain(device, chain, settings) -> Measurement:
+    """Push the three builds, transcribe, and report per-utterance totals as the cell's samples."""
+    paths = {role: device.push(art.path, art.sha256) for role, art in zip(("mel", "encoder", "decoder"), chain.parts)}
+    result = device.run(build_command(paths, str(chain.corpus.resolve()), chain.limit, settings.threads),
+                        timeout_s=settings.timeout_s)
+    records, complete = parse(result.stdout)
+    check_command(result, "the transcription worker")
+    if not complete or not records:
+        raise RunnerFailure("failed", "the transcription worker stopped before the end of the corpus", result.log())
+    return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
+                       extra={"utterances": len(records)})

@@ -1,0 +1,75 @@
+"""Accuracy inside `harness run`: transcription cells store transcripts; the report scores them."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import UserError
+from harness.report.html import write_report
+from harness.run.engine import run_plan
+from harness.store import Store
+from tests.helpers import REPO, write
+
+
+def _plan(tmp_path, builds, corpus, limit=3):
+    return write(tmp_path / "plan.yaml", f"""
+        name: acc
+        inventory: {REPO / 'devices.yaml'}
+        devices: [host]
+        threads: 1
+        accuracy:
+          corpus: {corpus}
+          limit: {limit}
+          chains:
+            - name: onnx-fp32
+              mel: {builds / 'whisper-logmel-fp32.onnx'}
+              encoder: {builds / 'whisper-tiny.en-encoder-fp32.onnx'}
+              decoder: {builds / 'whisper-tiny.en-decoder-fp32.onnx'}
+            - name: onnx-int8
+              mel: {builds / 'whisper-logmel-fp32.onnx'}
+              encoder: {builds / 'whisper-tiny.en-encoder-int8.onnx'}
+              decoder: {builds / 'whisper-tiny.en-decoder-int8.onnx'}
+        """)
+
+
+def test_transcription_cells_store_transcripts_and_report_wer(small_zoo, tmp_path):
+    builds, _ = small_zoo
+    corpus = REPO / "corpora" / "harvard-hibari"
+    outcome = run_plan(_plan(tmp_path, builds, corpus), tmp_path / "r.db")
+    assert outcome.statuses == {"ok": 2}
+    with Store(tmp_path / "r.db") as store:
+        cells = store.cells(outcome.run_id)
+    for cell in cells:
+        assert cell.task == "transcribe" and [t["utt_id"] for t in cell.transcripts] == ["h01-01", "h01-02", "h01-03"]
+        assert all(t["total_ms"] > t["encoder_ms"] > 0 and t["rtf"] > 0 for t in cell.transcripts)
+        assert cell.extra["chain"]["encoder"]["quantization"] in ("fp32", "int8")
+        # "Glue the sheet to the dark blue background." is easy: every build should get it right.
+        assert cell.transcripts[1]["hypothesis"] == "Glue the sheet to the dark blue background."
+    html = write_report(tmp_path / "r.db", outcome.run_id, tmp_path / "rep").read_text()
+    assert "Accuracy" in html and "Paired comparisons" in html and "onnx-int8" in html
+
+
+def test_bad_corpus_stops_the_run_before_it_starts(small_zoo, tmp_path):
+    builds, _ = small_zoo
+    corpus = tmp_path / "c"
+    write(corpus / "manifest.jsonl", '{"id": "a", "audio": "missing.wav", "text": "hi", "duration_s": 1}\n')
+    with pytest.raises(UserError, match="missing") as err:
+        run_plan(_plan(tmp_path, builds, corpus), tmp_path / "r.db")
+    assert err.value.line == 1
+    assert not (tmp_path / "r.db").exists()  # nothing was started
+
+
+def test_missing_chain_build_names_the_plan_line(small_zoo, tmp_path):
+    builds, _ = small_zoo
+    plan = _plan(tmp_path, builds, REPO / "corpora" / "harvard-hibari")
+    plan.write_text(plan.read_text().replace("whisper-tiny.en-encoder-int8.onnx", "nope.onnx"))
+    with pytest.raises(UserError, match=r"accuracy.chains\[1\].encoder") as err:
+        run_plan(plan, tmp_path / "r.db")
+    assert err.value.line is not None
+
+
+def test_plan_with_nothing_to_measure_is_rejected(tmp_path):
+    from harness.plan import load_plan
+
+    with pytest.raises(UserError, match="measures nothing"):
+        load_plan(write(tmp_path / "p.yaml", "name: empty\n"))
