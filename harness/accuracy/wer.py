@@ -27,18 +27,8 @@ def normalize(text: str) -> str:
     return _normalizer()(text)
 
 
-@dataclass
-class UtteranceScore:
-    id: str
-    reference: str  # normalised
-    hypothesis: str  # normalised
-    words: int
-    substitutions: int
-    deletions: int
-    insertions: int
-    characters: int
-    char_errors: int
-    alignment: list[tuple[str, str, str]] = field(default_factory=list)  # (op, ref word, hyp word)
+class _ErrorRate:
+    """Errors and WER from ``words``, ``substitutions``, ``deletions``, ``insertions`` (None without words)."""
 
     @property
     def errors(self) -> int:
@@ -50,7 +40,21 @@ class UtteranceScore:
 
 
 @dataclass
-class CorpusScore:
+class UtteranceScore(_ErrorRate):
+    id: str
+    reference: str  # normalised
+    hypothesis: str  # normalised
+    words: int
+    substitutions: int
+    deletions: int
+    insertions: int
+    characters: int
+    char_errors: int
+    alignment: list[tuple[str, str, str]] = field(default_factory=list)  # (op, ref word, hyp word)
+
+
+@dataclass
+class CorpusScore(_ErrorRate):
     utterances: list[UtteranceScore]
 
     def _sum(self, attr: str) -> int:
@@ -71,14 +75,6 @@ class CorpusScore:
     @property
     def insertions(self) -> int:
         return self._sum("insertions")
-
-    @property
-    def errors(self) -> int:
-        return self.substitutions + self.deletions + self.insertions
-
-    @property
-    def wer(self) -> float | None:
-        return self.errors / self.words if self.words else None
 
     @property
     def cer(self) -> float | None:
