@@ -107,6 +107,42 @@ def cmd_run(args) -> int:
     return 1 if outcome.failed else 0
 
 
+def cmd_nightly(args) -> int:
+    from harness.cli_progress import RichProgress
+    from harness.nightly.run import compare_and_write, nightly
+
+    if args.plan is None and not args.compare_only:
+        raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
+    progress = RichProgress(enabled=not args.quiet)
+    try:
+        if args.compare_only:
+            run_id = _resolve_run_id(args.db, args.compare_only)
+            outcome = compare_and_write(args.db, run_id, args.baseline, args.output or Path("reports") / run_id,
+                                        args.threshold)
+        else:
+            outcome = nightly(args.plan, args.db, args.output, args.inventory, args.baseline, args.resume,
+                              args.threshold, progress)
+    except KeyboardInterrupt:
+        progress.stop()
+        print(f"\ninterrupted; continue with: harness nightly {args.plan} --resume {progress.run_id or 'RUN_ID'}",
+              file=sys.stderr)
+        return 130
+    progress.stop()
+    failing = [c for c in outcome.checks if c.failing]
+    if args.json:
+        _emit_json({"run_id": outcome.run_id, "baseline_run_id": outcome.baseline_id, "passed": outcome.passed,
+                    "failing": [c.__dict__ for c in failing], "out_dir": str(outcome.out_dir)})
+    else:
+        base = outcome.baseline_id or "none (first night of this plan)"
+        print(f"nightly {outcome.run_id} against {base}: {len(outcome.checks)} checks, {len(failing)} failing",
+              file=sys.stderr)
+        for c in failing:
+            print(f"  {c.status}: {c.device_id} · {c.subject} ({c.kind}): {c.detail}", file=sys.stderr)
+        print(f"report: {outcome.out_dir / 'index.html'} · {outcome.out_dir / 'junit.xml'} · "
+              f"{outcome.out_dir / 'nightly.json'}", file=sys.stderr)
+    return 0 if outcome.passed else 1
+
+
 def cmd_runs(args) -> int:
     from harness.store import Store
 
@@ -283,6 +319,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "nightly", help="run a plan, compare with the last good night, exit 1 on regressions", formatter_class=fmt,
+        description="Run PLAN (resumable like 'run'), compare with a baseline (the newest complete run of the same\n"
+                    "plan, or --baseline), and write index.html, junit.xml and nightly.json to the output folder.\n"
+                    "Exit status: 0 nothing failing, 1 a regression, budget miss or failed cell, 2 bad input.",
+        epilog="cron, every night at 02:30, history kept in one database:\n"
+               "  30 2 * * *  cd /srv/harness && .venv/bin/harness nightly plans/lab.yaml --db reports/harness.db -q")
+    p.add_argument("plan", type=Path, nargs="?", help="plan file (not needed with --compare-only)")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    db_arg(p)
+    p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run instead of the last complete night")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted nightly run")
+    p.add_argument("--compare-only", metavar="RUN_ID", help="compare a stored run without running anything")
+    p.add_argument("--threshold", type=float, default=0.05, help="smallest latency change worth calling (default 0.05)")
+    p.add_argument("-o", "--output", type=Path, help="output folder (default: reports/RUN_ID)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_nightly)
 
     p = sub.add_parser("runs", help="list stored runs, newest first")
     db_arg(p)

@@ -63,6 +63,8 @@ class ReportData:
     skipped: list[dict[str, Any]]
     chains: list[ChainView] = field(default_factory=list)
     comparisons: list[ComparisonView] = field(default_factory=list)
+    checks: list = field(default_factory=list)  # nightly: harness.nightly.checks.Check, against baseline_run_id
+    baseline_run_id: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:

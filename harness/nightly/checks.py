@@ -1,0 +1,82 @@
+"""Checks of one run against its baseline: latency, WER, size, budgets, failures.
+
+Cells are matched by what they measure, not by bytes: a latency cell by device and
+build identity (model, stage, format, backend, quantization), a transcription cell by
+device and chain name.  A new build of the same configuration is exactly what a
+nightly must compare against last night's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.accuracy.bootstrap import paired_bootstrap
+from harness.report.model import ReportData
+from harness.stats.compare import DEFAULT_THRESHOLD, compare_latency
+
+FAILING = {"regression", "budget miss", "failed"}
+
+
+@dataclass
+class Check:
+    device_id: str
+    subject: str  # build label or chain name
+    kind: str  # latency | wer | size | budget | run
+    status: str  # pass | regression | improvement | budget miss | suspect | too few samples | failed | new
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
+
+
+def _identity(view) -> tuple:
+    a = view.cell.artifact
+    return (view.cell.device_id, a["model"], a["stage"], a["format"], a["backend"], a["quantization"])
+
+
+def run_checks(current: ReportData, baseline: ReportData | None, threshold: float = DEFAULT_THRESHOLD) -> list[Check]:
+    """Every check for ``current``; comparisons only where ``baseline`` has the same cell."""
+    checks: list[Check] = []
+    base_cells = {_identity(v): v for v in baseline.cells} if baseline else {}
+    base_chains = {(c.cell.device_id, c.chain.get("name")): c for c in baseline.chains} if baseline else {}
+    for view in current.cells:
+        label = view.cell.label
+        if view.verdict == "failed":
+            checks.append(Check(view.cell.device_id, label, "run", "failed", view.cell.reason or view.cell.status))
+            continue
+        if view.budget_ms is not None:
+            miss = view.verdict == "over budget"
+            checks.append(Check(view.cell.device_id, label, "budget", "budget miss" if miss else "pass",
+                                f"P95 {view.summary.p95_ms:.2f} ms vs {view.budget_name} budget {view.budget_ms:g} ms",
+                                {"p95_ms": view.summary.p95_ms, "budget_ms": view.budget_ms}))
+        before = base_cells.get(_identity(view))
+        if before is None or before.summary is None:
+            checks.append(Check(view.cell.device_id, label, "latency", "new", "no baseline cell to compare with"))
+            continue
+        cmp = compare_latency(before.cell.samples_ms, view.cell.samples_ms, threshold=threshold)
+        status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
+        if status == "regression" and (view.cell.throttled or before.cell.throttled):
+            status = "suspect"  # a throttled night is reported, neither hidden nor trusted
+        checks.append(Check(view.cell.device_id, label, "latency", status, cmp.reason, cmp.as_dict()))
+        size_ratio = view.cell.artifact["size_bytes"] / before.cell.artifact["size_bytes"]
+        if abs(size_ratio - 1) > threshold:
+            checks.append(Check(view.cell.device_id, label, "size", "regression" if size_ratio > 1 else "improvement",
+                                f"size x{size_ratio:.3f} ({before.cell.artifact['size_bytes']} -> "
+                                f"{view.cell.artifact['size_bytes']} bytes)", {"ratio": size_ratio}))
+    for chain in current.chains:
+        name = chain.chain.get("name")
+        before = base_chains.get((chain.cell.device_id, name))
+        same_utts = before is not None and [u.id for u in before.score.utterances] == [u.id for u in chain.score.utterances]
+        if not same_utts or not chain.score.words:
+            checks.append(Check(chain.cell.device_id, name, "wer", "new",
+                                "no baseline transcripts of the same utterances"))
+            continue
+        r = paired_bootstrap(before.score, chain.score, seed=0)
+        status = "regression" if r.low > 0 else "improvement" if r.high < 0 else "pass"
+        checks.append(Check(chain.cell.device_id, name, "wer", status,
+                            f"WER {r.wer_a:.2%} -> {r.wer_b:.2%} ({r.delta * 100:+.2f} pts, 95% [{r.low * 100:+.2f}, "
+                            f"{r.high * 100:+.2f}], P(worse) {1 - r.p_b_better:.0%})", r.as_dict()))
+    return checks

@@ -1,0 +1,62 @@
+"""``harness nightly``: run (or resume) a plan, compare with a baseline, write report, JUnit and JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.nightly.checks import Check, run_checks
+from harness.nightly.outputs import write_junit, write_summary
+from harness.report.html import render
+from harness.report.model import build_report_data
+from harness.run.engine import run_plan
+from harness.store import Store
+
+
+@dataclass
+class NightlyOutcome:
+    run_id: str
+    baseline_id: str | None
+    checks: list[Check]
+    out_dir: Path
+
+    @property
+    def passed(self) -> bool:
+        return not any(c.failing for c in self.checks)
+
+
+def find_baseline(store: Store, run_id: str) -> str | None:
+    """The newest complete run of the same plan that started before ``run_id``."""
+    current = store.run(run_id)
+    row = store.db.execute(
+        """SELECT run_id FROM runs WHERE plan_name=? AND status='complete' AND run_id != ?
+           AND started_at <= ? ORDER BY started_at DESC, run_id DESC LIMIT 1""",
+        (current.plan_name, run_id, current.started_at)).fetchone()
+    return row[0] if row else None
+
+
+def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: Path,
+                      threshold: float) -> NightlyOutcome:
+    """Checks of a stored run against a stored baseline; writes index.html, junit.xml, nightly.json."""
+    with Store(db) as store:
+        if baseline_id is None:
+            baseline_id = find_baseline(store, run_id)
+        elif store.run(baseline_id).plan_name != store.run(run_id).plan_name:
+            raise UserError(f"baseline {baseline_id} is a run of another plan.", path=db,
+                            fix="pin a baseline made from the same plan, or leave --baseline out.")
+        current = build_report_data(store, run_id)
+        baseline = build_report_data(store, baseline_id) if baseline_id else None
+    checks = run_checks(current, baseline, threshold)
+    current.checks, current.baseline_run_id = checks, baseline_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "index.html").write_text(render(current), encoding="utf-8")
+    write_junit(checks, run_id, out_dir / "junit.xml")
+    write_summary(checks, run_id, baseline_id, out_dir / "nightly.json")
+    return NightlyOutcome(run_id, baseline_id, checks, out_dir)
+
+
+def nightly(plan: Path, db: Path, out_dir: Path | None, inventory: Path | None, baseline: str | None,
+            resume: str | None, threshold: float, progress=None) -> NightlyOutcome:
+    outcome = run_plan(plan, db, inventory_path=inventory, resume=resume, progress=progress)
+    return compare_and_write(db, outcome.run_id, baseline, out_dir or Path("reports") / outcome.run_id, threshold)
