@@ -71,3 +71,27 @@ def test_report_is_rebuilt_from_the_store_alone(hostile_report, tmp_path):
             f.unlink()
     again = write_report(tmp / "results.db", run.run_id, tmp_path / "again")
     assert "hostile" in again.read_text()
+
+
+def test_first_screen_pairs_int4_with_int8_and_gives_verdicts(tmp_path, model_dir):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    builds = tmp_path / "builds"
+    builds.mkdir()
+    ident = {"model": "enc", "stage": "asr-encoder", "backend": "ort-cpu"}
+    copy_model(model_dir, "tiny.onnx", builds, manifest={**ident, "quantization": "int8"})
+    quantize_dynamic(str(model_dir / "tiny.onnx"), str(builds / "small.onnx"), weight_type=QuantType.QInt8)
+    (builds / "small.onnx.manifest.json").write_text(__import__("json").dumps({**ident, "quantization": "int4"}))
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    plan = write(tmp_path / "plan.yaml", """
+        name: pairs
+        inventory: devices.yaml
+        artifacts: [builds/tiny.onnx, builds/small.onnx]
+        iterations: 25
+        """)
+    outcome = run_plan(plan, tmp_path / "r.db")
+    html = write_report(tmp_path / "r.db", outcome.run_id, tmp_path / "out").read_text()
+    assert "INT4 against INT8" in html and "Verdict by device and stage" in html
+    expected = (builds / "small.onnx").stat().st_size / (builds / "tiny.onnx").stat().st_size
+    assert f"<td>{expected:.2f}</td>" in html  # size ratio INT4 / INT8, from the files themselves
+    assert "host · asr-encoder" in html

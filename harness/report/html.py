@@ -47,9 +47,12 @@ def add_plots(data: ReportData) -> None:
 
 
 def render(data: ReportData) -> str:
+    from harness.report.quant import quant_pairs, stage_verdicts
+
     add_plots(data)
     css = (TEMPLATES / "report.css").read_text()
-    return environment().get_template("report.html.j2").render(data=data, css=css, version=__version__)
+    return environment().get_template("report.html.j2").render(
+        data=data, css=css, version=__version__, verdicts=stage_verdicts(data), quant=quant_pairs(data))
 
 
 def write_report(db_path: Path, run_id: str, out_dir: Path) -> Path:

@@ -1,0 +1,67 @@
+"""The INT4-versus-INT8 table: is INT4 worth it, per device and pipeline stage?
+
+Pairs builds that differ only in quantization (same device, model, stage, format,
+backend), and chains whose encoder and decoder differ only in quantization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.stats.compare import LatencyComparison, compare_latency
+
+
+@dataclass
+class QuantPair:
+    device_id: str
+    subject: str  # "whisper-tiny.en asr-encoder onnx/ort-cpu" or a chain pair
+    latency: LatencyComparison | None  # B = int4 against A = int8
+    wer: object | None  # harness.accuracy.bootstrap.PairedComparison
+    size_ratio: float | None
+
+
+def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
+    pairs: list[QuantPair] = []
+    by_key: dict[tuple, dict[str, object]] = {}
+    for view in data.cells:
+        a = view.cell.artifact
+        if view.summary is None:
+            continue
+        key = (view.cell.device_id, a["model"], a["stage"], a["format"], a["backend"])
+        by_key.setdefault(key, {})[a["quantization"]] = view
+    for (device, model, stage, fmt, backend), views in sorted(by_key.items()):
+        if low in views and high in views:
+            a, b = views[high], views[low]
+            pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}",
+                                   compare_latency(a.cell.samples_ms, b.cell.samples_ms),
+                                   None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"]))
+    for cmp in data.comparisons:
+        qa, qb = cmp.a.chain["decoder"]["quantization"], cmp.b.chain["decoder"]["quantization"]
+        if (qa, qb) == (high, low):
+            size = lambda c: c.chain["encoder"]["size_bytes"] + c.chain["decoder"]["size_bytes"]
+            latency = compare_latency([t["total_ms"] for t in cmp.a.cell.transcripts],
+                                      [t["total_ms"] for t in cmp.b.cell.transcripts])
+            pairs.append(QuantPair(cmp.device_id, f"chain {cmp.a.chain['name']} → {cmp.b.chain['name']} (per utterance)",
+                                   latency, cmp.result, size(cmp.b) / size(cmp.a)))
+    return pairs
+
+
+def stage_verdicts(data) -> list[dict]:
+    """One line per device and stage: pass, budget miss, regression, suspect or failed (worst wins)."""
+    order = ["failed", "regression", "budget miss", "suspect", "pass"]
+    worst: dict[tuple, str] = {}
+    for view in data.cells:
+        key = (view.cell.device_id, view.cell.artifact["stage"])
+        status = {"failed": "failed", "over budget": "budget miss"}.get(view.verdict, "pass")
+        if view.cell.throttled and status == "pass":
+            status = "suspect"
+        worst[key] = min(worst.get(key, "pass"), status, key=order.index)
+    for check in data.checks:
+        stage = next((v.cell.artifact["stage"] for v in data.cells if v.cell.label == check.subject
+                      and v.cell.device_id == check.device_id), "asr-chain" if check.kind == "wer" else None)
+        if stage is not None and check.status in order:
+            key = (check.device_id, stage)
+            worst[key] = min(worst.get(key, "pass"), check.status, key=order.index)
+    for chain in data.chains:
+        worst.setdefault((chain.cell.device_id, "asr-chain"), "pass")
+    return [{"device_id": d, "stage": s, "verdict": v} for (d, s), v in sorted(worst.items())]
