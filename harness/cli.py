@@ -177,7 +177,8 @@ def cmd_export(args) -> int:
     if args.json:
         _emit_json({"run_id": run_id, "path": str(out), "rows": rows, "format": args.format})
     else:
-        print(f"{rows} samples written to {out}", file=sys.stderr)
+        what = "benchmark records" if args.format == "et-v3" else "samples"
+        print(f"{rows} {what} written to {out}", file=sys.stderr)
     return 0
 
 
@@ -353,10 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
     db_arg(p)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("export", help="export a run's raw samples as CSV or Parquet", formatter_class=fmt,
-                       description="One row per sample (warm-up and measured, see the 'phase' column).")
+    p = sub.add_parser("export", help="export a run: raw samples (CSV, Parquet) or ExecuTorch v3 benchmark records",
+                       formatter_class=fmt,
+                       description="csv / parquet: one row per sample (warm-up and measured, see the 'phase' column).\n"
+                                   "et-v3: ExecuTorch's v3 benchmark records (JSON), to join existing dashboards.")
     p.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
-    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--format", choices=["csv", "parquet", "et-v3"], default="csv")
     p.add_argument("-o", "--output", type=Path, help="output file (default: RUN_ID.FORMAT)")
     db_arg(p)
     p.add_argument("--json", action="store_true")

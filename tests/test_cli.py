@@ -93,3 +93,18 @@ def test_report_and_export_from_the_cli(good_run, tmp_path):
     assert proc.returncode == 0 and json.loads(proc.stdout)["rows"] == 6  # 1 warm-up + 5 measured
     runs = json.loads(run_cli("runs", "--db", str(db), "--json").stdout)
     assert [r["run_id"] for r in runs] == [run_id] and runs[0]["status"] == "complete"
+
+
+def test_export_executorch_v3_records(good_run, tmp_path):
+    db, run_id = good_run
+    proc = run_cli("export", run_id, "--format", "et-v3", "-o", str(tmp_path / "v3.json"), "--db", str(db), "--json")
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads((tmp_path / "v3.json").read_text())
+    names = {r["metric"]["name"] for r in records}
+    assert {"avg_inference_latency(ms)", "model_load_time(ms)", "p95_inference_latency(ms)"} <= names
+    for r in records:
+        assert set(r) == {"benchmark", "model", "metric", "runners"}
+        assert isinstance(r["metric"]["benchmark_values"], list) and r["runners"][0]["name"]
+    samples = sqlite3.connect(db).execute("SELECT latency_ms FROM samples WHERE phase='measured'").fetchall()
+    avg = next(r for r in records if r["metric"]["name"] == "avg_inference_latency(ms)")["metric"]["benchmark_values"][0]
+    assert avg == pytest.approx(sum(v for (v,) in samples) / len(samples))

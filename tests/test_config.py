@@ -102,10 +102,10 @@ def test_plan_values_are_checked(tmp_path):
 
 
 def test_missing_required_key(tmp_path):
-    path = write(tmp_path / "plan.yaml", "name: p\n")
+    path = write(tmp_path / "plan.yaml", "artifacts: [a.onnx]\niterations: 3\n")
     with pytest.raises(UserError) as err:
         load_plan(path)
-    assert "artifacts" in str(err.value) and "Field required" in str(err.value)
+    assert "name: Field required" in str(err.value) and "Fix: add it." in str(err.value)
 
 
 def test_unknown_device_in_inventory_lookup(tmp_path):
