@@ -80,3 +80,27 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
                             f"WER {r.wer_a:.2%} -> {r.wer_b:.2%} ({r.delta * 100:+.2f} pts, 95% [{r.low * 100:+.2f}, "
                             f"{r.high * 100:+.2f}], P(worse) {1 - r.p_b_better:.0%})", r.as_dict()))
     return checks
+
+
+RECENT_NIGHTS = 7  # a step whose new level began within this many nights is news; older ones were reported
+
+
+def history_checks(series, run_id: str) -> list[Check]:
+    """A recent step in a build's nightly medians: the slow drift night-to-night checks cannot see."""
+    checks = []
+    for s in series:
+        if s.step is None or not s.run_ids or s.run_ids[-1] != run_id:
+            continue
+        nights_ago = len(s.p50_ms) - s.step.index
+        if nights_ago > RECENT_NIGHTS:
+            continue
+        slower = s.step.ratio > 1
+        status = "regression" if slower else "improvement"
+        if slower and any(s.throttled[s.step.index:]):
+            status = "suspect"
+        checks.append(Check(s.device_id, s.subject, "history", status,
+                            f"median stepped from {s.step.before:.3g} to {s.step.after:.3g} ms "
+                            f"(x{s.step.ratio:.3f}) {nights_ago} night{'s' if nights_ago != 1 else ''} ago "
+                            f"(Mann-Whitney p={s.step.p_value:.1g})",
+                            {"step_run_id": s.run_ids[s.step.index], "ratio": s.step.ratio}))
+    return checks

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.nightly.checks import Check, run_checks
+from harness.nightly.checks import Check, history_checks, run_checks
+from harness.nightly.history import build_series
 from harness.nightly.outputs import write_junit, write_summary
 from harness.report.html import render
 from harness.report.model import build_report_data
@@ -47,8 +48,9 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
                             fix="pin a baseline made from the same plan, or leave --baseline out.")
         current = build_report_data(store, run_id)
         baseline = build_report_data(store, baseline_id) if baseline_id else None
-    checks = run_checks(current, baseline, threshold)
-    current.checks, current.baseline_run_id = checks, baseline_id
+        series = build_series(store.history(current.run.plan_name, until=current.run.started_at), threshold)
+    checks = run_checks(current, baseline, threshold) + history_checks(series, run_id)
+    current.checks, current.baseline_run_id, current.history = checks, baseline_id, series
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "index.html").write_text(render(current), encoding="utf-8")
     write_junit(checks, run_id, out_dir / "junit.xml")

@@ -44,6 +44,12 @@ def add_plots(data: ReportData) -> None:
                                                        view.summary.p95_ms, view.budget_ms)
         if any(t["kind"] == "temp" for t in view.cell.thermals):
             view.thermal_uri = plots.thermal_timeline(view.cell.thermals)
+    # Series with a detected step first, the largest shifts leading.
+    data.history.sort(key=lambda s: (s.step is None, -abs(s.step.ratio - 1) if s.step else 0, s.device_id, s.subject))
+    for series in data.history:
+        if len(series.p50_ms) >= 2:
+            series.chart_uri = plots.history_chart(series.p50_ms, series.p95_ms,
+                                                   series.step.index if series.step else None, series.throttled)
 
 
 def render(data: ReportData) -> str:

@@ -65,6 +65,7 @@ class ReportData:
     comparisons: list[ComparisonView] = field(default_factory=list)
     checks: list = field(default_factory=list)  # nightly: harness.nightly.checks.Check, against baseline_run_id
     baseline_run_id: str | None = None
+    history: list = field(default_factory=list)  # nightly: harness.nightly.history.Series
 
     @property
     def counts(self) -> dict[str, int]:

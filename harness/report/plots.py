@@ -80,3 +80,20 @@ def thermal_timeline(thermals: list[dict]) -> str:
     if temps:
         ax.legend(fontsize=6, loc="upper left", frameon=False, ncol=2)
     return _to_uri(fig)
+
+
+def history_chart(p50_ms: list[float], p95_ms: list[float], step_index: int | None, throttled: list[bool]) -> str:
+    """Nightly P50 and P95 over time; the detected step as a shaded new level; throttled nights marked."""
+    fig, ax = plt.subplots(figsize=(4.2, 1.4))
+    nights = np.arange(len(p50_ms))
+    ax.plot(nights, p95_ms, color=ACCENT, lw=0.8, alpha=0.7, label="P95")
+    ax.plot(nights, p50_ms, color=INK, lw=1.2, label="P50")
+    if step_index is not None:
+        ax.axvspan(step_index - 0.5, len(p50_ms) - 0.5, color=WARN, alpha=0.18, lw=0)
+    hot = [i for i, t in enumerate(throttled) if t]
+    if hot:
+        ax.scatter(hot, [p50_ms[i] for i in hot], color=ACCENT, marker="x", s=12, zorder=3)
+    ax.set_xlabel("night")
+    ax.set_ylabel("ms")
+    ax.legend(fontsize=6, frameon=False, loc="upper left", ncol=2)
+    return _to_uri(fig)

@@ -85,6 +85,11 @@ def new_run_id(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
+def _stats_row(cell_id: int, samples_ms) -> tuple:
+    data = np.asarray(samples_ms, dtype=float)
+    return cell_id, int(data.size), float(np.percentile(data, 50)), float(np.percentile(data, 95))
+
+
 def _cell_extra(spec, measurement) -> dict:
     """Runner figures, plus for a transcription cell which chain and corpus it ran."""
     extra = dict(measurement.extra) if measurement else {}
@@ -192,6 +197,8 @@ class Store:
                 rows = [(cell_id, "warmup", i, v) for i, v in enumerate(m.warmup_ms)]
                 rows += [(cell_id, "measured", i, v) for i, v in enumerate(m.samples_ms)]
                 self.db.executemany("INSERT INTO samples VALUES (?,?,?,?)", rows)
+                if m.samples_ms:
+                    self.db.execute("INSERT INTO cell_stats VALUES (?,?,?,?)", _stats_row(cell_id, m.samples_ms))
             if m is not None and m.transcripts:
                 self.db.executemany(
                     "INSERT INTO transcripts VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -207,6 +214,27 @@ class Store:
 
     def finished_cell_keys(self, run_id: str) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT cell_key FROM cells WHERE run_id=?", (run_id,))}
+
+    def history(self, plan_name: str, until: str | None = None) -> list[dict[str, Any]]:
+        """Per-cell P50/P95 of every complete run of a plan, oldest first (one row per run x latency cell)."""
+        missing = self.db.execute(
+            """SELECT c.cell_id FROM cells c JOIN runs r ON r.run_id = c.run_id
+               LEFT JOIN cell_stats s ON s.cell_id = c.cell_id
+               WHERE r.plan_name = ? AND s.cell_id IS NULL AND c.status = 'ok'""", (plan_name,)).fetchall()
+        for (cell_id,) in missing:  # cells stored before the summary existed: derive it once
+            values = [v for (v,) in self.db.execute(
+                "SELECT latency_ms FROM samples WHERE cell_id=? AND phase='measured'", (cell_id,))]
+            if values:
+                with self.db:
+                    self.db.execute("INSERT OR REPLACE INTO cell_stats VALUES (?,?,?,?)", _stats_row(cell_id, values))
+        rows = self.db.execute(
+            """SELECT r.run_id, r.started_at, c.device_id, c.throttled, a.model, a.stage, a.format, a.backend,
+                      a.quantization, s.n, s.p50_ms, s.p95_ms
+               FROM cells c JOIN runs r ON r.run_id = c.run_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
+               JOIN cell_stats s ON s.cell_id = c.cell_id
+               WHERE r.plan_name = ? AND r.status = 'complete' AND c.task = 'latency' AND (? IS NULL OR r.started_at <= ?)
+               ORDER BY r.started_at, r.run_id""", (plan_name, until, until))
+        return [dict(r) for r in rows]
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         rows = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?", (limit,))

@@ -112,3 +112,12 @@ CREATE TABLE IF NOT EXISTS transcripts (
     rtf                  REAL,
     PRIMARY KEY (cell_id, utt_id)
 ) WITHOUT ROWID;
+
+-- Derived, recomputable from samples: per-cell median and P95 so that a year of history can be
+-- charted without reading millions of samples.  Filled when a cell is stored (older cells lazily).
+CREATE TABLE IF NOT EXISTS cell_stats (
+    cell_id INTEGER PRIMARY KEY REFERENCES cells(cell_id),
+    n       INTEGER NOT NULL,
+    p50_ms  REAL NOT NULL,
+    p95_ms  REAL NOT NULL
+);
