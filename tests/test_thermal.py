@@ -74,3 +74,15 @@ def test_sampler_records_a_time_series_and_survives_a_failing_read():
     with ThermalSampler(Broken(), period_s=0.05) as broken:
         time.sleep(0.1)
     assert broken.samples == [] and "device gone" in broken.error
+
+
+def test_throttling_is_detected_from_status_or_falling_clocks():
+    from harness.thermal.sampler import throttled
+
+    calm = [ThermalSample(t, "cpu4.freq", "freq", f, "kHz") for t, f in enumerate([1.0e6, 2.4e6, 2.4e6, 2.3e6])]
+    assert throttled(calm) == (False, "")  # ramping up and a 4% wobble are not throttling
+    fell = calm + [ThermalSample(5, "cpu4.freq", "freq", 1.6e6, "kHz")]
+    hot, why = throttled(fell)
+    assert hot and "cpu4.freq fell 33%" in why
+    status = [ThermalSample(0, "thermalservice", "status", 0, "level"), ThermalSample(1, "thermalservice", "status", 2, "level")]
+    assert throttled(status)[0] and "level 2" in throttled(status)[1]

@@ -66,6 +66,7 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
             checks.append(Check(view.cell.device_id, label, "size", "regression" if size_ratio > 1 else "improvement",
                                 f"size x{size_ratio:.3f} ({before.cell.artifact['size_bytes']} -> "
                                 f"{view.cell.artifact['size_bytes']} bytes)", {"ratio": size_ratio}))
+    checks += pipeline_checks(current)
     for chain in current.chains:
         name = chain.chain.get("name")
         before = base_chains.get((chain.cell.device_id, name))
@@ -103,4 +104,33 @@ def history_checks(series, run_id: str) -> list[Check]:
                             f"(x{s.step.ratio:.3f}) {nights_ago} night{'s' if nights_ago != 1 else ''} ago "
                             f"(Mann-Whitney p={s.step.p_value:.1g})",
                             {"step_run_id": s.run_ids[s.step.index], "ratio": s.step.ratio}))
+    return checks
+
+
+def pipeline_checks(current: ReportData) -> list[Check]:
+    """The whole voice pipeline per device and ASR chain: best VAD P95 + the chain's per-utterance P95
+    + best LLM P95, against the plan's ``pipeline`` budget.  Stages with no measured build are named."""
+    budget = current.run.budgets.get("pipeline")
+    if budget is None:
+        return []
+    checks = []
+    for chain in current.chains:
+        device = chain.cell.device_id
+        best = {}
+        for stage in ("vad", "llm"):
+            p95s = [v.summary.p95_ms for v in current.cells
+                    if v.summary is not None and v.cell.device_id == device and v.cell.artifact["stage"] == stage]
+            best[stage] = min(p95s) if p95s else None
+        asr = chain.timing.get("p95_total_ms")
+        if asr is None:
+            continue
+        total = asr + (best["vad"] or 0) + (best["llm"] or 0)
+        missing = [stage for stage in ("vad", "llm") if best[stage] is None]
+        parts = f"VAD {best['vad']:.2f} + " if best["vad"] is not None else ""
+        parts += f"ASR {asr:.0f}" + (f" + LLM {best['llm']:.0f}" if best["llm"] is not None else "")
+        note = f"; not measured: {', '.join(missing)}" if missing else ""
+        checks.append(Check(device, f"pipeline with {chain.chain.get('name')}", "budget",
+                            "budget miss" if total >= budget else "pass",
+                            f"P95 {parts} = {total:.0f} ms vs pipeline budget {budget:g} ms{note}",
+                            {"total_ms": total, "budget_ms": budget, "missing": missing}))
     return checks

@@ -15,7 +15,7 @@ from harness.devices.base import ThermalSample
 from harness.errors import DeviceError
 from harness.plan import CellSpec
 from harness.runners import Measurement, RunnerFailure, runner_module
-from harness.thermal.sampler import ThermalSampler, wait_for_cooldown
+from harness.thermal.sampler import ThermalSampler, throttled, wait_for_cooldown
 
 
 @dataclass
@@ -29,6 +29,7 @@ class CellResult:
     cooldown_wait_s: float | None = None
     cooldown_note: str = ""
     push_s: float | None = None
+    throttled: bool = False
     started_at: str = ""
     finished_at: str = ""
 
@@ -59,6 +60,9 @@ def execute_cell(spec: CellSpec, device) -> CellResult:
             if sampler.error:
                 notes.append(sampler.error)
         result.measurement = measurement
+        result.throttled, why = throttled(result.thermals)
+        if result.throttled:
+            notes.append(f"throttled: {why}")
         result.status = "ok"
         result.log = "\n".join(notes + measurement.notes)
     except RunnerFailure as exc:

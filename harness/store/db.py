@@ -176,7 +176,7 @@ class Store:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO skipped VALUES (?,?,?,?)", (run_id, device_id, sha256, reason))
 
-    def record_cell(self, run_id: str, spec, result, throttled: bool = False) -> int:
+    def record_cell(self, run_id: str, spec, result) -> int:
         """Store one finished cell with all its samples, atomically."""
         m = result.measurement
         with self.db:
@@ -189,7 +189,7 @@ class Store:
                  spec.runner, result.status, result.reason, result.log, spec.settings.warmup_iterations,
                  spec.settings.iterations, m.load_ms if m else None, m.first_inference_ms if m else None,
                  m.peak_rss_mb if m else None, json.dumps(_cell_extra(spec, m)), result.push_s,
-                 result.cooldown_wait_s, result.cooldown_note, int(throttled), result.started_at,
+                 result.cooldown_wait_s, result.cooldown_note, int(result.throttled), result.started_at,
                  result.finished_at),
             )
             cell_id = cur.lastrowid

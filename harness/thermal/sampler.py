@@ -6,6 +6,8 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from harness.devices.base import ThermalSample
 
 # Sensor names that describe the CPU on Linux and Android thermal zones.
@@ -89,3 +91,25 @@ def wait_for_cooldown(device, max_temp_c: float, timeout_s: float, poll_s: float
         temp = hottest_cpu_c(device.sample_thermals())
     waited = clock() - started
     return CooldownResult(waited, first, temp, True, f"cooled from {first:.1f} C in {waited:.1f} s")
+
+
+# A clock this far below the highest reading of the same CPU during the cell counts as throttled.
+FREQ_DROP = 0.15
+
+
+def throttled(samples: list[ThermalSample]) -> tuple[bool, str]:
+    """Whether a cell ran throttled: a thermal status above NONE (0), or a CPU clock that fell."""
+    status = [s for s in samples if s.kind == "status"]
+    if status and max(s.value for s in status) > 0:
+        return True, f"thermal status reached level {max(s.value for s in status):g} (above NONE)"
+    by_cpu: dict[str, list[float]] = {}
+    for s in samples:
+        if s.kind == "freq":
+            by_cpu.setdefault(s.sensor, []).append(s.value)
+    for sensor, values in sorted(by_cpu.items()):
+        # Only a fall after the clock was already high counts; a clock that ramps up is not throttling.
+        peak_before = np.maximum.accumulate(values)
+        drops = 1 - np.asarray(values) / peak_before
+        if drops.max() > FREQ_DROP:
+            return True, f"{sensor} fell {drops.max():.0%} below its earlier peak"
+    return False, ""
