@@ -37,19 +37,47 @@ def environment() -> Environment:
     return env
 
 
+def _draw(job: tuple[str, tuple]) -> str:
+    name, args = job
+    return getattr(plots, name)(*args)
+
+
+# Below this many charts a process pool costs more than it saves.
+PARALLEL_CHARTS = 24
+
+
+def _draw_all(jobs: list[tuple[str, tuple]]) -> list[str]:
+    """Render charts, across all cores when there are many (a year-long nightly has hundreds)."""
+    import os
+
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) < PARALLEL_CHARTS or workers < 2:
+        return [_draw(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_draw, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+
+
 def add_plots(data: ReportData) -> None:
-    for view in data.cells:
-        if view.summary is not None:
-            view.plot_uri = plots.latency_distribution(view.cell.samples_ms, view.summary.p50_ms,
-                                                       view.summary.p95_ms, view.budget_ms)
-        if any(t["kind"] == "temp" for t in view.cell.thermals):
-            view.thermal_uri = plots.thermal_timeline(view.cell.thermals)
     # Series with a detected step first, the largest shifts leading.
     data.history.sort(key=lambda s: (s.step is None, -abs(s.step.ratio - 1) if s.step else 0, s.device_id, s.subject))
+    jobs, targets = [], []
+    for view in data.cells:
+        if view.summary is not None:
+            jobs.append(("latency_distribution", (view.cell.samples_ms, view.summary.p50_ms, view.summary.p95_ms,
+                                                  view.budget_ms)))
+            targets.append((view, "plot_uri"))
+        if any(t["kind"] == "temp" for t in view.cell.thermals):
+            jobs.append(("thermal_timeline", (view.cell.thermals,)))
+            targets.append((view, "thermal_uri"))
     for series in data.history:
         if len(series.p50_ms) >= 2:
-            series.chart_uri = plots.history_chart(series.p50_ms, series.p95_ms,
-                                                   series.step.index if series.step else None, series.throttled)
+            jobs.append(("history_chart", (series.p50_ms, series.p95_ms, series.step.index if series.step else None,
+                                           series.throttled)))
+            targets.append((series, "chart_uri"))
+    for (obj, attr), uri in zip(targets, _draw_all(jobs)):
+        setattr(obj, attr, uri)
 
 
 def render(data: ReportData) -> str:
