@@ -48,3 +48,16 @@ def test_nightly_reports_a_recent_step_from_stored_history(tmp_path):
     assert outcome.baseline_id == runs[-2] and not outcome.passed
     html = (tmp_path / "out" / "index.html").read_text()
     assert "History (30 nights" in html and "step at night 25" in html
+
+
+def test_nightly_report_renders_in_chromium_with_its_verdict(tmp_path):
+    from harness.nightly.run import compare_and_write
+    from harness.nightly.synthetic import write_synthetic_history
+    from tests.helpers import chromium
+
+    db = tmp_path / "h.db"
+    runs = write_synthetic_history(db, nights=12, devices=1, builds=2, samples=30, step=(6, 0, 1.3))
+    compare_and_write(db, runs[-1], None, tmp_path / "out", threshold=0.05)
+    dom = chromium(tmp_path / "out" / "index.html", tmp_path, "--dump-dom")
+    assert dom.returncode == 0 and "Verdict by device and stage" in dom.stdout and "regression" in dom.stdout
+    assert "CONSOLE" not in dom.stderr and "Failed to load resource" not in dom.stderr

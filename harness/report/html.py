@@ -69,7 +69,7 @@ def add_plots(data: ReportData) -> None:
                                                   view.budget_ms)))
             targets.append((view, "plot_uri"))
         if any(t["kind"] == "temp" for t in view.cell.thermals):
-            jobs.append(("thermal_timeline", (view.cell.thermals,)))
+            jobs.append(("thermal_timeline", (view.cell.thermals, view.cell.extra.get("measured_window_s"))))
             targets.append((view, "thermal_uri"))
     for series in data.history:
         if len(series.p50_ms) >= 2:

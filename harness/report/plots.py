@@ -57,9 +57,14 @@ def latency_distribution(samples_ms: np.ndarray, p50: float, p95: float, budget_
     return _to_uri(fig)
 
 
-def thermal_timeline(thermals: list[dict]) -> str:
-    """Temperatures over the cell, one line per sensor (clocks on a second axis when present)."""
+def thermal_timeline(thermals: list[dict], measured_window_s: list[float] | None = None) -> str:
+    """Temperatures over the cell, one line per sensor (clocks on a second axis when present).
+
+    The measured iterations are shaded; readings with a thermal status above NONE are marked ×.
+    """
     fig, ax = plt.subplots(figsize=(6.4, 1.8))
+    if measured_window_s:
+        ax.axvspan(*measured_window_s, color=INK, alpha=0.08, lw=0, label="measured iterations")
     temps: dict[str, tuple[list, list]] = {}
     freqs: dict[str, tuple[list, list]] = {}
     for s in thermals:
@@ -72,12 +77,16 @@ def thermal_timeline(thermals: list[dict]) -> str:
         ax.plot(xs, ys, lw=1, label=name)
     ax.set_xlabel("seconds into the cell")
     ax.set_ylabel("°C")
+    hot = [s["t_s"] for s in thermals if s["kind"] == "status" and s["value"] > 0]
+    if hot and temps:
+        ax.scatter(hot, [max(max(ys) for _, ys in temps.values())] * len(hot), marker="x", color=ACCENT,
+                   s=14, zorder=3, label="throttled (status > NONE)")
     if freqs:
         ax2 = ax.twinx()
         for name, (xs, ys) in list(freqs.items())[:4]:
             ax2.plot(xs, np.asarray(ys) / 1000, lw=0.8, ls="--", label=name)
         ax2.set_ylabel("MHz")
-    if temps:
+    if temps or measured_window_s:
         ax.legend(fontsize=6, loc="upper left", frameon=False, ncol=2)
     return _to_uri(fig)
 

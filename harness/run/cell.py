@@ -60,6 +60,11 @@ def execute_cell(spec: CellSpec, device) -> CellResult:
             if sampler.error:
                 notes.append(sampler.error)
         result.measurement = measurement
+        start, end = measurement.extra.get("measured_start_epoch_s"), measurement.extra.get("measured_end_epoch_s")
+        if start is not None and end is not None:
+            # Where the measured iterations fall on the thermal timeline (seconds into the cell).
+            measurement.extra["measured_window_s"] = [round(start - sampler.t0_epoch_s, 3),
+                                                      round(end - sampler.t0_epoch_s, 3)]
         result.throttled, why = throttled(result.thermals)
         if result.throttled:
             notes.append(f"throttled: {why}")

@@ -39,7 +39,9 @@ def parse(text: str) -> Measurement:
     return Measurement(
         samples_ms=payload["samples_ms"], warmup_ms=payload["warmup_ms"], load_ms=payload["load_ms"],
         first_inference_ms=payload["first_inference_ms"], peak_rss_mb=payload["peak_rss_mb"],
-        extra={"rss_before_load_mb": payload["rss_before_load_mb"]}, notes=payload.get("notes", []),
+        extra={"rss_before_load_mb": payload["rss_before_load_mb"],
+               **{k: payload[k] for k in ("measured_start_epoch_s", "measured_end_epoch_s") if k in payload}},
+        notes=payload.get("notes", []),
     )
 
 

@@ -147,16 +147,18 @@ def measure(fmt: str, model: str, specs: list | None, warmup: int, iterations: i
         run()
         warmup_ms.append((clock() - t0) / 1e6)
     samples_ms = []
+    measured_start = time.time()  # wall clock, to place the measured iterations on the thermal timeline
     for _ in range(iterations):
         t0 = clock()
         run()
         samples_ms.append((clock() - t0) / 1e6)
+    measured_end = time.time()
     # ru_maxrss is KiB on Linux: the high-water mark of this whole process.
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "load_ms": load_ms, "first_inference_ms": first_ms, "warmup_ms": warmup_ms,
         "samples_ms": samples_ms, "peak_rss_mb": peak_rss_mb, "rss_before_load_mb": rss_before_mb,
-        "notes": notes,
+        "notes": notes, "measured_start_epoch_s": measured_start, "measured_end_epoch_s": measured_end,
     }
 
 

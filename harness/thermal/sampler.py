@@ -38,6 +38,7 @@ class ThermalSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="thermal-sampler", daemon=True)
         self._t0 = 0.0
+        self.t0_epoch_s = 0.0  # wall clock at t_s = 0, to place runner-reported times on the series
 
     def _loop(self) -> None:
         while True:
@@ -56,6 +57,7 @@ class ThermalSampler:
 
     def __enter__(self) -> "ThermalSampler":
         self._t0 = time.monotonic()
+        self.t0_epoch_s = time.time()
         self._thread.start()
         return self
 
