@@ -56,7 +56,7 @@ def test_nightly_report_renders_in_chromium_with_its_verdict(tmp_path):
     from tests.helpers import chromium
 
     db = tmp_path / "h.db"
-    runs = write_synthetic_history(db, nights=12, devices=1, builds=2, samples=30, step=(6, 0, 1.3))
+    runs = write_synthetic_history(db, nights=20, devices=1, builds=2, samples=30, step=(14, 0, 1.3))
     compare_and_write(db, runs[-1], None, tmp_path / "out", threshold=0.05)
     dom = chromium(tmp_path / "out" / "index.html", tmp_path, "--dump-dom")
     assert dom.returncode == 0 and "Verdict by device and stage" in dom.stdout and "regression" in dom.stdout
