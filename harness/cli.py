@@ -143,6 +143,32 @@ def cmd_nightly(args) -> int:
     return 0 if outcome.passed else 1
 
 
+PARSERS = {
+    "executor_runner": "harness.runners.executor_runner",
+    "qnn_executor_runner": "harness.runners.qnn_executor_runner",
+    "onnxruntime_perf_test": "harness.runners.onnxruntime_perf_test",
+    "pytorch_observer": "harness.runners.pytorch_observer",
+    "thermalservice": "harness.thermal.thermalservice",
+}
+
+
+def cmd_parse(args) -> int:
+    import dataclasses
+    import importlib
+
+    try:
+        text = args.logfile.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"cannot read the log ({exc.strerror}).", path=args.logfile) from None
+    try:
+        record = importlib.import_module(PARSERS[args.tool]).parse(text)
+    except ValueError as exc:
+        raise UserError(f"not {args.tool} output: {exc}.", path=args.logfile,
+                        fix="check the tool name; for executor_runner on Android, save 'adb logcat -d -s ExecuTorch:I'.") from None
+    _emit_json(record.as_dict() if hasattr(record, "as_dict") else dataclasses.asdict(record))
+    return 0
+
+
 def cmd_runs(args) -> int:
     from harness.store import Store
 
@@ -339,6 +365,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_nightly)
+
+    p = sub.add_parser("parse", help="print what a parser extracts from a benchmark log, as JSON (times in ms)",
+                       formatter_class=fmt,
+                       description="For logs gathered by other means. TOOL is one of: " + ", ".join(PARSERS) + ".",
+                       epilog="example:\n  adb logcat -d -s ExecuTorch:I > run.log && harness parse executor_runner run.log")
+    p.add_argument("tool", choices=sorted(PARSERS), metavar="TOOL")
+    p.add_argument("logfile", type=Path)
+    p.set_defaults(func=cmd_parse)
 
     p = sub.add_parser("runs", help="list stored runs, newest first")
     db_arg(p)

@@ -1,0 +1,51 @@
+"""onnxruntime's ``onnxruntime_perf_test``: command and summary parser (current and older formats)."""
+
+from __future__ import annotations
+
+import re
+
+from harness.runners.base import Measurement
+
+PROVIDERS = ("cpu", "qnn", "xnnpack", "nnapi")
+_SECONDS = {"s": 1000.0, "sec": 1000.0, "ms": 1.0}
+_FIELDS = {
+    "session_creation_ms": re.compile(r"Session creation time cost:\s*([\d.eE+-]+)\s*(s|ms)"),
+    "first_inference_ms": re.compile(r"First inference time cost:\s*([\d.eE+-]+)\s*(s|ms)"),
+    "mean_ms": re.compile(r"Average inference time cost:\s*([\d.eE+-]+)\s*(s|ms)"),
+    "total_ms": re.compile(r"Total inference time cost:\s*([\d.eE+-]+)\s*(s|ms)"),
+}
+_REQUESTS = re.compile(r"Total inference requests:\s*(\d+)")
+_PEAK = re.compile(r"Peak working set size:\s*(\d+)")
+# Current: "P90 Latency: 0.0123 s"; older: "P90 Latency is 0.0123 sec".
+_PERCENTILE = re.compile(r"\b(Min|Max|P50|P90|P95|P99|P999) Latency(?::| is)\s*([\d.eE+-]+)\s*(sec|s|ms)")
+
+
+def build_command(runner: str, model_path: str, iterations: int, provider: str = "cpu",
+                  threads: int | None = None) -> list[str]:
+    if provider not in PROVIDERS:
+        raise ValueError(f"provider {provider}: use one of {', '.join(PROVIDERS)}")
+    argv = [runner, "-e", provider, "-m", "times", "-r", str(iterations), "-I"]
+    if threads:
+        argv += ["-x", str(threads)]
+    return argv + [model_path]
+
+
+def parse(text: str) -> Measurement:
+    """Summary figures in ms; the tool prints no per-iteration samples, so percentiles travel as extras."""
+    extra: dict[str, float] = {}
+    for key, pattern in _FIELDS.items():
+        m = pattern.search(text)
+        if m:
+            extra[key] = float(m.group(1)) * _SECONDS[m.group(2)]
+    for m in _PERCENTILE.finditer(text):
+        extra[f"{m.group(1).lower()}_ms"] = float(m.group(2)) * _SECONDS[m.group(3)]
+    if (m := _REQUESTS.search(text)):
+        extra["requests"] = int(m.group(1))
+    peak = _PEAK.search(text)
+    if "mean_ms" not in extra and "p50_ms" not in extra:
+        raise ValueError("no 'Average inference time cost' or 'P50 Latency' in the output")
+    return Measurement(
+        samples_ms=[extra.get("mean_ms", extra.get("p50_ms"))], first_inference_ms=extra.get("first_inference_ms"),
+        load_ms=extra.get("session_creation_ms"), peak_rss_mb=int(peak.group(1)) / 2**20 if peak else None,
+        extra=extra, notes=["onnxruntime_perf_test prints a summary, not samples; its percentiles are in 'extra'"],
+    )

@@ -1,0 +1,42 @@
+"""ExecuTorch's ``qnn_executor_runner`` (Qualcomm QNN HTP): libraries, command, and output parser."""
+
+from __future__ import annotations
+
+import re
+
+from harness.runners.base import Measurement
+
+# Hexagon Tensor Processor version by Snapdragon SoC.
+HTP_VERSION = {"SM8550": "v73", "SM8650": "v75", "SM8750": "v79"}
+_TOTAL = re.compile(r"Total (\d+) inference took ([\d.]+) ms, avg ([\d.]+) ms")
+
+
+def qnn_libraries(soc: str) -> list[str]:
+    """Files to push from the QNN SDK for this SoC (paths relative to the SDK's lib folders)."""
+    version = HTP_VERSION.get(soc.upper())
+    if version is None:
+        raise ValueError(f"unknown Snapdragon SoC {soc}: known {', '.join(HTP_VERSION)}")
+    v = version.upper()
+    return ["libQnnHtp.so", f"libQnnHtp{v}Stub.so", "libQnnHtpPrepare.so", "libQnnSystem.so",
+            f"hexagon-{version}/unsigned/libQnnHtp{v}Skel.so", "libqnn_executorch_backend.so"]
+
+
+def build_command(runner: str, model_path: str, iterations: int, warmup: int, lib_dir: str,
+                  performance_mode: int = 1) -> tuple[list[str], dict[str, str]]:
+    """argv and environment (the loader and the DSP must find the pushed QNN libraries)."""
+    argv = [runner, "--model_path", model_path, "--iteration", str(iterations), "--warm_up", str(warmup),
+            "--htp_performance_mode", str(performance_mode)]
+    return argv, {"LD_LIBRARY_PATH": lib_dir, "ADSP_LIBRARY_PATH": lib_dir}
+
+
+def parse(text: str, inference_speed_txt: str | None = None) -> Measurement:
+    """The runner's total line; ``inference_speed.txt`` (average ms) as a cross-check when given."""
+    m = _TOTAL.search(text)
+    if m is None:
+        raise ValueError("no 'Total N inference took X ms, avg Y ms' line")
+    runs, total_ms, avg_ms = int(m.group(1)), float(m.group(2)), float(m.group(3))
+    extra = {"executions": runs, "total_ms": total_ms, "mean_ms": avg_ms}
+    if inference_speed_txt is not None and inference_speed_txt.strip():
+        extra["inference_speed_txt_ms"] = float(inference_speed_txt.split()[0])
+    return Measurement(samples_ms=[avg_ms], extra=extra,
+                       notes=["qnn_executor_runner reports an average only; the mean stands in for samples"])

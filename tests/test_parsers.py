@@ -1,0 +1,92 @@
+"""Parsers are pure functions from a tool's real output format to records; expectations counted by hand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.runners import executor_runner, onnxruntime_perf_test, pytorch_observer, qnn_executor_runner
+from harness.thermal import thermalservice
+from tests.helpers import REPO, run_cli
+
+LOGS = REPO / "tests" / "logs"
+
+
+def test_executor_runner_logcat_gives_every_iteration():
+    m = executor_runner.parse((LOGS / "executor_runner_logcat.txt").read_text())
+    assert m.samples_ms == [12.5, 12.25, 13.0, 12.75] and m.load_ms == 41.25
+    assert m.extra["executions"] == 4 and m.extra["total_ms"] == 50.5  # a total, not a mean
+    assert m.extra["mean_ms"] == pytest.approx(12.625)
+
+
+def test_old_executor_runner_prints_only_a_total():
+    m = executor_runner.parse((LOGS / "executor_runner_old.txt").read_text())
+    assert m.samples_ms == [25.0] and "only a total" in m.notes[0]
+    with pytest.raises(ValueError):
+        executor_runner.parse("Segmentation fault\n")
+
+
+def test_commands_are_argument_lists():
+    argv = executor_runner.build_command("/data/local/tmp/harness/bin/executor_runner", "/data/local/tmp/m.pte", 50, 4)
+    assert argv[1:] == ["--model_path", "/data/local/tmp/m.pte", "--num_executions", "50", "--print_output", "none",
+                        "--cpu_threads", "4"]
+    argv, env = qnn_executor_runner.build_command("qnn_executor_runner", "m.pte", 100, 5, "/data/local/tmp/qnn")
+    assert env == {"LD_LIBRARY_PATH": "/data/local/tmp/qnn", "ADSP_LIBRARY_PATH": "/data/local/tmp/qnn"}
+    assert argv[argv.index("--warm_up") + 1] == "5" and "--htp_performance_mode" in argv
+    assert onnxruntime_perf_test.build_command("p", "m.onnx", 200, "qnn")[:8] == ["p", "-e", "qnn", "-m", "times",
+                                                                                   "-r", "200", "-I"]
+
+
+def test_qnn_libraries_follow_the_soc():
+    libs = qnn_executor_runner.qnn_libraries("SM8650")
+    assert "libQnnHtpV75Stub.so" in libs and "hexagon-v75/unsigned/libQnnHtpV75Skel.so" in libs
+    assert "libQnnHtpV79Stub.so" in qnn_executor_runner.qnn_libraries("sm8750")
+    with pytest.raises(ValueError, match="unknown Snapdragon"):
+        qnn_executor_runner.qnn_libraries("SM7325")
+
+
+def test_qnn_executor_runner_total_and_speed_file():
+    m = qnn_executor_runner.parse((LOGS / "qnn_executor_runner.txt").read_text(), "5.1230\n")
+    assert m.extra == {"executions": 100, "total_ms": 512.3, "mean_ms": 5.123, "inference_speed_txt_ms": 5.123}
+
+
+def test_onnxruntime_perf_test_current_and_old_formats():
+    m = onnxruntime_perf_test.parse((LOGS / "onnxruntime_perf_test.txt").read_text())
+    assert m.load_ms == pytest.approx(53.2) and m.first_inference_ms == 14 and m.extra["mean_ms"] == 12.345
+    assert m.extra["p90_ms"] == pytest.approx(13.5) and m.extra["p999_ms"] == pytest.approx(20.1)
+    assert m.peak_rss_mb == 50.0 and m.extra["requests"] == 100
+    old = onnxruntime_perf_test.parse((LOGS / "onnxruntime_perf_test_old.txt").read_text())
+    assert old.extra["p50_ms"] == pytest.approx(12.0) and old.extra["p95_ms"] == pytest.approx(13.9)
+
+
+def test_pytorch_observer_derives_generation_figures():
+    s = pytorch_observer.parse((LOGS / "llama_main.txt").read_text())
+    assert s.load_ms == 2500 and s.time_to_first_token_ms == 250  # 4250 - 4000
+    assert s.prefill_tokens_per_s == pytest.approx(20 / 0.2)  # 20 prompt tokens in 200 ms
+    assert s.decode_tokens_per_s == pytest.approx(64 / 3.2)  # 64 tokens from 4200 to 7400 ms
+    assert s.total_ms == 3400
+
+
+def test_thermalservice_status_and_hal_temperatures():
+    d = thermalservice.parse((LOGS / "thermalservice.txt").read_text())
+    assert (d.status, d.status_name) == (2, "MODERATE")
+    assert [(r.name, r.type, r.temp_c, r.status) for r in d.temperatures] == [
+        ("battery", "BATTERY", 36.5, "NONE"), ("cpu-1-0", "CPU", 71.2, "MODERATE"), ("skin", "SKIN", 39.4, "NONE")]
+
+
+@pytest.mark.parametrize("tool, log, key, value", [
+    ("executor_runner", "executor_runner_logcat.txt", "load_ms", 41.25),
+    ("onnxruntime_perf_test", "onnxruntime_perf_test.txt", "first_inference_ms", 14),
+    ("pytorch_observer", "llama_main.txt", "time_to_first_token_ms", 250),
+    ("thermalservice", "thermalservice.txt", "status_name", "MODERATE"),
+])
+def test_parse_cli_prints_json(tool, log, key, value):
+    proc = run_cli("parse", tool, str(LOGS / log))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[key] == value
+
+
+def test_parse_cli_rejects_the_wrong_log():
+    proc = run_cli("parse", "thermalservice", str(LOGS / "llama_main.txt"))
+    assert proc.returncode == 2 and "not thermalservice output" in proc.stderr and "Traceback" not in proc.stderr
