@@ -143,6 +143,26 @@ def cmd_nightly(args) -> int:
     return 0 if outcome.passed else 1
 
 
+def cmd_sim(args) -> int:
+    import time
+
+    from harness.sim.phone import Faults
+    from harness.sim.server import start
+
+    faults = Faults(crash_runner=args.fault == "crash", hang_runner=args.fault == "hang",
+                    storage_full=args.fault == "storage-full", hot=args.fault == "hot")
+    server = start(args.port, args.root, faults)
+    port = server.server_address[1]
+    print(f"simulated SM8650 phone on 127.0.0.1:{port} (storage in {args.root}); connect it with:\n"
+          f"  adb connect 127.0.0.1:{port}\nCtrl-C stops it.", file=sys.stderr)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
 PARSERS = {
     "executor_runner": "harness.runners.executor_runner",
     "qnn_executor_runner": "harness.runners.qnn_executor_runner",
@@ -373,6 +393,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tool", choices=sorted(PARSERS), metavar="TOOL")
     p.add_argument("logfile", type=Path)
     p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("sim", help="run a simulated phone for trying plans without hardware", formatter_class=fmt,
+                       description="A simulated Snapdragon 8 Gen 3 (SM8650) phone speaking the ADB device protocol on\n"
+                                   "loopback; Debian's adb server connects to it like to a real phone. Its benchmark\n"
+                                   "binaries run the pushed models on this machine's CPU and print what the real ones print.")
+    simsub = p.add_subparsers(dest="sim_platform", required=True, metavar="PLATFORM")
+    s_ = simsub.add_parser("android", help="a simulated Android phone")
+    s_.add_argument("--port", type=int, default=0, help="TCP port (default: any free one; avoid 5555-5585)")
+    s_.add_argument("--root", type=Path, default=Path("reports/sim-phone"), help="folder standing in for its storage")
+    s_.add_argument("--fault", choices=["crash", "hang", "storage-full", "hot"], help="misbehave on purpose")
+    s_.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("runs", help="list stored runs, newest first")
     db_arg(p)

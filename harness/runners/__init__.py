@@ -15,6 +15,7 @@ from harness.runners.base import Measurement, RunnerFailure, RunSettings
 RUNNERS: dict[str, str] = {
     "host-python": "harness.runners.host_python",
     "host-transcribe": "harness.runners.host_transcribe",
+    "android-executor-runner": "harness.runners.executor_runner",
 }
 
 __all__ = ["RUNNERS", "Measurement", "RunSettings", "RunnerFailure", "runner_module", "select_runner"]

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 
-from harness.runners.base import Measurement
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command
+
+NAME = "android-executor-runner"
+TASK = "latency"
 
 _LOADED = re.compile(r"Model loaded in ([\d.]+) ms")
 _ITERATION = re.compile(r"Iteration (\d+) of (\d+): ([\d.]+) ms")
@@ -40,3 +43,34 @@ def parse(text: str) -> Measurement:
                          "the mean stands in for per-iteration samples")
             samples = [total_ms / runs] if runs else []
     return Measurement(samples_ms=samples, load_ms=float(loaded.group(1)) if loaded else None, extra=extra, notes=notes)
+
+
+def supports(platform: str, artifact) -> bool:
+    return platform == "android" and artifact.format == "pte" and artifact.backend in ("xnnpack", "portable")
+
+
+def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
+    """Warm-up invocation, clear logcat, measured invocation, read the ExecuTorch log."""
+    tool = device.config.tools.get("executor_runner")
+    if tool is None:
+        raise RunnerFailure("failed", f"device {device.id} has no tools.executor_runner in the inventory")
+    runner = device.push(tool, _sha(tool))
+    device.run(["chmod", "755", runner], 30)
+    if settings.warmup_iterations:
+        warm = device.run(build_command(runner, model_path, settings.warmup_iterations, settings.threads),
+                          settings.timeout_s)
+        check_command(warm, "executor_runner (warm-up)")
+    device.run(["logcat", "-c"], 30)
+    result = device.run(build_command(runner, model_path, settings.iterations, settings.threads), settings.timeout_s)
+    check_command(result, "executor_runner")
+    log = device.run(["logcat", "-d", "-s", "ExecuTorch:I"], 60).stdout
+    try:
+        return parse(log)
+    except ValueError as exc:
+        raise RunnerFailure("failed", f"could not read executor_runner's log ({exc})", log) from None
+
+
+def _sha(path) -> str:
+    from harness.artifacts.manifest import sha256_of
+
+    return sha256_of(path)

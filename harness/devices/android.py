@@ -1,0 +1,136 @@
+"""Android phones over adb (adbutils), through the adb server; every adbutils call lives here.
+
+Commands are built from quoted arguments (``shlex.join``), each with a timeout; pushes
+are content-addressed under /data/local/tmp/harness/<sha256>/ and skipped when the
+phone already holds the same bytes (checked on the phone with ``sha256sum``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+
+from pydantic import Field
+
+from harness.devices.base import CommandResult, DeviceFacts, ThermalSample
+from harness.errors import DeviceError
+from harness.inventory.models import Backend, DeviceConfig
+from harness.thermal import sysfs
+
+REMOTE_ROOT = "/data/local/tmp/harness"
+FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
+              "soc_manufacturer": "ro.soc.manufacturer", "soc": "ro.soc.model",
+              "android": "ro.build.version.release", "sdk": "ro.build.version.sdk", "abi": "ro.product.cpu.abi",
+              "simulated": "ro.boot.harness.simulated"}
+
+
+class Config(DeviceConfig):
+    """An Android entry: ``serial`` from `adb devices`, and the benchmark binaries to push."""
+
+    serial: str = Field(min_length=1)
+    adb_port: int = 5037  # the adb server's port (a private one for the simulated phone)
+    backends: list[Backend] = ["xnnpack", "ort-cpu"]
+    tools: dict[str, Path] = {}  # executor_runner, qnn_executor_runner, onnxruntime_perf_test (arm64 builds)
+
+
+class Device:
+    def __init__(self, config: Config) -> None:
+        import adbutils
+
+        self.config = config
+        self.id = config.id
+        self._client = adbutils.AdbClient(host="127.0.0.1", port=config.adb_port)
+        self._device = None
+        self.pushes: list[dict] = []  # bytes and seconds of each push, for the record
+
+    @property
+    def adb(self):
+        if self._device is None:
+            self._device = self._client.device(self.config.serial)
+        return self._device
+
+    def reachable(self) -> tuple[bool, str]:
+        try:
+            state = self.adb.get_state()
+        except Exception as exc:  # noqa: BLE001 - adbutils raises several kinds; all mean "not reachable"
+            return False, f"adb cannot reach {self.config.serial} ({exc})"
+        return (state == "device", f"state {state}")
+
+    def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
+        from adbutils.errors import AdbError, AdbTimeout
+
+        command = shlex.join([*(f"{k}={v}" for k, v in (env or {}).items()), *argv])
+        started = time.perf_counter()
+        try:
+            r = self.adb.shell2(command, timeout=timeout_s, v2=True)
+        except AdbTimeout:
+            return CommandResult(argv, None, "", "", time.perf_counter() - started, timed_out=True)
+        except (AdbError, OSError, ConnectionError) as exc:
+            raise DeviceError(self.id, argv, f"adb lost the device ({exc})") from None
+        return CommandResult(argv, r.returncode, r.stdout, r.stderr, time.perf_counter() - started)
+
+    def _check(self, argv: list[str], timeout_s: float = 30) -> str:
+        result = self.run(argv, timeout_s)
+        if not result.ok:
+            raise DeviceError(self.id, argv, "command failed", result.exit_code, result.log())
+        return result.stdout
+
+    def facts(self) -> DeviceFacts:
+        facts = {name: self._check(["getprop", prop]).strip() for name, prop in FACT_PROPS.items()}
+        battery = self._check(["dumpsys", "battery"])
+        for line in battery.splitlines():
+            key, _, value = line.strip().partition(": ")
+            if key in ("level", "status", "USB powered", "AC powered"):
+                facts[f"battery_{key.lower().replace(' ', '_')}"] = value
+        simulated = facts.pop("simulated") == "1"
+        return DeviceFacts(device_id=self.id, platform="android", simulated=simulated,
+                           facts={k: v for k, v in facts.items() if v})
+
+    def push(self, local: Path, sha256: str) -> str:
+        remote = f"{REMOTE_ROOT}/{sha256}/{local.name}"
+        have = self.run(["sha256sum", remote], 60)
+        if have.ok and have.stdout.split()[:1] == [sha256]:
+            self.pushes.append({"path": remote, "bytes": 0, "seconds": 0.0, "skipped": True})
+            return remote
+        self._check(["mkdir", "-p", f"{REMOTE_ROOT}/{sha256}"])
+        started = time.perf_counter()
+        try:
+            self.adb.sync.push(str(local), remote)
+        except Exception as exc:  # noqa: BLE001 - a dropped connection surfaces as several error types
+            raise DeviceError(self.id, ["push", str(local), remote], f"push failed ({exc})") from None
+        seconds = time.perf_counter() - started
+        check = self.run(["sha256sum", remote], 60)
+        if not check.ok or check.stdout.split()[:1] != [sha256]:
+            raise DeviceError(self.id, ["sha256sum", remote], "pushed file does not match (storage full?)",
+                              check.exit_code, check.log())
+        self.pushes.append({"path": remote, "bytes": local.stat().st_size, "seconds": seconds, "skipped": False})
+        return remote
+
+    def sample_thermals(self) -> list[ThermalSample]:
+        zones = self._zones()
+        paths = [f"/sys/class/thermal/{z}/{f}" for z in zones for f in ("type", "temp")]
+        cpus = ["cpu0", "cpu2", "cpu7"]
+        paths += [f"/sys/devices/system/cpu/{c}/cpufreq/scaling_cur_freq" for c in cpus]
+        lines = self.run(["cat", *paths], 10).stdout.splitlines()
+        zone_lines, freq_lines = lines[: 2 * len(zones)], lines[2 * len(zones):]
+        samples = sysfs.zone_samples([(z, zone_lines[2 * i], zone_lines[2 * i + 1])
+                                      for i, z in enumerate(zones) if 2 * i + 1 < len(zone_lines)])
+        return samples + sysfs.freq_samples(list(zip(cpus, freq_lines)))
+
+    def thermal_status(self) -> int | None:
+        from harness.thermal.thermalservice import parse
+
+        try:
+            return parse(self._check(["dumpsys", "thermalservice"])).status
+        except (ValueError, DeviceError):
+            return None
+
+    def _zones(self) -> list[str]:
+        if not hasattr(self, "_zone_names"):
+            listing = self.run(["ls", "/sys/class/thermal"], 10).stdout.split()
+            self._zone_names = [z for z in listing if z.startswith("thermal_zone")]
+        return self._zone_names
+
+    def close(self) -> None:
+        self._device = None
