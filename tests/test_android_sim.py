@@ -126,3 +126,55 @@ def test_hung_runner_times_out(tmp_path, adb_server, model_dir):
     outcome = run_plan(plan, tmp_path / "r.db")
     assert outcome.statuses == {"timeout": 1}
     server.shutdown()
+
+
+def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, model_dir):
+    server, serial = _phone(tmp_path, adb_server)
+    runner = write(tmp_path / "tools" / "onnxruntime_perf_test", "#!/system/bin/sh\n")
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - id: sim
+            platform: android
+            serial: "{serial}"
+            adb_port: {adb_server[1]}
+            backends: [ort-cpu]
+            tools: {{onnxruntime_perf_test: {runner}}}
+        """)
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", """
+        name: ort
+        inventory: devices.yaml
+        artifacts: [builds/tiny.onnx]
+        iterations: 30
+        thermal_period_s: 0.1
+        timeout_s: 120
+        """)
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (cell,) = store.cells(outcome.run_id)
+    assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
+    assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0
+    assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
+    server.shutdown()
+
+
+def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, model_dir):
+    server, serial = _phone(tmp_path, adb_server, Faults(hot=True))
+    _inventory(tmp_path, serial, adb_server[1])
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", """
+        name: hot
+        inventory: devices.yaml
+        artifacts: [builds/tiny.pte]
+        iterations: 5
+        thermal_period_s: 0.1
+        cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}
+        timeout_s: 120
+        """)
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (cell,) = store.cells(outcome.run_id)
+    assert cell.status == "ok" and cell.throttled
+    assert "still" in cell.cooldown_note and cell.cooldown_wait_s >= 1  # the gate waited, then gave up
+    assert "thermal status reached level" in cell.log
+    server.shutdown()

@@ -107,7 +107,25 @@ class Device:
         self.pushes.append({"path": remote, "bytes": local.stat().st_size, "seconds": seconds, "skipped": False})
         return remote
 
+    # dumpsys is far heavier than a sysfs read: ask for the thermal status and battery every Nth sample.
+    DUMPSYS_EVERY = 5
+
     def sample_thermals(self) -> list[ThermalSample]:
+        self._samples_taken = getattr(self, "_samples_taken", 0) + 1
+        readings = self._sysfs_readings()
+        if self._samples_taken % self.DUMPSYS_EVERY == 1:
+            status = self.thermal_status()
+            if status is not None:
+                readings.append(ThermalSample(0.0, "thermalservice", "status", float(status), "level"))
+            battery = self.run(["dumpsys", "battery"], 10).stdout
+            for line in battery.splitlines():
+                key, _, value = line.strip().partition(": ")
+                if key == "temperature" and value.strip().lstrip("-").isdigit():
+                    # dumpsys battery reports tenths of a degree Celsius.
+                    readings.append(ThermalSample(0.0, "battery", "temp", int(value) / 10, "C"))
+        return readings
+
+    def _sysfs_readings(self) -> list[ThermalSample]:
         zones = self._zones()
         paths = [f"/sys/class/thermal/{z}/{f}" for z in zones for f in ("type", "temp")]
         cpus = ["cpu0", "cpu2", "cpu7"]

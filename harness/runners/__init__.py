@@ -16,6 +16,8 @@ RUNNERS: dict[str, str] = {
     "host-python": "harness.runners.host_python",
     "host-transcribe": "harness.runners.host_transcribe",
     "android-executor-runner": "harness.runners.executor_runner",
+    "android-qnn-executor-runner": "harness.runners.qnn_executor_runner",
+    "android-onnxruntime-perf-test": "harness.runners.onnxruntime_perf_test",
 }
 
 __all__ = ["RUNNERS", "Measurement", "RunSettings", "RunnerFailure", "runner_module", "select_runner"]

@@ -51,11 +51,7 @@ def supports(platform: str, artifact) -> bool:
 
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
     """Warm-up invocation, clear logcat, measured invocation, read the ExecuTorch log."""
-    tool = device.config.tools.get("executor_runner")
-    if tool is None:
-        raise RunnerFailure("failed", f"device {device.id} has no tools.executor_runner in the inventory")
-    runner = device.push(tool, _sha(tool))
-    device.run(["chmod", "755", runner], 30)
+    runner = push_tool(device, "executor_runner")
     if settings.warmup_iterations:
         warm = device.run(build_command(runner, model_path, settings.warmup_iterations, settings.threads),
                           settings.timeout_s)
@@ -70,7 +66,14 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
         raise RunnerFailure("failed", f"could not read executor_runner's log ({exc})", log) from None
 
 
-def _sha(path) -> str:
+def push_tool(device, name: str) -> str:
+    """Push a user-supplied benchmark binary named in the inventory's ``tools``; return its path on the phone."""
     from harness.artifacts.manifest import sha256_of
 
-    return sha256_of(path)
+    tool = device.config.tools.get(name)
+    if tool is None:
+        raise RunnerFailure("failed", f"device {device.id} has no tools.{name} in the inventory "
+                                      f"(the path of an arm64 {name} build to push)")
+    remote = device.push(tool, sha256_of(tool))
+    device.run(["chmod", "755", remote], 30)
+    return remote

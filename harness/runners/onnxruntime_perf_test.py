@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
-from harness.runners.base import Measurement
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command
+
+NAME = "android-onnxruntime-perf-test"
+TASK = "latency"
+_PROVIDER_OF = {"ort-cpu": "cpu", "ort-qnn": "qnn", "ort-xnnpack": "xnnpack", "ort-nnapi": "nnapi"}
 
 PROVIDERS = ("cpu", "qnn", "xnnpack", "nnapi")
 _SECONDS = {"s": 1000.0, "sec": 1000.0, "ms": 1.0}
@@ -49,3 +53,20 @@ def parse(text: str) -> Measurement:
         load_ms=extra.get("session_creation_ms"), peak_rss_mb=int(peak.group(1)) / 2**20 if peak else None,
         extra=extra, notes=["onnxruntime_perf_test prints a summary, not samples; its percentiles are in 'extra'"],
     )
+
+
+def supports(platform: str, artifact) -> bool:
+    return platform == "android" and artifact.format == "onnx" and artifact.backend in _PROVIDER_OF
+
+
+def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
+    from harness.runners.executor_runner import push_tool
+
+    runner = push_tool(device, "onnxruntime_perf_test")
+    argv = build_command(runner, model_path, settings.iterations, _PROVIDER_OF[artifact.backend], settings.threads)
+    result = device.run(argv, settings.timeout_s)
+    check_command(result, "onnxruntime_perf_test")
+    try:
+        return parse(result.stdout)
+    except ValueError as exc:
+        raise RunnerFailure("failed", f"could not read onnxruntime_perf_test's summary ({exc})", result.log()) from None

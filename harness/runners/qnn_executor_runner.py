@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-from harness.runners.base import Measurement
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command
+
+NAME = "android-qnn-executor-runner"
+TASK = "latency"
 
 # Hexagon Tensor Processor version by Snapdragon SoC.
 HTP_VERSION = {"SM8550": "v73", "SM8650": "v75", "SM8750": "v79"}
@@ -40,3 +43,45 @@ def parse(text: str, inference_speed_txt: str | None = None) -> Measurement:
         extra["inference_speed_txt_ms"] = float(inference_speed_txt.split()[0])
     return Measurement(samples_ms=[avg_ms], extra=extra,
                        notes=["qnn_executor_runner reports an average only; the mean stands in for samples"])
+
+
+def supports(platform: str, artifact) -> bool:
+    return platform == "android" and artifact.format == "pte" and artifact.backend == "qnn"
+
+
+def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
+    """Push the QNN libraries for the phone's SoC into one folder, then run with the loader paths set."""
+    from pathlib import Path
+
+    from harness.runners.executor_runner import push_tool
+
+    sdk = device.config.tools.get("qnn_sdk")
+    soc = device.config.soc or ""
+    if sdk is None:
+        raise RunnerFailure("failed", f"device {device.id} has no tools.qnn_sdk (the QNN SDK's lib folder)")
+    try:
+        libs = qnn_libraries(soc)
+    except ValueError as exc:
+        raise RunnerFailure("failed", str(exc)) from None
+    lib_dir = "/data/local/tmp/harness/qnn-" + HTP_VERSION[soc.upper()]
+    device.run(["mkdir", "-p", lib_dir], 30)
+    for rel in libs:
+        local = Path(sdk) / rel
+        if not local.is_file():
+            raise RunnerFailure("failed", f"QNN SDK file missing: {local}")
+        pushed = device.push(local, _sha(local))
+        device.run(["cp", pushed, f"{lib_dir}/{local.name}"], 60)
+    runner = push_tool(device, "qnn_executor_runner")
+    argv, env = build_command(runner, model_path, settings.iterations, settings.warmup_iterations, lib_dir)
+    result = device.run(argv, settings.timeout_s, env=env)
+    check_command(result, "qnn_executor_runner")
+    try:
+        return parse(result.stdout)
+    except ValueError as exc:
+        raise RunnerFailure("failed", f"could not read qnn_executor_runner's output ({exc})", result.log()) from None
+
+
+def _sha(path) -> str:
+    from harness.artifacts.manifest import sha256_of
+
+    return sha256_of(path)

@@ -141,6 +141,11 @@ def run_one(phone: Phone, argv: list[str], cancel: threading.Event) -> Result:
             return Result(out="".join(lines))
         if base == "chmod":
             return Result()
+        if base == "cp":
+            src, dst = phone.path(args[-2]), phone.path(args[-1])
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(src.read_bytes())
+            return Result()
         if base == "logcat":
             return _logcat(phone, args)
         if base == "dumpsys" and args[:1] == ["battery"]:
