@@ -43,6 +43,24 @@ def _phone(tmp_path, adb_server, faults=None):
     return server, serial
 
 
+@pytest.fixture
+def phones(adb_server, tmp_path):
+    """Start simulated phones for one test; disconnect and stop them afterwards so none leaks into the next."""
+    started = []
+
+    def make(faults=None):
+        server, serial = _phone(tmp_path / f"p{len(started)}", adb_server, faults)
+        started.append((server, serial))
+        return server, serial
+
+    yield make
+    exe, port, env = adb_server
+    for server, serial in started:
+        subprocess.run([exe, "-P", str(port), "disconnect", serial], env=env, capture_output=True, timeout=60)
+        server.shutdown()
+        server.server_close()
+
+
 def _inventory(tmp_path, serial, adb_port):
     runner = write(tmp_path / "tools" / "executor_runner", "#!/system/bin/sh\n# stands in for an arm64 build\n")
     return write(tmp_path / "devices.yaml", f"""
@@ -57,8 +75,8 @@ def _inventory(tmp_path, serial, adb_port):
         """)
 
 
-def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, model_dir):
-    server, serial = _phone(tmp_path, adb_server)
+def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_dir):
+    server, serial = phones()
     _inventory(tmp_path, serial, adb_server[1])
     copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={"model": "tiny", "stage": "vad",
                                                                     "backend": "xnnpack", "quantization": "fp32"})
@@ -86,15 +104,14 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, model_dir):
     assert (server.phone.root / "data/local/tmp/harness" / sha / "tiny.pte").is_file()
     again = run_plan(plan, tmp_path / "r.db")
     assert again.statuses == {"ok": 1}
-    server.shutdown()
 
 
 @pytest.mark.parametrize("fault, status, words", [
     (Faults(crash_runner=True), "crashed", "SIGSEGV"),
     (Faults(storage_full=True), "failed", "No space left"),
 ])
-def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, model_dir, fault, status, words):
-    server, serial = _phone(tmp_path, adb_server, fault)
+def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, phones, model_dir, fault, status, words):
+    server, serial = phones(fault)
     _inventory(tmp_path, serial, adb_server[1])
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
@@ -108,11 +125,10 @@ def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, model_dir
     with Store(tmp_path / "r.db") as store:
         (cell,) = store.cells(outcome.run_id)
     assert cell.status == status and words in (cell.reason + cell.log), (cell.reason, cell.log)
-    server.shutdown()
 
 
-def test_hung_runner_times_out(tmp_path, adb_server, model_dir):
-    server, serial = _phone(tmp_path, adb_server, Faults(hang_runner=True))
+def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
+    server, serial = phones(Faults(hang_runner=True))
     _inventory(tmp_path, serial, adb_server[1])
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
@@ -125,11 +141,10 @@ def test_hung_runner_times_out(tmp_path, adb_server, model_dir):
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
     assert outcome.statuses == {"timeout": 1}
-    server.shutdown()
 
 
-def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, model_dir):
-    server, serial = _phone(tmp_path, adb_server)
+def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, phones, model_dir):
+    server, serial = phones()
     runner = write(tmp_path / "tools" / "onnxruntime_perf_test", "#!/system/bin/sh\n")
     write(tmp_path / "devices.yaml", f"""
         devices:
@@ -155,11 +170,10 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, m
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
     assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
-    server.shutdown()
 
 
-def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, model_dir):
-    server, serial = _phone(tmp_path, adb_server, Faults(hot=True))
+def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, phones, model_dir):
+    server, serial = phones(Faults(hot=True))
     _inventory(tmp_path, serial, adb_server[1])
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
@@ -177,4 +191,73 @@ def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, model
     assert cell.status == "ok" and cell.throttled
     assert "still" in cell.cooldown_note and cell.cooldown_wait_s >= 1  # the gate waited, then gave up
     assert "thermal status reached level" in cell.log
-    server.shutdown()
+
+
+def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, phones, model_dir):
+    server, serial = phones(Faults(drop_push_after_bytes=20_000))
+    _inventory(tmp_path, serial, adb_server[1])
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds")  # ~330 kB: the connection dies part way
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", """
+        name: drop
+        inventory: devices.yaml
+        artifacts: [builds/tiny.pte, builds/tiny.onnx]
+        iterations: 3
+        timeout_s: 8
+        """)
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        cells = store.cells(outcome.run_id)
+        skipped = store.skipped(outcome.run_id)
+    (cell,) = cells
+    assert cell.status == "failed" and "push failed" in cell.reason
+    assert not list((server.phone.root / "data/local/tmp/harness").rglob("tiny.pte"))  # no half file kept
+    assert skipped and skipped[0]["format"] == "onnx"  # the next pair was still considered, not lost
+
+
+def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path, adb_server, phones, model_dir):
+    server, serial = phones()
+    runner = write(tmp_path / "tools" / "executor_runner", "#!/system/bin/sh\n")
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - {{id: lab, platform: android, serial: '*', adb_port: {adb_server[1]}, backends: [xnnpack],
+              tools: {{executor_runner: {runner}}}}}
+        """)
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", """
+        name: all-phones
+        inventory: devices.yaml
+        artifacts: [builds/tiny.pte]
+        iterations: 3
+        timeout_s: 60
+        """)
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        cells = store.cells(outcome.run_id)
+    mine = [c for c in cells if serial.replace(":", "-") in c.device_id]
+    assert mine and mine[0].status == "ok", [(c.device_id, c.reason) for c in cells]
+    pushes = mine[0].extra["pushes"]
+    model_push = next(p for p in pushes if p["path"].endswith("tiny.pte"))
+    assert model_push["bytes"] == (tmp_path / "builds" / "tiny.pte").stat().st_size and model_push["seconds"] > 0
+
+
+def test_phone_that_vanishes_mid_run_fails_the_rest_with_a_reason(tmp_path, adb_server, phones, model_dir):
+    server, serial = phones(Faults(vanish_after_commands=12))
+    _inventory(tmp_path, serial, adb_server[1])
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={"model": "a", "backend": "xnnpack"})
+    other = tmp_path / "builds2"
+    copy_model(model_dir, "tiny.pte", other, manifest={"model": "b", "backend": "xnnpack"})
+    (other / "tiny.pte").write_bytes((other / "tiny.pte").read_bytes() + b"\0")  # different bytes, second cell
+    (other / "tiny.pte.manifest.json").write_text('{"model": "b", "backend": "xnnpack"}')
+    plan = write(tmp_path / "plan.yaml", """
+        name: vanish
+        inventory: devices.yaml
+        artifacts: [builds/tiny.pte, builds2/tiny.pte]
+        iterations: 3
+        timeout_s: 8
+        """)
+    outcome = run_plan(plan, tmp_path / "r.db")  # must return, not hang or raise
+    with Store(tmp_path / "r.db") as store:
+        cells = store.cells(outcome.run_id)
+    assert len(cells) == 2 and any(c.status != "ok" for c in cells)
+    assert all(c.reason for c in cells if c.status != "ok")

@@ -34,6 +34,13 @@ class Config(DeviceConfig):
     tools: dict[str, Path] = {}  # executor_runner, qnn_executor_runner, onnxruntime_perf_test (arm64 builds)
 
 
+def attached_serials(adb_port: int = 5037) -> list[str]:
+    """Serials of every phone the adb server sees online (for ``serial: '*'`` in the inventory)."""
+    import adbutils
+
+    return [d.serial for d in adbutils.AdbClient(host="127.0.0.1", port=adb_port).device_list()]
+
+
 class Device:
     def __init__(self, config: Config) -> None:
         import adbutils

@@ -82,9 +82,22 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
 
 
 def select_devices(plan: Plan, inventory: Inventory) -> list[DeviceConfig]:
-    if "*" in plan.devices:
-        return list(inventory.devices)
-    return [inventory.get(device_id) for device_id in plan.devices]
+    chosen = list(inventory.devices) if "*" in plan.devices else [inventory.get(d) for d in plan.devices]
+    return [expanded for config in chosen for expanded in expand_wildcard(config)]
+
+
+def expand_wildcard(config: DeviceConfig) -> list[DeviceConfig]:
+    """An Android entry with ``serial: '*'`` stands for every phone attached now, one device each."""
+    if getattr(config, "serial", None) != "*":
+        return [config]
+    from harness.devices.android import attached_serials
+
+    serials = attached_serials(config.adb_port)
+    if not serials:
+        raise UserError(f"device {config.id} has serial '*' but adb sees no phone online.",
+                        fix="connect a phone (check 'adb devices'), or name its serial.")
+    safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "-" for c in s)
+    return [config.model_copy(update={"id": f"{config.id}-{safe(s)}", "serial": s}) for s in serials]
 
 
 def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) -> tuple[list[CellSpec], list[SkippedCell]]:

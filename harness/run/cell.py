@@ -44,6 +44,7 @@ def execute_cell(spec: CellSpec, device) -> CellResult:
             result.cooldown_wait_s, result.cooldown_note = cool.waited_s, cool.note
             notes.append(cool.note)
         runner = runner_module(spec.runner)
+        pushes_before = len(getattr(device, "pushes", []))
         t0 = time.perf_counter()
         remote = device.push(spec.artifact.path, spec.artifact.sha256) if spec.chain is None else None
         result.push_s = time.perf_counter() - t0
@@ -60,6 +61,9 @@ def execute_cell(spec: CellSpec, device) -> CellResult:
             if sampler.error:
                 notes.append(sampler.error)
         result.measurement = measurement
+        pushes = getattr(device, "pushes", [])[pushes_before:]
+        if pushes:  # bytes and seconds of each push this cell made (skipped ones count 0 bytes)
+            measurement.extra["pushes"] = pushes
         start, end = measurement.extra.get("measured_start_epoch_s"), measurement.extra.get("measured_end_epoch_s")
         if start is not None and end is not None:
             # Where the measured iterations fall on the thermal timeline (seconds into the cell).
