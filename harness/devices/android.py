@@ -73,7 +73,7 @@ class Device:
             r = self.adb.shell2(command, timeout=timeout_s, v2=True)
         except AdbTimeout:
             return CommandResult(argv, None, "", "", time.perf_counter() - started, timed_out=True)
-        except (AdbError, OSError, ConnectionError) as exc:
+        except (AdbError, OSError, ConnectionError, EOFError) as exc:
             raise DeviceError(self.id, argv, f"adb lost the device ({exc})") from None
         return CommandResult(argv, r.returncode, r.stdout, r.stderr, time.perf_counter() - started)
 
