@@ -31,8 +31,11 @@ demo: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/push_throughput.py
+	$(BIN)/python benchmarks/sampler_cost.py
+	$(BIN)/python benchmarks/nightly_report.py
 
 clean:
 	rm -rf $(VENV) builds reports/latest
