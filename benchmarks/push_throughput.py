@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,22 +28,11 @@ def main() -> int:
 
     from harness.artifacts.manifest import sha256_of
     from harness.devices.android import Config, Device
-    from harness.sim.server import start
+    from harness.sim.adb_server import private_adb_server
 
-    adb = shutil.which("adb")
-    if adb is None:
-        print("adb is missing: apt-get install adb", file=sys.stderr)
-        return 2
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "ANDROID_ADB_SERVER_PORT": str(port)}
-    subprocess.run([adb, "-P", str(port), "start-server"], env=env, check=True, capture_output=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start(0, Path(tmp) / "phone")
-        serial = f"127.0.0.1:{server.server_address[1]}"
-        subprocess.run([adb, "-P", str(port), "connect", serial], env=env, check=True, capture_output=True)
-        device = Device(Config(id="sim", platform="android", serial=serial, adb_port=port))
+    with private_adb_server() as adb, tempfile.TemporaryDirectory() as tmp:
+        server, serial = adb.attach(Path(tmp) / "phone")
+        device = Device(Config(id="sim", platform="android", serial=serial, adb_port=adb.port))
         ours, theirs = [], []
         for round_ in range(args.rounds):
             for who in ("harness", "adb"):
@@ -58,12 +44,10 @@ def main() -> int:
                     device.push(blob, sha)  # includes the on-phone sha256 checks before and after
                     ours.append(args.mb / (time.perf_counter() - t0))
                 else:
-                    subprocess.run([adb, "-P", str(port), "-s", serial, "push", str(blob),
-                                    f"/data/local/tmp/adb/{blob.name}"], env=env, check=True, capture_output=True)
+                    adb.adb("-s", serial, "push", str(blob), f"/data/local/tmp/adb/{blob.name}", timeout_s=600)
                     theirs.append(args.mb / (time.perf_counter() - t0))
                 blob.unlink()
-        subprocess.run([adb, "-P", str(port), "kill-server"], env=env, capture_output=True)
-        server.shutdown()
+        adb.detach(server, serial)
     h, a = statistics.median(ours), statistics.median(theirs)
     print(f"{args.mb} MiB x {args.rounds} rounds: harness {h:.1f} MB/s, adb push {a:.1f} MB/s, ratio {h / a:.2f} (target >= 0.9)")
     return 0

@@ -2,45 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-
 import pytest
 
 from harness.run.engine import run_plan
 from harness.sim.phone import Faults
-from harness.sim.server import start
+from harness.sim.adb_server import private_adb_server
 from harness.store import Store
 from tests.helpers import copy_model, write
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def adb_server():
     """A private adb server (never 5037, never the 5555-5585 emulator range)."""
-    exe = shutil.which("adb")
-    assert exe, "adb is missing: make test installs Debian's adb"
-    port = _free_port()
-    env = {**os.environ, "ANDROID_ADB_SERVER_PORT": str(port)}
-    subprocess.run([exe, "-P", str(port), "start-server"], env=env, check=True, capture_output=True, timeout=60)
-    yield exe, port, env
-    subprocess.run([exe, "-P", str(port), "kill-server"], env=env, capture_output=True, timeout=60)
-
-
-def _phone(tmp_path, adb_server, faults=None):
-    exe, port, env = adb_server
-    server = start(0, tmp_path / "phone", faults)
-    serial = f"127.0.0.1:{server.server_address[1]}"
-    out = subprocess.run([exe, "-P", str(port), "connect", serial], env=env, capture_output=True, text=True, timeout=60)
-    assert "connected" in out.stdout, out
-    return server, serial
+    with private_adb_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -49,16 +24,13 @@ def phones(adb_server, tmp_path):
     started = []
 
     def make(faults=None):
-        server, serial = _phone(tmp_path / f"p{len(started)}", adb_server, faults)
+        server, serial = adb_server.attach(tmp_path / f"p{len(started)}", faults)
         started.append((server, serial))
         return server, serial
 
     yield make
-    exe, port, env = adb_server
     for server, serial in started:
-        subprocess.run([exe, "-P", str(port), "disconnect", serial], env=env, capture_output=True, timeout=60)
-        server.shutdown()
-        server.server_close()
+        adb_server.detach(server, serial)
 
 
 def _inventory(tmp_path, serial, adb_port):
@@ -77,7 +49,7 @@ def _inventory(tmp_path, serial, adb_port):
 
 def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
-    _inventory(tmp_path, serial, adb_server[1])
+    _inventory(tmp_path, serial, adb_server.port)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={"model": "tiny", "stage": "vad",
                                                                     "backend": "xnnpack", "quantization": "fp32"})
     plan = write(tmp_path / "plan.yaml", """
@@ -112,7 +84,7 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
 ])
 def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, phones, model_dir, fault, status, words):
     server, serial = phones(fault)
-    _inventory(tmp_path, serial, adb_server[1])
+    _inventory(tmp_path, serial, adb_server.port)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
         name: faulty
@@ -129,7 +101,7 @@ def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, phones, m
 
 def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hang_runner=True))
-    _inventory(tmp_path, serial, adb_server[1])
+    _inventory(tmp_path, serial, adb_server.port)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
         name: hang
@@ -151,7 +123,7 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
           - id: sim
             platform: android
             serial: "{serial}"
-            adb_port: {adb_server[1]}
+            adb_port: {adb_server.port}
             backends: [ort-cpu]
             tools: {{onnxruntime_perf_test: {runner}}}
         """)
@@ -174,7 +146,7 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
 
 def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hot=True))
-    _inventory(tmp_path, serial, adb_server[1])
+    _inventory(tmp_path, serial, adb_server.port)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
         name: hot
@@ -195,7 +167,7 @@ def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, phone
 
 def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(drop_push_after_bytes=20_000))
-    _inventory(tmp_path, serial, adb_server[1])
+    _inventory(tmp_path, serial, adb_server.port)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")  # ~330 kB: the connection dies part way
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
@@ -220,7 +192,7 @@ def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path,
     runner = write(tmp_path / "tools" / "executor_runner", "#!/system/bin/sh\n")
     write(tmp_path / "devices.yaml", f"""
         devices:
-          - {{id: lab, platform: android, serial: '*', adb_port: {adb_server[1]}, backends: [xnnpack],
+          - {{id: lab, platform: android, serial: '*', adb_port: {adb_server.port}, backends: [xnnpack],
               tools: {{executor_runner: {runner}}}}}
         """)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
@@ -243,7 +215,7 @@ def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path,
 
 def test_phone_that_vanishes_mid_run_fails_the_rest_with_a_reason(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(vanish_after_commands=12))
-    _inventory(tmp_path, serial, adb_server[1])
+    _inventory(tmp_path, serial, adb_server.port)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={"model": "a", "backend": "xnnpack"})
     other = tmp_path / "builds2"
     copy_model(model_dir, "tiny.pte", other, manifest={"model": "b", "backend": "xnnpack"})
