@@ -143,7 +143,10 @@ class Connection(socketserver.BaseRequestHandler):
         except (EOFError, ConnectionError, OSError):
             pass
         finally:
-            stream.close()
+            try:
+                stream.close()
+            except OSError:
+                pass  # the host (or a fault) already closed the connection
 
     def sync(self, stream: Stream) -> None:
         phone = self.server.phone
