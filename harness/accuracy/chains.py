@@ -11,6 +11,8 @@ from typing import Callable
 
 import numpy as np
 
+from harness.runners.host_worker import ort_session, set_executorch_threads
+
 
 @dataclass
 class RuntimeChain:
@@ -41,12 +43,7 @@ def eager_chain(whisper) -> RuntimeChain:
 
 
 def _onnx_call(path: Path, threads: int | None) -> Callable:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort_session(str(path), threads)
     names = [i.name for i in session.get_inputs()]
 
     def call(*arrays):
@@ -59,10 +56,7 @@ def _pte_call(path: Path, threads: int | None) -> Callable:
     import torch
     from executorch.runtime import Runtime
 
-    if threads:
-        from executorch.extension.pybindings import portable_lib
-
-        getattr(portable_lib, "_unsafe_reset_threadpool", lambda n: None)(threads)
+    set_executorch_threads(threads)
     method = Runtime.get().load_program(str(path)).load_method("forward")
 
     def call(*arrays):

@@ -78,14 +78,29 @@ def _merge_specs(discovered: list[dict[str, Any]], given: list[dict[str, Any]] |
     return merged
 
 
-def _load_onnx(path: str, specs: list | None, threads: int | None, rng, notes) -> tuple[Callable[[], Any], float]:
+def ort_session(path: str, threads: int | None):
+    """An onnxruntime CPU session, with ``threads`` intra-op threads when given."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def set_executorch_threads(threads: int | None) -> None:
+    """Resize ExecuTorch's CPU threadpool (XNNPACK) when ``threads`` is given and the build exposes it."""
+    if threads:
+        from executorch.extension.pybindings import portable_lib
+
+        reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
+        if reset is not None:
+            reset(threads)
+
+
+def _load_onnx(path: str, specs: list | None, threads: int | None, rng, notes) -> tuple[Callable[[], Any], float]:
     started = time.perf_counter_ns()
-    session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort_session(path, threads)
     load_ms = (time.perf_counter_ns() - started) / 1e6
     discovered = []
     for inp in session.get_inputs():
@@ -101,12 +116,7 @@ def _load_pte(path: str, specs: list | None, threads: int | None, rng, notes) ->
     import torch
     from executorch.runtime import Runtime
 
-    if threads:
-        from executorch.extension.pybindings import portable_lib
-
-        reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
-        if reset is not None:
-            reset(threads)
+    set_executorch_threads(threads)
     runtime = Runtime.get()
     started = time.perf_counter_ns()
     program = runtime.load_program(path)

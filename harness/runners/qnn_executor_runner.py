@@ -53,6 +53,7 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
     """Push the QNN libraries for the phone's SoC into one folder, then run with the loader paths set."""
     from pathlib import Path
 
+    from harness.artifacts.manifest import sha256_of
     from harness.runners.executor_runner import push_tool
 
     sdk = device.config.tools.get("qnn_sdk")
@@ -69,7 +70,7 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
         local = Path(sdk) / rel
         if not local.is_file():
             raise RunnerFailure("failed", f"QNN SDK file missing: {local}")
-        pushed = device.push(local, _sha(local))
+        pushed = device.push(local, sha256_of(local))
         device.run(["cp", pushed, f"{lib_dir}/{local.name}"], 60)
     runner = push_tool(device, "qnn_executor_runner")
     argv, env = build_command(runner, model_path, settings.iterations, settings.warmup_iterations, lib_dir)
@@ -79,9 +80,3 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
         return parse(result.stdout)
     except ValueError as exc:
         raise RunnerFailure("failed", f"could not read qnn_executor_runner's output ({exc})", result.log()) from None
-
-
-def _sha(path) -> str:
-    from harness.artifacts.manifest import sha256_of
-
-    return sha256_of(path)
