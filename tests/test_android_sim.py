@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from harness.run.engine import run_plan
@@ -47,24 +49,30 @@ def _inventory(tmp_path, serial, adb_port):
         """)
 
 
+def _run_tiny_pte(tmp_path, model_dir, settings: str, manifest: dict | None = None):
+    """Measure the fixture .pte with the given plan settings (YAML lines); return the outcome and its cells."""
+    if not (tmp_path / "builds" / "tiny.pte").exists():
+        copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest=manifest)
+    plan = write(tmp_path / "plan.yaml", "name: phone\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n"
+                 + textwrap.dedent(settings))
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        return outcome, store.cells(outcome.run_id)
+
+
 def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port)
-    copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={"model": "tiny", "stage": "vad",
-                                                                    "backend": "xnnpack", "quantization": "fp32"})
-    plan = write(tmp_path / "plan.yaml", """
-        name: phone
-        inventory: devices.yaml
-        artifacts: [builds/tiny.pte]
+    settings = """
         warmup_iterations: 2
         iterations: 12
         thermal_period_s: 0.2
         timeout_s: 120
-        """)
-    outcome = run_plan(plan, tmp_path / "r.db")
+        """
+    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, settings, manifest={
+        "model": "tiny", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
     assert outcome.statuses == {"ok": 1}, outcome
     with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
         (device,) = store.devices(outcome.run_id)
     assert len(cell.samples_ms) == 12 and cell.load_ms > 0 and cell.runner == "android-executor-runner"
     assert device["simulated"] == 1 and device["facts"]["soc"] == "SM8650" and device["facts"]["abi"] == "arm64-v8a"
@@ -74,7 +82,7 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
     # The model sits on the phone content-addressed; a second run pushes nothing.
     sha = cell.artifact["sha256"]
     assert (server.phone.root / "data/local/tmp/harness" / sha / "tiny.pte").is_file()
-    again = run_plan(plan, tmp_path / "r.db")
+    again, _ = _run_tiny_pte(tmp_path, model_dir, settings)
     assert again.statuses == {"ok": 1}
 
 
@@ -85,33 +93,14 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
 def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, phones, model_dir, fault, status, words):
     server, serial = phones(fault)
     _inventory(tmp_path, serial, adb_server.port)
-    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
-    plan = write(tmp_path / "plan.yaml", """
-        name: faulty
-        inventory: devices.yaml
-        artifacts: [builds/tiny.pte]
-        iterations: 3
-        timeout_s: 60
-        """)
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\ntimeout_s: 60\n")
     assert cell.status == status and words in (cell.reason + cell.log), (cell.reason, cell.log)
 
 
 def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hang_runner=True))
     _inventory(tmp_path, serial, adb_server.port)
-    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
-    plan = write(tmp_path / "plan.yaml", """
-        name: hang
-        inventory: devices.yaml
-        artifacts: [builds/tiny.pte]
-        warmup_iterations: 0
-        iterations: 3
-        timeout_s: 5
-        """)
-    outcome = run_plan(plan, tmp_path / "r.db")
+    outcome, _ = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\ntimeout_s: 5\n")
     assert outcome.statuses == {"timeout": 1}
 
 
@@ -147,19 +136,12 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
 def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hot=True))
     _inventory(tmp_path, serial, adb_server.port)
-    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
-    plan = write(tmp_path / "plan.yaml", """
-        name: hot
-        inventory: devices.yaml
-        artifacts: [builds/tiny.pte]
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, """
         iterations: 5
         thermal_period_s: 0.1
         cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}
         timeout_s: 120
         """)
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
     assert cell.status == "ok" and cell.throttled
     assert "still" in cell.cooldown_note and cell.cooldown_wait_s >= 1  # the gate waited, then gave up
     assert "thermal status reached level" in cell.log
