@@ -198,3 +198,15 @@ def test_device_without_the_backend_is_skipped_with_a_reason(tmp_path, model_dir
     with Store(tmp_path / "results.db") as store:
         (skipped,) = store.skipped(outcome.run_id)
     assert skipped["backend"] == "xnnpack" and "needs xnnpack" in skipped["reason"]
+
+
+def test_latest_run_is_the_last_created_even_within_one_second(tmp_path):
+    from harness.store import Store
+
+    (tmp_path / "p.yaml").write_text("name: p\n")
+    with Store(tmp_path / "r.db") as store:
+        # Random run-id suffixes used to break the tie between runs started in the same second.
+        ids = [store.create_run("p", tmp_path / "p.yaml", "0" * 64, {}, {}, run_id=f"20261121-101010-{s}")
+               for s in ("ffff", "0000", "8888")]
+        store.db.execute("UPDATE runs SET started_at = '2026-11-21T10:10:10+00:00'")
+        assert store.runs(1)[0].run_id == ids[-1]

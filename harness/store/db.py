@@ -97,7 +97,7 @@ def _cell_extra(spec, measurement) -> dict:
         extra["chain"] = {"name": spec.chain.name, "corpus": spec.chain.corpus.name, "limit": spec.chain.limit,
                           **{role: {"sha256": a.sha256, "path": str(a.path), "quantization": a.quantization,
                                     "backend": a.backend, "size_bytes": a.size_bytes}
-                             for role, a in zip(("mel", "encoder", "decoder"), spec.chain.parts)}}
+                             for role, a in spec.chain.parts.items()}}
     return extra
 
 
@@ -233,11 +233,11 @@ class Store:
                FROM cells c JOIN runs r ON r.run_id = c.run_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
                JOIN cell_stats s ON s.cell_id = c.cell_id
                WHERE r.plan_name = ? AND r.status = 'complete' AND c.task = 'latency' AND (? IS NULL OR r.started_at <= ?)
-               ORDER BY r.started_at, r.run_id""", (plan_name, until, until))
+               ORDER BY r.started_at, r.rowid""", (plan_name, until, until))
         return [dict(r) for r in rows]
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
-        rows = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?", (limit,))
+        rows = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
         return [self._run(r) for r in rows]
 
     def run(self, run_id: str) -> RunRecord:
