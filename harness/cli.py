@@ -60,7 +60,11 @@ def cmd_devices(args) -> int:
     rows = []
     for config in inventory.devices:
         try:
-            ok, why = open_device(config).reachable()
+            device = open_device(config)
+            try:
+                ok, why = device.reachable()
+            finally:
+                device.close()
         except UserError as exc:
             ok, why = False, str(exc)
         rows.append({"id": config.id, "platform": config.platform, "reachable": ok, "detail": why,
@@ -168,6 +172,7 @@ PARSERS = {
     "qnn_executor_runner": "harness.runners.qnn_executor_runner",
     "onnxruntime_perf_test": "harness.runners.onnxruntime_perf_test",
     "pytorch_observer": "harness.runners.pytorch_observer",
+    "whisper_runner": "harness.runners.whisper_runner",
     "thermalservice": "harness.thermal.thermalservice",
 }
 
@@ -185,7 +190,9 @@ def cmd_parse(args) -> int:
     except ValueError as exc:
         raise UserError(f"not {args.tool} output: {exc}.", path=args.logfile,
                         fix="check the tool name; for executor_runner on Android, save 'adb logcat -d -s ExecuTorch:I'.") from None
-    _emit_json(record.as_dict() if hasattr(record, "as_dict") else dataclasses.asdict(record))
+    if hasattr(record, "as_dict"):
+        record = record.as_dict()
+    _emit_json(record if isinstance(record, dict) else dataclasses.asdict(record))
     return 0
 
 

@@ -22,7 +22,7 @@ class TinyNet:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    """A folder with tiny.pte (XNNPACK), tiny.onnx, and nothing else."""
+    """A folder with tiny.pte and tiny-b.pte (XNNPACK), tiny.onnx, and nothing else."""
     import torch
 
     from harness.zoo.export import export_onnx, export_pte_xnnpack
@@ -31,6 +31,9 @@ def model_dir(tmp_path_factory) -> Path:
     module, example = TinyNet.make(), (torch.randn(1, 256),)
     export_pte_xnnpack(module, example, out / "tiny.pte")
     export_onnx(module, example, out / "tiny.onnx", ["x"], ["y"])
+    torch.manual_seed(1)  # a second, different build for plans that need two cells
+    other = torch.nn.Sequential(torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64)).eval()
+    export_pte_xnnpack(other, example, out / "tiny-b.pte")
     return out
 
 
@@ -53,3 +56,37 @@ def small_zoo(tmp_path_factory):
     only = ["silero-vad-fp32", "silero-vad-int8", "whisper-logmel-fp32", "whisper-tiny.en-encoder-int8",
             "whisper-tiny.en-decoder-int8", "whisper-tiny.en-encoder-int8-xnnpack", "whisper-tiny.en-encoder-int4-coreml"]
     return out, build_all(out, only=only)
+
+
+@pytest.fixture(scope="session")
+def whisper_bundle(tmp_path_factory):
+    """The zoo's bundled Whisper tiny.en program (encoder + text_decoder) with its processor and tokenizer."""
+    from harness.zoo import build_all
+
+    out = tmp_path_factory.mktemp("bundle")
+    build_all(out, only=["whisper-tiny.en-asr-fp32-xnnpack"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def adb_server():
+    """A private adb server (never 5037, never the 5555-5585 emulator range), one per test module."""
+    from harness.sim.adb_server import private_adb_server
+
+    with private_adb_server() as server:
+        yield server
+
+
+@pytest.fixture
+def phones(adb_server, tmp_path):
+    """Start simulated phones for one test; disconnect and stop them afterwards so none leaks into the next."""
+    started = []
+
+    def make(faults=None):
+        server, serial = adb_server.attach(tmp_path / f"p{len(started)}", faults)
+        started.append((server, serial))
+        return server, serial
+
+    yield make
+    for server, serial in started:
+        adb_server.detach(server, serial)

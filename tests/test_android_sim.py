@@ -8,31 +8,8 @@ import pytest
 
 from harness.run.engine import run_plan
 from harness.sim.phone import Faults
-from harness.sim.adb_server import private_adb_server
 from harness.store import Store
 from tests.helpers import copy_model, write
-
-
-@pytest.fixture(scope="module")
-def adb_server():
-    """A private adb server (never 5037, never the 5555-5585 emulator range)."""
-    with private_adb_server() as server:
-        yield server
-
-
-@pytest.fixture
-def phones(adb_server, tmp_path):
-    """Start simulated phones for one test; disconnect and stop them afterwards so none leaks into the next."""
-    started = []
-
-    def make(faults=None):
-        server, serial = adb_server.attach(tmp_path / f"p{len(started)}", faults)
-        started.append((server, serial))
-        return server, serial
-
-    yield make
-    for server, serial in started:
-        adb_server.detach(server, serial)
 
 
 def _inventory(tmp_path, serial, adb_port):

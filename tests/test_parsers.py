@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from harness.runners import executor_runner, onnxruntime_perf_test, pytorch_observer, qnn_executor_runner
+from harness.runners import (executor_runner, llama_main, onnxruntime_perf_test, pytorch_observer, qnn_executor_runner,
+                             whisper_runner)
 from harness.thermal import thermalservice
 from tests.helpers import REPO, run_cli
 
@@ -68,6 +69,24 @@ def test_pytorch_observer_derives_generation_figures():
     assert s.total_ms == 3400
 
 
+def test_whisper_runner_benchmark_lines_and_the_stats_line_fallback():
+    assert whisper_runner.parse((LOGS / "whisper_runner_logcat.txt").read_text()) == {
+        "load_ms": 410.52, "inference_ms": 388.25, "tokens": 14}
+    # A runner that prints only the PyTorchObserver line: inference is its start-to-end span.
+    from_stats = whisper_runner.parse((LOGS / "llama_main.txt").read_text())
+    assert from_stats == {"load_ms": 2500, "inference_ms": 3400, "tokens": 64}
+    with pytest.raises(ValueError, match="--benchmark"):
+        whisper_runner.parse("First 2 values of audio data: 0.1, 0.2\n")
+
+
+def test_llm_and_asr_commands_are_argument_lists():
+    argv = llama_main.build_command("/r/llama_main", "/m/a b.pte", "/m/tok", "It's \"raining\"; rm -rf /", 16, 4)
+    assert argv[argv.index("--prompt") + 1] == "It's \"raining\"; rm -rf /"  # one argument, quoted by the transport
+    assert argv[argv.index("--temperature") + 1] == "0" and argv[-2:] == ["--cpu_threads", "4"]
+    w = whisper_runner.build_command("/r/w", "/m/model.pte", "/m/tok", "/m/proc.pte", "/a/u 1.bin")
+    assert w[w.index("--audio_path") + 1] == "/a/u 1.bin" and "--benchmark" in w
+
+
 def test_thermalservice_status_and_hal_temperatures():
     d = thermalservice.parse((LOGS / "thermalservice.txt").read_text())
     assert (d.status, d.status_name) == (2, "MODERATE")
@@ -79,6 +98,7 @@ def test_thermalservice_status_and_hal_temperatures():
     ("executor_runner", "executor_runner_logcat.txt", "load_ms", 41.25),
     ("onnxruntime_perf_test", "onnxruntime_perf_test.txt", "first_inference_ms", 14),
     ("pytorch_observer", "llama_main.txt", "time_to_first_token_ms", 250),
+    ("whisper_runner", "whisper_runner_logcat.txt", "inference_ms", 388.25),
     ("thermalservice", "thermalservice.txt", "status_name", "MODERATE"),
 ])
 def test_parse_cli_prints_json(tool, log, key, value):

@@ -52,18 +52,26 @@ def _onnx_call(path: Path, threads: int | None) -> Callable:
     return call
 
 
-def _pte_call(path: Path, threads: int | None) -> Callable:
+def pte_methods(path: Path, names: tuple[str, ...] = ("forward",), threads: int | None = None) -> dict[str, Callable]:
+    """Methods of one ExecuTorch program as numpy-in, numpy-out callables (a bundle has several)."""
     import torch
     from executorch.runtime import Runtime
 
     set_executorch_threads(threads)
-    method = Runtime.get().load_program(str(path)).load_method("forward")
+    program = Runtime.get().load_program(str(path))
 
-    def call(*arrays):
-        out = method.execute([torch.from_numpy(np.ascontiguousarray(a)) for a in arrays])
-        out = [o.numpy() for o in out]
-        return out[0] if len(out) == 1 else tuple(out)
-    return call
+    def caller(method):
+        def call(*arrays):
+            out = method.execute([torch.from_numpy(np.ascontiguousarray(a)) for a in arrays])
+            out = [o.numpy() for o in out]
+            return out[0] if len(out) == 1 else tuple(out)
+        return call
+
+    return {name: caller(program.load_method(name)) for name in names}
+
+
+def _pte_call(path: Path, threads: int | None) -> Callable:
+    return pte_methods(path, ("forward",), threads)["forward"]
 
 
 _CALLERS = {".onnx": _onnx_call, ".pte": _pte_call}
@@ -78,3 +86,15 @@ def file_chain(mel: Path, encoder: Path, decoder: Path, cache_shape: tuple[int, 
     """A chain of model files; each part runs on the runtime its suffix names."""
     parts = [load_part(p, threads) for p in (mel, encoder, decoder)]
     return RuntimeChain(*parts, cache_shape=cache_shape, label=f"{decoder.name}")
+
+
+def bundle_chain(model: Path, processor: Path, threads: int | None = None) -> RuntimeChain:
+    """A bundled Whisper program (``encoder`` + ``text_decoder`` methods) behind its preprocessor program."""
+    methods = pte_methods(model, ("encoder", "text_decoder"), threads)
+    from executorch.runtime import Runtime
+
+    # The self-attention cache shape is the decoder step's third input (layers, 1, MAX_TOKENS, width).
+    step_meta = Runtime.get().load_program(str(model)).load_method("text_decoder").metadata
+    cache_shape = tuple(step_meta.input_tensor_meta(2).sizes())
+    return RuntimeChain(pte_methods(processor, ("forward",), threads)["forward"], methods["encoder"],
+                        methods["text_decoder"], cache_shape, label=model.name)

@@ -56,6 +56,9 @@ class Manifest(StrictModel):
     inputs: list[InputSpec] | None = None
     recipe: dict[str, Any] | None = None
     source: dict[str, Any] | None = None
+    # Files a runner needs beside the model, by role, relative to the manifest's folder:
+    # ``tokenizer`` for llama_main and the Whisper runner, ``processor`` (the audio front-end .pte) for Whisper.
+    companions: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Artifact:
     source: dict[str, Any] | None = None
     manifest_path: Path | None = None
     inferred: list[str] = field(default_factory=list)
+    companions: dict[str, Path] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -89,7 +93,9 @@ class Artifact:
             "sha256": self.sha256, "size_bytes": self.size_bytes,
             "inputs": [i.model_dump() for i in self.inputs] if self.inputs else None,
             "recipe": self.recipe, "source": self.source,
+            "companions": {role: path.name for role, path in self.companions.items()} or None,
         }
+
 
 
 def manifest_path_for(model_path: Path) -> Path | None:
@@ -213,10 +219,18 @@ def load_artifact(path: Path) -> Artifact:
             path=manifest_path, fix="rebuild the model or regenerate its manifest.",
         )
     values, inferred = _infer(path, actual, manifest)
+    companions = {}
+    for role, rel in (manifest.companions or {}).items():
+        companion = manifest_path.parent / rel
+        if not companion.is_file():
+            raise UserError(f"companions.{role}: '{rel}' does not exist (looked in {manifest_path.parent}).",
+                            path=manifest_path, line=lines.get(("companions", role)),
+                            fix="build or copy the file there, or correct the path.")
+        companions[role] = companion
     if manifest_path is None:
         inferred = ["manifest"] + inferred
     return Artifact(
         path=path, sha256=digest, size_bytes=size_of(path), format=actual,
         inputs=manifest.inputs, recipe=manifest.recipe, source=manifest.source,
-        manifest_path=manifest_path, inferred=inferred, **values,
+        manifest_path=manifest_path, inferred=inferred, companions=companions, **values,
     )

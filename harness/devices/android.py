@@ -11,7 +11,7 @@ import shlex
 import time
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from harness.devices.base import CommandResult, DeviceFacts, ThermalSample
 from harness.errors import DeviceError
@@ -31,7 +31,12 @@ class Config(DeviceConfig):
     serial: str = Field(min_length=1)
     adb_port: int = 5037  # the adb server's port (a private one for the simulated phone)
     backends: list[Backend] = ["xnnpack", "ort-cpu"]
-    tools: dict[str, Path] = {}  # executor_runner, qnn_executor_runner, onnxruntime_perf_test (arm64 builds)
+    tools: dict[str, Path] = {}  # executor_runner, qnn_executor_runner, onnxruntime_perf_test, llama_main, whisper_runner
+
+    @field_validator("tools")
+    @classmethod
+    def _home(cls, tools: dict[str, Path]) -> dict[str, Path]:
+        return {name: path.expanduser() for name, path in tools.items()}
 
 
 def attached_serials(adb_port: int = 5037) -> list[str]:

@@ -19,18 +19,20 @@ from harness.runners import RunSettings, select_runner
 
 @dataclass(frozen=True)
 class ChainSpec:
-    """What a transcription cell needs besides its device: the three builds and the corpus."""
+    """What a transcription cell needs besides its device: its builds by role, and the corpus.
+
+    Roles are ``mel``/``encoder``/``decoder`` for a split chain, or ``model`` for one bundled program.
+    """
 
     name: str
-    mel: Artifact
-    encoder: Artifact
-    decoder: Artifact
+    parts: dict[str, Artifact]
     corpus: Path
     limit: int | None
 
     @property
-    def parts(self) -> tuple[Artifact, Artifact, Artifact]:
-        return self.mel, self.encoder, self.decoder
+    def build(self) -> Artifact:
+        """The artifact that names the build in results: the bundle, or the decoder of a split chain."""
+        return self.parts.get("model") or self.parts["decoder"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
     settings = RunSettings(
         warmup_iterations=plan.warmup_iterations, iterations=plan.iterations,
         timeout_s=plan.timeout_s, threads=plan.threads, seed=plan.seed,
+        llm_prompt=plan.llm.prompt, llm_seq_len=plan.llm.seq_len,
     )
     cells, skipped = _accuracy_cells(plan, plan_path, lines, inventory, settings, devices)
     for device in devices:
@@ -148,20 +151,21 @@ def _accuracy_cells(plan: Plan, plan_path: Path, lines: dict, inventory: Invento
     devices = [inventory.get(d) for d in acc.devices] if acc.devices else default_devices
     cells, skipped = [], []
     for i, chain in enumerate(acc.chains):
-        spec = ChainSpec(chain.name, *(_chain_part(plan_path, lines, i, role, getattr(chain, role))
-                                       for role in ("mel", "encoder", "decoder")), corpus=corpus_path, limit=acc.limit)
+        spec = ChainSpec(chain.name, {role: _chain_part(plan_path, lines, i, role, rel)
+                                      for role, rel in chain.roles().items()}, corpus=corpus_path, limit=acc.limit)
+        build = spec.build
         for device in devices:
-            missing = sorted({a.backend for a in spec.parts} - set(device.backends))
+            missing = sorted({a.backend for a in spec.parts.values()} - set(device.backends))
             if missing:
-                skipped.append(SkippedCell(device.id, spec.decoder, f"chain {chain.name} needs {', '.join(missing)}"))
+                skipped.append(SkippedCell(device.id, build, f"chain {chain.name} needs {', '.join(missing)}"))
                 continue
-            runner = select_runner(device.platform, spec.decoder, task="transcribe")
+            runner = select_runner(device.platform, build, task="transcribe")
             if runner is None:
-                skipped.append(SkippedCell(device.id, spec.decoder, f"no runner transcribes on {device.platform}"))
+                skipped.append(SkippedCell(device.id, build, f"no runner transcribes {build.label} on {device.platform}"))
                 continue
             cells.append(CellSpec(
-                key=f"{device.id}/{spec.decoder.sha256[:16]}/transcribe/{chain.name}", task="transcribe",
-                device=device, artifact=spec.decoder, runner=runner, settings=settings, cooldown=plan.cooldown,
+                key=f"{device.id}/{build.sha256[:16]}/transcribe/{chain.name}", task="transcribe",
+                device=device, artifact=build, runner=runner, settings=settings, cooldown=plan.cooldown,
                 thermal_period_s=plan.thermal_period_s, chain=spec,
             ))
     return cells, skipped

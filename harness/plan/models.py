@@ -29,12 +29,33 @@ class Budgets(StrictModel):
 
 
 class Chain(StrictModel):
-    """An ASR chain of builds: log-mel -> encoder -> decoder step (paths relative to the plan)."""
+    """An ASR build to transcribe with (paths relative to the plan), in one of two forms.
+
+    * ``mel`` + ``encoder`` + ``decoder``: three separate builds (log-mel -> encoder -> decoder step).
+    * ``model``: one bundled program with ``encoder`` and ``text_decoder`` methods, as ExecuTorch's
+      Whisper runner takes it; its manifest names the ``processor`` and ``tokenizer`` companions.
+    """
 
     name: str = Field(min_length=1)
-    mel: str
-    encoder: str
-    decoder: str
+    mel: str | None = None
+    encoder: str | None = None
+    decoder: str | None = None
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "Chain":
+        split = [self.mel, self.encoder, self.decoder]
+        if self.model is not None and any(split):
+            raise ValueError("give either 'model' (a bundled build) or 'mel', 'encoder' and 'decoder', not both")
+        if self.model is None and not all(split):
+            raise ValueError("give 'mel', 'encoder' and 'decoder' (three builds) or 'model' (one bundled build)")
+        return self
+
+    def roles(self) -> dict[str, str]:
+        """Role -> path, for the form given."""
+        if self.model is not None:
+            return {"model": self.model}
+        return {"mel": self.mel, "encoder": self.encoder, "decoder": self.decoder}
 
 
 class Accuracy(StrictModel):
@@ -44,6 +65,13 @@ class Accuracy(StrictModel):
     chains: list[Chain] = Field(min_length=1)
     devices: list[str] | None = None  # default: the plan's devices
     limit: int | None = Field(default=None, ge=1)  # only the first N utterances
+
+
+class Llm(StrictModel):
+    """How LLM builds are driven: next-word prediction is a short prompt and a few new tokens."""
+
+    prompt: str = Field(default="The weather today is", min_length=1)
+    seq_len: int = Field(default=16, ge=2, le=4096)  # prompt + generated tokens (llama_main's --seq_len)
 
 
 class Plan(StrictModel):
@@ -62,6 +90,7 @@ class Plan(StrictModel):
     thermal_period_s: float = Field(default=1.0, gt=0)
     budgets_p95_ms: Budgets = Budgets()
     accuracy: Accuracy | None = None
+    llm: Llm = Llm()
     seed: int = 0
 
     @model_validator(mode="after")

@@ -12,6 +12,14 @@ from harness.stats import LatencySummary, summarize
 from harness.store import CellRecord, RunRecord, Store
 
 
+# Runner figures worth a line under a cell (from its stored extra), with their labels.
+FIGURES = [("total_ms_median", "generation (median) ms"), ("prefill_tokens_per_s_median", "prefill tok/s"),
+           ("decode_tokens_per_s_median", "decode tok/s"), ("prompt_tokens", "prompt tokens"),
+           ("generated_tokens", "generated tokens"), ("compile_ms", "Core ML compile ms"),
+           ("compute_units", "compute units"), ("app_version", "app"), ("product_type", "device"),
+           ("os_version", "iOS")]
+
+
 @dataclass
 class CellView:
     cell: CellRecord
@@ -26,6 +34,18 @@ class CellView:
     @property
     def anchor(self) -> str:
         return f"cell-{self.cell.cell_id}"
+
+    @property
+    def figures(self) -> list[tuple[str, str]]:
+        """Runner-specific figures (LLM throughput, the iPhone app's compile time and identity)."""
+        out = []
+        for key, label in FIGURES:
+            value = self.cell.extra.get(key)
+            if isinstance(value, float):
+                out.append((label, f"{value:.1f}"))
+            elif isinstance(value, (int, str)):
+                out.append((label, str(value)))
+        return out
 
 
 @dataclass

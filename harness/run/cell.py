@@ -8,7 +8,7 @@ later be scheduled on other hosts and their results shipped back.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.clock import utc_now
 from harness.devices.base import ThermalSample
@@ -61,6 +61,9 @@ def execute_cell(spec: CellSpec, device) -> CellResult:
             if sampler.error:
                 notes.append(sampler.error)
         result.measurement = measurement
+        # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
+        result.thermals = result.thermals + [replace(s, t_s=round(s.t_s - sampler.t0_epoch_s, 3))
+                                             for s in measurement.thermals_epoch]
         pushes = getattr(device, "pushes", [])[pushes_before:]
         if pushes:  # bytes and seconds of each push this cell made (skipped ones count 0 bytes)
             measurement.extra["pushes"] = pushes

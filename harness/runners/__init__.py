@@ -1,6 +1,6 @@
 """Benchmark runners, by registry: one module per benchmark binary.
 
-A runner module provides ``NAME``, ``TASK`` ("latency" or "transcribe"), ``supports(platform, artifact)``,
+A runner module provides ``NAME``, ``TASK`` ("latency" or "transcribe"; or ``TASKS``, both), ``supports(platform, artifact)``,
 ``measure(device, remote_path, artifact, settings) -> Measurement`` and a pure
 ``parse(text)``.  Adding a binary is one module and one line in ``RUNNERS``.
 """
@@ -18,6 +18,8 @@ RUNNERS: dict[str, str] = {
     "android-executor-runner": "harness.runners.executor_runner",
     "android-qnn-executor-runner": "harness.runners.qnn_executor_runner",
     "android-onnxruntime-perf-test": "harness.runners.onnxruntime_perf_test",
+    "android-llama-main": "harness.runners.llama_main",
+    "android-whisper-runner": "harness.runners.whisper_runner",
 }
 
 __all__ = ["RUNNERS", "Measurement", "RunSettings", "RunnerFailure", "runner_module", "select_runner"]
@@ -31,6 +33,7 @@ def select_runner(platform: str, artifact, task: str = "latency") -> str | None:
     """The first registered runner that can do ``task`` with ``artifact`` on ``platform``, or None."""
     for name in RUNNERS:
         module = runner_module(name)
-        if getattr(module, "TASK", "latency") == task and module.supports(platform, artifact):
+        tasks = getattr(module, "TASKS", (getattr(module, "TASK", "latency"),))  # a runner may do both tasks
+        if task in tasks and module.supports(platform, artifact):
             return name
     return None

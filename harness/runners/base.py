@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.devices.base import CommandResult
 
@@ -24,6 +25,8 @@ class Measurement:
     extra: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     transcripts: list[dict] = field(default_factory=list)  # transcription cells: one record per utterance
+    # Telemetry the benchmark itself reported (the iPhone app's thermalState), t_s in epoch seconds.
+    thermals_epoch: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class RunSettings:
     timeout_s: float
     threads: int | None = None
     seed: int = 0
+    llm_prompt: str = "The weather today is"  # LLM cells: what the generation runner is asked to continue
+    llm_seq_len: int = 16  # LLM cells: prompt + generated tokens, as llama_main's --seq_len
 
 
 class RunnerFailure(Exception):
@@ -63,3 +68,25 @@ def check_command(result: CommandResult, what: str) -> None:
             name = f"signal {signum}"
         raise RunnerFailure("crashed", f"{what} was killed by {name} (exit {code})", result.log())
     raise RunnerFailure("failed", f"{what} exited with code {code}", result.log())
+
+
+def companion(artifact, role: str) -> Path:
+    """A file the runner needs beside the model (tokenizer, processor), named by the build's manifest."""
+    if role not in artifact.companions:
+        where = artifact.manifest_path or artifact.path.with_name(artifact.path.name + ".manifest.yaml")
+        raise RunnerFailure("failed", f"{artifact.path.name} needs a '{role}' file and its manifest names none: "
+                                      f"add 'companions: {{{role}: FILE}}' (relative to the manifest) to {where}")
+    return artifact.companions[role]
+
+
+def push_corpus_audio(device, corpus, utterances, scratch: Path) -> dict[str, tuple[str, float]]:
+    """Each utterance as raw float32 16 kHz mono, pushed content-addressed: id -> (path on device, seconds)."""
+    from harness.artifacts.manifest import sha256_of
+
+    out = {}
+    for utt in utterances:
+        audio = corpus.load_audio(utt)
+        local = scratch / f"{Path(utt.audio).stem}.bin"
+        audio.astype("<f4").tofile(local)
+        out[utt.id] = (device.push(local, sha256_of(local)), len(audio) / 16000)
+    return out

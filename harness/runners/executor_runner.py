@@ -46,7 +46,9 @@ def parse(text: str) -> Measurement:
 
 
 def supports(platform: str, artifact) -> bool:
-    return platform == "android" and artifact.format == "pte" and artifact.backend in ("xnnpack", "portable")
+    # LLM and bundled ASR programs need their own runners (a prompt, or audio and a tokenizer).
+    return (platform == "android" and artifact.format == "pte" and artifact.backend in ("xnnpack", "portable")
+            and artifact.stage not in ("llm", "asr"))
 
 
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:

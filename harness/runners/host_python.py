@@ -14,7 +14,8 @@ TASK = "latency"
 
 
 def supports(platform: str, artifact: Artifact) -> bool:
-    return platform == "host" and artifact.format in ("pte", "onnx")
+    # Bundled ASR programs have no forward method: they are transcribed, not timed as one call.
+    return platform == "host" and artifact.format in ("pte", "onnx") and artifact.stage != "asr"
 
 
 def build_command(model_path: str, artifact: Artifact, settings: RunSettings) -> list[str]:

@@ -13,7 +13,7 @@ TASK = "transcribe"
 
 
 def supports(platform: str, artifact) -> bool:
-    return platform == "host" and artifact.format in ("pte", "onnx")
+    return platform == "host" and artifact.format in ("pte", "onnx") and artifact.stage != "asr"  # split chains
 
 
 def build_command(paths: dict[str, str], corpus: str, limit: int | None, threads: int | None) -> list[str]:
@@ -34,7 +34,7 @@ def parse(text: str) -> tuple[list[dict], bool]:
 
 def measure_chain(device, chain, settings) -> Measurement:
     """Push the three builds, transcribe, and report per-utterance totals as the cell's samples."""
-    paths = {role: device.push(art.path, art.sha256) for role, art in zip(("mel", "encoder", "decoder"), chain.parts)}
+    paths = {role: device.push(art.path, art.sha256) for role, art in chain.parts.items()}
     result = device.run(build_command(paths, str(chain.corpus.resolve()), chain.limit, settings.threads),
                         timeout_s=settings.timeout_s)
     records, complete = parse(result.stdout)

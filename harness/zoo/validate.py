@@ -141,7 +141,7 @@ def _coreml_static(path: Path, quantization: str) -> Parity:
 
 def validate_builds(builds: Path, corpus_dir: Path, samples: int = 5) -> list[Parity]:
     """Check every build in ``builds`` against its eager source; return one row per build."""
-    from harness.accuracy.chains import eager_chain, file_chain, load_part
+    from harness.accuracy.chains import bundle_chain, eager_chain, file_chain, load_part
     from harness.accuracy.decode import greedy_decode
     from harness.zoo.whisper import decoding_config, load_whisper
     from harness.zoo.whisper_split import MAX_TOKENS, empty_cache
@@ -167,6 +167,10 @@ def validate_builds(builds: Path, corpus_dir: Path, samples: int = 5) -> list[Pa
             continue
         if man["format"] == "mlpackage":
             rows.append(_coreml_static(path, quant))
+            continue
+        if stage == "asr":  # a bundle (encoder + decoder methods): judged by its transcripts
+            chain = bundle_chain(path, builds / man["companions"]["processor"])
+            rows.append(_transcript_row(name, "asr-bundle", quant, chain, audio, reference, decode))
             continue
         part = load_part(path)
         row = Parity(name, stage, quant)
@@ -199,13 +203,18 @@ def validate_builds(builds: Path, corpus_dir: Path, samples: int = 5) -> list[Pa
             if not (mel and enc and dec):
                 continue
             chain = file_chain(builds / mel, builds / enc, builds / dec, cache_shape)
-            same = sum(decode(chain, clip).tokens == ref for clip, ref in zip(audio, reference)) / len(audio)
-            row = Parity(f"{fmt} chain {quant}", "asr-chain", quant, transcripts_unchanged=same)
-            need = THRESHOLDS[quant]["transcripts_unchanged"]
-            if same < need:
-                row.passed, row.why = False, f"{same:.0%} of transcripts unchanged < {need:.0%}"
-            rows.append(row)
+            rows.append(_transcript_row(f"{fmt} chain {quant}", "asr-chain", quant, chain, audio, reference, decode))
     return rows
+
+
+def _transcript_row(name: str, part: str, quant: str, chain, audio, reference, decode) -> Parity:
+    """Share of sample transcripts identical to the eager model's, against the quantization's threshold."""
+    same = sum(decode(chain, clip).tokens == ref for clip, ref in zip(audio, reference)) / len(audio)
+    row = Parity(name, part, quant, transcripts_unchanged=same)
+    need = THRESHOLDS[quant]["transcripts_unchanged"]
+    if same < need:
+        row.passed, row.why = False, f"{same:.0%} of transcripts unchanged < {need:.0%}"
+    return row
 
 
 def write_report(rows: list[Parity], out: Path) -> None:

@@ -1,0 +1,80 @@
+"""ExecuTorch's LLM runner ``llama_main``: command, and its ``PyTorchObserver`` stats line.
+
+On Android, ET_LOG lines (the stats line among them) go to logcat under the tag
+``ExecuTorch``; the generated text goes to stdout.  One invocation is one generation
+(with a model load before it), so warm-ups and measured iterations are separate
+invocations, and each measured one contributes one sample.
+
+The sample is the time to first token: for next-word prediction that is the latency
+a user feels (the prompt's forward pass and one sampled token).  Load time, total
+generation time and prefill/decode throughput are kept beside it.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from harness.artifacts.manifest import sha256_of
+from harness.runners import pytorch_observer
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, companion
+from harness.runners.executor_runner import push_tool
+
+NAME = "android-llama-main"
+TASK = "latency"
+
+
+def build_command(runner: str, model_path: str, tokenizer_path: str, prompt: str, seq_len: int,
+                  threads: int | None = None) -> list[str]:
+    argv = [runner, "--model_path", model_path, "--tokenizer_path", tokenizer_path, "--prompt", prompt,
+            "--seq_len", str(seq_len), "--temperature", "0"]  # greedy: the same text every night
+    if threads:
+        argv += ["--cpu_threads", str(threads)]
+    return argv
+
+
+def parse(text: str) -> pytorch_observer.GenerationStats:
+    """The stats of one generation, from its log."""
+    return pytorch_observer.parse(text)
+
+
+def supports(platform: str, artifact) -> bool:
+    return (platform == "android" and artifact.format == "pte" and artifact.stage == "llm"
+            and artifact.backend in ("xnnpack", "portable"))
+
+
+def _generate(device, argv: list[str], settings: RunSettings, what: str) -> tuple[pytorch_observer.GenerationStats, str]:
+    device.run(["logcat", "-c"], 30)
+    result = device.run(argv, settings.timeout_s)
+    check_command(result, what)
+    log = device.run(["logcat", "-d", "-s", "ExecuTorch:I"], 60).stdout
+    try:
+        return parse(log), result.stdout
+    except (ValueError, KeyError) as exc:
+        raise RunnerFailure("failed", f"could not read {what}'s stats line ({exc})", result.log() + "\n" + log) from None
+
+
+def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
+    """Warm-up generations (discarded), then one generation per measured iteration."""
+    runner = push_tool(device, "llama_main")
+    tokenizer = companion(artifact, "tokenizer")
+    tokenizer_path = device.push(tokenizer, sha256_of(tokenizer))
+    argv = build_command(runner, model_path, tokenizer_path, settings.llm_prompt, settings.llm_seq_len, settings.threads)
+    warm = [_generate(device, argv, settings, "llama_main (warm-up)")[0] for _ in range(settings.warmup_iterations)]
+    runs = [_generate(device, argv, settings, "llama_main") for _ in range(settings.iterations)]
+    stats = [s for s, _ in runs]
+
+    def median(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    extra = {"total_ms_median": median(s.total_ms for s in stats),
+             "prefill_tokens_per_s_median": median(s.prefill_tokens_per_s for s in stats),
+             "decode_tokens_per_s_median": median(s.decode_tokens_per_s for s in stats),
+             "prompt_tokens": stats[0].prompt_tokens, "generated_tokens": stats[0].generated_tokens,
+             "load_ms_samples": [s.load_ms for s in stats]}
+    text = runs[0][1].strip()
+    return Measurement(samples_ms=[s.time_to_first_token_ms for s in stats],
+                       warmup_ms=[s.time_to_first_token_ms for s in warm], load_ms=median(s.load_ms for s in stats),
+                       extra={k: v for k, v in extra.items() if v is not None},
+                       notes=["samples are time to first token (prompt forward pass + first sampled token)",
+                              f"prompt {settings.llm_prompt!r} -> {text[:200]!r}"])

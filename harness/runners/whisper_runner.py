@@ -1,0 +1,108 @@
+"""ExecuTorch's Whisper runner on Android: transcribe a corpus one utterance per invocation.
+
+The runner takes one bundled program (methods ``encoder`` and ``text_decoder``), a
+preprocessor program (audio -> log-mel), a tokenizer, and one audio file; it prints
+the transcript on stdout and, with ``--benchmark``, its timings through ET_LOG (logcat
+on Android)::
+
+    Model load time: 412.10 ms (0.41 seconds)
+    Inference time: 388.20 ms (0.39 seconds)
+    Generated tokens: 14
+    Tokens per second: 36.06
+
+Builds and audio are pushed content-addressed, so a corpus crosses the cable once;
+the transcripts are scored on the host like every other transcription cell.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import tempfile
+from pathlib import Path
+
+from harness.artifacts.manifest import sha256_of
+from harness.runners import pytorch_observer
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, companion, push_corpus_audio
+from harness.runners.executor_runner import push_tool
+
+NAME = "android-whisper-runner"
+TASK = "transcribe"
+
+_LOAD = re.compile(r"Model load time: ([\d.]+) ms")
+_INFERENCE = re.compile(r"Inference time: ([\d.]+) ms")
+_TOKENS = re.compile(r"Generated tokens: (\d+)")
+
+
+def build_command(runner: str, model: str, tokenizer: str, processor: str, audio: str) -> list[str]:
+    return [runner, "--model_path", model, "--tokenizer_path", tokenizer, "--processor_path", processor,
+            "--audio_path", audio, "--temperature", "0", "--benchmark"]
+
+
+def parse(text: str) -> dict:
+    """One invocation's log -> {load_ms, inference_ms, tokens}.
+
+    Takes the ``--benchmark`` lines, or a ``PyTorchObserver`` stats line from runners that print one.
+    """
+    load, inference, tokens = _LOAD.search(text), _INFERENCE.search(text), _TOKENS.search(text)
+    if inference is not None:
+        return {"load_ms": float(load.group(1)) if load else None, "inference_ms": float(inference.group(1)),
+                "tokens": int(tokens.group(1)) if tokens else None}
+    try:
+        stats = pytorch_observer.parse(text)
+    except ValueError:
+        raise ValueError("no 'Inference time: ... ms' line (was --benchmark given?) and no PyTorchObserver line") from None
+    return {"load_ms": stats.load_ms, "inference_ms": stats.total_ms, "tokens": stats.generated_tokens}
+
+
+def supports(platform: str, artifact) -> bool:
+    return platform == "android" and artifact.format == "pte" and artifact.stage == "asr"
+
+
+def _transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[dict, str]:
+    device.run(["logcat", "-c"], 30)
+    result = device.run(argv, timeout_s)
+    check_command(result, what)
+    log = device.run(["logcat", "-d", "-s", "ExecuTorch:I"], 60).stdout
+    try:
+        return parse(log), result.stdout.strip()
+    except ValueError as exc:
+        raise RunnerFailure("failed", f"could not read the Whisper runner's timings ({exc})", log) from None
+
+
+def measure_chain(device, chain, settings: RunSettings) -> Measurement:
+    """Push the bundle, its companions and the audio; transcribe each utterance; one sample per utterance."""
+    from harness.accuracy.corpus import read_manifest
+
+    model = chain.parts["model"]
+    processor, tokenizer = companion(model, "processor"), companion(model, "tokenizer")
+    runner = push_tool(device, "whisper_runner")
+    remote = {"model": device.push(model.path, model.sha256),
+              "processor": device.push(processor, sha256_of(processor)),
+              "tokenizer": device.push(tokenizer, sha256_of(tokenizer))}
+    corpus = read_manifest(chain.corpus)
+    utterances = corpus.utterances[: chain.limit or None]
+    with tempfile.TemporaryDirectory() as scratch:
+        audio = push_corpus_audio(device, corpus, utterances, Path(scratch))
+
+    def argv(utt_id: str) -> list[str]:
+        return build_command(runner, remote["model"], remote["tokenizer"], remote["processor"], audio[utt_id][0])
+
+    warmups = [_transcribe(device, argv(utterances[0].id), settings.timeout_s, "whisper runner (warm-up)")[0]
+               for _ in range(min(settings.warmup_iterations, 1))]  # one warm-up utterance, not recorded
+    records, loads = [], []
+    for utt in utterances:
+        timing, text = _transcribe(device, argv(utt.id), settings.timeout_s, f"whisper runner on {utt.id}")
+        audio_s = audio[utt.id][1]
+        loads.append(timing["load_ms"])
+        records.append({"id": utt.id, "reference": utt.text, "hypothesis": text, "tokens": timing["tokens"] or 0,
+                        "mel_ms": None, "encoder_ms": None, "decoder_ms_per_token": None,
+                        "total_ms": timing["inference_ms"], "audio_s": audio_s,
+                        "rtf": timing["inference_ms"] / 1000 / audio_s if audio_s else None})
+    loads = [l for l in loads if l is not None]
+    return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
+                       warmup_ms=[w["inference_ms"] for w in warmups],
+                       load_ms=statistics.median(loads) if loads else None,
+                       extra={"utterances": len(records)},
+                       notes=["samples are the runner's own 'Inference time' per utterance (encoder + decoding); "
+                              "the preprocessor's log-mel and the model load are outside it"])

@@ -1,0 +1,177 @@
+"""The LLM and Whisper runners on the simulated phone: llama_main and ExecuTorch's Whisper runner.
+
+Both go through adbutils -> Debian's adb server -> the simulated phone, whose fake
+runners really run the pushed programs; expected outputs come from eager PyTorch.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from harness.run.engine import run_plan
+from harness.store import Store
+from tests.helpers import REPO, write
+
+WINDOW, VOCAB = 8, 256
+
+
+def _tiny_lm():
+    """A byte-level next-token model over a fixed window: (1, 8) token ids -> (1, 256) logits."""
+    import torch
+
+    class TinyLM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(VOCAB, 16)
+            self.head = torch.nn.Linear(WINDOW * 16, VOCAB)
+
+        def forward(self, tokens):
+            return self.head(self.embed(tokens).flatten(1))
+
+    torch.manual_seed(3)
+    return TinyLM().eval()
+
+
+def _eager_continuation(model, prompt: bytes, seq_len: int) -> bytes:
+    """Greedy decoding written here, independently of the fake runner, on the eager model."""
+    import torch
+
+    ids = list(prompt)
+    while len(ids) < seq_len:
+        window = ([0] * WINDOW + ids)[-WINDOW:]
+        with torch.no_grad():
+            ids.append(int(model(torch.tensor([window])).argmax()))
+    return bytes(ids[len(prompt):])
+
+
+def _inventory(tmp_path, serial, port, tools: dict[str, str]):
+    paths = {name: write(tmp_path / "tools" / name, "#!/system/bin/sh\n") for name in tools}
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - id: sim-s24
+            platform: android
+            serial: "{serial}"
+            adb_port: {port}
+            backends: [xnnpack]
+            tools: {json.dumps({k: str(v) for k, v in paths.items()})}
+        """)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm_build(tmp_path_factory):
+    import torch
+
+    from harness.zoo.export import export_pte_xnnpack
+
+    out = tmp_path_factory.mktemp("lm")
+    model = _tiny_lm()
+    export_pte_xnnpack(model, (torch.zeros(1, WINDOW, dtype=torch.int64),), out / "tiny-lm.pte")
+    # tiktoken format, byte-level: token i is the single byte i.
+    (out / "bytes.tiktoken").write_text("".join(f"{base64.b64encode(bytes([i])).decode()} {i}\n" for i in range(256)))
+    (out / "tiny-lm.pte.manifest.json").write_text(json.dumps({
+        "model": "tiny-lm", "stage": "llm", "backend": "xnnpack", "quantization": "fp32",
+        "companions": {"tokenizer": "bytes.tiktoken"}}))
+    return out, model
+
+
+def test_llama_main_on_the_phone_reports_time_to_first_token_and_the_generated_text(
+        tmp_path, adb_server, phones, tiny_lm_build):
+    builds, model = tiny_lm_build
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port, {"llama_main": "", "executor_runner": ""})
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: lm
+        inventory: devices.yaml
+        artifacts: [{builds / 'tiny-lm.pte'}]
+        warmup_iterations: 1
+        iterations: 2
+        timeout_s: 120
+        llm: {{prompt: "Hi there", seq_len: 14}}
+        """)
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (cell,) = store.cells(outcome.run_id)
+    assert cell.status == "ok" and cell.runner == "android-llama-main", (cell.reason, cell.log)
+    assert len(cell.samples_ms) == 2 and len(cell.warmup_ms) == 1 and all(s > 0 for s in cell.samples_ms)
+    assert cell.extra["prompt_tokens"] == len(b"Hi there") and cell.extra["generated_tokens"] == 14 - 8
+    assert cell.extra["total_ms_median"] >= min(cell.samples_ms)  # the first token is part of the generation
+    expected = _eager_continuation(model, b"Hi there", 14).decode(errors="replace")
+    assert repr(expected) in cell.log  # the phone's greedy text is the eager model's
+    from harness.cli import main as cli_main
+
+    assert cli_main(["report", outcome.run_id, "--db", str(tmp_path / "r.db"), "-o", str(tmp_path / "rep")]) == 0
+    assert "decode tok/s" in (tmp_path / "rep" / "index.html").read_text()
+    sha = cell.artifact["sha256"]
+    assert (server.phone.root / "data/local/tmp/harness" / sha / "tiny-lm.pte").is_file()
+    assert list((server.phone.root / "data/local/tmp/harness").rglob("bytes.tiktoken"))
+
+
+def test_llm_build_without_a_tokenizer_fails_with_the_manifest_fix(tmp_path, adb_server, phones, tiny_lm_build):
+    builds, _ = tiny_lm_build
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port, {"llama_main": ""})
+    lone = tmp_path / "b" / "lone-llm.pte"
+    lone.parent.mkdir()
+    lone.write_bytes((builds / "tiny-lm.pte").read_bytes())
+    (lone.parent / "lone-llm.pte.manifest.json").write_text(json.dumps({"stage": "llm", "backend": "xnnpack"}))
+    plan = write(tmp_path / "plan.yaml", "name: lm\ninventory: devices.yaml\nartifacts: [b/lone-llm.pte]\n"
+                 "iterations: 2\ntimeout_s: 60\n")
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (cell,) = store.cells(outcome.run_id)
+    assert cell.status == "failed" and "companions: {tokenizer: FILE}" in cell.reason
+
+
+def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
+        tmp_path, adb_server, phones, whisper_bundle):
+    from harness.accuracy.chains import eager_chain
+    from harness.accuracy.corpus import read_manifest
+    from harness.accuracy.decode import greedy_decode
+    from harness.zoo.whisper import decoding_config, load_whisper
+    from harness.zoo.whisper_split import MAX_TOKENS
+
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port, {"whisper_runner": ""})
+    corpus = REPO / "corpora" / "harvard-hibari"
+    text = f"""
+        name: asr
+        inventory: devices.yaml
+        warmup_iterations: 1
+        timeout_s: 300
+        accuracy:
+          corpus: {corpus}
+          limit: {{limit}}
+          chains:
+            - {{name: bundle-fp32, model: {whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte'}}}
+        """
+    plan = write(tmp_path / "plan.yaml", text.replace("{limit}", "2"))
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (cell,) = store.cells(outcome.run_id)
+    transcripts = cell.transcripts
+    assert cell.status == "ok" and cell.runner == "android-whisper-runner", (cell.reason, cell.log)
+    assert len(cell.samples_ms) == 2 and cell.load_ms > 0
+
+    # FP32 on the phone must say exactly what eager PyTorch says.
+    import whisper
+
+    corpus_data = read_manifest(corpus)
+    eager, cfg = eager_chain(load_whisper()), decoding_config()
+    tokenizer = whisper.tokenizer.get_tokenizer(multilingual=False)
+    for utt, row in zip(corpus_data.utterances[:2], transcripts):
+        tokens = greedy_decode(eager, corpus_data.load_audio(utt), cfg["suppress_ids"], cfg["suppress_ids_begin"],
+                               MAX_TOKENS).tokens
+        assert row["utt_id"] == utt.id and row["hypothesis"] == tokenizer.decode(tokens).strip()
+        assert row["reference"] == utt.text and row["audio_s"] == pytest.approx(utt.duration_s, abs=0.05)
+
+    # The corpus audio crossed the cable once: a second run (one utterance, no warm-up) pushes nothing.
+    plan = write(tmp_path / "plan.yaml", text.replace("{limit}", "1").replace("warmup_iterations: 1", "warmup_iterations: 0"))
+    again = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (cell2,) = store.cells(again.run_id)
+    assert cell2.status == "ok" and all(p["skipped"] for p in cell2.extra["pushes"])
+    assert len(list((server.phone.root / "data/local/tmp/harness").rglob("*.bin"))) == 2
