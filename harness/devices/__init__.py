@@ -15,6 +15,7 @@ from harness.devices.base import CommandResult, Device, ThermalSample
 PLATFORMS: dict[str, str] = {
     "host": "harness.devices.host",
     "android": "harness.devices.android",
+    "ios": "harness.devices.ios",
 }
 
 __all__ = ["PLATFORMS", "CommandResult", "Device", "ThermalSample", "config_model", "open_device", "platform_module"]

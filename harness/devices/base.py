@@ -69,6 +69,9 @@ class Device(Protocol):
     def facts(self) -> DeviceFacts:
         """Model, SoC, OS, and anything else that explains a number later."""
 
+    # Optional: ``prepare() -> tuple[bool, str]`` gets a reachable device ready for a run (the iPhone
+    # installs its benchmark app there); the engine calls it when a platform defines it.
+
     def push(self, local: Path, sha256: str) -> str:
         """Make ``local`` available on the device; return its path there."""
 

@@ -73,12 +73,12 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
             store.set_run_status(run_id, "running")
         else:
             settings = plan.model_dump(mode="json", include={"warmup_iterations", "iterations", "threads",
-                                                             "timeout_s", "cooldown", "thermal_period_s", "seed"})
+                                                             "timeout_s", "cooldown", "thermal_period_s", "seed", "llm"})
             run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
             done = set()
         outcome = RunOutcome(run_id=run_id, skipped=len(skipped), resumed_cells=len(done & {c.key for c in cells}))
         arts = {c.artifact.sha256: c.artifact for c in cells}
-        arts.update({a.sha256: a for c in cells if c.chain for a in c.chain.parts})
+        arts.update({a.sha256: a for c in cells if c.chain for a in c.chain.parts.values()})
         for art in arts.values():
             store.record_artifact(art)
         for skip in skipped:
@@ -95,10 +95,13 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                 if device_id not in devices and device_id not in unreachable:
                     device = open_device(spec.device)
                     ok, why = device.reachable()
+                    if ok and hasattr(device, "prepare"):
+                        ok, why = device.prepare()
                     if ok:
                         devices[device_id] = device
                         store.record_device(run_id, device.facts(), spec.device.model_dump(mode="json"))
                     else:
+                        device.close()
                         unreachable[device_id] = why
                 if device_id in unreachable:
                     result = _unreachable(spec, unreachable[device_id])

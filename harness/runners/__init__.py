@@ -20,6 +20,7 @@ RUNNERS: dict[str, str] = {
     "android-onnxruntime-perf-test": "harness.runners.onnxruntime_perf_test",
     "android-llama-main": "harness.runners.llama_main",
     "android-whisper-runner": "harness.runners.whisper_runner",
+    "ios-benchmark-app": "harness.runners.ios_app",
 }
 
 __all__ = ["RUNNERS", "Measurement", "RunSettings", "RunnerFailure", "runner_module", "select_runner"]

@@ -1,0 +1,228 @@
+"""iPhones through pymobiledevice3, tested at the library's service boundary (tests/ios_fakes.py)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from importlib import metadata
+
+import pytest
+
+from harness.cli import main as cli_main
+from harness.devices import ios_pmd3
+from harness.runners import ios_contract
+from harness.store import Store
+from tests import ios_fakes
+from tests.helpers import copy_model, write
+
+EXAMPLES = ios_contract.HERE / "examples"
+
+
+def _shape(fn) -> list[tuple]:
+    """A signature without annotations: names, kinds and defaults, and whether it is a coroutine."""
+    fn = inspect.unwrap(getattr(fn, "__func__", fn))
+    params = [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+    return [inspect.iscoroutinefunction(fn), *params]
+
+
+def test_the_fakes_have_the_pinned_librarys_signatures(tmp_path):
+    assert metadata.version("pymobiledevice3").split(".")[0] == str(ios_pmd3.PINNED_MAJOR)
+    api = ios_fakes.build_api(ios_fakes.FakeIPhone(tmp_path))
+    pairs = ios_fakes.signature_pairs(api)
+    assert {name.split(".")[0] for name, *_ in pairs} >= {"usbmux", "lockdown", "InstallationProxyService",
+                                                         "HouseArrestService", "ProcessControl", "DiagnosticsService"}
+    drift = [name for name, fake, real in pairs if _shape(fake) != _shape(real)]
+    assert not drift, f"pymobiledevice3 changed these signatures; update ios_pmd3 and the fakes: {drift}"
+    # Every library entry point the harness uses has a fake.
+    assert set(ios_pmd3.Api.__dataclass_fields__) == set(vars(api))
+
+
+def test_contract_examples_are_valid_and_broken_results_are_named_precisely():
+    jobs = {p.stem.split(".")[1]: json.loads(p.read_text()) for p in EXAMPLES.glob("job.*.json")}
+    for job in jobs.values():
+        ios_contract.validate_job(job)
+    assert ios_contract.parse_result((EXAMPLES / "result.transcribe.json").read_text(), jobs["transcribe"])["status"] == "ok"
+    latency = json.loads((EXAMPLES / "result.latency.json").read_text())
+    # The example job asks for 50 iterations; a result with 5 is caught by the cross-check, not the schema.
+    with pytest.raises(ios_contract.ContractError, match=r"\$.latency_ms: 5 values for 50 iterations"):
+        ios_contract.parse_result(json.dumps(latency), jobs["latency"])
+    assert ios_contract.parse_result((EXAMPLES / "result.failed.json").read_text(), jobs["latency"])["status"] == "failed"
+    broken = dict(latency, load_ms="fast", thermal_state=[{"t_s": 0, "state": "toasty"}])
+    del broken["latency_ms"]
+    with pytest.raises(ios_contract.ContractError) as err:
+        ios_contract.parse_result(json.dumps(broken), jobs["latency"])
+    message = str(err.value)
+    assert "$.load_ms: 'fast' is not of type 'number'" in message and "$.thermal_state[0].state" in message
+    assert "'latency_ms' is a required property" in message
+    with pytest.raises(ios_contract.ContractError, match="not JSON"):
+        ios_contract.parse_result('{"schema": ', jobs["latency"])
+    with pytest.raises(ios_contract.ContractError, match="compute_units"):
+        ios_contract.validate_job(dict(jobs["latency"], compute_units="neuralEngineOnly"))
+
+
+@pytest.fixture
+def iphone(tmp_path):
+    """A fake iPhone behind fake pymobiledevice3 services; the real library is restored afterwards."""
+    phone = ios_fakes.FakeIPhone(tmp_path / "container")
+    ios_pmd3.use_api(ios_fakes.build_api(phone))
+    yield phone
+    ios_pmd3.use_api(None)
+
+
+def _setup(tmp_path, model_dir, phone, artifacts=("tiny.pte",), timeout_s=120):
+    ipa = ios_fakes.make_ipa(tmp_path / "app" / "Bench.ipa")
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - id: iphone16pm
+            platform: ios
+            udid: "{phone.udid}"
+            app: {ipa}
+            bundle_id: {ios_fakes.BUNDLE_ID}
+            compute_units: cpuAndNeuralEngine
+            backends: [coreml, xnnpack]
+        """)
+    for name in artifacts:
+        copy_model(model_dir, name, tmp_path / "builds")
+    return write(tmp_path / "plan.yaml", f"""
+        name: iphone
+        inventory: devices.yaml
+        artifacts: [{", ".join("builds/" + a for a in artifacts)}]
+        warmup_iterations: 2
+        iterations: 7
+        timeout_s: {timeout_s}
+        thermal_period_s: 0.2
+        """)
+
+
+def _run(tmp_path, plan) -> tuple[int, list]:
+    code = cli_main(["run", str(plan), "--db", str(tmp_path / "r.db"), "--quiet"])
+    with Store(tmp_path / "r.db") as store:
+        run = store.runs(1)[0]
+        return code, store.cells(run.run_id), store.devices(run.run_id), run
+
+
+def test_harness_run_on_an_iphone_installs_pushes_launches_and_stores(tmp_path, model_dir, iphone):
+    plan = _setup(tmp_path, model_dir, iphone)
+    code, (cell,), (device,), run = _run(tmp_path, plan)
+    assert code == 0 and cell.status == "ok" and cell.runner == "ios-benchmark-app", (cell.reason, cell.log)
+    assert len(cell.samples_ms) == 7 and len(cell.warmup_ms) == 2 and cell.load_ms > 0 and cell.peak_rss_mb == 120.5
+    assert device["platform"] == "ios" and device["facts"]["product_type"] == "iPhone17,2"
+    assert device["facts"]["app_version"] == "1.4.0 (140)" and device["facts"]["developer_services"] == "tunneld"
+    # The battery's raw IOPMPowerSource value is stored beside its conversion.
+    battery = [t for t in cell.thermals if t["sensor"] == "battery"]
+    raw = [t for t in cell.thermals if t["kind"] == "raw"]
+    assert battery and battery[0]["value"] == pytest.approx(30.5) and raw[0]["value"] == 3050 and "/ 100" in raw[0]["unit"]
+    assert [t["value"] for t in cell.thermals if t["sensor"] == "thermalState"] == [0, 0]
+    # The app was launched on a job in its container, and the build sits there content-addressed.
+    (launch,) = iphone.launched_with
+    job_path = launch["environment"]["HARNESS_JOB"]
+    assert launch["arguments"] == ["--harness-job", job_path]
+    job = json.loads((iphone.root / job_path).read_text())
+    assert job["compute_units"] == "cpuAndNeuralEngine" and job["iterations"] == 7
+    assert (iphone.root / "Documents/harness" / cell.artifact["sha256"] / "tiny.pte").is_file()
+    assert iphone.installs == 1
+    # The report shows what the app said about itself, escaped.
+    assert cli_main(["report", run.run_id, "--db", str(tmp_path / "r.db"), "-o", str(tmp_path / "rep")]) == 0
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "compute units cpuAndNeuralEngine" in html and "app 1.4.0" in html and "device iPhone17,2" in html
+    # A second night: same app version, same build: nothing installed, nothing pushed.
+    code, (cell2,), _, _ = _run(tmp_path, plan)
+    assert code == 0 and iphone.installs == 1 and all(p["skipped"] for p in cell2.extra["pushes"]), cell2.extra["pushes"]
+
+
+def test_a_new_app_version_is_installed(tmp_path, model_dir, iphone):
+    plan = _setup(tmp_path, model_dir, iphone)
+    iphone.apps[ios_fakes.BUNDLE_ID] = {"CFBundleIdentifier": ios_fakes.BUNDLE_ID,
+                                        "CFBundleShortVersionString": "1.3.9", "CFBundleVersion": "139"}
+    code, _, (device,), _ = _run(tmp_path, plan)
+    assert code == 0 and iphone.installs == 1 and device["facts"]["app_version"] == "1.4.0 (140)"
+
+
+@pytest.mark.parametrize("fault, status, words", [
+    ({"crash_app": 1}, "crashed", "ended without writing its result file"),
+    ({"malformed_result": 1}, "failed", "breaks the contract"),
+    ({"hang_app": 1}, "timeout", "did not finish"),
+])
+def test_app_faults_fail_their_cell_and_the_run_goes_on(tmp_path, model_dir, iphone, fault, status, words):
+    for name, value in fault.items():
+        setattr(iphone.faults, name, value)
+    plan = _setup(tmp_path, model_dir, iphone, artifacts=("tiny.pte", "tiny-b.pte"), timeout_s=5)
+    code, cells, _, run = _run(tmp_path, plan)
+    first, second = sorted(cells, key=lambda c: c.cell_id)
+    assert first.status == status and words in first.reason, (first.reason, first.log)
+    assert second.status == "ok" and len(second.samples_ms) == 7  # the next cell still ran
+    assert run.status == "complete" and code == 1
+    if status == "timeout":
+        assert not any(t.is_alive() for t, _ in iphone.processes.values())  # the hung app was killed
+
+
+def test_malformed_result_keeps_the_file_in_the_log(tmp_path, model_dir, iphone):
+    iphone.faults.malformed_result = True
+    code, (cell,), _, _ = _run(tmp_path, _setup(tmp_path, model_dir, iphone))
+    assert cell.status == "failed" and "$.load_ms: 'fast' is not of type 'number'" in cell.reason
+    assert '"load_ms": "fast"' in cell.log  # the offending file travels with the failure
+
+
+@pytest.mark.parametrize("setup, words", [
+    ({"no_tunneld": True}, "tunneld is not running"),
+    ({"developer_mode_off": True}, "Developer Mode is off"),
+    ({"ddi_missing": True}, "pymobiledevice3 mounter auto-mount"),
+    ({"install_fails": True}, "check its signing and provisioning profile"),
+])
+def test_missing_prerequisites_are_named_with_their_fix(tmp_path, model_dir, iphone, setup, words):
+    for name, value in setup.items():
+        setattr(iphone.faults, name, value)
+    code, (cell,), _, run = _run(tmp_path, _setup(tmp_path, model_dir, iphone))
+    assert cell.status == "failed" and cell.reason.startswith("device unreachable") and words in cell.reason, cell.reason
+    assert iphone.launches == 0 and run.status == "complete"
+
+
+def test_before_ios_17_no_tunnel_is_needed(tmp_path, model_dir, iphone):
+    iphone.ios, iphone.faults.no_tunneld = "16.7", True
+    code, (cell,), (device,), _ = _run(tmp_path, _setup(tmp_path, model_dir, iphone))
+    assert cell.status == "ok" and device["facts"]["developer_services"] == "lockdown"
+
+
+def test_iphone_unplugged_mid_run_fails_the_rest_with_a_reason(tmp_path, model_dir, iphone):
+    plan = _setup(tmp_path, model_dir, iphone, artifacts=("tiny.pte", "tiny-b.pte"))
+    iphone.faults.unplug_after_launches = 1
+    code, cells, _, run = _run(tmp_path, plan)
+    assert [c.status for c in cells] == ["failed", "failed"] and run.status == "complete"
+    for cell in cells:
+        assert "went away mid-run" in cell.reason or "not connected" in cell.reason, cell.reason
+
+
+def test_devices_lists_the_iphone_with_what_is_missing_and_installs_nothing(tmp_path, model_dir, iphone, capsys):
+    _setup(tmp_path, model_dir, iphone)
+    assert cli_main(["devices", "--inventory", str(tmp_path / "devices.yaml"), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["reachable"] and "iOS 18" in row["detail"] and iphone.installs == 0
+    iphone.faults.no_tunneld = True
+    assert cli_main(["devices", "--inventory", str(tmp_path / "devices.yaml"), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert not row["reachable"] and "remote tunneld" in row["detail"]
+
+
+def test_iphone_transcribes_a_corpus_through_the_app(tmp_path, model_dir, iphone, whisper_bundle):
+    from tests.helpers import REPO
+
+    _setup(tmp_path, model_dir, iphone)
+    bundle = whisper_bundle / "whisper-tiny.en-asr-fp32-xnnpack.pte"
+    plan = write(tmp_path / "asr.yaml", f"""
+        name: iphone-asr
+        inventory: devices.yaml
+        timeout_s: 300
+        accuracy:
+          corpus: {REPO / "corpora" / "harvard-hibari"}
+          limit: 2
+          chains:
+            - {{name: bundle-fp32, model: {bundle}}}
+        """)
+    code, (cell,), _, _ = _run(tmp_path, plan)
+    assert code == 0 and cell.task == "transcribe" and cell.runner == "ios-benchmark-app", (cell.reason, cell.log)
+    assert [t["utt_id"] for t in cell.transcripts] == ["h01-01", "h01-02"]
+    assert cell.transcripts[1]["hypothesis"] == "Glue the sheet to the dark blue background."
+    (launch,) = iphone.launched_with
+    job = json.loads((iphone.root / launch["environment"]["HARNESS_JOB"]).read_text())
+    assert [m["role"] for m in job["models"]] == ["model", "processor", "tokenizer"]
+    assert [a["id"] for a in job["audio"]] == ["h01-01", "h01-02"] and job["task"] == "transcribe"
