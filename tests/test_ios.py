@@ -226,3 +226,23 @@ def test_iphone_transcribes_a_corpus_through_the_app(tmp_path, model_dir, iphone
     job = json.loads((iphone.root / launch["environment"]["HARNESS_JOB"]).read_text())
     assert [m["role"] for m in job["models"]] == ["model", "processor", "tokenizer"]
     assert [a["id"] for a in job["audio"]] == ["h01-01", "h01-02"] and job["task"] == "transcribe"
+
+
+def test_compiled_core_ml_folders_are_pushed_whole(tmp_path, model_dir, iphone):
+    _setup(tmp_path, model_dir, iphone)
+    compiled = tmp_path / "builds" / "encoder-int4.mlmodelc"
+    for rel, data in (("coremldata.bin", b"\x01" * 64), ("model.mil", b"program(1.0)"),
+                      ("weights/weight.bin", b"\x00" * 4096)):
+        (compiled / rel).parent.mkdir(parents=True, exist_ok=True)
+        (compiled / rel).write_bytes(data)
+    plan = write(tmp_path / "c.yaml", """
+        name: compiled
+        inventory: devices.yaml
+        artifacts: [builds/encoder-int4.mlmodelc]
+        iterations: 4
+        """)
+    code, (cell,), _, _ = _run(tmp_path, plan)
+    assert cell.status == "ok" and cell.artifact["format"] == "mlmodelc" and len(cell.samples_ms) == 4, cell.reason
+    there = iphone.root / "Documents/harness" / cell.artifact["sha256"] / "encoder-int4.mlmodelc"
+    assert (there / "weights" / "weight.bin").read_bytes() == b"\x00" * 4096 and (there / "model.mil").is_file()
+    assert not list((iphone.root / "Documents/harness").glob("*.partial"))  # renamed into place whole

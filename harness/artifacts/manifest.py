@@ -21,11 +21,11 @@ from harness.inventory.models import Backend
 from harness.yamlconf import StrictModel, load_data, validate
 
 Stage = Literal["vad", "mel", "asr-encoder", "asr-decoder", "asr", "llm", "tts", "other", "unknown"]
-Format = Literal["pte", "onnx", "mlpackage"]
+Format = Literal["pte", "onnx", "mlpackage", "mlmodelc"]
 Quantization = Literal["fp32", "fp16", "bf16", "int8", "int4", "unknown"]
 DType = Literal["float32", "float16", "int64", "int32", "int8", "uint8", "bool"]
 
-SUFFIX_FORMATS = {".pte": "pte", ".onnx": "onnx", ".mlpackage": "mlpackage"}
+SUFFIX_FORMATS = {".pte": "pte", ".onnx": "onnx", ".mlpackage": "mlpackage", ".mlmodelc": "mlmodelc"}
 MANIFEST_SUFFIXES = (".manifest.yaml", ".manifest.yml", ".manifest.json")
 
 
@@ -121,7 +121,7 @@ def sha256_of(path: Path) -> str:
 
 
 def size_of(path: Path) -> int:
-    """Bytes of a file, or of all files in a directory (an .mlpackage)."""
+    """Bytes of a file, or of all files in a directory (an .mlpackage or .mlmodelc)."""
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size

@@ -14,9 +14,12 @@ _PTE_MAGIC_PREFIX = b"ET"
 
 
 def sniff_format(path: Path) -> str | None:
-    """Return ``pte``, ``onnx`` or ``mlpackage`` by content, or None when unrecognised."""
+    """Return ``pte``, ``onnx``, ``mlpackage`` or ``mlmodelc`` by content, or None when unrecognised."""
     if path.is_dir():
-        return "mlpackage" if (path / "Manifest.json").is_file() else None
+        if (path / "Manifest.json").is_file():
+            return "mlpackage"
+        # A compiled Core ML model (what Xcode or MLModel.compileModel makes) always has this file.
+        return "mlmodelc" if (path / "coremldata.bin").is_file() else None
     try:
         with path.open("rb") as fh:
             head = fh.read(16)

@@ -27,7 +27,7 @@ FORMATS = {".mlpackage": "mlpackage", ".mlmodelc": "mlmodelc", ".pte": "pte", ".
 
 
 def supports(platform: str, artifact) -> bool:
-    return platform == "ios" and artifact.format in ("mlpackage", "pte")
+    return platform == "ios" and artifact.format in ("mlpackage", "mlmodelc", "pte")
 
 
 def _job(task: str, models: list[dict], device, settings: RunSettings, **extra) -> dict:
