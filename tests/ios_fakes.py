@@ -33,6 +33,7 @@ from pymobiledevice3.services.dvt.instruments.process_control import ProcessCont
 from pymobiledevice3.services.house_arrest import HouseArrestService
 from pymobiledevice3.services.installation_proxy import InstallationProxyService
 from pymobiledevice3.services.mobile_image_mounter import MobileImageMounterService
+from pymobiledevice3.remote.userspace_tunnel import UserspaceRsdTunnel
 from pymobiledevice3.tunneld.api import TUNNELD_DEFAULT_ADDRESS, get_tunneld_device_by_udid as real_tunneld_lookup
 from pymobiledevice3.usbmux import list_devices as real_list_devices
 
@@ -59,6 +60,7 @@ class Faults:
     malformed_result: bool | int = False  # the result misses required fields
     unplug_after_launches: int | None = None  # the cable is pulled after this many launches
     no_tunneld: bool = False  # tunneld is not running
+    userspace_tunnel: bool = False  # whether a userspace tunnel can be opened (off: tests exercise tunneld)
     developer_mode_off: bool = False
     ddi_missing: bool = False
     install_fails: bool = False
@@ -251,6 +253,23 @@ class FakeDeviceInfo(_DtxService):
         return self.phone.processes[pid][0].is_alive()
 
 
+class FakeUserspaceRsdTunnel:
+    phone: FakeIPhone  # set by build_api
+
+    def __init__(self, serial=None, autopair=True, remotepairing_fallback=True) -> None:
+        self.serial = serial
+        self.closed = False
+
+    async def aopen(self):
+        self.phone.check()
+        if not self.phone.faults.userspace_tunnel:
+            raise pmd3_errors.UserspaceTunnelUnavailableError("CoreDeviceProxy is not available on this device")
+        return FakeLockdown(self.phone)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
 # -- discovery --------------------------------------------------------------------------------------------
 def build_api(phone: FakeIPhone) -> Api:
     async def list_devices(usbmux_address=None):
@@ -268,8 +287,9 @@ def build_api(phone: FakeIPhone) -> Api:
             raise pmd3_errors.TunneldConnectionError()
         return FakeLockdown(phone) if udid == phone.udid and phone.plugged else None
 
+    userspace = type("UserspaceRsdTunnel", (FakeUserspaceRsdTunnel,), {"phone": phone})
     return Api(list_devices=list_devices, create_using_usbmux=create_using_usbmux,
-               get_tunneld_device_by_udid=get_tunneld_device_by_udid,
+               get_tunneld_device_by_udid=get_tunneld_device_by_udid, UserspaceRsdTunnel=userspace,
                MobileImageMounterService=FakeMobileImageMounterService,
                InstallationProxyService=FakeInstallationProxyService, HouseArrestService=FakeHouseArrestService,
                DvtProvider=FakeDvtProvider, ProcessControl=FakeProcessControl, DeviceInfo=FakeDeviceInfo,
@@ -287,6 +307,7 @@ FAKED_METHODS = [
     (FakeDvtProvider, DvtProvider, ("__init__",)),
     (FakeProcessControl, ProcessControl, ("__init__", "launch", "kill")),
     (FakeDeviceInfo, DeviceInfo, ("__init__", "is_running_pid")),
+    (FakeUserspaceRsdTunnel, UserspaceRsdTunnel, ("__init__", "aopen", "aclose")),
 ]
 
 

@@ -177,6 +177,17 @@ def test_missing_prerequisites_are_named_with_their_fix(tmp_path, model_dir, iph
     assert iphone.launches == 0 and run.status == "complete"
 
 
+def test_without_tunneld_a_userspace_tunnel_is_opened_and_both_are_named_when_neither_works(
+        tmp_path, model_dir, iphone):
+    plan = _setup(tmp_path, model_dir, iphone)
+    iphone.faults.no_tunneld = True
+    code, (cell,), _, _ = _run(tmp_path, plan)
+    assert "tunneld at 127.0.0.1:49151" in cell.reason and "userspace tunnel: " in cell.reason, cell.reason
+    iphone.faults.userspace_tunnel = True
+    code, (cell,), (device,), _ = _run(tmp_path, plan)
+    assert cell.status == "ok" and device["facts"]["developer_services"] == "userspace tunnel"
+
+
 def test_before_ios_17_no_tunnel_is_needed(tmp_path, model_dir, iphone):
     iphone.ios, iphone.faults.no_tunneld = "16.7", True
     code, (cell,), (device,), _ = _run(tmp_path, _setup(tmp_path, model_dir, iphone))

@@ -8,7 +8,7 @@ it on timeout, and pulls its result file.  Every library call is in ``ios_pmd3``
 
 Before a run, :meth:`Device.reachable` checks what a run needs and names what is missing:
 the phone on usbmux, pairing, Developer Mode, a mounted developer disk image, and from
-iOS 17 a tunnel (tunneld) for the developer services.
+iOS 17 a tunnel for the developer services (tunneld's, or a userspace one opened here).
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ class Config(DeviceConfig):
     udid: str = Field(min_length=1)
     app: Path  # the signed .ipa of the on-device benchmark app
     bundle_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$")
-    tunneld: str = Field(default="127.0.0.1:49151", pattern=r"^[^:]+:\d+$")  # for iOS 17+
+    # iOS 17+: developer services go through a tunnel: tunneld's, or a userspace one the harness opens
+    # itself (no root, iOS 17.4+, one per host process).  auto tries tunneld first.
+    tunnel: Literal["auto", "tunneld", "userspace"] = "auto"
+    tunneld: str = Field(default="127.0.0.1:49151", pattern=r"^[^:]+:\d+$")
     compute_units: Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"] = "all"
     backends: list[Backend] = ["coreml"]
     poll_s: float = Field(default=0.5, gt=0)  # how often to ask whether the app is still running
@@ -91,7 +94,7 @@ class Device:
                                "then restart it")
             if not self.session.ddi_mounted(ios_major):
                 return False, "no developer disk image is mounted: run 'pymobiledevice3 mounter auto-mount'"
-            route = self.session.connect_developer_services(ios_major)
+            route = self.session.connect_developer_services(ios_major, self.config.tunnel)
         except DeviceError as exc:
             return False, exc.reason
         self._facts = {name: str(self._values[key]) for name, key in FACT_KEYS.items() if key in self._values}

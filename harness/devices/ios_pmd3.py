@@ -33,6 +33,7 @@ class Api:
     list_devices: Any
     create_using_usbmux: Any
     get_tunneld_device_by_udid: Any
+    UserspaceRsdTunnel: Any
     MobileImageMounterService: Any
     InstallationProxyService: Any
     HouseArrestService: Any
@@ -56,6 +57,7 @@ def real_api() -> Api:
         raise UserError(f"pymobiledevice3 {version} is installed; harness is written against {PINNED_MAJOR}.x.",
                         fix=f"pip install 'pymobiledevice3>={PINNED_MAJOR},<{PINNED_MAJOR + 1}'")
     from pymobiledevice3.lockdown import create_using_usbmux
+    from pymobiledevice3.remote.userspace_tunnel import UserspaceRsdTunnel
     from pymobiledevice3.services.diagnostics import DiagnosticsService
     from pymobiledevice3.services.dvt.instruments.device_info import DeviceInfo
     from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
@@ -99,7 +101,8 @@ ADVICE = {
     "DeveloperModeIsNotEnabledError": "Developer Mode is off: Settings > Privacy & Security > Developer Mode, then restart",
     "DeveloperDiskImageNotFoundError": "no developer disk image is mounted: run 'pymobiledevice3 mounter auto-mount'",
     "NotMountedError": "no developer disk image is mounted: run 'pymobiledevice3 mounter auto-mount'",
-    "TunneldConnectionError": "tunneld is not running: start 'sudo python3 -m pymobiledevice3 remote tunneld'",
+    "TunneldConnectionError": "tunneld is not running",
+    "UserspaceTunnelUnavailableError": "not available (it needs iOS 17.4 or later, over USB)",
     "AppNotInstalledError": "the benchmark app is not installed on the iPhone",
     "AppInstallError": "installing the benchmark app failed: check its signing and provisioning profile",
     "ConnectionTerminatedError": "the iPhone went away mid-run (unplugged, locked, or rebooted)",
@@ -178,23 +181,44 @@ class Session:
                 return await mounter.is_image_mounted(image)
         return self._call("mobile_image_mounter is_image_mounted", go)
 
-    def connect_developer_services(self, ios_major: int) -> str:
-        """Where DVT goes: 'lockdown' below iOS 17, else the tunneld tunnel.  Raises with advice when missing."""
+    def connect_developer_services(self, ios_major: int, mode: str = "auto") -> str:
+        """Where DVT goes: lockdown below iOS 17; from 17 a tunnel, tunneld's or a userspace one of our own.
+
+        ``mode`` is auto (tunneld, else userspace), tunneld or userspace.  Raises naming each
+        tunnel that was tried and why it is missing.
+        """
         if ios_major < TUNNEL_MIN_IOS:
             async def direct():
                 self._dvt_provider = await self._lockdown_client()
             self._call("lockdown", direct)
             return "lockdown"
-
-        async def tunnel():
-            rsd = await api().get_tunneld_device_by_udid(self.udid, tunneld_address=self.tunneld_address)
-            self._dvt_provider = rsd
-            return rsd is not None
-        if not self._call("tunneld get_tunneld_device_by_udid", tunnel):
-            raise DeviceError(self.device_id, ["tunneld"], f"tunneld at {self.tunneld_address[0]}:{self.tunneld_address[1]} "
-                              f"has no tunnel to {self.udid}: iOS {ios_major} needs one for the developer services; "
-                              "start 'sudo python3 -m pymobiledevice3 remote tunneld' with the iPhone attached")
-        return "tunneld"
+        host, port = self.tunneld_address
+        missing = []
+        if mode in ("auto", "tunneld"):
+            async def via_tunneld():
+                return await api().get_tunneld_device_by_udid(self.udid, tunneld_address=self.tunneld_address)
+            try:
+                rsd = self._call("tunneld get_tunneld_device_by_udid", via_tunneld)
+            except DeviceError as exc:
+                missing.append(f"tunneld at {host}:{port}: {exc.reason}")
+            else:
+                if rsd is not None:
+                    self._dvt_provider = rsd
+                    return "tunneld"
+                missing.append(f"tunneld at {host}:{port} has no tunnel to this iPhone")
+        if mode in ("auto", "userspace"):
+            async def userspace():
+                tunnel = api().UserspaceRsdTunnel(serial=self.udid)
+                self._dvt_provider = await tunnel.aopen()
+                self._dvt_stack.push_async_callback(tunnel.aclose)
+            try:
+                self._call("userspace tunnel", userspace)
+                return "userspace tunnel"
+            except DeviceError as exc:
+                missing.append(f"userspace tunnel: {exc.reason}")
+        raise DeviceError(self.device_id, ["tunnel"], f"iOS {ios_major} needs a tunnel for the developer services and "
+                          f"none is available ({'; '.join(missing)}): start 'sudo python3 -m pymobiledevice3 remote "
+                          "tunneld' with the iPhone attached (a userspace tunnel needs iOS 17.4 or later)")
 
     # -- the benchmark app -------------------------------------------------------------------------------
     def app_info(self, bundle_id: str) -> dict | None:
