@@ -237,6 +237,8 @@ def test_iphone_transcribes_a_corpus_through_the_app(tmp_path, model_dir, iphone
     job = json.loads((iphone.root / launch["environment"]["HARNESS_JOB"]).read_text())
     assert [m["role"] for m in job["models"]] == ["model", "processor", "tokenizer"]
     assert [a["id"] for a in job["audio"]] == ["h01-01", "h01-02"] and job["task"] == "transcribe"
+    # The chain's pushes (bundle, companions, audio) are the cell's push time.
+    assert cell.push_s == pytest.approx(sum(p["seconds"] for p in cell.extra["pushes"])) and cell.push_s > 0
 
 
 def test_compiled_core_ml_folders_are_pushed_whole(tmp_path, model_dir, iphone):

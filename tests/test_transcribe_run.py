@@ -92,3 +92,41 @@ def test_pipeline_budget_adds_vad_and_asr(small_zoo, tmp_path):
     for check, chain in zip(checks, data.chains):
         assert check.data["total_ms"] == pytest.approx(vad + chain.timing["p95_total_ms"])
         assert check.data["missing"] == ["llm"] and "not measured: llm" in check.detail
+
+
+def test_a_bundled_program_transcribes_on_the_host_and_is_not_timed_as_one_call(whisper_bundle, tmp_path):
+    bundle = whisper_bundle / "whisper-tiny.en-asr-fp32-xnnpack.pte"
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: bundle
+        inventory: {REPO / 'devices.yaml'}
+        devices: [host]
+        artifacts: [{bundle}]
+        iterations: 2
+        accuracy:
+          corpus: {REPO / "corpora" / "harvard-hibari"}
+          limit: 2
+          chains:
+            - {{name: pte-bundle, model: {bundle}}}
+        """)
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (cell,) = store.cells(outcome.run_id)
+        (skip,) = store.skipped(outcome.run_id)
+    assert cell.status == "ok" and cell.extra["chain"]["model"]["sha256"] == cell.artifact["sha256"]
+    assert cell.transcripts[1]["hypothesis"] == "Glue the sheet to the dark blue background."
+    assert "list it under accuracy.chains" in skip["reason"]
+
+
+def test_a_chain_is_either_three_builds_or_one_bundle(tmp_path, small_zoo):
+    builds, _ = small_zoo
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: both
+        inventory: {REPO / 'devices.yaml'}
+        accuracy:
+          corpus: {REPO / "corpora" / "harvard-hibari"}
+          chains:
+            - {{name: mixed, model: {builds / 'whisper-logmel-fp32.onnx'}, mel: {builds / 'whisper-logmel-fp32.onnx'}}}
+        """)
+    with pytest.raises(UserError, match="either 'model'") as err:
+        run_plan(plan, tmp_path / "r.db")
+    assert err.value.line is not None

@@ -120,7 +120,10 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
                 continue
             runner = select_runner(device.platform, art, task="latency")
             if runner is None:
-                skipped.append(SkippedCell(device.id, art, f"no runner measures {art.format} on {device.platform}"))
+                why = f"no runner measures {art.stage} {art.format} builds on {device.platform}"
+                if select_runner(device.platform, art, task="transcribe"):
+                    why += f" (a bundled ASR program is transcribed: list it under accuracy.chains as {{name, model}})"
+                skipped.append(SkippedCell(device.id, art, why))
                 continue
             cells.append(CellSpec(
                 key=f"{device.id}/{art.sha256[:16]}/latency", task="latency", device=device, artifact=art,

@@ -67,6 +67,8 @@ def execute_cell(spec: CellSpec, device) -> CellResult:
         pushes = getattr(device, "pushes", [])[pushes_before:]
         if pushes:  # bytes and seconds of each push this cell made (skipped ones count 0 bytes)
             measurement.extra["pushes"] = pushes
+            # Runners push too (tools, tokenizers, a chain's builds, corpus audio): count every push.
+            result.push_s = max(result.push_s, sum(p["seconds"] for p in pushes))
         start, end = measurement.extra.get("measured_start_epoch_s"), measurement.extra.get("measured_end_epoch_s")
         if start is not None and end is not None:
             # Where the measured iterations fall on the thermal timeline (seconds into the cell).

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from harness.runners.base import Measurement, RunnerFailure, check_command
+from harness.artifacts.manifest import sha256_of
+from harness.runners.base import Measurement, RunnerFailure, check_command, companion
 from harness.runners.host_transcribe_worker import DONE, UTT_PREFIX
 
 NAME = "host-transcribe"
@@ -13,12 +14,14 @@ TASK = "transcribe"
 
 
 def supports(platform: str, artifact) -> bool:
-    return platform == "host" and artifact.format in ("pte", "onnx") and artifact.stage != "asr"  # split chains
+    return platform == "host" and artifact.format in ("pte", "onnx")
 
 
 def build_command(paths: dict[str, str], corpus: str, limit: int | None, threads: int | None) -> list[str]:
-    argv = [sys.executable, "-m", "harness.runners.host_transcribe_worker",
-            "--mel", paths["mel"], "--encoder", paths["encoder"], "--decoder", paths["decoder"], "--corpus", corpus]
+    """``paths`` by role: mel, encoder, decoder (a split chain) or model and processor (a bundle)."""
+    argv = [sys.executable, "-m", "harness.runners.host_transcribe_worker", "--corpus", corpus]
+    for role, path in paths.items():
+        argv += [f"--{role}", path]
     if limit:
         argv += ["--limit", str(limit)]
     if threads:
@@ -35,6 +38,9 @@ def parse(text: str) -> tuple[list[dict], bool]:
 def measure_chain(device, chain, settings) -> Measurement:
     """Push the three builds, transcribe, and report per-utterance totals as the cell's samples."""
     paths = {role: device.push(art.path, art.sha256) for role, art in chain.parts.items()}
+    if "model" in paths:  # a bundle brings its preprocessor program
+        processor = companion(chain.parts["model"], "processor")
+        paths["processor"] = device.push(processor, sha256_of(processor))
     result = device.run(build_command(paths, str(chain.corpus.resolve()), chain.limit, settings.threads),
                         timeout_s=settings.timeout_s)
     records, complete = parse(result.stdout)

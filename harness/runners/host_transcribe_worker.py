@@ -1,7 +1,7 @@
 """Child process that transcribes a corpus through a chain of builds on the host.
 
 Run as ``python -m harness.runners.host_transcribe_worker --mel M --encoder E --decoder D
---corpus DIR [--limit N]``.  Prints one ``HARNESS_UTT {json}`` line per utterance as it
+--corpus DIR [--limit N]`` (or ``--model BUNDLE --processor P`` for a bundled program).  Prints one ``HARNESS_UTT {json}`` line per utterance as it
 finishes (so a crash mid-corpus still leaves the finished ones in the log) and a final
 ``HARNESS_DONE`` line.  The first utterance is decoded once untimed first, as a warm-up.
 """
@@ -18,15 +18,16 @@ UTT_PREFIX, DONE = "HARNESS_UTT ", "HARNESS_DONE"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    for role in ("mel", "encoder", "decoder", "corpus"):
-        parser.add_argument(f"--{role}", required=True, type=Path)
+    parser.add_argument("--corpus", required=True, type=Path)
+    for role in ("mel", "encoder", "decoder", "model", "processor"):  # a split chain, or a bundle and its processor
+        parser.add_argument(f"--{role}", type=Path)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
 
     import whisper
 
-    from harness.accuracy.chains import file_chain
+    from harness.accuracy.chains import bundle_chain, file_chain
     from harness.accuracy.corpus import read_manifest
     from harness.accuracy.decode import greedy_decode
     from harness.zoo.whisper import decoding_config
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = decoding_config()
     tokenizer = whisper.tokenizer.get_tokenizer(multilingual=False)
     # Cache shape from the decoder's own inputs: (layers, 1, MAX_TOKENS, width) of Whisper tiny.en.
-    chain = file_chain(args.mel, args.encoder, args.decoder, (4, 1, MAX_TOKENS, 384), threads=args.threads or None)
+    if args.model:
+        chain = bundle_chain(args.model, args.processor, threads=args.threads or None)
+    else:
+        chain = file_chain(args.mel, args.encoder, args.decoder, (4, 1, MAX_TOKENS, 384), threads=args.threads or None)
 
     def decode(audio):
         return greedy_decode(chain, audio, cfg["suppress_ids"], cfg["suppress_ids_begin"], MAX_TOKENS)
