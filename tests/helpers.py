@@ -49,3 +49,10 @@ def chromium(page: Path, out_dir: Path, *extra: str) -> subprocess.CompletedProc
     profile = out_dir / "chromium-profile"
     return subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
                           capture_output=True, text=True, timeout=120, cwd=out_dir)
+
+
+def bundle_accuracy(bundle: Path, limit: int | str = 2, indent: int = 8) -> str:
+    """A plan's accuracy section transcribing the first ``limit`` Harvard utterances with one bundled program."""
+    lines = ["accuracy:", f"  corpus: {REPO / 'corpora' / 'harvard-hibari'}", f"  limit: {limit}", "  chains:",
+             f"    - {{name: bundle, model: {bundle}}}"]
+    return "\n".join(" " * indent + line for line in lines)

@@ -14,7 +14,7 @@ import pytest
 
 from harness.run.engine import run_plan
 from harness.store import Store
-from tests.helpers import REPO, write
+from tests.helpers import REPO, bundle_accuracy, write
 
 WINDOW, VOCAB = 8, 256
 
@@ -142,11 +142,7 @@ def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
         inventory: devices.yaml
         warmup_iterations: 1
         timeout_s: 300
-        accuracy:
-          corpus: {corpus}
-          limit: {{limit}}
-          chains:
-            - {{name: bundle-fp32, model: {whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte'}}}
+{bundle_accuracy(whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte', limit='{limit}')}
         """
     plan = write(tmp_path / "plan.yaml", text.replace("{limit}", "2"))
     outcome = run_plan(plan, tmp_path / "r.db")

@@ -215,19 +215,14 @@ def test_devices_lists_the_iphone_with_what_is_missing_and_installs_nothing(tmp_
 
 
 def test_iphone_transcribes_a_corpus_through_the_app(tmp_path, model_dir, iphone, whisper_bundle):
-    from tests.helpers import REPO
+    from tests.helpers import bundle_accuracy
 
     _setup(tmp_path, model_dir, iphone)
-    bundle = whisper_bundle / "whisper-tiny.en-asr-fp32-xnnpack.pte"
     plan = write(tmp_path / "asr.yaml", f"""
         name: iphone-asr
         inventory: devices.yaml
         timeout_s: 300
-        accuracy:
-          corpus: {REPO / "corpora" / "harvard-hibari"}
-          limit: 2
-          chains:
-            - {{name: bundle-fp32, model: {bundle}}}
+{bundle_accuracy(whisper_bundle / "whisper-tiny.en-asr-fp32-xnnpack.pte")}
         """)
     code, (cell,), _, _ = _run(tmp_path, plan)
     assert code == 0 and cell.task == "transcribe" and cell.runner == "ios-benchmark-app", (cell.reason, cell.log)

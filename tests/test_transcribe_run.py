@@ -8,7 +8,7 @@ from harness.errors import UserError
 from harness.report.html import write_report
 from harness.run.engine import run_plan
 from harness.store import Store
-from tests.helpers import REPO, write
+from tests.helpers import REPO, bundle_accuracy, write
 
 
 def _plan(tmp_path, builds, corpus, limit=3):
@@ -102,11 +102,7 @@ def test_a_bundled_program_transcribes_on_the_host_and_is_not_timed_as_one_call(
         devices: [host]
         artifacts: [{bundle}]
         iterations: 2
-        accuracy:
-          corpus: {REPO / "corpora" / "harvard-hibari"}
-          limit: 2
-          chains:
-            - {{name: pte-bundle, model: {bundle}}}
+{bundle_accuracy(bundle)}
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
     with Store(tmp_path / "r.db") as store:
