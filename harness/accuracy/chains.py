@@ -53,7 +53,10 @@ def _onnx_call(path: Path, threads: int | None) -> Callable:
 
 
 def pte_methods(path: Path, names: tuple[str, ...] = ("forward",), threads: int | None = None) -> dict[str, Callable]:
-    """Methods of one ExecuTorch program as numpy-in, numpy-out callables (a bundle has several)."""
+    """Methods of one ExecuTorch program as numpy-in, numpy-out callables (a bundle has several).
+
+    Each callable carries ``input_shapes``, its inputs' static shapes from the program's metadata.
+    """
     import torch
     from executorch.runtime import Runtime
 
@@ -65,6 +68,8 @@ def pte_methods(path: Path, names: tuple[str, ...] = ("forward",), threads: int 
             out = method.execute([torch.from_numpy(np.ascontiguousarray(a)) for a in arrays])
             out = [o.numpy() for o in out]
             return out[0] if len(out) == 1 else tuple(out)
+        meta = method.metadata
+        call.input_shapes = [tuple(meta.input_tensor_meta(i).sizes()) for i in range(meta.num_inputs())]
         return call
 
     return {name: caller(program.load_method(name)) for name in names}
@@ -91,10 +96,7 @@ def file_chain(mel: Path, encoder: Path, decoder: Path, cache_shape: tuple[int, 
 def bundle_chain(model: Path, processor: Path, threads: int | None = None) -> RuntimeChain:
     """A bundled Whisper program (``encoder`` + ``text_decoder`` methods) behind its preprocessor program."""
     methods = pte_methods(model, ("encoder", "text_decoder"), threads)
-    from executorch.runtime import Runtime
-
     # The self-attention cache shape is the decoder step's third input (layers, 1, MAX_TOKENS, width).
-    step_meta = Runtime.get().load_program(str(model)).load_method("text_decoder").metadata
-    cache_shape = tuple(step_meta.input_tensor_meta(2).sizes())
+    cache_shape = methods["text_decoder"].input_shapes[2]
     return RuntimeChain(pte_methods(processor, ("forward",), threads)["forward"], methods["encoder"],
                         methods["text_decoder"], cache_shape, label=model.name)

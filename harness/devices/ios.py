@@ -61,14 +61,14 @@ def ipa_version(ipa: Path) -> str:
                      if n.startswith("Payload/") and n.endswith(".app/Info.plist") and n.count("/") == 2), None)
         if name is None:
             raise ValueError("no Payload/*.app/Info.plist inside")
-        info = plistlib.loads(archive.read(name))
-    return f"{info.get('CFBundleShortVersionString', '?')} ({info.get('CFBundleVersion', '?')})"
+        return installed_version(plistlib.loads(archive.read(name)))
 
 
-def installed_version(app: dict | None) -> str | None:
-    if not app:
+def installed_version(info: dict | None) -> str | None:
+    """'1.4.0 (140)' from Info.plist values (an .ipa's, or what InstallationProxy reports), None without."""
+    if info is None:
         return None
-    return f"{app.get('CFBundleShortVersionString', '?')} ({app.get('CFBundleVersion', '?')})"
+    return f"{info.get('CFBundleShortVersionString', '?')} ({info.get('CFBundleVersion', '?')})"
 
 
 class Device:

@@ -70,6 +70,13 @@ def check_command(result: CommandResult, what: str) -> None:
     raise RunnerFailure("failed", f"{what} exited with code {code}", result.log())
 
 
+def push_file(device, local: Path) -> str:
+    """Push a file that is not a build (a tool, a tokenizer, audio), content-addressed like builds."""
+    from harness.artifacts.manifest import sha256_of
+
+    return device.push(local, sha256_of(local))
+
+
 def companion(artifact, role: str) -> Path:
     """A file the runner needs beside the model (tokenizer, processor), named by the build's manifest."""
     if role not in artifact.companions:
@@ -79,14 +86,17 @@ def companion(artifact, role: str) -> Path:
     return artifact.companions[role]
 
 
+def push_companion(device, artifact, role: str) -> str:
+    """Push the build's ``role`` companion; return its path on the device."""
+    return push_file(device, companion(artifact, role))
+
+
 def push_corpus_audio(device, corpus, utterances, scratch: Path) -> dict[str, tuple[str, float]]:
     """Each utterance as raw float32 16 kHz mono, pushed content-addressed: id -> (path on device, seconds)."""
-    from harness.artifacts.manifest import sha256_of
-
     out = {}
     for utt in utterances:
         audio = corpus.load_audio(utt)
         local = scratch / f"{Path(utt.audio).stem}.bin"
         audio.astype("<f4").tofile(local)
-        out[utt.id] = (device.push(local, sha256_of(local)), len(audio) / 16000)
+        out[utt.id] = (push_file(device, local), len(audio) / 16000)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_file
 
 NAME = "android-executor-runner"
 TASK = "latency"
@@ -70,12 +70,10 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
 
 def push_tool(device, name: str) -> str:
     """Push a user-supplied benchmark binary named in the inventory's ``tools``; return its path on the phone."""
-    from harness.artifacts.manifest import sha256_of
-
     tool = device.config.tools.get(name)
     if tool is None:
         raise RunnerFailure("failed", f"device {device.id} has no tools.{name} in the inventory "
                                       f"(the path of an arm64 {name} build to push)")
-    remote = device.push(tool, sha256_of(tool))
+    remote = push_file(device, tool)
     device.run(["chmod", "755", remote], 30)
     return remote

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from harness.artifacts.manifest import sha256_of
-from harness.runners.base import Measurement, RunnerFailure, check_command, companion
+from harness.runners.base import Measurement, RunnerFailure, check_command, push_companion
 from harness.runners.host_transcribe_worker import DONE, UTT_PREFIX
 
 NAME = "host-transcribe"
@@ -39,8 +38,7 @@ def measure_chain(device, chain, settings) -> Measurement:
     """Push the three builds, transcribe, and report per-utterance totals as the cell's samples."""
     paths = {role: device.push(art.path, art.sha256) for role, art in chain.parts.items()}
     if "model" in paths:  # a bundle brings its preprocessor program
-        processor = companion(chain.parts["model"], "processor")
-        paths["processor"] = device.push(processor, sha256_of(processor))
+        paths["processor"] = push_companion(device, chain.parts["model"], "processor")
     result = device.run(build_command(paths, str(chain.corpus.resolve()), chain.limit, settings.threads),
                         timeout_s=settings.timeout_s)
     records, complete = parse(result.stdout)

@@ -15,9 +15,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.artifacts.manifest import sha256_of
 from harness.devices.base import ThermalSample
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_corpus_audio
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_corpus_audio, push_file
 from harness.runners.ios_contract import JOB_SCHEMA, THERMAL_STATES, ContractError, parse_result, validate_job
 
 NAME = "ios-benchmark-app"
@@ -103,7 +102,7 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
     for role, art in chain.parts.items():
         models.append(_model_entry(role, device.push(art.path, art.sha256), art.path, art.sha256))
         for companion_role, path in art.companions.items():
-            models.append(_model_entry(companion_role, device.push(path, sha256_of(path)), path))
+            models.append(_model_entry(companion_role, push_file(device, path), path))
     corpus = read_manifest(chain.corpus)
     utterances = corpus.utterances[: chain.limit or None]
     with tempfile.TemporaryDirectory() as scratch:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import statistics
 
-from harness.artifacts.manifest import sha256_of
 from harness.runners import pytorch_observer
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, companion
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_companion
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-llama-main"
@@ -56,8 +55,7 @@ def _generate(device, argv: list[str], settings: RunSettings, what: str) -> tupl
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
     """Warm-up generations (discarded), then one generation per measured iteration."""
     runner = push_tool(device, "llama_main")
-    tokenizer = companion(artifact, "tokenizer")
-    tokenizer_path = device.push(tokenizer, sha256_of(tokenizer))
+    tokenizer_path = push_companion(device, artifact, "tokenizer")
     argv = build_command(runner, model_path, tokenizer_path, settings.llm_prompt, settings.llm_seq_len, settings.threads)
     warm = [_generate(device, argv, settings, "llama_main (warm-up)")[0] for _ in range(settings.warmup_iterations)]
     runs = [_generate(device, argv, settings, "llama_main") for _ in range(settings.iterations)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_file
 
 NAME = "android-qnn-executor-runner"
 TASK = "latency"
@@ -53,7 +53,6 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
     """Push the QNN libraries for the phone's SoC into one folder, then run with the loader paths set."""
     from pathlib import Path
 
-    from harness.artifacts.manifest import sha256_of
     from harness.runners.executor_runner import push_tool
 
     sdk = device.config.tools.get("qnn_sdk")
@@ -70,7 +69,7 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
         local = Path(sdk) / rel
         if not local.is_file():
             raise RunnerFailure("failed", f"QNN SDK file missing: {local}")
-        pushed = device.push(local, sha256_of(local))
+        pushed = push_file(device, local)
         device.run(["cp", pushed, f"{lib_dir}/{local.name}"], 60)
     runner = push_tool(device, "qnn_executor_runner")
     argv, env = build_command(runner, model_path, settings.iterations, settings.warmup_iterations, lib_dir)

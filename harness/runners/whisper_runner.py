@@ -21,9 +21,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from harness.artifacts.manifest import sha256_of
 from harness.runners import pytorch_observer
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, companion, push_corpus_audio
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_companion, push_corpus_audio
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-whisper-runner"
@@ -75,11 +74,10 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
     from harness.accuracy.corpus import read_manifest
 
     model = chain.parts["model"]
-    processor, tokenizer = companion(model, "processor"), companion(model, "tokenizer")
     runner = push_tool(device, "whisper_runner")
     remote = {"model": device.push(model.path, model.sha256),
-              "processor": device.push(processor, sha256_of(processor)),
-              "tokenizer": device.push(tokenizer, sha256_of(tokenizer))}
+              "processor": push_companion(device, model, "processor"),
+              "tokenizer": push_companion(device, model, "tokenizer")}
     corpus = read_manifest(chain.corpus)
     utterances = corpus.utterances[: chain.limit or None]
     with tempfile.TemporaryDirectory() as scratch:

@@ -135,9 +135,7 @@ def llama_main(argv: list[str]) -> int:
     pieces = {rank: token for token, rank in vocab.items()}
     load_start = _now_ms()
     forward = pte_methods(Path(a.model_path), ("forward",), a.cpu_threads if a.cpu_threads > 0 else None)["forward"]
-    from executorch.runtime import Runtime
-
-    window = Runtime.get().load_program(a.model_path).load_method("forward").metadata.input_tensor_meta(0).sizes()[1]
+    window = forward.input_shapes[0][1]
     load_end = _now_ms()
     log("Reading metadata from model")
     prompt = _encode(a.prompt.encode(), vocab)
