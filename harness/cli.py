@@ -202,7 +202,7 @@ def cmd_runs(args) -> int:
     with Store(args.db) as store:
         runs = store.runs(args.limit)
         rows = [{"run_id": r.run_id, "plan": r.plan_name, "status": r.status, "started_at": r.started_at,
-                 "cells": len(store.finished_cell_keys(r.run_id))} for r in runs]
+                 "cells": len(store.stored_runs(r.run_id))} for r in runs]
     if args.json:
         _emit_json(rows)
     else:

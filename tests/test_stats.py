@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from scipy import stats as sps
 
-from harness.stats import bootstrap_ci, percentile, summarize
+from harness.stats import RunValues, percentile, run_values, summarize
+from harness.stats.summary import hd_percentile
+from harness.stats.runlevel import geometric_estimate, min_detectable_ratio, ratio_estimate
 
 
-def test_percentiles_of_0_to_100_are_the_values_themselves():
+def test_pooled_percentiles_of_0_to_100_are_the_values_themselves():
     data = np.arange(101, dtype=float)  # sorted order statistics 0..100: type-7 P_q is exactly q
-    s = summarize(data)
-    assert (s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms) == (50, 90, 95, 99)
-    assert s.min_ms == 0 and s.max_ms == 100 and s.n == 101
+    s = summarize(data)  # one run
+    assert (s.p90_ms, s.p99_ms) == (90, 99)
+    assert s.p50_ms == pytest.approx(50)  # Harrell-Davis is symmetric: the median of 0..100 is 50
+    assert s.min_ms == 0 and s.max_ms == 100 and s.n == 101 and s.runs == 1
+
+
+def test_harrell_davis_by_hand():
+    # n = 2, p = 0.5: weights are Beta(1.5, 1.5) mass on [0, 1/2] and [1/2, 1], 1/2 each by symmetry.
+    assert hd_percentile([2.0, 4.0], 50) == pytest.approx(3.0)
+    # n = 3, p = 0.5: Beta(2, 2) cdf is 3x^2 - 2x^3: masses 7/27, 13/27, 7/27.
+    assert hd_percentile([1.0, 2.0, 10.0], 50) == pytest.approx((7 * 1 + 13 * 2 + 7 * 10) / 27)
 
 
 def test_percentile_interpolates_linearly():
@@ -31,42 +44,64 @@ def test_mean_std_cv_match_textbook_formulas():
     assert s.cv == pytest.approx(sample_sd / 5.0)
 
 
-def test_bootstrap_interval_is_deterministic_and_covers_the_truth():
-    rng = np.random.default_rng(1)
-    data = rng.lognormal(mean=np.log(20), sigma=0.1, size=400)
-    a, b = bootstrap_ci(data, 50, seed=7), bootstrap_ci(data, 50, seed=7)
-    assert a == b
-    assert a.low < 20 < a.high  # the population median is exp(log 20) = 20
-    assert a.low < percentile(data, 50) < a.high
+def test_p50_is_the_geometric_mean_of_run_medians_with_a_t_interval():
+    # Three symmetric runs with medians 8, 10, 12.5 (log-mean = (ln 8 + ln 10 + ln 12.5) / 3 = ln 10).
+    runs = [np.array([7.0, 8.0, 9.0]), np.array([9.0, 10.0, 11.0]), np.array([12.0, 12.5, 13.0])]
+    s = summarize(np.concatenate(runs), [run_values(r) for r in runs])
+    assert s.runs == 3 and s.p50_ms == pytest.approx(10.0)
+    logs = np.log([8.0, 10.0, 12.5])
+    half = 4.302652729911275 * logs.std(ddof=1) / math.sqrt(3)  # t(0.975, df=2) from a table
+    assert s.p50_ci.low == pytest.approx(10 * math.exp(-half)) and s.p50_ci.high == pytest.approx(10 * math.exp(half))
 
 
-def test_bootstrap_interval_narrows_with_more_samples():
-    rng = np.random.default_rng(2)
-    small = bootstrap_ci(rng.normal(10, 1, 50), 50)
-    large = bootstrap_ci(rng.normal(10, 1, 2000), 50)
-    assert (large.high - large.low) < (small.high - small.low) / 3  # width shrinks ~ 1/sqrt(n)
+def test_one_run_has_no_interval_and_says_so():
+    s = summarize(np.linspace(10, 11, 40))
+    assert s.p50_ci is None and s.p95_ci is None
+    assert any("one run" in w for w in s.warnings)
 
 
-def test_coverage_of_p95_interval_is_near_nominal():
-    # Over many independent samples, a 95% interval should contain the true P95 most of the time.
-    rng = np.random.default_rng(3)
-    true_p95 = 10 + 1.6448536 * 1.0  # normal(10, 1)
-    covered = 0
-    for i in range(60):
-        sample = rng.normal(10, 1, 300)
-        ci = bootstrap_ci(sample, 95, resamples=500, seed=i)
-        covered += ci.low < true_p95 < ci.high
-    assert covered >= 48  # >= 80% of 60; nominal is 95%, percentile bootstrap runs a bit low
+def test_summary_only_runs_use_the_runners_own_p95_never_a_mean():
+    runs = [RunValues(10.0, 14.0, 0), RunValues(11.0, 15.0, 0), RunValues(10.5, None, 0)]
+    s = summarize([], runs)
+    assert s.summary_only and s.n == 0 and s.mean_ms is None
+    assert s.p95_ms == pytest.approx(math.sqrt(14.0 * 15.0))  # only the runs that reported a P95
+    mean_only = summarize([], [RunValues(10.0, None, 0), RunValues(10.2, None, 0)])
+    assert mean_only.p95_ms is None and any("no P95" in w for w in mean_only.warnings)
 
 
-def test_unstable_and_small_samples_are_warned():
-    noisy = summarize(np.array([1.0, 10.0] * 20))
-    assert any("unstable" in w for w in noisy.warnings)
-    few = summarize(np.array([5.0, 5.1, 5.2]))
-    assert few.p95_ci is None and any("no interval for P95" in w for w in few.warnings)
-    steady = summarize(np.full(50, 3.0) + np.linspace(0, 0.01, 50))
-    assert steady.warnings == []
+def test_unstable_runs_are_warned():
+    rng = np.random.default_rng(0)
+    spread = [RunValues(10.0 * f, 12.0 * f, 30) for f in (0.7, 1.0, 1.4, 0.8, 1.3)]
+    assert any("unstable across runs" in w for w in summarize(rng.normal(10, 0.1, 150), spread).warnings)
+    steady = [RunValues(10.0 + 0.01 * i, 10.5, 30) for i in range(5)]
+    assert not any("unstable" in w for w in summarize(rng.normal(10, 0.1, 150), steady).warnings)
 
 
 def test_empty_samples_have_no_summary():
     assert summarize(np.array([])) is None
+
+
+def test_welch_ratio_matches_scipy_on_log_values():
+    a, b = [10.0, 10.4, 9.8, 10.1], [11.0, 11.5, 10.9, 11.2, 11.4]
+    r = ratio_estimate(a, b)
+    ref = sps.ttest_ind(np.log(b), np.log(a), equal_var=False)
+    assert r.p_value == pytest.approx(ref.pvalue) and r.df == pytest.approx(ref.df)
+    assert r.ratio == pytest.approx(math.exp(np.log(b).mean() - np.log(a).mean()))
+
+
+def test_paired_ratio_matches_scipy_on_log_differences():
+    a, b = [10.0, 12.0, 9.0, 11.0], [10.8, 13.1, 9.6, 12.0]
+    r = ratio_estimate(a, b, paired=True)
+    assert r.p_value == pytest.approx(sps.ttest_rel(np.log(b), np.log(a)).pvalue)
+    assert r.df == 3
+
+
+def test_min_detectable_ratio_by_hand():
+    # se 0.02 on the log scale, df 8, alpha 0.01, power 0.8: (t_0.995 + t_0.8) * se.
+    expected = math.exp((3.355387331 + 0.888889518) * 0.02)  # t quantiles for df=8 from a table
+    assert min_detectable_ratio(0.02, 8, 0.01, 0.8) == pytest.approx(expected, rel=1e-6)
+
+
+def test_geometric_estimate_ignores_failed_runs():
+    est = geometric_estimate([4.0, None, 9.0])
+    assert est.value == pytest.approx(6.0) and est.runs == 2

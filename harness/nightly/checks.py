@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.accuracy.bootstrap import paired_bootstrap
+from harness.nightly.noise import NoiseFloor
 from harness.report.model import ReportData
-from harness.stats.compare import DEFAULT_THRESHOLD, compare_latency
+from harness.runners.base import RunSettings
+from harness.stats.compare import DEFAULT_THRESHOLD, compare_runs
 
 FAILING = {"regression", "budget miss", "failed"}
+# Device facts that change from hour to hour without changing what a latency means.
+VOLATILE_FACTS = ("battery_", "uptime")
 
 
 @dataclass
@@ -23,7 +27,9 @@ class Check:
     device_id: str
     subject: str  # build label or chain name
     kind: str  # latency | wer | size | budget | run
-    status: str  # pass | regression | improvement | budget miss | suspect | too few samples | failed | new
+    # pass | regression | improvement | budget miss | near budget | suspect | too noisy | too few runs |
+    # not comparable | failed | new
+    status: str
     detail: str
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -32,14 +38,65 @@ class Check:
         return self.status in FAILING
 
 
+def budget_check(view) -> Check:
+    """P95 against its stage budget, with the run-level interval: 'near budget' when only the interval reaches it."""
+    s = view.summary
+    status = {"over budget": "budget miss", "near budget": "near budget", "no P95": "no P95"}.get(view.verdict, "pass")
+    ci = f" [{s.p95_ci.low:.2f}, {s.p95_ci.high:.2f}]" if s.p95_ci else ""
+    p95 = f"{s.p95_ms:.2f}{ci} ms" if s.p95_ms is not None else "not reported"
+    return Check(view.cell.device_id, view.cell.label, "budget", status,
+                 f"P95 {p95} vs {view.budget_name} budget {view.budget_ms:g} ms",
+                 {"p95_ms": s.p95_ms, "p95_ci": [s.p95_ci.low, s.p95_ci.high] if s.p95_ci else None,
+                  "budget_ms": view.budget_ms})
+
+
 def _identity(view) -> tuple:
     a = view.cell.artifact
     return (view.cell.device_id, a["model"], a["stage"], a["format"], a["backend"], a["quantization"])
 
 
-def run_checks(current: ReportData, baseline: ReportData | None, threshold: float = DEFAULT_THRESHOLD) -> list[Check]:
-    """Every check for ``current``; comparisons only where ``baseline`` has the same cell."""
+def _facts(report: ReportData, device_id: str) -> dict:
+    facts = next((d["facts"] for d in report.devices if d["device_id"] == device_id), {})
+    return {k: v for k, v in facts.items() if not k.startswith(VOLATILE_FACTS)}
+
+
+def not_comparable(before, now, before_facts: dict, now_facts: dict) -> str | None:
+    """Why two cells of the same build identity cannot be compared (asv's benchmark versions), or None."""
+    reasons = []
+    for key in RunSettings.COMPARABLE:
+        a, b = before.cell.settings.get(key), now.cell.settings.get(key)
+        if a != b:
+            reasons.append(f"{key} {a} -> {b}")
+    if before.cell.runner != now.cell.runner:
+        reasons.append(f"runner {before.cell.runner} -> {now.cell.runner}")
+    ra, rb = before.cell.extra.get("runner_sha256"), now.cell.extra.get("runner_sha256")
+    if ra and rb and ra != rb:
+        reasons.append(f"runner binary {ra[:12]} -> {rb[:12]}")
+    for key in sorted(set(before_facts) | set(now_facts)):
+        if before_facts.get(key) != now_facts.get(key):
+            reasons.append(f"device {key} {before_facts.get(key, '–')} -> {now_facts.get(key, '–')}")
+    return "; ".join(reasons) or None
+
+
+def latency_check(before, now, threshold: float, floor: NoiseFloor | None) -> Check:
+    """Run-level comparison of one cell against last night's."""
+    a, b = before.cell.run_values(), now.cell.run_values()
+    cmp = compare_runs([r.p50_ms for r in a], [r.p50_ms for r in b], [r.p95_ms for r in a], [r.p95_ms for r in b],
+                       threshold=threshold, noise_floor=floor.fraction if floor else None)
+    status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
+    if status == "regression" and (now.cell.throttled or before.cell.throttled):
+        status = "suspect"  # a throttled night is reported, neither hidden nor trusted
+    data = cmp.as_dict()
+    if floor is not None:
+        data["noise_floor_sources"] = floor.sources
+    return Check(now.cell.device_id, now.cell.label, "latency", status, cmp.reason, data)
+
+
+def run_checks(current: ReportData, baseline: ReportData | None, threshold: float = DEFAULT_THRESHOLD,
+               floors: dict[tuple, NoiseFloor] | None = None) -> list[Check]:
+    """Every check for ``current``; comparisons only where ``baseline`` has the same, comparable cell."""
     checks: list[Check] = []
+    floors = floors or {}
     base_cells = {_identity(v): v for v in baseline.cells} if baseline else {}
     base_chains = {(c.cell.device_id, c.chain.get("name")): c for c in baseline.chains} if baseline else {}
     for view in current.cells:
@@ -48,19 +105,17 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
             checks.append(Check(view.cell.device_id, label, "run", "failed", view.cell.reason or view.cell.status))
             continue
         if view.budget_ms is not None:
-            miss = view.verdict == "over budget"
-            checks.append(Check(view.cell.device_id, label, "budget", "budget miss" if miss else "pass",
-                                f"P95 {view.summary.p95_ms:.2f} ms vs {view.budget_name} budget {view.budget_ms:g} ms",
-                                {"p95_ms": view.summary.p95_ms, "budget_ms": view.budget_ms}))
+            checks.append(budget_check(view))
         before = base_cells.get(_identity(view))
         if before is None or before.summary is None:
             checks.append(Check(view.cell.device_id, label, "latency", "new", "no baseline cell to compare with"))
             continue
-        cmp = compare_latency(before.cell.samples_ms, view.cell.samples_ms, threshold=threshold)
-        status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
-        if status == "regression" and (view.cell.throttled or before.cell.throttled):
-            status = "suspect"  # a throttled night is reported, neither hidden nor trusted
-        checks.append(Check(view.cell.device_id, label, "latency", status, cmp.reason, cmp.as_dict()))
+        why = not_comparable(before, view, _facts(baseline, before.cell.device_id),
+                             _facts(current, view.cell.device_id))
+        if why:
+            checks.append(Check(view.cell.device_id, label, "latency", "not comparable", why))
+            continue
+        checks.append(latency_check(before, view, threshold, floors.get(_identity(view))))
         size_ratio = view.cell.artifact["size_bytes"] / before.cell.artifact["size_bytes"]
         if abs(size_ratio - 1) > threshold:
             checks.append(Check(view.cell.device_id, label, "size", "regression" if size_ratio > 1 else "improvement",

@@ -62,13 +62,17 @@ class Series:
 def build_series(rows: list[dict], threshold: float = 0.05) -> list[Series]:
     """Group history rows by device and build identity; detect a step in each P50 series."""
     groups: dict[tuple, Series] = {}
+    from harness.stats.runlevel import geometric_estimate
+
     for r in rows:
         key = (r["device_id"], r["model"], r["stage"], r["format"], r["backend"], r["quantization"])
         series = groups.setdefault(key, Series(r["device_id"], f"{r['model']} {r['stage']} {r['quantization']} "
                                                              f"{r['backend']}", [], [], [], []))
         series.run_ids.append(r["run_id"])
-        series.p50_ms.append(r["p50_ms"])
-        series.p95_ms.append(r["p95_ms"])
+        # Each night's level is its run-level geometric mean, as in the night's own report.
+        p50, p95 = geometric_estimate(r["run_p50_ms"]), geometric_estimate(r["run_p95_ms"])
+        series.p50_ms.append(p50.value)
+        series.p95_ms.append(p95.value if p95 else float("nan"))
         series.throttled.append(bool(r["throttled"]))
     for series in groups.values():
         series.step = detect_step(series.p50_ms, threshold)

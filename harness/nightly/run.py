@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.nightly.checks import Check, history_checks, run_checks
 from harness.nightly.history import build_series
+from harness.nightly.noise import learn_floors
 from harness.nightly.outputs import write_junit, write_summary
 from harness.report.html import render
 from harness.report.model import build_report_data
@@ -27,29 +28,21 @@ class NightlyOutcome:
         return not any(c.failing for c in self.checks)
 
 
-def find_baseline(store: Store, run_id: str) -> str | None:
-    """The newest complete run of the same plan that started before ``run_id``."""
-    current = store.run(run_id)
-    row = store.db.execute(
-        """SELECT run_id FROM runs WHERE plan_name=? AND status='complete' AND run_id != ?
-           AND started_at <= ? ORDER BY started_at DESC, run_id DESC LIMIT 1""",
-        (current.plan_name, run_id, current.started_at)).fetchone()
-    return row[0] if row else None
-
-
 def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: Path,
                       threshold: float) -> NightlyOutcome:
     """Checks of a stored run against a stored baseline; writes index.html, junit.xml, nightly.json."""
     with Store(db) as store:
         if baseline_id is None:
-            baseline_id = find_baseline(store, run_id)
+            baseline_id = store.latest_complete_run(store.run(run_id).plan_name, run_id)
         elif store.run(baseline_id).plan_name != store.run(run_id).plan_name:
             raise UserError(f"baseline {baseline_id} is a run of another plan.", path=db,
                             fix="pin a baseline made from the same plan, or leave --baseline out.")
         current = build_report_data(store, run_id)
         baseline = build_report_data(store, baseline_id) if baseline_id else None
-        series = build_series(store.history(current.run.plan_name, until=current.run.started_at), threshold)
-    checks = run_checks(current, baseline, threshold) + history_checks(series, run_id)
+        history = store.history(current.run.plan_name, until=current.run.started_at)
+    floors = learn_floors(history, exclude_run=run_id)
+    series = build_series([row for row in history if not row["calibration"]], threshold)
+    checks = run_checks(current, baseline, threshold, floors) + history_checks(series, run_id)
     current.checks, current.baseline_run_id, current.history = checks, baseline_id, series
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "index.html").write_text(render(current), encoding="utf-8")

@@ -7,7 +7,7 @@ later scheduler can send it to another host without this process's state.
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.artifacts import Artifact, load_artifact
@@ -109,9 +109,11 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
     settings = RunSettings(
         warmup_iterations=plan.warmup_iterations, iterations=plan.iterations,
         timeout_s=plan.timeout_s, threads=plan.threads, seed=plan.seed,
-        llm_prompt=plan.llm.prompt, llm_seq_len=plan.llm.seq_len,
+        llm_prompt=plan.llm.prompt, llm_seq_len=plan.llm.seq_len, runs=plan.runs,
     )
-    cells, skipped = _accuracy_cells(plan, plan_path, lines, inventory, settings, devices)
+    # A transcription cell is one pass over the corpus: its latencies are per utterance, and a corpus
+    # transcribed again would give the same transcripts at several times the cost.
+    cells, skipped = _accuracy_cells(plan, plan_path, lines, inventory, replace(settings, runs=1), devices)
     for device in devices:
         for art in artifacts:
             if art.backend not in device.backends:

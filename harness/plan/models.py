@@ -10,6 +10,9 @@ from pydantic import Field, model_validator
 from harness.yamlconf import StrictModel, load_data, validate
 
 
+DEFAULT_RUNS = 5
+
+
 class Cooldown(StrictModel):
     """Wait before each cell until the hottest CPU sensor is below ``max_temp_c``."""
 
@@ -82,8 +85,11 @@ class Plan(StrictModel):
     inventory: Path | None = None
     devices: list[str] = Field(default=["*"], min_length=1)
     artifacts: list[str] = []
-    warmup_iterations: int = Field(default=5, ge=0)
-    iterations: int = Field(default=50, ge=1)
+    warmup_iterations: int = Field(default=5, ge=0, le=100_000)  # per run
+    iterations: int = Field(default=30, ge=1, le=1_000_000)  # measured, per run
+    # Separate processes (host) or runner invocations (phones) per cell: the noise that decides whether
+    # tomorrow looks like today lives between processes, not between iterations of one process.
+    runs: int = Field(default=DEFAULT_RUNS, ge=1, le=1000)
     threads: int | None = Field(default=None, ge=1)
     timeout_s: float = Field(default=600.0, gt=0)
     cooldown: Cooldown | None = None

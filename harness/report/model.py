@@ -26,7 +26,7 @@ class CellView:
     summary: LatencySummary | None
     budget_name: str | None = None
     budget_ms: float | None = None
-    verdict: str = "no budget"  # pass | over budget | failed | no budget
+    verdict: str = "no budget"  # pass | near budget | over budget | no P95 | failed | no budget
     flags: list[str] = field(default_factory=list)
     plot_uri: str = ""
     thermal_uri: str = ""
@@ -105,15 +105,30 @@ def _verdict(view: CellView, budgets: dict[str, float | None]) -> None:
         view.verdict = "failed"
         return
     budget = budget_for(cell.artifact["stage"], cell.artifact["backend"], budgets)
+    s = view.summary
     if budget is not None:
         view.budget_name, view.budget_ms = budget
-        view.verdict = "pass" if view.summary.p95_ms < view.budget_ms else "over budget"
-    if view.summary.warnings:
-        view.flags.extend(view.summary.warnings)
+        view.verdict = budget_verdict(s.p95_ms, s.p95_ci, view.budget_ms)
+    if s.warnings:
+        view.flags.extend(s.warnings)
+    if cell.runs_done < cell.runs_planned:
+        view.flags.append(f"incomplete: {cell.runs_done} of {cell.runs_planned} runs stored (resume the run)")
     if cell.throttled:
         view.flags.append("thermally throttled during measurement")
     if cell.artifact["inferred"]:
         view.flags.append("inferred: " + ", ".join(cell.artifact["inferred"]))
+
+
+def budget_verdict(p95_ms: float | None, p95_ci, budget_ms: float) -> str:
+    """'over budget' when the P95 estimate reaches the budget, 'near budget' when only its run-level interval
+    does (the next night may well miss it), 'pass' otherwise; 'no P95' when the runner reported none."""
+    if p95_ms is None:
+        return "no P95"
+    if p95_ms >= budget_ms:
+        return "over budget"
+    if p95_ci is not None and p95_ci.high >= budget_ms:
+        return "near budget"
+    return "pass"
 
 
 _PRECISION = {"fp32": 0, "bf16": 1, "fp16": 1, "int8": 2, "int4": 3}
@@ -161,7 +176,8 @@ def build_report_data(store: Store, run_id: str) -> ReportData:
             if cell.status == "ok":
                 chains.append(chain_view(cell, run.budgets))
                 continue
-        view = CellView(cell=cell, summary=summarize(cell.samples_ms) if cell.status == "ok" else None)
+        summary = summarize(cell.samples_ms, cell.run_values()) if cell.status == "ok" else None
+        view = CellView(cell=cell, summary=summary)
         _verdict(view, run.budgets)
         views.append(view)
     return ReportData(run=run, devices=store.devices(run_id), cells=views, skipped=store.skipped(run_id),

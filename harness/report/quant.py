@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.stats.compare import LatencyComparison, compare_latency
+from harness.stats.compare import LatencyComparison, compare_runs
 
 
 @dataclass
@@ -18,6 +18,15 @@ class QuantPair:
     latency: LatencyComparison | None  # B = int4 against A = int8
     wer: object | None  # harness.accuracy.bootstrap.PairedComparison
     size_ratio: float | None
+
+
+def paired_runs(a_cell, b_cell) -> LatencyComparison:
+    """B against A where both were measured in the same rounds: run i of each is a pair in time."""
+    a = {r["run_index"]: r for r in a_cell.runs if r["status"] == "ok"}
+    b = {r["run_index"]: r for r in b_cell.runs if r["status"] == "ok"}
+    rounds = sorted(set(a) & set(b))
+    return compare_runs([a[i]["p50_ms"] for i in rounds], [b[i]["p50_ms"] for i in rounds],
+                        [a[i]["p95_ms"] for i in rounds], [b[i]["p95_ms"] for i in rounds], paired=True)
 
 
 def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
@@ -32,15 +41,17 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
     for (device, model, stage, fmt, backend), views in sorted(by_key.items()):
         if low in views and high in views:
             a, b = views[high], views[low]
-            pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}",
-                                   compare_latency(a.cell.samples_ms, b.cell.samples_ms),
+            pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}", paired_runs(a.cell, b.cell),
                                    None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"]))
     for cmp in data.comparisons:
         qa, qb = cmp.a.chain["decoder"]["quantization"], cmp.b.chain["decoder"]["quantization"]
         if (qa, qb) == (high, low):
             size = lambda c: c.chain["encoder"]["size_bytes"] + c.chain["decoder"]["size_bytes"]
-            latency = compare_latency([t["total_ms"] for t in cmp.a.cell.transcripts],
-                                      [t["total_ms"] for t in cmp.b.cell.transcripts])
+            # Utterances are the units here: both chains transcribed the same ones, so pair by utterance.
+            a_ms = {t["utt_id"]: t["total_ms"] for t in cmp.a.cell.transcripts}
+            b_ms = {t["utt_id"]: t["total_ms"] for t in cmp.b.cell.transcripts}
+            ids = sorted(set(a_ms) & set(b_ms))
+            latency = compare_runs([a_ms[i] for i in ids], [b_ms[i] for i in ids], paired=True)
             pairs.append(QuantPair(cmp.device_id, f"chain {cmp.a.chain['name']} → {cmp.b.chain['name']} (per utterance)",
                                    latency, cmp.result, size(cmp.b) / size(cmp.a)))
     return pairs

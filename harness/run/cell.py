@@ -1,8 +1,8 @@
-"""Execute one cell: cooldown, push, measure with thermal sampling beside it.
+"""Execute one run of a cell: cooldown, push, measure with thermal sampling beside it.
 
-``execute_cell`` has explicit inputs (a CellSpec and an open device) and an
-explicit output (a CellResult); it never touches the results store, so cells can
-later be scheduled on other hosts and their results shipped back.
+``execute_run`` has explicit inputs (a CellSpec, an open device, the run index) and an
+explicit output (a CellResult); it never touches the results store, so cells can be
+scheduled on other hosts and their results shipped back.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ class CellResult:
     finished_at: str = ""
 
 
-def execute_cell(spec: CellSpec, device) -> CellResult:
-    """Run one cell on an open device; failures become a CellResult, never an exception."""
+def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
+    """Measure run ``run_index`` of a cell on an open device (one runner invocation, with its own load
+    and warm-up); failures become a CellResult, never an exception."""
     result = CellResult(key=spec.key, status="failed", started_at=utc_now())
     notes: list[str] = []
     try:
@@ -61,6 +62,7 @@ def execute_cell(spec: CellSpec, device) -> CellResult:
             if sampler.error:
                 notes.append(sampler.error)
         result.measurement = measurement
+        _check_counts(spec, measurement)
         # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
         result.thermals = result.thermals + [replace(s, t_s=round(s.t_s - sampler.t0_epoch_s, 3))
                                              for s in measurement.thermals_epoch]
@@ -85,3 +87,13 @@ def execute_cell(spec: CellSpec, device) -> CellResult:
         result.status, result.reason, result.log = "failed", exc.reason, str(exc)
     result.finished_at = utc_now()
     return result
+
+
+def _check_counts(spec: CellSpec, m: Measurement) -> None:
+    """A runner that returns other than what was asked is a failed run, not a smaller sample."""
+    if spec.task != "latency" or m.summary_ms:
+        return
+    want = spec.settings.iterations
+    if len(m.samples_ms) != want:
+        raise RunnerFailure("failed", f"the runner returned {len(m.samples_ms)} measured iterations; "
+                                      f"the plan asked for {want}", "\n".join(m.notes))

@@ -1,8 +1,15 @@
-"""Run a whole plan: check everything first, then execute and store cell by cell.
+"""Run a whole plan: check everything first, then execute and store run by run.
 
 All validation (plan, inventory, every artifact) happens before the first write, so
-bad input never leaves a half-made run behind.  Each finished cell is committed at
-once; ``resume`` skips the cells a run already holds.
+bad input never leaves a half-made run behind.
+
+A cell is measured as ``runs`` separate runs, and runs are interleaved in rounds: round
+r measures run r of every cell before any cell gets run r + 1, so a slow drift of the
+machine (or a neighbour's load) falls on every build alike instead of on whichever was
+measured last.  Builds that differ only in quantization sit next to each other in a
+round, and odd rounds go in reverse order (A B, B A, ...), so an INT4-vs-INT8 comparison
+is paired in time and order effects cancel.  Each finished run is committed at once;
+``resume`` measures only the runs a run id does not hold yet.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from harness.devices import open_device
 from harness.errors import UserError
 from harness.inventory import load_inventory
 from harness.plan import CellSpec, expand_plan, load_plan
-from harness.run.cell import CellResult, execute_cell
+from harness.run.cell import CellResult, execute_run
 from harness.store import Store
 
 
@@ -49,6 +56,32 @@ def _unreachable(spec: CellSpec, why: str) -> CellResult:
     return CellResult(key=spec.key, status="failed", reason=f"device unreachable: {why}", started_at=now, finished_at=now)
 
 
+def round_order(cells: list[CellSpec]) -> list[CellSpec]:
+    """The order within a round: by device, then builds that differ only in quantization side by side."""
+    def key(spec: CellSpec):
+        a = spec.artifact
+        return (spec.device.id, spec.task, a.model, a.stage, a.format, a.backend, a.quantization, spec.key)
+
+    return sorted(cells, key=key)
+
+
+def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]]) -> list[tuple[CellSpec, int]]:
+    """Every (cell, run index) still to measure, round by round, odd rounds reversed.
+
+    ``stored``: what a resumed run already holds (cell key -> (status, run indices)); a cell that
+    failed is not measured again.
+    """
+    ordered = round_order(cells)
+    rounds = max((c.settings.runs for c in cells), default=0)
+    out = []
+    for r in range(rounds):
+        for spec in (ordered if r % 2 == 0 else ordered[::-1]):
+            status, done = stored.get(spec.key, ("ok", set()))
+            if r < spec.settings.runs and r not in done and status == "ok":
+                out.append((spec, r))
+    return out
+
+
 def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None, resume: str | None = None,
              progress: Progress | None = None) -> RunOutcome:
     """Execute a plan into the store at ``db_path``; return how the cells ended."""
@@ -69,14 +102,16 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                 raise UserError(f"run {resume} was made from a different version of this plan; resuming would mix "
                                 "two plans in one run.", path=plan_path,
                                 fix="restore the plan as it was, or start a new run without --resume.")
-            run_id, done = resume, store.finished_cell_keys(resume)
+            run_id, stored = resume, store.stored_runs(resume)
             store.set_run_status(run_id, "running")
         else:
-            settings = plan.model_dump(mode="json", include={"warmup_iterations", "iterations", "threads",
+            settings = plan.model_dump(mode="json", include={"warmup_iterations", "iterations", "runs", "threads",
                                                              "timeout_s", "cooldown", "thermal_period_s", "seed", "llm"})
             run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
-            done = set()
-        outcome = RunOutcome(run_id=run_id, skipped=len(skipped), resumed_cells=len(done & {c.key for c in cells}))
+            stored = {}
+        complete = {c.key for c in cells if c.key in stored and
+                    (stored[c.key][0] != "ok" or len(stored[c.key][1]) >= c.settings.runs)}
+        outcome = RunOutcome(run_id=run_id, skipped=len(skipped), resumed_cells=len(complete))
         arts = {c.artifact.sha256: c.artifact for c in cells}
         arts.update({a.sha256: a for c in cells if c.chain for a in c.chain.parts.values()})
         for art in arts.values():
@@ -84,12 +119,16 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         for skip in skipped:
             store.record_artifact(skip.artifact)
             store.record_skipped(run_id, skip.device_id, skip.artifact.sha256, skip.reason)
-        todo = [c for c in cells if c.key not in done]
-        progress.start(run_id, len(cells), len(cells) - len(todo))
+        todo = schedule(cells, stored)
+        total_runs = sum(c.settings.runs for c in cells)
+        progress.start(run_id, total_runs, total_runs - len(todo))
         devices: dict[str, object] = {}
         unreachable: dict[str, str] = {}
+        failed: set[str] = set()
         try:
-            for spec in todo:
+            for spec, run_index in todo:
+                if spec.key in failed:
+                    continue  # a run that failed ends its cell: a model that hangs would hang every run
                 progress.cell_started(spec)
                 device_id = spec.device.id
                 if device_id not in devices and device_id not in unreachable:
@@ -106,9 +145,10 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                 if device_id in unreachable:
                     result = _unreachable(spec, unreachable[device_id])
                 else:
-                    result = execute_cell(spec, devices[device_id])
-                store.record_cell(run_id, spec, result)
-                outcome.statuses[result.status] = outcome.statuses.get(result.status, 0) + 1
+                    result = execute_run(spec, devices[device_id], run_index)
+                store.record_run(run_id, spec, run_index, result)
+                if result.status != "ok":
+                    failed.add(spec.key)
                 progress.cell_finished(spec, result)
         except BaseException:
             store.set_run_status(run_id, "interrupted")
@@ -116,5 +156,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         finally:
             for device in devices.values():
                 device.close()
+        for status in store.cell_statuses(run_id, [c.key for c in cells]).values():
+            outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
         store.set_run_status(run_id, "complete")
     return outcome

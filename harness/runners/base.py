@@ -27,11 +27,18 @@ class Measurement:
     transcripts: list[dict] = field(default_factory=list)  # transcription cells: one record per utterance
     # Telemetry the benchmark itself reported (the iPhone app's thermalState), t_s in epoch seconds.
     thermals_epoch: list = field(default_factory=list)
+    # A runner that prints percentiles instead of iterations (onnxruntime_perf_test): its own figures,
+    # e.g. {"p50_ms": .., "p95_ms": ..}; samples_ms is then empty, and no mean ever stands in for a P95.
+    summary_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How much to run: the plan's numbers for one cell."""
+    """How much to run: the plan's numbers for one cell, the same record from plan to runner to store.
+
+    ``warmup_iterations`` and ``iterations`` are per run; a cell is ``runs`` separate runs (processes on
+    the host, runner invocations on a phone), each with its own load and warm-up.
+    """
 
     warmup_iterations: int
     iterations: int
@@ -40,6 +47,13 @@ class RunSettings:
     seed: int = 0
     llm_prompt: str = "The weather today is"  # LLM cells: what the generation runner is asked to continue
     llm_seq_len: int = 16  # LLM cells: prompt + generated tokens, as llama_main's --seq_len
+    runs: int = 1
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    # What must match for two nights' cells to be compared (timeouts and seeds do not change a latency).
+    COMPARABLE = ("warmup_iterations", "iterations", "threads", "runs", "llm_prompt", "llm_seq_len")
 
 
 class RunnerFailure(Exception):

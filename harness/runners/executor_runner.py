@@ -34,15 +34,16 @@ def parse(text: str) -> Measurement:
     total = _TOTAL.search(text)
     if not samples and total is None:
         raise ValueError("no 'Model executed successfully' or 'Iteration i of n' line: did the runner run?")
-    extra, notes = {}, []
+    extra, notes, summary = {}, [], {}
     if total is not None:
         runs, total_ms = int(total.group(1)), float(total.group(2))
         extra.update(executions=runs, total_ms=total_ms, mean_ms=total_ms / runs if runs else None)
-        if not samples:
+        if not samples and runs:
             notes.append(f"this runner version prints only a total: {runs} executions in {total_ms} ms; "
-                         "the mean stands in for per-iteration samples")
-            samples = [total_ms / runs] if runs else []
-    return Measurement(samples_ms=samples, load_ms=float(loaded.group(1)) if loaded else None, extra=extra, notes=notes)
+                         "each run's centre is its mean, and there is no P95")
+            summary = {"mean_ms": total_ms / runs}
+    return Measurement(samples_ms=samples, summary_ms=summary, load_ms=float(loaded.group(1)) if loaded else None,
+                       extra=extra, notes=notes)
 
 
 def supports(platform: str, artifact) -> bool:

@@ -41,8 +41,9 @@ def parse(text: str, inference_speed_txt: str | None = None) -> Measurement:
     extra = {"executions": runs, "total_ms": total_ms, "mean_ms": avg_ms}
     if inference_speed_txt is not None and inference_speed_txt.strip():
         extra["inference_speed_txt_ms"] = float(inference_speed_txt.split()[0])
-    return Measurement(samples_ms=[avg_ms], extra=extra,
-                       notes=["qnn_executor_runner reports an average only; the mean stands in for samples"])
+    return Measurement(samples_ms=[], summary_ms={"mean_ms": avg_ms}, extra=extra,
+                       notes=["qnn_executor_runner reports an average per invocation only: each run's centre is "
+                              "its mean, and there is no P95"])
 
 
 def supports(platform: str, artifact) -> bool:

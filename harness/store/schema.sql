@@ -1,6 +1,7 @@
 -- harness results store.  Raw samples are the source of truth; every statistic in a
 -- report is recomputed from them, so reports can be rebuilt without rerunning.
--- PRAGMA user_version holds the schema version (see db.py).
+-- PRAGMA user_version holds the schema version (see db.py); older databases are brought up to
+-- date by the explicit steps in migrate.py, never by a read.
 
 CREATE TABLE IF NOT EXISTS runs (
     run_id          TEXT PRIMARY KEY,
@@ -65,15 +66,45 @@ CREATE TABLE IF NOT EXISTS cells (
     throttled          INTEGER NOT NULL DEFAULT 0,
     started_at         TEXT NOT NULL,
     finished_at        TEXT NOT NULL,
+    -- v2: how many runs (processes / runner invocations) the plan asked for and how many are stored,
+    -- and the settings the cell was measured with (the typed RunSettings, as JSON).
+    runs               INTEGER NOT NULL DEFAULT 1,
+    runs_done          INTEGER NOT NULL DEFAULT 1,
+    settings_json      TEXT NOT NULL DEFAULT '{}',
     UNIQUE (run_id, cell_key)
 );
 
+-- v2: one row per run of a cell.  p50/p95 are the run's own percentiles: from its stored iterations,
+-- or, for a runner that prints only a summary (summary_only=1), the runner's own figures.
+CREATE TABLE IF NOT EXISTS cell_runs (
+    cell_id            INTEGER NOT NULL REFERENCES cells(cell_id),
+    run_index          INTEGER NOT NULL,
+    status             TEXT NOT NULL,
+    reason             TEXT NOT NULL,
+    n                  INTEGER NOT NULL,
+    p50_ms             REAL,
+    p95_ms             REAL,
+    summary_only       INTEGER NOT NULL DEFAULT 0,
+    load_ms            REAL,
+    first_inference_ms REAL,
+    peak_rss_mb        REAL,
+    push_s             REAL,
+    cooldown_wait_s    REAL,
+    throttled          INTEGER NOT NULL DEFAULT 0,
+    started_at         TEXT NOT NULL,
+    finished_at        TEXT NOT NULL,
+    extra_json         TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (cell_id, run_index)
+) WITHOUT ROWID;
+
 -- Every iteration's latency: warm-ups are stored (phase='warmup') but never enter statistics.
+-- idx counts on across the runs of a cell; run_index says which run (process) a sample came from.
 CREATE TABLE IF NOT EXISTS samples (
     cell_id    INTEGER NOT NULL REFERENCES cells(cell_id),
     phase      TEXT NOT NULL CHECK (phase IN ('warmup', 'measured')),
     idx        INTEGER NOT NULL,
     latency_ms REAL NOT NULL,
+    run_index  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (cell_id, phase, idx)
 ) WITHOUT ROWID;
 
@@ -83,7 +114,8 @@ CREATE TABLE IF NOT EXISTS thermal_samples (
     sensor  TEXT NOT NULL,
     kind    TEXT NOT NULL,
     value   REAL NOT NULL,
-    unit    TEXT NOT NULL
+    unit    TEXT NOT NULL,
+    run_index INTEGER NOT NULL DEFAULT 0  -- t_s is seconds since that run started
 );
 CREATE INDEX IF NOT EXISTS thermal_by_cell ON thermal_samples(cell_id);
 
@@ -112,12 +144,3 @@ CREATE TABLE IF NOT EXISTS transcripts (
     rtf                  REAL,
     PRIMARY KEY (cell_id, utt_id)
 ) WITHOUT ROWID;
-
--- Derived, recomputable from samples: per-cell median and P95 so that a year of history can be
--- charted without reading millions of samples.  Filled when a cell is stored (older cells lazily).
-CREATE TABLE IF NOT EXISTS cell_stats (
-    cell_id INTEGER PRIMARY KEY REFERENCES cells(cell_id),
-    n       INTEGER NOT NULL,
-    p50_ms  REAL NOT NULL,
-    p95_ms  REAL NOT NULL
-);
