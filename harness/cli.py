@@ -147,6 +147,35 @@ def cmd_nightly(args) -> int:
     return 0 if outcome.passed else 1
 
 
+def cmd_calibrate(args) -> int:
+    from harness.cli_progress import RichProgress
+    from harness.nightly.calibrate import calibrate
+
+    progress = RichProgress(enabled=not args.quiet)
+    try:
+        run_id, results = calibrate(args.plan, args.db, args.inventory, args.threshold, args.resume, progress)
+    except KeyboardInterrupt:
+        progress.stop()
+        print(f"\ninterrupted; continue with: harness calibrate {args.plan} --resume {progress.run_id or 'RUN_ID'}",
+              file=sys.stderr)
+        return 130
+    progress.stop()
+    rows = [{"device_id": r.device_id, "build": r.subject, "aa_ratio": r.ratio, "aa_interval": r.interval,
+             "verdict": r.verdict, "noise_floor": r.floor.fraction if r.floor else None,
+             "floor_rests_on": r.floor.sources if r.floor else None} for r in results]
+    if args.json:
+        _emit_json({"run_id": run_id, "cells": rows})
+        return 0
+    print(f"A/A calibration {run_id}: each build measured twice, interleaved", file=sys.stderr)
+    for r in rows:
+        ci = f" [{r['aa_interval'][0]:.3f}, {r['aa_interval'][1]:.3f}]" if r["aa_interval"] else ""
+        floor = (f"noise floor {r['noise_floor']:.1%} ({r['floor_rests_on']})" if r["noise_floor"] is not None
+                 else "noise floor: needs one more calibration or unchanged night")
+        flag = "" if r["verdict"] in ("no change", "too noisy") else f"  <- the nightly rule would call this {r['verdict']}"
+        print(f"  {r['device_id']} · {r['build']}: A/A {r['aa_ratio']:.3f}{ci}; {floor}{flag}", file=sys.stderr)
+    return 0
+
+
 def cmd_sim(args) -> int:
     import time
 
@@ -361,8 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run", help="measure a plan and store every sample", formatter_class=fmt,
         description="Measure every build of PLAN on every device it names.\n\n"
-                    "Each finished cell (device x build) is committed to the database at once: if the run is\n"
-                    "interrupted, rerun with --resume RUN_ID and only the missing cells are measured.\n"
+                    "Each cell (device x build) is measured as the plan's 'runs' separate processes (or runner\n"
+                    "invocations on a phone), interleaved in rounds across builds; each finished run is committed\n"
+                    "at once: if the run is interrupted, rerun with --resume RUN_ID and only what is missing is\n"
+                    "measured.\n"
                     "Exit status: 0 all cells measured, 1 some cells failed (their logs are stored), 2 bad input.",
         epilog="example:\n  harness run plans/host-demo.yaml\n  harness run plans/host-demo.yaml --resume 20261121-143000-7f3a")
     p.add_argument("plan", type=Path, help="plan file, e.g. plans/host-demo.yaml")
@@ -392,6 +423,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_nightly)
+
+    p = sub.add_parser(
+        "calibrate", help="A/A run: measure each build twice to learn each cell's noise floor", formatter_class=fmt,
+        description="Measure every latency build of PLAN twice in one run, each beside its copy in every round, as\n"
+                    "a nightly would. The copies are the same bytes, so their difference is noise: together with\n"
+                    "consecutive nights in which a build did not change, it sets each cell's noise floor, and the\n"
+                    "nightly calls a change only when it is larger than that floor (and than --threshold).\n"
+                    "Run it once when a lab or plan is new, and again after changing devices or settings.",
+        epilog="example:\n  harness calibrate plans/lab.yaml && harness calibrate plans/lab.yaml")
+    p.add_argument("plan", type=Path)
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    db_arg(p)
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted calibration")
+    p.add_argument("--threshold", type=float, default=0.05, help="the threshold the nightly uses (default 0.05)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("parse", help="print what a parser extracts from a benchmark log, as JSON (times in ms)",
                        formatter_class=fmt,

@@ -89,6 +89,7 @@ def test_llama_main_on_the_phone_reports_time_to_first_token_and_the_generated_t
         artifacts: [{builds / 'tiny-lm.pte'}]
         warmup_iterations: 1
         iterations: 2
+        runs: 1
         timeout_s: 120
         llm: {{prompt: "Hi there", seq_len: 14}}
         """)
@@ -119,7 +120,7 @@ def test_llm_build_without_a_tokenizer_fails_with_the_manifest_fix(tmp_path, adb
     lone.write_bytes((builds / "tiny-lm.pte").read_bytes())
     (lone.parent / "lone-llm.pte.manifest.json").write_text(json.dumps({"stage": "llm", "backend": "xnnpack"}))
     plan = write(tmp_path / "plan.yaml", "name: lm\ninventory: devices.yaml\nartifacts: [b/lone-llm.pte]\n"
-                 "iterations: 2\ntimeout_s: 60\n")
+                 "iterations: 2\nruns: 1\ntimeout_s: 60\n")
     outcome = run_plan(plan, tmp_path / "r.db")
     with Store(tmp_path / "r.db") as store:
         (cell,) = store.cells(outcome.run_id)

@@ -43,6 +43,7 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
     settings = """
         warmup_iterations: 2
         iterations: 12
+        runs: 2
         thermal_period_s: 0.2
         timeout_s: 120
         """
@@ -51,7 +52,10 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
     assert outcome.statuses == {"ok": 1}, outcome
     with Store(tmp_path / "r.db") as store:
         (device,) = store.devices(outcome.run_id)
-    assert len(cell.samples_ms) == 12 and cell.load_ms > 0 and cell.runner == "android-executor-runner"
+    assert len(cell.samples_ms) == 24 and cell.load_ms > 0 and cell.runner == "android-executor-runner"
+    # Each run is its own runner invocation on the phone: each loaded the model and printed its own timings.
+    assert [r["n"] for r in cell.runs] == [12, 12] and all(r["load_ms"] > 0 for r in cell.runs)
+    assert {t["run_index"] for t in cell.thermals} == {0, 1}
     assert device["simulated"] == 1 and device["facts"]["soc"] == "SM8650" and device["facts"]["abi"] == "arm64-v8a"
     temps = [t for t in cell.thermals if t["kind"] == "temp"]
     assert temps and any(t["sensor"].startswith("cpu-1-0") for t in temps)
@@ -70,14 +74,14 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
 def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, phones, model_dir, fault, status, words):
     server, serial = phones(fault)
     _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\ntimeout_s: 60\n")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n")
     assert cell.status == status and words in (cell.reason + cell.log), (cell.reason, cell.log)
 
 
 def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hang_runner=True))
     _inventory(tmp_path, serial, adb_server.port)
-    outcome, _ = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\ntimeout_s: 5\n")
+    outcome, _ = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 5\n")
     assert outcome.statuses == {"timeout": 1}
 
 
@@ -99,6 +103,7 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
         inventory: devices.yaml
         artifacts: [builds/tiny.onnx]
         iterations: 30
+        runs: 1
         thermal_period_s: 0.1
         timeout_s: 120
         """)
@@ -115,6 +120,7 @@ def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, phone
     _inventory(tmp_path, serial, adb_server.port)
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, """
         iterations: 5
+        runs: 1
         thermal_period_s: 0.1
         cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}
         timeout_s: 120
@@ -134,6 +140,7 @@ def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, p
         inventory: devices.yaml
         artifacts: [builds/tiny.pte, builds/tiny.onnx]
         iterations: 3
+        runs: 1
         timeout_s: 8
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
@@ -160,6 +167,7 @@ def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path,
         inventory: devices.yaml
         artifacts: [builds/tiny.pte]
         iterations: 3
+        runs: 1
         timeout_s: 60
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
@@ -185,6 +193,7 @@ def test_phone_that_vanishes_mid_run_fails_the_rest_with_a_reason(tmp_path, adb_
         inventory: devices.yaml
         artifacts: [builds/tiny.pte, builds2/tiny.pte]
         iterations: 3
+        runs: 1
         timeout_s: 8
         """)
     outcome = run_plan(plan, tmp_path / "r.db")  # must return, not hang or raise

@@ -45,6 +45,7 @@ def good_run(tmp_path, model_dir, host_inventory):
         artifacts: [builds/tiny.onnx]
         warmup_iterations: 1
         iterations: 5
+        runs: 1
         """)
     db = tmp_path / "results.db"
     proc = run_cli("run", str(plan), "--db", str(db), "--json", "--quiet")

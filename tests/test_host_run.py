@@ -15,7 +15,7 @@ from harness.store import Store
 from harness.store.export import export_run
 from tests.helpers import copy_model, write
 
-WARMUP, ITERATIONS = 3, 25
+WARMUP, ITERATIONS, RUNS = 3, 25, 2
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def plan(tmp_path, model_dir, host_inventory):
         artifacts: [builds/*.pte, builds/tiny.onnx]
         warmup_iterations: {WARMUP}
         iterations: {ITERATIONS}
+        runs: {RUNS}
         threads: 1
         timeout_s: 120
         budgets_p95_ms: {{vad: 1000}}
@@ -47,9 +48,24 @@ def test_run_stores_every_sample_and_reports(plan, tmp_path):
         cells = store.cells(outcome.run_id)
         assert {c.artifact["format"] for c in cells} == {"pte", "onnx"}
         for cell in cells:
-            assert len(cell.samples_ms) == ITERATIONS and len(cell.warmup_ms) == WARMUP
+            assert len(cell.samples_ms) == RUNS * ITERATIONS and len(cell.warmup_ms) == RUNS * WARMUP
+            assert list(np.bincount(cell.samples_run)) == [ITERATIONS] * RUNS  # which run each sample came from
             assert np.all(cell.samples_ms > 0)
             assert cell.load_ms > 0 and cell.first_inference_ms > 0 and cell.peak_rss_mb > 10
+            assert [r["run_index"] for r in cell.runs] == list(range(RUNS)) and cell.runs_done == RUNS
+        # Every run of every cell was its own process, and the rounds interleave the cells (A B | B A).
+        pids = [r["extra"]["pid"] for c in cells for r in c.runs]
+        assert len(set(pids)) == len(pids) == 2 * RUNS
+        # One fork server per round: the runs of a cell come from different exec'd parents, and the
+        # cells of one round share theirs.
+        parents = {(c.cell_key, r["run_index"]): r["extra"]["ppid"] for c in cells for r in c.runs}
+        for cell in cells:
+            assert len({parents[(cell.cell_key, k)] for k in range(RUNS)}) == RUNS
+        for k in range(RUNS):
+            assert len({parents[(c.cell_key, k)] for c in cells}) == 1
+        starts = sorted((r["extra"]["measured_start_epoch_s"], c.cell_key, r["run_index"]) for c in cells for r in c.runs)
+        order = [(key, run) for _, key, run in starts]
+        assert [run for _, run in order] == [0, 0, 1, 1] and order[1][0] == order[2][0]
         (device,) = store.devices(outcome.run_id)
         assert device["facts"]["executorch"] != "not installed" and device["simulated"] == 0
         onnx_cell = next(c for c in cells if c.artifact["format"] == "onnx")
@@ -58,7 +74,8 @@ def test_run_stores_every_sample_and_reports(plan, tmp_path):
     # The raw rows are really there, independently of the store's reader.
     con = sqlite3.connect(db)
     counts = dict(con.execute("SELECT phase, COUNT(*) FROM samples GROUP BY phase").fetchall())
-    assert counts == {"warmup": 2 * WARMUP, "measured": 2 * ITERATIONS}
+    assert counts == {"warmup": 2 * RUNS * WARMUP, "measured": 2 * RUNS * ITERATIONS}
+    assert con.execute("SELECT COUNT(*) FROM cell_runs").fetchone()[0] == 2 * RUNS
 
     html = write_report(db, outcome.run_id, tmp_path / "report").read_text()
     assert "tiny-host" in html and "<table>" in html
@@ -68,16 +85,17 @@ def test_run_stores_every_sample_and_reports(plan, tmp_path):
 
     out, rows = export_run(db, outcome.run_id, "csv", tmp_path / "out.csv")
     frame = pd.read_csv(out)
-    assert rows == len(frame) == 2 * (WARMUP + ITERATIONS)
+    assert rows == len(frame) == 2 * RUNS * (WARMUP + ITERATIONS)
     measured = frame[frame.phase == "measured"]
     for _, group in measured.groupby("cell_key"):
-        assert sorted(group.idx) == list(range(ITERATIONS))
+        assert sorted(group.idx) == list(range(RUNS * ITERATIONS))
+        assert sorted(group.run_index.unique()) == list(range(RUNS))
     out, rows = export_run(db, outcome.run_id, "parquet", tmp_path / "out.parquet")
     assert len(pd.read_parquet(out)) == rows
 
 
 class _StopAfterFirstCell:
-    """A progress listener that interrupts the run like Ctrl-C once one cell is stored."""
+    """A progress listener that interrupts the run like Ctrl-C once one run of one cell is stored."""
 
     def __init__(self):
         self.run_id = None
@@ -92,6 +110,17 @@ class _StopAfterFirstCell:
         raise KeyboardInterrupt
 
 
+def test_without_the_fork_server_every_run_is_a_fresh_interpreter(plan, tmp_path):
+    import os
+
+    (tmp_path / "devices.yaml").write_text("devices:\n  - {id: host, platform: host, no_fork_server: true}\n")
+    outcome = run_plan(plan, tmp_path / "plain.db")
+    assert outcome.statuses == {"ok": 2}
+    with Store(tmp_path / "plain.db") as store:
+        runs = [r for c in store.cells(outcome.run_id) for r in c.runs]
+    assert len(runs) == 2 * RUNS and {r["extra"]["ppid"] for r in runs} == {os.getpid()}
+
+
 def test_interrupted_run_keeps_finished_cells_and_resumes(plan, tmp_path):
     db = tmp_path / "results.db"
     stopper = _StopAfterFirstCell()
@@ -100,15 +129,18 @@ def test_interrupted_run_keeps_finished_cells_and_resumes(plan, tmp_path):
     with Store(db) as store:
         assert store.run(stopper.run_id).status == "interrupted"
         (first,) = store.cells(stopper.run_id)
-        assert len(first.samples_ms) == ITERATIONS
+        assert len(first.samples_ms) == ITERATIONS and first.runs_done == 1
 
     outcome = run_plan(plan, db, resume=stopper.run_id)
-    assert outcome.resumed_cells == 1 and outcome.statuses == {"ok": 1}
+    assert outcome.resumed_cells == 0 and outcome.statuses == {"ok": 2}
     with Store(db) as store:
         cells = store.cells(stopper.run_id)
         assert len(cells) == 2 and store.run(stopper.run_id).status == "complete"
+        assert all(c.runs_done == RUNS for c in cells)
         kept = next(c for c in cells if c.cell_key == first.cell_key)
-        assert kept.cell_id == first.cell_id and np.array_equal(kept.samples_ms, first.samples_ms)
+        # The run stored before the interruption is kept as it was; only the missing run was measured.
+        assert kept.cell_id == first.cell_id and np.array_equal(kept.samples_ms[:ITERATIONS], first.samples_ms)
+        assert len(kept.samples_ms) == RUNS * ITERATIONS
 
 
 def test_resume_with_a_changed_plan_is_refused(plan, tmp_path):
@@ -150,6 +182,7 @@ def test_hanging_model_times_out_and_run_continues(tmp_path, model_dir, host_inv
         artifacts: [builds/spin.onnx, builds/tiny.onnx]
         warmup_iterations: 0
         iterations: 5
+        runs: 2
         timeout_s: 8
         """)
     db = tmp_path / "results.db"
@@ -158,7 +191,9 @@ def test_hanging_model_times_out_and_run_continues(tmp_path, model_dir, host_inv
     with Store(db) as store:
         by_model = {c.artifact["model"]: c for c in store.cells(outcome.run_id)}
     assert by_model["spin"].status == "timeout" and "killed" in by_model["spin"].reason
-    assert len(by_model["spin"].samples_ms) == 0 and len(by_model["tiny"].samples_ms) == 5
+    assert len(by_model["spin"].samples_ms) == 0 and len(by_model["tiny"].samples_ms) == 2 * 5
+    # A run that hung ends its cell: the second run is not attempted (it would hang as long again).
+    assert by_model["spin"].runs_done == 1 and by_model["spin"].reason.startswith("run 1 of 2")
 
 
 def test_model_that_fails_to_load_is_a_failed_cell_with_its_log(tmp_path, model_dir, host_inventory):
@@ -171,6 +206,7 @@ def test_model_that_fails_to_load_is_a_failed_cell_with_its_log(tmp_path, model_
         inventory: devices.yaml
         artifacts: [builds/broken.pte]
         iterations: 3
+        runs: 2
         timeout_s: 60
         """)
     outcome = run_plan(plan, tmp_path / "results.db")
@@ -192,6 +228,7 @@ def test_device_without_the_backend_is_skipped_with_a_reason(tmp_path, model_dir
         inventory: devices.yaml
         artifacts: [builds/tiny.pte, builds/tiny.onnx]
         iterations: 3
+        runs: 2
         """)
     outcome = run_plan(plan, tmp_path / "results.db")
     assert outcome.statuses == {"ok": 1} and outcome.skipped == 1

@@ -89,6 +89,7 @@ def _setup(tmp_path, model_dir, phone, artifacts=("tiny.pte",), timeout_s=120):
         artifacts: [{", ".join("builds/" + a for a in artifacts)}]
         warmup_iterations: 2
         iterations: 7
+        runs: 1
         timeout_s: {timeout_s}
         thermal_period_s: 0.2
         """)
@@ -248,6 +249,7 @@ def test_compiled_core_ml_folders_are_pushed_whole(tmp_path, model_dir, iphone):
         inventory: devices.yaml
         artifacts: [builds/encoder-int4.mlmodelc]
         iterations: 4
+        runs: 1
         """)
     code, (cell,), _, _ = _run(tmp_path, plan)
     assert cell.status == "ok" and cell.artifact["format"] == "mlmodelc" and len(cell.samples_ms) == 4, cell.reason

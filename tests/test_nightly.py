@@ -1,10 +1,17 @@
-"""Nightly: a real slowdown between two nights fails the night; the same build does not."""
+"""Nightly on real builds: a far heavier build fails the night, and every verdict is exactly what the
+run-level rule says of the stored runs, recomputed here with scipy.
+
+Whether an *unchanged* build passes depends on the machine being steady between two nights, which a
+test on a shared machine cannot promise; that rate is measured by benchmarks/false_alarms.py (README),
+and the decision rule itself is tested on generated runs in test_compare.py.
+"""
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
 from tests.helpers import run_cli, write
@@ -33,7 +40,8 @@ def nights(tmp_path_factory):
         inventory: devices.yaml
         artifacts: [build/kws.onnx]
         warmup_iterations: 3
-        iterations: 40
+        iterations: 20
+        runs: 3
         threads: 1
         budgets_p95_ms: {vad: 1000}
         """)
@@ -54,11 +62,38 @@ def test_first_night_has_no_baseline_and_passes(nights):
     assert runs[0].returncode == 0 and first["baseline_run_id"] is None and first["passed"]
 
 
-def test_unchanged_build_passes_against_last_night(nights):
-    _, _, runs = nights
-    second, first = json.loads(runs[1].stdout), json.loads(runs[0].stdout)
-    assert runs[1].returncode == 0, runs[1].stderr
-    assert second["baseline_run_id"] == first["run_id"]
+def test_every_latency_verdict_is_the_run_level_rule_recomputed_from_the_store(nights):
+    """Whatever the machine did: the verdict follows from Welch's t-test on log run medians (p < 0.01)
+    and the threshold, recomputed here from the raw cell_runs rows."""
+    import math
+    import sqlite3
+
+    from scipy.stats import ttest_ind
+
+    tmp, db, runs = nights
+    con = sqlite3.connect(db)
+    medians = lambda run_id: [v for (v,) in con.execute(
+        "SELECT r.p50_ms FROM cell_runs r JOIN cells c ON c.cell_id = r.cell_id WHERE c.run_id=? ORDER BY r.run_index",
+        (run_id,))]
+    for night in (1, 2):
+        now, before = json.loads(runs[night].stdout), json.loads(runs[night - 1].stdout)
+        assert now["baseline_run_id"] == before["run_id"]
+        (check,) = [c for c in json.loads((tmp / f"night{night}" / "nightly.json").read_text())["checks"]
+                    if c["kind"] == "latency"]
+        a, b = medians(before["run_id"]), medians(now["run_id"])
+        assert len(a) == len(b) == 3
+        p = ttest_ind(np.log(b), np.log(a), equal_var=False).pvalue
+        ratio = math.exp(np.log(b).mean() - np.log(a).mean())
+        assert check["data"]["p_value"] == pytest.approx(p) and check["data"]["median_ratio"] == pytest.approx(ratio)
+        floor = max(0.5, check["data"]["noise_floor"] or 0)
+        expected = ("regression" if p < 0.01 and ratio > 1 + floor else
+                    "improvement" if p < 0.01 and ratio < 1 / (1 + floor) else None)
+        if expected:
+            assert check["status"] == expected
+        else:
+            assert check["status"] in ("pass", "too noisy")
+        if night == 1:  # the same bytes: only the latency check can fail this night
+            assert (runs[night].returncode == 1) == (check["status"] == "regression")
 
 
 def test_slowdown_fails_the_night_with_junit_and_summary(nights):
@@ -66,7 +101,8 @@ def test_slowdown_fails_the_night_with_junit_and_summary(nights):
     third, second = json.loads(runs[2].stdout), json.loads(runs[1].stdout)
     assert runs[2].returncode == 1 and third["baseline_run_id"] == second["run_id"]
     (failing,) = [c for c in third["failing"] if c["kind"] == "latency"]
-    assert failing["status"] == "regression" and failing["data"]["median_ratio"] > 1.5
+    # 768-wide layers against 64-wide: ~100x the arithmetic, far beyond any noise of a busy machine.
+    assert failing["status"] == "regression" and failing["data"]["median_ratio"] > 3
     suite = ET.parse(tmp / "night2" / "junit.xml").getroot().find("testsuite")
     assert suite.get("name") == "host" and int(suite.get("failures")) >= 1
     assert any(case.find("failure") is not None for case in suite.iter("testcase"))

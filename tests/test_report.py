@@ -25,6 +25,7 @@ def hostile_report(tmp_path_factory, model_dir):
         artifacts: [builds/tiny.onnx]
         warmup_iterations: 2
         iterations: 30
+        runs: 1
         budgets_p95_ms: {vad: 0.0001}
         """)
     outcome = run_plan(plan, tmp / "results.db")
@@ -88,6 +89,7 @@ def test_first_screen_pairs_int4_with_int8_and_gives_verdicts(tmp_path, model_di
         inventory: devices.yaml
         artifacts: [builds/tiny.onnx, builds/small.onnx]
         iterations: 25
+        runs: 1
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
     html = write_report(tmp_path / "r.db", outcome.run_id, tmp_path / "out").read_text()
@@ -115,6 +117,7 @@ def test_measured_window_lies_inside_the_cell(tmp_path, model_dir, host_inventor
         inventory: devices.yaml
         artifacts: [b/tiny.onnx]
         iterations: 200
+        runs: 1
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
     with Store(tmp_path / "r.db") as store:

@@ -82,7 +82,7 @@ def test_pipeline_budget_adds_vad_and_asr(small_zoo, tmp_path):
     builds, _ = small_zoo
     plan = _plan(tmp_path, builds, REPO / "corpora" / "harvard-hibari", limit=2)
     plan.write_text(plan.read_text().replace("threads: 1", f"threads: 1\nartifacts: [{builds / 'silero-vad-fp32.onnx'}]\n"
-                                             "iterations: 20\nbudgets_p95_ms: {pipeline: 100000}"))
+                                             "iterations: 20\nruns: 1\nbudgets_p95_ms: {pipeline: 100000}"))
     outcome = run_plan(plan, tmp_path / "r.db")
     with Store(tmp_path / "r.db") as store:
         data = build_report_data(store, outcome.run_id)
@@ -102,6 +102,7 @@ def test_a_bundled_program_transcribes_on_the_host_and_is_not_timed_as_one_call(
         devices: [host]
         artifacts: [{bundle}]
         iterations: 2
+        runs: 1
 {bundle_accuracy(bundle)}
         """)
     outcome = run_plan(plan, tmp_path / "r.db")

@@ -21,9 +21,11 @@ from harness.thermal import sysfs
 
 
 class Config(DeviceConfig):
-    """A host entry: nothing beyond the common keys."""
+    """A host entry.  ``no_fork_server``: start every measured run as a fresh interpreter instead of forking
+    it from a per-round parent that imported the runtimes once (slower; for checking that the two agree)."""
 
     backends: list[Backend] = ["portable", "xnnpack", "ort-cpu"]
+    no_fork_server: bool = False
 
 
 def _cpu_model() -> str:
@@ -43,12 +45,24 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+WORKER = ["-m", "harness.runners.host_worker"]
+
+
+def _model_of(argv: list[str]) -> str | None:
+    """The model a host_worker command measures, or None for any other command."""
+    if argv[1:3] != WORKER or "--model" not in argv:
+        return None
+    return argv[argv.index("--model") + 1]
+
+
 class Device:
-    """Runs commands as local child processes."""
+    """Runs commands as local child processes; host_worker runs are forked from a per-round fork server."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.id = config.id
+        self._forks = None  # harness.devices.host_forks.ForkServer, started on the first measured run
+        self.fork_notes: list[str] = []
 
     def reachable(self) -> tuple[bool, str]:
         return True, "this machine"
@@ -80,6 +94,31 @@ class Device:
         return str(local.resolve())
 
     def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
+        model = _model_of(argv)
+        if model is not None and not env and not self.config.no_fork_server:
+            result = self._run_forked(argv, model, timeout_s)
+            if result is not None:
+                return result
+        return self._run_process(argv, timeout_s, env)
+
+    def _run_forked(self, argv: list[str], model: str, timeout_s: float) -> CommandResult | None:
+        """Through the fork server; a new server when this one already measured ``model`` (a new round)."""
+        from harness.devices.host_forks import ForkServer, ForkServerError
+
+        try:
+            if self._forks is None or not self._forks.alive() or model in self._forks.served:
+                if self._forks is not None:
+                    self._forks.close()
+                self._forks = ForkServer()
+            return self._forks.run(argv, argv[3:], model, timeout_s)
+        except ForkServerError as exc:
+            self.fork_notes.append(f"{exc}; measured in a plain process instead")
+            if self._forks is not None:
+                self._forks.close()
+                self._forks = None
+            return None
+
+    def _run_process(self, argv: list[str], timeout_s: float, env: dict[str, str] | None) -> CommandResult:
         started = time.perf_counter()
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -101,4 +140,6 @@ class Device:
         return sysfs.read_local()
 
     def close(self) -> None:
-        pass
+        if self._forks is not None:
+            self._forks.close()
+            self._forks = None

@@ -8,6 +8,9 @@ from xml.etree import ElementTree as ET
 
 from harness.nightly.checks import Check
 
+# Checks that could not judge (nothing to compare, not like with like, too noisy): JUnit 'skipped', with the reason.
+UNJUDGED = ("new", "too few runs", "not comparable", "too noisy", "no P95")
+
 
 def write_junit(checks: list[Check], run_id: str, out: Path) -> Path:
     """One test case per check, grouped in one suite per device; failing checks are <failure>s."""
@@ -16,12 +19,12 @@ def write_junit(checks: list[Check], run_id: str, out: Path) -> Path:
         mine = [c for c in checks if c.device_id == device]
         suite = ET.SubElement(root, "testsuite", name=device, tests=str(len(mine)),
                               failures=str(sum(c.failing for c in mine)),
-                              skipped=str(sum(c.status in ("new", "too few samples") for c in mine)))
+                              skipped=str(sum(c.status in UNJUDGED for c in mine)))
         for check in mine:
             case = ET.SubElement(suite, "testcase", classname=f"{device}.{check.kind}", name=check.subject)
             if check.failing:
                 ET.SubElement(case, "failure", message=f"{check.status}: {check.detail}", type=check.status)
-            elif check.status in ("new", "too few samples"):
+            elif check.status in UNJUDGED:
                 ET.SubElement(case, "skipped", message=check.detail)
             ET.SubElement(case, "system-out").text = f"{check.status}: {check.detail}"
     ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)

@@ -36,6 +36,18 @@ class CellView:
         return f"cell-{self.cell.cell_id}"
 
     @property
+    def detectable_ratio(self) -> float | None:
+        """The smallest slowdown a nightly with these settings finds with 80% power against a night
+        just like this one (same runs, same spread): None with fewer than two runs."""
+        from harness.stats.compare import ALPHA, POWER
+        from harness.stats.runlevel import min_detectable_ratio
+
+        s = self.summary
+        if s is None or s.p50_log_sd is None or s.runs < 2:
+            return None
+        return min_detectable_ratio(s.p50_log_sd * (2 / s.runs) ** 0.5, 2 * (s.runs - 1), ALPHA, POWER)
+
+    @property
     def figures(self) -> list[tuple[str, str]]:
         """Runner-specific figures (LLM throughput, the iPhone app's compile time and identity)."""
         out = []

@@ -14,7 +14,7 @@ is paired in time and order effects cancel.  Each finished run is committed at o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -82,15 +82,29 @@ def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]]) -> 
     return out
 
 
+AA_SUFFIX = "/aa"
+
+
+def aa_cells(cells: list[CellSpec]) -> list[CellSpec]:
+    """An A/A calibration: every latency cell twice (the copy's key ends in /aa), side by side in each round."""
+    latency = [c for c in cells if c.task == "latency"]
+    return latency + [replace(c, key=c.key + AA_SUFFIX) for c in latency]
+
+
 def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None, resume: str | None = None,
-             progress: Progress | None = None) -> RunOutcome:
-    """Execute a plan into the store at ``db_path``; return how the cells ended."""
+             progress: Progress | None = None, calibration: bool = False) -> RunOutcome:
+    """Execute a plan into the store at ``db_path``; return how the cells ended.
+
+    ``calibration``: measure every latency cell twice, interleaved (an A/A run for noise floors).
+    """
     progress = progress or _Silent()
     plan, plan_sha, lines = load_plan(plan_path)
     if plan.inventory is not None:
         inventory_path = plan_path.parent / plan.inventory
     inventory = load_inventory(inventory_path or Path("devices.yaml"))
     cells, skipped = expand_plan(plan, plan_path, lines, inventory)
+    if calibration:
+        cells = aa_cells(cells)
     if not cells:
         reasons = "; ".join(sorted({f"{s.device_id}: {s.reason}" for s in skipped})) or "the plan selects nothing"
         raise UserError(f"nothing to run: {reasons}.", path=plan_path,
@@ -107,6 +121,8 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         else:
             settings = plan.model_dump(mode="json", include={"warmup_iterations", "iterations", "runs", "threads",
                                                              "timeout_s", "cooldown", "thermal_period_s", "seed", "llm"})
+            if calibration:
+                settings["calibration"] = True
             run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
             stored = {}
         complete = {c.key for c in cells if c.key in stored and

@@ -41,15 +41,19 @@ def parse(text: str) -> Measurement:
         samples_ms=payload["samples_ms"], warmup_ms=payload["warmup_ms"], load_ms=payload["load_ms"],
         first_inference_ms=payload["first_inference_ms"], peak_rss_mb=payload["peak_rss_mb"],
         extra={"rss_before_load_mb": payload["rss_before_load_mb"],
-               **{k: payload[k] for k in ("measured_start_epoch_s", "measured_end_epoch_s") if k in payload}},
+               **{k: payload[k] for k in ("measured_start_epoch_s", "measured_end_epoch_s", "pid", "ppid") if k in payload}},
         notes=payload.get("notes", []),
     )
 
 
 def measure(device, model_path: str, artifact: Artifact, settings: RunSettings) -> Measurement:
     result = device.run(build_command(model_path, artifact, settings), timeout_s=settings.timeout_s)
+    fallback = getattr(device, "fork_notes", [])
+    notes, fallback[:] = list(fallback), []
     check_command(result, "the host worker")
     try:
-        return parse(result.stdout)
+        measurement = parse(result.stdout)
+        measurement.notes.extend(notes)
+        return measurement
     except (ValueError, KeyError) as exc:
         raise RunnerFailure("failed", f"could not read the worker's result ({exc})", result.log()) from None

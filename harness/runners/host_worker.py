@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -199,6 +200,8 @@ def measure(fmt: str, model: str, specs: list | None, warmup: int, iterations: i
         "load_ms": load_ms, "first_inference_ms": first_ms, "warmup_ms": warmup_ms,
         "samples_ms": samples_ms, "peak_rss_mb": peak_rss_mb, "rss_before_load_mb": rss_before_mb,
         "notes": notes, "measured_start_epoch_s": measured_start, "measured_end_epoch_s": measured_end,
+        # Every run is its own process; the store keeps which, and which parent it came from.
+        "pid": os.getpid(), "ppid": os.getppid(),
     }
 
 

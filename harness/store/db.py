@@ -121,6 +121,8 @@ class Store:
         """Open (creating or migrating) the database at ``path``.  ``durable=False`` skips fsync: only
         for scratch databases that a crash may lose (synthetic histories for benchmarks and tests)."""
         self.path = path
+        self.migrated_from: int | None = None  # the schema version this open migrated from, if it did
+        self.backup_path: Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(path, timeout=30)
@@ -240,7 +242,8 @@ class Store:
         else:
             values = run_values(m.samples_ms if m else [])
             p50, p95, n = values.p50_ms, values.p95_ms, values.n
-        extra = {k: v for k, v in (m.extra if m else {}).items() if k.startswith("measured_")}
+        # Per-run facts: where the measured iterations fell, and which process measured them.
+        extra = {k: v for k, v in (m.extra if m else {}).items() if k.startswith("measured_") or k in ("pid", "ppid")}
         if summary:
             extra["summary_ms"] = summary
         self.db.execute(

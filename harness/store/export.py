@@ -19,13 +19,13 @@ def samples_frame(store: Store, run_id: str) -> pd.DataFrame:
     rows = store.db.execute(
         """SELECT c.run_id, c.device_id, c.cell_key, c.status, a.model, a.stage, a.format, a.backend,
                   a.quantization, a.sha256 AS artifact_sha256, a.size_bytes, c.load_ms, c.first_inference_ms,
-                  c.peak_rss_mb, s.phase, s.idx, s.latency_ms
+                  c.peak_rss_mb, s.run_index, s.phase, s.idx, s.latency_ms
            FROM samples s JOIN cells c ON c.cell_id = s.cell_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
            WHERE c.run_id = ? ORDER BY c.device_id, a.model, a.stage, a.quantization, s.phase DESC, s.idx""",
         (run_id,),
     ).fetchall()
     columns = ["run_id", "device_id", "cell_key", "status", "model", "stage", "format", "backend", "quantization",
-               "artifact_sha256", "size_bytes", "load_ms", "first_inference_ms", "peak_rss_mb", "phase", "idx",
+               "artifact_sha256", "size_bytes", "load_ms", "first_inference_ms", "peak_rss_mb", "run_index", "phase", "idx",
                "latency_ms"]
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 

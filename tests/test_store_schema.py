@@ -1,0 +1,90 @@
+"""The store owns its schema: a v1 database is migrated by explicit steps, a newer one is refused."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.errors import UserError
+from harness.store import Store
+from harness.store.db import SCHEMA_VERSION
+
+V1_SCHEMA = (Path(__file__).parent / "data" / "schema_v1.sql").read_text()
+
+
+def _v1_database(path: Path) -> list[float]:
+    """A database as harness 0.1 (schema v1, git 5ef9e3c) wrote it: one host cell, one ORT summary cell."""
+    con = sqlite3.connect(path)
+    con.executescript(V1_SCHEMA)
+    con.execute("PRAGMA user_version=1")
+    con.execute("INSERT INTO runs VALUES ('r1','lab','plan.yaml','ab','name: lab','{}',?,'0.1.0','h',"
+                "'2026-11-20T02:30:00+00:00','2026-11-20T02:40:00+00:00','complete')",
+                (json.dumps({"threads": 1, "warmup_iterations": 2, "iterations": 4}),))
+    for sha in ("a" * 64, "b" * 64):
+        con.execute("INSERT INTO artifacts VALUES (?,'m','vad','onnx','ort-cpu','fp32',10,'{}','[]')", (sha,))
+    cell = ("INSERT INTO cells (run_id, cell_key, device_id, artifact_sha256, artifact_path, task, runner, status, "
+            "reason, log, warmup_iterations, iterations, load_ms, first_inference_ms, peak_rss_mb, extra_json, push_s, "
+            "cooldown_wait_s, cooldown_note, throttled, started_at, finished_at) "
+            "VALUES ('r1',?,?,?,'m.onnx','latency',?,'ok','','',2,4,5,6,7,?,0,0,'',0,'t0','t1')")
+    con.execute(cell, ("host/a/latency", "host", "a" * 64, "host-python", "{}"))
+    samples = [3.0, 1.0, 4.0, 2.0]
+    con.executemany("INSERT INTO samples VALUES (1,'measured',?,?)", list(enumerate(samples)))
+    con.execute("INSERT INTO samples VALUES (1,'warmup',0,9.0)")
+    con.execute(cell, ("phone/b/latency", "phone", "b" * 64, "android-onnxruntime-perf-test",
+                       json.dumps({"p50_ms": 2.5, "p95_ms": 3.5, "mean_ms": 2.7})))
+    con.execute("INSERT INTO samples VALUES (2,'measured',0,2.7)")  # v1 stored the mean as a 'sample'
+    con.execute("INSERT INTO cell_stats VALUES (1,4,2.5,3.85)")
+    con.commit()
+    con.close()
+    return samples
+
+
+def test_v1_database_is_migrated_with_a_backup_and_nothing_lost(tmp_path):
+    db = tmp_path / "old.db"
+    samples = _v1_database(db)
+    before = db.read_bytes()
+    with Store(db) as store:
+        assert store.migrated_from == 1
+        backup = store.backup_path
+        cells = {c.cell_key: c for c in store.cells("r1")}
+    assert backup.exists() and sqlite3.connect(backup).execute("PRAGMA user_version").fetchone()[0] == 1
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "cell_stats" not in tables and "cell_runs" in tables
+    host, phone = cells["host/a/latency"], cells["phone/b/latency"]
+    # Every v1 sample survives, as run 0, and the one run's median is the median of those samples.
+    assert sorted(host.samples_ms) == sorted(samples) and set(host.samples_run) == {0}
+    assert list(host.warmup_ms) == [9.0] and host.runs_done == host.runs_planned == 1
+    (run,) = host.runs
+    assert run["n"] == 4 and run["p50_ms"] == pytest.approx(np.median(samples), abs=0.3)
+    assert host.settings["threads"] == 1 and host.settings["runs"] == 1
+    # The ORT cell becomes summary-only with the runner's own P50/P95, not the mean v1 stored as a sample.
+    assert phone.summary_only and len(phone.samples_ms) == 0
+    assert (phone.runs[0]["p50_ms"], phone.runs[0]["p95_ms"]) == (2.5, 3.5)
+    assert len(before) > 0
+
+
+def test_reopening_a_migrated_database_does_not_migrate_again(tmp_path):
+    db = tmp_path / "old.db"
+    _v1_database(db)
+    Store(db).close()
+    with Store(db) as store:
+        assert store.migrated_from is None and store.backup_path is None
+
+
+def test_newer_schema_is_refused_and_left_untouched(tmp_path):
+    db = tmp_path / "new.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE runs (run_id TEXT)")
+    con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    with pytest.raises(UserError, match=f"schema version {SCHEMA_VERSION + 1}.*left untouched"):
+        Store(db)
+    assert db.read_bytes() == before
