@@ -76,7 +76,7 @@ def harness_median(path: Path, warmup: int, iterations: int, work: Path) -> floa
 
     plan = work / "plan.yaml"
     plan.write_text(f"name: overhead\ninventory: {REPO / 'devices.yaml'}\ndevices: [host]\nartifacts: [{path}]\n"
-                    f"warmup_iterations: {warmup}\niterations: {iterations}\nthreads: 1\n")
+                    f"warmup_iterations: {warmup}\niterations: {iterations}\nruns: 1\nthreads: 1\n")
     outcome = run_plan(plan, work / "overhead.db")
     with Store(work / "overhead.db") as store:
         (cell,) = store.cells(outcome.run_id)

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from harness.artifacts.sniff import pte_backends, sniff_format
 from harness.errors import UserError
-from harness.inventory.models import Backend
+from harness.vocab import Backend
 from harness.yamlconf import StrictModel, load_data, validate
 
 Stage = Literal["vad", "mel", "asr-encoder", "asr-decoder", "asr", "llm", "tts", "other", "unknown"]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from harness.devices.base import CommandResult, DeviceFacts, ThermalSample
+from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.errors import DeviceError
-from harness.inventory.models import Backend, DeviceConfig
+from harness.vocab import Backend
 from harness.thermal import sysfs
 
 REMOTE_ROOT = "/data/local/tmp/harness"
@@ -46,15 +46,13 @@ def attached_serials(adb_port: int = 5037) -> list[str]:
     return [d.serial for d in adbutils.AdbClient(host="127.0.0.1", port=adb_port).device_list()]
 
 
-class Device:
+class Device(BaseDevice):
     def __init__(self, config: Config) -> None:
         import adbutils
 
-        self.config = config
-        self.id = config.id
+        super().__init__(config)
         self._client = adbutils.AdbClient(host="127.0.0.1", port=config.adb_port)
         self._device = None
-        self.pushes: list[dict] = []  # bytes and seconds of each push, for the record
 
     @property
     def adb(self):

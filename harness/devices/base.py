@@ -4,7 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
+
+from pydantic import AfterValidator, Field
+
+from harness.vocab import Backend
+from harness.yamlconf import StrictModel
+
+
+def known_platform(value: str) -> str:
+    """A platform is known when the device registry (harness.devices.PLATFORMS) has it."""
+    from harness.devices import PLATFORMS
+
+    if value not in PLATFORMS:
+        raise ValueError(f"unknown platform '{value}' (known: {', '.join(PLATFORMS)})")
+    return value
+
+
+class DeviceConfig(StrictModel):
+    """Keys every device entry has; each platform's ``Config`` subclasses this to add its own."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    platform: Annotated[str, AfterValidator(known_platform)]
+    soc: str | None = None
+    labels: list[str] = []
+    backends: list[Backend] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -58,19 +82,23 @@ class Device(Protocol):
     """A device the harness can measure on.
 
     Every command goes through :meth:`run`, which always takes a timeout: a hung
-    runner becomes a failed cell, never a hung night.
+    runner becomes a failed cell, never a hung night.  :class:`BaseDevice` gives the
+    parts most platforms share (``config``, ``pushes``, ``notes``, ``prepare``).
     """
 
     id: str
+    config: DeviceConfig
+    pushes: list[dict]  # one record per push: path, bytes, seconds, skipped (content already there)
+    notes: list[str]  # things the next cell's log should say (a fallback taken, a warning)
 
     def reachable(self) -> tuple[bool, str]:
         """Whether the device answers now, and a one-line reason when not."""
 
+    def prepare(self) -> tuple[bool, str]:
+        """Get a reachable device ready for a run (the iPhone installs its benchmark app here)."""
+
     def facts(self) -> DeviceFacts:
         """Model, SoC, OS, and anything else that explains a number later."""
-
-    # Optional: ``prepare() -> tuple[bool, str]`` gets a reachable device ready for a run (the iPhone
-    # installs its benchmark app there); the engine calls it when a platform defines it.
 
     def push(self, local: Path, sha256: str) -> str:
         """Make ``local`` available on the device; return its path there."""
@@ -83,3 +111,21 @@ class Device(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class BaseDevice:
+    """Defaults for the optional parts of :class:`Device`; platform classes inherit it."""
+
+    def __init__(self, config: DeviceConfig) -> None:
+        self.config = config
+        self.id = config.id
+        self.pushes: list[dict] = []
+        self.notes: list[str] = []
+
+    def prepare(self) -> tuple[bool, str]:
+        return True, "nothing to prepare"
+
+    def drain_notes(self) -> list[str]:
+        """The notes gathered since the last call (they go into one cell's log)."""
+        notes, self.notes = self.notes, []
+        return notes

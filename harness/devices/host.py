@@ -15,8 +15,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from harness.devices.base import CommandResult, DeviceFacts, ThermalSample
-from harness.inventory.models import Backend, DeviceConfig
+from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
+from harness.vocab import Backend
 from harness.thermal import sysfs
 
 
@@ -55,14 +55,12 @@ def _model_of(argv: list[str]) -> str | None:
     return argv[argv.index("--model") + 1]
 
 
-class Device:
+class Device(BaseDevice):
     """Runs commands as local child processes; host_worker runs are forked from a per-round fork server."""
 
     def __init__(self, config: Config) -> None:
-        self.config = config
-        self.id = config.id
+        super().__init__(config)
         self._forks = None  # harness.devices.host_forks.ForkServer, started on the first measured run
-        self.fork_notes: list[str] = []
 
     def reachable(self) -> tuple[bool, str]:
         return True, "this machine"
@@ -112,7 +110,7 @@ class Device:
                 self._forks = ForkServer()
             return self._forks.run(argv, argv[3:], model, timeout_s)
         except ForkServerError as exc:
-            self.fork_notes.append(f"{exc}; measured in a plain process instead")
+            self.notes.append(f"{exc}; measured in a plain process instead")
             if self._forks is not None:
                 self._forks.close()
                 self._forks = None

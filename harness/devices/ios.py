@@ -21,10 +21,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from harness.devices.base import CommandResult, DeviceFacts, ThermalSample
+from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.devices.ios_pmd3 import TUNNEL_MIN_IOS, Session
 from harness.errors import DeviceError
-from harness.inventory.models import Backend, DeviceConfig
+from harness.vocab import Backend
 
 CONTAINER_ROOT = "Documents/harness"
 FACT_KEYS = {"product_type": "ProductType", "ios": "ProductVersion", "name": "DeviceName",
@@ -71,13 +71,11 @@ def installed_version(info: dict | None) -> str | None:
     return f"{info.get('CFBundleShortVersionString', '?')} ({info.get('CFBundleVersion', '?')})"
 
 
-class Device:
+class Device(BaseDevice):
     def __init__(self, config: Config) -> None:
         host, port = config.tunneld.rsplit(":", 1)
-        self.config = config
-        self.id = config.id
+        super().__init__(config)
         self.session = Session(config.udid, config.id, (host, int(port)))
-        self.pushes: list[dict] = []
         self._values: dict = {}
         self._facts: dict[str, str] = {}
 

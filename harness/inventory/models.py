@@ -8,49 +8,24 @@ keys without touching this file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator
 
 from harness.errors import UserError
 from harness.yamlconf import StrictModel, load_data, validate
 
-# Execution backends a device can offer and a build can target.  A closed list so a
-# typo ("xnpack") is caught when the file is read, not after a night of skipped cells.
-BACKENDS = (
-    "portable",  # ExecuTorch portable kernels, no delegate
-    "xnnpack",  # ExecuTorch XNNPACK delegate (CPU)
-    "qnn",  # ExecuTorch Qualcomm QNN delegate (HTP/NPU)
-    "coreml",  # Core ML (.mlpackage, or ExecuTorch's Core ML delegate)
-    "mps",  # ExecuTorch MPS delegate
-    "ort-cpu",  # onnxruntime, CPU execution provider
-    "ort-xnnpack",
-    "ort-qnn",
-    "ort-nnapi",
-    "ort-coreml",
-)
-Backend = Literal[
-    "portable", "xnnpack", "qnn", "coreml", "mps",
-    "ort-cpu", "ort-xnnpack", "ort-qnn", "ort-nnapi", "ort-coreml",
-]
-Platform = Literal["host", "android", "ios"]
-
-
-class DeviceConfig(StrictModel):
-    """Keys every device entry has; platforms subclass this to add their own."""
-
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
-    platform: Platform
-    soc: str | None = None
-    labels: list[str] = []
-    backends: list[Backend] = Field(min_length=1)
+# The device model lives with the devices (each platform subclasses it); the backend vocabulary in a
+# leaf module.  Re-exported here for the inventory's readers.
+from harness.devices.base import DeviceConfig, known_platform  # noqa: E402
+from harness.vocab import BACKENDS  # noqa: E402
 
 
 class _Entry(StrictModel):
     """Just enough of an entry to find its platform before validating the rest."""
 
     model_config = StrictModel.model_config | {"extra": "allow"}
-    platform: Platform
+    platform: Annotated[str, AfterValidator(known_platform)]
 
 
 class _File(StrictModel):

@@ -14,10 +14,14 @@ from typing import Any
 from harness.accuracy.bootstrap import paired_bootstrap
 from harness.nightly.noise import NoiseFloor
 from harness.report.model import ReportData
+from harness.run.engine import AA_SUFFIX, REF_SUFFIX, identity_of
 from harness.runners.base import RunSettings
 from harness.stats.compare import DEFAULT_THRESHOLD, compare_runs
 
 FAILING = {"regression", "budget miss", "failed"}
+# A level that moved while bytes, settings and device facts stayed the same: the machine or phone changed, not
+# the build.  Reported beside the verdict, never failing it; a lasting move is caught by the history check.
+SHIFT = "shift"
 # Device facts that change from hour to hour without changing what a latency means.
 VOLATILE_FACTS = ("battery_", "uptime")
 
@@ -51,8 +55,12 @@ def budget_check(view) -> Check:
 
 
 def _identity(view) -> tuple:
-    a = view.cell.artifact
-    return (view.cell.device_id, a["model"], a["stage"], a["format"], a["backend"], a["quantization"])
+    return identity_of(view.cell.device_id, view.cell.artifact)
+
+
+def _is_extra(view) -> bool:
+    """Cells a run measured besides the plan's own: A/A copies and last night's re-measured builds."""
+    return view.cell.cell_key.endswith((AA_SUFFIX, REF_SUFFIX))
 
 
 def _facts(report: ReportData, device_id: str) -> dict:
@@ -78,17 +86,36 @@ def not_comparable(before, now, before_facts: dict, now_facts: dict) -> str | No
     return "; ".join(reasons) or None
 
 
-def latency_check(before, now, threshold: float, floor: NoiseFloor | None) -> Check:
-    """Run-level comparison of one cell against last night's."""
+def latency_check(before, now, threshold: float, floor: NoiseFloor | None, reference=None) -> Check:
+    """One cell against last night's.
+
+    With ``reference`` (last night's bytes re-measured tonight, in the same rounds) the comparison is
+    paired by round, so whatever the machine did tonight cancels.  Otherwise night against night on
+    run-level values, with the cell's learned night-to-night spread; then a change of a build whose
+    bytes did not change is a 'shift' of the environment, reported and not failing.
+    """
+    from harness.report.quant import paired_runs
+
+    if reference is not None:
+        cmp = paired_runs(reference.cell, now.cell, threshold=threshold)
+        data = {**cmp.as_dict(), "against": "last night's build re-measured tonight, paired by round"}
+        status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
+        return Check(now.cell.device_id, now.cell.label, "latency", status,
+                     cmp.reason + " (against last night's build, re-measured tonight)", data)
     a, b = before.cell.run_values(), now.cell.run_values()
     cmp = compare_runs([r.p50_ms for r in a], [r.p50_ms for r in b], [r.p95_ms for r in a], [r.p95_ms for r in b],
-                       threshold=threshold, noise_floor=floor.fraction if floor else None)
+                       threshold=threshold, noise_floor=floor.fraction if floor else None,
+                       night_sd=floor.night_sd if floor else 0.0)
     status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
+    if status in ("regression", "improvement") and before.cell.artifact["sha256"] == now.cell.artifact["sha256"]:
+        return Check(now.cell.device_id, now.cell.label, "latency", SHIFT,
+                     f"{cmp.reason}; the build, its settings and the device facts are unchanged, so the device or "
+                     "machine moved, not the build", cmp.as_dict())
     if status == "regression" and (now.cell.throttled or before.cell.throttled):
         status = "suspect"  # a throttled night is reported, neither hidden nor trusted
     data = cmp.as_dict()
     if floor is not None:
-        data["noise_floor_sources"] = floor.sources
+        data.update(noise_floor_sources=floor.sources, night_sd=floor.night_sd)
     return Check(now.cell.device_id, now.cell.label, "latency", status, cmp.reason, data)
 
 
@@ -97,10 +124,14 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
     """Every check for ``current``; comparisons only where ``baseline`` has the same, comparable cell."""
     checks: list[Check] = []
     floors = floors or {}
-    base_cells = {_identity(v): v for v in baseline.cells} if baseline else {}
+    base_cells = {_identity(v): v for v in baseline.cells if not _is_extra(v)} if baseline else {}
+    references = {_identity(v): v for v in current.cells
+                  if v.cell.cell_key.endswith(REF_SUFFIX) and v.summary is not None}
     base_chains = {(c.cell.device_id, c.chain.get("name")): c for c in baseline.chains} if baseline else {}
     for view in current.cells:
         label = view.cell.label
+        if _is_extra(view):
+            continue
         if view.verdict == "failed":
             checks.append(Check(view.cell.device_id, label, "run", "failed", view.cell.reason or view.cell.status))
             continue
@@ -115,7 +146,8 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
         if why:
             checks.append(Check(view.cell.device_id, label, "latency", "not comparable", why))
             continue
-        checks.append(latency_check(before, view, threshold, floors.get(_identity(view))))
+        checks.append(latency_check(before, view, threshold, floors.get(_identity(view)),
+                                    references.get(_identity(view))))
         size_ratio = view.cell.artifact["size_bytes"] / before.cell.artifact["size_bytes"]
         if abs(size_ratio - 1) > threshold:
             checks.append(Check(view.cell.device_id, label, "size", "regression" if size_ratio > 1 else "improvement",

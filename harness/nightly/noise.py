@@ -1,17 +1,21 @@
-"""Each cell's noise floor: how far apart two measurements of the *same* build land.
+"""Each cell's night-to-night spread: how far two occasions of the *same* build land apart
+beyond what their runs explain.
 
 Runs within one night show process-to-process noise, and the run-level test accounts for
 it.  But a whole night can sit higher or lower than the next (another tenant on the
 machine, a different frequency policy after a reboot, a warmer lab), and no number of
-runs inside one night can see that.  Two sources show it directly:
+runs inside one night can see that.  It shows between *occasions* on which the bytes and
+settings did not change: consecutive nights, and separate ``harness calibrate`` runs (an
+A/A run's first copy is one occasion).  For each such pair, with d the log ratio of the
+two occasions' run-level geometric means and v the part of d's variance their runs
+predict (s_a^2/R_a + s_b^2/R_b):
 
-* A/A calibrations (``harness calibrate PLAN``): the plan measured with every cell twice,
-  interleaved, in one run; each cell gives one log ratio between its two copies.
-* History: consecutive nights in which a cell's build (sha256) and settings did not
-  change; each such pair gives one log ratio of its run-level geometric means.
+    E[d^2] = v + 2 * night_sd^2   =>   night_sd^2 = mean(d^2 - v) / 2   (floored at 0)
 
-The floor is ``exp(SIGMAS * rms) - 1`` over those log ratios: a change smaller than
-that is what this cell does on its own, whatever the p-value says.
+The nightly adds 2 * night_sd^2 to the variance of its test, and a change must also exceed
+the noise floor, ``exp(2.576 * sqrt(2) * night_sd) - 1``: what night-to-night spread alone
+explains at 99%.  ``tests/test_noise.py`` checks the estimate on simulated nights with a
+known night_sd.
 """
 
 from __future__ import annotations
@@ -19,19 +23,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.stats.runlevel import geometric_estimate
+import numpy as np
 
-SIGMAS = 3.0  # a 3-sigma band: with normal night-to-night noise, 0.3% of unchanged nights exceed it
-MIN_PAIRS = 2  # fewer unchanged pairs and the floor is unknown (the threshold alone applies)
-RECENT_PAIRS = 30  # the floor follows the lab as it is now, not as it was a season ago
+from harness.stats.runlevel import log_values
+
+Z99 = 2.5758  # two-sided 99%
+MIN_PAIRS = 2  # fewer unchanged pairs and the spread is unknown (taken as 0: runs and threshold alone decide)
+RECENT_PAIRS = 30  # the spread follows the lab as it is now, not as it was a season ago
 
 
 @dataclass(frozen=True)
 class NoiseFloor:
-    fraction: float  # a change must exceed this (e.g. 0.04 = 4%) to be called
-    pairs: int  # how many A/A or unchanged-night pairs it rests on
-    rms_log: float
-    sources: str  # "2 A/A, 5 unchanged nights"
+    night_sd: float  # log-scale sd of a night's level beyond its runs' spread
+    fraction: float  # the change night-to-night spread alone explains at 99% (e.g. 0.04 = 4%)
+    pairs: int  # how many unchanged occasion pairs it rests on
+    sources: str  # "1 calibration pair, 5 unchanged nights"
 
 
 def identity(row: dict) -> tuple:
@@ -39,42 +45,42 @@ def identity(row: dict) -> tuple:
     return (row["device_id"], row["model"], row["stage"], row["format"], row["backend"], row["quantization"])
 
 
-def _centre(row: dict) -> float | None:
-    est = geometric_estimate(row["run_p50_ms"])
-    return None if est is None else est.value
+def _level(row: dict) -> tuple[float, float, int] | None:
+    """(mean log run median, its variance over runs / R, runs) of one occasion."""
+    logs = log_values(row["run_p50_ms"])
+    if logs.size < 2:
+        return None
+    return float(logs.mean()), float(logs.var(ddof=1)) / logs.size, int(logs.size)
 
 
 def learn_floors(history: list[dict], exclude_run: str | None = None) -> dict[tuple, NoiseFloor]:
-    """Noise floors per cell identity from stored history rows (see ``Store.history``).
+    """Night-to-night spread per cell identity from stored history rows (see ``Store.history``).
 
     ``exclude_run``: the night being judged; its own difference must not set its floor.
     """
+    from harness.run.engine import AA_SUFFIX
+
     by_identity: dict[tuple, list[dict]] = {}
     for row in history:
-        if row["run_id"] != exclude_run:
+        if row["run_id"] != exclude_run and not row["cell_key"].endswith(AA_SUFFIX):
             by_identity.setdefault(identity(row), []).append(row)
     floors = {}
     for key, rows in by_identity.items():
-        aa, nights = [], []
-        by_run: dict[str, list[dict]] = {}
-        for row in rows:
-            by_run.setdefault(row["run_id"], []).append(row)
-        previous = None
-        for run_rows in by_run.values():  # history is oldest first
-            if run_rows[0].get("calibration"):
-                centres = [_centre(r) for r in run_rows]
-                if len(centres) == 2 and all(centres):
-                    aa.append(math.log(centres[1] / centres[0]))
+        excess, kinds = [], []
+        for before, after in zip(rows, rows[1:]):  # history is oldest first: consecutive occasions
+            if before["sha256"] != after["sha256"] or before["settings"] != after["settings"]:
                 continue
-            row = run_rows[0]
-            if previous is not None and previous["sha256"] == row["sha256"] and previous["settings"] == row["settings"]:
-                a, b = _centre(previous), _centre(row)
-                if a and b:
-                    nights.append(math.log(b / a))
-            previous = row
-        logs = (aa + nights)[-RECENT_PAIRS:]
-        if len(logs) >= MIN_PAIRS:
-            rms = math.sqrt(sum(x * x for x in logs) / len(logs))
-            floors[key] = NoiseFloor(math.exp(SIGMAS * rms) - 1, len(logs), rms,
-                                     f"{len(aa)} A/A, {len(nights)} unchanged night{'s' if len(nights) != 1 else ''}")
+            a, b = _level(before), _level(after)
+            if a is None or b is None:
+                continue
+            d = b[0] - a[0]
+            excess.append(d * d - a[1] - b[1])
+            kinds.append(before["calibration"] or after["calibration"])
+        excess, kinds = excess[-RECENT_PAIRS:], kinds[-RECENT_PAIRS:]
+        if len(excess) >= MIN_PAIRS:
+            night_sd = math.sqrt(max(0.0, float(np.mean(excess))) / 2)
+            cal = sum(kinds)
+            floors[key] = NoiseFloor(night_sd, math.exp(Z99 * math.sqrt(2) * night_sd) - 1, len(excess),
+                                     f"{cal} calibration pair{'s' if cal != 1 else ''}, "
+                                     f"{len(excess) - cal} unchanged night{'s' if len(excess) - cal != 1 else ''}")
     return floors

@@ -53,5 +53,15 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
 
 def nightly(plan: Path, db: Path, out_dir: Path | None, inventory: Path | None, baseline: str | None,
             resume: str | None, threshold: float, progress=None) -> NightlyOutcome:
-    outcome = run_plan(plan, db, inventory_path=inventory, resume=resume, progress=progress)
+    """Measure the plan with last night's changed builds re-measured beside tonight's, then compare."""
+    from harness.plan import load_plan
+
+    if baseline is None and resume is None:
+        name = load_plan(plan)[0].name
+        with Store(db) as store:
+            baseline = store.latest_complete_run(name)
+    outcome = run_plan(plan, db, inventory_path=inventory, resume=resume, progress=progress, reference_run=baseline)
+    if baseline is None and resume is not None:
+        with Store(db) as store:
+            baseline = store.run(resume).settings.get("reference_run")
     return compare_and_write(db, outcome.run_id, baseline, out_dir or Path("reports") / outcome.run_id, threshold)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-# Backends that run on a neural accelerator: LLMs there get the tighter budget.
-NPU_BACKENDS = {"qnn", "coreml", "ort-qnn", "ort-coreml", "ort-nnapi"}
+from harness.vocab import NPU_BACKENDS  # LLMs on a neural accelerator get the tighter budget
 # The ASR budget covers the whole recogniser; its parts are held to it individually here and
 # as a sum where a report has the whole chain.
 _STAGE_BUDGET = {"vad": "vad", "mel": "asr", "asr-encoder": "asr", "asr-decoder": "asr", "asr": "asr"}

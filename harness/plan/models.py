@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from harness.yamlconf import StrictModel, load_data, validate
 
 
-DEFAULT_RUNS = 5
+DEFAULT_RUNS = 6
 
 
 class Cooldown(StrictModel):

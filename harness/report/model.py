@@ -36,6 +36,16 @@ class CellView:
         return f"cell-{self.cell.cell_id}"
 
     @property
+    def role(self) -> str:
+        """'' for the plan's own cells; what an extra cell is for otherwise."""
+        key = self.cell.cell_key
+        if key.endswith("/ref"):
+            return "last night's build, re-measured beside tonight's"
+        if key.endswith("/aa"):
+            return "A/A copy (calibration)"
+        return ""
+
+    @property
     def detectable_ratio(self) -> float | None:
         """The smallest slowdown a nightly with these settings finds with 80% power against a night
         just like this one (same runs, same spread): None with fewer than two runs."""

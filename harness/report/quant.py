@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.stats.compare import LatencyComparison, compare_runs
+from harness.stats.compare import DEFAULT_THRESHOLD, LatencyComparison, compare_runs
 
 
 @dataclass
@@ -20,13 +20,14 @@ class QuantPair:
     size_ratio: float | None
 
 
-def paired_runs(a_cell, b_cell) -> LatencyComparison:
+def paired_runs(a_cell, b_cell, threshold: float = DEFAULT_THRESHOLD) -> LatencyComparison:
     """B against A where both were measured in the same rounds: run i of each is a pair in time."""
     a = {r["run_index"]: r for r in a_cell.runs if r["status"] == "ok"}
     b = {r["run_index"]: r for r in b_cell.runs if r["status"] == "ok"}
     rounds = sorted(set(a) & set(b))
     return compare_runs([a[i]["p50_ms"] for i in rounds], [b[i]["p50_ms"] for i in rounds],
-                        [a[i]["p95_ms"] for i in rounds], [b[i]["p95_ms"] for i in rounds], paired=True)
+                        [a[i]["p95_ms"] for i in rounds], [b[i]["p95_ms"] for i in rounds], paired=True,
+                        threshold=threshold)
 
 
 def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
@@ -34,7 +35,7 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
     by_key: dict[tuple, dict[str, object]] = {}
     for view in data.cells:
         a = view.cell.artifact
-        if view.summary is None:
+        if view.summary is None or view.cell.cell_key.endswith(("/aa", "/ref")):  # not the plan's own builds
             continue
         key = (view.cell.device_id, a["model"], a["stage"], a["format"], a["backend"])
         by_key.setdefault(key, {})[a["quantization"]] = view

@@ -45,7 +45,7 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
             result.cooldown_wait_s, result.cooldown_note = cool.waited_s, cool.note
             notes.append(cool.note)
         runner = runner_module(spec.runner)
-        pushes_before = len(getattr(device, "pushes", []))
+        pushes_before = len(device.pushes)
         t0 = time.perf_counter()
         remote = device.push(spec.artifact.path, spec.artifact.sha256) if spec.chain is None else None
         result.push_s = time.perf_counter() - t0
@@ -66,7 +66,7 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
         result.thermals = result.thermals + [replace(s, t_s=round(s.t_s - sampler.t0_epoch_s, 3))
                                              for s in measurement.thermals_epoch]
-        pushes = getattr(device, "pushes", [])[pushes_before:]
+        pushes = device.pushes[pushes_before:]
         if pushes:  # bytes and seconds of each push this cell made (skipped ones count 0 bytes)
             measurement.extra["pushes"] = pushes
             # Runners push too (tools, tokenizers, a chain's builds, corpus audio): count every push.
@@ -80,7 +80,7 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         if result.throttled:
             notes.append(f"throttled: {why}")
         result.status = "ok"
-        result.log = "\n".join(notes + measurement.notes)
+        result.log = "\n".join(notes + measurement.notes + device.drain_notes())
     except RunnerFailure as exc:
         result.status, result.reason, result.log = exc.status, exc.reason, "\n".join(notes + [exc.log])
     except DeviceError as exc:

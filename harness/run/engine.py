@@ -25,6 +25,7 @@ from harness.inventory import load_inventory
 from harness.plan import CellSpec, expand_plan, load_plan
 from harness.run.cell import CellResult, execute_run
 from harness.store import Store
+from harness.store.builds import KEEP_RUNS, BuildCache
 
 
 class Progress(Protocol):
@@ -83,6 +84,30 @@ def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]]) -> 
 
 
 AA_SUFFIX = "/aa"
+REF_SUFFIX = "/ref"  # last night's bytes, measured again tonight beside the changed build
+
+
+def identity_of(device_id: str, artifact) -> tuple:
+    """What makes two cells the same measurement across nights: device and build configuration."""
+    a = artifact
+    get = (lambda k: a[k]) if isinstance(a, dict) else (lambda k: getattr(a, k))
+    return (device_id, get("model"), get("stage"), get("format"), get("backend"), get("quantization"))
+
+
+def reference_cells(cells: list[CellSpec], store: Store, baseline_id: str, cache: BuildCache) -> list[CellSpec]:
+    """For every latency cell whose bytes differ from the baseline run's cell of the same identity, that
+    cell's baseline build (from the build cache) as a cell of its own, measured in the same rounds."""
+    before = {identity_of(c.device_id, c.artifact): c.artifact["sha256"]
+              for c in store.cells(baseline_id, with_samples=False)
+              if c.task == "latency" and c.status == "ok" and not c.cell_key.endswith((AA_SUFFIX, REF_SUFFIX))}
+    out = []
+    for spec in cells:
+        sha = before.get(identity_of(spec.device.id, spec.artifact))
+        if spec.task == "latency" and sha and sha != spec.artifact.sha256:
+            old = cache.load(sha)
+            if old is not None:
+                out.append(replace(spec, key=spec.key + REF_SUFFIX, artifact=old))
+    return out
 
 
 def aa_cells(cells: list[CellSpec]) -> list[CellSpec]:
@@ -92,10 +117,13 @@ def aa_cells(cells: list[CellSpec]) -> list[CellSpec]:
 
 
 def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None, resume: str | None = None,
-             progress: Progress | None = None, calibration: bool = False) -> RunOutcome:
+             progress: Progress | None = None, calibration: bool = False,
+             reference_run: str | None = None) -> RunOutcome:
     """Execute a plan into the store at ``db_path``; return how the cells ended.
 
     ``calibration``: measure every latency cell twice, interleaved (an A/A run for noise floors).
+    ``reference_run``: a baseline run; every build whose bytes changed since it is measured again
+    from the build cache beside the new one (``/ref`` cells), for a comparison paired in time.
     """
     progress = progress or _Silent()
     plan, plan_sha, lines = load_plan(plan_path)
@@ -109,9 +137,11 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         reasons = "; ".join(sorted({f"{s.device_id}: {s.reason}" for s in skipped})) or "the plan selects nothing"
         raise UserError(f"nothing to run: {reasons}.", path=plan_path,
                         fix="add devices that offer the builds' backends, or builds those devices can run.")
+    cache = BuildCache(db_path)
     with Store(db_path) as store:
         if resume:
             record = store.run(resume)
+            reference_run = record.settings.get("reference_run")
             if record.plan_sha256 != plan_sha:
                 raise UserError(f"run {resume} was made from a different version of this plan; resuming would mix "
                                 "two plans in one run.", path=plan_path,
@@ -123,8 +153,15 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                                                              "timeout_s", "cooldown", "thermal_period_s", "seed", "llm"})
             if calibration:
                 settings["calibration"] = True
+            if reference_run:
+                settings["reference_run"] = reference_run
             run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
             stored = {}
+        for spec in cells:
+            if spec.task == "latency":
+                cache.keep(spec.artifact)  # copied once per sha256: tomorrow may need tonight's bytes
+        if reference_run:
+            cells = cells + reference_cells(cells, store, reference_run, cache)
         complete = {c.key for c in cells if c.key in stored and
                     (stored[c.key][0] != "ok" or len(stored[c.key][1]) >= c.settings.runs)}
         outcome = RunOutcome(run_id=run_id, skipped=len(skipped), resumed_cells=len(complete))
@@ -150,7 +187,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                 if device_id not in devices and device_id not in unreachable:
                     device = open_device(spec.device)
                     ok, why = device.reachable()
-                    if ok and hasattr(device, "prepare"):
+                    if ok:
                         ok, why = device.prepare()
                     if ok:
                         devices[device_id] = device
@@ -175,4 +212,5 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         for status in store.cell_statuses(run_id, [c.key for c in cells]).values():
             outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
         store.set_run_status(run_id, "complete")
+        cache.prune(store.recent_build_shas(KEEP_RUNS))
     return outcome

@@ -48,12 +48,8 @@ def parse(text: str) -> Measurement:
 
 def measure(device, model_path: str, artifact: Artifact, settings: RunSettings) -> Measurement:
     result = device.run(build_command(model_path, artifact, settings), timeout_s=settings.timeout_s)
-    fallback = getattr(device, "fork_notes", [])
-    notes, fallback[:] = list(fallback), []
     check_command(result, "the host worker")
     try:
-        measurement = parse(result.stdout)
-        measurement.notes.extend(notes)
-        return measurement
+        return parse(result.stdout)
     except (ValueError, KeyError) as exc:
         raise RunnerFailure("failed", f"could not read the worker's result ({exc})", result.log()) from None

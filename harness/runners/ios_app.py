@@ -84,14 +84,36 @@ def _extra(result: dict) -> dict:
     return {k: v for k, v in extra.items() if v is not None}
 
 
+def _latency(result: dict, launched_epoch_s: float) -> Measurement:
+    return Measurement(samples_ms=result["latency_ms"], warmup_ms=result.get("warmup_ms", []),
+                       load_ms=result["load_ms"], peak_rss_mb=result["peak_memory_mb"], extra=_extra(result),
+                       thermals_epoch=_thermals(result, launched_epoch_s))
+
+
+def parse(text: str) -> Measurement:
+    """A latency result file's text (result.v1.schema.json) -> Measurement; ValueError when it breaks the contract.
+
+    Thermal times stay relative to the app's launch (no launch time is known outside a run)."""
+    import json
+
+    from harness.runners.ios_contract import ContractError, _check
+
+    try:
+        result = json.loads(text)
+        _check("result", result)
+    except (json.JSONDecodeError, ContractError) as exc:
+        raise ValueError(f"not a benchmark app result: {exc}") from None
+    if result["status"] != "ok" or "latency_ms" not in result:
+        raise ValueError(f"not a successful latency result (status {result['status']})")
+    return _latency(result, 0.0)
+
+
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
     """One latency job on the single build."""
     job = _job("latency", [_model_entry("model", model_path, artifact.path, artifact.sha256, artifact.inputs)],
                device, settings)
     result, launched = run_job(device, job, settings.timeout_s)
-    return Measurement(samples_ms=result["latency_ms"], warmup_ms=result.get("warmup_ms", []),
-                       load_ms=result["load_ms"], peak_rss_mb=result["peak_memory_mb"], extra=_extra(result),
-                       thermals_epoch=_thermals(result, launched))
+    return _latency(result, launched)
 
 
 def measure_chain(device, chain, settings: RunSettings) -> Measurement:

@@ -4,11 +4,12 @@ The units are runs (processes, runner invocations), never iterations: see
 :mod:`harness.stats.runlevel`.  A change is called only when all of these hold:
 
 * it is significant (Welch's t-test on log run medians, p < ALPHA; paired by round when
-  the two builds were measured alternately in the same night);
+  the two builds were measured alternately in the same night), with the cell's learned
+  night-to-night spread added to the variance: a whole night can sit higher or lower than
+  the next, which no number of runs inside one night can see;
 * it is larger than the practical threshold (default 5%);
-* it is larger than the cell's noise floor: what its A/A calibrations and unchanged
-  nights say two measurements of the same build differ by (night-level noise that no
-  number of runs in one night can see).
+* it is larger than the cell's noise floor, the change that night-to-night spread alone
+  explains at 99% (learned from calibrations and unchanged nights, harness.nightly.noise).
 
 When the runs are too spread for a threshold-sized change to be found (the minimum
 detectable effect exceeds the threshold) and nothing was called, the verdict is "too
@@ -58,10 +59,15 @@ def _pct(ratio: float) -> str:
 
 
 def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, threshold: float = DEFAULT_THRESHOLD,
-                 noise_floor: float | None = None, alpha: float = ALPHA) -> LatencyComparison:
-    """Compare run-level medians (and P95s) of a baseline A with a candidate B."""
-    med = ratio_estimate(a_p50, b_p50, paired=paired)
-    p95 = ratio_estimate(a_p95 or [], b_p95 or [], paired=paired) if a_p95 and b_p95 else None
+                 noise_floor: float | None = None, alpha: float = ALPHA, night_sd: float = 0.0) -> LatencyComparison:
+    """Compare run-level medians (and P95s) of a baseline A with a candidate B.
+
+    ``night_sd`` and ``noise_floor``: the cell's learned night-to-night spread (log sd) and the change
+    it explains (a fraction); both 0/None when nothing has been learned yet.
+    """
+    med = ratio_estimate(a_p50, b_p50, paired=paired, night_sd=night_sd)
+    p95 = (ratio_estimate(a_p95 or [], b_p95 or [], paired=paired, night_sd=night_sd)
+           if a_p95 and b_p95 else None)
     runs_a = sum(1 for v in a_p50 if v)
     runs_b = sum(1 for v in b_p50 if v)
     if med is None or min(runs_a, runs_b) < MIN_RUNS or med.p_value is None:
@@ -69,7 +75,7 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
                                  p95.ratio if p95 else None, None, None, paired, None, noise_floor, "too few runs",
                                  f"needs at least {MIN_RUNS} runs on each side (has {runs_a} and {runs_b}); "
                                  "set 'runs' in the plan")
-    mde = _mde(a_p50, b_p50, med, alpha)
+    mde = _mde(a_p50, b_p50, med, alpha, night_sd)
     floor = max(threshold, noise_floor or 0.0)
     significant = med.p_value < alpha
     size = f"median {_pct(med.ratio)} [{_pct(med.interval.low)}, {_pct(med.interval.high)}] (p={med.p_value:.2g})"
@@ -94,7 +100,7 @@ def _floor_words(threshold: float, noise_floor: float | None) -> str:
     return f"{threshold:.0%} threshold"
 
 
-def _mde(a_p50, b_p50, med: RatioEstimate, alpha: float) -> float | None:
+def _mde(a_p50, b_p50, med: RatioEstimate, alpha: float, night_sd: float = 0.0) -> float | None:
     """Minimum detectable slowdown of this design (paired or Welch) with these runs' spread."""
     if med.paired:
         diffs = paired_log_diffs(a_p50, b_p50)
@@ -105,4 +111,4 @@ def _mde(a_p50, b_p50, med: RatioEstimate, alpha: float) -> float | None:
     if la.size < 2 or lb.size < 2:
         return None
     se, df = welch_se_df(float(la.std(ddof=1)), int(la.size), float(lb.std(ddof=1)), int(lb.size))
-    return min_detectable_ratio(se, df, alpha, POWER)
+    return min_detectable_ratio(math.sqrt(se ** 2 + 2 * night_sd ** 2), df, alpha, POWER)

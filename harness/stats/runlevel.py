@@ -88,12 +88,17 @@ def geometric_estimate(values, level: float = LEVEL) -> Estimate | None:
                     int(logs.size), sd)
 
 
-def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVEL) -> RatioEstimate | None:
+def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVEL,
+                   night_sd: float = 0.0) -> RatioEstimate | None:
     """B / A from run-level values.
 
     ``paired``: run i of A and run i of B were measured next to each other (the same round),
     so the test is on the per-round log differences, which cancels drifts both builds saw.
     Otherwise Welch's t-test on log values (nights measured hours apart).
+
+    ``night_sd``: the cell's learned night-to-night spread (sd of a night's log level beyond what
+    its runs show; see harness.nightly.noise).  Two nights each carry it, so 2 * night_sd**2 is
+    added to the variance of an unpaired difference: runs inside one night cannot see it.
     """
     from scipy.stats import t as student
 
@@ -115,6 +120,7 @@ def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVE
         if min(n_a, n_b) < 2:
             return RatioEstimate(math.exp(centre), None, None, None, False, n_a, n_b)
         se, df = welch_se_df(float(la.std(ddof=1)), n_a, float(lb.std(ddof=1)), n_b)
+        se = math.sqrt(se ** 2 + 2 * night_sd ** 2)
     if se == 0:
         p = 1.0 if centre == 0 else 0.0
         return RatioEstimate(math.exp(centre), Interval(math.exp(centre), math.exp(centre), level), p, df,

@@ -320,7 +320,7 @@ class Store:
                FROM cells c JOIN runs r ON r.run_id = c.run_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
                JOIN cell_runs cr ON cr.cell_id = c.cell_id
                WHERE r.plan_name = ? AND r.status = 'complete' AND c.task = 'latency' AND c.status = 'ok'
-                     AND cr.status = 'ok' AND (? IS NULL OR r.started_at <= ?)
+                     AND cr.status = 'ok' AND (? IS NULL OR r.started_at <= ?) AND c.cell_key NOT LIKE '%/ref'
                ORDER BY r.started_at, r.rowid, c.cell_id, cr.run_index""", (plan_name, until, until))
         out: dict[int, dict[str, Any]] = {}
         for r in rows:
@@ -335,17 +335,31 @@ class Store:
             entry["run_p95_ms"].append(r["p95_ms"])
         return list(out.values())
 
-    def latest_complete_run(self, plan_name: str, before_run_id: str) -> str | None:
-        """The newest complete measuring run of a plan that started no later than ``before_run_id``
-        (A/A calibration runs are not baselines)."""
-        current = self.run(before_run_id)
+    def latest_complete_run(self, plan_name: str, before_run_id: str | None = None) -> str | None:
+        """The newest complete measuring run of a plan (that started no later than ``before_run_id``);
+        A/A calibration runs are not baselines."""
+        started = self.run(before_run_id).started_at if before_run_id else "9999"
         for run_id, settings in self.db.execute(
                 """SELECT run_id, settings_json FROM runs WHERE plan_name=? AND status='complete' AND run_id != ?
                    AND started_at <= ? ORDER BY started_at DESC, rowid DESC""",
-                (plan_name, before_run_id, current.started_at)):
+                (plan_name, before_run_id or "", started)):
             if not json.loads(settings).get("calibration"):
                 return run_id
         return None
+
+    def recent_build_shas(self, keep_runs: int) -> set[str]:
+        """The builds of each plan's newest ``keep_runs`` complete runs, and of every unfinished run."""
+        keep: set[str] = set()
+        per_plan: dict[str, int] = {}
+        for run_id, plan, status in self.db.execute(
+                "SELECT run_id, plan_name, status FROM runs ORDER BY started_at DESC, rowid DESC"):
+            if status == "complete":
+                per_plan[plan] = per_plan.get(plan, 0) + 1
+                if per_plan[plan] > keep_runs:
+                    continue
+            keep.update(sha for (sha,) in self.db.execute(
+                "SELECT DISTINCT artifact_sha256 FROM cells WHERE run_id=?", (run_id,)))
+        return keep
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         rows = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))

@@ -1,0 +1,89 @@
+"""The registries are the only lists: every registered module meets its contract, and a new platform is
+one module plus one registry line (as Mobly's verify_controller_module checks controller modules)."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+
+import pytest
+
+from harness.devices import PLATFORMS, platform_module
+from harness.devices.base import BaseDevice, DeviceConfig
+from harness.runners import RUNNERS, runner_module
+from tests.helpers import write
+
+
+@pytest.mark.parametrize("name", sorted(PLATFORMS))
+def test_every_platform_module_meets_the_device_contract(name):
+    module = platform_module(name)
+    assert issubclass(module.Config, DeviceConfig)
+    assert issubclass(module.Device, BaseDevice)
+    for method in ("reachable", "prepare", "facts", "push", "run", "sample_thermals", "close"):
+        assert callable(getattr(module.Device, method)), method
+    # run() takes a mandatory timeout: a hung runner becomes a failed cell, never a hung night.
+    assert inspect.signature(module.Device.run).parameters["timeout_s"].default is inspect.Parameter.empty
+
+
+@pytest.mark.parametrize("name", sorted(RUNNERS))
+def test_every_runner_module_meets_the_runner_contract(name):
+    module = runner_module(name)
+    assert module.NAME == name
+    tasks = getattr(module, "TASKS", (getattr(module, "TASK", None),))
+    assert set(tasks) <= {"latency", "transcribe"} and tasks
+    assert callable(module.supports) and callable(module.parse)
+    if "latency" in tasks:
+        assert list(inspect.signature(module.measure).parameters) == ["device", "model_path", "artifact", "settings"]
+    if "transcribe" in tasks:
+        assert list(inspect.signature(module.measure_chain).parameters) == ["device", "chain", "settings"]
+
+
+def test_a_new_platform_is_one_module_and_one_registry_line(tmp_path, monkeypatch):
+    """A throwaway 'watch' platform: its module defines Config and Device; registering it is one line."""
+    module = types.ModuleType("harness_test_watch")
+
+    class Config(DeviceConfig):
+        strap: str = "sport"
+        backends: list[str] = ["portable"]
+
+    class WatchDevice(BaseDevice):
+        def reachable(self):
+            return True, "on the wrist"
+
+    module.Config, module.Device = Config, WatchDevice
+    monkeypatch.setitem(sys.modules, "harness_test_watch", module)
+
+    from harness.errors import UserError
+    from harness.inventory import load_inventory
+
+    path = write(tmp_path / "devices.yaml", """
+        devices:
+          - {id: w1, platform: watch, strap: leather}
+        """)
+    with pytest.raises(UserError, match="unknown platform 'watch'"):  # not registered yet
+        load_inventory(path)
+    monkeypatch.setitem(PLATFORMS, "watch", "harness_test_watch")  # the one line
+    inventory = load_inventory(path)
+    (device,) = inventory.devices
+    assert isinstance(device, Config) and device.strap == "leather" and device.platform == "watch"
+    # Its own keys are checked like any platform's: an unknown one is named with its path.
+    with pytest.raises(UserError, match=r"devices\[0\]\.buckle"):
+        load_inventory(write(tmp_path / "bad.yaml", "devices:\n  - {id: w1, platform: watch, buckle: gold}\n"))
+    watch = module.Device(device)
+    assert watch.prepare() == (True, "nothing to prepare") and watch.reachable() == (True, "on the wrist")
+    assert watch.pushes == [] and watch.drain_notes() == []
+
+
+def test_the_iphone_result_parser_reads_the_contracts_own_example():
+    import json
+    from pathlib import Path
+
+    from harness.runners import ios_app
+
+    examples = Path(ios_app.__file__).parent / "ios_contract" / "examples"
+    text = next(p for p in sorted(examples.glob("*.json")) if '"latency_ms"' in p.read_text()).read_text()
+    m = ios_app.parse(text)
+    assert m.samples_ms == json.loads(text)["latency_ms"] and m.load_ms == json.loads(text)["load_ms"]
+    with pytest.raises(ValueError, match="not a benchmark app result"):
+        ios_app.parse("{}")
