@@ -252,10 +252,15 @@ def cmd_report(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from harness.store.export import export_run
-
     run_id = _resolve_run_id(args.db, args.run_id)
-    out, rows = export_run(args.db, run_id, args.format, args.output)
+    if args.format == "et-v3":
+        from harness.report.et_v3 import write_et_v3
+
+        out, rows = write_et_v3(args.db, run_id, args.output)
+    else:
+        from harness.store.export import export_run
+
+        out, rows = export_run(args.db, run_id, args.format, args.output)
     if args.json:
         _emit_json({"run_id": run_id, "path": str(out), "rows": rows, "format": args.format})
     else:

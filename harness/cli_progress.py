@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
+from harness.stats import run_values
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -39,8 +39,10 @@ class RichProgress:
         self._progress.advance(self._task)
         m = result.measurement
         if result.status == "ok" and m is not None and m.samples_ms:
-            p50, p95 = np.percentile(m.samples_ms, [50, 95])
-            line = "[green]✓[/] " + escape(f"{spec.device.id} · {spec.artifact.label}") + f": P50 {p50:.2f} ms, P95 {p95:.2f} ms"
+            run = run_values(m.samples_ms)
+            p95 = f", P95 {run.p95_ms:.2f} ms" if run.p95_ms is not None else ""
+            line = ("[green]✓[/] " + escape(f"{spec.device.id} · {spec.artifact.label}")
+                    + f": P50 {run.p50_ms:.2f} ms{p95}")
         else:
             line = "[red]✗[/] " + escape(f"{spec.device.id} · {spec.artifact.label}: {result.status}: {result.reason}")
         self._progress.console.print(line, markup=True, highlight=False)

@@ -132,8 +132,8 @@ def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
     from harness.accuracy.chains import eager_chain
     from harness.accuracy.corpus import read_manifest
     from harness.accuracy.decode import greedy_decode
-    from harness.zoo.whisper import decoding_config, load_whisper
-    from harness.zoo.whisper_split import MAX_TOKENS
+    from harness.models.whisper import decoding_config, load_whisper
+    from harness.models.whisper_split import MAX_TOKENS
 
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port, {"whisper_runner": ""})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.errors import UserError
-from harness.zoo.ct2 import read_ct2
+from harness.models.ct2 import read_ct2
 
 
 def _ct2_string(text: str) -> bytes:
@@ -52,7 +52,7 @@ def test_ct2_reader_rejects_truncated_and_foreign_files(tmp_path):
 
 
 def test_shipped_weights_map_onto_whisper_tiny_en():
-    from harness.zoo.whisper import load_whisper
+    from harness.models.whisper import load_whisper
 
     dims = load_whisper().dims
     assert (dims.n_mels, dims.n_audio_layer, dims.n_text_layer, dims.n_vocab) == (80, 4, 4, 51864)
@@ -67,8 +67,8 @@ def test_eager_whisper_transcribes_the_corpus(tmp_path):
     from harness.accuracy.corpus import read_manifest
     from harness.accuracy.decode import greedy_decode
     from harness.accuracy.wer import score_corpus
-    from harness.zoo.whisper import decoding_config, load_whisper
-    from harness.zoo.whisper_split import MAX_TOKENS
+    from harness.models.whisper import decoding_config, load_whisper
+    from harness.models.whisper_split import MAX_TOKENS
     from tests.helpers import REPO
 
     corpus = read_manifest(REPO / "corpora" / "harvard-hibari")
@@ -93,7 +93,7 @@ def test_logmel_matches_openai_whisper():
     import torch
     import whisper
 
-    from harness.zoo.mel import LogMel
+    from harness.models.mel import LogMel
 
     audio = torch.from_numpy(np.random.default_rng(0).standard_normal(16000 * 3).astype(np.float32) * 0.1)
     ref = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio))  # openai-whisper's mel_filters.npz + torch.stft
@@ -145,7 +145,7 @@ def test_validate_passes_the_subset_and_reports_each_build(small_zoo, tmp_path):
 def test_missing_source_package_is_a_clear_error(monkeypatch):
     import builtins
 
-    from harness.zoo import whisper as zw
+    from harness.models import whisper as zw
 
     real_import = builtins.__import__
 

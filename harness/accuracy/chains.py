@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from harness.runners.host_worker import ort_session, set_executorch_threads
+from harness.runtime import ort_session, set_executorch_threads
 
 
 @dataclass
@@ -27,8 +27,8 @@ def eager_chain(whisper) -> RuntimeChain:
     """The source of truth: the split modules run in PyTorch."""
     import torch
 
-    from harness.zoo.mel import LogMel
-    from harness.zoo.whisper_split import DecoderStep, EncoderWithCrossKV, empty_cache
+    from harness.models.mel import LogMel
+    from harness.models.whisper_split import DecoderStep, EncoderWithCrossKV, empty_cache
 
     mel_mod, enc, dec = LogMel().eval(), EncoderWithCrossKV(whisper).eval(), DecoderStep(whisper).eval()
 

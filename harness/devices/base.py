@@ -8,6 +8,7 @@ from typing import Annotated, Protocol, runtime_checkable
 
 from pydantic import AfterValidator, Field
 
+from harness.thermal.reading import ThermalSample  # re-exported: the Device protocol returns them
 from harness.vocab import Backend
 from harness.yamlconf import StrictModel
 
@@ -54,17 +55,6 @@ class CommandResult:
         if self.stderr.strip():
             parts.append("[stderr]\n" + self.stderr.rstrip())
         return "\n".join(parts)
-
-
-@dataclass(frozen=True)
-class ThermalSample:
-    """One reading of one sensor.  ``value`` is in ``unit`` as read, converted only when known."""
-
-    t_s: float  # seconds since the cell started
-    sensor: str  # e.g. "cpu-0-0 (thermal_zone3)", "battery", "cpu0.freq"
-    kind: str  # "temp" | "freq" | "status"
-    value: float
-    unit: str  # "C", "kHz", "level"
 
 
 @dataclass(frozen=True)

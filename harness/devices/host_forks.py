@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from harness.devices.base import CommandResult
-from harness.runners.host_forkserver import READY
+from harness.wire import FORKSERVER_READY as READY
 
 START_TIMEOUT_S = 120.0
 

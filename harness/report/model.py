@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 from harness.plan.budgets import budget_for
-from harness.stats import LatencySummary, summarize
+from harness.stats import LatencySummary, percentile, summarize
 from harness.store import CellRecord, RunRecord, Store
 
 
@@ -158,7 +157,7 @@ _PRECISION = {"fp32": 0, "bf16": 1, "fp16": 1, "int8": 2, "int4": 3}
 
 def _median(values: list[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
-    return float(np.median(vals)) if vals else None
+    return percentile(vals, 50) if vals else None
 
 
 def chain_view(cell: CellRecord, budgets: dict[str, float | None]) -> ChainView:
@@ -167,7 +166,7 @@ def chain_view(cell: CellRecord, budgets: dict[str, float | None]) -> ChainView:
     ts = cell.transcripts
     score = score_corpus([t["utt_id"] for t in ts], [t["reference"] for t in ts], [t["hypothesis"] for t in ts])
     timing = {key: _median([t[key] for t in ts]) for key in ("total_ms", "encoder_ms", "mel_ms", "decoder_ms_per_token", "rtf")}
-    timing["p95_total_ms"] = float(np.percentile([t["total_ms"] for t in ts], 95)) if ts else None
+    timing["p95_total_ms"] = percentile([t["total_ms"] for t in ts], 95) if ts else None
     return ChainView(cell=cell, score=score, timing=timing, budget_ms=budgets.get("asr"))
 
 

@@ -22,7 +22,7 @@ import os
 import sys
 import traceback
 
-READY = "HARNESS_FORKSERVER_READY"
+from harness.wire import FORKSERVER_READY as READY
 
 
 def _child(request: dict) -> int:
@@ -48,7 +48,8 @@ def _child(request: dict) -> int:
 def serve() -> int:
     import importlib
 
-    from harness.runners.host_worker import RUNTIME_MODULES, import_executorch_runtime
+    from harness.runners.host_worker import RUNTIME_MODULES
+    from harness.runtime import import_executorch_runtime
 
     for modules in RUNTIME_MODULES.values():
         for module in modules:

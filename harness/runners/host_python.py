@@ -7,7 +7,7 @@ import sys
 
 from harness.artifacts import Artifact
 from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command
-from harness.runners.host_worker import RESULT_PREFIX
+from harness.wire import RESULT_PREFIX
 
 NAME = "host-python"
 TASK = "latency"

@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     from harness.accuracy.chains import bundle_chain, file_chain
     from harness.accuracy.corpus import read_manifest
     from harness.accuracy.decode import greedy_decode
-    from harness.zoo.whisper import decoding_config
-    from harness.zoo.whisper_split import MAX_TOKENS
+    from harness.models.whisper import decoding_config
+    from harness.models.whisper_split import MAX_TOKENS
 
     corpus = read_manifest(args.corpus)
     utterances = corpus.utterances[: args.limit or None]

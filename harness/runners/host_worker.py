@@ -18,12 +18,12 @@ import os
 import resource
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-RESULT_PREFIX = "HARNESS_RESULT "
+from harness.runtime import import_executorch_runtime, ort_session, set_executorch_threads
+from harness.wire import RESULT_PREFIX
 
 _NP_DTYPES = {
     "float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32,
@@ -80,26 +80,6 @@ def _merge_specs(discovered: list[dict[str, Any]], given: list[dict[str, Any]] |
     return merged
 
 
-def ort_session(path: str, threads: int | None):
-    """An onnxruntime CPU session, with ``threads`` intra-op threads when given."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def set_executorch_threads(threads: int | None) -> None:
-    """Resize ExecuTorch's CPU threadpool (XNNPACK) when ``threads`` is given and the build exposes it."""
-    if threads:
-        from executorch.extension.pybindings import portable_lib
-
-        reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
-        if reset is not None:
-            reset(threads)
-
-
 def _load_onnx(path: str, specs: list | None, threads: int | None, rng, notes) -> tuple[Callable[[], Any], float]:
     started = time.perf_counter_ns()
     session = ort_session(path, threads)
@@ -112,32 +92,6 @@ def _load_onnx(path: str, specs: list | None, threads: int | None, rng, notes) -
                            "dynamic": dynamic})
     feeds = {s["name"]: make_array(s, rng) for s in _merge_specs(discovered, specs, notes)}
     return (lambda: session.run(None, feeds)), load_ms
-
-
-def import_executorch_runtime():
-    """``executorch.runtime`` without the exporter.
-
-    The runtime's pybindings import ``executorch.exir._warnings`` (one decorator), and importing
-    any ``executorch.exir`` submodule runs ``executorch/exir/__init__.py``, which loads the whole
-    exporter (torch._dynamo, torchao): 3.5 of the 5 s a cell's process used to spend before its first
-    inference.  Registering ``executorch.exir`` as a bare package (its real folder, its ``__init__``
-    not run) lets the submodule load alone.  A measuring process never exports, so nothing it uses is
-    missing; a process that already imported the exporter keeps it.  Every run of a cell is a fresh
-    process, so this start-up cost is paid once per run.
-    """
-    import sys
-    import types
-
-    if "executorch.exir" not in sys.modules:
-        import executorch
-
-        bare = types.ModuleType("executorch.exir")
-        bare.__path__ = [str(Path(executorch.__path__[0]) / "exir")]
-        bare.__package__ = "executorch.exir"
-        sys.modules["executorch.exir"] = bare
-    from executorch import runtime
-
-    return runtime
 
 
 def _load_pte(path: str, specs: list | None, threads: int | None, rng, notes) -> tuple[Callable[[], Any], float]:

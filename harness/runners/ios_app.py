@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.devices.base import ThermalSample
+from harness.thermal.reading import ThermalSample
 from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_corpus_audio, push_file
 from harness.runners.ios_contract import JOB_SCHEMA, THERMAL_STATES, ContractError, parse_result, validate_job
 

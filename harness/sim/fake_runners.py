@@ -181,7 +181,7 @@ def whisper_runner(argv: list[str]) -> int:
 
     from harness.accuracy.chains import bundle_chain
     from harness.accuracy.decode import greedy_decode
-    from harness.zoo.whisper import decoding_config
+    from harness.models.whisper import decoding_config
 
     read_tiktoken(a.tokenizer_path)  # a missing or malformed tokenizer fails as the real runner would
     audio = np.fromfile(a.audio_path, dtype="<f4")

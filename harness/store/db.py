@@ -23,6 +23,7 @@ import numpy as np
 from harness import __version__
 from harness.clock import utc_now
 from harness.errors import UserError
+from harness.stats import percentile, run_values
 
 SCHEMA_VERSION = 2
 _SCHEMA = (Path(__file__).with_name("schema.sql")).read_text()
@@ -233,8 +234,6 @@ class Store:
         return cell_id
 
     def _insert_run(self, cell_id: int, run_index: int, result) -> None:
-        from harness.stats import run_values
-
         m = result.measurement
         summary = getattr(m, "summary_ms", None) or {}
         if m is not None and summary:  # the runner printed a summary only; a mean-only runner's centre is its mean
@@ -274,7 +273,7 @@ class Store:
         runs = self.db.execute("""SELECT status, reason, load_ms, first_inference_ms, peak_rss_mb, push_s,
                                   cooldown_wait_s, throttled FROM cell_runs WHERE cell_id=? ORDER BY run_index""",
                                (cell_id,)).fetchall()
-        median = lambda key: (float(np.median(vals)) if (vals := [r[key] for r in runs if r[key] is not None])
+        median = lambda key: (percentile(vals, 50) if (vals := [r[key] for r in runs if r[key] is not None])
                               else None)
         total = lambda key: (sum(vals) if (vals := [r[key] for r in runs if r[key] is not None]) else None)
         peaks = [r["peak_rss_mb"] for r in runs if r["peak_rss_mb"] is not None]

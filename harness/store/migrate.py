@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.stats import run_values
+
 _V2_CELL_RUNS = """
 CREATE TABLE cell_runs (
     cell_id INTEGER NOT NULL REFERENCES cells(cell_id), run_index INTEGER NOT NULL, status TEXT NOT NULL,
@@ -50,8 +52,9 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
         if summary_only:  # v1 stored the mean as its one "sample"; the runner's percentiles were in extra
             p50, p95, n = extra.get("p50_ms"), extra.get("p95_ms"), 0
             db.execute("DELETE FROM samples WHERE cell_id=?", (cell_id,))
-        elif values.size:
-            p50, p95, n = float(np.percentile(values, 50)), float(np.percentile(values, 95)), int(values.size)
+        elif values.size:  # the run's percentiles exactly as a run stored today gets them
+            run = run_values(values)
+            p50, p95, n = run.p50_ms, run.p95_ms, run.n
         else:
             p50 = p95 = None
             n = 0

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness.devices.base import ThermalSample
+from harness.thermal.reading import ThermalSample
 
 # Sensor names that describe the CPU on Linux and Android thermal zones.
 _CPU_WORDS = ("cpu", "tsens", "x86_pkg", "coretemp", "soc")

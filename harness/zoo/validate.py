@@ -143,8 +143,8 @@ def validate_builds(builds: Path, corpus_dir: Path, samples: int = 5) -> list[Pa
     """Check every build in ``builds`` against its eager source; return one row per build."""
     from harness.accuracy.chains import bundle_chain, eager_chain, file_chain, load_part
     from harness.accuracy.decode import greedy_decode
-    from harness.zoo.whisper import decoding_config, load_whisper
-    from harness.zoo.whisper_split import MAX_TOKENS, empty_cache
+    from harness.models.whisper import decoding_config, load_whisper
+    from harness.models.whisper_split import MAX_TOKENS, empty_cache
 
     manifests = _manifests(builds)
     audio = _samples(corpus_dir, samples)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from harness.errors import UserError
-from harness.zoo.ct2 import Ct2Model, read_ct2
+from harness.models.ct2 import Ct2Model, read_ct2
 
 
 def weights_dir() -> Path:

@@ -1,0 +1,71 @@
+"""The import graph between harness's packages has no cycles, and nothing that measures imports the zoo.
+
+Read from the source with ast (imports inside functions count too: they are dependencies all the same).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "harness"
+# Packages that run during a measurement or a report; the zoo (build code) is never among their imports.
+RUN_TIME = ("devices", "runners", "run", "store", "stats", "report", "nightly", "thermal", "plan", "inventory",
+            "artifacts", "accuracy", "sim", "models")
+
+
+def _graph() -> dict[str, dict[str, list[str]]]:
+    """package -> imported package -> files that import it (top-level modules count as packages)."""
+    edges: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        src = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "harness" and len(parts) > 1 and parts[1] != src:
+                    edges[src][parts[1]].append(str(rel))
+    return edges
+
+
+def _cycle(edges) -> list[str] | None:
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node):
+        state[node] = 1
+        path.append(node)
+        for nxt in edges.get(node, {}):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in list(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_cycle_between_packages():
+    edges = _graph()
+    cycle = _cycle(edges)
+    detail = [f"{a} -> {b}: {sorted(set(edges[a][b]))[:3]}" for a, b in zip(cycle, cycle[1:])] if cycle else []
+    assert cycle is None, "import cycle: " + " | ".join(detail)
+
+
+def test_nothing_that_measures_imports_the_zoo():
+    edges = _graph()
+    offenders = {pkg: sorted(set(edges[pkg]["zoo"])) for pkg in RUN_TIME if "zoo" in edges.get(pkg, {})}
+    assert offenders == {}
+
+
+def test_the_checker_finds_a_cycle_when_there_is_one():
+    assert _cycle({"a": {"b": []}, "b": {"c": []}, "c": {"a": []}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b": []}, "b": {}}) is None
