@@ -17,6 +17,7 @@ class RichProgress:
         self.run_id: str | None = None
         self._progress: Progress | None = None
         self._task = None
+        self._current: dict[str, str] = {}  # device id -> the cell it is measuring
 
     def start(self, run_id: str, total: int, already_done: int) -> None:
         self.run_id = run_id
@@ -29,14 +30,22 @@ class RichProgress:
         self._progress.start()
         self._task = self._progress.add_task("starting", total=total, completed=already_done)
 
+    def _describe(self) -> None:
+        """Every device's current cell: devices are measured at once."""
+        text = " | ".join(f"{device} · {label}" for device, label in sorted(self._current.items())) or "…"
+        self._progress.update(self._task, description=escape(text))
+
     def cell_started(self, spec) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, description=escape(f"{spec.device.id} · {spec.artifact.label}"))
+            self._current[spec.device.id] = spec.artifact.label
+            self._describe()
 
     def cell_finished(self, spec, result) -> None:
         if self._progress is None:
             return
         self._progress.advance(self._task)
+        self._current.pop(spec.device.id, None)
+        self._describe()
         m = result.measurement
         if result.status == "ok" and m is not None and m.samples_ms:
             run = run_values(m.samples_ms)

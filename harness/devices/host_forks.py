@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,13 +82,15 @@ class ForkServer:
                              time.perf_counter() - started, timed_out=timed_out)
 
     def close(self) -> None:
+        """Stop the server (and a child it is waiting for); safe to call twice, from two threads."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
                 self.proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (OSError, ValueError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 self.proc.wait()
-        for f in self.scratch.glob("*"):
-            f.unlink()
-        self.scratch.rmdir()
+        shutil.rmtree(self.scratch, ignore_errors=True)

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from harness.clock import utc_now
-from harness.devices import open_device
 from harness.errors import UserError
 from harness.inventory import load_inventory
 from harness.plan import CellSpec, expand_plan, load_plan
-from harness.run.cell import CellResult, execute_run
+from harness.run.cell import CellResult
+from harness.run.workers import measure_concurrently
 from harness.store import Store
 from harness.store.builds import KEEP_RUNS, BuildCache
 
@@ -50,11 +49,6 @@ class RunOutcome:
     @property
     def failed(self) -> int:
         return sum(n for status, n in self.statuses.items() if status != "ok")
-
-
-def _unreachable(spec: CellSpec, why: str) -> CellResult:
-    now = utc_now()
-    return CellResult(key=spec.key, status="failed", reason=f"device unreachable: {why}", started_at=now, finished_at=now)
 
 
 def round_order(cells: list[CellSpec]) -> list[CellSpec]:
@@ -175,40 +169,21 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         todo = schedule(cells, stored)
         total_runs = sum(c.settings.runs for c in cells)
         progress.start(run_id, total_runs, total_runs - len(todo))
-        devices: dict[str, object] = {}
-        unreachable: dict[str, str] = {}
-        failed: set[str] = set()
+        events = measure_concurrently(todo)
         try:
-            for spec, run_index in todo:
-                if spec.key in failed:
-                    continue  # a run that failed ends its cell: a model that hangs would hang every run
-                progress.cell_started(spec)
-                device_id = spec.device.id
-                if device_id not in devices and device_id not in unreachable:
-                    device = open_device(spec.device)
-                    ok, why = device.reachable()
-                    if ok:
-                        ok, why = device.prepare()
-                    if ok:
-                        devices[device_id] = device
-                        store.record_device(run_id, device.facts(), spec.device.model_dump(mode="json"))
-                    else:
-                        device.close()
-                        unreachable[device_id] = why
-                if device_id in unreachable:
-                    result = _unreachable(spec, unreachable[device_id])
-                else:
-                    result = execute_run(spec, devices[device_id], run_index)
-                store.record_run(run_id, spec, run_index, result)
-                if result.status != "ok":
-                    failed.add(spec.key)
-                progress.cell_finished(spec, result)
+            for event in events:  # one worker per device; this thread is the only one writing to the store
+                if event.kind == "device":
+                    facts, config = event.payload
+                    store.record_device(run_id, facts, config)
+                elif event.kind == "started":
+                    progress.cell_started(event.spec)
+                elif event.kind == "finished":
+                    store.record_run(run_id, event.spec, event.run_index, event.result)
+                    progress.cell_finished(event.spec, event.result)
         except BaseException:
+            events.close()  # stop the workers: a run in flight is lost, every finished one is stored
             store.set_run_status(run_id, "interrupted")
             raise
-        finally:
-            for device in devices.values():
-                device.close()
         for status in store.cell_statuses(run_id, [c.key for c in cells]).values():
             outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
         store.set_run_status(run_id, "complete")
