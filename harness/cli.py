@@ -8,7 +8,9 @@ machine-readable.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -336,6 +338,9 @@ def cmd_corpus_check(args) -> int:
         hours = sum(u.duration_s for u in corpus.utterances) / 3600
         print(f"{corpus.manifest}: {len(corpus.utterances)} utterances, {hours:.2f} h, "
               f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", file=sys.stderr)
+        if problems:
+            print("Fix: correct those lines of the manifest, or the audio (16 kHz mono WAV or FLAC, inside the "
+                  "corpus folder, no links out of it), then check again.", file=sys.stderr)
     return 2 if problems else 0
 
 
@@ -353,9 +358,18 @@ def cmd_wer(args) -> int:
 
     def lines(path: Path) -> list[str]:
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as exc:
             raise UserError(f"cannot read ({exc.strerror}).", path=path) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"byte 0x{data[exc.start]:02x} is not UTF-8.", path=path,
+                            line=data[:exc.start].count(b"\n") + 1,
+                            fix="save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE, for a Latin-1 file).") from None
+        if not text.strip():
+            raise UserError("the file is empty: there is nothing to score.", path=path,
+                            fix="one utterance per line; give the transcripts to score.")
         return text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
 
     refs, hyps = lines(args.ref), lines(args.hyp)
@@ -559,4 +573,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (sqlite3.OperationalError, OSError) as exc:
+        full = exc.errno == errno.ENOSPC if isinstance(exc, OSError) else "full" in str(exc)
+        if not full:
+            raise
+        db = getattr(args, "db", None)
+        print(f"error: {db or 'the results database'}: the disk is full ({exc}); every run finished before this "
+              "one is stored. Fix: free space on that disk, then continue with 'harness run PLAN --resume RUN_ID' "
+              "('harness runs' lists the run ids).", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -107,7 +107,10 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
         elif err["type"] == "missing":
             fix = "add it."
         else:
-            fix = None
+            # A value of the wrong type or out of range: say what it is now and what the model wants.
+            got = err.get("input")
+            shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+            fix = f"change {format_loc(loc)} (now {shown}) to a value that fits: {err['msg'][0].lower() + err['msg'][1:]}."
         more = len(exc.errors()) - 1
         if more:
             msg += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"

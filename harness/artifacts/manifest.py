@@ -222,6 +222,11 @@ def load_artifact(path: Path) -> Artifact:
     companions = {}
     for role, rel in (manifest.companions or {}).items():
         companion = manifest_path.parent / rel
+        if not companion.resolve().is_relative_to(manifest_path.parent.resolve()):
+            # A companion is pushed to the device with the build: it must not name files from elsewhere.
+            raise UserError(f"companions.{role}: '{rel}' leaves the manifest's folder.",
+                            path=manifest_path, line=lines.get(("companions", role)),
+                            fix="copy the file beside the manifest and name it without '..', links or absolute paths.")
         if not companion.is_file():
             raise UserError(f"companions.{role}: '{rel}' does not exist (looked in {manifest_path.parent}).",
                             path=manifest_path, line=lines.get(("companions", role)),

@@ -35,6 +35,7 @@ class ForkServer:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                      start_new_session=True)
         self.served: set[str] = set()
+        self._pending = b""  # bytes read from the server's stdout but not yet returned as a line
         self.scratch = Path(tempfile.mkdtemp(prefix="harness-forks-"))
         line = self._read_line(START_TIMEOUT_S)
         if line.strip() != READY:
@@ -42,10 +43,23 @@ class ForkServer:
             raise ForkServerError(f"the fork server did not start ({line.strip() or 'no answer'})")
 
     def _read_line(self, timeout_s: float) -> str:
-        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, timeout_s))
-        if not ready:
-            return ""
-        return self.proc.stdout.readline()
+        """The next line the server printed, or '' when none comes within ``timeout_s`` (or it died).
+
+        Reads the pipe's descriptor directly, with a buffer of its own: select() on the descriptor
+        cannot see lines already sitting in a file object's buffer (two replies often arrive in one
+        read), and waiting on it then would wait forever."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return ""
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return ""
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line.decode("utf-8", errors="replace") + "\n"
 
     def alive(self) -> bool:
         return self.proc.poll() is None

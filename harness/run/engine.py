@@ -14,6 +14,7 @@ is paired in time and order effects cancel.  Each finished run is committed at o
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -182,7 +183,10 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                     progress.cell_finished(event.spec, event.result)
         except BaseException:
             events.close()  # stop the workers: a run in flight is lost, every finished one is stored
-            store.set_run_status(run_id, "interrupted")
+            try:
+                store.set_run_status(run_id, "interrupted")
+            except sqlite3.Error:
+                pass  # a full disk may refuse this too; the run then reads as 'running', and --resume still works
             raise
         for status in store.cell_statuses(run_id, [c.key for c in cells]).values():
             outcome.statuses[status] = outcome.statuses.get(status, 0) + 1

@@ -151,9 +151,10 @@ class Store:
 
             self.migrated_from = version
             self.backup_path = migrate(self.db, path, version, SCHEMA_VERSION)
-        self.db.executescript(_SCHEMA)
-        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self.db.commit()
+        if not tables or self.migrated_from is not None:  # a current database is opened without a single write
+            self.db.executescript(_SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.db.commit()
 
     def __enter__(self) -> "Store":
         return self

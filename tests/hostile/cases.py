@@ -1,0 +1,547 @@
+"""The hostile-input and fault table: each case sets itself up in a folder, acts as a user (or a bad night)
+would through the real command line, and checks the outcome.  Used by tests/hostile/test_hostile.py and by
+benchmarks/hostile_summary.py, which prints the counts that go into the README.
+
+* bad input: exit 2, one paragraph naming the file (and line, where there is one) with a fix, no traceback,
+  and the results database byte for byte as it was;
+* injection: nothing executed, nothing escapes its folder, every outside string escaped in HTML and XML;
+* fault: survived with every stored result intact (SQLite integrity check, the runs stored before the fault
+  unchanged), and the run resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: str  # "bad input" | "injection" | "fault"
+    check: Callable[[Path], None]  # raises AssertionError with what went wrong
+
+
+CASES: list[Case] = []
+
+
+def case(kind: str, name: str):
+    def register(fn):
+        CASES.append(Case(name, kind, fn))
+        return fn
+    return register
+
+
+# -- helpers -----------------------------------------------------------------------------------------------
+
+def cli(*args: str, cwd: Path, timeout_s: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout_s, stdin=subprocess.DEVNULL)
+
+
+def tiny_onnx(path: Path, name_in_manifest: str | None = None) -> Path:
+    """A real ONNX model (Relu over 1x64), with a manifest when a model name is given."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), path)
+    if name_in_manifest is not None:
+        path.with_name(path.name + ".manifest.json").write_text(json.dumps(
+            {"model": name_in_manifest, "stage": "vad", "backend": "ort-cpu", "quantization": "fp32"}))
+    return path
+
+
+def lab(root: Path, plan_extra: str = "", model: str = "tiny", runs: int = 2) -> Path:
+    """A host inventory, one tiny build and a plan; returns the plan path."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "devices.yaml").write_text("devices:\n  - {id: host, platform: host}\n")
+    tiny_onnx(root / "builds" / "tiny.onnx", model)
+    plan = root / "plan.yaml"
+    plan.write_text(f"name: lab\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\nwarmup_iterations: 0\n"
+                    f"iterations: 3\nruns: {runs}\nthreads: 1\n" + textwrap.dedent(plan_extra))
+    return plan
+
+
+_TEMPLATE: list[Path] = []
+
+
+def stored_db(root: Path) -> Path:
+    """A results database holding one finished run: measured once per process, copied into each case."""
+    if not _TEMPLATE:
+        import tempfile
+
+        home = Path(tempfile.mkdtemp(prefix="hostile-db-"))
+        proc = cli("run", str(lab(home / "lab")), "--db", str(home / "h.db"), "-q", cwd=home)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        _TEMPLATE.append(home / "h.db")
+    db = root / "h.db"
+    if not db.exists():
+        con, copy = sqlite3.connect(_TEMPLATE[0]), sqlite3.connect(db)
+        con.backup(copy)  # a consistent copy whatever the WAL holds
+        con.close()
+        copy.close()
+    return db
+
+
+def expect_user_error(proc, *names: str, line: int | None = None) -> None:
+    out = proc.stderr
+    assert proc.returncode == 2, f"exit {proc.returncode}, wanted 2: {out[-1500:]}"
+    assert "Traceback" not in out, out[-1500:]
+    for name in names:
+        assert name in out, f"the message does not name {name!r}: {out[-800:]}"
+    if line is not None:
+        assert f":{line}:" in out, f"the message does not give line {line}: {out[-800:]}"
+    assert "Fix:" in out or "fix" in out.lower(), f"no fix offered: {out[-800:]}"
+
+
+def bad_run(root: Path, *names: str, line: int | None = None, plan: Path | None = None) -> None:
+    """``harness run`` of a broken lab must stop with a clear error and leave the database as it was."""
+    db = stored_db(root)
+    before = db.read_bytes()
+    proc = cli("run", str(plan or root / "plan.yaml"), "--db", str(db), "-q", cwd=root)
+    expect_user_error(proc, *names, line=line)
+    assert db.read_bytes() == before, "the results database changed"
+
+
+def wav(path: Path, seconds: float = 0.5, rate: int = 16000, channels: int = 1) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (np.sin(np.linspace(0, 400, int(seconds * rate))) * 0.1).astype("float32")
+    sf.write(path, np.stack([data] * channels, axis=1) if channels > 1 else data, rate)
+
+
+def corpus(root: Path, audio: str = "a.wav", extra_line: str | None = None) -> Path:
+    folder = root / "corpus"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"id": "u1", "audio": audio, "text": "hello there", "duration_s": 0.5})]
+    if extra_line is not None:
+        lines.append(extra_line)
+    (folder / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+# -- bad input ---------------------------------------------------------------------------------------------
+
+@case("bad input", "plan: malformed YAML")
+def _(root):
+    lab(root)
+    (root / "plan.yaml").write_text("name: lab\nartifacts: [builds/tiny.onnx\niterations: 3\n")
+    bad_run(root, "plan.yaml")
+
+
+@case("bad input", "plan: wrongly typed number")
+def _(root):
+    lab(root, "")
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("iterations: 3", "iterations: lots"))
+    bad_run(root, "plan.yaml", "iterations", line=5)
+
+
+@case("bad input", "plan: negative iterations")
+def _(root):
+    lab(root)
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("iterations: 3", "iterations: -5"))
+    bad_run(root, "plan.yaml", "iterations", line=5)
+
+
+@case("bad input", "plan: absurd number of runs")
+def _(root):
+    lab(root, runs=10**9)
+    bad_run(root, "plan.yaml", "runs", line=6)
+
+
+@case("bad input", "plan: unknown key")
+def _(root):
+    lab(root, "iteratons: 40\n")
+    bad_run(root, "plan.yaml", "iteratons", line=8)
+
+
+@case("bad input", "inventory: malformed YAML")
+def _(root):
+    lab(root)
+    (root / "devices.yaml").write_text("devices:\n  - {id: host, platform: host\n")
+    bad_run(root, "devices.yaml")
+
+
+@case("bad input", "inventory: unknown key")
+def _(root):
+    lab(root)
+    (root / "devices.yaml").write_text("devices:\n  - id: host\n    platform: host\n    serail: abc\n")
+    bad_run(root, "devices.yaml", "devices[0].serail", line=4)
+
+
+@case("bad input", "manifest: malformed JSON")
+def _(root):
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").write_text('{"model": "tiny", "stage": ')
+    bad_run(root, "tiny.onnx.manifest.json")
+
+
+@case("bad input", "manifest: wrongly typed field")
+def _(root):
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").write_text('{"model": "tiny", "size_bytes": "big"}')
+    bad_run(root, "tiny.onnx.manifest.json", "size_bytes")
+
+
+@case("bad input", "model: random bytes named .onnx")
+def _(root):
+    lab(root)
+    (root / "builds" / "tiny.onnx").write_bytes(os.urandom(4096))
+    bad_run(root, "tiny.onnx")
+
+
+@case("bad input", "model: empty .onnx")
+def _(root):
+    lab(root)
+    (root / "builds" / "tiny.onnx").write_bytes(b"")
+    bad_run(root, "tiny.onnx")
+
+
+@case("bad input", "model: truncated .onnx")
+def _(root):
+    lab(root)
+    path = root / "builds" / "tiny.onnx"
+    path.write_bytes(path.read_bytes()[:40])
+    bad_run(root, "tiny.onnx")
+
+
+@case("bad input", "model: a .pte that is an ONNX file")
+def _(root):
+    lab(root)
+    shutil.copy(root / "builds" / "tiny.onnx", root / "builds" / "other.pte")
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("[builds/tiny.onnx]", "[builds/other.pte]"))
+    bad_run(root, "other.pte")
+
+
+@case("bad input", "manifest: sha256 of another build")
+def _(root):
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").write_text(json.dumps({"model": "tiny", "sha256": "0" * 64}))
+    bad_run(root, "tiny.onnx.manifest.json", "sha256")
+
+
+@case("bad input", "manifest: companion that climbs out of its folder")
+def _(root):
+    lab(root)
+    secret = root / "secret.txt"
+    secret.write_text("not for the phone")
+    (root / "builds" / "tiny.onnx.manifest.json").write_text(json.dumps(
+        {"model": "tiny", "companions": {"tokenizer": "../secret.txt"}}))
+    bad_run(root, "tiny.onnx.manifest.json", "companions.tokenizer")
+
+
+def _corpus_check(root, folder, *names, line=None):
+    proc = cli("corpus", "check", str(folder), cwd=root)
+    expect_user_error(proc, *names, line=line)
+
+
+@case("bad input", "corpus: a broken manifest line")
+def _(root):
+    wav(root / "corpus" / "a.wav")
+    folder = corpus(root, extra_line='{"id": "u2", "audio": ')
+    _corpus_check(root, folder, "manifest.jsonl", line=2)
+
+
+@case("bad input", "corpus: missing audio")
+def _(root):
+    folder = corpus(root, audio="nowhere.wav")
+    _corpus_check(root, folder, "manifest.jsonl", "nowhere.wav")
+
+
+@case("bad input", "corpus: 8 kHz audio")
+def _(root):
+    wav(root / "corpus" / "a.wav", rate=8000)
+    _corpus_check(root, corpus(root), "a.wav", "16")
+
+
+@case("bad input", "corpus: stereo audio")
+def _(root):
+    wav(root / "corpus" / "a.wav", channels=2)
+    _corpus_check(root, corpus(root), "a.wav", "mono")
+
+
+@case("bad input", "corpus: absolute audio path")
+def _(root):
+    wav(root / "elsewhere.wav")
+    _corpus_check(root, corpus(root, audio=str(root / "elsewhere.wav")), "manifest.jsonl")
+
+
+@case("bad input", "corpus: audio path climbing out with ../")
+def _(root):
+    wav(root / "elsewhere.wav")
+    _corpus_check(root, corpus(root, audio="../elsewhere.wav"), "manifest.jsonl")
+
+
+@case("bad input", "corpus: symlink pointing outside the corpus")
+def _(root):
+    wav(root / "elsewhere.wav")
+    folder = corpus(root)
+    os.symlink(root / "elsewhere.wav", folder / "a.wav")
+    _corpus_check(root, folder, "a.wav")
+
+
+@case("bad input", "wer: files of different lengths")
+def _(root):
+    (root / "ref.txt").write_text("one\ntwo\n")
+    (root / "hyp.txt").write_text("one\n")
+    expect_user_error(cli("wer", "ref.txt", "hyp.txt", cwd=root), "hyp.txt")
+
+
+@case("bad input", "wer: empty files")
+def _(root):
+    (root / "ref.txt").write_text("")
+    (root / "hyp.txt").write_text("")
+    expect_user_error(cli("wer", "ref.txt", "hyp.txt", cwd=root), "ref.txt")
+
+
+@case("bad input", "wer: bytes that are not UTF-8")
+def _(root):
+    (root / "ref.txt").write_bytes(b"caf\xe9 au lait\n")
+    (root / "hyp.txt").write_text("cafe au lait\n")
+    expect_user_error(cli("wer", "ref.txt", "hyp.txt", cwd=root), "ref.txt")
+
+
+@case("bad input", "parse: garbage")
+def _(root):
+    (root / "run.log").write_bytes(os.urandom(2048))
+    expect_user_error(cli("parse", "executor_runner", "run.log", cwd=root), "run.log")
+
+
+@case("bad input", "report: unknown run id")
+def _(root):
+    db = stored_db(root)
+    before = db.read_bytes()
+    expect_user_error(cli("report", "20990101-000000-dead", "--db", str(db), "-o", "out", cwd=root), "h.db")
+    assert db.read_bytes() == before
+
+
+@case("bad input", "--db: a file that is not SQLite")
+def _(root):
+    (root / "notes.txt").write_text("my notes, not a database\n" * 50)
+    before = (root / "notes.txt").read_bytes()
+    expect_user_error(cli("runs", "--db", "notes.txt", cwd=root), "notes.txt")
+    assert (root / "notes.txt").read_bytes() == before
+
+
+@case("bad input", "--db: written by a newer harness")
+def _(root):
+    db = stored_db(root)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version=99")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    expect_user_error(cli("runs", "--db", str(db), cwd=root), "h.db", "99")
+    assert db.read_bytes() == before
+
+
+# -- injection ---------------------------------------------------------------------------------------------
+
+HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+
+
+@case("injection", "HTML in build and plan names reaches the report and JUnit escaped")
+def _(root):
+    plan = lab(root, model=HOSTILE)
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("name: lab", f"name: 'lab {HOSTILE}'"))
+    db = root / "h.db"
+    for night in (1, 2):
+        proc = cli("nightly", str(plan), "--db", str(db), "-o", str(root / f"n{night}"), "-q", cwd=root)
+        assert proc.returncode in (0, 1), proc.stderr[-1500:]
+    html = (root / "n2" / "index.html").read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html, "unescaped markup in the report"
+    assert "&lt;script&gt;alert(1)" in html  # shown, as text
+    from xml.etree import ElementTree
+
+    junit = ElementTree.parse(root / "n2" / "junit.xml")  # well-formed despite the names
+    assert any(HOSTILE in (c.get("name") or "") for c in junit.iter("testcase"))
+
+
+@case("injection", "HTML in transcripts reaches the report escaped")
+def _(root):
+    from types import SimpleNamespace
+
+    from harness.run.cell import CellResult
+    from harness.runners.base import Measurement, RunSettings
+    from harness.store import Store
+
+    db = root / "h.db"
+    with Store(db) as store:
+        run_id = store.create_run("t", Path("t.yaml"), "0" * 64, {}, {}, plan_text="t")
+        art = SimpleNamespace(sha256="a" * 64, model="asr", stage="asr", format="onnx", backend="ort-cpu",
+                              quantization="fp32", size_bytes=1, path=Path("m.onnx"), inferred=[],
+                              manifest_dict=lambda: {})
+        store.record_artifact(art)
+        chain = SimpleNamespace(name=HOSTILE, corpus=Path("corpus"), limit=None,
+                                parts={"mel": art, "encoder": art, "decoder": art})
+        spec = SimpleNamespace(key="host/a/transcribe/c", device=SimpleNamespace(id="host"), artifact=art,
+                               task="transcribe", runner="host-transcribe", chain=chain,
+                               settings=RunSettings(warmup_iterations=0, iterations=1, timeout_s=1))
+        utt = {"id": "u1", "reference": "hello", "hypothesis": HOSTILE, "tokens": 3, "mel_ms": 1.0,
+               "encoder_ms": 1.0, "decoder_ms_per_token": 1.0, "total_ms": 3.0, "audio_s": 1.0, "rtf": 0.1}
+        store.record_run(run_id, spec, 0, CellResult(spec.key, "ok", started_at="t", finished_at="t",
+                                                     measurement=Measurement(samples_ms=[3.0], transcripts=[utt])))
+        store.set_run_status(run_id, "complete")
+    proc = cli("report", run_id, "--db", str(db), "-o", "rep", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    html = (root / "rep" / "index.html").read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html and "&lt;script&gt;" in html
+
+
+@case("injection", "shell metacharacters in a build's name, pushed and run on the simulated phone")
+def _(root):
+    from harness.sim.adb_server import private_adb_server
+
+    name = "evil $(touch PWNED) `touch PWNED2`; touch PWNED3 'q\".pte"
+    from harness.zoo.export import export_pte_xnnpack
+    import torch
+
+    builds = root / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    export_pte_xnnpack(torch.nn.Linear(8, 8).eval(), (torch.randn(1, 8),), builds / name)
+    (builds / (name + ".manifest.json")).write_text(json.dumps(
+        {"model": "evil", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"}))
+    tool = root / "executor_runner"
+    tool.write_text("#!/bin/sh\n")
+    phone_root = root / "phone"
+    with private_adb_server() as adb:
+        server, serial = adb.attach(phone_root)
+        try:
+            (root / "devices.yaml").write_text(textwrap.dedent(f"""
+                devices:
+                  - id: phone
+                    platform: android
+                    serial: {serial}
+                    adb_port: {adb.port}
+                    soc: SM8650
+                    backends: [xnnpack]
+                    tools: {{executor_runner: {tool}}}
+                """))
+            (root / "plan.yaml").write_text("name: evil\ninventory: devices.yaml\nartifacts: ['builds/*.pte']\n"
+                                            "iterations: 2\nruns: 1\ntimeout_s: 60\n")
+            proc = cli("run", "plan.yaml", "--db", "h.db", "-q", cwd=root)
+        finally:
+            adb.detach(server, serial)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    made = [p.name for p in phone_root.rglob("PWNED*")] + [p.name for p in root.rglob("PWNED*")]
+    assert made == [], f"a command ran on the phone: {made}"
+    assert any(p.name == name for p in phone_root.rglob("*.pte")), "the build is not on the phone by its own name"
+
+
+# -- faults ------------------------------------------------------------------------------------------------
+
+def _runs_stored(db: Path) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT cell_id, run_index, p50_ms FROM cell_runs ORDER BY cell_id, run_index").fetchall()
+    finally:
+        con.close()
+
+
+def _wait_for_runs(db: Path, count: int, proc: subprocess.Popen, timeout_s: float = 180) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if db.exists() and len(_runs_stored(db)) >= count:
+                return
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} runs stored before the fault could be injected")
+
+
+def _interrupt_and_resume(root: Path, sig: int, wanted_exit: int | None) -> None:
+    plan = lab(root, runs=6)
+    db = root / "h.db"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q", "--json"],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_runs(db, 2, proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    if wanted_exit is not None:
+        assert proc.returncode == wanted_exit, f"exit {proc.returncode}: {err[-1500:]}"
+        assert "--resume" in err and "Traceback" not in err, err[-1500:]
+    kept = _runs_stored(db)
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    (run_id,) = con.execute("SELECT run_id FROM runs").fetchone()
+    con.close()
+    again = cli("run", str(plan), "--db", str(db), "--resume", run_id, "-q", cwd=root)
+    assert again.returncode == 0, again.stderr[-1500:]
+    after = _runs_stored(db)
+    assert after[:len(kept)] == kept, "a run stored before the fault changed"
+    assert len(after) == 6 and sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0] == "complete"
+    report = cli("report", run_id, "--db", str(db), "-o", "rep", cwd=root)
+    assert report.returncode == 0 and (root / "rep" / "index.html").stat().st_size > 1000, report.stderr[-800:]
+
+
+@case("fault", "harness killed with SIGKILL mid-run, then --resume")
+def _(root):
+    _interrupt_and_resume(root, signal.SIGKILL, None)
+
+
+@case("fault", "Ctrl-C mid-run: exit 130, then --resume")
+def _(root):
+    _interrupt_and_resume(root, signal.SIGINT, 130)
+
+
+@case("fault", "two harness runs on the same database at once")
+def _(root):
+    plan = lab(root, runs=3)
+    db = root / "h.db"
+    procs = [subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q"], cwd=root,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for proc, (_, err) in zip(procs, results):
+        assert proc.returncode == 0 and "locked" not in err and "Traceback" not in err, err[-1500:]
+    con = sqlite3.connect(db)
+    assert [s for (s,) in con.execute("SELECT status FROM runs")] == ["complete", "complete"]
+    assert con.execute("SELECT COUNT(*) FROM cell_runs").fetchone()[0] == 6
+
+
+@case("fault", "the disk fills up while results are written")
+def _(root):
+    plan = lab(root, runs=2)
+    disk = root / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    assert mounted.returncode == 0, f"cannot simulate a full disk here: {mounted.stderr.decode()[-300:]}"
+    try:
+        db = disk / "h.db"
+        first = cli("run", str(plan), "--db", str(db), "-q", cwd=root)
+        assert first.returncode == 0, first.stderr[-1500:]
+        kept = _runs_stored(db)
+        try:  # fill what is left (the run's write-ahead log may have filled it already)
+            with open(disk / "filler", "ab", buffering=0) as fh:
+                while True:
+                    fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+        second = cli("run", str(plan), "--db", str(db), "-q", cwd=root)
+        assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr[-1500:]
+        assert "full" in second.stderr.lower() or "space" in second.stderr.lower(), second.stderr[-800:]
+        (disk / "filler").unlink(missing_ok=True)
+        assert _runs_stored(db)[:len(kept)] == kept
+        assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
