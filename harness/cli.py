@@ -87,20 +87,27 @@ def cmd_devices(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
+def _measuring(args, command: str, work):
+    """``work(progress)`` under a progress display; on Ctrl-C, say how to resume and exit 130."""
     from harness.cli_progress import RichProgress
-    from harness.run.engine import run_plan
 
     progress = RichProgress(enabled=not args.quiet)
     try:
-        outcome = run_plan(args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress)
+        return work(progress)
     except KeyboardInterrupt:
         progress.stop()
-        run_id = progress.run_id or "RUN_ID"
-        print(f"\ninterrupted. Finished cells are stored; continue with:\n"
-              f"  harness run {args.plan} --resume {run_id}", file=sys.stderr)
-        return 130
-    progress.stop()
+        print(f"\ninterrupted. Every finished run is stored; continue with:\n"
+              f"  harness {command} {args.plan} --resume {progress.run_id or 'RUN_ID'}", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        progress.stop()
+
+
+def cmd_run(args) -> int:
+    from harness.run.engine import run_plan
+
+    outcome = _measuring(args, "run", lambda progress: run_plan(
+        args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress))
     summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
                "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
     if args.json:
@@ -114,26 +121,17 @@ def cmd_run(args) -> int:
 
 
 def cmd_nightly(args) -> int:
-    from harness.cli_progress import RichProgress
     from harness.nightly.run import compare_and_write, nightly
 
     if args.plan is None and not args.compare_only:
         raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
-    progress = RichProgress(enabled=not args.quiet)
-    try:
-        if args.compare_only:
-            run_id = _resolve_run_id(args.db, args.compare_only)
-            outcome = compare_and_write(args.db, run_id, args.baseline, args.output or Path("reports") / run_id,
-                                        args.threshold)
-        else:
-            outcome = nightly(args.plan, args.db, args.output, args.inventory, args.baseline, args.resume,
-                              args.threshold, progress)
-    except KeyboardInterrupt:
-        progress.stop()
-        print(f"\ninterrupted; continue with: harness nightly {args.plan} --resume {progress.run_id or 'RUN_ID'}",
-              file=sys.stderr)
-        return 130
-    progress.stop()
+    if args.compare_only:
+        run_id = _resolve_run_id(args.db, args.compare_only)
+        outcome = compare_and_write(args.db, run_id, args.baseline, args.output or Path("reports") / run_id,
+                                    args.threshold)
+    else:
+        outcome = _measuring(args, "nightly", lambda progress: nightly(
+            args.plan, args.db, args.output, args.inventory, args.baseline, args.resume, args.threshold, progress))
     failing = [c for c in outcome.checks if c.failing]
     if args.json:
         _emit_json({"run_id": outcome.run_id, "baseline_run_id": outcome.baseline_id, "passed": outcome.passed,
@@ -150,18 +148,10 @@ def cmd_nightly(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from harness.cli_progress import RichProgress
     from harness.nightly.calibrate import calibrate
 
-    progress = RichProgress(enabled=not args.quiet)
-    try:
-        run_id, results = calibrate(args.plan, args.db, args.inventory, args.threshold, args.resume, progress)
-    except KeyboardInterrupt:
-        progress.stop()
-        print(f"\ninterrupted; continue with: harness calibrate {args.plan} --resume {progress.run_id or 'RUN_ID'}",
-              file=sys.stderr)
-        return 130
-    progress.stop()
+    run_id, results = _measuring(args, "calibrate", lambda progress: calibrate(
+        args.plan, args.db, args.inventory, args.threshold, args.resume, progress))
     rows = [{"device_id": r.device_id, "build": r.subject, "aa_ratio": r.ratio, "aa_interval": r.interval,
              "verdict": r.verdict, "noise_floor": r.floor.fraction if r.floor else None,
              "floor_rests_on": r.floor.sources if r.floor else None} for r in results]
