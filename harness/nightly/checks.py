@@ -96,23 +96,26 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
     """
     from harness.report.quant import paired_runs
 
+    def status_of(cmp, *cells) -> str:
+        status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
+        if status == "regression" and any(c.cell.throttled for c in cells):
+            return "suspect"  # a throttled night is reported, neither hidden nor trusted
+        return status
+
     if reference is not None:
         cmp = paired_runs(reference.cell, now.cell, threshold=threshold)
         data = {**cmp.as_dict(), "against": "last night's build re-measured tonight, paired by round"}
-        status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
-        return Check(now.cell.device_id, now.cell.label, "latency", status,
+        return Check(now.cell.device_id, now.cell.label, "latency", status_of(cmp, reference, now),
                      cmp.reason + " (against last night's build, re-measured tonight)", data)
     a, b = before.cell.run_values(), now.cell.run_values()
     cmp = compare_runs([r.p50_ms for r in a], [r.p50_ms for r in b], [r.p95_ms for r in a], [r.p95_ms for r in b],
                        threshold=threshold, noise_floor=floor.fraction if floor else None,
                        night_sd=floor.night_sd if floor else 0.0)
-    status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
-    if status in ("regression", "improvement") and before.cell.artifact["sha256"] == now.cell.artifact["sha256"]:
+    status = status_of(cmp, before, now)
+    if status in ("regression", "improvement", "suspect") and before.cell.artifact["sha256"] == now.cell.artifact["sha256"]:
         return Check(now.cell.device_id, now.cell.label, "latency", SHIFT,
                      f"{cmp.reason}; the build, its settings and the device facts are unchanged, so the device or "
                      "machine moved, not the build", cmp.as_dict())
-    if status == "regression" and (now.cell.throttled or before.cell.throttled):
-        status = "suspect"  # a throttled night is reported, neither hidden nor trusted
     data = cmp.as_dict()
     if floor is not None:
         data.update(noise_floor_sources=floor.sources, night_sd=floor.night_sd)

@@ -14,7 +14,9 @@ is paired in time and order effects cancel.  Each finished run is committed at o
 
 from __future__ import annotations
 
+import errno
 import sqlite3
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -154,7 +156,13 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
             stored = {}
         for spec in cells:
             if spec.task == "latency":
-                cache.keep(spec.artifact)  # copied once per sha256: tomorrow may need tonight's bytes
+                try:
+                    cache.keep(spec.artifact)  # copied once per sha256: tomorrow may need tonight's bytes
+                except OSError as exc:
+                    if exc.errno == errno.ENOSPC:
+                        raise
+                    # Without the copy, tomorrow compares night against night instead of pairing: not worth a night.
+                    print(f"warning: could not keep a copy of {spec.artifact.path} ({exc.strerror})", file=sys.stderr)
         if reference_run:
             cells = cells + reference_cells(cells, store, reference_run, cache)
         complete = {c.key for c in cells if c.key in stored and
