@@ -23,7 +23,9 @@ DEFAULT_INVENTORY = Path("devices.yaml")
 DESCRIPTION = """\
 Measure on-device speech and language model builds (ExecuTorch .pte, ONNX) and keep
 every sample: latency percentiles with confidence intervals, load time, memory and
-thermal telemetry, in a SQLite database that reports are rendered from.
+thermal telemetry, in a SQLite database that reports are rendered from.  Every build is
+measured as several runs (separate processes, or runner invocations on a phone), because
+that is where night-to-night noise lives; devices are measured at once.
 
 Typical session:
   harness devices                          what the inventory holds and what answers
@@ -31,6 +33,10 @@ Typical session:
   harness run plans/host-demo.yaml         measure; prints the run id
   harness report latest -o reports/latest  HTML report of the newest run
   harness export latest --format csv       every sample, one row each
+
+Every night:
+  harness calibrate plans/lab.yaml         once for a new lab: each build twice (A/A), to learn its noise
+  harness nightly plans/lab.yaml           measure, compare with last night, exit 1 on a regression
 """
 
 
