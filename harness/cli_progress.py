@@ -23,7 +23,8 @@ class RichProgress:
         self.run_id = run_id
         if not self.enabled:
             return
-        self.console.print(f"run [bold]{run_id}[/]: {total} cells"
+        # Counted in runs: a cell (device x build) is several runs, each a process or runner invocation.
+        self.console.print(f"run [bold]{run_id}[/]: {total} runs to measure across every cell and device"
                            + (f", {already_done} already stored (resumed)" if already_done else ""))
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                   TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True)
