@@ -51,8 +51,9 @@ class RichProgress:
         if result.status == "ok" and m is not None and m.samples_ms:
             run = run_values(m.samples_ms)
             p95 = f", P95 {run.p95_ms:.2f} ms" if run.p95_ms is not None else ""
-            line = ("[green]✓[/] " + escape(f"{spec.device.id} · {spec.artifact.label}")
-                    + f": P50 {run.p50_ms:.2f} ms{p95}")
+            # A transcription cell's samples are whole utterances through its chain, not one build's calls.
+            what = f"chain {spec.chain.name}, per utterance" if spec.chain is not None else spec.artifact.label
+            line = "[green]✓[/] " + escape(f"{spec.device.id} · {what}") + f": P50 {run.p50_ms:.2f} ms{p95}"
         else:
             line = "[red]✗[/] " + escape(f"{spec.device.id} · {spec.artifact.label}: {result.status}: {result.reason}")
         self._progress.console.print(line, markup=True, highlight=False)
