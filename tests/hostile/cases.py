@@ -470,12 +470,16 @@ def _wait_for_runs(db: Path, count: int, proc: subprocess.Popen, timeout_s: floa
     raise AssertionError(f"fewer than {count} runs stored before the fault could be injected")
 
 
+FAULT_RUNS = 30  # long enough that the signal lands mid-run even on a loaded machine (two runs are awaited first)
+
+
 def _interrupt_and_resume(root: Path, sig: int, wanted_exit: int | None) -> None:
-    plan = lab(root, runs=6)
+    plan = lab(root, runs=FAULT_RUNS)
     db = root / "h.db"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q", "--json"],
                             cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_runs(db, 2, proc)
+    assert proc.poll() is None, "the run ended before the fault could be injected"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     if wanted_exit is not None:
@@ -490,7 +494,7 @@ def _interrupt_and_resume(root: Path, sig: int, wanted_exit: int | None) -> None
     assert again.returncode == 0, again.stderr[-1500:]
     after = _runs_stored(db)
     assert after[:len(kept)] == kept, "a run stored before the fault changed"
-    assert len(after) == 6 and sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0] == "complete"
+    assert len(after) == FAULT_RUNS and sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0] == "complete"
     report = cli("report", run_id, "--db", str(db), "-o", "rep", cwd=root)
     assert report.returncode == 0 and (root / "rep" / "index.html").stat().st_size > 1000, report.stderr[-800:]
 
