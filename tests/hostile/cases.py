@@ -470,14 +470,21 @@ def _wait_for_runs(db: Path, count: int, proc: subprocess.Popen, timeout_s: floa
     raise AssertionError(f"fewer than {count} runs stored before the fault could be injected")
 
 
-FAULT_RUNS = 30  # long enough that the signal lands mid-run even on a loaded machine (two runs are awaited first)
+FAULT_RUNS = 12  # long enough that the signal lands mid-run (two runs are awaited first, and checked still going)
+
+
+def _default_sigint() -> None:
+    """In the child: SIGINT as a terminal would deliver it.  A shell starts background jobs with SIGINT ignored,
+    and Python then installs no KeyboardInterrupt handler: Ctrl-C could not be simulated at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt_and_resume(root: Path, sig: int, wanted_exit: int | None) -> None:
     plan = lab(root, runs=FAULT_RUNS)
     db = root / "h.db"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q", "--json"],
-                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     _wait_for_runs(db, 2, proc)
     assert proc.poll() is None, "the run ended before the fault could be injected"
     proc.send_signal(sig)
