@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.nightly.noise import NoiseFloor, identity, learn_floors
-from harness.run.engine import AA_SUFFIX, run_plan
+from harness.nightly.noise import NoiseFloor, learn_floors
+from harness.run.engine import AA_SUFFIX, identity_of, run_plan
 from harness.stats.compare import compare_runs
 from harness.store import Store
 
@@ -38,7 +38,7 @@ def calibrate(plan: Path, db: Path, inventory: Path | None, threshold: float, re
     pairs: dict[tuple, dict[bool, dict]] = {}
     for row in history:
         if row["run_id"] == outcome.run_id:
-            pairs.setdefault(identity(row), {})[row["cell_key"].endswith(AA_SUFFIX)] = row
+            pairs.setdefault(identity_of(row["device_id"], row), {})[row["cell_key"].endswith(AA_SUFFIX)] = row
     results = []
     for key, both in sorted(pairs.items()):
         if len(both) != 2:

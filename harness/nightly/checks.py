@@ -14,7 +14,7 @@ from typing import Any
 from harness.accuracy.bootstrap import paired_bootstrap
 from harness.nightly.noise import NoiseFloor
 from harness.report.model import ReportData
-from harness.run.engine import AA_SUFFIX, REF_SUFFIX, identity_of
+from harness.run.engine import REF_SUFFIX, identity_of
 from harness.runners.base import RunSettings
 from harness.stats.compare import DEFAULT_THRESHOLD, compare_runs
 
@@ -56,11 +56,6 @@ def budget_check(view) -> Check:
 
 def _identity(view) -> tuple:
     return identity_of(view.cell.device_id, view.cell.artifact)
-
-
-def _is_extra(view) -> bool:
-    """Cells a run measured besides the plan's own: A/A copies and last night's re-measured builds."""
-    return view.cell.cell_key.endswith((AA_SUFFIX, REF_SUFFIX))
 
 
 def _facts(report: ReportData, device_id: str) -> dict:
@@ -127,13 +122,13 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
     """Every check for ``current``; comparisons only where ``baseline`` has the same, comparable cell."""
     checks: list[Check] = []
     floors = floors or {}
-    base_cells = {_identity(v): v for v in baseline.cells if not _is_extra(v)} if baseline else {}
+    base_cells = {_identity(v): v for v in baseline.cells if not v.role} if baseline else {}
     references = {_identity(v): v for v in current.cells
                   if v.cell.cell_key.endswith(REF_SUFFIX) and v.summary is not None}
     base_chains = {(c.cell.device_id, c.chain.get("name")): c for c in baseline.chains} if baseline else {}
     for view in current.cells:
         label = view.cell.label
-        if _is_extra(view):
+        if view.role:  # A/A copies and last night's re-measured builds are not the plan's own cells
             continue
         if view.verdict == "failed":
             checks.append(Check(view.cell.device_id, label, "run", "failed", view.cell.reason or view.cell.status))

@@ -62,10 +62,11 @@ class Series:
 def build_series(rows: list[dict], threshold: float = 0.05) -> list[Series]:
     """Group history rows by device and build identity; detect a step in each P50 series."""
     groups: dict[tuple, Series] = {}
+    from harness.run.engine import identity_of
     from harness.stats.runlevel import geometric_estimate
 
     for r in rows:
-        key = (r["device_id"], r["model"], r["stage"], r["format"], r["backend"], r["quantization"])
+        key = identity_of(r["device_id"], r)
         series = groups.setdefault(key, Series(r["device_id"], f"{r['model']} {r['stage']} {r['quantization']} "
                                                              f"{r['backend']}", [], [], [], []))
         series.run_ids.append(r["run_id"])

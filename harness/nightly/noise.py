@@ -40,11 +40,6 @@ class NoiseFloor:
     sources: str  # "1 calibration pair, 5 unchanged nights"
 
 
-def identity(row: dict) -> tuple:
-    """What makes two cells 'the same measurement' across nights: device and build configuration."""
-    return (row["device_id"], row["model"], row["stage"], row["format"], row["backend"], row["quantization"])
-
-
 def _level(row: dict) -> tuple[float, float, int] | None:
     """(mean log run median, its variance over runs / R, runs) of one occasion."""
     logs = log_values(row["run_p50_ms"])
@@ -58,12 +53,12 @@ def learn_floors(history: list[dict], exclude_run: str | None = None) -> dict[tu
 
     ``exclude_run``: the night being judged; its own difference must not set its floor.
     """
-    from harness.run.engine import AA_SUFFIX
+    from harness.run.engine import AA_SUFFIX, identity_of
 
     by_identity: dict[tuple, list[dict]] = {}
     for row in history:
         if row["run_id"] != exclude_run and not row["cell_key"].endswith(AA_SUFFIX):
-            by_identity.setdefault(identity(row), []).append(row)
+            by_identity.setdefault(identity_of(row["device_id"], row), []).append(row)
     floors = {}
     for key, rows in by_identity.items():
         excess, kinds = [], []

@@ -7,6 +7,7 @@ from typing import Any
 
 
 from harness.plan.budgets import budget_for
+from harness.run.engine import AA_SUFFIX, REF_SUFFIX
 from harness.stats import LatencySummary, percentile, summarize
 from harness.store import CellRecord, RunRecord, Store
 
@@ -38,9 +39,9 @@ class CellView:
     def role(self) -> str:
         """'' for the plan's own cells; what an extra cell is for otherwise."""
         key = self.cell.cell_key
-        if key.endswith("/ref"):
+        if key.endswith(REF_SUFFIX):
             return "last night's build, re-measured beside tonight's"
-        if key.endswith("/aa"):
+        if key.endswith(AA_SUFFIX):
             return "A/A copy (calibration)"
         return ""
 

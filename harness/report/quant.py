@@ -35,7 +35,7 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
     by_key: dict[tuple, dict[str, object]] = {}
     for view in data.cells:
         a = view.cell.artifact
-        if view.summary is None or view.cell.cell_key.endswith(("/aa", "/ref")):  # not the plan's own builds
+        if view.summary is None or view.role:  # not the plan's own builds
             continue
         key = (view.cell.device_id, a["model"], a["stage"], a["format"], a["backend"])
         by_key.setdefault(key, {})[a["quantization"]] = view
