@@ -1,8 +1,11 @@
 """onnxruntime's ``onnxruntime_perf_test``: command and summary parser (current and older formats).
 
-The tool prints a summary, not iterations (onnxruntime/test/perftest/performance_runner.cc and
-main; sample outputs in ORT's perf-test docs): "Average inference time cost total: X ms" in current
-builds ("Average inference time cost: X ms" in older ones) and, with -s/-I, "P50 Latency: X s".
+The tool prints a summary, not iterations.  Sources, read with the search tools: microsoft/onnxruntime
+onnxruntime/test/perftest/performance_runner.cc at commit 034db1c2 (an old revision, the only one stored:
+it prints "Average time cost:"), and, for current builds, the sample output in ORT's perf-test README and
+Arm's published onnxruntime_perf_test transcripts: "Average inference time cost total: X ms" (older
+builds: "Average inference time cost: X ms") and, with -s/-I, "P50 Latency: X s".  No tagged source of
+the current summary code was read; issue 12 is where that check belongs.
 A cell on this runner is summary-only: each run's P50 and P95 are the tool's own, never a mean.
 """
 
