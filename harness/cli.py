@@ -123,6 +123,9 @@ def cmd_run(args) -> int:
         print(f"run {outcome.run_id}: {counts}"
               + (f", {outcome.skipped} not runnable" if outcome.skipped else "")
               + f"\nreport: harness report {outcome.run_id} -o reports/{outcome.run_id}", file=sys.stderr)
+        if outcome.statuses.get("lost"):
+            print(f"{outcome.statuses['lost']} cell(s) lost their device mid-run; once it answers again (adb devices), "
+                  f"measure them with:\n  harness run {args.plan} --resume {outcome.run_id}", file=sys.stderr)
     return 1 if outcome.failed else 0
 
 

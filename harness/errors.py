@@ -45,6 +45,9 @@ class UserError(Exception):
 class DeviceError(Exception):
     """A command on a device failed; carries everything needed to debug it.
 
+    ``lost`` marks a device that stopped answering mid-command (cable, adb, a reboot): its cell is
+    stored as lost, and ``--resume`` measures it again once the device is back.
+
     Modelled on Mobly's AdbError: the command, the device, the exit code and the
     output travel together so a failed cell's log explains itself.
     """
@@ -56,8 +59,10 @@ class DeviceError(Exception):
         reason: str,
         exit_code: int | None = None,
         output: str = "",
+        lost: bool = False,
     ) -> None:
         self.device_id = device_id
+        self.lost = lost  # the device stopped answering (not a command that failed): --resume measures again
         self.argv = list(argv)
         self.reason = reason
         self.exit_code = exit_code

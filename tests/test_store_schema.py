@@ -53,7 +53,7 @@ def test_v1_database_is_migrated_with_a_backup_and_nothing_lost(tmp_path):
         cells = {c.cell_key: c for c in store.cells("r1")}
     assert backup.exists() and sqlite3.connect(backup).execute("PRAGMA user_version").fetchone()[0] == 1
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "cell_stats" not in tables and "cell_runs" in tables
     host, phone = cells["host/a/latency"], cells["phone/b/latency"]
@@ -67,6 +67,29 @@ def test_v1_database_is_migrated_with_a_backup_and_nothing_lost(tmp_path):
     assert phone.summary_only and len(phone.samples_ms) == 0
     assert (phone.runs[0]["p50_ms"], phone.runs[0]["p95_ms"]) == (2.5, 3.5)
     assert len(before) > 0
+
+
+def test_v2_database_gains_the_lost_status_with_every_row_and_id_kept(tmp_path):
+    from harness.store.migrate import migrate
+
+    db = tmp_path / "v2.db"
+    _v1_database(db)
+    con = sqlite3.connect(db)
+    migrate(con, db, 1, 2)
+    with pytest.raises(sqlite3.IntegrityError):  # v2 had no word for a lost device
+        con.execute("UPDATE cells SET status='lost' WHERE cell_id=1")
+    tables = ("cells", "cell_runs", "samples", "thermal_samples", "artifacts", "runs")
+    before = {t: con.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+    con.close()
+    with Store(db) as store:
+        assert store.migrated_from == 2 and store.backup_path.name == "v2.db.v2.bak"
+    con = sqlite3.connect(db)
+    assert {t: con.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables} == before
+    con.execute("PRAGMA foreign_keys=ON")
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    con.execute("UPDATE cells SET status='lost' WHERE cell_id=1")
+    with pytest.raises(sqlite3.IntegrityError):
+        con.execute("UPDATE cells SET status='misplaced' WHERE cell_id=1")
 
 
 def test_reopening_a_migrated_database_does_not_migrate_again(tmp_path):

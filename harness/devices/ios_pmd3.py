@@ -114,6 +114,11 @@ ADVICE = {
 }
 
 
+# The device was there and stopped answering: a cell cut short by these is "lost" and measured again by --resume.
+GONE = {"ConnectionTerminatedError", "StreamClosedError", "ConnectionAbortedError", "ConnectionResetError",
+        "BrokenPipeError", "TimeoutError"}
+
+
 def advice(exc: BaseException) -> str:
     """The one line for an exception: the first known class in its hierarchy, else its text."""
     for cls in type(exc).__mro__:
@@ -148,7 +153,8 @@ class Session:
             with self._one_at_a_time:
                 return asyncio.run_coroutine_threadsafe(guarded(), self._loop).result()
         except Exception as exc:  # noqa: BLE001 - translated into one line the user can act on
-            raise DeviceError(self.device_id, [what], advice(exc)) from exc
+            gone = any(cls.__name__ in GONE for cls in type(exc).__mro__)
+            raise DeviceError(self.device_id, [what], advice(exc), lost=gone) from exc
 
     async def _lockdown_client(self):
         if self._lockdown is None:

@@ -84,7 +84,8 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
     except RunnerFailure as exc:
         result.status, result.reason, result.log = exc.status, exc.reason, "\n".join(notes + [exc.log])
     except DeviceError as exc:
-        result.status, result.reason, result.log = "failed", exc.reason, str(exc)
+        # A device that stopped answering is not a verdict on the build: "lost" runs are measured again by --resume.
+        result.status, result.reason, result.log = ("lost" if exc.lost else "failed"), exc.reason, str(exc)
     result.finished_at = utc_now()
     return result
 

@@ -67,7 +67,7 @@ def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]]) -> 
     """Every (cell, run index) still to measure, round by round, odd rounds reversed.
 
     ``stored``: what a resumed run already holds (cell key -> (status, run indices)); a cell that
-    failed is not measured again.
+    failed is not measured again, a cell whose device was lost is (its lost runs are not in the indices).
     """
     ordered = round_order(cells)
     rounds = max((c.settings.runs for c in cells), default=0)
@@ -75,7 +75,7 @@ def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]]) -> 
     for r in range(rounds):
         for spec in (ordered if r % 2 == 0 else ordered[::-1]):
             status, done = stored.get(spec.key, ("ok", set()))
-            if r < spec.settings.runs and r not in done and status == "ok":
+            if r < spec.settings.runs and r not in done and status in ("ok", "lost"):
                 out.append((spec, r))
     return out
 

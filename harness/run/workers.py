@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from harness.clock import utc_now
 from harness.devices import open_device
-from harness.errors import UserError
+from harness.errors import DeviceError, UserError
 from harness.plan import CellSpec
 from harness.run.cell import CellResult, execute_run
 
@@ -33,9 +33,12 @@ class Event:
     payload: Any = None  # "device": (facts, config dict)
 
 
-def unreachable_result(spec: CellSpec, why: str) -> CellResult:
+def unreachable_result(spec: CellSpec, why: str, lost: bool) -> CellResult:
+    """A run that could not start: "lost" when the device answered earlier in this run and then went away (for
+    --resume), "failed" when it never answered (its reason names what to fix first)."""
     now = utc_now()
-    return CellResult(key=spec.key, status="failed", reason=f"device unreachable: {why}", started_at=now,
+    return CellResult(key=spec.key, status="lost" if lost else "failed", reason=f"device unreachable: {why}",
+                      started_at=now,
                       finished_at=now)
 
 
@@ -47,10 +50,21 @@ class DeviceWorker(threading.Thread):
         super().__init__(name=f"device-{device_id}", daemon=True)
         self.device_id, self.work, self.events, self.stop, self.opener = device_id, work, events, stop, opener
         self.device = None
+        self.was_open = False  # whether the device answered at some point of this run (then its loss is "lost")
+        self.position = 0  # the next item of ``work``; what is left when a bug stops the worker
 
     def run(self) -> None:
         try:
             self._measure()
+        except Exception:  # noqa: BLE001 - a bug must not silently drop this device's cells
+            import traceback
+
+            why = f"harness error on this device's worker: {traceback.format_exc(limit=8)}"
+            for spec, run_index in self.work[self.position:]:
+                now = utc_now()
+                self.events.put(Event("finished", self.device_id, spec, run_index, CellResult(
+                    key=spec.key, status="failed", reason=why.splitlines()[-1], log=why, started_at=now,
+                    finished_at=now)))
         finally:
             if self.device is not None:
                 self.device.close()
@@ -62,20 +76,27 @@ class DeviceWorker(threading.Thread):
             device = self.opener(config)
         except UserError as exc:
             return str(exc)
-        ok, why = device.reachable()
-        if ok:
-            ok, why = device.prepare()
+        try:
+            ok, why = device.reachable()
+            if ok:
+                ok, why = device.prepare()
+            if ok:
+                facts = device.facts()
+        except DeviceError as exc:  # it answered, then went away while being asked
+            ok, why = False, exc.reason
+            self.was_open = self.was_open or exc.lost
         if not ok:
             device.close()
             return why
         self.device = device
-        self.events.put(Event("device", self.device_id, payload=(device.facts(), config.model_dump(mode="json"))))
+        self.was_open = True
+        self.events.put(Event("device", self.device_id, payload=(facts, config.model_dump(mode="json"))))
         return None
 
     def _measure(self) -> None:
         failed: set[str] = set()
         unreachable = None
-        for spec, run_index in self.work:
+        for self.position, (spec, run_index) in enumerate(self.work):
             if self.stop.is_set():
                 return
             if spec.key in failed:
@@ -84,11 +105,16 @@ class DeviceWorker(threading.Thread):
                 unreachable = self._open(spec.device)
             self.events.put(Event("started", self.device_id, spec, run_index))
             if unreachable is not None:
-                result = unreachable_result(spec, unreachable)
+                result = unreachable_result(spec, unreachable, lost=self.was_open)
             else:
                 result = execute_run(spec, self.device, run_index)
             if result.status != "ok":
                 failed.add(spec.key)
+            if result.status == "lost" and self.device is not None:
+                # Ask again before the next cell: a phone that is gone fails the rest at once (as lost,
+                # for --resume), instead of each cell waiting out its own timeouts.
+                self.device.close()
+                self.device = None
             self.events.put(Event("finished", self.device_id, spec, run_index, result))
 
 

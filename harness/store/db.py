@@ -25,7 +25,7 @@ from harness.clock import utc_now
 from harness.errors import UserError
 from harness.stats import percentile, run_values
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = (Path(__file__).with_name("schema.sql")).read_text()
 
 
@@ -230,6 +230,12 @@ class Store:
                 cell_id = cur.lastrowid
             else:
                 cell_id = row[0]
+                # A resumed run measured again where the device was lost: the new run replaces the lost one.
+                lost = self.db.execute("SELECT 1 FROM cell_runs WHERE cell_id=? AND run_index=? AND status='lost'",
+                                       (cell_id, run_index)).fetchone()
+                if lost:
+                    for table in ("cell_runs", "samples", "thermal_samples"):
+                        self.db.execute(f"DELETE FROM {table} WHERE cell_id=? AND run_index=?", (cell_id, run_index))
             self._insert_run(cell_id, run_index, result)
             self._update_cell(cell_id, run_index, settings.runs, result)
         return cell_id
@@ -296,12 +302,15 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     def stored_runs(self, run_id: str) -> dict[str, tuple[str, set[int]]]:
-        """For resuming: cell key -> (cell status, run indices already stored)."""
+        """For resuming: cell key -> (cell status, run indices already stored).  Runs whose device was lost
+        are left out of the indices: they are to be measured again, and replace their lost row when they are."""
         out: dict[str, tuple[str, set[int]]] = {}
-        for key, status, run_index in self.db.execute(
-                """SELECT c.cell_key, c.status, r.run_index FROM cells c JOIN cell_runs r ON r.cell_id = c.cell_id
-                   WHERE c.run_id=?""", (run_id,)):
-            out.setdefault(key, (status, set()))[1].add(run_index)
+        for key, status, run_index, run_status in self.db.execute(
+                """SELECT c.cell_key, c.status, r.run_index, r.status FROM cells c
+                   JOIN cell_runs r ON r.cell_id = c.cell_id WHERE c.run_id=?""", (run_id,)):
+            done = out.setdefault(key, (status, set()))[1]
+            if run_status != "lost":
+                done.add(run_index)
         return out
 
     def cell_statuses(self, run_id: str, keys) -> dict[str, str]:

@@ -65,8 +65,26 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
         db.execute("UPDATE cells SET settings_json=? WHERE cell_id=?", (json.dumps(cell_settings), cell_id))
 
 
+_V2_STATUS_CHECK = "CHECK (status IN ('ok', 'failed', 'timeout', 'crashed'))"
+_V3_STATUS_CHECK = "CHECK (status IN ('ok', 'failed', 'timeout', 'crashed', 'lost'))"
+
+
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    """A cell may be 'lost' (its device stopped answering).  SQLite cannot change a CHECK in place, so the
+    cells table is rebuilt from its own definition with the wider CHECK, rows and ids unchanged."""
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='cells'").fetchone()
+    if _V2_STATUS_CHECK not in sql:
+        raise RuntimeError(f"the cells table is not the v2 one this step knows: {sql}")
+    columns = ", ".join(name for _, name, *_ in db.execute("PRAGMA table_info(cells)"))
+    db.execute(sql.replace("CREATE TABLE cells", "CREATE TABLE cells_v3", 1).replace(
+        "CREATE TABLE IF NOT EXISTS cells", "CREATE TABLE cells_v3", 1).replace(_V2_STATUS_CHECK, _V3_STATUS_CHECK))
+    db.execute(f"INSERT INTO cells_v3 ({columns}) SELECT {columns} FROM cells")
+    db.execute("DROP TABLE cells")
+    db.execute("ALTER TABLE cells_v3 RENAME TO cells")
+
+
 # Step from version N to N + 1, keyed by N.
-STEPS = {1: _v1_to_v2}
+STEPS = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(db: sqlite3.Connection, path: Path, version: int, target: int) -> Path:
@@ -76,10 +94,14 @@ def migrate(db: sqlite3.Connection, path: Path, version: int, target: int) -> Pa
         db.backup(copy)
     copy.close()
     db.isolation_level = None  # explicit transaction: DDL and data together, all or nothing
+    db.execute("PRAGMA foreign_keys=OFF")  # a table is rebuilt under the rows that refer to it; checked below
     db.execute("BEGIN IMMEDIATE")
     try:
         for step in range(version, target):
             STEPS[step](db)
+        broken = db.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migration left rows pointing nowhere: {broken[:5]}")
         db.execute(f"PRAGMA user_version={target}")
         db.execute("COMMIT")
     except BaseException:
@@ -87,4 +109,5 @@ def migrate(db: sqlite3.Connection, path: Path, version: int, target: int) -> Pa
         raise
     finally:
         db.isolation_level = ""
+        db.execute("PRAGMA foreign_keys=ON")
     return backup

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS cells (
     artifact_path      TEXT NOT NULL,
     task               TEXT NOT NULL,
     runner             TEXT NOT NULL,
-    status             TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'timeout', 'crashed')),
+    -- v3: 'lost' = the device stopped answering; --resume measures the cell's lost runs again.
+    status             TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'timeout', 'crashed', 'lost')),
     reason             TEXT NOT NULL,
     log                TEXT NOT NULL,
     warmup_iterations  INTEGER NOT NULL,
