@@ -1,6 +1,7 @@
 """Android phones over adb (adbutils), through the adb server; every adbutils call lives here.
 
-Commands are built from quoted arguments (``shlex.join``), each with a timeout; pushes
+Commands are built from quoted arguments (``shlex.join``), each under toybox ``timeout`` on the
+phone and a wall-clock deadline on the controller (:mod:`harness.devices.adb_streams`); pushes
 are content-addressed under /data/local/tmp/harness/<sha256>/ and skipped when the
 phone already holds the same bytes (checked on the phone with ``sha256sum``).
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from harness.devices.adb_streams import SyncRefused, shell_v2, sync_send
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.errors import DeviceError
 from harness.vocab import Backend
@@ -67,18 +69,29 @@ class Device(BaseDevice):
             return False, f"adb cannot reach {self.config.serial} ({exc})"
         return (state == "device", f"state {state}")
 
-    def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
-        from adbutils.errors import AdbError, AdbTimeout
+    # toybox `timeout` on the phone sends SIGTERM at the command's timeout and SIGKILL this long after, so a
+    # runner that hangs or prints forever is killed *on the phone* (dropping the adb connection does not).
+    KILL_AFTER_S = 5
+    # The controller's own deadline, past the phone's: a phone that stops answering altogether.
+    CONTROLLER_GRACE_S = 15
+    OUTPUT_CAP_BYTES = 16 * 2**20  # per stream; a runner that floods its output keeps its head and tail
 
-        command = shlex.join([*(f"{k}={v}" for k, v in (env or {}).items()), *argv])
+    def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
+        from adbutils.errors import AdbError
+
+        limit = ["timeout", "-k", f"{self.KILL_AFTER_S:g}", f"{timeout_s:g}"]
+        command = shlex.join([*(f"{k}={v}" for k, v in (env or {}).items()), *limit, *argv])
         started = time.perf_counter()
         try:
-            r = self.adb.shell2(command, timeout=timeout_s, v2=True)
-        except AdbTimeout:
-            return CommandResult(argv, None, "", "", time.perf_counter() - started, timed_out=True)
+            outcome = shell_v2(self.adb.open_transport(timeout=timeout_s + self.CONTROLLER_GRACE_S), command,
+                               timeout_s + self.KILL_AFTER_S + self.CONTROLLER_GRACE_S, self.OUTPUT_CAP_BYTES)
         except (AdbError, OSError, ConnectionError, EOFError) as exc:
-            raise DeviceError(self.id, argv, f"adb lost the device ({exc})") from None
-        return CommandResult(argv, r.returncode, r.stdout, r.stderr, time.perf_counter() - started)
+            raise DeviceError(self.id, argv, f"adb lost the device ({exc})", lost=True) from None
+        duration_s = time.perf_counter() - started
+        # toybox timeout exits 124 when its SIGTERM ended the command, 137 when SIGKILL had to (toys/other/timeout.c).
+        timed_out = outcome.deadline_passed or (outcome.exit_code in (124, 137) and duration_s >= timeout_s)
+        return CommandResult(argv, None if timed_out else outcome.exit_code, outcome.stdout, outcome.stderr,
+                             duration_s, timed_out=timed_out)
 
     def _check(self, argv: list[str], timeout_s: float = 30) -> str:
         result = self.run(argv, timeout_s)
@@ -108,37 +121,20 @@ class Device(BaseDevice):
         started = time.perf_counter()
         try:
             self._sync_send(local, remote)
+        except SyncRefused as exc:
+            raise DeviceError(self.id, ["push", str(local), remote], f"push refused ({exc})") from None
         except Exception as exc:  # noqa: BLE001 - a dropped connection surfaces as several error types
-            raise DeviceError(self.id, ["push", str(local), remote], f"push failed ({exc})") from None
+            raise DeviceError(self.id, ["push", str(local), remote], f"push failed ({exc})", lost=True) from None
         # No second checksum: the sync protocol answers FAIL itself (full storage, bad path), and the
         # next run's sha256sum check re-pushes anything that did not arrive whole.
         seconds = time.perf_counter() - started
         self.pushes.append({"path": remote, "bytes": local.stat().st_size, "seconds": seconds, "skipped": False})
         return remote
 
-    SYNC_CHUNK = 64 * 1024  # the sync protocol's largest DATA payload
-
-    def _sync_send(self, local: Path, remote: str, mode: int = 0o100644) -> None:
-        """adb's sync SEND with 64 KiB DATA chunks.
-
-        adbutils' own push writes 4 KiB chunks, which measured at about a third of `adb push`'s
-        throughput (benchmarks/push_throughput.py); the protocol allows 64 KiB.
-        """
-        import struct
-
-        target = f"{remote},{mode}".encode()
-        with self.adb.open_transport(timeout=None) as c:
-            c.send_command("sync:")
-            c.check_okay()
-            c.conn.sendall(b"SEND" + struct.pack("<I", len(target)) + target)
-            with local.open("rb") as fh:
-                while chunk := fh.read(self.SYNC_CHUNK):
-                    c.conn.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
-            c.conn.sendall(b"DONE" + struct.pack("<I", int(time.time())))
-            status = c.read_string(4)
-            if status != "OKAY":
-                length = struct.unpack("<I", c.read(4))[0]
-                raise OSError(f"{status}: {c.read(length).decode(errors='replace')}")
+    def _sync_send(self, local: Path, remote: str) -> None:
+        """adb's sync SEND with 64 KiB DATA chunks: adbutils' own push writes 4 KiB chunks, which measured at
+        about a third of `adb push`'s throughput (benchmarks/push_throughput.py)."""
+        sync_send(self.adb.open_transport(timeout=None), local, remote)
 
     # dumpsys is far heavier than a sysfs read: ask for the thermal status and battery every Nth sample.
     DUMPSYS_EVERY = 5
@@ -163,11 +159,9 @@ class Device(BaseDevice):
         paths = [f"/sys/class/thermal/{z}/{f}" for z in zones for f in ("type", "temp")]
         cpus = ["cpu0", "cpu2", "cpu7"]
         paths += [f"/sys/devices/system/cpu/{c}/cpufreq/scaling_cur_freq" for c in cpus]
-        lines = self.run(["cat", *paths], 10).stdout.splitlines()
-        zone_lines, freq_lines = lines[: 2 * len(zones)], lines[2 * len(zones):]
-        samples = sysfs.zone_samples([(z, zone_lines[2 * i], zone_lines[2 * i + 1])
-                                      for i, z in enumerate(zones) if 2 * i + 1 < len(zone_lines)])
-        return samples + sysfs.freq_samples(list(zip(cpus, freq_lines)))
+        # Not `cat`: toybox cat skips a file it cannot read (a disabled zone, an offline CPU) and every later
+        # value would land on the wrong sensor.  grep -H prints each line with its file; -s hushes the unreadable.
+        return sysfs.tagged_samples(self.run(["grep", "-s", "-H", ".", *paths], 10).stdout)
 
     def thermal_status(self) -> int | None:
         from harness.thermal.thermalservice import parse

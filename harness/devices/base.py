@@ -47,14 +47,24 @@ class CommandResult:
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
 
+    LOG_KEEP_CHARS = 64 * 1024  # per stream, in a cell's log: a runner that floods its output keeps its ends
+
     def log(self) -> str:
-        """stdout and stderr together, as a failed cell's log."""
+        """stdout and stderr together, as a failed cell's log (each kept to its head and tail)."""
         parts = [f"$ {' '.join(self.argv)}"]
         if self.stdout.strip():
-            parts.append(self.stdout.rstrip())
+            parts.append(clip(self.stdout.rstrip(), self.LOG_KEEP_CHARS))
         if self.stderr.strip():
-            parts.append("[stderr]\n" + self.stderr.rstrip())
+            parts.append("[stderr]\n" + clip(self.stderr.rstrip(), self.LOG_KEEP_CHARS))
         return "\n".join(parts)
+
+
+def clip(text: str, keep_chars: int) -> str:
+    """``text`` whole when short, else its first quarter and last three quarters of ``keep_chars``."""
+    if len(text) <= keep_chars:
+        return text
+    head, tail = keep_chars // 4, keep_chars - keep_chars // 4
+    return f"{text[:head]}\n[... {len(text) - head - tail} characters left out ...]\n{text[-tail:]}"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,10 @@ PROPS = {
     "ro.boot.harness.simulated": "1",
 }
 CPU_CLUSTERS = {"cpu0": 2_265_600, "cpu2": 3_014_400, "cpu7": 3_302_400}  # kHz: little, big, prime
-ZONES = ["cpu-0-0", "cpu-1-0", "cpu-1-2", "gpuss-0", "battery", "skin"]
+# As on Qualcomm phones: besides the chip's sensors, "soc" is the battery's state of charge (a percentage,
+# not a temperature), and a zone whose sensor is switched off fails every read (EINVAL).
+ZONES = ["cpu-0-0", "cpu-1-0", "soc", "cpu-1-2", "gpuss-0", "disabled-0", "battery", "skin"]
+BATTERY_LEVEL_PERCENT = 87
 
 
 @dataclass
@@ -24,7 +27,8 @@ class Faults:
 
     drop_push_after_bytes: int | None = None  # connection dies mid-push
     crash_runner: bool = False  # runner dies with SIGSEGV (exit 139)
-    hang_runner: bool = False  # runner never returns
+    hang_runner: bool = False  # runner never returns (and keeps running when the connection closes)
+    chatty_runner: bool = False  # runner prints the same line forever
     storage_full: bool = False  # writes fail with ENOSPC
     hot: bool = False  # starts at 82 C and throttles
     vanish_after_commands: int | None = None  # the device disappears mid-run
@@ -85,6 +89,10 @@ class Phone:
             name = ZONES[index]
             if parts[4] == "type":
                 return name + "\n"
+            if parts[4] == "temp" and name == "soc":
+                return f"{BATTERY_LEVEL_PERCENT}\n"
+            if parts[4] == "temp" and name.startswith("disabled"):
+                raise OSError(22, "Invalid argument")
             if parts[4] == "temp":
                 offset = {"battery": -8.0, "skin": -6.0, "gpuss-0": -3.0}.get(name, 0.0)
                 return f"{int((self.heat() + offset) * 1000)}\n"

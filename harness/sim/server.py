@@ -127,7 +127,8 @@ class Connection(socketserver.BaseRequestHandler):
         try:
             if service.startswith("shell,v2"):
                 cmd = service.split(":", 1)[1]
-                result = shell.run(phone, cmd, stream.closed)
+                result = shell.run(phone, cmd, stream.closed,
+                                   emit=lambda kind, data: stream.write(shell_packet(kind, data)))
                 if result.out:
                     stream.write(shell_packet(SHELL_STDOUT, result.out.encode()))
                 if result.err:
@@ -186,37 +187,41 @@ class Connection(socketserver.BaseRequestHandler):
                 return
 
     def receive_file(self, stream: Stream, device_path: str) -> None:
+        """adbd's SEND (system/core adb/daemon/file_sync_service.cpp, handle_send_file): the bytes go straight to
+        the path, and on any failure, a dropped connection included, the partly written file is unlinked."""
         phone = self.server.phone
         target = phone.path(device_path)
         target.parent.mkdir(parents=True, exist_ok=True)  # fixed_push_mkdir
-        partial = target.with_name(target.name + ".partial")
         failed = None
-        with partial.open("wb") as out:
-            while True:
-                head = stream.read_exact(8)
-                kind, value = head[:4], struct.unpack("<I", head[4:])[0]
-                if kind == b"DATA":
-                    chunk = stream.read_exact(value)
-                    self.pushed += len(chunk)
-                    limit = phone.faults.drop_push_after_bytes
-                    if limit is not None and self.pushed > limit:
-                        self.request.shutdown(socket.SHUT_RDWR)  # the cable is pulled mid-push
-                        raise ConnectionError("dropped")
-                    if phone.faults.storage_full:
-                        failed = "No space left on device"
-                    elif failed is None:
-                        out.write(chunk)
-                elif kind == b"DONE":
-                    break
-                else:
-                    failed = f"unexpected {kind!r}"
-                    break
+        try:
+            with target.open("wb") as out:
+                while True:
+                    head = stream.read_exact(8)
+                    kind, value = head[:4], struct.unpack("<I", head[4:])[0]
+                    if kind == b"DATA":
+                        chunk = stream.read_exact(value)
+                        self.pushed += len(chunk)
+                        limit = phone.faults.drop_push_after_bytes
+                        if limit is not None and self.pushed > limit:
+                            self.request.shutdown(socket.SHUT_RDWR)  # the cable is pulled mid-push
+                            raise ConnectionError("dropped")
+                        if phone.faults.storage_full:
+                            failed = "No space left on device"
+                        elif failed is None:
+                            out.write(chunk)
+                    elif kind == b"DONE":
+                        break
+                    else:
+                        failed = f"unexpected {kind!r}"
+                        break
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
         if failed:
-            partial.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
             msg = failed.encode()
             stream.write(b"FAIL" + struct.pack("<I", len(msg)) + msg)
         else:
-            partial.replace(target)
             stream.write(b"OKAY" + struct.pack("<I", 0))
 
 

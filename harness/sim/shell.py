@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 
 from harness.sim.fake_runners import LOGCAT
-from harness.sim.phone import PROPS, Phone
+from harness.sim.phone import BATTERY_LEVEL_PERCENT, PROPS, Phone
 
 BENCHMARKS = ("executor_runner", "qnn_executor_runner", "onnxruntime_perf_test", "llama_main", "whisper_runner")
 
@@ -25,7 +25,7 @@ class Result:
 
 def _battery(phone: Phone) -> str:
     return ("Current Battery Service state:\n  AC powered: false\n  USB powered: true\n  status: 2\n"
-            f"  level: 87\n  scale: 100\n  voltage: 4123\n  temperature: {int((phone.heat() - 8) * 10)}\n")
+            f"  level: {BATTERY_LEVEL_PERCENT}\n  scale: 100\n  voltage: 4123\n  temperature: {int((phone.heat() - 8) * 10)}\n")
 
 
 def _thermalservice(phone: Phone) -> str:
@@ -49,7 +49,35 @@ def _logcat(phone: Phone, args: list[str]) -> Result:
     return Result(out="--------- beginning of main\n" + text)
 
 
-def _benchmark(phone: Phone, name: str, args: list[str], cancel: threading.Event) -> Result:
+class Session:
+    """What one shell command runs under.  ``kill`` is set by toybox ``timeout`` when its time is up;
+    ``hangup`` when the adb connection closed.  A hangup does not stop a runner on a real phone (adbd
+    closes its pipes: a silent runner keeps going, a printing one dies of SIGPIPE at its next write);
+    ``emit(kind, bytes)`` streams output as it is printed (shell protocol v2), when the caller can."""
+
+    def __init__(self, hangup: threading.Event, emit=None) -> None:
+        self.kill = threading.Event()
+        self.hangup = hangup
+        self.emit = emit
+
+    def under_timeout(self, kill: threading.Event) -> "Session":
+        inner = Session(self.hangup, self.emit)
+        inner.kill = kill
+        return inner
+
+
+def _chatty(phone: Phone, session: Session) -> Result:
+    """A runner stuck printing the same log line, as a runner caught in a retry loop does."""
+    line = b"E 00:00:00.000001 executorch:method.cpp:1170] Retrying: backend returned Error::Internal\n" * 64
+    while not session.kill.wait(0.002):
+        if session.hangup.is_set():
+            return Result(141)  # SIGPIPE: nobody reads its output any more
+        if session.emit is not None:
+            session.emit(1, line)
+    return Result(137)
+
+
+def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Result:
     faults = phone.faults
     if faults.crash_runner:
         return Result(139, err="Segmentation fault\n")
@@ -58,12 +86,14 @@ def _benchmark(phone: Phone, name: str, args: list[str], cancel: threading.Event
         phone.busy += 1
     try:
         if faults.hang_runner:
-            cancel.wait()
+            session.kill.wait()  # only a signal ends it; a closed connection does not
             return Result(137)
+        if faults.chatty_runner:
+            return _chatty(phone, session)
         proc = subprocess.Popen([sys.executable, "-m", "harness.sim.fake_runners", name, *mapped],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         while proc.poll() is None:
-            if cancel.wait(0.05):
+            if session.kill.wait(0.05):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 return Result(137)
@@ -83,7 +113,90 @@ def _benchmark(phone: Phone, name: str, args: list[str], cancel: threading.Event
     return Result(proc.returncode, out, err)
 
 
-def run_one(phone: Phone, argv: list[str], cancel: threading.Event) -> Result:
+def _read_file(phone: Phone, device_path: str) -> tuple[str, str | None]:
+    """(text, None) or ("", the error toybox would name)."""
+    try:
+        virtual = phone.sysfs(device_path)
+    except OSError as exc:  # a zone whose sensor is off: the kernel answers the read with an error
+        return "", exc.strerror or str(exc)
+    if virtual is not None:
+        return virtual, None
+    if phone.path(device_path).is_file():
+        return phone.path(device_path).read_text(errors="replace"), None
+    return "", "No such file or directory"
+
+
+def _grep(phone: Phone, args: list[str]) -> Result:
+    """toybox ``grep [-sH] PATTERN FILE...``: matching lines, each prefixed ``FILE:`` with -H (or more than one
+    file); -s hushes unreadable files; exit 0 when a line matched, 1 when none did, 2 on an error without -s."""
+    import re
+
+    flags = set()
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        flags.update(args.pop(0)[1:])
+    if not args:
+        return Result(2, err="grep: Need 1 argument\n")
+    pattern, files = re.compile(args[0]), args[1:]
+    prefix = "H" in flags or len(files) > 1
+    out, err, matched = [], [], False
+    for name in files:
+        text, problem = _read_file(phone, name)
+        if problem:
+            if "s" not in flags:
+                err.append(f"grep: {name}: {problem}\n")
+            continue
+        for line in text.splitlines():
+            if pattern.search(line):
+                matched = True
+                out.append(f"{name}:{line}\n" if prefix else line + "\n")
+    code = 2 if err else 0 if matched else 1
+    return Result(code, "".join(out), "".join(err))
+
+
+def _seconds(text: str) -> float:
+    """A toybox duration: a decimal number with an optional s/m/h/d suffix."""
+    scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in scale:
+        return float(text[:-1]) * scale[text[-1]]
+    return float(text)
+
+
+def _timeout(phone: Phone, args: list[str], session: Session) -> Result:
+    """toybox ``timeout [-k DURATION] [-s SIGNAL] DURATION COMMAND...`` (toys/other/timeout.c): the command is
+    signalled when DURATION passes; exit 124 when that ended it (137 when the signal was KILL), 125 on bad usage."""
+    options, i = {}, 0
+    while i < len(args) and args[i].startswith("-"):
+        if args[i] in ("-k", "-s") and i + 1 < len(args):
+            options[args[i]] = args[i + 1]
+            i += 2
+        elif args[i] in ("-v", "--foreground", "--preserve-status"):
+            i += 1
+        else:
+            return Result(125, err=f"timeout: Unknown option '{args[i]}'\n")
+    if len(args) - i < 2:
+        return Result(125, err="timeout: Need 2 arguments\n")
+    try:
+        duration_s = _seconds(args[i])
+    except ValueError:
+        return Result(125, err=f"timeout: bad duration '{args[i]}'\n")
+    kill, done, fired = threading.Event(), threading.Event(), threading.Event()
+
+    def watch() -> None:
+        if not done.wait(duration_s):
+            fired.set()
+            kill.set()  # every simulated runner dies of TERM, so -k never has to follow up
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        result = run_one(phone, args[i + 1:], session.under_timeout(kill))
+    finally:
+        done.set()
+    if fired.is_set():
+        return Result(137 if options.get("-s", "TERM").upper() in ("KILL", "9") else 124, result.out, result.err)
+    return result
+
+
+def run_one(phone: Phone, argv: list[str], session: Session) -> Result:
     env_free = [a for a in argv]
     while env_free and "=" in env_free[0] and not env_free[0].startswith("/"):
         env_free.pop(0)  # VAR=value prefixes (LD_LIBRARY_PATH=...) are accepted and ignored
@@ -98,6 +211,8 @@ def run_one(phone: Phone, argv: list[str], cancel: threading.Event) -> Result:
             return Result(out="".join(f"[{k}]: [{v}]\n" for k, v in PROPS.items()))
         if base == "echo":
             return Result(out=" ".join(args) + "\n")
+        if base == "timeout":
+            return _timeout(phone, args, session)
         if base == "true":
             return Result()
         if base == "mkdir":
@@ -112,17 +227,17 @@ def run_one(phone: Phone, argv: list[str], cancel: threading.Event) -> Result:
                 if not a.startswith("-") and phone.path(a).is_file():
                     phone.path(a).unlink()
             return Result()
-        if base == "cat":
-            out = []
+        if base == "cat":  # toybox: a file it cannot read is reported on stderr and skipped; exit 1 at the end
+            out, err = [], []
             for a in args:
-                virtual = phone.sysfs(a)
-                if virtual is not None:
-                    out.append(virtual)
-                elif phone.path(a).is_file():
-                    out.append(phone.path(a).read_text(errors="replace"))
+                text, problem = _read_file(phone, a)
+                if problem:
+                    err.append(f"cat: {a}: {problem}\n")
                 else:
-                    return Result(1, "".join(out), f"cat: {a}: No such file or directory\n")
-            return Result(out="".join(out))
+                    out.append(text)
+            return Result(1 if err else 0, "".join(out), "".join(err))
+        if base == "grep":
+            return _grep(phone, args)
         if base == "ls":
             target = args[-1] if args else "/"
             listing = phone.list_sysfs(target)
@@ -156,14 +271,16 @@ def run_one(phone: Phone, argv: list[str], cancel: threading.Event) -> Result:
         if base in BENCHMARKS:
             if not phone.path(cmd).is_file():
                 return Result(127, err=f"/system/bin/sh: {cmd}: not found\n")
-            return _benchmark(phone, base, args, cancel)
+            return _benchmark(phone, base, args, session)
     except PermissionError as exc:
         return Result(1, err=f"{cmd}: {exc}: Permission denied\n")
     return Result(127, err=f"/system/bin/sh: {cmd}: inaccessible or not found\n")
 
 
-def run(phone: Phone, command: str, cancel: threading.Event) -> Result:
-    """A command line: simple commands joined by ';' or '&&' (what adb and the harness send)."""
+def run(phone: Phone, command: str, hangup: threading.Event, emit=None) -> Result:
+    """A command line: simple commands joined by ';' or '&&' (what adb and the harness send).  ``hangup`` is
+    set when the connection closes; ``emit(kind, data)`` streams a runner's output as it is printed."""
+    session = Session(hangup, emit)
     lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|")
     lexer.whitespace_split = True
     tokens = list(lexer)
@@ -171,7 +288,7 @@ def run(phone: Phone, command: str, cancel: threading.Event) -> Result:
     for token in tokens + [";"]:
         if token in (";", "&&"):
             if current and (op == ";" or result.code == 0):
-                result = run_one(phone, current, cancel)
+                result = run_one(phone, current, session)
                 out.append(result.out)
                 err.append(result.err)
             current, op = [], token
