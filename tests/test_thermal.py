@@ -24,6 +24,28 @@ def test_hottest_cpu_prefers_cpu_sensors():
     assert hottest_cpu_c([]) is None
 
 
+def test_grep_output_keeps_every_value_on_its_own_file():
+    # `grep -s -H . FILE...` as toybox prints it on a Qualcomm phone: zone 2 is switched off (its temp read fails
+    # and -s drops it), cpu7 is offline.  With `cat`, zone 3's type would have been paired with zone 2's temp.
+    text = ("/sys/class/thermal/thermal_zone0/type:cpu-0-0\n/sys/class/thermal/thermal_zone0/temp:41200\n"
+            "/sys/class/thermal/thermal_zone2/type:disabled-0\n"
+            "/sys/class/thermal/thermal_zone3/type:gpuss-0\n/sys/class/thermal/thermal_zone3/temp:38000\n"
+            "/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq:1785600\n")
+    samples = sysfs.tagged_samples(text)
+    assert [(s.sensor, s.value) for s in samples] == [
+        ("cpu-0-0 (thermal_zone0)", 41.2), ("gpuss-0 (thermal_zone3)", 38.0), ("cpu0.freq", 1785600.0)]
+
+
+def test_battery_state_of_charge_zones_are_never_the_hottest_cpu():
+    # Qualcomm's "soc" zone is the battery's state of charge in percent: 87 must not read as 87 C.
+    readings = [ThermalSample(0, "soc (thermal_zone2)", "temp", 87.0, "C"),
+                ThermalSample(0, "ibat-lvl0 (thermal_zone40)", "temp", 95.0, "C"),
+                ThermalSample(0, "cpu-1-0 (thermal_zone1)", "temp", 44.0, "C"),
+                ThermalSample(0, "soc_dts0 (thermal_zone7)", "temp", 46.0, "C")]
+    assert hottest_cpu_c(readings) == 46.0
+    assert hottest_cpu_c(readings[:2]) is None  # only battery zones: no chip temperature at all
+
+
 class CoolingPhone:
     """A device stand-in whose CPU cools by 2 C per poll: only the gate's logic is under test here."""
 

@@ -10,15 +10,25 @@ import numpy as np
 
 from harness.thermal.reading import ThermalSample
 
-# Sensor names that describe the CPU on Linux and Android thermal zones.
-_CPU_WORDS = ("cpu", "tsens", "x86_pkg", "coretemp", "soc")
+# Sensor names that describe the CPU on Linux and Android thermal zones ("soc_dts" is Intel's SoC sensor).
+_CPU_WORDS = ("cpu", "tsens", "x86_pkg", "coretemp", "soc_dts")
+# Zones that are not temperatures of the chip at all: on Qualcomm phones "soc" and "socd" are the battery's
+# state of charge (a percentage, from the fuel gauge), beside ibat/vbat/bms zones.
+_BATTERY_TYPES = ("soc", "socd")
+_BATTERY_WORDS = ("batt", "bms", "ibat", "vbat")
+
+
+def is_battery_zone(sensor: str) -> bool:
+    """Whether a sensor (``"type (thermal_zoneN)"`` or a name) reads the battery, not the chip."""
+    kind = sensor.split(" (", 1)[0].strip().lower()
+    return kind in _BATTERY_TYPES or any(w in kind for w in _BATTERY_WORDS)
 
 
 def hottest_cpu_c(samples: list[ThermalSample]) -> float | None:
-    """The hottest CPU-like temperature in one reading (any temperature if none looks like a CPU)."""
-    temps = [s for s in samples if s.kind == "temp"]
+    """The hottest CPU-like temperature in one reading (any chip temperature if none looks like a CPU)."""
+    temps = [s for s in samples if s.kind == "temp" and not is_battery_zone(s.sensor)]
     cpu = [s.value for s in temps if any(w in s.sensor.lower() for w in _CPU_WORDS)]
-    values = cpu or [s.value for s in temps if s.sensor != "battery"]
+    values = cpu or [s.value for s in temps]
     return max(values) if values else None
 
 

@@ -1,7 +1,7 @@
 """Linux sysfs thermal zones and CPU clocks, shared by the host and Android.
 
 The parsers are pure functions over text (``type``/``temp`` pairs, frequencies) so the
-same code reads a local ``/sys`` and the output of one ``cat`` on a phone.
+same code reads a local ``/sys`` and the output of one ``grep -H`` on a phone.
 """
 
 from __future__ import annotations
@@ -43,6 +43,25 @@ def freq_samples(freqs: list[tuple[str, str]]) -> list[ThermalSample]:
         except ValueError:
             continue
     return out
+
+
+def tagged_samples(text: str) -> list[ThermalSample]:
+    """The output of ``grep -s -H . FILE...`` over zone ``type``/``temp`` files and ``scaling_cur_freq`` files:
+    each value arrives with its own file name, so a zone that cannot be read (disabled, or an offline CPU)
+    drops out alone instead of shifting every later value onto the wrong sensor."""
+    zones: dict[str, dict[str, str]] = {}
+    freqs: dict[str, str] = {}
+    for line in text.splitlines():
+        path, sep, value = line.partition(":")
+        parts = path.strip("/").split("/")
+        if not sep or len(parts) < 2:
+            continue
+        if parts[:3] == ["sys", "class", "thermal"] and len(parts) == 5 and parts[4] in ("type", "temp"):
+            zones.setdefault(parts[3], {})[parts[4]] = value
+        elif parts[:4] == ["sys", "devices", "system", "cpu"] and parts[-1] == "scaling_cur_freq":
+            freqs[parts[4]] = value
+    pairs = [(z, f["type"], f["temp"]) for z, f in sorted(zones.items()) if "type" in f and "temp" in f]
+    return zone_samples(pairs) + freq_samples(sorted(freqs.items()))
 
 
 def _read(path: Path) -> str | None:
