@@ -21,6 +21,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 
 from pymobiledevice3 import exceptions as pmd3_errors
 from pymobiledevice3.lockdown import create_using_usbmux as real_create_using_usbmux
@@ -58,6 +59,7 @@ class Faults:
     crash_app: bool | int = False  # the app dies without a result
     hang_app: bool | int = False  # the app never ends
     malformed_result: bool | int = False  # the result misses required fields
+    tamper_result: Callable[[dict], dict] | None = None  # rewrites the result before the app writes it
     unplug_after_launches: int | None = None  # the cable is pulled after this many launches
     no_tunneld: bool = False  # tunneld is not running
     userspace_tunnel: bool = False  # whether a userspace tunnel can be opened (off: tests exercise tunneld)
@@ -372,6 +374,8 @@ def fake_app(phone: FakeIPhone, environment: dict, stop: threading.Event) -> Non
     if phone.app_fault("malformed_result"):
         del result["latency_ms"]
         result["load_ms"] = "fast"
+    if phone.faults.tamper_result is not None:
+        result = phone.faults.tamper_result(result)
     target = phone.container(job["result_path"])
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")

@@ -20,8 +20,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 
@@ -299,6 +301,28 @@ def _(root):
     _corpus_check(root, folder, "a.wav")
 
 
+@case("bad input", "corpus: random bytes named .wav")
+def _(root):
+    folder = corpus(root)
+    (folder / "a.wav").write_bytes(os.urandom(4000))
+    _corpus_check(root, folder, "a.wav")
+
+
+@case("bad input", "corpus: a WAV cut off inside its header")
+def _(root):
+    wav(root / "corpus" / "a.wav")
+    path = root / "corpus" / "a.wav"
+    path.write_bytes(path.read_bytes()[:30])
+    _corpus_check(root, corpus(root), "a.wav")
+
+
+@case("bad input", "corpus: audio that cannot be opened (a folder named .wav)")
+def _(root):
+    folder = corpus(root)
+    (folder / "a.wav").mkdir()
+    _corpus_check(root, folder, "a.wav")
+
+
 @case("bad input", "wer: files of different lengths")
 def _(root):
     (root / "ref.txt").write_text("one\ntwo\n")
@@ -448,6 +472,51 @@ def _(root):
     assert any(p.name == name for p in phone_root.rglob("*.pte")), "the build is not on the phone by its own name"
 
 
+@case("injection", "an iPhone result file naming paths outside its folder")
+def _(root):
+    """The app's result is read as data: paths in it (a job id that climbs, fields naming files elsewhere) are
+    never followed.  The harness pulls nothing else from a phone (Android runners' outputs stay on the phone)."""
+    from harness.cli import main as cli_main
+    from harness.devices import ios_pmd3
+    from tests import ios_fakes
+
+    outside = root / "outside"
+    outside.mkdir()
+    canary = outside / "secret.txt"
+    canary.write_text("CANARY-7f3a-never-read")
+    phone = ios_fakes.FakeIPhone(root / "container")
+    phone.faults.tamper_result = lambda result: {
+        **result, "job_id": "../../../../" + str(outside).lstrip("/") + "/job",
+        "result_path": str(canary), "latency_file": "../../../../" + str(canary).lstrip("/")}
+    ipa = ios_fakes.make_ipa(root / "app" / "Bench.ipa")
+    (root / "builds").mkdir()
+    (root / "builds" / "tiny.pte").write_bytes(_tiny_pte_bytes())
+    (root / "devices.yaml").write_text(textwrap.dedent(f"""
+        devices:
+          - {{id: iphone, platform: ios, udid: "{phone.udid}", app: {ipa}, bundle_id: {ios_fakes.BUNDLE_ID},
+              backends: [xnnpack]}}
+        """))
+    (root / "plan.yaml").write_text("name: ios\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n"
+                                    "iterations: 3\nruns: 1\ntimeout_s: 60\n")
+    before = sorted(p.name for p in outside.iterdir())
+    ios_pmd3.use_api(ios_fakes.build_api(phone))
+    try:
+        code = cli_main(["run", str(root / "plan.yaml"), "--db", str(root / "h.db"), "-q"])
+    finally:
+        ios_pmd3.use_api(None)
+    assert code == 1, f"exit {code}"
+    con = sqlite3.connect(root / "h.db")
+    (status, reason, log), = con.execute("SELECT status, reason, log FROM cells").fetchall()
+    (run_id,) = con.execute("SELECT run_id FROM runs").fetchone()
+    dump = "\n".join(con.iterdump())
+    con.close()
+    assert status == "failed" and "breaks the contract" in reason, (status, reason)
+    assert "CANARY" not in dump, "a file named by the result was read"
+    assert sorted(p.name for p in outside.iterdir()) == before, "a file appeared outside the phone's container"
+    assert cli_main(["report", run_id, "--db", str(root / "h.db"), "-o", str(root / "rep")]) == 0
+    assert "CANARY" not in (root / "rep" / "index.html").read_text()
+
+
 # -- faults ------------------------------------------------------------------------------------------------
 
 def _runs_stored(db: Path) -> list[tuple]:
@@ -479,11 +548,12 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _interrupt_and_resume(root: Path, sig: int, wanted_exit: int | None) -> None:
+def _interrupt_and_resume(root: Path, sig: int, wanted_exit: int | None, command: str = "run") -> None:
     plan = lab(root, runs=FAULT_RUNS)
     db = root / "h.db"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q", "--json"],
-                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    extra = ["-o", str(root / "night")] if command == "nightly" else []
+    proc = subprocess.Popen([sys.executable, "-m", "harness", command, str(plan), "--db", str(db), "-q", "--json",
+                             *extra], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_sigint)
     _wait_for_runs(db, 2, proc)
     assert proc.poll() is None, "the run ended before the fault could be injected"
@@ -497,18 +567,26 @@ def _interrupt_and_resume(root: Path, sig: int, wanted_exit: int | None) -> None
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     (run_id,) = con.execute("SELECT run_id FROM runs").fetchone()
     con.close()
-    again = cli("run", str(plan), "--db", str(db), "--resume", run_id, "-q", cwd=root)
+    again = cli(command, str(plan), "--db", str(db), "--resume", run_id, "-q", *extra, cwd=root)
     assert again.returncode == 0, again.stderr[-1500:]
     after = _runs_stored(db)
     assert after[:len(kept)] == kept, "a run stored before the fault changed"
     assert len(after) == FAULT_RUNS and sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0] == "complete"
     report = cli("report", run_id, "--db", str(db), "-o", "rep", cwd=root)
     assert report.returncode == 0 and (root / "rep" / "index.html").stat().st_size > 1000, report.stderr[-800:]
+    if command == "nightly":  # the resumed night wrote its verdict files
+        assert json.loads((root / "night" / "nightly.json").read_text())["run_id"] == run_id
+        assert (root / "night" / "junit.xml").stat().st_size > 100
 
 
 @case("fault", "harness killed with SIGKILL mid-run, then --resume")
 def _(root):
     _interrupt_and_resume(root, signal.SIGKILL, None)
+
+
+@case("fault", "harness nightly killed with SIGKILL mid-run, then --resume")
+def _(root):
+    _interrupt_and_resume(root, signal.SIGKILL, None, command="nightly")
 
 
 @case("fault", "Ctrl-C mid-run: exit 130, then --resume")
@@ -556,3 +634,197 @@ def _(root):
         assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+# -- faults on the simulated phone: runners and the device itself ------------------------------------------
+
+_PTE: list[bytes] = []
+
+
+def _tiny_pte_bytes() -> bytes:
+    """A real XNNPACK .pte (Linear 8x8), exported once per process."""
+    if not _PTE:
+        import tempfile
+
+        import torch
+
+        from harness.zoo.export import export_pte_xnnpack
+
+        with tempfile.TemporaryDirectory() as scratch:
+            out = Path(scratch) / "tiny.pte"
+            export_pte_xnnpack(torch.nn.Linear(8, 8).eval(), (torch.randn(1, 8),), out)
+            _PTE.append(out.read_bytes())
+    return _PTE[0]
+
+
+@contextmanager
+def phone_lab(root: Path, runs: int = 2, timeout_s: float = 30, extra: str = ""):
+    """A simulated phone behind a private real adb server, two builds (a, b) and a plan measuring them."""
+    from harness.sim.adb_server import private_adb_server
+
+    for name in ("a", "b"):
+        folder = root / "builds" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "tiny.pte").write_bytes(_tiny_pte_bytes() + name.encode())  # different bytes, both loadable
+        (folder / "tiny.pte.manifest.json").write_text(json.dumps(
+            {"model": name, "stage": "vad", "backend": "xnnpack", "quantization": "fp32"}))
+    tool = root / "executor_runner"
+    tool.write_text("#!/system/bin/sh\n")
+    with private_adb_server() as adb:
+        server, serial = adb.attach(root / "phone")
+        try:
+            (root / "devices.yaml").write_text(textwrap.dedent(f"""
+                devices:
+                  - id: phone
+                    platform: android
+                    serial: "{serial}"
+                    adb_port: {adb.port}
+                    backends: [xnnpack]
+                    tools: {{executor_runner: {tool}}}
+                """))
+            (root / "plan.yaml").write_text(
+                "name: phone\ninventory: devices.yaml\nartifacts: [builds/a/tiny.pte, builds/b/tiny.pte]\n"
+                f"warmup_iterations: 0\niterations: 3\nruns: {runs}\ntimeout_s: {timeout_s}\nthermal_period_s: 0.5\n"
+                + textwrap.dedent(extra))
+            yield SimpleNamespace(adb=adb, server=server, serial=serial, phone=server.phone,
+                                  plan=root / "plan.yaml", db=root / "h.db")
+        finally:
+            adb.detach(server, serial)
+
+
+def _cells(db: Path, run_id: str) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT cell_key, status, reason, length(log) FROM cells WHERE run_id=? ORDER BY cell_key",
+                           (run_id,)).fetchall()
+    finally:
+        con.close()
+
+
+def _run_id_of(proc: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    return json.loads(proc.stdout)["run_id"]
+
+
+def _phone_fault(root: Path, arm: Callable, statuses: set[str], words: str, timeout_s: float = 30,
+                 after: Callable | None = None) -> None:
+    """A night measured cleanly, then the fault armed and the plan run again: every cell of the second run ends
+    in one of ``statuses``, one of them with ``words`` in its reason; the harness exits 1 (not a traceback), the
+    first night's runs are intact, the database passes its integrity check and the report renders.  Then
+    ``after(lab, run_id, wall_s)``, with the phone still attached."""
+    with phone_lab(root, timeout_s=timeout_s) as lab_:
+        first = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
+        assert first.returncode == 0, first.stderr[-2000:]
+        kept = _runs_stored(lab_.db)
+        arm(lab_)
+        started = time.monotonic()
+        second = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
+        wall_s = time.monotonic() - started
+        assert second.returncode == 1, f"exit {second.returncode}: {second.stderr[-2000:]}"
+        run_id = _run_id_of(second)
+        cells = _cells(lab_.db, run_id)
+        assert len(cells) == 2 and all(status in statuses for _, status, _, _ in cells), cells
+        assert any(words in reason for _, _, reason, _ in cells), cells
+        assert all(log_chars < 200_000 for *_, log_chars in cells), f"a cell's log was kept whole: {cells}"
+        assert _runs_stored(lab_.db)[:len(kept)] == kept, "a run stored before the fault changed"
+        assert sqlite3.connect(lab_.db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        report = cli("report", run_id, "--db", str(lab_.db), "-o", "rep", cwd=root)
+        assert report.returncode == 0 and words in (root / "rep" / "index.html").read_text(), report.stderr[-800:]
+        if after is not None:
+            after(lab_, run_id, wall_s)
+
+
+def _nothing_left_running(phone, within_s: float = 15) -> None:
+    """Every runner on the phone has ended (the harness must not leave one behind for the next cell)."""
+    deadline = time.monotonic() + within_s
+    while phone.busy and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert phone.busy == 0, f"{phone.busy} runner(s) still running on the phone"
+
+
+@case("fault", "a runner that crashes on the phone (SIGSEGV)")
+def _(root):
+    _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "crash_runner", True), {"crashed"}, "SIGSEGV")
+
+
+@case("fault", "a runner that hangs on the phone")
+def _(root):
+    _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "hang_runner", True), {"timeout"}, "did not finish",
+                 timeout_s=4, after=lambda lab_, run_id, wall_s: _nothing_left_running(lab_.phone))
+
+
+@case("fault", "a runner that prints forever on the phone")
+def _(root):
+    def after(lab_, run_id, wall_s):
+        _nothing_left_running(lab_.phone)
+        # Two cells, each ended at its first run's timeout (4 s, SIGKILL 5 s later at most): not an endless wait.
+        assert wall_s < 2 * (4 + 5) + 60, f"the run took {wall_s:.0f} s"
+
+    _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "chatty_runner", True), {"timeout"},
+                 "did not finish", timeout_s=4, after=after)
+
+
+def _back_and_resumed(root: Path, lab_, run_id: str) -> None:
+    """The phone answers again (as after re-enumerating on USB); --resume measures every lost run, and
+    nothing of the first night changes."""
+    back = lab_.adb.adb("connect", lab_.serial)
+    assert "connected" in back.stdout, back.stdout + back.stderr
+    con = sqlite3.connect(lab_.db)
+    faulted = {cell_id for (cell_id,) in con.execute("SELECT cell_id FROM cells WHERE run_id=?", (run_id,))}
+    con.close()
+    others = [r for r in _runs_stored(lab_.db) if r[0] not in faulted]
+    again = cli("run", str(lab_.plan), "--db", str(lab_.db), "--resume", run_id, "-q", cwd=root)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [s for _, s, _, _ in _cells(lab_.db, run_id)] == ["ok", "ok"], _cells(lab_.db, run_id)
+    assert [r for r in _runs_stored(lab_.db) if r[0] not in faulted] == others, "a run of another night changed"
+    con = sqlite3.connect(lab_.db)
+    assert con.execute("SELECT COUNT(*) FROM cell_runs WHERE cell_id IN (%s) AND status='ok'"
+                       % ",".join(map(str, faulted))).fetchone()[0] == 4  # two cells x two runs, none lost
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+
+
+@case("fault", "a push cut mid-way, then --resume once the phone is back")
+def _(root):
+    import hashlib
+
+    def arm(lab_):
+        for build in ("a", "b"):  # new bytes: the phone must receive the builds again
+            (root / "builds" / build / "tiny.pte").write_bytes(_tiny_pte_bytes() + b"2" + build.encode())
+        lab_.phone.faults.drop_push_after_bytes = 1_000
+
+    def after(lab_, run_id, wall_s):
+        # Content-addressed storage on the phone holds no half file: each file's bytes hash to its folder's name.
+        stored = [p for p in (lab_.phone.root / "data/local/tmp/harness").rglob("*") if p.is_file()]
+        assert stored and all(hashlib.sha256(p.read_bytes()).hexdigest() == p.parent.name for p in stored), stored
+        lab_.phone.faults.drop_push_after_bytes = None
+        _back_and_resumed(root, lab_, run_id)
+
+    _phone_fault(root, arm, {"lost"}, "push failed", after=after)
+
+
+@case("fault", "a phone that vanishes mid-run and comes back, then --resume")
+def _(root):
+    def after(lab_, run_id, wall_s):
+        lab_.phone.faults.vanish_after_commands = None
+        _back_and_resumed(root, lab_, run_id)
+
+    _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "vanish_after_commands", lab_.phone.commands + 6),
+                 {"lost"}, "", after=after)
+
+
+@case("fault", "thermal runaway on the phone")
+def _(root):
+    with phone_lab(root, runs=2, extra="cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}\n") as lab_:
+        lab_.phone.faults.hot = True
+        lab_.phone.temp_c = 95.0
+        proc = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        run_id = _run_id_of(proc)
+        con = sqlite3.connect(lab_.db)
+        rows = con.execute("SELECT status, throttled, cooldown_note FROM cells WHERE run_id=?", (run_id,)).fetchall()
+        con.close()
+        # Measured, never silently: every cell says it ran hot, and that the cooldown gate gave up.
+        assert len(rows) == 2 and all(s == "ok" and t == 1 and "still" in note for s, t, note in rows), rows
+        report = cli("report", run_id, "--db", str(lab_.db), "-o", "rep", cwd=root)
+        assert report.returncode == 0 and "throttl" in (root / "rep" / "index.html").read_text().lower()
