@@ -87,6 +87,31 @@ def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, phones, m
     assert cell.status == status and words in (cell.reason + cell.log), (cell.reason, cell.log)
 
 
+@pytest.mark.parametrize("et_log", ["stderr", "none"])
+def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server, phones, model_dir, et_log):
+    # A binary built without ExecuTorch's Android logging backend writes ET_LOG lines to stderr; a Release
+    # build with logging compiled out writes none, and the cell must say how to rebuild it.
+    server, serial = phones()
+    server.phone.et_log = et_log
+    _inventory(tmp_path, serial, adb_server.port)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 4\nruns: 1\ntimeout_s: 60\n")
+    if et_log == "stderr":
+        assert cell.status == "ok" and len(cell.samples_ms) == 4, (cell.reason, cell.log)
+    else:
+        assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
+
+
+def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, phones, model_dir):
+    # v1.0-1.2 have no --print_output (gflags: "ERROR: unknown command line flag", exit 1); the harness asks
+    # the binary's --help and leaves the flag out.
+    server, serial = phones()
+    server.phone.versions["executor_runner"] = "1.2"
+    _inventory(tmp_path, serial, adb_server.port)
+    (tmp_path / "tools" / "executor_runner").write_text("#!/system/bin/sh\n# an arm64 v1.2 build\n")  # its own sha
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n")
+    assert cell.status == "ok" and len(cell.samples_ms) == 3, (cell.reason, cell.log)
+
+
 def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hang_runner=True))
     _inventory(tmp_path, serial, adb_server.port)

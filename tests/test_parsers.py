@@ -29,6 +29,34 @@ def test_old_executor_runner_prints_only_a_total():
         executor_runner.parse("Segmentation fault\n")
 
 
+def test_executor_runner_flags_come_from_the_binarys_gflags_help():
+    # gflags' --help (as v1.2's executor_runner prints it, then exits 1): --print_all_output, no --print_output.
+    help_text = """executor_runner: Usage...
+  Flags from examples/portable/executor_runner/executor_runner.cpp:
+    -cpu_threads (Number of CPU threads for inference. Defaults to -1, which implies we'll use a heuristic
+      to derive the # of performant cores for a specific device.) type: int32 default: -1
+    -model_path (Model serialized in flatbuffer format.) type: string default: "model.pte"
+    -num_executions (Number of times to run the model.) type: uint32 default: 1
+    -print_all_output (Prints all output. By default only first and last 100 elements are printed.)
+      type: bool default: false
+"""
+    from types import SimpleNamespace
+
+    asked = []
+
+    class Phone:
+        def run(self, argv, timeout_s):
+            asked.append(argv)
+            return SimpleNamespace(stdout=help_text, stderr="", exit_code=1)
+
+    runner = "/data/local/tmp/harness/" + "ab" * 32 + "/executor_runner"
+    flags = executor_runner.accepted_flags(Phone(), runner)
+    assert {"model_path", "num_executions", "cpu_threads", "print_all_output"} <= flags and "print_output" not in flags
+    assert "--print_output" not in executor_runner.build_command(runner, "m.pte", 5, None, flags)
+    executor_runner.accepted_flags(Phone(), runner)
+    assert asked == [[runner, "--help"]]  # asked once per binary
+
+
 def test_commands_are_argument_lists():
     argv = executor_runner.build_command("/data/local/tmp/harness/bin/executor_runner", "/data/local/tmp/m.pte", 50, 4)
     assert argv[1:] == ["--model_path", "/data/local/tmp/m.pte", "--num_executions", "50", "--print_output", "none",
@@ -51,6 +79,15 @@ def test_qnn_libraries_follow_the_soc():
 def test_qnn_executor_runner_total_and_speed_file():
     m = qnn_executor_runner.parse((LOGS / "qnn_executor_runner.txt").read_text(), "5.1230\n")
     assert m.extra == {"executions": 100, "total_ms": 512.3, "mean_ms": 5.123, "inference_speed_txt_ms": 5.123}
+
+
+def test_qnn_executor_runner_without_an_input_list():
+    # examples/qualcomm/executor_runner/qnn_executor_runner.cpp (executorch main): with no input list the
+    # iterations are timed as one ET_LOG "%d inferences took %f ms, avg %f ms" (here as logcat shows it).
+    m = qnn_executor_runner.parse((LOGS / "qnn_executor_runner_no_input_list.txt").read_text())
+    assert m.extra == {"executions": 100, "total_ms": 512.3, "mean_ms": 5.123} and m.summary_ms == {"mean_ms": 5.123}
+    with pytest.raises(ValueError, match="inferences took"):
+        qnn_executor_runner.parse("I 00:00:00.1 executorch:x.cpp:1] Model executed successfully.")
 
 
 def test_onnxruntime_perf_test_current_and_old_formats():

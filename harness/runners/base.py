@@ -84,6 +84,40 @@ def check_command(result: CommandResult, what: str) -> None:
     raise RunnerFailure("failed", f"{what} exited with code {code}", result.log())
 
 
+@dataclass
+class Said:
+    """Everything one runner invocation printed: where ET_LOG lines go depends on how the binary was built
+    (logcat with the Android logging backend, stderr otherwise, nowhere in a Release build with logging
+    compiled out), and printf lines (llm/runner/stats.h's PyTorchObserver, transcripts) are on stdout."""
+
+    result: CommandResult
+    logcat: str
+
+    @property
+    def text(self) -> str:
+        """stdout, stderr and the invocation's logcat lines, for parsers that search for their lines anywhere."""
+        return "\n".join((self.result.stdout, self.result.stderr, self.logcat))
+
+    def log(self) -> str:
+        return self.result.log() + ("\n[logcat]\n" + self.logcat.strip() if self.logcat.strip() else "")
+
+
+ET_LOGCAT_TAG = "ExecuTorch"  # the tag ET_LOG lines carry in logcat with ExecuTorch's Android logging backend
+
+
+def run_et_binary(device, argv: list[str], timeout_s: float, what: str, env: dict[str, str] | None = None) -> Said:
+    """Run an ExecuTorch binary on a phone with a clean logcat; fail the run on a non-zero exit."""
+    device.run(["logcat", "-c"], 30)
+    result = device.run(argv, timeout_s, env=env)
+    check_command(result, what)
+    logcat = device.run(["logcat", "-d", "-s", f"{ET_LOGCAT_TAG}:I"], 60).stdout
+    return Said(result, logcat)
+
+
+NO_LOG_HINT = ("if this binary was built in Release with logging compiled out (EXECUTORCH_ENABLE_LOGGING=OFF), "
+               "rebuild it with -DEXECUTORCH_ENABLE_LOGGING=ON: its timings are printed through ET_LOG")
+
+
 def push_file(device, local: Path) -> str:
     """Push a file that is not a build (a tool, a tokenizer, audio), content-addressed like builds."""
     from harness.artifacts.manifest import sha256_of

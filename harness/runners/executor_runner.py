@@ -1,16 +1,20 @@
 """ExecuTorch's ``executor_runner`` (XNNPACK/portable): command and log parser.
 
-On Android its log lines go to logcat under the tag ``ExecuTorch``, not stdout; on a
-host they are printed with ET_LOG's prefix.  The parser looks for the messages
-wherever they sit in a line, so both work.  There is no warm-up flag: warm-ups are
-a separate invocation.
+Its timings are ET_LOG lines, which go to logcat (tag ``ExecuTorch``) when the binary
+was built with the Android logging backend (``--preset android-arm64-v8a``) and to stderr
+otherwise, as ``I 00:00:00.088912 executorch:executor_runner.cpp:309] Iteration 0 of 4:
+17.3161 ms``; a Release build may compile them out.  The runner reads stdout, stderr and
+logcat alike (:func:`harness.runners.base.run_et_binary`) and the parser finds the
+messages wherever they sit in a line.  There is no warm-up flag: warm-ups are a separate
+invocation.
 """
 
 from __future__ import annotations
 
 import re
 
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_file
+from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, check_command, push_file,
+                                  run_et_binary)
 
 NAME = "android-executor-runner"
 TASK = "latency"
@@ -20,11 +24,34 @@ _ITERATION = re.compile(r"Iteration (\d+) of (\d+): ([\d.]+) ms")
 _TOTAL = re.compile(r"Model executed successfully (\d+) time\(s\) in ([\d.]+) ms")
 
 
-def build_command(runner: str, model_path: str, iterations: int, threads: int | None = None) -> list[str]:
-    argv = [runner, "--model_path", model_path, "--num_executions", str(iterations), "--print_output", "none"]
+def build_command(runner: str, model_path: str, iterations: int, threads: int | None = None,
+                  flags: set[str] | None = None) -> list[str]:
+    """``flags``: what this binary accepts (:func:`accepted_flags`); None assumes the current release.
+    ``--print_output`` exists from v1.3.0 (v1.0-1.2 have ``--print_all_output``, off by default), and gflags
+    exits 1 on a flag it does not know, so it is passed only where it exists."""
+    argv = [runner, "--model_path", model_path, "--num_executions", str(iterations)]
+    if flags is None or "print_output" in flags:
+        argv += ["--print_output", "none"]
     if threads:
         argv += ["--cpu_threads", str(threads)]
     return argv
+
+
+_FLAG = re.compile(r"(?<![\w-])--?([a-z][a-z0-9_]*)")
+_ACCEPTED: dict[str, set[str]] = {}  # by the binary's path on the phone, which holds its sha256
+
+
+def accepted_flags(device, runner: str, timeout_s: float = 60) -> set[str] | None:
+    """The flags a pushed binary accepts, from its ``--help`` (asked once per binary); None when its help
+    names no ``model_path`` (it crashed, say: then the measured run reports that).  gflags lists flags as
+    ``-name (description) type: ...`` and exits 1 after help, so the exit code is not checked."""
+    if runner not in _ACCEPTED:
+        said = device.run([runner, "--help"], min(timeout_s, 60))
+        flags = set(_FLAG.findall(said.stdout + "\n" + said.stderr))
+        if "model_path" not in flags:
+            return None
+        _ACCEPTED[runner] = flags
+    return _ACCEPTED[runner]
 
 
 def parse(text: str) -> Measurement:
@@ -55,18 +82,18 @@ def supports(platform: str, artifact) -> bool:
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
     """Warm-up invocation, clear logcat, measured invocation, read the ExecuTorch log."""
     runner = push_tool(device, "executor_runner")
+    flags = accepted_flags(device, runner, settings.timeout_s)
     if settings.warmup_iterations:
-        warm = device.run(build_command(runner, model_path, settings.warmup_iterations, settings.threads),
+        warm = device.run(build_command(runner, model_path, settings.warmup_iterations, settings.threads, flags),
                           settings.timeout_s)
         check_command(warm, "executor_runner (warm-up)")
-    device.run(["logcat", "-c"], 30)
-    result = device.run(build_command(runner, model_path, settings.iterations, settings.threads), settings.timeout_s)
-    check_command(result, "executor_runner")
-    log = device.run(["logcat", "-d", "-s", "ExecuTorch:I"], 60).stdout
+    said = run_et_binary(device, build_command(runner, model_path, settings.iterations, settings.threads, flags),
+                         settings.timeout_s, "executor_runner")
     try:
-        return parse(log)
+        return parse(said.text)
     except ValueError as exc:
-        raise RunnerFailure("failed", f"could not read executor_runner's log ({exc})", log) from None
+        raise RunnerFailure("failed", f"could not read executor_runner's log ({exc}); {NO_LOG_HINT}",
+                            said.log()) from None
 
 
 def push_tool(device, name: str) -> str:

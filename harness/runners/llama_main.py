@@ -1,7 +1,8 @@
 """ExecuTorch's LLM runner ``llama_main``: command, and its ``PyTorchObserver`` stats line.
 
-On Android, ET_LOG lines (the stats line among them) go to logcat under the tag
-``ExecuTorch``; the generated text goes to stdout.  One invocation is one generation
+The ``PyTorchObserver {...}`` stats line is printed with ``printf`` to stdout
+(extension/llm/runner/stats.h, every tag since v0.4), beside the generated text; ET_LOG
+lines go to logcat or stderr depending on the build.  All three are read.  One invocation is one generation
 (with a model load before it), so warm-ups and measured iterations are separate
 invocations, and each measured one contributes one sample.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import statistics
 
 from harness.runners import pytorch_observer
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_companion
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_companion, run_et_binary
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-llama-main"
@@ -42,14 +43,12 @@ def supports(platform: str, artifact) -> bool:
 
 
 def _generate(device, argv: list[str], settings: RunSettings, what: str) -> tuple[pytorch_observer.GenerationStats, str]:
-    device.run(["logcat", "-c"], 30)
-    result = device.run(argv, settings.timeout_s)
-    check_command(result, what)
-    log = device.run(["logcat", "-d", "-s", "ExecuTorch:I"], 60).stdout
+    said = run_et_binary(device, argv, settings.timeout_s, what)
+    text = "\n".join(line for line in said.result.stdout.splitlines() if "PyTorchObserver" not in line)
     try:
-        return parse(log), result.stdout
+        return parse(said.text), text
     except (ValueError, KeyError) as exc:
-        raise RunnerFailure("failed", f"could not read {what}'s stats line ({exc})", result.log() + "\n" + log) from None
+        raise RunnerFailure("failed", f"could not read {what}'s stats line ({exc})", said.log()) from None
 
 
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:

@@ -1,17 +1,26 @@
-"""ExecuTorch's ``qnn_executor_runner`` (Qualcomm QNN HTP): libraries, command, and output parser."""
+"""ExecuTorch's ``qnn_executor_runner`` (Qualcomm QNN HTP): libraries, command, and output parser.
+
+Formats from examples/qualcomm/executor_runner/qnn_executor_runner.cpp (pytorch/executorch main, the
+revision with BackendOptions and ``--htp_performance_mode``): without an input list the runner executes
+once, warms up ``--warm_up`` times, then times ``--iteration`` executions as one ET_LOG line,
+``"%d inferences took %f ms, avg %f ms"``; with an input list it logs ``"%d inference took ..."`` per
+input and ``"Total %d inference took %f ms, avg %f ms"`` at the end.  ET_LOG goes to logcat or
+stderr depending on the build, so both are read.
+"""
 
 from __future__ import annotations
 
 import re
 
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_file
+from harness.runners.base import NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, push_file, run_et_binary
 
 NAME = "android-qnn-executor-runner"
 TASK = "latency"
 
 # Hexagon Tensor Processor version by Snapdragon SoC.
 HTP_VERSION = {"SM8550": "v73", "SM8650": "v75", "SM8750": "v79"}
-_TOTAL = re.compile(r"Total (\d+) inference took ([\d.]+) ms, avg ([\d.]+) ms")
+_TOTAL = re.compile(r"Total (\d+) inference took ([\d.]+) ms, avg ([\d.]+) ms")  # with an input list
+_NO_LIST = re.compile(r"(\d+) inferences took ([\d.]+) ms, avg ([\d.]+) ms")  # without one (the harness's way)
 
 
 def qnn_libraries(soc: str) -> list[str]:
@@ -34,9 +43,9 @@ def build_command(runner: str, model_path: str, iterations: int, warmup: int, li
 
 def parse(text: str, inference_speed_txt: str | None = None) -> Measurement:
     """The runner's total line; ``inference_speed.txt`` (average ms) as a cross-check when given."""
-    m = _TOTAL.search(text)
+    m = _TOTAL.search(text) or _NO_LIST.search(text)
     if m is None:
-        raise ValueError("no 'Total N inference took X ms, avg Y ms' line")
+        raise ValueError("no 'N inferences took X ms, avg Y ms' (or 'Total N inference took ...') line")
     runs, total_ms, avg_ms = int(m.group(1)), float(m.group(2)), float(m.group(3))
     extra = {"executions": runs, "total_ms": total_ms, "mean_ms": avg_ms}
     if inference_speed_txt is not None and inference_speed_txt.strip():
@@ -74,9 +83,9 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
         device.run(["cp", pushed, f"{lib_dir}/{local.name}"], 60)
     runner = push_tool(device, "qnn_executor_runner")
     argv, env = build_command(runner, model_path, settings.iterations, settings.warmup_iterations, lib_dir)
-    result = device.run(argv, settings.timeout_s, env=env)
-    check_command(result, "qnn_executor_runner")
+    said = run_et_binary(device, argv, settings.timeout_s, "qnn_executor_runner", env=env)
     try:
-        return parse(result.stdout)
+        return parse(said.text)
     except ValueError as exc:
-        raise RunnerFailure("failed", f"could not read qnn_executor_runner's output ({exc})", result.log()) from None
+        raise RunnerFailure("failed", f"could not read qnn_executor_runner's output ({exc}); {NO_LOG_HINT}",
+                            said.log()) from None

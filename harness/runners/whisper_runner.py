@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from harness.runners import pytorch_observer
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_companion, push_corpus_audio
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_companion, push_corpus_audio, run_et_binary
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-whisper-runner"
@@ -59,14 +59,13 @@ def supports(platform: str, artifact) -> bool:
 
 
 def _transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[dict, str]:
-    device.run(["logcat", "-c"], 30)
-    result = device.run(argv, timeout_s)
-    check_command(result, what)
-    log = device.run(["logcat", "-d", "-s", "ExecuTorch:I"], 60).stdout
+    said = run_et_binary(device, argv, timeout_s, what)
+    transcript = " ".join(line.strip() for line in said.result.stdout.splitlines()
+                          if line.strip() and "PyTorchObserver" not in line)
     try:
-        return parse(log), result.stdout.strip()
+        return parse(said.text), transcript
     except ValueError as exc:
-        raise RunnerFailure("failed", f"could not read the Whisper runner's timings ({exc})", log) from None
+        raise RunnerFailure("failed", f"could not read the Whisper runner's timings ({exc})", said.log()) from None
 
 
 def measure_chain(device, chain, settings: RunSettings) -> Measurement:

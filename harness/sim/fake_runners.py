@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,17 +24,37 @@ from harness.runners.host_worker import measure
 LOGCAT = "<<logcat>> "  # not a control character: str.splitlines() would split on one
 
 
+class GflagsParser(argparse.ArgumentParser):
+    """Flags the way gflags treats them: an unknown flag is an error that exits 1, not argparse's 2."""
+
+    def error(self, message: str):
+        unknown = message.split(":", 1)[-1].split()
+        flag = unknown[0].lstrip("-") if unknown else message
+        print(f"ERROR: unknown command line flag '{flag}'", file=sys.stderr)
+        sys.exit(1)
+
+
+def version() -> tuple[int, ...]:
+    """The upstream release this simulated binary plays (the phone sets it per binary)."""
+    return tuple(int(x) for x in os.environ.get("HARNESS_SIM_VERSION", "1.4").split("."))
+
+
 def log(message: str) -> None:
     """An ET_LOG(Info, ...) line: to logcat on the simulated phone."""
     print(LOGCAT + message, flush=True)
 
 
 def executor_runner(argv: list[str]) -> int:
-    p = argparse.ArgumentParser()
+    """examples/portable/executor_runner/executor_runner.cpp: ``--print_output`` from v1.3.0, before it
+    ``--print_all_output`` (a bool, off by default)."""
+    p = GflagsParser()
     p.add_argument("--model_path", required=True)
     p.add_argument("--num_executions", type=int, default=1)
     p.add_argument("--cpu_threads", type=int, default=0)
-    p.add_argument("--print_output", default="none")
+    if version() >= (1, 3):
+        p.add_argument("--print_output", default="none")
+    else:
+        p.add_argument("--print_all_output", default="false")
     a = p.parse_args(argv)
     log(f"Model file {a.model_path} is loaded.")
     r = measure("pte", a.model_path, None, 0, a.num_executions, a.cpu_threads or None, 0)
@@ -57,8 +78,11 @@ def qnn_executor_runner(argv: list[str]) -> int:
     a = p.parse_args(argv)
     r = measure("pte", a.model_path, None, a.warm_up, a.iteration, None, 0)
     total = sum(r["samples_ms"])
-    print(f"I 00:00:00.000000 executorch:qnn_executor_runner.cpp:421] Total {a.iteration} inference took "
-          f"{total:.6f} ms, avg {total / a.iteration:.6f} ms")
+    # No input list: upstream runs once, warms up, then times the iterations as one ET_LOG line.
+    log("Input list not provided. Inputs prepared with default values set.")
+    log("Model executed successfully.")
+    log(f"Perform {a.warm_up} inferences for warming up")
+    log(f"{a.iteration} inferences took {total:.6f} ms, avg {total / a.iteration:.6f} ms")
     return 0
 
 
@@ -159,7 +183,8 @@ def llama_main(argv: list[str]) -> int:
         generate()
     out, start, first, end = generate()
     print(b"".join(pieces[t] for t in out).decode(errors="replace"), flush=True)
-    log(f"PyTorchObserver {json.dumps({'prompt_tokens': len(prompt), 'generated_tokens': len(out), 'model_load_start_ms': load_start, 'model_load_end_ms': load_end, 'inference_start_ms': start, 'inference_end_ms': end, 'prompt_eval_end_ms': first, 'first_token_ms': first, 'aggregate_sampling_time_ms': 0, 'SCALING_FACTOR_UNITS_PER_SECOND': 1000})}")
+    # stats.h prints this line with printf, to stdout, whatever the logging backend.
+    print(f"PyTorchObserver {json.dumps({'prompt_tokens': len(prompt), 'generated_tokens': len(out), 'model_load_start_ms': load_start, 'model_load_end_ms': load_end, 'inference_start_ms': start, 'inference_end_ms': end, 'prompt_eval_end_ms': first, 'first_token_ms': first, 'aggregate_sampling_time_ms': 0, 'SCALING_FACTOR_UNITS_PER_SECOND': 1000})}")
     return 0
 
 

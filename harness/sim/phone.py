@@ -43,6 +43,12 @@ class Phone:
     temp_c: float = 30.0
     busy: int = 0  # running benchmark processes
     commands: int = 0
+    # Where the binaries' ET_LOG lines go: "logcat" (built with the Android logging backend), "stderr"
+    # (the default backend, as `I 00:00:00.088912 executorch:file.cpp:309] message`), or "none" (a Release
+    # build with logging compiled out).
+    et_log: str = "logcat"
+    # The upstream release each simulated binary plays (flags differ by release), e.g. {"executor_runner": "1.2"}.
+    versions: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _t: float = field(default_factory=time.monotonic)
 

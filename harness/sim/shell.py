@@ -90,7 +90,8 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Re
             return Result(137)
         if faults.chatty_runner:
             return _chatty(phone, session)
-        proc = subprocess.Popen([sys.executable, "-m", "harness.sim.fake_runners", name, *mapped],
+        env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, "1.4")}
+        proc = subprocess.Popen([sys.executable, "-m", "harness.sim.fake_runners", name, *mapped], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         while proc.poll() is None:
             if session.kill.wait(0.05):
@@ -103,13 +104,16 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Re
             phone.busy -= 1
     sandbox = str(phone.root.resolve())
     out, err = out.replace(sandbox, ""), err.replace(sandbox, "")  # paths as the phone would print them
-    # ET_LOG lines go to logcat under the tag ExecuTorch, as on a real phone; the rest stays on stdout.
+    # ET_LOG lines go where the binary's logging backend sends them; the rest stays on stdout.
     logged = [line[len(LOGCAT):] for line in out.splitlines() if line.startswith(LOGCAT)]
-    if logged:
+    out = "".join(line + "\n" for line in out.splitlines() if not line.startswith(LOGCAT))
+    if logged and phone.et_log == "logcat":
         stamp = datetime.now().strftime("%m-%d %H:%M:%S.%f")[:-3]
         with phone.logcat_file.open("a") as log:
             log.writelines(f"{stamp}  {os.getpid():5d} {os.getpid():5d} I ExecuTorch: {line}\n" for line in logged)
-        out = "".join(line + "\n" for line in out.splitlines() if not line.startswith(LOGCAT))
+    elif logged and phone.et_log == "stderr":  # runtime/platform/default/posix.cpp's format
+        err += "".join(f"I 00:00:{i * 0.001:09.6f} executorch:{name}.cpp:{300 + i}] {line}\n"
+                       for i, line in enumerate(logged))
     return Result(proc.returncode, out, err)
 
 
