@@ -149,6 +149,36 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
 
 
+def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
+    server, serial = phones()
+    runner = write(tmp_path / "tools" / "onnxruntime_perf_test", "#!/system/bin/sh\n")
+    sdk = tmp_path / "qairt" / "2.37.0"
+    for rel in ("lib/aarch64-android/libQnnHtp.so", "lib/aarch64-android/libQnnHtpV75Stub.so",
+                "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
+                "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"):
+        write(sdk / rel, f"stands in for {rel}\n")
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - id: sim
+            platform: android
+            serial: "{serial}"
+            adb_port: {adb_server.port}
+            soc: SM8650
+            backends: [ort-qnn]
+            tools: {{onnxruntime_perf_test: {runner}, qnn_sdk: {sdk}}}
+        """)
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": "ort-qnn"})
+    plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
+                 "iterations: 10\nruns: 1\ntimeout_s: 120\n")
+    outcome = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (cell,) = store.cells(outcome.run_id)
+    assert cell.status == "ok", (cell.reason, cell.log)
+    pushed = sorted(p.name for p in (server.phone.root / "data/local/tmp/harness/qnn-v75").iterdir())
+    assert pushed == ["libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnHtpV75Skel.so", "libQnnHtpV75Stub.so",
+                      "libQnnSystem.so"]
+
+
 def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hot=True))
     _inventory(tmp_path, serial, adb_server.port)

@@ -64,14 +64,21 @@ def test_commands_are_argument_lists():
     argv, env = qnn_executor_runner.build_command("qnn_executor_runner", "m.pte", 100, 5, "/data/local/tmp/qnn")
     assert env == {"LD_LIBRARY_PATH": "/data/local/tmp/qnn", "ADSP_LIBRARY_PATH": "/data/local/tmp/qnn"}
     assert argv[argv.index("--warm_up") + 1] == "5" and "--htp_performance_mode" in argv
-    assert onnxruntime_perf_test.build_command("p", "m.onnx", 200, "qnn")[:8] == ["p", "-e", "qnn", "-m", "times",
-                                                                                   "-r", "200", "-I"]
+    qnn = onnxruntime_perf_test.build_command("p", "m.onnx", 200, "qnn", qnn_lib_dir="/data/local/tmp/q")
+    assert qnn == ["p", "-e", "qnn", "-m", "times", "-r", "200", "-I", "-i", "backend_path|/data/local/tmp/q/libQnnHtp.so",
+                   "m.onnx"]
+    with pytest.raises(ValueError, match="QNN libraries"):
+        onnxruntime_perf_test.build_command("p", "m.onnx", 200, "qnn")
 
 
 def test_qnn_libraries_follow_the_soc():
-    libs = qnn_executor_runner.qnn_libraries("SM8650")
-    assert "libQnnHtpV75Stub.so" in libs and "hexagon-v75/unsigned/libQnnHtpV75Skel.so" in libs
-    assert "libQnnHtpV79Stub.so" in qnn_executor_runner.qnn_libraries("sm8750")
+    # The SDK's own layout, as ExecuTorch's Qualcomm docs push it (docs/source/backends-qualcomm.md).
+    assert qnn_executor_runner.qnn_libraries("SM8650") == [
+        "lib/aarch64-android/libQnnHtp.so", "lib/aarch64-android/libQnnHtpV75Stub.so",
+        "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
+        "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"]
+    assert "lib/aarch64-android/libQnnHtpV79Stub.so" in qnn_executor_runner.qnn_libraries("sm8750")
+    assert "lib/hexagon-v81/unsigned/libQnnHtpV81Skel.so" in qnn_executor_runner.qnn_libraries("SM8850")
     with pytest.raises(ValueError, match="unknown Snapdragon"):
         qnn_executor_runner.qnn_libraries("SM7325")
 

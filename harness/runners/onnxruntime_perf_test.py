@@ -34,12 +34,18 @@ _PERCENTILE = re.compile(r"\b(Min|Max|P50|P90|P95|P99|P999) Latency(?::| is)\s*(
 
 
 def build_command(runner: str, model_path: str, iterations: int, provider: str = "cpu",
-                  threads: int | None = None) -> list[str]:
+                  threads: int | None = None, qnn_lib_dir: str | None = None) -> list[str]:
+    """``qnn_lib_dir``: where the QNN libraries were pushed, for ``-e qnn`` (``-i "backend_path|..."``, an
+    option every perf-test revision read has, older and current: onnxruntime/test/perftest/command_args_parser.cc)."""
     if provider not in PROVIDERS:
         raise ValueError(f"provider {provider}: use one of {', '.join(PROVIDERS)}")
     argv = [runner, "-e", provider, "-m", "times", "-r", str(iterations), "-I"]
     if threads:
         argv += ["-x", str(threads)]
+    if provider == "qnn":
+        if qnn_lib_dir is None:
+            raise ValueError("-e qnn needs the folder the QNN libraries were pushed to")
+        argv += ["-i", f"backend_path|{qnn_lib_dir}/libQnnHtp.so"]
     return argv + [model_path]
 
 
@@ -73,8 +79,14 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
     from harness.runners.executor_runner import push_tool
 
     runner = push_tool(device, "onnxruntime_perf_test")
-    argv = build_command(runner, model_path, settings.iterations, _PROVIDER_OF[artifact.backend], settings.threads)
-    result = device.run(argv, settings.timeout_s)
+    provider, lib_dir, env = _PROVIDER_OF[artifact.backend], None, None
+    if provider == "qnn":  # without the libraries the QNN EP fails, or the tool quietly measures the CPU
+        from harness.runners.qnn_executor_runner import push_qnn_libraries
+
+        lib_dir = push_qnn_libraries(device, with_executorch_backend=False)
+        env = {"LD_LIBRARY_PATH": lib_dir, "ADSP_LIBRARY_PATH": lib_dir}
+    argv = build_command(runner, model_path, settings.iterations, provider, settings.threads, lib_dir)
+    result = device.run(argv, settings.timeout_s, env=env)
     check_command(result, "onnxruntime_perf_test")
     try:
         return parse(result.stdout)

@@ -12,25 +12,60 @@ from __future__ import annotations
 
 import re
 
-from harness.runners.base import NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, push_file, run_et_binary
+from harness.runners.base import NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, run_et_binary
 
 NAME = "android-qnn-executor-runner"
 TASK = "latency"
 
 # Hexagon Tensor Processor version by Snapdragon SoC.
-HTP_VERSION = {"SM8550": "v73", "SM8650": "v75", "SM8750": "v79"}
+HTP_VERSION = {"SM8550": "v73", "SM8650": "v75", "SM8750": "v79", "SM8850": "v81"}
 _TOTAL = re.compile(r"Total (\d+) inference took ([\d.]+) ms, avg ([\d.]+) ms")  # with an input list
 _NO_LIST = re.compile(r"(\d+) inferences took ([\d.]+) ms, avg ([\d.]+) ms")  # without one (the harness's way)
 
 
 def qnn_libraries(soc: str) -> list[str]:
-    """Files to push from the QNN SDK for this SoC (paths relative to the SDK's lib folders)."""
+    """The QNN SDK files a phone with this SoC needs, relative to the SDK root (``$QNN_SDK_ROOT``), laid out as
+    the SDK ships them and as ExecuTorch's docs push them (docs/source/backends-qualcomm.md): the Android-side
+    libraries in ``lib/aarch64-android/``, the DSP-side Skel in ``lib/hexagon-vNN/unsigned/``."""
     version = HTP_VERSION.get(soc.upper())
     if version is None:
         raise ValueError(f"unknown Snapdragon SoC {soc}: known {', '.join(HTP_VERSION)}")
     v = version.upper()
-    return ["libQnnHtp.so", f"libQnnHtp{v}Stub.so", "libQnnHtpPrepare.so", "libQnnSystem.so",
-            f"hexagon-{version}/unsigned/libQnnHtp{v}Skel.so", "libqnn_executorch_backend.so"]
+    android = "lib/aarch64-android"
+    return [f"{android}/libQnnHtp.so", f"{android}/libQnnHtp{v}Stub.so", f"{android}/libQnnHtpPrepare.so",
+            f"{android}/libQnnSystem.so", f"lib/hexagon-{version}/unsigned/libQnnHtp{v}Skel.so"]
+
+
+def push_qnn_libraries(device, with_executorch_backend: bool) -> str:
+    """Push the SoC's QNN libraries (and ExecuTorch's QNN backend library, which comes from the ExecuTorch
+    Android build, not the SDK) into one folder on the phone; return the folder."""
+    from pathlib import Path
+
+    from harness.runners.base import push_file
+
+    tools, soc = device.config.tools, device.config.soc or ""
+    sdk = tools.get("qnn_sdk")
+    if sdk is None:
+        raise RunnerFailure("failed", f"device {device.id} has no tools.qnn_sdk: the QNN SDK root (the folder "
+                                      "holding lib/aarch64-android and lib/hexagon-vNN)")
+    try:
+        files = [Path(sdk) / rel for rel in qnn_libraries(soc)]
+    except ValueError as exc:
+        raise RunnerFailure("failed", str(exc)) from None
+    if with_executorch_backend:
+        backend = tools.get("qnn_executorch_backend")
+        if backend is None:
+            raise RunnerFailure("failed", f"device {device.id} has no tools.qnn_executorch_backend: the "
+                                          "libqnn_executorch_backend.so of your ExecuTorch Android build "
+                                          "(build-android/backends/qualcomm/)")
+        files.append(Path(backend))
+    lib_dir = "/data/local/tmp/harness/qnn-" + HTP_VERSION[soc.upper()]
+    device.run(["mkdir", "-p", lib_dir], 30)
+    for local in files:
+        if not local.is_file():
+            raise RunnerFailure("failed", f"QNN file missing: {local} (is tools.qnn_sdk the SDK root?)")
+        device.run(["cp", push_file(device, local), f"{lib_dir}/{local.name}"], 60)
+    return lib_dir
 
 
 def build_command(runner: str, model_path: str, iterations: int, warmup: int, lib_dir: str,
@@ -61,26 +96,9 @@ def supports(platform: str, artifact) -> bool:
 
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
     """Push the QNN libraries for the phone's SoC into one folder, then run with the loader paths set."""
-    from pathlib import Path
-
     from harness.runners.executor_runner import push_tool
 
-    sdk = device.config.tools.get("qnn_sdk")
-    soc = device.config.soc or ""
-    if sdk is None:
-        raise RunnerFailure("failed", f"device {device.id} has no tools.qnn_sdk (the QNN SDK's lib folder)")
-    try:
-        libs = qnn_libraries(soc)
-    except ValueError as exc:
-        raise RunnerFailure("failed", str(exc)) from None
-    lib_dir = "/data/local/tmp/harness/qnn-" + HTP_VERSION[soc.upper()]
-    device.run(["mkdir", "-p", lib_dir], 30)
-    for rel in libs:
-        local = Path(sdk) / rel
-        if not local.is_file():
-            raise RunnerFailure("failed", f"QNN SDK file missing: {local}")
-        pushed = push_file(device, local)
-        device.run(["cp", pushed, f"{lib_dir}/{local.name}"], 60)
+    lib_dir = push_qnn_libraries(device, with_executorch_backend=True)
     runner = push_tool(device, "qnn_executor_runner")
     argv, env = build_command(runner, model_path, settings.iterations, settings.warmup_iterations, lib_dir)
     said = run_et_binary(device, argv, settings.timeout_s, "qnn_executor_runner", env=env)

@@ -86,16 +86,32 @@ def qnn_executor_runner(argv: list[str]) -> int:
     return 0
 
 
+def on_phone(device_path: str) -> Path:
+    """A path as the phone names it, in the simulated phone's storage."""
+    return Path(os.environ.get("HARNESS_SIM_ROOT", "/")) / device_path.lstrip("/")
+
+
 def onnxruntime_perf_test(argv: list[str]) -> int:
+    """With ``-e qnn`` the QNN EP loads its backend library (``-i "backend_path|..."``, default libQnnHtp.so);
+    the simulated phone has none of its own, so a cell that pushed no QNN libraries fails here as on a phone."""
     p = argparse.ArgumentParser()
     p.add_argument("-e", default="cpu")
     p.add_argument("-m", default="times")
     p.add_argument("-r", type=int, default=1000)
     p.add_argument("-x", type=int, default=0)
+    p.add_argument("-i", default="")
     p.add_argument("-I", action="store_true")
     p.add_argument("model")
     a = p.parse_args(argv)
     import numpy as np
+
+    if a.e == "qnn":
+        options = dict(pair.split("|", 1) for pair in a.i.split() if "|" in pair)
+        backend = options.get("backend_path", "libQnnHtp.so")
+        if not backend.startswith("/") or not on_phone(backend).is_file():
+            print(f"[E:onnxruntime:, qnn_backend_manager.cc] Unable to load backend. error: dlopen failed: "
+                  f"library \"{backend}\" not found", file=sys.stderr)
+            return 1
 
     r = measure("onnx", a.model, None, 0, a.r, a.x or None, 0)
     s = np.asarray(r["samples_ms"]) / 1000
