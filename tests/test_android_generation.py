@@ -171,4 +171,4 @@ def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
     with Store(tmp_path / "r.db") as store:
         (cell2,) = store.cells(again.run_id)
     assert cell2.status == "ok" and all(p["skipped"] for p in cell2.extra["pushes"])
-    assert len(list((server.phone.root / "data/local/tmp/harness").rglob("*.bin"))) == 2
+    assert len(list((server.phone.root / "data/local/tmp/harness").rglob("*.wav"))) == 2

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.runners import (executor_runner, llama_main, onnxruntime_perf_test, pytorch_observer, qnn_executor_runner,
+from harness.runners import (base, executor_runner, llama_main, onnxruntime_perf_test, pytorch_observer, qnn_executor_runner,
                              whisper_runner)
 from harness.thermal import thermalservice
 from tests.helpers import REPO, run_cli
@@ -50,10 +50,10 @@ def test_executor_runner_flags_come_from_the_binarys_gflags_help():
             return SimpleNamespace(stdout=help_text, stderr="", exit_code=1)
 
     runner = "/data/local/tmp/harness/" + "ab" * 32 + "/executor_runner"
-    flags = executor_runner.accepted_flags(Phone(), runner)
+    flags = base.accepted_flags(Phone(), runner)
     assert {"model_path", "num_executions", "cpu_threads", "print_all_output"} <= flags and "print_output" not in flags
     assert "--print_output" not in executor_runner.build_command(runner, "m.pte", 5, None, flags)
-    executor_runner.accepted_flags(Phone(), runner)
+    base.accepted_flags(Phone(), runner)
     assert asked == [[runner, "--help"]]  # asked once per binary
 
 

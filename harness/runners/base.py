@@ -6,6 +6,7 @@ parse what it prints (a pure function from text to a :class:`Measurement`).
 
 from __future__ import annotations
 
+import re
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,23 @@ def run_et_binary(device, argv: list[str], timeout_s: float, what: str, env: dic
     return Said(result, logcat)
 
 
+_FLAG = re.compile(r"(?<![\w-])--?([a-z][a-z0-9_]*)")
+_ACCEPTED: dict[str, set[str]] = {}  # by the binary's path on the phone, which holds its sha256
+
+
+def accepted_flags(device, runner: str, timeout_s: float = 60) -> set[str] | None:
+    """The flags a pushed binary accepts, from its ``--help`` (asked once per binary); None when its help
+    names no ``model_path`` (it crashed, say: then the measured run reports that).  gflags lists flags as
+    ``-name (description) type: ...`` and exits 1 after help, so the exit code is not checked."""
+    if runner not in _ACCEPTED:
+        said = device.run([runner, "--help"], min(timeout_s, 60))
+        flags = set(_FLAG.findall(said.stdout + "\n" + said.stderr))
+        if "model_path" not in flags:
+            return None
+        _ACCEPTED[runner] = flags
+    return _ACCEPTED[runner]
+
+
 NO_LOG_HINT = ("if this binary was built in Release with logging compiled out (EXECUTORCH_ENABLE_LOGGING=OFF), "
                "rebuild it with -DEXECUTORCH_ENABLE_LOGGING=ON: its timings are printed through ET_LOG")
 
@@ -139,12 +157,20 @@ def push_companion(device, artifact, role: str) -> str:
     return push_file(device, companion(artifact, role))
 
 
-def push_corpus_audio(device, corpus, utterances, scratch: Path) -> dict[str, tuple[str, float]]:
-    """Each utterance as raw float32 16 kHz mono, pushed content-addressed: id -> (path on device, seconds)."""
+def push_corpus_audio(device, corpus, utterances, scratch: Path, wav: bool = False) -> dict[str, tuple[str, float]]:
+    """Each utterance as 16 kHz mono, pushed content-addressed: id -> (path on device, seconds).  Raw float32
+    by default; ``wav``: 16-bit PCM WAV, the one format every revision of ExecuTorch's wav_loader.h reads
+    (extension/llm/runner/wav_loader.h: "WAV header not detected" for anything else)."""
     out = {}
     for utt in utterances:
         audio = corpus.load_audio(utt)
-        local = scratch / f"{Path(utt.audio).stem}.bin"
-        audio.astype("<f4").tofile(local)
+        if wav:
+            import soundfile
+
+            local = scratch / f"{Path(utt.audio).stem}.wav"
+            soundfile.write(local, audio, 16000, subtype="PCM_16")
+        else:
+            local = scratch / f"{Path(utt.audio).stem}.bin"
+            audio.astype("<f4").tofile(local)
         out[utt.id] = (push_file(device, local), len(audio) / 16000)
     return out

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, check_command, push_file,
-                                  run_et_binary)
+from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, accepted_flags,
+                                  check_command, push_file, run_et_binary)
 
 NAME = "android-executor-runner"
 TASK = "latency"
@@ -35,23 +35,6 @@ def build_command(runner: str, model_path: str, iterations: int, threads: int | 
     if threads:
         argv += ["--cpu_threads", str(threads)]
     return argv
-
-
-_FLAG = re.compile(r"(?<![\w-])--?([a-z][a-z0-9_]*)")
-_ACCEPTED: dict[str, set[str]] = {}  # by the binary's path on the phone, which holds its sha256
-
-
-def accepted_flags(device, runner: str, timeout_s: float = 60) -> set[str] | None:
-    """The flags a pushed binary accepts, from its ``--help`` (asked once per binary); None when its help
-    names no ``model_path`` (it crashed, say: then the measured run reports that).  gflags lists flags as
-    ``-name (description) type: ...`` and exits 1 after help, so the exit code is not checked."""
-    if runner not in _ACCEPTED:
-        said = device.run([runner, "--help"], min(timeout_s, 60))
-        flags = set(_FLAG.findall(said.stdout + "\n" + said.stderr))
-        if "model_path" not in flags:
-            return None
-        _ACCEPTED[runner] = flags
-    return _ACCEPTED[runner]
 
 
 def parse(text: str) -> Measurement:

@@ -1,9 +1,13 @@
 """ExecuTorch's Whisper runner on Android: transcribe a corpus one utterance per invocation.
 
-The runner takes one bundled program (methods ``encoder`` and ``text_decoder``), a
-preprocessor program (audio -> log-mel), a tokenizer, and one audio file; it prints
-the transcript on stdout and, with ``--benchmark``, its timings through ET_LOG (logcat
-on Android)::
+Source: examples/models/whisper/main.cpp (pytorch/executorch; the revision read has gflags
+``--model_path --data_path --tokenizer_path --processor_path --audio_path --temperature
+--max_new_tokens --benchmark``).  The runner takes one bundled program (methods ``encoder``
+and ``text_decoder``), a preprocessor program (audio -> log-mel), a tokenizer, and one WAV
+file (``load_wav_audio_data``: anything else is "WAV header not detected"); it prints the
+transcript on stdout and, in revisions with ``--benchmark``, its timings through ET_LOG
+(logcat or stderr); later revisions drop the flag and print a ``PyTorchObserver`` line on
+stdout instead.  The binary's ``--help`` decides whether ``--benchmark`` is passed::
 
     Model load time: 412.10 ms (0.41 seconds)
     Inference time: 388.20 ms (0.39 seconds)
@@ -22,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 from harness.runners import pytorch_observer
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_companion, push_corpus_audio, run_et_binary
+from harness.runners.base import (Measurement, RunnerFailure, RunSettings, accepted_flags, push_companion,
+                                  push_corpus_audio, run_et_binary)
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-whisper-runner"
@@ -33,9 +38,12 @@ _INFERENCE = re.compile(r"Inference time: ([\d.]+) ms")
 _TOKENS = re.compile(r"Generated tokens: (\d+)")
 
 
-def build_command(runner: str, model: str, tokenizer: str, processor: str, audio: str) -> list[str]:
-    return [runner, "--model_path", model, "--tokenizer_path", tokenizer, "--processor_path", processor,
-            "--audio_path", audio, "--temperature", "0", "--benchmark"]
+def build_command(runner: str, model: str, tokenizer: str, processor: str, audio: str,
+                  benchmark: bool = True) -> list[str]:
+    """``benchmark``: whether this binary has ``--benchmark`` (gflags exits 1 on a flag it does not know)."""
+    argv = [runner, "--model_path", model, "--tokenizer_path", tokenizer, "--processor_path", processor,
+            "--audio_path", audio, "--temperature", "0"]
+    return argv + ["--benchmark"] if benchmark else argv
 
 
 def parse(text: str) -> dict:
@@ -80,10 +88,13 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
     corpus = read_manifest(chain.corpus)
     utterances = corpus.utterances[: chain.limit or None]
     with tempfile.TemporaryDirectory() as scratch:
-        audio = push_corpus_audio(device, corpus, utterances, Path(scratch))
+        audio = push_corpus_audio(device, corpus, utterances, Path(scratch), wav=True)
+    flags = accepted_flags(device, runner, settings.timeout_s)
+    benchmark = flags is None or "benchmark" in flags
 
     def argv(utt_id: str) -> list[str]:
-        return build_command(runner, remote["model"], remote["tokenizer"], remote["processor"], audio[utt_id][0])
+        return build_command(runner, remote["model"], remote["tokenizer"], remote["processor"], audio[utt_id][0],
+                             benchmark)
 
     warmups = [_transcribe(device, argv(utterances[0].id), settings.timeout_s, "whisper runner (warm-up)")[0]
                for _ in range(min(settings.warmup_iterations, 1))]  # one warm-up utterance, not recorded

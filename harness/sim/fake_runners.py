@@ -205,15 +205,22 @@ def llama_main(argv: list[str]) -> int:
 
 
 def whisper_runner(argv: list[str]) -> int:
-    """A bundled Whisper program (``encoder`` and ``text_decoder`` methods, the harness's decoder-step contract)."""
-    p = argparse.ArgumentParser()
+    """A bundled Whisper program (``encoder`` and ``text_decoder`` methods, the harness's decoder-step contract).
+
+    As examples/models/whisper/main.cpp: audio through ``load_wav_audio_data`` (a WAV or an abort), and, by
+    release, ``--benchmark`` with ET_LOG timings (before 1.4) or no such flag and a PyTorchObserver line on
+    stdout (1.4 on)."""
+    p = GflagsParser()
     for flag, default in (("--model_path", "model.pte"), ("--data_path", ""), ("--tokenizer_path", "."),
                           ("--processor_path", ""), ("--audio_path", "")):
         p.add_argument(flag, default=default)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--max_new_tokens", type=int, default=128)
-    p.add_argument("--benchmark", action="store_true")
+    observer = version() >= (1, 4)
+    if not observer:
+        p.add_argument("--benchmark", action="store_true")
     a = p.parse_args(argv)
+    a.benchmark = getattr(a, "benchmark", False)
     if not a.audio_path:
         log("audio_path flag must be provided.")
         return 1
@@ -225,7 +232,15 @@ def whisper_runner(argv: list[str]) -> int:
     from harness.models.whisper import decoding_config
 
     read_tiktoken(a.tokenizer_path)  # a missing or malformed tokenizer fails as the real runner would
-    audio = np.fromfile(a.audio_path, dtype="<f4")
+    with open(a.audio_path, "rb") as fh:
+        head = fh.read(12)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":  # ET_CHECK_MSG: the message, then abort()
+        print(f"F 00:00:00.000000 executorch:wav_loader.h:200] WAV header not detected in file: {a.audio_path}",
+              file=sys.stderr)
+        return 134
+    import soundfile
+
+    audio = soundfile.read(a.audio_path, dtype="float32")[0]
     load_start = _now_ms()
     chain = bundle_chain(Path(a.model_path), Path(a.processor_path))
     load_ms = _now_ms() - load_start
@@ -241,6 +256,13 @@ def whisper_runner(argv: list[str]) -> int:
         log(f"Inference time: {inference_ms:.2f} ms ({inference_ms / 1000:.2f} seconds)")
         log(f"Generated tokens: {n}")
         log(f"Tokens per second: {n * 1000 / inference_ms:.2f}")
+    if observer:
+        start = load_start + load_ms
+        stats = {"prompt_tokens": 0, "generated_tokens": len(decoded.tokens), "model_load_start_ms": load_start,
+                 "model_load_end_ms": start, "inference_start_ms": start, "inference_end_ms": start + inference_ms,
+                 "prompt_eval_end_ms": start + decoded.encoder_ms, "first_token_ms": start + decoded.encoder_ms,
+                 "aggregate_sampling_time_ms": 0, "SCALING_FACTOR_UNITS_PER_SECOND": 1000}
+        print(f"\nPyTorchObserver {json.dumps(stats)}", flush=True)
     return 0
 
 
