@@ -197,14 +197,12 @@ def cmd_sim(args) -> int:
     return 0
 
 
-PARSERS = {
-    "executor_runner": "harness.runners.executor_runner",
-    "qnn_executor_runner": "harness.runners.qnn_executor_runner",
-    "onnxruntime_perf_test": "harness.runners.onnxruntime_perf_test",
-    "pytorch_observer": "harness.runners.pytorch_observer",
-    "whisper_runner": "harness.runners.whisper_runner",
-    "thermalservice": "harness.thermal.thermalservice",
-}
+def _parse_tools() -> dict[str, str]:
+    """`harness parse` TOOL names: every runner's (from the runner registry) and the telemetry dumps."""
+    from harness.runners import RUNNERS, runner_module
+    from harness.thermal import DUMPS
+
+    return {**{runner_module(name).TOOL: RUNNERS[name] for name in RUNNERS}, **DUMPS}
 
 
 def cmd_parse(args) -> int:
@@ -216,13 +214,11 @@ def cmd_parse(args) -> int:
     except OSError as exc:
         raise UserError(f"cannot read the log ({exc.strerror}).", path=args.logfile) from None
     try:
-        record = importlib.import_module(PARSERS[args.tool]).parse(text)
+        record = importlib.import_module(_parse_tools()[args.tool]).parse(text)
     except ValueError as exc:
         raise UserError(f"not {args.tool} output: {exc}.", path=args.logfile,
                         fix="check the tool name; for executor_runner on Android, save 'adb logcat -d -s ExecuTorch:I'.") from None
-    if hasattr(record, "as_dict"):
-        record = record.as_dict()
-    _emit_json(record if isinstance(record, dict) else dataclasses.asdict(record))
+    _emit_json(dataclasses.asdict(record))
     return 0
 
 
@@ -461,9 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parse", help="print what a parser extracts from a benchmark log, as JSON (times in ms)",
                        formatter_class=fmt,
-                       description="For logs gathered by other means. TOOL is one of: " + ", ".join(PARSERS) + ".",
+                       description="For logs gathered by other means. TOOL is one of: " + ", ".join(sorted(_parse_tools()))
+                       + ". Runner output becomes a measurement: its samples (one per measured iteration, or\n"
+                       "the one invocation's sample for llama_main and whisper_runner), load time and extras.",
                        epilog="example:\n  adb logcat -d -s ExecuTorch:I > run.log && harness parse executor_runner run.log")
-    p.add_argument("tool", choices=sorted(PARSERS), metavar="TOOL")
+    p.add_argument("tool", choices=sorted(_parse_tools()), metavar="TOOL")
     p.add_argument("logfile", type=Path)
     p.set_defaults(func=cmd_parse)
 

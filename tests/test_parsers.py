@@ -114,12 +114,18 @@ def test_pytorch_observer_derives_generation_figures():
     assert s.total_ms == 3400
 
 
+def test_llama_main_output_is_one_sample_with_its_generation_figures():
+    m = llama_main.parse((LOGS / "llama_main.txt").read_text())
+    assert m.samples_ms == [250] and m.load_ms == 2500
+    assert m.extra["total_ms"] == 3400 and m.extra["generated_tokens"] == 64
+
+
 def test_whisper_runner_benchmark_lines_and_the_stats_line_fallback():
-    assert whisper_runner.parse((LOGS / "whisper_runner_logcat.txt").read_text()) == {
-        "load_ms": 410.52, "inference_ms": 388.25, "tokens": 14}
+    m = whisper_runner.parse((LOGS / "whisper_runner_logcat.txt").read_text())
+    assert (m.samples_ms, m.load_ms, m.extra) == ([388.25], 410.52, {"tokens": 14})
     # A runner that prints only the PyTorchObserver line: inference is its start-to-end span.
     from_stats = whisper_runner.parse((LOGS / "llama_main.txt").read_text())
-    assert from_stats == {"load_ms": 2500, "inference_ms": 3400, "tokens": 64}
+    assert (from_stats.samples_ms, from_stats.load_ms, from_stats.extra) == ([3400], 2500, {"tokens": 64})
     with pytest.raises(ValueError, match="--benchmark"):
         whisper_runner.parse("First 2 values of audio data: 0.1, 0.2\n")
 
@@ -142,8 +148,8 @@ def test_thermalservice_status_and_hal_temperatures():
 @pytest.mark.parametrize("tool, log, key, value", [
     ("executor_runner", "executor_runner_logcat.txt", "load_ms", 41.25),
     ("onnxruntime_perf_test", "onnxruntime_perf_test.txt", "first_inference_ms", 14),
-    ("pytorch_observer", "llama_main.txt", "time_to_first_token_ms", 250),
-    ("whisper_runner", "whisper_runner_logcat.txt", "inference_ms", 388.25),
+    ("llama_main", "llama_main.txt", "samples_ms", [250]),
+    ("whisper_runner", "whisper_runner_logcat.txt", "samples_ms", [388.25]),
     ("thermalservice", "thermalservice.txt", "status_name", "MODERATE"),
 ])
 def test_parse_cli_prints_json(tool, log, key, value):

@@ -11,7 +11,7 @@ import pytest
 
 from harness.devices import PLATFORMS, platform_module
 from harness.devices.base import BaseDevice, DeviceConfig
-from harness.runners import RUNNERS, runner_module
+from harness.runners import RUNNERS, Measurement, runner_module
 from tests.helpers import write
 
 
@@ -33,10 +33,39 @@ def test_every_runner_module_meets_the_runner_contract(name):
     tasks = getattr(module, "TASKS", (getattr(module, "TASK", None),))
     assert set(tasks) <= {"latency", "transcribe"} and tasks
     assert callable(module.supports) and callable(module.parse)
+    # One result type for every runner's parser: what `harness parse` prints, and what measure() returns.
+    assert inspect.signature(module.parse).return_annotation in ("Measurement", Measurement)
+    assert isinstance(module.TOOL, str) and module.TOOL
     if "latency" in tasks:
         assert list(inspect.signature(module.measure).parameters) == ["device", "model_path", "artifact", "settings"]
     if "transcribe" in tasks:
         assert list(inspect.signature(module.measure_chain).parameters) == ["device", "chain", "settings"]
+
+
+def test_runner_tool_names_are_unique_and_harness_parse_offers_them_all():
+    from harness.cli import _parse_tools
+
+    tools = [runner_module(name).TOOL for name in RUNNERS]
+    assert len(tools) == len(set(tools))
+    assert set(tools) <= set(_parse_tools())
+
+
+def test_no_two_runners_claim_the_same_build_so_registry_order_never_decides():
+    from itertools import product
+
+    from harness.devices import PLATFORMS
+    from harness.vocab import BACKENDS
+
+    formats, stages = ("pte", "onnx", "mlpackage", "mlmodelc"), ("vad", "mel", "asr", "encoder", "decoder", "llm", "other")
+    claimed = {}
+    for platform, fmt, backend, stage, name in product(PLATFORMS, formats, BACKENDS, stages, RUNNERS):
+        module = runner_module(name)
+        artifact = types.SimpleNamespace(format=fmt, backend=backend, stage=stage)
+        if module.supports(platform, artifact):
+            for task in getattr(module, "TASKS", (getattr(module, "TASK", "latency"),)):
+                claimed.setdefault((platform, fmt, backend, stage, task), []).append(name)
+    overlaps = {k: v for k, v in claimed.items() if len(v) > 1}
+    assert not overlaps, overlaps
 
 
 def test_a_new_platform_is_one_module_and_one_registry_line(tmp_path, monkeypatch):

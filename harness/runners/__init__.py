@@ -1,8 +1,9 @@
 """Benchmark runners, by registry: one module per benchmark binary.
 
 A runner module provides ``NAME``, ``TASK`` ("latency" or "transcribe"; or ``TASKS``, both), ``supports(platform, artifact)``,
-``measure(device, remote_path, artifact, settings) -> Measurement`` and a pure
-``parse(text)``.  Adding a binary is one module and one line in ``RUNNERS``.
+``measure(device, remote_path, artifact, settings) -> Measurement`` (``measure_chain`` for transcription)
+and a pure ``parse(text) -> Measurement`` over one invocation's output, which ``harness parse TOOL``
+exposes under the module's ``TOOL`` name.  Adding a binary is one module and one line in ``RUNNERS``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ RUNNERS: dict[str, str] = {
     "ios-benchmark-app": "harness.runners.ios_app",
 }
 
-__all__ = ["RUNNERS", "Measurement", "RunSettings", "RunnerFailure", "runner_module", "select_runner"]
+__all__ = ["RUNNERS", "Measurement", "RunSettings", "RunnerFailure", "parsers", "runner_module", "select_runner"]
 
 
 def runner_module(name: str) -> ModuleType:
     return importlib.import_module(RUNNERS[name])
+
+
+def parsers() -> dict[str, ModuleType]:
+    """Every runner's output parser, by the ``TOOL`` name `harness parse` takes."""
+    return {module.TOOL: module for module in map(runner_module, RUNNERS)}
 
 
 def select_runner(platform: str, artifact, task: str = "latency") -> str | None:

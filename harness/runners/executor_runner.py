@@ -17,6 +17,7 @@ from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSe
                                   check_command, push_file, run_et_binary)
 
 NAME = "android-executor-runner"
+TOOL = "executor_runner"
 TASK = "latency"
 
 _LOADED = re.compile(r"Model loaded in ([\d.]+) ms")

@@ -10,6 +10,7 @@ from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_
 from harness.wire import RESULT_PREFIX
 
 NAME = "host-python"
+TOOL = "host_worker"
 TASK = "latency"
 
 

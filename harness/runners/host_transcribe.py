@@ -9,6 +9,7 @@ from harness.runners.base import Measurement, RunnerFailure, check_command, push
 from harness.runners.host_transcribe_worker import DONE, UTT_PREFIX
 
 NAME = "host-transcribe"
+TOOL = "host_transcribe_worker"
 TASK = "transcribe"
 
 
@@ -28,10 +29,14 @@ def build_command(paths: dict[str, str], corpus: str, limit: int | None, threads
     return argv
 
 
-def parse(text: str) -> tuple[list[dict], bool]:
-    """Worker output -> (per-utterance records, whether it reached the end)."""
+def parse(text: str) -> Measurement:
+    """Worker output -> one sample and one transcript per utterance; ``extra["complete"]``: it reached the end."""
     records = [json.loads(line[len(UTT_PREFIX):]) for line in text.splitlines() if line.startswith(UTT_PREFIX)]
-    return records, any(line.strip() == DONE for line in text.splitlines())
+    complete = any(line.strip() == DONE for line in text.splitlines())
+    if not records and not complete:
+        raise ValueError(f"no '{UTT_PREFIX}' line: not the transcription worker's output")
+    return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
+                       extra={"utterances": len(records), "complete": complete})
 
 
 def measure_chain(device, chain, settings) -> Measurement:
@@ -41,9 +46,12 @@ def measure_chain(device, chain, settings) -> Measurement:
         paths["processor"] = push_companion(device, chain.parts["model"], "processor")
     result = device.run(build_command(paths, str(chain.corpus.resolve()), chain.limit, settings.threads),
                         timeout_s=settings.timeout_s)
-    records, complete = parse(result.stdout)
     check_command(result, "the transcription worker")
-    if not complete or not records:
+    try:
+        measured = parse(result.stdout)
+    except ValueError:
+        measured = None
+    if measured is None or not measured.extra["complete"] or not measured.transcripts:
         raise RunnerFailure("failed", "the transcription worker stopped before the end of the corpus", result.log())
-    return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
-                       extra={"utterances": len(records)})
+    measured.extra.pop("complete")
+    return measured

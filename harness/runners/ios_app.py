@@ -20,6 +20,7 @@ from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_
 from harness.runners.ios_contract import JOB_SCHEMA, THERMAL_STATES, ContractError, parse_result, validate_job
 
 NAME = "ios-benchmark-app"
+TOOL = "ios_result"
 TASKS = ("latency", "transcribe")
 JOBS_ROOT = "Documents/harness/jobs"
 FORMATS = {".mlpackage": "mlpackage", ".mlmodelc": "mlmodelc", ".pte": "pte", ".tiktoken": "tiktoken", ".json": "json"}

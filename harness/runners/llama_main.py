@@ -20,6 +20,7 @@ from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_c
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-llama-main"
+TOOL = "llama_main"
 TASK = "latency"
 
 
@@ -32,9 +33,14 @@ def build_command(runner: str, model_path: str, tokenizer_path: str, prompt: str
     return argv
 
 
-def parse(text: str) -> pytorch_observer.GenerationStats:
-    """The stats of one generation, from its log."""
-    return pytorch_observer.parse(text)
+def parse(text: str) -> Measurement:
+    """One generation's output -> its one sample (time to first token), load time and generation stats."""
+    s = pytorch_observer.parse(text)
+    extra = {"total_ms": s.total_ms, "prefill_tokens_per_s": s.prefill_tokens_per_s,
+             "decode_tokens_per_s": s.decode_tokens_per_s, "prompt_tokens": s.prompt_tokens,
+             "generated_tokens": s.generated_tokens}
+    return Measurement(samples_ms=[s.time_to_first_token_ms], load_ms=s.load_ms,
+                       extra={k: v for k, v in extra.items() if v is not None})
 
 
 def supports(platform: str, artifact) -> bool:
@@ -42,7 +48,7 @@ def supports(platform: str, artifact) -> bool:
             and artifact.backend in ("xnnpack", "portable"))
 
 
-def _generate(device, argv: list[str], settings: RunSettings, what: str) -> tuple[pytorch_observer.GenerationStats, str]:
+def _generate(device, argv: list[str], settings: RunSettings, what: str) -> tuple[Measurement, str]:
     said = run_et_binary(device, argv, settings.timeout_s, what)
     text = "\n".join(line for line in said.result.stdout.splitlines() if "PyTorchObserver" not in line)
     try:
@@ -58,20 +64,22 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
     argv = build_command(runner, model_path, tokenizer_path, settings.llm_prompt, settings.llm_seq_len, settings.threads)
     warm = [_generate(device, argv, settings, "llama_main (warm-up)")[0] for _ in range(settings.warmup_iterations)]
     runs = [_generate(device, argv, settings, "llama_main") for _ in range(settings.iterations)]
-    stats = [s for s, _ in runs]
+    generations = [m for m, _ in runs]
 
-    def median(values):
-        values = [v for v in values if v is not None]
+    def median(key):
+        values = [m.extra[key] for m in generations if key in m.extra]
         return statistics.median(values) if values else None
 
-    extra = {"total_ms_median": median(s.total_ms for s in stats),
-             "prefill_tokens_per_s_median": median(s.prefill_tokens_per_s for s in stats),
-             "decode_tokens_per_s_median": median(s.decode_tokens_per_s for s in stats),
-             "prompt_tokens": stats[0].prompt_tokens, "generated_tokens": stats[0].generated_tokens,
-             "load_ms_samples": [s.load_ms for s in stats]}
+    extra = {"total_ms_median": median("total_ms"),
+             "prefill_tokens_per_s_median": median("prefill_tokens_per_s"),
+             "decode_tokens_per_s_median": median("decode_tokens_per_s"),
+             "prompt_tokens": generations[0].extra.get("prompt_tokens"),
+             "generated_tokens": generations[0].extra.get("generated_tokens"),
+             "load_ms_samples": [m.load_ms for m in generations]}
     text = runs[0][1].strip()
-    return Measurement(samples_ms=[s.time_to_first_token_ms for s in stats],
-                       warmup_ms=[s.time_to_first_token_ms for s in warm], load_ms=median(s.load_ms for s in stats),
+    loads = [m.load_ms for m in generations if m.load_ms is not None]
+    return Measurement(samples_ms=[m.samples_ms[0] for m in generations], warmup_ms=[m.samples_ms[0] for m in warm],
+                       load_ms=statistics.median(loads) if loads else None,
                        extra={k: v for k, v in extra.items() if v is not None},
                        notes=["samples are time to first token (prompt forward pass + first sampled token)",
                               f"prompt {settings.llm_prompt!r} -> {text[:200]!r}"])

@@ -16,6 +16,7 @@ import re
 from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command
 
 NAME = "android-onnxruntime-perf-test"
+TOOL = "onnxruntime_perf_test"
 TASK = "latency"
 _PROVIDER_OF = {"ort-cpu": "cpu", "ort-qnn": "qnn", "ort-xnnpack": "xnnpack", "ort-nnapi": "nnapi"}
 

@@ -15,6 +15,7 @@ import re
 from harness.runners.base import NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, run_et_binary
 
 NAME = "android-qnn-executor-runner"
+TOOL = "qnn_executor_runner"
 TASK = "latency"
 
 # Hexagon Tensor Processor version by Snapdragon SoC.

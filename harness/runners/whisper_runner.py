@@ -31,6 +31,7 @@ from harness.runners.base import (Measurement, RunnerFailure, RunSettings, accep
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-whisper-runner"
+TOOL = "whisper_runner"  # what `harness parse` calls this runner's output
 TASK = "transcribe"
 
 _LOAD = re.compile(r"Model load time: ([\d.]+) ms")
@@ -46,27 +47,27 @@ def build_command(runner: str, model: str, tokenizer: str, processor: str, audio
     return argv + ["--benchmark"] if benchmark else argv
 
 
-def parse(text: str) -> dict:
-    """One invocation's log -> {load_ms, inference_ms, tokens}.
+def parse(text: str) -> Measurement:
+    """One invocation's output -> its one sample (the transcription's inference time), load time and tokens.
 
     Takes the ``--benchmark`` lines, or a ``PyTorchObserver`` stats line from runners that print one.
     """
     load, inference, tokens = _LOAD.search(text), _INFERENCE.search(text), _TOKENS.search(text)
     if inference is not None:
-        return {"load_ms": float(load.group(1)) if load else None, "inference_ms": float(inference.group(1)),
-                "tokens": int(tokens.group(1)) if tokens else None}
+        return Measurement(samples_ms=[float(inference.group(1))], load_ms=float(load.group(1)) if load else None,
+                           extra={"tokens": int(tokens.group(1))} if tokens else {})
     try:
         stats = pytorch_observer.parse(text)
     except ValueError:
         raise ValueError("no 'Inference time: ... ms' line (was --benchmark given?) and no PyTorchObserver line") from None
-    return {"load_ms": stats.load_ms, "inference_ms": stats.total_ms, "tokens": stats.generated_tokens}
+    return Measurement(samples_ms=[stats.total_ms], load_ms=stats.load_ms, extra={"tokens": stats.generated_tokens})
 
 
 def supports(platform: str, artifact) -> bool:
     return platform == "android" and artifact.format == "pte" and artifact.stage == "asr"
 
 
-def _transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[dict, str]:
+def _transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[Measurement, str]:
     said = run_et_binary(device, argv, timeout_s, what)
     transcript = " ".join(line.strip() for line in said.result.stdout.splitlines()
                           if line.strip() and "PyTorchObserver" not in line)
@@ -101,15 +102,15 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
     records, loads = [], []
     for utt in utterances:
         timing, text = _transcribe(device, argv(utt.id), settings.timeout_s, f"whisper runner on {utt.id}")
-        audio_s = audio[utt.id][1]
-        loads.append(timing["load_ms"])
-        records.append({"id": utt.id, "reference": utt.text, "hypothesis": text, "tokens": timing["tokens"] or 0,
-                        "mel_ms": None, "encoder_ms": None, "decoder_ms_per_token": None,
-                        "total_ms": timing["inference_ms"], "audio_s": audio_s,
-                        "rtf": timing["inference_ms"] / 1000 / audio_s if audio_s else None})
+        audio_s, inference_ms = audio[utt.id][1], timing.samples_ms[0]
+        loads.append(timing.load_ms)
+        records.append({"id": utt.id, "reference": utt.text, "hypothesis": text,
+                        "tokens": timing.extra.get("tokens") or 0, "mel_ms": None, "encoder_ms": None,
+                        "decoder_ms_per_token": None, "total_ms": inference_ms, "audio_s": audio_s,
+                        "rtf": inference_ms / 1000 / audio_s if audio_s else None})
     loads = [l for l in loads if l is not None]
     return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
-                       warmup_ms=[w["inference_ms"] for w in warmups],
+                       warmup_ms=[w.samples_ms[0] for w in warmups],
                        load_ms=statistics.median(loads) if loads else None,
                        extra={"utterances": len(records)},
                        notes=["samples are the runner's own 'Inference time' per utterance (encoder + decoding); "
