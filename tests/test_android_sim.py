@@ -119,8 +119,10 @@ def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
     assert outcome.statuses == {"timeout": 1}
 
 
-def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, phones, model_dir):
+@pytest.mark.parametrize("ort_version", ["1.17", "1.22"])  # "Average inference time cost" / "... total"
+def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, phones, model_dir, ort_version):
     server, serial = phones()
+    server.phone.versions["onnxruntime_perf_test"] = ort_version
     runner = write(tmp_path / "tools" / "onnxruntime_perf_test", "#!/system/bin/sh\n")
     write(tmp_path / "devices.yaml", f"""
         devices:
@@ -145,7 +147,7 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
     with Store(tmp_path / "r.db") as store:
         (cell,) = store.cells(outcome.run_id)
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
-    assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0
+    assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0 and cell.extra["mean_ms"] > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
 
 

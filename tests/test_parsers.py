@@ -102,6 +102,11 @@ def test_onnxruntime_perf_test_current_and_old_formats():
     assert m.load_ms == pytest.approx(53.2) and m.first_inference_ms == 14 and m.extra["mean_ms"] == 12.345
     assert m.extra["p90_ms"] == pytest.approx(13.5) and m.extra["p999_ms"] == pytest.approx(20.1)
     assert m.peak_rss_mb == 50.0 and m.extra["requests"] == 100
+    # Current builds (the layout of the transcripts in Arm's published onnxruntime_perf_test runs): the mean is
+    # "Average inference time cost total", and the summary is repeated in a compact form ("Runs:50").
+    total = onnxruntime_perf_test.parse((LOGS / "onnxruntime_perf_test_total.txt").read_text())
+    assert total.extra["mean_ms"] == pytest.approx(12.2424) and total.summary_ms["p95_ms"] == pytest.approx(13.1007)
+    assert total.extra["requests"] == 50 and total.peak_rss_mb == pytest.approx(61865984 / 2**20)
     old = onnxruntime_perf_test.parse((LOGS / "onnxruntime_perf_test_old.txt").read_text())
     assert old.extra["p50_ms"] == pytest.approx(12.0) and old.extra["p95_ms"] == pytest.approx(13.9)
 

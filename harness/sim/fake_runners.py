@@ -35,7 +35,7 @@ class GflagsParser(argparse.ArgumentParser):
 
 
 def version() -> tuple[int, ...]:
-    """The upstream release this simulated binary plays (the phone sets it per binary)."""
+    """The upstream release this simulated binary plays (the phone sets it per binary; see phone.DEFAULT_VERSIONS)."""
     return tuple(int(x) for x in os.environ.get("HARNESS_SIM_VERSION", "1.4").split("."))
 
 
@@ -115,12 +115,16 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
 
     r = measure("onnx", a.model, None, 0, a.r, a.x or None, 0)
     s = np.asarray(r["samples_ms"]) / 1000
+    total_label = "Average inference time cost total" if version() >= (1, 20) else "Average inference time cost"
+    peak = int(r["peak_rss_mb"] * 2**20)
     print(f"Session creation time cost: {r['load_ms'] / 1000:.6f} s")
     print(f"First inference time cost: {int(r['first_inference_ms'])} ms")
     print(f"Total inference time cost: {s.sum():.6f} s")
     print(f"Total inference requests: {a.r}")
-    print(f"Average inference time cost: {s.mean() * 1000:.6f} ms")
-    print(f"Peak working set size: {int(r['peak_rss_mb'] * 2**20)} bytes")
+    print(f"{total_label}: {s.mean() * 1000:.6f} ms")
+    print(f"Peak working set size: {peak} bytes")
+    if version() >= (1, 20):  # current builds repeat the summary compactly
+        print(f"Avg CPU usage:0\nPeak working set size:{peak}\nRuns:{a.r}")
     for label, q in (("Min", 0), ("Max", 100), ("P50", 50), ("P90", 90), ("P95", 95), ("P99", 99), ("P999", 99.9)):
         print(f"{label} Latency: {np.percentile(s, q):.6f} s")
     return 0

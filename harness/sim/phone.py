@@ -15,6 +15,9 @@ PROPS = {
     "ro.boot.harness.simulated": "1",
 }
 CPU_CLUSTERS = {"cpu0": 2_265_600, "cpu2": 3_014_400, "cpu7": 3_302_400}  # kHz: little, big, prime
+# The releases the simulated binaries play unless a test picks another (ExecuTorch's, onnxruntime's).
+DEFAULT_VERSIONS = {"executor_runner": "1.4", "qnn_executor_runner": "1.4", "llama_main": "1.4",
+                    "whisper_runner": "1.4", "onnxruntime_perf_test": "1.22"}
 # As on Qualcomm phones: besides the chip's sensors, "soc" is the battery's state of charge (a percentage,
 # not a temperature), and a zone whose sensor is switched off fails every read (EINVAL).
 ZONES = ["cpu-0-0", "cpu-1-0", "soc", "cpu-1-2", "gpuss-0", "disabled-0", "battery", "skin"]

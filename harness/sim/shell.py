@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 
 from harness.sim.fake_runners import LOGCAT
-from harness.sim.phone import BATTERY_LEVEL_PERCENT, PROPS, Phone
+from harness.sim.phone import BATTERY_LEVEL_PERCENT, DEFAULT_VERSIONS, PROPS, Phone
 
 BENCHMARKS = ("executor_runner", "qnn_executor_runner", "onnxruntime_perf_test", "llama_main", "whisper_runner")
 
@@ -90,7 +90,7 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Re
             return Result(137)
         if faults.chatty_runner:
             return _chatty(phone, session)
-        env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, "1.4"), "HARNESS_SIM_ROOT": str(phone.root)}
+        env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, DEFAULT_VERSIONS[name]), "HARNESS_SIM_ROOT": str(phone.root)}
         proc = subprocess.Popen([sys.executable, "-m", "harness.sim.fake_runners", name, *mapped], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         while proc.poll() is None:
