@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU wheel of torch first, exactly pinned, so no dependency can pull a CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[all]'
 	# openai-whisper without its triton requirement (GPU-only); see pyproject.toml.
 	$(BIN)/python -m pip install -q --no-deps openai-whisper==20250625
 	rm -f $(VENV)/.installed-* && touch $(STAMP)

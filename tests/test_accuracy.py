@@ -213,3 +213,21 @@ def test_shipped_corpus_is_clean_and_rebuilds_bit_for_bit(tmp_path):
             assert line in shipped
     espeak = load_checked(REPO / "corpora" / "harvard-espeak")
     assert espeak.utterances[0].speaker == "espeak-ng"
+
+
+def test_the_wer_normaliser_is_whisper_s_own():
+    """whisper-normalizer (the light install's normaliser) must normalise as openai-whisper's does: the same
+    text in, the same words out, over the corpus references and the cases the normaliser exists for."""
+    import json
+
+    from whisper.normalizers import EnglishTextNormalizer
+
+    from harness.accuracy.wer import normalize
+
+    reference = EnglishTextNormalizer()
+    corpus = REPO / "corpora" / "harvard-hibari" / "manifest.jsonl"
+    texts = [json.loads(line)["text"] for line in corpus.read_text().splitlines() if line.strip()]
+    texts += ["Mr. Smith paid $3.50 for 2 apples, didn't he?", "I'm gonna colour the centre at 10:30 PM — okay?",
+              "twenty-five thousand and one", "Dr. Who's 1st episode aired in '63.", "It's 5% off, ain't it?",
+              "The U.S.A. won 3-2 in the 2nd half", "[inaudible] uh hmm, well (laughs) yes"]
+    assert [normalize(t) for t in texts] == [reference(t) for t in texts]

@@ -1,6 +1,7 @@
 """Word and character error rates the way the field computes them.
 
-Text is normalised with Whisper's English normaliser (openai-whisper's own), then
+Text is normalised with Whisper's English normaliser (the ``whisper-normalizer`` package, which
+reproduces openai-whisper's without needing it or torch; a test holds them equal), then
 aligned with jiwer.  WER is corpus-level: all errors over all reference words, not
 a mean of per-utterance rates.  An empty reference is handled explicitly: its
 hypothesis words count as insertions, and a corpus with no reference words at all
@@ -17,7 +18,7 @@ import jiwer
 
 @lru_cache(maxsize=1)
 def _normalizer():
-    from whisper.normalizers import EnglishTextNormalizer
+    from whisper_normalizer.english import EnglishTextNormalizer
 
     return EnglishTextNormalizer()
 

@@ -132,6 +132,22 @@ def accepted_flags(device, runner: str, timeout_s: float = 60) -> set[str] | Non
     return _ACCEPTED[runner]
 
 
+# The Python packages a host measurement of each format runs on (the `host` extra).
+HOST_RUNTIMES = {"onnx": ("onnxruntime",), "pte": ("torch", "executorch")}
+
+
+def require_host_runtime(fmt: str) -> None:
+    """Fail the run with the fix when this environment has not got the runtime for ``fmt`` builds (a light
+    install, made for a controller that only drives phones)."""
+    import importlib.util
+
+    missing = [name for name in HOST_RUNTIMES.get(fmt, ()) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RunnerFailure("failed", f"this environment cannot measure .{fmt} builds on the host: "
+                                      f"{', '.join(missing)} not installed. Fix: pip install 'harness[host]' "
+                                      "(a controller that only drives phones does not need it).")
+
+
 NO_LOG_HINT = ("if this binary was built in Release with logging compiled out (EXECUTORCH_ENABLE_LOGGING=OFF), "
                "rebuild it with -DEXECUTORCH_ENABLE_LOGGING=ON: its timings are printed through ET_LOG")
 

@@ -6,7 +6,7 @@ import json
 import sys
 
 from harness.artifacts import Artifact
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, require_host_runtime
 from harness.wire import RESULT_PREFIX
 
 NAME = "host-python"
@@ -48,6 +48,7 @@ def parse(text: str) -> Measurement:
 
 
 def measure(device, model_path: str, artifact: Artifact, settings: RunSettings) -> Measurement:
+    require_host_runtime(artifact.format)
     result = device.run(build_command(model_path, artifact, settings), timeout_s=settings.timeout_s)
     check_command(result, "the host worker")
     try:

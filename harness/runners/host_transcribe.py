@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from harness.runners.base import Measurement, RunnerFailure, check_command, push_companion
+from harness.runners.base import Measurement, RunnerFailure, check_command, push_companion, require_host_runtime
 from harness.runners.host_transcribe_worker import DONE, UTT_PREFIX
 
 NAME = "host-transcribe"
@@ -41,6 +41,8 @@ def parse(text: str) -> Measurement:
 
 def measure_chain(device, chain, settings) -> Measurement:
     """Push the three builds, transcribe, and report per-utterance totals as the cell's samples."""
+    for art in chain.parts.values():
+        require_host_runtime(art.format)
     paths = {role: device.push(art.path, art.sha256) for role, art in chain.parts.items()}
     if "model" in paths:  # a bundle brings its preprocessor program
         paths["processor"] = push_companion(device, chain.parts["model"], "processor")

@@ -1,0 +1,1 @@
+"""Accuracy: corpora, transcription through a chain of builds, WER and its uncertainty."""

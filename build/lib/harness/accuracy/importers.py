@@ -1,0 +1,119 @@
+"""Manifests for corpora users already have: LibriSpeech, Kaldi data dirs, NeMo / Hugging Face JSONL.
+
+The importers only write ``manifest.jsonl`` (audio stays where it is, referenced by a
+path relative to the manifest); ``harness corpus check`` then vets the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from harness.accuracy.corpus import Utterance, write_manifest
+from harness.errors import UserError
+
+
+def _duration(path: Path) -> float:
+    import soundfile as sf
+
+    try:
+        return round(sf.info(str(path)).duration, 3)
+    except Exception:  # noqa: BLE001 - unreadable audio is reported by 'corpus check'
+        return 0.0
+
+
+def _rel(path: Path, root: Path) -> str:
+    # Corpus paths may not leave the corpus folder, so the manifest must sit above its audio.
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UserError(f"audio {path} lies outside {root}; a manifest's paths must stay inside its folder.",
+                        fix="leave out -o (the manifest is then written beside the source), or give a folder "
+                            "that contains the audio.")
+    return os.path.relpath(path.resolve(), root.resolve())
+
+
+def import_librispeech(source: Path, out: Path) -> Path:
+    """``<speaker>/<chapter>/<speaker>-<chapter>.trans.txt`` lines: ``<utt-id> <TEXT>``; audio ``<utt-id>.flac``."""
+    transcripts = sorted(source.rglob("*.trans.txt"))
+    if not transcripts:
+        raise UserError("no *.trans.txt files: not a LibriSpeech layout.", path=source,
+                        fix="point at a LibriSpeech subset folder, e.g. LibriSpeech/test-clean.")
+    utts = []
+    for trans in transcripts:
+        for number, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            utt_id, _, text = line.partition(" ")
+            audio = trans.parent / f"{utt_id}.flac"
+            utts.append(Utterance(id=utt_id, audio=_rel(audio, out), text=text.strip(),
+                                  duration_s=_duration(audio), speaker=utt_id.split("-")[0]))
+    return write_manifest(out, utts).parent
+
+
+def import_kaldi(source: Path, out: Path) -> Path:
+    """A Kaldi data dir: ``wav.scp`` (``<utt> <path>``) and ``text`` (``<utt> <words>``), optional ``utt2spk``."""
+    def table(name: str, required: bool = True) -> dict[str, str]:
+        path = source / name
+        if not path.is_file():
+            if required:
+                raise UserError(f"no {name} in the data dir.", path=source, fix="a Kaldi data dir has wav.scp and text.")
+            return {}
+        rows = {}
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                key, _, value = line.strip().partition(" ")
+                if name == "wav.scp" and value.rstrip().endswith("|"):
+                    raise UserError("wav.scp entries that are commands (ending in '|') are not supported.",
+                                    path=path, line=number, fix="extract the audio to files first.")
+                rows[key] = value.strip()
+        return rows
+
+    wavs, texts, speakers = table("wav.scp"), table("text"), table("utt2spk", required=False)
+    utts = []
+    for utt_id, text in texts.items():
+        if utt_id not in wavs:
+            raise UserError(f"utterance {utt_id} is in text but not in wav.scp.", path=source / "text")
+        audio = Path(wavs[utt_id])
+        audio = audio if audio.is_absolute() else source / audio
+        utts.append(Utterance(id=utt_id, audio=_rel(audio, out), text=text, duration_s=_duration(audio),
+                              speaker=speakers.get(utt_id)))
+    return write_manifest(out, utts).parent
+
+
+_AUDIO_KEYS, _TEXT_KEYS = ("audio_filepath", "audio", "path", "file"), ("text", "sentence", "transcript", "transcription")
+
+
+def import_jsonl(source: Path, out: Path) -> Path:
+    """NeMo (``audio_filepath``, ``text``, ``duration``) or Hugging Face style JSONL."""
+    if (out / "manifest.jsonl").resolve() == source.resolve():
+        raise UserError("the harness manifest would overwrite the source manifest.", path=source,
+                        fix="rename the source file, or pass -o with another folder that contains the audio.")
+    utts = []
+    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"not valid JSON: {exc.msg}.", path=source, line=number) from None
+        audio_key = next((k for k in _AUDIO_KEYS if k in row), None)
+        text_key = next((k for k in _TEXT_KEYS if k in row), None)
+        if audio_key is None or text_key is None:
+            raise UserError(f"no audio ({'/'.join(_AUDIO_KEYS)}) or text ({'/'.join(_TEXT_KEYS)}) field.",
+                            path=source, line=number, fix="rename the fields, or write a harness manifest directly.")
+        audio_value = row[audio_key]["path"] if isinstance(row[audio_key], dict) else row[audio_key]
+        audio = Path(audio_value)
+        audio = audio if audio.is_absolute() else source.parent / audio
+        utt_id = str(row.get("id") or row.get("utt_id") or audio.stem)
+        utts.append(Utterance(id=utt_id, audio=_rel(audio, out), text=row[text_key],
+                              duration_s=float(row.get("duration") or _duration(audio)),
+                              speaker=(str(row["speaker"]) if row.get("speaker") is not None else None)))
+    return write_manifest(out, utts).parent
+
+
+def default_output(layout: str, source: Path) -> Path:
+    """Where a manifest goes when no -o is given: the source folder (a JSONL manifest's own folder)."""
+    return source.parent if layout == "jsonl" else source
+
+
+IMPORTERS = {"librispeech": import_librispeech, "kaldi": import_kaldi, "jsonl": import_jsonl}

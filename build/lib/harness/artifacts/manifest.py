@@ -1,0 +1,241 @@
+"""Artifact manifests: what a build is (model, stage, format, backend, quantization).
+
+A manifest sits beside its model as ``<model-file>.manifest.yaml`` (or ``.json``).
+Every field is optional in the file; whatever is missing is inferred from the file
+itself and listed in ``Artifact.inferred`` so the report can say what was guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from harness.artifacts.sniff import pte_backends, sniff_format
+from harness.errors import UserError
+from harness.vocab import Backend
+from harness.yamlconf import StrictModel, load_data, validate
+
+Stage = Literal["vad", "mel", "asr-encoder", "asr-decoder", "asr", "llm", "tts", "other", "unknown"]
+Format = Literal["pte", "onnx", "mlpackage", "mlmodelc"]
+Quantization = Literal["fp32", "fp16", "bf16", "int8", "int4", "unknown"]
+DType = Literal["float32", "float16", "int64", "int32", "int8", "uint8", "bool"]
+
+SUFFIX_FORMATS = {".pte": "pte", ".onnx": "onnx", ".mlpackage": "mlpackage", ".mlmodelc": "mlmodelc"}
+MANIFEST_SUFFIXES = (".manifest.yaml", ".manifest.yml", ".manifest.json")
+
+
+class InputSpec(StrictModel):
+    """One model input, for models whose shapes are dynamic or whose values matter.
+
+    Silero VAD, for example, needs ``sr`` to be exactly 16000: ``{name: sr, shape: [],
+    dtype: int64, value: 16000}``.
+    """
+
+    name: str | None = None
+    shape: list[int] = Field(default_factory=list)
+    dtype: DType = "float32"
+    fill: Literal["random", "zeros", "ones"] = "random"
+    value: float | None = None
+
+
+class Manifest(StrictModel):
+    """The manifest file as written; every field may be left out."""
+
+    model: str | None = None
+    stage: Stage | None = None
+    format: Format | None = None
+    backend: Backend | None = None
+    quantization: Quantization | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int | None = None
+    inputs: list[InputSpec] | None = None
+    recipe: dict[str, Any] | None = None
+    source: dict[str, Any] | None = None
+    # Files a runner needs beside the model, by role, relative to the manifest's folder:
+    # ``tokenizer`` for llama_main and the Whisper runner, ``processor`` (the audio front-end .pte) for Whisper.
+    companions: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A build, fully described: the manifest's fields with the gaps inferred."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    model: str
+    stage: str
+    format: str
+    backend: str
+    quantization: str
+    inputs: list[InputSpec] | None = None
+    recipe: dict[str, Any] | None = None
+    source: dict[str, Any] | None = None
+    manifest_path: Path | None = None
+    inferred: list[str] = field(default_factory=list)
+    companions: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Short human name: ``whisper-tiny.en asr-encoder int8 xnnpack``."""
+        return f"{self.model} {self.stage} {self.quantization} {self.backend}"
+
+    def manifest_dict(self) -> dict[str, Any]:
+        """What is stored: the complete manifest, inputs as plain data."""
+        return {
+            "model": self.model, "stage": self.stage, "format": self.format,
+            "backend": self.backend, "quantization": self.quantization,
+            "sha256": self.sha256, "size_bytes": self.size_bytes,
+            "inputs": [i.model_dump() for i in self.inputs] if self.inputs else None,
+            "recipe": self.recipe, "source": self.source,
+            "companions": {role: path.name for role, path in self.companions.items()} or None,
+        }
+
+
+
+def manifest_path_for(model_path: Path) -> Path | None:
+    """The manifest beside ``model_path``, if there is one."""
+    for suffix in MANIFEST_SUFFIXES:
+        candidate = model_path.with_name(model_path.name + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a file, or of a directory's files (names and bytes, in sorted order)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with file.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def size_of(path: Path) -> int:
+    """Bytes of a file, or of all files in a directory (an .mlpackage or .mlmodelc)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+_STAGE_WORDS = [
+    ("vad", "vad"), ("mel", "mel"), ("preprocess", "mel"), ("encoder", "asr-encoder"),
+    ("decoder", "asr-decoder"), ("whisper", "asr"), ("llama", "llm"), ("llm", "llm"), ("tts", "tts"),
+]
+_QUANT_WORDS = [("int4", "int4"), ("8da4w", "int4"), ("q4", "int4"), ("int8", "int8"), ("q8", "int8"),
+                ("fp16", "fp16"), ("bf16", "bf16"), ("fp32", "fp32")]
+
+
+def _word_match(name: str, table: list[tuple[str, str]]) -> str | None:
+    lowered = name.lower()
+    for word, value in table:
+        if re.search(rf"(^|[^a-z0-9]){re.escape(word)}", lowered):
+            return value
+    return None
+
+
+def _onnx_quantization(path: Path) -> str | None:
+    # Quantized ONNX graphs carry tell-tale operators; their absence means float.
+    import onnx
+
+    model = onnx.load_model(str(path), load_external_data=False)
+    ops = {node.op_type for node in model.graph.node}
+    if "MatMulNBits" in ops:
+        return "int4"
+    if ops & {"QuantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "QLinearMatMul", "QLinearConv"}:
+        return "int8"
+    return None
+
+
+def _infer(path: Path, fmt: str, manifest: Manifest) -> tuple[dict[str, Any], list[str]]:
+    values: dict[str, Any] = {}
+    inferred: list[str] = []
+
+    def put(key: str, given: Any, guess: Any) -> None:
+        values[key] = given if given is not None else guess
+        if given is None:
+            inferred.append(key)
+
+    stem = path.name.split(".")[0]
+    put("model", manifest.model, stem)
+    put("stage", manifest.stage, _word_match(path.name, _STAGE_WORDS) or "unknown")
+    if fmt == "pte":
+        delegates = pte_backends(path) if manifest.backend is None else []
+        backend_guess = delegates[0] if delegates else "portable"
+        quant_guess = _word_match(path.name, _QUANT_WORDS) or "unknown"
+    elif fmt == "onnx":
+        backend_guess = "ort-cpu"
+        quant_guess = _word_match(path.name, _QUANT_WORDS) or _onnx_quantization(path) or "fp32"
+    else:
+        backend_guess = "coreml"
+        quant_guess = _word_match(path.name, _QUANT_WORDS) or "unknown"
+    put("backend", manifest.backend, backend_guess)
+    put("quantization", manifest.quantization, quant_guess)
+    return values, inferred
+
+
+def load_artifact(path: Path) -> Artifact:
+    """Check a model file, read its manifest, and infer what the manifest leaves out."""
+    if not path.exists():
+        raise UserError("model file not found.", path=path, fix="check the path in the plan (it is relative to the plan file).")
+    expected = SUFFIX_FORMATS.get(path.suffix)
+    if expected is None:
+        raise UserError(
+            f"unknown model suffix '{path.suffix}'.", path=path,
+            fix=f"use one of {', '.join(SUFFIX_FORMATS)}.",
+        )
+    actual = sniff_format(path)
+    if actual != expected:
+        what = f"a {actual} file" if actual else "not a model file this harness can read"
+        raise UserError(
+            f"the file is named {path.suffix} but its content is {what}.", path=path,
+            fix=(f"rename it to {path.stem}.{actual}." if actual
+                 else "re-export the model; the file may be truncated or an error page saved by a failed download."),
+        )
+    manifest_path = manifest_path_for(path)
+    manifest = Manifest()
+    if manifest_path is not None:
+        data, lines = load_data(manifest_path)
+        manifest = validate(Manifest, data or {}, manifest_path, lines)
+        if manifest.format is not None and manifest.format != actual:
+            raise UserError(
+                f"format: the manifest says {manifest.format} but the file is {actual}.",
+                path=manifest_path, line=lines.get(("format",)), fix="correct the manifest.",
+            )
+    digest = sha256_of(path)
+    if manifest.sha256 is not None and manifest.sha256 != digest:
+        raise UserError(
+            f"sha256 in the manifest ({manifest.sha256[:12]}…) does not match the model file ({digest[:12]}…): "
+            "the manifest describes another build.",
+            path=manifest_path, fix="rebuild the model or regenerate its manifest.",
+        )
+    values, inferred = _infer(path, actual, manifest)
+    companions = {}
+    for role, rel in (manifest.companions or {}).items():
+        companion = manifest_path.parent / rel
+        if not companion.resolve().is_relative_to(manifest_path.parent.resolve()):
+            # A companion is pushed to the device with the build: it must not name files from elsewhere.
+            raise UserError(f"companions.{role}: '{rel}' leaves the manifest's folder.",
+                            path=manifest_path, line=lines.get(("companions", role)),
+                            fix="copy the file beside the manifest and name it without '..', links or absolute paths.")
+        if not companion.is_file():
+            raise UserError(f"companions.{role}: '{rel}' does not exist (looked in {manifest_path.parent}).",
+                            path=manifest_path, line=lines.get(("companions", role)),
+                            fix="build or copy the file there, or correct the path.")
+        companions[role] = companion
+    if manifest_path is None:
+        inferred = ["manifest"] + inferred
+    return Artifact(
+        path=path, sha256=digest, size_bytes=size_of(path), format=actual,
+        inputs=manifest.inputs, recipe=manifest.recipe, source=manifest.source,
+        manifest_path=manifest_path, inferred=inferred, companions=companions, **values,
+    )

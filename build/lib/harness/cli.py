@@ -1,0 +1,582 @@
+"""Command line: a thin layer over inventory, plan, run, store, report.
+
+Every user mistake surfaces as one paragraph on stderr and exit code 2 (see
+``harness.errors``); progress goes to stderr so ``--json`` output on stdout stays
+machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import EXIT_USER_ERROR, UserError
+
+DEFAULT_DB = Path("reports/harness.db")
+DEFAULT_INVENTORY = Path("devices.yaml")
+
+DESCRIPTION = """\
+Measure on-device speech and language model builds (ExecuTorch .pte, ONNX) and keep
+every sample: latency percentiles with confidence intervals, load time, memory and
+thermal telemetry, in a SQLite database that reports are rendered from.  Every build is
+measured as several runs (separate processes, or runner invocations on a phone), because
+that is where night-to-night noise lives; devices are measured at once.
+
+Typical session:
+  harness devices                          what the inventory holds and what answers
+  harness zoo build                        make the reference builds (no network needed)
+  harness run plans/host-demo.yaml         measure; prints the run id
+  harness report latest -o reports/latest  HTML report of the newest run
+  harness export latest --format csv       every sample, one row each
+
+Every night:
+  harness calibrate plans/lab.yaml         once for a new lab: each build twice (A/A), to learn its noise
+  harness nightly plans/lab.yaml           measure, compare with last night, exit 1 on a regression
+"""
+
+
+def _emit_json(payload) -> None:
+    json.dump(payload, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _resolve_run_id(db: Path, run_id: str) -> str:
+    if run_id != "latest":
+        return run_id
+    from harness.store import Store
+
+    with Store(db) as store:
+        runs = store.runs(1)
+    if not runs:
+        raise UserError("the database holds no runs yet.", path=db, fix="run 'harness run PLAN' first.")
+    return runs[0].run_id
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_devices(args) -> int:
+    from harness.devices import open_device
+    from harness.inventory import load_inventory
+
+    inventory = load_inventory(args.inventory)
+    rows = []
+    for config in inventory.devices:
+        try:
+            device = open_device(config)
+            try:
+                ok, why = device.reachable()
+            finally:
+                device.close()
+        except UserError as exc:
+            ok, why = False, str(exc)
+        rows.append({"id": config.id, "platform": config.platform, "reachable": ok, "detail": why,
+                     "backends": list(config.backends), "labels": list(config.labels), "soc": config.soc})
+    if args.json:
+        _emit_json(rows)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"devices in {args.inventory}")
+    for col in ("id", "platform", "soc", "backends", "reachable"):
+        table.add_column(col)
+    for r in rows:
+        state = "[green]yes[/]" if r["reachable"] else f"[red]no[/] ({r['detail']})"
+        table.add_row(r["id"], r["platform"], r["soc"] or "–", ", ".join(r["backends"]), state)
+    Console().print(table)
+    return 0
+
+
+def _measuring(args, command: str, work):
+    """``work(progress)`` under a progress display; on Ctrl-C, say how to resume and exit 130."""
+    from harness.cli_progress import RichProgress
+
+    progress = RichProgress(enabled=not args.quiet)
+    try:
+        return work(progress)
+    except KeyboardInterrupt:
+        progress.stop()
+        print(f"\ninterrupted. Every finished run is stored; continue with:\n"
+              f"  harness {command} {args.plan} --resume {progress.run_id or 'RUN_ID'}", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        progress.stop()
+
+
+def cmd_run(args) -> int:
+    from harness.run.engine import run_plan
+
+    outcome = _measuring(args, "run", lambda progress: run_plan(
+        args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress))
+    summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
+               "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
+    if args.json:
+        _emit_json(summary)
+    else:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing new"
+        print(f"run {outcome.run_id}: {counts}"
+              + (f", {outcome.skipped} not runnable" if outcome.skipped else "")
+              + f"\nreport: harness report {outcome.run_id} -o reports/{outcome.run_id}", file=sys.stderr)
+        if outcome.statuses.get("lost"):
+            print(f"{outcome.statuses['lost']} cell(s) lost their device mid-run; once it answers again (adb devices), "
+                  f"measure them with:\n  harness run {args.plan} --resume {outcome.run_id}", file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
+def cmd_nightly(args) -> int:
+    from harness.nightly.run import compare_and_write, nightly
+
+    if args.plan is None and not args.compare_only:
+        raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
+    if args.compare_only:
+        run_id = _resolve_run_id(args.db, args.compare_only)
+        outcome = compare_and_write(args.db, run_id, args.baseline, args.output or Path("reports") / run_id,
+                                    args.threshold)
+    else:
+        outcome = _measuring(args, "nightly", lambda progress: nightly(
+            args.plan, args.db, args.output, args.inventory, args.baseline, args.resume, args.threshold, progress))
+    failing = [c for c in outcome.checks if c.failing]
+    if args.json:
+        _emit_json({"run_id": outcome.run_id, "baseline_run_id": outcome.baseline_id, "passed": outcome.passed,
+                    "failing": [c.__dict__ for c in failing], "out_dir": str(outcome.out_dir)})
+    else:
+        base = outcome.baseline_id or "none (first night of this plan)"
+        print(f"nightly {outcome.run_id} against {base}: {len(outcome.checks)} checks, {len(failing)} failing",
+              file=sys.stderr)
+        for c in failing:
+            print(f"  {c.status}: {c.device_id} · {c.subject} ({c.kind}): {c.detail}", file=sys.stderr)
+        print(f"report: {outcome.out_dir / 'index.html'} · {outcome.out_dir / 'junit.xml'} · "
+              f"{outcome.out_dir / 'nightly.json'}", file=sys.stderr)
+    return 0 if outcome.passed else 1
+
+
+def cmd_calibrate(args) -> int:
+    from harness.nightly.calibrate import calibrate
+
+    run_id, results = _measuring(args, "calibrate", lambda progress: calibrate(
+        args.plan, args.db, args.inventory, args.threshold, args.resume, progress))
+    rows = [{"device_id": r.device_id, "build": r.subject, "aa_ratio": r.ratio, "aa_interval": r.interval,
+             "verdict": r.verdict, "noise_floor": r.floor.fraction if r.floor else None,
+             "floor_rests_on": r.floor.sources if r.floor else None} for r in results]
+    if args.json:
+        _emit_json({"run_id": run_id, "cells": rows})
+        return 0
+    print(f"A/A calibration {run_id}: each build measured twice, interleaved", file=sys.stderr)
+    for r in rows:
+        ci = f" [{r['aa_interval'][0]:.3f}, {r['aa_interval'][1]:.3f}]" if r["aa_interval"] else ""
+        floor = (f"noise floor {r['noise_floor']:.1%} ({r['floor_rests_on']})" if r["noise_floor"] is not None
+                 else "noise floor: needs one more calibration or unchanged night")
+        flag = "" if r["verdict"] in ("no change", "too noisy") else f"  <- the nightly rule would call this {r['verdict']}"
+        print(f"  {r['device_id']} · {r['build']}: A/A {r['aa_ratio']:.3f}{ci}; {floor}{flag}", file=sys.stderr)
+    return 0
+
+
+def cmd_sim(args) -> int:
+    import time
+
+    from harness.sim.phone import Faults
+    from harness.sim.server import start
+
+    faults = Faults(crash_runner=args.fault == "crash", hang_runner=args.fault == "hang",
+                    storage_full=args.fault == "storage-full", hot=args.fault == "hot")
+    server = start(args.port, args.root, faults)
+    port = server.server_address[1]
+    print(f"simulated SM8650 phone on 127.0.0.1:{port} (storage in {args.root}); connect it with:\n"
+          f"  adb connect 127.0.0.1:{port}\nCtrl-C stops it.", file=sys.stderr)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
+def _parse_tools() -> dict[str, str]:
+    """`harness parse` TOOL names: every runner's (from the runner registry) and the telemetry dumps."""
+    from harness.runners import RUNNERS, runner_module
+    from harness.thermal import DUMPS
+
+    return {**{runner_module(name).TOOL: RUNNERS[name] for name in RUNNERS}, **DUMPS}
+
+
+def cmd_parse(args) -> int:
+    import dataclasses
+    import importlib
+
+    try:
+        text = args.logfile.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"cannot read the log ({exc.strerror}).", path=args.logfile) from None
+    try:
+        record = importlib.import_module(_parse_tools()[args.tool]).parse(text)
+    except ValueError as exc:
+        raise UserError(f"not {args.tool} output: {exc}.", path=args.logfile,
+                        fix="check the tool name; for executor_runner on Android, save 'adb logcat -d -s ExecuTorch:I'.") from None
+    _emit_json(dataclasses.asdict(record))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from harness.store import Store
+
+    with Store(args.db) as store:
+        runs = store.runs(args.limit)
+        rows = [{"run_id": r.run_id, "plan": r.plan_name, "status": r.status, "started_at": r.started_at,
+                 "cells": len(store.stored_runs(r.run_id))} for r in runs]
+    if args.json:
+        _emit_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['run_id']}  {r['status']:<11} {r['cells']:>4} cells  {r['started_at']}  {r['plan']}")
+        if not rows:
+            print(f"no runs in {args.db}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from harness.report import write_report
+
+    run_id = _resolve_run_id(args.db, args.run_id)
+    target = write_report(args.db, run_id, args.output)
+    print(f"report written: {target}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    run_id = _resolve_run_id(args.db, args.run_id)
+    if args.format == "et-v3":
+        from harness.report.et_v3 import write_et_v3
+
+        out, rows = write_et_v3(args.db, run_id, args.output)
+    else:
+        from harness.store.export import export_run
+
+        out, rows = export_run(args.db, run_id, args.format, args.output)
+    if args.json:
+        _emit_json({"run_id": run_id, "path": str(out), "rows": rows, "format": args.format})
+    else:
+        what = "benchmark records" if args.format == "et-v3" else "samples"
+        print(f"{rows} {what} written to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_zoo_build(args) -> int:
+    from harness.zoo import build_all
+
+    results = build_all(args.output, only=args.only, force=args.force, log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        _emit_json([r.as_dict() for r in results])
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from harness.zoo.validate import validate_builds, write_report
+
+    rows = validate_builds(args.builds, args.corpus, samples=args.samples)
+    out = args.builds / "validation.json"
+    write_report(rows, out)
+    if args.json:
+        _emit_json([r.__dict__ for r in rows])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"parity against the eager PyTorch source ({args.samples} utterances of {args.corpus.name})")
+        for col in ("build", "quant", "max |err|", "cosine", "top-1 / decisions", "transcripts same", "verdict"):
+            table.add_column(col)
+        fmt = lambda v, f: "–" if v is None else format(v, f)
+        for r in rows:
+            verdict = "[green]pass[/]" if r.passed else f"[red]FAIL[/] {r.why}"
+            if r.static:
+                verdict += f" (static: {r.static['compressed_weight_ops']} compressed weight ops)"
+            table.add_row(r.build, r.quantization, fmt(r.max_abs_error, ".2e"), fmt(r.cosine, ".6f"),
+                          fmt(r.top1_agreement, ".1%"), fmt(r.transcripts_unchanged, ".0%"), verdict)
+        Console().print(table)
+        print(f"written: {out}", file=sys.stderr)
+    return 0 if all(r.passed for r in rows) else 1
+
+
+def cmd_corpus_build(args) -> int:
+    from harness.accuracy.synth import build_corpus, verify_corpus
+
+    for name in args.names:
+        if args.verify:
+            diff = verify_corpus(name, args.output / name)
+            if diff:
+                print(f"{name}: {len(diff)} checksum lines differ from the shipped SHA256SUMS:\n  " + "\n  ".join(diff[:10]),
+                      file=sys.stderr)
+                return 1
+            print(f"{name}: rebuilt bit for bit (every checksum in SHA256SUMS matches)", file=sys.stderr)
+        else:
+            root = build_corpus(name, args.output, limit=args.limit)
+            print(f"{name}: written to {root}", file=sys.stderr)
+    return 0
+
+
+def cmd_corpus_check(args) -> int:
+    from harness.accuracy.corpus import check_corpus, read_manifest
+
+    corpus = read_manifest(args.corpus)
+    problems = check_corpus(corpus)
+    if args.json:
+        _emit_json({"manifest": str(corpus.manifest), "utterances": len(corpus.utterances),
+                    "problems": [p.__dict__ for p in problems]})
+    else:
+        for p in problems:
+            print(f"{corpus.manifest}:{p.line}: {p.utterance_id}: {p.message}", file=sys.stderr)
+        hours = sum(u.duration_s for u in corpus.utterances) / 3600
+        print(f"{corpus.manifest}: {len(corpus.utterances)} utterances, {hours:.2f} h, "
+              f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", file=sys.stderr)
+        if problems:
+            print("Fix: correct those lines of the manifest, or the audio (16 kHz mono WAV or FLAC, inside the "
+                  "corpus folder, no links out of it), then check again.", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def cmd_corpus_import(args) -> int:
+    from harness.accuracy.importers import IMPORTERS, default_output
+
+    root = IMPORTERS[args.layout](args.source, args.output or default_output(args.layout, args.source))
+    print(f"imported {args.layout} corpus into {root}/manifest.jsonl; check it with 'harness corpus check {root}'",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_wer(args) -> int:
+    from harness.accuracy.wer import score_corpus
+
+    def lines(path: Path) -> list[str]:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read ({exc.strerror}).", path=path) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"byte 0x{data[exc.start]:02x} is not UTF-8.", path=path,
+                            line=data[:exc.start].count(b"\n") + 1,
+                            fix="save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE, for a Latin-1 file).") from None
+        if not text.strip():
+            raise UserError("the file is empty: there is nothing to score.", path=path,
+                            fix="one utterance per line; give the transcripts to score.")
+        return text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
+
+    refs, hyps = lines(args.ref), lines(args.hyp)
+    if len(refs) != len(hyps):
+        raise UserError(f"{args.ref} has {len(refs)} lines but {args.hyp} has {len(hyps)}.", path=args.hyp,
+                        fix="one utterance per line in both files, in the same order (an empty line is an empty utterance).")
+    score = score_corpus([str(i + 1) for i in range(len(refs))], refs, hyps, normalise=not args.no_normalize)
+    if args.json:
+        _emit_json(score.as_dict())
+        return 0
+    t = score.totals()
+    wer = "undefined (no reference words)" if t["wer"] is None else f"{t['wer']:.2%}"
+    cer = "undefined" if t["cer"] is None else f"{t['cer']:.2%}"
+    print(f"WER {wer}  CER {cer}  words {t['words']}  S {t['substitutions']}  D {t['deletions']}  "
+          f"I {t['insertions']}  utterances {t['utterances']} ({t['empty_references']} with empty reference)")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="harness", description=DESCRIPTION, formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def db_arg(p):
+        p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
+
+    p = sub.add_parser("devices", help="list the inventory and which devices answer", formatter_class=fmt,
+                       description="List every device in the inventory and whether it is reachable now.")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY, help="inventory file (default: ./devices.yaml)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser(
+        "run", help="measure a plan and store every sample", formatter_class=fmt,
+        description="Measure every build of PLAN on every device it names.\n\n"
+                    "Each cell (device x build) is measured as the plan's 'runs' separate processes (or runner\n"
+                    "invocations on a phone), interleaved in rounds across builds; each finished run is committed\n"
+                    "at once: if the run is interrupted, rerun with --resume RUN_ID and only what is missing is\n"
+                    "measured.\n"
+                    "Exit status: 0 all cells measured, 1 some cells failed (their logs are stored), 2 bad input.",
+        epilog="example:\n  harness run plans/host-demo.yaml\n  harness run plans/host-demo.yaml --resume 20261121-143000-7f3a")
+    p.add_argument("plan", type=Path, help="plan file, e.g. plans/host-demo.yaml")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
+                   help="inventory file when the plan names none (default: ./devices.yaml)")
+    db_arg(p)
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run, skipping its finished cells")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "nightly", help="run a plan, compare with the last good night, exit 1 on regressions", formatter_class=fmt,
+        description="Run PLAN (resumable like 'run'), compare with a baseline (the newest complete run of the same\n"
+                    "plan, or --baseline), and write index.html, junit.xml and nightly.json to the output folder.\n"
+                    "Exit status: 0 nothing failing, 1 a regression, budget miss or failed cell, 2 bad input.",
+        epilog="cron, every night at 02:30, history kept in one database:\n"
+               "  30 2 * * *  cd /srv/harness && .venv/bin/harness nightly plans/lab.yaml --db reports/harness.db -q")
+    p.add_argument("plan", type=Path, nargs="?", help="plan file (not needed with --compare-only)")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    db_arg(p)
+    p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run instead of the last complete night")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted nightly run")
+    p.add_argument("--compare-only", metavar="RUN_ID", help="compare a stored run without running anything")
+    p.add_argument("--threshold", type=float, default=0.05, help="smallest latency change worth calling (default 0.05)")
+    p.add_argument("-o", "--output", type=Path, help="output folder (default: reports/RUN_ID)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_nightly)
+
+    p = sub.add_parser(
+        "calibrate", help="A/A run: measure each build twice to learn each cell's noise floor", formatter_class=fmt,
+        description="Measure every latency build of PLAN twice in one run, each beside its copy in every round, as\n"
+                    "a nightly would. The copies are the same bytes, so their difference is noise: together with\n"
+                    "consecutive nights in which a build did not change, it sets each cell's noise floor, and the\n"
+                    "nightly calls a change only when it is larger than that floor (and than --threshold).\n"
+                    "Run it once when a lab or plan is new, and again after changing devices or settings.",
+        epilog="example:\n  harness calibrate plans/lab.yaml && harness calibrate plans/lab.yaml")
+    p.add_argument("plan", type=Path)
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    db_arg(p)
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted calibration")
+    p.add_argument("--threshold", type=float, default=0.05, help="the threshold the nightly uses (default 0.05)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("parse", help="print what a parser extracts from a benchmark log, as JSON (times in ms)",
+                       formatter_class=fmt,
+                       description="For logs gathered by other means. TOOL is one of: " + ", ".join(sorted(_parse_tools()))
+                       + ". Runner output becomes a measurement: its samples (one per measured iteration, or\n"
+                       "the one invocation's sample for llama_main and whisper_runner), load time and extras.",
+                       epilog="example:\n  adb logcat -d -s ExecuTorch:I > run.log && harness parse executor_runner run.log")
+    p.add_argument("tool", choices=sorted(_parse_tools()), metavar="TOOL")
+    p.add_argument("logfile", type=Path)
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("sim", help="run a simulated phone for trying plans without hardware", formatter_class=fmt,
+                       description="A simulated Snapdragon 8 Gen 3 (SM8650) phone speaking the ADB device protocol on\n"
+                                   "loopback; Debian's adb server connects to it like to a real phone. Its benchmark\n"
+                                   "binaries run the pushed models on this machine's CPU and print what the real ones print.")
+    simsub = p.add_subparsers(dest="sim_platform", required=True, metavar="PLATFORM")
+    s_ = simsub.add_parser("android", help="a simulated Android phone")
+    s_.add_argument("--port", type=int, default=0, help="TCP port (default: any free one; avoid 5555-5585)")
+    s_.add_argument("--root", type=Path, default=Path("reports/sim-phone"), help="folder standing in for its storage")
+    s_.add_argument("--fault", choices=["crash", "hang", "storage-full", "hot"], help="misbehave on purpose")
+    s_.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("runs", help="list stored runs, newest first")
+    db_arg(p)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("report", help="render a stored run as a self-contained HTML report", formatter_class=fmt,
+                       description="Render RUN_ID (or 'latest') from the database; nothing is re-measured.",
+                       epilog="example:\n  harness report latest -o reports/latest && xdg-open reports/latest/index.html")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id from 'harness runs', or 'latest'")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (index.html is written there)")
+    db_arg(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="export a run: raw samples (CSV, Parquet) or ExecuTorch v3 benchmark records",
+                       formatter_class=fmt,
+                       description="csv / parquet: one row per sample (warm-up and measured, see the 'phase' column).\n"
+                                   "et-v3: ExecuTorch's v3 benchmark records (JSON), to join existing dashboards.")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
+    p.add_argument("--format", choices=["csv", "parquet", "et-v3"], default="csv")
+    p.add_argument("-o", "--output", type=Path, help="output file (default: RUN_ID.FORMAT)")
+    db_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("zoo", help="reference builds made from installed packages (no network)")
+    zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
+    b = zoo.add_parser("build", help="build the reference models and their manifests (cached)", formatter_class=fmt,
+                       description="Write reference builds and manifests; a build is redone only when its\n"
+                                   "recipe or source changed (or with --force).")
+    b.add_argument("-o", "--output", type=Path, default=Path("builds"), help="output folder (default: builds/)")
+    b.add_argument("--only", action="append", metavar="NAME", help="build only this one (repeatable)")
+    b.add_argument("--force", action="store_true", help="rebuild even when cached")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_zoo_build)
+
+    p = sub.add_parser(
+        "validate", help="parity of every reference build against its eager PyTorch source", formatter_class=fmt,
+        description="Run each build on fixed speech samples and compare with the eager source: max absolute error,\n"
+                    "cosine similarity, decoder top-1 agreement, and whether each ASR chain's greedy transcripts\n"
+                    "are unchanged. Core ML builds are checked statically (no Core ML runtime on Linux).\n"
+                    "Exit status 1 when any build misses its threshold (thresholds: harness/zoo/validate.py).")
+    p.add_argument("--builds", type=Path, default=Path("builds"))
+    p.add_argument("--corpus", type=Path, default=Path("corpora/harvard-hibari"))
+    p.add_argument("--samples", type=int, default=5, help="utterances to compare on (default 5)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("corpus", help="build, check and import speech corpora")
+    corpus = p.add_subparsers(dest="corpus_command", required=True, metavar="CORPUS_COMMAND")
+    c = corpus.add_parser("build", help="synthesize the shipped Harvard corpora (or --verify them bit for bit)",
+                          formatter_class=fmt,
+                          description="Names: harvard-hibari (hibari-tts voice), harvard-espeak (espeak-ng voice).")
+    c.add_argument("names", nargs="+", metavar="NAME")
+    c.add_argument("-o", "--output", type=Path, default=Path("corpora"))
+    c.add_argument("--limit", type=int, help="only the first N sentences")
+    c.add_argument("--verify", action="store_true", help="rebuild in a scratch folder and compare with SHA256SUMS")
+    c.set_defaults(func=cmd_corpus_build)
+    c = corpus.add_parser("check", help="find missing audio, wrong rates, empty references, duplicate ids, escaping paths")
+    c.add_argument("corpus", type=Path, help="corpus folder or manifest.jsonl")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_corpus_check)
+    c = corpus.add_parser("import", help="write a manifest for a LibriSpeech, Kaldi or NeMo/HF JSONL corpus",
+                          formatter_class=fmt,
+                          description="librispeech: SOURCE is a folder of <speaker>/<chapter>/*.trans.txt + .flac\n"
+                                      "kaldi: SOURCE is a data dir with wav.scp and text (file paths only, no pipes)\n"
+                                      "jsonl: SOURCE is a NeMo / Hugging Face manifest (audio_filepath|audio|path, "
+                                      "text|sentence|transcript, duration)")
+    c.add_argument("layout", choices=["librispeech", "kaldi", "jsonl"])
+    c.add_argument("source", type=Path)
+    c.add_argument("-o", "--output", type=Path,
+                   help="folder for manifest.jsonl; must contain the audio (default: the source folder)")
+    c.set_defaults(func=cmd_corpus_import)
+
+    p = sub.add_parser("wer", help="score two text files (one utterance per line)", formatter_class=fmt,
+                       description="Word error rate after Whisper's English normaliser: corpus-level (all errors over\n"
+                                   "all reference words), with CER and substitution/deletion/insertion counts.\n"
+                                   "An empty line is an empty utterance.",
+                       epilog="example:\n  harness wer refs.txt hyps.txt --json")
+    p.add_argument("ref", type=Path)
+    p.add_argument("hyp", type=Path)
+    p.add_argument("--no-normalize", action="store_true", help="compare the text as written (whitespace only)")
+    p.add_argument("--json", action="store_true", help="totals and per-utterance figures with alignments")
+    p.set_defaults(func=cmd_wer)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (sqlite3.OperationalError, OSError) as exc:
+        full = exc.errno == errno.ENOSPC if isinstance(exc, OSError) else "full" in str(exc)
+        if not full:
+            raise
+        db = getattr(args, "db", None)
+        print(f"error: {db or 'the results database'}: the disk is full ({exc}); every run finished before this "
+              "one is stored. Fix: free space on that disk, then continue with 'harness run PLAN --resume RUN_ID' "
+              "('harness runs' lists the run ids).", file=sys.stderr)
+        return EXIT_USER_ERROR

@@ -1,0 +1,64 @@
+"""Progress display for ``harness run``: a bar for the run and one line per finished cell (on stderr)."""
+
+from __future__ import annotations
+
+import sys
+
+from harness.stats import run_values
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class RichProgress:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.console = Console(file=sys.stderr)
+        self.run_id: str | None = None
+        self._progress: Progress | None = None
+        self._task = None
+        self._current: dict[str, str] = {}  # device id -> the cell it is measuring
+
+    def start(self, run_id: str, total: int, already_done: int) -> None:
+        self.run_id = run_id
+        if not self.enabled:
+            return
+        # Counted in runs: a cell (device x build) is several runs, each a process or runner invocation.
+        self.console.print(f"run [bold]{run_id}[/]: {total} runs to measure across every cell and device"
+                           + (f", {already_done} already stored (resumed)" if already_done else ""))
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task("starting", total=total, completed=already_done)
+
+    def _describe(self) -> None:
+        """Every device's current cell: devices are measured at once."""
+        text = " | ".join(f"{device} · {label}" for device, label in sorted(self._current.items())) or "…"
+        self._progress.update(self._task, description=escape(text))
+
+    def cell_started(self, spec) -> None:
+        if self._progress is not None:
+            self._current[spec.device.id] = spec.artifact.label
+            self._describe()
+
+    def cell_finished(self, spec, result) -> None:
+        if self._progress is None:
+            return
+        self._progress.advance(self._task)
+        self._current.pop(spec.device.id, None)
+        self._describe()
+        m = result.measurement
+        if result.status == "ok" and m is not None and m.samples_ms:
+            run = run_values(m.samples_ms)
+            p95 = f", P95 {run.p95_ms:.2f} ms" if run.p95_ms is not None else ""
+            # A transcription cell's samples are whole utterances through its chain, not one build's calls.
+            what = f"chain {spec.chain.name}, per utterance" if spec.chain is not None else spec.artifact.label
+            line = "[green]✓[/] " + escape(f"{spec.device.id} · {what}") + f": P50 {run.p50_ms:.2f} ms{p95}"
+        else:
+            line = "[red]✗[/] " + escape(f"{spec.device.id} · {spec.artifact.label}: {result.status}: {result.reason}")
+        self._progress.console.print(line, markup=True, highlight=False)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,186 @@
+"""Android phones over adb (adbutils), through the adb server; every adbutils call lives here.
+
+Commands are built from quoted arguments (``shlex.join``), each under toybox ``timeout`` on the
+phone and a wall-clock deadline on the controller (:mod:`harness.devices.adb_streams`); pushes
+are content-addressed under /data/local/tmp/harness/<sha256>/ and skipped when the
+phone already holds the same bytes (checked on the phone with ``sha256sum``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from harness.devices.adb_streams import SyncRefused, shell_v2, sync_send
+from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
+from harness.errors import DeviceError
+from harness.vocab import Backend
+from harness.thermal import sysfs
+
+REMOTE_ROOT = "/data/local/tmp/harness"
+FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
+              "soc_manufacturer": "ro.soc.manufacturer", "soc": "ro.soc.model",
+              "android": "ro.build.version.release", "sdk": "ro.build.version.sdk", "abi": "ro.product.cpu.abi",
+              "simulated": "ro.boot.harness.simulated"}
+
+
+class Config(DeviceConfig):
+    """An Android entry: ``serial`` from `adb devices`, and the benchmark binaries to push."""
+
+    serial: str = Field(min_length=1)
+    adb_port: int = 5037  # the adb server's port (a private one for the simulated phone)
+    backends: list[Backend] = ["xnnpack", "ort-cpu"]
+    tools: dict[str, Path] = {}  # executor_runner, qnn_executor_runner, onnxruntime_perf_test, llama_main, whisper_runner
+
+    @field_validator("tools")
+    @classmethod
+    def _home(cls, tools: dict[str, Path]) -> dict[str, Path]:
+        return {name: path.expanduser() for name, path in tools.items()}
+
+
+def attached_serials(adb_port: int = 5037) -> list[str]:
+    """Serials of every phone the adb server sees online (for ``serial: '*'`` in the inventory)."""
+    import adbutils
+
+    return [d.serial for d in adbutils.AdbClient(host="127.0.0.1", port=adb_port).device_list()]
+
+
+class Device(BaseDevice):
+    def __init__(self, config: Config) -> None:
+        import adbutils
+
+        super().__init__(config)
+        self._client = adbutils.AdbClient(host="127.0.0.1", port=config.adb_port)
+        self._device = None
+
+    @property
+    def adb(self):
+        if self._device is None:
+            self._device = self._client.device(self.config.serial)
+        return self._device
+
+    def reachable(self) -> tuple[bool, str]:
+        try:
+            state = self.adb.get_state()
+        except Exception as exc:  # noqa: BLE001 - adbutils raises several kinds; all mean "not reachable"
+            return False, f"adb cannot reach {self.config.serial} ({exc})"
+        return (state == "device", f"state {state}")
+
+    # toybox `timeout` on the phone sends SIGTERM at the command's timeout and SIGKILL this long after, so a
+    # runner that hangs or prints forever is killed *on the phone* (dropping the adb connection does not).
+    KILL_AFTER_S = 5
+    # The controller's own deadline, past the phone's: a phone that stops answering altogether.
+    CONTROLLER_GRACE_S = 15
+    OUTPUT_CAP_BYTES = 16 * 2**20  # per stream; a runner that floods its output keeps its head and tail
+
+    def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
+        from adbutils.errors import AdbError
+
+        limit = ["timeout", "-k", f"{self.KILL_AFTER_S:g}", f"{timeout_s:g}"]
+        command = shlex.join([*(f"{k}={v}" for k, v in (env or {}).items()), *limit, *argv])
+        started = time.perf_counter()
+        try:
+            outcome = shell_v2(self.adb.open_transport(timeout=timeout_s + self.CONTROLLER_GRACE_S), command,
+                               timeout_s + self.KILL_AFTER_S + self.CONTROLLER_GRACE_S, self.OUTPUT_CAP_BYTES)
+        except (AdbError, OSError, ConnectionError, EOFError) as exc:
+            raise DeviceError(self.id, argv, f"adb lost the device ({exc})", lost=True) from None
+        duration_s = time.perf_counter() - started
+        # toybox timeout exits 124 when its SIGTERM ended the command, 137 when SIGKILL had to (toys/other/timeout.c).
+        timed_out = outcome.deadline_passed or (outcome.exit_code in (124, 137) and duration_s >= timeout_s)
+        return CommandResult(argv, None if timed_out else outcome.exit_code, outcome.stdout, outcome.stderr,
+                             duration_s, timed_out=timed_out)
+
+    def _check(self, argv: list[str], timeout_s: float = 30) -> str:
+        result = self.run(argv, timeout_s)
+        if not result.ok:
+            raise DeviceError(self.id, argv, "command failed", result.exit_code, result.log())
+        return result.stdout
+
+    def facts(self) -> DeviceFacts:
+        facts = {name: self._check(["getprop", prop]).strip() for name, prop in FACT_PROPS.items()}
+        battery = self._check(["dumpsys", "battery"])
+        for line in battery.splitlines():
+            key, _, value = line.strip().partition(": ")
+            if key in ("level", "status", "USB powered", "AC powered"):
+                facts[f"battery_{key.lower().replace(' ', '_')}"] = value
+        simulated = facts.pop("simulated") == "1"
+        return DeviceFacts(device_id=self.id, platform="android", simulated=simulated,
+                           facts={k: v for k, v in facts.items() if v})
+
+    def push(self, local: Path, sha256: str) -> str:
+        remote = f"{REMOTE_ROOT}/{sha256}/{local.name}"
+        have = self.run(["sha256sum", remote], 60)
+        if have.ok and have.stdout.split()[:1] == [sha256]:
+            self.pushes.append({"path": remote, "bytes": 0, "seconds": 0.0, "skipped": True})
+            return remote
+        if "fixed_push_mkdir" not in self._features():  # newer adbd creates the folders a SEND names
+            self._check(["mkdir", "-p", f"{REMOTE_ROOT}/{sha256}"])
+        started = time.perf_counter()
+        try:
+            self._sync_send(local, remote)
+        except SyncRefused as exc:
+            raise DeviceError(self.id, ["push", str(local), remote], f"push refused ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - a dropped connection surfaces as several error types
+            raise DeviceError(self.id, ["push", str(local), remote], f"push failed ({exc})", lost=True) from None
+        # No second checksum: the sync protocol answers FAIL itself (full storage, bad path), and the
+        # next run's sha256sum check re-pushes anything that did not arrive whole.
+        seconds = time.perf_counter() - started
+        self.pushes.append({"path": remote, "bytes": local.stat().st_size, "seconds": seconds, "skipped": False})
+        return remote
+
+    def _sync_send(self, local: Path, remote: str) -> None:
+        """adb's sync SEND with 64 KiB DATA chunks: adbutils' own push writes 4 KiB chunks, which measured at
+        about a third of `adb push`'s throughput (benchmarks/push_throughput.py)."""
+        sync_send(self.adb.open_transport(timeout=None), local, remote)
+
+    # dumpsys is far heavier than a sysfs read: ask for the thermal status and battery every Nth sample.
+    DUMPSYS_EVERY = 5
+
+    def sample_thermals(self) -> list[ThermalSample]:
+        self._samples_taken = getattr(self, "_samples_taken", 0) + 1
+        readings = self._sysfs_readings()
+        if self._samples_taken % self.DUMPSYS_EVERY == 1:
+            status = self.thermal_status()
+            if status is not None:
+                readings.append(ThermalSample(0.0, "thermalservice", "status", float(status), "level"))
+            battery = self.run(["dumpsys", "battery"], 10).stdout
+            for line in battery.splitlines():
+                key, _, value = line.strip().partition(": ")
+                if key == "temperature" and value.strip().lstrip("-").isdigit():
+                    # dumpsys battery reports tenths of a degree Celsius.
+                    readings.append(ThermalSample(0.0, "battery", "temp", int(value) / 10, "C"))
+        return readings
+
+    def _sysfs_readings(self) -> list[ThermalSample]:
+        zones = self._zones()
+        paths = [f"/sys/class/thermal/{z}/{f}" for z in zones for f in ("type", "temp")]
+        cpus = ["cpu0", "cpu2", "cpu7"]
+        paths += [f"/sys/devices/system/cpu/{c}/cpufreq/scaling_cur_freq" for c in cpus]
+        # Not `cat`: toybox cat skips a file it cannot read (a disabled zone, an offline CPU) and every later
+        # value would land on the wrong sensor.  grep -H prints each line with its file; -s hushes the unreadable.
+        return sysfs.tagged_samples(self.run(["grep", "-s", "-H", ".", *paths], 10).stdout)
+
+    def thermal_status(self) -> int | None:
+        from harness.thermal.thermalservice import parse
+
+        try:
+            return parse(self._check(["dumpsys", "thermalservice"])).status
+        except (ValueError, DeviceError):
+            return None
+
+    def _features(self) -> set[str]:
+        if not hasattr(self, "_feature_set"):
+            self._feature_set = set(self.adb.get_features().split(","))
+        return self._feature_set
+
+    def _zones(self) -> list[str]:
+        if not hasattr(self, "_zone_names"):
+            listing = self.run(["ls", "/sys/class/thermal"], 10).stdout.split()
+            self._zone_names = [z for z in listing if z.startswith("thermal_zone")]
+        return self._zone_names
+
+    def close(self) -> None:
+        self._device = None

@@ -1,0 +1,143 @@
+"""The host device: the machine the harness runs on, no phone needed.
+
+Models run in a child process (see ``harness.runners.host_python``) so that a crash
+or a hang in a runtime cannot take the harness down: :meth:`Device.run` kills the
+child's whole process group when the timeout passes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
+from harness.vocab import Backend
+from harness.thermal import sysfs
+
+
+class Config(DeviceConfig):
+    """A host entry.  ``no_fork_server``: start every measured run as a fresh interpreter instead of forking
+    it from a per-round parent that imported the runtimes once (slower; for checking that the two agree)."""
+
+    backends: list[Backend] = ["portable", "xnnpack", "ort-cpu"]
+    no_fork_server: bool = False
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+WORKER = ["-m", "harness.runners.host_worker"]
+
+
+def _model_of(argv: list[str]) -> str | None:
+    """The model a host_worker command measures, or None for any other command."""
+    if argv[1:3] != WORKER or "--model" not in argv:
+        return None
+    return argv[argv.index("--model") + 1]
+
+
+class Device(BaseDevice):
+    """Runs commands as local child processes; host_worker runs are forked from a per-round fork server."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._forks = None  # harness.devices.host_forks.ForkServer, started on the first measured run
+
+    def reachable(self) -> tuple[bool, str]:
+        return True, "this machine"
+
+    def facts(self) -> DeviceFacts:
+        uname = platform.uname()
+        facts = {
+            "model": "host",
+            "hostname": uname.node,
+            "os": f"{uname.system} {uname.release}",
+            "machine": uname.machine,
+            "cpu": _cpu_model(),
+            "cpu_count": str(os.cpu_count()),
+            "python": platform.python_version(),
+            "torch": _version("torch"),
+            "executorch": _version("executorch"),
+            "onnxruntime": _version("onnxruntime"),
+        }
+        try:
+            facts["memory_gb"] = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f}"
+        except (ValueError, OSError):
+            pass
+        if self.config.soc:
+            facts["soc"] = self.config.soc
+        return DeviceFacts(device_id=self.id, platform="host", simulated=False, facts=facts)
+
+    def push(self, local: Path, sha256: str) -> str:
+        # The host already holds the file; nothing to copy.
+        return str(local.resolve())
+
+    def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
+        model = _model_of(argv)
+        if model is not None and not env and not self.config.no_fork_server:
+            result = self._run_forked(argv, model, timeout_s)
+            if result is not None:
+                return result
+        return self._run_process(argv, timeout_s, env)
+
+    def _run_forked(self, argv: list[str], model: str, timeout_s: float) -> CommandResult | None:
+        """Through the fork server; a new server when this one already measured ``model`` (a new round)."""
+        from harness.devices.host_forks import ForkServer, ForkServerError
+
+        try:
+            if self._forks is None or not self._forks.alive() or model in self._forks.served:
+                if self._forks is not None:
+                    self._forks.close()
+                self._forks = ForkServer()
+            return self._forks.run(argv, argv[3:], model, timeout_s)
+        except ForkServerError as exc:
+            self.notes.append(f"{exc}; measured in a plain process instead")
+            if self._forks is not None:
+                self._forks.close()
+                self._forks = None
+            return None
+
+    def _run_process(self, argv: list[str], timeout_s: float, env: dict[str, str] | None) -> CommandResult:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})}, start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+            return CommandResult(argv, proc.returncode, out, err, time.perf_counter() - started)
+        except subprocess.TimeoutExpired:
+            # Kill the whole group: a runtime may have spawned threads or helpers of its own.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            out, err = proc.communicate()
+            return CommandResult(argv, None, out, err, time.perf_counter() - started, timed_out=True)
+
+    def sample_thermals(self) -> list[ThermalSample]:
+        return sysfs.read_local()
+
+    def close(self) -> None:
+        if self._forks is not None:
+            self._forks.close()
+            self._forks = None

@@ -1,0 +1,110 @@
+"""The host device's side of :mod:`harness.runners.host_forkserver`: start, ask, time out, renew.
+
+A server is renewed before it would serve a model a second time, which with the engine's
+round-robin order means one fresh server per round.  Anything unexpected (the server
+will not start, dies, answers nonsense) is reported to the caller, which falls back to a
+plain child process for that command: a measurement never depends on the optimisation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness.devices.base import CommandResult
+from harness.wire import FORKSERVER_READY as READY
+
+START_TIMEOUT_S = 120.0
+
+
+class ForkServerError(Exception):
+    """The fork server could not serve this request; run it as a plain process instead."""
+
+
+class ForkServer:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "harness.runners.host_forkserver"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     start_new_session=True)
+        self.served: set[str] = set()
+        self._pending = b""  # bytes read from the server's stdout but not yet returned as a line
+        self.scratch = Path(tempfile.mkdtemp(prefix="harness-forks-"))
+        line = self._read_line(START_TIMEOUT_S)
+        if line.strip() != READY:
+            self.close()
+            raise ForkServerError(f"the fork server did not start ({line.strip() or 'no answer'})")
+
+    def _read_line(self, timeout_s: float) -> str:
+        """The next line the server printed, or '' when none comes within ``timeout_s`` (or it died).
+
+        Reads the pipe's descriptor directly, with a buffer of its own: select() on the descriptor
+        cannot see lines already sitting in a file object's buffer (two replies often arrive in one
+        read), and waiting on it then would wait forever."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return ""
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return ""
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line.decode("utf-8", errors="replace") + "\n"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, argv: list[str], worker_args: list[str], model: str, timeout_s: float) -> CommandResult:
+        """Measure in a forked child; kill its whole session when ``timeout_s`` passes."""
+        self.served.add(model)
+        n = len(list(self.scratch.iterdir()))
+        out, err = self.scratch / f"{n}.out", self.scratch / f"{n}.err"
+        started = time.perf_counter()
+        try:
+            self.proc.stdin.write(json.dumps({"args": worker_args, "stdout": str(out), "stderr": str(err)}) + "\n")
+            self.proc.stdin.flush()
+            pid = json.loads(self._read_line(30.0) or "{}").get("pid")
+        except (OSError, ValueError) as exc:
+            raise ForkServerError(f"the fork server did not answer ({exc})") from None
+        if pid is None:
+            raise ForkServerError("the fork server did not fork")
+        timed_out = False
+        reply = self._read_line(timeout_s)
+        if not reply:
+            timed_out = True
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            reply = self._read_line(30.0)
+        try:
+            code = json.loads(reply)["exit"]
+        except (ValueError, KeyError, TypeError):
+            raise ForkServerError("the fork server lost its child") from None
+        read = lambda p: p.read_text(errors="replace") if p.exists() else ""
+        return CommandResult(argv, None if timed_out else code, read(out), read(err),
+                             time.perf_counter() - started, timed_out=timed_out)
+
+    def close(self) -> None:
+        """Stop the server (and a child it is waiting for); safe to call twice, from two threads."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, ValueError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+        shutil.rmtree(self.scratch, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Nightly runs: compare with a baseline run, decide, and say so in forms CI and cron can act on."""

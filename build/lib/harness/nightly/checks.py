@@ -1,0 +1,221 @@
+"""Checks of one run against its baseline: latency, WER, size, budgets, failures.
+
+Cells are matched by what they measure, not by bytes: a latency cell by device and
+build identity (model, stage, format, backend, quantization), a transcription cell by
+device and chain name.  A new build of the same configuration is exactly what a
+nightly must compare against last night's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.accuracy.bootstrap import paired_bootstrap
+from harness.nightly.noise import NoiseFloor
+from harness.report.model import ReportData
+from harness.run.engine import REF_SUFFIX, identity_of
+from harness.runners.base import RunSettings
+from harness.stats.compare import DEFAULT_THRESHOLD, compare_runs
+
+FAILING = {"regression", "budget miss", "failed"}
+# A level that moved while bytes, settings and device facts stayed the same: the machine or phone changed, not
+# the build.  Reported beside the verdict, never failing it; a lasting move is caught by the history check.
+SHIFT = "shift"
+# Device facts that change from hour to hour without changing what a latency means.
+VOLATILE_FACTS = ("battery_", "uptime")
+
+
+@dataclass
+class Check:
+    device_id: str
+    subject: str  # build label or chain name
+    kind: str  # latency | wer | size | budget | run
+    # pass | regression | improvement | budget miss | near budget | suspect | too noisy | too few runs |
+    # not comparable | failed | new
+    status: str
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
+
+
+def budget_check(view) -> Check:
+    """P95 against its stage budget, with the run-level interval: 'near budget' when only the interval reaches it."""
+    s = view.summary
+    status = {"over budget": "budget miss", "near budget": "near budget", "no P95": "no P95"}.get(view.verdict, "pass")
+    ci = f" [{s.p95_ci.low:.2f}, {s.p95_ci.high:.2f}]" if s.p95_ci else ""
+    p95 = f"{s.p95_ms:.2f}{ci} ms" if s.p95_ms is not None else "not reported"
+    return Check(view.cell.device_id, view.cell.label, "budget", status,
+                 f"P95 {p95} vs {view.budget_name} budget {view.budget_ms:g} ms",
+                 {"p95_ms": s.p95_ms, "p95_ci": [s.p95_ci.low, s.p95_ci.high] if s.p95_ci else None,
+                  "budget_ms": view.budget_ms})
+
+
+def _identity(view) -> tuple:
+    return identity_of(view.cell.device_id, view.cell.artifact)
+
+
+def _facts(report: ReportData, device_id: str) -> dict:
+    facts = next((d["facts"] for d in report.devices if d["device_id"] == device_id), {})
+    return {k: v for k, v in facts.items() if not k.startswith(VOLATILE_FACTS)}
+
+
+def not_comparable(before, now, before_facts: dict, now_facts: dict) -> str | None:
+    """Why two cells of the same build identity cannot be compared (asv's benchmark versions), or None."""
+    reasons = []
+    for key in RunSettings.COMPARABLE:
+        a, b = before.cell.settings.get(key), now.cell.settings.get(key)
+        if a != b:
+            reasons.append(f"{key} {a} -> {b}")
+    if before.cell.runner != now.cell.runner:
+        reasons.append(f"runner {before.cell.runner} -> {now.cell.runner}")
+    ra, rb = before.cell.extra.get("runner_sha256"), now.cell.extra.get("runner_sha256")
+    if ra and rb and ra != rb:
+        reasons.append(f"runner binary {ra[:12]} -> {rb[:12]}")
+    for key in sorted(set(before_facts) | set(now_facts)):
+        if before_facts.get(key) != now_facts.get(key):
+            reasons.append(f"device {key} {before_facts.get(key, '–')} -> {now_facts.get(key, '–')}")
+    return "; ".join(reasons) or None
+
+
+def latency_check(before, now, threshold: float, floor: NoiseFloor | None, reference=None) -> Check:
+    """One cell against last night's.
+
+    With ``reference`` (last night's bytes re-measured tonight, in the same rounds) the comparison is
+    paired by round, so whatever the machine did tonight cancels.  Otherwise night against night on
+    run-level values, with the cell's learned night-to-night spread; then a change of a build whose
+    bytes did not change is a 'shift' of the environment, reported and not failing.
+    """
+    from harness.report.quant import paired_runs
+
+    def status_of(cmp, *cells) -> str:
+        status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
+        if status == "regression" and any(c.cell.throttled for c in cells):
+            return "suspect"  # a throttled night is reported, neither hidden nor trusted
+        return status
+
+    if reference is not None:
+        cmp = paired_runs(reference.cell, now.cell, threshold=threshold)
+        data = {**cmp.as_dict(), "against": "last night's build re-measured tonight, paired by round"}
+        return Check(now.cell.device_id, now.cell.label, "latency", status_of(cmp, reference, now),
+                     cmp.reason + " (against last night's build, re-measured tonight)", data)
+    a, b = before.cell.run_values(), now.cell.run_values()
+    cmp = compare_runs([r.p50_ms for r in a], [r.p50_ms for r in b], [r.p95_ms for r in a], [r.p95_ms for r in b],
+                       threshold=threshold, noise_floor=floor.fraction if floor else None,
+                       night_sd=floor.night_sd if floor else 0.0)
+    status = status_of(cmp, before, now)
+    if status in ("regression", "improvement", "suspect") and before.cell.artifact["sha256"] == now.cell.artifact["sha256"]:
+        return Check(now.cell.device_id, now.cell.label, "latency", SHIFT,
+                     f"{cmp.reason}; the build, its settings and the device facts are unchanged, so the device or "
+                     "machine moved, not the build", cmp.as_dict())
+    data = cmp.as_dict()
+    if floor is not None:
+        data.update(noise_floor_sources=floor.sources, night_sd=floor.night_sd)
+    return Check(now.cell.device_id, now.cell.label, "latency", status, cmp.reason, data)
+
+
+def run_checks(current: ReportData, baseline: ReportData | None, threshold: float = DEFAULT_THRESHOLD,
+               floors: dict[tuple, NoiseFloor] | None = None) -> list[Check]:
+    """Every check for ``current``; comparisons only where ``baseline`` has the same, comparable cell."""
+    checks: list[Check] = []
+    floors = floors or {}
+    base_cells = {_identity(v): v for v in baseline.cells if not v.role} if baseline else {}
+    references = {_identity(v): v for v in current.cells
+                  if v.cell.cell_key.endswith(REF_SUFFIX) and v.summary is not None}
+    base_chains = {(c.cell.device_id, c.chain.get("name")): c for c in baseline.chains} if baseline else {}
+    for view in current.cells:
+        label = view.cell.label
+        if view.role:  # A/A copies and last night's re-measured builds are not the plan's own cells
+            continue
+        if view.verdict == "failed":
+            checks.append(Check(view.cell.device_id, label, "run", "failed", view.cell.reason or view.cell.status))
+            continue
+        if view.budget_ms is not None:
+            checks.append(budget_check(view))
+        before = base_cells.get(_identity(view))
+        if before is None or before.summary is None:
+            checks.append(Check(view.cell.device_id, label, "latency", "new", "no baseline cell to compare with"))
+            continue
+        why = not_comparable(before, view, _facts(baseline, before.cell.device_id),
+                             _facts(current, view.cell.device_id))
+        if why:
+            checks.append(Check(view.cell.device_id, label, "latency", "not comparable", why))
+            continue
+        checks.append(latency_check(before, view, threshold, floors.get(_identity(view)),
+                                    references.get(_identity(view))))
+        size_ratio = view.cell.artifact["size_bytes"] / before.cell.artifact["size_bytes"]
+        if abs(size_ratio - 1) > threshold:
+            checks.append(Check(view.cell.device_id, label, "size", "regression" if size_ratio > 1 else "improvement",
+                                f"size x{size_ratio:.3f} ({before.cell.artifact['size_bytes']} -> "
+                                f"{view.cell.artifact['size_bytes']} bytes)", {"ratio": size_ratio}))
+    checks += pipeline_checks(current)
+    for chain in current.chains:
+        name = chain.chain.get("name")
+        before = base_chains.get((chain.cell.device_id, name))
+        same_utts = before is not None and [u.id for u in before.score.utterances] == [u.id for u in chain.score.utterances]
+        if not same_utts or not chain.score.words:
+            checks.append(Check(chain.cell.device_id, name, "wer", "new",
+                                "no baseline transcripts of the same utterances"))
+            continue
+        r = paired_bootstrap(before.score, chain.score, seed=0)
+        status = "regression" if r.low > 0 else "improvement" if r.high < 0 else "pass"
+        checks.append(Check(chain.cell.device_id, name, "wer", status,
+                            f"WER {r.wer_a:.2%} -> {r.wer_b:.2%} ({r.delta * 100:+.2f} pts, 95% [{r.low * 100:+.2f}, "
+                            f"{r.high * 100:+.2f}], P(worse) {1 - r.p_b_better:.0%})", r.as_dict()))
+    return checks
+
+
+RECENT_NIGHTS = 7  # a step whose new level began within this many nights is news; older ones were reported
+
+
+def history_checks(series, run_id: str) -> list[Check]:
+    """A recent step in a build's nightly medians: the slow drift night-to-night checks cannot see."""
+    checks = []
+    for s in series:
+        if s.step is None or not s.run_ids or s.run_ids[-1] != run_id:
+            continue
+        nights_ago = len(s.p50_ms) - s.step.index
+        if nights_ago > RECENT_NIGHTS:
+            continue
+        slower = s.step.ratio > 1
+        status = "regression" if slower else "improvement"
+        if slower and any(s.throttled[s.step.index:]):
+            status = "suspect"
+        checks.append(Check(s.device_id, s.subject, "history", status,
+                            f"median stepped from {s.step.before:.3g} to {s.step.after:.3g} ms "
+                            f"(x{s.step.ratio:.3f}) {nights_ago} night{'s' if nights_ago != 1 else ''} ago "
+                            f"(Mann-Whitney p={s.step.p_value:.1g})",
+                            {"step_run_id": s.run_ids[s.step.index], "ratio": s.step.ratio}))
+    return checks
+
+
+def pipeline_checks(current: ReportData) -> list[Check]:
+    """The whole voice pipeline per device and ASR chain: best VAD P95 + the chain's per-utterance P95
+    + best LLM P95, against the plan's ``pipeline`` budget.  Stages with no measured build are named."""
+    budget = current.run.budgets.get("pipeline")
+    if budget is None:
+        return []
+    checks = []
+    for chain in current.chains:
+        device = chain.cell.device_id
+        best = {}
+        for stage in ("vad", "llm"):
+            p95s = [v.summary.p95_ms for v in current.cells
+                    if v.summary is not None and v.cell.device_id == device and v.cell.artifact["stage"] == stage]
+            best[stage] = min(p95s) if p95s else None
+        asr = chain.timing.get("p95_total_ms")
+        if asr is None:
+            continue
+        total = asr + (best["vad"] or 0) + (best["llm"] or 0)
+        missing = [stage for stage in ("vad", "llm") if best[stage] is None]
+        parts = f"VAD {best['vad']:.2f} + " if best["vad"] is not None else ""
+        parts += f"ASR {asr:.0f}" + (f" + LLM {best['llm']:.0f}" if best["llm"] is not None else "")
+        note = f"; not measured: {', '.join(missing)}" if missing else ""
+        checks.append(Check(device, f"pipeline with {chain.chain.get('name')}", "budget",
+                            "budget miss" if total >= budget else "pass",
+                            f"P95 {parts} = {total:.0f} ms vs pipeline budget {budget:g} ms{note}",
+                            {"total_ms": total, "budget_ms": budget, "missing": missing}))
+    return checks

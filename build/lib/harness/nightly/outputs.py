@@ -1,0 +1,42 @@
+"""What a nightly leaves behind for machines: a JUnit XML file and a JSON summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from harness.nightly.checks import Check
+
+# Checks that could not judge (nothing to compare, not like with like, too noisy): JUnit 'skipped', with the reason.
+UNJUDGED = ("new", "too few runs", "not comparable", "too noisy", "no P95")
+
+
+def write_junit(checks: list[Check], run_id: str, out: Path) -> Path:
+    """One test case per check, grouped in one suite per device; failing checks are <failure>s."""
+    root = ET.Element("testsuites", name=f"harness nightly {run_id}")
+    for device in sorted({c.device_id for c in checks}):
+        mine = [c for c in checks if c.device_id == device]
+        suite = ET.SubElement(root, "testsuite", name=device, tests=str(len(mine)),
+                              failures=str(sum(c.failing for c in mine)),
+                              skipped=str(sum(c.status in UNJUDGED for c in mine)))
+        for check in mine:
+            case = ET.SubElement(suite, "testcase", classname=f"{device}.{check.kind}", name=check.subject)
+            if check.failing:
+                ET.SubElement(case, "failure", message=f"{check.status}: {check.detail}", type=check.status)
+            elif check.status in UNJUDGED:
+                ET.SubElement(case, "skipped", message=check.detail)
+            ET.SubElement(case, "system-out").text = f"{check.status}: {check.detail}"
+    ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)
+    return out
+
+
+def write_summary(checks: list[Check], run_id: str, baseline_id: str | None, out: Path) -> Path:
+    counts: dict[str, int] = {}
+    for c in checks:
+        counts[c.status] = counts.get(c.status, 0) + 1
+    out.write_text(json.dumps({
+        "run_id": run_id, "baseline_run_id": baseline_id, "passed": not any(c.failing for c in checks),
+        "counts": counts, "checks": [c.__dict__ for c in checks],
+    }, indent=2, default=str) + "\n")
+    return out

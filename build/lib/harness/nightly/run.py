@@ -1,0 +1,67 @@
+"""``harness nightly``: run (or resume) a plan, compare with a baseline, write report, JUnit and JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.nightly.checks import Check, history_checks, run_checks
+from harness.nightly.history import build_series
+from harness.nightly.noise import learn_floors
+from harness.nightly.outputs import write_junit, write_summary
+from harness.report.html import render
+from harness.report.model import build_report_data
+from harness.run.engine import run_plan
+from harness.store import Store
+
+
+@dataclass
+class NightlyOutcome:
+    run_id: str
+    baseline_id: str | None
+    checks: list[Check]
+    out_dir: Path
+
+    @property
+    def passed(self) -> bool:
+        return not any(c.failing for c in self.checks)
+
+
+def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: Path,
+                      threshold: float) -> NightlyOutcome:
+    """Checks of a stored run against a stored baseline; writes index.html, junit.xml, nightly.json."""
+    with Store(db) as store:
+        if baseline_id is None:
+            baseline_id = store.latest_complete_run(store.run(run_id).plan_name, run_id)
+        elif store.run(baseline_id).plan_name != store.run(run_id).plan_name:
+            raise UserError(f"baseline {baseline_id} is a run of another plan.", path=db,
+                            fix="pin a baseline made from the same plan, or leave --baseline out.")
+        current = build_report_data(store, run_id)
+        baseline = build_report_data(store, baseline_id) if baseline_id else None
+        history = store.history(current.run.plan_name, until=current.run.started_at)
+    floors = learn_floors(history, exclude_run=run_id)
+    series = build_series([row for row in history if not row["calibration"]], threshold)
+    checks = run_checks(current, baseline, threshold, floors) + history_checks(series, run_id)
+    current.checks, current.baseline_run_id, current.history = checks, baseline_id, series
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "index.html").write_text(render(current), encoding="utf-8")
+    write_junit(checks, run_id, out_dir / "junit.xml")
+    write_summary(checks, run_id, baseline_id, out_dir / "nightly.json")
+    return NightlyOutcome(run_id, baseline_id, checks, out_dir)
+
+
+def nightly(plan: Path, db: Path, out_dir: Path | None, inventory: Path | None, baseline: str | None,
+            resume: str | None, threshold: float, progress=None) -> NightlyOutcome:
+    """Measure the plan with last night's changed builds re-measured beside tonight's, then compare."""
+    from harness.plan import load_plan
+
+    if baseline is None and resume is None:
+        name = load_plan(plan)[0].name
+        with Store(db) as store:
+            baseline = store.latest_complete_run(name)
+    outcome = run_plan(plan, db, inventory_path=inventory, resume=resume, progress=progress, reference_run=baseline)
+    if baseline is None and resume is not None:
+        with Store(db) as store:
+            baseline = store.run(resume).settings.get("reference_run")
+    return compare_and_write(db, outcome.run_id, baseline, out_dir or Path("reports") / outcome.run_id, threshold)

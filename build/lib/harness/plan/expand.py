@@ -1,0 +1,176 @@
+"""Turn a plan into cells: one device x one build x one task, each runnable on its own.
+
+A cell carries everything it needs (device entry, artifact, settings) so that a
+later scheduler can send it to another host without this process's state.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness.artifacts import Artifact, load_artifact
+from harness.errors import UserError
+from harness.inventory import DeviceConfig, Inventory
+from harness.plan.models import Cooldown, Plan
+from harness.runners import RunSettings, select_runner
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """What a transcription cell needs besides its device: its builds by role, and the corpus.
+
+    Roles are ``mel``/``encoder``/``decoder`` for a split chain, or ``model`` for one bundled program.
+    """
+
+    name: str
+    parts: dict[str, Artifact]
+    corpus: Path
+    limit: int | None
+
+    @property
+    def build(self) -> Artifact:
+        """The artifact that names the build in results: the bundle, or the decoder of a split chain."""
+        return self.parts.get("model") or self.parts["decoder"]
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One unit of work with explicit inputs."""
+
+    key: str  # stable across resumes: device/sha256-prefix/task
+    task: str  # "latency" | "transcribe"
+    device: DeviceConfig
+    artifact: Artifact  # for "transcribe": the chain's decoder, which names the build
+    runner: str
+    settings: RunSettings
+    cooldown: Cooldown | None
+    thermal_period_s: float
+    chain: ChainSpec | None = None
+
+
+@dataclass(frozen=True)
+class SkippedCell:
+    """A device x build pair the plan named but that cannot run, with the reason."""
+
+    device_id: str
+    artifact: Artifact
+    reason: str
+
+
+def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact]:
+    """Expand the plan's paths and globs (relative to the plan) into checked artifacts."""
+    if not plan.artifacts:
+        return []
+    base = plan_path.parent
+    found: list[Path] = []
+    for i, pattern in enumerate(plan.artifacts):
+        full = str(base / pattern)
+        matches = sorted(Path(p) for p in glob.glob(full)) if glob.has_magic(pattern) else [Path(full)]
+        matches = [m for m in matches if not m.name.endswith(tuple(f".manifest{s}" for s in (".yaml", ".yml", ".json")))]
+        if not matches or not matches[0].exists():
+            raise UserError(
+                f"artifacts[{i}]: '{pattern}' matches no file (looked in {base.resolve()}).",
+                path=plan_path, line=lines.get(("artifacts", i)),
+                fix="correct the path; it is relative to the plan file. Reference builds come from 'harness zoo build'.",
+            )
+        found.extend(m for m in matches if m not in found)
+    artifacts = [load_artifact(p) for p in found]
+    by_sha: dict[str, Artifact] = {}
+    for art in artifacts:
+        by_sha.setdefault(art.sha256, art)  # the same bytes under two names are measured once
+    return list(by_sha.values())
+
+
+def select_devices(plan: Plan, inventory: Inventory) -> list[DeviceConfig]:
+    chosen = list(inventory.devices) if "*" in plan.devices else [inventory.get(d) for d in plan.devices]
+    return [expanded for config in chosen for expanded in expand_wildcard(config)]
+
+
+def expand_wildcard(config: DeviceConfig) -> list[DeviceConfig]:
+    """An Android entry with ``serial: '*'`` stands for every phone attached now, one device each."""
+    if getattr(config, "serial", None) != "*":
+        return [config]
+    from harness.devices.android import attached_serials
+
+    serials = attached_serials(config.adb_port)
+    if not serials:
+        raise UserError(f"device {config.id} has serial '*' but adb sees no phone online.",
+                        fix="connect a phone (check 'adb devices'), or name its serial.")
+    safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "-" for c in s)
+    return [config.model_copy(update={"id": f"{config.id}-{safe(s)}", "serial": s}) for s in serials]
+
+
+def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) -> tuple[list[CellSpec], list[SkippedCell]]:
+    """All cells of a plan, in a stable order, plus the pairs that cannot run and why."""
+    devices = select_devices(plan, inventory)
+    artifacts = resolve_artifacts(plan, plan_path, lines)
+    settings = RunSettings(
+        warmup_iterations=plan.warmup_iterations, iterations=plan.iterations,
+        timeout_s=plan.timeout_s, threads=plan.threads, seed=plan.seed,
+        llm_prompt=plan.llm.prompt, llm_seq_len=plan.llm.seq_len, runs=plan.runs,
+    )
+    # A transcription cell is one pass over the corpus: its latencies are per utterance, and a corpus
+    # transcribed again would give the same transcripts at several times the cost.
+    cells, skipped = _accuracy_cells(plan, plan_path, lines, inventory, replace(settings, runs=1), devices)
+    for device in devices:
+        for art in artifacts:
+            if art.backend not in device.backends:
+                skipped.append(SkippedCell(device.id, art, f"device offers {', '.join(device.backends)}; "
+                                                           f"the build needs {art.backend}"))
+                continue
+            runner = select_runner(device.platform, art, task="latency")
+            if runner is None:
+                why = f"no runner measures {art.stage} {art.format} builds on {device.platform}"
+                if select_runner(device.platform, art, task="transcribe"):
+                    why += f" (a bundled ASR program is transcribed: list it under accuracy.chains as {{name, model}})"
+                skipped.append(SkippedCell(device.id, art, why))
+                continue
+            cells.append(CellSpec(
+                key=f"{device.id}/{art.sha256[:16]}/latency", task="latency", device=device, artifact=art,
+                runner=runner, settings=settings, cooldown=plan.cooldown, thermal_period_s=plan.thermal_period_s,
+            ))
+    return cells, skipped
+
+
+def _chain_part(plan_path: Path, lines: dict, index: int, role: str, rel: str) -> Artifact:
+    path = plan_path.parent / rel
+    if not path.exists():
+        raise UserError(f"accuracy.chains[{index}].{role}: '{rel}' does not exist (looked in {plan_path.parent.resolve()}).",
+                        path=plan_path, line=lines.get(("accuracy", "chains", index, role)),
+                        fix="correct the path; reference builds come from 'harness zoo build'.")
+    return load_artifact(path)
+
+
+def _accuracy_cells(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory, settings: RunSettings,
+                    default_devices: list[DeviceConfig]) -> tuple[list[CellSpec], list[SkippedCell]]:
+    """Transcription cells: each chain on each accuracy device, after checking the corpus and builds."""
+    from harness.accuracy.corpus import load_checked
+
+    acc = plan.accuracy
+    if acc is None:
+        return [], []
+    corpus_path = plan_path.parent / acc.corpus
+    load_checked(corpus_path)  # a bad corpus stops the run before anything is measured
+    devices = [inventory.get(d) for d in acc.devices] if acc.devices else default_devices
+    cells, skipped = [], []
+    for i, chain in enumerate(acc.chains):
+        spec = ChainSpec(chain.name, {role: _chain_part(plan_path, lines, i, role, rel)
+                                      for role, rel in chain.roles().items()}, corpus=corpus_path, limit=acc.limit)
+        build = spec.build
+        for device in devices:
+            missing = sorted({a.backend for a in spec.parts.values()} - set(device.backends))
+            if missing:
+                skipped.append(SkippedCell(device.id, build, f"chain {chain.name} needs {', '.join(missing)}"))
+                continue
+            runner = select_runner(device.platform, build, task="transcribe")
+            if runner is None:
+                skipped.append(SkippedCell(device.id, build, f"no runner transcribes {build.label} on {device.platform}"))
+                continue
+            cells.append(CellSpec(
+                key=f"{device.id}/{build.sha256[:16]}/transcribe/{chain.name}", task="transcribe",
+                device=device, artifact=build, runner=runner, settings=settings, cooldown=plan.cooldown,
+                thermal_period_s=plan.thermal_period_s, chain=spec,
+            ))
+    return cells, skipped

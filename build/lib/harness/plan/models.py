@@ -1,0 +1,118 @@
+"""The plan file's model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from harness.yamlconf import StrictModel, load_data, validate
+
+
+DEFAULT_RUNS = 6
+
+
+class Cooldown(StrictModel):
+    """Wait before each cell until the hottest CPU sensor is below ``max_temp_c``."""
+
+    max_temp_c: float = 45.0
+    timeout_s: float = Field(default=300.0, gt=0)
+    poll_s: float = Field(default=2.0, gt=0)
+
+
+class Budgets(StrictModel):
+    """P95 latency budgets in ms.  ``asr`` covers mel + encoder + decoder together."""
+
+    vad: float | None = 10.0
+    asr: float | None = 150.0
+    llm_npu: float | None = 200.0
+    llm_cpu: float | None = 500.0
+    pipeline: float | None = 350.0
+
+
+class Chain(StrictModel):
+    """An ASR build to transcribe with (paths relative to the plan), in one of two forms.
+
+    * ``mel`` + ``encoder`` + ``decoder``: three separate builds (log-mel -> encoder -> decoder step).
+    * ``model``: one bundled program with ``encoder`` and ``text_decoder`` methods, as ExecuTorch's
+      Whisper runner takes it; its manifest names the ``processor`` and ``tokenizer`` companions.
+    """
+
+    name: str = Field(min_length=1)
+    mel: str | None = None
+    encoder: str | None = None
+    decoder: str | None = None
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "Chain":
+        split = [self.mel, self.encoder, self.decoder]
+        if self.model is not None and any(split):
+            raise ValueError("give either 'model' (a bundled build) or 'mel', 'encoder' and 'decoder', not both")
+        if self.model is None and not all(split):
+            raise ValueError("give 'mel', 'encoder' and 'decoder' (three builds) or 'model' (one bundled build)")
+        return self
+
+    def roles(self) -> dict[str, str]:
+        """Role -> path, for the form given."""
+        if self.model is not None:
+            return {"model": self.model}
+        return {"mel": self.mel, "encoder": self.encoder, "decoder": self.decoder}
+
+
+class Accuracy(StrictModel):
+    """Transcribe a corpus through each chain on each device; WER is scored from the stored transcripts."""
+
+    corpus: str
+    chains: list[Chain] = Field(min_length=1)
+    devices: list[str] | None = None  # default: the plan's devices
+    limit: int | None = Field(default=None, ge=1)  # only the first N utterances
+
+
+class Llm(StrictModel):
+    """How LLM builds are driven: next-word prediction is a short prompt and a few new tokens."""
+
+    prompt: str = Field(default="The weather today is", min_length=1)
+    seq_len: int = Field(default=16, ge=2, le=4096)  # prompt + generated tokens (llama_main's --seq_len)
+
+
+class Plan(StrictModel):
+    """What to measure.  Paths are relative to the plan file."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    inventory: Path | None = None
+    devices: list[str] = Field(default=["*"], min_length=1)
+    artifacts: list[str] = []
+    warmup_iterations: int = Field(default=5, ge=0, le=100_000)  # per run
+    iterations: int = Field(default=30, ge=1, le=1_000_000)  # measured, per run
+    # Separate processes (host) or runner invocations (phones) per cell: the noise that decides whether
+    # tomorrow looks like today lives between processes, not between iterations of one process.
+    runs: int = Field(default=DEFAULT_RUNS, ge=1, le=1000)
+    threads: int | None = Field(default=None, ge=1)
+    timeout_s: float = Field(default=600.0, gt=0)
+    cooldown: Cooldown | None = None
+    thermal_period_s: float = Field(default=1.0, gt=0)
+    budgets_p95_ms: Budgets = Budgets()
+    accuracy: Accuracy | None = None
+    llm: Llm = Llm()
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> "Plan":
+        if not self.artifacts and self.accuracy is None:
+            raise ValueError("the plan measures nothing: give 'artifacts', an 'accuracy' section, or both")
+        return self
+
+
+def load_plan(path: Path) -> tuple[Plan, str, dict]:
+    """Read and validate a plan; return it with its text's sha256 and its line map."""
+    data, lines = load_data(path)
+    if data is None:
+        from harness.errors import UserError
+
+        raise UserError("the plan is empty.", path=path, fix="see plans/host-demo.yaml for an example.")
+    plan = validate(Plan, data, path, lines)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return plan, digest, lines

@@ -1,0 +1,99 @@
+"""Render a stored run as one self-contained HTML file (inline CSS and SVG, no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from harness import __version__
+from harness.report import plots
+from harness.report.model import ReportData, build_report_data
+from harness.store import Store
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _fmt_mb(size_bytes: int | None) -> str:
+    return "–" if size_bytes is None else f"{size_bytes / 1e6:.1f}"
+
+
+def environment() -> Environment:
+    # Autoescape everything: model names, device facts, logs and transcripts come from outside.
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["ms"] = _fmt_ms
+    env.filters["mb"] = _fmt_mb
+    return env
+
+
+def _draw(job: tuple[str, tuple]) -> str:
+    name, args = job
+    return getattr(plots, name)(*args)
+
+
+# Below this many charts a process pool costs more than it saves.
+PARALLEL_CHARTS = 24
+
+
+def _draw_all(jobs: list[tuple[str, tuple]]) -> list[str]:
+    """Render charts, across all cores when there are many (a year-long nightly has hundreds)."""
+    import os
+
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) < PARALLEL_CHARTS or workers < 2:
+        return [_draw(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_draw, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+
+
+def add_plots(data: ReportData) -> None:
+    # Series with a detected step first, the largest shifts leading.
+    data.history.sort(key=lambda s: (s.step is None, -abs(s.step.ratio - 1) if s.step else 0, s.device_id, s.subject))
+    jobs, targets = [], []
+    for view in data.cells:
+        if view.summary is not None:
+            jobs.append(("latency_distribution", (view.cell.samples_ms, view.summary.p50_ms, view.summary.p95_ms,
+                                                  view.budget_ms)))
+            targets.append((view, "plot_uri"))
+        if any(t["kind"] == "temp" for t in view.cell.thermals):
+            jobs.append(("thermal_timeline", (view.cell.thermals, view.cell.extra.get("measured_window_s"))))
+            targets.append((view, "thermal_uri"))
+    for series in data.history:
+        if len(series.p50_ms) >= 2:
+            jobs.append(("history_chart", (series.p50_ms, series.p95_ms, series.step.index if series.step else None,
+                                           series.throttled)))
+            targets.append((series, "chart_uri"))
+    for (obj, attr), uri in zip(targets, _draw_all(jobs)):
+        setattr(obj, attr, uri)
+
+
+def render(data: ReportData) -> str:
+    from harness.report.quant import quant_pairs, stage_verdicts
+
+    add_plots(data)
+    css = (TEMPLATES / "report.css").read_text()
+    return environment().get_template("report.html.j2").render(
+        data=data, css=css, version=__version__, verdicts=stage_verdicts(data), quant=quant_pairs(data))
+
+
+def write_report(db_path: Path, run_id: str, out_dir: Path) -> Path:
+    """Write ``out_dir/index.html`` for a stored run and return its path."""
+    with Store(db_path) as store:
+        data = build_report_data(store, run_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "index.html"
+    target.write_text(render(data), encoding="utf-8")
+    return target

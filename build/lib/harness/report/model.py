@@ -1,0 +1,206 @@
+"""What a report shows, computed from the store: per-cell summaries and verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+from harness.plan.budgets import budget_for
+from harness.run.engine import AA_SUFFIX, REF_SUFFIX
+from harness.stats import LatencySummary, percentile, summarize
+from harness.store import CellRecord, RunRecord, Store
+
+
+# Runner figures worth a line under a cell (from its stored extra), with their labels.
+FIGURES = [("total_ms_median", "generation (median) ms"), ("prefill_tokens_per_s_median", "prefill tok/s"),
+           ("decode_tokens_per_s_median", "decode tok/s"), ("prompt_tokens", "prompt tokens"),
+           ("generated_tokens", "generated tokens"), ("compile_ms", "Core ML compile ms"),
+           ("compute_units", "compute units"), ("app_version", "app"), ("product_type", "device"),
+           ("os_version", "iOS")]
+
+
+@dataclass
+class CellView:
+    cell: CellRecord
+    summary: LatencySummary | None
+    budget_name: str | None = None
+    budget_ms: float | None = None
+    verdict: str = "no budget"  # pass | near budget | over budget | no P95 | failed | no budget
+    flags: list[str] = field(default_factory=list)
+    plot_uri: str = ""
+    thermal_uri: str = ""
+
+    @property
+    def anchor(self) -> str:
+        return f"cell-{self.cell.cell_id}"
+
+    @property
+    def role(self) -> str:
+        """'' for the plan's own cells; what an extra cell is for otherwise."""
+        key = self.cell.cell_key
+        if key.endswith(REF_SUFFIX):
+            return "last night's build, re-measured beside tonight's"
+        if key.endswith(AA_SUFFIX):
+            return "A/A copy (calibration)"
+        return ""
+
+    @property
+    def detectable_ratio(self) -> float | None:
+        """The smallest slowdown a nightly with these settings finds with 80% power against a night
+        just like this one (same runs, same spread): None with fewer than two runs."""
+        from harness.stats.compare import ALPHA, POWER
+        from harness.stats.runlevel import min_detectable_ratio
+
+        s = self.summary
+        if s is None or s.p50_log_sd is None or s.runs < 2:
+            return None
+        return min_detectable_ratio(s.p50_log_sd * (2 / s.runs) ** 0.5, 2 * (s.runs - 1), ALPHA, POWER)
+
+    @property
+    def figures(self) -> list[tuple[str, str]]:
+        """Runner-specific figures (LLM throughput, the iPhone app's compile time and identity)."""
+        out = []
+        for key, label in FIGURES:
+            value = self.cell.extra.get(key)
+            if isinstance(value, float):
+                out.append((label, f"{value:.1f}"))
+            elif isinstance(value, (int, str)):
+                out.append((label, str(value)))
+        return out
+
+
+@dataclass
+class ChainView:
+    """A transcription cell: its WER from the stored transcripts, its timing, its worst utterances."""
+
+    cell: CellRecord
+    score: Any  # harness.accuracy.wer.CorpusScore
+    timing: dict[str, float | None]
+    budget_ms: float | None
+
+    @property
+    def chain(self) -> dict[str, Any]:
+        return self.cell.extra.get("chain", {})
+
+    @property
+    def worst(self) -> list:
+        ranked = sorted(self.score.utterances, key=lambda u: (-u.errors, u.id))
+        return [u for u in ranked if u.errors][:5]
+
+
+@dataclass
+class ComparisonView:
+    device_id: str
+    a: ChainView  # the higher-precision build (baseline)
+    b: ChainView
+    result: Any  # harness.accuracy.bootstrap.PairedComparison
+
+
+@dataclass
+class ReportData:
+    run: RunRecord
+    devices: list[dict[str, Any]]
+    cells: list[CellView]
+    skipped: list[dict[str, Any]]
+    chains: list[ChainView] = field(default_factory=list)
+    comparisons: list[ComparisonView] = field(default_factory=list)
+    checks: list = field(default_factory=list)  # nightly: harness.nightly.checks.Check, against baseline_run_id
+    baseline_run_id: str | None = None
+    history: list = field(default_factory=list)  # nightly: harness.nightly.history.Series
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for view in self.cells:
+            out[view.verdict] = out.get(view.verdict, 0) + 1
+        return out
+
+    @property
+    def inferred(self) -> list[CellView]:
+        return [v for v in self.cells if v.cell.artifact["inferred"]]
+
+
+def _verdict(view: CellView, budgets: dict[str, float | None]) -> None:
+    cell = view.cell
+    if cell.status != "ok" or view.summary is None:
+        view.verdict = "failed"
+        return
+    budget = budget_for(cell.artifact["stage"], cell.artifact["backend"], budgets)
+    s = view.summary
+    if budget is not None:
+        view.budget_name, view.budget_ms = budget
+        view.verdict = budget_verdict(s.p95_ms, s.p95_ci, view.budget_ms)
+    if s.warnings:
+        view.flags.extend(s.warnings)
+    if cell.runs_done < cell.runs_planned:
+        view.flags.append(f"incomplete: {cell.runs_done} of {cell.runs_planned} runs stored (resume the run)")
+    if cell.throttled:
+        view.flags.append("thermally throttled during measurement")
+    if cell.artifact["inferred"]:
+        view.flags.append("inferred: " + ", ".join(cell.artifact["inferred"]))
+
+
+def budget_verdict(p95_ms: float | None, p95_ci, budget_ms: float) -> str:
+    """'over budget' when the P95 estimate reaches the budget, 'near budget' when only its run-level interval
+    does (the next night may well miss it), 'pass' otherwise; 'no P95' when the runner reported none."""
+    if p95_ms is None:
+        return "no P95"
+    if p95_ms >= budget_ms:
+        return "over budget"
+    if p95_ci is not None and p95_ci.high >= budget_ms:
+        return "near budget"
+    return "pass"
+
+
+_PRECISION = {"fp32": 0, "bf16": 1, "fp16": 1, "int8": 2, "int4": 3}
+
+
+def _median(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return percentile(vals, 50) if vals else None
+
+
+def chain_view(cell: CellRecord, budgets: dict[str, float | None]) -> ChainView:
+    from harness.accuracy.wer import score_corpus
+
+    ts = cell.transcripts
+    score = score_corpus([t["utt_id"] for t in ts], [t["reference"] for t in ts], [t["hypothesis"] for t in ts])
+    timing = {key: _median([t[key] for t in ts]) for key in ("total_ms", "encoder_ms", "mel_ms", "decoder_ms_per_token", "rtf")}
+    timing["p95_total_ms"] = percentile([t["total_ms"] for t in ts], 95) if ts else None
+    return ChainView(cell=cell, score=score, timing=timing, budget_ms=budgets.get("asr"))
+
+
+def compare_chains(chains: list[ChainView]) -> list[ComparisonView]:
+    """Paired bootstrap between chains on the same device, corpus and format, higher precision first."""
+    from harness.accuracy.bootstrap import paired_bootstrap
+
+    out = []
+    groups: dict[tuple, list[ChainView]] = {}
+    for view in chains:
+        c = view.chain
+        key = (view.cell.device_id, c.get("corpus"), c.get("limit"), view.cell.artifact["format"])
+        groups.setdefault(key, []).append(view)
+    for (device_id, *_), views in groups.items():
+        views.sort(key=lambda v: _PRECISION.get(v.cell.artifact["quantization"], 9))
+        for i, a in enumerate(views):
+            for b in views[i + 1:]:
+                if a.score.words and [u.id for u in a.score.utterances] == [u.id for u in b.score.utterances]:
+                    out.append(ComparisonView(device_id, a, b, paired_bootstrap(a.score, b.score, seed=0)))
+    return out
+
+
+def build_report_data(store: Store, run_id: str) -> ReportData:
+    run = store.run(run_id)
+    views, chains = [], []
+    for cell in store.cells(run_id):
+        if cell.task == "transcribe":
+            if cell.status == "ok":
+                chains.append(chain_view(cell, run.budgets))
+                continue
+        summary = summarize(cell.samples_ms, cell.run_values()) if cell.status == "ok" else None
+        view = CellView(cell=cell, summary=summary)
+        _verdict(view, run.budgets)
+        views.append(view)
+    return ReportData(run=run, devices=store.devices(run_id), cells=views, skipped=store.skipped(run_id),
+                      chains=chains, comparisons=compare_chains(chains))

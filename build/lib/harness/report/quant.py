@@ -1,0 +1,79 @@
+"""The INT4-versus-INT8 table: is INT4 worth it, per device and pipeline stage?
+
+Pairs builds that differ only in quantization (same device, model, stage, format,
+backend), and chains whose encoder and decoder differ only in quantization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.stats.compare import DEFAULT_THRESHOLD, LatencyComparison, compare_runs
+
+
+@dataclass
+class QuantPair:
+    device_id: str
+    subject: str  # "whisper-tiny.en asr-encoder onnx/ort-cpu" or a chain pair
+    latency: LatencyComparison | None  # B = int4 against A = int8
+    wer: object | None  # harness.accuracy.bootstrap.PairedComparison
+    size_ratio: float | None
+
+
+def paired_runs(a_cell, b_cell, threshold: float = DEFAULT_THRESHOLD) -> LatencyComparison:
+    """B against A where both were measured in the same rounds: run i of each is a pair in time."""
+    a = {r["run_index"]: r for r in a_cell.runs if r["status"] == "ok"}
+    b = {r["run_index"]: r for r in b_cell.runs if r["status"] == "ok"}
+    rounds = sorted(set(a) & set(b))
+    return compare_runs([a[i]["p50_ms"] for i in rounds], [b[i]["p50_ms"] for i in rounds],
+                        [a[i]["p95_ms"] for i in rounds], [b[i]["p95_ms"] for i in rounds], paired=True,
+                        threshold=threshold)
+
+
+def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
+    pairs: list[QuantPair] = []
+    by_key: dict[tuple, dict[str, object]] = {}
+    for view in data.cells:
+        a = view.cell.artifact
+        if view.summary is None or view.role:  # not the plan's own builds
+            continue
+        key = (view.cell.device_id, a["model"], a["stage"], a["format"], a["backend"])
+        by_key.setdefault(key, {})[a["quantization"]] = view
+    for (device, model, stage, fmt, backend), views in sorted(by_key.items()):
+        if low in views and high in views:
+            a, b = views[high], views[low]
+            pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}", paired_runs(a.cell, b.cell),
+                                   None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"]))
+    for cmp in data.comparisons:
+        qa, qb = cmp.a.chain["decoder"]["quantization"], cmp.b.chain["decoder"]["quantization"]
+        if (qa, qb) == (high, low):
+            size = lambda c: c.chain["encoder"]["size_bytes"] + c.chain["decoder"]["size_bytes"]
+            # Utterances are the units here: both chains transcribed the same ones, so pair by utterance.
+            a_ms = {t["utt_id"]: t["total_ms"] for t in cmp.a.cell.transcripts}
+            b_ms = {t["utt_id"]: t["total_ms"] for t in cmp.b.cell.transcripts}
+            ids = sorted(set(a_ms) & set(b_ms))
+            latency = compare_runs([a_ms[i] for i in ids], [b_ms[i] for i in ids], paired=True)
+            pairs.append(QuantPair(cmp.device_id, f"chain {cmp.a.chain['name']} → {cmp.b.chain['name']} (per utterance)",
+                                   latency, cmp.result, size(cmp.b) / size(cmp.a)))
+    return pairs
+
+
+def stage_verdicts(data) -> list[dict]:
+    """One line per device and stage: pass, budget miss, regression, suspect or failed (worst wins)."""
+    order = ["failed", "regression", "budget miss", "suspect", "pass"]
+    worst: dict[tuple, str] = {}
+    for view in data.cells:
+        key = (view.cell.device_id, view.cell.artifact["stage"])
+        status = {"failed": "failed", "over budget": "budget miss"}.get(view.verdict, "pass")
+        if view.cell.throttled and status == "pass":
+            status = "suspect"
+        worst[key] = min(worst.get(key, "pass"), status, key=order.index)
+    for check in data.checks:
+        stage = next((v.cell.artifact["stage"] for v in data.cells if v.cell.label == check.subject
+                      and v.cell.device_id == check.device_id), "asr-chain" if check.kind == "wer" else None)
+        if stage is not None and check.status in order:
+            key = (check.device_id, stage)
+            worst[key] = min(worst.get(key, "pass"), check.status, key=order.index)
+    for chain in data.chains:
+        worst.setdefault((chain.cell.device_id, "asr-chain"), "pass")
+    return [{"device_id": d, "stage": s, "verdict": v} for (d, s), v in sorted(worst.items())]

@@ -1,0 +1,1 @@
+"""Executing cells and whole plans."""

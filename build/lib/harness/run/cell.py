@@ -1,0 +1,100 @@
+"""Execute one run of a cell: cooldown, push, measure with thermal sampling beside it.
+
+``execute_run`` has explicit inputs (a CellSpec, an open device, the run index) and an
+explicit output (a CellResult); it never touches the results store, so cells can be
+scheduled on other hosts and their results shipped back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+from harness.clock import utc_now
+from harness.devices.base import ThermalSample
+from harness.errors import DeviceError
+from harness.plan import CellSpec
+from harness.runners import Measurement, RunnerFailure, runner_module
+from harness.thermal.sampler import ThermalSampler, throttled, wait_for_cooldown
+
+
+@dataclass
+class CellResult:
+    key: str
+    status: str  # ok | failed | timeout | crashed
+    reason: str = ""
+    log: str = ""
+    measurement: Measurement | None = None
+    thermals: list[ThermalSample] = field(default_factory=list)
+    cooldown_wait_s: float | None = None
+    cooldown_note: str = ""
+    push_s: float | None = None
+    throttled: bool = False
+    started_at: str = ""
+    finished_at: str = ""
+
+
+def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
+    """Measure run ``run_index`` of a cell on an open device (one runner invocation, with its own load
+    and warm-up); failures become a CellResult, never an exception."""
+    result = CellResult(key=spec.key, status="failed", started_at=utc_now())
+    notes: list[str] = []
+    try:
+        if spec.cooldown is not None:
+            cool = wait_for_cooldown(device, spec.cooldown.max_temp_c, spec.cooldown.timeout_s, spec.cooldown.poll_s)
+            result.cooldown_wait_s, result.cooldown_note = cool.waited_s, cool.note
+            notes.append(cool.note)
+        runner = runner_module(spec.runner)
+        pushes_before = len(device.pushes)
+        t0 = time.perf_counter()
+        remote = device.push(spec.artifact.path, spec.artifact.sha256) if spec.chain is None else None
+        result.push_s = time.perf_counter() - t0
+        sampler = ThermalSampler(device, spec.thermal_period_s)
+        try:
+            with sampler:
+                if spec.chain is None:
+                    measurement = runner.measure(device, remote, spec.artifact, spec.settings)
+                else:
+                    measurement = runner.measure_chain(device, spec.chain, spec.settings)
+        finally:
+            # Keep telemetry of failed cells too: a crash under heat is worth seeing.
+            result.thermals = sampler.samples
+            if sampler.error:
+                notes.append(sampler.error)
+        result.measurement = measurement
+        _check_counts(spec, measurement)
+        # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
+        result.thermals = result.thermals + [replace(s, t_s=round(s.t_s - sampler.t0_epoch_s, 3))
+                                             for s in measurement.thermals_epoch]
+        pushes = device.pushes[pushes_before:]
+        if pushes:  # bytes and seconds of each push this cell made (skipped ones count 0 bytes)
+            measurement.extra["pushes"] = pushes
+            # Runners push too (tools, tokenizers, a chain's builds, corpus audio): count every push.
+            result.push_s = max(result.push_s, sum(p["seconds"] for p in pushes))
+        start, end = measurement.extra.get("measured_start_epoch_s"), measurement.extra.get("measured_end_epoch_s")
+        if start is not None and end is not None:
+            # Where the measured iterations fall on the thermal timeline (seconds into the cell).
+            measurement.extra["measured_window_s"] = [round(start - sampler.t0_epoch_s, 3),
+                                                      round(end - sampler.t0_epoch_s, 3)]
+        result.throttled, why = throttled(result.thermals)
+        if result.throttled:
+            notes.append(f"throttled: {why}")
+        result.status = "ok"
+        result.log = "\n".join(notes + measurement.notes + device.drain_notes())
+    except RunnerFailure as exc:
+        result.status, result.reason, result.log = exc.status, exc.reason, "\n".join(notes + [exc.log])
+    except DeviceError as exc:
+        # A device that stopped answering is not a verdict on the build: "lost" runs are measured again by --resume.
+        result.status, result.reason, result.log = ("lost" if exc.lost else "failed"), exc.reason, str(exc)
+    result.finished_at = utc_now()
+    return result
+
+
+def _check_counts(spec: CellSpec, m: Measurement) -> None:
+    """A runner that returns other than what was asked is a failed run, not a smaller sample."""
+    if spec.task != "latency" or m.summary_ms:
+        return
+    want = spec.settings.iterations
+    if len(m.samples_ms) != want:
+        raise RunnerFailure("failed", f"the runner returned {len(m.samples_ms)} measured iterations; "
+                                      f"the plan asked for {want}", "\n".join(m.notes))

@@ -1,0 +1,203 @@
+"""Run a whole plan: check everything first, then execute and store run by run.
+
+All validation (plan, inventory, every artifact) happens before the first write, so
+bad input never leaves a half-made run behind.
+
+A cell is measured as ``runs`` separate runs, and runs are interleaved in rounds: round
+r measures run r of every cell before any cell gets run r + 1, so a slow drift of the
+machine (or a neighbour's load) falls on every build alike instead of on whichever was
+measured last.  Builds that differ only in quantization sit next to each other in a
+round, and odd rounds go in reverse order (A B, B A, ...), so an INT4-vs-INT8 comparison
+is paired in time and order effects cancel.  Each finished run is committed at once;
+``resume`` measures only the runs a run id does not hold yet.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from harness.errors import UserError
+from harness.inventory import load_inventory
+from harness.plan import CellSpec, expand_plan, load_plan
+from harness.run.cell import CellResult
+from harness.run.workers import measure_concurrently
+from harness.store import Store
+from harness.store.builds import KEEP_RUNS, BuildCache
+
+
+class Progress(Protocol):
+    def start(self, run_id: str, total: int, already_done: int) -> None: ...
+    def cell_started(self, spec: CellSpec) -> None: ...
+    def cell_finished(self, spec: CellSpec, result: CellResult) -> None: ...
+
+
+class _Silent:
+    def start(self, run_id, total, already_done): pass
+    def cell_started(self, spec): pass
+    def cell_finished(self, spec, result): pass
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    statuses: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    resumed_cells: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != "ok")
+
+
+def round_order(cells: list[CellSpec]) -> list[CellSpec]:
+    """The order within a round: by device, then builds that differ only in quantization side by side."""
+    def key(spec: CellSpec):
+        a = spec.artifact
+        return (spec.device.id, spec.task, a.model, a.stage, a.format, a.backend, a.quantization, spec.key)
+
+    return sorted(cells, key=key)
+
+
+def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]]) -> list[tuple[CellSpec, int]]:
+    """Every (cell, run index) still to measure, round by round, odd rounds reversed.
+
+    ``stored``: what a resumed run already holds (cell key -> (status, run indices)); a cell that
+    failed is not measured again, a cell whose device was lost is (its lost runs are not in the indices).
+    """
+    ordered = round_order(cells)
+    rounds = max((c.settings.runs for c in cells), default=0)
+    out = []
+    for r in range(rounds):
+        for spec in (ordered if r % 2 == 0 else ordered[::-1]):
+            status, done = stored.get(spec.key, ("ok", set()))
+            if r < spec.settings.runs and r not in done and status in ("ok", "lost"):
+                out.append((spec, r))
+    return out
+
+
+AA_SUFFIX = "/aa"
+REF_SUFFIX = "/ref"  # last night's bytes, measured again tonight beside the changed build
+
+
+def identity_of(device_id: str, artifact) -> tuple:
+    """What makes two cells the same measurement across nights: device and build configuration."""
+    a = artifact
+    get = (lambda k: a[k]) if isinstance(a, dict) else (lambda k: getattr(a, k))
+    return (device_id, get("model"), get("stage"), get("format"), get("backend"), get("quantization"))
+
+
+def reference_cells(cells: list[CellSpec], store: Store, baseline_id: str, cache: BuildCache) -> list[CellSpec]:
+    """For every latency cell whose bytes differ from the baseline run's cell of the same identity, that
+    cell's baseline build (from the build cache) as a cell of its own, measured in the same rounds."""
+    before = {identity_of(c.device_id, c.artifact): c.artifact["sha256"]
+              for c in store.cells(baseline_id, with_samples=False)
+              if c.task == "latency" and c.status == "ok" and not c.cell_key.endswith((AA_SUFFIX, REF_SUFFIX))}
+    out = []
+    for spec in cells:
+        sha = before.get(identity_of(spec.device.id, spec.artifact))
+        if spec.task == "latency" and sha and sha != spec.artifact.sha256:
+            old = cache.load(sha)
+            if old is not None:
+                out.append(replace(spec, key=spec.key + REF_SUFFIX, artifact=old))
+    return out
+
+
+def aa_cells(cells: list[CellSpec]) -> list[CellSpec]:
+    """An A/A calibration: every latency cell twice (the copy's key ends in /aa), side by side in each round."""
+    latency = [c for c in cells if c.task == "latency"]
+    return latency + [replace(c, key=c.key + AA_SUFFIX) for c in latency]
+
+
+def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None, resume: str | None = None,
+             progress: Progress | None = None, calibration: bool = False,
+             reference_run: str | None = None) -> RunOutcome:
+    """Execute a plan into the store at ``db_path``; return how the cells ended.
+
+    ``calibration``: measure every latency cell twice, interleaved (an A/A run for noise floors).
+    ``reference_run``: a baseline run; every build whose bytes changed since it is measured again
+    from the build cache beside the new one (``/ref`` cells), for a comparison paired in time.
+    """
+    progress = progress or _Silent()
+    plan, plan_sha, lines = load_plan(plan_path)
+    if plan.inventory is not None:
+        inventory_path = plan_path.parent / plan.inventory
+    inventory = load_inventory(inventory_path or Path("devices.yaml"))
+    cells, skipped = expand_plan(plan, plan_path, lines, inventory)
+    if calibration:
+        cells = aa_cells(cells)
+    if not cells:
+        reasons = "; ".join(sorted({f"{s.device_id}: {s.reason}" for s in skipped})) or "the plan selects nothing"
+        raise UserError(f"nothing to run: {reasons}.", path=plan_path,
+                        fix="add devices that offer the builds' backends, or builds those devices can run.")
+    cache = BuildCache(db_path)
+    with Store(db_path) as store:
+        if resume:
+            record = store.run(resume)
+            reference_run = record.settings.get("reference_run")
+            if record.plan_sha256 != plan_sha:
+                raise UserError(f"run {resume} was made from a different version of this plan; resuming would mix "
+                                "two plans in one run.", path=plan_path,
+                                fix="restore the plan as it was, or start a new run without --resume.")
+            run_id, stored = resume, store.stored_runs(resume)
+            store.set_run_status(run_id, "running")
+        else:
+            settings = plan.model_dump(mode="json", include={"warmup_iterations", "iterations", "runs", "threads",
+                                                             "timeout_s", "cooldown", "thermal_period_s", "seed", "llm"})
+            if calibration:
+                settings["calibration"] = True
+            if reference_run:
+                settings["reference_run"] = reference_run
+            run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
+            stored = {}
+        for spec in cells:
+            if spec.task == "latency":
+                try:
+                    cache.keep(spec.artifact)  # copied once per sha256: tomorrow may need tonight's bytes
+                except OSError as exc:
+                    if exc.errno == errno.ENOSPC:
+                        raise
+                    # Without the copy, tomorrow compares night against night instead of pairing: not worth a night.
+                    print(f"warning: could not keep a copy of {spec.artifact.path} ({exc.strerror})", file=sys.stderr)
+        if reference_run:
+            cells = cells + reference_cells(cells, store, reference_run, cache)
+        complete = {c.key for c in cells if c.key in stored and
+                    (stored[c.key][0] != "ok" or len(stored[c.key][1]) >= c.settings.runs)}
+        outcome = RunOutcome(run_id=run_id, skipped=len(skipped), resumed_cells=len(complete))
+        arts = {c.artifact.sha256: c.artifact for c in cells}
+        arts.update({a.sha256: a for c in cells if c.chain for a in c.chain.parts.values()})
+        for art in arts.values():
+            store.record_artifact(art)
+        for skip in skipped:
+            store.record_artifact(skip.artifact)
+            store.record_skipped(run_id, skip.device_id, skip.artifact.sha256, skip.reason)
+        todo = schedule(cells, stored)
+        total_runs = sum(c.settings.runs for c in cells)
+        progress.start(run_id, total_runs, total_runs - len(todo))
+        events = measure_concurrently(todo)
+        try:
+            for event in events:  # one worker per device; this thread is the only one writing to the store
+                if event.kind == "device":
+                    facts, config = event.payload
+                    store.record_device(run_id, facts, config)
+                elif event.kind == "started":
+                    progress.cell_started(event.spec)
+                elif event.kind == "finished":
+                    store.record_run(run_id, event.spec, event.run_index, event.result)
+                    progress.cell_finished(event.spec, event.result)
+        except BaseException:
+            events.close()  # stop the workers: a run in flight is lost, every finished one is stored
+            try:
+                store.set_run_status(run_id, "interrupted")
+            except sqlite3.Error:
+                pass  # a full disk may refuse this too; the run then reads as 'running', and --resume still works
+            raise
+        for status in store.cell_statuses(run_id, [c.key for c in cells]).values():
+            outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
+        store.set_run_status(run_id, "complete")
+        cache.prune(store.recent_build_shas(KEEP_RUNS))
+    return outcome

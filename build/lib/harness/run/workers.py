@@ -1,0 +1,147 @@
+"""Every device measured at once: one worker thread per device, one writer.
+
+A worker opens its device, checks it answers and prepares it, then measures its own runs
+in schedule order, each with the device's own cooldown gate and thermal sampler (both live
+in :func:`harness.run.cell.execute_run`).  A device that hangs, drops off or overheats
+delays only its own worker.  Workers never touch the results store: they put events on a
+queue, and the calling thread — the only one holding the SQLite connection — records
+them as they arrive, so each finished run is committed at once, as before.  The host is
+one device, so it never measures two cells at once on the same CPU.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from harness.clock import utc_now
+from harness.devices import open_device
+from harness.errors import DeviceError, UserError
+from harness.plan import CellSpec
+from harness.run.cell import CellResult, execute_run
+
+
+@dataclass
+class Event:
+    kind: str  # "device" (facts of a device now open) | "started" | "finished" | "done" (a worker ended)
+    device_id: str
+    spec: CellSpec | None = None
+    run_index: int = 0
+    result: CellResult | None = None
+    payload: Any = None  # "device": (facts, config dict)
+
+
+def unreachable_result(spec: CellSpec, why: str, lost: bool) -> CellResult:
+    """A run that could not start: "lost" when the device answered earlier in this run and then went away (for
+    --resume), "failed" when it never answered (its reason names what to fix first)."""
+    now = utc_now()
+    return CellResult(key=spec.key, status="lost" if lost else "failed", reason=f"device unreachable: {why}",
+                      started_at=now,
+                      finished_at=now)
+
+
+class DeviceWorker(threading.Thread):
+    """Measures one device's runs in order; a failed run ends its cell (the rest of that cell is skipped)."""
+
+    def __init__(self, device_id: str, work: list[tuple[CellSpec, int]], events: queue.Queue, stop: threading.Event,
+                 opener: Callable = open_device) -> None:
+        super().__init__(name=f"device-{device_id}", daemon=True)
+        self.device_id, self.work, self.events, self.stop, self.opener = device_id, work, events, stop, opener
+        self.device = None
+        self.was_open = False  # whether the device answered at some point of this run (then its loss is "lost")
+        self.position = 0  # the next item of ``work``; what is left when a bug stops the worker
+
+    def run(self) -> None:
+        try:
+            self._measure()
+        except Exception:  # noqa: BLE001 - a bug must not silently drop this device's cells
+            import traceback
+
+            why = f"harness error on this device's worker: {traceback.format_exc(limit=8)}"
+            for spec, run_index in self.work[self.position:]:
+                now = utc_now()
+                self.events.put(Event("finished", self.device_id, spec, run_index, CellResult(
+                    key=spec.key, status="failed", reason=why.splitlines()[-1], log=why, started_at=now,
+                    finished_at=now)))
+        finally:
+            if self.device is not None:
+                self.device.close()
+            self.events.put(Event("done", self.device_id))
+
+    def _open(self, config) -> str | None:
+        """Open the device; None when ready, else why it is not."""
+        try:
+            device = self.opener(config)
+        except UserError as exc:
+            return str(exc)
+        try:
+            ok, why = device.reachable()
+            if ok:
+                ok, why = device.prepare()
+            if ok:
+                facts = device.facts()
+        except DeviceError as exc:  # it answered, then went away while being asked
+            ok, why = False, exc.reason
+            self.was_open = self.was_open or exc.lost
+        if not ok:
+            device.close()
+            return why
+        self.device = device
+        self.was_open = True
+        self.events.put(Event("device", self.device_id, payload=(facts, config.model_dump(mode="json"))))
+        return None
+
+    def _measure(self) -> None:
+        failed: set[str] = set()
+        unreachable = None
+        for self.position, (spec, run_index) in enumerate(self.work):
+            if self.stop.is_set():
+                return
+            if spec.key in failed:
+                continue  # a run that failed ends its cell: a model that hangs would hang every run
+            if self.device is None and unreachable is None:
+                unreachable = self._open(spec.device)
+            self.events.put(Event("started", self.device_id, spec, run_index))
+            if unreachable is not None:
+                result = unreachable_result(spec, unreachable, lost=self.was_open)
+            else:
+                result = execute_run(spec, self.device, run_index)
+            if result.status != "ok":
+                failed.add(spec.key)
+            if result.status == "lost" and self.device is not None:
+                # Ask again before the next cell: a phone that is gone fails the rest at once (as lost,
+                # for --resume), instead of each cell waiting out its own timeouts.
+                self.device.close()
+                self.device = None
+            self.events.put(Event("finished", self.device_id, spec, run_index, result))
+
+
+def measure_concurrently(todo: list[tuple[CellSpec, int]], opener: Callable = open_device) -> Iterator[Event]:
+    """Start one worker per device over ``todo`` (kept in order within each device) and yield their events
+    until every worker is done.  Closing the generator early (Ctrl-C) tells the workers to stop."""
+    by_device: dict[str, list[tuple[CellSpec, int]]] = {}
+    for spec, run_index in todo:
+        by_device.setdefault(spec.device.id, []).append((spec, run_index))
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    workers = [DeviceWorker(device_id, work, events, stop, opener) for device_id, work in by_device.items()]
+    for worker in workers:
+        worker.start()
+    running = len(workers)
+    try:
+        while running:
+            try:
+                event = events.get(timeout=0.5)  # a timeout, so that Ctrl-C reaches this thread promptly
+            except queue.Empty:
+                continue
+            if event.kind == "done":
+                running -= 1
+            yield event
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=0.1)
+            if worker.is_alive() and worker.device is not None:
+                worker.device.close()  # interrupted mid-run: kill what it runs (the host's fork server, say)

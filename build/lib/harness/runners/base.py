@@ -1,0 +1,192 @@
+"""What a runner returns and how it fails.
+
+A runner module knows one benchmark binary: how to build its command, and how to
+parse what it prints (a pure function from text to a :class:`Measurement`).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.devices.base import CommandResult
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Every timing a runner got from one cell, in milliseconds; nothing aggregated away."""
+
+    samples_ms: list[float]
+    warmup_ms: list[float] = field(default_factory=list)
+    load_ms: float | None = None
+    first_inference_ms: float | None = None
+    peak_rss_mb: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    transcripts: list[dict] = field(default_factory=list)  # transcription cells: one record per utterance
+    # Telemetry the benchmark itself reported (the iPhone app's thermalState), t_s in epoch seconds.
+    thermals_epoch: list = field(default_factory=list)
+    # A runner that prints percentiles instead of iterations (onnxruntime_perf_test): its own figures,
+    # e.g. {"p50_ms": .., "p95_ms": ..}; samples_ms is then empty, and no mean ever stands in for a P95.
+    summary_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How much to run: the plan's numbers for one cell, the same record from plan to runner to store.
+
+    ``warmup_iterations`` and ``iterations`` are per run; a cell is ``runs`` separate runs (processes on
+    the host, runner invocations on a phone), each with its own load and warm-up.
+    """
+
+    warmup_iterations: int
+    iterations: int
+    timeout_s: float
+    threads: int | None = None
+    seed: int = 0
+    llm_prompt: str = "The weather today is"  # LLM cells: what the generation runner is asked to continue
+    llm_seq_len: int = 16  # LLM cells: prompt + generated tokens, as llama_main's --seq_len
+    runs: int = 1
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    # What must match for two nights' cells to be compared (timeouts and seeds do not change a latency).
+    COMPARABLE = ("warmup_iterations", "iterations", "threads", "runs", "llm_prompt", "llm_seq_len")
+
+
+class RunnerFailure(Exception):
+    """The benchmark did not produce a measurement; ``status`` is failed, timeout or crashed."""
+
+    def __init__(self, status: str, reason: str, log: str = "") -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.log = log
+
+
+def check_command(result: CommandResult, what: str) -> None:
+    """Raise a RunnerFailure that names timeouts and signals (exit 139 is a SIGSEGV on a shell)."""
+    if result.timed_out:
+        raise RunnerFailure("timeout", f"{what} did not finish within {result.duration_s:.0f} s and was killed",
+                            result.log())
+    code = result.exit_code
+    if code is None or code == 0:
+        return
+    signum = -code if code < 0 else code - 128 if code > 128 else None
+    if signum:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        raise RunnerFailure("crashed", f"{what} was killed by {name} (exit {code})", result.log())
+    raise RunnerFailure("failed", f"{what} exited with code {code}", result.log())
+
+
+@dataclass
+class Said:
+    """Everything one runner invocation printed: where ET_LOG lines go depends on how the binary was built
+    (logcat with the Android logging backend, stderr otherwise, nowhere in a Release build with logging
+    compiled out), and printf lines (llm/runner/stats.h's PyTorchObserver, transcripts) are on stdout."""
+
+    result: CommandResult
+    logcat: str
+
+    @property
+    def text(self) -> str:
+        """stdout, stderr and the invocation's logcat lines, for parsers that search for their lines anywhere."""
+        return "\n".join((self.result.stdout, self.result.stderr, self.logcat))
+
+    def log(self) -> str:
+        return self.result.log() + ("\n[logcat]\n" + self.logcat.strip() if self.logcat.strip() else "")
+
+
+ET_LOGCAT_TAG = "ExecuTorch"  # the tag ET_LOG lines carry in logcat with ExecuTorch's Android logging backend
+
+
+def run_et_binary(device, argv: list[str], timeout_s: float, what: str, env: dict[str, str] | None = None) -> Said:
+    """Run an ExecuTorch binary on a phone with a clean logcat; fail the run on a non-zero exit."""
+    device.run(["logcat", "-c"], 30)
+    result = device.run(argv, timeout_s, env=env)
+    check_command(result, what)
+    logcat = device.run(["logcat", "-d", "-s", f"{ET_LOGCAT_TAG}:I"], 60).stdout
+    return Said(result, logcat)
+
+
+_FLAG = re.compile(r"(?<![\w-])--?([a-z][a-z0-9_]*)")
+_ACCEPTED: dict[str, set[str]] = {}  # by the binary's path on the phone, which holds its sha256
+
+
+def accepted_flags(device, runner: str, timeout_s: float = 60) -> set[str] | None:
+    """The flags a pushed binary accepts, from its ``--help`` (asked once per binary); None when its help
+    names no ``model_path`` (it crashed, say: then the measured run reports that).  gflags lists flags as
+    ``-name (description) type: ...`` and exits 1 after help, so the exit code is not checked."""
+    if runner not in _ACCEPTED:
+        said = device.run([runner, "--help"], min(timeout_s, 60))
+        flags = set(_FLAG.findall(said.stdout + "\n" + said.stderr))
+        if "model_path" not in flags:
+            return None
+        _ACCEPTED[runner] = flags
+    return _ACCEPTED[runner]
+
+
+# The Python packages a host measurement of each format runs on (the `host` extra).
+HOST_RUNTIMES = {"onnx": ("onnxruntime",), "pte": ("torch", "executorch")}
+
+
+def require_host_runtime(fmt: str) -> None:
+    """Fail the run with the fix when this environment has not got the runtime for ``fmt`` builds (a light
+    install, made for a controller that only drives phones)."""
+    import importlib.util
+
+    missing = [name for name in HOST_RUNTIMES.get(fmt, ()) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RunnerFailure("failed", f"this environment cannot measure .{fmt} builds on the host: "
+                                      f"{', '.join(missing)} not installed. Fix: pip install 'harness[host]' "
+                                      "(a controller that only drives phones does not need it).")
+
+
+NO_LOG_HINT = ("if this binary was built in Release with logging compiled out (EXECUTORCH_ENABLE_LOGGING=OFF), "
+               "rebuild it with -DEXECUTORCH_ENABLE_LOGGING=ON: its timings are printed through ET_LOG")
+
+
+def push_file(device, local: Path) -> str:
+    """Push a file that is not a build (a tool, a tokenizer, audio), content-addressed like builds."""
+    from harness.artifacts.manifest import sha256_of
+
+    return device.push(local, sha256_of(local))
+
+
+def companion(artifact, role: str) -> Path:
+    """A file the runner needs beside the model (tokenizer, processor), named by the build's manifest."""
+    if role not in artifact.companions:
+        where = artifact.manifest_path or artifact.path.with_name(artifact.path.name + ".manifest.yaml")
+        raise RunnerFailure("failed", f"{artifact.path.name} needs a '{role}' file and its manifest names none: "
+                                      f"add 'companions: {{{role}: FILE}}' (relative to the manifest) to {where}")
+    return artifact.companions[role]
+
+
+def push_companion(device, artifact, role: str) -> str:
+    """Push the build's ``role`` companion; return its path on the device."""
+    return push_file(device, companion(artifact, role))
+
+
+def push_corpus_audio(device, corpus, utterances, scratch: Path, wav: bool = False) -> dict[str, tuple[str, float]]:
+    """Each utterance as 16 kHz mono, pushed content-addressed: id -> (path on device, seconds).  Raw float32
+    by default; ``wav``: 16-bit PCM WAV, the one format every revision of ExecuTorch's wav_loader.h reads
+    (extension/llm/runner/wav_loader.h: "WAV header not detected" for anything else)."""
+    out = {}
+    for utt in utterances:
+        audio = corpus.load_audio(utt)
+        if wav:
+            import soundfile
+
+            local = scratch / f"{Path(utt.audio).stem}.wav"
+            soundfile.write(local, audio, 16000, subtype="PCM_16")
+        else:
+            local = scratch / f"{Path(utt.audio).stem}.bin"
+            audio.astype("<f4").tofile(local)
+        out[utt.id] = (push_file(device, local), len(audio) / 16000)
+    return out

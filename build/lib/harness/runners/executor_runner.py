@@ -1,0 +1,91 @@
+"""ExecuTorch's ``executor_runner`` (XNNPACK/portable): command and log parser.
+
+Its timings are ET_LOG lines, which go to logcat (tag ``ExecuTorch``) when the binary
+was built with the Android logging backend (``--preset android-arm64-v8a``) and to stderr
+otherwise, as ``I 00:00:00.088912 executorch:executor_runner.cpp:309] Iteration 0 of 4:
+17.3161 ms``; a Release build may compile them out.  The runner reads stdout, stderr and
+logcat alike (:func:`harness.runners.base.run_et_binary`) and the parser finds the
+messages wherever they sit in a line.  There is no warm-up flag: warm-ups are a separate
+invocation.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, accepted_flags,
+                                  check_command, push_file, run_et_binary)
+
+NAME = "android-executor-runner"
+TOOL = "executor_runner"
+TASK = "latency"
+
+_LOADED = re.compile(r"Model loaded in ([\d.]+) ms")
+_ITERATION = re.compile(r"Iteration (\d+) of (\d+): ([\d.]+) ms")
+_TOTAL = re.compile(r"Model executed successfully (\d+) time\(s\) in ([\d.]+) ms")
+
+
+def build_command(runner: str, model_path: str, iterations: int, threads: int | None = None,
+                  flags: set[str] | None = None) -> list[str]:
+    """``flags``: what this binary accepts (:func:`accepted_flags`); None assumes the current release.
+    ``--print_output`` exists from v1.3.0 (v1.0-1.2 have ``--print_all_output``, off by default), and gflags
+    exits 1 on a flag it does not know, so it is passed only where it exists."""
+    argv = [runner, "--model_path", model_path, "--num_executions", str(iterations)]
+    if flags is None or "print_output" in flags:
+        argv += ["--print_output", "none"]
+    if threads:
+        argv += ["--cpu_threads", str(threads)]
+    return argv
+
+
+def parse(text: str) -> Measurement:
+    """Per-iteration samples when the runner prints them; otherwise the total, as its mean (and say so)."""
+    loaded = _LOADED.search(text)
+    samples = [float(m.group(3)) for m in _ITERATION.finditer(text)]
+    total = _TOTAL.search(text)
+    if not samples and total is None:
+        raise ValueError("no 'Model executed successfully' or 'Iteration i of n' line: did the runner run?")
+    extra, notes, summary = {}, [], {}
+    if total is not None:
+        runs, total_ms = int(total.group(1)), float(total.group(2))
+        extra.update(executions=runs, total_ms=total_ms, mean_ms=total_ms / runs if runs else None)
+        if not samples and runs:
+            notes.append(f"this runner version prints only a total: {runs} executions in {total_ms} ms; "
+                         "each run's centre is its mean, and there is no P95")
+            summary = {"mean_ms": total_ms / runs}
+    return Measurement(samples_ms=samples, summary_ms=summary, load_ms=float(loaded.group(1)) if loaded else None,
+                       extra=extra, notes=notes)
+
+
+def supports(platform: str, artifact) -> bool:
+    # LLM and bundled ASR programs need their own runners (a prompt, or audio and a tokenizer).
+    return (platform == "android" and artifact.format == "pte" and artifact.backend in ("xnnpack", "portable")
+            and artifact.stage not in ("llm", "asr"))
+
+
+def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
+    """Warm-up invocation, clear logcat, measured invocation, read the ExecuTorch log."""
+    runner = push_tool(device, "executor_runner")
+    flags = accepted_flags(device, runner, settings.timeout_s)
+    if settings.warmup_iterations:
+        warm = device.run(build_command(runner, model_path, settings.warmup_iterations, settings.threads, flags),
+                          settings.timeout_s)
+        check_command(warm, "executor_runner (warm-up)")
+    said = run_et_binary(device, build_command(runner, model_path, settings.iterations, settings.threads, flags),
+                         settings.timeout_s, "executor_runner")
+    try:
+        return parse(said.text)
+    except ValueError as exc:
+        raise RunnerFailure("failed", f"could not read executor_runner's log ({exc}); {NO_LOG_HINT}",
+                            said.log()) from None
+
+
+def push_tool(device, name: str) -> str:
+    """Push a user-supplied benchmark binary named in the inventory's ``tools``; return its path on the phone."""
+    tool = device.config.tools.get(name)
+    if tool is None:
+        raise RunnerFailure("failed", f"device {device.id} has no tools.{name} in the inventory "
+                                      f"(the path of an arm64 {name} build to push)")
+    remote = push_file(device, tool)
+    device.run(["chmod", "755", remote], 30)
+    return remote

@@ -1,0 +1,72 @@
+"""A parent that imports the host runtimes once and forks one child per measured run.
+
+Run as ``python -m harness.runners.host_forkserver``.  Importing onnxruntime, torch and
+the ExecuTorch runtime costs a host process about 1.5 s; a cell measured as five runs of
+six builds would pay it thirty times a night.  Instead the host device starts one of
+these per round (see :class:`ForkServer`): it imports once, then for each request forks a
+child that becomes its own session (so a timeout kills it and everything it spawned),
+loads the model and measures exactly as ``host_worker`` does, with stdout and stderr in
+files the controller names.  The model is loaded, warmed up and measured in the child,
+after the fork, so each run has its own heap, threads and caches; a server never serves
+the same model twice, so the runs of one cell come from different exec'd parents with
+different library layouts (ASLR) as well.
+
+Protocol, one JSON object per line: request ``{"args": [...], "stdout": PATH, "stderr":
+PATH}``; replies ``{"pid": N}`` at once, then ``{"exit": CODE}`` (negative: a signal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+from harness.wire import FORKSERVER_READY as READY
+
+
+def _child(request: dict) -> int:
+    os.setsid()
+    for fd, key in ((1, "stdout"), (2, "stderr")):
+        target = os.open(request[key], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+    from harness.runners import host_worker
+
+    try:
+        code = host_worker.main(request["args"])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return int(code or 0)
+
+
+def serve() -> int:
+    import importlib
+
+    from harness.runners.host_worker import RUNTIME_MODULES
+    from harness.runtime import import_executorch_runtime
+
+    for modules in RUNTIME_MODULES.values():
+        for module in modules:
+            importlib.import_module(module)
+    import_executorch_runtime()
+    out = sys.stdout
+    print(READY, file=out, flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_child(request))
+        print(json.dumps({"pid": pid}), file=out, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({"exit": os.waitstatus_to_exitcode(status)}), file=out, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())

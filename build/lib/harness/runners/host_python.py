@@ -1,0 +1,57 @@
+"""Measure .pte and .onnx on the host through the Python runtimes, in a child process."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from harness.artifacts import Artifact
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, require_host_runtime
+from harness.wire import RESULT_PREFIX
+
+NAME = "host-python"
+TOOL = "host_worker"
+TASK = "latency"
+
+
+def supports(platform: str, artifact: Artifact) -> bool:
+    # Bundled ASR programs have no forward method: they are transcribed, not timed as one call.
+    return platform == "host" and artifact.format in ("pte", "onnx") and artifact.stage != "asr"
+
+
+def build_command(model_path: str, artifact: Artifact, settings: RunSettings) -> list[str]:
+    inputs = [spec.model_dump() for spec in artifact.inputs] if artifact.inputs else None
+    return [
+        sys.executable, "-m", "harness.runners.host_worker",
+        "--model", model_path, "--format", artifact.format,
+        "--inputs-json", json.dumps(inputs),
+        "--warmup", str(settings.warmup_iterations), "--iterations", str(settings.iterations),
+        "--threads", str(settings.threads or 0), "--seed", str(settings.seed),
+    ]
+
+
+def parse(text: str) -> Measurement:
+    """The worker's ``HARNESS_RESULT {json}`` line -> Measurement (the last such line wins)."""
+    payload = None
+    for line in text.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            payload = json.loads(line[len(RESULT_PREFIX):])
+    if payload is None:
+        raise ValueError("no HARNESS_RESULT line in the worker's output")
+    return Measurement(
+        samples_ms=payload["samples_ms"], warmup_ms=payload["warmup_ms"], load_ms=payload["load_ms"],
+        first_inference_ms=payload["first_inference_ms"], peak_rss_mb=payload["peak_rss_mb"],
+        extra={"rss_before_load_mb": payload["rss_before_load_mb"],
+               **{k: payload[k] for k in ("measured_start_epoch_s", "measured_end_epoch_s", "pid", "ppid") if k in payload}},
+        notes=payload.get("notes", []),
+    )
+
+
+def measure(device, model_path: str, artifact: Artifact, settings: RunSettings) -> Measurement:
+    require_host_runtime(artifact.format)
+    result = device.run(build_command(model_path, artifact, settings), timeout_s=settings.timeout_s)
+    check_command(result, "the host worker")
+    try:
+        return parse(result.stdout)
+    except (ValueError, KeyError) as exc:
+        raise RunnerFailure("failed", f"could not read the worker's result ({exc})", result.log()) from None

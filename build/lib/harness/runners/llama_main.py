@@ -1,0 +1,85 @@
+"""ExecuTorch's LLM runner ``llama_main``: command, and its ``PyTorchObserver`` stats line.
+
+The ``PyTorchObserver {...}`` stats line is printed with ``printf`` to stdout
+(extension/llm/runner/stats.h, every tag since v0.4), beside the generated text; ET_LOG
+lines go to logcat or stderr depending on the build.  All three are read.  One invocation is one generation
+(with a model load before it), so warm-ups and measured iterations are separate
+invocations, and each measured one contributes one sample.
+
+The sample is the time to first token: for next-word prediction that is the latency
+a user feels (the prompt's forward pass and one sampled token).  Load time, total
+generation time and prefill/decode throughput are kept beside it.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from harness.runners import pytorch_observer
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_companion, run_et_binary
+from harness.runners.executor_runner import push_tool
+
+NAME = "android-llama-main"
+TOOL = "llama_main"
+TASK = "latency"
+
+
+def build_command(runner: str, model_path: str, tokenizer_path: str, prompt: str, seq_len: int,
+                  threads: int | None = None) -> list[str]:
+    argv = [runner, "--model_path", model_path, "--tokenizer_path", tokenizer_path, "--prompt", prompt,
+            "--seq_len", str(seq_len), "--temperature", "0"]  # greedy: the same text every night
+    if threads:
+        argv += ["--cpu_threads", str(threads)]
+    return argv
+
+
+def parse(text: str) -> Measurement:
+    """One generation's output -> its one sample (time to first token), load time and generation stats."""
+    s = pytorch_observer.parse(text)
+    extra = {"total_ms": s.total_ms, "prefill_tokens_per_s": s.prefill_tokens_per_s,
+             "decode_tokens_per_s": s.decode_tokens_per_s, "prompt_tokens": s.prompt_tokens,
+             "generated_tokens": s.generated_tokens}
+    return Measurement(samples_ms=[s.time_to_first_token_ms], load_ms=s.load_ms,
+                       extra={k: v for k, v in extra.items() if v is not None})
+
+
+def supports(platform: str, artifact) -> bool:
+    return (platform == "android" and artifact.format == "pte" and artifact.stage == "llm"
+            and artifact.backend in ("xnnpack", "portable"))
+
+
+def _generate(device, argv: list[str], settings: RunSettings, what: str) -> tuple[Measurement, str]:
+    said = run_et_binary(device, argv, settings.timeout_s, what)
+    text = "\n".join(line for line in said.result.stdout.splitlines() if "PyTorchObserver" not in line)
+    try:
+        return parse(said.text), text
+    except (ValueError, KeyError) as exc:
+        raise RunnerFailure("failed", f"could not read {what}'s stats line ({exc})", said.log()) from None
+
+
+def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
+    """Warm-up generations (discarded), then one generation per measured iteration."""
+    runner = push_tool(device, "llama_main")
+    tokenizer_path = push_companion(device, artifact, "tokenizer")
+    argv = build_command(runner, model_path, tokenizer_path, settings.llm_prompt, settings.llm_seq_len, settings.threads)
+    warm = [_generate(device, argv, settings, "llama_main (warm-up)")[0] for _ in range(settings.warmup_iterations)]
+    runs = [_generate(device, argv, settings, "llama_main") for _ in range(settings.iterations)]
+    generations = [m for m, _ in runs]
+
+    def median(key):
+        values = [m.extra[key] for m in generations if key in m.extra]
+        return statistics.median(values) if values else None
+
+    extra = {"total_ms_median": median("total_ms"),
+             "prefill_tokens_per_s_median": median("prefill_tokens_per_s"),
+             "decode_tokens_per_s_median": median("decode_tokens_per_s"),
+             "prompt_tokens": generations[0].extra.get("prompt_tokens"),
+             "generated_tokens": generations[0].extra.get("generated_tokens"),
+             "load_ms_samples": [m.load_ms for m in generations]}
+    text = runs[0][1].strip()
+    loads = [m.load_ms for m in generations if m.load_ms is not None]
+    return Measurement(samples_ms=[m.samples_ms[0] for m in generations], warmup_ms=[m.samples_ms[0] for m in warm],
+                       load_ms=statistics.median(loads) if loads else None,
+                       extra={k: v for k, v in extra.items() if v is not None},
+                       notes=["samples are time to first token (prompt forward pass + first sampled token)",
+                              f"prompt {settings.llm_prompt!r} -> {text[:200]!r}"])

@@ -1,0 +1,110 @@
+"""ExecuTorch's ``qnn_executor_runner`` (Qualcomm QNN HTP): libraries, command, and output parser.
+
+Formats from examples/qualcomm/executor_runner/qnn_executor_runner.cpp (pytorch/executorch main, the
+revision with BackendOptions and ``--htp_performance_mode``): without an input list the runner executes
+once, warms up ``--warm_up`` times, then times ``--iteration`` executions as one ET_LOG line,
+``"%d inferences took %f ms, avg %f ms"``; with an input list it logs ``"%d inference took ..."`` per
+input and ``"Total %d inference took %f ms, avg %f ms"`` at the end.  ET_LOG goes to logcat or
+stderr depending on the build, so both are read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.runners.base import NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, run_et_binary
+
+NAME = "android-qnn-executor-runner"
+TOOL = "qnn_executor_runner"
+TASK = "latency"
+
+# Hexagon Tensor Processor version by Snapdragon SoC.
+HTP_VERSION = {"SM8550": "v73", "SM8650": "v75", "SM8750": "v79", "SM8850": "v81"}
+_TOTAL = re.compile(r"Total (\d+) inference took ([\d.]+) ms, avg ([\d.]+) ms")  # with an input list
+_NO_LIST = re.compile(r"(\d+) inferences took ([\d.]+) ms, avg ([\d.]+) ms")  # without one (the harness's way)
+
+
+def qnn_libraries(soc: str) -> list[str]:
+    """The QNN SDK files a phone with this SoC needs, relative to the SDK root (``$QNN_SDK_ROOT``), laid out as
+    the SDK ships them and as ExecuTorch's docs push them (docs/source/backends-qualcomm.md): the Android-side
+    libraries in ``lib/aarch64-android/``, the DSP-side Skel in ``lib/hexagon-vNN/unsigned/``."""
+    version = HTP_VERSION.get(soc.upper())
+    if version is None:
+        raise ValueError(f"unknown Snapdragon SoC {soc}: known {', '.join(HTP_VERSION)}")
+    v = version.upper()
+    android = "lib/aarch64-android"
+    return [f"{android}/libQnnHtp.so", f"{android}/libQnnHtp{v}Stub.so", f"{android}/libQnnHtpPrepare.so",
+            f"{android}/libQnnSystem.so", f"lib/hexagon-{version}/unsigned/libQnnHtp{v}Skel.so"]
+
+
+def push_qnn_libraries(device, with_executorch_backend: bool) -> str:
+    """Push the SoC's QNN libraries (and ExecuTorch's QNN backend library, which comes from the ExecuTorch
+    Android build, not the SDK) into one folder on the phone; return the folder."""
+    from pathlib import Path
+
+    from harness.runners.base import push_file
+
+    tools, soc = device.config.tools, device.config.soc or ""
+    sdk = tools.get("qnn_sdk")
+    if sdk is None:
+        raise RunnerFailure("failed", f"device {device.id} has no tools.qnn_sdk: the QNN SDK root (the folder "
+                                      "holding lib/aarch64-android and lib/hexagon-vNN)")
+    try:
+        files = [Path(sdk) / rel for rel in qnn_libraries(soc)]
+    except ValueError as exc:
+        raise RunnerFailure("failed", str(exc)) from None
+    if with_executorch_backend:
+        backend = tools.get("qnn_executorch_backend")
+        if backend is None:
+            raise RunnerFailure("failed", f"device {device.id} has no tools.qnn_executorch_backend: the "
+                                          "libqnn_executorch_backend.so of your ExecuTorch Android build "
+                                          "(build-android/backends/qualcomm/)")
+        files.append(Path(backend))
+    lib_dir = "/data/local/tmp/harness/qnn-" + HTP_VERSION[soc.upper()]
+    device.run(["mkdir", "-p", lib_dir], 30)
+    for local in files:
+        if not local.is_file():
+            raise RunnerFailure("failed", f"QNN file missing: {local} (is tools.qnn_sdk the SDK root?)")
+        device.run(["cp", push_file(device, local), f"{lib_dir}/{local.name}"], 60)
+    return lib_dir
+
+
+def build_command(runner: str, model_path: str, iterations: int, warmup: int, lib_dir: str,
+                  performance_mode: int = 1) -> tuple[list[str], dict[str, str]]:
+    """argv and environment (the loader and the DSP must find the pushed QNN libraries)."""
+    argv = [runner, "--model_path", model_path, "--iteration", str(iterations), "--warm_up", str(warmup),
+            "--htp_performance_mode", str(performance_mode)]
+    return argv, {"LD_LIBRARY_PATH": lib_dir, "ADSP_LIBRARY_PATH": lib_dir}
+
+
+def parse(text: str, inference_speed_txt: str | None = None) -> Measurement:
+    """The runner's total line; ``inference_speed.txt`` (average ms) as a cross-check when given."""
+    m = _TOTAL.search(text) or _NO_LIST.search(text)
+    if m is None:
+        raise ValueError("no 'N inferences took X ms, avg Y ms' (or 'Total N inference took ...') line")
+    runs, total_ms, avg_ms = int(m.group(1)), float(m.group(2)), float(m.group(3))
+    extra = {"executions": runs, "total_ms": total_ms, "mean_ms": avg_ms}
+    if inference_speed_txt is not None and inference_speed_txt.strip():
+        extra["inference_speed_txt_ms"] = float(inference_speed_txt.split()[0])
+    return Measurement(samples_ms=[], summary_ms={"mean_ms": avg_ms}, extra=extra,
+                       notes=["qnn_executor_runner reports an average per invocation only: each run's centre is "
+                              "its mean, and there is no P95"])
+
+
+def supports(platform: str, artifact) -> bool:
+    return platform == "android" and artifact.format == "pte" and artifact.backend == "qnn"
+
+
+def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
+    """Push the QNN libraries for the phone's SoC into one folder, then run with the loader paths set."""
+    from harness.runners.executor_runner import push_tool
+
+    lib_dir = push_qnn_libraries(device, with_executorch_backend=True)
+    runner = push_tool(device, "qnn_executor_runner")
+    argv, env = build_command(runner, model_path, settings.iterations, settings.warmup_iterations, lib_dir)
+    said = run_et_binary(device, argv, settings.timeout_s, "qnn_executor_runner", env=env)
+    try:
+        return parse(said.text)
+    except ValueError as exc:
+        raise RunnerFailure("failed", f"could not read qnn_executor_runner's output ({exc}); {NO_LOG_HINT}",
+                            said.log()) from None

@@ -1,0 +1,117 @@
+"""ExecuTorch's Whisper runner on Android: transcribe a corpus one utterance per invocation.
+
+Source: examples/models/whisper/main.cpp (pytorch/executorch; the revision read has gflags
+``--model_path --data_path --tokenizer_path --processor_path --audio_path --temperature
+--max_new_tokens --benchmark``).  The runner takes one bundled program (methods ``encoder``
+and ``text_decoder``), a preprocessor program (audio -> log-mel), a tokenizer, and one WAV
+file (``load_wav_audio_data``: anything else is "WAV header not detected"); it prints the
+transcript on stdout and, in revisions with ``--benchmark``, its timings through ET_LOG
+(logcat or stderr); later revisions drop the flag and print a ``PyTorchObserver`` line on
+stdout instead.  The binary's ``--help`` decides whether ``--benchmark`` is passed::
+
+    Model load time: 412.10 ms (0.41 seconds)
+    Inference time: 388.20 ms (0.39 seconds)
+    Generated tokens: 14
+    Tokens per second: 36.06
+
+Builds and audio are pushed content-addressed, so a corpus crosses the cable once;
+the transcripts are scored on the host like every other transcription cell.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import tempfile
+from pathlib import Path
+
+from harness.runners import pytorch_observer
+from harness.runners.base import (Measurement, RunnerFailure, RunSettings, accepted_flags, push_companion,
+                                  push_corpus_audio, run_et_binary)
+from harness.runners.executor_runner import push_tool
+
+NAME = "android-whisper-runner"
+TOOL = "whisper_runner"  # what `harness parse` calls this runner's output
+TASK = "transcribe"
+
+_LOAD = re.compile(r"Model load time: ([\d.]+) ms")
+_INFERENCE = re.compile(r"Inference time: ([\d.]+) ms")
+_TOKENS = re.compile(r"Generated tokens: (\d+)")
+
+
+def build_command(runner: str, model: str, tokenizer: str, processor: str, audio: str,
+                  benchmark: bool = True) -> list[str]:
+    """``benchmark``: whether this binary has ``--benchmark`` (gflags exits 1 on a flag it does not know)."""
+    argv = [runner, "--model_path", model, "--tokenizer_path", tokenizer, "--processor_path", processor,
+            "--audio_path", audio, "--temperature", "0"]
+    return argv + ["--benchmark"] if benchmark else argv
+
+
+def parse(text: str) -> Measurement:
+    """One invocation's output -> its one sample (the transcription's inference time), load time and tokens.
+
+    Takes the ``--benchmark`` lines, or a ``PyTorchObserver`` stats line from runners that print one.
+    """
+    load, inference, tokens = _LOAD.search(text), _INFERENCE.search(text), _TOKENS.search(text)
+    if inference is not None:
+        return Measurement(samples_ms=[float(inference.group(1))], load_ms=float(load.group(1)) if load else None,
+                           extra={"tokens": int(tokens.group(1))} if tokens else {})
+    try:
+        stats = pytorch_observer.parse(text)
+    except ValueError:
+        raise ValueError("no 'Inference time: ... ms' line (was --benchmark given?) and no PyTorchObserver line") from None
+    return Measurement(samples_ms=[stats.total_ms], load_ms=stats.load_ms, extra={"tokens": stats.generated_tokens})
+
+
+def supports(platform: str, artifact) -> bool:
+    return platform == "android" and artifact.format == "pte" and artifact.stage == "asr"
+
+
+def _transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[Measurement, str]:
+    said = run_et_binary(device, argv, timeout_s, what)
+    transcript = " ".join(line.strip() for line in said.result.stdout.splitlines()
+                          if line.strip() and "PyTorchObserver" not in line)
+    try:
+        return parse(said.text), transcript
+    except ValueError as exc:
+        raise RunnerFailure("failed", f"could not read the Whisper runner's timings ({exc})", said.log()) from None
+
+
+def measure_chain(device, chain, settings: RunSettings) -> Measurement:
+    """Push the bundle, its companions and the audio; transcribe each utterance; one sample per utterance."""
+    from harness.accuracy.corpus import read_manifest
+
+    model = chain.parts["model"]
+    runner = push_tool(device, "whisper_runner")
+    remote = {"model": device.push(model.path, model.sha256),
+              "processor": push_companion(device, model, "processor"),
+              "tokenizer": push_companion(device, model, "tokenizer")}
+    corpus = read_manifest(chain.corpus)
+    utterances = corpus.utterances[: chain.limit or None]
+    with tempfile.TemporaryDirectory() as scratch:
+        audio = push_corpus_audio(device, corpus, utterances, Path(scratch), wav=True)
+    flags = accepted_flags(device, runner, settings.timeout_s)
+    benchmark = flags is None or "benchmark" in flags
+
+    def argv(utt_id: str) -> list[str]:
+        return build_command(runner, remote["model"], remote["tokenizer"], remote["processor"], audio[utt_id][0],
+                             benchmark)
+
+    warmups = [_transcribe(device, argv(utterances[0].id), settings.timeout_s, "whisper runner (warm-up)")[0]
+               for _ in range(min(settings.warmup_iterations, 1))]  # one warm-up utterance, not recorded
+    records, loads = [], []
+    for utt in utterances:
+        timing, text = _transcribe(device, argv(utt.id), settings.timeout_s, f"whisper runner on {utt.id}")
+        audio_s, inference_ms = audio[utt.id][1], timing.samples_ms[0]
+        loads.append(timing.load_ms)
+        records.append({"id": utt.id, "reference": utt.text, "hypothesis": text,
+                        "tokens": timing.extra.get("tokens") or 0, "mel_ms": None, "encoder_ms": None,
+                        "decoder_ms_per_token": None, "total_ms": inference_ms, "audio_s": audio_s,
+                        "rtf": inference_ms / 1000 / audio_s if audio_s else None})
+    loads = [l for l in loads if l is not None]
+    return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
+                       warmup_ms=[w.samples_ms[0] for w in warmups],
+                       load_ms=statistics.median(loads) if loads else None,
+                       extra={"utterances": len(records)},
+                       notes=["samples are the runner's own 'Inference time' per utterance (encoder + decoding); "
+                              "the preprocessor's log-mel and the model load are outside it"])

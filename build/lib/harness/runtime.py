@@ -1,0 +1,56 @@
+"""Runtime helpers shared by the measuring worker and the accuracy chains: a leaf module.
+
+Creating an onnxruntime session, sizing ExecuTorch's threadpool and importing the ExecuTorch runtime
+without its exporter are needed wherever a build runs on the host, both when it is timed
+(harness.runners.host_worker) and when it transcribes (harness.accuracy.chains).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def ort_session(path: str, threads: int | None):
+    """An onnxruntime CPU session, with ``threads`` intra-op threads when given."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def set_executorch_threads(threads: int | None) -> None:
+    """Resize ExecuTorch's CPU threadpool (XNNPACK) when ``threads`` is given and the build exposes it."""
+    if threads:
+        from executorch.extension.pybindings import portable_lib
+
+        reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
+        if reset is not None:
+            reset(threads)
+
+
+def import_executorch_runtime():
+    """``executorch.runtime`` without the exporter.
+
+    The runtime's pybindings import ``executorch.exir._warnings`` (one decorator), and importing
+    any ``executorch.exir`` submodule runs ``executorch/exir/__init__.py``, which loads the whole
+    exporter (torch._dynamo, torchao): 3.5 of the 5 s a cell's process used to spend before its first
+    inference.  Registering ``executorch.exir`` as a bare package (its real folder, its ``__init__``
+    not run) lets the submodule load alone.  A measuring process never exports, so nothing it uses is
+    missing; a process that already imported the exporter keeps it.  Every run of a cell is a fresh
+    process, so this start-up cost is paid once per run.
+    """
+    import sys
+    import types
+
+    if "executorch.exir" not in sys.modules:
+        import executorch
+
+        bare = types.ModuleType("executorch.exir")
+        bare.__path__ = [str(Path(executorch.__path__[0]) / "exir")]
+        bare.__package__ = "executorch.exir"
+        sys.modules["executorch.exir"] = bare
+    from executorch import runtime
+
+    return runtime

@@ -1,0 +1,277 @@
+"""Host programs standing in for the phone's benchmark binaries.
+
+Each really runs the pushed model on the host CPU (ExecuTorch runtime / onnxruntime,
+through the host worker) and prints what the real binary prints.  Run as
+``python -m harness.sim.fake_runners NAME ARGS...``.
+
+Lines the real binary writes through ET_LOG (which Android sends to logcat, tag
+``ExecuTorch``) are printed with the :data:`LOGCAT` prefix; the simulated shell moves
+them to the phone's logcat and leaves the rest on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from harness.runners.host_worker import measure
+
+LOGCAT = "<<logcat>> "  # not a control character: str.splitlines() would split on one
+
+
+class GflagsParser(argparse.ArgumentParser):
+    """Flags the way gflags treats them: an unknown flag is an error that exits 1, not argparse's 2."""
+
+    def error(self, message: str):
+        unknown = message.split(":", 1)[-1].split()
+        flag = unknown[0].lstrip("-") if unknown else message
+        print(f"ERROR: unknown command line flag '{flag}'", file=sys.stderr)
+        sys.exit(1)
+
+
+def version() -> tuple[int, ...]:
+    """The upstream release this simulated binary plays (the phone sets it per binary; see phone.DEFAULT_VERSIONS)."""
+    return tuple(int(x) for x in os.environ.get("HARNESS_SIM_VERSION", "1.4").split("."))
+
+
+def log(message: str) -> None:
+    """An ET_LOG(Info, ...) line: to logcat on the simulated phone."""
+    print(LOGCAT + message, flush=True)
+
+
+def executor_runner(argv: list[str]) -> int:
+    """examples/portable/executor_runner/executor_runner.cpp: ``--print_output`` from v1.3.0, before it
+    ``--print_all_output`` (a bool, off by default)."""
+    p = GflagsParser()
+    p.add_argument("--model_path", required=True)
+    p.add_argument("--num_executions", type=int, default=1)
+    p.add_argument("--cpu_threads", type=int, default=0)
+    if version() >= (1, 3):
+        p.add_argument("--print_output", default="none")
+    else:
+        p.add_argument("--print_all_output", default="false")
+    a = p.parse_args(argv)
+    log(f"Model file {a.model_path} is loaded.")
+    r = measure("pte", a.model_path, None, 0, a.num_executions, a.cpu_threads or None, 0)
+    log(f"Model loaded in {r['load_ms']:.6f} ms.")
+    log("Using method forward")
+    # The first inference is part of the real runner's loop; fold it in as iteration 1.
+    samples = [r["first_inference_ms"]] + r["samples_ms"][1:]
+    for i, ms in enumerate(samples, start=1):
+        log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
+    log(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
+    return 0
+
+
+def qnn_executor_runner(argv: list[str]) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--model_path", required=True)
+    p.add_argument("--iteration", type=int, default=1)
+    p.add_argument("--warm_up", type=int, default=0)
+    p.add_argument("--htp_performance_mode", type=int, default=0)
+    p.add_argument("--output_folder_path", default=".")
+    a = p.parse_args(argv)
+    r = measure("pte", a.model_path, None, a.warm_up, a.iteration, None, 0)
+    total = sum(r["samples_ms"])
+    # No input list: upstream runs once, warms up, then times the iterations as one ET_LOG line.
+    log("Input list not provided. Inputs prepared with default values set.")
+    log("Model executed successfully.")
+    log(f"Perform {a.warm_up} inferences for warming up")
+    log(f"{a.iteration} inferences took {total:.6f} ms, avg {total / a.iteration:.6f} ms")
+    return 0
+
+
+def on_phone(device_path: str) -> Path:
+    """A path as the phone names it, in the simulated phone's storage."""
+    return Path(os.environ.get("HARNESS_SIM_ROOT", "/")) / device_path.lstrip("/")
+
+
+def onnxruntime_perf_test(argv: list[str]) -> int:
+    """With ``-e qnn`` the QNN EP loads its backend library (``-i "backend_path|..."``, default libQnnHtp.so);
+    the simulated phone has none of its own, so a cell that pushed no QNN libraries fails here as on a phone."""
+    p = argparse.ArgumentParser()
+    p.add_argument("-e", default="cpu")
+    p.add_argument("-m", default="times")
+    p.add_argument("-r", type=int, default=1000)
+    p.add_argument("-x", type=int, default=0)
+    p.add_argument("-i", default="")
+    p.add_argument("-I", action="store_true")
+    p.add_argument("model")
+    a = p.parse_args(argv)
+    import numpy as np
+
+    if a.e == "qnn":
+        options = dict(pair.split("|", 1) for pair in a.i.split() if "|" in pair)
+        backend = options.get("backend_path", "libQnnHtp.so")
+        if not backend.startswith("/") or not on_phone(backend).is_file():
+            print(f"[E:onnxruntime:, qnn_backend_manager.cc] Unable to load backend. error: dlopen failed: "
+                  f"library \"{backend}\" not found", file=sys.stderr)
+            return 1
+
+    r = measure("onnx", a.model, None, 0, a.r, a.x or None, 0)
+    s = np.asarray(r["samples_ms"]) / 1000
+    total_label = "Average inference time cost total" if version() >= (1, 20) else "Average inference time cost"
+    peak = int(r["peak_rss_mb"] * 2**20)
+    print(f"Session creation time cost: {r['load_ms'] / 1000:.6f} s")
+    print(f"First inference time cost: {int(r['first_inference_ms'])} ms")
+    print(f"Total inference time cost: {s.sum():.6f} s")
+    print(f"Total inference requests: {a.r}")
+    print(f"{total_label}: {s.mean() * 1000:.6f} ms")
+    print(f"Peak working set size: {peak} bytes")
+    if version() >= (1, 20):  # current builds repeat the summary compactly
+        print(f"Avg CPU usage:0\nPeak working set size:{peak}\nRuns:{a.r}")
+    for label, q in (("Min", 0), ("Max", 100), ("P50", 50), ("P90", 90), ("P95", 95), ("P99", 99), ("P999", 99.9)):
+        print(f"{label} Latency: {np.percentile(s, q):.6f} s")
+    return 0
+
+
+def _now_ms() -> float:
+    return time.time() * 1000
+
+
+def read_tiktoken(path: str) -> dict[bytes, int]:
+    """A tiktoken vocabulary file: one ``base64(token) rank`` per line (llama 3's and Whisper's format)."""
+    vocab = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if line.strip():
+            token, rank = line.split()
+            vocab[base64.b64decode(token)] = int(rank)
+    if not vocab:
+        raise ValueError(f"{path}: empty tokenizer")
+    return vocab
+
+
+def _encode(text: bytes, vocab: dict[bytes, int]) -> list[int]:
+    """Greedy longest match: exact for byte-level vocabularies, close enough for timing otherwise."""
+    longest, ids, i = max(map(len, vocab)), [], 0
+    while i < len(text):
+        for n in range(min(longest, len(text) - i), 0, -1):
+            if text[i:i + n] in vocab:
+                ids.append(vocab[text[i:i + n]])
+                i += n
+                break
+        else:
+            raise ValueError(f"byte {text[i]!r} is not in the tokenizer")
+    return ids
+
+
+def llama_main(argv: list[str]) -> int:
+    """A decoder-only LM whose ``forward`` maps a fixed window of token ids (1, T) to next-token logits (1, V)."""
+    p = argparse.ArgumentParser()
+    for flag, default in (("--model_path", "llama2.pte"), ("--tokenizer_path", "tokenizer.bin"),
+                          ("--prompt", "The answer to the ultimate question is"), ("--data_path", "")):
+        p.add_argument(flag, default=default)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--seq_len", type=int, default=128)
+    p.add_argument("--cpu_threads", type=int, default=-1)
+    p.add_argument("--warmup", action="store_true")
+    a = p.parse_args(argv)
+    import numpy as np
+
+    from harness.accuracy.chains import pte_methods
+
+    vocab = read_tiktoken(a.tokenizer_path)
+    pieces = {rank: token for token, rank in vocab.items()}
+    load_start = _now_ms()
+    forward = pte_methods(Path(a.model_path), ("forward",), a.cpu_threads if a.cpu_threads > 0 else None)["forward"]
+    window = forward.input_shapes[0][1]
+    load_end = _now_ms()
+    log("Reading metadata from model")
+    prompt = _encode(a.prompt.encode(), vocab)
+
+    def next_token(ids: list[int]) -> int:
+        ctx = np.zeros((1, window), np.int64)
+        tail = ids[-window:]
+        ctx[0, window - len(tail):] = tail
+        return int(np.argmax(forward(ctx)[0]))
+
+    def generate() -> tuple[list[int], float, float, float]:
+        start = _now_ms()
+        ids = list(prompt)
+        ids.append(next_token(ids))  # prefill: the prompt's forward pass yields the first token
+        first = _now_ms()
+        while len(ids) < a.seq_len:
+            ids.append(next_token(ids))
+        return ids[len(prompt):], start, first, _now_ms()
+
+    if a.warmup:
+        generate()
+    out, start, first, end = generate()
+    print(b"".join(pieces[t] for t in out).decode(errors="replace"), flush=True)
+    # stats.h prints this line with printf, to stdout, whatever the logging backend.
+    print(f"PyTorchObserver {json.dumps({'prompt_tokens': len(prompt), 'generated_tokens': len(out), 'model_load_start_ms': load_start, 'model_load_end_ms': load_end, 'inference_start_ms': start, 'inference_end_ms': end, 'prompt_eval_end_ms': first, 'first_token_ms': first, 'aggregate_sampling_time_ms': 0, 'SCALING_FACTOR_UNITS_PER_SECOND': 1000})}")
+    return 0
+
+
+def whisper_runner(argv: list[str]) -> int:
+    """A bundled Whisper program (``encoder`` and ``text_decoder`` methods, the harness's decoder-step contract).
+
+    As examples/models/whisper/main.cpp: audio through ``load_wav_audio_data`` (a WAV or an abort), and, by
+    release, ``--benchmark`` with ET_LOG timings (before 1.4) or no such flag and a PyTorchObserver line on
+    stdout (1.4 on)."""
+    p = GflagsParser()
+    for flag, default in (("--model_path", "model.pte"), ("--data_path", ""), ("--tokenizer_path", "."),
+                          ("--processor_path", ""), ("--audio_path", "")):
+        p.add_argument(flag, default=default)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--max_new_tokens", type=int, default=128)
+    observer = version() >= (1, 4)
+    if not observer:
+        p.add_argument("--benchmark", action="store_true")
+    a = p.parse_args(argv)
+    a.benchmark = getattr(a, "benchmark", False)
+    if not a.audio_path:
+        log("audio_path flag must be provided.")
+        return 1
+    import numpy as np
+    import whisper
+
+    from harness.accuracy.chains import bundle_chain
+    from harness.accuracy.decode import greedy_decode
+    from harness.models.whisper import decoding_config
+
+    read_tiktoken(a.tokenizer_path)  # a missing or malformed tokenizer fails as the real runner would
+    with open(a.audio_path, "rb") as fh:
+        head = fh.read(12)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":  # ET_CHECK_MSG: the message, then abort()
+        print(f"F 00:00:00.000000 executorch:wav_loader.h:200] WAV header not detected in file: {a.audio_path}",
+              file=sys.stderr)
+        return 134
+    import soundfile
+
+    audio = soundfile.read(a.audio_path, dtype="float32")[0]
+    load_start = _now_ms()
+    chain = bundle_chain(Path(a.model_path), Path(a.processor_path))
+    load_ms = _now_ms() - load_start
+    if a.benchmark:
+        log(f"Model load time: {load_ms:.2f} ms ({load_ms / 1000:.2f} seconds)")
+    cfg = decoding_config()
+    decoded = greedy_decode(chain, audio, cfg["suppress_ids"], cfg["suppress_ids_begin"], a.max_new_tokens)
+    text = whisper.tokenizer.get_tokenizer(multilingual=False).decode(decoded.tokens)
+    print(text, flush=True)  # the real runner streams pieces; its ET_LOG lines go elsewhere
+    inference_ms = decoded.encoder_ms + sum(decoded.step_ms)  # the runner times transcribe(), after preprocessing
+    if a.benchmark:
+        n = len(decoded.tokens)
+        log(f"Inference time: {inference_ms:.2f} ms ({inference_ms / 1000:.2f} seconds)")
+        log(f"Generated tokens: {n}")
+        log(f"Tokens per second: {n * 1000 / inference_ms:.2f}")
+    if observer:
+        start = load_start + load_ms
+        stats = {"prompt_tokens": 0, "generated_tokens": len(decoded.tokens), "model_load_start_ms": load_start,
+                 "model_load_end_ms": start, "inference_start_ms": start, "inference_end_ms": start + inference_ms,
+                 "prompt_eval_end_ms": start + decoded.encoder_ms, "first_token_ms": start + decoded.encoder_ms,
+                 "aggregate_sampling_time_ms": 0, "SCALING_FACTOR_UNITS_PER_SECOND": 1000}
+        print(f"\nPyTorchObserver {json.dumps(stats)}", flush=True)
+    return 0
+
+
+RUNNERS = {"executor_runner": executor_runner, "qnn_executor_runner": qnn_executor_runner,
+           "onnxruntime_perf_test": onnxruntime_perf_test, "llama_main": llama_main, "whisper_runner": whisper_runner}
+
+if __name__ == "__main__":
+    sys.exit(RUNNERS[sys.argv[1]](sys.argv[2:]))

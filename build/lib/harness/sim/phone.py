@@ -1,0 +1,120 @@
+"""State of a simulated Snapdragon 8 Gen 3 phone: sandboxed storage, properties, heat, logcat, faults."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROPS = {
+    "ro.product.name": "sim_sm8650", "ro.product.model": "Harness Sim SM8650", "ro.product.device": "harness_sim",
+    "ro.product.manufacturer": "harness", "ro.soc.manufacturer": "QTI", "ro.soc.model": "SM8650",
+    "ro.build.version.release": "15", "ro.build.version.sdk": "35", "ro.product.cpu.abi": "arm64-v8a",
+    "ro.boot.harness.simulated": "1",
+}
+CPU_CLUSTERS = {"cpu0": 2_265_600, "cpu2": 3_014_400, "cpu7": 3_302_400}  # kHz: little, big, prime
+# The releases the simulated binaries play unless a test picks another (ExecuTorch's, onnxruntime's).
+DEFAULT_VERSIONS = {"executor_runner": "1.4", "qnn_executor_runner": "1.4", "llama_main": "1.4",
+                    "whisper_runner": "1.4", "onnxruntime_perf_test": "1.22"}
+# As on Qualcomm phones: besides the chip's sensors, "soc" is the battery's state of charge (a percentage,
+# not a temperature), and a zone whose sensor is switched off fails every read (EINVAL).
+ZONES = ["cpu-0-0", "cpu-1-0", "soc", "cpu-1-2", "gpuss-0", "disabled-0", "battery", "skin"]
+BATTERY_LEVEL_PERCENT = 87
+
+
+@dataclass
+class Faults:
+    """Switchable per test: each makes the phone misbehave the way real ones do."""
+
+    drop_push_after_bytes: int | None = None  # connection dies mid-push
+    crash_runner: bool = False  # runner dies with SIGSEGV (exit 139)
+    hang_runner: bool = False  # runner never returns (and keeps running when the connection closes)
+    chatty_runner: bool = False  # runner prints the same line forever
+    storage_full: bool = False  # writes fail with ENOSPC
+    hot: bool = False  # starts at 82 C and throttles
+    vanish_after_commands: int | None = None  # the device disappears mid-run
+
+
+@dataclass
+class Phone:
+    root: Path  # the sandbox standing in for the phone's storage
+    faults: Faults = field(default_factory=Faults)
+    ambient_c: float = 30.0
+    tau_s: float = 20.0  # thermal time constant
+    temp_c: float = 30.0
+    busy: int = 0  # running benchmark processes
+    commands: int = 0
+    # Where the binaries' ET_LOG lines go: "logcat" (built with the Android logging backend), "stderr"
+    # (the default backend, as `I 00:00:00.088912 executorch:file.cpp:309] message`), or "none" (a Release
+    # build with logging compiled out).
+    et_log: str = "logcat"
+    # The upstream release each simulated binary plays (flags differ by release), e.g. {"executor_runner": "1.2"}.
+    versions: dict = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _t: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "data" / "local" / "tmp").mkdir(parents=True, exist_ok=True)
+        if self.faults.hot:
+            self.temp_c = 82.0
+
+    # -- heat model: first-order towards ambient at rest, towards 88 C under load ------------
+    def heat(self) -> float:
+        with self.lock:
+            now = time.monotonic()
+            target = 88.0 if self.busy else self.ambient_c
+            if self.faults.hot:
+                target = max(target, 82.0)
+            self.temp_c += (target - self.temp_c) * (1 - math.exp(-(now - self._t) / self.tau_s))
+            self._t = now
+            return self.temp_c
+
+    def thermal_status(self) -> int:
+        t = self.heat()
+        return 0 if t < 60 else 1 if t < 70 else 2 if t < 78 else 3
+
+    def freq_khz(self, cpu: str) -> int:
+        top = CPU_CLUSTERS[cpu]
+        return top if self.heat() < 70 else int(top * 0.55)  # throttled when hot
+
+    # -- storage --------------------------------------------------------------------------------
+    def path(self, device_path: str) -> Path:
+        """Map an absolute device path into the sandbox; nothing may escape it."""
+        local = (self.root / device_path.lstrip("/")).resolve()
+        if not local.is_relative_to(self.root.resolve()):
+            raise PermissionError(device_path)
+        return local
+
+    def sysfs(self, device_path: str) -> str | None:
+        """Virtual files under /sys: thermal zones and CPU clocks, computed when read."""
+        parts = device_path.strip("/").split("/")
+        if parts[:3] == ["sys", "class", "thermal"] and len(parts) == 5 and parts[3].startswith("thermal_zone"):
+            index = int(parts[3][len("thermal_zone"):])
+            if index >= len(ZONES):
+                return None
+            name = ZONES[index]
+            if parts[4] == "type":
+                return name + "\n"
+            if parts[4] == "temp" and name == "soc":
+                return f"{BATTERY_LEVEL_PERCENT}\n"
+            if parts[4] == "temp" and name.startswith("disabled"):
+                raise OSError(22, "Invalid argument")
+            if parts[4] == "temp":
+                offset = {"battery": -8.0, "skin": -6.0, "gpuss-0": -3.0}.get(name, 0.0)
+                return f"{int((self.heat() + offset) * 1000)}\n"
+        if parts[:4] == ["sys", "devices", "system", "cpu"] and parts[-1] == "scaling_cur_freq":
+            cpu = parts[4]
+            return f"{self.freq_khz(cpu)}\n" if cpu in CPU_CLUSTERS else None
+        return None
+
+    def list_sysfs(self, device_path: str) -> list[str] | None:
+        if device_path.rstrip("/") == "/sys/class/thermal":
+            return [f"thermal_zone{i}" for i in range(len(ZONES))]
+        return None
+
+    @property
+    def logcat_file(self) -> Path:
+        return self.root / ".logcat"

@@ -1,0 +1,243 @@
+"""ADB device side over TCP: what `adb connect 127.0.0.1:PORT` talks to.
+
+One thread reads messages per connection; each OPENed service runs in its own thread.
+Device-to-host writes wait for the host's OKAY before the next one (ADB flow control).
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import struct
+import threading
+import time
+from pathlib import Path
+from queue import Queue
+
+from harness.sim import shell
+from harness.sim.adb_protocol import (A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, MAX_PAYLOAD, SHELL_EXIT,
+                                      SHELL_STDERR, SHELL_STDOUT, VERSION, Message, read_message, shell_packet)
+from harness.sim.phone import PROPS, Phone
+
+FEATURES = "shell_v2,cmd,stat_v2,ls_v2,fixed_push_mkdir"
+
+
+class Stream:
+    def __init__(self, conn: "Connection", local_id: int, remote_id: int) -> None:
+        self.conn, self.local_id, self.remote_id = conn, local_id, remote_id
+        self.inbox: Queue[bytes | None] = Queue()
+        self.acked = threading.Event()
+        self.closed = threading.Event()
+        self._buffer = b""
+
+    def write(self, data: bytes) -> None:
+        for start in range(0, len(data), self.conn.max_payload):
+            if self.closed.is_set():
+                raise ConnectionError("stream closed by host")
+            self.acked.clear()
+            self.conn.send(Message(A_WRTE, self.local_id, self.remote_id, data[start:start + self.conn.max_payload]))
+            while not self.acked.wait(0.5):
+                if self.closed.is_set():
+                    raise ConnectionError("stream closed by host")
+
+    def read_exact(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            chunk = self.inbox.get()
+            if chunk is None:
+                raise EOFError
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+    def close(self) -> None:
+        if not self.closed.is_set():
+            self.closed.set()
+            self.conn.send(Message(A_CLSE, self.local_id, self.remote_id))
+
+
+class Connection(socketserver.BaseRequestHandler):
+    phone: Phone  # set on the server subclass
+
+    def setup(self) -> None:
+        self.lock = threading.Lock()
+        self.streams: dict[int, Stream] = {}
+        self.next_id = 1
+        self.max_payload = MAX_PAYLOAD
+        self.pushed = 0
+
+    def send(self, msg: Message) -> None:
+        with self.lock:
+            self.request.sendall(msg.pack())
+
+    def recv_exact(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.request.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def handle(self) -> None:
+        try:
+            while True:
+                msg = read_message(self.recv_exact)
+                self.dispatch(msg)
+        except (EOFError, ConnectionError, OSError):
+            pass
+        finally:
+            for stream in self.streams.values():
+                stream.closed.set()
+                stream.inbox.put(None)
+
+    def dispatch(self, msg: Message) -> None:
+        phone = self.server.phone
+        if msg.command == A_CNXN:
+            self.max_payload = min(MAX_PAYLOAD, msg.arg1 or MAX_PAYLOAD)
+            props = ";".join(f"{k}={PROPS[k]}" for k in ("ro.product.name", "ro.product.model", "ro.product.device"))
+            self.send(Message(A_CNXN, VERSION, MAX_PAYLOAD, f"device::{props};features={FEATURES}".encode()))
+        elif msg.command == A_OPEN:
+            local_id, self.next_id = self.next_id, self.next_id + 1
+            stream = Stream(self, local_id, msg.arg0)
+            self.streams[local_id] = stream
+            service = msg.data.rstrip(b"\0").decode()
+            phone.commands += 1
+            if phone.faults.vanish_after_commands is not None and phone.commands > phone.faults.vanish_after_commands:
+                self.request.shutdown(socket.SHUT_RDWR)  # the phone is gone
+                return
+            self.send(Message(A_OKAY, local_id, msg.arg0))
+            threading.Thread(target=self.serve, args=(stream, service), daemon=True).start()
+        elif msg.command == A_OKAY:
+            stream = self.streams.get(msg.arg1)
+            if stream:
+                stream.acked.set()
+        elif msg.command == A_WRTE:
+            stream = self.streams.get(msg.arg1)
+            if stream:
+                stream.inbox.put(msg.data)
+                self.send(Message(A_OKAY, stream.local_id, stream.remote_id))
+        elif msg.command == A_CLSE:
+            stream = self.streams.pop(msg.arg1, None)
+            if stream:
+                stream.closed.set()
+                stream.inbox.put(None)
+
+    def serve(self, stream: Stream, service: str) -> None:
+        phone = self.server.phone
+        try:
+            if service.startswith("shell,v2"):
+                cmd = service.split(":", 1)[1]
+                result = shell.run(phone, cmd, stream.closed,
+                                   emit=lambda kind, data: stream.write(shell_packet(kind, data)))
+                if result.out:
+                    stream.write(shell_packet(SHELL_STDOUT, result.out.encode()))
+                if result.err:
+                    stream.write(shell_packet(SHELL_STDERR, result.err.encode()))
+                stream.write(shell_packet(SHELL_EXIT, bytes([result.code & 0xFF])))
+            elif service.startswith(("shell:", "exec:")):
+                result = shell.run(phone, service.split(":", 1)[1], stream.closed)
+                stream.write((result.out + result.err).encode())
+            elif service.startswith("sync:"):
+                self.sync(stream)
+            else:
+                stream.write(b"FAIL")
+        except (EOFError, ConnectionError, OSError):
+            pass
+        finally:
+            try:
+                stream.close()
+            except OSError:
+                pass  # the host (or a fault) already closed the connection
+
+    def sync(self, stream: Stream) -> None:
+        phone = self.server.phone
+        while True:
+            request = stream.read_exact(8)
+            cmd, length = request[:4], struct.unpack("<I", request[4:])[0]
+            if cmd == b"QUIT":
+                return
+            arg = stream.read_exact(length).decode()
+            if cmd in (b"STAT", b"STA2", b"LST2"):
+                local = phone.path(arg)
+                exists = local.exists()
+                mode = (0o100644 if local.is_file() else 0o40755) if exists else 0
+                size = local.stat().st_size if local.is_file() else 0
+                mtime = int(local.stat().st_mtime) if exists else 0
+                if cmd == b"STAT":
+                    stream.write(b"STAT" + struct.pack("<III", mode, size, mtime))
+                else:
+                    stream.write(b"STA2" + struct.pack("<IQQIIIIQqqq", 0 if exists else 2, 0, 0, mode, 1, 0, 0,
+                                                       size, mtime, mtime, mtime))
+            elif cmd == b"SEND":
+                self.receive_file(stream, arg.rsplit(",", 1)[0])
+            elif cmd == b"RECV":
+                local = phone.path(arg)
+                data = local.read_bytes() if local.is_file() else None
+                if data is None:
+                    msg = b"No such file"
+                    stream.write(b"FAIL" + struct.pack("<I", len(msg)) + msg)
+                    continue
+                for start in range(0, len(data), 64 * 1024):
+                    chunk = data[start:start + 64 * 1024]
+                    stream.write(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+                stream.write(b"DONE" + struct.pack("<I", 0))
+            else:
+                msg = f"unsupported sync command {cmd!r}".encode()
+                stream.write(b"FAIL" + struct.pack("<I", len(msg)) + msg)
+                return
+
+    def receive_file(self, stream: Stream, device_path: str) -> None:
+        """adbd's SEND (system/core adb/daemon/file_sync_service.cpp, handle_send_file): the bytes go straight to
+        the path, and on any failure, a dropped connection included, the partly written file is unlinked."""
+        phone = self.server.phone
+        target = phone.path(device_path)
+        target.parent.mkdir(parents=True, exist_ok=True)  # fixed_push_mkdir
+        failed = None
+        try:
+            with target.open("wb") as out:
+                while True:
+                    head = stream.read_exact(8)
+                    kind, value = head[:4], struct.unpack("<I", head[4:])[0]
+                    if kind == b"DATA":
+                        chunk = stream.read_exact(value)
+                        self.pushed += len(chunk)
+                        limit = phone.faults.drop_push_after_bytes
+                        if limit is not None and self.pushed > limit:
+                            self.request.shutdown(socket.SHUT_RDWR)  # the cable is pulled mid-push
+                            raise ConnectionError("dropped")
+                        if phone.faults.storage_full:
+                            failed = "No space left on device"
+                        elif failed is None:
+                            out.write(chunk)
+                    elif kind == b"DONE":
+                        break
+                    else:
+                        failed = f"unexpected {kind!r}"
+                        break
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        if failed:
+            target.unlink(missing_ok=True)
+            msg = failed.encode()
+            stream.write(b"FAIL" + struct.pack("<I", len(msg)) + msg)
+        else:
+            stream.write(b"OKAY" + struct.pack("<I", 0))
+
+
+class SimServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, phone: Phone) -> None:
+        self.phone = phone
+        super().__init__(("127.0.0.1", port), Connection)
+
+
+def start(port: int, root: Path, faults=None) -> SimServer:
+    """Serve a simulated phone on 127.0.0.1:PORT in a background thread (port 0 picks a free one)."""
+    from harness.sim.phone import Faults
+
+    server = SimServer(port, Phone(root=root, faults=faults or Faults()))
+    threading.Thread(target=server.serve_forever, name="sim-phone", daemon=True).start()
+    return server

@@ -1,0 +1,147 @@
+"""Statistics at the level where the noise lives: runs, not iterations.
+
+Iterations inside one process share its memory layout, page placement, clock state and
+the neighbours' load of that minute, so they are not independent draws of what the next
+process (or the next night) will see: treating 30 of them as 30 independent samples gives
+p-values of 1e-14 for shifts that are pure process-to-process noise.  A *run* is one
+process on the host or one runner invocation on a phone.  Each run is reduced to its own
+percentile; runs are the independent units.
+
+Estimates are geometric means of run-level values with Student-t intervals on the log
+scale (latency is multiplicative noise: a slow process is slower by a factor).  With R
+runs there are R - 1 degrees of freedom, so the interval widens honestly when runs are
+few, and no interval is given for a single run.  ``tests/test_runlevel_coverage.py``
+checks by simulation that the 95% intervals cover 93-97% under a known between-run
+variance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.stats.summary import Interval
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A run-level estimate: geometric mean of per-run values, with its t-interval (None for one run)."""
+
+    value: float
+    interval: Interval | None
+    runs: int
+    log_sd: float | None  # between-run standard deviation of log values; None for one run
+
+
+@dataclass(frozen=True)
+class RatioEstimate:
+    """B / A from run-level values: point, interval, two-sided p-value of 'no change'."""
+
+    ratio: float
+    interval: Interval | None
+    p_value: float | None
+    df: float | None
+    paired: bool
+    runs_a: int
+    runs_b: int
+
+    def as_dict(self) -> dict:
+        return {"ratio": self.ratio, "interval": None if self.interval is None else [self.interval.low, self.interval.high],
+                "p_value": self.p_value, "df": self.df, "paired": self.paired, "runs_a": self.runs_a,
+                "runs_b": self.runs_b}
+
+
+def log_values(values) -> np.ndarray:
+    """Natural logs of the positive, finite values (None and failed runs dropped)."""
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    data = data[np.isfinite(data) & (data > 0)]
+    return np.log(data)
+
+
+def _t(level: float, df: float) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, df))
+
+
+def paired_log_diffs(a_values, b_values) -> np.ndarray:
+    """log(b_i / a_i) for the rounds where both runs gave a value."""
+    pairs = [(a, b) for a, b in zip(a_values, b_values) if a and b and a > 0 and b > 0]
+    return np.log([b for _, b in pairs]) - np.log([a for a, _ in pairs]) if pairs else np.empty(0)
+
+
+def geometric_estimate(values, level: float = LEVEL) -> Estimate | None:
+    """Geometric mean of positive run-level values with a t-interval across runs."""
+    logs = log_values(values)
+    if logs.size == 0:
+        return None
+    centre = float(logs.mean())
+    if logs.size < 2:
+        return Estimate(math.exp(centre), None, 1, None)
+    sd = float(logs.std(ddof=1))
+    half = _t(level, logs.size - 1) * sd / math.sqrt(logs.size)
+    return Estimate(math.exp(centre), Interval(math.exp(centre - half), math.exp(centre + half), level),
+                    int(logs.size), sd)
+
+
+def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVEL,
+                   night_sd: float = 0.0) -> RatioEstimate | None:
+    """B / A from run-level values.
+
+    ``paired``: run i of A and run i of B were measured next to each other (the same round),
+    so the test is on the per-round log differences, which cancels drifts both builds saw.
+    Otherwise Welch's t-test on log values (nights measured hours apart).
+
+    ``night_sd``: the cell's learned night-to-night spread (sd of a night's log level beyond what
+    its runs show; see harness.nightly.noise).  Two nights each carry it, so 2 * night_sd**2 is
+    added to the variance of an unpaired difference: runs inside one night cannot see it.
+    """
+    from scipy.stats import t as student
+
+    if paired:
+        diffs = paired_log_diffs(a_values, b_values)
+        if diffs.size == 0:
+            return None
+        centre = float(diffs.mean())
+        if diffs.size < 2:
+            return RatioEstimate(math.exp(centre), None, None, None, True, 1, 1)
+        se, df = float(diffs.std(ddof=1)) / math.sqrt(diffs.size), float(diffs.size - 1)
+        n_a = n_b = int(diffs.size)
+    else:
+        la, lb = log_values(a_values), log_values(b_values)
+        if la.size == 0 or lb.size == 0:
+            return None
+        centre = float(lb.mean() - la.mean())
+        n_a, n_b = int(la.size), int(lb.size)
+        if min(n_a, n_b) < 2:
+            return RatioEstimate(math.exp(centre), None, None, None, False, n_a, n_b)
+        se, df = welch_se_df(float(la.std(ddof=1)), n_a, float(lb.std(ddof=1)), n_b)
+        se = math.sqrt(se ** 2 + 2 * night_sd ** 2)
+    if se == 0:
+        p = 1.0 if centre == 0 else 0.0
+        return RatioEstimate(math.exp(centre), Interval(math.exp(centre), math.exp(centre), level), p, df,
+                             paired, n_a, n_b)
+    half = _t(level, df) * se
+    p = float(2 * student.sf(abs(centre) / se, df))
+    return RatioEstimate(math.exp(centre), Interval(math.exp(centre - half), math.exp(centre + half), level),
+                         p, df, paired, n_a, n_b)
+
+
+def welch_se_df(log_sd_a: float, runs_a: int, log_sd_b: float, runs_b: int) -> tuple[float, float]:
+    """Standard error of a difference of two log means, and its Welch-Satterthwaite degrees of freedom."""
+    va, vb = log_sd_a ** 2 / runs_a, log_sd_b ** 2 / runs_b
+    if not (va or vb):
+        return 0.0, float(runs_a + runs_b - 2)
+    return math.sqrt(va + vb), (va + vb) ** 2 / ((va ** 2 / (runs_a - 1) if va else 0) + (vb ** 2 / (runs_b - 1) if vb else 0))
+
+
+def min_detectable_ratio(se: float, df: float, alpha: float, power: float = 0.8) -> float:
+    """The smallest slowdown (a ratio > 1) that a two-sided t-test at ``alpha`` finds with ``power``,
+    given the standard error ``se`` of the log ratio and its degrees of freedom."""
+    if se == 0:
+        return 1.0
+    return math.exp((_t(1 - alpha, df) + _t(2 * power - 1, df)) * se)

@@ -1,0 +1,63 @@
+"""Copies of measured builds, by content, beside the results database.
+
+A nightly compares tonight's build with last night's.  When the bytes changed, the most
+trustworthy comparison measures both in the same night, alternately in the same rounds:
+whatever the machine did that night (a busy neighbour, a warm lab) falls on both and
+cancels in a paired test.  By then the build folder holds only tonight's bytes, so the
+store keeps a copy of every build it measured, under its sha256, with the manifest it
+was measured under (and its companions).  Copies not used by a plan's recent runs are
+pruned.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+KEEP_RUNS = 3  # per plan: the builds of its newest complete runs stay
+
+
+class BuildCache:
+    def __init__(self, db_path: Path) -> None:
+        self.root = db_path.parent / f"{db_path.stem}-builds"
+
+    def keep(self, artifact) -> Path:
+        """Copy ``artifact`` in (once per sha256); return the copy's path."""
+        final = self.root / artifact.sha256
+        target = final / artifact.path.name
+        if target.exists():
+            return target
+        partial = self.root / f"{artifact.sha256}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        copy = shutil.copytree if artifact.path.is_dir() else shutil.copy2
+        copy(artifact.path, partial / artifact.path.name)
+        for companion in artifact.companions.values():
+            (shutil.copytree if companion.is_dir() else shutil.copy2)(companion, partial / companion.name)
+        manifest = {k: v for k, v in artifact.manifest_dict().items() if v is not None}
+        (partial / f"{artifact.path.name}.manifest.json").write_text(json.dumps(manifest, indent=1))
+        partial.rename(final)  # whole or not at all: a crash mid-copy leaves only a .partial
+        return target
+
+    def load(self, sha256: str):
+        """The cached build as an Artifact, or None when it is not (or no longer) here."""
+        from harness.artifacts import load_artifact
+
+        folder = self.root / sha256
+        if not folder.is_dir():
+            return None
+        models = [p for p in folder.iterdir() if not p.name.endswith(".manifest.json")
+                  and (p.parent / f"{p.name}.manifest.json").exists()]
+        return load_artifact(models[0]) if models else None
+
+    def prune(self, keep: set[str]) -> int:
+        """Remove every cached build whose sha256 is not in ``keep``; return how many went."""
+        if not self.root.is_dir():
+            return 0
+        gone = 0
+        for folder in self.root.iterdir():
+            if folder.name.split(".")[0] not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+                gone += 1
+        return gone

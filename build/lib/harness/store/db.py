@@ -1,0 +1,450 @@
+"""SQLite results store: the only place in the harness that runs SQL.
+
+A cell is measured as several runs (processes or runner invocations).  Each finished run
+(its row, every sample, its thermal series) is committed in one transaction the moment
+it finishes, so an interrupted run loses at most the run in flight.  Reads return typed
+records.  Cell-level statistics are computed by the caller from the raw samples and the
+runs' own percentiles (the P50/P95 of each run, which for a summary-only runner are all
+there is), so a better estimator can re-read old nights.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import __version__
+from harness.clock import utc_now
+from harness.errors import UserError
+from harness.stats import percentile, run_values
+
+SCHEMA_VERSION = 3
+_SCHEMA = (Path(__file__).with_name("schema.sql")).read_text()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    plan_name: str
+    plan_path: str
+    plan_sha256: str
+    plan_text: str
+    budgets: dict[str, float | None]
+    settings: dict[str, Any]
+    harness_version: str
+    controller_host: str
+    started_at: str
+    finished_at: str | None
+    status: str
+
+
+@dataclass
+class CellRecord:
+    cell_id: int
+    run_id: str
+    cell_key: str
+    device_id: str
+    task: str
+    runner: str
+    status: str
+    reason: str
+    log: str
+    artifact: dict[str, Any]  # sha256, model, stage, format, backend, quantization, size_bytes, path, inferred
+    warmup_iterations: int
+    iterations: int
+    load_ms: float | None
+    first_inference_ms: float | None
+    peak_rss_mb: float | None
+    extra: dict[str, Any]
+    push_s: float | None
+    cooldown_wait_s: float | None
+    cooldown_note: str
+    throttled: bool
+    started_at: str
+    finished_at: str
+    runs_planned: int = 1
+    runs_done: int = 1
+    settings: dict[str, Any] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # cell_runs rows, by run_index
+    samples_ms: np.ndarray = field(default_factory=lambda: np.empty(0))
+    samples_run: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))  # run index of each sample
+    warmup_ms: np.ndarray = field(default_factory=lambda: np.empty(0))
+    thermals: list[dict[str, Any]] = field(default_factory=list)
+    transcripts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        a = self.artifact
+        return f"{a['model']} {a['stage']} {a['quantization']} {a['backend']}"
+
+    def run_values(self) -> list:
+        """Each successful run's own P50/P95 (stats.RunValues), in run order."""
+        from harness.stats import RunValues
+
+        return [RunValues(r["p50_ms"], r["p95_ms"], r["n"]) for r in self.runs
+                if r["status"] == "ok" and r["p50_ms"] is not None]
+
+    @property
+    def summary_only(self) -> bool:
+        return bool(self.runs) and all(r["summary_only"] for r in self.runs)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable, typeable and unique enough: ``20261121-143000-7f3a``."""
+    import secrets
+
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def _cell_extra(spec, measurement) -> dict:
+    """Runner figures, plus for a transcription cell which chain and corpus it ran."""
+    extra = dict(measurement.extra) if measurement else {}
+    if spec.chain is not None:
+        extra["chain"] = {"name": spec.chain.name, "corpus": spec.chain.corpus.name, "limit": spec.chain.limit,
+                          **{role: {"sha256": a.sha256, "path": str(a.path), "quantization": a.quantization,
+                                    "backend": a.backend, "size_bytes": a.size_bytes}
+                             for role, a in spec.chain.parts.items()}}
+    return extra
+
+
+class Store:
+    """A results database.  Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path, durable: bool = True) -> None:
+        """Open (creating or migrating) the database at ``path``.  ``durable=False`` skips fsync: only
+        for scratch databases that a crash may lose (synthetic histories for benchmarks and tests)."""
+        self.path = path
+        self.migrated_from: int | None = None  # the schema version this open migrated from, if it did
+        self.backup_path: Path | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(path, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"not a harness results database ({exc}).", path=path,
+                            fix="point --db at a harness database or at a new file name.") from None
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise UserError(f"this database has schema version {version}; this harness reads up to {SCHEMA_VERSION}. "
+                            "It was left untouched.", path=path,
+                            fix="upgrade harness (the database was written by a newer version).")
+        if tables and "runs" not in tables:
+            self.db.close()
+            raise UserError("this SQLite file holds other tables, not harness results; it was left untouched.",
+                            path=path, fix="point --db at a harness database or at a new file name.")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        if not durable:
+            self.db.execute("PRAGMA synchronous=OFF")
+        if tables and version < SCHEMA_VERSION:
+            from harness.store.migrate import migrate
+
+            self.migrated_from = version
+            self.backup_path = migrate(self.db, path, version, SCHEMA_VERSION)
+        if not tables or self.migrated_from is not None:  # a current database is opened without a single write
+            self.db.executescript(_SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.db.commit()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create_run(self, plan_name: str, plan_path: Path, plan_sha256: str, budgets: dict,
+                   settings: dict, run_id: str | None = None, plan_text: str | None = None,
+                   started_at: str | None = None) -> str:
+        """A new run row (status 'running'); ``plan_text`` defaults to the plan file's text."""
+        run_id = run_id or new_run_id()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, plan_name, str(plan_path), plan_sha256,
+                 plan_text if plan_text is not None else plan_path.read_text(encoding="utf-8"),
+                 json.dumps(budgets), json.dumps(settings), __version__, socket.gethostname(),
+                 started_at or utc_now(), None, "running"),
+            )
+        return run_id
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        with self.db:
+            finished = utc_now() if status == "complete" else None
+            self.db.execute("UPDATE runs SET status=?, finished_at=? WHERE run_id=?", (status, finished, run_id))
+
+    def record_device(self, run_id: str, facts, config: dict) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO devices VALUES (?,?,?,?,?,?)",
+                (run_id, facts.device_id, facts.platform, int(facts.simulated),
+                 json.dumps(facts.facts, sort_keys=True), json.dumps(config, sort_keys=True, default=str)),
+            )
+
+    def record_artifact(self, artifact) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?)",
+                (artifact.sha256, artifact.model, artifact.stage, artifact.format, artifact.backend,
+                 artifact.quantization, artifact.size_bytes, json.dumps(artifact.manifest_dict(), default=str),
+                 json.dumps(artifact.inferred)),
+            )
+
+    def record_skipped(self, run_id: str, device_id: str, sha256: str, reason: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO skipped VALUES (?,?,?,?)", (run_id, device_id, sha256, reason))
+
+    def record_run(self, run_id: str, spec, run_index: int, result) -> int:
+        """Store one finished run of a cell, atomically: the cell row (created by its first run, its
+        aggregates brought up to date by every later one), the run row, its samples and thermals."""
+        m = result.measurement
+        settings = spec.settings
+        with self.db:
+            row = self.db.execute("SELECT cell_id FROM cells WHERE run_id=? AND cell_key=?",
+                                  (run_id, spec.key)).fetchone()
+            if row is None:
+                cur = self.db.execute(
+                    """INSERT INTO cells (run_id, cell_key, device_id, artifact_sha256, artifact_path, task, runner,
+                       status, reason, log, warmup_iterations, iterations, load_ms, first_inference_ms, peak_rss_mb,
+                       extra_json, push_s, cooldown_wait_s, cooldown_note, throttled, started_at, finished_at, runs,
+                       runs_done, settings_json)
+                       VALUES (?,?,?,?,?,?,?,'ok','','',?,?,NULL,NULL,NULL,?,NULL,NULL,?,0,?,?,?,0,?)""",
+                    (run_id, spec.key, spec.device.id, spec.artifact.sha256, str(spec.artifact.path), spec.task,
+                     spec.runner, settings.warmup_iterations, settings.iterations,
+                     json.dumps(_cell_extra(spec, m)), result.cooldown_note, result.started_at,
+                     result.finished_at, settings.runs, json.dumps(settings.as_dict())))
+                cell_id = cur.lastrowid
+            else:
+                cell_id = row[0]
+                # A resumed run measured again where the device was lost: the new run replaces the lost one.
+                lost = self.db.execute("SELECT 1 FROM cell_runs WHERE cell_id=? AND run_index=? AND status='lost'",
+                                       (cell_id, run_index)).fetchone()
+                if lost:
+                    for table in ("cell_runs", "samples", "thermal_samples"):
+                        self.db.execute(f"DELETE FROM {table} WHERE cell_id=? AND run_index=?", (cell_id, run_index))
+            self._insert_run(cell_id, run_index, result)
+            self._update_cell(cell_id, run_index, settings.runs, result)
+        return cell_id
+
+    def _insert_run(self, cell_id: int, run_index: int, result) -> None:
+        m = result.measurement
+        summary = getattr(m, "summary_ms", None) or {}
+        if m is not None and summary:  # the runner printed a summary only; a mean-only runner's centre is its mean
+            p50, p95, n = summary.get("p50_ms", summary.get("mean_ms")), summary.get("p95_ms"), 0
+        else:
+            values = run_values(m.samples_ms if m else [])
+            p50, p95, n = values.p50_ms, values.p95_ms, values.n
+        # Per-run facts: where the measured iterations fell, and which process measured them.
+        extra = {k: v for k, v in (m.extra if m else {}).items() if k.startswith("measured_") or k in ("pid", "ppid")}
+        if summary:
+            extra["summary_ms"] = summary
+        self.db.execute(
+            "INSERT INTO cell_runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (cell_id, run_index, result.status, result.reason, n, p50, p95, int(bool(summary)),
+             m.load_ms if m else None, m.first_inference_ms if m else None, m.peak_rss_mb if m else None,
+             result.push_s, result.cooldown_wait_s, int(result.throttled), result.started_at, result.finished_at,
+             json.dumps(extra)))
+        if m is not None:
+            offsets = {phase: self.db.execute("SELECT COUNT(*) FROM samples WHERE cell_id=? AND phase=?",
+                                              (cell_id, phase)).fetchone()[0] for phase in ("warmup", "measured")}
+            rows = [(cell_id, "warmup", offsets["warmup"] + i, v, run_index) for i, v in enumerate(m.warmup_ms)]
+            rows += [(cell_id, "measured", offsets["measured"] + i, v, run_index) for i, v in enumerate(m.samples_ms)]
+            self.db.executemany("INSERT INTO samples (cell_id, phase, idx, latency_ms, run_index) VALUES (?,?,?,?,?)",
+                                rows)
+            if m.transcripts:
+                self.db.executemany(
+                    "INSERT INTO transcripts VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [(cell_id, t["id"], t["reference"], t["hypothesis"], t["tokens"], t["mel_ms"], t["encoder_ms"],
+                      t["decoder_ms_per_token"], t["total_ms"], t["audio_s"], t["rtf"]) for t in m.transcripts])
+        self.db.executemany(
+            "INSERT INTO thermal_samples (cell_id, t_s, sensor, kind, value, unit, run_index) VALUES (?,?,?,?,?,?,?)",
+            [(cell_id, s.t_s, s.sensor, s.kind, s.value, s.unit, run_index) for s in result.thermals])
+
+    def _update_cell(self, cell_id: int, run_index: int, runs_planned: int, result) -> None:
+        """The cell's columns as aggregates of its runs: median load and first inference, the highest
+        peak RSS, total push and cooldown time, throttled if any run was, the first failure's status."""
+        runs = self.db.execute("""SELECT status, reason, load_ms, first_inference_ms, peak_rss_mb, push_s,
+                                  cooldown_wait_s, throttled FROM cell_runs WHERE cell_id=? ORDER BY run_index""",
+                               (cell_id,)).fetchall()
+        median = lambda key: (percentile(vals, 50) if (vals := [r[key] for r in runs if r[key] is not None])
+                              else None)
+        total = lambda key: (sum(vals) if (vals := [r[key] for r in runs if r[key] is not None]) else None)
+        peaks = [r["peak_rss_mb"] for r in runs if r["peak_rss_mb"] is not None]
+        failed = next((r for r in runs if r["status"] != "ok"), None)
+        status, reason = ("ok", "") if failed is None else (failed["status"], failed["reason"])
+        if failed is not None and runs_planned > 1:
+            reason = f"run {run_index + 1} of {runs_planned}: {reason}"
+        log = self.db.execute("SELECT log FROM cells WHERE cell_id=?", (cell_id,)).fetchone()[0]
+        if result.log:  # each run's notes, labelled with the run when there are several
+            entry = result.log if runs_planned == 1 else f"[run {run_index + 1}/{runs_planned}] {result.log}"
+            log = f"{log}\n{entry}" if log else entry
+        self.db.execute(
+            """UPDATE cells SET status=?, reason=?, log=?, load_ms=?, first_inference_ms=?, peak_rss_mb=?, push_s=?,
+               cooldown_wait_s=?, throttled=?, finished_at=?, runs_done=? WHERE cell_id=?""",
+            (status, reason, log, median("load_ms"), median("first_inference_ms"),
+             max(peaks) if peaks else None, total("push_s"), total("cooldown_wait_s"),
+             int(any(r["throttled"] for r in runs)), result.finished_at, len(runs), cell_id))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def stored_runs(self, run_id: str) -> dict[str, tuple[str, set[int]]]:
+        """For resuming: cell key -> (cell status, run indices already stored).  Runs whose device was lost
+        are left out of the indices: they are to be measured again, and replace their lost row when they are."""
+        out: dict[str, tuple[str, set[int]]] = {}
+        for key, status, run_index, run_status in self.db.execute(
+                """SELECT c.cell_key, c.status, r.run_index, r.status FROM cells c
+                   JOIN cell_runs r ON r.cell_id = c.cell_id WHERE c.run_id=?""", (run_id,)):
+            done = out.setdefault(key, (status, set()))[1]
+            if run_status != "lost":
+                done.add(run_index)
+        return out
+
+    def cell_statuses(self, run_id: str, keys) -> dict[str, str]:
+        """Final status of the given cells of a run (those stored)."""
+        wanted = set(keys)
+        return {k: s for k, s in self.db.execute("SELECT cell_key, status FROM cells WHERE run_id=?", (run_id,))
+                if k in wanted}
+
+    def history(self, plan_name: str, until: str | None = None) -> list[dict[str, Any]]:
+        """Every complete run of a plan, oldest first: one row per run x successful latency cell, with the
+        run-level P50s and P95s of the cell, its build's sha256 and its settings (the nightly's noise floor
+        and comparability read these)."""
+        rows = self.db.execute(
+            """SELECT r.run_id, r.started_at, r.settings_json AS run_settings, c.cell_id, c.cell_key, c.device_id,
+                      c.throttled, c.artifact_sha256 AS sha256, c.settings_json, a.model, a.stage, a.format, a.backend, a.quantization, cr.p50_ms, cr.p95_ms
+               FROM cells c JOIN runs r ON r.run_id = c.run_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
+               JOIN cell_runs cr ON cr.cell_id = c.cell_id
+               WHERE r.plan_name = ? AND r.status = 'complete' AND c.task = 'latency' AND c.status = 'ok'
+                     AND cr.status = 'ok' AND (? IS NULL OR r.started_at <= ?) AND c.cell_key NOT LIKE '%/ref'
+               ORDER BY r.started_at, r.rowid, c.cell_id, cr.run_index""", (plan_name, until, until))
+        out: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            entry = out.get(r["cell_id"])
+            if entry is None:
+                entry = out[r["cell_id"]] = {k: r[k] for k in ("run_id", "started_at", "cell_key", "device_id", "sha256",
+                                                              "model", "stage", "format", "backend", "quantization")}
+                entry["calibration"] = bool(json.loads(r["run_settings"]).get("calibration"))
+                entry.update(throttled=bool(r["throttled"]), settings=json.loads(r["settings_json"]),
+                             run_p50_ms=[], run_p95_ms=[])
+            entry["run_p50_ms"].append(r["p50_ms"])
+            entry["run_p95_ms"].append(r["p95_ms"])
+        return list(out.values())
+
+    def latest_complete_run(self, plan_name: str, before_run_id: str | None = None) -> str | None:
+        """The newest complete measuring run of a plan (that started no later than ``before_run_id``);
+        A/A calibration runs are not baselines."""
+        started = self.run(before_run_id).started_at if before_run_id else "9999"
+        for run_id, settings in self.db.execute(
+                """SELECT run_id, settings_json FROM runs WHERE plan_name=? AND status='complete' AND run_id != ?
+                   AND started_at <= ? ORDER BY started_at DESC, rowid DESC""",
+                (plan_name, before_run_id or "", started)):
+            if not json.loads(settings).get("calibration"):
+                return run_id
+        return None
+
+    def recent_build_shas(self, keep_runs: int) -> set[str]:
+        """The builds of each plan's newest ``keep_runs`` complete runs, and of every unfinished run."""
+        keep: set[str] = set()
+        per_plan: dict[str, int] = {}
+        for run_id, plan, status in self.db.execute(
+                "SELECT run_id, plan_name, status FROM runs ORDER BY started_at DESC, rowid DESC"):
+            if status == "complete":
+                per_plan[plan] = per_plan.get(plan, 0) + 1
+                if per_plan[plan] > keep_runs:
+                    continue
+            keep.update(sha for (sha,) in self.db.execute(
+                "SELECT DISTINCT artifact_sha256 FROM cells WHERE run_id=?", (run_id,)))
+        return keep
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        rows = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
+        return [self._run(r) for r in rows]
+
+    def run(self, run_id: str) -> RunRecord:
+        row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            recent = ", ".join(r.run_id for r in self.runs(5)) or "none yet"
+            raise UserError(f"no run '{run_id}' in this database (recent: {recent}).", path=self.path,
+                            fix="pick a run id from 'harness runs', or pass the right --db.")
+        return self._run(row)
+
+    @staticmethod
+    def _run(row: sqlite3.Row) -> RunRecord:
+        d = dict(row)
+        d["budgets"] = json.loads(d.pop("budgets_json"))
+        d["settings"] = json.loads(d.pop("settings_json"))
+        return RunRecord(**d)
+
+    def devices(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM devices WHERE run_id=? ORDER BY device_id", (run_id,))
+        return [{**dict(r), "facts": json.loads(r["facts_json"]), "config": json.loads(r["config_json"])} for r in rows]
+
+    def skipped(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """SELECT s.device_id, s.reason, a.* FROM skipped s JOIN artifacts a ON a.sha256 = s.artifact_sha256
+               WHERE s.run_id=? ORDER BY s.device_id, a.model, a.stage""", (run_id,))
+        return [dict(r) for r in rows]
+
+    def cells(self, run_id: str, with_samples: bool = True) -> list[CellRecord]:
+        """The cells of a run with their runs, samples, thermals and transcripts (``with_samples``)."""
+        rows = self.db.execute(
+            """SELECT c.*, a.model, a.stage, a.format, a.backend, a.quantization, a.size_bytes, a.inferred_json
+               FROM cells c JOIN artifacts a ON a.sha256 = c.artifact_sha256
+               WHERE c.run_id=? ORDER BY c.device_id, a.stage, a.model, a.quantization, c.cell_id""", (run_id,))
+        cells = []
+        for r in rows:
+            artifact = {k: r[k] for k in ("model", "stage", "format", "backend", "quantization", "size_bytes")}
+            artifact.update(sha256=r["artifact_sha256"], path=r["artifact_path"],
+                            inferred=json.loads(r["inferred_json"]))
+            cells.append(CellRecord(
+                cell_id=r["cell_id"], run_id=r["run_id"], cell_key=r["cell_key"], device_id=r["device_id"],
+                task=r["task"], runner=r["runner"], status=r["status"], reason=r["reason"], log=r["log"],
+                artifact=artifact, warmup_iterations=r["warmup_iterations"], iterations=r["iterations"],
+                load_ms=r["load_ms"], first_inference_ms=r["first_inference_ms"], peak_rss_mb=r["peak_rss_mb"],
+                extra=json.loads(r["extra_json"]), push_s=r["push_s"], cooldown_wait_s=r["cooldown_wait_s"],
+                cooldown_note=r["cooldown_note"], throttled=bool(r["throttled"]), started_at=r["started_at"],
+                finished_at=r["finished_at"], runs_planned=r["runs"], runs_done=r["runs_done"],
+                settings=json.loads(r["settings_json"]),
+            ))
+        if with_samples and cells:
+            self._attach_samples(cells)
+        return cells
+
+    def _attach_samples(self, cells: list[CellRecord]) -> None:
+        by_id = {c.cell_id: c for c in cells}
+        marks = ",".join("?" * len(by_id))
+        series: dict[tuple[int, str], list[tuple[float, int]]] = {}
+        for cell_id, phase, value, run_index in self.db.execute(
+                f"""SELECT cell_id, phase, latency_ms, run_index FROM samples WHERE cell_id IN ({marks})
+                    ORDER BY cell_id, phase, idx""", list(by_id)):
+            series.setdefault((cell_id, phase), []).append((value, run_index))
+        for (cell_id, phase), values in series.items():
+            arr = np.asarray([v for v, _ in values], dtype=float)
+            if phase == "measured":
+                by_id[cell_id].samples_ms = arr
+                by_id[cell_id].samples_run = np.asarray([k for _, k in values], dtype=int)
+            else:
+                by_id[cell_id].warmup_ms = arr
+        for r in self.db.execute(f"SELECT * FROM cell_runs WHERE cell_id IN ({marks}) ORDER BY cell_id, run_index",
+                                 list(by_id)):
+            by_id[r["cell_id"]].runs.append({**dict(r), "extra": json.loads(r["extra_json"])})
+        for r in self.db.execute(
+                f"SELECT * FROM thermal_samples WHERE cell_id IN ({marks}) ORDER BY cell_id, t_s", list(by_id)):
+            by_id[r["cell_id"]].thermals.append(dict(r))
+        for r in self.db.execute(
+                f"SELECT * FROM transcripts WHERE cell_id IN ({marks}) ORDER BY cell_id, utt_id", list(by_id)):
+            by_id[r["cell_id"]].transcripts.append(dict(r))

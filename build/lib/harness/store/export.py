@@ -1,0 +1,44 @@
+"""Export a stored run as one tidy table: a row per sample, with the cell's identity beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import UserError
+from harness.store.db import Store
+
+FORMATS = ("csv", "parquet")  # raw samples; ExecuTorch v3 records are rendered by harness.report.et_v3
+
+
+def samples_frame(store: Store, run_id: str) -> pd.DataFrame:
+    """Every stored sample (warm-up and measured) of a run, long format."""
+    store.run(run_id)  # a clear error for an unknown run id
+    rows = store.db.execute(
+        """SELECT c.run_id, c.device_id, c.cell_key, c.status, a.model, a.stage, a.format, a.backend,
+                  a.quantization, a.sha256 AS artifact_sha256, a.size_bytes, c.load_ms, c.first_inference_ms,
+                  c.peak_rss_mb, s.run_index, s.phase, s.idx, s.latency_ms
+           FROM samples s JOIN cells c ON c.cell_id = s.cell_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
+           WHERE c.run_id = ? ORDER BY c.device_id, a.model, a.stage, a.quantization, s.phase DESC, s.idx""",
+        (run_id,),
+    ).fetchall()
+    columns = ["run_id", "device_id", "cell_key", "status", "model", "stage", "format", "backend", "quantization",
+               "artifact_sha256", "size_bytes", "load_ms", "first_inference_ms", "peak_rss_mb", "run_index", "phase", "idx",
+               "latency_ms"]
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns)
+
+
+def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None) -> tuple[Path, int]:
+    """Write the run's samples to ``out`` (default ``<run_id>.<fmt>``); return the path and row count."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format '{fmt}'.", fix=f"use one of {', '.join(FORMATS)}.")
+    out = out or Path(f"{run_id}.{fmt}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with Store(db_path) as store:
+        frame = samples_frame(store, run_id)
+    if fmt == "csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    return out, len(frame)
