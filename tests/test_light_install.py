@@ -74,3 +74,12 @@ def test_a_host_cell_in_the_light_install_names_the_extra_to_install(light, tmp_
     report = _harness(light, "report", "latest", "--db", "h.db", "-o", "rep", cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-1500:]
     assert "pip install &#39;harness[host]&#39;" in (tmp_path / "rep" / "index.html").read_text()
+
+
+def test_the_installed_package_reads_its_own_data_not_the_checkout(light, tmp_path):
+    # The Harvard sentences the corpora are spoken from travel with the package (harness/accuracy/data).
+    probe = ("from harness.accuracy import synth; import harness; "
+             "print(len(synth.harvard_sentences()), 'site-packages' in harness.__file__)")
+    out = subprocess.run([str(light / "venv" / "bin" / "python"), "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.split() == ["100", "True"], out.stdout + out.stderr

@@ -25,8 +25,8 @@ import numpy as np
 from harness.accuracy.corpus import SAMPLE_RATE, Utterance, write_manifest
 from harness.errors import UserError
 
-REPO_CORPORA = Path(__file__).resolve().parents[2] / "corpora"
-SENTENCES = REPO_CORPORA / "harvard-lists-1-10.txt"
+# Package data, not the checkout: an installed harness rebuilds the corpora too.
+SENTENCES = Path(__file__).resolve().parent / "data" / "harvard-lists-1-10.txt"
 SEED = 20261121
 
 

@@ -12,7 +12,9 @@ import numpy as np
 from harness.errors import UserError
 from harness.zoo import Recipe
 from harness.zoo import export as ex
-from harness.accuracy.synth import REPO_CORPORA
+
+# The corpora shipped in the repository (audio and checksums); the zoo is a development-time tool.
+REPO_CORPORA = Path(__file__).resolve().parents[2] / "corpora"
 
 # Silero VAD at 16 kHz: each call sees 64 samples of context (the previous window's tail) plus a new
 # 512-sample window (32 ms), and a recurrent state of (2, 1, 128); silero-vad's own wrapper does the same.

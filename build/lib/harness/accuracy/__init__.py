@@ -1,1 +1,0 @@
-"""Accuracy: corpora, transcription through a chain of builds, WER and its uncertainty."""

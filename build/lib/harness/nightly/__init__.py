@@ -1,1 +1,0 @@
-"""Nightly runs: compare with a baseline run, decide, and say so in forms CI and cron can act on."""

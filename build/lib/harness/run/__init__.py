@@ -1,1 +1,0 @@
-"""Executing cells and whole plans."""
