@@ -7,6 +7,7 @@ tools or openai-whisper; asking it to measure on the host says which extra to in
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,9 @@ import pytest
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
+
+# The light environment must see only what is installed in it, whatever the caller's PYTHONPATH says.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
 
 HEAVY = ("torch", "executorch", "onnxruntime", "coremltools", "whisper", "silero_vad")
 
@@ -29,20 +33,20 @@ def light(tmp_path_factory):
     source = home / "src"  # a copy, so the build leaves nothing behind in the checkout
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "builds", "reports", "*.db*"))
     pip = subprocess.run([str(home / "venv" / "bin" / "pip"), "install", "-q", str(source)], capture_output=True,
-                         text=True, timeout=1200)
+                         text=True, timeout=1200, env=CLEAN_ENV)
     assert pip.returncode == 0, pip.stderr[-3000:]
     return home
 
 
 def _harness(light, *args, cwd):
     return subprocess.run([str(light / "venv" / "bin" / "harness"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=CLEAN_ENV)
 
 
 def test_the_core_installs_without_the_heavy_runtimes(light):
     probe = "import importlib.util, json; print(json.dumps({m: importlib.util.find_spec(m) is not None for m in %r}))"
     out = subprocess.run([str(light / "venv" / "bin" / "python"), "-c", probe % (HEAVY,)], capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, env=CLEAN_ENV)
     assert json.loads(out.stdout) == {m: False for m in HEAVY}, out.stdout + out.stderr
 
 
@@ -81,5 +85,5 @@ def test_the_installed_package_reads_its_own_data_not_the_checkout(light, tmp_pa
     probe = ("from harness.accuracy import synth; import harness; "
              "print(len(synth.harvard_sentences()), 'site-packages' in harness.__file__)")
     out = subprocess.run([str(light / "venv" / "bin" / "python"), "-c", probe], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, env=CLEAN_ENV)
     assert out.stdout.split() == ["100", "True"], out.stdout + out.stderr
