@@ -1,8 +1,8 @@
 """What the thermal sampler asks of a phone: commands, bytes and round-trip time per reading.
 
 Against the simulated phone through a private adb server.  One reading is a single
-`cat` of every thermal zone's type and temperature and three CPU clocks (sysfs reads,
-no process per file); every fifth reading adds `dumpsys thermalservice` and
+`grep -s -H .` of every thermal zone's type and temperature and three CPU clocks (sysfs reads,
+no process per file, each value with its file name); every fifth reading adds `dumpsys thermalservice` and
 `dumpsys battery`.
 
     python benchmarks/sampler_cost.py [--readings 50]
