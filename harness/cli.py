@@ -564,8 +564,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.library_log import library_output_to_log, log_path
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    with library_output_to_log() as kept:
+        try:
+            return _dispatch(args)
+        finally:
+            if kept.count and not getattr(args, "quiet", False):
+                print(f"({kept.count} library warning(s) kept in {log_path()})", file=sys.stderr)
+
+
+def _dispatch(args) -> int:
     try:
         return args.func(args)
     except UserError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 
 import pytest
 
@@ -109,3 +110,23 @@ def test_export_executorch_v3_records(good_run, tmp_path):
     samples = sqlite3.connect(db).execute("SELECT latency_ms FROM samples WHERE phase='measured'").fetchall()
     avg = next(r for r in records if r["metric"]["name"] == "avg_inference_latency(ms)")["metric"]["benchmark_values"][0]
     assert avg == pytest.approx(sum(v for (v,) in samples) / len(samples))
+
+
+def test_library_warnings_go_to_the_log_not_the_terminal(tmp_path, monkeypatch, capfd):
+    import logging
+    import warnings
+
+    from harness.library_log import library_output_to_log
+
+    monkeypatch.setenv("HARNESS_LOG", str(tmp_path / "h.log"))
+    with library_output_to_log() as kept:
+        warnings.warn("isinstance(treespec, LeafSpec) is deprecated", FutureWarning)
+        logging.getLogger("onnxscript.converter").warning("graph break in forward")
+        print("harness: 3 cells measured", file=sys.stderr)  # the harness's own words stay on the terminal
+    err = capfd.readouterr().err
+    assert "LeafSpec" not in err and "graph break" not in err and "3 cells measured" in err
+    log = (tmp_path / "h.log").read_text()
+    assert "LeafSpec" in log and "onnxscript.converter WARNING graph break in forward" in log and kept.count == 2
+    # Outside the block, warnings behave as before.
+    with pytest.warns(UserWarning):
+        warnings.warn("after", UserWarning)

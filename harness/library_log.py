@@ -1,0 +1,69 @@
+"""Library warnings go to a log file, not the user's terminal.
+
+torch, ExecuTorch and friends warn about deprecations and tracing details that a person running a
+benchmark cannot act on; pages of them hide the harness's own messages.  While a command runs,
+Python warnings and every library's log records go to ``harness.log`` in the user's state folder
+(``$XDG_STATE_HOME/harness``, else ``~/.local/state/harness``; ``HARNESS_LOG`` names another file),
+and the command ends with one line saying how many were kept there.  The harness's own messages
+are printed directly, never through ``logging``, so nothing of the user's is hidden.
+
+Not yet covered: loggers that print through a handler of their own and do not propagate (torch's
+registered loggers do this), and output child processes write to their stderr (a host cell's
+worker: that lands in the cell's log, not the terminal).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def log_path() -> Path:
+    if os.environ.get("HARNESS_LOG"):
+        return Path(os.environ["HARNESS_LOG"]).expanduser()
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "harness" / "harness.log"
+
+
+class _Counter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+@contextmanager
+def library_output_to_log() -> Iterator[_Counter]:
+    """Within the block: warnings and library log records of level WARNING and up go to the log file;
+    yields a counter of how many did."""
+    path = log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:  # an unwritable home must not stop a benchmark: keep the library output where it was
+        handler = logging.NullHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    counter = _Counter()
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.addHandler(counter)
+    root.setLevel(min(previous_level, logging.WARNING) if previous_level else logging.WARNING)
+    logging.captureWarnings(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # each distinct warning once, as Python shows them by default
+        try:
+            yield counter
+        finally:
+            logging.captureWarnings(False)
+            root.removeHandler(handler)
+            root.removeHandler(counter)
+            root.setLevel(previous_level)
+            handler.close()
