@@ -119,20 +119,27 @@ def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
     assert outcome.statuses == {"timeout": 1}
 
 
-@pytest.mark.parametrize("ort_version", ["1.17", "1.22"])  # "Average inference time cost" / "... total"
-def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, phones, model_dir, ort_version):
-    server, serial = phones()
-    server.phone.versions["onnxruntime_perf_test"] = ort_version
+def _ort_inventory(tmp_path, serial, adb_port, backend, qnn_sdk=None):
+    """One simulated SM8650 with onnxruntime_perf_test (and, for ort-qnn, the QNN SDK) in its tools."""
     runner = write(tmp_path / "tools" / "onnxruntime_perf_test", "#!/system/bin/sh\n")
-    write(tmp_path / "devices.yaml", f"""
+    tools = f"onnxruntime_perf_test: {runner}" + (f", qnn_sdk: {qnn_sdk}" if qnn_sdk else "")
+    return write(tmp_path / "devices.yaml", f"""
         devices:
           - id: sim
             platform: android
             serial: "{serial}"
-            adb_port: {adb_server.port}
-            backends: [ort-cpu]
-            tools: {{onnxruntime_perf_test: {runner}}}
+            adb_port: {adb_port}
+            soc: SM8650
+            backends: [{backend}]
+            tools: {{{tools}}}
         """)
+
+
+@pytest.mark.parametrize("ort_version", ["1.17", "1.22"])  # "Average inference time cost" / "... total"
+def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, phones, model_dir, ort_version):
+    server, serial = phones()
+    server.phone.versions["onnxruntime_perf_test"] = ort_version
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu")
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
         name: ort
@@ -153,22 +160,12 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
 
 def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
-    runner = write(tmp_path / "tools" / "onnxruntime_perf_test", "#!/system/bin/sh\n")
     sdk = tmp_path / "qairt" / "2.37.0"
     for rel in ("lib/aarch64-android/libQnnHtp.so", "lib/aarch64-android/libQnnHtpV75Stub.so",
                 "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
                 "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"):
         write(sdk / rel, f"stands in for {rel}\n")
-    write(tmp_path / "devices.yaml", f"""
-        devices:
-          - id: sim
-            platform: android
-            serial: "{serial}"
-            adb_port: {adb_server.port}
-            soc: SM8650
-            backends: [ort-qnn]
-            tools: {{onnxruntime_perf_test: {runner}, qnn_sdk: {sdk}}}
-        """)
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=sdk)
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": "ort-qnn"})
     plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
                  "iterations: 10\nruns: 1\ntimeout_s: 120\n")

@@ -78,6 +78,25 @@ def lab(root: Path, plan_extra: str = "", model: str = "tiny", runs: int = 2) ->
     return plan
 
 
+_PTE: list[bytes] = []
+
+
+def _tiny_pte_bytes() -> bytes:
+    """A real XNNPACK .pte (Linear 8x8), exported once per process."""
+    if not _PTE:
+        import tempfile
+
+        import torch
+
+        from harness.zoo.export import export_pte_xnnpack
+
+        with tempfile.TemporaryDirectory() as scratch:
+            out = Path(scratch) / "tiny.pte"
+            export_pte_xnnpack(torch.nn.Linear(8, 8).eval(), (torch.randn(1, 8),), out)
+            _PTE.append(out.read_bytes())
+    return _PTE[0]
+
+
 _TEMPLATE: list[Path] = []
 
 
@@ -437,12 +456,9 @@ def _(root):
     from harness.sim.adb_server import private_adb_server
 
     name = "evil $(touch PWNED) `touch PWNED2`; touch PWNED3 'q\".pte"
-    from harness.zoo.export import export_pte_xnnpack
-    import torch
-
     builds = root / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    export_pte_xnnpack(torch.nn.Linear(8, 8).eval(), (torch.randn(1, 8),), builds / name)
+    (builds / name).write_bytes(_tiny_pte_bytes())
     (builds / (name + ".manifest.json")).write_text(json.dumps(
         {"model": "evil", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"}))
     tool = root / "executor_runner"
@@ -637,25 +653,6 @@ def _(root):
 
 
 # -- faults on the simulated phone: runners and the device itself ------------------------------------------
-
-_PTE: list[bytes] = []
-
-
-def _tiny_pte_bytes() -> bytes:
-    """A real XNNPACK .pte (Linear 8x8), exported once per process."""
-    if not _PTE:
-        import tempfile
-
-        import torch
-
-        from harness.zoo.export import export_pte_xnnpack
-
-        with tempfile.TemporaryDirectory() as scratch:
-            out = Path(scratch) / "tiny.pte"
-            export_pte_xnnpack(torch.nn.Linear(8, 8).eval(), (torch.randn(1, 8),), out)
-            _PTE.append(out.read_bytes())
-    return _PTE[0]
-
 
 @contextmanager
 def phone_lab(root: Path, runs: int = 2, timeout_s: float = 30, extra: str = ""):
