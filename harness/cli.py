@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import shlex
 import sqlite3
 import sys
 from pathlib import Path
@@ -113,7 +114,7 @@ def cmd_run(args) -> int:
     from harness.run.engine import run_plan
 
     outcome = _measuring(args, "run", lambda progress: run_plan(
-        args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress))
+        args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress, lab=args.lab))
     summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
                "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
     if args.json:
@@ -140,7 +141,8 @@ def cmd_nightly(args) -> int:
                                     args.threshold)
     else:
         outcome = _measuring(args, "nightly", lambda progress: nightly(
-            args.plan, args.db, args.output, args.inventory, args.baseline, args.resume, args.threshold, progress))
+            args.plan, args.db, args.output, args.inventory, args.baseline, args.resume, args.threshold, progress,
+            args.lab))
     failing = [c for c in outcome.checks if c.failing]
     if args.json:
         _emit_json({"run_id": outcome.run_id, "baseline_run_id": outcome.baseline_id, "passed": outcome.passed,
@@ -160,7 +162,7 @@ def cmd_calibrate(args) -> int:
     from harness.nightly.calibrate import calibrate
 
     run_id, results = _measuring(args, "calibrate", lambda progress: calibrate(
-        args.plan, args.db, args.inventory, args.threshold, args.resume, progress))
+        args.plan, args.db, args.inventory, args.threshold, args.resume, progress, args.lab))
     rows = [{"device_id": r.device_id, "build": r.subject, "aa_ratio": r.ratio, "aa_interval": r.interval,
              "verdict": r.verdict, "noise_floor": r.floor.fraction if r.floor else None,
              "floor_rests_on": r.floor.sources if r.floor else None} for r in results]
@@ -203,6 +205,25 @@ def _parse_tools() -> dict[str, str]:
     from harness.thermal import DUMPS
 
     return {**{runner_module(name).TOOL: RUNNERS[name] for name in RUNNERS}, **DUMPS}
+
+
+def cmd_lab_join(args) -> int:
+    import subprocess
+
+    from harness.lab.node import answering_devices, join_env, ray_start_argv, resources_for
+
+    if args.head == bool(args.address):
+        raise UserError("give the head's address, or --head to start the head here (not both).",
+                        fix="harness lab join --head, or harness lab join HEAD:PORT")
+    found = answering_devices(args.inventory)
+    for device_id, ok, why in found:
+        print(f"  {'advertise' if ok else 'skip     '} {device_id}" + ("" if ok else f": {why}"), file=sys.stderr)
+    argv = ray_start_argv(None if args.head else args.address, resources_for([d for d, ok, _ in found if ok]),
+                          port=args.port)
+    if args.dry_run:
+        print(" ".join(shlex.quote(a) for a in argv))
+        return 0
+    return subprocess.call(argv, env=join_env(args.inventory))
 
 
 def cmd_parse(args) -> int:
@@ -395,6 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     def db_arg(p):
         p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
 
+    def lab_arg(p):
+        p.add_argument("--lab", metavar="ADDRESS",
+                       help="measure on a Ray lab (HEAD:PORT, e.g. 10.0.0.5:6379): each device's runs run on the "
+                            "controller host it is plugged into (see 'harness lab join'); results come to --db here")
+
     p = sub.add_parser("devices", help="list the inventory and which devices answer", formatter_class=fmt,
                        description="List every device in the inventory and whether it is reachable now.")
     p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY, help="inventory file (default: ./devices.yaml)")
@@ -417,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run, skipping its finished cells")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    lab_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -436,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="output folder (default: reports/RUN_ID)")
     p.add_argument("--json", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
+    lab_arg(p)
     p.set_defaults(func=cmd_nightly)
 
     p = sub.add_parser(
@@ -453,7 +481,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.05, help="the threshold the nightly uses (default 0.05)")
     p.add_argument("--json", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
+    lab_arg(p)
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("lab", help="join this controller host to a Ray lab of several hosts")
+    labsub = p.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
+    j = labsub.add_parser(
+        "join", help="start this host's Ray node, advertising the devices that answer here", formatter_class=fmt,
+        description="Start a Ray node on this controller host (the head with --head, else joining ADDRESS) that\n"
+                    "advertises every device of --inventory that answers now as the Ray resource\n"
+                    "'harness-device:ID'. Runs of 'harness run PLAN --lab HEAD:PORT' for that device are then\n"
+                    "sent here, measured with this host's inventory entry (its adb port, binaries, SDK paths),\n"
+                    "and their results streamed to the driver's database. Rejoin after plugging phones in or out.",
+        epilog="a lab of two hosts:\n"
+               "  host-a$ harness lab join --head --inventory devices.yaml        # prints the address\n"
+               "  host-b$ harness lab join host-a:6379 --inventory devices.yaml\n"
+               "  host-a$ harness run plans/lab.yaml --lab host-a:6379\n"
+               "stop a node with 'ray stop'.")
+    j.add_argument("address", nargs="?", help="the head's HOST:PORT (omit with --head)")
+    j.add_argument("--head", action="store_true", help="start the lab's head node here")
+    j.add_argument("--port", type=int, default=6379, help="the head's port (default 6379)")
+    j.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY, help="this host's inventory")
+    j.add_argument("--dry-run", action="store_true", help="print the ray command instead of running it")
+    j.set_defaults(func=cmd_lab_join)
 
     p = sub.add_parser("parse", help="print what a parser extracts from a benchmark log, as JSON (times in ms)",
                        formatter_class=fmt,

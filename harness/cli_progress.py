@@ -31,6 +31,12 @@ class RichProgress:
         self._progress.start()
         self._task = self._progress.add_task("starting", total=total, completed=already_done)
 
+    def device_ready(self, facts) -> None:
+        """On a lab, which controller node measures which device."""
+        node = facts.facts.get("controller")
+        if self._progress is not None and node:
+            self._progress.console.print(escape(f"  {facts.device_id} is measured on {node}"), highlight=False)
+
     def _describe(self) -> None:
         """Every device's current cell: devices are measured at once."""
         text = " | ".join(f"{device} · {label}" for device, label in sorted(self._current.items())) or "…"

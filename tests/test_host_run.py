@@ -103,6 +103,9 @@ class _StopAfterFirstCell:
     def start(self, run_id, total, already_done):
         self.run_id = run_id
 
+    def device_ready(self, facts):
+        pass
+
     def cell_started(self, spec):
         pass
 

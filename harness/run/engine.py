@@ -32,12 +32,14 @@ from harness.store.builds import KEEP_RUNS, BuildCache
 
 class Progress(Protocol):
     def start(self, run_id: str, total: int, already_done: int) -> None: ...
+    def device_ready(self, facts) -> None: ...
     def cell_started(self, spec: CellSpec) -> None: ...
     def cell_finished(self, spec: CellSpec, result: CellResult) -> None: ...
 
 
 class _Silent:
     def start(self, run_id, total, already_done): pass
+    def device_ready(self, facts): pass
     def cell_started(self, spec): pass
     def cell_finished(self, spec, result): pass
 
@@ -115,12 +117,13 @@ def aa_cells(cells: list[CellSpec]) -> list[CellSpec]:
 
 def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None, resume: str | None = None,
              progress: Progress | None = None, calibration: bool = False,
-             reference_run: str | None = None) -> RunOutcome:
+             reference_run: str | None = None, lab: str | None = None) -> RunOutcome:
     """Execute a plan into the store at ``db_path``; return how the cells ended.
 
     ``calibration``: measure every latency cell twice, interleaved (an A/A run for noise floors).
     ``reference_run``: a baseline run; every build whose bytes changed since it is measured again
     from the build cache beside the new one (``/ref`` cells), for a comparison paired in time.
+    ``lab``: the address of a Ray lab; each device's runs go to the controller node that holds it.
     """
     progress = progress or _Silent()
     plan, plan_sha, lines = load_plan(plan_path)
@@ -178,12 +181,18 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         todo = schedule(cells, stored)
         total_runs = sum(c.settings.runs for c in cells)
         progress.start(run_id, total_runs, total_runs - len(todo))
-        events = measure_concurrently(todo)
+        if lab:
+            from harness.lab.ray_lab import measure_on_lab
+
+            events = measure_on_lab(todo, lab)
+        else:
+            events = measure_concurrently(todo)
         try:
             for event in events:  # one worker per device; this thread is the only one writing to the store
                 if event.kind == "device":
                     facts, config = event.payload
                     store.record_device(run_id, facts, config)
+                    progress.device_ready(facts)
                 elif event.kind == "started":
                     progress.cell_started(event.spec)
                 elif event.kind == "finished":

@@ -19,7 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-from harness.runners.host_worker import measure
+
+def measure(*args):
+    """The host worker's measurement (imported on first use: a runner on "silicon" never needs numpy)."""
+    from harness.runners.host_worker import measure as host_measure
+
+    return host_measure(*args)
+
 
 LOGCAT = "<<logcat>> "  # not a control character: str.splitlines() would split on one
 
@@ -37,6 +43,24 @@ class GflagsParser(argparse.ArgumentParser):
 def version() -> tuple[int, ...]:
     """The upstream release this simulated binary plays (the phone sets it per binary; see phone.DEFAULT_VERSIONS)."""
     return tuple(int(x) for x in os.environ.get("HARNESS_SIM_VERSION", "1.4").split("."))
+
+
+def on_silicon(iterations: int) -> dict | None:
+    """With HARNESS_SIM_SILICON_MS set, the phone's own chip "runs" the model: each inference waits that long
+    (+-5%), and the controller's CPU stays free, as in a real lab.  None otherwise (the model really runs)."""
+    wait_ms = os.environ.get("HARNESS_SIM_SILICON_MS")
+    if wait_ms is None:
+        return None
+    import random
+
+    def one() -> float:
+        ms = float(wait_ms) * random.uniform(0.95, 1.05)
+        time.sleep(ms / 1000)
+        return ms
+
+    load_ms = one()
+    samples = [one() for _ in range(iterations)]
+    return {"load_ms": load_ms, "first_inference_ms": samples[0], "samples_ms": samples}
 
 
 def log(message: str) -> None:
@@ -57,7 +81,7 @@ def executor_runner(argv: list[str]) -> int:
         p.add_argument("--print_all_output", default="false")
     a = p.parse_args(argv)
     log(f"Model file {a.model_path} is loaded.")
-    r = measure("pte", a.model_path, None, 0, a.num_executions, a.cpu_threads or None, 0)
+    r = on_silicon(a.num_executions) or measure("pte", a.model_path, None, 0, a.num_executions, a.cpu_threads or None, 0)
     log(f"Model loaded in {r['load_ms']:.6f} ms.")
     log("Using method forward")
     # The first inference is part of the real runner's loop; fold it in as iteration 1.

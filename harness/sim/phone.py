@@ -52,6 +52,9 @@ class Phone:
     et_log: str = "logcat"
     # The upstream release each simulated binary plays (flags differ by release), e.g. {"executor_runner": "1.2"}.
     versions: dict = field(default_factory=dict)
+    # When set, the binaries do not compute on the controller: every inference waits this long, as on a real
+    # phone whose own SoC does the work (the controller's CPU is not what a lab of phones spends).
+    silicon_ms: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     _t: float = field(default_factory=time.monotonic)
 

@@ -90,7 +90,10 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Re
             return Result(137)
         if faults.chatty_runner:
             return _chatty(phone, session)
-        env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, DEFAULT_VERSIONS[name]), "HARNESS_SIM_ROOT": str(phone.root)}
+        env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, DEFAULT_VERSIONS[name]),
+               "HARNESS_SIM_ROOT": str(phone.root)}
+        if phone.silicon_ms is not None:
+            env["HARNESS_SIM_SILICON_MS"] = str(phone.silicon_ms)
         proc = subprocess.Popen([sys.executable, "-m", "harness.sim.fake_runners", name, *mapped], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         while proc.poll() is None:

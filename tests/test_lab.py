@@ -1,0 +1,115 @@
+"""A lab of several controller hosts on Ray: a real local Ray cluster (a head and another node process), each
+node advertising its own simulated phones behind the real adb server; a node killed mid-run, then --resume."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.lab import device_resource
+from harness.run.engine import run_plan
+from harness.store import Store
+from tests.helpers import copy_model, write
+
+pytestmark = pytest.mark.slow
+RUNS = 4
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")  # the [lab] extra; `make test` installs it, so this never skips there
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {device_resource("p1"): 1}})
+    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def _lab(tmp_path, adb_server, phones, model_dir, ids=("p1", "p2", "p3", "p4")):
+    """Simulated phones whose runners wait on their own 'silicon' (40 ms an inference), one plan over them all."""
+    lines = []
+    tool = write(tmp_path / "tools" / "executor_runner", "#!/system/bin/sh\n")
+    for device_id in ids:
+        server, serial = phones()
+        server.phone.silicon_ms = 40.0
+        lines.append(f"  - {{id: {device_id}, platform: android, serial: '{serial}', adb_port: {adb_server.port}, "
+                     f"backends: [xnnpack], tools: {{executor_runner: {tool}}}}}")
+    write(tmp_path / "devices.yaml", "devices:\n" + "\n".join(lines) + "\n")
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={"model": "tiny", "stage": "vad",
+                                                                     "backend": "xnnpack", "quantization": "fp32"})
+    return write(tmp_path / "plan.yaml", f"""
+        name: lab
+        inventory: devices.yaml
+        artifacts: [builds/tiny.pte]
+        warmup_iterations: 1
+        iterations: 5
+        runs: {RUNS}
+        thermal_period_s: 0.5
+        timeout_s: 60
+        """)
+
+
+def _by_device(db, run_id):
+    with Store(db) as store:
+        cells = {c.device_id: c for c in store.cells(run_id)}
+        devices = {d["device_id"]: d for d in store.devices(run_id)}
+    return cells, devices
+
+
+class _KillNodeAfter:
+    """Progress listener: once ``device`` has finished one run, kill the Ray node that holds it."""
+
+    def __init__(self, cluster, node, device):
+        self.cluster, self.node, self.device, self.killed_at = cluster, node, device, None
+
+    def start(self, run_id, total, already_done): pass
+    def device_ready(self, facts): pass
+    def cell_started(self, spec): pass
+
+    def cell_finished(self, spec, result):
+        if spec.device.id == self.device and self.killed_at is None:
+            self.killed_at = time.time()
+            self.cluster.remove_node(self.node, allow_graceful=False)
+
+
+def test_each_device_is_measured_on_the_node_that_holds_it_and_a_dead_node_resumes(
+        tmp_path, adb_server, phones, model_dir, ray_cluster):
+    plan = _lab(tmp_path, adb_server, phones, model_dir)
+    node = ray_cluster.add_node(num_cpus=1, resources={device_resource("p2"): 1, device_resource("p3"): 1})
+    ray_cluster.wait_for_nodes()
+    db = tmp_path / "lab.db"
+
+    # One night across the lab: p1 on the head, p2 and p3 on the other node; p4 is advertised by no node.
+    outcome = run_plan(plan, db, lab=ray_cluster.address)
+    cells, devices = _by_device(db, outcome.run_id)
+    assert {d: c.status for d, c in cells.items()} == {"p1": "ok", "p2": "ok", "p3": "ok", "p4": "failed"}
+    assert "harness lab join" in cells["p4"].reason
+    assert all(len(cells[d].runs) == RUNS and len(cells[d].samples_ms) == RUNS * 5 for d in ("p1", "p2", "p3"))
+    controller = {d: devices[d]["facts"]["controller"] for d in ("p1", "p2", "p3")}
+    assert controller["p2"] == controller["p3"] != controller["p1"]  # which node ran what, stored with the facts
+
+    # The second node dies once p2 has finished one run: p2 and p3 lose what they had not finished, p1 goes on.
+    killer = _KillNodeAfter(ray_cluster, node, "p2")
+    outcome = run_plan(plan, db, progress=killer, lab=ray_cluster.address)
+    cells, _ = _by_device(db, outcome.run_id)
+    assert cells["p1"].status == "ok" and len(cells["p1"].runs) == RUNS
+    assert cells["p2"].status == "lost" and cells["p3"].status == "lost"
+    assert "controller node lost" in cells["p2"].reason
+    kept = {d: {r["started_at"] for r in cells[d].runs if r["status"] == "ok"} for d in ("p1", "p2", "p3")}
+    assert 1 <= len(kept["p2"]) < RUNS and len(kept["p1"]) == RUNS
+
+    # The phones come back on another node: --resume measures only what is missing, there.
+    ray_cluster.add_node(num_cpus=1, resources={device_resource("p2"): 1, device_resource("p3"): 1})
+    ray_cluster.wait_for_nodes()
+    resumed = run_plan(plan, db, resume=outcome.run_id, lab=ray_cluster.address)
+    assert resumed.run_id == outcome.run_id
+    cells, _ = _by_device(db, outcome.run_id)
+    for d in ("p2", "p3"):
+        assert cells[d].status == "ok" and sorted(r["run_index"] for r in cells[d].runs) == list(range(RUNS))
+        assert all(r["status"] == "ok" for r in cells[d].runs)
+    for d in ("p1", "p2", "p3"):  # the runs finished before the node died are the same rows, not measured again
+        assert kept[d] <= {r["started_at"] for r in cells[d].runs}
+    assert {r["started_at"] for r in cells["p1"].runs} == kept["p1"]

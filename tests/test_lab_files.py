@@ -1,0 +1,147 @@
+"""What a lab node needs besides Ray: the builds and corpora it measures, and the `ray start` that advertises its
+phones.  No cluster here; tests/test_lab.py runs a real one."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from harness.errors import UserError
+from harness.lab import device_resource
+from harness.lab.files import FileServer, catalogue, fetch, localize, sha256_of
+from harness.lab.node import join_env, node_config, ray_start_argv, resources_for
+from harness.plan import expand_plan, load_plan
+from harness.inventory import load_inventory
+from tests.helpers import copy_model, write
+
+
+def _corpus(root: Path) -> Path:
+    (root / "audio" / "a").mkdir(parents=True)
+    lines = []
+    for i in range(2):
+        sf.write(root / "audio" / "a" / f"u{i}.wav", np.full(1600, 0.01 * (i + 1), dtype=np.float32), 16000,
+                 subtype="PCM_16")
+        lines.append(json.dumps({"id": f"u{i}", "audio": f"audio/a/u{i}.wav", "text": "hello", "duration_s": 0.1}))
+    return write(root / "manifest.jsonl", "\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def specs(tmp_path, model_dir):
+    """Real cells: a latency cell and a transcription chain on a corpus, expanded from a plan."""
+    copy_model(model_dir, "tiny.onnx", tmp_path / "b", manifest={"model": "m", "stage": "asr-decoder",
+                                                                 "backend": "ort-cpu", "quantization": "fp32"})
+    copy_model(model_dir, "tiny.pte", tmp_path / "b", manifest={"model": "m", "stage": "vad",
+                                                                "backend": "xnnpack", "quantization": "fp32"})
+    _corpus(tmp_path / "corpus")
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host, backends: [xnnpack, ort-cpu]}\n")
+    plan = write(tmp_path / "plan.yaml", """
+        name: p
+        inventory: devices.yaml
+        artifacts: [b/tiny.pte]
+        accuracy: {corpus: corpus, chains: [{name: c, mel: b/tiny.onnx, encoder: b/tiny.onnx, decoder: b/tiny.onnx}]}
+        """)
+    p, _, lines = load_plan(plan)
+    cells, _ = expand_plan(p, plan, lines, load_inventory(tmp_path / "devices.yaml"))
+    return cells
+
+
+def _elsewhere(tmp_path, files):
+    """A node on another host: the driver's paths do not exist there, its reads come over the wire."""
+    served = {path: Path(path).read_bytes() for path in files}
+    server = FileServer(files)
+    for path in files:
+        Path(path).unlink()
+
+    def read(path, offset):
+        assert path in served
+        return served[path][offset:offset + 7]  # small chunks: the reassembly is exercised
+
+    return server, read, served
+
+
+def test_a_node_elsewhere_gets_every_file_a_cell_reads_checked_by_sha256(tmp_path, specs):
+    files = catalogue(specs)
+    originals = {path: sha256_of(Path(path)) for path in files}
+    assert {ref.sha256 for ref in files.values()} == set(originals.values())  # the driver's catalogue is right
+    _, read, _ = _elsewhere(tmp_path, files)
+    cache = tmp_path / "node-cache"
+    for spec in specs:
+        local = localize(spec, files, read, cache)
+        arts = [local.artifact] + (list(local.chain.parts.values()) if local.chain else [])
+        for a in arts:
+            assert a.path.is_file() and cache in a.path.parents and sha256_of(a.path) == a.sha256
+            assert a.path.name == spec.artifact.path.name or a.path.suffix == ".onnx"  # suffix kept for the runners
+        if local.chain is not None:
+            from harness.accuracy.corpus import read_manifest
+
+            corpus = read_manifest(local.chain.corpus)  # laid out as on the driver: relative audio paths resolve
+            assert cache in corpus.manifest.parents
+            assert [float(corpus.load_audio(u)[0]) for u in corpus.utterances] == pytest.approx([0.01, 0.02], abs=1e-4)
+
+
+def test_a_file_that_arrives_changed_is_refused_and_leaves_nothing(tmp_path, specs):
+    files = catalogue([s for s in specs if s.task == "latency"])
+    (path, ref), = files.items()
+    _, read, served = _elsewhere(tmp_path, files)
+    served[path] = served[path][:-1] + b"\0"
+    with pytest.raises(OSError, match="changed on the driver"):
+        fetch(path, ref, read, tmp_path / "cache")
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def test_the_driver_serves_only_the_files_of_the_run(tmp_path, specs):
+    server = FileServer(catalogue([s for s in specs if s.task == "latency"]))
+    secret = write(tmp_path / "secret.txt", "x")
+    with pytest.raises(PermissionError):
+        server.read(str(secret), 0)
+    (path,) = server.files
+    assert server.read(path, 0) == Path(path).read_bytes()[:16 << 20]
+
+
+def test_a_node_on_the_drivers_host_copies_nothing(tmp_path, specs):
+    files = catalogue(specs)
+    for spec in specs:
+        local = localize(spec, files, lambda *_: pytest.fail("nothing should be read"), tmp_path / "cache")
+        assert local.artifact.path == spec.artifact.path
+    assert not (tmp_path / "cache").exists()
+
+
+def test_ray_start_advertises_one_unit_per_device_with_flags_ray_knows(tmp_path):
+    ray_scripts = pytest.importorskip("ray.scripts.scripts")
+    known = {opt for param in ray_scripts.start.params for opt in param.opts}  # the installed Ray's own CLI
+    head = ray_start_argv(None, resources_for(["pixel-8", "s24"]), port=6390)
+    node = ray_start_argv("10.0.0.5:6379", resources_for(["s24"]))
+    for argv in (head, node):
+        assert argv[1] == "start" and {a.split("=")[0] for a in argv[2:]} <= known
+    assert "--head" in head and "--port=6390" in head and "--address=10.0.0.5:6379" in node
+    resources = json.loads(next(a for a in head if a.startswith("--resources=")).split("=", 1)[1])
+    assert resources == {device_resource("pixel-8"): 1.0, device_resource("s24"): 1.0}
+    assert shlex.split(shlex.join(head)) == head
+    assert join_env(tmp_path / "devices.yaml")["HARNESS_LAB_INVENTORY"] == str((tmp_path / "devices.yaml").resolve())
+
+
+def test_the_node_measures_with_its_own_inventory_entry(tmp_path, specs):
+    spec = next(s for s in specs if s.task == "latency")
+    write(tmp_path / "node.yaml", "devices:\n  - {id: host, platform: host, backends: [xnnpack], soc: node-local}\n")
+    assert node_config(spec, None) is spec
+    mine = node_config(spec, str(tmp_path / "node.yaml"))
+    assert mine.device.soc == "node-local" and mine.artifact == spec.artifact
+    write(tmp_path / "other.yaml", "devices:\n  - {id: elsewhere, platform: host}\n")
+    assert node_config(spec, str(tmp_path / "other.yaml")).device == spec.device
+
+
+def test_joining_needs_exactly_one_of_head_or_address(tmp_path, capsys):
+    from harness.cli import main
+
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    assert main(["lab", "join", "--inventory", str(tmp_path / "devices.yaml")]) == 2
+    assert "--head" in capsys.readouterr().err
+    assert main(["lab", "join", "--head", "--port", "6391", "--dry-run",
+                 "--inventory", str(tmp_path / "devices.yaml")]) == 0
+    out = capsys.readouterr()
+    assert "advertise host" in out.err and device_resource("host") in out.out and "--port=6391" in out.out
