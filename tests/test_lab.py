@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.lab import device_resource
+from harness.lab import device_resource, measurer
 from harness.run.engine import run_plan
 from harness.store import Store
 from tests.helpers import copy_model, write
@@ -83,7 +83,7 @@ def test_each_device_is_measured_on_the_node_that_holds_it_and_a_dead_node_resum
     db = tmp_path / "lab.db"
 
     # One night across the lab: p1 on the head, p2 and p3 on the other node; p4 is advertised by no node.
-    outcome = run_plan(plan, db, lab=ray_cluster.address)
+    outcome = run_plan(plan, db, measure=measurer(ray_cluster.address))
     cells, devices = _by_device(db, outcome.run_id)
     assert {d: c.status for d, c in cells.items()} == {"p1": "ok", "p2": "ok", "p3": "ok", "p4": "failed"}
     assert "harness lab join" in cells["p4"].reason
@@ -93,7 +93,7 @@ def test_each_device_is_measured_on_the_node_that_holds_it_and_a_dead_node_resum
 
     # The second node dies once p2 has finished one run: p2 and p3 lose what they had not finished, p1 goes on.
     killer = _KillNodeAfter(ray_cluster, node, "p2")
-    outcome = run_plan(plan, db, progress=killer, lab=ray_cluster.address)
+    outcome = run_plan(plan, db, progress=killer, measure=measurer(ray_cluster.address))
     cells, _ = _by_device(db, outcome.run_id)
     assert cells["p1"].status == "ok" and len(cells["p1"].runs) == RUNS
     assert cells["p2"].status == "lost" and cells["p3"].status == "lost"
@@ -104,7 +104,7 @@ def test_each_device_is_measured_on_the_node_that_holds_it_and_a_dead_node_resum
     # The phones come back on another node: --resume measures only what is missing, there.
     ray_cluster.add_node(num_cpus=1, resources={device_resource("p2"): 1, device_resource("p3"): 1})
     ray_cluster.wait_for_nodes()
-    resumed = run_plan(plan, db, resume=outcome.run_id, lab=ray_cluster.address)
+    resumed = run_plan(plan, db, resume=outcome.run_id, measure=measurer(ray_cluster.address))
     assert resumed.run_id == outcome.run_id
     cells, _ = _by_device(db, outcome.run_id)
     for d in ("p2", "p3"):

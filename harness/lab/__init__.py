@@ -13,3 +13,14 @@ RESOURCE_PREFIX = "harness-device:"
 def device_resource(device_id: str) -> str:
     """The Ray custom resource a controller node advertises for a device plugged into it."""
     return RESOURCE_PREFIX + device_id
+
+
+def measurer(address: str):
+    """The engine's ``measure`` for a lab at ``address``: each device's runs on the node that holds it."""
+
+    def measure(todo):
+        from harness.lab.ray_lab import measure_on_lab
+
+        return measure_on_lab(todo, address)
+
+    return measure

@@ -28,10 +28,10 @@ class AAResult:
 
 
 def calibrate(plan: Path, db: Path, inventory: Path | None, threshold: float, resume: str | None = None,
-              progress=None, lab: str | None = None) -> tuple[str, list[AAResult]]:
+              progress=None, measure=None) -> tuple[str, list[AAResult]]:
     """Run the A/A calibration; return its run id and, per cell, the A/A ratio and the floor now learned."""
     outcome = run_plan(plan, db, inventory_path=inventory, resume=resume, progress=progress, calibration=True,
-                       lab=lab)
+                       measure=measure)
     with Store(db) as store:
         plan_name = store.run(outcome.run_id).plan_name
         history = store.history(plan_name)

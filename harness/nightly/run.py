@@ -52,7 +52,7 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
 
 
 def nightly(plan: Path, db: Path, out_dir: Path | None, inventory: Path | None, baseline: str | None,
-            resume: str | None, threshold: float, progress=None, lab: str | None = None) -> NightlyOutcome:
+            resume: str | None, threshold: float, progress=None, measure=None) -> NightlyOutcome:
     """Measure the plan with last night's changed builds re-measured beside tonight's, then compare."""
     from harness.plan import load_plan
 
@@ -61,7 +61,7 @@ def nightly(plan: Path, db: Path, out_dir: Path | None, inventory: Path | None, 
         with Store(db) as store:
             baseline = store.latest_complete_run(name)
     outcome = run_plan(plan, db, inventory_path=inventory, resume=resume, progress=progress, reference_run=baseline,
-                       lab=lab)
+                       measure=measure)
     if baseline is None and resume is not None:
         with Store(db) as store:
             baseline = store.run(resume).settings.get("reference_run")

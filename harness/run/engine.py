@@ -19,7 +19,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from harness.errors import UserError
 from harness.inventory import load_inventory
@@ -117,13 +117,15 @@ def aa_cells(cells: list[CellSpec]) -> list[CellSpec]:
 
 def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None, resume: str | None = None,
              progress: Progress | None = None, calibration: bool = False,
-             reference_run: str | None = None, lab: str | None = None) -> RunOutcome:
+             reference_run: str | None = None, measure: Callable | None = None) -> RunOutcome:
     """Execute a plan into the store at ``db_path``; return how the cells ended.
 
     ``calibration``: measure every latency cell twice, interleaved (an A/A run for noise floors).
     ``reference_run``: a baseline run; every build whose bytes changed since it is measured again
     from the build cache beside the new one (``/ref`` cells), for a comparison paired in time.
-    ``lab``: the address of a Ray lab; each device's runs go to the controller node that holds it.
+    ``measure``: what measures the scheduled runs and yields their events; by default every device attached
+    to this controller at once (:func:`measure_concurrently`); :func:`harness.lab.measurer` sends each
+    device's runs to the Ray node that holds it.
     """
     progress = progress or _Silent()
     plan, plan_sha, lines = load_plan(plan_path)
@@ -181,12 +183,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         todo = schedule(cells, stored)
         total_runs = sum(c.settings.runs for c in cells)
         progress.start(run_id, total_runs, total_runs - len(todo))
-        if lab:
-            from harness.lab.ray_lab import measure_on_lab
-
-            events = measure_on_lab(todo, lab)
-        else:
-            events = measure_concurrently(todo)
+        events = (measure or measure_concurrently)(todo)
         try:
             for event in events:  # one worker per device; this thread is the only one writing to the store
                 if event.kind == "device":
