@@ -7,15 +7,18 @@ Python warnings and every library's log records go to ``harness.log`` in the use
 and the command ends with one line saying how many were kept there.  The harness's own messages
 are printed directly, never through ``logging``, so nothing of the user's is hidden.
 
-Not yet covered: loggers that print through a handler of their own and do not propagate (torch's
-registered loggers do this), and output child processes write to their stderr (a host cell's
-worker: that lands in the cell's log, not the terminal).
+Loggers that print through a stderr handler of their own and do not propagate (torch's registered
+loggers do this) are caught too: while a command runs, any logging handler writing to the terminal's
+stderr sends its records to the log instead.  Progress bars drawn by libraries (tqdm, as Core ML tools
+uses it) are switched off with tqdm's own ``TQDM_DISABLE``, unless the user set it.  Output child
+processes write to their stderr (a host cell's worker) lands in the cell's log, not the terminal.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,11 +60,28 @@ def library_output_to_log() -> Iterator[_Counter]:
     root.addHandler(counter)
     root.setLevel(min(previous_level, logging.WARNING) if previous_level else logging.WARNING)
     logging.captureWarnings(True)
+    stream_emit = logging.StreamHandler.emit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream in (sys.stderr, sys.__stderr__) and record.levelno >= logging.WARNING:
+            handler.handle(record)  # a library's own terminal handler: to the log, counted
+            counter.handle(record)
+        elif self.stream not in (sys.stderr, sys.__stderr__):
+            stream_emit(self, record)
+        # below WARNING on the terminal: dropped, as the root logger's level would have
+
+    logging.StreamHandler.emit = emit
+    user_tqdm = "TQDM_DISABLE" in os.environ
+    if not user_tqdm:
+        os.environ["TQDM_DISABLE"] = "1"
     with warnings.catch_warnings():
         warnings.simplefilter("default")  # each distinct warning once, as Python shows them by default
         try:
             yield counter
         finally:
+            logging.StreamHandler.emit = stream_emit
+            if not user_tqdm:
+                os.environ.pop("TQDM_DISABLE", None)
             logging.captureWarnings(False)
             root.removeHandler(handler)
             root.removeHandler(counter)

@@ -130,3 +130,38 @@ def test_library_warnings_go_to_the_log_not_the_terminal(tmp_path, monkeypatch, 
     # Outside the block, warnings behave as before.
     with pytest.warns(UserWarning):
         warnings.warn("after", UserWarning)
+
+
+def test_loggers_with_their_own_terminal_handler_and_progress_bars_are_kept_out_too(tmp_path, monkeypatch, capfd):
+    import logging
+
+    from harness.library_log import library_output_to_log
+
+    monkeypatch.setenv("HARNESS_LOG", str(tmp_path / "h.log"))
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    # As torch._logging sets up its loggers: a stderr handler of their own, propagate off.
+    own = logging.getLogger("tests.torch_like")
+    own.propagate = False
+    terminal = logging.StreamHandler(sys.stderr)
+    own.addHandler(terminal)
+    elsewhere = tmp_path / "app.log"
+    to_file = logging.FileHandler(elsewhere)
+    own.addHandler(to_file)
+    try:
+        with library_output_to_log() as kept:
+            own.warning("recompiling forward")
+            from tqdm import tqdm
+
+            for _ in tqdm(range(3), desc="Running MIL passes"):
+                pass
+    finally:
+        own.removeHandler(terminal)
+        own.removeHandler(to_file)
+        to_file.close()
+    err = capfd.readouterr().err
+    assert "recompiling" not in err and "MIL passes" not in err, err
+    assert "recompiling forward" in (tmp_path / "h.log").read_text() and kept.count == 1
+    assert "recompiling forward" in elsewhere.read_text()  # a handler writing elsewhere is left alone
+    assert "TQDM_DISABLE" not in __import__("os").environ  # restored afterwards
+    own.warning("after the command")  # and the library's handler prints again
+    assert "after the command" in capfd.readouterr().err
