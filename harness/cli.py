@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import shlex
 import sqlite3
 import sys
@@ -110,11 +111,19 @@ def _measuring(args, command: str, work):
         progress.stop()
 
 
+def _lab(args):
+    """The measure function of --lab, or None to measure this controller's own devices."""
+    from harness.lab import measurer
+
+    return measurer(args.lab) if args.lab else None
+
+
 def cmd_run(args) -> int:
     from harness.run.engine import run_plan
 
     outcome = _measuring(args, "run", lambda progress: run_plan(
-        args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress, lab=args.lab))
+        args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress,
+        measure=_lab(args)))
     summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
                "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
     if args.json:
@@ -142,7 +151,7 @@ def cmd_nightly(args) -> int:
     else:
         outcome = _measuring(args, "nightly", lambda progress: nightly(
             args.plan, args.db, args.output, args.inventory, args.baseline, args.resume, args.threshold, progress,
-            args.lab))
+            _lab(args)))
     failing = [c for c in outcome.checks if c.failing]
     if args.json:
         _emit_json({"run_id": outcome.run_id, "baseline_run_id": outcome.baseline_id, "passed": outcome.passed,
@@ -162,7 +171,7 @@ def cmd_calibrate(args) -> int:
     from harness.nightly.calibrate import calibrate
 
     run_id, results = _measuring(args, "calibrate", lambda progress: calibrate(
-        args.plan, args.db, args.inventory, args.threshold, args.resume, progress, args.lab))
+        args.plan, args.db, args.inventory, args.threshold, args.resume, progress, _lab(args)))
     rows = [{"device_id": r.device_id, "build": r.subject, "aa_ratio": r.ratio, "aa_interval": r.interval,
              "verdict": r.verdict, "noise_floor": r.floor.fraction if r.floor else None,
              "floor_rests_on": r.floor.sources if r.floor else None} for r in results]
@@ -290,7 +299,8 @@ def cmd_export(args) -> int:
 def cmd_zoo_build(args) -> int:
     from harness.zoo import build_all
 
-    results = build_all(args.output, only=args.only, force=args.force, log=lambda m: print(m, file=sys.stderr))
+    results = build_all(args.output, only=args.only, force=args.force, log=lambda m: print(m, file=sys.stderr),
+                        jobs=args.jobs)
     if args.json:
         _emit_json([r.as_dict() for r in results])
     return 0
@@ -559,6 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", type=Path, default=Path("builds"), help="output folder (default: builds/)")
     b.add_argument("--only", action="append", metavar="NAME", help="build only this one (repeatable)")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
+    b.add_argument("-j", "--jobs", type=int, default=min(os.cpu_count() or 1, 4), metavar="N",
+                   help="builds at once, each in its own process (default: the CPU count, at most 4)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_zoo_build)
 

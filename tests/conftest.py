@@ -55,7 +55,7 @@ def small_zoo(tmp_path_factory):
     out = tmp_path_factory.mktemp("builds")
     only = ["silero-vad-fp32", "silero-vad-int8", "whisper-logmel-fp32", "whisper-tiny.en-encoder-int8",
             "whisper-tiny.en-decoder-int8", "whisper-tiny.en-encoder-int8-xnnpack", "whisper-tiny.en-encoder-int4-coreml"]
-    return out, build_all(out, only=only)
+    return out, build_all(out, only=only, jobs=2)  # in parallel, as `harness zoo build` does
 
 
 @pytest.fixture(scope="session")

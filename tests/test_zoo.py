@@ -8,6 +8,7 @@ import struct
 import numpy as np
 import pytest
 
+from harness.artifacts.manifest import sha256_of
 from harness.errors import UserError
 from harness.models.ct2 import read_ct2
 
@@ -115,6 +116,21 @@ def test_builds_have_complete_manifests_and_are_cached(small_zoo):
         assert manifest["recipe"]["fingerprint"]["code"] and manifest["recipe"]["steps"]
     again = build_all(out, only=["whisper-tiny.en-encoder-int8"])
     assert all(r.cached for r in again)
+
+
+def test_a_parallel_build_writes_what_a_sequential_one_does(small_zoo, tmp_path):
+    """small_zoo was built two at a time in worker processes; one at a time in this process gives the same bytes
+    (and the results come back in recipe order either way)."""
+    from harness.zoo import build_all
+
+    out, parallel = small_zoo
+    sequential = build_all(tmp_path, only=["whisper-tiny.en-encoder-int8", "silero-vad-int8"], jobs=1)
+    assert [r.name for r in sequential] == ["silero-vad-int8", "whisper-tiny.en-encoder-fp32",
+                                            "whisper-tiny.en-encoder-int8"]  # inputs first, in recipe order
+    by_name = {r.name: r for r in parallel}
+    for r in sequential:
+        assert not r.cached
+        assert sha256_of(r.path) == sha256_of(by_name[r.name].path), r.name
 
 
 def test_quantized_builds_are_smaller(small_zoo):
