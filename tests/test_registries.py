@@ -116,3 +116,43 @@ def test_the_iphone_result_parser_reads_the_contracts_own_example():
     assert m.samples_ms == json.loads(text)["latency_ms"] and m.load_ms == json.loads(text)["load_ms"]
     with pytest.raises(ValueError, match="not a benchmark app result"):
         ios_app.parse("{}")
+
+
+def test_wildcard_entries_are_expanded_by_their_platform_everywhere_a_plan_names_devices(tmp_path, monkeypatch,
+                                                                                          model_dir):
+    """Android's Config owns `serial: '*'`: the latency devices and an accuracy section's own device list both
+    see one device per attached phone, never a literal '*' sent to adb."""
+    from harness.devices import android
+    from harness.inventory import load_inventory
+    from harness.plan import expand_plan, load_plan
+    from tests.helpers import copy_model
+
+    monkeypatch.setattr(android, "attached_serials", lambda port: ["127.0.0.1:7101", "R5CT"])
+    write(tmp_path / "devices.yaml", """
+        devices:
+          - {id: host, platform: host}
+          - {id: lab, platform: android, serial: '*', backends: [ort-cpu]}
+        """)
+    copy_model(model_dir, "tiny.onnx", tmp_path / "b", manifest={"model": "m", "stage": "vad", "backend": "ort-cpu",
+                                                                 "quantization": "fp32"})
+    import numpy as np
+    import soundfile as sf
+
+    write(tmp_path / "c" / "manifest.jsonl", '{"id": "u", "audio": "u.wav", "text": "x", "duration_s": 1}\n')
+    sf.write(tmp_path / "c" / "u.wav", np.zeros(16000, dtype=np.float32), 16000, subtype="PCM_16")
+    plan = write(tmp_path / "plan.yaml", """
+        name: p
+        inventory: devices.yaml
+        devices: [lab]
+        artifacts: [b/tiny.onnx]
+        accuracy: {corpus: c, devices: [lab], chains: [{name: c, mel: b/tiny.onnx, encoder: b/tiny.onnx, decoder: b/tiny.onnx}]}
+        """)
+    p, _, lines = load_plan(plan)
+    cells, skipped = expand_plan(p, plan, lines, load_inventory(tmp_path / "devices.yaml"))
+    latency = {c.device.id for c in cells if c.task == "latency"}
+    accuracy = {c.device.id for c in cells if c.task == "transcribe"} | {s.device_id for s in skipped}
+    assert latency == {"lab-127.0.0.1-7101", "lab-R5CT"}
+    assert accuracy == latency, (cells, skipped)
+    assert all(c.device.serial != "*" for c in cells)
+    host = load_inventory(tmp_path / "devices.yaml").get("host")
+    assert host.expand() == [host]  # a platform without wildcards: itself

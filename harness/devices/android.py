@@ -35,6 +35,19 @@ class Config(DeviceConfig):
     backends: list[Backend] = ["xnnpack", "ort-cpu"]
     tools: dict[str, Path] = {}  # executor_runner, qnn_executor_runner, onnxruntime_perf_test, llama_main, whisper_runner
 
+    def expand(self) -> list["Config"]:
+        """``serial: '*'`` stands for every phone attached now, one device each (id: entry id + serial)."""
+        if self.serial != "*":
+            return [self]
+        from harness.errors import UserError
+
+        serials = attached_serials(self.adb_port)
+        if not serials:
+            raise UserError(f"device {self.id} has serial '*' but adb sees no phone online.",
+                            fix="connect a phone (check 'adb devices'), or name its serial.")
+        safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "-" for c in s)  # noqa: E731
+        return [self.model_copy(update={"id": f"{self.id}-{safe(s)}", "serial": s}) for s in serials]
+
     @field_validator("tools")
     @classmethod
     def _home(cls, tools: dict[str, Path]) -> dict[str, Path]:

@@ -31,6 +31,11 @@ class DeviceConfig(StrictModel):
     labels: list[str] = []
     backends: list[Backend] = Field(min_length=1)
 
+    def expand(self) -> list["DeviceConfig"]:
+        """The devices this entry stands for now: itself, unless the platform has wildcards (Android's
+        ``serial: '*'``); each platform's Config owns its own."""
+        return [self]
+
 
 @dataclass(frozen=True)
 class CommandResult:

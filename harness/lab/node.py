@@ -27,12 +27,10 @@ def answering_devices(inventory_path: Path) -> list[tuple[str, bool, str]]:
     """(device id, answers, why) for every device of this host's inventory, wildcards expanded."""
     from harness.devices import open_device
     from harness.inventory import load_inventory
-    from harness.plan.expand import expand_wildcard
-
     out = []
     for config in load_inventory(inventory_path).devices:
         try:
-            expanded = expand_wildcard(config)
+            expanded = config.expand()
         except UserError as exc:
             out.append((config.id, False, str(exc)))
             continue
@@ -73,10 +71,9 @@ def node_config(spec: CellSpec, inventory: str | None) -> CellSpec:
     if not inventory:
         return spec
     from harness.inventory import load_inventory
-    from harness.plan.expand import expand_wildcard
 
     for config in load_inventory(Path(inventory)).devices:
-        for entry in ([config] if getattr(config, "serial", None) != "*" else expand_wildcard(config)):
+        for entry in config.expand():
             if entry.id == spec.device.id:
                 return replace(spec, device=entry)
     return spec

@@ -85,21 +85,7 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
 
 def select_devices(plan: Plan, inventory: Inventory) -> list[DeviceConfig]:
     chosen = list(inventory.devices) if "*" in plan.devices else [inventory.get(d) for d in plan.devices]
-    return [expanded for config in chosen for expanded in expand_wildcard(config)]
-
-
-def expand_wildcard(config: DeviceConfig) -> list[DeviceConfig]:
-    """An Android entry with ``serial: '*'`` stands for every phone attached now, one device each."""
-    if getattr(config, "serial", None) != "*":
-        return [config]
-    from harness.devices.android import attached_serials
-
-    serials = attached_serials(config.adb_port)
-    if not serials:
-        raise UserError(f"device {config.id} has serial '*' but adb sees no phone online.",
-                        fix="connect a phone (check 'adb devices'), or name its serial.")
-    safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "-" for c in s)
-    return [config.model_copy(update={"id": f"{config.id}-{safe(s)}", "serial": s}) for s in serials]
+    return [expanded for config in chosen for expanded in config.expand()]
 
 
 def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) -> tuple[list[CellSpec], list[SkippedCell]]:
@@ -153,7 +139,7 @@ def _accuracy_cells(plan: Plan, plan_path: Path, lines: dict, inventory: Invento
         return [], []
     corpus_path = plan_path.parent / acc.corpus
     load_checked(corpus_path)  # a bad corpus stops the run before anything is measured
-    devices = [inventory.get(d) for d in acc.devices] if acc.devices else default_devices
+    devices = [e for d in acc.devices for e in inventory.get(d).expand()] if acc.devices else default_devices
     cells, skipped = [], []
     for i, chain in enumerate(acc.chains):
         spec = ChainSpec(chain.name, {role: _chain_part(plan_path, lines, i, role, rel)
