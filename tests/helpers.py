@@ -56,3 +56,20 @@ def bundle_accuracy(bundle: Path, limit: int | str = 2, indent: int = 8) -> str:
     lines = ["accuracy:", f"  corpus: {REPO / 'corpora' / 'harvard-hibari'}", f"  limit: {limit}", "  chains:",
              f"    - {{name: bundle, model: {bundle}}}"]
     return "\n".join(" " * indent + line for line in lines)
+
+
+def measure(plan: Path | str, db: Path, plan_text: str | None = None, **run_kwargs):
+    """Write a plan (when ``plan_text`` is given, dedented), run it into ``db``, and read back what was stored:
+    a namespace with ``outcome``, ``cells``, ``skipped`` and ``devices`` (by device id)."""
+    from types import SimpleNamespace
+
+    from harness.run.engine import run_plan
+    from harness.store import Store
+
+    plan = Path(plan)
+    if plan_text is not None:
+        write(plan, plan_text)
+    outcome = run_plan(plan, db, **run_kwargs)
+    with Store(db) as store:
+        return SimpleNamespace(outcome=outcome, cells=store.cells(outcome.run_id), skipped=store.skipped(outcome.run_id),
+                               devices={d["device_id"]: d for d in store.devices(outcome.run_id)})

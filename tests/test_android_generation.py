@@ -14,7 +14,7 @@ import pytest
 
 from harness.run.engine import run_plan
 from harness.store import Store
-from tests.helpers import REPO, bundle_accuracy, write
+from tests.helpers import REPO, bundle_accuracy, measure, write
 
 WINDOW, VOCAB = 8, 256
 
@@ -93,9 +93,8 @@ def test_llama_main_on_the_phone_reports_time_to_first_token_and_the_generated_t
         timeout_s: 120
         llm: {{prompt: "Hi there", seq_len: 14}}
         """)
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
+    measured = measure(plan, tmp_path / "r.db")
+    outcome, (cell,) = measured.outcome, measured.cells
     assert cell.status == "ok" and cell.runner == "android-llama-main", (cell.reason, cell.log)
     assert len(cell.samples_ms) == 2 and len(cell.warmup_ms) == 1 and all(s > 0 for s in cell.samples_ms)
     assert cell.extra["prompt_tokens"] == len(b"Hi there") and cell.extra["generated_tokens"] == 14 - 8
@@ -121,9 +120,8 @@ def test_llm_build_without_a_tokenizer_fails_with_the_manifest_fix(tmp_path, adb
     (lone.parent / "lone-llm.pte.manifest.json").write_text(json.dumps({"stage": "llm", "backend": "xnnpack"}))
     plan = write(tmp_path / "plan.yaml", "name: lm\ninventory: devices.yaml\nartifacts: [b/lone-llm.pte]\n"
                  "iterations: 2\nruns: 1\ntimeout_s: 60\n")
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
+    measured = measure(plan, tmp_path / "r.db")
+    outcome, (cell,) = measured.outcome, measured.cells
     assert cell.status == "failed" and "companions: {tokenizer: FILE}" in cell.reason
 
 
@@ -146,9 +144,8 @@ def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
 {bundle_accuracy(whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte', limit='{limit}')}
         """
     plan = write(tmp_path / "plan.yaml", text.replace("{limit}", "2"))
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
+    measured = measure(plan, tmp_path / "r.db")
+    outcome, (cell,) = measured.outcome, measured.cells
     transcripts = cell.transcripts
     assert cell.status == "ok" and cell.runner == "android-whisper-runner", (cell.reason, cell.log)
     assert len(cell.samples_ms) == 2 and cell.load_ms > 0

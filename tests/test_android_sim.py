@@ -9,7 +9,7 @@ import pytest
 from harness.run.engine import run_plan
 from harness.sim.phone import Faults
 from harness.store import Store
-from tests.helpers import copy_model, write
+from tests.helpers import copy_model, measure, write
 
 
 def _inventory(tmp_path, serial, adb_port):
@@ -30,11 +30,9 @@ def _run_tiny_pte(tmp_path, model_dir, settings: str, manifest: dict | None = No
     """Measure the fixture .pte with the given plan settings (YAML lines); return the outcome and its cells."""
     if not (tmp_path / "builds" / "tiny.pte").exists():
         copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest=manifest)
-    plan = write(tmp_path / "plan.yaml", "name: phone\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n"
-                 + textwrap.dedent(settings))
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        return outcome, store.cells(outcome.run_id)
+    measured = measure(tmp_path / "plan.yaml", tmp_path / "r.db", "name: phone\ninventory: devices.yaml\n"
+                       "artifacts: [builds/tiny.pte]\n" + textwrap.dedent(settings))
+    return measured.outcome, measured.cells
 
 
 def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_dir):
@@ -150,9 +148,8 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
         thermal_period_s: 0.1
         timeout_s: 120
         """)
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
+    measured = measure(plan, tmp_path / "r.db")
+    outcome, (cell,) = measured.outcome, measured.cells
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
     assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0 and cell.extra["mean_ms"] > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
@@ -169,9 +166,8 @@ def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": "ort-qnn"})
     plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
                  "iterations: 10\nruns: 1\ntimeout_s: 120\n")
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
+    measured = measure(plan, tmp_path / "r.db")
+    outcome, (cell,) = measured.outcome, measured.cells
     assert cell.status == "ok", (cell.reason, cell.log)
     pushed = sorted(p.name for p in (server.phone.root / "data/local/tmp/harness/qnn-v75").iterdir())
     assert pushed == ["libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnHtpV75Skel.so", "libQnnHtpV75Stub.so",

@@ -8,7 +8,7 @@ import pytest
 from harness.report.html import write_report
 from harness.run.engine import run_plan
 from harness.store import Store
-from tests.helpers import chromium, copy_model, write
+from tests.helpers import chromium, copy_model, measure, write
 
 HOSTILE = "<script>alert('x')</script>"
 
@@ -119,9 +119,8 @@ def test_measured_window_lies_inside_the_cell(tmp_path, model_dir, host_inventor
         iterations: 200
         runs: 1
         """)
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
+    measured = measure(plan, tmp_path / "r.db")
+    outcome, (cell,) = measured.outcome, measured.cells
     start, end = cell.extra["measured_window_s"]
     last_reading = max(t["t_s"] for t in cell.thermals) if cell.thermals else end
     assert 0 < start < end and end - start < 60 and (not cell.thermals or end <= last_reading + 1)

@@ -8,7 +8,7 @@ from harness.errors import UserError
 from harness.report.html import write_report
 from harness.run.engine import run_plan
 from harness.store import Store
-from tests.helpers import REPO, bundle_accuracy, write
+from tests.helpers import REPO, bundle_accuracy, measure, write
 
 
 def _plan(tmp_path, builds, corpus, limit=3):
@@ -105,9 +105,8 @@ def test_a_bundled_program_transcribes_on_the_host_and_is_not_timed_as_one_call(
         runs: 1
 {bundle_accuracy(bundle)}
         """)
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        (cell,) = store.cells(outcome.run_id)
+    measured = measure(plan, tmp_path / "r.db")
+    outcome, (cell,) = measured.outcome, measured.cells
         (skip,) = store.skipped(outcome.run_id)
     assert cell.status == "ok" and cell.extra["chain"]["model"]["sha256"] == cell.artifact["sha256"]
     assert cell.transcripts[1]["hypothesis"] == "Glue the sheet to the dark blue background."

@@ -107,4 +107,9 @@ class ForkServer:
                 except ProcessLookupError:
                     pass
                 self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):  # its pipes too, not only the process
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
         shutil.rmtree(self.scratch, ignore_errors=True)
