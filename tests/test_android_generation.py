@@ -120,8 +120,7 @@ def test_llm_build_without_a_tokenizer_fails_with_the_manifest_fix(tmp_path, adb
     (lone.parent / "lone-llm.pte.manifest.json").write_text(json.dumps({"stage": "llm", "backend": "xnnpack"}))
     plan = write(tmp_path / "plan.yaml", "name: lm\ninventory: devices.yaml\nartifacts: [b/lone-llm.pte]\n"
                  "iterations: 2\nruns: 1\ntimeout_s: 60\n")
-    measured = measure(plan, tmp_path / "r.db")
-    outcome, (cell,) = measured.outcome, measured.cells
+    (cell,) = measure(plan, tmp_path / "r.db").cells
     assert cell.status == "failed" and "companions: {tokenizer: FILE}" in cell.reason
 
 
@@ -144,8 +143,7 @@ def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
 {bundle_accuracy(whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte', limit='{limit}')}
         """
     plan = write(tmp_path / "plan.yaml", text.replace("{limit}", "2"))
-    measured = measure(plan, tmp_path / "r.db")
-    outcome, (cell,) = measured.outcome, measured.cells
+    (cell,) = measure(plan, tmp_path / "r.db").cells
     transcripts = cell.transcripts
     assert cell.status == "ok" and cell.runner == "android-whisper-runner", (cell.reason, cell.log)
     assert len(cell.samples_ms) == 2 and cell.load_ms > 0

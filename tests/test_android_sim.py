@@ -148,8 +148,7 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
         thermal_period_s: 0.1
         timeout_s: 120
         """)
-    measured = measure(plan, tmp_path / "r.db")
-    outcome, (cell,) = measured.outcome, measured.cells
+    (cell,) = measure(plan, tmp_path / "r.db").cells
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
     assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0 and cell.extra["mean_ms"] > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
@@ -166,8 +165,7 @@ def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": "ort-qnn"})
     plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
                  "iterations: 10\nruns: 1\ntimeout_s: 120\n")
-    measured = measure(plan, tmp_path / "r.db")
-    outcome, (cell,) = measured.outcome, measured.cells
+    (cell,) = measure(plan, tmp_path / "r.db").cells
     assert cell.status == "ok", (cell.reason, cell.log)
     pushed = sorted(p.name for p in (server.phone.root / "data/local/tmp/harness/qnn-v75").iterdir())
     assert pushed == ["libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnHtpV75Skel.so", "libQnnHtpV75Stub.so",

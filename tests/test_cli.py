@@ -36,11 +36,25 @@ def test_devices_json_lists_the_shipped_host():
     assert host["id"] == "host" and host["reachable"] is True
 
 
-@pytest.fixture
-def good_run(tmp_path, model_dir, host_inventory):
-    """A database holding one finished run, to prove bad input later never damages it."""
-    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
-    plan = write(tmp_path / "plan.yaml", """
+HOST_ONLY = """
+    devices:
+      - {id: host, platform: host, backends: [portable, xnnpack, ort-cpu]}
+    """
+
+
+def _workspace(root, model_dir):
+    """A folder with builds/tiny.onnx and devices.yaml (the host), for plans written into it."""
+    copy_model(model_dir, "tiny.onnx", root / "builds")
+    write(root / "devices.yaml", HOST_ONLY)
+    return root
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory, model_dir):
+    """A database holding one finished run, to prove bad input later never damages it (shared: every test
+    here only reads it, or checks it is unchanged)."""
+    root = _workspace(tmp_path_factory.mktemp("good"), model_dir)
+    plan = write(root / "plan.yaml", """
         name: good
         inventory: devices.yaml
         artifacts: [builds/tiny.onnx]
@@ -48,7 +62,7 @@ def good_run(tmp_path, model_dir, host_inventory):
         iterations: 5
         runs: 1
         """)
-    db = tmp_path / "results.db"
+    db = root / "results.db"
     proc = run_cli("run", str(plan), "--db", str(db), "--json", "--quiet")
     assert proc.returncode == 0, proc.stderr
     return db, json.loads(proc.stdout)["run_id"]
@@ -71,6 +85,7 @@ def _sample_count(db):
 ])
 def test_bad_input_exits_2_and_keeps_stored_results(good_run, tmp_path, model_dir, plan_text, needles):
     db, _ = good_run
+    _workspace(tmp_path, model_dir)
     (tmp_path / "builds" / "liar.onnx").write_bytes((model_dir / "tiny.pte").read_bytes())
     before = _sample_count(db)
     plan = write(tmp_path / "plan.yaml", plan_text)
