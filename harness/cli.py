@@ -626,8 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.library_log import library_output_to_log, log_path
+    from harness.library_log import library_output_to_log, log_path, quiet_progress_bars
 
+    quiet_progress_bars()
     parser = build_parser()
     args = parser.parse_args(argv)
     with library_output_to_log() as kept:

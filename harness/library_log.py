@@ -10,7 +10,7 @@ are printed directly, never through ``logging``, so nothing of the user's is hid
 Loggers that print through a stderr handler of their own and do not propagate (torch's registered
 loggers do this) are caught too: while a command runs, any logging handler writing to the terminal's
 stderr sends its records to the log instead.  Progress bars drawn by libraries (tqdm, as Core ML tools
-uses it) are switched off with tqdm's own ``TQDM_DISABLE``, unless the user set it.  Output child
+uses it) are switched off for the whole command by :func:`quiet_progress_bars`.  Output child
 processes write to their stderr (a host cell's worker) lands in the cell's log, not the terminal.
 """
 
@@ -39,6 +39,12 @@ class _Counter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += 1
+
+
+def quiet_progress_bars() -> None:
+    """No library progress bars in this process or its children (tqdm's own ``TQDM_DISABLE``), unless the user
+    set it.  tqdm reads it when imported, so this runs first thing in a command, before any library loads."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 @contextmanager
@@ -71,17 +77,12 @@ def library_output_to_log() -> Iterator[_Counter]:
         # below WARNING on the terminal: dropped, as the root logger's level would have
 
     logging.StreamHandler.emit = emit
-    user_tqdm = "TQDM_DISABLE" in os.environ
-    if not user_tqdm:
-        os.environ["TQDM_DISABLE"] = "1"
     with warnings.catch_warnings():
         warnings.simplefilter("default")  # each distinct warning once, as Python shows them by default
         try:
             yield counter
         finally:
             logging.StreamHandler.emit = stream_emit
-            if not user_tqdm:
-                os.environ.pop("TQDM_DISABLE", None)
             logging.captureWarnings(False)
             root.removeHandler(handler)
             root.removeHandler(counter)

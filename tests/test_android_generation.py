@@ -16,6 +16,8 @@ from harness.run.engine import run_plan
 from harness.store import Store
 from tests.helpers import REPO, bundle_accuracy, measure, write
 
+pytestmark = pytest.mark.slow  # Whisper and LLM runners on the simulated phone, with real builds
+
 WINDOW, VOCAB = 8, 256
 
 

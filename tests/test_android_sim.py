@@ -35,6 +35,7 @@ def _run_tiny_pte(tmp_path, model_dir, settings: str, manifest: dict | None = No
     return measured.outcome, measured.cells
 
 
+@pytest.mark.slow
 def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port)

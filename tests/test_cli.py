@@ -147,13 +147,12 @@ def test_library_warnings_go_to_the_log_not_the_terminal(tmp_path, monkeypatch, 
         warnings.warn("after", UserWarning)
 
 
-def test_loggers_with_their_own_terminal_handler_and_progress_bars_are_kept_out_too(tmp_path, monkeypatch, capfd):
+def test_loggers_with_their_own_terminal_handler_are_kept_out_too(tmp_path, monkeypatch, capfd):
     import logging
 
     from harness.library_log import library_output_to_log
 
     monkeypatch.setenv("HARNESS_LOG", str(tmp_path / "h.log"))
-    monkeypatch.delenv("TQDM_DISABLE", raising=False)
     # As torch._logging sets up its loggers: a stderr handler of their own, propagate off.
     own = logging.getLogger("tests.torch_like")
     own.propagate = False
@@ -165,18 +164,28 @@ def test_loggers_with_their_own_terminal_handler_and_progress_bars_are_kept_out_
     try:
         with library_output_to_log() as kept:
             own.warning("recompiling forward")
-            from tqdm import tqdm
-
-            for _ in tqdm(range(3), desc="Running MIL passes"):
-                pass
+        err = capfd.readouterr().err
+        assert "recompiling" not in err
+        assert "recompiling forward" in (tmp_path / "h.log").read_text() and kept.count == 1
+        assert "recompiling forward" in elsewhere.read_text()  # a handler writing elsewhere is left alone
+        own.warning("after the command")  # and the library's handler prints again
+        assert "after the command" in capfd.readouterr().err
     finally:
         own.removeHandler(terminal)
         own.removeHandler(to_file)
         to_file.close()
-    err = capfd.readouterr().err
-    assert "recompiling" not in err and "MIL passes" not in err, err
-    assert "recompiling forward" in (tmp_path / "h.log").read_text() and kept.count == 1
-    assert "recompiling forward" in elsewhere.read_text()  # a handler writing elsewhere is left alone
-    assert "TQDM_DISABLE" not in __import__("os").environ  # restored afterwards
-    own.warning("after the command")  # and the library's handler prints again
-    assert "after the command" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_library_progress_bars_are_switched_off_for_the_command(quiet):
+    """Core ML tools draws tqdm bars; a command switches them off before any library is imported (tqdm reads
+    its setting at import), in a fresh process as a command runs."""
+    import os
+    import subprocess
+
+    code = ("from harness.library_log import quiet_progress_bars\n"
+            + ("quiet_progress_bars()\n" if quiet else "")
+            + "from tqdm import tqdm\nfor _ in tqdm(range(3), desc='Running MIL passes'): pass\n")
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stderr
+    assert ("MIL passes" in err) is not quiet, err

@@ -215,6 +215,7 @@ def test_devices_lists_the_iphone_with_what_is_missing_and_installs_nothing(tmp_
     assert not row["reachable"] and "remote tunneld" in row["detail"]
 
 
+@pytest.mark.slow  # the bundled Whisper build
 def test_iphone_transcribes_a_corpus_through_the_app(tmp_path, model_dir, iphone, whisper_bundle):
     from tests.helpers import bundle_accuracy
 

@@ -16,6 +16,8 @@ import pytest
 
 from tests.helpers import run_cli, write
 
+pytestmark = pytest.mark.slow  # real nights measured on the host with real builds
+
 MANIFEST = {"model": "kws", "stage": "vad", "backend": "ort-cpu", "quantization": "fp32"}
 
 

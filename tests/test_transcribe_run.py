@@ -10,6 +10,8 @@ from harness.run.engine import run_plan
 from harness.store import Store
 from tests.helpers import REPO, bundle_accuracy, measure, write
 
+pytestmark = pytest.mark.slow  # transcribes real Whisper builds (the test zoo, built once, about a minute)
+
 
 def _plan(tmp_path, builds, corpus, limit=3):
     return write(tmp_path / "plan.yaml", f"""

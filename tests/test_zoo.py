@@ -12,6 +12,8 @@ from harness.artifacts.manifest import sha256_of
 from harness.errors import UserError
 from harness.models.ct2 import read_ct2
 
+pytestmark = pytest.mark.slow  # builds and validates real reference models
+
 
 def _ct2_string(text: str) -> bytes:
     raw = text.encode() + b"\0"

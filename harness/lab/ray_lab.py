@@ -69,7 +69,8 @@ def _node_worker(device_id: str, work: list[tuple[CellSpec, int]], files, server
 
 
 def connect(address: str) -> None:
-    """Join the lab at ``address`` (HOST:PORT of the head's GCS, ``auto``, or ``ray://HOST:10001``)."""
+    """Join the lab at ``address``: the head's HOST:PORT (or ``auto`` on a node of the lab).  The driver runs on
+    a node of the lab, normally the head, where the database is: it serves the run's files from there."""
     try:
         import ray
     except ImportError:
@@ -115,7 +116,7 @@ def measure_on_lab(todo: list[tuple[CellSpec, int]], address: str,
     here = ray.get_runtime_context().get_node_id()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    files = catalogue([spec for spec, _ in todo])
+    files = catalogue(list({spec.key: spec for spec, _ in todo}.values()))
     server = serve.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(files)
     tasks, threads = [], []
     for device_id, work in by_device.items():
