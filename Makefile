@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test setup system-deps bench clean
+.PHONY: demo test quick setup system-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
+
+# The inner loop while editing: everything but the tests marked slow, on every core.
+quick: $(STAMP) system-deps
+	$(BIN)/python -m pytest -m "not slow" -n auto -q
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/overhead.py

@@ -86,6 +86,7 @@ def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, phones, m
     assert cell.status == status and words in (cell.reason + cell.log), (cell.reason, cell.log)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("et_log", ["stderr", "none"])
 def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server, phones, model_dir, et_log):
     # A binary built without ExecuTorch's Android logging backend writes ET_LOG lines to stderr; a Release
@@ -100,6 +101,7 @@ def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
 
 
+@pytest.mark.slow
 def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, phones, model_dir):
     # v1.0-1.2 have no --print_output (gflags: "ERROR: unknown command line flag", exit 1); the harness asks
     # the binary's --help and leaves the flag out.
@@ -111,6 +113,7 @@ def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, p
     assert cell.status == "ok" and len(cell.samples_ms) == 3, (cell.reason, cell.log)
 
 
+@pytest.mark.slow
 def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hang_runner=True))
     _inventory(tmp_path, serial, adb_server.port)
@@ -173,6 +176,7 @@ def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb
                       "libQnnSystem.so"]
 
 
+@pytest.mark.slow
 def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hot=True))
     _inventory(tmp_path, serial, adb_server.port)

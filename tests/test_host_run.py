@@ -156,6 +156,7 @@ def test_resume_with_a_changed_plan_is_refused(plan, tmp_path):
         run_plan(plan, db, resume=stopper.run_id)
 
 
+@pytest.mark.slow
 def test_hanging_model_times_out_and_run_continues(tmp_path, model_dir, host_inventory):
     """A real ONNX model whose Loop never ends in practice: the cell is killed, the next one runs."""
     import onnx

@@ -139,6 +139,7 @@ def test_a_new_app_version_is_installed(tmp_path, model_dir, iphone):
     assert code == 0 and iphone.installs == 1 and device["facts"]["app_version"] == "1.4.0 (140)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault, status, words", [
     ({"crash_app": 1}, "crashed", "ended without writing its result file"),
     ({"malformed_result": 1}, "failed", "breaks the contract"),

@@ -8,7 +8,8 @@ from tests.hostile.cases import CASES
 
 
 # Rows that take many seconds (a night measured, a phone or a process killed): `-m "not slow"` skips them.
-SLOW = ("fault", "injection: shell metacharacters", "injection: HTML in build and plan names")
+SLOW = ("fault", "injection: shell metacharacters", "injection: HTML in build and plan names",
+        "injection: an iPhone result file")
 
 
 def _param(c):
