@@ -63,20 +63,13 @@ def _resolve_run_id(db: Path, run_id: str) -> str:
 
 
 def cmd_devices(args) -> int:
-    from harness.devices import open_device
+    from harness.devices import probe
     from harness.inventory import load_inventory
 
     inventory = load_inventory(args.inventory)
     rows = []
     for config in inventory.devices:
-        try:
-            device = open_device(config)
-            try:
-                ok, why = device.reachable()
-            finally:
-                device.close()
-        except UserError as exc:
-            ok, why = False, str(exc)
+        ok, why = probe(config)
         rows.append({"id": config.id, "platform": config.platform, "reachable": ok, "detail": why,
                      "backends": list(config.backends), "labels": list(config.labels), "soc": config.soc})
     if args.json:

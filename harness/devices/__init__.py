@@ -18,7 +18,8 @@ PLATFORMS: dict[str, str] = {
     "ios": "harness.devices.ios",
 }
 
-__all__ = ["PLATFORMS", "CommandResult", "Device", "ThermalSample", "config_model", "open_device", "platform_module"]
+__all__ = ["PLATFORMS", "CommandResult", "Device", "ThermalSample", "config_model", "open_device", "platform_module",
+           "probe"]
 
 
 def platform_module(platform: str) -> ModuleType:
@@ -44,3 +45,17 @@ def config_model(platform: str):
 def open_device(config) -> Device:
     """Instantiate the device driver for an inventory entry."""
     return platform_module(config.platform).Device(config)
+
+
+def probe(config) -> tuple[bool, str]:
+    """Whether the device of an inventory entry answers now, and why not; it is closed again either way."""
+    from harness.errors import UserError
+
+    try:
+        device = open_device(config)
+        try:
+            return device.reachable()
+        finally:
+            device.close()
+    except UserError as exc:
+        return False, str(exc)

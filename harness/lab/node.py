@@ -25,8 +25,9 @@ INVENTORY_ENV = "HARNESS_LAB_INVENTORY"  # set for the node's Ray workers by 'ha
 
 def answering_devices(inventory_path: Path) -> list[tuple[str, bool, str]]:
     """(device id, answers, why) for every device of this host's inventory, wildcards expanded."""
-    from harness.devices import open_device
+    from harness.devices import probe
     from harness.inventory import load_inventory
+
     out = []
     for config in load_inventory(inventory_path).devices:
         try:
@@ -34,16 +35,7 @@ def answering_devices(inventory_path: Path) -> list[tuple[str, bool, str]]:
         except UserError as exc:
             out.append((config.id, False, str(exc)))
             continue
-        for entry in expanded:
-            try:
-                device = open_device(entry)
-                try:
-                    ok, why = device.reachable()
-                finally:
-                    device.close()
-            except UserError as exc:
-                ok, why = False, str(exc)
-            out.append((entry.id, ok, why))
+        out += [(entry.id, *probe(entry)) for entry in expanded]
     return out
 
 
