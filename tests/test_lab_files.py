@@ -145,3 +145,16 @@ def test_joining_needs_exactly_one_of_head_or_address(tmp_path, capsys):
                  "--inventory", str(tmp_path / "devices.yaml")]) == 0
     out = capsys.readouterr()
     assert "advertise host" in out.err and device_resource("host") in out.out and "--port=6391" in out.out
+
+
+def test_a_phone_that_moved_to_another_controller_is_still_comparable_night_to_night():
+    from types import SimpleNamespace
+
+    from harness.nightly.checks import _facts
+
+    def night(controller):
+        facts = {"soc": "SM8650", "android": "15", "controller": controller}
+        return SimpleNamespace(devices=[{"device_id": "p1", "facts": facts}])
+
+    assert _facts(night("host-a (ray node 1f2e)"), "p1") == _facts(night("host-b (ray node 9c0d)"), "p1")
+    assert _facts(night("host-a"), "p1") == {"soc": "SM8650", "android": "15"}

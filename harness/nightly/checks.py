@@ -22,8 +22,9 @@ FAILING = {"regression", "budget miss", "failed"}
 # A level that moved while bytes, settings and device facts stayed the same: the machine or phone changed, not
 # the build.  Reported beside the verdict, never failing it; a lasting move is caught by the history check.
 SHIFT = "shift"
-# Device facts that change from hour to hour without changing what a latency means.
-VOLATILE_FACTS = ("battery_", "uptime")
+# Device facts that change from hour to hour without changing what a latency means; "controller" is the lab
+# node that drove the phone (a phone moved to another controller host measures the same).
+VOLATILE_FACTS = ("battery_", "uptime", "controller")
 
 
 @dataclass
