@@ -49,3 +49,39 @@ def test_speedup_and_too_few_runs():
 def test_ratio_of_geometric_means_by_hand():
     # Geometric means: sqrt(10 * 40) = 20 and sqrt(15 * 60) = 30.
     assert compare_runs([10.0, 40.0], [15.0, 60.0]).median_ratio == pytest.approx(1.5)
+
+
+def _two_looks(true_ratio: float, sd: float, runs: int, rng) -> tuple[str, int]:
+    """The nightly's paired procedure on generated rounds: a first look at ``runs`` rounds; when that is too
+    noisy to call, as many rounds again and a decision on all of them; both at PAIRED_ALPHA."""
+    from harness.nightly.checks import PAIRED_ALPHA
+
+    drift = rng.lognormal(0, 0.10, 2 * runs)  # what the machine did in each round: both builds see it
+    a = 10.0 * drift * rng.lognormal(0, sd, 2 * runs)
+    b = 10.0 * true_ratio * drift * rng.lognormal(0, sd, 2 * runs)
+    first = compare_runs(list(a[:runs]), list(b[:runs]), paired=True, alpha=PAIRED_ALPHA)
+    if first.verdict != "too noisy":
+        return first.verdict, 1
+    return compare_runs(list(a), list(b), paired=True, alpha=PAIRED_ALPHA).verdict, 2
+
+
+def test_two_looks_call_an_unchanged_build_no_more_often_than_one_look_at_alpha():
+    """False alarms of the two-look rule, simulated with paired noise large enough that most first looks are
+    too noisy (so the second look is taken): at most ALPHA (0.01), with Monte Carlo room."""
+    from harness.stats.compare import ALPHA
+
+    rng = np.random.default_rng(11)
+    outcomes = [_two_looks(1.0, 0.06, 6, rng) for _ in range(4000)]
+    called = sum(v in ("slower", "faster") for v, _ in outcomes) / len(outcomes)
+    second = sum(looks == 2 for _, looks in outcomes) / len(outcomes)
+    assert second > 0.5  # the case the rule exists for
+    assert called <= ALPHA + 3 * (ALPHA * (1 - ALPHA) / len(outcomes)) ** 0.5
+
+
+def test_a_second_look_finds_a_ten_percent_slowdown_a_noisy_first_look_misses():
+    """Paired noise of 4% per build (one look at ALPHA finds a 10% slowdown about 57% of the time)."""
+    rng = np.random.default_rng(12)
+    outcomes = [_two_looks(1.10, 0.04, 6, rng) for _ in range(1000)]
+    one_look = sum(v == "slower" and looks == 1 for v, looks in outcomes) / len(outcomes)
+    both = sum(v == "slower" for v, _ in outcomes) / len(outcomes)
+    assert both >= 0.9 and both > one_look + 0.2, (one_look, both)

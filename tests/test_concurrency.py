@@ -107,3 +107,25 @@ def test_devices_are_measured_at_once_and_each_device_one_run_at_a_time(tmp_path
     assert "unplugged" in next(c for c in cells if c.device_id == "slow").reason
     assert devices == {"p1", "p2", "p3", "crashy"}
     assert outcome.statuses == {"ok": 6, "crashed": 2, "failed": 2}
+
+
+def test_extra_rounds_continue_the_interleaving_for_only_the_cells_asked():
+    """The nightly's second look: the asked cells get rounds 6..11, alternating order as the first six did;
+    the others get nothing more, and what is stored is never measured again."""
+    from types import SimpleNamespace as NS
+
+    from harness.run.engine import schedule
+
+    def cell(key, quant):
+        art = NS(model="m", stage="vad", format="pte", backend="xnnpack", quantization=quant)
+        return NS(key=key, device=NS(id="phone"), task="latency", artifact=art, settings=NS(runs=6))
+
+    new, ref, other = cell("phone/new", "int8"), cell("phone/new/ref", "int8"), cell("phone/other", "int4")
+    stored = {c.key: ("ok", set(range(6))) for c in (new, ref, other)}
+    todo = schedule([new, ref, other], stored, {new.key: 12, ref.key: 12})
+    assert [r for _, r in todo] == [6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11]
+    assert {s.key for s, _ in todo} == {new.key, ref.key}
+    orders = [[s.key for s, r in todo if r == k] for k in range(6, 12)]
+    # each even round in one order, each odd round in the other
+    assert orders[0] == orders[2] == orders[4] and orders[1] == orders[3] == orders[5] == orders[0][::-1]
+    assert schedule([new, ref, other], stored) == []  # without extra rounds, a complete run has nothing left

@@ -16,12 +16,16 @@ from harness.nightly.noise import NoiseFloor
 from harness.report.model import ReportData
 from harness.run.engine import REF_SUFFIX, identity_of
 from harness.runners.base import RunSettings
-from harness.stats.compare import DEFAULT_THRESHOLD, compare_runs
+from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, compare_runs
 
 FAILING = {"regression", "budget miss", "failed"}
 # A level that moved while bytes, settings and device facts stayed the same: the machine or phone changed, not
 # the build.  Reported beside the verdict, never failing it; a lasting move is caught by the history check.
 SHIFT = "shift"
+# A changed build is compared with last night's bytes paired by round, in up to two looks (the second after
+# extra rounds, when the first was too noisy to call): each look tests at half the significance level, so
+# the two together call a change that is not there no more often than one look at ALPHA would (Bonferroni).
+PAIRED_ALPHA = ALPHA / 2
 # Device facts that change from hour to hour without changing what a latency means; "controller" is the lab
 # node that drove the phone (a phone moved to another controller host measures the same).
 VOLATILE_FACTS = ("battery_", "uptime", "controller")
@@ -99,7 +103,7 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
         return status
 
     if reference is not None:
-        cmp = paired_runs(reference.cell, now.cell, threshold=threshold)
+        cmp = paired_runs(reference.cell, now.cell, threshold=threshold, alpha=PAIRED_ALPHA)
         data = {**cmp.as_dict(), "against": "last night's build re-measured tonight, paired by round"}
         return Check(now.cell.device_id, now.cell.label, "latency", status_of(cmp, reference, now),
                      cmp.reason + " (against last night's build, re-measured tonight)", data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from harness.nightly.checks import Check, history_checks, run_checks
 from harness.nightly.history import build_series
 from harness.nightly.noise import learn_floors
 from harness.nightly.outputs import write_junit, write_summary
+from harness.nightly.second_look import undecided_pairs
 from harness.report.html import render
 from harness.report.model import build_report_data
 from harness.run.engine import run_plan
@@ -62,6 +64,13 @@ def nightly(plan: Path, db: Path, out_dir: Path | None, inventory: Path | None, 
             baseline = store.latest_complete_run(name)
     outcome = run_plan(plan, db, inventory_path=inventory, resume=resume, progress=progress, reference_run=baseline,
                        measure=measure)
+    extra = undecided_pairs(db, outcome.run_id, threshold)
+    if extra:
+        if progress is not None:
+            print(f"second look: {len(extra) // 2} changed build(s) too noisy to call against last night's bytes; "
+                  "measuring as many paired rounds again", file=sys.stderr)
+        run_plan(plan, db, inventory_path=inventory, resume=outcome.run_id, progress=progress, measure=measure,
+                 extra_rounds=extra)
     if baseline is None and resume is not None:
         with Store(db) as store:
             baseline = store.run(resume).settings.get("reference_run")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.stats.compare import DEFAULT_THRESHOLD, LatencyComparison, compare_runs
+from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, LatencyComparison, compare_runs
 
 
 @dataclass
@@ -20,14 +20,14 @@ class QuantPair:
     size_ratio: float | None
 
 
-def paired_runs(a_cell, b_cell, threshold: float = DEFAULT_THRESHOLD) -> LatencyComparison:
+def paired_runs(a_cell, b_cell, threshold: float = DEFAULT_THRESHOLD, alpha: float = ALPHA) -> LatencyComparison:
     """B against A where both were measured in the same rounds: run i of each is a pair in time."""
     a = {r["run_index"]: r for r in a_cell.runs if r["status"] == "ok"}
     b = {r["run_index"]: r for r in b_cell.runs if r["status"] == "ok"}
     rounds = sorted(set(a) & set(b))
     return compare_runs([a[i]["p50_ms"] for i in rounds], [b[i]["p50_ms"] for i in rounds],
                         [a[i]["p95_ms"] for i in rounds], [b[i]["p95_ms"] for i in rounds], paired=True,
-                        threshold=threshold)
+                        threshold=threshold, alpha=alpha)
 
 
 def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:

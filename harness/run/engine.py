@@ -65,19 +65,21 @@ def round_order(cells: list[CellSpec]) -> list[CellSpec]:
     return sorted(cells, key=key)
 
 
-def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]]) -> list[tuple[CellSpec, int]]:
+def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]],
+             rounds_of: dict[str, int] | None = None) -> list[tuple[CellSpec, int]]:
     """Every (cell, run index) still to measure, round by round, odd rounds reversed.
 
     ``stored``: what a resumed run already holds (cell key -> (status, run indices)); a cell that
     failed is not measured again, a cell whose device was lost is (its lost runs are not in the indices).
+    ``rounds_of``: rounds wanted per cell key, instead of each cell's ``runs`` (extra rounds for some cells).
     """
+    want = {c.key: (rounds_of or {}).get(c.key, c.settings.runs) for c in cells}
     ordered = round_order(cells)
-    rounds = max((c.settings.runs for c in cells), default=0)
     out = []
-    for r in range(rounds):
+    for r in range(max(want.values(), default=0)):
         for spec in (ordered if r % 2 == 0 else ordered[::-1]):
             status, done = stored.get(spec.key, ("ok", set()))
-            if r < spec.settings.runs and r not in done and status in ("ok", "lost"):
+            if r < want[spec.key] and r not in done and status in ("ok", "lost"):
                 out.append((spec, r))
     return out
 
@@ -117,7 +119,8 @@ def aa_cells(cells: list[CellSpec]) -> list[CellSpec]:
 
 def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None, resume: str | None = None,
              progress: Progress | None = None, calibration: bool = False,
-             reference_run: str | None = None, measure: Callable | None = None) -> RunOutcome:
+             reference_run: str | None = None, measure: Callable | None = None,
+             extra_rounds: dict[str, int] | None = None) -> RunOutcome:
     """Execute a plan into the store at ``db_path``; return how the cells ended.
 
     ``calibration``: measure every latency cell twice, interleaved (an A/A run for noise floors).
@@ -126,6 +129,8 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
     ``measure``: what measures the scheduled runs and yields their events; by default every device attached
     to this controller at once (:func:`measure_concurrently`); :func:`harness.lab.measurer` sends each
     device's runs to the Ray node that holds it.
+    ``extra_rounds`` (with ``resume``): cell key -> rounds wanted in all; only those cells are measured, beyond
+    their ``runs``, in the same interleaved order (the nightly's second look at a pair it could not call).
     """
     progress = progress or _Silent()
     plan, plan_sha, lines = load_plan(plan_path)
@@ -180,8 +185,10 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         for skip in skipped:
             store.record_artifact(skip.artifact)
             store.record_skipped(run_id, skip.device_id, skip.artifact.sha256, skip.reason)
-        todo = schedule(cells, stored)
-        total_runs = sum(c.settings.runs for c in cells)
+        if extra_rounds:
+            cells = [c for c in cells if c.key in extra_rounds]
+        todo = schedule(cells, stored, extra_rounds)
+        total_runs = sum((extra_rounds or {}).get(c.key, c.settings.runs) for c in cells)
         progress.start(run_id, total_runs, total_runs - len(todo))
         events = (measure or measure_concurrently)(todo)
         try:
