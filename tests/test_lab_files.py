@@ -13,7 +13,8 @@ import soundfile as sf
 
 from harness.errors import UserError
 from harness.lab import device_resource
-from harness.lab.files import FileServer, catalogue, fetch, localize, sha256_of
+from harness.artifacts.manifest import sha256_of
+from harness.lab.files import FileServer, catalogue, fetch, localize
 from harness.lab.node import join_env, node_config, ray_start_argv, resources_for
 from harness.plan import expand_plan, load_plan
 from harness.inventory import load_inventory
@@ -86,12 +87,42 @@ def test_a_node_elsewhere_gets_every_file_a_cell_reads_checked_by_sha256(tmp_pat
 
 def test_a_file_that_arrives_changed_is_refused_and_leaves_nothing(tmp_path, specs):
     files = catalogue([s for s in specs if s.task == "latency"])
-    (path, ref), = files.items()
+    (path,) = files
     _, read, served = _elsewhere(tmp_path, files)
     served[path] = served[path][:-1] + b"\0"
     with pytest.raises(OSError, match="changed on the driver"):
-        fetch(path, ref, read, tmp_path / "cache")
+        fetch(path, files, read, tmp_path / "cache")
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def test_a_folder_build_arrives_whole_and_a_changed_member_is_refused(tmp_path, specs):
+    """Core ML packages are folders: each file travels on its own, and the folder is checked against the
+    artifact's sha256 (the project's folder digest) before it is used."""
+    from dataclasses import replace
+
+    package = tmp_path / "enc.mlpackage"
+    write(package / "Manifest.json", '{"fileFormatVersion": "1.0.0"}')
+    (package / "Data" / "weights").mkdir(parents=True)
+    (package / "Data" / "weights" / "weight.bin").write_bytes(bytes(range(256)) * 40)
+    spec = next(s for s in specs if s.task == "latency")
+    spec = replace(spec, artifact=replace(spec.artifact, path=package, sha256=sha256_of(package)))
+    files = catalogue([spec])
+    assert files[str(package)].members == ("Data/weights/weight.bin", "Manifest.json")
+    original = sha256_of(package)
+    served = {p: Path(p).read_bytes() for p, ref in files.items() if not ref.members}
+    import shutil
+
+    shutil.rmtree(package)
+    read = lambda path, offset: served[path][offset:offset + 100]  # noqa: E731
+    local = localize(spec, files, read, tmp_path / "cache").artifact.path
+    assert local.is_dir() and local.name == "enc.mlpackage" and sha256_of(local) == original
+    member = str(package / "Manifest.json")
+    served[member] = b"{}"
+    with pytest.raises(OSError, match="changed on the driver"):
+        fetch(str(package), files, read, tmp_path / "other-cache")
+    assert not [p for p in (tmp_path / "other-cache").rglob("*") if "mlpackage" in p.name]  # no folder, no partial
+    with pytest.raises(PermissionError):
+        FileServer(files).read(str(package), 0)  # a folder is never read as one file
 
 
 def test_the_driver_serves_only_the_files_of_the_run(tmp_path, specs):

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from harness.artifacts.manifest import sha256_of, size_of
 from harness.plan import CellSpec
 
 CHUNK_BYTES = 16 << 20  # small enough to pass through Ray's object store without fuss
@@ -23,21 +25,20 @@ CHUNK_BYTES = 16 << 20  # small enough to pass through Ray's object store withou
 
 @dataclass(frozen=True)
 class FileRef:
+    """A driver-side file, or a folder build (a Core ML package) with the relative names of its files."""
+
     sha256: str
     size_bytes: int
+    members: tuple[str, ...] = ()  # a folder's files, relative to it; empty for a file
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _artifacts(spec: CellSpec) -> list:
+    return [spec.artifact] + (list(spec.chain.parts.values()) if spec.chain else [])
 
 
 def files_of(spec: CellSpec) -> list[Path]:
-    """Every controller-side file a cell reads."""
-    arts = [spec.artifact] + (list(spec.chain.parts.values()) if spec.chain else [])
+    """Every controller-side file (or folder build) a cell reads."""
+    arts = _artifacts(spec)
     paths = [a.path for a in arts] + [p for a in arts for p in a.companions.values()]
     if spec.chain is not None:
         from harness.accuracy.corpus import read_manifest
@@ -49,15 +50,20 @@ def files_of(spec: CellSpec) -> list[Path]:
 
 
 def catalogue(specs: list[CellSpec]) -> dict[str, FileRef]:
-    """str(path) -> its sha256 and size, for every file the cells read (artifacts' known sha256 reused)."""
-    known = {str(a.path): a.sha256 for s in specs
-             for a in [s.artifact] + (list(s.chain.parts.values()) if s.chain else [])}
+    """str(path) -> its sha256 and size, for every file the cells read (artifacts' known sha256 reused); a
+    folder is listed with its members, and each member as a file of its own (what the driver serves)."""
+    known = {str(a.path): a.sha256 for s in specs for a in _artifacts(s)}
     out: dict[str, FileRef] = {}
     for spec in specs:
         for path in files_of(spec):
             key = str(path)
-            if key not in out:
-                out[key] = FileRef(known.get(key) or sha256_of(path), path.stat().st_size)
+            if key in out:
+                continue
+            members = tuple(str(p.relative_to(path)) for p in sorted(path.rglob("*")) if p.is_file()) \
+                if path.is_dir() else ()
+            out[key] = FileRef(known.get(key) or sha256_of(path), size_of(path), members)
+            for name in members:
+                out.setdefault(str(path / name), FileRef(sha256_of(path / name), (path / name).stat().st_size))
     return out
 
 
@@ -68,7 +74,7 @@ class FileServer:
         self.files = files
 
     def read(self, path: str, offset: int) -> bytes:
-        if path not in self.files:
+        if path not in self.files or self.files[path].members:
             raise PermissionError(f"{path} is not a file of this run")
         with open(path, "rb") as f:
             f.seek(offset)
@@ -79,28 +85,36 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_LAB_CACHE", Path.home() / ".cache" / "harness" / "lab"))
 
 
-def fetch(path: str, ref: FileRef, read: Callable[[str, int], bytes], cache: Path) -> Path:
-    """A node-local copy of the driver's ``path``: the file itself when it is here with the same bytes, else
-    the cached copy (fetched once, checked against its sha256, renamed into place only when whole)."""
-    here = Path(path)
-    if here.is_file() and here.stat().st_size == ref.size_bytes and sha256_of(here) == ref.sha256:
+def fetch(path: str, files: dict[str, FileRef], read: Callable[[str, int], bytes], cache: Path) -> Path:
+    """A node-local copy of the driver's ``path``: the file (or folder) itself when it is here with the same
+    bytes, else the cached copy (fetched once, checked against its sha256, renamed into place only when whole)."""
+    ref, here = files[path], Path(path)
+    if here.exists() and size_of(here) == ref.size_bytes and sha256_of(here) == ref.sha256:
         return here
     target = cache / ref.sha256[:2] / ref.sha256 / here.name
-    if target.is_file():
+    if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    digest = hashlib.sha256()
-    with partial.open("wb") as out:
-        while True:
-            chunk = read(path, out.tell())
-            if not chunk:
-                break
-            digest.update(chunk)
-            out.write(chunk)
-    if digest.hexdigest() != ref.sha256:
-        partial.unlink()
-        raise OSError(f"{path} arrived with sha256 {digest.hexdigest()[:12]}, not {ref.sha256[:12]}: "
+    if ref.members:  # a folder: each member fetched (and checked) on its own, then the folder checked whole
+        try:
+            for name in ref.members:
+                (partial / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(fetch(str(here / name), files, read, cache), partial / name)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        got = sha256_of(partial)
+    else:
+        digest = hashlib.sha256()
+        with partial.open("wb") as out:
+            while chunk := read(path, out.tell()):
+                digest.update(chunk)
+                out.write(chunk)
+        got = digest.hexdigest()
+    if got != ref.sha256:
+        shutil.rmtree(partial) if partial.is_dir() else partial.unlink()
+        raise OSError(f"{path} arrived with sha256 {got[:12]}, not {ref.sha256[:12]}: "
                       "the file changed on the driver during the run")
     partial.replace(target)
     return target
@@ -112,7 +126,7 @@ def localize(spec: CellSpec, files: dict[str, FileRef], read: Callable[[str, int
     cache = cache or cache_dir()
 
     def here(path: Path) -> Path:
-        return fetch(str(path), files[str(path)], read, cache)
+        return fetch(str(path), files, read, cache)
 
     def artifact(a):
         return replace(a, path=here(a.path), companions={k: here(p) for k, p in a.companions.items()})

@@ -38,10 +38,10 @@ def _node_worker(device_id: str, work: list[tuple[CellSpec, int]], files, server
 
     import ray
 
-    from harness.lab.node import node_config
+    from harness.lab.node import INVENTORY_ENV, node_config
 
     read = lambda path, offset: ray.get(server.read.remote(path, offset))  # noqa: E731
-    inventory = node_inventory or os.environ.get("HARNESS_LAB_INVENTORY")
+    inventory = node_inventory or os.environ.get(INVENTORY_ENV)
     localized = {}
     for spec, run_index in work:
         if spec.key not in localized:

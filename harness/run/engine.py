@@ -65,6 +65,11 @@ def round_order(cells: list[CellSpec]) -> list[CellSpec]:
     return sorted(cells, key=key)
 
 
+def rounds_wanted(spec: CellSpec, rounds_of: dict[str, int] | None = None) -> int:
+    """The rounds a cell is measured for: its ``runs``, unless extra rounds were asked for it."""
+    return (rounds_of or {}).get(spec.key, spec.settings.runs)
+
+
 def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]],
              rounds_of: dict[str, int] | None = None) -> list[tuple[CellSpec, int]]:
     """Every (cell, run index) still to measure, round by round, odd rounds reversed.
@@ -73,7 +78,7 @@ def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]],
     failed is not measured again, a cell whose device was lost is (its lost runs are not in the indices).
     ``rounds_of``: rounds wanted per cell key, instead of each cell's ``runs`` (extra rounds for some cells).
     """
-    want = {c.key: (rounds_of or {}).get(c.key, c.settings.runs) for c in cells}
+    want = {c.key: rounds_wanted(c, rounds_of) for c in cells}
     ordered = round_order(cells)
     out = []
     for r in range(max(want.values(), default=0)):
@@ -188,7 +193,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
         if extra_rounds:
             cells = [c for c in cells if c.key in extra_rounds]
         todo = schedule(cells, stored, extra_rounds)
-        total_runs = sum((extra_rounds or {}).get(c.key, c.settings.runs) for c in cells)
+        total_runs = sum(rounds_wanted(c, extra_rounds) for c in cells)
         progress.start(run_id, total_runs, total_runs - len(todo))
         events = (measure or measure_concurrently)(todo)
         try:
