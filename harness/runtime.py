@@ -10,6 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def rss_mb() -> float:
+    """This process's resident memory now, in MiB (NaN where /proc is missing)."""
+    import resource
+
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        return float("nan")
+
+
 def ort_session(path: str, threads: int | None):
     """An onnxruntime CPU session, with ``threads`` intra-op threads when given."""
     import onnxruntime as ort

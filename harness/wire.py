@@ -4,3 +4,5 @@
 RESULT_PREFIX = "HARNESS_RESULT "
 # The host fork server's first stdout line once its runtimes are imported.
 FORKSERVER_READY = "HARNESS_FORKSERVER_READY"
+# The host LLM worker's line per generation: this prefix, then {"phase", "text", "stats"} (stats.h's JSON).
+GENERATION_PREFIX = "HARNESS_GENERATION "

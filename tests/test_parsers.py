@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.runners import (base, executor_runner, llama_main, onnxruntime_perf_test, pytorch_observer, qnn_executor_runner,
+from harness.runners import (base, executor_runner, host_llm, llama_main, onnxruntime_perf_test, pytorch_observer, qnn_executor_runner,
                              whisper_runner)
 from harness.thermal import thermalservice
 from tests.helpers import REPO, run_cli
@@ -123,6 +123,18 @@ def test_llama_main_output_is_one_sample_with_its_generation_figures():
     m = llama_main.parse((LOGS / "llama_main.txt").read_text())
     assert m.samples_ms == [250] and m.load_ms == 2500
     assert m.extra["total_ms"] == 3400 and m.extra["generated_tokens"] == 64
+
+
+def test_host_llm_worker_output_one_sample_per_measured_generation():
+    # Recorded from the real worker over the tiny Qwen2-family build; the runner's own printf lines
+    # (generated text, PyTorchObserver) are interleaved with the worker's lines, as they are live.
+    m = host_llm.parse((LOGS / "host_llm_worker.txt").read_text())
+    assert m.samples_ms == [1.0, 0.0]  # first_token_ms - inference_start_ms: 398 - 397, 398 - 398
+    assert m.warmup_ms == [1.0] and m.load_ms == 2.0  # load from the first generation: 394 - 392
+    assert m.peak_rss_mb == pytest.approx(371.44140625)
+    assert (m.extra["prompt_tokens"], m.extra["generated_tokens"], m.extra["total_ms_median"]) == (9, 2, 1.5)
+    with pytest.raises(ValueError, match="HARNESS_RESULT"):
+        host_llm.parse("Traceback (most recent call last):\n")
 
 
 def test_whisper_runner_benchmark_lines_and_the_stats_line_fallback():

@@ -16,6 +16,7 @@ from harness.runners.base import Measurement, RunnerFailure, RunSettings
 RUNNERS: dict[str, str] = {
     "host-python": "harness.runners.host_python",
     "host-transcribe": "harness.runners.host_transcribe",
+    "host-llm": "harness.runners.host_llm",
     "android-executor-runner": "harness.runners.executor_runner",
     "android-qnn-executor-runner": "harness.runners.qnn_executor_runner",
     "android-onnxruntime-perf-test": "harness.runners.onnxruntime_perf_test",

@@ -15,8 +15,9 @@ TASK = "latency"
 
 
 def supports(platform: str, artifact: Artifact) -> bool:
-    # Bundled ASR programs have no forward method: they are transcribed, not timed as one call.
-    return platform == "host" and artifact.format in ("pte", "onnx") and artifact.stage != "asr"
+    # Bundled ASR programs have no forward method: they are transcribed, not timed as one call; LLM programs
+    # keep a KV cache and need a tokenizer: host_llm measures them through ExecuTorch's LLM runner.
+    return platform == "host" and artifact.format in ("pte", "onnx") and artifact.stage not in ("asr", "llm")
 
 
 def build_command(model_path: str, artifact: Artifact, settings: RunSettings) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from harness.runtime import import_executorch_runtime, ort_session, set_executorch_threads
+from harness.runtime import import_executorch_runtime, ort_session, rss_mb, set_executorch_threads
 from harness.wire import RESULT_PREFIX
 
 _NP_DTYPES = {
@@ -35,14 +35,6 @@ _ORT_DTYPES = {
 }
 # ExecuTorch ScalarType codes (c10 numbering) for the dtypes a benchmark input can have.
 _ET_DTYPES = {6: "float32", 5: "float16", 4: "int64", 3: "int32", 1: "int8", 0: "uint8", 11: "bool"}
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
-    except OSError:
-        return float("nan")
 
 
 def make_array(spec: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
@@ -130,7 +122,7 @@ def measure(fmt: str, model: str, specs: list | None, warmup: int, iterations: i
         importlib.import_module(module)
     if fmt == "pte":
         import_executorch_runtime()
-    rss_before_mb = _rss_mb()
+    rss_before_mb = rss_mb()
     run, load_ms = LOADERS[fmt](model, specs, threads, np.random.default_rng(seed), notes)
     clock = time.perf_counter_ns
     t0 = clock()

@@ -27,7 +27,11 @@ def parse(text: str) -> GenerationStats:
     lines = [l[l.index(PREFIX) + len(PREFIX):] for l in text.splitlines() if PREFIX in l]
     if not lines:
         raise ValueError("no 'PyTorchObserver {...}' line")
-    s = json.loads(lines[-1])
+    return from_json(json.loads(lines[-1]))
+
+
+def from_json(s: dict) -> GenerationStats:
+    """One stats object (``Stats::to_json_string`` in extension/llm/runner/stats.h) -> GenerationStats."""
     to_ms = 1000.0 / float(s.get("SCALING_FACTOR_UNITS_PER_SECOND", 1000))
     start, prefill_end, end = s["inference_start_ms"], s["prompt_eval_end_ms"], s["inference_end_ms"]
     prefill_s, decode_s = (prefill_end - start) * to_ms / 1000, (end - prefill_end) * to_ms / 1000

@@ -248,8 +248,10 @@ class Store:
         else:
             values = run_values(m.samples_ms if m else [])
             p50, p95, n = values.p50_ms, values.p95_ms, values.n
-        # Per-run facts: where the measured iterations fell, and which process measured them.
-        extra = {k: v for k, v in (m.extra if m else {}).items() if k.startswith("measured_") or k in ("pid", "ppid")}
+        # Per-run facts: where the measured iterations fell, which process measured them, and the runner's own
+        # scalar figures for this run (an LLM run's prompt tokens, prefill and decode rates).
+        extra = {k: v for k, v in (m.extra if m else {}).items()
+                 if k.startswith("measured_") or k in ("pid", "ppid") or isinstance(v, (int, float))}
         if summary:
             extra["summary_ms"] = summary
         self.db.execute(

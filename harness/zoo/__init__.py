@@ -28,6 +28,7 @@ class Recipe:
     build: Callable[[Path, dict[str, Path]], dict]  # (target, built deps by name) -> manifest fields it knows
     needs: tuple[str, ...] = ()  # recipes whose outputs this one derives from
     data: tuple[Path, ...] = ()  # other files the build reads (e.g. calibration audio checksums)
+    default: bool = True  # built by a plain `harness zoo build`; False: only when named (the large LLMs)
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,21 @@ def code_fingerprint() -> str:
 
 
 def _recipes() -> list[Recipe]:
-    from harness.zoo import recipes
+    from harness.zoo import llm, recipes
 
-    return recipes.RECIPES
+    return recipes.RECIPES + llm.RECIPES
 
 
 def build_all(out_dir: Path, only: list[str] | None = None, force: bool = False,
               log: Callable[[str], None] = lambda m: None, jobs: int = 1) -> list[BuildResult]:
-    """Build every recipe (or ``only`` those) into ``out_dir``; return what was built or reused, in recipe order.
+    """Build every default recipe (or ``only`` those) into ``out_dir``; return what was built or reused, in recipe order.
 
     ``jobs`` > 1 builds that many at once, each in a fresh process (exports are single-threaded Python for
     the most part, so a 2-core machine builds nearly twice as fast); a build starts once its inputs exist.
     """
     recipes = _recipes()
     by_name = {r.name: r for r in recipes}
-    wanted = set(by_name) if not only else set()
+    wanted = {r.name for r in recipes if r.default} if not only else set()
     for name in only or []:
         if name not in by_name:
             raise UserError(f"no reference build named '{name}'.", fix=f"choose from: {', '.join(by_name)}.")

@@ -1,0 +1,106 @@
+"""LLM builds (Qwen2's architecture through ExecuTorch's own LLM export) and LLM cells on the host.
+
+The small config of the same family is built for real by the zoo; the full-size one has the same
+code path and its figures are in the README (``harness zoo build --only qwen2-0.5b-arch-int4-xnnpack``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.zoo.llm import QWEN2_0_5B, QWEN2_TINY
+from tests.helpers import measure
+
+pytestmark = pytest.mark.slow
+
+TINY = ["qwen2-tiny-arch-fp32-xnnpack", "qwen2-tiny-arch-int4-xnnpack"]
+PROMPT = "The birch canoe slid on the smooth"
+
+
+@pytest.fixture(scope="module")
+def tiny_llm(tmp_path_factory):
+    from harness.zoo import build_all
+
+    out = tmp_path_factory.mktemp("llm")
+    build_all(out, only=TINY, jobs=2)
+    return out
+
+
+def test_full_size_config_is_qwen2_0_5b():
+    # Qwen2-0.5B's published config.json: hidden_size 896, intermediate_size 4864, 24 layers, 14 attention
+    # heads, 2 key-value heads, vocab_size 151936, rope_theta 1e6, rms_norm_eps 1e-6.
+    assert (QWEN2_0_5B["dim"], QWEN2_0_5B["hidden_dim"], QWEN2_0_5B["n_layers"]) == (896, 4864, 24)
+    assert (QWEN2_0_5B["n_heads"], QWEN2_0_5B["n_kv_heads"], QWEN2_0_5B["vocab_size"]) == (14, 2, 151936)
+    assert QWEN2_0_5B["rope_theta"] == 1e6 and QWEN2_0_5B["attention_qkv_bias"]
+    # 494M parameters with the embedding tied (Qwen2-0.5B's model card: 0.49B).
+    d, f, v, layers, kv = 896, 4864, 151936, 24, 2 * 64
+    per_layer = (d * d + d) + 2 * (d * kv + kv) + d * d + 3 * d * f + 2 * d
+    assert round((v * d + layers * per_layer + d) / 1e6) == 494
+
+
+def test_tiny_build_runs_like_its_eager_source(tiny_llm):
+    """The FP32 program's greedy tokens, through ExecuTorch's own runner, are the eager model's."""
+    import torch
+    from executorch.examples.models.llama.llama_transformer import construct_transformer
+    from executorch.examples.models.llama.model_args import ModelArgs
+    from tokenizers import Tokenizer
+
+    from harness.runners.host_llm_worker import _runner_module
+
+    manifest = json.loads((tiny_llm / f"{TINY[0]}.pte.manifest.json").read_text())
+    assert manifest["stage"] == "llm" and "meaningless" in manifest["source"]["weights"]
+    tokenizer_path = tiny_llm / manifest["companions"]["tokenizer"]
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    prompt_ids = tokenizer.encode(PROMPT).ids
+
+    torch.manual_seed(0)  # the recipe's seed, and the output projection tied to the embedding
+    model = construct_transformer(ModelArgs(**QWEN2_TINY)).eval()
+    model.output.weight = model.tok_embeddings.weight
+    ids = list(prompt_ids)
+    with torch.no_grad():
+        for _ in range(4):
+            logits = model(torch.tensor([ids]))
+            ids.append(int(logits.reshape(-1, QWEN2_TINY["vocab_size"])[-1].argmax()))
+    expected = tokenizer.decode(ids[len(prompt_ids):])
+
+    llm = _runner_module()
+    runner = llm.TextLLMRunner(str(tiny_llm / f"{TINY[0]}.pte"), str(tokenizer_path))
+    pieces, stats = [], []
+    runner.generate(PROMPT, llm.GenerationConfig(echo=False, max_new_tokens=4, temperature=0.0),
+                    token_callback=pieces.append, stats_callback=stats.append)
+    assert "".join(pieces) == expected
+    assert json.loads(stats[0].to_json_string())["prompt_tokens"] == len(prompt_ids)
+
+
+def test_llm_cell_on_the_host(tiny_llm, tmp_path, host_inventory):
+    from tokenizers import Tokenizer
+
+    got = measure(tmp_path / "plan.yaml", tmp_path / "r.db", f"""
+        name: llm
+        inventory: {host_inventory}
+        devices: [host]
+        artifacts: ["{tiny_llm / TINY[1]}.pte"]
+        warmup_iterations: 1
+        iterations: 3
+        runs: 2
+        threads: 1
+        llm: {{prompt: "{PROMPT}", seq_len: 20}}
+        """)
+    (cell,) = got.cells
+    assert cell.status == "ok", (cell.reason, cell.log)
+    assert cell.runner == "host-llm"
+    runs = cell.runs
+    assert [r["n"] for r in runs] == [3, 3] and sorted(cell.samples_run.tolist()) == [0, 0, 0, 1, 1, 1]
+    assert len(cell.warmup_ms) == 2  # one per run, kept apart from the measured values
+    prompt_tokens = len(Tokenizer.from_file(str(tiny_llm / "qwen2-tiny-arch.tokenizer.json")).encode(PROMPT).ids)
+    for run in runs:
+        extra = run["extra"]
+        assert extra["prompt_tokens"] == prompt_tokens
+        # seq_len bounds prompt + every new token; the runner emits the prefill's token first and counts only
+        # the decode loop's tokens as generated (extension/llm/runner/text_llm_runner.cpp, stats.h).
+        assert extra["prompt_tokens"] + 1 + extra["generated_tokens"] == 20
+        assert run["p95_ms"] <= extra["total_ms_median"] + 1  # the first token comes before the last
+        assert run["peak_rss_mb"] > extra["rss_before_load_mb"] > 0
+        assert run["load_ms"] is not None and run["load_ms"] >= 0
