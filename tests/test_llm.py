@@ -104,3 +104,13 @@ def test_llm_cell_on_the_host(tiny_llm, tmp_path, host_inventory):
         assert run["p95_ms"] <= extra["total_ms_median"] + 1  # the first token comes before the last
         assert run["peak_rss_mb"] > extra["rss_before_load_mb"] > 0
         assert run["load_ms"] is not None and run["load_ms"] >= 0
+    # The report says what the weights are and shows the runner's own generation figures; the generated
+    # text (from the device, so untrusted) is escaped like everything else.
+    from harness.report.html import write_report
+
+    html = write_report(tmp_path / "r.db", got.outcome.run_id, tmp_path / "out").read_text()
+    assert "meaningless text" in html
+    # (prefill and decode rates need a measurable span: the tiny model's prefill takes under the stats' 1 ms tick)
+    assert "prompt tokens" in html and "generated tokens" in html and "generation (median) ms" in html
+    budget = "llm_cpu"  # an XNNPACK build is measured against the CPU budget (500 ms by default)
+    assert budget in html

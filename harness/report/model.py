@@ -58,6 +58,12 @@ class CellView:
         return min_detectable_ratio(s.p50_log_sd * (2 / s.runs) ** 0.5, 2 * (s.runs - 1), ALPHA, POWER)
 
     @property
+    def weights_note(self) -> str | None:
+        """What the build's weights are, when they are not a trained model's (the zoo's seeded LLM builds)."""
+        weights = (self.cell.artifact.get("source") or {}).get("weights")
+        return weights if isinstance(weights, str) and weights.startswith("seeded random") else None
+
+    @property
     def figures(self) -> list[tuple[str, str]]:
         """Runner-specific figures (LLM throughput, the iPhone app's compile time and identity)."""
         out = []

@@ -404,14 +404,16 @@ class Store:
     def cells(self, run_id: str, with_samples: bool = True) -> list[CellRecord]:
         """The cells of a run with their runs, samples, thermals and transcripts (``with_samples``)."""
         rows = self.db.execute(
-            """SELECT c.*, a.model, a.stage, a.format, a.backend, a.quantization, a.size_bytes, a.inferred_json
+            """SELECT c.*, a.model, a.stage, a.format, a.backend, a.quantization, a.size_bytes, a.inferred_json,
+                      a.manifest_json
                FROM cells c JOIN artifacts a ON a.sha256 = c.artifact_sha256
                WHERE c.run_id=? ORDER BY c.device_id, a.stage, a.model, a.quantization, c.cell_id""", (run_id,))
         cells = []
         for r in rows:
             artifact = {k: r[k] for k in ("model", "stage", "format", "backend", "quantization", "size_bytes")}
             artifact.update(sha256=r["artifact_sha256"], path=r["artifact_path"],
-                            inferred=json.loads(r["inferred_json"]))
+                            inferred=json.loads(r["inferred_json"]),
+                            source=json.loads(r["manifest_json"]).get("source"))  # where the weights came from
             cells.append(CellRecord(
                 cell_id=r["cell_id"], run_id=r["run_id"], cell_key=r["cell_key"], device_id=r["device_id"],
                 task=r["task"], runner=r["runner"], status=r["status"], reason=r["reason"], log=r["log"],
