@@ -114,3 +114,54 @@ def test_llm_cell_on_the_host(tiny_llm, tmp_path, host_inventory):
     assert "prompt tokens" in html and "generated tokens" in html and "generation (median) ms" in html
     budget = "llm_cpu"  # an XNNPACK build is measured against the CPU budget (500 ms by default)
     assert budget in html
+
+
+def test_voice_pipeline_per_utterance(tiny_llm, small_zoo, tmp_path, host_inventory):
+    """VAD -> ASR on the speech found -> LLM next word, per utterance, stored and reported."""
+    import numpy as np
+    from silero_vad import get_speech_timestamps, load_silero_vad
+
+    from harness.accuracy.corpus import read_manifest
+    from harness.report.html import write_report
+    from tests.helpers import REPO
+
+    zoo, _ = small_zoo
+    corpus = REPO / "corpora" / "harvard-hibari"
+    got = measure(tmp_path / "plan.yaml", tmp_path / "r.db", f"""
+        name: pipeline
+        inventory: {host_inventory}
+        devices: [host]
+        threads: 1
+        accuracy:
+          corpus: {corpus}
+          limit: 3
+          chains:
+            - name: int8-int4
+              vad: {zoo / 'silero-vad-int8.onnx'}
+              mel: {zoo / 'whisper-logmel-fp32.onnx'}
+              encoder: {zoo / 'whisper-tiny.en-encoder-int8.onnx'}
+              decoder: {zoo / 'whisper-tiny.en-decoder-int8.onnx'}
+              llm: {tiny_llm / TINY[1]}.pte
+        """)
+    (cell,) = got.cells
+    assert cell.status == "ok", (cell.reason, cell.log)
+    rows = cell.transcripts
+    assert [r["utt_id"] for r in rows] == ["h01-01", "h01-02", "h01-03"]
+    utterances = read_manifest(corpus).utterances
+    silero = load_silero_vad(onnx=True)
+    for row, utt in zip(rows, utterances):
+        assert row["pipeline_ms"] == pytest.approx(row["vad_ms"] + row["total_ms"] + row["llm_ms"])
+        assert row["hypothesis"] and row["continuation"]  # transcribed, then continued
+        # silero-vad's own segmentation of the clip lies inside the span the pipeline transcribed.
+        audio = read_manifest(corpus).load_audio(utt)
+        found = get_speech_timestamps(audio, silero, sampling_rate=16000)
+        speech_s = (found[-1]["end"] - found[0]["start"]) / 16000
+        assert speech_s - 0.05 <= row["speech_s"] <= min(row["audio_s"], speech_s + 0.5)
+    assert sorted(cell.samples_ms.tolist()) == sorted(r["pipeline_ms"] for r in rows)
+    assert cell.peak_rss_mb > 0
+
+    html = write_report(tmp_path / "r.db", got.outcome.run_id, tmp_path / "out").read_text()
+    assert 'id="pipeline"' in html and "needs ≥ 72 utts" in html  # 3 utterances: no interval for a P95
+    assert "LLM next word" in html and "data:image/svg+xml" in html
+    p95 = np.percentile([r["pipeline_ms"] for r in rows], 95)
+    assert f"{p95:.0f}" in html or f"{p95:.1f}" in html or f"{p95:.2f}" in html

@@ -31,14 +31,14 @@ def test_every_runner_module_meets_the_runner_contract(name):
     module = runner_module(name)
     assert module.NAME == name
     tasks = getattr(module, "TASKS", (getattr(module, "TASK", None),))
-    assert set(tasks) <= {"latency", "transcribe"} and tasks
+    assert set(tasks) <= {"latency", "transcribe", "pipeline"} and tasks
     assert callable(module.supports) and callable(module.parse)
     # One result type for every runner's parser: what `harness parse` prints, and what measure() returns.
     assert inspect.signature(module.parse).return_annotation in ("Measurement", Measurement)
     assert isinstance(module.TOOL, str) and module.TOOL
     if "latency" in tasks:
         assert list(inspect.signature(module.measure).parameters) == ["device", "model_path", "artifact", "settings"]
-    if "transcribe" in tasks:
+    if "transcribe" in tasks or "pipeline" in tasks:
         assert list(inspect.signature(module.measure_chain).parameters) == ["device", "chain", "settings"]
 
 

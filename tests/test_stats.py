@@ -105,3 +105,31 @@ def test_min_detectable_ratio_by_hand():
 def test_geometric_estimate_ignores_failed_runs():
     est = geometric_estimate([4.0, None, 9.0])
     assert est.value == pytest.approx(6.0) and est.runs == 2
+
+
+@pytest.mark.parametrize("n, q", [(100, 0.95), (20, 0.5), (80, 0.95)])
+def test_order_statistic_interval_covers_the_quantile_as_it_says(n, q):
+    """Simulated: lognormal latencies (skewed, like real ones); the interval must cover the true quantile at
+    least 95% of the time, and as often as the exact coverage it reports."""
+    from scipy.stats import lognorm
+
+    from harness.stats.quantile import quantile_interval
+
+    rng = np.random.default_rng(11)
+    truth = float(lognorm.ppf(q, s=0.5, scale=100.0))
+    hits, reps, claimed = 0, 4000, None
+    for _ in range(reps):
+        interval, claimed = quantile_interval(rng.lognormal(np.log(100.0), 0.5, n), q)
+        hits += interval.low <= truth <= interval.high
+    se = (claimed * (1 - claimed) / reps) ** 0.5
+    assert claimed >= 0.95
+    assert abs(hits / reps - claimed) < 4 * se + 0.002
+
+
+def test_order_statistic_interval_admits_too_few_draws_for_a_p95():
+    from harness.stats.quantile import quantile_interval
+
+    # P(all 20 draws fall below the P95) = 0.95**20 = 0.36 > 0.025: no upper bound exists at 95%.
+    assert quantile_interval(np.arange(20.0), 0.95) == (None, 0.0)
+    assert quantile_interval(np.arange(71.0), 0.95) == (None, 0.0)  # 0.95**71 = 0.026 > 0.025
+    assert quantile_interval(np.arange(72.0), 0.95)[0] is not None  # 0.95**72 = 0.0249

@@ -53,7 +53,7 @@ def test_v1_database_is_migrated_with_a_backup_and_nothing_lost(tmp_path):
         cells = {c.cell_key: c for c in store.cells("r1")}
     assert backup.exists() and sqlite3.connect(backup).execute("PRAGMA user_version").fetchone()[0] == 1
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "cell_stats" not in tables and "cell_runs" in tables
     host, phone = cells["host/a/latency"], cells["phone/b/latency"]
@@ -90,6 +90,23 @@ def test_v2_database_gains_the_lost_status_with_every_row_and_id_kept(tmp_path):
     con.execute("UPDATE cells SET status='lost' WHERE cell_id=1")
     with pytest.raises(sqlite3.IntegrityError):
         con.execute("UPDATE cells SET status='misplaced' WHERE cell_id=1")
+
+
+def test_v3_transcripts_gain_the_pipeline_columns_with_old_rows_left_null(tmp_path):
+    from harness.store.migrate import migrate
+
+    db = tmp_path / "v3.db"
+    _v1_database(db)
+    con = sqlite3.connect(db)
+    migrate(con, db, 1, 3)
+    con.execute("INSERT INTO transcripts VALUES (1,'u1','a b','a b',3,1.0,2.0,0.5,4.5,2.0,0.002)")
+    con.commit()
+    con.close()
+    with Store(db) as store:
+        assert store.migrated_from == 3
+    con = sqlite3.connect(db)
+    row = con.execute("SELECT utt_id, total_ms, vad_ms, llm_ms, pipeline_ms, speech_s, continuation FROM transcripts")
+    assert row.fetchall() == [("u1", 4.5, None, None, None, None, None)]
 
 
 def test_reopening_a_migrated_database_does_not_migrate_again(tmp_path):

@@ -34,6 +34,11 @@ class ChainSpec:
         """The artifact that names the build in results: the bundle, or the decoder of a split chain."""
         return self.parts.get("model") or self.parts["decoder"]
 
+    @property
+    def is_pipeline(self) -> bool:
+        """VAD -> ASR -> LLM per utterance (see plan.models.Chain), not ASR alone."""
+        return "vad" in self.parts
+
 
 @dataclass(frozen=True)
 class CellSpec:
@@ -150,9 +155,11 @@ def _accuracy_cells(plan: Plan, plan_path: Path, lines: dict, inventory: Invento
             if missing:
                 skipped.append(SkippedCell(device.id, build, f"chain {chain.name} needs {', '.join(missing)}"))
                 continue
-            runner = select_runner(device.platform, build, task="transcribe")
+            task = "pipeline" if spec.is_pipeline else "transcribe"  # a runner that can, stores it as transcripts
+            runner = select_runner(device.platform, build, task=task)
             if runner is None:
-                skipped.append(SkippedCell(device.id, build, f"no runner transcribes {build.label} on {device.platform}"))
+                what = "runs the voice pipeline with" if spec.is_pipeline else "transcribes"
+                skipped.append(SkippedCell(device.id, build, f"no runner {what} {build.label} on {device.platform}"))
                 continue
             cells.append(CellSpec(
                 key=f"{device.id}/{build.sha256[:16]}/transcribe/{chain.name}", task="transcribe",

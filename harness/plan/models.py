@@ -28,7 +28,8 @@ class Budgets(StrictModel):
     asr: float | None = 150.0
     llm_npu: float | None = 200.0
     llm_cpu: float | None = 500.0
-    pipeline: float | None = 350.0
+    pipeline: float | None = 350.0  # per utterance: VAD + ASR + the LLM's next-word latency, at P95
+    pipeline_memory_mb: float | None = 1024.0  # peak RSS with every stage of a pipeline loaded
 
 
 class Chain(StrictModel):
@@ -37,6 +38,10 @@ class Chain(StrictModel):
     * ``mel`` + ``encoder`` + ``decoder``: three separate builds (log-mel -> encoder -> decoder step).
     * ``model``: one bundled program with ``encoder`` and ``text_decoder`` methods, as ExecuTorch's
       Whisper runner takes it; its manifest names the ``processor`` and ``tokenizer`` companions.
+
+    With ``vad`` and ``llm`` as well, the chain is a voice pipeline: per utterance, the VAD finds the
+    speech, the ASR transcribes only that, and the LLM predicts the next words from the transcript;
+    each stage's time and their total are stored per utterance.
     """
 
     name: str = Field(min_length=1)
@@ -44,6 +49,8 @@ class Chain(StrictModel):
     encoder: str | None = None
     decoder: str | None = None
     model: str | None = None
+    vad: str | None = None  # a Silero VAD build (.onnx)
+    llm: str | None = None  # an LLM build (.pte with a tokenizer companion)
 
     @model_validator(mode="after")
     def _one_form(self) -> "Chain":
@@ -52,13 +59,19 @@ class Chain(StrictModel):
             raise ValueError("give either 'model' (a bundled build) or 'mel', 'encoder' and 'decoder', not both")
         if self.model is None and not all(split):
             raise ValueError("give 'mel', 'encoder' and 'decoder' (three builds) or 'model' (one bundled build)")
+        if (self.vad is None) != (self.llm is None):
+            raise ValueError("a pipeline needs both 'vad' and 'llm' (or neither, for ASR alone)")
         return self
+
+    @property
+    def is_pipeline(self) -> bool:
+        return self.vad is not None
 
     def roles(self) -> dict[str, str]:
         """Role -> path, for the form given."""
-        if self.model is not None:
-            return {"model": self.model}
-        return {"mel": self.mel, "encoder": self.encoder, "decoder": self.decoder}
+        asr = {"model": self.model} if self.model is not None else {
+            "mel": self.mel, "encoder": self.encoder, "decoder": self.decoder}
+        return {**asr, **({"vad": self.vad, "llm": self.llm} if self.is_pipeline else {})}
 
 
 class Accuracy(StrictModel):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from harness import __version__
@@ -34,6 +36,7 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["ms"] = _fmt_ms
     env.filters["mb"] = _fmt_mb
+    env.filters["median_ms"] = lambda values: float(np.median(values)) if len(values) else None
     return env
 
 
@@ -76,6 +79,13 @@ def add_plots(data: ReportData) -> None:
             jobs.append(("history_chart", (series.p50_ms, series.p95_ms, series.step.index if series.step else None,
                                            series.throttled)))
             targets.append((series, "chart_uri"))
+    if data.pipelines:
+        from harness.report.pipeline import STAGE_LABELS
+
+        jobs.append(("pipeline_stack", ([f"{p.chain.cell.device_id} · {p.name}" for p in data.pipelines],
+                                        [p.stage_medians_ms for p in data.pipelines], STAGE_LABELS,
+                                        data.pipelines[0].budget_ms)))
+        targets.append((data, "pipeline_uri"))
     for (obj, attr), uri in zip(targets, _draw_all(jobs)):
         setattr(obj, attr, uri)
 

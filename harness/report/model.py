@@ -114,6 +114,9 @@ class ReportData:
     checks: list = field(default_factory=list)  # nightly: harness.nightly.checks.Check, against baseline_run_id
     baseline_run_id: str | None = None
     history: list = field(default_factory=list)  # nightly: harness.nightly.history.Series
+    pipelines: list = field(default_factory=list)  # harness.report.pipeline.PipelineView
+    pipeline_diffs: list = field(default_factory=list)  # harness.report.pipeline.PipelineDiff
+    pipeline_uri: str = ""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -208,5 +211,9 @@ def build_report_data(store: Store, run_id: str) -> ReportData:
         view = CellView(cell=cell, summary=summary)
         _verdict(view, run.budgets)
         views.append(view)
+    from harness.report.pipeline import compare_pipelines, pipeline_view
+
+    pipelines = [p for p in (pipeline_view(c, run.budgets) for c in chains) if p is not None]
     return ReportData(run=run, devices=store.devices(run_id), cells=views, skipped=store.skipped(run_id),
-                      chains=chains, comparisons=compare_chains(chains))
+                      chains=chains, comparisons=compare_chains(chains), pipelines=pipelines,
+                      pipeline_diffs=compare_pipelines(pipelines))

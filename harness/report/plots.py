@@ -106,3 +106,25 @@ def history_chart(p50_ms: list[float], p95_ms: list[float], step_index: int | No
     ax.set_ylabel("ms")
     ax.legend(fontsize=6, frameon=False, loc="upper left", ncol=2)
     return _to_uri(fig)
+
+
+STAGE_COLOURS = ["#9bb7d4", "#5b8db8", INK, "#7a9e7e", WARN]
+
+
+def pipeline_stack(names: list[str], stages: list[dict[str, float]], labels: dict[str, str],
+                   budget_ms: float | None) -> str:
+    """One horizontal bar per pipeline: its stages' median times stacked, with the budget marked."""
+    fig, ax = plt.subplots(figsize=(7.0, 0.5 + 0.45 * len(names)))
+    y = np.arange(len(names))
+    left = np.zeros(len(names))
+    for colour, key in zip(STAGE_COLOURS, labels):
+        widths = np.asarray([s.get(key, 0.0) for s in stages])
+        ax.barh(y, widths, left=left, color=colour, label=labels[key], height=0.6)
+        left += widths
+    if budget_ms:
+        ax.axvline(budget_ms, color=ACCENT, linestyle=":", linewidth=1.5, label=f"budget {budget_ms:g} ms (P95)")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("median ms per utterance, by stage")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(names) < 3 else -0.2), ncol=3, frameon=False)
+    return _to_uri(fig)

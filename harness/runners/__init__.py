@@ -1,7 +1,9 @@
 """Benchmark runners, by registry: one module per benchmark binary.
 
-A runner module provides ``NAME``, ``TASK`` ("latency" or "transcribe"; or ``TASKS``, both), ``supports(platform, artifact)``,
-``measure(device, remote_path, artifact, settings) -> Measurement`` (``measure_chain`` for transcription)
+A runner module provides ``NAME``, ``TASK`` ("latency" or "transcribe"; or ``TASKS``, several of "latency",
+"transcribe" and "pipeline"), ``supports(platform, artifact)``,
+``measure(device, remote_path, artifact, settings) -> Measurement`` (``measure_chain`` for transcription and
+for a voice pipeline: a chain with ``vad`` and ``llm`` parts)
 and a pure ``parse(text) -> Measurement`` over one invocation's output, which ``harness parse TOOL``
 exposes under the module's ``TOOL`` name.  Adding a binary is one module and one line in ``RUNNERS``.
 """

@@ -1,4 +1,5 @@
-"""Transcribe a corpus through a chain of .onnx / .pte builds on the host, in a child process."""
+"""Transcribe a corpus through a chain of .onnx / .pte builds on the host, in a child process; with a VAD and an
+LLM in the chain, run the voice pipeline per utterance (see host_transcribe_worker)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from harness.runners.host_transcribe_worker import DONE, UTT_PREFIX
 
 NAME = "host-transcribe"
 TOOL = "host_transcribe_worker"
-TASK = "transcribe"
+TASKS = ("transcribe", "pipeline")
 
 
 def supports(platform: str, artifact) -> bool:
@@ -18,10 +19,11 @@ def supports(platform: str, artifact) -> bool:
 
 
 def build_command(paths: dict[str, str], corpus: str, limit: int | None, threads: int | None) -> list[str]:
-    """``paths`` by role: mel, encoder, decoder (a split chain) or model and processor (a bundle)."""
+    """``paths`` by role: mel, encoder, decoder (a split chain) or model and processor (a bundle); and for a
+    pipeline vad, llm and llm_tokenizer."""
     argv = [sys.executable, "-m", "harness.runners.host_transcribe_worker", "--corpus", corpus]
     for role, path in paths.items():
-        argv += [f"--{role}", path]
+        argv += [f"--{role.replace('_', '-')}", path]
     if limit:
         argv += ["--limit", str(limit)]
     if threads:
@@ -32,11 +34,14 @@ def build_command(paths: dict[str, str], corpus: str, limit: int | None, threads
 def parse(text: str) -> Measurement:
     """Worker output -> one sample and one transcript per utterance; ``extra["complete"]``: it reached the end."""
     records = [json.loads(line[len(UTT_PREFIX):]) for line in text.splitlines() if line.startswith(UTT_PREFIX)]
-    complete = any(line.strip() == DONE for line in text.splitlines())
-    if not records and not complete:
+    done = [line.strip()[len(DONE):].strip() for line in text.splitlines() if line.strip().startswith(DONE)]
+    if not records and not done:
         raise ValueError(f"no '{UTT_PREFIX}' line: not the transcription worker's output")
-    return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
-                       extra={"utterances": len(records), "complete": complete})
+    memory = json.loads(done[-1]) if done and done[-1] else {}
+    # A pipeline's sample is the utterance's whole VAD + ASR + LLM time; ASR alone, the transcription's.
+    key = "pipeline_ms" if records and "pipeline_ms" in records[0] else "total_ms"
+    return Measurement(samples_ms=[r[key] for r in records], transcripts=records, peak_rss_mb=memory.get("peak_rss_mb"),
+                       extra={"utterances": len(records), "complete": bool(done)})
 
 
 def measure_chain(device, chain, settings) -> Measurement:
@@ -46,6 +51,8 @@ def measure_chain(device, chain, settings) -> Measurement:
     paths = {role: device.push(art.path, art.sha256) for role, art in chain.parts.items()}
     if "model" in paths:  # a bundle brings its preprocessor program
         paths["processor"] = push_companion(device, chain.parts["model"], "processor")
+    if "llm" in paths:  # a pipeline's LLM brings its tokenizer
+        paths["llm_tokenizer"] = push_companion(device, chain.parts["llm"], "tokenizer")
     result = device.run(build_command(paths, str(chain.corpus.resolve()), chain.limit, settings.threads),
                         timeout_s=settings.timeout_s)
     check_command(result, "the transcription worker")

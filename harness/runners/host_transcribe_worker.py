@@ -3,7 +3,14 @@
 Run as ``python -m harness.runners.host_transcribe_worker --mel M --encoder E --decoder D
 --corpus DIR [--limit N]`` (or ``--model BUNDLE --processor P`` for a bundled program).  Prints one ``HARNESS_UTT {json}`` line per utterance as it
 finishes (so a crash mid-corpus still leaves the finished ones in the log) and a final
-``HARNESS_DONE`` line.  The first utterance is decoded once untimed first, as a warm-up.
+``HARNESS_DONE {json}`` line with the process's peak memory.  The first utterance is run once untimed
+first, as a warm-up.
+
+With ``--vad V --llm L --llm-tokenizer T`` it is a voice pipeline, every stage loaded in this one
+process as an app would hold them: per utterance the VAD runs over the whole clip (Silero's windows,
+timed together), the ASR transcribes only the speech it found, and the LLM (ExecuTorch's
+TextLLMRunner, as in host_llm_worker) takes the transcript as its prompt; the LLM's time is its time
+to first token, from its own stats.  The utterance's pipeline time is the sum of the three.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{role}", type=Path)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--vad", type=Path, help="a voice pipeline: the Silero VAD build (.onnx)")
+    parser.add_argument("--llm", type=Path, help="a voice pipeline: the LLM build (.pte)")
+    parser.add_argument("--llm-tokenizer", type=Path, help="the LLM build's tokenizer")
     args = parser.parse_args(argv)
 
     import whisper
@@ -46,20 +56,77 @@ def main(argv: list[str] | None = None) -> int:
     def decode(audio):
         return greedy_decode(chain, audio, cfg["suppress_ids"], cfg["suppress_ids_begin"], MAX_TOKENS)
 
-    decode(corpus.load_audio(utterances[0]))  # warm-up, not recorded
-    for utt in utterances:
+    stages = _PipelineStages(args) if args.vad else None
+
+    def transcribe(utt) -> dict:
         audio = corpus.load_audio(utt)
-        out = decode(audio)
         audio_s = len(audio) / 16000
+        front = stages.listen(audio) if stages else {}
+        speech = audio[slice(*front["span"])] if front.get("span") else (audio if not stages else None)
+        out = decode(speech) if speech is not None else None  # no speech found: nothing to transcribe
+        text = tokenizer.decode(out.tokens).strip() if out else ""
+        asr_ms = out.total_ms if out else 0.0
         record = {
-            "id": utt.id, "reference": utt.text, "hypothesis": tokenizer.decode(out.tokens).strip(),
-            "tokens": len(out.tokens), "mel_ms": out.mel_ms, "encoder_ms": out.encoder_ms,
-            "decoder_ms_per_token": (sum(out.step_ms) / len(out.step_ms)) if out.step_ms else None,
-            "total_ms": out.total_ms, "audio_s": audio_s, "rtf": out.total_ms / 1000 / audio_s if audio_s else None,
+            "id": utt.id, "reference": utt.text, "hypothesis": text, "tokens": len(out.tokens) if out else 0,
+            "mel_ms": out.mel_ms if out else None, "encoder_ms": out.encoder_ms if out else None,
+            "decoder_ms_per_token": (sum(out.step_ms) / len(out.step_ms)) if out and out.step_ms else None,
+            "total_ms": asr_ms, "audio_s": audio_s, "rtf": asr_ms / 1000 / audio_s if audio_s else None,
         }
-        print(UTT_PREFIX + json.dumps(record), flush=True)
-    print(DONE, flush=True)
+        if stages:
+            llm_ms, continuation = stages.next_words(text) if text else (None, "")
+            record.update(vad_ms=front["vad_ms"], speech_s=(len(speech) / 16000) if speech is not None else 0.0,
+                          llm_ms=llm_ms, continuation=continuation,
+                          pipeline_ms=front["vad_ms"] + asr_ms + (llm_ms or 0.0))
+        return record
+
+    transcribe(utterances[0])  # warm-up, not recorded
+    for utt in utterances:
+        print(UTT_PREFIX + json.dumps(transcribe(utt)), flush=True)
+    import resource
+
+    print(f"{DONE} " + json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
     return 0
+
+
+class _PipelineStages:
+    """The VAD and the LLM of a voice pipeline, loaded once."""
+
+    def __init__(self, args) -> None:
+        from harness.runners.host_llm_worker import _runner_module
+        from harness.runtime import ort_session
+
+        self.vad = ort_session(str(args.vad), args.threads or None)
+        llm = _runner_module()
+        self.runner = llm.TextLLMRunner(str(args.llm), str(args.llm_tokenizer))
+        # Next-word prediction: the prompt's prefill and one sampled token are what the user waits for.
+        self.config = llm.GenerationConfig(echo=False, max_new_tokens=2, temperature=0.0)
+
+    def listen(self, audio) -> dict:
+        """VAD over the whole clip: its time, and the span of samples that holds speech (None: none)."""
+        import time
+
+        from harness.models.vad import speech_span, vad_frames
+
+        probabilities = []
+
+        def step(feed):
+            prob, state = self.vad.run(None, feed)
+            probabilities.append(float(prob.ravel()[0]))
+            return state
+
+        t0 = time.perf_counter_ns()
+        for _ in vad_frames(audio, step):
+            pass
+        return {"vad_ms": (time.perf_counter_ns() - t0) / 1e6, "span": speech_span(probabilities, len(audio))}
+
+    def next_words(self, prompt: str) -> tuple[float, str]:
+        """The LLM's time to first token on ``prompt`` (its own stats), and the words it predicted."""
+        from harness.runners import pytorch_observer
+
+        pieces, stats = [], []
+        self.runner.reset()
+        self.runner.generate(prompt, self.config, token_callback=pieces.append, stats_callback=stats.append)
+        return pytorch_observer.from_json(json.loads(stats[-1].to_json_string())).time_to_first_token_ms, "".join(pieces)
 
 
 if __name__ == "__main__":

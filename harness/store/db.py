@@ -25,7 +25,7 @@ from harness.clock import utc_now
 from harness.errors import UserError
 from harness.stats import percentile, run_values
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA = (Path(__file__).with_name("schema.sql")).read_text()
 
 
@@ -269,9 +269,11 @@ class Store:
                                 rows)
             if m.transcripts:
                 self.db.executemany(
-                    "INSERT INTO transcripts VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO transcripts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [(cell_id, t["id"], t["reference"], t["hypothesis"], t["tokens"], t["mel_ms"], t["encoder_ms"],
-                      t["decoder_ms_per_token"], t["total_ms"], t["audio_s"], t["rtf"]) for t in m.transcripts])
+                      t["decoder_ms_per_token"], t["total_ms"], t["audio_s"], t["rtf"], t.get("vad_ms"),
+                      t.get("llm_ms"), t.get("pipeline_ms"), t.get("speech_s"), t.get("continuation"))
+                     for t in m.transcripts])
         self.db.executemany(
             "INSERT INTO thermal_samples (cell_id, t_s, sensor, kind, value, unit, run_index) VALUES (?,?,?,?,?,?,?)",
             [(cell_id, s.t_s, s.sensor, s.kind, s.value, s.unit, run_index) for s in result.thermals])

@@ -83,8 +83,14 @@ def _v2_to_v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE cells_v3 RENAME TO cells")
 
 
+def _v3_to_v4(db: sqlite3.Connection) -> None:
+    """Transcripts of a voice pipeline carry each stage's time; older rows (ASR alone) leave them NULL."""
+    for column in ("vad_ms REAL", "llm_ms REAL", "pipeline_ms REAL", "speech_s REAL", "continuation TEXT"):
+        db.execute(f"ALTER TABLE transcripts ADD COLUMN {column}")
+
+
 # Step from version N to N + 1, keyed by N.
-STEPS = {1: _v1_to_v2, 2: _v2_to_v3}
+STEPS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(db: sqlite3.Connection, path: Path, version: int, target: int) -> Path:

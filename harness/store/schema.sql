@@ -143,5 +143,12 @@ CREATE TABLE IF NOT EXISTS transcripts (
     total_ms             REAL NOT NULL,
     audio_s              REAL NOT NULL,
     rtf                  REAL,
+    -- A voice pipeline's utterance (v4): VAD over the clip, the LLM's next-word latency on the transcript,
+    -- their sum with the ASR's total_ms, the speech the VAD kept, and the words the LLM predicted.
+    vad_ms               REAL,
+    llm_ms               REAL,
+    pipeline_ms          REAL,
+    speech_s             REAL,
+    continuation         TEXT,
     PRIMARY KEY (cell_id, utt_id)
 ) WITHOUT ROWID;

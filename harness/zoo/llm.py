@@ -35,6 +35,7 @@ MAX_SEQ_LEN = 128  # the KV cache's length: prompt (a transcript) + the predicte
 SEED = 0
 QMODES = {"fp32": None, "int8": "int8", "int4": "8da4w"}
 GROUP_SIZE = 32
+EMBEDDING_QUANT = {"int8": "8,0", "int4": f"4,{GROUP_SIZE}"}  # bits, group size (0: one scale per row)
 EOS = "<|endoftext|>"  # Qwen2's end of text, at its id (151643) in the full-size vocabulary
 QWEN2_EOS_ID = 151643
 
@@ -104,10 +105,14 @@ def export_llm(target: Path, params: dict, quant: str, max_seq_len: int = MAX_SE
         cfg.export.output_name = str(scratch / "model.pte")  # a name ending in .pte is taken verbatim, so absolute
         if QMODES[quant]:
             cfg.quantization.qmode = QMODES[quant]
+            # The embedding table is a quarter of Qwen2-0.5B's weights and the linear-layer modes leave it in
+            # FP32 (an "INT4" build of 823 MB); ExecuTorch's LLM recipes quantize it too ("bits,group").
+            cfg.quantization.embedding_quantize = EMBEDDING_QUANT[quant]
             if quant == "int4":
                 cfg.quantization.group_size = GROUP_SIZE
         Path(export_llama(cfg)).replace(target)
-    how = {"fp32": "FP32", "int8": "INT8 weight-only", "int4": f"8da4w (INT4 weights, groups of {GROUP_SIZE})"}[quant]
+    how = {"fp32": "FP32", "int8": "INT8 weight-only, embedding INT8 per row",
+           "int4": f"8da4w (INT4 weights, groups of {GROUP_SIZE}), embedding INT4 in groups of {GROUP_SIZE}"}[quant]
     return [f"seeded random weights (torch.manual_seed({SEED})), output tied to the embedding",
             f"executorch export_llama: KV cache, SDPA custom op, XNNPACK, {how}, max_seq_len {max_seq_len}"]
 

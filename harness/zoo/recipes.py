@@ -5,20 +5,15 @@ from __future__ import annotations
 import shutil
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Iterator
-
-import numpy as np
 
 from harness.errors import UserError
+from harness.models.vad import VAD_CONTEXT, VAD_WINDOW, vad_frames
 from harness.zoo import Recipe
 from harness.zoo import export as ex
 
 # The corpora shipped in the repository (audio and checksums); the zoo is a development-time tool.
 REPO_CORPORA = Path(__file__).resolve().parents[2] / "corpora"
 
-# Silero VAD at 16 kHz: each call sees 64 samples of context (the previous window's tail) plus a new
-# 512-sample window (32 ms), and a recurrent state of (2, 1, 128); silero-vad's own wrapper does the same.
-VAD_CONTEXT, VAD_WINDOW = 64, 512
 VAD_INPUTS = [
     {"name": "input", "shape": [1, VAD_CONTEXT + VAD_WINDOW], "dtype": "float32", "fill": "random"},
     {"name": "state", "shape": [2, 1, 128], "dtype": "float32", "fill": "zeros"},
@@ -46,18 +41,6 @@ def _vad_fp32(target: Path, deps: dict) -> dict:
             "inputs": VAD_INPUTS, "source": {"package": "silero-vad", "version": metadata.version("silero-vad"),
                                              "file": "data/silero_vad.onnx"},
             "recipe": {"steps": ["copied as shipped"]}}
-
-
-def vad_frames(clip: np.ndarray, run_state) -> "Iterator[dict]":
-    """Feeds for the VAD graph over one clip: context + window, with the state carried by ``run_state``."""
-    state = np.zeros((2, 1, 128), np.float32)
-    context = np.zeros((1, VAD_CONTEXT), np.float32)
-    for start in range(0, len(clip) - VAD_WINDOW + 1, VAD_WINDOW):
-        framed = np.concatenate([context, clip[start:start + VAD_WINDOW][None].astype(np.float32)], axis=1)
-        context = framed[:, -VAD_CONTEXT:]
-        feed = {"input": framed, "state": state, "sr": np.array(16000, np.int64)}
-        yield feed
-        state = run_state(feed)
 
 
 # Calibration audio for the INT8 VAD: corpus utterances that parity validation does not use.

@@ -81,7 +81,8 @@ def _validate_vad(builds: Path, manifests: dict, audio: list[np.ndarray]) -> lis
     import onnxruntime as ort
     import torch
 
-    from harness.zoo.recipes import VAD_CONTEXT, VAD_WINDOW, _silero_file, vad_frames
+    from harness.models.vad import VAD_WINDOW, vad_frames
+    from harness.zoo.recipes import _silero_file
 
     eager = torch.jit.load(str(_silero_file("silero_vad.jit"))).eval()
     want = []

@@ -1,0 +1,113 @@
+"""The voice pipeline in the report: per-utterance stage times, the P95 a user waits, memory, INT4 vs INT8.
+
+Everything comes from the stored per-utterance rows of pipeline chains (transcripts with ``pipeline_ms``).
+Intervals are distribution-free order-statistic intervals over utterances (harness.stats.quantile): they
+say how well this run's utterances pin down the quantile, not how the next night will vary (one process
+measured them all); a run with too few utterances for a bound says so instead of guessing one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.report.model import ChainView, budget_verdict
+from harness.stats import Interval, percentile
+from harness.stats.quantile import quantile_interval
+
+STAGES = ("vad_ms", "mel_ms", "encoder_ms", "decoding_ms", "llm_ms")
+STAGE_LABELS = {"vad_ms": "VAD", "mel_ms": "log-mel", "encoder_ms": "encoder", "decoding_ms": "decoding",
+                "llm_ms": "LLM next word"}
+
+
+@dataclass
+class PipelineView:
+    chain: ChainView
+    totals_ms: np.ndarray  # per utterance, in utterance order
+    stage_medians_ms: dict[str, float]  # each stage's median over utterances (the bar's segments)
+    p95_ms: float
+    p95_ci: Interval | None
+    budget_ms: float | None
+    verdict: str
+    peak_rss_mb: float | None
+    memory_budget_mb: float | None
+    no_speech: int  # utterances where the VAD found nothing (no ASR, no LLM)
+
+    @property
+    def name(self) -> str:
+        return self.chain.chain.get("name", "")
+
+    @property
+    def shares(self) -> list[tuple[str, float, float]]:
+        """(stage, median ms, share of the summed medians) for the table."""
+        total = sum(self.stage_medians_ms.values()) or 1.0
+        return [(STAGE_LABELS[k], v, v / total) for k, v in self.stage_medians_ms.items()]
+
+    @property
+    def memory_verdict(self) -> str:
+        if self.peak_rss_mb is None or self.memory_budget_mb is None:
+            return "no budget"
+        return "over budget" if self.peak_rss_mb >= self.memory_budget_mb else "pass"
+
+
+@dataclass
+class PipelineDiff:
+    """B − A per utterance (A the higher precision), its median and that median's interval."""
+
+    device_id: str
+    a: PipelineView
+    b: PipelineView
+    median_diff_ms: float
+    ci: Interval | None
+    p95_a_ms: float
+    p95_b_ms: float
+
+
+def _stage_times(row: dict) -> dict[str, float]:
+    mel, enc = row.get("mel_ms") or 0.0, row.get("encoder_ms") or 0.0
+    return {"vad_ms": row.get("vad_ms") or 0.0, "mel_ms": mel, "encoder_ms": enc,
+            "decoding_ms": max((row.get("total_ms") or 0.0) - mel - enc, 0.0), "llm_ms": row.get("llm_ms") or 0.0}
+
+
+def pipeline_view(chain: ChainView, budgets: dict) -> PipelineView | None:
+    """The pipeline figures of a transcription cell, or None when it ran ASR alone."""
+    rows = [t for t in chain.cell.transcripts if t.get("pipeline_ms") is not None]
+    if not rows:
+        return None
+    totals = np.asarray([t["pipeline_ms"] for t in rows], dtype=float)
+    stages = [_stage_times(t) for t in rows]
+    medians = {k: float(np.median([s[k] for s in stages])) for k in STAGES}
+    p95 = percentile(totals, 95)
+    ci, _ = quantile_interval(totals, 0.95)
+    budget = budgets.get("pipeline")
+    return PipelineView(chain=chain, totals_ms=totals, stage_medians_ms=medians, p95_ms=p95, p95_ci=ci,
+                        budget_ms=budget, verdict=budget_verdict(p95, ci, budget) if budget else "no budget",
+                        peak_rss_mb=chain.cell.peak_rss_mb, memory_budget_mb=budgets.get("pipeline_memory_mb"),
+                        no_speech=sum(1 for t in rows if not t.get("speech_s")))
+
+
+def compare_pipelines(views: list[PipelineView]) -> list[PipelineDiff]:
+    """Each pair of pipelines on one device over the same utterances, higher precision first (by the ASR's
+    quantization, then the LLM's): the whole pipeline's difference per utterance."""
+    order = {"fp32": 0, "bf16": 1, "fp16": 1, "int8": 2, "int4": 3}
+
+    def rank(v: PipelineView) -> tuple:
+        c = v.chain.chain
+        return tuple(order.get((c.get(role) or {}).get("quantization"), 9) for role in ("encoder", "model", "llm"))
+
+    out = []
+    by_device: dict[str, list[PipelineView]] = {}
+    for v in views:
+        by_device.setdefault(v.chain.cell.device_id, []).append(v)
+    for device_id, group in by_device.items():
+        group.sort(key=rank)
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                ids_a = [t["utt_id"] for t in a.chain.cell.transcripts]
+                if ids_a != [t["utt_id"] for t in b.chain.cell.transcripts] or len(a.totals_ms) != len(b.totals_ms):
+                    continue
+                diffs = b.totals_ms - a.totals_ms
+                ci, _ = quantile_interval(diffs, 0.5)
+                out.append(PipelineDiff(device_id, a, b, float(np.median(diffs)), ci, a.p95_ms, b.p95_ms))
+    return out
