@@ -24,8 +24,28 @@ def test_shipped_plan_is_valid():
     assert plan.devices == ["host"]
     assert plan.budgets_p95_ms.vad == 10 and plan.budgets_p95_ms.asr == 150
     assert plan.budgets_p95_ms.llm_npu == 200 and plan.budgets_p95_ms.llm_cpu == 500
-    assert plan.budgets_p95_ms.pipeline == 350
+    assert plan.budgets_p95_ms.pipeline == 350 and plan.budgets_p95_ms.pipeline_memory_mb == 1024
     assert len(sha) == 64
+
+
+def test_every_shipped_plan_is_valid_and_the_pipeline_plan_pairs_int8_with_int4():
+    plans = {p.name: load_plan(p)[0] for p in sorted((REPO / "plans").glob("*.yaml"))}
+    assert {"host-demo.yaml", "host-accuracy.yaml", "host-pipeline.yaml"} <= set(plans)
+    chains = plans["host-pipeline.yaml"].accuracy.chains
+    assert all(c.is_pipeline for c in chains)
+    assert [c.llm.split("-")[-2] for c in chains] == ["int8", "int4"]
+
+
+def test_a_pipeline_needs_both_its_vad_and_its_llm(tmp_path):
+    plan = write(tmp_path / "plan.yaml", """
+        name: half
+        accuracy:
+          corpus: c
+          chains:
+            - {name: p, mel: m.onnx, encoder: e.onnx, decoder: d.onnx, vad: v.onnx}
+        """)
+    with pytest.raises(UserError, match="both 'vad' and 'llm'"):
+        load_plan(plan)
 
 
 def test_unknown_key_names_path_line_and_allowed_keys(tmp_path):
