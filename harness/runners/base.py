@@ -148,6 +148,17 @@ def require_host_runtime(fmt: str) -> None:
                                       "(a controller that only drives phones does not need it).")
 
 
+def run_worker(device, argv: list[str], timeout_s: float, what: str, parse) -> "Measurement":
+    """Run one of the harness's own measuring child processes and read its output with ``parse``; a crash, a
+    timeout or output it cannot read fails the run with the log."""
+    result = device.run(argv, timeout_s=timeout_s)
+    check_command(result, what)
+    try:
+        return parse(result.stdout)
+    except (ValueError, KeyError) as exc:
+        raise RunnerFailure("failed", f"could not read {what}'s result ({exc})", result.log()) from None
+
+
 NO_LOG_HINT = ("if this binary was built in Release with logging compiled out (EXECUTORCH_ENABLE_LOGGING=OFF), "
                "rebuild it with -DEXECUTORCH_ENABLE_LOGGING=ON: its timings are printed through ET_LOG")
 

@@ -16,8 +16,7 @@ import statistics
 import sys
 
 from harness.runners import pytorch_observer
-from harness.runners.base import (Measurement, RunnerFailure, RunSettings, check_command, push_companion,
-                                  require_host_runtime)
+from harness.runners.base import Measurement, RunSettings, push_companion, require_host_runtime, run_worker
 from harness.wire import GENERATION_PREFIX, RESULT_PREFIX
 
 NAME = "host-llm"
@@ -74,9 +73,5 @@ def parse(text: str) -> Measurement:
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
     require_host_runtime("pte")
     tokenizer = push_companion(device, artifact, "tokenizer")
-    result = device.run(build_command(model_path, tokenizer, settings), timeout_s=settings.timeout_s)
-    check_command(result, "the host LLM worker")
-    try:
-        return parse(result.stdout)
-    except (ValueError, KeyError) as exc:
-        raise RunnerFailure("failed", f"could not read the LLM worker's result ({exc})", result.log()) from None
+    return run_worker(device, build_command(model_path, tokenizer, settings), settings.timeout_s,
+                      "the host LLM worker", parse)

@@ -6,7 +6,7 @@ import json
 import sys
 
 from harness.artifacts import Artifact
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, require_host_runtime
+from harness.runners.base import Measurement, RunSettings, require_host_runtime, run_worker
 from harness.wire import RESULT_PREFIX
 
 NAME = "host-python"
@@ -50,9 +50,4 @@ def parse(text: str) -> Measurement:
 
 def measure(device, model_path: str, artifact: Artifact, settings: RunSettings) -> Measurement:
     require_host_runtime(artifact.format)
-    result = device.run(build_command(model_path, artifact, settings), timeout_s=settings.timeout_s)
-    check_command(result, "the host worker")
-    try:
-        return parse(result.stdout)
-    except (ValueError, KeyError) as exc:
-        raise RunnerFailure("failed", f"could not read the worker's result ({exc})", result.log()) from None
+    return run_worker(device, build_command(model_path, artifact, settings), settings.timeout_s, "the host worker", parse)
