@@ -68,6 +68,19 @@ def whisper_bundle(tmp_path_factory):
     return out
 
 
+TINY_LLM = ["qwen2-tiny-arch-fp32-xnnpack", "qwen2-tiny-arch-int4-xnnpack"]
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(tmp_path_factory):
+    """The zoo's LLM builds at the tiny config of Qwen2's family (ExecuTorch's LLM export), with their tokenizer."""
+    from harness.zoo import build_all
+
+    out = tmp_path_factory.mktemp("llm")
+    build_all(out, only=TINY_LLM, jobs=2)
+    return out
+
+
 @pytest.fixture(scope="module")
 def adb_server():
     """A private adb server (never 5037, never the 5555-5585 emulator range), one per test module."""

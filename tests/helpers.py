@@ -73,3 +73,23 @@ def measure(plan: Path | str, db: Path, plan_text: str | None = None, **run_kwar
     with Store(db) as store:
         return SimpleNamespace(outcome=outcome, cells=store.cells(outcome.run_id), skipped=store.skipped(outcome.run_id),
                                devices={d["device_id"]: d for d in store.devices(outcome.run_id)})
+
+
+def eager_tiny_llm_tokens(prompt_ids: list[int], new_tokens: int) -> list[int]:
+    """Greedy decoding written here, independently of any runner, on the eager model the zoo's tiny LLM
+    recipe seeds (torch.manual_seed(0), output projection tied to the embedding): the new token ids."""
+    import torch
+    from executorch.examples.models.llama.llama_transformer import construct_transformer
+    from executorch.examples.models.llama.model_args import ModelArgs
+
+    from harness.zoo.llm import QWEN2_TINY
+
+    torch.manual_seed(0)
+    model = construct_transformer(ModelArgs(**QWEN2_TINY)).eval()
+    model.output.weight = model.tok_embeddings.weight
+    ids = list(prompt_ids)
+    with torch.no_grad():
+        for _ in range(new_tokens):
+            logits = model(torch.tensor([ids]))
+            ids.append(int(logits.reshape(-1, QWEN2_TINY["vocab_size"])[-1].argmax()))
+    return ids[len(prompt_ids):]

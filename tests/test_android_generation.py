@@ -6,49 +6,16 @@ runners really run the pushed programs; expected outputs come from eager PyTorch
 
 from __future__ import annotations
 
-import base64
 import json
 
-import numpy as np
 import pytest
 
 from harness.run.engine import run_plan
 from harness.store import Store
-from tests.helpers import REPO, bundle_accuracy, measure, write
+from tests.conftest import TINY_LLM
+from tests.helpers import REPO, bundle_accuracy, eager_tiny_llm_tokens, measure, write
 
 pytestmark = pytest.mark.slow  # Whisper and LLM runners on the simulated phone, with real builds
-
-WINDOW, VOCAB = 8, 256
-
-
-def _tiny_lm():
-    """A byte-level next-token model over a fixed window: (1, 8) token ids -> (1, 256) logits."""
-    import torch
-
-    class TinyLM(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed = torch.nn.Embedding(VOCAB, 16)
-            self.head = torch.nn.Linear(WINDOW * 16, VOCAB)
-
-        def forward(self, tokens):
-            return self.head(self.embed(tokens).flatten(1))
-
-    torch.manual_seed(3)
-    return TinyLM().eval()
-
-
-def _eager_continuation(model, prompt: bytes, seq_len: int) -> bytes:
-    """Greedy decoding written here, independently of the fake runner, on the eager model."""
-    import torch
-
-    ids = list(prompt)
-    while len(ids) < seq_len:
-        window = ([0] * WINDOW + ids)[-WINDOW:]
-        with torch.no_grad():
-            ids.append(int(model(torch.tensor([window])).argmax()))
-    return bytes(ids[len(prompt):])
-
 
 def _inventory(tmp_path, serial, port, tools: dict[str, str]):
     paths = {name: write(tmp_path / "tools" / name, "#!/system/bin/sh\n") for name in tools}
@@ -63,32 +30,18 @@ def _inventory(tmp_path, serial, port, tools: dict[str, str]):
         """)
 
 
-@pytest.fixture(scope="module")
-def tiny_lm_build(tmp_path_factory):
-    import torch
-
-    from harness.zoo.export import export_pte_xnnpack
-
-    out = tmp_path_factory.mktemp("lm")
-    model = _tiny_lm()
-    export_pte_xnnpack(model, (torch.zeros(1, WINDOW, dtype=torch.int64),), out / "tiny-lm.pte")
-    # tiktoken format, byte-level: token i is the single byte i.
-    (out / "bytes.tiktoken").write_text("".join(f"{base64.b64encode(bytes([i])).decode()} {i}\n" for i in range(256)))
-    (out / "tiny-lm.pte.manifest.json").write_text(json.dumps({
-        "model": "tiny-lm", "stage": "llm", "backend": "xnnpack", "quantization": "fp32",
-        "companions": {"tokenizer": "bytes.tiktoken"}}))
-    return out, model
-
-
 def test_llama_main_on_the_phone_reports_time_to_first_token_and_the_generated_text(
-        tmp_path, adb_server, phones, tiny_lm_build):
-    builds, model = tiny_lm_build
+        tmp_path, adb_server, phones, tiny_llm):
+    """The phone's llama_main is ExecuTorch's own runner (TextLLMRunner) on the zoo's tiny Qwen2-family export."""
+    from tokenizers import Tokenizer
+
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port, {"llama_main": "", "executor_runner": ""})
+    build = tiny_llm / f"{TINY_LLM[0]}.pte"
     plan = write(tmp_path / "plan.yaml", f"""
         name: lm
         inventory: devices.yaml
-        artifacts: [{builds / 'tiny-lm.pte'}]
+        artifacts: [{build}]
         warmup_iterations: 1
         iterations: 2
         runs: 1
@@ -98,27 +51,30 @@ def test_llama_main_on_the_phone_reports_time_to_first_token_and_the_generated_t
     measured = measure(plan, tmp_path / "r.db")
     outcome, (cell,) = measured.outcome, measured.cells
     assert cell.status == "ok" and cell.runner == "android-llama-main", (cell.reason, cell.log)
-    assert len(cell.samples_ms) == 2 and len(cell.warmup_ms) == 1 and all(s > 0 for s in cell.samples_ms)
-    assert cell.extra["prompt_tokens"] == len(b"Hi there") and cell.extra["generated_tokens"] == 14 - 8
-    assert cell.extra["total_ms_median"] >= min(cell.samples_ms)  # the first token is part of the generation
-    expected = _eager_continuation(model, b"Hi there", 14).decode(errors="replace")
-    assert repr(expected) in cell.log  # the phone's greedy text is the eager model's
+    assert len(cell.samples_ms) == 2 and len(cell.warmup_ms) == 1 and all(s >= 0 for s in cell.samples_ms)
+    tokenizer = Tokenizer.from_file(str(tiny_llm / "qwen2-tiny-arch.tokenizer.json"))
+    prompt_ids = tokenizer.encode("Hi there").ids
+    assert cell.extra["prompt_tokens"] == len(prompt_ids)
+    # --seq_len bounds prompt + new tokens; the prefill's token is printed but not counted as generated.
+    assert cell.extra["prompt_tokens"] + 1 + cell.extra["generated_tokens"] == 14
+    # The phone's greedy text (echoed prompt, then the new tokens) is the eager model's.
+    expected = tokenizer.decode(eager_tiny_llm_tokens(prompt_ids, 14 - len(prompt_ids)))
+    assert repr("Hi there" + expected)[1:-1][:60] in cell.log
     from harness.cli import main as cli_main
 
     assert cli_main(["report", outcome.run_id, "--db", str(tmp_path / "r.db"), "-o", str(tmp_path / "rep")]) == 0
-    assert "decode tok/s" in (tmp_path / "rep" / "index.html").read_text()
+    assert "generated tokens" in (tmp_path / "rep" / "index.html").read_text()
     sha = cell.artifact["sha256"]
-    assert (server.phone.root / "data/local/tmp/harness" / sha / "tiny-lm.pte").is_file()
-    assert list((server.phone.root / "data/local/tmp/harness").rglob("bytes.tiktoken"))
+    assert (server.phone.root / "data/local/tmp/harness" / sha / build.name).is_file()
+    assert list((server.phone.root / "data/local/tmp/harness").rglob("qwen2-tiny-arch.tokenizer.json"))
 
 
-def test_llm_build_without_a_tokenizer_fails_with_the_manifest_fix(tmp_path, adb_server, phones, tiny_lm_build):
-    builds, _ = tiny_lm_build
+def test_llm_build_without_a_tokenizer_fails_with_the_manifest_fix(tmp_path, adb_server, phones, tiny_llm):
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port, {"llama_main": ""})
     lone = tmp_path / "b" / "lone-llm.pte"
     lone.parent.mkdir()
-    lone.write_bytes((builds / "tiny-lm.pte").read_bytes())
+    lone.write_bytes((tiny_llm / f"{TINY_LLM[0]}.pte").read_bytes())
     (lone.parent / "lone-llm.pte.manifest.json").write_text(json.dumps({"stage": "llm", "backend": "xnnpack"}))
     plan = write(tmp_path / "plan.yaml", "name: lm\ninventory: devices.yaml\nartifacts: [b/lone-llm.pte]\n"
                  "iterations: 2\nruns: 1\ntimeout_s: 60\n")

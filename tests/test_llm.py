@@ -10,22 +10,13 @@ import json
 
 import pytest
 
-from harness.zoo.llm import QWEN2_0_5B, QWEN2_TINY
-from tests.helpers import measure
+from harness.zoo.llm import QWEN2_0_5B
+from tests.conftest import TINY_LLM as TINY
+from tests.helpers import eager_tiny_llm_tokens, measure
 
 pytestmark = pytest.mark.slow
 
-TINY = ["qwen2-tiny-arch-fp32-xnnpack", "qwen2-tiny-arch-int4-xnnpack"]
 PROMPT = "The birch canoe slid on the smooth"
-
-
-@pytest.fixture(scope="module")
-def tiny_llm(tmp_path_factory):
-    from harness.zoo import build_all
-
-    out = tmp_path_factory.mktemp("llm")
-    build_all(out, only=TINY, jobs=2)
-    return out
 
 
 def test_full_size_config_is_qwen2_0_5b():
@@ -42,9 +33,6 @@ def test_full_size_config_is_qwen2_0_5b():
 
 def test_tiny_build_runs_like_its_eager_source(tiny_llm):
     """The FP32 program's greedy tokens, through ExecuTorch's own runner, are the eager model's."""
-    import torch
-    from executorch.examples.models.llama.llama_transformer import construct_transformer
-    from executorch.examples.models.llama.model_args import ModelArgs
     from tokenizers import Tokenizer
 
     from harness.runners.host_llm_worker import _runner_module
@@ -55,15 +43,7 @@ def test_tiny_build_runs_like_its_eager_source(tiny_llm):
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     prompt_ids = tokenizer.encode(PROMPT).ids
 
-    torch.manual_seed(0)  # the recipe's seed, and the output projection tied to the embedding
-    model = construct_transformer(ModelArgs(**QWEN2_TINY)).eval()
-    model.output.weight = model.tok_embeddings.weight
-    ids = list(prompt_ids)
-    with torch.no_grad():
-        for _ in range(4):
-            logits = model(torch.tensor([ids]))
-            ids.append(int(logits.reshape(-1, QWEN2_TINY["vocab_size"])[-1].argmax()))
-    expected = tokenizer.decode(ids[len(prompt_ids):])
+    expected = tokenizer.decode(eager_tiny_llm_tokens(prompt_ids, 4))
 
     llm = _runner_module()
     runner = llm.TextLLMRunner(str(tiny_llm / f"{TINY[0]}.pte"), str(tokenizer_path))

@@ -1,5 +1,12 @@
 """ExecuTorch's LLM runner ``llama_main``: command, and its ``PyTorchObserver`` stats line.
 
+Flags from examples/models/llama/main.cpp (pytorch/executorch, v1.0 to main as read 2026-11-23):
+``--model_path --data_path --tokenizer_path --prompt --temperature --seq_len --cpu_threads --num_bos
+--num_eos --warmup``; ``--seq_len`` bounds prompt + new tokens, and the token the prefill yields is
+printed but not counted in ``generated_tokens`` (extension/llm/runner/text_llm_runner.cpp).  The
+tokenizer is loaded by ``llm::load_tokenizer``, which tries a Hugging Face ``tokenizer.json`` first,
+then tiktoken, SentencePiece and llama2.c formats (extension/llm/runner/llm_runner_helper.cpp).
+
 The ``PyTorchObserver {...}`` stats line is printed with ``printf`` to stdout
 (extension/llm/runner/stats.h, every tag since v0.4), beside the generated text; ET_LOG
 lines go to logcat or stderr depending on the build.  All three are read.  One invocation is one generation

@@ -170,65 +170,38 @@ def read_tiktoken(path: str) -> dict[bytes, int]:
     return vocab
 
 
-def _encode(text: bytes, vocab: dict[bytes, int]) -> list[int]:
-    """Greedy longest match: exact for byte-level vocabularies, close enough for timing otherwise."""
-    longest, ids, i = max(map(len, vocab)), [], 0
-    while i < len(text):
-        for n in range(min(longest, len(text) - i), 0, -1):
-            if text[i:i + n] in vocab:
-                ids.append(vocab[text[i:i + n]])
-                i += n
-                break
-        else:
-            raise ValueError(f"byte {text[i]!r} is not in the tokenizer")
-    return ids
-
-
 def llama_main(argv: list[str]) -> int:
-    """A decoder-only LM whose ``forward`` maps a fixed window of token ids (1, T) to next-token logits (1, V)."""
-    p = argparse.ArgumentParser()
+    """ExecuTorch's own LLM runner, not an imitation: examples/models/llama/main.cpp's flags (gflags) around
+    ``TextLLMRunner``, the C++ runner ``llama_main`` wraps, through its Python bindings.  The runner itself
+    prints the generated text and the ``PyTorchObserver`` line to stdout and its ET_LOG lines to stderr,
+    exactly as the binary does; the program must be a real ExecuTorch LLM export (KV cache, metadata)."""
+    p = GflagsParser()
     for flag, default in (("--model_path", "llama2.pte"), ("--tokenizer_path", "tokenizer.bin"),
                           ("--prompt", "The answer to the ultimate question is"), ("--data_path", "")):
         p.add_argument(flag, default=default)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--seq_len", type=int, default=128)
     p.add_argument("--cpu_threads", type=int, default=-1)
-    p.add_argument("--warmup", action="store_true")
+    p.add_argument("--num_bos", type=int, default=0)
+    p.add_argument("--num_eos", type=int, default=0)
+    p.add_argument("--warmup", type=lambda v: v.lower() not in ("false", "0"), nargs="?", const=True, default=False)
     a = p.parse_args(argv)
-    import numpy as np
+    from harness.runners.host_llm_worker import _runner_module
+    from harness.runtime import set_executorch_threads
 
-    from harness.accuracy.chains import pte_methods
-
-    vocab = read_tiktoken(a.tokenizer_path)
-    pieces = {rank: token for token, rank in vocab.items()}
-    load_start = _now_ms()
-    forward = pte_methods(Path(a.model_path), ("forward",), a.cpu_threads if a.cpu_threads > 0 else None)["forward"]
-    window = forward.input_shapes[0][1]
-    load_end = _now_ms()
-    log("Reading metadata from model")
-    prompt = _encode(a.prompt.encode(), vocab)
-
-    def next_token(ids: list[int]) -> int:
-        ctx = np.zeros((1, window), np.int64)
-        tail = ids[-window:]
-        ctx[0, window - len(tail):] = tail
-        return int(np.argmax(forward(ctx)[0]))
-
-    def generate() -> tuple[list[int], float, float, float]:
-        start = _now_ms()
-        ids = list(prompt)
-        ids.append(next_token(ids))  # prefill: the prompt's forward pass yields the first token
-        first = _now_ms()
-        while len(ids) < a.seq_len:
-            ids.append(next_token(ids))
-        return ids[len(prompt):], start, first, _now_ms()
-
-    if a.warmup:
-        generate()
-    out, start, first, end = generate()
-    print(b"".join(pieces[t] for t in out).decode(errors="replace"), flush=True)
-    # stats.h prints this line with printf, to stdout, whatever the logging backend.
-    print(f"PyTorchObserver {json.dumps({'prompt_tokens': len(prompt), 'generated_tokens': len(out), 'model_load_start_ms': load_start, 'model_load_end_ms': load_end, 'inference_start_ms': start, 'inference_end_ms': end, 'prompt_eval_end_ms': first, 'first_token_ms': first, 'aggregate_sampling_time_ms': 0, 'SCALING_FACTOR_UNITS_PER_SECOND': 1000})}")
+    llm = _runner_module()
+    set_executorch_threads(a.cpu_threads if a.cpu_threads > 0 else None)
+    try:
+        runner = llm.TextLLMRunner(a.model_path, a.tokenizer_path, a.data_path or None)
+        if a.warmup:
+            runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature, warming=True))
+            runner.reset()
+        runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature,
+                                                       num_bos=a.num_bos, num_eos=a.num_eos))
+    except RuntimeError:
+        log("Failed to create llama runner")  # main.cpp's message; the runner's own reasons went to stderr
+        return 1
+    sys.stdout.flush()
     return 0
 
 
