@@ -7,8 +7,10 @@ text it writes is meaningless.  The manifest's ``source`` says so, and the repor
 The export is ExecuTorch's own (``executorch.examples.models.llama.export_llama_lib.export_llama``,
 the path ``extension/llm/export/export_llm`` drives), as its runners (``llama_main``, the Python
 ``TextLLMRunner``) expect: KV cache inside the program, ``llama::custom_sdpa``, XNNPACK, metadata
-methods (``get_max_seq_len``, ``get_eos_ids``...).  Quantization is the export's own: ``int8`` is
-8-bit weight-only, ``int4`` is ``8da4w`` (4-bit weights in groups of 32, 8-bit dynamic activations).
+methods (``get_max_seq_len``, ``get_eos_ids``...).  Quantization is the export's own: ``int8`` is its
+PT2E XNNPACK dynamic mode (8-bit per-channel weights, 8-bit dynamic activations; its source-transform
+"int8" mode cannot keep Qwen2's q/k/v biases), ``int4`` is ``8da4w`` (4-bit weights in groups of 32,
+8-bit dynamic activations); both quantize the embedding table too.
 
 Sizes from ExecuTorch's examples/models/qwen2_5/config/0_5b_config.json (v1.0 on), which match
 Qwen2-0.5B's Hugging Face config (24 layers, hidden 896, 14 heads / 2 KV heads, FFN 4864,
@@ -33,7 +35,7 @@ QWEN2_TINY = {**QWEN2_0_5B, "dim": 64, "hidden_dim": 128, "n_heads": 4, "n_kv_he
 ARCHITECTURES = {"qwen2-0.5b-arch": QWEN2_0_5B, "qwen2-tiny-arch": QWEN2_TINY}
 MAX_SEQ_LEN = 128  # the KV cache's length: prompt (a transcript) + the predicted words
 SEED = 0
-QMODES = {"fp32": None, "int8": "int8", "int4": "8da4w"}
+QMODES = {"fp32": None, "int8": "pt2e xnnpack_dynamic", "int4": "8da4w"}
 GROUP_SIZE = 32
 EMBEDDING_QUANT = {"int8": "8,0", "int4": f"4,{GROUP_SIZE}"}  # bits, group size (0: one scale per row)
 EOS = "<|endoftext|>"  # Qwen2's end of text, at its id (151643) in the full-size vocabulary
@@ -82,7 +84,7 @@ def _seeded_checkpoint(params: dict, path: Path) -> None:
 def export_llm(target: Path, params: dict, quant: str, max_seq_len: int = MAX_SEQ_LEN) -> list[str]:
     """Export one program with ExecuTorch's LLM export; returns the recipe's steps, in words."""
     from executorch.examples.models.llama.export_llama_lib import export_llama
-    from executorch.extension.llm.export.config.llm_config import DtypeOverride, LlmConfig, ModelType
+    from executorch.extension.llm.export.config.llm_config import DtypeOverride, LlmConfig, ModelType, Pt2eQuantize
 
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         scratch = Path(scratch)
@@ -103,7 +105,12 @@ def export_llm(target: Path, params: dict, quant: str, max_seq_len: int = MAX_SE
         cfg.export.max_context_length = max_seq_len
         cfg.export.output_dir = str(scratch)
         cfg.export.output_name = str(scratch / "model.pte")  # a name ending in .pte is taken verbatim, so absolute
-        if QMODES[quant]:
+        if quant == "int8":
+            # The source-transform "int8" mode drops the q/k/v biases Qwen2 has (its state dict load fails);
+            # the PT2E XNNPACK quantizer keeps them: 8-bit per-channel weights, 8-bit dynamic activations.
+            cfg.quantization.pt2e_quantize = Pt2eQuantize.xnnpack_dynamic
+            cfg.quantization.embedding_quantize = EMBEDDING_QUANT[quant]
+        elif QMODES[quant]:
             cfg.quantization.qmode = QMODES[quant]
             # The embedding table is a quarter of Qwen2-0.5B's weights and the linear-layer modes leave it in
             # FP32 (an "INT4" build of 823 MB); ExecuTorch's LLM recipes quantize it too ("bits,group").
@@ -111,7 +118,7 @@ def export_llm(target: Path, params: dict, quant: str, max_seq_len: int = MAX_SE
             if quant == "int4":
                 cfg.quantization.group_size = GROUP_SIZE
         Path(export_llama(cfg)).replace(target)
-    how = {"fp32": "FP32", "int8": "INT8 weight-only, embedding INT8 per row",
+    how = {"fp32": "FP32", "int8": "INT8 (PT2E XNNPACK: per-channel weights, dynamic activations), embedding INT8 per row",
            "int4": f"8da4w (INT4 weights, groups of {GROUP_SIZE}), embedding INT4 in groups of {GROUP_SIZE}"}[quant]
     return [f"seeded random weights (torch.manual_seed({SEED})), output tied to the embedding",
             f"executorch export_llama: KV cache, SDPA custom op, XNNPACK, {how}, max_seq_len {max_seq_len}"]
