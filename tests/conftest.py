@@ -68,7 +68,7 @@ def whisper_bundle(tmp_path_factory):
     return out
 
 
-TINY_LLM = ["qwen2-tiny-arch-fp32-xnnpack", "qwen2-tiny-arch-int4-xnnpack"]
+TINY_LLM = ["qwen2-tiny-arch-fp32-xnnpack", "qwen2-tiny-arch-int4-xnnpack", "qwen2-tiny-arch-int8-xnnpack"]
 
 
 @pytest.fixture(scope="session")

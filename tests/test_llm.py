@@ -55,20 +55,34 @@ def test_tiny_build_runs_like_its_eager_source(tiny_llm):
 
 
 def test_llm_cell_on_the_host(tiny_llm, tmp_path, host_inventory):
-    from tokenizers import Tokenizer
-
     got = measure(tmp_path / "plan.yaml", tmp_path / "r.db", f"""
         name: llm
         inventory: {host_inventory}
         devices: [host]
-        artifacts: ["{tiny_llm / TINY[1]}.pte"]
+        artifacts: ["{tiny_llm / TINY[1]}.pte", "{tiny_llm / TINY[2]}.pte"]
         warmup_iterations: 1
         iterations: 3
         runs: 2
         threads: 1
         llm: {{prompt: "{PROMPT}", seq_len: 20}}
         """)
-    (cell,) = got.cells
+    assert sorted(c.artifact["quantization"] for c in got.cells) == ["int4", "int8"]  # both quantized exports run
+    for cell in got.cells:
+        _check_llm_cell(cell, tiny_llm)
+    # The report says what the weights are and shows the runner's own generation figures.
+    from harness.report.html import write_report
+
+    html = write_report(tmp_path / "r.db", got.outcome.run_id, tmp_path / "out").read_text()
+    assert "meaningless text" in html
+    # (prefill and decode rates need a measurable span: the tiny model's prefill takes under the stats' 1 ms tick)
+    assert "prompt tokens" in html and "generated tokens" in html and "generation (median) ms" in html
+    budget = "llm_cpu"  # an XNNPACK build is measured against the CPU budget (500 ms by default)
+    assert budget in html
+
+
+def _check_llm_cell(cell, tiny_llm):
+    from tokenizers import Tokenizer
+
     assert cell.status == "ok", (cell.reason, cell.log)
     assert cell.runner == "host-llm"
     runs = cell.runs
@@ -84,16 +98,6 @@ def test_llm_cell_on_the_host(tiny_llm, tmp_path, host_inventory):
         assert run["p95_ms"] <= extra["total_ms_median"] + 1  # the first token comes before the last
         assert run["peak_rss_mb"] > extra["rss_before_load_mb"] > 0
         assert run["load_ms"] is not None and run["load_ms"] >= 0
-    # The report says what the weights are and shows the runner's own generation figures; the generated
-    # text (from the device, so untrusted) is escaped like everything else.
-    from harness.report.html import write_report
-
-    html = write_report(tmp_path / "r.db", got.outcome.run_id, tmp_path / "out").read_text()
-    assert "meaningless text" in html
-    # (prefill and decode rates need a measurable span: the tiny model's prefill takes under the stats' 1 ms tick)
-    assert "prompt tokens" in html and "generated tokens" in html and "generation (median) ms" in html
-    budget = "llm_cpu"  # an XNNPACK build is measured against the CPU budget (500 ms by default)
-    assert budget in html
 
 
 def test_voice_pipeline_per_utterance(tiny_llm, small_zoo, tmp_path, host_inventory):
