@@ -135,6 +135,9 @@ def test_host_llm_worker_output_one_sample_per_measured_generation():
     assert (m.extra["prompt_tokens"], m.extra["generated_tokens"], m.extra["total_ms_median"]) == (9, 2, 1.5)
     with pytest.raises(ValueError, match="HARNESS_RESULT"):
         host_llm.parse("Traceback (most recent call last):\n")
+    # Workers now time the first token themselves (the stats tick in whole ms): that value is the sample.
+    timed = (LOGS / "host_llm_worker.txt").read_text().replace('"phase": "measured", ', '"phase": "measured", "first_token_ms": 0.75, ')
+    assert host_llm.parse(timed).samples_ms == [0.75, 0.75] and host_llm.parse(timed).warmup_ms == [1.0]
 
 
 def test_whisper_runner_benchmark_lines_and_the_stats_line_fallback():

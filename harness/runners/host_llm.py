@@ -4,8 +4,9 @@ Upstream: extension/llm/runner (``text_llm_runner.h``, ``stats.h``, the pybindin
 ``_llm_runner.pyi``), ExecuTorch 1.0 on; read at v1.5 (the wheel pinned here is 1.5.1).  It is the
 runner ``llama_main`` wraps, so a host cell and an Android cell of the same build measure the same
 thing: the sample is the time to first token of a greedy generation from the plan's prompt (the
-next-word latency a user feels), with model load, prefill and decode rates and peak RSS beside it,
-all from the runner's own ``Stats``.  One process is one run: the program is loaded once, then
+next-word latency a user feels), timed to the first token's callback on a nanosecond clock (the
+runner's ``Stats`` tick in whole milliseconds), with model load, prefill and decode rates and peak
+RSS beside it from the runner's own ``Stats``.  One process is one run: the program is loaded once, then
 warm-up and measured generations follow, each from an empty KV cache.
 """
 
@@ -62,11 +63,14 @@ def parse(text: str) -> Measurement:
              "prompt_tokens": stats[0].prompt_tokens, "generated_tokens": stats[0].generated_tokens,
              "rss_before_load_mb": result.get("rss_before_load_mb"),
              **{k: result[k] for k in ("measured_start_epoch_s", "measured_end_epoch_s", "pid", "ppid") if k in result}}
-    return Measurement(samples_ms=[s.time_to_first_token_ms for s in stats],
-                       warmup_ms=[s.time_to_first_token_ms for s in warm], load_ms=first.load_ms,
+    warm_ttft = [g.get("first_token_ms", s.time_to_first_token_ms)
+                 for g, s in zip([g for g in generations if g["phase"] == "warmup"], warm)]
+    return Measurement(samples_ms=[g.get("first_token_ms", s.time_to_first_token_ms) for g, s in zip(measured, stats)],
+                       warmup_ms=warm_ttft, load_ms=first.load_ms,
                        peak_rss_mb=result.get("peak_rss_mb"), extra={k: v for k, v in extra.items() if v is not None},
                        notes=["samples are time to first token (the prompt's prefill + the first sampled token), "
-                              "from the runner's own stats (millisecond clock)",
+                              "timed to the first token's callback on a nanosecond clock; the rates, load and token "
+                              "counts are the runner's own stats (millisecond clock)",
                               f"generated: {measured[0]['text'][:200]!r}"])
 
 

@@ -34,6 +34,24 @@ def _runner_module():
     return runner
 
 
+def generate_timed(runner, prompt: str, config) -> tuple[list[str], object, float]:
+    """One generation: its pieces, the runner's Stats, and the time to first token in ms on a nanosecond
+    clock, from the call to the first piece's callback.  The runner's own Stats tick in whole milliseconds
+    (``time_in_ms``), so a small model's prefill reads as 0 there; they are kept beside it."""
+    pieces, stats, first = [], [], []
+    t0 = time.perf_counter_ns()
+
+    def on_piece(piece: str) -> None:
+        if not first:
+            first.append(time.perf_counter_ns())
+        pieces.append(piece)
+
+    runner.generate(prompt, config, token_callback=on_piece, stats_callback=stats.append)
+    if not stats or not first:
+        raise RuntimeError("the LLM runner reported no token or no stats for a generation")
+    return pieces, stats[-1], (first[0] - t0) / 1e6
+
+
 def measure(model: str, tokenizer: str, prompt: str, seq_len: int, warmup: int, iterations: int,
             threads: int | None) -> None:
     """Warm-up generations, then measured ones; one HARNESS_GENERATION line each, then HARNESS_RESULT."""
@@ -46,13 +64,10 @@ def measure(model: str, tokenizer: str, prompt: str, seq_len: int, warmup: int, 
     for i in range(warmup + iterations):
         if i == warmup:
             measured_start = time.time()
-        pieces, stats = [], []
         runner.reset()  # an empty KV cache: every generation prefills the whole prompt
-        runner.generate(prompt, config, token_callback=pieces.append, stats_callback=stats.append)
-        if not stats:
-            raise RuntimeError("the LLM runner reported no stats for a generation")
+        pieces, stats, first_token_ms = generate_timed(runner, prompt, config)
         line = {"phase": "warmup" if i < warmup else "measured", "text": "".join(pieces),
-                "stats": json.loads(stats[-1].to_json_string())}
+                "first_token_ms": first_token_ms, "stats": json.loads(stats.to_json_string())}
         print(GENERATION_PREFIX + json.dumps(line), flush=True)
     result = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
               "rss_before_load_mb": rss_before_mb, "measured_start_epoch_s": measured_start,

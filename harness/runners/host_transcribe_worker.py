@@ -10,7 +10,7 @@ With ``--vad V --llm L --llm-tokenizer T`` it is a voice pipeline, every stage l
 process as an app would hold them: per utterance the VAD runs over the whole clip (Silero's windows,
 timed together), the ASR transcribes only the speech it found, and the LLM (ExecuTorch's
 TextLLMRunner, as in host_llm_worker) takes the transcript as its prompt; the LLM's time is its time
-to first token, from its own stats.  The utterance's pipeline time is the sum of the three.
+to first token, timed as host_llm_worker times it.  The utterance's pipeline time is the sum of the three.
 """
 
 from __future__ import annotations
@@ -120,13 +120,12 @@ class _PipelineStages:
         return {"vad_ms": (time.perf_counter_ns() - t0) / 1e6, "span": speech_span(probabilities, len(audio))}
 
     def next_words(self, prompt: str) -> tuple[float, str]:
-        """The LLM's time to first token on ``prompt`` (its own stats), and the words it predicted."""
-        from harness.runners import pytorch_observer
+        """The LLM's time to first token on ``prompt`` (nanosecond clock, as host_llm_worker), and its words."""
+        from harness.runners.host_llm_worker import generate_timed
 
-        pieces, stats = [], []
         self.runner.reset()
-        self.runner.generate(prompt, self.config, token_callback=pieces.append, stats_callback=stats.append)
-        return pytorch_observer.from_json(json.loads(stats[-1].to_json_string())).time_to_first_token_ms, "".join(pieces)
+        pieces, _, first_token_ms = generate_timed(self.runner, prompt, self.config)
+        return first_token_ms, "".join(pieces)
 
 
 if __name__ == "__main__":
