@@ -21,6 +21,13 @@ def rss_mb() -> float:
         return float("nan")
 
 
+def peak_rss_mb() -> float:
+    """This process's high-water resident memory so far, in MiB (``ru_maxrss`` is KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def ort_session(path: str, threads: int | None):
     """An onnxruntime CPU session, with ``threads`` intra-op threads when given."""
     import onnxruntime as ort

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from harness import __version__
@@ -36,7 +34,6 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["ms"] = _fmt_ms
     env.filters["mb"] = _fmt_mb
-    env.filters["median_ms"] = lambda values: float(np.median(values)) if len(values) else None
     return env
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.report.model import ChainView, budget_verdict
+from harness.report.model import _PRECISION, ChainView, budget_verdict
 from harness.stats import Interval, percentile
 from harness.stats.quantile import quantile_interval
 
@@ -33,6 +33,10 @@ class PipelineView:
     peak_rss_mb: float | None
     memory_budget_mb: float | None
     no_speech: int  # utterances where the VAD found nothing (no ASR, no LLM)
+
+    @property
+    def p50_ms(self) -> float:
+        return float(np.median(self.totals_ms))
 
     @property
     def name(self) -> str:
@@ -90,11 +94,9 @@ def pipeline_view(chain: ChainView, budgets: dict) -> PipelineView | None:
 def compare_pipelines(views: list[PipelineView]) -> list[PipelineDiff]:
     """Each pair of pipelines on one device over the same utterances, higher precision first (by the ASR's
     quantization, then the LLM's): the whole pipeline's difference per utterance."""
-    order = {"fp32": 0, "bf16": 1, "fp16": 1, "int8": 2, "int4": 3}
-
     def rank(v: PipelineView) -> tuple:
         c = v.chain.chain
-        return tuple(order.get((c.get(role) or {}).get("quantization"), 9) for role in ("encoder", "model", "llm"))
+        return tuple(_PRECISION.get((c.get(role) or {}).get("quantization"), 9) for role in ("encoder", "model", "llm"))
 
     out = []
     by_device: dict[str, list[PipelineView]] = {}

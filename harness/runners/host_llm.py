@@ -46,8 +46,9 @@ def parse(text: str) -> Measurement:
             result = json.loads(line[len(RESULT_PREFIX):])
     if result is None:
         raise ValueError("no HARNESS_RESULT line in the worker's output")
-    warm = [pytorch_observer.from_json(g["stats"]) for g in generations if g["phase"] == "warmup"]
+    warmups = [g for g in generations if g["phase"] == "warmup"]
     measured = [g for g in generations if g["phase"] == "measured"]
+    warm = [pytorch_observer.from_json(g["stats"]) for g in warmups]
     stats = [pytorch_observer.from_json(g["stats"]) for g in measured]
     if not stats:
         raise ValueError("no measured generation in the worker's output")
@@ -63,10 +64,11 @@ def parse(text: str) -> Measurement:
              "prompt_tokens": stats[0].prompt_tokens, "generated_tokens": stats[0].generated_tokens,
              "rss_before_load_mb": result.get("rss_before_load_mb"),
              **{k: result[k] for k in ("measured_start_epoch_s", "measured_end_epoch_s", "pid", "ppid") if k in result}}
-    warm_ttft = [g.get("first_token_ms", s.time_to_first_token_ms)
-                 for g, s in zip([g for g in generations if g["phase"] == "warmup"], warm)]
-    return Measurement(samples_ms=[g.get("first_token_ms", s.time_to_first_token_ms) for g, s in zip(measured, stats)],
-                       warmup_ms=warm_ttft, load_ms=first.load_ms,
+    def ttft(generation: dict, s) -> float:  # the worker's own clock; older output had only the stats' ms
+        return generation.get("first_token_ms", s.time_to_first_token_ms)
+
+    return Measurement(samples_ms=[ttft(g, s) for g, s in zip(measured, stats)],
+                       warmup_ms=[ttft(g, s) for g, s in zip(warmups, warm)], load_ms=first.load_ms,
                        peak_rss_mb=result.get("peak_rss_mb"), extra={k: v for k, v in extra.items() if v is not None},
                        notes=["samples are time to first token (the prompt's prefill + the first sampled token), "
                               "timed to the first token's callback on a nanosecond clock; the rates, load and token "

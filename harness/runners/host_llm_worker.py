@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
-from harness.runtime import rss_mb, set_executorch_threads
+from harness.runtime import peak_rss_mb, rss_mb, set_executorch_threads
 from harness.wire import GENERATION_PREFIX, RESULT_PREFIX
 
 
@@ -69,7 +68,7 @@ def measure(model: str, tokenizer: str, prompt: str, seq_len: int, warmup: int, 
         line = {"phase": "warmup" if i < warmup else "measured", "text": "".join(pieces),
                 "first_token_ms": first_token_ms, "stats": json.loads(stats.to_json_string())}
         print(GENERATION_PREFIX + json.dumps(line), flush=True)
-    result = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+    result = {"peak_rss_mb": peak_rss_mb(),
               "rss_before_load_mb": rss_before_mb, "measured_start_epoch_s": measured_start,
               "measured_end_epoch_s": time.time(), "pid": os.getpid(), "ppid": os.getppid()}
     print(RESULT_PREFIX + json.dumps(result), flush=True)

@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     transcribe(utterances[0])  # warm-up, not recorded
     for utt in utterances:
         print(UTT_PREFIX + json.dumps(transcribe(utt)), flush=True)
-    import resource
+    from harness.runtime import peak_rss_mb
 
-    print(f"{DONE} " + json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+    print(f"{DONE} " + json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
     return 0
 
 

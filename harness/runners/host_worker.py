@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 from typing import Any, Callable
 
 import numpy as np
 
-from harness.runtime import import_executorch_runtime, ort_session, rss_mb, set_executorch_threads
+from harness.runtime import import_executorch_runtime, ort_session, peak_rss_mb, rss_mb, set_executorch_threads
 from harness.wire import RESULT_PREFIX
 
 _NP_DTYPES = {
@@ -140,11 +139,9 @@ def measure(fmt: str, model: str, specs: list | None, warmup: int, iterations: i
         run()
         samples_ms.append((clock() - t0) / 1e6)
     measured_end = time.time()
-    # ru_maxrss is KiB on Linux: the high-water mark of this whole process.
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "load_ms": load_ms, "first_inference_ms": first_ms, "warmup_ms": warmup_ms,
-        "samples_ms": samples_ms, "peak_rss_mb": peak_rss_mb, "rss_before_load_mb": rss_before_mb,
+        "samples_ms": samples_ms, "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": rss_before_mb,
         "notes": notes, "measured_start_epoch_s": measured_start, "measured_end_epoch_s": measured_end,
         # Every run is its own process; the store keeps which, and which parent it came from.
         "pid": os.getpid(), "ppid": os.getppid(),

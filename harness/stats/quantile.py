@@ -3,8 +3,8 @@
 For n independent draws of a continuous variable, the number of draws below the q-quantile is
 Binomial(n, q), so [x_(l), x_(u)] covers it with probability P(l <= B < u), whatever the distribution
 (e.g. Conover, Practical Nonparametric Statistics, 3rd ed., sec. 3.2).  The interval is chosen as
-close to symmetric in probability as the binomial allows and covers at least ``level``; where the
-sample is too small for a bound (a P95's upper bound needs 59 draws at 95%), that bound is None.
+equal-tailed as the binomial allows and covers at least ``level``; where the sample is too small for
+a bound (a two-sided 95% interval for a P95 needs 72 draws: 0.95**72 < 0.025), there is no interval.
 tests/test_stats.py checks the coverage by simulation.
 """
 
@@ -18,8 +18,8 @@ from harness.stats.summary import Interval
 def quantile_interval(values, q: float, level: float = 0.95) -> tuple[Interval | None, float]:
     """(interval, its exact coverage) for the q-quantile (0-1) of the distribution ``values`` came from.
 
-    The interval's ``low``/``high`` are None-free order statistics when both exist; None when either
-    bound needs more draws than there are."""
+    Both bounds are order statistics of ``values``; the interval is None when either bound needs more
+    draws than there are."""
     from scipy.stats import binom
 
     x = np.sort(np.asarray(values, dtype=float))

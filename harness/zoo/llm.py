@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 
 from harness.zoo import Recipe
+from harness.zoo.recipes import QUANTS, REPO_CORPORA
 
 QWEN2_0_5B = {"dim": 896, "hidden_dim": 4864, "ffn_dim_multiplier": 1, "n_heads": 14, "n_kv_heads": 2,
               "n_layers": 24, "vocab_size": 151936, "norm_eps": 1e-06, "rope_theta": 1000000.0,
@@ -35,11 +36,15 @@ QWEN2_TINY = {**QWEN2_0_5B, "dim": 64, "hidden_dim": 128, "n_heads": 4, "n_kv_he
 ARCHITECTURES = {"qwen2-0.5b-arch": QWEN2_0_5B, "qwen2-tiny-arch": QWEN2_TINY}
 MAX_SEQ_LEN = 128  # the KV cache's length: prompt (a transcript) + the predicted words
 SEED = 0
-QMODES = {"fp32": None, "int8": "pt2e xnnpack_dynamic", "int4": "8da4w"}
 GROUP_SIZE = 32
 EMBEDDING_QUANT = {"int8": "8,0", "int4": f"4,{GROUP_SIZE}"}  # bits, group size (0: one scale per row)
 EOS = "<|endoftext|>"  # Qwen2's end of text, at its id (151643) in the full-size vocabulary
 QWEN2_EOS_ID = 151643
+
+
+def eos_id(vocab_size: int) -> int:
+    """Qwen2's end-of-text id where the vocabulary has it, else its last id (the tiny config)."""
+    return QWEN2_EOS_ID if QWEN2_EOS_ID < vocab_size else vocab_size - 1
 
 
 def tokenizer_name(arch: str) -> str:
@@ -62,8 +67,7 @@ def write_tokenizer(path: Path, vocab_size: int, corpus_text: list[str]) -> None
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(corpus_text, trainer)
     doc = json.loads(tokenizer.to_str())
-    eos_id = QWEN2_EOS_ID if QWEN2_EOS_ID < vocab_size else vocab_size - 1
-    doc["added_tokens"] = [{"id": eos_id, "content": EOS, "single_word": False, "lstrip": False, "rstrip": False,
+    doc["added_tokens"] = [{"id": eos_id(vocab_size), "content": EOS, "single_word": False, "lstrip": False, "rstrip": False,
                             "normalized": False, "special": True}]
     path.write_text(json.dumps(doc, ensure_ascii=False))
 
@@ -95,8 +99,8 @@ def export_llm(target: Path, params: dict, quant: str, max_seq_len: int = MAX_SE
         cfg.base.model_class = ModelType.qwen2_5_0_5b
         cfg.base.params = str(scratch / "params.json")
         cfg.base.checkpoint = str(scratch / "seeded.pth")
-        eos_id = QWEN2_EOS_ID if QWEN2_EOS_ID < params["vocab_size"] else params["vocab_size"] - 1
-        cfg.base.metadata = json.dumps({"get_bos_id": eos_id, "get_eos_ids": [eos_id]})
+        eos = eos_id(params["vocab_size"])
+        cfg.base.metadata = json.dumps({"get_bos_id": eos, "get_eos_ids": [eos]})
         cfg.model.use_kv_cache = True
         cfg.model.use_sdpa_with_kv_cache = True
         cfg.model.dtype_override = DtypeOverride.fp32
@@ -109,14 +113,13 @@ def export_llm(target: Path, params: dict, quant: str, max_seq_len: int = MAX_SE
             # The source-transform "int8" mode drops the q/k/v biases Qwen2 has (its state dict load fails);
             # the PT2E XNNPACK quantizer keeps them: 8-bit per-channel weights, 8-bit dynamic activations.
             cfg.quantization.pt2e_quantize = Pt2eQuantize.xnnpack_dynamic
-            cfg.quantization.embedding_quantize = EMBEDDING_QUANT[quant]
-        elif QMODES[quant]:
-            cfg.quantization.qmode = QMODES[quant]
+        elif quant == "int4":
+            cfg.quantization.qmode = "8da4w"
+            cfg.quantization.group_size = GROUP_SIZE
+        if quant in EMBEDDING_QUANT:
             # The embedding table is a quarter of Qwen2-0.5B's weights and the linear-layer modes leave it in
             # FP32 (an "INT4" build of 823 MB); ExecuTorch's LLM recipes quantize it too ("bits,group").
             cfg.quantization.embedding_quantize = EMBEDDING_QUANT[quant]
-            if quant == "int4":
-                cfg.quantization.group_size = GROUP_SIZE
         Path(export_llama(cfg)).replace(target)
     how = {"fp32": "FP32", "int8": "INT8 (PT2E XNNPACK: per-channel weights, dynamic activations), embedding INT8 per row",
            "int4": f"8da4w (INT4 weights, groups of {GROUP_SIZE}), embedding INT4 in groups of {GROUP_SIZE}"}[quant]
@@ -125,11 +128,13 @@ def export_llm(target: Path, params: dict, quant: str, max_seq_len: int = MAX_SE
 
 
 # The tokenizer learns its merges from the sentences the pipeline will transcribe and continue.
-CORPUS_TEXT = Path(__file__).resolve().parents[2] / "corpora" / "harvard-hibari" / "manifest.jsonl"
+CORPUS_TEXT = REPO_CORPORA / "harvard-hibari" / "manifest.jsonl"
 
 
 def _corpus_text() -> list[str]:
-    return [json.loads(line)["text"] for line in CORPUS_TEXT.read_text().splitlines() if line.strip()]
+    from harness.accuracy.corpus import read_manifest
+
+    return [utt.text for utt in read_manifest(CORPUS_TEXT).utterances]
 
 
 def llm_recipe(arch: str, quant: str) -> Recipe:
@@ -151,4 +156,4 @@ def llm_recipe(arch: str, quant: str) -> Recipe:
                   data=(CORPUS_TEXT, Path(__file__)), default=False)  # this module is its own input
 
 
-RECIPES = [llm_recipe(arch, q) for arch in ("qwen2-0.5b-arch", "qwen2-tiny-arch") for q in QMODES]
+RECIPES = [llm_recipe(arch, q) for arch in ("qwen2-0.5b-arch", "qwen2-tiny-arch") for q in QUANTS]
