@@ -643,9 +643,14 @@ def _dispatch(args) -> int:
         return EXIT_USER_ERROR
     except (sqlite3.OperationalError, OSError) as exc:
         full = exc.errno == errno.ENOSPC if isinstance(exc, OSError) else "full" in str(exc)
+        db = getattr(args, "db", None)
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            print(f"error: {db or 'the results database'}: another process kept the database locked for longer "
+                  "than the harness waits (30 s); nothing stored was lost. Fix: wait for it to finish, or give "
+                  "this run its own --db.", file=sys.stderr)
+            return EXIT_USER_ERROR
         if not full:
             raise
-        db = getattr(args, "db", None)
         print(f"error: {db or 'the results database'}: the disk is full ({exc}); every run finished before this "
               "one is stored. Fix: free space on that disk, then continue with 'harness run PLAN --resume RUN_ID' "
               "('harness runs' lists the run ids).", file=sys.stderr)

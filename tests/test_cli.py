@@ -189,3 +189,24 @@ def test_library_progress_bars_are_switched_off_for_the_command(quiet):
     env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
     err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stderr
     assert ("MIL passes" in err) is not quiet, err
+
+
+def test_a_database_locked_past_the_wait_is_one_line_with_the_fix(tmp_path, capsys):
+    """Store waits for another writer; past that wait the user gets the cause and the fix, exit 2."""
+    import argparse
+
+    from harness.cli import _dispatch
+
+    def locked(_args):
+        raise sqlite3.OperationalError("database is locked")
+
+    db = tmp_path / "h.db"
+    assert _dispatch(argparse.Namespace(func=locked, db=db)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {db}:") and "--db" in err and "Traceback" not in err
+
+    def broken(_args):
+        raise sqlite3.OperationalError("no such table: runs")  # a bug, not the user's: it must not be hidden
+
+    with pytest.raises(sqlite3.OperationalError):
+        _dispatch(argparse.Namespace(func=broken, db=db))

@@ -128,3 +128,36 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path):
     with pytest.raises(UserError, match=f"schema version {SCHEMA_VERSION + 1}.*left untouched"):
         Store(db)
     assert db.read_bytes() == before
+
+
+def _open_at_once(db: Path, barrier, results) -> None:
+    barrier.wait()  # every process reaches Store() at the same moment: the race CI once lost
+    try:
+        with Store(db) as store:
+            results.put(("ok", store.migrated_from))
+    except BaseException as exc:  # reported to the parent, which fails the test with it
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+@pytest.mark.parametrize("start", ["new", "v1"])
+def test_harnesses_opening_one_database_at_once_all_succeed_and_one_migrates(tmp_path, start):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # no re-import: the processes really start together
+    for trial in range(4):
+        db = tmp_path / f"{start}{trial}.db"
+        if start == "v1":
+            _v1_database(db)
+        barrier, results = context.Barrier(6), context.Queue()
+        procs = [context.Process(target=_open_at_once, args=(db, barrier, results)) for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        outcomes = [results.get(timeout=120) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=60)
+        assert [kind for kind, _ in outcomes] == ["ok"] * 6, outcomes
+        migrated = [m for _, m in outcomes if m is not None]
+        assert migrated == ([1] if start == "v1" else []), outcomes
+        con = sqlite3.connect(db)
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -26,7 +26,39 @@ from harness.errors import UserError
 from harness.stats import percentile, run_values
 
 SCHEMA_VERSION = 4
-_SCHEMA = (Path(__file__).with_name("schema.sql")).read_text()
+_LOCK_WAIT_S = 30.0  # how long a harness waits for another one writing the same database
+
+
+def _statements(script: str) -> list[str]:
+    """The complete SQL statements of ``script``, so they can run inside one transaction
+    (``executescript`` would commit first)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    return statements
+
+
+_SCHEMA_STATEMENTS = _statements((Path(__file__).with_name("schema.sql")).read_text())
+
+
+def _until_unlocked(step, wait_s: float = _LOCK_WAIT_S):
+    """Run ``step``, retrying while another connection holds the lock it needs.  SQLite's busy
+    handler does not cover every case (a journal-mode switch, or two connections that both hold a
+    read lock and want to write, get SQLITE_BUSY at once), so this waits out the rest."""
+    import random
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.01, 0.1))
 
 
 @dataclass(frozen=True)
@@ -126,35 +158,70 @@ class Store:
         self.backup_path: Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(path, timeout=30)
+            self.db = sqlite3.connect(path, timeout=_LOCK_WAIT_S)
             self.db.row_factory = sqlite3.Row
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            version, tables = self._shape()
         except sqlite3.DatabaseError as exc:
             raise UserError(f"not a harness results database ({exc}).", path=path,
                             fix="point --db at a harness database or at a new file name.") from None
+        self._refuse_foreign(version, tables)
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # persistent: set once per file
+            _until_unlocked(lambda: self.db.execute("PRAGMA journal_mode=WAL").fetchall())
+        self.db.execute("PRAGMA foreign_keys=ON")
+        if not durable:
+            self.db.execute("PRAGMA synchronous=OFF")
+        if not tables or version < SCHEMA_VERSION:  # a current database is opened without a single write
+            self._create_or_migrate()
+
+    def _shape(self) -> tuple[int, set[str]]:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        return version, {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _refuse_foreign(self, version: int, tables: set[str]) -> None:
         if version > SCHEMA_VERSION:
             self.db.close()
             raise UserError(f"this database has schema version {version}; this harness reads up to {SCHEMA_VERSION}. "
-                            "It was left untouched.", path=path,
+                            "It was left untouched.", path=self.path,
                             fix="upgrade harness (the database was written by a newer version).")
         if tables and "runs" not in tables:
             self.db.close()
             raise UserError("this SQLite file holds other tables, not harness results; it was left untouched.",
-                            path=path, fix="point --db at a harness database or at a new file name.")
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        if not durable:
-            self.db.execute("PRAGMA synchronous=OFF")
-        if tables and version < SCHEMA_VERSION:
-            from harness.store.migrate import migrate
+                            path=self.path, fix="point --db at a harness database or at a new file name.")
 
-            self.migrated_from = version
-            self.backup_path = migrate(self.db, path, version, SCHEMA_VERSION)
-        if not tables or self.migrated_from is not None:  # a current database is opened without a single write
-            self.db.executescript(_SCHEMA)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self.db.commit()
+    def _create_or_migrate(self) -> None:
+        """Create or migrate the schema under one write lock, re-reading the version once the lock is held:
+        two harnesses opening one new (or old) database at once must not both create (or migrate) it, and
+        neither may read the other's half-made schema as version 0."""
+        from harness.store.migrate import migrate, snapshot
+
+        db = self.db
+        taken = snapshot(db, self.path) if self._shape()[1] else None  # an old database: copied before the lock
+        db.isolation_level = None
+        db.execute("PRAGMA foreign_keys=OFF")  # a migration rebuilds tables under rows that refer to them
+        _until_unlocked(lambda: db.execute("BEGIN IMMEDIATE"))
+        try:
+            version, tables = self._shape()
+            if tables and "runs" not in tables or version > SCHEMA_VERSION:
+                db.execute("ROLLBACK")
+                self._refuse_foreign(version, tables)
+            if tables and version < SCHEMA_VERSION:
+                self.migrated_from = version
+                self.backup_path = migrate(db, self.path, version, SCHEMA_VERSION, taken)
+                taken = None
+            if not tables or self.migrated_from is not None:
+                for statement in _SCHEMA_STATEMENTS:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.isolation_level = ""
+            db.execute("PRAGMA foreign_keys=ON")
+            if taken is not None:  # another harness migrated it first: its backup is the one to keep
+                taken.unlink(missing_ok=True)
 
     def __enter__(self) -> "Store":
         return self

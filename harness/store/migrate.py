@@ -9,6 +9,7 @@ backfill anything.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -93,22 +94,32 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
 STEPS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
-def migrate(db: sqlite3.Connection, path: Path, version: int, target: int) -> Path:
-    """Bring ``db`` from ``version`` to ``target``; return the path of the backup made first."""
-    backup = path.with_name(f"{path.name}.v{version}.bak")
-    with sqlite3.connect(backup) as copy:
+def snapshot(db: sqlite3.Connection, path: Path) -> Path:
+    """A copy of the database beside it under a temporary name.  Taken before the write lock is
+    held: SQLite's backup cannot read a database its own connection is in the middle of writing."""
+    taken = path.with_name(f"{path.name}.{os.getpid()}.bak.tmp")
+    with sqlite3.connect(taken) as copy:
         db.backup(copy)
     copy.close()
+    return taken
+
+
+def migrate(db: sqlite3.Connection, path: Path, version: int, target: int, taken: Path | None = None) -> Path:
+    """Bring ``db`` from ``version`` to ``target``; return the path of the backup made first
+    (``taken``, a :func:`snapshot` the caller made before locking, or a new one).
+
+    Inside a transaction the caller opened (``Store`` holds ``BEGIN IMMEDIATE`` while it re-reads the
+    version, so two harnesses opening one old database cannot both migrate it) the steps join that
+    transaction; otherwise they run in one of their own."""
+    backup = (taken or snapshot(db, path)).replace(path.with_name(f"{path.name}.v{version}.bak"))
+    if db.in_transaction:
+        _steps(db, version, target)
+        return backup
     db.isolation_level = None  # explicit transaction: DDL and data together, all or nothing
-    db.execute("PRAGMA foreign_keys=OFF")  # a table is rebuilt under the rows that refer to it; checked below
+    db.execute("PRAGMA foreign_keys=OFF")  # a table is rebuilt under the rows that refer to it; checked in _steps
     db.execute("BEGIN IMMEDIATE")
     try:
-        for step in range(version, target):
-            STEPS[step](db)
-        broken = db.execute("PRAGMA foreign_key_check").fetchall()
-        if broken:
-            raise RuntimeError(f"migration left rows pointing nowhere: {broken[:5]}")
-        db.execute(f"PRAGMA user_version={target}")
+        _steps(db, version, target)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -117,3 +128,12 @@ def migrate(db: sqlite3.Connection, path: Path, version: int, target: int) -> Pa
         db.isolation_level = ""
         db.execute("PRAGMA foreign_keys=ON")
     return backup
+
+
+def _steps(db: sqlite3.Connection, version: int, target: int) -> None:
+    for step in range(version, target):
+        STEPS[step](db)
+    broken = db.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"migration left rows pointing nowhere: {broken[:5]}")
+    db.execute(f"PRAGMA user_version={target}")
