@@ -164,7 +164,7 @@ def main() -> int:
               "verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         for factor, calls in detection.items():
             found = [c for c in calls if c["status"] == "regression"]
-            ratios = [c["data"]["median_ratio"] for c in calls]
+            ratios = [c["data"]["ratio"] for c in calls]
             print(f"{factor - 1:.0%} heavier: detected {len(found)} of {len(calls)} "
                   f"({len(found) / max(1, len(calls)):.0%}); measured slowdowns "
                   f"{min(ratios) - 1:+.1%} .. {max(ratios) - 1:+.1%}" if calls else "")

@@ -71,10 +71,24 @@ def _run_medians(con, run_id, suffix=""):
     return [v for key, _, v in rows if key.endswith("/latency" + suffix)]
 
 
+def _run_p10s(con, run_id, suffix=""):
+    """Each run's P10 of the run's cell whose key ends with ``suffix``, by scipy's own Harrell-Davis."""
+    from scipy.stats.mstats import hdquantiles
+
+    rows = con.execute("""SELECT c.cell_key, s.run_index, s.latency_ms FROM samples s JOIN cells c ON c.cell_id = s.cell_id
+                          WHERE c.run_id=? AND s.phase='measured' ORDER BY s.run_index, s.idx""", (run_id,)).fetchall()
+    runs: dict[int, list[float]] = {}
+    for key, run_index, value in rows:
+        if key.endswith("/latency" + suffix):
+            runs.setdefault(run_index, []).append(value)
+    return [float(hdquantiles(np.array(v), prob=[0.1])[0]) for _, v in sorted(runs.items())]
+
+
 def test_every_latency_verdict_is_the_run_level_rule_recomputed_from_the_store(nights):
     """Whatever the machine did, each verdict follows from the stored runs, recomputed here with scipy:
     night 2 (same bytes) by Welch's t-test on log run medians against night 1; night 3 (new bytes) by a
-    paired t-test against night 2's bytes re-measured in the same rounds."""
+    paired t-test on each run's P10 (scipy's Harrell-Davis) against night 2's bytes re-measured in the
+    same rounds."""
     import math
     import sqlite3
 
@@ -93,7 +107,7 @@ def test_every_latency_verdict_is_the_run_level_rule_recomputed_from_the_store(n
             assert _run_medians(con, now["run_id"], "/ref") == []  # unchanged bytes: nothing re-measured
             p = ttest_ind(np.log(b), np.log(a), equal_var=False).pvalue
         else:
-            a = _run_medians(con, now["run_id"], "/ref")
+            a, b = _run_p10s(con, now["run_id"], "/ref"), _run_p10s(con, now["run_id"])
             (ref_sha,) = con.execute("SELECT artifact_sha256 FROM cells WHERE run_id=? AND cell_key LIKE '%/ref'",
                                      (now["run_id"],)).fetchone()
             (old_sha,) = con.execute("SELECT artifact_sha256 FROM cells WHERE run_id=?", (before["run_id"],)).fetchone()
@@ -101,7 +115,7 @@ def test_every_latency_verdict_is_the_run_level_rule_recomputed_from_the_store(n
             p = ttest_rel(np.log(b), np.log(a)).pvalue
         assert len(a) == len(b) == 3
         ratio = math.exp(np.log(b).mean() - np.log(a).mean())
-        assert check["data"]["p_value"] == pytest.approx(p) and check["data"]["median_ratio"] == pytest.approx(ratio)
+        assert check["data"]["p_value"] == pytest.approx(p) and check["data"]["ratio"] == pytest.approx(ratio)
         floor = max(0.5, check["data"]["noise_floor"] or 0)
         called = p < 0.01 and (ratio > 1 + floor or ratio < 1 / (1 + floor))
         if night == 1:  # the same bytes: a significant move is the machine's, reported as a shift, never failing
@@ -117,7 +131,7 @@ def test_slowdown_fails_the_night_with_junit_and_summary(nights):
     assert runs[2].returncode == 1 and third["baseline_run_id"] == second["run_id"]
     (failing,) = [c for c in third["failing"] if c["kind"] == "latency"]
     # 768-wide layers against 64-wide: ~100x the arithmetic, far beyond any noise of a busy machine.
-    assert failing["status"] == "regression" and failing["data"]["median_ratio"] > 3
+    assert failing["status"] == "regression" and failing["data"]["ratio"] > 3
     suite = ET.parse(tmp / "night2" / "junit.xml").getroot().find("testsuite")
     assert suite.get("name") == "host" and int(suite.get("failures")) >= 1
     assert any(case.find("failure") is not None for case in suite.iter("testcase"))

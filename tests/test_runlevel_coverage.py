@@ -98,8 +98,8 @@ def test_ratio_intervals_cover_93_to_97_percent(paired):
     lows, highs = [], []
     for ca, cb in zip(a, b):
         c = compare_runs([run_values(r).p50_ms for r in ca], [run_values(r).p50_ms for r in cb], paired=paired)
-        lows.append(c.median_ratio_ci.low)
-        highs.append(c.median_ratio_ci.high)
+        lows.append(c.ratio_ci.low)
+        highs.append(c.ratio_ci.high)
     assert 0.93 <= _coverage(lows, highs, 1.10) <= 0.97
 
 

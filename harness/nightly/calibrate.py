@@ -46,7 +46,7 @@ def calibrate(plan: Path, db: Path, inventory: Path | None, threshold: float, re
             continue
         a, b = both[False], both[True]
         cmp = compare_runs(a["run_p50_ms"], b["run_p50_ms"], paired=True, threshold=threshold)
-        interval = (cmp.median_ratio_ci.low, cmp.median_ratio_ci.high) if cmp.median_ratio_ci else None
-        results.append(AAResult(key[0], " ".join(key[1:3]) + f" {key[5]} {key[4]}", cmp.median_ratio, interval,
+        interval = (cmp.ratio_ci.low, cmp.ratio_ci.high) if cmp.ratio_ci else None
+        results.append(AAResult(key[0], " ".join(key[1:3]) + f" {key[5]} {key[4]}", cmp.ratio, interval,
                                 cmp.verdict, floors.get(key)))
     return outcome.run_id, results

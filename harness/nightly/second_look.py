@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.nightly.checks import PAIRED_ALPHA
-from harness.report.quant import paired_runs
+from harness.nightly.checks import paired_gate
 from harness.run.engine import REF_SUFFIX
 from harness.store import Store
 
@@ -37,7 +36,7 @@ def undecided_pairs(db: Path, run_id: str, threshold: float) -> dict[str, int]:
         if measured > planned:
             undecided = measured < LOOKS * planned  # a second look that was interrupted: finish it
         else:
-            undecided = paired_runs(reference, now, threshold=threshold, alpha=PAIRED_ALPHA).verdict == "too noisy"
+            undecided = paired_gate(reference, now, threshold=threshold).verdict == "too noisy"
         if undecided:
             out[key] = out[now.cell_key] = LOOKS * planned
     return out

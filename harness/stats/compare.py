@@ -4,7 +4,8 @@ The units are runs (processes, runner invocations), never iterations: see
 :mod:`harness.stats.runlevel`.  A change is called only when all of these hold:
 
 * it is significant (Welch's t-test on log run medians, p < ALPHA; paired by round when
-  the two builds were measured alternately in the same night), with the cell's learned
+  the two builds were measured alternately in the same night, where the nightly compares each
+  run's P10: harness.nightly.checks.paired_gate), with the cell's learned
   night-to-night spread added to the variance: a whole night can sit higher or lower than
   the next, which no number of runs inside one night can see;
 * it is larger than the practical threshold (default 5%);
@@ -36,8 +37,8 @@ POWER = 0.8  # for the minimum detectable effect
 class LatencyComparison:
     runs_a: int
     runs_b: int
-    median_ratio: float  # B / A, geometric means of run medians
-    median_ratio_ci: Interval | None
+    ratio: float  # B / A, geometric means of the runs' own ``statistic``
+    ratio_ci: Interval | None
     p95_ratio: float | None
     p95_ratio_ci: Interval | None
     p_value: float | None
@@ -46,10 +47,11 @@ class LatencyComparison:
     noise_floor: float | None  # the cell's learned night-to-night spread, as a fraction
     verdict: str  # "slower" | "faster" | "no change" | "too noisy" | "too few runs"
     reason: str
+    statistic: str = "median"  # the run-level value compared: "median", or "P10" for the paired nightly gate
 
     def as_dict(self) -> dict:
         d = self.__dict__.copy()
-        for key in ("median_ratio_ci", "p95_ratio_ci"):
+        for key in ("ratio_ci", "p95_ratio_ci"):
             d[key] = None if d[key] is None else [d[key].low, d[key].high]
         return d
 
@@ -59,8 +61,12 @@ def _pct(ratio: float) -> str:
 
 
 def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, threshold: float = DEFAULT_THRESHOLD,
-                 noise_floor: float | None = None, alpha: float = ALPHA, night_sd: float = 0.0) -> LatencyComparison:
+                 noise_floor: float | None = None, alpha: float = ALPHA, night_sd: float = 0.0,
+                 statistic: str = "median") -> LatencyComparison:
     """Compare run-level medians (and P95s) of a baseline A with a candidate B.
+
+    ``a_p50``/``b_p50`` may hold another run-level location (named by ``statistic``, which the
+    verdict's text uses): the paired nightly gate compares each run's P10.
 
     ``night_sd`` and ``noise_floor``: the cell's learned night-to-night spread (log sd) and the change
     it explains (a fraction); both 0/None when nothing has been learned yet.
@@ -74,11 +80,11 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
         return LatencyComparison(runs_a, runs_b, med.ratio if med else float("nan"), None,
                                  p95.ratio if p95 else None, None, None, paired, None, noise_floor, "too few runs",
                                  f"needs at least {MIN_RUNS} runs on each side (has {runs_a} and {runs_b}); "
-                                 "set 'runs' in the plan")
+                                 "set 'runs' in the plan", statistic)
     mde = _mde(a_p50, b_p50, med, alpha, night_sd)
     floor = max(threshold, noise_floor or 0.0)
     significant = med.p_value < alpha
-    size = f"median {_pct(med.ratio)} [{_pct(med.interval.low)}, {_pct(med.interval.high)}] (p={med.p_value:.2g})"
+    size = f"{statistic} {_pct(med.ratio)} [{_pct(med.interval.low)}, {_pct(med.interval.high)}] (p={med.p_value:.2g})"
     if significant and med.ratio > 1 + floor:
         verdict, reason = "slower", f"{size}, over the {_floor_words(threshold, noise_floor)}"
     elif significant and med.ratio < 1 / (1 + floor):
@@ -91,7 +97,8 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
         why = "not significant" if not significant else f"within the {_floor_words(threshold, noise_floor)}"
         verdict, reason = "no change", f"{size}, {why}"
     return LatencyComparison(runs_a, runs_b, med.ratio, med.interval, p95.ratio if p95 else None,
-                             p95.interval if p95 else None, med.p_value, paired, mde, noise_floor, verdict, reason)
+                             p95.interval if p95 else None, med.p_value, paired, mde, noise_floor, verdict, reason,
+                             statistic)
 
 
 def _floor_words(threshold: float, noise_floor: float | None) -> str:

@@ -123,6 +123,15 @@ class CellRecord:
         return [RunValues(r["p50_ms"], r["p95_ms"], r["n"]) for r in self.runs
                 if r["status"] == "ok" and r["p50_ms"] is not None]
 
+    def run_quantile_ms(self, q: float) -> dict[int, float]:
+        """Each successful run's own q-th percentile (Harrell-Davis) from its iterations, by run index;
+        empty for a summary-only cell (the runner printed only its own percentiles)."""
+        from harness.stats.summary import hd_percentile
+
+        ok = {r["run_index"] for r in self.runs if r["status"] == "ok"}
+        return {int(i): hd_percentile(self.samples_ms[self.samples_run == i], q)
+                for i in np.unique(self.samples_run) if int(i) in ok}
+
     @property
     def summary_only(self) -> bool:
         return bool(self.runs) and all(r["summary_only"] for r in self.runs)
