@@ -166,7 +166,7 @@ def main() -> int:
             found = [c for c in calls if c["status"] == "regression"]
             ratios = [c["data"]["ratio"] for c in calls]
             print(f"{factor - 1:.0%} heavier: detected {len(found)} of {len(calls)} "
-                  f"({len(found) / max(1, len(calls)):.0%}); measured slowdowns "
+                  f"({len(found) / max(1, len(calls)):.0%}); measured slowdowns (paired P10 ratios) "
                   f"{min(ratios) - 1:+.1%} .. {max(ratios) - 1:+.1%}" if calls else "")
     finally:
         if args.keep:
