@@ -133,3 +133,15 @@ def test_order_statistic_interval_admits_too_few_draws_for_a_p95():
     assert quantile_interval(np.arange(20.0), 0.95) == (None, 0.0)
     assert quantile_interval(np.arange(71.0), 0.95) == (None, 0.0)  # 0.95**71 = 0.026 > 0.025
     assert quantile_interval(np.arange(72.0), 0.95)[0] is not None  # 0.95**72 = 0.0249
+
+
+def test_runs_faster_than_a_millisecond_clock_still_get_a_summary_and_a_warning():
+    """A whole-ms clock (ExecuTorch's LLM Stats) reads 0 for anything under a tick; such a cell must still be
+    summarised (and meet its budget), with 0 counted as the tick's middle, not dropped as log(0)."""
+    s = summarize([0.0] * 12, [RunValues(0.0, 0.0, 4)] * 3)
+    assert s is not None and s.p50_ms == pytest.approx(0.5) and s.p95_ms == pytest.approx(0.5)
+    assert any("3 of 3 runs measured 0 ms" in w for w in s.warnings)
+    mixed = summarize([0.0, 1.0, 1.0], [RunValues(0.0, 1.0, 1), RunValues(1.0, 1.0, 1), RunValues(1.0, 1.0, 1)])
+    assert mixed.p50_ms == pytest.approx((0.5 * 1 * 1) ** (1 / 3))  # dropping the 0 would have said 1.0
+    clean = summarize([2.0, 3.0], [RunValues(2.0, 3.0, 1), RunValues(3.0, 3.0, 1)])
+    assert not any("0 ms" in w for w in clean.warnings)

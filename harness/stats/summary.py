@@ -94,6 +94,22 @@ def run_values(samples_ms, n_min_p95: int = 2) -> RunValues:
     return RunValues(hd_percentile(data, 50), p95, int(data.size))
 
 
+# A run value of exactly 0 ms can only come from a clock that ticks in whole milliseconds (ExecuTorch's LLM
+# Stats, for one) timing something shorter than a tick.  Dropping it (a log of 0) would leave a fast cell
+# with no summary, or bias a mixed one upward; it is counted as the middle of the tick instead, and said.
+HALF_TICK_MS = 0.5
+
+
+def _below_the_clock(runs: list[RunValues]) -> tuple[list[RunValues], int]:
+    def lift(v):
+        return HALF_TICK_MS if v == 0 else v
+
+    zero = sum(1 for r in runs if r.p50_ms == 0)
+    if not zero and not any(r.p95_ms == 0 for r in runs):
+        return runs, 0
+    return [RunValues(lift(r.p50_ms), lift(r.p95_ms), r.n) for r in runs], zero
+
+
 def summarize(samples_ms, runs: list[RunValues] | None = None) -> LatencySummary | None:
     """Everything a report shows about one cell (warm-ups excluded by the caller).
 
@@ -103,12 +119,16 @@ def summarize(samples_ms, runs: list[RunValues] | None = None) -> LatencySummary
 
     data = np.asarray(samples_ms, dtype=float)
     runs = runs if runs is not None else ([run_values(data)] if data.size else [])
+    runs, zero_runs = _below_the_clock(runs)
     p50 = geometric_estimate([r.p50_ms for r in runs])
     if p50 is None:
         return None
     p95 = geometric_estimate([r.p95_ms for r in runs])
     summary_only = data.size == 0
     warnings = []
+    if zero_runs:
+        warnings.append(f"{zero_runs} of {len(runs)} runs measured 0 ms, below the runner's clock (whole "
+                        f"milliseconds): counted as {HALF_TICK_MS} ms, the middle of [0, 1) ms")
     if p50.runs < 2:
         warnings.append("one run: no interval, and no view of process-to-process noise "
                         "(set 'runs' in the plan to 3 or more)")
