@@ -125,3 +125,25 @@ def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
         (cell2,) = store.cells(again.run_id)
     assert cell2.status == "ok" and all(p["skipped"] for p in cell2.extra["pushes"])
     assert len(list((server.phone.root / "data/local/tmp/harness").rglob("*.wav"))) == 2
+
+
+def test_whisper_runner_before_1_4_is_asked_for_benchmark_timings_on_the_log(
+        tmp_path, adb_server, phones, whisper_bundle):
+    """Releases before 1.4 print no PyTorchObserver line: the harness finds --benchmark in the binary's
+    --help, passes it, and reads the ET_LOG timings (on stderr, the default logging backend)."""
+    server, serial = phones()
+    server.phone.versions["whisper_runner"] = "1.3"
+    _inventory(tmp_path, serial, adb_server.port, {"whisper_runner": ""})
+    (tmp_path / "tools" / "whisper_runner").write_text("#!/system/bin/sh\n# a v1.3 build\n")  # its own sha
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: asr13
+        inventory: devices.yaml
+        warmup_iterations: 0
+        timeout_s: 300
+{bundle_accuracy(whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte', limit='1')}
+        """)
+    (cell,) = measure(plan, tmp_path / "r.db").cells
+    # A 1.3 binary prints its timings only when given --benchmark (and gflags exits 1 on a flag it does not
+    # know, so a 1.4 binary given it fails): a sample and a load time mean the flag was chosen right.
+    assert cell.status == "ok" and len(cell.samples_ms) == 1 and cell.load_ms > 0, (cell.reason, cell.log)
+    assert cell.transcripts[0]["hypothesis"] and "PyTorchObserver" not in cell.transcripts[0]["hypothesis"]

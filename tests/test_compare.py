@@ -139,3 +139,22 @@ def test_a_summary_only_pair_is_gated_on_the_runners_own_p50():
         cell.samples_ms, cell.samples_run = np.empty(0), np.empty(0, dtype=int)
     cmp = paired_gate(a, b)
     assert cmp.statistic == "median" and cmp.verdict == "slower" and cmp.ratio == pytest.approx(12.5 / 10.5, rel=0.01)
+
+
+def test_same_bytes_too_spread_to_see_a_move_pass_and_say_what_would_not_show():
+    """Night against night with the same bytes, settings and device facts: nothing of the build can have changed,
+    so runs too spread to resolve the machine's move pass, saying the move they could not see; changed
+    bytes with the same runs stay 'too noisy' (a build that changed is undecided)."""
+    from types import SimpleNamespace
+
+    from harness.nightly.checks import latency_check
+
+    rng = np.random.default_rng(3)
+    spread = lambda: _cell([rng.lognormal(np.log(5.0), 0.02, 30) * rng.lognormal(0, 0.3) for _ in range(3)])
+    before, now = spread(), spread()
+    for cell in (before, now):
+        cell.artifact = {"sha256": "a" * 64, "model": "m", "stage": "s", "quantization": "fp32", "backend": "b"}
+    check = latency_check(SimpleNamespace(cell=before), SimpleNamespace(cell=now), 0.05, None)
+    assert check.status == "pass" and "would not show" in check.detail and check.data["verdict"] == "too noisy"
+    now.artifact = {**now.artifact, "sha256": "b" * 64}
+    assert latency_check(SimpleNamespace(cell=before), SimpleNamespace(cell=now), 0.05, None).status == "too noisy"

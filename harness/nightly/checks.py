@@ -134,13 +134,22 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
                        threshold=threshold, noise_floor=floor.fraction if floor else None,
                        night_sd=floor.night_sd if floor else 0.0)
     status = status_of(cmp, before, now)
-    if status in ("regression", "improvement", "suspect") and before.cell.artifact["sha256"] == now.cell.artifact["sha256"]:
+    same_bytes = before.cell.artifact["sha256"] == now.cell.artifact["sha256"]
+    if status in ("regression", "improvement", "suspect") and same_bytes:
         return Check(now.cell.device_id, now.cell.label, "latency", SHIFT,
                      f"{cmp.reason}; the build, its settings and the device facts are unchanged, so the device or "
                      "machine moved, not the build", cmp.as_dict())
     data = cmp.as_dict()
     if floor is not None:
         data.update(noise_floor_sources=floor.sources, night_sd=floor.night_sd)
+    if status == "too noisy" and same_bytes:
+        # Nothing of the build can have changed (the same bytes, settings and device facts), so there is no
+        # change to call; what the runs could not resolve is a move of the machine: said, not flagged as
+        # undecided on every night a build is left alone.
+        return Check(now.cell.device_id, now.cell.label, "latency", "pass",
+                     f"the same bytes, settings and device facts as last night (median {cmp.ratio - 1:+.1%}); "
+                     f"a move of the machine smaller than {cmp.mde_ratio - 1:+.0%} would not show in these runs",
+                     data)
     return Check(now.cell.device_id, now.cell.label, "latency", status, cmp.reason, data)
 
 
