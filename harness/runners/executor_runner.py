@@ -1,5 +1,12 @@
 """ExecuTorch's ``executor_runner`` (XNNPACK/portable): command and log parser.
 
+Source: examples/portable/executor_runner/executor_runner.cpp (pytorch/executorch, main at
+018a3a52, read with the search tools 2026-11-23), for releases v1.0 to main.  Its messages:
+``Model loaded in %f ms.``, ``Iteration %u of %u: %f ms`` (1-based on main, 0-based in older
+releases: the parser ignores the index), ``Model executed successfully %u time(s) in %f ms.``;
+flags ``--model_path --num_executions --cpu_threads`` and ``--print_output none|summary|all``
+(a string on main, default ``summary``; v1.0-1.2 have the bool ``--print_all_output`` instead).
+
 Its timings are ET_LOG lines, which go to logcat (tag ``ExecuTorch``) when the binary
 was built with the Android logging backend (``--preset android-arm64-v8a``) and to stderr
 otherwise, as ``I 00:00:00.088912 executorch:executor_runner.cpp:309] Iteration 0 of 4:
