@@ -171,6 +171,14 @@ class Store:
             self.db.row_factory = sqlite3.Row
             version, tables = self._shape()
         except sqlite3.DatabaseError as exc:
+            if "disk I/O error" in str(exc) or "full" in str(exc):
+                # A WAL database needs room beside it for its index (NAME-shm) before the first read.
+                import shutil
+
+                free_kb = shutil.disk_usage(path.parent).free // 1024
+                raise UserError(f"cannot open the results database ({exc}); its disk has {free_kb} KB of space "
+                                "free. Nothing stored was changed.", path=path,
+                                fix="free space on that disk, or point --db at a database on another disk.") from None
             raise UserError(f"not a harness results database ({exc}).", path=path,
                             fix="point --db at a harness database or at a new file name.") from None
         self._refuse_foreign(version, tables)
