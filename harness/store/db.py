@@ -216,20 +216,20 @@ class Store:
         db.isolation_level = None
         db.execute("PRAGMA foreign_keys=OFF")  # a migration rebuilds tables under rows that refer to them
         _until_unlocked(lambda: db.execute("BEGIN IMMEDIATE"))
+        refused = None
         try:
             version, tables = self._shape()
-            if tables and "runs" not in tables or version > SCHEMA_VERSION:
-                db.execute("ROLLBACK")
-                self._refuse_foreign(version, tables)
-            if tables and version < SCHEMA_VERSION:
+            if (tables and "runs" not in tables) or version > SCHEMA_VERSION:
+                refused = (version, tables)  # another program wrote it meanwhile: left untouched, refused below
+            elif tables and version < SCHEMA_VERSION:
                 self.migrated_from = version
                 self.backup_path = migrate(db, self.path, version, SCHEMA_VERSION, taken)
                 taken = None
-            if not tables or self.migrated_from is not None:
+            if refused is None and (not tables or self.migrated_from is not None):
                 for statement in _SCHEMA_STATEMENTS:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("COMMIT")
+            db.execute("COMMIT" if refused is None else "ROLLBACK")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -239,6 +239,8 @@ class Store:
             db.execute("PRAGMA foreign_keys=ON")
             if taken is not None:  # another harness migrated it first: its backup is the one to keep
                 taken.unlink(missing_ok=True)
+        if refused is not None:
+            self._refuse_foreign(*refused)
 
     def __enter__(self) -> "Store":
         return self
