@@ -645,8 +645,10 @@ def _dispatch(args) -> int:
         full = exc.errno == errno.ENOSPC if isinstance(exc, OSError) else "full" in str(exc)
         db = getattr(args, "db", None)
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            from harness.store.db import LOCK_WAIT_S
+
             print(f"error: {db or 'the results database'}: another process kept the database locked for longer "
-                  "than the harness waits (30 s); nothing stored was lost. Fix: wait for it to finish, or give "
+                  f"than the harness waits ({LOCK_WAIT_S:.0f} s); nothing stored was lost. Fix: wait for it to finish, or give "
                   "this run its own --db.", file=sys.stderr)
             return EXIT_USER_ERROR
         if not full:

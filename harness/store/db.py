@@ -26,7 +26,7 @@ from harness.errors import UserError
 from harness.stats import percentile, run_values
 
 SCHEMA_VERSION = 4
-_LOCK_WAIT_S = 30.0  # how long a harness waits for another one writing the same database
+LOCK_WAIT_S = 30.0  # how long a harness waits for another one writing the same database
 
 
 def _statements(script: str) -> list[str]:
@@ -44,7 +44,7 @@ def _statements(script: str) -> list[str]:
 _SCHEMA_STATEMENTS = _statements((Path(__file__).with_name("schema.sql")).read_text())
 
 
-def _until_unlocked(step, wait_s: float = _LOCK_WAIT_S):
+def _until_unlocked(step, wait_s: float = LOCK_WAIT_S):
     """Run ``step``, retrying while another connection holds the lock it needs.  SQLite's busy
     handler does not cover every case (a journal-mode switch, or two connections that both hold a
     read lock and want to write, get SQLITE_BUSY at once), so this waits out the rest."""
@@ -167,7 +167,7 @@ class Store:
         self.backup_path: Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(path, timeout=_LOCK_WAIT_S)
+            self.db = sqlite3.connect(path, timeout=LOCK_WAIT_S)
             self.db.row_factory = sqlite3.Row
             version, tables = self._shape()
         except sqlite3.DatabaseError as exc:
@@ -188,7 +188,7 @@ class Store:
         if not durable:
             self.db.execute("PRAGMA synchronous=OFF")
         if not tables or version < SCHEMA_VERSION:  # a current database is opened without a single write
-            self._create_or_migrate()
+            self._create_or_migrate(old=bool(tables))
 
     def _shape(self) -> tuple[int, set[str]]:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -205,14 +205,14 @@ class Store:
             raise UserError("this SQLite file holds other tables, not harness results; it was left untouched.",
                             path=self.path, fix="point --db at a harness database or at a new file name.")
 
-    def _create_or_migrate(self) -> None:
+    def _create_or_migrate(self, old: bool) -> None:
         """Create or migrate the schema under one write lock, re-reading the version once the lock is held:
         two harnesses opening one new (or old) database at once must not both create (or migrate) it, and
         neither may read the other's half-made schema as version 0."""
         from harness.store.migrate import migrate, snapshot
 
         db = self.db
-        taken = snapshot(db, self.path) if self._shape()[1] else None  # an old database: copied before the lock
+        taken = snapshot(db, self.path) if old else None  # an old database: copied before the lock
         db.isolation_level = None
         db.execute("PRAGMA foreign_keys=OFF")  # a migration rebuilds tables under rows that refer to them
         _until_unlocked(lambda: db.execute("BEGIN IMMEDIATE"))
