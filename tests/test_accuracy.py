@@ -200,19 +200,51 @@ def test_wer_cli_json(tmp_path):
     assert bad.returncode == 2 and "3 lines" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_shipped_corpus_is_clean_and_rebuilds_bit_for_bit(tmp_path):
-    from harness.accuracy.synth import build_corpus, sha256sums
+def test_shipped_corpus_is_intact_and_its_recipe_rebuilds_it(tmp_path):
+    """The shipped files are what SHA256SUMS says; the recipe is deterministic on this machine; a rebuild with exact
+    int8 products has the shipped durations on any CPU; and where this CPU's own int8 kernels are exact, they give
+    the same bytes as the exact rewrite (so the rewrite is the same arithmetic, not an approximation of it)."""
+    from harness.accuracy.synth import build_corpus, compare_corpora, int8_path, sha256sums
 
-    corpus = load_checked(REPO / "corpora" / "harvard-hibari")
+    shipped_root = REPO / "corpora" / "harvard-hibari"
+    corpus = load_checked(shipped_root)
     assert len(corpus.utterances) == 100 and corpus.utterances[0].text == "The birch canoe slid on the smooth planks."
-    shipped = (REPO / "corpora" / "harvard-hibari" / "SHA256SUMS").read_text().splitlines()
-    assert sha256sums(REPO / "corpora" / "harvard-hibari").splitlines() == shipped  # the files are what SHA256SUMS says
-    rebuilt = build_corpus("harvard-hibari", tmp_path, limit=5)
-    for line in (rebuilt / "SHA256SUMS").read_text().splitlines():
-        if "audio/" in line:
-            assert line in shipped
+    shipped = (shipped_root / "SHA256SUMS").read_text().splitlines()
+    assert sha256sums(shipped_root).splitlines() == shipped  # the files are what SHA256SUMS says
+    exact = build_corpus("harvard-hibari", tmp_path / "a", limit=3, exact_int8=True)
+    again = build_corpus("harvard-hibari", tmp_path / "b", limit=3, exact_int8=True)
+    assert sha256sums(exact) == sha256sums(again)  # one machine, one recipe: the same bytes
+    check = compare_corpora(shipped_root, exact, partial=True)
+    assert check.compared == 3 and check.lengths_match, check
+    if int8_path().startswith("exact"):
+        native = build_corpus("harvard-hibari", tmp_path / "c", limit=3)
+        assert sha256sums(native) == sha256sums(exact)
     espeak = load_checked(REPO / "corpora" / "harvard-espeak")
     assert espeak.utterances[0].speaker == "espeak-ng"
+
+
+def test_a_rebuilt_corpus_is_compared_file_by_file(tmp_path):
+    """compare_corpora on corpora made by hand: equal files, a file with noise added, one of another length."""
+    from harness.accuracy.corpus import Utterance, write_manifest
+    from harness.accuracy.synth import compare_corpora, sha256sums, write_wav16
+
+    tone = 0.5 * np.sin(np.arange(16000) * 2 * np.pi * 440 / 16000)
+
+    def corpus(root, second):
+        (root / "audio").mkdir(parents=True)
+        write_wav16(root / "audio" / "u1.wav", tone)
+        write_wav16(root / "audio" / "u2.wav", second)
+        write_manifest(root, [Utterance(id=u, audio=f"audio/{u}.wav", text="a tone", duration_s=1.0) for u in ("u1", "u2")])
+        (root / "SHA256SUMS").write_text(sha256sums(root))
+        return root
+
+    shipped = corpus(tmp_path / "shipped", tone)
+    same = compare_corpora(shipped, corpus(tmp_path / "same", tone))
+    assert same.bit_for_bit and same.lengths_match and same.compared == 2
+    noisy = compare_corpora(shipped, corpus(tmp_path / "noisy", tone + 0.05 * np.random.default_rng(7).standard_normal(16000)))
+    assert [line.split("  ")[1] for line in noisy.differing] == ["audio/u2.wav"] and noisy.lengths_match
+    short = compare_corpora(shipped, corpus(tmp_path / "short", tone[:8000]))
+    assert not short.lengths_match and [line.split("  ")[1] for line in short.differing] == ["audio/u2.wav"]
 
 
 def test_the_wer_normaliser_is_whisper_s_own():
