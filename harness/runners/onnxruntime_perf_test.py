@@ -7,13 +7,24 @@ Arm's published onnxruntime_perf_test transcripts: "Average inference time cost 
 builds: "Average inference time cost: X ms") and, with -s/-I, "P50 Latency: X s".  No tagged source of
 the current summary code was read; issue 12 is where that check belongs.
 A cell on this runner is summary-only: each run's P50 and P95 are the tool's own, never a mean.
+
+Inputs (onnxruntime/test/perftest/README.md and command_args_parser.cc, main as read 2026-12-01): with
+``-I`` the tool makes its own inputs and "free dimensions are treated as 1 unless overridden using -f"
+(by dimension *name*; unnamed dynamic dimensions cannot be overridden); without it, it reads
+onnx_test_runner's layout, ``test_data_set_*/input_*.pb`` beside the model, matched to the inputs by
+name (performance_runner.cc).  A build whose manifest gives ``inputs`` (Silero VAD: a 576-sample window,
+a zero state, ``sr`` 16000) is measured on those, written as test data beside the model on the phone;
+with ``-I`` its dynamic input would be one sample long and ``sr`` random, and the model fails.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
+import tempfile
+from pathlib import Path
 
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_file
 
 NAME = "android-onnxruntime-perf-test"
 TOOL = "onnxruntime_perf_test"
@@ -35,12 +46,14 @@ _PERCENTILE = re.compile(r"\b(Min|Max|P50|P90|P95|P99|P999) Latency(?::| is)\s*(
 
 
 def build_command(runner: str, model_path: str, iterations: int, provider: str = "cpu",
-                  threads: int | None = None, qnn_lib_dir: str | None = None) -> list[str]:
+                  threads: int | None = None, qnn_lib_dir: str | None = None, test_data: bool = False) -> list[str]:
     """``qnn_lib_dir``: where the QNN libraries were pushed, for ``-e qnn`` (``-i "backend_path|..."``, an
-    option every perf-test revision read has, older and current: onnxruntime/test/perftest/command_args_parser.cc)."""
+    option every perf-test revision read has, older and current: onnxruntime/test/perftest/command_args_parser.cc).
+    ``test_data``: inputs were staged beside the model (stage_test_data), so no ``-I``; ``-s`` still
+    prints the percentiles."""
     if provider not in PROVIDERS:
         raise ValueError(f"provider {provider}: use one of {', '.join(PROVIDERS)}")
-    argv = [runner, "-e", provider, "-m", "times", "-r", str(iterations), "-I"]
+    argv = [runner, "-e", provider, "-m", "times", "-r", str(iterations), "-s" if test_data else "-I"]
     if threads:
         argv += ["-x", str(threads)]
     if provider == "qnn":
@@ -72,6 +85,37 @@ def parse(text: str) -> Measurement:
     )
 
 
+def write_test_data(specs: list[dict], folder: Path, seed: int = 0) -> list[Path]:
+    """The manifest's inputs as onnx_test_runner test data: ``input_K.pb``, one named TensorProto each."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    from harness.runners.host_worker import make_array
+
+    rng, files = np.random.default_rng(seed), []
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, spec in enumerate(specs):
+        path = folder / f"input_{k}.pb"
+        path.write_bytes(numpy_helper.from_array(make_array(spec, rng), name=spec["name"]).SerializeToString())
+        files.append(path)
+    return files
+
+
+def stage_test_data(device, model_path: str, artifact) -> bool:
+    """Put the manifest's inputs beside the model on the phone as ``test_data_set_0``; False when the manifest
+    names none (or leaves a name out: the tool matches test data to inputs by name), and ``-I`` it is."""
+    specs = [spec.model_dump() for spec in (getattr(artifact, "inputs", None) or [])]
+    if not specs or not all(spec.get("name") for spec in specs):
+        return False
+    folder = posixpath.join(posixpath.dirname(model_path), "test_data_set_0")
+    check_command(device.run(["mkdir", "-p", folder], 30), "mkdir for the test data")
+    with tempfile.TemporaryDirectory() as scratch:
+        for local in write_test_data(specs, Path(scratch)):
+            pushed = push_file(device, local)
+            check_command(device.run(["cp", pushed, posixpath.join(folder, local.name)], 30), "cp of the test data")
+    return True
+
+
 def supports(platform: str, artifact) -> bool:
     return platform == "android" and artifact.format == "onnx" and artifact.backend in _PROVIDER_OF
 
@@ -86,7 +130,8 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
 
         lib_dir = push_qnn_libraries(device, with_executorch_backend=False)
         env = {"LD_LIBRARY_PATH": lib_dir, "ADSP_LIBRARY_PATH": lib_dir}
-    argv = build_command(runner, model_path, settings.iterations, provider, settings.threads, lib_dir)
+    argv = build_command(runner, model_path, settings.iterations, provider, settings.threads, lib_dir,
+                         test_data=stage_test_data(device, model_path, artifact))
     result = device.run(argv, settings.timeout_s, env=env)
     check_command(result, "onnxruntime_perf_test")
     try:
