@@ -147,3 +147,54 @@ def test_whisper_runner_before_1_4_is_asked_for_benchmark_timings_on_the_log(
     # know, so a 1.4 binary given it fails): a sample and a load time mean the flag was chosen right.
     assert cell.status == "ok" and len(cell.samples_ms) == 1 and cell.load_ms > 0, (cell.reason, cell.log)
     assert cell.transcripts[0]["hypothesis"] and "PyTorchObserver" not in cell.transcripts[0]["hypothesis"]
+
+
+def test_the_voice_pipeline_runs_on_the_phone_as_three_runner_invocations_per_utterance(
+        tmp_path, adb_server, phones, whisper_bundle, tiny_llm):
+    """VAD (onnxruntime_perf_test), ASR (whisper_runner), LLM (llama_main with the transcript as its prompt), one
+    after another per utterance; the LLM's words must be the eager model's greedy continuation of the transcript,
+    so the transcript crossed the shell intact (h01-03 says "It's")."""
+    from tokenizers import Tokenizer
+
+    from harness.zoo import build_all
+
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port, {"whisper_runner": "", "onnxruntime_perf_test": "", "llama_main": ""})
+    devices = (tmp_path / "devices.yaml").read_text().replace("backends: [xnnpack]", "backends: [xnnpack, ort-cpu]")
+    (tmp_path / "devices.yaml").write_text(devices)
+    build_all(tmp_path / "vad", only=["silero-vad-fp32"])
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: pipe
+        inventory: devices.yaml
+        warmup_iterations: 0
+        timeout_s: 300
+        llm: {{seq_len: 24}}
+        accuracy:
+          corpus: {REPO / 'corpora' / 'harvard-hibari'}
+          limit: 3
+          chains:
+            - name: phone-pipeline
+              model: {whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte'}
+              vad: {tmp_path / 'vad' / 'silero-vad-fp32.onnx'}
+              llm: {tiny_llm / (TINY_LLM[0] + '.pte')}
+        """)
+    measured = measure(plan, tmp_path / "r.db")
+    (cell,) = measured.cells
+    assert cell.status == "ok" and cell.runner == "android-pipeline", (cell.reason, cell.log)
+    rows = cell.transcripts
+    assert [r["utt_id"] for r in rows] == ["h01-01", "h01-02", "h01-03"] and len(cell.samples_ms) == 3
+    assert "It's" in rows[2]["hypothesis"] or "it's" in rows[2]["hypothesis"].lower()
+    tokenizer = Tokenizer.from_file(str(tiny_llm / "qwen2-tiny-arch.tokenizer.json"))
+    for row, sample in zip(rows, cell.samples_ms):
+        assert row["vad_ms"] > 0 and row["total_ms"] > 0 and row["llm_ms"] >= 0
+        assert sample == pytest.approx(row["vad_ms"] + row["total_ms"] + row["llm_ms"])
+        prompt_ids = tokenizer.encode(row["hypothesis"]).ids
+        expected = tokenizer.decode(eager_tiny_llm_tokens(prompt_ids, 24 - len(prompt_ids)))
+        assert " ".join(row["continuation"].split()) == " ".join(expected.split()), row
+    assert {"load_ms_vad", "load_ms_asr", "load_ms_llm"} <= set(cell.extra)
+    from harness.cli import main as cli_main
+
+    assert cli_main(["report", measured.outcome.run_id, "--db", str(tmp_path / "r.db"), "-o", str(tmp_path / "rep")]) == 0
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert 'id="pipeline"' in html and "phone-pipeline" in html  # the pipeline section, bundle chain and all
+

@@ -181,3 +181,15 @@ def test_parse_cli_prints_json(tool, log, key, value):
 def test_parse_cli_rejects_the_wrong_log():
     proc = run_cli("parse", "thermalservice", str(LOGS / "llama_main.txt"))
     assert proc.returncode == 2 and "not thermalservice output" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_phone_pipeline_counts_vad_windows_as_silero_s_wrapper_steps():
+    """vad_windows (from a clip's length) against the feeds harness.models.vad actually yields for such a clip."""
+    import numpy as np
+
+    from harness.models.vad import vad_frames
+    from harness.runners.android_pipeline import vad_windows
+
+    for samples in (512, 513, 1023, 1024, 16000, 42400, 44100):
+        fed = sum(1 for _ in vad_frames(np.zeros(samples, np.float32), lambda feed: feed["state"]))
+        assert vad_windows(samples / 16000) == fed, samples

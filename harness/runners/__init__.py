@@ -24,6 +24,7 @@ RUNNERS: dict[str, str] = {
     "android-onnxruntime-perf-test": "harness.runners.onnxruntime_perf_test",
     "android-llama-main": "harness.runners.llama_main",
     "android-whisper-runner": "harness.runners.whisper_runner",
+    "android-pipeline": "harness.runners.android_pipeline",
     "ios-benchmark-app": "harness.runners.ios_app",
 }
 

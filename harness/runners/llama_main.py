@@ -55,7 +55,8 @@ def supports(platform: str, artifact) -> bool:
             and artifact.backend in ("xnnpack", "portable"))
 
 
-def _generate(device, argv: list[str], settings: RunSettings, what: str) -> tuple[Measurement, str]:
+def generate(device, argv: list[str], settings: RunSettings, what: str) -> tuple[Measurement, str]:
+    """One invocation: its stats and the text it printed (stdout without the stats line)."""
     said = run_et_binary(device, argv, settings.timeout_s, what)
     text = "\n".join(line for line in said.result.stdout.splitlines() if "PyTorchObserver" not in line)
     try:
@@ -69,8 +70,8 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
     runner = push_tool(device, "llama_main")
     tokenizer_path = push_companion(device, artifact, "tokenizer")
     argv = build_command(runner, model_path, tokenizer_path, settings.llm_prompt, settings.llm_seq_len, settings.threads)
-    warm = [_generate(device, argv, settings, "llama_main (warm-up)")[0] for _ in range(settings.warmup_iterations)]
-    runs = [_generate(device, argv, settings, "llama_main") for _ in range(settings.iterations)]
+    warm = [generate(device, argv, settings, "llama_main (warm-up)")[0] for _ in range(settings.warmup_iterations)]
+    runs = [generate(device, argv, settings, "llama_main") for _ in range(settings.iterations)]
     generations = [m for m, _ in runs]
 
     def median(key):

@@ -23,7 +23,9 @@ from __future__ import annotations
 import re
 import statistics
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from harness.runners import pytorch_observer
 from harness.runners.base import (Measurement, RunnerFailure, RunSettings, accepted_flags, push_companion,
@@ -67,7 +69,8 @@ def supports(platform: str, artifact) -> bool:
     return platform == "android" and artifact.format == "pte" and artifact.stage == "asr"
 
 
-def _transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[Measurement, str]:
+def transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[Measurement, str]:
+    """One invocation: its timings and the transcript (stdout without the stats line)."""
     said = run_et_binary(device, argv, timeout_s, what)
     transcript = " ".join(line.strip() for line in said.result.stdout.splitlines()
                           if line.strip() and "PyTorchObserver" not in line)
@@ -77,8 +80,17 @@ def _transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[M
         raise RunnerFailure("failed", f"could not read the Whisper runner's timings ({exc})", said.log()) from None
 
 
-def measure_chain(device, chain, settings: RunSettings) -> Measurement:
-    """Push the bundle, its companions and the audio; transcribe each utterance; one sample per utterance."""
+@dataclass
+class PushedChain:
+    """A bundle, its companions and the corpus audio on the phone, ready to transcribe utterance by utterance."""
+
+    argv: Callable[[str], list[str]]           # utterance id -> the runner's command line
+    audio: dict[str, tuple[str, float]]        # utterance id -> (WAV on the phone, seconds)
+    utterances: list
+
+
+def push_chain(device, chain, settings: RunSettings) -> PushedChain:
+    """Push the runner, the bundle, its processor and tokenizer and the audio; ask the binary which flags it has."""
     from harness.accuracy.corpus import read_manifest
 
     model = chain.parts["model"]
@@ -96,18 +108,20 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
     def argv(utt_id: str) -> list[str]:
         return build_command(runner, remote["model"], remote["tokenizer"], remote["processor"], audio[utt_id][0],
                              benchmark)
+    return PushedChain(argv, audio, utterances)
 
-    warmups = [_transcribe(device, argv(utterances[0].id), settings.timeout_s, "whisper runner (warm-up)")[0]
+
+def measure_chain(device, chain, settings: RunSettings) -> Measurement:
+    """Push the bundle, its companions and the audio; transcribe each utterance; one sample per utterance."""
+    pushed = push_chain(device, chain, settings)
+    utterances, audio = pushed.utterances, pushed.audio
+    warmups = [transcribe(device, pushed.argv(utterances[0].id), settings.timeout_s, "whisper runner (warm-up)")[0]
                for _ in range(min(settings.warmup_iterations, 1))]  # one warm-up utterance, not recorded
     records, loads = [], []
     for utt in utterances:
-        timing, text = _transcribe(device, argv(utt.id), settings.timeout_s, f"whisper runner on {utt.id}")
-        audio_s, inference_ms = audio[utt.id][1], timing.samples_ms[0]
+        timing, text = transcribe(device, pushed.argv(utt.id), settings.timeout_s, f"whisper runner on {utt.id}")
         loads.append(timing.load_ms)
-        records.append({"id": utt.id, "reference": utt.text, "hypothesis": text,
-                        "tokens": timing.extra.get("tokens") or 0, "mel_ms": None, "encoder_ms": None,
-                        "decoder_ms_per_token": None, "total_ms": inference_ms, "audio_s": audio_s,
-                        "rtf": inference_ms / 1000 / audio_s if audio_s else None})
+        records.append(asr_record(utt, text, timing, audio[utt.id][1]))
     loads = [l for l in loads if l is not None]
     return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
                        warmup_ms=[w.samples_ms[0] for w in warmups],
@@ -115,3 +129,11 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
                        extra={"utterances": len(records)},
                        notes=["samples are the runner's own 'Inference time' per utterance (encoder + decoding); "
                               "the preprocessor's log-mel and the model load are outside it"])
+
+
+def asr_record(utt, text: str, timing: Measurement, audio_s: float) -> dict:
+    """The stored transcript row of one utterance (the runner times encoder and decoding together)."""
+    inference_ms = timing.samples_ms[0]
+    return {"id": utt.id, "reference": utt.text, "hypothesis": text, "tokens": timing.extra.get("tokens") or 0,
+            "mel_ms": None, "encoder_ms": None, "decoder_ms_per_token": None, "total_ms": inference_ms,
+            "audio_s": audio_s, "rtf": inference_ms / 1000 / audio_s if audio_s else None}

@@ -1,0 +1,126 @@
+"""The voice pipeline on an Android phone, per utterance: three runner invocations, one per stage.
+
+Upstream ships no single program that runs Silero VAD, Whisper and an LLM together, so each utterance
+goes through the phone's own benchmark binaries one after another, and each stage's time is what that
+binary reports:
+
+* **VAD**: ``onnxruntime_perf_test`` on the Silero VAD build with ``-r W``, W the utterance's 512-sample
+  windows (as silero-vad's wrapper steps through a clip; harness/models/vad.py), fed the build's manifest
+  inputs as test data (a 576-sample window, a zero state, 16 kHz). Its "Total inference time cost" is
+  W window inferences, the work of listening to that clip (the same window each time, not the clip's
+  samples: the VAD's cost does not depend on them).
+* **ASR**: ExecuTorch's ``whisper_runner`` on the utterance's WAV (harness/runners/whisper_runner.py):
+  the transcript, and the runner's inference time (encoder + decoding).
+* **LLM**: ``llama_main`` with the transcript as ``--prompt`` (harness/runners/llama_main.py): its
+  ``PyTorchObserver`` time to first token, the next-word latency.
+
+The utterance's pipeline time is the sum of the three. Model loads happen in every invocation and are
+kept apart (medians per stage), as an app would load once. Differences from the host pipeline
+(host_transcribe_worker), stated in the cell's notes: neither binary reports the VAD's decisions, so
+Whisper hears the whole clip rather than the speech the VAD found (it pads to 30 s either way), and
+no binary reports the peak memory of ASR and LLM, so the memory budget is not checked here.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from harness.models.vad import SAMPLE_RATE, VAD_WINDOW
+from harness.runners import llama_main, onnxruntime_perf_test, whisper_runner
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_companion
+from harness.runners.executor_runner import push_tool
+
+NAME = "android-pipeline"
+TOOL = "android_pipeline"  # `harness parse` reads one stage's log with that stage's own tool
+TASK = "pipeline"
+
+
+def parse(text: str) -> Measurement:
+    """A pipeline has no single output: each stage's is read by its own runner's parser."""
+    raise ValueError("the Android pipeline has no output of its own: parse each stage's log with "
+                     "onnxruntime_perf_test, whisper_runner or llama_main")
+
+
+def supports(platform: str, artifact) -> bool:
+    return platform == "android" and artifact.format == "pte" and artifact.stage == "asr"
+
+
+def vad_windows(audio_s: float) -> int:
+    """How many 512-sample windows silero-vad's wrapper steps through in a clip (at least one)."""
+    return max(1, (int(round(audio_s * SAMPLE_RATE)) - VAD_WINDOW) // VAD_WINDOW + 1)
+
+
+class _Stages:
+    """The three binaries and their builds, pushed once; one call per stage and utterance."""
+
+    def __init__(self, device, chain, settings: RunSettings) -> None:
+        self.device, self.settings = device, settings
+        self.asr = whisper_runner.push_chain(device, chain, settings)
+        vad, llm = chain.parts["vad"], chain.parts["llm"]
+        if vad.format != "onnx" or llm.format != "pte":
+            raise RunnerFailure("failed", "an Android pipeline takes an ONNX VAD (onnxruntime_perf_test) and a "
+                                          ".pte LLM (llama_main)")
+        self.perf_test = push_tool(device, "onnxruntime_perf_test")
+        self.vad_path = device.push(vad.path, vad.sha256)
+        self.vad_test_data = onnxruntime_perf_test.stage_test_data(device, self.vad_path, vad)
+        self.llama = push_tool(device, "llama_main")
+        self.llm_path = device.push(llm.path, llm.sha256)
+        self.tokenizer = push_companion(device, llm, "tokenizer")
+
+    def listen(self, audio_s: float) -> Measurement:
+        argv = onnxruntime_perf_test.build_command(self.perf_test, self.vad_path, vad_windows(audio_s), "cpu",
+                                                   self.settings.threads, test_data=self.vad_test_data)
+        result = self.device.run(argv, self.settings.timeout_s)
+        check_command(result, "onnxruntime_perf_test (VAD)")
+        try:
+            measured = onnxruntime_perf_test.parse(result.stdout)
+        except ValueError as exc:
+            raise RunnerFailure("failed", f"could not read onnxruntime_perf_test's summary ({exc})", result.log()) from None
+        if "total_ms" not in measured.extra:
+            raise RunnerFailure("failed", "onnxruntime_perf_test printed no 'Total inference time cost'", result.log())
+        return measured
+
+    def next_words(self, prompt: str) -> tuple[Measurement, str]:
+        argv = llama_main.build_command(self.llama, self.llm_path, self.tokenizer, prompt, self.settings.llm_seq_len,
+                                        self.settings.threads)
+        measured, text = llama_main.generate(self.device, argv, self.settings, "llama_main (pipeline)")
+        text = text.strip()
+        return measured, text[len(prompt):].strip() if text.startswith(prompt) else text
+
+    def utterance(self, utt) -> tuple[dict, dict[str, float | None]]:
+        """One utterance through the three stages: its stored row and the stages' load times."""
+        audio_s = self.asr.audio[utt.id][1]
+        vad = self.listen(audio_s)
+        timing, text = whisper_runner.transcribe(self.device, self.asr.argv(utt.id), self.settings.timeout_s,
+                                                 f"whisper runner on {utt.id}")
+        record = whisper_runner.asr_record(utt, text, timing, audio_s)
+        llm, continuation = self.next_words(text) if text else (None, "")
+        vad_ms, llm_ms = vad.extra["total_ms"], llm.samples_ms[0] if llm else None
+        record.update(vad_ms=vad_ms, speech_s=audio_s, llm_ms=llm_ms, continuation=continuation,
+                      pipeline_ms=vad_ms + record["total_ms"] + (llm_ms or 0.0))
+        loads = {"vad": vad.load_ms, "asr": timing.load_ms, "llm": llm.load_ms if llm else None}
+        return record, loads
+
+
+def measure_chain(device, chain, settings: RunSettings) -> Measurement:
+    """Push everything once, warm up on the first utterance (not recorded), then each utterance's three stages."""
+    stages = _Stages(device, chain, settings)
+    utterances = stages.asr.utterances
+    warmups = [stages.utterance(utterances[0])[0]["pipeline_ms"] for _ in range(min(settings.warmup_iterations, 1))]
+    records, loads = [], {"vad": [], "asr": [], "llm": []}
+    for utt in utterances:
+        record, load = stages.utterance(utt)
+        records.append(record)
+        for stage, ms in load.items():
+            if ms is not None:
+                loads[stage].append(ms)
+    load_ms = {f"load_ms_{stage}": statistics.median(values) for stage, values in loads.items() if values}
+    return Measurement(
+        samples_ms=[r["pipeline_ms"] for r in records], transcripts=records, warmup_ms=warmups,
+        load_ms=sum(load_ms.values()) if len(load_ms) == 3 else None,
+        extra={"utterances": len(records), **load_ms},
+        notes=["samples are each utterance's VAD + ASR + LLM time, three runner invocations on the phone: "
+               "onnxruntime_perf_test over the clip's VAD windows, whisper_runner's inference time, "
+               "llama_main's time to first token; model loads are outside them (medians per stage in extra)",
+               "Whisper hears the whole clip (no binary reports the VAD's decisions)",
+               "no peak memory: the phone's runners do not report it for ASR and LLM"])
