@@ -193,3 +193,23 @@ def test_the_phone_pipeline_counts_vad_windows_as_silero_s_wrapper_steps():
     for samples in (512, 513, 1023, 1024, 16000, 42400, 44100):
         fed = sum(1 for _ in vad_frames(np.zeros(samples, np.float32), lambda feed: feed["state"]))
         assert vad_windows(samples / 16000) == fed, samples
+
+
+def test_perf_test_data_is_the_manifest_s_inputs_as_named_tensor_protos(tmp_path):
+    """onnx_test_runner's layout, read back with onnx's own loader: one named TensorProto per input, values as the
+    manifest gives them (Silero VAD's window, zero state and 16 kHz)."""
+    from onnx import load_tensor, numpy_helper
+
+    from harness.runners.onnxruntime_perf_test import build_command, write_test_data
+    from harness.zoo.recipes import VAD_INPUTS
+
+    files = write_test_data([dict(spec) for spec in VAD_INPUTS], tmp_path / "test_data_set_0")
+    assert [f.name for f in files] == ["input_0.pb", "input_1.pb", "input_2.pb"]
+    tensors = {t.name: numpy_helper.to_array(t) for t in map(load_tensor, map(str, files))}
+    assert tensors["input"].shape == (1, 576) and tensors["input"].dtype == "float32" and tensors["input"].std() > 0.5
+    assert tensors["state"].shape == (2, 1, 128) and not tensors["state"].any()
+    assert tensors["sr"].shape == () and int(tensors["sr"]) == 16000 and tensors["sr"].dtype == "int64"
+    # With test data staged the tool must not be told to make its own inputs (-I): -s keeps the percentiles.
+    argv = build_command("perf", "/m/model.onnx", 7, test_data=True)
+    assert "-I" not in argv and "-s" in argv and argv[-1] == "/m/model.onnx"
+    assert "-I" in build_command("perf", "/m/model.onnx", 7)
