@@ -176,6 +176,66 @@ def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb
                       "libQnnSystem.so"]
 
 
+def _qnn_sdk(root):
+    """A QNN SDK laid out as Qualcomm ships it (files stand in for the libraries), for an SM8650 (V75)."""
+    for rel in ("lib/aarch64-android/libQnnHtp.so", "lib/aarch64-android/libQnnHtpV75Stub.so",
+                "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
+                "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"):
+        write(root / rel, f"stands in for {rel}\n")
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("et_log", ["logcat", "stderr", "none"])
+def test_qnn_executor_runner_on_every_logging_backend(tmp_path, adb_server, phones, model_dir, et_log):
+    """The simulated qnn_executor_runner links only with libqnn_executorch_backend.so on LD_LIBRARY_PATH, loads
+    libQnnHtp.so and the V75 Stub from there and the Skel from ADSP_LIBRARY_PATH (as on a phone): a cell that
+    succeeds pushed the real layout and set both paths.  Its one timing line is read wherever ET_LOG went."""
+    server, serial = phones()
+    server.phone.et_log = et_log
+    sdk = _qnn_sdk(tmp_path / "qairt" / "2.37.0")
+    backend = write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in for the backend\n")
+    runner = write(tmp_path / "tools" / "qnn_executor_runner", "#!/system/bin/sh\n")
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - id: sim
+            platform: android
+            serial: "{serial}"
+            adb_port: {adb_server.port}
+            soc: SM8650
+            backends: [qnn]
+            tools: {{qnn_executor_runner: {runner}, qnn_sdk: {sdk}, qnn_executorch_backend: {backend}}}
+        """)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\ntimeout_s: 60\n",
+                               manifest={"model": "tiny", "backend": "qnn"})
+    if et_log == "none":  # a Release build with logging compiled out: say how to rebuild it
+        assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
+        return
+    assert cell.status == "ok" and cell.runner == "android-qnn-executor-runner", (cell.reason, cell.log)
+    assert cell.extra["executions"] == 5 and cell.extra["mean_ms"] > 0
+
+
+@pytest.mark.slow
+def test_qnn_executor_runner_without_the_executorch_backend_library_is_told_where_it_comes_from(
+        tmp_path, adb_server, phones, model_dir):
+    server, serial = phones()
+    sdk = _qnn_sdk(tmp_path / "qairt" / "2.37.0")
+    runner = write(tmp_path / "tools" / "qnn_executor_runner", "#!/system/bin/sh\n")
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - id: sim
+            platform: android
+            serial: "{serial}"
+            adb_port: {adb_server.port}
+            soc: SM8650
+            backends: [qnn]
+            tools: {{qnn_executor_runner: {runner}, qnn_sdk: {sdk}}}
+        """)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n",
+                               manifest={"model": "tiny", "backend": "qnn"})
+    assert cell.status == "failed" and "qnn_executorch_backend" in cell.reason and "build-android" in cell.reason
+
+
 @pytest.mark.slow
 def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(hot=True))

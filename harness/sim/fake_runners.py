@@ -92,14 +92,44 @@ def executor_runner(argv: list[str]) -> int:
     return 0
 
 
+# Hexagon versions by SoC, from Qualcomm's QNN SDK layout (lib/hexagon-vNN) as ExecuTorch's Qualcomm docs
+# (docs/source/backends-qualcomm.md) name them; written here apart from the runner module's own table.
+_SIM_HTP = {"SM8550": "V73", "SM8650": "V75", "SM8750": "V79", "SM8850": "V81"}
+
+
+def phone_env(name: str) -> str:
+    """A variable of the phone's environment for this binary (VAR=value before the command)."""
+    return os.environ.get(f"HARNESS_SIM_ENV_{name}", "")
+
+
+def _on_path(library: str, variable: str, separator: str) -> bool:
+    return any(on_phone(folder).joinpath(library).is_file() for folder in phone_env(variable).split(separator) if folder)
+
+
 def qnn_executor_runner(argv: list[str]) -> int:
-    p = argparse.ArgumentParser()
+    """examples/qualcomm/executor_runner/qnn_executor_runner.cpp.  Before main, Android's linker needs
+    libqnn_executorch_backend.so on LD_LIBRARY_PATH; the QNN backend then dlopens libQnnHtp.so (and its Stub)
+    from there, and the DSP loads the SoC's Skel from ADSP_LIBRARY_PATH (';'-separated)."""
+    if not _on_path("libqnn_executorch_backend.so", "LD_LIBRARY_PATH", ":"):
+        print('CANNOT LINK EXECUTABLE "qnn_executor_runner": library "libqnn_executorch_backend.so" not found: '
+              "needed by main executable", file=sys.stderr)
+        return 1
+    p = GflagsParser()
     p.add_argument("--model_path", required=True)
     p.add_argument("--iteration", type=int, default=1)
     p.add_argument("--warm_up", type=int, default=0)
     p.add_argument("--htp_performance_mode", type=int, default=0)
     p.add_argument("--output_folder_path", default=".")
     a = p.parse_args(argv)
+    version = _SIM_HTP.get(os.environ.get("HARNESS_SIM_SOC", ""), "V75")
+    for library in ("libQnnHtp.so", f"libQnnHtp{version}Stub.so"):
+        if not _on_path(library, "LD_LIBRARY_PATH", ":"):
+            log(f'[ERROR] [Qnn ExecuTorch]: Cannot Open QNN library {library}, with error: dlopen failed: '
+                f'library "{library}" not found')
+            return 1
+    if not _on_path(f"libQnnHtp{version}Skel.so", "ADSP_LIBRARY_PATH", ";"):
+        log(f"[ERROR] [Qnn ExecuTorch]: (simulated) the DSP found no libQnnHtp{version}Skel.so on ADSP_LIBRARY_PATH")
+        return 1
     r = measure("pte", a.model_path, None, a.warm_up, a.iteration, None, 0)
     total = sum(r["samples_ms"])
     # No input list: upstream runs once, warms up, then times the iterations as one ET_LOG line.

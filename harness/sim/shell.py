@@ -59,10 +59,12 @@ class Session:
         self.kill = threading.Event()
         self.hangup = hangup
         self.emit = emit
+        self.env: dict[str, str] = {}  # VAR=value assignments before the command, as sh exports them to it
 
     def under_timeout(self, kill: threading.Event) -> "Session":
         inner = Session(self.hangup, self.emit)
         inner.kill = kill
+        inner.env = dict(self.env)
         return inner
 
 
@@ -91,7 +93,9 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Re
         if faults.chatty_runner:
             return _chatty(phone, session)
         env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, DEFAULT_VERSIONS[name]),
-               "HARNESS_SIM_ROOT": str(phone.root)}
+               "HARNESS_SIM_ROOT": str(phone.root), "HARNESS_SIM_SOC": PROPS.get("ro.soc.model", ""),
+               # The phone's own environment for the binary, kept apart from the host process's.
+               **{f"HARNESS_SIM_ENV_{k}": v for k, v in session.env.items()}}
         if phone.silicon_ms is not None:
             env["HARNESS_SIM_SILICON_MS"] = str(phone.silicon_ms)
         proc = subprocess.Popen([sys.executable, "-m", "harness.sim.fake_runners", name, *mapped], env=env,
@@ -206,7 +210,8 @@ def _timeout(phone: Phone, args: list[str], session: Session) -> Result:
 def run_one(phone: Phone, argv: list[str], session: Session) -> Result:
     env_free = [a for a in argv]
     while env_free and "=" in env_free[0] and not env_free[0].startswith("/"):
-        env_free.pop(0)  # VAR=value prefixes (LD_LIBRARY_PATH=...) are accepted and ignored
+        key, value = env_free.pop(0).split("=", 1)  # VAR=value prefixes (LD_LIBRARY_PATH=...): the command's env
+        session.env[key] = value
     if not env_free:
         return Result()
     cmd, args = env_free[0], env_free[1:]
