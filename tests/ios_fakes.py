@@ -66,6 +66,7 @@ class Faults:
     developer_mode_off: bool = False
     ddi_missing: bool = False
     install_fails: bool = False
+    distribution_signed: bool = False  # the app lacks get-task-allow: HouseArrest refuses VendContainer
 
 
 @dataclass
@@ -175,6 +176,10 @@ class FakeHouseArrestService(_Service):
         lockdown.phone.check()
         if bundle_id not in lockdown.phone.apps:
             raise pmd3_errors.AppNotInstalledError()
+        if lockdown.phone.faults.distribution_signed and not documents_only:
+            # The library's own wording for a refusal it has no class for (services/house_arrest.py).
+            raise pmd3_errors.PyMobileDevice3Exception(
+                f"The device refused to open the container of {bundle_id}: InstallationLookupFailed")
         return cls(lockdown)
 
     async def exists(self, filename: str):

@@ -165,6 +165,14 @@ def test_malformed_result_keeps_the_file_in_the_log(tmp_path, model_dir, iphone)
     assert '"load_ms": "fast"' in cell.log  # the offending file travels with the failure
 
 
+def test_an_app_not_signed_for_development_is_named_as_the_reason(tmp_path, model_dir, iphone):
+    """HouseArrest vends the whole container only of development-signed apps (get-task-allow)."""
+    iphone.faults.distribution_signed = True
+    code, (cell,), _, run = _run(tmp_path, _setup(tmp_path, model_dir, iphone))
+    assert cell.status == "failed" and "development provisioning profile" in cell.reason, cell.reason
+    assert iphone.launches == 0 and run.status == "complete"
+
+
 @pytest.mark.parametrize("setup, words", [
     ({"no_tunneld": True}, "tunneld is not running"),
     ({"developer_mode_off": True}, "Developer Mode is off"),

@@ -104,6 +104,10 @@ ADVICE = {
     "TunneldConnectionError": "tunneld is not running",
     "UserspaceTunnelUnavailableError": "not available (it needs iOS 17.4 or later, over USB)",
     "AppNotInstalledError": "the benchmark app is not installed on the iPhone",
+    "ContainerRefusedError": "the iPhone would not open the benchmark app's container (HouseArrest VendContainer), "
+                             "which it does only for a development-signed app: sign the .ipa with a development "
+                             "provisioning profile that lists this iPhone (get-task-allow), not App Store, ad hoc "
+                             "or enterprise distribution",
     "AppInstallError": "installing the benchmark app failed: check its signing and provisioning profile",
     "ConnectionTerminatedError": "the iPhone went away mid-run (unplugged, locked, or rebooted)",
     "StreamClosedError": "the iPhone went away mid-run (unplugged, locked, or rebooted)",
@@ -112,6 +116,10 @@ ADVICE = {
     "BrokenPipeError": "the iPhone went away mid-run (unplugged, locked, or rebooted)",
     "TimeoutError": "the iPhone did not answer in time",
 }
+
+
+class ContainerRefusedError(Exception):
+    """HouseArrest would not vend the app's container (the app is not development-signed)."""
 
 
 # The device was there and stopped answering: a cell cut short by these is "lost" and measured again by --resume.
@@ -240,7 +248,14 @@ class Session:
         self._call("installation_proxy install_from_local", go, timeout_s=timeout_s)
 
     async def _container(self, bundle_id: str):
-        return await api().HouseArrestService.create(await self._lockdown_client(), bundle_id, documents_only=False)
+        try:
+            return await api().HouseArrestService.create(await self._lockdown_client(), bundle_id, documents_only=False)
+        except Exception as exc:
+            # pymobiledevice3 11.x raises its base exception, with the device's error text, for any refusal
+            # other than "not installed" (services/house_arrest.py, send_command).
+            if type(exc).__name__ == "PyMobileDevice3Exception" and "refused to open the container" in str(exc):
+                raise ContainerRefusedError(str(exc)) from exc
+            raise
 
     def container_exists(self, bundle_id: str, path: str) -> bool:
         async def go():
