@@ -28,12 +28,13 @@ def test_shipped_plan_is_valid():
     assert len(sha) == 64
 
 
-def test_every_shipped_plan_is_valid_and_the_pipeline_plan_pairs_int8_with_int4():
+def test_every_shipped_plan_is_valid_and_the_pipeline_plan_covers_fp32_int8_and_int4():
     plans = {p.name: load_plan(p)[0] for p in sorted((REPO / "plans").glob("*.yaml"))}
     assert {"host-demo.yaml", "host-accuracy.yaml", "host-pipeline.yaml"} <= set(plans)
     chains = plans["host-pipeline.yaml"].accuracy.chains
     assert all(c.is_pipeline for c in chains)
-    assert [c.llm.split("-")[-2] for c in chains] == ["int8", "int4"]
+    assert [c.llm.split("-")[-2] for c in chains] == ["fp32", "int8", "int4"]
+    assert [c.encoder.split("-")[-1].split(".")[0] for c in chains] == ["fp32", "int8", "int4"]  # ASR at the same precision
 
 
 def test_a_pipeline_needs_both_its_vad_and_its_llm(tmp_path):
