@@ -121,10 +121,17 @@ def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
     assert outcome.statuses == {"timeout": 1}
 
 
-def _ort_inventory(tmp_path, serial, adb_port, backend, qnn_sdk=None):
-    """One simulated SM8650 with onnxruntime_perf_test (and, for ort-qnn, the QNN SDK) in its tools."""
-    runner = write(tmp_path / "tools" / "onnxruntime_perf_test", "#!/system/bin/sh\n")
-    tools = f"onnxruntime_perf_test: {runner}" + (f", qnn_sdk: {qnn_sdk}" if qnn_sdk else "")
+def _qnn_sdk(root):
+    """A QNN SDK laid out as Qualcomm ships it (files stand in for the libraries), for an SM8650 (V75)."""
+    for rel in ("lib/aarch64-android/libQnnHtp.so", "lib/aarch64-android/libQnnHtpV75Stub.so",
+                "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
+                "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"):
+        write(root / rel, f"stands in for {rel}\n")
+    return root
+
+
+def _sm8650(tmp_path, serial, adb_port, backend: str, tools: dict):
+    """The inventory of one simulated SM8650 with these tools (name -> local path)."""
     return write(tmp_path / "devices.yaml", f"""
         devices:
           - id: sim
@@ -133,8 +140,14 @@ def _ort_inventory(tmp_path, serial, adb_port, backend, qnn_sdk=None):
             adb_port: {adb_port}
             soc: SM8650
             backends: [{backend}]
-            tools: {{{tools}}}
+            tools: {{{", ".join(f"{k}: {v}" for k, v in tools.items())}}}
         """)
+
+
+def _ort_inventory(tmp_path, serial, adb_port, backend, qnn_sdk=None):
+    """One simulated SM8650 with onnxruntime_perf_test (and, for ort-qnn, the QNN SDK) in its tools."""
+    tools = {"onnxruntime_perf_test": write(tmp_path / "tools" / "onnxruntime_perf_test", "#!/system/bin/sh\n")}
+    return _sm8650(tmp_path, serial, adb_port, backend, {**tools, **({"qnn_sdk": qnn_sdk} if qnn_sdk else {})})
 
 
 @pytest.mark.parametrize("ort_version", ["1.17", "1.22"])  # "Average inference time cost" / "... total"
@@ -160,12 +173,7 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
 
 def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
-    sdk = tmp_path / "qairt" / "2.37.0"
-    for rel in ("lib/aarch64-android/libQnnHtp.so", "lib/aarch64-android/libQnnHtpV75Stub.so",
-                "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
-                "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"):
-        write(sdk / rel, f"stands in for {rel}\n")
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=sdk)
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=_qnn_sdk(tmp_path / "qairt" / "2.37.0"))
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": "ort-qnn"})
     plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
                  "iterations: 10\nruns: 1\ntimeout_s: 120\n")
@@ -176,13 +184,13 @@ def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb
                       "libQnnSystem.so"]
 
 
-def _qnn_sdk(root):
-    """A QNN SDK laid out as Qualcomm ships it (files stand in for the libraries), for an SM8650 (V75)."""
-    for rel in ("lib/aarch64-android/libQnnHtp.so", "lib/aarch64-android/libQnnHtpV75Stub.so",
-                "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
-                "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"):
-        write(root / rel, f"stands in for {rel}\n")
-    return root
+def _qnn_phone(tmp_path, serial, adb_port, with_backend: bool = True):
+    """An SM8650 with qnn_executor_runner, the QNN SDK and (unless left out) ExecuTorch's QNN backend library."""
+    tools = {"qnn_executor_runner": write(tmp_path / "tools" / "qnn_executor_runner", "#!/system/bin/sh\n"),
+             "qnn_sdk": _qnn_sdk(tmp_path / "qairt" / "2.37.0")}
+    if with_backend:
+        tools["qnn_executorch_backend"] = write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in\n")
+    _sm8650(tmp_path, serial, adb_port, "qnn", tools)
 
 
 @pytest.mark.slow
@@ -193,19 +201,7 @@ def test_qnn_executor_runner_on_every_logging_backend(tmp_path, adb_server, phon
     succeeds pushed the real layout and set both paths.  Its one timing line is read wherever ET_LOG went."""
     server, serial = phones()
     server.phone.et_log = et_log
-    sdk = _qnn_sdk(tmp_path / "qairt" / "2.37.0")
-    backend = write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in for the backend\n")
-    runner = write(tmp_path / "tools" / "qnn_executor_runner", "#!/system/bin/sh\n")
-    write(tmp_path / "devices.yaml", f"""
-        devices:
-          - id: sim
-            platform: android
-            serial: "{serial}"
-            adb_port: {adb_server.port}
-            soc: SM8650
-            backends: [qnn]
-            tools: {{qnn_executor_runner: {runner}, qnn_sdk: {sdk}, qnn_executorch_backend: {backend}}}
-        """)
+    _qnn_phone(tmp_path, serial, adb_server.port)
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\ntimeout_s: 60\n",
                                manifest={"model": "tiny", "backend": "qnn"})
     if et_log == "none":  # a Release build with logging compiled out: say how to rebuild it
@@ -219,18 +215,7 @@ def test_qnn_executor_runner_on_every_logging_backend(tmp_path, adb_server, phon
 def test_qnn_executor_runner_without_the_executorch_backend_library_is_told_where_it_comes_from(
         tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
-    sdk = _qnn_sdk(tmp_path / "qairt" / "2.37.0")
-    runner = write(tmp_path / "tools" / "qnn_executor_runner", "#!/system/bin/sh\n")
-    write(tmp_path / "devices.yaml", f"""
-        devices:
-          - id: sim
-            platform: android
-            serial: "{serial}"
-            adb_port: {adb_server.port}
-            soc: SM8650
-            backends: [qnn]
-            tools: {{qnn_executor_runner: {runner}, qnn_sdk: {sdk}}}
-        """)
+    _qnn_phone(tmp_path, serial, adb_server.port, with_backend=False)
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n",
                                manifest={"model": "tiny", "backend": "qnn"})
     assert cell.status == "failed" and "qnn_executorch_backend" in cell.reason and "build-android" in cell.reason
