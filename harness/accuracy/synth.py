@@ -26,9 +26,9 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np

@@ -90,6 +90,12 @@ class ChainView:
         return self.cell.extra.get("chain", {})
 
     @property
+    def asr_parts(self) -> list[dict[str, Any]]:
+        """The ASR builds: encoder and decoder of a split chain, or its one bundle (the decoder last)."""
+        chain = self.chain
+        return [chain[role] for role in ("encoder", "decoder") if role in chain] or [chain["model"]]
+
+    @property
     def worst(self) -> list:
         ranked = sorted(self.score.utterances, key=lambda u: (-u.errors, u.id))
         return [u for u in ranked if u.errors][:5]

@@ -45,9 +45,9 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
             pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}", paired_runs(a.cell, b.cell),
                                    None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"]))
     for cmp in data.comparisons:
-        qa, qb = _asr_parts(cmp.a.chain)[-1]["quantization"], _asr_parts(cmp.b.chain)[-1]["quantization"]
+        qa, qb = cmp.a.asr_parts[-1]["quantization"], cmp.b.asr_parts[-1]["quantization"]
         if (qa, qb) == (high, low):
-            size = lambda c: sum(part["size_bytes"] for part in _asr_parts(c.chain))
+            size = lambda c: sum(part["size_bytes"] for part in c.asr_parts)
             # Utterances are the units here: both chains transcribed the same ones, so pair by utterance.
             a_ms = {t["utt_id"]: t["total_ms"] for t in cmp.a.cell.transcripts}
             b_ms = {t["utt_id"]: t["total_ms"] for t in cmp.b.cell.transcripts}
@@ -56,11 +56,6 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
             pairs.append(QuantPair(cmp.device_id, f"chain {cmp.a.chain['name']} → {cmp.b.chain['name']} (per utterance)",
                                    latency, cmp.result, size(cmp.b) / size(cmp.a)))
     return pairs
-
-
-def _asr_parts(chain: dict) -> list[dict]:
-    """A chain's ASR builds: encoder and decoder of a split chain, or its one bundle (the decoder last)."""
-    return [chain[role] for role in ("encoder", "decoder") if role in chain] or [chain["model"]]
 
 
 def stage_verdicts(data) -> list[dict]:

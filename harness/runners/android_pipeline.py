@@ -55,11 +55,11 @@ class _Stages:
 
     def __init__(self, device, chain, settings: RunSettings) -> None:
         self.device, self.settings = device, settings
-        self.asr = whisper_runner.push_chain(device, chain, settings)
         vad, llm = chain.parts["vad"], chain.parts["llm"]
-        if vad.format != "onnx" or llm.format != "pte":
+        if vad.format != "onnx" or llm.format != "pte":  # checked before anything crosses the cable
             raise RunnerFailure("failed", "an Android pipeline takes an ONNX VAD (onnxruntime_perf_test) and a "
                                           ".pte LLM (llama_main)")
+        self.asr = whisper_runner.push_chain(device, chain, settings)
         self.perf_test = push_tool(device, "onnxruntime_perf_test")
         self.vad_path = device.push(vad.path, vad.sha256)
         self.vad_test_data = onnxruntime_perf_test.stage_test_data(device, self.vad_path, vad)

@@ -28,7 +28,7 @@ _NP_DTYPES = {
     "float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32,
     "int8": np.int8, "uint8": np.uint8, "bool": np.bool_,
 }
-_ORT_DTYPES = {
+ORT_DTYPES = {  # onnxruntime's type names -> numpy's (also the simulated perf tool's)
     "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
     "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool",
 }
@@ -79,7 +79,7 @@ def _load_onnx(path: str, specs: list | None, threads: int | None, rng, notes) -
     for inp in session.get_inputs():
         dynamic = any(not isinstance(d, int) for d in inp.shape)
         shape = [d if isinstance(d, int) else 1 for d in inp.shape]
-        discovered.append({"name": inp.name, "shape": shape, "dtype": _ORT_DTYPES.get(inp.type, "float32"),
+        discovered.append({"name": inp.name, "shape": shape, "dtype": ORT_DTYPES.get(inp.type, "float32"),
                            "dynamic": dynamic})
     feeds = {s["name"]: make_array(s, rng) for s in _merge_specs(discovered, specs, notes)}
     return (lambda: session.run(None, feeds)), load_ms

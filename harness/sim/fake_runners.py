@@ -145,22 +145,20 @@ def on_phone(device_path: str) -> Path:
     return Path(os.environ.get("HARNESS_SIM_ROOT", "/")) / device_path.lstrip("/")
 
 
-_ORT_NUMPY = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
-              "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
-
-
 def perf_test_feeds(model: str, session, generate: bool, free_dims: dict[str, int]) -> dict | None:
     """The tool's inputs, as onnxruntime/test/perftest reads them: with ``-I`` made up, each free dimension 1
     unless ``-f name:value`` names it (an unnamed one cannot be named); without, onnx_test_runner's
     ``test_data_set_*/input_*.pb`` beside the model, matched to the inputs by name.  None: no test data."""
     import numpy as np
 
+    from harness.runners.host_worker import ORT_DTYPES
+
     if generate:
         rng, feeds = np.random.default_rng(), {}
         for arg in session.get_inputs():
             shape = [d if isinstance(d, int) and d > 0 else free_dims.get(d, 1) if isinstance(d, str) else 1
                      for d in arg.shape]
-            dtype = np.dtype(_ORT_NUMPY[arg.type])
+            dtype = np.dtype(ORT_DTYPES[arg.type])
             feeds[arg.name] = (rng.standard_normal(shape).astype(dtype) if dtype.kind == "f"
                                else rng.integers(0, 100, shape).astype(dtype))
         return feeds
