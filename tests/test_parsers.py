@@ -150,6 +150,16 @@ def test_whisper_runner_benchmark_lines_and_the_stats_line_fallback():
         whisper_runner.parse("First 2 values of audio data: 0.1, 0.2\n")
 
 
+def test_whisper_runner_transcript_is_stdout_without_special_tokens_or_the_stats_line():
+    # runner.cpp (03d27e7) prints every generated token through decode(prev, cur), which spells special
+    # tokens out, then "\n" and print_report's line; a token the tokenizer cannot spell prints nothing.
+    stdout = ('<|startoftranscript|> the birch can use slit on the smooth planks.<|endoftext|>\n'
+              'PyTorchObserver {"prompt_tokens":0,"generated_tokens":17}\n')
+    assert whisper_runner.transcript_of(stdout) == "the birch can use slit on the smooth planks."
+    assert whisper_runner.transcript_of("<|notimestamps|> It's easy.<|endoftext|>\n") == "It's easy."
+    assert whisper_runner.transcript_of("<|endoftext|>\n") == ""
+
+
 def test_llm_and_asr_commands_are_argument_lists():
     argv = llama_main.build_command("/r/llama_main", "/m/a b.pte", "/m/tok", "It's \"raining\"; rm -rf /", 16, 4)
     assert argv[argv.index("--prompt") + 1] == "It's \"raining\"; rm -rf /"  # one argument, quoted by the transport

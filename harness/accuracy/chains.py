@@ -95,9 +95,25 @@ def file_chain(mel: Path, encoder: Path, decoder: Path, cache_shape: tuple[int, 
 
 
 def bundle_chain(model: Path, processor: Path, threads: int | None = None) -> RuntimeChain:
-    """A bundled Whisper program (``encoder`` + ``text_decoder`` methods) behind its preprocessor program."""
+    """A Whisper program as ExecuTorch's Whisper runner loads it, behind its preprocessor program.
+
+    The contract is Optimum-ExecuTorch's (harness/zoo/whisper_upstream.py): ``encoder(features)`` gives one
+    tensor and ``text_decoder(ids[1,1], encoder_out, cache_position[1])`` keeps its KV cache inside the
+    program.  To share :func:`greedy_decode` with the split chains, the encoder output stands in for the
+    cross-attention keys and values, and the explicit self-attention caches pass through untouched.
+    """
     methods = pte_methods(model, ("encoder", "text_decoder"), threads)
-    # The self-attention cache shape is the decoder step's third input (layers, 1, MAX_TOKENS, width).
-    cache_shape = methods["text_decoder"].input_shapes[2]
-    return RuntimeChain(pte_methods(processor, ("forward",), threads)["forward"], methods["encoder"],
-                        methods["text_decoder"], cache_shape, label=model.name)
+    preprocess = pte_methods(processor, ("forward",), threads)["forward"]
+    encode, decode = methods["encoder"], methods["text_decoder"]
+
+    def mel(audio):  # upstream's preprocessor takes the raw samples (it pads to 30 s itself)
+        return preprocess(np.asarray(audio, dtype=np.float32).reshape(-1))
+
+    def encoder(features):
+        out = encode(features)
+        return out, out
+
+    def step(token, position, self_k, self_v, encoder_out, _):
+        return decode(token, encoder_out, position), self_k, self_v
+
+    return RuntimeChain(mel, encoder, step, (1,), label=model.name)

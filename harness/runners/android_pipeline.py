@@ -123,4 +123,5 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
                "onnxruntime_perf_test over the clip's VAD windows, whisper_runner's inference time, "
                "llama_main's time to first token; model loads are outside them (medians per stage in extra)",
                "Whisper hears the whole clip (no binary reports the VAD's decisions)",
-               "no peak memory: the phone's runners do not report it for ASR and LLM"])
+               "no peak memory: the phone's runners do not report it for ASR and LLM",
+               *whisper_runner.start_token_notes(chain.parts["model"], records)])

