@@ -4,8 +4,11 @@ Source: examples/models/whisper/main.cpp (pytorch/executorch 094363b; gflags ``-
 --tokenizer_path --processor_path --audio_path --temperature --max_new_tokens --benchmark``) around
 ``AsrRunner::transcribe`` (extension/asr/runner/runner.cpp 03d27e7).  The runner takes one program exported by
 Optimum-ExecuTorch (methods ``encoder`` and ``text_decoder``, harness/zoo/whisper_upstream.py), a preprocessor
-program (raw samples -> log-mel), a Hugging Face ``tokenizer.json`` (or its folder), and one WAV file
-(``load_wav_audio_data``: anything else is "WAV header not detected").  It prints the text of every token it
+program (raw samples -> log-mel), a Hugging Face ``tokenizer.json``, and one WAV file
+(``load_wav_audio_data``: anything else is "WAV header not detected").  The flag's help asks for the
+tokenizer's folder, but ``HFTokenizer::load`` (pytorch/tokenizers src/hf_tokenizer.cpp) takes the file as
+well; from the file alone its EOS is found by name, ``<|endoftext|>`` (50256), the id the folder's
+``special_tokens_map.json`` would name, so the harness pushes the one file.  It prints the text of every token it
 generates on stdout as it goes, special tokens included (``<|startoftranscript|>``, ``<|endoftext|>``:
 the tokenizer's ``decode(prev, cur)`` does not skip them), then a ``PyTorchObserver`` line; in revisions with
 ``--benchmark`` its timings also go through ET_LOG (logcat or stderr).  The binary's ``--help`` decides
