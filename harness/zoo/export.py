@@ -85,7 +85,7 @@ def onnx_int4(src: Path, out: Path) -> str:
 
 
 def _lower_xnnpack(exported, out: Path) -> None:
-    """One ExportedProgram, or a dict of them (a program with several methods)."""
+    """One ExportedProgram as an XNNPACK-delegated .pte."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
@@ -116,7 +116,10 @@ def _drop_unused_weights(graph_module: torch.fx.GraphModule) -> None:
 def export_pte_xnnpack(module: torch.nn.Module, example: tuple[torch.Tensor, ...], out: Path,
                        quantization: str = "fp32") -> str:
     """torch.export -> (quantize) -> edge -> XNNPACK-delegated ExecuTorch program."""
-    return export_pte_methods({"forward": (module, example)}, out, quantization)
+    if quantization not in _PTE_RECIPES:
+        raise ValueError(f"unknown quantization {quantization}")
+    _lower_xnnpack(_quantized_export(module, example, quantization), out)
+    return _PTE_RECIPES[quantization]
 
 
 def _quantized_export(module: torch.nn.Module, example: tuple[torch.Tensor, ...], quantization: str):
@@ -149,17 +152,6 @@ _PTE_RECIPES = {
     "int8": "PT2E XNNPACKQuantizer(symmetric, per-channel int8 weights, dynamic int8 activations); XNNPACK",
     "int4": f"torchao 8da4w: Int8DynamicActivationIntxWeightConfig(int4, PerGroup({INT4_GROUP})); XNNPACK",
 }
-
-
-def export_pte_methods(methods: dict[str, tuple[torch.nn.Module, tuple[torch.Tensor, ...]]], out: Path,
-                       quantization: str = "fp32") -> str:
-    """One ExecuTorch program with a method per entry (e.g. Whisper's ``encoder`` and ``text_decoder``)."""
-    if quantization not in _PTE_RECIPES:
-        raise ValueError(f"unknown quantization {quantization}")
-    exported = {name: _quantized_export(module, example, quantization) for name, (module, example) in methods.items()}
-    _lower_xnnpack(exported if len(exported) > 1 else next(iter(exported.values())), out)
-    names = "" if list(methods) == ["forward"] else f" (methods: {', '.join(methods)})"
-    return _PTE_RECIPES[quantization] + names
 
 
 def export_coreml(module: torch.nn.Module, example: tuple[torch.Tensor, ...], out: Path, input_names: list[str],
