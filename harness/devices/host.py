@@ -48,11 +48,11 @@ def _version(package: str) -> str:
 WORKER = ["-m", "harness.runners.host_worker"]
 
 
-def _model_of(argv: list[str]) -> str | None:
-    """The model a host_worker command measures, or None for any other command."""
-    if argv[1:3] != WORKER or "--model" not in argv:
+def _measured_by(argv: list[str]) -> tuple[str, str] | None:
+    """The model a host_worker command measures and its format, or None for any other command."""
+    if argv[1:3] != WORKER or "--model" not in argv[:-1] or "--format" not in argv[:-1]:
         return None
-    return argv[argv.index("--model") + 1]
+    return argv[argv.index("--model") + 1], argv[argv.index("--format") + 1]
 
 
 class Device(BaseDevice):
@@ -60,7 +60,7 @@ class Device(BaseDevice):
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self._forks = None  # harness.devices.host_forks.ForkServer, started on the first measured run
+        self._forks: dict = {}  # format -> harness.devices.host_forks.ForkServer, started on its first run
 
     def reachable(self) -> tuple[bool, str]:
         return True, "this machine"
@@ -92,28 +92,28 @@ class Device(BaseDevice):
         return str(local.resolve())
 
     def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
-        model = _model_of(argv)
-        if model is not None and not env and not self.config.no_fork_server:
-            result = self._run_forked(argv, model, timeout_s)
+        measured = _measured_by(argv)
+        if measured is not None and not env and not self.config.no_fork_server:
+            result = self._run_forked(argv, *measured, timeout_s)
             if result is not None:
                 return result
         return self._run_process(argv, timeout_s, env)
 
-    def _run_forked(self, argv: list[str], model: str, timeout_s: float) -> CommandResult | None:
-        """Through the fork server; a new server when this one already measured ``model`` (a new round)."""
+    def _run_forked(self, argv: list[str], model: str, fmt: str, timeout_s: float) -> CommandResult | None:
+        """Through the fork server of ``fmt``; a new one when it already measured ``model`` (a new round)."""
         from harness.devices.host_forks import ForkServer, ForkServerError
 
+        server = self._forks.get(fmt)
         try:
-            if self._forks is None or not self._forks.alive() or model in self._forks.served:
-                if self._forks is not None:
-                    self._forks.close()
-                self._forks = ForkServer()
-            return self._forks.run(argv, argv[3:], model, timeout_s)
+            if server is None or not server.alive() or model in server.served:
+                if server is not None:
+                    server.close()
+                server = self._forks[fmt] = ForkServer(fmt)
+            return server.run(argv, argv[3:], model, timeout_s)
         except ForkServerError as exc:
             self.notes.append(f"{exc}; measured in a plain process instead")
-            if self._forks is not None:
-                self._forks.close()
-                self._forks = None
+            if self._forks.get(fmt) is not None:
+                self._forks.pop(fmt).close()
             return None
 
     def _run_process(self, argv: list[str], timeout_s: float, env: dict[str, str] | None) -> CommandResult:
@@ -138,6 +138,5 @@ class Device(BaseDevice):
         return sysfs.read_local()
 
     def close(self) -> None:
-        if self._forks is not None:
-            self._forks.close()
-            self._forks = None
+        while self._forks:
+            self._forks.popitem()[1].close()

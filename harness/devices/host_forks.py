@@ -1,7 +1,8 @@
 """The host device's side of :mod:`harness.runners.host_forkserver`: start, ask, time out, renew.
 
-A server is renewed before it would serve a model a second time, which with the engine's
-round-robin order means one fresh server per round.  Anything unexpected (the server
+There is one server per format (it holds that format's runtime only).  A server is renewed
+before it would serve a model a second time, which with the engine's round-robin order
+means one fresh server per format per round.  Anything unexpected (the server
 will not start, dies, answers nonsense) is reported to the caller, which falls back to a
 plain child process for that command: a measurement never depends on the optimisation.
 """
@@ -30,8 +31,9 @@ class ForkServerError(Exception):
 
 
 class ForkServer:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "harness.runners.host_forkserver"], stdin=subprocess.PIPE,
+    def __init__(self, fmt: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "harness.runners.host_forkserver", fmt],
+                                     stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                      start_new_session=True)
         self.served: set[str] = set()

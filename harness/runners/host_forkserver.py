@@ -1,15 +1,18 @@
-"""A parent that imports the host runtimes once and forks one child per measured run.
+"""A parent that imports one host runtime once and forks one child per measured run.
 
-Run as ``python -m harness.runners.host_forkserver``.  Importing onnxruntime, torch and
-the ExecuTorch runtime costs a host process about 1.5 s; a cell measured as five runs of
-six builds would pay it thirty times a night.  Instead the host device starts one of
-these per round (see :class:`ForkServer`): it imports once, then for each request forks a
-child that becomes its own session (so a timeout kills it and everything it spawned),
-loads the model and measures exactly as ``host_worker`` does, with stdout and stderr in
-files the controller names.  The model is loaded, warmed up and measured in the child,
-after the fork, so each run has its own heap, threads and caches; a server never serves
-the same model twice, so the runs of one cell come from different exec'd parents with
-different library layouts (ASLR) as well.
+Run as ``python -m harness.runners.host_forkserver FORMAT``.  Importing torch and the
+ExecuTorch runtime costs a host process about 2 s; a cell measured as five runs of six
+builds would pay it thirty times a night.  Instead the host device starts one of these
+per format per round (see :class:`ForkServer`): it imports that format's runtime once,
+then for each request forks a child that becomes its own session (so a timeout kills it
+and everything it spawned), loads the model and measures exactly as ``host_worker`` does,
+with stdout and stderr in files the controller names.  One server per format, not one
+for all: a child then holds exactly its own runtime whatever the order of the round (an
+ONNX run has no torch in it, as onnxruntime_perf_test on a phone has none), and a round
+of ONNX builds never pays for torch.  The model is loaded, warmed up and measured in the
+child, after the fork, so each run has its own heap, threads and caches; a server never
+serves the same model twice, so the runs of one cell come from different exec'd parents
+with different library layouts (ASLR) as well.
 
 Protocol, one JSON object per line: request ``{"args": [...], "stdout": PATH, "stderr":
 PATH}``; replies ``{"pid": N}`` at once, then ``{"exit": CODE}`` (negative: a signal).
@@ -45,16 +48,16 @@ def _child(request: dict) -> int:
     return int(code or 0)
 
 
-def serve() -> int:
+def serve(fmt: str) -> int:
     import importlib
 
     from harness.runners.host_worker import RUNTIME_MODULES
     from harness.runtime import import_executorch_runtime
 
-    for modules in RUNTIME_MODULES.values():
-        for module in modules:
-            importlib.import_module(module)
-    import_executorch_runtime()
+    for module in RUNTIME_MODULES[fmt]:
+        importlib.import_module(module)
+    if fmt == "pte":
+        import_executorch_runtime()
     out = sys.stdout
     print(READY, file=out, flush=True)
     for line in sys.stdin:
@@ -69,4 +72,4 @@ def serve() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(serve())
+    raise SystemExit(serve(sys.argv[1]))
