@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import write
+from tests.helpers import REPO, write
 
 
 class TinyNet:
@@ -58,14 +58,36 @@ def small_zoo(tmp_path_factory):
     return out, build_all(out, only=only, jobs=2)  # in parallel, as `harness zoo build` does
 
 
+# Reference builds that other tests take as input (the zoo's own tests build theirs afresh, in small_zoo) are kept
+# between sessions in the checkout, as `harness zoo build` keeps builds/: the zoo rebuilds one whenever its
+# fingerprint (recipe, zoo code, toolchain versions) or its bytes changed.  HARNESS_TEST_FRESH_BUILDS=1 builds
+# them in the session's temporary folder instead.  A lock lets pytest-xdist workers share one folder.
+BUILD_CACHE = REPO / ".test-builds"
+
+
+def reference_builds(tmp_path_factory, folder: str, only: list[str], jobs: int = 1) -> Path:
+    """The zoo builds ``only``, in ``BUILD_CACHE/folder`` (or a fresh temporary folder): built or reused."""
+    import fcntl
+    import os
+
+    from harness.zoo import build_all
+
+    if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
+        out = tmp_path_factory.mktemp(folder)
+        build_all(out, only=only, jobs=jobs)
+        return out
+    out = BUILD_CACHE / folder
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build_all(out, only=only, jobs=jobs)
+    return out
+
+
 @pytest.fixture(scope="session")
 def whisper_bundle(tmp_path_factory):
     """The zoo's bundled Whisper tiny.en program (encoder + text_decoder) with its processor and tokenizer."""
-    from harness.zoo import build_all
-
-    out = tmp_path_factory.mktemp("bundle")
-    build_all(out, only=["whisper-tiny.en-asr-fp32-xnnpack"])
-    return out
+    return reference_builds(tmp_path_factory, "bundle", ["whisper-tiny.en-asr-fp32-xnnpack"])
 
 
 TINY_LLM = ["qwen2-tiny-arch-fp32-xnnpack", "qwen2-tiny-arch-int4-xnnpack", "qwen2-tiny-arch-int8-xnnpack"]
@@ -74,11 +96,7 @@ TINY_LLM = ["qwen2-tiny-arch-fp32-xnnpack", "qwen2-tiny-arch-int4-xnnpack", "qwe
 @pytest.fixture(scope="session")
 def tiny_llm(tmp_path_factory):
     """The zoo's LLM builds at the tiny config of Qwen2's family (ExecuTorch's LLM export), with their tokenizer."""
-    from harness.zoo import build_all
-
-    out = tmp_path_factory.mktemp("llm")
-    build_all(out, only=TINY_LLM, jobs=2)
-    return out
+    return reference_builds(tmp_path_factory, "llm", TINY_LLM, jobs=2)
 
 
 @pytest.fixture(scope="module")

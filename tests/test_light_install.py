@@ -31,7 +31,8 @@ def light(tmp_path_factory):
     home = tmp_path_factory.mktemp("light")
     subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True, timeout=300)
     source = home / "src"  # a copy, so the build leaves nothing behind in the checkout
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "builds", "reports", "*.db*"))
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", ".test-builds", "builds", "reports",
+                                                                    "*.db*"))
     pip = subprocess.run([str(home / "venv" / "bin" / "pip"), "install", "-q", str(source)], capture_output=True,
                          text=True, timeout=1200, env=CLEAN_ENV)
     assert pip.returncode == 0, pip.stderr[-3000:]
