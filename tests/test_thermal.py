@@ -108,3 +108,22 @@ def test_throttling_is_detected_from_status_or_falling_clocks():
     assert hot and "cpu4.freq fell 33%" in why
     status = [ThermalSample(0, "thermalservice", "status", 0, "level"), ThermalSample(1, "thermalservice", "status", 2, "level")]
     assert throttled(status)[0] and "level 2" in throttled(status)[1]
+
+
+def test_every_cell_on_a_hot_phone_gets_the_thermal_status_however_short():
+    """Android asks dumpsys for the thermal status only every Nth reading; a cell of two readings (start and
+    end) could miss it and a phone at thermal status 3 would not mark the cell as throttled."""
+    from types import SimpleNamespace
+
+    from harness.devices.android import Device
+    from harness.thermal.sampler import throttled
+
+    phone = Device.__new__(Device)  # the real sampling logic, with the phone's answers stubbed
+    phone._sysfs_readings = lambda: [ThermalSample(0.0, "cpu7.freq", "freq", 1_000_000.0, "kHz")]
+    phone.thermal_status = lambda: 3
+    phone.run = lambda argv, timeout_s: SimpleNamespace(stdout="")
+    for cell in range(Device.DUMPSYS_EVERY + 1):
+        with ThermalSampler(phone, period_s=60) as sampler:
+            pass  # a cell shorter than one sampling period: two readings
+        assert len(sampler.samples) >= 2
+        assert throttled(sampler.samples)[0], f"cell {cell} on a phone at status 3 was not flagged"

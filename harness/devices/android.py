@@ -152,6 +152,9 @@ class Device(BaseDevice):
     # dumpsys is far heavier than a sysfs read: ask for the thermal status and battery every Nth sample.
     DUMPSYS_EVERY = 5
 
+    def start_thermal_series(self) -> None:
+        self._samples_taken = 0  # the next reading is a full one
+
     def sample_thermals(self) -> list[ThermalSample]:
         self._samples_taken = getattr(self, "_samples_taken", 0) + 1
         readings = self._sysfs_readings()

@@ -114,6 +114,10 @@ class Device(Protocol):
     def sample_thermals(self) -> list[ThermalSample]:
         """One cheap reading of temperatures and clocks (t_s left at 0; the sampler stamps it)."""
 
+    def start_thermal_series(self) -> None:
+        """A cell's thermal series begins: its first reading must include the slow ones a device takes only
+        now and then (Android's thermal status), so that no cell, however short, goes without them."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -129,6 +133,9 @@ class BaseDevice:
 
     def prepare(self) -> tuple[bool, str]:
         return True, "nothing to prepare"
+
+    def start_thermal_series(self) -> None:
+        pass  # every reading is complete
 
     def drain_notes(self) -> list[str]:
         """The notes gathered since the last call (they go into one cell's log)."""
