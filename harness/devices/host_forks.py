@@ -31,9 +31,10 @@ class ForkServerError(Exception):
 
 
 class ForkServer:
-    def __init__(self, fmt: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "harness.runners.host_forkserver", fmt],
-                                     stdin=subprocess.PIPE,
+    """A running fork server: ``python -m MODULE PRELOAD`` speaking the protocol of host_forkserver.fork_loop."""
+
+    def __init__(self, preload: str, module: str = "harness.runners.host_forkserver") -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", module, preload], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                      start_new_session=True)
         self.served: set[str] = set()
@@ -66,33 +67,49 @@ class ForkServer:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def run(self, argv: list[str], worker_args: list[str], model: str, timeout_s: float) -> CommandResult:
-        """Measure in a forked child; kill its whole session when ``timeout_s`` passes."""
-        self.served.add(model)
+    def start(self, args: list[str], **request) -> tuple[int, Path, Path]:
+        """Fork a child for ``args`` (more request keys as the server's child reads them); its pid and the
+        files its stdout and stderr go to."""
         n = len(list(self.scratch.iterdir()))
         out, err = self.scratch / f"{n}.out", self.scratch / f"{n}.err"
-        started = time.perf_counter()
         try:
-            self.proc.stdin.write(json.dumps({"args": worker_args, "stdout": str(out), "stderr": str(err)}) + "\n")
+            self.proc.stdin.write(json.dumps({"args": args, "stdout": str(out), "stderr": str(err), **request}) + "\n")
             self.proc.stdin.flush()
             pid = json.loads(self._read_line(30.0) or "{}").get("pid")
         except (OSError, ValueError) as exc:
             raise ForkServerError(f"the fork server did not answer ({exc})") from None
         if pid is None:
             raise ForkServerError("the fork server did not fork")
-        timed_out = False
+        return pid, out, err
+
+    def exit_code(self, timeout_s: float) -> int | None:
+        """The child's exit code (negative: a signal) once it ends, or None if it is still running after
+        ``timeout_s``."""
         reply = self._read_line(timeout_s)
         if not reply:
-            timed_out = True
+            if self.alive():
+                return None
+            raise ForkServerError("the fork server lost its child")
+        try:
+            return json.loads(reply)["exit"]
+        except (ValueError, KeyError, TypeError):
+            raise ForkServerError("the fork server lost its child") from None
+
+    def run(self, argv: list[str], worker_args: list[str], model: str, timeout_s: float) -> CommandResult:
+        """Measure in a forked child; kill its whole session when ``timeout_s`` passes."""
+        self.served.add(model)
+        started = time.perf_counter()
+        pid, out, err = self.start(worker_args)
+        code = self.exit_code(timeout_s)
+        timed_out = code is None
+        if timed_out:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            reply = self._read_line(30.0)
-        try:
-            code = json.loads(reply)["exit"]
-        except (ValueError, KeyError, TypeError):
-            raise ForkServerError("the fork server lost its child") from None
+            code = self.exit_code(30.0)
+            if code is None:
+                raise ForkServerError("the fork server lost its child")
         read = lambda p: p.read_text(errors="replace") if p.exists() else ""
         return CommandResult(argv, None if timed_out else code, read(out), read(err),
                              time.perf_counter() - started, timed_out=timed_out)

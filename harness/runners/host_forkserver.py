@@ -24,22 +24,25 @@ import json
 import os
 import sys
 import traceback
+from typing import Callable
 
 from harness.wire import FORKSERVER_READY as READY
 
 
-def _child(request: dict) -> int:
+def child_session(request: dict, main: Callable[[list[str]], int | None]) -> int:
+    """In a forked child: a session of its own, stdout and stderr to the request's files, then
+    ``main(request["args"])``; returns the exit code (an exception is printed, as Python would, and is 1)."""
     os.setsid()
     for fd, key in ((1, "stdout"), (2, "stderr")):
         target = os.open(request[key], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(target, fd)
         os.close(target)
-    from harness.runners import host_worker
-
     try:
-        code = host_worker.main(request["args"])
+        code = main(request["args"])
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        code = exc.code if isinstance(exc.code, int) or exc.code is None else 1
     except BaseException:
         traceback.print_exc()
         code = 1
@@ -48,7 +51,29 @@ def _child(request: dict) -> int:
     return int(code or 0)
 
 
-def serve(fmt: str) -> int:
+def fork_loop(child: Callable[[dict], int]) -> int:
+    """Say ready, then for each request line on stdin fork ``child(request)`` and report its pid and exit."""
+    out = sys.stdout
+    print(READY, file=out, flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(child(request))
+        print(json.dumps({"pid": pid}), file=out, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({"exit": os.waitstatus_to_exitcode(status)}), file=out, flush=True)
+    return 0
+
+
+def _measure(request: dict) -> int:
+    from harness.runners import host_worker
+
+    return child_session(request, host_worker.main)
+
+
+def import_runtime(fmt: str) -> None:
+    """The runtime a ``fmt`` build runs on: onnxruntime, or torch and ExecuTorch's runtime (no exporter)."""
     import importlib
 
     from harness.runners.host_worker import RUNTIME_MODULES
@@ -58,17 +83,11 @@ def serve(fmt: str) -> int:
         importlib.import_module(module)
     if fmt == "pte":
         import_executorch_runtime()
-    out = sys.stdout
-    print(READY, file=out, flush=True)
-    for line in sys.stdin:
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            os._exit(_child(request))
-        print(json.dumps({"pid": pid}), file=out, flush=True)
-        _, status = os.waitpid(pid, 0)
-        print(json.dumps({"exit": os.waitstatus_to_exitcode(status)}), file=out, flush=True)
-    return 0
+
+
+def serve(fmt: str) -> int:
+    import_runtime(fmt)
+    return fork_loop(_measure)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import datetime
 
+from harness.sim import zygote
 from harness.sim.fake_runners import LOGCAT
 from harness.sim.phone import BATTERY_LEVEL_PERCENT, DEFAULT_VERSIONS, PROPS, Phone
 
@@ -81,6 +82,29 @@ def _chatty(phone: Phone, session: Session) -> Result:
     return Result(137)
 
 
+class _Plain:
+    """A binary as a plain child process (the interface of :class:`zygote.Invocation`)."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "harness.sim.fake_runners", name, *args], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
+        self.returncode = None
+
+    def poll(self, wait_s: float) -> int | None:
+        try:
+            self.returncode = self.proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            pass
+        return self.returncode
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def output(self) -> tuple[str, str]:
+        return self.proc.communicate()
+
+
 def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Result:
     faults = phone.faults
     if faults.crash_runner:
@@ -100,14 +124,17 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Re
                **{f"HARNESS_SIM_ENV_{k}": v for k, v in session.env.items()}}
         if phone.silicon_ms is not None:
             env["HARNESS_SIM_SILICON_MS"] = str(phone.silicon_ms)
-        proc = subprocess.Popen([sys.executable, "-m", "harness.sim.fake_runners", name, *mapped], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        while proc.poll() is None:
-            if session.kill.wait(0.05):
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        try:
+            proc = zygote.Invocation(name, mapped, env)
+        except zygote.ForkServerError:  # the simulator's shortcut failed: a plain process, as before it
+            proc = _Plain(name, mapped, env)
+        while proc.poll(0.05) is None:
+            if session.kill.is_set():
+                proc.kill()
+                proc.poll(30.0)
+                proc.output()
                 return Result(137)
-        out, err = proc.communicate()
+        out, err = proc.output()
     finally:
         with phone.lock:
             phone.busy -= 1
