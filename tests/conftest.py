@@ -121,3 +121,11 @@ def phones(adb_server, tmp_path):
     yield make
     for server, serial in started:
         adb_server.detach(server, serial)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), the tests that take small_zoo run on
+    one worker, so the zoo's subset is built once a session rather than once per worker."""
+    for item in items:
+        if "small_zoo" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("small_zoo"))
