@@ -59,6 +59,7 @@ def parse(text: str) -> Measurement:
 
     first = (warm or stats)[0]  # the runner loads lazily: the first generation carries the load
     extra = {"total_ms_median": median(s.total_ms for s in stats),
+             "generation_ms_median": median(g.get("generation_ms") for g in measured),
              "prefill_tokens_per_s_median": median(s.prefill_tokens_per_s for s in stats),
              "decode_tokens_per_s_median": median(s.decode_tokens_per_s for s in stats),
              "prompt_tokens": stats[0].prompt_tokens, "generated_tokens": stats[0].generated_tokens,

@@ -64,9 +64,13 @@ def measure(model: str, tokenizer: str, prompt: str, seq_len: int, warmup: int, 
         if i == warmup:
             measured_start = time.time()
         runner.reset()  # an empty KV cache: every generation prefills the whole prompt
+        started = time.perf_counter_ns()
         pieces, stats, first_token_ms = generate_timed(runner, prompt, config)
+        # The whole generation on the same clock as the first token (the stats' total is on the runner's ms clock).
+        generation_ms = (time.perf_counter_ns() - started) / 1e6
         line = {"phase": "warmup" if i < warmup else "measured", "text": "".join(pieces),
-                "first_token_ms": first_token_ms, "stats": json.loads(stats.to_json_string())}
+                "first_token_ms": first_token_ms, "generation_ms": generation_ms,
+                "stats": json.loads(stats.to_json_string())}
         print(GENERATION_PREFIX + json.dumps(line), flush=True)
     result = {"peak_rss_mb": peak_rss_mb(),
               "rss_before_load_mb": rss_before_mb, "measured_start_epoch_s": measured_start,
