@@ -14,10 +14,14 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.vocab import Backend
 from harness.thermal import sysfs
+
+if TYPE_CHECKING:
+    from harness.devices.host_forks import ForkServer
 
 
 class Config(DeviceConfig):
@@ -60,7 +64,7 @@ class Device(BaseDevice):
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self._forks: dict = {}  # format -> harness.devices.host_forks.ForkServer, started on its first run
+        self._forks: dict[str, ForkServer] = {}  # format -> its fork server, started on the format's first run
 
     def reachable(self) -> tuple[bool, str]:
         return True, "this machine"
@@ -112,8 +116,9 @@ class Device(BaseDevice):
             return server.run(argv, argv[3:], model, timeout_s)
         except ForkServerError as exc:
             self.notes.append(f"{exc}; measured in a plain process instead")
-            if self._forks.get(fmt) is not None:
-                self._forks.pop(fmt).close()
+            broken = self._forks.pop(fmt, None)
+            if broken is not None:
+                broken.close()
             return None
 
     def _run_process(self, argv: list[str], timeout_s: float, env: dict[str, str] | None) -> CommandResult:

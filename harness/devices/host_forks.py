@@ -9,6 +9,7 @@ plain child process for that command: a measurement never depends on the optimis
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
@@ -40,6 +41,7 @@ class ForkServer:
         self.served: set[str] = set()
         self._pending = b""  # bytes read from the server's stdout but not yet returned as a line
         self.scratch = Path(tempfile.mkdtemp(prefix="harness-forks-"))
+        self._requests = itertools.count()  # names each child's output files (a user may delete them once read)
         line = self._read_line(START_TIMEOUT_S)
         if line.strip() != READY:
             self.close()
@@ -70,7 +72,7 @@ class ForkServer:
     def start(self, args: list[str], **request) -> tuple[int, Path, Path]:
         """Fork a child for ``args`` (more request keys as the server's child reads them); its pid and the
         files its stdout and stderr go to."""
-        n = len(list(self.scratch.iterdir()))
+        n = next(self._requests)
         out, err = self.scratch / f"{n}.out", self.scratch / f"{n}.err"
         try:
             self.proc.stdin.write(json.dumps({"args": args, "stdout": str(out), "stderr": str(err), **request}) + "\n")

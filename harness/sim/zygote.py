@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 import threading
 
@@ -75,8 +76,6 @@ class Invocation:
         return self.returncode
 
     def kill(self) -> None:
-        import signal
-
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
