@@ -381,18 +381,10 @@ def cmd_corpus_import(args) -> int:
 
 def cmd_wer(args) -> int:
     from harness.accuracy.wer import score_corpus
+    from harness.textfile import read_utf8
 
     def lines(path: Path) -> list[str]:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UserError(f"cannot read ({exc.strerror}).", path=path) from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UserError(f"byte 0x{data[exc.start]:02x} is not UTF-8.", path=path,
-                            line=data[:exc.start].count(b"\n") + 1,
-                            fix="save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE, for a Latin-1 file).") from None
+        text = read_utf8(path)
         if not text.strip():
             raise UserError("the file is empty: there is nothing to score.", path=path,
                             fix="one utterance per line; give the transcripts to score.")

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import Field, ValidationError
 
 from harness.errors import UserError
+from harness.textfile import read_utf8
 from harness.yamlconf import StrictModel, format_loc
 
 SAMPLE_RATE = 16_000
@@ -61,11 +62,10 @@ def read_manifest(manifest: Path) -> Corpus:
     """Parse a manifest; a bad line fails with its line number."""
     if manifest.is_dir():
         manifest = manifest / "manifest.jsonl"
-    try:
-        lines = manifest.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
+    if not manifest.is_file():
         raise UserError("corpus manifest not found.", path=manifest,
-                        fix="pass a corpus folder holding manifest.jsonl, or the manifest itself.") from None
+                        fix="pass a corpus folder holding manifest.jsonl, or the manifest itself.")
+    lines = read_utf8(manifest).split("\n")  # not splitlines(): U+2028 inside a JSON string is not a line break
     utterances = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -75,6 +75,9 @@ def read_manifest(manifest: Path) -> Corpus:
         except json.JSONDecodeError as exc:
             raise UserError(f"not valid JSON: {exc.msg}.", path=manifest, line=number,
                             fix="one JSON object per line.") from None
+        except RecursionError:
+            raise UserError("JSON nested too deeply.", path=manifest, line=number,
+                            fix="one flat JSON object per line.") from None
         except ValidationError as exc:
             err = exc.errors()[0]
             raise UserError(f"{format_loc(err['loc'])}: {err['msg']}.", path=manifest, line=number,

@@ -10,8 +10,12 @@ import json
 import os
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from harness.accuracy.corpus import Utterance, write_manifest
 from harness.errors import UserError
+from harness.textfile import read_utf8
+from harness.yamlconf import format_loc
 
 
 def _duration(path: Path) -> float:
@@ -21,6 +25,21 @@ def _duration(path: Path) -> float:
         return round(sf.info(str(path)).duration, 3)
     except Exception:  # noqa: BLE001 - unreadable audio is reported by 'corpus check'
         return 0.0
+
+
+def _utterance(source: Path, line: int | None, **fields) -> Utterance:
+    """An utterance from an imported line; a field the manifest cannot hold names the source line."""
+    try:
+        return Utterance(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"{format_loc(err['loc'])}: {err['msg']}.", path=source, line=line,
+                        fix="correct that line of the source.") from None
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """The numbered non-blank lines of a UTF-8 text file."""
+    return [(number, line) for number, line in enumerate(read_utf8(path).split("\n"), start=1) if line.strip()]
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -40,13 +59,11 @@ def import_librispeech(source: Path, out: Path) -> Path:
                         fix="point at a LibriSpeech subset folder, e.g. LibriSpeech/test-clean.")
     utts = []
     for trans in transcripts:
-        for number, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            utt_id, _, text = line.partition(" ")
+        for number, line in _lines(trans):
+            utt_id, _, text = line.strip().partition(" ")
             audio = trans.parent / f"{utt_id}.flac"
-            utts.append(Utterance(id=utt_id, audio=_rel(audio, out), text=text.strip(),
-                                  duration_s=_duration(audio), speaker=utt_id.split("-")[0]))
+            utts.append(_utterance(trans, number, id=utt_id, audio=_rel(audio, out), text=text.strip(),
+                                   duration_s=_duration(audio), speaker=utt_id.split("-")[0]))
     return write_manifest(out, utts).parent
 
 
@@ -59,24 +76,24 @@ def import_kaldi(source: Path, out: Path) -> Path:
                 raise UserError(f"no {name} in the data dir.", path=source, fix="a Kaldi data dir has wav.scp and text.")
             return {}
         rows = {}
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                key, _, value = line.strip().partition(" ")
-                if name == "wav.scp" and value.rstrip().endswith("|"):
-                    raise UserError("wav.scp entries that are commands (ending in '|') are not supported.",
-                                    path=path, line=number, fix="extract the audio to files first.")
-                rows[key] = value.strip()
+        for number, line in _lines(path):
+            key, _, value = line.strip().partition(" ")
+            if name == "wav.scp" and value.rstrip().endswith("|"):
+                raise UserError("wav.scp entries that are commands (ending in '|') are not supported.",
+                                path=path, line=number, fix="extract the audio to files first.")
+            rows[key] = (number, value.strip())
         return rows
 
     wavs, texts, speakers = table("wav.scp"), table("text"), table("utt2spk", required=False)
     utts = []
-    for utt_id, text in texts.items():
+    for utt_id, (number, text) in texts.items():
         if utt_id not in wavs:
-            raise UserError(f"utterance {utt_id} is in text but not in wav.scp.", path=source / "text")
-        audio = Path(wavs[utt_id])
+            raise UserError(f"utterance {utt_id} is in text but not in wav.scp.", path=source / "text", line=number,
+                            fix="give every utterance of text a line in wav.scp.")
+        audio = Path(wavs[utt_id][1])
         audio = audio if audio.is_absolute() else source / audio
-        utts.append(Utterance(id=utt_id, audio=_rel(audio, out), text=text, duration_s=_duration(audio),
-                              speaker=speakers.get(utt_id)))
+        utts.append(_utterance(source / "text", number, id=utt_id, audio=_rel(audio, out), text=text,
+                               duration_s=_duration(audio), speaker=speakers.get(utt_id, (0, None))[1]))
     return write_manifest(out, utts).parent
 
 
@@ -89,25 +106,32 @@ def import_jsonl(source: Path, out: Path) -> Path:
         raise UserError("the harness manifest would overwrite the source manifest.", path=source,
                         fix="rename the source file, or pass -o with another folder that contains the audio.")
     utts = []
-    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in _lines(source):
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UserError(f"not valid JSON: {exc.msg}.", path=source, line=number) from None
+            raise UserError(f"not valid JSON: {exc.msg}.", path=source, line=number,
+                            fix="one JSON object per line.") from None
+        except RecursionError:
+            raise UserError("JSON nested too deeply.", path=source, line=number,
+                            fix="one flat JSON object per line.") from None
+        if not isinstance(row, dict):
+            raise UserError("not a JSON object.", path=source, line=number, fix="one JSON object per line.")
         audio_key = next((k for k in _AUDIO_KEYS if k in row), None)
         text_key = next((k for k in _TEXT_KEYS if k in row), None)
         if audio_key is None or text_key is None:
             raise UserError(f"no audio ({'/'.join(_AUDIO_KEYS)}) or text ({'/'.join(_TEXT_KEYS)}) field.",
                             path=source, line=number, fix="rename the fields, or write a harness manifest directly.")
-        audio_value = row[audio_key]["path"] if isinstance(row[audio_key], dict) else row[audio_key]
+        audio_value = row[audio_key].get("path") if isinstance(row[audio_key], dict) else row[audio_key]
+        if not isinstance(audio_value, str) or not audio_value.strip():
+            raise UserError(f"{audio_key}: not a file path.", path=source, line=number,
+                            fix="give the audio file's path as a string.")
         audio = Path(audio_value)
         audio = audio if audio.is_absolute() else source.parent / audio
         utt_id = str(row.get("id") or row.get("utt_id") or audio.stem)
-        utts.append(Utterance(id=utt_id, audio=_rel(audio, out), text=row[text_key],
-                              duration_s=float(row.get("duration") or _duration(audio)),
-                              speaker=(str(row["speaker"]) if row.get("speaker") is not None else None)))
+        utts.append(_utterance(source, number, id=utt_id, audio=_rel(audio, out), text=row[text_key],
+                               duration_s=row.get("duration") or _duration(audio),
+                               speaker=(str(row["speaker"]) if row.get("speaker") is not None else None)))
     return write_manifest(out, utts).parent
 
 

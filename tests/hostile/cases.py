@@ -826,3 +826,14 @@ def _(root):
         assert len(rows) == 2 and all(s == "ok" and t == 1 and "still" in note for s, t, note in rows), rows
         report = cli("report", run_id, "--db", str(lab_.db), "-o", "rep", cwd=root)
         assert report.returncode == 0 and "throttl" in (root / "rep" / "index.html").read_text().lower()
+
+
+# -- brief G: encodings, store and output faults, corpora that are not what they claim, output integrity -----
+
+@case("bad input", "corpus: a Kaldi text file that is not UTF-8")
+def _(root):
+    (root / "k").mkdir()
+    wav(root / "k" / "a.wav")
+    (root / "k" / "wav.scp").write_text("u1 a.wav\nu2 a.wav\n")
+    (root / "k" / "text").write_bytes(b"u1 hello\nu2 caf\xe9\n")
+    expect_user_error(cli("corpus", "import", "kaldi", "k", cwd=root), "text", line=2)
