@@ -12,10 +12,14 @@ pruned.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 KEEP_RUNS = 3  # per plan: the builds of its newest complete runs stay
+# The only names the cache ever writes (a sha256, or one being copied in): anything else in its folder is
+# someone else's and is never deleted.
+_OWNED = re.compile(r"([0-9a-f]{64})(\.partial)?")
 
 
 class BuildCache:
@@ -25,9 +29,8 @@ class BuildCache:
     def keep(self, artifact) -> Path:
         """Copy ``artifact`` in (once per sha256); return the copy's path."""
         final = self.root / artifact.sha256
-        target = final / artifact.path.name
-        if target.exists():
-            return target
+        if final.is_dir():  # these bytes are kept already, perhaps under another name
+            return self._model_in(final) or final / artifact.path.name
         partial = self.root / f"{artifact.sha256}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -37,8 +40,20 @@ class BuildCache:
             (shutil.copytree if companion.is_dir() else shutil.copy2)(companion, partial / companion.name)
         manifest = {k: v for k, v in artifact.manifest_dict().items() if v is not None}
         (partial / f"{artifact.path.name}.manifest.json").write_text(json.dumps(manifest, indent=1))
-        partial.rename(final)  # whole or not at all: a crash mid-copy leaves only a .partial
-        return target
+        try:
+            partial.rename(final)  # whole or not at all: a crash mid-copy leaves only a .partial
+        except OSError:
+            if not final.is_dir():
+                raise
+            shutil.rmtree(partial, ignore_errors=True)  # another harness kept the same bytes first
+        return self._model_in(final) or final / artifact.path.name
+
+    @staticmethod
+    def _model_in(folder: Path) -> Path | None:
+        """The model file (or folder) in a kept build's folder: the one with a manifest beside it."""
+        models = sorted(p for p in folder.iterdir() if not p.name.endswith(".manifest.json")
+                        and (p.parent / f"{p.name}.manifest.json").exists())
+        return models[0] if models else None
 
     def load(self, sha256: str):
         """The cached build as an Artifact, or None when it is not (or no longer) here."""
@@ -47,17 +62,18 @@ class BuildCache:
         folder = self.root / sha256
         if not folder.is_dir():
             return None
-        models = [p for p in folder.iterdir() if not p.name.endswith(".manifest.json")
-                  and (p.parent / f"{p.name}.manifest.json").exists()]
-        return load_artifact(models[0]) if models else None
+        model = self._model_in(folder)
+        return load_artifact(model) if model else None
 
     def prune(self, keep: set[str]) -> int:
-        """Remove every cached build whose sha256 is not in ``keep``; return how many went."""
+        """Remove every cached build whose sha256 is not in ``keep``; return how many went.  Only names the
+        cache writes are candidates: a user's folder beside the database is never touched."""
         if not self.root.is_dir():
             return 0
         gone = 0
         for folder in self.root.iterdir():
-            if folder.name.split(".")[0] not in keep:
+            owned = _OWNED.fullmatch(folder.name)
+            if owned and folder.is_dir() and not folder.is_symlink() and owned.group(1) not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
                 gone += 1
         return gone
