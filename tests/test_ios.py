@@ -266,3 +266,33 @@ def test_compiled_core_ml_folders_are_pushed_whole(tmp_path, model_dir, iphone):
     there = iphone.root / "Documents/harness" / cell.artifact["sha256"] / "encoder-int4.mlmodelc"
     assert (there / "weights" / "weight.bin").read_bytes() == b"\x00" * 4096 and (there / "model.mil").is_file()
     assert not list((iphone.root / "Documents/harness").glob("*.partial"))  # renamed into place whole
+
+
+def test_the_real_library_seam_loads_every_name_it_needs():
+    # Calls pymobiledevice3 for real, no fakes: on Python 3.11 the seam once raised KeyError('list_devices'),
+    # because locals() inside a comprehension did not see the function's imports.
+    api = ios_pmd3.real_api()
+    for name in ios_pmd3.Api.__dataclass_fields__:
+        value = getattr(api, name)
+        assert value.__name__ == name and value.__module__.startswith("pymobiledevice3."), name
+
+
+def test_devices_without_usbmuxd_names_the_fix(tmp_path, monkeypatch, capsys):
+    # The real seam against a usbmuxd socket that is not there (wherever the machine's own usbmuxd is).
+    monkeypatch.setenv("USBMUXD_SOCKET_ADDRESS", str(tmp_path / "no-usbmuxd"))
+    monkeypatch.setenv("COLUMNS", "200")
+    ios_pmd3.use_api(None)
+    (tmp_path / "bench.ipa").write_bytes(b"")
+    inventory = write(tmp_path / "devices.yaml", f"""
+        devices:
+          - id: iphone
+            platform: ios
+            udid: 00008110-000A1D2E3F45801E
+            app: {tmp_path / "bench.ipa"}
+            bundle_id: org.example.harness.bench
+        """)
+    cli_main(["devices", "--inventory", str(inventory)])
+    out = capsys.readouterr()
+    text = " ".join((out.out + out.err).split())
+    assert "usbmuxd is not running: start it" in text
+    assert "KeyError" not in text and "Traceback" not in text

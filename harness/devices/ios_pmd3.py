@@ -68,7 +68,10 @@ def real_api() -> Api:
     from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
     from pymobiledevice3.usbmux import list_devices
 
-    return Api(**{f.name: locals()[f.name] for f in fields(Api)})
+    # Read the imports above by name once, here: in Python 3.11 `locals()` inside a comprehension is the
+    # comprehension's own scope, which holds none of them.
+    imported = locals()
+    return Api(**{f.name: imported[f.name] for f in fields(Api)})
 
 
 _api: Api | None = None
