@@ -196,12 +196,20 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
             checks.append(Check(chain.cell.device_id, name, "wer", "new",
                                 "no baseline transcripts of the same utterances"))
             continue
-        r = paired_bootstrap(before.score, chain.score, seed=0)
-        status = "regression" if r.low > 0 else "improvement" if r.high < 0 else "pass"
-        checks.append(Check(chain.cell.device_id, name, "wer", status,
-                            f"WER {r.wer_a:.2%} -> {r.wer_b:.2%} ({r.delta * 100:+.2f} pts, 95% [{r.low * 100:+.2f}, "
-                            f"{r.high * 100:+.2f}], P(worse) {1 - r.p_b_better:.0%})", r.as_dict()))
+        checks.append(wer_check(before, chain))
     return checks
+
+
+# A WER comparison's reading (harness.accuracy.bootstrap.PairedComparison.reading) as a check's status.
+WER_STATUS = {"B worse": "regression", "B better": "improvement", "no clear difference": "pass"}
+TOO_FEW_UTTERANCES = "too few utterances"
+
+
+def wer_check(before, now) -> Check:
+    """A chain's WER against the same chain's on the same utterances (paired bootstrap over utterances)."""
+    r = paired_bootstrap(before.score, now.score, seed=0)
+    return Check(now.cell.device_id, now.chain.get("name"), "wer", WER_STATUS.get(r.reading, TOO_FEW_UTTERANCES),
+                 r.summary(), r.as_dict())
 
 
 RECENT_NIGHTS = 7  # a step whose new level began within this many nights is news; older ones were reported

@@ -7,6 +7,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from harness import __version__
+from harness.accuracy.bootstrap import MIN_UTTERANCES_FOR_INTERVAL
 from harness.report import plots
 from harness.report.model import ReportData, build_report_data
 from harness.store import Store
@@ -93,7 +94,8 @@ def render(data: ReportData) -> str:
     add_plots(data)
     css = (TEMPLATES / "report.css").read_text()
     return environment().get_template("report.html.j2").render(
-        data=data, css=css, version=__version__, verdicts=stage_verdicts(data), quant=quant_pairs(data))
+        data=data, css=css, version=__version__, verdicts=stage_verdicts(data), quant=quant_pairs(data),
+        min_utterances=MIN_UTTERANCES_FOR_INTERVAL)
 
 
 def write_report(db_path: Path, run_id: str, out_dir: Path) -> Path:
