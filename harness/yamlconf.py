@@ -37,38 +37,156 @@ def format_loc(loc: Loc) -> str:
     return out or "(top level)"
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
-    """Build plain Python data from a composed YAML node, recording 1-based lines."""
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+# Limits that no real configuration comes near and that keep a hostile one to a fraction of a second.
+MAX_FILE_BYTES = 4 << 20
+MAX_VALUES = 100_000  # values once aliases are expanded: a plan has hundreds; "a billion laughs" has billions
+MAX_DEPTH = 64  # nesting of mappings and lists
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+class _Builder:
+    """Plain Python data from a composed YAML node, recording 1-based lines, with the limits above.
+
+    Aliases are expanded here (the composer only links nodes), so here is where an expansion is counted,
+    a cycle is caught, and a key that is not a plain scalar, or that appears twice, is refused."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: dict[Loc, int] = {}
+        self.values = 0
+        self.open_nodes: set[int] = set()  # the mappings and lists being built: an alias to one is a cycle
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def error(self, node: yaml.Node, message: str, fix: str) -> UserError:
+        return UserError(message, path=self.path, line=node.start_mark.line + 1, fix=fix)
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:  # named by the top-level key whose aliases expanded past the limit
+            raise UserError(f"more than {MAX_VALUES} values once its aliases (*name) are expanded.",
+                            path=self.path, line=self.lines.get(loc[:1], node.start_mark.line + 1),
+                            fix="write the values out, or use fewer nested aliases.")
+        if len(loc) > MAX_DEPTH:
+            raise self.error(node, f"nested more than {MAX_DEPTH} levels deep.", "flatten the structure.")
+        self.lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if node.tag not in _PLAIN_TAGS:  # '!!python/object', '!!set' and the like: not configuration
+            raise self.error(node, f"cannot read a value tagged {node.tag!r}.",
+                             "remove the '!' tag and write a plain mapping or list.")
+        if id(node) in self.open_nodes:
+            raise self.error(node, "an alias (*name) refers to a value that contains it, so it never ends.",
+                             "make the anchored value (&name) a complete value that does not refer to itself.")
+        self.open_nodes.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, loc)
+            return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
+        finally:
+            self.open_nodes.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
+        merged: dict[Any, Any] = {}  # keys brought in by '<<: *name'; a key written out wins over them
         result: dict[Any, Any] = {}
+        first_line: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
-            lines[loc + (key,)] = key_node.start_mark.line + 1
-            result[key] = _walk(value_node, loc + (key,), lines)
-            lines[loc + (key,)] = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE_TAG:
+                merged.update(self.merge(value_node, loc))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.error(key_node, "a key is a list or a mapping; keys are plain names.",
+                                 "write the key as a name followed by ':'.")
+            key = self.scalar(key_node)
+            line = key_node.start_mark.line + 1
+            if key in result:
+                raise self.error(key_node, f"{format_loc(loc + (key,))}: the key appears twice in one mapping "
+                                 f"(first on line {first_line[key]}); only one value can count.",
+                                 "remove one of the two (or correct a misspelt key).")
+            first_line[key] = line
+            self.lines[loc + (key,)] = line
+            result[key] = self.build(value_node, loc + (key,))
+            self.lines[loc + (key,)] = line
+        return {**{k: v for k, v in merged.items() if k not in result}, **result}
+
+    def merge(self, node: yaml.Node, loc: Loc) -> dict[Any, Any]:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        merged: dict[Any, Any] = {}
+        for source in reversed(sources):  # the first mapping listed wins, as in YAML's merge key
+            value = self.build(source, loc)
+            if not isinstance(value, dict):
+                raise self.error(source, "'<<' merges a mapping (or a list of mappings), not a single value.",
+                                 "point '<<' at an anchored mapping, e.g. '<<: *defaults'.")
+            merged.update(value)
+        return merged
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.YAMLError as exc:
+            raise self.error(node, f"cannot read this value ({getattr(exc, 'problem', None) or exc}).",
+                             "write it as a plain string, number, true/false or null (no '!tag').") from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError("file not found.", path=path, fix="check the path.") from None
+    except OSError as exc:
+        raise UserError(f"cannot read the file ({exc}).", path=path) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise UserError(f"larger than {MAX_FILE_BYTES >> 20} MB; this is not a configuration file.", path=path,
+                        fix="check the path.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"cannot read the file ({exc}).", path=path, fix="save it as UTF-8 text.") from None
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, max(offset, 0)) + 1
+
+
+def _load_json(text: str, path: Path) -> Any:
+    """JSON, with the rules the YAML reader keeps: no key twice, and no NaN or Infinity (not JSON either)."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                quoted = json.dumps(key)
+                second = text.find(quoted, text.find(quoted) + 1)  # a fair guess at the line: the key's second use
+                raise UserError(f"the key {key!r} appears twice in one object; only one value can count.",
+                                path=path, line=_line_of(text, second) if second >= 0 else None,
+                                fix="remove one of the two (or correct a misspelt key).")
+            result[key] = value
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, loc + (i,), lines) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+
+    def not_a_number(word: str) -> Any:
+        raise UserError(f"{word} is not a number JSON allows.", path=path, line=_line_of(text, text.find(word)),
+                        fix="write a finite number.")
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=not_a_number)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"not valid JSON: {exc.msg}.", path=path, line=exc.lineno,
+            fix="correct the JSON syntax at that line.",
+        ) from None
+    except RecursionError:
+        raise UserError("nested too deeply.", path=path, fix="flatten the structure.") from None
 
 
 def load_data(path: Path) -> tuple[Any, dict[Loc, int]]:
-    """Read a YAML (or JSON, which is YAML) file; return data and a loc -> line map."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("file not found.", path=path, fix="check the path.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the file ({exc}).", path=path) from None
+    """Read a YAML (or JSON, which is YAML) file; return data and a loc -> line map.
+
+    The one reader of configuration files in the harness: bounded in size, depth and alias expansion, with
+    no key twice, so that no file a user (or an attacker) writes can hang it, exhaust memory or be misread."""
+    text = _read_text(path)
     if path.suffix == ".json":
-        try:
-            return json.loads(text), {}
-        except json.JSONDecodeError as exc:
-            raise UserError(
-                f"not valid JSON: {exc.msg}.", path=path, line=exc.lineno,
-                fix="correct the JSON syntax at that line.",
-            ) from None
+        return _load_json(text, path), {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -79,10 +197,12 @@ def load_data(path: Path) -> tuple[Any, dict[Loc, int]]:
             line=mark.line + 1 if mark is not None else None,
             fix="correct the YAML syntax at that line (indentation, a missing ':' or quote).",
         ) from None
-    lines: dict[Loc, int] = {}
+    except RecursionError:
+        raise UserError("nested too deeply.", path=path, fix="flatten the structure.") from None
     if node is None:
-        return None, lines
-    return _walk(node, (), lines), lines
+        return None, {}
+    builder = _Builder(path)
+    return builder.build(node, ()), builder.lines
 
 
 def _nearest_line(loc: Loc, lines: dict[Loc, int]) -> int | None:
