@@ -239,3 +239,52 @@ def test_the_interval_covers_at_min_utterances_and_would_not_at_five():
 def _bootstrap_deltas(words, ea, eb, rng, resamples=1000):
     idx = rng.integers(0, len(words), (resamples, len(words)))
     return (eb[idx].sum(1) - ea[idx].sum(1)) / words[idx].sum(1)
+
+
+# -- INT4 against INT8: the interval beside the verdict is the test's own ----------------------------------
+
+
+def test_an_int4_row_never_reads_too_noisy_beside_an_interval_that_excludes_1():
+    """The user's 'pte encoder 1.194 [1.099, 1.296] too noisy': p between 0.01 and 0.05, so the printed 95%
+    interval excluded 1 while the verdict (at α = 0.01) was not significant.  The table now prints the 99%
+    interval (which includes 1 here) and the row says its α and p.  Fails on the old code (95% interval,
+    no reading)."""
+    from types import SimpleNamespace
+
+    from scipy.stats import ttest_rel
+
+    from harness.report.quant import quant_pairs
+    from harness.stats.runlevel import ratio_estimate
+
+    int8 = [10.0] * 5
+    int4 = list(10.0 * np.exp([0.05, 0.25, 0.10, 0.30, 0.15]))
+
+    def view(quantization, p50s):
+        runs = [{"run_index": i, "status": "ok", "p50_ms": v, "p95_ms": v * 1.2} for i, v in enumerate(p50s)]
+        artifact = {"model": "whisper", "stage": "asr-encoder", "format": "pte", "backend": "xnnpack",
+                    "quantization": quantization, "size_bytes": 100}
+        return SimpleNamespace(cell=SimpleNamespace(device_id="phone", artifact=artifact, runs=runs), summary=object(),
+                               role="")
+
+    p = ttest_rel(np.log(int4), np.log(int8)).pvalue
+    assert 0.01 < p < 0.05 and ratio_estimate(int8, int4, paired=True).interval.low > 1  # the user's case
+    (pair,) = quant_pairs(SimpleNamespace(cells=[view("int8", int8), view("int4", int4)], comparisons=[]))
+    latency = pair.latency
+    assert latency.verdict == "too noisy" and latency.ci_level == pytest.approx(0.99)
+    assert latency.ratio_ci.low < 1 < latency.ratio_ci.high
+    reading = latency.reading()
+    assert "not significant at α = 0.01" in reading and f"p = {p:.2g}" in reading
+    assert f"detects changes of {latency.mde_ratio - 1:+.1%} or more" in reading
+
+
+def test_at_the_tests_own_level_the_interval_excludes_1_exactly_when_significant():
+    """Catches an interval level not tied to the test's α (the old fixed 95%)."""
+    from harness.report.quant import QUANT_CI_LEVEL
+    from harness.stats.compare import ALPHA
+
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        a = 10.0 * rng.lognormal(0, 0.05, 5)
+        b = a * rng.lognormal(rng.uniform(0, 0.1), 0.05, 5)
+        c = compare_runs(list(a), list(b), paired=True, ci_level=QUANT_CI_LEVEL)
+        assert (c.ratio_ci.low > 1 or c.ratio_ci.high < 1) == (c.p_value < ALPHA)

@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, LatencyComparison, compare_runs
+from harness.stats.runlevel import LEVEL
+
+# The table prints each ratio's interval beside its verdict, so the interval is the test's own (1 - ALPHA): it
+# excludes 1 exactly when the verdict's test is significant.
+QUANT_CI_LEVEL = 1 - ALPHA
 
 
 @dataclass
@@ -20,14 +25,15 @@ class QuantPair:
     size_ratio: float | None
 
 
-def paired_runs(a_cell, b_cell, threshold: float = DEFAULT_THRESHOLD, alpha: float = ALPHA) -> LatencyComparison:
+def paired_runs(a_cell, b_cell, threshold: float = DEFAULT_THRESHOLD, alpha: float = ALPHA,
+                ci_level: float = LEVEL) -> LatencyComparison:
     """B against A where both were measured in the same rounds: run i of each is a pair in time."""
     a = {r["run_index"]: r for r in a_cell.runs if r["status"] == "ok"}
     b = {r["run_index"]: r for r in b_cell.runs if r["status"] == "ok"}
     rounds = sorted(set(a) & set(b))
     return compare_runs([a[i]["p50_ms"] for i in rounds], [b[i]["p50_ms"] for i in rounds],
                         [a[i]["p95_ms"] for i in rounds], [b[i]["p95_ms"] for i in rounds], paired=True,
-                        threshold=threshold, alpha=alpha)
+                        threshold=threshold, alpha=alpha, ci_level=ci_level)
 
 
 def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
@@ -42,7 +48,8 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
     for (device, model, stage, fmt, backend), views in sorted(by_key.items()):
         if low in views and high in views:
             a, b = views[high], views[low]
-            pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}", paired_runs(a.cell, b.cell),
+            pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}",
+                                   paired_runs(a.cell, b.cell, ci_level=QUANT_CI_LEVEL),
                                    None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"]))
     for cmp in data.comparisons:
         qa, qb = cmp.a.asr_parts[-1]["quantization"], cmp.b.asr_parts[-1]["quantization"]
@@ -52,7 +59,8 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
             a_ms = {t["utt_id"]: t["total_ms"] for t in cmp.a.cell.transcripts}
             b_ms = {t["utt_id"]: t["total_ms"] for t in cmp.b.cell.transcripts}
             ids = sorted(set(a_ms) & set(b_ms))
-            latency = compare_runs([a_ms[i] for i in ids], [b_ms[i] for i in ids], paired=True)
+            latency = compare_runs([a_ms[i] for i in ids], [b_ms[i] for i in ids], paired=True,
+                                   ci_level=QUANT_CI_LEVEL)
             pairs.append(QuantPair(cmp.device_id, f"chain {cmp.a.chain['name']} → {cmp.b.chain['name']} (per utterance)",
                                    latency, cmp.result, size(cmp.b) / size(cmp.a)))
     return pairs

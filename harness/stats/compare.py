@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.stats.runlevel import (RatioEstimate, log_values, min_detectable_ratio, paired_log_diffs, ratio_estimate,
-                                     welch_se_df)
+from harness.stats.runlevel import (LEVEL, RatioEstimate, log_values, min_detectable_ratio, paired_log_diffs,
+                                     ratio_estimate, welch_se_df)
 from harness.stats.summary import Interval
 
 MIN_RUNS = 2  # per side; with one run there is no view of process-to-process noise
@@ -48,6 +48,19 @@ class LatencyComparison:
     verdict: str  # "slower" | "faster" | "no change" | "too noisy" | "too few runs"
     reason: str
     statistic: str = "median"  # the run-level value compared: "median", or "P10" for the paired nightly gate
+    ci_level: float = LEVEL  # of ratio_ci and p95_ratio_ci; 1 - alpha where an interval is printed beside the verdict
+    alpha: float = ALPHA  # the test's two-sided significance level
+    threshold: float = DEFAULT_THRESHOLD
+
+    def reading(self) -> str:
+        """The verdict with the rule that gave it: the α, the p-value and the smallest change these runs find,
+        so a row never reads 'too noisy' beside an interval that seems to exclude 1 without saying why."""
+        if self.p_value is None:
+            return f"{self.verdict}: {self.reason}"
+        test = (f"{'significant' if self.p_value < self.alpha else 'not significant'} at α = {self.alpha:g} "
+                f"(p = {self.p_value:.2g})")
+        mde = f"; detects changes of {_pct(self.mde_ratio)} or more" if self.mde_ratio is not None else ""
+        return f"{self.verdict}: {test}{mde} (threshold {self.threshold:.0%})"
 
     def as_dict(self) -> dict:
         d = self.__dict__.copy()
@@ -62,7 +75,7 @@ def _pct(ratio: float) -> str:
 
 def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, threshold: float = DEFAULT_THRESHOLD,
                  noise_floor: float | None = None, alpha: float = ALPHA, night_sd: float = 0.0,
-                 statistic: str = "median") -> LatencyComparison:
+                 statistic: str = "median", ci_level: float = LEVEL) -> LatencyComparison:
     """Compare run-level medians (and P95s) of a baseline A with a candidate B.
 
     ``a_p50``/``b_p50`` may hold another run-level location (named by ``statistic``, which the
@@ -70,9 +83,13 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
 
     ``night_sd`` and ``noise_floor``: the cell's learned night-to-night spread (log sd) and the change
     it explains (a fraction); both 0/None when nothing has been learned yet.
+
+    ``ci_level``: of the intervals.  Where an interval is printed beside the verdict, pass ``1 - alpha``: then
+    the interval excludes 1 exactly when the test is significant (the same t, se and degrees of freedom).
     """
-    med = ratio_estimate(a_p50, b_p50, paired=paired, night_sd=night_sd)
-    p95 = (ratio_estimate(a_p95 or [], b_p95 or [], paired=paired, night_sd=night_sd)
+    rule = {"ci_level": ci_level, "alpha": alpha, "threshold": threshold}
+    med = ratio_estimate(a_p50, b_p50, paired=paired, night_sd=night_sd, level=ci_level)
+    p95 = (ratio_estimate(a_p95 or [], b_p95 or [], paired=paired, night_sd=night_sd, level=ci_level)
            if a_p95 and b_p95 else None)
     runs_a = sum(1 for v in a_p50 if v)
     runs_b = sum(1 for v in b_p50 if v)
@@ -80,11 +97,14 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
         return LatencyComparison(runs_a, runs_b, med.ratio if med else float("nan"), None,
                                  p95.ratio if p95 else None, None, None, paired, None, noise_floor, "too few runs",
                                  f"needs at least {MIN_RUNS} runs on each side (has {runs_a} and {runs_b}); "
-                                 "set 'runs' in the plan", statistic)
+                                 "set 'runs' in the plan", statistic, **rule)
     mde = _mde(a_p50, b_p50, med, alpha, night_sd)
     floor = max(threshold, noise_floor or 0.0)
     significant = med.p_value < alpha
-    size = f"{statistic} {_pct(med.ratio)} [{_pct(med.interval.low)}, {_pct(med.interval.high)}] (p={med.p_value:.2g})"
+    interval = f"[{_pct(med.interval.low)}, {_pct(med.interval.high)}]"
+    if ci_level != LEVEL:  # say the level when it is not the usual 95%
+        interval = f"{ci_level * 100:g}% interval {interval}"
+    size = f"{statistic} {_pct(med.ratio)} {interval} (p={med.p_value:.2g})"
     if significant and med.ratio > 1 + floor:
         verdict, reason = "slower", f"{size}, over the {_floor_words(threshold, noise_floor)}"
     elif significant and med.ratio < 1 / (1 + floor):
@@ -98,7 +118,7 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
         verdict, reason = "no change", f"{size}, {why}"
     return LatencyComparison(runs_a, runs_b, med.ratio, med.interval, p95.ratio if p95 else None,
                              p95.interval if p95 else None, med.p_value, paired, mde, noise_floor, verdict, reason,
-                             statistic)
+                             statistic, **rule)
 
 
 def _floor_words(threshold: float, noise_floor: float | None) -> str:
