@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[all]'
 	# openai-whisper without its triton requirement (GPU-only); see pyproject.toml.
 	$(BIN)/python -m pip install -q --no-deps openai-whisper==20250625
+	# Apache Otava (harness site's change points) without its pins and service clients; see pyproject.toml.
+	$(BIN)/python -m pip install -q --no-deps apache-otava==0.8.0
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)

@@ -271,6 +271,14 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_site(args) -> int:
+    from harness.site import write_site
+
+    target = write_site(args.db, args.output, args.threshold)
+    print(f"history site written: {target}", file=sys.stderr)
+    return 0
+
+
 def cmd_export(args) -> int:
     run_id = _resolve_run_id(args.db, args.run_id)
     if args.format == "et-v3":
@@ -541,6 +549,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (index.html is written there)")
     db_arg(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("site", help="render every stored run and night, and each build's history, as a static site",
+                       formatter_class=fmt,
+                       description="Rebuilt from the database alone, nothing re-measured: index.html lists every run "
+                                   "with its date, plan,\ndevices and verdict; one page per night, and one per series "
+                                   "(a device and build configuration\nacross a plan's nights) with its history chart "
+                                   "and E-Divisive change points (Apache Otava).",
+                       epilog="example:\n  harness site -o reports/site && xdg-open reports/site/index.html")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output folder (index.html, nights/ and series/ are written there)")
+    p.add_argument("--threshold", type=float, default=0.05,
+                   help="smallest relative change a change point or a night-to-night check calls (default: 0.05)")
+    db_arg(p)
+    p.set_defaults(func=cmd_site)
 
     p = sub.add_parser("export", help="export a run: raw samples (CSV, Parquet) or ExecuTorch v3 benchmark records",
                        formatter_class=fmt,

@@ -413,20 +413,30 @@ class Store:
         """Every complete run of a plan, oldest first: one row per run x successful latency cell, with the
         run-level P50s and P95s of the cell, its build's sha256 and its settings (the nightly's noise floor
         and comparability read these)."""
+        return self._history(plan_name, until)
+
+    def history_of_every_plan(self) -> list[dict[str, Any]]:
+        """``history`` of every plan at once (rows also name their plan), oldest first: the history site."""
+        return self._history(None, None)
+
+    def _history(self, plan_name: str | None, until: str | None) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            """SELECT r.run_id, r.started_at, r.settings_json AS run_settings, c.cell_id, c.cell_key, c.device_id,
-                      c.throttled, c.artifact_sha256 AS sha256, c.settings_json, a.model, a.stage, a.format, a.backend, a.quantization, cr.p50_ms, cr.p95_ms
+            """SELECT r.run_id, r.started_at, r.plan_name, r.settings_json AS run_settings, c.cell_id, c.cell_key,
+                      c.device_id, c.throttled, c.artifact_sha256 AS sha256, c.settings_json, a.model, a.stage,
+                      a.format, a.backend, a.quantization, cr.p50_ms, cr.p95_ms
                FROM cells c JOIN runs r ON r.run_id = c.run_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
                JOIN cell_runs cr ON cr.cell_id = c.cell_id
-               WHERE r.plan_name = ? AND r.status = 'complete' AND c.task = 'latency' AND c.status = 'ok'
-                     AND cr.status = 'ok' AND (? IS NULL OR r.started_at <= ?) AND c.cell_key NOT LIKE '%/ref'
-               ORDER BY r.started_at, r.rowid, c.cell_id, cr.run_index""", (plan_name, until, until))
+               WHERE (? IS NULL OR r.plan_name = ?) AND r.status = 'complete' AND c.task = 'latency'
+                     AND c.status = 'ok' AND cr.status = 'ok' AND (? IS NULL OR r.started_at <= ?)
+                     AND c.cell_key NOT LIKE '%/ref'
+               ORDER BY r.started_at, r.rowid, c.cell_id, cr.run_index""", (plan_name, plan_name, until, until))
         out: dict[int, dict[str, Any]] = {}
         for r in rows:
             entry = out.get(r["cell_id"])
             if entry is None:
-                entry = out[r["cell_id"]] = {k: r[k] for k in ("run_id", "started_at", "cell_key", "device_id", "sha256",
-                                                              "model", "stage", "format", "backend", "quantization")}
+                entry = out[r["cell_id"]] = {k: r[k] for k in ("run_id", "started_at", "plan_name", "cell_key",
+                                                              "device_id", "sha256", "model", "stage", "format",
+                                                              "backend", "quantization")}
                 entry["calibration"] = bool(json.loads(r["run_settings"]).get("calibration"))
                 entry.update(throttled=bool(r["throttled"]), settings=json.loads(r["settings_json"]),
                              run_p50_ms=[], run_p95_ms=[])
@@ -459,6 +469,18 @@ class Store:
             keep.update(sha for (sha,) in self.db.execute(
                 "SELECT DISTINCT artifact_sha256 FROM cells WHERE run_id=?", (run_id,)))
         return keep
+
+    def every_run(self) -> list[RunRecord]:
+        """Every stored run, oldest first (the history site's index)."""
+        rows = self.db.execute("SELECT * FROM runs ORDER BY started_at, rowid")
+        return [self._run(r) for r in rows]
+
+    def device_ids_by_run(self) -> dict[str, list[str]]:
+        """run id -> the ids of the devices it recorded, sorted; one query for the whole store."""
+        out: dict[str, list[str]] = {}
+        for run_id, device_id in self.db.execute("SELECT run_id, device_id FROM devices ORDER BY run_id, device_id"):
+            out.setdefault(run_id, []).append(device_id)
+        return out
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         rows = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))

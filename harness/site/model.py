@@ -1,0 +1,187 @@
+"""What the history site shows, read from the store once: every run with its verdict, every series.
+
+A series is one cell identity (device x model, stage, format, backend, quantization: ``identity_of``) in one
+plan, across every complete non-calibration run of that plan; a night's level is its run-level geometric
+mean, as in the nightly's own history.  Series of different plans are kept apart: plans differ in settings
+(iterations, runs), and a level that moved because the plan did is not a change of the build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from harness.nightly.changepoints import ChangePoint, change_points
+from harness.nightly.checks import Check, run_checks
+from harness.nightly.history import Series, Step
+from harness.nightly.noise import RECENT_PAIRS, learn_floors
+from harness.report.model import CellView, ReportData, build_report_data
+from harness.run.engine import identity_of
+from harness.stats.compare import DEFAULT_THRESHOLD
+from harness.stats.runlevel import geometric_estimate
+from harness.store import RunRecord, Store
+
+# A run's verdict without a baseline: the worst of its cells' report verdicts, in this order.
+WORST_FIRST = ("failed", "over budget", "near budget", "no P95", "pass", "no budget")
+
+
+@dataclass
+class SeriesPage:
+    slug: str
+    plan_name: str
+    identity: tuple  # identity_of: device, model, stage, format, backend, quantization
+    series: Series  # the nightly's history series (levels per night); ``step`` is the newest change point
+    started_at: list[str]
+    sha256: list[str]
+    change_points: list[ChangePoint] = field(default_factory=list)
+    chart_uri: str = ""
+
+    @property
+    def href(self) -> str:
+        return f"series/{self.slug}.html"
+
+    def night_of(self, cp: ChangePoint) -> str:
+        return self.series.run_ids[cp.index]
+
+
+@dataclass
+class NightPage:
+    run: RunRecord
+    slug: str
+    device_ids: list[str]
+    verdict: str
+    detail: str
+    baseline_run_id: str | None = None
+    failing: list[Check] = field(default_factory=list)
+    cells: list[tuple[CellView, SeriesPage | None]] = field(default_factory=list)
+    change_points: list[tuple[SeriesPage, ChangePoint]] = field(default_factory=list)  # new levels from this night
+
+    @property
+    def href(self) -> str:
+        return f"nights/{self.slug}.html"
+
+
+@dataclass
+class SiteData:
+    nights: list[NightPage]  # oldest first
+    series: list[SeriesPage]
+
+
+def slug(text: str) -> str:
+    """A file name for ``text`` that no run id or model name can turn into a path elsewhere."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:60]
+    return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def cells_verdict(data: ReportData) -> str:
+    present = {v.verdict for v in data.cells if not v.role}
+    return next((v for v in WORST_FIRST if v in present), "no cells")
+
+
+def night_verdict(data: ReportData, checks: list[Check] | None) -> tuple[str, str]:
+    """(verdict, detail): against a baseline, what the nightly's checks say (failed when any check fails);
+    otherwise the worst of the run's cell verdicts, as the run's report shows them."""
+    if data.run.status != "complete":
+        return data.run.status, "not finished: no verdict"
+    if checks is None:
+        counts = data.counts
+        return cells_verdict(data), ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    failing = [c for c in checks if c.failing]
+    statuses: dict[str, int] = {}
+    for c in failing:
+        statuses[c.status] = statuses.get(c.status, 0) + 1
+    detail = ", ".join(f"{n} {k}" for k, n in sorted(statuses.items())) or f"{len(checks)} checks passed"
+    return ("failed" if failing else "passed"), detail
+
+
+def _series(rows: list[dict]) -> list[SeriesPage]:
+    """Group history rows (oldest first) by plan and identity; a night's level is its run-level geometric mean."""
+    pages: dict[tuple, SeriesPage] = {}
+    for r in rows:
+        key = (r["plan_name"], *identity_of(r["device_id"], r))
+        page = pages.get(key)
+        if page is None:
+            subject = f"{r['model']} {r['stage']} {r['quantization']} {r['backend']}"
+            page = pages[key] = SeriesPage(slug(" ".join(map(str, key))), r["plan_name"], key[1:],
+                                           Series(r["device_id"], subject, [], [], [], []), [], [])
+        p50, p95 = geometric_estimate(r["run_p50_ms"]), geometric_estimate(r["run_p95_ms"])
+        page.series.run_ids.append(r["run_id"])
+        page.series.p50_ms.append(p50.value)
+        page.series.p95_ms.append(p95.value if p95 else float("nan"))
+        page.series.throttled.append(bool(r["throttled"]))
+        page.started_at.append(r["started_at"])
+        page.sha256.append(r["sha256"])
+    return sorted(pages.values(), key=lambda p: (p.plan_name, p.series.device_id, p.series.subject))
+
+
+def find_change_points(pages: list[SeriesPage], threshold: float) -> None:
+    for page in pages:
+        page.change_points = change_points(page.series.p50_ms, min_change=threshold)
+        if page.change_points:  # the nightly's history plot shades the newest level
+            cp = page.change_points[-1]
+            page.series.step = Step(cp.index, cp.before, cp.after, cp.p_value)
+
+
+@dataclass
+class _PlanSoFar:
+    """What the nights of one plan before the current one left: baselines and noise-floor history."""
+
+    measured: list[RunRecord] = field(default_factory=list)  # complete measuring runs, oldest first
+    complete: list[RunRecord] = field(default_factory=list)  # calibration runs too: their A/A pairs teach floors
+    last: ReportData | None = None  # the newest measured run's report data: the next night's usual baseline
+
+
+def _baseline_id(run: RunRecord, plan: _PlanSoFar) -> str | None:
+    """The run a night was judged against: the one it re-measured beside itself, else the newest earlier
+    complete measuring run of its plan (as ``harness nightly`` picks it)."""
+    return run.settings.get("reference_run") or (plan.measured[-1].run_id if plan.measured else None)
+
+
+def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], rows_by_run: dict[str, list[dict]],
+           threshold: float) -> tuple[str | None, list[Check] | None]:
+    """(baseline id, the nightly's checks against it) for a complete measuring run; (None, None) otherwise."""
+    run = data.run
+    baseline_id = _baseline_id(run, plan)
+    if run.status != "complete" or run.settings.get("calibration") or baseline_id not in stored:
+        return None, None
+    baseline = (plan.last if plan.last is not None and plan.last.run.run_id == baseline_id
+                else build_report_data(store, baseline_id))
+    # Each cell's night-to-night spread from the plan's recent nights, as the nightly learns it.
+    recent = [row for r in plan.complete[-(RECENT_PAIRS + 1):] for row in rows_by_run.get(r.run_id, [])]
+    return baseline_id, run_checks(data, baseline, threshold, learn_floors(recent))
+
+
+def build_site_data(store: Store, threshold: float = DEFAULT_THRESHOLD) -> SiteData:
+    """Everything the site shows; each run's cells are read once and kept as its plan's next baseline."""
+    every_row = store.history_of_every_plan()
+    series = _series([r for r in every_row if not r["calibration"]])
+    find_change_points(series, threshold)
+    series_of = {(p.plan_name, *p.identity): p for p in series}
+    devices = store.device_ids_by_run()
+    rows_by_run: dict[str, list[dict]] = {}
+    for row in every_row:
+        rows_by_run.setdefault(row["run_id"], []).append(row)
+    runs = store.every_run()
+    stored = {r.run_id for r in runs}
+    nights, plans = [], {}
+    for run in runs:
+        data = build_report_data(store, run.run_id)
+        plan = plans.setdefault(run.plan_name, _PlanSoFar())
+        baseline_id, checks = _judge(store, data, plan, stored, rows_by_run, threshold)
+        verdict, detail = night_verdict(data, checks)
+        night = NightPage(run, slug(run.run_id), devices.get(run.run_id, []), verdict, detail, baseline_id,
+                          [c for c in checks or [] if c.failing])
+        night.cells = [(v, series_of.get((run.plan_name, *identity_of(v.cell.device_id, v.cell.artifact))))
+                       for v in data.cells if not v.role]
+        nights.append(night)
+        if run.status == "complete":
+            plan.complete.append(run)
+            if not run.settings.get("calibration"):
+                plan.measured.append(run)
+                plan.last = data
+    by_run = {n.run.run_id: n for n in nights}
+    for page in series:
+        for cp in page.change_points:
+            by_run[page.night_of(cp)].change_points.append((page, cp))
+    return SiteData(nights, series)

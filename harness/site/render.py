@@ -1,0 +1,64 @@
+"""Write the history site: index.html, one page per night and one per series, each self-contained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import FileSystemLoader
+
+from harness import __version__
+from harness.errors import UserError
+from harness.report.html import TEMPLATES as REPORT_TEMPLATES
+from harness.report.html import _draw_all, environment
+from harness.site.model import SiteData, build_site_data, slug
+from harness.stats.compare import DEFAULT_THRESHOLD
+from harness.store import Store
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def add_charts(data: SiteData) -> None:
+    """Each series' history chart (the nightly's), drawn across all cores when there are many."""
+    drawn = [page for page in data.series if len(page.series.p50_ms) >= 2]
+    jobs = [("history_chart", (p.series.p50_ms, p.series.p95_ms, p.series.step.index if p.series.step else None,
+                               p.series.throttled)) for p in drawn]
+    for page, uri in zip(drawn, _draw_all(jobs)):
+        page.chart_uri = uri
+
+
+def open_existing(db_path: Path) -> Store:
+    """The store at ``db_path``, refused (and never created) when there is none or it holds no runs."""
+    if not db_path.is_file() or db_path.stat().st_size == 0:
+        raise UserError("no results database here; the site is built from stored runs only.", path=db_path,
+                        fix="pass --db with the database 'harness run' and 'harness nightly' write to.")
+    store = Store(db_path)
+    if not store.every_run():
+        store.close()
+        raise UserError("the database holds no runs yet; there is no history to show.", path=db_path,
+                        fix="run 'harness run PLAN' or 'harness nightly PLAN' first, or pass the right --db.")
+    return store
+
+
+def write_site(db_path: Path, out_dir: Path, threshold: float = DEFAULT_THRESHOLD) -> Path:
+    """Write the site for the store at ``db_path`` into ``out_dir``; return the index page's path."""
+    with open_existing(db_path) as store:
+        data = build_site_data(store, threshold)
+    add_charts(data)
+    env = environment()
+    env.loader = FileSystemLoader(TEMPLATES)
+    env.filters["site_slug"] = slug
+    common = {"css": (REPORT_TEMPLATES / "report.css").read_text() + (TEMPLATES / "site.css").read_text(),
+              "version": __version__, "db_name": db_path.name}
+    for folder in ("nights", "series"):
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    night = env.get_template("night.html.j2")
+    for page in data.nights:
+        (out_dir / page.href).write_text(night.render(page=page, root="../", **common), encoding="utf-8")
+    series = env.get_template("series.html.j2")
+    by_run = {n.run.run_id: n for n in data.nights}
+    for page in data.series:
+        (out_dir / page.href).write_text(series.render(page=page, nights=by_run, root="../", **common),
+                                         encoding="utf-8")
+    index = out_dir / "index.html"
+    index.write_text(env.get_template("index.html.j2").render(data=data, root="", **common), encoding="utf-8")
+    return index

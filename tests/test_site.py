@@ -1,0 +1,152 @@
+"""`harness site`: every stored run on one index, every series on its own page with E-Divisive change points."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from harness.cli import main
+from harness.nightly.changepoints import change_points
+from harness.nightly.synthetic import SyntheticBuild, write_synthetic_history
+from harness.run.cell import CellResult
+from harness.runners.base import Measurement, RunSettings
+from harness.site import write_site
+from harness.site.model import slug
+from harness.store import Store
+
+EVIL = "<script>alert(1)</script>"
+
+
+def _row(html: str, row_id: str) -> str:
+    found = re.search(rf'<tr id="{re.escape(row_id)}">(.*?)</tr>', html, re.S)
+    assert found, f"no row {row_id}"
+    return found.group(1)
+
+
+def _hrefs(html: str) -> set[str]:
+    return set(re.findall(r'href="([^"]+)"', html))
+
+
+def _odd_run(db: Path, run_id: str, plan: str, model: str, when: str, status: str) -> None:
+    """One run of one cell on 'bench-1', through the store's API: a build named ``model`` that ``status``."""
+    settings = RunSettings(warmup_iterations=0, iterations=4, timeout_s=60, runs=1)
+    with Store(db, durable=False) as store:
+        build = SyntheticBuild("f" * 64, model, "llm", "int4")
+        store.record_artifact(build)
+        store.create_run(plan, Path("odd.yaml"), "0" * 64, {}, {}, run_id=run_id, plan_text="odd", started_at=when)
+        device = SimpleNamespace(id="bench-1")
+        from harness.devices.base import DeviceFacts
+
+        store.record_device(run_id, DeviceFacts(device.id, "android", True, {}), {})
+        spec = SimpleNamespace(key=f"bench-1/{build.sha256[:16]}/latency", device=device, artifact=build,
+                               task="latency", runner="synthetic", settings=settings, chain=None)
+        measured = Measurement(samples_ms=[30.0, 31.0, 29.5, 30.5]) if status == "ok" else None
+        store.record_run(run_id, spec, 0, CellResult(key=spec.key, status=status, reason="runner crashed",
+                                                     started_at=when, finished_at=when, measurement=measured))
+        store.set_run_status(run_id, "complete")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """16 synthetic nights (2 phones x 2 builds, build 1 20% slower from night 10), one run of another plan
+    whose only cell failed, and one whose plan and model names carry markup."""
+    tmp = tmp_path_factory.mktemp("site")
+    db = tmp / "h.db"
+    nights = write_synthetic_history(db, nights=16, devices=2, builds=2, samples=20, step=(10, 1, 1.2))
+    _odd_run(db, "odd-failed", "odd-plan", "crashy", "2025-12-20T01:00:00+00:00", "failed")
+    _odd_run(db, "odd-evil", EVIL, EVIL, "2025-12-21T01:00:00+00:00", "ok")
+    out = tmp / "site"
+    assert main(["site", "-o", str(out), "--db", str(db)]) == 0
+    return SimpleNamespace(db=db, out=out, nights=nights, index=(out / "index.html").read_text())
+
+
+def test_index_lists_every_run_with_date_plan_devices_and_verdict(site):
+    """Catches: a run left off the index, or its date, plan, devices or verdict not shown (or a failed cell
+    not turning its run's verdict to failed)."""
+    for night in site.nights:
+        row = _row(site.index, f"run-{slug(night)}")
+        day = 21 + int(night[-4:])  # write_synthetic_history starts on 2025-11-21, one night a day
+        assert f"2025-{11 + (day > 30):02d}-{day - 30 * (day > 30):02d}" in row
+        assert "synthetic-nightly" in row and "phone-0, phone-1" in row
+        assert re.search(r'class="badge pass">pass(ed)?<', row)  # no cell misses a budget, none failed
+    failed = _row(site.index, f"run-{slug('odd-failed')}")
+    assert "odd-plan" in failed and "bench-1" in failed and 'class="badge over">failed<' in failed
+    assert len(re.findall(r'<tr id="run-', site.index)) == len(site.nights) + 2
+
+
+def test_every_series_page_exists_and_nights_and_series_link_both_ways(site):
+    """Catches: a missing series page, a series page that does not link each of its nights, or a night page
+    that does not link back to the series of its cells."""
+    series_links = sorted(h for h in _hrefs(site.index) if h.startswith("series/"))
+    assert len(series_links) == 2 * 2 + 1  # 2 phones x 2 builds, and the markup run's build (the failed has none)
+    for href in series_links:
+        page = (site.out / href).read_text()
+        night_links = [h for h in _hrefs(page) if h.startswith("../nights/")]
+        assert night_links, href
+        for night_href in night_links:
+            assert f"../{href}" in _hrefs((site.out / "series" / night_href).read_text())
+    for night in site.nights:
+        assert (site.out / "nights" / f"{slug(night)}.html").is_file()
+
+
+def test_injected_step_is_a_change_point_at_its_night_and_flat_series_have_none(site):
+    """Catches: E-Divisive not run on the series, or its change point put on the wrong night (off by one)."""
+    for href in sorted(h for h in _hrefs(site.index) if h.startswith("series/")):
+        page = (site.out / href).read_text()
+        section = page.split('id="change-points"')[1].split("</section>")[0]
+        if "synthetic-1" in page:
+            assert f"../nights/{slug(site.nights[10])}.html" in _hrefs(section)
+            assert "x1.2" in section
+            assert len(re.findall("<tr>", section)) == 2  # the header and the one change point
+        else:
+            assert "None: no level moved" in section
+
+
+def test_change_points_of_a_step_and_of_noise():
+    """E-Divisive on its own: a 15% step at night 30 is found there and nowhere else; 120 nights of noise
+    alone have none.  Catches a wrong index mapping (nights without a level) and a missing significance gate."""
+    rng = np.random.default_rng(0)
+    series = list(np.concatenate([20 * rng.lognormal(0, 0.02, 30), 23 * rng.lognormal(0, 0.02, 25)]))
+    found = change_points(series)
+    assert [cp.index for cp in found] == [30] and found[0].ratio == pytest.approx(1.15, abs=0.03)
+    assert [cp.index for cp in change_points([float("nan")] * 3 + series)] == [33]
+    assert change_points(list(20 * np.random.default_rng(1).lognormal(0, 0.03, 120))) == []
+
+
+def test_outside_text_is_escaped_everywhere(site):
+    """Catches: a template rendering a plan or model name as markup (autoescape off, or a |safe)."""
+    pages = [site.index] + [p.read_text() for p in site.out.rglob("*.html")]
+    assert all("<script>" not in page for page in pages)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in site.index
+
+
+@pytest.mark.parametrize("kind", ["missing", "zero bytes", "no runs"])
+def test_no_database_or_no_runs_is_a_clear_error_and_creates_nothing(tmp_path, capsys, kind):
+    """Catches: a site command that creates the database it was pointed at (Store creates on open), or that
+    renders an empty site instead of saying there is nothing to show."""
+    db = tmp_path / "reports" / "h.db"
+    if kind == "zero bytes":
+        db.parent.mkdir()
+        db.touch()
+    elif kind == "no runs":
+        Store(db).close()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert main(["site", "-o", str(tmp_path / "site"), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert str(db) in err and "Fix:" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    if kind == "zero bytes":
+        assert db.stat().st_size == 0
+
+
+def test_without_otava_the_change_points_say_how_to_install_it(monkeypatch):
+    """Catches: a bare ImportError (a traceback) when Apache Otava is not installed."""
+    from harness.errors import UserError
+
+    monkeypatch.setitem(__import__("sys").modules, "otava", None)  # import otava now raises ImportError
+    with pytest.raises(UserError, match="pip install --no-deps 'apache-otava==0.8.0'"):
+        change_points([1.0] * 10)
