@@ -100,6 +100,15 @@ def _measuring(args, command: str, work):
         print(f"\ninterrupted. Every finished run is stored; continue with:\n"
               f"  harness {command} {args.plan} --resume {progress.run_id or 'RUN_ID'}", file=sys.stderr)
         raise SystemExit(130) from None
+    except (sqlite3.Error, OSError) as exc:
+        fault = _fault(exc, args.db)
+        if fault is None or progress.run_id is None:
+            raise
+        # The run's row exists: say which command finishes it once the fault is fixed.
+        db = "" if args.db == DEFAULT_DB else f" --db {shlex.quote(str(args.db))}"
+        raise UserError(fault.message, path=fault.path, fix=f"{fault.fix.rstrip('.')}; then finish run "
+                        f"{progress.run_id} with: harness {command} {shlex.quote(str(args.plan))}{db} "
+                        f"--resume {progress.run_id}") from None
     finally:
         progress.stop()
 
@@ -137,6 +146,7 @@ def cmd_nightly(args) -> int:
 
     if args.plan is None and not args.compare_only:
         raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
+    _output_place(args.output, folder=True)
     if args.compare_only:
         run_id = _resolve_run_id(args.db, args.compare_only)
         outcome = compare_and_write(args.db, run_id, args.baseline, args.output or Path("reports") / run_id,
@@ -262,9 +272,21 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def _output_place(path: Path | None, folder: bool) -> None:
+    """Refuse an -o that names a file where a folder is written (or the reverse) before anything is done."""
+    if path is None or not path.exists() or path.is_dir() == folder:
+        return
+    if folder:
+        raise UserError("-o names a file, but this writes a folder (index.html and its files go in it).", path=path,
+                        fix="give a folder name (new, or an existing folder).")
+    raise UserError("-o names a folder, but this writes one file.", path=path,
+                    fix=f"give a file name, e.g. {path / 'export.csv'}.")
+
+
 def cmd_report(args) -> int:
     from harness.report import write_report
 
+    _output_place(args.output, folder=True)
     run_id = _resolve_run_id(args.db, args.run_id)
     target = write_report(args.db, run_id, args.output)
     print(f"report written: {target}", file=sys.stderr)
@@ -280,6 +302,7 @@ def cmd_site(args) -> int:
 
 
 def cmd_export(args) -> int:
+    _output_place(args.output, folder=False)
     run_id = _resolve_run_id(args.db, args.run_id)
     if args.format == "et-v3":
         from harness.report.et_v3 import write_et_v3
@@ -662,19 +685,37 @@ def _dispatch(args) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except (sqlite3.OperationalError, OSError) as exc:
-        full = exc.errno == errno.ENOSPC if isinstance(exc, OSError) else "full" in str(exc)
-        db = getattr(args, "db", None)
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            from harness.store.db import LOCK_WAIT_S
-
-            print(f"error: {db or 'the results database'}: another process kept the database locked for longer "
-                  f"than the harness waits ({LOCK_WAIT_S:.0f} s); nothing stored was lost. Fix: wait for it to finish, or give "
-                  "this run its own --db.", file=sys.stderr)
-            return EXIT_USER_ERROR
-        if not full:
+    except (sqlite3.Error, OSError) as exc:
+        fault = _fault(exc, getattr(args, "db", None))
+        if fault is None:
             raise
-        print(f"error: {db or 'the results database'}: the disk is full ({exc}); every run finished before this "
-              "one is stored. Fix: free space on that disk, then continue with 'harness run PLAN --resume RUN_ID' "
-              "('harness runs' lists the run ids).", file=sys.stderr)
+        print(f"error: {fault}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+# What a user can do about a file the harness could not write (or read): by errno.
+_OS_FIXES = {
+    errno.EROFS: "choose a place on a writable disk (or remount it read-write).",
+    errno.EACCES: "choose a place you may write to, or change its permissions.",
+    errno.EPERM: "choose a place you may write to, or change its permissions.",
+    errno.ENOSPC: "free space on that disk ('df -h'), or choose another disk.",
+    errno.EDQUOT: "free space within your quota, or choose another disk.",
+    errno.EFBIG: "raise the file-size limit ('ulimit -f'), or write to another place.",
+    errno.EIO: "the disk reported an error: check it ('dmesg'), or write to another disk.",
+    errno.EEXIST: "give a path that does not exist yet, or remove what is there.",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: give another path.",
+    errno.EISDIR: "that is a folder: give a file name.",
+    errno.ENAMETOOLONG: "give a shorter path.",
+}
+
+
+def _fault(exc: BaseException, db: Path | None) -> UserError | None:
+    """One actionable line for a store or output fault; None for what is a harness bug (it keeps its traceback)."""
+    if isinstance(exc, sqlite3.Error):
+        from harness.store.db import store_fault
+
+        return store_fault(exc, db)
+    if isinstance(exc, OSError) and exc.errno in _OS_FIXES:
+        return UserError(f"{exc.strerror or os.strerror(exc.errno)}; nothing stored was lost.",
+                         path=exc.filename or db, fix=_OS_FIXES[exc.errno])
+    return None

@@ -53,3 +53,162 @@ def test_text_that_is_not_utf8_names_the_file_and_line(tmp_path, capsys, argv, n
     code, _, err = run_main(capsys, *argv(tmp_path))
     assert code == 2
     assert named in err and ("0xe9" in err or "0xc9" in err) and "iconv" in err, err
+
+
+# -- store and output faults: one line with what, where and the fix; nothing stored lost -------------------
+
+def _lab(root: Path, extra: str = "") -> Path:
+    from tests.hostile.cases import tiny_onnx
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "devices.yaml").write_text("devices:\n  - {id: host, platform: host}\n")
+    tiny_onnx(root / "builds" / "tiny.onnx", "tiny")
+    plan = root / "plan.yaml"
+    plan.write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\nwarmup_iterations: 1\n"
+                    "iterations: 3\nruns: 2\nthreads: 1\n" + extra)
+    return plan
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> tuple[Path, Path, str]:
+    """A lab and a database holding one complete run of its plan: (plan, database, run id)."""
+    import contextlib
+    import io
+
+    root = tmp_path_factory.mktemp("stored")
+    plan = _lab(root / "lab")
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert main(["run", str(plan), "--db", str(root / "h.db"), "-q"]) == 0
+    from harness.store import Store
+
+    with Store(root / "h.db") as store:
+        return plan, root / "h.db", store.runs(1)[0].run_id
+
+
+def _copy_db(source: Path, target: Path) -> Path:
+    import sqlite3
+
+    con, copy = sqlite3.connect(source), sqlite3.connect(target)
+    con.backup(copy)  # one self-contained file, whatever the source's WAL holds
+    con.close()
+    copy.close()
+    return target
+
+
+def _damage(db: Path) -> None:
+    """Scribble over the first page of the samples table, as a failing disk or a copy cut short would."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    (root,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name='samples'").fetchone()
+    (page_size,) = con.execute("PRAGMA page_size").fetchone()
+    con.close()
+    with open(db, "r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(bytes([13, 0, 0, 0, 5, 0, 9, 9, 9, 9, 9, 9]))
+
+
+def test_a_damaged_database_is_refused_before_anything_is_written(stored, tmp_path, capsys):
+    plan, template, _ = stored
+    db = _copy_db(template, tmp_path / "h.db")
+    _damage(db)
+    before = db.read_bytes()
+    code, _, err = run_main(capsys, "run", plan, "--db", db, "-q")
+    # Without the quick_check at open, the run's row was written and the first sample failed with a traceback.
+    assert code == 2 and "damaged" in err and str(db) in err and ".recover" in err, err
+    assert db.read_bytes() == before
+
+
+def test_the_same_device_twice_in_a_plan_is_refused_at_load(stored, tmp_path, capsys):
+    _, template, _ = stored
+    plan = _lab(tmp_path / "lab")
+    plan.write_text(plan.read_text().replace("name: lab\n", "name: lab\ndevices: [host, host]\n"))
+    db = _copy_db(template, tmp_path / "h.db")
+    before = db.read_bytes()
+    code, _, err = run_main(capsys, "run", plan, "--db", db, "-q")
+    # Was an IntegrityError traceback after the first run of the cell had been stored.
+    assert code == 2 and "plan.yaml:2:" in err and "host listed more than once" in err, err
+    assert db.read_bytes() == before
+
+
+def test_a_run_being_measured_cannot_be_resumed_at_the_same_time(stored, tmp_path, capsys):
+    from harness.store import Store
+
+    plan, template, run_id = stored
+    db = _copy_db(template, tmp_path / "h.db")
+    with Store(db) as other:  # as a second harness does while it measures the run
+        other.claim_run(run_id)
+        before = db.read_bytes()
+        code, _, err = run_main(capsys, "run", plan, "--db", db, "--resume", run_id, "-q")
+    # Unclaimed, both resumed and the second died on an IntegrityError (cell_runs twice).
+    assert code == 2 and f"run {run_id} is being measured by another harness" in err, err
+    assert db.read_bytes() == before
+    assert not list(tmp_path.glob("*.lock")), "the lock file outlived the process that made it"
+    code, _, err = run_main(capsys, "run", plan, "--db", db, "--resume", run_id, "-q")
+    assert code == 0, err  # released with its store
+
+
+def test_output_paths_of_the_wrong_kind_are_refused_before_writing(stored, tmp_path, capsys):
+    _, db, run_id = stored
+    (tmp_path / "a-file").write_text("mine")
+    (tmp_path / "a-folder").mkdir()
+    code, _, err = run_main(capsys, "report", run_id, "--db", db, "-o", tmp_path / "a-file")
+    assert code == 2 and "a-file" in err and "folder" in err, err  # was FileExistsError from mkdir
+    assert (tmp_path / "a-file").read_text() == "mine"
+    for fmt in ("csv", "parquet", "et-v3"):
+        code, _, err = run_main(capsys, "export", run_id, "--db", db, "--format", fmt, "-o", tmp_path / "a-folder")
+        assert code == 2 and "a-folder" in err and "file name" in err, (fmt, err)  # was IsADirectoryError
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder on a read-only file system (a tmpfs remounted read-only; root needs no permission bits)."""
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True)
+    assert mounted.returncode == 0, f"cannot mount a tmpfs here: {mounted.stderr.decode()[-300:]}"
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def _remount_read_only(folder: Path) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True)
+
+
+def test_read_only_store_and_outputs_are_one_line_each(stored, read_only_folder, capsys):
+    plan, template, run_id = stored
+    db = _copy_db(template, read_only_folder / "h.db")
+    _remount_read_only(read_only_folder)
+    code, _, err = run_main(capsys, "run", plan, "--db", db, "-q")
+    assert code == 2 and str(db) in err and "read-only" in err, err  # was sqlite3.OperationalError
+    code, _, err = run_main(capsys, "report", run_id, "--db", template, "-o", read_only_folder / "rep")
+    assert code == 2 and "rep" in err and "Read-only file system" in err and "Fix:" in err, err  # was OSError
+    code, _, err = run_main(capsys, "export", run_id, "--db", template, "-o", read_only_folder / "x.csv")
+    assert code == 2 and "x.csv" in err and "Read-only file system" in err, err
+
+
+def test_a_file_size_limit_mid_run_names_the_resume_that_finishes_it(stored, tmp_path):
+    """RLIMIT_FSIZE makes SQLite's writes fail (disk I/O error) after the run's row is stored."""
+    import resource
+    import subprocess
+    import sys
+
+    plan, template, _ = stored
+    db = _copy_db(template, tmp_path / "h.db")
+    limit = 32 * 1024  # the WAL index (h.db-shm) is 32 KB: the database opens, and its log fills within the run
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q"],
+                          capture_output=True, text=True, preexec_fn=limited, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    assert "ulimit -f" in proc.stderr and "--resume" in proc.stderr, proc.stderr
+    run_id = proc.stderr.rsplit("--resume ", 1)[1].split()[0]
+    again = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "--resume", run_id,
+                            "-q"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-1500:]

@@ -5,12 +5,25 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
 
 from harness.yamlconf import StrictModel, load_data, validate
 
 
 DEFAULT_RUNS = 6
+
+
+def _each_once(ids: list[str]) -> list[str]:
+    """A device listed twice would be measured twice into one cell of the run: refused at plan load."""
+    twice = sorted({d for d in ids if ids.count(d) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)} listed more than once; list each device once")
+    return ids
+
+
+DeviceIds = Annotated[list[str], AfterValidator(_each_once)]
 
 
 class Cooldown(StrictModel):
@@ -79,7 +92,7 @@ class Accuracy(StrictModel):
 
     corpus: str
     chains: list[Chain] = Field(min_length=1)
-    devices: list[str] | None = None  # default: the plan's devices
+    devices: DeviceIds | None = None  # default: the plan's devices
     limit: int | None = Field(default=None, ge=1)  # only the first N utterances
 
 
@@ -96,7 +109,7 @@ class Plan(StrictModel):
     name: str = Field(min_length=1)
     description: str = ""
     inventory: Path | None = None
-    devices: list[str] = Field(default=["*"], min_length=1)
+    devices: DeviceIds = Field(default=["*"], min_length=1)
     artifacts: list[str] = []
     warmup_iterations: int = Field(default=5, ge=0, le=100_000)  # per run
     iterations: int = Field(default=30, ge=1, le=1_000_000)  # measured, per run

@@ -11,6 +11,7 @@ there is), so a better estimator can re-read old nights.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 from dataclasses import dataclass, field
@@ -27,6 +28,38 @@ from harness.stats import percentile, run_values
 
 SCHEMA_VERSION = 4
 LOCK_WAIT_S = 30.0  # how long a harness waits for another one writing the same database
+
+
+def damaged(path: Path, detail: str) -> UserError:
+    detail = " ".join(detail.replace("*** in database main ***", "").split())  # quick_check's report, on one line
+    return UserError(f"the results database is damaged ({detail}); nothing more was written to it.", path=path,
+                     fix=f"recover what it holds with: sqlite3 {path} .recover | sqlite3 recovered.db, then pass "
+                         "--db recovered.db (or a new file name to start afresh).")
+
+
+def store_fault(exc: BaseException, path: Path | None) -> UserError | None:
+    """The one line a user sees when the results database cannot be read or written (damaged, read-only,
+    locked, full, over a file-size limit, or a failing disk), or None for an error that is a harness bug."""
+    text = str(exc)
+    where = path or "the results database"
+    if isinstance(exc, sqlite3.IntegrityError) or not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    if "malformed" in text:
+        return damaged(where, text)
+    if "readonly" in text or "unable to open" in text:
+        return UserError(f"cannot open the results database for writing ({text}): its file or folder is read-only "
+                         "or out of reach.", path=where,
+                         fix="make it writable (mount it read-write, check permissions), or pass --db with a "
+                             "writable place.")
+    if "locked" in text:
+        return UserError(f"another process kept the database locked for longer than the harness waits "
+                         f"({LOCK_WAIT_S:.0f} s); nothing stored was lost.", path=where,
+                         fix="wait for it to finish, or give this run its own --db.")
+    if "full" in text or "disk I/O error" in text:
+        return UserError(f"the database could not be written ({text}): its disk is full, a file-size limit "
+                         "(ulimit -f) was reached, or the disk failed; every run finished before this is stored.",
+                         path=where, fix="free space on that disk or raise the limit ('df -h', 'ulimit -f').")
+    return None
 
 
 def _statements(script: str) -> list[str]:
@@ -165,6 +198,7 @@ class Store:
         self.path = path
         self.migrated_from: int | None = None  # the schema version this open migrated from, if it did
         self.backup_path: Path | None = None
+        self._claims: list[tuple[int, Path]] = []  # runs this process measures (see claim_run)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(path, timeout=LOCK_WAIT_S)
@@ -178,10 +212,14 @@ class Store:
                 free_kb = shutil.disk_usage(path.parent).free // 1024
                 raise UserError(f"cannot open the results database ({exc}); its disk has {free_kb} KB of space "
                                 "free. Nothing stored was changed.", path=path,
-                                fix="free space on that disk, or point --db at a database on another disk.") from None
-            raise UserError(f"not a harness results database ({exc}).", path=path,
-                            fix="point --db at a harness database or at a new file name.") from None
+                                fix="free space on that disk or raise the file-size limit ('ulimit -f'), or point "
+                                    "--db at a database on another disk.") from None
+            raise store_fault(exc, path) or UserError(
+                f"not a harness results database ({exc}).", path=path,
+                fix="point --db at a harness database or at a new file name.") from None
         self._refuse_foreign(version, tables)
+        if tables:
+            self._refuse_damaged()
         if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # persistent: set once per file
             _until_unlocked(lambda: self.db.execute("PRAGMA journal_mode=WAL").fetchall())
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -204,6 +242,17 @@ class Store:
             self.db.close()
             raise UserError("this SQLite file holds other tables, not harness results; it was left untouched.",
                             path=self.path, fix="point --db at a harness database or at a new file name.")
+
+    def _refuse_damaged(self) -> None:
+        """Damaged pages are found before anything is written (a run would otherwise store its row, then fail
+        at the first sample).  quick_check reads every page once: 0.2 s for 115 MB."""
+        try:
+            found = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            found = str(exc)
+        if found != "ok":
+            self.db.close()
+            raise damaged(self.path, found)
 
     def _create_or_migrate(self, old: bool) -> None:
         """Create or migrate the schema under one write lock, re-reading the version once the lock is held:
@@ -250,6 +299,37 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        for fd, lock_path in self._claims:
+            lock_path.unlink(missing_ok=True)  # while still locked: a process waiting on it retries on a new file
+            os.close(fd)
+        self._claims.clear()
+
+    def claim_run(self, run_id: str) -> None:
+        """Hold ``run_id`` for this process until :meth:`close`: two harnesses measuring one run (two --resume
+        at once) would both store the runs it lacks.  An OS lock beside the database, so a killed harness
+        releases it."""
+        import fcntl
+
+        lock_path = self.path.with_name(f"{self.path.name}.{run_id}.lock")
+        while True:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise UserError(f"run {run_id} is being measured by another harness process right now; nothing "
+                                "was written.", path=self.path,
+                                fix="wait for that process to finish ('harness runs' then shows the run complete); "
+                                    "resume it only if it stops before.") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # not a file its previous holder unlinked while this process opened it
+                self._claims.append((fd, lock_path))
+                return
+            os.close(fd)
+
 
     # -- writing ---------------------------------------------------------------------------
 
