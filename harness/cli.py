@@ -43,7 +43,9 @@ Every night:
 
 
 def _emit_json(payload) -> None:
-    json.dump(payload, sys.stdout, indent=2, default=str)
+    from harness.validation import strict_json
+
+    sys.stdout.write(strict_json(payload, indent=2, default=str))
     sys.stdout.write("\n")
 
 
@@ -441,6 +443,8 @@ def cmd_wer(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness import validation as number  # one check per kind of number, as the files' models use
+
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="harness", description=DESCRIPTION, formatter_class=fmt)
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
@@ -492,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run instead of the last complete night")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted nightly run")
     p.add_argument("--compare-only", metavar="RUN_ID", help="compare a stored run without running anything")
-    p.add_argument("--threshold", type=float, default=0.05, help="smallest latency change worth calling (default 0.05)")
+    p.add_argument("--threshold", type=number.fraction, default=0.05, help="smallest latency change worth calling (default 0.05)")
     p.add_argument("-o", "--output", type=Path, help="output folder (default: reports/RUN_ID)")
     p.add_argument("--json", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -511,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
     db_arg(p)
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted calibration")
-    p.add_argument("--threshold", type=float, default=0.05, help="the threshold the nightly uses (default 0.05)")
+    p.add_argument("--threshold", type=number.fraction, default=0.05, help="the threshold the nightly uses (default 0.05)")
     p.add_argument("--json", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     lab_arg(p)
@@ -533,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
                "stop a node with 'ray stop'.")
     j.add_argument("address", nargs="?", help="the head's HOST:PORT (omit with --head)")
     j.add_argument("--head", action="store_true", help="start the lab's head node here")
-    j.add_argument("--port", type=int, default=6379, help="the head's port (default 6379)")
+    j.add_argument("--port", type=number.port, default=6379, help="the head's port (default 6379)")
     j.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY, help="this host's inventory")
     j.add_argument("--dry-run", action="store_true", help="print the ray command instead of running it")
     j.set_defaults(func=cmd_lab_join)
@@ -554,14 +558,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "binaries run the pushed models on this machine's CPU and print what the real ones print.")
     simsub = p.add_subparsers(dest="sim_platform", required=True, metavar="PLATFORM")
     s_ = simsub.add_parser("android", help="a simulated Android phone")
-    s_.add_argument("--port", type=int, default=0, help="TCP port (default: any free one; avoid 5555-5585)")
+    s_.add_argument("--port", type=number.port_or_any, default=0, help="TCP port (default: any free one; avoid 5555-5585)")
     s_.add_argument("--root", type=Path, default=Path("reports/sim-phone"), help="folder standing in for its storage")
     s_.add_argument("--fault", choices=["crash", "hang", "storage-full", "hot"], help="misbehave on purpose")
     s_.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("runs", help="list stored runs, newest first")
     db_arg(p)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=number.positive_int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
@@ -609,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", type=Path, default=Path("builds"), help="output folder (default: builds/)")
     b.add_argument("--only", action="append", metavar="NAME", help="build only this one (repeatable)")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
-    b.add_argument("-j", "--jobs", type=int, default=min(os.cpu_count() or 1, 4), metavar="N",
+    b.add_argument("-j", "--jobs", type=number.positive_int, default=min(os.cpu_count() or 1, 4), metavar="N",
                    help="builds at once, each in its own process (default: the CPU count, at most 4)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_zoo_build)
@@ -622,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Exit status 1 when any build misses its threshold (thresholds: harness/zoo/validate.py).")
     p.add_argument("--builds", type=Path, default=Path("builds"))
     p.add_argument("--corpus", type=Path, default=Path("corpora/harvard-hibari"))
-    p.add_argument("--samples", type=int, default=5, help="utterances to compare on (default 5)")
+    p.add_argument("--samples", type=number.positive_int, default=5, help="utterances to compare on (default 5)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
 
@@ -633,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Names: harvard-hibari (hibari-tts voice), harvard-espeak (espeak-ng voice).")
     c.add_argument("names", nargs="+", metavar="NAME")
     c.add_argument("-o", "--output", type=Path, default=Path("corpora"))
-    c.add_argument("--limit", type=int, help="only the first N sentences")
+    c.add_argument("--limit", type=number.positive_int, help="only the first N sentences")
     c.add_argument("--verify", action="store_true", help="rebuild in a scratch folder and compare with SHA256SUMS")
     c.set_defaults(func=cmd_corpus_build)
     c = corpus.add_parser("check", help="find missing audio, wrong rates, empty references, duplicate ids, escaping paths")

@@ -125,3 +125,145 @@ def test_nesting_and_size_are_bounded(tmp_path, monkeypatch):
 def test_merge_keys_still_work_and_a_written_key_wins(tmp_path):
     data, _ = _load(tmp_path, "base: &b {iterations: 3, runs: 2}\nother:\n  <<: *b\n  runs: 5\n")
     assert data["other"] == {"iterations": 3, "runs": 5}
+
+
+# -- one validation for numbers -----------------------------------------------------------------------------
+
+import json  # noqa: E402
+
+from pydantic import ValidationError  # noqa: E402
+
+from harness.artifacts.manifest import Manifest  # noqa: E402
+from harness.accuracy.corpus import Utterance  # noqa: E402
+from harness.inventory.models import load_inventory  # noqa: E402
+from harness.plan.models import load_plan  # noqa: E402
+
+PLAN = "name: lab\nartifacts: [builds/tiny.onnx]\ndescription: numbers\n"
+
+
+@pytest.mark.parametrize("line, key", [
+    ("iterations: true", "iterations"),  # YAML's true is not 1
+    ("runs: '2'", "runs"),  # nor is a quoted "2"
+    ("threads: 0", "threads"),
+    ("threads: 1.5", "threads"),
+    ("seed: -1", "seed"),
+    ("seed: 99999999999", "seed"),
+    ("timeout_s: .nan", "timeout_s"),
+    ("timeout_s: -5", "timeout_s"),
+    ("timeout_s: .inf", "timeout_s"),
+    ("thermal_period_s: 0", "thermal_period_s"),
+    ("budgets_p95_ms: {vad: .nan}", "budgets_p95_ms.vad"),  # a NaN budget passed every cell
+    ("budgets_p95_ms: {asr: -10}", "budgets_p95_ms.asr"),
+    ("budgets_p95_ms: {pipeline_memory_mb: .inf}", "budgets_p95_ms.pipeline_memory_mb"),
+    ("cooldown: {max_temp_c: 1000}", "cooldown.max_temp_c"),
+    ("cooldown: {timeout_s: .nan}", "cooldown.timeout_s"),
+    ("llm: {seq_len: false}", "llm.seq_len"),
+])
+def test_plan_numbers_must_be_finite_in_range_and_not_booleans_or_strings(tmp_path, line, key):
+    # Catches: lax int/float fields (true -> 1, "2" -> 2, infinity and NaN budgets taken, negative seeds and
+    # budgets, a 1000 °C cooldown); the threads/timeout/period/seq_len rows guard limits that held before.
+    path = tmp_path / "plan.yaml"
+    path.write_text(PLAN + line + "\n")
+    with pytest.raises(UserError) as caught:
+        load_plan(path)
+    assert caught.value.line == 4 and key in str(caught.value) and caught.value.fix, caught.value
+
+
+def test_plan_numbers_that_are_fine_still_load(tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text(PLAN + "timeout_s: 30\nseed: 7\nthreads: 2\nwarmup_iterations: 0\n"
+                    "budgets_p95_ms: {vad: 2.5, asr: null}\ncooldown: {max_temp_c: 40}\n")
+    plan = load_plan(path)[0]
+    assert (plan.timeout_s, plan.seed, plan.threads, plan.budgets_p95_ms.vad) == (30.0, 7, 2, 2.5)
+    assert plan.budgets_p95_ms.asr is None and plan.warmup_iterations == 0
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "true", "'5037'"])
+def test_inventory_ports_are_ports(tmp_path, port):
+    # Catches: adb_port as a lax int (70000, true and "5037" were taken and failed at connect time).
+    path = tmp_path / "devices.yaml"
+    path.write_text(f"devices:\n  - id: phone\n    platform: android\n    serial: abc\n    adb_port: {port}\n")
+    with pytest.raises(UserError) as caught:
+        load_inventory(path)
+    assert caught.value.line == 5 and "adb_port" in str(caught.value)
+
+
+@pytest.mark.parametrize("fields, key", [
+    ({"size_bytes": -1}, "size_bytes"),
+    ({"size_bytes": True}, "size_bytes"),
+    ({"inputs": [{"shape": [1, -3]}]}, "inputs"),
+    ({"inputs": [{"shape": [100000, 100000, 100000]}]}, "inputs"),  # 10**15 elements: no phone allocates it
+    ({"inputs": [{"shape": [1], "value": 1e999}]}, "inputs"),  # JSON's 1e999 is infinity
+])
+def test_manifest_numbers_and_shapes(tmp_path, fields, key):
+    # Catches: negative or boolean sizes, negative dimensions, impossible shapes and infinite fill values.
+    path = tmp_path / "m.onnx.manifest.json"
+    path.write_text(json.dumps(fields).replace("Infinity", "1e999"))
+    data, lines = yamlconf.load_data(path)
+    with pytest.raises(UserError) as caught:
+        yamlconf.validate(Manifest, data, path, lines)
+    assert key in str(caught.value) and caught.value.fix
+
+
+@pytest.mark.parametrize("duration", [float("nan"), float("inf"), -1.0, True, "3"])
+def test_a_corpus_duration_is_a_finite_length(duration):
+    # Catches: duration_s as a lax float with only ge=0 (Infinity, true and "3" were taken).
+    with pytest.raises(ValidationError):
+        Utterance.model_validate({"id": "u1", "audio": "a.wav", "text": "hi", "duration_s": duration})
+
+
+@pytest.mark.parametrize("argv", [
+    ["nightly", "p.yaml", "--threshold", "nan"],
+    ["nightly", "p.yaml", "--threshold", "-0.1"],
+    ["nightly", "p.yaml", "--threshold", "5"],
+    ["calibrate", "p.yaml", "--threshold", "inf"],
+    ["runs", "--limit", "0"],
+    ["runs", "--limit", "-3"],
+    ["lab", "join", "--head", "--port", "70000"],
+    ["sim", "android", "--port", "-1"],
+    ["zoo", "build", "-j", "0"],
+])
+def test_numeric_options_are_checked_by_the_parser(argv, capsys):
+    # Catches: type=float/int options (a NaN threshold called nothing, a negative limit listed everything).
+    from harness.cli import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and f"argument {argv[-2]}" in err and "expected one argument" not in err, err
+
+
+def test_nightly_json_is_strict_json_when_a_figure_is_not_a_number(tmp_path):
+    # Catches: json.dumps writing a NaN figure as bare NaN, which JSON parsers reject.
+    from harness.nightly.outputs import write_summary
+
+    check = SimpleNamespace(device_id="host", status="regression", failing=True, p95_ms=float("nan"),
+                            change=float("inf"))
+    out = write_summary([check], "run", None, tmp_path / "nightly.json")
+
+    def refuse(word):
+        raise AssertionError(f"{word} is not JSON")
+
+    summary = json.loads(out.read_text(), parse_constant=refuse)
+    assert summary["checks"][0]["p95_ms"] is None and summary["checks"][0]["change"] is None
+
+
+def _pte_bytes(promised: int, have: int) -> bytes:
+    """An ExecuTorch file's head: root offset, 'ET12', then the extended header promising ``promised`` bytes."""
+    head = ((60).to_bytes(4, "little") + b"ET12" + b"eh00" + (32).to_bytes(4, "little")
+            + promised.to_bytes(8, "little") + (0).to_bytes(8, "little") + (0).to_bytes(8, "little"))
+    return head + b"\0" * (have - len(head))
+
+
+def test_a_truncated_pte_is_refused_at_load_naming_the_file(tmp_path):
+    # Catches: a .pte cut short (an interrupted copy) accepted at plan load and found only on the phone.
+    from harness.artifacts import load_artifact
+
+    whole = tmp_path / "whole.pte"
+    whole.write_bytes(_pte_bytes(promised=400, have=400))
+    assert load_artifact(whole).format == "pte"
+    cut = tmp_path / "cut.pte"
+    cut.write_bytes(_pte_bytes(promised=400, have=300))
+    with pytest.raises(UserError) as caught:
+        load_artifact(cut)
+    assert caught.value.path == cut and "truncated" in str(caught.value) and "400" in str(caught.value)

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError
 
 from harness.errors import UserError
 from harness.textfile import read_utf8
+from harness.validation import DurationSeconds
 from harness.yamlconf import StrictModel, format_loc
 
 SAMPLE_RATE = 16_000
@@ -27,7 +28,7 @@ class Utterance(StrictModel):
     id: str = Field(min_length=1)
     audio: str = Field(min_length=1)
     text: str
-    duration_s: float = Field(ge=0)
+    duration_s: DurationSeconds
     speaker: str | None = None
 
 

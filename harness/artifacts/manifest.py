@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from harness.artifacts.sniff import pte_backends, sniff_format
+from harness.artifacts.sniff import pte_backends, pte_truncated, sniff_format
 from harness.errors import UserError
+from harness.validation import MAX_TENSOR_ELEMENTS, Bytes, Dimension, Float
 from harness.vocab import Backend
 from harness.yamlconf import StrictModel, load_data, validate
 
@@ -37,10 +38,20 @@ class InputSpec(StrictModel):
     """
 
     name: str | None = None
-    shape: list[int] = Field(default_factory=list)
+    shape: list[Dimension] = Field(default_factory=list)
     dtype: DType = "float32"
     fill: Literal["random", "zeros", "ones"] = "random"
-    value: float | None = None
+    value: Float | None = None
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> "InputSpec":
+        elements = 1
+        for dim in self.shape:
+            elements *= dim
+        if elements > MAX_TENSOR_ELEMENTS:
+            raise ValueError(f"shape {self.shape} is {elements} elements, more than {MAX_TENSOR_ELEMENTS} "
+                             "(no phone benchmark feeds an input that large); check the dimensions")
+        return self
 
 
 class Manifest(StrictModel):
@@ -52,7 +63,7 @@ class Manifest(StrictModel):
     backend: Backend | None = None
     quantization: Quantization | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    size_bytes: int | None = None
+    size_bytes: Bytes | None = None
     inputs: list[InputSpec] | None = None
     recipe: dict[str, Any] | None = None
     source: dict[str, Any] | None = None
@@ -201,6 +212,10 @@ def load_artifact(path: Path) -> Artifact:
             fix=(f"rename it to {path.stem}.{actual}." if actual
                  else "re-export the model; the file may be truncated or an error page saved by a failed download."),
         )
+    cut_short = pte_truncated(path) if actual == "pte" else None
+    if cut_short:
+        raise UserError(f"the .pte is truncated: {cut_short}.", path=path,
+                        fix="copy or export it again (a transfer or an export was interrupted).")
     manifest_path = manifest_path_for(path)
     manifest = Manifest()
     if manifest_path is not None:

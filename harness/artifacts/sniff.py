@@ -56,3 +56,27 @@ def pte_backends(path: Path) -> list[str]:
     }
     data = path.read_bytes()
     return [name for marker, name in ids.items() if marker in data]
+
+
+def pte_truncated(path: Path) -> str | None:
+    """Why a .pte's bytes stop short of what its header promises, or None when they do not.
+
+    ExecuTorch writes an extended header after the flatbuffer's identifier (``eh00``, its length, the
+    program's size, where the segments start and how many bytes they take); a copy cut off mid-transfer
+    is otherwise found only when the runner loads it on the phone."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(40)
+    root_offset = int.from_bytes(head[0:4], "little")
+    if root_offset >= size:
+        return f"its flatbuffer root is at byte {root_offset}, past the end of the file ({size} bytes)"
+    if head[8:12] != b"eh00" or len(head) < 32:
+        return None
+    header_len = int.from_bytes(head[12:16], "little")
+    program_size = int.from_bytes(head[16:24], "little")
+    segment_base = int.from_bytes(head[24:32], "little")
+    segment_size = int.from_bytes(head[32:40], "little") if header_len >= 32 and len(head) >= 40 else 0
+    needed = max(program_size, segment_base + segment_size if segment_base else 0)
+    if needed > size:
+        return f"its header says {needed} bytes, the file has {size}"
+    return None

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from harness.devices.adb_streams import SyncRefused, shell_v2, sync_send
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.errors import DeviceError
+from harness.validation import Port
 from harness.vocab import Backend
 from harness.thermal import sysfs
 
@@ -31,7 +32,7 @@ class Config(DeviceConfig):
     """An Android entry: ``serial`` from `adb devices`, and the benchmark binaries to push."""
 
     serial: str = Field(min_length=1)
-    adb_port: int = 5037  # the adb server's port (a private one for the simulated phone)
+    adb_port: Port = 5037  # the adb server's port (a private one for the simulated phone)
     backends: list[Backend] = ["xnnpack", "ort-cpu"]
     tools: dict[str, Path] = {}  # executor_runner, qnn_executor_runner, onnxruntime_perf_test, llama_main, whisper_runner
 

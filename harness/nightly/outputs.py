@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -32,10 +31,12 @@ def write_junit(checks: list[Check], run_id: str, out: Path) -> Path:
 
 
 def write_summary(checks: list[Check], run_id: str, baseline_id: str | None, out: Path) -> Path:
+    from harness.validation import strict_json
+
     counts: dict[str, int] = {}
     for c in checks:
         counts[c.status] = counts.get(c.status, 0) + 1
-    out.write_text(json.dumps({
+    out.write_text(strict_json({  # a NaN figure is null: bare NaN is not JSON
         "run_id": run_id, "baseline_run_id": baseline_id, "passed": not any(c.failing for c in checks),
         "counts": counts, "checks": [c.__dict__ for c in checks],
     }, indent=2, default=str) + "\n")

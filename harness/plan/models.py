@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
+from harness.validation import Celsius, Count, Int, Megabytes, Milliseconds, PositiveCount, Seconds, Seed, Threads
 from harness.yamlconf import StrictModel, load_data, validate
 
 
@@ -29,20 +30,20 @@ DeviceIds = Annotated[list[str], AfterValidator(_each_once)]
 class Cooldown(StrictModel):
     """Wait before each cell until the hottest CPU sensor is below ``max_temp_c``."""
 
-    max_temp_c: float = 45.0
-    timeout_s: float = Field(default=300.0, gt=0)
-    poll_s: float = Field(default=2.0, gt=0)
+    max_temp_c: Celsius = 45.0
+    timeout_s: Seconds = 300.0
+    poll_s: Seconds = 2.0
 
 
 class Budgets(StrictModel):
     """P95 latency budgets in ms.  ``asr`` covers mel + encoder + decoder together."""
 
-    vad: float | None = 10.0
-    asr: float | None = 150.0
-    llm_npu: float | None = 200.0
-    llm_cpu: float | None = 500.0
-    pipeline: float | None = 350.0  # per utterance: VAD + ASR + the LLM's next-word latency, at P95
-    pipeline_memory_mb: float | None = 1024.0  # peak RSS with every stage of a pipeline loaded
+    vad: Milliseconds | None = 10.0
+    asr: Milliseconds | None = 150.0
+    llm_npu: Milliseconds | None = 200.0
+    llm_cpu: Milliseconds | None = 500.0
+    pipeline: Milliseconds | None = 350.0  # per utterance: VAD + ASR + the LLM's next-word latency, at P95
+    pipeline_memory_mb: Megabytes | None = 1024.0  # peak RSS with every stage of a pipeline loaded
 
 
 class Chain(StrictModel):
@@ -93,14 +94,14 @@ class Accuracy(StrictModel):
     corpus: str
     chains: list[Chain] = Field(min_length=1)
     devices: DeviceIds | None = None  # default: the plan's devices
-    limit: int | None = Field(default=None, ge=1)  # only the first N utterances
+    limit: PositiveCount | None = None  # only the first N utterances
 
 
 class Llm(StrictModel):
     """How LLM builds are driven: next-word prediction is a short prompt and a few new tokens."""
 
     prompt: str = Field(default="The weather today is", min_length=1)
-    seq_len: int = Field(default=16, ge=2, le=4096)  # prompt + generated tokens (llama_main's --seq_len)
+    seq_len: Int = Field(default=16, ge=2, le=4096)  # prompt + generated tokens (llama_main's --seq_len)
 
 
 class Plan(StrictModel):
@@ -111,19 +112,19 @@ class Plan(StrictModel):
     inventory: Path | None = None
     devices: DeviceIds = Field(default=["*"], min_length=1)
     artifacts: list[str] = []
-    warmup_iterations: int = Field(default=5, ge=0, le=100_000)  # per run
-    iterations: int = Field(default=30, ge=1, le=1_000_000)  # measured, per run
+    warmup_iterations: Count = Field(default=5, le=100_000)  # per run
+    iterations: PositiveCount = Field(default=30, le=1_000_000)  # measured, per run
     # Separate processes (host) or runner invocations (phones) per cell: the noise that decides whether
     # tomorrow looks like today lives between processes, not between iterations of one process.
-    runs: int = Field(default=DEFAULT_RUNS, ge=1, le=1000)
-    threads: int | None = Field(default=None, ge=1)
-    timeout_s: float = Field(default=600.0, gt=0)
+    runs: PositiveCount = Field(default=DEFAULT_RUNS, le=1000)
+    threads: Threads | None = None
+    timeout_s: Seconds = 600.0
     cooldown: Cooldown | None = None
-    thermal_period_s: float = Field(default=1.0, gt=0)
+    thermal_period_s: Seconds = 1.0
     budgets_p95_ms: Budgets = Budgets()
     accuracy: Accuracy | None = None
     llm: Llm = Llm()
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _something_to_do(self) -> "Plan":

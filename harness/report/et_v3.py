@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.report.model import build_report_data
 from harness.stats import percentile
 from harness.store import Store
+from harness.validation import strict_json
 
 
 def et_v3_records(store: Store, run_id: str) -> list[dict]:
@@ -68,5 +68,5 @@ def write_et_v3(db_path: Path, run_id: str, out: Path | None) -> tuple[Path, int
     out.parent.mkdir(parents=True, exist_ok=True)
     with Store(db_path) as store:
         records = et_v3_records(store, run_id)
-    out.write_text(json.dumps(records, indent=1) + "\n")
+    out.write_text(strict_json(records, indent=1) + "\n")
     return out, len(records)

@@ -11,10 +11,11 @@ pruned.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
+
+from harness.validation import strict_json
 
 KEEP_RUNS = 3  # per plan: the builds of its newest complete runs stay
 # The only names the cache ever writes (a sha256, or one being copied in): anything else in its folder is
@@ -39,7 +40,7 @@ class BuildCache:
         for companion in artifact.companions.values():
             (shutil.copytree if companion.is_dir() else shutil.copy2)(companion, partial / companion.name)
         manifest = {k: v for k, v in artifact.manifest_dict().items() if v is not None}
-        (partial / f"{artifact.path.name}.manifest.json").write_text(json.dumps(manifest, indent=1))
+        (partial / f"{artifact.path.name}.manifest.json").write_text(strict_json(manifest, indent=1))
         try:
             partial.rename(final)  # whole or not at all: a crash mid-copy leaves only a .partial
         except OSError:
