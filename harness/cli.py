@@ -290,7 +290,9 @@ def cmd_report(args) -> int:
 
     _output_place(args.output, folder=True)
     run_id = _resolve_run_id(args.db, args.run_id)
-    target = write_report(args.db, run_id, args.output)
+    # Beside the database (reports/RUN_ID for the default reports/harness.db), so the command a report's footer
+    # prints works as printed.
+    target = write_report(args.db, run_id, args.output or args.db.parent / run_id)
     print(f"report written: {target}", file=sys.stderr)
     return 0
 
@@ -301,6 +303,35 @@ def cmd_site(args) -> int:
     target = write_site(args.db, args.output, args.threshold)
     print(f"history site written: {target}", file=sys.stderr)
     return 0
+
+
+def cmd_compare(args) -> int:
+    from harness.nightly.compare import compare_stored_runs, render
+
+    if not args.db.is_file():
+        raise UserError("no results database here.", path=args.db, fix="pass the --db that holds both runs.")
+    a, b = _resolve_run_id(args.db, args.baseline), _resolve_run_id(args.db, args.candidate)
+    result = compare_stored_runs(args.db, a, b, args.threshold)
+    text = render(result, args.format, only_changed=args.only_changed)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    if args.format != "text" or args.output:  # the text format's first line says the same
+        print(result.headline() + (f"; written to {args.output}" if args.output else ""), file=sys.stderr)
+    return 1 if result.slower else 0
+
+
+def _fraction(text: str) -> float:
+    """--threshold: a fraction between 0 and 1 (0.05 is 5%)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction between 0 and 1 (0.05 means 5%)")
+    return value
 
 
 def cmd_export(args) -> int:
@@ -573,9 +604,37 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Render RUN_ID (or 'latest') from the database; nothing is re-measured.",
                        epilog="example:\n  harness report latest -o reports/latest && xdg-open reports/latest/index.html")
     p.add_argument("run_id", metavar="RUN_ID", help="a run id from 'harness runs', or 'latest'")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (index.html is written there)")
+    p.add_argument("-o", "--output", type=Path,
+                   help="output folder, index.html is written there (default: RUN_ID beside the database, "
+                        "reports/RUN_ID for the default --db)")
     db_arg(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "compare", help="compare two stored runs cell by cell; exit 1 on a significant slowdown", formatter_class=fmt,
+        description="Compare run B (the candidate) with run A (the baseline), both already in the database; nothing\n"
+                    "is measured. Cells are matched like with like, as the nightly matches them: the same device and\n"
+                    "build identity (model, stage, format, backend, quantization); cells whose settings, runner or\n"
+                    "device facts differ are 'not comparable', with the reason. Each cell gets B / A of its run-level\n"
+                    "medians with a 99% interval and a verdict by the nightly's rule (significant at alpha 0.01 and\n"
+                    "beyond --threshold); transcription chains get their WER difference. No budgets, no history.\n"
+                    "Exit status: 1 when some cell is significantly slower, 0 otherwise, 2 bad input.",
+        epilog="examples:\n"
+               "  harness compare 20261121-143000-7f3a latest\n"
+               "  harness compare 20261121-143000-7f3a 20261122-143000-91bc --only-changed --threshold 0.1\n"
+               "  harness compare A_RUN B_RUN --format json -o compare.json\n"
+               "  harness compare A_RUN B_RUN --format html -o reports/compare.html")
+    p.add_argument("baseline", metavar="A", help="the baseline run: a run id from 'harness runs', or 'latest'")
+    p.add_argument("candidate", metavar="B", help="the run compared with A: a run id, or 'latest'")
+    p.add_argument("--threshold", type=_fraction, default=0.05,
+                   help="smallest change worth calling, as a fraction (default 0.05: 5%%)")
+    p.add_argument("--only-changed", action="store_true",
+                   help="list only cells that changed (slower, faster, suspect, or moved with the same bytes)")
+    p.add_argument("--format", choices=["text", "json", "html"], default="text",
+                   help="text (default), json, or a self-contained html page")
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    db_arg(p)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("site", help="render every stored run and night, and each build's history, as a static site",
                        formatter_class=fmt,

@@ -17,6 +17,7 @@ from harness.report.model import ReportData
 from harness.run.engine import REF_SUFFIX, identity_of
 from harness.runners.base import RunSettings
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, compare_runs
+from harness.stats.runlevel import LEVEL
 
 FAILING = {"regression", "budget miss", "failed"}
 # A level that moved while bytes, settings and device facts stayed the same: the machine or phone changed, not
@@ -110,7 +111,8 @@ def paired_gate(reference_cell, now_cell, threshold: float = DEFAULT_THRESHOLD, 
                         alpha=alpha, statistic=f"P{GATE_QUANTILE}")
 
 
-def latency_check(before, now, threshold: float, floor: NoiseFloor | None, reference=None) -> Check:
+def latency_check(before, now, threshold: float, floor: NoiseFloor | None, reference=None,
+                  ci_level: float = LEVEL) -> Check:
     """One cell against last night's.
 
     With ``reference`` (last night's bytes re-measured tonight, in the same rounds) the comparison is
@@ -132,7 +134,7 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
     a, b = before.cell.run_values(), now.cell.run_values()
     cmp = compare_runs([r.p50_ms for r in a], [r.p50_ms for r in b], [r.p95_ms for r in a], [r.p95_ms for r in b],
                        threshold=threshold, noise_floor=floor.fraction if floor else None,
-                       night_sd=floor.night_sd if floor else 0.0)
+                       night_sd=floor.night_sd if floor else 0.0, ci_level=ci_level)
     status = status_of(cmp, before, now)
     same_bytes = before.cell.artifact["sha256"] == now.cell.artifact["sha256"]
     if status in ("regression", "improvement", "suspect") and same_bytes:

@@ -45,11 +45,13 @@ class SyntheticBuild:
 def write_synthetic_history(db: Path, nights: int, devices: int, builds: int, samples: int,
                             step: tuple[int, int, float] | None = None, seed: int = 0,
                             plan_name: str = "synthetic-nightly", runs: int = 5,
-                            between_run_sd: float = 0.02) -> list[str]:
+                            between_run_sd: float = 0.02, step_new_bytes: bool = False) -> list[str]:
     """Write ``nights`` complete runs of devices x builds cells, each ``runs`` runs of ``samples // runs``
     iterations (lognormal within a run, a lognormal run effect of ``between_run_sd``); return run ids.
 
-    ``step = (night, build_index, factor)`` multiplies that build's latency from that night on.
+    ``step = (night, build_index, factor)`` multiplies that build's latency from that night on; with
+    ``step_new_bytes`` the stepped build is new bytes of the same identity from then on (a slower new build),
+    else the same bytes (the machine moved).
     """
     rng = np.random.default_rng(seed)
     start = datetime(2025, 11, 21, 2, 30, tzinfo=timezone.utc)
@@ -63,6 +65,11 @@ def write_synthetic_history(db: Path, nights: int, devices: int, builds: int, sa
                                  STAGES[b % len(STAGES)], QUANTS[b % len(QUANTS)])
             store.record_artifact(art)
             artifacts.append((art, 5.0 + 3.0 * b))
+        if step and step_new_bytes:
+            stepped = artifacts[step[1]][0]
+            rebuilt = SyntheticBuild(hashlib.sha256(f"{stepped.sha256}-step".encode()).hexdigest(), stepped.model,
+                                     stepped.stage, stepped.quantization)
+            store.record_artifact(rebuilt)
         for night in range(nights):
             when = (start + timedelta(days=night)).isoformat(timespec="seconds")
             run_id = store.create_run(plan_name, Path("synthetic"), "0" * 64, {"vad": 10, "asr": 150},
@@ -74,6 +81,8 @@ def write_synthetic_history(db: Path, nights: int, devices: int, builds: int, sa
                 store.record_device(run_id, DeviceFacts(device.id, "android", True, {"model": "synthetic"}), {})
                 for b, (art, base_ms) in enumerate(artifacts):
                     factor = step[2] if step and night >= step[0] and b == step[1] else 1.0
+                    if factor != 1.0 and step_new_bytes:
+                        art = rebuilt
                     spec = SimpleNamespace(key=f"{device.id}/{art.sha256[:16]}/latency", device=device, artifact=art,
                                            task="latency", runner="synthetic", settings=settings, chain=None)
                     for r in range(runs):

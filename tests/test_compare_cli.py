@@ -1,0 +1,138 @@
+"""`harness compare A B` on stored runs, and `harness report RUN_ID` without -o.
+
+A 20% slowdown is injected the way the nightly's history tests inject one (harness.nightly.synthetic, here as
+new bytes of the same build); exit codes, matching and 'not comparable' are checked on real runs on the host.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import run_cli, write
+
+MANIFEST = {"model": "kws", "stage": "vad", "backend": "ort-cpu", "quantization": "fp32"}
+
+
+@pytest.fixture(scope="module")
+def synthetic_db(tmp_path_factory):
+    """Two nights of three builds (5 runs each); build 0 is rebuilt 20% slower on the second night."""
+    from harness.nightly.synthetic import write_synthetic_history
+
+    db = tmp_path_factory.mktemp("compare") / "h.db"
+    write_synthetic_history(db, nights=2, devices=1, builds=3, samples=100, step=(1, 0, 1.2), step_new_bytes=True)
+    return db
+
+
+def test_a_twenty_percent_slower_build_is_called_and_fails(synthetic_db, tmp_path):
+    proc = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(synthetic_db), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    out = json.loads(proc.stdout)
+    by_build = {c["subject"].split()[0]: c for c in out["checks"]}
+    assert set(by_build) == {"synthetic-0", "synthetic-1", "synthetic-2"}
+    slow = by_build["synthetic-0"]
+    assert slow["status"] == "regression" and slow["data"]["ratio"] == pytest.approx(1.2, abs=0.05)
+    low, high = slow["data"]["ratio_ci"]
+    assert 1 < low < 1.2 < high and out["ci_level"] == pytest.approx(0.99) and out["slower"] == 1
+    assert all(by_build[b]["status"] == "pass" for b in ("synthetic-1", "synthetic-2"))
+
+    changed = run_cli("compare", "synthetic-0000", "latest", "--db", str(synthetic_db), "--only-changed")
+    assert changed.returncode == 1
+    lines = changed.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].split()[0] == "regression" and "synthetic-0 " in lines[1]
+
+    page = tmp_path / "out" / "compare.html"
+    html = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(synthetic_db), "--format", "html",
+                   "-o", str(page))
+    assert html.returncode == 1 and html.stdout == ""
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "synthetic-0 vad fp32 xnnpack" in text and "regression" in text
+
+
+def test_the_same_run_twice_calls_nothing_and_passes(synthetic_db):
+    proc = run_cli("compare", "synthetic-0001", "synthetic-0001", "--db", str(synthetic_db), "--format", "json")
+    assert proc.returncode == 0
+    assert {c["status"] for c in json.loads(proc.stdout)["checks"]} == {"pass"}
+
+
+def test_bad_input_is_one_message_and_exit_2(synthetic_db, tmp_path):
+    unknown = run_cli("compare", "synthetic-0000", "nope", "--db", str(synthetic_db))
+    assert unknown.returncode == 2 and "no run 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
+    threshold = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(synthetic_db), "--threshold", "5")
+    assert threshold.returncode == 2 and "0.05 means 5%" in threshold.stderr
+    nodb = run_cli("compare", "a", "b", "--db", str(tmp_path / "missing.db"))
+    assert nodb.returncode == 2 and "no results database" in nodb.stderr and not (tmp_path / "missing.db").exists()
+
+
+# -- real runs on the host -----------------------------------------------------------------------------------
+
+
+def _export(path, width):
+    """An ONNX model whose cost grows with ``width``."""
+    import torch
+
+    from harness.zoo.export import export_onnx
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)]).eval()
+    export_onnx(module, (torch.randn(8, width),), path, ["x"], ["y"])
+    path.with_name(path.name + ".manifest.json").write_text(json.dumps(MANIFEST))
+
+
+@pytest.fixture(scope="module")
+def host_runs(tmp_path_factory):
+    """Runs of one build identity on the host: twice the same bytes, once with other settings, once far heavier."""
+    from harness.run.engine import run_plan
+
+    tmp = tmp_path_factory.mktemp("compare-host")
+    write(tmp / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    db = tmp / "reports" / "h.db"
+
+    def run(width, iterations=20):
+        _export(tmp / "build" / "kws.onnx", width)
+        plan = write(tmp / "plan.yaml", f"""
+            name: lab
+            inventory: devices.yaml
+            artifacts: [build/kws.onnx]
+            warmup_iterations: 2
+            iterations: {iterations}
+            runs: 3
+            threads: 1
+            """)
+        return run_plan(plan, db).run_id
+
+    (tmp / "build").mkdir()
+    return db, {"first": run(64), "again": run(64), "fewer": run(64, iterations=10), "heavy": run(768)}
+
+
+@pytest.mark.slow
+def test_the_same_build_twice_is_not_called_and_exits_0(host_runs):
+    db, ids = host_runs
+    proc = run_cli("compare", ids["first"], ids["again"], "--db", str(db), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (check,) = json.loads(proc.stdout)["checks"]
+    # The same bytes, settings and device facts: a move the runs see is the machine's ("shift"), never "regression".
+    assert check["kind"] == "latency" and check["status"] in ("pass", "shift")
+
+
+@pytest.mark.slow
+def test_a_far_heavier_build_exits_1_and_other_settings_are_not_comparable(host_runs):
+    db, ids = host_runs
+    heavy = run_cli("compare", ids["again"], ids["heavy"], "--db", str(db))
+    # 768-wide layers against 64-wide: ~100x the arithmetic, far beyond any noise of a busy machine.
+    assert heavy.returncode == 1 and heavy.stdout.splitlines()[1].split()[0] == "regression"
+    other = run_cli("compare", ids["first"], ids["fewer"], "--db", str(db), "--format", "json")
+    assert other.returncode == 0
+    (check,) = json.loads(other.stdout)["checks"]
+    assert check["status"] == "not comparable" and "iterations 20 -> 10" in check["detail"]
+
+
+@pytest.mark.slow
+def test_report_without_output_writes_beside_the_database(host_runs):
+    """The command every report's footer prints, `harness report RUN_ID`, failed: -o was required."""
+    db, ids = host_runs
+    proc = run_cli("report", ids["first"], "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    page = db.parent / ids["first"] / "index.html"
+    assert f"harness report {ids['first']}" in page.read_text()
