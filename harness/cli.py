@@ -49,7 +49,17 @@ def _emit_json(payload) -> None:
     sys.stdout.write("\n")
 
 
+def _existing_db(db: Path) -> Path:
+    """A command that only reads never creates a database: a typo in --db would leave an empty one (and its
+    folders) behind, and the next command would read that instead of the user's results."""
+    if not db.is_file():
+        raise UserError("no results database here (a command that only reads creates none).", path=db,
+                        fix="check the --db path; 'harness run PLAN --db PATH' creates a database.")
+    return db
+
+
 def _resolve_run_id(db: Path, run_id: str) -> str:
+    _existing_db(db)
     if run_id != "latest":
         return run_id
     from harness.store import Store
@@ -260,7 +270,7 @@ def cmd_parse(args) -> int:
 def cmd_runs(args) -> int:
     from harness.store import Store
 
-    with Store(args.db) as store:
+    with Store(_existing_db(args.db)) as store:
         runs = store.runs(args.limit)
         rows = [{"run_id": r.run_id, "plan": r.plan_name, "status": r.status, "started_at": r.started_at,
                  "cells": len(store.stored_runs(r.run_id))} for r in runs]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from harness.stats import run_values
+from harness.termsafe import rich_safe as _safe  # device ids, build labels, a runner's reason
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
@@ -35,12 +35,12 @@ class RichProgress:
         """On a lab, which controller node measures which device."""
         node = facts.facts.get("controller")
         if self._progress is not None and node:
-            self._progress.console.print(escape(f"  {facts.device_id} is measured on {node}"), highlight=False)
+            self._progress.console.print(_safe(f"  {facts.device_id} is measured on {node}"), highlight=False)
 
     def _describe(self) -> None:
         """Every device's current cell: devices are measured at once."""
         text = " | ".join(f"{device} · {label}" for device, label in sorted(self._current.items())) or "…"
-        self._progress.update(self._task, description=escape(text))
+        self._progress.update(self._task, description=_safe(text))
 
     def cell_started(self, spec) -> None:
         if self._progress is not None:
@@ -59,9 +59,9 @@ class RichProgress:
             p95 = f", P95 {run.p95_ms:.2f} ms" if run.p95_ms is not None else ""
             # A transcription cell's samples are whole utterances through its chain, not one build's calls.
             what = f"chain {spec.chain.name}, per utterance" if spec.chain is not None else spec.artifact.label
-            line = "[green]✓[/] " + escape(f"{spec.device.id} · {what}") + f": P50 {run.p50_ms:.2f} ms{p95}"
+            line = "[green]✓[/] " + _safe(f"{spec.device.id} · {what}") + f": P50 {run.p50_ms:.2f} ms{p95}"
         else:
-            line = "[red]✗[/] " + escape(f"{spec.device.id} · {spec.artifact.label}: {result.status}: {result.reason}")
+            line = "[red]✗[/] " + _safe(f"{spec.device.id} · {spec.artifact.label}: {result.status}: {result.reason}")
         self._progress.console.print(line, markup=True, highlight=False)
 
     def stop(self) -> None:

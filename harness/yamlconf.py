@@ -226,6 +226,10 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
             fix = "remove it or check its spelling; the allowed keys are " + _allowed(model, err["loc"])
         elif err["type"] == "missing":
             fix = "add it."
+        elif err["type"] == "model_type":  # pydantic names its own class here, which tells a user nothing
+            msg = f"a mapping of keys is expected here, not {_kind_of(err.get('input'))}"
+            fix = "write 'key: value' lines (see the example in the README)" + (
+                f"; the allowed keys are {_allowed(model, tuple(err['loc']) + ('',))}" if not loc else ".")
         else:
             # A value of the wrong type or out of range: say what it is now and what the model wants.
             got = err.get("input")
@@ -235,6 +239,11 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
         if more:
             msg += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"
         raise UserError(f"{format_loc(loc)}: {msg}.", path=path, line=_nearest_line(loc, lines), fix=fix) from None
+
+
+def _kind_of(value: Any) -> str:
+    kinds = {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}
+    return "nothing" if value is None else kinds.get(type(value), type(value).__name__)
 
 
 def _user_loc(data: Any, loc: Loc) -> Loc:

@@ -212,3 +212,59 @@ def test_a_file_size_limit_mid_run_names_the_resume_that_finishes_it(stored, tmp
     again = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "--resume", run_id,
                             "-q"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-1500:]
+
+
+# -- output integrity: outside text cannot steer the terminal or break junit.xml ------------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m\x9b\u202e\x00\r"  # title, clear screen, colour, C1 CSI, RTL override
+
+
+def test_junit_stays_well_formed_with_control_characters_in_names(tmp_path):
+    from types import SimpleNamespace
+    from xml.etree import ElementTree as ET
+
+    from harness.nightly.outputs import write_junit
+
+    check = SimpleNamespace(device_id=f"phone{ESCAPES}", subject=f"model{ESCAPES}\ud800", kind="latency",
+                            status="regression", detail=f"slower{ESCAPES}", failing=True)
+    out = write_junit([check], "20990101-000000-beef", tmp_path / "junit.xml")
+    case = ET.parse(out).find(".//testcase")  # was ill-formed (raw \x1b), or a UnicodeEncodeError (\ud800)
+    assert case.get("name").startswith("model\\x1b]0;pwned\\x07") and "\\ud800" in case.get("name"), case.attrib
+    assert "\\x1b[31m" in case.find("failure").get("message")
+
+
+def test_runs_prints_plan_names_without_terminal_escapes(stored, tmp_path, capsys):
+    import sqlite3
+
+    _, template, run_id = stored
+    db = _copy_db(template, tmp_path / "h.db")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE runs SET plan_name=?", (f"lab{ESCAPES}",))
+    con.commit()
+    con.close()
+    code, out, _ = run_main(capsys, "runs", "--db", db)
+    assert code == 0 and f"lab\\x1b]0;pwned\\x07\\x1b[2J" in out, out  # was printed raw
+    assert not any(c in out for c in "\x1b\x07\x9b\u202e\x00\r"), repr(out)
+
+
+def test_error_lines_show_control_characters_escaped(tmp_path, capsys):
+    code, _, err = run_main(capsys, "corpus", "check", tmp_path / f"corpus{ESCAPES}")
+    assert code == 2 and "corpus\\x1b]0;pwned" in err, err  # the path came back raw
+    assert not any(c in err for c in "\x1b\x07\x9b\u202e\x00\r"), repr(err)
+
+
+def test_progress_lines_show_outside_text_escaped(capsys):
+    from types import SimpleNamespace
+
+    from harness.cli_progress import RichProgress
+
+    progress = RichProgress()
+    progress.start("20990101-000000-beef", total=1, already_done=0)
+    spec = SimpleNamespace(device=SimpleNamespace(id=f"phone{ESCAPES}[red]"), chain=None,
+                           artifact=SimpleNamespace(label=f"model{ESCAPES}"))
+    progress.cell_started(spec)
+    progress.cell_finished(spec, SimpleNamespace(status="failed", reason=f"runner said {ESCAPES}", measurement=None))
+    progress.stop()
+    err = capsys.readouterr().err.replace("\n", "")  # rich wraps long lines
+    assert "phone\\x1b]0;pwned" in err and "runner said \\x1b" in err and "[red]" in err, err
+    assert not any(c in err for c in "\x1b\x07\x9b\u202e\x00"), repr(err)

@@ -267,3 +267,44 @@ def test_a_truncated_pte_is_refused_at_load_naming_the_file(tmp_path):
     with pytest.raises(UserError) as caught:
         load_artifact(cut)
     assert caught.value.path == cut and "truncated" in str(caught.value) and "400" in str(caught.value)
+
+
+# -- minor: read-only commands, the schema version, an inventory that is a list ------------------------------
+
+from tests.helpers import run_cli  # noqa: E402
+
+
+@pytest.mark.parametrize("argv", [
+    ["runs", "--db", "typo.db"],
+    ["runs", "--db", "a/b/c/h.db"],
+    ["report", "latest", "--db", "typo.db", "-o", "out"],
+    ["report", "20990101-000000-dead", "--db", "typo.db", "-o", "out"],
+    ["export", "latest", "--db", "typo.db"],
+])
+def test_a_read_only_command_never_creates_a_database(tmp_path, argv):
+    # Catches: Store() creating the file (and its folders) for 'runs' and 'report' with a mistyped --db.
+    proc = run_cli(*argv, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "no results database" in proc.stderr and argv[argv.index("--db") + 1] in proc.stderr
+    assert "Fix:" in proc.stderr
+    assert list(tmp_path.iterdir()) == [], "the command created files"
+
+
+def test_the_readme_states_the_schema_version_the_code_writes():
+    # Catches: the README saying schema version 3 while the store writes (and its refusal names) version 4.
+    import re
+
+    from harness.store.db import SCHEMA_VERSION
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert re.findall(r"schema version (\d+)", readme) == [str(SCHEMA_VERSION)]
+
+
+def test_an_inventory_that_is_a_list_is_told_so_without_internal_names(tmp_path):
+    # Catches: "Input should be a valid dictionary or instance of _File" (a class of the harness, not the user's).
+    path = tmp_path / "devices.yaml"
+    path.write_text("- id: host\n  platform: host\n")
+    with pytest.raises(UserError) as caught:
+        load_inventory(path)
+    text = str(caught.value)
+    assert "_File" not in text and "not a list" in text and "devices" in text and caught.value.line == 1

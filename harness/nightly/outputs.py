@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from harness.termsafe import xml_safe
+
 from harness.nightly.checks import Check
 
 # Checks that could not judge (nothing to compare, not like with like, too noisy): JUnit 'skipped', with the reason.
@@ -26,8 +28,18 @@ def write_junit(checks: list[Check], run_id: str, out: Path) -> Path:
             elif check.status in UNJUDGED:
                 ET.SubElement(case, "skipped", message=check.detail)
             ET.SubElement(case, "system-out").text = f"{check.status}: {check.detail}"
+    _xml_safe_tree(root)
     ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)
     return out
+
+
+def _xml_safe_tree(root: ET.Element) -> None:
+    """Names and details come from outside (a model named with a control character): ElementTree escapes
+    markup but writes characters XML 1.0 forbids as they are, which makes the whole file ill-formed."""
+    for element in root.iter():
+        element.attrib = {key: xml_safe(value) for key, value in element.attrib.items()}
+        if element.text is not None:
+            element.text = xml_safe(element.text)
 
 
 def write_summary(checks: list[Check], run_id: str, baseline_id: str | None, out: Path) -> Path:
