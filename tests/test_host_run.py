@@ -80,7 +80,7 @@ def test_run_stores_every_sample_and_reports(plan, tmp_path):
 
     html = write_report(db, outcome.run_id, tmp_path / "report").read_text()
     assert "tiny-host" in html and "<table>" in html
-    assert html.count('src="data:image/svg+xml;base64,') == 2  # one distribution plot per cell
+    assert html.count('<svg class="plot"') == 2  # one distribution plot per cell (inline SVG)
     assert "http://" not in html and "https://" not in html  # self-contained
     assert "Inferred build facts" in html and "pass" in html
 

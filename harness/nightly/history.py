@@ -9,9 +9,11 @@ median by more than the threshold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from harness.stats import Interval
 
 MIN_SEGMENT = 5  # nights on each side of a step
 STEP_ALPHA = 0.001  # strict: every split point is a test, and nightly pages must be rare
@@ -56,7 +58,9 @@ class Series:
     p95_ms: list[float]
     throttled: list[bool]
     step: Step | None = None
-    chart_uri: str = ""
+    started_at: list[str] = field(default_factory=list)  # each night's run start (ISO 8601), for the x-axis
+    p50_interval: list[Interval | None] = field(default_factory=list)  # each night's run-level 95% interval
+    chart_svg: str = ""
 
 
 def build_series(rows: list[dict], threshold: float = 0.05) -> list[Series]:
@@ -70,9 +74,11 @@ def build_series(rows: list[dict], threshold: float = 0.05) -> list[Series]:
         series = groups.setdefault(key, Series(r["device_id"], f"{r['model']} {r['stage']} {r['quantization']} "
                                                              f"{r['backend']}", [], [], [], []))
         series.run_ids.append(r["run_id"])
+        series.started_at.append(r["started_at"])
         # Each night's level is its run-level geometric mean, as in the night's own report.
         p50, p95 = geometric_estimate(r["run_p50_ms"]), geometric_estimate(r["run_p95_ms"])
         series.p50_ms.append(p50.value)
+        series.p50_interval.append(p50.interval)
         series.p95_ms.append(p95.value if p95 else float("nan"))
         series.throttled.append(bool(r["throttled"]))
     for series in groups.values():

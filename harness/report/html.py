@@ -60,23 +60,30 @@ def _draw_all(jobs: list[tuple[str, tuple]]) -> list[str]:
         return list(pool.map(_draw, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
 
 
+def _run_points(view) -> list[tuple[int, float | None, float | None]]:
+    """Each successful run of a cell as (run index, its own P50, its own P95), for the distribution chart."""
+    return [(int(r["run_index"]), r["p50_ms"], r["p95_ms"]) for r in view.cell.runs
+            if r["status"] == "ok" and r["p50_ms"] is not None]
+
+
 def add_plots(data: ReportData) -> None:
     # Series with a detected step first, the largest shifts leading.
     data.history.sort(key=lambda s: (s.step is None, -abs(s.step.ratio - 1) if s.step else 0, s.device_id, s.subject))
-    jobs, targets = [], []
+    # Inline SVG charts are a few milliseconds each: drawn here.  Matplotlib charts go to _draw_all.
     for view in data.cells:
         if view.summary is not None:
-            jobs.append(("latency_distribution", (view.cell.samples_ms, view.summary.p50_ms, view.summary.p95_ms,
-                                                  view.budget_ms)))
-            targets.append((view, "plot_uri"))
+            a = view.cell.artifact
+            view.plot_svg = plots.distribution_svg(
+                view.cell.samples_ms, _run_points(view), view.summary.p50_ms, view.summary.p95_ms, view.budget_ms,
+                f"latency distribution of {a['model']} {a['stage']} on {view.cell.device_id}")
+    for series in data.history:
+        if len(series.p50_ms) >= 2:
+            series.chart_svg = plots.history_svg(series)
+    jobs, targets = [], []
+    for view in data.cells:
         if any(t["kind"] == "temp" for t in view.cell.thermals):
             jobs.append(("thermal_timeline", (view.cell.thermals, view.cell.extra.get("measured_window_s"))))
             targets.append((view, "thermal_uri"))
-    for series in data.history:
-        if len(series.p50_ms) >= 2:
-            jobs.append(("history_chart", (series.p50_ms, series.p95_ms, series.step.index if series.step else None,
-                                           series.throttled)))
-            targets.append((series, "chart_uri"))
     if data.pipelines:
         from harness.report.pipeline import STAGE_LABELS
 

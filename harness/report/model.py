@@ -26,9 +26,9 @@ class CellView:
     summary: LatencySummary | None
     budget_name: str | None = None
     budget_ms: float | None = None
-    verdict: str = "no budget"  # pass | near budget | over budget | no P95 | failed | no budget
+    verdict: str = "no budget"  # harness.report.verdict.budget_status, or failed
     flags: list[str] = field(default_factory=list)
-    plot_uri: str = ""
+    plot_svg: str = ""  # inline <svg>, escaped by harness.report.svg
     thermal_uri: str = ""
 
     @property

@@ -1,9 +1,15 @@
-"""Small SVG charts for the report, as data URIs (self-contained, no id clashes between charts)."""
+"""The report's charts, all SVG and self-contained.
+
+History and distribution charts are inline ``<svg>`` written by hand (harness.report.svg): a marker
+with a tooltip per night or run, so a value is read by hovering rather than by zooming.  The thermal
+timeline, the pipeline stack and the older history chart (``history_chart``) are matplotlib SVGs as data URIs.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+from datetime import datetime
 
 import matplotlib
 
@@ -11,12 +17,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from harness.report.svg import (ACCENT, GRID, INK, MUTED, WARN, Canvas, Scale, legend, nice_step,  # noqa: E402
+                                tick_label, ticks)
+
 plt.rcParams.update({
     "svg.fonttype": "none",  # keep text as text: smaller files, selectable labels
     "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
     "axes.edgecolor": "#888", "axes.labelcolor": "#333", "xtick.color": "#555", "ytick.color": "#555",
 })
-INK, ACCENT, WARN = "#2c4a6e", "#d1495b", "#edae49"
 
 
 def _to_uri(fig) -> str:
@@ -24,37 +32,6 @@ def _to_uri(fig) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def latency_distribution(samples_ms: np.ndarray, p50: float, p95: float, budget_ms: float | None) -> str:
-    """Histogram of measured latencies with P50, P95 and the budget marked; an ECDF beside it.
-
-    The axis spans the data, not the budget: a 0.1 ms VAD next to a 10 ms budget would
-    otherwise be a single line.  A budget off the scale is named in the corner instead.
-    """
-    fig, (hist, ecdf) = plt.subplots(1, 2, figsize=(6.4, 2.1), gridspec_kw={"width_ratios": [3, 2]})
-    lo, hi = float(np.min(samples_ms)), float(np.max(samples_ms))
-    pad = max((hi - lo) * 0.05, hi * 0.01, 1e-3)
-    budget_on_scale = budget_ms is not None and budget_ms <= hi + (hi - lo) * 0.5 + pad
-    right = max(hi + pad, budget_ms + pad) if budget_on_scale else hi + pad
-    hist.hist(samples_ms, bins=min(40, max(5, len(samples_ms) // 4)), color=INK, alpha=0.85)
-    ordered = np.sort(samples_ms)
-    ecdf.step(ordered, np.arange(1, len(ordered) + 1) / len(ordered), where="post", color=INK)
-    for ax in (hist, ecdf):
-        ax.axvline(p50, color="#555", lw=1, ls="--")
-        ax.axvline(p95, color=ACCENT, lw=1.2)
-        if budget_on_scale:
-            ax.axvline(budget_ms, color=WARN, lw=1.5, ls=":")
-        ax.set_xlim(max(0.0, lo - pad), right)
-        ax.set_xlabel("latency (ms)")
-    if budget_ms is not None and not budget_on_scale:
-        ecdf.text(0.98, 0.04, f"budget {budget_ms:g} ms\n(off scale) →", transform=ecdf.transAxes, ha="right",
-                  va="bottom", color=WARN, fontsize=8)
-    hist.set_ylabel("iterations")
-    hist.text(p95, hist.get_ylim()[1], " P95", color=ACCENT, va="top", fontsize=8)
-    ecdf.set_ylabel("fraction ≤ x")
-    ecdf.set_ylim(0, 1.02)
-    return _to_uri(fig)
 
 
 def thermal_timeline(thermals: list[dict], measured_window_s: list[float] | None = None) -> str:
@@ -92,7 +69,8 @@ def thermal_timeline(thermals: list[dict], measured_window_s: list[float] | None
 
 
 def history_chart(p50_ms: list[float], p95_ms: list[float], step_index: int | None, throttled: list[bool]) -> str:
-    """Nightly P50 and P95 over time; the detected step as a shaded new level; throttled nights marked."""
+    """Nightly P50 and P95 over time as a matplotlib data URI (what ``harness site`` draws until it calls
+    :func:`history_svg`, the report's chart: dates, a tooltip per night, intervals)."""
     fig, ax = plt.subplots(figsize=(4.2, 1.4))
     nights = np.arange(len(p50_ms))
     ax.plot(nights, p95_ms, color=ACCENT, lw=0.8, alpha=0.7, label="P95")
@@ -128,3 +106,218 @@ def pipeline_stack(names: list[str], stages: list[dict[str, float]], labels: dic
     ax.set_xlabel("median ms per utterance, by stage")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(names) < 3 else -0.2), ncol=3, frameon=False)
     return _to_uri(fig)
+
+
+# --- hand-written SVG charts ------------------------------------------------------------------------
+
+MIN_RELATIVE_SPAN = 0.10  # a history's y-axis spans at least ±5% of its first night: noise stays small
+DATE_TICKS = 5  # ISO dates are wide: five fit a card without touching
+
+
+def _fmt_ms(value: float) -> str:
+    return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
+
+
+def _pct(value: float) -> str:
+    return "0%" if abs(value) < 1e-9 else f"{value:+g}%".replace("-", "−")
+
+
+def _night_positions(started_at: list[str], count: int) -> list[float]:
+    """x of each night: its start time in days (nights need not be evenly spaced); night numbers when the
+    dates are missing or unreadable."""
+    try:
+        times = [datetime.fromisoformat(t).timestamp() / 86400 for t in started_at]
+    except (TypeError, ValueError):
+        times = []
+    if len(times) != count or len(set(times)) < min(count, 2):
+        return [float(i) for i in range(count)]
+    return times
+
+
+def _interval_bands(xs: list[float], intervals: list) -> list[list[tuple[float, float, float]]]:
+    """Stretches of consecutive nights that have an interval: (x, low, high) each."""
+    bands, current = [], []
+    for x, ci in zip(xs, intervals):
+        if ci is None:
+            if current:
+                bands.append(current)
+            current = []
+        else:
+            current.append((x, ci.low, ci.high))
+    return bands + ([current] if current else [])
+
+
+def history_svg(series) -> str:
+    """A history chart for one ``harness.nightly.history.Series``: each night's P50 (a marker with its run id,
+    date and value as a tooltip) at its date, the run-level 95% interval as a band, the detected step marked,
+    and the y-axis in change from the first night.  Returns inline ``<svg>`` markup, everything escaped."""
+    p50 = [float(v) for v in series.p50_ms]
+    n = len(p50)
+    intervals = list(series.p50_interval) or [None] * n
+    dates = [str(t)[:10] for t in series.started_at] if series.started_at else [f"night {i}" for i in range(n)]
+    width, height, left, right, top, bottom = 560, 220, 52, 14, 40, 36
+    canvas = Canvas(width, height, f"history of {series.device_id} · {series.subject}: nightly P50")
+    if n == 0:
+        canvas.text(left, top, "no nights stored")
+        return canvas.render()
+    ref = p50[0]
+    lows = [ci.low for ci in intervals if ci is not None] + p50
+    highs = [ci.high for ci in intervals if ci is not None] + p50
+    lo, hi = min(lows), max(highs)
+    if hi - lo < MIN_RELATIVE_SPAN * ref:
+        mid = (hi + lo) / 2
+        lo, hi = mid - MIN_RELATIVE_SPAN * ref / 2, mid + MIN_RELATIVE_SPAN * ref / 2
+    pad = (hi - lo) * 0.06
+    y = Scale(lo - pad, hi + pad, height - bottom, top)
+    positions = _night_positions(list(series.started_at), n)
+    x = Scale(min(positions) - 0.5, max(positions) + 0.5, left, width - right)
+    xs = [x(p) for p in positions]
+
+    canvas.text(4, 13, f"P50 per night, change from the first night ({_fmt_ms(ref)} ms on {dates[0]})",
+                colour="#1d2b3a")
+    entries = [("dot", INK, "P50 (hover: run id, value)")]
+    if any(ci is not None for ci in intervals):
+        entries.append(("band", INK, "95% interval across runs"))
+    if series.step is not None:
+        entries.append(("dash", WARN, "step (new level)"))
+    if any(series.throttled):
+        entries.append(("dot", ACCENT, "thermally throttled"))
+    legend(canvas, 4, 29, entries)
+
+    pct = ticks((y.lo / ref - 1) * 100, (y.hi / ref - 1) * 100, 5)
+    for value in pct:
+        py = y(ref * (1 + value / 100))
+        canvas.line(left, py, width - right, py, GRID, 1, cls="grid")
+        canvas.text(left - 6, py + 4, _pct(value), anchor="end", cls="ytick")
+    baseline = height - bottom
+    canvas.line(left, baseline, width - right, baseline, MUTED)
+    shown = sorted({round(k * (n - 1) / (DATE_TICKS - 1)) for k in range(DATE_TICKS)}) if n > 1 else [0]
+    last_label = None
+    for i in shown:
+        if dates[i] != last_label:
+            canvas.line(xs[i], baseline, xs[i], baseline + 4, MUTED)
+            anchor = "end" if xs[i] > width - right - 32 else "start" if xs[i] < left + 32 else "middle"
+            canvas.text(xs[i], baseline + 16, dates[i], anchor=anchor, cls="xtick")
+            last_label = dates[i]
+
+    for band in _interval_bands(xs, intervals):
+        outline = [(bx, y(high)) for bx, _, high in band] + [(bx, y(low)) for bx, low, _ in reversed(band)]
+        if len(band) == 1:  # one night alone: a bar, not a zero-width polygon
+            bx = band[0][0]
+            outline = [(bx - 2, outline[0][1]), (bx + 2, outline[0][1]), (bx + 2, outline[1][1]), (bx - 2, outline[1][1])]
+        canvas.polygon(outline, INK, 0.18, cls="band", title="95% interval of each night's P50 across its runs")
+    if series.step is not None:
+        _draw_step(canvas, series, xs, y, dates, top, baseline)
+    canvas.polyline([(px, y(v)) for px, v in zip(xs, p50)], INK, 1.0, cls="p50")
+    for i, (px, value) in enumerate(zip(xs, p50)):
+        ci = intervals[i]
+        text = f"{series.run_ids[i]} · {dates[i]} · P50 {_fmt_ms(value)} ms"
+        text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else " (one run: no interval)"
+        text += f" · {_pct(round((value / ref - 1) * 100, 1))} vs first night"
+        p95 = series.p95_ms[i] if i < len(series.p95_ms) else float("nan")
+        text += f" · P95 {_fmt_ms(p95)} ms" if p95 == p95 else ""
+        hot = bool(series.throttled[i]) if i < len(series.throttled) else False
+        canvas.circle(px, y(value), 2.6, ACCENT if hot else INK, cls="night",
+                      title=text + (" · thermally throttled" if hot else ""))
+    return canvas.render()
+
+
+def _draw_step(canvas: Canvas, series, xs: list[float], y: Scale, dates: list[str], top: float,
+               baseline: float) -> None:
+    """The detected step: a dashed line at its first night, and the levels before and after it."""
+    step = series.step
+    k = step.index
+    title = (f"step at {dates[k]} ({series.run_ids[k]}): {_fmt_ms(step.before)} → {_fmt_ms(step.after)} ms "
+             f"(×{step.ratio:.3f}, p = {step.p_value:.1g})")
+    canvas.line(xs[k], top, xs[k], baseline, WARN, 1.5, "4 3", cls="step", title=title)
+    canvas.line(xs[0], y(step.before), xs[k], y(step.before), WARN, 1, "2 3", cls="level")
+    canvas.line(xs[k], y(step.after), xs[-1], y(step.after), WARN, 1.5, "2 3", cls="level")
+    right_half = xs[k] > (xs[0] + xs[-1]) / 2
+    canvas.text(xs[k] + (-4 if right_half else 4), top + 11, f"×{step.ratio:.3f}", anchor="end" if right_half else "start",
+                colour=WARN, weight="600")
+
+
+def _budget_note(budget_ms: float, p95_ms: float | None, side: str) -> str:
+    """The budget in words when drawing it would squash the data into a sliver."""
+    where = f"budget {budget_ms:g} ms (P95) lies off this axis to the {side}"
+    if not p95_ms:
+        return where
+    share = p95_ms / budget_ms
+    if share >= 1:
+        return f"{where}: the P95 is {share:.3g}× the budget"
+    return f"{where}: the P95 is {share:.0%} of it" if share >= 0.01 else f"{where}: the P95 is under 1% of it"
+
+
+def distribution_svg(samples_ms, runs: list[tuple[int, float | None, float | None]], p50_ms: float,
+                     p95_ms: float | None, budget_ms: float | None, label: str) -> str:
+    """Every measured iteration, pooled, as a histogram (integer count ticks), and one point per run (its own P50
+    and P95) on the same axis below it, so run-to-run spread is visible; the cell's P50/P95 and the budget are
+    lines when the budget is near the data, and the budget is stated in words when it is not."""
+    data = np.asarray(samples_ms, dtype=float)
+    run_p50 = [(i, v) for i, v, _ in runs if v is not None]
+    run_p95 = [(i, v) for i, _, v in runs if v is not None]
+    values = list(data) + [v for _, v in run_p50 + run_p95] + [p50_ms] + ([p95_ms] if p95_ms else [])
+    lo, hi = min(values), max(values)
+    pad = max((hi - lo) * 0.05, hi * 0.01, 1e-3)
+    on_scale = budget_ms is not None and lo - (hi - lo) * 0.5 - pad <= budget_ms <= hi + (hi - lo) * 0.5 + pad
+    if on_scale:
+        lo, hi = min(lo, budget_ms), max(hi, budget_ms)
+    x_lo = max(0.0, lo - pad) if lo >= 0 else lo - pad
+    note = budget_ms is not None and not on_scale
+    width, left, right, top = 560, 64, 14, 44 if note else 30
+    hist_bottom = 132 if data.size else top
+    strip_p50, strip_p95 = hist_bottom + 18, hist_bottom + 36
+    axis_y = strip_p95 + 12
+    canvas = Canvas(width, int(axis_y + 22), label)
+    x = Scale(x_lo, hi + pad, left, width - right)
+
+    entries = [("line", "#555", f"P50 {_fmt_ms(p50_ms)} ms")]
+    if p95_ms:
+        entries.append(("line", ACCENT, f"P95 {_fmt_ms(p95_ms)} ms"))
+    if on_scale:
+        entries.append(("dash", WARN, f"budget {budget_ms:g} ms"))
+    legend(canvas, 4, 13, entries)
+    if note:
+        canvas.text(4, 28, _budget_note(budget_ms, p95_ms, "right" if budget_ms > hi else "left"), colour=WARN,
+                    cls="budget-note")
+    if data.size:
+        _histogram(canvas, data, x, top, hist_bottom)
+    else:
+        canvas.text(left, top + 4, "no iterations stored: the runner printed only its own percentiles", cls="note")
+    canvas.text(left - 6, strip_p50 + 4, "run P50", anchor="end")
+    canvas.text(left - 6, strip_p95 + 4, "run P95", anchor="end")
+    for row_y, points, colour, what in ((strip_p50, run_p50, INK, "P50"), (strip_p95, run_p95, ACCENT, "P95")):
+        canvas.line(left, row_y, width - right, row_y, GRID)
+        for index, value in points:
+            canvas.circle(x(value), row_y, 3.2, colour, cls="run", title=f"run {index}: {what} {_fmt_ms(value)} ms",
+                          hollow=True)
+    for value, colour, dash in ((p50_ms, "#555", "4 3"), (p95_ms, ACCENT, None)):
+        if value:
+            canvas.line(x(value), top, x(value), strip_p95 + 6, colour, 1.2, dash, cls="marker")
+    if on_scale:
+        canvas.line(x(budget_ms), top, x(budget_ms), strip_p95 + 6, WARN, 1.6, "2 2", cls="budget",
+                    title=f"budget {budget_ms:g} ms (P95)")
+    canvas.line(left, axis_y, width - right, axis_y, MUTED)
+    tick_values = ticks(x.lo, x.hi, 6)
+    step = nice_step(x.hi - x.lo, 6)
+    for value in tick_values:
+        canvas.line(x(value), axis_y, x(value), axis_y + 4, MUTED)
+        canvas.text(x(value), axis_y + 15, tick_label(value, step), anchor="middle", cls="xtick")
+    canvas.text(width - right, axis_y - 3, "ms", anchor="end")
+    return canvas.render()
+
+
+def _histogram(canvas: Canvas, data: np.ndarray, x: Scale, top: float, bottom: float) -> None:
+    """Bars of pooled iterations with integer count ticks on the left."""
+    counts, edges = np.histogram(data, bins=min(40, max(5, data.size // 4)))
+    peak = int(counts.max())
+    y = Scale(0, peak * 1.08, bottom, top)
+    count_ticks = ticks(0, peak, 4, integer=True)
+    for value in count_ticks:
+        canvas.line(x.px_lo, y(value), x.px_hi, y(value), GRID, cls="grid")
+        canvas.text(x.px_lo - 6, y(value) + 4, f"{value:.0f}", anchor="end", cls="ytick")
+    canvas.text(x.px_lo - 6, top - 2, "iterations", anchor="end", size=9)
+    for count, a, b in zip(counts, edges[:-1], edges[1:]):
+        if count:
+            canvas.rect(x(a), y(count), max(x(b) - x(a) - 0.5, 0.8), bottom - y(count), INK, 0.8, cls="bar",
+                        title=f"{_fmt_ms(a)}–{_fmt_ms(b)} ms: {count} iteration{'s' if count != 1 else ''}")

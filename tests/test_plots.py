@@ -1,0 +1,196 @@
+"""The report's charts, read back as SVG: what a person needs to read them in five seconds is there.
+
+Each test names, in its docstring or a comment, the breakage of harness/report/plots.py it catches.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from harness.nightly.history import build_series
+from harness.report.plots import distribution_svg, history_svg
+
+START = datetime(2026, 3, 1, 2, 30, tzinfo=timezone.utc)
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _rows(levels_ms, runs=5, run_sd=0.01, seed=0, run_id="night-{}", device="phone-1", model="whisper"):
+    """History rows as Store.history gives them: one per night, ``runs`` run medians around each level."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, level in enumerate(levels_ms):
+        p50 = list(level * rng.lognormal(0, run_sd, runs))
+        rows.append({"run_id": run_id.format(i), "started_at": (START + timedelta(days=i)).isoformat(),
+                     "device_id": device, "model": model, "stage": "asr-encoder", "format": "pte",
+                     "backend": "xnnpack", "quantization": "int8", "throttled": False,
+                     "run_p50_ms": p50, "run_p95_ms": [1.2 * v for v in p50]})
+    return rows
+
+
+def _svg(markup: str) -> ET.Element:
+    return ET.fromstring(markup)  # well-formed XML, or this raises
+
+
+def _by_class(root: ET.Element, cls: str) -> list[ET.Element]:
+    return [e for e in root.iter() if e.get("class") == cls]
+
+
+def _title(element: ET.Element) -> str:
+    title = element.find("title")
+    return "" if title is None else title.text or ""
+
+
+@pytest.fixture(scope="module")
+def stepped():
+    """Twenty nights with a 20% step at night 12, through build_series (dates, intervals, detect_step)."""
+    (series,) = build_series(_rows([10.0] * 12 + [12.0] * 8))
+    assert series.step is not None and series.step.index == 12  # the detector found the injected step
+    return series, _svg(history_svg(series))
+
+
+def test_history_x_ticks_are_the_nights_dates(stepped):
+    # Catches: an x-axis of night numbers (0.0 to 1.0), or dates dropped from the series.
+    series, root = stepped
+    labels = [t.text for t in _by_class(root, "xtick")]
+    assert len(labels) >= 3 and all(ISO_DATE.match(label) for label in labels), labels
+    assert labels[0] == "2026-03-01" and labels[-1] == "2026-03-20"
+
+
+def test_history_has_one_marker_per_night_with_its_run_id_and_value(stepped):
+    # Catches: a line without markers, markers without tooltips, or a tooltip naming the wrong night.
+    series, root = stepped
+    nights = _by_class(root, "night")
+    assert len(nights) == 20
+    for i, marker in enumerate(nights):
+        title = _title(marker)
+        assert f"night-{i} " in title and f"P50 {series.p50_ms[i]:.3g} ms" in title, title
+        assert (START + timedelta(days=i)).date().isoformat() in title
+    xs = [float(m.get("cx")) for m in nights]
+    assert xs == sorted(xs) and len(set(xs)) == 20  # in date order, none on top of another
+
+
+def test_history_band_when_intervals_exist_and_none_without(stepped):
+    # Catches: the run-level interval not drawn, or drawn from nothing (one run a night has no interval).
+    _, root = stepped
+    assert _by_class(root, "band")
+    (single,) = build_series(_rows([10.0] * 12, runs=1))
+    assert not _by_class(_svg(history_svg(single)), "band")
+
+
+def test_history_step_is_marked_at_its_first_night(stepped):
+    # Catches: a step drawn one night off (a span starting at index - 0.5 of night numbers), or not at all.
+    series, root = stepped
+    (step,) = _by_class(root, "step")
+    night_12 = _by_class(root, "night")[12]
+    assert float(step.get("x1")) == pytest.approx(float(night_12.get("cx")))
+    assert "night-12" in _title(step) and "2026-03-13" in _title(step)
+
+
+def test_history_y_axis_is_change_from_the_first_night_and_noise_stays_small():
+    """A 0.05 ms wobble on 20 ms is not a cliff: the labels are percent changes and the dots use a small part
+    of the height.  Catches: an axis fitted tightly to the data in ms."""
+    wobble = [20.0, 20.05, 19.98, 20.03, 19.96, 20.04, 20.0, 19.99]
+    (series,) = build_series(_rows(wobble, runs=1))
+    root = _svg(history_svg(series))
+    labels = [t.text for t in _by_class(root, "ytick")]
+    assert "0%" in labels and all(label.endswith("%") for label in labels), labels
+    ys = [float(m.get("cy")) for m in _by_class(root, "night")]
+    grid = [float(g.get("y1")) for g in _by_class(root, "grid")]
+    assert (max(ys) - min(ys)) < 0.25 * (max(grid) - min(grid))
+
+
+def test_history_escapes_names_and_run_ids_from_outside():
+    # Catches: a run id or model name written into the SVG unescaped (it is put in the page as is).
+    hostile = "<script>alert(1)</script>&\""
+    (series,) = build_series(_rows([10.0] * 6, run_id=hostile + "{}", device=hostile, model=hostile))
+    markup = history_svg(series)
+    assert "<script" not in markup
+    root = _svg(markup)
+    assert hostile + "0" in _title(_by_class(root, "night")[0])  # the text survives, as text
+
+
+def _distribution(samples, budget_ms=None, runs=None):
+    samples = np.asarray(samples, dtype=float)
+    runs = runs if runs is not None else [(0, float(np.median(samples)), float(np.percentile(samples, 95)))]
+    return _svg(distribution_svg(samples, runs, float(np.median(samples)), float(np.percentile(samples, 95)),
+                                 budget_ms, "latency of a cell"))
+
+
+def test_count_axis_ticks_are_whole_iterations():
+    # Catches: count ticks at 0.5 steps (a histogram whose tallest bar holds two iterations).
+    root = _distribution([1.0, 1.05, 1.5, 1.55, 2.0])  # five bins: two, none, two, none, one
+    labels = [t.text for t in _by_class(root, "ytick")]
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    assert all(label.isdigit() for label in labels), labels
+
+
+def test_one_point_per_run_beside_the_pooled_iterations():
+    # Catches: run-to-run spread not drawn (only the pooled histogram), or a run missing.
+    rng = np.random.default_rng(0)
+    runs = [(i, 5.0 + 0.1 * i, 5.6 + 0.1 * i) for i in range(6)]
+    root = _distribution(rng.normal(5.3, 0.2, 120), runs=runs)
+    points = _by_class(root, "run")
+    assert len(points) == 12 and _by_class(root, "bar")
+    titles = {_title(p) for p in points}
+    assert "run 3: P50 5.3 ms" in titles and "run 5: P95 6.1 ms" in titles
+
+
+def test_budget_is_a_line_in_range_and_a_sentence_out_of_range():
+    # Catches: "(off scale)" on every plot, a budget line squashing the data, or a budget never drawn.
+    samples = np.linspace(8.0, 10.0, 50)
+    near = _distribution(samples, budget_ms=11.0)
+    assert _by_class(near, "budget") and not _by_class(near, "budget-note")
+    far = _distribution(samples, budget_ms=150.0)
+    (note,) = _by_class(far, "budget-note")
+    assert not _by_class(far, "budget") and "budget 150 ms" in note.text and "right" in note.text
+    ticks = [float(t.text) for t in _by_class(far, "xtick")]
+    assert max(ticks) < 15  # the axis spans the data, not the budget
+
+
+def test_summary_only_cell_still_shows_its_runs():
+    # Catches: a crash on a cell with no stored iterations (the runner printed only percentiles).
+    root = _svg(distribution_svg(np.empty(0), [(0, 4.0, 5.0), (1, 4.2, 5.1)], 4.1, 5.05, None, "summary only"))
+    assert len(_by_class(root, "run")) == 4 and not _by_class(root, "bar")
+
+
+# Injected into a copy of the page only: the report itself carries no script.
+PROBE = """<script>
+document.body.setAttribute('data-boxes', JSON.stringify([...document.querySelectorAll('svg.plot')].map(svg => {
+  const box = svg.getBoundingClientRect();
+  const dots = [...svg.querySelectorAll('.night, .run')].map(d => d.getBoundingClientRect());
+  return {w: box.width, h: box.height, dots: dots.length, hidden: dots.filter(d => !(d.width && d.height)).length};
+})));
+</script>"""
+
+
+def test_nightly_report_plots_are_visible_in_chromium(tmp_path):
+    """The inline SVGs lay out with real size, and their markers too; the page logs nothing to the console.
+    Catches: a chart collapsed to no height, markers with no area (r=0), console errors from the markup."""
+    import html as html_lib
+    import json
+
+    from harness.nightly.run import compare_and_write
+    from harness.nightly.synthetic import write_synthetic_history
+    from tests.helpers import chromium
+
+    runs = write_synthetic_history(tmp_path / "h.db", nights=12, devices=1, builds=2, samples=30, step=(7, 0, 1.3))
+    compare_and_write(tmp_path / "h.db", runs[-1], None, tmp_path / "out", threshold=0.05)
+    page = tmp_path / "out" / "index.html"
+    dom = chromium(page, tmp_path, "--dump-dom")
+    assert dom.returncode == 0 and "CONSOLE" not in dom.stderr and "Failed to load resource" not in dom.stderr
+
+    probe = tmp_path / "out" / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    dumped = chromium(probe, tmp_path, "--dump-dom", "--window-size=1280,900")
+    found = re.search(r'data-boxes="([^"]*)"', dumped.stdout)
+    assert found, dumped.stderr[-2000:]
+    boxes = json.loads(html_lib.unescape(found.group(1)))
+    assert len(boxes) == 4  # two history charts, two distributions
+    for box in boxes:
+        assert box["w"] > 200 and box["h"] > 100 and box["dots"] > 0 and box["hidden"] == 0, box
+    assert sum(box["dots"] for box in boxes) == 2 * 12 + 2 * 2 * 5  # a dot per night; P50 and P95 per run
