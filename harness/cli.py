@@ -318,8 +318,6 @@ def cmd_site(args) -> int:
 def cmd_compare(args) -> int:
     from harness.nightly.compare import compare_stored_runs, render
 
-    if not args.db.is_file():
-        raise UserError("no results database here.", path=args.db, fix="pass the --db that holds both runs.")
     a, b = _resolve_run_id(args.db, args.baseline), _resolve_run_id(args.db, args.candidate)
     result = compare_stored_runs(args.db, a, b, args.threshold)
     text = render(result, args.format, only_changed=args.only_changed)
