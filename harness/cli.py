@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness import __version__
 from harness.errors import EXIT_USER_ERROR, UserError
+from harness.termsafe import rich_safe, term_safe
 
 DEFAULT_DB = Path("reports/harness.db")
 DEFAULT_INVENTORY = Path("devices.yaml")
@@ -94,8 +95,8 @@ def cmd_devices(args) -> int:
     for col in ("id", "platform", "soc", "backends", "reachable"):
         table.add_column(col)
     for r in rows:
-        state = "[green]yes[/]" if r["reachable"] else f"[red]no[/] ({r['detail']})"
-        table.add_row(r["id"], r["platform"], r["soc"] or "–", ", ".join(r["backends"]), state)
+        state = "[green]yes[/]" if r["reachable"] else f"[red]no[/] ({rich_safe(r['detail'])})"
+        table.add_row(*map(rich_safe, (r["id"], r["platform"], r["soc"] or "–", ", ".join(r["backends"]))), state)
     Console().print(table)
     return 0
 
@@ -176,7 +177,7 @@ def cmd_nightly(args) -> int:
         print(f"nightly {outcome.run_id} against {base}: {len(outcome.checks)} checks, {len(failing)} failing",
               file=sys.stderr)
         for c in failing:
-            print(f"  {c.status}: {c.device_id} · {c.subject} ({c.kind}): {c.detail}", file=sys.stderr)
+            print(term_safe(f"  {c.status}: {c.device_id} · {c.subject} ({c.kind}): {c.detail}"), file=sys.stderr)
         print(f"report: {outcome.out_dir / 'index.html'} · {outcome.out_dir / 'junit.xml'} · "
               f"{outcome.out_dir / 'nightly.json'}", file=sys.stderr)
     return 0 if outcome.passed else 1
@@ -199,7 +200,8 @@ def cmd_calibrate(args) -> int:
         floor = (f"noise floor {r['noise_floor']:.1%} ({r['floor_rests_on']})" if r["noise_floor"] is not None
                  else "noise floor: needs one more calibration or unchanged night")
         flag = "" if r["verdict"] in ("no change", "too noisy") else f"  <- the nightly rule would call this {r['verdict']}"
-        print(f"  {r['device_id']} · {r['build']}: A/A {r['aa_ratio']:.3f}{ci}; {floor}{flag}", file=sys.stderr)
+        print(term_safe(f"  {r['device_id']} · {r['build']}: A/A {r['aa_ratio']:.3f}{ci}; {floor}{flag}"),
+              file=sys.stderr)
     return 0
 
 
@@ -241,7 +243,8 @@ def cmd_lab_join(args) -> int:
                         fix="harness lab join --head, or harness lab join HEAD:PORT")
     found = answering_devices(args.inventory)
     for device_id, ok, why in found:
-        print(f"  {'advertise' if ok else 'skip     '} {device_id}" + ("" if ok else f": {why}"), file=sys.stderr)
+        print(term_safe(f"  {'advertise' if ok else 'skip     '} {device_id}" + ("" if ok else f": {why}")),
+              file=sys.stderr)
     argv = ray_start_argv(None if args.head else args.address, resources_for([d for d, ok, _ in found if ok]),
                           port=args.port)
     if args.dry_run:
@@ -278,7 +281,7 @@ def cmd_runs(args) -> int:
         _emit_json(rows)
     else:
         for r in rows:
-            print(f"{r['run_id']}  {r['status']:<11} {r['cells']:>4} cells  {r['started_at']}  {r['plan']}")
+            print(term_safe(f"{r['run_id']}  {r['status']:<11} {r['cells']:>4} cells  {r['started_at']}  {r['plan']}"))
         if not rows:
             print(f"no runs in {args.db}", file=sys.stderr)
     return 0
@@ -432,7 +435,7 @@ def cmd_corpus_check(args) -> int:
                     "problems": [p.__dict__ for p in problems]})
     else:
         for p in problems:
-            print(f"{corpus.manifest}:{p.line}: {p.utterance_id}: {p.message}", file=sys.stderr)
+            print(term_safe(f"{corpus.manifest}:{p.line}: {p.utterance_id}: {p.message}"), file=sys.stderr)
         hours = sum(u.duration_s for u in corpus.utterances) / 3600
         print(f"{corpus.manifest}: {len(corpus.utterances)} utterances, {hours:.2f} h, "
               f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", file=sys.stderr)
@@ -754,13 +757,13 @@ def _dispatch(args) -> int:
     try:
         return args.func(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {term_safe(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except (sqlite3.Error, OSError) as exc:
         fault = _fault(exc, getattr(args, "db", None))
         if fault is None:
             raise
-        print(f"error: {fault}", file=sys.stderr)
+        print(f"error: {term_safe(fault, keep_newlines=True)}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 
