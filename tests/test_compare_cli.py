@@ -136,3 +136,28 @@ def test_report_without_output_writes_beside_the_database(host_runs):
     assert proc.returncode == 0, proc.stderr
     page = db.parent / ids["first"] / "index.html"
     assert f"harness report {ids['first']}" in page.read_text()
+
+
+def test_chains_are_compared_on_the_same_utterances_only():
+    """WER in `harness compare`: a chain of the same name on the same utterances gets the paired bootstrap; on
+    other utterances, or in one run only, it is not comparable, with the reason."""
+    from types import SimpleNamespace
+
+    from harness.accuracy.wer import score_corpus
+    from harness.nightly.compare import chain_checks
+
+    def chain(name, refs, hyps):
+        score = score_corpus([str(i) for i in range(len(refs))], refs, hyps, normalise=False)
+        return SimpleNamespace(cell=SimpleNamespace(device_id="host"), chain={"name": name}, score=score)
+
+    def run(run_id, *chains):
+        return SimpleNamespace(run=SimpleNamespace(run_id=run_id), chains=list(chains))
+
+    refs = [f"w{i} x{i} y{i}" for i in range(25)]
+    worse = [r if i % 2 else "z " + r.split(" ", 1)[1] for i, r in enumerate(refs)]  # 13 substitutions
+    a = run("A", chain("int8", refs, refs), chain("fp32", refs, refs), chain("old", refs, refs))
+    b = run("B", chain("int8", refs, worse), chain("fp32", refs[:3], refs[:3]), chain("new", refs, refs))
+    checks = {c.subject: c for c in chain_checks(a, b)}
+    assert checks["int8"].status == "regression" and checks["int8"].data["delta"] == pytest.approx(13 / 75)
+    assert checks["fp32"].status == "not comparable" and "25 in A, 3 in B" in checks["fp32"].detail
+    assert checks["old"].detail == "only in A" and checks["new"].detail == "only in B"
