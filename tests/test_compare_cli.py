@@ -61,6 +61,8 @@ def test_bad_input_is_one_message_and_exit_2(synthetic_db, tmp_path):
     assert unknown.returncode == 2 and "no run 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
     threshold = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(synthetic_db), "--threshold", "5")
     assert threshold.returncode == 2 and "0.05 means 5%" in threshold.stderr
+    ambiguous = run_cli("compare", "synthetic", "synthetic-0001", "--db", str(synthetic_db))
+    assert ambiguous.returncode == 2 and "is the start of 2 run ids" in ambiguous.stderr
     nodb = run_cli("compare", "a", "b", "--db", str(tmp_path / "missing.db"))
     assert nodb.returncode == 2 and "no results database" in nodb.stderr and not (tmp_path / "missing.db").exists()
 
@@ -130,9 +132,12 @@ def test_a_far_heavier_build_exits_1_and_other_settings_are_not_comparable(host_
 
 @pytest.mark.slow
 def test_report_without_output_writes_beside_the_database(host_runs):
-    """The command every report's footer prints, `harness report RUN_ID`, failed: -o was required."""
+    """The command every report's footer prints, `harness report RUN_ID`, failed: -o was required.  Like every
+    command that reads a run, it takes the start of a run id too."""
     db, ids = host_runs
-    proc = run_cli("report", ids["first"], "--db", str(db))
+    others = [i for key, i in ids.items() if key != "first"]
+    prefix = next(ids["first"][:n] for n in range(1, 99) if not any(i.startswith(ids["first"][:n]) for i in others))
+    proc = run_cli("report", prefix, "--db", str(db))
     assert proc.returncode == 0, proc.stderr
     page = db.parent / ids["first"] / "index.html"
     assert f"harness report {ids['first']}" in page.read_text()
