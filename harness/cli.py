@@ -12,8 +12,10 @@ import errno
 import json
 import os
 import shlex
+import signal
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 from harness import __version__
@@ -60,22 +62,16 @@ def _existing_db(db: Path) -> Path:
 
 
 def _resolve_run_id(db: Path, run_id: str) -> str:
-    """'latest', a run id, or the start of exactly one run id (as git takes a commit's)."""
     _existing_db(db)
+    if run_id != "latest":
+        return run_id
     from harness.store import Store
 
     with Store(db) as store:
-        if run_id == "latest":
-            runs = store.runs(1)
-            if not runs:
-                raise UserError("the database holds no runs yet.", path=db, fix="run 'harness run PLAN' first.")
-            return runs[0].run_id
-        starting = [r.run_id for r in store.runs(-1) if r.run_id.startswith(run_id)]  # -1: every run
-    if len(starting) > 1 and run_id not in starting:
-        shown = ", ".join(starting[:5]) + (", ..." if len(starting) > 5 else "")
-        raise UserError(f"'{run_id}' is the start of {len(starting)} run ids ({shown}).", path=db,
-                        fix="give more of the run id ('harness runs' lists them).")
-    return starting[0] if len(starting) == 1 else run_id  # an unknown id: the store says so, with recent ids
+        runs = store.runs(1)
+    if not runs:
+        raise UserError("the database holds no runs yet.", path=db, fix="run 'harness run PLAN' first.")
+    return runs[0].run_id
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -107,18 +103,44 @@ def cmd_devices(args) -> int:
     return 0
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOPPED_HELP = ("Stopped by Ctrl-C (SIGINT), SIGTERM or SIGHUP: every process it started is killed, the run is\n"
+                "marked interrupted, the command prints the --resume RUN_ID that finishes it and exits\n"
+                "128 + the signal (130, 143, 129). After SIGKILL nothing it started keeps running either, and\n"
+                "--resume finishes the run.")
+
+
+def _stop_on_signals(received: list[int]) -> dict:
+    """Make SIGINT, SIGTERM and SIGHUP stop the run as Ctrl-C does (a KeyboardInterrupt in this, the main thread,
+    so the engine kills what runs and marks the run interrupted); the first signal is put in ``received``, later
+    ones wait for that cleanup.  A signal ignored when the harness started (nohup, a background job) stays so.
+    Returns the handlers to put back."""
+    def stop(signum, frame):
+        if not received:
+            received.append(signum)
+            raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # only the main thread may set handlers (a caller embedding the CLI keeps its own)
+    return {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
+
+
 def _measuring(args, command: str, work):
-    """``work(progress)`` under a progress display; on Ctrl-C, say how to resume and exit 130."""
+    """``work(progress)`` under a progress display; on Ctrl-C, SIGTERM or SIGHUP, say how to resume and exit
+    128 + the signal."""
     from harness.cli_progress import RichProgress
 
     progress = RichProgress(enabled=not args.quiet)
+    received: list[int] = []
+    previous = _stop_on_signals(received)
     try:
         return work(progress)
     except KeyboardInterrupt:
         progress.stop()
-        print(f"\ninterrupted. Every finished run is stored; continue with:\n"
+        signum = received[0] if received else signal.SIGINT
+        print(f"\ninterrupted ({signal.Signals(signum).name}). Every finished run is stored; continue with:\n"
               f"  harness {command} {args.plan} --resume {progress.run_id or 'RUN_ID'}", file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(128 + signum) from None
     except (sqlite3.Error, OSError) as exc:
         fault = _fault(exc, args.db)
         if fault is None or progress.run_id is None:
@@ -129,6 +151,8 @@ def _measuring(args, command: str, work):
                         f"{progress.run_id} with: harness {command} {shlex.quote(str(args.plan))}{db} "
                         f"--resume {progress.run_id}") from None
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         progress.stop()
 
 
@@ -520,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "at once: if the run is interrupted, rerun with --resume RUN_ID and only what is missing is\n"
                     "measured.\n"
                     "Exit status: 0 all cells measured, 1 some cells failed (their logs are stored), 2 bad input.",
-        epilog="example:\n  harness run plans/host-demo.yaml\n  harness run plans/host-demo.yaml --resume 20261121-143000-7f3a")
+        epilog=STOPPED_HELP + "\n\nexample:\n  harness run plans/host-demo.yaml\n  harness run plans/host-demo.yaml --resume 20261121-143000-7f3a")
     p.add_argument("plan", type=Path, help="plan file, e.g. plans/host-demo.yaml")
     p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
                    help="inventory file when the plan names none (default: ./devices.yaml)")
@@ -536,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run PLAN (resumable like 'run'), compare with a baseline (the newest complete run of the same\n"
                     "plan, or --baseline), and write index.html, junit.xml and nightly.json to the output folder.\n"
                     "Exit status: 0 nothing failing, 1 a regression, budget miss or failed cell, 2 bad input.",
-        epilog="cron, every night at 02:30, history kept in one database:\n"
+        epilog=STOPPED_HELP + "\n\ncron, every night at 02:30, history kept in one database:\n"
                "  30 2 * * *  cd /srv/harness && .venv/bin/harness nightly plans/lab.yaml --db reports/harness.db -q")
     p.add_argument("plan", type=Path, nargs="?", help="plan file (not needed with --compare-only)")
     p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
@@ -558,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "consecutive nights in which a build did not change, it sets each cell's noise floor, and the\n"
                     "nightly calls a change only when it is larger than that floor (and than --threshold).\n"
                     "Run it once when a lab or plan is new, and again after changing devices or settings.",
-        epilog="example:\n  harness calibrate plans/lab.yaml && harness calibrate plans/lab.yaml")
+        epilog=STOPPED_HELP + "\n\nexample:\n  harness calibrate plans/lab.yaml && harness calibrate plans/lab.yaml")
     p.add_argument("plan", type=Path)
     p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
     db_arg(p)
@@ -620,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="render a stored run as a self-contained HTML report", formatter_class=fmt,
                        description="Render RUN_ID (or 'latest') from the database; nothing is re-measured.",
                        epilog="example:\n  harness report latest -o reports/latest && xdg-open reports/latest/index.html")
-    p.add_argument("run_id", metavar="RUN_ID", help="a run id from 'harness runs' (or its start), or 'latest'")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id from 'harness runs', or 'latest'")
     p.add_argument("-o", "--output", type=Path,
                    help="output folder, index.html is written there (default: RUN_ID beside the database, "
                         "reports/RUN_ID for the default --db)")
@@ -641,9 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  harness compare 20261121-143000-7f3a 20261122-143000-91bc --only-changed --threshold 0.1\n"
                "  harness compare A_RUN B_RUN --format json -o compare.json\n"
                "  harness compare A_RUN B_RUN --format html -o reports/compare.html")
-    p.add_argument("baseline", metavar="A",
-                   help="the baseline run: a run id from 'harness runs' (or its start), or 'latest'")
-    p.add_argument("candidate", metavar="B", help="the run compared with A: a run id (or its start), or 'latest'")
+    p.add_argument("baseline", metavar="A", help="the baseline run: a run id from 'harness runs', or 'latest'")
+    p.add_argument("candidate", metavar="B", help="the run compared with A: a run id, or 'latest'")
     p.add_argument("--threshold", type=_fraction, default=0.05,
                    help="smallest change worth calling, as a fraction (default 0.05: 5%%)")
     p.add_argument("--only-changed", action="store_true",

@@ -11,12 +11,15 @@ import os
 import platform
 import signal
 import subprocess
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
+from harness.errors import DeviceError
+from harness.lifetime import dying_with_this_process
 from harness.vocab import Backend
 from harness.thermal import sysfs
 
@@ -65,6 +68,9 @@ class Device(BaseDevice):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self._forks: dict[str, ForkServer] = {}  # format -> its fork server, started on the format's first run
+        self._processes: set[subprocess.Popen] = set()  # plain processes running now, killed by close()
+        self._lock = threading.Lock()  # close() may come from another thread while this one starts a process
+        self._closed = False  # once closed (a run being stopped), nothing new starts
 
     def reachable(self) -> tuple[bool, str]:
         return True, "this machine"
@@ -112,7 +118,10 @@ class Device(BaseDevice):
             if server is None or not server.alive() or model in server.served:
                 if server is not None:
                     server.close()
-                server = self._forks[fmt] = ForkServer(fmt)
+                server = ForkServer(fmt)
+                if not self._keep(fmt, server):
+                    server.close()
+                    raise self._stopped(argv)
             return server.run(argv, argv[3:], model, timeout_s)
         except ForkServerError as exc:
             self.notes.append(f"{exc}; measured in a plain process instead")
@@ -123,25 +132,53 @@ class Device(BaseDevice):
 
     def _run_process(self, argv: list[str], timeout_s: float, env: dict[str, str] | None) -> CommandResult:
         started = time.perf_counter()
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, **(env or {})}, start_new_session=True,
-        )
+        with self._lock:
+            if self._closed:
+                raise self._stopped(argv)
+            # This thread waits for the child, so the child may die with it (and so with a SIGKILLed controller).
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, **(env or {})}, start_new_session=True, preexec_fn=dying_with_this_process(),
+            )
+            self._processes.add(proc)
         try:
             out, err = proc.communicate(timeout=timeout_s)
             return CommandResult(argv, proc.returncode, out, err, time.perf_counter() - started)
         except subprocess.TimeoutExpired:
-            # Kill the whole group: a runtime may have spawned threads or helpers of its own.
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_group(proc)  # the whole group: a runtime may have spawned threads or helpers of its own
             out, err = proc.communicate()
             return CommandResult(argv, None, out, err, time.perf_counter() - started, timed_out=True)
+        finally:
+            with self._lock:
+                self._processes.discard(proc)
+
+    def _keep(self, fmt: str, server: ForkServer) -> bool:
+        """Make ``server`` the one of ``fmt``, unless the device was closed while it started."""
+        with self._lock:
+            if not self._closed:
+                self._forks[fmt] = server
+            return not self._closed
+
+    def _stopped(self, argv: list[str]) -> DeviceError:
+        return DeviceError(self.id, argv, "the run is being stopped; not started", lost=True)
 
     def sample_thermals(self) -> list[ThermalSample]:
         return sysfs.read_local()
 
     def close(self) -> None:
-        while self._forks:
-            self._forks.popitem()[1].close()
+        """Kill whatever runs (a run being stopped calls this from another thread) and start nothing after."""
+        with self._lock:
+            self._closed = True
+            processes, servers = list(self._processes), list(self._forks.values())
+            self._forks.clear()
+        for proc in processes:
+            _kill_group(proc)
+        for server in servers:
+            server.close()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

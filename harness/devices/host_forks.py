@@ -15,6 +15,7 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,31 @@ from harness.devices.base import CommandResult
 from harness.wire import FORKSERVER_READY as READY
 
 START_TIMEOUT_S = 120.0
+SCRATCH_PREFIX = "harness-forks-"  # then the controller's pid: a folder whose controller is dead is swept
+
+
+def sweep_stale_scratch() -> None:
+    """Remove scratch folders left by a controller that was killed (SIGKILL leaves no time to clean up): only
+    ours, that is named after a controller pid that no longer runs and owned by this user."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        try:
+            facts = folder.lstat()
+            if not pid.isdigit() or facts.st_uid != os.getuid() or not stat.S_ISDIR(facts.st_mode):
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue  # alive under another user, or the folder vanished: not ours to touch
+
+
+def _read_or_empty(path: Path) -> str:
+    """A child's output file; '' when it was never written (or its folder is gone: the run is being stopped)."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 class ForkServerError(Exception):
@@ -40,7 +66,8 @@ class ForkServer:
                                      start_new_session=True)
         self.served: set[str] = set()
         self._pending = b""  # bytes read from the server's stdout but not yet returned as a line
-        self.scratch = Path(tempfile.mkdtemp(prefix="harness-forks-"))
+        sweep_stale_scratch()
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self._requests = itertools.count()  # names each child's output files (a user may delete them once read)
         line = self._read_line(START_TIMEOUT_S)
         if line.strip() != READY:
@@ -54,12 +81,13 @@ class ForkServer:
         cannot see lines already sitting in a file object's buffer (two replies often arrive in one
         read), and waiting on it then would wait forever."""
         deadline = time.monotonic() + max(0.0, timeout_s)
-        fd = self.proc.stdout.fileno()
         while b"\n" not in self._pending:
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
+            try:  # close() from another thread (a run being stopped) may have closed the pipe under us
+                fd = self.proc.stdout.fileno()
+                ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+                chunk = os.read(fd, 65536) if ready else b""
+            except (OSError, ValueError):
                 return ""
-            chunk = os.read(fd, 65536)
             if not chunk:
                 return ""
             self._pending += chunk
@@ -112,12 +140,12 @@ class ForkServer:
             code = self.exit_code(30.0)
             if code is None:
                 raise ForkServerError("the fork server lost its child")
-        read = lambda p: p.read_text(errors="replace") if p.exists() else ""
-        return CommandResult(argv, None if timed_out else code, read(out), read(err),
+        return CommandResult(argv, None if timed_out else code, _read_or_empty(out), _read_or_empty(err),
                              time.perf_counter() - started, timed_out=timed_out)
 
     def close(self) -> None:
-        """Stop the server (and a child it is waiting for); safe to call twice, from two threads."""
+        """Stop the server and the child it is waiting for (the server kills it when its stdin closes, see
+        host_forkserver.fork_loop); safe to call twice, from two threads."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()

@@ -14,7 +14,7 @@ from harness.nightly.outputs import write_junit, write_summary
 from harness.nightly.second_look import undecided_pairs
 from harness.report.html import render
 from harness.report.model import build_report_data
-from harness.run.engine import run_plan
+from harness.run.engine import incomplete, run_plan
 from harness.store import Store
 
 
@@ -34,6 +34,11 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
                       threshold: float) -> NightlyOutcome:
     """Checks of a stored run against a stored baseline; writes index.html, junit.xml, nightly.json."""
     with Store(db) as store:
+        unfinished = incomplete(store, run_id)
+        if unfinished:  # a verdict on part of the plan would pass every build that was never measured
+            raise UserError(f"run {run_id}: {unfinished}; it has no verdict until it is finished.", path=db,
+                            fix=f"resume it with 'harness nightly {store.run(run_id).plan_path} --resume {run_id}' "
+                                "(that compares it too).")
         if baseline_id is None:
             baseline_id = store.latest_complete_run(store.run(run_id).plan_name, run_id)
         elif store.run(baseline_id).plan_name != store.run(run_id).plan_name:

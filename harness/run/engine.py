@@ -122,6 +122,53 @@ def aa_cells(cells: list[CellSpec]) -> list[CellSpec]:
     return latency + [replace(c, key=c.key + AA_SUFFIX) for c in latency]
 
 
+RUNS_PLANNED = "runs_planned"  # in a run's settings: every run it was started to measure
+
+
+def incomplete(store: Store, run_id: str) -> str | None:
+    """Why a stored run cannot be judged yet ("incomplete run: N of M runs stored"), or None once it finished:
+    a verdict on part of a plan would pass builds that were never measured."""
+    record = store.run(run_id)
+    if record.status == "complete":
+        return None
+    stored = sum(len(indices) for _, indices in store.stored_runs(run_id).values())
+    planned = record.settings.get(RUNS_PLANNED)
+    of = f" of {planned}" if planned else ""
+    return f"incomplete run: {stored}{of} runs stored (the run is {record.status})"
+
+
+def finish_with_kept_bytes(cells: list[CellSpec], store: Store, run_id: str, cache: BuildCache) -> list[CellSpec]:
+    """For --resume: a latency cell the run began whose file was rebuilt since is finished with the bytes it began
+    with (the build cache kept them when the run started), under its stored key, so resuming always completes the
+    run that was started; the rebuilt bytes belong to a new run.  A cell begun that cannot be finished so (its
+    bytes are not kept) refuses the resume rather than leave it short of its runs for good."""
+    began = {c.cell_key: c for c in store.cells(run_id, with_samples=False)}
+    by_identity = {identity_of(c.device_id, c.artifact): c for c in began.values()
+                   if c.task == "latency" and not c.cell_key.endswith((AA_SUFFIX, REF_SUFFIX))}
+    out = []
+    for spec in cells:
+        suffix = AA_SUFFIX if spec.key.endswith(AA_SUFFIX) else ""
+        before = by_identity.get(identity_of(spec.device.id, spec.artifact)) if spec.task == "latency" else None
+        kept = cache.load(before.artifact["sha256"]) if before and before.cell_key + suffix != spec.key else None
+        if kept is None:
+            out.append(spec)
+            continue
+        out.append(replace(spec, key=before.cell_key + suffix, artifact=kept))
+        if not suffix:
+            print(f"warning: {spec.artifact.path} changed since run {run_id} began; its cell is finished with the "
+                  "bytes the run began with (kept in the build cache). Measure the new build with a new run.",
+                  file=sys.stderr)
+    planned, paths = {c.key for c in out}, {str(c.artifact.path) for c in cells}
+    for key, cell in began.items():
+        if (key not in planned and not key.endswith(REF_SUFFIX) and cell.status in ("ok", "lost")
+                and cell.runs_done < cell.runs_planned and cell.artifact.get("path") in paths):
+            raise UserError(f"run {run_id} began {cell.artifact.get('path') or key} with other bytes than its file "
+                            f"holds now, and those bytes are not kept: its cell would stay at {cell.runs_done} of "
+                            f"{cell.runs_planned} runs.", path=cell.artifact.get("path"),
+                            fix="restore the file as it was, or start a new run without --resume.")
+    return out
+
+
 def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None, resume: str | None = None,
              progress: Progress | None = None, calibration: bool = False,
              reference_run: str | None = None, measure: Callable | None = None,
@@ -153,12 +200,12 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
     with Store(db_path) as store:
         if resume:
             record = store.run(resume)
-            store.claim_run(resume)  # before reading what it holds: a second --resume would measure the same runs
             reference_run = record.settings.get("reference_run")
             if record.plan_sha256 != plan_sha:
                 raise UserError(f"run {resume} was made from a different version of this plan; resuming would mix "
                                 "two plans in one run.", path=plan_path,
                                 fix="restore the plan as it was, or start a new run without --resume.")
+            cells = finish_with_kept_bytes(cells, store, resume, cache)
             run_id, stored = resume, store.stored_runs(resume)
             store.set_run_status(run_id, "running")
         else:
@@ -168,8 +215,9 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                 settings["calibration"] = True
             if reference_run:
                 settings["reference_run"] = reference_run
+                cells = cells + reference_cells(cells, store, reference_run, cache)
+            settings[RUNS_PLANNED] = sum(rounds_wanted(c) for c in cells)  # what "complete" means, for verdicts
             run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
-            store.claim_run(run_id)
             stored = {}
         for spec in cells:
             if spec.task == "latency":
@@ -180,7 +228,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                         raise
                     # Without the copy, tomorrow compares night against night instead of pairing: not worth a night.
                     print(f"warning: could not keep a copy of {spec.artifact.path} ({exc.strerror})", file=sys.stderr)
-        if reference_run:
+        if reference_run and resume:
             cells = cells + reference_cells(cells, store, reference_run, cache)
         complete = {c.key for c in cells if c.key in stored and
                     (stored[c.key][0] != "ok" or len(stored[c.key][1]) >= c.settings.runs)}

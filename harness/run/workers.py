@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -21,6 +22,8 @@ from harness.devices import open_device
 from harness.errors import DeviceError, UserError
 from harness.plan import CellSpec
 from harness.run.cell import CellResult, execute_run
+
+STOP_WAIT_S = 10.0  # how long a stopped run waits for its workers to see their commands killed
 
 
 @dataclass
@@ -103,6 +106,8 @@ class DeviceWorker(threading.Thread):
                 continue  # a run that failed ends its cell: a model that hangs would hang every run
             if self.device is None and unreachable is None:
                 unreachable = self._open(spec.device)
+            if self.stop.is_set():
+                return  # stopped while the device was being opened (a stop may not have seen it yet)
             self.events.put(Event("started", self.device_id, spec, run_index))
             if unreachable is not None:
                 result = unreachable_result(spec, unreachable, lost=self.was_open)
@@ -142,6 +147,8 @@ def measure_concurrently(todo: list[tuple[CellSpec, int]], opener: Callable = op
     finally:
         stop.set()
         for worker in workers:
-            worker.join(timeout=0.1)
             if worker.is_alive() and worker.device is not None:
-                worker.device.close()  # interrupted mid-run: kill what it runs (the host's fork server, say)
+                worker.device.close()  # interrupted mid-run: kill what it runs now, start nothing more
+        deadline = time.monotonic() + STOP_WAIT_S
+        for worker in workers:  # each ends once its killed command returns; a hung one is a daemon thread
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import sys
 import traceback
 from typing import Callable
 
+from harness.lifetime import die_with_parent
 from harness.wire import FORKSERVER_READY as READY
 
 
@@ -52,18 +55,53 @@ def child_session(request: dict, main: Callable[[list[str]], int | None]) -> int
 
 
 def fork_loop(child: Callable[[dict], int]) -> int:
-    """Say ready, then for each request line on stdin fork ``child(request)`` and report its pid and exit."""
+    """Say ready, then for each request line on stdin fork ``child(request)`` and report its pid and exit.
+
+    The child dies with this server (see :mod:`harness.lifetime`), and this server kills the child when its
+    stdin closes mid-run: the controller closed it to stop, or the controller's process ended (even by SIGKILL).
+    """
     out = sys.stdout
     print(READY, file=out, flush=True)
     for line in sys.stdin:
         request = json.loads(line)
+        server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
+            die_with_parent(server_pid)
             os._exit(child(request))
         print(json.dumps({"pid": pid}), file=out, flush=True)
-        _, status = os.waitpid(pid, 0)
-        print(json.dumps({"exit": os.waitstatus_to_exitcode(status)}), file=out, flush=True)
+        print(json.dumps({"exit": _wait_unless_stdin_closes(pid)}), file=out, flush=True)
     return 0
+
+
+def _wait_unless_stdin_closes(pid: int) -> int:
+    """The child's exit code (negative: a signal); its session is killed first if stdin becomes readable
+    while it runs.  The protocol sends no request while a child runs, so readable means closed."""
+    try:
+        child_fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # an old kernel: poll for the child's exit instead
+        child_fd = None
+    try:
+        while True:
+            waiting_on = [sys.stdin.fileno()] + ([child_fd] if child_fd is not None else [])
+            ready, _, _ = select.select(waiting_on, [], [], None if child_fd is not None else 0.5)
+            if sys.stdin.fileno() in ready:
+                _kill_session(pid)
+            done, status = os.waitpid(pid, 0 if sys.stdin.fileno() in ready else os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+    finally:
+        if child_fd is not None:
+            os.close(child_fd)
+
+
+def _kill_session(pid: int) -> None:
+    """The child and, once it made its session (right after the fork), everything it started."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _measure(request: dict) -> int:

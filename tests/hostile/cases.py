@@ -837,3 +837,120 @@ def _(root):
     (root / "k" / "wav.scp").write_text("u1 a.wav\nu2 a.wav\n")
     (root / "k" / "text").write_bytes(b"u1 hello\nu2 caf\xe9\n")
     expect_user_error(cli("corpus", "import", "kaldi", "k", cwd=root), "text", line=2)
+
+
+# -- faults: stopping the harness leaves nothing measuring -------------------------------------------------
+
+def _slow_onnx(path: Path) -> Path:
+    """A real ONNX model slow enough that a run lasts minutes: a 512x512 MatMul per iteration."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.full((512, 512), 0.001, dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [512, 512])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [512, 512])], [weight])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), path)
+    return path
+
+
+def _tagged_processes(tag: str) -> dict[int, tuple[int, str]]:
+    """Every live process whose environment carries HARNESS_RUN_TAG=tag: pid -> (parent pid, command line).
+    Children inherit the controller's environment, so this finds whatever the harness started, however deep."""
+    wanted = f"HARNESS_RUN_TAG={tag}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:  # a zombie's environ reads empty: only processes still running are found
+            if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                found[int(entry.name)] = (ppid, (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def _start_measuring(root: Path, tag: str, *extra: str) -> subprocess.Popen:
+    """`harness run` of a one-build plan whose runs last minutes, started with a tagged environment; returns once
+    a measuring child exists (a process two levels below the controller: forked by the host's fork server)."""
+    env = {**os.environ, "HARNESS_RUN_TAG": tag, "TMPDIR": str(root / "tmp")}
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "plan.yaml", "--db", "h.db", "-q", *extra],
+                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        tagged = _tagged_processes(tag)
+        if any(ppid in tagged and ppid != proc.pid for ppid, _ in tagged.values()):
+            return proc
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"no measuring child appeared (exit {proc.poll()}): {proc.communicate()[1][-1500:]}")
+
+
+def _nothing_tagged_survives(tag: str, within_s: float = 30) -> None:
+    deadline = time.monotonic() + within_s
+    while (left := _tagged_processes(tag)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"still running {within_s:.0f} s after the harness ended: {left}"
+
+
+def _signal_mid_measurement(root: Path, sig: int) -> tuple[subprocess.Popen, str, str]:
+    """Measure a slow build, send ``sig`` once it is measuring; returns the process, its stderr and the run id
+    after checking that nothing it started (fork server, measuring child) outlives it."""
+    import uuid
+
+    (root / "tmp").mkdir(parents=True)
+    (root / "devices.yaml").write_text("devices:\n  - {id: host, platform: host}\n")
+    _slow_onnx(root / "builds" / "slow.onnx")
+    # timeout_s far beyond the test: only the stop may end the measurement, not the plan's own timeout.
+    (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/slow.onnx]\n"
+                                    "warmup_iterations: 0\niterations: 100000\nruns: 2\nthreads: 1\ntimeout_s: 3600\n")
+    tag = uuid.uuid4().hex
+    proc = _start_measuring(root, tag)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    _nothing_tagged_survives(tag)
+    (run_id,) = sqlite3.connect(root / "h.db").execute("SELECT run_id FROM runs").fetchone()
+    return proc, err, run_id
+
+
+def _run_status(root: Path, run_id: str) -> str:
+    return sqlite3.connect(root / "h.db").execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()[0]
+
+
+def _stopped_cleanly(root: Path, sig: int, wanted_exit: int) -> None:
+    proc, err, run_id = _signal_mid_measurement(root, sig)
+    assert proc.returncode == wanted_exit, f"exit {proc.returncode}: {err[-1500:]}"
+    assert f"--resume {run_id}" in err and "Traceback" not in err, err[-1500:]
+    assert _run_status(root, run_id) == "interrupted"
+    assert not list((root / "tmp").glob("harness-forks-*")), "the fork server's scratch folder was left behind"
+
+
+@case("fault", "Ctrl-C while a model is measuring: nothing it started keeps running, exit 130")
+def _(root):
+    _stopped_cleanly(root, signal.SIGINT, 130)
+
+
+@case("fault", "SIGTERM while a model is measuring: nothing it started keeps running, exit 143")
+def _(root):
+    _stopped_cleanly(root, signal.SIGTERM, 143)
+
+
+@case("fault", "SIGKILL while a model is measuring: nothing it started keeps running, and --resume picks up")
+def _(root):
+    import uuid
+
+    proc, err, run_id = _signal_mid_measurement(root, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert list((root / "tmp").glob("harness-forks-*")), "SIGKILL cannot clean up: the scratch folder should be left"
+    tag = uuid.uuid4().hex
+    again = _start_measuring(root, tag, "--resume", run_id)  # measuring again: the run was resumable
+    assert not list((root / "tmp").glob(f"harness-forks-{proc.pid}-*")), "the dead controller's folder stayed"
+    again.send_signal(signal.SIGTERM)
+    _, err = again.communicate(timeout=120)
+    _nothing_tagged_survives(tag)
+    assert again.returncode == 143 and f"--resume {run_id}" in err, f"exit {again.returncode}: {err[-1500:]}"
+    assert _run_status(root, run_id) == "interrupted"

@@ -1,0 +1,215 @@
+"""Process lifetime as an invariant: what the harness starts ends with the run, whichever way the run ends; and a
+stopped run is judged or resumed honestly.  The signals sent to the real CLI are rows of the hostile table
+(tests/hostile/cases.py, "... while a model is measuring"); these are the parts underneath."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main as cli_main
+from harness.devices.host import Config, Device
+from harness.devices.host_forks import SCRATCH_PREFIX, ForkServer, sweep_stale_scratch
+from harness.errors import DeviceError, UserError
+from harness.run.engine import run_plan
+from harness.store import Store
+from tests.hostile.cases import _slow_onnx, _tagged_processes, lab
+
+GENEROUS_S = 60  # deadlines for "soon", never for "fast": a busy 2-core machine must pass
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _gone_soon(pid: int) -> bool:
+    deadline = time.monotonic() + GENEROUS_S
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _running(pid)
+
+
+def _measuring_args(model: Path) -> list[str]:
+    return ["--model", str(model), "--format", "onnx", "--inputs-json", "null", "--warmup", "0",
+            "--iterations", "100000", "--threads", "1", "--seed", "0"]
+
+
+@pytest.fixture
+def server(tmp_path):
+    fork_server = ForkServer("onnx")
+    yield fork_server
+    fork_server.close()
+
+
+def test_a_fork_servers_child_dies_with_the_server(server, tmp_path):
+    """Catches: the forked child not asking for a parent-death signal (it is its own session, so nothing else
+    reaches it when the server is SIGKILLed, as by the kernel's OOM killer)."""
+    pid, _, _ = server.start(_measuring_args(_slow_onnx(tmp_path / "slow.onnx")))
+    assert _running(pid)
+    os.kill(server.proc.pid, signal.SIGKILL)
+    assert _gone_soon(pid), "the measuring child outlived its fork server"
+
+
+def test_closing_a_fork_server_stops_the_child_it_measures(server, tmp_path):
+    """Catches: a server that waits for its child whatever happens to its stdin (close() then had to SIGKILL the
+    server, and a controller killed with SIGKILL, which only closes that stdin, left both measuring for minutes);
+    also the scratch folder kept."""
+    pid, _, _ = server.start(_measuring_args(_slow_onnx(tmp_path / "slow.onnx")))
+    server.close()
+    assert _gone_soon(pid), "the measuring child outlived close()"
+    assert server.proc.returncode == 0, "the server did not end by itself once its stdin closed"
+    assert not server.scratch.exists()
+
+
+def test_a_scratch_folder_is_swept_only_when_its_controller_is_dead(tmp_path, monkeypatch):
+    """Catches: no sweep (a SIGKILLed controller's folders pile up in /tmp), or one that removes a live
+    controller's folder or a folder it cannot prove is the harness's."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead = tmp_path / f"{SCRATCH_PREFIX}{ended.pid}-abc"
+    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-abc"
+    unnamed = tmp_path / f"{SCRATCH_PREFIX}abc"  # an older harness's name carries no pid: not provably dead
+    for folder in (dead, alive, unnamed):
+        folder.mkdir()
+        (folder / "0.out").write_text("x")
+    sweep_stale_scratch()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, unnamed.name])
+
+
+def _sleeper(tag: str) -> list[str]:
+    return [sys.executable, "-c", f"import time  # {tag}\ntime.sleep(600)"]
+
+
+def _started(tag: str) -> list[int]:
+    deadline = time.monotonic() + GENEROUS_S
+    while time.monotonic() < deadline:
+        found = [pid for pid in _tagged_processes(tag) if pid != os.getpid()]
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("the command never started")
+
+
+def test_closing_the_host_device_kills_its_command_and_starts_nothing_after():
+    """Catches: close() (a run being stopped, from the main thread) leaving a plain process to run to its timeout,
+    and the worker then starting the next command anyway (seen as a new host_worker after Ctrl-C)."""
+    device = Device(Config(id="host", platform="host"))
+    tag = uuid.uuid4().hex
+    results = []
+    worker = threading.Thread(target=lambda: results.append(
+        device.run(_sleeper(tag), timeout_s=600, env={"HARNESS_RUN_TAG": tag})), daemon=True)
+    worker.start()
+    (pid,) = _started(tag)
+    device.close()
+    worker.join(GENEROUS_S)
+    assert not worker.is_alive() and results[0].exit_code == -signal.SIGKILL and not _running(pid)
+    with pytest.raises(DeviceError) as stopped:
+        device.run(_sleeper(tag), timeout_s=600)
+    assert stopped.value.lost  # measured again by --resume, never counted as the build's failure
+
+
+def test_a_command_dies_with_a_sigkilled_controller(tmp_path):
+    """Catches: a plain child process without a parent-death signal (it is its own session: SIGKILL of the
+    controller reached nothing, and the command ran on to its timeout)."""
+    tag = uuid.uuid4().hex
+    controller = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from harness.devices.host import Config, Device
+        Device(Config(id="host", platform="host")).run({_sleeper(tag)!r}, timeout_s=600)
+        """)], env={**os.environ, "HARNESS_RUN_TAG": tag})
+    command = [pid for pid in _started(tag) if pid != controller.pid]
+    while not command:  # the controller itself carries the tag too; wait for its child
+        command = [pid for pid in _started(tag) if pid != controller.pid]
+    controller.kill()
+    controller.wait()
+    assert all(_gone_soon(pid) for pid in command), "the command outlived its SIGKILLed controller"
+
+
+class _StopAfterFirstRun:
+    """Interrupts the run like Ctrl-C once its first run is stored."""
+
+    run_id = None
+
+    def start(self, run_id, total, already_done):
+        self.run_id = run_id
+
+    def device_ready(self, facts):
+        pass
+
+    def cell_started(self, spec):
+        pass
+
+    def cell_finished(self, spec, result):
+        raise KeyboardInterrupt
+
+
+def _interrupted_run(tmp_path: Path) -> tuple[Path, Path, str]:
+    plan, db = lab(tmp_path, runs=3), tmp_path / "h.db"
+    stopper = _StopAfterFirstRun()
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(plan, db, progress=stopper)
+    return plan, db, stopper.run_id
+
+
+def test_compare_only_refuses_an_incomplete_run(tmp_path, capsys):
+    """Catches: --compare-only judging 1 of 3 runs and printing passed: true with no word of the rest."""
+    plan, db, run_id = _interrupted_run(tmp_path)
+    code = cli_main(["nightly", "--compare-only", run_id, "--db", str(db), "-o", str(tmp_path / "night"), "--json"])
+    err = capsys.readouterr().err
+    assert code == 2 and "incomplete run: 1 of 3 runs stored" in err and f"--resume {run_id}" in err, err
+    assert not (tmp_path / "night" / "nightly.json").exists()
+    run_plan(plan, db, resume=run_id)
+    assert cli_main(["nightly", "--compare-only", run_id, "--db", str(db), "-o", str(tmp_path / "night")]) == 0
+
+
+def _rebuild(path: Path) -> None:
+    """The same model built again, with other bytes (as a re-export with another exporter version makes)."""
+    import onnx
+
+    model = onnx.load(path)
+    model.doc_string = "rebuilt"
+    onnx.save(model, path)
+
+
+def test_resume_after_a_rebuild_finishes_the_cell_with_the_bytes_it_began_with(tmp_path, capsys):
+    """Catches: the rebuilt file measured as a new cell while the begun one stayed at 1 of 3 runs for good, in a
+    run marked complete whose report still said "resume the run"."""
+    plan, db, run_id = _interrupted_run(tmp_path)
+    with Store(db) as store:
+        (began,) = store.cells(run_id, with_samples=False)
+    _rebuild(tmp_path / "builds" / "tiny.onnx")
+    outcome = run_plan(plan, db, resume=run_id)
+    assert "changed since run" in capsys.readouterr().err
+    with Store(db) as store:
+        (cell,) = store.cells(run_id, with_samples=False)
+        assert store.run(run_id).status == "complete"
+    assert outcome.statuses == {"ok": 1}
+    assert (cell.cell_key, cell.artifact["sha256"], cell.runs_done) == (began.cell_key, began.artifact["sha256"], 3)
+
+
+def test_resume_after_a_rebuild_refuses_when_the_old_bytes_are_gone(tmp_path):
+    """Catches: the same, when the build cache no longer holds the bytes the run began with: the resume must say
+    so (restore the file, or a new run) instead of leaving the cell short for good."""
+    import shutil
+
+    plan, db, run_id = _interrupted_run(tmp_path)
+    _rebuild(tmp_path / "builds" / "tiny.onnx")
+    for kept in tmp_path.glob("h-builds*"):
+        shutil.rmtree(kept)
+    with pytest.raises(UserError, match="restore the file"):
+        run_plan(plan, db, resume=run_id)
