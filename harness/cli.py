@@ -459,16 +459,21 @@ def cmd_corpus_check(args) -> int:
     from harness.accuracy.corpus import check_corpus, read_manifest
 
     corpus = read_manifest(args.corpus)
-    problems = check_corpus(corpus)
+    found = check_corpus(corpus, with_warnings=True)
+    problems = [p for p in found if not p.warning]
     if args.json:
         _emit_json({"manifest": str(corpus.manifest), "utterances": len(corpus.utterances),
-                    "problems": [p.__dict__ for p in problems]})
+                    "problems": [p.__dict__ for p in found]})
     else:
-        for p in problems:
-            print(term_safe(f"{corpus.manifest}:{p.line}: {p.utterance_id}: {p.message}"), file=sys.stderr)
+        for p in found:
+            print(term_safe(f"{corpus.manifest}:{p.line}: {'warning: ' if p.warning else ''}{p.utterance_id}: "
+                            f"{p.message}"), file=sys.stderr)
         hours = sum(u.duration_s for u in corpus.utterances) / 3600
+        warnings = len(found) - len(problems)
         print(f"{corpus.manifest}: {len(corpus.utterances)} utterances, {hours:.2f} h, "
-              f"{len(problems)} problem{'s' if len(problems) != 1 else ''}", file=sys.stderr)
+              f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+              + (f", {warnings} warning{'s' if warnings != 1 else ''} (scored all the same)" if warnings else ""),
+              file=sys.stderr)
         if problems:
             print("Fix: correct those lines of the manifest, or the audio (16 kHz mono WAV or FLAC, inside the "
                   "corpus folder, no links out of it), then check again.", file=sys.stderr)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.errors import UserError
 
 
 def run_main(capsys, *argv: str) -> tuple[int, str, str]:
@@ -268,3 +269,89 @@ def test_progress_lines_show_outside_text_escaped(capsys):
     err = capsys.readouterr().err.replace("\n", "")  # rich wraps long lines
     assert "phone\\x1b]0;pwned" in err and "runner said \\x1b" in err and "[red]" in err, err
     assert not any(c in err for c in "\x1b\x07\x9b\u202e\x00"), repr(err)
+
+
+# -- audio and text that look valid but are not what they claim ----------------------------------------------
+
+def _speechlike(seconds: float = 0.5) -> "np.ndarray":
+    import numpy as np
+
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t)).astype("float32")
+
+
+def _one_utterance_corpus(root: Path, samples, *, name: str = "a.wav", text: str = "hello there",
+                          duration_s: float = 0.5, **write_kwargs) -> Path:
+    import soundfile as sf
+
+    folder = root / "corpus"
+    folder.mkdir(parents=True, exist_ok=True)
+    sf.write(folder / name, samples, 16000, **write_kwargs)
+    (folder / "manifest.jsonl").write_text(json.dumps(
+        {"id": "u1", "audio": name, "text": text, "duration_s": duration_s}) + "\n")
+    return folder
+
+
+def _nan_samples():
+    samples = _speechlike()
+    samples[100:200] = float("nan")
+    return samples
+
+
+def _noise():
+    import numpy as np
+
+    return (0.2 * np.random.default_rng(3).standard_normal(8000)).astype("float32")
+
+
+def _clipped():
+    import numpy as np
+
+    return np.clip(_speechlike() * 20, -1, 1)
+
+
+# Each was scored as if it were fine before these checks (only the rate and channels were read).
+REFUSED = {
+    "FLAC named .wav": (dict(samples=_speechlike(), format="FLAC"), "FLAC inside"),
+    "NaN float samples": (dict(samples=_nan_samples(), subtype="FLOAT"), "NaN"),
+    "duration_s that disagrees": (dict(samples=_speechlike(), duration_s=3.0), "lasts 0.500 s"),
+    "reference with no words": (dict(samples=_speechlike(), text="... !"), "no words once normalised"),
+    "no samples at all": (dict(samples=_speechlike()[:0], duration_s=0.0), "holds no samples"),
+}
+SUSPECT = {
+    "silence": (dict(samples=_speechlike() * 0), "is silent"),
+    "white noise": (dict(samples=_noise()), "sounds like noise"),
+    "clipped": (dict(samples=_clipped()), "clipped"),
+}
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_audio_or_text_that_is_not_what_it_claims_is_refused(tmp_path, capsys, name):
+    from harness.accuracy.corpus import load_checked
+
+    kwargs, words = REFUSED[name]
+    folder = _one_utterance_corpus(tmp_path, **kwargs)
+    code, _, err = run_main(capsys, "corpus", "check", folder)
+    assert code == 2 and "manifest.jsonl:1: u1:" in err and words in err, err
+    with pytest.raises(UserError) as refused:  # the run's corpus load refuses it too
+        load_checked(folder)
+    assert words in str(refused.value)
+
+
+@pytest.mark.parametrize("name", SUSPECT)
+def test_suspect_audio_is_reported_not_scored_silently(tmp_path, capsys, name):
+    from harness.accuracy.corpus import load_checked
+
+    kwargs, words = SUSPECT[name]
+    folder = _one_utterance_corpus(tmp_path, **kwargs)
+    code, _, err = run_main(capsys, "corpus", "check", folder)
+    # Scoreable (a corpus may hold silence on purpose), so exit 0, but never without a word.
+    assert code == 0 and "manifest.jsonl:1: warning: u1:" in err and words in err and "1 warning" in err, err
+    load_checked(folder)
+    assert words in capsys.readouterr().err
+
+
+def test_the_shipped_corpora_pass_every_check(capsys):
+    for name in ("harvard-hibari", "harvard-espeak"):
+        code, _, err = run_main(capsys, "corpus", "check", Path(__file__).parent.parent / "corpora" / name)
+        assert code == 0 and "0 problems" in err and "warning" not in err, err
