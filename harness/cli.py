@@ -62,16 +62,22 @@ def _existing_db(db: Path) -> Path:
 
 
 def _resolve_run_id(db: Path, run_id: str) -> str:
+    """'latest', a run id, or the start of exactly one run id (as git takes a commit's)."""
     _existing_db(db)
-    if run_id != "latest":
-        return run_id
     from harness.store import Store
 
     with Store(db) as store:
-        runs = store.runs(1)
-    if not runs:
-        raise UserError("the database holds no runs yet.", path=db, fix="run 'harness run PLAN' first.")
-    return runs[0].run_id
+        if run_id == "latest":
+            runs = store.runs(1)
+            if not runs:
+                raise UserError("the database holds no runs yet.", path=db, fix="run 'harness run PLAN' first.")
+            return runs[0].run_id
+        starting = [r.run_id for r in store.runs(-1) if r.run_id.startswith(run_id)]  # -1: every run
+    if len(starting) > 1 and run_id not in starting:
+        shown = ", ".join(starting[:5]) + (", ..." if len(starting) > 5 else "")
+        raise UserError(f"'{run_id}' is the start of {len(starting)} run ids ({shown}).", path=db,
+                        fix="give more of the run id ('harness runs' lists them).")
+    return starting[0] if len(starting) == 1 else run_id  # an unknown id: the store says so, with recent ids
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -649,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="render a stored run as a self-contained HTML report", formatter_class=fmt,
                        description="Render RUN_ID (or 'latest') from the database; nothing is re-measured.",
                        epilog="example:\n  harness report latest -o reports/latest && xdg-open reports/latest/index.html")
-    p.add_argument("run_id", metavar="RUN_ID", help="a run id from 'harness runs', or 'latest'")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id from 'harness runs' (or its start), or 'latest'")
     p.add_argument("-o", "--output", type=Path,
                    help="output folder, index.html is written there (default: RUN_ID beside the database, "
                         "reports/RUN_ID for the default --db)")
@@ -670,8 +676,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  harness compare 20261121-143000-7f3a 20261122-143000-91bc --only-changed --threshold 0.1\n"
                "  harness compare A_RUN B_RUN --format json -o compare.json\n"
                "  harness compare A_RUN B_RUN --format html -o reports/compare.html")
-    p.add_argument("baseline", metavar="A", help="the baseline run: a run id from 'harness runs', or 'latest'")
-    p.add_argument("candidate", metavar="B", help="the run compared with A: a run id, or 'latest'")
+    p.add_argument("baseline", metavar="A",
+                   help="the baseline run: a run id from 'harness runs' (or its start), or 'latest'")
+    p.add_argument("candidate", metavar="B", help="the run compared with A: a run id (or its start), or 'latest'")
     p.add_argument("--threshold", type=_fraction, default=0.05,
                    help="smallest change worth calling, as a fraction (default 0.05: 5%%)")
     p.add_argument("--only-changed", action="store_true",
