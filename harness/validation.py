@@ -44,9 +44,10 @@ def _number(text: str, kind: type) -> float | int:
     try:
         value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}. "
+                                         "Fix: write digits, e.g. 5.") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number. Fix: write digits, e.g. 5.")
     return value
 
 
@@ -54,7 +55,7 @@ def fraction(text: str) -> float:
     """A relative change such as --threshold: above 0, below 1 (0.05 is 5 %)."""
     value = _number(text, float)
     if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1 (0.05 means 5 %)")
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1. Fix: give a fraction, e.g. 0.05 for 5 %.")
     return value
 
 
@@ -62,7 +63,7 @@ def positive_int(text: str) -> int:
     """A count such as --limit or --jobs: 1 or more."""
     value = _number(text, int)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
+        raise argparse.ArgumentTypeError(f"{text} is not 1 or more. Fix: give a count of 1 or more.")
     return value
 
 
@@ -70,7 +71,7 @@ def port(text: str) -> int:
     """A TCP port: 1 to 65535."""
     value = _number(text, int)
     if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (1 to 65535)")
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port. Fix: give a port from 1 to 65535.")
     return value
 
 

@@ -308,3 +308,20 @@ def test_an_inventory_that_is_a_list_is_told_so_without_internal_names(tmp_path)
         load_inventory(path)
     text = str(caught.value)
     assert "_File" not in text and "not a list" in text and "devices" in text and caught.value.line == 1
+
+
+# -- chain roles against the builds' stages -------------------------------------------------------------------
+
+def test_a_chain_role_must_name_a_build_of_its_stage(tmp_path):
+    # Catches: any build accepted in any role (a VAD build as the encoder ran, and failed, hours later).
+    from harness.plan.expand import _chain_part
+    from tests.hostile.cases import tiny_onnx
+
+    tiny_onnx(tmp_path / "builds" / "vad.onnx", "silero")  # its manifest says stage: vad
+    plan = tmp_path / "plan.yaml"
+    lines = {("accuracy", "chains", 0, "encoder"): 7}
+    with pytest.raises(UserError) as caught:
+        _chain_part(plan, lines, 0, "encoder", "builds/vad.onnx")
+    err = caught.value
+    assert err.line == 7 and "accuracy.chains[0].encoder" in str(err) and "asr-encoder" in str(err) and err.fix
+    assert _chain_part(plan, lines, 0, "vad", "builds/vad.onnx").stage == "vad"  # the right role is taken

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.artifacts import Artifact, load_artifact
 from harness.errors import UserError
 from harness.inventory import DeviceConfig, Inventory
-from harness.plan.models import Cooldown, Plan
+from harness.plan.models import ROLE_STAGES, Cooldown, Plan
 from harness.runners import RunSettings, select_runner
 
 
@@ -131,7 +131,13 @@ def _chain_part(plan_path: Path, lines: dict, index: int, role: str, rel: str) -
         raise UserError(f"accuracy.chains[{index}].{role}: '{rel}' does not exist (looked in {plan_path.parent.resolve()}).",
                         path=plan_path, line=lines.get(("accuracy", "chains", index, role)),
                         fix="correct the path; reference builds come from 'harness zoo build'.")
-    return load_artifact(path)
+    artifact = load_artifact(path)
+    wanted = ROLE_STAGES[role]
+    if artifact.stage not in (wanted, "unknown"):  # unknown: no manifest and no telling name, nothing to check
+        raise UserError(f"accuracy.chains[{index}].{role}: '{rel}' is a {artifact.stage} build; a chain's {role} "
+                        f"is a {wanted} build.", path=plan_path, line=lines.get(("accuracy", "chains", index, role)),
+                        fix=f"name a {wanted} build for '{role}' (or correct the 'stage' in that build's manifest).")
+    return artifact
 
 
 def _accuracy_cells(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory, settings: RunSettings,

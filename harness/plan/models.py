@@ -46,6 +46,11 @@ class Budgets(StrictModel):
     pipeline_memory_mb: Megabytes | None = 1024.0  # peak RSS with every stage of a pipeline loaded
 
 
+# The stage (the manifest's 'stage') each role of a chain takes: an encoder must be an encoder build, etc.
+ROLE_STAGES = {"mel": "mel", "encoder": "asr-encoder", "decoder": "asr-decoder", "model": "asr", "vad": "vad",
+               "llm": "llm"}
+
+
 class Chain(StrictModel):
     """An ASR build to transcribe with (paths relative to the plan), in one of two forms.
 

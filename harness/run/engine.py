@@ -200,6 +200,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
     with Store(db_path) as store:
         if resume:
             record = store.run(resume)
+            store.claim_run(resume)  # before reading what it holds: a second --resume would measure the same runs
             reference_run = record.settings.get("reference_run")
             if record.plan_sha256 != plan_sha:
                 raise UserError(f"run {resume} was made from a different version of this plan; resuming would mix "
@@ -218,6 +219,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                 cells = cells + reference_cells(cells, store, reference_run, cache)
             settings[RUNS_PLANNED] = sum(rounds_wanted(c) for c in cells)  # what "complete" means, for verdicts
             run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
+            store.claim_run(run_id)
             stored = {}
         for spec in cells:
             if spec.task == "latency":

@@ -1121,3 +1121,433 @@ def _(root):
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-1500:]
     names = [case.get("name") for case in ET.parse(root / "night" / "junit.xml").iter("testcase")]
     assert any("tiny\\x01\\x1b[31m" in n for n in names), names
+
+
+# -- inputs that cannot hurt (one YAML reader with limits, one validation for numbers, owned deletes) --------
+
+QUICK_S = 10  # every bad input is answered within this, on a busy machine too
+
+
+def refused_quickly(root: Path, *names: str, line: int | None = None, argv: tuple[str, ...] = ()) -> None:
+    """Like bad_run, with the answer due within QUICK_S (a hang or an explosion fails on the timeout)."""
+    db = stored_db(root)
+    before = db.read_bytes()
+    proc = cli(*(argv or ("run", str(root / "plan.yaml"), "--db", str(db), "-q")), cwd=root, timeout_s=QUICK_S)
+    expect_user_error(proc, *names, line=line)
+    assert db.read_bytes() == before, "the results database changed"
+
+
+def _plan_with(root: Path, text: str) -> None:
+    lab(root)
+    p = root / "plan.yaml"
+    p.write_text(p.read_text() + text)
+
+
+def _laughs(levels: int) -> str:
+    rows = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    rows += [f"l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(rows) + "\n"
+
+
+@case("bad input", "plan: a billion laughs (nine levels of nested aliases in 400 bytes)")
+def _(root):
+    lab(root)
+    (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
+                                    "description: x\n" + _laughs(9))
+    # l5 is the first key past 100 000 values (9**6), on line 10
+    refused_quickly(root, "plan.yaml", "aliases", line=10)
+
+
+@case("bad input", "plan: an anchor that contains itself")
+def _(root):
+    _plan_with(root, "description: &d [a, *d]\n")
+    refused_quickly(root, "plan.yaml", "contains it", line=8)
+
+
+@case("bad input", "plan: a list used as a key")
+def _(root):
+    _plan_with(root, "[iterations, runs]: 3\n")
+    refused_quickly(root, "plan.yaml", "key is a list", line=8)
+
+
+@case("bad input", "plan: a key given twice (a second iterations: would start a multi-hour run)")
+def _(root):
+    _plan_with(root, "iterations: 300000\n")
+    refused_quickly(root, "plan.yaml", "iterations", "twice", "line 5", line=8)
+
+
+@case("bad input", "plan: a !!python tag")
+def _(root):
+    _plan_with(root, "description: !!python/object/apply:os.system ['touch pwned']\n")
+    refused_quickly(root, "plan.yaml", "tagged", line=8)
+    assert not (root / "pwned").exists()
+
+
+@case("bad input", "plan: nested 5000 levels deep")
+def _(root):
+    _plan_with(root, "description: " + "[" * 5000 + "]" * 5000 + "\n")
+    refused_quickly(root, "plan.yaml", "nested")
+
+
+@case("bad input", "plan: a 6 MB file named plan.yaml")
+def _(root):
+    _plan_with(root, "# " + "x" * (6 << 20) + "\n")
+    refused_quickly(root, "plan.yaml", "larger than")
+
+
+@case("bad input", "plan: a NaN budget (it passed every cell and wrote bare NaN into nightly.json)")
+def _(root):
+    _plan_with(root, "budgets_p95_ms: {vad: .nan}\n")
+    refused_quickly(root, "plan.yaml", "budgets_p95_ms.vad", "finite", line=8)
+
+
+@case("bad input", "plan: iterations: true (YAML's true is not 1)")
+def _(root):
+    lab(root)
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("iterations: 3", "iterations: true"))
+    refused_quickly(root, "plan.yaml", "iterations", "integer", line=5)
+
+
+@case("bad input", "plan: a quoted number of runs")
+def _(root):
+    lab(root)
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("runs: 2", "runs: '2'"))
+    refused_quickly(root, "plan.yaml", "runs", line=6)
+
+
+@case("bad input", "plan: an infinite timeout, a negative seed, a 1000 degree cooldown")
+def _(root):
+    for extra, key in (("timeout_s: .inf\n", "timeout_s"), ("seed: -1\n", "seed"),
+                       ("cooldown: {max_temp_c: 1000}\n", "cooldown.max_temp_c")):
+        _plan_with(root / key, extra)
+        refused_quickly(root / key, "plan.yaml", key, line=8)
+
+
+@case("bad input", "plan: a chain whose mel, encoder and decoder are a VAD build")
+def _(root):
+    wav(root / "corpus" / "a.wav")
+    corpus(root)
+    _plan_with(root, "accuracy:\n  corpus: corpus\n  chains:\n    - name: c\n      mel: builds/tiny.onnx\n"
+                     "      encoder: builds/tiny.onnx\n      decoder: builds/tiny.onnx\n")
+    refused_quickly(root, "plan.yaml", "accuracy.chains[0].mel", "vad build", line=12)
+
+
+@case("bad input", "inventory: an adb port of 70000")
+def _(root):
+    lab(root)
+    (root / "devices.yaml").write_text("devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
+                                       "    adb_port: 70000\n")
+    refused_quickly(root, "devices.yaml", "adb_port", line=5)
+
+
+@case("bad input", "inventory: a list at the top level")
+def _(root):
+    lab(root)
+    (root / "devices.yaml").write_text("- {id: host, platform: host}\n")
+    refused_quickly(root, "devices.yaml", "not a list", line=1)
+    proc = cli("run", str(root / "plan.yaml"), "--db", str(root / "h.db"), cwd=root, timeout_s=QUICK_S)
+    assert "_File" not in proc.stderr, proc.stderr
+
+
+@case("bad input", "inventory: a device id given twice in one entry")
+def _(root):
+    lab(root)
+    (root / "devices.yaml").write_text("devices:\n  - id: host\n    platform: host\n    id: other\n")
+    refused_quickly(root, "devices.yaml", "devices[0].id", "twice", line=4)
+
+
+@case("bad input", "manifest: an input of 10**15 elements")
+def _(root):
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").write_text(json.dumps(
+        {"model": "tiny", "inputs": [{"name": "x", "shape": [100000, 100000, 100000]}]}))
+    refused_quickly(root, "tiny.onnx.manifest.json", "inputs")
+
+
+@case("bad input", "manifest: NaN and a key given twice in JSON")
+def _(root):
+    lab(root)
+    manifest = root / "builds" / "tiny.onnx.manifest.json"
+    manifest.write_text('{"model": "tiny",\n "inputs": [{"name": "x", "shape": [1, 64], "value": NaN}]}')
+    refused_quickly(root, "tiny.onnx.manifest.json", "NaN", line=2)
+    manifest.write_text('{"model": "tiny",\n "model": "other"}')
+    refused_quickly(root, "tiny.onnx.manifest.json", "twice", line=2)
+
+
+@case("bad input", "model: a .pte cut short (an interrupted copy)")
+def _(root):
+    lab(root)
+    data = _tiny_pte_bytes()
+    (root / "builds" / "tiny.pte").write_bytes(data[: len(data) * 2 // 3])
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("[builds/tiny.onnx]", "[builds/tiny.pte]"))
+    refused_quickly(root, "tiny.pte", "truncated")
+
+
+@case("bad input", "--db: read-only commands with a mistyped database create nothing")
+def _(root):
+    root.mkdir(parents=True, exist_ok=True)
+    for argv in (("runs", "--db", "typo.db"), ("runs", "--db", "a/b/c/h.db"),
+                 ("report", "latest", "--db", "typo.db", "-o", "out"), ("export", "latest", "--db", "typo.db")):
+        expect_user_error(cli(*argv, cwd=root, timeout_s=QUICK_S), argv[argv.index("--db") + 1])
+    assert list(root.iterdir()) == [], "a read-only command created files"
+
+
+@case("bad input", "options: NaN threshold, port 70000, limit 0")
+def _(root):
+    root.mkdir(parents=True, exist_ok=True)
+    for argv in (("nightly", "plan.yaml", "--threshold", "nan"), ("lab", "join", "--head", "--port", "70000"),
+                 ("runs", "--limit", "0"), ("zoo", "build", "-j", "-1")):
+        expect_user_error(cli(*argv, cwd=root, timeout_s=QUICK_S), argv[-2])
+
+
+@case("fault", "a user's folder inside the build cache beside --db survives the cache's pruning")
+def _(root):
+    plan = lab(root, runs=1)
+    mine = root / "h-builds" / "my-exported-models"
+    mine.mkdir(parents=True)
+    (mine / "whisper.onnx").write_bytes(b"a user's own model")
+    (root / "h-builds" / "notes.txt").write_text("mine")
+    proc = cli("run", str(plan), "--db", str(root / "h.db"), "-q", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert (mine / "whisper.onnx").read_bytes() == b"a user's own model", "the build cache deleted a user's file"
+    assert (root / "h-builds" / "notes.txt").exists()
+
+
+@case("fault", "the same bytes measured under a second name are kept once, with no .partial left")
+def _(root):
+    plan = lab(root, runs=1)
+    for name in ("tiny.onnx", "renamed.onnx"):  # tonight's build is last night's bytes under a new name
+        if name != "tiny.onnx":
+            (root / "builds" / "tiny.onnx").rename(root / "builds" / name)
+            plan.write_text(plan.read_text().replace("builds/tiny.onnx", f"builds/{name}"))
+        proc = cli("run", str(plan), "--db", str(root / "h.db"), cwd=root)
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        assert "could not keep" not in proc.stderr and "Directory not empty" not in proc.stderr, proc.stderr[-1500:]
+    assert not list((root / "h-builds").glob("*.partial")), "a .partial folder was left"
+
+
+# -- brief G: store and output faults, corpora that are not what they claim, output integrity ----------------
+
+def _damage_samples_table(db: Path) -> None:
+    """Scribble over the samples table's first page, as a failing disk or a copy cut short would."""
+    con = sqlite3.connect(db)
+    (page,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name='samples'").fetchone()
+    (page_size,) = con.execute("PRAGMA page_size").fetchone()
+    con.close()
+    with open(db, "r+b") as fh:
+        fh.seek((page - 1) * page_size)
+        fh.write(bytes([13, 0, 0, 0, 5, 0, 9, 9, 9, 9, 9, 9]))
+
+
+@case("bad input", "--db: a database with damaged pages")
+def _(root):
+    lab(root)
+    db = stored_db(root)
+    _damage_samples_table(db)
+    before = db.read_bytes()
+    proc = cli("run", "plan.yaml", "--db", str(db), "-q", cwd=root)
+    expect_user_error(proc, "h.db", "damaged", ".recover")
+    assert db.read_bytes() == before, "a run was written into a damaged database"
+
+
+@case("bad input", "plan: the same device listed twice")
+def _(root):
+    lab(root, "devices: [host, host]\n")
+    bad_run(root, "plan.yaml", "host listed more than once", line=8)
+
+
+@contextmanager
+def _read_only_mount(root: Path, *seed: Path):
+    """A tmpfs holding copies of ``seed``, remounted read-only (root needs no permission bits)."""
+    disk = root / "ro"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True)
+    assert mounted.returncode == 0, f"cannot mount a tmpfs here: {mounted.stderr.decode()[-300:]}"
+    try:
+        for path in seed:
+            shutil.copy(path, disk / path.name)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True, capture_output=True)
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@case("fault", "the results database on a read-only mount")
+def _(root):
+    lab(root)
+    with _read_only_mount(root, stored_db(root)) as disk:
+        before = (disk / "h.db").read_bytes()
+        proc = cli("run", "plan.yaml", "--db", str(disk / "h.db"), "-q", cwd=root)
+        expect_user_error(proc, "h.db", "read-only")
+        assert (disk / "h.db").read_bytes() == before
+
+
+@case("bad input", "report -o on a read-only mount, -o an existing file; export -o an existing folder")
+def _(root):
+    db = stored_db(root)
+    (root / "a-file").write_text("mine")
+    (root / "a-folder").mkdir()
+    expect_user_error(cli("report", "latest", "--db", str(db), "-o", "a-file", cwd=root), "a-file", "folder")
+    assert (root / "a-file").read_text() == "mine"
+    expect_user_error(cli("export", "latest", "--db", str(db), "-o", "a-folder", cwd=root), "a-folder")
+    with _read_only_mount(root) as disk:
+        expect_user_error(cli("report", "latest", "--db", str(db), "-o", str(disk / "rep"), cwd=root),
+                          "rep", "Read-only")
+
+
+@case("fault", "a file-size limit (ulimit -f) reached mid-run, then the --resume it names")
+def _(root):
+    import resource
+
+    plan = lab(root)
+    db = stored_db(root)
+    kept = _runs_stored(db)
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32 * 1024, 32 * 1024))  # opens (a 32 KB WAL index), then fails
+
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q"], cwd=root,
+                          capture_output=True, text=True, preexec_fn=limited, timeout=300)
+    expect_user_error(proc, "h.db", "ulimit -f", "--resume")
+    assert _runs_stored(db)[:len(kept)] == kept
+    run_id = proc.stderr.rsplit("--resume ", 1)[1].split()[0]
+    again = cli("run", str(plan), "--db", str(db), "--resume", run_id, "-q", cwd=root)
+    assert again.returncode == 0, again.stderr[-1500:]
+    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@case("fault", "two --resume of one run at once")
+def _(root):
+    from harness.store import Store
+
+    plan = lab(root)
+    db = stored_db(root)
+    with Store(db) as store:
+        run_id = store.runs(1)[0].run_id
+        store.claim_run(run_id)  # as the first --resume does while it measures
+        before = db.read_bytes()
+        expect_user_error(cli("run", str(plan), "--db", str(db), "--resume", run_id, "-q", cwd=root),
+                          "h.db", "another harness process")
+        assert db.read_bytes() == before
+
+
+def _corpus_of(root: Path, samples, duration_s: float = 0.5, **write_kwargs) -> Path:
+    import soundfile as sf
+
+    folder = corpus(root)
+    sf.write(folder / "a.wav", samples, 16000, **write_kwargs)
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text(manifest.read_text().replace('"duration_s": 0.5', f'"duration_s": {duration_s}'))
+    return folder
+
+
+def _tone():
+    import numpy as np
+
+    return (0.3 * np.sin(np.arange(8000) * 2 * np.pi * 220 / 16000)).astype("float32")
+
+
+@case("bad input", "corpus: a FLAC file named .wav")
+def _(root):
+    _corpus_check(root, _corpus_of(root, _tone(), format="FLAC"), "a.wav", "FLAC", line=1)
+
+
+@case("bad input", "corpus: a float WAV holding NaN samples")
+def _(root):
+    samples = _tone()
+    samples[10:20] = float("nan")
+    _corpus_check(root, _corpus_of(root, samples, subtype="FLOAT"), "a.wav", "NaN", line=1)
+
+
+@case("bad input", "corpus: duration_s that disagrees with the audio")
+def _(root):
+    _corpus_check(root, _corpus_of(root, _tone(), duration_s=4.0), "duration_s", line=1)
+
+
+@case("bad input", "corpus: silent audio is reported, not scored silently")
+def _(root):
+    proc = cli("corpus", "check", str(_corpus_of(root, _tone() * 0)), cwd=root)
+    assert proc.returncode == 0 and "warning" in proc.stderr and "silent" in proc.stderr, proc.stderr[-800:]
+
+
+@case("injection", "terminal escapes in a plan name, printed by harness runs")
+def _(root):
+    db = stored_db(root)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE runs SET plan_name=?", ("lab\x1b]0;pwned\x07\x1b[2J\x9b31m\u202e",))
+    con.commit()
+    con.close()
+    proc = cli("runs", "--db", str(db), cwd=root)
+    assert proc.returncode == 0 and "lab\\x1b]0;pwned" in proc.stdout, proc.stdout
+    assert not any(c in proc.stdout for c in "\x1b\x07\x9b\u202e"), repr(proc.stdout)
+
+
+@case("injection", "control characters in a model name reach junit.xml, which stays well-formed")
+def _(root):
+    from xml.etree import ElementTree as ET
+
+    plan = lab(root, model="tiny\x01\x1b[31m")
+    proc = cli("nightly", str(plan), "--db", "h.db", "-o", "night", "-q", cwd=root)
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    names = [case.get("name") for case in ET.parse(root / "night" / "junit.xml").iter("testcase")]
+    assert any("tiny\\x01\\x1b[31m" in n for n in names), names
+
+
+# -- brief E: a stopped night stopped in every command that measures, and judged or resumed honestly ------------
+
+@case("fault", "SIGTERM to harness nightly while a model is measuring: nothing keeps running, exit 143")
+def _(root):
+    _stopped_cleanly(root, signal.SIGTERM, 143, command="nightly")
+
+
+@case("fault", "SIGTERM to harness calibrate while a model is measuring: nothing keeps running, exit 143")
+def _(root):
+    _stopped_cleanly(root, signal.SIGTERM, 143, command="calibrate")
+
+
+def _stopped_mid_run(root: Path) -> tuple[Path, Path, str]:
+    """A plan of one quick build stopped by Ctrl-C after two of its runs were stored: (plan, database, run id)."""
+    plan, db = lab(root, runs=FAULT_RUNS), root / "h.db"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    _wait_for_runs(db, 2, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, f"exit {proc.returncode}: {err[-1500:]}"
+    (run_id,) = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()
+    return plan, db, run_id
+
+
+@case("fault", "nightly --compare-only of a run stopped mid-way: refused (N of M runs), judged once resumed")
+def _(root):
+    plan, db, run_id = _stopped_mid_run(root)
+    stored = len(_runs_stored(db))
+    early = cli("nightly", "--compare-only", run_id, "--db", str(db), "-o", "night", "--json", cwd=root)
+    assert early.returncode == 2 and "Traceback" not in early.stderr, f"exit {early.returncode}: {early.stderr[-800:]}"
+    assert f"incomplete run: {stored} of {FAULT_RUNS} runs stored" in early.stderr, early.stderr[-800:]
+    assert f"--resume {run_id}" in early.stderr and not (root / "night").exists(), early.stderr[-800:]
+    assert cli("run", str(plan), "--db", str(db), "--resume", run_id, "-q", cwd=root).returncode == 0
+    judged = cli("nightly", "--compare-only", run_id, "--db", str(db), "-o", "night", "--json", cwd=root)
+    assert judged.returncode == 0 and json.loads(judged.stdout)["passed"] is True, judged.stderr[-800:]
+
+
+@case("fault", "a build rebuilt between Ctrl-C and --resume: its cell is finished with the bytes it began with")
+def _(root):
+    import onnx
+
+    plan, db, run_id = _stopped_mid_run(root)
+    began = sqlite3.connect(db).execute("SELECT cell_key FROM cells").fetchall()
+    model = onnx.load(root / "builds" / "tiny.onnx")
+    model.doc_string = "rebuilt"  # the same model exported again: other bytes
+    onnx.save(model, root / "builds" / "tiny.onnx")
+    again = cli("run", str(plan), "--db", str(db), "--resume", run_id, "-q", cwd=root)
+    assert again.returncode == 0 and "changed since run" in again.stderr, again.stderr[-1500:]
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT cell_key FROM cells").fetchall() == began, "the rebuilt file became a second cell"
+    assert con.execute("SELECT status FROM runs").fetchone()[0] == "complete"
+    assert len(_runs_stored(db)) == FAULT_RUNS
+    report = cli("report", run_id, "--db", str(db), "-o", "rep", cwd=root)
+    assert report.returncode == 0 and "incomplete" not in (root / "rep" / "index.html").read_text()
