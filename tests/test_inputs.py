@@ -325,3 +325,20 @@ def test_a_chain_role_must_name_a_build_of_its_stage(tmp_path):
     err = caught.value
     assert err.line == 7 and "accuracy.chains[0].encoder" in str(err) and "asr-encoder" in str(err) and err.fix
     assert _chain_part(plan, lines, 0, "vad", "builds/vad.onnx").stage == "vad"  # the right role is taken
+
+
+def test_the_zoo_clears_only_a_folder_build_it_made(tmp_path):
+    # Catches: _build_one removing any folder that stands at a build's name (a user's folder went without a word).
+    from harness.zoo import _remove_own_build
+
+    users = tmp_path / "silero-vad.onnx"
+    (users / "keep.txt").parent.mkdir()
+    (users / "keep.txt").write_text("mine")
+    with pytest.raises(UserError) as caught:
+        _remove_own_build(users)
+    assert caught.value.path == users and (users / "keep.txt").exists()
+    ours = tmp_path / "old.mlpackage"
+    ours.mkdir()
+    (tmp_path / "old.mlpackage.manifest.json").write_text(json.dumps({"recipe": {"name": "old"}}))
+    _remove_own_build(ours)
+    assert not ours.exists()

@@ -165,6 +165,19 @@ def _cached(recipe: Recipe, out_dir: Path, fingerprint: dict, force: bool) -> Bu
     return BuildResult(recipe.name, target, size_of(target), old["recipe"].get("build_s", 0.0), True)
 
 
+def _remove_own_build(target: Path) -> None:
+    """Clear a folder build the zoo made before (its manifest names a recipe); anything else is the user's."""
+    manifest = target.with_name(target.name + ".manifest.json")
+    try:
+        ours = "recipe" in json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise UserError("a folder that the zoo did not build stands where this build is written; it was left alone.",
+                        path=target, fix="move or rename that folder, or build into another folder with -o.")
+    shutil.rmtree(target)
+
+
 def _build_one(name: str, out_dir: Path, deps: dict[str, Path], fingerprint: dict) -> BuildResult:
     """Build one recipe and write its manifest (in a worker process when building in parallel)."""
     import multiprocessing
@@ -179,7 +192,7 @@ def _build_one(name: str, out_dir: Path, deps: dict[str, Path], fingerprint: dic
     with library_output_to_log() if worker else nullcontext():
         started = time.perf_counter()
         if target.is_dir():
-            shutil.rmtree(target)
+            _remove_own_build(target)
         fields = recipe.build(target, deps)
         build_s = time.perf_counter() - started
     recipe_info = {**fields.pop("recipe", {}), "fingerprint": fingerprint, "build_s": round(build_s, 2)}
