@@ -873,11 +873,11 @@ def _tagged_processes(tag: str) -> dict[int, tuple[int, str]]:
     return found
 
 
-def _start_measuring(root: Path, tag: str, *extra: str) -> subprocess.Popen:
-    """`harness run` of a one-build plan whose runs last minutes, started with a tagged environment; returns once
-    a measuring child exists (a process two levels below the controller: forked by the host's fork server)."""
+def _start_measuring(root: Path, tag: str, *extra: str, command: str = "run") -> subprocess.Popen:
+    """`harness COMMAND` of a one-build plan whose runs last minutes, started with a tagged environment; returns
+    once a measuring child exists (a process two levels below the controller: forked by the host's fork server)."""
     env = {**os.environ, "HARNESS_RUN_TAG": tag, "TMPDIR": str(root / "tmp")}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "plan.yaml", "--db", "h.db", "-q", *extra],
+    proc = subprocess.Popen([sys.executable, "-m", "harness", command, "plan.yaml", "--db", "h.db", "-q", *extra],
                             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_sigint)
     deadline = time.monotonic() + 180
@@ -897,7 +897,7 @@ def _nothing_tagged_survives(tag: str, within_s: float = 30) -> None:
     assert not left, f"still running {within_s:.0f} s after the harness ended: {left}"
 
 
-def _signal_mid_measurement(root: Path, sig: int) -> tuple[subprocess.Popen, str, str]:
+def _signal_mid_measurement(root: Path, sig: int, command: str = "run") -> tuple[subprocess.Popen, str, str]:
     """Measure a slow build, send ``sig`` once it is measuring; returns the process, its stderr and the run id
     after checking that nothing it started (fork server, measuring child) outlives it."""
     import uuid
@@ -909,7 +909,7 @@ def _signal_mid_measurement(root: Path, sig: int) -> tuple[subprocess.Popen, str
     (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/slow.onnx]\n"
                                     "warmup_iterations: 0\niterations: 100000\nruns: 2\nthreads: 1\ntimeout_s: 3600\n")
     tag = uuid.uuid4().hex
-    proc = _start_measuring(root, tag)
+    proc = _start_measuring(root, tag, command=command)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     _nothing_tagged_survives(tag)
@@ -921,8 +921,8 @@ def _run_status(root: Path, run_id: str) -> str:
     return sqlite3.connect(root / "h.db").execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()[0]
 
 
-def _stopped_cleanly(root: Path, sig: int, wanted_exit: int) -> None:
-    proc, err, run_id = _signal_mid_measurement(root, sig)
+def _stopped_cleanly(root: Path, sig: int, wanted_exit: int, command: str = "run") -> None:
+    proc, err, run_id = _signal_mid_measurement(root, sig, command)
     assert proc.returncode == wanted_exit, f"exit {proc.returncode}: {err[-1500:]}"
     assert f"--resume {run_id}" in err and "Traceback" not in err, err[-1500:]
     assert _run_status(root, run_id) == "interrupted"
