@@ -151,6 +151,6 @@ def test_voice_pipeline_per_utterance(tiny_llm, small_zoo, tmp_path, host_invent
 
     html = write_report(tmp_path / "r.db", got.outcome.run_id, tmp_path / "out").read_text()
     assert 'id="pipeline"' in html and "needs ≥ 72 utts" in html  # 3 utterances: no interval for a P95
-    assert "LLM next word" in html and "data:image/svg+xml" in html
+    assert "LLM next word" in html and 'aria-label="median time per utterance by stage' in html  # the stack chart
     p95 = np.percentile([r["pipeline_ms"] for r in rows], 95)
     assert f"{p95:.0f}" in html or f"{p95:.1f}" in html or f"{p95:.2f}" in html

@@ -194,3 +194,37 @@ def test_nightly_report_plots_are_visible_in_chromium(tmp_path):
     for box in boxes:
         assert box["w"] > 200 and box["h"] > 100 and box["dots"] > 0 and box["hidden"] == 0, box
     assert sum(box["dots"] for box in boxes) == 2 * 12 + 2 * 2 * 5  # a dot per night; P50 and P95 per run
+
+
+def test_thermal_timeline_shades_the_measured_window_and_marks_throttling():
+    # Catches: the measured window or a throttled reading not drawn, clocks dropped, a sensor name unescaped.
+    from harness.report.plots import thermal_svg
+
+    thermals = [{"t_s": t, "sensor": "cpu<0> (zone1)", "kind": "temp", "value": 40 + t, "unit": "C"} for t in range(10)]
+    thermals += [{"t_s": 7.0, "sensor": "thermalservice", "kind": "status", "value": 2, "unit": "level"}]
+    thermals += [{"t_s": t, "sensor": "cpu7", "kind": "freq", "value": 2_000_000 - 1e5 * t, "unit": "kHz"}
+                 for t in range(10)]
+    root = _svg(thermal_svg(thermals, [2.0, 8.0], "temperatures"))
+    (window,) = _by_class(root, "window")
+    assert "2.0 to 8.0 s" in _title(window)
+    x_of = {float(t.text): float(t.get("x")) for t in _by_class(root, "xtick")}
+    assert float(window.get("x")) == pytest.approx(x_of[2.0], abs=0.01)
+    assert float(window.get("x")) + float(window.get("width")) == pytest.approx(x_of[8.0], abs=0.01)
+    (hot,) = _by_class(root, "throttled")
+    assert "7.0 s: thermal status 2" in _title(hot)
+    assert len(_by_class(root, "sensor")) == 1 and len(_by_class(root, "clock")) == 1
+    assert any(t.text == "cpu<0> (zone1)" for t in root.iter("text"))  # escaped in the markup, text again
+
+
+def test_pipeline_stack_has_a_segment_per_stage_and_its_budget():
+    # Catches: a stage missing from the stack, a budget line that is absent or drawn when far off scale.
+    from harness.report.plots import pipeline_svg
+
+    labels = {"vad_ms": "VAD", "encoder_ms": "encoder", "llm_ms": "LLM next word"}
+    stages = [{"vad_ms": 2.0, "encoder_ms": 30.0, "llm_ms": 18.0}, {"vad_ms": 2.0, "encoder_ms": 20.0, "llm_ms": 9.0}]
+    root = _svg(pipeline_svg(["phone · int8", "phone · <int4>"], stages, labels, 60.0))
+    segments = _by_class(root, "stage")
+    assert len(segments) == 6 and "phone · int8: encoder 30 ms (60%)" in {_title(s) for s in segments}
+    assert _by_class(root, "budget") and not _by_class(root, "budget-note")
+    far = _svg(pipeline_svg(["phone · int8"], stages[:1], labels, 1000.0))
+    assert not _by_class(far, "budget") and "budget 1000 ms" in _by_class(far, "budget-note")[0].text

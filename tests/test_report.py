@@ -99,17 +99,6 @@ def test_first_screen_pairs_int4_with_int8_and_gives_verdicts(tmp_path, model_di
     assert "host · asr-encoder" in html
 
 
-def test_thermal_timeline_shades_the_measured_window_and_marks_throttling():
-    import base64
-
-    from harness.report.plots import thermal_timeline
-
-    thermals = [{"t_s": t, "sensor": "cpu-0-0 (zone1)", "kind": "temp", "value": 40 + t, "unit": "C"} for t in range(10)]
-    thermals += [{"t_s": 7.0, "sensor": "thermalservice", "kind": "status", "value": 2, "unit": "level"}]
-    svg = base64.b64decode(thermal_timeline(thermals, [2.0, 8.0]).split(",", 1)[1]).decode()
-    assert "measured iterations" in svg and "throttled (status &gt; NONE)" in svg
-
-
 def test_measured_window_lies_inside_the_cell(tmp_path, model_dir, host_inventory):
     copy_model(model_dir, "tiny.onnx", tmp_path / "b")
     plan = write(tmp_path / "plan.yaml", """

@@ -67,32 +67,27 @@ def _run_points(view) -> list[tuple[int, float | None, float | None]]:
 
 
 def add_plots(data: ReportData) -> None:
+    """Every chart of the report as inline SVG (a few milliseconds each, so no process pool)."""
     # Series with a detected step first, the largest shifts leading.
     data.history.sort(key=lambda s: (s.step is None, -abs(s.step.ratio - 1) if s.step else 0, s.device_id, s.subject))
-    # Inline SVG charts are a few milliseconds each: drawn here.  Matplotlib charts go to _draw_all.
     for view in data.cells:
+        a, device = view.cell.artifact, view.cell.device_id
         if view.summary is not None:
-            a = view.cell.artifact
             view.plot_svg = plots.distribution_svg(
                 view.cell.samples_ms, _run_points(view), view.summary.p50_ms, view.summary.p95_ms, view.budget_ms,
-                f"latency distribution of {a['model']} {a['stage']} on {view.cell.device_id}")
+                f"latency distribution of {a['model']} {a['stage']} on {device}")
+        if any(t["kind"] == "temp" for t in view.cell.thermals):
+            view.thermal_svg = plots.thermal_svg(view.cell.thermals, view.cell.extra.get("measured_window_s"),
+                                                 f"temperatures while measuring {a['model']} {a['stage']} on {device}")
     for series in data.history:
         if len(series.p50_ms) >= 2:
             series.chart_svg = plots.history_svg(series)
-    jobs, targets = [], []
-    for view in data.cells:
-        if any(t["kind"] == "temp" for t in view.cell.thermals):
-            jobs.append(("thermal_timeline", (view.cell.thermals, view.cell.extra.get("measured_window_s"))))
-            targets.append((view, "thermal_uri"))
     if data.pipelines:
         from harness.report.pipeline import STAGE_LABELS
 
-        jobs.append(("pipeline_stack", ([f"{p.chain.cell.device_id} · {p.name}" for p in data.pipelines],
-                                        [p.stage_medians_ms for p in data.pipelines], STAGE_LABELS,
-                                        data.pipelines[0].budget_ms)))
-        targets.append((data, "pipeline_uri"))
-    for (obj, attr), uri in zip(targets, _draw_all(jobs)):
-        setattr(obj, attr, uri)
+        data.pipeline_svg = plots.pipeline_svg([f"{p.chain.cell.device_id} · {p.name}" for p in data.pipelines],
+                                               [p.stage_medians_ms for p in data.pipelines], STAGE_LABELS,
+                                               data.pipelines[0].budget_ms)
 
 
 def render(data: ReportData) -> str:

@@ -29,7 +29,7 @@ class CellView:
     verdict: str = "no budget"  # harness.report.verdict.budget_status, or failed
     flags: list[str] = field(default_factory=list)
     plot_svg: str = ""  # inline <svg>, escaped by harness.report.svg
-    thermal_uri: str = ""
+    thermal_svg: str = ""  # inline <svg>, escaped by harness.report.svg
 
     @property
     def anchor(self) -> str:
@@ -122,7 +122,7 @@ class ReportData:
     history: list = field(default_factory=list)  # nightly: harness.nightly.history.Series
     pipelines: list = field(default_factory=list)  # harness.report.pipeline.PipelineView
     pipeline_diffs: list = field(default_factory=list)  # harness.report.pipeline.PipelineDiff
-    pipeline_uri: str = ""
+    pipeline_svg: str = ""  # inline <svg>, escaped by harness.report.svg
 
     @property
     def counts(self) -> dict[str, int]:

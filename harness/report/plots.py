@@ -1,76 +1,43 @@
 """The report's charts, all SVG and self-contained.
 
-History and distribution charts are inline ``<svg>`` written by hand (harness.report.svg): a marker
-with a tooltip per night or run, so a value is read by hovering rather than by zooming.  The thermal
-timeline, the pipeline stack and the older history chart (``history_chart``) are matplotlib SVGs as data URIs.
+Every chart of the report is inline ``<svg>`` written by hand (harness.report.svg): a marker or
+segment with a tooltip per night, run or stage, so a value is read by hovering rather than by zooming.
+Only ``history_chart``, the older history chart that ``harness site`` still draws, is a matplotlib SVG as
+a data URI.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from datetime import datetime
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from harness.report.svg import (ACCENT, GRID, INK, MUTED, WARN, Canvas, Scale, legend, nice_step,  # noqa: E402
-                                tick_label, ticks)
-
-plt.rcParams.update({
-    "svg.fonttype": "none",  # keep text as text: smaller files, selectable labels
-    "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.edgecolor": "#888", "axes.labelcolor": "#333", "xtick.color": "#555", "ytick.color": "#555",
-})
+from harness.report.svg import (ACCENT, GRID, INK, MUTED, WARN, Canvas, Scale, legend, nice_step, num, tick_label,
+                                ticks)
 
 
-def _to_uri(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+def _pyplot():
+    """matplotlib, imported only for history_chart: the report itself never needs it."""
+    import matplotlib
 
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-def thermal_timeline(thermals: list[dict], measured_window_s: list[float] | None = None) -> str:
-    """Temperatures over the cell, one line per sensor (clocks on a second axis when present).
-
-    The measured iterations are shaded; readings with a thermal status above NONE are marked ×.
-    """
-    fig, ax = plt.subplots(figsize=(6.4, 1.8))
-    if measured_window_s:
-        ax.axvspan(*measured_window_s, color=INK, alpha=0.08, lw=0, label="measured iterations")
-    temps: dict[str, tuple[list, list]] = {}
-    freqs: dict[str, tuple[list, list]] = {}
-    for s in thermals:
-        target = temps if s["kind"] == "temp" else freqs if s["kind"] == "freq" else None
-        if target is not None:
-            xs, ys = target.setdefault(s["sensor"], ([], []))
-            xs.append(s["t_s"])
-            ys.append(s["value"])
-    for name, (xs, ys) in list(temps.items())[:8]:
-        ax.plot(xs, ys, lw=1, label=name)
-    ax.set_xlabel("seconds into the cell")
-    ax.set_ylabel("°C")
-    hot = [s["t_s"] for s in thermals if s["kind"] == "status" and s["value"] > 0]
-    if hot and temps:
-        ax.scatter(hot, [max(max(ys) for _, ys in temps.values())] * len(hot), marker="x", color=ACCENT,
-                   s=14, zorder=3, label="throttled (status > NONE)")
-    if freqs:
-        ax2 = ax.twinx()
-        for name, (xs, ys) in list(freqs.items())[:4]:
-            ax2.plot(xs, np.asarray(ys) / 1000, lw=0.8, ls="--", label=name)
-        ax2.set_ylabel("MHz")
-    if temps or measured_window_s:
-        ax.legend(fontsize=6, loc="upper left", frameon=False, ncol=2)
-    return _to_uri(fig)
+    plt.rcParams.update({
+        "svg.fonttype": "none",  # keep text as text: smaller files, selectable labels
+        "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+        "axes.edgecolor": "#888", "axes.labelcolor": "#333", "xtick.color": "#555", "ytick.color": "#555",
+    })
+    return plt
 
 
 def history_chart(p50_ms: list[float], p95_ms: list[float], step_index: int | None, throttled: list[bool]) -> str:
     """Nightly P50 and P95 over time as a matplotlib data URI (what ``harness site`` draws until it calls
     :func:`history_svg`, the report's chart: dates, a tooltip per night, intervals)."""
+    import base64
+    import io
+
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 1.4))
     nights = np.arange(len(p50_ms))
     ax.plot(nights, p95_ms, color=ACCENT, lw=0.8, alpha=0.7, label="P95")
@@ -83,29 +50,13 @@ def history_chart(p50_ms: list[float], p95_ms: list[float], step_index: int | No
     ax.set_xlabel("night")
     ax.set_ylabel("ms")
     ax.legend(fontsize=6, frameon=False, loc="upper left", ncol=2)
-    return _to_uri(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 STAGE_COLOURS = ["#9bb7d4", "#5b8db8", INK, "#7a9e7e", WARN]
-
-
-def pipeline_stack(names: list[str], stages: list[dict[str, float]], labels: dict[str, str],
-                   budget_ms: float | None) -> str:
-    """One horizontal bar per pipeline: its stages' median times stacked, with the budget marked."""
-    fig, ax = plt.subplots(figsize=(7.0, 0.5 + 0.45 * len(names)))
-    y = np.arange(len(names))
-    left = np.zeros(len(names))
-    for colour, key in zip(STAGE_COLOURS, labels):
-        widths = np.asarray([s.get(key, 0.0) for s in stages])
-        ax.barh(y, widths, left=left, color=colour, label=labels[key], height=0.6)
-        left += widths
-    if budget_ms:
-        ax.axvline(budget_ms, color=ACCENT, linestyle=":", linewidth=1.5, label=f"budget {budget_ms:g} ms (P95)")
-    ax.set_yticks(y, names)
-    ax.invert_yaxis()
-    ax.set_xlabel("median ms per utterance, by stage")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(names) < 3 else -0.2), ncol=3, frameon=False)
-    return _to_uri(fig)
 
 
 # --- hand-written SVG charts ------------------------------------------------------------------------
@@ -321,3 +272,125 @@ def _histogram(canvas: Canvas, data: np.ndarray, x: Scale, top: float, bottom: f
         if count:
             canvas.rect(x(a), y(count), max(x(b) - x(a) - 0.5, 0.8), bottom - y(count), INK, 0.8, cls="bar",
                         title=f"{_fmt_ms(a)}–{_fmt_ms(b)} ms: {count} iteration{'s' if count != 1 else ''}")
+
+
+SENSOR_COLOURS = ["#2c4a6e", "#d1495b", "#7a9e7e", "#b7791f", "#5b8db8", "#8e5572", "#3d7a8a", "#9c6b30"]
+MAX_TEMP_SENSORS, MAX_FREQ_SENSORS = 8, 4
+
+
+def _readings(thermals: list[dict], kind: str, limit: int) -> dict[str, list[tuple[float, float]]]:
+    """(t_s, value) per sensor of one kind, in the order sensors first appear, at most ``limit`` sensors."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for s in thermals:
+        if s["kind"] == kind and (s["sensor"] in out or len(out) < limit):
+            out.setdefault(s["sensor"], []).append((float(s["t_s"]), float(s["value"])))
+    return out
+
+
+def thermal_svg(thermals: list[dict], measured_window_s: list[float] | None, label: str) -> str:
+    """Temperatures over the cell, one line per sensor, with the measured iterations shaded and readings with a
+    thermal status above NONE marked ×; CPU clocks (MHz) dashed against a right-hand axis when read."""
+    temps = _readings(thermals, "temp", MAX_TEMP_SENSORS)
+    freqs = {k: [(t, v / 1000) for t, v in pts] for k, pts in _readings(thermals, "freq", MAX_FREQ_SENSORS).items()}
+    hot = [(float(s["t_s"]), s["value"]) for s in thermals if s["kind"] == "status" and s["value"] > 0]
+    rows = (len(temps) + len(freqs) + 2) // 3
+    width, left, right, top, bottom = 560, 44, 48 if freqs else 14, 22 + 14 * rows, 30
+    canvas = Canvas(width, top + 130 + bottom, label)
+    times = [t for pts in (*temps.values(), *freqs.values()) for t, _ in pts] + [t for t, _ in hot]
+    times += list(measured_window_s or [])
+    if not times:
+        canvas.text(left, top, "no thermal readings")
+        return canvas.render()
+    x = Scale(min(times), max(times) if max(times) > min(times) else min(times) + 1, left, width - right)
+    baseline = top + 130
+    entries = [(SENSOR_COLOURS[i % len(SENSOR_COLOURS)], name, False) for i, name in enumerate(temps)]
+    entries += [(SENSOR_COLOURS[(i + len(temps)) % len(SENSOR_COLOURS)], f"{name} (MHz)", True)
+                for i, name in enumerate(freqs)]
+    for i, (colour, name, dashed) in enumerate(entries):  # three to a row, above the data
+        legend(canvas, 4 + (i % 3) * 184, 14 + 14 * (i // 3), [("dash" if dashed else "line", colour, name[:26])])
+    if measured_window_s:
+        start, end = measured_window_s
+        canvas.rect(x(start), top, x(end) - x(start), baseline - top, INK, 0.08, cls="window",
+                    title=f"measured iterations: {start:.1f} to {end:.1f} s into the cell")
+    if temps:
+        values = [v for pts in temps.values() for _, v in pts]
+        lo, hi = min(values), max(values)
+        lo, hi = (lo - 1, hi + 1) if hi - lo < 2 else (lo, hi)
+        y = Scale(lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.05, baseline, top)
+        step = nice_step(y.hi - y.lo, 4)
+        for value in ticks(y.lo, y.hi, 4):
+            canvas.line(left, y(value), width - right, y(value), GRID, cls="grid")
+            canvas.text(left - 6, y(value) + 4, tick_label(value, step), anchor="end", cls="ytick")
+        canvas.text(left - 6, top - 12, "°C", anchor="end")
+        for (colour, name, _), pts in zip(entries, temps.values()):
+            canvas.polyline([(x(t), y(v)) for t, v in pts], colour, 1.2, cls="sensor")
+    if freqs:
+        _clock_lines(canvas, freqs, entries[len(temps):], x, top, baseline, width - right)
+    for t, status in hot:
+        canvas.text(x(t), top + 10, "×", anchor="middle", colour=ACCENT, size=13, weight="700")
+        canvas.add("rect", {"class": "throttled", "x": x(t) - 5, "y": top, "width": 10, "height": 12,
+                            "fill": "transparent"}, title=f"{t:.1f} s: thermal status {status:g} (above NONE)")
+    canvas.line(left, baseline, width - right, baseline, MUTED)
+    tick_step = nice_step(x.hi - x.lo, 6)
+    for value in ticks(x.lo, x.hi, 6):
+        canvas.line(x(value), baseline, x(value), baseline + 4, MUTED)
+        canvas.text(x(value), baseline + 15, tick_label(value, tick_step), anchor="middle", cls="xtick")
+    canvas.text(width - right, baseline + 27, "seconds into the cell", anchor="end")
+    return canvas.render()
+
+
+def _clock_lines(canvas: Canvas, freqs: dict[str, list[tuple[float, float]]], entries: list, x: Scale,
+                 top: float, baseline: float, axis_x: float) -> None:
+    """CPU clocks in MHz, dashed, against their own axis on the right."""
+    values = [v for pts in freqs.values() for _, v in pts]
+    lo, hi = min(values), max(values)
+    lo, hi = (lo - 50, hi + 50) if hi - lo < 100 else (lo, hi)
+    y = Scale(lo, hi, baseline, top)
+    step = nice_step(hi - lo, 4)
+    for value in ticks(lo, hi, 4):
+        canvas.text(axis_x + 4, y(value) + 4, tick_label(value, step), cls="ytick-right")
+    canvas.text(axis_x + 4, top - 12, "MHz")
+    for (colour, _, _), pts in zip(entries, freqs.values()):
+        canvas.add("polyline", {"class": "clock", "points": " ".join(f"{num(x(t))},{num(y(v))}" for t, v in pts),
+                                "fill": "none", "stroke": colour, "stroke_width": 1.0, "stroke_dasharray": "4 3"})
+
+
+def pipeline_svg(names: list[str], stages: list[dict[str, float]], labels: dict[str, str],
+                 budget_ms: float | None) -> str:
+    """One horizontal bar per pipeline: its stages' median times stacked (a tooltip per segment), with the
+    P95 budget as a line when it is near the bars and in words when it is not."""
+    bar_h, gap, left, right, top = 18, 10, 190, 14, 40
+    width = 760
+    totals = [sum(s.get(k, 0.0) for k in labels) for s in stages]
+    hi = max(totals + [1e-3])
+    on_scale = bool(budget_ms) and budget_ms <= 2 * hi
+    if on_scale:
+        hi = max(hi, budget_ms)
+    baseline = top + len(names) * (bar_h + gap)
+    canvas = Canvas(width, int(baseline + 36), "median time per utterance by stage for each pipeline")
+    x = Scale(0, hi * 1.05, left, width - right)
+    colours = dict(zip(labels, STAGE_COLOURS))
+    legend(canvas, 4, 14, [("box", colours[k], labels[k]) for k in labels if k in colours])
+    if budget_ms and not on_scale:
+        canvas.text(4, 30, f"budget {budget_ms:g} ms (P95) lies off this axis to the right: the longest median "
+                    f"total is {hi / budget_ms:.0%} of it", colour=WARN, cls="budget-note")
+    step = nice_step(x.hi, 6)
+    for value in ticks(0, x.hi, 6):
+        canvas.line(x(value), top - 4, x(value), baseline, GRID, cls="grid")
+        canvas.text(x(value), baseline + 14, tick_label(value, step), anchor="middle", cls="xtick")
+    canvas.text(width - right, baseline + 28, "median ms per utterance, by stage", anchor="end")
+    for row, (name, stage_ms, total) in enumerate(zip(names, stages, totals)):
+        y0 = top + row * (bar_h + gap)
+        canvas.text(left - 6, y0 + bar_h / 2 + 4, name[:34], anchor="end", colour="#1d2b3a")
+        start = 0.0
+        for key in labels:
+            value = stage_ms.get(key, 0.0)
+            if value > 0 and key in colours:
+                share = value / total if total else 0.0
+                canvas.rect(x(start), y0, x(start + value) - x(start), bar_h, colours[key], cls="stage",
+                            title=f"{name}: {labels[key]} {_fmt_ms(value)} ms ({share:.0%})")
+            start += value
+    if on_scale:
+        canvas.line(x(budget_ms), top - 6, x(budget_ms), baseline, ACCENT, 1.6, "2 2", cls="budget",
+                    title=f"budget {budget_ms:g} ms (P95)")
+    return canvas.render()

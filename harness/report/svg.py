@@ -119,12 +119,12 @@ class Canvas:
 
 def legend(canvas: Canvas, x: float, y: float, entries: list[tuple[str, str, str]]) -> None:
     """A row of (kind, colour, label) entries left to right at ``y`` (outside the data area);
-    kind is 'dot', 'band', 'line' or 'dash'."""
+    kind is 'dot', 'band' (translucent), 'box' (solid), 'line' or 'dash'."""
     for kind, colour, label in entries:
         if kind == "dot":
             canvas.circle(x + 5, y - 4, 3.2, colour)
-        elif kind == "band":
-            canvas.rect(x, y - 9, 12, 9, colour, 0.25)
+        elif kind in ("band", "box"):
+            canvas.rect(x, y - 9, 12, 9, colour, 0.25 if kind == "band" else 1.0)
         else:
             canvas.line(x, y - 4, x + 12, y - 4, colour, 1.5, "4 3" if kind == "dash" else None)
         canvas.text(x + 16, y, label)
