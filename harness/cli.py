@@ -801,6 +801,9 @@ def _dispatch(args) -> int:
     except UserError as exc:
         print(f"error: {term_safe(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:  # Ctrl-C in a command that measures nothing (those say how to resume, and exit)
+        print("\ninterrupted.", file=sys.stderr)
+        return 128 + signal.SIGINT
     except (sqlite3.Error, OSError) as exc:
         fault = _fault(exc, getattr(args, "db", None))
         if fault is None:

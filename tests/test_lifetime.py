@@ -213,3 +213,19 @@ def test_resume_after_a_rebuild_refuses_when_the_old_bytes_are_gone(tmp_path):
         shutil.rmtree(kept)
     with pytest.raises(UserError, match="restore the file"):
         run_plan(plan, db, resume=run_id)
+
+
+def test_ctrl_c_in_any_command_exits_130_without_a_traceback(monkeypatch, tmp_path, capsys):
+    """Catches: Ctrl-C in a command that measures nothing (a long report, an export) ending in a traceback."""
+    import harness.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness.cli, "cmd_runs", interrupted)
+    try:
+        code = cli_main(["runs", "--db", str(tmp_path / "h.db")])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped the command line as a traceback")
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
