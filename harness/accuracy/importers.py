@@ -42,7 +42,10 @@ def _lines(path: Path) -> list[tuple[int, str]]:
     return [(number, line) for number, line in enumerate(read_utf8(path).split("\n"), start=1) if line.strip()]
 
 
-def _rel(path: Path, root: Path) -> str:
+def _rel(path: Path, root: Path, source: Path, line: int) -> str:
+    if "\x00" in str(path):  # no file system takes it; Path.resolve() would raise ValueError
+        raise UserError("the audio path holds a NUL character.", path=source, line=line,
+                        fix="correct that line of the source.")
     # Corpus paths may not leave the corpus folder, so the manifest must sit above its audio.
     if not path.resolve().is_relative_to(root.resolve()):
         raise UserError(f"audio {path} lies outside {root}; a manifest's paths must stay inside its folder.",
@@ -62,8 +65,8 @@ def import_librispeech(source: Path, out: Path) -> Path:
         for number, line in _lines(trans):
             utt_id, _, text = line.strip().partition(" ")
             audio = trans.parent / f"{utt_id}.flac"
-            utts.append(_utterance(trans, number, id=utt_id, audio=_rel(audio, out), text=text.strip(),
-                                   duration_s=_duration(audio), speaker=utt_id.split("-")[0]))
+            utts.append(_utterance(trans, number, id=utt_id, audio=_rel(audio, out, trans, number),
+                                   text=text.strip(), duration_s=_duration(audio), speaker=utt_id.split("-")[0]))
     return write_manifest(out, utts).parent
 
 
@@ -92,7 +95,8 @@ def import_kaldi(source: Path, out: Path) -> Path:
                             fix="give every utterance of text a line in wav.scp.")
         audio = Path(wavs[utt_id][1])
         audio = audio if audio.is_absolute() else source / audio
-        utts.append(_utterance(source / "text", number, id=utt_id, audio=_rel(audio, out), text=text,
+        audio_rel = _rel(audio, out, source / "wav.scp", wavs[utt_id][0])
+        utts.append(_utterance(source / "text", number, id=utt_id, audio=audio_rel, text=text,
                                duration_s=_duration(audio), speaker=speakers.get(utt_id, (0, None))[1]))
     return write_manifest(out, utts).parent
 
@@ -129,7 +133,7 @@ def import_jsonl(source: Path, out: Path) -> Path:
         audio = Path(audio_value)
         audio = audio if audio.is_absolute() else source.parent / audio
         utt_id = str(row.get("id") or row.get("utt_id") or audio.stem)
-        utts.append(_utterance(source, number, id=utt_id, audio=_rel(audio, out), text=row[text_key],
+        utts.append(_utterance(source, number, id=utt_id, audio=_rel(audio, out, source, number), text=row[text_key],
                                duration_s=row.get("duration") or _duration(audio),
                                speaker=(str(row["speaker"]) if row.get("speaker") is not None else None)))
     return write_manifest(out, utts).parent
