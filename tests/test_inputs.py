@@ -342,3 +342,15 @@ def test_the_zoo_clears_only_a_folder_build_it_made(tmp_path):
     (tmp_path / "old.mlpackage.manifest.json").write_text(json.dumps({"recipe": {"name": "old"}}))
     _remove_own_build(ours)
     assert not ours.exists()
+
+
+def test_an_iphone_tunneld_address_needs_a_real_port(tmp_path):
+    # Catches: tunneld's pattern alone (host:digits), which took port 99999 and failed at connect time.
+    path = tmp_path / "devices.yaml"
+    entry = "devices:\n  - id: ip\n    platform: ios\n    udid: u\n    app: a.ipa\n    bundle_id: b.c\n"
+    path.write_text(entry + "    tunneld: 127.0.0.1:99999\n")
+    with pytest.raises(UserError) as caught:
+        load_inventory(path)
+    assert caught.value.line == 7 and "tunneld" in str(caught.value)
+    path.write_text(entry + "    tunneld: 127.0.0.1:49151\n")
+    assert load_inventory(path).devices[0].tunneld == "127.0.0.1:49151"

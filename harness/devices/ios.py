@@ -54,6 +54,14 @@ class Config(DeviceConfig):
     def _home(cls, path: Path) -> Path:
         return path.expanduser()
 
+    @field_validator("tunneld")
+    @classmethod
+    def _a_port(cls, address: str) -> str:
+        port = int(address.rsplit(":", 1)[1])
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is not a TCP port (1 to 65535)")
+        return address
+
 
 def ipa_version(ipa: Path) -> str:
     """CFBundleShortVersionString (CFBundleVersion) of the app inside an .ipa."""
