@@ -77,25 +77,6 @@ def test_plan_with_nothing_to_measure_is_rejected(tmp_path):
         load_plan(write(tmp_path / "p.yaml", "name: empty\n"))
 
 
-def test_pipeline_budget_adds_vad_and_asr(small_zoo, tmp_path):
-    from harness.nightly.checks import pipeline_checks
-    from harness.report.model import build_report_data
-
-    builds, _ = small_zoo
-    plan = _plan(tmp_path, builds, REPO / "corpora" / "harvard-hibari", limit=2)
-    plan.write_text(plan.read_text().replace("threads: 1", f"threads: 1\nartifacts: [{builds / 'silero-vad-fp32.onnx'}]\n"
-                                             "iterations: 20\nruns: 1\nbudgets_p95_ms: {pipeline: 100000}"))
-    outcome = run_plan(plan, tmp_path / "r.db")
-    with Store(tmp_path / "r.db") as store:
-        data = build_report_data(store, outcome.run_id)
-    checks = pipeline_checks(data)
-    assert len(checks) == 2 and all(c.status == "pass" for c in checks)
-    vad = next(v.summary.p95_ms for v in data.cells if v.cell.artifact["stage"] == "vad")
-    for check, chain in zip(checks, data.chains):
-        assert check.data["total_ms"] == pytest.approx(vad + chain.timing["p95_total_ms"])
-        assert check.data["missing"] == ["llm"] and "not measured: llm" in check.detail
-
-
 def test_a_bundled_program_transcribes_on_the_host_and_is_not_timed_as_one_call(whisper_bundle, tmp_path):
     bundle = whisper_bundle / "whisper-tiny.en-asr-fp32-xnnpack.pte"
     plan = write(tmp_path / "plan.yaml", f"""

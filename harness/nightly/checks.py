@@ -8,18 +8,15 @@ nightly must compare against last night's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from harness.accuracy.bootstrap import paired_bootstrap
 from harness.nightly.noise import NoiseFloor
 from harness.report.model import ReportData
+from harness.report.verdict import FAILING, Check, run_judgements  # noqa: F401 (FAILING: re-exported)
 from harness.run.engine import REF_SUFFIX, identity_of
 from harness.runners.base import RunSettings
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, compare_runs
 from harness.stats.runlevel import LEVEL
 
-FAILING = {"regression", "budget miss", "failed"}
 # A level that moved while bytes, settings and device facts stayed the same: the machine or phone changed, not
 # the build.  Reported beside the verdict, never failing it; a lasting move is caught by the history check.
 SHIFT = "shift"
@@ -32,34 +29,6 @@ GATE_QUANTILE = 10
 # Device facts that change from hour to hour without changing what a latency means; "controller" is the lab
 # node that drove the phone (a phone moved to another controller host measures the same).
 VOLATILE_FACTS = ("battery_", "uptime", "controller")
-
-
-@dataclass
-class Check:
-    device_id: str
-    subject: str  # build label or chain name
-    kind: str  # latency | wer | size | budget | run
-    # pass | regression | improvement | budget miss | near budget | suspect | too noisy | too few runs |
-    # not comparable | failed | new
-    status: str
-    detail: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def failing(self) -> bool:
-        return self.status in FAILING
-
-
-def budget_check(view) -> Check:
-    """P95 against its stage budget, with the run-level interval: 'near budget' when only the interval reaches it."""
-    s = view.summary
-    status = {"over budget": "budget miss", "near budget": "near budget", "no P95": "no P95"}.get(view.verdict, "pass")
-    ci = f" [{s.p95_ci.low:.2f}, {s.p95_ci.high:.2f}]" if s.p95_ci else ""
-    p95 = f"{s.p95_ms:.2f}{ci} ms" if s.p95_ms is not None else "not reported"
-    return Check(view.cell.device_id, view.cell.label, "budget", status,
-                 f"P95 {p95} vs {view.budget_name} budget {view.budget_ms:g} ms",
-                 {"p95_ms": s.p95_ms, "p95_ci": [s.p95_ci.low, s.p95_ci.high] if s.p95_ci else None,
-                  "budget_ms": view.budget_ms})
 
 
 def _identity(view) -> tuple:
@@ -158,38 +127,18 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
 def run_checks(current: ReportData, baseline: ReportData | None, threshold: float = DEFAULT_THRESHOLD,
                floors: dict[tuple, NoiseFloor] | None = None) -> list[Check]:
     """Every check for ``current``; comparisons only where ``baseline`` has the same, comparable cell."""
-    checks: list[Check] = []
     floors = floors or {}
     base_cells = {_identity(v): v for v in baseline.cells if not v.role} if baseline else {}
     references = {_identity(v): v for v in current.cells
                   if v.cell.cell_key.endswith(REF_SUFFIX) and v.summary is not None}
     base_chains = {(c.cell.device_id, c.chain.get("name")): c for c in baseline.chains} if baseline else {}
+    checks: list[Check] = run_judgements(current)  # budgets and failures: the run on its own
     for view in current.cells:
-        label = view.cell.label
-        if view.role:  # A/A copies and last night's re-measured builds are not the plan's own cells
+        if view.role or view.verdict == "failed":  # extra cells are not the plan's own; a failure is judged
             continue
-        if view.verdict == "failed":
-            checks.append(Check(view.cell.device_id, label, "run", "failed", view.cell.reason or view.cell.status))
-            continue
-        if view.budget_ms is not None:
-            checks.append(budget_check(view))
-        before = base_cells.get(_identity(view))
-        if before is None or before.summary is None:
-            checks.append(Check(view.cell.device_id, label, "latency", "new", "no baseline cell to compare with"))
-            continue
-        why = not_comparable(before, view, _facts(baseline, before.cell.device_id),
-                             _facts(current, view.cell.device_id))
-        if why:
-            checks.append(Check(view.cell.device_id, label, "latency", "not comparable", why))
-            continue
-        checks.append(latency_check(before, view, threshold, floors.get(_identity(view)),
-                                    references.get(_identity(view))))
-        size_ratio = view.cell.artifact["size_bytes"] / before.cell.artifact["size_bytes"]
-        if abs(size_ratio - 1) > threshold:
-            checks.append(Check(view.cell.device_id, label, "size", "regression" if size_ratio > 1 else "improvement",
-                                f"size x{size_ratio:.3f} ({before.cell.artifact['size_bytes']} -> "
-                                f"{view.cell.artifact['size_bytes']} bytes)", {"ratio": size_ratio}))
-    checks += pipeline_checks(current)
+        for check in _comparisons(view, baseline, current, base_cells, references, threshold, floors):
+            check.group = view.cell.artifact["stage"]
+            checks.append(check)
     for chain in current.chains:
         name = chain.chain.get("name")
         before = base_chains.get((chain.cell.device_id, name))
@@ -200,6 +149,24 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
             continue
         checks.append(wer_check(before, chain))
     return checks
+
+
+def _comparisons(view, baseline, current, base_cells, references, threshold, floors) -> list[Check]:
+    """A plan cell against the baseline's cell of the same build identity: latency, and size when it moved."""
+    label = view.cell.label
+    before = base_cells.get(_identity(view))
+    if before is None or before.summary is None:
+        return [Check(view.cell.device_id, label, "latency", "new", "no baseline cell to compare with")]
+    why = not_comparable(before, view, _facts(baseline, before.cell.device_id), _facts(current, view.cell.device_id))
+    if why:
+        return [Check(view.cell.device_id, label, "latency", "not comparable", why)]
+    out = [latency_check(before, view, threshold, floors.get(_identity(view)), references.get(_identity(view)))]
+    size_ratio = view.cell.artifact["size_bytes"] / before.cell.artifact["size_bytes"]
+    if abs(size_ratio - 1) > threshold:
+        out.append(Check(view.cell.device_id, label, "size", "regression" if size_ratio > 1 else "improvement",
+                         f"size x{size_ratio:.3f} ({before.cell.artifact['size_bytes']} -> "
+                         f"{view.cell.artifact['size_bytes']} bytes)", {"ratio": size_ratio}))
+    return out
 
 
 # A WER comparison's reading (harness.accuracy.bootstrap.PairedComparison.reading) as a check's status.
@@ -217,8 +184,10 @@ def wer_check(before, now) -> Check:
 RECENT_NIGHTS = 7  # a step whose new level began within this many nights is news; older ones were reported
 
 
-def history_checks(series, run_id: str) -> list[Check]:
-    """A recent step in a build's nightly medians: the slow drift night-to-night checks cannot see."""
+def history_checks(series, run_id: str, current: ReportData | None = None) -> list[Check]:
+    """A recent step in a build's nightly medians: the slow drift night-to-night checks cannot see.  Each counts
+    under its build's stage (found among ``current``'s cells), else under "history"."""
+    stages = {(v.cell.device_id, v.cell.label): v.cell.artifact["stage"] for v in current.cells} if current else {}
     checks = []
     for s in series:
         if s.step is None or not s.run_ids or s.run_ids[-1] != run_id:
@@ -234,34 +203,6 @@ def history_checks(series, run_id: str) -> list[Check]:
                             f"median stepped from {s.step.before:.3g} to {s.step.after:.3g} ms "
                             f"(x{s.step.ratio:.3f}) {nights_ago} night{'s' if nights_ago != 1 else ''} ago "
                             f"(Mann-Whitney p={s.step.p_value:.1g})",
-                            {"step_run_id": s.run_ids[s.step.index], "ratio": s.step.ratio}))
-    return checks
-
-
-def pipeline_checks(current: ReportData) -> list[Check]:
-    """The whole voice pipeline per device and ASR chain: best VAD P95 + the chain's per-utterance P95
-    + best LLM P95, against the plan's ``pipeline`` budget.  Stages with no measured build are named."""
-    budget = current.run.budgets.get("pipeline")
-    if budget is None:
-        return []
-    checks = []
-    for chain in current.chains:
-        device = chain.cell.device_id
-        best = {}
-        for stage in ("vad", "llm"):
-            p95s = [v.summary.p95_ms for v in current.cells
-                    if v.summary is not None and v.cell.device_id == device and v.cell.artifact["stage"] == stage]
-            best[stage] = min(p95s) if p95s else None
-        asr = chain.timing.get("p95_total_ms")
-        if asr is None:
-            continue
-        total = asr + (best["vad"] or 0) + (best["llm"] or 0)
-        missing = [stage for stage in ("vad", "llm") if best[stage] is None]
-        parts = f"VAD {best['vad']:.2f} + " if best["vad"] is not None else ""
-        parts += f"ASR {asr:.0f}" + (f" + LLM {best['llm']:.0f}" if best["llm"] is not None else "")
-        note = f"; not measured: {', '.join(missing)}" if missing else ""
-        checks.append(Check(device, f"pipeline with {chain.chain.get('name')}", "budget",
-                            "budget miss" if total >= budget else "pass",
-                            f"P95 {parts} = {total:.0f} ms vs pipeline budget {budget:g} ms{note}",
-                            {"total_ms": total, "budget_ms": budget, "missing": missing}))
+                            {"step_run_id": s.run_ids[s.step.index], "ratio": s.step.ratio},
+                            group=stages.get((s.device_id, s.subject), "history")))
     return checks

@@ -7,10 +7,7 @@ from xml.etree import ElementTree as ET
 
 from harness.termsafe import xml_safe
 
-from harness.nightly.checks import Check
-
-# Checks that could not judge (nothing to compare, not like with like, too noisy): JUnit 'skipped', with the reason.
-UNJUDGED = ("new", "too few runs", "not comparable", "too noisy", "no P95")
+from harness.report.verdict import UNJUDGED, Check  # checks that could not judge are JUnit 'skipped', with the reason
 
 
 def write_junit(checks: list[Check], run_id: str, out: Path) -> Path:

@@ -49,7 +49,7 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
         history = store.history(current.run.plan_name, until=current.run.started_at)
     floors = learn_floors(history, exclude_run=run_id)
     series = build_series([row for row in history if not row["calibration"]], threshold)
-    checks = run_checks(current, baseline, threshold, floors) + history_checks(series, run_id)
+    checks = run_checks(current, baseline, threshold, floors) + history_checks(series, run_id, current)
     current.checks, current.baseline_run_id, current.history = checks, baseline_id, series
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "index.html").write_text(render(current), encoding="utf-8")

@@ -7,8 +7,9 @@ from typing import Any
 
 
 from harness.plan.budgets import budget_for
+from harness.report.verdict import Headline, Tile, budget_status, headline, report_checks, tiles
 from harness.run.engine import AA_SUFFIX, REF_SUFFIX
-from harness.stats import LatencySummary, percentile, summarize
+from harness.stats import Interval, LatencySummary, percentile, summarize
 from harness.store import CellRecord, RunRecord, Store
 
 
@@ -34,6 +35,11 @@ class CellView:
     @property
     def anchor(self) -> str:
         return f"cell-{self.cell.cell_id}"
+
+    @property
+    def row_anchor(self) -> str:
+        """The cell's row in the latency table (its verdict's row)."""
+        return f"row-cell-{self.cell.cell_id}"
 
     @property
     def role(self) -> str:
@@ -83,11 +89,25 @@ class ChainView:
     cell: CellRecord
     score: Any  # harness.accuracy.wer.CorpusScore
     timing: dict[str, float | None]
-    budget_ms: float | None
+    budget_ms: float | None  # the asr budget: it bounds the ASR per utterance, which a chain measures
+    p95_ci: Interval | None = None  # of the per-utterance P95 (order statistics over utterances)
 
     @property
     def chain(self) -> dict[str, Any]:
         return self.cell.extra.get("chain", {})
+
+    @property
+    def name(self) -> str:
+        return self.chain.get("name", "")
+
+    @property
+    def row_anchor(self) -> str:
+        """The chain's row in the accuracy table."""
+        return f"row-chain-{self.cell.cell_id}"
+
+    @property
+    def verdict(self) -> str:
+        return budget_status(self.timing["p95_total_ms"], self.p95_ci, self.budget_ms)
 
     @property
     def asr_parts(self) -> list[dict[str, Any]]:
@@ -126,10 +146,25 @@ class ReportData:
 
     @property
     def counts(self) -> dict[str, int]:
+        """How many rows (cells, chains, pipelines) have each budget verdict (or failed)."""
         out: dict[str, int] = {}
-        for view in self.cells:
-            out[view.verdict] = out.get(view.verdict, 0) + 1
+        for check in self.judged:
+            if check.kind in ("budget", "run"):
+                out[check.status] = out.get(check.status, 0) + 1
         return out
+
+    @property
+    def judged(self) -> list:
+        """Every verdict on this run (harness.report.verdict.Check): the nightly's checks, or the run's own."""
+        return report_checks(self)
+
+    @property
+    def tiles(self) -> list[Tile]:
+        return tiles(self.judged)
+
+    @property
+    def headline(self) -> Headline:
+        return headline(self.judged)
 
     @property
     def inferred(self) -> list[CellView]:
@@ -145,7 +180,7 @@ def _verdict(view: CellView, budgets: dict[str, float | None]) -> None:
     s = view.summary
     if budget is not None:
         view.budget_name, view.budget_ms = budget
-        view.verdict = budget_verdict(s.p95_ms, s.p95_ci, view.budget_ms)
+        view.verdict = budget_status(s.p95_ms, s.p95_ci, view.budget_ms)
     if s.warnings:
         view.flags.extend(s.warnings)
     if cell.runs_done < cell.runs_planned:
@@ -154,18 +189,6 @@ def _verdict(view: CellView, budgets: dict[str, float | None]) -> None:
         view.flags.append("thermally throttled during measurement")
     if cell.artifact["inferred"]:
         view.flags.append("inferred: " + ", ".join(cell.artifact["inferred"]))
-
-
-def budget_verdict(p95_ms: float | None, p95_ci, budget_ms: float) -> str:
-    """'over budget' when the P95 estimate reaches the budget, 'near budget' when only its run-level interval
-    does (the next night may well miss it), 'pass' otherwise; 'no P95' when the runner reported none."""
-    if p95_ms is None:
-        return "no P95"
-    if p95_ms >= budget_ms:
-        return "over budget"
-    if p95_ci is not None and p95_ci.high >= budget_ms:
-        return "near budget"
-    return "pass"
 
 
 _PRECISION = {"fp32": 0, "bf16": 1, "fp16": 1, "int8": 2, "int4": 3}
@@ -177,13 +200,17 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def chain_view(cell: CellRecord, budgets: dict[str, float | None]) -> ChainView:
+    import numpy as np
+
     from harness.accuracy.wer import score_corpus
+    from harness.stats.quantile import quantile_interval
 
     ts = cell.transcripts
     score = score_corpus([t["utt_id"] for t in ts], [t["reference"] for t in ts], [t["hypothesis"] for t in ts])
     timing = {key: _median([t[key] for t in ts]) for key in ("total_ms", "encoder_ms", "mel_ms", "decoder_ms_per_token", "rtf")}
     timing["p95_total_ms"] = percentile([t["total_ms"] for t in ts], 95) if ts else None
-    return ChainView(cell=cell, score=score, timing=timing, budget_ms=budgets.get("asr"))
+    ci = quantile_interval(np.asarray([t["total_ms"] for t in ts], dtype=float), 0.95)[0] if ts else None
+    return ChainView(cell=cell, score=score, timing=timing, budget_ms=budgets.get("asr"), p95_ci=ci)
 
 
 def compare_chains(chains: list[ChainView]) -> list[ComparisonView]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.report.model import _PRECISION, ChainView, budget_verdict
+from harness.report.model import _PRECISION, ChainView
+from harness.report.verdict import budget_status
 from harness.stats import Interval, percentile
 from harness.stats.quantile import quantile_interval
 
@@ -41,6 +42,11 @@ class PipelineView:
     @property
     def name(self) -> str:
         return self.chain.chain.get("name", "")
+
+    @property
+    def row_anchor(self) -> str:
+        """The pipeline's row in the pipeline table."""
+        return f"row-pipeline-{self.chain.cell.cell_id}"
 
     @property
     def shares(self) -> list[tuple[str, float, float]]:
@@ -86,7 +92,7 @@ def pipeline_view(chain: ChainView, budgets: dict) -> PipelineView | None:
     ci, _ = quantile_interval(totals, 0.95)
     budget = budgets.get("pipeline")
     return PipelineView(chain=chain, totals_ms=totals, stage_medians_ms=medians, p95_ms=p95, p95_ci=ci,
-                        budget_ms=budget, verdict=budget_verdict(p95, ci, budget) if budget else "no budget",
+                        budget_ms=budget, verdict=budget_status(p95, ci, budget),
                         peak_rss_mb=chain.cell.peak_rss_mb, memory_budget_mb=budgets.get("pipeline_memory_mb"),
                         no_speech=sum(1 for t in rows if not t.get("speech_s")))
 

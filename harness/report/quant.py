@@ -66,22 +66,6 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
     return pairs
 
 
-def stage_verdicts(data) -> list[dict]:
-    """One line per device and stage: pass, budget miss, regression, suspect or failed (worst wins)."""
-    order = ["failed", "regression", "budget miss", "suspect", "pass"]
-    worst: dict[tuple, str] = {}
-    for view in data.cells:
-        key = (view.cell.device_id, view.cell.artifact["stage"])
-        status = {"failed": "failed", "over budget": "budget miss"}.get(view.verdict, "pass")
-        if view.cell.throttled and status == "pass":
-            status = "suspect"
-        worst[key] = min(worst.get(key, "pass"), status, key=order.index)
-    for check in data.checks:
-        stage = next((v.cell.artifact["stage"] for v in data.cells if v.cell.label == check.subject
-                      and v.cell.device_id == check.device_id), "asr-chain" if check.kind == "wer" else None)
-        if stage is not None and check.status in order:
-            key = (check.device_id, stage)
-            worst[key] = min(worst.get(key, "pass"), check.status, key=order.index)
-    for chain in data.chains:
-        worst.setdefault((chain.cell.device_id, "asr-chain"), "pass")
-    return [{"device_id": d, "stage": s, "verdict": v} for (d, s), v in sorted(worst.items())]
+def stage_verdicts(data) -> list:
+    """One tile per device and stage (harness.report.verdict.Tile): the worst verdict of every row under it."""
+    return data.tiles

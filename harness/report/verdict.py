@@ -1,0 +1,207 @@
+"""The one verdict rule: what each budget bounds, which rows it judges, and how verdicts add up.
+
+Every judgement the harness makes of a stored run is a :class:`Check` made here or by the nightly's
+comparisons (harness/nightly/checks.py).  The report's tiles and tables, ``junit.xml``, ``nightly.json``
+and the exit code of ``harness nightly`` all read the same list, so they cannot disagree.
+
+What each budget bounds (``budgets_p95_ms`` in a plan; every budget is on a P95):
+
+==============  ===========================================  ===============================================
+budget          the quantity it bounds                       the rows it judges
+==============  ===========================================  ===============================================
+``vad``         one VAD window                               ``vad`` cells
+``asr``         the ASR per utterance (log-mel + encoder +   transcription chains (their per-utterance
+                decoding)                                    totals); ``asr`` bundle, ``asr-encoder`` and
+                                                             ``mel`` cells alone (one call per utterance: a
+                                                             part that misses the whole budget misses it)
+(none)          one decoder step is a fraction of an         ``asr-decoder`` cells: "no budget" (for this
+                utterance's decoding                         stage)
+``llm_npu``     time to first token on an NPU backend        ``llm`` cells on an NPU backend
+``llm_cpu``     time to first token elsewhere                ``llm`` cells on any other backend
+``pipeline``    the per-utterance total (VAD + ASR + LLM)    voice pipelines (chains with ``vad``/``llm``)
+==============  ===========================================  ===============================================
+
+A budget verdict: "budget miss" when the P95 reaches the budget, "near budget" when only its 95% interval
+does, "pass" otherwise; "no P95" when the runner reported none; "failed" when the cell did not run.
+
+Statuses, worst first (``SEVERITY``); the three ``FAILING`` ones fail a night.  A tile (device and stage) is
+the worst status of every check under it, and links to the row that made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.stats import Interval
+
+FAILING = ("failed", "regression", "budget miss")
+# "new" (nothing to compare with) ranks below "pass": a first night's tiles still say what its budgets found.
+SEVERITY = ("failed", "regression", "budget miss", "near budget", "suspect", "shift", "too noisy", "too few runs",
+            "not comparable", "no P95", "no budget", "improvement", "pass", "new")
+NO_BUDGET = "no budget"
+# Checks that could not judge (nothing to compare, not like with like, too noisy, nothing to judge against).
+UNJUDGED = ("new", "too few runs", "not comparable", "too noisy", "no P95", NO_BUDGET)
+# Tile groups that are not a build's stage.
+CHAIN_GROUP, PIPELINE_GROUP = "asr-chain", "pipeline"
+
+
+@dataclass
+class Check:
+    """One judgement of one row: a budget, a comparison with the baseline, a failure."""
+
+    device_id: str
+    subject: str  # build label, chain name or pipeline name
+    kind: str  # latency | wer | size | budget | run | history
+    # pass | regression | improvement | budget miss | near budget | suspect | shift | too noisy | too few runs |
+    # not comparable | no P95 | no budget | failed | new
+    status: str
+    detail: str  # the one-line reason
+    data: dict[str, Any] = field(default_factory=dict)
+    group: str = ""  # the tile it counts under: the build's stage, "asr-chain" or "pipeline"
+    anchor: str = ""  # id of the report row that shows it
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
+
+    @property
+    def tile_group(self) -> str:
+        """The tile it counts under: its group, else a WER check's chain group, else its kind."""
+        return self.group or {"wer": CHAIN_GROUP}.get(self.kind, self.kind)
+
+
+@dataclass
+class Tile:
+    device_id: str
+    group: str
+    status: str  # the worst under it
+    anchor: str  # the first row with that status
+    counts: dict[str, int]
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
+
+
+def severity(status: str) -> int:
+    return SEVERITY.index(status) if status in SEVERITY else len(SEVERITY)
+
+
+def budget_status(p95_ms: float | None, p95_ci: Interval | None, budget_ms: float | None) -> str:
+    """The budget verdict of a P95 and its interval (the rule in the module docstring)."""
+    if budget_ms is None:
+        return NO_BUDGET
+    if p95_ms is None:
+        return "no P95"
+    if p95_ms >= budget_ms:
+        return "budget miss"
+    if p95_ci is not None and p95_ci.high >= budget_ms:
+        return "near budget"
+    return "pass"
+
+
+def _p95_text(p95_ms: float | None, ci: Interval | None) -> str:
+    if p95_ms is None:
+        return "P95 not reported"
+    return f"P95 {p95_ms:.2f}" + (f" [{ci.low:.2f}, {ci.high:.2f}]" if ci else "") + " ms"
+
+
+def budget_check(device_id: str, subject: str, group: str, anchor: str, p95_ms: float | None,
+                 p95_ci: Interval | None, budget_name: str | None, budget_ms: float | None, what: str = "") -> Check:
+    """A budget check of one row; ``what`` names the quantity when it is not the row's own P95."""
+    status = budget_status(p95_ms, p95_ci, budget_ms)
+    if budget_ms is None:
+        detail = f"no budget for this stage ({group})"
+    else:
+        detail = f"{what}{_p95_text(p95_ms, p95_ci)} vs {budget_name} budget {budget_ms:g} ms"
+    data = {"p95_ms": p95_ms, "p95_ci": [p95_ci.low, p95_ci.high] if p95_ci else None, "budget_ms": budget_ms}
+    return Check(device_id, subject, "budget", status, detail, data, group=group, anchor=anchor)
+
+
+def cell_check(view) -> Check:
+    """A latency cell (harness.report.model.CellView): failed, or its P95 against its stage's budget."""
+    cell, stage = view.cell, view.cell.artifact["stage"]
+    if view.verdict == "failed":
+        return Check(cell.device_id, cell.label, "run", "failed", cell.reason or cell.status, group=stage,
+                     anchor=view.row_anchor)
+    s = view.summary
+    check = budget_check(cell.device_id, cell.label, stage, view.row_anchor, s.p95_ms, s.p95_ci, view.budget_name,
+                         view.budget_ms)
+    if cell.throttled and check.status == "pass":  # a throttled cell is reported, neither hidden nor trusted
+        check.status, check.detail = "suspect", check.detail + "; thermally throttled during measurement"
+    return check
+
+
+def chain_check(chain) -> Check:
+    """A transcription chain (ChainView): its per-utterance ASR P95 against the ``asr`` budget."""
+    return budget_check(chain.cell.device_id, chain.name, CHAIN_GROUP, chain.row_anchor, chain.timing["p95_total_ms"],
+                        chain.p95_ci, "asr", chain.budget_ms, what="ASR per utterance ")
+
+
+def pipeline_check(pipeline) -> Check:
+    """A voice pipeline (PipelineView): its per-utterance total P95 against the ``pipeline`` budget."""
+    chain = pipeline.chain
+    return budget_check(chain.cell.device_id, f"pipeline {pipeline.name}", PIPELINE_GROUP, pipeline.row_anchor,
+                        pipeline.p95_ms, pipeline.p95_ci, "pipeline", pipeline.budget_ms,
+                        what="whole pipeline per utterance ")
+
+
+def run_judgements(data) -> list[Check]:
+    """Every judgement of a run on its own (no baseline): each plan cell, chain and pipeline, in report order."""
+    checks = [cell_check(v) for v in data.cells if not v.role]
+    checks += [chain_check(c) for c in data.chains]
+    checks += [pipeline_check(p) for p in data.pipelines]
+    return checks
+
+
+def report_checks(data) -> list[Check]:
+    """What the report judges: the nightly's checks when it has them (they include run_judgements), else the run's
+    own.  Checks without a row elsewhere get one in the nightly table (``check-N``)."""
+    checks = data.checks or run_judgements(data)
+    for i, check in enumerate(checks, 1):
+        if not check.anchor:
+            check.anchor = f"check-{i}"
+    return checks
+
+
+def worst(checks: list[Check]) -> str:
+    """A run's (or night's) verdict: the worst status of its checks, "pass" when there are none."""
+    return min((c.status for c in checks), key=severity, default="pass")
+
+
+def tiles(checks: list[Check]) -> list[Tile]:
+    """One tile per device and group: the worst status under it, linking to the first row with that status."""
+    by_key: dict[tuple[str, str], list[Check]] = {}
+    for check in checks:
+        by_key.setdefault((check.device_id, check.tile_group), []).append(check)
+    out = []
+    for (device_id, group), mine in sorted(by_key.items()):
+        first = min(mine, key=lambda c: severity(c.status))
+        counts: dict[str, int] = {}
+        for c in mine:
+            counts[c.status] = counts.get(c.status, 0) + 1
+        out.append(Tile(device_id, group, first.status, first.anchor, counts))
+    return out
+
+
+@dataclass
+class Headline:
+    """The first line of a nightly page: passed or failed, its counts and its baseline."""
+
+    passed: bool
+    counts: dict[str, int]  # regressions, budget misses, not comparable, failed
+    failing_by_kind: list[tuple[str, list[Check]]]
+    passing: list[Check]
+
+
+def headline(checks: list[Check]) -> Headline:
+    failing = [c for c in checks if c.failing]
+    kinds: dict[str, list[Check]] = {}
+    for c in sorted(failing, key=lambda c: (severity(c.status), c.device_id, c.subject)):
+        kinds.setdefault(c.kind, []).append(c)
+    counts = {label: sum(c.status == status for c in checks) for status, label in
+              (("regression", "regressions"), ("budget miss", "budget misses"),
+               ("not comparable", "not comparable"), ("failed", "failed cells"))}
+    passing = sorted((c for c in checks if not c.failing), key=lambda c: (severity(c.status), c.device_id, c.subject))
+    return Headline(not failing, counts, sorted(kinds.items()), passing)

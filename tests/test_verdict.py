@@ -1,0 +1,204 @@
+"""One verdict rule: tiles, table rows, JUnit, nightly.json and the exit code of `harness nightly` agree,
+on a real night stored by the real CLI (a VAD build within budget, a decoder step with no budget, and a
+Whisper chain whose per-utterance P95 misses a 150 ms ASR budget)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.plan.budgets import budget_for
+from harness.report.verdict import SEVERITY, Check, budget_status, tiles
+from tests.helpers import REPO, bundle_accuracy, chromium, copy_model, run_cli, write
+
+pytestmark = pytest.mark.slow  # transcribes with the zoo's Whisper bundle (built once, about a minute)
+
+HOSTILE = "<script>alert(1)</script>dec"
+BUDGETS = {"vad": 100000.0, "asr": 150.0, "llm_cpu": 500.0, "llm_npu": 100.0, "pipeline": 100000.0}
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory, model_dir, whisper_bundle):
+    """One night by `harness nightly`: its exit code, --json output, and the files it wrote."""
+    tmp = tmp_path_factory.mktemp("verdict")
+    write(tmp / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    copy_model(model_dir, "tiny.onnx", tmp / "builds", manifest={"model": "kws", "stage": "vad", "backend": "ort-cpu"})
+    copy_model(model_dir, "tiny-b.pte", tmp / "builds",
+               manifest={"model": HOSTILE, "stage": "asr-decoder", "backend": "xnnpack", "quantization": "fp32"})
+    bundle = whisper_bundle / "whisper-tiny.en-asr-fp32-xnnpack.pte"
+    plan = write(tmp / "plan.yaml", f"""
+        name: verdicts
+        inventory: devices.yaml
+        artifacts: [builds/tiny.onnx, builds/tiny-b.pte]
+        warmup_iterations: 2
+        iterations: 20
+        runs: 2
+        threads: 1
+        budgets_p95_ms: {json.dumps(BUDGETS)}
+{bundle_accuracy(bundle)}
+        """)
+    proc = run_cli("nightly", str(plan), "--db", str(tmp / "h.db"), "-o", str(tmp / "out"), "--json", "-q")
+    assert proc.returncode in (0, 1) and proc.stdout.startswith("{"), proc.stderr[-3000:]  # a verdict, not a crash
+    return proc, tmp / "out", tmp
+
+
+def _tiles_in(page: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(device, group) -> (status, href) of every verdict tile in the rendered HTML."""
+    found = re.findall(r'<a class="tile verdict [^"]*" href="#([^"]+)"[^>]*><div class="n">([^<]+)</div>([^<]+)</a>', page)
+    return {tuple(html.unescape(label).split(" · ")): (html.unescape(status), href) for href, status, label in found}
+
+
+def _group(check: dict) -> tuple[str, str]:
+    """The tile a JSON check counts under (a WER check's group is its chain's)."""
+    return check["device_id"], check["group"] or ("asr-chain" if check["kind"] == "wer" else check["kind"])
+
+
+def _row(page: str, anchor: str) -> str:
+    match = re.search(rf'<tr id="{re.escape(anchor)}">(.*?)</tr>', page, re.S)
+    assert match, f"no row {anchor}"
+    return match.group(1)
+
+
+def test_a_decoder_step_has_no_budget_and_an_encoder_may_be_held_to_the_asr_budget():
+    # Mutation caught: asr-decoder mapped to the asr budget again (as before: a step held to a whole utterance).
+    assert budget_for("asr-decoder", "xnnpack", BUDGETS) is None
+    assert budget_for("asr-encoder", "xnnpack", BUDGETS) == ("asr", 150.0)
+    assert budget_for("llm", "qnn", BUDGETS) == ("llm_npu", 100.0)
+    assert budget_status(None, None, None) == "no budget" and budget_status(150.0, None, 150.0) == "budget miss"
+
+
+def test_a_tile_is_the_worst_of_its_rows_and_links_to_the_row_that_made_it():
+    rows = [Check("p", "a", "budget", "pass", "", group="vad", anchor="r1"),
+            Check("p", "b", "latency", "regression", "", group="vad", anchor="r2"),
+            Check("p", "c", "budget", "budget miss", "", group="vad", anchor="r3"),
+            Check("p", "w", "wer", "improvement", "", anchor="r4")]
+    (vad, chain) = sorted(tiles(rows), key=lambda t: t.group)[::-1]
+    assert (vad.status, vad.anchor, vad.counts) == ("regression", "r2", {"pass": 1, "regression": 1, "budget miss": 1})
+    assert (chain.group, chain.status) == ("asr-chain", "improvement")  # a WER check counts under its chain
+    assert SEVERITY.index("failed") < SEVERITY.index("budget miss") < SEVERITY.index("pass")
+
+
+def test_a_chain_over_budget_makes_its_tile_a_budget_miss(night):
+    """Fails on the old code, which set every chain's tile to pass without looking at a budget."""
+    _, out, _ = night
+    page = (out / "index.html").read_text()
+    status, href = _tiles_in(page)[("host", "asr-chain")]
+    assert status == "budget miss" and href.startswith("row-chain-")
+    assert "budget miss" in _row(page, href) and "&lt; 150 asr" in _row(page, href)
+    assert _tiles_in(page)[("host", "vad")][0] == "pass"  # 100 s for a 256-wide MLP: even its 2-run interval is below
+    assert _tiles_in(page)[("host", "asr-decoder")][0] == "no budget"
+
+
+def test_an_asr_chain_is_held_to_the_asr_budget_and_only_a_measured_pipeline_to_the_pipeline_budget(night):
+    """The chain transcribes without a VAD or an LLM: it is no pipeline, so the generous pipeline budget does not
+    judge it (the old check summed P95s of separate builds into a 'pipeline' that passed beside the ASR's miss)."""
+    _, out, _ = night
+    checks = json.loads((out / "nightly.json").read_text())["checks"]
+    (chain,) = [c for c in checks if c["subject"] == "bundle" and c["kind"] == "budget"]
+    assert chain["status"] == "budget miss" and "vs asr budget 150 ms" in chain["detail"]
+    assert not [c for c in checks if "pipeline" in (c["group"], c["subject"].split()[0])]
+
+
+def test_tile_table_junit_json_and_exit_code_agree(night):
+    proc, out, _ = night
+    page = (out / "index.html").read_text()
+    summary = json.loads((out / "nightly.json").read_text())
+    checks = summary["checks"]
+    # Every tile is the worst of the JSON's checks in its group, and its row shows that verdict.
+    shown = _tiles_in(page)
+    assert set(shown) == {_group(c) for c in checks}
+    for key, (status, href) in shown.items():
+        mine = [c["status"] for c in checks if _group(c) == key]
+        assert status == min(mine, key=SEVERITY.index), key
+        assert f">{status}<" in _row(page, href)
+    # JUnit failures are exactly the JSON's failing checks, with their statuses.
+    failures = {(case.get("name"), case.find("failure").get("type"))
+                for case in ET.parse(out / "junit.xml").getroot().iter("testcase") if case.find("failure") is not None}
+    failing = {(c["subject"], c["status"]) for c in checks if c["status"] in ("failed", "regression", "budget miss")}
+    assert failures == failing and ("bundle", "budget miss") in failing
+    # The exit code, --json and nightly.json say the same.
+    assert proc.returncode == 1 and summary["passed"] is False and json.loads(proc.stdout)["passed"] is False
+    assert {(c["subject"], c["status"]) for c in json.loads(proc.stdout)["failing"]} == failing
+    # The page says so first.
+    assert re.search(r"<title>FAILED · ", page)
+
+
+# Run inside a copy of the page: what a user sees at 1,024 px, read from the DOM after layout.
+PROBE = """<script>
+const scrolls = el => { for (let e = el.parentElement; e; e = e.parentElement) {
+  const o = getComputedStyle(e).overflowX; if (o === 'auto' || o === 'scroll') return true; } return false; };
+const passing = document.querySelector('#passing-checks');
+const folded = passing ? !passing.open : null;
+document.querySelectorAll('details').forEach(d => { d.open = true; });  // measure what unfolds, too
+const tables = [...document.querySelectorAll('table')];
+const out = {
+  width: window.innerWidth,
+  page_overflows: document.documentElement.scrollWidth > window.innerWidth,
+  text: document.body.innerText.slice(0, 400),
+  // the check tables' reasons wrap: they fit the page without their scroll box
+  wide_check_tables: [...document.querySelectorAll('table.checks')].filter(t => t.scrollWidth > t.parentElement.clientWidth).length,
+  loose_tables: tables.filter(t => !scrolls(t) && t.scrollWidth > t.parentElement.clientWidth).length,
+  clipped_cells: [...document.querySelectorAll('td, th')].filter(c => c.scrollWidth > c.clientWidth + 1
+                   && !scrolls(c.closest('table'))).map(c => c.innerText.slice(0, 60)),
+  sections: [...document.querySelectorAll('#nightly h3, #nightly details > summary')].map(e => e.innerText),
+  folded: folded,
+  tiles: [...document.querySelectorAll('#verdicts a.tile')].map(a => [a.innerText,
+          (document.querySelector(a.getAttribute('href')) || {innerText: 'MISSING'}).innerText]),
+};
+const pre = document.createElement('pre');
+pre.id = 'probe';
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+def _probe(page, tmp_path) -> dict:
+    """What the probe saw in Chromium at 1,024 px; the page itself has no script, so no console line at all."""
+    plain = chromium(page, tmp_path, "--dump-dom", "--window-size=1024,800")
+    assert plain.returncode == 0 and "CONSOLE" not in plain.stderr, plain.stderr[-2000:]
+    assert "<script>alert" not in plain.stdout and "&lt;script&gt;alert(1)&lt;/script&gt;dec" in plain.stdout
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    proc = chromium(probe, tmp_path, "--dump-dom", "--window-size=1024,800")
+    assert proc.returncode == 0 and "CONSOLE" not in proc.stderr, proc.stderr[-2000:]
+    seen = json.loads(html.unescape(re.findall(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)[-1]))
+    assert seen["width"] == 1024
+    return seen
+
+
+def _nothing_cut_off(seen: dict) -> None:
+    """At 1,024 px: no table sticks out of its box unscrollable, no cell is clipped, no sideways page scroll."""
+    assert not seen["page_overflows"] and seen["loose_tables"] == 0 and seen["clipped_cells"] == []
+    assert seen["wide_check_tables"] == 0
+
+
+def test_failed_night_page_in_chromium_leads_with_failed_and_nothing_is_cut_off(night, tmp_path):
+    _, out, _ = night
+    seen = _probe(out / "index.html", tmp_path)
+    assert seen["text"].startswith("FAILED") and "judged against no baseline" in seen["text"].split("\n")[0]
+    # Failing checks first, then the rest folded away.
+    assert seen["sections"][0].startswith("1 failing budget check") and seen["folded"] is True
+    assert "not failing" in seen["sections"][-1]
+    _nothing_cut_off(seen)
+    # Each tile's link lands on a row showing the tile's verdict word.
+    assert seen["tiles"] and all(status.split("\n")[0] in row for status, row in seen["tiles"])
+    assert any(status.startswith("budget miss") and "bundle" in row for status, row in seen["tiles"])
+
+
+def test_long_reasons_wrap_at_1024_px(night, tmp_path):
+    """The stored night judged against itself (`--compare-only RUN --baseline RUN`): every latency and WER check
+    has a reason a few hundred characters long.  The old table kept each on one line, past the right edge."""
+    proc, _, tmp = night
+    run_id = json.loads(proc.stdout)["run_id"]
+    again = run_cli("nightly", "--compare-only", run_id, "--baseline", run_id, "--db", str(tmp / "h.db"),
+                    "-o", str(tmp_path / "self"), "--json")
+    assert again.returncode == 1, again.stderr[-2000:]
+    checks = json.loads((tmp_path / "self" / "nightly.json").read_text())["checks"]
+    assert max(len(c["detail"]) for c in checks) > 120  # long enough to run off a 1,024 px table kept on one line
+    seen = _probe(tmp_path / "self" / "index.html", tmp_path)
+    assert seen["text"].startswith("FAILED") and f"judged against baseline {run_id}" in seen["text"].split("\n")[0]
+    _nothing_cut_off(seen)
