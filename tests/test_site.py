@@ -150,3 +150,18 @@ def test_without_otava_the_change_points_say_how_to_install_it(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "otava", None)  # import otava now raises ImportError
     with pytest.raises(UserError, match="pip install --no-deps 'apache-otava==0.8.0'"):
         change_points([1.0] * 10)
+
+
+def test_nights_judged_in_worker_processes_match_one_process(site, monkeypatch):
+    """Catches: a worker's first night judged without the baseline and floors the nights before its share
+    set (every share must replay the plan's earlier runs)."""
+    from harness.site import model
+
+    runs = len(site.nights) + 2
+    alone = model.judge_nights(site.db, 0.05, 0, runs)
+    monkeypatch.setattr(model, "PARALLEL_RUNS", 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 3)  # three shares, whatever this machine has
+    shared = model.judge_all(site.db, runs, 0.05)
+    assert [(j.run_id, j.verdict, j.detail, j.baseline_run_id) for j in shared] == \
+        [(j.run_id, j.verdict, j.detail, j.baseline_run_id) for j in alone]
+    assert sum(j.baseline_run_id is not None for j in alone) == len(site.nights) - 1  # each night but the first

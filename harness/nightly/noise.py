@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -42,7 +43,12 @@ class NoiseFloor:
 
 def _level(row: dict) -> tuple[float, float, int] | None:
     """(mean log run median, its variance over runs / R, runs) of one occasion."""
-    logs = log_values(row["run_p50_ms"])
+    return _level_of(tuple(row["run_p50_ms"]))
+
+
+@lru_cache(maxsize=65536)  # the history site learns each night's floors from the same recent occasions again
+def _level_of(run_p50_ms: tuple) -> tuple[float, float, int] | None:
+    logs = log_values(run_p50_ms)
     if logs.size < 2:
         return None
     return float(logs.mean()), float(logs.var(ddof=1)) / logs.size, int(logs.size)

@@ -16,7 +16,7 @@ from harness.nightly.changepoints import ChangePoint, change_points
 from harness.nightly.checks import Check, run_checks
 from harness.nightly.history import Series, Step
 from harness.nightly.noise import RECENT_PAIRS, learn_floors
-from harness.report.model import CellView, ReportData, build_report_data
+from harness.report.model import ReportData, build_report_data
 from harness.run.engine import identity_of
 from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.stats.runlevel import geometric_estimate
@@ -32,10 +32,8 @@ class SeriesPage:
     plan_name: str
     identity: tuple  # identity_of: device, model, stage, format, backend, quantization
     series: Series  # the nightly's history series (levels per night); ``step`` is the newest change point
-    started_at: list[str]
-    sha256: list[str]
+    sha256: list[str]  # each night's build
     change_points: list[ChangePoint] = field(default_factory=list)
-    chart_uri: str = ""
 
     @property
     def href(self) -> str:
@@ -43,6 +41,29 @@ class SeriesPage:
 
     def night_of(self, cp: ChangePoint) -> str:
         return self.series.run_ids[cp.index]
+
+
+@dataclass(frozen=True)
+class CellRow:
+    """What a night page shows of one cell (small: nights are judged in worker processes)."""
+
+    identity: tuple  # identity_of
+    label: str
+    p50_ms: float | None
+    p95_ms: float | None
+    verdict: str
+
+
+@dataclass
+class Judged:
+    """A night's verdict, what it was judged against, its failing checks and its cells."""
+
+    run_id: str
+    verdict: str
+    detail: str
+    baseline_run_id: str | None
+    failing: list[Check]
+    cells: list[CellRow]
 
 
 @dataclass
@@ -54,7 +75,7 @@ class NightPage:
     detail: str
     baseline_run_id: str | None = None
     failing: list[Check] = field(default_factory=list)
-    cells: list[tuple[CellView, SeriesPage | None]] = field(default_factory=list)
+    cells: list[tuple[CellRow, SeriesPage | None]] = field(default_factory=list)
     change_points: list[tuple[SeriesPage, ChangePoint]] = field(default_factory=list)  # new levels from this night
 
     @property
@@ -95,7 +116,7 @@ def night_verdict(data: ReportData, checks: list[Check] | None) -> tuple[str, st
     return ("failed" if failing else "passed"), detail
 
 
-def _series(rows: list[dict]) -> list[SeriesPage]:
+def series_pages(rows: list[dict]) -> list[SeriesPage]:
     """Group history rows (oldest first) by plan and identity; a night's level is its run-level geometric mean."""
     pages: dict[tuple, SeriesPage] = {}
     for r in rows:
@@ -104,13 +125,14 @@ def _series(rows: list[dict]) -> list[SeriesPage]:
         if page is None:
             subject = f"{r['model']} {r['stage']} {r['quantization']} {r['backend']}"
             page = pages[key] = SeriesPage(slug(" ".join(map(str, key))), r["plan_name"], key[1:],
-                                           Series(r["device_id"], subject, [], [], [], []), [], [])
+                                           Series(r["device_id"], subject, [], [], [], []), [])
         p50, p95 = geometric_estimate(r["run_p50_ms"]), geometric_estimate(r["run_p95_ms"])
         page.series.run_ids.append(r["run_id"])
+        page.series.started_at.append(r["started_at"])
         page.series.p50_ms.append(p50.value)
+        page.series.p50_interval.append(p50.interval)
         page.series.p95_ms.append(p95.value if p95 else float("nan"))
         page.series.throttled.append(bool(r["throttled"]))
-        page.started_at.append(r["started_at"])
         page.sha256.append(r["sha256"])
     return sorted(pages.values(), key=lambda p: (p.plan_name, p.series.device_id, p.series.subject))
 
@@ -118,7 +140,7 @@ def _series(rows: list[dict]) -> list[SeriesPage]:
 def find_change_points(pages: list[SeriesPage], threshold: float) -> None:
     for page in pages:
         page.change_points = change_points(page.series.p50_ms, min_change=threshold)
-        if page.change_points:  # the nightly's history plot shades the newest level
+        if page.change_points:  # the history chart marks the newest level
             cp = page.change_points[-1]
             page.series.step = Step(cp.index, cp.before, cp.after, cp.p_value)
 
@@ -131,6 +153,13 @@ class _PlanSoFar:
     complete: list[RunRecord] = field(default_factory=list)  # calibration runs too: their A/A pairs teach floors
     last: ReportData | None = None  # the newest measured run's report data: the next night's usual baseline
 
+    def add(self, run: RunRecord, data: ReportData | None) -> None:
+        if run.status == "complete":
+            self.complete.append(run)
+            if not run.settings.get("calibration"):
+                self.measured.append(run)
+                self.last = data
+
 
 def _baseline_id(run: RunRecord, plan: _PlanSoFar) -> str | None:
     """The run a night was judged against: the one it re-measured beside itself, else the newest earlier
@@ -139,47 +168,77 @@ def _baseline_id(run: RunRecord, plan: _PlanSoFar) -> str | None:
 
 
 def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], rows_by_run: dict[str, list[dict]],
-           threshold: float) -> tuple[str | None, list[Check] | None]:
-    """(baseline id, the nightly's checks against it) for a complete measuring run; (None, None) otherwise."""
-    run = data.run
+           threshold: float) -> Judged:
+    """A run's verdict: for a complete measuring run with a baseline, the nightly's checks against it."""
+    run, checks = data.run, None
     baseline_id = _baseline_id(run, plan)
-    if run.status != "complete" or run.settings.get("calibration") or baseline_id not in stored:
-        return None, None
-    baseline = (plan.last if plan.last is not None and plan.last.run.run_id == baseline_id
-                else build_report_data(store, baseline_id))
-    # Each cell's night-to-night spread from the plan's recent nights, as the nightly learns it.
-    recent = [row for r in plan.complete[-(RECENT_PAIRS + 1):] for row in rows_by_run.get(r.run_id, [])]
-    return baseline_id, run_checks(data, baseline, threshold, learn_floors(recent))
+    if run.status == "complete" and not run.settings.get("calibration") and baseline_id in stored:
+        baseline = (plan.last if plan.last is not None and plan.last.run.run_id == baseline_id
+                    else build_report_data(store, baseline_id))
+        # Each cell's night-to-night spread from the plan's recent nights, as the nightly learns it.
+        recent = [row for r in plan.complete[-(RECENT_PAIRS + 1):] for row in rows_by_run.get(r.run_id, [])]
+        checks = run_checks(data, baseline, threshold, learn_floors(recent))
+    verdict, detail = night_verdict(data, checks)
+    cells = [CellRow(identity_of(v.cell.device_id, v.cell.artifact), v.cell.label,
+                     v.summary.p50_ms if v.summary else None, v.summary.p95_ms if v.summary else None, v.verdict)
+             for v in data.cells if not v.role]
+    return Judged(run.run_id, verdict, detail, baseline_id if checks is not None else None,
+                  [c for c in checks or [] if c.failing], cells)
+
+
+def judge_nights(db_path, threshold: float, start: int, stop: int) -> list[Judged]:
+    """Judge runs ``start`` to ``stop`` (oldest first) of the store; a worker process's share of the nights."""
+    with Store(db_path) as store:
+        runs = store.every_run()
+        stored = {r.run_id for r in runs}
+        rows_by_run: dict[str, list[dict]] = {}
+        for row in store.history_of_every_plan():
+            rows_by_run.setdefault(row["run_id"], []).append(row)
+        plans: dict[str, _PlanSoFar] = {}
+        judged = []
+        for i, run in enumerate(runs[:stop]):
+            plan = plans.setdefault(run.plan_name, _PlanSoFar())
+            data = None
+            if i >= start:
+                data = build_report_data(store, run.run_id)
+                judged.append(_judge(store, data, plan, stored, rows_by_run, threshold))
+            plan.add(run, data)
+    return judged
+
+
+# Below this many runs a process pool costs more than it saves.
+PARALLEL_RUNS = 40
+
+
+def judge_all(db_path, runs: int, threshold: float) -> list[Judged]:
+    """Every run judged, on every core when there are many: each worker takes a contiguous share of the
+    nights (a night's baseline is usually the one before it, read once per share)."""
+    import os
+
+    workers = min(os.cpu_count() or 1, 8)
+    if runs < PARALLEL_RUNS or workers < 2:
+        return judge_nights(db_path, threshold, 0, runs)
+    from concurrent.futures import ProcessPoolExecutor
+
+    bounds = [runs * k // workers for k in range(workers + 1)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        shares = pool.map(judge_nights, [db_path] * workers, [threshold] * workers, bounds[:-1], bounds[1:])
+        return [night for share in shares for night in share]
 
 
 def build_site_data(store: Store, threshold: float = DEFAULT_THRESHOLD) -> SiteData:
-    """Everything the site shows; each run's cells are read once and kept as its plan's next baseline."""
-    every_row = store.history_of_every_plan()
-    series = _series([r for r in every_row if not r["calibration"]])
+    """Everything the site shows: the series with their change points, and every run judged."""
+    series = series_pages([r for r in store.history_of_every_plan() if not r["calibration"]])
     find_change_points(series, threshold)
     series_of = {(p.plan_name, *p.identity): p for p in series}
     devices = store.device_ids_by_run()
-    rows_by_run: dict[str, list[dict]] = {}
-    for row in every_row:
-        rows_by_run.setdefault(row["run_id"], []).append(row)
     runs = store.every_run()
-    stored = {r.run_id for r in runs}
-    nights, plans = [], {}
-    for run in runs:
-        data = build_report_data(store, run.run_id)
-        plan = plans.setdefault(run.plan_name, _PlanSoFar())
-        baseline_id, checks = _judge(store, data, plan, stored, rows_by_run, threshold)
-        verdict, detail = night_verdict(data, checks)
-        night = NightPage(run, slug(run.run_id), devices.get(run.run_id, []), verdict, detail, baseline_id,
-                          [c for c in checks or [] if c.failing])
-        night.cells = [(v, series_of.get((run.plan_name, *identity_of(v.cell.device_id, v.cell.artifact))))
-                       for v in data.cells if not v.role]
+    nights = []
+    for run, judged in zip(runs, judge_all(store.path, len(runs), threshold)):
+        night = NightPage(run, slug(run.run_id), devices.get(run.run_id, []), judged.verdict, judged.detail,
+                          judged.baseline_run_id, judged.failing)
+        night.cells = [(c, series_of.get((run.plan_name, *c.identity))) for c in judged.cells]
         nights.append(night)
-        if run.status == "complete":
-            plan.complete.append(run)
-            if not run.settings.get("calibration"):
-                plan.measured.append(run)
-                plan.last = data
     by_run = {n.run.run_id: n for n in nights}
     for page in series:
         for cp in page.change_points:

@@ -9,7 +9,8 @@ from jinja2 import FileSystemLoader
 from harness import __version__
 from harness.errors import UserError
 from harness.report.html import TEMPLATES as REPORT_TEMPLATES
-from harness.report.html import _draw_all, environment
+from harness.report import plots
+from harness.report.html import environment
 from harness.site.model import SiteData, build_site_data, slug
 from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.store import Store
@@ -18,12 +19,9 @@ TEMPLATES = Path(__file__).with_name("templates")
 
 
 def add_charts(data: SiteData) -> None:
-    """Each series' history chart (the nightly's), drawn across all cores when there are many."""
-    drawn = [page for page in data.series if len(page.series.p50_ms) >= 2]
-    jobs = [("history_chart", (p.series.p50_ms, p.series.p95_ms, p.series.step.index if p.series.step else None,
-                               p.series.throttled)) for p in drawn]
-    for page, uri in zip(drawn, _draw_all(jobs)):
-        page.chart_uri = uri
+    """Each series' history chart: the report's (inline SVG; it marks the newest change point)."""
+    for page in data.series:
+        page.series.chart_svg = plots.history_svg(page.series)
 
 
 def open_existing(db_path: Path) -> Store:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -62,6 +63,7 @@ def log_values(values) -> np.ndarray:
     return np.log(data)
 
 
+@lru_cache(maxsize=4096)  # scipy's ppf costs ~100 us a call; a history site asks for the same few df's 10^5 times
 def _t(level: float, df: float) -> float:
     from scipy.stats import t
 
