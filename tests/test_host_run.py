@@ -203,7 +203,8 @@ def test_model_that_fails_to_load_is_a_failed_cell_with_its_log(tmp_path, model_
     builds = tmp_path / "builds"
     builds.mkdir()
     data = (model_dir / "tiny.pte").read_bytes()
-    (builds / "broken.pte").write_bytes(data[: len(data) // 2])  # header intact, body truncated
+    # Header and size intact (a truncated file is refused at plan load), the program's flatbuffer zeroed.
+    (builds / "broken.pte").write_bytes(data[:40] + bytes(len(data) - 40))
     plan = write(tmp_path / "plan.yaml", """
         name: broken
         inventory: devices.yaml
