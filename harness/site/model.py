@@ -13,18 +13,15 @@ import re
 from dataclasses import dataclass, field
 
 from harness.nightly.changepoints import ChangePoint, change_points
-from harness.nightly.checks import Check, run_checks
+from harness.nightly.checks import run_checks
 from harness.nightly.history import Series, Step
 from harness.nightly.noise import RECENT_PAIRS, learn_floors
 from harness.report.model import ReportData, build_report_data
+from harness.report.verdict import Check, headline, run_judgements
 from harness.run.engine import identity_of
 from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.stats.runlevel import geometric_estimate
 from harness.store import RunRecord, Store
-
-# A run's verdict without a baseline: the worst of its cells' report verdicts, in this order.
-WORST_FIRST = ("failed", "over budget", "near budget", "no P95", "pass", "no budget")
-
 
 @dataclass
 class SeriesPage:
@@ -95,25 +92,16 @@ def slug(text: str) -> str:
     return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
-def cells_verdict(data: ReportData) -> str:
-    present = {v.verdict for v in data.cells if not v.role}
-    return next((v for v in WORST_FIRST if v in present), "no cells")
-
-
-def night_verdict(data: ReportData, checks: list[Check] | None) -> tuple[str, str]:
-    """(verdict, detail): against a baseline, what the nightly's checks say (failed when any check fails);
-    otherwise the worst of the run's cell verdicts, as the run's report shows them."""
+def night_verdict(data: ReportData, checks: list[Check]) -> tuple[str, str, list[Check]]:
+    """(verdict, detail, failing checks) by the one verdict rule (harness.report.verdict.headline): "failed"
+    when any check fails, else "passed".  ``checks``: the nightly's against a baseline, or the run's own
+    judgements (budgets and failures) when it has none."""
     if data.run.status != "complete":
-        return data.run.status, "not finished: no verdict"
-    if checks is None:
-        counts = data.counts
-        return cells_verdict(data), ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    failing = [c for c in checks if c.failing]
-    statuses: dict[str, int] = {}
-    for c in failing:
-        statuses[c.status] = statuses.get(c.status, 0) + 1
-    detail = ", ".join(f"{n} {k}" for k, n in sorted(statuses.items())) or f"{len(checks)} checks passed"
-    return ("failed" if failing else "passed"), detail
+        return data.run.status, "not finished: no verdict", []
+    head = headline(checks)
+    counts = ", ".join(f"{n} {label}" for label, n in head.counts.items() if n)
+    detail = counts or f"{len(checks)} check{'s' if len(checks) != 1 else ''} passed"
+    return ("passed" if head.passed else "failed"), detail, [c for _, kind in head.failing_by_kind for c in kind]
 
 
 def series_pages(rows: list[dict]) -> list[SeriesPage]:
@@ -169,8 +157,9 @@ def _baseline_id(run: RunRecord, plan: _PlanSoFar) -> str | None:
 
 def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], rows_by_run: dict[str, list[dict]],
            threshold: float) -> Judged:
-    """A run's verdict: for a complete measuring run with a baseline, the nightly's checks against it."""
-    run, checks = data.run, None
+    """A run's verdict: for a complete measuring run with a baseline, by the nightly's checks against it (less
+    its history check: the site shows change points instead); otherwise by the run's own judgements."""
+    run = data.run
     baseline_id = _baseline_id(run, plan)
     if run.status == "complete" and not run.settings.get("calibration") and baseline_id in stored:
         baseline = (plan.last if plan.last is not None and plan.last.run.run_id == baseline_id
@@ -178,12 +167,13 @@ def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], r
         # Each cell's night-to-night spread from the plan's recent nights, as the nightly learns it.
         recent = [row for r in plan.complete[-(RECENT_PAIRS + 1):] for row in rows_by_run.get(r.run_id, [])]
         checks = run_checks(data, baseline, threshold, learn_floors(recent))
-    verdict, detail = night_verdict(data, checks)
+    else:
+        baseline_id, checks = None, run_judgements(data)
+    verdict, detail, failing = night_verdict(data, checks)
     cells = [CellRow(identity_of(v.cell.device_id, v.cell.artifact), v.cell.label,
                      v.summary.p50_ms if v.summary else None, v.summary.p95_ms if v.summary else None, v.verdict)
              for v in data.cells if not v.role]
-    return Judged(run.run_id, verdict, detail, baseline_id if checks is not None else None,
-                  [c for c in checks or [] if c.failing], cells)
+    return Judged(run.run_id, verdict, detail, baseline_id, failing, cells)
 
 
 def judge_nights(db_path, threshold: float, start: int, stop: int) -> list[Judged]:

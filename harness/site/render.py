@@ -11,6 +11,7 @@ from harness.errors import UserError
 from harness.report.html import TEMPLATES as REPORT_TEMPLATES
 from harness.report import plots
 from harness.report.html import environment
+from harness.report.verdict import FAILING
 from harness.site.model import SiteData, build_site_data, slug
 from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.store import Store
@@ -46,7 +47,7 @@ def write_site(db_path: Path, out_dir: Path, threshold: float = DEFAULT_THRESHOL
     env.loader = FileSystemLoader(TEMPLATES)
     env.filters["site_slug"] = slug
     common = {"css": (REPORT_TEMPLATES / "report.css").read_text() + (TEMPLATES / "site.css").read_text(),
-              "version": __version__, "db_name": db_path.name}
+              "version": __version__, "db_name": db_path.name, "failing_statuses": FAILING}
     for folder in ("nights", "series"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     night = env.get_template("night.html.j2")
