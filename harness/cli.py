@@ -349,7 +349,7 @@ def cmd_report(args) -> int:
 def cmd_site(args) -> int:
     from harness.site import write_site
 
-    target = write_site(args.db, args.output, args.threshold)
+    target = write_site(_existing_db(args.db), args.output, args.threshold)
     print(f"history site written: {target}", file=sys.stderr)
     return 0
 
