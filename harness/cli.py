@@ -698,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  harness site -o reports/site && xdg-open reports/site/index.html")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output folder (index.html, nights/ and series/ are written there)")
-    p.add_argument("--threshold", type=float, default=0.05,
+    p.add_argument("--threshold", type=number.fraction, default=0.05,
                    help="smallest relative change a change point or a night-to-night check calls (default: 0.05)")
     db_arg(p)
     p.set_defaults(func=cmd_site)

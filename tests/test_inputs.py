@@ -217,6 +217,7 @@ def test_a_corpus_duration_is_a_finite_length(duration):
     ["nightly", "p.yaml", "--threshold", "-0.1"],
     ["nightly", "p.yaml", "--threshold", "5"],
     ["calibrate", "p.yaml", "--threshold", "inf"],
+    ["site", "-o", "out", "--threshold", "nan"],
     ["runs", "--limit", "0"],
     ["runs", "--limit", "-3"],
     ["lab", "join", "--head", "--port", "70000"],
