@@ -363,8 +363,8 @@ def cmd_compare(args) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    else:  # device and build names come from outside: no control characters to the terminal
+        sys.stdout.write(term_safe(text, keep_newlines=True) if args.format == "text" else text)
     if args.format != "text" or args.output:  # the text format's first line says the same
         print(result.headline() + (f"; written to {args.output}" if args.output else ""), file=sys.stderr)
     return 1 if result.slower else 0

@@ -355,3 +355,17 @@ def test_the_shipped_corpora_pass_every_check(capsys):
     for name in ("harvard-hibari", "harvard-espeak"):
         code, _, err = run_main(capsys, "corpus", "check", Path(__file__).parent.parent / "corpora" / name)
         assert code == 0 and "0 problems" in err and "warning" not in err, err
+
+
+def test_compare_text_shows_device_names_escaped(stored, tmp_path, capsys):
+    import sqlite3
+
+    _, template, run_id = stored
+    db = _copy_db(template, tmp_path / "h.db")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE cells SET device_id=?", (f"host{ESCAPES}",))
+    con.commit()
+    con.close()
+    code, out, _ = run_main(capsys, "compare", run_id, run_id, "--db", db, "--format", "text")
+    assert code == 0 and "host\\x1b]0;pwned" in out, out  # the table printed the name raw
+    assert not any(c in out for c in "\x1b\x07\x9b\u202e\x00\r"), repr(out)
