@@ -10,6 +10,7 @@ benchmarks/hostile_summary.py runs the same functions and counts the cases (FUZZ
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
@@ -51,6 +52,7 @@ def workspace() -> Path:
         from tests.hostile.cases import tiny_onnx
 
         root = Path(tempfile.mkdtemp(prefix="harness-fuzz-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)  # made here, removed here
         (root / "devices.yaml").write_text("devices:\n  - {id: host, platform: host}\n")
         tiny_onnx(root / "builds" / "tiny.onnx", "tiny")
         (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
