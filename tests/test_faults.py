@@ -369,3 +369,12 @@ def test_compare_text_shows_device_names_escaped(stored, tmp_path, capsys):
     code, out, _ = run_main(capsys, "compare", run_id, run_id, "--db", db, "--format", "text")
     assert code == 0 and "host\\x1b]0;pwned" in out, out  # the table printed the name raw
     assert not any(c in out for c in "\x1b\x07\x9b\u202e\x00\r"), repr(out)
+
+
+def test_devices_table_shows_inventory_text_escaped(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # rich would cut the cell to fit 80 columns
+    inventory = tmp_path / "devices.yaml"
+    inventory.write_text('devices:\n  - {id: host, platform: host, soc: "x\\e]0;pwned\\a\\e[2J[red]y"}\n')
+    code, out, _ = run_main(capsys, "devices", "--inventory", inventory)
+    assert code == 0 and "x\\x1b]0;pwned\\x07\\x1b[2J[red]y" in out, out  # raw, and '[red]' taken as markup
+    assert not any(c in out for c in "\x1b\x07"), repr(out)
