@@ -210,7 +210,8 @@ def cmd_nightly(args) -> int:
                     "failing": [c.__dict__ for c in failing], "out_dir": str(outcome.out_dir)})
     else:
         base = outcome.baseline_id or "none (first night of this plan)"
-        print(f"nightly {outcome.run_id} against {base}: {len(outcome.checks)} checks, {len(failing)} failing",
+        print(f"{'PASSED' if outcome.passed else 'FAILED'} nightly {outcome.run_id} against {base}: "
+              f"{len(outcome.checks)} checks, {len(failing)} failing",
               file=sys.stderr)
         for c in failing:
             print(term_safe(f"  {c.status}: {c.device_id} · {c.subject} ({c.kind}): {c.detail}"), file=sys.stderr)

@@ -104,7 +104,7 @@ def test_an_asr_chain_is_held_to_the_asr_budget_and_only_a_measured_pipeline_to_
 
 
 def test_tile_table_junit_json_and_exit_code_agree(night):
-    proc, out, _ = night
+    proc, out, tmp = night
     page = (out / "index.html").read_text()
     summary = json.loads((out / "nightly.json").read_text())
     checks = summary["checks"]
@@ -123,8 +123,11 @@ def test_tile_table_junit_json_and_exit_code_agree(night):
     # The exit code, --json and nightly.json say the same.
     assert proc.returncode == 1 and summary["passed"] is False and json.loads(proc.stdout)["passed"] is False
     assert {(c["subject"], c["status"]) for c in json.loads(proc.stdout)["failing"]} == failing
-    # The page says so first.
+    # The page says so first, and so does the terminal (rebuilt from the store: the same verdict again).
     assert re.search(r"<title>FAILED · ", page)
+    again = run_cli("nightly", "--compare-only", summary["run_id"], "--db", str(tmp / "h.db"), "-o", str(tmp / "again"))
+    assert again.returncode == 1 and again.stderr.startswith(f"FAILED nightly {summary['run_id']}"), again.stderr[-2000:]
+    assert "budget miss: host · bundle (budget)" in again.stderr
 
 
 # Run inside a copy of the page: what a user sees at 1,024 px, read from the DOM after layout.
