@@ -98,6 +98,13 @@ class Problem:
     warning: bool = False
 
 
+@dataclass(frozen=True)
+class Suspect:
+    """Audio that decodes and can be scored, but is probably not what its transcript says."""
+
+    message: str
+
+
 def check_corpus(corpus: Corpus, with_warnings: bool = False) -> list[Problem]:
     """Every problem in a corpus, one per utterance at most (the first found); suspect audio too with
     ``with_warnings``."""
@@ -125,13 +132,6 @@ def check_corpus(corpus: Corpus, with_warnings: bool = False) -> list[Problem]:
         elif problem:
             bad(problem)
     return problems
-
-
-@dataclass(frozen=True)
-class Suspect:
-    """Audio that decodes and can be scored, but is probably not what its transcript says."""
-
-    message: str
 
 
 # What audio must look like to be scored: thresholds chosen so both shipped corpora pass with a wide margin
