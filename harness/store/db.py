@@ -511,13 +511,16 @@ class Store:
                      AND c.cell_key NOT LIKE '%/ref'
                ORDER BY r.started_at, r.rowid, c.cell_id, cr.run_index""", (plan_name, plan_name, until, until))
         out: dict[int, dict[str, Any]] = {}
+        calibration: dict[str, bool] = {}  # per run: its settings are read once, not once per cell
         for r in rows:
             entry = out.get(r["cell_id"])
             if entry is None:
                 entry = out[r["cell_id"]] = {k: r[k] for k in ("run_id", "started_at", "plan_name", "cell_key",
                                                               "device_id", "sha256", "model", "stage", "format",
                                                               "backend", "quantization")}
-                entry["calibration"] = bool(json.loads(r["run_settings"]).get("calibration"))
+                if r["run_id"] not in calibration:
+                    calibration[r["run_id"]] = bool(json.loads(r["run_settings"]).get("calibration"))
+                entry["calibration"] = calibration[r["run_id"]]
                 entry.update(throttled=bool(r["throttled"]), settings=json.loads(r["settings_json"]),
                              run_p50_ms=[], run_p95_ms=[])
             entry["run_p50_ms"].append(r["p50_ms"])
