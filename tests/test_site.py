@@ -73,6 +73,10 @@ def test_index_lists_every_run_with_date_plan_devices_and_verdict(site):
         assert f"2025-{11 + (day > 30):02d}-{day - 30 * (day > 30):02d}" in row
         assert "synthetic-nightly" in row and "phone-0, phone-1" in row
         assert re.search(r'class="badge pass">pass(ed)?<', row)  # no cell misses a budget, none failed
+    # Night 10: build 1 is 20% slower on both phones with the same bytes, which the nightly calls a shift of the
+    # machine (not failing); the verdict's detail says so rather than "passed" alone.
+    assert "none failing" in _row(site.index, f"run-{slug(site.nights[10])}")
+    assert "2 shift" in _row(site.index, f"run-{slug(site.nights[10])}")
     failed = _row(site.index, f"run-{slug('odd-failed')}")
     assert "odd-plan" in failed and "bench-1" in failed and 'class="badge over">failed<' in failed
     assert len(re.findall(r'<tr id="run-', site.index)) == len(site.nights) + 2
@@ -165,3 +169,15 @@ def test_nights_judged_in_worker_processes_match_one_process(site, monkeypatch):
     assert [(j.run_id, j.verdict, j.detail, j.baseline_run_id) for j in shared] == \
         [(j.run_id, j.verdict, j.detail, j.baseline_run_id) for j in alone]
     assert sum(j.baseline_run_id is not None for j in alone) == len(site.nights) - 1  # each night but the first
+
+
+def test_pages_render_in_chromium_without_console_errors(site, tmp_path):
+    """Catches: a page that loads something from outside, breaks its markup or leaves out its history chart."""
+    from tests.helpers import chromium
+
+    series = sorted(h for h in _hrefs(site.index) if h.startswith("series/") and "synthetic-1" in h)[0]
+    for page in (site.out / "index.html", site.out / series):
+        dom = chromium(page, tmp_path, "--dump-dom")
+        assert dom.returncode == 0 and "CONSOLE" not in dom.stderr and "Failed to load resource" not in dom.stderr
+        assert ("<svg" in dom.stdout) == (page.name != "index.html")
+        assert "none failing" in dom.stdout or page.name != "index.html"

@@ -100,7 +100,14 @@ def night_verdict(data: ReportData, checks: list[Check]) -> tuple[str, str, list
         return data.run.status, "not finished: no verdict", []
     head = headline(checks)
     counts = ", ".join(f"{n} {label}" for label, n in head.counts.items() if n)
-    detail = counts or f"{len(checks)} check{'s' if len(checks) != 1 else ''} passed"
+    if not counts:  # nothing failed: say what else than a plain pass the checks found (a shift, too noisy ...)
+        others: dict[str, int] = {}
+        for c in checks:
+            if c.status not in ("pass", "new", "no budget"):
+                others[c.status] = others.get(c.status, 0) + 1
+        noted = ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
+        counts = f"{len(checks)} check{'s' if len(checks) != 1 else ''}, none failing" + (f" ({noted})" if noted else "")
+    detail = counts
     return ("passed" if head.passed else "failed"), detail, [c for _, kind in head.failing_by_kind for c in kind]
 
 
