@@ -23,6 +23,7 @@ from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.stats.runlevel import geometric_estimate
 from harness.store import RunRecord, Store
 
+
 @dataclass
 class SeriesPage:
     slug: str
@@ -99,16 +100,21 @@ def night_verdict(data: ReportData, checks: list[Check]) -> tuple[str, str, list
     if data.run.status != "complete":
         return data.run.status, "not finished: no verdict", []
     head = headline(checks)
-    counts = ", ".join(f"{n} {label}" for label, n in head.counts.items() if n)
-    if not counts:  # nothing failed: say what else than a plain pass the checks found (a shift, too noisy ...)
-        others: dict[str, int] = {}
-        for c in checks:
-            if c.status not in ("pass", "new", "no budget"):
-                others[c.status] = others.get(c.status, 0) + 1
-        noted = ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
-        counts = f"{len(checks)} check{'s' if len(checks) != 1 else ''}, none failing" + (f" ({noted})" if noted else "")
-    detail = counts
-    return ("passed" if head.passed else "failed"), detail, [c for _, kind in head.failing_by_kind for c in kind]
+    failing = [c for _, of_kind in head.failing_by_kind for c in of_kind]
+    return ("passed" if head.passed else "failed"), _detail(head.counts, checks), failing
+
+
+def _detail(counts: dict[str, int], checks: list[Check]) -> str:
+    """The headline's counts; when nothing failed, what else than a plain pass the checks found (a shift ...)."""
+    failed = ", ".join(f"{n} {label}" for label, n in counts.items() if n)
+    if failed:
+        return failed
+    others: dict[str, int] = {}
+    for c in checks:
+        if c.status not in ("pass", "new", "no budget"):
+            others[c.status] = others.get(c.status, 0) + 1
+    noted = ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
+    return f"{len(checks)} check{'s' if len(checks) != 1 else ''}, none failing" + (f" ({noted})" if noted else "")
 
 
 def series_pages(rows: list[dict]) -> list[SeriesPage]:
