@@ -378,3 +378,24 @@ def test_devices_table_shows_inventory_text_escaped(tmp_path, capsys, monkeypatc
     code, out, _ = run_main(capsys, "devices", "--inventory", inventory)
     assert code == 0 and "x\\x1b]0;pwned\\x07\\x1b[2J[red]y" in out, out  # raw, and '[red]' taken as markup
     assert not any(c in out for c in "\x1b\x07"), repr(out)
+
+
+@pytest.mark.parametrize("damage", [
+    # A changed byte in the schema's text: quick_check passes, then every query of runs said 'no such column'.
+    "PRAGMA writable_schema=ON; UPDATE sqlite_master SET sql=replace(sql, 'started_at', 'startxd_at') "
+    "WHERE name='runs'",
+    # A changed byte in a stored name: 'Could not decode to UTF-8 column plan_name' was a traceback.
+    "UPDATE runs SET plan_name=CAST(x'ff6c6162' AS TEXT)",
+], ids=["schema text", "a text cell"])
+def test_damage_that_quick_check_cannot_see_is_one_line_too(stored, tmp_path, capsys, damage):
+    import sqlite3
+
+    _, template, _ = stored
+    db = _copy_db(template, tmp_path / "h.db")
+    con = sqlite3.connect(db)
+    con.executescript(damage)
+    con.close()
+    before = db.read_bytes()
+    code, _, err = run_main(capsys, "runs", "--db", db)
+    assert code == 2 and "damaged" in err and str(db) in err, err
+    assert db.read_bytes() == before

@@ -42,9 +42,11 @@ def store_fault(exc: BaseException, path: Path | None) -> UserError | None:
     locked, full, over a file-size limit, or a failing disk), or None for an error that is a harness bug."""
     text = str(exc)
     where = path or "the results database"
+    if isinstance(exc, UnicodeDecodeError):  # a table's name in the schema that is no longer UTF-8
+        return damaged(where, f"its schema holds bytes that are not UTF-8: {exc.reason}")
     if isinstance(exc, sqlite3.IntegrityError) or not isinstance(exc, sqlite3.DatabaseError):
         return None
-    if "malformed" in text:
+    if "malformed" in text or "Could not decode to UTF-8" in text:  # the second: a text cell's bytes changed
         return damaged(where, text)
     if "readonly" in text or "unable to open" in text:
         return UserError(f"cannot open the results database for writing ({text}): its file or folder is read-only "
@@ -75,6 +77,22 @@ def _statements(script: str) -> list[str]:
 
 
 _SCHEMA_STATEMENTS = _statements((Path(__file__).with_name("schema.sql")).read_text())
+
+
+def _schema_columns() -> dict[str, set[str]]:
+    """Each table's columns as schema.sql makes them (read once, from an in-memory database); a set, since a
+    migrated table may hold them in another order."""
+    if not _SCHEMA_COLUMNS:
+        memory = sqlite3.connect(":memory:")
+        for statement in _SCHEMA_STATEMENTS:
+            memory.execute(statement)
+        for (table,) in memory.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+            _SCHEMA_COLUMNS[table] = {row[1] for row in memory.execute(f"PRAGMA table_info({table})")}
+        memory.close()
+    return _SCHEMA_COLUMNS
+
+
+_SCHEMA_COLUMNS: dict[str, set[str]] = {}
 
 
 def _until_unlocked(step, wait_s: float = LOCK_WAIT_S):
@@ -204,7 +222,7 @@ class Store:
             self.db = sqlite3.connect(path, timeout=LOCK_WAIT_S)
             self.db.row_factory = sqlite3.Row
             version, tables = self._shape()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if "disk I/O error" in str(exc) or "full" in str(exc):
                 # A WAL database needs room beside it for its index (NAME-shm) before the first read.
                 import shutil
@@ -219,7 +237,7 @@ class Store:
                 fix="point --db at a harness database or at a new file name.") from None
         self._refuse_foreign(version, tables)
         if tables:
-            self._refuse_damaged()
+            self._refuse_damaged(version)
         if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # persistent: set once per file
             _until_unlocked(lambda: self.db.execute("PRAGMA journal_mode=WAL").fetchall())
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -243,16 +261,24 @@ class Store:
             raise UserError("this SQLite file holds other tables, not harness results; it was left untouched.",
                             path=self.path, fix="point --db at a harness database or at a new file name.")
 
-    def _refuse_damaged(self) -> None:
+    def _refuse_damaged(self, version: int) -> None:
         """Damaged pages are found before anything is written (a run would otherwise store its row, then fail
-        at the first sample).  quick_check reads every page once: 0.2 s for 115 MB."""
+        at the first sample).  quick_check reads every page once: 0.2 s for 115 MB.  It does not read the
+        schema's text, so a current database's tables are also compared with the ones this harness makes."""
         try:
             found = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
+            if found == "ok" and version == SCHEMA_VERSION:
+                found = next((f"table {table} is not as this harness made it"
+                              for table, columns in _schema_columns().items() if self._columns(table) != columns),
+                             "ok")
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             found = str(exc)
         if found != "ok":
             self.db.close()
             raise damaged(self.path, found)
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
 
     def _create_or_migrate(self, old: bool) -> None:
         """Create or migrate the schema under one write lock, re-reading the version once the lock is held:
