@@ -386,7 +386,9 @@ def test_devices_table_shows_inventory_text_escaped(tmp_path, capsys, monkeypatc
     "WHERE name='runs'",
     # A changed byte in a stored name: 'Could not decode to UTF-8 column plan_name' was a traceback.
     "UPDATE runs SET plan_name=CAST(x'ff6c6162' AS TEXT)",
-], ids=["schema text", "a text cell"])
+    # A changed byte in a JSON column: a JSONDecodeError traceback.
+    """UPDATE runs SET settings_json='{"warmup_iterations" 1}'""",
+], ids=["schema text", "a text cell", "a JSON cell"])
 def test_damage_that_quick_check_cannot_see_is_one_line_too(stored, tmp_path, capsys, damage):
     import sqlite3
 

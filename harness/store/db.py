@@ -64,6 +64,16 @@ def store_fault(exc: BaseException, path: Path | None) -> UserError | None:
     return None
 
 
+def _loads(text: str):
+    """A JSON column's value.  The harness wrote it as JSON: text that no longer parses is damage, raised as
+    SQLite raises its own (store_fault turns it into one line)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise sqlite3.DatabaseError(f"database disk image is malformed: a stored JSON value does not parse "
+                                    f"({exc})") from None
+
+
 def _statements(script: str) -> list[str]:
     """The complete SQL statements of ``script``, so they can run inside one transaction
     (``executescript`` would commit first)."""
@@ -356,7 +366,6 @@ class Store:
                 return
             os.close(fd)
 
-
     # -- writing ---------------------------------------------------------------------------
 
     def create_run(self, plan_name: str, plan_path: Path, plan_sha256: str, budgets: dict,
@@ -545,9 +554,9 @@ class Store:
                                                               "device_id", "sha256", "model", "stage", "format",
                                                               "backend", "quantization")}
                 if r["run_id"] not in calibration:
-                    calibration[r["run_id"]] = bool(json.loads(r["run_settings"]).get("calibration"))
+                    calibration[r["run_id"]] = bool(_loads(r["run_settings"]).get("calibration"))
                 entry["calibration"] = calibration[r["run_id"]]
-                entry.update(throttled=bool(r["throttled"]), settings=json.loads(r["settings_json"]),
+                entry.update(throttled=bool(r["throttled"]), settings=_loads(r["settings_json"]),
                              run_p50_ms=[], run_p95_ms=[])
             entry["run_p50_ms"].append(r["p50_ms"])
             entry["run_p95_ms"].append(r["p95_ms"])
@@ -561,7 +570,7 @@ class Store:
                 """SELECT run_id, settings_json FROM runs WHERE plan_name=? AND status='complete' AND run_id != ?
                    AND started_at <= ? ORDER BY started_at DESC, rowid DESC""",
                 (plan_name, before_run_id or "", started)):
-            if not json.loads(settings).get("calibration"):
+            if not _loads(settings).get("calibration"):
                 return run_id
         return None
 
@@ -606,13 +615,13 @@ class Store:
     @staticmethod
     def _run(row: sqlite3.Row) -> RunRecord:
         d = dict(row)
-        d["budgets"] = json.loads(d.pop("budgets_json"))
-        d["settings"] = json.loads(d.pop("settings_json"))
+        d["budgets"] = _loads(d.pop("budgets_json"))
+        d["settings"] = _loads(d.pop("settings_json"))
         return RunRecord(**d)
 
     def devices(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM devices WHERE run_id=? ORDER BY device_id", (run_id,))
-        return [{**dict(r), "facts": json.loads(r["facts_json"]), "config": json.loads(r["config_json"])} for r in rows]
+        return [{**dict(r), "facts": _loads(r["facts_json"]), "config": _loads(r["config_json"])} for r in rows]
 
     def skipped(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -631,17 +640,17 @@ class Store:
         for r in rows:
             artifact = {k: r[k] for k in ("model", "stage", "format", "backend", "quantization", "size_bytes")}
             artifact.update(sha256=r["artifact_sha256"], path=r["artifact_path"],
-                            inferred=json.loads(r["inferred_json"]),
-                            source=json.loads(r["manifest_json"]).get("source"))  # where the weights came from
+                            inferred=_loads(r["inferred_json"]),
+                            source=_loads(r["manifest_json"]).get("source"))  # where the weights came from
             cells.append(CellRecord(
                 cell_id=r["cell_id"], run_id=r["run_id"], cell_key=r["cell_key"], device_id=r["device_id"],
                 task=r["task"], runner=r["runner"], status=r["status"], reason=r["reason"], log=r["log"],
                 artifact=artifact, warmup_iterations=r["warmup_iterations"], iterations=r["iterations"],
                 load_ms=r["load_ms"], first_inference_ms=r["first_inference_ms"], peak_rss_mb=r["peak_rss_mb"],
-                extra=json.loads(r["extra_json"]), push_s=r["push_s"], cooldown_wait_s=r["cooldown_wait_s"],
+                extra=_loads(r["extra_json"]), push_s=r["push_s"], cooldown_wait_s=r["cooldown_wait_s"],
                 cooldown_note=r["cooldown_note"], throttled=bool(r["throttled"]), started_at=r["started_at"],
                 finished_at=r["finished_at"], runs_planned=r["runs"], runs_done=r["runs_done"],
-                settings=json.loads(r["settings_json"]),
+                settings=_loads(r["settings_json"]),
             ))
         if with_samples and cells:
             self._attach_samples(cells)
@@ -664,7 +673,7 @@ class Store:
                 by_id[cell_id].warmup_ms = arr
         for r in self.db.execute(f"SELECT * FROM cell_runs WHERE cell_id IN ({marks}) ORDER BY cell_id, run_index",
                                  list(by_id)):
-            by_id[r["cell_id"]].runs.append({**dict(r), "extra": json.loads(r["extra_json"])})
+            by_id[r["cell_id"]].runs.append({**dict(r), "extra": _loads(r["extra_json"])})
         for r in self.db.execute(
                 f"SELECT * FROM thermal_samples WHERE cell_id IN ({marks}) ORDER BY cell_id, t_s", list(by_id)):
             by_id[r["cell_id"]].thermals.append(dict(r))
