@@ -12,14 +12,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def copy_model(model_dir: Path, name: str, dest: Path, manifest: dict | None = None) -> Path:
-    """Copy a fixture model into ``dest`` (optionally with a manifest) and return its path."""
+def copy_model(model_dir: Path, name: str, dest: Path, manifest: dict | None = None, as_name: str | None = None) -> Path:
+    """Copy a fixture model into ``dest`` (as ``as_name``, optionally with a manifest) and return its path."""
     dest.mkdir(parents=True, exist_ok=True)
-    target = dest / name
+    target = dest / (as_name or name)
     target.write_bytes((model_dir / name).read_bytes())
     if manifest is not None:
-        (dest / f"{name}.manifest.json").write_text(json.dumps(manifest))
+        (dest / f"{target.name}.manifest.json").write_text(json.dumps(manifest))
     return target
+
+
+def chain_parts(model_dir: Path, dest: Path, backend: str = "ort-cpu") -> str:
+    """mel.onnx, enc.onnx and dec.onnx in ``dest`` (the tiny ONNX model, each with its chain role's stage), and the
+    plan's chain entry naming them relative to ``dest``'s parent: for tests where what a chain computes is not
+    the point (the plan refuses a chain whose parts are of the wrong stage)."""
+    for name, stage in (("mel.onnx", "mel"), ("enc.onnx", "asr-encoder"), ("dec.onnx", "asr-decoder")):
+        copy_model(model_dir, "tiny.onnx", dest, as_name=name,
+                   manifest={"model": "m", "stage": stage, "backend": backend, "quantization": "fp32"})
+    return f"mel: {dest.name}/mel.onnx, encoder: {dest.name}/enc.onnx, decoder: {dest.name}/dec.onnx"
 
 
 def write(path: Path, text: str) -> Path:

@@ -18,7 +18,7 @@ from harness.lab.files import FileServer, catalogue, fetch, localize
 from harness.lab.node import join_env, node_config, ray_start_argv, resources_for
 from harness.plan import expand_plan, load_plan
 from harness.inventory import load_inventory
-from tests.helpers import copy_model, write
+from tests.helpers import chain_parts, copy_model, write
 
 
 def _corpus(root: Path) -> Path:
@@ -34,8 +34,7 @@ def _corpus(root: Path) -> Path:
 @pytest.fixture
 def specs(tmp_path, model_dir):
     """Real cells: a latency cell and a transcription chain on a corpus, expanded from a plan."""
-    copy_model(model_dir, "tiny.onnx", tmp_path / "b", manifest={"model": "m", "stage": "asr-decoder",
-                                                                 "backend": "ort-cpu", "quantization": "fp32"})
+    parts = chain_parts(model_dir, tmp_path / "b")
     copy_model(model_dir, "tiny.pte", tmp_path / "b", manifest={"model": "m", "stage": "vad",
                                                                 "backend": "xnnpack", "quantization": "fp32"})
     _corpus(tmp_path / "corpus")
@@ -44,8 +43,8 @@ def specs(tmp_path, model_dir):
         name: p
         inventory: devices.yaml
         artifacts: [b/tiny.pte]
-        accuracy: {corpus: corpus, chains: [{name: c, mel: b/tiny.onnx, encoder: b/tiny.onnx, decoder: b/tiny.onnx}]}
-        """)
+        accuracy: {corpus: corpus, chains: [{name: c, PARTS}]}
+        """.replace("PARTS", parts))
     p, _, lines = load_plan(plan)
     cells, _ = expand_plan(p, plan, lines, load_inventory(tmp_path / "devices.yaml"))
     return cells

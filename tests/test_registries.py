@@ -125,7 +125,7 @@ def test_wildcard_entries_are_expanded_by_their_platform_everywhere_a_plan_names
     from harness.devices import android
     from harness.inventory import load_inventory
     from harness.plan import expand_plan, load_plan
-    from tests.helpers import copy_model
+    from tests.helpers import chain_parts, copy_model
 
     monkeypatch.setattr(android, "attached_serials", lambda port: ["127.0.0.1:7101", "R5CT"])
     write(tmp_path / "devices.yaml", """
@@ -145,8 +145,8 @@ def test_wildcard_entries_are_expanded_by_their_platform_everywhere_a_plan_names
         inventory: devices.yaml
         devices: [lab]
         artifacts: [b/tiny.onnx]
-        accuracy: {corpus: c, devices: [lab], chains: [{name: c, mel: b/tiny.onnx, encoder: b/tiny.onnx, decoder: b/tiny.onnx}]}
-        """)
+        accuracy: {corpus: c, devices: [lab], chains: [{name: c, PARTS}]}
+        """.replace("PARTS", chain_parts(model_dir, tmp_path / "parts")))
     p, _, lines = load_plan(plan)
     cells, skipped = expand_plan(p, plan, lines, load_inventory(tmp_path / "devices.yaml"))
     latency = {c.device.id for c in cells if c.task == "latency"}
