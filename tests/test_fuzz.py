@@ -1,6 +1,7 @@
 """Property-based fuzzing of every file the harness reads: plans, inventories, build manifests, corpus
 manifests and transcripts (Kaldi text and wav.scp, LibriSpeech trans.txt, NeMo/HF JSONL), reference and
-hypothesis files, runner logs for every ``harness parse`` tool and iPhone result files.  Whatever the bytes,
+hypothesis files, runner logs for every ``harness parse`` tool, iPhone result files, and the results database
+itself with bytes changed.  Whatever the bytes,
 the CLI answers exit 0 or 2, never a traceback, and the results database stays byte for byte as it was.
 
 Each file type gets random bytes and structure-aware inputs (valid YAML or JSON with wrong values, a valid file
@@ -31,7 +32,7 @@ from harness.cli import _parse_tools, main
 SCALE = int(os.environ.get("HARNESS_FUZZ_SCALE", "1"))
 EXAMPLES = {kind: n * SCALE for kind, n in {
     "plan": 60, "inventory": 40, "build manifest": 40, "corpus manifest": 40, "kaldi": 25, "librispeech": 25,
-    "jsonl import": 25, "wer": 20, "runner log": 12, "ios result": 40}.items()}
+    "jsonl import": 25, "wer": 20, "runner log": 12, "ios result": 40, "damaged database": 100}.items()}
 PARSE_TOOLS = sorted(_parse_tools())
 FUZZ_CASES = sum(EXAMPLES.values()) + EXAMPLES["runner log"] * (len(PARSE_TOOLS) - 1)  # logs: per tool
 CASES_TRIED = [0]  # examples actually run in this process (hostile_summary prints it)
@@ -355,6 +356,47 @@ def test_the_contract_example_itself_parses():
     assert code == 0, err
 
 
+# -- the results database itself, with bytes changed ---------------------------------------------------------------
+
+_STORED: list[bytes] = []
+
+
+def _stored_bytes() -> bytes:
+    """The workspace's database as one file (its write-ahead log folded in)."""
+    if not _STORED:
+        import sqlite3
+
+        copy = workspace() / "stored-copy.db"
+        source, target = sqlite3.connect(workspace() / "h.db"), sqlite3.connect(copy)
+        source.backup(target)
+        source.close()
+        target.close()
+        _STORED.append(copy.read_bytes())
+        copy.unlink()
+    return _STORED[0]
+
+
+@settings(max_examples=EXAMPLES["damaged database"], **_SETTINGS)
+@given(st.lists(st.tuples(st.integers(100, 2**20), st.integers(0, 255)), min_size=1, max_size=8),
+       st.sampled_from(["runs", "report", "export"]))
+def test_any_damage_to_a_stored_database(flips, command):
+    """A failing disk or a copy cut short: pages, schema text, names or JSON changed.  Never a traceback (the
+    database may be repaired on open, e.g. its journal mode set again, so its bytes are not compared).  A broad
+    net: the damage it found (schema text, non-UTF-8 cells, JSON) has targeted tests in test_faults.py, and
+    HARNESS_FUZZ_SCALE=4 finds it again on the code before them."""
+    data = bytearray(_stored_bytes())
+    for position, value in flips:
+        data[position % len(data)] = value
+    folder = scratch()
+    try:
+        (folder / "h.db").write_bytes(bytes(data))
+        extra = {"runs": (), "report": ("latest", "-o", folder / "rep"), "export": ("latest", "-o", folder / "x.csv")}
+        answers_cleanly(command, *extra[command], "--db", folder / "h.db")
+    finally:
+        shutil.rmtree(folder)
+
+
 FUZZ_TESTS = [test_any_plan_file, test_any_inventory_file, test_any_build_manifest, test_any_corpus_manifest,
               test_any_kaldi_data_dir, test_any_librispeech_transcript, test_any_jsonl_import,
-              test_any_reference_and_hypothesis_files, test_any_iphone_result_file]  # and test_any_runner_log(tool)
+              test_any_reference_and_hypothesis_files, test_any_iphone_result_file,
+              test_any_damage_to_a_stored_database]  # and test_any_runner_log(tool), once per tool
