@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 HANG_S = 10.0  # every bad input is answered within this
-# Rows about stopping the harness (brief E's): what they check is that nothing it started keeps running.
+# Rows about stopping the harness: what they check is that nothing it started keeps running.
 SIGNAL_ROWS = re.compile(r"SIGKILL|SIGTERM|SIGINT|SIGHUP|Ctrl-C|killed|signal", re.IGNORECASE)
 # A failed row whose message says stored data changed or went missing.
 LOSS_WORDS = re.compile(r"database changed|changed|integrity|lost|not stored|missing", re.IGNORECASE)

@@ -828,7 +828,7 @@ def _(root):
         assert report.returncode == 0 and "throttl" in (root / "rep" / "index.html").read_text().lower()
 
 
-# -- brief G: encodings, store and output faults, corpora that are not what they claim, output integrity -----
+# -- encodings (a corpus or transcript that is not UTF-8) ---------------------------------------------------
 
 @case("bad input", "corpus: a Kaldi text file that is not UTF-8")
 def _(root):
@@ -954,173 +954,6 @@ def _(root):
     _nothing_tagged_survives(tag)
     assert again.returncode == 143 and f"--resume {run_id}" in err, f"exit {again.returncode}: {err[-1500:]}"
     assert _run_status(root, run_id) == "interrupted"
-
-
-# -- brief G: store and output faults, corpora that are not what they claim, output integrity ----------------
-
-def _damage_samples_table(db: Path) -> None:
-    """Scribble over the samples table's first page, as a failing disk or a copy cut short would."""
-    con = sqlite3.connect(db)
-    (page,) = con.execute("SELECT rootpage FROM sqlite_master WHERE name='samples'").fetchone()
-    (page_size,) = con.execute("PRAGMA page_size").fetchone()
-    con.close()
-    with open(db, "r+b") as fh:
-        fh.seek((page - 1) * page_size)
-        fh.write(bytes([13, 0, 0, 0, 5, 0, 9, 9, 9, 9, 9, 9]))
-
-
-@case("bad input", "--db: a database with damaged pages")
-def _(root):
-    lab(root)
-    db = stored_db(root)
-    _damage_samples_table(db)
-    before = db.read_bytes()
-    proc = cli("run", "plan.yaml", "--db", str(db), "-q", cwd=root)
-    expect_user_error(proc, "h.db", "damaged", ".recover")
-    assert db.read_bytes() == before, "a run was written into a damaged database"
-
-
-@case("bad input", "plan: the same device listed twice")
-def _(root):
-    lab(root, "devices: [host, host]\n")
-    bad_run(root, "plan.yaml", "host listed more than once", line=8)
-
-
-@contextmanager
-def _read_only_mount(root: Path, *seed: Path):
-    """A tmpfs holding copies of ``seed``, remounted read-only (root needs no permission bits)."""
-    disk = root / "ro"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True)
-    assert mounted.returncode == 0, f"cannot mount a tmpfs here: {mounted.stderr.decode()[-300:]}"
-    try:
-        for path in seed:
-            shutil.copy(path, disk / path.name)
-        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True, capture_output=True)
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
-
-
-@case("fault", "the results database on a read-only mount")
-def _(root):
-    lab(root)
-    with _read_only_mount(root, stored_db(root)) as disk:
-        before = (disk / "h.db").read_bytes()
-        proc = cli("run", "plan.yaml", "--db", str(disk / "h.db"), "-q", cwd=root)
-        expect_user_error(proc, "h.db", "read-only")
-        assert (disk / "h.db").read_bytes() == before
-
-
-@case("bad input", "report -o on a read-only mount, -o an existing file; export -o an existing folder")
-def _(root):
-    db = stored_db(root)
-    (root / "a-file").write_text("mine")
-    (root / "a-folder").mkdir()
-    expect_user_error(cli("report", "latest", "--db", str(db), "-o", "a-file", cwd=root), "a-file", "folder")
-    assert (root / "a-file").read_text() == "mine"
-    expect_user_error(cli("export", "latest", "--db", str(db), "-o", "a-folder", cwd=root), "a-folder")
-    with _read_only_mount(root) as disk:
-        expect_user_error(cli("report", "latest", "--db", str(db), "-o", str(disk / "rep"), cwd=root),
-                          "rep", "Read-only")
-
-
-@case("fault", "a file-size limit (ulimit -f) reached mid-run, then the --resume it names")
-def _(root):
-    import resource
-
-    plan = lab(root)
-    db = stored_db(root)
-    kept = _runs_stored(db)
-
-    def limited():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (32 * 1024, 32 * 1024))  # opens (a 32 KB WAL index), then fails
-
-    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q"], cwd=root,
-                          capture_output=True, text=True, preexec_fn=limited, timeout=300)
-    expect_user_error(proc, "h.db", "ulimit -f", "--resume")
-    assert _runs_stored(db)[:len(kept)] == kept
-    run_id = proc.stderr.rsplit("--resume ", 1)[1].split()[0]
-    again = cli("run", str(plan), "--db", str(db), "--resume", run_id, "-q", cwd=root)
-    assert again.returncode == 0, again.stderr[-1500:]
-    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-@case("fault", "two --resume of one run at once")
-def _(root):
-    from harness.store import Store
-
-    plan = lab(root)
-    db = stored_db(root)
-    with Store(db) as store:
-        run_id = store.runs(1)[0].run_id
-        store.claim_run(run_id)  # as the first --resume does while it measures
-        before = db.read_bytes()
-        expect_user_error(cli("run", str(plan), "--db", str(db), "--resume", run_id, "-q", cwd=root),
-                          "h.db", "another harness process")
-        assert db.read_bytes() == before
-
-
-def _corpus_of(root: Path, samples, duration_s: float = 0.5, **write_kwargs) -> Path:
-    import soundfile as sf
-
-    folder = corpus(root)
-    sf.write(folder / "a.wav", samples, 16000, **write_kwargs)
-    manifest = folder / "manifest.jsonl"
-    manifest.write_text(manifest.read_text().replace('"duration_s": 0.5', f'"duration_s": {duration_s}'))
-    return folder
-
-
-def _tone():
-    import numpy as np
-
-    return (0.3 * np.sin(np.arange(8000) * 2 * np.pi * 220 / 16000)).astype("float32")
-
-
-@case("bad input", "corpus: a FLAC file named .wav")
-def _(root):
-    _corpus_check(root, _corpus_of(root, _tone(), format="FLAC"), "a.wav", "FLAC", line=1)
-
-
-@case("bad input", "corpus: a float WAV holding NaN samples")
-def _(root):
-    samples = _tone()
-    samples[10:20] = float("nan")
-    _corpus_check(root, _corpus_of(root, samples, subtype="FLOAT"), "a.wav", "NaN", line=1)
-
-
-@case("bad input", "corpus: duration_s that disagrees with the audio")
-def _(root):
-    _corpus_check(root, _corpus_of(root, _tone(), duration_s=4.0), "duration_s", line=1)
-
-
-@case("bad input", "corpus: silent audio is reported, not scored silently")
-def _(root):
-    proc = cli("corpus", "check", str(_corpus_of(root, _tone() * 0)), cwd=root)
-    assert proc.returncode == 0 and "warning" in proc.stderr and "silent" in proc.stderr, proc.stderr[-800:]
-
-
-@case("injection", "terminal escapes in a plan name, printed by harness runs")
-def _(root):
-    db = stored_db(root)
-    con = sqlite3.connect(db)
-    con.execute("UPDATE runs SET plan_name=?", ("lab\x1b]0;pwned\x07\x1b[2J\x9b31m\u202e",))
-    con.commit()
-    con.close()
-    proc = cli("runs", "--db", str(db), cwd=root)
-    assert proc.returncode == 0 and "lab\\x1b]0;pwned" in proc.stdout, proc.stdout
-    assert not any(c in proc.stdout for c in "\x1b\x07\x9b\u202e"), repr(proc.stdout)
-
-
-@case("injection", "control characters in a model name reach junit.xml, which stays well-formed")
-def _(root):
-    from xml.etree import ElementTree as ET
-
-    plan = lab(root, model="tiny\x01\x1b[31m")
-    proc = cli("nightly", str(plan), "--db", "h.db", "-o", "night", "-q", cwd=root)
-    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-1500:]
-    names = [case.get("name") for case in ET.parse(root / "night" / "junit.xml").iter("testcase")]
-    assert any("tiny\\x01\\x1b[31m" in n for n in names), names
 
 
 # -- inputs that cannot hurt (one YAML reader with limits, one validation for numbers, owned deletes) --------
@@ -1329,7 +1162,7 @@ def _(root):
     assert not list((root / "h-builds").glob("*.partial")), "a .partial folder was left"
 
 
-# -- brief G: store and output faults, corpora that are not what they claim, output integrity ----------------
+# -- store and output faults, corpora that are not what they claim, output integrity ------------------------
 
 def _damage_samples_table(db: Path) -> None:
     """Scribble over the samples table's first page, as a failing disk or a copy cut short would."""
@@ -1496,7 +1329,7 @@ def _(root):
     assert any("tiny\\x01\\x1b[31m" in n for n in names), names
 
 
-# -- brief E: a stopped night stopped in every command that measures, and judged or resumed honestly ------------
+# -- a stopped night stopped in every command that measures, and judged or resumed honestly -----------------
 
 @case("fault", "SIGTERM to harness nightly while a model is measuring: nothing keeps running, exit 143")
 def _(root):
