@@ -103,3 +103,20 @@ def eager_tiny_llm_tokens(prompt_ids: list[int], new_tokens: int) -> list[int]:
             logits = model(torch.tensor([ids]))
             ids.append(int(logits.reshape(-1, QWEN2_TINY["vocab_size"])[-1].argmax()))
     return ids[len(prompt_ids):]
+
+
+KWS_MANIFEST = {"model": "kws", "stage": "vad", "backend": "ort-cpu", "quantization": "fp32"}
+
+
+def export_kws(path: Path, width: int) -> Path:
+    """An ONNX model whose cost grows with ``width``, with one build identity whatever the width: the 'same build'
+    grown heavier overnight, for nightly and comparison tests."""
+    import torch
+
+    from harness.zoo.export import export_onnx
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)]).eval()
+    export_onnx(module, (torch.randn(8, width),), path, ["x"], ["y"])
+    path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
+    return path

@@ -10,9 +10,7 @@ import json
 
 import pytest
 
-from tests.helpers import run_cli, write
-
-MANIFEST = {"model": "kws", "stage": "vad", "backend": "ort-cpu", "quantization": "fp32"}
+from tests.helpers import export_kws, run_cli, write
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +68,6 @@ def test_bad_input_is_one_message_and_exit_2(synthetic_db, tmp_path):
 # -- real runs on the host -----------------------------------------------------------------------------------
 
 
-def _export(path, width):
-    """An ONNX model whose cost grows with ``width``."""
-    import torch
-
-    from harness.zoo.export import export_onnx
-
-    torch.manual_seed(0)
-    module = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)]).eval()
-    export_onnx(module, (torch.randn(8, width),), path, ["x"], ["y"])
-    path.with_name(path.name + ".manifest.json").write_text(json.dumps(MANIFEST))
-
-
 @pytest.fixture(scope="module")
 def host_runs(tmp_path_factory):
     """Runs of one build identity on the host: twice the same bytes, once with other settings, once far heavier."""
@@ -92,7 +78,7 @@ def host_runs(tmp_path_factory):
     db = tmp / "reports" / "h.db"
 
     def run(width, iterations=20):
-        _export(tmp / "build" / "kws.onnx", width)
+        export_kws(tmp / "build" / "kws.onnx", width)
         plan = write(tmp / "plan.yaml", f"""
             name: lab
             inventory: devices.yaml

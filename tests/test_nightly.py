@@ -14,23 +14,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tests.helpers import run_cli, write
+from tests.helpers import export_kws, run_cli, write
 
 pytestmark = pytest.mark.slow  # real nights measured on the host with real builds
-
-MANIFEST = {"model": "kws", "stage": "vad", "backend": "ort-cpu", "quantization": "fp32"}
-
-
-def _export(path, width):
-    """An ONNX model whose cost grows with ``width``: the 'same build' grown heavier overnight."""
-    import torch
-
-    from harness.zoo.export import export_onnx
-
-    torch.manual_seed(0)
-    module = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)]).eval()
-    export_onnx(module, (torch.randn(8, width),), path, ["x"], ["y"])
-    path.with_name(path.name + ".manifest.json").write_text(json.dumps(MANIFEST))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +37,7 @@ def nights(tmp_path_factory):
     db = tmp / "h.db"
     runs = []
     for night, width in enumerate((64, 64, 768)):  # night 3 ships a far heavier model under the same identity
-        _export(tmp / "build" / "kws.onnx", width)
+        export_kws(tmp / "build" / "kws.onnx", width)
         proc = run_cli("nightly", str(plan), "--db", str(db), "-o", str(tmp / f"night{night}"), "--json", "-q",
                        "--threshold", "0.5")
         runs.append(proc)
