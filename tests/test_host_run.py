@@ -218,6 +218,8 @@ def test_model_that_fails_to_load_is_a_failed_cell_with_its_log(tmp_path, model_
     with Store(tmp_path / "results.db") as store:
         (cell,) = store.cells(outcome.run_id)
     assert "exited with code" in cell.reason and "host_worker" in cell.log
+    # The reason carries the cause from the log (was only "exited with code 1"): ExecuTorch's load error.
+    assert "Failed to load program" in cell.reason
 
 
 def test_device_without_the_backend_is_skipped_with_a_reason(tmp_path, model_dir):

@@ -76,13 +76,44 @@ def check_command(result: CommandResult, what: str) -> None:
     if code is None or code == 0:
         return
     signum = -code if code < 0 else code - 128 if code > 128 else None
+    cause = last_error_line(result.stderr, result.stdout)
+    said = f": {cause}" if cause else ""
     if signum:
         try:
             name = signal.Signals(signum).name
         except ValueError:
             name = f"signal {signum}"
-        raise RunnerFailure("crashed", f"{what} was killed by {name} (exit {code})", result.log())
-    raise RunnerFailure("failed", f"{what} exited with code {code}", result.log())
+        raise RunnerFailure("crashed", f"{what} was killed by {name} (exit {code}){said}", result.log())
+    raise RunnerFailure("failed", f"{what} exited with code {code}{said}", result.log())
+
+
+# A line that says what went wrong: a Python exception's last line, an ET_LOG error line ("E 00:00:00.1 ..."),
+# ORT's "[E:onnxruntime...]", or words that name a failure.  Traceback frames ("  File ...") never count.
+_ERROR_WORDS = re.compile(r"^E \d|\[E:|error|exception|invalid|fail|fatal|abort|cannot|can't|could not|not found|"
+                          r"no such|less than|greater than|out of|denied|unsupported|mismatch", re.IGNORECASE)
+CAUSE_MAX_CHARS = 240  # a reason is one line in a table cell; the whole output stays in the log
+
+
+def last_error_line(stderr: str, stdout: str = "") -> str:
+    """The last line of a failed command's output that names the cause (stderr first, then stdout), else the
+    last non-frame line of stderr; '' when it printed nothing.  Every runner's failure reason carries it, so
+    "exited with code 1" says why without opening the log."""
+    for text in (stderr, stdout):
+        for line in reversed(_said_lines(text)):
+            if _ERROR_WORDS.search(line):
+                return _clip_line(line)
+    lines = _said_lines(stderr)
+    return _clip_line(lines[-1]) if lines else ""
+
+
+def _said_lines(text: str) -> list[str]:
+    """Non-blank lines that are not traceback frames or their source lines (those start with spaces)."""
+    return [line.strip() for line in text.splitlines()
+            if line.strip() and not line[:1].isspace() and not line.startswith("Traceback (most recent")]
+
+
+def _clip_line(line: str) -> str:
+    return line if len(line) <= CAUSE_MAX_CHARS else line[:CAUSE_MAX_CHARS - 1] + "…"
 
 
 @dataclass

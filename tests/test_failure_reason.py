@@ -1,0 +1,49 @@
+"""A failed run's one-line reason carries the cause from the command's output (harness.runners.base)."""
+
+import pytest
+
+from harness.devices.base import CommandResult
+from harness.runners.base import RunnerFailure, check_command, last_error_line
+
+ORT_TRACEBACK = """\
+Traceback (most recent call last):
+  File "/work/main/harness/runners/host_worker.py", line 91, in measure
+    outputs = session.run(None, feeds)
+  File "/venv/onnxruntime/capi/onnxruntime_inference_collection.py", line 220, in run
+    raise ValueError("errors here are not the cause")
+onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : \
+Got invalid dimensions for input: x for the following indices
+ index: 1 Got: 3 Expected: 4
+"""
+
+ET_LLM_LOG = """\
+I 00:00:00.010 executorch:text_llm_runner.cpp:90] Reading metadata from model
+E 00:00:00.200 executorch:text_llm_runner.cpp:143] Max new tokens 0 is less than or equal to 0
+I 00:00:00.201 executorch:cpuinfo_utils.cpp:62] Reading file /sys/devices/soc0/image_version
+"""
+
+
+def test_python_exception_line_not_a_frame_nor_its_continuation():
+    cause = last_error_line(ORT_TRACEBACK)
+    assert cause.startswith("onnxruntime.capi.") and "invalid dimensions" in cause
+
+
+def test_et_error_line_before_trailing_info_lines():
+    assert last_error_line(ET_LLM_LOG) == ("E 00:00:00.200 executorch:text_llm_runner.cpp:143] "
+                                           "Max new tokens 0 is less than or equal to 0")
+
+
+def test_stdout_when_stderr_names_nothing_and_last_line_as_fallback():
+    assert last_error_line("", "step 1\nerror: model file missing\n") == "error: model file missing"
+    assert last_error_line("loading\nbye now\n", "") == "bye now"
+    assert last_error_line("", "") == ""
+    assert len(last_error_line("error " + "x" * 1000)) <= 240
+
+
+@pytest.mark.parametrize("code,status", [(1, "failed"), (-11, "crashed")])
+def test_check_command_reason_names_the_cause(code, status):
+    result = CommandResult(["worker"], code, "", ET_LLM_LOG, 1.0)
+    with pytest.raises(RunnerFailure) as caught:
+        check_command(result, "the host worker")
+    # Fails when check_command says only "exited with code 1" / "was killed by SIGSEGV".
+    assert caught.value.status == status and caught.value.reason.endswith("less than or equal to 0")
