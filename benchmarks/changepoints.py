@@ -1,5 +1,6 @@
-"""Change points on replayed history: E-Divisive means (Apache Otava, what `harness site` shows) against the
-nightly's one-step detector (`detect_step`), on the same series with steps injected where we know them.
+"""Change points on replayed history: E-Divisive means (Apache Otava: what `harness site` shows and the nightly's
+history check reports), on stored series with steps injected where we know them, and how many nights after a step
+began the nightly could first report it (``first_detected``: the detector run on each night's history so far).
 
 A synthetic store is written through the store's own API (harness/nightly/synthetic.py: 4 phones x 10
 builds, ``--nights`` nights, 5 runs a night) and read back as `harness site` reads it: one level per night,
@@ -8,6 +9,7 @@ night-to-night effect (lognormal, ``--night-sd``: what a real lab adds and the s
 by up to two injected steps (each lasting until the next, sizes drawn from ``--sizes``, either direction,
 at least ``MIN_GAP`` nights from each other and from the ends).  A step counts as found when a detected
 point lies within ``--tolerance`` nights of it; every other detected point is a false change point.
+The lag is counted for the newest found step of each series, the one the nightly reports.
 
     python benchmarks/changepoints.py [--nights 120] [--trials 200] [--night-sd 0.01 0.03] [--seed 0]
 """
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.nightly.changepoints import change_points  # noqa: E402
-from harness.nightly.history import detect_step  # noqa: E402
+from harness.nightly.history import first_detected  # noqa: E402
 from harness.nightly.synthetic import write_synthetic_history  # noqa: E402
 from harness.site.model import series_pages  # noqa: E402
 from harness.store import Store  # noqa: E402
@@ -83,27 +85,22 @@ def main() -> int:
           f"{args.trials} trials per spread, steps of {', '.join(f'{s:.0%}' for s in args.sizes)}, "
           f"tolerance {args.tolerance} nights")
     print(f"{'night sd':>8}  {'steps':>5}  {'E-Divisive found':>16}  {'false':>5}  {'s':>5}  "
-          f"{'detect_step found':>17}  {'false':>5}  {'s':>5}")
+          f"{'nightly lag (nights): median':>28}  {'max':>4}")
     rng = np.random.default_rng(args.seed)
     for night_sd in args.night_sd:
-        totals = {"steps": 0, "ed": [0, 0, 0.0], "ds": [0, 0, 0.0]}
+        steps, hits, false, spent, lags = 0, 0, 0, 0.0, []
         for trial in range(args.trials):
             values, truth = inject(series[trial % len(series)], rng, night_sd, args.sizes)
-            totals["steps"] += len(truth)
+            steps += len(truth)
             t0 = time.perf_counter()
-            ed = [cp.index for cp in change_points(list(values))]
-            t1 = time.perf_counter()
-            step = detect_step(values)
-            t2 = time.perf_counter()
-            for key, found, spent in (("ed", ed, t1 - t0), ("ds", [step.index] if step else [], t2 - t1)):
-                hit, false = score(found, truth, args.tolerance)
-                totals[key][0] += hit
-                totals[key][1] += false
-                totals[key][2] += spent
-        n = totals["steps"]
-        ed, ds = totals["ed"], totals["ds"]
-        print(f"{night_sd:>8.2f}  {n:>5}  {ed[0]:>5} ({ed[0] / n:>6.1%})  {ed[1]:>5}  {ed[2]:>5.1f}  "
-              f"{ds[0]:>6} ({ds[0] / n:>6.1%})  {ds[1]:>5}  {ds[2]:>5.1f}")
+            found = [cp.index for cp in change_points(list(values))]
+            spent += time.perf_counter() - t0
+            hit, wrong = score(found, truth, args.tolerance)
+            hits, false = hits + hit, false + wrong
+            if found and truth and abs(found[-1] - truth[-1]) <= args.tolerance:
+                lags.append(first_detected(list(values), found[-1], 0.05) - truth[-1])
+        print(f"{night_sd:>8.2f}  {steps:>5}  {hits:>5} ({hits / steps:>6.1%})  {false:>5}  {spent:>5.1f}  "
+              f"{np.median(lags):>28.0f}  {max(lags):>4}")
     print(f"total {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -1,23 +1,25 @@
-"""Step detection finds a level shift (including a slow drift's) and ignores noise."""
+"""The history check's step (E-Divisive's newest change point, the site's detector): found at the night it
+began, on short histories too, ignoring noise; reported from the night it is first detectable for a week."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from harness.nightly.history import detect_step
+from harness.nightly.checks import REPORT_NIGHTS, history_checks
+from harness.nightly.history import Series, newest_step
 
 
 def test_step_up_is_found_at_the_right_night():
     rng = np.random.default_rng(0)
     series = np.concatenate([20 * rng.lognormal(0, 0.02, 30), 23 * rng.lognormal(0, 0.02, 15)])
-    step = detect_step(series)
+    step = newest_step(series)
     assert step is not None and step.index == 30 and step.ratio == pytest.approx(1.15, abs=0.03)
 
 
 def test_noise_alone_has_no_step():
     rng = np.random.default_rng(1)
-    assert detect_step(20 * rng.lognormal(0, 0.03, 60)) is None
+    assert newest_step(20 * rng.lognormal(0, 0.03, 60)) is None
 
 
 def test_slow_drift_that_no_single_night_shows_is_caught():
@@ -25,14 +27,39 @@ def test_slow_drift_that_no_single_night_shows_is_caught():
     drift = 20 * np.linspace(1.0, 1.15, 60) * rng.lognormal(0, 0.02, 60)  # +0.25% a night
     nightly = np.abs(np.diff(drift) / drift[:-1])
     assert np.median(nightly) < 0.05  # each night is within noise of the last
-    assert detect_step(drift) is not None
+    assert newest_step(drift) is not None
 
 
 def test_small_shift_under_threshold_is_not_called():
     rng = np.random.default_rng(3)
     series = np.concatenate([20 * rng.lognormal(0, 0.005, 40), 20.4 * rng.lognormal(0, 0.005, 40)])  # +2%
-    assert detect_step(series, threshold=0.05) is None
-    assert detect_step(series, threshold=0.01) is not None
+    assert newest_step(series, threshold=0.05) is None
+    assert newest_step(series, threshold=0.01) is not None
+
+
+def _series(levels) -> Series:
+    n = len(levels)
+    return Series("phone", "kws asr int8 cpu", [f"night-{i}" for i in range(n)], list(levels), list(levels),
+                  [False] * n, newest_step(levels))
+
+
+def test_a_step_on_a_short_history_is_reported_from_the_first_night_it_shows_for_a_week():
+    """The tester's case: a +65% step after 6 nights.  The old Mann-Whitney split (5 nights a side, p < 0.001)
+    could not fire before 6 + 6 nights, flagged it on one night only and placed it late; this fails with it."""
+    rng = np.random.default_rng(4)
+    levels = list(np.concatenate([5.03 * rng.lognormal(0, 0.02, 6), 8.29 * rng.lognormal(0, 0.02, 16)]))
+    flagged = {}
+    for tonight in range(len(levels)):
+        checks = history_checks([_series(levels[:tonight + 1])], f"night-{tonight}")
+        if checks:
+            (check,) = checks
+            assert check.status == "regression" and check.data["step_run_id"] == "night-6"
+            assert "from night-6" in check.detail
+            flagged[tonight] = check.data["detected_run_id"]
+    first = min(flagged)
+    assert first <= 6 + 5  # 6 nights before and at most 6 after: detectable (3 a side is the minimum)
+    assert sorted(flagged) == list(range(first, first + REPORT_NIGHTS))  # every night of a week, then not
+    assert set(flagged.values()) == {f"night-{first}"}
 
 
 def test_nightly_reports_a_recent_step_from_stored_history(tmp_path):

@@ -1,8 +1,8 @@
 """Every change point in a long series of nightly levels, by E-Divisive means (Apache Otava).
 
-``detect_step`` (harness.nightly.history) answers one question for tonight's nightly: did the level
-step once?  A history site looks back over a year of nights, where a build can step up, back down
-and up again.  E-Divisive means (Matteson & James, 2014) splits a series where the energy distance
+One detector for both views of history: the history site shows every change point of a series, and
+the nightly's history check (harness.nightly.history) reports a series' newest one.  Over a year of
+nights a build can step up, back down and up again.  E-Divisive means (Matteson & James, 2014) splits a series where the energy distance
 between the two sides is largest and recurses into both sides; Otava runs it in sliding windows and
 then merges away the points whose Student t-test p-value or relative change is too weak (Fleming et
 al., "Hunter", ICPE 2023) — what MongoDB's and DataStax's performance CI run every day.
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from harness.errors import UserError
 
 OTAVA = "apache-otava==0.8.0"
-MAX_P_VALUE = 0.001  # as strict as detect_step's STEP_ALPHA: a year of nights is many chances to be fooled
-MIN_CHANGE = 0.05  # relative change of the mean a change point must reach (detect_step's default threshold)
+MAX_P_VALUE = 0.001  # strict: a year of nights is many chances to be fooled, and nightly pages must be rare
+MIN_CHANGE = 0.05  # relative change of the mean a change point must reach (the nightly's default threshold)
 WINDOW_NIGHTS = 50  # Otava's default split window
 # Nights a level must last to count as one.  Otava's t-test takes a one-night segment's spread as zero, so a
 # single slow night (a busy machine) would otherwise be two change points: up, then back down.

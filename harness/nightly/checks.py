@@ -181,28 +181,39 @@ def wer_check(before, now) -> Check:
                  r.summary(), r.as_dict())
 
 
-RECENT_NIGHTS = 7  # a step whose new level began within this many nights is news; older ones were reported
+# A step is reported on the first night whose history shows it and on the nights after, this many in all (a week
+# of nightly pages); after that its level is the one the build is compared with.  There is no acknowledging a
+# step: a week of failing nights is the acknowledgement window.
+REPORT_NIGHTS = 7
+
+
+def _nights(count: int) -> str:
+    return "tonight" if count == 0 else f"{count} night{'s' if count != 1 else ''} ago"
 
 
 def history_checks(series, run_id: str, current: ReportData | None = None) -> list[Check]:
-    """A recent step in a build's nightly medians: the slow drift night-to-night checks cannot see.  Each counts
-    under its build's stage (found among ``current``'s cells), else under "history"."""
+    """A step in a build's nightly levels (``Series.step``, E-Divisive's newest change point): the slow drift
+    night-to-night checks cannot see.  Reported from the first night it is detectable for ``REPORT_NIGHTS``
+    nights.  Each counts under its build's stage (found among ``current``'s cells), else under "history"."""
     stages = {(v.cell.device_id, v.cell.label): v.cell.artifact["stage"] for v in current.cells} if current else {}
     checks = []
     for s in series:
         if s.step is None or not s.run_ids or s.run_ids[-1] != run_id:
             continue
-        nights_ago = len(s.p50_ms) - s.step.index
-        if nights_ago > RECENT_NIGHTS:
+        last = len(s.p50_ms) - 1
+        detected = s.step.detected_index if s.step.detected_index is not None else last
+        if last - detected >= REPORT_NIGHTS:
             continue
         slower = s.step.ratio > 1
         status = "regression" if slower else "improvement"
         if slower and any(s.throttled[s.step.index:]):
             status = "suspect"
+        began, seen = s.run_ids[s.step.index], s.run_ids[detected]
         checks.append(Check(s.device_id, s.subject, "history", status,
                             f"median stepped from {s.step.before:.3g} to {s.step.after:.3g} ms "
-                            f"(x{s.step.ratio:.3f}) {nights_ago} night{'s' if nights_ago != 1 else ''} ago "
-                            f"(Mann-Whitney p={s.step.p_value:.1g})",
-                            {"step_run_id": s.run_ids[s.step.index], "ratio": s.step.ratio},
+                            f"(x{s.step.ratio:.3f}) from {began} ({_nights(last - s.step.index)}); first detectable "
+                            f"{_nights(last - detected)}, reported for {REPORT_NIGHTS} nights from then "
+                            f"(E-Divisive change point, t-test p={s.step.p_value:.1g})",
+                            {"step_run_id": began, "detected_run_id": seen, "ratio": s.step.ratio},
                             group=stages.get((s.device_id, s.subject), "history")))
     return checks

@@ -1,52 +1,55 @@
-"""Many nights at once: detect a step change in a metric's history, not just night-to-night noise.
+"""Many nights at once: a step change in a build's nightly levels, not just night-to-night noise.
 
-A slow drift never trips a night-to-night comparison (each night is within noise of the
-last), but it does shift the level of recent nights against earlier ones.  For a series
-of nightly medians we try every split point, compare the two segments with a
-Mann-Whitney U test, and call a step when the best split is significant and moves the
-median by more than the threshold.
+A slow drift never trips a night-to-night comparison (each night is within noise of the last), but it
+does shift the level of recent nights against earlier ones.  The nightly's history check and the
+history site find such steps with one detector: E-Divisive means (``harness.nightly.changepoints``).
+The nightly reports a series' newest change point, from the first night whose history showed it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from harness.nightly.changepoints import MIN_NIGHTS, change_points
 from harness.stats import Interval
 
-MIN_SEGMENT = 5  # nights on each side of a step
-STEP_ALPHA = 0.001  # strict: every split point is a test, and nightly pages must be rare
+# Nights a change point found in a shorter history may sit from where the whole history places it and still be
+# the same step (the benchmark's tolerance, benchmarks/changepoints.py).
+SAME_STEP_NIGHTS = 2
 
 
 @dataclass(frozen=True)
 class Step:
     index: int  # first night of the new level
-    before: float  # median of the nights before
-    after: float  # median of the nights from `index` on
-    p_value: float
+    before: float  # mean level of the nights before (since the previous change point)
+    after: float  # mean level of the nights from `index` on
+    p_value: float  # Student's t-test between the two sides (E-Divisive's merge test)
+    detected_index: int | None = None  # the first night whose history up to it showed the step
 
     @property
     def ratio(self) -> float:
         return self.after / self.before
 
 
-def detect_step(values, threshold: float = 0.05, min_segment: int = MIN_SEGMENT,
-                alpha: float = STEP_ALPHA) -> Step | None:
-    """The most significant level shift in ``values`` larger than ``threshold``, or None."""
-    from scipy.stats import mannwhitneyu
+def first_detected(values, index: int, threshold: float) -> int:
+    """The first night whose history (that night and the ones before) has a change point within
+    ``SAME_STEP_NIGHTS`` of ``index``: the night a nightly could first report the step beginning at ``index``."""
+    values = list(values)
+    for last in range(index + MIN_NIGHTS - 1, len(values)):
+        found = change_points(values[:last + 1], min_change=threshold)
+        if any(abs(cp.index - index) <= SAME_STEP_NIGHTS for cp in found):
+            return last
+    return len(values) - 1
 
-    data = np.asarray(values, dtype=float)
-    best: Step | None = None
-    for k in range(min_segment, data.size - min_segment + 1):
-        left, right = data[:k], data[k:]
-        before, after = float(np.median(left)), float(np.median(right))
-        if before <= 0 or abs(after / before - 1) <= threshold:
-            continue
-        p = float(mannwhitneyu(left, right, alternative="two-sided").pvalue)
-        if p < alpha and (best is None or p < best.p_value):
-            best = Step(k, before, after, p)
-    return best
+
+def newest_step(values, threshold: float = 0.05) -> Step | None:
+    """The newest change point of ``values`` (one level per night, oldest first) and the night it was first
+    detectable, or None.  A level needs ``MIN_NIGHTS`` nights on each side, so 6 nights at least."""
+    found = change_points(list(values), min_change=threshold)
+    if not found:
+        return None
+    cp = found[-1]
+    return Step(cp.index, cp.before, cp.after, cp.p_value, first_detected(values, cp.index, threshold))
 
 
 @dataclass
@@ -64,7 +67,7 @@ class Series:
 
 
 def build_series(rows: list[dict], threshold: float = 0.05) -> list[Series]:
-    """Group history rows by device and build identity; detect a step in each P50 series."""
+    """Group history rows by device and build identity; find the newest step in each P50 series."""
     groups: dict[tuple, Series] = {}
     from harness.run.engine import identity_of
     from harness.stats.runlevel import geometric_estimate
@@ -82,5 +85,5 @@ def build_series(rows: list[dict], threshold: float = 0.05) -> list[Series]:
         series.p95_ms.append(p95.value if p95 else float("nan"))
         series.throttled.append(bool(r["throttled"]))
     for series in groups.values():
-        series.step = detect_step(series.p50_ms, threshold)
+        series.step = newest_step(series.p50_ms, threshold)
     return sorted(groups.values(), key=lambda s: (s.device_id, s.subject))
