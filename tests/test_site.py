@@ -181,3 +181,23 @@ def test_pages_render_in_chromium_without_console_errors(site, tmp_path):
         assert dom.returncode == 0 and "CONSOLE" not in dom.stderr and "Failed to load resource" not in dom.stderr
         assert ("<svg" in dom.stdout) == (page.name != "index.html")
         assert "none failing" in dom.stdout or page.name != "index.html"
+
+
+def test_a_night_shows_the_verdict_its_nightly_gave_history_check_included(tmp_path):
+    """The tester's contradiction: the nightly failed a night on its history check (exit 1) and the site called it
+    passed.  The site now shows the stored verdict; nights no nightly judged say they were judged by the site.
+    Fails with the site replaying every night (the stored verdicts ignored) or with the nightly storing none."""
+    from harness.nightly.run import compare_and_write
+    from harness.nightly.synthetic import write_synthetic_history
+    from harness.site.model import REPLAYED, build_site_data
+
+    db = tmp_path / "h.db"
+    runs = write_synthetic_history(db, nights=12, devices=1, builds=1, samples=20, step=(6, 0, 1.65))
+    outcome = compare_and_write(db, runs[-1], None, tmp_path / "out", threshold=0.05)
+    assert not outcome.passed and [c.kind for c in outcome.checks if c.failing] == ["history"]
+    with Store(db) as store:
+        data = build_site_data(store)
+    night = {n.run.run_id: n for n in data.nights}
+    assert night[runs[-1]].verdict == "failed" and [c.kind for c in night[runs[-1]].failing] == ["history"]
+    assert night[runs[-1]].baseline_run_id == outcome.baseline_id and REPLAYED not in night[runs[-1]].detail
+    assert REPLAYED in night[runs[-2]].detail

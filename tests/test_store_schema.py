@@ -53,7 +53,7 @@ def test_v1_database_is_migrated_with_a_backup_and_nothing_lost(tmp_path):
         cells = {c.cell_key: c for c in store.cells("r1")}
     assert backup.exists() and sqlite3.connect(backup).execute("PRAGMA user_version").fetchone()[0] == 1
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "cell_stats" not in tables and "cell_runs" in tables
     host, phone = cells["host/a/latency"], cells["phone/b/latency"]
@@ -161,3 +161,26 @@ def test_harnesses_opening_one_database_at_once_all_succeed_and_one_migrates(tmp
         con = sqlite3.connect(db)
         assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_v4_database_gains_the_checks_table_and_keeps_its_runs(tmp_path):
+    """v4 -> v5: a nightly's checks are stored; an older database has none and gains the empty table (fails
+    without the _v4_to_v5 step: the store's table comparison refuses the migrated database, or no checks table)."""
+    from harness.report.verdict import Check
+    from harness.store.migrate import migrate
+
+    db = tmp_path / "v4.db"
+    _v1_database(db)
+    con = sqlite3.connect(db)
+    migrate(con, db, 1, 4)
+    con.close()
+    with Store(db) as store:
+        assert store.migrated_from == 4 and store.stored_verdicts() == {}
+        assert [r.run_id for r in store.every_run()] == ["r1"]
+        store.record_checks("r1", None, [Check("phone", "m vad", "history", "regression", "stepped", {"ratio": 1.5},
+                                               group="vad")])
+        store.record_checks("r1", "r0", [Check("phone", "m vad", "latency", "pass", "same", group="vad")])
+    with Store(db) as store:
+        (verdict,) = store.stored_verdicts().values()
+    assert verdict.baseline_run_id == "r0" and [(c.kind, c.status, c.group) for c in verdict.checks] == [
+        ("latency", "pass", "vad")]  # judged again: replaced, not added to

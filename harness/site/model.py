@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from harness.nightly.changepoints import ChangePoint, change_points
 from harness.nightly.checks import run_checks
@@ -22,6 +22,11 @@ from harness.run.engine import identity_of
 from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.stats.runlevel import geometric_estimate
 from harness.store import RunRecord, Store
+from harness.store.db import StoredVerdict
+
+# Said of a night the site judged itself because no nightly stored a verdict for it (a plain 'harness run', or a
+# night judged before verdicts were stored).
+REPLAYED = "judged by the site: no nightly verdict stored; no history check"
 
 
 @dataclass
@@ -169,12 +174,18 @@ def _baseline_id(run: RunRecord, plan: _PlanSoFar) -> str | None:
 
 
 def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], rows_by_run: dict[str, list[dict]],
-           threshold: float) -> Judged:
-    """A run's verdict: for a complete measuring run with a baseline, by the nightly's checks against it (less
-    its history check: the site shows change points instead); otherwise by the run's own judgements."""
+           threshold: float, verdict_stored: StoredVerdict | None = None) -> Judged:
+    """A run's verdict: the one its nightly stored when it has one (the night's exit code and page said the
+    same); else, for a complete measuring run with a baseline, the nightly's checks against it replayed (less
+    its history check), saying so; otherwise the run's own judgements."""
     run = data.run
     baseline_id = _baseline_id(run, plan)
-    if run.status == "complete" and not run.settings.get("calibration") and baseline_id in stored:
+    replayed = False
+    if verdict_stored is not None and run.status == "complete":
+        baseline_id = verdict_stored.baseline_run_id
+        checks = [Check(**asdict(c)) for c in verdict_stored.checks]
+    elif run.status == "complete" and not run.settings.get("calibration") and baseline_id in stored:
+        replayed = True
         baseline = (plan.last if plan.last is not None and plan.last.run.run_id == baseline_id
                     else build_report_data(store, baseline_id))
         # Each cell's night-to-night spread from the plan's recent nights, as the nightly learns it.
@@ -183,6 +194,8 @@ def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], r
     else:
         baseline_id, checks = None, run_judgements(data)
     verdict, detail, failing = night_verdict(data, checks)
+    if replayed:
+        detail = f"{detail} ({REPLAYED})"
     cells = [CellRow(identity_of(v.cell.device_id, v.cell.artifact), v.cell.label,
                      v.summary.p50_ms if v.summary else None, v.summary.p95_ms if v.summary else None, v.verdict)
              for v in data.cells if not v.role]
@@ -194,6 +207,7 @@ def judge_nights(db_path, threshold: float, start: int, stop: int) -> list[Judge
     with Store(db_path) as store:
         runs = store.every_run()
         stored = {r.run_id for r in runs}
+        verdicts = store.stored_verdicts()
         rows_by_run: dict[str, list[dict]] = {}
         for row in store.history_of_every_plan():
             rows_by_run.setdefault(row["run_id"], []).append(row)
@@ -204,7 +218,7 @@ def judge_nights(db_path, threshold: float, start: int, stop: int) -> list[Judge
             data = None
             if i >= start:
                 data = build_report_data(store, run.run_id)
-                judged.append(_judge(store, data, plan, stored, rows_by_run, threshold))
+                judged.append(_judge(store, data, plan, stored, rows_by_run, threshold, verdicts.get(run.run_id)))
             plan.add(run, data)
     return judged
 

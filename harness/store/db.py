@@ -26,7 +26,7 @@ from harness.clock import utc_now
 from harness.errors import UserError
 from harness.stats import percentile, run_values
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 LOCK_WAIT_S = 30.0  # how long a harness waits for another one writing the same database
 
 
@@ -136,6 +136,27 @@ class RunRecord:
     started_at: str
     finished_at: str | None
     status: str
+
+
+@dataclass(frozen=True)
+class StoredCheck:
+    """One check of a nightly's verdict as stored (the fields of ``harness.report.verdict.Check``)."""
+
+    device_id: str
+    subject: str
+    kind: str
+    status: str
+    detail: str
+    data: dict[str, Any]
+    group: str
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    """What a nightly judged a run on: its baseline and every check, in order."""
+
+    baseline_run_id: str | None
+    checks: list[StoredCheck]
 
 
 @dataclass
@@ -587,6 +608,23 @@ class Store:
             keep.update(sha for (sha,) in self.db.execute(
                 "SELECT DISTINCT artifact_sha256 FROM cells WHERE run_id=?", (run_id,)))
         return keep
+
+    def record_checks(self, run_id: str, baseline_run_id: str | None, checks) -> None:
+        """Store a nightly's verdict on ``run_id`` (checks with Check's fields), replacing an earlier one."""
+        rows = [(run_id, i, baseline_run_id, c.device_id, c.subject, c.kind, c.status, c.detail,
+                 json.dumps(c.data, sort_keys=True, default=str), c.group) for i, c in enumerate(checks)]
+        with self.db:
+            self.db.execute("DELETE FROM checks WHERE run_id=?", (run_id,))
+            self.db.executemany("INSERT INTO checks VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def stored_verdicts(self) -> dict[str, StoredVerdict]:
+        """run id -> the verdict a nightly stored for it, for every judged run; one query for the whole store."""
+        out: dict[str, StoredVerdict] = {}
+        for row in self.db.execute("SELECT * FROM checks ORDER BY run_id, position"):
+            verdict = out.setdefault(row["run_id"], StoredVerdict(row["baseline_run_id"], []))
+            verdict.checks.append(StoredCheck(row["device_id"], row["subject"], row["kind"], row["status"],
+                                              row["detail"], _loads(row["data_json"]), row["group_name"]))
+        return out
 
     def every_run(self) -> list[RunRecord]:
         """Every stored run, oldest first (the history site's index)."""

@@ -90,8 +90,22 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE transcripts ADD COLUMN {column}")
 
 
+_V5_CHECKS = """
+CREATE TABLE checks (
+    run_id TEXT NOT NULL REFERENCES runs(run_id), position INTEGER NOT NULL, baseline_run_id TEXT,
+    device_id TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL,
+    data_json TEXT NOT NULL DEFAULT '{}', group_name TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, position)
+) WITHOUT ROWID"""
+
+
+def _v4_to_v5(db: sqlite3.Connection) -> None:
+    """A nightly's checks are stored when it judges a run; runs judged before have none (nothing is backfilled:
+    the site says which nights it judged itself)."""
+    db.execute(_V5_CHECKS)
+
+
 # Step from version N to N + 1, keyed by N.
-STEPS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+STEPS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def snapshot(db: sqlite3.Connection, path: Path) -> Path:

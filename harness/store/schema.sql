@@ -152,3 +152,19 @@ CREATE TABLE IF NOT EXISTS transcripts (
     continuation         TEXT,
     PRIMARY KEY (cell_id, utt_id)
 ) WITHOUT ROWID;
+
+-- A nightly's verdict as it judged the run (v5): every check against its baseline, in the nightly's order, so
+-- the history site and a rebuilt report show the verdict the nightly gave.  Judged again, the rows are replaced.
+CREATE TABLE IF NOT EXISTS checks (
+    run_id          TEXT NOT NULL REFERENCES runs(run_id),
+    position        INTEGER NOT NULL,
+    baseline_run_id TEXT,
+    device_id       TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    detail          TEXT NOT NULL,
+    data_json       TEXT NOT NULL DEFAULT '{}',
+    group_name      TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, position)
+) WITHOUT ROWID;
