@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tests.helpers import export_kws, run_cli, write
+from tests.helpers import KWS_MANIFEST, export_kws, run_cli, write
 
 pytestmark = pytest.mark.slow  # real nights measured on the host with real builds
 
@@ -135,3 +135,33 @@ def test_compare_only_rebuilds_the_verdict_from_the_store(nights, tmp_path):
     assert proc.returncode == 1 and json.loads(proc.stdout)["baseline_run_id"] == first["run_id"]
     missing = run_cli("nightly", "--db", str(db))
     assert missing.returncode == 2 and "no plan given" in missing.stderr
+
+
+def test_a_build_missing_tonight_fails_the_night_and_is_counted(nights, tmp_path):
+    """A broken export whose glob matches nothing drops a build from tonight's plan: the night must fail on it,
+    not pass on what is left.  Catches run_checks without missing_tonight (the night PASSED, the build unnamed)."""
+    import shutil
+
+    tmp, db, runs = nights
+    shutil.copy(db, tmp_path / "h.db")
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    (tmp_path / "build").mkdir()
+    other = export_kws(tmp_path / "build" / "other.onnx", 64)
+    other.with_name("other.onnx.manifest.json").write_text(json.dumps({**KWS_MANIFEST, "model": "other"}))
+    plan = write(tmp_path / "plan.yaml", """
+        name: lab
+        inventory: devices.yaml
+        artifacts: [build/other.onnx]
+        warmup_iterations: 1
+        iterations: 5
+        runs: 2
+        threads: 1
+        budgets_p95_ms: {vad: 1000}
+        """)
+    proc = run_cli("nightly", str(plan), "--db", str(tmp_path / "h.db"), "-o", str(tmp_path / "out"), "--json", "-q")
+    summary = json.loads(proc.stdout)
+    assert proc.returncode == 1 and summary["baseline_run_id"] == json.loads(runs[2].stdout)["run_id"]
+    (missing,) = [c for c in summary["failing"] if c["status"] == "missing tonight"]
+    assert missing["subject"].startswith("kws") and summary["baseline_run_id"] in missing["detail"]
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "1 missing tonight" in page

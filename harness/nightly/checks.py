@@ -11,7 +11,8 @@ from __future__ import annotations
 from harness.accuracy.bootstrap import paired_bootstrap
 from harness.nightly.noise import NoiseFloor
 from harness.report.model import ReportData
-from harness.report.verdict import FAILING, Check, run_judgements  # noqa: F401 (FAILING: re-exported)
+from harness.report.verdict import FAILING  # noqa: F401 (re-exported)
+from harness.report.verdict import CHAIN_GROUP, MISSING, Check, run_judgements
 from harness.run.engine import REF_SUFFIX, identity_of
 from harness.runners.base import RunSettings
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, compare_runs
@@ -119,7 +120,9 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
         # undecided on every night a build is left alone.
         return Check(now.cell.device_id, now.cell.label, "latency", "pass",
                      f"the same bytes, settings and device facts as last night (median {cmp.ratio - 1:+.1%}); "
-                     f"a move of the machine smaller than {cmp.mde_ratio - 1:+.0%} would not show in these runs",
+                     + (f"a move of the machine smaller than {cmp.mde_ratio - 1:+.0%} would not show in these runs"
+                      if cmp.mde_ratio is not None else f"too few runs ({min(cmp.runs_a, cmp.runs_b)}) to detect a move "
+                         "of the machine; set 'runs' in the plan to 3 or more"),
                      data)
     return Check(now.cell.device_id, now.cell.label, "latency", status, cmp.reason, data)
 
@@ -148,7 +151,22 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
                                 "no baseline transcripts of the same utterances"))
             continue
         checks.append(wer_check(before, chain))
-    return checks
+    return checks + missing_tonight(current, baseline)
+
+
+def missing_tonight(current: ReportData, baseline: ReportData | None) -> list[Check]:
+    """A failing check for every baseline cell and chain with no counterpart in ``current``, matched as the
+    comparisons match them (build identity; device and chain name)."""
+    if baseline is None:
+        return []
+    tonight = {_identity(v) for v in current.cells if not v.role}
+    chains_tonight = {(c.cell.device_id, c.chain.get("name")) for c in current.chains}
+    detail = f"measured in baseline {baseline.run.run_id}, not in this run"
+    out = [Check(v.cell.device_id, v.cell.label, "latency", MISSING, detail, group=v.cell.artifact["stage"])
+           for v in baseline.cells if not v.role and _identity(v) not in tonight]
+    out += [Check(c.cell.device_id, c.chain.get("name"), "wer", MISSING, detail, group=CHAIN_GROUP)
+            for c in baseline.chains if (c.cell.device_id, c.chain.get("name")) not in chains_tonight]
+    return out
 
 
 def _comparisons(view, baseline, current, base_cells, references, threshold, floors) -> list[Check]:

@@ -35,9 +35,12 @@ from typing import Any
 
 from harness.stats import Interval
 
-FAILING = ("failed", "regression", "budget miss")
+# "missing tonight": a cell or chain the baseline measured that this run has no counterpart of (a broken export
+# whose glob matched nothing, a renamed chain); a nightly that passed it would hide exactly what it must catch.
+MISSING = "missing tonight"
+FAILING = ("failed", MISSING, "regression", "budget miss")
 # "new" (nothing to compare with) ranks below "pass": a first night's tiles still say what its budgets found.
-SEVERITY = ("failed", "regression", "budget miss", "near budget", "suspect", "shift", "too noisy", "too few runs",
+SEVERITY = ("failed", MISSING, "regression", "budget miss", "near budget", "suspect", "shift", "too noisy", "too few runs",
             "not comparable", "no P95", "no budget", "improvement", "pass", "new")
 NO_BUDGET = "no budget"
 # Checks that could not judge (nothing to compare, not like with like, too noisy, nothing to judge against).
@@ -54,7 +57,7 @@ class Check:
     subject: str  # build label, chain name or pipeline name
     kind: str  # latency | wer | size | budget | run | history
     # pass | regression | improvement | budget miss | near budget | suspect | shift | too noisy | too few runs |
-    # not comparable | no P95 | no budget | failed | new
+    # not comparable | no P95 | no budget | failed | missing tonight | new
     status: str
     detail: str  # the one-line reason
     data: dict[str, Any] = field(default_factory=dict)
@@ -201,7 +204,7 @@ def headline(checks: list[Check]) -> Headline:
     for c in sorted(failing, key=lambda c: (severity(c.status), c.device_id, c.subject)):
         kinds.setdefault(c.kind, []).append(c)
     counts = {label: sum(c.status == status for c in checks) for status, label in
-              (("regression", "regressions"), ("budget miss", "budget misses"),
+              (("regression", "regressions"), ("budget miss", "budget misses"), (MISSING, MISSING),
                ("not comparable", "not comparable"), ("failed", "failed cells"))}
     passing = sorted((c for c in checks if not c.failing), key=lambda c: (severity(c.status), c.device_id, c.subject))
     return Headline(not failing, counts, sorted(kinds.items()), passing)
