@@ -210,3 +210,15 @@ def test_a_database_locked_past_the_wait_is_one_line_with_the_fix(tmp_path, caps
 
     with pytest.raises(sqlite3.OperationalError):
         _dispatch(argparse.Namespace(func=broken, db=db))
+
+
+def test_two_builds_with_the_same_bytes_but_other_manifests_are_refused(tmp_path, model_dir):
+    """Cells are keyed by bytes: one would never be measured and the other inherit its history.  Catches
+    resolve_artifacts deduplicating by sha256 alone (the run went ahead, measuring one of the two)."""
+    _workspace(tmp_path, model_dir)
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny-b"}, as_name="tiny-b.onnx")
+    plan = write(tmp_path / "plan.yaml", "name: x\ninventory: devices.yaml\n"
+                                         "artifacts: [builds/tiny.onnx, builds/tiny.onnx, builds/tiny-b.onnx]\n")
+    db = tmp_path / "h.db"
+    _assert_user_error(run_cli("run", str(plan), "--db", str(db)),
+                       "plan.yaml:3", "builds/tiny-b.onnx has the same bytes as builds/tiny.onnx")

@@ -70,6 +70,7 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
         return []
     base = plan_path.parent
     found: list[Path] = []
+    pattern_of: dict[Path, int] = {}  # which plan line listed each file, to point at it
     for i, pattern in enumerate(plan.artifacts):
         full = str(base / pattern)
         matches = sorted(Path(p) for p in glob.glob(full)) if glob.has_magic(pattern) else [Path(full)]
@@ -80,12 +81,27 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
                 path=plan_path, line=lines.get(("artifacts", i)),
                 fix="correct the path; it is relative to the plan file. Reference builds come from 'harness zoo build'.",
             )
-        found.extend(m for m in matches if m not in found)
-    artifacts = [load_artifact(p) for p in found]
+        for m in matches:
+            if m not in found:
+                found.append(m)
+                pattern_of[m] = i
     by_sha: dict[str, Artifact] = {}
-    for art in artifacts:
-        by_sha.setdefault(art.sha256, art)  # the same bytes under two names are measured once
+    for path in found:
+        art = load_artifact(path)
+        first = by_sha.setdefault(art.sha256, art)  # the same bytes under two names are measured once ...
+        if first.manifest_dict() != art.manifest_dict():  # ... unless they claim to be two builds
+            _refuse_same_bytes(plan_path, lines.get(("artifacts", pattern_of[path])), first, art)
     return list(by_sha.values())
+
+
+def _refuse_same_bytes(plan_path: Path, line: int | None, first: Artifact, second: Artifact) -> None:
+    """Cells are keyed by bytes: one build would go unmeasured, and the other inherit its history."""
+    def rel(p: Path) -> str:
+        return p.relative_to(plan_path.parent).as_posix() if p.is_relative_to(plan_path.parent) else str(p)
+    raise UserError(f"{rel(second.path)} has the same bytes as {rel(first.path)} but another manifest "
+                    f"({second.label} vs {first.label}); only one of them would be measured.", path=plan_path,
+                    line=line, fix="export the second build again (a copy is the same build), or list only one of "
+                                   "them.")
 
 
 def select_devices(plan: Plan, inventory: Inventory) -> list[DeviceConfig]:
