@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from harness.stats.compare import compare_runs
+from harness.stats.summary import RunValues, summarize
 
 
 def _runs(median, n, seed, sd=0.01):
@@ -43,7 +44,29 @@ def test_spread_runs_are_too_noisy_to_call_rather_than_no_change():
 def test_speedup_and_too_few_runs():
     assert compare_runs(_runs(20.0, 6, 11), _runs(15.0, 6, 12)).verdict == "faster"
     few = compare_runs([20.0], [40.0])
-    assert few.verdict == "too few runs" and "at least 2 runs" in few.reason and few.p_value is None
+    assert few.verdict == "too few runs" and "at least 3 runs" in few.reason and few.p_value is None
+
+
+def test_two_runs_give_no_interval_and_no_detectable_change():
+    """2 runs a side: a t-interval with 1-2 degrees of freedom ran to [0.000, 2e11] and 'detects changes of
+    +2e13%' was printed beside the verdict.  Fails if shown_interval lets 2 runs through (MIN_INTERVAL_RUNS = 2)
+    or if the MDE is printed when not sensible."""
+    two = compare_runs([10.0, 30.0], [18.0, 55.0], paired=True, ci_level=0.99)
+    assert two.ratio_ci is None and two.mde_ratio is None and two.verdict in ("too few runs", "too noisy")
+    assert "too few runs for an interval (2)" in two.reason and "%" not in two.reason.split("(2)")[1]
+    s = summarize([], runs=[RunValues(10.0, 12.0, 0), RunValues(30.0, 40.0, 0)])
+    assert s.p50_ci is None and s.p95_ci is None and any("too few runs for an interval (2)" in w for w in s.warnings)
+
+
+def test_an_interval_wider_than_tenfold_is_not_shown_and_no_verdict_leans_on_it():
+    """3 runs spread from 0.01 to 5 ms: the 95% t-interval of the P95 ran to [0.00, 671.18] ms and made a
+    0.14 ms VAD 'near budget' of 10 ms.  Fails if shown_interval drops its span bound."""
+    s = summarize([], runs=[RunValues(0.01, 0.02, 0), RunValues(0.5, 0.8, 0), RunValues(5.0, 6.0, 0)])
+    assert s.p95_ci is None and any("too spread for an interval" in w for w in s.warnings)
+    from harness.report.verdict import budget_status
+    assert budget_status(s.p95_ms, s.p95_ci, 10.0) == "pass"
+    wide = compare_runs([0.01, 0.5, 5.0], [0.02, 0.4, 6.0])
+    assert wide.ratio_ci is None and wide.verdict == "too noisy" and "too few runs to detect a change" in wide.reason
 
 
 def test_ratio_of_geometric_means_by_hand():

@@ -54,14 +54,16 @@ class CellView:
     @property
     def detectable_ratio(self) -> float | None:
         """The smallest slowdown a nightly with these settings finds with 80% power against a night
-        just like this one (same runs, same spread): None with fewer than two runs."""
-        from harness.stats.compare import ALPHA, POWER
-        from harness.stats.runlevel import min_detectable_ratio
+        just like this one (same runs, same spread): None when too few runs to detect a change (the rule of
+        harness.stats.runlevel.shown_interval and sensible_ratio)."""
+        from harness.stats.compare import ALPHA, MIN_RUNS, POWER
+        from harness.stats.runlevel import min_detectable_ratio, sensible_ratio
 
         s = self.summary
-        if s is None or s.p50_log_sd is None or s.runs < 2:
+        if s is None or s.p50_log_sd is None or s.runs < MIN_RUNS:
             return None
-        return min_detectable_ratio(s.p50_log_sd * (2 / s.runs) ** 0.5, 2 * (s.runs - 1), ALPHA, POWER)
+        ratio = min_detectable_ratio(s.p50_log_sd * (2 / s.runs) ** 0.5, 2 * (s.runs - 1), ALPHA, POWER)
+        return ratio if sensible_ratio(ratio) else None
 
     @property
     def weights_note(self) -> str | None:

@@ -163,7 +163,7 @@ def history_svg(series) -> str:
     for i, (px, value) in enumerate(zip(xs, p50)):
         ci = intervals[i]
         text = f"{series.run_ids[i]} · {dates[i]} · P50 {_fmt_ms(value)} ms"
-        text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else " (one run: no interval)"
+        text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else " (no interval: too few runs, or too spread)"
         text += f" · {_pct(round((value / ref - 1) * 100, 1))} vs first night"
         p95 = series.p95_ms[i] if i < len(series.p95_ms) else float("nan")
         text += f" · P95 {_fmt_ms(p95)} ms" if p95 == p95 else ""

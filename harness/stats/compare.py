@@ -23,11 +23,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.stats.runlevel import (LEVEL, RatioEstimate, log_values, min_detectable_ratio, paired_log_diffs,
-                                     ratio_estimate, welch_se_df)
+from harness.stats.runlevel import (LEVEL, MIN_INTERVAL_RUNS, RatioEstimate, log_values, min_detectable_ratio,
+                                     no_interval_words, paired_log_diffs, ratio_estimate, sensible_ratio, welch_se_df)
 from harness.stats.summary import Interval
 
-MIN_RUNS = 2  # per side; with one run there is no view of process-to-process noise
+MIN_RUNS = MIN_INTERVAL_RUNS  # per side: below it no interval is worth printing, so no verdict leans on one
 DEFAULT_THRESHOLD = 0.05  # 5% slower (or faster) before anyone is paged
 ALPHA = 0.01  # two-sided significance level of the run-level test
 POWER = 0.8  # for the minimum detectable effect
@@ -96,9 +96,15 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
     if med is None or min(runs_a, runs_b) < MIN_RUNS or med.p_value is None:
         return LatencyComparison(runs_a, runs_b, med.ratio if med else float("nan"), None,
                                  p95.ratio if p95 else None, None, None, paired, None, noise_floor, "too few runs",
-                                 f"needs at least {MIN_RUNS} runs on each side (has {runs_a} and {runs_b}); "
-                                 "set 'runs' in the plan", statistic, **rule)
+                                 f"{no_interval_words(min(runs_a, runs_b))}: needs at least {MIN_RUNS} runs on each "
+                                 f"side (has {runs_a} and {runs_b}); set 'runs' in the plan", statistic, **rule)
+    if med.interval is None:  # runs too spread for an interval worth printing: nothing to lean a verdict on
+        return LatencyComparison(runs_a, runs_b, med.ratio, None, p95.ratio if p95 else None, None, med.p_value,
+                                 paired, None, noise_floor, "too noisy",
+                                 f"{statistic} {_pct(med.ratio)}, {no_interval_words(min(runs_a, runs_b))}: "
+                                 "too few runs to detect a change; add runs or quiet the device", statistic, **rule)
     mde = _mde(a_p50, b_p50, med, alpha, night_sd)
+    mde = mde if sensible_ratio(mde) else None
     floor = max(threshold, noise_floor or 0.0)
     significant = med.p_value < alpha
     interval = f"[{_pct(med.interval.low)}, {_pct(med.interval.high)}]"
@@ -109,10 +115,11 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
         verdict, reason = "slower", f"{size}, over the {_floor_words(threshold, noise_floor)}"
     elif significant and med.ratio < 1 / (1 + floor):
         verdict, reason = "faster", f"{size}, beyond the {_floor_words(threshold, noise_floor)}"
-    elif mde is not None and mde > 1 + threshold:
+    elif mde is None or mde > 1 + threshold:
         verdict = "too noisy"
-        reason = (f"{size}; too noisy to call at this threshold: these runs detect only changes of "
-                  f"{_pct(mde)} or more (threshold {threshold:.0%}); add runs or quiet the device")
+        finds = f"these runs detect only changes of {_pct(mde)} or more" if mde else "too few runs to detect a change"
+        reason = (f"{size}; too noisy to call at this threshold: {finds} (threshold {threshold:.0%}); "
+                  "add runs or quiet the device")
     else:
         why = "not significant" if not significant else f"within the {_floor_words(threshold, noise_floor)}"
         verdict, reason = "no change", f"{size}, {why}"

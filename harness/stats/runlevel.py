@@ -10,7 +10,7 @@ percentile; runs are the independent units.
 Estimates are geometric means of run-level values with Student-t intervals on the log
 scale (latency is multiplicative noise: a slow process is slower by a factor).  With R
 runs there are R - 1 degrees of freedom, so the interval widens honestly when runs are
-few, and no interval is given for a single run.  ``tests/test_runlevel_coverage.py``
+few; below 3 runs, or when it spans more than 10x, no interval is given (``shown_interval``).  ``tests/test_runlevel_coverage.py``
 checks by simulation that the 95% intervals cover 93-97% under a known between-run
 variance.
 """
@@ -26,10 +26,42 @@ from harness.stats.summary import Interval
 
 LEVEL = 0.95
 
+# When an interval is worth printing, and a verdict may lean on it (the one rule; everything that shows or uses a
+# run-level interval goes through shown_interval / sensible_ratio).  With 2 runs a t-interval has 1 degree of
+# freedom: t = 12.7 at 95%, 63.7 at 99%, so "P50 ratio 1.8 [0.000, 2e11]" is valid and says nothing.  An interval
+# whose high end is more than MAX_INTERVAL_SPAN times its low end says as little, at any run count.
+MIN_INTERVAL_RUNS = 3
+MAX_INTERVAL_SPAN = 10.0
+
+
+def shown_interval(interval: Interval | None, runs: int) -> Interval | None:
+    """``interval`` when it is worth printing and judging by: from 3 runs or more, finite, positive, and its high
+    end at most MAX_INTERVAL_SPAN times its low end; otherwise None (say :func:`no_interval_words`)."""
+    if interval is None or runs < MIN_INTERVAL_RUNS:
+        return None
+    if not (math.isfinite(interval.low) and math.isfinite(interval.high)) or interval.low <= 0:
+        return None
+    return interval if interval.high / interval.low <= MAX_INTERVAL_SPAN else None
+
+
+def no_interval_words(runs: int) -> str:
+    """Why a row shows no interval."""
+    if runs < 2:
+        return "one run: no interval"
+    if runs < MIN_INTERVAL_RUNS:
+        return f"too few runs for an interval ({runs})"
+    return f"runs too spread for an interval (over {MAX_INTERVAL_SPAN:g}x wide)"
+
+
+def sensible_ratio(ratio: float | None) -> bool:
+    """A detectable change (or any derived ratio) worth printing: finite and within MAX_INTERVAL_SPAN either way."""
+    return ratio is not None and math.isfinite(ratio) and 1 / MAX_INTERVAL_SPAN <= ratio <= MAX_INTERVAL_SPAN
+
 
 @dataclass(frozen=True)
 class Estimate:
-    """A run-level estimate: geometric mean of per-run values, with its t-interval (None for one run)."""
+    """A run-level estimate: geometric mean of per-run values, with its t-interval (None when not worth printing:
+    ``shown_interval``)."""
 
     value: float
     interval: Interval | None
@@ -86,8 +118,8 @@ def geometric_estimate(values, level: float = LEVEL) -> Estimate | None:
         return Estimate(math.exp(centre), None, 1, None)
     sd = float(logs.std(ddof=1))
     half = _t(level, logs.size - 1) * sd / math.sqrt(logs.size)
-    return Estimate(math.exp(centre), Interval(math.exp(centre - half), math.exp(centre + half), level),
-                    int(logs.size), sd)
+    interval = Interval(math.exp(centre - half), math.exp(centre + half), level)
+    return Estimate(math.exp(centre), shown_interval(interval, int(logs.size)), int(logs.size), sd)
 
 
 def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVEL,
@@ -125,12 +157,12 @@ def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVE
         se = math.sqrt(se ** 2 + 2 * night_sd ** 2)
     if se == 0:
         p = 1.0 if centre == 0 else 0.0
-        return RatioEstimate(math.exp(centre), Interval(math.exp(centre), math.exp(centre), level), p, df,
-                             paired, n_a, n_b)
+        return RatioEstimate(math.exp(centre), shown_interval(Interval(math.exp(centre), math.exp(centre), level),
+                                                              min(n_a, n_b)), p, df, paired, n_a, n_b)
     half = _t(level, df) * se
     p = float(2 * stdtr(df, -abs(centre) / se))
-    return RatioEstimate(math.exp(centre), Interval(math.exp(centre - half), math.exp(centre + half), level),
-                         p, df, paired, n_a, n_b)
+    interval = Interval(math.exp(centre - half), math.exp(centre + half), level)
+    return RatioEstimate(math.exp(centre), shown_interval(interval, min(n_a, n_b)), p, df, paired, n_a, n_b)
 
 
 def welch_se_df(log_sd_a: float, runs_a: int, log_sd_b: float, runs_b: int) -> tuple[float, float]:

@@ -115,7 +115,7 @@ def summarize(samples_ms, runs: list[RunValues] | None = None) -> LatencySummary
 
     ``runs``: one entry per run; without it, all samples are taken as one run.
     """
-    from harness.stats.runlevel import geometric_estimate
+    from harness.stats.runlevel import geometric_estimate, no_interval_words
 
     data = np.asarray(samples_ms, dtype=float)
     runs = runs if runs is not None else ([run_values(data)] if data.size else [])
@@ -129,10 +129,10 @@ def summarize(samples_ms, runs: list[RunValues] | None = None) -> LatencySummary
     if zero_runs:
         warnings.append(f"{zero_runs} of {len(runs)} runs measured 0 ms, below the runner's clock (whole "
                         f"milliseconds): counted as {HALF_TICK_MS} ms, the middle of [0, 1) ms")
-    if p50.runs < 2:
-        warnings.append("one run: no interval, and no view of process-to-process noise "
-                        "(set 'runs' in the plan to 3 or more)")
-    elif p50.log_sd is not None and p50.log_sd > UNSTABLE_CV:
+    if p50.interval is None:
+        blind = ", and no view of process-to-process noise" if p50.runs < 2 else ""
+        warnings.append(f"{no_interval_words(p50.runs)}{blind} (set 'runs' in the plan to 3 or more)")
+    if p50.log_sd is not None and p50.log_sd > UNSTABLE_CV:
         warnings.append(f"unstable across runs: run medians spread by {p50.log_sd:.0%} (over {UNSTABLE_CV:.0%}); "
                         "look for thermal throttling, background load or frequency changes")
     if p95 is None:
