@@ -201,3 +201,8 @@ def test_a_night_shows_the_verdict_its_nightly_gave_history_check_included(tmp_p
     assert night[runs[-1]].verdict == "failed" and [c.kind for c in night[runs[-1]].failing] == ["history"]
     assert night[runs[-1]].baseline_run_id == outcome.baseline_id and REPLAYED not in night[runs[-1]].detail
     assert REPLAYED in night[runs[-2]].detail
+    # 'harness report' of the judged night shows the same verdict (fails with write_report ignoring it).
+    from harness.report.html import write_report
+
+    html = write_report(db, runs[-1], tmp_path / "rebuilt").read_text()
+    assert "first detectable" in html and "history" in html

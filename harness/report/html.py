@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -10,7 +11,9 @@ from harness import __version__
 from harness.accuracy.bootstrap import MIN_UTTERANCES_FOR_INTERVAL
 from harness.report import plots
 from harness.report.model import ReportData, build_report_data
+from harness.report.verdict import Check
 from harness.store import Store
+from harness.store.db import StoredVerdict
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -100,10 +103,18 @@ def render(data: ReportData) -> str:
         min_utterances=MIN_UTTERANCES_FOR_INTERVAL)
 
 
+def checks_of(stored: StoredVerdict) -> list[Check]:
+    """The checks of a verdict a nightly stored, as it judged them."""
+    return [Check(**asdict(c)) for c in stored.checks]
+
+
 def write_report(db_path: Path, run_id: str, out_dir: Path) -> Path:
     """Write ``out_dir/index.html`` for a stored run and return its path."""
     with Store(db_path) as store:
         data = build_report_data(store, run_id)
+        stored = store.stored_verdicts(run_id).get(run_id)
+    if stored is not None:  # a nightly judged it: the report shows that verdict, not the run's own judgements alone
+        data.checks, data.baseline_run_id = checks_of(stored), stored.baseline_run_id
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "index.html"
     target.write_text(render(data), encoding="utf-8")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from harness.nightly.changepoints import ChangePoint, change_points
 from harness.nightly.checks import run_checks
 from harness.nightly.history import Series, Step
 from harness.nightly.noise import RECENT_PAIRS, learn_floors
+from harness.report.html import checks_of
 from harness.report.model import ReportData, build_report_data
 from harness.report.verdict import Check, headline, run_judgements
 from harness.run.engine import identity_of
@@ -183,7 +184,7 @@ def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], r
     replayed = False
     if verdict_stored is not None and run.status == "complete":
         baseline_id = verdict_stored.baseline_run_id
-        checks = [Check(**asdict(c)) for c in verdict_stored.checks]
+        checks = checks_of(verdict_stored)
     elif run.status == "complete" and not run.settings.get("calibration") and baseline_id in stored:
         replayed = True
         baseline = (plan.last if plan.last is not None and plan.last.run.run_id == baseline_id

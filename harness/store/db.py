@@ -617,10 +617,11 @@ class Store:
             self.db.execute("DELETE FROM checks WHERE run_id=?", (run_id,))
             self.db.executemany("INSERT INTO checks VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
-    def stored_verdicts(self) -> dict[str, StoredVerdict]:
-        """run id -> the verdict a nightly stored for it, for every judged run; one query for the whole store."""
+    def stored_verdicts(self, run_id: str | None = None) -> dict[str, StoredVerdict]:
+        """run id -> the verdict a nightly stored for it, for every judged run (or only ``run_id``); one query."""
         out: dict[str, StoredVerdict] = {}
-        for row in self.db.execute("SELECT * FROM checks ORDER BY run_id, position"):
+        where, args = ("WHERE run_id=?", (run_id,)) if run_id is not None else ("", ())
+        for row in self.db.execute(f"SELECT * FROM checks {where} ORDER BY run_id, position", args):
             verdict = out.setdefault(row["run_id"], StoredVerdict(row["baseline_run_id"], []))
             verdict.checks.append(StoredCheck(row["device_id"], row["subject"], row["kind"], row["status"],
                                               row["detail"], _loads(row["data_json"]), row["group_name"]))
