@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from harness.stats import run_values
+from harness.stats import per_utterance_p95, run_values
 from harness.termsafe import rich_safe as _safe  # device ids, build labels, a runner's reason
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -56,8 +56,10 @@ class RichProgress:
         m = result.measurement
         if result.status == "ok" and m is not None and m.samples_ms:
             run = run_values(m.samples_ms)
-            p95 = f", P95 {run.p95_ms:.2f} ms" if run.p95_ms is not None else ""
-            # A transcription cell's samples are whole utterances through its chain, not one build's calls.
+            # A transcription cell's samples are whole utterances through its chain, not one build's calls: its
+            # P95 is the report's per-utterance P95 (the same function), not one run's Harrell-Davis P95.
+            p95_ms = per_utterance_p95(m.samples_ms) if spec.chain is not None else run.p95_ms
+            p95 = f", P95 {p95_ms:.2f} ms" if p95_ms is not None else ""
             what = f"chain {spec.chain.name}, per utterance" if spec.chain is not None else spec.artifact.label
             line = "[green]✓[/] " + _safe(f"{spec.device.id} · {what}") + f": P50 {run.p50_ms:.2f} ms{p95}"
         else:

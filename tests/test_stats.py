@@ -145,3 +145,29 @@ def test_runs_faster_than_a_millisecond_clock_still_get_a_summary_and_a_warning(
     assert mixed.p50_ms == pytest.approx((0.5 * 1 * 1) ** (1 / 3))  # dropping the 0 would have said 1.0
     clean = summarize([2.0, 3.0], [RunValues(2.0, 3.0, 1), RunValues(3.0, 3.0, 1)])
     assert not any("0 ms" in w for w in clean.warnings)
+
+
+def test_a_chain_has_one_p95_per_utterance_on_the_progress_line_and_in_the_report(capsys):
+    """The live line said 'P95 796.40 ms' (one run's Harrell-Davis P95 of the utterances) and the summary
+    seconds later 'ASR per utterance P95 731.41 ms' (interpolated over the same utterances).  Fails if
+    cli_progress goes back to run_values(...).p95_ms for a chain."""
+    from types import SimpleNamespace
+
+    from harness.cli_progress import RichProgress
+    from harness.report.model import chain_view
+
+    totals = [300.0 + 10 * i for i in range(19)] + [1200.0]  # one slow utterance: the two estimators differ
+    expected = float(np.percentile(totals, 95))  # 20 utterances: 0.95 * 19 = 18.05 -> 480 + 0.05 * 720
+    assert abs(expected - 516.0) < 1e-9
+    progress = RichProgress()
+    progress.start("20990101-000000-beef", total=1, already_done=0)
+    spec = SimpleNamespace(device=SimpleNamespace(id="phone"), chain=SimpleNamespace(name="tiny"),
+                           artifact=SimpleNamespace(label="tiny-encoder"))
+    progress.cell_started(spec)
+    progress.cell_finished(spec, SimpleNamespace(status="ok", measurement=SimpleNamespace(samples_ms=totals)))
+    progress.stop()
+    assert "P95 516.00 ms" in capsys.readouterr().err
+    rows = [{"utt_id": f"u{i}", "reference": "a b", "hypothesis": "a b", "total_ms": t, "encoder_ms": None,
+             "mel_ms": None, "decoder_ms_per_token": None, "rtf": None} for i, t in enumerate(totals)]
+    view = chain_view(SimpleNamespace(transcripts=rows), {"asr": None})
+    assert view.timing["p95_total_ms"] == expected

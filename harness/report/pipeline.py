@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.report.model import _PRECISION, ChainView
 from harness.report.verdict import budget_status
-from harness.stats import Interval, percentile
+from harness.stats import Interval, per_utterance_p95
 from harness.stats.quantile import quantile_interval
 
 STAGES = ("vad_ms", "mel_ms", "encoder_ms", "decoding_ms", "llm_ms")
@@ -88,7 +88,7 @@ def pipeline_view(chain: ChainView, budgets: dict) -> PipelineView | None:
     totals = np.asarray([t["pipeline_ms"] for t in rows], dtype=float)
     stages = [_stage_times(t) for t in rows]
     medians = {k: float(np.median([s[k] for s in stages])) for k in STAGES}
-    p95 = percentile(totals, 95)
+    p95 = per_utterance_p95(totals)
     ci, _ = quantile_interval(totals, 0.95)
     budget = budgets.get("pipeline")
     return PipelineView(chain=chain, totals_ms=totals, stage_medians_ms=medians, p95_ms=p95, p95_ci=ci,

@@ -76,6 +76,14 @@ def _hd_weights(n: int, q: float) -> np.ndarray:
     return np.diff(beta.cdf(edges, (n + 1) * p, (n + 1) * (1 - p)))
 
 
+def per_utterance_p95(totals_ms) -> float | None:
+    """A transcription chain's P95 per utterance: over its utterances' totals (utterances, not runs, are the
+    units), interpolated as every pooled percentile.  The one estimator for this figure: the live progress line
+    and the report's chain row both call it, so one command never prints two P95s for the same chain."""
+    values = [v for v in totals_ms if v is not None]
+    return percentile(values, 95) if values else None
+
+
 def hd_percentile(values, q: float) -> float:
     """The q-th percentile (0-100) by Harrell & Davis (1982): sum of order statistics weighted by
     Beta((n+1)p, (n+1)(1-p)) probability mass over [(i-1)/n, i/n]."""
