@@ -88,3 +88,16 @@ def test_nightly_report_renders_in_chromium_with_its_verdict(tmp_path):
     dom = chromium(tmp_path / "out" / "index.html", tmp_path, "--dump-dom")
     assert dom.returncode == 0 and "Verdict by device and stage" in dom.stdout and "regression" in dom.stdout
     assert "CONSOLE" not in dom.stderr and "Failed to load resource" not in dom.stderr
+
+
+def test_a_first_night_has_no_empty_history_heading(tmp_path):
+    """One night is no history chart; the page said 'History (1 nights of ...)' over nothing (fails with the
+    section shown whenever there are series)."""
+    from harness.nightly.run import compare_and_write
+    from harness.nightly.synthetic import write_synthetic_history
+
+    db = tmp_path / "h.db"
+    runs = write_synthetic_history(db, nights=1, devices=1, builds=1, samples=20)
+    compare_and_write(db, runs[-1], None, tmp_path / "out", threshold=0.05)
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert 'id="night-verdict"' in html and 'id="history"' not in html and "History (" not in html
