@@ -67,6 +67,10 @@ def test_an_interval_wider_than_tenfold_is_not_shown_and_no_verdict_leans_on_it(
     assert budget_status(s.p95_ms, s.p95_ci, 10.0) == "pass"
     wide = compare_runs([0.01, 0.5, 5.0], [0.02, 0.4, 6.0])
     assert wide.ratio_ci is None and wide.verdict == "too noisy" and "too few runs to detect a change" in wide.reason
+    # A ratio's interval wholly above 1 says which way however wide: a ~100x heavier build is still "slower"
+    # (fails if the span bound ignores no_change).
+    heavy = compare_runs([1.0, 1.5, 1.1, 1.3], [40.0, 200.0, 900.0, 100.0])
+    assert heavy.ratio_ci is not None and heavy.ratio_ci.high / heavy.ratio_ci.low > 10 and heavy.verdict == "slower"
 
 
 def test_ratio_of_geometric_means_by_hand():

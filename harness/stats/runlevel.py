@@ -29,19 +29,22 @@ LEVEL = 0.95
 # When an interval is worth printing, and a verdict may lean on it (the one rule; everything that shows or uses a
 # run-level interval goes through shown_interval / sensible_ratio).  With 2 runs a t-interval has 1 degree of
 # freedom: t = 12.7 at 95%, 63.7 at 99%, so "P50 ratio 1.8 [0.000, 2e11]" is valid and says nothing.  An interval
-# whose high end is more than MAX_INTERVAL_SPAN times its low end says as little, at any run count.
+# whose high end is more than MAX_INTERVAL_SPAN times its low end says as little, at any run count -- unless it is a
+# ratio's and lies wholly on one side of 1 (no change): "between 22x and 300x slower" still says which way.
 MIN_INTERVAL_RUNS = 3
 MAX_INTERVAL_SPAN = 10.0
 
 
-def shown_interval(interval: Interval | None, runs: int) -> Interval | None:
+def shown_interval(interval: Interval | None, runs: int, no_change: float | None = None) -> Interval | None:
     """``interval`` when it is worth printing and judging by: from 3 runs or more, finite, positive, and its high
-    end at most MAX_INTERVAL_SPAN times its low end; otherwise None (say :func:`no_interval_words`)."""
+    end at most MAX_INTERVAL_SPAN times its low end or (a ratio's, ``no_change`` = 1) wholly on one side of
+    ``no_change``; otherwise None (say :func:`no_interval_words`)."""
     if interval is None or runs < MIN_INTERVAL_RUNS:
         return None
     if not (math.isfinite(interval.low) and math.isfinite(interval.high)) or interval.low <= 0:
         return None
-    return interval if interval.high / interval.low <= MAX_INTERVAL_SPAN else None
+    one_sided = no_change is not None and not (interval.low <= no_change <= interval.high)
+    return interval if one_sided or interval.high / interval.low <= MAX_INTERVAL_SPAN else None
 
 
 def no_interval_words(runs: int) -> str:
@@ -158,11 +161,11 @@ def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVE
     if se == 0:
         p = 1.0 if centre == 0 else 0.0
         return RatioEstimate(math.exp(centre), shown_interval(Interval(math.exp(centre), math.exp(centre), level),
-                                                              min(n_a, n_b)), p, df, paired, n_a, n_b)
+                                                              min(n_a, n_b), 1.0), p, df, paired, n_a, n_b)
     half = _t(level, df) * se
     p = float(2 * stdtr(df, -abs(centre) / se))
     interval = Interval(math.exp(centre - half), math.exp(centre + half), level)
-    return RatioEstimate(math.exp(centre), shown_interval(interval, min(n_a, n_b)), p, df, paired, n_a, n_b)
+    return RatioEstimate(math.exp(centre), shown_interval(interval, min(n_a, n_b), 1.0), p, df, paired, n_a, n_b)
 
 
 def welch_se_df(log_sd_a: float, runs_a: int, log_sd_b: float, runs_b: int) -> tuple[float, float]:
