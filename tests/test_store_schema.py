@@ -184,3 +184,22 @@ def test_v4_database_gains_the_checks_table_and_keeps_its_runs(tmp_path):
         (verdict,) = store.stored_verdicts().values()
     assert verdict.baseline_run_id == "r0" and [(c.kind, c.status, c.group) for c in verdict.checks] == [
         ("latency", "pass", "vad")]  # judged again: replaced, not added to
+
+
+def test_migration_never_overwrites_a_file_with_the_backup_name(tmp_path):
+    """The user's own NAME.v3.bak stays byte for byte; the backup takes the next free name.  Fails with the
+    snapshot renamed onto NAME.v3.bak (replace), which destroyed the user's file."""
+    from harness.store.migrate import migrate
+
+    db = tmp_path / "h.db"
+    _v1_database(db)
+    con = sqlite3.connect(db)
+    migrate(con, db, 1, 3)
+    con.close()
+    (tmp_path / "h.db.v3.bak").write_text("MY OWN BACKUP\n")
+    users = (tmp_path / "h.db.v3.bak").read_bytes()
+    with Store(db) as store:
+        assert store.migrated_from == 3 and store.backup_path.name == "h.db.v3.1.bak"
+    assert (tmp_path / "h.db.v3.bak").read_bytes() == users
+    assert sqlite3.connect(store.backup_path).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert not list(tmp_path.glob("*.tmp"))

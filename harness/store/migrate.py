@@ -1,13 +1,14 @@
 """Explicit, tested steps from each older schema version to the next.
 
 A database is migrated once, when a harness that reads a newer schema opens it: the file
-is first copied beside itself (``NAME.v1.bak``) with SQLite's backup API, then every step
+is first copied beside itself (``NAME.v1.bak``, or ``NAME.v1.1.bak``... when that name is taken) with SQLite's backup API, then every step
 runs in one transaction, so a failure leaves the original untouched.  Reads never
 backfill anything.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -118,6 +119,26 @@ def snapshot(db: sqlite3.Connection, path: Path) -> Path:
     return taken
 
 
+def _keep_beside(taken: Path, path: Path, version: int) -> Path:
+    """Give the snapshot its kept name, NAME.vN.bak, or NAME.vN.1.bak, ... when that is taken: a file already
+    there (the user's own backup, or an earlier migration's) is never overwritten.  ``os.link`` fails rather
+    than replace, so two harnesses cannot pick the same free name either."""
+    for attempt in range(1000):
+        backup = path.with_name(f"{path.name}.v{version}{f'.{attempt}' if attempt else ''}.bak")
+        try:
+            os.link(taken, backup)
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links: the name checked free, then taken
+            if backup.exists():
+                continue
+            taken.replace(backup)
+            return backup
+        taken.unlink()
+        return backup
+    raise FileExistsError(errno.EEXIST, "1000 backups of this database exist already", str(backup))
+
+
 def migrate(db: sqlite3.Connection, path: Path, version: int, target: int, taken: Path | None = None) -> Path:
     """Bring ``db`` from ``version`` to ``target``; return the path of the backup made first
     (``taken``, a :func:`snapshot` the caller made before locking, or a new one).
@@ -125,7 +146,7 @@ def migrate(db: sqlite3.Connection, path: Path, version: int, target: int, taken
     Inside a transaction the caller opened (``Store`` holds ``BEGIN IMMEDIATE`` while it re-reads the
     version, so two harnesses opening one old database cannot both migrate it) the steps join that
     transaction; otherwise they run in one of their own."""
-    backup = (taken or snapshot(db, path)).replace(path.with_name(f"{path.name}.v{version}.bak"))
+    backup = _keep_beside(taken or snapshot(db, path), path, version)
     if db.in_transaction:
         _steps(db, version, target)
         return backup
