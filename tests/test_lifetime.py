@@ -73,22 +73,38 @@ def test_closing_a_fork_server_stops_the_child_it_measures(server, tmp_path):
     assert not server.scratch.exists()
 
 
-def test_a_scratch_folder_is_swept_only_when_its_controller_is_dead(tmp_path, monkeypatch):
-    """Catches: no sweep (a SIGKILLed controller's folders pile up in /tmp), or one that removes a live
-    controller's folder or a folder it cannot prove is the harness's."""
+def _scratch_of_a_process(tmp_path: Path, stay: bool) -> tuple[subprocess.Popen, Path]:
+    """A scratch folder made by another controller process, which ends at once or stays until its stdin closes."""
+    code = "import sys; from harness.devices.host_forks import make_scratch; print(make_scratch()[0], flush=True)"
+    proc = subprocess.Popen([sys.executable, "-c", code + ("; sys.stdin.read()" if stay else "")], text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmp_path)})
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_a_scratch_folder_is_swept_only_when_no_controller_holds_it(tmp_path, monkeypatch):
+    """Catches the sweep going by the pid in the name (the old rule): it removed a user's look-alike folder
+    (harness-forks-999999-mine/keep.txt) and a live controller's folder whose pid it could not see (another PID
+    namespace sharing /tmp: a container, a CI job), whose cells then failed and hung.  Also catches no sweep."""
     import tempfile
 
+    from harness.devices.host_forks import make_scratch
+
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended, dead = _scratch_of_a_process(tmp_path, stay=False)
     ended.wait()
-    dead = tmp_path / f"{SCRATCH_PREFIX}{ended.pid}-abc"
-    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-abc"
-    unnamed = tmp_path / f"{SCRATCH_PREFIX}abc"  # an older harness's name carries no pid: not provably dead
-    for folder in (dead, alive, unnamed):
-        folder.mkdir()
-        (folder / "0.out").write_text("x")
-    sweep_stale_scratch()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, unnamed.name])
+    other_namespace, held = _scratch_of_a_process(tmp_path, stay=True)
+    unseen = held.rename(tmp_path / f"{SCRATCH_PREFIX}{ended.pid}-elsewhere")  # its pid is not one we can see
+    mine, lock = make_scratch()
+    lookalike = tmp_path / f"{SCRATCH_PREFIX}999999-mine"
+    lookalike.mkdir()
+    (lookalike / "keep.txt").write_text("x")
+    try:
+        sweep_stale_scratch()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([unseen.name, mine.name, lookalike.name])
+    finally:
+        other_namespace.stdin.close()
+        other_namespace.wait()
+        os.close(lock)
 
 
 def _sleeper(tag: str) -> list[str]:

@@ -9,6 +9,7 @@ plain child process for that command: a measurement never depends on the optimis
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
@@ -26,23 +27,46 @@ from harness.devices.base import CommandResult
 from harness.wire import FORKSERVER_READY as READY
 
 START_TIMEOUT_S = 120.0
-SCRATCH_PREFIX = "harness-forks-"  # then the controller's pid: a folder whose controller is dead is swept
+SCRATCH_PREFIX = "harness-forks-"  # then the controller's pid (for people reading /tmp; the sweep ignores it)
+SCRATCH_MARKER = ".harness-scratch"  # in each scratch folder, flocked by the controller that made it while it lives
+
+
+def make_scratch() -> tuple[Path, int]:
+    """A new scratch folder and the descriptor holding its marker's lock (close it after removing the folder).
+
+    The marker is locked before it gets its name, so a sweep never sees a marker that nobody holds."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+    try:
+        fd = os.open(folder / f"{SCRATCH_MARKER}.new", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(folder / f"{SCRATCH_MARKER}.new", folder / SCRATCH_MARKER)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder, fd
 
 
 def sweep_stale_scratch() -> None:
-    """Remove scratch folders left by a controller that was killed (SIGKILL leaves no time to clean up): only
-    ours, that is named after a controller pid that no longer runs and owned by this user."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
-        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+    """Remove scratch folders left by a controller that was killed (SIGKILL leaves no time to clean up).
+
+    Only a folder this harness provably made and no one holds: it has the marker, and the marker's lock can
+    be taken.  The kernel releases a flock when its holder dies, in whatever PID namespace, so a live
+    controller's folder (another container's, another CI job's) and a user's look-alike folder are kept."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
         try:
             facts = folder.lstat()
-            if not pid.isdigit() or facts.st_uid != os.getuid() or not stat.S_ISDIR(facts.st_mode):
+            if facts.st_uid != os.getuid() or not stat.S_ISDIR(facts.st_mode):
                 continue
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+            fd = os.open(folder / SCRATCH_MARKER, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # no marker: not ours; or the folder vanished
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             shutil.rmtree(folder, ignore_errors=True)
         except OSError:
-            continue  # alive under another user, or the folder vanished: not ours to touch
+            pass  # held: its controller is alive
+        finally:
+            os.close(fd)
 
 
 def _read_or_empty(path: Path) -> str:
@@ -61,13 +85,17 @@ class ForkServer:
     """A running fork server: ``python -m MODULE PRELOAD`` speaking the protocol of host_forkserver.fork_loop."""
 
     def __init__(self, preload: str, module: str = "harness.runners.host_forkserver") -> None:
+        sweep_stale_scratch()
+        try:
+            self.scratch, self._scratch_lock = make_scratch()
+        except OSError as exc:
+            raise ForkServerError(f"could not create a scratch folder in {tempfile.gettempdir()} ({exc.strerror})") \
+                from None
         self.proc = subprocess.Popen([sys.executable, "-m", module, preload], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                      start_new_session=True)
         self.served: set[str] = set()
         self._pending = b""  # bytes read from the server's stdout but not yet returned as a line
-        sweep_stale_scratch()
-        self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self._requests = itertools.count()  # names each child's output files (a user may delete them once read)
         line = self._read_line(START_TIMEOUT_S)
         if line.strip() != READY:
@@ -162,3 +190,6 @@ class ForkServer:
             except (OSError, ValueError):
                 pass
         shutil.rmtree(self.scratch, ignore_errors=True)
+        lock, self._scratch_lock = self._scratch_lock, None  # released after the removal, not before it
+        if lock is not None:
+            os.close(lock)
