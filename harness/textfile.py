@@ -5,9 +5,12 @@ the first bad byte and how to convert it.  One rule for every text file the harn
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from harness.errors import UserError
+
+MAX_TEXT_BYTES = 256 << 20  # a transcript of ~2 million utterances; well beyond any corpus's text, far below RAM
 
 UTF8_FIX = "save the file as UTF-8 (iconv -f latin1 -t utf-8 FILE, for a Latin-1 file)."
 
@@ -21,13 +24,32 @@ def decode_utf8(data: bytes, path: Path | str) -> str:
                         line=data[:exc.start].count(b"\n") + 1, fix=UTF8_FIX) from None
 
 
-def read_utf8(path: Path) -> str:
-    """The text of ``path``; unreadable (missing, a folder, no permission) or non-UTF-8 files are UserErrors."""
+def read_bounded(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_bytes`` of them, or a UserError.
+
+    Devices and FIFOs are refused before opening (``/dev/zero`` never ends; a FIFO blocks the open), and
+    the read stops one byte past the cap, so a huge or sparse file costs no more memory than the cap.
+    """
+    max_bytes = MAX_TEXT_BYTES if max_bytes is None else max_bytes
     try:
-        data = path.read_bytes()
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
+            raise UserError(f"{kind}; the harness reads text from regular files only.", path=path,
+                            fix="give the path of a file (copy a stream to a file first).")
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise UserError("file not found.", path=path, fix="check the path.") from None
     except OSError as exc:
         raise UserError(f"cannot read the file ({exc.strerror}).", path=path,
                         fix="check the path and its permissions.") from None
-    return decode_utf8(data, path)
+    if len(data) > max_bytes:
+        raise UserError(f"larger than {max_bytes >> 20} MB; this is not a file the harness reads.", path=path,
+                        fix=f"check the path; split the input into files under {max_bytes >> 20} MB.")
+    return data
+
+
+def read_utf8(path: Path) -> str:
+    """The text of ``path``; unreadable (missing, a folder, a device, too large) or non-UTF-8 files are UserErrors."""
+    return decode_utf8(read_bounded(path), path)

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.errors import UserError
+from harness.textfile import read_bounded
 
 Loc = tuple[Any, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -129,16 +130,7 @@ class _Builder:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise UserError("file not found.", path=path, fix="check the path.") from None
-    except OSError as exc:
-        raise UserError(f"cannot read the file ({exc}).", path=path) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise UserError(f"larger than {MAX_FILE_BYTES >> 20} MB; this is not a configuration file.", path=path,
-                        fix="check the path.")
+    raw = read_bounded(path, MAX_FILE_BYTES)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -4,12 +4,13 @@ validation for numbers; read-only commands create nothing.  (The end-to-end rows
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from harness.store.builds import BuildCache
+from harness.store.builds import MARKER, BuildCache
 
 
 # -- the build cache deletes only what it wrote ---------------------------------------------------------------
@@ -34,11 +35,27 @@ def test_prune_leaves_a_users_folders_and_files_beside_the_database(tmp_path):
     old = cache.keep(_build(tmp_path / "b", "old.pte", b"old"))
     stale = cache.root / ("cd" * 32 + ".partial")
     stale.mkdir()
+    (stale / MARKER).write_text("a copy a crash cut short, as keep() starts one\n")
     assert cache.prune({kept.parent.name}) == 2
     assert not old.parent.exists() and not stale.exists(), "an unused build (or a stale .partial) stayed"
     assert kept.exists()
     assert (mine / "model.onnx").read_bytes() == b"precious"
     assert (cache.root / "notes.txt").exists() and (cache.root / ("ab" * 32 + ".txt")).exists()
+
+
+def test_prune_leaves_a_users_folder_named_like_a_sha256(tmp_path):
+    # Catches: prune deleting every 64-hex folder (the tester's 000...0 with notes.txt went); and a copy kept
+    # before the marker existed (its model's sha256 is its name) must still be pruned.
+    cache = BuildCache(tmp_path / "h.db")
+    users = cache.root / ("0" * 64)
+    users.mkdir(parents=True)
+    (users / "notes.txt").write_text("mine")
+    (cache.root / ("1" * 64 + ".partial")).mkdir()
+    legacy = cache.keep(_build(tmp_path / "b", "legacy.pte", b"legacy"))
+    (legacy.parent / MARKER).unlink()
+    assert cache.prune(set()) == 1
+    assert (users / "notes.txt").read_text() == "mine" and (cache.root / ("1" * 64 + ".partial")).is_dir()
+    assert not legacy.parent.exists()
 
 
 def test_the_same_bytes_under_two_names_are_kept_once(tmp_path):
@@ -355,3 +372,27 @@ def test_an_iphone_tunneld_address_needs_a_real_port(tmp_path):
     assert caught.value.line == 7 and "tunneld" in str(caught.value)
     path.write_text(entry + "    tunneld: 127.0.0.1:49151\n")
     assert load_inventory(path).devices[0].tunneld == "127.0.0.1:49151"
+
+
+# -- text inputs: one bounded reader (harness/textfile.py) -----------------------------------------------------
+
+from harness import textfile  # noqa: E402
+
+
+def test_text_inputs_refuse_devices_fifos_and_files_over_the_cap(tmp_path, monkeypatch):
+    # Catches: read_utf8 reading /dev/zero (never ends, 9.6 GB RSS) or blocking on a FIFO's open, and a file
+    # over the cap read whole (a sparse 2 GB file took 4.2 GB).
+    fifo = tmp_path / "ref.fifo"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo, tmp_path):
+        with pytest.raises(UserError, match="regular file|a folder") as info:
+            textfile.read_utf8(path)
+        assert info.value.fix and str(path) in str(info.value)
+    monkeypatch.setattr(textfile, "MAX_TEXT_BYTES", 1000)
+    big = tmp_path / "hyp.txt"
+    big.write_text("word\n" * 201)
+    with pytest.raises(UserError, match="larger than") as info:
+        textfile.read_utf8(big)
+    assert info.value.fix
+    big.write_text("word\n" * 200)
+    assert textfile.read_utf8(big) == "word\n" * 200

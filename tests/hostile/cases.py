@@ -1384,3 +1384,22 @@ def _(root):
     assert len(_runs_stored(db)) == FAULT_RUNS
     report = cli("report", run_id, "--db", str(db), "-o", "rep", cwd=root)
     assert report.returncode == 0 and "incomplete" not in (root / "rep" / "index.html").read_text()
+
+
+# -- inputs with no end: devices, FIFOs, files over the text cap ----------------------------------------------
+
+@case("bad input", "wer: /dev/zero as the reference and a FIFO as the hypothesis (read forever, 9.6 GB RSS)")
+def _(root):
+    (root / "hyp.txt").write_text("a b\n")
+    expect_user_error(cli("wer", "/dev/zero", "hyp.txt", cwd=root, timeout_s=QUICK_S), "/dev/zero")
+    (root / "ref.txt").write_text("a b\n")
+    os.mkfifo(root / "hyp.fifo")
+    expect_user_error(cli("wer", "ref.txt", "hyp.fifo", cwd=root, timeout_s=QUICK_S), "hyp.fifo")
+
+
+@case("bad input", "wer: a 2 GB sparse reference file (read whole, 4.2 GB RSS)")
+def _(root):
+    with open(root / "ref.txt", "wb") as fh:
+        fh.truncate(2 << 30)
+    (root / "hyp.txt").write_text("a b\n")
+    expect_user_error(cli("wer", "ref.txt", "hyp.txt", cwd=root, timeout_s=QUICK_S), "ref.txt", "larger than")
