@@ -44,6 +44,19 @@ def test_budget_miss_is_shown(hostile_report):
     assert 'class="badge over"' in html
 
 
+def test_pooled_columns_are_labelled_pooled_beside_the_run_level_p50_and_p95(hostile_report):
+    """A row read 'P90 56.0, P95 54.9': P90 pools iterations, P95 is run-level, and nothing said so.  Fails if
+    the pooled columns lose their label or the legend stops saying why a pooled P90 can exceed the P95."""
+    import re
+
+    html = hostile_report[0].read_text()
+    header = re.search(r'<table class="latency">.*?</thead>', html, re.S).group(0)
+    heads = [re.sub(r"<[^>]+>", " ", h).split() for h in re.findall(r"<th[^>]*>(.*?)</th>", header, re.S)]
+    assert ["P90", "ms", "pooled"] in heads and ["P99", "ms", "pooled"] in heads and ["CV", "pooled"] in heads
+    assert ["P95", "ms"] in heads and ["P50", "ms"] in heads
+    assert "a pooled P90 can exceed the run-level P95" in html
+
+
 def test_report_renders_in_chromium_without_console_errors(hostile_report):
     page, tmp = hostile_report
     dom = chromium(page, tmp, "--dump-dom")
