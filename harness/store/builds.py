@@ -21,6 +21,8 @@ KEEP_RUNS = 3  # per plan: the builds of its newest complete runs stay
 # The only names the cache ever writes (a sha256, or one being copied in): anything else in its folder is
 # someone else's and is never deleted.
 _OWNED = re.compile(r"([0-9a-f]{64})(\.partial)?")
+# Written into each folder the cache makes, first: a folder with such a name but no marker is someone else's.
+MARKER = ".harness-build-cache"
 
 
 class BuildCache:
@@ -33,8 +35,10 @@ class BuildCache:
         if final.is_dir():  # these bytes are kept already, perhaps under another name
             return self._model_in(final) or final / artifact.path.name
         partial = self.root / f"{artifact.sha256}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
+        if self._wrote(partial):  # a copy a crash left half made
+            shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
+        (partial / MARKER).write_text(f"{artifact.sha256}\n")
         copy = shutil.copytree if artifact.path.is_dir() else shutil.copy2
         copy(artifact.path, partial / artifact.path.name)
         for companion in artifact.companions.values():
@@ -52,7 +56,7 @@ class BuildCache:
     @staticmethod
     def _model_in(folder: Path) -> Path | None:
         """The model file (or folder) in a kept build's folder: the one with a manifest beside it."""
-        models = sorted(p for p in folder.iterdir() if not p.name.endswith(".manifest.json")
+        models = sorted(p for p in folder.iterdir() if not p.name.endswith(".manifest.json") and p.name != MARKER
                         and (p.parent / f"{p.name}.manifest.json").exists())
         return models[0] if models else None
 
@@ -68,13 +72,26 @@ class BuildCache:
 
     def prune(self, keep: set[str]) -> int:
         """Remove every cached build whose sha256 is not in ``keep``; return how many went.  Only names the
-        cache writes are candidates: a user's folder beside the database is never touched."""
+        cache wrote are candidates: a user's folder beside the database is never touched, whatever its name."""
         if not self.root.is_dir():
             return 0
         gone = 0
         for folder in self.root.iterdir():
             owned = _OWNED.fullmatch(folder.name)
-            if owned and folder.is_dir() and not folder.is_symlink() and owned.group(1) not in keep:
+            if owned and owned.group(1) not in keep and self._wrote(folder):
                 shutil.rmtree(folder, ignore_errors=True)
                 gone += 1
         return gone
+
+    def _wrote(self, folder: Path) -> bool:
+        """Whether the cache made ``folder``: its marker is inside, or (a copy kept before the marker) the model
+        beside its manifest has the sha256 the folder is named after."""
+        owned = _OWNED.fullmatch(folder.name)
+        if not owned or folder.is_symlink() or not folder.is_dir():
+            return False
+        if (folder / MARKER).is_file():
+            return True
+        from harness.artifacts.manifest import sha256_of
+
+        model = self._model_in(folder)
+        return model is not None and not model.is_symlink() and sha256_of(model) == owned.group(1)
