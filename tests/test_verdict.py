@@ -205,3 +205,21 @@ def test_long_reasons_wrap_at_1024_px(night, tmp_path):
     seen = _probe(tmp_path / "self" / "index.html", tmp_path)
     assert seen["text"].startswith("FAILED") and f"judged against baseline {run_id}" in seen["text"].split("\n")[0]
     _nothing_cut_off(seen)
+
+
+def test_the_banner_counts_undecided_checks_and_lists_them_apart_in_words_that_agree_with_the_count():
+    """A changed build left too noisy to call was folded among the passes, counted nowhere; "1 regressions".
+    Catches headline without UNDECIDED (no count, the check in .passing) and counts phrased without counted()."""
+    from harness.report.verdict import headline
+
+    checks = [Check("p", "a", "latency", "regression", ""), Check("p", "b", "latency", "too noisy", ""),
+              Check("p", "c", "latency", "not comparable", ""), Check("p", "d", "latency", "pass", ""),
+              Check("p", "e", "latency", "missing tonight", ""), Check("p", "f", "budget", "budget miss", ""),
+              Check("p", "g", "budget", "budget miss", "")]
+    head = headline(checks)
+    assert not head.passed
+    assert head.phrases == ["1 regression", "2 budget misses", "1 missing tonight", "0 failed cells", "2 undecided"]
+    assert [c.subject for c in head.undecided] == ["b", "c"] and [c.subject for c in head.passing] == ["d"]
+    failing = [c.subject for _, of_kind in head.failing_by_kind for c in of_kind]
+    assert sorted(failing) == ["a", "e", "f", "g"]  # every check is in exactly one list
+    assert sum(head.counts.values()) == len(checks) - len(head.passing)

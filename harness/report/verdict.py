@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.stats import Interval
+from harness.words import counted, plural
 
 # "missing tonight": a cell or chain the baseline measured that this run has no counterpart of (a broken export
 # whose glob matched nothing, a renamed chain); a nightly that passed it would hide exactly what it must catch.
@@ -188,23 +189,39 @@ def tiles(checks: list[Check]) -> list[Tile]:
     return out
 
 
+# A comparison that could not call a change it was asked to: not failing the night, but shown beside what failed,
+# not folded among the passes (a changed build left undecided is what a 9 am reader must not miss).
+UNDECIDED = ("too noisy", "too few runs", "not comparable")
+# The banner's counts: (statuses counted, noun, plural); "undecided" counts the three statuses above.
+BANNER = ((("regression",), "regression", None), (("budget miss",), "budget miss", None),
+          ((MISSING,), MISSING, MISSING), (("failed",), "failed cell", None), (UNDECIDED, "undecided", "undecided"))
+
+
 @dataclass
 class Headline:
     """The first line of a nightly page: passed or failed, its counts and its baseline."""
 
     passed: bool
-    counts: dict[str, int]  # regressions, budget misses, not comparable, failed
+    counts: dict[str, int]  # the banner's counts by plural noun: regressions, budget misses, ..., undecided
     failing_by_kind: list[tuple[str, list[Check]]]
+    undecided: list[Check]  # comparisons that could not call a change (UNDECIDED), listed beside the failing
     passing: list[Check]
+    phrases: list[str] = field(default_factory=list)  # the counts in words: "1 regression", "0 budget misses"
 
 
 def headline(checks: list[Check]) -> Headline:
+    def by_severity(mine):
+        return sorted(mine, key=lambda c: (severity(c.status), c.device_id, c.subject))
+
     failing = [c for c in checks if c.failing]
     kinds: dict[str, list[Check]] = {}
-    for c in sorted(failing, key=lambda c: (severity(c.status), c.device_id, c.subject)):
+    for c in by_severity(failing):
         kinds.setdefault(c.kind, []).append(c)
-    counts = {label: sum(c.status == status for c in checks) for status, label in
-              (("regression", "regressions"), ("budget miss", "budget misses"), (MISSING, MISSING),
-               ("not comparable", "not comparable"), ("failed", "failed cells"))}
-    passing = sorted((c for c in checks if not c.failing), key=lambda c: (severity(c.status), c.device_id, c.subject))
-    return Headline(not failing, counts, sorted(kinds.items()), passing)
+    counts, phrases = {}, []
+    for statuses, noun, plural_form in BANNER:
+        n = sum(c.status in statuses for c in checks)
+        counts[plural_form or plural(noun)] = n
+        phrases.append(counted(n, noun, plural_form))
+    undecided = by_severity(c for c in checks if c.status in UNDECIDED)
+    passing = by_severity(c for c in checks if not c.failing and c.status not in UNDECIDED)
+    return Headline(not failing, counts, sorted(kinds.items()), undecided, passing, phrases)
