@@ -125,3 +125,71 @@ def test_measured_window_lies_inside_the_cell(tmp_path, model_dir, host_inventor
     start, end = cell.extra["measured_window_s"]
     last_reading = max(t["t_s"] for t in cell.thermals) if cell.thermals else end
     assert 0 < start < end and end - start < 60 and (not cell.thermals or end <= last_reading + 1)
+
+
+# Run inside a copy of the page: what a user sees at 1,024 px, read from the DOM after layout.
+FIT_PROBE = """<script>
+document.querySelectorAll('details').forEach(d => { d.open = true; });
+const out = {
+  width: window.innerWidth,
+  page_overflows: document.documentElement.scrollWidth > window.innerWidth,
+  // designed to fit: no table is wider than its box, scroll box or not
+  wide_tables: [...document.querySelectorAll('table')].filter(t => t.scrollWidth > t.parentElement.clientWidth + 1)
+               .map(t => (t.querySelector('th') || {innerText: ''}).innerText + ' ' + t.scrollWidth),
+  clipped: [...document.querySelectorAll('td, th, h1, h3, .sub')].filter(c => c.scrollWidth > c.clientWidth + 1)
+           .map(c => c.innerText.slice(0, 60)),
+  main_width: document.querySelector('main').clientWidth,
+};
+const pre = document.createElement('pre'); pre.id = 'fit-probe'; pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+def fit_at(page, tmp, width_px: int) -> dict:
+    """What FIT_PROBE saw in Chromium at ``width_px``; a screenshot beside it (fit-<width>.png) to look at."""
+    import html
+    import json
+    import re
+
+    chromium(page, tmp, f"--screenshot={tmp / f'fit-{width_px}.png'}", f"--window-size={width_px},2400")
+    probe = tmp / "fit-probe.html"
+    probe.write_text(page.read_text().replace("</body>", FIT_PROBE + "</body>"))
+    proc = chromium(probe, tmp, "--dump-dom", f"--window-size={width_px},900")
+    assert proc.returncode == 0 and "CONSOLE" not in proc.stderr, proc.stderr[-2000:]
+    seen = json.loads(html.unescape(re.findall(r'<pre id="fit-probe">(.*?)</pre>', proc.stdout, re.S)[-1]))
+    assert seen["width"] == width_px
+    return seen
+
+
+def test_tables_and_long_names_fit_1024_px_and_the_page_uses_wide_windows(tmp_path, model_dir):
+    """INT4 against INT8, the latency table with intervals and a failed cell's long reason, and a 170-character
+    model name: at 1,024 px nothing runs off the page or scrolls sideways; at 1,900 px the page uses the width.
+    Fails with the old stylesheet (nowrap cells, main capped at 1,400 px: the latency table was ~1,500 px)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    builds = tmp_path / "builds"
+    builds.mkdir()
+    ident = {"model": "whisper-tiny.en-encoder-" + "very-long-model-name-" * 7, "stage": "asr-encoder",
+             "backend": "ort-cpu"}
+    copy_model(model_dir, "tiny.onnx", builds, manifest={**ident, "quantization": "int8"})
+    quantize_dynamic(str(model_dir / "tiny.onnx"), str(builds / "small.onnx"), weight_type=QuantType.QInt8)
+    (builds / "small.onnx.manifest.json").write_text(__import__("json").dumps({**ident, "quantization": "int4"}))
+    # A build that fails to load: its reason is a long line in the latency table.
+    data = (model_dir / "tiny.pte").read_bytes()
+    (builds / "broken.pte").write_bytes(data[:40] + bytes(len(data) - 40))
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    plan = write(tmp_path / "plan.yaml", """
+        name: fit
+        inventory: devices.yaml
+        artifacts: [builds/tiny.onnx, builds/small.onnx, builds/broken.pte]
+        iterations: 12
+        runs: 3
+        budgets_p95_ms: {asr: 1000}
+        """)
+    outcome = run_plan(plan, tmp_path / "r.db")
+    page = write_report(tmp_path / "r.db", outcome.run_id, tmp_path / "out")
+    assert "INT4 against INT8" in page.read_text() and "Failed to load program" in page.read_text()
+    narrow = fit_at(page, tmp_path, 1024)
+    assert not narrow["page_overflows"] and narrow["wide_tables"] == [] and narrow["clipped"] == [], narrow
+    wide = fit_at(page, tmp_path, 1900)
+    assert wide["main_width"] > 1800 and not wide["page_overflows"], wide
