@@ -245,3 +245,24 @@ def test_ctrl_c_in_any_command_exits_130_without_a_traceback(monkeypatch, tmp_pa
         pytest.fail("Ctrl-C escaped the command line as a traceback")
     assert code == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_killed_harness_leaves_no_run_lock_file_behind_for_long(tmp_path):
+    """Catches claim_run leaving the lock files of SIGKILLed harnesses in place (one more h.db.RUNID.lock per
+    kill until that run was resumed), or a sweep that removes a lock someone holds or a file it did not make."""
+    from harness.store import Store
+
+    db = tmp_path / "h.db"
+    Store(db).close()
+    killed_run, held_run, new_run = "20261207-010000-aaaa", "20261207-010000-bbbb", "20261207-010000-cccc"
+    claim = f"from harness.store import Store; import os, signal, pathlib; Store(pathlib.Path({str(db)!r})).claim_run({killed_run!r}); " \
+            "os.kill(os.getpid(), signal.SIGKILL)"
+    subprocess.run([sys.executable, "-c", claim], check=False)
+    assert (tmp_path / f"h.db.{killed_run}.lock").exists()  # SIGKILL leaves it
+    users = tmp_path / "h.db.notes.lock"
+    users.write_text("mine")
+    with Store(db) as holder, Store(db) as claimer:
+        holder.claim_run(held_run)
+        claimer.claim_run(new_run)
+        left = sorted(p.name for p in tmp_path.glob("*.lock"))
+    assert left == sorted([f"h.db.{held_run}.lock", f"h.db.{new_run}.lock", users.name])

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +221,9 @@ class CellRecord:
         return bool(self.runs) and all(r["summary_only"] for r in self.runs)
 
 
+RUN_ID_FORM = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # what new_run_id makes
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """Sortable, typeable and unique enough: ``20261121-143000-7f3a``."""
     import secrets
@@ -364,28 +369,52 @@ class Store:
     def claim_run(self, run_id: str) -> None:
         """Hold ``run_id`` for this process until :meth:`close`: two harnesses measuring one run (two --resume
         at once) would both store the runs it lacks.  An OS lock beside the database, so a killed harness
-        releases it."""
+        releases it; the lock files it leaves are removed by the next claim (see _sweep_claims)."""
         import fcntl
 
-        lock_path = self.path.with_name(f"{self.path.name}.{run_id}.lock")
+        self._sweep_claims()
+        lock_path = self._claim_path(run_id)
         while True:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                named = _names(lock_path, fd)
                 os.close(fd)
+                if not named:  # its holder was removing a file nobody held: try the new one
+                    continue
                 raise UserError(f"run {run_id} is being measured by another harness process right now; nothing "
                                 "was written.", path=self.path,
                                 fix="wait for that process to finish ('harness runs' then shows the run complete); "
                                     "resume it only if it stops before.") from None
-            try:
-                same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:  # not a file its previous holder unlinked while this process opened it
+            if _names(lock_path, fd):  # not a file its previous holder unlinked while this process opened it
                 self._claims.append((fd, lock_path))
                 return
             os.close(fd)
+
+    def _claim_path(self, run_id: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.{run_id}.lock")
+
+    def _sweep_claims(self) -> None:
+        """Remove the lock files of runs no process holds (a SIGKILLed harness leaves its file behind): each is
+        unlinked while this process holds its lock, so a claimer that opened it retries on a new file."""
+        import fcntl
+
+        for lock_path in self.path.parent.glob(f"{glob_escape(self.path.name)}.*.lock"):
+            if not RUN_ID_FORM.fullmatch(lock_path.name[len(self.path.name) + 1:-len(".lock")]):
+                continue  # not a name claim_run makes: not ours to remove
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _names(lock_path, fd):
+                    lock_path.unlink(missing_ok=True)
+            except OSError:
+                pass  # held: that run is being measured
+            finally:
+                os.close(fd)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -719,3 +748,11 @@ class Store:
         for r in self.db.execute(
                 f"SELECT * FROM transcripts WHERE cell_id IN ({marks}) ORDER BY cell_id, utt_id", list(by_id)):
             by_id[r["cell_id"]].transcripts.append(dict(r))
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (another process may have unlinked or replaced it)."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
