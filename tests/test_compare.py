@@ -158,6 +158,30 @@ def test_the_paired_gate_reads_p10_and_finds_a_slowdown_that_bursts_hide_from_me
     assert gate >= 0.9 and gate > medians + 0.2, (gate, medians)
 
 
+def test_every_latency_interval_beside_a_nightly_verdict_is_at_its_tests_level_and_a_second_look_is_said():
+    """The paired gate decided at p < 0.005 beside an unlabelled 95% interval, night against night at p < 0.01
+    beside a 95% one, and nothing said that a second look had measured 12 rounds where the plan says 6.  Fails if
+    paired_gate or latency_check go back to the 95% default, or second_look_words is dropped."""
+    from types import SimpleNamespace
+
+    from harness.nightly.checks import ALPHA, PAIRED_ALPHA, latency_check, paired_gate
+
+    a, b = _bursty_pair(1.10, 12, np.random.default_rng(5))
+    cmp = paired_gate(a, b)
+    assert cmp.ci_level == pytest.approx(1 - PAIRED_ALPHA) and "99.5% interval" in cmp.reason
+    assert (cmp.ratio_ci.low > 1 or cmp.ratio_ci.high < 1) == (cmp.p_value < PAIRED_ALPHA)
+    for cell, sha in ((a, "a"), (b, "b")):
+        cell.artifact = {"sha256": sha * 64, "model": "m", "stage": "s", "quantization": "fp32", "backend": "b"}
+        cell.runs_planned = 6
+    paired = latency_check(SimpleNamespace(cell=a), SimpleNamespace(cell=b), 0.05, None, SimpleNamespace(cell=a))
+    assert "a second look ran: 12 rounds instead of the plan's 6" in paired.detail
+    b.runs_planned = a.runs_planned = 12
+    assert "second look" not in latency_check(SimpleNamespace(cell=a), SimpleNamespace(cell=b), 0.05, None,
+                                              SimpleNamespace(cell=a)).detail
+    nights = latency_check(SimpleNamespace(cell=a), SimpleNamespace(cell=b), 0.05, None)
+    assert nights.data["ci_level"] == pytest.approx(1 - ALPHA) and "99% interval" in nights.detail
+
+
 def test_a_summary_only_pair_is_gated_on_the_runners_own_p50():
     from harness.nightly.checks import paired_gate
 

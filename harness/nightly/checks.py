@@ -16,7 +16,6 @@ from harness.report.verdict import CHAIN_GROUP, MISSING, Check, run_judgements
 from harness.run.engine import REF_SUFFIX, identity_of
 from harness.runners.base import RunSettings
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, compare_runs
-from harness.stats.runlevel import LEVEL
 
 # A level that moved while bytes, settings and device facts stayed the same: the machine or phone changed, not
 # the build.  Reported beside the verdict, never failing it; a lasting move is caught by the history check.
@@ -75,14 +74,25 @@ def paired_gate(reference_cell, now_cell, threshold: float = DEFAULT_THRESHOLD, 
 
     a, b = reference_cell.run_quantile_ms(GATE_QUANTILE), now_cell.run_quantile_ms(GATE_QUANTILE)
     rounds = sorted(set(a) & set(b))
+    # Its interval is printed beside its verdict: at the test's own level (1 - alpha), so it excludes 1 exactly when
+    # the test is significant.
     if len(rounds) < 2:
-        return paired_runs(reference_cell, now_cell, threshold=threshold, alpha=alpha)
+        return paired_runs(reference_cell, now_cell, threshold=threshold, alpha=alpha, ci_level=1 - alpha)
     return compare_runs([a[i] for i in rounds], [b[i] for i in rounds], paired=True, threshold=threshold,
-                        alpha=alpha, statistic=f"P{GATE_QUANTILE}")
+                        alpha=alpha, statistic=f"P{GATE_QUANTILE}", ci_level=1 - alpha)
+
+
+def second_look_words(reference_cell, now_cell) -> str:
+    """What the reason says when the pair was measured in more rounds than the plan's (the second look)."""
+    rounds = min(len(reference_cell.runs), len(now_cell.runs))
+    if rounds <= now_cell.runs_planned:
+        return ""
+    return (f"; a second look ran: {rounds} rounds instead of the plan's {now_cell.runs_planned}, because the first "
+            f"was too noisy to call; each look tests at α = {PAIRED_ALPHA:g}, so the two together at {ALPHA:g}")
 
 
 def latency_check(before, now, threshold: float, floor: NoiseFloor | None, reference=None,
-                  ci_level: float = LEVEL) -> Check:
+                  ci_level: float = 1 - ALPHA) -> Check:
     """One cell against last night's.
 
     With ``reference`` (last night's bytes re-measured tonight, in the same rounds) the comparison is
@@ -100,7 +110,8 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
         cmp = paired_gate(reference.cell, now.cell, threshold=threshold)
         data = {**cmp.as_dict(), "against": "last night's build re-measured tonight, paired by round"}
         return Check(now.cell.device_id, now.cell.label, "latency", status_of(cmp, reference, now),
-                     cmp.reason + " (against last night's build, re-measured tonight)", data)
+                     cmp.reason + " (against last night's build, re-measured tonight)"
+                     + second_look_words(reference.cell, now.cell), data)
     a, b = before.cell.run_values(), now.cell.run_values()
     cmp = compare_runs([r.p50_ms for r in a], [r.p50_ms for r in b], [r.p95_ms for r in a], [r.p95_ms for r in b],
                        threshold=threshold, noise_floor=floor.fraction if floor else None,

@@ -107,9 +107,8 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
     mde = mde if sensible_ratio(mde) else None
     floor = max(threshold, noise_floor or 0.0)
     significant = med.p_value < alpha
-    interval = f"[{_pct(med.interval.low)}, {_pct(med.interval.high)}]"
-    if ci_level != LEVEL:  # say the level when it is not the usual 95%
-        interval = f"{ci_level * 100:g}% interval {interval}"
+    # Always said: an interval beside a verdict is read against the test's α, which is not always 1 - 0.95.
+    interval = f"{ci_level * 100:g}% interval [{_pct(med.interval.low)}, {_pct(med.interval.high)}]"
     size = f"{statistic} {_pct(med.ratio)} {interval} (p={med.p_value:.2g})"
     if significant and med.ratio > 1 + floor:
         verdict, reason = "slower", f"{size}, over the {_floor_words(threshold, noise_floor)}"
