@@ -20,9 +20,10 @@ from pathlib import Path
 
 from harness import __version__
 from harness.errors import EXIT_USER_ERROR, UserError
+from harness.outfile import OutputError
+from harness.followup import DEFAULT_DB, db_option, resume_command
 from harness.termsafe import rich_safe, term_safe
 
-DEFAULT_DB = Path("reports/harness.db")
 DEFAULT_INVENTORY = Path("devices.yaml")
 
 DESCRIPTION = """\
@@ -145,17 +146,20 @@ def _measuring(args, command: str, work):
         progress.stop()
         signum = received[0] if received else signal.SIGINT
         print(f"\ninterrupted ({signal.Signals(signum).name}). Every finished run is stored; continue with:\n"
-              f"  harness {command} {args.plan} --resume {progress.run_id or 'RUN_ID'}", file=sys.stderr)
+              f"  {resume_command(command, args.plan, progress.run_id or 'RUN_ID', args.db)}", file=sys.stderr)
         raise SystemExit(128 + signum) from None
     except (sqlite3.Error, OSError) as exc:
         fault = _fault(exc, args.db)
         if fault is None or progress.run_id is None:
             raise
+        if isinstance(exc, OutputError):  # measuring is over and stored: only its outputs need writing again
+            again = (f"; then write run {progress.run_id}'s outputs with: harness nightly --compare-only "
+                     f"{progress.run_id} (with the same --db and -o)" if command == "nightly" else "")
+            raise UserError(fault.message, path=fault.path, fix=fault.fix.rstrip(".") + again + ".") from None
         # The run's row exists: say which command finishes it once the fault is fixed.
-        db = "" if args.db == DEFAULT_DB else f" --db {shlex.quote(str(args.db))}"
         raise UserError(fault.message, path=fault.path, fix=f"{fault.fix.rstrip('.')}; then finish run "
-                        f"{progress.run_id} with: harness {command} {shlex.quote(str(args.plan))}{db} "
-                        f"--resume {progress.run_id}") from None
+                        f"{progress.run_id} with: {resume_command(command, args.plan, progress.run_id, args.db)}"
+                        ) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -183,10 +187,10 @@ def cmd_run(args) -> int:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing new"
         print(f"run {outcome.run_id}: {counts}"
               + (f", {outcome.skipped} not runnable" if outcome.skipped else "")
-              + f"\nreport: harness report {outcome.run_id} -o reports/{outcome.run_id}", file=sys.stderr)
+              + f"\nreport: harness report {outcome.run_id}{db_option(args.db)}", file=sys.stderr)
         if outcome.statuses.get("lost"):
             print(f"{outcome.statuses['lost']} cell(s) lost their device mid-run; once it answers again (adb devices), "
-                  f"measure them with:\n  harness run {args.plan} --resume {outcome.run_id}", file=sys.stderr)
+                  f"measure them with:\n  {resume_command('run', args.plan, outcome.run_id, args.db)}", file=sys.stderr)
     return 1 if outcome.failed else 0
 
 
@@ -196,13 +200,14 @@ def cmd_nightly(args) -> int:
     if args.plan is None and not args.compare_only:
         raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
     _output_place(args.output, folder=True)
+    # 'latest' or the start of a run id, as every other command takes a run
+    baseline = _resolve_run_id(args.db, args.baseline) if args.baseline else None
     if args.compare_only:
         run_id = _resolve_run_id(args.db, args.compare_only)
-        outcome = compare_and_write(args.db, run_id, args.baseline, args.output or Path("reports") / run_id,
-                                    args.threshold)
+        outcome = compare_and_write(args.db, run_id, baseline, args.output, args.threshold)
     else:
         outcome = _measuring(args, "nightly", lambda progress: nightly(
-            args.plan, args.db, args.output, args.inventory, args.baseline, args.resume, args.threshold, progress,
+            args.plan, args.db, args.output, args.inventory, baseline, args.resume, args.threshold, progress,
             _lab(args)))
     failing = [c for c in outcome.checks if c.failing]
     if args.json:
@@ -362,8 +367,9 @@ def cmd_compare(args) -> int:
     result = compare_stored_runs(args.db, a, b, args.threshold)
     text = render(result, args.format, only_changed=args.only_changed)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        from harness.outfile import write_text
+
+        write_text(args.output, text)
     else:  # device and build names come from outside: no control characters to the terminal
         sys.stdout.write(term_safe(text, keep_newlines=True) if args.format == "text" else text)
     if args.format != "text" or args.output:  # the text format's first line says the same
@@ -835,6 +841,10 @@ def _fault(exc: BaseException, db: Path | None) -> UserError | None:
         from harness.store.db import store_fault
 
         return store_fault(exc, db)
+    if isinstance(exc, OutputError):  # names the output, not the database; its previous file is still there
+        return UserError(f"cannot write this output ({exc.strerror or os.strerror(exc.errno)}); a file that was "
+                         "there is unchanged, and nothing stored was lost.", path=exc.filename,
+                         fix=_OS_FIXES.get(exc.errno, "give -o a place on a disk you may write to."))
     if isinstance(exc, OSError) and exc.errno in _OS_FIXES:
         return UserError(f"{exc.strerror or os.strerror(exc.errno)}; nothing stored was lost.",
                          path=exc.filename or db, fix=_OS_FIXES[exc.errno])

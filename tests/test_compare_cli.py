@@ -152,3 +152,38 @@ def test_chains_are_compared_on_the_same_utterances_only():
     assert checks["int8"].status == "regression" and checks["int8"].data["delta"] == pytest.approx(13 / 75)
     assert checks["fp32"].status == "not comparable" and "25 in A, 3 in B" in checks["fp32"].detail
     assert checks["old"].detail == "only in A" and checks["new"].detail == "only in B"
+
+
+def test_an_interrupted_side_is_named_and_every_printed_command_names_the_database(synthetic_db, tmp_path):
+    """An interrupted B compared as if finished, a report with normal tiles, follow-up commands without --db and
+    nightly --baseline refusing 'latest'.  Catches compare_stored_runs without the incomplete note, a report without
+    the INCOMPLETE headline, footers without db_option, and --baseline not through _resolve_run_id."""
+    import shutil
+
+    from harness.store import Store
+
+    db = tmp_path / "lab" / "h.db"
+    db.parent.mkdir()
+    shutil.copy(synthetic_db, db)
+    with Store(db) as store:
+        store.set_run_status("synthetic-0001", "interrupted")
+    proc = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(db), "--format", "json")
+    (note,) = json.loads(proc.stdout)["incomplete"]
+    assert note.startswith("B synthetic-0001 is an incomplete run") and "interrupted" in note
+    page = tmp_path / "c.html"
+    run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(db), "--format", "html", "-o", str(page))
+    assert f"harness compare synthetic-0000 synthetic-0001 --db {db} --format html" in page.read_text()
+
+    report = run_cli("report", "synthetic-0001", "--db", str(db))
+    assert report.returncode == 0, report.stderr
+    html = (db.parent / "synthetic-0001" / "index.html").read_text()
+    head = html.split("<h1>")[0]
+    assert "INCOMPLETE" in head and "the run is interrupted" in head and f"--resume synthetic-0001 --db {db}" in head
+    assert f"harness report synthetic-0001 --db {db}</code>" in html
+
+    # --baseline takes 'latest' as every other command does; the outputs go beside the database, as a report's
+    with Store(db) as store:
+        store.set_run_status("synthetic-0001", "complete")
+    proc = run_cli("nightly", "--compare-only", "synthetic-0000", "--baseline", "latest", "--db", str(db), "--json")
+    out = json.loads(proc.stdout)
+    assert out["baseline_run_id"] == "synthetic-0001" and out["out_dir"] == str(db.parent / "synthetic-0000")

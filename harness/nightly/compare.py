@@ -9,12 +9,13 @@ learned noise floors (two arbitrary runs need not share a plan), and only a sign
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.followup import db_option
 from harness.nightly.checks import Check, _facts, latency_check, not_comparable, wer_check
 from harness.report.model import ReportData, build_report_data
-from harness.run.engine import identity_of
+from harness.run.engine import identity_of, incomplete
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD
 from harness.store import Store
 
@@ -35,6 +36,8 @@ class RunComparison:
     checks: list[Check]
     alpha: float = ALPHA
     ci_level: float = CI_LEVEL
+    incomplete: list[str] = field(default_factory=list)  # which side is not a finished run, and why
+    db_option: str = ""  # ' --db PATH' for the command the page prints (harness.followup.db_option)
 
     @property
     def slower(self) -> list[Check]:
@@ -51,7 +54,8 @@ class RunComparison:
 
     def headline(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in self.counts().items()) or "nothing to compare"
-        return f"{self.candidate_id} against {self.baseline_id}: {len(self.checks)} checks ({counts})"
+        head = f"{self.candidate_id} against {self.baseline_id}: {len(self.checks)} checks ({counts})"
+        return "; ".join([head, *self.incomplete])
 
 
 def compare_stored_runs(db: Path, baseline_id: str, candidate_id: str,
@@ -59,8 +63,11 @@ def compare_stored_runs(db: Path, baseline_id: str, candidate_id: str,
     """Every latency cell and transcription chain of B against A's of the same identity."""
     with Store(db) as store:
         a, b = build_report_data(store, baseline_id), build_report_data(store, candidate_id)
+        # A cell "only in" one side may be one an interrupted run never reached: say which side that is.
+        unfinished = [f"{side} {run_id} is an {why}" for side, run_id in (("A", baseline_id), ("B", candidate_id))
+                      if (why := incomplete(store, run_id))]
     checks = latency_checks(a, b, threshold) + chain_checks(a, b)
-    return RunComparison(baseline_id, candidate_id, threshold, checks)
+    return RunComparison(baseline_id, candidate_id, threshold, checks, incomplete=unfinished, db_option=db_option(db))
 
 
 def _own_cells(data: ReportData) -> dict[tuple, object]:
@@ -130,7 +137,7 @@ def as_json(result: RunComparison, only_changed: bool) -> str:
 
     payload = {"baseline_run_id": result.baseline_id, "candidate_run_id": result.candidate_id,
                "threshold": result.threshold, "alpha": result.alpha, "ci_level": result.ci_level,
-               "counts": result.counts(), "slower": len(result.slower),
+               "counts": result.counts(), "slower": len(result.slower), "incomplete": result.incomplete,
                "checks": [{"device_id": c.device_id, "subject": c.subject, "kind": c.kind, "status": c.status,
                            "detail": c.detail, "data": c.data} for c in result.shown(only_changed)]}
     return json.dumps(payload, indent=2, default=str) + "\n"

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.followup import resume_command
 from harness.nightly.checks import Check, history_checks, run_checks
 from harness.nightly.history import build_series
 from harness.nightly.noise import learn_floors
 from harness.nightly.outputs import write_junit, write_summary
 from harness.nightly.second_look import undecided_pairs
+from harness.outfile import write_text
 from harness.report.html import render
 from harness.report.model import build_report_data
 from harness.run.engine import incomplete, run_plan
@@ -30,15 +32,17 @@ class NightlyOutcome:
         return not any(c.failing for c in self.checks)
 
 
-def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: Path,
+def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: Path | None,
                       threshold: float) -> NightlyOutcome:
-    """Checks of a stored run against a stored baseline; writes index.html, junit.xml, nightly.json."""
+    """Checks of a stored run against a stored baseline; writes index.html, junit.xml, nightly.json (in
+    ``out_dir``, by default RUN_ID beside the database, where 'harness report' writes too)."""
+    out_dir = out_dir or db.parent / run_id
     with Store(db) as store:
         unfinished = incomplete(store, run_id)
         if unfinished:  # a verdict on part of the plan would pass every build that was never measured
             raise UserError(f"run {run_id}: {unfinished}; it has no verdict until it is finished.", path=db,
-                            fix=f"resume it with 'harness nightly {store.run(run_id).plan_path} --resume {run_id}' "
-                                "(that compares it too).")
+                            fix=f"resume it with '{resume_command('nightly', store.run(run_id).plan_path, run_id, db)}'"
+                                " (that compares it too).")
         if baseline_id is None:
             baseline_id = store.latest_complete_run(store.run(run_id).plan_name, run_id)
         elif store.run(baseline_id).plan_name != store.run(run_id).plan_name:
@@ -54,7 +58,7 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
     with Store(db) as store:  # the verdict as judged tonight: the history site shows this one, not a replay
         store.record_checks(run_id, baseline_id, checks)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "index.html").write_text(render(current), encoding="utf-8")
+    write_text(out_dir / "index.html", render(current, db))
     write_junit(checks, run_id, out_dir / "junit.xml")
     write_summary(checks, run_id, baseline_id, out_dir / "nightly.json")
     return NightlyOutcome(run_id, baseline_id, checks, out_dir)
@@ -81,4 +85,4 @@ def nightly(plan: Path, db: Path, out_dir: Path | None, inventory: Path | None, 
     if baseline is None and resume is not None:
         with Store(db) as store:
             baseline = store.run(resume).settings.get("reference_run")
-    return compare_and_write(db, outcome.run_id, baseline, out_dir or Path("reports") / outcome.run_id, threshold)
+    return compare_and_write(db, outcome.run_id, baseline, out_dir, threshold)

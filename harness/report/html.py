@@ -9,9 +9,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from harness import __version__
 from harness.accuracy.bootstrap import MIN_UTTERANCES_FOR_INTERVAL
+from harness.followup import DEFAULT_DB, command_of, db_option, resume_command
 from harness.report import plots
 from harness.report.model import ReportData, build_report_data
 from harness.report.verdict import Check
+from harness.outfile import write_text
 from harness.store import Store
 from harness.store.db import StoredVerdict
 
@@ -93,14 +95,17 @@ def add_plots(data: ReportData) -> None:
                                                data.pipelines[0].budget_ms)
 
 
-def render(data: ReportData) -> str:
+def render(data: ReportData, db: Path = DEFAULT_DB, unfinished: str | None = None) -> str:
+    """The report page of ``data``, read from ``db`` (which the commands it prints name); ``unfinished``: why the
+    run is not complete (harness.run.engine.incomplete), which the page leads with, and how to finish it."""
     from harness.report.quant import quant_pairs, stage_verdicts
 
     add_plots(data)
     css = (TEMPLATES / "report.css").read_text()
     return environment().get_template("report.html.j2").render(
         data=data, css=css, version=__version__, verdicts=stage_verdicts(data), quant=quant_pairs(data),
-        min_utterances=MIN_UTTERANCES_FOR_INTERVAL)
+        min_utterances=MIN_UTTERANCES_FOR_INTERVAL, db_option=db_option(db), unfinished=unfinished,
+        resume=resume_command(command_of(data.run.settings), data.run.plan_path, data.run.run_id, db))
 
 
 def checks_of(stored: StoredVerdict) -> list[Check]:
@@ -110,12 +115,15 @@ def checks_of(stored: StoredVerdict) -> list[Check]:
 
 def write_report(db_path: Path, run_id: str, out_dir: Path) -> Path:
     """Write ``out_dir/index.html`` for a stored run and return its path."""
+    from harness.run.engine import incomplete
+
     with Store(db_path) as store:
         data = build_report_data(store, run_id)
+        unfinished = incomplete(store, run_id)
         stored = store.stored_verdicts(run_id).get(run_id)
     if stored is not None:  # a nightly judged it: the report shows that verdict, not the run's own judgements alone
         data.checks, data.baseline_run_id = checks_of(stored), stored.baseline_run_id
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "index.html"
-    target.write_text(render(data), encoding="utf-8")
+    write_text(target, render(data, db_path, unfinished))
     return target
