@@ -59,11 +59,15 @@ def fraction(text: str) -> float:
     return value
 
 
+MAX_COUNT = 10**9  # beyond any count of runs or sentences; SQLite's LIMIT overflows past 2**63 - 1
+
+
 def positive_int(text: str) -> int:
-    """A count such as --limit or --jobs: 1 or more."""
+    """A count such as --limit or --jobs: 1 to MAX_COUNT."""
     value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not 1 or more. Fix: give a count of 1 or more.")
+    if not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{text} is not a count from 1 to {MAX_COUNT:,}. "
+                                         f"Fix: give a count of 1 or more, at most {MAX_COUNT:,}.")
     return value
 
 

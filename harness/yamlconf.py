@@ -7,7 +7,6 @@ user sees ``devices.yaml:14: devices[2].serial: ...`` instead of a traceback.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.errors import UserError
+from harness.jsontext import load_json
 from harness.textfile import read_bounded
 
 Loc = tuple[Any, ...]
@@ -137,40 +137,6 @@ def _read_text(path: Path) -> str:
         raise UserError(f"cannot read the file ({exc}).", path=path, fix="save it as UTF-8 text.") from None
 
 
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, max(offset, 0)) + 1
-
-
-def _load_json(text: str, path: Path) -> Any:
-    """JSON, with the rules the YAML reader keeps: no key twice, and no NaN or Infinity (not JSON either)."""
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                quoted = json.dumps(key)
-                second = text.find(quoted, text.find(quoted) + 1)  # a fair guess at the line: the key's second use
-                raise UserError(f"the key {key!r} appears twice in one object; only one value can count.",
-                                path=path, line=_line_of(text, second) if second >= 0 else None,
-                                fix="remove one of the two (or correct a misspelt key).")
-            result[key] = value
-        return result
-
-    def not_a_number(word: str) -> Any:
-        raise UserError(f"{word} is not a number JSON allows.", path=path, line=_line_of(text, text.find(word)),
-                        fix="write a finite number.")
-
-    try:
-        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=not_a_number)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"not valid JSON: {exc.msg}.", path=path, line=exc.lineno,
-            fix="correct the JSON syntax at that line.",
-        ) from None
-    except RecursionError:
-        raise UserError("nested too deeply.", path=path, fix="flatten the structure.") from None
-
-
 def load_data(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Read a YAML (or JSON, which is YAML) file; return data and a loc -> line map.
 
@@ -178,7 +144,7 @@ def load_data(path: Path) -> tuple[Any, dict[Loc, int]]:
     no key twice, so that no file a user (or an attacker) writes can hang it, exhaust memory or be misread."""
     text = _read_text(path)
     if path.suffix == ".json":
-        return _load_json(text, path), {}
+        return load_json(text, path), {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -396,3 +396,28 @@ def test_text_inputs_refuse_devices_fifos_and_files_over_the_cap(tmp_path, monke
     assert info.value.fix
     big.write_text("word\n" * 200)
     assert textfile.read_utf8(big) == "word\n" * 200
+
+
+# -- JSON: one strict reader (harness/jsontext.py) and bounded counts -------------------------------------------
+
+def test_a_corpus_manifest_line_with_a_key_twice_is_refused_at_its_line(tmp_path):
+    # Catches: manifest.jsonl read with plain json.loads (the second "text" won silently; build manifests refused).
+    from harness.accuracy.corpus import read_manifest
+
+    (tmp_path / "manifest.jsonl").write_text(
+        '{"id": "u1", "audio": "a.wav", "text": "hi", "duration_s": 1}\n'
+        '{"id": "u2", "audio": "b.wav", "text": "yes", "text": "no", "duration_s": 1}\n')
+    with pytest.raises(UserError, match="appears twice") as info:
+        read_manifest(tmp_path)
+    assert info.value.line == 2 and info.value.fix
+
+
+def test_counts_are_bounded_in_the_parser():
+    # Catches: 'runs --limit 99999999999999999999999' reaching SQLite (OverflowError traceback).
+    import argparse
+
+    from harness.validation import positive_int
+
+    assert positive_int("20") == 20
+    with pytest.raises(argparse.ArgumentTypeError, match="Fix"):
+        positive_int("99999999999999999999999")

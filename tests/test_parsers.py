@@ -223,3 +223,16 @@ def test_perf_test_data_is_the_manifest_s_inputs_as_named_tensor_protos(tmp_path
     argv = build_command("perf", "/m/model.onnx", 7, test_data=True)
     assert "-I" not in argv and "-s" in argv and argv[-1] == "/m/model.onnx"
     assert "-I" in build_command("perf", "/m/model.onnx", 7)
+
+
+def test_an_ios_result_nested_deeply_or_with_a_key_twice_is_a_contract_error():
+    # Catches: ios_result parsed with plain json.loads: 100,000 '[' gave a RecursionError traceback, and a
+    # duplicated "status" silently kept the second value.
+    from harness.runners import ios_app
+
+    with pytest.raises(ValueError, match="nested too deeply"):
+        ios_app.parse("[" * 100_000 + "]" * 100_000)
+    shipped = (REPO / "harness/runners/ios_contract/examples/result.latency.json").read_text()
+    with pytest.raises(ValueError, match="appears twice"):
+        ios_app.parse(shipped.replace('"status"', '"status": "failed", "status"', 1))
+    assert ios_app.parse(shipped).samples_ms, "the shipped example must still parse"

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import Field, ValidationError
 
 from harness.errors import UserError
+from harness.jsontext import load_json
 from harness.textfile import read_utf8
 from harness.validation import DurationSeconds
 from harness.yamlconf import StrictModel, format_loc
@@ -72,13 +73,7 @@ def read_manifest(manifest: Path) -> Corpus:
         if not line.strip():
             continue
         try:
-            utterances.append(Utterance.model_validate(json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"not valid JSON: {exc.msg}.", path=manifest, line=number,
-                            fix="one JSON object per line.") from None
-        except RecursionError:
-            raise UserError("JSON nested too deeply.", path=manifest, line=number,
-                            fix="one flat JSON object per line.") from None
+            utterances.append(Utterance.model_validate(load_json(line, manifest, first_line=number)))
         except ValidationError as exc:
             err = exc.errors()[0]
             raise UserError(f"{format_loc(err['loc'])}: {err['msg']}.", path=manifest, line=number,

@@ -6,7 +6,6 @@ path relative to the manifest); ``harness corpus check`` then vets the result.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 
 from harness.accuracy.corpus import Utterance, write_manifest
 from harness.errors import UserError
+from harness.jsontext import load_json
 from harness.textfile import read_utf8
 from harness.yamlconf import format_loc
 
@@ -111,14 +111,7 @@ def import_jsonl(source: Path, out: Path) -> Path:
                         fix="rename the source file, or pass -o with another folder that contains the audio.")
     utts = []
     for number, line in _lines(source):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"not valid JSON: {exc.msg}.", path=source, line=number,
-                            fix="one JSON object per line.") from None
-        except RecursionError:
-            raise UserError("JSON nested too deeply.", path=source, line=number,
-                            fix="one flat JSON object per line.") from None
+        row = load_json(line, source, first_line=number)
         if not isinstance(row, dict):
             raise UserError("not a JSON object.", path=source, line=number, fix="one JSON object per line.")
         audio_key = next((k for k in _AUDIO_KEYS if k in row), None)

@@ -95,14 +95,11 @@ def parse(text: str) -> Measurement:
     """A latency result file's text (result.v1.schema.json) -> Measurement; ValueError when it breaks the contract.
 
     Thermal times stay relative to the app's launch (no launch time is known outside a run)."""
-    import json
-
-    from harness.runners.ios_contract import ContractError, _check
+    from harness.runners.ios_contract import ContractError, load_result
 
     try:
-        result = json.loads(text)
-        _check("result", result)
-    except (json.JSONDecodeError, ContractError) as exc:
+        result = load_result(text)
+    except ContractError as exc:
         raise ValueError(f"not a benchmark app result: {exc}") from None
     if result["status"] != "ok" or "latency_ms" not in result:
         raise ValueError(f"not a successful latency result (status {result['status']})")

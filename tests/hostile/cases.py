@@ -1403,3 +1403,25 @@ def _(root):
         fh.truncate(2 << 30)
     (root / "hyp.txt").write_text("a b\n")
     expect_user_error(cli("wer", "ref.txt", "hyp.txt", cwd=root, timeout_s=QUICK_S), "ref.txt", "larger than")
+
+
+# -- JSON read strictly everywhere; counts bounded ---------------------------------------------------------------
+
+@case("bad input", "corpus: a manifest line with \"text\" twice (the second won)")
+def _(root):
+    wav(root / "corpus" / "a.wav")
+    folder = corpus(root, extra_line='{"id": "u2", "audio": "a.wav", "text": "yes", "text": "no", "duration_s": 0.5}')
+    _corpus_check(root, folder, "manifest.jsonl", "twice", line=2)
+
+
+@case("bad input", "parse ios_result: JSON nested 100,000 deep (RecursionError)")
+def _(root):
+    (root / "result.json").write_text("[" * 100_000 + "]" * 100_000)
+    expect_user_error(cli("parse", "ios_result", "result.json", cwd=root, timeout_s=QUICK_S), "result.json", "nested")
+
+
+@case("bad input", "runs --limit 99999999999999999999999 (OverflowError)")
+def _(root):
+    db = stored_db(root)
+    proc = cli("runs", "--db", str(db), "--limit", "99999999999999999999999", cwd=root, timeout_s=QUICK_S)
+    expect_user_error(proc, "--limit")

@@ -12,6 +12,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from harness.errors import UserError
+from harness.jsontext import load_json
+
 HERE = Path(__file__).parent
 JOB_SCHEMA, RESULT_SCHEMA = "harness.ios-job/1", "harness.ios-result/1"
 THERMAL_STATES = ("nominal", "fair", "serious", "critical")  # ProcessInfo.ThermalState, in order
@@ -43,13 +46,20 @@ def validate_job(job: dict) -> dict:
     return job
 
 
+def load_result(text: str) -> dict:
+    """A result file's text -> the result checked against the schema, or ContractError (strict JSON: no key
+    twice, no NaN, nesting bounded)."""
+    try:
+        result = load_json(text, "result.json")
+    except UserError as exc:
+        raise ContractError(f"{exc.message[:-1]} (line {exc.line})" if exc.line else exc.message[:-1]) from None
+    _check("result", result)
+    return result
+
+
 def parse_result(text: str, job: dict) -> dict:
     """A result file's text -> the validated result, or ContractError saying what is wrong and where."""
-    try:
-        result = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ContractError(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    _check("result", result)
+    result = load_result(text)
     if result["job_id"] != job["job_id"]:
         raise ContractError(f"$.job_id: '{result['job_id']}' answers another job (expected '{job['job_id']}')")
     if result["status"] == "ok":
