@@ -677,7 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "device facts differ are 'not comparable', with the reason. Each cell gets B / A of its run-level\n"
                     "medians with a 99% interval and a verdict by the nightly's rule (significant at alpha 0.01 and\n"
                     "beyond --threshold); transcription chains get their WER difference. No budgets, no history.\n"
-                    "Exit status: 1 when some cell is significantly slower, 0 otherwise, 2 bad input.",
+                    "Exit status: 1 when some cell is significantly slower (a 'regression', or a 'shift': the same\n"
+                    "bytes measured significantly slower, so the machine moved), 0 otherwise, 2 bad input.",
         epilog="examples:\n"
                "  harness compare 20261121-143000-7f3a latest\n"
                "  harness compare 20261121-143000-7f3a 20261122-143000-91bc --only-changed --threshold 0.1\n"

@@ -339,3 +339,31 @@ def test_at_the_tests_own_level_the_interval_excludes_1_exactly_when_significant
         b = a * rng.lognormal(rng.uniform(0, 0.1), 0.05, 5)
         c = compare_runs(list(a), list(b), paired=True, ci_level=QUANT_CI_LEVEL)
         assert (c.ratio_ci.low > 1 or c.ratio_ci.high < 1) == (c.p_value < ALPHA)
+
+
+def test_compare_fails_on_any_significant_slowdown_and_says_one_verdict_in_neutral_words():
+    """`harness compare` exited 0 on a significant +146.6% 'shift' (the same bytes, p = 7e-05) though its help
+    says exit 1 on 'significantly slower'; its JSON had "status": "pass" beside "data.verdict": "too noisy"; and
+    it said "as last night" of two arbitrary runs.  Fails if RunComparison.slower ignores shifts, as_json keeps
+    the comparison's own verdict, or latency_check's baseline wording is hard-coded again."""
+    import json
+    from types import SimpleNamespace
+
+    from harness.nightly.checks import Check, latency_check
+    from harness.nightly.compare import RunComparison, as_json
+
+    up = Check("host", "m", "latency", "shift", "moved", {"ratio": 2.466, "verdict": "slower", "reason": "x"})
+    down = Check("host", "n", "latency", "shift", "moved", {"ratio": 0.5, "verdict": "faster", "reason": "y"})
+    result = RunComparison("A", "B", 0.05, [up, down])
+    assert result.slower == [up]
+    checks = json.loads(as_json(result, False))["checks"]
+    assert all("verdict" not in c["data"] and "reason" not in c["data"] for c in checks)
+    assert checks[0]["status"] == "shift" and checks[0]["data"]["ratio"] == 2.466
+
+    rng = np.random.default_rng(3)
+    spread = lambda: _cell([rng.lognormal(np.log(5.0), 0.02, 30) * rng.lognormal(0, 0.3) for _ in range(3)])
+    before, now = spread(), spread()
+    for cell in (before, now):
+        cell.artifact = {"sha256": "a" * 64, "model": "m", "stage": "s", "quantization": "fp32", "backend": "b"}
+    check = latency_check(SimpleNamespace(cell=before), SimpleNamespace(cell=now), 0.05, None, baseline="in RUN-A")
+    assert "as in RUN-A" in check.detail and "last night" not in check.detail

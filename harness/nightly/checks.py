@@ -92,13 +92,14 @@ def second_look_words(reference_cell, now_cell) -> str:
 
 
 def latency_check(before, now, threshold: float, floor: NoiseFloor | None, reference=None,
-                  ci_level: float = 1 - ALPHA) -> Check:
+                  ci_level: float = 1 - ALPHA, baseline: str = "last night") -> Check:
     """One cell against last night's.
 
     With ``reference`` (last night's bytes re-measured tonight, in the same rounds) the comparison is
     paired by round, so whatever the machine did tonight cancels.  Otherwise night against night on
     run-level values, with the cell's learned night-to-night spread; then a change of a build whose
     bytes did not change is a 'shift' of the environment, reported and not failing.
+    ``baseline``: how the reasons name ``before`` ("last night"; ``harness compare`` says "in RUN_ID").
     """
     def status_of(cmp, *cells) -> str:
         status = {"slower": "regression", "faster": "improvement", "no change": "pass"}.get(cmp.verdict, cmp.verdict)
@@ -130,7 +131,7 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
         # change to call; what the runs could not resolve is a move of the machine: said, not flagged as
         # undecided on every night a build is left alone.
         return Check(now.cell.device_id, now.cell.label, "latency", "pass",
-                     f"the same bytes, settings and device facts as last night (median {cmp.ratio - 1:+.1%}); "
+                     f"the same bytes, settings and device facts as {baseline} (median {cmp.ratio - 1:+.1%}); "
                      + (f"a move of the machine smaller than {cmp.mde_ratio - 1:+.0%} would not show in these runs"
                       if cmp.mde_ratio is not None else f"too few runs ({min(cmp.runs_a, cmp.runs_b)}) to detect a move "
                          "of the machine; set 'runs' in the plan to 3 or more"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.followup import db_option
-from harness.nightly.checks import Check, _facts, latency_check, not_comparable, wer_check
+from harness.nightly.checks import SHIFT, Check, _facts, latency_check, not_comparable, wer_check
 from harness.report.model import ReportData, build_report_data
 from harness.run.engine import identity_of, incomplete
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD
@@ -22,7 +22,8 @@ from harness.store import Store
 # Every ratio's interval is printed beside its verdict, so it is the test's own: it excludes 1 exactly when the
 # test is significant at ALPHA.
 CI_LEVEL = 1 - ALPHA
-SLOWER = "regression"  # the one status that fails a comparison
+SLOWER = "regression"  # a significant slowdown of the build
+# What fails a comparison (exit 1): any significant slowdown, a build's or a same-bytes "shift" (labelled as such).
 # Statuses that say something moved (what --only-changed keeps): called changes, and moves of the same bytes.
 CHANGED = ("regression", "improvement", "suspect", "shift")
 FORMATS = ("text", "json", "html")
@@ -41,7 +42,9 @@ class RunComparison:
 
     @property
     def slower(self) -> list[Check]:
-        return [c for c in self.checks if c.kind == "latency" and c.status == SLOWER]
+        """Every significantly slower latency check: a regression, or a shift of the same bytes upward."""
+        return [c for c in self.checks if c.kind == "latency"
+                and (c.status == SLOWER or (c.status == SHIFT and (c.data.get("ratio") or 1.0) > 1))]
 
     def shown(self, only_changed: bool) -> list[Check]:
         return [c for c in self.checks if c.status in CHANGED] if only_changed else list(self.checks)
@@ -88,13 +91,14 @@ def latency_checks(a: ReportData, b: ReportData, threshold: float) -> list[Check
                                 f"only in {present.run.run_id}: {missing.run.run_id} has no cell of this build "
                                 "on this device"))
         elif va.summary is None or vb.summary is None:
-            which = [f"{d.run.run_id} {v.cell.status}" + (f" ({v.cell.reason})" if v.cell.reason else "")
+            which = [f"in {d.run.run_id} the cell {v.cell.status}" + (f" ({v.cell.reason})" if v.cell.reason else "")
                      for d, v in ((a, va), (b, vb)) if v.summary is None]
-            checks.append(Check(device, label, "latency", "not comparable", "no measurement in " + "; ".join(which)))
+            checks.append(Check(device, label, "latency", "not comparable", "nothing measured to compare: "
+                                + "; ".join(which)))
         elif why := not_comparable(va, vb, _facts(a, device), _facts(b, device)):
             checks.append(Check(device, label, "latency", "not comparable", why))
         else:
-            checks.append(latency_check(va, vb, threshold, None, ci_level=CI_LEVEL))
+            checks.append(latency_check(va, vb, threshold, None, ci_level=CI_LEVEL, baseline=f"in {a.run.run_id}"))
     return checks
 
 
@@ -139,8 +143,14 @@ def as_json(result: RunComparison, only_changed: bool) -> str:
                "threshold": result.threshold, "alpha": result.alpha, "ci_level": result.ci_level,
                "counts": result.counts(), "slower": len(result.slower), "incomplete": result.incomplete,
                "checks": [{"device_id": c.device_id, "subject": c.subject, "kind": c.kind, "status": c.status,
-                           "detail": c.detail, "data": c.data} for c in result.shown(only_changed)]}
+                           "detail": c.detail, "data": _figures(c.data)} for c in result.shown(only_changed)]}
     return json.dumps(payload, indent=2, default=str) + "\n"
+
+
+def _figures(data: dict) -> dict:
+    """A check's figures without the comparison's own verdict and reason: the check's status and detail are the one
+    verdict (a same-bytes 'too noisy' is a 'pass', a significant same-bytes move a 'shift')."""
+    return {k: v for k, v in data.items() if k not in ("verdict", "reason")}
 
 
 def as_html(result: RunComparison, only_changed: bool) -> str:
