@@ -101,3 +101,14 @@ def test_a_first_night_has_no_empty_history_heading(tmp_path):
     compare_and_write(db, runs[-1], None, tmp_path / "out", threshold=0.05)
     html = (tmp_path / "out" / "index.html").read_text()
     assert 'id="night-verdict"' in html and 'id="history"' not in html and "History (" not in html
+
+
+def test_runs_of_one_date_are_told_apart_on_the_history_chart():
+    """Two runs on one date sat at separate x (their start times) but both read '2026-12-07' in tooltips and
+    ticks; with the time they are told apart (fails with date-only labels)."""
+    from harness.report.plots import history_svg
+
+    series = _series([20.0, 20.5, 20.2])
+    series.started_at = ["2026-12-06T02:30:00+00:00", "2026-12-07T02:30:00+00:00", "2026-12-07T09:15:00+00:00"]
+    svg = history_svg(series)
+    assert "2026-12-07 02:30" in svg and "2026-12-07 09:15" in svg

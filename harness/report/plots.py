@@ -73,6 +73,17 @@ def _pct(value: float) -> str:
     return "0%" if abs(value) < 1e-9 else f"{value:+g}%".replace("-", "−")
 
 
+def _night_labels(started_at: list[str], count: int) -> list[str]:
+    """Each night's label: its date, with the time (UTC, as stored) when runs share a date, so two runs of one
+    day are told apart in the tooltips and ticks; night numbers when the dates are missing."""
+    if len(started_at) != count:
+        return [f"night {i}" for i in range(count)]
+    dates = [str(t)[:10] for t in started_at]
+    if len(set(dates)) == len(dates):
+        return dates
+    return [str(t)[:16].replace("T", " ") for t in started_at]
+
+
 def _night_positions(started_at: list[str], count: int) -> list[float]:
     """x of each night: its start time in days (nights need not be evenly spaced); night numbers when the
     dates are missing or unreadable."""
@@ -105,7 +116,7 @@ def history_svg(series) -> str:
     p50 = [float(v) for v in series.p50_ms]
     n = len(p50)
     intervals = list(series.p50_interval) or [None] * n
-    dates = [str(t)[:10] for t in series.started_at] if series.started_at else [f"night {i}" for i in range(n)]
+    dates = _night_labels(list(series.started_at), n)
     width, height, left, right, top, bottom = 560, 220, 52, 14, 40, 36
     canvas = Canvas(width, height, f"history of {series.device_id} · {series.subject}: nightly P50")
     if n == 0:
