@@ -367,3 +367,24 @@ def test_compare_fails_on_any_significant_slowdown_and_says_one_verdict_in_neutr
         cell.artifact = {"sha256": "a" * 64, "model": "m", "stage": "s", "quantization": "fp32", "backend": "b"}
     check = latency_check(SimpleNamespace(cell=before), SimpleNamespace(cell=now), 0.05, None, baseline="in RUN-A")
     assert "as in RUN-A" in check.detail and "last night" not in check.detail
+
+
+def test_int4_int8_chains_measured_one_after_the_other_claim_no_paired_significance():
+    """Chains run one after the other, not alternately: the row called a 'paired' significance on utterances
+    that load had moved (identical VAD builds read 16.4 vs 7.71 ms).  Fails if quant_pairs goes back to a
+    paired compare_runs for chains."""
+    from types import SimpleNamespace
+
+    from harness.report.quant import NOT_SIDE_BY_SIDE, quant_pairs
+
+    def chain(quant, scale):
+        rows = [{"utt_id": f"u{i}", "total_ms": scale * (100.0 + i)} for i in range(20)]
+        return SimpleNamespace(asr_parts=[{"quantization": quant, "size_bytes": 10}], chain={"name": quant},
+                               cell=SimpleNamespace(transcripts=rows))
+
+    cmp = SimpleNamespace(a=chain("int8", 1.0), b=chain("int4", 2.0), device_id="phone", result=None)
+    (pair,) = quant_pairs(SimpleNamespace(cells=[], comparisons=[cmp]))
+    lat = pair.latency
+    assert lat.verdict == NOT_SIDE_BY_SIDE and lat.p_value is None and lat.ratio_ci is None and not lat.paired
+    assert lat.ratio == pytest.approx(2.0) and lat.p95_ratio == pytest.approx(2.0)
+    assert "one after the other" in lat.reading() and "significant" not in lat.reading().replace("significance", "")
