@@ -173,9 +173,17 @@ def _lab(args):
     return measurer(args.lab) if args.lab else None
 
 
+def _resuming(args) -> None:
+    """--resume names a run in an existing database ('latest' or a run id's start, as everywhere): resuming in a
+    mistyped --db would otherwise create an empty database there and then fail."""
+    if args.resume:
+        args.resume = _resolve_run_id(args.db, args.resume)
+
+
 def cmd_run(args) -> int:
     from harness.run.engine import run_plan
 
+    _resuming(args)
     outcome = _measuring(args, "run", lambda progress: run_plan(
         args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress,
         measure=_lab(args)))
@@ -200,6 +208,7 @@ def cmd_nightly(args) -> int:
     if args.plan is None and not args.compare_only:
         raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
     _output_place(args.output, folder=True)
+    _resuming(args)
     # 'latest' or the start of a run id, as every other command takes a run
     baseline = _resolve_run_id(args.db, args.baseline) if args.baseline else None
     if args.compare_only:
@@ -228,6 +237,7 @@ def cmd_nightly(args) -> int:
 def cmd_calibrate(args) -> int:
     from harness.nightly.calibrate import calibrate
 
+    _resuming(args)
     run_id, results = _measuring(args, "calibrate", lambda progress: calibrate(
         args.plan, args.db, args.inventory, args.threshold, args.resume, progress, _lab(args)))
     rows = [{"device_id": r.device_id, "build": r.subject, "aa_ratio": r.ratio, "aa_interval": r.interval,

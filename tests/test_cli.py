@@ -222,3 +222,15 @@ def test_two_builds_with_the_same_bytes_but_other_manifests_are_refused(tmp_path
     db = tmp_path / "h.db"
     _assert_user_error(run_cli("run", str(plan), "--db", str(db)),
                        "plan.yaml:3", "builds/tiny-b.onnx has the same bytes as builds/tiny.onnx")
+
+
+def test_resume_in_a_missing_database_creates_none(tmp_path, model_dir):
+    """Run as printed without --db, a resume created an empty reports/harness.db and failed.  Catches --resume
+    not going through _resolve_run_id (the database and its folder were created)."""
+    _workspace(tmp_path, model_dir)
+    plan = write(tmp_path / "plan.yaml", "name: x\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n")
+    db = tmp_path / "nowhere" / "h.db"
+    for command in ("run", "nightly", "calibrate"):
+        _assert_user_error(run_cli(command, str(plan), "--db", str(db), "--resume", "20261207-0000"),
+                           "no results database")
+    assert not db.parent.exists()
