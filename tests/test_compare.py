@@ -388,3 +388,20 @@ def test_int4_int8_chains_measured_one_after_the_other_claim_no_paired_significa
     assert lat.verdict == NOT_SIDE_BY_SIDE and lat.p_value is None and lat.ratio_ci is None and not lat.paired
     assert lat.ratio == pytest.approx(2.0) and lat.p95_ratio == pytest.approx(2.0)
     assert "one after the other" in lat.reading() and "significant" not in lat.reading().replace("significance", "")
+
+
+def test_pipelines_run_one_after_the_other_get_no_paired_interval():
+    """The whole-pipeline INT4-INT8 difference was given a 'paired by utterance' interval though the pipelines
+    ran one after the other.  Fails if compare_pipelines computes an interval again."""
+    from types import SimpleNamespace
+
+    from harness.report.pipeline import compare_pipelines
+
+    def view(quant, scale):
+        rows = [{"utt_id": f"u{i}"} for i in range(40)]
+        chain = SimpleNamespace(chain={"encoder": {"quantization": quant}},
+                                cell=SimpleNamespace(device_id="phone", transcripts=rows))
+        return SimpleNamespace(chain=chain, totals_ms=scale * (100.0 + np.arange(40.0)), p95_ms=1.0)
+
+    (diff,) = compare_pipelines([view("int4", 1.5), view("int8", 1.0)])
+    assert diff.ci is None and diff.median_diff_ms == pytest.approx(0.5 * 119.5)
