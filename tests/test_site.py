@@ -206,3 +206,14 @@ def test_a_night_shows_the_verdict_its_nightly_gave_history_check_included(tmp_p
 
     html = write_report(db, runs[-1], tmp_path / "rebuilt").read_text()
     assert "first detectable" in html and "history" in html
+
+
+def test_a_store_without_latency_series_says_so_instead_of_an_empty_series_table(tmp_path):
+    """A store whose runs have no finished latency cell (as a chains-only plan's) showed 'Series (0)' over an
+    empty table (fails with the old heading)."""
+    from harness.site import write_site
+
+    db = tmp_path / "h.db"
+    _odd_run(db, "only-failed", "odd-plan", "crashy", "2025-12-20T01:00:00+00:00", "failed")
+    html = write_site(db, tmp_path / "site").read_text()
+    assert "Series (0)" not in html and "No series" in html and "ASR chains and voice pipelines" in html
