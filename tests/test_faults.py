@@ -401,3 +401,60 @@ def test_damage_that_quick_check_cannot_see_is_one_line_too(stored, tmp_path, ca
     code, _, err = run_main(capsys, "runs", "--db", db)
     assert code == 2 and "damaged" in err and str(db) in err, err
     assert db.read_bytes() == before
+
+
+# -- outputs are replaced whole or not at all (harness/outfile.py) ------------------------------------------
+
+
+@pytest.fixture
+def full_folder(tmp_path):
+    """A 256 KB tmpfs holding the previous outputs (prev/x.csv, prev/rep/index.html...), then filled up."""
+    import subprocess
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
+    assert mounted.returncode == 0, f"cannot mount a tmpfs here: {mounted.stderr.decode()[-300:]}"
+    try:
+        for name in ("x.csv", "c.md", "rep/index.html", "site/index.html", "n/index.html", "n/nightly.json"):
+            (folder / name).parent.mkdir(exist_ok=True)
+            (folder / name).write_text(f"PREVIOUS {name}\n")
+        with pytest.raises(OSError), open(folder / "filler", "wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_leaves_every_previous_output_whole_and_names_it(stored, full_folder, tmp_path, capsys):
+    # Catches: writing the output in place (a truncated x.csv, an empty index.html) and the error naming the
+    # database with 'nothing stored was lost' only (the tester's 'ul2/h.db: No space left on device').
+    _, template, run_id = stored
+    db = _copy_db(template, tmp_path / "h.db")
+    for argv, name in ((["export", run_id, "-o", full_folder / "x.csv"], "x.csv"),
+                       (["report", run_id, "-o", full_folder / "rep"], "rep/index.html"),
+                       (["site", "-o", full_folder / "site"], "site/index.html"),
+                       (["compare", run_id, run_id, "--format", "json", "-o", full_folder / "c.md"], "c.md"),
+                       (["nightly", "--compare-only", run_id, "-o", full_folder / "n"], "n/index.html")):
+        code, _, err = run_main(capsys, *argv, "--db", db)
+        assert code == 2 and "No space left on device" in err and str(full_folder) in err, (argv, err)
+        assert str(db) not in err and "--resume" not in err, (argv, err)
+        assert (full_folder / name).read_text() == f"PREVIOUS {name}\n", argv
+    assert (full_folder / "n" / "nightly.json").read_text() == "PREVIOUS n/nightly.json\n"
+    assert not [p for p in full_folder.rglob("*") if p.name.endswith(".tmp")], "a temporary file was left"
+
+
+@pytest.mark.parametrize("where", ["/proc/x", "dangling"])
+def test_an_output_that_cannot_exist_is_one_line(stored, tmp_path, capsys, where):
+    # Catches: FileNotFoundError escaping as a traceback (-o /proc/x, -o a dangling symlink into no folder).
+    _, db, run_id = stored
+    out = Path(where)
+    if where == "dangling":
+        out = tmp_path / "dang"
+        out.symlink_to(tmp_path / "no-such-folder" / "x.csv")
+    code, _, err = run_main(capsys, "export", run_id, "--db", db, "-o", out)
+    assert code == 2 and str(out) in err and "Fix:" in err, err
+    code, _, err = run_main(capsys, "report", run_id, "--db", db, "-o", Path("/proc/x"))
+    assert code == 2 and "/proc/x" in err and "Fix:" in err, err

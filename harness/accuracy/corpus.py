@@ -225,8 +225,7 @@ def load_checked(path: Path) -> Corpus:
 
 
 def write_manifest(root: Path, utterances: list[Utterance]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    manifest = root / "manifest.jsonl"
-    manifest.write_text("".join(json.dumps(u.model_dump(exclude_none=True), ensure_ascii=False) + "\n"
-                                for u in utterances), encoding="utf-8")
-    return manifest
+    from harness.outfile import write_text
+
+    return write_text(root / "manifest.jsonl", "".join(json.dumps(u.model_dump(exclude_none=True), ensure_ascii=False)
+                                                       + "\n" for u in utterances))

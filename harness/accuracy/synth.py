@@ -35,6 +35,7 @@ import numpy as np
 
 from harness.accuracy.corpus import SAMPLE_RATE, Utterance, write_manifest
 from harness.errors import UserError
+from harness.outfile import write_text
 
 # Package data, not the checkout: an installed harness rebuilds the corpora too.
 SENTENCES = Path(__file__).resolve().parent / "data" / "harvard-lists-1-10.txt"
@@ -163,7 +164,7 @@ def build_corpus(name: str, out_root: Path, limit: int | None = None,
                                     duration_s=round(len(audio) / SAMPLE_RATE, 3), speaker=speaker))
         progress(index + 1, len(sentences))
     write_manifest(root, utterances)
-    (root / "SHA256SUMS").write_text(sha256sums(root))
+    write_text(root / "SHA256SUMS", sha256sums(root))
     return root
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from harness.termsafe import xml_safe
+from harness.outfile import replacing, write_text
 
 from harness.report.verdict import UNJUDGED, Check  # checks that could not judge are JUnit 'skipped', with the reason
 
@@ -26,7 +27,8 @@ def write_junit(checks: list[Check], run_id: str, out: Path) -> Path:
                 ET.SubElement(case, "skipped", message=check.detail)
             ET.SubElement(case, "system-out").text = f"{check.status}: {check.detail}"
     _xml_safe_tree(root)
-    ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)
+    with replacing(out) as temp:
+        ET.ElementTree(root).write(temp, encoding="utf-8", xml_declaration=True)
     return out
 
 
@@ -45,7 +47,7 @@ def write_summary(checks: list[Check], run_id: str, baseline_id: str | None, out
     counts: dict[str, int] = {}
     for c in checks:
         counts[c.status] = counts.get(c.status, 0) + 1
-    out.write_text(strict_json({  # a NaN figure is null: bare NaN is not JSON
+    write_text(out, strict_json({  # a NaN figure is null: bare NaN is not JSON
         "run_id": run_id, "baseline_run_id": baseline_id, "passed": not any(c.failing for c in checks),
         "counts": counts, "checks": [c.__dict__ for c in checks],
     }, indent=2, default=str) + "\n")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from harness.report.model import build_report_data
 from harness.stats import percentile
+from harness.outfile import write_text
 from harness.store import Store
 from harness.validation import strict_json
 
@@ -65,8 +66,7 @@ def et_v3_records(store: Store, run_id: str) -> list[dict]:
 def write_et_v3(db_path: Path, run_id: str, out: Path | None) -> tuple[Path, int]:
     """Write the run's v3 records to ``out`` (default ``<run_id>.json``); return the path and record count."""
     out = out or Path(f"{run_id}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     with Store(db_path) as store:
         records = et_v3_records(store, run_id)
-    out.write_text(strict_json(records, indent=1) + "\n")
+    write_text(out, strict_json(records, indent=1) + "\n")
     return out, len(records)

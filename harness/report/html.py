@@ -13,7 +13,7 @@ from harness.followup import DEFAULT_DB, command_of, db_option, resume_command
 from harness.report import plots
 from harness.report.model import ReportData, build_report_data
 from harness.report.verdict import Check
-from harness.outfile import write_text
+from harness.outfile import make_folder, write_text
 from harness.store import Store
 from harness.store.db import StoredVerdict
 
@@ -123,7 +123,6 @@ def write_report(db_path: Path, run_id: str, out_dir: Path) -> Path:
         stored = store.stored_verdicts(run_id).get(run_id)
     if stored is not None:  # a nightly judged it: the report shows that verdict, not the run's own judgements alone
         data.checks, data.baseline_run_id = checks_of(stored), stored.baseline_run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / "index.html"
+    target = make_folder(out_dir) / "index.html"
     write_text(target, render(data, db_path, unfinished))
     return target

@@ -13,6 +13,7 @@ from harness.report import plots
 from harness.report.html import environment
 from harness.report.verdict import FAILING
 from harness.site.model import SiteData, build_site_data, slug
+from harness.outfile import make_folder, write_text
 from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.store import Store
 
@@ -49,15 +50,14 @@ def write_site(db_path: Path, out_dir: Path, threshold: float = DEFAULT_THRESHOL
     common = {"css": (REPORT_TEMPLATES / "report.css").read_text() + (TEMPLATES / "site.css").read_text(),
               "version": __version__, "db_name": db_path.name, "failing_statuses": FAILING}
     for folder in ("nights", "series"):
-        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+        make_folder(out_dir / folder)
     night = env.get_template("night.html.j2")
     for page in data.nights:
-        (out_dir / page.href).write_text(night.render(page=page, root="../", **common), encoding="utf-8")
+        write_text(out_dir / page.href, night.render(page=page, root="../", **common))
     series = env.get_template("series.html.j2")
     by_run = {n.run.run_id: n for n in data.nights}
     for page in data.series:
-        (out_dir / page.href).write_text(series.render(page=page, nights=by_run, root="../", **common),
-                                         encoding="utf-8")
+        write_text(out_dir / page.href, series.render(page=page, nights=by_run, root="../", **common))
     index = out_dir / "index.html"
-    index.write_text(env.get_template("index.html.j2").render(data=data, root="", **common), encoding="utf-8")
+    write_text(index, env.get_template("index.html.j2").render(data=data, root="", **common))
     return index

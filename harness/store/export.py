@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import UserError
+from harness.outfile import replacing
 from harness.store.db import Store
 
 FORMATS = ("csv", "parquet")  # raw samples; ExecuTorch v3 records are rendered by harness.report.et_v3
@@ -34,11 +35,11 @@ def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None) -> tuple[
     if fmt not in FORMATS:
         raise UserError(f"unknown export format '{fmt}'.", fix=f"use one of {', '.join(FORMATS)}.")
     out = out or Path(f"{run_id}.{fmt}")
-    out.parent.mkdir(parents=True, exist_ok=True)
     with Store(db_path) as store:
         frame = samples_frame(store, run_id)
-    if fmt == "csv":
-        frame.to_csv(out, index=False)
-    else:
-        frame.to_parquet(out, index=False)
+    with replacing(out) as temp:
+        if fmt == "csv":
+            frame.to_csv(temp, index=False)
+        else:
+            frame.to_parquet(temp, index=False)
     return out, len(frame)
