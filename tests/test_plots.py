@@ -228,3 +228,20 @@ def test_pipeline_stack_has_a_segment_per_stage_and_its_budget():
     assert _by_class(root, "budget") and not _by_class(root, "budget-note")
     far = _svg(pipeline_svg(["phone · int8"], stages[:1], labels, 1000.0))
     assert not _by_class(far, "budget") and "budget 1000 ms" in _by_class(far, "budget-note")[0].text
+
+
+def test_two_run_nights_draw_no_band_and_the_axis_fits_the_dots_and_its_labels():
+    """2-run nights: their 95% t-bands (1 degree of freedom) pushed the axis to +15000% and flattened every dot,
+    and '+15000%' was drawn with its sign off the left edge.  Catches: build_series keeping 2-run intervals
+    (shown_interval), and a fixed left margin narrower than the widest tick label."""
+    (series,) = build_series(_rows([10.0, 10.4, 9.8, 10.2, 10.1], runs=2, run_sd=0.3))
+    assert all(ci is None for ci in series.p50_interval)
+    root = _svg(history_svg(series))
+    assert not _by_class(root, "band")
+    ys = [float(m.get("cy")) for m in _by_class(root, "night")]
+    grid = [float(g.get("y1")) for g in _by_class(root, "grid")]
+    assert (max(ys) - min(ys)) > 0.5 * (max(grid) - min(grid))  # the dots use the height
+    (wide,) = build_series(_rows([1.0, 150.0], runs=1))
+    labels = _by_class(_svg(history_svg(wide)), "ytick")
+    widest = max(labels, key=lambda t: len(t.text))
+    assert len(widest.text) >= 7 and float(widest.get("x")) >= 7 * len(widest.text)  # "+15000%": room for it

@@ -131,6 +131,9 @@ def history_svg(series) -> str:
         lo, hi = mid - MIN_RELATIVE_SPAN * ref / 2, mid + MIN_RELATIVE_SPAN * ref / 2
     pad = (hi - lo) * 0.06
     y = Scale(lo - pad, hi + pad, height - bottom, top)
+    pct = ticks((y.lo / ref - 1) * 100, (y.hi / ref - 1) * 100, 5)
+    # The margin fits the widest tick label ("+15000%" was drawn as "15000%", its sign off the left edge).
+    left = max(left, 10 + 7 * max(len(_pct(value)) for value in pct))
     positions = _night_positions(list(series.started_at), n)
     x = Scale(min(positions) - 0.5, max(positions) + 0.5, left, width - right)
     xs = [x(p) for p in positions]
@@ -146,7 +149,6 @@ def history_svg(series) -> str:
         entries.append(("dot", ACCENT, "thermally throttled"))
     legend(canvas, 4, 29, entries)
 
-    pct = ticks((y.lo / ref - 1) * 100, (y.hi / ref - 1) * 100, 5)
     for value in pct:
         py = y(ref * (1 + value / 100))
         canvas.line(left, py, width - right, py, GRID, 1, cls="grid")
