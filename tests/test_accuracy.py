@@ -263,3 +263,21 @@ def test_the_wer_normaliser_is_whisper_s_own():
               "twenty-five thousand and one", "Dr. Who's 1st episode aired in '63.", "It's 5% off, ain't it?",
               "The U.S.A. won 3-2 in the 2nd half", "[inaudible] uh hmm, well (laughs) yes"]
     assert [normalize(t) for t in texts] == [reference(t) for t in texts]
+
+
+def test_import_never_replaces_a_manifest_without_force(tmp_path):
+    # Catches: 'corpus import kaldi k1' silently overwriting k1/manifest.jsonl (a hand-checked corpus).
+    from harness.accuracy.synth import write_wav16
+
+    kaldi = tmp_path / "k1"
+    kaldi.mkdir()
+    write_wav16(kaldi / "u1.wav", np.zeros(3200, np.float32))
+    write(kaldi / "wav.scp", "u1 u1.wav\n")
+    write(kaldi / "text", "u1 hello there\n")
+    mine = write(kaldi / "manifest.jsonl", '{"id": "u1", "audio": "u1.wav", "text": "checked by hand"}\n').read_text()
+    proc = run_cli("corpus", "import", "kaldi", str(kaldi))
+    assert proc.returncode == 2 and "manifest.jsonl" in proc.stderr and "--force" in proc.stderr, proc.stderr
+    assert (kaldi / "manifest.jsonl").read_text() == mine
+    proc = run_cli("corpus", "import", "kaldi", str(kaldi), "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert load_checked(kaldi).utterances[0].text == "hello there"

@@ -47,3 +47,36 @@ def test_check_command_reason_names_the_cause(code, status):
         check_command(result, "the host worker")
     # Fails when check_command says only "exited with code 1" / "was killed by SIGSEGV".
     assert caught.value.status == status and caught.value.reason.endswith("less than or equal to 0")
+
+
+@pytest.mark.parametrize("seq_len,refused", [(4, True), (40, False)])
+def test_llm_seq_len_the_prompt_fills_is_refused_at_plan_load(tmp_path, model_dir, host_inventory, seq_len, refused):
+    """`llm.seq_len: 4` under a prompt of more tokens failed every run ("Max new tokens 0 ..."); now the plan is
+    refused with the line and the fix, counted by the build's own tokenizer.  Fails without _check_llm_room."""
+    from harness.errors import UserError
+    from harness.inventory import load_inventory
+    from harness.plan import expand_plan, load_plan
+    from harness.zoo.llm import write_tokenizer
+    from tests.helpers import copy_model, write
+
+    builds = tmp_path / "builds"
+    copy_model(model_dir, "tiny.pte", builds, manifest={"model": "m", "stage": "llm", "backend": "xnnpack",
+                                                        "quantization": "fp32", "companions": {"tokenizer": "tok.json"}})
+    write_tokenizer(builds / "tok.json", 512, ["the birch canoe slid on the smooth planks"] * 20)
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: llm
+        inventory: {host_inventory}
+        artifacts: [builds/tiny.pte]
+        llm:
+          prompt: "The birch canoe slid on the smooth planks"
+          seq_len: {seq_len}
+        """)
+    parsed, _, lines = load_plan(plan)
+    if not refused:
+        cells, _ = expand_plan(parsed, plan, lines, load_inventory(host_inventory))
+        assert cells
+        return
+    with pytest.raises(UserError) as caught:
+        expand_plan(parsed, plan, lines, load_inventory(host_inventory))
+    text = str(caught.value)
+    assert f"{plan}:6: llm.seq_len is 4 but the prompt alone is" in text and "Fix: set llm.seq_len to at least" in text

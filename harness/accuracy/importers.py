@@ -138,3 +138,14 @@ def default_output(layout: str, source: Path) -> Path:
 
 
 IMPORTERS = {"librispeech": import_librispeech, "kaldi": import_kaldi, "jsonl": import_jsonl}
+
+
+def import_corpus(layout: str, source: Path, out: Path | None = None, force: bool = False) -> Path:
+    """Import ``source`` with the ``layout`` importer into ``out`` (default: beside the source); an existing
+    manifest.jsonl there is replaced only with ``force`` (it may be a corpus someone checked and edited by hand)."""
+    out = out or default_output(layout, source)
+    manifest = out / "manifest.jsonl"
+    if manifest.exists() and not force and manifest.resolve() != source.resolve():  # the source: import_jsonl says
+        raise UserError("a manifest is already here; importing would replace it.", path=manifest,
+                        fix="pass --force to replace it, or -o another folder (one that contains the audio).")
+    return IMPORTERS[layout](source, out)

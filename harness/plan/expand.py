@@ -113,6 +113,7 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
     """All cells of a plan, in a stable order, plus the pairs that cannot run and why."""
     devices = select_devices(plan, inventory)
     artifacts = resolve_artifacts(plan, plan_path, lines)
+    _check_llm_room(plan, plan_path, lines, artifacts)
     settings = RunSettings(
         warmup_iterations=plan.warmup_iterations, iterations=plan.iterations,
         timeout_s=plan.timeout_s, threads=plan.threads, seed=plan.seed,
@@ -139,6 +140,35 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
                 runner=runner, settings=settings, cooldown=plan.cooldown, thermal_period_s=plan.thermal_period_s,
             ))
     return cells, skipped
+
+
+def _check_llm_room(plan: Plan, plan_path: Path, lines: dict, artifacts: list[Artifact]) -> None:
+    """Refuse an ``llm.seq_len`` the prompt fills: the runner would stop at once ("Max new tokens 0 is less than
+    or equal to 0") on every night.  Counted with each LLM build's own tokenizer when it is a Hugging Face
+    ``tokenizer.json`` here and the tokenizers package is installed; otherwise the failed run's reason names it."""
+    for art in artifacts:
+        prompt_tokens = _prompt_tokens(art, plan.llm.prompt) if art.stage == "llm" else None
+        if prompt_tokens is not None and plan.llm.seq_len <= prompt_tokens:
+            raise UserError(f"llm.seq_len is {plan.llm.seq_len} but the prompt alone is {prompt_tokens} tokens with "
+                            f"{art.path.name}'s tokenizer: no token would be generated.", path=plan_path,
+                            line=lines.get(("llm", "seq_len")) or lines.get(("llm",)),
+                            fix=f"set llm.seq_len to at least {prompt_tokens + 2} (prompt + generated tokens), "
+                                "or shorten llm.prompt.")
+
+
+def _prompt_tokens(art: Artifact, prompt: str) -> int | None:
+    """How many tokens ``prompt`` is with the build's tokenizer companion, or None when it cannot be counted here."""
+    import importlib.util
+
+    tokenizer = art.companions.get("tokenizer")
+    if tokenizer is None or tokenizer.suffix != ".json" or importlib.util.find_spec("tokenizers") is None:
+        return None
+    from tokenizers import Tokenizer
+
+    try:
+        return len(Tokenizer.from_file(str(tokenizer)).encode(prompt).ids)
+    except Exception:  # noqa: BLE001 - a tokenizer this library cannot read: the runner says what is wrong with it
+        return None
 
 
 def _chain_part(plan_path: Path, lines: dict, index: int, role: str, rel: str) -> Artifact:
