@@ -309,15 +309,23 @@ def cmd_parse(args) -> int:
     import dataclasses
     import importlib
 
+    from harness.runners.base import Measurement, check_measured
+    from harness.textfile import read_bounded
+
+    text = read_bounded(args.logfile).decode("utf-8", errors="replace")  # a log may hold a stray non-UTF-8 byte
+    module = importlib.import_module(_parse_tools()[args.tool])
+    fix = getattr(module, "PARSE_FIX", "check the tool name; for executor_runner on Android, "
+                                       "save 'adb logcat -d -s ExecuTorch:I'.")
     try:
-        text = args.logfile.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise UserError(f"cannot read the log ({exc.strerror}).", path=args.logfile) from None
-    try:
-        record = importlib.import_module(_parse_tools()[args.tool]).parse(text)
+        record = module.parse(text)
     except ValueError as exc:
-        raise UserError(f"not {args.tool} output: {exc}.", path=args.logfile,
-                        fix="check the tool name; for executor_runner on Android, save 'adb logcat -d -s ExecuTorch:I'.") from None
+        raise UserError(f"not {args.tool} output: {exc}.", path=args.logfile, fix=fix) from None
+    try:
+        if isinstance(record, Measurement):
+            check_measured(record)  # the check every run applies: no NaN, negative or unordered figures
+    except ValueError as exc:
+        raise UserError(f"{args.tool} output with an impossible number: {exc}.", path=args.logfile,
+                        fix="these figures cannot be measurements; check the tool's build and rerun it.") from None
     _emit_json(dataclasses.asdict(record))
     return 0
 
@@ -504,9 +512,9 @@ def cmd_corpus_check(args) -> int:
 
 
 def cmd_corpus_import(args) -> int:
-    from harness.accuracy.importers import import_corpus
+    from harness.accuracy.importers import IMPORTERS, default_output
 
-    root = import_corpus(args.layout, args.source, args.output, args.force)
+    root = IMPORTERS[args.layout](args.source, args.output or default_output(args.layout, args.source))
     print(f"imported {args.layout} corpus into {root}/manifest.jsonl; check it with 'harness corpus check {root}'",
           file=sys.stderr)
     return 0
@@ -784,7 +792,6 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("source", type=Path)
     c.add_argument("-o", "--output", type=Path,
                    help="folder for manifest.jsonl; must contain the audio (default: the source folder)")
-    c.add_argument("--force", action="store_true", help="replace a manifest.jsonl that is already there")
     c.set_defaults(func=cmd_corpus_import)
 
     p = sub.add_parser("wer", help="score two text files (one utterance per line)", formatter_class=fmt,

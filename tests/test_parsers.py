@@ -236,3 +236,43 @@ def test_an_ios_result_nested_deeply_or_with_a_key_twice_is_a_contract_error():
     with pytest.raises(ValueError, match="appears twice"):
         ios_app.parse(shipped.replace('"status"', '"status": "failed", "status"', 1))
     assert ios_app.parse(shipped).samples_ms, "the shipped example must still parse"
+
+
+@pytest.mark.parametrize("line, wrong, field", [
+    ("P50 Latency: 0.0121 s", "P50 Latency: -0.0012 s", "p50_ms"),
+    ("Session creation time cost: 0.0532 s", "Session creation time cost: -5 s", "load_ms"),
+    ("P95 Latency: 0.0142 s", "P95 Latency: 0.0100 s", "p95_ms"),  # below P50 (12.1 ms)
+    ("P95 Latency: 0.0142 s", "P95 Latency: 1e309 s", "p95_ms"),
+])
+def test_parse_refuses_impossible_runner_numbers_naming_the_field(tmp_path, line, wrong, field):
+    # Catches: 'harness parse' (and a run) taking a negative P50 (-1.2 ms), a negative load time, P95 below
+    # P50 or an infinite P95 (printed as null) from a runner's output; the shipped log still parses.
+    text = (LOGS / "onnxruntime_perf_test.txt").read_text()
+    base.check_measured(onnxruntime_perf_test.parse(text))
+    (tmp_path / "ort.txt").write_text(text.replace(line, wrong))
+    proc = run_cli("parse", "onnxruntime_perf_test", str(tmp_path / "ort.txt"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert field in proc.stderr and "Fix:" in proc.stderr and "ort.txt" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("latency", ["[1e308, 12.0]", "[]", "[12.0, 1e309]"])
+def test_an_ios_result_with_impossible_or_no_latencies_is_refused(latency):
+    # Catches: ios_result accepting 1e308 ms, an empty latency_ms with status ok, and 1e309 (infinite).
+    import re
+
+    from harness.runners import ios_app
+
+    shipped = (REPO / "harness/runners/ios_contract/examples/result.latency.json").read_text()
+    with pytest.raises(ValueError, match="samples_ms|nothing was measured"):
+        base.check_measured(ios_app.parse(re.sub(r'"latency_ms":\s*\[[^\]]*\]', f'"latency_ms": {latency}', shipped)))
+
+
+def test_a_run_fails_a_cell_whose_runner_returned_an_impossible_number():
+    # Catches: the run storing NaN / negative samples (stored as null) instead of failing the cell with the field.
+    from harness.run import cell
+
+    with pytest.raises(base.RunnerFailure, match=r"impossible number: samples_ms\[1\] is nan"):
+        cell._check_numbers(base.Measurement(samples_ms=[12.0, float("nan")]))
+    with pytest.raises(base.RunnerFailure, match="warmup_ms"):
+        cell._check_numbers(base.Measurement(samples_ms=[12.0], warmup_ms=[-3.0]))
+    cell._check_numbers(base.Measurement(samples_ms=[12.0], extra={"measured_start_epoch_s": 1.7e9}))

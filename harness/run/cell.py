@@ -15,6 +15,7 @@ from harness.devices.base import ThermalSample
 from harness.errors import DeviceError
 from harness.plan import CellSpec
 from harness.runners import Measurement, RunnerFailure, runner_module
+from harness.runners.base import check_measured
 from harness.thermal.sampler import ThermalSampler, throttled, wait_for_cooldown
 
 
@@ -61,6 +62,7 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
             result.thermals = sampler.samples
             if sampler.error:
                 notes.append(sampler.error)
+        _check_numbers(measurement)
         result.measurement = measurement
         _check_counts(spec, measurement)
         # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
@@ -88,6 +90,15 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         result.status, result.reason, result.log = ("lost" if exc.lost else "failed"), exc.reason, str(exc)
     result.finished_at = utc_now()
     return result
+
+
+def _check_numbers(m: Measurement) -> None:
+    """Impossible numbers (NaN, negative, beyond a day, percentiles out of order) fail the run; none is stored."""
+    try:
+        check_measured(m)
+    except ValueError as exc:
+        raise RunnerFailure("failed", f"the runner's output holds an impossible number: {exc}",
+                            "\n".join(m.notes)) from None
 
 
 def _check_counts(spec: CellSpec, m: Measurement) -> None:

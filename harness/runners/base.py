@@ -6,6 +6,7 @@ parse what it prints (a pure function from text to a :class:`Measurement`).
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 from dataclasses import dataclass, field
@@ -31,6 +32,48 @@ class Measurement:
     # A runner that prints percentiles instead of iterations (onnxruntime_perf_test): its own figures,
     # e.g. {"p50_ms": .., "p95_ms": ..}; samples_ms is then empty, and no mean ever stands in for a P95.
     summary_ms: dict[str, float] = field(default_factory=dict)
+
+
+MAX_MEASURED_MS = 24 * 3600 * 1000.0  # a day: no single inference or load takes longer; beyond is a broken number
+MAX_MEASURED_MB = 1 << 24  # 16 TB of memory: no phone or host has it
+PERCENTILE_ORDER = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms")
+
+
+def _check_number(name: str, value, ceiling: float | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not math.isfinite(value):
+        raise ValueError(f"{name} is {value}, not a finite number")
+    if ceiling is not None and not 0 <= value <= ceiling:
+        raise ValueError(f"{name} is {value:g}, outside 0 to {ceiling:g}")
+
+
+def _ceiling_of(name: str) -> float | None:
+    return MAX_MEASURED_MS if name.endswith("_ms") else MAX_MEASURED_MB if name.endswith("_mb") else None
+
+
+def check_measured(m: Measurement) -> Measurement:
+    """The one check of the numbers a runner measured, before any is stored or printed: every one finite,
+    times and memory from 0 to a sane ceiling, percentiles in order, and something measured at all.
+    Raises ValueError naming the field (a parser's NaN, a negative P50 or a 1e308 ms sample are broken output,
+    not a result)."""
+    if not m.samples_ms and not m.summary_ms:
+        raise ValueError("no measured samples (and no summary figures): nothing was measured")
+    for name in ("samples_ms", "warmup_ms"):
+        for i, value in enumerate(getattr(m, name)):
+            _check_number(f"{name}[{i}]", value, MAX_MEASURED_MS)
+    for name in ("load_ms", "first_inference_ms", "peak_rss_mb"):
+        _check_number(name, getattr(m, name), _ceiling_of(name))
+    for group, values in (("summary_ms", m.summary_ms), ("extra", m.extra)):
+        for key, value in values.items():
+            _check_number(f"{group}.{key}" if group == "extra" else key, value,
+                          MAX_MEASURED_MS if group == "summary_ms" else _ceiling_of(key))
+    figures = {**m.extra, **m.summary_ms}  # onnxruntime_perf_test's P90/P99 travel in extra
+    ordered = [(k, figures[k]) for k in PERCENTILE_ORDER if isinstance(figures.get(k), (int, float))]
+    for (low, low_ms), (high, high_ms) in zip(ordered, ordered[1:]):
+        if high_ms < low_ms:
+            raise ValueError(f"{high} ({high_ms:g}) is below {low} ({low_ms:g}): percentiles out of order")
+    return m
 
 
 @dataclass(frozen=True)

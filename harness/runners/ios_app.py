@@ -21,6 +21,7 @@ from harness.runners.ios_contract import JOB_SCHEMA, THERMAL_STATES, ContractErr
 
 NAME = "ios-benchmark-app"
 TOOL = "ios_result"
+PARSE_FIX = ("give the result.json the benchmark app wrote; its format is harness/runners/ios_contract/result.v1.schema.json (examples beside it).")
 TASKS = ("latency", "transcribe")
 JOBS_ROOT = "Documents/harness/jobs"
 FORMATS = {".mlpackage": "mlpackage", ".mlmodelc": "mlmodelc", ".pte": "pte", ".tiktoken": "tiktoken", ".json": "json"}

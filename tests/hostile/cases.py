@@ -1425,3 +1425,23 @@ def _(root):
     db = stored_db(root)
     proc = cli("runs", "--db", str(db), "--limit", "99999999999999999999999", cwd=root, timeout_s=QUICK_S)
     expect_user_error(proc, "--limit")
+
+
+# -- runner output with impossible numbers ---------------------------------------------------------------------
+
+@case("bad input", "parse onnxruntime_perf_test: a negative P50 and a P95 of 1e309 (printed -1.2 and null)")
+def _(root):
+    log = (Path(__file__).resolve().parents[1] / "logs" / "onnxruntime_perf_test.txt").read_text()
+    (root / "neg.txt").write_text(log.replace("P50 Latency: 0.0121 s", "P50 Latency: -0.0012 s"))
+    expect_user_error(cli("parse", "onnxruntime_perf_test", "neg.txt", cwd=root, timeout_s=QUICK_S), "neg.txt", "p50_ms")
+    (root / "inf.txt").write_text(log.replace("P95 Latency: 0.0142 s", "P95 Latency: 1e309 s"))
+    expect_user_error(cli("parse", "onnxruntime_perf_test", "inf.txt", cwd=root, timeout_s=QUICK_S), "inf.txt", "p95_ms")
+
+
+@case("bad input", "parse ios_result: latency_ms [NaN, 12.0, Infinity] (printed as nulls) and [] with status ok")
+def _(root):
+    shipped = (Path(__file__).resolve().parents[2] / "harness/runners/ios_contract/examples/result.latency.json").read_text()
+    import re
+    for name, latency in (("nan.json", "[NaN, 12.0, Infinity]"), ("empty.json", "[]")):
+        (root / name).write_text(re.sub(r'"latency_ms":\s*\[[^\]]*\]', f'"latency_ms": {latency}', shipped))
+        expect_user_error(cli("parse", "ios_result", name, cwd=root, timeout_s=QUICK_S), name)
