@@ -512,9 +512,9 @@ def cmd_corpus_check(args) -> int:
 
 
 def cmd_corpus_import(args) -> int:
-    from harness.accuracy.importers import IMPORTERS, default_output
+    from harness.accuracy.importers import import_corpus
 
-    root = IMPORTERS[args.layout](args.source, args.output or default_output(args.layout, args.source))
+    root = import_corpus(args.layout, args.source, args.output, args.force)
     print(f"imported {args.layout} corpus into {root}/manifest.jsonl; check it with 'harness corpus check {root}'",
           file=sys.stderr)
     return 0
@@ -792,6 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("source", type=Path)
     c.add_argument("-o", "--output", type=Path,
                    help="folder for manifest.jsonl; must contain the audio (default: the source folder)")
+    c.add_argument("--force", action="store_true", help="replace a manifest.jsonl that is already there")
     c.set_defaults(func=cmd_corpus_import)
 
     p = sub.add_parser("wer", help="score two text files (one utterance per line)", formatter_class=fmt,
