@@ -73,6 +73,23 @@ def test_closing_a_fork_server_stops_the_child_it_measures(server, tmp_path):
     assert not server.scratch.exists()
 
 
+def test_a_child_that_cannot_create_its_output_file_is_reported_at_once(server, tmp_path):
+    """Catches the output file opened in the forked child outside any handler: the child's exception took it
+    back into the server's loop instead of os._exit, and it hung until timeout_s (stored as 'timeout', nothing
+    about the disk).  A full TMPDIR fails the same open; here the file's name is taken by a folder."""
+    from harness.devices.host_forks import OutputFileError
+    from tests.hostile.cases import tiny_onnx
+
+    model = tiny_onnx(tmp_path / "tiny.onnx")
+    args = [*_measuring_args(model)]
+    args[args.index("100000")] = "2"
+    (server.scratch / "0.out").mkdir()
+    with pytest.raises(OutputFileError, match=r"could not create the run's output file in .*: free space there"):
+        server.run(["host_worker"], args, "first", timeout_s=GENEROUS_S)
+    after = server.run(["host_worker"], args, "second", timeout_s=GENEROUS_S)  # the server still serves
+    assert after.ok, after.log()
+
+
 def _scratch_of_a_process(tmp_path: Path, stay: bool) -> tuple[subprocess.Popen, Path]:
     """A scratch folder made by another controller process, which ends at once or stays until its stdin closes."""
     code = "import sys; from harness.devices.host_forks import make_scratch; print(make_scratch()[0], flush=True)"

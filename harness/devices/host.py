@@ -111,7 +111,7 @@ class Device(BaseDevice):
 
     def _run_forked(self, argv: list[str], model: str, fmt: str, timeout_s: float) -> CommandResult | None:
         """Through the fork server of ``fmt``; a new one when it already measured ``model`` (a new round)."""
-        from harness.devices.host_forks import ForkServer, ForkServerError
+        from harness.devices.host_forks import ForkServer, ForkServerError, OutputFileError
 
         server = self._forks.get(fmt)
         try:
@@ -123,6 +123,8 @@ class Device(BaseDevice):
                     server.close()
                     raise self._stopped(argv)
             return server.run(argv, argv[3:], model, timeout_s)
+        except OutputFileError as exc:  # TMPDIR is full: say so rather than measure around it
+            raise DeviceError(self.id, argv, str(exc)) from None
         except ForkServerError as exc:
             self.notes.append(f"{exc}; measured in a plain process instead")
             broken = self._forks.pop(fmt, None)

@@ -81,6 +81,11 @@ class ForkServerError(Exception):
     """The fork server could not serve this request; run it as a plain process instead."""
 
 
+class OutputFileError(ForkServerError):
+    """The server could not create the child's output files (a full disk, no inodes left): nothing was forked,
+    and the message says so and what to do."""
+
+
 class ForkServer:
     """A running fork server: ``python -m MODULE PRELOAD`` speaking the protocol of host_forkserver.fork_loop."""
 
@@ -133,9 +138,12 @@ class ForkServer:
         try:
             self.proc.stdin.write(json.dumps({"args": args, "stdout": str(out), "stderr": str(err), **request}) + "\n")
             self.proc.stdin.flush()
-            pid = json.loads(self._read_line(30.0) or "{}").get("pid")
+            reply = json.loads(self._read_line(30.0) or "{}")
         except (OSError, ValueError) as exc:
             raise ForkServerError(f"the fork server did not answer ({exc})") from None
+        if "error" in reply:
+            raise OutputFileError(str(reply["error"]))
+        pid = reply.get("pid")
         if pid is None:
             raise ForkServerError("the fork server did not fork")
         return pid, out, err

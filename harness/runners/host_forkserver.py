@@ -15,7 +15,8 @@ serves the same model twice, so the runs of one cell come from different exec'd 
 with different library layouts (ASLR) as well.
 
 Protocol, one JSON object per line: request ``{"args": [...], "stdout": PATH, "stderr":
-PATH}``; replies ``{"pid": N}`` at once, then ``{"exit": CODE}`` (negative: a signal).
+PATH}``; replies ``{"pid": N}`` at once, then ``{"exit": CODE}`` (negative: a signal); or
+``{"error": REASON}`` alone when the output files could not be created (nothing was forked).
 """
 
 from __future__ import annotations
@@ -33,14 +34,11 @@ from harness.wire import FORKSERVER_READY as READY
 
 
 def child_session(request: dict, main: Callable[[list[str]], int | None]) -> int:
-    """In a forked child: a session of its own, stdout and stderr to the request's files, then
-    ``main(request["args"])``; returns the exit code (an exception is printed, as Python would, and is 1)."""
-    os.setsid()
-    for fd, key in ((1, "stdout"), (2, "stderr")):
-        target = os.open(request[key], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(target, fd)
-        os.close(target)
+    """In a forked child whose stdout and stderr are already the request's files (see fork_loop): a session of
+    its own, then ``main(request["args"])``; returns the exit code (an exception is printed, as Python would,
+    and is 1)."""
     try:
+        os.setsid()
         code = main(request["args"])
     except SystemExit as exc:
         if isinstance(exc.code, str):
@@ -54,6 +52,46 @@ def child_session(request: dict, main: Callable[[list[str]], int | None]) -> int
     return int(code or 0)
 
 
+def _open_outputs(request: dict) -> tuple[int, int]:
+    """The child's stdout and stderr files, opened by the server before it forks: a child that cannot create
+    them has nowhere to say so, and the server can answer with the reason instead."""
+    opened: list[int] = []
+    try:
+        for key in ("stdout", "stderr"):
+            opened.append(os.open(request[key], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    except OSError as exc:
+        for fd in opened:
+            os.close(fd)
+        raise OutputFileError(f"could not create the run's output file in {os.path.dirname(request['stdout'])} "
+                              f"({exc.strerror}): free space there, or set TMPDIR to a folder with room") from None
+    return opened[0], opened[1]
+
+
+class OutputFileError(Exception):
+    """A child's output file could not be created (a full disk, no inodes left); the message is the reason the
+    server answers with (host_forks.ForkServer.start raises it to the device as its own OutputFileError)."""
+
+
+def _be_child(request: dict, child: Callable[[dict], int], server_pid: int, outputs: tuple[int, int]) -> None:
+    """The forked child's whole life: every path ends in os._exit (a child that returned into the server's
+    loop would read the server's stdin and never answer)."""
+    code = 1
+    try:
+        die_with_parent(server_pid)
+        for fd, target in zip(outputs, (1, 2)):
+            os.dup2(fd, target)
+            os.close(fd)
+        code = child(request)
+    except BaseException:  # child() prints its own errors; this is what happens before it runs
+        try:
+            traceback.print_exc()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    finally:
+        os._exit(code)
+
+
 def fork_loop(child: Callable[[dict], int]) -> int:
     """Say ready, then for each request line on stdin fork ``child(request)`` and report its pid and exit.
 
@@ -64,11 +102,17 @@ def fork_loop(child: Callable[[dict], int]) -> int:
     print(READY, file=out, flush=True)
     for line in sys.stdin:
         request = json.loads(line)
+        try:
+            outputs = _open_outputs(request)
+        except OutputFileError as exc:
+            print(json.dumps({"error": str(exc)}), file=out, flush=True)
+            continue
         server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
-            die_with_parent(server_pid)
-            os._exit(child(request))
+            _be_child(request, child, server_pid, outputs)
+        for fd in outputs:
+            os.close(fd)
         print(json.dumps({"pid": pid}), file=out, flush=True)
         print(json.dumps({"exit": _wait_unless_stdin_closes(pid)}), file=out, flush=True)
     return 0
