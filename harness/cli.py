@@ -203,7 +203,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_nightly(args) -> int:
-    from harness.nightly.run import compare_and_write, nightly
+    from harness.nightly.run import compare_and_write, nightly, refuse_unusable_baseline
 
     if args.plan is None and not args.compare_only:
         raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
@@ -213,8 +213,12 @@ def cmd_nightly(args) -> int:
     baseline = _resolve_run_id(args.db, args.baseline) if args.baseline else None
     if args.compare_only:
         run_id = _resolve_run_id(args.db, args.compare_only)
+        if baseline is not None:
+            refuse_unusable_baseline(args.db, baseline, run_id)
         outcome = compare_and_write(args.db, run_id, baseline, args.output, args.threshold)
     else:
+        if baseline is not None:  # before a night is spent measuring
+            refuse_unusable_baseline(args.db, baseline, args.resume)
         outcome = _measuring(args, "nightly", lambda progress: nightly(
             args.plan, args.db, args.output, args.inventory, baseline, args.resume, args.threshold, progress,
             _lab(args)))

@@ -32,6 +32,21 @@ class NightlyOutcome:
         return not any(c.failing for c in self.checks)
 
 
+def refuse_unusable_baseline(db: Path, baseline_id: str, run_id: str | None = None) -> None:
+    """A pinned --baseline (once resolved) must be another, finished run: an unfinished one has cells missing
+    (every check came out 'new' and the night passed), and a run judged against itself always passes."""
+    if baseline_id == run_id:
+        raise UserError(f"--baseline {baseline_id} is the run being judged; a run compared with itself always "
+                        "passes.", path=db, fix="pin an earlier run of the plan ('harness runs' lists them), "
+                                                "or leave --baseline out for the latest finished one.")
+    with Store(db) as store:
+        unfinished = incomplete(store, baseline_id)
+    if unfinished:
+        raise UserError(f"--baseline {baseline_id}: {unfinished}; its missing cells would all count as new.",
+                        path=db, fix="pin a finished run ('harness runs' lists them; status complete), or leave "
+                                     "--baseline out for the latest finished one.")
+
+
 def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: Path | None,
                       threshold: float) -> NightlyOutcome:
     """Checks of a stored run against a stored baseline; writes index.html, junit.xml, nightly.json (in

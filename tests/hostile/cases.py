@@ -1445,3 +1445,34 @@ def _(root):
     for name, latency in (("nan.json", "[NaN, 12.0, Infinity]"), ("empty.json", "[]")):
         (root / name).write_text(re.sub(r'"latency_ms":\s*\[[^\]]*\]', f'"latency_ms": {latency}', shipped))
         expect_user_error(cli("parse", "ios_result", name, cwd=root, timeout_s=QUICK_S), name)
+
+
+# -- nightly --baseline: another, finished run -------------------------------------------------------------------
+
+@case("bad input", "nightly --compare-only RUN --baseline RUN (PASSED against itself)")
+def _(root):
+    db = stored_db(root)
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
+    before = db.read_bytes()
+    proc = cli("nightly", "--compare-only", run_id, "--baseline", run_id, "--db", str(db), "-o", "night", cwd=root,
+               timeout_s=QUICK_S)
+    expect_user_error(proc, "h.db", "itself")
+    assert db.read_bytes() == before and not (root / "night").exists()
+
+
+@case("bad input", "nightly --baseline an unfinished run (PASSED, every check 'new')")
+def _(root):
+    db = stored_db(root)
+    con = sqlite3.connect(db)
+    first = con.execute("SELECT run_id FROM runs").fetchone()[0]
+    con.close()
+    assert cli("run", str(lab(root)), "--db", str(db), "-q", cwd=root).returncode == 0
+    con = sqlite3.connect(db)
+    second = con.execute("SELECT run_id FROM runs WHERE run_id != ?", (first,)).fetchone()[0]
+    with con:
+        con.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (first,))  # as a run stopped mid-way
+    con.close()
+    proc = cli("nightly", "--compare-only", second, "--baseline", first, "--db", str(db), "-o", "night", cwd=root,
+               timeout_s=QUICK_S)
+    expect_user_error(proc, "h.db", "incomplete run", first)
+    assert not (root / "night").exists()
