@@ -96,8 +96,10 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
     if med is None or min(runs_a, runs_b) < MIN_RUNS or med.p_value is None:
         return LatencyComparison(runs_a, runs_b, med.ratio if med else float("nan"), None,
                                  p95.ratio if p95 else None, None, None, paired, None, noise_floor, "too few runs",
-                                 f"{no_interval_words(min(runs_a, runs_b))}: needs at least {MIN_RUNS} runs on each "
-                                 f"side (has {runs_a} and {runs_b}); set 'runs' in the plan", statistic, **rule)
+                                 (f"{statistic} {_pct(med.ratio)}; " if med else "")
+                                 + f"{no_interval_words(min(runs_a, runs_b))}: needs at least {MIN_RUNS} runs on each "
+                                 f"side (has {runs_a} and {runs_b}); set 'runs' in the plan to {MIN_RUNS} or more",
+                                 statistic, **rule)
     if med.interval is None:  # runs too spread for an interval worth printing: nothing to lean a verdict on
         return LatencyComparison(runs_a, runs_b, med.ratio, None, p95.ratio if p95 else None, None, med.p_value,
                                  paired, None, noise_floor, "too noisy",
