@@ -12,6 +12,9 @@ loggers do this) are caught too: while a command runs, any logging handler writi
 stderr sends its records to the log instead.  Progress bars drawn by libraries (tqdm, as Core ML tools
 uses it) are switched off for the whole command by :func:`quiet_progress_bars`.  Output child
 processes write to their stderr (a host cell's worker) lands in the cell's log, not the terminal.
+Native libraries (ExecuTorch's C++ logging, ``[cpuinfo_utils.cpp:...]``) write to file descriptors 1 and 2
+past Python's ``sys.stderr``: around library calls that print so (a zoo build), :func:`native_output_to_log`
+points those descriptors at the log file.
 """
 
 from __future__ import annotations
@@ -88,3 +91,45 @@ def library_output_to_log() -> Iterator[_Counter]:
             root.removeHandler(counter)
             root.setLevel(previous_level)
             handler.close()
+
+
+@contextmanager
+def native_output_to_log() -> Iterator[None]:
+    """Within the block, everything written to stdout and stderr, by native code through file descriptors 1 and 2
+    and by Python's print, goes to the log file.  Only around library calls: a message of the harness's own
+    printed inside would go there too.  Without a writable log file, output stays where it was."""
+    try:
+        path = log_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(path, "ab")
+    except OSError:
+        yield
+        return
+    streams = sys.stdout, sys.stderr
+    for stream in streams:
+        stream.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    text = open(log.fileno(), "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    try:
+        for fd in saved:
+            os.dup2(log.fileno(), fd)
+        sys.stdout = sys.stderr = text
+        yield
+    finally:
+        text.flush()
+        _flush_c_stdio()  # printf output still in C's buffer belongs to the log, not to the terminal later
+        sys.stdout, sys.stderr = streams
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+        text.close()
+        log.close()
+
+
+def _flush_c_stdio() -> None:
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to ask (not on Linux or macOS): nothing buffered there
+        pass

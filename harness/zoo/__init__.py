@@ -183,7 +183,7 @@ def _build_one(name: str, out_dir: Path, deps: dict[str, Path], fingerprint: dic
     import multiprocessing
     from contextlib import nullcontext
 
-    from harness.library_log import library_output_to_log
+    from harness.library_log import library_output_to_log, native_output_to_log
 
     recipe = next(r for r in _recipes() if r.name == name)
     target = out_dir / f"{recipe.name}{recipe.suffix}"
@@ -193,7 +193,8 @@ def _build_one(name: str, out_dir: Path, deps: dict[str, Path], fingerprint: dic
         started = time.perf_counter()
         if target.is_dir():
             _remove_own_build(target)
-        fields = recipe.build(target, deps)
+        with native_output_to_log():  # C++ logging and prints of the exporters and quantizers
+            fields = recipe.build(target, deps)
         build_s = time.perf_counter() - started
     recipe_info = {**fields.pop("recipe", {}), "fingerprint": fingerprint, "build_s": round(build_s, 2)}
     manifest = {**fields, "format": recipe.suffix[1:], "sha256": sha256_of(target),
