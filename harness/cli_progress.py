@@ -53,20 +53,33 @@ class RichProgress:
         self._progress.advance(self._task)
         self._current.pop(spec.device.id, None)
         self._describe()
-        m = result.measurement
-        if result.status == "ok" and m is not None and m.samples_ms:
-            run = run_values(m.samples_ms)
-            # A transcription cell's samples are whole utterances through its chain, not one build's calls: its
-            # P95 is the report's per-utterance P95 (the same function), not one run's Harrell-Davis P95.
-            p95_ms = per_utterance_p95(m.samples_ms) if spec.chain is not None else run.p95_ms
-            p95 = f", P95 {p95_ms:.2f} ms" if p95_ms is not None else ""
+        figures = _figures(spec, result.measurement) if result.status == "ok" else None
+        if figures is not None:
             what = f"chain {spec.chain.name}, per utterance" if spec.chain is not None else spec.artifact.label
-            line = "[green]✓[/] " + _safe(f"{spec.device.id} · {what}") + f": P50 {run.p50_ms:.2f} ms{p95}"
+            line = "[green]✓[/] " + _safe(f"{spec.device.id} · {what}") + f": {figures}"
         else:
-            line = "[red]✗[/] " + _safe(f"{spec.device.id} · {spec.artifact.label}: {result.status}: {result.reason}")
+            why = f"{result.status}: {result.reason}" if result.status != "ok" else "ok, but no figures came back"
+            line = "[red]✗[/] " + _safe(f"{spec.device.id} · {spec.artifact.label}: {why}")
         self._progress.console.print(line, markup=True, highlight=False)
 
     def stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def _figures(spec, m) -> str | None:
+    """An ok cell's headline figures: P50 and P95 of its samples, or a summary-only runner's own figures
+    (onnxruntime_perf_test prints percentiles, QNN's runner a mean); None when it measured nothing."""
+    if m is None:
+        return None
+    if m.samples_ms:
+        run = run_values(m.samples_ms)
+        # A transcription cell's samples are whole utterances through its chain, not one build's calls: its
+        # P95 is the report's per-utterance P95 (the same function), not one run's Harrell-Davis P95.
+        p95_ms = per_utterance_p95(m.samples_ms) if spec.chain is not None else run.p95_ms
+        p95 = f", P95 {p95_ms:.2f} ms" if p95_ms is not None else ""
+        return f"P50 {run.p50_ms:.2f} ms{p95}"
+    named = (("p50_ms", "P50"), ("p95_ms", "P95"), ("mean_ms", "mean"))
+    shown = [f"{name} {m.summary_ms[key]:.2f} ms" for key, name in named if key in m.summary_ms]
+    return ", ".join(shown[:2]) + " (the tool's own summary)" if shown else None

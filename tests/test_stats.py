@@ -171,3 +171,25 @@ def test_a_chain_has_one_p95_per_utterance_on_the_progress_line_and_in_the_repor
              "mel_ms": None, "decoder_ms_per_token": None, "rtf": None} for i, t in enumerate(totals)]
     view = chain_view(SimpleNamespace(transcripts=rows), {"asr": None})
     assert view.timing["p95_total_ms"] == expected
+
+
+@pytest.mark.parametrize("summary, shown", [
+    ({"p50_ms": 12.1, "p95_ms": 14.2, "mean_ms": 12.3}, "P50 12.10 ms, P95 14.20 ms"),
+    ({"mean_ms": 3.5}, "mean 3.50 ms"),
+])
+def test_a_summary_only_runner_s_ok_cell_gets_a_tick_and_its_figures(capsys, summary, shown):
+    """onnxruntime_perf_test (and QNN's runner) return no samples, only their own summary: the live line printed
+    '✗ sim · tiny unknown fp32 ort-cpu: ok:' for a good run. Fails with the samples-only branch back."""
+    from types import SimpleNamespace
+
+    from harness.cli_progress import RichProgress
+
+    progress = RichProgress()
+    progress.start("20990101-000000-beef", total=1, already_done=0)
+    spec = SimpleNamespace(device=SimpleNamespace(id="sim"), chain=None, artifact=SimpleNamespace(label="tiny"))
+    progress.cell_started(spec)
+    measurement = SimpleNamespace(samples_ms=[], summary_ms=summary)
+    progress.cell_finished(spec, SimpleNamespace(status="ok", reason=None, measurement=measurement))
+    progress.stop()
+    err = capsys.readouterr().err
+    assert "✓" in err and "✗" not in err and shown in err, err
