@@ -80,3 +80,16 @@ def test_llm_seq_len_the_prompt_fills_is_refused_at_plan_load(tmp_path, model_di
         expand_plan(parsed, plan, lines, load_inventory(host_inventory))
     text = str(caught.value)
     assert f"{plan}:6: llm.seq_len is 4 but the prompt alone is" in text and "Fix: set llm.seq_len to at least" in text
+
+
+def test_a_plan_without_threads_reads_runtime_default_in_a_not_comparable_reason():
+    """A night of `threads: 1` against one without `threads` said "threads 1 -> None"; fails with the raw value."""
+    from types import SimpleNamespace
+
+    from harness.nightly.checks import not_comparable
+
+    def view(threads):
+        return SimpleNamespace(cell=SimpleNamespace(settings={"threads": threads}, runner="host-python", extra={}))
+
+    assert not_comparable(view(1), view(None), {}, {}) == "threads 1 -> runtime default"
+    assert not_comparable(view(None), view(None), {}, {}) is None

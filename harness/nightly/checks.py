@@ -46,7 +46,7 @@ def not_comparable(before, now, before_facts: dict, now_facts: dict) -> str | No
     for key in RunSettings.COMPARABLE:
         a, b = before.cell.settings.get(key), now.cell.settings.get(key)
         if a != b:
-            reasons.append(f"{key} {a} -> {b}")
+            reasons.append(f"{key} {RunSettings.shown(key, a)} -> {RunSettings.shown(key, b)}")
     if before.cell.runner != now.cell.runner:
         reasons.append(f"runner {before.cell.runner} -> {now.cell.runner}")
     ra, rb = before.cell.extra.get("runner_sha256"), now.cell.extra.get("runner_sha256")

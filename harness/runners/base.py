@@ -99,6 +99,14 @@ class RunSettings:
     # What must match for two nights' cells to be compared (timeouts and seeds do not change a latency).
     COMPARABLE = ("warmup_iterations", "iterations", "threads", "runs", "llm_prompt", "llm_seq_len")
 
+    @staticmethod
+    def shown(key: str, value) -> str:
+        """A setting as the user reads it: a plan without ``threads`` leaves the count to the runtime (its own
+        default, every core for ONNX Runtime and ExecuTorch's threadpool), not None or 0."""
+        if key == "threads" and not value:
+            return "runtime default"
+        return str(value)
+
 
 class RunnerFailure(Exception):
     """The benchmark did not produce a measurement; ``status`` is failed, timeout or crashed."""
