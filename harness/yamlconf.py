@@ -7,6 +7,8 @@ user sees ``devices.yaml:14: devices[2].serial: ...`` instead of a traceback.
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,6 +139,10 @@ def _read_text(path: Path) -> str:
         raise UserError(f"cannot read the file ({exc}).", path=path, fix="save it as UTF-8 text.") from None
 
 
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, max(offset, 0)) + 1
+
+
 def load_data(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Read a YAML (or JSON, which is YAML) file; return data and a loc -> line map.
 
@@ -147,6 +153,10 @@ def load_data(path: Path) -> tuple[Any, dict[Loc, int]]:
         return load_json(text, path), {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:  # it knows a character offset only: name the line and the character
+        raise UserError(f"the control character U+{exc.character:04X} is not allowed in YAML.", path=path,
+                        line=_line_of(text, exc.position),
+                        fix="delete it (or, inside double quotes, write it as an escape such as \"\\x01\").") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -193,10 +203,19 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
             got = err.get("input")
             shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
             fix = f"change {format_loc(loc)} (now {shown}) to a value that fits: {err['msg'][0].lower() + err['msg'][1:]}."
+            if _number_read_as_text(got):
+                fix = (f"YAML 1.1 reads {got!r} as text, not a number (its exponent needs a dot and a sign): write "
+                       f"{float(got):.1e} or a plain number.")
         more = len(exc.errors()) - 1
         if more:
             msg += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"
         raise UserError(f"{format_loc(loc)}: {msg}.", path=path, line=_nearest_line(loc, lines), fix=fix) from None
+
+
+def _number_read_as_text(value: Any) -> bool:
+    """'1e300', '5E3': numbers to a reader, text to YAML 1.1 (it wants '1.0e+300')."""
+    return isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value) is not None \
+        and math.isfinite(float(value))
 
 
 def _kind_of(value: Any) -> str:

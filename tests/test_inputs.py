@@ -421,3 +421,24 @@ def test_counts_are_bounded_in_the_parser():
     assert positive_int("20") == 20
     with pytest.raises(argparse.ArgumentTypeError, match="Fix"):
         positive_int("99999999999999999999999")
+
+
+def test_a_control_character_is_given_its_line_and_an_exponent_without_a_dot_a_fix(tmp_path):
+    # Catches: PyYAML's "position 69" passed on instead of a line; and '1e300' (a string to YAML 1.1) reported
+    # as "should be a valid number" with no word on how to write it.
+    message = _refused(tmp_path, 'name: lab\nartifacts: []\ndescription: "x\x01y"\n', "U+0001", line=3)
+    assert "position" not in message
+
+    from typing import Annotated
+
+    from pydantic import Strict
+
+    class Limits(yamlconf.StrictModel):  # as the plan's numbers: strict, a string is not a number
+        timeout_s: Annotated[float, Strict()]
+
+    (tmp_path / "limits.yaml").write_text("timeout_s: 1e300\n")
+    with pytest.raises(UserError) as caught:
+        yamlconf.load_model(Limits, tmp_path / "limits.yaml")
+    assert "1.0e+300" in caught.value.fix and "YAML 1.1" in caught.value.fix and caught.value.line == 1
+    (tmp_path / "limits.yaml").write_text("timeout_s: 1.0e+300\n")
+    assert yamlconf.load_model(Limits, tmp_path / "limits.yaml").timeout_s == 1e300
