@@ -84,6 +84,9 @@ def import_kaldi(source: Path, out: Path) -> Path:
             if name == "wav.scp" and value.rstrip().endswith("|"):
                 raise UserError("wav.scp entries that are commands (ending in '|') are not supported.",
                                 path=path, line=number, fix="extract the audio to files first.")
+            if key in rows:  # the second line would silently replace the first
+                raise UserError(f"utterance {key} is listed twice (lines {rows[key][0]} and {number}).", path=path,
+                                line=number, fix=f"give each utterance one line in {name}; rename or remove one.")
             rows[key] = (number, value.strip())
         return rows
 

@@ -1476,3 +1476,39 @@ def _(root):
                timeout_s=QUICK_S)
     expect_user_error(proc, "h.db", "incomplete run", first)
     assert not (root / "night").exists()
+
+
+# -- scratch folders and inputs that block (processes and what they delete) -----------------------------------
+
+@case("fault", "a user's folder named like a scratch folder (tmp/harness-forks-999999-mine/keep.txt) is kept")
+def _(root):
+    plan = lab(root)
+    mine = root / "tmp" / "harness-forks-999999-mine"
+    mine.mkdir(parents=True)
+    (mine / "keep.txt").write_text("mine")
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", "h.db", "-q"], cwd=root,
+                          env={**os.environ, "TMPDIR": str(root / "tmp")}, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert (mine / "keep.txt").read_text() == "mine", "the sweep deleted a folder the harness did not create"
+    assert [p.name for p in (root / "tmp").iterdir()] == [mine.name], "the run's own scratch folder was left"
+
+
+@case("bad input", "run: a FIFO listed as a build (blocked 10 minutes, then printed --resume RUN_ID)")
+def _(root):
+    plan = lab(root)
+    os.mkfifo(root / "builds" / "zero.onnx")
+    plan.write_text(plan.read_text().replace("builds/tiny.onnx", "builds/zero.onnx"))
+    proc = cli("run", str(plan), "--db", "h.db", "-q", cwd=root, timeout_s=QUICK_S)
+    expect_user_error(proc, "zero.onnx", "not a regular file")
+    assert "--resume" not in proc.stderr and not (root / "h.db").exists(), proc.stderr[-800:]
+
+
+@case("bad input", "corpus import kaldi: an utterance id twice in wav.scp (reported as 'u2 is in text but not in wav.scp')")
+def _(root):
+    (root / "k").mkdir()
+    wav(root / "k" / "a.wav")
+    (root / "k" / "wav.scp").write_text("u1 a.wav\nu1 a.wav\n")
+    (root / "k" / "text").write_text("u1 hello\n")
+    expect_user_error(cli("corpus", "import", "kaldi", "k", cwd=root, timeout_s=QUICK_S), "wav.scp", "twice", line=2)
+    assert not (root / "k" / "manifest.jsonl").exists()
