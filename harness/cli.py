@@ -62,12 +62,13 @@ def _existing_db(db: Path) -> Path:
     return db
 
 
-def _resolve_run_id(db: Path, run_id: str) -> str:
-    """'latest', a run id, or the start of exactly one run id (as git takes a commit's)."""
+def _resolve_run_id(db: Path, run_id: str, read_only: bool = False) -> str:
+    """'latest', a run id, or the start of exactly one run id (as git takes a commit's).  ``read_only``: for a
+    command that only reads (the database is opened read-only, never migrated)."""
     _existing_db(db)
     from harness.store import Store
 
-    with Store(db) as store:
+    with Store(db, read_only=read_only) as store:
         if run_id == "latest":
             runs = store.runs(1)
             if not runs:
@@ -337,7 +338,7 @@ def cmd_parse(args) -> int:
 def cmd_runs(args) -> int:
     from harness.store import Store
 
-    with Store(_existing_db(args.db)) as store:
+    with Store(args.db, read_only=True) as store:
         runs = store.runs(args.limit)
         rows = [{"run_id": r.run_id, "plan": r.plan_name, "status": r.status, "started_at": r.started_at,
                  "cells": len(store.stored_runs(r.run_id))} for r in runs]
@@ -348,6 +349,22 @@ def cmd_runs(args) -> int:
             print(term_safe(f"{r['run_id']}  {r['status']:<11} {r['cells']:>4} cells  {r['started_at']}  {r['plan']}"))
         if not rows:
             print(f"no runs in {args.db}", file=sys.stderr)
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    """The one command that brings an older database to this harness's schema (run and nightly do too, as they
+    write); a command that only reads refuses an older database and names this one."""
+    from harness.store import Store
+    from harness.store.db import SCHEMA_VERSION
+
+    with Store(_existing_db(args.db)) as store:
+        migrated_from, backup = store.migrated_from, store.backup_path
+    if migrated_from is None:
+        print(f"{args.db} already has schema version {SCHEMA_VERSION}; nothing to do.", file=sys.stderr)
+    else:
+        print(f"migrated {args.db} from schema version {migrated_from} to {SCHEMA_VERSION}; the file as it was is "
+              f"kept as {backup}", file=sys.stderr)
     return 0
 
 
@@ -366,7 +383,7 @@ def cmd_report(args) -> int:
     from harness.report import write_report
 
     _output_place(args.output, folder=True)
-    run_id = _resolve_run_id(args.db, args.run_id)
+    run_id = _resolve_run_id(args.db, args.run_id, read_only=True)
     # Beside the database (reports/RUN_ID for the default reports/harness.db), so the command a report's footer
     # prints works as printed.
     target = write_report(args.db, run_id, args.output or args.db.parent / run_id)
@@ -385,7 +402,7 @@ def cmd_site(args) -> int:
 def cmd_compare(args) -> int:
     from harness.nightly.compare import compare_stored_runs, render
 
-    a, b = _resolve_run_id(args.db, args.baseline), _resolve_run_id(args.db, args.candidate)
+    a, b = _resolve_run_id(args.db, args.baseline, True), _resolve_run_id(args.db, args.candidate, True)
     result = compare_stored_runs(args.db, a, b, args.threshold)
     text = render(result, args.format, only_changed=args.only_changed)
     if args.output:
@@ -412,7 +429,7 @@ def _fraction(text: str) -> float:
 
 def cmd_export(args) -> int:
     _output_place(args.output, folder=False)
-    run_id = _resolve_run_id(args.db, args.run_id)
+    run_id = _resolve_run_id(args.db, args.run_id, read_only=True)
     if args.format == "et-v3":
         from harness.report.et_v3 import write_et_v3
 
@@ -680,6 +697,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=number.positive_int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("migrate", help="bring a database written by an older harness to this one's schema "
+                                       "(a copy of the file as it was is kept first)")
+    db_arg(p)
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("report", help="render a stored run as a self-contained HTML report", formatter_class=fmt,
                        description="Render RUN_ID (or 'latest') from the database; nothing is re-measured.",

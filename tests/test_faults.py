@@ -458,3 +458,24 @@ def test_an_output_that_cannot_exist_is_one_line(stored, tmp_path, capsys, where
     assert code == 2 and str(out) in err and "Fix:" in err, err
     code, _, err = run_main(capsys, "report", run_id, "--db", db, "-o", Path("/proc/x"))
     assert code == 2 and "/proc/x" in err and "Fix:" in err, err
+
+
+def test_commands_that_only_read_open_the_database_read_only(stored, read_only_folder, tmp_path, capsys):
+    # Catches: runs/report/export/compare opening the store for writing ('cannot open the results database for
+    # writing' on a read-only disk), and 'runs' filling a 0-byte --db with the schema.
+    _, template, run_id = stored
+    db = _copy_db(template, read_only_folder / "h.db")
+    _remount_read_only(read_only_folder)
+    for argv in (["runs"], ["report", run_id, "-o", tmp_path / "rep"], ["export", run_id, "-o", tmp_path / "x.csv"],
+                 ["compare", run_id, run_id, "--format", "json", "-o", tmp_path / "c.json"]):
+        code, _, err = run_main(capsys, *argv, "--db", db)
+        assert code in (0, 1) and "read-only" not in err, (argv, err)  # compare: 1 only for a slowdown
+    assert (tmp_path / "rep" / "index.html").is_file() and (tmp_path / "x.csv").is_file()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for argv in (["runs"], ["report", "latest"], ["export", "latest"], ["site", "-o", tmp_path / "site"]):
+        code, _, err = run_main(capsys, *argv, "--db", empty)
+        assert code == 2 and str(empty) in err, (argv, err)
+    assert "empty file" in run_main(capsys, "runs", "--db", empty)[2]
+    assert empty.stat().st_size == 0 and [p.name for p in tmp_path.iterdir() if p.name.startswith("empty")] == [
+        "empty.db"]

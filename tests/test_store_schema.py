@@ -203,3 +203,26 @@ def test_migration_never_overwrites_a_file_with_the_backup_name(tmp_path):
     assert (tmp_path / "h.db.v3.bak").read_bytes() == users
     assert sqlite3.connect(store.backup_path).execute("PRAGMA user_version").fetchone()[0] == 3
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_command_that_only_reads_never_migrates_and_names_the_command_that_does(tmp_path, capsys):
+    # Catches: 'harness runs' migrating (and writing a backup beside) an older database; 'harness migrate' is
+    # the command the refusal names, and it does migrate.
+    from harness.cli import main
+    from harness.store.migrate import migrate
+
+    db = tmp_path / "h.db"
+    _v1_database(db)
+    con = sqlite3.connect(db)
+    migrate(con, db, 1, 3)
+    con.close()
+    for old in tmp_path.glob("*.bak"):
+        old.unlink()
+    before = db.read_bytes()
+    assert main(["runs", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "schema version 3" in err and f"harness migrate --db {db}" in err, err
+    assert db.read_bytes() == before and not list(tmp_path.glob("*.bak"))
+    assert main(["migrate", "--db", str(db)]) == 0
+    assert "from schema version 3" in capsys.readouterr().err and (tmp_path / "h.db.v3.bak").is_file()
+    assert main(["runs", "--db", str(db)]) == 0 and "r1" in capsys.readouterr().out

@@ -64,7 +64,7 @@ class RunComparison:
 def compare_stored_runs(db: Path, baseline_id: str, candidate_id: str,
                         threshold: float = DEFAULT_THRESHOLD) -> RunComparison:
     """Every latency cell and transcription chain of B against A's of the same identity."""
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         a, b = build_report_data(store, baseline_id), build_report_data(store, candidate_id)
         # A cell "only in" one side may be one an interrupted run never reached: say which side that is.
         unfinished = [f"{side} {run_id} is an {why}" for side, run_id in (("A", baseline_id), ("B", candidate_id))

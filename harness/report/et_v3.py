@@ -66,7 +66,7 @@ def et_v3_records(store: Store, run_id: str) -> list[dict]:
 def write_et_v3(db_path: Path, run_id: str, out: Path | None) -> tuple[Path, int]:
     """Write the run's v3 records to ``out`` (default ``<run_id>.json``); return the path and record count."""
     out = out or Path(f"{run_id}.json")
-    with Store(db_path) as store:
+    with Store(db_path, read_only=True) as store:
         records = et_v3_records(store, run_id)
     write_text(out, strict_json(records, indent=1) + "\n")
     return out, len(records)

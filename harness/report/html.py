@@ -117,7 +117,7 @@ def write_report(db_path: Path, run_id: str, out_dir: Path) -> Path:
     """Write ``out_dir/index.html`` for a stored run and return its path."""
     from harness.run.engine import incomplete
 
-    with Store(db_path) as store:
+    with Store(db_path, read_only=True) as store:
         data = build_report_data(store, run_id)
         unfinished = incomplete(store, run_id)
         stored = store.stored_verdicts(run_id).get(run_id)

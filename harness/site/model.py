@@ -205,7 +205,7 @@ def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], r
 
 def judge_nights(db_path, threshold: float, start: int, stop: int) -> list[Judged]:
     """Judge runs ``start`` to ``stop`` (oldest first) of the store; a worker process's share of the nights."""
-    with Store(db_path) as store:
+    with Store(db_path, read_only=True) as store:
         runs = store.every_run()
         stored = {r.run_id for r in runs}
         verdicts = store.stored_verdicts()

@@ -31,7 +31,7 @@ def open_existing(db_path: Path) -> Store:
     if not db_path.is_file() or db_path.stat().st_size == 0:
         raise UserError("no results database here; the site is built from stored runs only.", path=db_path,
                         fix="pass --db with the database 'harness run' and 'harness nightly' write to.")
-    store = Store(db_path)
+    store = Store(db_path, read_only=True)
     if not store.every_run():
         store.close()
         raise UserError("the database holds no runs yet; there is no history to show.", path=db_path,

@@ -243,19 +243,55 @@ def _cell_extra(spec, measurement) -> dict:
     return extra
 
 
+def _refuse_empty(path: Path) -> None:
+    """A read-only open of a missing or 0-byte file: SQLite would read it as an empty database (and a writing
+    open would fill it with the schema)."""
+    if not path.is_file():
+        raise UserError("no results database here (a command that only reads creates none).", path=path,
+                        fix="check the --db path; 'harness run PLAN --db PATH' creates a database.")
+    if path.stat().st_size == 0:
+        raise UserError("not a harness results database (an empty file); it was left untouched.", path=path,
+                        fix="point --db at a harness database, or remove the empty file and let 'harness run "
+                            "PLAN --db PATH' create one.")
+
+
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    if not read_only:
+        return sqlite3.connect(path, timeout=LOCK_WAIT_S)
+    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        # Opened as usual (SQLite then tidies NAME-wal and NAME-shm away on close, as a writer does), but
+        # query_only: not one byte of the file changes.
+        db = sqlite3.connect(path, timeout=LOCK_WAIT_S)
+        db.execute("PRAGMA query_only=ON")
+        return db
+    from urllib.parse import quote
+
+    wal = path.with_name(f"{path.name}-wal")
+    # A WAL database on a read-only disk cannot get its index file (NAME-shm) made beside it; when no log is
+    # waiting to be read (no NAME-wal) and nobody can write that folder, the file is read as it is (immutable).
+    frozen = not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size)
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro{'&immutable=1' if frozen else ''}",
+                           uri=True, timeout=LOCK_WAIT_S)
+
+
 class Store:
     """A results database.  Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: Path, durable: bool = True) -> None:
+    def __init__(self, path: Path, durable: bool = True, read_only: bool = False) -> None:
         """Open (creating or migrating) the database at ``path``.  ``durable=False`` skips fsync: only
-        for scratch databases that a crash may lose (synthetic histories for benchmarks and tests)."""
+        for scratch databases that a crash may lose (synthetic histories for benchmarks and tests).
+        ``read_only``: for commands that only read; the file is opened read-only (it may sit on a read-only
+        disk) and never created, written or migrated."""
         self.path = path
         self.migrated_from: int | None = None  # the schema version this open migrated from, if it did
         self.backup_path: Path | None = None
         self._claims: list[tuple[int, Path]] = []  # runs this process measures (see claim_run)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only:
+            _refuse_empty(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(path, timeout=LOCK_WAIT_S)
+            self.db = _connect(path, read_only)
             self.db.row_factory = sqlite3.Row
             version, tables = self._shape()
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
@@ -274,6 +310,9 @@ class Store:
         self._refuse_foreign(version, tables)
         if tables:
             self._refuse_damaged(version)
+        if read_only:
+            self._refuse_unmigrated(version, tables)
+            return
         if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # persistent: set once per file
             _until_unlocked(lambda: self.db.execute("PRAGMA journal_mode=WAL").fetchall())
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -296,6 +335,20 @@ class Store:
             self.db.close()
             raise UserError("this SQLite file holds other tables, not harness results; it was left untouched.",
                             path=self.path, fix="point --db at a harness database or at a new file name.")
+
+    def _refuse_unmigrated(self, version: int, tables: set[str]) -> None:
+        """A command that only reads cannot migrate: it says which command does, once."""
+        if tables and version == SCHEMA_VERSION:
+            return
+        self.db.close()
+        if not tables:
+            raise UserError("not a harness results database (it holds no tables); it was left untouched.",
+                            path=self.path, fix="point --db at a harness database, or at a new file name for "
+                                                "'harness run PLAN --db PATH' to start one.")
+        raise UserError(f"this database has schema version {version}; this harness reads version {SCHEMA_VERSION} "
+                        "once it is migrated, and a command that only reads never changes the file.", path=self.path,
+                        fix=f"migrate it once with: harness migrate --db {self.path} (it keeps a copy of the "
+                            "file as it is first), then run this again.")
 
     def _refuse_damaged(self, version: int) -> None:
         """Damaged pages are found before anything is written (a run would otherwise store its row, then fail

@@ -35,7 +35,7 @@ def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None) -> tuple[
     if fmt not in FORMATS:
         raise UserError(f"unknown export format '{fmt}'.", fix=f"use one of {', '.join(FORMATS)}.")
     out = out or Path(f"{run_id}.{fmt}")
-    with Store(db_path) as store:
+    with Store(db_path, read_only=True) as store:
         frame = samples_frame(store, run_id)
     with replacing(out) as temp:
         if fmt == "csv":
