@@ -93,3 +93,35 @@ def test_a_plan_without_threads_reads_runtime_default_in_a_not_comparable_reason
 
     assert not_comparable(view(1), view(None), {}, {}) == "threads 1 -> runtime default"
     assert not_comparable(view(None), view(None), {}, {}) is None
+
+
+@pytest.mark.slow  # two short nights measured on the host
+def test_a_changed_build_whose_baseline_bytes_left_the_cache_says_it_is_not_paired(tmp_path):
+    """The nightly re-measures last night's bytes from the build cache to pair by round; without them it fell
+    back to night against night silently.  Fails without _unpaired_why (the reason read as a paired one's)."""
+    import json
+    import shutil
+
+    from tests.helpers import export_kws, run_cli, write
+
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    plan = write(tmp_path / "plan.yaml", """
+        name: lab
+        inventory: devices.yaml
+        artifacts: [build/kws.onnx]
+        warmup_iterations: 1
+        iterations: 5
+        runs: 3
+        threads: 1
+        """)
+    (tmp_path / "build").mkdir()
+    db = tmp_path / "h.db"
+    for night, width in enumerate((64, 96)):
+        export_kws(tmp_path / "build" / "kws.onnx", width)
+        if night:
+            shutil.rmtree(tmp_path / "h-builds")  # last night's bytes are gone from the cache
+        proc = run_cli("nightly", str(plan), "--db", str(db), "-o", str(tmp_path / f"n{night}"), "--json", "-q")
+        assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    checks = json.loads((tmp_path / "n1" / "nightly.json").read_text())["checks"]
+    (latency,) = [c for c in checks if c["kind"] == "latency"]
+    assert "not paired: last night's build is no longer in the build cache" in latency["detail"], latency

@@ -181,6 +181,18 @@ def missing_tonight(current: ReportData, baseline: ReportData | None) -> list[Ch
     return out
 
 
+def _unpaired_why(view, current: ReportData) -> str:
+    """Why a changed build was compared night against night, not paired with last night's bytes re-measured
+    tonight (the nightly re-measures them from the build cache): said, so a weaker test is not taken for the
+    paired one."""
+    tried = [v for v in current.cells if v.cell.cell_key.endswith(REF_SUFFIX) and _identity(v) == _identity(view)]
+    if tried:
+        return ("not paired: last night's build was re-measured tonight but that measurement failed, so this is "
+                "night against night")
+    return ("not paired: last night's build is no longer in the build cache, so it could not be re-measured "
+            "tonight and this is night against night")
+
+
 def _comparisons(view, baseline, current, base_cells, references, threshold, floors) -> list[Check]:
     """A plan cell against the baseline's cell of the same build identity: latency, and size when it moved."""
     label = view.cell.label
@@ -190,7 +202,11 @@ def _comparisons(view, baseline, current, base_cells, references, threshold, flo
     why = not_comparable(before, view, _facts(baseline, before.cell.device_id), _facts(current, view.cell.device_id))
     if why:
         return [Check(view.cell.device_id, label, "latency", "not comparable", why)]
-    out = [latency_check(before, view, threshold, floors.get(_identity(view)), references.get(_identity(view)))]
+    reference = references.get(_identity(view))
+    latency = latency_check(before, view, threshold, floors.get(_identity(view)), reference)
+    if reference is None and before.cell.artifact["sha256"] != view.cell.artifact["sha256"]:
+        latency.detail += "; " + _unpaired_why(view, current)
+    out = [latency]
     size_ratio = view.cell.artifact["size_bytes"] / before.cell.artifact["size_bytes"]
     if abs(size_ratio - 1) > threshold:
         out.append(Check(view.cell.device_id, label, "size", "regression" if size_ratio > 1 else "improvement",
