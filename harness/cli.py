@@ -133,6 +133,15 @@ def _stop_on_signals(received: list[int]) -> dict:
     return {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
 
 
+def _interrupted_next(command: str, args, run_id: str | None) -> str:
+    """What an interrupted measuring command leaves: a run to resume, or (stopped before its run existed, e.g.
+    while loading the plan) nothing, and then no resume command naming a run that does not exist."""
+    run_id = run_id or getattr(args, "resume", None)
+    if run_id is None:
+        return "Stopped before a run was created; nothing was stored."
+    return f"Every finished run is stored; continue with:\n  {resume_command(command, args.plan, run_id, args.db)}"
+
+
 def _measuring(args, command: str, work):
     """``work(progress)`` under a progress display; on Ctrl-C, SIGTERM or SIGHUP, say how to resume and exit
     128 + the signal."""
@@ -146,8 +155,8 @@ def _measuring(args, command: str, work):
     except KeyboardInterrupt:
         progress.stop()
         signum = received[0] if received else signal.SIGINT
-        print(f"\ninterrupted ({signal.Signals(signum).name}). Every finished run is stored; continue with:\n"
-              f"  {resume_command(command, args.plan, progress.run_id or 'RUN_ID', args.db)}", file=sys.stderr)
+        print(f"\ninterrupted ({signal.Signals(signum).name}). {_interrupted_next(command, args, progress.run_id)}",
+              file=sys.stderr)
         raise SystemExit(128 + signum) from None
     except (sqlite3.Error, OSError) as exc:
         fault = _fault(exc, args.db)

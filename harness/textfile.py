@@ -31,23 +31,36 @@ def read_bounded(path: Path, max_bytes: int | None = None) -> bytes:
     the read stops one byte past the cap, so a huge or sparse file costs no more memory than the cap.
     """
     max_bytes = MAX_TEXT_BYTES if max_bytes is None else max_bytes
+    check_regular(path, "text")
     try:
-        mode = path.stat().st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
-            raise UserError(f"{kind}; the harness reads text from regular files only.", path=path,
-                            fix="give the path of a file (copy a stream to a file first).")
         with path.open("rb") as fh:
             data = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise UserError("file not found.", path=path, fix="check the path.") from None
     except OSError as exc:
-        raise UserError(f"cannot read the file ({exc.strerror}).", path=path,
-                        fix="check the path and its permissions.") from None
+        raise _unreadable(path, exc) from None
     if len(data) > max_bytes:
         raise UserError(f"larger than {max_bytes >> 20} MB; this is not a file the harness reads.", path=path,
                         fix=f"check the path; split the input into files under {max_bytes >> 20} MB.")
     return data
+
+
+def check_regular(path: Path, what: str, folders: bool = False, fix: str | None = None) -> None:
+    """Refuse, before anything opens it, a path that is not a regular file (or a folder, when ``folders``): a
+    FIFO blocks the open forever and a device never ends.  ``what`` the harness reads there ('text', 'builds')."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if stat.S_ISREG(mode) or (folders and stat.S_ISDIR(mode)):
+        return
+    kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
+    raise UserError(f"{kind}; the harness reads {what} from regular files only.", path=path,
+                    fix=fix or "give the path of a file (copy a stream to a file first).")
+
+
+def _unreadable(path: Path, exc: OSError) -> UserError:
+    if isinstance(exc, FileNotFoundError):
+        return UserError("file not found.", path=path, fix="check the path.")
+    return UserError(f"cannot read the file ({exc.strerror}).", path=path, fix="check the path and its permissions.")
 
 
 def read_utf8(path: Path) -> str:

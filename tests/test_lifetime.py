@@ -264,6 +264,22 @@ def test_ctrl_c_in_any_command_exits_130_without_a_traceback(monkeypatch, tmp_pa
     assert "interrupted" in capsys.readouterr().err
 
 
+def test_ctrl_c_before_the_run_exists_prints_no_resume_command(monkeypatch, tmp_path, capsys):
+    """Catches the interrupt message's placeholder: stopped while loading the plan, run printed 'continue with:
+    harness run plan.yaml --resume RUN_ID', a run that does not exist."""
+    import harness.run.engine
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness.run.engine, "run_plan", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        cli_main(["run", str(tmp_path / "plan.yaml"), "--db", str(tmp_path / "h.db")])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 130 and "nothing was stored" in err, err
+    assert "--resume" not in err, err
+
+
 def test_a_killed_harness_leaves_no_run_lock_file_behind_for_long(tmp_path):
     """Catches claim_run leaving the lock files of SIGKILLed harnesses in place (one more h.db.RUNID.lock per
     kill until that run was resumed), or a sweep that removes a lock someone holds or a file it did not make."""
@@ -272,8 +288,8 @@ def test_a_killed_harness_leaves_no_run_lock_file_behind_for_long(tmp_path):
     db = tmp_path / "h.db"
     Store(db).close()
     killed_run, held_run, new_run = "20261207-010000-aaaa", "20261207-010000-bbbb", "20261207-010000-cccc"
-    claim = f"from harness.store import Store; import os, signal, pathlib; Store(pathlib.Path({str(db)!r})).claim_run({killed_run!r}); " \
-            "os.kill(os.getpid(), signal.SIGKILL)"
+    claim = (f"from harness.store import Store; import os, signal, pathlib; "
+             f"Store(pathlib.Path({str(db)!r})).claim_run({killed_run!r}); os.kill(os.getpid(), signal.SIGKILL)")
     subprocess.run([sys.executable, "-c", claim], check=False)
     assert (tmp_path / f"h.db.{killed_run}.lock").exists()  # SIGKILL leaves it
     users = tmp_path / "h.db.notes.lock"

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from harness.artifacts.sniff import pte_backends, pte_truncated, sniff_format
 from harness.errors import UserError
+from harness.textfile import check_regular
 from harness.validation import MAX_TENSOR_ELEMENTS, Bytes, Dimension, Float
 from harness.vocab import Backend
 from harness.yamlconf import StrictModel, load_data, validate
@@ -198,6 +199,7 @@ def load_artifact(path: Path) -> Artifact:
     """Check a model file, read its manifest, and infer what the manifest leaves out."""
     if not path.exists():
         raise UserError("model file not found.", path=path, fix="check the path in the plan (it is relative to the plan file).")
+    check_regular(path, "builds", folders=True, fix="export or copy the build to a file (a package to a folder).")
     expected = SUFFIX_FORMATS.get(path.suffix)
     if expected is None:
         raise UserError(
@@ -242,10 +244,11 @@ def load_artifact(path: Path) -> Artifact:
             raise UserError(f"companions.{role}: '{rel}' leaves the manifest's folder.",
                             path=manifest_path, line=lines.get(("companions", role)),
                             fix="copy the file beside the manifest and name it without '..', links or absolute paths.")
-        if not companion.is_file():
+        if not companion.exists():
             raise UserError(f"companions.{role}: '{rel}' does not exist (looked in {manifest_path.parent}).",
                             path=manifest_path, line=lines.get(("companions", role)),
                             fix="build or copy the file there, or correct the path.")
+        check_regular(companion, "companions", fix="copy the companion to a file beside the manifest.")
         companions[role] = companion
     if manifest_path is None:
         inferred = ["manifest"] + inferred
