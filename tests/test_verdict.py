@@ -223,3 +223,20 @@ def test_the_banner_counts_undecided_checks_and_lists_them_apart_in_words_that_a
     failing = [c.subject for _, of_kind in head.failing_by_kind for c in of_kind]
     assert sorted(failing) == ["a", "e", "f", "g"]  # every check is in exactly one list
     assert sum(head.counts.values()) == len(checks) - len(head.passing)
+
+
+def test_the_summary_tiles_add_up_to_the_rows_judged_and_count_reference_cells_nowhere():
+    """'16 latency cells, 3 within budget, 12 budget miss, 6 no budget' (chains in one figure only, a near-budget
+    cell in none).  Catches tiles counted by hand (statuses left out) and a total that counts the /ref cells."""
+    from harness.report.verdict import CHAIN_GROUP, row_summary
+
+    checks = [Check("p", "a", "budget", "pass", "", group="vad"), Check("p", "b", "budget", "near budget", "", group="vad"),
+              Check("p", "c", "budget", "budget miss", "", group=CHAIN_GROUP),
+              Check("p", "e", "budget", "no budget", "", group="asr-decoder"), Check("p", "f", "budget", "pass", "", group="vad"),
+              Check("p", "f", "latency", "regression", "", group="vad")]  # a comparison: not a row's own verdict
+    rows = row_summary(checks)
+    assert (rows.total, rows.cells, rows.chains, rows.pipelines) == (5, 4, 1, 0)
+    assert sum(n for n, _, _ in rows.tiles) == rows.total
+    assert [(n, words) for n, words, _ in rows.tiles] == [(2, "within budget"), (1, "near budget"),
+                                                          (1, "budget miss (P95)"), (0, "failed"),
+                                                          (1, "no budget for stage")]

@@ -12,7 +12,8 @@ from harness.accuracy.bootstrap import MIN_UTTERANCES_FOR_INTERVAL
 from harness.followup import DEFAULT_DB, command_of, db_option, resume_command
 from harness.report import plots
 from harness.report.model import ReportData, build_report_data
-from harness.report.verdict import Check
+from harness.report.verdict import Check, row_summary
+from harness.words import counted
 from harness.outfile import make_folder, write_text
 from harness.store import Store
 from harness.store.db import StoredVerdict
@@ -105,6 +106,7 @@ def render(data: ReportData, db: Path = DEFAULT_DB, unfinished: str | None = Non
     return environment().get_template("report.html.j2").render(
         data=data, css=css, version=__version__, verdicts=stage_verdicts(data), quant=quant_pairs(data),
         min_utterances=MIN_UTTERANCES_FOR_INTERVAL, db_option=db_option(db), unfinished=unfinished,
+        rows=row_summary(data.judged), counted=counted,
         resume=resume_command(command_of(data.run.settings), data.run.plan_path, data.run.run_id, db))
 
 

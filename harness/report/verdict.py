@@ -169,6 +169,41 @@ def report_checks(data) -> list[Check]:
     return checks
 
 
+# The run's own rows (plan cells, chains, pipelines) by budget verdict, as summary tiles: (status, words, CSS class).
+ROW_TILES = (("pass", "within budget", "pass"), ("near budget", "near budget", "flag"),
+             ("budget miss", "budget miss (P95)", "over"), ("suspect", "suspect (throttled)", "flag"),
+             ("no P95", "no P95 reported", ""), ("failed", "failed", "failed"), (NO_BUDGET, "no budget for stage", ""))
+
+
+ALWAYS_SHOWN = ("pass", "budget miss", "failed")  # shown at 0 too: "0 failed" is news; the rest only when there
+
+
+@dataclass
+class RowSummary:
+    """How many rows the run judged on their own (budgets and failures) and with what verdict; adds up."""
+
+    cells: int
+    chains: int
+    pipelines: int
+    tiles: list[tuple[int, str, str]]  # (count, words, CSS class): the verdicts rows have, summing to total
+
+    @property
+    def total(self) -> int:
+        return self.cells + self.chains + self.pipelines
+
+
+def row_summary(checks: list[Check]) -> RowSummary:
+    """The summary tiles of a run: its own rows (reference and A/A cells are not judged, so not counted)."""
+    rows = [c for c in checks if c.kind in ("budget", "run")]
+    chains = sum(c.group == CHAIN_GROUP for c in rows)
+    pipelines = sum(c.group == PIPELINE_GROUP for c in rows)
+    known = ROW_TILES + tuple((status, status, "") for status in sorted({c.status for c in rows}
+                                                                         - {t[0] for t in ROW_TILES}))
+    counts = [(sum(c.status == status for c in rows), status, words, css) for status, words, css in known]
+    tiles = [(n, words, css) for n, status, words, css in counts if n or status in ALWAYS_SHOWN]
+    return RowSummary(len(rows) - chains - pipelines, chains, pipelines, tiles)
+
+
 def worst(checks: list[Check]) -> str:
     """A run's (or night's) verdict: the worst status of its checks, "pass" when there are none."""
     return min((c.status for c in checks), key=severity, default="pass")
