@@ -442,3 +442,15 @@ def test_a_control_character_is_given_its_line_and_an_exponent_without_a_dot_a_f
     assert "1.0e+300" in caught.value.fix and "YAML 1.1" in caught.value.fix and caught.value.line == 1
     (tmp_path / "limits.yaml").write_text("timeout_s: 1.0e+300\n")
     assert yamlconf.load_model(Limits, tmp_path / "limits.yaml").timeout_s == 1e300
+
+
+def test_a_manifest_named_after_no_build_is_warned_of(tmp_path, capsys):
+    # Catches: c.manifest.json beside c.onnx silently ignored (it must be c.onnx.manifest.json).
+    from harness.plan.expand import _warn_of_stray_manifests
+
+    for name in ("c.onnx", "c.manifest.json", "d.onnx", "d.onnx.manifest.json"):
+        (tmp_path / name).write_text("{}")
+    _warn_of_stray_manifests([tmp_path / "c.onnx", tmp_path / "d.onnx"])
+    err = capsys.readouterr().err
+    assert "c.manifest.json" in err and "rename it to c.onnx.manifest.json" in err, err
+    assert "d.onnx.manifest.json" not in err, "a manifest with its build beside it was warned of"

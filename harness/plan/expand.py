@@ -7,14 +7,17 @@ later scheduler can send it to another host without this process's state.
 from __future__ import annotations
 
 import glob
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.artifacts import Artifact, load_artifact
+from harness.artifacts.manifest import MANIFEST_SUFFIXES
 from harness.errors import UserError
 from harness.inventory import DeviceConfig, Inventory
 from harness.plan.models import ROLE_STAGES, Cooldown, Plan
 from harness.runners import RunSettings, select_runner
+from harness.termsafe import term_safe
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
             if m not in found:
                 found.append(m)
                 pattern_of[m] = i
+    _warn_of_stray_manifests(found)
     by_sha: dict[str, Artifact] = {}
     for path in found:
         art = load_artifact(path)
@@ -92,6 +96,21 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
         if first.manifest_dict() != art.manifest_dict():  # ... unless they claim to be two builds
             _refuse_same_bytes(plan_path, lines.get(("artifacts", pattern_of[path])), first, art)
     return list(by_sha.values())
+
+
+def _warn_of_stray_manifests(builds: list[Path]) -> None:
+    """A manifest named after no file beside it (c.manifest.json for c.onnx) is never read: its build is
+    measured with guessed values.  Say so, naming the build it was probably meant for."""
+    for folder in sorted({path.parent for path in builds}):
+        for manifest in sorted(folder.glob("*.manifest.*")):
+            suffix = next((s for s in MANIFEST_SUFFIXES if manifest.name.endswith(s)), None)
+            if suffix is None or manifest.with_name(manifest.name[: -len(suffix)]).exists():
+                continue
+            base = manifest.name[: -len(suffix)]
+            meant = [b.name for b in builds if b.parent == folder and b.stem == base]
+            fix = f"rename it to {meant[0]}{suffix}" if meant else f"name it after its build, e.g. {base}.onnx{suffix}"
+            print(term_safe(f"warning: {manifest} describes no file beside it and is not read; {fix}."),
+                  file=sys.stderr)
 
 
 def _refuse_same_bytes(plan_path: Path, line: int | None, first: Artifact, second: Artifact) -> None:
