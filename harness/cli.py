@@ -214,6 +214,8 @@ def cmd_run(args) -> int:
 
 def cmd_nightly(args) -> int:
     from harness.nightly.run import compare_and_write, nightly, refuse_unusable_baseline
+    from harness.report.verdict import headline
+    from harness.words import counted
 
     if args.plan is None and not args.compare_only:
         raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
@@ -239,8 +241,8 @@ def cmd_nightly(args) -> int:
     else:
         base = outcome.baseline_id or "none (first night of this plan)"
         print(f"{'PASSED' if outcome.passed else 'FAILED'} nightly {outcome.run_id} against {base}: "
-              f"{len(outcome.checks)} checks, {len(failing)} failing",
-              file=sys.stderr)
+              f"{counted(len(outcome.checks), 'check')}, {len(failing)} failing · "
+              + " · ".join(headline(outcome.checks).phrases), file=sys.stderr)
         for c in failing:
             print(term_safe(f"  {c.status}: {c.device_id} · {c.subject} ({c.kind}): {c.detail}"), file=sys.stderr)
         print(f"report: {outcome.out_dir / 'index.html'} · {outcome.out_dir / 'junit.xml'} · "

@@ -187,3 +187,12 @@ def test_an_interrupted_side_is_named_and_every_printed_command_names_the_databa
     proc = run_cli("nightly", "--compare-only", "synthetic-0000", "--baseline", "latest", "--db", str(db), "--json")
     out = json.loads(proc.stdout)
     assert out["baseline_run_id"] == "synthetic-0001" and out["out_dir"] == str(db.parent / "synthetic-0000")
+
+
+def test_the_compare_headline_counts_in_words_and_names_an_incomplete_side():
+    """'1 checks' before counted(); catches the headline phrased by hand or dropping the incomplete note."""
+    from harness.nightly.compare import RunComparison
+    from harness.report.verdict import Check
+
+    one = RunComparison("a", "b", 0.05, [Check("d", "s", "latency", "pass", "")], incomplete=["B b is an incomplete run"])
+    assert one.headline() == "b against a: 1 check (1 pass); B b is an incomplete run"

@@ -18,6 +18,7 @@ from harness.report.model import ReportData, build_report_data
 from harness.run.engine import identity_of, incomplete
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD
 from harness.store import Store
+from harness.words import counted
 
 # Every ratio's interval is printed beside its verdict, so it is the test's own: it excludes 1 exactly when the
 # test is significant at ALPHA.
@@ -57,7 +58,7 @@ class RunComparison:
 
     def headline(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in self.counts().items()) or "nothing to compare"
-        head = f"{self.candidate_id} against {self.baseline_id}: {len(self.checks)} checks ({counts})"
+        head = f"{self.candidate_id} against {self.baseline_id}: {counted(len(self.checks), 'check')} ({counts})"
         return "; ".join([head, *self.incomplete])
 
 
