@@ -479,3 +479,28 @@ def test_commands_that_only_read_open_the_database_read_only(stored, read_only_f
     assert "empty file" in run_main(capsys, "runs", "--db", empty)[2]
     assert empty.stat().st_size == 0 and [p.name for p in tmp_path.iterdir() if p.name.startswith("empty")] == [
         "empty.db"]
+
+
+@pytest.mark.parametrize("name", ["build file", "manifest field", "plan file"])
+def test_names_that_are_not_utf8_are_refused_before_a_run_row_exists(tmp_path, capsys, name):
+    # Catches: UnicodeEncodeError tracebacks in record_artifact / create_run, each attempt leaving a run
+    # 'running' with 0 cells (the store is written only after the run's row was made).
+    import os
+    import sqlite3
+
+    plan = _lab(tmp_path / "lab")
+    builds = tmp_path / "lab" / "builds"
+    if name == "build file":
+        os.rename(builds / "tiny.onnx", os.fsencode(builds) + b"/caf\xe9.onnx")
+        plan.write_text(plan.read_text().replace("[builds/tiny.onnx]", '["builds/*.onnx"]'))
+    elif name == "manifest field":
+        manifest = builds / "tiny.onnx.manifest.json"
+        manifest.write_text(manifest.read_text().replace('"tiny"', '"b\\ud800x"'))
+    else:
+        plan = Path(os.fsdecode(os.fsencode(tmp_path / "lab") + b"/pl\xff.yaml"))
+        (tmp_path / "lab" / "plan.yaml").rename(plan)
+    db = tmp_path / "h.db"
+    for _ in range(2):
+        code, _, err = run_main(capsys, "run", plan, "--db", db, "-q")
+        assert code == 2 and "not UTF-8" in err and "rename" in err, err
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM runs").fetchone() == (0,)

@@ -218,9 +218,6 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                 settings["reference_run"] = reference_run
                 cells = cells + reference_cells(cells, store, reference_run, cache)
             settings[RUNS_PLANNED] = sum(rounds_wanted(c) for c in cells)  # what "complete" means, for verdicts
-            run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
-            store.claim_run(run_id)
-            stored = {}
         for spec in cells:
             if spec.task == "latency":
                 try:
@@ -232,15 +229,20 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                     print(f"warning: could not keep a copy of {spec.artifact.path} ({exc.strerror})", file=sys.stderr)
         if reference_run and resume:
             cells = cells + reference_cells(cells, store, reference_run, cache)
+        arts = {c.artifact.sha256: c.artifact for c in cells}
+        arts.update({a.sha256: a for c in cells if c.chain for a in c.chain.parts.values()})
+        arts.update({skip.artifact.sha256: skip.artifact for skip in skipped})
+        for art in arts.values():
+            store.record_artifact(art)
+        if not resume:  # only now: a build the store refuses (a name that is not UTF-8) or a copy that fails
+            # leaves no 'running' run with nothing in it behind
+            run_id = store.create_run(plan.name, plan_path, plan_sha, plan.budgets_p95_ms.model_dump(), settings)
+            store.claim_run(run_id)
+            stored = {}
         complete = {c.key for c in cells if c.key in stored and
                     (stored[c.key][0] != "ok" or len(stored[c.key][1]) >= c.settings.runs)}
         outcome = RunOutcome(run_id=run_id, skipped=len(skipped), resumed_cells=len(complete))
-        arts = {c.artifact.sha256: c.artifact for c in cells}
-        arts.update({a.sha256: a for c in cells if c.chain for a in c.chain.parts.values()})
-        for art in arts.values():
-            store.record_artifact(art)
         for skip in skipped:
-            store.record_artifact(skip.artifact)
             store.record_skipped(run_id, skip.device_id, skip.artifact.sha256, skip.reason)
         if extra_rounds:
             cells = [c for c in cells if c.key in extra_rounds]

@@ -243,6 +243,31 @@ def _cell_extra(spec, measurement) -> dict:
     return extra
 
 
+def _utf8_only(row: tuple, path: Path, what: str) -> tuple:
+    """``row`` when all its text is UTF-8 (the store's one text encoding); else a UserError naming ``path``.  A file
+    name that is not UTF-8 (caf\\xe9.onnx) or a manifest's lone surrogate ("b\\ud800x") would otherwise fail mid-write."""
+    for value in row:
+        if isinstance(value, str) and _escaped(value) != value:
+            raise UserError(f"'{_escaped(value)}' is not UTF-8 text, and the results database stores UTF-8 only; "
+                            "nothing was stored.", path=_escaped(str(path)),
+                            fix=f"rename {what} (and the names and fields in it) with UTF-8 characters only.")
+    return row
+
+
+def _escaped(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode shown escaped: a file name's undecodable byte as \\xe9, a lone
+    surrogate as \\ud800."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _refuse_empty(path: Path) -> None:
     """A read-only open of a missing or 0-byte file: SQLite would read it as an empty database (and a writing
     open would fill it with the schema)."""
@@ -476,14 +501,12 @@ class Store:
                    started_at: str | None = None) -> str:
         """A new run row (status 'running'); ``plan_text`` defaults to the plan file's text."""
         run_id = run_id or new_run_id()
+        row = _utf8_only((run_id, plan_name, str(plan_path), plan_sha256,
+                          plan_text if plan_text is not None else plan_path.read_text(encoding="utf-8"),
+                          json.dumps(budgets), json.dumps(settings), __version__, socket.gethostname(),
+                          started_at or utc_now(), None, "running"), plan_path, "the plan file")
         with self.db:
-            self.db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, plan_name, str(plan_path), plan_sha256,
-                 plan_text if plan_text is not None else plan_path.read_text(encoding="utf-8"),
-                 json.dumps(budgets), json.dumps(settings), __version__, socket.gethostname(),
-                 started_at or utc_now(), None, "running"),
-            )
+            self.db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
         return run_id
 
     def set_run_status(self, run_id: str, status: str) -> None:
@@ -500,13 +523,12 @@ class Store:
             )
 
     def record_artifact(self, artifact) -> None:
+        row = _utf8_only((artifact.sha256, artifact.model, artifact.stage, artifact.format, artifact.backend,
+                          artifact.quantization, artifact.size_bytes, json.dumps(artifact.manifest_dict(), default=str),
+                          json.dumps(artifact.inferred)), artifact.manifest_path or artifact.path,
+                         "the build file and its manifest")
         with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?)",
-                (artifact.sha256, artifact.model, artifact.stage, artifact.format, artifact.backend,
-                 artifact.quantization, artifact.size_bytes, json.dumps(artifact.manifest_dict(), default=str),
-                 json.dumps(artifact.inferred)),
-            )
+            self.db.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?)", row)
 
     def record_skipped(self, run_id: str, device_id: str, sha256: str, reason: str) -> None:
         with self.db:
