@@ -163,8 +163,9 @@ def _measuring(args, command: str, work):
         if fault is None or progress.run_id is None:
             raise
         if isinstance(exc, OutputError):  # measuring is over and stored: only its outputs need writing again
+            out = f" -o {shlex.quote(str(args.output))}" if getattr(args, "output", None) else ""
             again = (f"; then write run {progress.run_id}'s outputs with: harness nightly --compare-only "
-                     f"{progress.run_id} (with the same --db and -o)" if command == "nightly" else "")
+                     f"{progress.run_id}{db_option(args.db)}{out}" if command == "nightly" else "")
             raise UserError(fault.message, path=fault.path, fix=fault.fix.rstrip(".") + again + ".") from None
         # The run's row exists: say which command finishes it once the fault is fixed.
         raise UserError(fault.message, path=fault.path, fix=f"{fault.fix.rstrip('.')}; then finish run "
@@ -633,11 +634,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plan", type=Path, nargs="?", help="plan file (not needed with --compare-only)")
     p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
     db_arg(p)
-    p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run instead of the last complete night")
+    p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run (a run id, its start, or 'latest') instead of the last complete night")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted nightly run")
     p.add_argument("--compare-only", metavar="RUN_ID", help="compare a stored run without running anything")
     p.add_argument("--threshold", type=number.fraction, default=0.05, help="smallest latency change worth calling (default 0.05)")
-    p.add_argument("-o", "--output", type=Path, help="output folder (default: reports/RUN_ID)")
+    p.add_argument("-o", "--output", type=Path,
+                   help="output folder (default: RUN_ID beside the database, reports/RUN_ID for the default --db)")
     p.add_argument("--json", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     lab_arg(p)
