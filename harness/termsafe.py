@@ -27,6 +27,16 @@ def term_safe(text: object, keep_newlines: bool = False) -> str:
     return pattern.sub(_escape, str(text))
 
 
+# In a page, only what a browser would drop or show as nothing: C0 controls but tab and line breaks, DEL and C1.
+# (Right-to-left marks stay: a Hebrew or Arabic transcript needs them, and HTML lays them out safely.)
+_PAGE_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def page_safe(text: object) -> str:
+    """``str(text)`` with control characters shown as escapes, for HTML pages (which escape the rest)."""
+    return _PAGE_UNSAFE.sub(_escape, str(text))
+
+
 def xml_safe(text: object) -> str:
     """``str(text)`` with every character XML 1.0 forbids shown as its escape (ElementTree escapes the rest)."""
     return _XML_UNSAFE.sub(_escape, str(text))

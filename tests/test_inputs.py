@@ -454,3 +454,15 @@ def test_a_manifest_named_after_no_build_is_warned_of(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "c.manifest.json" in err and "rename it to c.onnx.manifest.json" in err, err
     assert "d.onnx.manifest.json" not in err, "a manifest with its build beside it was warned of"
+
+
+def test_pages_show_control_characters_from_outside_as_escapes():
+    # Catches: NUL, ESC and BEL from a build name written raw into index.html (escaped for HTML, but not clean).
+    from markupsafe import Markup
+
+    from harness.report.html import environment
+
+    page = environment().from_string("<td>{{ name }}</td>{{ chart }}").render(
+        name="tiny\x00\x1b[31m\x07<b>\tשלום\u200f", chart=Markup("<svg><text>ok</text></svg>"))
+    assert not any(c in page for c in "\x00\x1b\x07"), repr(page)
+    assert "tiny\\x00\\x1b[31m\\x07&lt;b&gt;\tשלום\u200f" in page and "<svg><text>ok</text></svg>" in page

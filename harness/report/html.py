@@ -6,6 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from harness import __version__
 from harness.accuracy.bootstrap import MIN_UTTERANCES_FOR_INTERVAL
@@ -17,6 +18,7 @@ from harness.words import counted
 from harness.outfile import make_folder, write_text
 from harness.store import Store
 from harness.store.db import StoredVerdict
+from harness.termsafe import page_safe
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -35,10 +37,16 @@ def _fmt_mb(size_bytes: int | None) -> str:
     return "–" if size_bytes is None else f"{size_bytes / 1e6:.1f}"
 
 
+def _visible(value):
+    """Every text printed into a page shows its control characters as escapes (a NUL, ESC or BEL in a build
+    name becomes \\x00, \\x1b, \\x07, as on the terminal); the harness's own markup (charts) is left alone."""
+    return page_safe(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 def environment() -> Environment:
     # Autoescape everything: model names, device facts, logs and transcripts come from outside.
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_visible)
     env.filters["ms"] = _fmt_ms
     env.filters["mb"] = _fmt_mb
     return env
