@@ -178,7 +178,7 @@ def test_an_interrupted_side_is_named_and_every_printed_command_names_the_databa
     assert report.returncode == 0, report.stderr
     html = (db.parent / "synthetic-0001" / "index.html").read_text()
     head = html.split("<h1>")[0]
-    assert "INCOMPLETE" in head and "the run is interrupted" in head and f"--resume synthetic-0001 --db {db}" in head
+    assert "<title>INCOMPLETE" in head and "the run is interrupted" in head and f"--resume synthetic-0001 --db {db}" in head
     assert f"harness report synthetic-0001 --db {db}</code>" in html
 
     # --baseline takes 'latest' as every other command does; the outputs go beside the database, as a report's
