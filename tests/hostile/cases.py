@@ -1529,3 +1529,114 @@ def _(root):
     assert rows and all(r["model"] == "'" + formula for r in rows), rows[0]["model"]
     assert all(not v.startswith(("=", "+", "@")) for r in rows for v in r.values()), "a cell still starts a formula"
     assert float(rows[0]["latency_ms"]) >= 0, "numbers must stay numbers"
+
+
+# -- outputs and the store never destroy what was there ------------------------------------------------------
+
+@case("fault", "export, report and nightly -o onto a full disk (cut the previous file, blamed the database)")
+def _(root):
+    db = stored_db(root)
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
+    disk = root / "full"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    assert mounted.returncode == 0, f"cannot simulate a full disk here: {mounted.stderr.decode()[-300:]}"
+    try:
+        for name in ("x.csv", "rep/index.html", "n/index.html"):
+            (disk / name).parent.mkdir(exist_ok=True)
+            (disk / name).write_text(f"GOOD {name}\n")
+        try:
+            with open(disk / "filler", "ab", buffering=0) as fh:
+                while True:
+                    fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+        for argv, name in ((["export", run_id, "-o", str(disk / "x.csv")], "x.csv"),
+                           (["report", run_id, "-o", str(disk / "rep")], "rep"),
+                           (["nightly", "--compare-only", run_id, "-o", str(disk / "n")], "n")):
+            proc = cli(*argv, "--db", str(db), cwd=root, timeout_s=QUICK_S * 6)
+            expect_user_error(proc, str(disk / name), "No space left")
+            assert "h.db" not in proc.stderr and "--resume" not in proc.stderr, proc.stderr[-800:]
+        for name in ("x.csv", "rep/index.html", "n/index.html"):
+            assert (disk / name).read_text() == f"GOOD {name}\n", f"{name} was cut"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@case("bad input", "runs on a v4 database beside the user's own h.db.v4.bak (migrated it and replaced the file)")
+def _(root):
+    db = stored_db(root)
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE checks")  # v5 added only this table: what is left is a v4 database
+    con.execute("PRAGMA user_version=4")
+    con.commit()
+    con.close()
+    (root / "h.db.v4.bak").write_text("MY OWN BACKUP\n")
+    before = db.read_bytes()
+    expect_user_error(cli("runs", "--db", "h.db", cwd=root, timeout_s=QUICK_S), "h.db", "harness migrate --db h.db")
+    assert db.read_bytes() == before
+    proc = cli("migrate", "--db", "h.db", cwd=root, timeout_s=QUICK_S)
+    assert proc.returncode == 0 and "h.db.v4.1.bak" in proc.stderr, proc.stderr[-800:]
+    assert (root / "h.db.v4.bak").read_text() == "MY OWN BACKUP\n", "the user's file was overwritten"
+
+
+@case("bad input", "runs on a 0-byte file and on a database on a read-only mount (wrote a schema / refused to read)")
+def _(root):
+    (root / "empty.db").touch()
+    expect_user_error(cli("runs", "--db", "empty.db", cwd=root, timeout_s=QUICK_S), "empty.db", "empty file")
+    assert (root / "empty.db").stat().st_size == 0
+    with _read_only_mount(root, stored_db(root)) as disk:
+        for argv in (["runs"], ["export", "latest", "-o", str(root / "x.csv")], ["report", "latest", "-o", "rep"]):
+            proc = cli(*argv, "--db", str(disk / "h.db"), cwd=root, timeout_s=QUICK_S * 6)
+            assert proc.returncode == 0, proc.stderr[-800:]
+
+
+@case("bad input", "run: a folder named like a cached build (64 zeros) beside the database (the prune deleted it)")
+def _(root):
+    plan = lab(root)
+    mine = root / "h-builds" / ("0" * 64)
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    assert cli("run", str(plan), "--db", "h.db", "-q", cwd=root).returncode == 0
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+@case("bad input", "corpus import kaldi over an existing manifest.jsonl (replaced it silently)")
+def _(root):
+    (root / "k").mkdir()
+    wav(root / "k" / "a.wav")
+    (root / "k" / "wav.scp").write_text("u1 a.wav\n")
+    (root / "k" / "text").write_text("u1 hello\n")
+    (root / "k" / "manifest.jsonl").write_text("MINE\n")
+    expect_user_error(cli("corpus", "import", "kaldi", "k", cwd=root, timeout_s=QUICK_S), "manifest.jsonl", "--force")
+    assert (root / "k" / "manifest.jsonl").read_text() == "MINE\n"
+
+
+@case("bad input", "run: a build file named caf\\xe9.onnx (traceback, a 'running' run with 0 cells each try)")
+def _(root):
+    plan = lab(root)
+    os.rename(root / "builds" / "tiny.onnx", os.fsencode(root / "builds") + b"/caf\xe9.onnx")
+    plan.write_text(plan.read_text().replace("builds/tiny.onnx", "builds/*.onnx"))
+    bad_run(root, "not UTF-8", "rename")
+
+
+@case("bad input", "export -o /proc/x and -o a dangling symlink (FileNotFoundError traceback)")
+def _(root):
+    db = stored_db(root)
+    (root / "dang").symlink_to(root / "nowhere" / "x.csv")
+    for out in ("/proc/x", "dang"):
+        expect_user_error(cli("export", "latest", "--db", str(db), "-o", out, cwd=root, timeout_s=QUICK_S), out)
+
+
+@case("fault", "run: an Android inventory whose adb_port has no adb server (AdbConnectionError traceback)")
+def _(root):
+    import socket
+
+    plan = lab(root)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (root / "devices.yaml").write_text(f"devices:\n  - {{id: phone, platform: android, serial: '*', "
+                                       f"adb_port: {port}}}\n")
+    proc = cli("run", str(plan), "--db", "h.db", "-q", cwd=root, timeout_s=QUICK_S)
+    expect_user_error(proc, f"no adb server on 127.0.0.1:{port}", f"adb -P {port} start-server")
