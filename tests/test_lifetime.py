@@ -299,3 +299,27 @@ def test_a_killed_harness_leaves_no_run_lock_file_behind_for_long(tmp_path):
         claimer.claim_run(new_run)
         left = sorted(p.name for p in tmp_path.glob("*.lock"))
     assert left == sorted([f"h.db.{held_run}.lock", f"h.db.{new_run}.lock", users.name])
+
+
+def test_no_adb_server_is_one_message_and_the_harness_starts_none(tmp_path, monkeypatch, capsys):
+    """Catches adbutils left to start a server (it ran 'adb start-server' on 5037 whatever adb_port said, left it
+    running after the harness, and still ended in an AdbConnectionError traceback, exit 1)."""
+    import socket
+
+    import adbutils._adb
+
+    started = []
+    monkeypatch.setattr(adbutils._adb.subprocess, "run", lambda argv, **kw: started.append(argv))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "devices.yaml").write_text(f"devices:\n  - {{id: phone, platform: android, serial: '*', "
+                                           f"adb_port: {port}}}\n")
+    (tmp_path / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [m.onnx]\n")
+    from tests.hostile.cases import tiny_onnx
+
+    tiny_onnx(tmp_path / "m.onnx")
+    code = cli_main(["run", str(tmp_path / "plan.yaml"), "--db", str(tmp_path / "h.db")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"no adb server on 127.0.0.1:{port} (start it with: adb -P {port} start-server)" in err, err
+    assert started == [], f"adbutils started an adb server: {started}"

@@ -42,7 +42,12 @@ class Config(DeviceConfig):
             return [self]
         from harness.errors import UserError
 
-        serials = attached_serials(self.adb_port)
+        try:
+            serials = attached_serials(self.adb_port)
+        except NoAdbServer as exc:
+            raise UserError(f"device {self.id}: device unreachable: {exc}.",
+                            fix=f"start the phones' adb server on port {self.adb_port}, or correct adb_port in the "
+                                "inventory.") from None
         if not serials:
             raise UserError(f"device {self.id} has serial '*' but adb sees no phone online.",
                             fix="connect a phone (check 'adb devices'), or name its serial.")
@@ -57,17 +62,47 @@ class Config(DeviceConfig):
 
 def attached_serials(adb_port: int = 5037) -> list[str]:
     """Serials of every phone the adb server sees online (for ``serial: '*'`` in the inventory)."""
-    import adbutils
+    return [d.serial for d in adb_client(adb_port).device_list()]
 
-    return [d.serial for d in adbutils.AdbClient(host="127.0.0.1", port=adb_port).device_list()]
+
+def adb_client(adb_port: int):
+    """An adbutils client of the adb server on ``adb_port`` that never starts one.
+
+    adbutils runs ``adb start-server`` when its connection is refused: on the default port 5037 whatever port
+    it was given (so it never helps), left running after the harness ends, and on a lab controller a second
+    server competing for the USB phones.  The user starts the server; the harness says how (NoAdbServer)."""
+    import adbutils
+    from adbutils._adb import AdbConnection
+    from adbutils.errors import AdbConnectionError, AdbTimeout
+
+    class ExistingServerConnection(AdbConnection):
+        def _safe_connect(self):
+            return self._create_socket()
+
+    class Client(adbutils.AdbClient):
+        def make_connection(self, timeout: float | None = None) -> AdbConnection:
+            try:
+                connection = ExistingServerConnection(self.host, self.port)
+            except (AdbConnectionError, AdbTimeout, OSError):
+                raise NoAdbServer(self.host, self.port) from None
+            if timeout:
+                connection.conn.settimeout(timeout)
+            return connection
+
+    return Client(host="127.0.0.1", port=adb_port)
+
+
+class NoAdbServer(Exception):
+    """Nothing listens on the adb server's port; the message says how to start one there."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"no adb server on {host}:{port} (start it with: adb -P {port} start-server)")
 
 
 class Device(BaseDevice):
     def __init__(self, config: Config) -> None:
-        import adbutils
-
         super().__init__(config)
-        self._client = adbutils.AdbClient(host="127.0.0.1", port=config.adb_port)
+        self._client = adb_client(config.adb_port)
         self._device = None
 
     @property
@@ -79,6 +114,8 @@ class Device(BaseDevice):
     def reachable(self) -> tuple[bool, str]:
         try:
             state = self.adb.get_state()
+        except NoAdbServer as exc:
+            return False, str(exc)
         except Exception as exc:  # noqa: BLE001 - adbutils raises several kinds; all mean "not reachable"
             return False, f"adb cannot reach {self.config.serial} ({exc})"
         return (state == "device", f"state {state}")
@@ -99,6 +136,8 @@ class Device(BaseDevice):
         try:
             outcome = shell_v2(self.adb.open_transport(timeout=timeout_s + self.CONTROLLER_GRACE_S), command,
                                timeout_s + self.KILL_AFTER_S + self.CONTROLLER_GRACE_S, self.OUTPUT_CAP_BYTES)
+        except NoAdbServer as exc:
+            raise DeviceError(self.id, argv, f"device unreachable: {exc}", lost=True) from None
         except (AdbError, OSError, ConnectionError, EOFError) as exc:
             raise DeviceError(self.id, argv, f"adb lost the device ({exc})", lost=True) from None
         duration_s = time.perf_counter() - started
