@@ -33,6 +33,25 @@ def test_et_error_line_before_trailing_info_lines():
                                            "Max new tokens 0 is less than or equal to 0")
 
 
+# What the host LLM worker printed for `llm.seq_len: 4` under an 11-token prompt (ExecuTorch's runner logs the
+# cause, its Python binding raises a generic error).
+LLM_SEQ_LEN_LOG = """\
+[text_prefiller.cpp:121] Prefill token result numel(): 1024
+[text_llm_runner.cpp:201] Max new tokens resolved: 0, given pos_ 11, num_prompt_tokens 11, max_context_len 128
+[text_llm_runner.cpp:209] Max new tokens 0 is less than or equal to 0
+Traceback (most recent call last):
+  File "/work/main/harness/runners/host_llm_worker.py", line 48, in generate_timed
+    runner.generate(prompt, config, token_callback=on_piece, stats_callback=stats.append)
+RuntimeError: Generation failed
+"""
+
+
+def test_a_generic_python_error_comes_with_the_native_cause_logged_before_it():
+    # Fails when only the last error line is taken ("RuntimeError: Generation failed" says nothing).
+    assert last_error_line(LLM_SEQ_LEN_LOG) == ("[text_llm_runner.cpp:209] Max new tokens 0 is less than or equal "
+                                                "to 0 (RuntimeError: Generation failed)")
+
+
 def test_stdout_when_stderr_names_nothing_and_last_line_as_fallback():
     assert last_error_line("", "step 1\nerror: model file missing\n") == "error: model file missing"
     assert last_error_line("loading\nbye now\n", "") == "bye now"

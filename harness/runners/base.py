@@ -150,11 +150,24 @@ def last_error_line(stderr: str, stdout: str = "") -> str:
     last non-frame line of stderr; '' when it printed nothing.  Every runner's failure reason carries it, so
     "exited with code 1" says why without opening the log."""
     for text in (stderr, stdout):
-        for line in reversed(_said_lines(text)):
-            if _ERROR_WORDS.search(line):
-                return _clip_line(line)
+        cause = _last_error(_said_lines(text))
+        if cause and _PYTHON_EXCEPTION.match(cause):
+            # A native library logs the cause and its Python binding raises a generic one ("RuntimeError:
+            # Generation failed" after "Max new tokens 0 is less than or equal to 0"): give both.
+            native = _last_error(_said_lines(text.split("Traceback (most recent call last)")[0]))
+            if native and native != cause:
+                return _clip_line(f"{native} ({cause})")
+        if cause:
+            return _clip_line(cause)
     lines = _said_lines(stderr)
     return _clip_line(lines[-1]) if lines else ""
+
+
+_PYTHON_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure): ")
+
+
+def _last_error(lines: list[str]) -> str:
+    return next((line for line in reversed(lines) if _ERROR_WORDS.search(line)), "")
 
 
 def _said_lines(text: str) -> list[str]:
