@@ -54,7 +54,7 @@ def test_contract_examples_are_valid_and_broken_results_are_named_precisely():
     message = str(err.value)
     assert "$.load_ms: 'fast' is not of type 'number'" in message and "$.thermal_state[0].state" in message
     assert "'latency_ms' is a required property" in message
-    with pytest.raises(ios_contract.ContractError, match="not JSON"):
+    with pytest.raises(ios_contract.ContractError, match="not valid JSON"):
         ios_contract.parse_result('{"schema": ', jobs["latency"])
     with pytest.raises(ios_contract.ContractError, match="compute_units"):
         ios_contract.validate_job(dict(jobs["latency"], compute_units="neuralEngineOnly"))
