@@ -1640,3 +1640,23 @@ def _(root):
                                        f"adb_port: {port}}}\n")
     proc = cli("run", str(plan), "--db", "h.db", "-q", cwd=root, timeout_s=QUICK_S)
     expect_user_error(proc, f"no adb server on 127.0.0.1:{port}", f"adb -P {port} start-server")
+
+
+@case("fault", "run with TMPDIR on a full disk (the measuring child hung until timeout_s, stored as 'timeout')")
+def _(root):
+    plan = lab(root, plan_extra="timeout_s: 120\n", runs=1)
+    full = root / "full"
+    full.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,nr_inodes=3", "tmpfs", str(full)],
+                             capture_output=True)
+    assert mounted.returncode == 0, f"cannot simulate a full disk here: {mounted.stderr.decode()[-300:]}"
+    try:
+        proc = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", "h.db"], cwd=root,
+                              env={**os.environ, "TMPDIR": str(full)}, capture_output=True, text=True,
+                              timeout=100, stdin=subprocess.DEVNULL)
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, f"exit {proc.returncode}: {proc.stderr[-1500:]}"
+    said = " ".join(proc.stderr.split())
+    assert "could not create the run's output file" in said and "free space there" in said, said[-800:]
+    assert "timeout" not in said, said[-800:]
