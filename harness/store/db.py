@@ -525,7 +525,7 @@ class Store:
     def record_artifact(self, artifact) -> None:
         row = _utf8_only((artifact.sha256, artifact.model, artifact.stage, artifact.format, artifact.backend,
                           artifact.quantization, artifact.size_bytes, json.dumps(artifact.manifest_dict(), default=str),
-                          json.dumps(artifact.inferred)), artifact.manifest_path or artifact.path,
+                          json.dumps(artifact.inferred)), getattr(artifact, "manifest_path", None) or artifact.path,
                          "the build file and its manifest")
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?)", row)
