@@ -140,6 +140,16 @@ def test_corpus_check_finds_every_kind_of_problem(tmp_path):
     assert proc.returncode == 2 and "manifest.jsonl:3: rate" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_corpus_audio_that_is_a_fifo_is_named_not_missing(tmp_path):
+    """Catches a FIFO given as audio reported as 'missing' (it exists; it is not a file the harness reads)."""
+    import os
+
+    os.mkfifo(tmp_path / "u.wav")
+    write(tmp_path / "manifest.jsonl", '{"id": "u", "audio": "u.wav", "text": "x", "duration_s": 1}\n')
+    (problem,) = check_corpus(read_manifest(tmp_path))
+    assert problem.message == "audio 'u.wav' is not a regular file", problem.message
+
+
 def test_bad_manifest_line_is_named(tmp_path):
     write(tmp_path / "manifest.jsonl", '{"id": "a", "audio": "a.wav", "text": "x", "duration_s": 1}\n{"id": "b"}\n')
     with pytest.raises(UserError) as err:

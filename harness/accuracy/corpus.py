@@ -152,8 +152,8 @@ def _audio_problem(utt: Utterance, path: Path) -> str | Suspect | None:
     suffix = path.suffix.lower()
     if suffix not in AUDIO_SUFFIXES:
         return f"audio '{utt.audio}' is not WAV or FLAC"
-    if not path.is_file():
-        return f"audio file '{utt.audio}' is missing"
+    if not path.is_file():  # checked before libsndfile opens it: a FIFO would block the open forever
+        return f"audio '{utt.audio}' is not a regular file" if path.exists() else f"audio file '{utt.audio}' is missing"
     try:
         info = sf.info(str(path))
         if info.samplerate == SAMPLE_RATE and info.channels == 1:
