@@ -165,3 +165,19 @@ def test_a_build_missing_tonight_fails_the_night_and_is_counted(nights, tmp_path
     assert missing["subject"].startswith("kws") and summary["baseline_run_id"] in missing["detail"]
     page = (tmp_path / "out" / "index.html").read_text()
     assert "1 missing tonight" in page
+
+
+def test_a_renamed_chain_is_missing_tonight_under_its_old_name():
+    """Renaming a chain made its WER check vanish.  Catches missing_tonight matching cells only (no chain check)."""
+    from types import SimpleNamespace as NS
+
+    from harness.nightly.checks import missing_tonight
+
+    def run(run_id, chain_name):
+        cell = NS(device_id="pixel", label="whisper asr fp32 xnnpack")
+        return NS(run=NS(run_id=run_id), cells=[], chains=[NS(cell=cell, chain={"name": chain_name})])
+
+    (check,) = missing_tonight(run("tonight", "asr-new"), run("last", "asr-old"))
+    assert (check.subject, check.kind, check.status, check.failing) == ("asr-old", "wer", "missing tonight", True)
+    assert "baseline last" in check.detail and check.tile_group == "asr-chain"
+    assert missing_tonight(run("tonight", "asr-old"), run("last", "asr-old")) == []
