@@ -144,3 +144,20 @@ def test_a_changed_build_whose_baseline_bytes_left_the_cache_says_it_is_not_pair
     checks = json.loads((tmp_path / "n1" / "nightly.json").read_text())["checks"]
     (latency,) = [c for c in checks if c["kind"] == "latency"]
     assert "not paired: last night's build is no longer in the build cache" in latency["detail"], latency
+
+
+def test_host_workers_get_no_thread_count_when_the_plan_sets_none():
+    """A plan without `threads` ran the host workers with `--threads 0`; like every other runner, they now get
+    no flag (the runtime's default) and the plan's count when it has one.  Fails with the old `or 0`."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from harness.runners import RunSettings, host_llm, host_python
+
+    art = SimpleNamespace(inputs=None, format="onnx")
+    for threads, want in ((None, None), (2, "2")):
+        settings = RunSettings(warmup_iterations=1, iterations=2, timeout_s=60, threads=threads)
+        for argv in (host_python.build_command("m.onnx", art, settings),
+                     host_llm.build_command("m.pte", str(Path("tok.json")), settings)):
+            got = argv[argv.index("--threads") + 1] if "--threads" in argv else None
+            assert got == want, argv

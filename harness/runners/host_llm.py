@@ -33,7 +33,7 @@ def build_command(model_path: str, tokenizer_path: str, settings: RunSettings) -
     return [sys.executable, "-m", "harness.runners.host_llm_worker", "--model", model_path,
             "--tokenizer", tokenizer_path, "--prompt", settings.llm_prompt, "--seq-len", str(settings.llm_seq_len),
             "--warmup", str(settings.warmup_iterations), "--iterations", str(settings.iterations),
-            "--threads", str(settings.threads or 0)]
+            *(["--threads", str(settings.threads)] if settings.threads else [])]
 
 
 def parse(text: str) -> Measurement:

@@ -27,7 +27,9 @@ def build_command(model_path: str, artifact: Artifact, settings: RunSettings) ->
         "--model", model_path, "--format", artifact.format,
         "--inputs-json", json.dumps(inputs),
         "--warmup", str(settings.warmup_iterations), "--iterations", str(settings.iterations),
-        "--threads", str(settings.threads or 0), "--seed", str(settings.seed),
+        "--seed", str(settings.seed),
+        # Only a plan's own thread count is passed, as every runner does: unset, the runtime keeps its default.
+        *(["--threads", str(settings.threads)] if settings.threads else []),
     ]
 
 
