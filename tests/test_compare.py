@@ -211,6 +211,23 @@ def test_same_bytes_too_spread_to_see_a_move_pass_and_say_what_would_not_show():
     assert latency_check(SimpleNamespace(cell=before), SimpleNamespace(cell=now), 0.05, None).status == "too noisy"
 
 
+def test_same_bytes_with_no_detectable_move_ask_for_more_runs_not_for_the_minimum_the_plan_meets():
+    """Three runs a side, so spread that no move of the machine is detectable: the reason said 'set runs in the
+    plan to 3 or more' to a plan that has 3.  Fails on the old wording (the minimum, not more than these runs)."""
+    from types import SimpleNamespace
+
+    from harness.nightly.checks import latency_check
+
+    flat = lambda median: np.full(30, median)
+    before, now = _cell([flat(m) for m in (100, 50, 200)]), _cell([flat(m) for m in (40, 120, 60)])
+    for cell in (before, now):
+        cell.artifact = {"sha256": "a" * 64, "model": "m", "stage": "s", "quantization": "fp32", "backend": "b"}
+    check = latency_check(SimpleNamespace(cell=before), SimpleNamespace(cell=now), 0.05, None)
+    assert check.status == "pass" and check.data["mde_ratio"] is None
+    assert "too few runs (3) to detect a move of the machine of this size; more runs (e.g. 6)" in check.detail
+    assert "3 or more" not in check.detail
+
+
 # -- WER: paired bootstrap over utterances ------------------------------------------------------------------
 
 

@@ -91,6 +91,16 @@ def second_look_words(reference_cell, now_cell) -> str:
             f"was too noisy to call; each look tests at α = {PAIRED_ALPHA:g}, so the two together at {ALPHA:g}")
 
 
+def _unseen_move_words(cmp) -> str:
+    """What runs too spread to call could not see. 'Too noisy' comes only with at least MIN_RUNS runs a side (fewer
+    are 'too few runs'), so the fix is more runs than these, never the minimum the plan already meets."""
+    if cmp.mde_ratio is not None:
+        return f"a move of the machine smaller than {cmp.mde_ratio - 1:+.0%} would not show in these runs"
+    runs = min(cmp.runs_a, cmp.runs_b)
+    return (f"too few runs ({runs}) to detect a move of the machine of this size; more runs (e.g. {2 * runs}) "
+            "narrow it")
+
+
 def latency_check(before, now, threshold: float, floor: NoiseFloor | None, reference=None,
                   ci_level: float = 1 - ALPHA, baseline: str = "last night") -> Check:
     """One cell against last night's.
@@ -132,10 +142,7 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
         # undecided on every night a build is left alone.
         return Check(now.cell.device_id, now.cell.label, "latency", "pass",
                      f"the same bytes, settings and device facts as {baseline} (median {cmp.ratio - 1:+.1%}); "
-                     + (f"a move of the machine smaller than {cmp.mde_ratio - 1:+.0%} would not show in these runs"
-                      if cmp.mde_ratio is not None else f"too few runs ({min(cmp.runs_a, cmp.runs_b)}) to detect a move "
-                         "of the machine; set 'runs' in the plan to 3 or more"),
-                     data)
+                     + _unseen_move_words(cmp), data)
     return Check(now.cell.device_id, now.cell.label, "latency", status, cmp.reason, data)
 
 
