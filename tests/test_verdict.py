@@ -12,7 +12,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness.plan.budgets import budget_for
-from harness.report.verdict import SEVERITY, Check, budget_status, tiles
+from harness.report.html import environment
+from harness.report.verdict import SEVERITY, Check, budget_check, budget_status, tiles
+from harness.stats import Interval
 from tests.helpers import REPO, bundle_accuracy, chromium, copy_model, run_cli, write
 
 pytestmark = pytest.mark.slow  # transcribes with the zoo's Whisper bundle (built once, about a minute)
@@ -69,6 +71,18 @@ def test_a_decoder_step_has_no_budget_and_an_encoder_may_be_held_to_the_asr_budg
     assert budget_for("asr-encoder", "xnnpack", BUDGETS) == ("asr", 150.0)
     assert budget_for("llm", "qnn", BUDGETS) == ("llm_npu", 100.0)
     assert budget_status(None, None, None) == "no budget" and budget_status(150.0, None, 150.0) == "budget miss"
+
+
+def test_a_p95_and_its_budget_never_print_in_contradiction():
+    # The user's case: budgets_p95_ms {vad: 0.012}, P95 0.01478 printed "P95 0.01 [0.01, 0.02] ms vs vad budget
+    # 0.012 ms" beside "budget miss". Mutations caught: the reason's fixed 2 decimals, the report's `ms` filter
+    # on budget cells, and a P95 that rounds onto a budget it is under (699.96 printed "700" vs 700, passing).
+    check = budget_check("host", "vad", "vad", "r1", 0.01478, Interval(0.0101, 0.0199), "vad", 0.012)
+    assert check.status == "budget miss"
+    assert check.detail == "P95 0.0148 [0.0101, 0.0199] ms vs vad budget 0.012 ms"
+    page = environment().from_string("{{ p | ms_vs(b) }} &lt; {{ b | budget }}|{{ q | ms_vs(c) }} &lt; {{ c | budget }}")
+    assert page.render(p=0.01478, b=0.012, q=699.96, c=700.0) == "0.0148 &lt; 0.012|699.96 &lt; 700"
+    assert budget_check("host", "vad", "vad", "r1", 699.96, None, "vad", 700.0).detail == "P95 699.96 ms vs vad budget 700 ms"
 
 
 def test_a_tile_is_the_worst_of_its_rows_and_links_to_the_row_that_made_it():

@@ -13,7 +13,7 @@ from harness.accuracy.bootstrap import MIN_UTTERANCES_FOR_INTERVAL
 from harness.followup import DEFAULT_DB, command_of, db_option, resume_command
 from harness.report import plots
 from harness.report.model import ReportData, build_report_data
-from harness.report.verdict import Check, row_summary
+from harness.report.verdict import Check, budget_text, ms_beside_budget, row_summary
 from harness.words import counted
 from harness.outfile import make_folder, write_text
 from harness.store import Store
@@ -49,6 +49,8 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_visible)
     env.filters["ms"] = _fmt_ms
     env.filters["mb"] = _fmt_mb
+    env.filters["budget"] = budget_text  # a budget and the P95 beside it: harness.report.verdict
+    env.filters["ms_vs"] = ms_beside_budget
     return env
 
 

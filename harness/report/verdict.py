@@ -30,6 +30,7 @@ the worst status of every check under it, and links to the row that made it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,10 +106,52 @@ def budget_status(p95_ms: float | None, p95_ci: Interval | None, budget_ms: floa
     return "pass"
 
 
-def _p95_text(p95_ms: float | None, ci: Interval | None) -> str:
+SIGNIFICANT_DIGITS = 3
+_MAX_DECIMALS = 9
+
+
+def budget_text(budget_ms: float) -> str:
+    """A budget as the plan gave it (0.012 stays 0.012)."""
+    return f"{budget_ms:g}"
+
+
+def ms_beside_budget(value_ms: float | None, budget_ms: float | None) -> str:
+    """Milliseconds printed beside a budget or in a budget verdict: 3 significant digits, at least the budget's
+    own precision, and more while the value would print equal to a budget it differs from, so a value and the
+    budget it is judged against never print in contradiction (P95 0.0148 vs budget 0.012, not 0.01)."""
+    if value_ms is None:
+        return "–"
+    if not math.isfinite(value_ms):
+        return str(value_ms)
+    decimals = _decimals_for_significant(value_ms)
+    if budget_ms is not None and math.isfinite(budget_ms):
+        decimals = max(decimals, _decimals_of(budget_text(budget_ms)))
+        while (decimals < _MAX_DECIMALS and value_ms != budget_ms
+               and f"{value_ms:.{decimals}f}" == f"{budget_ms:.{decimals}f}"):
+            decimals += 1
+    return f"{value_ms:.{decimals}f}"
+
+
+def _decimals_for_significant(value: float) -> int:
+    if value == 0:
+        return 0
+    return min(_MAX_DECIMALS, max(0, SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value)))))
+
+
+def _decimals_of(text: str) -> int:
+    if "e-" in text:
+        mantissa, exponent = text.split("e-")
+        return min(_MAX_DECIMALS, _decimals_of(mantissa) + int(exponent))
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def _p95_text(p95_ms: float | None, ci: Interval | None, budget_ms: float | None = None) -> str:
     if p95_ms is None:
         return "P95 not reported"
-    return f"P95 {p95_ms:.2f}" + (f" [{ci.low:.2f}, {ci.high:.2f}]" if ci else "") + " ms"
+    text = f"P95 {ms_beside_budget(p95_ms, budget_ms)}"
+    if ci:
+        text += f" [{ms_beside_budget(ci.low, budget_ms)}, {ms_beside_budget(ci.high, budget_ms)}]"
+    return text + " ms"
 
 
 def budget_check(device_id: str, subject: str, group: str, anchor: str, p95_ms: float | None,
@@ -118,7 +161,7 @@ def budget_check(device_id: str, subject: str, group: str, anchor: str, p95_ms: 
     if budget_ms is None:
         detail = f"no budget for this stage ({group})"
     else:
-        detail = f"{what}{_p95_text(p95_ms, p95_ci)} vs {budget_name} budget {budget_ms:g} ms"
+        detail = f"{what}{_p95_text(p95_ms, p95_ci, budget_ms)} vs {budget_name} budget {budget_text(budget_ms)} ms"
     data = {"p95_ms": p95_ms, "p95_ci": [p95_ci.low, p95_ci.high] if p95_ci else None, "budget_ms": budget_ms}
     return Check(device_id, subject, "budget", status, detail, data, group=group, anchor=anchor)
 
