@@ -28,6 +28,15 @@ def test_python_exception_line_not_a_frame_nor_its_continuation():
     assert cause.startswith("onnxruntime.capi.") and "invalid dimensions" in cause
 
 
+def test_an_error_keeps_its_indented_continuation_lines_up_to_three():
+    # Mutation caught: only the first line of the error kept (the old reason ended at "the following indices",
+    # the key part "index: 1 Got: 3 Expected: 4" only in the log); and continuation lines left unbounded.
+    assert last_error_line(ORT_TRACEBACK).endswith("INVALID_ARGUMENT : Got invalid dimensions for input: x for the "
+                                                   "following indices index: 1 Got: 3 Expected: 4")
+    many = "error: bad shape\n one\n two\n three\n four\nI 00:00:00.3 done\n"
+    assert last_error_line(many) == "error: bad shape one two three"
+
+
 def test_et_error_line_before_trailing_info_lines():
     assert last_error_line(ET_LLM_LOG) == ("E 00:00:00.200 executorch:text_llm_runner.cpp:143] "
                                            "Max new tokens 0 is less than or equal to 0")

@@ -170,10 +170,27 @@ def _last_error(lines: list[str]) -> str:
     return next((line for line in reversed(lines) if _ERROR_WORDS.search(line)), "")
 
 
+CONTINUATION_MAX_LINES = 3  # an error's indented detail lines kept with it ("index: 1 Got: 3 Expected: 16")
+
+
 def _said_lines(text: str) -> list[str]:
-    """Non-blank lines that are not traceback frames or their source lines (those start with spaces)."""
-    return [line.strip() for line in text.splitlines()
-            if line.strip() and not line[:1].isspace() and not line.startswith("Traceback (most recent")]
+    """Non-blank lines that are not traceback frames or their source lines (those start with spaces), each with
+    the indented lines that continue it (ORT puts the key part of INVALID_ARGUMENT on the next line), joined
+    with " "."""
+    said: list[list[str]] = []
+    continues = False
+    for line in text.splitlines():
+        if not line.strip():
+            continues = False
+        elif not line[:1].isspace():
+            continues = not line.startswith("Traceback (most recent")
+            if continues:
+                said.append([line.strip()])
+        elif continues and not line.strip().startswith('File "') and len(said[-1]) <= CONTINUATION_MAX_LINES:
+            said[-1].append(line.strip())
+        else:
+            continues = False
+    return [" ".join(parts) for parts in said]
 
 
 def _clip_line(line: str) -> str:
