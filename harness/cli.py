@@ -231,7 +231,7 @@ def cmd_nightly(args) -> int:
         outcome = compare_and_write(args.db, run_id, baseline, args.output, args.threshold)
     else:
         if baseline is not None:  # before a night is spent measuring
-            refuse_unusable_baseline(args.db, baseline, args.resume)
+            refuse_unusable_baseline(args.db, baseline, args.resume, args.plan)
         outcome = _measuring(args, "nightly", lambda progress: nightly(
             args.plan, args.db, args.output, args.inventory, baseline, args.resume, args.threshold, progress,
             _lab(args)))

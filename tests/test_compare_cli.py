@@ -196,3 +196,34 @@ def test_the_compare_headline_counts_in_words_and_names_an_incomplete_side():
 
     one = RunComparison("a", "b", 0.05, [Check("d", "s", "latency", "pass", "")], incomplete=["B b is an incomplete run"])
     assert one.headline() == "b against a: 1 check (1 pass); B b is an incomplete run"
+
+
+def test_a_baseline_of_another_plan_is_refused_before_anything_is_measured(synthetic_db, tmp_path):
+    """'nightly plan --baseline latest' where latest is another plan's run measured the whole night, then exited 2
+    (and the measured run became the next default baseline).  Catches the plan check left in compare_and_write
+    only: the build below exists, so the old code measured it and stored a run."""
+    import shutil
+
+    from harness.store import Store
+
+    db = tmp_path / "h.db"
+    shutil.copy(synthetic_db, db)
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    (tmp_path / "build").mkdir()
+    export_kws(tmp_path / "build" / "kws.onnx", 64)
+    plan = write(tmp_path / "plan.yaml", """
+        name: not-synthetic
+        inventory: devices.yaml
+        artifacts: [build/kws.onnx]
+        warmup_iterations: 1
+        iterations: 3
+        runs: 1
+        threads: 1
+        """)
+    with Store(db) as store:
+        before = len(store.runs())
+    proc = run_cli("nightly", str(plan), "--db", str(db), "--baseline", "latest", "-q")
+    assert proc.returncode == 2 and "synthetic-0001 is a run of another plan" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    with Store(db) as store:
+        assert len(store.runs()) == before

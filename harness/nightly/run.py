@@ -32,19 +32,31 @@ class NightlyOutcome:
         return not any(c.failing for c in self.checks)
 
 
-def refuse_unusable_baseline(db: Path, baseline_id: str, run_id: str | None = None) -> None:
-    """A pinned --baseline (once resolved) must be another, finished run: an unfinished one has cells missing
-    (every check came out 'new' and the night passed), and a run judged against itself always passes."""
+def refuse_unusable_baseline(db: Path, baseline_id: str, run_id: str | None = None, plan: Path | None = None) -> None:
+    """A pinned --baseline (once resolved) must be another, finished run of the same plan (``run_id``'s, else
+    ``plan``'s): an unfinished one has cells missing (every check came out 'new' and the night passed), a run
+    judged against itself always passes, and another plan's run is refused before a night is spent measuring."""
     if baseline_id == run_id:
         raise UserError(f"--baseline {baseline_id} is the run being judged; a run compared with itself always "
                         "passes.", path=db, fix="pin an earlier run of the plan ('harness runs' lists them), "
                                                 "or leave --baseline out for the latest finished one.")
     with Store(db) as store:
+        if run_id is not None or plan is not None:
+            from harness.plan import load_plan
+
+            _refuse_other_plan(store, db, baseline_id,
+                               store.run(run_id).plan_name if run_id is not None else load_plan(plan)[0].name)
         unfinished = incomplete(store, baseline_id)
     if unfinished:
         raise UserError(f"--baseline {baseline_id}: {unfinished}; its missing cells would all count as new.",
                         path=db, fix="pin a finished run ('harness runs' lists them; status complete), or leave "
                                      "--baseline out for the latest finished one.")
+
+
+def _refuse_other_plan(store: Store, db: Path, baseline_id: str, plan_name: str) -> None:
+    if store.run(baseline_id).plan_name != plan_name:
+        raise UserError(f"baseline {baseline_id} is a run of another plan.", path=db,
+                        fix="pin a baseline made from the same plan, or leave --baseline out.")
 
 
 def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: Path | None,
@@ -60,9 +72,8 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
                                 " (that compares it too).")
         if baseline_id is None:
             baseline_id = store.latest_complete_run(store.run(run_id).plan_name, run_id)
-        elif store.run(baseline_id).plan_name != store.run(run_id).plan_name:
-            raise UserError(f"baseline {baseline_id} is a run of another plan.", path=db,
-                            fix="pin a baseline made from the same plan, or leave --baseline out.")
+        else:
+            _refuse_other_plan(store, db, baseline_id, store.run(run_id).plan_name)
         current = build_report_data(store, run_id)
         baseline = build_report_data(store, baseline_id) if baseline_id else None
         history = store.history(current.run.plan_name, until=current.run.started_at)
