@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from harness.stats import per_utterance_p95, run_values
+from harness.stats import per_utterance_p50, per_utterance_p95, run_values
 from harness.termsafe import rich_safe as _safe  # device ids, build labels, a runner's reason
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -76,10 +76,12 @@ def _figures(spec, m) -> str | None:
     if m.samples_ms:
         run = run_values(m.samples_ms)
         # A transcription cell's samples are whole utterances through its chain, not one build's calls: its
-        # P95 is the report's per-utterance P95 (the same function), not one run's Harrell-Davis P95.
-        p95_ms = per_utterance_p95(m.samples_ms) if spec.chain is not None else run.p95_ms
+        # P50 and P95 are the report's per-utterance ones (the same functions), not one run's Harrell-Davis.
+        chain = spec.chain is not None
+        p50_ms = per_utterance_p50(m.samples_ms) if chain else run.p50_ms
+        p95_ms = per_utterance_p95(m.samples_ms) if chain else run.p95_ms
         p95 = f", P95 {p95_ms:.2f} ms" if p95_ms is not None else ""
-        return f"P50 {run.p50_ms:.2f} ms{p95}"
+        return f"P50 {p50_ms:.2f} ms{p95}"
     named = (("p50_ms", "P50"), ("p95_ms", "P95"), ("mean_ms", "mean"))
     shown = [f"{name} {m.summary_ms[key]:.2f} ms" for key, name in named if key in m.summary_ms]
     return ", ".join(shown[:2]) + " (the tool's own summary)" if shown else None

@@ -173,6 +173,35 @@ def test_a_chain_has_one_p95_per_utterance_on_the_progress_line_and_in_the_repor
     assert view.timing["p95_total_ms"] == expected
 
 
+def test_a_chain_has_one_p50_per_utterance_on_the_progress_line_the_chain_row_and_the_pipeline_row(capsys):
+    """The live line said 'P50 668.88 ms' (Harrell-Davis) and the report table 701 ms (interpolated median) for
+    the same utterances.  Fails if cli_progress goes back to run_values(...).p50_ms for a chain, or the chain or
+    pipeline row to another estimator than per_utterance_p50."""
+    from types import SimpleNamespace
+
+    from harness.cli_progress import RichProgress
+    from harness.report.model import chain_view
+    from harness.report.pipeline import PipelineView
+    from harness.stats import per_utterance_p50
+
+    totals = [100.0, 110.0, 120.0, 1000.0]  # a slow utterance: Harrell-Davis pulls the median up, 115 does not move
+    assert per_utterance_p50(totals + [None]) == 115.0  # the mean of the middle two, by hand
+    assert run_values(totals).p50_ms > 116.0  # the two estimators differ here, so the test can tell them apart
+    progress = RichProgress()
+    progress.start("20990101-000000-beef", total=1, already_done=0)
+    spec = SimpleNamespace(device=SimpleNamespace(id="phone"), chain=SimpleNamespace(name="tiny"),
+                           artifact=SimpleNamespace(label="tiny-encoder"))
+    progress.cell_started(spec)
+    progress.cell_finished(spec, SimpleNamespace(status="ok", measurement=SimpleNamespace(samples_ms=totals)))
+    progress.stop()
+    assert "P50 115.00 ms" in capsys.readouterr().err
+    rows = [{"utt_id": f"u{i}", "reference": "a b", "hypothesis": "a b", "total_ms": t, "encoder_ms": None,
+             "mel_ms": None, "decoder_ms_per_token": None, "rtf": None} for i, t in enumerate(totals)]
+    assert chain_view(SimpleNamespace(transcripts=rows), {"asr": None}).timing["total_ms"] == 115.0
+    pipeline = SimpleNamespace(totals_ms=np.asarray(totals))
+    assert PipelineView.p50_ms.fget(pipeline) == 115.0
+
+
 @pytest.mark.parametrize("summary, shown", [
     ({"p50_ms": 12.1, "p95_ms": 14.2, "mean_ms": 12.3}, "P50 12.10 ms, P95 14.20 ms"),
     ({"mean_ms": 3.5}, "mean 3.50 ms"),

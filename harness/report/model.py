@@ -9,7 +9,7 @@ from typing import Any
 from harness.plan.budgets import budget_for
 from harness.report.verdict import Headline, Tile, budget_status, headline, report_checks, tiles
 from harness.run.engine import AA_SUFFIX, REF_SUFFIX
-from harness.stats import Interval, LatencySummary, per_utterance_p95, percentile, summarize
+from harness.stats import Interval, LatencySummary, per_utterance_p50, per_utterance_p95, percentile, summarize
 from harness.store import CellRecord, RunRecord, Store
 
 
@@ -210,6 +210,7 @@ def chain_view(cell: CellRecord, budgets: dict[str, float | None]) -> ChainView:
     ts = cell.transcripts
     score = score_corpus([t["utt_id"] for t in ts], [t["reference"] for t in ts], [t["hypothesis"] for t in ts])
     timing = {key: _median([t[key] for t in ts]) for key in ("total_ms", "encoder_ms", "mel_ms", "decoder_ms_per_token", "rtf")}
+    timing["total_ms"] = per_utterance_p50([t["total_ms"] for t in ts])  # the progress line's P50 too
     timing["p95_total_ms"] = per_utterance_p95([t["total_ms"] for t in ts])
     ci = quantile_interval(np.asarray([t["total_ms"] for t in ts], dtype=float), 0.95)[0] if ts else None
     return ChainView(cell=cell, score=score, timing=timing, budget_ms=budgets.get("asr"), p95_ci=ci)

@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.report.model import _PRECISION, ChainView
 from harness.report.verdict import budget_status
-from harness.stats import Interval, per_utterance_p95
+from harness.stats import Interval, per_utterance_p50, per_utterance_p95
 from harness.stats.quantile import quantile_interval
 
 STAGES = ("vad_ms", "mel_ms", "encoder_ms", "decoding_ms", "llm_ms")
@@ -36,8 +36,8 @@ class PipelineView:
     no_speech: int  # utterances where the VAD found nothing (no ASR, no LLM)
 
     @property
-    def p50_ms(self) -> float:
-        return float(np.median(self.totals_ms))
+    def p50_ms(self) -> float | None:
+        return per_utterance_p50(self.totals_ms)
 
     @property
     def name(self) -> str:

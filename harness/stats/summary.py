@@ -80,8 +80,18 @@ def per_utterance_p95(totals_ms) -> float | None:
     """A transcription chain's P95 per utterance: over its utterances' totals (utterances, not runs, are the
     units), interpolated as every pooled percentile.  The one estimator for this figure: the live progress line
     and the report's chain row both call it, so one command never prints two P95s for the same chain."""
+    return _per_utterance_percentile(totals_ms, 95)
+
+
+def per_utterance_p50(totals_ms) -> float | None:
+    """A chain's (or pipeline's) P50 per utterance, by the same estimator as ``per_utterance_p95``: the progress
+    line, the chain row and the pipeline row all call it (the live line printed a Harrell-Davis median)."""
+    return _per_utterance_percentile(totals_ms, 50)
+
+
+def _per_utterance_percentile(totals_ms, q: float) -> float | None:
     values = [v for v in totals_ms if v is not None]
-    return percentile(values, 95) if values else None
+    return percentile(values, q) if values else None
 
 
 def hd_percentile(values, q: float) -> float:
