@@ -2,11 +2,18 @@
 JUnit, nightly.json, corpus manifests) is written whole or not at all: to a temporary file in the same folder,
 flushed to disk, then renamed over the old one.  A full disk, a file-size limit or a crash mid-write leaves the
 previous file as it was (and no temporary behind).  One rule, in this module.
+
+Two kinds of path are never renamed over: a device or a FIFO (``-o /dev/null`` or a named pipe is written through,
+as a shell's ``>`` would; renaming over it would replace the system's /dev/null with a file), and a SQLite
+database or its write-ahead log (``-o`` naming the results database, directly or through a link, would have
+replaced every stored run with a CSV).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -27,15 +34,45 @@ def _target(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+# The first bytes of a SQLite database file and of its write-ahead log (sqlite.org/fileformat2.html).
+SQLITE_MAGIC = (b"SQLite format 3\0", bytes.fromhex("377f0682"), bytes.fromhex("377f0683"))
+
+
+def _is_sqlite(target: Path) -> bool:
+    try:
+        with open(target, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    return head.startswith(SQLITE_MAGIC)
+
+
+def _written_through(target: Path) -> bool:
+    """True for an existing device or FIFO: written in place, never renamed over."""
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)
+
+
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a writer that wants a path (pandas, ElementTree); once the
-    block ends without an error it replaces ``path``.  Any OSError (here or in the block) is an OutputError
-    naming ``path``."""
+    block ends without an error it replaces ``path``.  A device or FIFO is yielded itself (written through).
+    Any OSError (here or in the block) is an OutputError naming ``path``; a SQLite database is refused."""
     make_folder(path.parent)
     try:
         target = _target(path)
+        if _written_through(target):
+            yield target
+            return
+        if _is_sqlite(target):
+            raise OutputError(errno.EEXIST, "it is a SQLite database (the results database?), which an output "
+                                            "never replaces", str(path))
         temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    except OutputError:
+        raise
     except OSError as exc:
         raise _naming(exc, path) from None
     try:

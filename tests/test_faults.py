@@ -504,3 +504,29 @@ def test_names_that_are_not_utf8_are_refused_before_a_run_row_exists(tmp_path, c
         code, _, err = run_main(capsys, "run", plan, "--db", db, "-q")
         assert code == 2 and "not UTF-8" in err and "rename" in err, err
     assert sqlite3.connect(db).execute("SELECT count(*) FROM runs").fetchone() == (0,)
+
+
+def test_an_output_never_replaces_a_device_or_the_results_database(stored, tmp_path, capsys):
+    """The atomic writer renamed its temporary over whatever -o named: `export -o /dev/null` (as root) replaced the
+    system's /dev/null with a CSV, and `export -o h.db` (or a link to it) replaced every stored run.  Catches a
+    writer that renames over a device, and one that does not look at what it replaces."""
+    import os
+    import stat
+
+    _, db, run_id = stored
+    copy = _copy_db(db, tmp_path / "h.db")
+    before = copy.read_bytes()
+    (tmp_path / "alias.csv").symlink_to("h.db")
+    for target in (copy, tmp_path / "alias.csv"):
+        code, _, err = run_main(capsys, "export", run_id, "--db", copy, "--format", "csv", "-o", target)
+        assert code == 2 and "SQLite database" in err and "Traceback" not in err, err
+        code, _, err = run_main(capsys, "compare", run_id, run_id, "--db", copy, "-o", target)
+        assert code == 2 and "SQLite database" in err, err
+    assert copy.read_bytes() == before and (tmp_path / "alias.csv").is_symlink()
+    null = tmp_path / "null"
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own (the tests run as root)
+    for argv in (("export", run_id, "--db", db, "--format", "csv", "-o", null),
+                 ("compare", run_id, run_id, "--db", db, "--format", "json", "-o", null)):
+        code, _, err = run_main(capsys, *argv)
+        assert code == 0, err
+        assert stat.S_ISCHR(os.stat(null).st_mode), f"{argv[0]} -o replaced a device with a file"
