@@ -4,6 +4,7 @@ stopped run is judged or resumed honestly.  The signals sent to the real CLI are
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 
 from harness.cli import main as cli_main
 from harness.devices.host import Config, Device
-from harness.devices.host_forks import SCRATCH_PREFIX, ForkServer, sweep_stale_scratch
+from harness.devices.host_forks import SCRATCH_MARKER, SCRATCH_PREFIX, ForkServer, sweep_stale_scratch
 from harness.errors import DeviceError, UserError
 from harness.run.engine import run_plan
 from harness.store import Store
@@ -115,10 +116,20 @@ def test_a_scratch_folder_is_swept_only_when_no_controller_holds_it(tmp_path, mo
     lookalike = tmp_path / f"{SCRATCH_PREFIX}999999-mine"
     lookalike.mkdir()
     (lookalike / "keep.txt").write_text("x")
+    # A FIFO named like the marker: opening it to read blocked the sweep, and so every run, forever.
+    fifo_folder = tmp_path / f"{SCRATCH_PREFIX}5-fifo"
+    fifo_folder.mkdir()
+    os.mkfifo(fifo_folder / SCRATCH_MARKER)
+    sweep = threading.Thread(target=sweep_stale_scratch, daemon=True)
     try:
-        sweep_stale_scratch()
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([unseen.name, mine.name, lookalike.name])
+        sweep.start()
+        sweep.join(10)  # a blocked open never returns; the sweep itself takes milliseconds
+        assert not sweep.is_alive(), "the sweep blocked on a FIFO named like its marker"
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([unseen.name, mine.name, lookalike.name,
+                                                                     fifo_folder.name])
     finally:
+        with contextlib.suppress(OSError):  # let a sweep blocked on the FIFO go
+            os.close(os.open(fifo_folder / SCRATCH_MARKER, os.O_WRONLY | os.O_NONBLOCK))
         other_namespace.stdin.close()
         other_namespace.wait()
         os.close(lock)

@@ -57,9 +57,13 @@ def sweep_stale_scratch() -> None:
             facts = folder.lstat()
             if facts.st_uid != os.getuid() or not stat.S_ISDIR(facts.st_mode):
                 continue
-            fd = os.open(folder / SCRATCH_MARKER, os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NONBLOCK: a FIFO named like the marker would otherwise block the open, and every run with it.
+            fd = os.open(folder / SCRATCH_MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue  # no marker: not ours; or the folder vanished
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # our marker is a regular file: anything else is not ours
+            os.close(fd)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             shutil.rmtree(folder, ignore_errors=True)
