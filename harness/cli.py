@@ -627,14 +627,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "nightly", help="run a plan, compare with the last good night, exit 1 on regressions", formatter_class=fmt,
         description="Run PLAN (resumable like 'run'), compare with a baseline (the newest complete run of the same\n"
-                    "plan, or --baseline), and write index.html, junit.xml and nightly.json to the output folder.\n"
+                    "plan whose nightly passed, else the newest complete one; or --baseline), and write\n"
+                    "index.html, junit.xml and nightly.json to the output folder.\n"
                     "Exit status: 0 nothing failing, 1 a regression, budget miss or failed cell, 2 bad input.",
         epilog=STOPPED_HELP + "\n\ncron, every night at 02:30, history kept in one database:\n"
                "  30 2 * * *  cd /srv/harness && .venv/bin/harness nightly plans/lab.yaml --db reports/harness.db -q")
     p.add_argument("plan", type=Path, nargs="?", help="plan file (not needed with --compare-only)")
     p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
     db_arg(p)
-    p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run (a run id, its start, or 'latest') instead of the last complete night")
+    p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run (a run id, its start, or 'latest') instead of the last good night")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted nightly run")
     p.add_argument("--compare-only", metavar="RUN_ID", help="compare a stored run without running anything")
     p.add_argument("--threshold", type=number.fraction, default=0.05, help="smallest latency change worth calling (default 0.05)")

@@ -227,3 +227,28 @@ def test_a_baseline_of_another_plan_is_refused_before_anything_is_measured(synth
     assert "Traceback" not in proc.stderr
     with Store(db) as store:
         assert len(store.runs()) == before
+
+
+def test_the_default_baseline_is_the_newest_night_that_passed(tmp_path):
+    """A build missing two nights running was reported once: night 3 was judged against night 2, which already
+    lacked it, and passed.  The default baseline skips a night whose stored verdict failed, and falls back to the
+    newest complete run when no night passed.  Catches compare_and_write defaulting to latest_complete_run."""
+    from harness.nightly.synthetic import write_synthetic_history
+    from harness.report.verdict import MISSING, Check
+    from harness.store import Store
+
+    db = tmp_path / "h.db"
+    first, second, third = write_synthetic_history(db, nights=3, devices=1, builds=1, samples=30, runs=3)
+    with Store(db) as store:
+        store.record_checks(first, None, [Check("host", "b", "latency", "pass", "")])
+        store.record_checks(second, first, [Check("host", "b", "latency", MISSING, "in the baseline, not tonight")])
+
+    def judged_against() -> str:
+        proc = run_cli("nightly", "--compare-only", third, "--db", str(db), "-o", str(tmp_path / "out"), "--json")
+        assert proc.returncode in (0, 1), proc.stderr
+        return json.loads(proc.stdout)["baseline_run_id"]
+
+    assert judged_against() == first
+    with Store(db) as store:  # no night passed: the newest complete one
+        store.record_checks(first, None, [Check("host", "b", "latency", MISSING, "")])
+    assert judged_against() == second

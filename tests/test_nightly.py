@@ -146,7 +146,7 @@ def test_a_build_missing_tonight_fails_the_night_and_is_counted(nights, tmp_path
     shutil.copy(db, tmp_path / "h.db")
     write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
     (tmp_path / "build").mkdir()
-    other = export_kws(tmp_path / "build" / "other.onnx", 64)
+    other = export_kws(tmp_path / "build" / "other.onnx", 32)  # other bytes than any night's kws: not kws renamed
     other.with_name("other.onnx.manifest.json").write_text(json.dumps({**KWS_MANIFEST, "model": "other"}))
     plan = write(tmp_path / "plan.yaml", """
         name: lab
@@ -160,7 +160,8 @@ def test_a_build_missing_tonight_fails_the_night_and_is_counted(nights, tmp_path
         """)
     proc = run_cli("nightly", str(plan), "--db", str(tmp_path / "h.db"), "-o", str(tmp_path / "out"), "--json", "-q")
     summary = json.loads(proc.stdout)
-    assert proc.returncode == 1 and summary["baseline_run_id"] == json.loads(runs[2].stdout)["run_id"]
+    # night 3 failed (its heavier build), so the baseline is the newest night that passed: night 2
+    assert proc.returncode == 1 and summary["baseline_run_id"] == json.loads(runs[1].stdout)["run_id"]
     (missing,) = [c for c in summary["failing"] if c["status"] == "missing tonight"]
     assert missing["subject"].startswith("kws") and summary["baseline_run_id"] in missing["detail"]
     page = (tmp_path / "out" / "index.html").read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.followup import resume_command
-from harness.nightly.checks import Check, history_checks, run_checks
+from harness.nightly.checks import FAILING, Check, history_checks, run_checks
 from harness.nightly.history import build_series
 from harness.nightly.noise import learn_floors
 from harness.nightly.outputs import write_junit, write_summary
@@ -53,6 +53,18 @@ def refuse_unusable_baseline(db: Path, baseline_id: str, run_id: str | None = No
                                      "--baseline out for the latest finished one.")
 
 
+def default_baseline(store: Store, plan_name: str, before_run_id: str | None = None) -> str | None:
+    """The newest complete run of the plan whose stored nightly verdict passed, else the newest complete run.
+    A failed night is no yardstick: judged against a night that already lacked a build, the next night passes
+    with the build still missing."""
+    runs = store.complete_runs(plan_name, before_run_id)
+    for run_id in runs:
+        verdict = store.stored_verdicts(run_id).get(run_id)
+        if verdict is not None and not any(c.status in FAILING for c in verdict.checks):
+            return run_id
+    return runs[0] if runs else None
+
+
 def _refuse_other_plan(store: Store, db: Path, baseline_id: str, plan_name: str) -> None:
     if store.run(baseline_id).plan_name != plan_name:
         raise UserError(f"baseline {baseline_id} is a run of another plan.", path=db,
@@ -71,7 +83,7 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
                             fix=f"resume it with '{resume_command('nightly', store.run(run_id).plan_path, run_id, db)}'"
                                 " (that compares it too).")
         if baseline_id is None:
-            baseline_id = store.latest_complete_run(store.run(run_id).plan_name, run_id)
+            baseline_id = default_baseline(store, store.run(run_id).plan_name, run_id)
         else:
             _refuse_other_plan(store, db, baseline_id, store.run(run_id).plan_name)
         current = build_report_data(store, run_id)
@@ -97,7 +109,7 @@ def nightly(plan: Path, db: Path, out_dir: Path | None, inventory: Path | None, 
     if baseline is None and resume is None:
         name = load_plan(plan)[0].name
         with Store(db) as store:
-            baseline = store.latest_complete_run(name)
+            baseline = default_baseline(store, name)
     outcome = run_plan(plan, db, inventory_path=inventory, resume=resume, progress=progress, reference_run=baseline,
                        measure=measure)
     extra = undecided_pairs(db, outcome.run_id, threshold)

@@ -688,16 +688,17 @@ class Store:
         return list(out.values())
 
     def latest_complete_run(self, plan_name: str, before_run_id: str | None = None) -> str | None:
-        """The newest complete measuring run of a plan (that started no later than ``before_run_id``);
+        """The newest complete measuring run of a plan (that started no later than ``before_run_id``)."""
+        return next(iter(self.complete_runs(plan_name, before_run_id)), None)
+
+    def complete_runs(self, plan_name: str, before_run_id: str | None = None) -> list[str]:
+        """The complete measuring runs of a plan (that started no later than ``before_run_id``), newest first;
         A/A calibration runs are not baselines."""
         started = self.run(before_run_id).started_at if before_run_id else "9999"
-        for run_id, settings in self.db.execute(
-                """SELECT run_id, settings_json FROM runs WHERE plan_name=? AND status='complete' AND run_id != ?
-                   AND started_at <= ? ORDER BY started_at DESC, rowid DESC""",
-                (plan_name, before_run_id or "", started)):
-            if not _loads(settings).get("calibration"):
-                return run_id
-        return None
+        rows = self.db.execute(
+            """SELECT run_id, settings_json FROM runs WHERE plan_name=? AND status='complete' AND run_id != ?
+               AND started_at <= ? ORDER BY started_at DESC, rowid DESC""", (plan_name, before_run_id or "", started))
+        return [run_id for run_id, settings in rows if not _loads(settings).get("calibration")]
 
     def recent_build_shas(self, keep_runs: int) -> set[str]:
         """The builds of each plan's newest ``keep_runs`` complete runs, and of every unfinished run."""
