@@ -854,12 +854,24 @@ def main(argv: list[str] | None = None) -> int:
     quiet_progress_bars()
     parser = build_parser()
     args = parser.parse_args(argv)
-    with library_output_to_log() as kept:
-        try:
-            return _dispatch(args)
-        finally:
-            if kept.count and not getattr(args, "quiet", False):
-                print(f"({kept.count} library warning(s) kept in {log_path()})", file=sys.stderr)
+    try:
+        with library_output_to_log() as kept:
+            try:
+                code = _dispatch(args)
+                sys.stdout.flush()  # a reader that stopped early shows here, not in Python's flush at exit
+                return code
+            finally:
+                if kept.count and not getattr(args, "quiet", False):
+                    print(f"({kept.count} library warning(s) kept in {log_path()})", file=sys.stderr)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed it ('harness runs | head -4'): what it read is all it wanted, so no traceback.
+    Exit as a process stopped by SIGPIPE would (what 'cat' does there)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit would fail again
+    return 128 + signal.SIGPIPE
 
 
 def _dispatch(args) -> int:

@@ -234,3 +234,21 @@ def test_resume_in_a_missing_database_creates_none(tmp_path, model_dir):
         _assert_user_error(run_cli(command, str(plan), "--db", str(db), "--resume", "20261207-0000"),
                            "no results database")
     assert not db.parent.exists()
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """'harness runs | head -4' ended in a BrokenPipeError traceback.  The reader here closes the pipe before
+    anything is written; catches main() without its BrokenPipeError handler (traceback, exit 1 or 120)."""
+    import signal
+    import subprocess
+
+    from harness.nightly.synthetic import write_synthetic_history
+    from tests.helpers import REPO
+
+    db = tmp_path / "h.db"
+    write_synthetic_history(db, nights=3, devices=1, builds=1, samples=30, runs=3)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "runs", "--db", str(db)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE and stderr == "", stderr
