@@ -241,10 +241,11 @@ def cmd_nightly(args) -> int:
                     "failing": [c.__dict__ for c in failing], "out_dir": str(outcome.out_dir)})
     else:
         base = outcome.baseline_id or "none (first night of this plan)"
+        head = headline(outcome.checks)
         print(f"{'PASSED' if outcome.passed else 'FAILED'} nightly {outcome.run_id} against {base}: "
               f"{counted(len(outcome.checks), 'check')}, {len(failing)} failing · "
-              + " · ".join(headline(outcome.checks).phrases), file=sys.stderr)
-        for c in failing:
+              + " · ".join(head.phrases), file=sys.stderr)
+        for c in failing + head.undecided:  # the banner counts the undecided: name them, as the page does
             print(term_safe(f"  {c.status}: {c.device_id} · {c.subject} ({c.kind}): {c.detail}"), file=sys.stderr)
         print(f"report: {outcome.out_dir / 'index.html'} · {outcome.out_dir / 'junit.xml'} · "
               f"{outcome.out_dir / 'nightly.json'}", file=sys.stderr)

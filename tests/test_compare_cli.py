@@ -252,3 +252,16 @@ def test_the_default_baseline_is_the_newest_night_that_passed(tmp_path):
     with Store(db) as store:  # no night passed: the newest complete one
         store.record_checks(first, None, [Check("host", "b", "latency", MISSING, "")])
     assert judged_against() == second
+
+
+def test_the_nightly_banner_names_its_undecided_checks(tmp_path):
+    """The terminal banner counted '3 undecided' and named none.  Two runs a night are too few to call a change:
+    catches cmd_nightly printing the failing checks' reasons only."""
+    from harness.nightly.synthetic import write_synthetic_history
+
+    db = tmp_path / "h.db"
+    first, second = write_synthetic_history(db, nights=2, devices=1, builds=3, samples=30, runs=2)
+    proc = run_cli("nightly", "--compare-only", second, "--db", str(db), "-o", str(tmp_path / "out"))
+    assert "3 undecided" in proc.stderr, proc.stderr
+    named = [line for line in proc.stderr.splitlines() if line.startswith("  too few runs: ")]
+    assert len(named) == 3 and all("set 'runs' in the plan to" in line for line in named), proc.stderr
