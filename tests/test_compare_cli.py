@@ -265,3 +265,18 @@ def test_the_nightly_banner_names_its_undecided_checks(tmp_path):
     assert "3 undecided" in proc.stderr, proc.stderr
     named = [line for line in proc.stderr.splitlines() if line.startswith("  too few runs: ")]
     assert len(named) == 3 and all("set 'runs' in the plan to" in line for line in named), proc.stderr
+
+
+def test_one_check_and_one_regression_are_counted_in_words_on_the_compare_page_and_the_site():
+    """compare --format html said '1 checks' and the site's night verdict '1 regressions'.  Catches the compare
+    template or site _detail phrasing counts by hand."""
+    from harness.nightly.compare import RunComparison, as_html
+    from harness.report.verdict import Check, headline
+    from harness.site.model import _detail
+
+    page = as_html(RunComparison("a", "b", 0.05, [Check("d", "s", "latency", "pass", "")]), False)
+    assert "1 check ·" in page and "1 checks" not in page
+    checks = [Check("d", "s", "latency", "regression", "")]
+    assert _detail(headline(checks), checks) == "1 regression"
+    passing = [Check("d", "s", "latency", "pass", "")]
+    assert _detail(headline(passing), passing) == "1 check, none failing"

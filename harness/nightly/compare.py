@@ -160,4 +160,5 @@ def as_html(result: RunComparison, only_changed: bool) -> str:
 
     css = (TEMPLATES / "report.css").read_text()
     return environment().get_template("compare.html.j2").render(
-        result=result, checks=result.shown(only_changed), only_changed=only_changed, css=css, version=__version__)
+        result=result, checks=result.shown(only_changed), only_changed=only_changed, css=css, version=__version__,
+        counted=counted)

@@ -18,12 +18,13 @@ from harness.nightly.history import Series, Step
 from harness.nightly.noise import RECENT_PAIRS, learn_floors
 from harness.report.html import checks_of
 from harness.report.model import ReportData, build_report_data
-from harness.report.verdict import Check, headline, run_judgements
+from harness.report.verdict import Check, Headline, headline, run_judgements
 from harness.run.engine import identity_of
 from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.stats.runlevel import geometric_estimate
 from harness.store import RunRecord, Store
 from harness.store.db import StoredVerdict
+from harness.words import counted
 
 # Said of a night the site judged itself because no nightly stored a verdict for it (a plain 'harness run', or a
 # night judged before verdicts were stored).
@@ -107,12 +108,13 @@ def night_verdict(data: ReportData, checks: list[Check]) -> tuple[str, str, list
         return data.run.status, "not finished: no verdict", []
     head = headline(checks)
     failing = [c for _, of_kind in head.failing_by_kind for c in of_kind]
-    return ("passed" if head.passed else "failed"), _detail(head.counts, checks), failing
+    return ("passed" if head.passed else "failed"), _detail(head, checks), failing
 
 
-def _detail(counts: dict[str, int], checks: list[Check]) -> str:
+def _detail(head: Headline, checks: list[Check]) -> str:
     """The headline's counts; when nothing failed, what else than a plain pass the checks found (a shift ...)."""
-    failed = ", ".join(f"{n} {label}" for label, n in counts.items() if n)
+    # phrases and counts come from one loop over the banner's counts, in one order
+    failed = ", ".join(phrase for phrase, n in zip(head.phrases, head.counts.values()) if n)
     if failed:
         return failed
     others: dict[str, int] = {}
@@ -120,7 +122,7 @@ def _detail(counts: dict[str, int], checks: list[Check]) -> str:
         if c.status not in ("pass", "new", "no budget"):
             others[c.status] = others.get(c.status, 0) + 1
     noted = ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
-    return f"{len(checks)} check{'s' if len(checks) != 1 else ''}, none failing" + (f" ({noted})" if noted else "")
+    return f"{counted(len(checks), 'check')}, none failing" + (f" ({noted})" if noted else "")
 
 
 def series_pages(rows: list[dict]) -> list[SeriesPage]:
