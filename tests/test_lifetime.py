@@ -334,3 +334,46 @@ def test_no_adb_server_is_one_message_and_the_harness_starts_none(tmp_path, monk
     err = capsys.readouterr().err
     assert code == 2 and f"no adb server on 127.0.0.1:{port} (start it with: adb -P {port} start-server)" in err, err
     assert started == [], f"adbutils started an adb server: {started}"
+
+
+def test_an_adb_server_that_accepts_and_never_answers_is_given_up_on(tmp_path, monkeypatch, capsys):
+    """A wedged adb server (it accepts, then says nothing) hung `harness devices` and `harness run` forever:
+    adbutils gives a request no timeout or its own ten minutes.  Catches a connection without the idle limit (the
+    test's thread deadline then passes) and a traceback instead of one line with the fix."""
+    import socket
+
+    from harness.devices import android
+    from tests.hostile.cases import tiny_onnx
+
+    monkeypatch.setattr(android, "ADB_IDLE_TIMEOUT_S", 1.0)
+    monkeypatch.setenv("COLUMNS", "250")  # the devices table on one line a row
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts (the kernel's backlog) and never answers
+    port = silent.getsockname()[1]
+    tiny_onnx(tmp_path / "m.onnx")
+    (tmp_path / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [m.onnx]\n")
+
+    def within_deadline(argv: list[str]) -> tuple[int, str]:
+        outcome = {}
+        worker = threading.Thread(daemon=True, target=lambda: outcome.update(code=cli_main(argv)))
+        worker.start()
+        worker.join(GENEROUS_S)
+        assert not worker.is_alive(), f"{argv[0]} hung on a silent adb server"
+        out = capsys.readouterr()
+        text = " ".join((out.out + out.err).split())
+        assert "Traceback" not in text, text
+        return outcome["code"], text
+
+    try:
+        for serial in ("'*'", "R5CT"):
+            (tmp_path / "devices.yaml").write_text(f"devices:\n  - {{id: phone, platform: android, serial: {serial}, "
+                                                   f"adb_port: {port}}}\n")
+            code, text = within_deadline(["devices", "--inventory", str(tmp_path / "devices.yaml")])
+            assert "did not answer" in text and "kill-server" in text, text
+        (tmp_path / "devices.yaml").write_text(f"devices:\n  - {{id: phone, platform: android, serial: '*', "
+                                               f"adb_port: {port}}}\n")
+        code, text = within_deadline(["run", str(tmp_path / "plan.yaml"), "--db", str(tmp_path / "h.db")])
+        assert code == 2 and f"adb -P {port} kill-server" in text, text
+    finally:
+        silent.close()

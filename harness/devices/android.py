@@ -42,12 +42,19 @@ class Config(DeviceConfig):
             return [self]
         from harness.errors import UserError
 
+        from adbutils.errors import AdbError
+
         try:
             serials = attached_serials(self.adb_port)
         except NoAdbServer as exc:
             raise UserError(f"device {self.id}: device unreachable: {exc}.",
                             fix=f"start the phones' adb server on port {self.adb_port}, or correct adb_port in the "
                                 "inventory.") from None
+        except (AdbError, OSError) as exc:  # a server that accepted and then did not answer (or answered nonsense)
+            raise UserError(f"device {self.id}: the adb server on 127.0.0.1:{self.adb_port} did not answer "
+                            f"'adb devices' ({exc or type(exc).__name__}).",
+                            fix=f"restart it: adb -P {self.adb_port} kill-server; adb -P {self.adb_port} start-server"
+                            ) from None
         if not serials:
             raise UserError(f"device {self.id} has serial '*' but adb sees no phone online.",
                             fix="connect a phone (check 'adb devices'), or name its serial.")
@@ -58,6 +65,12 @@ class Config(DeviceConfig):
     @classmethod
     def _home(cls, tools: dict[str, Path]) -> dict[str, Path]:
         return {name: path.expanduser() for name, path in tools.items()}
+
+
+# The longest an adb server may stay silent in the middle of a request before the harness gives up on it.
+ADB_IDLE_TIMEOUT_S = 15.0
+# A push writes into the server's buffers; the same idle limit, with room for a slow USB link.
+PUSH_IDLE_TIMEOUT_S = 60.0
 
 
 def attached_serials(adb_port: int = 5037) -> list[str]:
@@ -73,6 +86,7 @@ def adb_client(adb_port: int):
     server competing for the USB phones.  The user starts the server; the harness says how (NoAdbServer)."""
     import adbutils
     from adbutils._adb import AdbConnection
+    from adbutils._device_base import _DEFAULT_SOCKET_TIMEOUT as LIBRARY_DEFAULT_TIMEOUT_S
     from adbutils.errors import AdbConnectionError, AdbTimeout
 
     class ExistingServerConnection(AdbConnection):
@@ -85,8 +99,11 @@ def adb_client(adb_port: int):
                 connection = ExistingServerConnection(self.host, self.port)
             except (AdbConnectionError, AdbTimeout, OSError):
                 raise NoAdbServer(self.host, self.port) from None
-            if timeout:
-                connection.conn.settimeout(timeout)
+            # A server that accepts and never answers (a wedged adb) hung `harness devices` and every run: adbutils
+            # gives a request no timeout, or its own 10 minutes (get_state, get_features).  Those get the idle limit;
+            # a timeout the harness chose (a run's deadline, a push's) is kept.
+            chosen = None if timeout == LIBRARY_DEFAULT_TIMEOUT_S else timeout
+            connection.conn.settimeout(chosen or ADB_IDLE_TIMEOUT_S)
             return connection
 
     return Client(host="127.0.0.1", port=adb_port)
@@ -112,10 +129,16 @@ class Device(BaseDevice):
         return self._device
 
     def reachable(self) -> tuple[bool, str]:
+        from adbutils.errors import AdbTimeout
+
         try:
             state = self.adb.get_state()
         except NoAdbServer as exc:
             return False, str(exc)
+        except (TimeoutError, AdbTimeout):
+            port = self.config.adb_port
+            return False, (f"the adb server on 127.0.0.1:{port} did not answer (restart it: adb -P {port} kill-server; "
+                           f"adb -P {port} start-server)")
         except Exception as exc:  # noqa: BLE001 - adbutils raises several kinds; all mean "not reachable"
             return False, f"adb cannot reach {self.config.serial} ({exc})"
         return (state == "device", f"state {state}")
@@ -187,7 +210,7 @@ class Device(BaseDevice):
     def _sync_send(self, local: Path, remote: str) -> None:
         """adb's sync SEND with 64 KiB DATA chunks: adbutils' own push writes 4 KiB chunks, which measured at
         about a third of `adb push`'s throughput (benchmarks/push_throughput.py)."""
-        sync_send(self.adb.open_transport(timeout=None), local, remote)
+        sync_send(self.adb.open_transport(timeout=PUSH_IDLE_TIMEOUT_S), local, remote)
 
     # dumpsys is far heavier than a sysfs read: ask for the thermal status and battery every Nth sample.
     DUMPSYS_EVERY = 5
