@@ -27,9 +27,10 @@ def term_safe(text: object, keep_newlines: bool = False) -> str:
     return pattern.sub(_escape, str(text))
 
 
-# In a page, only what a browser would drop or show as nothing: C0 controls but tab and line breaks, DEL and C1.
+# In a page, only what a browser would drop or show as nothing: C0 controls but tab and line breaks, DEL and C1;
+# and lone surrogates (a file name that is not UTF-8, as Python decodes it), which no page can be encoded with.
 # (Right-to-left marks stay: a Hebrew or Arabic transcript needs them, and HTML lays them out safely.)
-_PAGE_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_PAGE_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def page_safe(text: object) -> str:

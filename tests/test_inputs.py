@@ -466,3 +466,17 @@ def test_pages_show_control_characters_from_outside_as_escapes():
         name="tiny\x00\x1b[31m\x07<b>\tשלום\u200f", chart=Markup("<svg><text>ok</text></svg>"))
     assert not any(c in page for c in "\x00\x1b\x07"), repr(page)
     assert "tiny\\x00\\x1b[31m\\x07&lt;b&gt;\tשלום\u200f" in page and "<svg><text>ok</text></svg>" in page
+
+
+def test_charts_and_pages_show_control_characters_and_undecodable_names_as_escapes(tmp_path):
+    """The chart writer escaped markup but kept NUL, ESC and BEL raw in tooltips and labels (a build name went into
+    the SVG as it came); and a name Python decoded from bytes that are not UTF-8 (a lone surrogate, such as
+    '--db d\\xff.db' printed in the footer) made `harness report` die with UnicodeEncodeError.  Catches both."""
+    from harness.outfile import write_text
+    from harness.report.html import environment
+    from harness.report.svg import esc
+
+    assert esc("m\x00\x1b[31m\x07<x>") == "m\\x00\\x1b[31m\\x07&lt;x&gt;"
+    page = environment().from_string("<p>{{ db }}</p>").render(db="d\udcff.db")
+    assert "d\\udcff.db" in page
+    write_text(tmp_path / "index.html", page)  # encodes as UTF-8: raised on the surrogate before

@@ -12,13 +12,16 @@ import math
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from harness.termsafe import page_safe
+
 INK, ACCENT, WARN, MUTED, GRID = "#2c4a6e", "#d1495b", "#b7791f", "#5b6b7b", "#e3e8ee"
 FONT_PX = 11
 
 
 def esc(value: object) -> str:
-    """Text or an attribute value, safe inside SVG/HTML (quotes included)."""
-    return escape(str(value), {'"': "&quot;", "'": "&#x27;"})
+    """Text or an attribute value, safe inside SVG/HTML (quotes included), its control characters shown as
+    escapes as everywhere else on the page (harness.termsafe.page_safe)."""
+    return escape(page_safe(value), {'"': "&quot;", "'": "&#x27;"})
 
 
 def num(value: float) -> str:
