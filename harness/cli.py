@@ -21,10 +21,9 @@ from pathlib import Path
 from harness import __version__
 from harness.errors import EXIT_USER_ERROR, UserError
 from harness.outfile import OutputError
-from harness.followup import DEFAULT_DB, db_option, resume_command
+from harness.followup import DEFAULT_DB, DEFAULT_INVENTORY, db_option, resume_command
 from harness.termsafe import rich_safe, term_safe
 
-DEFAULT_INVENTORY = Path("devices.yaml")
 
 DESCRIPTION = """\
 Measure on-device speech and language model builds (ExecuTorch .pte, ONNX) and keep
@@ -139,7 +138,7 @@ def _interrupted_next(command: str, args, run_id: str | None) -> str:
     run_id = run_id or getattr(args, "resume", None)
     if run_id is None:
         return "Stopped before a run was created; nothing was stored."
-    return f"Every finished run is stored; continue with:\n  {resume_command(command, args.plan, run_id, args.db)}"
+    return f"Every finished run is stored; continue with:\n  {resume_command(command, args.plan, run_id, args.db, args.inventory)}"
 
 
 def _measuring(args, command: str, work):
@@ -169,7 +168,7 @@ def _measuring(args, command: str, work):
             raise UserError(fault.message, path=fault.path, fix=fault.fix.rstrip(".") + again + ".") from None
         # The run's row exists: say which command finishes it once the fault is fixed.
         raise UserError(fault.message, path=fault.path, fix=f"{fault.fix.rstrip('.')}; then finish run "
-                        f"{progress.run_id} with: {resume_command(command, args.plan, progress.run_id, args.db)}"
+                        f"{progress.run_id} with: {resume_command(command, args.plan, progress.run_id, args.db, args.inventory)}"
                         ) from None
     finally:
         for sig, handler in previous.items():
@@ -209,7 +208,7 @@ def cmd_run(args) -> int:
               + f"\nreport: harness report {outcome.run_id}{db_option(args.db)}", file=sys.stderr)
         if outcome.statuses.get("lost"):
             print(f"{outcome.statuses['lost']} cell(s) lost their device mid-run; once it answers again (adb devices), "
-                  f"measure them with:\n  {resume_command('run', args.plan, outcome.run_id, args.db)}", file=sys.stderr)
+                  f"measure them with:\n  {resume_command('run', args.plan, outcome.run_id, args.db, args.inventory)}", file=sys.stderr)
     return 1 if outcome.failed else 0
 
 

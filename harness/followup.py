@@ -14,9 +14,16 @@ def db_option(db: Path) -> str:
     return "" if Path(db) == DEFAULT_DB else f" --db {shlex.quote(str(db))}"
 
 
-def resume_command(command: str, plan: Path | str, run_id: str, db: Path) -> str:
-    """The command that finishes an interrupted run: ``harness run|nightly|calibrate PLAN --resume RUN_ID``."""
-    return f"harness {command} {shlex.quote(str(plan))} --resume {run_id}{db_option(db)}"
+DEFAULT_INVENTORY = Path("devices.yaml")
+
+
+def resume_command(command: str, plan: Path | str, run_id: str, db: Path, inventory: Path | None = None) -> str:
+    """The command that finishes an interrupted run: ``harness run|nightly|calibrate PLAN --resume RUN_ID``, with
+    the ``--inventory`` it was started with when that was not the default (a plan without an ``inventory:`` key
+    reads it from there, and pasting the command without it failed on a missing devices.yaml)."""
+    inventory_option = ("" if inventory is None or Path(inventory) == DEFAULT_INVENTORY
+                        else f" --inventory {shlex.quote(str(inventory))}")
+    return f"harness {command} {shlex.quote(str(plan))} --resume {run_id}{db_option(db)}{inventory_option}"
 
 
 def command_of(settings: dict) -> str:

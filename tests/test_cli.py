@@ -252,3 +252,20 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
     proc.stdout.close()
     stderr = proc.stderr.read()
     assert proc.wait(timeout=120) == 128 + signal.SIGPIPE and stderr == "", stderr
+
+
+def test_the_printed_resume_command_keeps_the_inventory_it_was_started_with():
+    """`harness run plan.yaml --inventory lab/inv.yaml` stopped by a signal printed a resume command without
+    --inventory: pasted, it looked for ./devices.yaml and failed.  Catches the option dropped (or printed for the
+    default inventory, where it is noise)."""
+    import argparse
+    from pathlib import Path
+
+    from harness.cli import _interrupted_next
+
+    args = argparse.Namespace(plan=Path("p.yaml"), db=Path("reports/harness.db"), inventory=Path("lab/my inv.yaml"))
+    assert _interrupted_next("run", args, "20261207-010000-aaaa").endswith(
+        "harness run p.yaml --resume 20261207-010000-aaaa --inventory 'lab/my inv.yaml'")
+    args.inventory = Path("devices.yaml")
+    assert _interrupted_next("nightly", args, "20261207-010000-aaaa").endswith(
+        "harness nightly p.yaml --resume 20261207-010000-aaaa")
