@@ -480,3 +480,19 @@ def test_charts_and_pages_show_control_characters_and_undecodable_names_as_escap
     page = environment().from_string("<p>{{ db }}</p>").render(db="d\udcff.db")
     assert "d\\udcff.db" in page
     write_text(tmp_path / "index.html", page)  # encodes as UTF-8: raised on the surrogate before
+
+
+def test_a_manifest_that_is_not_a_regular_file_is_refused_not_ignored(tmp_path, model_dir):
+    """A FIFO under a build's manifest name was skipped as if there were no manifest: the build was measured as
+    'unknown' with exit 0.  Catches the manifest lookup that only asks is_file()."""
+    import os
+
+    from harness.artifacts.manifest import load_artifact
+    from harness.errors import UserError
+    from tests.helpers import copy_model
+
+    build = copy_model(model_dir, "tiny.onnx", tmp_path / "b")
+    os.mkfifo(tmp_path / "b" / "tiny.onnx.manifest.json")
+    with pytest.raises(UserError, match="not a regular file") as err:
+        load_artifact(build)
+    assert "tiny.onnx.manifest.json" in str(err.value)

@@ -114,7 +114,8 @@ def manifest_path_for(model_path: Path) -> Path | None:
     """The manifest beside ``model_path``, if there is one."""
     for suffix in MANIFEST_SUFFIXES:
         candidate = model_path.with_name(model_path.name + suffix)
-        if candidate.is_file():
+        if candidate.exists():  # a FIFO or a folder under a manifest's name is refused, not read as no manifest
+            check_regular(candidate, "manifests", fix="make the manifest a regular file beside its build.")
             return candidate
     return None
 
