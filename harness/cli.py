@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import shlex
 import signal
@@ -428,17 +427,6 @@ def cmd_compare(args) -> int:
     return 1 if result.slower else 0
 
 
-def _fraction(text: str) -> float:
-    """--threshold: a fraction between 0 and 1 (0.05 is 5%)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction between 0 and 1 (0.05 means 5%)")
-    return value
-
-
 def cmd_export(args) -> int:
     _output_place(args.output, folder=False)
     run_id = _resolve_run_id(args.db, args.run_id, read_only=True)
@@ -745,7 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("baseline", metavar="A",
                    help="the baseline run: a run id from 'harness runs' (or its start), or 'latest'")
     p.add_argument("candidate", metavar="B", help="the run compared with A: a run id (or its start), or 'latest'")
-    p.add_argument("--threshold", type=_fraction, default=0.05,
+    p.add_argument("--threshold", type=number.fraction, default=0.05,
                    help="smallest change worth calling, as a fraction (default 0.05: 5%%)")
     p.add_argument("--only-changed", action="store_true",
                    help="list only cells that changed (slower, faster, suspect, or moved with the same bytes)")

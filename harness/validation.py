@@ -55,7 +55,7 @@ def fraction(text: str) -> float:
     """A relative change such as --threshold: above 0, below 1 (0.05 is 5 %)."""
     value = _number(text, float)
     if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1. Fix: give a fraction, e.g. 0.05 for 5 %.")
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1. Fix: give a fraction (0.05 means 5%).")
     return value
 
 
