@@ -54,28 +54,6 @@ def environment() -> Environment:
     return env
 
 
-def _draw(job: tuple[str, tuple]) -> str:
-    name, args = job
-    return getattr(plots, name)(*args)
-
-
-# Below this many charts a process pool costs more than it saves.
-PARALLEL_CHARTS = 24
-
-
-def _draw_all(jobs: list[tuple[str, tuple]]) -> list[str]:
-    """Render charts, across all cores when there are many (a year-long nightly has hundreds)."""
-    import os
-
-    workers = min(os.cpu_count() or 1, 8)
-    if len(jobs) < PARALLEL_CHARTS or workers < 2:
-        return [_draw(job) for job in jobs]
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_draw, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
-
-
 def _run_points(view) -> list[tuple[int, float | None, float | None]]:
     """Each successful run of a cell as (run index, its own P50, its own P95), for the distribution chart."""
     return [(int(r["run_index"]), r["p50_ms"], r["p95_ms"]) for r in view.cell.runs

@@ -2,8 +2,6 @@
 
 Every chart of the report is inline ``<svg>`` written by hand (harness.report.svg): a marker or
 segment with a tooltip per night, run or stage, so a value is read by hovering rather than by zooming.
-Only ``history_chart``, the older history chart that ``harness site`` still draws, is a matplotlib SVG as
-a data URI.
 """
 
 from __future__ import annotations
@@ -14,46 +12,6 @@ import numpy as np
 
 from harness.report.svg import (ACCENT, GRID, INK, MUTED, WARN, Canvas, Scale, legend, nice_step, num, tick_label,
                                 ticks)
-
-
-def _pyplot():
-    """matplotlib, imported only for history_chart: the report itself never needs it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({
-        "svg.fonttype": "none",  # keep text as text: smaller files, selectable labels
-        "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-        "axes.edgecolor": "#888", "axes.labelcolor": "#333", "xtick.color": "#555", "ytick.color": "#555",
-    })
-    return plt
-
-
-def history_chart(p50_ms: list[float], p95_ms: list[float], step_index: int | None, throttled: list[bool]) -> str:
-    """Nightly P50 and P95 over time as a matplotlib data URI (what ``harness site`` draws until it calls
-    :func:`history_svg`, the report's chart: dates, a tooltip per night, intervals)."""
-    import base64
-    import io
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.2, 1.4))
-    nights = np.arange(len(p50_ms))
-    ax.plot(nights, p95_ms, color=ACCENT, lw=0.8, alpha=0.7, label="P95")
-    ax.plot(nights, p50_ms, color=INK, lw=1.2, label="P50")
-    if step_index is not None:
-        ax.axvspan(step_index - 0.5, len(p50_ms) - 0.5, color=WARN, alpha=0.18, lw=0)
-    hot = [i for i, t in enumerate(throttled) if t]
-    if hot:
-        ax.scatter(hot, [p50_ms[i] for i in hot], color=ACCENT, marker="x", s=12, zorder=3)
-    ax.set_xlabel("night")
-    ax.set_ylabel("ms")
-    ax.legend(fontsize=6, frameon=False, loc="upper left", ncol=2)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 STAGE_COLOURS = ["#9bb7d4", "#5b8db8", INK, "#7a9e7e", WARN]
