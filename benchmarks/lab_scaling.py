@@ -64,11 +64,12 @@ def main() -> int:
 
     from harness.lab import device_resource
     from harness.sim.adb_server import private_adb_server
+    from harness.sim.sandbox import stand_in
 
     with private_adb_server() as adb, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _tiny_pte(root / "builds")
-        (root / "executor_runner").write_text("#!/system/bin/sh\n")
+        (root / "executor_runner").write_text(stand_in())
         attached = [adb.attach(root / f"phone{i}") for i in range(max(SIZES))]
         for server, _ in attached:
             server.phone.silicon_ms = args.silicon_ms

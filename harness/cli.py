@@ -277,19 +277,25 @@ def cmd_sim(args) -> int:
     import time
 
     from harness.sim.phone import Faults
+    from harness.sim.sandbox import write_stand_ins
     from harness.sim.server import start
 
     faults = Faults(crash_runner=args.fault == "crash", hang_runner=args.fault == "hang",
                     storage_full=args.fault == "storage-full", hot=args.fault == "hot")
     server = start(args.port, args.root, faults)
     port = server.server_address[1]
+    tools = write_stand_ins(args.root / "host-tools")
+    listed = ", ".join(f"{name}: {path.resolve()}" for name, path in tools.items())
     print(f"simulated SM8650 phone on 127.0.0.1:{port} (storage in {args.root}); connect it with:\n"
-          f"  adb connect 127.0.0.1:{port}\nCtrl-C stops it.", file=sys.stderr)
+          f"  adb connect 127.0.0.1:{port}\n"
+          f"and list it in the inventory with serial 127.0.0.1:{port}; its benchmark binaries stand in as\n"
+          f"  tools: {{{listed}}}\nCtrl-C stops it.", file=sys.stderr)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.shutdown()
+        server.server_close()
     return 0
 
 

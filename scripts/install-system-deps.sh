@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the tests use: chromium (the report must render), adb (the real adb server talks to the
-# simulated phone), sctk (sclite cross-checks WER), espeak-ng (a second corpus voice).
+# simulated phone), sctk (sclite cross-checks WER), espeak-ng (a second corpus voice), and Android's shell and
+# userland for the simulated phone: mksh, toybox, run in a bubblewrap sandbox.
 # Installs only what is missing, so a second run costs nothing.
 set -euo pipefail
-PACKAGES=(chromium adb sctk espeak-ng)
+PACKAGES=(chromium adb sctk espeak-ng mksh toybox bubblewrap)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

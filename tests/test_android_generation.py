@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from harness.sim.sandbox import stand_in
 from harness.run.engine import run_plan
 from harness.store import Store
 from tests.conftest import TINY_LLM
@@ -18,7 +19,7 @@ from tests.helpers import REPO, bundle_accuracy, eager_tiny_llm_tokens, measure,
 pytestmark = pytest.mark.slow  # Whisper and LLM runners on the simulated phone, with real builds
 
 def _inventory(tmp_path, serial, port, tools: dict[str, str]):
-    paths = {name: write(tmp_path / "tools" / name, "#!/system/bin/sh\n") for name in tools}
+    paths = {name: write(tmp_path / "tools" / name, stand_in()) for name in tools}
     write(tmp_path / "devices.yaml", f"""
         devices:
           - id: sim-s24
@@ -156,7 +157,7 @@ def test_whisper_runner_before_1_4_is_asked_for_benchmark_timings_on_the_log(
     server, serial = phones()
     server.phone.versions["whisper_runner"] = "1.3"
     _inventory(tmp_path, serial, adb_server.port, {"whisper_runner": ""})
-    (tmp_path / "tools" / "whisper_runner").write_text("#!/system/bin/sh\n# a v1.3 build\n")  # its own sha
+    (tmp_path / "tools" / "whisper_runner").write_text(stand_in("a v1.3 build"))  # its own sha
     plan = write(tmp_path / "plan.yaml", f"""
         name: asr13
         inventory: devices.yaml

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 
 import pytest
 
+from harness.sim.sandbox import stand_in
 from harness.run.engine import run_plan
 from harness.sim.phone import Faults
+from harness.sim.sandbox import phone_processes
 from harness.store import Store
-from tests.helpers import copy_model, measure, write
+from tests.helpers import REPO, copy_model, measure, write
 
 
 def _inventory(tmp_path, serial, adb_port):
-    runner = write(tmp_path / "tools" / "executor_runner", "#!/system/bin/sh\n# stands in for an arm64 build\n")
+    runner = write(tmp_path / "tools" / "executor_runner", stand_in("stands in for an arm64 build"))
     return write(tmp_path / "devices.yaml", f"""
         devices:
           - id: sim-s24
@@ -108,7 +114,7 @@ def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, p
     server, serial = phones()
     server.phone.versions["executor_runner"] = "1.2"
     _inventory(tmp_path, serial, adb_server.port)
-    (tmp_path / "tools" / "executor_runner").write_text("#!/system/bin/sh\n# an arm64 v1.2 build\n")  # its own sha
+    (tmp_path / "tools" / "executor_runner").write_text(stand_in("an arm64 v1.2 build"))  # its own sha
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n")
     assert cell.status == "ok" and len(cell.samples_ms) == 3, (cell.reason, cell.log)
 
@@ -146,7 +152,7 @@ def _sm8650(tmp_path, serial, adb_port, backend: str, tools: dict):
 
 def _ort_inventory(tmp_path, serial, adb_port, backend, qnn_sdk=None):
     """One simulated SM8650 with onnxruntime_perf_test (and, for ort-qnn, the QNN SDK) in its tools."""
-    tools = {"onnxruntime_perf_test": write(tmp_path / "tools" / "onnxruntime_perf_test", "#!/system/bin/sh\n")}
+    tools = {"onnxruntime_perf_test": write(tmp_path / "tools" / "onnxruntime_perf_test", stand_in())}
     return _sm8650(tmp_path, serial, adb_port, backend, {**tools, **({"qnn_sdk": qnn_sdk} if qnn_sdk else {})})
 
 
@@ -186,7 +192,7 @@ def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb
 
 def _qnn_phone(tmp_path, serial, adb_port, with_backend: bool = True):
     """An SM8650 with qnn_executor_runner, the QNN SDK and (unless left out) ExecuTorch's QNN backend library."""
-    tools = {"qnn_executor_runner": write(tmp_path / "tools" / "qnn_executor_runner", "#!/system/bin/sh\n"),
+    tools = {"qnn_executor_runner": write(tmp_path / "tools" / "qnn_executor_runner", stand_in()),
              "qnn_sdk": _qnn_sdk(tmp_path / "qairt" / "2.37.0")}
     if with_backend:
         tools["qnn_executorch_backend"] = write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in\n")
@@ -262,7 +268,7 @@ def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, p
 
 def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
-    runner = write(tmp_path / "tools" / "executor_runner", "#!/system/bin/sh\n")
+    runner = write(tmp_path / "tools" / "executor_runner", stand_in())
     write(tmp_path / "devices.yaml", f"""
         devices:
           - {{id: lab, platform: android, serial: '*', adb_port: {adb_server.port}, backends: [xnnpack],
@@ -308,3 +314,36 @@ def test_phone_that_vanishes_mid_run_fails_the_rest_with_a_reason(tmp_path, adb_
         cells = store.cells(outcome.run_id)
     assert len(cells) == 2 and any(c.status != "ok" for c in cells)
     assert all(c.reason for c in cells if c.status != "ok")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_a_runner_on_the_phone_dies_with_its_controller(tmp_path, adb_server, phones, model_dir, stop):
+    """A controller killed mid-cell (SIGKILL allows it no clean-up) leaves nothing measuring on the phone: adbd
+    sends SIGHUP to the command's shell when the adb stream dies, and the command line's trap kills the runner
+    with it.  Without the trap (or with the runner in toybox timeout's own process group) the hung runner went
+    on until the cell's timeout_s, 10 minutes here."""
+    server, serial = phones(Faults(hang_runner=True))
+    _inventory(tmp_path, serial, adb_server.port)
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", "name: phone\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n"
+                 "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 600\n")
+    controller = subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(tmp_path / "r.db"),
+                                   "-q"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _until(lambda: server.phone.busy > 0, 300), "the runner never started on the phone"
+        controller.send_signal(stop)
+        controller.wait(60)
+    finally:
+        controller.kill()
+    assert _until(lambda: server.phone.busy == 0 and not phone_processes(server.phone), 30), \
+        f"still running on the phone: {phone_processes(server.phone)}"
+
+
+def _until(condition, limit_s: float) -> bool:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()

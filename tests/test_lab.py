@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from harness.sim.sandbox import stand_in
 from harness.lab import device_resource, measurer
 from harness.run.engine import run_plan
 from harness.store import Store
@@ -31,7 +32,7 @@ def ray_cluster():
 def _lab(tmp_path, adb_server, phones, model_dir, ids=("p1", "p2", "p3", "p4")):
     """Simulated phones whose runners wait on their own 'silicon' (40 ms an inference), one plan over them all."""
     lines = []
-    tool = write(tmp_path / "tools" / "executor_runner", "#!/system/bin/sh\n")
+    tool = write(tmp_path / "tools" / "executor_runner", stand_in())
     for device_id in ids:
         server, serial = phones()
         server.phone.silicon_ms = 40.0

@@ -116,6 +116,32 @@ class NoAdbServer(Exception):
         super().__init__(f"no adb server on {host}:{port} (start it with: adb -P {port} start-server)")
 
 
+def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: dict[str, str] | None = None) -> str:
+    """The command line sent to the phone's shell for ``argv``: everything it starts dies with the run.
+
+    - toybox ``timeout`` sends SIGTERM at ``timeout_s`` and SIGKILL ``kill_after_s`` later, so a runner that
+      hangs or prints forever is killed on the phone; ``--foreground`` keeps the runner in the shell's process
+      group (toys/other/timeout.c, landley/toybox 0.8.9 and later, otherwise moves it to a group of its own).
+    - adbd sends SIGHUP to the shell, and only to the shell, when the adb stream dies (the controller was
+      killed, the cable pulled: adb/daemon/shell_service.cpp, PassDataStreams); without a trap the runner would
+      keep measuring until its timeout.  The trap kills the shell's whole process group (adbd made the shell a
+      session leader: ForkAndExec's setsid), and the runner runs in the background so the shell takes the
+      signal at once (a trap waits for a foreground command; ``wait`` is interrupted).  ``wait`` gives the
+      runner's exit status, and the shell exits with it.
+    """
+    limit = ["timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{timeout_s:g}"]
+    # An assignment's name must stay unquoted (mksh runs a quoted 'VAR=a;b' as a command); its value is quoted.
+    assignments = [f"{_shell_name(k)}={shlex.quote(v)}" for k, v in (env or {}).items()]
+    runner = " ".join([*assignments, shlex.join([*limit, *argv])])
+    return f"trap 'kill -9 0' HUP; {runner} & wait $!"
+
+
+def _shell_name(name: str) -> str:
+    if not (name.isascii() and name.replace("_", "a").isalnum() and not name[0].isdigit()):
+        raise ValueError(f"not a shell variable name: {name!r}")
+    return name
+
+
 class Device(BaseDevice):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -143,9 +169,7 @@ class Device(BaseDevice):
             return False, f"adb cannot reach {self.config.serial} ({exc})"
         return (state == "device", f"state {state}")
 
-    # toybox `timeout` on the phone sends SIGTERM at the command's timeout and SIGKILL this long after, so a
-    # runner that hangs or prints forever is killed *on the phone* (dropping the adb connection does not).
-    KILL_AFTER_S = 5
+    KILL_AFTER_S = 5  # toybox timeout's -k: SIGKILL this long after its SIGTERM
     # The controller's own deadline, past the phone's: a phone that stops answering altogether.
     CONTROLLER_GRACE_S = 15
     OUTPUT_CAP_BYTES = 16 * 2**20  # per stream; a runner that floods its output keeps its head and tail
@@ -153,8 +177,7 @@ class Device(BaseDevice):
     def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
         from adbutils.errors import AdbError
 
-        limit = ["timeout", "-k", f"{self.KILL_AFTER_S:g}", f"{timeout_s:g}"]
-        command = shlex.join([*(f"{k}={v}" for k, v in (env or {}).items()), *limit, *argv])
+        command = phone_command(argv, timeout_s, self.KILL_AFTER_S, env)
         started = time.perf_counter()
         try:
             outcome = shell_v2(self.adb.open_transport(timeout=timeout_s + self.CONTROLLER_GRACE_S), command,

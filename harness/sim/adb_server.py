@@ -45,6 +45,7 @@ class AdbServer:
         out = self.adb("connect", serial)
         if "connected" not in out.stdout:
             server.shutdown()
+            server.server_close()
             raise RuntimeError(f"adb could not connect to the simulated phone: {out.stdout} {out.stderr}")
         return server, serial
 

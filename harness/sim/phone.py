@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,10 @@ class Phone:
     # phone whose own SoC does the work (the controller's CPU is not what a lab of phones spends).
     silicon_ms: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    shells: set = field(default_factory=set)  # pids of the shells adbd is running now
+    sandbox_socket: Path | None = None  # the vendor daemon's socket (harness/sim/sandbox.py)
+    # In the environment of everything the phone's shell starts, so the simulator can find what outlived it.
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
     _t: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -111,11 +116,6 @@ class Phone:
         if parts[:4] == ["sys", "devices", "system", "cpu"] and parts[-1] == "scaling_cur_freq":
             cpu = parts[4]
             return f"{self.freq_khz(cpu)}\n" if cpu in CPU_CLUSTERS else None
-        return None
-
-    def list_sysfs(self, device_path: str) -> list[str] | None:
-        if device_path.rstrip("/") == "/sys/class/thermal":
-            return [f"thermal_zone{i}" for i in range(len(ZONES))]
         return None
 
     @property

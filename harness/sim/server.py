@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from queue import Queue
 
-from harness.sim import shell
+from harness.sim import sandbox, shell, vendor
 from harness.sim.adb_protocol import (A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, MAX_PAYLOAD, SHELL_EXIT,
                                       SHELL_STDERR, SHELL_STDOUT, VERSION, Message, read_message, shell_packet)
 from harness.sim.phone import PROPS, Phone
@@ -231,13 +231,31 @@ class SimServer(socketserver.ThreadingTCPServer):
 
     def __init__(self, port: int, phone: Phone) -> None:
         self.phone = phone
+        self.vendor = vendor.Daemon(phone)
+        sandbox.prepare(phone, self.vendor.path)
         super().__init__(("127.0.0.1", port), Connection)
+        self._stopped = False
+
+    def server_close(self) -> None:
+        """Stop the phone too: what its shell started, and its vendor daemon."""
+        super().server_close()
+        if not self._stopped:
+            self._stopped = True
+            sandbox.stop_everything(self.phone)
+            self.vendor.close()
 
 
 def start(port: int, root: Path, faults=None) -> SimServer:
     """Serve a simulated phone on 127.0.0.1:PORT in a background thread (port 0 picks a free one)."""
     from harness.sim.phone import Faults
 
+    missing = sandbox.missing_tools()
+    if missing:
+        from harness.errors import UserError
+
+        raise UserError(f"the simulated phone runs Android's shell and userland, and this machine lacks: "
+                        f"{', '.join(missing)}.", fix="apt-get install mksh toybox bubblewrap (or run "
+                        "scripts/install-system-deps.sh).")
     server = SimServer(port, Phone(root=root, faults=faults or Faults()))
     threading.Thread(target=server.serve_forever, name="sim-phone", daemon=True).start()
     return server

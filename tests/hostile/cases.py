@@ -455,14 +455,17 @@ def _(root):
 def _(root):
     from harness.sim.adb_server import private_adb_server
 
-    name = "evil $(touch PWNED) `touch PWNED2`; touch PWNED3 'q\".pte"
+    from harness.sim.sandbox import stand_in
+
+    # The phone's shell starts in /, which is read-only: each payload goes to $TMPDIR (/data/local/tmp) first.
+    name = "evil $(cd $TMPDIR; touch PWNED) `cd $TMPDIR; touch PWNED2`; cd $TMPDIR; touch PWNED3 'q\".pte"
     builds = root / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     (builds / name).write_bytes(_tiny_pte_bytes())
     (builds / (name + ".manifest.json")).write_text(json.dumps(
         {"model": "evil", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"}))
     tool = root / "executor_runner"
-    tool.write_text("#!/bin/sh\n")
+    tool.write_text(stand_in())
     phone_root = root / "phone"
     with private_adb_server() as adb:
         server, serial = adb.attach(phone_root)
@@ -658,6 +661,7 @@ def _(root):
 def phone_lab(root: Path, runs: int = 2, timeout_s: float = 30, extra: str = ""):
     """A simulated phone behind a private real adb server, two builds (a, b) and a plan measuring them."""
     from harness.sim.adb_server import private_adb_server
+    from harness.sim.sandbox import stand_in
 
     for name in ("a", "b"):
         folder = root / "builds" / name
@@ -666,7 +670,7 @@ def phone_lab(root: Path, runs: int = 2, timeout_s: float = 30, extra: str = "")
         (folder / "tiny.pte.manifest.json").write_text(json.dumps(
             {"model": name, "stage": "vad", "backend": "xnnpack", "quantization": "fp32"}))
     tool = root / "executor_runner"
-    tool.write_text("#!/system/bin/sh\n")
+    tool.write_text(stand_in())
     with private_adb_server() as adb:
         server, serial = adb.attach(root / "phone")
         try:
@@ -760,6 +764,38 @@ def _(root):
 
     _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "chatty_runner", True), {"timeout"},
                  "did not finish", timeout_s=4, after=after)
+
+
+def _controller_stopped_on_the_phone(root: Path, sig: int) -> None:
+    """The controller stopped by ``sig`` while a runner hangs on the phone (timeout_s 10 minutes): within a few
+    seconds nothing the run started runs on the phone (adbd's SIGHUP to the command's shell, and its trap)."""
+    from harness.sim.sandbox import phone_processes
+
+    with phone_lab(root, timeout_s=600) as lab_:
+        lab_.phone.faults.hang_runner = True
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(lab_.plan), "--db", str(lab_.db), "-q"],
+                                cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 300
+            while lab_.phone.busy == 0 and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert lab_.phone.busy, "the runner never started on the phone"
+            proc.send_signal(sig)
+            proc.wait(60)
+        finally:
+            proc.kill()
+        _nothing_left_running(lab_.phone, within_s=30)
+        assert not phone_processes(lab_.phone), "a process the run started still runs on the phone"
+
+
+@case("fault", "SIGKILL while a runner hangs on the phone: nothing it started keeps running there")
+def _(root):
+    _controller_stopped_on_the_phone(root, signal.SIGKILL)
+
+
+@case("fault", "SIGTERM while a runner hangs on the phone: nothing it started keeps running there")
+def _(root):
+    _controller_stopped_on_the_phone(root, signal.SIGTERM)
 
 
 def _back_and_resumed(root: Path, lab_, run_id: str) -> None:

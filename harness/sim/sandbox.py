@@ -1,0 +1,164 @@
+"""The simulated phone's userland: Android's own shell and tools in a sandbox laid out like a phone.
+
+A command from adb runs as on a phone: ``/system/bin/sh -c COMMAND`` where ``sh`` is real mksh (Android's
+shell, Debian's ``mksh``) and ``/system/bin`` holds real toybox applets (Android's userland, Debian's
+``toybox``: ``timeout``, ``ls``, ``cat``, ``grep``, ``sha256sum``, ``kill``...), inside a bubblewrap sandbox:
+``/`` read-only, ``/data`` the phone's storage (writable), ``/sys`` the files the harness reads (thermal zones,
+CPU clocks) with values written by the heat model before each command, ``/proc`` and ``/dev`` of their own.
+Commands start in ``/``, which is not writable, as under adbd.
+
+What stays in Python is what a phone's vendor binaries do: ``getprop``, ``dumpsys``, ``logcat`` and the
+benchmark binaries are ``/system/bin/simulated-binary`` (:mod:`harness.sim.binary_client`), which hands its
+argv to the phone's daemon (:mod:`harness.sim.vendor`) over ``/dev/socket/harness-sim`` and exits as the
+binary did.  A pushed benchmark binary stands in as a one-line script, :data:`STAND_IN`, whose ``#!`` line
+names that program (the kernel runs it with the script's path, whose name says which binary it is).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.sim.phone import CPU_CLUSTERS, ZONES, Phone
+
+SIMULATED_BINARY = "/system/bin/simulated-binary"
+# The content of a benchmark binary's stand-in (tools: in a simulated phone's inventory): pushed like an arm64
+# build, run by the kernel through its #! line.  Text after the first line changes its sha256 only.
+STAND_IN = f"#!{SIMULATED_BINARY}\n"
+ANDROID_TOOLS = ("getprop", "dumpsys", "logcat")  # not toybox applets: Android's own binaries
+SOCKET_IN_SANDBOX = "/dev/socket/harness-sim"
+MARKER = ".harness-sim-layout"
+TOKEN_VAR = "HARNESS_SIM_PHONE"  # not on a real phone: marks what a simulated phone's shell started
+# adbd's environment for a shell (adb/daemon/shell_service.cpp, ForkAndExec) with the PATH of init.rc.
+ENV = {"PATH": "/product/bin:/apex/com.android.runtime/bin:/system_ext/bin:/system/bin:/system/xbin:/vendor/bin",
+       "HOME": "/", "TMPDIR": "/data/local/tmp", "USER": "shell", "LOGNAME": "shell", "SHELL": "/system/bin/sh",
+       "HOSTNAME": "harness_sim", "ANDROID_DATA": "/data", "ANDROID_ROOT": "/system"}
+
+
+def stand_in(note: str = "") -> str:
+    """A benchmark binary's stand-in; ``note`` (say "an arm64 v1.2 build") gives it bytes of its own."""
+    return STAND_IN + (f"# {note}\n" if note else "")
+
+
+def write_stand_ins(folder: Path) -> dict[str, Path]:
+    """A stand-in for each benchmark binary in ``folder`` (the inventory's ``tools`` for a simulated phone)."""
+    from harness.sim.vendor import BENCHMARKS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / name for name in BENCHMARKS}
+    for path in paths.values():
+        path.write_text(stand_in())
+    return paths
+
+
+def missing_tools() -> list[str]:
+    """The Debian programs the simulated phone needs and this machine lacks."""
+    return [t for t in ("bwrap", "mksh", "toybox") if shutil.which(t) is None]
+
+
+def prepare(phone: Phone, socket_path: Path) -> None:
+    """Lay out /system/bin (sh, toybox applets, the Android tools) under the phone's root."""
+    bin_dir = phone.root / "system" / "bin"
+    if (bin_dir / MARKER).is_file():
+        shutil.rmtree(bin_dir)  # laid out by an earlier start (the marker says so): laid out again
+    elif bin_dir.exists() or bin_dir.is_symlink():
+        from harness.errors import UserError
+
+        raise UserError(f"{bin_dir} exists and the simulator did not make it.",
+                        fix="give the simulated phone a folder of its own (--root), new or made by the simulator.")
+    bin_dir.mkdir(parents=True)
+    (bin_dir / MARKER).write_text("laid out by harness/sim/sandbox.py; removed and laid out again at each start\n")
+    (bin_dir / "sh").symlink_to(shutil.which("mksh"))
+    toybox = shutil.which("toybox")
+    applets = subprocess.run([toybox], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet not in ("sh", *ANDROID_TOOLS):
+            (bin_dir / applet).symlink_to(toybox)
+    client = bin_dir / "simulated-binary"
+    source = Path(__file__).with_name("binary_client.py").read_text()
+    client.write_text(f"#!{_interpreter()} -IS\n{source}")  # one #! argument: flags joined
+    client.chmod(0o755)
+    for tool in ANDROID_TOOLS:
+        (bin_dir / tool).symlink_to("simulated-binary")
+    phone.sandbox_socket = socket_path
+
+
+def _interpreter() -> str:
+    """This Python's own interpreter (not a venv's launcher): the client needs only its standard library."""
+    return os.path.realpath(sys.executable)
+
+
+def write_sysfs(phone: Phone) -> None:
+    """The /sys files the harness reads, with the heat model's values now (a phone's kernel computes them on
+    read; one command reads them within milliseconds)."""
+    thermal = phone.root / ".sys" / "class" / "thermal"
+    for index, name in enumerate(ZONES):
+        zone = thermal / f"thermal_zone{index}"
+        zone.mkdir(parents=True, exist_ok=True)
+        (zone / "type").write_text(name + "\n")
+        temp = zone / "temp"
+        if name.startswith("disabled"):
+            # A zone whose sensor is off fails every read; a folder in its place fails them too (EISDIR).
+            temp.mkdir(exist_ok=True)
+        else:
+            temp.write_text(phone.sysfs(f"/sys/class/thermal/thermal_zone{index}/temp"))
+    for cpu in CPU_CLUSTERS:
+        freq = phone.root / ".sys" / "devices" / "system" / "cpu" / cpu / "cpufreq"
+        freq.mkdir(parents=True, exist_ok=True)
+        (freq / "scaling_cur_freq").write_text(f"{phone.freq_khz(cpu)}\n")
+
+
+def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
+    """Start ``sh -c COMMAND`` on the phone, as adbd does (a session of its own, stdin/stdout/stderr pipes).
+    Returns the bubblewrap process and the pid of the shell inside it (the one adbd would signal)."""
+    write_sysfs(phone)
+    status_r, status_w = os.pipe()
+    argv = ["bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--ro-bind", "/etc", "/etc",
+            "--ro-bind", sys.base_prefix, sys.base_prefix,
+            "--ro-bind", str(phone.root / "system"), "/system",
+            "--ro-bind", str(phone.root / ".sys"), "/sys",
+            "--dev", "/dev", "--proc", "/proc",
+            "--ro-bind", str(phone.sandbox_socket), SOCKET_IN_SANDBOX,
+            "--bind", str(phone.root / "data"), "/data",
+            "--remount-ro", "/", "--chdir", "/", "--new-session", "--info-fd", str(status_w),
+            "--clearenv", *(x for k, v in {**ENV, TOKEN_VAR: phone.token}.items() for x in ("--setenv", k, v)),
+            "/system/bin/sh", "-c", command]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            pass_fds=(status_w,), start_new_session=True)
+    os.close(status_w)
+    with os.fdopen(status_r) as status:
+        info = status.read()  # {"child-pid": N, ...}, written and closed once the shell's process exists
+    if not info:
+        proc.wait()
+        raise OSError(f"bubblewrap did not start the phone's shell: {proc.stderr.read().decode(errors='replace')}")
+    return proc, int(json.loads(info)["child-pid"])
+
+
+def phone_processes(phone: Phone) -> list[int]:
+    """Every process still running that the phone's shell started (found by the token in its environment)."""
+    marker = f"{TOKEN_VAR}={phone.token}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(entry.name))
+            except OSError:
+                pass  # gone, or not ours to read
+    return pids
+
+
+def stop_everything(phone: Phone) -> None:
+    """Kill what the phone's shell started and is still running (the simulator stopping, like a reboot)."""
+    import signal
+
+    for pid in phone_processes(phone):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,250 @@
+"""The phone's vendor binaries, in Python: what a daemon on the simulated phone answers for
+``/system/bin/simulated-binary`` (harness/sim/binary_client.py) over a Unix socket.
+
+``getprop``, ``dumpsys battery|thermalservice`` and ``logcat`` answer from the phone's state; the benchmark
+binaries (``executor_runner``, ``qnn_executor_runner``, ``onnxruntime_perf_test``, ``llama_main``,
+``whisper_runner``) run the pushed programs on this machine's CPU (harness/sim/fake_runners.py, forked from a
+zygote) and print what the real ones print.  The client process is the binary to the phone's shell: when it
+is killed (toybox ``timeout``, ``kill -9``) its socket closes and the work stops here too.
+
+Frames to the client: kind (1 stdout, 2 stderr, 3 exit) as one byte, length as 4 bytes little-endian, data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from harness.sim import zygote
+from harness.sim.fake_runners import LOGCAT
+from harness.sim.phone import BATTERY_LEVEL_PERCENT, DEFAULT_VERSIONS, PROPS, Phone
+
+_LOGGED = re.compile(re.escape(LOGCAT) + r"(.*)\n")
+BENCHMARKS = ("executor_runner", "qnn_executor_runner", "onnxruntime_perf_test", "llama_main", "whisper_runner")
+STDOUT, STDERR, EXIT = 1, 2, 3
+
+
+class Result:
+    def __init__(self, code: int = 0, out: str = "", err: str = "") -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+def _battery(phone: Phone) -> str:
+    return ("Current Battery Service state:\n  AC powered: false\n  USB powered: true\n  status: 2\n"
+            f"  level: {BATTERY_LEVEL_PERCENT}\n  scale: 100\n  voltage: 4123\n  temperature: {int((phone.heat() - 8) * 10)}\n")
+
+
+def _thermalservice(phone: Phone) -> str:
+    status = phone.thermal_status()
+    t = phone.heat()
+    return (f"IsStatusOverride: false\nThermal Status: {status}\nHAL Ready: true\nCurrent temperatures from HAL:\n"
+            f"\tTemperature{{mValue={t - 8:.1f}, mType=2, mName=battery, mStatus=0}}\n"
+            f"\tTemperature{{mValue={t:.1f}, mType=0, mName=cpu-1-0, mStatus={status}}}\n"
+            f"\tTemperature{{mValue={t - 6:.1f}, mType=3, mName=skin, mStatus=0}}\n"
+            "Current cooling devices from HAL:\n")
+
+
+def _logcat(phone: Phone, args: list[str]) -> Result:
+    if "-c" in args:
+        phone.logcat_file.write_text("")
+        return Result()
+    text = phone.logcat_file.read_text() if phone.logcat_file.exists() else ""
+    if "-s" in args:
+        tags = [a.split(":")[0] for a in args[args.index("-s") + 1:]]
+        text = "".join(l for l in text.splitlines(keepends=True) if any(f" {t}:" in l for t in tags))
+    return Result(out="--------- beginning of main\n" + text)
+
+
+class Session:
+    """One vendor binary's invocation: ``kill`` is set when its process on the phone ended (killed by a signal,
+    or its socket closed); ``emit(kind, bytes)`` streams output as it is printed; ``env`` is the environment
+    the phone's shell gave it."""
+
+    def __init__(self, env: dict[str, str], emit) -> None:
+        self.kill = threading.Event()
+        self.emit = emit
+        self.env = env
+
+
+def _chatty(phone: Phone, session: Session) -> Result:
+    """A runner stuck printing the same log line, as a runner caught in a retry loop does."""
+    line = b"E 00:00:00.000001 executorch:method.cpp:1170] Retrying: backend returned Error::Internal\n" * 64
+    while not session.kill.wait(0.002):
+        try:
+            session.emit(STDOUT, line)
+        except OSError:  # its process is gone
+            break
+    return Result(137)
+
+
+class _Plain:
+    """A binary as a plain child process (the interface of :class:`zygote.Invocation`)."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "harness.sim.fake_runners", name, *args], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
+        self.returncode = None
+
+    def poll(self, wait_s: float) -> int | None:
+        try:
+            self.returncode = self.proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            pass
+        return self.returncode
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def output(self) -> tuple[str, str]:
+        return self.proc.communicate()
+
+
+def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Result:
+    faults = phone.faults
+    if faults.crash_runner:
+        return Result(139, err="Segmentation fault\n")
+    mapped = [str(phone.path(a)) if a.startswith("/data/") else a for a in args]
+    with phone.lock:
+        phone.busy += 1
+    try:
+        if faults.hang_runner:
+            session.kill.wait()  # only the end of its process ends it
+            return Result(137)
+        if faults.chatty_runner:
+            return _chatty(phone, session)
+        env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, DEFAULT_VERSIONS[name]),
+               "HARNESS_SIM_ROOT": str(phone.root), "HARNESS_SIM_SOC": PROPS.get("ro.soc.model", ""),
+               # The phone's own environment for the binary, kept apart from the host process's.
+               **{f"HARNESS_SIM_ENV_{k}": v for k, v in session.env.items()}}
+        if phone.silicon_ms is not None:
+            env["HARNESS_SIM_SILICON_MS"] = str(phone.silicon_ms)
+        try:
+            proc = zygote.Invocation(name, mapped, env)
+        except zygote.ForkServerError:  # the simulator's shortcut failed: a plain process, as before it
+            proc = _Plain(name, mapped, env)
+        while proc.poll(0.05) is None:
+            if session.kill.is_set():
+                proc.kill()
+                proc.poll(30.0)
+                proc.output()
+                return Result(137)
+        out, err = proc.output()
+    finally:
+        with phone.lock:
+            phone.busy -= 1
+    sandbox = str(phone.root.resolve())
+    out, err = out.replace(sandbox, ""), err.replace(sandbox, "")  # paths as the phone would print them
+    # ET_LOG lines go where the binary's logging backend sends them; the rest stays on stdout.
+    # A log line may fall inside a line of stdout (the Whisper runner streams its transcript without newlines).
+    logged = _LOGGED.findall(out)
+    out = _LOGGED.sub("", out)
+    if logged and phone.et_log == "logcat":
+        stamp = datetime.now().strftime("%m-%d %H:%M:%S.%f")[:-3]
+        with phone.logcat_file.open("a") as log:
+            log.writelines(f"{stamp}  {os.getpid():5d} {os.getpid():5d} I ExecuTorch: {line}\n" for line in logged)
+    elif logged and phone.et_log == "stderr":  # runtime/platform/default/posix.cpp's format
+        err += "".join(f"I 00:00:{i * 0.001:09.6f} executorch:{name}.cpp:{300 + i}] {line}\n"
+                       for i, line in enumerate(logged))
+    return Result(proc.returncode, out, err)
+
+
+
+def answer(phone: Phone, name: str, args: list[str], session: Session) -> Result:
+    """What the vendor binary ``name`` prints and exits with."""
+    if name == "getprop":
+        if args:
+            return Result(out=PROPS.get(args[0], "") + "\n")
+        return Result(out="".join(f"[{k}]: [{v}]\n" for k, v in PROPS.items()))
+    if name == "logcat":
+        return _logcat(phone, args)
+    if name == "dumpsys" and args[:1] == ["battery"]:
+        return Result(out=_battery(phone))
+    if name == "dumpsys" and args[:1] == ["thermalservice"]:
+        return Result(out=_thermalservice(phone))
+    if name == "dumpsys":
+        return Result(out=f"Can't find service: {' '.join(args[:1])}\n")
+    if name in BENCHMARKS:
+        return _benchmark(phone, name, args, session)
+    return Result(127, err=f"{name}: not a binary of this phone\n")
+
+
+def _frame(kind: int, data: bytes) -> bytes:
+    return struct.pack("<BI", kind, len(data)) + data
+
+
+class Daemon:
+    """The phone's daemon for vendor binaries: one thread per invocation, on a Unix socket of its own."""
+
+    def __init__(self, phone: Phone) -> None:
+        self.phone = phone
+        self.folder = Path(tempfile.mkdtemp(prefix="hsim-"))  # short: a socket path has 107 bytes at most
+        self.path = self.folder / "socket"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.path))
+        self.listener.listen(64)
+        self.sessions: set[Session] = set()
+        threading.Thread(target=self._accept, name="sim-vendor", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        lock = threading.Lock()
+
+        def emit(kind: int, data: bytes) -> None:
+            with lock:
+                conn.sendall(_frame(kind, data))
+
+        with conn:
+            try:
+                request = json.loads(conn.makefile("rb").readline())
+            except (OSError, ValueError):
+                return
+            session = Session({k: v for k, v in request["env"].items()}, emit)
+            self.sessions.add(session)
+            threading.Thread(target=self._watch, args=(conn, session), daemon=True).start()
+            try:
+                result = answer(self.phone, request["name"], request["args"], session)
+                if result.out:
+                    emit(STDOUT, result.out.encode())
+                if result.err:
+                    emit(STDERR, result.err.encode())
+                emit(EXIT, str(result.code).encode())
+            except OSError:
+                pass  # its process is gone: nobody to answer
+            finally:
+                self.sessions.discard(session)
+                session.kill.set()
+
+    @staticmethod
+    def _watch(conn: socket.socket, session: Session) -> None:
+        """The client never writes after its request: end of input means its process ended."""
+        try:
+            while conn.recv(4096):
+                pass
+        except OSError:
+            pass
+        session.kill.set()
+
+    def close(self) -> None:
+        for session in list(self.sessions):
+            session.kill.set()
+        self.listener.close()
+        self.path.unlink(missing_ok=True)
+        self.folder.rmdir()
