@@ -216,4 +216,157 @@ def test_a_store_without_latency_series_says_so_instead_of_an_empty_series_table
     db = tmp_path / "h.db"
     _odd_run(db, "only-failed", "odd-plan", "crashy", "2025-12-20T01:00:00+00:00", "failed")
     html = write_site(db, tmp_path / "site").read_text()
-    assert "Series (0)" not in html and "No series" in html and "ASR chains and voice pipelines" in html
+    assert "Series (0)" not in html and "No series" in html and "ASR chain or voice pipeline that finished" in html
+    assert "get no series here yet" not in html  # chains and pipelines have series of their own now
+
+
+# --- ASR chains and voice pipelines: two real nights of one plan, measured on the host ---------------------
+
+ASR_BUILDS = ["silero-vad-int8", "whisper-logmel-fp32", "whisper-tiny.en-encoder-int8", "whisper-tiny.en-decoder-int8"]
+CHAIN = "asr-int8 <b>"  # markup in a chain name: escaped on every page
+
+
+@pytest.fixture(scope="module")
+def chain_site(tmp_path_factory):
+    """Two nights of 'harness nightly' (the real CLI) on a plan with an ASR chain and the same chain as a voice
+    pipeline (VAD + ASR + the tiny LLM), two utterances each; the asr budget far above what is measured, the
+    pipeline budget far below (a budget miss every night); then 'harness site'."""
+    from tests.conftest import TINY_LLM, reference_builds
+    from tests.helpers import REPO, run_cli, write
+
+    tmp = tmp_path_factory.mktemp("chains")
+    asr = reference_builds(tmp_path_factory, "asr", ASR_BUILDS)
+    llm = reference_builds(tmp_path_factory, "llm", TINY_LLM, jobs=2)
+    write(tmp / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    parts = (f"mel: {asr / 'whisper-logmel-fp32.onnx'}, encoder: {asr / 'whisper-tiny.en-encoder-int8.onnx'}, "
+             f"decoder: {asr / 'whisper-tiny.en-decoder-int8.onnx'}")
+    plan = write(tmp / "plan.yaml", f"""
+        name: voice
+        inventory: devices.yaml
+        devices: [host]
+        threads: 1
+        budgets_p95_ms: {{asr: 60000, pipeline: 0.5}}
+        accuracy:
+          corpus: {REPO / 'corpora' / 'harvard-hibari'}
+          limit: 2
+          chains:
+            - {{name: "{CHAIN}", {parts}}}
+            - {{name: voice-int8, vad: {asr / 'silero-vad-int8.onnx'}, {parts}, llm: {llm / TINY_LLM[1]}.pte}}
+        """)
+    db = tmp / "h.db"
+    nights = [run_cli("nightly", str(plan), "--db", str(db), "-o", str(tmp / f"night{i}"), "--json", "-q")
+              for i in range(2)]
+    out = tmp / "site"
+    assert main(["site", "-o", str(out), "--db", str(db)]) == 0
+    index = (out / "index.html").read_text()
+    return SimpleNamespace(tmp=tmp, db=db, out=out, nights=nights, index=index)
+
+
+def _cells(row: str) -> list[str]:
+    """A table row's cells as text (tags dropped)."""
+    return [re.sub(r"<[^>]+>", "", td).strip() for td in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+
+
+def _chain_hrefs(site) -> list[str]:
+    section = site.index.split('<section id="chains">')[1].split("</section>")[0]
+    return sorted(h for h in _hrefs(section) if h.startswith("series/"))
+
+
+def _night_run_ids(site) -> list[str]:
+    import json
+
+    return [json.loads(proc.stdout)["run_id"] for proc in site.nights]
+
+
+def _report_row(html: str, anchor_prefix: str, name: str) -> list[str]:
+    """The report's row (``row-chain-N`` or ``row-pipeline-N``) of the chain or pipeline named ``name``."""
+    from html import escape
+
+    rows = re.findall(rf'<tr id="{anchor_prefix}\d+">(.*?)</tr>', html, re.S)
+    (row,) = [r for r in rows if _cells(r)[1] == escape(name)]
+    return _cells(row)
+
+
+def test_each_chain_and_pipeline_has_a_series_page_with_each_nights_p95_and_wer_as_the_nightly_report(chain_site):
+    """Catches: an ASR chain or voice pipeline without a series page (the site before: none), a night missing
+    from it, its P95 or WER computed another way than the night's report (or taken from another chain), or the
+    budget it is held to not stated."""
+    from html import escape
+
+    run_ids = _night_run_ids(chain_site)
+    with Store(chain_site.db, read_only=True) as store:
+        dates = [store.run(run_id).started_at[:10] for run_id in run_ids]
+    pages = {(chain_site.out / href).read_text().split("<title>")[1].split("</title>")[0]: (chain_site.out / href)
+             for href in _chain_hrefs(chain_site)}
+    assert sorted(pages) == sorted(f"host · {what} · harness history" for what in (
+        f"ASR chain {escape(CHAIN)}", "ASR chain voice-int8", "voice pipeline voice-int8"))
+    for title, path in pages.items():
+        page = path.read_text()
+        pipeline = "voice pipeline" in title
+        name = "voice-int8" if "voice-int8" in title else CHAIN
+        assert ("pipeline budget 0.5 ms at P95" if pipeline else "asr budget 60000 ms at P95") in page
+        assert page.count('<svg') == 2  # the per-utterance P50 and P95 histories
+        for night, (run_id, date) in enumerate(zip(run_ids, dates)):
+            site_row = _cells(_row(page, f"night-{slug(run_id)}"))
+            assert date in site_row[0] and run_id == site_row[1] and site_row[2] == "2"  # two utterances
+            report = (chain_site.tmp / f"night{night}" / "index.html").read_text()
+            if pipeline:  # the report's pipeline table: P50, P95 (bold), then its budget verdict
+                ours = _report_row(report, "row-pipeline-", name)
+                assert site_row[3:5] == ours[3:5] and "budget miss" in site_row[6]
+            else:  # the report's accuracy table: WER is column 5, per-utterance P50 and P95 are 11 and 12
+                ours = _report_row(report, "row-chain-", name)
+                assert [site_row[3], site_row[4], site_row[7]] == [ours[11], ours[12], ours[5]]
+                assert "pass" in site_row[6]
+
+
+def test_chain_series_and_nights_link_both_ways_and_a_pipeline_links_its_asr_chain(chain_site):
+    """Catches: a chain series page not linking its nights, a night page not linking back to the series of its
+    chains and pipelines, or the index claiming chains get no series."""
+    hrefs = _chain_hrefs(chain_site)
+    assert len(hrefs) == 3 and "get no series here yet" not in chain_site.index
+    for href in hrefs:
+        page = (chain_site.out / href).read_text()
+        nights = sorted(h for h in _hrefs(page) if h.startswith("../nights/"))
+        assert nights == sorted(f"../nights/{slug(r)}.html" for r in _night_run_ids(chain_site))
+        for night in nights:
+            assert f"../{href}" in _hrefs((chain_site.out / "series" / night).read_text())
+    pipeline, chain = [(chain_site.out / h) for h in hrefs if "voice-int8" in h and "pipeline" in h] + \
+        [(chain_site.out / h) for h in hrefs if "voice-int8" in h and "ASR-chain" in h]
+    assert f"../series/{chain.name}" in _hrefs(pipeline.read_text())
+    assert f"../series/{pipeline.name}" in _hrefs(chain.read_text())
+
+
+def test_a_chain_name_with_markup_is_escaped_on_every_page(chain_site):
+    """Catches: a chain name rendered as markup on the index, a night page or a chain's series page."""
+    pages = [p.read_text() for p in chain_site.out.rglob("*.html")]
+    assert all(CHAIN not in page for page in pages)
+    assert "asr-int8 &lt;b&gt;" in chain_site.index
+
+
+def test_a_measured_voice_pipeline_over_its_budget_is_a_budget_miss_and_fails_the_nightly(chain_site):
+    """A voice pipeline measured end to end (VAD + ASR + LLM) whose P95 is over the plan's pipeline budget: the
+    report's pipeline row and tile say budget miss and 'harness nightly' exits 1 (the ASR chains pass theirs).
+    Catches: a pipeline judged against the asr budget or not judged at all, or a miss that does not fail the night."""
+    import json
+
+    for night, proc in enumerate(chain_site.nights):
+        assert proc.returncode == 1, proc.stderr
+        summary = json.loads((chain_site.tmp / f"night{night}" / "nightly.json").read_text())
+        failing = [(c["subject"], c["kind"], c["status"]) for c in summary["checks"]
+                   if c["status"] in ("budget miss", "failed", "regression", "missing tonight")]
+        assert failing == [("pipeline voice-int8", "budget", "budget miss")]
+        report = (chain_site.tmp / f"night{night}" / "index.html").read_text()
+        assert "budget miss" in _report_row(report, "row-pipeline-", "voice-int8")[6]
+        tile = re.search(r'<a class="tile verdict (\w+)" href="#row-pipeline-\d+"[^>]*>(.*?)</a>', report, re.S)
+        assert tile and tile.group(1) == "over" and "budget miss" in tile.group(2) and "pipeline" in tile.group(2)
+        assert re.search(r'<a class="tile verdict pass" href="#row-chain-\d+"', report)
+
+
+def test_chain_pages_render_in_chromium_with_both_history_charts(chain_site, tmp_path):
+    """Catches: a chain page whose markup breaks, loads something from outside or leaves out a chart."""
+    from tests.helpers import chromium
+
+    for href in _chain_hrefs(chain_site):
+        dom = chromium(chain_site.out / href, tmp_path, "--dump-dom")
+        assert dom.returncode == 0 and "CONSOLE" not in dom.stderr and "Failed to load resource" not in dom.stderr
+        assert dom.stdout.count("<svg") == 2 and "nightly P95" in dom.stdout
