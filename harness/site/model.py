@@ -24,8 +24,8 @@ from harness.report.html import checks_of
 from harness.report.model import ChainView, ReportData, build_report_data
 from harness.report.verdict import Check, Headline, headline, run_judgements
 from harness.run.engine import identity_of
-from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.stats import Interval
+from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.stats.runlevel import geometric_estimate
 from harness.store import RunRecord, Store
 from harness.store.db import StoredVerdict
