@@ -372,3 +372,49 @@ def test_chain_pages_render_in_chromium_with_both_history_charts(chain_site, tmp
         dom = chromium(chain_site.out / href, tmp_path, "--dump-dom")
         assert dom.returncode == 0 and "CONSOLE" not in dom.stderr and "Failed to load resource" not in dom.stderr
         assert dom.stdout.count("<svg") == 2 and "nightly P95" in dom.stdout
+
+
+def _chain_night(db: Path, night: int, level_ms: float) -> str:
+    """One stored night of one ASR chain on 'bench-1' (through the store's API, as a transcription runner stores
+    it): five utterances whose per-utterance times are ``level_ms`` times 0.9, 0.95, 1, 1.05 and 1.1."""
+    from harness.devices.base import DeviceFacts
+
+    run_id, when = f"chain-night-{night:02d}", f"2025-12-{night + 1:02d}T01:00:00+00:00"
+    art = SimpleNamespace(sha256=f"{night:064x}", model="whisper", stage="asr-decoder", format="onnx",
+                          backend="ort-cpu", quantization="int8", size_bytes=1, path=Path("dec.onnx"), inferred=[],
+                          manifest_dict=lambda: {})
+    chain = SimpleNamespace(name="int8", corpus=Path("harvard"), limit=5,
+                            parts={"mel": art, "encoder": art, "decoder": art})
+    with Store(db, durable=False) as store:
+        store.record_artifact(art)
+        store.create_run("chains", Path("c.yaml"), "0" * 64, {"asr": 1000.0}, {}, run_id=run_id, plan_text="c",
+                         started_at=when)
+        store.record_device(run_id, DeviceFacts("bench-1", "android", True, {}), {})
+        spec = SimpleNamespace(key="bench-1/int8/transcribe", device=SimpleNamespace(id="bench-1"), artifact=art,
+                               task="transcribe", runner="host-transcribe", chain=chain,
+                               settings=RunSettings(warmup_iterations=0, iterations=1, timeout_s=60))
+        utts = [{"id": f"u{i}", "reference": "glue the sheet", "hypothesis": "glue the sheet", "tokens": 3,
+                 "mel_ms": 1.0, "encoder_ms": 2.0, "decoder_ms_per_token": 1.0, "total_ms": level_ms * f,
+                 "audio_s": 2.0, "rtf": 0.1} for i, f in enumerate((0.9, 0.95, 1.0, 1.05, 1.1))]
+        store.record_run(run_id, spec, 0, CellResult(spec.key, "ok", started_at=when, finished_at=when,
+                                                     measurement=Measurement(samples_ms=[u["total_ms"] for u in utts],
+                                                                             transcripts=utts)))
+        store.set_run_status(run_id, "complete")
+    return run_id
+
+
+def test_a_step_in_a_chains_per_utterance_latency_is_a_change_point_at_its_night(tmp_path):
+    """Eight nights of one chain, 30% slower per utterance from night 4: its series page has a change point of
+    the P50 and of the P95 at night 4 (linked), and night 4's page lists it with a link to the chain's page.
+    Catches: change points not run on chain series, put on the wrong night, or not linked from the night."""
+    db = tmp_path / "h.db"
+    runs = [_chain_night(db, night, 100.0 if night < 4 else 130.0) for night in range(8)]
+    index = write_site(db, tmp_path / "site").read_text()
+    (href,) = [h for h in _hrefs(index) if h.startswith("series/")]
+    page = (tmp_path / "site" / href).read_text()
+    for level in ("p50", "p95"):
+        section = page.split(f'id="change-points-{level}"')[1].split("</section>")[0]
+        assert _hrefs(section) == {f"../nights/{slug(runs[4])}.html"} and "x1.300" in section
+    night = (tmp_path / "site" / "nights" / f"{slug(runs[4])}.html").read_text()
+    assert f"../{href}" in _hrefs(night.split('id="change-points"')[1].split("</section>")[0])
+    assert "asr budget 1000 ms at P95" in page and "100.00%" not in page and "0.00%" in page  # WER 0 each night
