@@ -109,7 +109,7 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
     canvas.text(4, 13, f"{level} per night, change from the first night ({_fmt_ms(ref)} ms on {dates[0]})",
                 colour="#1d2b3a")
     if budget_ms is not None and not on_scale:  # under the dates: the newest night against the budget
-        canvas.text(4, height - 3, _budget_note(budget_ms, values[-1], "top" if budget_ms > hi else "bottom"),
+        canvas.text(4, height - 3, _budget_note(budget_ms, values[-1], "above" if budget_ms > hi else "below"),
                     colour=WARN, cls="budget-note")
     entries = [("dot", INK, f"{level} (hover: run id, value)")]
     if any(ci is not None for ci in intervals):
@@ -184,7 +184,7 @@ def _draw_step(canvas: Canvas, step, run_ids: list[str], xs: list[float], y: Sca
 
 def _budget_note(budget_ms: float, p95_ms: float | None, side: str) -> str:
     """The budget in words when drawing it would squash the data into a sliver."""
-    where = f"budget {budget_ms:g} ms (P95) lies off this axis to the {side}"
+    where = f"budget {budget_ms:g} ms (P95) lies off this axis {side}"
     if not p95_ms:
         return where
     share = p95_ms / budget_ms
@@ -223,8 +223,8 @@ def distribution_svg(samples_ms, runs: list[tuple[int, float | None, float | Non
         entries.append(("dash", WARN, f"budget {budget_ms:g} ms"))
     legend(canvas, 4, 13, entries)
     if note:
-        canvas.text(4, 28, _budget_note(budget_ms, p95_ms, "right" if budget_ms > hi else "left"), colour=WARN,
-                    cls="budget-note")
+        side = "to the right" if budget_ms > hi else "to the left"
+        canvas.text(4, 28, _budget_note(budget_ms, p95_ms, side), colour=WARN, cls="budget-note")
     if data.size:
         _histogram(canvas, data, x, top, hist_bottom)
     else:
