@@ -418,3 +418,16 @@ def test_a_step_in_a_chains_per_utterance_latency_is_a_change_point_at_its_night
     night = (tmp_path / "site" / "nights" / f"{slug(runs[4])}.html").read_text()
     assert f"../{href}" in _hrefs(night.split('id="change-points"')[1].split("</section>")[0])
     assert "asr budget 1000 ms at P95" in page and "100.00%" not in page and "0.00%" in page  # WER 0 each night
+
+
+def test_a_pipeline_page_and_a_chains_night_fit_1024_px(chain_site, tmp_path):
+    """The pipeline page's nights table (stage shares, five builds' sha256) and a night's chains table: at 1,024 px
+    nothing runs off the page, and a table wider than its box scrolls in a box of its own.  Catches a chain table
+    outside a scrolling box, or a cell that clips its text."""
+    from tests.test_report import fit_at
+
+    (pipeline,) = [h for h in _chain_hrefs(chain_site) if "pipeline" in h]
+    night = chain_site.out / "nights" / f"{slug(_night_run_ids(chain_site)[-1])}.html"
+    for page in (chain_site.out / pipeline, night):
+        seen = fit_at(page, tmp_path, 1024)
+        assert not seen["page_overflows"] and seen["wide_tables"] == [] and seen["clipped"] == [], (page, seen)
