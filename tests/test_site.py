@@ -374,9 +374,9 @@ def test_chain_pages_render_in_chromium_with_both_history_charts(chain_site, tmp
         assert dom.stdout.count("<svg") == 2 and "nightly P95" in dom.stdout
 
 
-def _chain_night(db: Path, night: int, level_ms: float) -> str:
+def _chain_night(db: Path, night: int, level_ms: float, spread=(0.9, 0.95, 1.0, 1.05, 1.1)) -> str:
     """One stored night of one ASR chain on 'bench-1' (through the store's API, as a transcription runner stores
-    it): five utterances whose per-utterance times are ``level_ms`` times 0.9, 0.95, 1, 1.05 and 1.1."""
+    it): an utterance for each factor of ``spread``, its time ``level_ms`` times that factor."""
     from harness.devices.base import DeviceFacts
 
     run_id, when = f"chain-night-{night:02d}", f"2025-12-{night + 1:02d}T01:00:00+00:00"
@@ -395,7 +395,7 @@ def _chain_night(db: Path, night: int, level_ms: float) -> str:
                                settings=RunSettings(warmup_iterations=0, iterations=1, timeout_s=60))
         utts = [{"id": f"u{i}", "reference": "glue the sheet", "hypothesis": "glue the sheet", "tokens": 3,
                  "mel_ms": 1.0, "encoder_ms": 2.0, "decoder_ms_per_token": 1.0, "total_ms": level_ms * f,
-                 "audio_s": 2.0, "rtf": 0.1} for i, f in enumerate((0.9, 0.95, 1.0, 1.05, 1.1))]
+                 "audio_s": 2.0, "rtf": 0.1} for i, f in enumerate(spread)]
         store.record_run(run_id, spec, 0, CellResult(spec.key, "ok", started_at=when, finished_at=when,
                                                      measurement=Measurement(samples_ms=[u["total_ms"] for u in utts],
                                                                              transcripts=utts)))
@@ -431,3 +431,18 @@ def test_a_pipeline_page_and_a_chains_night_fit_1024_px(chain_site, tmp_path):
     for page in (chain_site.out / pipeline, night):
         seen = fit_at(page, tmp_path, 1024)
         assert not seen["page_overflows"] and seen["wide_tables"] == [] and seen["clipped"] == [], (page, seen)
+
+
+def test_a_chain_night_without_utterances_is_listed_and_left_out_of_the_charts(tmp_path):
+    """A chain whose first night stored no utterance (no P50, no P95): the night is in the table with 'no P95',
+    and the charts start from the first night that has a value.  Catches NaN coordinates in the SVG (a chart
+    measured from a night without a value draws nothing)."""
+    db = tmp_path / "h.db"
+    runs = [_chain_night(db, night, 100.0, () if night == 0 else (0.9, 1.0, 1.1)) for night in range(3)]
+    index = write_site(db, tmp_path / "site").read_text()
+    (href,) = [h for h in _hrefs(index) if h.startswith("series/")]
+    page = (tmp_path / "site" / href).read_text()
+    assert "nan" not in page.lower()
+    assert "no P95" in _row(page, f"night-{slug(runs[0])}") and "pass" in _row(page, f"night-{slug(runs[1])}")
+    assert page.count('class="night"') == 4  # two nights with a value, in each of the two charts
+    assert "ms on 2025-12-02" in page  # the change is measured from the first night with a value

@@ -6,6 +6,7 @@ segment with a tooltip per night, run or stage, so a value is read by hovering r
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import numpy as np
@@ -83,12 +84,14 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
     dates = _night_labels(list(series.started_at), n)
     width, height, left, right, top, bottom = 560, 220, 52, 14, 40, 36
     canvas = Canvas(width, height, f"history of {series.device_id} · {series.subject}: nightly {level}")
-    if n == 0:
-        canvas.text(left, top, "no nights stored")
+    measured = [i for i, v in enumerate(values) if math.isfinite(v)]  # a chain's night without utterances has none
+    if not measured:
+        canvas.text(left, top, f"no night has a {level}" if n else "no nights stored")
         return canvas.render()
-    ref = values[0]
-    lows = [ci.low for ci in intervals if ci is not None] + values
-    highs = [ci.high for ci in intervals if ci is not None] + values
+    first = measured[0]
+    ref = values[first]
+    lows = [ci.low for ci in intervals if ci is not None] + [values[i] for i in measured]
+    highs = [ci.high for ci in intervals if ci is not None] + [values[i] for i in measured]
     lo, hi = min(lows), max(highs)
     if hi - lo < MIN_RELATIVE_SPAN * ref:
         mid = (hi + lo) / 2
@@ -106,7 +109,7 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
     x = Scale(min(positions) - 0.5, max(positions) + 0.5, left, width - right)
     xs = [x(p) for p in positions]
 
-    canvas.text(4, 13, f"{level} per night, change from the first night ({_fmt_ms(ref)} ms on {dates[0]})",
+    canvas.text(4, 13, f"{level} per night, change from the first night ({_fmt_ms(ref)} ms on {dates[first]})",
                 colour="#1d2b3a")
     if budget_ms is not None and not on_scale:  # under the dates: the newest night against the budget
         canvas.text(4, height - 3, _budget_note(budget_ms, values[-1], "above" if budget_ms > hi else "below"),
@@ -148,10 +151,10 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
                     title=f"budget {budget_ms:g} ms (P95)")
     if step is not None:
         _draw_step(canvas, step, series.run_ids, xs, y, dates, top, baseline)
-    canvas.polyline([(px, y(v)) for px, v in zip(xs, values)], INK, 1.0, cls="p50")
+    canvas.polyline([(xs[i], y(values[i])) for i in measured], INK, 1.0, cls="p50")
     other_level = "P50" if p95_level else "P95"
-    for i, (px, value) in enumerate(zip(xs, values)):
-        ci = intervals[i]
+    for i in measured:
+        px, value, ci = xs[i], values[i], intervals[i]
         text = f"{series.run_ids[i]} · {dates[i]} · {level} {_fmt_ms(value)} ms"
         text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else f" (no interval: {_no_interval(band)})"
         text += f" · {_pct(round((value / ref - 1) * 100, 1))} vs first night"
