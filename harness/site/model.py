@@ -86,8 +86,13 @@ class UtteranceRow:
     shares: tuple = ()  # voice pipelines: (stage, median ms, share of the summed medians) as the report's table
 
     @property
+    def is_chain(self) -> bool:
+        """An ASR chain (held to the asr budget, scored by WER), not a voice pipeline."""
+        return self.kind == ASR_CHAIN
+
+    @property
     def budget_name(self) -> str:
-        return "asr" if self.kind == ASR_CHAIN else "pipeline"
+        return "asr" if self.is_chain else "pipeline"
 
 
 @dataclass
