@@ -287,6 +287,7 @@ def _report_row(html: str, anchor_prefix: str, name: str) -> list[str]:
     return _cells(row)
 
 
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
 def test_each_chain_and_pipeline_has_a_series_page_with_each_nights_p95_and_wer_as_the_nightly_report(chain_site):
     """Catches: an ASR chain or voice pipeline without a series page (the site before: none), a night missing
     from it, its P95 or WER computed another way than the night's report (or taken from another chain), or the
@@ -319,6 +320,7 @@ def test_each_chain_and_pipeline_has_a_series_page_with_each_nights_p95_and_wer_
                 assert "pass" in site_row[6]
 
 
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
 def test_chain_series_and_nights_link_both_ways_and_a_pipeline_links_its_asr_chain(chain_site):
     """Catches: a chain series page not linking its nights, a night page not linking back to the series of its
     chains and pipelines, or the index claiming chains get no series."""
@@ -338,6 +340,7 @@ def test_chain_series_and_nights_link_both_ways_and_a_pipeline_links_its_asr_cha
     assert f"../series/{pipeline.name}" in _hrefs(chain.read_text())
 
 
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
 def test_a_chain_name_with_markup_is_escaped_on_every_page(chain_site):
     """Catches: a chain name rendered as markup on the index, a night page or a chain's series page."""
     pages = [p.read_text() for p in chain_site.out.rglob("*.html")]
@@ -345,6 +348,7 @@ def test_a_chain_name_with_markup_is_escaped_on_every_page(chain_site):
     assert "asr-int8 &lt;b&gt;" in chain_site.index
 
 
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
 def test_a_measured_voice_pipeline_over_its_budget_is_a_budget_miss_and_fails_the_nightly(chain_site):
     """A voice pipeline measured end to end (VAD + ASR + LLM) whose P95 is over the plan's pipeline budget: the
     report's pipeline row and tile say budget miss and 'harness nightly' exits 1 (the ASR chains pass theirs).
@@ -364,6 +368,7 @@ def test_a_measured_voice_pipeline_over_its_budget_is_a_budget_miss_and_fails_th
         assert re.search(r'<a class="tile verdict pass" href="#row-chain-\d+"', report)
 
 
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
 def test_chain_pages_render_in_chromium_with_both_history_charts(chain_site, tmp_path):
     """Catches: a chain page whose markup breaks, loads something from outside or leaves out a chart."""
     from tests.helpers import chromium
@@ -420,6 +425,7 @@ def test_a_step_in_a_chains_per_utterance_latency_is_a_change_point_at_its_night
     assert "asr budget 1000 ms at P95" in page and "100.00%" not in page and "0.00%" in page  # WER 0 each night
 
 
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
 def test_a_pipeline_page_and_a_chains_night_fit_1024_px(chain_site, tmp_path):
     """The pipeline page's nights table (stage shares, five builds' sha256) and a night's chains table: at 1,024 px
     nothing runs off the page, and a table wider than its box scrolls in a box of its own.  Catches a chain table
