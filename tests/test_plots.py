@@ -114,6 +114,25 @@ def test_history_escapes_names_and_run_ids_from_outside():
     assert hostile + "0" in _title(_by_class(root, "night")[0])  # the text survives, as text
 
 
+
+def test_history_of_a_chains_p95_plots_the_p95_with_its_band_and_budget():
+    """A chain's P95 history: each night's P95 (not its P50) with the per-utterance interval as the band, a budget
+    near the data drawn as a line and one far off stated under the chart.  Catches: the P50 plotted under a P95
+    title, the P95's interval left out, or the budget neither drawn nor said."""
+    from harness.stats import Interval
+
+    (series,) = build_series(_rows([100.0] * 4, runs=1, run_sd=0.0))
+    series.p95_ms = [150.0, 152.0, 149.0, 151.0]
+    series.p95_interval = [Interval(140.0, 170.0)] * 4
+    root = _svg(history_svg(series, "P95", "95% interval over utterances", budget_ms=165.0))
+    titles = [_title(m) for m in _by_class(root, "night")]
+    assert all(f"P95 {v:.3g} ms" in t and "P50 100 ms" in t for v, t in zip(series.p95_ms, titles)), titles
+    assert _by_class(root, "band") and len(_by_class(root, "budget")) == 1
+    far = _svg(history_svg(series, "P95", "95% interval over utterances", budget_ms=5000.0))
+    assert not _by_class(far, "budget")
+    (note,) = _by_class(far, "budget-note")
+    assert "budget 5000 ms" in note.text
+
 def _distribution(samples, budget_ms=None, runs=None):
     samples = np.asarray(samples, dtype=float)
     runs = runs if runs is not None else [(0, float(np.median(samples)), float(np.percentile(samples, 95)))]

@@ -216,4 +216,239 @@ def test_a_store_without_latency_series_says_so_instead_of_an_empty_series_table
     db = tmp_path / "h.db"
     _odd_run(db, "only-failed", "odd-plan", "crashy", "2025-12-20T01:00:00+00:00", "failed")
     html = write_site(db, tmp_path / "site").read_text()
-    assert "Series (0)" not in html and "No series" in html and "ASR chains and voice pipelines" in html
+    assert "Series (0)" not in html and "No series" in html and "ASR chain or voice pipeline that finished" in html
+    assert "get no series here yet" not in html  # chains and pipelines have series of their own now
+
+
+# --- ASR chains and voice pipelines: two real nights of one plan, measured on the host ---------------------
+
+ASR_BUILDS = ["silero-vad-int8", "whisper-logmel-fp32", "whisper-tiny.en-encoder-int8", "whisper-tiny.en-decoder-int8"]
+CHAIN = "asr-int8 <b>"  # markup in a chain name: escaped on every page
+
+
+@pytest.fixture(scope="module")
+def chain_site(tmp_path_factory):
+    """Two nights of 'harness nightly' (the real CLI) on a plan with an ASR chain and the same chain as a voice
+    pipeline (VAD + ASR + the tiny LLM), two utterances each; the asr budget far above what is measured, the
+    pipeline budget far below (a budget miss every night); then 'harness site'."""
+    from tests.conftest import TINY_LLM, reference_builds
+    from tests.helpers import REPO, run_cli, write
+
+    tmp = tmp_path_factory.mktemp("chains")
+    asr = reference_builds(tmp_path_factory, "asr", ASR_BUILDS)
+    llm = reference_builds(tmp_path_factory, "llm", TINY_LLM, jobs=2)
+    write(tmp / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    parts = (f"mel: {asr / 'whisper-logmel-fp32.onnx'}, encoder: {asr / 'whisper-tiny.en-encoder-int8.onnx'}, "
+             f"decoder: {asr / 'whisper-tiny.en-decoder-int8.onnx'}")
+    plan = write(tmp / "plan.yaml", f"""
+        name: voice
+        inventory: devices.yaml
+        devices: [host]
+        threads: 1
+        budgets_p95_ms: {{asr: 60000, pipeline: 0.5}}
+        accuracy:
+          corpus: {REPO / 'corpora' / 'harvard-hibari'}
+          limit: 2
+          chains:
+            - {{name: "{CHAIN}", {parts}}}
+            - {{name: voice-int8, vad: {asr / 'silero-vad-int8.onnx'}, {parts}, llm: {llm / TINY_LLM[1]}.pte}}
+        """)
+    db = tmp / "h.db"
+    nights = [run_cli("nightly", str(plan), "--db", str(db), "-o", str(tmp / f"night{i}"), "--json", "-q")
+              for i in range(2)]
+    out = tmp / "site"
+    assert main(["site", "-o", str(out), "--db", str(db)]) == 0
+    index = (out / "index.html").read_text()
+    return SimpleNamespace(tmp=tmp, db=db, out=out, nights=nights, index=index)
+
+
+def _cells(row: str) -> list[str]:
+    """A table row's cells as text (tags dropped)."""
+    return [re.sub(r"<[^>]+>", "", td).strip() for td in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+
+
+def _chain_hrefs(site) -> list[str]:
+    section = site.index.split('<section id="chains">')[1].split("</section>")[0]
+    return sorted(h for h in _hrefs(section) if h.startswith("series/"))
+
+
+def _night_run_ids(site) -> list[str]:
+    import json
+
+    return [json.loads(proc.stdout)["run_id"] for proc in site.nights]
+
+
+def _report_row(html: str, anchor_prefix: str, name: str) -> list[str]:
+    """The report's row (``row-chain-N`` or ``row-pipeline-N``) of the chain or pipeline named ``name``."""
+    from html import escape
+
+    rows = re.findall(rf'<tr id="{anchor_prefix}\d+">(.*?)</tr>', html, re.S)
+    (row,) = [r for r in rows if _cells(r)[1] == escape(name)]
+    return _cells(row)
+
+
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
+def test_each_chain_and_pipeline_has_a_series_page_with_each_nights_p95_and_wer_as_the_nightly_report(chain_site):
+    """Catches: an ASR chain or voice pipeline without a series page (the site before: none), a night missing
+    from it, its P95 or WER computed another way than the night's report (or taken from another chain), or the
+    budget it is held to not stated."""
+    from html import escape
+
+    run_ids = _night_run_ids(chain_site)
+    with Store(chain_site.db, read_only=True) as store:
+        dates = [store.run(run_id).started_at[:10] for run_id in run_ids]
+    pages = {(chain_site.out / href).read_text().split("<title>")[1].split("</title>")[0]: (chain_site.out / href)
+             for href in _chain_hrefs(chain_site)}
+    assert sorted(pages) == sorted(f"host · {what} · harness history" for what in (
+        f"ASR chain {escape(CHAIN)}", "ASR chain voice-int8", "voice pipeline voice-int8"))
+    for title, path in pages.items():
+        page = path.read_text()
+        pipeline = "voice pipeline" in title
+        name = "voice-int8" if "voice-int8" in title else CHAIN
+        assert ("pipeline budget 0.5 ms at P95" if pipeline else "asr budget 60000 ms at P95") in page
+        assert page.count('<svg') == 2  # the per-utterance P50 and P95 histories
+        for night, (run_id, date) in enumerate(zip(run_ids, dates)):
+            site_row = _cells(_row(page, f"night-{slug(run_id)}"))
+            assert date in site_row[0] and run_id == site_row[1] and site_row[2] == "2"  # two utterances
+            report = (chain_site.tmp / f"night{night}" / "index.html").read_text()
+            if pipeline:  # the report's pipeline table: P50, P95 (bold), then its budget verdict
+                ours = _report_row(report, "row-pipeline-", name)
+                assert site_row[3:5] == ours[3:5] and "budget miss" in site_row[6]
+            else:  # the report's accuracy table: WER is column 5, per-utterance P50 and P95 are 11 and 12
+                ours = _report_row(report, "row-chain-", name)
+                assert [site_row[3], site_row[4], site_row[7]] == [ours[11], ours[12], ours[5]]
+                assert "pass" in site_row[6]
+
+
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
+def test_chain_series_and_nights_link_both_ways_and_a_pipeline_links_its_asr_chain(chain_site):
+    """Catches: a chain series page not linking its nights, a night page not linking back to the series of its
+    chains and pipelines, or the index claiming chains get no series."""
+    hrefs = _chain_hrefs(chain_site)
+    assert len(hrefs) == 3 and "get no series here yet" not in chain_site.index
+    for href in hrefs:
+        page = (chain_site.out / href).read_text()
+        nights = sorted(h for h in _hrefs(page) if h.startswith("../nights/"))
+        assert nights == sorted(f"../nights/{slug(r)}.html" for r in _night_run_ids(chain_site))
+        for night in nights:
+            night_page = (chain_site.out / "series" / night).read_text()
+            assert f"../{href}" in _hrefs(night_page)
+            assert "Cells (0)" not in night_page  # a night of chains only: no empty cells table above them
+    pipeline, chain = [(chain_site.out / h) for h in hrefs if "voice-int8" in h and "pipeline" in h] + \
+        [(chain_site.out / h) for h in hrefs if "voice-int8" in h and "ASR-chain" in h]
+    assert f"../series/{chain.name}" in _hrefs(pipeline.read_text())
+    assert f"../series/{pipeline.name}" in _hrefs(chain.read_text())
+
+
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
+def test_a_chain_name_with_markup_is_escaped_on_every_page(chain_site):
+    """Catches: a chain name rendered as markup on the index, a night page or a chain's series page."""
+    pages = [p.read_text() for p in chain_site.out.rglob("*.html")]
+    assert all(CHAIN not in page for page in pages)
+    assert "asr-int8 &lt;b&gt;" in chain_site.index
+
+
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
+def test_a_measured_voice_pipeline_over_its_budget_is_a_budget_miss_and_fails_the_nightly(chain_site):
+    """A voice pipeline measured end to end (VAD + ASR + LLM) whose P95 is over the plan's pipeline budget: the
+    report's pipeline row and tile say budget miss and 'harness nightly' exits 1 (the ASR chains pass theirs).
+    Catches: a pipeline judged against the asr budget or not judged at all, or a miss that does not fail the night."""
+    import json
+
+    for night, proc in enumerate(chain_site.nights):
+        assert proc.returncode == 1, proc.stderr
+        summary = json.loads((chain_site.tmp / f"night{night}" / "nightly.json").read_text())
+        failing = [(c["subject"], c["kind"], c["status"]) for c in summary["checks"]
+                   if c["status"] in ("budget miss", "failed", "regression", "missing tonight")]
+        assert failing == [("pipeline voice-int8", "budget", "budget miss")]
+        report = (chain_site.tmp / f"night{night}" / "index.html").read_text()
+        assert "budget miss" in _report_row(report, "row-pipeline-", "voice-int8")[6]
+        tile = re.search(r'<a class="tile verdict (\w+)" href="#row-pipeline-\d+"[^>]*>(.*?)</a>', report, re.S)
+        assert tile and tile.group(1) == "over" and "budget miss" in tile.group(2) and "pipeline" in tile.group(2)
+        assert re.search(r'<a class="tile verdict pass" href="#row-chain-\d+"', report)
+
+
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
+def test_chain_pages_render_in_chromium_with_both_history_charts(chain_site, tmp_path):
+    """Catches: a chain page whose markup breaks, loads something from outside or leaves out a chart."""
+    from tests.helpers import chromium
+
+    for href in _chain_hrefs(chain_site):
+        dom = chromium(chain_site.out / href, tmp_path, "--dump-dom")
+        assert dom.returncode == 0 and "CONSOLE" not in dom.stderr and "Failed to load resource" not in dom.stderr
+        assert dom.stdout.count("<svg") == 2 and "nightly P95" in dom.stdout
+
+
+def _chain_night(db: Path, night: int, level_ms: float, spread=(0.9, 0.95, 1.0, 1.05, 1.1)) -> str:
+    """One stored night of one ASR chain on 'bench-1' (through the store's API, as a transcription runner stores
+    it): an utterance for each factor of ``spread``, its time ``level_ms`` times that factor."""
+    from harness.devices.base import DeviceFacts
+
+    run_id, when = f"chain-night-{night:02d}", f"2025-12-{night + 1:02d}T01:00:00+00:00"
+    art = SimpleNamespace(sha256=f"{night:064x}", model="whisper", stage="asr-decoder", format="onnx",
+                          backend="ort-cpu", quantization="int8", size_bytes=1, path=Path("dec.onnx"), inferred=[],
+                          manifest_dict=lambda: {})
+    chain = SimpleNamespace(name="int8", corpus=Path("harvard"), limit=5,
+                            parts={"mel": art, "encoder": art, "decoder": art})
+    with Store(db, durable=False) as store:
+        store.record_artifact(art)
+        store.create_run("chains", Path("c.yaml"), "0" * 64, {"asr": 1000.0}, {}, run_id=run_id, plan_text="c",
+                         started_at=when)
+        store.record_device(run_id, DeviceFacts("bench-1", "android", True, {}), {})
+        spec = SimpleNamespace(key="bench-1/int8/transcribe", device=SimpleNamespace(id="bench-1"), artifact=art,
+                               task="transcribe", runner="host-transcribe", chain=chain,
+                               settings=RunSettings(warmup_iterations=0, iterations=1, timeout_s=60))
+        utts = [{"id": f"u{i}", "reference": "glue the sheet", "hypothesis": "glue the sheet", "tokens": 3,
+                 "mel_ms": 1.0, "encoder_ms": 2.0, "decoder_ms_per_token": 1.0, "total_ms": level_ms * f,
+                 "audio_s": 2.0, "rtf": 0.1} for i, f in enumerate(spread)]
+        store.record_run(run_id, spec, 0, CellResult(spec.key, "ok", started_at=when, finished_at=when,
+                                                     measurement=Measurement(samples_ms=[u["total_ms"] for u in utts],
+                                                                             transcripts=utts)))
+        store.set_run_status(run_id, "complete")
+    return run_id
+
+
+def test_a_step_in_a_chains_per_utterance_latency_is_a_change_point_at_its_night(tmp_path):
+    """Eight nights of one chain, 30% slower per utterance from night 4: its series page has a change point of
+    the P50 and of the P95 at night 4 (linked), and night 4's page lists it with a link to the chain's page.
+    Catches: change points not run on chain series, put on the wrong night, or not linked from the night."""
+    db = tmp_path / "h.db"
+    runs = [_chain_night(db, night, 100.0 if night < 4 else 130.0) for night in range(8)]
+    index = write_site(db, tmp_path / "site").read_text()
+    (href,) = [h for h in _hrefs(index) if h.startswith("series/")]
+    page = (tmp_path / "site" / href).read_text()
+    for level in ("p50", "p95"):
+        section = page.split(f'id="change-points-{level}"')[1].split("</section>")[0]
+        assert _hrefs(section) == {f"../nights/{slug(runs[4])}.html"} and "x1.300" in section
+    night = (tmp_path / "site" / "nights" / f"{slug(runs[4])}.html").read_text()
+    assert f"../{href}" in _hrefs(night.split('id="change-points"')[1].split("</section>")[0])
+    assert "asr budget 1000 ms at P95" in page and "100.00%" not in page and "0.00%" in page  # WER 0 each night
+
+
+@pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
+def test_a_pipeline_page_and_a_chains_night_fit_1024_px(chain_site, tmp_path):
+    """The pipeline page's nights table (stage shares, five builds' sha256) and a night's chains table: at 1,024 px
+    nothing runs off the page, and a table wider than its box scrolls in a box of its own.  Catches a chain table
+    outside a scrolling box, or a cell that clips its text."""
+    from tests.test_report import fit_at
+
+    (pipeline,) = [h for h in _chain_hrefs(chain_site) if "pipeline" in h]
+    night = chain_site.out / "nights" / f"{slug(_night_run_ids(chain_site)[-1])}.html"
+    for page in (chain_site.out / pipeline, night):
+        seen = fit_at(page, tmp_path, 1024)
+        assert not seen["page_overflows"] and seen["wide_tables"] == [] and seen["clipped"] == [], (page, seen)
+
+
+def test_a_chain_night_without_utterances_is_listed_and_left_out_of_the_charts(tmp_path):
+    """A chain whose first night stored no utterance (no P50, no P95): the night is in the table with 'no P95',
+    and the charts start from the first night that has a value.  Catches NaN coordinates in the SVG (a chart
+    measured from a night without a value draws nothing)."""
+    db = tmp_path / "h.db"
+    runs = [_chain_night(db, night, 100.0, () if night == 0 else (0.9, 1.0, 1.1)) for night in range(3)]
+    index = write_site(db, tmp_path / "site").read_text()
+    (href,) = [h for h in _hrefs(index) if h.startswith("series/")]
+    page = (tmp_path / "site" / href).read_text()
+    assert "nan" not in page.lower()
+    assert "no P95" in _row(page, f"night-{slug(runs[0])}") and "pass" in _row(page, f"night-{slug(runs[1])}")
+    assert page.count('class="night"') == 4  # two nights with a value, in each of the two charts
+    assert "ms on 2025-12-02" in page  # the change is measured from the first night with a value

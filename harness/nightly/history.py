@@ -64,6 +64,10 @@ class Series:
     started_at: list[str] = field(default_factory=list)  # each night's run start (ISO 8601), for the x-axis
     p50_interval: list[Interval | None] = field(default_factory=list)  # each night's run-level 95% interval
     chart_svg: str = ""
+    # A chain's per-utterance P95 has an interval of its own (order statistics over utterances) and change points
+    # of its own (the history site); a latency cell's P95 has neither.
+    p95_interval: list[Interval | None] = field(default_factory=list)
+    p95_step: Step | None = None
 
 
 def build_series(rows: list[dict], threshold: float = 0.05) -> list[Series]:

@@ -6,6 +6,7 @@ segment with a tooltip per night, run or stage, so a value is read by hovering r
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import numpy as np
@@ -67,26 +68,38 @@ def _interval_bands(xs: list[float], intervals: list) -> list[list[tuple[float, 
     return bands + ([current] if current else [])
 
 
-def history_svg(series) -> str:
-    """A history chart for one ``harness.nightly.history.Series``: each night's P50 (a marker with its run id,
-    date and value as a tooltip) at its date, the run-level 95% interval as a band, the detected step marked,
-    and the y-axis in change from the first night.  Returns inline ``<svg>`` markup, everything escaped."""
-    p50 = [float(v) for v in series.p50_ms]
-    n = len(p50)
-    intervals = list(series.p50_interval) or [None] * n
+def history_svg(series, level: str = "P50", band: str = "95% interval across runs",
+                budget_ms: float | None = None) -> str:
+    """A history chart for one ``harness.nightly.history.Series``: each night's ``level`` ("P50", or "P95" for
+    the per-utterance P95 of a chain; a marker with its run id, date and value as a tooltip) at its date, that
+    level's 95% interval as a band (``band`` says of what), its detected step marked, the y-axis in change from
+    the first night, and a P95 ``budget_ms`` drawn when it is near the data and stated otherwise.  Returns
+    inline ``<svg>`` markup, everything escaped."""
+    p95_level = level == "P95"
+    values = [float(v) for v in (series.p95_ms if p95_level else series.p50_ms)]
+    other = list(series.p50_ms if p95_level else series.p95_ms)
+    step = series.p95_step if p95_level else series.step
+    n = len(values)
+    intervals = list(series.p95_interval if p95_level else series.p50_interval) or [None] * n
     dates = _night_labels(list(series.started_at), n)
     width, height, left, right, top, bottom = 560, 220, 52, 14, 40, 36
-    canvas = Canvas(width, height, f"history of {series.device_id} · {series.subject}: nightly P50")
-    if n == 0:
-        canvas.text(left, top, "no nights stored")
+    canvas = Canvas(width, height, f"history of {series.device_id} · {series.subject}: nightly {level}")
+    measured = [i for i, v in enumerate(values) if math.isfinite(v)]  # a chain's night without utterances has none
+    if not measured:
+        canvas.text(left, top, f"no night has a {level}" if n else "no nights stored")
         return canvas.render()
-    ref = p50[0]
-    lows = [ci.low for ci in intervals if ci is not None] + p50
-    highs = [ci.high for ci in intervals if ci is not None] + p50
+    first = measured[0]
+    ref = values[first]
+    lows = [ci.low for ci in intervals if ci is not None] + [values[i] for i in measured]
+    highs = [ci.high for ci in intervals if ci is not None] + [values[i] for i in measured]
     lo, hi = min(lows), max(highs)
     if hi - lo < MIN_RELATIVE_SPAN * ref:
         mid = (hi + lo) / 2
         lo, hi = mid - MIN_RELATIVE_SPAN * ref / 2, mid + MIN_RELATIVE_SPAN * ref / 2
+    # A budget within half the data's span again is drawn; one farther off would squash the nights flat.
+    on_scale = budget_ms is not None and lo - (hi - lo) / 2 <= budget_ms <= hi + (hi - lo) / 2
+    if on_scale:
+        lo, hi = min(lo, budget_ms), max(hi, budget_ms)
     pad = (hi - lo) * 0.06
     y = Scale(lo - pad, hi + pad, height - bottom, top)
     pct = ticks((y.lo / ref - 1) * 100, (y.hi / ref - 1) * 100, 5)
@@ -96,13 +109,18 @@ def history_svg(series) -> str:
     x = Scale(min(positions) - 0.5, max(positions) + 0.5, left, width - right)
     xs = [x(p) for p in positions]
 
-    canvas.text(4, 13, f"P50 per night, change from the first night ({_fmt_ms(ref)} ms on {dates[0]})",
+    canvas.text(4, 13, f"{level} per night, change from the first night ({_fmt_ms(ref)} ms on {dates[first]})",
                 colour="#1d2b3a")
-    entries = [("dot", INK, "P50 (hover: run id, value)")]
+    if budget_ms is not None and not on_scale:  # under the dates: the newest night against the budget
+        canvas.text(4, height - 3, _budget_note(budget_ms, values[-1], "above" if budget_ms > hi else "below"),
+                    colour=WARN, cls="budget-note")
+    entries = [("dot", INK, f"{level} (hover: run id, value)")]
     if any(ci is not None for ci in intervals):
-        entries.append(("band", INK, "95% interval across runs"))
-    if series.step is not None:
+        entries.append(("band", INK, band))
+    if step is not None:
         entries.append(("dash", WARN, "step (new level)"))
+    if on_scale:
+        entries.append(("dash", WARN, f"budget {budget_ms:g} ms"))
     if any(series.throttled):
         entries.append(("dot", ACCENT, "thermally throttled"))
     legend(canvas, 4, 29, entries)
@@ -122,34 +140,42 @@ def history_svg(series) -> str:
             canvas.text(xs[i], baseline + 16, dates[i], anchor=anchor, cls="xtick")
             last_label = dates[i]
 
-    for band in _interval_bands(xs, intervals):
-        outline = [(bx, y(high)) for bx, _, high in band] + [(bx, y(low)) for bx, low, _ in reversed(band)]
-        if len(band) == 1:  # one night alone: a bar, not a zero-width polygon
-            bx = band[0][0]
+    for stretch in _interval_bands(xs, intervals):
+        outline = [(bx, y(high)) for bx, _, high in stretch] + [(bx, y(low)) for bx, low, _ in reversed(stretch)]
+        if len(stretch) == 1:  # one night alone: a bar, not a zero-width polygon
+            bx = stretch[0][0]
             outline = [(bx - 2, outline[0][1]), (bx + 2, outline[0][1]), (bx + 2, outline[1][1]), (bx - 2, outline[1][1])]
-        canvas.polygon(outline, INK, 0.18, cls="band", title="95% interval of each night's P50 across its runs")
-    if series.step is not None:
-        _draw_step(canvas, series, xs, y, dates, top, baseline)
-    canvas.polyline([(px, y(v)) for px, v in zip(xs, p50)], INK, 1.0, cls="p50")
-    for i, (px, value) in enumerate(zip(xs, p50)):
-        ci = intervals[i]
-        text = f"{series.run_ids[i]} · {dates[i]} · P50 {_fmt_ms(value)} ms"
-        text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else " (no interval: too few runs, or too spread)"
+        canvas.polygon(outline, INK, 0.18, cls="band", title=f"{band} of each night's {level}")
+    if on_scale:
+        canvas.line(left, y(budget_ms), width - right, y(budget_ms), WARN, 1.6, "2 2", cls="budget",
+                    title=f"budget {budget_ms:g} ms (P95)")
+    if step is not None:
+        _draw_step(canvas, step, series.run_ids, xs, y, dates, top, baseline)
+    canvas.polyline([(xs[i], y(values[i])) for i in measured], INK, 1.0, cls="p50")
+    other_level = "P50" if p95_level else "P95"
+    for i in measured:
+        px, value, ci = xs[i], values[i], intervals[i]
+        text = f"{series.run_ids[i]} · {dates[i]} · {level} {_fmt_ms(value)} ms"
+        text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else f" (no interval: {_no_interval(band)})"
         text += f" · {_pct(round((value / ref - 1) * 100, 1))} vs first night"
-        p95 = series.p95_ms[i] if i < len(series.p95_ms) else float("nan")
-        text += f" · P95 {_fmt_ms(p95)} ms" if p95 == p95 else ""
+        shadow = other[i] if i < len(other) and other[i] is not None else float("nan")
+        text += f" · {other_level} {_fmt_ms(shadow)} ms" if shadow == shadow else ""
         hot = bool(series.throttled[i]) if i < len(series.throttled) else False
         canvas.circle(px, y(value), 2.6, ACCENT if hot else INK, cls="night",
                       title=text + (" · thermally throttled" if hot else ""))
     return canvas.render()
 
 
-def _draw_step(canvas: Canvas, series, xs: list[float], y: Scale, dates: list[str], top: float,
+def _no_interval(band: str) -> str:
+    """Why a night has no band, by what the band is of."""
+    return "too few utterances" if "utterances" in band else "too few runs, or too spread"
+
+
+def _draw_step(canvas: Canvas, step, run_ids: list[str], xs: list[float], y: Scale, dates: list[str], top: float,
                baseline: float) -> None:
     """The detected step: a dashed line at its first night, and the levels before and after it."""
-    step = series.step
     k = step.index
-    title = (f"step at {dates[k]} ({series.run_ids[k]}): {_fmt_ms(step.before)} → {_fmt_ms(step.after)} ms "
+    title = (f"step at {dates[k]} ({run_ids[k]}): {_fmt_ms(step.before)} → {_fmt_ms(step.after)} ms "
              f"(×{step.ratio:.3f}, p = {step.p_value:.1g})")
     canvas.line(xs[k], top, xs[k], baseline, WARN, 1.5, "4 3", cls="step", title=title)
     canvas.line(xs[0], y(step.before), xs[k], y(step.before), WARN, 1, "2 3", cls="level")
@@ -161,7 +187,7 @@ def _draw_step(canvas: Canvas, series, xs: list[float], y: Scale, dates: list[st
 
 def _budget_note(budget_ms: float, p95_ms: float | None, side: str) -> str:
     """The budget in words when drawing it would squash the data into a sliver."""
-    where = f"budget {budget_ms:g} ms (P95) lies off this axis to the {side}"
+    where = f"budget {budget_ms:g} ms (P95) lies off this axis {side}"
     if not p95_ms:
         return where
     share = p95_ms / budget_ms
@@ -200,8 +226,8 @@ def distribution_svg(samples_ms, runs: list[tuple[int, float | None, float | Non
         entries.append(("dash", WARN, f"budget {budget_ms:g} ms"))
     legend(canvas, 4, 13, entries)
     if note:
-        canvas.text(4, 28, _budget_note(budget_ms, p95_ms, "right" if budget_ms > hi else "left"), colour=WARN,
-                    cls="budget-note")
+        side = "to the right" if budget_ms > hi else "to the left"
+        canvas.text(4, 28, _budget_note(budget_ms, p95_ms, side), colour=WARN, cls="budget-note")
     if data.size:
         _histogram(canvas, data, x, top, hist_bottom)
     else:

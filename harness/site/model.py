@@ -4,6 +4,10 @@ A series is one cell identity (device x model, stage, format, backend, quantizat
 plan, across every complete non-calibration run of that plan; a night's level is its run-level geometric
 mean, as in the nightly's own history.  Series of different plans are kept apart: plans differ in settings
 (iterations, runs), and a level that moved because the plan did is not a change of the build.
+
+ASR chains and voice pipelines have series of their own (``chain_identity``: device, chain name, corpus,
+utterance limit and each part's role, quantization and backend): a night's levels are its per-utterance P50
+and P95 exactly as the night's report reads them (``ChainView``, ``PipelineView``), never computed again here.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from harness.nightly.checks import run_checks
 from harness.nightly.history import Series, Step
 from harness.nightly.noise import RECENT_PAIRS, learn_floors
 from harness.report.html import checks_of
-from harness.report.model import ReportData, build_report_data
+from harness.report.model import ChainView, ReportData, build_report_data
 from harness.report.verdict import Check, Headline, headline, run_judgements
 from harness.run.engine import identity_of
+from harness.stats import Interval
 from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.stats.runlevel import geometric_estimate
 from harness.store import RunRecord, Store
@@ -59,6 +64,37 @@ class CellRow:
     verdict: str
 
 
+ASR_CHAIN, VOICE_PIPELINE = "ASR chain", "voice pipeline"
+
+
+@dataclass(frozen=True)
+class UtteranceRow:
+    """What a night shows of one ASR chain or voice pipeline: its per-utterance figures as the night's report
+    reads them (small, as CellRow: nights are judged in worker processes)."""
+
+    kind: str  # ASR_CHAIN or VOICE_PIPELINE
+    identity: tuple  # chain_identity
+    name: str
+    p50_ms: float | None
+    p95_ms: float | None
+    p95_ci: Interval | None  # order statistics over utterances; None below 72 utterances
+    budget_ms: float | None  # the asr budget (chains) or the pipeline budget (pipelines)
+    verdict: str
+    utterances: int
+    builds: str  # each part's role and sha256 prefix: which bytes the night measured
+    wer: float | None = None  # ASR chains: corpus WER (None: no reference words)
+    shares: tuple = ()  # voice pipelines: (stage, median ms, share of the summed medians) as the report's table
+
+    @property
+    def is_chain(self) -> bool:
+        """An ASR chain (held to the asr budget, scored by WER), not a voice pipeline."""
+        return self.kind == ASR_CHAIN
+
+    @property
+    def budget_name(self) -> str:
+        return "asr" if self.is_chain else "pipeline"
+
+
 @dataclass
 class Judged:
     """A night's verdict, what it was judged against, its failing checks and its cells."""
@@ -69,6 +105,36 @@ class Judged:
     baseline_run_id: str | None
     failing: list[Check]
     cells: list[CellRow]
+    utterance_rows: list[UtteranceRow] = field(default_factory=list)
+
+
+@dataclass
+class UtteranceSeriesPage:
+    """One ASR chain's or voice pipeline's nights in one plan: ``series`` holds the per-utterance P50 and P95
+    levels (P95 intervals and change points of each) for the history charts; ``rows`` every night's row."""
+
+    slug: str
+    plan_name: str
+    kind: str  # ASR_CHAIN or VOICE_PIPELINE
+    identity: tuple  # chain_identity
+    series: Series
+    rows: list[UtteranceRow] = field(default_factory=list)
+    change_points: list[ChangePoint] = field(default_factory=list)  # of the per-utterance P50
+    p95_change_points: list[ChangePoint] = field(default_factory=list)
+    p95_chart_svg: str = ""
+    partner: "UtteranceSeriesPage | None" = None  # a pipeline's ASR chain series, and the chain's pipeline series
+
+    @property
+    def href(self) -> str:
+        return f"series/{self.slug}.html"
+
+    @property
+    def budget_ms(self) -> float | None:
+        """The newest night's budget (the plan's, as it stood that night)."""
+        return self.rows[-1].budget_ms if self.rows else None
+
+    def night_of(self, cp: ChangePoint) -> str:
+        return self.series.run_ids[cp.index]
 
 
 @dataclass
@@ -82,6 +148,7 @@ class NightPage:
     failing: list[Check] = field(default_factory=list)
     cells: list[tuple[CellRow, SeriesPage | None]] = field(default_factory=list)
     change_points: list[tuple[SeriesPage, ChangePoint]] = field(default_factory=list)  # new levels from this night
+    utterances: list[tuple[UtteranceRow, UtteranceSeriesPage | None]] = field(default_factory=list)
 
     @property
     def href(self) -> str:
@@ -92,6 +159,7 @@ class NightPage:
 class SiteData:
     nights: list[NightPage]  # oldest first
     series: list[SeriesPage]
+    utterance_series: list[UtteranceSeriesPage] = field(default_factory=list)  # ASR chains and voice pipelines
 
 
 def slug(text: str) -> str:
@@ -146,12 +214,85 @@ def series_pages(rows: list[dict]) -> list[SeriesPage]:
     return sorted(pages.values(), key=lambda p: (p.plan_name, p.series.device_id, p.series.subject))
 
 
+def chain_identity(chain: ChainView) -> tuple:
+    """What makes two transcription cells the same chain across nights: device, chain name, corpus, utterance
+    limit, and each part's role, quantization and backend (not its bytes: a series follows new builds of one
+    configuration, as ``identity_of`` does for cells)."""
+    c = chain.chain
+    parts = tuple((role, part.get("quantization"), part.get("backend"))
+                  for role, part in sorted(c.items()) if isinstance(part, dict))
+    return (chain.cell.device_id, c.get("name", ""), c.get("corpus"), c.get("limit"), parts)
+
+
+def _builds(chain: ChainView) -> str:
+    return " · ".join(f"{role} {part.get('sha256', '')[:12]}" for role, part in chain.chain.items()
+                      if isinstance(part, dict))
+
+
+def utterance_rows(data: ReportData) -> list[UtteranceRow]:
+    """A night's ASR chains and voice pipelines, with the figures and verdicts its report shows."""
+    rows = [UtteranceRow(ASR_CHAIN, chain_identity(c), c.name, c.timing["total_ms"], c.timing["p95_total_ms"],
+                         c.p95_ci, c.budget_ms, c.verdict, len(c.score.utterances), _builds(c),
+                         wer=c.score.wer)
+            for c in data.chains]
+    rows += [UtteranceRow(VOICE_PIPELINE, chain_identity(p.chain), p.name, p.p50_ms, p.p95_ms, p.p95_ci,
+                          p.budget_ms, p.verdict, len(p.totals_ms), _builds(p.chain), shares=tuple(p.shares))
+             for p in data.pipelines]
+    return rows
+
+
+def utterance_series_pages(nights: list[tuple[RunRecord, list[UtteranceRow]]]) -> list[UtteranceSeriesPage]:
+    """Group the rows of each complete measuring night (oldest first) by plan, kind and chain identity; a
+    pipeline's series and its ASR chain's are partners."""
+    pages: dict[tuple, UtteranceSeriesPage] = {}
+    for run, rows in nights:
+        if run.status != "complete" or run.settings.get("calibration"):
+            continue
+        for row in rows:
+            key = (run.plan_name, row.kind, *row.identity)
+            page = pages.get(key)
+            if page is None:
+                subject = f"{row.kind} {row.name}"
+                page = pages[key] = UtteranceSeriesPage(slug(" ".join(map(str, key))), run.plan_name, row.kind,
+                                                        row.identity, Series(row.identity[0], subject, [], [], [], []))
+            s = page.series
+            s.run_ids.append(run.run_id)
+            s.started_at.append(run.started_at)
+            s.p50_ms.append(row.p50_ms if row.p50_ms is not None else float("nan"))
+            s.p50_interval.append(None)  # the report gives a chain's P50 no interval
+            s.p95_ms.append(row.p95_ms if row.p95_ms is not None else float("nan"))
+            s.p95_interval.append(row.p95_ci)
+            s.throttled.append(False)  # a transcription cell records no throttling
+            page.rows.append(row)
+    for (plan, kind, *identity), page in pages.items():
+        if kind == VOICE_PIPELINE:
+            chain = pages.get((plan, ASR_CHAIN, *identity))
+            if chain is not None:
+                page.partner, chain.partner = chain, page
+    return sorted(pages.values(), key=lambda p: (p.plan_name, p.identity[0], p.kind, p.series.subject))
+
+
+def find_utterance_change_points(pages: list[UtteranceSeriesPage], threshold: float) -> None:
+    """Change points of each chain's per-utterance P50 and, apart, of its P95 (the level its budget bounds)."""
+    for page in pages:
+        page.change_points = change_points(page.series.p50_ms, min_change=threshold)
+        page.p95_change_points = change_points(page.series.p95_ms, min_change=threshold)
+        page.series.step = _newest(page.change_points)
+        page.series.p95_step = _newest(page.p95_change_points)
+
+
+def _newest(found: list[ChangePoint]) -> Step | None:
+    """The newest change point as the history chart marks it."""
+    if not found:
+        return None
+    cp = found[-1]
+    return Step(cp.index, cp.before, cp.after, cp.p_value)
+
+
 def find_change_points(pages: list[SeriesPage], threshold: float) -> None:
     for page in pages:
         page.change_points = change_points(page.series.p50_ms, min_change=threshold)
-        if page.change_points:  # the history chart marks the newest level
-            cp = page.change_points[-1]
-            page.series.step = Step(cp.index, cp.before, cp.after, cp.p_value)
+        page.series.step = _newest(page.change_points)  # the history chart marks the newest level
 
 
 @dataclass
@@ -202,7 +343,7 @@ def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], r
     cells = [CellRow(identity_of(v.cell.device_id, v.cell.artifact), v.cell.label,
                      v.summary.p50_ms if v.summary else None, v.summary.p95_ms if v.summary else None, v.verdict)
              for v in data.cells if not v.role]
-    return Judged(run.run_id, verdict, detail, baseline_id, failing, cells)
+    return Judged(run.run_id, verdict, detail, baseline_id, failing, cells, utterance_rows(data))
 
 
 def judge_nights(db_path, threshold: float, start: int, stop: int) -> list[Judged]:
@@ -253,8 +394,9 @@ def build_site_data(store: Store, threshold: float = DEFAULT_THRESHOLD) -> SiteD
     series_of = {(p.plan_name, *p.identity): p for p in series}
     devices = store.device_ids_by_run()
     runs = store.every_run()
-    nights = []
+    nights, utterances = [], []
     for run, judged in zip(runs, judge_all(store.path, len(runs), threshold)):
+        utterances.append(judged.utterance_rows)
         night = NightPage(run, slug(run.run_id), devices.get(run.run_id, []), judged.verdict, judged.detail,
                           judged.baseline_run_id, judged.failing)
         night.cells = [(c, series_of.get((run.plan_name, *c.identity))) for c in judged.cells]
@@ -263,4 +405,12 @@ def build_site_data(store: Store, threshold: float = DEFAULT_THRESHOLD) -> SiteD
     for page in series:
         for cp in page.change_points:
             by_run[page.night_of(cp)].change_points.append((page, cp))
-    return SiteData(nights, series)
+    chains = utterance_series_pages([(n.run, rows) for n, rows in zip(nights, utterances)])
+    find_utterance_change_points(chains, threshold)
+    chains_of = {(p.plan_name, p.kind, *p.identity): p for p in chains}
+    for night, rows in zip(nights, utterances):
+        night.utterances = [(r, chains_of.get((night.run.plan_name, r.kind, *r.identity))) for r in rows]
+    for page in chains:
+        for cp in page.change_points:
+            by_run[page.night_of(cp)].change_points.append((page, cp))
+    return SiteData(nights, series, chains)

@@ -20,10 +20,18 @@ from harness.store import Store
 TEMPLATES = Path(__file__).with_name("templates")
 
 
+# What a chain's P95 band is: the report's order-statistic interval of a quantile over the night's utterances.
+UTTERANCE_BAND = "95% interval over utterances"
+
+
 def add_charts(data: SiteData) -> None:
-    """Each series' history chart: the report's (inline SVG; it marks the newest change point)."""
+    """Each series' history chart: the report's (inline SVG; it marks the newest change point).  A chain or
+    pipeline has two: its per-utterance P50, and its P95 with the budget that bounds it."""
     for page in data.series:
         page.series.chart_svg = plots.history_svg(page.series)
+    for page in data.utterance_series:
+        page.series.chart_svg = plots.history_svg(page.series, "P50")
+        page.p95_chart_svg = plots.history_svg(page.series, "P95", UTTERANCE_BAND, page.budget_ms)
 
 
 def open_existing(db_path: Path) -> Store:
@@ -58,6 +66,9 @@ def write_site(db_path: Path, out_dir: Path, threshold: float = DEFAULT_THRESHOL
     by_run = {n.run.run_id: n for n in data.nights}
     for page in data.series:
         write_text(out_dir / page.href, series.render(page=page, nights=by_run, root="../", **common))
+    chain = env.get_template("chain.html.j2")
+    for page in data.utterance_series:
+        write_text(out_dir / page.href, chain.render(page=page, nights=by_run, root="../", **common))
     index = out_dir / "index.html"
     write_text(index, env.get_template("index.html.j2").render(data=data, root="", **common))
     return index

@@ -451,6 +451,38 @@ def _(root):
     assert "<script>alert" not in html and "<img src=x" not in html and "&lt;script&gt;" in html
 
 
+@case("injection", "HTML in a chain's name and transcripts reaches the history site's chain pages escaped")
+def _(root):
+    from harness.run.cell import CellResult
+    from harness.runners.base import Measurement, RunSettings
+    from harness.store import Store
+
+    db = root / "h.db"
+    with Store(db) as store:
+        run_id = store.create_run(HOSTILE, Path("t.yaml"), "0" * 64, {"asr": 1.0}, {}, plan_text="t")
+        art = SimpleNamespace(sha256="a" * 64, model=HOSTILE, stage="asr", format="onnx", backend="ort-cpu",
+                              quantization="fp32", size_bytes=1, path=Path("m.onnx"), inferred=[],
+                              manifest_dict=lambda: {})
+        store.record_artifact(art)
+        chain = SimpleNamespace(name=HOSTILE, corpus=Path(HOSTILE), limit=None,
+                                parts={"mel": art, "encoder": art, "decoder": art})
+        spec = SimpleNamespace(key="host/a/transcribe/c", device=SimpleNamespace(id="host"), artifact=art,
+                               task="transcribe", runner="host-transcribe", chain=chain,
+                               settings=RunSettings(warmup_iterations=0, iterations=1, timeout_s=1))
+        utt = {"id": "u1", "reference": "hello", "hypothesis": HOSTILE, "tokens": 3, "mel_ms": 1.0,
+               "encoder_ms": 1.0, "decoder_ms_per_token": 1.0, "total_ms": 3.0, "audio_s": 1.0, "rtf": 0.1}
+        store.record_run(run_id, spec, 0, CellResult(spec.key, "ok", started_at="t", finished_at="t",
+                                                     measurement=Measurement(samples_ms=[3.0], transcripts=[utt])))
+        store.set_run_status(run_id, "complete")
+    proc = cli("site", "-o", "site", "--db", str(db), cwd=root)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    pages = list((root / "site" / "series").glob("*.html"))
+    assert len(pages) == 1, "no series page for the chain"
+    for page in [root / "site" / "index.html", *pages, *(root / "site" / "nights").glob("*.html")]:
+        html = page.read_text()
+        assert "<script>alert" not in html and "<img src=x" not in html, f"unescaped markup in {page.name}"
+    assert "&lt;script&gt;alert(1)" in pages[0].read_text()  # shown, as text
+
 @case("injection", "shell metacharacters in a build's name, pushed and run on the simulated phone")
 def _(root):
     from harness.sim.adb_server import private_adb_server
