@@ -74,6 +74,19 @@ def test_history_has_one_marker_per_night_with_its_run_id_and_value(stepped):
     assert xs == sorted(xs) and len(set(xs)) == 20  # in date order, none on top of another
 
 
+def test_history_spreads_runs_minutes_apart_across_the_chart():
+    """Three runs of one evening, five minutes apart, spread over the chart's width like three nights would.
+    Catches the fixed half-day margin on either side of the x-axis, which drew them as one column."""
+    rows = _rows([10.0, 10.5, 11.0])
+    for i, row in enumerate(rows):
+        row["started_at"] = (START + timedelta(minutes=5 * i)).isoformat()
+    (series,) = build_series(rows)
+    root = _svg(history_svg(series))
+    xs = [float(m.get("cx")) for m in _by_class(root, "night")]
+    width = float(root.get("width") or root.get("viewBox").split()[2])
+    assert len(xs) == 3 and xs[2] - xs[0] > width / 2, xs
+
+
 def test_history_band_when_intervals_exist_and_none_without(stepped):
     # Catches: the run-level interval not drawn, or drawn from nothing (one run a night has no interval).
     _, root = stepped

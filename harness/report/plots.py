@@ -55,6 +55,14 @@ def _night_positions(started_at: list[str], count: int) -> list[float]:
     return times
 
 
+def _x_range(positions: list[float]) -> tuple[float, float]:
+    """The x-axis: every night with half the mean spacing beside the first and last, so nights minutes apart
+    (two runs of one evening) are as far apart as nights days apart (a fixed half-day margin drew them as one)."""
+    lo, hi = min(positions), max(positions)
+    margin = (hi - lo) / (2 * (len(positions) - 1)) if hi > lo else 0.5
+    return lo - margin, hi + margin
+
+
 def _interval_bands(xs: list[float], intervals: list) -> list[list[tuple[float, float, float]]]:
     """Stretches of consecutive nights that have an interval: (x, low, high) each."""
     bands, current = [], []
@@ -106,7 +114,7 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
     # The margin fits the widest tick label ("+15000%" was drawn as "15000%", its sign off the left edge).
     left = max(left, 10 + 7 * max(len(_pct(value)) for value in pct))
     positions = _night_positions(list(series.started_at), n)
-    x = Scale(min(positions) - 0.5, max(positions) + 0.5, left, width - right)
+    x = Scale(*_x_range(positions), left, width - right)
     xs = [x(p) for p in positions]
 
     canvas.text(4, 13, f"{level} per night, change from the first night ({_fmt_ms(ref)} ms on {dates[first]})",
