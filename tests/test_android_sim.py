@@ -215,6 +215,9 @@ def test_qnn_executor_runner_on_every_logging_backend(tmp_path, adb_server, phon
         return
     assert cell.status == "ok" and cell.runner == "android-qnn-executor-runner", (cell.reason, cell.log)
     assert cell.extra["executions"] == 5 and cell.extra["mean_ms"] > 0
+    # It ran in a working folder of the controller's own (adbd starts a command in /, read-only: the runner died
+    # writing its etdump there), and the controller took that folder back when it finished.
+    assert not list((server.phone.root / "data/local/tmp/harness/work").glob("*"))
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import time
+import uuid
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -116,8 +117,15 @@ class NoAdbServer(Exception):
         super().__init__(f"no adb server on {host}:{port} (start it with: adb -P {port} start-server)")
 
 
-def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: dict[str, str] | None = None) -> str:
-    """The command line sent to the phone's shell for ``argv``: everything it starts dies with the run.
+def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: dict[str, str] | None = None,
+                  workdir: str | None = None) -> str:
+    """The command line sent to the phone's shell for ``argv``: it runs in ``workdir``, and everything it
+    starts dies with the run.
+
+    - adbd starts every command in ``/`` (shell_service.cpp never changes folder), which is read-only on a
+      phone; binaries write files relative to where they run (qnn_executor_runner's etdump, ``etdump.etdp`` by
+      default, with an unchecked fopen: it died of SIGSEGV after printing its timings), so each command runs in
+      the controller's own working folder on the phone.
 
     - toybox ``timeout`` sends SIGTERM at ``timeout_s`` and SIGKILL ``kill_after_s`` later, so a runner that
       hangs or prints forever is killed on the phone; ``--foreground`` keeps the runner in the shell's process
@@ -133,7 +141,8 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
     # An assignment's name must stay unquoted (mksh runs a quoted 'VAR=a;b' as a command); its value is quoted.
     assignments = [f"{_shell_name(k)}={shlex.quote(v)}" for k, v in (env or {}).items()]
     runner = " ".join([*assignments, shlex.join([*limit, *argv])])
-    return f"trap 'kill -9 0' HUP; {runner} & wait $!"
+    enter = f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)} || exit 1; " if workdir else ""
+    return f"{enter}trap 'kill -9 0' HUP; {runner} & wait $!"
 
 
 def _shell_name(name: str) -> str:
@@ -147,6 +156,8 @@ class Device(BaseDevice):
         super().__init__(config)
         self._client = adb_client(config.adb_port)
         self._device = None
+        # This controller's working folder on the phone (its commands run there; see phone_command).
+        self.workdir = f"{REMOTE_ROOT}/work/{uuid.uuid4().hex[:16]}"
 
     @property
     def adb(self):
@@ -177,7 +188,8 @@ class Device(BaseDevice):
     def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
         from adbutils.errors import AdbError
 
-        command = phone_command(argv, timeout_s, self.KILL_AFTER_S, env)
+        command = phone_command(argv, timeout_s, self.KILL_AFTER_S, env, self.workdir)
+        self._worked = True
         started = time.perf_counter()
         try:
             outcome = shell_v2(self.adb.open_transport(timeout=timeout_s + self.CONTROLLER_GRACE_S), command,
@@ -285,4 +297,10 @@ class Device(BaseDevice):
         return self._zone_names
 
     def close(self) -> None:
+        if self._device is not None and getattr(self, "_worked", False):
+            try:  # the folder this controller made (a name of its own), and what its binaries wrote there
+                shell_v2(self.adb.open_transport(timeout=ADB_IDLE_TIMEOUT_S), shlex.join(["rm", "-rf", self.workdir]),
+                         ADB_IDLE_TIMEOUT_S, 4096)
+            except Exception:  # noqa: BLE001 - a phone already gone keeps an empty folder; nothing to report
+                pass
         self._device = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import posixpath
 import sys
 import time
 from pathlib import Path
@@ -118,7 +119,8 @@ def qnn_executor_runner(argv: list[str]) -> int:
     p.add_argument("--iteration", type=int, default=1)
     p.add_argument("--warm_up", type=int, default=0)
     p.add_argument("--htp_performance_mode", type=int, default=0)
-    p.add_argument("--output_folder_path", default=".")
+    p.add_argument("--output_folder_path", default="outputs")
+    p.add_argument("--etdump_path", default="etdump.etdp")
     a = p.parse_args(argv)
     version = _SIM_HTP.get(os.environ.get("HARNESS_SIM_SOC", ""), "V75")
     for library in ("libQnnHtp.so", f"libQnnHtp{version}Stub.so"):
@@ -136,12 +138,29 @@ def qnn_executor_runner(argv: list[str]) -> int:
     log("Model executed successfully.")
     log(f"Perform {a.warm_up} inferences for warming up")
     log(f"{a.iteration} inferences took {total:.6f} ms, avg {total / a.iteration:.6f} ms")
+    # v1.1.0-v1.4.0 (~L725-735 at v1.4.0): built as backends/qualcomm/scripts/build.sh builds it (event tracer
+    # on), it then writes its etdump to --etdump_path (default "etdump.etdp", relative to the working folder)
+    # with an unchecked fopen: where it cannot write, fwrite gets a NULL FILE* and the process dies of SIGSEGV.
+    log(f"Write etdump to {a.etdump_path}, Size = 4096")
+    if not write_on_phone(a.etdump_path, b"\0" * 4096):
+        return 139
     return 0
 
 
 def on_phone(device_path: str) -> Path:
-    """A path as the phone names it, in the simulated phone's storage."""
-    return Path(os.environ.get("HARNESS_SIM_ROOT", "/")) / device_path.lstrip("/")
+    """A path as the phone names it (relative: to the binary's working folder), in the simulated phone's storage."""
+    absolute = posixpath.normpath(posixpath.join(os.environ.get("HARNESS_SIM_CWD", "/"), device_path))
+    return Path(os.environ.get("HARNESS_SIM_ROOT", "/")) / absolute.lstrip("/")
+
+
+def write_on_phone(device_path: str, data: bytes) -> bool:
+    """Write a file where the binary would: only /data is writable on the phone (the sandbox's / is read-only)."""
+    absolute = posixpath.normpath(posixpath.join(os.environ.get("HARNESS_SIM_CWD", "/"), device_path))
+    target = on_phone(absolute)
+    if not absolute.startswith("/data/") or not target.parent.is_dir():
+        return False
+    target.write_bytes(data)
+    return True
 
 
 def perf_test_feeds(model: str, session, generate: bool, free_dims: dict[str, int]) -> dict | None:

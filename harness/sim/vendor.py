@@ -110,7 +110,7 @@ class _Plain:
         return self.proc.communicate()
 
 
-def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Result:
+def _benchmark(phone: Phone, name: str, args: list[str], session: Session, cwd: str = "/") -> Result:
     faults = phone.faults
     if faults.crash_runner:
         return Result(139, err="Segmentation fault\n")
@@ -125,6 +125,7 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Re
             return _chatty(phone, session)
         env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, DEFAULT_VERSIONS[name]),
                "HARNESS_SIM_ROOT": str(phone.root), "HARNESS_SIM_SOC": PROPS.get("ro.soc.model", ""),
+               "HARNESS_SIM_CWD": cwd,  # the binary's working folder on the phone (relative paths start there)
                # The phone's own environment for the binary, kept apart from the host process's.
                **{f"HARNESS_SIM_ENV_{k}": v for k, v in session.env.items()}}
         if phone.silicon_ms is not None:
@@ -160,7 +161,7 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session) -> Re
 
 
 
-def answer(phone: Phone, name: str, args: list[str], session: Session) -> Result:
+def answer(phone: Phone, name: str, args: list[str], session: Session, cwd: str = "/") -> Result:
     """What the vendor binary ``name`` prints and exits with."""
     if name == "getprop":
         if args:
@@ -175,7 +176,7 @@ def answer(phone: Phone, name: str, args: list[str], session: Session) -> Result
     if name == "dumpsys":
         return Result(out=f"Can't find service: {' '.join(args[:1])}\n")
     if name in BENCHMARKS:
-        return _benchmark(phone, name, args, session)
+        return _benchmark(phone, name, args, session, cwd)
     return Result(127, err=f"{name}: not a binary of this phone\n")
 
 
@@ -220,7 +221,7 @@ class Daemon:
             self.sessions.add(session)
             threading.Thread(target=self._watch, args=(conn, session), daemon=True).start()
             try:
-                result = answer(self.phone, request["name"], request["args"], session)
+                result = answer(self.phone, request["name"], request["args"], session, request["cwd"])
                 if result.out:
                     emit(STDOUT, result.out.encode())
                 if result.err:
