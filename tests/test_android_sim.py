@@ -74,6 +74,9 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
         if "gpuss-0" in reading and "skin" in reading:
             assert abs(reading["cpu-1-0"] - reading["gpuss-0"] - 3) < 0.5 and abs(reading["cpu-1-0"] - reading["skin"] - 6) < 0.5
     assert any(t["kind"] == "freq" and t["value"] > 1e6 for t in cell.thermals)
+    # Every CPU cluster the phone lists is watched: SM8650 has four cpufreq policies (a fixed list missed cpu5-6).
+    assert {t["sensor"] for t in cell.thermals if t["kind"] == "freq"} == {"cpu0.freq", "cpu2.freq", "cpu5.freq",
+                                                                            "cpu7.freq"}
     # The model sits on the phone content-addressed; a second run pushes nothing.
     sha = cell.artifact["sha256"]
     assert (server.phone.root / "data/local/tmp/harness" / sha / "tiny.pte").is_file()

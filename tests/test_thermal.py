@@ -36,6 +36,15 @@ def test_grep_output_keeps_every_value_on_its_own_file():
         ("cpu-0-0 (thermal_zone0)", 41.2), ("gpuss-0 (thermal_zone3)", 38.0), ("cpu0.freq", 1785600.0)]
 
 
+def test_a_cpufreq_policy_is_read_as_its_first_cpu():
+    # /sys/devices/system/cpu/cpufreq/policyN names a cluster by its first CPU: policy5 is cpu5's clock, under the
+    # same sensor name as when cpu5/cpufreq was read (a history keeps one series per cluster).
+    text = ("/sys/devices/system/cpu/cpufreq/policy5/scaling_cur_freq:2956800\n"
+            "/sys/devices/system/cpu/cpufreq/policy7/scaling_cur_freq:3302400\n")
+    assert [(s.sensor, s.value) for s in sysfs.tagged_samples(text)] == [("cpu5.freq", 2956800.0),
+                                                                        ("cpu7.freq", 3302400.0)]
+
+
 def test_battery_state_of_charge_zones_are_never_the_hottest_cpu():
     # Qualcomm's "soc" zone is the battery's state of charge in percent: 87 must not read as 87 C.
     readings = [ThermalSample(0, "soc (thermal_zone2)", "temp", 87.0, "C"),

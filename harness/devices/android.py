@@ -271,8 +271,7 @@ class Device(BaseDevice):
     def _sysfs_readings(self) -> list[ThermalSample]:
         zones = self._zones()
         paths = [f"/sys/class/thermal/{z}/{f}" for z in zones for f in ("type", "temp")]
-        cpus = ["cpu0", "cpu2", "cpu7"]
-        paths += [f"/sys/devices/system/cpu/{c}/cpufreq/scaling_cur_freq" for c in cpus]
+        paths += [f"/sys/devices/system/cpu/cpufreq/{p}/scaling_cur_freq" for p in self._cpufreq_policies()]
         # Not `cat`: toybox cat skips a file it cannot read (a disabled zone, an offline CPU) and every later
         # value would land on the wrong sensor.  grep -H prints each line with its file; -s hushes the unreadable.
         return sysfs.tagged_samples(self.run(["grep", "-s", "-H", ".", *paths], 10).stdout)
@@ -289,6 +288,18 @@ class Device(BaseDevice):
         if not hasattr(self, "_feature_set"):
             self._feature_set = set(self.adb.get_features().split(","))
         return self._feature_set
+
+    # Where the kernel lists no policy folders: the clusters of recent Snapdragons, by their first CPU.
+    FALLBACK_POLICIES = ["policy0", "policy2", "policy5", "policy7"]
+
+    def _cpufreq_policies(self) -> list[str]:
+        """The phone's own CPU clusters (one cpufreq policy each, named for its first CPU): SM8650 has four, and a
+        fixed list of three left its cpu5-6 cluster unwatched."""
+        if not hasattr(self, "_policy_names"):
+            listing = self.run(["ls", "/sys/devices/system/cpu/cpufreq"], 10).stdout.split()
+            self._policy_names = sorted((p for p in listing if p.startswith("policy") and p[6:].isdigit()),
+                                        key=lambda p: int(p[6:])) or self.FALLBACK_POLICIES
+        return self._policy_names
 
     def _zones(self) -> list[str]:
         if not hasattr(self, "_zone_names"):

@@ -15,7 +15,10 @@ PROPS = {
     "ro.build.version.release": "15", "ro.build.version.sdk": "35", "ro.product.cpu.abi": "arm64-v8a",
     "ro.boot.harness.simulated": "1",
 }
-CPU_CLUSTERS = {"cpu0": 2_265_600, "cpu2": 3_014_400, "cpu7": 3_302_400}  # kHz: little, big, prime
+# SM8650's four cpufreq policies, each named for its first CPU (kHz at the top): cpu0-1 Cortex-A520, cpu2-4 and
+# cpu5-6 Cortex-A720 at two clocks, cpu7 Cortex-X4.
+CPU_CLUSTERS = {"cpu0": 2_265_600, "cpu2": 3_014_400, "cpu5": 2_956_800, "cpu7": 3_302_400}
+CPU_COUNT = 8
 # The releases the simulated binaries play unless a test picks another (ExecuTorch's, onnxruntime's).
 DEFAULT_VERSIONS = {"executor_runner": "1.4", "qnn_executor_runner": "1.4", "llama_main": "1.4",
                     "whisper_runner": "1.4", "onnxruntime_perf_test": "1.22"}
@@ -113,9 +116,6 @@ class Phone:
             if parts[4] == "temp":
                 offset = {"battery": -8.0, "skin": -6.0, "gpuss-0": -3.0}.get(name, 0.0)
                 return f"{int((self.heat() + offset) * 1000)}\n"
-        if parts[:4] == ["sys", "devices", "system", "cpu"] and parts[-1] == "scaling_cur_freq":
-            cpu = parts[4]
-            return f"{self.freq_khz(cpu)}\n" if cpu in CPU_CLUSTERS else None
         return None
 
     @property

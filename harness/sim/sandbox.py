@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.sim.phone import CPU_CLUSTERS, ZONES, Phone
+from harness.sim.phone import CPU_CLUSTERS, CPU_COUNT, ZONES, Phone
 
 SIMULATED_BINARY = "/system/bin/simulated-binary"
 # The content of a benchmark binary's stand-in (tools: in a simulated phone's inventory): pushed like an arm64
@@ -106,10 +106,19 @@ def write_sysfs(phone: Phone) -> None:
             temp.mkdir(exist_ok=True)
         else:
             temp.write_text(phone.sysfs(f"/sys/class/thermal/thermal_zone{index}/temp"))
-    for cpu in CPU_CLUSTERS:
-        freq = phone.root / ".sys" / "devices" / "system" / "cpu" / cpu / "cpufreq"
-        freq.mkdir(parents=True, exist_ok=True)
-        (freq / "scaling_cur_freq").write_text(f"{phone.freq_khz(cpu)}\n")
+    # As the kernel lays out cpufreq: a folder per policy, named for its first CPU, and each CPU's cpufreq a link
+    # to its policy (drivers/cpufreq/cpufreq.c, cpufreq_add_dev_symlink).
+    cpu_root = phone.root / ".sys" / "devices" / "system" / "cpu"
+    firsts = sorted(int(c[3:]) for c in CPU_CLUSTERS)
+    for first in firsts:
+        policy = cpu_root / "cpufreq" / f"policy{first}"
+        policy.mkdir(parents=True, exist_ok=True)
+        (policy / "scaling_cur_freq").write_text(f"{phone.freq_khz(f'cpu{first}')}\n")
+    for cpu in range(CPU_COUNT):
+        link = cpu_root / f"cpu{cpu}" / "cpufreq"
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f"../cpufreq/policy{max(f for f in firsts if f <= cpu)}")
 
 
 def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:

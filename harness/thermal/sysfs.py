@@ -58,6 +58,8 @@ def tagged_samples(text: str) -> list[ThermalSample]:
             continue
         if parts[:3] == ["sys", "class", "thermal"] and len(parts) == 5 and parts[4] in ("type", "temp"):
             zones.setdefault(parts[3], {})[parts[4]] = value
+        elif parts[:5] == ["sys", "devices", "system", "cpu", "cpufreq"] and parts[-1] == "scaling_cur_freq":
+            freqs["cpu" + parts[5].removeprefix("policy")] = value  # a policy is named for its first CPU
         elif parts[:4] == ["sys", "devices", "system", "cpu"] and parts[-1] == "scaling_cur_freq":
             freqs[parts[4]] = value
     pairs = [(z, f["type"], f["temp"]) for z, f in sorted(zones.items()) if "type" in f and "temp" in f]
