@@ -312,6 +312,31 @@ def test_a_killed_harness_leaves_no_run_lock_file_behind_for_long(tmp_path):
     assert left == sorted([f"h.db.{held_run}.lock", f"h.db.{new_run}.lock", users.name])
 
 
+def test_run_lock_sweep_and_claim_leave_files_the_harness_did_not_make(tmp_path):
+    """Catches the sweep removing any unheld file named like a run lock (h.db.RUNID.lock) and claim_run taking
+    over (then deleting on close) a user's file of its own run's name: both lost a file the harness never made.
+    A FIFO of such a name must not block the claim either."""
+    from harness.errors import UserError
+    from harness.store import Store
+
+    db = tmp_path / "h.db"
+    Store(db).close()
+    users_run, fifo_run, own_run = "20261207-010000-dddd", "20261207-010000-eeee", "20261207-010000-ffff"
+    users = tmp_path / f"h.db.{users_run}.lock"
+    users.write_text("my notes")
+    os.mkfifo(tmp_path / f"h.db.{fifo_run}.lock")
+    with Store(db) as store:
+        store.claim_run(own_run)
+        with pytest.raises(UserError) as refused:
+            store.claim_run(users_run)
+    assert users.read_text() == "my notes"
+    assert str(users) in str(refused.value) and "did not make" in str(refused.value), refused.value
+    assert (tmp_path / f"h.db.{fifo_run}.lock").exists()
+    assert not (tmp_path / f"h.db.{own_run}.lock").exists()  # its own file is still removed on close
+    assert sorted(p.name for p in tmp_path.iterdir() if ".lock" in p.name) == sorted(
+        [users.name, f"h.db.{fifo_run}.lock"]), "a draft lock file was left behind"
+
+
 def test_no_adb_server_is_one_message_and_the_harness_starts_none(tmp_path, monkeypatch, capsys):
     """Catches adbutils left to start a server (it ran 'adb start-server' on 5037 whatever adb_port said, left it
     running after the harness, and still ended in an AdbConnectionError traceback, exit 1)."""

@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import sqlite3
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from glob import escape as glob_escape
@@ -222,6 +223,8 @@ class CellRecord:
 
 
 RUN_ID_FORM = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # what new_run_id makes
+# The whole content of every run lock file (see Store.claim_run): a file of that name without it is someone else's.
+CLAIM_MARKER = b"harness run lock: removed by the harness once no process holds it\n"
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -447,13 +450,27 @@ class Store:
     def claim_run(self, run_id: str) -> None:
         """Hold ``run_id`` for this process until :meth:`close`: two harnesses measuring one run (two --resume
         at once) would both store the runs it lacks.  An OS lock beside the database, so a killed harness
-        releases it; the lock files it leaves are removed by the next claim (see _sweep_claims)."""
+        releases it; the lock files it leaves are removed by the next claim (see _sweep_claims).
+
+        A lock file is born whole: made and locked under a name of its own, its marker written, then linked to
+        its real name (a link never replaces a file), so a file there without the marker is not ours and is
+        neither taken nor removed."""
         import fcntl
 
         self._sweep_claims()
         lock_path = self._claim_path(run_id)
         while True:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._new_claim_file(lock_path)
+            if fd is not None:
+                self._claims.append((fd, lock_path))
+                return
+            fd = _open_claim_file(lock_path)
+            if fd is None:
+                if os.path.lexists(lock_path):
+                    raise UserError(f"a file the harness did not make is in the way of run {run_id}'s lock file; "
+                                    "it was left untouched and nothing was written.", path=lock_path,
+                                    fix="move or rename that file, then run this again.")
+                continue  # its holder removed it meanwhile: make a new one
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -465,26 +482,50 @@ class Store:
                                 "was written.", path=self.path,
                                 fix="wait for that process to finish ('harness runs' then shows the run complete); "
                                     "resume it only if it stops before.") from None
-            if _names(lock_path, fd):  # not a file its previous holder unlinked while this process opened it
+            if _names(lock_path, fd):  # a killed harness's file, or one its holder unlinked while we opened it
                 self._claims.append((fd, lock_path))
                 return
             os.close(fd)
+
+    @staticmethod
+    def _new_claim_file(lock_path: Path) -> int | None:
+        """A new lock file at ``lock_path``, locked and marked, as an open descriptor; None when a file is
+        already there."""
+        import fcntl
+
+        import secrets
+
+        draft = lock_path.with_name(f"{lock_path.name}.{secrets.token_hex(4)}.new")
+        fd = os.open(draft, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, CLAIM_MARKER)
+            os.link(draft, lock_path)
+        except FileExistsError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        finally:
+            draft.unlink(missing_ok=True)
+        return fd
 
     def _claim_path(self, run_id: str) -> Path:
         return self.path.with_name(f"{self.path.name}.{run_id}.lock")
 
     def _sweep_claims(self) -> None:
         """Remove the lock files of runs no process holds (a SIGKILLed harness leaves its file behind): each is
-        unlinked while this process holds its lock, so a claimer that opened it retries on a new file."""
+        unlinked while this process holds its lock, so a claimer that opened it retries on a new file.  Only
+        files claim_run made: named as it names them, with its marker inside."""
         import fcntl
 
         for lock_path in self.path.parent.glob(f"{glob_escape(self.path.name)}.*.lock"):
             if not RUN_ID_FORM.fullmatch(lock_path.name[len(self.path.name) + 1:-len(".lock")]):
                 continue  # not a name claim_run makes: not ours to remove
-            try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
-            except OSError:
-                continue
+            fd = _open_claim_file(lock_path)
+            if fd is None:
+                continue  # gone meanwhile, or not ours
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 if _names(lock_path, fd):
@@ -824,6 +865,23 @@ class Store:
         for r in self.db.execute(
                 f"SELECT * FROM transcripts WHERE cell_id IN ({marks}) ORDER BY cell_id, utt_id", list(by_id)):
             by_id[r["cell_id"]].transcripts.append(dict(r))
+
+
+def _open_claim_file(lock_path: Path) -> int | None:
+    """``lock_path`` open for locking if it is a run lock file claim_run made (a regular file holding only
+    CLAIM_MARKER), else None (missing, or someone else's file: a symlink, a FIFO, a folder, other content)."""
+    try:
+        # O_NONBLOCK: a FIFO of that name would otherwise block the open, and every claim with it.
+        fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode) and os.pread(fd, len(CLAIM_MARKER) + 1, 0) == CLAIM_MARKER:
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
 
 
 def _names(path: Path, fd: int) -> bool:

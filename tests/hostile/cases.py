@@ -1660,3 +1660,22 @@ def _(root):
     said = " ".join(proc.stderr.split())
     assert "could not create the run's output file" in said and "free space there" in said, said[-800:]
     assert "timeout" not in said, said[-800:]
+
+
+@case("bad input", "run beside a user's file named like a run lock (h.db.RUNID.lock: the lock sweep deleted it)")
+def _(root):
+    plan = lab(root)
+    db = stored_db(root)
+    con = sqlite3.connect(db)
+    (run_id,) = con.execute("SELECT run_id FROM runs").fetchone()
+    con.close()
+    other, own = root / "h.db.20261207-010000-abcd.lock", root / f"h.db.{run_id}.lock"
+    for mine in (other, own):
+        mine.write_text("MINE\n")
+    proc = cli("run", str(plan), "--db", "h.db", "-q", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    before = db.read_bytes()
+    expect_user_error(cli("run", str(plan), "--db", "h.db", "--resume", run_id, "-q", cwd=root), own.name,
+                      "did not make")
+    assert db.read_bytes() == before
+    assert other.read_text() == own.read_text() == "MINE\n", "a file the harness did not make was deleted"
