@@ -1679,3 +1679,17 @@ def _(root):
                       "did not make")
     assert db.read_bytes() == before
     assert other.read_text() == own.read_text() == "MINE\n", "a file the harness did not make was deleted"
+
+
+@case("bad input", "corpus import kaldi into a folder whose manifest.jsonl is a dangling link (made its target elsewhere)")
+def _(root):
+    (root / "k").mkdir()
+    (root / "elsewhere").mkdir()
+    wav(root / "k" / "a.wav")
+    (root / "k" / "wav.scp").write_text("u1 a.wav\n")
+    (root / "k" / "text").write_text("u1 hello\n")
+    (root / "k" / "manifest.jsonl").symlink_to(root / "elsewhere" / "made.jsonl")
+    for force in ([], ["--force"]):
+        expect_user_error(cli("corpus", "import", "kaldi", "k", *force, cwd=root, timeout_s=QUICK_S),
+                          "manifest.jsonl", "remove the link")
+        assert not (root / "elsewhere" / "made.jsonl").exists(), "the import wrote outside the corpus folder"
