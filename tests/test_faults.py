@@ -161,6 +161,29 @@ def test_output_paths_of_the_wrong_kind_are_refused_before_writing(stored, tmp_p
         assert code == 2 and "a-folder" in err and "file name" in err, (fmt, err)  # was IsADirectoryError
 
 
+def test_a_folder_fifo_or_device_given_as_db_is_named_as_such(stored, tmp_path, capsys):
+    # Catches the old messages: a folder or FIFO read as "no results database here" by commands that only read,
+    # and as "read-only or out of reach" / "disk I/O error ... free space" by run and migrate.
+    import os
+
+    plan, template, run_id = stored
+    folder, fifo = tmp_path / "results", tmp_path / "pipe"
+    folder.mkdir()
+    (folder / "h.db").write_bytes(template.read_bytes())
+    os.mkfifo(fifo)
+    for argv in (["runs"], ["report", "latest", "-o", tmp_path / "rep"], ["export", "latest", "-o", tmp_path / "x.csv"],
+                 ["migrate"], ["run", plan, "-q"]):
+        for db, kind in ((folder, "is a folder"), (fifo, "is a named pipe"), (Path("/dev/null"), "is a device")):
+            code, _, err = run_main(capsys, *argv, "--db", db)
+            said = " ".join(err.split())
+            assert code == 2 and f"{db}: this {kind}" in said and "not a SQLite database file" in said, (argv, said)
+            assert said.count("error:") == 1, said
+        assert f"Fix: give the database file inside it: --db {folder / 'h.db'}" in " ".join(
+            run_main(capsys, *argv, "--db", folder)[2].split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe", "results"], "something was written"
+    assert sorted(p.name for p in folder.iterdir()) == ["h.db"]
+
+
 @pytest.fixture
 def read_only_folder(tmp_path):
     """A folder on a read-only file system (a tmpfs remounted read-only; root needs no permission bits)."""

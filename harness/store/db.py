@@ -271,6 +271,33 @@ def _escaped(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+_NOT_A_FILE = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"),
+               (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def refuse_non_file(path: Path) -> None:
+    """A --db that exists but is not a regular file (a folder, a FIFO, a device) is named as such before SQLite
+    opens it: SQLite would report a permission or disk fault, and opening a FIFO blocks until a writer comes."""
+    try:
+        mode = os.stat(path).st_mode  # stat, never open: a FIFO is not opened
+    except (OSError, ValueError):
+        return  # missing or out of reach: the open says so
+    if stat.S_ISREG(mode):
+        return
+    from shlex import quote
+
+    kind = next((name for test, name in _NOT_A_FILE if test(mode)), "not a regular file")
+    if stat.S_ISDIR(mode):
+        inside = sorted(p.name for p in path.glob("*.db") if p.is_file())[:3]
+        fix = (f"give the database file inside it: --db {' or --db '.join(quote(str(path / n)) for n in inside)}."
+               if inside else f"give a database file's path, e.g. --db {quote(str(path / 'harness.db'))} ('harness "
+                              "run PLAN --db PATH' starts a new one).")
+    else:
+        fix = "point --db at a harness results database file, or at a new file name for 'harness run PLAN --db " \
+              "PATH' to start one."
+    raise UserError(f"this is {kind}, not a SQLite database file; nothing was read or written.", path=path, fix=fix)
+
+
 def _refuse_empty(path: Path) -> None:
     """A read-only open of a missing or 0-byte file: SQLite would read it as an empty database (and a writing
     open would fill it with the schema)."""
@@ -314,6 +341,7 @@ class Store:
         self.migrated_from: int | None = None  # the schema version this open migrated from, if it did
         self.backup_path: Path | None = None
         self._claims: list[tuple[int, Path]] = []  # runs this process measures (see claim_run)
+        refuse_non_file(path)
         if read_only:
             _refuse_empty(path)
         else:

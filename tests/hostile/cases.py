@@ -1693,3 +1693,17 @@ def _(root):
         expect_user_error(cli("corpus", "import", "kaldi", "k", *force, cwd=root, timeout_s=QUICK_S),
                           "manifest.jsonl", "remove the link")
         assert not (root / "elsewhere" / "made.jsonl").exists(), "the import wrote outside the corpus folder"
+
+
+@case("bad input", "--db a folder or a FIFO (read as 'no database here', a permission or a disk fault)")
+def _(root):
+    plan = lab(root)
+    (root / "results").mkdir()
+    os.mkfifo(root / "pipe")
+    for db, kind in (("results", "a folder"), ("pipe", "a named pipe")):
+        for argv in (["runs"], ["report", "latest", "-o", "rep"], ["export", "latest", "-o", "x.csv"],
+                     ["run", str(plan), "-q"]):
+            proc = cli(*argv, "--db", db, cwd=root, timeout_s=QUICK_S * 6)
+            expect_user_error(proc, f"{db}: this is {kind}", "not a SQLite database file")
+    left = sorted(p.name for p in root.iterdir())
+    assert left == ["builds", "devices.yaml", "pipe", "plan.yaml", "results"], f"something was written: {left}"
