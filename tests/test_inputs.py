@@ -444,6 +444,30 @@ def test_a_control_character_is_given_its_line_and_an_exponent_without_a_dot_a_f
     assert yamlconf.load_model(Limits, tmp_path / "limits.yaml").timeout_s == 1e300
 
 
+def test_an_exponent_without_a_dot_is_never_answered_with_a_number_the_check_refuses(tmp_path):
+    # Catches: 'timeout_s: 1e300' answered "write 1.0e+300", which is out of range too (at most a week), and
+    # '1.25e3' answered "write 1.2e+03", another number (the suggestion was rounded to 2 digits).
+    import re
+
+    from harness.validation import WEEK_S, Seconds
+
+    class Limits(yamlconf.StrictModel):  # as the plan's timeout_s
+        timeout_s: Seconds
+
+    plan = tmp_path / "limits.yaml"
+    plan.write_text("timeout_s: 1e300\n")
+    with pytest.raises(UserError) as caught:
+        yamlconf.load_model(Limits, plan)
+    assert "YAML 1.1" in caught.value.fix and f"less than or equal to {WEEK_S}" in caught.value.fix, caught.value
+    assert "e+300" not in caught.value.fix, caught.value
+    plan.write_text("timeout_s: 1.25e3\n")
+    with pytest.raises(UserError) as caught:
+        yamlconf.load_model(Limits, plan)
+    suggested = re.search(r"write (\S+) or a plain number", caught.value.fix).group(1)
+    plan.write_text(f"timeout_s: {suggested}\n")
+    assert yamlconf.load_model(Limits, plan).timeout_s == 1250
+
+
 def test_a_manifest_named_after_no_build_is_warned_of(tmp_path, capsys):
     # Catches: c.manifest.json beside c.onnx silently ignored (it must be c.onnx.manifest.json).
     from harness.plan.expand import _warn_of_stray_manifests

@@ -1707,3 +1707,12 @@ def _(root):
             expect_user_error(proc, f"{db}: this is {kind}", "not a SQLite database file")
     left = sorted(p.name for p in root.iterdir())
     assert left == ["builds", "devices.yaml", "pipe", "plan.yaml", "results"], f"something was written: {left}"
+
+
+@case("bad input", "plan: timeout_s: 1e300 (the fix suggested 1.0e+300, out of range as well)")
+def _(root):
+    plan = lab(root, "timeout_s: 1e300\n")
+    db = stored_db(root)
+    proc = cli("run", str(plan), "--db", str(db), "-q", cwd=root)
+    expect_user_error(proc, "plan.yaml", "timeout_s", "less than or equal to 604800", line=8)
+    assert "e+300" not in proc.stderr, proc.stderr[-800:]
