@@ -468,6 +468,26 @@ def test_an_exponent_without_a_dot_is_never_answered_with_a_number_the_check_ref
     assert yamlconf.load_model(Limits, plan).timeout_s == 1250
 
 
+def test_a_folder_given_as_the_plan_is_answered_with_the_yaml_files_inside(tmp_path):
+    # Catches the generic "a folder; the harness reads text from regular files only ... (copy a stream to a file
+    # first)" for 'harness run lab/': the fix now names the plan files to choose from.
+    from harness.plan.models import load_plan
+
+    lab, empty = tmp_path / "lab", tmp_path / "empty"
+    lab.mkdir()
+    empty.mkdir()
+    for name in ("plan.yaml", "devices.yaml", "notes.txt"):
+        (lab / name).write_text("name: x\n")
+    with pytest.raises(UserError) as caught:
+        load_plan(lab)
+    assert caught.value.path == lab and "is a folder, not a plan file" in caught.value.message, caught.value
+    assert f"{lab / 'devices.yaml'}, {lab / 'plan.yaml'}." in caught.value.fix, caught.value
+    assert "notes.txt" not in caught.value.fix
+    with pytest.raises(UserError) as caught:
+        load_plan(empty)
+    assert "holds none" in caught.value.fix and "plans/host-demo.yaml" in caught.value.fix, caught.value
+
+
 def test_a_manifest_named_after_no_build_is_warned_of(tmp_path, capsys):
     # Catches: c.manifest.json beside c.onnx silently ignored (it must be c.onnx.manifest.json).
     from harness.plan.expand import _warn_of_stray_manifests

@@ -1681,7 +1681,7 @@ def _(root):
     assert other.read_text() == own.read_text() == "MINE\n", "a file the harness did not make was deleted"
 
 
-@case("bad input", "corpus import kaldi into a folder whose manifest.jsonl is a dangling link (made its target elsewhere)")
+@case("bad input", "corpus import kaldi where manifest.jsonl is a dangling link (made its target elsewhere)")
 def _(root):
     (root / "k").mkdir()
     (root / "elsewhere").mkdir()
@@ -1716,3 +1716,11 @@ def _(root):
     proc = cli("run", str(plan), "--db", str(db), "-q", cwd=root)
     expect_user_error(proc, "plan.yaml", "timeout_s", "less than or equal to 604800", line=8)
     assert "e+300" not in proc.stderr, proc.stderr[-800:]
+
+
+@case("bad input", "run: a folder given as the plan (the fix said 'copy a stream to a file first')")
+def _(root):
+    lab(root)
+    expect_user_error(cli("run", ".", "--db", "h.db", "-q", cwd=root, timeout_s=QUICK_S), "is a folder, not a plan file",
+                      "the YAML files in this folder: devices.yaml, plan.yaml")
+    assert not (root / "h.db").exists()
