@@ -103,3 +103,58 @@ def write_text(path: Path, text: str) -> Path:
     with replacing(path) as temp:
         temp.write_text(text, encoding="utf-8")
     return path
+
+
+class MadeHere:
+    """What one command makes for its output (folders and files that were not there), so that a failure part
+    way (a full disk) takes back exactly that: no empty or half-filled new folder is left, and nothing that was
+    there before is removed.  Use through :func:`undone_on_failure`."""
+
+    def __init__(self) -> None:
+        self._made: list[Path] = []  # oldest first
+
+    def folder(self, path: Path) -> Path:
+        """``path`` and its missing parents, each made by this command noted (make_folder's errors)."""
+        missing = [path, *path.parents]
+        missing = missing[:next((i for i, p in enumerate(missing) if p.is_dir()), len(missing))]
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue  # made meanwhile by someone else: theirs (make_folder below says if it is not a folder)
+            except OSError as exc:
+                raise _naming(exc, folder) from None
+            self._made.append(folder)
+        return make_folder(path)
+
+    def text(self, path: Path, text: str) -> Path:
+        """write_text, noting ``path`` when it is a new file."""
+        new = not os.path.lexists(path)
+        write_text(path, text)
+        if new:
+            self._made.append(path)
+        return path
+
+    def undo(self) -> None:
+        """Remove what this command made, newest first; a folder only while empty (someone else may have put a
+        file of theirs into it meanwhile)."""
+        for path in reversed(self._made):
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()
+                else:
+                    path.unlink()
+            except OSError:
+                pass  # kept: not empty, or already gone
+        self._made.clear()
+
+
+@contextmanager
+def undone_on_failure() -> Iterator[MadeHere]:
+    """A :class:`MadeHere` whose output is taken back if the block fails (and kept when it ends well)."""
+    made = MadeHere()
+    try:
+        yield made
+    except BaseException:
+        made.undo()
+        raise

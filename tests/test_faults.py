@@ -469,6 +469,22 @@ def test_a_full_disk_leaves_every_previous_output_whole_and_names_it(stored, ful
     assert not [p for p in full_folder.rglob("*") if p.name.endswith(".tmp")], "a temporary file was left"
 
 
+def test_site_on_a_full_disk_takes_back_the_folders_it_made_and_only_those(stored, full_folder, tmp_path, capsys):
+    # Catches: 'site -o DIR' failing on a full disk after making DIR/nights and DIR/series (and DIR and its
+    # parents), which were left behind empty; the folder that held the previous site must stay as it was.
+    _, template, _ = stored
+    db = _copy_db(template, tmp_path / "h.db")
+    (full_folder / "mine").mkdir()
+    for out in (full_folder / "new" / "deeper" / "site", full_folder / "site", full_folder / "mine"):
+        code, _, err = run_main(capsys, "site", "-o", out, "--db", db)
+        assert code == 2 and "No space left on device" in err, (out, err)
+    assert sorted(p.name for p in full_folder.iterdir()) == sorted(
+        ["x.csv", "c.md", "rep", "site", "n", "filler", "mine"]), "a folder this site made was left behind"
+    assert [p.name for p in (full_folder / "site").iterdir()] == ["index.html"]
+    assert (full_folder / "site" / "index.html").read_text() == "PREVIOUS site/index.html\n"
+    assert list((full_folder / "mine").iterdir()) == []
+
+
 @pytest.mark.parametrize("where", ["/proc/x", "dangling"])
 def test_an_output_that_cannot_exist_is_one_line(stored, tmp_path, capsys, where):
     # Catches: FileNotFoundError escaping as a traceback (-o /proc/x, -o a dangling symlink into no folder).

@@ -1724,3 +1724,29 @@ def _(root):
     expect_user_error(cli("run", ".", "--db", "h.db", "-q", cwd=root, timeout_s=QUICK_S), "is a folder, not a plan file",
                       "the YAML files in this folder: devices.yaml, plan.yaml")
     assert not (root / "h.db").exists()
+
+
+@case("fault", "site -o onto a full disk (left its new folders behind, empty)")
+def _(root):
+    db = stored_db(root)
+    disk = root / "full"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    assert mounted.returncode == 0, f"cannot simulate a full disk here: {mounted.stderr.decode()[-300:]}"
+    try:
+        (disk / "old").mkdir()
+        (disk / "old" / "index.html").write_text("GOOD\n")
+        try:
+            with open(disk / "filler", "ab", buffering=0) as fh:
+                while True:
+                    fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+        for out in ("new/site", "old"):
+            proc = cli("site", "-o", str(disk / out), "--db", str(db), cwd=root, timeout_s=QUICK_S * 6)
+            expect_user_error(proc, str(disk), "No space left")
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "old"], "a folder the site made was left"
+        assert [p.name for p in (disk / "old").iterdir()] == ["index.html"]
+        assert (disk / "old" / "index.html").read_text() == "GOOD\n"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
