@@ -361,6 +361,28 @@ def test_no_adb_server_is_one_message_and_the_harness_starts_none(tmp_path, monk
     assert started == [], f"adbutils started an adb server: {started}"
 
 
+def test_no_adb_server_leaves_no_library_warning_beside_the_one_line(tmp_path, monkeypatch):
+    """Catches adbutils' connect leaving its socket to the garbage collector when nothing listens: the
+    ResourceWarning ('unclosed socket') was kept in harness.log and 'harness devices' ended with '(1 library
+    warning(s) kept in ...)' under the harness's own 'no adb server' line."""
+    import socket
+
+    from tests.hostile.cases import cli
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "devices.yaml").write_text(f"devices:\n  - {{id: phone, platform: android, serial: '*', "
+                                           f"adb_port: {port}}}\n")
+    monkeypatch.setenv("HARNESS_LOG", str(tmp_path / "harness.log"))
+    monkeypatch.setenv("COLUMNS", "250")  # the devices table on one line a row
+    proc = cli("devices", "--inventory", "devices.yaml", cwd=tmp_path, timeout_s=GENEROUS_S)
+    assert proc.returncode == 0 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout + proc.stderr
+    assert "library warning" not in proc.stderr, proc.stderr
+    log = tmp_path / "harness.log"
+    assert not log.exists() or "ResourceWarning" not in log.read_text(), log.read_text()
+
+
 def test_an_adb_server_that_accepts_and_never_answers_is_given_up_on(tmp_path, monkeypatch, capsys):
     """A wedged adb server (it accepts, then says nothing) hung `harness devices` and `harness run` forever:
     adbutils gives a request no timeout or its own ten minutes.  Catches a connection without the idle limit (the

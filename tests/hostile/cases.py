@@ -1750,3 +1750,19 @@ def _(root):
         assert (disk / "old" / "index.html").read_text() == "GOOD\n"
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@case("fault", "devices: an Android entry whose adb_port has no adb server ('1 library warning' under the message)")
+def _(root):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (root / "devices.yaml").write_text(f"devices:\n  - {{id: phone, platform: android, serial: '*', "
+                                       f"adb_port: {port}}}\n")
+    proc = subprocess.run([sys.executable, "-m", "harness", "devices", "--json"], cwd=root, capture_output=True,
+                          text=True, timeout=QUICK_S * 6, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "HARNESS_LOG": str(root / "harness.log")})
+    assert proc.returncode == 0 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout[-800:]
+    assert proc.stderr == "", f"more than the harness's own message: {proc.stderr[-800:]}"
