@@ -214,7 +214,7 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
 def _text_number_fix(model: type[BaseModel], data: Any, pydantic_loc: Loc, text: str) -> str:
     """The fix for '1e300' read as text: the same number as YAML 1.1 reads it, if the model takes that number
     there; if not, what the model wants (a suggestion that the check would refuse again is no fix)."""
-    form = "YAML 1.1 reads {!r} as text, not a number (its exponent needs a dot and a sign)".format(text)
+    form = f"YAML 1.1 reads {text!r} as text, not a number (its exponent needs a dot and a sign)"
     refused = _refusal_of(model, data, pydantic_loc, float(text))
     if refused is None:
         return f"{form}: write {_yaml11_float(float(text))} or a plain number."
