@@ -469,17 +469,24 @@ def test_a_full_disk_leaves_every_previous_output_whole_and_names_it(stored, ful
     assert not [p for p in full_folder.rglob("*") if p.name.endswith(".tmp")], "a temporary file was left"
 
 
-def test_site_on_a_full_disk_takes_back_the_folders_it_made_and_only_those(stored, full_folder, tmp_path, capsys):
+def test_outputs_on_a_full_disk_take_back_the_folders_they_made_and_only_those(stored, full_folder, tmp_path,
+                                                                               capsys):
     # Catches: 'site -o DIR' failing on a full disk after making DIR/nights and DIR/series (and DIR and its
-    # parents), which were left behind empty; the folder that held the previous site must stay as it was.
-    _, template, _ = stored
+    # parents), left behind empty, as report, nightly, export and compare left their new -o folders; a folder
+    # that was there before (the previous site, an empty one of the user's) must stay as it was.
+    _, template, run_id = stored
     db = _copy_db(template, tmp_path / "h.db")
     (full_folder / "mine").mkdir()
-    for out in (full_folder / "new" / "deeper" / "site", full_folder / "site", full_folder / "mine"):
-        code, _, err = run_main(capsys, "site", "-o", out, "--db", db)
-        assert code == 2 and "No space left on device" in err, (out, err)
-    assert sorted(p.name for p in full_folder.iterdir()) == sorted(
-        ["x.csv", "c.md", "rep", "site", "n", "filler", "mine"]), "a folder this site made was left behind"
+    for argv in (["site", "-o", full_folder / "new" / "deeper" / "site"], ["site", "-o", full_folder / "site"],
+                 ["site", "-o", full_folder / "mine"], ["report", run_id, "-o", full_folder / "new" / "rep"],
+                 ["report", run_id, "-o", full_folder / "mine"],
+                 ["nightly", "--compare-only", run_id, "-o", full_folder / "new" / "n"],
+                 ["export", run_id, "-o", full_folder / "new" / "x" / "x.csv"],
+                 ["compare", run_id, run_id, "-o", full_folder / "new" / "c" / "c.md"]):
+        code, _, err = run_main(capsys, *argv, "--db", db)
+        assert code == 2 and "No space left on device" in err, (argv, err)
+        assert sorted(p.name for p in full_folder.iterdir()) == sorted(
+            ["x.csv", "c.md", "rep", "site", "n", "filler", "mine"]), f"{argv[0]} left a folder it made behind"
     assert [p.name for p in (full_folder / "site").iterdir()] == ["index.html"]
     assert (full_folder / "site" / "index.html").read_text() == "PREVIOUS site/index.html\n"
     assert list((full_folder / "mine").iterdir()) == []

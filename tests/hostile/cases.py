@@ -1726,9 +1726,10 @@ def _(root):
     assert not (root / "h.db").exists()
 
 
-@case("fault", "site -o onto a full disk (left its new folders behind, empty)")
+@case("fault", "site, report, nightly, export, compare -o into new folders on a full disk (left them behind, empty)")
 def _(root):
     db = stored_db(root)
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
     disk = root / "full"
     disk.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
@@ -1742,10 +1743,12 @@ def _(root):
                     fh.write(b"\0" * 4096)
         except OSError:
             pass
-        for out in ("new/site", "old"):
-            proc = cli("site", "-o", str(disk / out), "--db", str(db), cwd=root, timeout_s=QUICK_S * 6)
+        for argv in (["site", "-o", "new/site"], ["site", "-o", "old"], ["report", run_id, "-o", "new/rep"],
+                     ["nightly", "--compare-only", run_id, "-o", "new/n"], ["export", run_id, "-o", "new/x/x.csv"],
+                     ["compare", run_id, run_id, "-o", "new/c/c.md"]):
+            proc = cli(*argv[:-1], str(disk / argv[-1]), "--db", str(db), cwd=root, timeout_s=QUICK_S * 6)
             expect_user_error(proc, str(disk), "No space left")
-        assert sorted(p.name for p in disk.iterdir()) == ["filler", "old"], "a folder the site made was left"
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "old"], "a folder an output made was left"
         assert [p.name for p in (disk / "old").iterdir()] == ["index.html"]
         assert (disk / "old" / "index.html").read_text() == "GOOD\n"
     finally:
