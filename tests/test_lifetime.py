@@ -337,6 +337,27 @@ def test_run_lock_sweep_and_claim_leave_files_the_harness_did_not_make(tmp_path)
         [users.name, f"h.db.{fifo_run}.lock"]), "a draft lock file was left behind"
 
 
+def test_a_run_lock_is_taken_on_a_file_system_without_hard_links(tmp_path, monkeypatch):
+    """Catches claim_run ending in a PermissionError traceback where os.link is refused (a database on FAT or
+    some network shares): the lock file is then made in place, marked, and still removed on close."""
+    import errno
+
+    from harness.store import Store
+    from harness.store.db import CLAIM_MARKER
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    db, run_id = tmp_path / "h.db", "20261207-010000-abab"
+    Store(db).close()
+    monkeypatch.setattr(os, "link", refused)
+    with Store(db) as store:
+        store.claim_run(run_id)
+        assert (tmp_path / f"h.db.{run_id}.lock").read_bytes() == CLAIM_MARKER
+        assert [p.name for p in tmp_path.iterdir() if ".lock" in p.name] == [f"h.db.{run_id}.lock"]
+    assert not (tmp_path / f"h.db.{run_id}.lock").exists()
+
+
 def test_no_adb_server_is_one_message_and_the_harness_starts_none(tmp_path, monkeypatch, capsys):
     """Catches adbutils left to start a server (it ran 'adb start-server' on 5037 whatever adb_port said, left it
     running after the harness, and still ended in an AdbConnectionError traceback, exit 1)."""

@@ -519,19 +519,25 @@ class Store:
     def _new_claim_file(lock_path: Path) -> int | None:
         """A new lock file at ``lock_path``, locked and marked, as an open descriptor; None when a file is
         already there."""
-        import fcntl
-
+        import errno
         import secrets
 
         draft = lock_path.with_name(f"{lock_path.name}.{secrets.token_hex(4)}.new")
-        fd = os.open(draft, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        fd = _locked_marked(draft)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, CLAIM_MARKER)
             os.link(draft, lock_path)
         except FileExistsError:
             os.close(fd)
             return None
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                raise
+            # A file system without hard links (FAT, some network shares): made in place, marked at once.
+            try:
+                return _locked_marked(lock_path)
+            except FileExistsError:
+                return None
         except BaseException:
             os.close(fd)
             raise
@@ -893,6 +899,21 @@ class Store:
         for r in self.db.execute(
                 f"SELECT * FROM transcripts WHERE cell_id IN ({marks}) ORDER BY cell_id, utt_id", list(by_id)):
             by_id[r["cell_id"]].transcripts.append(dict(r))
+
+
+def _locked_marked(path: Path) -> int:
+    """A new file at ``path`` (never an existing one), flocked, holding CLAIM_MARKER: its open descriptor."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, CLAIM_MARKER)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    return fd
 
 
 def _open_claim_file(lock_path: Path) -> int | None:
