@@ -54,6 +54,9 @@ def _emit_json(payload) -> None:
 def _existing_db(db: Path) -> Path:
     """A command that only reads never creates a database: a typo in --db would leave an empty one (and its
     folders) behind, and the next command would read that instead of the user's results."""
+    from harness.store.db import refuse_non_file
+
+    refuse_non_file(db)
     if not db.is_file():
         raise UserError("no results database here (a command that only reads creates none).", path=db,
                         fix="check the --db path; 'harness run PLAN --db PATH' creates a database.")

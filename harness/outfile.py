@@ -60,8 +60,20 @@ def _written_through(target: Path) -> bool:
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a writer that wants a path (pandas, ElementTree); once the
     block ends without an error it replaces ``path``.  A device or FIFO is yielded itself (written through).
-    Any OSError (here or in the block) is an OutputError naming ``path``; a SQLite database is refused."""
-    make_folder(path.parent)
+    Any OSError (here or in the block) is an OutputError naming ``path``; a SQLite database is refused.  If it
+    fails, the folders it made for ``path`` are removed again (a full disk leaves no empty new folder)."""
+    made = make_folders(path.parent)
+    try:
+        with _replacing_in(path) as temp:
+            yield temp
+    except BaseException:
+        remove_empty(made)
+        raise
+
+
+@contextmanager
+def _replacing_in(path: Path) -> Iterator[Path]:
+    """replacing, once ``path``'s folder exists."""
     try:
         target = _target(path)
         if _written_through(target):
@@ -98,8 +110,84 @@ def make_folder(path: Path) -> Path:
     return path
 
 
+def make_folders(path: Path) -> list[Path]:
+    """make_folder, returning the folders it made, outermost first: what a failed output takes back (see
+    remove_empty).  A folder someone else makes meanwhile is theirs, and not in the list."""
+    chain = [path, *path.parents]
+    missing = chain[:next((i for i, folder in enumerate(chain) if folder.is_dir()), len(chain))]
+    made: list[Path] = []
+    try:
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue  # made meanwhile, or a file there: make_folder below says which
+            made.append(folder)
+        make_folder(path)
+    except OSError as exc:
+        remove_empty(made)
+        raise exc if isinstance(exc, OutputError) else _naming(exc, path) from None
+    return made
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (made by this command, outermost first) innermost first, each only while it is empty:
+    a file put there meanwhile, by anyone, keeps its folder."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
 def write_text(path: Path, text: str) -> Path:
     """``path`` replaced by ``text`` (UTF-8), whole or not at all."""
     with replacing(path) as temp:
         temp.write_text(text, encoding="utf-8")
     return path
+
+
+class MadeHere:
+    """What one command makes for its output (folders and files that were not there), so that a failure part
+    way (a full disk) takes back exactly that: no empty or half-filled new folder is left, and nothing that was
+    there before is removed.  Use through :func:`undone_on_failure`."""
+
+    def __init__(self) -> None:
+        self._made: list[Path] = []  # oldest first
+
+    def folder(self, path: Path) -> Path:
+        """``path`` and its missing parents (make_folder), each one this command made noted."""
+        self._made += make_folders(path)
+        return path
+
+    def text(self, path: Path, text: str) -> Path:
+        """write_text, noting ``path`` when it is a new file."""
+        new = not os.path.lexists(path)
+        write_text(path, text)
+        if new:
+            self._made.append(path)
+        return path
+
+    def undo(self) -> None:
+        """Remove what this command made, newest first; a folder only while empty (someone else may have put a
+        file of theirs into it meanwhile)."""
+        for path in reversed(self._made):
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # kept unless empty
+                else:
+                    path.unlink()
+            except OSError:
+                pass  # kept: not empty, or already gone
+        self._made.clear()
+
+
+@contextmanager
+def undone_on_failure() -> Iterator[MadeHere]:
+    """A :class:`MadeHere` whose output is taken back if the block fails (and kept when it ends well)."""
+    made = MadeHere()
+    try:
+        yield made
+    except BaseException:
+        made.undo()
+        raise

@@ -204,12 +204,48 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
             shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
             fix = f"change {format_loc(loc)} (now {shown}) to a value that fits: {err['msg'][0].lower() + err['msg'][1:]}."
             if _number_read_as_text(got):
-                fix = (f"YAML 1.1 reads {got!r} as text, not a number (its exponent needs a dot and a sign): write "
-                       f"{float(got):.1e} or a plain number.")
+                fix = _text_number_fix(model, data, err["loc"], got)
         more = len(exc.errors()) - 1
         if more:
             msg += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"
         raise UserError(f"{format_loc(loc)}: {msg}.", path=path, line=_nearest_line(loc, lines), fix=fix) from None
+
+
+def _text_number_fix(model: type[BaseModel], data: Any, pydantic_loc: Loc, text: str) -> str:
+    """The fix for '1e300' read as text: the same number as YAML 1.1 reads it, if the model takes that number
+    there; if not, what the model wants (a suggestion that the check would refuse again is no fix)."""
+    form = f"YAML 1.1 reads {text!r} as text, not a number (its exponent needs a dot and a sign)"
+    refused = _refusal_of(model, data, pydantic_loc, float(text))
+    if refused is None:
+        return f"{form}: write {_yaml11_float(float(text))} or a plain number."
+    return f"{form}, and as a number it does not fit either: write one that does ({refused[0].lower()}{refused[1:]})."
+
+
+def _refusal_of(model: type[BaseModel], data: Any, pydantic_loc: Loc, value: float) -> str | None:
+    """Pydantic's message for ``value`` in place of what stands at ``pydantic_loc``, or None if it takes it."""
+    import copy
+
+    user_loc = _user_loc(data, pydantic_loc)
+    changed = copy.deepcopy(data)
+    holder = changed
+    try:
+        for part in user_loc[:-1]:
+            holder = holder[part]
+        holder[user_loc[-1]] = value
+    except (IndexError, KeyError, TypeError):
+        return None  # not a place a value can be put back: the number's own form is the fix
+    try:
+        model.model_validate(changed)
+    except ValidationError as exc:
+        return next((err["msg"] for err in exc.errors() if _user_loc(changed, err["loc"]) == user_loc), None)
+    return None
+
+
+def _yaml11_float(value: float) -> str:
+    """``value`` written so that YAML 1.1 reads it as this very float (repr's '1e+300' would be text to it)."""
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
 
 
 def _number_read_as_text(value: Any) -> bool:

@@ -291,3 +291,25 @@ def test_import_never_replaces_a_manifest_without_force(tmp_path):
     proc = run_cli("corpus", "import", "kaldi", str(kaldi), "--force")
     assert proc.returncode == 0, proc.stderr
     assert load_checked(kaldi).utterances[0].text == "hello there"
+
+
+def test_import_refuses_a_dangling_manifest_link_even_with_force(tmp_path):
+    # Catches: 'corpus import' writing through k1/manifest.jsonl -> elsewhere/made.jsonl, a link to nothing,
+    # creating that file outside the corpus folder (exists() is False for a dangling link, so it was not refused).
+    from harness.accuracy.synth import write_wav16
+
+    kaldi = tmp_path / "k1"
+    kaldi.mkdir()
+    write_wav16(kaldi / "u1.wav", np.zeros(3200, np.float32))
+    write(kaldi / "wav.scp", "u1 u1.wav\n")
+    write(kaldi / "text", "u1 hello there\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (kaldi / "manifest.jsonl").symlink_to(elsewhere / "made.jsonl")
+    for force in ([], ["--force"]):
+        proc = run_cli("corpus", "import", "kaldi", str(kaldi), *force)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert str(kaldi / "manifest.jsonl") in proc.stderr and "does not exist" in proc.stderr, proc.stderr
+        assert "Fix: remove the link" in proc.stderr, proc.stderr
+        assert not (elsewhere / "made.jsonl").exists(), "the import created a file outside the corpus folder"
+        assert (kaldi / "manifest.jsonl").is_symlink()

@@ -161,6 +161,29 @@ def test_output_paths_of_the_wrong_kind_are_refused_before_writing(stored, tmp_p
         assert code == 2 and "a-folder" in err and "file name" in err, (fmt, err)  # was IsADirectoryError
 
 
+def test_a_folder_fifo_or_device_given_as_db_is_named_as_such(stored, tmp_path, capsys):
+    # Catches the old messages: a folder or FIFO read as "no results database here" by commands that only read,
+    # and as "read-only or out of reach" / "disk I/O error ... free space" by run and migrate.
+    import os
+
+    plan, template, run_id = stored
+    folder, fifo = tmp_path / "results", tmp_path / "pipe"
+    folder.mkdir()
+    (folder / "h.db").write_bytes(template.read_bytes())
+    os.mkfifo(fifo)
+    for argv in (["runs"], ["report", "latest", "-o", tmp_path / "rep"], ["export", "latest", "-o", tmp_path / "x.csv"],
+                 ["migrate"], ["run", plan, "-q"]):
+        for db, kind in ((folder, "is a folder"), (fifo, "is a named pipe"), (Path("/dev/null"), "is a device")):
+            code, _, err = run_main(capsys, *argv, "--db", db)
+            said = " ".join(err.split())
+            assert code == 2 and f"{db}: this {kind}" in said and "not a SQLite database file" in said, (argv, said)
+            assert said.count("error:") == 1, said
+        assert f"Fix: give the database file inside it: --db {folder / 'h.db'}" in " ".join(
+            run_main(capsys, *argv, "--db", folder)[2].split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe", "results"], "something was written"
+    assert sorted(p.name for p in folder.iterdir()) == ["h.db"]
+
+
 @pytest.fixture
 def read_only_folder(tmp_path):
     """A folder on a read-only file system (a tmpfs remounted read-only; root needs no permission bits)."""
@@ -444,6 +467,29 @@ def test_a_full_disk_leaves_every_previous_output_whole_and_names_it(stored, ful
         assert (full_folder / name).read_text() == f"PREVIOUS {name}\n", argv
     assert (full_folder / "n" / "nightly.json").read_text() == "PREVIOUS n/nightly.json\n"
     assert not [p for p in full_folder.rglob("*") if p.name.endswith(".tmp")], "a temporary file was left"
+
+
+def test_outputs_on_a_full_disk_take_back_the_folders_they_made_and_only_those(stored, full_folder, tmp_path,
+                                                                               capsys):
+    # Catches: 'site -o DIR' failing on a full disk after making DIR/nights and DIR/series (and DIR and its
+    # parents), left behind empty, as report, nightly, export and compare left their new -o folders; a folder
+    # that was there before (the previous site, an empty one of the user's) must stay as it was.
+    _, template, run_id = stored
+    db = _copy_db(template, tmp_path / "h.db")
+    (full_folder / "mine").mkdir()
+    for argv in (["site", "-o", full_folder / "new" / "deeper" / "site"], ["site", "-o", full_folder / "site"],
+                 ["site", "-o", full_folder / "mine"], ["report", run_id, "-o", full_folder / "new" / "rep"],
+                 ["report", run_id, "-o", full_folder / "mine"],
+                 ["nightly", "--compare-only", run_id, "-o", full_folder / "new" / "n"],
+                 ["export", run_id, "-o", full_folder / "new" / "x" / "x.csv"],
+                 ["compare", run_id, run_id, "-o", full_folder / "new" / "c" / "c.md"]):
+        code, _, err = run_main(capsys, *argv, "--db", db)
+        assert code == 2 and "No space left on device" in err, (argv, err)
+        assert sorted(p.name for p in full_folder.iterdir()) == sorted(
+            ["x.csv", "c.md", "rep", "site", "n", "filler", "mine"]), f"{argv[0]} left a folder it made behind"
+    assert [p.name for p in (full_folder / "site").iterdir()] == ["index.html"]
+    assert (full_folder / "site" / "index.html").read_text() == "PREVIOUS site/index.html\n"
+    assert list((full_folder / "mine").iterdir()) == []
 
 
 @pytest.mark.parametrize("where", ["/proc/x", "dangling"])

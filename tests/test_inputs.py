@@ -444,6 +444,50 @@ def test_a_control_character_is_given_its_line_and_an_exponent_without_a_dot_a_f
     assert yamlconf.load_model(Limits, tmp_path / "limits.yaml").timeout_s == 1e300
 
 
+def test_an_exponent_without_a_dot_is_never_answered_with_a_number_the_check_refuses(tmp_path):
+    # Catches: 'timeout_s: 1e300' answered "write 1.0e+300", which is out of range too (at most a week), and
+    # '1.25e3' answered "write 1.2e+03", another number (the suggestion was rounded to 2 digits).
+    import re
+
+    from harness.validation import WEEK_S, Seconds
+
+    class Limits(yamlconf.StrictModel):  # as the plan's timeout_s
+        timeout_s: Seconds
+
+    plan = tmp_path / "limits.yaml"
+    plan.write_text("timeout_s: 1e300\n")
+    with pytest.raises(UserError) as caught:
+        yamlconf.load_model(Limits, plan)
+    assert "YAML 1.1" in caught.value.fix and f"less than or equal to {WEEK_S}" in caught.value.fix, caught.value
+    assert "e+300" not in caught.value.fix, caught.value
+    plan.write_text("timeout_s: 1.25e3\n")
+    with pytest.raises(UserError) as caught:
+        yamlconf.load_model(Limits, plan)
+    suggested = re.search(r"write (\S+) or a plain number", caught.value.fix).group(1)
+    plan.write_text(f"timeout_s: {suggested}\n")
+    assert yamlconf.load_model(Limits, plan).timeout_s == 1250
+
+
+def test_a_folder_given_as_the_plan_is_answered_with_the_yaml_files_inside(tmp_path):
+    # Catches the generic "a folder; the harness reads text from regular files only ... (copy a stream to a file
+    # first)" for 'harness run lab/': the fix now names the plan files to choose from.
+    from harness.plan.models import load_plan
+
+    lab, empty = tmp_path / "lab", tmp_path / "empty"
+    lab.mkdir()
+    empty.mkdir()
+    for name in ("plan.yaml", "devices.yaml", "notes.txt"):
+        (lab / name).write_text("name: x\n")
+    with pytest.raises(UserError) as caught:
+        load_plan(lab)
+    assert caught.value.path == lab and "is a folder, not a plan file" in caught.value.message, caught.value
+    assert f"{lab / 'devices.yaml'}, {lab / 'plan.yaml'}." in caught.value.fix, caught.value
+    assert "notes.txt" not in caught.value.fix
+    with pytest.raises(UserError) as caught:
+        load_plan(empty)
+    assert "holds none" in caught.value.fix and "plans/host-demo.yaml" in caught.value.fix, caught.value
+
+
 def test_a_manifest_named_after_no_build_is_warned_of(tmp_path, capsys):
     # Catches: c.manifest.json beside c.onnx silently ignored (it must be c.onnx.manifest.json).
     from harness.plan.expand import _warn_of_stray_manifests

@@ -312,6 +312,52 @@ def test_a_killed_harness_leaves_no_run_lock_file_behind_for_long(tmp_path):
     assert left == sorted([f"h.db.{held_run}.lock", f"h.db.{new_run}.lock", users.name])
 
 
+def test_run_lock_sweep_and_claim_leave_files_the_harness_did_not_make(tmp_path):
+    """Catches the sweep removing any unheld file named like a run lock (h.db.RUNID.lock) and claim_run taking
+    over (then deleting on close) a user's file of its own run's name: both lost a file the harness never made.
+    A FIFO of such a name must not block the claim either."""
+    from harness.errors import UserError
+    from harness.store import Store
+
+    db = tmp_path / "h.db"
+    Store(db).close()
+    users_run, fifo_run, own_run = "20261207-010000-dddd", "20261207-010000-eeee", "20261207-010000-ffff"
+    users = tmp_path / f"h.db.{users_run}.lock"
+    users.write_text("my notes")
+    os.mkfifo(tmp_path / f"h.db.{fifo_run}.lock")
+    with Store(db) as store:
+        store.claim_run(own_run)
+        with pytest.raises(UserError) as refused:
+            store.claim_run(users_run)
+    assert users.read_text() == "my notes"
+    assert str(users) in str(refused.value) and "did not make" in str(refused.value), refused.value
+    assert (tmp_path / f"h.db.{fifo_run}.lock").exists()
+    assert not (tmp_path / f"h.db.{own_run}.lock").exists()  # its own file is still removed on close
+    assert sorted(p.name for p in tmp_path.iterdir() if ".lock" in p.name) == sorted(
+        [users.name, f"h.db.{fifo_run}.lock"]), "a draft lock file was left behind"
+
+
+def test_a_run_lock_is_taken_on_a_file_system_without_hard_links(tmp_path, monkeypatch):
+    """Catches claim_run ending in a PermissionError traceback where os.link is refused (a database on FAT or
+    some network shares): the lock file is then made in place, marked, and still removed on close."""
+    import errno
+
+    from harness.store import Store
+    from harness.store.db import CLAIM_MARKER
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    db, run_id = tmp_path / "h.db", "20261207-010000-abab"
+    Store(db).close()
+    monkeypatch.setattr(os, "link", refused)
+    with Store(db) as store:
+        store.claim_run(run_id)
+        assert (tmp_path / f"h.db.{run_id}.lock").read_bytes() == CLAIM_MARKER
+        assert [p.name for p in tmp_path.iterdir() if ".lock" in p.name] == [f"h.db.{run_id}.lock"]
+    assert not (tmp_path / f"h.db.{run_id}.lock").exists()
+
+
 def test_no_adb_server_is_one_message_and_the_harness_starts_none(tmp_path, monkeypatch, capsys):
     """Catches adbutils left to start a server (it ran 'adb start-server' on 5037 whatever adb_port said, left it
     running after the harness, and still ended in an AdbConnectionError traceback, exit 1)."""
@@ -334,6 +380,28 @@ def test_no_adb_server_is_one_message_and_the_harness_starts_none(tmp_path, monk
     err = capsys.readouterr().err
     assert code == 2 and f"no adb server on 127.0.0.1:{port} (start it with: adb -P {port} start-server)" in err, err
     assert started == [], f"adbutils started an adb server: {started}"
+
+
+def test_no_adb_server_leaves_no_library_warning_beside_the_one_line(tmp_path, monkeypatch):
+    """Catches adbutils' connect leaving its socket to the garbage collector when nothing listens: the
+    ResourceWarning ('unclosed socket') was kept in harness.log and 'harness devices' ended with '(1 library
+    warning(s) kept in ...)' under the harness's own 'no adb server' line."""
+    import socket
+
+    from tests.hostile.cases import cli
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "devices.yaml").write_text(f"devices:\n  - {{id: phone, platform: android, serial: '*', "
+                                           f"adb_port: {port}}}\n")
+    monkeypatch.setenv("HARNESS_LOG", str(tmp_path / "harness.log"))
+    monkeypatch.setenv("COLUMNS", "250")  # the devices table on one line a row
+    proc = cli("devices", "--inventory", "devices.yaml", cwd=tmp_path, timeout_s=GENEROUS_S)
+    assert proc.returncode == 0 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout + proc.stderr
+    assert "library warning" not in proc.stderr, proc.stderr
+    log = tmp_path / "harness.log"
+    assert not log.exists() or "ResourceWarning" not in log.read_text(), log.read_text()
 
 
 def test_an_adb_server_that_accepts_and_never_answers_is_given_up_on(tmp_path, monkeypatch, capsys):

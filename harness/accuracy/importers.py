@@ -148,6 +148,11 @@ def import_corpus(layout: str, source: Path, out: Path | None = None, force: boo
     manifest.jsonl there is replaced only with ``force`` (it may be a corpus someone checked and edited by hand)."""
     out = out or default_output(layout, source)
     manifest = out / "manifest.jsonl"
+    if manifest.is_symlink() and not manifest.exists():  # even with force: writing through it makes a file elsewhere
+        raise UserError(f"manifest.jsonl here is a link to {os.readlink(manifest)}, which does not exist; importing "
+                        "would create that file outside this folder. Nothing was written.", path=manifest,
+                        fix=f"remove the link (rm {manifest}) and import again, or -o another folder (one that "
+                            "contains the audio).")
     if manifest.exists() and not force and manifest.resolve() != source.resolve():  # the source: import_jsonl says
         raise UserError("a manifest is already here; importing would replace it.", path=manifest,
                         fix="pass --force to replace it, or -o another folder (one that contains the audio).")

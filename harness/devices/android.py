@@ -91,8 +91,12 @@ def adb_client(adb_port: int):
     from adbutils.errors import AdbConnectionError, AdbTimeout
 
     class ExistingServerConnection(AdbConnection):
+        def __init__(self, host: str, port: int) -> None:
+            self.server_address = (host, port)
+            super().__init__(host, port)
+
         def _safe_connect(self):
-            return self._create_socket()
+            return _adb_server_socket(self.server_address)
 
     class Client(adbutils.AdbClient):
         def make_connection(self, timeout: float | None = None) -> AdbConnection:
@@ -108,6 +112,30 @@ def adb_client(adb_port: int):
             return connection
 
     return Client(host="127.0.0.1", port=adb_port)
+
+
+ADB_CONNECT_TIMEOUT_S = 3.0  # adbutils' own: a server on this machine answers a connect at once
+
+
+def _adb_server_socket(address: tuple[str, int]):
+    """A connected socket to the adb server, as adbutils' _create_socket makes it (TCP keepalive), but closed when
+    the connect fails: adbutils' is left to the garbage collector, whose ResourceWarning ('unclosed socket') was
+    counted as a library warning beside the harness's one-line 'no adb server' message."""
+    import socket
+
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPCNT", 3), ("TCP_KEEPINTVL", 10)):  # Linux names
+            if hasattr(socket, option):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+        sock.settimeout(ADB_CONNECT_TIMEOUT_S)
+        sock.connect(address)
+        sock.settimeout(None)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class NoAdbServer(Exception):

@@ -13,7 +13,7 @@ from harness.nightly.history import build_series
 from harness.nightly.noise import learn_floors
 from harness.nightly.outputs import write_junit, write_summary
 from harness.nightly.second_look import undecided_pairs
-from harness.outfile import make_folder, write_text
+from harness.outfile import write_text
 from harness.report.html import render
 from harness.report.model import build_report_data
 from harness.run.engine import incomplete, run_plan
@@ -95,7 +95,7 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
     current.checks, current.baseline_run_id, current.history = checks, baseline_id, series
     with Store(db) as store:  # the verdict as judged tonight: the history site shows this one, not a replay
         store.record_checks(run_id, baseline_id, checks)
-    write_text(make_folder(out_dir) / "index.html", render(current, db))
+    write_text(out_dir / "index.html", render(current, db))  # a folder it makes is removed if this fails
     write_junit(checks, run_id, out_dir / "junit.xml")
     write_summary(checks, run_id, baseline_id, out_dir / "nightly.json")
     return NightlyOutcome(run_id, baseline_id, checks, out_dir)

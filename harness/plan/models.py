@@ -138,12 +138,28 @@ class Plan(StrictModel):
         return self
 
 
+def _refuse_folder(path: Path) -> None:
+    """A folder given as the plan (a lab's folder, say) is answered with the YAML files inside it."""
+    from shlex import quote
+
+    from harness.errors import UserError
+
+    if not path.is_dir():
+        return
+    inside = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    shown = ", ".join(quote(str(p)) for p in inside[:5]) + (", ..." if len(inside) > 5 else "")
+    raise UserError("this is a folder, not a plan file.", path=path,
+                    fix=f"give the plan's YAML file instead; the YAML files in this folder: {shown}." if inside else
+                        "give the plan's YAML file instead (this folder holds none; see plans/host-demo.yaml).")
+
+
 def load_plan(path: Path) -> tuple[Plan, str, dict]:
     """Read and validate a plan; return it with its text's sha256 and its line map."""
+    from harness.errors import UserError
+
+    _refuse_folder(path)
     data, lines = load_data(path)
     if data is None:
-        from harness.errors import UserError
-
         raise UserError("the plan is empty.", path=path, fix="see plans/host-demo.yaml for an example.")
     plan = validate(Plan, data, path, lines)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -15,7 +15,7 @@ from harness.report import plots
 from harness.report.model import ReportData, build_report_data
 from harness.report.verdict import Check, budget_text, ms_beside_budget, row_summary
 from harness.words import counted
-from harness.outfile import make_folder, write_text
+from harness.outfile import write_text
 from harness.store import Store
 from harness.store.db import StoredVerdict
 from harness.termsafe import page_safe
@@ -113,6 +113,6 @@ def write_report(db_path: Path, run_id: str, out_dir: Path) -> Path:
         stored = store.stored_verdicts(run_id).get(run_id)
     if stored is not None:  # a nightly judged it: the report shows that verdict, not the run's own judgements alone
         data.checks, data.baseline_run_id = checks_of(stored), stored.baseline_run_id
-    target = make_folder(out_dir) / "index.html"
+    target = out_dir / "index.html"  # write_text makes the folder, and removes it again if the write fails
     write_text(target, render(data, db_path, unfinished))
     return target

@@ -13,7 +13,7 @@ from harness.report import plots
 from harness.report.html import environment
 from harness.report.verdict import FAILING
 from harness.site.model import SiteData, build_site_data, slug
-from harness.outfile import make_folder, write_text
+from harness.outfile import undone_on_failure
 from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.store import Store
 
@@ -57,18 +57,19 @@ def write_site(db_path: Path, out_dir: Path, threshold: float = DEFAULT_THRESHOL
     env.filters["site_slug"] = slug
     common = {"css": (REPORT_TEMPLATES / "report.css").read_text() + (TEMPLATES / "site.css").read_text(),
               "version": __version__, "db_name": db_path.name, "failing_statuses": FAILING}
-    for folder in ("nights", "series"):
-        make_folder(out_dir / folder)
-    night = env.get_template("night.html.j2")
-    for page in data.nights:
-        write_text(out_dir / page.href, night.render(page=page, root="../", **common))
-    series = env.get_template("series.html.j2")
-    by_run = {n.run.run_id: n for n in data.nights}
-    for page in data.series:
-        write_text(out_dir / page.href, series.render(page=page, nights=by_run, root="../", **common))
-    chain = env.get_template("chain.html.j2")
-    for page in data.utterance_series:
-        write_text(out_dir / page.href, chain.render(page=page, nights=by_run, root="../", **common))
-    index = out_dir / "index.html"
-    write_text(index, env.get_template("index.html.j2").render(data=data, root="", **common))
+    with undone_on_failure() as made:  # a full disk part way leaves no new folder or page behind
+        for folder in ("nights", "series"):
+            made.folder(out_dir / folder)
+        night = env.get_template("night.html.j2")
+        for page in data.nights:
+            made.text(out_dir / page.href, night.render(page=page, root="../", **common))
+        series = env.get_template("series.html.j2")
+        by_run = {n.run.run_id: n for n in data.nights}
+        for page in data.series:
+            made.text(out_dir / page.href, series.render(page=page, nights=by_run, root="../", **common))
+        chain = env.get_template("chain.html.j2")
+        for page in data.utterance_series:
+            made.text(out_dir / page.href, chain.render(page=page, nights=by_run, root="../", **common))
+        index = out_dir / "index.html"
+        made.text(index, env.get_template("index.html.j2").render(data=data, root="", **common))
     return index

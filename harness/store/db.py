@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import sqlite3
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from glob import escape as glob_escape
@@ -222,6 +223,8 @@ class CellRecord:
 
 
 RUN_ID_FORM = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # what new_run_id makes
+# The whole content of every run lock file (see Store.claim_run): a file of that name without it is someone else's.
+CLAIM_MARKER = b"harness run lock: removed by the harness once no process holds it\n"
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -268,6 +271,33 @@ def _escaped(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+_NOT_A_FILE = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"),
+               (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def refuse_non_file(path: Path) -> None:
+    """A --db that exists but is not a regular file (a folder, a FIFO, a device) is named as such before SQLite
+    opens it: SQLite would report a permission or disk fault, and opening a FIFO blocks until a writer comes."""
+    try:
+        mode = os.stat(path).st_mode  # stat, never open: a FIFO is not opened
+    except (OSError, ValueError):
+        return  # missing or out of reach: the open says so
+    if stat.S_ISREG(mode):
+        return
+    from shlex import quote
+
+    kind = next((name for test, name in _NOT_A_FILE if test(mode)), "not a regular file")
+    if stat.S_ISDIR(mode):
+        inside = sorted(p.name for p in path.glob("*.db") if p.is_file())[:3]
+        fix = (f"give the database file inside it: --db {' or --db '.join(quote(str(path / n)) for n in inside)}."
+               if inside else f"give a database file's path, e.g. --db {quote(str(path / 'harness.db'))} ('harness "
+                              "run PLAN --db PATH' starts a new one).")
+    else:
+        fix = "point --db at a harness results database file, or at a new file name for 'harness run PLAN --db " \
+              "PATH' to start one."
+    raise UserError(f"this is {kind}, not a SQLite database file; nothing was read or written.", path=path, fix=fix)
+
+
 def _refuse_empty(path: Path) -> None:
     """A read-only open of a missing or 0-byte file: SQLite would read it as an empty database (and a writing
     open would fill it with the schema)."""
@@ -311,6 +341,7 @@ class Store:
         self.migrated_from: int | None = None  # the schema version this open migrated from, if it did
         self.backup_path: Path | None = None
         self._claims: list[tuple[int, Path]] = []  # runs this process measures (see claim_run)
+        refuse_non_file(path)
         if read_only:
             _refuse_empty(path)
         else:
@@ -447,13 +478,27 @@ class Store:
     def claim_run(self, run_id: str) -> None:
         """Hold ``run_id`` for this process until :meth:`close`: two harnesses measuring one run (two --resume
         at once) would both store the runs it lacks.  An OS lock beside the database, so a killed harness
-        releases it; the lock files it leaves are removed by the next claim (see _sweep_claims)."""
+        releases it; the lock files it leaves are removed by the next claim (see _sweep_claims).
+
+        A lock file is born whole: made and locked under a name of its own, its marker written, then linked to
+        its real name (a link never replaces a file), so a file there without the marker is not ours and is
+        neither taken nor removed."""
         import fcntl
 
         self._sweep_claims()
         lock_path = self._claim_path(run_id)
         while True:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._new_claim_file(lock_path)
+            if fd is not None:
+                self._claims.append((fd, lock_path))
+                return
+            fd = _open_claim_file(lock_path)
+            if fd is None:
+                if os.path.lexists(lock_path):
+                    raise UserError(f"a file the harness did not make is in the way of run {run_id}'s lock file; "
+                                    "it was left untouched and nothing was written.", path=lock_path,
+                                    fix="move or rename that file, then run this again.")
+                continue  # its holder removed it meanwhile: make a new one
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -465,26 +510,56 @@ class Store:
                                 "was written.", path=self.path,
                                 fix="wait for that process to finish ('harness runs' then shows the run complete); "
                                     "resume it only if it stops before.") from None
-            if _names(lock_path, fd):  # not a file its previous holder unlinked while this process opened it
+            if _names(lock_path, fd):  # a killed harness's file, or one its holder unlinked while we opened it
                 self._claims.append((fd, lock_path))
                 return
             os.close(fd)
+
+    @staticmethod
+    def _new_claim_file(lock_path: Path) -> int | None:
+        """A new lock file at ``lock_path``, locked and marked, as an open descriptor; None when a file is
+        already there."""
+        import errno
+        import secrets
+
+        draft = lock_path.with_name(f"{lock_path.name}.{secrets.token_hex(4)}.new")
+        fd = _locked_marked(draft)
+        try:
+            os.link(draft, lock_path)
+        except FileExistsError:
+            os.close(fd)
+            return None
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                raise
+            # A file system without hard links (FAT, some network shares): made in place, marked at once.
+            try:
+                return _locked_marked(lock_path)
+            except FileExistsError:
+                return None
+        except BaseException:
+            os.close(fd)
+            raise
+        finally:
+            draft.unlink(missing_ok=True)
+        return fd
 
     def _claim_path(self, run_id: str) -> Path:
         return self.path.with_name(f"{self.path.name}.{run_id}.lock")
 
     def _sweep_claims(self) -> None:
         """Remove the lock files of runs no process holds (a SIGKILLed harness leaves its file behind): each is
-        unlinked while this process holds its lock, so a claimer that opened it retries on a new file."""
+        unlinked while this process holds its lock, so a claimer that opened it retries on a new file.  Only
+        files claim_run made: named as it names them, with its marker inside."""
         import fcntl
 
         for lock_path in self.path.parent.glob(f"{glob_escape(self.path.name)}.*.lock"):
             if not RUN_ID_FORM.fullmatch(lock_path.name[len(self.path.name) + 1:-len(".lock")]):
                 continue  # not a name claim_run makes: not ours to remove
-            try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
-            except OSError:
-                continue
+            fd = _open_claim_file(lock_path)
+            if fd is None:
+                continue  # gone meanwhile, or not ours
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 if _names(lock_path, fd):
@@ -824,6 +899,38 @@ class Store:
         for r in self.db.execute(
                 f"SELECT * FROM transcripts WHERE cell_id IN ({marks}) ORDER BY cell_id, utt_id", list(by_id)):
             by_id[r["cell_id"]].transcripts.append(dict(r))
+
+
+def _locked_marked(path: Path) -> int:
+    """A new file at ``path`` (never an existing one), flocked, holding CLAIM_MARKER: its open descriptor."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, CLAIM_MARKER)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    return fd
+
+
+def _open_claim_file(lock_path: Path) -> int | None:
+    """``lock_path`` open for locking if it is a run lock file claim_run made (a regular file holding only
+    CLAIM_MARKER), else None (missing, or someone else's file: a symlink, a FIFO, a folder, other content)."""
+    try:
+        # O_NONBLOCK: a FIFO of that name would otherwise block the open, and every claim with it.
+        fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode) and os.pread(fd, len(CLAIM_MARKER) + 1, 0) == CLAIM_MARKER:
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
 
 
 def _names(path: Path, fd: int) -> bool:

@@ -1728,3 +1728,112 @@ def _(root):
     said = " ".join(proc.stderr.split())
     assert "could not create the run's output file" in said and "free space there" in said, said[-800:]
     assert "timeout" not in said, said[-800:]
+
+
+@case("bad input", "run beside a user's file named like a run lock (h.db.RUNID.lock: the lock sweep deleted it)")
+def _(root):
+    plan = lab(root)
+    db = stored_db(root)
+    con = sqlite3.connect(db)
+    (run_id,) = con.execute("SELECT run_id FROM runs").fetchone()
+    con.close()
+    other, own = root / "h.db.20261207-010000-abcd.lock", root / f"h.db.{run_id}.lock"
+    for mine in (other, own):
+        mine.write_text("MINE\n")
+    proc = cli("run", str(plan), "--db", "h.db", "-q", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    before = db.read_bytes()
+    expect_user_error(cli("run", str(plan), "--db", "h.db", "--resume", run_id, "-q", cwd=root), own.name,
+                      "did not make")
+    assert db.read_bytes() == before
+    assert other.read_text() == own.read_text() == "MINE\n", "a file the harness did not make was deleted"
+
+
+@case("bad input", "corpus import kaldi where manifest.jsonl is a dangling link (made its target elsewhere)")
+def _(root):
+    (root / "k").mkdir()
+    (root / "elsewhere").mkdir()
+    wav(root / "k" / "a.wav")
+    (root / "k" / "wav.scp").write_text("u1 a.wav\n")
+    (root / "k" / "text").write_text("u1 hello\n")
+    (root / "k" / "manifest.jsonl").symlink_to(root / "elsewhere" / "made.jsonl")
+    for force in ([], ["--force"]):
+        expect_user_error(cli("corpus", "import", "kaldi", "k", *force, cwd=root, timeout_s=QUICK_S),
+                          "manifest.jsonl", "remove the link")
+        assert not (root / "elsewhere" / "made.jsonl").exists(), "the import wrote outside the corpus folder"
+
+
+@case("bad input", "--db a folder or a FIFO (read as 'no database here', a permission or a disk fault)")
+def _(root):
+    plan = lab(root)
+    (root / "results").mkdir()
+    os.mkfifo(root / "pipe")
+    for db, kind in (("results", "a folder"), ("pipe", "a named pipe")):
+        for argv in (["runs"], ["report", "latest", "-o", "rep"], ["export", "latest", "-o", "x.csv"],
+                     ["run", str(plan), "-q"]):
+            proc = cli(*argv, "--db", db, cwd=root, timeout_s=QUICK_S * 6)
+            expect_user_error(proc, f"{db}: this is {kind}", "not a SQLite database file")
+    left = sorted(p.name for p in root.iterdir())
+    assert left == ["builds", "devices.yaml", "pipe", "plan.yaml", "results"], f"something was written: {left}"
+
+
+@case("bad input", "plan: timeout_s: 1e300 (the fix suggested 1.0e+300, out of range as well)")
+def _(root):
+    plan = lab(root, "timeout_s: 1e300\n")
+    db = stored_db(root)
+    proc = cli("run", str(plan), "--db", str(db), "-q", cwd=root)
+    expect_user_error(proc, "plan.yaml", "timeout_s", "less than or equal to 604800", line=8)
+    assert "e+300" not in proc.stderr, proc.stderr[-800:]
+
+
+@case("bad input", "run: a folder given as the plan (the fix said 'copy a stream to a file first')")
+def _(root):
+    lab(root)
+    expect_user_error(cli("run", ".", "--db", "h.db", "-q", cwd=root, timeout_s=QUICK_S), "is a folder, not a plan file",
+                      "the YAML files in this folder: devices.yaml, plan.yaml")
+    assert not (root / "h.db").exists()
+
+
+@case("fault", "site, report, nightly, export, compare -o into new folders on a full disk (left them behind, empty)")
+def _(root):
+    db = stored_db(root)
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
+    disk = root / "full"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    assert mounted.returncode == 0, f"cannot simulate a full disk here: {mounted.stderr.decode()[-300:]}"
+    try:
+        (disk / "old").mkdir()
+        (disk / "old" / "index.html").write_text("GOOD\n")
+        try:
+            with open(disk / "filler", "ab", buffering=0) as fh:
+                while True:
+                    fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+        for argv in (["site", "-o", "new/site"], ["site", "-o", "old"], ["report", run_id, "-o", "new/rep"],
+                     ["nightly", "--compare-only", run_id, "-o", "new/n"], ["export", run_id, "-o", "new/x/x.csv"],
+                     ["compare", run_id, run_id, "-o", "new/c/c.md"]):
+            proc = cli(*argv[:-1], str(disk / argv[-1]), "--db", str(db), cwd=root, timeout_s=QUICK_S * 6)
+            expect_user_error(proc, str(disk), "No space left")
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "old"], "a folder an output made was left"
+        assert [p.name for p in (disk / "old").iterdir()] == ["index.html"]
+        assert (disk / "old" / "index.html").read_text() == "GOOD\n"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@case("fault", "devices: an Android entry whose adb_port has no adb server ('1 library warning' under the message)")
+def _(root):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (root / "devices.yaml").write_text(f"devices:\n  - {{id: phone, platform: android, serial: '*', "
+                                       f"adb_port: {port}}}\n")
+    proc = subprocess.run([sys.executable, "-m", "harness", "devices", "--json"], cwd=root, capture_output=True,
+                          text=True, timeout=QUICK_S * 6, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "HARNESS_LOG": str(root / "harness.log")})
+    assert proc.returncode == 0 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout[-800:]
+    assert proc.stderr == "", f"more than the harness's own message: {proc.stderr[-800:]}"
