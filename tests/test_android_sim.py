@@ -118,8 +118,26 @@ def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, p
     server.phone.versions["executor_runner"] = "1.2"
     _inventory(tmp_path, serial, adb_server.port)
     (tmp_path / "tools" / "executor_runner").write_text(stand_in("an arm64 v1.2 build"))  # its own sha
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n")
-    assert cell.status == "ok" and len(cell.samples_ms) == 3, (cell.reason, cell.log)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 3\nruns: 1\ntimeout_s: 60\n")
+    # v1.2 prints only "Model executed successfully 3 time(s) in T ms": a mean, no P95, and the warm-ups (which
+    # its total would count) ran in a process of their own.
+    assert cell.status == "ok" and len(cell.samples_ms) == 0 and cell.extra["executions"] == 3, (cell.reason, cell.log)
+    runs = [a for a in server.phone.invocations if a[0] == "executor_runner" and "--help" not in a]
+    assert [a[a.index("--num_executions") + 1] for a in runs] == ["2", "3"]
+    assert "process of their own" in cell.log, cell.log
+
+
+@pytest.mark.slow
+def test_warm_ups_are_the_first_executions_of_the_measured_process(tmp_path, adb_server, phones, model_dir):
+    """A warm-up in a process of its own warmed nothing the measured process uses (XNNPACK packs its weights in
+    the process that runs): from v1.3 each run is one invocation whose first executions are the warm-ups.
+    Fails if warm-ups go back to an invocation of their own, or are counted among the samples."""
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 2\ntimeout_s: 60\n")
+    assert cell.status == "ok" and len(cell.samples_ms) == 10 and len(cell.warmup_ms) == 4, (cell.reason, cell.log)
+    runs = [a for a in server.phone.invocations if a[0] == "executor_runner" and "--help" not in a]
+    assert [a[a.index("--num_executions") + 1] for a in runs] == ["7", "7"]
 
 
 @pytest.mark.slow

@@ -12,13 +12,14 @@ was built with the Android logging backend (``--preset android-arm64-v8a``) and 
 otherwise, as ``I 00:00:00.088912 executorch:executor_runner.cpp:309] Iteration 0 of 4:
 17.3161 ms``; a Release build may compile them out.  The runner reads stdout, stderr and
 logcat alike (:func:`harness.runners.base.run_et_binary`) and the parser finds the
-messages wherever they sit in a line.  There is no warm-up flag: warm-ups are a separate
-invocation.
+messages wherever they sit in a line.  There is no warm-up flag: warm-ups are the first executions of
+the measured process (:func:`measure`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, accepted_flags,
                                   check_command, push_file, run_et_binary)
@@ -71,20 +72,43 @@ def supports(platform: str, artifact) -> bool:
 
 
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
-    """Warm-up invocation, clear logcat, measured invocation, read the ExecuTorch log."""
+    """Warm-ups and measured iterations in one process where the release prints each iteration (v1.3.0 on, the
+    releases with ``--print_output``): the first executions, the ones that pack XNNPACK's weights and fault the
+    program's pages in, are the warm-ups.  Older releases print only a total, so their warm-ups stay a process
+    of their own before the measured one (each measured process then starts cold; the cell says so)."""
     runner = push_tool(device, "executor_runner")
     flags = accepted_flags(device, runner, settings.timeout_s)
-    if settings.warmup_iterations:
-        warm = device.run(build_command(runner, model_path, settings.warmup_iterations, settings.threads, flags),
-                          settings.timeout_s)
+    warmups = settings.warmup_iterations
+    in_process = flags is None or "print_output" in flags
+    if warmups and not in_process:
+        warm = device.run(build_command(runner, model_path, warmups, settings.threads, flags), settings.timeout_s)
         check_command(warm, "executor_runner (warm-up)")
-    said = run_et_binary(device, build_command(runner, model_path, settings.iterations, settings.threads, flags),
+    executions = settings.iterations + (warmups if in_process else 0)
+    said = run_et_binary(device, build_command(runner, model_path, executions, settings.threads, flags),
                          settings.timeout_s, "executor_runner")
     try:
-        return parse(said.text)
+        measured = parse(said.text)
     except ValueError as exc:
         raise RunnerFailure("failed", f"could not read executor_runner's log ({exc}); {NO_LOG_HINT}",
                             said.log()) from None
+    if not in_process:
+        if warmups:
+            measured.notes.append("warm-ups ran in a process of their own (this release prints only a total), "
+                                  "so each measured process started cold")
+        return measured
+    return _without_warmups(measured, warmups, said)
+
+
+def _without_warmups(measured: Measurement, warmups: int, said) -> Measurement:
+    """The first ``warmups`` executions of the process as its warm-ups; the runner's total counts them too."""
+    if len(measured.samples_ms) <= warmups:
+        raise RunnerFailure("failed", f"executor_runner printed {len(measured.samples_ms)} iterations, not more than "
+                                      f"the {warmups} warm-ups", said.log())
+    samples = measured.samples_ms[warmups:]
+    extra = {**measured.extra, "executions": len(samples), "total_ms": sum(samples),
+             "mean_ms": sum(samples) / len(samples)}
+    return replace(measured, samples_ms=samples, warmup_ms=measured.samples_ms[:warmups], extra=extra,
+                   notes=[*measured.notes, f"the first {warmups} executions of the process were its warm-ups"])
 
 
 def push_tool(device, name: str) -> str:

@@ -10,8 +10,8 @@ then tiktoken, SentencePiece and llama2.c formats (extension/llm/runner/llm_runn
 The ``PyTorchObserver {...}`` stats line is printed with ``printf`` to stdout
 (extension/llm/runner/stats.h, every tag since v0.4), beside the generated text; ET_LOG
 lines go to logcat or stderr depending on the build.  All three are read.  One invocation is one generation
-(with a model load before it), so warm-ups and measured iterations are separate
-invocations, and each measured one contributes one sample.
+(with a model load before it, and with ``--warmup`` one warm-up generation in the same process), and each
+measured one contributes one sample.
 
 The sample is the time to first token: for next-word prediction that is the latency
 a user feels (the prompt's forward pass and one sampled token).  Load time, total
@@ -32,9 +32,14 @@ TASK = "latency"
 
 
 def build_command(runner: str, model_path: str, tokenizer_path: str, prompt: str, seq_len: int,
-                  threads: int | None = None) -> list[str]:
+                  threads: int | None = None, warmup: bool = False) -> list[str]:
+    """``warmup``: ``--warmup`` (every release since v1.0), one generation of the same prompt in the same process
+    before the measured one; it prints no stats line, and the stats are reset after it except the model load's
+    (extension/llm/runner/text_llm_runner.cpp ``warmup``, stats.h ``reset``, v1.0.0-v1.4.0)."""
     argv = [runner, "--model_path", model_path, "--tokenizer_path", tokenizer_path, "--prompt", prompt,
             "--seq_len", str(seq_len), "--temperature", "0"]  # greedy: the same text every night
+    if warmup:
+        argv.append("--warmup")
     if threads:
         argv += ["--cpu_threads", str(threads)]
     return argv
@@ -69,8 +74,10 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
     """Warm-up generations (discarded), then one generation per measured iteration."""
     runner = push_tool(device, "llama_main")
     tokenizer_path = push_companion(device, artifact, "tokenizer")
-    argv = build_command(runner, model_path, tokenizer_path, settings.llm_prompt, settings.llm_seq_len, settings.threads)
-    warm = [generate(device, argv, settings, "llama_main (warm-up)")[0] for _ in range(settings.warmup_iterations)]
+    # Each measured generation is its own process (one invocation, one generation); with warm-ups asked for, it
+    # warms up in that same process first: a warm-up in another process left every measured one cold.
+    argv = build_command(runner, model_path, tokenizer_path, settings.llm_prompt, settings.llm_seq_len, settings.threads,
+                         warmup=settings.warmup_iterations > 0)
     runs = [generate(device, argv, settings, "llama_main") for _ in range(settings.iterations)]
     generations = [m for m, _ in runs]
 
@@ -86,8 +93,10 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
              "load_ms_samples": [m.load_ms for m in generations]}
     text = runs[0][1].strip()
     loads = [m.load_ms for m in generations if m.load_ms is not None]
-    return Measurement(samples_ms=[m.samples_ms[0] for m in generations], warmup_ms=[m.samples_ms[0] for m in warm],
+    warm_note = (["each measured generation followed one warm-up generation in its own process (llama_main "
+                  "--warmup, whose time the runner does not print)"] if settings.warmup_iterations else [])
+    return Measurement(samples_ms=[m.samples_ms[0] for m in generations],
                        load_ms=statistics.median(loads) if loads else None,
                        extra={k: v for k, v in extra.items() if v is not None},
-                       notes=["samples are time to first token (prompt forward pass + first sampled token)",
+                       notes=[*warm_note, "samples are time to first token (prompt forward pass + first sampled token)",
                               f"prompt {settings.llm_prompt!r} -> {text[:200]!r}"])

@@ -82,12 +82,15 @@ def executor_runner(argv: list[str]) -> int:
     a = p.parse_args(argv)
     log(f"Model file {a.model_path} is loaded.")
     r = on_silicon(a.num_executions) or measure("pte", a.model_path, None, 0, a.num_executions, a.cpu_threads or None, 0)
-    log(f"Model loaded in {r['load_ms']:.6f} ms.")
+    per_iteration = version() >= (1, 3)  # "Model loaded in" and "Iteration i of n" lines from v1.3.0 (L468, L526)
+    if per_iteration:
+        log(f"Model loaded in {r['load_ms']:.6f} ms.")
     log("Using method forward")
     # The first inference is part of the real runner's loop; fold it in as iteration 1.
     samples = [r["first_inference_ms"]] + r["samples_ms"][1:]
     for i, ms in enumerate(samples, start=1):
-        log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
+        if per_iteration:
+            log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
     log(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
     return 0
 

@@ -61,6 +61,7 @@ class Phone:
     silicon_ms: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     shells: set = field(default_factory=set)  # pids of the shells adbd is running now
+    invocations: list = field(default_factory=list)  # every benchmark binary run: [name, *args], in order
     sandbox_socket: Path | None = None  # the vendor daemon's socket (harness/sim/sandbox.py)
     # In the environment of everything the phone's shell starts, so the simulator can find what outlived it.
     token: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -114,6 +114,7 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session, cwd: 
     faults = phone.faults
     if faults.crash_runner:
         return Result(139, err="Segmentation fault\n")
+    phone.invocations.append([name, *args])
     mapped = [str(phone.path(a)) if a.startswith("/data/") else a for a in args]
     with phone.lock:
         phone.busy += 1
