@@ -153,14 +153,16 @@ def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
     assert len(list((server.phone.root / "data/local/tmp/harness").rglob("*.wav"))) == 2
 
 
-def test_whisper_runner_before_1_4_is_asked_for_benchmark_timings_on_the_log(
-        tmp_path, adb_server, phones, whisper_bundle):
-    """Releases before 1.4 print no PyTorchObserver line: the harness finds --benchmark in the binary's
-    --help, passes it, and reads the ET_LOG timings (on stderr, the default logging backend)."""
+@pytest.mark.parametrize("build", ["1.3", "c26a4e38fd"])
+def test_whisper_runner_is_given_benchmark_only_where_its_help_lists_it(
+        tmp_path, adb_server, phones, whisper_bundle, build):
+    """No release defines --benchmark (gflags exits 1 on it); every release prints a PyTorchObserver line. A build
+    of the unmerged commit that adds the flag lists it in --help and gets it. Fails if a 1.3 build is given
+    --benchmark (the harness assumed releases before 1.4 had it) or the flag is never passed."""
     server, serial = phones()
-    server.phone.versions["whisper_runner"] = "1.3"
+    server.phone.versions["whisper_runner"] = build
     _inventory(tmp_path, serial, adb_server.port, {"whisper_runner": ""})
-    (tmp_path / "tools" / "whisper_runner").write_text(stand_in("a v1.3 build"))  # its own sha
+    (tmp_path / "tools" / "whisper_runner").write_text(stand_in(f"a {build} build"))  # its own sha
     plan = write(tmp_path / "plan.yaml", f"""
         name: asr13
         inventory: devices.yaml
@@ -169,10 +171,17 @@ def test_whisper_runner_before_1_4_is_asked_for_benchmark_timings_on_the_log(
 {bundle_accuracy(whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte', limit='1')}
         """)
     (cell,) = measure(plan, tmp_path / "r.db").cells
-    # A 1.3 binary prints its timings only when given --benchmark (and gflags exits 1 on a flag it does not
-    # know, so a 1.4 binary given it fails): a sample and a load time mean the flag was chosen right.
     assert cell.status == "ok" and len(cell.samples_ms) == 1 and cell.load_ms > 0, (cell.reason, cell.log)
     assert cell.transcripts[0]["hypothesis"] and "PyTorchObserver" not in cell.transcripts[0]["hypothesis"]
+    runs = [a for a in server.phone.invocations if a[0] == "whisper_runner" and "--help" not in a]
+    assert runs and all(("--benchmark" in a) == (build == "c26a4e38fd") for a in runs), runs
+
+
+def test_whisper_runner_gets_no_benchmark_flag_when_its_help_cannot_be_read():
+    from harness.runners.whisper_runner import wants_benchmark
+
+    assert not wants_benchmark(None) and wants_benchmark({"benchmark", "model_path"})
+    assert not wants_benchmark({"model_path", "audio_path"})
 
 
 def test_the_voice_pipeline_runs_on_the_phone_as_three_runner_invocations_per_utterance(

@@ -1,8 +1,9 @@
 """ExecuTorch's Whisper runner on Android: transcribe a corpus one utterance per invocation.
 
-Source: examples/models/whisper/main.cpp (pytorch/executorch 094363b; gflags ``--model_path --data_path
---tokenizer_path --processor_path --audio_path --temperature --max_new_tokens --benchmark``) around
-``AsrRunner::transcribe`` (extension/asr/runner/runner.cpp 03d27e7).  The runner takes one program exported by
+Source: examples/models/whisper/main.cpp (pytorch/executorch v1.1.0-v1.4.0; gflags ``--model_path --data_path
+--tokenizer_path --processor_path --audio_path --temperature --max_new_tokens``, and ``--benchmark`` only in a build
+of the unmerged commit c26a4e38fd) around ``AsrRunner::transcribe`` (extension/asr/runner/runner.cpp to v1.3.0,
+``Seq2SeqRunner`` in seq2seq_runner.cpp at v1.4.0).  The runner takes one program exported by
 Optimum-ExecuTorch (methods ``encoder`` and ``text_decoder``, harness/zoo/whisper_upstream.py), a preprocessor
 program (raw samples -> log-mel), a Hugging Face ``tokenizer.json``, and one WAV file
 (``load_wav_audio_data``: anything else is "WAV header not detected").  The flag's help asks for the
@@ -10,9 +11,9 @@ tokenizer's folder, but ``HFTokenizer::load`` (pytorch/tokenizers src/hf_tokeniz
 well; from the file alone its EOS is found by name, ``<|endoftext|>`` (50256), the id the folder's
 ``special_tokens_map.json`` would name, so the harness pushes the one file.  It prints the text of every token it
 generates on stdout as it goes, special tokens included (``<|startoftranscript|>``, ``<|endoftext|>``:
-the tokenizer's ``decode(prev, cur)`` does not skip them), then a ``PyTorchObserver`` line; in revisions with
-``--benchmark`` its timings also go through ET_LOG (logcat or stderr).  The binary's ``--help`` decides
-whether ``--benchmark`` is passed::
+the tokenizer's ``decode(prev, cur)`` does not skip them), then a ``PyTorchObserver`` line (every release); a
+build with ``--benchmark`` also logs its timings through ET_LOG (logcat or stderr).  The binary's ``--help``
+decides whether ``--benchmark`` is passed (:func:`wants_benchmark`)::
 
     Model load time: 412.10 ms (0.41 seconds)
     Inference time: 388.20 ms (0.39 seconds)
@@ -107,6 +108,13 @@ class PushedChain:
     utterances: list
 
 
+def wants_benchmark(flags: set[str] | None) -> bool:
+    """``--benchmark`` only where the binary's --help lists it: no release (v1.1.0-v1.4.0) defines it, only a build
+    of the unmerged commit c26a4e38fd does, and gflags exits 1 on a flag it does not know.  When --help could not
+    be read (None), the releases' way: no flag, and the PyTorchObserver line they all print."""
+    return flags is not None and "benchmark" in flags
+
+
 def push_chain(device, chain, settings: RunSettings) -> PushedChain:
     """Push the runner, the bundle, its processor and tokenizer and the audio; ask the binary which flags it has."""
     from harness.accuracy.corpus import read_manifest
@@ -120,8 +128,7 @@ def push_chain(device, chain, settings: RunSettings) -> PushedChain:
     utterances = corpus.utterances[: chain.limit or None]
     with tempfile.TemporaryDirectory() as scratch:
         audio = push_corpus_audio(device, corpus, utterances, Path(scratch), wav=True)
-    flags = accepted_flags(device, runner, settings.timeout_s)
-    benchmark = flags is None or "benchmark" in flags
+    benchmark = wants_benchmark(accepted_flags(device, runner, settings.timeout_s))
 
     def argv(utt_id: str) -> list[str]:
         return build_command(runner, remote["model"], remote["tokenizer"], remote["processor"], audio[utt_id][0],
