@@ -34,3 +34,21 @@ def _known_backend(value: str) -> str:
 
 
 Backend = Annotated[str, AfterValidator(_known_backend)]
+
+
+# The HTP (Hexagon NPU) power modes both QNN paths offer, under ONNX Runtime's QNN EP option names
+# (``htp_performance_mode``), with ExecuTorch's numbers for qnn_executor_runner's ``--htp_performance_mode``
+# (QnnExecuTorchHtpPerformanceMode, backends/qualcomm/serialization/qc_schema.py, v1.0.0-v1.4.0).
+HTP_PERFORMANCE_MODES = {"default": 0, "sustained_high_performance": 1, "burst": 2, "high_performance": 3,
+                         "power_saver": 4, "low_power_saver": 5, "high_power_saver": 6, "low_balanced": 7,
+                         "balanced": 8}
+QNN_BACKENDS = frozenset({"qnn", "ort-qnn"})
+
+
+def _known_htp_mode(value: str) -> str:
+    if value not in HTP_PERFORMANCE_MODES:
+        raise ValueError(f"unknown HTP performance mode '{value}' (known: {', '.join(HTP_PERFORMANCE_MODES)})")
+    return value
+
+
+HtpPerformanceMode = Annotated[str, AfterValidator(_known_htp_mode)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -138,3 +139,27 @@ def test_unknown_device_in_inventory_lookup(tmp_path):
 def test_missing_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="file not found"):
         load_inventory(Path(tmp_path / "nope.yaml"))
+
+
+def test_the_htp_performance_mode_is_a_named_mode_recorded_on_qnn_cells_only(tmp_path):
+    """One HTP power mode for both QNN paths, from the plan (default burst); a typo is refused with the known
+    modes, and only QNN cells carry it, so a change makes their nights "not comparable" and no one else's."""
+    from harness.nightly.checks import not_comparable
+    from harness.runners import RunSettings
+    from harness.plan.expand import _for_backend
+
+    write(tmp_path / "devices.yaml", "devices:\n  - id: host\n    platform: host\n")
+    bad = write(tmp_path / "bad.yaml", "name: x\ninventory: devices.yaml\nartifacts: [a.onnx]\n"
+                                       "htp_performance_mode: turbo\n")
+    with pytest.raises(UserError) as err:
+        load_plan(bad)
+    assert "htp_performance_mode" in str(err.value) and "sustained_high_performance" in str(err.value)
+    plan = load_plan(write(tmp_path / "ok.yaml", "name: x\ninventory: devices.yaml\nartifacts: [a.onnx]\n"))[0]
+    base = RunSettings(warmup_iterations=1, iterations=2, timeout_s=10)
+    assert _for_backend(base, plan, "ort-qnn").htp_performance_mode == "burst"
+    assert _for_backend(base, plan, "xnnpack").htp_performance_mode is None
+
+    def view(mode):
+        return SimpleNamespace(cell=SimpleNamespace(settings={"htp_performance_mode": mode}, runner="r", extra={}))
+
+    assert not_comparable(view("burst"), view("balanced"), {}, {}) == "htp_performance_mode burst -> balanced"

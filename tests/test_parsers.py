@@ -71,6 +71,15 @@ def test_commands_are_argument_lists():
         onnxruntime_perf_test.build_command("p", "m.onnx", 200, "qnn")
 
 
+def test_the_plans_htp_mode_reaches_qnn_executor_runner_as_executorchs_number():
+    # QnnExecuTorchHtpPerformanceMode (qc_schema.py, v1.0.0-v1.4.0): burst 2, sustained_high_performance 1.
+    # Catches the fixed "--htp_performance_mode 1" (sustained) the runner was given whatever the plan said.
+    argv, _ = qnn_executor_runner.build_command("q", "m.pte", 10, 0, "/l")
+    assert argv[argv.index("--htp_performance_mode") + 1] == "2"
+    argv, _ = qnn_executor_runner.build_command("q", "m.pte", 10, 0, "/l", "sustained_high_performance")
+    assert argv[argv.index("--htp_performance_mode") + 1] == "1"
+
+
 def test_qnn_libraries_follow_the_soc():
     # The SDK's own layout, as ExecuTorch's Qualcomm docs push it (docs/source/backends-qualcomm.md).
     assert qnn_executor_runner.qnn_libraries("SM8650") == [

@@ -18,6 +18,7 @@ from harness.inventory import DeviceConfig, Inventory
 from harness.plan.models import ROLE_STAGES, Cooldown, Plan
 from harness.runners import RunSettings, select_runner
 from harness.termsafe import term_safe
+from harness.vocab import QNN_BACKENDS
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,11 @@ def select_devices(plan: Plan, inventory: Inventory) -> list[DeviceConfig]:
     return [expanded for config in chosen for expanded in config.expand()]
 
 
+def _for_backend(settings: RunSettings, plan: Plan, backend: str) -> RunSettings:
+    """A QNN cell carries the plan's HTP power mode (it changes the latency); other cells carry none."""
+    return replace(settings, htp_performance_mode=plan.htp_performance_mode) if backend in QNN_BACKENDS else settings
+
+
 def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) -> tuple[list[CellSpec], list[SkippedCell]]:
     """All cells of a plan, in a stable order, plus the pairs that cannot run and why."""
     devices = select_devices(plan, inventory)
@@ -156,7 +162,8 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
                 continue
             cells.append(CellSpec(
                 key=f"{device.id}/{art.sha256[:16]}/latency", task="latency", device=device, artifact=art,
-                runner=runner, settings=settings, cooldown=plan.cooldown, thermal_period_s=plan.thermal_period_s,
+                runner=runner, settings=_for_backend(settings, plan, art.backend), cooldown=plan.cooldown,
+                thermal_period_s=plan.thermal_period_s,
             ))
     return cells, skipped
 

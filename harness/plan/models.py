@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
+from harness.vocab import HtpPerformanceMode
 from harness.validation import Celsius, Count, Int, Megabytes, Milliseconds, PositiveCount, Seconds, Seed, Threads
 from harness.yamlconf import StrictModel, load_data, validate
 
@@ -130,6 +131,9 @@ class Plan(StrictModel):
     accuracy: Accuracy | None = None
     llm: Llm = Llm()
     seed: Seed = 0
+    # One power mode for both QNN paths (qnn_executor_runner and ONNX Runtime's QNN EP), so their cells compare;
+    # burst is the exporter's default. Recorded in each QNN cell's settings: a change is "not comparable".
+    htp_performance_mode: HtpPerformanceMode = "burst"
 
     @model_validator(mode="after")
     def _something_to_do(self) -> "Plan":

@@ -92,12 +92,14 @@ class RunSettings:
     llm_prompt: str = "The weather today is"  # LLM cells: what the generation runner is asked to continue
     llm_seq_len: int = 16  # LLM cells: prompt + generated tokens, as llama_main's --seq_len
     runs: int = 1
+    htp_performance_mode: str | None = None  # QNN cells (qnn, ort-qnn): the plan's HTP power mode; None elsewhere
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
     # What must match for two nights' cells to be compared (timeouts and seeds do not change a latency).
-    COMPARABLE = ("warmup_iterations", "iterations", "threads", "runs", "llm_prompt", "llm_seq_len")
+    COMPARABLE = ("warmup_iterations", "iterations", "threads", "runs", "llm_prompt", "llm_seq_len",
+                  "htp_performance_mode")
 
     @staticmethod
     def shown(key: str, value) -> str:

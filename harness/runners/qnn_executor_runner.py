@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from harness.vocab import HTP_PERFORMANCE_MODES
 from harness.runners.base import NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, run_et_binary
 
 NAME = "android-qnn-executor-runner"
@@ -70,10 +71,11 @@ def push_qnn_libraries(device, with_executorch_backend: bool) -> str:
 
 
 def build_command(runner: str, model_path: str, iterations: int, warmup: int, lib_dir: str,
-                  performance_mode: int = 1) -> tuple[list[str], dict[str, str]]:
-    """argv and environment (the loader and the DSP must find the pushed QNN libraries)."""
+                  performance_mode: str = "burst") -> tuple[list[str], dict[str, str]]:
+    """argv and environment (the loader and the DSP must find the pushed QNN libraries).  ``performance_mode``:
+    the plan's HTP power mode by name, passed as ExecuTorch's number (``--htp_performance_mode``, 0-8)."""
     argv = [runner, "--model_path", model_path, "--iteration", str(iterations), "--warm_up", str(warmup),
-            "--htp_performance_mode", str(performance_mode)]
+            "--htp_performance_mode", str(HTP_PERFORMANCE_MODES[performance_mode])]
     return argv, {"LD_LIBRARY_PATH": lib_dir, "ADSP_LIBRARY_PATH": lib_dir}
 
 
@@ -101,7 +103,8 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
 
     lib_dir = push_qnn_libraries(device, with_executorch_backend=True)
     runner = push_tool(device, "qnn_executor_runner")
-    argv, env = build_command(runner, model_path, settings.iterations, settings.warmup_iterations, lib_dir)
+    argv, env = build_command(runner, model_path, settings.iterations, settings.warmup_iterations, lib_dir,
+                              settings.htp_performance_mode or "burst")
     said = run_et_binary(device, argv, settings.timeout_s, "qnn_executor_runner", env=env)
     try:
         return parse(said.text)
