@@ -89,6 +89,7 @@ def _resolve_run_id(db: Path, run_id: str, read_only: bool = False) -> str:
 def cmd_devices(args) -> int:
     from harness.devices import probe
     from harness.inventory import load_inventory
+    from harness.words import counted
 
     inventory = load_inventory(args.inventory)
     rows = []
@@ -96,9 +97,11 @@ def cmd_devices(args) -> int:
         ok, why = probe(config)
         rows.append({"id": config.id, "platform": config.platform, "reachable": ok, "detail": why,
                      "backends": list(config.backends), "labels": list(config.labels), "soc": config.soc})
+    # A device that does not answer is what a lab's morning check looks for: exit 1, so a script can stop there.
+    silent = [r["id"] for r in rows if not r["reachable"]]
     if args.json:
         _emit_json(rows)
-        return 0
+        return 1 if silent else 0
     from rich.console import Console
     from rich.table import Table
 
@@ -109,6 +112,10 @@ def cmd_devices(args) -> int:
         state = "[green]yes[/]" if r["reachable"] else f"[red]no[/] ({rich_safe(r['detail'])})"
         table.add_row(*map(rich_safe, (r["id"], r["platform"], r["soc"] or "–", ", ".join(r["backends"]))), state)
     Console().print(table)
+    if silent:
+        print(term_safe(f"{counted(len(silent), 'device')} of {len(rows)} did not answer: {', '.join(silent)} "
+                        "(the reason is in the table)."), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -597,7 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "controller host it is plugged into (see 'harness lab join'); results come to --db here")
 
     p = sub.add_parser("devices", help="list the inventory and which devices answer", formatter_class=fmt,
-                       description="List every device in the inventory and whether it is reachable now.")
+                       description="List every device in the inventory and whether it is reachable now.\n"
+                                   "Exit 0 when every device answered, 1 when one did not (its reason is in the "
+                                   "table), 2 on a bad inventory.")
     p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY, help="inventory file (default: ./devices.yaml)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_devices)

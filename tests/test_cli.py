@@ -269,3 +269,21 @@ def test_the_printed_resume_command_keeps_the_inventory_it_was_started_with():
     args.inventory = Path("devices.yaml")
     assert _interrupted_next("nightly", args, "20261207-010000-aaaa").endswith(
         "harness nightly p.yaml --resume 20261207-010000-aaaa")
+
+
+def test_devices_exits_1_naming_each_device_that_did_not_answer(tmp_path, capsys):
+    """A lab's morning check: `harness devices && harness nightly ...` went on with a phone that did not answer
+    (exit 0 whatever the table said)."""
+    from harness.cli import main as cli_main
+    from harness.sim.adb_server import free_port
+
+    inventory = write(tmp_path / "devices.yaml", f"""
+        devices:
+          - {{id: host, platform: host}}
+          - {{id: pixel, platform: android, serial: "emulator-5554", adb_port: {free_port()}}}
+        """)
+    assert cli_main(["devices", "--inventory", str(inventory)]) == 1
+    err = capsys.readouterr().err
+    assert "1 device of 2 did not answer: pixel" in err, err
+    only_host = write(tmp_path / "host.yaml", "devices:\n  - {id: host, platform: host}\n")
+    assert cli_main(["devices", "--inventory", str(only_host)]) == 0

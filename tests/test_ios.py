@@ -218,8 +218,8 @@ def test_devices_lists_the_iphone_with_what_is_missing_and_installs_nothing(tmp_
     assert cli_main(["devices", "--inventory", str(tmp_path / "devices.yaml"), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["reachable"] and "iOS 18" in row["detail"] and iphone.installs == 0
-    iphone.faults.no_tunneld = True
-    assert cli_main(["devices", "--inventory", str(tmp_path / "devices.yaml"), "--json"]) == 0
+    iphone.faults.no_tunneld = True  # a device that does not answer: exit 1, for a lab's morning check
+    assert cli_main(["devices", "--inventory", str(tmp_path / "devices.yaml"), "--json"]) == 1
     (row,) = json.loads(capsys.readouterr().out)
     assert not row["reachable"] and "remote tunneld" in row["detail"]
 
