@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from harness.sim.phone import CPU_CLUSTERS, CPU_COUNT, ZONES, Phone
@@ -99,13 +100,13 @@ def write_sysfs(phone: Phone) -> None:
     for index, name in enumerate(ZONES):
         zone = thermal / f"thermal_zone{index}"
         zone.mkdir(parents=True, exist_ok=True)
-        (zone / "type").write_text(name + "\n")
+        _put(zone / "type", name + "\n")
         temp = zone / "temp"
         if name.startswith("disabled"):
             # A zone whose sensor is off fails every read; a folder in its place fails them too (EISDIR).
             temp.mkdir(exist_ok=True)
         else:
-            temp.write_text(phone.sysfs(f"/sys/class/thermal/thermal_zone{index}/temp"))
+            _put(temp, phone.sysfs(f"/sys/class/thermal/thermal_zone{index}/temp"))
     # As the kernel lays out cpufreq: a folder per policy, named for its first CPU, and each CPU's cpufreq a link
     # to its policy (drivers/cpufreq/cpufreq.c, cpufreq_add_dev_symlink).
     cpu_root = phone.root / ".sys" / "devices" / "system" / "cpu"
@@ -113,12 +114,20 @@ def write_sysfs(phone: Phone) -> None:
     for first in firsts:
         policy = cpu_root / "cpufreq" / f"policy{first}"
         policy.mkdir(parents=True, exist_ok=True)
-        (policy / "scaling_cur_freq").write_text(f"{phone.freq_khz(f'cpu{first}')}\n")
+        _put(policy / "scaling_cur_freq", f"{phone.freq_khz(f'cpu{first}')}\n")
     for cpu in range(CPU_COUNT):
         link = cpu_root / f"cpu{cpu}" / "cpufreq"
         if not link.is_symlink():
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(f"../cpufreq/policy{max(f for f in firsts if f <= cpu)}")
+
+
+def _put(path: Path, text: str) -> None:
+    """Replace a /sys file whole: another command of the phone may be reading it right now (a sysfs read never
+    sees half a value; a file truncated and rewritten in place can be read empty)."""
+    draft = path.with_name(f".{path.name}.{threading.get_ident()}")
+    draft.write_text(text)
+    os.replace(draft, path)
 
 
 def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
