@@ -15,6 +15,20 @@ onnx_test_runner's layout, ``test_data_set_*/input_*.pb`` beside the model, matc
 name (performance_runner.cc).  A build whose manifest gives ``inputs`` (Silero VAD: a 576-sample window,
 a zero state, ``sr`` 16000) is measured on those, written as test data beside the model on the phone;
 with ``-I`` its dynamic input would be one sample long and ``sr`` random, and the model fails.
+
+On a Snapdragon phone (microsoft/onnxruntime as stored in the search index: no release tag could be pinned
+there, so each file below is the stored revision, not a tag's).  Libraries: build.py's ``--use_qnn`` defaults
+to ``shared_lib`` (tools/ci_build/build_args.py; older build.py revisions refused Android with a shared QNN EP:
+"Only support Android + QNN builds with QNN EP built as a static library."), and with ``--build_shared_lib``
+cmake/onnxruntime_unittests.cmake links onnxruntime_perf_test against libonnxruntime.so, so bionic refuses to
+start it without that library ("CANNOT LINK EXECUTABLE ...: library ... not found: needed by main
+executable", linker_main.cpp / linker.cpp); the QNN EP's libonnxruntime_providers_shared.so and
+libonnxruntime_providers_qnn.so are loaded from libonnxruntime.so's folder.  They come from
+``tools.onnxruntime_libs`` (push_ort_libraries).  CPU fallback: see NO_CPU_FALLBACK; main.cc prints what
+escapes on stderr and returns -1 (exit 255), a failed run prints "Run failed:..." and returns -1; ORT's own
+log lines go to logcat on Android (core/platform/logging/make_platform_default_log_sink.cc, AndroidLogSink,
+tag "onnxruntime"), so "QNN SetupBackend failed" is read there.  onnxruntime issues 21157 and 26845 show both
+lines from real phones.
 """
 
 from __future__ import annotations
