@@ -6,7 +6,9 @@ through the host worker) and prints what the real binary prints.  Run as
 
 Lines the real binary writes through ET_LOG (which Android sends to logcat, tag
 ``ExecuTorch``) are printed with the :data:`LOGCAT` prefix; the simulated shell moves
-them to the phone's logcat and leaves the rest on stdout.
+them to the phone's logcat and leaves the rest on stdout.  Lines a library logs to logcat in every build
+(ONNX Runtime's) carry their own tag and priority (:data:`TAGGED_LOGCAT_LINE`).  A binary's stand-in may list the
+shared libraries it is linked against; :func:`link` refuses to start it without them, as bionic's linker does.
 """
 
 from __future__ import annotations
