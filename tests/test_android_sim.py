@@ -157,24 +157,116 @@ def _qnn_sdk(root):
     return root
 
 
-def _sm8650(tmp_path, serial, adb_port, backend: str, tools: dict):
-    """The inventory of one simulated SM8650 with these tools (name -> local path)."""
+def _sm8650(tmp_path, serial, adb_port, backend: str, tools: dict, soc: str = "SM8650"):
+    """The inventory of one simulated SM8650 with these tools (name -> local path); ``soc`` as the inventory
+    says it (another SoC brings another chip's QNN libraries)."""
     return write(tmp_path / "devices.yaml", f"""
         devices:
           - id: sim
             platform: android
             serial: "{serial}"
             adb_port: {adb_port}
-            soc: SM8650
+            soc: {soc}
             backends: [{backend}]
             tools: {{{", ".join(f"{k}: {v}" for k, v in tools.items())}}}
         """)
 
 
-def _ort_inventory(tmp_path, serial, adb_port, backend, qnn_sdk=None):
-    """One simulated SM8650 with onnxruntime_perf_test (and, for ort-qnn, the QNN SDK) in its tools."""
-    tools = {"onnxruntime_perf_test": write(tmp_path / "tools" / "onnxruntime_perf_test", stand_in())}
-    return _sm8650(tmp_path, serial, adb_port, backend, {**tools, **({"qnn_sdk": qnn_sdk} if qnn_sdk else {})})
+def _ort_inventory(tmp_path, serial, adb_port, backend, qnn_sdk=None, tool: str = stand_in(), ort_libs=None,
+                   soc: str = "SM8650"):
+    """One simulated SM8650 with onnxruntime_perf_test (and, for ort-qnn, the QNN SDK; for a shared ORT build,
+    its libraries) in its tools."""
+    tools = {"onnxruntime_perf_test": write(tmp_path / "tools" / "onnxruntime_perf_test", tool)}
+    if qnn_sdk:
+        tools["qnn_sdk"] = qnn_sdk
+    if ort_libs:
+        tools["onnxruntime_libs"] = ort_libs
+    return _sm8650(tmp_path, serial, adb_port, backend, tools, soc)
+
+
+# onnxruntime_perf_test from build.sh --android --build_shared_lib (--use_qnn: its QNN EP a provider library):
+# linked against libonnxruntime.so (cmake/onnxruntime_unittests.cmake), which the phone's linker must find.
+SHARED_ORT_TOOL = stand_in("built with --build_shared_lib --use_qnn", needed=("libonnxruntime.so",))
+ORT_LIBRARIES = ("libonnxruntime.so", "libonnxruntime_providers_shared.so", "libonnxruntime_providers_qnn.so")
+
+
+def _ort_libs(root):
+    """The .so files of an ORT Android build with a shared QNN EP (files stand in for them)."""
+    for name in ORT_LIBRARIES:
+        write(root / name, f"stands in for {name}\n")
+    return root
+
+
+def _one_ort_cell(tmp_path, model_dir, backend: str):
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": backend})
+    plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
+                 "iterations: 5\nruns: 1\ntimeout_s: 120\n")
+    (cell,) = measure(plan, tmp_path / "r.db").cells
+    return cell
+
+
+def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_server, phones, model_dir):
+    """Without tools.onnxruntime_libs the phone's linker refuses the binary (bionic's CANNOT LINK EXECUTABLE, exit
+    1) and the reason names the key to set; with it, the libraries land in one folder on LD_LIBRARY_PATH (the QNN
+    EP's provider libraries beside libonnxruntime.so) and the cell measures.  The code as it was pushed the binary
+    alone and had no such key (an inventory naming it was rejected)."""
+    server, serial = phones()
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu", tool=SHARED_ORT_TOOL)
+    cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu")
+    assert cell.status == "failed" and "tools.onnxruntime_libs" in cell.reason, (cell.reason, cell.log)
+    assert 'CANNOT LINK EXECUTABLE' in cell.reason and '"libonnxruntime.so" not found' in cell.reason
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=_qnn_sdk(tmp_path / "qairt" / "2.37.0"),
+                   tool=SHARED_ORT_TOOL, ort_libs=_ort_libs(tmp_path / "ort-android" / "Release"))
+    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn")
+    assert cell.status == "ok", (cell.reason, cell.log)
+    (folder,) = (server.phone.root / "data/local/tmp/harness").glob("ort-libs-*")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(ORT_LIBRARIES)
+
+
+def test_ort_qnn_with_another_chips_qnn_libraries_fails_instead_of_measuring_the_cpu(
+        tmp_path, adb_server, phones, model_dir):
+    """An inventory that says SM8550 on an SM8650 brings the V73 Stub and Skel: the QNN EP cannot set up its
+    backend, claims no node, and ONNX Runtime would run the model on the CPU and exit 0.  The code as it was
+    stored that as an ok ort-qnn cell; CPU fallback is now disabled, so the cell fails and says why."""
+    server, serial = phones()
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=_qnn_sdk_for(tmp_path / "qairt", "V73"),
+                   soc="SM8550")
+    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn")
+    assert cell.status == "failed", (cell.reason, cell.log)
+    assert "did not take the whole graph" in cell.reason and "SetupBackend failed" in cell.reason
+    assert "fallback to CPU EP has been explicitly disabled" in cell.reason
+
+
+def _qnn_sdk_for(root, version: str):
+    """A QNN SDK with only one chip's Stub and Skel."""
+    for rel in ("lib/aarch64-android/libQnnHtp.so", f"lib/aarch64-android/libQnnHtp{version}Stub.so",
+                "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
+                f"lib/hexagon-{version.lower()}/unsigned/libQnnHtp{version}Skel.so"):
+        write(root / rel, f"stands in for {rel}\n")
+    return root
+
+
+def test_the_simulated_perf_test_falls_back_to_the_cpu_as_onnxruntime_does(tmp_path, adb_server, phones, model_dir):
+    """The phone's tool, driven directly: with a QNN backend it cannot load it logs "QNN SetupBackend failed" to
+    logcat (ORT's Android log sink), runs on the CPU and exits 0; with -C "session.disable_cpu_ep_fallback|1" it
+    prints inference_session.cc's error on stderr and exits 255 (main.cc's return -1).  The simulator as it was
+    exited 1 at once, which no real build does."""
+    from harness.devices.android import Config, Device
+
+    server, serial = phones()
+    device = Device(Config(id="sim", platform="android", serial=serial, adb_port=adb_server.port, backends=["ort-qnn"]))
+    tool = device.push(write(tmp_path / "tools" / "onnxruntime_perf_test", stand_in()), "a" * 64)
+    device.run(["chmod", "755", tool], 30)
+    model = device.push(model_dir / "tiny.onnx", "b" * 64)
+    argv = [tool, "-e", "qnn", "-m", "times", "-r", "3", "-I", "-i", "backend_path|/data/local/tmp/none/libQnnHtp.so"]
+    device.run(["logcat", "-c"], 30)
+    fell_back = device.run([*argv, model], 120)
+    logcat = device.run(["logcat", "-d", "-s", "onnxruntime:W"], 30).stdout
+    assert fell_back.exit_code == 0 and "P50 Latency" in fell_back.stdout, fell_back.log()
+    assert "SetupBackend failed" in logcat and "SetupBackend" not in fell_back.stderr
+    refused = device.run([*argv, "-C", "session.disable_cpu_ep_fallback|1", model], 120)
+    assert refused.exit_code == 255 and "fallback to CPU EP has been explicitly disabled" in refused.stderr
+    assert "P50 Latency" not in refused.stdout
 
 
 @pytest.mark.parametrize("ort_version", ["1.17", "1.22"])  # "Average inference time cost" / "... total"

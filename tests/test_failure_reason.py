@@ -77,6 +77,19 @@ def test_check_command_reason_names_the_cause(code, status):
     assert caught.value.status == status and caught.value.reason.endswith("less than or equal to 0")
 
 
+@pytest.mark.parametrize("code,status,said", [
+    (255, "failed", "exited with code 255"),  # onnxruntime_perf_test's `return -1`: was "killed by signal 127"
+    (139, "crashed", "killed by SIGSEGV (exit 139)"),  # a shell's 128+11
+    (137, "crashed", "killed by SIGKILL (exit 137)"),
+])
+def test_only_exit_codes_a_shell_gives_for_a_signal_are_signals(code, status, said):
+    result = CommandResult(["onnxruntime_perf_test"], code, "Run failed:bad input\n", "", 1.0)
+    with pytest.raises(RunnerFailure) as caught:
+        check_command(result, "onnxruntime_perf_test")
+    assert caught.value.status == status and said in caught.value.reason, caught.value.reason
+    assert "signal 127" not in caught.value.reason
+
+
 @pytest.mark.parametrize("seq_len,refused", [(4, True), (40, False)])
 def test_llm_seq_len_the_prompt_fills_is_refused_at_plan_load(tmp_path, model_dir, host_inventory, seq_len, refused):
     """`llm.seq_len: 4` under a prompt of more tokens failed every run ("Max new tokens 0 ..."); now the plan is

@@ -65,8 +65,10 @@ def test_commands_are_argument_lists():
     assert env == {"LD_LIBRARY_PATH": "/data/local/tmp/qnn", "ADSP_LIBRARY_PATH": "/data/local/tmp/qnn"}
     assert argv[argv.index("--warm_up") + 1] == "5" and "--htp_performance_mode" in argv
     qnn = onnxruntime_perf_test.build_command("p", "m.onnx", 200, "qnn", qnn_lib_dir="/data/local/tmp/q")
+    # -C "key|value": perf_test's session config entries (command_args_parser.cc), CPU fallback off for the NPU.
     assert qnn == ["p", "-e", "qnn", "-m", "times", "-r", "200", "-I", "-i", "backend_path|/data/local/tmp/q/libQnnHtp.so",
-                   "m.onnx"]
+                   "-C", "session.disable_cpu_ep_fallback|1", "m.onnx"]
+    assert "-C" not in onnxruntime_perf_test.build_command("p", "m.onnx", 200, "cpu")
     with pytest.raises(ValueError, match="QNN libraries"):
         onnxruntime_perf_test.build_command("p", "m.onnx", 200, "qnn")
 
@@ -78,6 +80,37 @@ def test_the_plans_htp_mode_reaches_qnn_executor_runner_as_executorchs_number():
     assert argv[argv.index("--htp_performance_mode") + 1] == "2"
     argv, _ = qnn_executor_runner.build_command("q", "m.pte", 10, 0, "/l", "sustained_high_performance")
     assert argv[argv.index("--htp_performance_mode") + 1] == "1"
+
+
+def _perf_test_result(code: int, stdout: str = "", stderr: str = ""):
+    from harness.devices.base import CommandResult
+
+    return CommandResult(["onnxruntime_perf_test"], code, stdout, stderr, 1.0)
+
+
+def test_ort_qnn_that_fell_back_to_the_cpu_is_not_a_measurement():
+    """ORT logs "QNN SetupBackend failed" (to logcat on Android), runs the graph on the CPU and exits 0: the code
+    as it was stored that as NPU latency.  With fallback disabled the tool exits 255 with inference_session.cc's
+    message; the reason says the EP did not take the graph, not "signal 127"."""
+    summary = (LOGS / "onnxruntime_perf_test.txt").read_text()
+    logcat = (" E onnxruntime:  [E:onnxruntime:, qnn_execution_provider.cc:591 GetCapability] QNN SetupBackend "
+              "failed qnn_backend_manager.cc:334 InitializeBackend Failed to initialize backend\n")
+    with pytest.raises(base.RunnerFailure, match="did not take the whole graph.*SetupBackend failed"):
+        onnxruntime_perf_test.check_run(_perf_test_result(0, summary), logcat)
+    refused = ("This session contains graph nodes that are assigned to the default CPU EP, but fallback to CPU EP "
+               "has been explicitly disabled by the user.\n")
+    with pytest.raises(base.RunnerFailure, match="did not take the whole graph.*explicitly disabled") as failure:
+        onnxruntime_perf_test.check_run(_perf_test_result(255, "", refused))
+    assert "signal" not in failure.value.reason
+    onnxruntime_perf_test.check_run(_perf_test_result(0, summary))  # a clean run passes
+
+
+def test_a_missing_onnxruntime_library_names_the_inventory_key():
+    """bionic's message for a shared ORT build without its libraries (linker_main.cpp / linker.cpp)."""
+    stderr = ('CANNOT LINK EXECUTABLE "/data/local/tmp/harness/ab/onnxruntime_perf_test": library "libonnxruntime.so" '
+              "not found: needed by main executable\n")
+    with pytest.raises(base.RunnerFailure, match="tools.onnxruntime_libs.*libonnxruntime.so"):
+        onnxruntime_perf_test.check_run(_perf_test_result(1, "", stderr))
 
 
 def test_qnn_libraries_follow_the_soc():

@@ -19,6 +19,7 @@ from harness.devices.adb_streams import SyncRefused, shell_v2, sync_send
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.errors import DeviceError
 from harness.validation import Port
+from harness.yamlconf import StrictModel
 from harness.vocab import Backend
 from harness.thermal import sysfs
 
@@ -29,13 +30,36 @@ FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufactu
               "simulated": "ro.boot.harness.simulated"}
 
 
+class Tools(StrictModel):
+    """What the harness pushes to a phone, as local paths (README: "What to build and bring for a real phone");
+    a misspelt name is an unknown key, not a tool the cell later misses."""
+
+    executor_runner: Path | None = None
+    qnn_executor_runner: Path | None = None
+    onnxruntime_perf_test: Path | None = None
+    llama_main: Path | None = None
+    whisper_runner: Path | None = None
+    qnn_sdk: Path | None = None  # the QNN SDK root (lib/aarch64-android, lib/hexagon-vNN)
+    qnn_executorch_backend: Path | None = None  # libqnn_executorch_backend.so
+    onnxruntime_libs: Path | None = None  # a folder of ONNX Runtime's .so files (a --build_shared_lib build)
+
+    @field_validator("*")
+    @classmethod
+    def _home(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
+
+    def get(self, name: str) -> Path | None:
+        """The local path of tool ``name``, None when the inventory names none."""
+        return getattr(self, name)
+
+
 class Config(DeviceConfig):
     """An Android entry: ``serial`` from `adb devices`, and the benchmark binaries to push."""
 
     serial: str = Field(min_length=1)
     adb_port: Port = 5037  # the adb server's port (a private one for the simulated phone)
     backends: list[Backend] = ["xnnpack", "ort-cpu"]
-    tools: dict[str, Path] = {}  # executor_runner, qnn_executor_runner, onnxruntime_perf_test, llama_main, whisper_runner
+    tools: Tools = Tools()
 
     def expand(self) -> list["Config"]:
         """``serial: '*'`` stands for every phone attached now, one device each (id: entry id + serial)."""
@@ -61,11 +85,6 @@ class Config(DeviceConfig):
                             fix="connect a phone (check 'adb devices'), or name its serial.")
         safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "-" for c in s)  # noqa: E731
         return [self.model_copy(update={"id": f"{self.id}-{safe(s)}", "serial": s}) for s in serials]
-
-    @field_validator("tools")
-    @classmethod
-    def _home(cls, tools: dict[str, Path]) -> dict[str, Path]:
-        return {name: path.expanduser() for name, path in tools.items()}
 
 
 # The longest an adb server may stay silent in the middle of a request before the harness gives up on it.

@@ -27,7 +27,7 @@ import statistics
 
 from harness.models.vad import SAMPLE_RATE, VAD_WINDOW
 from harness.runners import llama_main, onnxruntime_perf_test, whisper_runner
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_companion
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_companion
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-pipeline"
@@ -61,6 +61,7 @@ class _Stages:
                                           ".pte LLM (llama_main)")
         self.asr = whisper_runner.push_chain(device, chain, settings)
         self.perf_test = push_tool(device, "onnxruntime_perf_test")
+        self.vad_env = onnxruntime_perf_test.library_env(onnxruntime_perf_test.push_ort_libraries(device), None)
         self.vad_path = device.push(vad.path, vad.sha256)
         self.vad_test_data = onnxruntime_perf_test.stage_test_data(device, self.vad_path, vad)
         self.llama = push_tool(device, "llama_main")
@@ -70,8 +71,8 @@ class _Stages:
     def listen(self, audio_s: float) -> Measurement:
         argv = onnxruntime_perf_test.build_command(self.perf_test, self.vad_path, vad_windows(audio_s), "cpu",
                                                    self.settings.threads, test_data=self.vad_test_data)
-        result = self.device.run(argv, self.settings.timeout_s)
-        check_command(result, "onnxruntime_perf_test (VAD)")
+        result = self.device.run(argv, self.settings.timeout_s, env=self.vad_env)
+        onnxruntime_perf_test.check_run(result)
         try:
             measured = onnxruntime_perf_test.parse(result.stdout)
         except ValueError as exc:

@@ -120,6 +120,21 @@ class RunnerFailure(Exception):
         self.log = log
 
 
+# The highest signal number on Linux and Android (SIGRTMAX): a shell reports death by signal N as 128+N, so
+# 129..192 are signals and 193..255 are exit codes (ORT's `return -1` is 255, not "signal 127").
+SIGNAL_MAX = 64
+
+
+def killed_by(exit_code: int) -> int | None:
+    """The signal that ended a process, from its exit code as Python (negative) or a shell (128+N) reports it;
+    None for an exit code the process chose."""
+    if exit_code < 0:
+        return -exit_code
+    if 128 < exit_code <= 128 + SIGNAL_MAX:
+        return exit_code - 128
+    return None
+
+
 def check_command(result: CommandResult, what: str) -> None:
     """Raise a RunnerFailure that names timeouts and signals (exit 139 is a SIGSEGV on a shell)."""
     if result.timed_out:
@@ -128,7 +143,7 @@ def check_command(result: CommandResult, what: str) -> None:
     code = result.exit_code
     if code is None or code == 0:
         return
-    signum = -code if code < 0 else code - 128 if code > 128 else None
+    signum = killed_by(code)
     cause = last_error_line(result.stderr, result.stdout)
     said = f": {cause}" if cause else ""
     if signum:

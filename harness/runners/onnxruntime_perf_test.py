@@ -15,6 +15,20 @@ onnx_test_runner's layout, ``test_data_set_*/input_*.pb`` beside the model, matc
 name (performance_runner.cc).  A build whose manifest gives ``inputs`` (Silero VAD: a 576-sample window,
 a zero state, ``sr`` 16000) is measured on those, written as test data beside the model on the phone;
 with ``-I`` its dynamic input would be one sample long and ``sr`` random, and the model fails.
+
+On a Snapdragon phone (microsoft/onnxruntime as stored in the search index: no release tag could be pinned
+there, so each file below is the stored revision, not a tag's).  Libraries: build.py's ``--use_qnn`` defaults
+to ``shared_lib`` (tools/ci_build/build_args.py; older build.py revisions refused Android with a shared QNN EP:
+"Only support Android + QNN builds with QNN EP built as a static library."), and with ``--build_shared_lib``
+cmake/onnxruntime_unittests.cmake links onnxruntime_perf_test against libonnxruntime.so, so bionic refuses to
+start it without that library ("CANNOT LINK EXECUTABLE ...: library ... not found: needed by main
+executable", linker_main.cpp / linker.cpp); the QNN EP's libonnxruntime_providers_shared.so and
+libonnxruntime_providers_qnn.so are loaded from libonnxruntime.so's folder.  They come from
+``tools.onnxruntime_libs`` (push_ort_libraries).  CPU fallback: see NO_CPU_FALLBACK; main.cc prints what
+escapes on stderr and returns -1 (exit 255), a failed run prints "Run failed:..." and returns -1; ORT's own
+log lines go to logcat on Android (core/platform/logging/make_platform_default_log_sink.cc, AndroidLogSink,
+tag "onnxruntime"), so "QNN SetupBackend failed" is read there.  onnxruntime issues 21157 and 26845 show both
+lines from real phones.
 """
 
 from __future__ import annotations
@@ -45,10 +59,24 @@ _PEAK = re.compile(r"Peak working set size:\s*(\d+)")
 _PERCENTILE = re.compile(r"\b(Min|Max|P50|P90|P95|P99|P999) Latency(?::| is)\s*([\d.eE+-]+)\s*(sec|s|ms)")
 
 
+# With the QNN EP, ONNX Runtime hands every node the EP does not claim to the CPU EP, and when the EP cannot set
+# up its backend at all it claims none: the session runs wholly on the CPU and the tool exits 0
+# (qnn_execution_provider.cc GetCapability logs "QNN SetupBackend failed ..." and returns no capability).  This
+# session config entry makes that an error instead (inference_session.cc: "This session contains graph nodes
+# that are assigned to the default CPU EP, but fallback to CPU EP has been explicitly disabled by the user."),
+# passed as perf_test takes session config entries: -C "<key>|<value>" (command_args_parser.cc, whose help
+# gives this very key as its example).
+NO_CPU_FALLBACK = "session.disable_cpu_ep_fallback|1"
+CPU_FALLBACK_REFUSED = "fallback to CPU EP has been explicitly disabled"
+SETUP_BACKEND_FAILED = "SetupBackend failed"
+ORT_LOGCAT_TAG = "onnxruntime"  # on Android ORT logs through AndroidLogSink, tagged with the log category
+
+
 def build_command(runner: str, model_path: str, iterations: int, provider: str = "cpu",
                   threads: int | None = None, qnn_lib_dir: str | None = None, test_data: bool = False) -> list[str]:
     """``qnn_lib_dir``: where the QNN libraries were pushed, for ``-e qnn`` (``-i "backend_path|..."``, an
-    option every perf-test revision read has, older and current: onnxruntime/test/perftest/command_args_parser.cc).
+    option every perf-test revision read has, older and current: onnxruntime/test/perftest/command_args_parser.cc),
+    which also runs with CPU fallback disabled (NO_CPU_FALLBACK): a QNN cell measures the NPU or fails.
     ``test_data``: inputs were staged beside the model (stage_test_data), so no ``-I``; ``-s`` still
     prints the percentiles."""
     if provider not in PROVIDERS:
@@ -59,7 +87,7 @@ def build_command(runner: str, model_path: str, iterations: int, provider: str =
     if provider == "qnn":
         if qnn_lib_dir is None:
             raise ValueError("-e qnn needs the folder the QNN libraries were pushed to")
-        argv += ["-i", f"backend_path|{qnn_lib_dir}/libQnnHtp.so"]
+        argv += ["-i", f"backend_path|{qnn_lib_dir}/libQnnHtp.so", "-C", NO_CPU_FALLBACK]
     return argv + [model_path]
 
 
@@ -120,20 +148,93 @@ def supports(platform: str, artifact) -> bool:
     return platform == "android" and artifact.format == "onnx" and artifact.backend in _PROVIDER_OF
 
 
+ORT_LIBS_KEY = "onnxruntime_libs"
+# bionic's linker before main (linker_main.cpp, linker.cpp), or a dlopen of ORT's provider libraries.
+_NOT_LINKED = re.compile(r'CANNOT LINK EXECUTABLE "[^"]*": library "([^"]+)" not found')
+_ORT_LIBRARY_MISSING = re.compile(r'library "(?:[^"]*/)?(libonnxruntime[\w.]*\.so)" not found')
+
+
+def push_ort_libraries(device) -> str | None:
+    """Push the .so files of ``tools.onnxruntime_libs`` into one folder on the phone (named by their contents);
+    return the folder, or None when the inventory names none (a binary built without --build_shared_lib links
+    ONNX Runtime in and needs none).  One folder, because ONNX Runtime loads its provider libraries
+    (libonnxruntime_providers_shared.so, libonnxruntime_providers_qnn.so) from the folder libonnxruntime.so
+    was loaded from, not from LD_LIBRARY_PATH."""
+    import hashlib
+
+    folder = device.config.tools.get(ORT_LIBS_KEY)
+    if folder is None:
+        return None
+    libraries = sorted(folder.glob("*.so")) if folder.is_dir() else []
+    if not libraries:
+        raise RunnerFailure("failed", f"tools.{ORT_LIBS_KEY} of device {device.id} ({folder}) is not a folder of "
+                                      ".so files: give the folder of your ONNX Runtime Android build holding "
+                                      "libonnxruntime.so (and, with --use_qnn, libonnxruntime_providers_*.so)")
+    pushed = [(local.name, push_file(device, local)) for local in libraries]
+    digest = hashlib.sha256("\n".join(remote for _, remote in pushed).encode()).hexdigest()[:16]
+    lib_dir = f"/data/local/tmp/harness/ort-libs-{digest}"
+    check_command(device.run(["mkdir", "-p", lib_dir], 30), f"mkdir for the {ORT_LIBS_KEY}")
+    for name, remote in pushed:
+        check_command(device.run(["cp", remote, f"{lib_dir}/{name}"], 60), f"cp of {name}")
+    return lib_dir
+
+
+def library_env(ort_lib_dir: str | None, qnn_lib_dir: str | None) -> dict[str, str] | None:
+    """The loader paths: ONNX Runtime's libraries (linked at start) and the QNN SDK's (dlopened by the QNN EP,
+    whose Skel the DSP loads from ADSP_LIBRARY_PATH)."""
+    env = {}
+    folders = [d for d in (ort_lib_dir, qnn_lib_dir) if d]
+    if folders:
+        env["LD_LIBRARY_PATH"] = ":".join(folders)
+    if qnn_lib_dir:
+        env["ADSP_LIBRARY_PATH"] = qnn_lib_dir
+    return env or None
+
+
+def check_run(result, logcat: str = "") -> None:
+    """Fail the cell with the reason a phone's onnxruntime_perf_test gives: a library the linker could not find
+    (named with the inventory key that brings it), an EP that did not take the graph, or any other failure."""
+    if result.timed_out:
+        check_command(result, "onnxruntime_perf_test")
+    said = "\n".join((result.stdout, result.stderr, logcat))
+    missing = _NOT_LINKED.search(result.stderr) or _ORT_LIBRARY_MISSING.search(result.stderr)
+    if missing and result.exit_code:
+        raise RunnerFailure("failed", f"onnxruntime_perf_test exited with code {result.exit_code}: {missing.group(0)}; "
+                                      "this build links ONNX Runtime as shared libraries: set "
+                                      f"tools.{ORT_LIBS_KEY} to the folder of your Android build holding "
+                                      f"{missing.group(1)}", result.log())
+    refused = next((line for line in said.splitlines() if CPU_FALLBACK_REFUSED in line), None)
+    setup = next((line for line in said.splitlines() if SETUP_BACKEND_FAILED in line), None)
+    if refused or setup:
+        detail = " ".join(line.strip() for line in (setup, refused) if line)
+        raise RunnerFailure("failed", "the QNN EP did not take the whole graph, and the CPU is not measured in its "
+                                      f"place: {detail}", result.log() + _logcat_part(logcat))
+    check_command(result, "onnxruntime_perf_test")
+
+
+def _logcat_part(logcat: str) -> str:
+    return "\n[logcat]\n" + logcat.strip() if logcat.strip() else ""
+
+
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
     from harness.runners.executor_runner import push_tool
 
     runner = push_tool(device, "onnxruntime_perf_test")
-    provider, lib_dir, env = _PROVIDER_OF[artifact.backend], None, None
+    provider, qnn_dir = _PROVIDER_OF[artifact.backend], None
+    ort_dir = push_ort_libraries(device)
     if provider == "qnn":  # without the libraries the QNN EP fails, or the tool quietly measures the CPU
         from harness.runners.qnn_executor_runner import push_qnn_libraries
 
-        lib_dir = push_qnn_libraries(device, with_executorch_backend=False)
-        env = {"LD_LIBRARY_PATH": lib_dir, "ADSP_LIBRARY_PATH": lib_dir}
-    argv = build_command(runner, model_path, settings.iterations, provider, settings.threads, lib_dir,
+        qnn_dir = push_qnn_libraries(device, with_executorch_backend=False)
+    argv = build_command(runner, model_path, settings.iterations, provider, settings.threads, qnn_dir,
                          test_data=stage_test_data(device, model_path, artifact))
-    result = device.run(argv, settings.timeout_s, env=env)
-    check_command(result, "onnxruntime_perf_test")
+    if provider == "qnn":  # ORT's own log lines (SetupBackend's) go to logcat on Android, not to stderr
+        device.run(["logcat", "-c"], 30)
+    result = device.run(argv, settings.timeout_s, env=library_env(ort_dir, qnn_dir))
+    logcat = ""
+    if provider == "qnn" and not result.timed_out:
+        logcat = device.run(["logcat", "-d", "-s", f"{ORT_LOGCAT_TAG}:W"], 60).stdout
+    check_run(result, logcat)
     try:
         return parse(result.stdout)
     except ValueError as exc:

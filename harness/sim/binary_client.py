@@ -22,7 +22,7 @@ def main(argv):
     name = os.path.basename(argv[0])
     if name == "simulated-binary":  # run through a stand-in's #! line: argv[1] is the stand-in's path
         name, argv = os.path.basename(argv[1]), argv[1:]
-    request = {"name": name, "args": argv[1:], "env": dict(os.environ), "cwd": os.getcwd()}
+    request = {"name": name, "args": argv[1:], "env": dict(os.environ), "cwd": os.getcwd(), "path": argv[0]}
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(SOCKET)
     conn.sendall(json.dumps(request).encode() + b"\n")

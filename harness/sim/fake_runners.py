@@ -6,7 +6,9 @@ through the host worker) and prints what the real binary prints.  Run as
 
 Lines the real binary writes through ET_LOG (which Android sends to logcat, tag
 ``ExecuTorch``) are printed with the :data:`LOGCAT` prefix; the simulated shell moves
-them to the phone's logcat and leaves the rest on stdout.
+them to the phone's logcat and leaves the rest on stdout.  Lines a library logs to logcat in every build
+(ONNX Runtime's) carry their own tag and priority (:data:`TAGGED_LOGCAT_LINE`).  A binary's stand-in may list the
+shared libraries it is linked against; :func:`link` refuses to start it without them, as bionic's linker does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import posixpath
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,6 +31,8 @@ def measure(*args):
 
 
 LOGCAT = "<<logcat>> "  # not a control character: str.splitlines() would split on one
+# A line a library sends to logcat in every build, with its own tag and priority (ONNX Runtime's AndroidLogSink).
+TAGGED_LOGCAT_LINE = re.compile(r"<<logcat:([\w.-]+):([VDIWEF])>> (.*)\n")
 
 
 class GflagsParser(argparse.ArgumentParser):
@@ -199,16 +204,119 @@ def perf_test_feeds(model: str, session, generate: bool, free_dims: dict[str, in
     return {t.name: numpy_helper.to_array(t) for t in tensors}
 
 
+def needed_libraries() -> list[str]:
+    """The shared libraries this binary is linked against: its stand-in's NEEDED lines (its DT_NEEDED)."""
+    from harness.sim.sandbox import NEEDED
+
+    binary = os.environ.get("HARNESS_SIM_BINARY", "")
+    if not binary or not on_phone(binary).is_file():
+        return []
+    return [line[len(NEEDED):].strip() for line in on_phone(binary).read_text().splitlines() if line.startswith(NEEDED)]
+
+
+def link(binary_name: str) -> tuple[dict[str, str], int]:
+    """Android's linker before main: each needed library from LD_LIBRARY_PATH (the phone's system folders hold
+    none of a benchmark's).  Returns where each was found, and 0; or 1 after bionic's message when one is not
+    found: linker_main.cpp ``__linker_error("CANNOT LINK EXECUTABLE \"%s\": %s", argv0, ...)`` with linker.cpp's
+    ``library "%s" not found: needed by main executable``, then exit(EXIT_FAILURE)."""
+    found = {}
+    for library in needed_libraries():
+        folder = next((d for d in phone_env("LD_LIBRARY_PATH").split(":") if d and on_phone(d).joinpath(library).is_file()),
+                      None)
+        if folder is None:
+            argv0 = os.environ.get("HARNESS_SIM_BINARY") or binary_name
+            print(f'CANNOT LINK EXECUTABLE "{argv0}": library "{library}" not found: needed by main executable',
+                  file=sys.stderr)
+            return found, 1
+        found[library] = folder
+    return found, 0
+
+
+# onnxruntime/test/perftest/main.cc: main() catches what escapes (a session that cannot be created), prints
+# ex.what() on stderr and returns -1; a failed run prints "Run failed:..." with printf and returns -1 too.
+# A phone's shell sees -1 as 255.
+ORT_FAILED = 255
+ORT_LOG_TAG = "onnxruntime"  # ORT's Android log sink tags each line with its category (android_log_sink.cc)
+# inference_session.cc, when session.disable_cpu_ep_fallback is 1 and nodes were left to the CPU EP.
+CPU_FALLBACK_REFUSED = ("This session contains graph nodes that are assigned to the default CPU EP, but fallback "
+                        "to CPU EP has been explicitly disabled by the user.")
+# onnxruntime/core/providers/qnn: the libraries a shared QNN EP is made of (build.py --use_qnn, whose default
+# is shared_lib, with --build_shared_lib), loaded from the folder libonnxruntime.so was loaded from.
+QNN_PROVIDER_LIBRARIES = ("libonnxruntime_providers_shared.so", "libonnxruntime_providers_qnn.so")
+
+
+def ort_log(severity: str, location: str, message: str) -> None:
+    """A line through ORT's logger on Android: to logcat, never stderr (make_platform_default_log_sink.cc picks
+    AndroidLogSink under __ANDROID__), formatted by android_log_sink.cc: " [E:onnxruntime:LOGID, FILE:LINE
+    FUNC] message" (the logger id is empty in the QNN EP's lines, as in onnxruntime issue 21157's log)."""
+    print(f"<<logcat:{ORT_LOG_TAG}:{severity}>>  [{severity}:onnxruntime:, {location}] {message}", flush=True)
+
+
+class PerfTestParser(argparse.ArgumentParser):
+    """Bad arguments end as main.cc says: "See 'onnxruntime_perf_test --help'." on stderr and -1 (255)."""
+
+    def error(self, message: str):
+        print(f"{message}\nSee 'onnxruntime_perf_test --help'.", file=sys.stderr)
+        sys.exit(ORT_FAILED)
+
+
+def qnn_ep_takes_graph(backend: str, linked: dict[str, str], no_fallback: bool) -> int | None:
+    """The QNN EP's setup, as onnxruntime does it on a phone.  None: the session may be created (on the NPU, or,
+    with fallback allowed, wholly on the CPU after "QNN SetupBackend failed" went to logcat: exit 0).  A code:
+    what the tool exits with, its error printed."""
+    if "libonnxruntime.so" in linked:  # a shared ORT: the QNN EP is a provider library beside it
+        folder = linked["libonnxruntime.so"]
+        for library in QNN_PROVIDER_LIBRARIES:
+            if not on_phone(folder).joinpath(library).is_file():
+                print(f'dlopen failed: library "{folder}/{library}" not found', file=sys.stderr)
+                return ORT_FAILED
+    found = on_phone(backend).is_file() if backend.startswith("/") else _on_path(backend, "LD_LIBRARY_PATH", ":")
+    if not found:  # dlopen: a path as given, a bare name from LD_LIBRARY_PATH
+        # qnn_backend_manager.cc GetQnnInterfaceProvider: ORT_RETURN_IF(... "Unable to load backend, error: ",
+        # error_msg, " ", DlError()); qnn_execution_provider.cc GetCapability: LOGS(logger, ERROR) << "QNN
+        # SetupBackend failed " << rt.ErrorMessage(), and no node is claimed.
+        ort_log("E", "qnn_execution_provider.cc:591 GetCapability",
+                "QNN SetupBackend failed qnn_backend_manager.cc:56 GetQnnInterfaceProvider Unable to load backend, "
+                f'error:  dlopen failed: library "{backend}" not found')
+        return _cpu_fallback(no_fallback)
+    version = _SIM_HTP.get(os.environ.get("HARNESS_SIM_SOC", ""), "V75")
+    if not (_on_path(f"libQnnHtp{version}Stub.so", "LD_LIBRARY_PATH", ":")
+            and _on_path(f"libQnnHtp{version}Skel.so", "ADSP_LIBRARY_PATH", ";")):
+        # The backend loaded but cannot reach this chip's DSP (another SoC's Stub and Skel): the line of
+        # onnxruntime issue 21157's log, from qnn_backend_manager.cc InitializeBackend.
+        ort_log("E", "qnn_execution_provider.cc:591 GetCapability",
+                "QNN SetupBackend failed qnn_backend_manager.cc:334 InitializeBackend Failed to initialize backend")
+        return _cpu_fallback(no_fallback)
+    return None
+
+
+def _cpu_fallback(no_fallback: bool) -> int | None:
+    """The QNN EP claimed no node: the CPU EP takes the graph (None: the tool goes on, and exits 0), unless
+    session.disable_cpu_ep_fallback is 1: then session creation fails (inference_session.cc logs the error and
+    returns it; main.cc prints it on stderr and returns -1)."""
+    if not no_fallback:
+        return None
+    ort_log("E", "inference_session.cc Initialize", CPU_FALLBACK_REFUSED)  # its line number not read
+    print(CPU_FALLBACK_REFUSED, file=sys.stderr)
+    return ORT_FAILED
+
+
 def onnxruntime_perf_test(argv: list[str]) -> int:
-    """With ``-e qnn`` the QNN EP loads its backend library (``-i "backend_path|..."``, default libQnnHtp.so);
-    the simulated phone has none of its own, so a cell that pushed no QNN libraries fails here as on a phone.
+    """A perf_test built as onnxruntime's build.py does for Android: with --build_shared_lib it needs
+    libonnxruntime.so at start (its stand-in lists it as NEEDED; cmake/onnxruntime_unittests.cmake links
+    onnxruntime_perf_test to onnxruntime when onnxruntime_BUILD_SHARED_LIB), and with -e qnn a shared QNN EP
+    beside it (qnn_ep_takes_graph).  Session config entries come as -C "key|value ..." (command_args_parser.cc).
     Inputs as perf_test_feeds says; the model really runs on the host CPU through onnxruntime."""
-    p = argparse.ArgumentParser()
+    linked, failed = link("onnxruntime_perf_test")
+    if failed:
+        return failed
+    p = PerfTestParser()
     p.add_argument("-e", default="cpu")
     p.add_argument("-m", default="times")
     p.add_argument("-r", type=int, default=1000)
     p.add_argument("-x", type=int, default=0)
     p.add_argument("-i", default="")
+    p.add_argument("-C", default="")
     p.add_argument("-f", action="append", default=[])
     p.add_argument("-I", action="store_true")
     p.add_argument("-s", action="store_true")
@@ -217,13 +325,13 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
     import numpy as np
     import onnxruntime as ort
 
+    session_config = dict(pair.split("|", 1) for pair in a.C.split() if "|" in pair)
     if a.e == "qnn":
         options = dict(pair.split("|", 1) for pair in a.i.split() if "|" in pair)
-        backend = options.get("backend_path", "libQnnHtp.so")
-        if not backend.startswith("/") or not on_phone(backend).is_file():
-            print(f"[E:onnxruntime:, qnn_backend_manager.cc] Unable to load backend. error: dlopen failed: "
-                  f"library \"{backend}\" not found", file=sys.stderr)
-            return 1
+        failed = qnn_ep_takes_graph(options.get("backend_path", "libQnnHtp.so"), linked,
+                                    session_config.get("session.disable_cpu_ep_fallback") == "1")
+        if failed is not None:
+            return failed
 
     options = ort.SessionOptions()
     if a.x:
@@ -246,8 +354,8 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
             session.run(None, feeds)
             times.append(time.perf_counter() - started)
     except Exception as exc:  # noqa: BLE001 - ORT's own error text, as the tool prints it
-        print(f"Run failed: {exc}", file=sys.stderr)
-        return 1
+        print(f"Run failed:{exc}")  # main.cc RunPerfTest: printf("Run failed:%s\n", ...); return -1
+        return ORT_FAILED
     import resource
 
     s = np.asarray(times)

@@ -28,8 +28,10 @@ from harness.sim.phone import CPU_CLUSTERS, CPU_COUNT, ZONES, Phone
 
 SIMULATED_BINARY = "/system/bin/simulated-binary"
 # The content of a benchmark binary's stand-in (tools: in a simulated phone's inventory): pushed like an arm64
-# build, run by the kernel through its #! line.  Text after the first line changes its sha256 only.
+# build, run by the kernel through its #! line.  Text after the first line changes its sha256, and its
+# "# NEEDED lib.so" lines are its dynamic section: the shared libraries the phone's linker must find.
 STAND_IN = f"#!{SIMULATED_BINARY}\n"
+NEEDED = "# NEEDED "
 ANDROID_TOOLS = ("getprop", "dumpsys", "logcat")  # not toybox applets: Android's own binaries
 SOCKET_IN_SANDBOX = "/dev/socket/harness-sim"
 MARKER = ".harness-sim-layout"
@@ -40,9 +42,11 @@ ENV = {"PATH": "/product/bin:/apex/com.android.runtime/bin:/system_ext/bin:/syst
        "HOSTNAME": "harness_sim", "ANDROID_DATA": "/data", "ANDROID_ROOT": "/system"}
 
 
-def stand_in(note: str = "") -> str:
-    """A benchmark binary's stand-in; ``note`` (say "an arm64 v1.2 build") gives it bytes of its own."""
-    return STAND_IN + (f"# {note}\n" if note else "")
+def stand_in(note: str = "", needed: tuple[str, ...] = ()) -> str:
+    """A benchmark binary's stand-in; ``note`` (say "an arm64 v1.2 build") gives it bytes of its own, ``needed``
+    the shared libraries it is linked against (an ELF's DT_NEEDED), which the phone's linker looks for on
+    LD_LIBRARY_PATH before the binary starts."""
+    return STAND_IN + (f"# {note}\n" if note else "") + "".join(f"{NEEDED}{lib}\n" for lib in needed)
 
 
 def write_stand_ins(folder: Path) -> dict[str, Path]:

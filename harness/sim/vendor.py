@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from harness.sim import zygote
-from harness.sim.fake_runners import LOGCAT
+from harness.sim.fake_runners import LOGCAT, TAGGED_LOGCAT_LINE
 from harness.sim.phone import BATTERY_LEVEL_PERCENT, DEFAULT_VERSIONS, PROPS, Phone
 
 _LOGGED = re.compile(re.escape(LOGCAT) + r"(.*)\n")
@@ -70,10 +70,11 @@ class Session:
     or its socket closed); ``emit(kind, bytes)`` streams output as it is printed; ``env`` is the environment
     the phone's shell gave it."""
 
-    def __init__(self, env: dict[str, str], emit) -> None:
+    def __init__(self, env: dict[str, str], emit, binary: str = "") -> None:
         self.kill = threading.Event()
         self.emit = emit
         self.env = env
+        self.binary = binary  # the path the phone's shell ran it by (a pushed stand-in's)
 
 
 def _chatty(phone: Phone, session: Session) -> Result:
@@ -127,6 +128,7 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session, cwd: 
         env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, DEFAULT_VERSIONS[name]),
                "HARNESS_SIM_ROOT": str(phone.root), "HARNESS_SIM_SOC": PROPS.get("ro.soc.model", ""),
                "HARNESS_SIM_CWD": cwd,  # the binary's working folder on the phone (relative paths start there)
+               "HARNESS_SIM_BINARY": session.binary,
                # The phone's own environment for the binary, kept apart from the host process's.
                **{f"HARNESS_SIM_ENV_{k}": v for k, v in session.env.items()}}
         if phone.silicon_ms is not None:
@@ -149,10 +151,16 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session, cwd: 
     out, err = out.replace(sandbox, ""), err.replace(sandbox, "")  # paths as the phone would print them
     # ET_LOG lines go where the binary's logging backend sends them; the rest stays on stdout.
     # A log line may fall inside a line of stdout (the Whisper runner streams its transcript without newlines).
+    tagged = [m.groups() for m in TAGGED_LOGCAT_LINE.finditer(out)]
+    out = TAGGED_LOGCAT_LINE.sub("", out)
     logged = _LOGGED.findall(out)
     out = _LOGGED.sub("", out)
+    stamp = datetime.now().strftime("%m-%d %H:%M:%S.%f")[:-3]
+    if tagged:  # a library that logs to logcat in every build (ONNX Runtime's AndroidLogSink)
+        with phone.logcat_file.open("a") as log:
+            log.writelines(f"{stamp}  {os.getpid():5d} {os.getpid():5d} {priority} {tag}: {line}\n"
+                           for tag, priority, line in tagged)
     if logged and phone.et_log == "logcat":
-        stamp = datetime.now().strftime("%m-%d %H:%M:%S.%f")[:-3]
         with phone.logcat_file.open("a") as log:
             log.writelines(f"{stamp}  {os.getpid():5d} {os.getpid():5d} I ExecuTorch: {line}\n" for line in logged)
     elif logged and phone.et_log == "stderr":  # runtime/platform/default/posix.cpp's format
@@ -218,7 +226,7 @@ class Daemon:
                 request = json.loads(conn.makefile("rb").readline())
             except (OSError, ValueError):
                 return
-            session = Session({k: v for k, v in request["env"].items()}, emit)
+            session = Session({k: v for k, v in request["env"].items()}, emit, request.get("path", ""))
             self.sessions.add(session)
             threading.Thread(target=self._watch, args=(conn, session), daemon=True).start()
             try:

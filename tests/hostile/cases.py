@@ -850,6 +850,61 @@ def _back_and_resumed(root: Path, lab_, run_id: str) -> None:
     con.close()
 
 
+@contextmanager
+def ort_phone_lab(root: Path, soc: str, tool_text: str):
+    """A simulated SM8650 with onnxruntime_perf_test, a QNN SDK for ``soc`` and one ort-qnn build (tiny.onnx)."""
+    from harness.runners.qnn_executor_runner import qnn_libraries
+    from harness.sim.adb_server import private_adb_server
+
+    tiny_onnx(root / "builds" / "tiny.onnx")
+    (root / "builds" / "tiny.onnx.manifest.json").write_text(json.dumps({"model": "tiny", "backend": "ort-qnn"}))
+    for rel in qnn_libraries(soc):
+        (root / "qairt" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / "qairt" / rel).write_text(f"stands in for {rel}\n")
+    (root / "onnxruntime_perf_test").write_text(tool_text)
+    tools = {"onnxruntime_perf_test": root / "onnxruntime_perf_test", "qnn_sdk": root / "qairt"}
+    with private_adb_server() as adb:
+        server, serial = adb.attach(root / "phone")
+        try:
+            (root / "devices.yaml").write_text(textwrap.dedent(f"""
+                devices:
+                  - id: phone
+                    platform: android
+                    serial: "{serial}"
+                    adb_port: {adb.port}
+                    soc: {soc}
+                    backends: [ort-qnn]
+                    tools: {json.dumps({k: str(v) for k, v in tools.items()})}
+                """))
+            (root / "plan.yaml").write_text("name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
+                                            "iterations: 3\nruns: 1\ntimeout_s: 120\n")
+            yield cli("run", "plan.yaml", "--db", "h.db", "-q", "--json", cwd=root)
+        finally:
+            adb.detach(server, serial)
+
+
+def _one_failed_cell(root: Path, proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode == 1, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    ((_, status, reason, _),) = _cells(root / "h.db", _run_id_of(proc))
+    assert status == "failed" and all(w in reason for w in words), reason
+
+
+@case("fault", "ort-qnn with another chip's QNN libraries: the CPU fallback is a failed cell, not NPU latency")
+def _(root):
+    from harness.sim.sandbox import stand_in
+
+    with ort_phone_lab(root, "SM8550", stand_in()) as proc:  # the phone is an SM8650
+        _one_failed_cell(root, proc, "did not take the whole graph", "SetupBackend failed")
+
+
+@case("fault", "onnxruntime_perf_test from a shared-library build with its libraries left behind")
+def _(root):
+    from harness.sim.sandbox import stand_in
+
+    with ort_phone_lab(root, "SM8650", stand_in(needed=("libonnxruntime.so",))) as proc:
+        _one_failed_cell(root, proc, "CANNOT LINK EXECUTABLE", "tools.onnxruntime_libs")
+
+
 @case("fault", "a push cut mid-way, then --resume once the phone is back")
 def _(root):
     import hashlib
@@ -1141,6 +1196,14 @@ def _(root):
     (root / "devices.yaml").write_text("devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
                                        "    adb_port: 70000\n")
     refused_quickly(root, "devices.yaml", "adb_port", line=5)
+
+
+@case("bad input", "inventory: a misspelt tool (onnxruntime_lib for onnxruntime_libs)")
+def _(root):
+    lab(root)
+    (root / "devices.yaml").write_text("devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
+                                       "    tools:\n      onnxruntime_lib: /opt/ort/lib\n")
+    refused_quickly(root, "devices.yaml", "tools.onnxruntime_lib", "onnxruntime_libs", line=6)
 
 
 @case("bad input", "inventory: a list at the top level")
