@@ -66,7 +66,8 @@ def test_commands_are_argument_lists():
     assert argv[argv.index("--warm_up") + 1] == "5" and "--htp_performance_mode" in argv
     qnn = onnxruntime_perf_test.build_command("p", "m.onnx", 200, "qnn", qnn_lib_dir="/data/local/tmp/q")
     # -C "key|value": perf_test's session config entries (command_args_parser.cc), CPU fallback off for the NPU.
-    assert qnn == ["p", "-e", "qnn", "-m", "times", "-r", "200", "-I", "-i", "backend_path|/data/local/tmp/q/libQnnHtp.so",
+    assert qnn == ["p", "-e", "qnn", "-m", "times", "-r", "200", "-I", "-i",
+                   "backend_path|/data/local/tmp/q/libQnnHtp.so htp_performance_mode|burst",
                    "-C", "session.disable_cpu_ep_fallback|1", "m.onnx"]
     assert "-C" not in onnxruntime_perf_test.build_command("p", "m.onnx", 200, "cpu")
     with pytest.raises(ValueError, match="QNN libraries"):
@@ -80,6 +81,10 @@ def test_the_plans_htp_mode_reaches_qnn_executor_runner_as_executorchs_number():
     assert argv[argv.index("--htp_performance_mode") + 1] == "2"
     argv, _ = qnn_executor_runner.build_command("q", "m.pte", 10, 0, "/l", "sustained_high_performance")
     assert argv[argv.index("--htp_performance_mode") + 1] == "1"
+    # ONNX Runtime's QNN EP takes the same mode by name, among its -i 'key|value' pairs.
+    argv = onnxruntime_perf_test.build_command("p", "m.onnx", 5, "qnn", qnn_lib_dir="/q",
+                                               htp_performance_mode="sustained_high_performance")
+    assert "htp_performance_mode|sustained_high_performance" in argv[argv.index("-i") + 1].split()
 
 
 def _perf_test_result(code: int, stdout: str = "", stderr: str = ""):

@@ -73,7 +73,8 @@ ORT_LOGCAT_TAG = "onnxruntime"  # on Android ORT logs through AndroidLogSink, ta
 
 
 def build_command(runner: str, model_path: str, iterations: int, provider: str = "cpu",
-                  threads: int | None = None, qnn_lib_dir: str | None = None, test_data: bool = False) -> list[str]:
+                  threads: int | None = None, qnn_lib_dir: str | None = None, test_data: bool = False,
+                  htp_performance_mode: str = "burst") -> list[str]:
     """``qnn_lib_dir``: where the QNN libraries were pushed, for ``-e qnn`` (``-i "backend_path|..."``, an
     option every perf-test revision read has, older and current: onnxruntime/test/perftest/command_args_parser.cc),
     which also runs with CPU fallback disabled (NO_CPU_FALLBACK): a QNN cell measures the NPU or fails.
@@ -87,7 +88,10 @@ def build_command(runner: str, model_path: str, iterations: int, provider: str =
     if provider == "qnn":
         if qnn_lib_dir is None:
             raise ValueError("-e qnn needs the folder the QNN libraries were pushed to")
-        argv += ["-i", f"backend_path|{qnn_lib_dir}/libQnnHtp.so", "-C", NO_CPU_FALLBACK]
+        # -i takes every QNN option as 'key|value' pairs in one space-separated word; htp_performance_mode's
+        # values are the plan's names (command_args_parser.cc's help: 'burst', 'balanced', ... 'default').
+        options = f"backend_path|{qnn_lib_dir}/libQnnHtp.so htp_performance_mode|{htp_performance_mode}"
+        argv += ["-i", options, "-C", NO_CPU_FALLBACK]
     return argv + [model_path]
 
 
@@ -227,7 +231,8 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
 
         qnn_dir = push_qnn_libraries(device, with_executorch_backend=False)
     argv = build_command(runner, model_path, settings.iterations, provider, settings.threads, qnn_dir,
-                         test_data=stage_test_data(device, model_path, artifact))
+                         test_data=stage_test_data(device, model_path, artifact),
+                         htp_performance_mode=settings.htp_performance_mode or "burst")
     if provider == "qnn":  # ORT's own log lines (SetupBackend's) go to logcat on Android, not to stderr
         device.run(["logcat", "-c"], 30)
     result = device.run(argv, settings.timeout_s, env=library_env(ort_dir, qnn_dir))
