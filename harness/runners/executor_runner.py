@@ -1,9 +1,10 @@
 """ExecuTorch's ``executor_runner`` (XNNPACK/portable): command and log parser.
 
-Source: examples/portable/executor_runner/executor_runner.cpp (pytorch/executorch, main at
-018a3a52, read with the search tools 2026-11-23), for releases v1.0 to main.  Its messages:
-``Model loaded in %f ms.``, ``Iteration %u of %u: %f ms`` (1-based on main, 0-based in older
-releases: the parser ignores the index), ``Model executed successfully %u time(s) in %f ms.``;
+Source: examples/portable/executor_runner/executor_runner.cpp (pytorch/executorch tags v1.0.0 to v1.4.0, read
+from the repository at each tag 2026-12-07).  Its messages (the first two from v1.3.0 on; before it, only the
+total):
+``Model loaded in %f ms.``, ``Iteration %u of %u: %f ms`` (1-based, ``i + 1``, in v1.3.0 and v1.4.0, the
+releases that print it: the parser ignores the index anyway), ``Model executed successfully %u time(s) in %f ms.``;
 flags ``--model_path --num_executions --cpu_threads`` and ``--print_output none|summary|all``
 (a string on main, default ``summary``; v1.0-1.2 have the bool ``--print_all_output`` instead).
 

@@ -1,8 +1,9 @@
 """ExecuTorch's LLM runner ``llama_main``: command, and its ``PyTorchObserver`` stats line.
 
-Flags from examples/models/llama/main.cpp (pytorch/executorch, v1.0 to main as read 2026-11-23):
-``--model_path --data_path --tokenizer_path --prompt --temperature --seq_len --cpu_threads --num_bos
---num_eos --warmup``; ``--seq_len`` bounds prompt + new tokens, and the token the prefill yields is
+Flags from examples/models/llama/main.cpp (pytorch/executorch tags v1.0.0 to v1.4.0, read at each tag
+2026-12-07): ``--model_path --tokenizer_path --prompt --temperature --seq_len --cpu_threads --num_bos --num_eos
+--warmup``, and the weights file as ``--data_path`` in v1.0.0 but ``--data_paths`` (a list) from v1.1.0 (the harness
+passes neither: its programs carry their weights); ``--seq_len`` bounds prompt + new tokens, and the token the prefill yields is
 printed but not counted in ``generated_tokens`` (extension/llm/runner/text_llm_runner.cpp).  The
 tokenizer is loaded by ``llm::load_tokenizer``, which tries a Hugging Face ``tokenizer.json`` first,
 then tiktoken, SentencePiece and llama2.c formats (extension/llm/runner/llm_runner_helper.cpp).
