@@ -407,32 +407,6 @@ def test_int4_int8_chains_measured_one_after_the_other_claim_no_paired_significa
     assert "one after the other" in lat.reading() and "significant" not in lat.reading().replace("significance", "")
 
 
-def test_int4_int8_chains_measured_in_several_rounds_get_the_paired_verdict():
-    """Chains measured in several rounds (each round: each chain's pass over the corpus, side by side) are paired
-    by round like the plan's cells: INT4 at twice INT8's time in every round is called slower with an interval
-    excluding 1.  Fails if every chain pair is labelled 'not side by side' again (the verdict was withheld)."""
-    from types import SimpleNamespace
-
-    from harness.report.quant import NOT_SIDE_BY_SIDE, quant_pairs
-
-    def chain(quant, scale, rounds):
-        rows = [{"utt_id": f"u{i}", "total_ms": scale * (100.0 + i)} for i in range(20)]
-        noise = [1.0, 1.03, 0.98, 1.01, 0.99, 1.02][:rounds]
-        runs = [{"run_index": r, "status": "ok", "p50_ms": scale * 110 * n, "p95_ms": scale * 118 * n}
-                for r, n in enumerate(noise)]
-        return SimpleNamespace(asr_parts=[{"quantization": quant, "size_bytes": 10}], chain={"name": quant},
-                               cell=SimpleNamespace(transcripts=rows, runs=runs))
-
-    cmp = SimpleNamespace(a=chain("int8", 1.0, 6), b=chain("int4", 2.0, 6), device_id="phone", result=None)
-    (pair,) = quant_pairs(SimpleNamespace(cells=[], comparisons=[cmp]))
-    lat = pair.latency
-    assert lat.paired and lat.verdict == "slower", lat.reading()
-    assert lat.ratio == pytest.approx(2.0) and lat.ratio_ci.low > 1
-    one = SimpleNamespace(a=chain("int8", 1.0, 1), b=chain("int4", 2.0, 1), device_id="phone", result=None)
-    (single,) = quant_pairs(SimpleNamespace(cells=[], comparisons=[one]))
-    assert single.latency.verdict == NOT_SIDE_BY_SIDE and not single.latency.paired
-
-
 def test_pipelines_run_one_after_the_other_get_no_paired_interval():
     """The whole-pipeline INT4-INT8 difference was given a 'paired by utterance' interval though the pipelines
     ran one after the other.  Fails if compare_pipelines computes an interval again."""

@@ -25,11 +25,6 @@ class QuantPair:
     size_ratio: float | None
 
 
-def _rounds_in_common(a_cell, b_cell) -> set[int]:
-    ok = lambda cell: {r["run_index"] for r in getattr(cell, "runs", None) or [] if r["status"] == "ok"}  # noqa: E731
-    return ok(a_cell) & ok(b_cell)
-
-
 def paired_runs(a_cell, b_cell, threshold: float = DEFAULT_THRESHOLD, alpha: float = ALPHA,
                 ci_level: float = LEVEL) -> LatencyComparison:
     """B against A where both were measured in the same rounds: run i of each is a pair in time."""
@@ -41,10 +36,9 @@ def paired_runs(a_cell, b_cell, threshold: float = DEFAULT_THRESHOLD, alpha: flo
                         threshold=threshold, alpha=alpha, ci_level=ci_level)
 
 
-# Within a round the engine measures a chain's utterances in one process and the next chain after it, not
-# alternately: load that came or went between them is in every "pair", so a paired test on utterances would claim
-# what it cannot know (identical VAD builds measured 16.4 and 7.71 ms).  With one round only, the row gives the
-# ratios and says why there is no verdict; with several, rounds are the pairs (paired_runs).
+# The engine measures a chain's utterances in one process and the next chain after it, not alternately: load that
+# came or went between them is in every "pair", so a paired test on utterances would claim what it cannot know
+# (identical VAD builds measured 16.4 and 7.71 ms).  The row gives the ratios and says why there is no verdict.
 NOT_SIDE_BY_SIDE = "not side by side"
 
 
@@ -57,9 +51,8 @@ def chains_one_after_another(a_ms: list[float], b_ms: list[float]) -> LatencyCom
     ratio = percentile(b_ms, 50) / percentile(a_ms, 50) if a_ms and b_ms else float("nan")
     p95 = b_p95 / a_p95 if a_p95 and b_p95 else None
     return LatencyComparison(len(a_ms), len(b_ms), ratio, None, p95, None, None, False, None, None, NOT_SIDE_BY_SIDE,
-                             "the chains ran one after the other in a single round, so load that changed between "
-                             "them is in the ratio: no paired significance is claimed; measure them in several "
-                             "rounds (runs: 3 or more) for a paired verdict",
+                             "the chains ran one after the other, not alternately, so load that changed between "
+                             "them is in the ratio: no paired significance is claimed; measure them again to confirm",
                              ci_level=QUANT_CI_LEVEL)
 
 
@@ -86,12 +79,7 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
             a_ms = {t["utt_id"]: t["total_ms"] for t in cmp.a.cell.transcripts}
             b_ms = {t["utt_id"]: t["total_ms"] for t in cmp.b.cell.transcripts}
             ids = sorted(set(a_ms) & set(b_ms))
-            if len(_rounds_in_common(cmp.a.cell, cmp.b.cell)) >= 2:
-                # Measured in several rounds, each chain's pass over the corpus beside the other's: each round
-                # is a pair in time, as for the plan's cells (the chains' run-level medians and P95s).
-                latency = paired_runs(cmp.a.cell, cmp.b.cell, ci_level=QUANT_CI_LEVEL)
-            else:
-                latency = chains_one_after_another([a_ms[i] for i in ids], [b_ms[i] for i in ids])
+            latency = chains_one_after_another([a_ms[i] for i in ids], [b_ms[i] for i in ids])
             pairs.append(QuantPair(cmp.device_id, f"chain {cmp.a.chain['name']} → {cmp.b.chain['name']} (per utterance)",
                                    latency, cmp.result, size(cmp.b) / size(cmp.a)))
     return pairs
