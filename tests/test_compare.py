@@ -407,6 +407,30 @@ def test_int4_int8_chains_measured_one_after_the_other_claim_no_paired_significa
     assert "one after the other" in lat.reading() and "significant" not in lat.reading().replace("significance", "")
 
 
+def test_a_voice_pipeline_is_no_int4_partner_for_a_plain_chain():
+    """INT4 against INT8 paired a VAD + ASR + LLM pipeline with an unrelated plain ASR chain, by the decoder's
+    quantization alone ("chain pipe-int8 -> onnx-int4").  Pairs are chains with the same parts on the same
+    backends; fails if quant_pairs pairs by quantization only again."""
+    from types import SimpleNamespace
+
+    from harness.report.quant import quant_pairs
+
+    def chain(name, quant, roles):
+        rows = [{"utt_id": f"u{i}", "total_ms": 100.0 + i} for i in range(20)]
+        parts = {role: {"quantization": quant, "backend": "ort-cpu", "size_bytes": 10} for role in roles}
+        return SimpleNamespace(asr_parts=[parts["decoder"]], chain={"name": name, "corpus": "c", **parts},
+                               cell=SimpleNamespace(transcripts=rows))
+
+    asr = ("mel", "encoder", "decoder")
+    pipeline, plain_int4, plain_int8 = (chain("pipe-int8", "int8", asr + ("vad", "llm")),
+                                        chain("onnx-int4", "int4", asr), chain("onnx-int8", "int8", asr))
+    mixed = SimpleNamespace(a=pipeline, b=plain_int4, device_id="phone", result=None)
+    assert quant_pairs(SimpleNamespace(cells=[], comparisons=[mixed])) == []
+    same = SimpleNamespace(a=plain_int8, b=plain_int4, device_id="phone", result=None)
+    (pair,) = quant_pairs(SimpleNamespace(cells=[], comparisons=[same]))
+    assert "onnx-int8" in pair.subject and "onnx-int4" in pair.subject
+
+
 def test_pipelines_run_one_after_the_other_get_no_paired_interval():
     """The whole-pipeline INT4-INT8 difference was given a 'paired by utterance' interval though the pipelines
     ran one after the other.  Fails if compare_pipelines computes an interval again."""

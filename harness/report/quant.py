@@ -56,6 +56,14 @@ def chains_one_after_another(a_ms: list[float], b_ms: list[float]) -> LatencyCom
                              ci_level=QUANT_CI_LEVEL)
 
 
+def _differ_only_in_quantization(a: dict, b: dict) -> bool:
+    """Two chains are an INT4/INT8 pair when they have the same parts (a voice pipeline is no pair for a plain
+    chain: its ASR hears only what its VAD kept) on the same backends, and only quantizations differ."""
+    parts = lambda chain: {role: part for role, part in chain.items() if isinstance(part, dict)}  # noqa: E731
+    pa, pb = parts(a), parts(b)
+    return pa.keys() == pb.keys() and all(pa[role].get("backend") == pb[role].get("backend") for role in pa)
+
+
 def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
     pairs: list[QuantPair] = []
     by_key: dict[tuple, dict[str, object]] = {}
@@ -73,7 +81,7 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
                                    None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"]))
     for cmp in data.comparisons:
         qa, qb = cmp.a.asr_parts[-1]["quantization"], cmp.b.asr_parts[-1]["quantization"]
-        if (qa, qb) == (high, low):
+        if (qa, qb) == (high, low) and _differ_only_in_quantization(cmp.a.chain, cmp.b.chain):
             size = lambda c: sum(part["size_bytes"] for part in c.asr_parts)
             # Utterances are the units here: both chains transcribed the same ones, so pair by utterance.
             a_ms = {t["utt_id"]: t["total_ms"] for t in cmp.a.cell.transcripts}
