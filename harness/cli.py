@@ -236,7 +236,7 @@ def cmd_nightly(args) -> int:
         run_id = _resolve_run_id(args.db, args.compare_only)
         if baseline is not None:
             refuse_unusable_baseline(args.db, baseline, run_id)
-        outcome = compare_and_write(args.db, run_id, baseline, args.output, args.threshold)
+        outcome = compare_and_write(args.db, run_id, baseline, args.output, args.threshold, replay=True)
     else:
         if baseline is not None:  # before a night is spent measuring
             refuse_unusable_baseline(args.db, baseline, args.resume, args.plan)

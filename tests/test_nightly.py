@@ -137,6 +137,31 @@ def test_compare_only_rebuilds_the_verdict_from_the_store(nights, tmp_path):
     assert missing.returncode == 2 and "no plan given" in missing.stderr
 
 
+def test_a_replay_never_rewrites_a_nights_stored_verdict_nor_judges_against_a_later_run(nights, tmp_path):
+    """`--compare-only` against another baseline rewrote the night's stored verdict, so the report and the site
+    then disagreed with that night's JUnit, nightly.json and exit code; a later run was accepted as baseline."""
+    import shutil
+
+    from harness.store import Store
+
+    _, stored, runs = nights
+    db = tmp_path / "h.db"
+    shutil.copy(stored, db)
+    third, first, second = (json.loads(runs[i].stdout) for i in (2, 0, 1))
+    with Store(db) as store:
+        before = store.stored_verdicts(third["run_id"])[third["run_id"]]
+    other = first["run_id"] if before.baseline_run_id != first["run_id"] else second["run_id"]  # not its baseline
+    replay = run_cli("nightly", "--compare-only", third["run_id"], "--baseline", other, "--db", str(db),
+                     "-o", str(tmp_path / "again"), "--json")
+    assert replay.returncode in (0, 1) and json.loads(replay.stdout)["baseline_run_id"] == other, replay.stderr
+    with Store(db) as store:
+        after = store.stored_verdicts(third["run_id"])[third["run_id"]]
+    assert after.baseline_run_id == before.baseline_run_id != other
+    assert [c.status for c in after.checks] == [c.status for c in before.checks]
+    later = run_cli("nightly", "--compare-only", second["run_id"], "--baseline", third["run_id"], "--db", str(db))
+    assert later.returncode == 2 and "started after" in later.stderr, later.stderr
+
+
 def test_a_build_missing_tonight_fails_the_night_and_is_counted(nights, tmp_path):
     """A broken export whose glob matches nothing drops a build from tonight's plan: the night must fail on it,
     not pass on what is left.  Catches run_checks without missing_tonight (the night PASSED, the build unnamed)."""

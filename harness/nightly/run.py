@@ -41,6 +41,11 @@ def refuse_unusable_baseline(db: Path, baseline_id: str, run_id: str | None = No
                         "passes.", path=db, fix="pin an earlier run of the plan ('harness runs' lists them), "
                                                 "or leave --baseline out for the latest finished one.")
     with Store(db) as store:
+        if run_id is not None and store.run(baseline_id).started_at > store.run(run_id).started_at:
+            raise UserError(f"--baseline {baseline_id} started after the run being judged, {run_id}: a night is "
+                            "judged against an earlier one.", path=db,
+                            fix="pin an earlier run of the plan ('harness runs' lists them), or compare the two "
+                                f"runs without a verdict: harness compare {run_id} {baseline_id}.")
         if run_id is not None or plan is not None:
             from harness.plan import load_plan
 
@@ -72,9 +77,12 @@ def _refuse_other_plan(store: Store, db: Path, baseline_id: str, plan_name: str)
 
 
 def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: Path | None,
-                      threshold: float) -> NightlyOutcome:
+                      threshold: float, replay: bool = False) -> NightlyOutcome:
     """Checks of a stored run against a stored baseline; writes index.html, junit.xml, nightly.json (in
-    ``out_dir``, by default RUN_ID beside the database, where 'harness report' writes too)."""
+    ``out_dir``, by default RUN_ID beside the database, where 'harness report' writes too).  The verdict is
+    stored as the run's own unless ``replay`` (``--compare-only``) finds one stored already: a night's verdict
+    is what its nightly judged, and a later replay against another baseline must not rewrite it (its JUnit,
+    nightly.json and exit code were that verdict's)."""
     out_dir = out_dir or db.parent / run_id
     with Store(db) as store:
         unfinished = incomplete(store, run_id)
@@ -94,7 +102,9 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
     checks = run_checks(current, baseline, threshold, floors) + history_checks(series, run_id, current)
     current.checks, current.baseline_run_id, current.history = checks, baseline_id, series
     with Store(db) as store:  # the verdict as judged tonight: the history site shows this one, not a replay
-        store.record_checks(run_id, baseline_id, checks)
+        kept = store.stored_verdicts(run_id).get(run_id) if replay else None
+        if kept is None:
+            store.record_checks(run_id, baseline_id, checks)
     write_text(out_dir / "index.html", render(current, db))  # a folder it makes is removed if this fails
     write_junit(checks, run_id, out_dir / "junit.xml")
     write_summary(checks, run_id, baseline_id, out_dir / "nightly.json")
