@@ -183,3 +183,39 @@ def test_host_workers_get_no_thread_count_when_the_plan_sets_none():
                      host_llm.build_command("m.pte", str(Path("tok.json")), settings)):
             got = argv[argv.index("--threads") + 1] if "--threads" in argv else None
             assert got == want, argv
+
+
+def test_a_failed_chain_is_named_as_its_chain_and_is_not_also_missing_tonight(tmp_path, model_dir):
+    """A chain whose encoder broke was reported as its decoder build ('whisper-tiny.en asr-decoder int4 ...
+    failed'), counted as a latency cell, and its WER check said 'missing tonight' besides.  Fails without the
+    chain label, the chain tile for a failed transcription cell, or the failed chain counted as present."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import soundfile as sf
+
+    from harness.nightly.checks import missing_tonight
+    from harness.report.model import build_report_data
+    from harness.report.verdict import CHAIN_GROUP, MISSING, run_judgements
+    from harness.store import Store
+    from tests.helpers import chain_parts, measure, write
+
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    write(tmp_path / "c" / "manifest.jsonl", '{"id": "u", "audio": "u.wav", "text": "x", "duration_s": 1}\n')
+    sf.write(tmp_path / "c" / "u.wav", np.zeros(16000, dtype=np.float32), 16000, subtype="PCM_16")
+    plan = write(tmp_path / "plan.yaml", """
+        name: p
+        inventory: devices.yaml
+        accuracy: {corpus: c, chains: [{name: broken-int4, PARTS}]}
+        """.replace("PARTS", chain_parts(model_dir, tmp_path / "parts")))  # not a Whisper: the chain fails
+    measured = measure(plan, tmp_path / "h.db")
+    (cell,) = measured.cells
+    assert cell.status != "ok" and cell.label == "chain broken-int4", cell.label
+    with Store(tmp_path / "h.db") as store:
+        data = build_report_data(store, measured.outcome.run_id)
+    (failed,) = [c for c in run_judgements(data) if c.status == "failed"]
+    assert failed.subject == "chain broken-int4" and failed.group == CHAIN_GROUP, failed
+    baseline = SimpleNamespace(run=SimpleNamespace(run_id="B"), cells=[],
+                               chains=[SimpleNamespace(cell=SimpleNamespace(device_id="host"),
+                                                       chain={"name": "broken-int4"})])
+    assert not [c for c in missing_tonight(data, baseline) if c.status == MISSING]

@@ -179,7 +179,10 @@ def missing_tonight(current: ReportData, baseline: ReportData | None) -> list[Ch
     if baseline is None:
         return []
     tonight = {_identity(v) for v in current.cells if not v.role}
+    # A chain that ran and failed tonight is there (its failure is the failing check), not missing as well.
     chains_tonight = {(c.cell.device_id, c.chain.get("name")) for c in current.chains}
+    chains_tonight |= {(v.cell.device_id, v.cell.extra.get("chain", {}).get("name")) for v in current.cells
+                       if v.cell.task == "transcribe"}
     detail = f"measured in baseline {baseline.run.run_id}, not in this run"
     out = [Check(v.cell.device_id, v.cell.label, "latency", MISSING, detail, group=v.cell.artifact["stage"])
            for v in baseline.cells if not v.role and _identity(v) not in tonight]

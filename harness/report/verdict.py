@@ -166,12 +166,20 @@ def budget_check(device_id: str, subject: str, group: str, anchor: str, p95_ms: 
     return Check(device_id, subject, "budget", status, detail, data, group=group, anchor=anchor)
 
 
+def _failed_group(cell, stage: str) -> str:
+    """The tile a failed cell counts under: a transcription cell is its chain (or pipeline), not its decoder."""
+    if cell.task != "transcribe":
+        return stage
+    chain = cell.extra.get("chain", {})
+    return PIPELINE_GROUP if "vad" in chain and "llm" in chain else CHAIN_GROUP
+
+
 def cell_check(view) -> Check:
     """A latency cell (harness.report.model.CellView): failed, or its P95 against its stage's budget."""
     cell, stage = view.cell, view.cell.artifact["stage"]
     if view.verdict == "failed":
-        return Check(cell.device_id, cell.label, "run", "failed", cell.reason or cell.status, group=stage,
-                     anchor=view.row_anchor)
+        return Check(cell.device_id, cell.label, "run", "failed", cell.reason or cell.status,
+                     group=_failed_group(cell, stage), anchor=view.row_anchor)
     s = view.summary
     check = budget_check(cell.device_id, cell.label, stage, view.row_anchor, s.p95_ms, s.p95_ci, view.budget_name,
                          view.budget_ms)

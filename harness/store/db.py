@@ -198,6 +198,12 @@ class CellRecord:
 
     @property
     def label(self) -> str:
+        """How the cell is named everywhere: its build, or for a transcription cell its chain (the cell's artifact
+        is the chain's decoder, which names the build in results but is not what ran: a failed chain read as
+        its decoder build)."""
+        chain = self.extra.get("chain") if self.task == "transcribe" else None
+        if chain and chain.get("name"):
+            return f"chain {chain['name']}"
         a = self.artifact
         return f"{a['model']} {a['stage']} {a['quantization']} {a['backend']}"
 
