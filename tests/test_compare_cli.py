@@ -184,9 +184,12 @@ def test_an_interrupted_side_is_named_and_every_printed_command_names_the_databa
     # --baseline takes 'latest' as every other command does; the outputs go beside the database, as a report's
     with Store(db) as store:
         store.set_run_status("synthetic-0001", "complete")
-    proc = run_cli("nightly", "--compare-only", "synthetic-0000", "--baseline", "latest", "--db", str(db), "--json")
+    # ('latest' resolves, and a night is judged against an earlier one: the later run is refused as its baseline)
+    later = run_cli("nightly", "--compare-only", "synthetic-0000", "--baseline", "latest", "--db", str(db))
+    assert later.returncode == 2 and "--baseline synthetic-0001 started after" in later.stderr, later.stderr
+    proc = run_cli("nightly", "--compare-only", "latest", "--baseline", "synthetic-0000", "--db", str(db), "--json")
     out = json.loads(proc.stdout)
-    assert out["baseline_run_id"] == "synthetic-0001" and out["out_dir"] == str(db.parent / "synthetic-0000")
+    assert out["baseline_run_id"] == "synthetic-0000" and out["out_dir"] == str(db.parent / "synthetic-0001")
 
 
 def test_the_compare_headline_counts_in_words_and_names_an_incomplete_side():

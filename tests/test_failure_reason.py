@@ -219,3 +219,32 @@ def test_a_failed_chain_is_named_as_its_chain_and_is_not_also_missing_tonight(tm
                                chains=[SimpleNamespace(cell=SimpleNamespace(device_id="host"),
                                                        chain={"name": "broken-int4"})])
     assert not [c for c in missing_tonight(data, baseline) if c.status == MISSING]
+
+
+def test_a_chain_that_got_slower_and_bigger_is_shown_not_passed_in_silence():
+    """A chain whose encoder bytes were swapped for a 3x bigger build (P95 679 -> 1368 ms) passed the night with no
+    check naming it (only budget and WER were checked for chains).  Sizes are exact, so a part that grew is a
+    regression; the latency move is shown as undecided (one pass per night cannot be judged), and so is a WER
+    check with too few utterances (the banner said '0 undecided' beside three of them)."""
+    from types import SimpleNamespace
+
+    from harness.nightly.checks import chain_change_checks
+    from harness.report.verdict import headline
+
+    def chain(encoder_sha, encoder_bytes, p95_ms):
+        parts = {"encoder": {"sha256": encoder_sha, "size_bytes": encoder_bytes, "quantization": "int8"},
+                 "decoder": {"sha256": "d", "size_bytes": 1000, "quantization": "int8"}}
+        return SimpleNamespace(chain={"name": "onnx-int8", **parts}, cell=SimpleNamespace(device_id="host"),
+                               timing={"p95_total_ms": p95_ms})
+
+    checks = chain_change_checks(chain("a", 11_500_000, 679.0), chain("b", 37_800_000, 1368.0), 0.05)
+    by_kind = {c.kind: c for c in checks}
+    assert by_kind["size"].status == "regression" and "encoder" in by_kind["size"].subject
+    assert by_kind["latency"].status in ("too few runs",) and "679 -> 1368" in by_kind["latency"].detail
+    assert "encoder" in by_kind["latency"].detail and "not judged" in by_kind["latency"].detail
+    assert chain_change_checks(chain("a", 11_500_000, 679.0), chain("a", 11_500_000, 690.0), 0.05) == []
+    from harness.report.verdict import Check
+
+    few = Check("host", "onnx-int8", "wer", "too few utterances", "too few utterances for an interval (3)")
+    top = headline(checks + [few])
+    assert top.counts["undecided"] == 2 and not top.passed

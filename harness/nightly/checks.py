@@ -12,7 +12,7 @@ from harness.accuracy.bootstrap import paired_bootstrap
 from harness.nightly.noise import NoiseFloor
 from harness.report.model import ReportData
 from harness.report.verdict import FAILING  # noqa: F401 (re-exported)
-from harness.report.verdict import CHAIN_GROUP, MISSING, Check, run_judgements
+from harness.report.verdict import CHAIN_GROUP, MISSING, TOO_FEW_UTTERANCES, Check, run_judgements
 from harness.run.engine import REF_SUFFIX, identity_of
 from harness.runners.base import RunSettings
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, compare_runs
@@ -170,7 +170,47 @@ def run_checks(current: ReportData, baseline: ReportData | None, threshold: floa
                                 "no baseline transcripts of the same utterances"))
             continue
         checks.append(wer_check(before, chain))
+    for chain in current.chains:
+        before = base_chains.get((chain.cell.device_id, chain.chain.get("name")))
+        if before is not None:
+            checks += chain_change_checks(before, chain, threshold)
     return checks + missing_tonight(current, baseline)
+
+
+def _size_check(device_id: str, subject: str, before_bytes: int, now_bytes: int, threshold: float,
+                group: str = "") -> Check | None:
+    """A build's size against the baseline's, beyond the threshold: sizes are exact, so no test is needed."""
+    ratio = now_bytes / before_bytes
+    if abs(ratio - 1) <= threshold:
+        return None
+    return Check(device_id, subject, "size", "regression" if ratio > 1 else "improvement",
+                 f"size x{ratio:.3f} ({before_bytes} -> {now_bytes} bytes)", {"ratio": ratio}, group=group)
+
+
+def chain_change_checks(before, now, threshold: float) -> list[Check]:
+    """What changed in a chain since the baseline: each part's size (exact), and a per-utterance P95 that moved
+    beyond the threshold, called out as undecided.  A chain is one pass over the corpus per night, so there is no
+    run-to-run spread to judge a latency change against: the move is shown, not judged (the chain's builds,
+    measured as plan cells, get the verdict)."""
+    name, device = now.chain.get("name"), now.cell.device_id
+    out = []
+    for role, part in now.chain.items():
+        old = before.chain.get(role)
+        if isinstance(part, dict) and isinstance(old, dict) and old.get("sha256") != part.get("sha256") \
+                and old.get("size_bytes") and part.get("size_bytes"):
+            check = _size_check(device, f"chain {name} {role}", old["size_bytes"], part["size_bytes"], threshold,
+                                CHAIN_GROUP)
+            out += [check] if check else []
+    a, b = before.timing.get("p95_total_ms"), now.timing.get("p95_total_ms")
+    if a and b and abs(b / a - 1) > threshold:
+        changed = [role for role, part in now.chain.items() if isinstance(part, dict)
+                   and isinstance(before.chain.get(role), dict) and before.chain[role].get("sha256") != part.get("sha256")]
+        parts = f"changed parts: {', '.join(changed)}" if changed else "same bytes"
+        out.append(Check(device, name, "latency", "too few runs",
+                         f"per-utterance P95 {a:.0f} -> {b:.0f} ms (x{b / a:.2f}; {parts}); one pass per night, so "
+                         "not judged: measure the chain's builds as plan cells for a verdict", {"ratio": b / a},
+                         group=CHAIN_GROUP))
+    return out
 
 
 def missing_tonight(current: ReportData, baseline: ReportData | None) -> list[Check]:
@@ -216,18 +256,13 @@ def _comparisons(view, baseline, current, base_cells, references, threshold, flo
     latency = latency_check(before, view, threshold, floors.get(_identity(view)), reference)
     if reference is None and before.cell.artifact["sha256"] != view.cell.artifact["sha256"]:
         latency.detail += "; " + _unpaired_why(view, current)
-    out = [latency]
-    size_ratio = view.cell.artifact["size_bytes"] / before.cell.artifact["size_bytes"]
-    if abs(size_ratio - 1) > threshold:
-        out.append(Check(view.cell.device_id, label, "size", "regression" if size_ratio > 1 else "improvement",
-                         f"size x{size_ratio:.3f} ({before.cell.artifact['size_bytes']} -> "
-                         f"{view.cell.artifact['size_bytes']} bytes)", {"ratio": size_ratio}))
-    return out
+    size = _size_check(view.cell.device_id, label, before.cell.artifact["size_bytes"],
+                       view.cell.artifact["size_bytes"], threshold)
+    return [latency] + ([size] if size else [])
 
 
 # A WER comparison's reading (harness.accuracy.bootstrap.PairedComparison.reading) as a check's status.
 WER_STATUS = {"B worse": "regression", "B better": "improvement", "no clear difference": "pass"}
-TOO_FEW_UTTERANCES = "too few utterances"
 
 
 def wer_check(before, now) -> Check:

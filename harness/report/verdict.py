@@ -42,11 +42,13 @@ from harness.words import counted, plural
 MISSING = "missing tonight"
 FAILING = ("failed", MISSING, "regression", "budget miss")
 # "new" (nothing to compare with) ranks below "pass": a first night's tiles still say what its budgets found.
+# A WER comparison with too few utterances for an interval: it could not call a change either way.
+TOO_FEW_UTTERANCES = "too few utterances"
 SEVERITY = ("failed", MISSING, "regression", "budget miss", "near budget", "suspect", "shift", "too noisy", "too few runs",
-            "not comparable", "no P95", "no budget", "improvement", "pass", "new")
+            TOO_FEW_UTTERANCES, "not comparable", "no P95", "no budget", "improvement", "pass", "new")
 NO_BUDGET = "no budget"
 # Checks that could not judge (nothing to compare, not like with like, too noisy, nothing to judge against).
-UNJUDGED = ("new", "too few runs", "not comparable", "too noisy", "no P95", NO_BUDGET)
+UNJUDGED = ("new", "too few runs", TOO_FEW_UTTERANCES, "not comparable", "too noisy", "no P95", NO_BUDGET)
 # Tile groups that are not a build's stage.
 CHAIN_GROUP, PIPELINE_GROUP = "asr-chain", "pipeline"
 
@@ -277,8 +279,8 @@ def tiles(checks: list[Check]) -> list[Tile]:
 
 # A comparison that could not call a change it was asked to: not failing the night, but shown beside what failed,
 # not folded among the passes (a changed build left undecided is what a 9 am reader must not miss).
-UNDECIDED = ("too noisy", "too few runs", "not comparable")
-# The banner's counts: (statuses counted, noun, plural); "undecided" counts the three statuses above.
+UNDECIDED = ("too noisy", "too few runs", TOO_FEW_UTTERANCES, "not comparable")
+# The banner's counts: (statuses counted, noun, plural); "undecided" counts the statuses above.
 BANNER = ((("regression",), "regression", None), (("budget miss",), "budget miss", None),
           ((MISSING,), MISSING, MISSING), (("failed",), "failed cell", None), (UNDECIDED, "undecided", "undecided"))
 
