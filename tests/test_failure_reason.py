@@ -248,3 +248,18 @@ def test_a_chain_that_got_slower_and_bigger_is_shown_not_passed_in_silence():
     few = Check("host", "onnx-int8", "wer", "too few utterances", "too few utterances for an interval (3)")
     top = headline(checks + [few])
     assert top.counts["undecided"] == 2 and not top.passed
+
+
+def test_the_advice_for_a_missing_interval_fits_the_plan_that_got_it():
+    """'runs too spread for an interval ... (set 'runs' in the plan to 3 or more)' was told to a plan of runs: 3, and
+    a stopped run of a runs: 3 plan was told to change its plan instead of resuming.  Fails with the fixed advice."""
+    from harness.stats import RunValues, summarize
+    from harness.stats.runlevel import more_runs_advice
+
+    assert "set 'runs' in the plan to 3" in more_runs_advice(1)
+    assert "--resume" in more_runs_advice(1, runs_planned=3) and "set 'runs'" not in more_runs_advice(1, 3)
+    assert "set 'runs'" not in more_runs_advice(3, 3) and "throttling" in more_runs_advice(3, 3)
+    spread = [RunValues(1.0, 1.2, 30), RunValues(40.0, 48.0, 30), RunValues(1500.0, 1800.0, 30)]  # > 10x wide
+    s = summarize([], spread, runs_planned=3)
+    (flag,) = [w for w in s.warnings if "interval" in w]
+    assert "too spread" in flag and "set 'runs'" not in flag, flag

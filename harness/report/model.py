@@ -243,7 +243,7 @@ def build_report_data(store: Store, run_id: str) -> ReportData:
             if cell.status == "ok":
                 chains.append(chain_view(cell, run.budgets))
                 continue
-        summary = summarize(cell.samples_ms, cell.run_values()) if cell.status == "ok" else None
+        summary = summarize(cell.samples_ms, cell.run_values(), cell.runs_planned) if cell.status == "ok" else None
         view = CellView(cell=cell, summary=summary)
         _verdict(view, run.budgets)
         views.append(view)

@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass
 
 from harness.stats.runlevel import (LEVEL, MIN_INTERVAL_RUNS, RatioEstimate, log_values, min_detectable_ratio,
-                                     no_interval_words, paired_log_diffs, ratio_estimate, sensible_ratio, welch_se_df)
+                                     more_runs_advice, no_interval_words, paired_log_diffs, ratio_estimate, sensible_ratio,
+                                     welch_se_df)
 from harness.stats.summary import Interval
 
 MIN_RUNS = MIN_INTERVAL_RUNS  # per side: below it no interval is worth printing, so no verdict leans on one
@@ -98,7 +99,7 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
                                  p95.ratio if p95 else None, None, None, paired, None, noise_floor, "too few runs",
                                  (f"{statistic} {_pct(med.ratio)}; " if med else "")
                                  + f"{no_interval_words(min(runs_a, runs_b))}: needs at least {MIN_RUNS} runs on each "
-                                 f"side (has {runs_a} and {runs_b}); set 'runs' in the plan to {MIN_RUNS} or more",
+                                 f"side (has {runs_a} and {runs_b}); {more_runs_advice(min(runs_a, runs_b))}",
                                  statistic, **rule)
     if med.interval is None:  # runs too spread for an interval worth printing: nothing to lean a verdict on
         return LatencyComparison(runs_a, runs_b, med.ratio, None, p95.ratio if p95 else None, None, med.p_value,

@@ -56,6 +56,17 @@ def no_interval_words(runs: int) -> str:
     return f"runs too spread for an interval (over {MAX_INTERVAL_SPAN:g}x wide)"
 
 
+def more_runs_advice(runs_stored: int, runs_planned: int | None = None) -> str:
+    """What gets an interval: runs in the plan when it asks for too few; the rest of the runs when the plan asked
+    for enough and fewer were stored (a stopped run: --resume measures them); calmer runs when there were enough
+    and they spread too far (telling a plan of 'runs: 3' to set 'runs: 3' helped no one)."""
+    if runs_planned is not None and runs_planned >= MIN_INTERVAL_RUNS > runs_stored:
+        return f"the plan asks for {runs_planned} runs and {runs_stored} were stored: resume the run (--resume RUN_ID)"
+    if runs_stored < MIN_INTERVAL_RUNS:
+        return f"set 'runs' in the plan to {MIN_INTERVAL_RUNS} or more"
+    return "look for thermal throttling, background load or frequency changes; more runs also narrow it"
+
+
 def sensible_ratio(ratio: float | None) -> bool:
     """A detectable change (or any derived ratio) worth printing: finite and within MAX_INTERVAL_SPAN either way."""
     return ratio is not None and math.isfinite(ratio) and 1 / MAX_INTERVAL_SPAN <= ratio <= MAX_INTERVAL_SPAN

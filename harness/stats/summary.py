@@ -128,12 +128,13 @@ def _below_the_clock(runs: list[RunValues]) -> tuple[list[RunValues], int]:
     return [RunValues(lift(r.p50_ms), lift(r.p95_ms), r.n) for r in runs], zero
 
 
-def summarize(samples_ms, runs: list[RunValues] | None = None) -> LatencySummary | None:
+def summarize(samples_ms, runs: list[RunValues] | None = None, runs_planned: int | None = None) -> LatencySummary | None:
     """Everything a report shows about one cell (warm-ups excluded by the caller).
 
-    ``runs``: one entry per run; without it, all samples are taken as one run.
+    ``runs``: one entry per run; without it, all samples are taken as one run.  ``runs_planned``: how many the
+    plan asked for, when known (the advice for a missing interval depends on it).
     """
-    from harness.stats.runlevel import geometric_estimate, no_interval_words
+    from harness.stats.runlevel import geometric_estimate, more_runs_advice, no_interval_words
 
     data = np.asarray(samples_ms, dtype=float)
     runs = runs if runs is not None else ([run_values(data)] if data.size else [])
@@ -149,7 +150,7 @@ def summarize(samples_ms, runs: list[RunValues] | None = None) -> LatencySummary
                         f"milliseconds): counted as {HALF_TICK_MS} ms, the middle of [0, 1) ms")
     if p50.interval is None:
         blind = ", and no view of process-to-process noise" if p50.runs < 2 else ""
-        warnings.append(f"{no_interval_words(p50.runs)}{blind} (set 'runs' in the plan to 3 or more)")
+        warnings.append(f"{no_interval_words(p50.runs)}{blind} ({more_runs_advice(p50.runs, runs_planned)})")
     if p50.log_sd is not None and p50.log_sd > UNSTABLE_CV:
         warnings.append(f"unstable across runs: run medians spread by {p50.log_sd:.0%} (over {UNSTABLE_CV:.0%}); "
                         "look for thermal throttling, background load or frequency changes")
