@@ -283,3 +283,19 @@ def test_one_check_and_one_regression_are_counted_in_words_on_the_compare_page_a
     assert _detail(headline(checks), checks) == "1 regression"
     passing = [Check("d", "s", "latency", "pass", "")]
     assert _detail(headline(passing), passing) == "1 check, none failing"
+
+
+def test_a_run_compared_with_itself_or_with_another_plans_run_says_so(synthetic_db, tmp_path):
+    """Both gave a quiet comparison with no word about why (an outside tester): a run with itself cannot change,
+    and two plans share only some cells."""
+    import shutil
+    import sqlite3
+
+    same = run_cli("compare", "synthetic-0001", "synthetic-0001", "--db", str(synthetic_db), "--format", "json")
+    assert any("same run" in note for note in json.loads(same.stdout)["notes"]), same.stdout
+    db = tmp_path / "h.db"
+    shutil.copy(synthetic_db, db)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE runs SET plan_name='other' WHERE run_id='synthetic-0001'")
+    two = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(db))
+    assert "plan 'other'" in two.stdout + two.stderr, two.stdout + two.stderr

@@ -39,6 +39,7 @@ class RunComparison:
     alpha: float = ALPHA
     ci_level: float = CI_LEVEL
     incomplete: list[str] = field(default_factory=list)  # which side is not a finished run, and why
+    notes: list[str] = field(default_factory=list)  # what makes the comparison unusual (a run with itself, two plans)
     db_option: str = ""  # ' --db PATH' for the command the page prints (harness.followup.db_option)
 
     @property
@@ -59,7 +60,7 @@ class RunComparison:
     def headline(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in self.counts().items()) or "nothing to compare"
         head = f"{self.candidate_id} against {self.baseline_id}: {counted(len(self.checks), 'check')} ({counts})"
-        return "; ".join([head, *self.incomplete])
+        return "; ".join([head, *self.incomplete, *self.notes])
 
 
 def compare_stored_runs(db: Path, baseline_id: str, candidate_id: str,
@@ -71,7 +72,19 @@ def compare_stored_runs(db: Path, baseline_id: str, candidate_id: str,
         unfinished = [f"{side} {run_id} is an {why}" for side, run_id in (("A", baseline_id), ("B", candidate_id))
                       if (why := incomplete(store, run_id))]
     checks = latency_checks(a, b, threshold) + chain_checks(a, b)
-    return RunComparison(baseline_id, candidate_id, threshold, checks, incomplete=unfinished, db_option=db_option(db))
+    return RunComparison(baseline_id, candidate_id, threshold, checks, incomplete=unfinished,
+                         notes=_unusual(a.run, b.run), db_option=db_option(db))
+
+
+def _unusual(a, b) -> list[str]:
+    """A run compared with itself says nothing (every ratio is 1); runs of two plans compare only the cells they
+    share: both are said, so a quiet result is not read as 'nothing changed'."""
+    if a.run_id == b.run_id:
+        return ["A and B are the same run: every ratio is 1 and nothing can change"]
+    if a.plan_name != b.plan_name:
+        return [f"A is a run of plan '{a.plan_name}' and B of plan '{b.plan_name}': only cells of the same device and "
+                "build configuration are compared"]
+    return []
 
 
 def _own_cells(data: ReportData) -> dict[tuple, object]:
@@ -142,7 +155,7 @@ def as_json(result: RunComparison, only_changed: bool) -> str:
 
     payload = {"baseline_run_id": result.baseline_id, "candidate_run_id": result.candidate_id,
                "threshold": result.threshold, "alpha": result.alpha, "ci_level": result.ci_level,
-               "counts": result.counts(), "slower": len(result.slower), "incomplete": result.incomplete,
+               "counts": result.counts(), "slower": len(result.slower), "incomplete": result.incomplete, "notes": result.notes,
                "checks": [{"device_id": c.device_id, "subject": c.subject, "kind": c.kind, "status": c.status,
                            "detail": c.detail, "data": _figures(c.data)} for c in result.shown(only_changed)]}
     return json.dumps(payload, indent=2, default=str) + "\n"
