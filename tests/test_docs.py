@@ -154,3 +154,78 @@ def test_every_inventory_example_in_the_docs_loads(tmp_path, doc, block):
     path = tmp_path / "devices.yaml"
     path.write_text(block)
     assert load_inventory(path).devices
+
+
+# --- the key reference, generated from the models --------------------------------------------------------------
+
+def _docs_reference():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_reference", REPO / "scripts" / "docs_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_key_reference_reads_keys_types_defaults_bounds_units_and_comments():
+    """Fails when the generator drops what a user needs from a key: nested and listed keys, the type, the
+    default, the range, the unit its name gives, or the comment the code gives it."""
+    from pydantic import Field
+
+    from harness.validation import Seconds
+    from harness.yamlconf import StrictModel
+
+    class Inner(StrictModel):
+        wait_s: Seconds = 3.0  # how long to wait
+
+    class Outer(StrictModel):
+        # The budget, per utterance.
+        limit_ms: float = Field(default=5.0, gt=0)
+        items: list[Inner] = []
+        mode: str
+
+    rows = {key.path: key for key in _docs_reference().model_keys(Outer)}
+    assert list(rows) == ["limit_ms", "items", "items[].wait_s", "mode"]
+    assert (rows["limit_ms"].type, rows["limit_ms"].default, rows["limit_ms"].allowed, rows["limit_ms"].unit,
+            rows["limit_ms"].note) == ("number", "`5.0`", "> 0", "ms", "The budget, per utterance.")
+    assert (rows["items[].wait_s"].unit, rows["items[].wait_s"].note) == ("s", "how long to wait")
+    assert rows["items[].wait_s"].allowed.startswith("> 0, ≤")
+    assert rows["mode"].default == "required" and rows["items"].type == "list of mapping"
+
+
+def test_the_key_reference_lists_every_key_the_plan_and_each_platform_take():
+    """Fails when a key of the plan or of a platform's entry is missing from the generated reference (a
+    hand-written list drifts as soon as a key is added, like tools.onnxruntime_libs)."""
+    from harness.devices import PLATFORMS, config_model
+    from harness.plan.models import Plan
+
+    module = _docs_reference()
+    plan, inventory = module.reference("plan"), module.reference("inventory")
+    assert all(f"| `{key}` |" in plan for key in Plan.model_fields)
+    for platform in PLATFORMS:
+        assert all(f"| `{key}` |" in inventory for key in config_model(platform).model_fields), platform
+    assert "| `tools.onnxruntime_libs` |" in inventory and "| `cooldown.max_temp_c` |" in plan
+
+
+def test_the_built_reference_page_holds_the_tables(tmp_path):
+    # Fails when the hook is not wired into mkdocs.yml: the page would show its markers and no keys.
+    proc = _mkdocs_build(REPO, tmp_path / "site")
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "site" / "plans-inventory" / "index.html").read_text()
+    assert "keys: plan" not in page and "<code>htp_performance_mode</code>" in page
+    assert "<code>tools.whisper_runner</code>" in page
+
+
+def test_a_message_that_points_to_the_docs_names_a_page_that_exists(tmp_path):
+    """Fails when an error's fix sends the user to a page without what it promises (it said "see the example in
+    the README", and the README no longer holds the plan and inventory keys)."""
+    from harness.errors import UserError
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("name: p\nartifacts: [m.onnx]\ncooldown: 5\n")
+    with pytest.raises(UserError) as caught:
+        load_plan(plan)
+    named = re.findall(r"docs/[\w/-]+\.md", str(caught.value))
+    assert named and all((REPO / page).is_file() for page in named), str(caught.value)
+    assert all("<!-- keys:" in (REPO / page).read_text() for page in named)
