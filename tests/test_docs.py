@@ -229,3 +229,13 @@ def test_a_message_that_points_to_the_docs_names_a_page_that_exists(tmp_path):
     named = re.findall(r"docs/[\w/-]+\.md", str(caught.value))
     assert named and all((REPO / page).is_file() for page in named), str(caught.value)
     assert all("<!-- keys:" in (REPO / page).read_text() for page in named)
+
+
+def test_the_readme_links_to_every_docs_page_and_each_link_resolves():
+    """mkdocs checks the links inside docs/ only: fails when the README links to a page that moved or was renamed,
+    or leaves a page unreachable from it (the old README linked to none)."""
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", (REPO / "README.md").read_text())
+    local = [link for link in links if "://" not in link]
+    assert all((REPO / link).is_file() for link in local), [link for link in local if not (REPO / link).is_file()]
+    pages = {f"docs/{p.relative_to(REPO / 'docs')}" for p in (REPO / "docs").rglob("*.md")} - {"docs/index.md"}
+    assert pages <= set(local), sorted(pages - set(local))
