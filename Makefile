@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test quick setup system-deps bench clean
+.PHONY: demo test quick docs setup system-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: $(STAMP) system-deps
 quick: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow" -n auto -q
 
+# The user documentation (docs/, mkdocs.yml) as a static site in site/; --strict fails on a broken link.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict -d site
+
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/push_throughput.py
@@ -46,4 +50,4 @@ bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/nightly_report.py
 
 clean:
-	rm -rf $(VENV) builds reports/latest
+	rm -rf $(VENV) builds reports/latest site

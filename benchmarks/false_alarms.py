@@ -3,7 +3,7 @@
 Night after night, `harness nightly` measures the same plan with the default settings
 (3 warm-ups + 30 iterations per run, 1 thread, the default number of runs):
 
-1. two A/A calibrations (`harness calibrate`), as the README asks of a new lab;
+1. two A/A calibrations (`harness calibrate`), as docs/reports-nightly.md asks of a new lab;
 2. ``--nights`` nights on which nothing that matters changed: the zoo builds keep their bytes
    (judged night against night), and the three MLPs are re-exported with new random weights
    every night (new bytes, the same work: judged against last night's bytes re-measured in

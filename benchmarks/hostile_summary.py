@@ -1,6 +1,6 @@
 """Figures of the hostile table (tests/hostile/cases.py) and of the fuzzing (tests/test_fuzz.py): bad inputs
 tried / handled cleanly, injections tried / succeeded (terminal escapes included), faults tried / survived with
-nothing lost, then the totals the README quotes: tracebacks, data loss, injections, processes left after a
+nothing lost, then the totals docs/hostile.md quotes: tracebacks, data loss, injections, processes left after a
 signal, hangs (a bad input not answered within 10 s) and fuzz cases tried.  Each case runs in a fresh folder,
 as in the tests.
 

@@ -196,7 +196,7 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
             fix = "add it."
         elif err["type"] == "model_type":  # pydantic names its own class here, which tells a user nothing
             msg = f"a mapping of keys is expected here, not {_kind_of(err.get('input'))}"
-            fix = "write 'key: value' lines (see the example in the README)" + (
+            fix = "write 'key: value' lines (see the examples in docs/plans-inventory.md)" + (
                 f"; the allowed keys are {_allowed(model, tuple(err['loc']) + ('',))}" if not loc else ".")
         else:
             # A value of the wrong type or out of range: say what it is now and what the model wants.
@@ -306,5 +306,6 @@ def load_model(model: type[M], path: Path) -> M:
     """Load a YAML/JSON file and validate it as ``model`` in one step."""
     data, lines = load_data(path)
     if data is None:
-        raise UserError("the file is empty.", path=path, fix=f"see the example in the README for its format.")
+        raise UserError("the file is empty.", path=path,
+                        fix="see the examples in docs/plans-inventory.md for its format.")
     return validate(model, data, path, lines)

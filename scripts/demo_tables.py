@@ -1,4 +1,4 @@
-"""The README's demo tables, printed from a stored run (nothing is measured here).
+"""The demo tables of docs/measurements.md, printed from a stored run (nothing is measured here).
 
     python scripts/demo_tables.py RUN_ID [--db reports/harness.db]
 

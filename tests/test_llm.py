@@ -1,7 +1,7 @@
 """LLM builds (Qwen2's architecture through ExecuTorch's own LLM export) and LLM cells on the host.
 
 The small config of the same family is built for real by the zoo; the full-size one has the same
-code path and its figures are in the README (``harness zoo build --only qwen2-0.5b-arch-int4-xnnpack``).
+code path and its figures are in docs/measurements.md (``harness zoo build --only qwen2-0.5b-arch-int4-xnnpack``).
 """
 
 from __future__ import annotations

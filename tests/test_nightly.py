@@ -2,7 +2,7 @@
 run-level rule says of the stored runs, recomputed here with scipy.
 
 Whether an *unchanged* build passes depends on the machine being steady between two nights, which a
-test on a shared machine cannot promise; that rate is measured by benchmarks/false_alarms.py (README),
+test on a shared machine cannot promise; that rate is measured by benchmarks/false_alarms.py (docs/statistics.md),
 and the decision rule itself is tested on generated runs in test_compare.py.
 """
 

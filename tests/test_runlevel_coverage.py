@@ -8,7 +8,7 @@ over 200,000 simulated runs, with the Harrell-Davis formula written out here, no
 from the harness.  The same interval computed over pooled iterations (the old way) is
 shown to cover far less, which is what made unchanged nights fail.
 
-Where it does not hold, said with its figure (README): rare spikes and few runs.  With
+Where it does not hold, said with its figure (docs/statistics.md): rare spikes and few runs.  With
 1% 3x spikes, most 5-run cells saw no spike at all in the runs that set P95, and no
 interval can know about events it did not see.
 """
@@ -77,10 +77,10 @@ def test_p50_and_p95_intervals_cover_93_to_97_percent(runs, between_sd, outliers
 @pytest.mark.parametrize("runs,outliers", [(5, 0.03), (5, 0.01)])
 def test_median_interval_holds_with_spikes_and_the_p95_limit_is_as_stated(runs, outliers):
     """The median is robust to spikes at any run count; P95 with rare spikes and 5 runs is the stated
-    limitation (README: 'P95 intervals and rare spikes'), pinned here so the README stays true."""
+    limitation (docs/statistics.md: 'P95 intervals and rare spikes'), pinned here so the docs stay true."""
     cov50, cov95 = _cell_coverage(runs, 0.05, outliers, seed=int(outliers * 1000) + runs)
     assert 0.93 <= cov50 <= 0.97, cov50
-    assert cov95 < 0.93, cov95  # if this starts to hold, the README's limitation can go
+    assert cov95 < 0.93, cov95  # if this starts to hold, the docs' limitation can go
 
 
 @pytest.mark.parametrize("paired", [False, True])

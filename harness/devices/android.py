@@ -31,7 +31,7 @@ FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufactu
 
 
 class Tools(StrictModel):
-    """What the harness pushes to a phone, as local paths (README: "What to build and bring for a real phone");
+    """What the harness pushes to a phone, as local paths (docs/android.md: "What to build and bring for a real phone");
     a misspelt name is an unknown key, not a tool the cell later misses."""
 
     executor_runner: Path | None = None

@@ -1,6 +1,6 @@
 """The hostile-input and fault table: each case sets itself up in a folder, acts as a user (or a bad night)
 would through the real command line, and checks the outcome.  Used by tests/hostile/test_hostile.py and by
-benchmarks/hostile_summary.py, which prints the counts that go into the README.
+benchmarks/hostile_summary.py, which prints the counts that go into docs/hostile.md.
 
 * bad input: exit 2, one paragraph naming the file (and line, where there is one) with a fix, no traceback,
   and the results database byte for byte as it was;
