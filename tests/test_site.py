@@ -208,6 +208,27 @@ def test_a_night_shows_the_verdict_its_nightly_gave_history_check_included(tmp_p
     assert "first detectable" in html and "history" in html
 
 
+def test_a_cell_a_nightly_found_regressed_is_not_shown_as_a_pass_on_its_night(tmp_path):
+    """The tester's contradiction: the night's checks said 'latency regression' for a cell and the Cells table
+    right below said 'pass' (its budget verdict, headed 'verdict').  The table now shows the worst of the night's
+    checks of each cell, and the budget verdict under its own heading.  Fails with the budget verdict alone."""
+    from harness.nightly.run import compare_and_write
+
+    db = tmp_path / "h.db"
+    runs = write_synthetic_history(db, nights=12, devices=1, builds=1, samples=20, step=(6, 0, 1.65))
+    outcome = compare_and_write(db, runs[-1], None, tmp_path / "out", threshold=0.05)
+    (failing,) = [c for c in outcome.checks if c.failing]
+    assert failing.status == "regression"
+    write_site(db, tmp_path / "site")
+    night = (tmp_path / "site" / "nights" / f"{slug(runs[-1])}.html").read_text()
+    cells = night.split('<section id="cells">')[1].split("</section>")[0]
+    head = _cells(cells.split("</thead>")[0].replace("<th", "<td").replace("</th>", "</td>"))
+    (row,) = [r for r in re.findall(r"<tr>(.*?)</tr>", cells.split("</thead>")[1], re.S) if failing.subject in r]
+    shown = dict(zip(head, _cells(row)))
+    assert shown["night's verdict"] == "regression" and 'class="badge over">regression<' in row
+    assert shown["budget (P95)"] == "pass"  # the tester's row: within budget, regressed against the baseline
+
+
 def test_a_store_without_latency_series_says_so_instead_of_an_empty_series_table(tmp_path):
     """A store whose runs have no finished latency cell (as a chains-only plan's) showed 'Series (0)' over an
     empty table (fails with the old heading)."""
@@ -311,13 +332,14 @@ def test_each_chain_and_pipeline_has_a_series_page_with_each_nights_p95_and_wer_
             site_row = _cells(_row(page, f"night-{slug(run_id)}"))
             assert date in site_row[0] and run_id == site_row[1] and site_row[2] == "2"  # two utterances
             report = (chain_site.tmp / f"night{night}" / "index.html").read_text()
+            # the site's columns 6 and 7: the night's verdict (worst check), then the budget verdict alone
             if pipeline:  # the report's pipeline table: P50, P95 (bold), then its budget verdict
                 ours = _report_row(report, "row-pipeline-", name)
-                assert site_row[3:5] == ours[3:5] and "budget miss" in site_row[6]
+                assert site_row[3:5] == ours[3:5] and "budget miss" in site_row[6] and "budget miss" in site_row[7]
             else:  # the report's accuracy table: WER is column 5, per-utterance P50 and P95 are 11 and 12
                 ours = _report_row(report, "row-chain-", name)
-                assert [site_row[3], site_row[4], site_row[7]] == [ours[11], ours[12], ours[5]]
-                assert "pass" in site_row[6]
+                assert [site_row[3], site_row[4], site_row[8]] == [ours[11], ours[12], ours[5]]
+                assert "pass" in site_row[6] and "pass" in site_row[7]
 
 
 @pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)

@@ -20,6 +20,13 @@ from harness.store import Store
 TEMPLATES = Path(__file__).with_name("templates")
 
 
+# What the two verdict columns of a row are of; said under each table that shows them.
+VERDICT_LEGEND = ("Night's verdict: the worst of every check that night made of the row (its budget, a failure, and "
+                  "latency, size, WER and history against the baseline), worst first as the report orders them: "
+                  "a regression outranks a budget miss, which outranks a pass. Budget (P95): its P95 against its "
+                  "budget alone.")
+
+
 # What a chain's P95 band is: the report's order-statistic interval of a quantile over the night's utterances.
 UTTERANCE_BAND = "95% interval over utterances"
 
@@ -56,7 +63,8 @@ def write_site(db_path: Path, out_dir: Path, threshold: float = DEFAULT_THRESHOL
     env.loader = FileSystemLoader(TEMPLATES)
     env.filters["site_slug"] = slug
     common = {"css": (REPORT_TEMPLATES / "report.css").read_text() + (TEMPLATES / "site.css").read_text(),
-              "version": __version__, "db_name": db_path.name, "failing_statuses": FAILING}
+              "version": __version__, "db_name": db_path.name, "failing_statuses": FAILING,
+              "verdict_legend": VERDICT_LEGEND}
     with undone_on_failure() as made:  # a full disk part way leaves no new folder or page behind
         for folder in ("nights", "series"):
             made.folder(out_dir / folder)
