@@ -401,20 +401,21 @@ def test_chain_pages_render_in_chromium_with_both_history_charts(chain_site, tmp
         assert dom.stdout.count("<svg") == 2 and "nightly P95" in dom.stdout
 
 
-def _chain_night(db: Path, night: int, level_ms: float, spread=(0.9, 0.95, 1.0, 1.05, 1.1)) -> str:
-    """One stored night of one ASR chain on 'bench-1' (through the store's API, as a transcription runner stores
-    it): an utterance for each factor of ``spread``, its time ``level_ms`` times that factor."""
+def _chain_night(db: Path, night: int, level_ms: float, spread=(0.9, 0.95, 1.0, 1.05, 1.1), plan: str = "chains",
+                 name: str = "int8") -> str:
+    """One stored night of one ASR chain ``name`` on 'bench-1' (through the store's API, as a transcription runner
+    stores it): an utterance for each factor of ``spread``, its time ``level_ms`` times that factor."""
     from harness.devices.base import DeviceFacts
 
     run_id, when = f"chain-night-{night:02d}", f"2025-12-{night + 1:02d}T01:00:00+00:00"
     art = SimpleNamespace(sha256=f"{night:064x}", model="whisper", stage="asr-decoder", format="onnx",
                           backend="ort-cpu", quantization="int8", size_bytes=1, path=Path("dec.onnx"), inferred=[],
                           manifest_dict=lambda: {})
-    chain = SimpleNamespace(name="int8", corpus=Path("harvard"), limit=5,
+    chain = SimpleNamespace(name=name, corpus=Path("harvard"), limit=5,
                             parts={"mel": art, "encoder": art, "decoder": art})
     with Store(db, durable=False) as store:
         store.record_artifact(art)
-        store.create_run("chains", Path("c.yaml"), "0" * 64, {"asr": 1000.0}, {}, run_id=run_id, plan_text="c",
+        store.create_run(plan, Path("c.yaml"), "0" * 64, {"asr": 1000.0}, {}, run_id=run_id, plan_text="c",
                          started_at=when)
         store.record_device(run_id, DeviceFacts("bench-1", "android", True, {}), {})
         spec = SimpleNamespace(key="bench-1/int8/transcribe", device=SimpleNamespace(id="bench-1"), artifact=art,
@@ -474,3 +475,28 @@ def test_a_chain_night_without_utterances_is_listed_and_left_out_of_the_charts(t
     assert "no P95" in _row(page, f"night-{slug(runs[0])}") and "pass" in _row(page, f"night-{slug(runs[1])}")
     assert page.count('class="night"') == 4  # two nights with a value, in each of the two charts
     assert "ms on 2025-12-02" in page  # the change is measured from the first night with a value
+
+
+# The outside tester's names: the index was 1,391 px wide at a 1,024 px window with them.
+LONG_PLAN = "lab_sm8650_whisper_tiny_en_int8_xnnpack_qnn_htp_v75_release_candidate_2026q4"
+LONG_CHAIN = "whisper_tiny_en_int8_ort_encoder_decoder_chain_with_logmel_fp32_v2"
+
+
+def test_every_site_page_fits_1024_px_with_long_plan_and_chain_names(tmp_path):
+    """A plan and a chain named as a real lab names them (one word each, no space to break at): at 1,024 px no page
+    runs off the side and no cell clips, a table wider than its box scrolling in a box of its own.  Fails with the
+    old site: index, night and series pages 1,391 px wide ('last verdict (P95)' and 'change points' off-screen)."""
+    from tests.test_report import fit_at
+
+    db = tmp_path / "h.db"
+    runs = [_chain_night(db, night, 100.0, plan=LONG_PLAN, name=LONG_CHAIN) for night in range(3)]
+    _odd_run(db, "cell-night", LONG_PLAN, LONG_CHAIN, "2025-12-20T01:00:00+00:00", "ok")
+    index = write_site(db, tmp_path / "site")
+    series = sorted((tmp_path / "site" / "series").glob("*.html"))
+    assert len(series) == 2  # the chain's and the cell's
+    pages = [index, tmp_path / "site" / "nights" / f"{slug(runs[-1])}.html",
+             tmp_path / "site" / "nights" / f"{slug('cell-night')}.html", *series]
+    for page in pages:
+        assert LONG_PLAN in page.read_text() or LONG_CHAIN in page.read_text()
+        seen = fit_at(page, tmp_path, 1024)
+        assert not seen["page_overflows"] and seen["wide_tables"] == [] and seen["clipped"] == [], (page.name, seen)
