@@ -145,6 +145,10 @@ def test_no_database_or_no_runs_is_a_clear_error_and_creates_nothing(tmp_path, c
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
     if kind == "zero bytes":
         assert db.stat().st_size == 0
+        # The same words as 'harness runs' (the site said "no results database here" of an existing empty file).
+        assert "not a harness results database (an empty file)" in err
+        assert main(["runs", "--db", str(db)]) == 2
+        assert capsys.readouterr().err == err
 
 
 def test_without_otava_the_change_points_say_how_to_install_it(monkeypatch):
@@ -500,3 +504,19 @@ def test_every_site_page_fits_1024_px_with_long_plan_and_chain_names(tmp_path):
         assert LONG_PLAN in page.read_text() or LONG_CHAIN in page.read_text()
         seen = fit_at(page, tmp_path, 1024)
         assert not seen["page_overflows"] and seen["wide_tables"] == [] and seen["clipped"] == [], (page.name, seen)
+
+
+def test_a_one_night_chain_says_1_night_and_its_charts_say_why_a_night_has_no_band(tmp_path):
+    """A chain's first night: its page said "1 nights", and each chart's tooltip "(no interval: too few runs, or
+    too spread)" though a chain is one pass a night and its P95's interval needs 72 utterances (5 here).  Fails
+    with the old words (a hard-coded plural; the cell's reason in the chain's charts)."""
+    run = _chain_night(tmp_path / "h.db", 0, 100.0)
+    index = write_site(tmp_path / "h.db", tmp_path / "site")
+    (href,) = [h for h in _hrefs(index.read_text()) if h.startswith("series/")]
+    page = (tmp_path / "site" / href).read_text()
+    assert "1 night," in page and "1 nights" not in page
+    night = (tmp_path / "site" / "nights" / f"{slug(run)}.html").read_text()
+    assert "history (1 night)" in night
+    p50, p95 = re.findall(r"<title>([^<]*no interval[^<]*)</title>", page)
+    assert "(no interval: fewer than 72 utterances)" in p95 and "P95" in p95
+    assert "too few runs" not in p50 + p95 and "per-utterance P50" in p50

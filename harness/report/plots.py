@@ -115,12 +115,17 @@ def _interval_bands(xs: list[float], intervals: list) -> list[list[tuple[float, 
     return bands + ([current] if current else [])
 
 
+# Why a cell's night has no band: its runs gave no interval worth drawing (harness.stats.runlevel.shown_interval).
+NO_RUN_INTERVAL = "too few runs, or too spread"
+
+
 def history_svg(series, level: str = "P50", band: str = "95% interval across runs",
-                budget_ms: float | None = None) -> str:
+                budget_ms: float | None = None, no_interval: str = NO_RUN_INTERVAL) -> str:
     """A history chart for one ``harness.nightly.history.Series``: each night's ``level`` ("P50", or "P95" for
     the per-utterance P95 of a chain; a marker with its run id, date and value as a tooltip) at its date, that
     level's 95% interval as a band (``band`` says of what), its detected step marked, the y-axis in change from
-    the first night, and a P95 ``budget_ms`` drawn when it is near the data and stated otherwise.  Returns
+    the first night, and a P95 ``budget_ms`` drawn when it is near the data and stated otherwise; a night without
+    a band says why (``no_interval``) in its tooltip.  Returns
     inline ``<svg>`` markup, everything escaped."""
     p95_level = level == "P95"
     values = [float(v) for v in (series.p95_ms if p95_level else series.p50_ms)]
@@ -200,7 +205,7 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
     for i in measured:
         px, value, ci = xs[i], values[i], intervals[i]
         text = f"{series.run_ids[i]} · {dates[i]} · {level} {_fmt_ms(value)} ms"
-        text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else f" (no interval: {_no_interval(band)})"
+        text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else f" (no interval: {no_interval})"
         text += f" · {_pct(round((value / ref - 1) * 100, 1))} vs first night"
         shadow = other[i] if i < len(other) and other[i] is not None else float("nan")
         text += f" · {other_level} {_fmt_ms(shadow)} ms" if shadow == shadow else ""
@@ -208,11 +213,6 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
         canvas.circle(px, y(value), 2.6, ACCENT if hot else INK, cls="night",
                       title=text + (" · thermally throttled" if hot else ""))
     return canvas.render()
-
-
-def _no_interval(band: str) -> str:
-    """Why a night has no band, by what the band is of."""
-    return "too few utterances" if "utterances" in band else "too few runs, or too spread"
 
 
 def _draw_step(canvas: Canvas, step, run_ids: list[str], xs: list[float], y: Scale, dates: list[str], top: float,
