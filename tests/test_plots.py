@@ -277,3 +277,52 @@ def test_two_run_nights_draw_no_band_and_the_axis_fits_the_dots_and_its_labels()
     labels = _by_class(_svg(history_svg(wide)), "ytick")
     widest = max(labels, key=lambda t: len(t.text))
     assert len(widest.text) >= 7 and float(widest.get("x")) >= 7 * len(widest.text)  # "+15000%": room for it
+
+
+def _tick_boxes(root: ET.Element) -> list[tuple[float, float, str]]:
+    """Each x tick label's estimated box (7 px a character at the tick font size), by its anchor."""
+    boxes = []
+    for tick in _by_class(root, "xtick"):
+        x, extent = float(tick.get("x")), 7 * len(tick.text)
+        low = {"start": x, "middle": x - extent / 2, "end": x - extent}[tick.get("text-anchor")]
+        boxes.append((low, low + extent, tick.text))
+    return boxes
+
+
+def _assert_ticks_apart(root: ET.Element) -> list[str]:
+    boxes = sorted(_tick_boxes(root))
+    width = float(root.get("viewBox").split()[2])
+    assert len(boxes) >= 2 and boxes[0][0] >= 0 and boxes[-1][1] <= width, boxes
+    for (_, high, label), (low, _, next_label) in zip(boxes, boxes[1:]):
+        assert high < low, f"{label!r} and {next_label!r} overlap: {boxes}"
+    return [label for _, _, label in boxes]
+
+
+@pytest.mark.parametrize("minutes", [1, 60 * 24 * 14])  # runs a minute apart; nights two weeks apart
+def test_history_tick_labels_never_overlap_for_runs_a_minute_apart_or_a_year_of_nights(minutes):
+    """The tester's chart: '2026-12-07 11:06' and '2026-12-07 11:07' drawn 65 px apart, over each other.  A
+    chart of one day labels times and states its date once.  Catches a fixed number of ticks chosen by night
+    index whatever the labels' width (five 16-character labels do not fit 500 px)."""
+    days = [10.0] * 12
+    rows = _rows(days)
+    for i, row in enumerate(rows):
+        row["started_at"] = (START + timedelta(minutes=minutes * i)).isoformat()
+    (series,) = build_series(rows)
+    root = _svg(history_svg(series))
+    labels = _assert_ticks_apart(root)
+    if minutes == 1:
+        assert labels[0] == "02:30" and labels[-1] == "02:41" and all(len(label) == 5 for label in labels)
+        (heading,) = [t.text for t in root.iter("text") if "per night" in (t.text or "")]
+        assert "2026-03-01" in heading
+    year = build_series(_rows([10.0] * 365))[0]
+    assert len(_assert_ticks_apart(_svg(history_svg(year)))) >= 4
+
+
+def test_history_tick_labels_of_two_runs_a_minute_apart_after_days_of_nights_do_not_overlap():
+    """Nights a day apart, then two runs a minute apart: the labels carry date and time (16 characters) and the
+    last two ticks fall 65 px apart.  Catches ticks placed by night index without checking their boxes."""
+    rows = _rows([10.0] * 8)
+    rows[-1]["started_at"] = (START + timedelta(days=6, minutes=1)).isoformat()
+    (series,) = build_series(rows)
+    labels = _assert_ticks_apart(_svg(history_svg(series)))
+    assert labels[0] == "2026-03-01 02:30" and labels[-1] == "2026-03-07 02:31"

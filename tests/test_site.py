@@ -145,6 +145,10 @@ def test_no_database_or_no_runs_is_a_clear_error_and_creates_nothing(tmp_path, c
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
     if kind == "zero bytes":
         assert db.stat().st_size == 0
+        # The same words as 'harness runs' (the site said "no results database here" of an existing empty file).
+        assert "not a harness results database (an empty file)" in err
+        assert main(["runs", "--db", str(db)]) == 2
+        assert capsys.readouterr().err == err
 
 
 def test_without_otava_the_change_points_say_how_to_install_it(monkeypatch):
@@ -206,6 +210,27 @@ def test_a_night_shows_the_verdict_its_nightly_gave_history_check_included(tmp_p
 
     html = write_report(db, runs[-1], tmp_path / "rebuilt").read_text()
     assert "first detectable" in html and "history" in html
+
+
+def test_a_cell_a_nightly_found_regressed_is_not_shown_as_a_pass_on_its_night(tmp_path):
+    """The tester's contradiction: the night's checks said 'latency regression' for a cell and the Cells table
+    right below said 'pass' (its budget verdict, headed 'verdict').  The table now shows the worst of the night's
+    checks of each cell, and the budget verdict under its own heading.  Fails with the budget verdict alone."""
+    from harness.nightly.run import compare_and_write
+
+    db = tmp_path / "h.db"
+    runs = write_synthetic_history(db, nights=12, devices=1, builds=1, samples=20, step=(6, 0, 1.65))
+    outcome = compare_and_write(db, runs[-1], None, tmp_path / "out", threshold=0.05)
+    (failing,) = [c for c in outcome.checks if c.failing]
+    assert failing.status == "regression"
+    write_site(db, tmp_path / "site")
+    night = (tmp_path / "site" / "nights" / f"{slug(runs[-1])}.html").read_text()
+    cells = night.split('<section id="cells">')[1].split("</section>")[0]
+    head = _cells(cells.split("</thead>")[0].replace("<th", "<td").replace("</th>", "</td>"))
+    (row,) = [r for r in re.findall(r"<tr>(.*?)</tr>", cells.split("</thead>")[1], re.S) if failing.subject in r]
+    shown = dict(zip(head, _cells(row)))
+    assert shown["night's verdict"] == "regression" and 'class="badge over">regression<' in row
+    assert shown["budget (P95)"] == "pass"  # the tester's row: within budget, regressed against the baseline
 
 
 def test_a_store_without_latency_series_says_so_instead_of_an_empty_series_table(tmp_path):
@@ -311,13 +336,14 @@ def test_each_chain_and_pipeline_has_a_series_page_with_each_nights_p95_and_wer_
             site_row = _cells(_row(page, f"night-{slug(run_id)}"))
             assert date in site_row[0] and run_id == site_row[1] and site_row[2] == "2"  # two utterances
             report = (chain_site.tmp / f"night{night}" / "index.html").read_text()
+            # the site's columns 6 and 7: the night's verdict (worst check), then the budget verdict alone
             if pipeline:  # the report's pipeline table: P50, P95 (bold), then its budget verdict
                 ours = _report_row(report, "row-pipeline-", name)
-                assert site_row[3:5] == ours[3:5] and "budget miss" in site_row[6]
+                assert site_row[3:5] == ours[3:5] and "budget miss" in site_row[6] and "budget miss" in site_row[7]
             else:  # the report's accuracy table: WER is column 5, per-utterance P50 and P95 are 11 and 12
                 ours = _report_row(report, "row-chain-", name)
-                assert [site_row[3], site_row[4], site_row[7]] == [ours[11], ours[12], ours[5]]
-                assert "pass" in site_row[6]
+                assert [site_row[3], site_row[4], site_row[8]] == [ours[11], ours[12], ours[5]]
+                assert "pass" in site_row[6] and "pass" in site_row[7]
 
 
 @pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)
@@ -379,20 +405,21 @@ def test_chain_pages_render_in_chromium_with_both_history_charts(chain_site, tmp
         assert dom.stdout.count("<svg") == 2 and "nightly P95" in dom.stdout
 
 
-def _chain_night(db: Path, night: int, level_ms: float, spread=(0.9, 0.95, 1.0, 1.05, 1.1)) -> str:
-    """One stored night of one ASR chain on 'bench-1' (through the store's API, as a transcription runner stores
-    it): an utterance for each factor of ``spread``, its time ``level_ms`` times that factor."""
+def _chain_night(db: Path, night: int, level_ms: float, spread=(0.9, 0.95, 1.0, 1.05, 1.1), plan: str = "chains",
+                 name: str = "int8") -> str:
+    """One stored night of one ASR chain ``name`` on 'bench-1' (through the store's API, as a transcription runner
+    stores it): an utterance for each factor of ``spread``, its time ``level_ms`` times that factor."""
     from harness.devices.base import DeviceFacts
 
     run_id, when = f"chain-night-{night:02d}", f"2025-12-{night + 1:02d}T01:00:00+00:00"
     art = SimpleNamespace(sha256=f"{night:064x}", model="whisper", stage="asr-decoder", format="onnx",
                           backend="ort-cpu", quantization="int8", size_bytes=1, path=Path("dec.onnx"), inferred=[],
                           manifest_dict=lambda: {})
-    chain = SimpleNamespace(name="int8", corpus=Path("harvard"), limit=5,
+    chain = SimpleNamespace(name=name, corpus=Path("harvard"), limit=5,
                             parts={"mel": art, "encoder": art, "decoder": art})
     with Store(db, durable=False) as store:
         store.record_artifact(art)
-        store.create_run("chains", Path("c.yaml"), "0" * 64, {"asr": 1000.0}, {}, run_id=run_id, plan_text="c",
+        store.create_run(plan, Path("c.yaml"), "0" * 64, {"asr": 1000.0}, {}, run_id=run_id, plan_text="c",
                          started_at=when)
         store.record_device(run_id, DeviceFacts("bench-1", "android", True, {}), {})
         spec = SimpleNamespace(key="bench-1/int8/transcribe", device=SimpleNamespace(id="bench-1"), artifact=art,
@@ -452,3 +479,44 @@ def test_a_chain_night_without_utterances_is_listed_and_left_out_of_the_charts(t
     assert "no P95" in _row(page, f"night-{slug(runs[0])}") and "pass" in _row(page, f"night-{slug(runs[1])}")
     assert page.count('class="night"') == 4  # two nights with a value, in each of the two charts
     assert "ms on 2025-12-02" in page  # the change is measured from the first night with a value
+
+
+# The outside tester's names: the index was 1,391 px wide at a 1,024 px window with them.
+LONG_PLAN = "lab_sm8650_whisper_tiny_en_int8_xnnpack_qnn_htp_v75_release_candidate_2026q4"
+LONG_CHAIN = "whisper_tiny_en_int8_ort_encoder_decoder_chain_with_logmel_fp32_v2"
+
+
+def test_every_site_page_fits_1024_px_with_long_plan_and_chain_names(tmp_path):
+    """A plan and a chain named as a real lab names them (one word each, no space to break at): at 1,024 px no page
+    runs off the side and no cell clips, a table wider than its box scrolling in a box of its own.  Fails with the
+    old site: index, night and series pages 1,391 px wide ('last verdict (P95)' and 'change points' off-screen)."""
+    from tests.test_report import fit_at
+
+    db = tmp_path / "h.db"
+    runs = [_chain_night(db, night, 100.0, plan=LONG_PLAN, name=LONG_CHAIN) for night in range(3)]
+    _odd_run(db, "cell-night", LONG_PLAN, LONG_CHAIN, "2025-12-20T01:00:00+00:00", "ok")
+    index = write_site(db, tmp_path / "site")
+    series = sorted((tmp_path / "site" / "series").glob("*.html"))
+    assert len(series) == 2  # the chain's and the cell's
+    pages = [index, tmp_path / "site" / "nights" / f"{slug(runs[-1])}.html",
+             tmp_path / "site" / "nights" / f"{slug('cell-night')}.html", *series]
+    for page in pages:
+        assert LONG_PLAN in page.read_text() or LONG_CHAIN in page.read_text()
+        seen = fit_at(page, tmp_path, 1024)
+        assert not seen["page_overflows"] and seen["wide_tables"] == [] and seen["clipped"] == [], (page.name, seen)
+
+
+def test_a_one_night_chain_says_1_night_and_its_charts_say_why_a_night_has_no_band(tmp_path):
+    """A chain's first night: its page said "1 nights", and each chart's tooltip "(no interval: too few runs, or
+    too spread)" though a chain is one pass a night and its P95's interval needs 72 utterances (5 here).  Fails
+    with the old words (a hard-coded plural; the cell's reason in the chain's charts)."""
+    run = _chain_night(tmp_path / "h.db", 0, 100.0)
+    index = write_site(tmp_path / "h.db", tmp_path / "site")
+    (href,) = [h for h in _hrefs(index.read_text()) if h.startswith("series/")]
+    page = (tmp_path / "site" / href).read_text()
+    assert "1 night," in page and "1 nights" not in page
+    night = (tmp_path / "site" / "nights" / f"{slug(run)}.html").read_text()
+    assert "history (1 night)" in night
+    p50, p95 = re.findall(r"<title>([^<]*no interval[^<]*)</title>", page)
+    assert "(no interval: fewer than 72 utterances)" in p95 and "P95" in p95
+    assert "too few runs" not in p50 + p95 and "per-utterance P50" in p50

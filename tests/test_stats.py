@@ -222,3 +222,15 @@ def test_a_summary_only_runner_s_ok_cell_gets_a_tick_and_its_figures(capsys, sum
     progress.stop()
     err = capsys.readouterr().err
     assert "✓" in err and "✗" not in err and shown in err, err
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9, 0.95, 0.99])
+def test_fewest_draws_is_where_a_quantile_first_gets_an_interval(q):
+    """The number pages quote ("needs at least 72 utterances" for a P95) is the interval rule's own: one draw fewer
+    gives no interval, that many give one.  Catches a count that drifts from quantile_interval."""
+    from harness.stats.quantile import fewest_draws, quantile_interval
+
+    n = fewest_draws(q)
+    assert quantile_interval(np.arange(n - 1.0), q)[0] is None
+    assert quantile_interval(np.arange(float(n)), q)[0] is not None
+    assert fewest_draws(0.95) == 72  # 0.95**72 < 0.025 <= 0.95**71

@@ -21,7 +21,8 @@ STAGE_COLOURS = ["#9bb7d4", "#5b8db8", INK, "#7a9e7e", WARN]
 # --- hand-written SVG charts ------------------------------------------------------------------------
 
 MIN_RELATIVE_SPAN = 0.10  # a history's y-axis spans at least ±5% of its first night: noise stays small
-DATE_TICKS = 5  # ISO dates are wide: five fit a card without touching
+TICK_CHAR_PX = 7  # about one character of a tick label at the canvas's font size: what a label's box is estimated at
+TICK_GAP_PX = 12  # the least space between two x tick labels
 
 
 def _fmt_ms(value: float) -> str:
@@ -41,6 +42,44 @@ def _night_labels(started_at: list[str], count: int) -> list[str]:
     if len(set(dates)) == len(dates):
         return dates
     return [str(t)[:16].replace("T", " ") for t in started_at]
+
+
+def _tick_labels(labels: list[str]) -> tuple[list[str], str | None]:
+    """The x tick labels, and the date they share: the time alone when every night is of one date (runs minutes
+    apart), which the chart then states once; else the nights' own labels and None."""
+    days = {label[:10] for label in labels}
+    if len(days) == 1 and all(len(label) > 10 for label in labels):
+        return [label[11:] for label in labels], labels[0][:10]
+    return labels, None
+
+
+def _tick_box(x: float, label: str, width: float) -> tuple[str, float, float]:
+    """A tick label's anchor and estimated extent: centred under its tick, kept inside the canvas at either edge."""
+    extent = TICK_CHAR_PX * len(label)
+    if x - extent / 2 < 2:
+        return "start", x, x + extent
+    if x + extent / 2 > width - 2:
+        return "end", x - extent, x
+    return "middle", x - extent / 2, x + extent / 2
+
+
+def _x_ticks(xs: list[float], labels: list[str], width: float) -> list[tuple[int, str]]:
+    """The nights to label, each with its anchor: as many as the widest label leaves room for, spread evenly
+    across the axis (each target the nearest night), the first and last night always, none overlapping another
+    (a night too close to the one before is left unlabelled)."""
+    n = len(xs)
+    room = max(2, int((xs[-1] - xs[0] + TICK_GAP_PX) // (TICK_CHAR_PX * max(map(len, labels)) + TICK_GAP_PX)))
+    targets = [xs[0] + k * (xs[-1] - xs[0]) / (room - 1) for k in range(room)]
+    wanted = sorted({min(range(n), key=lambda i: abs(xs[i] - target)) for target in targets} | {0, n - 1})
+    kept: list[tuple[int, str, float, float]] = []
+    for i in wanted:
+        anchor, low, high = _tick_box(xs[i], labels[i], width)
+        while kept and low < kept[-1][3] + TICK_GAP_PX and (i == n - 1 and kept[-1][0] != 0):
+            kept.pop()  # the last night is labelled: the one before it gives way
+        if kept and (low < kept[-1][3] + TICK_GAP_PX or labels[i] == labels[kept[-1][0]]):
+            continue
+        kept.append((i, anchor, low, high))
+    return [(i, anchor) for i, anchor, _, _ in kept]
 
 
 def _night_positions(started_at: list[str], count: int) -> list[float]:
@@ -76,12 +115,17 @@ def _interval_bands(xs: list[float], intervals: list) -> list[list[tuple[float, 
     return bands + ([current] if current else [])
 
 
+# Why a cell's night has no band: its runs gave no interval worth drawing (harness.stats.runlevel.shown_interval).
+NO_RUN_INTERVAL = "too few runs, or too spread"
+
+
 def history_svg(series, level: str = "P50", band: str = "95% interval across runs",
-                budget_ms: float | None = None) -> str:
+                budget_ms: float | None = None, no_interval: str = NO_RUN_INTERVAL) -> str:
     """A history chart for one ``harness.nightly.history.Series``: each night's ``level`` ("P50", or "P95" for
     the per-utterance P95 of a chain; a marker with its run id, date and value as a tooltip) at its date, that
     level's 95% interval as a band (``band`` says of what), its detected step marked, the y-axis in change from
-    the first night, and a P95 ``budget_ms`` drawn when it is near the data and stated otherwise.  Returns
+    the first night, and a P95 ``budget_ms`` drawn when it is near the data and stated otherwise; a night without
+    a band says why (``no_interval``) in its tooltip.  Returns
     inline ``<svg>`` markup, everything escaped."""
     p95_level = level == "P95"
     values = [float(v) for v in (series.p95_ms if p95_level else series.p50_ms)]
@@ -117,8 +161,10 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
     x = Scale(*_x_range(positions), left, width - right)
     xs = [x(p) for p in positions]
 
-    canvas.text(4, 13, f"{level} per night, change from the first night ({_fmt_ms(ref)} ms on {dates[first]})",
-                colour="#1d2b3a")
+    tick_labels, one_date = _tick_labels(dates)
+    first_night = f"at {tick_labels[first]}" if one_date else f"on {dates[first]}"
+    title = f"{level} per night{f' of {one_date} (UTC)' if one_date else ''}, change from the first night"
+    canvas.text(4, 13, f"{title} ({_fmt_ms(ref)} ms {first_night})", colour="#1d2b3a")
     if budget_ms is not None and not on_scale:  # under the dates: the newest night against the budget
         canvas.text(4, height - 3, _budget_note(budget_ms, values[-1], "above" if budget_ms > hi else "below"),
                     colour=WARN, cls="budget-note")
@@ -139,14 +185,9 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
         canvas.text(left - 6, py + 4, _pct(value), anchor="end", cls="ytick")
     baseline = height - bottom
     canvas.line(left, baseline, width - right, baseline, MUTED)
-    shown = sorted({round(k * (n - 1) / (DATE_TICKS - 1)) for k in range(DATE_TICKS)}) if n > 1 else [0]
-    last_label = None
-    for i in shown:
-        if dates[i] != last_label:
-            canvas.line(xs[i], baseline, xs[i], baseline + 4, MUTED)
-            anchor = "end" if xs[i] > width - right - 32 else "start" if xs[i] < left + 32 else "middle"
-            canvas.text(xs[i], baseline + 16, dates[i], anchor=anchor, cls="xtick")
-            last_label = dates[i]
+    for i, anchor in _x_ticks(xs, tick_labels, width):
+        canvas.line(xs[i], baseline, xs[i], baseline + 4, MUTED)
+        canvas.text(xs[i], baseline + 16, tick_labels[i], anchor=anchor, cls="xtick")
 
     for stretch in _interval_bands(xs, intervals):
         outline = [(bx, y(high)) for bx, _, high in stretch] + [(bx, y(low)) for bx, low, _ in reversed(stretch)]
@@ -164,7 +205,7 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
     for i in measured:
         px, value, ci = xs[i], values[i], intervals[i]
         text = f"{series.run_ids[i]} · {dates[i]} · {level} {_fmt_ms(value)} ms"
-        text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else f" (no interval: {_no_interval(band)})"
+        text += f" [{_fmt_ms(ci.low)}, {_fmt_ms(ci.high)}]" if ci is not None else f" (no interval: {no_interval})"
         text += f" · {_pct(round((value / ref - 1) * 100, 1))} vs first night"
         shadow = other[i] if i < len(other) and other[i] is not None else float("nan")
         text += f" · {other_level} {_fmt_ms(shadow)} ms" if shadow == shadow else ""
@@ -172,11 +213,6 @@ def history_svg(series, level: str = "P50", band: str = "95% interval across run
         canvas.circle(px, y(value), 2.6, ACCENT if hot else INK, cls="night",
                       title=text + (" · thermally throttled" if hot else ""))
     return canvas.render()
-
-
-def _no_interval(band: str) -> str:
-    """Why a night has no band, by what the band is of."""
-    return "too few utterances" if "utterances" in band else "too few runs, or too spread"
 
 
 def _draw_step(canvas: Canvas, step, run_ids: list[str], xs: list[float], y: Scale, dates: list[str], top: float,

@@ -196,10 +196,15 @@ def chain_check(chain) -> Check:
                         chain.p95_ci, "asr", chain.budget_ms, what="ASR per utterance ")
 
 
+def pipeline_subject(name: str) -> str:
+    """What a voice pipeline's checks are of (its ASR chain's checks are of the chain's own name)."""
+    return f"pipeline {name}"
+
+
 def pipeline_check(pipeline) -> Check:
     """A voice pipeline (PipelineView): its per-utterance total P95 against the ``pipeline`` budget."""
     chain = pipeline.chain
-    return budget_check(chain.cell.device_id, f"pipeline {pipeline.name}", PIPELINE_GROUP, pipeline.row_anchor,
+    return budget_check(chain.cell.device_id, pipeline_subject(pipeline.name), PIPELINE_GROUP, pipeline.row_anchor,
                         pipeline.p95_ms, pipeline.p95_ci, "pipeline", pipeline.budget_ms,
                         what="whole pipeline per utterance ")
 

@@ -22,7 +22,7 @@ from harness.nightly.history import Series, Step
 from harness.nightly.noise import RECENT_PAIRS, learn_floors
 from harness.report.html import checks_of
 from harness.report.model import ChainView, ReportData, build_report_data
-from harness.report.verdict import Check, Headline, headline, run_judgements
+from harness.report.verdict import Check, Headline, headline, pipeline_subject, run_judgements, worst
 from harness.run.engine import identity_of
 from harness.stats import Interval
 from harness.stats.compare import DEFAULT_THRESHOLD
@@ -61,7 +61,8 @@ class CellRow:
     label: str
     p50_ms: float | None
     p95_ms: float | None
-    verdict: str
+    budget_verdict: str  # its P95 against its stage's budget (or "failed")
+    night_verdict: str  # the worst of every check the night made of it: budget, failure, latency, size, history
 
 
 ASR_CHAIN, VOICE_PIPELINE = "ASR chain", "voice pipeline"
@@ -79,11 +80,12 @@ class UtteranceRow:
     p95_ms: float | None
     p95_ci: Interval | None  # order statistics over utterances; None below 72 utterances
     budget_ms: float | None  # the asr budget (chains) or the pipeline budget (pipelines)
-    verdict: str
+    budget_verdict: str  # its per-utterance P95 against that budget
     utterances: int
     builds: str  # each part's role and sha256 prefix: which bytes the night measured
     wer: float | None = None  # ASR chains: corpus WER (None: no reference words)
     shares: tuple = ()  # voice pipelines: (stage, median ms, share of the summed medians) as the report's table
+    night_verdict: str = "pass"  # the worst of every check the night made of it: budget, WER, missing
 
     @property
     def is_chain(self) -> bool:
@@ -229,14 +231,25 @@ def _builds(chain: ChainView) -> str:
                       if isinstance(part, dict))
 
 
-def utterance_rows(data: ReportData) -> list[UtteranceRow]:
-    """A night's ASR chains and voice pipelines, with the figures and verdicts its report shows."""
+def verdicts_by_row(checks: list[Check]) -> dict[tuple[str, str], str]:
+    """Each row's verdict of the night, by (device, subject): the worst of its checks by the report's ordering (a
+    latency regression beats a budget miss beats a pass), so a row never reads "pass" beside a failing check."""
+    by_row: dict[tuple[str, str], list[Check]] = {}
+    for check in checks:
+        by_row.setdefault((check.device_id, check.subject), []).append(check)
+    return {row: worst(of_row) for row, of_row in by_row.items()}
+
+
+def utterance_rows(data: ReportData, verdicts: dict[tuple[str, str], str]) -> list[UtteranceRow]:
+    """A night's ASR chains and voice pipelines, with the figures and verdicts its report shows; ``verdicts``
+    (``verdicts_by_row``) the night's verdict of each."""
     rows = [UtteranceRow(ASR_CHAIN, chain_identity(c), c.name, c.timing["total_ms"], c.timing["p95_total_ms"],
                          c.p95_ci, c.budget_ms, c.verdict, len(c.score.utterances), _builds(c),
-                         wer=c.score.wer)
+                         wer=c.score.wer, night_verdict=verdicts.get((c.cell.device_id, c.name), c.verdict))
             for c in data.chains]
     rows += [UtteranceRow(VOICE_PIPELINE, chain_identity(p.chain), p.name, p.p50_ms, p.p95_ms, p.p95_ci,
-                          p.budget_ms, p.verdict, len(p.totals_ms), _builds(p.chain), shares=tuple(p.shares))
+                          p.budget_ms, p.verdict, len(p.totals_ms), _builds(p.chain), shares=tuple(p.shares),
+                          night_verdict=verdicts.get((p.chain.cell.device_id, pipeline_subject(p.name)), p.verdict))
              for p in data.pipelines]
     return rows
 
@@ -340,10 +353,12 @@ def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], r
     verdict, detail, failing = night_verdict(data, checks)
     if replayed:
         detail = f"{detail} ({REPLAYED})"
+    verdicts = verdicts_by_row(checks)
     cells = [CellRow(identity_of(v.cell.device_id, v.cell.artifact), v.cell.label,
-                     v.summary.p50_ms if v.summary else None, v.summary.p95_ms if v.summary else None, v.verdict)
+                     v.summary.p50_ms if v.summary else None, v.summary.p95_ms if v.summary else None, v.verdict,
+                     verdicts.get((v.cell.device_id, v.cell.label), v.verdict))
              for v in data.cells if not v.role]
-    return Judged(run.run_id, verdict, detail, baseline_id, failing, cells, utterance_rows(data))
+    return Judged(run.run_id, verdict, detail, baseline_id, failing, cells, utterance_rows(data, verdicts))
 
 
 def judge_nights(db_path, threshold: float, start: int, stop: int) -> list[Judged]:

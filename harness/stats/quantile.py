@@ -10,9 +10,18 @@ tests/test_stats.py checks the coverage by simulation.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from harness.stats.summary import Interval
+
+
+def fewest_draws(q: float, level: float = 0.95) -> int:
+    """The fewest draws with which :func:`quantile_interval` gives the q-quantile an interval (72 for a P95 at
+    95%): the bound nearer the tail, the extreme draw, must leave at most the tail beyond it (q**n <= tail)."""
+    tail = (1 - level) / 2
+    return math.ceil(math.log(tail) / math.log(max(q, 1 - q)))
 
 
 def quantile_interval(values, q: float, level: float = 0.95) -> tuple[Interval | None, float]:

@@ -1722,6 +1722,14 @@ def _(root):
             assert proc.returncode == 0, proc.stderr[-800:]
 
 
+@case("bad input", "site on a 0-byte file says what runs and report say of it (said 'no results database here')")
+def _(root):
+    (root / "empty.db").touch()
+    expect_user_error(cli("site", "-o", "site", "--db", "empty.db", cwd=root, timeout_s=QUICK_S), "empty.db",
+                      "not a harness results database (an empty file)")
+    assert (root / "empty.db").stat().st_size == 0 and not (root / "site").exists()
+
+
 @case("bad input", "run: a folder named like a cached build (64 zeros) beside the database (the prune deleted it)")
 def _(root):
     plan = lab(root)
