@@ -52,14 +52,11 @@ def _emit_json(payload) -> None:
 
 
 def _existing_db(db: Path) -> Path:
-    """A command that only reads never creates a database: a typo in --db would leave an empty one (and its
-    folders) behind, and the next command would read that instead of the user's results."""
-    from harness.store.db import refuse_non_file
+    """The --db of a command that only reads: a file that exists (harness.store.db.refuse_missing)."""
+    from harness.store.db import refuse_missing, refuse_non_file
 
     refuse_non_file(db)
-    if not db.is_file():
-        raise UserError("no results database here (a command that only reads creates none).", path=db,
-                        fix="check the --db path; 'harness run PLAN --db PATH' creates a database.")
+    refuse_missing(db)
     return db
 
 

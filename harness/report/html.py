@@ -51,6 +51,9 @@ def environment() -> Environment:
     env.filters["mb"] = _fmt_mb
     env.filters["budget"] = budget_text  # a budget and the P95 beside it: harness.report.verdict
     env.filters["ms_vs"] = ms_beside_budget
+    from harness.stats.quantile import fewest_draws
+
+    env.globals["fewest_p95_utterances"] = fewest_draws(0.95)  # the interval rule's own count, not a typed 72
     return env
 
 

@@ -304,12 +304,18 @@ def refuse_non_file(path: Path) -> None:
     raise UserError(f"this is {kind}, not a SQLite database file; nothing was read or written.", path=path, fix=fix)
 
 
-def _refuse_empty(path: Path) -> None:
-    """A read-only open of a missing or 0-byte file: SQLite would read it as an empty database (and a writing
-    open would fill it with the schema)."""
+def refuse_missing(path: Path) -> None:
+    """A command that only reads never creates a database: a typo in --db would leave an empty one (and its
+    folders) behind, and the next command would read that instead of the user's results."""
     if not path.is_file():
         raise UserError("no results database here (a command that only reads creates none).", path=path,
                         fix="check the --db path; 'harness run PLAN --db PATH' creates a database.")
+
+
+def _refuse_empty(path: Path) -> None:
+    """A read-only open of a missing or 0-byte file: SQLite would read it as an empty database (and a writing
+    open would fill it with the schema)."""
+    refuse_missing(path)
     if path.stat().st_size == 0:
         raise UserError("not a harness results database (an empty file); it was left untouched.", path=path,
                         fix="point --db at a harness database, or remove the empty file and let 'harness run "
