@@ -1,10 +1,12 @@
 """Every file the harness writes for a user (report and site pages, compare output, CSV/Parquet/ET exports,
 JUnit, nightly.json, corpus manifests) is written whole or not at all: to a temporary file in the same folder,
-flushed to disk, then renamed over the old one.  A full disk, a file-size limit or a crash mid-write leaves the
+flushed to disk, then renamed over the old one (a symlink at the path is refused: the file it points to is never
+overwritten).  A full disk, a file-size limit or a crash mid-write leaves the
 previous file as it was (and no temporary behind).  One rule, in this module.
 
 Two kinds of path are never renamed over: a device or a FIFO (``-o /dev/null`` or a named pipe is written through,
-as a shell's ``>`` would; renaming over it would replace the system's /dev/null with a file), and a SQLite
+as a shell's ``>`` would; renaming over it would replace the system's /dev/null with a file; a FIFO nothing reads
+is refused, not waited on forever), and a SQLite
 database or its write-ahead log (``-o`` naming the results database, directly or through a link, would have
 replaced every stored run with a CSV).
 """
@@ -30,8 +32,17 @@ def _naming(exc: OSError, path: Path) -> OutputError:
 
 
 def _target(path: Path) -> Path:
-    """The file a rename must replace: a symlink's target (the link stays a link), else ``path`` itself."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    """What is written: ``path`` itself.  A symlink there is refused, not followed: the file it points to may be
+    anywhere (a user's file far outside the output's folder was overwritten through one), and replacing the link
+    would delete something the harness did not make.  Only a link to a device or FIFO is followed (``-o`` a
+    link to /dev/null is written through)."""
+    if path.is_symlink():
+        real = Path(os.path.realpath(path))
+        if _written_through(real):
+            return real
+        raise OutputError(errno.EEXIST, f"it is a symbolic link (to {real}), and an output is never written "
+                                        "through a link nor put in its place", str(path))
+    return path
 
 
 # The first bytes of a SQLite database file and of its write-ahead log (sqlite.org/fileformat2.html).
@@ -56,6 +67,19 @@ def _written_through(target: Path) -> bool:
     return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)
 
 
+def _refuse_readerless_fifo(target: Path, path: Path) -> None:
+    """A named pipe nobody reads would block the write forever (a nightly hung at its last step): say so."""
+    if not stat.S_ISFIFO(os.stat(target).st_mode):
+        return
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OutputError(errno.ENXIO, "it is a named pipe (FIFO) that nothing reads, so writing would wait "
+                                           "forever; start its reader first", str(path)) from None
+        raise
+
+
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a writer that wants a path (pandas, ElementTree); once the
@@ -77,6 +101,7 @@ def _replacing_in(path: Path) -> Iterator[Path]:
     try:
         target = _target(path)
         if _written_through(target):
+            _refuse_readerless_fifo(target, path)
             yield target
             return
         if _is_sqlite(target):

@@ -5,6 +5,7 @@ in-process; the hostile table (tests/hostile/cases.py) drives the same faults th
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -576,3 +577,28 @@ def test_an_output_never_replaces_a_device_or_the_results_database(stored, tmp_p
         code, _, err = run_main(capsys, *argv)
         assert code == 0, err
         assert stat.S_ISCHR(os.stat(null).st_mode), f"{argv[0]} -o replaced a device with a file"
+
+
+def test_an_output_path_that_is_a_link_to_a_file_is_refused_and_the_file_is_untouched(stored, tmp_path, capsys):
+    """`export -o link.csv` (a link to a user's file elsewhere) overwrote that file, and `corpus import --force`
+    wrote a manifest through a link the same way (an outside probe).  Fails if outputs follow links again."""
+    _, db, run_id = stored
+    precious = tmp_path / "elsewhere" / "important.txt"
+    precious.parent.mkdir()
+    precious.write_text("IMPORTANT\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(precious)
+    code, _, err = run_main(capsys, "export", run_id, "--db", db, "-o", link)
+    assert code == 2 and "symbolic link" in err and "Fix:" in err, err
+    assert precious.read_text() == "IMPORTANT\n" and link.is_symlink()
+
+
+def test_a_fifo_nothing_reads_is_refused_at_once_not_waited_on(stored, tmp_path):
+    """`export -o myfifo` with no reader blocked forever (an outside probe)."""
+    _, db, run_id = stored
+    fifo = tmp_path / "myfifo"
+    os.mkfifo(fifo)
+    from tests.helpers import run_cli
+
+    proc = run_cli("export", run_id, "--db", str(db), "-o", str(fifo))  # run_cli's own timeout ends a hang
+    assert proc.returncode == 2 and "nothing reads" in proc.stderr, proc.stderr
