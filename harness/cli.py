@@ -20,6 +20,7 @@ from pathlib import Path
 from harness import __version__
 from harness.errors import EXIT_USER_ERROR, UserError
 from harness.outfile import OutputError
+from harness.stdio import STDOUT_NAME
 from harness.followup import DEFAULT_DB, DEFAULT_INVENTORY, db_option, resume_command
 from harness.termsafe import rich_safe, term_safe
 
@@ -853,7 +854,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from harness.library_log import library_output_to_log, log_path, quiet_progress_bars
+    from harness.stdio import hold_standard_descriptors, name_stdout_errors
 
+    hold_standard_descriptors()  # before any file is opened: a closed stdout's descriptor must not go to the database
+    name_stdout_errors()
     quiet_progress_bars()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -868,6 +872,16 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"({kept.count} library warning(s) kept in {log_path()})", file=sys.stderr)
     except BrokenPipeError:
         return _reader_gone()
+    except OutputError as exc:  # stdout could not take the last of the output (a full disk behind it)
+        return _output_lost(exc)
+
+
+def _output_lost(exc: OutputError) -> int:
+    """What stdout could not take: named (not blamed on the database), and stdout's unwritten rest dropped so
+    Python's own flush at exit does not fail again."""
+    print(f"error: {term_safe(_fault(exc, None), keep_newlines=True)}", file=sys.stderr)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    return EXIT_USER_ERROR
 
 
 def _reader_gone() -> int:
@@ -916,6 +930,10 @@ def _fault(exc: BaseException, db: Path | None) -> UserError | None:
         from harness.store.db import store_fault
 
         return store_fault(exc, db)
+    if isinstance(exc, OutputError) and exc.filename == STDOUT_NAME:
+        return UserError(f"cannot write to standard output ({exc.strerror or os.strerror(exc.errno)}); what was "
+                         "measured is stored all the same.", path=exc.filename,
+                         fix=_OS_FIXES.get(exc.errno, "send standard output to a place that takes it."))
     if isinstance(exc, OutputError):  # names the output, not the database; its previous file is still there
         return UserError(f"cannot write this output ({exc.strerror or os.strerror(exc.errno)}); a file that was "
                          "there is unchanged, and nothing stored was lost.", path=exc.filename,

@@ -602,3 +602,20 @@ def test_a_fifo_nothing_reads_is_refused_at_once_not_waited_on(stored, tmp_path)
 
     proc = run_cli("export", run_id, "--db", str(db), "-o", str(fifo))  # run_cli's own timeout ends a hang
     assert proc.returncode == 2 and "nothing reads" in proc.stderr, proc.stderr
+
+
+def test_a_closed_or_full_stdout_is_named_and_the_exit_code_stays_true(stored, tmp_path):
+    """Started with stdout closed (`>&-`, as some job launchers do), a command ended in an AttributeError traceback
+    with exit 1 (a nightly's false 'regression'), and the database could have taken descriptor 1; a full disk
+    behind stdout (`> /dev/full`) was blamed on the database (an outside probe)."""
+    import subprocess
+    import sys
+
+    _, db, _ = stored
+    runs = [sys.executable, "-m", "harness", "runs", "--db", str(db)]
+    closed = subprocess.run(runs, stdout=None, stderr=subprocess.PIPE, text=True, close_fds=True,
+                            preexec_fn=lambda: os.close(1), timeout=120)
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([*runs, "--json"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 2 and "standard output" in proc.stderr and str(db) not in proc.stderr, proc.stderr
