@@ -463,3 +463,23 @@ def _until(condition, limit_s: float) -> bool:
             return True
         time.sleep(0.1)
     return condition()
+
+
+@pytest.mark.slow
+def test_a_phone_off_when_the_night_starts_is_lost_and_resumed_once_it_is_back(tmp_path, adb_server, phones,
+                                                                                 model_dir):
+    """A phone rebooting at 02:30 cost the night: its cells were 'failed: device unreachable' and --resume could
+    never measure them (an outside probe).  Not attached at the start is 'lost', as a phone lost mid-run is."""
+    from harness.run.engine import run_plan
+    from harness.sim.adb_server import free_port
+
+    server, serial = phones()
+    later = f"127.0.0.1:{free_port()}"  # nothing there yet: the phone is off
+    _inventory(tmp_path, later, adb_server.port)
+    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n")
+    assert cell.status == "lost" and "--resume" in cell.reason, (cell.status, cell.reason)
+    _inventory(tmp_path, serial, adb_server.port)  # the phone is back (under the serial the inventory names)
+    resumed = run_plan(tmp_path / "plan.yaml", tmp_path / "r.db", resume=outcome.run_id)
+    with Store(tmp_path / "r.db") as store:
+        (again,) = store.cells(resumed.run_id)
+    assert resumed.run_id == outcome.run_id and again.status == "ok", (again.status, again.reason)

@@ -224,7 +224,11 @@ class Device(BaseDevice):
             return False, (f"the adb server on 127.0.0.1:{port} did not answer (restart it: adb -P {port} kill-server; "
                            f"adb -P {port} start-server)")
         except Exception as exc:  # noqa: BLE001 - adbutils raises several kinds; all mean "not reachable"
-            return False, f"adb cannot reach {self.config.serial} ({exc})"
+            self.absent = True  # not attached now (off, rebooting, re-enumerating): --resume tries again
+            return False, (f"adb cannot reach {self.config.serial} ({exc}); once it is back ('adb devices' lists it), "
+                           "--resume measures its cells")
+        # "offline" is a phone still coming up (or a USB link re-enumerating); "unauthorized" needs a person.
+        self.absent = state == "offline"
         return (state == "device", f"state {state}")
 
     KILL_AFTER_S = 5  # toybox timeout's -k: SIGKILL this long after its SIGTERM

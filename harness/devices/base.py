@@ -130,6 +130,9 @@ class BaseDevice:
         self.id = config.id
         self.pushes: list[dict] = []
         self.notes: list[str] = []
+        # Set by reachable(): the device is not there now (off, rebooting) rather than misconfigured, so the cells
+        # it could not start are "lost" (--resume measures them), not "failed".
+        self.absent = False
 
     def prepare(self) -> tuple[bool, str]:
         return True, "nothing to prepare"

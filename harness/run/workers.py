@@ -37,8 +37,9 @@ class Event:
 
 
 def unreachable_result(spec: CellSpec, why: str, lost: bool) -> CellResult:
-    """A run that could not start: "lost" when the device answered earlier in this run and then went away (for
-    --resume), "failed" when it never answered (its reason names what to fix first)."""
+    """A run that could not start: "lost" when the device answered earlier in this run and then went away, or is
+    simply not there now (off, rebooting: for --resume), "failed" when something needs fixing first (its reason
+    names what)."""
     now = utc_now()
     return CellResult(key=spec.key, status="lost" if lost else "failed", reason=f"device unreachable: {why}",
                       started_at=now,
@@ -89,6 +90,7 @@ class DeviceWorker(threading.Thread):
             ok, why = False, exc.reason
             self.was_open = self.was_open or exc.lost
         if not ok:
+            self.was_open = self.was_open or getattr(device, "absent", False)  # a phone off at the start of the night comes back too
             device.close()
             return why
         self.device = device
