@@ -40,20 +40,21 @@ MAX_TENSOR_ELEMENTS = 1 << 26  # 256 MB of float32: more than any input a phone 
 
 # -- command-line options (argparse types: a bad value exits 2 with the option's name and this text) ---------
 
-def _number(text: str, kind: type) -> float | int:
+def _number(text: str, kind: type, example: str = "5") -> float | int:
+    """``example``: a value the option itself accepts, for the fix (a fraction's is not 5)."""
     try:
         value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}. "
-                                         "Fix: write digits, e.g. 5.") from None
+                                         f"Fix: write digits, e.g. {example}.") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number. Fix: write digits, e.g. 5.")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number. Fix: write digits, e.g. {example}.")
     return value
 
 
 def fraction(text: str) -> float:
     """A relative change such as --threshold: above 0, below 1 (0.05 is 5 %)."""
-    value = _number(text, float)
+    value = _number(text, float, example="0.05")
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1. Fix: give a fraction (0.05 means 5%).")
     return value

@@ -541,3 +541,17 @@ def test_a_manifest_that_is_not_a_regular_file_is_refused_not_ignored(tmp_path, 
     with pytest.raises(UserError, match="not a regular file") as err:
         load_artifact(build)
     assert "tiny.onnx.manifest.json" in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "abc", "1e400"])
+def test_a_bad_threshold_is_answered_with_a_fix_the_option_accepts(text):
+    """'--threshold nan' was told 'write digits, e.g. 5', which the option then refused (an outside probe)."""
+    import argparse
+    import re
+
+    from harness.validation import fraction
+
+    with pytest.raises(argparse.ArgumentTypeError) as err:
+        fraction(text)
+    suggested = re.search(r"e\.g\. ([0-9.]+)", str(err.value)) or re.search(r"\(([0-9.]+) means", str(err.value))
+    assert suggested and 0 < fraction(suggested.group(1)) < 1, str(err.value)
