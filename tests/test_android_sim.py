@@ -483,3 +483,30 @@ def test_a_phone_off_when_the_night_starts_is_lost_and_resumed_once_it_is_back(t
     with Store(tmp_path / "r.db") as store:
         (again,) = store.cells(resumed.run_id)
     assert resumed.run_id == outcome.run_id and again.status == "ok", (again.status, again.reason)
+
+
+def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_path):
+    """A simulator started under nohup handed its ignored SIGHUP to every shell, so the harness's trap never fired
+    and a runner measured on after its controller died (an outside tester).  adbd's shells start at the defaults."""
+    import signal as signals
+    import threading
+
+    from harness.sim import shell
+    from harness.sim.server import start
+
+    server = start(0, tmp_path / "phone")
+    before = signals.signal(signals.SIGHUP, signals.SIG_IGN)  # as nohup leaves it
+    try:
+        hangup = threading.Event()
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(r=shell.run(
+            server.phone, "trap 'exit 42' HUP; sleep 30 & wait $!", hangup)))
+        worker.start()
+        time.sleep(1.0)
+        hangup.set()
+        worker.join(20)
+        assert not worker.is_alive() and result["r"].code == 42, result
+    finally:
+        signals.signal(signals.SIGHUP, before)
+        server.shutdown()
+        server.server_close()

@@ -134,6 +134,16 @@ def _put(path: Path, text: str) -> None:
     os.replace(draft, path)
 
 
+def _default_signals() -> None:
+    """A phone's shell starts with every signal at its default (adbd is a daemon of init's); a simulator started
+    under nohup, or as a background job of a script, would otherwise hand its ignored SIGHUP and SIGINT to every
+    shell, and a trap on SIGHUP could never fire (an ignored signal stays ignored across exec)."""
+    import signal
+
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
     """Start ``sh -c COMMAND`` on the phone, as adbd does (a session of its own, stdin/stdout/stderr pipes).
     Returns the bubblewrap process and the pid of the shell inside it (the one adbd would signal)."""
@@ -151,7 +161,7 @@ def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
             "--clearenv", *(x for k, v in {**ENV, TOKEN_VAR: phone.token}.items() for x in ("--setenv", k, v)),
             "/system/bin/sh", "-c", command]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            pass_fds=(status_w,), start_new_session=True)
+                            pass_fds=(status_w,), start_new_session=True, preexec_fn=_default_signals)
     os.close(status_w)
     with os.fdopen(status_r) as status:
         info = status.read()  # {"child-pid": N, ...}, written and closed once the shell's process exists
