@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -510,3 +511,40 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
         signals.signal(signals.SIGHUP, before)
         server.shutdown()
         server.server_close()
+
+
+def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tmp_path, adb_server, phones):
+    """A stopped run waited out STOP_WAIT_S while the runner kept measuring (close() did not end the command), and
+    a thermal reading after close() made the working folder again, so folders piled up (an outside tester)."""
+    import threading
+
+    from harness.devices.android import Config, Device
+    from harness.errors import DeviceError
+
+    server, serial = phones()
+    device = Device(Config(id="p", platform="android", serial=serial, adb_port=adb_server.port))
+    done = threading.Event()
+
+    def measure_long() -> None:
+        try:
+            device.run(["sleep", "600"], 600)
+        except DeviceError:
+            pass  # its stream was closed under it: the device reads as lost for this command
+        finally:
+            done.set()
+
+    threading.Thread(target=measure_long, daemon=True).start()
+    assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 60)
+    device.close()
+    assert done.wait(60), "the command ran on after close()"
+    assert _until(lambda: not phone_processes(server.phone), 30), phone_processes(server.phone)
+    with pytest.raises(DeviceError):
+        device.run(["true"], 10)
+    assert not list((server.phone.root / "data/local/tmp/harness/work").glob("*"))
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -9,6 +9,8 @@ phone already holds the same bytes (checked on the phone with ``sha256sum``).
 from __future__ import annotations
 
 import shlex
+import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -205,6 +207,9 @@ class Device(BaseDevice):
         self._device = None
         # This controller's working folder on the phone (its commands run there; see phone_command).
         self.workdir = f"{REMOTE_ROOT}/work/{uuid.uuid4().hex[:16]}"
+        self._streams: set = set()  # the adb streams of commands running now (close() ends them)
+        self._streams_lock = threading.Lock()
+        self._closed = False
 
     @property
     def adb(self):
@@ -239,12 +244,21 @@ class Device(BaseDevice):
     def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
         from adbutils.errors import AdbError
 
+        if self._closed:  # a sampler's last reading after close() must not make the working folder again
+            raise DeviceError(self.id, argv, "the controller closed its connection to the device", lost=True)
         command = phone_command(argv, timeout_s, self.KILL_AFTER_S, env, self.workdir)
         self._worked = True
         started = time.perf_counter()
         try:
-            outcome = shell_v2(self.adb.open_transport(timeout=timeout_s + self.CONTROLLER_GRACE_S), command,
-                               timeout_s + self.KILL_AFTER_S + self.CONTROLLER_GRACE_S, self.OUTPUT_CAP_BYTES)
+            connection = self.adb.open_transport(timeout=timeout_s + self.CONTROLLER_GRACE_S)
+            with self._streams_lock:
+                self._streams.add(connection)
+            try:
+                outcome = shell_v2(connection, command, timeout_s + self.KILL_AFTER_S + self.CONTROLLER_GRACE_S,
+                                   self.OUTPUT_CAP_BYTES)
+            finally:
+                with self._streams_lock:
+                    self._streams.discard(connection)
         except NoAdbServer as exc:
             raise DeviceError(self.id, argv, f"device unreachable: {exc}", lost=True) from None
         except (AdbError, OSError, ConnectionError, EOFError) as exc:
@@ -359,6 +373,17 @@ class Device(BaseDevice):
         return self._zone_names
 
     def close(self) -> None:
+        """End every command still running (its adb stream closes, adbd sends its shell SIGHUP, and the command
+        line's trap kills the runner: a stopped run no longer waits for the runner, nor leaves it measuring),
+        then take back the working folder."""
+        self._closed = True
+        with self._streams_lock:
+            running = list(self._streams)
+        for connection in running:
+            try:
+                connection.conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by its own command
         if self._device is not None and getattr(self, "_worked", False):
             try:  # the folder this controller made (a name of its own), and what its binaries wrote there
                 shell_v2(self.adb.open_transport(timeout=ADB_IDLE_TIMEOUT_S), shlex.join(["rm", "-rf", self.workdir]),
