@@ -91,8 +91,8 @@ def cmd_devices(args) -> int:
 
     inventory = load_inventory(args.inventory)
     rows = []
-    for config in inventory.devices:
-        ok, why = probe(config)
+    for config, unexpanded in _expanded(inventory.devices):
+        ok, why = (False, unexpanded) if unexpanded else probe(config)
         rows.append({"id": config.id, "platform": config.platform, "reachable": ok, "detail": why,
                      "backends": list(config.backends), "labels": list(config.labels), "soc": config.soc})
     # A device that does not answer is what a lab's morning check looks for: exit 1, so a script can stop there.
@@ -115,6 +115,20 @@ def cmd_devices(args) -> int:
                         "(the reason is in the table)."), file=sys.stderr)
         return 1
     return 0
+
+
+def _expanded(configs) -> list:
+    """Each entry as a run sees it, with None or why it could not be expanded: ``serial: '*'`` is every phone
+    attached now (one row each), as `harness run` expands it; with no adb server or no phone it stays one row."""
+    from harness.errors import UserError
+
+    out = []
+    for config in configs:
+        try:
+            out += [(each, None) for each in config.expand()]
+        except UserError as exc:
+            out.append((config, str(exc)))
+    return out
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -548,3 +548,20 @@ def _cmdline(pid: int) -> bytes:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_devices_lists_each_phone_a_wildcard_serial_finds(tmp_path, adb_server, phones, capsys):
+    """`serial: '*'` worked in `harness run` but `harness devices` probed a phone named '*' ('device * not
+    found', exit 1), so `harness devices && harness nightly` stopped for the documented form (outside tester)."""
+    import json
+
+    from harness.cli import main as cli_main
+
+    server, serial = phones()
+    inventory = write(tmp_path / "devices.yaml", f"""
+        devices:
+          - {{id: lab, platform: android, serial: '*', adb_port: {adb_server.port}}}
+        """)
+    assert cli_main(["devices", "--inventory", str(inventory), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["reachable"] for r in rows] == [True] and serial.replace(":", "-") in rows[0]["id"], rows
