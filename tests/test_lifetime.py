@@ -398,7 +398,7 @@ def test_no_adb_server_leaves_no_library_warning_beside_the_one_line(tmp_path, m
     monkeypatch.setenv("HARNESS_LOG", str(tmp_path / "harness.log"))
     monkeypatch.setenv("COLUMNS", "250")  # the devices table on one line a row
     proc = cli("devices", "--inventory", "devices.yaml", cwd=tmp_path, timeout_s=GENEROUS_S)
-    assert proc.returncode == 0 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 1 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout + proc.stderr
     assert "library warning" not in proc.stderr, proc.stderr
     log = tmp_path / "harness.log"
     assert not log.exists() or "ResourceWarning" not in log.read_text(), log.read_text()

@@ -1906,5 +1906,5 @@ def _(root):
     proc = subprocess.run([sys.executable, "-m", "harness", "devices", "--json"], cwd=root, capture_output=True,
                           text=True, timeout=QUICK_S * 6, stdin=subprocess.DEVNULL,
                           env={**os.environ, "HARNESS_LOG": str(root / "harness.log")})
-    assert proc.returncode == 0 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout[-800:]
+    assert proc.returncode == 1 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout[-800:]
     assert proc.stderr == "", f"more than the harness's own message: {proc.stderr[-800:]}"
