@@ -323,3 +323,19 @@ def test_a_run_fails_a_cell_whose_runner_returned_an_impossible_number():
     with pytest.raises(base.RunnerFailure, match="warmup_ms"):
         cell._check_numbers(base.Measurement(samples_ms=[12.0], warmup_ms=[-3.0]))
     cell._check_numbers(base.Measurement(samples_ms=[12.0], extra={"measured_start_epoch_s": 1.7e9}))
+
+
+def test_every_missing_qnn_sdk_file_is_named_at_once(tmp_path):
+    """A person fixing a QNN SDK folder learned its five files one run at a time (an outside tester)."""
+    from types import SimpleNamespace
+
+    (tmp_path / "sdk" / "lib" / "aarch64-android").mkdir(parents=True)
+    (tmp_path / "sdk" / "lib" / "aarch64-android" / "libQnnHtp.so").write_text("x")
+    device = SimpleNamespace(id="p", config=SimpleNamespace(tools={"qnn_sdk": tmp_path / "sdk"}, soc="SM8650"),
+                             run=lambda *a, **k: pytest.fail("nothing may be pushed before every file is there"))
+    with pytest.raises(base.RunnerFailure) as failure:
+        qnn_executor_runner.push_qnn_libraries(device, with_executorch_backend=False)
+    reason = failure.value.reason
+    for name in ("libQnnHtpV75Stub.so", "libQnnHtpPrepare.so", "libQnnSystem.so", "libQnnHtpV75Skel.so"):
+        assert name in reason, reason
+    assert "libQnnHtp.so," not in reason and "soc" in reason

@@ -61,11 +61,14 @@ def push_qnn_libraries(device, with_executorch_backend: bool) -> str:
                                           "libqnn_executorch_backend.so of your ExecuTorch Android build "
                                           "(build-android/backends/qualcomm/)")
         files.append(Path(backend))
+    missing = [str(local) for local in files if not local.is_file()]
+    if missing:  # every one at once: a person fixing them one run at a time needed five runs
+        raise RunnerFailure("failed", f"QNN files missing for {soc.upper()} (HTP {HTP_VERSION[soc.upper()]}): "
+                                      f"{', '.join(missing)} (is tools.qnn_sdk the SDK root, and is the inventory's "
+                                      "soc the phone's?)")
     lib_dir = "/data/local/tmp/harness/qnn-" + HTP_VERSION[soc.upper()]
     device.run(["mkdir", "-p", lib_dir], 30)
     for local in files:
-        if not local.is_file():
-            raise RunnerFailure("failed", f"QNN file missing: {local} (is tools.qnn_sdk the SDK root?)")
         device.run(["cp", push_file(device, local), f"{lib_dir}/{local.name}"], 60)
     return lib_dir
 
