@@ -230,6 +230,7 @@ def test_ort_qnn_with_another_chips_qnn_libraries_fails_instead_of_measuring_the
     backend, claims no node, and ONNX Runtime would run the model on the CPU and exit 0.  The code as it was
     stored that as an ok ort-qnn cell; CPU fallback is now disabled, so the cell fails and says why."""
     server, serial = phones()
+    del server.phone.props["ro.soc.model"]  # as on Android 11: the phone cannot say the inventory is wrong
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=_qnn_sdk_for(tmp_path / "qairt", "V73"),
                    soc="SM8550")
     cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn")
@@ -565,3 +566,26 @@ def test_devices_lists_each_phone_a_wildcard_serial_finds(tmp_path, adb_server, 
     assert cli_main(["devices", "--inventory", str(inventory), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["reachable"] for r in rows] == [True] and serial.replace(":", "-") in rows[0]["id"], rows
+
+
+def test_an_inventory_soc_the_phone_does_not_report_is_named_with_the_fix(tmp_path, adb_server, phones, capsys):
+    """soc: SM8550 for an SM8650 phone showed 'reachable yes' and failed every QNN cell with a loader error
+    (an outside tester); left out, the phone's own SoC is used."""
+    import json
+
+    from harness.cli import main as cli_main
+    from harness.devices.android import Config, Device
+
+    server, serial = phones()
+    inventory = write(tmp_path / "devices.yaml", f"""
+        devices:
+          - {{id: s24, platform: android, serial: "{serial}", adb_port: {adb_server.port}, soc: SM8550}}
+        """)
+    assert cli_main(["devices", "--inventory", str(inventory), "--json"]) == 1
+    (row,) = json.loads(capsys.readouterr().out)
+    assert "reports SM8650" in row["detail"] and "soc: SM8650" in row["detail"], row
+    device = Device(Config(id="p", platform="android", serial=serial, adb_port=adb_server.port))
+    try:
+        assert device.reachable()[0] and device.config.soc == "SM8650"
+    finally:
+        device.close()

@@ -234,7 +234,9 @@ class Device(BaseDevice):
                            "--resume measures its cells")
         # "offline" is a phone still coming up (or a USB link re-enumerating); "unauthorized" needs a person.
         self.absent = state == "offline"
-        return (state == "device", f"state {state}")
+        if state != "device":
+            return False, f"state {state}"
+        return self._soc_agrees()
 
     KILL_AFTER_S = 5  # toybox timeout's -k: SIGKILL this long after its SIGTERM
     # The controller's own deadline, past the phone's: a phone that stops answering altogether.
@@ -274,6 +276,20 @@ class Device(BaseDevice):
         if not result.ok:
             raise DeviceError(self.id, argv, "command failed", result.exit_code, result.log())
         return result.stdout
+
+    def _soc_agrees(self) -> tuple[bool, str]:
+        """The inventory's ``soc`` against the one the phone reports (``ro.soc.model``): QNN libraries are chosen
+        by it, and a wrong one failed every QNN cell with a loader error far from its cause.  Left out, the
+        phone's own is taken."""
+        reported = self._check(["getprop", FACT_PROPS["soc"]]).strip()
+        if not reported:
+            return True, "the phone reports no SoC"
+        if self.config.soc is None:
+            self.config = self.config.model_copy(update={"soc": reported})
+        elif self.config.soc.upper() != reported.upper():
+            return False, (f"the inventory says soc {self.config.soc}, and the phone reports {reported} "
+                           f"(ro.soc.model): set soc: {reported} in its entry, or leave soc out")
+        return True, f"SoC {reported}"
 
     def facts(self) -> DeviceFacts:
         facts = {name: self._check(["getprop", prop]).strip() for name, prop in FACT_PROPS.items()}

@@ -62,6 +62,9 @@ class Phone:
     lock: threading.Lock = field(default_factory=threading.Lock)
     shells: set = field(default_factory=set)  # pids of the shells adbd is running now
     invocations: list = field(default_factory=list)  # every benchmark binary run: [name, *args], in order
+    # This phone's system properties (getprop): a test may play a phone without some (Android 11 has no
+    # ro.soc.model).  The chip itself stays an SM8650 whatever they say.
+    props: dict = field(default_factory=lambda: dict(PROPS))
     sandbox_socket: Path | None = None  # the vendor daemon's socket (harness/sim/sandbox.py)
     # In the environment of everything the phone's shell starts, so the simulator can find what outlived it.
     token: str = field(default_factory=lambda: uuid.uuid4().hex)

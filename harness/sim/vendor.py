@@ -174,8 +174,8 @@ def answer(phone: Phone, name: str, args: list[str], session: Session, cwd: str 
     """What the vendor binary ``name`` prints and exits with."""
     if name == "getprop":
         if args:
-            return Result(out=PROPS.get(args[0], "") + "\n")
-        return Result(out="".join(f"[{k}]: [{v}]\n" for k, v in PROPS.items()))
+            return Result(out=phone.props.get(args[0], "") + "\n")
+        return Result(out="".join(f"[{k}]: [{v}]\n" for k, v in phone.props.items()))
     if name == "logcat":
         return _logcat(phone, args)
     if name == "dumpsys" and args[:1] == ["battery"]:
