@@ -36,8 +36,10 @@ LOCK_WAIT_S = 30.0  # how long a harness waits for another one writing the same 
 def damaged(path: Path, detail: str) -> UserError:
     detail = " ".join(detail.replace("*** in database main ***", "").split())  # quick_check's report, on one line
     return UserError(f"the results database is damaged ({detail}); nothing more was written to it.", path=path,
-                     fix=f"recover what it holds with: sqlite3 {path} .recover | sqlite3 recovered.db, then pass "
-                         "--db recovered.db (or a new file name to start afresh).")
+                     fix=f"recover what it holds with: sqlite3 {path} .recover | sqlite3 recovered.db (sqlite3 "
+                         "3.41 or newer: Debian 12's 3.40 fails at .recover; there, '.dump' instead of '.recover' "
+                         "saves the tables it can still read), then pass --db recovered.db (or a new file name to "
+                         "start afresh).")
 
 
 def store_fault(exc: BaseException, path: Path | None) -> UserError | None:
