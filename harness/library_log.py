@@ -29,10 +29,18 @@ from typing import Iterator
 
 
 def log_path() -> Path:
+    """HARNESS_LOG, else the XDG state folder in the home folder; a home folder that does not exist (a service
+    account's HOME=/nonexistent) is never made: the log goes to the temporary folder instead."""
     if os.environ.get("HARNESS_LOG"):
         return Path(os.environ["HARNESS_LOG"]).expanduser()
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return state / "harness" / "harness.log"
+    if os.environ.get("XDG_STATE_HOME"):
+        return Path(os.environ["XDG_STATE_HOME"]) / "harness" / "harness.log"
+    home = Path.home()
+    if not home.is_dir():
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / f"harness-{os.getuid()}" / "harness.log"
+    return home / ".local" / "state" / "harness" / "harness.log"
 
 
 class _Counter(logging.Handler):

@@ -20,3 +20,14 @@ def test_native_and_printed_output_go_to_the_log_and_the_terminal_comes_back(tmp
     assert err == "harness's own line\n" and out == "after the block\n"
     logged = (tmp_path / "h.log").read_text()
     assert "[cpuinfo_utils.cpp:71]" in logged and "native stdout line" in logged and "quantize (torchao)" in logged
+
+
+def test_a_home_folder_that_does_not_exist_is_never_made(tmp_path, monkeypatch):
+    """HOME=/nonexistent (a service account) made /nonexistent/.local/state/harness (an outside probe)."""
+    from harness.library_log import log_path
+
+    missing = tmp_path / "nonexistent"
+    monkeypatch.delenv("HARNESS_LOG", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(missing))
+    assert not log_path().is_relative_to(missing) and not missing.exists()
