@@ -226,3 +226,27 @@ def test_a_command_that_only_reads_never_migrates_and_names_the_command_that_doe
     assert main(["migrate", "--db", str(db)]) == 0
     assert "from schema version 3" in capsys.readouterr().err and (tmp_path / "h.db.v3.bak").is_file()
     assert main(["runs", "--db", str(db)]) == 0 and "r1" in capsys.readouterr().out
+
+
+def test_a_later_run_of_the_same_bytes_under_another_name_does_not_relabel_earlier_runs(tmp_path, model_dir):
+    """The artifacts table holds one row per sha256; a later run of the same bytes as 'copy.onnx' without a
+    manifest rewrote the model, stage and budget of every earlier run, in reports, history and exports (an
+    outside tester).  Each cell keeps the identity it was measured with."""
+    import shutil
+
+    from harness.store import Store
+    from tests.helpers import copy_model, measure, write
+
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    copy_model(model_dir, "tiny.onnx", tmp_path / "a", manifest={"model": "silero-vad", "stage": "vad",
+                                                               "backend": "ort-cpu", "quantization": "fp32"})
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "a" / "tiny.onnx", tmp_path / "b" / "copy.onnx")  # the same bytes, no manifest
+    settings = "inventory: devices.yaml\nwarmup_iterations: 0\niterations: 3\nruns: 1\n"
+    first = measure(tmp_path / "a.yaml", tmp_path / "h.db", "name: a\nartifacts: [a/tiny.onnx]\n" + settings)
+    measure(tmp_path / "b.yaml", tmp_path / "h.db", "name: b\nartifacts: [b/copy.onnx]\n" + settings)
+    with Store(tmp_path / "h.db") as store:
+        (cell,) = store.cells(first.outcome.run_id)
+        history = store.history("a")
+    assert (cell.artifact["model"], cell.artifact["stage"]) == ("silero-vad", "vad"), cell.artifact
+    assert {(h["model"], h["stage"]) for h in history} == {("silero-vad", "vad")}, history

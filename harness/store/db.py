@@ -243,9 +243,16 @@ def new_run_id(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
+# What a build was measured as (its manifest, or what was inferred), kept with each cell: the artifacts table holds
+# one row per sha256, which the newest run's manifest updates, and a later run naming the same bytes otherwise
+# (a copy under another name) relabelled every earlier run's model, stage, backend and budget.
+IDENTITY_KEYS = ("model", "stage", "format", "backend", "quantization")
+
+
 def _cell_extra(spec, measurement) -> dict:
-    """Runner figures, plus for a transcription cell which chain and corpus it ran."""
+    """Runner figures, the build's identity as measured, and for a transcription cell which chain and corpus."""
     extra = dict(measurement.extra) if measurement else {}
+    extra["identity"] = {key: getattr(spec.artifact, key) for key in IDENTITY_KEYS}
     if spec.chain is not None:
         extra["chain"] = {"name": spec.chain.name, "corpus": spec.chain.corpus.name, "limit": spec.chain.limit,
                           **{role: {"sha256": a.sha256, "path": str(a.path), "quantization": a.quantization,
@@ -750,9 +757,10 @@ class Store:
 
     def _history(self, plan_name: str | None, until: str | None) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            """SELECT r.run_id, r.started_at, r.plan_name, r.settings_json AS run_settings, c.cell_id, c.cell_key,
-                      c.device_id, c.throttled, c.artifact_sha256 AS sha256, c.settings_json, a.model, a.stage,
-                      a.format, a.backend, a.quantization, cr.p50_ms, cr.p95_ms
+            f"""SELECT r.run_id, r.started_at, r.plan_name, r.settings_json AS run_settings, c.cell_id, c.cell_key,
+                      c.device_id, c.throttled, c.artifact_sha256 AS sha256, c.settings_json,
+                      {", ".join(f"COALESCE(json_extract(c.extra_json, '$.identity.{k}'), a.{k}) AS {k}"
+                                 for k in IDENTITY_KEYS)}, cr.p50_ms, cr.p95_ms
                FROM cells c JOIN runs r ON r.run_id = c.run_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
                JOIN cell_runs cr ON cr.cell_id = c.cell_id
                WHERE (? IS NULL OR r.plan_name = ?) AND r.status = 'complete' AND c.task = 'latency'
@@ -872,6 +880,7 @@ class Store:
         cells = []
         for r in rows:
             artifact = {k: r[k] for k in ("model", "stage", "format", "backend", "quantization", "size_bytes")}
+            artifact.update(_loads(r["extra_json"]).get("identity") or {})  # as measured (older cells: as stored)
             artifact.update(sha256=r["artifact_sha256"], path=r["artifact_path"],
                             inferred=_loads(r["inferred_json"]),
                             source=_loads(r["manifest_json"]).get("source"))  # where the weights came from
