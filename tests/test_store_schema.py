@@ -250,3 +250,8 @@ def test_a_later_run_of_the_same_bytes_under_another_name_does_not_relabel_earli
         history = store.history("a")
     assert (cell.artifact["model"], cell.artifact["stage"]) == ("silero-vad", "vad"), cell.artifact
     assert {(h["model"], h["stage"]) for h in history} == {("silero-vad", "vad")}, history
+    from harness.store.export import samples_frame
+
+    with Store(tmp_path / "h.db") as store:
+        frame = samples_frame(store, first.outcome.run_id)
+    assert set(zip(frame["model"], frame["stage"])) == {("silero-vad", "vad")}

@@ -249,6 +249,12 @@ def new_run_id(now: datetime | None = None) -> str:
 IDENTITY_KEYS = ("model", "stage", "format", "backend", "quantization")
 
 
+def identity_columns(cell: str = "c", artifact: str = "a") -> str:
+    """SQL: the identity columns of a cell as measured (its own record first, the artifacts row for older cells)."""
+    return ", ".join(f"COALESCE(json_extract({cell}.extra_json, '$.identity.{k}'), {artifact}.{k}) AS {k}"
+                     for k in IDENTITY_KEYS)
+
+
 def _cell_extra(spec, measurement) -> dict:
     """Runner figures, the build's identity as measured, and for a transcription cell which chain and corpus."""
     extra = dict(measurement.extra) if measurement else {}
@@ -759,8 +765,7 @@ class Store:
         rows = self.db.execute(
             f"""SELECT r.run_id, r.started_at, r.plan_name, r.settings_json AS run_settings, c.cell_id, c.cell_key,
                       c.device_id, c.throttled, c.artifact_sha256 AS sha256, c.settings_json,
-                      {", ".join(f"COALESCE(json_extract(c.extra_json, '$.identity.{k}'), a.{k}) AS {k}"
-                                 for k in IDENTITY_KEYS)}, cr.p50_ms, cr.p95_ms
+                      {identity_columns()}, cr.p50_ms, cr.p95_ms
                FROM cells c JOIN runs r ON r.run_id = c.run_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
                JOIN cell_runs cr ON cr.cell_id = c.cell_id
                WHERE (? IS NULL OR r.plan_name = ?) AND r.status = 'complete' AND c.task = 'latency'

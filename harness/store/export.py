@@ -8,7 +8,7 @@ import pandas as pd
 
 from harness.errors import UserError
 from harness.outfile import replacing
-from harness.store.db import Store
+from harness.store.db import Store, identity_columns
 
 FORMATS = ("csv", "parquet")  # raw samples; ExecuTorch v3 records are rendered by harness.report.et_v3
 
@@ -17,11 +17,11 @@ def samples_frame(store: Store, run_id: str) -> pd.DataFrame:
     """Every stored sample (warm-up and measured) of a run, long format."""
     store.run(run_id)  # a clear error for an unknown run id
     rows = store.db.execute(
-        """SELECT c.run_id, c.device_id, c.cell_key, c.status, a.model, a.stage, a.format, a.backend,
-                  a.quantization, a.sha256 AS artifact_sha256, a.size_bytes, c.load_ms, c.first_inference_ms,
+        f"""SELECT c.run_id, c.device_id, c.cell_key, c.status, {identity_columns()},
+                  a.sha256 AS artifact_sha256, a.size_bytes, c.load_ms, c.first_inference_ms,
                   c.peak_rss_mb, s.run_index, s.phase, s.idx, s.latency_ms
            FROM samples s JOIN cells c ON c.cell_id = s.cell_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
-           WHERE c.run_id = ? ORDER BY c.device_id, a.model, a.stage, a.quantization, s.phase DESC, s.idx""",
+           WHERE c.run_id = ? ORDER BY c.device_id, model, stage, quantization, s.phase DESC, s.idx""",
         (run_id,),
     ).fetchall()
     columns = ["run_id", "device_id", "cell_key", "status", "model", "stage", "format", "backend", "quantization",
