@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from harness.errors import UserError
 from harness.jsontext import load_json
@@ -27,6 +27,19 @@ class StrictModel(BaseModel):
     """Base for every configuration model: unknown keys are errors, not silently kept."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _no_nul(path: Any) -> Any:
+    """A path with a NUL character names no file on any file system; os.stat and Path.resolve() would raise
+    ValueError deep inside the harness instead of a message naming the line."""
+    if "\x00" in str(path):
+        raise ValueError("the path holds a NUL character (\\x00), which no file name can; remove it")
+    return path
+
+
+# Every file path read from a configuration file, manifest or transcript takes one of these.
+PathText = Annotated[str, AfterValidator(_no_nul)]
+LocalPath = Annotated[Path, AfterValidator(_no_nul)]
 
 
 def format_loc(loc: Loc) -> str:

@@ -312,6 +312,27 @@ def _(root):
     _corpus_check(root, corpus(root, audio="../elsewhere.wav"), "manifest.jsonl")
 
 
+@case("bad input", "corpus: a NUL character inside an audio path")
+def _(root):
+    # Was a ValueError traceback ('embedded null byte', exit 1) from Path.resolve() in check_corpus.
+    _corpus_check(root, corpus(root, audio="a.wav\x00x"), "manifest.jsonl", "audio", "NUL", line=1)
+
+
+@case("bad input", "plan: an accuracy corpus whose manifest has a NUL in an audio path")
+def _(root):
+    corpus(root, audio="a.wav\x00x")
+    _plan_with(root, "accuracy:\n  corpus: corpus\n  chains:\n    - name: c\n      model: builds/tiny.onnx\n")
+    refused_quickly(root, "manifest.jsonl", "NUL", line=1)
+
+
+@case("bad input", "plan: a NUL character inside a build path")
+def _(root):
+    _plan_with(root, "")
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("artifacts: [builds/tiny.onnx]", 'artifacts: ["builds/tiny\\0.onnx"]'))
+    refused_quickly(root, "plan.yaml", "artifacts[0]", "NUL", line=3)
+
+
 @case("bad input", "corpus: symlink pointing outside the corpus")
 def _(root):
     wav(root / "elsewhere.wav")
