@@ -61,6 +61,15 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
+class LineMap(dict):
+    """Where each value came from (loc -> 1-based line), and how the scalars YAML reads as true/false were
+    written (``on``, ``yes``), so that a message can quote the user's own words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: dict[Loc, str] = {}
+
+
 class _Builder:
     """Plain Python data from a composed YAML node, recording 1-based lines, with the limits above.
 
@@ -69,7 +78,7 @@ class _Builder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.lines: dict[Loc, int] = {}
+        self.lines = LineMap()
         self.values = 0
         self.open_nodes: set[int] = set()  # the mappings and lists being built: an alias to one is a cycle
         self.constructor = yaml.constructor.SafeConstructor()
@@ -87,7 +96,10 @@ class _Builder:
             raise self.error(node, f"nested more than {MAX_DEPTH} levels deep.", "flatten the structure.")
         self.lines[loc] = node.start_mark.line + 1
         if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
+            value = self.scalar(node)
+            if isinstance(value, bool):
+                self.lines.written[loc] = node.value
+            return value
         if node.tag not in _PLAIN_TAGS:  # '!!python/object', '!!set' and the like: not configuration
             raise self.error(node, f"cannot read a value tagged {node.tag!r}.",
                              "remove the '!' tag and write a plain mapping or list.")
@@ -211,17 +223,30 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
             msg = f"a mapping of keys is expected here, not {_kind_of(err.get('input'))}"
             fix = "write 'key: value' lines (see the examples in docs/plans-inventory.md)" + (
                 f"; the allowed keys are {_allowed(model, tuple(err['loc']) + ('',))}" if not loc else ".")
+        elif err["type"] == "value_error":  # the harness's own check: its text says what is wrong and what to do
+            msg = str(err["ctx"]["error"])
+            fix = f"correct {format_loc(loc)}{_now(err.get('input'), loc, lines)}."
         else:
             # A value of the wrong type or out of range: say what it is now and what the model wants.
             got = err.get("input")
-            shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-            fix = f"change {format_loc(loc)} (now {shown}) to a value that fits: {err['msg'][0].lower() + err['msg'][1:]}."
+            fix = (f"change {format_loc(loc)}{_now(got, loc, lines)} to a value that fits: "
+                   f"{err['msg'][0].lower() + err['msg'][1:]}.")
             if _number_read_as_text(got):
                 fix = _text_number_fix(model, data, err["loc"], got)
         more = len(exc.errors()) - 1
         if more:
             msg += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"
         raise UserError(f"{format_loc(loc)}: {msg}.", path=path, line=_nearest_line(loc, lines), fix=fix) from None
+
+
+def _now(value: Any, loc: Loc, lines: dict[Loc, int]) -> str:
+    """' (now X)': the value as the user wrote it; nothing for a list or mapping (its lines say more)."""
+    if isinstance(value, (dict, list)):
+        return ""
+    written = getattr(lines, "written", {}).get(loc)
+    if isinstance(value, bool) and written is not None:
+        return f" (now {written!r}, which YAML reads as {str(value).lower()})"
+    return f" (now {value!r})"
 
 
 def _text_number_fix(model: type[BaseModel], data: Any, pydantic_loc: Loc, text: str) -> str:

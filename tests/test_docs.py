@@ -13,13 +13,14 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from harness.cli import build_parser
 from harness.inventory import load_inventory
 from harness.plan.models import load_plan
-from tests.helpers import REPO
+from tests.helpers import REPO, write
 
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 
@@ -149,8 +150,17 @@ def test_the_docs_hold_inventory_examples():
 
 
 @pytest.mark.parametrize("doc,block", INVENTORY_EXAMPLES, ids=lambda v: getattr(v, "name", ""))
-def test_every_inventory_example_in_the_docs_loads(tmp_path, doc, block):
+def test_every_inventory_example_in_the_docs_loads(tmp_path, doc, block, monkeypatch):
     """Fails when an example names a key the inventory models reject (a misspelt tool, a key that was renamed)."""
+    import yaml
+
+    from harness.devices.android import FOLDER_TOOLS
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the examples' tools live under ~: put them there
+    for entry in yaml.safe_load(block)["devices"]:
+        for key, tool in entry.get("tools", {}).items():
+            local = Path(tool).expanduser()
+            local.mkdir(parents=True) if key in FOLDER_TOOLS else write(local, "a stand-in\n")
     path = tmp_path / "devices.yaml"
     path.write_text(block)
     assert load_inventory(path).devices

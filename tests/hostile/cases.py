@@ -1211,6 +1211,15 @@ def _(root):
     refused_quickly(root, "plan.yaml", "accuracy.chains[0].mel", "vad build", line=12)
 
 
+@case("bad input", "inventory: a tool path that is not there")
+def _(root):
+    # Was accepted at load; every night's cell then failed with FileNotFoundError.
+    lab(root)
+    (root / "devices.yaml").write_text("devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
+                                       "    tools: {onnxruntime_perf_test: /nonexistent/x}\n")
+    refused_quickly(root, "devices.yaml", "devices[0].tools.onnxruntime_perf_test", "/nonexistent/x", line=5)
+
+
 @case("bad input", "inventory: an adb port of 70000")
 def _(root):
     lab(root)
