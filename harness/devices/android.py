@@ -198,7 +198,7 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
       signal at once (a trap waits for a foreground command; ``wait`` is interrupted).  ``wait`` gives the
       runner's exit status, and the shell exits with it.
     """
-    limit = ["timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{timeout_s:g}"]
+    limit = ["timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{max(timeout_s, 0.001):.3f}"]
     # An assignment's name must stay unquoted (mksh runs a quoted 'VAR=a;b' as a command); its value is quoted.
     assignments = [f"{_shell_name(k)}={shlex.quote(v)}" for k, v in (env or {}).items()]
     runner = " ".join([*assignments, shlex.join([*limit, *argv])])

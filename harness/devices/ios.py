@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.devices.ios_pmd3 import TUNNEL_MIN_IOS, Session
 from harness.errors import DeviceError
-from harness.validation import Seconds
+from harness.validation import PeriodSeconds
 from harness.vocab import Backend
 
 CONTAINER_ROOT = "Documents/harness"
@@ -47,7 +47,7 @@ class Config(DeviceConfig):
     tunneld: str = Field(default="127.0.0.1:49151", pattern=r"^[^:]+:\d+$")
     compute_units: Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"] = "all"
     backends: list[Backend] = ["coreml"]
-    poll_s: Seconds = 0.5  # how often to ask whether the app is still running
+    poll_s: PeriodSeconds = 0.5  # how often to ask whether the app is still running
 
     @field_validator("app")
     @classmethod

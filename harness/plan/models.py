@@ -10,7 +10,8 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from harness.vocab import HtpPerformanceMode
-from harness.validation import Celsius, Count, Int, Megabytes, Milliseconds, PositiveCount, Seconds, Seed, Threads
+from harness.validation import (Celsius, Count, Int, Megabytes, Milliseconds, PeriodSeconds, PositiveCount, Seconds,
+                                Seed, Threads)
 from harness.yamlconf import LocalPath, PathText, StrictModel, load_data, validate
 
 
@@ -33,7 +34,7 @@ class Cooldown(StrictModel):
 
     max_temp_c: Celsius = 45.0
     timeout_s: Seconds = 300.0
-    poll_s: Seconds = 2.0
+    poll_s: PeriodSeconds = 2.0
 
 
 class Budgets(StrictModel):
@@ -126,7 +127,7 @@ class Plan(StrictModel):
     threads: Threads | None = None
     timeout_s: Seconds = 600.0
     cooldown: Cooldown | None = None
-    thermal_period_s: Seconds = 1.0
+    thermal_period_s: PeriodSeconds = 1.0
     budgets_p95_ms: Budgets = Budgets()
     accuracy: Accuracy | None = None
     llm: Llm = Llm()

@@ -1220,6 +1220,23 @@ def _(root):
     refused_quickly(root, "devices.yaml", "devices[0].tools.onnxruntime_perf_test", "/nonexistent/x", line=5)
 
 
+@case("bad input", "plan: a timeout of 1e-300 s (YAML text) and of 0.00001 s")
+def _(root):
+    # Was: 1e-300 answered "write 1.0e-300", which was taken (every cell "did not finish within 1 s"); 0.00001
+    # was taken and reached the phone as 'timeout ... 1e-05'.
+    for number, text in enumerate(("1e-300", "0.00001")):
+        _plan_with(root / str(number), f"timeout_s: {text}\n")
+        refused_quickly(root / str(number), "plan.yaml", "timeout_s", "0.01", line=8)
+
+
+@case("bad input", "plan: a sampling period of a microsecond and a budget of 1.0e-320 ms")
+def _(root):
+    for number, (text, key) in enumerate((("thermal_period_s: 0.000001", "thermal_period_s"),
+                                          ("budgets_p95_ms: {vad: 1.0e-320}", "budgets_p95_ms.vad"))):
+        _plan_with(root / str(number), text + "\n")
+        refused_quickly(root / str(number), "plan.yaml", key, line=8)
+
+
 @case("bad input", "inventory: an adb port of 70000")
 def _(root):
     lab(root)
