@@ -1237,6 +1237,18 @@ def _(root):
         refused_quickly(root / str(number), "plan.yaml", key, line=8)
 
 
+@case("bad input", "nightly/run/calibrate: an invalid build manifest with --db in folders that do not exist yet")
+def _(root):
+    # Was: nightly created newf/sub/n.db (and its folders) to look for a baseline before checking the builds.
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").write_text(json.dumps({"model": "tiny", "backend": "nonsense"}))
+    for command in ("nightly", "run", "calibrate"):
+        extra = ("-o", "night") if command == "nightly" else ()
+        proc = cli(command, "plan.yaml", "--db", "newf/sub/n.db", *extra, "-q", cwd=root, timeout_s=QUICK_S)
+        expect_user_error(proc, "tiny.onnx.manifest.json", "backend")
+        assert not (root / "newf").exists(), f"{command} left {sorted(map(str, (root / 'newf').rglob('*')))}"
+
+
 @case("bad input", "inventory: an adb port of 70000")
 def _(root):
     lab(root)
