@@ -206,7 +206,10 @@ def cmd_run(args) -> int:
     summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
                "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
     if args.json:
-        _emit_json(summary)
+        _emit_json({**summary, "already_complete": outcome.already_complete})
+    elif outcome.already_complete:
+        print(f"run {outcome.run_id} is complete: every cell holds its runs, so there is nothing to measure; the "
+              f"run was left as it was.\nreport: harness report {outcome.run_id}{db_option(args.db)}", file=sys.stderr)
     else:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing new"
         print(f"run {outcome.run_id}: {counts}"
@@ -280,6 +283,19 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def _writable_folder(root: Path) -> None:
+    """--root of the simulated phone: a folder it can write (made if missing), checked before anything starts."""
+    import tempfile
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()
+    except OSError as exc:
+        raise UserError(f"cannot keep the simulated phone's storage here ({exc.strerror}).", path=root,
+                        fix="give --root a folder you can write (it is made if missing), e.g. --root /tmp/phone."
+                        ) from None
+
+
 def cmd_sim(args) -> int:
     import time
 
@@ -289,6 +305,7 @@ def cmd_sim(args) -> int:
 
     faults = Faults(crash_runner=args.fault == "crash", hang_runner=args.fault == "hang",
                     storage_full=args.fault == "storage-full", hot=args.fault == "hot")
+    _writable_folder(args.root)
     server = start(args.port, args.root, faults)
     port = server.server_address[1]
     tools = write_stand_ins(args.root / "host-tools")

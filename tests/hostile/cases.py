@@ -1249,6 +1249,29 @@ def _(root):
         assert not (root / "newf").exists(), f"{command} left {sorted(map(str, (root / 'newf').rglob('*')))}"
 
 
+@case("bad input", "migrate: user_version says 4 but the tables are already version 5")
+def _(root):
+    # Was a traceback (sqlite3.OperationalError: table checks already exists), and a .v4.bak left behind.
+    db = stored_db(root)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version=4")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    proc = cli("migrate", "--db", str(db), cwd=root, timeout_s=QUICK_S)
+    expect_user_error(proc, "h.db", "version 4", "PRAGMA user_version=5")
+    assert db.read_bytes() == before, "the database changed"
+    assert sorted(p.name for p in root.iterdir()) == ["h.db"], sorted(p.name for p in root.iterdir())
+
+
+@case("bad input", "sim android --root where no folder can be made (/proc/x, under a file)")
+def _(root):
+    (root / "file").write_text("x")
+    for place in ("/proc/x", str(root / "file" / "phone")):
+        proc = cli("sim", "android", "--root", place, cwd=root, timeout_s=QUICK_S)
+        expect_user_error(proc, place, "--root")
+
+
 @case("bad input", "inventory: an adb port of 70000")
 def _(root):
     lab(root)
