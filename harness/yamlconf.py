@@ -81,6 +81,8 @@ class _Builder:
         self.lines = LineMap()
         self.values = 0
         self.open_nodes: set[int] = set()  # the mappings and lists being built: an alias to one is a cycle
+        self.built_nodes: set[int] = set()  # a node built a second time is an alias (*name) expanded
+        self.aliased = False
         self.constructor = yaml.constructor.SafeConstructor()
 
     def error(self, node: yaml.Node, message: str, fix: str) -> UserError:
@@ -88,10 +90,10 @@ class _Builder:
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.values += 1
-        if self.values > MAX_VALUES:  # named by the top-level key whose aliases expanded past the limit
-            raise UserError(f"more than {MAX_VALUES} values once its aliases (*name) are expanded.",
-                            path=self.path, line=self.lines.get(loc[:1], node.start_mark.line + 1),
-                            fix="write the values out, or use fewer nested aliases.")
+        self.aliased = self.aliased or id(node) in self.built_nodes
+        self.built_nodes.add(id(node))
+        if self.values > MAX_VALUES:  # named by the top-level key whose values (or aliases) went past the limit
+            raise self.too_many(node, loc)
         if len(loc) > MAX_DEPTH:
             raise self.error(node, f"nested more than {MAX_DEPTH} levels deep.", "flatten the structure.")
         self.lines[loc] = node.start_mark.line + 1
@@ -113,6 +115,15 @@ class _Builder:
             return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
         finally:
             self.open_nodes.discard(id(node))
+
+    def too_many(self, node: yaml.Node, loc: Loc) -> UserError:
+        line = self.lines.get(loc[:1], node.start_mark.line + 1)
+        if self.aliased:
+            return UserError(f"more than {MAX_VALUES} values once its aliases (*name) are expanded.", path=self.path,
+                             line=line, fix="write the values out, or use fewer nested aliases.")
+        return UserError(f"more than {MAX_VALUES} values; a plan, inventory or manifest holds hundreds.",
+                         path=self.path, line=line,
+                         fix="check that this is the file meant; keep only the keys the harness reads.")
 
     def mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
         merged: dict[Any, Any] = {}  # keys brought in by '<<: *name'; a key written out wins over them

@@ -1126,6 +1126,17 @@ def _laughs(levels: int) -> str:
     return "\n".join(rows) + "\n"
 
 
+@case("bad input", "plan: 101,000 plain keys (no aliases) is refused without blaming aliases")
+def _(root):
+    # Was: "more than 100000 values once its aliases (*name) are expanded ... use fewer nested aliases".
+    lab(root)
+    p = root / "plan.yaml"
+    p.write_text(p.read_text() + "".join(f"k{i:06d}: 1\n" for i in range(101_000)))
+    proc = cli("run", "plan.yaml", "--db", "h.db", "-q", cwd=root, timeout_s=QUICK_S)
+    expect_user_error(proc, "plan.yaml", "100000 values")
+    assert "alias" not in proc.stderr and not (root / "h.db").exists(), proc.stderr
+
+
 @case("bad input", "plan: a billion laughs (nine levels of nested aliases in 400 bytes)")
 def _(root):
     lab(root)
