@@ -360,8 +360,8 @@ def cmd_parse(args) -> int:
 
     text = read_bounded(args.logfile).decode("utf-8", errors="replace")  # a log may hold a stray non-UTF-8 byte
     module = importlib.import_module(_parse_tools()[args.tool])
-    fix = getattr(module, "PARSE_FIX", "check the tool name; for executor_runner on Android, "
-                                       "save 'adb logcat -d -s ExecuTorch:I'.")
+    fix = getattr(module, "PARSE_FIX", f"check that TOOL names the program that wrote this log ({args.tool} here), "
+                                       "and save its whole output (stdout and stderr) to the file.")
     try:
         record = module.parse(text)
     except ValueError as exc:
@@ -397,9 +397,11 @@ def cmd_migrate(args) -> int:
     """The one command that brings an older database to this harness's schema (run and nightly do too, as they
     write); a command that only reads refuses an older database and names this one."""
     from harness.store import Store
-    from harness.store.db import SCHEMA_VERSION
+    from harness.store.db import SCHEMA_VERSION, refuse_missing, refuse_non_file
 
-    with Store(_existing_db(args.db)) as store:
+    refuse_non_file(args.db)
+    refuse_missing(args.db, "migrate converts a database that exists and creates none")
+    with Store(args.db) as store:
         migrated_from, backup = store.migrated_from, store.backup_path
     if migrated_from is None:
         print(f"{args.db} already has schema version {SCHEMA_VERSION}; nothing to do.", file=sys.stderr)

@@ -316,11 +316,12 @@ def _unmigratable(path: Path, version: int, exc: BaseException) -> UserError:
                          f"{SCHEMA_VERSION}'.")
 
 
-def refuse_missing(path: Path) -> None:
-    """A command that only reads never creates a database: a typo in --db would leave an empty one (and its
-    folders) behind, and the next command would read that instead of the user's results."""
+def refuse_missing(path: Path, creates_none: str = "a command that only reads creates none") -> None:
+    """A command that only reads (or migrate) never creates a database: a typo in --db would leave an empty one
+    (and its folders) behind, and the next command would read that instead of the user's results.
+    ``creates_none`` says why this command made none."""
     if not path.is_file():
-        raise UserError("no results database here (a command that only reads creates none).", path=path,
+        raise UserError(f"no results database here ({creates_none}).", path=path,
                         fix="check the --db path; 'harness run PLAN --db PATH' creates a database.")
 
 

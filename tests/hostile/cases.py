@@ -1283,6 +1283,22 @@ def _(root):
         expect_user_error(proc, place, "--root")
 
 
+@case("bad input", "parse, wer and migrate: each fix fits the command and the input it was given")
+def _(root):
+    # Was: parse of any TOOL suggested "for executor_runner on Android, save 'adb logcat ...'"; wer on a folder
+    # "copy a stream to a file first"; migrate of a missing --db "a command that only reads creates none".
+    (root / "out.log").write_text("nothing a benchmark prints\n")
+    (root / "refs").mkdir()
+    for argv, wanted, unwanted in (
+            (("parse", "onnxruntime_perf_test", "out.log"), "onnxruntime_perf_test", "logcat"),
+            (("wer", "refs", "out.log"), "not of the folder", "stream"),
+            (("migrate", "--db", "missing.db"), "migrate", "only reads")):
+        proc = cli(*argv, cwd=root, timeout_s=QUICK_S)
+        expect_user_error(proc, wanted)
+        assert unwanted not in proc.stderr, (argv, proc.stderr)
+    assert not (root / "missing.db").exists()
+
+
 @case("bad input", "inventory: an adb port of 70000")
 def _(root):
     lab(root)
