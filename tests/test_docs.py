@@ -200,7 +200,7 @@ def test_the_key_reference_reads_keys_types_defaults_bounds_units_and_comments()
     assert (rows["limit_ms"].type, rows["limit_ms"].default, rows["limit_ms"].allowed, rows["limit_ms"].unit,
             rows["limit_ms"].note) == ("number", "`5.0`", "> 0", "ms", "The budget, per utterance.")
     assert (rows["items[].wait_s"].unit, rows["items[].wait_s"].note) == ("s", "how long to wait")
-    assert rows["items[].wait_s"].allowed.startswith("> 0, ≤")
+    assert rows["items[].wait_s"].allowed.startswith("≥ 0.01, ≤")  # a timeout's bounds, from its type
     assert rows["mode"].default == "required" and rows["items"].type == "list of mapping"
 
 
