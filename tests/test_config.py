@@ -204,3 +204,19 @@ def test_a_device_listed_twice_is_not_answered_with_a_type_name(tmp_path):
         load_plan(tmp_path / "plan.yaml")
     assert "host listed more than once" in err.value.message and "now list" not in str(err.value)
     assert "Value error" not in str(err.value)
+
+
+@pytest.mark.parametrize("name, text, key", [
+    ("devices.yaml", 'devices:\n  - {id: ip, platform: ios, udid: x, app: "a\\0.ipa", bundle_id: a.b}\n', "devices[0].app"),
+    ("devices.yaml", 'devices:\n  - {id: p, platform: android, serial: s, tools: {llama_main: "l\\0"}}\n',
+     "devices[0].tools.llama_main"),
+    ("plan.yaml", 'name: p\nartifacts: [a.onnx]\ninventory: "d\\0.yaml"\n', "inventory"),
+    ("plan.yaml", 'name: p\naccuracy: {corpus: "c\\0", chains: [{name: c, model: m.pte}]}\n', "accuracy.corpus"),
+    ("plan.yaml", 'name: p\naccuracy: {corpus: c, chains: [{name: c, model: "m\\0.pte"}]}\n', "accuracy.chains[0].model"),
+])
+def test_a_path_holding_a_nul_is_refused_with_its_key(tmp_path, name, text, key):
+    """Catches a NUL in a path taken at load and ending later in 'ValueError: embedded null byte' (a traceback)."""
+    write(tmp_path / name, text)
+    with pytest.raises(UserError) as err:
+        (load_inventory if name == "devices.yaml" else load_plan)(tmp_path / name)
+    assert key in str(err.value) and "NUL" in str(err.value) and err.value.line is not None, err.value
