@@ -236,7 +236,8 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
                 f"; the allowed keys are {_allowed(model, tuple(err['loc']) + ('',))}" if not loc else ".")
         elif err["type"] == "value_error":  # the harness's own check: its text says what is wrong and what to do
             msg = str(err["ctx"]["error"])
-            fix = f"correct {format_loc(loc)}{_now(err.get('input'), loc, lines)}."
+            where = f"{format_loc(loc)}{_now(err.get('input'), loc, lines)}" if loc else "the file"
+            fix = f"correct {where} as the message says."
         else:
             # A value of the wrong type or out of range: say what it is now and what the model wants.
             got = err.get("input")
