@@ -221,7 +221,10 @@ def cmd_run(args) -> int:
     summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
                "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
     if args.json:
-        _emit_json(summary)
+        _emit_json({**summary, "already_complete": outcome.already_complete})
+    elif outcome.already_complete:
+        print(f"run {outcome.run_id} is complete: every cell holds its runs, so there is nothing to measure; the "
+              f"run was left as it was.\nreport: harness report {outcome.run_id}{db_option(args.db)}", file=sys.stderr)
     else:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing new"
         print(f"run {outcome.run_id}: {counts}"
@@ -295,6 +298,19 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def _writable_folder(root: Path) -> None:
+    """--root of the simulated phone: a folder it can write (made if missing), checked before anything starts."""
+    import tempfile
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()
+    except OSError as exc:
+        raise UserError(f"cannot keep the simulated phone's storage here ({exc.strerror}).", path=root,
+                        fix="give --root a folder you can write (it is made if missing), e.g. --root /tmp/phone."
+                        ) from None
+
+
 def cmd_sim(args) -> int:
     import time
 
@@ -304,6 +320,7 @@ def cmd_sim(args) -> int:
 
     faults = Faults(crash_runner=args.fault == "crash", hang_runner=args.fault == "hang",
                     storage_full=args.fault == "storage-full", hot=args.fault == "hot")
+    _writable_folder(args.root)
     server = start(args.port, args.root, faults)
     port = server.server_address[1]
     tools = write_stand_ins(args.root / "host-tools")
@@ -358,8 +375,8 @@ def cmd_parse(args) -> int:
 
     text = read_bounded(args.logfile).decode("utf-8", errors="replace")  # a log may hold a stray non-UTF-8 byte
     module = importlib.import_module(_parse_tools()[args.tool])
-    fix = getattr(module, "PARSE_FIX", "check the tool name; for executor_runner on Android, "
-                                       "save 'adb logcat -d -s ExecuTorch:I'.")
+    fix = getattr(module, "PARSE_FIX", f"check that TOOL names the program that wrote this log ({args.tool} here), "
+                                       "and save its whole output (stdout and stderr) to the file.")
     try:
         record = module.parse(text)
     except ValueError as exc:
@@ -395,9 +412,11 @@ def cmd_migrate(args) -> int:
     """The one command that brings an older database to this harness's schema (run and nightly do too, as they
     write); a command that only reads refuses an older database and names this one."""
     from harness.store import Store
-    from harness.store.db import SCHEMA_VERSION
+    from harness.store.db import SCHEMA_VERSION, refuse_missing, refuse_non_file
 
-    with Store(_existing_db(args.db)) as store:
+    refuse_non_file(args.db)
+    refuse_missing(args.db, "migrate converts a database that exists and creates none")
+    with Store(args.db) as store:
         migrated_from, backup = store.migrated_from, store.backup_path
     if migrated_from is None:
         print(f"{args.db} already has schema version {SCHEMA_VERSION}; nothing to do.", file=sys.stderr)

@@ -52,9 +52,11 @@ def check_regular(path: Path, what: str, folders: bool = False, fix: str | None 
         raise _unreadable(path, exc) from None
     if stat.S_ISREG(mode) or (folders and stat.S_ISDIR(mode)):
         return
-    kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
-    raise UserError(f"{kind}; the harness reads {what} from regular files only.", path=path,
-                    fix=fix or "give the path of a file (copy a stream to a file first).")
+    if stat.S_ISDIR(mode):
+        raise UserError(f"a folder; the harness reads {what} from regular files only.", path=path,
+                        fix=fix or "give the path of a file, not of the folder that holds it.")
+    raise UserError(f"not a regular file (a device, FIFO or socket); the harness reads {what} from regular files "
+                    "only.", path=path, fix=fix or "give the path of a file (copy a stream to a file first).")
 
 
 def _unreadable(path: Path, exc: OSError) -> UserError:

@@ -25,10 +25,17 @@ Float = Annotated[float, Strict(), AllowInfNan(False)]  # an integer is a fine f
 
 Count = Annotated[int, Strict(), Field(ge=0)]
 PositiveCount = Annotated[int, Strict(), Field(ge=1)]
-Seconds = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0, le=WEEK_S)]  # a timeout or a period
+# Lower bounds: a timeout of 1e-300 s or a budget of 1e-320 ms is a typo, not a setting; below these a timeout
+# ends every command before it starts, a period samples back to back, a budget fails every build.
+MIN_TIMEOUT_S = 0.01
+MIN_PERIOD_S = 0.05
+MIN_BUDGET_MS = 0.001
+MIN_BUDGET_MB = 0.001
+Seconds = Annotated[float, Strict(), AllowInfNan(False), Field(ge=MIN_TIMEOUT_S, le=WEEK_S)]  # a timeout
+PeriodSeconds = Annotated[float, Strict(), AllowInfNan(False), Field(ge=MIN_PERIOD_S, le=WEEK_S)]  # how often to sample
 DurationSeconds = Annotated[float, Strict(), AllowInfNan(False), Field(ge=0, le=WEEK_S)]  # a recording's length
-Milliseconds = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0, le=3_600_000)]  # a latency budget
-Megabytes = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0, le=1 << 20)]  # a memory budget
+Milliseconds = Annotated[float, Strict(), AllowInfNan(False), Field(ge=MIN_BUDGET_MS, le=3_600_000)]  # a latency budget
+Megabytes = Annotated[float, Strict(), AllowInfNan(False), Field(ge=MIN_BUDGET_MB, le=1 << 20)]  # a memory budget
 Celsius = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0, lt=150)]  # a phone's CPU temperature
 Seed = Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]  # what every random generator the runners use takes
 Threads = Annotated[int, Strict(), Field(ge=1, le=1024)]

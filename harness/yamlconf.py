@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from harness.errors import UserError
 from harness.jsontext import load_json
@@ -27,6 +27,19 @@ class StrictModel(BaseModel):
     """Base for every configuration model: unknown keys are errors, not silently kept."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _no_nul(path: Any) -> Any:
+    """A path with a NUL character names no file on any file system; os.stat and Path.resolve() would raise
+    ValueError deep inside the harness instead of a message naming the line."""
+    if "\x00" in str(path):
+        raise ValueError("the path holds a NUL character (\\x00), which no file name can; remove it")
+    return path
+
+
+# Every file path read from a configuration file, manifest or transcript takes one of these.
+PathText = Annotated[str, AfterValidator(_no_nul)]
+LocalPath = Annotated[Path, AfterValidator(_no_nul)]
 
 
 def format_loc(loc: Loc) -> str:
@@ -48,6 +61,15 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
+class LineMap(dict):
+    """Where each value came from (loc -> 1-based line), and how the scalars YAML reads as true/false were
+    written (``on``, ``yes``), so that a message can quote the user's own words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: dict[Loc, str] = {}
+
+
 class _Builder:
     """Plain Python data from a composed YAML node, recording 1-based lines, with the limits above.
 
@@ -56,9 +78,11 @@ class _Builder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.lines: dict[Loc, int] = {}
+        self.lines = LineMap()
         self.values = 0
         self.open_nodes: set[int] = set()  # the mappings and lists being built: an alias to one is a cycle
+        self.built_nodes: set[int] = set()  # a node built a second time is an alias (*name) expanded
+        self.aliased = False
         self.constructor = yaml.constructor.SafeConstructor()
 
     def error(self, node: yaml.Node, message: str, fix: str) -> UserError:
@@ -66,15 +90,18 @@ class _Builder:
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
         self.values += 1
-        if self.values > MAX_VALUES:  # named by the top-level key whose aliases expanded past the limit
-            raise UserError(f"more than {MAX_VALUES} values once its aliases (*name) are expanded.",
-                            path=self.path, line=self.lines.get(loc[:1], node.start_mark.line + 1),
-                            fix="write the values out, or use fewer nested aliases.")
+        self.aliased = self.aliased or id(node) in self.built_nodes
+        self.built_nodes.add(id(node))
+        if self.values > MAX_VALUES:  # named by the top-level key whose values (or aliases) went past the limit
+            raise self.too_many(node, loc)
         if len(loc) > MAX_DEPTH:
             raise self.error(node, f"nested more than {MAX_DEPTH} levels deep.", "flatten the structure.")
         self.lines[loc] = node.start_mark.line + 1
         if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
+            value = self.scalar(node)
+            if isinstance(value, bool):
+                self.lines.written[loc] = node.value
+            return value
         if node.tag not in _PLAIN_TAGS:  # '!!python/object', '!!set' and the like: not configuration
             raise self.error(node, f"cannot read a value tagged {node.tag!r}.",
                              "remove the '!' tag and write a plain mapping or list.")
@@ -88,6 +115,15 @@ class _Builder:
             return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
         finally:
             self.open_nodes.discard(id(node))
+
+    def too_many(self, node: yaml.Node, loc: Loc) -> UserError:
+        line = self.lines.get(loc[:1], node.start_mark.line + 1)
+        if self.aliased:
+            return UserError(f"more than {MAX_VALUES} values once its aliases (*name) are expanded.", path=self.path,
+                             line=line, fix="write the values out, or use fewer nested aliases.")
+        return UserError(f"more than {MAX_VALUES} values; a plan, inventory or manifest holds hundreds.",
+                         path=self.path, line=line,
+                         fix="check that this is the file meant; keep only the keys the harness reads.")
 
     def mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
         merged: dict[Any, Any] = {}  # keys brought in by '<<: *name'; a key written out wins over them
@@ -198,17 +234,31 @@ def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefi
             msg = f"a mapping of keys is expected here, not {_kind_of(err.get('input'))}"
             fix = "write 'key: value' lines (see the examples in docs/plans-inventory.md)" + (
                 f"; the allowed keys are {_allowed(model, tuple(err['loc']) + ('',))}" if not loc else ".")
+        elif err["type"] == "value_error":  # the harness's own check: its text says what is wrong and what to do
+            msg = str(err["ctx"]["error"])
+            where = f"{format_loc(loc)}{_now(err.get('input'), loc, lines)}" if loc else "the file"
+            fix = f"correct {where} as the message says."
         else:
             # A value of the wrong type or out of range: say what it is now and what the model wants.
             got = err.get("input")
-            shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-            fix = f"change {format_loc(loc)} (now {shown}) to a value that fits: {err['msg'][0].lower() + err['msg'][1:]}."
+            fix = (f"change {format_loc(loc)}{_now(got, loc, lines)} to a value that fits: "
+                   f"{err['msg'][0].lower() + err['msg'][1:]}.")
             if _number_read_as_text(got):
                 fix = _text_number_fix(model, data, err["loc"], got)
         more = len(exc.errors()) - 1
         if more:
             msg += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"
         raise UserError(f"{format_loc(loc)}: {msg}.", path=path, line=_nearest_line(loc, lines), fix=fix) from None
+
+
+def _now(value: Any, loc: Loc, lines: dict[Loc, int]) -> str:
+    """' (now X)': the value as the user wrote it; nothing for a list or mapping (its lines say more)."""
+    if isinstance(value, (dict, list)):
+        return ""
+    written = getattr(lines, "written", {}).get(loc)
+    if isinstance(value, bool) and written is not None:
+        return f" (now {written!r}, which YAML reads as {str(value).lower()})"
+    return f" (now {value!r})"
 
 
 def _text_number_fix(model: type[BaseModel], data: Any, pydantic_loc: Loc, text: str) -> str:

@@ -163,3 +163,60 @@ def test_the_htp_performance_mode_is_a_named_mode_recorded_on_qnn_cells_only(tmp
         return SimpleNamespace(cell=SimpleNamespace(settings={"htp_performance_mode": mode}, runner="r", extra={}))
 
     assert not_comparable(view("burst"), view("balanced"), {}, {}) == "htp_performance_mode burst -> balanced"
+
+
+def test_a_tool_path_that_is_not_there_is_refused_when_the_inventory_is_read(tmp_path):
+    """Catches a missing tools: path accepted at load and failing every night's cell with FileNotFoundError."""
+    write(tmp_path / "devices.yaml", "devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
+                                     f"    tools: {{onnxruntime_perf_test: {tmp_path / 'nowhere'}}}\n")
+    with pytest.raises(UserError) as err:
+        load_inventory(tmp_path / "devices.yaml")
+    assert err.value.line == 5 and "devices[0].tools.onnxruntime_perf_test" in str(err.value)
+    assert "not there" in str(err.value) and err.value.fix
+
+
+def test_a_folder_tool_must_be_a_folder_and_a_binary_tool_a_file(tmp_path):
+    """Catches qnn_sdk (a folder key) given a file, and a binary key given a folder, passing the load."""
+    binary = write(tmp_path / "onnxruntime_perf_test", "stand-in\n")
+    for tools, key in ((f"{{qnn_sdk: {binary}}}", "qnn_sdk"), (f"{{executor_runner: {tmp_path}}}", "executor_runner")):
+        write(tmp_path / "devices.yaml", "devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
+                                         f"    tools: {tools}\n")
+        with pytest.raises(UserError, match=f"devices\\[0\\].tools.{key}: .* not a (folder|regular file)"):
+            load_inventory(tmp_path / "devices.yaml")
+    (tmp_path / "qairt").mkdir()
+    write(tmp_path / "devices.yaml", "devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
+                                     f"    tools: {{qnn_sdk: {tmp_path / 'qairt'}, onnxruntime_perf_test: {binary}}}\n")
+    assert load_inventory(tmp_path / "devices.yaml").devices[0].tools.get("qnn_sdk") == tmp_path / "qairt"
+
+
+def test_a_value_yaml_reads_as_true_is_quoted_as_written(tmp_path):
+    """Catches 'runs: on' answered with '(now True)', a word the user never wrote."""
+    write(tmp_path / "plan.yaml", "name: p\nartifacts: [a.onnx]\nruns: on\n")
+    with pytest.raises(UserError) as err:
+        load_plan(tmp_path / "plan.yaml")
+    assert "(now 'on', which YAML reads as true)" in err.value.fix, err.value.fix
+
+
+def test_a_device_listed_twice_is_not_answered_with_a_type_name(tmp_path):
+    """Catches 'change devices (now list)': the harness's own check says what is wrong, not pydantic's type."""
+    write(tmp_path / "plan.yaml", "name: p\nartifacts: [a.onnx]\ndevices: [host, host]\n")
+    with pytest.raises(UserError) as err:
+        load_plan(tmp_path / "plan.yaml")
+    assert "host listed more than once" in err.value.message and "now list" not in str(err.value)
+    assert "Value error" not in str(err.value)
+
+
+@pytest.mark.parametrize("name, text, key", [
+    ("devices.yaml", 'devices:\n  - {id: ip, platform: ios, udid: x, app: "a\\0.ipa", bundle_id: a.b}\n', "devices[0].app"),
+    ("devices.yaml", 'devices:\n  - {id: p, platform: android, serial: s, tools: {llama_main: "l\\0"}}\n',
+     "devices[0].tools.llama_main"),
+    ("plan.yaml", 'name: p\nartifacts: [a.onnx]\ninventory: "d\\0.yaml"\n', "inventory"),
+    ("plan.yaml", 'name: p\naccuracy: {corpus: "c\\0", chains: [{name: c, model: m.pte}]}\n', "accuracy.corpus"),
+    ("plan.yaml", 'name: p\naccuracy: {corpus: c, chains: [{name: c, model: "m\\0.pte"}]}\n', "accuracy.chains[0].model"),
+])
+def test_a_path_holding_a_nul_is_refused_with_its_key(tmp_path, name, text, key):
+    """Catches a NUL in a path taken at load and ending later in 'ValueError: embedded null byte' (a traceback)."""
+    write(tmp_path / name, text)
+    with pytest.raises(UserError) as err:
+        (load_inventory if name == "devices.yaml" else load_plan)(tmp_path / name)
+    assert key in str(err.value) and "NUL" in str(err.value) and err.value.line is not None, err.value

@@ -145,6 +145,19 @@ def test_interrupted_run_keeps_finished_cells_and_resumes(plan, tmp_path):
         assert len(kept.samples_ms) == RUNS * ITERATIONS
 
 
+def test_resuming_a_complete_run_measures_nothing_and_changes_nothing(plan, tmp_path, capsys):
+    """Catches --resume of a finished run exiting 0 as if it had measured, with its finished_at rewritten."""
+    from harness.cli import main as cli_main
+
+    db = tmp_path / "results.db"
+    run_id = run_plan(plan, db).run_id
+    before = db.read_bytes()
+    assert cli_main(["run", str(plan), "--db", str(db), "--resume", run_id]) == 0
+    err = capsys.readouterr().err
+    assert f"run {run_id} is complete" in err and "nothing to measure" in err, err
+    assert db.read_bytes() == before, "the complete run's record was rewritten"
+
+
 def test_resume_with_a_changed_plan_is_refused(plan, tmp_path):
     db = tmp_path / "results.db"
     stopper = _StopAfterFirstCell()

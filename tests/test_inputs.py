@@ -175,6 +175,14 @@ PLAN = "name: lab\nartifacts: [builds/tiny.onnx]\ndescription: numbers\n"
     ("cooldown: {max_temp_c: 1000}", "cooldown.max_temp_c"),
     ("cooldown: {timeout_s: .nan}", "cooldown.timeout_s"),
     ("llm: {seq_len: false}", "llm.seq_len"),
+    # Absurdly small (each was taken): a timeout that ends every command, a period that samples back to back,
+    # a budget of denormal size, a cooldown poll with no pause.
+    ("timeout_s: 0.00001", "timeout_s"),
+    ("timeout_s: 1.0e-300", "timeout_s"),
+    ("thermal_period_s: 0.000001", "thermal_period_s"),
+    ("budgets_p95_ms: {vad: 1.0e-320}", "budgets_p95_ms.vad"),
+    ("budgets_p95_ms: {pipeline_memory_mb: 1.0e-9}", "budgets_p95_ms.pipeline_memory_mb"),
+    ("cooldown: {max_temp_c: 40, poll_s: 0.001}", "cooldown.poll_s"),
 ])
 def test_plan_numbers_must_be_finite_in_range_and_not_booleans_or_strings(tmp_path, line, key):
     # Catches: lax int/float fields (true -> 1, "2" -> 2, infinity and NaN budgets taken, negative seeds and
@@ -184,6 +192,26 @@ def test_plan_numbers_must_be_finite_in_range_and_not_booleans_or_strings(tmp_pa
     with pytest.raises(UserError) as caught:
         load_plan(path)
     assert caught.value.line == 4 and key in str(caught.value) and caught.value.fix, caught.value
+
+
+def test_a_tiny_timeout_written_as_yaml_text_is_not_answered_with_a_number_refused_again(tmp_path):
+    """Catches 'timeout_s: 1e-300' answered "write 1.0e-300", which was then taken (and every cell timed out)."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(PLAN + "timeout_s: 1e-300\n")
+    with pytest.raises(UserError) as caught:
+        load_plan(path)
+    assert "1.0e-300" not in caught.value.fix and "0.01" in caught.value.fix, caught.value.fix
+
+
+def test_a_phone_timeout_is_written_without_an_exponent():
+    """Catches f'{timeout_s:g}' sending 'timeout ... 1e-05' to the phone (toybox: "Unknown suffix 'e-05'") and
+    '1.23457e+06' for long timeouts."""
+    from harness.devices.android import phone_command
+
+    for timeout_s in (0.01, 0.00001, 1234567.0):
+        words = phone_command(["true"], timeout_s, 5).split()
+        given = words[words.index("--foreground") + 3]  # timeout --foreground -k KILL DURATION
+        assert "e" not in given and abs(float(given) - timeout_s) < 0.001 and float(given) > 0, given  # 0: none
 
 
 def test_plan_numbers_that_are_fine_still_load(tmp_path):

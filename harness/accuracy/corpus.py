@@ -19,7 +19,7 @@ from harness.errors import UserError
 from harness.jsontext import load_json
 from harness.textfile import read_utf8
 from harness.validation import DurationSeconds
-from harness.yamlconf import StrictModel, format_loc
+from harness.yamlconf import PathText, StrictModel, format_loc
 
 SAMPLE_RATE = 16_000
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -27,7 +27,7 @@ AUDIO_SUFFIXES = (".wav", ".flac")
 
 class Utterance(StrictModel):
     id: str = Field(min_length=1)
-    audio: str = Field(min_length=1)
+    audio: PathText = Field(min_length=1)
     text: str
     duration_s: DurationSeconds
     speaker: str | None = None
@@ -76,8 +76,9 @@ def read_manifest(manifest: Path) -> Corpus:
             utterances.append(Utterance.model_validate(load_json(line, manifest, first_line=number)))
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise UserError(f"{format_loc(err['loc'])}: {err['msg']}.", path=manifest, line=number,
-                            fix="each line needs id, audio, text and duration_s (speaker is optional).") from None
+            fix = (f"correct {format_loc(err['loc'])} on that line." if err["type"] == "value_error" else
+                   "each line needs id, audio, text and duration_s (speaker is optional).")
+            raise UserError(f"{format_loc(err['loc'])}: {err['msg']}.", path=manifest, line=number, fix=fix) from None
     if not utterances:
         raise UserError("the manifest holds no utterances.", path=manifest)
     return Corpus(manifest=manifest, utterances=utterances)

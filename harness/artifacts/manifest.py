@@ -20,7 +20,7 @@ from harness.errors import UserError
 from harness.textfile import check_regular
 from harness.validation import MAX_TENSOR_ELEMENTS, Bytes, Dimension, Float
 from harness.vocab import Backend
-from harness.yamlconf import StrictModel, load_data, validate
+from harness.yamlconf import PathText, StrictModel, load_data, validate
 
 Stage = Literal["vad", "mel", "asr-encoder", "asr-decoder", "asr", "llm", "tts", "other", "unknown"]
 Format = Literal["pte", "onnx", "mlpackage", "mlmodelc"]
@@ -70,7 +70,7 @@ class Manifest(StrictModel):
     source: dict[str, Any] | None = None
     # Files a runner needs beside the model, by role, relative to the manifest's folder:
     # ``tokenizer`` for llama_main and the Whisper runner, ``processor`` (the audio front-end .pte) for Whisper.
-    companions: dict[str, str] | None = None
+    companions: dict[str, PathText] | None = None
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ import time
 import uuid
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from harness.devices.adb_streams import SyncRefused, shell_v2, sync_send
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.errors import DeviceError
 from harness.validation import Port
-from harness.yamlconf import StrictModel
+from harness.yamlconf import LocalPath, StrictModel
 from harness.vocab import Backend
 from harness.thermal import sysfs
 
@@ -32,23 +32,37 @@ FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufactu
               "simulated": "ro.boot.harness.simulated"}
 
 
+FOLDER_TOOLS = frozenset({"qnn_sdk", "onnxruntime_libs"})  # the tools: keys that name a folder; the rest name files
+
+
 class Tools(StrictModel):
     """What the harness pushes to a phone, as local paths (docs/android.md: "What to build and bring for a real phone");
     a misspelt name is an unknown key, not a tool the cell later misses."""
 
-    executor_runner: Path | None = None
-    qnn_executor_runner: Path | None = None
-    onnxruntime_perf_test: Path | None = None
-    llama_main: Path | None = None
-    whisper_runner: Path | None = None
-    qnn_sdk: Path | None = None  # the QNN SDK root (lib/aarch64-android, lib/hexagon-vNN)
-    qnn_executorch_backend: Path | None = None  # libqnn_executorch_backend.so
-    onnxruntime_libs: Path | None = None  # a folder of ONNX Runtime's .so files (a --build_shared_lib build)
+    executor_runner: LocalPath | None = None
+    qnn_executor_runner: LocalPath | None = None
+    onnxruntime_perf_test: LocalPath | None = None
+    llama_main: LocalPath | None = None
+    whisper_runner: LocalPath | None = None
+    qnn_sdk: LocalPath | None = None  # the QNN SDK root (lib/aarch64-android, lib/hexagon-vNN)
+    qnn_executorch_backend: LocalPath | None = None  # libqnn_executorch_backend.so
+    onnxruntime_libs: LocalPath | None = None  # a folder of ONNX Runtime's .so files (a --build_shared_lib build)
 
     @field_validator("*")
     @classmethod
-    def _home(cls, path: Path | None) -> Path | None:
-        return path.expanduser() if path is not None else None
+    def _existing(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        """Checked when the inventory is read: a path that is not there would otherwise fail a cell every night."""
+        if path is None:
+            return None
+        path = path.expanduser()
+        if info.field_name in FOLDER_TOOLS:
+            if not path.is_dir():
+                raise ValueError(f"{path} is {'not a folder' if path.exists() else 'not there'}; "
+                                 "give the path of a folder on this machine")
+        elif not path.is_file():
+            raise ValueError(f"{path} is {'not a regular file' if path.exists() else 'not there'}; "
+                             "give the path of the binary or library on this machine")
+        return path
 
     def get(self, name: str) -> Path | None:
         """The local path of tool ``name``, None when the inventory names none."""
@@ -186,7 +200,7 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
       signal at once (a trap waits for a foreground command; ``wait`` is interrupted).  ``wait`` gives the
       runner's exit status, and the shell exits with it.
     """
-    limit = ["timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{timeout_s:g}"]
+    limit = ["timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{max(timeout_s, 0.001):.3f}"]
     # An assignment's name must stay unquoted (mksh runs a quoted 'VAR=a;b' as a command); its value is quoted.
     assignments = [f"{_shell_name(k)}={shlex.quote(v)}" for k, v in (env or {}).items()]
     runner = " ".join([*assignments, shlex.join([*limit, *argv])])

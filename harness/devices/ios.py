@@ -24,8 +24,9 @@ from pydantic import Field, field_validator
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.devices.ios_pmd3 import TUNNEL_MIN_IOS, Session
 from harness.errors import DeviceError
-from harness.validation import Seconds
+from harness.validation import PeriodSeconds
 from harness.vocab import Backend
+from harness.yamlconf import LocalPath
 
 CONTAINER_ROOT = "Documents/harness"
 FACT_KEYS = {"product_type": "ProductType", "ios": "ProductVersion", "name": "DeviceName",
@@ -39,7 +40,7 @@ class Config(DeviceConfig):
     """An iPhone entry: its UDID, the benchmark app to install, and how to reach developer services."""
 
     udid: str = Field(min_length=1)
-    app: Path  # the signed .ipa of the on-device benchmark app
+    app: LocalPath  # the signed .ipa of the on-device benchmark app
     bundle_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$")
     # iOS 17+: developer services go through a tunnel: tunneld's, or a userspace one the harness opens
     # itself (no root, iOS 17.4+, one per host process).  auto tries tunneld first.
@@ -47,7 +48,7 @@ class Config(DeviceConfig):
     tunneld: str = Field(default="127.0.0.1:49151", pattern=r"^[^:]+:\d+$")
     compute_units: Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"] = "all"
     backends: list[Backend] = ["coreml"]
-    poll_s: Seconds = 0.5  # how often to ask whether the app is still running
+    poll_s: PeriodSeconds = 0.5  # how often to ask whether the app is still running
 
     @field_validator("app")
     @classmethod

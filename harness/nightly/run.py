@@ -116,7 +116,9 @@ def nightly(plan: Path, db: Path, out_dir: Path | None, inventory: Path | None, 
     """Measure the plan with last night's changed builds re-measured beside tonight's, then compare."""
     from harness.plan import load_plan
 
-    if baseline is None and resume is None:
+    # No database yet is a first night, with no baseline: opening one here would create it (and its folders)
+    # before run_plan has checked the plan, its builds and the inventory.
+    if baseline is None and resume is None and db.is_file():
         name = load_plan(plan)[0].name
         with Store(db) as store:
             baseline = default_baseline(store, name)

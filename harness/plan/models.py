@@ -10,8 +10,9 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from harness.vocab import HtpPerformanceMode
-from harness.validation import Celsius, Count, Int, Megabytes, Milliseconds, PositiveCount, Seconds, Seed, Threads
-from harness.yamlconf import StrictModel, load_data, validate
+from harness.validation import (Celsius, Count, Int, Megabytes, Milliseconds, PeriodSeconds, PositiveCount, Seconds,
+                                Seed, Threads)
+from harness.yamlconf import LocalPath, PathText, StrictModel, load_data, validate
 
 
 DEFAULT_RUNS = 6
@@ -33,7 +34,7 @@ class Cooldown(StrictModel):
 
     max_temp_c: Celsius = 45.0
     timeout_s: Seconds = 300.0
-    poll_s: Seconds = 2.0
+    poll_s: PeriodSeconds = 2.0
 
 
 class Budgets(StrictModel):
@@ -65,12 +66,12 @@ class Chain(StrictModel):
     """
 
     name: str = Field(min_length=1)
-    mel: str | None = None
-    encoder: str | None = None
-    decoder: str | None = None
-    model: str | None = None
-    vad: str | None = None  # a Silero VAD build (.onnx)
-    llm: str | None = None  # an LLM build (.pte with a tokenizer companion)
+    mel: PathText | None = None
+    encoder: PathText | None = None
+    decoder: PathText | None = None
+    model: PathText | None = None
+    vad: PathText | None = None  # a Silero VAD build (.onnx)
+    llm: PathText | None = None  # an LLM build (.pte with a tokenizer companion)
 
     @model_validator(mode="after")
     def _one_form(self) -> "Chain":
@@ -97,7 +98,7 @@ class Chain(StrictModel):
 class Accuracy(StrictModel):
     """Transcribe a corpus through each chain on each device; WER is scored from the stored transcripts."""
 
-    corpus: str
+    corpus: PathText
     chains: list[Chain] = Field(min_length=1)
     devices: DeviceIds | None = None  # default: the plan's devices
     limit: PositiveCount | None = None  # only the first N utterances
@@ -115,9 +116,9 @@ class Plan(StrictModel):
 
     name: str = Field(min_length=1)
     description: str = ""
-    inventory: Path | None = None
+    inventory: LocalPath | None = None
     devices: DeviceIds = Field(default=["*"], min_length=1)
-    artifacts: list[str] = []
+    artifacts: list[PathText] = []
     warmup_iterations: Count = Field(default=5, le=100_000)  # per run
     iterations: PositiveCount = Field(default=30, le=1_000_000)  # measured, per run
     # Separate processes (host) or runner invocations (phones) per cell: the noise that decides whether
@@ -126,7 +127,7 @@ class Plan(StrictModel):
     threads: Threads | None = None
     timeout_s: Seconds = 600.0
     cooldown: Cooldown | None = None
-    thermal_period_s: Seconds = 1.0
+    thermal_period_s: PeriodSeconds = 1.0
     budgets_p95_ms: Budgets = Budgets()
     accuracy: Accuracy | None = None
     llm: Llm = Llm()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 import sys
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
@@ -50,6 +51,7 @@ class RunOutcome:
     statuses: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     resumed_cells: int = 0
+    already_complete: bool = False  # a --resume of a run that held every run already: nothing was changed
 
     @property
     def failed(self) -> int:
@@ -208,6 +210,13 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                                 fix="restore the plan as it was, or start a new run without --resume.")
             cells = finish_with_kept_bytes(cells, store, resume, cache)
             run_id, stored = resume, store.stored_runs(resume)
+            if reference_run:
+                cells = cells + reference_cells(cells, store, reference_run, cache)
+            if record.status == "complete" and not extra_rounds and not schedule(cells, stored):
+                # Nothing to measure: the run is left as it was (its finished_at says when it was measured).
+                statuses = store.cell_statuses(run_id, [c.key for c in cells]).values()
+                return RunOutcome(run_id=run_id, statuses=dict(Counter(statuses)), skipped=len(skipped),
+                                  resumed_cells=len(cells), already_complete=True)
             store.set_run_status(run_id, "running")
         else:
             settings = plan.model_dump(mode="json", include={"warmup_iterations", "iterations", "runs", "threads",
@@ -227,8 +236,6 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                         raise
                     # Without the copy, tomorrow compares night against night instead of pairing: not worth a night.
                     print(f"warning: could not keep a copy of {spec.artifact.path} ({exc.strerror})", file=sys.stderr)
-        if reference_run and resume:
-            cells = cells + reference_cells(cells, store, reference_run, cache)
         arts = {c.artifact.sha256: c.artifact for c in cells}
         arts.update({a.sha256: a for c in cells if c.chain for a in c.chain.parts.values()})
         arts.update({skip.artifact.sha256: skip.artifact for skip in skipped})

@@ -27,6 +27,8 @@ from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSe
 
 NAME = "android-executor-runner"
 TOOL = "executor_runner"
+# `harness parse executor_runner`: on a phone, ET_LOG lines may go to logcat rather than stdout
+PARSE_FIX = "check the tool name; on Android, where ET_LOG writes to logcat, save 'adb logcat -d -s ExecuTorch:I' to the file."
 TASK = "latency"
 
 _LOADED = re.compile(r"Model loaded in ([\d.]+) ms")

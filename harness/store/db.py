@@ -319,11 +319,24 @@ def refuse_non_file(path: Path) -> None:
     raise UserError(f"this is {kind}, not a SQLite database file; nothing was read or written.", path=path, fix=fix)
 
 
-def refuse_missing(path: Path) -> None:
-    """A command that only reads never creates a database: a typo in --db would leave an empty one (and its
-    folders) behind, and the next command would read that instead of the user's results."""
+def _unmigratable(path: Path, version: int, exc: BaseException) -> UserError:
+    """The tables are not those of the version the file says it has (its user_version was changed, or the file
+    was edited by hand): no step of the migration fits them."""
+    import shlex
+
+    return UserError(f"this database says it has schema version {version}, but its tables are not those of version "
+                     f"{version} ({exc}); it was left untouched.", path=path,
+                     fix=f"restore it from a backup; or, if its tables are already version {SCHEMA_VERSION} and only "
+                         f"the number was changed, set it back with: sqlite3 {shlex.quote(str(path))} 'PRAGMA user_version="
+                         f"{SCHEMA_VERSION}'.")
+
+
+def refuse_missing(path: Path, creates_none: str = "a command that only reads creates none") -> None:
+    """A command that only reads (or migrate) never creates a database: a typo in --db would leave an empty one
+    (and its folders) behind, and the next command would read that instead of the user's results.
+    ``creates_none`` says why this command made none."""
     if not path.is_file():
-        raise UserError("no results database here (a command that only reads creates none).", path=path,
+        raise UserError(f"no results database here ({creates_none}).", path=path,
                         fix="check the --db path; 'harness run PLAN --db PATH' creates a database.")
 
 
@@ -470,7 +483,10 @@ class Store:
                 refused = (version, tables)  # another program wrote it meanwhile: left untouched, refused below
             elif tables and version < SCHEMA_VERSION:
                 self.migrated_from = version
-                self.backup_path = migrate(db, self.path, version, SCHEMA_VERSION, taken)
+                try:
+                    self.backup_path = migrate(db, self.path, version, SCHEMA_VERSION, taken)
+                except (sqlite3.OperationalError, RuntimeError) as exc:
+                    raise store_fault(exc, self.path) or _unmigratable(self.path, version, exc) from None
                 taken = None
             if refused is None and (not tables or self.migrated_from is not None):
                 for statement in _SCHEMA_STATEMENTS:

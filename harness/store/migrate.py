@@ -148,7 +148,11 @@ def migrate(db: sqlite3.Connection, path: Path, version: int, target: int, taken
     transaction; otherwise they run in one of their own."""
     backup = _keep_beside(taken or snapshot(db, path), path, version)
     if db.in_transaction:
-        _steps(db, version, target)
+        try:
+            _steps(db, version, target)
+        except BaseException:
+            _undo(db, backup)
+            raise
         return backup
     db.isolation_level = None  # explicit transaction: DDL and data together, all or nothing
     db.execute("PRAGMA foreign_keys=OFF")  # a table is rebuilt under the rows that refer to it; checked in _steps
@@ -157,12 +161,18 @@ def migrate(db: sqlite3.Connection, path: Path, version: int, target: int, taken
         _steps(db, version, target)
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        _undo(db, backup)
         raise
     finally:
         db.isolation_level = ""
         db.execute("PRAGMA foreign_keys=ON")
     return backup
+
+
+def _undo(db: sqlite3.Connection, backup: Path) -> None:
+    """A step failed: the database goes back to what it was, and then the copy made of it is not needed."""
+    db.execute("ROLLBACK")
+    backup.unlink(missing_ok=True)
 
 
 def _steps(db: sqlite3.Connection, version: int, target: int) -> None:

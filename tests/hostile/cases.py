@@ -312,6 +312,27 @@ def _(root):
     _corpus_check(root, corpus(root, audio="../elsewhere.wav"), "manifest.jsonl")
 
 
+@case("bad input", "corpus: a NUL character inside an audio path")
+def _(root):
+    # Was a ValueError traceback ('embedded null byte', exit 1) from Path.resolve() in check_corpus.
+    _corpus_check(root, corpus(root, audio="a.wav\x00x"), "manifest.jsonl", "audio", "NUL", line=1)
+
+
+@case("bad input", "plan: an accuracy corpus whose manifest has a NUL in an audio path")
+def _(root):
+    corpus(root, audio="a.wav\x00x")
+    _plan_with(root, "accuracy:\n  corpus: corpus\n  chains:\n    - name: c\n      model: builds/tiny.onnx\n")
+    refused_quickly(root, "manifest.jsonl", "NUL", line=1)
+
+
+@case("bad input", "plan: a NUL character inside a build path")
+def _(root):
+    _plan_with(root, "")
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("artifacts: [builds/tiny.onnx]", 'artifacts: ["builds/tiny\\0.onnx"]'))
+    refused_quickly(root, "plan.yaml", "artifacts[0]", "NUL", line=3)
+
+
 @case("bad input", "corpus: symlink pointing outside the corpus")
 def _(root):
     wav(root / "elsewhere.wav")
@@ -1105,6 +1126,17 @@ def _laughs(levels: int) -> str:
     return "\n".join(rows) + "\n"
 
 
+@case("bad input", "plan: 101,000 plain keys (no aliases) is refused without blaming aliases")
+def _(root):
+    # Was: "more than 100000 values once its aliases (*name) are expanded ... use fewer nested aliases".
+    lab(root)
+    p = root / "plan.yaml"
+    p.write_text(p.read_text() + "".join(f"k{i:06d}: 1\n" for i in range(101_000)))
+    proc = cli("run", "plan.yaml", "--db", "h.db", "-q", cwd=root, timeout_s=QUICK_S)
+    expect_user_error(proc, "plan.yaml", "100000 values")
+    assert "alias" not in proc.stderr and not (root / "h.db").exists(), proc.stderr
+
+
 @case("bad input", "plan: a billion laughs (nine levels of nested aliases in 400 bytes)")
 def _(root):
     lab(root)
@@ -1188,6 +1220,83 @@ def _(root):
     _plan_with(root, "accuracy:\n  corpus: corpus\n  chains:\n    - name: c\n      mel: builds/tiny.onnx\n"
                      "      encoder: builds/tiny.onnx\n      decoder: builds/tiny.onnx\n")
     refused_quickly(root, "plan.yaml", "accuracy.chains[0].mel", "vad build", line=12)
+
+
+@case("bad input", "inventory: a tool path that is not there")
+def _(root):
+    # Was accepted at load; every night's cell then failed with FileNotFoundError.
+    lab(root)
+    (root / "devices.yaml").write_text("devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
+                                       "    tools: {onnxruntime_perf_test: /nonexistent/x}\n")
+    refused_quickly(root, "devices.yaml", "devices[0].tools.onnxruntime_perf_test", "/nonexistent/x", line=5)
+
+
+@case("bad input", "plan: a timeout of 1e-300 s (YAML text) and of 0.00001 s")
+def _(root):
+    # Was: 1e-300 answered "write 1.0e-300", which was taken (every cell "did not finish within 1 s"); 0.00001
+    # was taken and reached the phone as 'timeout ... 1e-05'.
+    for number, text in enumerate(("1e-300", "0.00001")):
+        _plan_with(root / str(number), f"timeout_s: {text}\n")
+        refused_quickly(root / str(number), "plan.yaml", "timeout_s", "0.01", line=8)
+
+
+@case("bad input", "plan: a sampling period of a microsecond and a budget of 1.0e-320 ms")
+def _(root):
+    for number, (text, key) in enumerate((("thermal_period_s: 0.000001", "thermal_period_s"),
+                                          ("budgets_p95_ms: {vad: 1.0e-320}", "budgets_p95_ms.vad"))):
+        _plan_with(root / str(number), text + "\n")
+        refused_quickly(root / str(number), "plan.yaml", key, line=8)
+
+
+@case("bad input", "nightly/run/calibrate: an invalid build manifest with --db in folders that do not exist yet")
+def _(root):
+    # Was: nightly created newf/sub/n.db (and its folders) to look for a baseline before checking the builds.
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").write_text(json.dumps({"model": "tiny", "backend": "nonsense"}))
+    for command in ("nightly", "run", "calibrate"):
+        extra = ("-o", "night") if command == "nightly" else ()
+        proc = cli(command, "plan.yaml", "--db", "newf/sub/n.db", *extra, "-q", cwd=root, timeout_s=QUICK_S)
+        expect_user_error(proc, "tiny.onnx.manifest.json", "backend")
+        assert not (root / "newf").exists(), f"{command} left {sorted(map(str, (root / 'newf').rglob('*')))}"
+
+
+@case("bad input", "migrate: user_version says 4 but the tables are already version 5")
+def _(root):
+    # Was a traceback (sqlite3.OperationalError: table checks already exists), and a .v4.bak left behind.
+    db = stored_db(root)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version=4")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    proc = cli("migrate", "--db", str(db), cwd=root, timeout_s=QUICK_S)
+    expect_user_error(proc, "h.db", "version 4", "PRAGMA user_version=5")
+    assert db.read_bytes() == before, "the database changed"
+    assert sorted(p.name for p in root.iterdir()) == ["h.db"], sorted(p.name for p in root.iterdir())
+
+
+@case("bad input", "sim android --root where no folder can be made (/proc/x, under a file)")
+def _(root):
+    (root / "file").write_text("x")
+    for place in ("/proc/x", str(root / "file" / "phone")):
+        proc = cli("sim", "android", "--root", place, cwd=root, timeout_s=QUICK_S)
+        expect_user_error(proc, place, "--root")
+
+
+@case("bad input", "parse, wer and migrate: each fix fits the command and the input it was given")
+def _(root):
+    # Was: parse of any TOOL suggested "for executor_runner on Android, save 'adb logcat ...'"; wer on a folder
+    # "copy a stream to a file first"; migrate of a missing --db "a command that only reads creates none".
+    (root / "out.log").write_text("nothing a benchmark prints\n")
+    (root / "refs").mkdir()
+    for argv, wanted, unwanted in (
+            (("parse", "onnxruntime_perf_test", "out.log"), "onnxruntime_perf_test", "logcat"),
+            (("wer", "refs", "out.log"), "not of the folder", "stream"),
+            (("migrate", "--db", "missing.db"), "migrate", "only reads")):
+        proc = cli(*argv, cwd=root, timeout_s=QUICK_S)
+        expect_user_error(proc, wanted)
+        assert unwanted not in proc.stderr, (argv, proc.stderr)
+    assert not (root / "missing.db").exists()
 
 
 @case("bad input", "inventory: an adb port of 70000")
