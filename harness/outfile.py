@@ -40,6 +40,9 @@ def _target(path: Path) -> Path:
         real = Path(os.path.realpath(path))
         if _written_through(real):
             return real
+        if _is_sqlite(real):  # the more useful of the two refusals: what the link leads to
+            raise OutputError(errno.EEXIST, "it is a SQLite database (the results database?), which an output "
+                                            "never replaces", str(path))
         raise OutputError(errno.EEXIST, f"it is a symbolic link (to {real}), and an output is never written "
                                         "through a link nor put in its place", str(path))
     return path

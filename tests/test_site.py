@@ -343,7 +343,8 @@ def test_each_chain_and_pipeline_has_a_series_page_with_each_nights_p95_and_wer_
             else:  # the report's accuracy table: WER is column 5, per-utterance P50 and P95 are 11 and 12
                 ours = _report_row(report, "row-chain-", name)
                 assert [site_row[3], site_row[4], site_row[8]] == [ours[11], ours[12], ours[5]]
-                assert "pass" in site_row[6] and "pass" in site_row[7]
+                # its budget passes; the night's worst check is the WER two utterances cannot decide
+                assert site_row[6] in ("pass", "too few utterances") and "pass" in site_row[7], site_row
 
 
 @pytest.mark.slow  # two nights measured on the host with real builds (about 25 s)

@@ -886,6 +886,8 @@ def ort_phone_lab(root: Path, soc: str, tool_text: str):
     tools = {"onnxruntime_perf_test": root / "onnxruntime_perf_test", "qnn_sdk": root / "qairt"}
     with private_adb_server() as adb:
         server, serial = adb.attach(root / "phone")
+        if soc != server.phone.props.get("ro.soc.model"):  # an inventory that cannot be checked against the phone
+            del server.phone.props["ro.soc.model"]          # (Android 11 has no ro.soc.model)
         try:
             (root / "devices.yaml").write_text(textwrap.dedent(f"""
                 devices:
