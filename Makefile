@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test quick setup system-deps bench clean
+.PHONY: demo test quick setup system-deps bench mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ test: $(STAMP) system-deps
 # The inner loop while editing: everything but the tests marked slow, on every core.
 quick: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow" -n auto -q
+
+# Mutation testing ([tool.mutmut] in pyproject.toml says which modules and which tests); not in CI: tens of
+# minutes.  MUTANTS narrows it to mutant names, e.g. make mutants MUTANTS='harness.report.verdict*'.
+# `$(BIN)/mutmut results` lists the survivors, `$(BIN)/mutmut show NAME` shows one.
+mutants: $(STAMP)
+	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/overhead.py
