@@ -448,3 +448,23 @@ def test_pipelines_run_one_after_the_other_get_no_paired_interval():
 
     (diff,) = compare_pipelines([view("int4", 1.5), view("int8", 1.0)])
     assert diff.ci is None and diff.median_diff_ms == pytest.approx(0.5 * 119.5)
+
+
+def test_the_minimum_detectable_slowdown_is_the_textbook_power_formula():
+    """The smallest slowdown the runs could find (80% power, two-sided t-test at alpha 0.01), worked out here with
+    scipy: exp((t(1 - alpha/2, df) + t(0.8, df)) * se) of the log ratio.  Paired: se of the per-round log
+    differences, df = n - 1.  Unpaired: Welch's se and df, with the learned night-to-night spread added twice (one
+    per night).  Survivors of `make mutants` this kills in compare._mde: ddof changed, se multiplied by sqrt(n)
+    instead of divided, the night spread dropped or counted once."""
+    from scipy.stats import t
+
+    a = [10.0, 10.4, 9.8, 10.1, 10.3]
+    b = [10.2, 10.9, 9.9, 10.6, 10.4]
+    factor = lambda df: t.ppf(1 - 0.01 / 2, df) + t.ppf(0.8, df)  # noqa: E731
+    d = np.log(b) - np.log(a)
+    se = d.std(ddof=1) / np.sqrt(5)
+    assert compare_runs(a, b, paired=True).mde_ratio == pytest.approx(np.exp(factor(4) * se))
+    va, vb = np.log(a).var(ddof=1) / 5, np.log(b).var(ddof=1) / 5
+    df = (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
+    se = np.sqrt(va + vb + 2 * 0.02 ** 2)
+    assert compare_runs(a, b, night_sd=0.02).mde_ratio == pytest.approx(np.exp(factor(df) * se))
