@@ -468,3 +468,23 @@ def test_the_minimum_detectable_slowdown_is_the_textbook_power_formula():
     df = (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
     se = np.sqrt(va + vb + 2 * 0.02 ** 2)
     assert compare_runs(a, b, night_sd=0.02).mde_ratio == pytest.approx(np.exp(factor(df) * se))
+
+
+def test_night_to_night_comparison_carries_the_learned_night_spread_into_its_interval_and_p_value():
+    """Welch's t on log run medians with 2 * night_sd**2 added to the variance (two nights, each with its own
+    level), worked out here with scipy; the P95 ratio is the ratio of geometric means of the runs' P95s.  Survivors
+    of `make mutants` this kills in compare_runs: night_sd not passed on, the P95 ratio dropped, runs miscounted."""
+    from scipy.stats import t
+
+    a, b = [10.0, 10.4, 9.8, 10.1, 10.3], [10.2, 10.9, 9.9, 10.6, 10.4]
+    a95, b95 = [12.0, 12.5, 11.9, 12.2, 12.4], [12.9, 13.1, 12.6, 13.4, 12.8]
+    c = compare_runs(a, b, a95, b95, night_sd=0.02)
+    va, vb = np.log(a).var(ddof=1) / 5, np.log(b).var(ddof=1) / 5
+    df = (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
+    se = np.sqrt(va + vb + 2 * 0.02 ** 2)
+    centre = np.log(b).mean() - np.log(a).mean()
+    assert (c.runs_a, c.runs_b) == (5, 5) and c.ratio == pytest.approx(np.exp(centre))
+    assert c.p_value == pytest.approx(2 * t.sf(abs(centre) / se, df))
+    half = t.ppf(0.975, df) * se
+    assert (c.ratio_ci.low, c.ratio_ci.high) == pytest.approx((np.exp(centre - half), np.exp(centre + half)))
+    assert c.p95_ratio == pytest.approx(np.exp(np.log(b95).mean() - np.log(a95).mean()))
