@@ -118,7 +118,6 @@ def _check_llm_cell(cell, tiny_llm):
 
 def test_voice_pipeline_per_utterance(tiny_llm, small_zoo, tmp_path, host_inventory):
     """VAD -> ASR on the speech found -> LLM next word, per utterance, stored and reported."""
-    import numpy as np
     from silero_vad import get_speech_timestamps, load_silero_vad
 
     from harness.accuracy.corpus import read_manifest
