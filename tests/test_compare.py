@@ -488,3 +488,15 @@ def test_night_to_night_comparison_carries_the_learned_night_spread_into_its_int
     half = t.ppf(0.975, df) * se
     assert (c.ratio_ci.low, c.ratio_ci.high) == pytest.approx((np.exp(centre - half), np.exp(centre + half)))
     assert c.p95_ratio == pytest.approx(np.exp(np.log(b95).mean() - np.log(a95).mean()))
+
+
+def test_too_few_runs_still_reports_what_it_can_and_names_the_runs_it_needs():
+    """Two paired rounds (3 are needed for an interval): no p-value, interval or verdict, but the ratios of the
+    geometric means (worked out here), the design, the floor and the statistic are kept, and the reason names both
+    counts.  Survivors of `make mutants` this kills in compare_runs' early return: any of those fields dropped."""
+    a, b, a95, b95 = [10.0, 11.0], [12.0, 13.0], [14.0, 15.0], [16.0, 17.0]
+    c = compare_runs(a, b, a95, b95, paired=True, noise_floor=0.07, statistic="P10")
+    assert (c.runs_a, c.runs_b, c.verdict, c.paired, c.noise_floor, c.statistic) == (2, 2, "too few runs", True, 0.07, "P10")
+    assert c.ratio == pytest.approx(np.sqrt(12 * 13 / (10 * 11))) and c.p95_ratio == pytest.approx(np.sqrt(16 * 17 / (14 * 15)))
+    assert (c.ratio_ci, c.p95_ratio_ci, c.p_value, c.mde_ratio) == (None, None, None, None)
+    assert c.reason.startswith("P10 +19.1%; ") and "has 2 and 2" in c.reason and "at least 3 runs" in c.reason
