@@ -236,3 +236,15 @@ def test_a_runs_own_values_are_harrell_davis_of_its_iterations():
     assert got.n == 3 and got.p50_ms == pytest.approx(2.0)
     assert got.p95_ms == pytest.approx(float(mass @ [1.0, 2.0, 3.0]))
     assert run_values([2.0, 4.0]).p95_ms == pytest.approx(float(np.diff(sps.beta.cdf([0, 0.5, 1], 2.85, 0.15)) @ [2.0, 4.0]))
+
+
+def test_the_median_interval_of_ten_values_by_hand():
+    """Order statistics for the median of 10 draws at 95%, B ~ Binomial(10, 1/2): P(B <= 1) = 11/1024 <= 2.5% <
+    P(B <= 2) = 56/1024, so the low bound is the 2nd value; P(B >= 9) = 11/1024, so the high one is the 9th; coverage
+    P(2 <= B <= 8) = 1002/1024.  One value has no interval.  Survivors of `make mutants` this kills in
+    quantile_interval: the rank ranges and picks shifted by one, a single value given coverage 1."""
+    from harness.stats.quantile import quantile_interval
+
+    interval, coverage = quantile_interval([7, 3, 10, 1, 5, 9, 2, 8, 4, 6], 0.5)
+    assert (interval.low, interval.high) == (2.0, 9.0) and coverage == pytest.approx(1002 / 1024)
+    assert quantile_interval([7.0], 0.5) == (None, 0.0)
