@@ -43,7 +43,7 @@ quick: $(STAMP) system-deps
 # minutes.  MUTANTS narrows it to mutant names, e.g. make mutants MUTANTS='harness.report.verdict*'.
 # `$(BIN)/mutmut results` lists the survivors, `$(BIN)/mutmut show NAME` shows one.
 mutants: $(STAMP)
-	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/mutmut results
 
 bench: $(STAMP) system-deps
