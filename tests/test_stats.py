@@ -248,3 +248,20 @@ def test_the_median_interval_of_ten_values_by_hand():
     interval, coverage = quantile_interval([7, 3, 10, 1, 5, 9, 2, 8, 4, 6], 0.5)
     assert (interval.low, interval.high) == (2.0, 9.0) and coverage == pytest.approx(1002 / 1024)
     assert quantile_interval([7.0], 0.5) == (None, 0.0)
+
+
+def test_a_ratio_from_too_few_or_identical_runs_keeps_its_point_design_and_counts():
+    """Edge cases of ratio_estimate by hand: one paired round is a ratio with nothing to test; one run on a side
+    likewise (the ratio of geometric means); runs without spread are a certain change (p 0) or certainly none (p 1),
+    with the interval collapsed onto the ratio.  Survivors of `make mutants` this kills in ratio_estimate: the
+    design and run counts dropped or swapped in its early returns, the zero-spread p-value inverted."""
+    from harness.stats.runlevel import RatioEstimate
+
+    assert ratio_estimate([10.0], [12.0], paired=True) == RatioEstimate(pytest.approx(1.2), None, None, None, True, 1, 1)
+    one = ratio_estimate([10.0, 40.0], [30.0])
+    assert one == RatioEstimate(pytest.approx(30 / 20), None, None, None, False, 2, 1)  # geometric mean of A is 20
+    moved = ratio_estimate([10.0, 10.0, 10.0], [12.0, 12.0, 12.0])
+    assert (moved.p_value, moved.paired, moved.runs_a, moved.runs_b) == (0.0, False, 3, 3)
+    assert (moved.interval.low, moved.interval.high) == pytest.approx((1.2, 1.2))
+    same = ratio_estimate([10.0, 10.0, 10.0], [10.0, 10.0, 10.0], paired=True)
+    assert (same.ratio, same.p_value, same.paired, same.interval.low, same.interval.high) == (1.0, 1.0, True, 1.0, 1.0)
