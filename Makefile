@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test quick docs setup system-deps bench clean
+.PHONY: demo test quick docs setup system-deps bench mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ quick: $(STAMP) system-deps
 # The user documentation (docs/, mkdocs.yml) as a static site in site/; --strict fails on a broken link.
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict -d site
+
+# Mutation testing ([tool.mutmut] in pyproject.toml says which modules and which tests); not in CI: tens of
+# minutes.  MUTANTS narrows it to mutant names, e.g. make mutants MUTANTS='harness.report.verdict*'.
+# `$(BIN)/mutmut results` lists the survivors, `$(BIN)/mutmut show NAME` shows one.
+mutants: $(STAMP)
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/mutmut results
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/overhead.py

@@ -71,26 +71,35 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
     for t in temps:
         by_time.setdefault(t["t_s"], {})[t["sensor"].split(" (")[0]] = t["value"]
     assert not any("disabled" in t["sensor"] for t in temps)
-    for reading in by_time.values():
-        if "gpuss-0" in reading and "skin" in reading:
-            assert abs(reading["cpu-1-0"] - reading["gpuss-0"] - 3) < 0.5 and abs(reading["cpu-1-0"] - reading["skin"] - 6) < 0.5
+    # The offsets are checked on every reading that has all three, and there must be such readings: a sensor the
+    # harness dropped (or mislabelled) fails here instead of silently switching the check off.
+    full = [r for r in by_time.values() if {"cpu-1-0", "gpuss-0", "skin"} <= r.keys()]
+    assert full, sorted({name for r in by_time.values() for name in r})
+    for reading in full:
+        assert abs(reading["cpu-1-0"] - reading["gpuss-0"] - 3) < 0.5 and abs(reading["cpu-1-0"] - reading["skin"] - 6) < 0.5
     assert any(t["kind"] == "freq" and t["value"] > 1e6 for t in cell.thermals)
     # Every CPU cluster the phone lists is watched: SM8650 has four cpufreq policies (a fixed list missed cpu5-6).
     assert {t["sensor"] for t in cell.thermals if t["kind"] == "freq"} == {"cpu0.freq", "cpu2.freq", "cpu5.freq",
                                                                             "cpu7.freq"}
     # The model sits on the phone content-addressed; a second run pushes nothing.
     sha = cell.artifact["sha256"]
-    assert (server.phone.root / "data/local/tmp/harness" / sha / "tiny.pte").is_file()
-    again, _ = _run_tiny_pte(tmp_path, model_dir, settings)
+    on_phone = server.phone.root / "data/local/tmp/harness" / sha / "tiny.pte"
+    first = on_phone.stat()
+    again, (cell_again,) = _run_tiny_pte(tmp_path, model_dir, settings)
     assert again.statuses == {"ok": 1}
+    # The phone's file was not written again (adbd's SEND truncates and rewrites it: a new mtime), and the harness
+    # says it skipped the push.  Catches every run re-pushing the model.
+    assert on_phone.stat().st_mtime_ns == first.st_mtime_ns and on_phone.stat().st_ino == first.st_ino
+    model_pushes = [p for p in cell_again.extra["pushes"] if p["path"].endswith("/tiny.pte")]
+    assert model_pushes and all(p["skipped"] and p["bytes"] == 0 for p in model_pushes), cell_again.extra["pushes"]
 
 
-@pytest.mark.parametrize("fault, status, words", [
-    (Faults(crash_runner=True), "crashed", "SIGSEGV"),
-    (Faults(storage_full=True), "failed", "No space left"),
-])
-def test_faults_become_failed_cells_with_reasons(tmp_path, adb_server, phones, model_dir, fault, status, words):
-    server, serial = phones(fault)
+# A runner that crashes, hangs or prints forever, a push cut mid-way, a phone that vanishes and thermal runaway are
+# hostile rows (tests/hostile/cases.py): the same faults through the CLI, with every cell's status and reason, the
+# report and --resume checked.
+def test_full_storage_fails_the_cell_with_its_reason(tmp_path, adb_server, phones, model_dir):
+    server, serial = phones(Faults(storage_full=True))
+    status, words = "failed", "No space left"
     _inventory(tmp_path, serial, adb_server.port)
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n")
     assert cell.status == status and words in (cell.reason + cell.log), (cell.reason, cell.log)
@@ -139,14 +148,6 @@ def test_warm_ups_are_the_first_executions_of_the_measured_process(tmp_path, adb
     assert cell.status == "ok" and len(cell.samples_ms) == 10 and len(cell.warmup_ms) == 4, (cell.reason, cell.log)
     runs = [a for a in server.phone.invocations if a[0] == "executor_runner" and "--help" not in a]
     assert [a[a.index("--num_executions") + 1] for a in runs] == ["7", "7"]
-
-
-@pytest.mark.slow
-def test_hung_runner_times_out(tmp_path, adb_server, phones, model_dir):
-    server, serial = phones(Faults(hang_runner=True))
-    _inventory(tmp_path, serial, adb_server.port)
-    outcome, _ = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 5\n")
-    assert outcome.statuses == {"timeout": 1}
 
 
 def _qnn_sdk(root):
@@ -346,21 +347,6 @@ def test_qnn_executor_runner_without_the_executorch_backend_library_is_told_wher
 
 
 @pytest.mark.slow
-def test_hot_phone_throttles_and_the_cell_is_flagged(tmp_path, adb_server, phones, model_dir):
-    server, serial = phones(Faults(hot=True))
-    _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, """
-        iterations: 5
-        runs: 1
-        thermal_period_s: 0.1
-        cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}
-        timeout_s: 120
-        """)
-    assert cell.status == "ok" and cell.throttled
-    assert "still" in cell.cooldown_note and cell.cooldown_wait_s >= 1  # the gate waited, then gave up
-    assert "thermal status reached level" in cell.log
-
-
 def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(drop_push_after_bytes=20_000))
     _inventory(tmp_path, serial, adb_server.port)
@@ -409,29 +395,6 @@ def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path,
     pushes = mine[0].extra["pushes"]
     model_push = next(p for p in pushes if p["path"].endswith("tiny.pte"))
     assert model_push["bytes"] == (tmp_path / "builds" / "tiny.pte").stat().st_size and model_push["seconds"] > 0
-
-
-def test_phone_that_vanishes_mid_run_fails_the_rest_with_a_reason(tmp_path, adb_server, phones, model_dir):
-    server, serial = phones(Faults(vanish_after_commands=12))
-    _inventory(tmp_path, serial, adb_server.port)
-    copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={"model": "a", "backend": "xnnpack"})
-    other = tmp_path / "builds2"
-    copy_model(model_dir, "tiny.pte", other, manifest={"model": "b", "backend": "xnnpack"})
-    (other / "tiny.pte").write_bytes((other / "tiny.pte").read_bytes() + b"\0")  # different bytes, second cell
-    (other / "tiny.pte.manifest.json").write_text('{"model": "b", "backend": "xnnpack"}')
-    plan = write(tmp_path / "plan.yaml", """
-        name: vanish
-        inventory: devices.yaml
-        artifacts: [builds/tiny.pte, builds2/tiny.pte]
-        iterations: 3
-        runs: 1
-        timeout_s: 8
-        """)
-    outcome = run_plan(plan, tmp_path / "r.db")  # must return, not hang or raise
-    with Store(tmp_path / "r.db") as store:
-        cells = store.cells(outcome.run_id)
-    assert len(cells) == 2 and any(c.status != "ok" for c in cells)
-    assert all(c.reason for c in cells if c.status != "ok")
 
 
 @pytest.mark.slow

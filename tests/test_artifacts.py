@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from harness.artifacts import load_artifact
@@ -43,7 +45,22 @@ def test_missing_manifest_is_inferred_and_listed(model_dir, tmp_path):
     assert art.format == "pte"
     assert art.backend == "xnnpack"  # read from the delegate id inside the program
     assert "manifest" in art.inferred and "backend" in art.inferred
-    assert art.sha256 == sha256_of(art.path) and art.size_bytes == art.path.stat().st_size
+    # hashlib over the bytes, not sha256_of (which load_artifact itself calls).
+    assert art.sha256 == hashlib.sha256(art.path.read_bytes()).hexdigest() and art.size_bytes == art.path.stat().st_size
+
+
+def test_a_folder_digest_covers_each_file_name_and_its_bytes(tmp_path):
+    """A folder build (.mlpackage) is digested as its files in sorted order, each as its relative name, a NUL,
+    then its bytes: worked out here with hashlib.  Catches a folder digest that ignores names (a renamed member,
+    or bytes moved from one file to another, must change it) or the order."""
+    package = tmp_path / "enc.mlpackage"
+    write(package / "Manifest.json", '{"v": 1}')
+    (package / "Data").mkdir()
+    (package / "Data" / "w.bin").write_bytes(b"\x00\x01weights")
+    expected = hashlib.sha256(b"Data/w.bin\0" + b"\x00\x01weights" + b"Manifest.json\0" + b'{"v": 1}').hexdigest()
+    assert sha256_of(package) == expected
+    (package / "Data" / "w.bin").rename(package / "Data" / "v.bin")  # same bytes, same order, another name
+    assert sha256_of(package) != expected
 
 
 def test_name_words_guide_inference(model_dir, tmp_path):

@@ -446,3 +446,55 @@ def test_pipelines_run_one_after_the_other_get_no_paired_interval():
 
     (diff,) = compare_pipelines([view("int4", 1.5), view("int8", 1.0)])
     assert diff.ci is None and diff.median_diff_ms == pytest.approx(0.5 * 119.5)
+
+
+def test_the_minimum_detectable_slowdown_is_the_textbook_power_formula():
+    """The smallest slowdown the runs could find (80% power, two-sided t-test at alpha 0.01), worked out here with
+    scipy: exp((t(1 - alpha/2, df) + t(0.8, df)) * se) of the log ratio.  Paired: se of the per-round log
+    differences, df = n - 1.  Unpaired: Welch's se and df, with the learned night-to-night spread added twice (one
+    per night).  Survivors of `make mutants` this kills in compare._mde: ddof changed, se multiplied by sqrt(n)
+    instead of divided, the night spread dropped or counted once."""
+    from scipy.stats import t
+
+    a = [10.0, 10.4, 9.8, 10.1, 10.3]
+    b = [10.2, 10.9, 9.9, 10.6, 10.4]
+    factor = lambda df: t.ppf(1 - 0.01 / 2, df) + t.ppf(0.8, df)  # noqa: E731
+    d = np.log(b) - np.log(a)
+    se = d.std(ddof=1) / np.sqrt(5)
+    assert compare_runs(a, b, paired=True).mde_ratio == pytest.approx(np.exp(factor(4) * se))
+    va, vb = np.log(a).var(ddof=1) / 5, np.log(b).var(ddof=1) / 5
+    df = (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
+    se = np.sqrt(va + vb + 2 * 0.02 ** 2)
+    assert compare_runs(a, b, night_sd=0.02).mde_ratio == pytest.approx(np.exp(factor(df) * se))
+
+
+def test_night_to_night_comparison_carries_the_learned_night_spread_into_its_interval_and_p_value():
+    """Welch's t on log run medians with 2 * night_sd**2 added to the variance (two nights, each with its own
+    level), worked out here with scipy; the P95 ratio is the ratio of geometric means of the runs' P95s.  Survivors
+    of `make mutants` this kills in compare_runs: night_sd not passed on, the P95 ratio dropped, runs miscounted."""
+    from scipy.stats import t
+
+    a, b = [10.0, 10.4, 9.8, 10.1, 10.3], [10.2, 10.9, 9.9, 10.6, 10.4]
+    a95, b95 = [12.0, 12.5, 11.9, 12.2, 12.4], [12.9, 13.1, 12.6, 13.4, 12.8]
+    c = compare_runs(a, b, a95, b95, night_sd=0.02)
+    va, vb = np.log(a).var(ddof=1) / 5, np.log(b).var(ddof=1) / 5
+    df = (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
+    se = np.sqrt(va + vb + 2 * 0.02 ** 2)
+    centre = np.log(b).mean() - np.log(a).mean()
+    assert (c.runs_a, c.runs_b) == (5, 5) and c.ratio == pytest.approx(np.exp(centre))
+    assert c.p_value == pytest.approx(2 * t.sf(abs(centre) / se, df))
+    half = t.ppf(0.975, df) * se
+    assert (c.ratio_ci.low, c.ratio_ci.high) == pytest.approx((np.exp(centre - half), np.exp(centre + half)))
+    assert c.p95_ratio == pytest.approx(np.exp(np.log(b95).mean() - np.log(a95).mean()))
+
+
+def test_too_few_runs_still_reports_what_it_can_and_names_the_runs_it_needs():
+    """Two paired rounds (3 are needed for an interval): no p-value, interval or verdict, but the ratios of the
+    geometric means (worked out here), the design, the floor and the statistic are kept, and the reason names both
+    counts.  Survivors of `make mutants` this kills in compare_runs' early return: any of those fields dropped."""
+    a, b, a95, b95 = [10.0, 11.0], [12.0, 13.0], [14.0, 15.0], [16.0, 17.0]
+    c = compare_runs(a, b, a95, b95, paired=True, noise_floor=0.07, statistic="P10")
+    assert (c.runs_a, c.runs_b, c.verdict, c.paired, c.noise_floor, c.statistic) == (2, 2, "too few runs", True, 0.07, "P10")
+    assert c.ratio == pytest.approx(np.sqrt(12 * 13 / (10 * 11))) and c.p95_ratio == pytest.approx(np.sqrt(16 * 17 / (14 * 15)))
+    assert (c.ratio_ci, c.p95_ratio_ci, c.p_value, c.mde_ratio) == (None, None, None, None)
+    assert c.reason.startswith("P10 +19.1%; ") and "has 2 and 2" in c.reason and "at least 3 runs" in c.reason

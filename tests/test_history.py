@@ -27,7 +27,13 @@ def test_slow_drift_that_no_single_night_shows_is_caught():
     drift = 20 * np.linspace(1.0, 1.15, 60) * rng.lognormal(0, 0.02, 60)  # +0.25% a night
     nightly = np.abs(np.diff(drift) / drift[:-1])
     assert np.median(nightly) < 0.05  # each night is within noise of the last
-    assert newest_step(drift) is not None
+    step = newest_step(drift)
+    # A straight line's best split into two levels is at its middle (night 30 of 60); each side's level is the mean
+    # of its nights, and the rise between the halves' means is about half of +15%, over the 5% threshold.
+    # Catches a step found at the wrong night, levels from the wrong nights, and a ratio near 1.
+    assert 25 <= step.index <= 35, step
+    assert step.before == pytest.approx(drift[:step.index].mean()) and step.after == pytest.approx(drift[step.index:].mean())
+    assert 1.05 < step.ratio < 1.15 and step.p_value < 0.01 and step.detected_index >= step.index, step
 
 
 def test_small_shift_under_threshold_is_not_called():

@@ -3,6 +3,7 @@ phones.  No cluster here; tests/test_lab.py runs a real one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from pathlib import Path
@@ -66,7 +67,8 @@ def _elsewhere(tmp_path, files):
 
 def test_a_node_elsewhere_gets_every_file_a_cell_reads_checked_by_sha256(tmp_path, specs):
     files = catalogue(specs)
-    originals = {path: sha256_of(Path(path)) for path in files}
+    # Digests by hashlib over each file's bytes, not by sha256_of (the function under test).
+    originals = {path: hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files}
     assert {ref.sha256 for ref in files.values()} == set(originals.values())  # the driver's catalogue is right
     _, read, _ = _elsewhere(tmp_path, files)
     cache = tmp_path / "node-cache"
@@ -74,7 +76,8 @@ def test_a_node_elsewhere_gets_every_file_a_cell_reads_checked_by_sha256(tmp_pat
         local = localize(spec, files, read, cache)
         arts = [local.artifact] + (list(local.chain.parts.values()) if local.chain else [])
         for a in arts:
-            assert a.path.is_file() and cache in a.path.parents and sha256_of(a.path) == a.sha256
+            assert a.path.is_file() and cache in a.path.parents
+            assert hashlib.sha256(a.path.read_bytes()).hexdigest() == a.sha256 and a.sha256 in originals.values()
             assert a.path.name == spec.artifact.path.name or a.path.suffix == ".onnx"  # suffix kept for the runners
         if local.chain is not None:
             from harness.accuracy.corpus import read_manifest

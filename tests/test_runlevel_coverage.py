@@ -103,9 +103,10 @@ def test_ratio_intervals_cover_93_to_97_percent(paired):
     assert 0.93 <= _coverage(lows, highs, 1.10) <= 0.97
 
 
-def test_iteration_level_interval_would_undercover():
-    """The old mistake, kept as a check on the simulation itself: a percentile bootstrap over pooled
-    iterations of one process per night ignores the run effect and covers the truth far less."""
+def test_the_simulation_itself_makes_a_pooled_iteration_bootstrap_undercover():
+    """Calls no project code on purpose: a check that the simulation above can tell intervals apart.  The old
+    mistake, a percentile bootstrap over pooled iterations of one process per night, ignores the run effect and
+    must cover the truth far less here; if it did not, the coverage tests above would prove nothing."""
     rng = np.random.default_rng(3)
     data = _runs(rng, 300, 1, 0.05)[:, 0, :]
     truth = _truth(50, 0.05)

@@ -234,3 +234,46 @@ def test_fewest_draws_is_where_a_quantile_first_gets_an_interval(q):
     assert quantile_interval(np.arange(n - 1.0), q)[0] is None
     assert quantile_interval(np.arange(float(n)), q)[0] is not None
     assert fewest_draws(0.95) == 72  # 0.95**72 < 0.025 <= 0.95**71
+
+
+def test_a_runs_own_values_are_harrell_davis_of_its_iterations():
+    """run_values by hand: no iterations, no values; one iteration is its own P50 and has no P95 (two needed); three
+    iterations (1, 2, 3) have the symmetric median 2 and a P95 weighting the order statistics by the Beta(3.8, 0.2)
+    mass over thirds.  Survivors of `make mutants` this kills in run_values/hd_percentile: the P95 or the count
+    dropped, the P95's quantile or its minimum count changed, a single value read past its end."""
+    assert run_values([]) == RunValues(None, None, 0)
+    assert run_values([5.0]) == RunValues(5.0, None, 1) and hd_percentile([4.0], 95) == 4.0
+    mass = np.diff(sps.beta.cdf([0, 1 / 3, 2 / 3, 1], 4 * 0.95, 4 * 0.05))
+    got = run_values([3, 1, 2])
+    assert got.n == 3 and got.p50_ms == pytest.approx(2.0)
+    assert got.p95_ms == pytest.approx(float(mass @ [1.0, 2.0, 3.0]))
+    assert run_values([2.0, 4.0]).p95_ms == pytest.approx(float(np.diff(sps.beta.cdf([0, 0.5, 1], 2.85, 0.15)) @ [2.0, 4.0]))
+
+
+def test_the_median_interval_of_ten_values_by_hand():
+    """Order statistics for the median of 10 draws at 95%, B ~ Binomial(10, 1/2): P(B <= 1) = 11/1024 <= 2.5% <
+    P(B <= 2) = 56/1024, so the low bound is the 2nd value; P(B >= 9) = 11/1024, so the high one is the 9th; coverage
+    P(2 <= B <= 8) = 1002/1024.  One value has no interval.  Survivors of `make mutants` this kills in
+    quantile_interval: the rank ranges and picks shifted by one, a single value given coverage 1."""
+    from harness.stats.quantile import quantile_interval
+
+    interval, coverage = quantile_interval([7, 3, 10, 1, 5, 9, 2, 8, 4, 6], 0.5)
+    assert (interval.low, interval.high) == (2.0, 9.0) and coverage == pytest.approx(1002 / 1024)
+    assert quantile_interval([7.0], 0.5) == (None, 0.0)
+
+
+def test_a_ratio_from_too_few_or_identical_runs_keeps_its_point_design_and_counts():
+    """Edge cases of ratio_estimate by hand: one paired round is a ratio with nothing to test; one run on a side
+    likewise (the ratio of geometric means); runs without spread are a certain change (p 0) or certainly none (p 1),
+    with the interval collapsed onto the ratio.  Survivors of `make mutants` this kills in ratio_estimate: the
+    design and run counts dropped or swapped in its early returns, the zero-spread p-value inverted."""
+    from harness.stats.runlevel import RatioEstimate
+
+    assert ratio_estimate([10.0], [12.0], paired=True) == RatioEstimate(pytest.approx(1.2), None, None, None, True, 1, 1)
+    one = ratio_estimate([10.0, 40.0], [30.0])
+    assert one == RatioEstimate(pytest.approx(30 / 20), None, None, None, False, 2, 1)  # geometric mean of A is 20
+    moved = ratio_estimate([10.0, 10.0, 10.0], [12.0, 12.0, 12.0])
+    assert (moved.p_value, moved.paired, moved.runs_a, moved.runs_b) == (0.0, False, 3, 3)
+    assert (moved.interval.low, moved.interval.high) == pytest.approx((1.2, 1.2))
+    same = ratio_estimate([10.0, 10.0, 10.0], [10.0, 10.0, 10.0], paired=True)
+    assert (same.ratio, same.p_value, same.paired, same.interval.low, same.interval.high) == (1.0, 1.0, True, 1.0, 1.0)

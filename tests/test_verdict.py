@@ -73,6 +73,36 @@ def test_a_decoder_step_has_no_budget_and_an_encoder_may_be_held_to_the_asr_budg
     assert budget_status(None, None, None) == "no budget" and budget_status(150.0, None, 150.0) == "budget miss"
 
 
+@pytest.mark.parametrize("p95_ms, high_ms, budget_ms, status", [
+    (None, None, None, "no budget"),
+    (None, None, 10.0, "no P95"),  # the runner reported none
+    (10.0, None, 10.0, "budget miss"),  # "reaches": a P95 equal to its budget misses it
+    (12.0, 13.0, 10.0, "budget miss"),
+    (9.0, 10.0, 10.0, "near budget"),  # only the interval reaches the budget, and equal counts
+    (9.0, 9.5, 10.0, "pass"),
+    (9.0, None, 10.0, "pass"),  # no interval: judged on the P95 alone
+])
+def test_the_budget_rule_as_the_module_states_it(p95_ms, high_ms, budget_ms, status):
+    # Each row read off harness/report/verdict.py's docstring ("budget miss" when the P95 reaches the budget, "near
+    # budget" when only its 95% interval does).  Survivors of `make mutants` this kills: >= turned into > (both
+    # comparisons) and every status word changed in case or spelling.
+    interval = Interval(p95_ms - 1.0, high_ms) if high_ms is not None else None
+    assert budget_status(p95_ms, interval, budget_ms) == status
+
+
+def test_a_budget_check_carries_its_row_and_numbers_and_prints_at_least_the_budgets_precision():
+    # Survivors of `make mutants` this kills: budget_check's data keys, subject, kind and group replaced; the budget's
+    # own decimals miscounted (1e-05 has 5; 700 has none, so 123.4 prints as 123 at 3 significant digits).
+    check = budget_check("phone", "enc int8", "asr-encoder", "row-3", 12.0, Interval(11.0, 13.0), "asr", 150.0)
+    assert (check.device_id, check.subject, check.kind, check.group, check.anchor, check.status) == (
+        "phone", "enc int8", "budget", "asr-encoder", "row-3", "pass")
+    assert check.data == {"p95_ms": 12.0, "p95_ci": [11.0, 13.0], "budget_ms": 150.0}
+    none = budget_check("phone", "dec", "asr-decoder", "row-4", 3.0, None, None, None)
+    assert (none.status, none.detail, none.data["budget_ms"]) == ("no budget", "no budget for this stage (asr-decoder)", None)
+    page = environment().from_string("{{ a | ms_vs(1e-05) }}|{{ b | ms_vs(700.0) }}|{{ b | ms_vs(0.5) }}")
+    assert page.render(a=2.0, b=123.4) == "2.00000|123|123.4"
+
+
 def test_a_p95_and_its_budget_never_print_in_contradiction():
     # The user's case: budgets_p95_ms {vad: 0.012}, P95 0.01478 printed "P95 0.01 [0.01, 0.02] ms vs vad budget
     # 0.012 ms" beside "budget miss". Mutations caught: the reason's fixed 2 decimals, the report's `ms` filter

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
+
+from markupsafe import escape
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,8 @@ def expect_user_error(proc, *names: str, line: int | None = None) -> None:
         assert name in out, f"the message does not name {name!r}: {out[-800:]}"
     if line is not None:
         assert f":{line}:" in out, f"the message does not give line {line}: {out[-800:]}"
-    assert "Fix:" in out or "fix" in out.lower(), f"no fix offered: {out[-800:]}"
+    # "Fix:" as UserError prints it, or the word fix on its own ("fix" in out.lower() matched "suffix", "prefix").
+    assert "Fix:" in out or re.search(r"\bfix\b", out, re.I), f"no fix offered: {out[-800:]}"
 
 
 def bad_run(root: Path, *names: str, line: int | None = None, plan: Path | None = None) -> None:
@@ -191,7 +195,7 @@ def _(root):
 @case("bad input", "plan: unknown key")
 def _(root):
     lab(root, "iteratons: 40\n")
-    bad_run(root, "plan.yaml", "iteratons", line=8)
+    bad_run(root, "plan.yaml", "iteratons", "unknown key", line=8)
 
 
 @case("bad input", "inventory: malformed YAML")
@@ -205,7 +209,7 @@ def _(root):
 def _(root):
     lab(root)
     (root / "devices.yaml").write_text("devices:\n  - id: host\n    platform: host\n    serail: abc\n")
-    bad_run(root, "devices.yaml", "devices[0].serail", line=4)
+    bad_run(root, "devices.yaml", "devices[0].serail", "unknown key", "backends", line=4)  # the allowed keys listed
 
 
 @case("bad input", "manifest: malformed JSON")
@@ -291,7 +295,7 @@ def _(root):
 @case("bad input", "corpus: 8 kHz audio")
 def _(root):
     wav(root / "corpus" / "a.wav", rate=8000)
-    _corpus_check(root, corpus(root), "a.wav", "16")
+    _corpus_check(root, corpus(root), "a.wav", "8000 Hz", "16000 Hz")  # "16" matched digits in temporary paths
 
 
 @case("bad input", "corpus: stereo audio")
@@ -402,7 +406,7 @@ def _(root):
 def _(root):
     (root / "notes.txt").write_text("my notes, not a database\n" * 50)
     before = (root / "notes.txt").read_bytes()
-    expect_user_error(cli("runs", "--db", "notes.txt", cwd=root), "notes.txt")
+    expect_user_error(cli("runs", "--db", "notes.txt", cwd=root), "notes.txt", "not a harness results database")
     assert (root / "notes.txt").read_bytes() == before
 
 
@@ -780,11 +784,15 @@ def _phone_fault(root: Path, arm: Callable, statuses: set[str], words: str, time
         cells = _cells(lab_.db, run_id)
         assert len(cells) == 2 and all(status in statuses for _, status, _, _ in cells), cells
         assert any(words in reason for _, _, reason, _ in cells), cells
+        # Every cell says why it did not measure, and the report prints each reason (escaped as the page escapes it).
+        assert all(reason.strip() for _, _, reason, _ in cells), f"a cell without a reason: {cells}"
         assert all(log_chars < 200_000 for *_, log_chars in cells), f"a cell's log was kept whole: {cells}"
         assert _runs_stored(lab_.db)[:len(kept)] == kept, "a run stored before the fault changed"
         assert sqlite3.connect(lab_.db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         report = cli("report", run_id, "--db", str(lab_.db), "-o", "rep", cwd=root)
-        assert report.returncode == 0 and words in (root / "rep" / "index.html").read_text(), report.stderr[-800:]
+        page = (root / "rep" / "index.html").read_text()
+        assert report.returncode == 0 and words in page, report.stderr[-800:]
+        assert all(str(escape(reason)) in page for _, _, reason, _ in cells), "the report hides a cell's reason"
         if after is not None:
             after(lab_, run_id, wall_s)
 
@@ -954,7 +962,7 @@ def _(root):
         _back_and_resumed(root, lab_, run_id)
 
     _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "vanish_after_commands", lab_.phone.commands + 6),
-                 {"lost"}, "", after=after)
+                 {"lost"}, "device unreachable", after=after)
 
 
 @case("fault", "thermal runaway on the phone")
@@ -966,10 +974,14 @@ def _(root):
         assert proc.returncode == 0, proc.stderr[-2000:]
         run_id = _run_id_of(proc)
         con = sqlite3.connect(lab_.db)
-        rows = con.execute("SELECT status, throttled, cooldown_note FROM cells WHERE run_id=?", (run_id,)).fetchall()
+        rows = con.execute("SELECT status, throttled, cooldown_note, cooldown_wait_s, log FROM cells WHERE run_id=?",
+                           (run_id,)).fetchall()
         con.close()
-        # Measured, never silently: every cell says it ran hot, and that the cooldown gate gave up.
-        assert len(rows) == 2 and all(s == "ok" and t == 1 and "still" in note for s, t, note in rows), rows
+        # Measured, never silently: every cell says it ran hot, that the cooldown gate waited its 1 s and gave up,
+        # and the phone's own thermal status is in its log.
+        assert len(rows) == 2 and all(s == "ok" and t == 1 and "still" in note and wait_s >= 1
+                                      and "thermal status reached level" in log
+                                      for s, t, note, wait_s, log in rows), [r[:4] for r in rows]
         report = cli("report", run_id, "--db", str(lab_.db), "-o", "rep", cwd=root)
         assert report.returncode == 0 and "throttl" in (root / "rep" / "index.html").read_text().lower()
 
