@@ -321,20 +321,27 @@ def cmd_sim(args) -> int:
     faults = Faults(crash_runner=args.fault == "crash", hang_runner=args.fault == "hang",
                     storage_full=args.fault == "storage-full", hot=args.fault == "hot")
     _writable_folder(args.root)
-    server = start(args.port, args.root, faults)
-    port = server.server_address[1]
-    tools = write_stand_ins(args.root / "host-tools")
-    listed = ", ".join(f"{name}: {path.resolve()}" for name, path in tools.items())
-    print(f"simulated SM8650 phone on 127.0.0.1:{port} (storage in {args.root}); connect it with:\n"
-          f"  adb connect 127.0.0.1:{port}\n"
-          f"and list it in the inventory with serial 127.0.0.1:{port}; its benchmark binaries stand in as\n"
-          f"  tools: {{{listed}}}\nCtrl-C stops it.", file=sys.stderr)
+    handlers = _stop_on_signals([])  # SIGTERM and SIGHUP stop it as Ctrl-C does: the phone is shut down
+    server = None
     try:
+        server = start(args.port, args.root, faults)
+        port = server.server_address[1]
+        tools = write_stand_ins(args.root / "host-tools")
+        listed = ", ".join(f"{name}: {path.resolve()}" for name, path in tools.items())
+        print(f"simulated SM8650 phone on 127.0.0.1:{port} (storage in {args.root}); connect it with:\n"
+              f"  adb connect 127.0.0.1:{port}\n"
+              f"and list it in the inventory with serial 127.0.0.1:{port}; its benchmark binaries stand in as\n"
+              f"  tools: {{{listed}}}\nCtrl-C (or SIGTERM, SIGHUP) stops it.", file=sys.stderr)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        server.shutdown()
-        server.server_close()
+        pass
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()  # what the phone's shell still runs, and its daemon's socket folder
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return 0
 
 

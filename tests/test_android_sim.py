@@ -552,3 +552,25 @@ def test_an_inventory_soc_the_phone_does_not_report_is_named_with_the_fix(tmp_pa
         assert device.reachable()[0] and device.config.soc == "SM8650"
     finally:
         device.close()
+
+
+def test_a_simulated_phone_stopped_by_sigterm_takes_back_its_socket_folder(tmp_path):
+    """`harness sim android` stopped by SIGTERM (a job runner, `timeout`) left its daemon's /tmp/hsim-* folder."""
+    import os
+    import shutil
+    import tempfile
+
+    private = Path(tempfile.mkdtemp(prefix="st", dir="/tmp"))  # its own TMPDIR, short enough for a socket path
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "sim", "android", "--root", str(tmp_path / "phone")],
+                                cwd=REPO, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(private)})
+        try:
+            assert "adb connect" in proc.stderr.readline() + proc.stderr.readline()
+            assert list(private.glob("hsim-*")), "the phone's daemon made no socket folder"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            proc.kill()
+        assert not list(private.iterdir()), list(private.iterdir())
+    finally:
+        shutil.rmtree(private)
