@@ -275,15 +275,20 @@ def test_the_wer_normaliser_is_whisper_s_own():
     assert [normalize(t) for t in texts] == [reference(t) for t in texts]
 
 
-def test_import_never_replaces_a_manifest_without_force(tmp_path):
-    # Catches: 'corpus import kaldi k1' silently overwriting k1/manifest.jsonl (a hand-checked corpus).
+def _kaldi_folder(kaldi):
+    """A one-utterance Kaldi data folder (wav.scp, text, u1.wav: 0.2 s of silence at 16 kHz)."""
     from harness.accuracy.synth import write_wav16
 
-    kaldi = tmp_path / "k1"
     kaldi.mkdir()
     write_wav16(kaldi / "u1.wav", np.zeros(3200, np.float32))
     write(kaldi / "wav.scp", "u1 u1.wav\n")
     write(kaldi / "text", "u1 hello there\n")
+    return kaldi
+
+
+def test_import_never_replaces_a_manifest_without_force(tmp_path):
+    # Catches: 'corpus import kaldi k1' silently overwriting k1/manifest.jsonl (a hand-checked corpus).
+    kaldi = _kaldi_folder(tmp_path / "k1")
     mine = write(kaldi / "manifest.jsonl", '{"id": "u1", "audio": "u1.wav", "text": "checked by hand"}\n').read_text()
     proc = run_cli("corpus", "import", "kaldi", str(kaldi))
     assert proc.returncode == 2 and "manifest.jsonl" in proc.stderr and "--force" in proc.stderr, proc.stderr
@@ -296,13 +301,7 @@ def test_import_never_replaces_a_manifest_without_force(tmp_path):
 def test_import_refuses_a_dangling_manifest_link_even_with_force(tmp_path):
     # Catches: 'corpus import' writing through k1/manifest.jsonl -> elsewhere/made.jsonl, a link to nothing,
     # creating that file outside the corpus folder (exists() is False for a dangling link, so it was not refused).
-    from harness.accuracy.synth import write_wav16
-
-    kaldi = tmp_path / "k1"
-    kaldi.mkdir()
-    write_wav16(kaldi / "u1.wav", np.zeros(3200, np.float32))
-    write(kaldi / "wav.scp", "u1 u1.wav\n")
-    write(kaldi / "text", "u1 hello there\n")
+    kaldi = _kaldi_folder(tmp_path / "k1")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (kaldi / "manifest.jsonl").symlink_to(elsewhere / "made.jsonl")

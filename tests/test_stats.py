@@ -147,18 +147,13 @@ def test_runs_faster_than_a_millisecond_clock_still_get_a_summary_and_a_warning(
     assert not any("0 ms" in w for w in clean.warnings)
 
 
-def test_a_chain_has_one_p95_per_utterance_on_the_progress_line_and_in_the_report(capsys):
-    """The live line said 'P95 796.40 ms' (one run's Harrell-Davis P95 of the utterances) and the summary
-    seconds later 'ASR per utterance P95 731.41 ms' (interpolated over the same utterances).  Fails if
-    cli_progress goes back to run_values(...).p95_ms for a chain."""
+
+def _chain_progress_line(totals) -> None:
+    """The live progress line of one finished chain cell whose per-utterance totals are ``totals`` (to stderr)."""
     from types import SimpleNamespace
 
     from harness.cli_progress import RichProgress
-    from harness.report.model import chain_view
 
-    totals = [300.0 + 10 * i for i in range(19)] + [1200.0]  # one slow utterance: the two estimators differ
-    expected = float(np.percentile(totals, 95))  # 20 utterances: 0.95 * 19 = 18.05 -> 480 + 0.05 * 720
-    assert abs(expected - 516.0) < 1e-9
     progress = RichProgress()
     progress.start("20990101-000000-beef", total=1, already_done=0)
     spec = SimpleNamespace(device=SimpleNamespace(id="phone"), chain=SimpleNamespace(name="tiny"),
@@ -166,9 +161,28 @@ def test_a_chain_has_one_p95_per_utterance_on_the_progress_line_and_in_the_repor
     progress.cell_started(spec)
     progress.cell_finished(spec, SimpleNamespace(status="ok", measurement=SimpleNamespace(samples_ms=totals)))
     progress.stop()
-    assert "P95 516.00 ms" in capsys.readouterr().err
-    rows = [{"utt_id": f"u{i}", "reference": "a b", "hypothesis": "a b", "total_ms": t, "encoder_ms": None,
+
+
+def _utterance_rows(totals) -> list[dict]:
+    """Stored transcripts of a chain whose utterances took ``totals`` (every word right)."""
+    return [{"utt_id": f"u{i}", "reference": "a b", "hypothesis": "a b", "total_ms": t, "encoder_ms": None,
              "mel_ms": None, "decoder_ms_per_token": None, "rtf": None} for i, t in enumerate(totals)]
+
+
+def test_a_chain_has_one_p95_per_utterance_on_the_progress_line_and_in_the_report(capsys):
+    """The live line said 'P95 796.40 ms' (one run's Harrell-Davis P95 of the utterances) and the summary
+    seconds later 'ASR per utterance P95 731.41 ms' (interpolated over the same utterances).  Fails if
+    cli_progress goes back to run_values(...).p95_ms for a chain."""
+    from types import SimpleNamespace
+
+    from harness.report.model import chain_view
+
+    totals = [300.0 + 10 * i for i in range(19)] + [1200.0]  # one slow utterance: the two estimators differ
+    expected = float(np.percentile(totals, 95))  # 20 utterances: 0.95 * 19 = 18.05 -> 480 + 0.05 * 720
+    assert abs(expected - 516.0) < 1e-9
+    _chain_progress_line(totals)
+    assert "P95 516.00 ms" in capsys.readouterr().err
+    rows = _utterance_rows(totals)
     view = chain_view(SimpleNamespace(transcripts=rows), {"asr": None})
     assert view.timing["p95_total_ms"] == expected
 
@@ -179,7 +193,6 @@ def test_a_chain_has_one_p50_per_utterance_on_the_progress_line_the_chain_row_an
     pipeline row to another estimator than per_utterance_p50."""
     from types import SimpleNamespace
 
-    from harness.cli_progress import RichProgress
     from harness.report.model import chain_view
     from harness.report.pipeline import PipelineView
     from harness.stats import per_utterance_p50
@@ -187,16 +200,9 @@ def test_a_chain_has_one_p50_per_utterance_on_the_progress_line_the_chain_row_an
     totals = [100.0, 110.0, 120.0, 1000.0]  # a slow utterance: Harrell-Davis pulls the median up, 115 does not move
     assert per_utterance_p50(totals + [None]) == 115.0  # the mean of the middle two, by hand
     assert run_values(totals).p50_ms > 116.0  # the two estimators differ here, so the test can tell them apart
-    progress = RichProgress()
-    progress.start("20990101-000000-beef", total=1, already_done=0)
-    spec = SimpleNamespace(device=SimpleNamespace(id="phone"), chain=SimpleNamespace(name="tiny"),
-                           artifact=SimpleNamespace(label="tiny-encoder"))
-    progress.cell_started(spec)
-    progress.cell_finished(spec, SimpleNamespace(status="ok", measurement=SimpleNamespace(samples_ms=totals)))
-    progress.stop()
+    _chain_progress_line(totals)
     assert "P50 115.00 ms" in capsys.readouterr().err
-    rows = [{"utt_id": f"u{i}", "reference": "a b", "hypothesis": "a b", "total_ms": t, "encoder_ms": None,
-             "mel_ms": None, "decoder_ms_per_token": None, "rtf": None} for i, t in enumerate(totals)]
+    rows = _utterance_rows(totals)
     assert chain_view(SimpleNamespace(transcripts=rows), {"asr": None}).timing["total_ms"] == 115.0
     pipeline = SimpleNamespace(totals_ms=np.asarray(totals))
     assert PipelineView.p50_ms.fget(pipeline) == 115.0

@@ -1236,12 +1236,16 @@ def _(root):
     refused_quickly(root, "plan.yaml", "accuracy.chains[0].mel", "vad build", line=12)
 
 
+
+def _android_entry(root: Path, lines: str) -> None:
+    """An inventory of one Android phone ('phone', serial abc), then ``lines`` of its entry (4-space indented)."""
+    (root / "devices.yaml").write_text("devices:\n  - id: phone\n    platform: android\n    serial: abc\n" + lines)
+
 @case("bad input", "inventory: a tool path that is not there")
 def _(root):
     # Was accepted at load; every night's cell then failed with FileNotFoundError.
     lab(root)
-    (root / "devices.yaml").write_text("devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
-                                       "    tools: {onnxruntime_perf_test: /nonexistent/x}\n")
+    _android_entry(root, "    tools: {onnxruntime_perf_test: /nonexistent/x}\n")
     refused_quickly(root, "devices.yaml", "devices[0].tools.onnxruntime_perf_test", "/nonexistent/x", line=5)
 
 
@@ -1316,16 +1320,14 @@ def _(root):
 @case("bad input", "inventory: an adb port of 70000")
 def _(root):
     lab(root)
-    (root / "devices.yaml").write_text("devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
-                                       "    adb_port: 70000\n")
+    _android_entry(root, "    adb_port: 70000\n")
     refused_quickly(root, "devices.yaml", "adb_port", line=5)
 
 
 @case("bad input", "inventory: a misspelt tool (onnxruntime_lib for onnxruntime_libs)")
 def _(root):
     lab(root)
-    (root / "devices.yaml").write_text("devices:\n  - id: phone\n    platform: android\n    serial: abc\n"
-                                       "    tools:\n      onnxruntime_lib: /opt/ort/lib\n")
+    _android_entry(root, "    tools:\n      onnxruntime_lib: /opt/ort/lib\n")
     refused_quickly(root, "devices.yaml", "tools.onnxruntime_lib", "onnxruntime_libs", line=6)
 
 
