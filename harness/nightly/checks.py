@@ -189,21 +189,17 @@ def _size_check(device_id: str, subject: str, before_bytes: int, now_bytes: int,
 
 def chain_change_checks(before, now, threshold: float) -> list[Check]:
     """What changed in a chain since the baseline: each changed part's size (exact), and, when parts changed, a
-    per-utterance P95 that moved beyond the threshold, called out as undecided.  A chain is one pass over the corpus per night, so there is no
-    run-to-run spread to judge a latency change against: the move is shown, not judged (the chain's builds,
-    measured as plan cells, get the verdict)."""
+    per-utterance P95 that moved beyond the threshold, called out as undecided.  A chain is one pass over the corpus
+    per night, so there is no run-to-run spread to judge a latency change against: the move is shown, not judged
+    (the chain's builds, measured as plan cells, get the verdict)."""
     name, device = now.chain.get("name"), now.cell.device_id
-    out = []
-    for role, part in now.chain.items():
-        old = before.chain.get(role)
-        if isinstance(part, dict) and isinstance(old, dict) and old.get("sha256") != part.get("sha256") \
-                and old.get("size_bytes") and part.get("size_bytes"):
-            check = _size_check(device, f"chain {name} {role}", old["size_bytes"], part["size_bytes"], threshold,
-                                CHAIN_GROUP)
-            out += [check] if check else []
+    changed = {role: (before.chain[role], part) for role, part in now.chain.items()
+               if isinstance(part, dict) and isinstance(before.chain.get(role), dict)
+               and before.chain[role].get("sha256") != part.get("sha256")}
+    out = [check for role, (old, part) in changed.items() if old.get("size_bytes") and part.get("size_bytes")
+           and (check := _size_check(device, f"chain {name} {role}", old["size_bytes"], part["size_bytes"],
+                                     threshold, CHAIN_GROUP))]
     a, b = before.timing.get("p95_total_ms"), now.timing.get("p95_total_ms")
-    changed = [role for role, part in now.chain.items() if isinstance(part, dict)
-               and isinstance(before.chain.get(role), dict) and before.chain[role].get("sha256") != part.get("sha256")]
     # Only a chain whose bytes changed: the same bytes moving from one pass to the next is the machine, every
     # night a little (it would fill the banner), and its builds' own cells say so as a shift.
     if changed and a and b and abs(b / a - 1) > threshold:

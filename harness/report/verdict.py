@@ -169,11 +169,11 @@ def budget_check(device_id: str, subject: str, group: str, anchor: str, p95_ms: 
 
 
 def _failed_group(cell, stage: str) -> str:
-    """The tile a failed cell counts under: a transcription cell is its chain (or pipeline), not its decoder."""
+    """The tile a failed cell counts under: a transcription cell is its chain (or pipeline), not its decoder.  A
+    chain with a VAD part is a pipeline, as the plan decides it (plan.expand.ChainSpec.is_pipeline)."""
     if cell.task != "transcribe":
         return stage
-    chain = cell.extra.get("chain", {})
-    return PIPELINE_GROUP if "vad" in chain and "llm" in chain else CHAIN_GROUP
+    return PIPELINE_GROUP if "vad" in cell.extra.get("chain", {}) else CHAIN_GROUP
 
 
 def cell_check(view) -> Check:
