@@ -25,7 +25,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.cli import _parse_tools, main
+from harness.cli import main
+from harness.commands.parse import parse_tools as _parse_tools
 
 # Examples per file type, bounded so the file runs in well under a minute on a busy 2-core machine;
 # HARNESS_FUZZ_SCALE=20 tries twenty times as many (a longer hunt, as before a release).

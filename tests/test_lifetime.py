@@ -261,12 +261,12 @@ def test_resume_after_a_rebuild_refuses_when_the_old_bytes_are_gone(tmp_path):
 
 def test_ctrl_c_in_any_command_exits_130_without_a_traceback(monkeypatch, tmp_path, capsys):
     """Catches: Ctrl-C in a command that measures nothing (a long report, an export) ending in a traceback."""
-    import harness.cli
+    import harness.commands.runs
 
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(harness.cli, "cmd_runs", interrupted)
+    monkeypatch.setattr(harness.commands.runs, "run", interrupted)
     try:
         code = cli_main(["runs", "--db", str(tmp_path / "h.db")])
     except KeyboardInterrupt:

@@ -43,7 +43,7 @@ def test_every_runner_module_meets_the_runner_contract(name):
 
 
 def test_runner_tool_names_are_unique_and_harness_parse_offers_them_all():
-    from harness.cli import _parse_tools
+    from harness.commands.parse import parse_tools as _parse_tools
 
     tools = [runner_module(name).TOOL for name in RUNNERS]
     assert len(tools) == len(set(tools))

@@ -1,0 +1,67 @@
+"""harness devices: the inventory, and which devices answer now (exit 1 when one does not)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from harness.commands.common import RAW, emit_json
+from harness.followup import DEFAULT_INVENTORY
+from harness.termsafe import rich_safe, term_safe
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("devices", help="list the inventory and which devices answer", formatter_class=RAW,
+                       description="List every device in the inventory and whether it is reachable now.\n"
+                                   "Exit 0 when every device answered, 1 when one did not (its reason is in the "
+                                   "table), 2 on a bad inventory.")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY, help="inventory file (default: ./devices.yaml)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from harness.devices import probe
+    from harness.inventory import load_inventory
+    from harness.words import counted
+
+    inventory = load_inventory(args.inventory)
+    rows = []
+    for config, unexpanded in _expanded(inventory.devices):
+        ok, why = (False, unexpanded) if unexpanded else probe(config)
+        rows.append({"id": config.id, "platform": config.platform, "reachable": ok, "detail": why,
+                     "backends": list(config.backends), "labels": list(config.labels), "soc": config.soc})
+    # A device that does not answer is what a lab's morning check looks for: exit 1, so a script can stop there.
+    silent = [r["id"] for r in rows if not r["reachable"]]
+    if args.json:
+        emit_json(rows)
+        return 1 if silent else 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"devices in {args.inventory}")
+    for col in ("id", "platform", "soc", "backends", "reachable"):
+        table.add_column(col)
+    for r in rows:
+        state = "[green]yes[/]" if r["reachable"] else f"[red]no[/] ({rich_safe(r['detail'])})"
+        table.add_row(*map(rich_safe, (r["id"], r["platform"], r["soc"] or "–", ", ".join(r["backends"]))), state)
+    Console().print(table)
+    if silent:
+        print(term_safe(f"{counted(len(silent), 'device')} of {len(rows)} did not answer: {', '.join(silent)} "
+                        "(the reason is in the table)."), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _expanded(configs) -> list:
+    """Each entry as a run sees it, with None or why it could not be expanded: ``serial: '*'`` is every phone
+    attached now (one row each), as `harness run` expands it; with no adb server or no phone it stays one row."""
+    from harness.errors import UserError
+
+    out = []
+    for config in configs:
+        try:
+            out += [(each, None) for each in config.expand()]
+        except UserError as exc:
+            out.append((config, str(exc)))
+    return out

@@ -1,0 +1,40 @@
+"""harness export: a run's raw samples (CSV, Parquet) or ExecuTorch v3 benchmark records."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from harness.commands.common import RAW, db_arg, emit_json, output_place, resolve_run_id
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="export a run: raw samples (CSV, Parquet) or ExecuTorch v3 benchmark records",
+                       formatter_class=RAW,
+                       description="csv / parquet: one row per sample (warm-up and measured, see the 'phase' column).\n"
+                                   "et-v3: ExecuTorch's v3 benchmark records (JSON), to join existing dashboards.")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
+    p.add_argument("--format", choices=["csv", "parquet", "et-v3"], default="csv")
+    p.add_argument("-o", "--output", type=Path, help="output file (default: RUN_ID.FORMAT)")
+    db_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    output_place(args.output, folder=False)
+    run_id = resolve_run_id(args.db, args.run_id, read_only=True)
+    if args.format == "et-v3":
+        from harness.report.et_v3 import write_et_v3
+
+        out, rows = write_et_v3(args.db, run_id, args.output)
+    else:
+        from harness.store.export import export_run
+
+        out, rows = export_run(args.db, run_id, args.format, args.output)
+    if args.json:
+        emit_json({"run_id": run_id, "path": str(out), "rows": rows, "format": args.format})
+    else:
+        what = "benchmark records" if args.format == "et-v3" else "samples"
+        print(f"{rows} {what} written to {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,56 @@
+"""harness run: measure a plan and store every sample (resumable)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from harness.commands.common import RAW, db_arg, emit_json, lab_arg, lab_measurer, resuming
+from harness.commands.measuring import STOPPED_HELP, measuring
+from harness.followup import DEFAULT_INVENTORY, db_option, resume_command
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "run", help="measure a plan and store every sample", formatter_class=RAW,
+        description="Measure every build of PLAN on every device it names.\n\n"
+                    "Each cell (device x build) is measured as the plan's 'runs' separate processes (or runner\n"
+                    "invocations on a phone), interleaved in rounds across builds; each finished run is committed\n"
+                    "at once: if the run is interrupted, rerun with --resume RUN_ID and only what is missing is\n"
+                    "measured.\n"
+                    "Exit status: 0 all cells measured, 1 some cells failed (their logs are stored), 2 bad input.",
+        epilog=STOPPED_HELP + "\n\nexample:\n  harness run plans/host-demo.yaml\n  harness run plans/host-demo.yaml --resume 20261121-143000-7f3a")
+    p.add_argument("plan", type=Path, help="plan file, e.g. plans/host-demo.yaml")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
+                   help="inventory file when the plan names none (default: ./devices.yaml)")
+    db_arg(p)
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run, skipping its finished cells")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    lab_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from harness.run.engine import run_plan
+
+    resuming(args)
+    outcome = measuring(args, "run", lambda progress: run_plan(
+        args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress,
+        measure=lab_measurer(args)))
+    summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
+               "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
+    if args.json:
+        emit_json({**summary, "already_complete": outcome.already_complete})
+    elif outcome.already_complete:
+        print(f"run {outcome.run_id} is complete: every cell holds its runs, so there is nothing to measure; the "
+              f"run was left as it was.\nreport: harness report {outcome.run_id}{db_option(args.db)}", file=sys.stderr)
+    else:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing new"
+        print(f"run {outcome.run_id}: {counts}"
+              + (f", {outcome.skipped} not runnable" if outcome.skipped else "")
+              + f"\nreport: harness report {outcome.run_id}{db_option(args.db)}", file=sys.stderr)
+        if outcome.statuses.get("lost"):
+            print(f"{outcome.statuses['lost']} cell(s) lost their device mid-run; once it answers again (adb devices), "
+                  f"measure them with:\n  {resume_command('run', args.plan, outcome.run_id, args.db, args.inventory)}", file=sys.stderr)
+    return 1 if outcome.failed else 0
