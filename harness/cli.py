@@ -43,6 +43,17 @@ Every night:
   harness nightly plans/lab.yaml           measure, compare with last night, exit 1 on a regression
 """
 
+EXIT_CODES = """\
+exit status (every command):
+  0    done, and nothing failing
+  1    done, and it found a problem: a failed cell, a regression, a slower run in a comparison, a build
+       that misses parity, a device that did not answer
+  2    bad input: one line names the file (and line) and the fix; nothing stored is lost
+  130  stopped by Ctrl-C; 143 by SIGTERM, 129 by SIGHUP (128 + the signal): a measuring command prints the
+       --resume RUN_ID that finishes its run
+  141  the reader of its output stopped early ('harness runs | head'), 128 + SIGPIPE
+"""
+
 # The commands, in the order `harness --help` lists them: one line per command module.
 COMMANDS = (
     devices,
@@ -66,7 +77,8 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=DESCRIPTION, formatter_class=RAW)
+    parser = argparse.ArgumentParser(prog="harness", description=DESCRIPTION, epilog=EXIT_CODES,
+                                     formatter_class=RAW)
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

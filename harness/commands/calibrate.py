@@ -21,13 +21,14 @@ def add_parser(sub) -> None:
                     "nightly calls a change only when it is larger than that floor (and than --threshold).\n"
                     "Run it once when a lab or plan is new, and again after changing devices or settings.",
         epilog=STOPPED_HELP + "\n\nexample:\n  harness calibrate plans/lab.yaml && harness calibrate plans/lab.yaml")
-    p.add_argument("plan", type=Path)
-    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    p.add_argument("plan", type=Path, help="plan file, e.g. plans/host-demo.yaml")
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
+                   help="inventory file when the plan names none (default: ./devices.yaml)")
     db_arg(p)
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted calibration")
     p.add_argument("--threshold", type=number.fraction, default=0.05, help="the threshold the nightly uses (default 0.05)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--json", action="store_true", help="print each cell's A/A ratio and noise floor as JSON on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     lab_arg(p)
     p.set_defaults(func=run)
 

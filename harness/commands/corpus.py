@@ -16,14 +16,15 @@ def add_parser(sub) -> None:
     c = corpus.add_parser("build", help="synthesize the shipped Harvard corpora (or --verify them bit for bit)",
                           formatter_class=RAW,
                           description="Names: harvard-hibari (hibari-tts voice), harvard-espeak (espeak-ng voice).")
-    c.add_argument("names", nargs="+", metavar="NAME")
-    c.add_argument("-o", "--output", type=Path, default=Path("corpora"))
+    c.add_argument("names", nargs="+", metavar="NAME", help="harvard-hibari, harvard-espeak")
+    c.add_argument("-o", "--output", type=Path, default=Path("corpora"),
+                   help="folder the corpora are written to, one folder each (default: corpora/)")
     c.add_argument("--limit", type=number.positive_int, help="only the first N sentences")
     c.add_argument("--verify", action="store_true", help="rebuild in a scratch folder and compare with SHA256SUMS")
     c.set_defaults(func=run_build)
     c = corpus.add_parser("check", help="find missing audio, wrong rates, empty references, duplicate ids, escaping paths")
     c.add_argument("corpus", type=Path, help="corpus folder or manifest.jsonl")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="print the problems and warnings as JSON on stdout")
     c.set_defaults(func=run_check)
     c = corpus.add_parser("import", help="write a manifest for a LibriSpeech, Kaldi or NeMo/HF JSONL corpus",
                           formatter_class=RAW,
@@ -31,8 +32,8 @@ def add_parser(sub) -> None:
                                       "kaldi: SOURCE is a data dir with wav.scp and text (file paths only, no pipes)\n"
                                       "jsonl: SOURCE is a NeMo / Hugging Face manifest (audio_filepath|audio|path, "
                                       "text|sentence|transcript, duration)")
-    c.add_argument("layout", choices=["librispeech", "kaldi", "jsonl"])
-    c.add_argument("source", type=Path)
+    c.add_argument("layout", choices=["librispeech", "kaldi", "jsonl"], help="how SOURCE is laid out (see above)")
+    c.add_argument("source", type=Path, help="what to import: a folder, or for jsonl the manifest file (see above)")
     c.add_argument("-o", "--output", type=Path,
                    help="folder for manifest.jsonl; must contain the audio (default: the source folder)")
     c.add_argument("--force", action="store_true", help="replace a manifest.jsonl that is already there")

@@ -14,10 +14,11 @@ def add_parser(sub) -> None:
                        description="csv / parquet: one row per sample (warm-up and measured, see the 'phase' column).\n"
                                    "et-v3: ExecuTorch's v3 benchmark records (JSON), to join existing dashboards.")
     p.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
-    p.add_argument("--format", choices=["csv", "parquet", "et-v3"], default="csv")
+    p.add_argument("--format", choices=["csv", "parquet", "et-v3"], default="csv",
+                   help="csv (default), parquet, or et-v3 (ExecuTorch benchmark records)")
     p.add_argument("-o", "--output", type=Path, help="output file (default: RUN_ID.FORMAT)")
     db_arg(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print what was written (path, rows) as JSON on stdout")
     p.set_defaults(func=run)
 
 

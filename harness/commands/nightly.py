@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
         epilog=STOPPED_HELP + "\n\ncron, every night at 02:30, history kept in one database:\n"
                "  30 2 * * *  cd /srv/harness && .venv/bin/harness nightly plans/lab.yaml --db reports/harness.db -q")
     p.add_argument("plan", type=Path, nargs="?", help="plan file (not needed with --compare-only)")
-    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY)
+    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
+                   help="inventory file when the plan names none (default: ./devices.yaml)")
     db_arg(p)
     p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run (a run id, its start, or 'latest') instead of the last good night")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted nightly run")
@@ -32,8 +33,8 @@ def add_parser(sub) -> None:
     p.add_argument("--threshold", type=number.fraction, default=0.05, help="smallest latency change worth calling (default 0.05)")
     p.add_argument("-o", "--output", type=Path,
                    help="output folder (default: RUN_ID beside the database, reports/RUN_ID for the default --db)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the verdict and the failing checks as JSON on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     lab_arg(p)
     p.set_defaults(func=run)
 

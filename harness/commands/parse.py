@@ -15,8 +15,8 @@ def add_parser(sub) -> None:
                        + ". Runner output becomes a measurement: its samples (one per measured iteration, or\n"
                        "the one invocation's sample for llama_main and whisper_runner), load time and extras.",
                        epilog="example:\n  adb logcat -d -s ExecuTorch:I > run.log && harness parse executor_runner run.log")
-    p.add_argument("tool", choices=sorted(parse_tools()), metavar="TOOL")
-    p.add_argument("logfile", type=Path)
+    p.add_argument("tool", choices=sorted(parse_tools()), metavar="TOOL", help="the program that wrote the log (listed above)")
+    p.add_argument("logfile", type=Path, help="the log: the tool's whole output (stdout and stderr)")
     p.set_defaults(func=run)
 
 

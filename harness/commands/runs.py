@@ -12,8 +12,8 @@ from harness.termsafe import term_safe
 def add_parser(sub) -> None:
     p = sub.add_parser("runs", help="list stored runs, newest first")
     db_arg(p)
-    p.add_argument("--limit", type=number.positive_int, default=20)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=number.positive_int, default=20, help="list at most this many runs (default 20)")
+    p.add_argument("--json", action="store_true", help="print the runs as JSON on stdout")
     p.set_defaults(func=run)
 
 

@@ -16,10 +16,12 @@ def add_parser(sub) -> None:
                     "cosine similarity, decoder top-1 agreement, and whether each ASR chain's greedy transcripts\n"
                     "are unchanged. Core ML builds are checked statically (no Core ML runtime on Linux).\n"
                     "Exit status 1 when any build misses its threshold (thresholds: harness/zoo/validate.py).")
-    p.add_argument("--builds", type=Path, default=Path("builds"))
-    p.add_argument("--corpus", type=Path, default=Path("corpora/harvard-hibari"))
+    p.add_argument("--builds", type=Path, default=Path("builds"),
+                   help="folder of reference builds (default: builds/); validation.json is written there")
+    p.add_argument("--corpus", type=Path, default=Path("corpora/harvard-hibari"),
+                   help="speech corpus the samples come from (default: corpora/harvard-hibari)")
     p.add_argument("--samples", type=number.positive_int, default=5, help="utterances to compare on (default 5)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print each build's figures as JSON on stdout")
     p.set_defaults(func=run)
 
 

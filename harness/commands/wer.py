@@ -14,8 +14,8 @@ def add_parser(sub) -> None:
                                    "all reference words), with CER and substitution/deletion/insertion counts.\n"
                                    "An empty line is an empty utterance.",
                        epilog="example:\n  harness wer refs.txt hyps.txt --json")
-    p.add_argument("ref", type=Path)
-    p.add_argument("hyp", type=Path)
+    p.add_argument("ref", type=Path, help="reference transcripts, one utterance per line")
+    p.add_argument("hyp", type=Path, help="the transcripts to score, line for line with REF")
     p.add_argument("--no-normalize", action="store_true", help="compare the text as written (whitespace only)")
     p.add_argument("--json", action="store_true", help="totals and per-utterance figures with alignments")
     p.set_defaults(func=run)

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
     b.add_argument("-j", "--jobs", type=number.positive_int, default=min(os.cpu_count() or 1, 4), metavar="N",
                    help="builds at once, each in its own process (default: the CPU count, at most 4)")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true", help="print each build's result as JSON on stdout")
     b.set_defaults(func=run_build)
 
 
