@@ -17,7 +17,7 @@ import sys
 from harness import __version__
 from harness.commands import (calibrate, compare, corpus, devices, export, lab, migrate, nightly, parse, report, run,
                               runs, sim, site, validate, wer, zoo)
-from harness.commands.common import RAW
+from harness.commands.common import RAW, fill_project_defaults
 from harness.commands.faults import fault
 from harness.commands.measuring import interrupted_next as _interrupted_next  # noqa: F401  (tests use this name)
 from harness.errors import EXIT_USER_ERROR, UserError
@@ -127,6 +127,7 @@ def _reader_gone() -> int:
 
 def _dispatch(args) -> int:
     try:
+        fill_project_defaults(args)
         return args.func(args)
     except UserError as exc:
         print(f"error: {term_safe(exc, keep_newlines=True)}", file=sys.stderr)

@@ -4,10 +4,17 @@ command, a project found from any of its folders, schemas for the YAML files, sh
 from __future__ import annotations
 
 import argparse
+import json
 import pkgutil
+from pathlib import Path
+
+import pytest
 
 import harness.commands
-from harness.cli import COMMANDS, build_parser
+from harness.cli import COMMANDS, build_parser, main
+from harness.errors import EXIT_USER_ERROR
+from harness.project import DB_ENV, INVENTORY_ENV, ProjectFile, find_project, load_project_file
+from tests.helpers import REPO, write
 
 
 def _actions(parser: argparse.ArgumentParser, name: str = "harness"):
@@ -43,3 +50,108 @@ def test_every_command_module_is_registered_once():
                    if hasattr(__import__(f"harness.commands.{info.name}", fromlist=["_"]), "add_parser")}
     registered = [module.__name__.rsplit(".", 1)[1] for module in COMMANDS]
     assert sorted(registered) == sorted(with_parser)
+
+
+# --- a project folder that finds itself ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project folder (harness.toml) holding a database of two runs and a one-host inventory; no HARNESS_*
+    variable set.  Returns (root, run ids)."""
+    from harness.nightly.synthetic import write_synthetic_history
+
+    for name in (DB_ENV, INVENTORY_ENV):
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "lab"
+    write(root / "harness.toml", 'db = "results/h.db"\n')
+    write(root / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    run_ids = write_synthetic_history(root / "results" / "h.db", nights=2, devices=1, builds=1, samples=6, runs=2)
+    return root, run_ids
+
+
+def _in(folder: Path, monkeypatch, *argv: str) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(folder)
+    return main(list(argv))
+
+
+def test_runs_from_a_subfolder_finds_the_projects_database(project, monkeypatch, capsys):
+    # Catches --db read relative to the current folder (it found no database two folders down).
+    root, run_ids = project
+    assert _in(root / "plans" / "deeper", monkeypatch, "runs") == 0
+    out = capsys.readouterr().out
+    assert all(run_id in out for run_id in run_ids), out
+
+
+def test_a_devices_yaml_beside_reports_marks_a_project_too(project, monkeypatch, capsys):
+    # Catches the search knowing harness.toml alone (a lab folder made before harness.toml existed).
+    root, _ = project
+    (root / "harness.toml").unlink()
+    (root / "reports").mkdir()
+    assert _in(root / "plans", monkeypatch, "devices", "--json") == 0
+    assert json.loads(capsys.readouterr().out)[0]["id"] == "host"
+
+
+def test_from_an_unrelated_folder_a_reading_command_says_where_it_looked_and_creates_nothing(tmp_path, monkeypatch,
+                                                                                              capsys):
+    # Catches a reading command that creates reports/harness.db where it is run, or whose message does not
+    # say that no project was found (and so how to point at one).
+    for name in (DB_ENV, INVENTORY_ENV):
+        monkeypatch.delenv(name, raising=False)
+    away = tmp_path / "elsewhere"
+    for argv in (["runs"], ["report", "latest"], ["export", "latest"], ["site", "-o", "s"], ["compare", "a", "b"]):
+        assert _in(away, monkeypatch, *argv) == EXIT_USER_ERROR, argv
+        err = capsys.readouterr().err
+        assert f"no harness project in {away}" in err and DB_ENV in err and "harness run PLAN" in err, err
+        assert list(away.iterdir()) == [], argv
+
+
+def test_harness_db_overrides_the_project_and_db_overrides_both(project, tmp_path, monkeypatch, capsys):
+    # Catches HARNESS_DB ignored (the project's database listed), or winning over an explicit --db.
+    root, run_ids = project
+    other = tmp_path / "other.db"
+    from harness.nightly.synthetic import write_synthetic_history
+
+    other_ids = write_synthetic_history(other, nights=1, devices=1, builds=1, samples=6, runs=2, seed=7,
+                                        plan_name="other-plan")
+    monkeypatch.setenv(DB_ENV, str(other))
+    assert _in(root, monkeypatch, "runs", "--json") == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == other_ids
+    assert _in(root, monkeypatch, "runs", "--json", "--db", str(root / "results" / "h.db")) == 0
+    assert {r["run_id"] for r in json.loads(capsys.readouterr().out)} == set(run_ids)
+    monkeypatch.setenv(DB_ENV, str(tmp_path / "missing.db"))
+    assert _in(root, monkeypatch, "runs") == EXIT_USER_ERROR
+    assert f"no database at {tmp_path / 'missing.db'} (named by {DB_ENV})" in capsys.readouterr().err
+
+
+def test_harness_inventory_overrides_the_projects(project, tmp_path, monkeypatch, capsys):
+    # Catches HARNESS_INVENTORY ignored (the project's one-host inventory listed).
+    root, _ = project
+    inventory = write(tmp_path / "mine.yaml", "devices:\n  - {id: bench, platform: host}\n")
+    monkeypatch.setenv(INVENTORY_ENV, str(inventory))
+    assert _in(root / "plans", monkeypatch, "devices", "--json") == 0
+    assert [d["id"] for d in json.loads(capsys.readouterr().out)] == ["bench"]
+
+
+def test_report_without_o_writes_into_the_projects_reports_folder(project, monkeypatch, capsys):
+    # Catches the report written relative to the current folder (a subfolder) instead of beside the database.
+    root, run_ids = project
+    assert _in(root / "plans", monkeypatch, "report", "latest") == 0
+    assert (root / "results" / run_ids[-1] / "index.html").is_file()
+    assert not (root / "plans" / "reports").exists()
+
+
+def test_an_unknown_key_in_harness_toml_is_named_with_its_line(project, monkeypatch, capsys):
+    # Catches a misspelt key silently ignored (the database looked for in the default place).
+    root, _ = project
+    write(root / "harness.toml", 'db = "results/h.db"\n\ndatabse = "x.db"\n')
+    assert _in(root, monkeypatch, "runs") == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert f"{root / 'harness.toml'}:3: databse: unknown key" in err and "db, inventory" in err, err
+
+
+def test_the_shipped_harness_toml_loads_and_marks_the_repository():
+    # Catches the shipped project file drifting from the keys the loader takes.
+    assert find_project(REPO / "docs") == REPO
+    assert load_project_file(REPO / "harness.toml") == ProjectFile()

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from harness import validation as number  # one check per kind of number, as the files' models use
-from harness.commands.common import RAW, db_arg, emit_json, lab_arg, lab_measurer, resuming
+from harness.commands.common import (INVENTORY_WHEN_NO_PLAN_NAMES_ONE, RAW, db_arg, emit_json, inventory_arg, lab_arg,
+                                     lab_measurer, resuming)
 from harness.commands.measuring import STOPPED_HELP, measuring
-from harness.followup import DEFAULT_INVENTORY
 from harness.termsafe import term_safe
 
 
@@ -22,8 +22,7 @@ def add_parser(sub) -> None:
                     "Run it once when a lab or plan is new, and again after changing devices or settings.",
         epilog=STOPPED_HELP + "\n\nexample:\n  harness calibrate plans/lab.yaml && harness calibrate plans/lab.yaml")
     p.add_argument("plan", type=Path, help="plan file, e.g. plans/host-demo.yaml")
-    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
-                   help="inventory file when the plan names none (default: ./devices.yaml)")
+    inventory_arg(p, INVENTORY_WHEN_NO_PLAN_NAMES_ONE)
     db_arg(p)
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted calibration")
     p.add_argument("--threshold", type=number.fraction, default=0.05, help="the threshold the nightly uses (default 0.05)")

@@ -6,14 +6,33 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness import project
 from harness.errors import UserError
-from harness.followup import DEFAULT_DB
 
 RAW = argparse.RawDescriptionHelpFormatter  # descriptions and epilogs keep their line breaks
 
 
+DB_HELP = (f"results database (default: ${project.DB_ENV}, else the project's {project.DEFAULT_DB}: the project is "
+           "the nearest folder up from here with a harness.toml, or a devices.yaml beside reports/)")
+INVENTORY_HELP = f"inventory file (default: ${project.INVENTORY_ENV}, else the project's {project.DEFAULT_INVENTORY})"
+INVENTORY_WHEN_NO_PLAN_NAMES_ONE = INVENTORY_HELP.replace("inventory file", "inventory file when the plan names none")
+
+
 def db_arg(p) -> None:
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
+    p.add_argument("--db", type=Path, help=DB_HELP)
+
+
+def inventory_arg(p, help: str = INVENTORY_HELP) -> None:
+    p.add_argument("--inventory", type=Path, help=help)
+
+
+def fill_project_defaults(args) -> None:
+    """--db and --inventory not given: the environment's, else the project's (found from the current folder)."""
+    wanted = [name for name in ("db", "inventory") if getattr(args, name, "") is None]
+    if wanted:
+        found = project.defaults()
+        for name in wanted:
+            setattr(args, name, getattr(found, name))
 
 
 def lab_arg(p) -> None:
@@ -34,6 +53,10 @@ def existing_db(db: Path) -> Path:
     from harness.store.db import refuse_missing, refuse_non_file
 
     refuse_non_file(db)
+    if not db.exists():
+        found = project.defaults()
+        if project.same_path(db, found.db):  # not given: say where it was looked for, and how to point at one
+            raise project.missing_database(db, found)
     refuse_missing(db)
     return db
 

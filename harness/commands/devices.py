@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from harness.commands.common import RAW, emit_json
-from harness.followup import DEFAULT_INVENTORY
+from harness.commands.common import RAW, emit_json, inventory_arg
 from harness.termsafe import rich_safe, term_safe
 
 
@@ -15,7 +13,7 @@ def add_parser(sub) -> None:
                        description="List every device in the inventory and whether it is reachable now.\n"
                                    "Exit 0 when every device answered, 1 when one did not (its reason is in the "
                                    "table), 2 on a bad inventory.")
-    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY, help="inventory file (default: ./devices.yaml)")
+    inventory_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
 
 from harness import validation as number  # one check per kind of number, as the files' models use
-from harness.commands.common import RAW
+from harness.commands.common import INVENTORY_HELP, RAW, inventory_arg
 from harness.errors import UserError
-from harness.followup import DEFAULT_INVENTORY
 from harness.termsafe import term_safe
 
 
@@ -31,7 +29,7 @@ def add_parser(sub) -> None:
     j.add_argument("address", nargs="?", help="the head's HOST:PORT (omit with --head)")
     j.add_argument("--head", action="store_true", help="start the lab's head node here")
     j.add_argument("--port", type=number.port, default=6379, help="the head's port (default 6379)")
-    j.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY, help="this host's inventory")
+    inventory_arg(j, "this host's " + INVENTORY_HELP)
     j.add_argument("--dry-run", action="store_true", help="print the ray command instead of running it")
     j.set_defaults(func=run_join)
 

@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 
 from harness import validation as number  # one check per kind of number, as the files' models use
-from harness.commands.common import (RAW, db_arg, emit_json, lab_arg, lab_measurer, output_place,
-                                     resolve_run_id, resuming)
+from harness.commands.common import (INVENTORY_WHEN_NO_PLAN_NAMES_ONE, RAW, db_arg, emit_json, inventory_arg, lab_arg,
+                                     lab_measurer, output_place, resolve_run_id, resuming)
 from harness.commands.measuring import STOPPED_HELP, measuring
 from harness.errors import UserError
-from harness.followup import DEFAULT_INVENTORY
 from harness.termsafe import term_safe
 
 
@@ -24,8 +23,7 @@ def add_parser(sub) -> None:
         epilog=STOPPED_HELP + "\n\ncron, every night at 02:30, history kept in one database:\n"
                "  30 2 * * *  cd /srv/harness && .venv/bin/harness nightly plans/lab.yaml --db reports/harness.db -q")
     p.add_argument("plan", type=Path, nargs="?", help="plan file (not needed with --compare-only)")
-    p.add_argument("--inventory", type=Path, default=DEFAULT_INVENTORY,
-                   help="inventory file when the plan names none (default: ./devices.yaml)")
+    inventory_arg(p, INVENTORY_WHEN_NO_PLAN_NAMES_ONE)
     db_arg(p)
     p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run (a run id, its start, or 'latest') instead of the last good night")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted nightly run")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from harness import validation as number  # one check per kind of number, as the files' models use
-from harness.commands.common import db_arg, emit_json
+from harness.commands.common import db_arg, emit_json, existing_db
 from harness.termsafe import term_safe
 
 
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from harness.store import Store
 
-    with Store(args.db, read_only=True) as store:
+    with Store(existing_db(args.db), read_only=True) as store:
         runs = store.runs(args.limit)
         rows = [{"run_id": r.run_id, "plan": r.plan_name, "status": r.status, "started_at": r.started_at,
                  "cells": len(store.stored_runs(r.run_id))} for r in runs]

@@ -1,0 +1,122 @@
+"""The project folder, found as git finds ``.git``: the nearest folder, from the current one up, that holds a
+``harness.toml`` (or a ``devices.yaml`` with a ``reports/`` folder beside it).
+
+Its database and inventory are what ``--db`` and ``--inventory`` mean when they are not given, so every command
+works the same from any folder of the project.  ``HARNESS_DB`` and ``HARNESS_INVENTORY`` override the project's;
+``--db`` and ``--inventory`` override both.  With no project found, the paths are relative to the current folder
+(``reports/harness.db``, ``devices.yaml``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.textfile import read_utf8
+from harness.yamlconf import LocalPath, StrictModel, validate
+
+PROJECT_FILE = "harness.toml"
+DB_ENV = "HARNESS_DB"
+INVENTORY_ENV = "HARNESS_INVENTORY"
+DEFAULT_DB = Path("reports/harness.db")
+DEFAULT_INVENTORY = Path("devices.yaml")
+_MARKS = "a harness.toml, or a devices.yaml beside a reports/ folder"
+
+
+class ProjectFile(StrictModel):
+    """harness.toml: every key is optional; paths are relative to the file's folder."""
+
+    db: LocalPath = DEFAULT_DB  # the results database every command reads and writes
+    inventory: LocalPath = DEFAULT_INVENTORY  # the devices a plan without an 'inventory:' key runs on
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What --db and --inventory mean when they are not given, and how that was decided."""
+
+    db: Path
+    inventory: Path
+    root: Path | None  # the project folder; None when none was found
+    searched_from: Path  # the folder the search started in
+    db_from_env: bool  # HARNESS_DB set the database
+
+
+def _is_project(folder: Path) -> bool:
+    try:
+        return (folder / PROJECT_FILE).is_file() or (
+            (folder / "devices.yaml").is_file() and (folder / "reports").is_dir())
+    except OSError:  # a folder we may not look into is no project of ours
+        return False
+
+
+def find_project(start: Path) -> Path | None:
+    """The nearest folder from ``start`` up that is a project folder, or None."""
+    start = start.absolute()
+    return next((folder for folder in (start, *start.parents) if _is_project(folder)), None)
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Top-level key -> line of a harness.toml, so that a message names the line (tomllib keeps no lines)."""
+    lines: dict[tuple, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        found = re.match(r"\s*\[+\s*([\w-]+)|\s*([\w-]+)\s*=", line)
+        if found:
+            lines.setdefault((found.group(1) or found.group(2),), number)
+    return lines
+
+
+def load_project_file(path: Path) -> ProjectFile:
+    """harness.toml as a ProjectFile; a syntax error or an unknown key names the file, the line and the fix."""
+    text = read_utf8(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"at line (\d+)", str(exc))
+        raise UserError(f"not valid TOML: {exc}.", path=path, line=int(line.group(1)) if line else None,
+                        fix="correct the syntax at that line: each setting is one line, key = \"value\".") from None
+    return validate(ProjectFile, data, path, _key_lines(text))
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name, "")
+    return Path(value).expanduser() if value else None
+
+
+def defaults(start: Path | None = None) -> Defaults:
+    """--db and --inventory as the environment and the project folder found from ``start`` (the current folder)
+    set them.  Paths stay relative when the project is the current folder, so messages read as before."""
+    start = Path.cwd() if start is None else start
+    root = find_project(start)
+    settings = ProjectFile()
+    if root is not None and (root / PROJECT_FILE).is_file():
+        settings = load_project_file(root / PROJECT_FILE)
+    base = Path() if root is None or root == start.absolute() else root
+    db_env = _env_path(DB_ENV)
+    return Defaults(db=db_env or base / settings.db, inventory=_env_path(INVENTORY_ENV) or base / settings.inventory,
+                    root=root, searched_from=start.absolute(), db_from_env=db_env is not None)
+
+
+def same_path(a: Path | str, b: Path | str) -> bool:
+    return Path(a) == Path(b) or os.path.abspath(a) == os.path.abspath(b)
+
+
+def missing_database(db: Path, found: Defaults) -> UserError:
+    """The message of a command that only reads, for a default database that does not exist: where it looked,
+    and how to point it at one (it never creates one)."""
+    create = "create it with a first run: 'harness run PLAN'"
+    if found.db_from_env:
+        return UserError(f"no database at {db} (named by {DB_ENV}); a command that only reads creates none.",
+                         fix=f"correct {DB_ENV} (or unset it to use the project's database), or {create}.")
+    if found.root is None:
+        return UserError(f"no database at {db}: no harness project in {found.searched_from} or any folder above it "
+                         f"({_MARKS} marks one); a command that only reads creates none.",
+                         fix=f"run it inside your project folder, set {DB_ENV}=PATH (or give --db PATH), "
+                             f"or {create}.")
+    return UserError(f"no database at {db}, the database of the project in {found.root}; a command that only "
+                     "reads creates none.",
+                     fix=f"{create[0].upper()}{create[1:]}, or set {DB_ENV}=PATH (or give --db PATH) to read another "
+                         "database.")
