@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -217,38 +218,86 @@ def _nearest_line(loc: Loc, lines: dict[Loc, int]) -> int | None:
     return None
 
 
+MAX_PROBLEMS_SHOWN = 10  # of one file: enough to fix a file in one go, few enough to read
+
+
+@dataclass
+class FileProblems(UserError):
+    """Every problem found in one file: the first in the UserError's own fields, the others (up to
+    MAX_PROBLEMS_SHOWN in all) listed below it, each with its line and fix, then how many more there are."""
+
+    others: list[UserError] = field(default_factory=list)
+    unshown: int = 0
+
+    def render(self) -> str:
+        lines = [super().render(), *(f"  {other.render()}" for other in self.others)]
+        if self.unshown:
+            lines.append(f"  and {self.unshown} more problem{'s' if self.unshown > 1 else ''} in this file.")
+        return "\n".join(lines)
+
+
+def all_problems(problems: list[UserError], unshown: int = 0) -> UserError:
+    """One error for the problems found in a file (the only one as it is); past MAX_PROBLEMS_SHOWN, counted."""
+    shown: list[UserError] = []
+    for problem in problems:
+        if isinstance(problem, FileProblems):
+            shown += [UserError(problem.message, path=problem.path, line=problem.line, fix=problem.fix),
+                      *problem.others]
+            unshown += problem.unshown
+        else:
+            shown.append(problem)
+    unshown += max(0, len(shown) - MAX_PROBLEMS_SHOWN)
+    first, *others = shown[:MAX_PROBLEMS_SHOWN]
+    if not others and not unshown:
+        return first
+    return FileProblems(first.message, path=first.path, line=first.line, fix=first.fix, others=others, unshown=unshown)
+
+
+def _problems(exc: ValidationError, model: type[BaseModel], data: Any, path: Path, lines: dict[Loc, int],
+              prefix: Loc = ()) -> UserError:
+    """Pydantic's errors as one UserError: one problem per key (the members of a union each report the same
+    key), in the file's order, the first MAX_PROBLEMS_SHOWN each with its line and fix (a hostile file can
+    hold a hundred thousand unknown keys: only those shown are worked out)."""
+    first_error: dict[Loc, dict] = {}
+    for err in exc.errors():
+        first_error.setdefault(prefix + _user_loc(data, err["loc"]), err)
+    in_order = sorted(first_error.items(), key=lambda item: _nearest_line(item[0], lines) or 0)
+    shown = [_problem(model, data, path, lines, loc, err) for loc, err in in_order[:MAX_PROBLEMS_SHOWN]]
+    return all_problems(shown, unshown=len(in_order) - len(shown))
+
+
 def validate(model: type[M], data: Any, path: Path, lines: dict[Loc, int], prefix: Loc = ()) -> M:
-    """Validate ``data`` as ``model``; turn the first pydantic error into a UserError."""
+    """Validate ``data`` as ``model``; every problem pydantic finds becomes one UserError listing them."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = prefix + _user_loc(data, err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-            fix = "remove it or check its spelling; the allowed keys are " + _allowed(model, err["loc"])
-        elif err["type"] == "missing":
-            fix = "add it."
-        elif err["type"] == "model_type":  # pydantic names its own class here, which tells a user nothing
-            msg = f"a mapping of keys is expected here, not {_kind_of(err.get('input'))}"
-            fix = "write 'key: value' lines (see the examples in docs/plans-inventory.md)" + (
-                f"; the allowed keys are {_allowed(model, tuple(err['loc']) + ('',))}" if not loc else ".")
-        elif err["type"] == "value_error":  # the harness's own check: its text says what is wrong and what to do
-            msg = str(err["ctx"]["error"])
-            where = f"{format_loc(loc)}{_now(err.get('input'), loc, lines)}" if loc else "the file"
-            fix = f"correct {where} as the message says."
-        else:
-            # A value of the wrong type or out of range: say what it is now and what the model wants.
-            got = err.get("input")
-            fix = (f"change {format_loc(loc)}{_now(got, loc, lines)} to a value that fits: "
-                   f"{err['msg'][0].lower() + err['msg'][1:]}.")
-            if _number_read_as_text(got):
-                fix = _text_number_fix(model, data, err["loc"], got)
-        more = len(exc.errors()) - 1
-        if more:
-            msg += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"
-        raise UserError(f"{format_loc(loc)}: {msg}.", path=path, line=_nearest_line(loc, lines), fix=fix) from None
+        raise _problems(exc, model, data, path, lines, prefix) from None
+
+
+def _problem(model: type[BaseModel], data: Any, path: Path, lines: dict[Loc, int], loc: Loc, err: dict) -> UserError:
+    """One pydantic error as the user's problem: where (line and key), what, and the fix."""
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+        fix = "remove it or check its spelling; the allowed keys are " + _allowed(model, err["loc"])
+    elif err["type"] == "missing":
+        fix = "add it."
+    elif err["type"] == "model_type":  # pydantic names its own class here, which tells a user nothing
+        msg = f"a mapping of keys is expected here, not {_kind_of(err.get('input'))}"
+        fix = "write 'key: value' lines (see the examples in docs/plans-inventory.md)" + (
+            f"; the allowed keys are {_allowed(model, tuple(err['loc']) + ('',))}" if not loc else ".")
+    elif err["type"] == "value_error":  # the harness's own check: its text says what is wrong and what to do
+        msg = str(err["ctx"]["error"])
+        where = f"{format_loc(loc)}{_now(err.get('input'), loc, lines)}" if loc else "the file"
+        fix = f"correct {where} as the message says."
+    else:
+        # A value of the wrong type or out of range: say what it is now and what the model wants.
+        got = err.get("input")
+        fix = (f"change {format_loc(loc)}{_now(got, loc, lines)} to a value that fits: "
+               f"{err['msg'][0].lower() + err['msg'][1:]}.")
+        if _number_read_as_text(got):
+            fix = _text_number_fix(model, data, err["loc"], got)
+    return UserError(f"{format_loc(loc)}: {msg}.", path=path, line=_nearest_line(loc, lines), fix=fix)
 
 
 def _now(value: Any, loc: Loc, lines: dict[Loc, int]) -> str:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import pkgutil
+import re
 from pathlib import Path
 
 import pytest
 
 import harness.commands
 from harness.cli import COMMANDS, build_parser, main
-from harness.errors import EXIT_USER_ERROR
+from harness.errors import EXIT_USER_ERROR, UserError
 from harness.project import DB_ENV, INVENTORY_ENV, ProjectFile, find_project, load_project_file
 from tests.helpers import REPO, write
 
@@ -155,3 +156,36 @@ def test_the_shipped_harness_toml_loads_and_marks_the_repository():
     # Catches the shipped project file drifting from the keys the loader takes.
     assert find_project(REPO / "docs") == REPO
     assert load_project_file(REPO / "harness.toml") == ProjectFile()
+
+
+# --- a bad file: every problem at once ----------------------------------------------------------------------
+
+
+def test_a_plan_with_many_problems_lists_each_with_its_line_up_to_ten(tmp_path):
+    # Catches the one-problem message ("(and 11 more problems in this file)"): the user fixed one key per try.
+    from harness.plan.models import load_plan
+
+    wrong = "".join(f"colour{i}: red\n" for i in range(12))  # lines 3-14: twelve unknown keys
+    plan = write(tmp_path / "plan.yaml", f"name: x\nartifacts: [a.onnx]\n{wrong}")
+    with pytest.raises(UserError) as raised:
+        load_plan(plan)
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 11 and lines[-1].strip() == "and 2 more problems in this file.", lines
+    for number, line in enumerate(lines[:10]):  # in the file's order, each with its line, key and fix
+        assert line.strip().startswith(f"{plan}:{number + 3}: colour{number}: unknown key") and "Fix:" in line, line
+
+
+def test_problems_in_several_inventory_entries_are_listed_together(tmp_path):
+    # Catches the inventory stopping at its first bad entry (each entry is validated by its own model).
+    from harness.inventory import load_inventory
+
+    inventory = write(tmp_path / "devices.yaml", """
+        devices:
+          - {id: host, platform: host, serail: abc}
+          - {id: pixel, platform: android, serial: x, adb_port: 99999999}
+        """)
+    with pytest.raises(UserError) as raised:
+        load_inventory(inventory)
+    lines = str(raised.value).splitlines()
+    assert lines[0].startswith(f"{inventory}:2: devices[0].serail: unknown key"), lines
+    assert lines[1].strip().startswith(f"{inventory}:3: devices[1].adb_port:") and len(lines) == 2, lines

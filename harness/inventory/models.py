@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 from harness.errors import UserError
-from harness.yamlconf import StrictModel, load_data, validate
+from harness.yamlconf import StrictModel, all_problems, load_data, validate
 
 # The device model lives with the devices (each platform subclasses it); the backend vocabulary in a
 # leaf module.  Re-exported here for the inventory's readers.
@@ -58,10 +58,16 @@ def load_inventory(path: Path) -> Inventory:
         raise UserError("the inventory is empty.", path=path, fix="list at least one device under 'devices:'.")
     raw = validate(_File, data, path, lines)
     devices: list[DeviceConfig] = []
-    for i, entry in enumerate(raw.devices):
+    problems: list[UserError] = []
+    for i, entry in enumerate(raw.devices):  # every entry checked, so that one message lists every problem
         prefix = ("devices", i)
-        platform = validate(_Entry, entry, path, lines, prefix=prefix).platform
-        devices.append(validate(config_model(platform), entry, path, lines, prefix=prefix))
+        try:
+            platform = validate(_Entry, entry, path, lines, prefix=prefix).platform
+            devices.append(validate(config_model(platform), entry, path, lines, prefix=prefix))
+        except UserError as exc:
+            problems.append(exc)
+    if problems:
+        raise all_problems(problems)
     seen: set[str] = set()
     for i, device in enumerate(devices):
         if device.id in seen:

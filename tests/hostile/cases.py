@@ -198,6 +198,21 @@ def _(root):
     bad_run(root, "plan.yaml", "iteratons", "unknown key", line=8)
 
 
+@case("bad input", "plan: twelve mistakes are listed at once, ten with their lines (showed one, then '(and 11 more')")
+def _(root):
+    lab(root, "".join(f"colour{i}: red\n" for i in range(12)), runs=0)  # runs: 0 on line 6, unknown keys on 8-19
+    bad_run(root, "plan.yaml:6: runs:", "plan.yaml:8: colour0: unknown key", "plan.yaml:15: colour7: unknown key",
+            "and 3 more problems in this file.")
+
+
+@case("bad input", "inventory: a problem in each of two entries, both named")
+def _(root):
+    lab(root)
+    (root / "devices.yaml").write_text("devices:\n  - {id: host, platform: host, serail: abc}\n"
+                                       "  - {id: pixel, platform: android, serial: x, adb_port: 99999999}\n")
+    bad_run(root, "devices.yaml:2: devices[0].serail: unknown key", "devices.yaml:3: devices[1].adb_port")
+
+
 @case("bad input", "inventory: malformed YAML")
 def _(root):
     lab(root)
