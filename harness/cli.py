@@ -15,8 +15,8 @@ import sqlite3
 import sys
 
 from harness import __version__
-from harness.commands import (calibrate, compare, corpus, devices, export, lab, migrate, nightly, parse, report, run,
-                              runs, sim, site, validate, wer, zoo)
+from harness.commands import (calibrate, compare, completion, corpus, devices, export, lab, migrate, nightly, parse,
+                              report, run, runs, schema, sim, site, validate, wer, zoo)
 from harness.commands.common import RAW, fill_project_defaults
 from harness.commands.faults import fault
 from harness.commands.measuring import interrupted_next as _interrupted_next  # noqa: F401  (tests use this name)
@@ -73,6 +73,8 @@ COMMANDS = (
     validate,
     corpus,
     wer,
+    schema,
+    completion,
 )
 
 
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
+    parser.set_defaults(root_parser=parser)  # the whole command line, for a command about it (completion)
     return parser
 
 

@@ -189,3 +189,87 @@ def test_problems_in_several_inventory_entries_are_listed_together(tmp_path):
     lines = str(raised.value).splitlines()
     assert lines[0].startswith(f"{inventory}:2: devices[0].serail: unknown key"), lines
     assert lines[1].strip().startswith(f"{inventory}:3: devices[1].adb_port:") and len(lines) == 2, lines
+
+
+# --- JSON Schemas for editors -------------------------------------------------------------------------------
+
+SCHEMA_COMMENT = "# yaml-language-server: $schema="
+SHIPPED_YAML = {"plan": sorted((REPO / "plans").glob("*.yaml")), "inventory": [REPO / "devices.yaml"]}
+
+
+@pytest.mark.parametrize("kind", ["plan", "inventory"])
+def test_the_shipped_schema_is_what_harness_schema_prints(kind, capsys):
+    # Catches a model changed without `harness schema KIND > schemas/KIND.schema.json` (editors check old keys).
+    assert main(["schema", kind]) == 0
+    assert capsys.readouterr().out == (REPO / "schemas" / f"{kind}.schema.json").read_text(), (
+        f"schemas/{kind}.schema.json is stale: rewrite it with 'harness schema {kind} > schemas/{kind}.schema.json'")
+
+
+@pytest.mark.parametrize("kind, path", [(kind, path) for kind, paths in SHIPPED_YAML.items() for path in paths],
+                         ids=lambda value: getattr(value, "name", value))
+def test_every_shipped_example_validates_against_its_schema_and_points_editors_at_it(kind, path):
+    # Catches a schema that refuses what the loader takes (an editor would flag a working plan), and an example
+    # without the comment (or pointing at a schema that is not there).
+    import jsonschema
+    import yaml
+
+    schema = json.loads((REPO / "schemas" / f"{kind}.schema.json").read_text())
+    errors = [error.message for error in jsonschema.Draft202012Validator(schema).iter_errors(
+        yaml.safe_load(path.read_text()))]
+    assert errors == []
+    first = path.read_text().splitlines()[0]
+    assert first.startswith(SCHEMA_COMMENT), first
+    assert (path.parent / first[len(SCHEMA_COMMENT):]).resolve() == REPO / "schemas" / f"{kind}.schema.json"
+
+
+def test_the_schemas_refuse_what_the_loaders_refuse():
+    # Catches a schema that takes anything (no additionalProperties: false, or the platforms not told apart).
+    import jsonschema
+
+    from harness.schemas import inventory_schema, plan_schema
+
+    plan = jsonschema.Draft202012Validator(plan_schema())
+    assert plan.is_valid({"name": "x", "artifacts": ["a.onnx"], "runs": 3})
+    assert not plan.is_valid({"name": "x", "artifacts": ["a.onnx"], "iteratons": 3})
+    assert not plan.is_valid({"name": "x", "artifacts": ["a.onnx"], "runs": 0})
+    inventory = jsonschema.Draft202012Validator(inventory_schema())
+    assert inventory.is_valid({"devices": [{"id": "p", "platform": "android", "serial": "abc"}]})
+    assert not inventory.is_valid({"devices": [{"id": "h", "platform": "host", "serial": "abc"}]})  # android's key
+    assert not inventory.is_valid({"devices": [{"id": "x", "platform": "windows"}]})
+
+
+# --- shell completion ---------------------------------------------------------------------------------------
+
+COMMAND_NAMES = [name for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)
+                 for name in action.choices]
+
+
+def _completion(shell: str, capsys) -> str:
+    assert main(["completion", shell]) == 0
+    return capsys.readouterr().out
+
+
+def test_the_bash_completion_parses_and_completes_every_command(capsys, tmp_path):
+    # Catches a script bash cannot read, or one built from a parser without some commands (the registry's).
+    import subprocess
+
+    script = tmp_path / "harness.bash"
+    script.write_text(_completion("bash", capsys))
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True).returncode == 0
+    # What bash offers after 'harness ' (and for --format's choices): the function shtab wrote, called as bash does.
+    asked = ('source "$1"; COMP_WORDS=(harness ""); COMP_CWORD=1; _shtab_harness; echo "${COMPREPLY[*]}"; '
+             'COMP_WORDS=(harness export x --format ""); COMP_CWORD=4; _shtab_harness; echo "${COMPREPLY[*]}"')
+    commands, formats = subprocess.run(["bash", "-c", asked, "bash", str(script)], capture_output=True, text=True,
+                                       check=True).stdout.splitlines()
+    assert sorted(commands.split()) == sorted(COMMAND_NAMES) and {"schema", "completion", "runs"} <= set(COMMAND_NAMES)
+    assert formats.split() == ["csv", "parquet", "et-v3"]
+
+
+def test_the_zsh_completion_names_every_command(capsys):
+    # Catches a zsh script missing commands (zsh itself is not installed here to run it).
+    script = _completion("zsh", capsys)
+    assert script.startswith("#compdef harness")
+    # Each command in the list zsh offers (name:'help') and in the dispatch on the command word (name) ...).
+    missing = [name for name in COMMAND_NAMES if not (re.search(rf"^\s+{name}:'", script, re.M)
+                                                      and re.search(rf"^\s+{name}\)", script, re.M))]
+    assert missing == [], missing
