@@ -120,3 +120,15 @@ def missing_database(db: Path, found: Defaults) -> UserError:
                      "reads creates none.",
                      fix=f"{create[0].upper()}{create[1:]}, or set {DB_ENV}=PATH (or give --db PATH) to read another "
                          "database.")
+
+
+def missing_inventory(inventory: Path, found: Defaults) -> UserError:
+    """The message for a default inventory that does not exist: where it was looked for, and how to name one."""
+    if os.environ.get(INVENTORY_ENV):
+        return UserError(f"no inventory at {inventory} (named by {INVENTORY_ENV}).",
+                         fix=f"correct {INVENTORY_ENV}, or unset it to use the project's devices.yaml.")
+    where = (f"no harness project in {found.searched_from} or any folder above it ({_MARKS} marks one)"
+             if found.root is None else f"the inventory of the project in {found.root}")
+    return UserError(f"no inventory at {inventory}: {where}.",
+                     fix=f"run it inside your project folder, set {INVENTORY_ENV}=PATH (or give --inventory PATH), "
+                         "or write a devices.yaml (the shipped one lists the host and commented phone entries).")

@@ -108,6 +108,16 @@ def test_from_an_unrelated_folder_a_reading_command_says_where_it_looked_and_cre
         assert list(away.iterdir()) == [], argv
 
 
+def test_devices_from_an_unrelated_folder_says_where_it_looked_for_the_inventory(tmp_path, monkeypatch, capsys):
+    # Catches the bare "devices.yaml: file not found. Fix: check the path." that did not say why it looked there.
+    for name in (DB_ENV, INVENTORY_ENV):
+        monkeypatch.delenv(name, raising=False)
+    away = tmp_path / "elsewhere"
+    assert _in(away, monkeypatch, "devices") == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert f"no inventory at devices.yaml: no harness project in {away}" in err and INVENTORY_ENV in err, err
+
+
 def test_harness_db_overrides_the_project_and_db_overrides_both(project, tmp_path, monkeypatch, capsys):
     # Catches HARNESS_DB ignored (the project's database listed), or winning over an explicit --db.
     root, run_ids = project

@@ -61,6 +61,15 @@ def existing_db(db: Path) -> Path:
     return db
 
 
+def existing_inventory(inventory: Path) -> Path:
+    """--inventory of a command that reads it: when the default one is missing, say where it was looked for."""
+    if not inventory.exists():
+        found = project.defaults()
+        if project.same_path(inventory, found.inventory):
+            raise project.missing_inventory(inventory, found)
+    return inventory
+
+
 def resolve_run_id(db: Path, run_id: str, read_only: bool = False) -> str:
     """'latest', a run id, or the start of exactly one run id (as git takes a commit's).  ``read_only``: for a
     command that only reads (the database is opened read-only, never migrated)."""

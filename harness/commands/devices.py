@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from harness.commands.common import RAW, emit_json, inventory_arg
+from harness.commands.common import RAW, emit_json, existing_inventory, inventory_arg
 from harness.termsafe import rich_safe, term_safe
 
 
@@ -23,7 +23,7 @@ def run(args) -> int:
     from harness.inventory import load_inventory
     from harness.words import counted
 
-    inventory = load_inventory(args.inventory)
+    inventory = load_inventory(existing_inventory(args.inventory))
     rows = []
     for config, unexpanded in _expanded(inventory.devices):
         ok, why = (False, unexpanded) if unexpanded else probe(config)

@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from harness import validation as number  # one check per kind of number, as the files' models use
-from harness.commands.common import INVENTORY_HELP, RAW, inventory_arg
+from harness.commands.common import INVENTORY_HELP, RAW, existing_inventory, inventory_arg
 from harness.errors import UserError
 from harness.termsafe import term_safe
 
@@ -42,7 +42,7 @@ def run_join(args) -> int:
     if args.head == bool(args.address):
         raise UserError("give the head's address, or --head to start the head here (not both).",
                         fix="harness lab join --head, or harness lab join HEAD:PORT")
-    found = answering_devices(args.inventory)
+    found = answering_devices(existing_inventory(args.inventory))
     for device_id, ok, why in found:
         print(term_safe(f"  {'advertise' if ok else 'skip     '} {device_id}" + ("" if ok else f": {why}")),
               file=sys.stderr)
