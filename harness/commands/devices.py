@@ -19,36 +19,46 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from harness.devices import probe
     from harness.inventory import load_inventory
     from harness.words import counted
 
-    inventory = load_inventory(existing_inventory(args.inventory))
-    rows = []
-    for config, unexpanded in _expanded(inventory.devices):
-        ok, why = (False, unexpanded) if unexpanded else probe(config)
-        rows.append({"id": config.id, "platform": config.platform, "reachable": ok, "detail": why,
-                     "backends": list(config.backends), "labels": list(config.labels), "soc": config.soc})
+    rows = _probed(load_inventory(existing_inventory(args.inventory)).devices)
     # A device that does not answer is what a lab's morning check looks for: exit 1, so a script can stop there.
     silent = [r["id"] for r in rows if not r["reachable"]]
     if args.json:
         emit_json(rows)
         return 1 if silent else 0
+    _print_table(rows, args.inventory)
+    if silent:
+        print(term_safe(f"{counted(len(silent), 'device')} of {len(rows)} did not answer: {', '.join(silent)} "
+                        "(the reason is in the table)."), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _probed(configs) -> list[dict]:
+    """One row per device as a run sees it, with whether it answers now (and why not)."""
+    from harness.devices import probe
+
+    rows = []
+    for config, unexpanded in _expanded(configs):
+        ok, why = (False, unexpanded) if unexpanded else probe(config)
+        rows.append({"id": config.id, "platform": config.platform, "reachable": ok, "detail": why,
+                     "backends": list(config.backends), "labels": list(config.labels), "soc": config.soc})
+    return rows
+
+
+def _print_table(rows: list[dict], inventory) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"devices in {args.inventory}")
+    table = Table(title=f"devices in {inventory}")
     for col in ("id", "platform", "soc", "backends", "reachable"):
         table.add_column(col)
     for r in rows:
         state = "[green]yes[/]" if r["reachable"] else f"[red]no[/] ({rich_safe(r['detail'])})"
         table.add_row(*map(rich_safe, (r["id"], r["platform"], r["soc"] or "–", ", ".join(r["backends"]))), state)
     Console().print(table)
-    if silent:
-        print(term_safe(f"{counted(len(silent), 'device')} of {len(rows)} did not answer: {', '.join(silent)} "
-                        "(the reason is in the table)."), file=sys.stderr)
-        return 1
-    return 0
 
 
 def _expanded(configs) -> list:

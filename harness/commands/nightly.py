@@ -38,39 +38,48 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from harness.nightly.run import compare_and_write, nightly, refuse_unusable_baseline
-    from harness.report.verdict import headline
-    from harness.words import counted
-
     if args.plan is None and not args.compare_only:
         raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
     output_place(args.output, folder=True)
     resuming(args)
+    outcome = _judged_night(args)
+    failing = [c for c in outcome.checks if c.failing]
+    if args.json:
+        emit_json({"run_id": outcome.run_id, "baseline_run_id": outcome.baseline_id, "passed": outcome.passed,
+                    "failing": [c.__dict__ for c in failing], "out_dir": str(outcome.out_dir)})
+    else:
+        _print_verdict(outcome, failing)
+    return 0 if outcome.passed else 1
+
+
+def _judged_night(args):
+    """Measure the plan (or, with --compare-only, take a stored run) and judge it against the baseline."""
+    from harness.nightly.run import compare_and_write, nightly, refuse_unusable_baseline
+
     # 'latest' or the start of a run id, as every other command takes a run
     baseline = resolve_run_id(args.db, args.baseline) if args.baseline else None
     if args.compare_only:
         run_id = resolve_run_id(args.db, args.compare_only)
         if baseline is not None:
             refuse_unusable_baseline(args.db, baseline, run_id)
-        outcome = compare_and_write(args.db, run_id, baseline, args.output, args.threshold, replay=True)
-    else:
-        if baseline is not None:  # before a night is spent measuring
-            refuse_unusable_baseline(args.db, baseline, args.resume, args.plan)
-        outcome = measuring(args, "nightly", lambda progress: nightly(
-            args.plan, args.db, args.output, args.inventory, baseline, args.resume, args.threshold, progress,
-            lab_measurer(args)))
-    failing = [c for c in outcome.checks if c.failing]
-    if args.json:
-        emit_json({"run_id": outcome.run_id, "baseline_run_id": outcome.baseline_id, "passed": outcome.passed,
-                    "failing": [c.__dict__ for c in failing], "out_dir": str(outcome.out_dir)})
-    else:
-        base = outcome.baseline_id or "none (first night of this plan)"
-        head = headline(outcome.checks)
-        print(f"{'PASSED' if outcome.passed else 'FAILED'} nightly {outcome.run_id} against {base}: "
-              f"{counted(len(outcome.checks), 'check')}, {len(failing)} failing · "
-              + " · ".join(head.phrases), file=sys.stderr)
-        for c in failing + head.undecided:  # the banner counts the undecided: name them, as the page does
-            print(term_safe(f"  {c.status}: {c.device_id} · {c.subject} ({c.kind}): {c.detail}"), file=sys.stderr)
-        print(f"report: {outcome.out_dir / 'index.html'} · {outcome.out_dir / 'junit.xml'} · "
-              f"{outcome.out_dir / 'nightly.json'}", file=sys.stderr)
-    return 0 if outcome.passed else 1
+        return compare_and_write(args.db, run_id, baseline, args.output, args.threshold, replay=True)
+    if baseline is not None:  # before a night is spent measuring
+        refuse_unusable_baseline(args.db, baseline, args.resume, args.plan)
+    return measuring(args, "nightly", lambda progress: nightly(
+        args.plan, args.db, args.output, args.inventory, baseline, args.resume, args.threshold, progress,
+        lab_measurer(args)))
+
+
+def _print_verdict(outcome, failing: list) -> None:
+    from harness.report.verdict import headline
+    from harness.words import counted
+
+    base = outcome.baseline_id or "none (first night of this plan)"
+    head = headline(outcome.checks)
+    print(f"{'PASSED' if outcome.passed else 'FAILED'} nightly {outcome.run_id} against {base}: "
+          f"{counted(len(outcome.checks), 'check')}, {len(failing)} failing · "
+          + " · ".join(head.phrases), file=sys.stderr)
+    for c in failing + head.undecided:  # the banner counts the undecided: name them, as the page does
+        print(term_safe(f"  {c.status}: {c.device_id} · {c.subject} ({c.kind}): {c.detail}"), file=sys.stderr)
+    print(f"report: {outcome.out_dir / 'index.html'} · {outcome.out_dir / 'junit.xml'} · "
+          f"{outcome.out_dir / 'nightly.json'}", file=sys.stderr)

@@ -39,13 +39,7 @@ def run(args) -> int:
     server = None
     try:
         server = start(args.port, args.root, faults)
-        port = server.server_address[1]
-        tools = write_stand_ins(args.root / "host-tools")
-        listed = ", ".join(f"{name}: {path.resolve()}" for name, path in tools.items())
-        print(f"simulated SM8650 phone on 127.0.0.1:{port} (storage in {args.root}); connect it with:\n"
-              f"  adb connect 127.0.0.1:{port}\n"
-              f"and list it in the inventory with serial 127.0.0.1:{port}; its benchmark binaries stand in as\n"
-              f"  tools: {{{listed}}}\nCtrl-C (or SIGTERM, SIGHUP) stops it.", file=sys.stderr)
+        _announce(server.server_address[1], args.root, write_stand_ins(args.root / "host-tools"))
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -57,6 +51,15 @@ def run(args) -> int:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _announce(port: int, root: Path, tools: dict) -> None:
+    """How to connect the phone, and the tools its benchmark binaries stand in as."""
+    listed = ", ".join(f"{name}: {path.resolve()}" for name, path in tools.items())
+    print(f"simulated SM8650 phone on 127.0.0.1:{port} (storage in {root}); connect it with:\n"
+          f"  adb connect 127.0.0.1:{port}\n"
+          f"and list it in the inventory with serial 127.0.0.1:{port}; its benchmark binaries stand in as\n"
+          f"  tools: {{{listed}}}\nCtrl-C (or SIGTERM, SIGHUP) stops it.", file=sys.stderr)
 
 
 def _writable_folder(root: Path) -> None:
