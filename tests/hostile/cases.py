@@ -213,6 +213,26 @@ def _(root):
     bad_run(root, "devices.yaml:2: devices[0].serail: unknown key", "devices.yaml:3: devices[1].adb_port")
 
 
+@case("bad input", "a reading command outside any project: says where it looked, creates no database")
+def _(root):
+    away = root / "away"
+    away.mkdir()
+    for argv in (("runs",), ("report", "latest"), ("site", "-o", "s"), ("export", "latest")):
+        proc = cli(*argv, cwd=away)
+        expect_user_error(proc, "no database at reports/harness.db", f"no harness project in {away}", "HARNESS_DB")
+        assert list(away.iterdir()) == [], f"{argv} left {list(away.iterdir())}"
+
+
+@case("bad input", "harness.toml: a misspelt key, and a value that is not TOML")
+def _(root):
+    (root / "reports").mkdir(parents=True)
+    (root / "harness.toml").write_text('inventory = "devices.yaml"\ndatabse = "reports/h.db"\n')
+    expect_user_error(cli("runs", cwd=root), "harness.toml", "databse: unknown key", "db, inventory", line=2)
+    (root / "harness.toml").write_text("db = reports/h.db\n")
+    expect_user_error(cli("runs", cwd=root), "harness.toml", "not valid TOML", line=1)
+    assert sorted(p.name for p in root.iterdir()) == ["harness.toml", "reports"] and not any((root / "reports").iterdir())
+
+
 @case("bad input", "inventory: malformed YAML")
 def _(root):
     lab(root)
