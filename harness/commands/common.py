@@ -12,9 +12,11 @@ from harness.errors import UserError
 RAW = argparse.RawDescriptionHelpFormatter  # descriptions and epilogs keep their line breaks
 
 
-DB_HELP = (f"results database (default: ${project.DB_ENV}, else the project's {project.DEFAULT_DB}: the project is "
-           "the nearest folder up from here with a harness.toml, or a devices.yaml beside reports/)")
-INVENTORY_HELP = f"inventory file (default: ${project.INVENTORY_ENV}, else the project's {project.DEFAULT_INVENTORY})"
+DB_HELP = (f"results database (default: ${project.DB_ENV}, else the project's: 'db' in its {project.PROJECT_FILE}, or "
+           f"{project.DEFAULT_DB}; the project is the nearest folder up from here with a {project.PROJECT_FILE}, "
+           "or a devices.yaml beside reports/)")
+INVENTORY_HELP = (f"inventory file (default: ${project.INVENTORY_ENV}, else the project's: 'inventory' in its "
+                  f"{project.PROJECT_FILE}, or {project.DEFAULT_INVENTORY})")
 INVENTORY_WHEN_NO_PLAN_NAMES_ONE = INVENTORY_HELP.replace("inventory file", "inventory file when the plan names none")
 
 
