@@ -31,7 +31,7 @@ thermal telemetry, in a SQLite database that reports are rendered from.  Every b
 measured as several runs (separate processes, or runner invocations on a phone), because
 that is where night-to-night noise lives; devices are measured at once.
 
-Typical session:
+Typical use:
   harness devices                          what the inventory holds and what answers
   harness zoo build                        make the reference builds (no network needed)
   harness run plans/host-demo.yaml         measure; prints the run id
