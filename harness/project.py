@@ -10,14 +10,10 @@ works the same from any folder of the project.  ``HARNESS_DB`` and ``HARNESS_INV
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.textfile import read_utf8
-from harness.yamlconf import LocalPath, StrictModel, validate
 
 PROJECT_FILE = "harness.toml"
 DB_ENV = "HARNESS_DB"
@@ -25,13 +21,6 @@ INVENTORY_ENV = "HARNESS_INVENTORY"
 DEFAULT_DB = Path("reports/harness.db")
 DEFAULT_INVENTORY = Path("devices.yaml")
 _MARKS = "a harness.toml, or a devices.yaml beside a reports/ folder"
-
-
-class ProjectFile(StrictModel):
-    """harness.toml: every key is optional; paths are relative to the file's folder."""
-
-    db: LocalPath = DEFAULT_DB  # the results database every command reads and writes
-    inventory: LocalPath = DEFAULT_INVENTORY  # the devices a plan without an 'inventory:' key runs on
 
 
 @dataclass(frozen=True)
@@ -59,28 +48,6 @@ def find_project(start: Path) -> Path | None:
     return next((folder for folder in (start, *start.parents) if _is_project(folder)), None)
 
 
-def _key_lines(text: str) -> dict[tuple, int]:
-    """Top-level key -> line of a harness.toml, so that a message names the line (tomllib keeps no lines)."""
-    lines: dict[tuple, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        found = re.match(r"\s*\[+\s*([\w-]+)|\s*([\w-]+)\s*=", line)
-        if found:
-            lines.setdefault((found.group(1) or found.group(2),), number)
-    return lines
-
-
-def load_project_file(path: Path) -> ProjectFile:
-    """harness.toml as a ProjectFile; a syntax error or an unknown key names the file, the line and the fix."""
-    text = read_utf8(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"at line (\d+)", str(exc))
-        raise UserError(f"not valid TOML: {exc}.", path=path, line=int(line.group(1)) if line else None,
-                        fix="correct the syntax at that line: each setting is one line, key = \"value\".") from None
-    return validate(ProjectFile, data, path, _key_lines(text))
-
-
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name, "")
     return Path(value).expanduser() if value else None
@@ -91,12 +58,15 @@ def defaults(start: Path | None = None) -> Defaults:
     set them.  Paths stay relative when the project is the current folder, so messages read as before."""
     start = Path.cwd() if start is None else start
     root = find_project(start)
-    settings = ProjectFile()
+    db, inventory = DEFAULT_DB, DEFAULT_INVENTORY
     if root is not None and (root / PROJECT_FILE).is_file():
+        from harness.project_file import load_project_file  # pydantic, only when there is a file to read
+
         settings = load_project_file(root / PROJECT_FILE)
+        db, inventory = settings.db or DEFAULT_DB, settings.inventory or DEFAULT_INVENTORY
     base = Path() if root is None or root == start.absolute() else root
     db_env = _env_path(DB_ENV)
-    return Defaults(db=db_env or base / settings.db, inventory=_env_path(INVENTORY_ENV) or base / settings.inventory,
+    return Defaults(db=db_env or base / db, inventory=_env_path(INVENTORY_ENV) or base / inventory,
                     root=root, searched_from=start.absolute(), db_from_env=db_env is not None)
 
 
