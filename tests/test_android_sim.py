@@ -574,3 +574,33 @@ def test_a_simulated_phone_stopped_by_sigterm_takes_back_its_socket_folder(tmp_p
         assert not list(private.iterdir()), list(private.iterdir())
     finally:
         shutil.rmtree(private)
+
+
+@pytest.mark.slow
+def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the_build(
+        tmp_path, adb_server, phones, model_dir):
+    """Before toybox time -v wrapped the runner, no phone cell had a peak memory (None in every run)."""
+    import torch
+
+    from harness.zoo.export import export_pte_xnnpack
+
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port)
+    builds = tmp_path / "builds"
+    copy_model(model_dir, "tiny.pte", builds, manifest={"model": "tiny", "stage": "vad", "backend": "xnnpack",
+                                                         "quantization": "fp32"})
+    wide = torch.nn.Sequential(torch.nn.Linear(256, 8192), torch.nn.ReLU(), torch.nn.Linear(8192, 64)).eval()
+    export_pte_xnnpack(wide, (torch.randn(1, 256),), builds / "wide.pte")
+    write(builds / "wide.pte.manifest.json", '{"model": "wide", "stage": "vad", "backend": "xnnpack", '
+                                             '"quantization": "fp32"}')
+    measured = measure(tmp_path / "plan.yaml", tmp_path / "r.db", "name: phone\ninventory: devices.yaml\n"
+                       "artifacts: [builds/tiny.pte, builds/wide.pte]\nwarmup_iterations: 1\niterations: 3\n"
+                       "runs: 2\ntimeout_s: 120\n")
+    assert measured.outcome.statuses == {"ok": 2}, measured.outcome
+    peaks = {c.artifact["model"]: [r["peak_rss_mb"] for r in c.runs] for c in measured.cells}
+    assert all(p is not None and p > 0 for runs in peaks.values() for p in runs), peaks
+    for cell in measured.cells:  # the cell's figure is its highest run
+        assert cell.peak_rss_mb == max(r["peak_rss_mb"] for r in cell.runs)
+    # The runner holds the build it reads: the wider build's peak is higher by about its extra bytes.
+    extra_mb = ((builds / "wide.pte").stat().st_size - (builds / "tiny.pte").stat().st_size) / 2**20
+    assert min(peaks["wide"]) - max(peaks["tiny"]) > 0.8 * extra_mb, (peaks, extra_mb)

@@ -47,6 +47,8 @@ class CommandResult:
     stderr: str
     duration_s: float
     timed_out: bool = False
+    # The command's peak resident memory as the device's kernel accounted it (Android: toybox time -v), else None.
+    peak_rss_mb: float | None = None
 
     @property
     def ok(self) -> bool:

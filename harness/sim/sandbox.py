@@ -80,7 +80,7 @@ def prepare(phone: Phone, socket_path: Path) -> None:
     (bin_dir / "sh").symlink_to(shutil.which("mksh"))
     toybox = shutil.which("toybox")
     applets = subprocess.run([toybox], capture_output=True, text=True, check=True).stdout.split()
-    for applet in applets:
+    for applet in {*applets, "toybox"}:  # a phone has the multiplexer too (/system/bin/toybox)
         if applet not in ("sh", *ANDROID_TOOLS):
             (bin_dir / applet).symlink_to(toybox)
     client = bin_dir / "simulated-binary"
