@@ -604,3 +604,38 @@ def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the
     # The runner holds the build it reads: the wider build's peak is higher by about its extra bytes.
     extra_mb = ((builds / "wide.pte").stat().st_size - (builds / "tiny.pte").stat().st_size) / 2**20
     assert min(peaks["wide"]) - max(peaks["tiny"]) > 0.8 * extra_mb, (peaks, extra_mb)
+
+
+@pytest.mark.slow
+def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_while_charging(
+        tmp_path, adb_server, phones, model_dir):
+    """Before the battery was sampled, no run had an energy; a reader of current_now's sign would have found no
+    draw (or a negative one) on a phone whose gauge reports discharge as positive."""
+    from harness.sim.phone import BATTERY_VOLTAGE_UV, IDLE_CURRENT_UA, LOAD_SAG_UV, RUNNER_CURRENT_UA
+    from harness.store.db import cell_energy_of, run_energy_of
+
+    server, serial = phones()
+    server.phone.silicon_ms = 15.0  # each inference takes the phone's time, so the runner runs through readings
+    _inventory(tmp_path, serial, adb_server.port)
+    settings = "warmup_iterations: 1\niterations: 40\nruns: 2\nthermal_period_s: 0.1\ntimeout_s: 120\n"
+    # The simulated gauge's draw in mW (A x V x 1000): at rest, and with one runner running.
+    idle_mw = IDLE_CURRENT_UA / 1e6 * BATTERY_VOLTAGE_UV / 1e6 * 1000
+    busy_mw = (IDLE_CURRENT_UA + RUNNER_CURRENT_UA) / 1e6 * (BATTERY_VOLTAGE_UV - LOAD_SAG_UV) / 1e6 * 1000
+    for sign in (-1, +1):
+        server.phone.discharge_sign = sign
+        outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, settings, manifest={
+            "model": "tiny", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
+        assert outcome.statuses == {"ok": 1}, outcome
+        # Each convention reads as the same positive draw: the phone at rest, or with its runner running.
+        readings = {round(t["value"], 3) for t in cell.thermals if t["kind"] == "power"}
+        assert readings <= {round(idle_mw, 3), round(busy_mw, 3)} and round(busy_mw, 3) in readings, (sign, readings)
+        runs = [run_energy_of(r) for r in cell.runs]
+        assert all(r is not None and r.mj_per_unit > 0 and r.unit == "inference" and r.units == 41 for r in runs), runs
+        assert all(r.idle_mw == pytest.approx(idle_mw) and idle_mw < r.active_mw <= busy_mw for r in runs), runs
+        energy = cell_energy_of(cell)
+        assert energy.runs == 2 and energy.mj_per_unit > 0 and energy.text.endswith(" mJ/inference")
+    server.phone.charging = True
+    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, settings)
+    assert outcome.statuses == {"ok": 1}
+    energy = cell_energy_of(cell)
+    assert energy.mj_per_unit is None and energy.text == "energy not measured: charging"

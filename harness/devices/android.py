@@ -24,7 +24,7 @@ from harness.errors import DeviceError
 from harness.validation import Port
 from harness.yamlconf import LocalPath, StrictModel
 from harness.vocab import Backend
-from harness.thermal import sysfs
+from harness.thermal import energy, sysfs
 
 REMOTE_ROOT = "/data/local/tmp/harness"
 FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
@@ -383,7 +383,13 @@ class Device(BaseDevice):
         paths += [f"/sys/devices/system/cpu/cpufreq/{p}/scaling_cur_freq" for p in self._cpufreq_policies()]
         # Not `cat`: toybox cat skips a file it cannot read (a disabled zone, an offline CPU) and every later
         # value would land on the wrong sensor.  grep -H prints each line with its file; -s hushes the unreadable.
-        return sysfs.tagged_samples(self.run(["grep", "-s", "-H", ".", *paths], 10).stdout)
+        # The battery's current and voltage come in the same command (energy per inference: thermal/energy.py).
+        text = self.run(["grep", "-s", "-H", ".", *paths, *energy.BATTERY_FILES], 10).stdout
+        return sysfs.tagged_samples(text) + energy.battery_samples(text)
+
+    def sample_battery(self) -> list[ThermalSample]:
+        """One reading of the battery's draw (the idle baseline before a run)."""
+        return energy.battery_samples(self.run(["grep", "-s", "-H", ".", *energy.BATTERY_FILES], 10).stdout)
 
     def thermal_status(self) -> int | None:
         from harness.thermal.thermalservice import parse

@@ -142,6 +142,10 @@ class BaseDevice:
     def start_thermal_series(self) -> None:
         pass  # every reading is complete
 
+    def sample_battery(self) -> list[ThermalSample]:
+        """One reading of the battery's draw (harness/thermal/energy.py); none where the device reports none."""
+        return []
+
     def drain_notes(self) -> list[str]:
         """The notes gathered since the last call (they go into one cell's log)."""
         notes, self.notes = self.notes, []

@@ -92,7 +92,9 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
              "decode_tokens_per_s_median": median("decode_tokens_per_s"),
              "prompt_tokens": generations[0].extra.get("prompt_tokens"),
              "generated_tokens": generations[0].extra.get("generated_tokens"),
-             "load_ms_samples": [m.load_ms for m in generations]}
+             "load_ms_samples": [m.load_ms for m in generations],
+             # every generation its processes ran, warm-ups included (energy per token divides by their tokens)
+             "generations_run": len(generations) * (2 if settings.warmup_iterations else 1)}
     text = runs[0][1].strip()
     loads = [m.load_ms for m in generations if m.load_ms is not None]
     warm_note = (["each measured generation followed one warm-up generation in its own process (llama_main "

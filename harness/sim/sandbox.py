@@ -111,6 +111,11 @@ def write_sysfs(phone: Phone) -> None:
             temp.mkdir(exist_ok=True)
         else:
             _put(temp, phone.sysfs(f"/sys/class/thermal/thermal_zone{index}/temp"))
+    status, current_ua, voltage_uv = phone.battery()
+    battery = phone.root / ".sys" / "class" / "power_supply" / "battery"
+    battery.mkdir(parents=True, exist_ok=True)
+    for name, value in (("status", status), ("current_now", current_ua), ("voltage_now", voltage_uv)):
+        _put(battery / name, f"{value}\n")
     # As the kernel lays out cpufreq: a folder per policy, named for its first CPU, and each CPU's cpufreq a link
     # to its policy (drivers/cpufreq/cpufreq.c, cpufreq_add_dev_symlink).
     cpu_root = phone.root / ".sys" / "devices" / "system" / "cpu"
