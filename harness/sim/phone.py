@@ -46,6 +46,7 @@ class Faults:
     storage_full: bool = False  # writes fail with ENOSPC
     hot: bool = False  # starts at 82 C and throttles
     vanish_after_commands: int | None = None  # the device disappears mid-run
+    toybox_without_time: bool = False  # an older Android's toybox: no `toybox time` (so no peak memory)
 
 
 @dataclass
