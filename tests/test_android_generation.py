@@ -232,4 +232,11 @@ def test_the_voice_pipeline_runs_on_the_phone_as_three_runner_invocations_per_ut
     assert cli_main(["report", measured.outcome.run_id, "--db", str(tmp_path / "r.db"), "-o", str(tmp_path / "rep")]) == 0
     html = (tmp_path / "rep" / "index.html").read_text()
     assert 'id="pipeline"' in html and "phone-pipeline" in html  # the pipeline section, bundle chain and all
+    # Each stage's peak from the phone's kernel, the pipeline's their sum, judged against the plan's default
+    # pipeline_memory_mb (1,024 MB).  Before, a phone pipeline had no peak and its memory verdict was "–".
+    stage_peaks = [cell.extra[f"peak_rss_mb_{stage}"] for stage in ("vad", "asr", "llm")]
+    assert all(p > 0 for p in stage_peaks) and cell.peak_rss_mb == pytest.approx(sum(stage_peaks))
+    row = html[html.index('id="row-pipeline-'):]
+    row = row[:row.index("</tr>")]
+    assert '<span class="badge pass">pass</span> &lt; 1024 MB' in row, row
 

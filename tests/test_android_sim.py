@@ -574,3 +574,84 @@ def test_a_simulated_phone_stopped_by_sigterm_takes_back_its_socket_folder(tmp_p
         assert not list(private.iterdir()), list(private.iterdir())
     finally:
         shutil.rmtree(private)
+
+
+@pytest.mark.slow
+def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the_build(
+        tmp_path, adb_server, phones, model_dir):
+    """Before toybox time -v wrapped the runner, no phone cell had a peak memory (None in every run)."""
+    import torch
+
+    from harness.zoo.export import export_pte_xnnpack
+
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port)
+    builds = tmp_path / "builds"
+    copy_model(model_dir, "tiny.pte", builds, manifest={"model": "tiny", "stage": "vad", "backend": "xnnpack",
+                                                         "quantization": "fp32"})
+    wide = torch.nn.Sequential(torch.nn.Linear(256, 8192), torch.nn.ReLU(), torch.nn.Linear(8192, 64)).eval()
+    export_pte_xnnpack(wide, (torch.randn(1, 256),), builds / "wide.pte")
+    write(builds / "wide.pte.manifest.json", '{"model": "wide", "stage": "vad", "backend": "xnnpack", '
+                                             '"quantization": "fp32"}')
+    measured = measure(tmp_path / "plan.yaml", tmp_path / "r.db", "name: phone\ninventory: devices.yaml\n"
+                       "artifacts: [builds/tiny.pte, builds/wide.pte]\nwarmup_iterations: 1\niterations: 3\n"
+                       "runs: 2\ntimeout_s: 120\n")
+    assert measured.outcome.statuses == {"ok": 2}, measured.outcome
+    peaks = {c.artifact["model"]: [r["peak_rss_mb"] for r in c.runs] for c in measured.cells}
+    assert all(p is not None and p > 0 for runs in peaks.values() for p in runs), peaks
+    for cell in measured.cells:  # the cell's figure is its highest run
+        assert cell.peak_rss_mb == max(r["peak_rss_mb"] for r in cell.runs)
+    # The runner holds the build it reads: the wider build's peak is higher by about its extra bytes.
+    extra_mb = ((builds / "wide.pte").stat().st_size - (builds / "tiny.pte").stat().st_size) / 2**20
+    assert min(peaks["wide"]) - max(peaks["tiny"]) > 0.8 * extra_mb, (peaks, extra_mb)
+    # The latency table shows each cell's peak, and its legend says where it comes from.
+    from harness.cli import main as cli_main
+
+    assert cli_main(["report", measured.outcome.run_id, "--db", str(tmp_path / "r.db"), "-o", str(tmp_path / "rep")]) == 0
+    html = (tmp_path / "rep" / "index.html").read_text()
+    for cell in measured.cells:
+        row = html[html.index(f'id="row-cell-{cell.cell_id}"'):]
+        assert f"<td>{cell.peak_rss_mb:.0f}</td>" in row[:row.index("</tr>")]
+    assert "toybox <code>time -v</code>" in html
+
+
+@pytest.mark.slow
+def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_while_charging(
+        tmp_path, adb_server, phones, model_dir):
+    """Before the battery was sampled, no run had an energy; a reader of current_now's sign would have found no
+    draw (or a negative one) on a phone whose gauge reports discharge as positive."""
+    from harness.sim.phone import BATTERY_VOLTAGE_UV, IDLE_CURRENT_UA, LOAD_SAG_UV, RUNNER_CURRENT_UA
+    from harness.store.db import cell_energy_of, run_energy_of
+
+    server, serial = phones()
+    server.phone.silicon_ms = 50.0  # each inference takes the phone's time: 2 s of runner through the readings
+    _inventory(tmp_path, serial, adb_server.port)
+    settings = "warmup_iterations: 1\niterations: 40\nruns: 2\nthermal_period_s: 0.1\ntimeout_s: 120\n"
+    # The simulated gauge's draw in mW (A x V x 1000): at rest, and with one runner running.
+    idle_mw = IDLE_CURRENT_UA / 1e6 * BATTERY_VOLTAGE_UV / 1e6 * 1000
+    busy_mw = (IDLE_CURRENT_UA + RUNNER_CURRENT_UA) / 1e6 * (BATTERY_VOLTAGE_UV - LOAD_SAG_UV) / 1e6 * 1000
+    for sign in (-1, +1):
+        server.phone.discharge_sign = sign
+        outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, settings, manifest={
+            "model": "tiny", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
+        assert outcome.statuses == {"ok": 1}, outcome
+        # Each convention reads as the same positive draw: the phone at rest, or with its runner running.
+        readings = {round(t["value"], 3) for t in cell.thermals if t["kind"] == "power"}
+        assert readings <= {round(idle_mw, 3), round(busy_mw, 3)} and round(busy_mw, 3) in readings, (sign, readings)
+        runs = [run_energy_of(r) for r in cell.runs]
+        assert all(r is not None and (r.mj_per_unit or 0) > 0 and r.unit == "inference" and r.units == 41 for r in runs), runs
+        assert all(r.idle_mw == pytest.approx(idle_mw) and idle_mw < r.active_mw <= busy_mw for r in runs), runs
+        energy = cell_energy_of(cell)
+        assert energy.runs == 2 and energy.mj_per_unit > 0 and energy.text.endswith(" mJ/inference")
+    server.phone.charging = True
+    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, settings)
+    assert outcome.statuses == {"ok": 1}
+    energy = cell_energy_of(cell)
+    assert energy.mj_per_unit is None and energy.text == "energy not measured: charging"
+    # The latency table says so in the cell's row (the discharging runs' rows show mJ per inference).
+    from harness.cli import main as cli_main
+
+    assert cli_main(["report", outcome.run_id, "--db", str(tmp_path / "r.db"), "-o", str(tmp_path / "rep")]) == 0
+    html = (tmp_path / "rep" / "index.html").read_text()
+    row = html[html.index(f'id="row-cell-{cell.cell_id}"'):]
+    assert "energy not measured: charging" in row[:row.index("</tr>")]

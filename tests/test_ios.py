@@ -292,3 +292,15 @@ def test_devices_without_usbmuxd_names_the_fix(tmp_path, monkeypatch, capsys):
     text = " ".join((out.out + out.err).split())
     assert "usbmuxd is not running: start it" in text
     assert "KeyError" not in text and "Traceback" not in text
+
+
+def test_the_apps_memory_footprint_is_optional_and_stored_as_the_peak_when_given():
+    """An app that cannot read its footprint leaves peak_memory_mb out: before, the contract required it and such a
+    result failed the cell; given, it is the cell's peak memory."""
+    from harness.runners.ios_app import parse
+
+    latency = json.loads((EXAMPLES / "result.latency.json").read_text())
+    assert parse(json.dumps(latency)).peak_rss_mb == latency["peak_memory_mb"]
+    del latency["peak_memory_mb"]
+    measured = parse(json.dumps(latency))
+    assert measured.peak_rss_mb is None and measured.samples_ms == latency["latency_ms"]

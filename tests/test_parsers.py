@@ -339,3 +339,15 @@ def test_every_missing_qnn_sdk_file_is_named_at_once(tmp_path):
     for name in ("libQnnHtpV75Stub.so", "libQnnHtpPrepare.so", "libQnnSystem.so", "libQnnHtpV75Skel.so"):
         assert name in reason, reason
     assert "libQnnHtp.so," not in reason and "soc" in reason
+
+
+def test_toybox_time_report_is_taken_off_the_runners_stderr_and_gives_its_peak():
+    """toybox time -v (toys/posix/time.c) appends ten lines to stderr; without split_time_report they reached the
+    runners' parsers and no peak was read.  The runner's last line may lack its newline."""
+    from harness.devices.peak_memory import split_time_report
+
+    report = ("Real time (s): 0.651298\nUser time (s): 0.118850\nSystem time (s): 0.082906\nMax RSS (KiB): 115836\n"
+              "Major faults: 0\nMinor faults: 35059\nFile system inputs: 0\nFile system outputs: 8\n"
+              "Voluntary context switches: 102\nInvoluntary context switches: 79\n")
+    assert split_time_report("E runner said this" + report) == ("E runner said this", 115836 / 1024)
+    assert split_time_report("Max RSS (KiB): 5\n") == ("Max RSS (KiB): 5\n", None)  # a runner's own line, no report

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+
+import pytest
 
 from harness.devices.base import ThermalSample
 from harness.thermal import sysfs
@@ -136,3 +139,27 @@ def test_every_cell_on_a_hot_phone_gets_the_thermal_status_however_short():
             pass  # a cell shorter than one sampling period: two readings
         assert len(sampler.samples) >= 2
         assert throttled(sampler.samples)[0], f"cell {cell} on a phone at status 3 was not flagged"
+
+
+def test_battery_power_is_read_the_same_whatever_the_gauges_sign_and_not_read_while_charging():
+    """Fuel gauges report a discharging battery's current_now as negative (the kernel's documented way) or as
+    positive: a reader of the sign would see one phone's draw as negative.  While charging, the battery's current
+    says nothing about the phone's draw: it is marked, not read."""
+    from harness.thermal.energy import NOT_DISCHARGING, POWER, battery_samples, run_energy
+
+    def grep(status, current_ua):
+        return (f"/sys/class/power_supply/battery/status:{status}\n/sys/class/power_supply/battery/current_now:"
+                f"{current_ua}\n/sys/class/power_supply/battery/voltage_now:4000000\n")
+
+    negative, positive = battery_samples(grep("Discharging", -500000)), battery_samples(grep("Discharging", 500000))
+    assert [(s.kind, s.value) for s in negative] == [(POWER, 2000.0)] == [(s.kind, s.value) for s in positive]
+    (charging,) = battery_samples(grep("Charging", 1500000))
+    assert charging.kind == NOT_DISCHARGING
+    assert battery_samples("/sys/class/thermal/thermal_zone0/temp:41000\n") == []  # no battery files: nothing
+    # 1 W above an idle 0.5 W for 2 s over 4 inferences: 500 mJ each.
+    idle = battery_samples(grep("Discharging", -125000))
+    series = [replace(s, t_s=t) for t in (0.0, 1.0) for s in battery_samples(grep("Discharging", -375000))]
+    series.append(replace(idle[0], t_s=2.0))  # the reading after the runner ended
+    assert run_energy(idle, series, 4, "inference").mj_per_unit == pytest.approx(500.0)
+    assert run_energy(idle, [replace(charging, t_s=1.0), *series], 4, "inference").text == \
+        "energy not measured: charging"

@@ -19,11 +19,12 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from harness.devices.adb_streams import SyncRefused, shell_v2, sync_send
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
+from harness.devices.peak_memory import TIME_V, reports_peak, split_time_report
 from harness.errors import DeviceError
 from harness.validation import Port
 from harness.yamlconf import LocalPath, StrictModel
 from harness.vocab import Backend
-from harness.thermal import sysfs
+from harness.thermal import energy, sysfs
 
 REMOTE_ROOT = "/data/local/tmp/harness"
 FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
@@ -181,7 +182,7 @@ class NoAdbServer(Exception):
 
 
 def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: dict[str, str] | None = None,
-                  workdir: str | None = None) -> str:
+                  workdir: str | None = None, peak_memory: bool = False) -> str:
     """The command line sent to the phone's shell for ``argv``: it runs in ``workdir``, and everything it
     starts dies with the run.
 
@@ -199,8 +200,11 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
       session leader: ForkAndExec's setsid), and the runner runs in the background so the shell takes the
       signal at once (a trap waits for a foreground command; ``wait`` is interrupted).  ``wait`` gives the
       runner's exit status, and the shell exits with it.
+    - ``peak_memory``: toybox ``time -v`` in front of ``timeout`` reports the runner's peak RSS from the kernel
+      (harness/devices/peak_memory.py); it exits with ``timeout``'s own status (124, 137, the runner's).
     """
-    limit = ["timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{max(timeout_s, 0.001):.3f}"]
+    limit = [*(TIME_V if peak_memory else []),
+             "timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{max(timeout_s, 0.001):.3f}"]
     # An assignment's name must stay unquoted (mksh runs a quoted 'VAR=a;b' as a command); its value is quoted.
     assignments = [f"{_shell_name(k)}={shlex.quote(v)}" for k, v in (env or {}).items()]
     runner = " ".join([*assignments, shlex.join([*limit, *argv])])
@@ -262,7 +266,8 @@ class Device(BaseDevice):
 
         if self._closed:  # a sampler's last reading after close() must not make the working folder again
             raise DeviceError(self.id, argv, "the controller closed its connection to the device", lost=True)
-        command = phone_command(argv, timeout_s, self.KILL_AFTER_S, env, self.workdir)
+        peak_memory = self._reports_peak() if argv[:3] != TIME_V else False
+        command = phone_command(argv, timeout_s, self.KILL_AFTER_S, env, self.workdir, peak_memory)
         self._worked = True
         started = time.perf_counter()
         try:
@@ -282,8 +287,17 @@ class Device(BaseDevice):
         duration_s = time.perf_counter() - started
         # toybox timeout exits 124 when its SIGTERM ended the command, 137 when SIGKILL had to (toys/other/timeout.c).
         timed_out = outcome.deadline_passed or (outcome.exit_code in (124, 137) and duration_s >= timeout_s)
-        return CommandResult(argv, None if timed_out else outcome.exit_code, outcome.stdout, outcome.stderr,
-                             duration_s, timed_out=timed_out)
+        stderr, peak_rss_mb = split_time_report(outcome.stderr) if peak_memory else (outcome.stderr, None)
+        return CommandResult(argv, None if timed_out else outcome.exit_code, outcome.stdout, stderr,
+                             duration_s, timed_out=timed_out, peak_rss_mb=peak_rss_mb)
+
+    def _reports_peak(self) -> bool:
+        """Whether this phone's toybox reports a command's peak memory (asked once): a phone without ``time -v``
+        runs its commands as before, and its cells have no peak memory."""
+        if not hasattr(self, "_peak_reported"):
+            self._peak_reported = False  # the question itself runs without the wrapper
+            self._peak_reported = reports_peak(self.run([*TIME_V, "true"], 10).stderr)
+        return self._peak_reported
 
     def _check(self, argv: list[str], timeout_s: float = 30) -> str:
         result = self.run(argv, timeout_s)
@@ -369,7 +383,13 @@ class Device(BaseDevice):
         paths += [f"/sys/devices/system/cpu/cpufreq/{p}/scaling_cur_freq" for p in self._cpufreq_policies()]
         # Not `cat`: toybox cat skips a file it cannot read (a disabled zone, an offline CPU) and every later
         # value would land on the wrong sensor.  grep -H prints each line with its file; -s hushes the unreadable.
-        return sysfs.tagged_samples(self.run(["grep", "-s", "-H", ".", *paths], 10).stdout)
+        # The battery's current and voltage come in the same command (energy per inference: thermal/energy.py).
+        text = self.run(["grep", "-s", "-H", ".", *paths, *energy.BATTERY_FILES], 10).stdout
+        return sysfs.tagged_samples(text) + energy.battery_samples(text)
+
+    def sample_battery(self) -> list[ThermalSample]:
+        """One reading of the battery's draw (the idle baseline before a run)."""
+        return energy.battery_samples(self.run(["grep", "-s", "-H", ".", *energy.BATTERY_FILES], 10).stdout)
 
     def thermal_status(self) -> int | None:
         from harness.thermal.thermalservice import parse

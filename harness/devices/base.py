@@ -47,6 +47,8 @@ class CommandResult:
     stderr: str
     duration_s: float
     timed_out: bool = False
+    # The command's peak resident memory as the device's kernel accounted it (Android: toybox time -v), else None.
+    peak_rss_mb: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -139,6 +141,10 @@ class BaseDevice:
 
     def start_thermal_series(self) -> None:
         pass  # every reading is complete
+
+    def sample_battery(self) -> list[ThermalSample]:
+        """One reading of the battery's draw (harness/thermal/energy.py); none where the device reports none."""
+        return []
 
     def drain_notes(self) -> list[str]:
         """The notes gathered since the last call (they go into one cell's log)."""

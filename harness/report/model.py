@@ -11,6 +11,8 @@ from harness.report.verdict import Headline, Tile, budget_status, headline, repo
 from harness.run.engine import AA_SUFFIX, REF_SUFFIX
 from harness.stats import Interval, LatencySummary, per_utterance_p50, per_utterance_p95, percentile, summarize
 from harness.store import CellRecord, RunRecord, Store
+from harness.store.db import cell_energy_of
+from harness.thermal.energy import RunEnergy
 
 
 # Runner figures worth a line under a cell (from its stored extra), with their labels.
@@ -40,6 +42,11 @@ class CellView:
     def row_anchor(self) -> str:
         """The cell's row in the latency table (its verdict's row)."""
         return f"row-cell-{self.cell.cell_id}"
+
+    @property
+    def energy(self) -> RunEnergy | None:
+        """The cell's energy per inference (per token, per utterance) on a phone, or why it was not measured."""
+        return cell_energy_of(self.cell)
 
     @property
     def role(self) -> str:

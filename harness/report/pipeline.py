@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.report.model import _PRECISION, ChainView
-from harness.report.verdict import budget_status
+from harness.report.verdict import budget_status, memory_status
 from harness.stats import Interval, per_utterance_p50, per_utterance_p95
 from harness.stats.quantile import quantile_interval
 
@@ -56,9 +56,8 @@ class PipelineView:
 
     @property
     def memory_verdict(self) -> str:
-        if self.peak_rss_mb is None or self.memory_budget_mb is None:
-            return "no budget"
-        return "over budget" if self.peak_rss_mb >= self.memory_budget_mb else "pass"
+        """Peak memory with every stage loaded against ``pipeline_memory_mb`` (harness.report.verdict's rule)."""
+        return memory_status(self.peak_rss_mb, self.memory_budget_mb)
 
 
 @dataclass

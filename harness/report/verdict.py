@@ -108,6 +108,17 @@ def budget_status(p95_ms: float | None, p95_ci: Interval | None, budget_ms: floa
     return "pass"
 
 
+NO_PEAK = "no peak"
+
+
+def memory_status(peak_mb: float | None, budget_mb: float | None) -> str:
+    """The verdict of a peak memory against a memory budget (``pipeline_memory_mb``): the latency budgets' rule
+    (:func:`budget_status`) on a measured peak, which has no interval; "no peak" when none was measured."""
+    if peak_mb is None and budget_mb is not None:
+        return NO_PEAK
+    return budget_status(peak_mb, None, budget_mb)
+
+
 SIGNIFICANT_DIGITS = 3
 _MAX_DECIMALS = 9
 

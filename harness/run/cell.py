@@ -16,6 +16,7 @@ from harness.errors import DeviceError
 from harness.plan import CellSpec
 from harness.runners import Measurement, RunnerFailure, runner_module
 from harness.runners.base import check_measured
+from harness.thermal.energy import RunEnergy, run_energy
 from harness.thermal.sampler import ThermalSampler, throttled, wait_for_cooldown
 
 
@@ -33,6 +34,7 @@ class CellResult:
     throttled: bool = False
     started_at: str = ""
     finished_at: str = ""
+    energy: RunEnergy | None = None  # phones with a battery reading (harness/thermal/energy.py)
 
 
 def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
@@ -50,6 +52,7 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         t0 = time.perf_counter()
         remote = device.push(spec.artifact.path, spec.artifact.sha256) if spec.chain is None else None
         result.push_s = time.perf_counter() - t0
+        idle = _idle_battery(device)
         sampler = ThermalSampler(device, spec.thermal_period_s)
         try:
             with sampler:
@@ -65,6 +68,7 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         _check_numbers(measurement)
         result.measurement = measurement
         _check_counts(spec, measurement)
+        result.energy = run_energy(idle, result.thermals, *_energy_units(spec, measurement))
         # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
         result.thermals = result.thermals + [replace(s, t_s=round(s.t_s - sampler.t0_epoch_s, 3))
                                              for s in measurement.thermals_epoch]
@@ -90,6 +94,27 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         result.status, result.reason, result.log = ("lost" if exc.lost else "failed"), exc.reason, str(exc)
     result.finished_at = utc_now()
     return result
+
+
+IDLE_READINGS = 2  # the battery's draw just before the runner starts, averaged
+
+
+def _idle_battery(device) -> list[ThermalSample]:
+    """The idle baseline of a run's energy; none from a device without a battery reading (or a test stand-in)."""
+    read = getattr(device, "sample_battery", None)
+    return [s for _ in range(IDLE_READINGS) for s in read()] if read else []
+
+
+def _energy_units(spec: CellSpec, m: Measurement) -> tuple[int, str]:
+    """What a run's energy is divided by: every inference its process ran (warm-ups too: the energy covers the
+    whole process), every token for an LLM, every utterance for a transcription."""
+    if spec.task == "transcribe":
+        return len(m.samples_ms) + len(m.warmup_ms), "utterance"
+    if spec.artifact.stage == "llm" and m.extra.get("generated_tokens"):
+        return int(m.extra["generated_tokens"] * m.extra.get("generations_run", len(m.samples_ms))), "token"
+    if m.samples_ms:
+        return len(m.samples_ms) + len(m.warmup_ms), "inference"
+    return spec.settings.iterations + spec.settings.warmup_iterations, "inference"
 
 
 def _check_numbers(m: Measurement) -> None:

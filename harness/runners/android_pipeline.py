@@ -17,8 +17,11 @@ binary reports:
 The utterance's pipeline time is the sum of the three. Model loads happen in every invocation and are
 kept apart (medians per stage), as an app would load once. Differences from the host pipeline
 (host_transcribe_worker), stated in the cell's notes: neither binary reports the VAD's decisions, so
-Whisper hears the whole clip rather than the speech the VAD found (it pads to 30 s either way), and
-no binary reports the peak memory of ASR and LLM, so the memory budget is not checked here.
+Whisper hears the whole clip rather than the speech the VAD found (it pads to 30 s either way).
+
+Peak memory: each stage's process peak as the phone's kernel accounted it (toybox ``time -v``,
+harness/devices/peak_memory.py), the highest over utterances; the pipeline's is their sum, what an app holding
+all three models at once would need (each binary's own runtime counted once per stage: an upper bound).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import statistics
 
 from harness.models.vad import SAMPLE_RATE, VAD_WINDOW
 from harness.runners import llama_main, onnxruntime_perf_test, whisper_runner
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_companion
+from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_companion, with_kernel_peak
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-pipeline"
@@ -74,7 +77,7 @@ class _Stages:
         result = self.device.run(argv, self.settings.timeout_s, env=self.vad_env)
         onnxruntime_perf_test.check_run(result)
         try:
-            measured = onnxruntime_perf_test.parse(result.stdout)
+            measured = with_kernel_peak(onnxruntime_perf_test.parse(result.stdout), result)
         except ValueError as exc:
             raise RunnerFailure("failed", f"could not read onnxruntime_perf_test's summary ({exc})", result.log()) from None
         if "total_ms" not in measured.extra:
@@ -88,8 +91,8 @@ class _Stages:
         text = text.strip()
         return measured, text[len(prompt):].strip() if text.startswith(prompt) else text
 
-    def utterance(self, utt) -> tuple[dict, dict[str, float | None]]:
-        """One utterance through the three stages: its stored row and the stages' load times."""
+    def utterance(self, utt) -> tuple[dict, dict[str, float | None], dict[str, float | None]]:
+        """One utterance through the three stages: its stored row, the stages' load times and peak memory."""
         audio_s = self.asr.audio[utt.id][1]
         vad = self.listen(audio_s)
         timing, text = whisper_runner.transcribe(self.device, self.asr.argv(utt.id), self.settings.timeout_s,
@@ -100,7 +103,8 @@ class _Stages:
         record.update(vad_ms=vad_ms, speech_s=audio_s, llm_ms=llm_ms, continuation=continuation,
                       pipeline_ms=vad_ms + record["total_ms"] + (llm_ms or 0.0))
         loads = {"vad": vad.load_ms, "asr": timing.load_ms, "llm": llm.load_ms if llm else None}
-        return record, loads
+        peaks = {"vad": vad.peak_rss_mb, "asr": timing.peak_rss_mb, "llm": llm.peak_rss_mb if llm else None}
+        return record, loads, peaks
 
 
 def measure_chain(device, chain, settings: RunSettings) -> Measurement:
@@ -108,21 +112,26 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
     stages = _Stages(device, chain, settings)
     utterances = stages.asr.utterances
     warmups = [stages.utterance(utterances[0])[0]["pipeline_ms"] for _ in range(min(settings.warmup_iterations, 1))]
-    records, loads = [], {"vad": [], "asr": [], "llm": []}
+    records, loads, peaks = [], {"vad": [], "asr": [], "llm": []}, {"vad": [], "asr": [], "llm": []}
     for utt in utterances:
-        record, load = stages.utterance(utt)
+        record, load, peak = stages.utterance(utt)
         records.append(record)
-        for stage, ms in load.items():
-            if ms is not None:
-                loads[stage].append(ms)
+        for figures, measured in ((loads, load), (peaks, peak)):
+            for stage, value in measured.items():
+                if value is not None:
+                    figures[stage].append(value)
     load_ms = {f"load_ms_{stage}": statistics.median(values) for stage, values in loads.items() if values}
+    peak_mb = {f"peak_rss_mb_{stage}": max(values) for stage, values in peaks.items() if values}
     return Measurement(
         samples_ms=[r["pipeline_ms"] for r in records], transcripts=records, warmup_ms=warmups,
         load_ms=sum(load_ms.values()) if len(load_ms) == 3 else None,
-        extra={"utterances": len(records), **load_ms},
+        peak_rss_mb=sum(peak_mb.values()) if len(peak_mb) == 3 else None,
+        extra={"utterances": len(records), **load_ms, **peak_mb},
         notes=["samples are each utterance's VAD + ASR + LLM time, three runner invocations on the phone: "
                "onnxruntime_perf_test over the clip's VAD windows, whisper_runner's inference time, "
                "llama_main's time to first token; model loads are outside them (medians per stage in extra)",
                "Whisper hears the whole clip (no binary reports the VAD's decisions)",
-               "no peak memory: the phone's runners do not report it for ASR and LLM",
+               "peak memory is the sum of the three stages' peaks (each the highest over utterances, from the "
+               "phone's kernel), what an app holding all three models would need; per stage in extra"
+               if len(peak_mb) == 3 else "no peak memory: the phone did not report every stage's",
                *whisper_runner.start_token_notes(chain.parts["model"], records)])

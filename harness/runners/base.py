@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.devices.base import CommandResult
@@ -32,6 +32,13 @@ class Measurement:
     # A runner that prints percentiles instead of iterations (onnxruntime_perf_test): its own figures,
     # e.g. {"p50_ms": .., "p95_ms": ..}; samples_ms is then empty, and no mean ever stands in for a P95.
     summary_ms: dict[str, float] = field(default_factory=dict)
+
+
+def with_kernel_peak(measured: Measurement, *results: CommandResult) -> Measurement:
+    """``measured`` with the highest peak RSS the device's kernel accounted for the runner processes of ``results``
+    (Android: toybox time -v, harness/devices/peak_memory.py); unchanged when the device reported none."""
+    peaks = [r.peak_rss_mb for r in results if r.peak_rss_mb is not None]
+    return replace(measured, peak_rss_mb=max(peaks)) if peaks else measured
 
 
 MAX_MEASURED_MS = 24 * 3600 * 1000.0  # a day: no single inference or load takes longer; beyond is a broken number

@@ -23,7 +23,7 @@ import re
 from dataclasses import replace
 
 from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, accepted_flags,
-                                  check_command, push_file, run_et_binary)
+                                  check_command, push_file, run_et_binary, with_kernel_peak)
 
 NAME = "android-executor-runner"
 TOOL = "executor_runner"
@@ -98,8 +98,8 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
         if warmups:
             measured.notes.append("warm-ups ran in a process of their own (this release prints only a total), "
                                   "so each measured process started cold")
-        return measured
-    return _without_warmups(measured, warmups, said)
+        return with_kernel_peak(measured, said.result)
+    return with_kernel_peak(_without_warmups(measured, warmups, said), said.result)
 
 
 def _without_warmups(measured: Measurement, warmups: int, said) -> Measurement:

@@ -88,7 +88,7 @@ def _extra(result: dict) -> dict:
 
 def _latency(result: dict, launched_epoch_s: float) -> Measurement:
     return Measurement(samples_ms=result["latency_ms"], warmup_ms=result.get("warmup_ms", []),
-                       load_ms=result["load_ms"], peak_rss_mb=result["peak_memory_mb"], extra=_extra(result),
+                       load_ms=result["load_ms"], peak_rss_mb=result.get("peak_memory_mb"), extra=_extra(result),
                        thermals_epoch=_thermals(result, launched_epoch_s))
 
 
@@ -139,5 +139,5 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
                for t in result["transcripts"]]
     return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
                        warmup_ms=result.get("warmup_ms", []), load_ms=result["load_ms"],
-                       peak_rss_mb=result["peak_memory_mb"], extra={**_extra(result), "utterances": len(records)},
+                       peak_rss_mb=result.get("peak_memory_mb"), extra={**_extra(result), "utterances": len(records)},
                        thermals_epoch=_thermals(result, launched))

@@ -24,7 +24,8 @@ from __future__ import annotations
 import statistics
 
 from harness.runners import pytorch_observer
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_companion, run_et_binary
+from harness.runners.base import (Measurement, RunnerFailure, RunSettings, push_companion, run_et_binary,
+                                  with_kernel_peak)
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-llama-main"
@@ -66,7 +67,7 @@ def generate(device, argv: list[str], settings: RunSettings, what: str) -> tuple
     said = run_et_binary(device, argv, settings.timeout_s, what)
     text = "\n".join(line for line in said.result.stdout.splitlines() if "PyTorchObserver" not in line)
     try:
-        return parse(said.text), text
+        return with_kernel_peak(parse(said.text), said.result), text
     except (ValueError, KeyError) as exc:
         raise RunnerFailure("failed", f"could not read {what}'s stats line ({exc})", said.log()) from None
 
@@ -91,13 +92,16 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
              "decode_tokens_per_s_median": median("decode_tokens_per_s"),
              "prompt_tokens": generations[0].extra.get("prompt_tokens"),
              "generated_tokens": generations[0].extra.get("generated_tokens"),
-             "load_ms_samples": [m.load_ms for m in generations]}
+             "load_ms_samples": [m.load_ms for m in generations],
+             # every generation its processes ran, warm-ups included (energy per token divides by their tokens)
+             "generations_run": len(generations) * (2 if settings.warmup_iterations else 1)}
     text = runs[0][1].strip()
     loads = [m.load_ms for m in generations if m.load_ms is not None]
     warm_note = (["each measured generation followed one warm-up generation in its own process (llama_main "
                   "--warmup, whose time the runner does not print)"] if settings.warmup_iterations else [])
+    peaks = [m.peak_rss_mb for m in generations if m.peak_rss_mb is not None]
     return Measurement(samples_ms=[m.samples_ms[0] for m in generations],
-                       load_ms=statistics.median(loads) if loads else None,
+                       load_ms=statistics.median(loads) if loads else None, peak_rss_mb=max(peaks, default=None),
                        extra={k: v for k, v in extra.items() if v is not None},
                        notes=[*warm_note, "samples are time to first token (prompt forward pass + first sampled token)",
                               f"prompt {settings.llm_prompt!r} -> {text[:200]!r}"])

@@ -38,7 +38,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from harness.runners.base import Measurement, RunnerFailure, RunSettings, check_command, push_file
+from harness.runners.base import (Measurement, RunnerFailure, RunSettings, check_command, push_file,
+                                  with_kernel_peak)
 
 NAME = "android-onnxruntime-perf-test"
 TOOL = "onnxruntime_perf_test"
@@ -241,6 +242,6 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
         logcat = device.run(["logcat", "-d", "-s", f"{ORT_LOGCAT_TAG}:W"], 60).stdout
     check_run(result, logcat)
     try:
-        return parse(result.stdout)
+        return with_kernel_peak(parse(result.stdout), result)
     except ValueError as exc:
         raise RunnerFailure("failed", f"could not read onnxruntime_perf_test's summary ({exc})", result.log()) from None

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 
 from harness.vocab import HTP_PERFORMANCE_MODES
-from harness.runners.base import NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, run_et_binary
+from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, run_et_binary,
+                                  with_kernel_peak)
 
 NAME = "android-qnn-executor-runner"
 TOOL = "qnn_executor_runner"
@@ -110,7 +111,7 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
                               settings.htp_performance_mode or "burst")
     said = run_et_binary(device, argv, settings.timeout_s, "qnn_executor_runner", env=env)
     try:
-        return parse(said.text)
+        return with_kernel_peak(parse(said.text), said.result)
     except ValueError as exc:
         raise RunnerFailure("failed", f"could not read qnn_executor_runner's output ({exc}); {NO_LOG_HINT}",
                             said.log()) from None

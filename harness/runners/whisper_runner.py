@@ -39,7 +39,7 @@ from typing import Callable
 
 from harness.runners import pytorch_observer
 from harness.runners.base import (Measurement, RunnerFailure, RunSettings, accepted_flags, push_companion,
-                                  push_corpus_audio, run_et_binary)
+                                  push_corpus_audio, run_et_binary, with_kernel_peak)
 from harness.runners.executor_runner import push_tool
 
 NAME = "android-whisper-runner"
@@ -90,7 +90,7 @@ def transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[Me
     except ValueError as exc:
         raise RunnerFailure("failed", f"could not read the Whisper runner's timings ({exc})", said.log()) from None
     timing.extra["undecodable_tokens"] = said.text.count(_UNDECODABLE)
-    return timing, transcript_of(said.result.stdout)
+    return with_kernel_peak(timing, said.result), transcript_of(said.result.stdout)
 
 
 def transcript_of(stdout: str) -> str:
@@ -142,15 +142,16 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
     utterances, audio = pushed.utterances, pushed.audio
     warmups = [transcribe(device, pushed.argv(utterances[0].id), settings.timeout_s, "whisper runner (warm-up)")[0]
                for _ in range(min(settings.warmup_iterations, 1))]  # one warm-up utterance, not recorded
-    records, loads = [], []
+    records, loads, peaks = [], [], []
     for utt in utterances:
         timing, text = transcribe(device, pushed.argv(utt.id), settings.timeout_s, f"whisper runner on {utt.id}")
         loads.append(timing.load_ms)
+        peaks += [timing.peak_rss_mb] if timing.peak_rss_mb is not None else []
         records.append(asr_record(utt, text, timing, audio[utt.id][1]))
     loads = [l for l in loads if l is not None]
     return Measurement(samples_ms=[r["total_ms"] for r in records], transcripts=records,
                        warmup_ms=[w.samples_ms[0] for w in warmups],
-                       load_ms=statistics.median(loads) if loads else None,
+                       load_ms=statistics.median(loads) if loads else None, peak_rss_mb=max(peaks, default=None),
                        extra={"utterances": len(records)},
                        notes=["samples are the runner's own 'Inference time' per utterance (encoder + decoding); "
                               "the preprocessor's log-mel and the model load are outside it",

@@ -5,6 +5,11 @@ environment and working folder to the phone's daemon (harness/sim/vendor.py) ove
 the binary prints to its own stdout/stderr as it comes, and ends as the binary did: with its exit code, or
 killed by the same signal.  Killing this process (toybox ``timeout``, ``kill``) closes the socket, and the
 daemon stops the binary's work: the process is the binary, as far as the phone's shell can tell.
+
+Its memory is the binary's too: a runtime reads the build it is given (weights, tokenizer) into its own
+memory, so this process holds the bytes of every file its arguments name on the phone's storage until it
+ends.  The kernel's own accounting of it (its peak RSS, what toybox ``time -v`` reports) then grows with the
+build's size, as a real runner's does; nobody tells the harness a number.
 """
 import json
 import os
@@ -22,6 +27,7 @@ def main(argv):
     name = os.path.basename(argv[0])
     if name == "simulated-binary":  # run through a stand-in's #! line: argv[1] is the stand-in's path
         name, argv = os.path.basename(argv[1]), argv[1:]
+    held = _load_named_files(argv[1:])  # noqa: F841 - resident until the binary ends, as a runtime's weights are
     request = {"name": name, "args": argv[1:], "env": dict(os.environ), "cwd": os.getcwd(), "path": argv[0]}
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(SOCKET)
@@ -40,6 +46,19 @@ def main(argv):
                 os.kill(os.getpid(), code - 128)  # died of that signal, as the binary did
             return code
         _write(STDOUT if kind == STDOUT else STDERR, data)
+
+
+def _load_named_files(args):
+    """The bytes of each regular file under /data that an argument names (``--model_path=/data/...`` or a path
+    of its own), read into this process's memory (every page touched, so resident)."""
+    held, seen = [], set()
+    for arg in args:
+        path = arg.split("=", 1)[-1]
+        if path.startswith("/data/") and path not in seen and os.path.isfile(path):
+            seen.add(path)
+            with open(path, "rb") as f:
+                held.append(f.read())
+    return held
 
 
 def _write(fd, data):

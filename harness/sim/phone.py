@@ -26,6 +26,13 @@ DEFAULT_VERSIONS = {"executor_runner": "1.4", "qnn_executor_runner": "1.4", "lla
 # not a temperature), and a zone whose sensor is switched off fails every read (EINVAL).
 ZONES = ["cpu-0-0", "cpu-1-0", "soc", "cpu-1-2", "gpuss-0", "disabled-0", "battery", "skin"]
 BATTERY_LEVEL_PERCENT = 87
+# The battery's draw (a phone's fuel gauge, /sys/class/power_supply/battery): at rest, and what each running
+# benchmark binary adds (its CPU cores at full clock); the cell's voltage sags a little under load.
+IDLE_CURRENT_UA = 180_000
+RUNNER_CURRENT_UA = 950_000
+CHARGE_CURRENT_UA = 1_500_000
+BATTERY_VOLTAGE_UV = 3_987_000
+LOAD_SAG_UV = 40_000
 
 
 @dataclass
@@ -39,6 +46,7 @@ class Faults:
     storage_full: bool = False  # writes fail with ENOSPC
     hot: bool = False  # starts at 82 C and throttles
     vanish_after_commands: int | None = None  # the device disappears mid-run
+    toybox_without_time: bool = False  # an older Android's toybox: no `toybox time` (so no peak memory)
 
 
 @dataclass
@@ -68,6 +76,10 @@ class Phone:
     sandbox_socket: Path | None = None  # the vendor daemon's socket (harness/sim/sandbox.py)
     # In the environment of everything the phone's shell starts, so the simulator can find what outlived it.
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The sign this phone's fuel gauge gives a discharging battery's current_now: -1 as the kernel documents it
+    # (Documentation/ABI/testing/sysfs-class-power), +1 as some gauges report it anyway.
+    discharge_sign: int = -1
+    charging: bool = False  # on a charger: status "Charging", and current flows into the battery
     _t: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -121,6 +133,15 @@ class Phone:
                 offset = {"battery": -8.0, "skin": -6.0, "gpuss-0": -3.0}.get(name, 0.0)
                 return f"{int((self.heat() + offset) * 1000)}\n"
         return None
+
+    def battery(self) -> tuple[str, int, int]:
+        """The fuel gauge now: (status, current_now in uA, voltage_now in uV); the draw grows with the runners."""
+        with self.lock:
+            busy = self.busy
+        voltage = BATTERY_VOLTAGE_UV - LOAD_SAG_UV * min(busy, 1)
+        if self.charging:
+            return "Charging", -self.discharge_sign * CHARGE_CURRENT_UA, voltage
+        return "Discharging", self.discharge_sign * (IDLE_CURRENT_UA + RUNNER_CURRENT_UA * busy), voltage
 
     @property
     def logcat_file(self) -> Path:

@@ -81,8 +81,9 @@ def prepare(phone: Phone, socket_path: Path) -> None:
     toybox = shutil.which("toybox")
     applets = subprocess.run([toybox], capture_output=True, text=True, check=True).stdout.split()
     for applet in applets:
-        if applet not in ("sh", *ANDROID_TOOLS):
+        if applet not in ("sh", "toybox", *ANDROID_TOOLS):
             (bin_dir / applet).symlink_to(toybox)
+    (bin_dir / "toybox").symlink_to(toybox)  # a phone has the multiplexer too (/system/bin/toybox)
     client = bin_dir / "simulated-binary"
     source = Path(__file__).with_name("binary_client.py").read_text()
     client.write_text(f"#!{_interpreter()} -IS\n{source}")  # one #! argument: flags joined
@@ -111,6 +112,11 @@ def write_sysfs(phone: Phone) -> None:
             temp.mkdir(exist_ok=True)
         else:
             _put(temp, phone.sysfs(f"/sys/class/thermal/thermal_zone{index}/temp"))
+    status, current_ua, voltage_uv = phone.battery()
+    battery = phone.root / ".sys" / "class" / "power_supply" / "battery"
+    battery.mkdir(parents=True, exist_ok=True)
+    for name, value in (("status", status), ("current_now", current_ua), ("voltage_now", voltage_uv)):
+        _put(battery / name, f"{value}\n")
     # As the kernel lays out cpufreq: a folder per policy, named for its first CPU, and each CPU's cpufreq a link
     # to its policy (drivers/cpufreq/cpufreq.c, cpufreq_add_dev_symlink).
     cpu_root = phone.root / ".sys" / "devices" / "system" / "cpu"
@@ -144,10 +150,27 @@ def _default_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+def _toybox_as_the_faults_say(phone: Phone) -> None:
+    """/system/bin/toybox: the real multiplexer, or (fault ``toybox_without_time``) one built without ``time``,
+    as toybox answers for an applet it lacks."""
+    entry = phone.root / "system" / "bin" / "toybox"
+    if phone.faults.toybox_without_time == entry.is_symlink():
+        draft = entry.with_name(".toybox.draft")
+        draft.unlink(missing_ok=True)
+        if phone.faults.toybox_without_time:
+            draft.write_text(f'#!/system/bin/sh\nif [ "$1" = time ]; then echo "toybox: Unknown command time" >&2; '
+                             f'exit 1; fi\nexec {shutil.which("toybox")} "$@"\n')
+            draft.chmod(0o755)
+        else:
+            draft.symlink_to(shutil.which("toybox"))
+        os.replace(draft, entry)
+
+
 def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
     """Start ``sh -c COMMAND`` on the phone, as adbd does (a session of its own, stdin/stdout/stderr pipes).
     Returns the bubblewrap process and the pid of the shell inside it (the one adbd would signal)."""
     write_sysfs(phone)
+    _toybox_as_the_faults_say(phone)
     status_r, status_w = os.pipe()
     argv = ["bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--ro-bind", "/etc", "/etc",

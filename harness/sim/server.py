@@ -245,8 +245,10 @@ class SimServer(socketserver.ThreadingTCPServer):
             self.vendor.close()
 
 
-def start(port: int, root: Path, faults=None) -> SimServer:
-    """Serve a simulated phone on 127.0.0.1:PORT in a background thread (port 0 picks a free one)."""
+def start(port: int, root: Path, faults=None, discharge_sign: int = -1, charging: bool = False) -> SimServer:
+    """Serve a simulated phone on 127.0.0.1:PORT in a background thread (port 0 picks a free one); its battery
+    gauge gives a discharging current ``discharge_sign`` (-1 as the kernel documents it, +1 as some gauges do),
+    and ``charging`` puts it on a charger."""
     from harness.sim.phone import Faults
 
     missing = sandbox.missing_tools()
@@ -256,6 +258,9 @@ def start(port: int, root: Path, faults=None) -> SimServer:
         raise UserError(f"the simulated phone runs Android's shell and userland, and this machine lacks: "
                         f"{', '.join(missing)}.", fix="apt-get install mksh toybox bubblewrap (or run "
                         "scripts/install-system-deps.sh).")
-    server = SimServer(port, Phone(root=root, faults=faults or Faults()))
+    if discharge_sign not in (-1, 1):
+        raise ValueError(f"discharge_sign is -1 or +1, not {discharge_sign}")
+    server = SimServer(port, Phone(root=root, faults=faults or Faults(), discharge_sign=discharge_sign,
+                                   charging=charging))
     threading.Thread(target=server.serve_forever, name="sim-phone", daemon=True).start()
     return server

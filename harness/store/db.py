@@ -28,6 +28,7 @@ from harness import __version__
 from harness.clock import utc_now
 from harness.errors import UserError
 from harness.stats import percentile, run_values
+from harness.thermal.energy import RunEnergy, cell_energy
 
 SCHEMA_VERSION = 5
 LOCK_WAIT_S = 30.0  # how long a harness waits for another one writing the same database
@@ -253,6 +254,21 @@ def identity_columns(cell: str = "c", artifact: str = "a") -> str:
     """SQL: the identity columns of a cell as measured (its own record first, the artifacts row for older cells)."""
     return ", ".join(f"COALESCE(json_extract({cell}.extra_json, '$.identity.{k}'), {artifact}.{k}) AS {k}"
                      for k in IDENTITY_KEYS)
+
+
+ENERGY_KEY = "energy"  # in cell_runs.extra_json and cells.extra_json: a RunEnergy as a dict
+
+
+def run_energy_of(run: dict[str, Any]) -> RunEnergy | None:
+    """The energy of a stored run (a ``CellRecord.runs`` entry), None when its device reported no battery."""
+    stored = (run.get("extra") or {}).get(ENERGY_KEY)
+    return RunEnergy.from_dict(stored) if stored else None
+
+
+def cell_energy_of(cell: "CellRecord") -> RunEnergy | None:
+    """The energy of a stored cell (the median of its runs'), None when its device reported no battery."""
+    stored = cell.extra.get(ENERGY_KEY)
+    return RunEnergy.from_dict(stored) if stored else None
 
 
 def _cell_extra(spec, measurement) -> dict:
@@ -698,6 +714,8 @@ class Store:
                  if k.startswith("measured_") or k in ("pid", "ppid") or isinstance(v, (int, float))}
         if summary:
             extra["summary_ms"] = summary
+        if getattr(result, "energy", None) is not None:
+            extra[ENERGY_KEY] = result.energy.as_dict()
         self.db.execute(
             "INSERT INTO cell_runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (cell_id, run_index, result.status, result.reason, n, p50, p95, int(bool(summary)),
@@ -746,6 +764,18 @@ class Store:
             (status, reason, log, median("load_ms"), median("first_inference_ms"),
              max(peaks) if peaks else None, total("push_s"), total("cooldown_wait_s"),
              int(any(r["throttled"] for r in runs)), result.finished_at, len(runs), cell_id))
+        self._update_cell_energy(cell_id)
+
+    def _update_cell_energy(self, cell_id: int) -> None:
+        """The cell's energy in its extra_json: the median of its runs' (harness.thermal.energy.cell_energy)."""
+        runs = [run_energy_of({"extra": _loads(r[0])}) for r in self.db.execute(
+            "SELECT extra_json FROM cell_runs WHERE cell_id=? AND status='ok' ORDER BY run_index", (cell_id,))]
+        energy = cell_energy([r for r in runs if r is not None])
+        if energy is None:
+            return
+        extra = _loads(self.db.execute("SELECT extra_json FROM cells WHERE cell_id=?", (cell_id,)).fetchone()[0])
+        extra[ENERGY_KEY] = energy.as_dict()
+        self.db.execute("UPDATE cells SET extra_json=? WHERE cell_id=?", (json.dumps(extra), cell_id))
 
     # -- reading ---------------------------------------------------------------------------
 

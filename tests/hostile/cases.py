@@ -1021,6 +1021,40 @@ def _(root):
         assert report.returncode == 0 and "throttl" in (root / "rep" / "index.html").read_text().lower()
 
 
+def _phone_night(root: Path, arm: Callable) -> tuple[str, list[tuple], str]:
+    """The phone lab's plan run once with ``arm(lab)`` applied first: its run id, its cells' peak memory and
+    extra_json, and its report page."""
+    with phone_lab(root, runs=1, timeout_s=300) as lab_:
+        arm(lab_)
+        proc = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        run_id = _run_id_of(proc)
+        con = sqlite3.connect(lab_.db)
+        rows = con.execute("SELECT status, peak_rss_mb, extra_json FROM cells WHERE run_id=?", (run_id,)).fetchall()
+        con.close()
+        report = cli("report", run_id, "--db", str(lab_.db), "-o", "rep", cwd=root)
+        assert report.returncode == 0, report.stderr[-800:]
+        return run_id, rows, (root / "rep" / "index.html").read_text()
+
+
+@case("fault", "a phone whose toybox has no time applet (no peak memory)")
+def _(root):
+    # Wrapping every command in `toybox time -v` unasked would fail every command of such a phone: measured
+    # as before instead, without a peak.
+    _, rows, _ = _phone_night(root, lambda lab_: setattr(lab_.phone.faults, "toybox_without_time", True))
+    assert len(rows) == 2 and all(status == "ok" and peak is None for status, peak, _ in rows), rows
+
+
+@case("fault", "a phone on its charger (energy not measured)")
+def _(root):
+    # A charging battery's current is the charger's, not the phone's draw: marked, never reported as energy.
+    _, rows, page = _phone_night(root, lambda lab_: setattr(lab_.phone, "charging", True))
+    energies = [json.loads(extra)["energy"] for *_, extra in rows]
+    assert all(e["mj_per_unit"] is None and e["not_measured"] == "charging" for e in energies), energies
+    assert all(status == "ok" and peak > 0 for status, peak, _ in rows), rows
+    assert "energy not measured: charging" in page
+
+
 # -- encodings (a corpus or transcript that is not UTF-8) ---------------------------------------------------
 
 @case("bad input", "corpus: a Kaldi text file that is not UTF-8")
