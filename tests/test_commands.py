@@ -285,3 +285,20 @@ def test_the_zsh_completion_names_every_command(capsys):
     missing = [name for name in COMMAND_NAMES if not (re.search(rf"^\s+{name}:'", script, re.M)
                                                       and re.search(rf"^\s+{name}\)", script, re.M))]
     assert missing == [], missing
+
+
+def test_sim_android_hands_its_battery_flags_to_the_simulated_phone(tmp_path, monkeypatch):
+    """--battery-sign and --charging reach the phone (dropped, every simulated battery would discharge at -1)."""
+    import harness.sim.server
+
+    given = {}
+
+    def fake_start(port, root, faults, **kwargs):
+        given.update(kwargs)
+        raise KeyboardInterrupt  # as Ctrl-C right after start: the command returns 0
+
+    monkeypatch.setattr(harness.sim.server, "start", fake_start)
+    assert main(["sim", "android", "--root", str(tmp_path / "phone"), "--battery-sign", "1", "--charging"]) == 0
+    assert given == {"discharge_sign": 1, "charging": True}
+    assert main(["sim", "android", "--root", str(tmp_path / "phone")]) == 0
+    assert given == {"discharge_sign": -1, "charging": False}

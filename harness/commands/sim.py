@@ -22,6 +22,11 @@ def add_parser(sub) -> None:
     s_.add_argument("--port", type=number.port_or_any, default=0, help="TCP port (default: any free one; avoid 5555-5585)")
     s_.add_argument("--root", type=Path, default=Path("reports/sim-phone"), help="folder standing in for its storage")
     s_.add_argument("--fault", choices=["crash", "hang", "storage-full", "hot"], help="misbehave on purpose")
+    s_.add_argument("--battery-sign", type=int, choices=[-1, 1], default=-1,
+                    help="sign of the battery gauge's current while discharging: -1 as the kernel documents "
+                         "current_now, +1 as some phones' gauges report it (default: -1)")
+    s_.add_argument("--charging", action="store_true",
+                    help="the phone is on its charger: energy is not measured and cells say so")
     s_.set_defaults(func=run)
 
 
@@ -38,7 +43,8 @@ def run(args) -> int:
     handlers = stop_on_signals([])  # SIGTERM and SIGHUP stop it as Ctrl-C does: the phone is shut down
     server = None
     try:
-        server = start(args.port, args.root, faults)
+        server = start(args.port, args.root, faults, discharge_sign=args.battery_sign,
+                       charging=args.charging)
         _announce(server.server_address[1], args.root, write_stand_ins(args.root / "host-tools"))
         while True:
             time.sleep(3600)
