@@ -139,8 +139,14 @@ def test_measured_window_lies_inside_the_cell(tmp_path, model_dir, host_inventor
     # stamp) lies between the test's two clock reads: catches a window counted from the wrong time.
     assert cell.samples_ms.sum() / 1000 <= end - start + 0.002
     assert end - start <= after_epoch_s - before_epoch_s
-    zero_epoch_s = cell.runs[0]["extra"]["measured_start_epoch_s"] - start
-    assert before_epoch_s - 0.002 <= zero_epoch_s <= after_epoch_s
+    # The window's zero is the thermal sampler's own start (kept with the cell), to the window's 1 ms rounding:
+    # catches a start counted from another clock read or shifted by anything over 2 ms (0.5 s early passed the
+    # bounds above, which allow the whole of measure()).
+    zero_epoch_s = cell.extra["thermal_t0_epoch_s"]
+    assert before_epoch_s <= zero_epoch_s <= after_epoch_s
+    measured_start_epoch_s = cell.runs[0]["extra"]["measured_start_epoch_s"]
+    assert start == pytest.approx(measured_start_epoch_s - zero_epoch_s, abs=0.002)
+    assert end == pytest.approx(cell.runs[0]["extra"]["measured_end_epoch_s"] - zero_epoch_s, abs=0.002)
 
 
 # Run inside a copy of the page: what a user sees at 1,024 px, read from the DOM after layout.
