@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import subprocess
 import sys
@@ -366,8 +367,28 @@ def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, p
         skipped = store.skipped(outcome.run_id)
     (cell,) = cells
     assert cell.status == "lost" and "push failed" in cell.reason  # --resume measures it again
-    assert not list((server.phone.root / "data/local/tmp/harness").rglob("tiny.pte"))  # no half file kept
     assert skipped and skipped[0]["format"] == "onnx"  # the next pair was still considered, not lost
+    # No half file is ever taken for the build: with the connection back, and a partial copy left where the build
+    # belongs (as an adbd that keeps what a broken SEND wrote would), the next run pushes the whole file again and
+    # measures.  Catches a push skipped because a file is there (not because its sha256 matches) or because an
+    # earlier push of the same bytes began.
+    server.phone.faults.drop_push_after_bytes = None
+    adb_server.adb("disconnect", serial)  # the cable plugged in again: adb's offline entry replaced by a new one
+    back = adb_server.adb("connect", serial)
+    assert "connected" in back.stdout, back.stdout + back.stderr
+    adb_server.adb("-s", serial, "wait-for-device", timeout_s=30)
+    build = tmp_path / "builds" / "tiny.pte"
+    sha = hashlib.sha256(build.read_bytes()).hexdigest()
+    on_phone = server.phone.root / "data/local/tmp/harness" / sha / "tiny.pte"
+    on_phone.parent.mkdir(parents=True, exist_ok=True)
+    on_phone.write_bytes(build.read_bytes()[:20_000])
+    again = run_plan(plan, tmp_path / "r.db")
+    with Store(tmp_path / "r.db") as store:
+        (cell,) = store.cells(again.run_id)
+    assert cell.status == "ok" and len(cell.samples_ms) == 3, (cell.status, cell.reason)
+    (model_push,) = [p for p in cell.extra["pushes"] if p["path"].endswith(f"/{sha}/tiny.pte")]
+    assert not model_push["skipped"] and model_push["bytes"] == build.stat().st_size, model_push
+    assert hashlib.sha256(on_phone.read_bytes()).hexdigest() == sha
 
 
 def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path, adb_server, phones, model_dir):

@@ -351,3 +351,30 @@ def test_toybox_time_report_is_taken_off_the_runners_stderr_and_gives_its_peak()
               "Voluntary context switches: 102\nInvoluntary context switches: 79\n")
     assert split_time_report("E runner said this" + report) == ("E runner said this", 115836 / 1024)
     assert split_time_report("Max RSS (KiB): 5\n") == ("Max RSS (KiB): 5\n", None)  # a runner's own line, no report
+
+
+def test_llama_main_argv_is_upstream_s_flags_and_its_stats_give_hand_worked_rates():
+    """The whole argv against the flags examples/models/llama/main.cpp defines (gflags exits 1 on a flag it does
+    not know), and llama_main.parse's rates worked by hand.  Catches a mutated flag name ('--model_path' ->
+    '--MODEL_PATH'), a flag dropped or moved, and rates swapped or computed over the wrong span."""
+    # DEFINE_* names in examples/models/llama/main.cpp at v1.4.0 (3dd7ccd1d863), the newest tag the module names;
+    # v1.0.0 defines the same ones this command uses (data_path instead of data_paths, which the harness never
+    # passes).
+    upstream_v1_4_0 = {"model_path", "data_paths", "tokenizer_path", "prompt", "prompt_file", "temperature", "seq_len",
+                       "max_new_tokens", "cpu_threads", "num_bos", "num_eos", "warmup", "ignore_eos", "etdump_path",
+                       "method_name"}
+    argv = llama_main.build_command("/r/llama_main", "/m/a b.pte", "/m/tok", "It's raining", 16, 4, warmup=True)
+    assert argv == ["/r/llama_main", "--model_path", "/m/a b.pte", "--tokenizer_path", "/m/tok",
+                    "--prompt", "It's raining", "--seq_len", "16", "--temperature", "0", "--warmup",
+                    "--cpu_threads", "4"]
+    assert {a[2:] for a in argv if a.startswith("--")} <= upstream_v1_4_0
+    assert llama_main.build_command("/r/llama_main", "/m/a.pte", "/m/tok", "Hi", 8) == [
+        "/r/llama_main", "--model_path", "/m/a.pte", "--tokenizer_path", "/m/tok", "--prompt", "Hi",
+        "--seq_len", "8", "--temperature", "0"]  # no warm-up, no thread count: neither flag
+    # tests/logs/llama_main.txt's stats line, by stats.h's print_report (v1.4.0): prompt evaluation is
+    # inference_start 4000 -> prompt_eval_end 4200 ms, so 20 prompt tokens / 0.2 s = 100 tokens/s; generation is
+    # prompt_eval_end 4200 -> inference_end 7400 ms, so 64 generated tokens / 3.2 s = 20 tokens/s.
+    extra = llama_main.parse((LOGS / "llama_main.txt").read_text()).extra
+    assert extra["prompt_tokens"] == 20
+    assert extra["prefill_tokens_per_s"] == pytest.approx(100.0)
+    assert extra["decode_tokens_per_s"] == pytest.approx(20.0)

@@ -77,6 +77,8 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
             measurement.extra["pushes"] = pushes
             # Runners push too (tools, tokenizers, a chain's builds, corpus audio): count every push.
             result.push_s = max(result.push_s, sum(p["seconds"] for p in pushes))
+        # The zero of the cell's timeline (thermal t_s, measured_window_s), kept so the window can be checked.
+        measurement.extra["thermal_t0_epoch_s"] = sampler.t0_epoch_s
         start, end = measurement.extra.get("measured_start_epoch_s"), measurement.extra.get("measured_end_epoch_s")
         if start is not None and end is not None:
             # Where the measured iterations fall on the thermal timeline (seconds into the cell).

@@ -244,7 +244,9 @@ def _(root):
 def _(root):
     lab(root)
     (root / "devices.yaml").write_text("devices:\n  - id: host\n    platform: host\n    serail: abc\n")
-    bad_run(root, "devices.yaml", "devices[0].serail", "unknown key", "backends", line=4)  # the allowed keys listed
+    # The file and its line as one string (a message naming the file in one place and ":4:" in another, or the
+    # plan's line, passed the separate checks); the allowed keys listed.
+    bad_run(root, "devices.yaml:4:", "devices[0].serail", "unknown key", "backends")
 
 
 @case("bad input", "manifest: malformed JSON")
