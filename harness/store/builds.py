@@ -4,17 +4,26 @@ A nightly compares tonight's build with last night's.  When the bytes changed, t
 trustworthy comparison measures both in the same night, alternately in the same rounds:
 whatever the machine did that night (a busy neighbour, a warm lab) falls on both and
 cancels in a paired test.  By then the build folder holds only tonight's bytes, so the
-store keeps a copy of every build it measured, under its sha256, with the manifest it
-was measured under (and its companions).  Copies not used by a plan's recent runs are
-pruned.
+store keeps every build it measured, under its sha256, with the manifest it was measured
+under (and its companions).  Builds not used by a plan's recent runs are pruned.
+
+The bytes are kept once: every file is stored by the sha256 of its content in ``objects/``, hard-linked to
+the build it came from where the two share a filesystem (copied where they do not, or where the filesystem
+has no hard links), and each kept build's files are hard links to those objects.  A build measured every
+night, or a companion (a tokenizer) shared by several builds, takes its space on disk once.  A file linked
+to its build shares that build's fate: a build rewritten in place (``cp`` over it) changes the kept bytes too,
+so an object is re-hashed before it is reused, and a kept build that no longer matches its sha256 is not
+loaded (the comparison then goes without it, as with a pruned one).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
 
+from harness.errors import UserError
 from harness.validation import strict_json
 
 KEEP_RUNS = 3  # per plan: the builds of its newest complete runs stay
@@ -23,6 +32,7 @@ KEEP_RUNS = 3  # per plan: the builds of its newest complete runs stay
 _OWNED = re.compile(r"([0-9a-f]{64})(\.partial)?")
 # Written into each folder the cache makes, first: a folder with such a name but no marker is someone else's.
 MARKER = ".harness-build-cache"
+OBJECTS = "objects"  # the kept files, each named by the sha256 of its bytes
 
 
 class BuildCache:
@@ -39,10 +49,8 @@ class BuildCache:
             shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         (partial / MARKER).write_text(f"{artifact.sha256}\n")
-        copy = shutil.copytree if artifact.path.is_dir() else shutil.copy2
-        copy(artifact.path, partial / artifact.path.name)
-        for companion in artifact.companions.values():
-            (shutil.copytree if companion.is_dir() else shutil.copy2)(companion, partial / companion.name)
+        for source in [artifact.path, *artifact.companions.values()]:
+            self._place(source, partial / source.name)
         manifest = {k: v for k, v in artifact.manifest_dict().items() if v is not None}
         (partial / f"{artifact.path.name}.manifest.json").write_text(strict_json(manifest, indent=1))
         try:
@@ -52,6 +60,32 @@ class BuildCache:
                 raise
             shutil.rmtree(partial, ignore_errors=True)  # another harness kept the same bytes first
         return self._model_in(final) or final / artifact.path.name
+
+    def _place(self, source: Path, target: Path) -> None:
+        """``source`` (a file, or a folder of them) at ``target``, every file a link to its object."""
+        if source.is_dir():
+            target.mkdir()
+            for child in sorted(source.iterdir()):
+                self._place(child, target / child.name)
+        else:
+            _link_or_copy(self._object(source), target)
+
+    def _object(self, source: Path) -> Path:
+        """The stored file with ``source``'s bytes, made (a link to ``source``, or a copy) when there is none."""
+        from harness.artifacts.manifest import sha256_of
+
+        digest = sha256_of(source)
+        stored = self.root / OBJECTS / digest
+        if stored.is_file() and sha256_of(stored) == digest:  # not rewritten in place since it was linked
+            return stored
+        if not (stored.parent / MARKER).is_file():
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            (stored.parent / MARKER).write_text("files of kept builds, by sha256\n")
+        partial = stored.with_name(f"{digest}.partial")
+        partial.unlink(missing_ok=True)
+        _link_or_copy(source, partial)
+        partial.replace(stored)
+        return stored
 
     @staticmethod
     def _model_in(folder: Path) -> Path | None:
@@ -68,7 +102,13 @@ class BuildCache:
         if not folder.is_dir():
             return None
         model = self._model_in(folder)
-        return load_artifact(model) if model else None
+        if model is None:
+            return None
+        try:
+            artifact = load_artifact(model)
+        except UserError:  # the bytes changed under a link (its build was rewritten in place): not these any more
+            return None
+        return artifact if artifact.sha256 == sha256 else None
 
     def prune(self, keep: set[str]) -> int:
         """Remove every cached build whose sha256 is not in ``keep``; return how many went.  Only names the
@@ -81,7 +121,21 @@ class BuildCache:
             if owned and owned.group(1) not in keep and self._wrote(folder):
                 shutil.rmtree(folder, ignore_errors=True)
                 gone += 1
+        self._prune_objects()
         return gone
+
+    def _prune_objects(self) -> None:
+        """Remove every object no kept build links to any more (only in the folder the cache made)."""
+        objects = self.root / OBJECTS
+        if not (objects / MARKER).is_file():
+            return
+        linked = {(f.stat().st_dev, f.stat().st_ino) for folder in self.root.iterdir()
+                  if _OWNED.fullmatch(folder.name) and folder.is_dir() and not folder.is_symlink()
+                  for f in folder.rglob("*") if f.is_file() and not f.is_symlink()}
+        for stored in objects.iterdir():  # not a .partial: another harness may be storing it now
+            if re.fullmatch("[0-9a-f]{64}", stored.name) and stored.is_file() and not stored.is_symlink():
+                if (stored.stat().st_dev, stored.stat().st_ino) not in linked:
+                    stored.unlink()
 
     def _wrote(self, folder: Path) -> bool:
         """Whether the cache made ``folder``: its marker is inside, or (a copy kept before the marker) the model
@@ -95,3 +149,11 @@ class BuildCache:
 
         model = self._model_in(folder)
         return model is not None and not model.is_symlink() and sha256_of(model) == owned.group(1)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link where the filesystem allows one (the same filesystem, links supported), a copy otherwise."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
