@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum
 # The exact versions the suite was last run with (requirements.lock), so a fresh clone installs what CI tested.
 LOCK := -c requirements.lock
 
-.PHONY: demo test quick docs setup system-deps bench mutants clean
+.PHONY: demo test quick slowest docs setup system-deps bench mutants clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: $(STAMP) system-deps
 # The inner loop while editing: everything but the tests marked slow, on every core.
 quick: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow" -n auto -q
+
+# The ten slowest tests of the whole suite, setup and teardown included (benchmarks/slowest_tests.py).
+slowest: $(STAMP) system-deps
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=0 -p no:cacheprovider > reports/slowest-tests.log || true
+	$(BIN)/python benchmarks/slowest_tests.py reports/slowest-tests.log
 
 # The user documentation (docs/, mkdocs.yml) as a static site in site/; --strict fails on a broken link.
 docs: $(STAMP)
