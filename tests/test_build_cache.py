@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,19 +18,21 @@ def _build(folder: Path, name: str, data: bytes, companions: dict[str, Path] | N
                            manifest_dict=lambda: {"model": name, "sha256": sha})
 
 
-def test_a_build_kept_on_two_nights_is_on_disk_once(tmp_path):
-    """Catches a kept build copied (738 MB of copies after `make demo`): the kept file is the build's own inode,
-    and keeping it again (tomorrow's run of the same bytes) adds no file."""
+def _inodes_holding(root: Path, data: bytes) -> set[int]:
+    return {f.stat().st_ino for f in root.rglob("*") if f.is_file() and f.read_bytes() == data}
+
+
+def test_a_build_kept_on_two_nights_is_in_the_store_once_and_never_linked_to_the_build(tmp_path):
+    """Catches a second copy of the same bytes in the store, and the build itself hard-linked into it (an
+    exporter rewriting the build in place would then rewrite the kept bytes: see the in-place test below)."""
     cache = BuildCache(tmp_path / "reports" / "harness.db")
     build = _build(tmp_path / "builds", "tiny.pte", b"x" * 4096)
     kept = cache.keep(build)
     again = cache.keep(build)
     assert again == kept and kept.read_bytes() == build.path.read_bytes()
-    assert kept.stat().st_ino == build.path.stat().st_ino
-    # Three names for one inode: the build, its object, the kept build's file; nothing else holds the bytes.
-    assert build.path.stat().st_nlink == 3
-    stored = [f for f in cache.root.rglob("*") if f.is_file() and f.read_bytes() == build.path.read_bytes()]
-    assert {f.stat().st_ino for f in stored} == {build.path.stat().st_ino}
+    assert _inodes_holding(cache.root, b"x" * 4096) == {kept.stat().st_ino}
+    assert kept.stat().st_nlink == 2 and (cache.root / OBJECTS / build.sha256).samefile(kept)
+    assert build.path.stat().st_nlink == 1 and not kept.samefile(build.path)
 
 
 def test_a_companion_shared_by_two_builds_is_kept_once(tmp_path):
@@ -43,36 +44,27 @@ def test_a_companion_shared_by_two_builds_is_kept_once(tmp_path):
     tokenizer.write_text('{"vocab": {}}')
     first = cache.keep(_build(builds, "llm-a.pte", b"a", {"tokenizer": tokenizer}))
     second = cache.keep(_build(builds, "llm-b.pte", b"b", {"tokenizer": tokenizer}))
-    inodes = {(folder / "tokenizer.json").stat().st_ino for folder in (first.parent, second.parent)}
-    assert inodes == {tokenizer.stat().st_ino}
+    assert (first.parent / "tokenizer.json").samefile(second.parent / "tokenizer.json")
+    assert _inodes_holding(cache.root, b'{"vocab": {}}') == {(first.parent / "tokenizer.json").stat().st_ino}
 
 
-def test_a_build_on_another_filesystem_is_copied_and_kept(tmp_path, monkeypatch):
-    """Catches a hard link attempted across filesystems and left failing (EXDEV): the build is copied into the
-    store instead, and two nights of it still share that one copy.  /dev/shm (tmpfs) where it is a filesystem
-    of its own; elsewhere the link is refused as the kernel would refuse it."""
+def test_a_build_on_another_filesystem_is_kept(tmp_path):
+    """A build on another filesystem than the database (/dev/shm, a tmpfs, where it is one of its own): copied
+    into the store, and the build's folder may then go."""
+    import shutil
+
     shm = Path("/dev/shm")
-    if shm.is_dir() and shm.stat().st_dev != tmp_path.stat().st_dev:
-        elsewhere = Path(tempfile.mkdtemp(dir=shm, prefix="harness-test-"))
-    else:
-        elsewhere = tmp_path / "other-fs"
-        real_link = os.link
-        monkeypatch.setattr(os, "link", lambda src, dst, **kw: (_ for _ in ()).throw(OSError(18, "cross-device"))
-                            if str(elsewhere) in str(src) else real_link(src, dst, **kw))
+    other_fs = shm.is_dir() and shm.stat().st_dev != tmp_path.stat().st_dev
+    elsewhere = Path(tempfile.mkdtemp(dir=shm, prefix="harness-test-")) if other_fs else tmp_path / "builds"
     try:
         cache = BuildCache(tmp_path / "h.db")
         build = _build(elsewhere, "tiny.pte", b"y" * 1000)
         kept = cache.keep(build)
-        assert kept.read_bytes() == build.path.read_bytes() and kept.stat().st_ino != build.path.stat().st_ino
-        object_file = cache.root / OBJECTS / build.sha256
-        assert object_file.stat().st_ino == kept.stat().st_ino  # the copy is the object; the kept file links it
-        build.path.unlink()  # the build folder may go; the kept bytes stay
+        assert kept.read_bytes() == build.path.read_bytes() and not kept.samefile(build.path)
+        shutil.rmtree(elsewhere)
         assert kept.read_bytes() == b"y" * 1000
     finally:
-        if elsewhere.parent == shm:
-            import shutil
-
-            shutil.rmtree(elsewhere, ignore_errors=True)
+        shutil.rmtree(elsewhere, ignore_errors=True)
 
 
 def _pte(tag: bytes) -> bytes:
@@ -80,21 +72,26 @@ def _pte(tag: bytes) -> bytes:
     return (16).to_bytes(4, "little") + b"ET12" + tag.ljust(56, b"\0")
 
 
-def test_a_build_rewritten_in_place_is_not_loaded_as_the_kept_bytes(tmp_path):
-    """A kept build shares its inode with the build: `cp new.pte tiny.pte` rewrites both.  Catches the rewritten
-    bytes loaded as last night's (tonight's build 'compared' with itself, or a manifest-mismatch error ending
-    the night) and reused when those old bytes are kept again."""
+def test_last_nights_bytes_survive_the_build_rewritten_in_place(tmp_path):
+    """Exporters write over a build in place (open(path, 'wb'), onnx.save, cp): catches a store that links the
+    build itself, whose kept bytes (what tonight's same-night comparison re-measures) would become tonight's."""
     cache = BuildCache(tmp_path / "h.db")
     night_1 = _build(tmp_path / "builds", "tiny.pte", _pte(b"night 1"))
     cache.keep(night_1)
-    assert cache.load(night_1.sha256).sha256 == night_1.sha256
     with night_1.path.open("r+b") as fh:  # what cp does to an existing file: the same inode, new bytes
         fh.truncate(0)
         fh.write(_pte(b"night 2"))
-    assert cache.load(night_1.sha256) is None
-    restored = _build(tmp_path / "elsewhere", "tiny.pte", _pte(b"night 1"))
-    kept = cache.keep(SimpleNamespace(**{**vars(restored), "sha256": "0" * 63 + "1"}))  # a new folder, same bytes
-    assert kept.read_bytes() == _pte(b"night 1"), "the object rewritten in place was linked again"
+    kept = cache.load(night_1.sha256)
+    assert kept is not None and kept.sha256 == night_1.sha256 and kept.path.read_bytes() == _pte(b"night 1")
+
+
+def test_a_kept_build_damaged_on_disk_is_not_loaded(tmp_path):
+    """Catches damaged kept bytes loaded as last night's (or the manifest's sha256 mismatch ending the night)."""
+    cache = BuildCache(tmp_path / "h.db")
+    build = _build(tmp_path / "builds", "tiny.pte", _pte(b"night 1"))
+    kept = cache.keep(build)
+    kept.write_bytes(_pte(b"bit rot"))
+    assert cache.load(build.sha256) is None
 
 
 def test_prune_removes_the_objects_no_kept_build_uses(tmp_path):

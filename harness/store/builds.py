@@ -7,13 +7,14 @@ cancels in a paired test.  By then the build folder holds only tonight's bytes, 
 store keeps every build it measured, under its sha256, with the manifest it was measured
 under (and its companions).  Builds not used by a plan's recent runs are pruned.
 
-The bytes are kept once: every file is stored by the sha256 of its content in ``objects/``, hard-linked to
-the build it came from where the two share a filesystem (copied where they do not, or where the filesystem
-has no hard links), and each kept build's files are hard links to those objects.  A build measured every
-night, or a companion (a tokenizer) shared by several builds, takes its space on disk once.  A file linked
-to its build shares that build's fate: a build rewritten in place (``cp`` over it) changes the kept bytes too,
-so an object is re-hashed before it is reused, and a kept build that no longer matches its sha256 is not
-loaded (the comparison then goes without it, as with a pruned one).
+The store keeps each file once: by the sha256 of its content in ``objects/``, and every kept build's files
+are hard links to those objects, so a companion shared by several builds (a tokenizer beside each LLM
+build, a Whisper processor) takes its space once, however many builds and nights use it.
+
+An object is a copy of the build's file (a copy-on-write clone where the filesystem makes them: Btrfs, XFS),
+never a hard link to it: exporters write a build in place (``open(path, "wb")``, ``onnx.save``, ``cp`` over
+it), which would rewrite last night's kept bytes with tonight's, the very bytes a same-night comparison
+re-measures.  A kept build whose bytes no longer match its sha256 (damaged on disk) is not loaded.
 """
 
 from __future__ import annotations
@@ -71,19 +72,19 @@ class BuildCache:
             _link_or_copy(self._object(source), target)
 
     def _object(self, source: Path) -> Path:
-        """The stored file with ``source``'s bytes, made (a link to ``source``, or a copy) when there is none."""
+        """The stored file with ``source``'s bytes, copied in when there is none."""
         from harness.artifacts.manifest import sha256_of
 
         digest = sha256_of(source)
         stored = self.root / OBJECTS / digest
-        if stored.is_file() and sha256_of(stored) == digest:  # not rewritten in place since it was linked
+        if stored.is_file():
             return stored
         if not (stored.parent / MARKER).is_file():
             stored.parent.mkdir(parents=True, exist_ok=True)
             (stored.parent / MARKER).write_text("files of kept builds, by sha256\n")
         partial = stored.with_name(f"{digest}.partial")
         partial.unlink(missing_ok=True)
-        _link_or_copy(source, partial)
+        _clone_or_copy(source, partial)
         partial.replace(stored)
         return stored
 
@@ -106,7 +107,7 @@ class BuildCache:
             return None
         try:
             artifact = load_artifact(model)
-        except UserError:  # the bytes changed under a link (its build was rewritten in place): not these any more
+        except UserError:  # its bytes no longer match its manifest's sha256: not the build that was kept
             return None
         return artifact if artifact.sha256 == sha256 else None
 
@@ -152,8 +153,25 @@ class BuildCache:
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
-    """A hard link where the filesystem allows one (the same filesystem, links supported), a copy otherwise."""
+    """A hard link where the filesystem has them, a copy otherwise (inside the store: one filesystem)."""
     try:
         os.link(source, target)
     except OSError:
+        shutil.copy2(source, target)
+
+
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int), a copy-on-write clone of a whole file
+
+
+def _clone_or_copy(source: Path, target: Path) -> None:
+    """A copy-on-write clone where the filesystem makes them (no bytes written until one side changes), a copy
+    otherwise (another filesystem, ext4, tmpfs)."""
+    import fcntl
+
+    try:
+        with source.open("rb") as src, target.open("wb") as dst:
+            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+        shutil.copystat(source, target)
+    except OSError:
+        target.unlink(missing_ok=True)
         shutil.copy2(source, target)
