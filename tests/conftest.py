@@ -125,7 +125,16 @@ def phones(adb_server, tmp_path):
 
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), the tests that take small_zoo run on
-    one worker, so the zoo's subset is built once a session rather than once per worker."""
+    one worker, so the zoo's subset is built once a session rather than once per worker; and so do the tests of
+    a module that take one of its module-scoped fixtures (a light install, three nights, a history site): spread
+    over both workers, each worker made the fixture again (the light install's environment was built twice)."""
     for item in items:
         if "small_zoo" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("small_zoo"))
+        elif _takes_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def _takes_a_module_fixture(item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs)
