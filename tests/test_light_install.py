@@ -55,7 +55,7 @@ def light(tmp_path_factory):
     (home / "before.json").write_text(json.dumps(_distributions(home)))  # pip (and setuptools): not ours
     source = home / "src"  # a copy, so the build leaves nothing behind in the checkout
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", ".test-builds", "builds", "reports",
-                                                                    "*.db*"))
+                                                                    "*.db*", "mutants", "site", "corpora", ".hypothesis"))
     pip = subprocess.run([str(home / "venv" / "bin" / "pip"), "install", "-q", str(source)], capture_output=True,
                          text=True, timeout=1200, env=CLEAN_ENV)
     assert pip.returncode == 0, pip.stderr[-3000:]
