@@ -90,6 +90,17 @@ def whisper_bundle(tmp_path_factory):
     return reference_builds(tmp_path_factory, "bundle", ["whisper-tiny.en-asr-fp32-xnnpack"])
 
 
+# The ONNX speech chain at INT8 (its FP32 encoder and decoder are built on the way) and the INT8 VAD.
+ASR_BUILDS = ["silero-vad-int8", "whisper-logmel-fp32", "whisper-tiny.en-encoder-int8", "whisper-tiny.en-decoder-int8"]
+
+
+@pytest.fixture(scope="session")
+def asr_builds(tmp_path_factory):
+    """The zoo's ONNX speech chain (mel, encoder and decoder, FP32 and INT8) and the INT8 Silero VAD, cached: the
+    tests that transcribe with them waited for small_zoo, the zoo's own fresh build, on its worker."""
+    return reference_builds(tmp_path_factory, "asr", ASR_BUILDS)
+
+
 TINY_LLM = ["qwen2-tiny-arch-fp32-xnnpack", "qwen2-tiny-arch-int4-xnnpack", "qwen2-tiny-arch-int8-xnnpack"]
 
 
