@@ -142,10 +142,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "small_zoo" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("small_zoo"))
-        elif _takes_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        elif fixture := _own_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}::{fixture}"))
 
 
-def _takes_a_module_fixture(item) -> bool:
+def _own_module_fixture(item) -> str | None:
+    """The first module-scoped fixture of the test's own module that it takes (the costly ones: runs, nights,
+    sites; two of them may go to two workers); not conftest's adb_server, which starts in a second and whose
+    tests are better spread over both workers."""
     info = getattr(item, "_fixtureinfo", None)
-    return info is not None and any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs)
+    for name, defs in (info.name2fixturedefs.items() if info is not None else ()):
+        if any(d.scope == "module" and getattr(d.func, "__module__", None) == item.module.__name__ for d in defs):
+            return name
+    return None
