@@ -4,20 +4,22 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+# The exact versions the suite was last run with (requirements.lock), so a fresh clone installs what CI tested.
+LOCK := -c requirements.lock
 
-.PHONY: demo test quick docs setup system-deps bench mutants clean
+.PHONY: demo test quick slowest docs setup system-deps bench mutants clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU wheel of torch first, exactly pinned, so no dependency can pull a CUDA build.
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[all]'
+	$(BIN)/python -m pip install -q $(LOCK) torch==2.13.0
+	$(BIN)/python -m pip install -q $(LOCK) -e '.[all]'
 	# openai-whisper without its triton requirement (GPU-only); see pyproject.toml.
-	$(BIN)/python -m pip install -q --no-deps openai-whisper==20250625
+	$(BIN)/python -m pip install -q $(LOCK) --no-deps openai-whisper==20250625
 	# Apache Otava (harness site's change points) without its pins and service clients; see pyproject.toml.
-	$(BIN)/python -m pip install -q --no-deps apache-otava==0.8.0
+	$(BIN)/python -m pip install -q $(LOCK) --no-deps apache-otava==0.8.0
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)
@@ -38,6 +40,11 @@ test: $(STAMP) system-deps
 # The inner loop while editing: everything but the tests marked slow, on every core.
 quick: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow" -n auto -q
+
+# The ten slowest tests of the whole suite, setup and teardown included (benchmarks/slowest_tests.py).
+slowest: $(STAMP) system-deps
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=0 -p no:cacheprovider > reports/slowest-tests.log || true
+	$(BIN)/python benchmarks/slowest_tests.py reports/slowest-tests.log
 
 # The user documentation (docs/, mkdocs.yml) as a static site in site/; --strict fails on a broken link.
 docs: $(STAMP)

@@ -124,7 +124,7 @@ def _cluster(device_resource):
     try:
         from ray.cluster_utils import Cluster
     except ImportError:
-        print("Ray is not installed (pip install 'harness[lab]'): the lab column is skipped", file=sys.stderr)
+        print("Ray is not installed (pip install 'device-lab-harness[lab]'): the lab column is skipped", file=sys.stderr)
         return None
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "resources": {device_resource("p0"): 1, device_resource("p2"): 1}})

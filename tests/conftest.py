@@ -90,6 +90,17 @@ def whisper_bundle(tmp_path_factory):
     return reference_builds(tmp_path_factory, "bundle", ["whisper-tiny.en-asr-fp32-xnnpack"])
 
 
+# The ONNX speech chain at INT8 (its FP32 encoder and decoder are built on the way) and the INT8 VAD.
+ASR_BUILDS = ["silero-vad-int8", "whisper-logmel-fp32", "whisper-tiny.en-encoder-int8", "whisper-tiny.en-decoder-int8"]
+
+
+@pytest.fixture(scope="session")
+def asr_builds(tmp_path_factory):
+    """The zoo's ONNX speech chain (mel, encoder and decoder, FP32 and INT8) and the INT8 Silero VAD, cached: the
+    tests that transcribe with them waited for small_zoo, the zoo's own fresh build, on its worker."""
+    return reference_builds(tmp_path_factory, "asr", ASR_BUILDS)
+
+
 TINY_LLM = ["qwen2-tiny-arch-fp32-xnnpack", "qwen2-tiny-arch-int4-xnnpack", "qwen2-tiny-arch-int8-xnnpack"]
 
 
@@ -125,7 +136,22 @@ def phones(adb_server, tmp_path):
 
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), the tests that take small_zoo run on
-    one worker, so the zoo's subset is built once a session rather than once per worker."""
+    one worker, so the zoo's subset is built once a session rather than once per worker; and so do the tests of
+    a module that take one of its module-scoped fixtures (a light install, three nights, a history site): spread
+    over both workers, each worker made the fixture again (the light install's environment was built twice)."""
     for item in items:
         if "small_zoo" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("small_zoo"))
+        elif fixture := _own_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}::{fixture}"))
+
+
+def _own_module_fixture(item) -> str | None:
+    """The first module-scoped fixture of the test's own module that it takes (the costly ones: runs, nights,
+    sites; two of them may go to two workers); not conftest's adb_server, which starts in a second and whose
+    tests are better spread over both workers."""
+    info = getattr(item, "_fixtureinfo", None)
+    for name, defs in (info.name2fixturedefs.items() if info is not None else ()):
+        if any(d.scope == "module" and getattr(d.func, "__module__", None) == item.module.__name__ for d in defs):
+            return name
+    return None

@@ -116,7 +116,7 @@ def _check_llm_cell(cell, tiny_llm):
         assert run["load_ms"] is not None and run["load_ms"] >= 0
 
 
-def test_voice_pipeline_per_utterance(tiny_llm, small_zoo, tmp_path, host_inventory):
+def test_voice_pipeline_per_utterance(tiny_llm, asr_builds, tmp_path, host_inventory):
     """VAD -> ASR on the speech found -> LLM next word, per utterance, stored and reported."""
     from silero_vad import get_speech_timestamps, load_silero_vad
 
@@ -124,7 +124,7 @@ def test_voice_pipeline_per_utterance(tiny_llm, small_zoo, tmp_path, host_invent
     from harness.report.html import write_report
     from tests.helpers import REPO
 
-    zoo, _ = small_zoo
+    zoo = asr_builds
     corpus = REPO / "corpora" / "harvard-hibari"
     got = measure(tmp_path / "plan.yaml", tmp_path / "r.db", f"""
         name: pipeline

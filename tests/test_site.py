@@ -247,7 +247,6 @@ def test_a_store_without_latency_series_says_so_instead_of_an_empty_series_table
 
 # --- ASR chains and voice pipelines: two real nights of one plan, measured on the host ---------------------
 
-ASR_BUILDS = ["silero-vad-int8", "whisper-logmel-fp32", "whisper-tiny.en-encoder-int8", "whisper-tiny.en-decoder-int8"]
 CHAIN = "asr-int8 <b>"  # markup in a chain name: escaped on every page
 
 
@@ -256,7 +255,7 @@ def chain_site(tmp_path_factory):
     """Two nights of 'harness nightly' (the real CLI) on a plan with an ASR chain and the same chain as a voice
     pipeline (VAD + ASR + the tiny LLM), two utterances each; the asr budget far above what is measured, the
     pipeline budget far below (a budget miss every night); then 'harness site'."""
-    from tests.conftest import TINY_LLM, reference_builds
+    from tests.conftest import ASR_BUILDS, TINY_LLM, reference_builds
     from tests.helpers import REPO, run_cli, write
 
     tmp = tmp_path_factory.mktemp("chains")

@@ -10,7 +10,7 @@ from harness.run.engine import run_plan
 from harness.store import Store
 from tests.helpers import REPO, bundle_accuracy, measure, write
 
-pytestmark = pytest.mark.slow  # transcribes real Whisper builds (the test zoo, built once, about a minute)
+pytestmark = pytest.mark.slow  # transcribes real Whisper builds (the zoo's speech chain, cached in .test-builds)
 
 
 def _plan(tmp_path, builds, corpus, limit=3):
@@ -34,8 +34,8 @@ def _plan(tmp_path, builds, corpus, limit=3):
         """)
 
 
-def test_transcription_cells_store_transcripts_and_report_wer(small_zoo, tmp_path):
-    builds, _ = small_zoo
+def test_transcription_cells_store_transcripts_and_report_wer(asr_builds, tmp_path):
+    builds = asr_builds
     corpus = REPO / "corpora" / "harvard-hibari"
     outcome = run_plan(_plan(tmp_path, builds, corpus), tmp_path / "r.db")
     assert outcome.statuses == {"ok": 2}
@@ -51,8 +51,8 @@ def test_transcription_cells_store_transcripts_and_report_wer(small_zoo, tmp_pat
     assert "Accuracy" in html and "Paired comparisons" in html and "onnx-int8" in html
 
 
-def test_bad_corpus_stops_the_run_before_it_starts(small_zoo, tmp_path):
-    builds, _ = small_zoo
+def test_bad_corpus_stops_the_run_before_it_starts(asr_builds, tmp_path):
+    builds = asr_builds
     corpus = tmp_path / "c"
     write(corpus / "manifest.jsonl", '{"id": "a", "audio": "missing.wav", "text": "hi", "duration_s": 1}\n')
     with pytest.raises(UserError, match="missing") as err:
@@ -61,8 +61,8 @@ def test_bad_corpus_stops_the_run_before_it_starts(small_zoo, tmp_path):
     assert not (tmp_path / "r.db").exists()  # nothing was started
 
 
-def test_missing_chain_build_names_the_plan_line(small_zoo, tmp_path):
-    builds, _ = small_zoo
+def test_missing_chain_build_names_the_plan_line(asr_builds, tmp_path):
+    builds = asr_builds
     plan = _plan(tmp_path, builds, REPO / "corpora" / "harvard-hibari")
     plan.write_text(plan.read_text().replace("whisper-tiny.en-encoder-int8.onnx", "nope.onnx"))
     with pytest.raises(UserError, match=r"accuracy.chains\[1\].encoder") as err:
@@ -95,8 +95,8 @@ def test_a_bundled_program_transcribes_on_the_host_and_is_not_timed_as_one_call(
     assert "list it under accuracy.chains" in skip["reason"]
 
 
-def test_a_chain_is_either_three_builds_or_one_bundle(tmp_path, small_zoo):
-    builds, _ = small_zoo
+def test_a_chain_is_either_three_builds_or_one_bundle(tmp_path, asr_builds):
+    builds = asr_builds
     plan = write(tmp_path / "plan.yaml", f"""
         name: both
         inventory: {REPO / 'devices.yaml'}

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from harness.artifacts.sniff import pte_backends, pte_truncated, sniff_format
 from harness.errors import UserError
+from harness.extras import require
 from harness.textfile import check_regular
 from harness.validation import MAX_TENSOR_ELEMENTS, Bytes, Dimension, Float
 from harness.vocab import Backend
@@ -207,6 +208,8 @@ def load_artifact(path: Path) -> Artifact:
             f"unknown model suffix '{path.suffix}'.", path=path,
             fix=f"use one of {', '.join(SUFFIX_FORMATS)}.",
         )
+    if expected == "onnx":  # its content is read with the onnx package, which the light install leaves out
+        require("onnx", "onnx", f"{path}: reading an .onnx build")
     actual = sniff_format(path)
     if actual != expected:
         what = f"a {actual} file" if actual else "not a model file this harness can read"

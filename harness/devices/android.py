@@ -1,4 +1,4 @@
-"""Android phones over adb (adbutils), through the adb server; every adbutils call lives here.
+"""Android phones over adb, through the adb server (harness.devices.adb_server speaks its protocol).
 
 Commands are built from quoted arguments (``shlex.join``), each under toybox ``timeout`` on the
 phone and a wall-clock deadline on the controller (:mod:`harness.devices.adb_streams`); pushes
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from harness.devices.adb_server import AdbError, AdbServer, NoAdbServer
 from harness.devices.adb_streams import SyncRefused, shell_v2, sync_send
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.devices.peak_memory import TIME_V, reports_peak, split_time_report
@@ -84,8 +85,6 @@ class Config(DeviceConfig):
             return [self]
         from harness.errors import UserError
 
-        from adbutils.errors import AdbError
-
         try:
             serials = attached_serials(self.adb_port)
         except NoAdbServer as exc:
@@ -112,73 +111,15 @@ PUSH_IDLE_TIMEOUT_S = 60.0
 
 def attached_serials(adb_port: int = 5037) -> list[str]:
     """Serials of every phone the adb server sees online (for ``serial: '*'`` in the inventory)."""
-    return [d.serial for d in adb_client(adb_port).device_list()]
+    return adb_client(adb_port).online_serials()
 
 
-def adb_client(adb_port: int):
-    """An adbutils client of the adb server on ``adb_port`` that never starts one.
-
-    adbutils runs ``adb start-server`` when its connection is refused: on the default port 5037 whatever port
-    it was given (so it never helps), left running after the harness ends, and on a lab controller a second
-    server competing for the USB phones.  The user starts the server; the harness says how (NoAdbServer)."""
-    import adbutils
-    from adbutils._adb import AdbConnection
-    from adbutils._device_base import _DEFAULT_SOCKET_TIMEOUT as LIBRARY_DEFAULT_TIMEOUT_S
-    from adbutils.errors import AdbConnectionError, AdbTimeout
-
-    class ExistingServerConnection(AdbConnection):
-        def __init__(self, host: str, port: int) -> None:
-            self.server_address = (host, port)
-            super().__init__(host, port)
-
-        def _safe_connect(self):
-            return _adb_server_socket(self.server_address)
-
-    class Client(adbutils.AdbClient):
-        def make_connection(self, timeout: float | None = None) -> AdbConnection:
-            try:
-                connection = ExistingServerConnection(self.host, self.port)
-            except (AdbConnectionError, AdbTimeout, OSError):
-                raise NoAdbServer(self.host, self.port) from None
-            # A server that accepts and never answers (a wedged adb) hung `harness devices` and every run: adbutils
-            # gives a request no timeout, or its own 10 minutes (get_state, get_features).  Those get the idle limit;
-            # a timeout the harness chose (a run's deadline, a push's) is kept.
-            chosen = None if timeout == LIBRARY_DEFAULT_TIMEOUT_S else timeout
-            connection.conn.settimeout(chosen or ADB_IDLE_TIMEOUT_S)
-            return connection
-
-    return Client(host="127.0.0.1", port=adb_port)
-
-
-ADB_CONNECT_TIMEOUT_S = 3.0  # adbutils' own: a server on this machine answers a connect at once
-
-
-def _adb_server_socket(address: tuple[str, int]):
-    """A connected socket to the adb server, as adbutils' _create_socket makes it (TCP keepalive), but closed when
-    the connect fails: adbutils' is left to the garbage collector, whose ResourceWarning ('unclosed socket') was
-    counted as a library warning beside the harness's one-line 'no adb server' message."""
-    import socket
-
-    sock = socket.socket()
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for option, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPCNT", 3), ("TCP_KEEPINTVL", 10)):  # Linux names
-            if hasattr(socket, option):
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
-        sock.settimeout(ADB_CONNECT_TIMEOUT_S)
-        sock.connect(address)
-        sock.settimeout(None)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-class NoAdbServer(Exception):
-    """Nothing listens on the adb server's port; the message says how to start one there."""
-
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(f"no adb server on {host}:{port} (start it with: adb -P {port} start-server)")
+def adb_client(adb_port: int) -> AdbServer:
+    """The adb server on ``adb_port``, never started by the harness (a second server would compete for the USB
+    phones, and outlive the harness): the user starts it, and NoAdbServer says how.  A server that accepts and
+    never answers (a wedged adb) hung `harness devices` and every run, so a request waits ADB_IDLE_TIMEOUT_S at
+    most unless the caller chose its own limit (a run's deadline, a push's)."""
+    return AdbServer(adb_port, ADB_IDLE_TIMEOUT_S)
 
 
 def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: dict[str, str] | None = None,
@@ -232,21 +173,19 @@ class Device(BaseDevice):
     @property
     def adb(self):
         if self._device is None:
-            self._device = self._client.device(self.config.serial)
+            self._device = self._client.phone(self.config.serial)
         return self._device
 
     def reachable(self) -> tuple[bool, str]:
-        from adbutils.errors import AdbTimeout
-
         try:
             state = self.adb.get_state()
         except NoAdbServer as exc:
             return False, str(exc)
-        except (TimeoutError, AdbTimeout):
+        except TimeoutError:
             port = self.config.adb_port
             return False, (f"the adb server on 127.0.0.1:{port} did not answer (restart it: adb -P {port} kill-server; "
                            f"adb -P {port} start-server)")
-        except Exception as exc:  # noqa: BLE001 - adbutils raises several kinds; all mean "not reachable"
+        except (AdbError, OSError, EOFError) as exc:  # a FAIL answer, or a dropped connection: "not reachable"
             self.absent = True  # not attached now (off, rebooting, re-enumerating): --resume tries again
             return False, (f"adb cannot reach {self.config.serial} ({exc}); once it is back ('adb devices' lists it), "
                            "--resume measures its cells")
@@ -262,8 +201,6 @@ class Device(BaseDevice):
     OUTPUT_CAP_BYTES = 16 * 2**20  # per stream; a runner that floods its output keeps its head and tail
 
     def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
-        from adbutils.errors import AdbError
-
         if self._closed:  # a sampler's last reading after close() must not make the working folder again
             raise DeviceError(self.id, argv, "the controller closed its connection to the device", lost=True)
         peak_memory = self._reports_peak() if argv[:3] != TIME_V else False
@@ -352,8 +289,8 @@ class Device(BaseDevice):
         return remote
 
     def _sync_send(self, local: Path, remote: str) -> None:
-        """adb's sync SEND with 64 KiB DATA chunks: adbutils' own push writes 4 KiB chunks, which measured at
-        about a third of `adb push`'s throughput (benchmarks/push_throughput.py)."""
+        """adb's sync SEND with 64 KiB DATA chunks: adbutils' push (which the harness used) wrote 4 KiB chunks, which
+        measured at about a third of `adb push`'s throughput (benchmarks/push_throughput.py)."""
         sync_send(self.adb.open_transport(timeout=PUSH_IDLE_TIMEOUT_S), local, remote)
 
     # dumpsys is far heavier than a sysfs read: ask for the thermal status and battery every Nth sample.

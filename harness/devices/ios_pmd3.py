@@ -48,11 +48,13 @@ def real_api() -> Api:
     from importlib import metadata
 
     from harness.errors import UserError
+    from harness.extras import install_command
 
     try:
         version = metadata.version("pymobiledevice3")
     except metadata.PackageNotFoundError:
-        raise UserError("iPhones need the 'pymobiledevice3' package.", fix=f"pip install 'pymobiledevice3>={PINNED_MAJOR},<{PINNED_MAJOR + 1}'") from None
+        raise UserError("iPhones need the 'pymobiledevice3' package, which the light install leaves out.",
+                        fix=install_command("ios")) from None
     if int(version.split(".")[0]) != PINNED_MAJOR:
         raise UserError(f"pymobiledevice3 {version} is installed; harness is written against {PINNED_MAJOR}.x.",
                         fix=f"pip install 'pymobiledevice3>={PINNED_MAJOR},<{PINNED_MAJOR + 1}'")

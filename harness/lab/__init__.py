@@ -1,4 +1,4 @@
-"""A lab across several controller hosts, joined by Ray (the optional ``harness[lab]`` extra).
+"""A lab across several controller hosts, joined by Ray (the optional ``lab`` extra).
 
 Each controller host runs a Ray node that advertises the phones plugged into it as custom
 resources, one per device id (:mod:`harness.lab.node`).  ``harness run PLAN --lab ADDRESS``

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.extras import install_command
 from harness.lab import device_resource
 from harness.plan import CellSpec
 
@@ -48,7 +49,7 @@ def ray_start_argv(address: str | None, resources: dict[str, float], port: int =
     """``ray start`` for a head (``address`` None) or for a node joining ``address``."""
     exe = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
     if exe is None:
-        raise UserError("Ray is not installed on this host.", fix="pip install 'harness[lab]'")
+        raise UserError("Ray is not installed on this host.", fix=install_command("lab"))
     where = ["--head", f"--port={port}"] if address is None else [f"--address={address}"]
     return [exe, "start", *where, f"--resources={json.dumps(resources, sort_keys=True)}", *(extra or [])]
 

@@ -23,6 +23,7 @@ import time
 from typing import Iterator
 
 from harness.errors import UserError
+from harness.extras import install_command
 from harness.lab import device_resource
 from harness.lab.files import FileServer, catalogue, localize
 from harness.plan import CellSpec
@@ -75,7 +76,7 @@ def connect(address: str) -> None:
         import ray
     except ImportError:
         raise UserError("--lab needs Ray, which this install lacks.",
-                        fix="pip install 'harness[lab]' on every controller host (same versions everywhere).") from None
+                        fix=f"{install_command('lab')} on every controller host (same versions everywhere).") from None
     if ray.is_initialized():
         return
     try:

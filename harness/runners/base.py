@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.devices.base import CommandResult
+from harness.extras import install_command
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ def require_host_runtime(fmt: str) -> None:
     missing = [name for name in HOST_RUNTIMES.get(fmt, ()) if importlib.util.find_spec(name) is None]
     if missing:
         raise RunnerFailure("failed", f"this environment cannot measure .{fmt} builds on the host: "
-                                      f"{', '.join(missing)} not installed. Fix: pip install 'harness[host]' "
+                                      f"{', '.join(missing)} not installed. Fix: {install_command('host')} "
                                       "(a controller that only drives phones does not need it).")
 
 

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from harness.stats.distributions import binom_cdf
 from harness.stats.summary import Interval
 
 
@@ -29,15 +30,13 @@ def quantile_interval(values, q: float, level: float = 0.95) -> tuple[Interval |
 
     Both bounds are order statistics of ``values``; the interval is None when either bound needs more
     draws than there are."""
-    from scipy.stats import binom
-
     x = np.sort(np.asarray(values, dtype=float))
     n = len(x)
     if n == 0:
         return None, 0.0
     tail = (1 - level) / 2
     # Largest l with P(B < l) <= tail, smallest u with P(B >= u) <= tail (B ~ Binomial(n, q)); 1-based ranks.
-    cdf = binom.cdf(np.arange(n + 1), n, q)  # cdf[k] = P(B <= k)
+    cdf = binom_cdf(n, q)  # cdf[k] = P(B <= k)
     lows = [l for l in range(1, n + 1) if cdf[l - 1] <= tail]
     highs = [u for u in range(1, n + 1) if 1 - cdf[u - 1] <= tail]
     if not lows or not highs:

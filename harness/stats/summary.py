@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from harness.stats.distributions import beta_cdf
+
 # pyperf warns when the standard deviation exceeds 10% of the mean; so do we, within runs and across them.
 UNSTABLE_CV = 0.10
 
@@ -69,11 +71,9 @@ def percentile(values, q: float) -> float:
 
 @lru_cache(maxsize=256)
 def _hd_weights(n: int, q: float) -> np.ndarray:
-    from scipy.stats import beta
-
     p = q / 100
     edges = np.arange(n + 1) / n
-    return np.diff(beta.cdf(edges, (n + 1) * p, (n + 1) * (1 - p)))
+    return np.diff(beta_cdf(edges, (n + 1) * p, (n + 1) * (1 - p)))
 
 
 def per_utterance_p95(totals_ms) -> float | None:

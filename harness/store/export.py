@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from harness.errors import UserError
+from harness.extras import require
 from harness.outfile import replacing
 from harness.store.db import Store, identity_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("csv", "parquet")  # raw samples; ExecuTorch v3 records are rendered by harness.report.et_v3
 
 
 def samples_frame(store: Store, run_id: str) -> pd.DataFrame:
     """Every stored sample (warm-up and measured) of a run, long format."""
+    pd = require("pandas", "export", "harness export")  # the light install leaves pandas out
     store.run(run_id)  # a clear error for an unknown run id
     rows = store.db.execute(
         f"""SELECT c.run_id, c.device_id, c.cell_key, c.status, {identity_columns()},
@@ -47,6 +51,9 @@ def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None) -> tuple[
     """Write the run's samples to ``out`` (default ``<run_id>.<fmt>``); return the path and row count."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format '{fmt}'.", fix=f"use one of {', '.join(FORMATS)}.")
+    require("pandas", "export", "harness export")  # before anything is read or written
+    if fmt == "parquet":
+        require("pyarrow", "export", "harness export --format parquet")
     out = out or Path(f"{run_id}.{fmt}")
     with Store(db_path, read_only=True) as store:
         frame = samples_frame(store, run_id)

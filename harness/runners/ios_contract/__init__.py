@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.extras import require
 from harness.jsontext import load_json
 
 HERE = Path(__file__).parent
@@ -26,7 +27,7 @@ class ContractError(ValueError):
 
 @lru_cache(maxsize=None)
 def _validator(kind: str):
-    from jsonschema import Draft202012Validator
+    Draft202012Validator = require("jsonschema", "ios", "the iPhone app contract").Draft202012Validator
 
     schema = json.loads((HERE / f"{kind}.v1.schema.json").read_text())
     Draft202012Validator.check_schema(schema)

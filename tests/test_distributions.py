@@ -1,0 +1,43 @@
+"""harness.stats.distributions against scipy, the oracle they replace in the light install (to 1e-10).
+
+Catches a wrong continued fraction (a sign, a term, the side of the mean it is evaluated on), a t quantile that
+stops early or on the wrong side, and Harrell-Davis or order-statistic weights off by one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from harness.stats import distributions
+
+DEGREES_OF_FREEDOM = [1, 1.3, 2, 2.5, 4.7, 9, 30, 250.5, 1e4]
+
+
+@pytest.mark.parametrize("df", DEGREES_OF_FREEDOM)
+def test_t_quantiles_match_scipy(df):
+    for p in [0.025, 0.3, 0.51, 0.6, 0.8, 0.9, 0.95, 0.975, 0.995, 0.9995]:
+        assert distributions.t_ppf(p, df) == pytest.approx(special.stdtrit(df, p), rel=1e-10, abs=1e-12)
+
+
+@pytest.mark.parametrize("df", DEGREES_OF_FREEDOM)
+def test_t_tails_match_scipy(df):
+    for t in [-40, -3, -0.5, 0, 1e-3, 0.7, 2.1, 6, 60]:
+        assert distributions.t_sf(t, df) == pytest.approx(special.stdtr(df, -t), rel=1e-10, abs=1e-300)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 72, 1000])
+@pytest.mark.parametrize("q", [0.05, 0.5, 0.9, 0.95])
+def test_beta_and_binomial_cdfs_match_scipy(n, q):
+    edges = np.arange(n + 1) / n
+    a, b = (n + 1) * q, (n + 1) * (1 - q)
+    np.testing.assert_allclose(distributions.beta_cdf(edges, a, b), stats.beta.cdf(edges, a, b), rtol=1e-10,
+                               atol=1e-14)
+    np.testing.assert_allclose(distributions.binom_cdf(n, q), stats.binom.cdf(np.arange(n + 1), n, q), rtol=1e-10,
+                               atol=1e-14)
+
+
+def test_a_t_quantile_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError):
+        distributions.t_ppf(1.0, 3)
