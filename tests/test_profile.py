@@ -1,0 +1,182 @@
+"""Operator profiles on the host: the parsers on real profiler output, and a profiling run through the runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.profile.ort import parse_ort_profile
+from harness.profile.records import PORTABLE_CPU
+
+
+def _ort_profile(model: Path, folder: Path, runs: int) -> str:
+    """A real ONNX Runtime profile of ``runs`` session.run calls of ``model``."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(folder / "ort")
+    session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    for _ in range(runs):
+        session.run(None, {"x": np.ones((1, 256), dtype=np.float32)})
+    return Path(session.end_profiling()).read_text()
+
+
+def test_ort_profile_gives_every_node_once_per_kept_run(model_dir, tmp_path):
+    import onnx
+
+    text = _ort_profile(model_dir / "tiny.onnx", tmp_path, runs=4)
+    records = parse_ort_profile(text, skip_runs=1)
+    nodes = {node.name for node in onnx.load(str(model_dir / "tiny.onnx")).graph.node}
+    # ORT fuses Gemm+Relu into one kernel ("fused /0/Gemm"): each record is a node of the graph, run 3 times.
+    assert {r.name.removeprefix("fused ") for r in records} <= nodes and records
+    assert all(r.calls == 3 and r.backend == "CPUExecutionProvider" and r.op_type for r in records)
+    assert [r.total_ms for r in records] == sorted((r.total_ms for r in records), reverse=True)
+    # The warm-up run is left out: counted, it would make 4 calls per node (a parser that ignores skip_runs).
+    assert all(r.calls == 4 for r in parse_ort_profile(text, skip_runs=0))
+
+
+def test_ort_profile_that_is_not_one_is_refused():
+    with pytest.raises(ValueError, match="not an ONNX Runtime profile"):
+        parse_ort_profile("Traceback (most recent call last):")
+    with pytest.raises(ValueError, match="not a list"):
+        parse_ort_profile('{"traceEvents": 3}')
+
+
+class _LinearCumsum:
+    """A linear layer XNNPACK takes, then a cumsum it does not (left to ExecuTorch's portable kernels)."""
+
+    def __new__(cls):
+        import torch
+
+        class Module(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.linear = torch.nn.Linear(256, 256)
+
+            def forward(self, x):
+                return torch.cumsum(self.linear(x), dim=1)
+
+        torch.manual_seed(0)
+        return Module().eval()
+
+
+@pytest.fixture(scope="module")
+def partly_delegated(tmp_path_factory) -> Path:
+    """A .pte (exported as the zoo exports, ETRecord beside it) whose linear runs in XNNPACK, its cumsum not."""
+    import torch
+
+    from harness.zoo.export import export_pte_xnnpack
+
+    out = tmp_path_factory.mktemp("partly") / "partly.pte"
+    export_pte_xnnpack(_LinearCumsum(), (torch.randn(1, 256),), out)
+    return out
+
+
+def _etdump_events(pte: Path, folder: Path, runs: int, etrecord: Path | None):
+    """A real ETDump of ``runs`` executions of ``pte``, read back by ExecuTorch's Inspector."""
+    import torch
+    from executorch.extension.pybindings import portable_lib
+
+    from harness.profile.etdump import inspector_events
+    from executorch.devtools import Inspector
+
+    module = portable_lib._load_for_executorch(str(pte), enable_etdump=True, debug_buffer_size=0)
+    for _ in range(runs):
+        module.forward([torch.ones(1, 256)])
+    module.write_etdump_result_to_file(str(folder / "run.etdp"))
+    return inspector_events(Inspector(etdump_path=str(folder / "run.etdp"),
+                                      etrecord=str(etrecord) if etrecord else None))
+
+
+def test_zoo_export_writes_an_etrecord_beside_the_pte(partly_delegated):
+    # Before, the zoo wrote the .pte alone: a profile could not name the ATen ops behind a delegate call.
+    assert partly_delegated.with_suffix(".etrecord").is_file()
+
+
+def test_etdump_gives_the_delegate_call_and_the_portable_kernel_apart(partly_delegated, tmp_path):
+    from harness.profile.etdump import parse_et_events
+
+    events = _etdump_events(partly_delegated, tmp_path, runs=4, etrecord=partly_delegated.with_suffix(".etrecord"))
+    records = {r.backend: r for r in parse_et_events(events, skip_runs=1)}
+    assert set(records) == {"XNNPACK", PORTABLE_CPU}
+    assert records["XNNPACK"].calls == 3 and "aten.linear" in records["XNNPACK"].op_type
+    assert records[PORTABLE_CPU].name == "cumsum.out" and records[PORTABLE_CPU].op_type == "aten.cumsum.default"
+    # XNNPACK's own per-op events lie inside its delegate call: counted too, the delegate's time would double.
+    assert all(r.calls == 3 for r in records.values())
+
+
+def test_same_kernel_twice_per_inference_is_told_apart_by_position():
+    from harness.profile.etdump import EtEvent, parse_et_events
+
+    events = [EtEvent("native_call_add.out", None, ("aten.add.Tensor",), (1.0, 2.0)),
+              EtEvent("DELEGATE_CALL", "XnnpackBackend", (), (5.0, 7.0)),
+              EtEvent("GEMM #1", "XnnpackBackend", (), (4.0, 6.0), delegated_op=True),
+              EtEvent("native_call_add.out", None, ("aten.add.Tensor",), (3.0, 3.0))]
+    records = {r.name: r for r in parse_et_events(events)}
+    assert set(records) == {"add.out #1", "add.out #2", "XNNPACK delegate call"}
+    assert records["add.out #1"].total_ms == 3.0 and records["XNNPACK delegate call"].median_ms == 6.0
+
+
+def _host_device():
+    from harness.devices import open_device
+    from harness.devices.host import Config
+
+    return open_device(Config(id="host", platform="host"))
+
+
+@pytest.mark.parametrize("name", ["tiny.onnx", "partly.pte"])
+def test_profiling_run_on_the_host_names_operators_and_times_itself(name, model_dir, partly_delegated, tmp_path):
+    from harness.artifacts import load_artifact
+    from harness.runners import RunSettings
+    from harness.runners.host_python import profile
+
+    path = model_dir / name if name.endswith(".onnx") else partly_delegated
+    artifact = load_artifact(path)
+    device = _host_device()
+    try:
+        result = profile(device, str(path), artifact, RunSettings(warmup_iterations=2, iterations=5, timeout_s=120))
+    finally:
+        device.close()
+    assert result.iterations == 5 and len(result.latency_ms) == 5
+    assert result.operators and all(r.calls % 5 == 0 for r in result.operators)
+    backends = {r.backend for r in result.operators}
+    assert backends == ({"CPUExecutionProvider"} if name.endswith(".onnx") else {"XNNPACK", PORTABLE_CPU})
+    assert not result.notes  # the .pte's ETRecord was found beside it
+
+
+def _plan_cells(tmp_path, model_dir, host_inventory, extra: str):
+    from harness.inventory import load_inventory
+    from harness.plan import expand_plan, load_plan
+    from tests.helpers import copy_model, write
+
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    path = write(tmp_path / "plan.yaml", f"name: p\ninventory: devices.yaml\nartifacts: [builds/*]\n{extra}")
+    plan, _, lines = load_plan(path)
+    return expand_plan(plan, path, lines, load_inventory(host_inventory))[0]
+
+
+def test_profile_runs_is_one_per_cell_unless_the_plan_says_otherwise(tmp_path, model_dir, host_inventory):
+    # Before, the plan had no such key (refused as unknown) and cells carried no profiling runs.
+    (cell,) = _plan_cells(tmp_path, model_dir, host_inventory, "")
+    assert cell.settings.profile_runs == 1
+    (cell,) = _plan_cells(tmp_path, model_dir, host_inventory, "profile_runs: 0\n")
+    assert cell.settings.profile_runs == 0
+
+
+def test_negative_profile_runs_is_refused_at_its_line(tmp_path, model_dir, host_inventory):
+    from harness.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        _plan_cells(tmp_path, model_dir, host_inventory, "profile_runs: -1\n")
+    assert err.value.line == 4 and "profile_runs" in str(err.value)
+
+
+def test_an_etrecord_beside_a_build_is_not_taken_for_a_build(tmp_path, model_dir, host_inventory):
+    # builds/* matched tiny.etrecord too, and the plan refused it as a file of unknown format.
+    (tmp_path / "builds").mkdir()
+    (tmp_path / "builds" / "tiny.etrecord").write_bytes(b"PK\x03\x04 not a build")
+    (cell,) = _plan_cells(tmp_path, model_dir, host_inventory, "")
+    assert cell.artifact.path.name == "tiny.onnx"
