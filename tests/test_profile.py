@@ -180,3 +180,48 @@ def test_an_etrecord_beside_a_build_is_not_taken_for_a_build(tmp_path, model_dir
     (tmp_path / "builds" / "tiny.etrecord").write_bytes(b"PK\x03\x04 not a build")
     (cell,) = _plan_cells(tmp_path, model_dir, host_inventory, "")
     assert cell.artifact.path.name == "tiny.onnx"
+
+
+def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs: int):
+    from harness.run.engine import run_plan
+    from harness.store import Store
+    from tests.helpers import copy_model, write
+
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    copy_model(partly_delegated.parent, "partly.pte", tmp_path / "builds", manifest={
+        "model": "partly", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
+    copy_model(partly_delegated.parent, "partly.etrecord", tmp_path / "builds")
+    (tmp_path / "devices.yaml").write_text(host_inventory.read_text())
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: profiled
+        inventory: devices.yaml
+        artifacts: [builds/*]
+        warmup_iterations: 1
+        iterations: 4
+        runs: 2
+        profile_runs: {profile_runs}
+        threads: 1
+        timeout_s: 120
+        """)
+    outcome = run_plan(plan, tmp_path / "h.db")
+    with Store(tmp_path / "h.db") as store:
+        return {c.artifact["format"]: c for c in store.cells(outcome.run_id)}
+
+
+def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_dir, host_inventory,
+                                                               partly_delegated):
+    # Before, a cell had no profiling run and the store had nowhere to keep one.
+    cells = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=1)
+    for fmt, backends in (("onnx", {"CPUExecutionProvider"}), ("pte", {"XNNPACK", PORTABLE_CPU})):
+        cell = cells[fmt]
+        assert cell.status == "ok" and len(cell.samples_ms) == 2 * 4  # the profiling run adds no sample
+        (profile,) = cell.profiles
+        assert profile.iterations == 4 and len(profile.latency_ms) == 4
+        assert {r.backend for r in profile.operators} == backends
+        assert [r.total_ms for r in profile.operators] == sorted((r.total_ms for r in profile.operators), reverse=True)
+    assert "aten.cumsum" in {r.backend: r for r in cells["pte"].profiles[0].operators}[PORTABLE_CPU].op_type
+
+
+def test_profile_runs_zero_profiles_nothing(tmp_path, model_dir, host_inventory, partly_delegated):
+    cells = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=0)
+    assert all(c.status == "ok" and c.profiles == [] for c in cells.values())
