@@ -46,7 +46,8 @@ def test_ort_profile_that_is_not_one_is_refused():
 
 
 class _LinearCumsum:
-    """A linear layer XNNPACK takes, then a cumsum it does not (left to ExecuTorch's portable kernels)."""
+    """A linear layer XNNPACK takes, then a repeat and a cumsum it does not (left to ExecuTorch's portable kernels),
+    big enough (512 x 256) that the portable part is most of the time, and a slice of one row out."""
 
     def __new__(cls):
         import torch
@@ -57,7 +58,7 @@ class _LinearCumsum:
                 self.linear = torch.nn.Linear(256, 256)
 
             def forward(self, x):
-                return torch.cumsum(self.linear(x), dim=1)
+                return torch.cumsum(self.linear(x).repeat(512, 1), dim=0)[-1:]
 
         torch.manual_seed(0)
         return Module().eval()
@@ -100,10 +101,10 @@ def test_etdump_gives_the_delegate_call_and_the_portable_kernel_apart(partly_del
     from harness.profile.etdump import parse_et_events
 
     events = _etdump_events(partly_delegated, tmp_path, runs=4, etrecord=partly_delegated.with_suffix(".etrecord"))
-    records = {r.backend: r for r in parse_et_events(events, skip_runs=1)}
-    assert set(records) == {"XNNPACK", PORTABLE_CPU}
-    assert records["XNNPACK"].calls == 3 and "aten.linear" in records["XNNPACK"].op_type
-    assert records[PORTABLE_CPU].name == "cumsum.out" and records[PORTABLE_CPU].op_type == "aten.cumsum.default"
+    records = {r.name: r for r in parse_et_events(events, skip_runs=1)}
+    assert {r.backend for r in records.values()} == {"XNNPACK", PORTABLE_CPU}
+    assert "aten.linear.default" in {r.op_type for r in records.values() if r.backend == "XNNPACK"}
+    assert records["cumsum.out"].backend == PORTABLE_CPU and records["cumsum.out"].op_type == "aten.cumsum.default"
     # XNNPACK's own per-op events lie inside its delegate call: counted too, the delegate's time would double.
     assert all(r.calls == 3 for r in records.values())
 
@@ -219,9 +220,49 @@ def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_
         assert profile.iterations == 4 and len(profile.latency_ms) == 4
         assert {r.backend for r in profile.operators} == backends
         assert [r.total_ms for r in profile.operators] == sorted((r.total_ms for r in profile.operators), reverse=True)
-    assert "aten.cumsum" in {r.backend: r for r in cells["pte"].profiles[0].operators}[PORTABLE_CPU].op_type
+    assert "aten.cumsum.default" in {r.op_type for r in cells["pte"].profiles[0].operators}
 
 
 def test_profile_runs_zero_profiles_nothing(tmp_path, model_dir, host_inventory, partly_delegated):
     cells = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=0)
     assert all(c.status == "ok" and c.profiles == [] for c in cells.values())
+
+
+def _profiled(path: Path) -> list:
+    from harness.artifacts import load_artifact
+    from harness.runners import RunSettings
+    from harness.runners.host_python import profile
+
+    device = _host_device()
+    try:
+        return [profile(device, str(path), load_artifact(path),
+                        RunSettings(warmup_iterations=2, iterations=5, timeout_s=120, threads=1))]
+    finally:
+        device.close()
+
+
+def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(model_dir, partly_delegated):
+    from harness.profile.coverage import coverage, on_fallback
+    from harness.profile.records import merged
+
+    partly = _profiled(partly_delegated)
+    cover = coverage(partly, "xnnpack")
+    # The 512 x 256 repeat and cumsum ran on the portable kernels: most of the time, far above the 10% line.
+    assert cover.intended == "XNNPACK" and cover.flagged and cover.fallback_time_share > 0.5
+    assert 0 < cover.operator_share < 1 and cover.time_share + cover.fallback_time_share == pytest.approx(1)
+    assert {r.name for r in on_fallback(merged(partly), cover)} == {"repeat.out", "cumsum.out"}
+    full = coverage(_profiled(model_dir / "tiny.pte"), "xnnpack")  # Linear, ReLU, Linear: all XNNPACK's
+    assert not full.flagged and full.time_share == full.operator_share == 1.0
+
+
+def test_coverage_of_an_ort_build_compares_with_its_execution_provider():
+    from harness.profile.coverage import coverage
+    from harness.profile.records import OperatorTime, Profile
+
+    ops = [OperatorTime("conv", "QNNExecutionProvider", 2, 8.0, 4.0), OperatorTime("topk", "CPUExecutionProvider",
+                                                                                  2, 2.0, 1.0)]
+    cover = coverage([Profile(iterations=2, operators=ops)], "ort-qnn")
+    assert cover.flagged and cover.fallback_time_share == pytest.approx(0.2) and cover.operator_share == 0.5
+    # A CPU build has no fallback: all of it ran where it was meant to.
+    assert not coverage([Profile(iterations=2, operators=ops[1:])], "ort-cpu").flagged
+    assert coverage([], "xnnpack") is None

@@ -5,6 +5,6 @@ Parsers are pure functions from what a profiler wrote to :class:`OperatorTime` r
 separate from the measured runs of its cell, so the profiler's overhead never touches a latency sample.
 """
 
-from harness.profile.records import OperatorTime, Profile, aggregate
+from harness.profile.records import CellOperator, OperatorTime, Profile, aggregate, merged
 
-__all__ = ["OperatorTime", "Profile", "aggregate"]
+__all__ = ["CellOperator", "OperatorTime", "Profile", "aggregate", "merged"]

@@ -44,3 +44,35 @@ def aggregate(calls: list[tuple[str, str, str, float]]) -> list[OperatorTime]:
                             median_ms=statistics.median(times), op_type=kinds[(name, backend)])
                for (name, backend), times in grouped.items()]
     return sorted(records, key=lambda r: (-r.total_ms, r.name))
+
+
+@dataclass(frozen=True)
+class CellOperator:
+    """One operator of a cell over its profiling runs: its time per inference, from the median call (a call the
+    machine preempted moves a total, not a median) times its calls per inference."""
+
+    name: str
+    backend: str
+    op_type: str
+    calls_per_inference: float
+    per_inference_ms: float
+    median_ms: float
+
+
+def merged(profiles: list[Profile]) -> list[CellOperator]:
+    """A cell's operators over all its profiling runs (the median over runs of each figure), slowest first."""
+    per_run: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
+    kinds: dict[tuple[str, str], str] = {}
+    for profile in profiles:
+        if profile.iterations <= 0:
+            continue
+        for r in profile.operators:
+            calls = r.calls / profile.iterations
+            per_run[(r.name, r.backend)].append((calls, r.median_ms * calls, r.median_ms))
+            kinds.setdefault((r.name, r.backend), r.op_type)
+    out = [CellOperator(name=name, backend=backend, op_type=kinds[(name, backend)],
+                        calls_per_inference=statistics.median(v[0] for v in values),
+                        per_inference_ms=statistics.median(v[1] for v in values),
+                        median_ms=statistics.median(v[2] for v in values))
+           for (name, backend), values in per_run.items()]
+    return sorted(out, key=lambda r: (-r.per_inference_ms, r.name))
