@@ -188,7 +188,12 @@ def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profil
     from harness.store import Store
     from tests.helpers import copy_model, write
 
-    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    import onnx
+
+    model = onnx.load(str(model_dir / "tiny.onnx"))
+    model.graph.node[-1].name = HOSTILE_NODE  # node names are the exporter's (or anyone's) text
+    (tmp_path / "builds").mkdir()
+    onnx.save(model, str(tmp_path / "builds" / "tiny.onnx"))
     copy_model(partly_delegated.parent, "partly.pte", tmp_path / "builds", manifest={
         "model": "partly", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
     copy_model(partly_delegated.parent, "partly.etrecord", tmp_path / "builds")
@@ -206,13 +211,18 @@ def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profil
         """)
     outcome = run_plan(plan, tmp_path / "h.db")
     with Store(tmp_path / "h.db") as store:
-        return {c.artifact["format"]: c for c in store.cells(outcome.run_id)}
+        return {c.artifact["format"]: c for c in store.cells(outcome.run_id)}, outcome.run_id
+
+
+HOSTILE_NODE = "<img src=x onerror=alert(1)>"
 
 
 def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_dir, host_inventory,
                                                                partly_delegated):
     # Before, a cell had no profiling run and the store had nowhere to keep one.
-    cells = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=1)
+    from harness.report.html import write_report
+
+    cells, run_id = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=1)
     for fmt, backends in (("onnx", {"CPUExecutionProvider"}), ("pte", {"XNNPACK", PORTABLE_CPU})):
         cell = cells[fmt]
         assert cell.status == "ok" and len(cell.samples_ms) == 2 * 4  # the profiling run adds no sample
@@ -221,10 +231,17 @@ def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_
         assert {r.backend for r in profile.operators} == backends
         assert [r.total_ms for r in profile.operators] == sorted((r.total_ms for r in profile.operators), reverse=True)
     assert "aten.cumsum.default" in {r.op_type for r in cells["pte"].profiles[0].operators}
+    assert HOSTILE_NODE in {r.name for r in cells["onnx"].profiles[0].operators}
+    # The report shows each cell's slowest operators and its coverage; the partly delegated build is flagged.
+    page = write_report(tmp_path / "h.db", run_id, tmp_path / "report").read_text()
+    assert page.count("slowest operators") == 2 and "cumsum.out" in page
+    assert "CPU fallback: " in page and "ran on portable CPU, not XNNPACK" in page
+    assert "CPUExecutionProvider ran 100% of the profiled time" in page  # an ORT CPU build has no fallback
+    assert HOSTILE_NODE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
 def test_profile_runs_zero_profiles_nothing(tmp_path, model_dir, host_inventory, partly_delegated):
-    cells = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=0)
+    cells, _ = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=0)
     assert all(c.status == "ok" and c.profiles == [] for c in cells.values())
 
 
@@ -266,3 +283,52 @@ def test_coverage_of_an_ort_build_compares_with_its_execution_provider():
     # A CPU build has no fallback: all of it ran where it was meant to.
     assert not coverage([Profile(iterations=2, operators=ops[1:])], "ort-cpu").flagged
     assert coverage([], "xnnpack") is None
+
+
+def _op(name: str, ms: float, backend: str = "XNNPACK"):
+    from harness.profile.records import CellOperator
+
+    return CellOperator(name=name, backend=backend, op_type="", calls_per_inference=1, per_inference_ms=ms,
+                        median_ms=ms)
+
+
+def test_a_heavier_layer_is_named_first_and_explains_its_share_of_the_change():
+    from harness.profile.diff import operator_diff
+
+    before = [_op("embed", 1.0), _op("layer1", 2.0), _op("layer2", 2.0), _op("layer3", 2.0), _op("head", 1.0)]
+    # layer2 got 3 ms heavier (injected), the others a little: +0.1, +0.2, +0.05, +0.15 ms; the change is +3.5 ms.
+    after = [_op("embed", 1.1), _op("layer1", 2.2), _op("layer2", 5.0), _op("layer3", 2.05), _op("head", 1.15)]
+    diff = operator_diff(before, after)
+    assert [c.name for c in diff.top] == ["layer2", "layer1", "head"]
+    assert diff.change_ms == pytest.approx(3.5)
+    assert diff.explained_share == pytest.approx((3.0 + 0.2 + 0.15) / 3.5)
+    assert diff.reading() == ("top 3 operators explain 96% of the +3.5 ms change: layer2 (+3 ms), layer1 (+0.2 ms), "
+                              "head (+0.15 ms)")
+
+
+def test_an_operator_only_one_build_has_counts_whole_and_no_change_says_so():
+    from harness.profile.diff import operator_diff
+
+    diff = operator_diff([_op("gemm", 4.0)], [_op("gemm", 1.0), _op("dequant", 0.5, "portable CPU")])
+    assert diff.change_ms == pytest.approx(-2.5) and [c.name for c in diff.top] == ["gemm"]
+    assert diff.explained_share == pytest.approx(3.0 / 2.5)
+    assert operator_diff([_op("gemm", 4.0)], [_op("gemm", 4.0)]).reading() == "no change in profiled time"
+
+
+def test_the_int4_against_int8_row_names_the_operators_that_explain_the_change():
+    from types import SimpleNamespace
+
+    from harness.report.quant import quant_pairs
+
+    def view(quant: str, layer_ms: float, p50_ms: float):
+        runs = [{"run_index": i, "status": "ok", "p50_ms": p50_ms * (1 + i / 100), "p95_ms": 2 * p50_ms}
+                for i in range(3)]
+        artifact = {"model": "m", "stage": "asr-encoder", "format": "pte", "backend": "xnnpack",
+                    "quantization": quant, "size_bytes": 100}
+        return SimpleNamespace(cell=SimpleNamespace(device_id="host", artifact=artifact, runs=runs), summary=object(),
+                               role="", operators=[_op("layer", layer_ms), _op("head", 1.0)])
+
+    data = SimpleNamespace(cells=[view("int8", 2.0, 3.0), view("int4", 5.0, 6.0)], comparisons=[])
+    (pair,) = quant_pairs(data)
+    # Before, the row had latency, WER and size only.
+    assert pair.operators.reading() == "top operator explains 100% of the +3 ms change: layer (+3 ms)"

@@ -31,6 +31,16 @@ class Coverage:
         """A delegate build running a material share of its time on the CPU fallback."""
         return self.fallback_time_share >= FALLBACK_FLAG_SHARE
 
+    def reading(self) -> str:
+        """"XNNPACK ran 38% of the profiled time and 2 of 4 operators; 62% ran on the portable CPU"."""
+        text = f"{self.intended} ran {self.time_share:.0%} of the profiled time and {self.operator_share:.0%} of the operators"
+        return text + (f"; {self.fallback_time_share:.0%} ran on {self.fallback}" if self.fallback_time_share else "")
+
+    def flag(self) -> str:
+        """The warning a flagged cell carries."""
+        return (f"CPU fallback: {self.fallback_time_share:.0%} of the profiled time ran on {self.fallback}, not "
+                f"{self.intended} (the flag is from {FALLBACK_FLAG_SHARE:.0%})")
+
 
 def coverage(profiles: list[Profile], build_backend: str) -> Coverage | None:
     """The coverage of a cell's profiling runs for a build made for ``build_backend``; None without operators."""
