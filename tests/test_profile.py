@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.profile.ort import parse_ort_profile
+from harness.profile.ort import ort_run_totals, parse_ort_profile
 from harness.profile.records import PORTABLE_CPU
 
 
@@ -36,6 +36,8 @@ def test_ort_profile_gives_every_node_once_per_kept_run(model_dir, tmp_path):
     assert [r.total_ms for r in records] == sorted((r.total_ms for r in records), reverse=True)
     # The warm-up run is left out: counted, it would make 4 calls per node (a parser that ignores skip_runs).
     assert all(r.calls == 4 for r in parse_ort_profile(text, skip_runs=0))
+    totals = ort_run_totals(text, skip_runs=1)
+    assert len(totals) == 3 and sum(totals) == pytest.approx(sum(r.total_ms for r in records))
 
 
 def test_ort_profile_that_is_not_one_is_refused():
@@ -110,7 +112,7 @@ def test_etdump_gives_the_delegate_call_and_the_portable_kernel_apart(partly_del
 
 
 def test_same_kernel_twice_per_inference_is_told_apart_by_position():
-    from harness.profile.etdump import EtEvent, parse_et_events
+    from harness.profile.etdump import EtEvent, et_run_totals, parse_et_events
 
     events = [EtEvent("native_call_add.out", None, ("aten.add.Tensor",), (1.0, 2.0)),
               EtEvent("DELEGATE_CALL", "XnnpackBackend", (), (5.0, 7.0)),
@@ -119,6 +121,8 @@ def test_same_kernel_twice_per_inference_is_told_apart_by_position():
     records = {r.name: r for r in parse_et_events(events)}
     assert set(records) == {"add.out #1", "add.out #2", "XNNPACK delegate call"}
     assert records["add.out #1"].total_ms == 3.0 and records["XNNPACK delegate call"].median_ms == 6.0
+    # Per execution: the kernels and the delegate call, not the delegate's own inner event (GEMM #1).
+    assert et_run_totals(events) == [9.0, 12.0] and et_run_totals(events, skip_runs=1) == [12.0]
 
 
 def _host_device():
@@ -332,3 +336,34 @@ def test_the_int4_against_int8_row_names_the_operators_that_explain_the_change()
     (pair,) = quant_pairs(data)
     # Before, the row had latency, WER and size only.
     assert pair.operators.reading() == "top operator explains 100% of the +3 ms change: layer (+3 ms)"
+
+
+@pytest.fixture(scope="module")
+def heavier(tmp_path_factory) -> Path:
+    """An MLP big enough (64 x 512 -> 2048 -> 512) that a call's own Python overhead is a sliver of its time, as
+    .onnx and as an XNNPACK .pte."""
+    import torch
+
+    from harness.zoo.export import export_onnx, export_pte_xnnpack
+
+    out = tmp_path_factory.mktemp("heavier")
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(512, 2048), torch.nn.ReLU(), torch.nn.Linear(2048, 512)).eval()
+    example = (torch.randn(64, 512),)
+    export_onnx(module, example, out / "mlp.onnx", ["x"], ["y"])
+    export_pte_xnnpack(module, example, out / "mlp.pte")
+    return out
+
+
+@pytest.mark.parametrize("name", ["mlp.onnx", "mlp.pte"])
+def test_the_operators_account_for_the_profiling_runs_own_latency(name, heavier):
+    from harness.profile.records import accounted_share, merged
+
+    (profile,) = _profiled(heavier / name)
+    assert len(profile.operators_ms) == len(profile.latency_ms) == profile.iterations
+    # Within 10%, inference by inference: the operators are where the time went, not a fraction of it (a parser
+    # that skipped a kind of event, or counted XNNPACK's inner events besides its delegate call, would be far off).
+    assert accounted_share(profile) == pytest.approx(1, abs=0.10)
+    # The records add up to the same time as the per-inference sums (the same events, aggregated another way).
+    assert sum(r.per_inference_ms for r in merged([profile])) == pytest.approx(
+        sum(profile.operators_ms) / profile.iterations)

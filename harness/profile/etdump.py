@@ -52,6 +52,13 @@ def parse_et_events(events: list[EtEvent], skip_runs: int = 0) -> list[OperatorT
     return aggregate(calls)
 
 
+def et_run_totals(events: list[EtEvent], skip_runs: int = 0) -> list[float]:
+    """Each execution after the first ``skip_runs``: the summed time of its kernel and delegate calls, ms."""
+    counted = [e.durations_ms[skip_runs:] for e in events if not e.delegated_op and
+               (e.name.startswith(_NATIVE_PREFIX) or e.name == _DELEGATE_CALL)]
+    return [sum(values) for values in zip(*counted)] if counted else []
+
+
 def _display_name(event: EtEvent) -> str:
     if event.name == _DELEGATE_CALL:
         return f"{DELEGATE_NAMES.get(event.delegate, event.delegate or 'delegate')} delegate call"
@@ -72,8 +79,10 @@ def inspector_events(inspector) -> list[EtEvent]:
     return out
 
 
-def read_etdump(etdump: Path, etrecord: str | None, skip_runs: int, notes: list[str]) -> list[OperatorTime]:
-    """An ETDump file (with the build's ETRecord when there is one, for the ATen ops behind each call)."""
+def read_etdump(etdump: Path, etrecord: str | None, skip_runs: int,
+                notes: list[str]) -> tuple[list[OperatorTime], list[float]]:
+    """An ETDump file (with the build's ETRecord when there is one, for the ATen ops behind each call) -> its
+    operators and each execution's summed operator time."""
     import warnings
 
     from executorch.devtools import Inspector
@@ -84,4 +93,5 @@ def read_etdump(etdump: Path, etrecord: str | None, skip_runs: int, notes: list[
     with warnings.catch_warnings():  # "Output Buffer not found": no intermediate outputs are asked for
         warnings.simplefilter("ignore")
         inspector = Inspector(etdump_path=str(etdump), etrecord=etrecord)
-    return parse_et_events(inspector_events(inspector), skip_runs)
+    events = inspector_events(inspector)
+    return parse_et_events(events, skip_runs), et_run_totals(events, skip_runs)

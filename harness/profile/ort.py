@@ -36,9 +36,13 @@ def parse_ort_profile(text: str, skip_runs: int = 0) -> list[OperatorTime]:
     return aggregate(calls)
 
 
-def model_runs(text: str) -> int:
-    """How many ``session.run`` calls the profile holds."""
-    return sum(1 for e in _events(json.loads(text)) if e.get("cat") == "Session" and e.get("name") == "model_run")
+def ort_run_totals(text: str, skip_runs: int = 0) -> list[float]:
+    """Each ``model_run`` after the first ``skip_runs``: the summed time of its node kernels, ms, in order."""
+    events = _events(json.loads(text))
+    kept = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                  if e.get("cat") == "Session" and e.get("name") == "model_run")[skip_runs:]
+    kernels = [e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith(_KERNEL_SUFFIX)]
+    return [sum(e["dur"] for e in kernels if start <= e["ts"] <= end) / 1000.0 for start, end in kept]
 
 
 def _events(events: list) -> list[dict]:

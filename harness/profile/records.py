@@ -29,8 +29,16 @@ class Profile:
 
     iterations: int  # inferences profiled (warm-ups excluded)
     latency_ms: list[float] = field(default_factory=list)  # the profiling run's own timing of each of them
+    operators_ms: list[float] = field(default_factory=list)  # the operators' summed time in each of them
     operators: list[OperatorTime] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def accounted_share(profile: Profile) -> float | None:
+    """The median over a profiling run's inferences of the operators' time over the inference's own latency: near
+    1 when the operators are where the time went.  Per inference, so a preemption lands in both or in neither."""
+    ratios = [ops / ms for ops, ms in zip(profile.operators_ms, profile.latency_ms) if ms > 0]
+    return statistics.median(ratios) if ratios else None
 
 
 def aggregate(calls: list[tuple[str, str, str, float]]) -> list[OperatorTime]:
@@ -48,8 +56,8 @@ def aggregate(calls: list[tuple[str, str, str, float]]) -> list[OperatorTime]:
 
 @dataclass(frozen=True)
 class CellOperator:
-    """One operator of a cell over its profiling runs: its time per inference, from the median call (a call the
-    machine preempted moves a total, not a median) times its calls per inference."""
+    """One operator of a cell over its profiling runs: its time per inference (its total over the run's inferences,
+    so the operators of a run add up to the time its kernels took, as its latency does) and its median call."""
 
     name: str
     backend: str
@@ -68,7 +76,7 @@ def merged(profiles: list[Profile]) -> list[CellOperator]:
             continue
         for r in profile.operators:
             calls = r.calls / profile.iterations
-            per_run[(r.name, r.backend)].append((calls, r.median_ms * calls, r.median_ms))
+            per_run[(r.name, r.backend)].append((calls, r.total_ms / profile.iterations, r.median_ms))
             kinds.setdefault((r.name, r.backend), r.op_type)
     out = [CellOperator(name=name, backend=backend, op_type=kinds[(name, backend)],
                         calls_per_inference=statistics.median(v[0] for v in values),

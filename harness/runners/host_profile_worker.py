@@ -28,21 +28,24 @@ PROFILE_ITERATIONS_MAX = 20
 
 
 def _profile_onnx(path: str, specs: list | None, threads: int | None, rng, notes, folder: Path):
-    """An ORT session with its profiler on; returns (one inference, a function: runs to skip -> operators)."""
-    from harness.profile.ort import parse_ort_profile
+    """An ORT session with its profiler on; returns (one inference, a function: runs to skip ->
+    (operators, each inference's summed operator time))."""
+    from harness.profile.ort import ort_run_totals, parse_ort_profile
 
     session = ort_session(path, threads, profile_prefix=str(folder / "ort"))
     run = onnx_runner(session, specs, rng, notes)
 
     def operators(skip_runs: int):
-        return parse_ort_profile(Path(session.end_profiling()).read_text(), skip_runs)
+        text = Path(session.end_profiling()).read_text()
+        return parse_ort_profile(text, skip_runs), ort_run_totals(text, skip_runs)
 
     return run, operators
 
 
 def _profile_pte(path: str, specs: list | None, threads: int | None, rng, notes, folder: Path,
                  etrecord: str | None = None):
-    """The program loaded with ExecuTorch's event tracer on; returns (one inference, runs to skip -> operators)."""
+    """The program loaded with ExecuTorch's event tracer on; returns (one inference, runs to skip ->
+    (operators, each inference's summed operator time))."""
     from executorch.extension.pybindings import portable_lib
 
     from harness.profile.etdump import read_etdump
@@ -83,8 +86,8 @@ def profile(fmt: str, model: str, specs: list | None, warmup: int, iterations: i
             t0 = clock()
             run()
             latency_ms.append((clock() - t0) / 1e6)
-        records = operators(1 + warmup)
-    return {"profile": {"iterations": len(latency_ms), "latency_ms": latency_ms,
+        records, operators_ms = operators(1 + warmup)
+    return {"profile": {"iterations": len(latency_ms), "latency_ms": latency_ms, "operators_ms": operators_ms,
                         "operators": [dataclasses.asdict(r) for r in records], "notes": notes}}
 
 

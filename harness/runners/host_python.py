@@ -72,7 +72,7 @@ def etrecord_of(artifact: Artifact) -> Path | None:
 def parse_profile(text: str) -> Profile:
     """A profiling run's ``HARNESS_RESULT`` line -> Profile."""
     data = _payload(text)["profile"]
-    return Profile(iterations=data["iterations"], latency_ms=data["latency_ms"],
+    return Profile(iterations=data["iterations"], latency_ms=data["latency_ms"], operators_ms=data["operators_ms"],
                    operators=[OperatorTime(**record) for record in data["operators"]], notes=data.get("notes", []))
 
 

@@ -692,9 +692,9 @@ class Store:
         for table in ("profile_runs", "operators"):
             self.db.execute(f"DELETE FROM {table} WHERE cell_id=?", (cell_id,))
         for index, profile in enumerate(profiles):
-            self.db.execute("INSERT INTO profile_runs VALUES (?,?,?,?,?)",
+            self.db.execute("INSERT INTO profile_runs VALUES (?,?,?,?,?,?)",
                             (cell_id, index, profile.iterations, json.dumps(profile.latency_ms),
-                             "\n".join(profile.notes)))
+                             json.dumps(profile.operators_ms), "\n".join(profile.notes)))
             self.db.executemany("INSERT INTO operators VALUES (?,?,?,?,?,?,?,?,?)",
                                 [(cell_id, index, position, r.name, r.backend, r.op_type, r.calls, r.total_ms,
                                   r.median_ms) for position, r in enumerate(profile.operators)])
@@ -973,6 +973,7 @@ class Store:
                                      ORDER BY cell_id, profile_index""", list(by_id)):
             by_id[r["cell_id"]].profiles.append(Profile(
                 iterations=r["iterations"], latency_ms=_loads(r["latency_json"]) or [],
+                operators_ms=_loads(r["operators_ms_json"]) or [],
                 operators=operators.get((r["cell_id"], r["profile_index"]), []),
                 notes=r["notes"].splitlines()))
 

@@ -108,7 +108,8 @@ def _v4_to_v5(db: sqlite3.Connection) -> None:
 _V6_PROFILE_RUNS = """
 CREATE TABLE profile_runs (
     cell_id INTEGER NOT NULL REFERENCES cells(cell_id), profile_index INTEGER NOT NULL, iterations INTEGER NOT NULL,
-    latency_json TEXT NOT NULL, notes TEXT NOT NULL, PRIMARY KEY (cell_id, profile_index)
+    latency_json TEXT NOT NULL, operators_ms_json TEXT NOT NULL, notes TEXT NOT NULL,
+    PRIMARY KEY (cell_id, profile_index)
 ) WITHOUT ROWID"""
 _V6_OPERATORS = """
 CREATE TABLE operators (

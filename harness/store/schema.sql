@@ -177,6 +177,7 @@ CREATE TABLE IF NOT EXISTS profile_runs (
     profile_index INTEGER NOT NULL,
     iterations    INTEGER NOT NULL,
     latency_json  TEXT NOT NULL,  -- each profiled inference as the run itself timed it, ms
+    operators_ms_json TEXT NOT NULL,  -- each profiled inference's operators, summed, ms
     notes         TEXT NOT NULL,
     PRIMARY KEY (cell_id, profile_index)
 ) WITHOUT ROWID;
