@@ -367,3 +367,28 @@ def test_the_operators_account_for_the_profiling_runs_own_latency(name, heavier)
     # The records add up to the same time as the per-inference sums (the same events, aggregated another way).
     assert sum(r.per_inference_ms for r in merged([profile])) == pytest.approx(
         sum(profile.operators_ms) / profile.iterations)
+
+
+def test_without_an_etrecord_a_delegate_call_is_unnamed_and_counts_as_the_builds_delegate(partly_delegated,
+                                                                                        tmp_path):
+    from harness.profile.coverage import coverage
+    from harness.profile.etdump import parse_et_events
+    from harness.profile.records import UNNAMED_DELEGATE, Profile
+
+    # Without the ETRecord the Inspector names no backend for a delegate call: stored as None it broke the run.
+    records = parse_et_events(_etdump_events(partly_delegated, tmp_path, runs=3, etrecord=None), skip_runs=1)
+    assert {r.backend for r in records} == {UNNAMED_DELEGATE, PORTABLE_CPU}
+    cover = coverage([Profile(iterations=2, operators=records)], "xnnpack")
+    assert cover.time_share + cover.fallback_time_share == pytest.approx(1) and cover.time_share > 0
+
+
+def test_a_profile_with_a_mistyped_operator_is_refused_before_the_store():
+    from harness.runners.host_python import parse_profile
+    from harness.wire import RESULT_PREFIX
+
+    broken = {"profile": {"iterations": 1, "latency_ms": [1.0], "operators_ms": [1.0], "operators": [
+        {"name": "x", "backend": None, "calls": 1, "total_ms": 1.0, "median_ms": 1.0, "op_type": ""}]}}
+    import json
+
+    with pytest.raises(ValueError, match="mistyped"):
+        parse_profile(RESULT_PREFIX + json.dumps(broken))

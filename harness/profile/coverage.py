@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.profile.records import PORTABLE_CPU, CellOperator, Profile, merged
+from harness.profile.records import PORTABLE_CPU, UNNAMED_DELEGATE, CellOperator, Profile, merged
 
 # A build made for a delegate that spends this share of its profiled time or more on the CPU fallback is flagged:
 # the delegate did not take part of the graph, and the latency is mostly that part's.
@@ -51,11 +51,15 @@ def coverage(profiles: list[Profile], build_backend: str) -> Coverage | None:
     fallback = ORT_CPU if build_backend.startswith("ort-") else PORTABLE_CPU
     total_ms = sum(r.per_inference_ms for r in operators)
 
+    def ran_on(r: CellOperator, backend: str) -> bool:
+        # A delegate call the profile could not name (no ETRecord) ran in the delegate the build was lowered to.
+        return r.backend == backend or (r.backend == UNNAMED_DELEGATE and backend == intended != fallback)
+
     def time_on(backend: str) -> float:
-        return sum(r.per_inference_ms for r in operators if r.backend == backend) / total_ms if total_ms else 0.0
+        return sum(r.per_inference_ms for r in operators if ran_on(r, backend)) / total_ms if total_ms else 0.0
 
     return Coverage(intended=intended, fallback=fallback,
-                    operator_share=sum(r.backend == intended for r in operators) / len(operators),
+                    operator_share=sum(ran_on(r, intended) for r in operators) / len(operators),
                     time_share=time_on(intended),
                     fallback_time_share=0.0 if fallback == intended else time_on(fallback))
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.profile.records import PORTABLE_CPU, OperatorTime, aggregate
+from harness.profile.records import PORTABLE_CPU, UNNAMED_DELEGATE, OperatorTime, aggregate
 
 # ExecuTorch's delegate ids -> the backend names the report shows (and coverage compares with the build's).
 DELEGATE_NAMES = {"XnnpackBackend": "XNNPACK", "QnnBackend": "QNN HTP", "CoreMLBackend": "Core ML",
@@ -45,7 +45,7 @@ def parse_et_events(events: list[EtEvent], skip_runs: int = 0) -> list[OperatorT
     for event, name in zip(counted, names):
         seen[name] += 1
         unique = f"{name} #{seen[name]}" if repeats[name] > 1 else name
-        backend = DELEGATE_NAMES.get(event.delegate, event.delegate) if event.name == _DELEGATE_CALL else PORTABLE_CPU
+        backend = _delegate_name(event) if event.name == _DELEGATE_CALL else PORTABLE_CPU
         op_type = ", ".join(event.op_types)
         op_type = op_type if len(op_type) <= OP_TYPES_MAX_CHARS else op_type[:OP_TYPES_MAX_CHARS - 1] + "…"
         calls.extend((unique, backend, op_type, ms) for ms in event.durations_ms[skip_runs:])
@@ -59,9 +59,13 @@ def et_run_totals(events: list[EtEvent], skip_runs: int = 0) -> list[float]:
     return [sum(values) for values in zip(*counted)] if counted else []
 
 
+def _delegate_name(event: EtEvent) -> str:
+    return DELEGATE_NAMES.get(event.delegate, event.delegate) if event.delegate else UNNAMED_DELEGATE
+
+
 def _display_name(event: EtEvent) -> str:
     if event.name == _DELEGATE_CALL:
-        return f"{DELEGATE_NAMES.get(event.delegate, event.delegate or 'delegate')} delegate call"
+        return f"{_delegate_name(event)} call" if not event.delegate else f"{_delegate_name(event)} delegate call"
     return event.name[len(_NATIVE_PREFIX):]
 
 
@@ -92,6 +96,13 @@ def read_etdump(etdump: Path, etrecord: str | None, skip_runs: int,
                      "(export with an ETRecord, <name>.etrecord beside the .pte, to map them)")
     with warnings.catch_warnings():  # "Output Buffer not found": no intermediate outputs are asked for
         warnings.simplefilter("ignore")
-        inspector = Inspector(etdump_path=str(etdump), etrecord=etrecord)
+        try:
+            inspector = Inspector(etdump_path=str(etdump), etrecord=etrecord)
+        except Exception as exc:  # noqa: BLE001 - a damaged ETRecord, or one from another export of the build
+            if etrecord is None:
+                raise
+            notes.append(f"the ETRecord beside this build could not be read ({type(exc).__name__}: "
+                         f"{str(exc)[:160]}); operators are named without their source ops (export it again)")
+            inspector = Inspector(etdump_path=str(etdump), etrecord=None)
     events = inspector_events(inspector)
     return parse_et_events(events, skip_runs), et_run_totals(events, skip_runs)

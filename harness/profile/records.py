@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 # The backend name of an operator ExecuTorch ran itself (not inside a delegate): its portable/optimized kernels.
 PORTABLE_CPU = "portable CPU"
+# A delegate call whose backend the profile does not name (an ETDump read without the build's ETRecord).
+UNNAMED_DELEGATE = "delegate"
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,13 @@ def etrecord_of(artifact: Artifact) -> Path | None:
 def parse_profile(text: str) -> Profile:
     """A profiling run's ``HARNESS_RESULT`` line -> Profile."""
     data = _payload(text)["profile"]
+    operators = [OperatorTime(**record) for record in data["operators"]]
+    for r in operators:  # the store keeps names as text and times as numbers: anything else is a broken profile
+        if not (isinstance(r.name, str) and isinstance(r.backend, str) and isinstance(r.op_type, str)
+                and isinstance(r.calls, int) and all(isinstance(v, (int, float)) for v in (r.total_ms, r.median_ms))):
+            raise ValueError(f"a profiled operator with a missing or mistyped field: {r}")
     return Profile(iterations=data["iterations"], latency_ms=data["latency_ms"], operators_ms=data["operators_ms"],
-                   operators=[OperatorTime(**record) for record in data["operators"]], notes=data.get("notes", []))
+                   operators=operators, notes=data.get("notes", []))
 
 
 def profile(device, model_path: str, artifact: Artifact, settings: RunSettings) -> Profile:
