@@ -242,6 +242,16 @@ def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_
     assert "CPU fallback: " in page and "ran on portable CPU, not XNNPACK" in page
     assert "CPUExecutionProvider ran 100% of the profiled time" in page  # an ORT CPU build has no fallback
     assert HOSTILE_NODE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    # Every operator row exports beside the cell's identity (before, an export held samples alone).
+    import pandas as pd
+
+    from harness.store.export import export_run
+
+    out, rows = export_run(tmp_path / "h.db", run_id, "csv", tmp_path / "ops.csv", what="operators")
+    frame = pd.read_csv(out)
+    assert rows == len(frame) == sum(len(c.profiles[0].operators) for c in cells.values())
+    assert set(frame["ran_on"]) == {"CPUExecutionProvider", "XNNPACK", PORTABLE_CPU}
+    assert set(frame.loc[frame["format"] == "pte", "backend"]) == {"xnnpack"}
 
 
 def test_profile_runs_zero_profiles_nothing(tmp_path, model_dir, host_inventory, partly_delegated):
