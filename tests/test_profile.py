@@ -115,12 +115,13 @@ def test_same_kernel_twice_per_inference_is_told_apart_by_position():
     from harness.profile.etdump import EtEvent, et_run_totals, parse_et_events
 
     events = [EtEvent("native_call_add.out", None, ("aten.add.Tensor",), (1.0, 2.0)),
-              EtEvent("DELEGATE_CALL", "XnnpackBackend", (), (5.0, 7.0)),
+              EtEvent("DELEGATE_CALL", "XnnpackBackend", ("dq", "aten.linear.default", "dq"), (5.0, 7.0)),
               EtEvent("GEMM #1", "XnnpackBackend", (), (4.0, 6.0), delegated_op=True),
               EtEvent("native_call_add.out", None, ("aten.add.Tensor",), (3.0, 3.0))]
     records = {r.name: r for r in parse_et_events(events)}
     assert set(records) == {"add.out #1", "add.out #2", "XNNPACK delegate call"}
     assert records["add.out #1"].total_ms == 3.0 and records["XNNPACK delegate call"].median_ms == 6.0
+    assert records["XNNPACK delegate call"].op_type == "dq, aten.linear.default"  # each kind named once
     # Per execution: the kernels and the delegate call, not the delegate's own inner event (GEMM #1).
     assert et_run_totals(events) == [9.0, 12.0] and et_run_totals(events, skip_runs=1) == [12.0]
 

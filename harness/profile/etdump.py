@@ -46,7 +46,7 @@ def parse_et_events(events: list[EtEvent], skip_runs: int = 0) -> list[OperatorT
         seen[name] += 1
         unique = f"{name} #{seen[name]}" if repeats[name] > 1 else name
         backend = _delegate_name(event) if event.name == _DELEGATE_CALL else PORTABLE_CPU
-        op_type = ", ".join(event.op_types)
+        op_type = ", ".join(dict.fromkeys(event.op_types))  # each kind once: a quantized call repeats its dequantize
         op_type = op_type if len(op_type) <= OP_TYPES_MAX_CHARS else op_type[:OP_TYPES_MAX_CHARS - 1] + "…"
         calls.extend((unique, backend, op_type, ms) for ms in event.durations_ms[skip_runs:])
     return aggregate(calls)
