@@ -28,13 +28,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def ort_session(path: str, threads: int | None):
-    """An onnxruntime CPU session, with ``threads`` intra-op threads when given."""
+def ort_session(path: str, threads: int | None, profile_prefix: str | None = None):
+    """An onnxruntime CPU session, with ``threads`` intra-op threads when given; with ``profile_prefix``, ONNX
+    Runtime's own profiler on, writing its JSON there (``session.end_profiling()`` returns its path)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
 
 

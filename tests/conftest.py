@@ -22,7 +22,7 @@ class TinyNet:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    """A folder with tiny.pte and tiny-b.pte (XNNPACK), tiny.onnx, and nothing else."""
+    """A folder with tiny.pte and tiny-b.pte (XNNPACK, each with its .etrecord), tiny.onnx, and nothing else."""
     import torch
 
     from harness.zoo.export import export_onnx, export_pte_xnnpack

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "harness"
 # Packages that run during a measurement or a report; the zoo (build code) is never among their imports.
 RUN_TIME = ("devices", "runners", "run", "store", "stats", "report", "nightly", "thermal", "plan", "inventory",
-            "artifacts", "accuracy", "sim", "models")
+            "artifacts", "accuracy", "sim", "models", "profile")
 
 
 def _graph() -> dict[str, dict[str, list[str]]]:

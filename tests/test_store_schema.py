@@ -57,7 +57,7 @@ def test_v1_database_is_migrated_with_a_backup_and_nothing_lost(tmp_path):
     assert backup.exists() and sqlite3.connect(backup).execute("PRAGMA user_version").fetchone()[0] == 1
     assert list(sqlite3.connect(backup).iterdump()) == before
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "cell_stats" not in tables and "cell_runs" in tables
     host, phone = cells["host/a/latency"], cells["phone/b/latency"]
@@ -258,3 +258,21 @@ def test_a_later_run_of_the_same_bytes_under_another_name_does_not_relabel_earli
     with Store(tmp_path / "h.db") as store:
         frame = samples_frame(store, first.outcome.run_id)
     assert set(zip(frame["model"], frame["stage"])) == {("silero-vad", "vad")}
+
+
+def test_v5_database_gains_the_profile_tables_and_keeps_its_cells(tmp_path):
+    """v5 -> v6: cells gain operator profiles; cells measured before have none (fails without the _v5_to_v6 step:
+    the store's table comparison refuses the migrated database, or reading a cell finds no operators table)."""
+    from harness.store.migrate import migrate
+
+    db = tmp_path / "v5.db"
+    _v1_database(db)
+    con = sqlite3.connect(db)
+    migrate(con, db, 1, 5)
+    con.close()
+    with Store(db) as store:
+        assert store.migrated_from == 5
+        cells = store.cells("r1")
+    assert [c.cell_key for c in cells] == ["host/a/latency", "phone/b/latency"] and all(c.profiles == [] for c in cells)
+    con = sqlite3.connect(db)
+    assert {"profile_runs", "operators"} <= {n for (n,) in con.execute("SELECT name FROM sqlite_master")}

@@ -78,7 +78,9 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
     for i, pattern in enumerate(plan.artifacts):
         full = str(base / pattern)
         matches = sorted(Path(p) for p in glob.glob(full)) if glob.has_magic(pattern) else [Path(full)]
-        matches = [m for m in matches if not m.name.endswith(tuple(f".manifest{s}" for s in (".yaml", ".yml", ".json")))]
+        # A build's manifest and its ETRecord (the exporter's map for operator profiles) sit beside it: not builds.
+        matches = [m for m in matches if not m.name.endswith(tuple(f".manifest{s}" for s in (".yaml", ".yml", ".json")))
+                   and m.suffix != ".etrecord"]
         if not matches or not matches[0].exists():
             raise UserError(
                 f"artifacts[{i}]: '{pattern}' matches no file (looked in {base.resolve()}).",
@@ -142,11 +144,11 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
     settings = RunSettings(
         warmup_iterations=plan.warmup_iterations, iterations=plan.iterations,
         timeout_s=plan.timeout_s, threads=plan.threads, seed=plan.seed,
-        llm_prompt=plan.llm.prompt, llm_seq_len=plan.llm.seq_len, runs=plan.runs,
+        llm_prompt=plan.llm.prompt, llm_seq_len=plan.llm.seq_len, runs=plan.runs, profile_runs=plan.profile_runs,
     )
     # A transcription cell is one pass over the corpus: its latencies are per utterance, and a corpus
     # transcribed again would give the same transcripts at several times the cost.
-    cells, skipped = _accuracy_cells(plan, plan_path, lines, inventory, replace(settings, runs=1), devices)
+    cells, skipped = _accuracy_cells(plan, plan_path, lines, inventory, replace(settings, runs=1, profile_runs=0), devices)
     for device in devices:
         for art in artifacts:
             if art.backend not in device.backends:

@@ -124,6 +124,10 @@ class Plan(StrictModel):
     # Separate processes (host) or runner invocations (phones) per cell: the noise that decides whether
     # tomorrow looks like today lives between processes, not between iterations of one process.
     runs: PositiveCount = Field(default=DEFAULT_RUNS, le=1000)
+    # Per cell, after its measured runs: separate runs with the runtime's operator profiler on (host builds), so
+    # the report can say which operators the time went to; their overhead never touches the latency samples.
+    # 0 turns profiling off.
+    profile_runs: Count = Field(default=1, le=100)
     threads: Threads | None = None
     timeout_s: Seconds = 600.0
     cooldown: Cooldown | None = None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
 from harness.plan.budgets import budget_for
+from harness.profile import CellOperator, merged
+from harness.profile.coverage import Coverage, coverage
 from harness.report.verdict import Headline, Tile, budget_status, headline, report_checks, tiles
 from harness.run.engine import AA_SUFFIX, REF_SUFFIX
 from harness.stats import Interval, LatencySummary, per_utterance_p50, per_utterance_p95, percentile, summarize
@@ -21,6 +24,7 @@ FIGURES = [("total_ms_median", "generation (median) ms"), ("prefill_tokens_per_s
            ("generated_tokens", "generated tokens"), ("compile_ms", "Core ML compile ms"),
            ("compute_units", "compute units"), ("app_version", "app"), ("product_type", "device"),
            ("os_version", "iOS")]
+TOP_OPERATORS_SHOWN = 5  # per cell: a short table; the store keeps every operator
 
 
 @dataclass
@@ -37,6 +41,21 @@ class CellView:
     @property
     def anchor(self) -> str:
         return f"cell-{self.cell.cell_id}"
+
+    @cached_property
+    def operators(self) -> list[CellOperator]:
+        """The cell's operators over its profiling runs, slowest first (none when it was not profiled)."""
+        return merged(self.cell.profiles)
+
+    @cached_property
+    def coverage(self) -> Coverage | None:
+        return coverage(self.cell.profiles, self.cell.artifact["backend"])
+
+    @property
+    def top_operators(self) -> list[tuple[CellOperator, float]]:
+        """The slowest operators with each one's share of the profiled time per inference."""
+        total_ms = sum(r.per_inference_ms for r in self.operators)
+        return [(r, r.per_inference_ms / total_ms if total_ms else 0.0) for r in self.operators[:TOP_OPERATORS_SHOWN]]
 
     @property
     def row_anchor(self) -> str:
@@ -198,6 +217,8 @@ def _verdict(view: CellView, budgets: dict[str, float | None]) -> None:
         view.flags.append("thermally throttled during measurement")
     if cell.artifact["inferred"]:
         view.flags.append("inferred: " + ", ".join(cell.artifact["inferred"]))
+    if view.coverage is not None and view.coverage.flagged:
+        view.flags.append(view.coverage.flag())
 
 
 _PRECISION = {"fp32": 0, "bf16": 1, "fp16": 1, "int8": 2, "int4": 3}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.profile.diff import operator_diff
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, LatencyComparison, compare_runs
 from harness.stats.runlevel import LEVEL
 
@@ -23,6 +24,7 @@ class QuantPair:
     latency: LatencyComparison | None  # B = int4 against A = int8
     wer: object | None  # harness.accuracy.bootstrap.PairedComparison
     size_ratio: float | None
+    operators: object | None = None  # harness.profile.diff.OperatorDiff, B against A, when both were profiled
 
 
 def paired_runs(a_cell, b_cell, threshold: float = DEFAULT_THRESHOLD, alpha: float = ALPHA,
@@ -78,7 +80,8 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
             a, b = views[high], views[low]
             pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}",
                                    paired_runs(a.cell, b.cell, ci_level=QUANT_CI_LEVEL),
-                                   None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"]))
+                                   None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"],
+                                   operator_diff(a.operators, b.operators) if a.operators and b.operators else None))
     for cmp in data.comparisons:
         qa, qb = cmp.a.asr_parts[-1]["quantization"], cmp.b.asr_parts[-1]["quantization"]
         if (qa, qb) == (high, low) and _differ_only_in_quantization(cmp.a.chain, cmp.b.chain):

@@ -14,6 +14,7 @@ from harness.clock import utc_now
 from harness.devices.base import ThermalSample
 from harness.errors import DeviceError
 from harness.plan import CellSpec
+from harness.profile import Profile
 from harness.runners import Measurement, RunnerFailure, runner_module
 from harness.runners.base import check_measured
 from harness.thermal.energy import RunEnergy, run_energy
@@ -35,6 +36,7 @@ class CellResult:
     started_at: str = ""
     finished_at: str = ""
     energy: RunEnergy | None = None  # phones with a battery reading (harness/thermal/energy.py)
+    profiles: list[Profile] = field(default_factory=list)  # the cell's profiling runs, after its last measured run
 
 
 def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
@@ -88,6 +90,8 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         if result.throttled:
             notes.append(f"throttled: {why}")
         result.status = "ok"
+        if spec.chain is None and run_index == spec.settings.runs - 1:
+            result.profiles = profile_cell(spec, device, runner, remote, notes)
         result.log = "\n".join(notes + measurement.notes + device.drain_notes())
     except RunnerFailure as exc:
         result.status, result.reason, result.log = exc.status, exc.reason, "\n".join(notes + [exc.log])
@@ -117,6 +121,22 @@ def _energy_units(spec: CellSpec, m: Measurement) -> tuple[int, str]:
     if m.samples_ms:
         return len(m.samples_ms) + len(m.warmup_ms), "inference"
     return spec.settings.iterations + spec.settings.warmup_iterations, "inference"
+def profile_cell(spec: CellSpec, device, runner, remote: str, notes: list[str]) -> list[Profile]:
+    """The cell's profiling runs (``profile_runs``, each a process of its own, after its measured runs, so the
+    profiler's overhead never touches a sample), for a runner that can profile.  A profiling run that fails costs
+    the cell its operator table, never its measurement: the reason goes to the cell's log."""
+    if not spec.settings.profile_runs or not hasattr(runner, "profile"):
+        return []
+    profiles = []
+    for index in range(spec.settings.profile_runs):
+        try:
+            profile = runner.profile(device, remote, spec.artifact, spec.settings)
+        except RunnerFailure as exc:
+            notes.append(f"profiling run {index + 1} {exc.status}: {exc.reason}")
+            break
+        notes.extend(note for note in profile.notes if note not in notes)  # the same for every run
+        profiles.append(profile)
+    return profiles
 
 
 def _check_numbers(m: Measurement) -> None:

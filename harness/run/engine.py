@@ -219,7 +219,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                                   resumed_cells=len(cells), already_complete=True)
             store.set_run_status(run_id, "running")
         else:
-            settings = plan.model_dump(mode="json", include={"warmup_iterations", "iterations", "runs", "threads",
+            settings = plan.model_dump(mode="json", include={"warmup_iterations", "iterations", "runs", "profile_runs", "threads",
                                                              "timeout_s", "cooldown", "thermal_period_s", "seed", "llm"})
             if calibration:
                 settings["calibration"] = True

@@ -101,6 +101,8 @@ class RunSettings:
     llm_seq_len: int = 16  # LLM cells: prompt + generated tokens, as llama_main's --seq_len
     runs: int = 1
     htp_performance_mode: str | None = None  # QNN cells (qnn, ort-qnn): the plan's HTP power mode; None elsewhere
+    # Operator-profiling runs after the cell's measured ones (runners with a ``profile`` function); 0: none.
+    profile_runs: int = 0
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

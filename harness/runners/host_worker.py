@@ -75,6 +75,10 @@ def _load_onnx(path: str, specs: list | None, threads: int | None, rng, notes) -
     started = time.perf_counter_ns()
     session = ort_session(path, threads)
     load_ms = (time.perf_counter_ns() - started) / 1e6
+    return onnx_runner(session, specs, rng, notes), load_ms
+
+
+def onnx_runner(session, specs: list | None, rng, notes) -> Callable[[], Any]:
     discovered = []
     for inp in session.get_inputs():
         dynamic = any(not isinstance(d, int) for d in inp.shape)
@@ -82,12 +86,10 @@ def _load_onnx(path: str, specs: list | None, threads: int | None, rng, notes) -
         discovered.append({"name": inp.name, "shape": shape, "dtype": ORT_DTYPES.get(inp.type, "float32"),
                            "dynamic": dynamic})
     feeds = {s["name"]: make_array(s, rng) for s in _merge_specs(discovered, specs, notes)}
-    return (lambda: session.run(None, feeds)), load_ms
+    return lambda: session.run(None, feeds)
 
 
 def _load_pte(path: str, specs: list | None, threads: int | None, rng, notes) -> tuple[Callable[[], Any], float]:
-    import torch
-
     Runtime = import_executorch_runtime().Runtime
 
     set_executorch_threads(threads)
@@ -96,14 +98,19 @@ def _load_pte(path: str, specs: list | None, threads: int | None, rng, notes) ->
     program = runtime.load_program(path)
     method = program.load_method("forward")
     load_ms = (time.perf_counter_ns() - started) / 1e6
-    meta = method.metadata
+    inputs = pte_inputs(method.metadata, specs, rng, notes)
+    return (lambda: method.execute(inputs)), load_ms
+
+
+def pte_inputs(meta, specs: list | None, rng, notes) -> list:
+    import torch
+
     discovered = []
     for i in range(meta.num_inputs()):
         info = meta.input_tensor_meta(i)
         discovered.append({"name": f"input{i}", "shape": list(info.sizes()),
                            "dtype": _ET_DTYPES.get(info.dtype(), "float32")})
-    inputs = [torch.from_numpy(make_array(s, rng)) for s in _merge_specs(discovered, specs, notes)]
-    return (lambda: method.execute(inputs)), load_ms
+    return [torch.from_numpy(make_array(s, rng)) for s in _merge_specs(discovered, specs, notes)]
 
 
 LOADERS = {"onnx": _load_onnx, "pte": _load_pte}
@@ -148,8 +155,9 @@ def measure(fmt: str, model: str, specs: list | None, warmup: int, iterations: i
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def arguments(description: str) -> argparse.ArgumentParser:
+    """The worker's command line (the profiling worker takes the same, and more)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", required=True)
     parser.add_argument("--format", required=True, choices=sorted(LOADERS))
     parser.add_argument("--inputs-json", default="null", help="manifest 'inputs' as JSON")
@@ -157,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, required=True)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(__doc__).parse_args(argv)
     result = measure(args.format, args.model, json.loads(args.inputs_json), args.warmup,
                      args.iterations, args.threads or None, args.seed)
     sys.stdout.flush()

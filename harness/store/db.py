@@ -30,7 +30,7 @@ from harness.errors import UserError
 from harness.stats import percentile, run_values
 from harness.thermal.energy import RunEnergy, cell_energy
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 LOCK_WAIT_S = 30.0  # how long a harness waits for another one writing the same database
 
 
@@ -198,6 +198,7 @@ class CellRecord:
     warmup_ms: np.ndarray = field(default_factory=lambda: np.empty(0))
     thermals: list[dict[str, Any]] = field(default_factory=list)
     transcripts: list[dict[str, Any]] = field(default_factory=list)
+    profiles: list = field(default_factory=list)  # harness.profile.Profile per profiling run (v6), in order
 
     @property
     def label(self) -> str:
@@ -698,7 +699,21 @@ class Store:
                         self.db.execute(f"DELETE FROM {table} WHERE cell_id=? AND run_index=?", (cell_id, run_index))
             self._insert_run(cell_id, run_index, result)
             self._update_cell(cell_id, run_index, settings.runs, result)
+            if getattr(result, "profiles", None):
+                self._replace_profiles(cell_id, result.profiles)
         return cell_id
+
+    def _replace_profiles(self, cell_id: int, profiles: list) -> None:
+        """A cell's profiling runs (harness.profile.Profile), replacing any it had (a resumed cell profiled again)."""
+        for table in ("profile_runs", "operators"):
+            self.db.execute(f"DELETE FROM {table} WHERE cell_id=?", (cell_id,))
+        for index, profile in enumerate(profiles):
+            self.db.execute("INSERT INTO profile_runs VALUES (?,?,?,?,?,?)",
+                            (cell_id, index, profile.iterations, json.dumps(profile.latency_ms),
+                             json.dumps(profile.operators_ms), "\n".join(profile.notes)))
+            self.db.executemany("INSERT INTO operators VALUES (?,?,?,?,?,?,?,?,?)",
+                                [(cell_id, index, position, r.name, r.backend, r.op_type, r.calls, r.total_ms,
+                                  r.median_ms) for position, r in enumerate(profile.operators)])
 
     def _insert_run(self, cell_id: int, run_index: int, result) -> None:
         m = result.measurement
@@ -973,6 +988,24 @@ class Store:
         for r in self.db.execute(
                 f"SELECT * FROM transcripts WHERE cell_id IN ({marks}) ORDER BY cell_id, utt_id", list(by_id)):
             by_id[r["cell_id"]].transcripts.append(dict(r))
+        self._attach_profiles(by_id, marks)
+
+    def _attach_profiles(self, by_id: dict[int, CellRecord], marks: str) -> None:
+        from harness.profile import OperatorTime, Profile
+
+        operators: dict[tuple[int, int], list[OperatorTime]] = {}
+        for r in self.db.execute(f"""SELECT * FROM operators WHERE cell_id IN ({marks})
+                                     ORDER BY cell_id, profile_index, position""", list(by_id)):
+            operators.setdefault((r["cell_id"], r["profile_index"]), []).append(OperatorTime(
+                name=r["name"], backend=r["backend"], calls=r["calls"], total_ms=r["total_ms"],
+                median_ms=r["median_ms"], op_type=r["op_type"]))
+        for r in self.db.execute(f"""SELECT * FROM profile_runs WHERE cell_id IN ({marks})
+                                     ORDER BY cell_id, profile_index""", list(by_id)):
+            by_id[r["cell_id"]].profiles.append(Profile(
+                iterations=r["iterations"], latency_ms=_loads(r["latency_json"]) or [],
+                operators_ms=_loads(r["operators_ms_json"]) or [],
+                operators=operators.get((r["cell_id"], r["profile_index"]), []),
+                notes=r["notes"].splitlines()))
 
 
 def _locked_marked(path: Path) -> int:

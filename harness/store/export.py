@@ -47,16 +47,41 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{column: frame[column].map(neutral) for column in text})
 
 
-def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None) -> tuple[Path, int]:
-    """Write the run's samples to ``out`` (default ``<run_id>.<fmt>``); return the path and row count."""
+def operators_frame(store: Store, run_id: str) -> pd.DataFrame:
+    """Every profiled operator of a run's cells, one row per operator of each profiling run, long format."""
+    store.run(run_id)
+    rows = store.db.execute(
+        f"""SELECT c.run_id, c.device_id, c.cell_key, {identity_columns()}, a.sha256 AS artifact_sha256,
+                  p.profile_index, p.iterations, o.position, o.name, o.backend, o.op_type, o.calls, o.total_ms,
+                  o.median_ms
+           FROM operators o JOIN profile_runs p ON p.cell_id = o.cell_id AND p.profile_index = o.profile_index
+           JOIN cells c ON c.cell_id = o.cell_id JOIN artifacts a ON a.sha256 = c.artifact_sha256
+           WHERE c.run_id = ? ORDER BY c.device_id, model, stage, quantization, p.profile_index, o.position""",
+        (run_id,),
+    ).fetchall()
+    columns = ["run_id", "device_id", "cell_key", "model", "stage", "format", "backend", "quantization",
+               "artifact_sha256", "profile_index", "iterations", "position", "operator", "ran_on", "op_type", "calls",
+               "total_ms", "median_ms"]
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns)
+
+
+# What an export holds: every sample (the default), or every profiled operator.
+TABLES = {"samples": samples_frame, "operators": operators_frame}
+
+
+def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None, what: str = "samples") -> tuple[Path, int]:
+    """Write the run's samples (or its profiled operators, ``what="operators"``) to ``out`` (default
+    ``<run_id>.<fmt>``, or ``<run_id>-operators.<fmt>``); return the path and row count."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format '{fmt}'.", fix=f"use one of {', '.join(FORMATS)}.")
+    if what not in TABLES:
+        raise UserError(f"unknown export table '{what}'.", fix=f"use one of {', '.join(TABLES)}.")
     require("pandas", "export", "harness export")  # before anything is read or written
     if fmt == "parquet":
         require("pyarrow", "export", "harness export --format parquet")
-    out = out or Path(f"{run_id}.{fmt}")
+    out = out or Path(f"{run_id}{'' if what == 'samples' else '-' + what}.{fmt}")
     with Store(db_path, read_only=True) as store:
-        frame = samples_frame(store, run_id)
+        frame = TABLES[what](store, run_id)
     with replacing(out) as temp:
         if fmt == "csv":
             spreadsheet_safe(frame).to_csv(temp, index=False)

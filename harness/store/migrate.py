@@ -105,8 +105,29 @@ def _v4_to_v5(db: sqlite3.Connection) -> None:
     db.execute(_V5_CHECKS)
 
 
+_V6_PROFILE_RUNS = """
+CREATE TABLE profile_runs (
+    cell_id INTEGER NOT NULL REFERENCES cells(cell_id), profile_index INTEGER NOT NULL, iterations INTEGER NOT NULL,
+    latency_json TEXT NOT NULL, operators_ms_json TEXT NOT NULL, notes TEXT NOT NULL,
+    PRIMARY KEY (cell_id, profile_index)
+) WITHOUT ROWID"""
+_V6_OPERATORS = """
+CREATE TABLE operators (
+    cell_id INTEGER NOT NULL REFERENCES cells(cell_id), profile_index INTEGER NOT NULL, position INTEGER NOT NULL,
+    name TEXT NOT NULL, backend TEXT NOT NULL, op_type TEXT NOT NULL, calls INTEGER NOT NULL, total_ms REAL NOT NULL,
+    median_ms REAL NOT NULL, PRIMARY KEY (cell_id, profile_index, position)
+) WITHOUT ROWID"""
+
+
+def _v5_to_v6(db: sqlite3.Connection) -> None:
+    """Cells gain operator profiles (profiling runs after the measured ones); cells measured before have none
+    (nothing is backfilled: a report says a cell was not profiled)."""
+    db.execute(_V6_PROFILE_RUNS)
+    db.execute(_V6_OPERATORS)
+
+
 # Step from version N to N + 1, keyed by N.
-STEPS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+STEPS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 def snapshot(db: sqlite3.Connection, path: Path) -> Path:

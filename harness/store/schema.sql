@@ -168,3 +168,29 @@ CREATE TABLE IF NOT EXISTS checks (
     group_name      TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (run_id, position)
 ) WITHOUT ROWID;
+
+-- v6: a cell's profiling runs, made after its measured runs with the runtime's operator profiler on (their
+-- overhead never enters a sample): each run's own latency per profiled inference, and per operator (an ONNX node,
+-- an ExecuTorch kernel call or one delegate call) the backend that ran it and its time over that run.
+CREATE TABLE IF NOT EXISTS profile_runs (
+    cell_id       INTEGER NOT NULL REFERENCES cells(cell_id),
+    profile_index INTEGER NOT NULL,
+    iterations    INTEGER NOT NULL,
+    latency_json  TEXT NOT NULL,  -- each profiled inference as the run itself timed it, ms
+    operators_ms_json TEXT NOT NULL,  -- each profiled inference's operators, summed, ms
+    notes         TEXT NOT NULL,
+    PRIMARY KEY (cell_id, profile_index)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS operators (
+    cell_id       INTEGER NOT NULL REFERENCES cells(cell_id),
+    profile_index INTEGER NOT NULL,
+    position      INTEGER NOT NULL,  -- slowest total first
+    name          TEXT NOT NULL,
+    backend       TEXT NOT NULL,  -- XNNPACK, QNN HTP, portable CPU, or an ONNX Runtime execution provider
+    op_type       TEXT NOT NULL,
+    calls         INTEGER NOT NULL,
+    total_ms      REAL NOT NULL,  -- over the run's profiled inferences
+    median_ms     REAL NOT NULL,  -- of one call
+    PRIMARY KEY (cell_id, profile_index, position)
+) WITHOUT ROWID;

@@ -85,12 +85,15 @@ def onnx_int4(src: Path, out: Path) -> str:
 
 
 def _lower_xnnpack(exported, out: Path) -> None:
-    """One ExportedProgram as an XNNPACK-delegated .pte."""
+    """One ExportedProgram as an XNNPACK-delegated .pte, with its ETRecord beside it (``<name>.etrecord``): the
+    map from each profiled call back to the ATen ops it runs, which the host's operator profile names."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()],
+                                          generate_etrecord=True).to_executorch()
     out.write_bytes(program.buffer)
+    program.get_etrecord().save(str(out.with_suffix(".etrecord")))
 
 
 def _drop_unused_weights(graph_module: torch.fx.GraphModule) -> None:

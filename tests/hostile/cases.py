@@ -192,6 +192,32 @@ def _(root):
     bad_run(root, "plan.yaml", "runs", line=6)
 
 
+@case("bad input", "plan: negative profile_runs")
+def _(root):
+    lab(root, "profile_runs: -1\n")
+    bad_run(root, "plan.yaml", "profile_runs", line=8)
+
+
+@case("fault", "a damaged .etrecord beside a .pte: measured and profiled, operators unmapped, the log says why")
+def _(root):
+    lab(root)
+    (root / "builds" / "tiny.onnx").unlink()
+    (root / "builds" / "lin.pte").write_bytes(_tiny_pte_bytes())
+    (root / "builds" / "lin.etrecord").write_bytes(b"PK\x03\x04 cut short")
+    p = root / "plan.yaml"
+    p.write_text(p.read_text().replace("builds/tiny.onnx", "builds/lin.pte"))
+    proc = cli("run", str(p), "--db", "h.db", "-q", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert "Traceback" not in proc.stderr
+    from harness.store import Store
+
+    with Store(root / "h.db", read_only=True) as store:
+        (cell,) = store.cells(store.runs(1)[0].run_id)
+    assert cell.status == "ok" and len(cell.samples_ms) == 2 * 3, (cell.status, cell.reason)
+    (profile,) = cell.profiles
+    assert profile.operators and "could not be read" in cell.log, cell.log[-800:]
+
+
 @case("bad input", "plan: unknown key")
 def _(root):
     lab(root, "iteratons: 40\n")

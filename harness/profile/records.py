@@ -1,0 +1,88 @@
+"""What a profiling run yields: per operator, the backend that ran it and its time."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+# The backend name of an operator ExecuTorch ran itself (not inside a delegate): its portable/optimized kernels.
+PORTABLE_CPU = "portable CPU"
+# A delegate call whose backend the profile does not name (an ETDump read without the build's ETRecord).
+UNNAMED_DELEGATE = "delegate"
+
+
+@dataclass(frozen=True)
+class OperatorTime:
+    """One operator (an ONNX node, an ExecuTorch kernel call or one delegate call) over a profiling run."""
+
+    name: str
+    backend: str  # what ran it: XNNPACK, QNN HTP, portable CPU, or an ONNX Runtime execution provider
+    calls: int
+    total_ms: float  # summed over every profiled inference of the run
+    median_ms: float  # of one call
+    op_type: str = ""  # the operator's kind (Gemm, aten.linear...) when the profiler names it apart from the node
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One profiling run of a cell: its operators, and its own per-inference latencies (for the check that the
+    operators account for the time the run measured)."""
+
+    iterations: int  # inferences profiled (warm-ups excluded)
+    latency_ms: list[float] = field(default_factory=list)  # the profiling run's own timing of each of them
+    operators_ms: list[float] = field(default_factory=list)  # the operators' summed time in each of them
+    operators: list[OperatorTime] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def accounted_share(profile: Profile) -> float | None:
+    """The median over a profiling run's inferences of the operators' time over the inference's own latency: near
+    1 when the operators are where the time went.  Per inference, so a preemption lands in both or in neither."""
+    ratios = [ops / ms for ops, ms in zip(profile.operators_ms, profile.latency_ms) if ms > 0]
+    return statistics.median(ratios) if ratios else None
+
+
+def aggregate(calls: list[tuple[str, str, str, float]]) -> list[OperatorTime]:
+    """(name, backend, op_type, duration_ms) per call -> one record per (name, backend), slowest total first."""
+    grouped: dict[tuple[str, str], list[float]] = defaultdict(list)
+    kinds: dict[tuple[str, str], str] = {}
+    for name, backend, op_type, ms in calls:
+        grouped[(name, backend)].append(ms)
+        kinds.setdefault((name, backend), op_type)
+    records = [OperatorTime(name=name, backend=backend, calls=len(times), total_ms=sum(times),
+                            median_ms=statistics.median(times), op_type=kinds[(name, backend)])
+               for (name, backend), times in grouped.items()]
+    return sorted(records, key=lambda r: (-r.total_ms, r.name))
+
+
+@dataclass(frozen=True)
+class CellOperator:
+    """One operator of a cell over its profiling runs: its time per inference (its total over the run's inferences,
+    so the operators of a run add up to the time its kernels took, as its latency does) and its median call."""
+
+    name: str
+    backend: str
+    op_type: str
+    calls_per_inference: float
+    per_inference_ms: float
+    median_ms: float
+
+
+def merged(profiles: list[Profile]) -> list[CellOperator]:
+    """A cell's operators over all its profiling runs (the median over runs of each figure), slowest first."""
+    per_run: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
+    kinds: dict[tuple[str, str], str] = {}
+    for profile in profiles:
+        if profile.iterations <= 0:
+            continue
+        for r in profile.operators:
+            calls = r.calls / profile.iterations
+            per_run[(r.name, r.backend)].append((calls, r.total_ms / profile.iterations, r.median_ms))
+            kinds.setdefault((r.name, r.backend), r.op_type)
+    out = [CellOperator(name=name, backend=backend, op_type=kinds[(name, backend)],
+                        calls_per_inference=statistics.median(v[0] for v in values),
+                        per_inference_ms=statistics.median(v[1] for v in values),
+                        median_ms=statistics.median(v[2] for v in values))
+           for (name, backend), values in per_run.items()]
+    return sorted(out, key=lambda r: (-r.per_inference_ms, r.name))
