@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -223,7 +224,7 @@ HOSTILE_NODE = "<img src=x onerror=alert(1)>"
 
 
 def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_dir, host_inventory,
-                                                               partly_delegated):
+                                                               partly_delegated, capsys, monkeypatch):
     # Before, a cell had no profiling run and the store had nowhere to keep one.
     from harness.report.html import write_report
 
@@ -246,9 +247,15 @@ def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_
     # Every operator row exports beside the cell's identity (before, an export held samples alone).
     import pandas as pd
 
-    from harness.store.export import export_run
+    from harness.cli import main
 
-    out, rows = export_run(tmp_path / "h.db", run_id, "csv", tmp_path / "ops.csv", what="operators")
+    # Through the command (a dropped --what would export the samples); et-v3 records hold no operators.
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", run_id, "--db", str(tmp_path / "h.db"), "--what", "operators", "--format", "et-v3"]) == 2
+    assert main(["export", run_id, "--db", str(tmp_path / "h.db"), "--what", "operators", "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    out, rows = tmp_path / Path(written["path"]), written["rows"]
+    assert out.name == f"{run_id}-operators.csv"
     frame = pd.read_csv(out)
     assert rows == len(frame) == sum(len(c.profiles[0].operators) for c in cells.values())
     assert set(frame["ran_on"]) == {"CPUExecutionProvider", "XNNPACK", PORTABLE_CPU}

@@ -49,6 +49,7 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def operators_frame(store: Store, run_id: str) -> pd.DataFrame:
     """Every profiled operator of a run's cells, one row per operator of each profiling run, long format."""
+    pd = require("pandas", "export", "harness export")
     store.run(run_id)
     rows = store.db.execute(
         f"""SELECT c.run_id, c.device_id, c.cell_key, {identity_columns()}, a.sha256 AS artifact_sha256,
