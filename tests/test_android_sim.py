@@ -477,6 +477,54 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
         server.server_close()
 
 
+def _phone_shell(tmp_path, command: str):
+    """Run one command line on a simulated phone of its own (no adb): its exit code, stdout and stderr."""
+    import threading
+
+    from harness.sim import shell
+    from harness.sim.server import start
+
+    server = start(0, tmp_path / "phone")
+    try:
+        return shell.run(server.phone, command, threading.Event())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_phones_shell_runs_as_shell_and_sees_only_the_phones_processes(tmp_path):
+    """The shell ran as root in the host's PID namespace (it saw and could signal every process of the machine,
+    the controller's included); adbd's shell is uid/gid 2000 and sees the phone's processes only."""
+    import os
+
+    result = _phone_shell(tmp_path, "id -u; id -g; ls /proc; echo pushed > /data/local/tmp/f && cat /data/local/tmp/f; "
+                                    "getprop ro.soc.model")
+    lines = result.out.split()
+    assert result.code == 0 and lines[:2] == ["2000", "2000"], result.__dict__
+    assert str(os.getpid()) not in lines and "1" in lines  # the phone's own pid 1, not this test process
+    assert lines[-2:] == ["pushed", "SM8650"]  # /data/local/tmp is shell's, the vendor daemon answers
+
+
+def test_what_the_phone_runs_with_a_cleared_environment_is_still_found_and_stopped(tmp_path):
+    """A process that dropped its environment (`env -i`) hid from the simulator's search and outlived the phone's
+    stop; in the phone's own PID namespace it is found, and stopping the phone ends it."""
+    import threading
+
+    from harness.sim import sandbox, shell
+    from harness.sim.server import start
+
+    server = start(0, tmp_path / "phone")
+    try:
+        shell.run(server.phone, "env -i sleep 300 >/dev/null 2>&1 &", threading.Event())
+        assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 30)
+        hidden = phone_processes(server.phone)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in hidden), 30), hidden
+    assert sandbox.phone_processes(server.phone) == []
+
+
 def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tmp_path, adb_server, phones):
     """A stopped run waited out STOP_WAIT_S while the runner kept measuring (close() did not end the command), and
     a thermal reading after close() made the working folder again, so folders piled up (an outside tester)."""

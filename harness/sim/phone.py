@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,8 +65,10 @@ class Phone:
     # ro.soc.model).  The chip itself stays an SM8650 whatever they say.
     props: dict = field(default_factory=lambda: dict(PROPS))
     sandbox_socket: Path | None = None  # the vendor daemon's socket (harness/sim/sandbox.py)
-    # In the environment of everything the phone's shell starts, so the simulator can find what outlived it.
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The phone's init (harness/sim/sandbox.py, boot): its bubblewrap process and the host pid of its
+    # namespaces' pid 1, which every command of the phone joins.
+    init: object | None = None
+    init_pid: int = 0
     _t: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:

@@ -233,6 +233,7 @@ class SimServer(socketserver.ThreadingTCPServer):
         self.phone = phone
         self.vendor = vendor.Daemon(phone)
         sandbox.prepare(phone, self.vendor.path)
+        sandbox.boot(phone)
         super().__init__(("127.0.0.1", port), Connection)
         self._stopped = False
 
