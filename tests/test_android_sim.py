@@ -306,6 +306,15 @@ def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb
                       "libQnnSystem.so"]
 
 
+def _qnn_pte(model_dir, dest: Path) -> None:
+    """builds/tiny.pte as a QNN build (the harness refuses a qnn manifest over an XNNPACK .pte): its delegate id
+    rewritten in place, as this machine has no QNN SDK to export one.  The phone's "silicon" times it."""
+    data = (model_dir / "tiny.pte").read_bytes()
+    assert data.count(b"XnnpackBackend") == 1
+    copy_model(model_dir, "tiny.pte", dest, manifest={"model": "tiny", "backend": "qnn"})
+    (dest / "tiny.pte").write_bytes(data.replace(b"XnnpackBackend", b"QnnBackend\0\0\0\0"))
+
+
 def _qnn_phone(tmp_path, serial, adb_port, with_backend: bool = True):
     """An SM8650 with qnn_executor_runner, the QNN SDK and (unless left out) ExecuTorch's QNN backend library."""
     tools = {"qnn_executor_runner": write(tmp_path / "tools" / "qnn_executor_runner", stand_in()),
@@ -323,9 +332,10 @@ def test_qnn_executor_runner_on_every_logging_backend(tmp_path, adb_server, phon
     succeeds pushed the real layout and set both paths.  Its one timing line is read wherever ET_LOG went."""
     server, serial = phones()
     server.phone.et_log = et_log
+    server.phone.silicon_ms = 5.0
     _qnn_phone(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\ntimeout_s: 60\n",
-                               manifest={"model": "tiny", "backend": "qnn"})
+    _qnn_pte(model_dir, tmp_path / "builds")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\ntimeout_s: 60\n")
     if et_log == "none":  # a Release build with logging compiled out: say how to rebuild it
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
         return
@@ -341,8 +351,8 @@ def test_qnn_executor_runner_without_the_executorch_backend_library_is_told_wher
         tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     _qnn_phone(tmp_path, serial, adb_server.port, with_backend=False)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n",
-                               manifest={"model": "tiny", "backend": "qnn"})
+    _qnn_pte(model_dir, tmp_path / "builds")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n")
     assert cell.status == "failed" and "qnn_executorch_backend" in cell.reason and "build-android" in cell.reason
 
 
@@ -523,6 +533,17 @@ def test_what_the_phone_runs_with_a_cleared_environment_is_still_found_and_stopp
         server.server_close()
     assert _until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in hidden), 30), hidden
     assert sandbox.phone_processes(server.phone) == []
+
+
+def test_adb_shell_passes_stdin_to_the_command_and_its_end_closes_it(adb_server, phones):
+    """`echo hi | adb shell cat` hung on the simulated phone: the host's kIdStdin packets never reached the command
+    and kIdCloseStdin never closed its stdin (adbd: shell_service.cpp, PassInput).  Several packets' worth too."""
+    _, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial, "shell"]
+    echoed = subprocess.run([*adb, "cat"], input=b"hi\n", capture_output=True, timeout=60)
+    assert (echoed.returncode, echoed.stdout) == (0, b"hi\n"), echoed
+    counted = subprocess.run([*adb, "wc -c"], input=b"x" * 300_000, capture_output=True, timeout=60)
+    assert (counted.returncode, counted.stdout.split()) == (0, [b"300000"]), counted
 
 
 def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tmp_path, adb_server, phones):

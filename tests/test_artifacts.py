@@ -104,3 +104,15 @@ def test_manifest_format_contradicting_the_file(model_dir, tmp_path):
     path = copy_model(model_dir, "tiny.onnx", tmp_path, manifest={"format": "pte"})
     with pytest.raises(UserError, match="manifest says pte but the file is onnx"):
         load_artifact(path)
+
+
+@pytest.mark.parametrize("claimed", ["qnn", "portable", "ort-qnn"])
+def test_a_manifest_backend_the_pte_is_not_delegated_to_is_refused(model_dir, tmp_path, claimed):
+    """A manifest saying qnn over an XNNPACK .pte was taken at its word: its cells were labelled QNN and measured
+    XNNPACK (or the QNN runner failed on the phone); the .pte's own delegate ids now decide."""
+    path = copy_model(model_dir, "tiny.pte", tmp_path, manifest={"backend": claimed})
+    with pytest.raises(UserError, match=f"manifest says {claimed} but the .pte delegates to xnnpack") as err:
+        load_artifact(path)
+    assert "backend: xnnpack" in str(err.value) and "tiny.pte.manifest.json" in str(err.value)
+    (tmp_path / "tiny.pte.manifest.json").write_text('{"backend": "xnnpack"}')  # the truth is accepted
+    assert load_artifact(path).backend == "xnnpack"

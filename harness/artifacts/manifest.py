@@ -196,6 +196,19 @@ def _infer(path: Path, fmt: str, manifest: Manifest) -> tuple[dict[str, Any], li
     return values, inferred
 
 
+def _check_pte_delegates(path: Path, backend: str, manifest_path: Path, line: int | None) -> None:
+    """A manifest's backend must be what the .pte runs on: its delegates (or none, for ``portable``).  Otherwise
+    the cells are labelled with one backend and measure another (or a QNN runner fails on the phone)."""
+    delegates = pte_backends(path)
+    if backend == "portable" and not delegates or backend in delegates:
+        return
+    found = f"delegates to {', '.join(delegates)}" if delegates else "has no delegate (portable kernels only)"
+    right = delegates[0] if delegates else "portable"
+    raise UserError(f"backend: the manifest says {backend} but the .pte {found}.", path=manifest_path, line=line,
+                    fix=f"write backend: {right} in the manifest, or export the model again for {backend} "
+                        f"(the manifest describes another build).")
+
+
 def load_artifact(path: Path) -> Artifact:
     """Check a model file, read its manifest, and infer what the manifest leaves out."""
     if not path.exists():
@@ -236,6 +249,8 @@ def load_artifact(path: Path) -> Artifact:
             "the manifest describes another build.",
             path=manifest_path, fix="rebuild the model or regenerate its manifest.",
         )
+    if actual == "pte" and manifest.backend is not None:
+        _check_pte_delegates(path, manifest.backend, manifest_path, lines.get(("backend",)))
     values, inferred = _infer(path, actual, manifest)
     companions = {}
     for role, rel in (manifest.companions or {}).items():

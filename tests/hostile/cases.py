@@ -274,6 +274,15 @@ def _(root):
     bad_run(root, "tiny.onnx.manifest.json", "companions.tokenizer")
 
 
+@case("bad input", "manifest: a backend the .pte is not delegated to (qnn on an XNNPACK build)")
+def _(root):
+    lab(root)
+    (root / "builds" / "tiny.pte").write_bytes(_tiny_pte_bytes())
+    (root / "builds" / "tiny.pte.manifest.yaml").write_text("model: tiny\nbackend: qnn\n")
+    (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n")
+    bad_run(root, "tiny.pte.manifest.yaml", "backend: xnnpack", line=2)
+
+
 def _corpus_check(root, folder, *names, line=None):
     proc = cli("corpus", "check", str(folder), cwd=root)
     expect_user_error(proc, *names, line=line)
