@@ -1340,6 +1340,20 @@ def _(root):
     refused_quickly(root, "devices.yaml", "tools.onnxruntime_lib", "onnxruntime_libs", line=6)
 
 
+@case("bad input", "inventory: tools.onnxruntime_libs without the QNN EP's libraries, for an ort-qnn build")
+def _(root):
+    # Was found on the phone only, after the pushes: each ort-qnn cell failed loading the QNN EP.
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").write_text(json.dumps({"model": "tiny", "backend": "ort-qnn"}))
+    (root / "ort").mkdir()
+    (root / "ort" / "libonnxruntime.so").write_text("stands in\n")
+    (root / "perf_test").write_text("stands in\n")
+    _android_entry(root, "    backends: [ort-qnn]\n    tools:\n      onnxruntime_perf_test: perf_test\n"
+                         "      onnxruntime_libs: ort\n")
+    refused_quickly(root, "devices.yaml", "libonnxruntime_providers_shared.so", "libonnxruntime_providers_qnn.so",
+                    "--use_qnn", line=8)
+
+
 @case("bad input", "inventory: a list at the top level")
 def _(root):
     lab(root)
