@@ -576,6 +576,35 @@ def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tm
     assert not list((server.phone.root / "data/local/tmp/harness/work").glob("*"))
 
 
+def test_opening_the_phone_takes_back_the_working_folders_of_killed_runs_only(tmp_path, adb_server, phones):
+    """A killed run's working folder stayed under /data/local/tmp/harness/work for good (only close() removed one).
+    Opening the phone removes each folder the harness stamped whose stamp has passed, and nothing else: not a
+    live controller's (stamped ahead by its every command), not a folder the harness did not make."""
+    import time as clock
+
+    from harness.devices.android import WORK_MARKER, Config, Device
+
+    server, serial = phones()
+    work = server.phone.root / "data/local/tmp/harness/work"
+    killed, alive, foreign = (work / name for name in ("killed-run", "live-run", "someone-elses"))
+    for folder, stamp in ((killed, clock.time() - 60), (alive, clock.time() + 3600), (foreign, None)):
+        write(folder / "etdump.etdp", "x")
+        if stamp is not None:
+            (folder / WORK_MARKER).write_text(f"{int(stamp)}\n")
+    other = Device(Config(id="other", platform="android", serial=serial, adb_port=adb_server.port))
+    other.run(["true"], 30)  # a second controller on the same phone, between two commands
+    device = Device(Config(id="p", platform="android", serial=serial, adb_port=adb_server.port))
+    try:
+        assert device.prepare()[0]
+        assert not killed.exists() and alive.is_dir() and foreign.is_dir()
+        mine, theirs = (server.phone.root / d.workdir.lstrip("/") for d in (device, other))
+        assert theirs.is_dir() and int((theirs / WORK_MARKER).read_text()) > clock.time() + 3600
+        assert mine.is_dir() and any("removed 1 working folder of killed runs" in n for n in device.drain_notes())
+    finally:
+        device.close()
+        other.close()
+
+
 def _cmdline(pid: int) -> bytes:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes()

@@ -23,9 +23,18 @@ from harness.errors import DeviceError
 from harness.validation import Port
 from harness.yamlconf import LocalPath, StrictModel
 from harness.vocab import Backend
+from harness.words import counted
 from harness.thermal import sysfs
 
 REMOTE_ROOT = "/data/local/tmp/harness"
+WORK_ROOT = f"{REMOTE_ROOT}/work"  # one working folder per controller (Device.workdir)
+# In each working folder the harness makes: the phone's time (epoch seconds) until which its controller may
+# still use it.  Every command stamps it: its own time limit plus IDLE_WORK_S, longer than a live controller
+# goes between two commands (pushes, cool-downs and thermal sampling included).  Past it, the folder belongs to
+# a run that was killed, and the next controller to open the phone removes it; a folder without the marker is
+# never touched.
+WORK_MARKER = ".harness-work"
+IDLE_WORK_S = 6 * 3600
 FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
               "soc_manufacturer": "ro.soc.manufacturer", "soc": "ro.soc.model",
               "android": "ro.build.version.release", "sdk": "ro.build.version.sdk", "abi": "ro.product.cpu.abi",
@@ -204,7 +213,9 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
     # An assignment's name must stay unquoted (mksh runs a quoted 'VAR=a;b' as a command); its value is quoted.
     assignments = [f"{_shell_name(k)}={shlex.quote(v)}" for k, v in (env or {}).items()]
     runner = " ".join([*assignments, shlex.join([*limit, *argv])])
-    enter = f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)} || exit 1; " if workdir else ""
+    alive_s = int(timeout_s + kill_after_s + IDLE_WORK_S)
+    enter = (f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)} || exit 1; "
+             f"echo $(($(date +%s) + {alive_s})) > {WORK_MARKER} 2>/dev/null; ") if workdir else ""
     return f"{enter}trap 'kill -9 0' HUP; {runner} & wait $!"
 
 
@@ -220,7 +231,7 @@ class Device(BaseDevice):
         self._client = adb_client(config.adb_port)
         self._device = None
         # This controller's working folder on the phone (its commands run there; see phone_command).
-        self.workdir = f"{REMOTE_ROOT}/work/{uuid.uuid4().hex[:16]}"
+        self.workdir = f"{WORK_ROOT}/{uuid.uuid4().hex[:16]}"
         self._streams: set = set()  # the adb streams of commands running now (close() ends them)
         self._streams_lock = threading.Lock()
         self._closed = False
@@ -251,6 +262,18 @@ class Device(BaseDevice):
         if state != "device":
             return False, f"state {state}"
         return self._soc_agrees()
+
+    def prepare(self) -> tuple[bool, str]:
+        """Take back the working folders of runs that were killed (their controllers could not): each one the
+        harness made (WORK_MARKER) whose stamp has passed; a live controller's folder, this one's or another's
+        on the same phone, is stamped ahead by its every command."""
+        script = (f"now=$(date +%s); n=0; for d in {WORK_ROOT}/*/; do m=\"$d{WORK_MARKER}\"; "
+                  f"if [ -f \"$m\" ] && [ \"$(cat \"$m\")\" -lt \"$now\" ] 2>/dev/null && rm -rf \"$d\"; "
+                  "then n=$((n+1)); fi; done; echo $n")
+        removed = self._check(["sh", "-c", script], 120).strip()
+        if removed.isdigit() and int(removed):
+            self.notes.append(f"removed {counted(int(removed), 'working folder')} of killed runs from {WORK_ROOT}")
+        return True, "ready"
 
     KILL_AFTER_S = 5  # toybox timeout's -k: SIGKILL this long after its SIGTERM
     # The controller's own deadline, past the phone's: a phone that stops answering altogether.
