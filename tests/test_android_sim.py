@@ -605,6 +605,34 @@ def test_opening_the_phone_takes_back_the_working_folders_of_killed_runs_only(tm
         other.close()
 
 
+def test_pushed_files_are_kept_under_the_cap_least_recently_used_first(tmp_path, adb_server, phones):
+    """Pushed builds were never removed: a phone's storage grew with every new build of every night.  Past
+    pushed_max_mb, opening the phone removes the least recently used first, never a build the plan needs, and
+    nothing that is not a pushed file's folder."""
+    import os
+
+    from harness.devices.android import Config, Device
+
+    import hashlib
+
+    server, serial = phones()
+    root = server.phone.root / "data/local/tmp/harness"
+    local = write(tmp_path / "model.pte", "x" * 700 * 1024)
+    old, needed, recent = "a" * 64, "b" * 64, hashlib.sha256(local.read_bytes()).hexdigest()
+    for age_s, name in ((3000, old), (2000, needed), (1000, recent), (4000, "work")):
+        write(root / name / "model.pte", "x" * 700 * 1024)
+        os.utime(root / name, (time.time() - age_s,) * 2)
+    device = Device(Config(id="p", platform="android", serial=serial, adb_port=adb_server.port, pushed_max_mb=2))
+    try:
+        device.make_room({needed})  # 2100 KB of pushed files over a 2048 KB cap: the oldest unneeded one goes
+        assert {p.name for p in root.iterdir() if p.name != "work"} == {needed, recent}
+        assert (root / "work" / "model.pte").is_file()  # not a pushed file's folder: never touched
+        device.push(local, recent)  # already there: its use makes it the most recent
+        assert device.pushes[-1]["skipped"] and (root / recent).stat().st_mtime > time.time() - 60
+    finally:
+        device.close()
+
+
 def _cmdline(pid: int) -> bytes:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes()
