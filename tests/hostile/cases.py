@@ -956,7 +956,9 @@ def _(root):
 
     def after(lab_, run_id, wall_s):
         # Content-addressed storage on the phone holds no half file: each file's bytes hash to its folder's name.
-        stored = [p for p in (lab_.phone.root / "data/local/tmp/harness").rglob("*") if p.is_file()]
+        # (work/ holds the controllers' working folders, each with its stamp: not content-addressed.)
+        pushed = lab_.phone.root / "data/local/tmp/harness"
+        stored = [p for p in pushed.rglob("*") if p.is_file() and p.relative_to(pushed).parts[0] != "work"]
         assert stored and all(hashlib.sha256(p.read_bytes()).hexdigest() == p.parent.name for p in stored), stored
         lab_.phone.faults.drop_push_after_bytes = None
         _back_and_resumed(root, lab_, run_id)
