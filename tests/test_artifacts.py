@@ -139,3 +139,13 @@ def test_a_half_precision_onnx_graph_is_fp16_without_a_name_saying_so(tmp_path):
     onnx.save(helper.make_model(graph), tmp_path / "half.onnx")
     art = load_artifact(tmp_path / "half.onnx")
     assert art.quantization == "fp16" and "quantization" in art.inferred
+
+
+@pytest.mark.parametrize("given", ["nonsense", ["ort-cpu", "nonsense"]])
+def test_an_unknown_backend_is_one_problem_named_whether_alone_or_listed(model_dir, tmp_path, given):
+    """With a backend list allowed, a typo drew one message per form the field takes ("Input should be a valid
+    string (and 1 more problem)") instead of naming the unknown backend."""
+    path = copy_model(model_dir, "tiny.onnx", tmp_path, manifest={"backend": given})
+    with pytest.raises(UserError, match="unknown backend 'nonsense'") as err:
+        load_artifact(path)
+    assert "more problem" not in str(err.value)

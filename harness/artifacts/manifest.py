@@ -13,13 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.artifacts.sniff import pte_backends, pte_truncated, sniff_format
 from harness.errors import UserError
 from harness.textfile import check_regular
 from harness.validation import MAX_TENSOR_ELEMENTS, Bytes, Dimension, Float
-from harness.vocab import Backend
+from harness.vocab import BACKENDS, Backend
 from harness.yamlconf import PathText, StrictModel, load_data, validate
 
 Stage = Literal["vad", "mel", "asr-encoder", "asr-decoder", "asr", "llm", "tts", "other", "unknown"]
@@ -73,6 +73,16 @@ class Manifest(StrictModel):
     # Files a runner needs beside the model, by role, relative to the manifest's folder:
     # ``tokenizer`` for llama_main and the Whisper runner, ``processor`` (the audio front-end .pte) for Whisper.
     companions: dict[str, PathText] | None = None
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _one_backend_alone(cls, value: Any) -> Any:
+        """Names checked here: a typo gets one message, not one per form the field may take (name or list)."""
+        names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        unknown = [name for name in names if isinstance(name, str) and name not in BACKENDS]
+        if unknown:
+            raise ValueError(f"unknown backend '{unknown[0]}' (known: {', '.join(BACKENDS)})")
+        return value
 
 
 @dataclass(frozen=True)
