@@ -307,6 +307,15 @@ def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb
                       "libQnnSystem.so"]
 
 
+def _qnn_pte(model_dir, dest: Path) -> None:
+    """builds/tiny.pte as a QNN build (the harness refuses a qnn manifest over an XNNPACK .pte): its delegate id
+    rewritten in place, as this machine has no QNN SDK to export one.  The phone's "silicon" times it."""
+    data = (model_dir / "tiny.pte").read_bytes()
+    assert data.count(b"XnnpackBackend") == 1
+    copy_model(model_dir, "tiny.pte", dest, manifest={"model": "tiny", "backend": "qnn"})
+    (dest / "tiny.pte").write_bytes(data.replace(b"XnnpackBackend", b"QnnBackend\0\0\0\0"))
+
+
 def _qnn_phone(tmp_path, serial, adb_port, with_backend: bool = True):
     """An SM8650 with qnn_executor_runner, the QNN SDK and (unless left out) ExecuTorch's QNN backend library."""
     tools = {"qnn_executor_runner": write(tmp_path / "tools" / "qnn_executor_runner", stand_in()),
@@ -324,9 +333,10 @@ def test_qnn_executor_runner_on_every_logging_backend(tmp_path, adb_server, phon
     succeeds pushed the real layout and set both paths.  Its one timing line is read wherever ET_LOG went."""
     server, serial = phones()
     server.phone.et_log = et_log
+    server.phone.silicon_ms = 5.0
     _qnn_phone(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\ntimeout_s: 60\n",
-                               manifest={"model": "tiny", "backend": "qnn"})
+    _qnn_pte(model_dir, tmp_path / "builds")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\ntimeout_s: 60\n")
     if et_log == "none":  # a Release build with logging compiled out: say how to rebuild it
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
         return
@@ -342,8 +352,8 @@ def test_qnn_executor_runner_without_the_executorch_backend_library_is_told_wher
         tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     _qnn_phone(tmp_path, serial, adb_server.port, with_backend=False)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n",
-                               manifest={"model": "tiny", "backend": "qnn"})
+    _qnn_pte(model_dir, tmp_path / "builds")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n")
     assert cell.status == "failed" and "qnn_executorch_backend" in cell.reason and "build-android" in cell.reason
 
 
@@ -498,6 +508,65 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
         server.server_close()
 
 
+def _phone_shell(tmp_path, command: str):
+    """Run one command line on a simulated phone of its own (no adb): its exit code, stdout and stderr."""
+    import threading
+
+    from harness.sim import shell
+    from harness.sim.server import start
+
+    server = start(0, tmp_path / "phone")
+    try:
+        return shell.run(server.phone, command, threading.Event())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_phones_shell_runs_as_shell_and_sees_only_the_phones_processes(tmp_path):
+    """The shell ran as root in the host's PID namespace (it saw and could signal every process of the machine,
+    the controller's included); adbd's shell is uid/gid 2000 and sees the phone's processes only."""
+    import os
+
+    result = _phone_shell(tmp_path, "id -u; id -g; ls /proc; echo pushed > /data/local/tmp/f && cat /data/local/tmp/f; "
+                                    "getprop ro.soc.model")
+    lines = result.out.split()
+    assert result.code == 0 and lines[:2] == ["2000", "2000"], result.__dict__
+    assert str(os.getpid()) not in lines and "1" in lines  # the phone's own pid 1, not this test process
+    assert lines[-2:] == ["pushed", "SM8650"]  # /data/local/tmp is shell's, the vendor daemon answers
+
+
+def test_what_the_phone_runs_with_a_cleared_environment_is_still_found_and_stopped(tmp_path):
+    """A process that dropped its environment (`env -i`) hid from the simulator's search and outlived the phone's
+    stop; in the phone's own PID namespace it is found, and stopping the phone ends it."""
+    import threading
+
+    from harness.sim import sandbox, shell
+    from harness.sim.server import start
+
+    server = start(0, tmp_path / "phone")
+    try:
+        shell.run(server.phone, "env -i sleep 300 >/dev/null 2>&1 &", threading.Event())
+        assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 30)
+        hidden = phone_processes(server.phone)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in hidden), 30), hidden
+    assert sandbox.phone_processes(server.phone) == []
+
+
+def test_adb_shell_passes_stdin_to_the_command_and_its_end_closes_it(adb_server, phones):
+    """`echo hi | adb shell cat` hung on the simulated phone: the host's kIdStdin packets never reached the command
+    and kIdCloseStdin never closed its stdin (adbd: shell_service.cpp, PassInput).  Several packets' worth too."""
+    _, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial, "shell"]
+    echoed = subprocess.run([*adb, "cat"], input=b"hi\n", capture_output=True, timeout=60)
+    assert (echoed.returncode, echoed.stdout) == (0, b"hi\n"), echoed
+    counted = subprocess.run([*adb, "wc -c"], input=b"x" * 300_000, capture_output=True, timeout=60)
+    assert (counted.returncode, counted.stdout.split()) == (0, [b"300000"]), counted
+
+
 def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tmp_path, adb_server, phones):
     """A stopped run waited out STOP_WAIT_S while the runner kept measuring (close() did not end the command), and
     a thermal reading after close() made the working folder again, so folders piled up (an outside tester)."""
@@ -526,6 +595,63 @@ def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tm
     with pytest.raises(DeviceError):
         device.run(["true"], 10)
     assert not list((server.phone.root / "data/local/tmp/harness/work").glob("*"))
+
+
+def test_opening_the_phone_takes_back_the_working_folders_of_killed_runs_only(tmp_path, adb_server, phones):
+    """A killed run's working folder stayed under /data/local/tmp/harness/work for good (only close() removed one).
+    Opening the phone removes each folder the harness stamped whose stamp has passed, and nothing else: not a
+    live controller's (stamped ahead by its every command), not a folder the harness did not make."""
+    import time as clock
+
+    from harness.devices.android import WORK_MARKER, Config, Device
+
+    server, serial = phones()
+    work = server.phone.root / "data/local/tmp/harness/work"
+    killed, alive, foreign = (work / name for name in ("killed-run", "live-run", "someone-elses"))
+    for folder, stamp in ((killed, clock.time() - 60), (alive, clock.time() + 3600), (foreign, None)):
+        write(folder / "etdump.etdp", "x")
+        if stamp is not None:
+            (folder / WORK_MARKER).write_text(f"{int(stamp)}\n")
+    other = Device(Config(id="other", platform="android", serial=serial, adb_port=adb_server.port))
+    other.run(["true"], 30)  # a second controller on the same phone, between two commands
+    device = Device(Config(id="p", platform="android", serial=serial, adb_port=adb_server.port))
+    try:
+        assert device.prepare()[0]
+        assert not killed.exists() and alive.is_dir() and foreign.is_dir()
+        mine, theirs = (server.phone.root / d.workdir.lstrip("/") for d in (device, other))
+        assert theirs.is_dir() and int((theirs / WORK_MARKER).read_text()) > clock.time() + 3600
+        assert mine.is_dir() and any("removed 1 working folder of killed runs" in n for n in device.drain_notes())
+    finally:
+        device.close()
+        other.close()
+
+
+def test_pushed_files_are_kept_under_the_cap_least_recently_used_first(tmp_path, adb_server, phones):
+    """Pushed builds were never removed: a phone's storage grew with every new build of every night.  Past
+    pushed_max_mb, opening the phone removes the least recently used first, never a build the plan needs, and
+    nothing that is not a pushed file's folder."""
+    import os
+
+    from harness.devices.android import Config, Device
+
+    import hashlib
+
+    server, serial = phones()
+    root = server.phone.root / "data/local/tmp/harness"
+    local = write(tmp_path / "model.pte", "x" * 700 * 1024)
+    old, needed, recent = "a" * 64, "b" * 64, hashlib.sha256(local.read_bytes()).hexdigest()
+    for age_s, name in ((3000, old), (2000, needed), (1000, recent), (4000, "work")):
+        write(root / name / "model.pte", "x" * 700 * 1024)
+        os.utime(root / name, (time.time() - age_s,) * 2)
+    device = Device(Config(id="p", platform="android", serial=serial, adb_port=adb_server.port, pushed_max_mb=2))
+    try:
+        device.make_room({needed})  # 2100 KB of pushed files over a 2048 KB cap: the oldest unneeded one goes
+        assert {p.name for p in root.iterdir() if p.name != "work"} == {needed, recent}
+        assert (root / "work" / "model.pte").is_file()  # not a pushed file's folder: never touched
+        device.push(local, recent)  # already there: its use makes it the most recent
+        assert device.pushes[-1]["skipped"] and (root / recent).stat().st_mtime > time.time() - 60
+    finally:
+        device.close()
 
 
 def _cmdline(pid: int) -> bytes:

@@ -104,3 +104,48 @@ def test_manifest_format_contradicting_the_file(model_dir, tmp_path):
     path = copy_model(model_dir, "tiny.onnx", tmp_path, manifest={"format": "pte"})
     with pytest.raises(UserError, match="manifest says pte but the file is onnx"):
         load_artifact(path)
+
+
+@pytest.mark.parametrize("claimed", ["qnn", "portable", "ort-qnn"])
+def test_a_manifest_backend_the_pte_is_not_delegated_to_is_refused(model_dir, tmp_path, claimed):
+    """A manifest saying qnn over an XNNPACK .pte was taken at its word: its cells were labelled QNN and measured
+    XNNPACK (or the QNN runner failed on the phone); the .pte's own delegate ids now decide."""
+    path = copy_model(model_dir, "tiny.pte", tmp_path, manifest={"backend": claimed})
+    with pytest.raises(UserError, match=f"manifest says {claimed} but the .pte delegates to xnnpack") as err:
+        load_artifact(path)
+    assert "backend: xnnpack" in str(err.value) and "tiny.pte.manifest.json" in str(err.value)
+    (tmp_path / "tiny.pte.manifest.json").write_text('{"backend": "xnnpack"}')  # the truth is accepted
+    assert load_artifact(path).backend == "xnnpack"
+
+
+def test_the_log_mel_front_end_is_named_stage_mel(model_dir, tmp_path):
+    """whisper-logmel.onnx was inferred stage asr ("whisper" matched, "logmel" did not), so a chain refused it as
+    its mel part, and its latency was held to the ASR budget."""
+    for name in ("whisper-logmel.onnx", "whisper_logmel-fp32.onnx", "whisper-log-mel.onnx"):
+        assert load_artifact(copy_model(model_dir, "tiny.onnx", tmp_path, as_name=name)).stage == "mel", name
+
+
+def test_a_half_precision_onnx_graph_is_fp16_without_a_name_saying_so(tmp_path):
+    """An ONNX graph whose weights are all float16 was inferred fp32 (the default when no quantizing operator is
+    found), unlike a name saying fp16."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((4, 4), dtype=np.float16), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 4])], [weight])
+    onnx.save(helper.make_model(graph), tmp_path / "half.onnx")
+    art = load_artifact(tmp_path / "half.onnx")
+    assert art.quantization == "fp16" and "quantization" in art.inferred
+
+
+@pytest.mark.parametrize("given", ["nonsense", ["ort-cpu", "nonsense"]])
+def test_an_unknown_backend_is_one_problem_named_whether_alone_or_listed(model_dir, tmp_path, given):
+    """With a backend list allowed, a typo drew one message per form the field takes ("Input should be a valid
+    string (and 1 more problem)") instead of naming the unknown backend."""
+    path = copy_model(model_dir, "tiny.onnx", tmp_path, manifest={"backend": given})
+    with pytest.raises(UserError, match="unknown backend 'nonsense'") as err:
+        load_artifact(path)
+    assert "more problem" not in str(err.value)

@@ -221,6 +221,41 @@ def test_two_builds_with_the_same_bytes_but_other_manifests_are_refused(tmp_path
                        "plan.yaml:3", "builds/tiny-b.onnx has the same bytes as builds/tiny.onnx")
 
 
+@pytest.mark.parametrize("listing", ["list", "copies"])
+def test_one_onnx_file_is_measured_on_each_backend_it_is_listed_for(tmp_path, model_dir, listing):
+    """The same ONNX bytes as an ort-cpu and an ort-qnn cell were refused ("export the second build again") though
+    ONNX Runtime runs one file under either; now each backend is a cell of its own, with a key of its own."""
+    from harness.inventory import load_inventory
+    from harness.plan import expand_plan, load_plan
+
+    builds = tmp_path / "builds"
+    if listing == "list":
+        copy_model(model_dir, "tiny.onnx", builds, manifest={"model": "tiny", "backend": ["ort-cpu", "ort-qnn"]})
+        listed = "[builds/tiny.onnx]"
+    else:  # two names, manifests differing in the backend alone
+        copy_model(model_dir, "tiny.onnx", builds, manifest={"model": "tiny", "backend": "ort-cpu"})
+        copy_model(model_dir, "tiny.onnx", builds, manifest={"model": "tiny", "backend": "ort-qnn"}, as_name="q.onnx")
+        listed = "[builds/tiny.onnx, builds/q.onnx]"
+    write(tmp_path / "devices.yaml", """
+        devices:
+          - {id: phone, platform: android, serial: "X", soc: SM8650, backends: [ort-cpu, ort-qnn]}
+        """)
+    plan = write(tmp_path / "plan.yaml", f"name: x\ninventory: devices.yaml\nartifacts: {listed}\n")
+    parsed, _, lines = load_plan(plan)
+    cells, skipped = expand_plan(parsed, plan, lines, load_inventory(tmp_path / "devices.yaml"))
+    assert not skipped and sorted(c.artifact.backend for c in cells) == ["ort-cpu", "ort-qnn"]
+    assert len({c.key for c in cells}) == 2 and len({c.artifact.sha256 for c in cells}) == 1
+
+
+def test_a_list_of_backends_is_for_onnx_files_only(tmp_path, model_dir):
+    from harness.artifacts import load_artifact
+    from harness.errors import UserError
+
+    path = copy_model(model_dir, "tiny.pte", tmp_path, manifest={"backend": ["xnnpack", "qnn"]})
+    with pytest.raises(UserError, match="a list .* is for ONNX builds"):
+        load_artifact(path)
+
+
 def test_resume_in_a_missing_database_creates_none(tmp_path, model_dir):
     """Run as printed without --db, a resume created an empty reports/harness.db and failed.  Catches --resume
     not going through _resolve_run_id (the database and its folder were created)."""

@@ -17,6 +17,7 @@ from harness.store import Store
 from tests.helpers import copy_model, write
 
 RUN_S = 0.4  # each run waits like a phone's runner does: the controller's CPU is not what it spends
+ROOM_KEPT: dict[str, set[str]] = {}  # what each bench device was told to keep when it was opened (make_room)
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def waiting_lab(monkeypatch):
     platform = types.ModuleType("tests_bench_platform")
 
     class Config(DeviceConfig):
-        backends: list[str] = ["portable"]
+        backends: list[str] = ["xnnpack"]
 
     class Device(BaseDevice):
         def reachable(self):
@@ -42,6 +43,9 @@ def waiting_lab(monkeypatch):
 
         def sample_thermals(self):
             return []
+
+        def make_room(self, needed):
+            ROOM_KEPT[self.id] = needed
 
         def close(self):
             pass
@@ -69,9 +73,9 @@ def waiting_lab(monkeypatch):
 
 def test_devices_are_measured_at_once_and_each_device_one_run_at_a_time(tmp_path, model_dir, waiting_lab):
     copy_model(model_dir, "tiny.pte", tmp_path / "b", manifest={"model": "tiny", "stage": "vad",
-                                                               "backend": "portable", "quantization": "fp32"})
+                                                               "backend": "xnnpack", "quantization": "fp32"})
     copy_model(model_dir, "tiny-b.pte", tmp_path / "b", manifest={"model": "tiny-b", "stage": "vad",
-                                                                 "backend": "portable", "quantization": "fp32"})
+                                                                 "backend": "xnnpack", "quantization": "fp32"})
     write(tmp_path / "devices.yaml", """
         devices:
           - {id: p1, platform: bench}
@@ -107,6 +111,8 @@ def test_devices_are_measured_at_once_and_each_device_one_run_at_a_time(tmp_path
     assert "unplugged" in next(c for c in cells if c.device_id == "slow").reason
     assert devices == {"p1", "p2", "p3", "crashy"}
     assert outcome.statuses == {"ok": 6, "crashed": 2, "failed": 2}
+    # Opened, each device was told to keep every build of the plan (never removed to make room on it).
+    assert ROOM_KEPT["p1"] == {c.artifact["sha256"] for c in cells} and len(ROOM_KEPT["p1"]) == 2
 
 
 def test_extra_rounds_continue_the_interleaving_for_only_the_cells_asked():

@@ -118,6 +118,17 @@ def test_a_missing_onnxruntime_library_names_the_inventory_key():
         onnxruntime_perf_test.check_run(_perf_test_result(1, "", stderr))
 
 
+def test_the_onnxruntime_libraries_each_backend_needs(tmp_path):
+    """An ort-qnn cell also needs the shared QNN EP's two libraries; any ORT cell needs libonnxruntime.so.  (Was
+    not checked before the phone: any .so in the folder passed.)"""
+    (tmp_path / "libonnxruntime.so").write_text("stands in\n")
+    assert onnxruntime_perf_test.missing_ort_libraries(tmp_path, "ort-cpu") == []
+    assert onnxruntime_perf_test.missing_ort_libraries(tmp_path, "ort-qnn") == [
+        "libonnxruntime_providers_shared.so", "libonnxruntime_providers_qnn.so"]
+    (tmp_path / "libonnxruntime.so").unlink()
+    assert onnxruntime_perf_test.missing_ort_libraries(tmp_path, "ort-cpu") == ["libonnxruntime.so"]
+
+
 def test_qnn_libraries_follow_the_soc():
     # The SDK's own layout, as ExecuTorch's Qualcomm docs push it (docs/source/backends-qualcomm.md).
     assert qnn_executor_runner.qnn_libraries("SM8650") == [

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.artifacts.sniff import pte_backends, pte_truncated, sniff_format
 from harness.errors import UserError
 from harness.extras import require
 from harness.textfile import check_regular
 from harness.validation import MAX_TENSOR_ELEMENTS, Bytes, Dimension, Float
-from harness.vocab import Backend
+from harness.vocab import BACKENDS, Backend
 from harness.yamlconf import PathText, StrictModel, load_data, validate
 
 Stage = Literal["vad", "mel", "asr-encoder", "asr-decoder", "asr", "llm", "tts", "other", "unknown"]
@@ -62,7 +62,9 @@ class Manifest(StrictModel):
     model: str | None = None
     stage: Stage | None = None
     format: Format | None = None
-    backend: Backend | None = None
+    # One backend, or for an ONNX build a list: the same file measured with each execution provider (ort-cpu and
+    # ort-qnn, say), one cell per backend.
+    backend: Backend | list[Backend] | None = None
     quantization: Quantization | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     size_bytes: Bytes | None = None
@@ -72,6 +74,16 @@ class Manifest(StrictModel):
     # Files a runner needs beside the model, by role, relative to the manifest's folder:
     # ``tokenizer`` for llama_main and the Whisper runner, ``processor`` (the audio front-end .pte) for Whisper.
     companions: dict[str, PathText] | None = None
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _one_backend_alone(cls, value: Any) -> Any:
+        """Names checked here: a typo gets one message, not one per form the field may take (name or list)."""
+        names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        unknown = [name for name in names if isinstance(name, str) and name not in BACKENDS]
+        if unknown:
+            raise ValueError(f"unknown backend '{unknown[0]}' (known: {', '.join(BACKENDS)})")
+        return value
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,12 @@ class Artifact:
     manifest_path: Path | None = None
     inferred: list[str] = field(default_factory=list)
     companions: dict[str, Path] = field(default_factory=dict)
+    # Every backend the manifest lists for this file (``backend`` is the one this Artifact is measured on).
+    backends: tuple[str, ...] = ()
+
+    def for_each_backend(self) -> list["Artifact"]:
+        """This build once per backend its manifest lists (once, when it names one)."""
+        return [replace(self, backend=backend) for backend in self.backends] or [self]
 
     @property
     def label(self) -> str:
@@ -142,7 +160,8 @@ def size_of(path: Path) -> int:
 
 
 _STAGE_WORDS = [
-    ("vad", "vad"), ("mel", "mel"), ("preprocess", "mel"), ("encoder", "asr-encoder"),
+    # "logmel" before "whisper": whisper-logmel is the ASR chain's front end (stage mel), not the ASR itself.
+    ("vad", "vad"), ("mel", "mel"), ("logmel", "mel"), ("preprocess", "mel"), ("encoder", "asr-encoder"),
     ("decoder", "asr-decoder"), ("whisper", "asr"), ("llama", "llm"), ("llm", "llm"), ("tts", "tts"),
 ]
 _QUANT_WORDS = [("int4", "int4"), ("8da4w", "int4"), ("q4", "int4"), ("int8", "int8"), ("q8", "int8"),
@@ -167,6 +186,11 @@ def _onnx_quantization(path: Path) -> str | None:
         return "int4"
     if ops & {"QuantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "QLinearMatMul", "QLinearConv"}:
         return "int8"
+    # Otherwise its weights' type: a graph converted to half precision keeps no float32 weight.
+    weights = {init.data_type for init in model.graph.initializer}
+    for half, name in ((onnx.TensorProto.FLOAT16, "fp16"), (onnx.TensorProto.BFLOAT16, "bf16")):
+        if half in weights and onnx.TensorProto.FLOAT not in weights:
+            return name
     return None
 
 
@@ -195,6 +219,31 @@ def _infer(path: Path, fmt: str, manifest: Manifest) -> tuple[dict[str, Any], li
     put("backend", manifest.backend, backend_guess)
     put("quantization", manifest.quantization, quant_guess)
     return values, inferred
+
+
+def _listed_backends(listed: list[str], fmt: str, manifest_path: Path, line: int | None) -> tuple[str, ...]:
+    """A list of backends: only an ONNX file runs unchanged under several (ONNX Runtime's execution providers);
+    a .pte is built for its delegates and a Core ML model for Core ML."""
+    if fmt != "onnx":
+        raise UserError(f"backend: a list ({', '.join(listed)}) is for ONNX builds, and this is a {fmt}, built for "
+                        "one backend.", path=manifest_path, line=line, fix="name the one backend it was built for.")
+    if not listed or len(set(listed)) != len(listed):
+        raise UserError(f"backend: the list [{', '.join(listed)}] is empty or names a backend twice.",
+                        path=manifest_path, line=line, fix="list each backend to measure the file on once.")
+    return tuple(listed)
+
+
+def _check_pte_delegates(path: Path, backend: str, manifest_path: Path, line: int | None) -> None:
+    """A manifest's backend must be what the .pte runs on: its delegates (or none, for ``portable``).  Otherwise
+    the cells are labelled with one backend and measure another (or a QNN runner fails on the phone)."""
+    delegates = pte_backends(path)
+    if backend == "portable" and not delegates or backend in delegates:
+        return
+    found = f"delegates to {', '.join(delegates)}" if delegates else "has no delegate (portable kernels only)"
+    right = delegates[0] if delegates else "portable"
+    raise UserError(f"backend: the manifest says {backend} but the .pte {found}.", path=manifest_path, line=line,
+                    fix=f"write backend: {right} in the manifest, or export the model again for {backend} "
+                        f"(the manifest describes another build).")
 
 
 def load_artifact(path: Path) -> Artifact:
@@ -239,6 +288,12 @@ def load_artifact(path: Path) -> Artifact:
             "the manifest describes another build.",
             path=manifest_path, fix="rebuild the model or regenerate its manifest.",
         )
+    backends: tuple[str, ...] = ()
+    if isinstance(manifest.backend, list):
+        backends = _listed_backends(manifest.backend, actual, manifest_path, lines.get(("backend",)))
+        manifest = manifest.model_copy(update={"backend": backends[0]})
+    if actual == "pte" and manifest.backend is not None:
+        _check_pte_delegates(path, manifest.backend, manifest_path, lines.get(("backend",)))
     values, inferred = _infer(path, actual, manifest)
     companions = {}
     for role, rel in (manifest.companions or {}).items():
@@ -259,5 +314,5 @@ def load_artifact(path: Path) -> Artifact:
     return Artifact(
         path=path, sha256=digest, size_bytes=size_of(path), format=actual,
         inputs=manifest.inputs, recipe=manifest.recipe, source=manifest.source,
-        manifest_path=manifest_path, inferred=inferred, companions=companions, **values,
+        manifest_path=manifest_path, inferred=inferred, companions=companions, backends=backends, **values,
     )

@@ -13,9 +13,11 @@ import socket
 import threading
 import time
 import uuid
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, Strict, ValidationInfo, field_validator
 
 from harness.devices.adb_server import AdbError, AdbServer, NoAdbServer
 from harness.devices.adb_streams import SyncRefused, shell_v2, sync_send
@@ -26,8 +28,18 @@ from harness.validation import Port
 from harness.yamlconf import LocalPath, StrictModel
 from harness.vocab import Backend
 from harness.thermal import energy, sysfs
+from harness.words import counted
 
 REMOTE_ROOT = "/data/local/tmp/harness"
+WORK_ROOT = f"{REMOTE_ROOT}/work"  # one working folder per controller (Device.workdir)
+# In each working folder the harness makes: the phone's time (epoch seconds) until which its controller may
+# still use it.  Every command stamps it: its own time limit plus IDLE_WORK_S, longer than a live controller
+# goes between two commands (pushes, cool-downs and thermal sampling included).  Past it, the folder belongs to
+# a run that was killed, and the next controller to open the phone removes it; a folder without the marker is
+# never touched.
+WORK_MARKER = ".harness-work"
+_PUSHED = re.compile(r"[0-9a-f]{64}")  # a pushed file's folder under REMOTE_ROOT: its sha256
+IDLE_WORK_S = 6 * 3600
 FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
               "soc_manufacturer": "ro.soc.manufacturer", "soc": "ro.soc.model",
               "android": "ro.build.version.release", "sdk": "ro.build.version.sdk", "abi": "ro.product.cpu.abi",
@@ -78,6 +90,9 @@ class Config(DeviceConfig):
     adb_port: Port = 5037  # the adb server's port (a private one for the simulated phone)
     backends: list[Backend] = ["xnnpack", "ort-cpu"]
     tools: Tools = Tools()
+    # The most the builds, tools and audio the harness pushed may take on the phone (MB); past it, opening the
+    # phone removes the least recently used, never one the plan being run needs.
+    pushed_max_mb: Annotated[int, Strict(), Field(ge=1)] = 8192
 
     def expand(self) -> list["Config"]:
         """``serial: '*'`` stands for every phone attached now, one device each (id: entry id + serial)."""
@@ -149,7 +164,9 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
     # An assignment's name must stay unquoted (mksh runs a quoted 'VAR=a;b' as a command); its value is quoted.
     assignments = [f"{_shell_name(k)}={shlex.quote(v)}" for k, v in (env or {}).items()]
     runner = " ".join([*assignments, shlex.join([*limit, *argv])])
-    enter = f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)} || exit 1; " if workdir else ""
+    alive_s = int(timeout_s + kill_after_s + IDLE_WORK_S)
+    enter = (f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)} || exit 1; "
+             f"echo $(($(date +%s) + {alive_s})) 2>/dev/null >{WORK_MARKER}; ") if workdir else ""
     return f"{enter}trap 'kill -9 0' HUP; {runner} & wait $!"
 
 
@@ -165,7 +182,7 @@ class Device(BaseDevice):
         self._client = adb_client(config.adb_port)
         self._device = None
         # This controller's working folder on the phone (its commands run there; see phone_command).
-        self.workdir = f"{REMOTE_ROOT}/work/{uuid.uuid4().hex[:16]}"
+        self.workdir = f"{WORK_ROOT}/{uuid.uuid4().hex[:16]}"
         self._streams: set = set()  # the adb streams of commands running now (close() ends them)
         self._streams_lock = threading.Lock()
         self._closed = False
@@ -194,6 +211,18 @@ class Device(BaseDevice):
         if state != "device":
             return False, f"state {state}"
         return self._soc_agrees()
+
+    def prepare(self) -> tuple[bool, str]:
+        """Take back the working folders of runs that were killed (their controllers could not): each one the
+        harness made (WORK_MARKER) whose stamp has passed; a live controller's folder, this one's or another's
+        on the same phone, is stamped ahead by its every command."""
+        script = (f"now=$(date +%s); n=0; for d in {WORK_ROOT}/*/; do m=\"$d{WORK_MARKER}\"; "
+                  f"if [ -f \"$m\" ] && [ \"$(cat \"$m\")\" -lt \"$now\" ] 2>/dev/null && rm -rf \"$d\"; "
+                  "then n=$((n+1)); fi; done; echo $n")
+        removed = self._check(["sh", "-c", script], 120).strip()
+        if removed.isdigit() and int(removed):
+            self.notes.append(f"removed {counted(int(removed), 'working folder')} of killed runs from {WORK_ROOT}")
+        return True, "ready"
 
     KILL_AFTER_S = 5  # toybox timeout's -k: SIGKILL this long after its SIGTERM
     # The controller's own deadline, past the phone's: a phone that stops answering altogether.
@@ -267,9 +296,31 @@ class Device(BaseDevice):
         return DeviceFacts(device_id=self.id, platform="android", simulated=simulated,
                            facts={k: v for k, v in facts.items() if v})
 
+    def make_room(self, needed: set[str]) -> None:
+        """Keep what the harness pushed (one folder per sha256 under REMOTE_ROOT) within ``pushed_max_mb``:
+        remove the least recently used first (a folder's mtime: push() touches it at each use), never one in
+        ``needed`` (the sha256 of every build the plan being run measures)."""
+        listing = self._check(["sh", "-c", f"cd {REMOTE_ROOT} 2>/dev/null || exit 0; for d in */; do "
+                                           'n=${d%/}; echo "$(stat -c %Y "$n") $(du -sk "$n")"; done'], 120)
+        folders = sorted((int(f[0]), int(f[1]), f[2]) for f in (line.split() for line in listing.splitlines())
+                         if len(f) == 3 and f[0].isdigit() and f[1].isdigit() and _PUSHED.fullmatch(f[2]))
+        over_kb = sum(kb for _, kb, _ in folders) - self.config.pushed_max_mb * 1024
+        removed = []
+        for _, kb, name in folders:  # oldest use first
+            if over_kb <= 0:
+                break
+            if name not in needed:
+                self._check(["rm", "-rf", f"{REMOTE_ROOT}/{name}"], 120)
+                removed.append(name)
+                over_kb -= kb
+        if removed:
+            self.notes.append(f"removed {counted(len(removed), 'pushed file')} used least recently, to keep "
+                              f"{REMOTE_ROOT} within pushed_max_mb ({self.config.pushed_max_mb} MB)")
+
     def push(self, local: Path, sha256: str) -> str:
         remote = f"{REMOTE_ROOT}/{sha256}/{local.name}"
-        have = self.run(["sha256sum", remote], 60)
+        # The folder's mtime says when it was last used (make_room removes the least recently used first).
+        have = self.run(["sh", "-c", f"sha256sum {shlex.quote(remote)} && touch {REMOTE_ROOT}/{sha256}"], 60)
         if have.ok and have.stdout.split()[:1] == [sha256]:
             self.pushes.append({"path": remote, "bytes": 0, "seconds": 0.0, "skipped": True})
             return remote

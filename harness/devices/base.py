@@ -104,6 +104,9 @@ class Device(Protocol):
     def prepare(self) -> tuple[bool, str]:
         """Get a reachable device ready for a run (the iPhone installs its benchmark app here)."""
 
+    def make_room(self, needed: set[str]) -> None:
+        """Keep what earlier runs pushed within the device's storage cap, never removing ``needed`` (sha256s)."""
+
     def facts(self) -> DeviceFacts:
         """Model, SoC, OS, and anything else that explains a number later."""
 
@@ -138,6 +141,9 @@ class BaseDevice:
 
     def prepare(self) -> tuple[bool, str]:
         return True, "nothing to prepare"
+
+    def make_room(self, needed: set[str]) -> None:
+        """Remove what earlier runs left on the device beyond its storage cap, keeping ``needed`` (sha256s)."""
 
     def start_thermal_series(self) -> None:
         pass  # every reading is complete

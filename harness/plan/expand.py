@@ -16,7 +16,7 @@ from harness.artifacts.manifest import MANIFEST_SUFFIXES
 from harness.errors import UserError
 from harness.inventory import DeviceConfig, Inventory
 from harness.plan.models import ROLE_STAGES, Cooldown, Plan
-from harness.runners import RunSettings, select_runner
+from harness.runners import RunSettings, onnxruntime_perf_test, select_runner
 from harness.termsafe import term_safe
 from harness.vocab import QNN_BACKENDS
 
@@ -92,13 +92,20 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
                 found.append(m)
                 pattern_of[m] = i
     _warn_of_stray_manifests(found)
-    by_sha: dict[str, Artifact] = {}
+    # The same bytes under two names are measured once per backend; one file may be listed for several backends
+    # (its manifest's list, or copies whose manifests differ in the backend alone), never as two other builds.
+    by_build: dict[tuple[str, str], Artifact] = {}
     for path in found:
-        art = load_artifact(path)
-        first = by_sha.setdefault(art.sha256, art)  # the same bytes under two names are measured once ...
-        if first.manifest_dict() != art.manifest_dict():  # ... unless they claim to be two builds
-            _refuse_same_bytes(plan_path, lines.get(("artifacts", pattern_of[path])), first, art)
-    return list(by_sha.values())
+        for art in load_artifact(path).for_each_backend():
+            first = next((a for (sha, _), a in by_build.items() if sha == art.sha256), art)
+            if _but_backend(first) != _but_backend(art):
+                _refuse_same_bytes(plan_path, lines.get(("artifacts", pattern_of[path])), first, art)
+            by_build.setdefault((art.sha256, art.backend), art)
+    return list(by_build.values())
+
+
+def _but_backend(art: Artifact) -> dict:
+    return {k: v for k, v in art.manifest_dict().items() if k != "backend"}
 
 
 def _warn_of_stray_manifests(builds: list[Path]) -> None:
@@ -123,7 +130,8 @@ def _refuse_same_bytes(plan_path: Path, line: int | None, first: Artifact, secon
     raise UserError(f"{rel(second.path)} has the same bytes as {rel(first.path)} but another manifest "
                     f"({second.label} vs {first.label}); only one of them would be measured.", path=plan_path,
                     line=line, fix="export the second build again (a copy is the same build), or list only one of "
-                                   "them.")
+                                   "them (one ONNX file for several backends: backend: [ort-cpu, ort-qnn] in its "
+                                   "manifest).")
 
 
 def select_devices(plan: Plan, inventory: Inventory) -> list[DeviceConfig]:
@@ -149,6 +157,7 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
     # A transcription cell is one pass over the corpus: its latencies are per utterance, and a corpus
     # transcribed again would give the same transcripts at several times the cost.
     cells, skipped = _accuracy_cells(plan, plan_path, lines, inventory, replace(settings, runs=1, profile_runs=0), devices)
+    shas = [art.sha256 for art in artifacts]
     for device in devices:
         for art in artifacts:
             if art.backend not in device.backends:
@@ -162,12 +171,36 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
                     why += f" (a bundled ASR program is transcribed: list it under accuracy.chains as {{name, model}})"
                 skipped.append(SkippedCell(device.id, art, why))
                 continue
+            if runner == onnxruntime_perf_test.NAME:
+                onnxruntime_perf_test.check_ort_libraries(
+                    device, art.backend, inventory.path,
+                    lambda: _inventory_line(inventory, device.id, "tools", onnxruntime_perf_test.ORT_LIBS_KEY))
             cells.append(CellSpec(
-                key=f"{device.id}/{art.sha256[:16]}/latency", task="latency", device=device, artifact=art,
+                key=_latency_key(device.id, art, several_backends=shas.count(art.sha256) > 1), task="latency",
+                device=device, artifact=art,
                 runner=runner, settings=_for_backend(settings, plan, art.backend), cooldown=plan.cooldown,
                 thermal_period_s=plan.thermal_period_s,
             ))
     return cells, skipped
+
+
+def _inventory_line(inventory: Inventory, device_id: str, *keys: str) -> int | None:
+    """The inventory line of a device entry's key (an entry with ``serial: '*'`` stands for devices named
+    ``<id>-<serial>``)."""
+    from harness.yamlconf import load_data
+
+    _, lines = load_data(inventory.path)
+    ids = [entry.id for entry in inventory.devices]
+    index = ids.index(device_id) if device_id in ids else next(
+        (i for i, entry_id in enumerate(ids) if device_id.startswith(f"{entry_id}-")), None)
+    return None if index is None else lines.get(("devices", index, *keys))
+
+
+def _latency_key(device_id: str, art: Artifact, several_backends: bool) -> str:
+    """A latency cell's key: device and bytes, and the backend when the plan measures those bytes on several (the
+    keys of a build on one backend stay as they were, so --resume of an earlier run finds its cells)."""
+    return f"{device_id}/{art.sha256[:16]}/{art.backend}/latency" if several_backends else \
+        f"{device_id}/{art.sha256[:16]}/latency"
 
 
 def _check_llm_room(plan: Plan, plan_path: Path, lines: dict, artifacts: list[Artifact]) -> None:

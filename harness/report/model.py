@@ -138,6 +138,14 @@ class ChainView:
         return budget_status(self.timing["p95_total_ms"], self.p95_ci, self.budget_ms)
 
     @property
+    def times_exclude_log_mel(self) -> bool:
+        """ExecuTorch's whisper_runner times ``transcribe`` alone (encoder + decoding): main.cpp runs the
+        preprocessor's log-mel before its timer starts (examples/models/whisper/main.cpp, v1.1.0-v1.4.0)."""
+        from harness.runners.whisper_runner import NAME as WHISPER_RUNNER
+
+        return self.cell.runner == WHISPER_RUNNER
+
+    @property
     def asr_parts(self) -> list[dict[str, Any]]:
         """The ASR builds: encoder and decoder of a split chain, or its one bundle (the decoder last)."""
         chain = self.chain

@@ -74,6 +74,11 @@ class DeviceWorker(threading.Thread):
                 self.device.close()
             self.events.put(Event("done", self.device_id))
 
+    def _needed_builds(self) -> set[str]:
+        """The sha256 of every build this device's runs measure (a chain's every part)."""
+        return {art.sha256 for spec, _ in self.work
+                for art in (spec.artifact, *(spec.chain.parts.values() if spec.chain else ()))}
+
     def _open(self, config) -> str | None:
         """Open the device; None when ready, else why it is not."""
         try:
@@ -85,6 +90,7 @@ class DeviceWorker(threading.Thread):
             if ok:
                 ok, why = device.prepare()
             if ok:
+                device.make_room(self._needed_builds())
                 facts = device.facts()
         except DeviceError as exc:  # it answered, then went away while being asked
             ok, why = False, exc.reason

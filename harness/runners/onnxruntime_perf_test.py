@@ -159,6 +159,34 @@ _NOT_LINKED = re.compile(r'CANNOT LINK EXECUTABLE "[^"]*": library "([^"]+)" not
 _ORT_LIBRARY_MISSING = re.compile(r'library "(?:[^"]*/)?(libonnxruntime[\w.]*\.so)" not found')
 
 
+# What a --build_shared_lib build links against, and what its shared QNN EP loads from that library's folder.
+ORT_LIBRARY = "libonnxruntime.so"
+QNN_EP_LIBRARIES = ("libonnxruntime_providers_shared.so", "libonnxruntime_providers_qnn.so")
+
+
+def missing_ort_libraries(folder: Path, backend: str) -> list[str]:
+    """The libraries a cell on ``backend`` needs that ``tools.onnxruntime_libs`` (``folder``) lacks."""
+    needed = (ORT_LIBRARY, *(QNN_EP_LIBRARIES if backend == "ort-qnn" else ()))
+    return [name for name in needed if not (folder / name).is_file()]
+
+
+def check_ort_libraries(config, backend: str, inventory_path: Path, line_of=lambda: None) -> None:
+    """At plan load: a folder of ONNX Runtime libraries without what the cell's backend loads would fail every
+    such cell on the phone ("CANNOT LINK EXECUTABLE", or the QNN EP not loaded), after the pushes.  ``line_of()``
+    gives the inventory line of the key, read only for the message."""
+    from harness.errors import UserError
+
+    folder = config.tools.get(ORT_LIBS_KEY)
+    missing = missing_ort_libraries(folder, backend) if folder is not None else []
+    if missing:
+        raise UserError(f"device {config.id}: tools.{ORT_LIBS_KEY} ({folder}) lacks {', '.join(missing)}, which "
+                        f"onnxruntime_perf_test needs for {backend} cells.", path=inventory_path, line=line_of(),
+                        fix="give the folder of your ONNX Runtime Android build's libraries (build.py "
+                            "--android --build_shared_lib" + (" --use_qnn" if backend == "ort-qnn" else "") +
+                            f"; they are in its build folder), or remove tools.{ORT_LIBS_KEY} for a binary that "
+                            "links ONNX Runtime in.")
+
+
 def push_ort_libraries(device) -> str | None:
     """Push the .so files of ``tools.onnxruntime_libs`` into one folder on the phone (named by their contents);
     return the folder, or None when the inventory names none (a binary built without --build_shared_lib links

@@ -146,7 +146,8 @@ def qnn_executor_runner(argv: list[str]) -> int:
     if not _on_path(f"libQnnHtp{version}Skel.so", "ADSP_LIBRARY_PATH", ";"):
         log(f"[ERROR] [Qnn ExecuTorch]: (simulated) the DSP found no libQnnHtp{version}Skel.so on ADSP_LIBRARY_PATH")
         return 1
-    r = measure("pte", a.model_path, None, a.warm_up, a.iteration, None, 0)
+    # A QNN program runs on the phone's HTP, which this machine does not have: only "silicon" times it.
+    r = on_silicon(a.iteration) or measure("pte", a.model_path, None, a.warm_up, a.iteration, None, 0)
     total = sum(r["samples_ms"])
     # No input list: upstream runs once, warms up, then times the iterations as one ET_LOG line.
     log("Input list not provided. Inputs prepared with default values set.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,12 +73,14 @@ class Phone:
     # ro.soc.model).  The chip itself stays an SM8650 whatever they say.
     props: dict = field(default_factory=lambda: dict(PROPS))
     sandbox_socket: Path | None = None  # the vendor daemon's socket (harness/sim/sandbox.py)
-    # In the environment of everything the phone's shell starts, so the simulator can find what outlived it.
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
     # The sign this phone's fuel gauge gives a discharging battery's current_now: -1 as the kernel documents it
     # (Documentation/ABI/testing/sysfs-class-power), +1 as some gauges report it anyway.
     discharge_sign: int = -1
     charging: bool = False  # on a charger: status "Charging", and current flows into the battery
+    # The phone's init (harness/sim/sandbox.py, boot): its bubblewrap process and the host pid of its
+    # namespaces' pid 1, which every command of the phone joins.
+    init: object | None = None
+    init_pid: int = 0
     _t: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:

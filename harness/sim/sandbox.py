@@ -7,6 +7,12 @@ shell, Debian's ``mksh``) and ``/system/bin`` holds real toybox applets (Android
 CPU clocks) with values written by the heat model before each command, ``/proc`` and ``/dev`` of their own.
 Commands start in ``/``, which is not writable, as under adbd.
 
+As on a phone, the shell runs as uid/gid 2000 (``shell``) and sees only the phone's processes: each phone has
+an init of its own (:func:`boot`), a bubblewrap sandbox with a user namespace (the phone's uid 2000 is the
+simulator's own uid outside, so what adb pushes and what the shell writes under ``/data/local/tmp`` belong to
+``shell`` inside) and a PID namespace; every command of that phone joins both (``--userns``/``--pidns``).
+Stopping the phone kills its init, and the kernel ends every process of the namespace with it.
+
 What stays in Python is what a phone's vendor binaries do: ``getprop``, ``dumpsys``, ``logcat`` and the
 benchmark binaries are ``/system/bin/simulated-binary`` (:mod:`harness.sim.binary_client`), which hands its
 argv to the phone's daemon (:mod:`harness.sim.vendor`) over ``/dev/socket/harness-sim`` and exits as the
@@ -35,7 +41,12 @@ NEEDED = "# NEEDED "
 ANDROID_TOOLS = ("getprop", "dumpsys", "logcat")  # not toybox applets: Android's own binaries
 SOCKET_IN_SANDBOX = "/dev/socket/harness-sim"
 MARKER = ".harness-sim-layout"
-TOKEN_VAR = "HARNESS_SIM_PHONE"  # not on a real phone: marks what a simulated phone's shell started
+# AID_SHELL (libcutils android_filesystem_config.h): adbd drops to it before running a command
+# (adb/daemon/main.cpp, drop_privileges) on every user build.
+SHELL_UID = 2000
+# In the phone's PID namespace, 1 is bubblewrap's reaper and 2 the init's shell waiting on its stdin: the
+# first two processes of a new namespace, present for the phone's whole life, and not the shell's doing.
+INIT_NS_PIDS = (1, 2)
 # adbd's environment for a shell (adb/daemon/shell_service.cpp, ForkAndExec) with the PATH of init.rc.
 ENV = {"PATH": "/product/bin:/apex/com.android.runtime/bin:/system_ext/bin:/system/bin:/system/xbin:/vendor/bin",
        "HOME": "/", "TMPDIR": "/data/local/tmp", "USER": "shell", "LOGNAME": "shell", "SHELL": "/system/bin/sh",
@@ -90,6 +101,11 @@ def prepare(phone: Phone, socket_path: Path) -> None:
     client.chmod(0o755)
     for tool in ANDROID_TOOLS:
         (bin_dir / tool).symlink_to("simulated-binary")
+    # Bionic names Android's ids without files (libc/bionic/grp_pwd.cpp); toybox on glibc reads /etc/passwd.
+    names = phone.root / ".etc"
+    names.mkdir(exist_ok=True)
+    (names / "passwd").write_text(f"root:x:0:0::/:/system/bin/sh\nshell:x:{SHELL_UID}:{SHELL_UID}::/:/system/bin/sh\n")
+    (names / "group").write_text(f"root:x:0:\nshell:x:{SHELL_UID}:\n")
     phone.sandbox_socket = socket_path
 
 
@@ -150,6 +166,55 @@ def _default_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+def _layout(phone: Phone) -> list[str]:
+    """bubblewrap's arguments that lay out a phone: read-only /, /system, /sys, the daemon's socket, /data."""
+    return ["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--ro-bind", "/etc", "/etc",
+            *(x for name in ("passwd", "group") for x in ("--ro-bind", str(phone.root / ".etc" / name), f"/etc/{name}")),
+            "--ro-bind", sys.base_prefix, sys.base_prefix,
+            "--ro-bind", str(phone.root / "system"), "/system",
+            "--ro-bind", str(phone.root / ".sys"), "/sys",
+            "--dev", "/dev", "--proc", "/proc",
+            "--ro-bind", str(phone.sandbox_socket), SOCKET_IN_SANDBOX,
+            "--bind", str(phone.root / "data"), "/data",
+            "--remount-ro", "/", "--chdir", "/"]
+
+
+def _started(proc: subprocess.Popen, status_r: int, what: str) -> int:
+    """The host pid bubblewrap reports on its --info-fd once the sandbox's first process exists."""
+    with os.fdopen(status_r) as status:
+        info = status.read()  # {"child-pid": N, ...}, written and closed once the process exists
+    if not info:
+        proc.wait()
+        raise OSError(f"bubblewrap did not start {what}: {proc.stderr.read().decode(errors='replace')}")
+    return int(json.loads(info)["child-pid"])
+
+
+def boot(phone: Phone) -> None:
+    """Start the phone's init: the user and PID namespaces every command of the phone joins.  It waits on a pipe
+    from the simulator, so it ends (and the kernel ends the namespace's every process) when the simulator stops,
+    killed or not."""
+    write_sysfs(phone)
+    status_r, status_w = os.pipe()
+    argv = ["bwrap", "--unshare-user", "--uid", str(SHELL_UID), "--gid", str(SHELL_UID), "--unshare-pid",
+            # Only what its shell needs: the commands lay out the phone in mount namespaces of their own (and
+            # with bubblewrap 0.8, an init with its own /dev (--dev) made every later --pidns join fail, EPERM).
+            "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--proc", "/proc", "--chdir", "/", "--info-fd", str(status_w), "--clearenv",
+            shutil.which("mksh"), "-c", "echo up; read -r line"]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            pass_fds=(status_w,), start_new_session=True)
+    os.close(status_w)
+    phone.init = proc
+    phone.init_pid = _started(proc, status_r, "the phone's init")
+    # bubblewrap reports its pid 1 before that process has moved into the user namespace where the sandbox's
+    # uid is 2000 (a second one, made after setting up); its shell's first line says the move is done, and the
+    # commands join that namespace.
+    if proc.stdout.readline() != b"up\n":
+        stop_everything(phone)
+        raise OSError("the phone's init did not start")
+
+
 def _toybox_as_the_faults_say(phone: Phone) -> None:
     """/system/bin/toybox: the real multiplexer, or (fault ``toybox_without_time``) one built without ``time``,
     as toybox answers for an applet it lacks."""
@@ -167,53 +232,69 @@ def _toybox_as_the_faults_say(phone: Phone) -> None:
 
 
 def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
-    """Start ``sh -c COMMAND`` on the phone, as adbd does (a session of its own, stdin/stdout/stderr pipes).
-    Returns the bubblewrap process and the pid of the shell inside it (the one adbd would signal)."""
+    """Start ``sh -c COMMAND`` on the phone, as adbd does (a session of its own, stdin/stdout/stderr pipes), in the
+    phone's namespaces as uid 2000.  Returns the bubblewrap process and the pid of the shell inside it (the one
+    adbd would signal)."""
     write_sysfs(phone)
     _toybox_as_the_faults_say(phone)
     status_r, status_w = os.pipe()
-    argv = ["bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--symlink", "usr/bin", "/bin", "--ro-bind", "/etc", "/etc",
-            "--ro-bind", sys.base_prefix, sys.base_prefix,
-            "--ro-bind", str(phone.root / "system"), "/system",
-            "--ro-bind", str(phone.root / ".sys"), "/sys",
-            "--dev", "/dev", "--proc", "/proc",
-            "--ro-bind", str(phone.sandbox_socket), SOCKET_IN_SANDBOX,
-            "--bind", str(phone.root / "data"), "/data",
-            "--remount-ro", "/", "--chdir", "/", "--new-session", "--info-fd", str(status_w),
-            "--clearenv", *(x for k, v in {**ENV, TOKEN_VAR: phone.token}.items() for x in ("--setenv", k, v)),
+    namespaces = [os.open(f"/proc/{phone.init_pid}/ns/{kind}", os.O_RDONLY) for kind in ("user", "pid")]
+    argv = ["bwrap", "--userns", str(namespaces[0]), "--pidns", str(namespaces[1]), *_layout(phone),
+            "--new-session", "--info-fd", str(status_w),
+            "--clearenv", *(x for k, v in ENV.items() for x in ("--setenv", k, v)),
             "/system/bin/sh", "-c", command]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            pass_fds=(status_w,), start_new_session=True, preexec_fn=_default_signals)
-    os.close(status_w)
-    with os.fdopen(status_r) as status:
-        info = status.read()  # {"child-pid": N, ...}, written and closed once the shell's process exists
-    if not info:
-        proc.wait()
-        raise OSError(f"bubblewrap did not start the phone's shell: {proc.stderr.read().decode(errors='replace')}")
-    return proc, int(json.loads(info)["child-pid"])
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                pass_fds=(status_w, *namespaces), start_new_session=True,
+                                preexec_fn=_default_signals)
+    finally:
+        for fd in (status_w, *namespaces):
+            os.close(fd)
+    return proc, _started(proc, status_r, "the phone's shell")
+
+
+def _pid_namespace(pid: int | str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None  # gone, or not ours to read
+
+
+def _pid_inside(entry: Path) -> int:
+    """A process's pid in its innermost PID namespace (the last number of NSpid in /proc/PID/status)."""
+    for line in (entry / "status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    return 0
 
 
 def phone_processes(phone: Phone) -> list[int]:
-    """Every process still running that the phone's shell started (found by the token in its environment)."""
-    marker = f"{TOKEN_VAR}={phone.token}".encode()
+    """Every process still running that the phone's shells started: the processes of the phone's PID namespace
+    but its init (host pids)."""
+    namespace = _pid_namespace(phone.init_pid) if phone.init_pid else None
     pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+        if namespace and entry.name.isdigit() and _pid_namespace(entry.name) == namespace:
             try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                if _pid_inside(entry) not in INIT_NS_PIDS:
                     pids.append(int(entry.name))
-            except OSError:
-                pass  # gone, or not ours to read
+            except (OSError, ValueError):
+                pass  # gone meanwhile
     return pids
 
 
 def stop_everything(phone: Phone) -> None:
-    """Kill what the phone's shell started and is still running (the simulator stopping, like a reboot)."""
+    """Stop the phone (like switching it off): its init dies, and the kernel kills every process of its PID
+    namespace with it."""
     import signal
 
-    for pid in phone_processes(phone):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    if phone.init is None:
+        return
+    try:
+        os.kill(phone.init_pid, signal.SIGKILL)  # the namespace's pid 1
+    except ProcessLookupError:
+        pass
+    phone.init.stdin.close()
+    phone.init.wait()
+    phone.init.stdout.close()
+    phone.init.stderr.close()

@@ -15,8 +15,9 @@ from pathlib import Path
 from queue import Queue
 
 from harness.sim import sandbox, shell, vendor
-from harness.sim.adb_protocol import (A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, MAX_PAYLOAD, SHELL_EXIT,
-                                      SHELL_STDERR, SHELL_STDOUT, VERSION, Message, read_message, shell_packet)
+from harness.sim.adb_protocol import (A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_WRTE, MAX_PAYLOAD, SHELL_CLOSE_STDIN,
+                                      SHELL_EXIT, SHELL_STDERR, SHELL_STDIN, SHELL_STDOUT, VERSION, Message,
+                                      read_message, shell_packet)
 from harness.sim.phone import PROPS, Phone
 
 FEATURES = "shell_v2,cmd,stat_v2,ls_v2,fixed_push_mkdir"
@@ -128,14 +129,15 @@ class Connection(socketserver.BaseRequestHandler):
             if service.startswith("shell,v2"):
                 cmd = service.split(":", 1)[1]
                 result = shell.run(phone, cmd, stream.closed,
-                                   emit=lambda kind, data: stream.write(shell_packet(kind, data)))
+                                   emit=lambda kind, data: stream.write(shell_packet(kind, data)),
+                                   stdin=_stdin_packets(stream))
                 if result.out:
                     stream.write(shell_packet(SHELL_STDOUT, result.out.encode()))
                 if result.err:
                     stream.write(shell_packet(SHELL_STDERR, result.err.encode()))
                 stream.write(shell_packet(SHELL_EXIT, bytes([result.code & 0xFF])))
             elif service.startswith(("shell:", "exec:")):
-                result = shell.run(phone, service.split(":", 1)[1], stream.closed)
+                result = shell.run(phone, service.split(":", 1)[1], stream.closed, stdin=_raw_input(stream))
                 stream.write((result.out + result.err).encode())
             elif service.startswith("sync:"):
                 self.sync(stream)
@@ -148,6 +150,7 @@ class Connection(socketserver.BaseRequestHandler):
                 stream.close()
             except OSError:
                 pass  # the host (or a fault) already closed the connection
+            stream.inbox.put(None)  # what still waits for the host's input ends with the stream
 
     def sync(self, stream: Stream) -> None:
         phone = self.server.phone
@@ -225,6 +228,29 @@ class Connection(socketserver.BaseRequestHandler):
             stream.write(b"OKAY" + struct.pack("<I", 0))
 
 
+def _stdin_packets(stream: Stream):
+    """The command's stdin under the shell protocol (adb/daemon/shell_service.cpp, Subprocess::PassInput): the data
+    of each kIdStdin packet, until kIdCloseStdin (or the stream's end); window sizes are for a PTY, which a
+    command with the shell protocol does not get."""
+    while True:
+        try:
+            kind, length = struct.unpack("<BI", stream.read_exact(5))
+            data = stream.read_exact(length)
+        except EOFError:
+            return
+        if kind == SHELL_CLOSE_STDIN:
+            return
+        if kind == SHELL_STDIN:
+            yield data
+
+
+def _raw_input(stream: Stream):
+    """A command without the shell protocol: the host's bytes go to its stdin as they are, and nothing but the
+    stream's end closes it (adbd gives it a PTY, whose input cannot be closed alone)."""
+    while (chunk := stream.inbox.get()) is not None:
+        yield chunk
+
+
 class SimServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -233,6 +259,7 @@ class SimServer(socketserver.ThreadingTCPServer):
         self.phone = phone
         self.vendor = vendor.Daemon(phone)
         sandbox.prepare(phone, self.vendor.path)
+        sandbox.boot(phone)
         super().__init__(("127.0.0.1", port), Connection)
         self._stopped = False
 

@@ -24,12 +24,16 @@ class Result:
         self.code, self.out, self.err = code, out, err
 
 
-def run(phone: Phone, command: str, hangup: threading.Event, emit=None) -> Result:
+def run(phone: Phone, command: str, hangup: threading.Event, emit=None, stdin=None) -> Result:
     """Run ``command``; ``emit(kind, bytes)`` (1 stdout, 2 stderr) streams output as it is printed, otherwise it
-    is collected.  ``hangup`` is set when the adb stream closed."""
+    is collected.  ``hangup`` is set when the adb stream closed.  ``stdin`` yields what the host sends to the
+    command's stdin, and its end closes it (adbd's PassInput: kIdStdin, kIdCloseStdin); without it, stdin stays
+    open and empty, as for a host that never sends either."""
     proc, shell_pid = sandbox.spawn(phone, command)
     with phone.lock:
         phone.shells.add(shell_pid)
+    if stdin is not None:
+        threading.Thread(target=_pass_input, args=(stdin, proc.stdin), daemon=True).start()
     collected: dict[int, list[bytes]] = {1: [], 2: []}
 
     def pump(kind: int, pipe) -> None:
@@ -67,6 +71,18 @@ def run(phone: Phone, command: str, hangup: threading.Event, emit=None) -> Resul
     if code < 0:
         code = 0x80 | -code
     return Result(code, b"".join(collected[1]).decode(errors="replace"), b"".join(collected[2]).decode(errors="replace"))
+
+
+def _pass_input(chunks, pipe) -> None:
+    """Copy the host's stdin to the command's (blocking, as adbd's write waits for a full pipe), then close it:
+    the command reads EOF, as after adbd's shutdown(SHUT_WR).  A command that stopped reading ends the copy."""
+    try:
+        for chunk in chunks:
+            pipe.write(chunk)
+            pipe.flush()
+        pipe.close()
+    except (OSError, ValueError):  # the command's stdin is gone (it exited, or adbd hung up and closed it)
+        pass
 
 
 def _hang_up(shell_pid: int, proc) -> None:

@@ -337,6 +337,15 @@ def _(root):
     bad_run(root, "tiny.onnx.manifest.json", "companions.tokenizer")
 
 
+@case("bad input", "manifest: a backend the .pte is not delegated to (qnn on an XNNPACK build)")
+def _(root):
+    lab(root)
+    (root / "builds" / "tiny.pte").write_bytes(_tiny_pte_bytes())
+    (root / "builds" / "tiny.pte.manifest.yaml").write_text("model: tiny\nbackend: qnn\n")
+    (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n")
+    bad_run(root, "tiny.pte.manifest.yaml", "backend: xnnpack", line=2)
+
+
 def _corpus_check(root, folder, *names, line=None):
     proc = cli("corpus", "check", str(folder), cwd=root)
     expect_user_error(proc, *names, line=line)
@@ -1010,7 +1019,9 @@ def _(root):
 
     def after(lab_, run_id, wall_s):
         # Content-addressed storage on the phone holds no half file: each file's bytes hash to its folder's name.
-        stored = [p for p in (lab_.phone.root / "data/local/tmp/harness").rglob("*") if p.is_file()]
+        # (work/ holds the controllers' working folders, each with its stamp: not content-addressed.)
+        pushed = lab_.phone.root / "data/local/tmp/harness"
+        stored = [p for p in pushed.rglob("*") if p.is_file() and p.relative_to(pushed).parts[0] != "work"]
         assert stored and all(hashlib.sha256(p.read_bytes()).hexdigest() == p.parent.name for p in stored), stored
         lab_.phone.faults.drop_push_after_bytes = None
         _back_and_resumed(root, lab_, run_id)
@@ -1426,6 +1437,20 @@ def _(root):
     lab(root)
     _android_entry(root, "    tools:\n      onnxruntime_lib: /opt/ort/lib\n")
     refused_quickly(root, "devices.yaml", "tools.onnxruntime_lib", "onnxruntime_libs", line=6)
+
+
+@case("bad input", "inventory: tools.onnxruntime_libs without the QNN EP's libraries, for an ort-qnn build")
+def _(root):
+    # Was found on the phone only, after the pushes: each ort-qnn cell failed loading the QNN EP.
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").write_text(json.dumps({"model": "tiny", "backend": "ort-qnn"}))
+    (root / "ort").mkdir()
+    (root / "ort" / "libonnxruntime.so").write_text("stands in\n")
+    (root / "perf_test").write_text("stands in\n")
+    _android_entry(root, "    backends: [ort-qnn]\n    tools:\n      onnxruntime_perf_test: perf_test\n"
+                         "      onnxruntime_libs: ort\n")
+    refused_quickly(root, "devices.yaml", "libonnxruntime_providers_shared.so", "libonnxruntime_providers_qnn.so",
+                    "--use_qnn", line=8)
 
 
 @case("bad input", "inventory: a list at the top level")
