@@ -292,3 +292,32 @@ def test_the_summary_tiles_add_up_to_the_rows_judged_and_count_reference_cells_n
     assert [(n, words) for n, words, _ in rows.tiles] == [(2, "within budget"), (1, "near budget"),
                                                           (1, "budget miss (P95)"), (0, "failed"),
                                                           (1, "no budget for stage")]
+
+
+def test_a_pipeline_over_its_memory_budget_fails_the_night_and_one_without_a_peak_is_not_judged():
+    """A pipeline's peak memory is one of the run's checks (before, only its table cell said "budget miss", and the
+    tiles, JUnit and exit code passed the night)."""
+    from types import SimpleNamespace
+
+    from harness.report.pipeline import PipelineView
+    from harness.report.verdict import headline, pipeline_memory_check, run_judgements, worst
+
+    def pipeline(peak_mb, budget_mb, p95_ms=100.0):
+        view = SimpleNamespace(chain=SimpleNamespace(cell=SimpleNamespace(device_id="phone")), name="voice",
+                               row_anchor="pipe-1", peak_rss_mb=peak_mb, memory_budget_mb=budget_mb, p95_ms=p95_ms,
+                               p95_ci=None, budget_ms=350.0)
+        view.memory_verdict = PipelineView.memory_verdict.fget(view)
+        return view
+
+    over = pipeline(1024.4, 1024.0)  # at or over the budget misses it; 1024.4 must not print as a contradicting 1024
+    data = SimpleNamespace(cells=[], chains=[], pipelines=[over])
+    checks = run_judgements(data)
+    assert [(c.kind, c.status) for c in checks] == [("budget", "pass"), ("memory", "budget miss")]
+    memory = checks[1]
+    assert memory.subject == "pipeline voice" and memory.group == "pipeline" and memory.anchor == "pipe-1"
+    assert "1024.4 MB vs memory budget 1024 MB" in memory.detail, memory.detail
+    assert worst(checks) == "budget miss" and not headline(checks).passed
+    assert tiles(checks)[0].status == "budget miss"
+    assert pipeline_memory_check(pipeline(900.0, 1024.0)).status == "pass"
+    assert pipeline_memory_check(pipeline(None, 1024.0)) is None  # "no peak": shown in the table, not judged
+    assert pipeline_memory_check(pipeline(900.0, None)) is None

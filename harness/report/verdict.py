@@ -59,7 +59,7 @@ class Check:
 
     device_id: str
     subject: str  # build label, chain name or pipeline name
-    kind: str  # latency | wer | size | budget | run | history
+    kind: str  # latency | wer | size | budget | memory | run | history
     # pass | regression | improvement | budget miss | near budget | suspect | shift | too noisy | too few runs |
     # not comparable | no P95 | no budget | failed | missing tonight | new
     status: str
@@ -220,11 +220,26 @@ def pipeline_check(pipeline) -> Check:
                         what="whole pipeline per utterance ")
 
 
+def pipeline_memory_check(pipeline) -> Check | None:
+    """A voice pipeline's peak memory against ``pipeline_memory_mb`` (:func:`memory_status`), when it has both: a
+    peak over the budget fails the night as a latency budget miss does (the table shows "no peak" otherwise)."""
+    status = pipeline.memory_verdict
+    if status not in ("pass", "budget miss"):
+        return None
+    detail = (f"whole pipeline peak memory {ms_beside_budget(pipeline.peak_rss_mb, pipeline.memory_budget_mb)} MB "
+              f"vs memory budget {budget_text(pipeline.memory_budget_mb)} MB")
+    data = {"peak_mb": pipeline.peak_rss_mb, "budget_mb": pipeline.memory_budget_mb}
+    return Check(pipeline.chain.cell.device_id, pipeline_subject(pipeline.name), "memory", status, detail, data,
+                 group=PIPELINE_GROUP, anchor=pipeline.row_anchor)
+
+
 def run_judgements(data) -> list[Check]:
-    """Every judgement of a run on its own (no baseline): each plan cell, chain and pipeline, in report order."""
+    """Every judgement of a run on its own (no baseline): each plan cell, chain and pipeline (its latency, then its
+    memory), in report order."""
     checks = [cell_check(v) for v in data.cells if not v.role]
     checks += [chain_check(c) for c in data.chains]
-    checks += [pipeline_check(p) for p in data.pipelines]
+    for p in data.pipelines:
+        checks += [check for check in (pipeline_check(p), pipeline_memory_check(p)) if check is not None]
     return checks
 
 
