@@ -283,3 +283,113 @@ def test_a_ratio_from_too_few_or_identical_runs_keeps_its_point_design_and_count
     assert (moved.interval.low, moved.interval.high) == pytest.approx((1.2, 1.2))
     same = ratio_estimate([10.0, 10.0, 10.0], [10.0, 10.0, 10.0], paired=True)
     assert (same.ratio, same.p_value, same.paired, same.interval.low, same.interval.high) == (1.0, 1.0, True, 1.0, 1.0)
+
+
+def test_an_interval_is_shown_from_three_runs_when_finite_positive_and_at_most_tenfold_wide_or_one_sided():
+    """shown_interval at each edge of its rule, by hand.  Survivors of `make mutants` this kills: MIN_INTERVAL_RUNS or
+    MAX_INTERVAL_SPAN moved, an edge made strict or loose (2 runs shown, exactly 10x hidden), the finite test
+    weakened (a one-sided ratio interval reaching infinity shown), 'wholly on one side of 1' counting a bound on 1."""
+    from harness.stats import Interval
+    from harness.stats.runlevel import shown_interval
+
+    tenfold = Interval(1.0, 10.0)  # high / low exactly MAX_INTERVAL_SPAN: still shown
+    assert shown_interval(tenfold, 3) is tenfold
+    assert shown_interval(tenfold, 2) is None  # a t with 1 degree of freedom
+    assert shown_interval(None, 5) is None
+    assert shown_interval(Interval(1.0, 10.001), 3) is None
+    assert shown_interval(Interval(0.0, 1.0), 3) is None and shown_interval(Interval(-1.0, 1.0), 3) is None
+    assert shown_interval(Interval(1.0, math.inf), 3) is None
+    # A ratio's interval (no change = 1) wholly above or below 1 is shown however wide; one reaching 1 is not.
+    up, down = Interval(22.0, 300.0), Interval(0.001, 0.5)  # 13.6x and 500x wide
+    assert shown_interval(up, 3, 1.0) is up and shown_interval(down, 3, 1.0) is down
+    assert shown_interval(up, 3) is None  # not a ratio's: too wide
+    assert shown_interval(Interval(1.0, 20.0), 3, 1.0) is None and shown_interval(Interval(0.05, 1.0), 3, 1.0) is None
+    assert shown_interval(Interval(1.5, math.inf), 3, 1.0) is None
+    assert shown_interval(Interval(math.nan, 2.0), 3, 1.0) is None
+
+
+def test_the_words_for_a_missing_interval_and_the_advice_follow_the_run_counts():
+    """no_interval_words and more_runs_advice at each run count that changes them (3 runs: MIN_INTERVAL_RUNS).
+    Survivors of `make mutants` this kills: the texts changed, a boundary moved by one (2 runs called 'one run',
+    a plan of exactly 3 runs told to set 3), the planned-runs test inverted."""
+    from harness.stats.runlevel import more_runs_advice, no_interval_words
+
+    assert no_interval_words(0) == no_interval_words(1) == "one run: no interval"
+    assert no_interval_words(2) == "too few runs for an interval (2)"
+    assert no_interval_words(3) == no_interval_words(9) == "runs too spread for an interval (over 10x wide)"
+    resume = "the plan asks for {} runs and 2 were stored: resume the run (--resume RUN_ID)"
+    assert more_runs_advice(2, 5) == resume.format(5) and more_runs_advice(2, 3) == resume.format(3)
+    assert more_runs_advice(2) == more_runs_advice(2, 2) == "set 'runs' in the plan to 3 or more"
+    calmer = "look for thermal throttling, background load or frequency changes; more runs also narrow it"
+    assert more_runs_advice(3) == more_runs_advice(3, 5) == calmer
+
+
+def test_a_ratio_is_sensible_within_tenfold_either_way_inclusive():
+    """sensible_ratio's bounds by hand: 1/10 and 10 themselves are printed; just beyond, inf, nan and None are not.
+    Catches a bound made strict or moved, or a missing value let through."""
+    from harness.stats.runlevel import sensible_ratio
+
+    assert sensible_ratio(1.0) and sensible_ratio(10.0) and sensible_ratio(0.1)
+    assert not any(sensible_ratio(r) for r in (None, 10.01, 0.0999, math.inf, -math.inf, math.nan, 0.0))
+
+
+def test_log_values_and_paired_log_diffs_drop_missing_failed_and_impossible_runs():
+    """By hand: log(e) = 1 and log(1) = 0 survive; None, 0, negatives, inf and nan are dropped.  A paired round
+    counts only when both runs gave a positive value: (10, 20) gives log 2, (8, 2) gives -log 4.  Catches a filter
+    dropped or inverted (a log of 0 or None reaching the test)."""
+    from harness.stats.runlevel import log_values, paired_log_diffs
+
+    assert log_values([math.e, None, 0.0, -1.0, math.inf, math.nan, 1.0]) == pytest.approx([1.0, 0.0])
+    diffs = paired_log_diffs([10.0, None, 5.0, 0.0, 4.0, 8.0, 3.0], [20.0, 3.0, None, 7.0, -2.0, 2.0, 0.0])
+    assert diffs == pytest.approx([math.log(2), -math.log(4)])
+    assert paired_log_diffs([None], [1.0]).size == 0 and paired_log_diffs([], []).size == 0
+
+
+def test_welch_standard_error_and_degrees_of_freedom_by_hand():
+    """sd 0.1 over 4 runs and 0.2 over 5: variances of the means 0.0025 and 0.008, se = sqrt(0.0105), Welch df =
+    0.0105**2 / (0.0025**2 / 3 + 0.008**2 / 4) = 6.0968...; one side without spread leaves the other's n - 1; neither
+    with spread gives se 0 and the pooled n_a + n_b - 2.  Catches the df formula's terms or the zero cases changed."""
+    from harness.stats.runlevel import welch_se_df
+
+    se, df = welch_se_df(0.1, 4, 0.2, 5)
+    assert se == pytest.approx(math.sqrt(0.0105)) and df == pytest.approx(0.0105 ** 2 / (0.0025 ** 2 / 3 + 0.008 ** 2 / 4))
+    assert df == pytest.approx(6.0968, abs=1e-4)
+    se, df = welch_se_df(0.0, 4, 0.2, 5)
+    assert se == pytest.approx(math.sqrt(0.008)) and df == pytest.approx(4.0)
+    se, df = welch_se_df(0.1, 4, 0.0, 5)
+    assert se == pytest.approx(0.05) and df == pytest.approx(3.0)
+    assert welch_se_df(0.0, 4, 0.0, 5) == (0.0, 7.0)
+
+
+def test_a_geometric_estimate_by_hand_at_two_levels_and_run_counts():
+    """Runs 9, 10, 100/9: logs ln 10 -/+ ln(10/9), so the geometric mean is 10 and the log sd ln(10/9); the 99%
+    interval is exp(+/- t(0.995, 2) * sd / sqrt 3) around 10 with t(0.995, 2) = 9.924843 from a table.  One run has
+    no interval and no spread; two runs have a spread (|ln 9 - ln 4| / sqrt 2) but no interval.  Catches the level
+    not reaching the interval, the one-run and two-run cases merged, the run count or log sd dropped."""
+    from harness.stats.runlevel import Estimate
+
+    est = geometric_estimate([9.0, 10.0, 100 / 9], level=0.99)
+    sd = math.log(10 / 9)
+    half = 9.924843 * sd / math.sqrt(3)
+    assert est.value == pytest.approx(10.0) and est.runs == 3 and est.log_sd == pytest.approx(sd)
+    assert (est.interval.low, est.interval.high, est.interval.level) == pytest.approx(
+        (10 * math.exp(-half), 10 * math.exp(half), 0.99))
+    assert geometric_estimate([5.0]) == Estimate(pytest.approx(5.0), None, 1, None)
+    two = geometric_estimate([4.0, 9.0])
+    assert (two.value, two.interval, two.runs, two.log_sd) == (pytest.approx(6.0), None, 2,
+                                                               pytest.approx(math.log(9 / 4) / math.sqrt(2)))
+    assert geometric_estimate([None, 0.0]) is None
+
+
+def test_a_ratio_estimate_says_it_as_a_dict_and_has_none_without_runs_on_a_side():
+    """as_dict names every field with its own value (runs 5 and 6 told apart); a side with no usable run gives no
+    ratio, paired or not.  Catches fields swapped or dropped in as_dict, and 'either side empty' read as 'both'."""
+    from harness.stats import Interval
+    from harness.stats.runlevel import RatioEstimate
+
+    r = RatioEstimate(1.2, Interval(1.1, 1.3), 0.01, 4.0, True, 5, 6)
+    assert r.as_dict() == {"ratio": 1.2, "interval": [1.1, 1.3], "p_value": 0.01, "df": 4.0, "paired": True,
+                           "runs_a": 5, "runs_b": 6}
+    assert RatioEstimate(1.2, None, None, None, False, 1, 2).as_dict()["interval"] is None
+    assert ratio_estimate([], [1.0]) is None and ratio_estimate([1.0], [None]) is None
+    assert ratio_estimate([None, 1.0], [2.0, None], paired=True) is None

@@ -68,8 +68,9 @@ def more_runs_advice(runs_stored: int, runs_planned: int | None = None) -> str:
 
 
 def sensible_ratio(ratio: float | None) -> bool:
-    """A detectable change (or any derived ratio) worth printing: finite and within MAX_INTERVAL_SPAN either way."""
-    return ratio is not None and math.isfinite(ratio) and 1 / MAX_INTERVAL_SPAN <= ratio <= MAX_INTERVAL_SPAN
+    """A detectable change (or any derived ratio) worth printing: within MAX_INTERVAL_SPAN either way (which leaves
+    out inf and nan: every comparison with nan is false)."""
+    return ratio is not None and 1 / MAX_INTERVAL_SPAN <= ratio <= MAX_INTERVAL_SPAN
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ def _t(level: float, df: float) -> float:
 
 def paired_log_diffs(a_values, b_values) -> np.ndarray:
     """log(b_i / a_i) for the rounds where both runs gave a value."""
-    pairs = [(a, b) for a, b in zip(a_values, b_values) if a and b and a > 0 and b > 0]
-    return np.log([b for _, b in pairs]) - np.log([a for a, _ in pairs]) if pairs else np.empty(0)
+    pairs = [(a, b) for a, b in zip(a_values, b_values) if a is not None and b is not None and a > 0 and b > 0]
+    return np.log([b for _, b in pairs]) - np.log([a for a, _ in pairs])  # no pairs: an empty array
 
 
 def geometric_estimate(values, level: float = LEVEL) -> Estimate | None:
@@ -189,7 +190,5 @@ def welch_se_df(log_sd_a: float, runs_a: int, log_sd_b: float, runs_b: int) -> t
 
 def min_detectable_ratio(se: float, df: float, alpha: float, power: float = 0.8) -> float:
     """The smallest slowdown (a ratio > 1) that a two-sided t-test at ``alpha`` finds with ``power``,
-    given the standard error ``se`` of the log ratio and its degrees of freedom."""
-    if se == 0:
-        return 1.0
+    given the standard error ``se`` of the log ratio and its degrees of freedom (se 0: exp(0) = 1, no change)."""
     return math.exp((_t(1 - alpha, df) + _t(2 * power - 1, df)) * se)
