@@ -393,3 +393,79 @@ def test_a_ratio_estimate_says_it_as_a_dict_and_has_none_without_runs_on_a_side(
     assert RatioEstimate(1.2, None, None, None, False, 1, 2).as_dict()["interval"] is None
     assert ratio_estimate([], [1.0]) is None and ratio_estimate([1.0], [None]) is None
     assert ratio_estimate([None, 1.0], [2.0, None], paired=True) is None
+
+
+def test_a_three_run_summary_by_hand_every_field_and_warning():
+    """Runs with medians 8, 10, 12.5 and P95s 12, 15, 18.75 (each 1.5x): geometric means 10 and 15, log sd ln 1.25
+    on both, 95% intervals exp(+/- t(0.975, 2) * ln 1.25 / sqrt 3) around them (t = 4.302653 from a table).  The
+    iterations 1..9 pooled: mean 5, sd sqrt(60 / 8), type-7 P90 at position 7.2 (8.2) and P99 at 7.92 (8.92).
+    Spread runs (22% > 10%) and a pooled CV of 55% are both warned, in these words and nothing else.  Survivors of
+    `make mutants` this kills in summarize: a field dropped or taken from the wrong estimate (P95's log sd, interval),
+    P90/P99 swapped, a warning's words or threshold changed, a 2-run 'blind' note added to 3 runs."""
+    runs = [RunValues(8.0, 12.0, 3), RunValues(10.0, 15.0, 3), RunValues(12.5, 18.75, 3)]
+    s = summarize(np.arange(1.0, 10.0), runs)
+    half = 4.302653 * math.log(1.25) / math.sqrt(3)
+    assert (s.n, s.runs, s.summary_only) == (9, 3, False)
+    assert (s.p50_ms, s.p95_ms) == (pytest.approx(10.0), pytest.approx(15.0))
+    assert (s.p50_log_sd, s.p95_log_sd) == (pytest.approx(math.log(1.25)), pytest.approx(math.log(1.25)))
+    assert (s.p50_ci.low, s.p50_ci.high, s.p50_ci.level) == pytest.approx((10 * math.exp(-half), 10 * math.exp(half), 0.95))
+    assert (s.p95_ci.low, s.p95_ci.high) == pytest.approx((15 * math.exp(-half), 15 * math.exp(half)))
+    sd = math.sqrt(60 / 8)
+    assert (s.mean_ms, s.std_ms, s.min_ms, s.max_ms, s.p90_ms, s.p99_ms, s.cv) == pytest.approx(
+        (5.0, sd, 1.0, 9.0, 8.2, 8.92, sd / 5))
+    assert s.warnings == [
+        "unstable across runs: run medians spread by 22% (over 10%); look for thermal throttling, background load or "
+        "frequency changes",
+        "unstable: the standard deviation is 55% of the mean (over 10%); look for thermal throttling or background load"]
+
+
+def test_summaries_of_one_run_two_summary_only_runs_and_a_cv_of_exactly_ten_percent_say_so_in_words():
+    """One iteration: one run, no P95 (two needed), sd 0 (not nan), and the advice to plan 3 runs.  Two summary-only
+    runs of a plan that asked for 5: no interval, a log sd of 0, the resume advice, no P95 and no pooled figures.
+    [9, 10, 11]: sd 1, mean 10, CV exactly 10%, which is not over 10%.  All zeros (a whole-ms clock): CV 0, not
+    0/0; the tick's warning in full.  Survivors of `make mutants` this kills: the sd of one value or the CV of a
+    zero mean computed anyway, '> 2 runs' for the blind note, the warnings' words, the CV test made '>='."""
+    one = summarize([5.0])
+    assert (one.runs, one.p50_ms, one.p95_ms, one.p95_ci, one.p95_log_sd, one.std_ms, one.cv) == (
+        1, pytest.approx(5.0), None, None, None, 0.0, 0.0)
+    assert one.warnings == ["one run: no interval, and no view of process-to-process noise (set 'runs' in the plan "
+                            "to 3 or more)", "too few iterations per run for a P95"]
+    two = summarize([], [RunValues(10.0, None, 0), RunValues(10.0, None, 0)], runs_planned=5)
+    assert (two.n, two.runs, two.summary_only, two.p50_ci, two.p50_log_sd, two.p95_ms, two.mean_ms) == (
+        0, 2, True, None, 0.0, None, None)
+    assert two.p50_ms == pytest.approx(10.0)
+    assert two.warnings == ["too few runs for an interval (2) (the plan asks for 5 runs and 2 were stored: resume the "
+                            "run (--resume RUN_ID))", "the runner reported no P95",
+                            "summary only: the runner printed percentiles, not iterations"]
+    edge = summarize([9.0, 10.0, 11.0])
+    assert edge.cv == 0.1 and not any("unstable" in w for w in edge.warnings)
+    zeros = summarize([0.0, 0.0], [RunValues(0.0, 0.0, 2)])
+    assert zeros.cv == 0.0 and zeros.warnings[0] == ("1 of 1 runs measured 0 ms, below the runner's clock (whole "
+                                                     "milliseconds): counted as 0.5 ms, the middle of [0, 1) ms")
+
+
+def test_per_utterance_percentiles_skip_missing_utterances_and_are_none_without_any():
+    """Type-7 over [10, 20, 30, 40] by hand: P50 at position 1.5 -> 25, P95 at 2.85 -> 38.5; a missing total is
+    skipped, and none at all gives None, not an error.  Catches the quantiles swapped or moved, the None filter
+    inverted, the empty case dropped."""
+    from harness.stats import per_utterance_p50, per_utterance_p95
+
+    totals = [40.0, None, 10.0, 30.0, 20.0]
+    assert per_utterance_p50(totals) == 25.0 and per_utterance_p95(totals) == pytest.approx(38.5)
+    assert per_utterance_p50([None]) is None and per_utterance_p95([]) is None
+
+
+def test_an_order_statistic_interval_may_cover_exactly_its_level_and_its_bounds_are_the_extremes_when_they_must_be():
+    """Level 0.9375 leaves tails of exactly 1/32, and the median of 5 draws has P(B <= 0) = P(B >= 5) = 1/32, B ~
+    Binomial(5, 1/2): the extremes are the bounds and the coverage 30/32 is exactly the level ("at least level").
+    Seven draws at 95%: P(B <= 0) = 1/128 <= 2.5% < P(B <= 1) = 8/128, so only the extremes qualify (coverage
+    126/128).  No draws, no interval.  Survivors of `make mutants` this kills in quantile_interval: a tail test
+    made strict, a rank range that starts one later, a guard for no draws that returns a coverage; and an interval
+    labelled 0.95 whatever level it was computed at."""
+    from harness.stats.quantile import quantile_interval
+
+    interval, coverage = quantile_interval([4.0, 2.0, 5.0, 1.0, 3.0], 0.5, level=0.9375)
+    assert (interval.low, interval.high, interval.level) == (1.0, 5.0, 0.9375) and coverage == 30 / 32
+    interval, coverage = quantile_interval([7, 3, 6, 1, 5, 2, 4], 0.5)
+    assert (interval.low, interval.high) == (1.0, 7.0) and coverage == pytest.approx(126 / 128)
+    assert quantile_interval([], 0.5) == (None, 0.0)

@@ -97,9 +97,7 @@ def _per_utterance_percentile(totals_ms, q: float) -> float | None:
 def hd_percentile(values, q: float) -> float:
     """The q-th percentile (0-100) by Harrell & Davis (1982): sum of order statistics weighted by
     Beta((n+1)p, (n+1)(1-p)) probability mass over [(i-1)/n, i/n]."""
-    data = np.sort(np.asarray(values, dtype=float))
-    if data.size == 1:
-        return float(data[0])
+    data = np.sort(np.asarray(values, dtype=float))  # one value: its weight is the whole Beta mass, 1
     return float(data @ _hd_weights(int(data.size), float(q)))
 
 
@@ -123,8 +121,6 @@ def _below_the_clock(runs: list[RunValues]) -> tuple[list[RunValues], int]:
         return HALF_TICK_MS if v == 0 else v
 
     zero = sum(1 for r in runs if r.p50_ms == 0)
-    if not zero and not any(r.p95_ms == 0 for r in runs):
-        return runs, 0
     return [RunValues(lift(r.p50_ms), lift(r.p95_ms), r.n) for r in runs], zero
 
 
