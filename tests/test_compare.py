@@ -498,3 +498,66 @@ def test_too_few_runs_still_reports_what_it_can_and_names_the_runs_it_needs():
     assert c.ratio == pytest.approx(np.sqrt(12 * 13 / (10 * 11))) and c.p95_ratio == pytest.approx(np.sqrt(16 * 17 / (14 * 15)))
     assert (c.ratio_ci, c.p95_ratio_ci, c.p_value, c.mde_ratio) == (None, None, None, None)
     assert c.reason.startswith("P10 +19.1%; ") and "has 2 and 2" in c.reason and "at least 3 runs" in c.reason
+
+
+def _welch(a, b, level):
+    """Welch's t on log run values, by scipy: (ratio, interval, p) with the interval at ``level``."""
+    from scipy.stats import t, ttest_ind
+
+    la, lb = np.log(a), np.log(b)
+    va, vb = la.var(ddof=1) / len(a), lb.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    centre, se = lb.mean() - la.mean(), np.sqrt(va + vb)
+    half = t.ppf(0.5 + level / 2, df) * se
+    return np.exp(centre), (np.exp(centre - half), np.exp(centre + half)), ttest_ind(lb, la, equal_var=False).pvalue
+
+
+def test_each_verdict_says_its_numbers_and_its_rule_in_full():
+    """The reason and reading() of a slower, a faster and an unchanged build, their numbers worked out with scipy
+    (Welch's t on log run medians).  A noise floor equal to the threshold is named as the threshold, one above it as
+    the cell's floor.  as_dict gives intervals as [low, high] and a P95 ratio only when both sides have P95s.
+    Survivors of `make mutants` this kills in compare_runs, reading, _floor_words and as_dict: the interval's level,
+    the p-value or the threshold misprinted, the floor's '>' made '>=', an interval left as an object, a P95
+    ratio from one side."""
+    a = [10.0, 10.4, 9.8, 10.1, 10.3]
+    pct = lambda r: f"{r - 1:+.1%}"  # noqa: E731
+    b = [x * 1.2 for x in [10.2, 10.9, 9.9, 10.6, 10.4]]
+    ratio, (low, high), p = _welch(a, b, 0.99)
+    slower = compare_runs(a, b, noise_floor=0.05, ci_level=0.99, a_p95=[20.0] * 5)
+    size = f"median {pct(ratio)} 99% interval [{pct(low)}, {pct(high)}] (p={p:.2g})"
+    assert slower.verdict == "slower" and slower.reason == f"{size}, over the 5% threshold"
+    assert slower.reading().startswith(f"slower: significant at α = 0.01 (p = {p:.2g}); detects changes of +")
+    assert slower.reading().endswith(" or more (threshold 5%)")
+    d = slower.as_dict()
+    assert d["ratio_ci"] == pytest.approx([low, high]) and d["p95_ratio_ci"] is None and d["p95_ratio"] is None
+    assert (d["ci_level"], d["alpha"], d["threshold"], d["noise_floor"]) == (0.99, 0.01, 0.05, 0.05)
+    fast = [x / 1.2 for x in a]
+    ratio, (low, high), p = _welch(a, fast, 0.95)
+    faster = compare_runs(a, fast, noise_floor=0.08, threshold=0.03)
+    assert faster.verdict == "faster" and faster.reason == (
+        f"median {pct(ratio)} 95% interval [{pct(low)}, {pct(high)}] (p={p:.2g}), beyond the cell's noise floor of "
+        "8.0% (threshold 3%)")
+    calm = [10.00, 10.05, 9.95, 10.02, 9.98, 10.04, 9.96, 10.01]  # 8 runs within 0.5%: any 5% change would show
+    same = [10.03, 9.97, 10.01, 10.00, 9.99, 10.02, 9.98, 10.04]
+    ratio, (low, high), p = _welch(calm, same, 0.95)
+    unchanged = compare_runs(calm, same)
+    assert unchanged.verdict == "no change" and p > 0.01
+    assert unchanged.reason == f"median {pct(ratio)} 95% interval [{pct(low)}, {pct(high)}] (p={p:.2g}), not significant"
+    assert unchanged.reading().startswith(f"no change: not significant at α = 0.01 (p = {p:.2g}); detects changes")
+
+
+def test_a_noisy_comparison_says_the_change_it_could_have_found():
+    """Runs spread about 8% on each side, 4 runs: the smallest slowdown these runs find (80% power at α 0.01,
+    worked out with scipy) is far over the 5% threshold, and the reason says that figure.  Catches the too-noisy
+    branch's words or its minimum detectable effect dropped."""
+    from scipy.stats import t
+
+    a, b = [10.0, 11.0, 9.2, 10.5], [10.4, 9.5, 11.3, 10.1]
+    c = compare_runs(a, b)
+    la, lb = np.log(a), np.log(b)
+    va, vb = la.var(ddof=1) / 4, lb.var(ddof=1) / 4
+    df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 3)
+    mde = np.exp((t.ppf(0.995, df) + t.ppf(0.8, df)) * np.sqrt(va + vb))
+    assert c.verdict == "too noisy" and c.mde_ratio == pytest.approx(mde) and mde > 1.05
+    assert c.reason.endswith(f"; too noisy to call at this threshold: these runs detect only changes of "
+                             f"{mde - 1:+.1%} or more (threshold 5%); add runs or quiet the device")
