@@ -424,7 +424,8 @@ def test_summaries_of_one_run_two_summary_only_runs_and_a_cv_of_exactly_ten_perc
     runs of a plan that asked for 5: no interval, a log sd of 0, the resume advice, no P95 and no pooled figures.
     [9, 10, 11]: sd 1, mean 10, CV exactly 10%, which is not over 10%.  All zeros (a whole-ms clock): CV 0, not
     0/0; the tick's warning in full.  Survivors of `make mutants` this kills: the sd of one value or the CV of a
-    zero mean computed anyway, '> 2 runs' for the blind note, the warnings' words, the CV test made '>='."""
+    zero mean computed anyway, '> 2 runs' for the blind note, the warnings' words, the CV test made '>='; [0.4, 0.6]:
+    an sd skipped for two values, a CV skipped for a mean under 1 ms."""
     one = summarize([5.0])
     assert (one.runs, one.p50_ms, one.p95_ms, one.p95_ci, one.p95_log_sd, one.std_ms, one.cv) == (
         1, pytest.approx(5.0), None, None, None, 0.0, 0.0)
@@ -437,6 +438,8 @@ def test_summaries_of_one_run_two_summary_only_runs_and_a_cv_of_exactly_ten_perc
     assert two.warnings == ["too few runs for an interval (2) (the plan asks for 5 runs and 2 were stored: resume the "
                             "run (--resume RUN_ID))", "the runner reported no P95",
                             "summary only: the runner printed percentiles, not iterations"]
+    pair = summarize([0.4, 0.6])  # two values under 1 ms: sd sqrt(0.02), mean 0.5
+    assert (pair.std_ms, pair.cv) == pytest.approx((math.sqrt(0.02), math.sqrt(0.02) / 0.5))
     edge = summarize([9.0, 10.0, 11.0])
     assert edge.cv == 0.1 and not any("unstable" in w for w in edge.warnings)
     zeros = summarize([0.0, 0.0], [RunValues(0.0, 0.0, 2)])
