@@ -103,7 +103,7 @@ def hd_percentile(values, q: float) -> float:
 
 def run_values(samples_ms, n_min_p95: int = 2) -> RunValues:
     """A run's own P50 and P95 (Harrell-Davis) from its iterations."""
-    data = np.asarray(samples_ms, dtype=float)
+    data = np.asarray(samples_ms)
     if data.size == 0:
         return RunValues(None, None, 0)
     p95 = hd_percentile(data, 95) if data.size >= n_min_p95 else None
