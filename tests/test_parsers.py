@@ -479,3 +479,56 @@ def test_whisper_runner_records_notes_and_flags_by_hand():
     art = lambda **kw: SimpleNamespace(**{"format": "pte", "stage": "asr", **kw})  # noqa: E731
     assert whisper_runner.supports("android", art()) and not whisper_runner.supports("android", art(stage="llm"))
     assert not whisper_runner.supports("ios", art()) and not whisper_runner.supports("android", art(format="onnx"))
+
+
+def test_onnxruntime_perf_test_every_figure_in_ms_and_the_command_and_environment_whole():
+    """onnxruntime_perf_test.txt by hand: seconds times 1000 (53.2 ms session, 1234.5 ms total, P99 19 ms), ms kept;
+    the summary is the tool's own P50, P95 and mean; a percentile printed in ms stays in ms.  The command for the CPU
+    with staged test data (-s, not -I) and threads; the loader paths for ORT's and QNN's libraries, each alone and
+    together.  Survivors of `make mutants` this kills in onnxruntime_perf_test: a field or unit dropped, the
+    summary's keys, the -s/-I choice, -x, the library path order or separator, ADSP_LIBRARY_PATH without QNN."""
+    m = onnxruntime_perf_test.parse((LOGS / "onnxruntime_perf_test.txt").read_text())
+    assert m.extra == pytest.approx({
+        "session_creation_ms": 53.2, "first_inference_ms": 14.0, "mean_ms": 12.345, "total_ms": 1234.5,
+        "min_ms": 11.2, "max_ms": 20.1, "p50_ms": 12.1, "p90_ms": 13.5, "p95_ms": 14.2, "p99_ms": 19.0,
+        "p999_ms": 20.1, "requests": 100})
+    assert m.summary_ms == pytest.approx({"p50_ms": 12.1, "p95_ms": 14.2, "mean_ms": 12.345}) and m.samples_ms == []
+    assert m.notes == ["onnxruntime_perf_test prints a summary, not iterations: P50/P95 are its own"]
+    ms = onnxruntime_perf_test.parse("P50 Latency: 12.5 ms\n")
+    assert (ms.summary_ms, ms.load_ms, ms.first_inference_ms, ms.peak_rss_mb) == ({"p50_ms": 12.5}, None, None, None)
+    with pytest.raises(ValueError, match=r"^no 'P50 Latency' line \(run the tool with -I or -s so it prints"):
+        onnxruntime_perf_test.parse("Average inference time cost: 12.345 ms\n")
+    assert onnxruntime_perf_test.build_command("p", "m.onnx", 20, "xnnpack", threads=4, test_data=True) == [
+        "p", "-e", "xnnpack", "-m", "times", "-r", "20", "-s", "-x", "4", "m.onnx"]
+    with pytest.raises(ValueError, match="provider tpu: use one of cpu, qnn, xnnpack, nnapi"):
+        onnxruntime_perf_test.build_command("p", "m.onnx", 20, "tpu")
+    env = onnxruntime_perf_test.library_env
+    assert env(None, None) is None and env("/o", None) == {"LD_LIBRARY_PATH": "/o"}
+    assert env(None, "/q") == {"LD_LIBRARY_PATH": "/q", "ADSP_LIBRARY_PATH": "/q"}
+    assert env("/o", "/q") == {"LD_LIBRARY_PATH": "/o:/q", "ADSP_LIBRARY_PATH": "/q"}
+    from types import SimpleNamespace
+
+    assert onnxruntime_perf_test.supports("android", SimpleNamespace(format="onnx", backend="ort-qnn"))
+    assert not onnxruntime_perf_test.supports("android", SimpleNamespace(format="pte", backend="ort-cpu"))
+    assert not onnxruntime_perf_test.supports("ios", SimpleNamespace(format="onnx", backend="ort-cpu"))
+    assert not onnxruntime_perf_test.supports("android", SimpleNamespace(format="onnx", backend="xnnpack"))
+
+
+def test_onnxruntime_perf_test_failures_keep_the_logcat_and_a_linker_line_of_a_run_that_worked_is_no_failure():
+    """A QNN EP that refused the graph: the failure's log carries the logcat after a '[logcat]' header; a blank logcat
+    adds nothing.  A linker complaint on a run that exited 0 is no failure (ORT found its libraries another way); a
+    run killed on timeout is a timeout, whatever it printed.  Survivors of `make mutants` this kills in check_run and
+    _logcat_part: the exit-code test dropped, the timeout test inverted, the logcat header or strip changed."""
+    logcat = "  E onnxruntime: QNN SetupBackend failed\n"
+    with pytest.raises(base.RunnerFailure) as failure:
+        onnxruntime_perf_test.check_run(_perf_test_result(0, "P50 Latency: 1 s\n"), logcat)
+    assert failure.value.log.endswith("\n[logcat]\nE onnxruntime: QNN SetupBackend failed")
+    assert onnxruntime_perf_test._logcat_part("  \n") == ""
+    linked = 'library "libonnxruntime.so" not found'
+    onnxruntime_perf_test.check_run(_perf_test_result(0, (LOGS / "onnxruntime_perf_test.txt").read_text(), linked))
+    from harness.devices.base import CommandResult
+
+    slow = CommandResult(["onnxruntime_perf_test"], None, "", linked, 30.0, timed_out=True)
+    with pytest.raises(base.RunnerFailure) as failure:
+        onnxruntime_perf_test.check_run(slow)
+    assert failure.value.status == "timeout"
