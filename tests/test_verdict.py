@@ -292,3 +292,104 @@ def test_the_summary_tiles_add_up_to_the_rows_judged_and_count_reference_cells_n
     assert [(n, words) for n, words, _ in rows.tiles] == [(2, "within budget"), (1, "near budget"),
                                                           (1, "budget miss (P95)"), (0, "failed"),
                                                           (1, "no budget for stage")]
+
+
+def test_milliseconds_beside_a_budget_by_hand_at_every_edge():
+    """ms_beside_budget and its decimal counts, by hand: no value is a dash, inf and nan print as such; 3 significant
+    digits (0 has none to count, a negative counts like its size), at most 9 decimals; at least the budget's own
+    decimals (0.012 has 3, 1.5e-05 has 6, 1e-12 is capped at 9); more while the value would print equal to a budget it
+    differs from, but never past 9 and not at all for a value equal to its budget; an infinite budget sets nothing.
+    Survivors of `make mutants` this kills in ms_beside_budget, _decimals_for_significant and _decimals_of: a cap
+    moved or made inclusive, abs() dropped, the equal-value guard inverted, an exponent's decimals miscounted."""
+    import math
+
+    from harness.report.verdict import _decimals_of, ms_beside_budget
+
+    assert ms_beside_budget(None, 5.0) == "–" and ms_beside_budget(math.inf, 5.0) == "inf"
+    assert ms_beside_budget(math.nan, None) == "nan"
+    assert ms_beside_budget(0.0, None) == "0" and ms_beside_budget(-12.345, None) == "-12.3"
+    assert ms_beside_budget(123456.0, None) == "123456" and ms_beside_budget(1e-12, None) == "0.000000000"
+    assert ms_beside_budget(5.0, math.inf) == "5.00" and ms_beside_budget(0.012, 0.012) == "0.0120"
+    assert ms_beside_budget(0.1000000001, 0.1) == "0.100000000"  # equal to 9 decimals: stops there
+    assert ms_beside_budget(0.01204, 0.012) == "0.01204"  # 0.0120 would read as the budget
+    assert [_decimals_of(t) for t in ("700", "0.012", "1.5e-05", "1e-12", "1e+20")] == [0, 3, 6, 9, 0]
+
+
+def _cell_view(verdict="ok", task="latency", chain=None, throttled=False, p95=12.0, budget=10.0, reason=None, role=""):
+    from types import SimpleNamespace
+
+    cell = SimpleNamespace(device_id="phone", label="enc int8", reason=reason, status="crashed", task=task,
+                           extra={"chain": chain} if chain is not None else {}, throttled=throttled,
+                           artifact={"stage": "asr-encoder"})
+    return SimpleNamespace(cell=cell, verdict=verdict, row_anchor="row-1", role=role, budget_name="asr",
+                           budget_ms=budget, summary=SimpleNamespace(p95_ms=p95, p95_ci=None))
+
+
+def test_each_row_kind_is_judged_under_its_own_tile_and_subject():
+    """cell_check, chain_check, pipeline_check and the order of run_judgements, by hand.  A failed cell is a 'run'
+    check with its reason (or its status when it has none), under its chain's tile when it transcribes (a chain with
+    a VAD part is a pipeline).  A throttled cell that passes is 'suspect', one that misses stays a miss.  A chain is
+    held to the asr budget per utterance, a pipeline (subject 'pipeline NAME') to the pipeline budget.  report_checks
+    numbers the anchors only of checks without one.  Survivors of `make mutants` this kills: the failed check's kind,
+    group or detail, the throttle rule applied to misses, the chain/pipeline budget names, 'what' prefixes or
+    subjects, reference cells judged, anchors renumbered."""
+    from types import SimpleNamespace
+
+    from harness.report.verdict import CHAIN_GROUP, PIPELINE_GROUP, cell_check, report_checks, run_judgements
+
+    failed = cell_check(_cell_view("failed", reason="out of memory"))
+    assert (failed.kind, failed.status, failed.detail, failed.group, failed.anchor) == (
+        "run", "failed", "out of memory", "asr-encoder", "row-1")
+    assert cell_check(_cell_view("failed")).detail == "crashed"
+    assert cell_check(_cell_view("failed", "transcribe", {"model": "w"})).group == CHAIN_GROUP
+    assert cell_check(_cell_view("failed", "transcribe", {"vad": "s", "model": "w"})).group == PIPELINE_GROUP
+    hot = cell_check(_cell_view(throttled=True, p95=8.0))
+    assert hot.status == "suspect" and hot.detail == "P95 8.00 ms vs asr budget 10 ms; thermally throttled during measurement"
+    assert cell_check(_cell_view(throttled=True, p95=12.0)).status == "budget miss"
+    device = SimpleNamespace(device_id="phone")
+    chain = SimpleNamespace(cell=device, name="tiny", row_anchor="c1", timing={"p95_total_ms": 160.0}, p95_ci=None,
+                            budget_ms=150.0)
+    pipeline = SimpleNamespace(chain=SimpleNamespace(cell=device), name="voice", row_anchor="p1", p95_ms=90.0,
+                               p95_ci=None, budget_ms=100.0)
+    data = SimpleNamespace(cells=[_cell_view(role="ref"), _cell_view(p95=8.0)], chains=[chain], pipelines=[pipeline],
+                           checks=[])
+    cell, chain_c, pipe_c = run_judgements(data)
+    assert (cell.status, cell.subject) == ("pass", "enc int8")
+    assert (chain_c.subject, chain_c.group, chain_c.status, chain_c.anchor, chain_c.detail) == (
+        "tiny", CHAIN_GROUP, "budget miss", "c1", "ASR per utterance P95 160 ms vs asr budget 150 ms")
+    assert (pipe_c.subject, pipe_c.group, pipe_c.status, pipe_c.detail) == (
+        "pipeline voice", PIPELINE_GROUP, "pass", "whole pipeline per utterance P95 90.0 ms vs pipeline budget 100 ms")
+    from harness.report.verdict import Check
+
+    nightly = [Check("p", "a", "latency", "pass", "", anchor="row-9"), Check("p", "b", "history", "shift", "")]
+    assert [c.anchor for c in report_checks(SimpleNamespace(checks=nightly))] == ["row-9", "check-2"]
+    assert [c.anchor for c in report_checks(data)] == ["row-1", "c1", "p1"]
+
+
+def test_worst_severity_tiles_and_the_banner_when_nothing_fails():
+    """By hand: no checks is a pass; an unknown status ranks below every known one; a tile counts under its group, a
+    WER check under its chain, anything else under its kind; a tile of a failing status fails.  A night of passes and
+    improvements passes with every banner count 0 ("0 regressions", "0 undecided") and lists its checks by severity,
+    then device, then subject.  A status no tile names gets a tile of its own words.  Survivors of `make mutants`
+    this kills in worst, severity, tile_group, Tile.failing, headline and row_summary."""
+    from harness.report.verdict import Check, headline, row_summary, severity, worst
+
+    assert worst([]) == "pass" and severity("odd") == len(SEVERITY) and severity("failed") == 0
+    assert worst([Check("p", "a", "budget", "pass", ""), Check("p", "b", "budget", "no P95", "")]) == "no P95"
+    assert Check("p", "a", "wer", "pass", "").tile_group == "asr-chain"
+    assert Check("p", "a", "size", "pass", "").tile_group == "size"
+    assert Check("p", "a", "wer", "pass", "", group="pipeline").tile_group == "pipeline"
+    (tile,) = tiles([Check("p", "a", "run", "failed", "", group="vad", anchor="r1")])
+    assert tile.failing and not tiles([Check("p", "a", "budget", "near budget", "")])[0].failing
+    checks = [Check("q", "b", "latency", "pass", ""), Check("p", "z", "latency", "improvement", ""),
+              Check("p", "a", "latency", "pass", "")]
+    head = headline(checks)
+    assert head.passed and head.failing_by_kind == [] and head.undecided == []
+    assert head.counts == {"regressions": 0, "budget misses": 0, "missing tonight": 0, "failed cells": 0,
+                           "undecided": 0}
+    assert head.phrases == ["0 regressions", "0 budget misses", "0 missing tonight", "0 failed cells", "0 undecided"]
+    assert [(c.device_id, c.subject) for c in head.passing] == [("p", "z"), ("p", "a"), ("q", "b")]
+    rows = row_summary([Check("p", "a", "run", "odd", "", group="vad"), Check("p", "b", "budget", "suspect", "")])
+    assert [(n, words, css) for n, words, css in rows.tiles] == [
+        (0, "within budget", "pass"), (0, "budget miss (P95)", "over"), (1, "suspect (throttled)", "flag"),
+        (0, "failed", "failed"), (1, "odd", "")]
