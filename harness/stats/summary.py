@@ -97,7 +97,7 @@ def _per_utterance_percentile(totals_ms, q: float) -> float | None:
 def hd_percentile(values, q: float) -> float:
     """The q-th percentile (0-100) by Harrell & Davis (1982): sum of order statistics weighted by
     Beta((n+1)p, (n+1)(1-p)) probability mass over [(i-1)/n, i/n]."""
-    data = np.sort(np.asarray(values, dtype=float))  # one value: its weight is the whole Beta mass, 1
+    data = np.sort(values)  # one value: its weight is the whole Beta mass, 1
     return float(data @ _hd_weights(int(data.size), float(q)))
 
 
