@@ -561,3 +561,22 @@ def test_a_noisy_comparison_says_the_change_it_could_have_found():
     assert c.verdict == "too noisy" and c.mde_ratio == pytest.approx(mde) and mde > 1.05
     assert c.reason.endswith(f"; too noisy to call at this threshold: these runs detect only changes of "
                              f"{mde - 1:+.1%} or more (threshold 5%); add runs or quiet the device")
+
+
+def test_the_interval_keeps_its_level_and_needs_three_runs_on_the_smaller_side():
+    """A ratio's interval says the level it was computed at (here 99%, also when the runs have no spread); with 2 runs
+    on one side and 3 on the other there is no interval, spread or not (the smaller side counts).  A comparison
+    without a p-value reads as its verdict and reason alone; one whose detectable change is not sensible says no
+    'detects'.  Survivors of `make mutants` this kills in ratio_estimate and reading: the level dropped, min() of
+    the run counts made max(), the no-p-value reading or the optional MDE clause changed."""
+    from harness.stats.runlevel import ratio_estimate
+
+    spread = ratio_estimate([10.0, 10.4, 9.8, 10.1], [11.0, 11.5, 10.9, 11.2], level=0.99)
+    flat = ratio_estimate([10.0, 10.0, 10.0], [12.0, 12.0, 12.0], level=0.99)
+    assert spread.interval.level == 0.99 and flat.interval.level == 0.99
+    assert ratio_estimate([10.0, 10.0], [12.0, 12.0, 12.0]).interval is None
+    assert ratio_estimate([10.0, 11.0], [12.0, 13.0, 12.5]).interval is None
+    few = compare_runs([20.0], [40.0])
+    assert few.reading() == f"too few runs: {few.reason}"
+    wide = compare_runs([0.01, 0.5, 5.0], [0.02, 0.4, 6.0])
+    assert wide.mde_ratio is None and wide.p_value is not None and "detects" not in wide.reading()
