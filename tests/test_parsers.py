@@ -29,7 +29,7 @@ def test_old_executor_runner_prints_only_a_total():
         executor_runner.parse("Segmentation fault\n")
 
 
-def test_executor_runner_flags_come_from_the_binarys_gflags_help():
+def test_executor_runner_flags_come_from_the_binarys_gflags_help(monkeypatch):
     # gflags' --help (as v1.2's executor_runner prints it, then exits 1): --print_all_output, no --print_output.
     help_text = """executor_runner: Usage...
   Flags from examples/portable/executor_runner/executor_runner.cpp:
@@ -50,6 +50,7 @@ def test_executor_runner_flags_come_from_the_binarys_gflags_help():
             return SimpleNamespace(stdout=help_text, stderr="", exit_code=1)
 
     runner = "/data/local/tmp/harness/" + "ab" * 32 + "/executor_runner"
+    monkeypatch.setattr(base, "_ACCEPTED", {})  # the cache of an earlier test session in this process (mutmut's)
     flags = base.accepted_flags(Phone(), runner)
     assert {"model_path", "num_executions", "cpu_threads", "print_all_output"} <= flags and "print_output" not in flags
     assert "--print_output" not in executor_runner.build_command(runner, "m.pte", 5, None, flags)
