@@ -393,3 +393,44 @@ def test_worst_severity_tiles_and_the_banner_when_nothing_fails():
     assert [(n, words, css) for n, words, css in rows.tiles] == [
         (0, "within budget", "pass"), (0, "budget miss (P95)", "over"), (1, "suspect (throttled)", "flag"),
         (0, "failed", "failed"), (1, "odd", "")]
+
+
+def test_every_check_names_its_phone_row_and_interval_and_tiles_count_each_status():
+    """The fields a reader follows from a check to its row, by hand: the phone and subject of a failed cell, a cell's
+    budget check (its stage, its interval), a chain's and a pipeline's; a transcription cell with no chain recorded is
+    under the chain tile.  A P95 the runner did not report says so beside the budget.  worst() ranks by severity, not
+    by spelling ('regression' over 'pass'); a tile counts two passes as 2 and names its phone; the failing list is
+    grouped by kind; the row total leaves chains and pipelines out of the cells.  Survivors of `make mutants` this
+    kills: device ids, subjects, stages or intervals replaced by None, the no-P95 words, worst() without its key,
+    a tile's counts or phone, headline's kinds, cells counted with the pipelines."""
+    from types import SimpleNamespace
+
+    from harness.report.verdict import (CHAIN_GROUP, budget_check, cell_check, chain_check, headline, pipeline_check,
+                                        row_summary, worst)
+
+    failed = cell_check(_cell_view("failed", reason="oom"))
+    assert (failed.device_id, failed.subject) == ("phone", "enc int8")
+    assert cell_check(_cell_view("failed", "transcribe")).group == CHAIN_GROUP
+    view = _cell_view(p95=8.0)
+    view.summary.p95_ci = Interval(7.0, 9.0)
+    ok = cell_check(view)
+    assert (ok.device_id, ok.subject, ok.group, ok.data["p95_ci"]) == ("phone", "enc int8", "asr-encoder", [7.0, 9.0])
+    assert ok.detail == "P95 8.00 [7.00, 9.00] ms vs asr budget 10 ms"
+    device = SimpleNamespace(device_id="phone")
+    chain = chain_check(SimpleNamespace(cell=device, name="tiny", row_anchor="c1", timing={"p95_total_ms": 120.0},
+                                        p95_ci=Interval(100.0, 140.0), budget_ms=150.0))
+    assert (chain.device_id, chain.status, chain.data["p95_ci"]) == ("phone", "pass", [100.0, 140.0])
+    pipe = pipeline_check(SimpleNamespace(chain=SimpleNamespace(cell=device), name="voice", row_anchor="p1",
+                                          p95_ms=90.0, p95_ci=Interval(80.0, 95.0), budget_ms=100.0))
+    assert (pipe.device_id, pipe.data["p95_ci"]) == ("phone", [80.0, 95.0])
+    assert budget_check("phone", "x", "asr", "r", None, None, "asr", 150.0).detail == (
+        "P95 not reported vs asr budget 150 ms")
+    assert worst([Check("p", "a", "budget", "pass", ""), Check("p", "b", "latency", "regression", "")]) == "regression"
+    (tile,) = tiles([Check("q", "a", "budget", "pass", "", group="vad"), Check("q", "b", "budget", "pass", "", group="vad")])
+    assert (tile.device_id, tile.counts) == ("q", {"pass": 2})
+    head = headline([Check("p", "a", "latency", "regression", ""), Check("p", "b", "budget", "budget miss", "")])
+    assert [kind for kind, _ in head.failing_by_kind] == ["budget", "latency"]
+    rows = row_summary([Check("p", "a", "budget", "pass", "", group="vad"),
+                        Check("p", "b", "budget", "pass", "", group="pipeline"),
+                        Check("p", "c", "budget", "pass", "", group="pipeline")])
+    assert (rows.cells, rows.chains, rows.pipelines, rows.total) == (1, 0, 2, 3)
