@@ -580,3 +580,17 @@ def test_the_interval_keeps_its_level_and_needs_three_runs_on_the_smaller_side()
     assert few.reading() == f"too few runs: {few.reason}"
     wide = compare_runs([0.01, 0.5, 5.0], [0.02, 0.4, 6.0])
     assert wide.mde_ratio is None and wide.p_value is not None and "detects" not in wide.reading()
+
+
+def test_a_reading_at_p_equal_to_alpha_is_not_significant_and_one_without_an_mde_ends_at_the_threshold():
+    """compare_runs calls a change significant only when p < alpha; the reading must agree at p = alpha exactly.  A
+    reading with no sensible detectable change is the test and the threshold, nothing between (p by scipy).
+    Survivors of `make mutants` this kills in reading: '<' made '<=', the empty MDE clause replaced by text."""
+    from harness.stats.compare import LatencyComparison
+
+    edge = LatencyComparison(5, 5, 1.1, None, None, None, 0.01, False, 1.02, None, "no change", "", alpha=0.01)
+    assert edge.reading() == "no change: not significant at α = 0.01 (p = 0.01); detects changes of +2.0% or more " \
+                             "(threshold 5%)"
+    a, b = [0.01, 0.5, 5.0], [0.02, 0.4, 6.0]
+    wide = compare_runs(a, b)
+    assert wide.reading() == f"too noisy: not significant at α = 0.01 (p = {_welch(a, b, 0.95)[2]:.2g}) (threshold 5%)"
