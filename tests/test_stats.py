@@ -343,6 +343,7 @@ def test_log_values_and_paired_log_diffs_drop_missing_failed_and_impossible_runs
     diffs = paired_log_diffs([10.0, None, 5.0, 0.0, 4.0, 8.0, 3.0], [20.0, 3.0, None, 7.0, -2.0, 2.0, 0.0])
     assert diffs == pytest.approx([math.log(2), -math.log(4)])
     assert paired_log_diffs([None], [1.0]).size == 0 and paired_log_diffs([], []).size == 0
+    assert paired_log_diffs([0.5, 2.0], [2.0, 0.5]) == pytest.approx([math.log(4), -math.log(4)])  # under 1 ms counts
 
 
 def test_welch_standard_error_and_degrees_of_freedom_by_hand():

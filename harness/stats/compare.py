@@ -135,7 +135,7 @@ def _floor_words(threshold: float, noise_floor: float | None) -> str:
     return f"{threshold:.0%} threshold"
 
 
-def _mde(a_p50, b_p50, med: RatioEstimate, alpha: float, night_sd: float = 0.0) -> float:
+def _mde(a_p50, b_p50, med: RatioEstimate, alpha: float, night_sd: float) -> float:
     """Minimum detectable slowdown of this design (paired or Welch) with these runs' spread.  Called only for a
     ratio with a p-value, so with at least 2 rounds (paired) or 2 runs a side."""
     if med.paired:

@@ -104,7 +104,7 @@ class RatioEstimate:
 
 def log_values(values) -> np.ndarray:
     """Natural logs of the positive, finite values (None and failed runs dropped)."""
-    data = np.asarray([v for v in values if v is not None], dtype=float)
+    data = np.asarray([v for v in values if v is not None])  # none left: an empty float array
     data = data[np.isfinite(data) & (data > 0)]
     return np.log(data)
 
@@ -181,14 +181,15 @@ def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVE
 
 
 def welch_se_df(log_sd_a: float, runs_a: int, log_sd_b: float, runs_b: int) -> tuple[float, float]:
-    """Standard error of a difference of two log means, and its Welch-Satterthwaite degrees of freedom."""
+    """Standard error of a difference of two log means, and its Welch-Satterthwaite degrees of freedom (2 runs or
+    more a side)."""
     va, vb = log_sd_a ** 2 / runs_a, log_sd_b ** 2 / runs_b
     if not (va or vb):
         return 0.0, float(runs_a + runs_b - 2)
-    return math.sqrt(va + vb), (va + vb) ** 2 / ((va ** 2 / (runs_a - 1) if va else 0) + (vb ** 2 / (runs_b - 1) if vb else 0))
+    return math.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / (runs_a - 1) + vb ** 2 / (runs_b - 1))
 
 
-def min_detectable_ratio(se: float, df: float, alpha: float, power: float = 0.8) -> float:
+def min_detectable_ratio(se: float, df: float, alpha: float, power: float) -> float:
     """The smallest slowdown (a ratio > 1) that a two-sided t-test at ``alpha`` finds with ``power``,
     given the standard error ``se`` of the log ratio and its degrees of freedom (se 0: exp(0) = 1, no change)."""
     return math.exp((_t(1 - alpha, df) + _t(2 * power - 1, df)) * se)
