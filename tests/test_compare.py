@@ -594,3 +594,53 @@ def test_a_reading_at_p_equal_to_alpha_is_not_significant_and_one_without_an_mde
     a, b = [0.01, 0.5, 5.0], [0.02, 0.4, 6.0]
     wide = compare_runs(a, b)
     assert wide.reading() == f"too noisy: not significant at α = 0.01 (p = {_welch(a, b, 0.95)[2]:.2g}) (threshold 5%)"
+
+
+def _paired(a, b, level):
+    """The paired t-interval of log(b / a) by scipy: (ratio, interval)."""
+    from scipy.stats import t
+
+    d = np.log(b) - np.log(a)
+    half = t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return np.exp(d.mean()), (np.exp(d.mean() - half), np.exp(d.mean() + half))
+
+
+def test_the_p95_ratio_follows_the_medians_design_level_and_night_spread_and_every_early_return_keeps_the_rule():
+    """The P95 ratio's interval is computed like the medians' (paired rounds, or Welch with 2 * night_sd**2 added, at
+    the asked level), by scipy.  A side with no run at all has a nan ratio and says so; runs too spread for an
+    interval keep the P95 ratio, design, floor, statistic and rule (alpha, threshold, level) and say why in full.
+    A slowdown over a floor above the threshold names the floor; an interval wholly above 1 however wide gives no
+    detectable change to print.  Survivors of `make mutants` this kills in compare_runs: the P95's paired, night_sd
+    or level dropped, the early returns' fields or rule dropped, the floor's words, an insensible MDE kept."""
+    import math
+
+    from scipy.stats import t
+
+    a95, b95 = [12.0, 12.5, 11.9, 12.2, 12.4], [12.9, 13.1, 12.6, 13.4, 12.8]
+    a, b = [10.0, 10.4, 9.8, 10.1, 10.3], [10.2, 10.9, 9.9, 10.6, 10.4]
+    paired = compare_runs(a, b, a95, b95, paired=True, ci_level=0.99)
+    ratio, (low, high) = _paired(a95, b95, 0.99)
+    assert paired.p95_ratio == pytest.approx(ratio) and (paired.p95_ratio_ci.low, paired.p95_ratio_ci.high) == \
+        pytest.approx((low, high))
+    night = compare_runs(a, b, a95, b95, night_sd=0.05, ci_level=0.9)
+    la, lb = np.log(a95), np.log(b95)
+    va, vb = la.var(ddof=1) / 5, lb.var(ddof=1) / 5
+    df = (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
+    half = t.ppf(0.95, df) * np.sqrt(va + vb + 2 * 0.05 ** 2)
+    centre = lb.mean() - la.mean()
+    assert (night.p95_ratio_ci.low, night.p95_ratio_ci.high, night.p95_ratio_ci.level) == pytest.approx(
+        (np.exp(centre - half), np.exp(centre + half), 0.9))
+    empty = compare_runs([None, None], [10.0, 11.0], alpha=0.05, threshold=0.1, ci_level=0.9)
+    assert math.isnan(empty.ratio) and empty.reason == ("one run: no interval: needs at least 3 runs on each side (has 0 "
+                                                        "and 2); set 'runs' in the plan to 3 or more")
+    assert (empty.alpha, empty.threshold, empty.ci_level) == (0.05, 0.1, 0.9)
+    wa, wb = [0.01, 0.5, 5.0], [0.02, 0.4, 6.0]
+    wide = compare_runs(wa, wb, wa, [0.03, 0.5, 7.0], noise_floor=0.2, statistic="P10", alpha=0.05)
+    assert (wide.verdict, wide.p95_ratio, wide.paired, wide.noise_floor, wide.statistic, wide.alpha) == (
+        "too noisy", pytest.approx((0.03 * 0.5 * 7.0 / (0.01 * 0.5 * 5.0)) ** (1 / 3)), False, 0.2, "P10", 0.05)
+    assert wide.reason == (f"P10 {wide.ratio - 1:+.1%}, runs too spread for an interval (over 10x wide): too few runs "
+                           "to detect a change; add runs or quiet the device")
+    slower = compare_runs(a, [x * 1.2 for x in b], noise_floor=0.08)
+    assert slower.verdict == "slower" and slower.reason.endswith(", over the cell's noise floor of 8.0% (threshold 5%)")
+    heavy = compare_runs([1.0, 1.5, 1.1, 1.3], [40.0, 200.0, 900.0, 100.0])
+    assert heavy.verdict == "slower" and heavy.mde_ratio is None

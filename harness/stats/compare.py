@@ -94,7 +94,7 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
     runs_a = sum(1 for v in a_p50 if v)
     runs_b = sum(1 for v in b_p50 if v)
     if med is None or min(runs_a, runs_b) < MIN_RUNS or med.p_value is None:
-        return LatencyComparison(runs_a, runs_b, med.ratio if med else float("nan"), None,
+        return LatencyComparison(runs_a, runs_b, med.ratio if med else math.nan, None,
                                  p95.ratio if p95 else None, None, None, paired, None, noise_floor, "too few runs",
                                  (f"{statistic} {_pct(med.ratio)}; " if med else "")
                                  + f"{no_interval_words(min(runs_a, runs_b))}: needs at least {MIN_RUNS} runs on each "
