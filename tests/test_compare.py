@@ -644,3 +644,23 @@ def test_the_p95_ratio_follows_the_medians_design_level_and_night_spread_and_eve
     assert slower.verdict == "slower" and slower.reason.endswith(", over the cell's noise floor of 8.0% (threshold 5%)")
     heavy = compare_runs([1.0, 1.5, 1.1, 1.3], [40.0, 200.0, 900.0, 100.0])
     assert heavy.verdict == "slower" and heavy.mde_ratio is None
+
+
+def test_a_one_sided_interval_not_significant_at_alpha_with_no_sensible_mde_is_too_noisy_in_words():
+    """20 runs a side spread e^(+/-3.5) (log sd about 2), B e^1.6 slower: the 95% interval lies wholly above 1, so it
+    is shown, yet p = 0.027 is not under α = 0.01, and the slowdown these runs could find is over 10x (not sensible):
+    'too few runs to detect a change'.  Two paired rounds, or two runs a side, already give a p-value (df 1 and 2).
+    The final comparison keeps its design.  Survivors of `make mutants` this kills: that branch's words, the minimum
+    run counts for a p-value moved to 3, the paired flag dropped from a called comparison."""
+    from harness.stats.runlevel import ratio_estimate
+
+    z = np.linspace(-1.6, 1.6, 20)
+    c = compare_runs(list(np.exp(2.2 * z)), list(np.exp(1.6 + 2.2 * z[::-1])))
+    assert c.ratio_ci.low > 1 and 0.01 < c.p_value < 0.05 and c.mde_ratio is None
+    assert c.verdict == "too noisy" and c.reason.endswith(
+        "; too noisy to call at this threshold: too few runs to detect a change (threshold 5%); add runs or quiet the device")
+    two = ratio_estimate([10.0, 11.0], [12.0, 13.5], paired=True)
+    assert two.p_value is not None and two.df == 1
+    assert ratio_estimate([10.0, 11.0], [12.0, 13.5]).p_value is not None
+    a, b = [10.0, 10.4, 9.8, 10.1, 10.3], [12.2, 13.1, 11.9, 12.7, 12.5]
+    assert compare_runs(a, b, paired=True).paired is True
