@@ -272,14 +272,17 @@ def test_a_ratio_from_too_few_or_identical_runs_keeps_its_point_design_and_count
     """Edge cases of ratio_estimate by hand: one paired round is a ratio with nothing to test; one run on a side
     likewise (the ratio of geometric means); runs without spread are a certain change (p 0) or certainly none (p 1),
     with the interval collapsed onto the ratio.  Survivors of `make mutants` this kills in ratio_estimate: the
-    design and run counts dropped or swapped in its early returns, the zero-spread p-value inverted."""
+    design and run counts dropped or swapped in its early returns, the zero-spread p-value inverted or its df (3 + 3 - 2)
+    dropped, the run counts of a Welch ratio dropped."""
     from harness.stats.runlevel import RatioEstimate
 
     assert ratio_estimate([10.0], [12.0], paired=True) == RatioEstimate(pytest.approx(1.2), None, None, None, True, 1, 1)
     one = ratio_estimate([10.0, 40.0], [30.0])
     assert one == RatioEstimate(pytest.approx(30 / 20), None, None, None, False, 2, 1)  # geometric mean of A is 20
     moved = ratio_estimate([10.0, 10.0, 10.0], [12.0, 12.0, 12.0])
-    assert (moved.p_value, moved.paired, moved.runs_a, moved.runs_b) == (0.0, False, 3, 3)
+    assert (moved.p_value, moved.paired, moved.runs_a, moved.runs_b, moved.df) == (0.0, False, 3, 3, 4.0)
+    welch = ratio_estimate([10.0, 10.4, 9.8], [11.0, 11.5, 10.9, 11.2])  # the counts of each side, not swapped
+    assert (welch.runs_a, welch.runs_b, welch.paired) == (3, 4, False)
     assert (moved.interval.low, moved.interval.high) == pytest.approx((1.2, 1.2))
     same = ratio_estimate([10.0, 10.0, 10.0], [10.0, 10.0, 10.0], paired=True)
     assert (same.ratio, same.p_value, same.paired, same.interval.low, same.interval.high) == (1.0, 1.0, True, 1.0, 1.0)

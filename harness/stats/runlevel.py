@@ -170,10 +170,10 @@ def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVE
             return RatioEstimate(math.exp(centre), None, None, None, False, n_a, n_b)
         se, df = welch_se_df(float(la.std(ddof=1)), n_a, float(lb.std(ddof=1)), n_b)
         se = math.sqrt(se ** 2 + 2 * night_sd ** 2)
-    if se == 0:
+    if se == 0:  # a point interval: shown from MIN_INTERVAL_RUNS on, whichever side of 1 it lies
         p = 1.0 if centre == 0 else 0.0
         return RatioEstimate(math.exp(centre), shown_interval(Interval(math.exp(centre), math.exp(centre), level),
-                                                              min(n_a, n_b), 1.0), p, df, paired, n_a, n_b)
+                                                              min(n_a, n_b)), p, df, paired, n_a, n_b)
     half = _t(level, df) * se
     p = float(2 * stdtr(df, -abs(centre) / se))
     interval = Interval(math.exp(centre - half), math.exp(centre + half), level)
