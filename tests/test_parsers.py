@@ -533,3 +533,33 @@ def test_onnxruntime_perf_test_failures_keep_the_logcat_and_a_linker_line_of_a_r
     with pytest.raises(base.RunnerFailure) as failure:
         onnxruntime_perf_test.check_run(slow)
     assert failure.value.status == "timeout"
+
+
+def test_the_last_survivors_of_the_parsers_by_hand():
+    """Whole commands, records, messages and statuses the tests above read only in part.  Survivors of `make
+    mutants` this kills: whisper_runner's flag names, the token counts a record copies, the line join of a
+    transcript; executor_runner's and qnn_executor_runner's error words, the print_output flag test, the portable
+    backend, a failed warm-up run's status and log."""
+    from types import SimpleNamespace
+
+    from harness.runners.base import Measurement
+
+    assert whisper_runner.build_command("r", "m", "t", "p", "a", benchmark=False) == [
+        "r", "--model_path", "m", "--tokenizer_path", "t", "--processor_path", "p", "--audio_path", "a",
+        "--temperature", "0"]
+    timing = Measurement(samples_ms=[100.0], extra={"tokens": 14, "undecodable_tokens": 2})
+    record = whisper_runner.asr_record(SimpleNamespace(id="u", text="a"), "a", timing, 1.0)
+    assert (record["tokens"], record["undecodable_tokens"]) == (14, 2)
+    assert whisper_runner.transcript_of("the birch\ncan use\n") == "the birch can use"
+    with pytest.raises(ValueError, match=r"^no 'Model executed successfully' or 'Iteration i of n' line: did the "
+                                         r"runner run\?$"):
+        executor_runner.parse("Segmentation fault\n")
+    assert "--print_output" in executor_runner.build_command("r", "m.pte", 3, None, {"model_path", "print_output"})
+    assert executor_runner.supports("android", SimpleNamespace(format="pte", backend="portable", stage="vad"))
+    with pytest.raises(base.RunnerFailure) as failure:
+        executor_runner._without_warmups(Measurement(samples_ms=[1.0]), 1, SimpleNamespace(log=lambda: "its log"))
+    assert (failure.value.status, failure.value.log) == ("failed", "its log")
+    with pytest.raises(ValueError, match=r"^no 'N inferences took X ms, avg Y ms' \(or 'Total N inference took "
+                                         r"\.\.\.'\) line$"):
+        qnn_executor_runner.parse("nothing\n")
+    assert qnn_executor_runner.parse((LOGS / "qnn_executor_runner.txt").read_text()).samples_ms == []

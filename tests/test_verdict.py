@@ -434,3 +434,12 @@ def test_every_check_names_its_phone_row_and_interval_and_tiles_count_each_statu
                         Check("p", "b", "budget", "pass", "", group="pipeline"),
                         Check("p", "c", "budget", "pass", "", group="pipeline")])
     assert (rows.cells, rows.chains, rows.pipelines, rows.total) == (1, 0, 2, 3)
+
+
+def test_a_budget_check_prints_its_interval_at_the_budgets_precision_and_judges_by_it():
+    """A 1e-05 ms budget has 5 decimals, so the interval's ends print with 5 too; an interval reaching the budget
+    makes a P95 under it 'near budget' through budget_check as through budget_status.  Survivors of `make mutants`
+    this kills: either end of the interval printed without the budget, the interval not passed to the rule."""
+    check = budget_check("p", "x", "vad", "r", 3.0, Interval(2.0, 4.0), "vad", 1e-05)
+    assert check.detail == "P95 3.00000 [2.00000, 4.00000] ms vs vad budget 1e-05 ms"
+    assert budget_check("p", "x", "vad", "r", 9.0, Interval(8.0, 10.0), "vad", 10.0).status == "near budget"
