@@ -563,3 +563,34 @@ def test_the_last_survivors_of_the_parsers_by_hand():
                                          r"\.\.\.'\) line$"):
         qnn_executor_runner.parse("nothing\n")
     assert qnn_executor_runner.parse((LOGS / "qnn_executor_runner.txt").read_text()).samples_ms == []
+
+
+def test_onnxruntime_perf_test_failure_reasons_in_full():
+    """check_run's reasons, whole: a library bionic could not link or ORT could not dlopen (either message alone)
+    names the inventory key and the library; a QNN EP that failed to set up and was refused the CPU gives both
+    lines, stripped and joined by one space; a timeout or a bare exit code is named after the tool.  Survivors of
+    `make mutants` this kills in check_run: either library pattern dropped, the statuses, logs and words changed,
+    the lines joined with something else, the tool's name in check_command."""
+    from harness.devices.base import CommandResult
+
+    dlopen = 'dlopen failed: library "libonnxruntime_providers_shared.so" not found'
+    result = _perf_test_result(1, "", dlopen + "\n")
+    with pytest.raises(base.RunnerFailure) as failure:
+        onnxruntime_perf_test.check_run(result)
+    assert (failure.value.status, failure.value.log) == ("failed", result.log())
+    assert failure.value.reason == (
+        f'onnxruntime_perf_test exited with code 1: library "libonnxruntime_providers_shared.so" not found; this build '
+        "links ONNX Runtime as shared libraries: set tools.onnxruntime_libs to the folder of your Android build holding "
+        "libonnxruntime_providers_shared.so")
+    setup = "  E onnxruntime: QNN SetupBackend failed  "
+    refused = "Run failed: fallback to CPU EP has been explicitly disabled by the user."
+    with pytest.raises(base.RunnerFailure) as failure:
+        onnxruntime_perf_test.check_run(_perf_test_result(255, refused + "\n", ""), setup + "\n")
+    assert failure.value.status == "failed" and failure.value.reason == (
+        "the QNN EP did not take the whole graph, and the CPU is not measured in its place: E onnxruntime: QNN "
+        "SetupBackend failed Run failed: fallback to CPU EP has been explicitly disabled by the user.")
+    slow = CommandResult(["onnxruntime_perf_test"], None, "", "", 30.0, timed_out=True)
+    with pytest.raises(base.RunnerFailure, match="^onnxruntime_perf_test did not finish within 30 s"):
+        onnxruntime_perf_test.check_run(slow)
+    with pytest.raises(base.RunnerFailure, match="^onnxruntime_perf_test"):
+        onnxruntime_perf_test.check_run(_perf_test_result(3, "", "bad model\n"))
