@@ -498,3 +498,169 @@ def test_too_few_runs_still_reports_what_it_can_and_names_the_runs_it_needs():
     assert c.ratio == pytest.approx(np.sqrt(12 * 13 / (10 * 11))) and c.p95_ratio == pytest.approx(np.sqrt(16 * 17 / (14 * 15)))
     assert (c.ratio_ci, c.p95_ratio_ci, c.p_value, c.mde_ratio) == (None, None, None, None)
     assert c.reason.startswith("P10 +19.1%; ") and "has 2 and 2" in c.reason and "at least 3 runs" in c.reason
+
+
+def _welch(a, b, level):
+    """Welch's t on log run values, by scipy: (ratio, interval, p) with the interval at ``level``."""
+    from scipy.stats import t, ttest_ind
+
+    la, lb = np.log(a), np.log(b)
+    va, vb = la.var(ddof=1) / len(a), lb.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    centre, se = lb.mean() - la.mean(), np.sqrt(va + vb)
+    half = t.ppf(0.5 + level / 2, df) * se
+    return np.exp(centre), (np.exp(centre - half), np.exp(centre + half)), ttest_ind(lb, la, equal_var=False).pvalue
+
+
+def test_each_verdict_says_its_numbers_and_its_rule_in_full():
+    """The reason and reading() of a slower, a faster and an unchanged build, their numbers worked out with scipy
+    (Welch's t on log run medians).  A noise floor equal to the threshold is named as the threshold, one above it as
+    the cell's floor.  as_dict gives intervals as [low, high] and a P95 ratio only when both sides have P95s.
+    Survivors of `make mutants` this kills in compare_runs, reading, _floor_words and as_dict: the interval's level,
+    the p-value or the threshold misprinted, the floor's '>' made '>=', an interval left as an object, a P95
+    ratio from one side."""
+    a = [10.0, 10.4, 9.8, 10.1, 10.3]
+    pct = lambda r: f"{r - 1:+.1%}"  # noqa: E731
+    b = [x * 1.2 for x in [10.2, 10.9, 9.9, 10.6, 10.4]]
+    ratio, (low, high), p = _welch(a, b, 0.99)
+    slower = compare_runs(a, b, noise_floor=0.05, ci_level=0.99, a_p95=[20.0] * 5)
+    size = f"median {pct(ratio)} 99% interval [{pct(low)}, {pct(high)}] (p={p:.2g})"
+    assert slower.verdict == "slower" and slower.reason == f"{size}, over the 5% threshold"
+    assert slower.reading().startswith(f"slower: significant at α = 0.01 (p = {p:.2g}); detects changes of +")
+    assert slower.reading().endswith(" or more (threshold 5%)")
+    d = slower.as_dict()
+    assert d["ratio_ci"] == pytest.approx([low, high]) and d["p95_ratio_ci"] is None and d["p95_ratio"] is None
+    assert (d["ci_level"], d["alpha"], d["threshold"], d["noise_floor"]) == (0.99, 0.01, 0.05, 0.05)
+    fast = [x / 1.2 for x in a]
+    ratio, (low, high), p = _welch(a, fast, 0.95)
+    faster = compare_runs(a, fast, noise_floor=0.08, threshold=0.03)
+    assert faster.verdict == "faster" and faster.reason == (
+        f"median {pct(ratio)} 95% interval [{pct(low)}, {pct(high)}] (p={p:.2g}), beyond the cell's noise floor of "
+        "8.0% (threshold 3%)")
+    calm = [10.00, 10.05, 9.95, 10.02, 9.98, 10.04, 9.96, 10.01]  # 8 runs within 0.5%: any 5% change would show
+    same = [10.03, 9.97, 10.01, 10.00, 9.99, 10.02, 9.98, 10.04]
+    ratio, (low, high), p = _welch(calm, same, 0.95)
+    unchanged = compare_runs(calm, same)
+    assert unchanged.verdict == "no change" and p > 0.01
+    assert unchanged.reason == f"median {pct(ratio)} 95% interval [{pct(low)}, {pct(high)}] (p={p:.2g}), not significant"
+    assert unchanged.reading().startswith(f"no change: not significant at α = 0.01 (p = {p:.2g}); detects changes")
+
+
+def test_a_noisy_comparison_says_the_change_it_could_have_found():
+    """Runs spread about 8% on each side, 4 runs: the smallest slowdown these runs find (80% power at α 0.01,
+    worked out with scipy) is far over the 5% threshold, and the reason says that figure.  Catches the too-noisy
+    branch's words or its minimum detectable effect dropped."""
+    from scipy.stats import t
+
+    a, b = [10.0, 11.0, 9.2, 10.5], [10.4, 9.5, 11.3, 10.1]
+    c = compare_runs(a, b)
+    la, lb = np.log(a), np.log(b)
+    va, vb = la.var(ddof=1) / 4, lb.var(ddof=1) / 4
+    df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 3)
+    mde = np.exp((t.ppf(0.995, df) + t.ppf(0.8, df)) * np.sqrt(va + vb))
+    assert c.verdict == "too noisy" and c.mde_ratio == pytest.approx(mde) and mde > 1.05
+    assert c.reason.endswith(f"; too noisy to call at this threshold: these runs detect only changes of "
+                             f"{mde - 1:+.1%} or more (threshold 5%); add runs or quiet the device")
+
+
+def test_the_interval_keeps_its_level_and_needs_three_runs_on_the_smaller_side():
+    """A ratio's interval says the level it was computed at (here 99%, also when the runs have no spread); with 2 runs
+    on one side and 3 on the other there is no interval, spread or not (the smaller side counts).  A comparison
+    without a p-value reads as its verdict and reason alone; one whose detectable change is not sensible says no
+    'detects'.  Survivors of `make mutants` this kills in ratio_estimate and reading: the level dropped, min() of
+    the run counts made max(), the no-p-value reading or the optional MDE clause changed."""
+    from harness.stats.runlevel import ratio_estimate
+
+    spread = ratio_estimate([10.0, 10.4, 9.8, 10.1], [11.0, 11.5, 10.9, 11.2], level=0.99)
+    flat = ratio_estimate([10.0, 10.0, 10.0], [12.0, 12.0, 12.0], level=0.99)
+    assert spread.interval.level == 0.99 and flat.interval.level == 0.99
+    assert ratio_estimate([10.0, 10.0], [12.0, 12.0, 12.0]).interval is None
+    assert ratio_estimate([10.0, 11.0], [12.0, 13.0, 12.5]).interval is None
+    few = compare_runs([20.0], [40.0])
+    assert few.reading() == f"too few runs: {few.reason}"
+    wide = compare_runs([0.01, 0.5, 5.0], [0.02, 0.4, 6.0])
+    assert wide.mde_ratio is None and wide.p_value is not None and "detects" not in wide.reading()
+
+
+def test_a_reading_at_p_equal_to_alpha_is_not_significant_and_one_without_an_mde_ends_at_the_threshold():
+    """compare_runs calls a change significant only when p < alpha; the reading must agree at p = alpha exactly.  A
+    reading with no sensible detectable change is the test and the threshold, nothing between (p by scipy).
+    Survivors of `make mutants` this kills in reading: '<' made '<=', the empty MDE clause replaced by text."""
+    from harness.stats.compare import LatencyComparison
+
+    edge = LatencyComparison(5, 5, 1.1, None, None, None, 0.01, False, 1.02, None, "no change", "", alpha=0.01)
+    assert edge.reading() == "no change: not significant at α = 0.01 (p = 0.01); detects changes of +2.0% or more " \
+                             "(threshold 5%)"
+    a, b = [0.01, 0.5, 5.0], [0.02, 0.4, 6.0]
+    wide = compare_runs(a, b)
+    assert wide.reading() == f"too noisy: not significant at α = 0.01 (p = {_welch(a, b, 0.95)[2]:.2g}) (threshold 5%)"
+
+
+def _paired(a, b, level):
+    """The paired t-interval of log(b / a) by scipy: (ratio, interval)."""
+    from scipy.stats import t
+
+    d = np.log(b) - np.log(a)
+    half = t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return np.exp(d.mean()), (np.exp(d.mean() - half), np.exp(d.mean() + half))
+
+
+def test_the_p95_ratio_follows_the_medians_design_level_and_night_spread_and_every_early_return_keeps_the_rule():
+    """The P95 ratio's interval is computed like the medians' (paired rounds, or Welch with 2 * night_sd**2 added, at
+    the asked level), by scipy.  A side with no run at all has a nan ratio and says so; runs too spread for an
+    interval keep the P95 ratio, design, floor, statistic and rule (alpha, threshold, level) and say why in full.
+    A slowdown over a floor above the threshold names the floor; an interval wholly above 1 however wide gives no
+    detectable change to print.  Survivors of `make mutants` this kills in compare_runs: the P95's paired, night_sd
+    or level dropped, the early returns' fields or rule dropped, the floor's words, an insensible MDE kept."""
+    import math
+
+    from scipy.stats import t
+
+    a95, b95 = [12.0, 12.5, 11.9, 12.2, 12.4], [12.9, 13.1, 12.6, 13.4, 12.8]
+    a, b = [10.0, 10.4, 9.8, 10.1, 10.3], [10.2, 10.9, 9.9, 10.6, 10.4]
+    paired = compare_runs(a, b, a95, b95, paired=True, ci_level=0.99)
+    ratio, (low, high) = _paired(a95, b95, 0.99)
+    assert paired.p95_ratio == pytest.approx(ratio) and (paired.p95_ratio_ci.low, paired.p95_ratio_ci.high) == \
+        pytest.approx((low, high))
+    night = compare_runs(a, b, a95, b95, night_sd=0.05, ci_level=0.9)
+    la, lb = np.log(a95), np.log(b95)
+    va, vb = la.var(ddof=1) / 5, lb.var(ddof=1) / 5
+    df = (va + vb) ** 2 / (va ** 2 / 4 + vb ** 2 / 4)
+    half = t.ppf(0.95, df) * np.sqrt(va + vb + 2 * 0.05 ** 2)
+    centre = lb.mean() - la.mean()
+    assert (night.p95_ratio_ci.low, night.p95_ratio_ci.high, night.p95_ratio_ci.level) == pytest.approx(
+        (np.exp(centre - half), np.exp(centre + half), 0.9))
+    empty = compare_runs([None, None], [10.0, 11.0], alpha=0.05, threshold=0.1, ci_level=0.9)
+    assert math.isnan(empty.ratio) and empty.reason == ("one run: no interval: needs at least 3 runs on each side (has 0 "
+                                                        "and 2); set 'runs' in the plan to 3 or more")
+    assert (empty.alpha, empty.threshold, empty.ci_level) == (0.05, 0.1, 0.9)
+    wa, wb = [0.01, 0.5, 5.0], [0.02, 0.4, 6.0]
+    wide = compare_runs(wa, wb, wa, [0.03, 0.5, 7.0], noise_floor=0.2, statistic="P10", alpha=0.05)
+    assert (wide.verdict, wide.p95_ratio, wide.paired, wide.noise_floor, wide.statistic, wide.alpha) == (
+        "too noisy", pytest.approx((0.03 * 0.5 * 7.0 / (0.01 * 0.5 * 5.0)) ** (1 / 3)), False, 0.2, "P10", 0.05)
+    assert wide.reason == (f"P10 {wide.ratio - 1:+.1%}, runs too spread for an interval (over 10x wide): too few runs "
+                           "to detect a change; add runs or quiet the device")
+    slower = compare_runs(a, [x * 1.2 for x in b], noise_floor=0.08)
+    assert slower.verdict == "slower" and slower.reason.endswith(", over the cell's noise floor of 8.0% (threshold 5%)")
+    heavy = compare_runs([1.0, 1.5, 1.1, 1.3], [40.0, 200.0, 900.0, 100.0])
+    assert heavy.verdict == "slower" and heavy.mde_ratio is None
+
+
+def test_a_one_sided_interval_not_significant_at_alpha_with_no_sensible_mde_is_too_noisy_in_words():
+    """20 runs a side spread e^(+/-3.5) (log sd about 2), B e^1.6 slower: the 95% interval lies wholly above 1, so it
+    is shown, yet p = 0.027 is not under α = 0.01, and the slowdown these runs could find is over 10x (not sensible):
+    'too few runs to detect a change'.  Two paired rounds, or two runs a side, already give a p-value (df 1 and 2).
+    The final comparison keeps its design.  Survivors of `make mutants` this kills: that branch's words, the minimum
+    run counts for a p-value moved to 3, the paired flag dropped from a called comparison."""
+    from harness.stats.runlevel import ratio_estimate
+
+    z = np.linspace(-1.6, 1.6, 20)
+    c = compare_runs(list(np.exp(2.2 * z)), list(np.exp(1.6 + 2.2 * z[::-1])))
+    assert c.ratio_ci.low > 1 and 0.01 < c.p_value < 0.05 and c.mde_ratio is None
+    assert c.verdict == "too noisy" and c.reason.endswith(
+        "; too noisy to call at this threshold: too few runs to detect a change (threshold 5%); add runs or quiet the device")
+    two = ratio_estimate([10.0, 11.0], [12.0, 13.5], paired=True)
+    assert two.p_value is not None and two.df == 1
+    assert ratio_estimate([10.0, 11.0], [12.0, 13.5]).p_value is not None
+    a, b = [10.0, 10.4, 9.8, 10.1, 10.3], [12.2, 13.1, 11.9, 12.7, 12.5]
+    assert compare_runs(a, b, paired=True).paired is True

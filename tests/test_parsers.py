@@ -29,7 +29,7 @@ def test_old_executor_runner_prints_only_a_total():
         executor_runner.parse("Segmentation fault\n")
 
 
-def test_executor_runner_flags_come_from_the_binarys_gflags_help():
+def test_executor_runner_flags_come_from_the_binarys_gflags_help(monkeypatch):
     # gflags' --help (as v1.2's executor_runner prints it, then exits 1): --print_all_output, no --print_output.
     help_text = """executor_runner: Usage...
   Flags from examples/portable/executor_runner/executor_runner.cpp:
@@ -50,6 +50,7 @@ def test_executor_runner_flags_come_from_the_binarys_gflags_help():
             return SimpleNamespace(stdout=help_text, stderr="", exit_code=1)
 
     runner = "/data/local/tmp/harness/" + "ab" * 32 + "/executor_runner"
+    monkeypatch.setattr(base, "_ACCEPTED", {})  # the cache of an earlier test session in this process (mutmut's)
     flags = base.accepted_flags(Phone(), runner)
     assert {"model_path", "num_executions", "cpu_threads", "print_all_output"} <= flags and "print_output" not in flags
     assert "--print_output" not in executor_runner.build_command(runner, "m.pte", 5, None, flags)
@@ -389,3 +390,257 @@ def test_llama_main_argv_is_upstream_s_flags_and_its_stats_give_hand_worked_rate
     assert extra["prompt_tokens"] == 20
     assert extra["prefill_tokens_per_s"] == pytest.approx(100.0)
     assert extra["decode_tokens_per_s"] == pytest.approx(20.0)
+
+
+def _observer_line(**stats) -> str:
+    return "PyTorchObserver " + json.dumps(stats)
+
+
+def test_pytorch_observer_scales_by_its_units_reads_the_last_line_and_has_no_rate_for_an_empty_phase():
+    """Stats in microseconds (SCALING_FACTOR_UNITS_PER_SECOND 1e6), by hand: load 0 -> 2 s is 2000 ms; the first token
+    0.6 s after the start; 10 prompt tokens in a 0.5 s prefill, 20 tokens in a 0.8 s decode (both under a second);
+    total 1.3 s.  Only the last stats line of a log counts, wherever it sits in its line.  Without the scaling key
+    the units are ms; a prefill or decode of no time has no rate (not a division by zero).  Survivors of `make
+    mutants` this kills in pytorch_observer: the default unit or the scale changed, an earlier line read, a rate
+    required to last over a second, '> 0' made '>= 0'."""
+    us = dict(prompt_tokens=10, generated_tokens=20, model_load_start_ms=0, model_load_end_ms=2_000_000,
+              inference_start_ms=3_000_000, prompt_eval_end_ms=3_500_000, first_token_ms=3_600_000,
+              inference_end_ms=4_300_000, SCALING_FACTOR_UNITS_PER_SECOND=1_000_000)
+    earlier = _observer_line(**{**us, "prompt_tokens": 99})
+    s = pytorch_observer.parse(f"{earlier}\nI 00:00:04 runner.cpp:1] {_observer_line(**us)}\n")
+    assert s.as_dict() == {"load_ms": 2000.0, "time_to_first_token_ms": 600.0, "prefill_tokens_per_s": 20.0,
+                           "decode_tokens_per_s": 25.0, "prompt_tokens": 10, "generated_tokens": 20, "total_ms": 1300.0}
+    ms = dict(prompt_tokens=3, generated_tokens=0, model_load_start_ms=5, model_load_end_ms=9, inference_start_ms=10,
+              prompt_eval_end_ms=10, first_token_ms=12, inference_end_ms=10)
+    flat = pytorch_observer.from_json(ms)
+    assert (flat.load_ms, flat.time_to_first_token_ms, flat.total_ms) == (4.0, 2.0, 0.0)
+    assert (flat.prefill_tokens_per_s, flat.decode_tokens_per_s) == (None, None)
+    with pytest.raises(ValueError, match=r"^no 'PyTorchObserver \{\.\.\.\}' line$"):
+        pytorch_observer.parse("Once upon a time\n")
+
+
+def test_llama_main_keeps_the_rates_it_has_and_its_command_asks_for_greedy_text():
+    """llama_main.txt by hand: 20 prompt tokens in 200 ms (100/s), 64 in 3.2 s (20/s), total 3400 ms; a stats line
+    with no prefill time leaves that rate out rather than storing None.  The command, whole: greedy, --warmup only
+    when asked, no --cpu_threads without a thread count.  supports: ExecuTorch LLM programs on XNNPACK or portable,
+    on Android.  Survivors of `make mutants` this kills in llama_main: extras dropped or renamed, the None filter
+    inverted, --warmup always or never passed, supports' conditions loosened."""
+    from types import SimpleNamespace
+
+    m = llama_main.parse((LOGS / "llama_main.txt").read_text())
+    assert m.extra == {"total_ms": 3400.0, "prefill_tokens_per_s": pytest.approx(100.0),
+                       "decode_tokens_per_s": pytest.approx(20.0), "prompt_tokens": 20, "generated_tokens": 64}
+    no_prefill = _observer_line(prompt_tokens=4, generated_tokens=2, model_load_start_ms=0, model_load_end_ms=1,
+                                inference_start_ms=10, prompt_eval_end_ms=10, first_token_ms=11, inference_end_ms=30)
+    assert "prefill_tokens_per_s" not in llama_main.parse(no_prefill).extra
+    assert llama_main.build_command("/r/llama_main", "/m/a.pte", "/m/tok", "hi", 16, warmup=True) == [
+        "/r/llama_main", "--model_path", "/m/a.pte", "--tokenizer_path", "/m/tok", "--prompt", "hi", "--seq_len", "16",
+        "--temperature", "0", "--warmup"]
+    assert "--warmup" not in llama_main.build_command("r", "m", "t", "p", 8)
+    art = lambda **kw: SimpleNamespace(**{"format": "pte", "stage": "llm", "backend": "xnnpack", **kw})  # noqa: E731
+    assert llama_main.supports("android", art()) and llama_main.supports("android", art(backend="portable"))
+    assert not any([llama_main.supports("ios", art()), llama_main.supports("android", art(format="onnx")),
+                    llama_main.supports("android", art(stage="asr")), llama_main.supports("android", art(backend="qnn"))])
+
+
+def test_executor_runner_totals_notes_and_warmups_by_hand():
+    """The old runner's one total line: 10 executions in 250 ms, a mean of 25 said in a note; a run of 0 executions
+    has no mean and no note.  In-process warm-ups: of 5 printed iterations the first 2 are warm-ups, the other 3 the
+    samples, their total and mean recomputed (the runner's own total counts the warm-ups); no more iterations than
+    warm-ups is a failure naming both counts.  supports: not LLM or bundled-ASR programs.  Survivors of `make
+    mutants` this kills in executor_runner: the note's words, the zero-execution guard, the warm-up slice or counts."""
+    from types import SimpleNamespace
+
+    from harness.runners.base import Measurement
+
+    old = executor_runner.parse((LOGS / "executor_runner_old.txt").read_text())
+    assert old.extra == {"executions": 10, "total_ms": 250.0, "mean_ms": 25.0} and old.load_ms is None
+    assert old.notes == ["this runner version prints only a total: 10 executions in 250.0 ms; each run's centre is "
+                         "its mean, and there is no P95"]
+    none = executor_runner.parse("Model executed successfully 0 time(s) in 0.000000 ms.")
+    assert (none.extra["mean_ms"], none.notes, none.summary_ms) == (None, [], {})
+    said = SimpleNamespace(log=lambda: "the runner's log")
+    printed = Measurement(samples_ms=[30.0, 20.0, 10.0, 12.0, 14.0], load_ms=5.0, extra={"executions": 5},
+                          notes=["n"])
+    m = executor_runner._without_warmups(printed, 2, said)
+    assert (m.samples_ms, m.warmup_ms, m.load_ms) == ([10.0, 12.0, 14.0], [30.0, 20.0], 5.0)
+    assert m.extra == {"executions": 3, "total_ms": 36.0, "mean_ms": 12.0}
+    assert m.notes == ["n", "the first 2 executions of the process were its warm-ups"]
+    with pytest.raises(base.RunnerFailure, match="printed 2 iterations, not more than the 2 warm-ups"):
+        executor_runner._without_warmups(Measurement(samples_ms=[1.0, 2.0]), 2, said)
+    art = lambda stage: SimpleNamespace(format="pte", backend="xnnpack", stage=stage)  # noqa: E731
+    assert executor_runner.supports("android", art("vad")) and not executor_runner.supports("ios", art("vad"))
+    assert not executor_runner.supports("android", art("llm")) and not executor_runner.supports("android", art("asr"))
+    assert executor_runner.build_command("r", "m.pte", 3, None, set()) == ["r", "--model_path", "m.pte",
+                                                                          "--num_executions", "3"]
+
+
+def test_qnn_executor_runner_output_notes_and_speed_file_edges():
+    """The no-input-list line, by hand: 100 inferences, 512.3 ms, avg 5.123; its one note, whole; a blank
+    inference_speed.txt adds nothing, one with more words gives its first.  The command, whole, for burst (2).
+    Survivors of `make mutants` this kills in qnn_executor_runner: the note's words, the blank-file test, the
+    first word of the speed file, argv order."""
+    text = (LOGS / "qnn_executor_runner_no_input_list.txt").read_text()
+    assert "inference_speed_txt_ms" not in qnn_executor_runner.parse(text, "  \n").extra
+    assert qnn_executor_runner.parse(text, "5.2 ms\n").extra["inference_speed_txt_ms"] == 5.2
+    assert qnn_executor_runner.parse(text).notes == [
+        "qnn_executor_runner reports an average per invocation only: each run's centre is its mean, and there is no P95"]
+    argv, _ = qnn_executor_runner.build_command("q", "m.pte", 10, 3, "/l")
+    assert argv == ["q", "--model_path", "m.pte", "--iteration", "10", "--warm_up", "3", "--htp_performance_mode", "2"]
+    from types import SimpleNamespace
+
+    assert qnn_executor_runner.supports("android", SimpleNamespace(format="pte", backend="qnn"))
+    assert not qnn_executor_runner.supports("android", SimpleNamespace(format="pte", backend="xnnpack"))
+    assert not qnn_executor_runner.supports("ios", SimpleNamespace(format="pte", backend="qnn"))
+
+
+def test_whisper_runner_records_notes_and_flags_by_hand():
+    """asr_record by hand: 388.25 ms on 2 s of audio is a real-time factor of 0.194125; no token count stores 0.  A
+    bundle starting at the runner's own token (50258) or saying none gets no note; one starting at 50257 gets the
+    note with both tokens and the undecodable count summed over utterances (1 + 2).  --benchmark only when --help
+    listed it.  An 'Inference time' line alone has no load and no tokens.  Survivors of `make mutants` this kills in
+    whisper_runner: the rtf's units, the defaults of a record, the start-token test inverted, the note's numbers,
+    wants_benchmark's None case, the parse error's words."""
+    from types import SimpleNamespace
+
+    from harness.runners.base import Measurement
+
+    utt = SimpleNamespace(id="u1", text="a b")
+    record = whisper_runner.asr_record(utt, "a b", Measurement(samples_ms=[388.25]), 2.0)
+    assert record == {"id": "u1", "reference": "a b", "hypothesis": "a b", "tokens": 0, "undecodable_tokens": 0,
+                      "mel_ms": None, "encoder_ms": None, "decoder_ms_per_token": None, "total_ms": 388.25,
+                      "audio_s": 2.0, "rtf": pytest.approx(0.194125)}
+    assert whisper_runner.asr_record(utt, "", Measurement(samples_ms=[1.0]), 0.0)["rtf"] is None
+    bundle = lambda start: SimpleNamespace(recipe={"decoder_start_token_id": start})  # noqa: E731
+    records = [{"undecodable_tokens": 1}, {"undecodable_tokens": 2}, {}]
+    assert whisper_runner.start_token_notes(bundle(50258), records) == []
+    assert whisper_runner.start_token_notes(SimpleNamespace(recipe=None), records) == []
+    (note,) = whisper_runner.start_token_notes(bundle(50257), records)
+    assert note.startswith("this bundle starts decoding at token 50257 (its decoder_start_token_id) but whisper_runner "
+                           "always starts at 50258 (examples/models/whisper/main.cpp)")
+    assert "(3 generated tokens the tokenizer could not decode)" in note
+    assert whisper_runner.wants_benchmark({"benchmark", "model_path"}) and not whisper_runner.wants_benchmark(None)
+    assert not whisper_runner.wants_benchmark({"model_path"})
+    assert "--benchmark" not in whisper_runner.build_command("r", "m", "t", "p", "a", benchmark=False)
+    bare = whisper_runner.parse("Inference time: 12.5 ms\n")
+    assert (bare.samples_ms, bare.load_ms, bare.extra) == ([12.5], None, {})
+    with pytest.raises(ValueError, match=r"^no 'Inference time: \.\.\. ms' line \(was --benchmark given\?\) and no "
+                                         r"PyTorchObserver line$"):
+        whisper_runner.parse("nothing\n")
+    art = lambda **kw: SimpleNamespace(**{"format": "pte", "stage": "asr", **kw})  # noqa: E731
+    assert whisper_runner.supports("android", art()) and not whisper_runner.supports("android", art(stage="llm"))
+    assert not whisper_runner.supports("ios", art()) and not whisper_runner.supports("android", art(format="onnx"))
+
+
+def test_onnxruntime_perf_test_every_figure_in_ms_and_the_command_and_environment_whole():
+    """onnxruntime_perf_test.txt by hand: seconds times 1000 (53.2 ms session, 1234.5 ms total, P99 19 ms), ms kept;
+    the summary is the tool's own P50, P95 and mean; a percentile printed in ms stays in ms.  The command for the CPU
+    with staged test data (-s, not -I) and threads; the loader paths for ORT's and QNN's libraries, each alone and
+    together.  Survivors of `make mutants` this kills in onnxruntime_perf_test: a field or unit dropped, the
+    summary's keys, the -s/-I choice, -x, the library path order or separator, ADSP_LIBRARY_PATH without QNN."""
+    m = onnxruntime_perf_test.parse((LOGS / "onnxruntime_perf_test.txt").read_text())
+    assert m.extra == pytest.approx({
+        "session_creation_ms": 53.2, "first_inference_ms": 14.0, "mean_ms": 12.345, "total_ms": 1234.5,
+        "min_ms": 11.2, "max_ms": 20.1, "p50_ms": 12.1, "p90_ms": 13.5, "p95_ms": 14.2, "p99_ms": 19.0,
+        "p999_ms": 20.1, "requests": 100})
+    assert m.summary_ms == pytest.approx({"p50_ms": 12.1, "p95_ms": 14.2, "mean_ms": 12.345}) and m.samples_ms == []
+    assert m.notes == ["onnxruntime_perf_test prints a summary, not iterations: P50/P95 are its own"]
+    ms = onnxruntime_perf_test.parse("P50 Latency: 12.5 ms\n")
+    assert (ms.summary_ms, ms.load_ms, ms.first_inference_ms, ms.peak_rss_mb) == ({"p50_ms": 12.5}, None, None, None)
+    with pytest.raises(ValueError, match=r"^no 'P50 Latency' line \(run the tool with -I or -s so it prints"):
+        onnxruntime_perf_test.parse("Average inference time cost: 12.345 ms\n")
+    assert onnxruntime_perf_test.build_command("p", "m.onnx", 20, "xnnpack", threads=4, test_data=True) == [
+        "p", "-e", "xnnpack", "-m", "times", "-r", "20", "-s", "-x", "4", "m.onnx"]
+    with pytest.raises(ValueError, match="provider tpu: use one of cpu, qnn, xnnpack, nnapi"):
+        onnxruntime_perf_test.build_command("p", "m.onnx", 20, "tpu")
+    env = onnxruntime_perf_test.library_env
+    assert env(None, None) is None and env("/o", None) == {"LD_LIBRARY_PATH": "/o"}
+    assert env(None, "/q") == {"LD_LIBRARY_PATH": "/q", "ADSP_LIBRARY_PATH": "/q"}
+    assert env("/o", "/q") == {"LD_LIBRARY_PATH": "/o:/q", "ADSP_LIBRARY_PATH": "/q"}
+    from types import SimpleNamespace
+
+    assert onnxruntime_perf_test.supports("android", SimpleNamespace(format="onnx", backend="ort-qnn"))
+    assert not onnxruntime_perf_test.supports("android", SimpleNamespace(format="pte", backend="ort-cpu"))
+    assert not onnxruntime_perf_test.supports("ios", SimpleNamespace(format="onnx", backend="ort-cpu"))
+    assert not onnxruntime_perf_test.supports("android", SimpleNamespace(format="onnx", backend="xnnpack"))
+
+
+def test_onnxruntime_perf_test_failures_keep_the_logcat_and_a_linker_line_of_a_run_that_worked_is_no_failure():
+    """A QNN EP that refused the graph: the failure's log carries the logcat after a '[logcat]' header; a blank logcat
+    adds nothing.  A linker complaint on a run that exited 0 is no failure (ORT found its libraries another way); a
+    run killed on timeout is a timeout, whatever it printed.  Survivors of `make mutants` this kills in check_run and
+    _logcat_part: the exit-code test dropped, the timeout test inverted, the logcat header or strip changed."""
+    logcat = "  E onnxruntime: QNN SetupBackend failed\n"
+    with pytest.raises(base.RunnerFailure) as failure:
+        onnxruntime_perf_test.check_run(_perf_test_result(0, "P50 Latency: 1 s\n"), logcat)
+    assert failure.value.log.endswith("\n[logcat]\nE onnxruntime: QNN SetupBackend failed")
+    assert onnxruntime_perf_test._logcat_part("  \n") == ""
+    linked = 'library "libonnxruntime.so" not found'
+    onnxruntime_perf_test.check_run(_perf_test_result(0, (LOGS / "onnxruntime_perf_test.txt").read_text(), linked))
+    from harness.devices.base import CommandResult
+
+    slow = CommandResult(["onnxruntime_perf_test"], None, "", linked, 30.0, timed_out=True)
+    with pytest.raises(base.RunnerFailure) as failure:
+        onnxruntime_perf_test.check_run(slow)
+    assert failure.value.status == "timeout"
+
+
+def test_the_last_survivors_of_the_parsers_by_hand():
+    """Whole commands, records, messages and statuses the tests above read only in part.  Survivors of `make
+    mutants` this kills: whisper_runner's flag names, the token counts a record copies, the line join of a
+    transcript; executor_runner's and qnn_executor_runner's error words, the print_output flag test, the portable
+    backend, a failed warm-up run's status and log."""
+    from types import SimpleNamespace
+
+    from harness.runners.base import Measurement
+
+    assert whisper_runner.build_command("r", "m", "t", "p", "a", benchmark=False) == [
+        "r", "--model_path", "m", "--tokenizer_path", "t", "--processor_path", "p", "--audio_path", "a",
+        "--temperature", "0"]
+    timing = Measurement(samples_ms=[100.0], extra={"tokens": 14, "undecodable_tokens": 2})
+    record = whisper_runner.asr_record(SimpleNamespace(id="u", text="a"), "a", timing, 1.0)
+    assert (record["tokens"], record["undecodable_tokens"]) == (14, 2)
+    assert whisper_runner.transcript_of("the birch\ncan use\n") == "the birch can use"
+    with pytest.raises(ValueError, match=r"^no 'Model executed successfully' or 'Iteration i of n' line: did the "
+                                         r"runner run\?$"):
+        executor_runner.parse("Segmentation fault\n")
+    assert "--print_output" in executor_runner.build_command("r", "m.pte", 3, None, {"model_path", "print_output"})
+    assert executor_runner.supports("android", SimpleNamespace(format="pte", backend="portable", stage="vad"))
+    with pytest.raises(base.RunnerFailure) as failure:
+        executor_runner._without_warmups(Measurement(samples_ms=[1.0]), 1, SimpleNamespace(log=lambda: "its log"))
+    assert (failure.value.status, failure.value.log) == ("failed", "its log")
+    with pytest.raises(ValueError, match=r"^no 'N inferences took X ms, avg Y ms' \(or 'Total N inference took "
+                                         r"\.\.\.'\) line$"):
+        qnn_executor_runner.parse("nothing\n")
+    assert qnn_executor_runner.parse((LOGS / "qnn_executor_runner.txt").read_text()).samples_ms == []
+
+
+def test_onnxruntime_perf_test_failure_reasons_in_full():
+    """check_run's reasons, whole: a library bionic could not link or ORT could not dlopen (either message alone)
+    names the inventory key and the library; a QNN EP that failed to set up and was refused the CPU gives both
+    lines, stripped and joined by one space; a timeout or a bare exit code is named after the tool.  Survivors of
+    `make mutants` this kills in check_run: either library pattern dropped, the statuses, logs and words changed,
+    the lines joined with something else, the tool's name in check_command."""
+    from harness.devices.base import CommandResult
+
+    dlopen = 'dlopen failed: library "libonnxruntime_providers_shared.so" not found'
+    result = _perf_test_result(1, "", dlopen + "\n")
+    with pytest.raises(base.RunnerFailure) as failure:
+        onnxruntime_perf_test.check_run(result)
+    assert (failure.value.status, failure.value.log) == ("failed", result.log())
+    assert failure.value.reason == (
+        f'onnxruntime_perf_test exited with code 1: library "libonnxruntime_providers_shared.so" not found; this build '
+        "links ONNX Runtime as shared libraries: set tools.onnxruntime_libs to the folder of your Android build holding "
+        "libonnxruntime_providers_shared.so")
+    setup = "  E onnxruntime: QNN SetupBackend failed  "
+    refused = "Run failed: fallback to CPU EP has been explicitly disabled by the user."
+    with pytest.raises(base.RunnerFailure) as failure:
+        onnxruntime_perf_test.check_run(_perf_test_result(255, refused + "\n", ""), setup + "\n")
+    assert failure.value.status == "failed" and failure.value.reason == (
+        "the QNN EP did not take the whole graph, and the CPU is not measured in its place: E onnxruntime: QNN "
+        "SetupBackend failed Run failed: fallback to CPU EP has been explicitly disabled by the user.")
+    slow = CommandResult(["onnxruntime_perf_test"], None, "", "", 30.0, timed_out=True)
+    with pytest.raises(base.RunnerFailure, match="^onnxruntime_perf_test did not finish within 30 s"):
+        onnxruntime_perf_test.check_run(slow)
+    with pytest.raises(base.RunnerFailure, match="^onnxruntime_perf_test"):
+        onnxruntime_perf_test.check_run(_perf_test_result(3, "", "bad model\n"))

@@ -272,14 +272,207 @@ def test_a_ratio_from_too_few_or_identical_runs_keeps_its_point_design_and_count
     """Edge cases of ratio_estimate by hand: one paired round is a ratio with nothing to test; one run on a side
     likewise (the ratio of geometric means); runs without spread are a certain change (p 0) or certainly none (p 1),
     with the interval collapsed onto the ratio.  Survivors of `make mutants` this kills in ratio_estimate: the
-    design and run counts dropped or swapped in its early returns, the zero-spread p-value inverted."""
+    design and run counts dropped or swapped in its early returns, the zero-spread p-value inverted or its df (3 + 3 - 2)
+    dropped, the run counts of a Welch ratio dropped."""
     from harness.stats.runlevel import RatioEstimate
 
     assert ratio_estimate([10.0], [12.0], paired=True) == RatioEstimate(pytest.approx(1.2), None, None, None, True, 1, 1)
     one = ratio_estimate([10.0, 40.0], [30.0])
     assert one == RatioEstimate(pytest.approx(30 / 20), None, None, None, False, 2, 1)  # geometric mean of A is 20
     moved = ratio_estimate([10.0, 10.0, 10.0], [12.0, 12.0, 12.0])
-    assert (moved.p_value, moved.paired, moved.runs_a, moved.runs_b) == (0.0, False, 3, 3)
+    assert (moved.p_value, moved.paired, moved.runs_a, moved.runs_b, moved.df) == (0.0, False, 3, 3, 4.0)
+    welch = ratio_estimate([10.0, 10.4, 9.8], [11.0, 11.5, 10.9, 11.2])  # the counts of each side, not swapped
+    assert (welch.runs_a, welch.runs_b, welch.paired) == (3, 4, False)
     assert (moved.interval.low, moved.interval.high) == pytest.approx((1.2, 1.2))
     same = ratio_estimate([10.0, 10.0, 10.0], [10.0, 10.0, 10.0], paired=True)
     assert (same.ratio, same.p_value, same.paired, same.interval.low, same.interval.high) == (1.0, 1.0, True, 1.0, 1.0)
+
+
+def test_an_interval_is_shown_from_three_runs_when_finite_positive_and_at_most_tenfold_wide_or_one_sided():
+    """shown_interval at each edge of its rule, by hand.  Survivors of `make mutants` this kills: MIN_INTERVAL_RUNS or
+    MAX_INTERVAL_SPAN moved, an edge made strict or loose (2 runs shown, exactly 10x hidden), the finite test
+    weakened (a one-sided ratio interval reaching infinity shown), 'wholly on one side of 1' counting a bound on 1."""
+    from harness.stats import Interval
+    from harness.stats.runlevel import shown_interval
+
+    tenfold = Interval(1.0, 10.0)  # high / low exactly MAX_INTERVAL_SPAN: still shown
+    assert shown_interval(tenfold, 3) is tenfold
+    assert shown_interval(tenfold, 2) is None  # a t with 1 degree of freedom
+    assert shown_interval(None, 5) is None
+    assert shown_interval(Interval(1.0, 10.001), 3) is None
+    assert shown_interval(Interval(0.0, 1.0), 3) is None and shown_interval(Interval(-1.0, 1.0), 3) is None
+    assert shown_interval(Interval(1.0, math.inf), 3) is None
+    # A ratio's interval (no change = 1) wholly above or below 1 is shown however wide; one reaching 1 is not.
+    up, down = Interval(22.0, 300.0), Interval(0.001, 0.5)  # 13.6x and 500x wide
+    assert shown_interval(up, 3, 1.0) is up and shown_interval(down, 3, 1.0) is down
+    assert shown_interval(up, 3) is None  # not a ratio's: too wide
+    assert shown_interval(Interval(1.0, 20.0), 3, 1.0) is None and shown_interval(Interval(0.05, 1.0), 3, 1.0) is None
+    assert shown_interval(Interval(1.5, math.inf), 3, 1.0) is None
+    assert shown_interval(Interval(math.nan, 2.0), 3, 1.0) is None
+
+
+def test_the_words_for_a_missing_interval_and_the_advice_follow_the_run_counts():
+    """no_interval_words and more_runs_advice at each run count that changes them (3 runs: MIN_INTERVAL_RUNS).
+    Survivors of `make mutants` this kills: the texts changed, a boundary moved by one (2 runs called 'one run',
+    a plan of exactly 3 runs told to set 3), the planned-runs test inverted."""
+    from harness.stats.runlevel import more_runs_advice, no_interval_words
+
+    assert no_interval_words(0) == no_interval_words(1) == "one run: no interval"
+    assert no_interval_words(2) == "too few runs for an interval (2)"
+    assert no_interval_words(3) == no_interval_words(9) == "runs too spread for an interval (over 10x wide)"
+    resume = "the plan asks for {} runs and 2 were stored: resume the run (--resume RUN_ID)"
+    assert more_runs_advice(2, 5) == resume.format(5) and more_runs_advice(2, 3) == resume.format(3)
+    assert more_runs_advice(2) == more_runs_advice(2, 2) == "set 'runs' in the plan to 3 or more"
+    calmer = "look for thermal throttling, background load or frequency changes; more runs also narrow it"
+    assert more_runs_advice(3) == more_runs_advice(3, 5) == calmer
+
+
+def test_a_ratio_is_sensible_within_tenfold_either_way_inclusive():
+    """sensible_ratio's bounds by hand: 1/10 and 10 themselves are printed; just beyond, inf, nan and None are not.
+    Catches a bound made strict or moved, or a missing value let through."""
+    from harness.stats.runlevel import sensible_ratio
+
+    assert sensible_ratio(1.0) and sensible_ratio(10.0) and sensible_ratio(0.1)
+    assert not any(sensible_ratio(r) for r in (None, 10.01, 0.0999, math.inf, -math.inf, math.nan, 0.0))
+
+
+def test_log_values_and_paired_log_diffs_drop_missing_failed_and_impossible_runs():
+    """By hand: log(e) = 1 and log(1) = 0 survive; None, 0, negatives, inf and nan are dropped.  A paired round
+    counts only when both runs gave a positive value: (10, 20) gives log 2, (8, 2) gives -log 4.  Catches a filter
+    dropped or inverted (a log of 0 or None reaching the test)."""
+    from harness.stats.runlevel import log_values, paired_log_diffs
+
+    assert log_values([math.e, None, 0.0, -1.0, math.inf, math.nan, 1.0]) == pytest.approx([1.0, 0.0])
+    diffs = paired_log_diffs([10.0, None, 5.0, 0.0, 4.0, 8.0, 3.0], [20.0, 3.0, None, 7.0, -2.0, 2.0, 0.0])
+    assert diffs == pytest.approx([math.log(2), -math.log(4)])
+    assert paired_log_diffs([None], [1.0]).size == 0 and paired_log_diffs([], []).size == 0
+    assert paired_log_diffs([0.5, 2.0], [2.0, 0.5]) == pytest.approx([math.log(4), -math.log(4)])  # under 1 ms counts
+
+
+def test_welch_standard_error_and_degrees_of_freedom_by_hand():
+    """sd 0.1 over 4 runs and 0.2 over 5: variances of the means 0.0025 and 0.008, se = sqrt(0.0105), Welch df =
+    0.0105**2 / (0.0025**2 / 3 + 0.008**2 / 4) = 6.0968...; one side without spread leaves the other's n - 1; neither
+    with spread gives se 0 and the pooled n_a + n_b - 2.  Catches the df formula's terms or the zero cases changed."""
+    from harness.stats.runlevel import welch_se_df
+
+    se, df = welch_se_df(0.1, 4, 0.2, 5)
+    assert se == pytest.approx(math.sqrt(0.0105)) and df == pytest.approx(0.0105 ** 2 / (0.0025 ** 2 / 3 + 0.008 ** 2 / 4))
+    assert df == pytest.approx(6.0968, abs=1e-4)
+    se, df = welch_se_df(0.0, 4, 0.2, 5)
+    assert se == pytest.approx(math.sqrt(0.008)) and df == pytest.approx(4.0)
+    se, df = welch_se_df(0.1, 4, 0.0, 5)
+    assert se == pytest.approx(0.05) and df == pytest.approx(3.0)
+    assert welch_se_df(0.0, 4, 0.0, 5) == (0.0, 7.0)
+
+
+def test_a_geometric_estimate_by_hand_at_two_levels_and_run_counts():
+    """Runs 9, 10, 100/9: logs ln 10 -/+ ln(10/9), so the geometric mean is 10 and the log sd ln(10/9); the 99%
+    interval is exp(+/- t(0.995, 2) * sd / sqrt 3) around 10 with t(0.995, 2) = 9.924843 from a table.  One run has
+    no interval and no spread; two runs have a spread (|ln 9 - ln 4| / sqrt 2) but no interval.  Catches the level
+    not reaching the interval, the one-run and two-run cases merged, the run count or log sd dropped."""
+    from harness.stats.runlevel import Estimate
+
+    est = geometric_estimate([9.0, 10.0, 100 / 9], level=0.99)
+    sd = math.log(10 / 9)
+    half = 9.924843 * sd / math.sqrt(3)
+    assert est.value == pytest.approx(10.0) and est.runs == 3 and est.log_sd == pytest.approx(sd)
+    assert (est.interval.low, est.interval.high, est.interval.level) == pytest.approx(
+        (10 * math.exp(-half), 10 * math.exp(half), 0.99))
+    assert geometric_estimate([5.0]) == Estimate(pytest.approx(5.0), None, 1, None)
+    two = geometric_estimate([4.0, 9.0])
+    assert (two.value, two.interval, two.runs, two.log_sd) == (pytest.approx(6.0), None, 2,
+                                                               pytest.approx(math.log(9 / 4) / math.sqrt(2)))
+    assert geometric_estimate([None, 0.0]) is None
+
+
+def test_a_ratio_estimate_says_it_as_a_dict_and_has_none_without_runs_on_a_side():
+    """as_dict names every field with its own value (runs 5 and 6 told apart); a side with no usable run gives no
+    ratio, paired or not.  Catches fields swapped or dropped in as_dict, and 'either side empty' read as 'both'."""
+    from harness.stats import Interval
+    from harness.stats.runlevel import RatioEstimate
+
+    r = RatioEstimate(1.2, Interval(1.1, 1.3), 0.01, 4.0, True, 5, 6)
+    assert r.as_dict() == {"ratio": 1.2, "interval": [1.1, 1.3], "p_value": 0.01, "df": 4.0, "paired": True,
+                           "runs_a": 5, "runs_b": 6}
+    assert RatioEstimate(1.2, None, None, None, False, 1, 2).as_dict()["interval"] is None
+    assert ratio_estimate([], [1.0]) is None and ratio_estimate([1.0], [None]) is None
+    assert ratio_estimate([None, 1.0], [2.0, None], paired=True) is None
+
+
+def test_a_three_run_summary_by_hand_every_field_and_warning():
+    """Runs with medians 8, 10, 12.5 and P95s 12, 15, 18.75 (each 1.5x): geometric means 10 and 15, log sd ln 1.25
+    on both, 95% intervals exp(+/- t(0.975, 2) * ln 1.25 / sqrt 3) around them (t = 4.302653 from a table).  The
+    iterations 1..9 pooled: mean 5, sd sqrt(60 / 8), type-7 P90 at position 7.2 (8.2) and P99 at 7.92 (8.92).
+    Spread runs (22% > 10%) and a pooled CV of 55% are both warned, in these words and nothing else.  Survivors of
+    `make mutants` this kills in summarize: a field dropped or taken from the wrong estimate (P95's log sd, interval),
+    P90/P99 swapped, a warning's words or threshold changed, a 2-run 'blind' note added to 3 runs."""
+    runs = [RunValues(8.0, 12.0, 3), RunValues(10.0, 15.0, 3), RunValues(12.5, 18.75, 3)]
+    s = summarize(np.arange(1.0, 10.0), runs)
+    half = 4.302653 * math.log(1.25) / math.sqrt(3)
+    assert (s.n, s.runs, s.summary_only) == (9, 3, False)
+    assert (s.p50_ms, s.p95_ms) == (pytest.approx(10.0), pytest.approx(15.0))
+    assert (s.p50_log_sd, s.p95_log_sd) == (pytest.approx(math.log(1.25)), pytest.approx(math.log(1.25)))
+    assert (s.p50_ci.low, s.p50_ci.high, s.p50_ci.level) == pytest.approx((10 * math.exp(-half), 10 * math.exp(half), 0.95))
+    assert (s.p95_ci.low, s.p95_ci.high) == pytest.approx((15 * math.exp(-half), 15 * math.exp(half)))
+    sd = math.sqrt(60 / 8)
+    assert (s.mean_ms, s.std_ms, s.min_ms, s.max_ms, s.p90_ms, s.p99_ms, s.cv) == pytest.approx(
+        (5.0, sd, 1.0, 9.0, 8.2, 8.92, sd / 5))
+    assert s.warnings == [
+        "unstable across runs: run medians spread by 22% (over 10%); look for thermal throttling, background load or "
+        "frequency changes",
+        "unstable: the standard deviation is 55% of the mean (over 10%); look for thermal throttling or background load"]
+
+
+def test_summaries_of_one_run_two_summary_only_runs_and_a_cv_of_exactly_ten_percent_say_so_in_words():
+    """One iteration: one run, no P95 (two needed), sd 0 (not nan), and the advice to plan 3 runs.  Two summary-only
+    runs of a plan that asked for 5: no interval, a log sd of 0, the resume advice, no P95 and no pooled figures.
+    [9, 10, 11]: sd 1, mean 10, CV exactly 10%, which is not over 10%.  All zeros (a whole-ms clock): CV 0, not
+    0/0; the tick's warning in full.  Survivors of `make mutants` this kills: the sd of one value or the CV of a
+    zero mean computed anyway, '> 2 runs' for the blind note, the warnings' words, the CV test made '>='; [0.4, 0.6]:
+    an sd skipped for two values, a CV skipped for a mean under 1 ms."""
+    one = summarize([5.0])
+    assert (one.runs, one.p50_ms, one.p95_ms, one.p95_ci, one.p95_log_sd, one.std_ms, one.cv) == (
+        1, pytest.approx(5.0), None, None, None, 0.0, 0.0)
+    assert one.warnings == ["one run: no interval, and no view of process-to-process noise (set 'runs' in the plan "
+                            "to 3 or more)", "too few iterations per run for a P95"]
+    two = summarize([], [RunValues(10.0, None, 0), RunValues(10.0, None, 0)], runs_planned=5)
+    assert (two.n, two.runs, two.summary_only, two.p50_ci, two.p50_log_sd, two.p95_ms, two.mean_ms) == (
+        0, 2, True, None, 0.0, None, None)
+    assert two.p50_ms == pytest.approx(10.0)
+    assert two.warnings == ["too few runs for an interval (2) (the plan asks for 5 runs and 2 were stored: resume the "
+                            "run (--resume RUN_ID))", "the runner reported no P95",
+                            "summary only: the runner printed percentiles, not iterations"]
+    pair = summarize([0.4, 0.6])  # two values under 1 ms: sd sqrt(0.02), mean 0.5
+    assert (pair.std_ms, pair.cv) == pytest.approx((math.sqrt(0.02), math.sqrt(0.02) / 0.5))
+    edge = summarize([9.0, 10.0, 11.0])
+    assert edge.cv == 0.1 and not any("unstable" in w for w in edge.warnings)
+    zeros = summarize([0.0, 0.0], [RunValues(0.0, 0.0, 2)])
+    assert zeros.cv == 0.0 and zeros.warnings[0] == ("1 of 1 runs measured 0 ms, below the runner's clock (whole "
+                                                     "milliseconds): counted as 0.5 ms, the middle of [0, 1) ms")
+
+
+def test_per_utterance_percentiles_skip_missing_utterances_and_are_none_without_any():
+    """Type-7 over [10, 20, 30, 40] by hand: P50 at position 1.5 -> 25, P95 at 2.85 -> 38.5; a missing total is
+    skipped, and none at all gives None, not an error.  Catches the quantiles swapped or moved, the None filter
+    inverted, the empty case dropped."""
+    from harness.stats import per_utterance_p50, per_utterance_p95
+
+    totals = [40.0, None, 10.0, 30.0, 20.0]
+    assert per_utterance_p50(totals) == 25.0 and per_utterance_p95(totals) == pytest.approx(38.5)
+    assert per_utterance_p50([None]) is None and per_utterance_p95([]) is None
+
+
+def test_an_order_statistic_interval_may_cover_exactly_its_level_and_its_bounds_are_the_extremes_when_they_must_be():
+    """Level 0.9375 leaves tails of exactly 1/32, and the median of 5 draws has P(B <= 0) = P(B >= 5) = 1/32, B ~
+    Binomial(5, 1/2): the extremes are the bounds and the coverage 30/32 is exactly the level ("at least level").
+    Seven draws at 95%: P(B <= 0) = 1/128 <= 2.5% < P(B <= 1) = 8/128, so only the extremes qualify (coverage
+    126/128).  No draws, no interval.  Survivors of `make mutants` this kills in quantile_interval: a tail test
+    made strict, a rank range that starts one later, a guard for no draws that returns a coverage; and an interval
+    labelled 0.95 whatever level it was computed at."""
+    from harness.stats.quantile import quantile_interval
+
+    interval, coverage = quantile_interval([4.0, 2.0, 5.0, 1.0, 3.0], 0.5, level=0.9375)
+    assert (interval.low, interval.high, interval.level) == (1.0, 5.0, 0.9375) and coverage == 30 / 32
+    interval, coverage = quantile_interval([7, 3, 6, 1, 5, 2, 4], 0.5)
+    assert (interval.low, interval.high) == (1.0, 7.0) and coverage == pytest.approx(126 / 128)
+    assert quantile_interval([], 0.5) == (None, 0.0)

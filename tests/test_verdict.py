@@ -321,3 +321,154 @@ def test_a_pipeline_over_its_memory_budget_fails_the_night_and_one_without_a_pea
     assert pipeline_memory_check(pipeline(900.0, 1024.0)).status == "pass"
     assert pipeline_memory_check(pipeline(None, 1024.0)) is None  # "no peak": shown in the table, not judged
     assert pipeline_memory_check(pipeline(900.0, None)) is None
+
+
+def test_milliseconds_beside_a_budget_by_hand_at_every_edge():
+    """ms_beside_budget and its decimal counts, by hand: no value is a dash, inf and nan print as such; 3 significant
+    digits (0 has none to count, a negative counts like its size), at most 9 decimals; at least the budget's own
+    decimals (0.012 has 3, 1.5e-05 has 6, 1e-12 is capped at 9); more while the value would print equal to a budget it
+    differs from, but never past 9 and not at all for a value equal to its budget; an infinite budget sets nothing.
+    Survivors of `make mutants` this kills in ms_beside_budget, _decimals_for_significant and _decimals_of: a cap
+    moved or made inclusive, abs() dropped, the equal-value guard inverted, an exponent's decimals miscounted."""
+    import math
+
+    from harness.report.verdict import _decimals_of, ms_beside_budget
+
+    assert ms_beside_budget(None, 5.0) == "–" and ms_beside_budget(math.inf, 5.0) == "inf"
+    assert ms_beside_budget(math.nan, None) == "nan"
+    assert ms_beside_budget(0.0, None) == "0" and ms_beside_budget(-12.345, None) == "-12.3"
+    assert ms_beside_budget(123456.0, None) == "123456" and ms_beside_budget(1e-12, None) == "0.000000000"
+    assert ms_beside_budget(5.0, math.inf) == "5.00" and ms_beside_budget(0.012, 0.012) == "0.0120"
+    assert ms_beside_budget(0.1000000001, 0.1) == "0.100000000"  # equal to 9 decimals: stops there
+    assert ms_beside_budget(0.01204, 0.012) == "0.01204"  # 0.0120 would read as the budget
+    assert [_decimals_of(t) for t in ("700", "0.012", "1.5e-05", "1e-12", "1e+20")] == [0, 3, 6, 9, 0]
+
+
+def _cell_view(verdict="ok", task="latency", chain=None, throttled=False, p95=12.0, budget=10.0, reason=None, role=""):
+    from types import SimpleNamespace
+
+    cell = SimpleNamespace(device_id="phone", label="enc int8", reason=reason, status="crashed", task=task,
+                           extra={"chain": chain} if chain is not None else {}, throttled=throttled,
+                           artifact={"stage": "asr-encoder"})
+    return SimpleNamespace(cell=cell, verdict=verdict, row_anchor="row-1", role=role, budget_name="asr",
+                           budget_ms=budget, summary=SimpleNamespace(p95_ms=p95, p95_ci=None))
+
+
+def test_each_row_kind_is_judged_under_its_own_tile_and_subject():
+    """cell_check, chain_check, pipeline_check and the order of run_judgements, by hand.  A failed cell is a 'run'
+    check with its reason (or its status when it has none), under its chain's tile when it transcribes (a chain with
+    a VAD part is a pipeline).  A throttled cell that passes is 'suspect', one that misses stays a miss.  A chain is
+    held to the asr budget per utterance, a pipeline (subject 'pipeline NAME') to the pipeline budget.  report_checks
+    numbers the anchors only of checks without one.  Survivors of `make mutants` this kills: the failed check's kind,
+    group or detail, the throttle rule applied to misses, the chain/pipeline budget names, 'what' prefixes or
+    subjects, reference cells judged, anchors renumbered."""
+    from types import SimpleNamespace
+
+    from harness.report.verdict import CHAIN_GROUP, PIPELINE_GROUP, cell_check, report_checks, run_judgements
+
+    failed = cell_check(_cell_view("failed", reason="out of memory"))
+    assert (failed.kind, failed.status, failed.detail, failed.group, failed.anchor) == (
+        "run", "failed", "out of memory", "asr-encoder", "row-1")
+    assert cell_check(_cell_view("failed")).detail == "crashed"
+    assert cell_check(_cell_view("failed", "transcribe", {"model": "w"})).group == CHAIN_GROUP
+    assert cell_check(_cell_view("failed", "transcribe", {"vad": "s", "model": "w"})).group == PIPELINE_GROUP
+    hot = cell_check(_cell_view(throttled=True, p95=8.0))
+    assert hot.status == "suspect" and hot.detail == "P95 8.00 ms vs asr budget 10 ms; thermally throttled during measurement"
+    assert cell_check(_cell_view(throttled=True, p95=12.0)).status == "budget miss"
+    device = SimpleNamespace(device_id="phone")
+    chain = SimpleNamespace(cell=device, name="tiny", row_anchor="c1", timing={"p95_total_ms": 160.0}, p95_ci=None,
+                            budget_ms=150.0)
+    pipeline = SimpleNamespace(chain=SimpleNamespace(cell=device), name="voice", row_anchor="p1", p95_ms=90.0,
+                               p95_ci=None, budget_ms=100.0)
+    data = SimpleNamespace(cells=[_cell_view(role="ref"), _cell_view(p95=8.0)], chains=[chain], pipelines=[pipeline],
+                           checks=[])
+    cell, chain_c, pipe_c = run_judgements(data)
+    assert (cell.status, cell.subject) == ("pass", "enc int8")
+    assert (chain_c.subject, chain_c.group, chain_c.status, chain_c.anchor, chain_c.detail) == (
+        "tiny", CHAIN_GROUP, "budget miss", "c1", "ASR per utterance P95 160 ms vs asr budget 150 ms")
+    assert (pipe_c.subject, pipe_c.group, pipe_c.status, pipe_c.detail) == (
+        "pipeline voice", PIPELINE_GROUP, "pass", "whole pipeline per utterance P95 90.0 ms vs pipeline budget 100 ms")
+    from harness.report.verdict import Check
+
+    nightly = [Check("p", "a", "latency", "pass", "", anchor="row-9"), Check("p", "b", "history", "shift", "")]
+    assert [c.anchor for c in report_checks(SimpleNamespace(checks=nightly))] == ["row-9", "check-2"]
+    assert [c.anchor for c in report_checks(data)] == ["row-1", "c1", "p1"]
+
+
+def test_worst_severity_tiles_and_the_banner_when_nothing_fails():
+    """By hand: no checks is a pass; an unknown status ranks below every known one; a tile counts under its group, a
+    WER check under its chain, anything else under its kind; a tile of a failing status fails.  A night of passes and
+    improvements passes with every banner count 0 ("0 regressions", "0 undecided") and lists its checks by severity,
+    then device, then subject.  A status no tile names gets a tile of its own words.  Survivors of `make mutants`
+    this kills in worst, severity, tile_group, Tile.failing, headline and row_summary."""
+    from harness.report.verdict import Check, headline, row_summary, severity, worst
+
+    assert worst([]) == "pass" and severity("odd") == len(SEVERITY) and severity("failed") == 0
+    assert worst([Check("p", "a", "budget", "pass", ""), Check("p", "b", "budget", "no P95", "")]) == "no P95"
+    assert Check("p", "a", "wer", "pass", "").tile_group == "asr-chain"
+    assert Check("p", "a", "size", "pass", "").tile_group == "size"
+    assert Check("p", "a", "wer", "pass", "", group="pipeline").tile_group == "pipeline"
+    (tile,) = tiles([Check("p", "a", "run", "failed", "", group="vad", anchor="r1")])
+    assert tile.failing and not tiles([Check("p", "a", "budget", "near budget", "")])[0].failing
+    checks = [Check("q", "b", "latency", "pass", ""), Check("p", "z", "latency", "improvement", ""),
+              Check("p", "a", "latency", "pass", "")]
+    head = headline(checks)
+    assert head.passed and head.failing_by_kind == [] and head.undecided == []
+    assert head.counts == {"regressions": 0, "budget misses": 0, "missing tonight": 0, "failed cells": 0,
+                           "undecided": 0}
+    assert head.phrases == ["0 regressions", "0 budget misses", "0 missing tonight", "0 failed cells", "0 undecided"]
+    assert [(c.device_id, c.subject) for c in head.passing] == [("p", "z"), ("p", "a"), ("q", "b")]
+    rows = row_summary([Check("p", "a", "run", "odd", "", group="vad"), Check("p", "b", "budget", "suspect", "")])
+    assert [(n, words, css) for n, words, css in rows.tiles] == [
+        (0, "within budget", "pass"), (0, "budget miss (P95)", "over"), (1, "suspect (throttled)", "flag"),
+        (0, "failed", "failed"), (1, "odd", "")]
+
+
+def test_every_check_names_its_phone_row_and_interval_and_tiles_count_each_status():
+    """The fields a reader follows from a check to its row, by hand: the phone and subject of a failed cell, a cell's
+    budget check (its stage, its interval), a chain's and a pipeline's; a transcription cell with no chain recorded is
+    under the chain tile.  A P95 the runner did not report says so beside the budget.  worst() ranks by severity, not
+    by spelling ('regression' over 'pass'); a tile counts two passes as 2 and names its phone; the failing list is
+    grouped by kind; the row total leaves chains and pipelines out of the cells.  Survivors of `make mutants` this
+    kills: device ids, subjects, stages or intervals replaced by None, the no-P95 words, worst() without its key,
+    a tile's counts or phone, headline's kinds, cells counted with the pipelines."""
+    from types import SimpleNamespace
+
+    from harness.report.verdict import (CHAIN_GROUP, budget_check, cell_check, chain_check, headline, pipeline_check,
+                                        row_summary, worst)
+
+    failed = cell_check(_cell_view("failed", reason="oom"))
+    assert (failed.device_id, failed.subject) == ("phone", "enc int8")
+    assert cell_check(_cell_view("failed", "transcribe")).group == CHAIN_GROUP
+    view = _cell_view(p95=8.0)
+    view.summary.p95_ci = Interval(7.0, 9.0)
+    ok = cell_check(view)
+    assert (ok.device_id, ok.subject, ok.group, ok.data["p95_ci"]) == ("phone", "enc int8", "asr-encoder", [7.0, 9.0])
+    assert ok.detail == "P95 8.00 [7.00, 9.00] ms vs asr budget 10 ms"
+    device = SimpleNamespace(device_id="phone")
+    chain = chain_check(SimpleNamespace(cell=device, name="tiny", row_anchor="c1", timing={"p95_total_ms": 120.0},
+                                        p95_ci=Interval(100.0, 140.0), budget_ms=150.0))
+    assert (chain.device_id, chain.status, chain.data["p95_ci"]) == ("phone", "pass", [100.0, 140.0])
+    pipe = pipeline_check(SimpleNamespace(chain=SimpleNamespace(cell=device), name="voice", row_anchor="p1",
+                                          p95_ms=90.0, p95_ci=Interval(80.0, 95.0), budget_ms=100.0))
+    assert (pipe.device_id, pipe.data["p95_ci"]) == ("phone", [80.0, 95.0])
+    assert budget_check("phone", "x", "asr", "r", None, None, "asr", 150.0).detail == (
+        "P95 not reported vs asr budget 150 ms")
+    assert worst([Check("p", "a", "budget", "pass", ""), Check("p", "b", "latency", "regression", "")]) == "regression"
+    (tile,) = tiles([Check("q", "a", "budget", "pass", "", group="vad"), Check("q", "b", "budget", "pass", "", group="vad")])
+    assert (tile.device_id, tile.counts) == ("q", {"pass": 2})
+    head = headline([Check("p", "a", "latency", "regression", ""), Check("p", "b", "budget", "budget miss", "")])
+    assert [kind for kind, _ in head.failing_by_kind] == ["budget", "latency"]
+    rows = row_summary([Check("p", "a", "budget", "pass", "", group="vad"),
+                        Check("p", "b", "budget", "pass", "", group="pipeline"),
+                        Check("p", "c", "budget", "pass", "", group="pipeline")])
+    assert (rows.cells, rows.chains, rows.pipelines, rows.total) == (1, 0, 2, 3)
+
+
+def test_a_budget_check_prints_its_interval_at_the_budgets_precision_and_judges_by_it():
+    """A 1e-05 ms budget has 5 decimals, so the interval's ends print with 5 too; an interval reaching the budget
+    makes a P95 under it 'near budget' through budget_check as through budget_status.  Survivors of `make mutants`
+    this kills: either end of the interval printed without the budget, the interval not passed to the rule."""
+    check = budget_check("p", "x", "vad", "r", 3.0, Interval(2.0, 4.0), "vad", 1e-05)
+    assert check.detail == "P95 3.00000 [2.00000, 4.00000] ms vs vad budget 1e-05 ms"
+    assert budget_check("p", "x", "vad", "r", 9.0, Interval(8.0, 10.0), "vad", 10.0).status == "near budget"

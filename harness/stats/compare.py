@@ -90,12 +90,11 @@ def compare_runs(a_p50, b_p50, a_p95=None, b_p95=None, paired: bool = False, thr
     """
     rule = {"ci_level": ci_level, "alpha": alpha, "threshold": threshold}
     med = ratio_estimate(a_p50, b_p50, paired=paired, night_sd=night_sd, level=ci_level)
-    p95 = (ratio_estimate(a_p95 or [], b_p95 or [], paired=paired, night_sd=night_sd, level=ci_level)
-           if a_p95 and b_p95 else None)
+    p95 = ratio_estimate(a_p95, b_p95, paired=paired, night_sd=night_sd, level=ci_level) if a_p95 and b_p95 else None
     runs_a = sum(1 for v in a_p50 if v)
     runs_b = sum(1 for v in b_p50 if v)
     if med is None or min(runs_a, runs_b) < MIN_RUNS or med.p_value is None:
-        return LatencyComparison(runs_a, runs_b, med.ratio if med else float("nan"), None,
+        return LatencyComparison(runs_a, runs_b, med.ratio if med else math.nan, None,
                                  p95.ratio if p95 else None, None, None, paired, None, noise_floor, "too few runs",
                                  (f"{statistic} {_pct(med.ratio)}; " if med else "")
                                  + f"{no_interval_words(min(runs_a, runs_b))}: needs at least {MIN_RUNS} runs on each "
@@ -136,15 +135,12 @@ def _floor_words(threshold: float, noise_floor: float | None) -> str:
     return f"{threshold:.0%} threshold"
 
 
-def _mde(a_p50, b_p50, med: RatioEstimate, alpha: float, night_sd: float = 0.0) -> float | None:
-    """Minimum detectable slowdown of this design (paired or Welch) with these runs' spread."""
+def _mde(a_p50, b_p50, med: RatioEstimate, alpha: float, night_sd: float) -> float:
+    """Minimum detectable slowdown of this design (paired or Welch) with these runs' spread.  Called only for a
+    ratio with a p-value, so with at least 2 rounds (paired) or 2 runs a side."""
     if med.paired:
         diffs = paired_log_diffs(a_p50, b_p50)
-        if diffs.size < 2:
-            return None
         return min_detectable_ratio(float(diffs.std(ddof=1)) / math.sqrt(diffs.size), diffs.size - 1, alpha, POWER)
     la, lb = log_values(a_p50), log_values(b_p50)
-    if la.size < 2 or lb.size < 2:
-        return None
     se, df = welch_se_df(float(la.std(ddof=1)), int(la.size), float(lb.std(ddof=1)), int(lb.size))
     return min_detectable_ratio(math.sqrt(se ** 2 + 2 * night_sd ** 2), df, alpha, POWER)

@@ -30,17 +30,15 @@ def quantile_interval(values, q: float, level: float = 0.95) -> tuple[Interval |
 
     Both bounds are order statistics of ``values``; the interval is None when either bound needs more
     draws than there are."""
-    x = np.sort(np.asarray(values, dtype=float))
+    x = np.sort(values)
     n = len(x)
-    if n == 0:
-        return None, 0.0
     tail = (1 - level) / 2
-    # Largest l with P(B < l) <= tail, smallest u with P(B >= u) <= tail (B ~ Binomial(n, q)); 1-based ranks.
-    cdf = binom_cdf(n, q)  # cdf[k] = P(B <= k)
-    lows = [l for l in range(1, n + 1) if cdf[l - 1] <= tail]
-    highs = [u for u in range(1, n + 1) if 1 - cdf[u - 1] <= tail]
-    if not lows or not highs:
+    # The interval [x[lo], x[hi]] (0-based) covers the q-quantile unless B <= lo or B > hi, B ~ Binomial(n, q): lo is
+    # the last k with P(B <= k) <= tail, hi the first with P(B > k) <= tail.  No draws: no k, no interval.
+    cdf = binom_cdf(n, q)[:n]  # cdf[k] = P(B <= k), k < n
+    lows, highs = np.flatnonzero(cdf <= tail), np.flatnonzero(1 - cdf <= tail)
+    if not lows.size or not highs.size:
         return None, 0.0
-    l, u = lows[-1], highs[0]
-    coverage = float(cdf[u - 1] - cdf[l - 1])  # P(l <= B <= u - 1)
-    return Interval(float(x[l - 1]), float(x[u - 1])), coverage
+    lo, hi = lows[-1], highs[0]
+    coverage = float(cdf[hi] - cdf[lo])  # P(lo < B <= hi)
+    return Interval(float(x[lo]), float(x[hi]), level), coverage

@@ -69,8 +69,9 @@ def more_runs_advice(runs_stored: int, runs_planned: int | None = None) -> str:
 
 
 def sensible_ratio(ratio: float | None) -> bool:
-    """A detectable change (or any derived ratio) worth printing: finite and within MAX_INTERVAL_SPAN either way."""
-    return ratio is not None and math.isfinite(ratio) and 1 / MAX_INTERVAL_SPAN <= ratio <= MAX_INTERVAL_SPAN
+    """A detectable change (or any derived ratio) worth printing: within MAX_INTERVAL_SPAN either way (which leaves
+    out inf and nan: every comparison with nan is false)."""
+    return ratio is not None and 1 / MAX_INTERVAL_SPAN <= ratio <= MAX_INTERVAL_SPAN
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class RatioEstimate:
 
 def log_values(values) -> np.ndarray:
     """Natural logs of the positive, finite values (None and failed runs dropped)."""
-    data = np.asarray([v for v in values if v is not None], dtype=float)
+    data = np.asarray([v for v in values if v is not None])  # none left: an empty float array
     data = data[np.isfinite(data) & (data > 0)]
     return np.log(data)
 
@@ -116,8 +117,8 @@ def _t(level: float, df: float) -> float:
 
 def paired_log_diffs(a_values, b_values) -> np.ndarray:
     """log(b_i / a_i) for the rounds where both runs gave a value."""
-    pairs = [(a, b) for a, b in zip(a_values, b_values) if a and b and a > 0 and b > 0]
-    return np.log([b for _, b in pairs]) - np.log([a for a, _ in pairs]) if pairs else np.empty(0)
+    pairs = [(a, b) for a, b in zip(a_values, b_values) if a is not None and b is not None and a > 0 and b > 0]
+    return np.log([b for _, b in pairs]) - np.log([a for a, _ in pairs])  # no pairs: an empty array
 
 
 def geometric_estimate(values, level: float = LEVEL) -> Estimate | None:
@@ -165,10 +166,10 @@ def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVE
             return RatioEstimate(math.exp(centre), None, None, None, False, n_a, n_b)
         se, df = welch_se_df(float(la.std(ddof=1)), n_a, float(lb.std(ddof=1)), n_b)
         se = math.sqrt(se ** 2 + 2 * night_sd ** 2)
-    if se == 0:
+    if se == 0:  # a point interval: shown from MIN_INTERVAL_RUNS on, whichever side of 1 it lies
         p = 1.0 if centre == 0 else 0.0
         return RatioEstimate(math.exp(centre), shown_interval(Interval(math.exp(centre), math.exp(centre), level),
-                                                              min(n_a, n_b), 1.0), p, df, paired, n_a, n_b)
+                                                              min(n_a, n_b)), p, df, paired, n_a, n_b)
     half = _t(level, df) * se
     p = 2 * t_sf(abs(centre) / se, df)
     interval = Interval(math.exp(centre - half), math.exp(centre + half), level)
@@ -176,16 +177,15 @@ def ratio_estimate(a_values, b_values, paired: bool = False, level: float = LEVE
 
 
 def welch_se_df(log_sd_a: float, runs_a: int, log_sd_b: float, runs_b: int) -> tuple[float, float]:
-    """Standard error of a difference of two log means, and its Welch-Satterthwaite degrees of freedom."""
+    """Standard error of a difference of two log means, and its Welch-Satterthwaite degrees of freedom (2 runs or
+    more a side)."""
     va, vb = log_sd_a ** 2 / runs_a, log_sd_b ** 2 / runs_b
     if not (va or vb):
         return 0.0, float(runs_a + runs_b - 2)
-    return math.sqrt(va + vb), (va + vb) ** 2 / ((va ** 2 / (runs_a - 1) if va else 0) + (vb ** 2 / (runs_b - 1) if vb else 0))
+    return math.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / (runs_a - 1) + vb ** 2 / (runs_b - 1))
 
 
-def min_detectable_ratio(se: float, df: float, alpha: float, power: float = 0.8) -> float:
+def min_detectable_ratio(se: float, df: float, alpha: float, power: float) -> float:
     """The smallest slowdown (a ratio > 1) that a two-sided t-test at ``alpha`` finds with ``power``,
-    given the standard error ``se`` of the log ratio and its degrees of freedom."""
-    if se == 0:
-        return 1.0
+    given the standard error ``se`` of the log ratio and its degrees of freedom (se 0: exp(0) = 1, no change)."""
     return math.exp((_t(1 - alpha, df) + _t(2 * power - 1, df)) * se)

@@ -97,15 +97,13 @@ def _per_utterance_percentile(totals_ms, q: float) -> float | None:
 def hd_percentile(values, q: float) -> float:
     """The q-th percentile (0-100) by Harrell & Davis (1982): sum of order statistics weighted by
     Beta((n+1)p, (n+1)(1-p)) probability mass over [(i-1)/n, i/n]."""
-    data = np.sort(np.asarray(values, dtype=float))
-    if data.size == 1:
-        return float(data[0])
+    data = np.sort(values)  # one value: its weight is the whole Beta mass, 1
     return float(data @ _hd_weights(int(data.size), float(q)))
 
 
 def run_values(samples_ms, n_min_p95: int = 2) -> RunValues:
     """A run's own P50 and P95 (Harrell-Davis) from its iterations."""
-    data = np.asarray(samples_ms, dtype=float)
+    data = np.asarray(samples_ms)
     if data.size == 0:
         return RunValues(None, None, 0)
     p95 = hd_percentile(data, 95) if data.size >= n_min_p95 else None
@@ -118,14 +116,13 @@ def run_values(samples_ms, n_min_p95: int = 2) -> RunValues:
 HALF_TICK_MS = 0.5
 
 
-def _below_the_clock(runs: list[RunValues]) -> tuple[list[RunValues], int]:
-    def lift(v):
-        return HALF_TICK_MS if v == 0 else v
+def _lift(value_ms: float | None) -> float | None:
+    return HALF_TICK_MS if value_ms == 0 else value_ms
 
-    zero = sum(1 for r in runs if r.p50_ms == 0)
-    if not zero and not any(r.p95_ms == 0 for r in runs):
-        return runs, 0
-    return [RunValues(lift(r.p50_ms), lift(r.p95_ms), r.n) for r in runs], zero
+
+def _unstable(spread: float) -> bool:
+    """The one instability rule, for the pooled CV and the between-run log sd alike."""
+    return spread > UNSTABLE_CV
 
 
 def summarize(samples_ms, runs: list[RunValues] | None = None, runs_planned: int | None = None) -> LatencySummary | None:
@@ -136,13 +133,13 @@ def summarize(samples_ms, runs: list[RunValues] | None = None, runs_planned: int
     """
     from harness.stats.runlevel import geometric_estimate, more_runs_advice, no_interval_words
 
-    data = np.asarray(samples_ms, dtype=float)
-    runs = runs if runs is not None else ([run_values(data)] if data.size else [])
-    runs, zero_runs = _below_the_clock(runs)
-    p50 = geometric_estimate([r.p50_ms for r in runs])
+    data = np.asarray(samples_ms)
+    runs = runs if runs is not None else [run_values(data)]  # no samples: a run without values, so no summary
+    zero_runs = sum(r.p50_ms == 0 for r in runs)
+    p50 = geometric_estimate([_lift(r.p50_ms) for r in runs])
     if p50 is None:
         return None
-    p95 = geometric_estimate([r.p95_ms for r in runs])
+    p95 = geometric_estimate([_lift(r.p95_ms) for r in runs])
     summary_only = data.size == 0
     warnings = []
     if zero_runs:
@@ -151,7 +148,7 @@ def summarize(samples_ms, runs: list[RunValues] | None = None, runs_planned: int
     if p50.interval is None:
         blind = ", and no view of process-to-process noise" if p50.runs < 2 else ""
         warnings.append(f"{no_interval_words(p50.runs)}{blind} ({more_runs_advice(p50.runs, runs_planned)})")
-    if p50.log_sd is not None and p50.log_sd > UNSTABLE_CV:
+    if p50.log_sd is not None and _unstable(p50.log_sd):
         warnings.append(f"unstable across runs: run medians spread by {p50.log_sd:.0%} (over {UNSTABLE_CV:.0%}); "
                         "look for thermal throttling, background load or frequency changes")
     if p95 is None:
@@ -162,7 +159,7 @@ def summarize(samples_ms, runs: list[RunValues] | None = None, runs_planned: int
         std = float(data.std(ddof=1)) if data.size > 1 else 0.0
         pooled = dict(mean_ms=mean, std_ms=std, min_ms=float(data.min()), max_ms=float(data.max()),
                       p90_ms=percentile(data, 90), p99_ms=percentile(data, 99), cv=std / mean if mean > 0 else 0.0)
-        if pooled["cv"] > UNSTABLE_CV:
+        if _unstable(pooled["cv"]):
             warnings.append(f"unstable: the standard deviation is {pooled['cv']:.0%} of the mean "
                             f"(over {UNSTABLE_CV:.0%}); look for thermal throttling or background load")
     else:
