@@ -332,7 +332,7 @@ def test_an_int4_row_never_reads_too_noisy_beside_an_interval_that_excludes_1():
         artifact = {"model": "whisper", "stage": "asr-encoder", "format": "pte", "backend": "xnnpack",
                     "quantization": quantization, "size_bytes": 100}
         return SimpleNamespace(cell=SimpleNamespace(device_id="phone", artifact=artifact, runs=runs), summary=object(),
-                               role="")
+                               role="", operators=[])  # not profiled: no operator line
 
     p = ttest_rel(np.log(int4), np.log(int8)).pvalue
     assert 0.01 < p < 0.05 and ratio_estimate(int8, int4, paired=True).interval.low > 1  # the user's case

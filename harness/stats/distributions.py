@@ -101,11 +101,17 @@ def _t_pdf(t: float, df: float) -> float:
     return math.exp(log_scale - (df + 1) / 2 * math.log1p(t * t / df))
 
 
+EXACT_BINOMIAL_N = 1000  # comb(1000, 500) ~ 2.7e299 still fits a float; beyond, through log-gamma
+
+
 def binom_cdf(n: int, p: float) -> np.ndarray:
     """P(B <= k) for k = 0..n, B ~ Binomial(n, p) (scipy.stats.binom.cdf(np.arange(n + 1), n, p))."""
     if p <= 0 or p >= 1:
         return np.full(n + 1, 1.0) if p <= 0 else np.r_[np.zeros(n), 1.0]
-    log_comb = np.array([math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) for k in range(n + 1)])
-    k = np.arange(n + 1)
-    pmf = np.exp(log_comb + k * math.log(p) + (n - k) * math.log1p(-p))
+    if n <= EXACT_BINOMIAL_N:  # exact binomial coefficients: a coverage of exactly 30/32 stays exactly that
+        pmf = np.array([math.comb(n, k) * p ** k * (1 - p) ** (n - k) for k in range(n + 1)])
+    else:
+        log_comb = np.array([math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) for k in range(n + 1)])
+        k = np.arange(n + 1)
+        pmf = np.exp(log_comb + k * math.log(p) + (n - k) * math.log1p(-p))
     return np.minimum(np.cumsum(pmf), 1.0)
