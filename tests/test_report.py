@@ -255,3 +255,23 @@ def test_pipeline_p95_is_the_interpolated_95th_percentile_of_per_utterance_total
     assert ms_beside_budget(view.p95_ms, view.budget_ms) == "920"  # as the pipeline row prints it
     assert view.verdict == "budget miss"  # 920 >= 900 (the P90, 840, would pass)
     assert view.p50_ms == 200.0
+
+
+def test_et_v3_utterance_p50_leaves_out_failed_utterances(monkeypatch):
+    """A chain with a failed utterance (total_ms None) exported nan as its P50 (percentile of a list holding None);
+    the record now holds the chain row's own per-utterance P50 of the utterances that finished."""
+    from types import SimpleNamespace
+
+    import harness.report.et_v3 as et_v3
+
+    art = {"quantization": "int8", "model": "whisper", "stage": "asr-decoder", "backend": "xnnpack", "format": "pte",
+           "sha256": "0" * 64, "size_bytes": 1}
+    cell = SimpleNamespace(device_id="host", artifact=art, cell_key="k",
+                           transcripts=[{"total_ms": 10.0}, {"total_ms": None}, {"total_ms": 30.0}])
+    chain = SimpleNamespace(cell=cell, chain={"name": "c", "corpus": "x"}, score=SimpleNamespace(wer=None))
+    data = SimpleNamespace(devices=[], run=SimpleNamespace(plan_name="p"), cells=[], chains=[chain])
+    monkeypatch.setattr(et_v3, "build_report_data", lambda store, run_id: data)
+    (record,) = et_v3.et_v3_records(None, "r")
+    assert record["metric"]["benchmark_values"] == [20.0]  # the median of 10 and 30, by linear interpolation
+    cell.transcripts = [{"total_ms": None}]
+    assert et_v3.et_v3_records(None, "r") == []  # no utterance finished: no P50 record, not a nan

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.report.model import build_report_data
-from harness.stats import percentile
+from harness.stats import per_utterance_p50
 from harness.outfile import write_text
 from harness.store import Store
 from harness.validation import strict_json
@@ -58,8 +58,9 @@ def et_v3_records(store: Store, run_id: str) -> list[dict]:
         art = chain.cell.artifact
         if chain.score.wer is not None:
             out.append(record(chain.cell.device_id, art, "wer(%)", [100 * chain.score.wer], extra))
-        out.append(record(chain.cell.device_id, art, "p50_utterance_latency(ms)",
-                          [percentile([t["total_ms"] for t in chain.cell.transcripts], 50)], extra))
+        p50_ms = per_utterance_p50([t["total_ms"] for t in chain.cell.transcripts])  # the chain row's own P50
+        if p50_ms is not None:
+            out.append(record(chain.cell.device_id, art, "p50_utterance_latency(ms)", [p50_ms], extra))
     return out
 
 
