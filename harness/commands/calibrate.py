@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from harness import validation as number  # one check per kind of number, as the files' models use
-from harness.commands.common import (INVENTORY_WHEN_NO_PLAN_NAMES_ONE, RAW, db_arg, emit_json, inventory_arg, lab_arg,
-                                     lab_measurer, resuming)
+from harness.commands.common import RAW, emit_json, lab_arg, lab_measurer, measuring_args, resuming
 from harness.commands.measuring import STOPPED_HELP, measuring
 from harness.termsafe import term_safe
 
@@ -21,10 +19,7 @@ def add_parser(sub) -> None:
                     "nightly calls a change only when it is larger than that floor (and than --threshold).\n"
                     "Run it once when a lab or plan is new, and again after changing devices or settings.",
         epilog=STOPPED_HELP + "\n\nexample:\n  harness calibrate plans/lab.yaml && harness calibrate plans/lab.yaml")
-    p.add_argument("plan", type=Path, help="plan file, e.g. plans/host-demo.yaml")
-    inventory_arg(p, INVENTORY_WHEN_NO_PLAN_NAMES_ONE)
-    db_arg(p)
-    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted calibration")
+    measuring_args(p, "continue an interrupted calibration")
     p.add_argument("--threshold", type=number.fraction, default=0.05, help="the threshold the nightly uses (default 0.05)")
     p.add_argument("--json", action="store_true", help="print each cell's A/A ratio and noise floor as JSON on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")

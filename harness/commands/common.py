@@ -28,6 +28,15 @@ def inventory_arg(p, help: str = INVENTORY_HELP) -> None:
     p.add_argument("--inventory", type=Path, help=help)
 
 
+def measuring_args(p, resume_help: str, plan_help: str = "plan file, e.g. plans/host-demo.yaml",
+                   plan_needed: bool = True) -> None:
+    """What every measuring command (run, calibrate, nightly) takes: the plan, --inventory, --db, --resume."""
+    p.add_argument("plan", type=Path, help=plan_help, **({} if plan_needed else {"nargs": "?"}))
+    inventory_arg(p, INVENTORY_WHEN_NO_PLAN_NAMES_ONE)
+    db_arg(p)
+    p.add_argument("--resume", metavar="RUN_ID", help=resume_help)
+
+
 def fill_project_defaults(args) -> None:
     """--db and --inventory not given: the environment's, else the project's (found from the current folder)."""
     wanted = [name for name in ("db", "inventory") if getattr(args, name, "") is None]

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from harness import validation as number  # one check per kind of number, as the files' models use
-from harness.commands.common import (INVENTORY_WHEN_NO_PLAN_NAMES_ONE, RAW, db_arg, emit_json, inventory_arg, lab_arg,
-                                     lab_measurer, output_place, resolve_run_id, resuming)
+from harness.commands.common import (RAW, emit_json, lab_arg, lab_measurer, measuring_args, output_place,
+                                     resolve_run_id, resuming)
 from harness.commands.measuring import STOPPED_HELP, measuring
 from harness.errors import UserError
 from harness.termsafe import term_safe
@@ -22,11 +22,9 @@ def add_parser(sub) -> None:
                     "Exit status: 0 nothing failing, 1 a regression, budget miss or failed cell, 2 bad input.",
         epilog=STOPPED_HELP + "\n\ncron, every night at 02:30, history kept in one database:\n"
                "  30 2 * * *  cd /srv/harness && .venv/bin/harness nightly plans/lab.yaml --db reports/harness.db -q")
-    p.add_argument("plan", type=Path, nargs="?", help="plan file (not needed with --compare-only)")
-    inventory_arg(p, INVENTORY_WHEN_NO_PLAN_NAMES_ONE)
-    db_arg(p)
+    measuring_args(p, "continue an interrupted nightly run", "plan file (not needed with --compare-only)",
+                   plan_needed=False)
     p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run (a run id, its start, or 'latest') instead of the last good night")
-    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted nightly run")
     p.add_argument("--compare-only", metavar="RUN_ID", help="compare a stored run without running anything")
     p.add_argument("--threshold", type=number.fraction, default=0.05, help="smallest latency change worth calling (default 0.05)")
     p.add_argument("-o", "--output", type=Path,

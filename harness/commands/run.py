@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from harness.commands.common import (INVENTORY_WHEN_NO_PLAN_NAMES_ONE, RAW, db_arg, emit_json, inventory_arg, lab_arg,
-                                     lab_measurer, resuming)
+from harness.commands.common import RAW, emit_json, lab_arg, lab_measurer, measuring_args, resuming
 from harness.commands.measuring import STOPPED_HELP, measuring
 from harness.followup import db_option, resume_command
 
@@ -21,10 +19,7 @@ def add_parser(sub) -> None:
                     "measured.\n"
                     "Exit status: 0 all cells measured, 1 some cells failed (their logs are stored), 2 bad input.",
         epilog=STOPPED_HELP + "\n\nexample:\n  harness run plans/host-demo.yaml\n  harness run plans/host-demo.yaml --resume 20261121-143000-7f3a")
-    p.add_argument("plan", type=Path, help="plan file, e.g. plans/host-demo.yaml")
-    inventory_arg(p, INVENTORY_WHEN_NO_PLAN_NAMES_ONE)
-    db_arg(p)
-    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run, skipping its finished cells")
+    measuring_args(p, "continue an interrupted run, skipping its finished cells")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     lab_arg(p)
