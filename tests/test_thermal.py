@@ -163,3 +163,15 @@ def test_battery_power_is_read_the_same_whatever_the_gauges_sign_and_not_read_wh
     assert run_energy(idle, series, 4, "inference").mj_per_unit == pytest.approx(500.0)
     assert run_energy(idle, [replace(charging, t_s=1.0), *series], 4, "inference").text == \
         "energy not measured: charging"
+
+
+def test_a_cells_energy_says_when_its_median_leaves_runs_out():
+    """A run with no draw above idle is left out of the cell's median; the figure said so nowhere (the report showed
+    the median of one run of two as the cell's energy)."""
+    from harness.thermal.energy import RunEnergy, cell_energy
+
+    measured = RunEnergy(2.0, "inference", idle_mw=500.0, active_mw=900.0, units=10)
+    silent = RunEnergy(None, "inference", not_measured="no draw above idle")
+    assert cell_energy([measured, silent]).text == "2 mJ/inference (1 of 2 runs)"
+    assert cell_energy([measured, measured]).text == "2 mJ/inference"
+    assert cell_energy([silent]).text == "energy not measured: no draw above idle"

@@ -67,6 +67,7 @@ class RunEnergy:
     span: str = "whole run (load and warm-ups included)"
     not_measured: str = ""  # why not ("charging", "battery Full", "no reading during the run")
     runs: int = 1  # runs measured (a cell's figure)
+    runs_tried: int = 1  # runs that tried: a run with no draw above idle is not in the median
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,7 +81,10 @@ class RunEnergy:
         """As a table cell shows it: "3.21 mJ/inference" or "energy not measured: charging"."""
         if self.mj_per_unit is None:
             return f"energy not measured: {self.not_measured}"
-        return f"{self.mj_per_unit:.3g} mJ/{self.unit}"
+        shown = f"{self.mj_per_unit:.3g} mJ/{self.unit}"
+        if self.runs < self.runs_tried:  # the median of fewer runs than were measured: say so, not in silence
+            shown += f" ({self.runs} of {self.runs_tried} runs)"
+        return shown
 
 
 def _not_measured(unit: str, why: str, idle_mw: float | None = None) -> RunEnergy:
@@ -122,4 +126,4 @@ def cell_energy(runs: list[RunEnergy]) -> RunEnergy | None:
     median = lambda key: statistics.median(getattr(r, key) for r in measured)  # noqa: E731
     return RunEnergy(median("mj_per_unit"), measured[0].unit, idle_mw=median("idle_mw"),
                      active_mw=median("active_mw"), units=measured[0].units, span=measured[0].span,
-                     runs=len(measured))
+                     runs=len(measured), runs_tried=len(runs))
