@@ -802,3 +802,31 @@ def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_whil
     html = (tmp_path / "rep" / "index.html").read_text()
     row = html[html.index(f'id="row-cell-{cell.cell_id}"'):]
     assert "energy not measured: charging" in row[:row.index("</tr>")]
+
+
+@pytest.mark.parametrize("flags", [[], ["-T"]])
+def test_adb_shell_without_a_command_runs_the_phones_shell_on_its_stdin(adb_server, phones, flags):
+    """`adb shell` with no command ran `sh -c ""`: nothing of its stdin ran and it returned 0.  adbd execs a login
+    shell (shell_service.cpp, ForkAndExec: argv[0] "-/system/bin/sh") that reads the stream's stdin, and its exit
+    code comes back; the machine's /etc/profile is not read (a phone has none), so PATH stays the phone's."""
+    _, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial, "shell", *flags]
+    session = subprocess.run(adb, input=b"id -u\necho $0 $PATH\nexit 3\n", capture_output=True, timeout=60)
+    lines = session.stdout.decode().splitlines()
+    assert session.returncode == 3 and lines[0] == "2000", session
+    assert lines[1].split() == ["-/system/bin/sh", "/product/bin:/apex/com.android.runtime/bin:/system_ext/bin:"
+                                "/system/bin:/system/xbin:/vendor/bin"], session
+
+
+def test_adb_exec_in_passes_stdin_to_the_command_and_runs_it(adb_server, phones):
+    """`echo abc | adb exec-in 'cat > f'` returned 0 and wrote nothing: the host's close of the stream, which ends
+    exec-in's stdin, hung the command up before it read it.  adbd's exec: is a raw subprocess on a socketpair: the
+    close is the command's end of input, and it runs to its end (shell_service.cpp, kRaw)."""
+    _, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    # The command reads its stdin only after the host has sent it and closed the stream.
+    sent = subprocess.run([*adb, "exec-in", "sleep 1; cat > /data/local/tmp/e.txt; echo done >> /data/local/tmp/e.txt"],
+                          input=b"abc\n", capture_output=True, timeout=60)
+    assert sent.returncode == 0, sent
+    assert _until(lambda: subprocess.run([*adb, "shell", "cat /data/local/tmp/e.txt"], capture_output=True,
+                                         timeout=60).stdout == b"abc\ndone\n", 30)

@@ -106,6 +106,9 @@ def prepare(phone: Phone, socket_path: Path) -> None:
     names.mkdir(exist_ok=True)
     (names / "passwd").write_text(f"root:x:0:0::/:/system/bin/sh\nshell:x:{SHELL_UID}:{SHELL_UID}::/:/system/bin/sh\n")
     (names / "group").write_text(f"root:x:0:\nshell:x:{SHELL_UID}:\n")
+    # A phone has no /etc/profile (its /etc is /system/etc): the login shell of an interactive `adb shell` must
+    # not read the machine's, which sets a PATH of its own.
+    (names / "profile").write_text("")
     phone.sandbox_socket = socket_path
 
 
@@ -170,7 +173,7 @@ def _layout(phone: Phone) -> list[str]:
     """bubblewrap's arguments that lay out a phone: read-only /, /system, /sys, the daemon's socket, /data."""
     return ["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--ro-bind", "/etc", "/etc",
-            *(x for name in ("passwd", "group") for x in ("--ro-bind", str(phone.root / ".etc" / name), f"/etc/{name}")),
+            *(x for name in ("passwd", "group", "profile") for x in ("--ro-bind", str(phone.root / ".etc" / name), f"/etc/{name}")),
             "--ro-bind", sys.base_prefix, sys.base_prefix,
             "--ro-bind", str(phone.root / "system"), "/system",
             "--ro-bind", str(phone.root / ".sys"), "/sys",
@@ -231,10 +234,15 @@ def _toybox_as_the_faults_say(phone: Phone) -> None:
         os.replace(draft, entry)
 
 
+# bubblewrap 0.8 cannot set argv[0] (no --argv0): mksh's own `exec -a` does, in the same process.
+LOGIN_SHELL = "exec -a -/system/bin/sh /system/bin/sh"
+
+
 def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
     """Start ``sh -c COMMAND`` on the phone, as adbd does (a session of its own, stdin/stdout/stderr pipes), in the
-    phone's namespaces as uid 2000.  Returns the bubblewrap process and the pid of the shell inside it (the one
-    adbd would signal)."""
+    phone's namespaces as uid 2000; without a command, a login shell reading its stdin (adbd execs ``sh`` with
+    argv[0] ``-/system/bin/sh``: shell_service.cpp, ForkAndExec).  Returns the bubblewrap process and the pid of
+    the shell inside it (the one adbd would signal)."""
     write_sysfs(phone)
     _toybox_as_the_faults_say(phone)
     status_r, status_w = os.pipe()
@@ -242,7 +250,7 @@ def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
     argv = ["bwrap", "--userns", str(namespaces[0]), "--pidns", str(namespaces[1]), *_layout(phone),
             "--new-session", "--info-fd", str(status_w),
             "--clearenv", *(x for k, v in ENV.items() for x in ("--setenv", k, v)),
-            "/system/bin/sh", "-c", command]
+            "/system/bin/sh", "-c", command or LOGIN_SHELL]
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 pass_fds=(status_w, *namespaces), start_new_session=True,

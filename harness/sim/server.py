@@ -136,8 +136,14 @@ class Connection(socketserver.BaseRequestHandler):
                 if result.err:
                     stream.write(shell_packet(SHELL_STDERR, result.err.encode()))
                 stream.write(shell_packet(SHELL_EXIT, bytes([result.code & 0xFF])))
-            elif service.startswith(("shell:", "exec:")):
+            elif service.startswith("shell:"):
                 result = shell.run(phone, service.split(":", 1)[1], stream.closed, stdin=_raw_input(stream))
+                stream.write((result.out + result.err).encode())
+            elif service.startswith("exec:"):
+                # A raw subprocess on a socketpair (shell_service.cpp, kRaw without the protocol): the host's end
+                # of the stream (`adb exec-in` closes it once its stdin is sent) is the command's end of input,
+                # not a hangup, and the command runs to its end; its output goes while the stream lives.
+                result = shell.run(phone, service.split(":", 1)[1], threading.Event(), stdin=_raw_input(stream))
                 stream.write((result.out + result.err).encode())
             elif service.startswith("sync:"):
                 self.sync(stream)
