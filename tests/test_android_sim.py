@@ -830,3 +830,27 @@ def test_adb_exec_in_passes_stdin_to_the_command_and_runs_it(adb_server, phones)
     assert sent.returncode == 0, sent
     assert _until(lambda: subprocess.run([*adb, "shell", "cat /data/local/tmp/e.txt"], capture_output=True,
                                          timeout=60).stdout == b"abc\ndone\n", 30)
+
+
+def test_adb_push_writes_only_where_the_phones_shell_user_may(tmp_path, adb_server, phones):
+    """`adb push f /f.txt` (or /system/f.txt) returned 0 and wrote into the simulator's own folders under the
+    phone's root, and `/../x` killed the sync stream mid-push; a phone's adbd (uid shell) answers a FAIL with the
+    reason (file_sync_service.cpp, handle_send_file) and the adb client says it: the root and /system are
+    read-only, /data is system's.  /data/local/tmp takes the file."""
+    server, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    source = write(tmp_path / "f.txt", "pushed\n")
+    before = sorted(p.relative_to(server.phone.root) for p in server.phone.root.rglob("*"))
+    refusals = {"/f.txt": "couldn't create file: Read-only file system",
+                "/../x": "couldn't create file: Read-only file system",
+                "/system/f.txt": "couldn't create file: Read-only file system",
+                "/system/new/f.txt": "secure_mkdirs failed: Read-only file system",
+                "/data/f.txt": "couldn't create file: Permission denied"}
+    for target, reason in refusals.items():
+        pushed = subprocess.run([*adb, "push", str(source), target], capture_output=True, text=True, timeout=60)
+        # Debian's adb prints its error on stdout when it is not a terminal: either stream will do.
+        assert pushed.returncode == 1 and f"remote {reason}" in pushed.stdout + pushed.stderr, (target, pushed)
+    assert sorted(p.relative_to(server.phone.root) for p in server.phone.root.rglob("*")) == before
+    pushed = subprocess.run([*adb, "push", str(source), "/data/local/tmp/ok.txt"], capture_output=True, timeout=60)
+    assert pushed.returncode == 0, pushed
+    assert (server.phone.root / "data" / "local" / "tmp" / "ok.txt").read_text() == "pushed\n"
