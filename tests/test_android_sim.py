@@ -536,6 +536,12 @@ def test_the_phones_shell_runs_as_shell_and_sees_only_the_phones_processes(tmp_p
     assert lines[-2:] == ["pushed", "SM8650"]  # /data/local/tmp is shell's, the vendor daemon answers
 
 
+def test_the_phones_init_is_named_init(tmp_path):
+    """`ps -A` on the phone named its init `mksh` (running `-c echo up; read -r line`); a phone's is `init`."""
+    result = _phone_shell(tmp_path, "ps -A -o PID= -o CMD=")
+    names = dict(line.split(None, 1) for line in result.out.splitlines() if line.strip())
+    assert names.get("2", "").strip() == "init", result.out
+
 def test_what_the_phone_runs_with_a_cleared_environment_is_still_found_and_stopped(tmp_path):
     """A process that dropped its environment (`env -i`) hid from the simulator's search and outlived the phone's
     stop; in the phone's own PID namespace it is found, and stopping the phone ends it."""

@@ -44,7 +44,7 @@ MARKER = ".harness-sim-layout"
 # AID_SHELL (libcutils android_filesystem_config.h): adbd drops to it before running a command
 # (adb/daemon/main.cpp, drop_privileges) on every user build.
 SHELL_UID = 2000
-# In the phone's PID namespace, 1 is bubblewrap's reaper and 2 the init's shell waiting on its stdin: the
+# In the phone's PID namespace, 1 is bubblewrap's reaper and 2 the init (a shell waiting on its stdin): the
 # first two processes of a new namespace, present for the phone's whole life, and not the shell's doing.
 INIT_NS_PIDS = (1, 2)
 # adbd's environment for a shell (adb/daemon/shell_service.cpp, ForkAndExec) with the PATH of init.rc.
@@ -204,7 +204,10 @@ def boot(phone: Phone) -> None:
             # with bubblewrap 0.8, an init with its own /dev (--dev) made every later --pidns join fail, EPERM).
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc", "--chdir", "/", "--info-fd", str(status_w), "--clearenv",
-            shutil.which("mksh"), "-c", "echo up; read -r line"]
+            # Run through a link named init, so `ps -A` names the phone's init so (the kernel takes a process's
+            # name from the file it execs).  Its pid is 2: bubblewrap 0.8 can neither rename its own reaper, pid 1
+            # (no --argv0), nor leave pid 1 to a shell that would not reap what the phone's commands orphan.
+            "--symlink", shutil.which("mksh"), "/init", "/init", "-c", "echo up; read -r line"]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             pass_fds=(status_w,), start_new_session=True)
     os.close(status_w)
