@@ -536,6 +536,12 @@ def test_the_phones_shell_runs_as_shell_and_sees_only_the_phones_processes(tmp_p
     assert lines[-2:] == ["pushed", "SM8650"]  # /data/local/tmp is shell's, the vendor daemon answers
 
 
+def test_the_phones_init_is_named_init(tmp_path):
+    """`ps -A` on the phone named its init `mksh` (running `-c echo up; read -r line`); a phone's is `init`."""
+    result = _phone_shell(tmp_path, "ps -A -o PID= -o CMD=")
+    names = dict(line.split(None, 1) for line in result.out.splitlines() if line.strip())
+    assert names.get("2", "").strip() == "init", result.out
+
 def test_what_the_phone_runs_with_a_cleared_environment_is_still_found_and_stopped(tmp_path):
     """A process that dropped its environment (`env -i`) hid from the simulator's search and outlived the phone's
     stop; in the phone's own PID namespace it is found, and stopping the phone ends it."""
@@ -802,3 +808,55 @@ def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_whil
     html = (tmp_path / "rep" / "index.html").read_text()
     row = html[html.index(f'id="row-cell-{cell.cell_id}"'):]
     assert "energy not measured: charging" in row[:row.index("</tr>")]
+
+
+@pytest.mark.parametrize("flags", [[], ["-T"]])
+def test_adb_shell_without_a_command_runs_the_phones_shell_on_its_stdin(adb_server, phones, flags):
+    """`adb shell` with no command ran `sh -c ""`: nothing of its stdin ran and it returned 0.  adbd execs a login
+    shell (shell_service.cpp, ForkAndExec: argv[0] "-/system/bin/sh") that reads the stream's stdin, and its exit
+    code comes back; the machine's /etc/profile is not read (a phone has none), so PATH stays the phone's."""
+    _, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial, "shell", *flags]
+    session = subprocess.run(adb, input=b"id -u\necho $0 $PATH\nexit 3\n", capture_output=True, timeout=60)
+    lines = session.stdout.decode().splitlines()
+    assert session.returncode == 3 and lines[0] == "2000", session
+    assert lines[1].split() == ["-/system/bin/sh", "/product/bin:/apex/com.android.runtime/bin:/system_ext/bin:"
+                                "/system/bin:/system/xbin:/vendor/bin"], session
+
+
+def test_adb_exec_in_passes_stdin_to_the_command_and_runs_it(adb_server, phones):
+    """`echo abc | adb exec-in 'cat > f'` returned 0 and wrote nothing: the host's close of the stream, which ends
+    exec-in's stdin, hung the command up before it read it.  adbd's exec: is a raw subprocess on a socketpair: the
+    close is the command's end of input, and it runs to its end (shell_service.cpp, kRaw)."""
+    _, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    # The command reads its stdin only after the host has sent it and closed the stream.
+    sent = subprocess.run([*adb, "exec-in", "sleep 1; cat > /data/local/tmp/e.txt; echo done >> /data/local/tmp/e.txt"],
+                          input=b"abc\n", capture_output=True, timeout=60)
+    assert sent.returncode == 0, sent
+    assert _until(lambda: subprocess.run([*adb, "shell", "cat /data/local/tmp/e.txt"], capture_output=True,
+                                         timeout=60).stdout == b"abc\ndone\n", 30)
+
+
+def test_adb_push_writes_only_where_the_phones_shell_user_may(tmp_path, adb_server, phones):
+    """`adb push f /f.txt` (or /system/f.txt) returned 0 and wrote into the simulator's own folders under the
+    phone's root, and `/../x` killed the sync stream mid-push; a phone's adbd (uid shell) answers a FAIL with the
+    reason (file_sync_service.cpp, handle_send_file) and the adb client says it: the root and /system are
+    read-only, /data is system's.  /data/local/tmp takes the file."""
+    server, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    source = write(tmp_path / "f.txt", "pushed\n")
+    before = sorted(p.relative_to(server.phone.root) for p in server.phone.root.rglob("*"))
+    refusals = {"/f.txt": "couldn't create file: Read-only file system",
+                "/../x": "couldn't create file: Read-only file system",
+                "/system/f.txt": "couldn't create file: Read-only file system",
+                "/system/new/f.txt": "secure_mkdirs failed: Read-only file system",
+                "/data/f.txt": "couldn't create file: Permission denied"}
+    for target, reason in refusals.items():
+        pushed = subprocess.run([*adb, "push", str(source), target], capture_output=True, text=True, timeout=60)
+        # Debian's adb prints its error on stdout when it is not a terminal: either stream will do.
+        assert pushed.returncode == 1 and f"remote {reason}" in pushed.stdout + pushed.stderr, (target, pushed)
+    assert sorted(p.relative_to(server.phone.root) for p in server.phone.root.rglob("*")) == before
+    pushed = subprocess.run([*adb, "push", str(source), "/data/local/tmp/ok.txt"], capture_output=True, timeout=60)
+    assert pushed.returncode == 0, pushed
+    assert (server.phone.root / "data" / "local" / "tmp" / "ok.txt").read_text() == "pushed\n"

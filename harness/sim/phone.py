@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import posixpath
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,15 @@ RUNNER_CURRENT_UA = 950_000
 CHARGE_CURRENT_UA = 1_500_000
 BATTERY_VOLTAGE_UV = 3_987_000
 LOAD_SAG_UV = 40_000
+
+# Where the shell user may write on a phone (owned by shell, 0771); what the harness pushes goes under it.
+WRITABLE = "/data/local/tmp"
+
+
+def normal_path(device_path: str) -> str:
+    """A device path made absolute and normal as the kernel walks it: relative to adbd's working folder ``/``,
+    with ``.`` and ``..`` resolved (``/..`` is ``/``)."""
+    return posixpath.normpath("/" + device_path.lstrip("/"))
 
 
 @dataclass
@@ -110,11 +120,32 @@ class Phone:
 
     # -- storage --------------------------------------------------------------------------------
     def path(self, device_path: str) -> Path:
-        """Map an absolute device path into the sandbox; nothing may escape it."""
-        local = (self.root / device_path.lstrip("/")).resolve()
+        """Map a device path into the sandbox, as the phone's kernel resolves it (``/..`` is ``/``); nothing may
+        escape it."""
+        local = (self.root / normal_path(device_path).lstrip("/")).resolve()
         if not local.is_relative_to(self.root.resolve()):
             raise PermissionError(device_path)
         return local
+
+    def push_refusal(self, device_path: str) -> str | None:
+        """Why adbd (uid 2000, ``shell``) cannot create ``device_path``, in adbd's words (file_sync_service.cpp,
+        handle_send_file: "couldn't create file: " + strerror, or "secure_mkdirs failed: " + strerror when a
+        folder on the way is missing and cannot be made); None where it can."""
+        path = normal_path(device_path)
+        if path == WRITABLE or path.startswith(WRITABLE + "/"):
+            try:
+                self.path(path)
+            except PermissionError:  # a link of the phone's own pointing out of its storage
+                return "couldn't create file: Permission denied"
+            return None
+        # /data is system's (0771): shell may pass through it but create nothing; the rest is read-only.
+        reason = "Permission denied" if path.startswith("/data/") else "Read-only file system"
+        try:
+            folder_exists = self.path(posixpath.dirname(path)).is_dir()
+        except PermissionError:
+            folder_exists = False
+        what = "couldn't create file" if folder_exists else "secure_mkdirs failed"
+        return f"{what}: {reason}"
 
     def sysfs(self, device_path: str) -> str | None:
         """Virtual files under /sys: thermal zones and CPU clocks, computed when read."""

@@ -44,7 +44,7 @@ MARKER = ".harness-sim-layout"
 # AID_SHELL (libcutils android_filesystem_config.h): adbd drops to it before running a command
 # (adb/daemon/main.cpp, drop_privileges) on every user build.
 SHELL_UID = 2000
-# In the phone's PID namespace, 1 is bubblewrap's reaper and 2 the init's shell waiting on its stdin: the
+# In the phone's PID namespace, 1 is bubblewrap's reaper and 2 the init (a shell waiting on its stdin): the
 # first two processes of a new namespace, present for the phone's whole life, and not the shell's doing.
 INIT_NS_PIDS = (1, 2)
 # adbd's environment for a shell (adb/daemon/shell_service.cpp, ForkAndExec) with the PATH of init.rc.
@@ -106,6 +106,9 @@ def prepare(phone: Phone, socket_path: Path) -> None:
     names.mkdir(exist_ok=True)
     (names / "passwd").write_text(f"root:x:0:0::/:/system/bin/sh\nshell:x:{SHELL_UID}:{SHELL_UID}::/:/system/bin/sh\n")
     (names / "group").write_text(f"root:x:0:\nshell:x:{SHELL_UID}:\n")
+    # A phone has no /etc/profile (its /etc is /system/etc): the login shell of an interactive `adb shell` must
+    # not read the machine's, which sets a PATH of its own.
+    (names / "profile").write_text("")
     phone.sandbox_socket = socket_path
 
 
@@ -170,7 +173,7 @@ def _layout(phone: Phone) -> list[str]:
     """bubblewrap's arguments that lay out a phone: read-only /, /system, /sys, the daemon's socket, /data."""
     return ["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--ro-bind", "/etc", "/etc",
-            *(x for name in ("passwd", "group") for x in ("--ro-bind", str(phone.root / ".etc" / name), f"/etc/{name}")),
+            *(x for name in ("passwd", "group", "profile") for x in ("--ro-bind", str(phone.root / ".etc" / name), f"/etc/{name}")),
             "--ro-bind", sys.base_prefix, sys.base_prefix,
             "--ro-bind", str(phone.root / "system"), "/system",
             "--ro-bind", str(phone.root / ".sys"), "/sys",
@@ -201,7 +204,10 @@ def boot(phone: Phone) -> None:
             # with bubblewrap 0.8, an init with its own /dev (--dev) made every later --pidns join fail, EPERM).
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc", "--chdir", "/", "--info-fd", str(status_w), "--clearenv",
-            shutil.which("mksh"), "-c", "echo up; read -r line"]
+            # Run through a link named init, so `ps -A` names the phone's init so (the kernel takes a process's
+            # name from the file it execs).  Its pid is 2: bubblewrap 0.8 can neither rename its own reaper, pid 1
+            # (no --argv0), nor leave pid 1 to a shell that would not reap what the phone's commands orphan.
+            "--symlink", shutil.which("mksh"), "/init", "/init", "-c", "echo up; read -r line"]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             pass_fds=(status_w,), start_new_session=True)
     os.close(status_w)
@@ -231,10 +237,15 @@ def _toybox_as_the_faults_say(phone: Phone) -> None:
         os.replace(draft, entry)
 
 
+# bubblewrap 0.8 cannot set argv[0] (no --argv0): mksh's own `exec -a` does, in the same process.
+LOGIN_SHELL = "exec -a -/system/bin/sh /system/bin/sh"
+
+
 def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
     """Start ``sh -c COMMAND`` on the phone, as adbd does (a session of its own, stdin/stdout/stderr pipes), in the
-    phone's namespaces as uid 2000.  Returns the bubblewrap process and the pid of the shell inside it (the one
-    adbd would signal)."""
+    phone's namespaces as uid 2000; without a command, a login shell reading its stdin (adbd execs ``sh`` with
+    argv[0] ``-/system/bin/sh``: shell_service.cpp, ForkAndExec).  Returns the bubblewrap process and the pid of
+    the shell inside it (the one adbd would signal)."""
     write_sysfs(phone)
     _toybox_as_the_faults_say(phone)
     status_r, status_w = os.pipe()
@@ -242,7 +253,7 @@ def spawn(phone: Phone, command: str) -> tuple[subprocess.Popen, int]:
     argv = ["bwrap", "--userns", str(namespaces[0]), "--pidns", str(namespaces[1]), *_layout(phone),
             "--new-session", "--info-fd", str(status_w),
             "--clearenv", *(x for k, v in ENV.items() for x in ("--setenv", k, v)),
-            "/system/bin/sh", "-c", command]
+            "/system/bin/sh", "-c", command or LOGIN_SHELL]
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 pass_fds=(status_w, *namespaces), start_new_session=True,

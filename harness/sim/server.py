@@ -136,8 +136,14 @@ class Connection(socketserver.BaseRequestHandler):
                 if result.err:
                     stream.write(shell_packet(SHELL_STDERR, result.err.encode()))
                 stream.write(shell_packet(SHELL_EXIT, bytes([result.code & 0xFF])))
-            elif service.startswith(("shell:", "exec:")):
+            elif service.startswith("shell:"):
                 result = shell.run(phone, service.split(":", 1)[1], stream.closed, stdin=_raw_input(stream))
+                stream.write((result.out + result.err).encode())
+            elif service.startswith("exec:"):
+                # A raw subprocess on a socketpair (shell_service.cpp, kRaw without the protocol): the host's end
+                # of the stream (`adb exec-in` closes it once its stdin is sent) is the command's end of input,
+                # not a hangup, and the command runs to its end; its output goes while the stream lives.
+                result = shell.run(phone, service.split(":", 1)[1], threading.Event(), stdin=_raw_input(stream))
                 stream.write((result.out + result.err).encode())
             elif service.startswith("sync:"):
                 self.sync(stream)
@@ -172,27 +178,33 @@ class Connection(socketserver.BaseRequestHandler):
                     stream.write(b"STA2" + struct.pack("<IQQIIIIQqqq", 0 if exists else 2, 0, 0, mode, 1, 0, 0,
                                                        size, mtime, mtime, mtime))
             elif cmd == b"SEND":
-                self.receive_file(stream, arg.rsplit(",", 1)[0])
+                if not self.receive_file(stream, arg.rsplit(",", 1)[0]):
+                    return  # adbd ends the sync service after a failed SEND (handle_sync_command)
             elif cmd == b"RECV":
                 local = phone.path(arg)
                 data = local.read_bytes() if local.is_file() else None
                 if data is None:
-                    msg = b"No such file"
-                    stream.write(b"FAIL" + struct.pack("<I", len(msg)) + msg)
+                    stream.write(_sync_fail("No such file"))
                     continue
                 for start in range(0, len(data), 64 * 1024):
                     chunk = data[start:start + 64 * 1024]
                     stream.write(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
                 stream.write(b"DONE" + struct.pack("<I", 0))
             else:
-                msg = f"unsupported sync command {cmd!r}".encode()
-                stream.write(b"FAIL" + struct.pack("<I", len(msg)) + msg)
+                stream.write(_sync_fail(f"unsupported sync command {cmd!r}"))
                 return
 
-    def receive_file(self, stream: Stream, device_path: str) -> None:
+    def receive_file(self, stream: Stream, device_path: str) -> bool:
         """adbd's SEND (system/core adb/daemon/file_sync_service.cpp, handle_send_file): the bytes go straight to
-        the path, and on any failure, a dropped connection included, the partly written file is unlinked."""
+        the path, and on any failure, a dropped connection included, the partly written file is unlinked.  A path
+        the shell user cannot create fails with adbd's reason, after the file's data is read and dropped.
+        Returns whether the file was written."""
         phone = self.server.phone
+        refusal = phone.push_refusal(device_path)
+        if refusal is not None:
+            _drop_file_data(stream)
+            stream.write(_sync_fail(refusal))
+            return False
         target = phone.path(device_path)
         target.parent.mkdir(parents=True, exist_ok=True)  # fixed_push_mkdir
         failed = None
@@ -222,10 +234,27 @@ class Connection(socketserver.BaseRequestHandler):
             raise
         if failed:
             target.unlink(missing_ok=True)
-            msg = failed.encode()
-            stream.write(b"FAIL" + struct.pack("<I", len(msg)) + msg)
-        else:
-            stream.write(b"OKAY" + struct.pack("<I", 0))
+            stream.write(_sync_fail(failed))
+            return True  # the session goes on, as the simulated full storage always let it
+        stream.write(b"OKAY" + struct.pack("<I", 0))
+        return True
+
+
+def _sync_fail(reason: str) -> bytes:
+    """A sync FAIL message (file_sync_service.cpp, SendSyncFail): the adb client prints the reason."""
+    msg = reason.encode()
+    return b"FAIL" + struct.pack("<I", len(msg)) + msg
+
+
+def _drop_file_data(stream: Stream) -> None:
+    """Read and drop a refused file's DATA until its DONE, as adbd's handle_send_file does after a failure so the
+    host reads the FAIL."""
+    while True:
+        head = stream.read_exact(8)
+        kind, length = head[:4], struct.unpack("<I", head[4:])[0]
+        if kind != b"DATA":
+            return
+        stream.read_exact(length)
 
 
 def _stdin_packets(stream: Stream):
