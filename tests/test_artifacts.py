@@ -64,10 +64,108 @@ def test_a_folder_digest_covers_each_file_name_and_its_bytes(tmp_path):
 
 
 def test_name_words_guide_inference(model_dir, tmp_path):
-    target = tmp_path / "whisper-encoder-int8.onnx"
+    target = tmp_path / "whisper-encoder-fp32.onnx"
     target.write_bytes((model_dir / "tiny.onnx").read_bytes())
     art = load_artifact(target)
-    assert (art.stage, art.quantization, art.backend) == ("asr-encoder", "int8", "ort-cpu")
+    assert (art.stage, art.quantization, art.backend) == ("asr-encoder", "fp32", "ort-cpu")
+
+
+def test_an_onnx_name_the_graph_contradicts_is_refused_and_the_graph_decides(model_dir, tmp_path):
+    """The name's quantization word beat the graph: quantize_dynamic's output named model-fp32.onnx was labelled
+    fp32, and the fp32 graph named tiny-int8.onnx int8."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = tmp_path / "model-fp32.onnx"
+    quantize_dynamic(str(model_dir / "tiny.onnx"), str(quantized), weight_type=QuantType.QInt8)
+    with pytest.raises(UserError, match=r"model-fp32.onnx: the name says 'fp32' \(fp32\) but the graph is int8"):
+        load_artifact(quantized)
+    plain = copy_model(model_dir, "tiny.onnx", tmp_path, as_name="tiny-int8.onnx")
+    with pytest.raises(UserError, match="the name says 'int8' .* graph is fp32") as err:
+        load_artifact(plain)
+    assert "rename the file" in str(err.value) and "quantization:" in str(err.value)
+    named_right = copy_model(model_dir, "tiny.onnx", tmp_path, as_name="tiny-fp32.onnx")
+    assert load_artifact(named_right).quantization == "fp32"
+
+
+def test_an_int4_name_over_an_int8_graph_is_refused(model_dir, tmp_path):
+    """int4 is MatMulNBits in an ONNX graph; a QInt8 graph named int4 was labelled int4 and paired as INT4."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = tmp_path / "enc-int4.onnx"
+    quantize_dynamic(str(model_dir / "tiny.onnx"), str(quantized), weight_type=QuantType.QInt8)
+    with pytest.raises(UserError, match="the name says 'int4' .* graph is int8"):
+        load_artifact(quantized)
+
+
+def test_an_int4_graph_is_int4_whatever_its_name(tmp_path):
+    """A MatMulNBits graph with no word in its name was inferred fp32 (and one named int8 was taken as int8)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("MatMulNBits", ["x", "w", "s"], ["y"], domain="com.microsoft", K=32, N=8, bits=4,
+                            block_size=32)
+    w = helper.make_tensor("w", TensorProto.UINT8, [8, 1, 16], bytes(8 * 16), raw=True)
+    s = helper.make_tensor("s", TensorProto.FLOAT, [8], [1.0] * 8)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])], [w, s])
+    onnx.save(helper.make_model(graph), tmp_path / "lm.onnx")
+    assert load_artifact(tmp_path / "lm.onnx").quantization == "int4"
+    (tmp_path / "lm-int8.onnx").write_bytes((tmp_path / "lm.onnx").read_bytes())
+    with pytest.raises(UserError, match="graph is int4"):
+        load_artifact(tmp_path / "lm-int8.onnx")
+
+
+def test_a_manifest_quantization_is_taken_over_the_graph(model_dir, tmp_path):
+    """Decided: a manifest's quantization is written on purpose (and is the fix the refusal above offers), so it
+    stands even where the graph's operators show nothing of the scheme."""
+    path = copy_model(model_dir, "tiny.onnx", tmp_path, as_name="tiny-int8.onnx", manifest={"quantization": "int8"})
+    art = load_artifact(path)
+    assert art.quantization == "int8" and "quantization" not in art.inferred
+
+
+def test_the_model_name_keeps_the_dots_inside_it(model_dir, tmp_path):
+    """The name was cut at its first dot: whisper-tiny.en-logmel-fp32.onnx and whisper-tiny.en-logmel.onnx were
+    both model 'whisper-tiny', one model with another's cells."""
+    for name in ("whisper-tiny.en-logmel-fp32.onnx", "whisper-tiny.en-logmel.onnx"):
+        art = load_artifact(copy_model(model_dir, "tiny.onnx", tmp_path, as_name=name))
+        assert art.model == name.removesuffix(".onnx") and art.stage == "mel", name
+
+
+@pytest.mark.parametrize("name", ["whisper-encoder-logmel.onnx", "whisper-logmel-decoder-fp32.onnx",
+                                  "silero-vad-encoder.onnx"])
+def test_a_name_with_two_stage_words_is_refused(model_dir, tmp_path, name):
+    """whisper-encoder-logmel and whisper-logmel-decoder were both silently stage mel (the first word in the
+    table's order won)."""
+    path = copy_model(model_dir, "tiny.onnx", tmp_path, as_name=name)
+    with pytest.raises(UserError, match="more than one stage") as err:
+        load_artifact(path)
+    assert "stage:" in str(err.value) and name in str(err.value)
+    (tmp_path / f"{name}.manifest.json").write_text('{"stage": "asr-encoder"}')  # the manifest settles it
+    assert load_artifact(path).stage == "asr-encoder"
+
+
+def test_whisper_yields_to_a_more_specific_stage_word(model_dir, tmp_path):
+    art = load_artifact(copy_model(model_dir, "tiny.onnx", tmp_path, as_name="whisper-tiny.en-decoder-fp32.onnx"))
+    assert art.stage == "asr-decoder"
+
+
+@pytest.mark.parametrize(("given", "fix"), [("qnn", "write ort-qnn"), ("xnnpack", "write ort-xnnpack"),
+                                            (["ort-cpu", "qnn"], "write ort-qnn"), ("portable", "write one of")])
+def test_an_executorch_backend_on_an_onnx_build_is_refused_at_load(model_dir, tmp_path, given, fix):
+    """backend: qnn over an .onnx was accepted and the cell failed mid-night ("no runner measures unknown onnx
+    builds on android")."""
+    path = copy_model(model_dir, "tiny.onnx", tmp_path, manifest={"backend": given})
+    with pytest.raises(UserError, match=r"is a .pte backend .* \.onnx build") as err:
+        load_artifact(path)
+    assert fix in str(err.value) and "tiny.onnx.manifest.json" in str(err.value)
+
+
+def test_an_onnx_runtime_backend_on_a_pte_says_ort_backends_are_for_onnx(model_dir, tmp_path):
+    """The fix said "export the model again for ort-qnn", which is no .pte export."""
+    path = copy_model(model_dir, "tiny.pte", tmp_path, manifest={"backend": "ort-qnn"})
+    with pytest.raises(UserError, match="ort-qnn is an ONNX Runtime backend") as err:
+        load_artifact(path)
+    assert "ort-* backends are for .onnx builds" in str(err.value) and "export the model again" not in str(err.value)
 
 
 def test_onnx_quantization_is_read_from_the_graph(model_dir, tmp_path):
@@ -106,7 +204,7 @@ def test_manifest_format_contradicting_the_file(model_dir, tmp_path):
         load_artifact(path)
 
 
-@pytest.mark.parametrize("claimed", ["qnn", "portable", "ort-qnn"])
+@pytest.mark.parametrize("claimed", ["qnn", "portable"])
 def test_a_manifest_backend_the_pte_is_not_delegated_to_is_refused(model_dir, tmp_path, claimed):
     """A manifest saying qnn over an XNNPACK .pte was taken at its word: its cells were labelled QNN and measured
     XNNPACK (or the QNN runner failed on the phone); the .pte's own delegate ids now decide."""

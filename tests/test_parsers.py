@@ -353,6 +353,57 @@ def test_every_missing_qnn_sdk_file_is_named_at_once(tmp_path):
     assert "libQnnHtp.so," not in reason and "soc" in reason
 
 
+def _qnn_config(tmp_path, soc="SM8650", **tools):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(id="phone", soc=soc, tools=tools)
+
+
+def test_a_missing_or_empty_qnn_sdk_is_refused_at_plan_load(tmp_path):
+    """tools.qnn_sdk missing or empty was found only while measuring: every qnn / ort-qnn cell failed after the
+    night had started.  check_qnn_libraries is what the plan calls at load."""
+    from harness.errors import UserError
+
+    with pytest.raises(UserError, match="has no tools.qnn_sdk") as err:
+        qnn_executor_runner.check_qnn_libraries(_qnn_config(tmp_path), "ort-qnn", tmp_path / "devices.yaml",
+                                                lambda: 7)
+    assert "devices.yaml:7" in str(err.value) and "ort-qnn cell" in str(err.value)
+    (tmp_path / "sdk").mkdir()  # an empty folder: every library named
+    with pytest.raises(UserError, match="libQnnHtpV75Skel.so \\(missing\\)"):
+        qnn_executor_runner.check_qnn_libraries(_qnn_config(tmp_path, qnn_sdk=tmp_path / "sdk"), "ort-qnn",
+                                                tmp_path / "devices.yaml")
+    for rel in qnn_executor_runner.qnn_libraries("SM8650"):
+        (tmp_path / "sdk" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sdk" / rel).write_text("stands in\n")
+    qnn_executor_runner.check_qnn_libraries(_qnn_config(tmp_path, qnn_sdk=tmp_path / "sdk"), "ort-qnn",
+                                            tmp_path / "devices.yaml")
+    with pytest.raises(UserError, match="qnn_executorch_backend"):  # a .pte on qnn also needs ExecuTorch's library
+        qnn_executor_runner.check_qnn_libraries(_qnn_config(tmp_path, qnn_sdk=tmp_path / "sdk"), "qnn",
+                                                tmp_path / "devices.yaml")
+    (tmp_path / "sdk" / "lib" / "aarch64-android" / "libQnnSystem.so").write_bytes(b"")  # an interrupted copy
+    with pytest.raises(UserError, match="libQnnSystem.so \\(empty\\)"):
+        qnn_executor_runner.check_qnn_libraries(_qnn_config(tmp_path, qnn_sdk=tmp_path / "sdk"), "ort-qnn",
+                                                tmp_path / "devices.yaml")
+
+
+def test_without_a_soc_yet_the_soc_independent_qnn_libraries_are_checked(tmp_path):
+    """The inventory may leave soc to the phone (read when it is opened): the load still refuses an SDK folder
+    without the libraries every SoC needs, and does not refuse for the SoC it cannot know."""
+    from harness.errors import UserError
+
+    (tmp_path / "sdk").mkdir()
+    with pytest.raises(UserError, match="libQnnHtp.so \\(missing\\)") as err:
+        qnn_executor_runner.check_qnn_libraries(_qnn_config(tmp_path, soc=None, qnn_sdk=tmp_path / "sdk"),
+                                                "ort-qnn", tmp_path / "devices.yaml")
+    assert "Skel" not in str(err.value) and "unknown Snapdragon" not in str(err.value)
+
+
+def test_an_empty_onnxruntime_library_is_refused_as_empty(tmp_path):
+    """A zero-byte libonnxruntime.so passed the load check (it is a file) and failed every cell on the phone."""
+    (tmp_path / "libonnxruntime.so").write_bytes(b"")
+    assert onnxruntime_perf_test.missing_ort_libraries(tmp_path, "ort-cpu") == ["libonnxruntime.so (empty)"]
+
+
 def test_toybox_time_report_is_taken_off_the_runners_stderr_and_gives_its_peak():
     """toybox time -v (toys/posix/time.c) appends ten lines to stderr; without split_time_report they reached the
     runners' parsers and no peak was read.  The runner's last line may lack its newline."""

@@ -30,6 +30,7 @@ DType = Literal["float32", "float16", "int64", "int32", "int8", "uint8", "bool"]
 
 SUFFIX_FORMATS = {".pte": "pte", ".onnx": "onnx", ".mlpackage": "mlpackage", ".mlmodelc": "mlmodelc"}
 MANIFEST_SUFFIXES = (".manifest.yaml", ".manifest.yml", ".manifest.json")
+ORT_PREFIX = "ort-"  # ONNX Runtime execution providers: the backends of .onnx builds
 
 
 class InputSpec(StrictModel):
@@ -169,29 +170,70 @@ _QUANT_WORDS = [("int4", "int4"), ("8da4w", "int4"), ("q4", "int4"), ("int8", "i
 
 
 def _word_match(name: str, table: list[tuple[str, str]]) -> str | None:
+    words = _words_found(name, table)
+    return words[0][1] if words else None
+
+
+def _words_found(name: str, table: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Every (word, value) of ``table`` the name holds, in the table's order."""
     lowered = name.lower()
-    for word, value in table:
-        if re.search(rf"(^|[^a-z0-9]){re.escape(word)}", lowered):
-            return value
-    return None
+    return [(word, value) for word, value in table if re.search(rf"(^|[^a-z0-9]){re.escape(word)}", lowered)]
 
 
-def _onnx_quantization(path: Path) -> str | None:
-    # Quantized ONNX graphs carry tell-tale operators; their absence means float.
+def _stage_from_name(path: Path) -> str:
+    """The stage the name's words say.  ``whisper`` (asr) yields to a more specific ASR word (whisper-logmel is the
+    front end, whisper-encoder the encoder); two other stages in one name are refused rather than one picked."""
+    found = _words_found(path.name, _STAGE_WORDS)
+    stages = {value for _, value in found}
+    if stages & {"mel", "asr-encoder", "asr-decoder"}:
+        stages.discard("asr")
+    if len(stages) > 1:
+        said = ", ".join(f"'{word}' ({value})" for word, value in found if value in stages)
+        raise UserError(f"the name holds words of more than one stage: {said}; the harness cannot tell which "
+                        "stage this build is.", path=path,
+                        fix=f"write stage: in a manifest beside it ({path.name}.manifest.yaml), or rename it "
+                            "with one stage word.")
+    return stages.pop() if stages else "unknown"
+
+
+_INT8_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
+             "QLinearMatMul", "QLinearConv", "DynamicQuantizeMatMul", "QAttention"}
+_INT4_OPS = {"MatMulNBits", "GatherBlockQuantized"}
+
+
+def _onnx_quantization(path: Path) -> tuple[str, ...]:
+    """What the graph allows its quantization to be, the likeliest first; empty when it shows nothing (no
+    weights).  Quantized ONNX graphs carry tell-tale operators (int4 weights: MatMulNBits, or 4-bit weights
+    behind DequantizeLinear); their absence means float, of the weights' type."""
     import onnx
 
     model = onnx.load_model(str(path), load_external_data=False)
     ops = {node.op_type for node in model.graph.node}
-    if "MatMulNBits" in ops:
-        return "int4"
-    if ops & {"QuantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "QLinearMatMul", "QLinearConv"}:
-        return "int8"
-    # Otherwise its weights' type: a graph converted to half precision keeps no float32 weight.
     weights = {init.data_type for init in model.graph.initializer}
-    for half, name in ((onnx.TensorProto.FLOAT16, "fp16"), (onnx.TensorProto.BFLOAT16, "bf16")):
-        if half in weights and onnx.TensorProto.FLOAT not in weights:
-            return name
-    return None
+    dequantizes_4bit = "DequantizeLinear" in ops and bool(weights & {onnx.TensorProto.INT4, onnx.TensorProto.UINT4})
+    int8_ops = _INT8_OPS - {"DequantizeLinear"} if dequantizes_4bit else _INT8_OPS
+    quantized = (("int4",) if ops & _INT4_OPS or dequantizes_4bit else ()) + (("int8",) if ops & int8_ops else ())
+    if quantized:
+        return quantized
+    floats = {onnx.TensorProto.FLOAT: "fp32", onnx.TensorProto.FLOAT16: "fp16", onnx.TensorProto.BFLOAT16: "bf16"}
+    return tuple(name for kind, name in floats.items() if kind in weights)
+
+
+def _onnx_quantization_guess(path: Path) -> str:
+    """The graph decides; the name only picks among what the graph allows (fp16 in a graph holding float32 and
+    float16 weights).  A name the graph contradicts is refused: a build labelled fp32 that is int8 (or the
+    reverse) would be compared with the wrong builds all night."""
+    graph = _onnx_quantization(path)
+    named = _words_found(path.name, _QUANT_WORDS)
+    if named and graph and named[0][1] not in graph:
+        word, said = named[0]
+        shows = " or ".join(graph)
+        raise UserError(f"the name says '{word}' ({said}) but the graph is {shows} (its operators and weights).",
+                        path=path, fix=f"rename the file without '{word}' (or with {graph[0]}), or write "
+                                       f"quantization: in a manifest beside it ({path.name}.manifest.yaml).")
+    if named:
+        return named[0][1]
+    return graph[0] if graph else "fp32"
 
 
 def _infer(path: Path, fmt: str, manifest: Manifest) -> tuple[dict[str, Any], list[str]]:
@@ -203,16 +245,16 @@ def _infer(path: Path, fmt: str, manifest: Manifest) -> tuple[dict[str, Any], li
         if given is None:
             inferred.append(key)
 
-    stem = path.name.split(".")[0]
-    put("model", manifest.model, stem)
-    put("stage", manifest.stage, _word_match(path.name, _STAGE_WORDS) or "unknown")
+    # Only the format suffix goes: a dot inside the name belongs to it (whisper-tiny.en-encoder-int8.onnx).
+    put("model", manifest.model, path.name.removesuffix(path.suffix))
+    put("stage", manifest.stage, _stage_from_name(path) if manifest.stage is None else None)
     if fmt == "pte":
         delegates = pte_backends(path) if manifest.backend is None else []
         backend_guess = delegates[0] if delegates else "portable"
         quant_guess = _word_match(path.name, _QUANT_WORDS) or "unknown"
     elif fmt == "onnx":
         backend_guess = "ort-cpu"
-        quant_guess = _word_match(path.name, _QUANT_WORDS) or _onnx_quantization(path) or "fp32"
+        quant_guess = _onnx_quantization_guess(path) if manifest.quantization is None else None
     else:
         backend_guess = "coreml"
         quant_guess = _word_match(path.name, _QUANT_WORDS) or "unknown"
@@ -236,14 +278,36 @@ def _listed_backends(listed: list[str], fmt: str, manifest_path: Path, line: int
 def _check_pte_delegates(path: Path, backend: str, manifest_path: Path, line: int | None) -> None:
     """A manifest's backend must be what the .pte runs on: its delegates (or none, for ``portable``).  Otherwise
     the cells are labelled with one backend and measure another (or a QNN runner fails on the phone)."""
+    if backend.startswith(ORT_PREFIX):
+        raise UserError(f"backend: {backend} is an ONNX Runtime backend, and this is a .pte.", path=manifest_path,
+                        line=line, fix=f"ort-* backends are for .onnx builds: write the backend the .pte was "
+                                       f"exported for ({_pte_backend_named(path)}), or measure an .onnx export.")
     delegates = pte_backends(path)
     if backend == "portable" and not delegates or backend in delegates:
         return
     found = f"delegates to {', '.join(delegates)}" if delegates else "has no delegate (portable kernels only)"
-    right = delegates[0] if delegates else "portable"
+    right = _pte_backend_named(path)
     raise UserError(f"backend: the manifest says {backend} but the .pte {found}.", path=manifest_path, line=line,
                     fix=f"write backend: {right} in the manifest, or export the model again for {backend} "
                         f"(the manifest describes another build).")
+
+
+def _pte_backend_named(path: Path) -> str:
+    delegates = pte_backends(path)
+    return delegates[0] if delegates else "portable"
+
+
+
+def _check_onnx_backends(backends: list[str], manifest_path: Path, line: int | None) -> None:
+    """An .onnx build runs under ONNX Runtime, on one of its execution providers (ort-*); ExecuTorch's backends
+    (qnn, xnnpack, ...) run .pte files.  Refused here, not when no runner is found for the cell mid-night."""
+    for backend in backends:
+        if not backend.startswith(ORT_PREFIX):
+            raise UserError(f"backend: {backend} is a .pte backend (ExecuTorch), and this is an .onnx build.",
+                            path=manifest_path, line=line,
+                            fix=f"for ONNX write ort-{backend} (ONNX Runtime's {backend} execution provider)."
+                                if f"ort-{backend}" in BACKENDS else
+                                f"write one of {', '.join(b for b in BACKENDS if b.startswith(ORT_PREFIX))}.")
 
 
 def load_artifact(path: Path) -> Artifact:
@@ -292,6 +356,8 @@ def load_artifact(path: Path) -> Artifact:
     if isinstance(manifest.backend, list):
         backends = _listed_backends(manifest.backend, actual, manifest_path, lines.get(("backend",)))
         manifest = manifest.model_copy(update={"backend": backends[0]})
+    if actual == "onnx" and manifest.backend is not None:
+        _check_onnx_backends(list(backends) or [manifest.backend], manifest_path, lines.get(("backend",)))
     if actual == "pte" and manifest.backend is not None:
         _check_pte_delegates(path, manifest.backend, manifest_path, lines.get(("backend",)))
     values, inferred = _infer(path, actual, manifest)

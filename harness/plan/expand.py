@@ -16,7 +16,7 @@ from harness.artifacts.manifest import MANIFEST_SUFFIXES
 from harness.errors import UserError
 from harness.inventory import DeviceConfig, Inventory
 from harness.plan.models import ROLE_STAGES, Cooldown, Plan
-from harness.runners import RunSettings, onnxruntime_perf_test, select_runner
+from harness.runners import RunSettings, onnxruntime_perf_test, qnn_executor_runner, select_runner
 from harness.termsafe import term_safe
 from harness.vocab import QNN_BACKENDS
 
@@ -175,6 +175,9 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
                 onnxruntime_perf_test.check_ort_libraries(
                     device, art.backend, inventory.path,
                     lambda: _inventory_line(inventory, device.id, "tools", onnxruntime_perf_test.ORT_LIBS_KEY))
+            if device.platform == "android" and art.backend in QNN_BACKENDS:
+                qnn_executor_runner.check_qnn_libraries(
+                    device, art.backend, inventory.path, lambda: _inventory_line(inventory, device.id, "tools"))
             cells.append(CellSpec(
                 key=_latency_key(device.id, art, several_backends=shas.count(art.sha256) > 1), task="latency",
                 device=device, artifact=art,

@@ -302,6 +302,14 @@ NO_LOG_HINT = ("if this binary was built in Release with logging compiled out (E
                "rebuild it with -DEXECUTORCH_ENABLE_LOGGING=ON: its timings are printed through ET_LOG")
 
 
+def missing_or_empty(local: Path) -> str | None:
+    """Why a library the harness would push cannot be one ("missing", "empty"), None when it can: a zero-byte
+    .so (an interrupted copy) pushed to the phone fails the cell with a linker error far from its cause."""
+    if not local.is_file():
+        return "missing"
+    return "empty" if local.stat().st_size == 0 else None
+
+
 def push_file(device, local: Path) -> str:
     """Push a file that is not a build (a tool, a tokenizer, audio), content-addressed like builds."""
     from harness.artifacts.manifest import sha256_of

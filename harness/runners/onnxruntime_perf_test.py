@@ -38,8 +38,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from harness.runners.base import (Measurement, RunnerFailure, RunSettings, check_command, push_file,
-                                  with_kernel_peak)
+from harness.runners.base import (Measurement, RunnerFailure, RunSettings, check_command, missing_or_empty,
+                                  push_file, with_kernel_peak)
 
 NAME = "android-onnxruntime-perf-test"
 TOOL = "onnxruntime_perf_test"
@@ -167,7 +167,8 @@ QNN_EP_LIBRARIES = ("libonnxruntime_providers_shared.so", "libonnxruntime_provid
 def missing_ort_libraries(folder: Path, backend: str) -> list[str]:
     """The libraries a cell on ``backend`` needs that ``tools.onnxruntime_libs`` (``folder``) lacks."""
     needed = (ORT_LIBRARY, *(QNN_EP_LIBRARIES if backend == "ort-qnn" else ()))
-    return [name for name in needed if not (folder / name).is_file()]
+    return [f"{name} ({why})" if why == "empty" else name
+            for name in needed if (why := missing_or_empty(folder / name))]
 
 
 def check_ort_libraries(config, backend: str, inventory_path: Path, line_of=lambda: None) -> None:

@@ -11,10 +11,11 @@ stderr depending on the build, so both are read.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from harness.vocab import HTP_PERFORMANCE_MODES
-from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, run_et_binary,
-                                  with_kernel_peak)
+from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, missing_or_empty,
+                                  run_et_binary, with_kernel_peak)
 
 NAME = "android-qnn-executor-runner"
 TOOL = "qnn_executor_runner"
@@ -39,34 +40,58 @@ def qnn_libraries(soc: str) -> list[str]:
             f"{android}/libQnnSystem.so", f"lib/hexagon-{version}/unsigned/libQnnHtp{v}Skel.so"]
 
 
-def push_qnn_libraries(device, with_executorch_backend: bool) -> str:
-    """Push the SoC's QNN libraries (and ExecuTorch's QNN backend library, which comes from the ExecuTorch
-    Android build, not the SDK) into one folder on the phone; return the folder."""
-    from pathlib import Path
-
-    from harness.runners.base import push_file
-
-    tools, soc = device.config.tools, device.config.soc or ""
+def qnn_files(config, with_executorch_backend: bool) -> list[Path]:
+    """The local files a QNN cell of this device pushes; ValueError says what is missing or empty, every file at
+    once (a person fixing them one run at a time needed five runs).  One rule for the plan's check at load
+    (check_qnn_libraries) and the push.  With no ``soc`` in the inventory yet (it is read from the phone when
+    the phone is opened), only the SoC-independent libraries can be checked."""
+    tools, soc = config.tools, config.soc or ""
     sdk = tools.get("qnn_sdk")
     if sdk is None:
-        raise RunnerFailure("failed", f"device {device.id} has no tools.qnn_sdk: the QNN SDK root (the folder "
-                                      "holding lib/aarch64-android and lib/hexagon-vNN)")
-    try:
-        files = [Path(sdk) / rel for rel in qnn_libraries(soc)]
-    except ValueError as exc:
-        raise RunnerFailure("failed", str(exc)) from None
+        raise ValueError(f"device {config.id} has no tools.qnn_sdk: the QNN SDK root (the folder holding "
+                         "lib/aarch64-android and lib/hexagon-vNN)")
+    names = qnn_libraries(soc) if soc else [rel for rel in qnn_libraries("SM8650") if "v75" not in rel.lower()]
+    files = [Path(sdk) / rel for rel in names]
     if with_executorch_backend:
         backend = tools.get("qnn_executorch_backend")
         if backend is None:
-            raise RunnerFailure("failed", f"device {device.id} has no tools.qnn_executorch_backend: the "
-                                          "libqnn_executorch_backend.so of your ExecuTorch Android build "
-                                          "(build-android/backends/qualcomm/)")
+            raise ValueError(f"device {config.id} has no tools.qnn_executorch_backend: the "
+                             "libqnn_executorch_backend.so of your ExecuTorch Android build "
+                             "(build-android/backends/qualcomm/)")
         files.append(Path(backend))
-    missing = [str(local) for local in files if not local.is_file()]
-    if missing:  # every one at once: a person fixing them one run at a time needed five runs
-        raise RunnerFailure("failed", f"QNN files missing for {soc.upper()} (HTP {HTP_VERSION[soc.upper()]}): "
-                                      f"{', '.join(missing)} (is tools.qnn_sdk the SDK root, and is the inventory's "
-                                      "soc the phone's?)")
+    wrong = [f"{local} ({why})" for local in files if (why := missing_or_empty(local))]
+    if wrong:
+        htp = f" (HTP {HTP_VERSION[soc.upper()]})" if soc else ""
+        raise ValueError(f"QNN files missing or empty for {soc.upper() or 'device ' + config.id}{htp}: "
+                         f"{', '.join(wrong)} (is tools.qnn_sdk the SDK root, and is the inventory's soc the phone's?)")
+    return files
+
+
+def check_qnn_libraries(config, backend: str, inventory_path: Path, line_of=lambda: None) -> None:
+    """At plan load: without its QNN libraries every qnn / ort-qnn cell of the device failed after the night had
+    started.  ``line_of()`` gives the inventory line of the device's tools, read only for the message."""
+    from harness.errors import UserError
+
+    try:
+        qnn_files(config, with_executorch_backend=backend == "qnn")
+    except ValueError as exc:
+        raise UserError(f"{exc}; every {backend} cell of device {config.id} needs them.", path=inventory_path,
+                        line=line_of(), fix="name the QNN SDK root as tools.qnn_sdk (and, for qnn, your "
+                                            "ExecuTorch build's libqnn_executorch_backend.so as "
+                                            "tools.qnn_executorch_backend) in the inventory.") from None
+
+
+def push_qnn_libraries(device, with_executorch_backend: bool) -> str:
+    """Push the SoC's QNN libraries (and ExecuTorch's QNN backend library, which comes from the ExecuTorch
+    Android build, not the SDK) into one folder on the phone; return the folder."""
+    from harness.runners.base import push_file
+
+    soc = device.config.soc or ""
+    try:
+        files = qnn_files(device.config, with_executorch_backend)
+        qnn_libraries(soc)  # the SoC is known by now (read from the phone): an unknown one has no libraries
+    except ValueError as exc:
+        raise RunnerFailure("failed", str(exc)) from None
     lib_dir = "/data/local/tmp/harness/qnn-" + HTP_VERSION[soc.upper()]
     device.run(["mkdir", "-p", lib_dir], 30)
     for local in files:

@@ -346,6 +346,42 @@ def _(root):
     bad_run(root, "tiny.pte.manifest.yaml", "backend: xnnpack", line=2)
 
 
+@case("bad input", "build name: an fp32 ONNX graph named tiny-int8.onnx")
+def _(root):
+    # Was labelled int8 from its name and compared with int8 builds.
+    import onnx
+    from onnx import TensorProto, helper
+
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").unlink()  # the name alone speaks
+    bias = helper.make_tensor("b", TensorProto.FLOAT, [1, 64], [0.5] * 64)  # float32 weights, no quantizing op
+    graph = helper.make_graph([helper.make_node("Add", ["x", "b"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], [bias])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9),
+              root / "builds" / "tiny-int8.onnx")
+    (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/tiny-int8.onnx]\n")
+    bad_run(root, "tiny-int8.onnx", "'int8'", "graph is fp32", "quantization:")
+
+
+@case("bad input", "build name: two stage words (whisper-encoder-logmel.onnx)")
+def _(root):
+    # Was silently stage mel.
+    lab(root)
+    (root / "builds" / "tiny.onnx").rename(root / "builds" / "whisper-encoder-logmel.onnx")
+    (root / "builds" / "tiny.onnx.manifest.json").unlink()  # the name alone speaks
+    (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/whisper-encoder-logmel.onnx]\n")
+    bad_run(root, "whisper-encoder-logmel.onnx", "more than one stage", "stage:")
+
+
+@case("bad input", "manifest: backend qnn on an .onnx build")
+def _(root):
+    # Was accepted; the cell was later skipped as "no runner measures unknown onnx builds on android".
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.yaml").write_text("model: tiny\nbackend: qnn\n")
+    bad_run(root, "tiny.onnx.manifest.yaml", "ort-qnn", line=2)
+
+
 def _corpus_check(root, folder, *names, line=None):
     proc = cli("corpus", "check", str(folder), cwd=root)
     expect_user_error(proc, *names, line=line)
@@ -1451,6 +1487,16 @@ def _(root):
                          "      onnxruntime_libs: ort\n")
     refused_quickly(root, "devices.yaml", "libonnxruntime_providers_shared.so", "libonnxruntime_providers_qnn.so",
                     "--use_qnn", line=8)
+
+
+@case("bad input", "inventory: an ort-qnn build on a phone without tools.qnn_sdk")
+def _(root):
+    # Was found while measuring: every ort-qnn cell failed after the night had started.
+    lab(root)
+    (root / "builds" / "tiny.onnx.manifest.json").write_text(json.dumps({"model": "tiny", "backend": "ort-qnn"}))
+    (root / "perf_test").write_text("stands in\n")
+    _android_entry(root, "    backends: [ort-qnn]\n    tools:\n      onnxruntime_perf_test: perf_test\n")
+    refused_quickly(root, "devices.yaml", "tools.qnn_sdk", line=6)
 
 
 @case("bad input", "inventory: a list at the top level")
