@@ -821,3 +821,20 @@ def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_whil
     html = (tmp_path / "rep" / "index.html").read_text()
     row = html[html.index(f'id="row-cell-{cell.cell_id}"'):]
     assert "energy not measured: charging" in row[:row.index("</tr>")]
+
+
+def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_server, phones, model_dir,
+                                                                   monkeypatch):
+    """`iterations: 200000` failed with "returned 196356 measured iterations; the plan asked for 200000" and no
+    hint: the controller keeps only the head and tail of a command's output (OUTPUT_CAP_BYTES per stream).  The
+    reason now names the cut and the way out.  The cap is lowered here so that a thousand iterations pass it;
+    the code as it was gave the bare count mismatch."""
+    from harness.devices.android import Device
+
+    monkeypatch.setattr(Device, "OUTPUT_CAP_BYTES", 4 * 1024)
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 1000\nruns: 1\ntimeout_s: 120\n")
+    assert cell.status == "failed", (cell.reason, cell.log)
+    assert "measured iterations; the plan asked for 1000" in cell.reason, cell.reason
+    assert "output passed 4 KiB and was cut; lower iterations per run (more runs instead)" in cell.reason

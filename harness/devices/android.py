@@ -252,6 +252,7 @@ class Device(BaseDevice):
         except (AdbError, OSError, ConnectionError, EOFError) as exc:
             raise DeviceError(self.id, argv, f"adb lost the device ({exc})", lost=True) from None
         duration_s = time.perf_counter() - started
+        self.outputs_cut += outcome.output_cut
         # toybox timeout exits 124 when its SIGTERM ended the command, 137 when SIGKILL had to (toys/other/timeout.c).
         timed_out = outcome.deadline_passed or (outcome.exit_code in (124, 137) and duration_s >= timeout_s)
         stderr, peak_rss_mb = split_time_report(outcome.stderr) if peak_memory else (outcome.stderr, None)
