@@ -18,6 +18,8 @@ from harness.run.engine import run_plan
 from harness.sim.phone import Faults
 from harness.sim.sandbox import phone_processes
 from harness.store import Store
+from harness.devices.android import PUSHED_MARKER, Config
+from harness.run.workers import lib_folders_used
 from tests.helpers import REPO, copy_model, measure, write
 
 
@@ -224,7 +226,14 @@ def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_serv
     cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn")
     assert cell.status == "ok", (cell.reason, cell.log)
     (folder,) = (server.phone.root / "data/local/tmp/harness").glob("ort-libs-*")
-    assert sorted(p.name for p in folder.iterdir()) == sorted(ORT_LIBRARIES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted((*ORT_LIBRARIES, PUSHED_MARKER))
+    # make_room counts the library folders and keeps the ones this phone's tools use (the code as it was left
+    # every ort-libs-* and qnn-* folder out of pushed_max_mb, and had no way to tell which were in use).
+    config = Config(id="sim", platform="android", serial=serial, adb_port=adb_server.port, soc="SM8650",
+                    tools={"onnxruntime_libs": tmp_path / "ort-android" / "Release",
+                           "qnn_sdk": tmp_path / "qairt" / "2.37.0"})
+    assert lib_folders_used(config) == {folder.name, "qnn-v75"}
+    assert (folder.parent / "qnn-v75" / PUSHED_MARKER).is_file()
 
 
 def test_ort_qnn_with_another_chips_qnn_libraries_fails_instead_of_measuring_the_cpu(
@@ -638,7 +647,9 @@ def test_opening_the_phone_takes_back_the_working_folders_of_killed_runs_only(tm
 def test_pushed_files_are_kept_under_the_cap_least_recently_used_first(tmp_path, adb_server, phones):
     """Pushed builds were never removed: a phone's storage grew with every new build of every night.  Past
     pushed_max_mb, opening the phone removes the least recently used first, never a build the plan needs, and
-    nothing that is not a pushed file's folder."""
+    nothing the harness did not push (a folder without its marker, even one named like a sha256).  The library
+    folders it copies (ort-libs-*) count and go the same way.  The code as it was removed the unmarked
+    sha256-named folder, and never counted nor removed ort-libs-*."""
     import os
 
     from harness.devices.android import Config, Device
@@ -649,16 +660,24 @@ def test_pushed_files_are_kept_under_the_cap_least_recently_used_first(tmp_path,
     root = server.phone.root / "data/local/tmp/harness"
     local = write(tmp_path / "model.pte", "x" * 700 * 1024)
     old, needed, recent = "a" * 64, "b" * 64, hashlib.sha256(local.read_bytes()).hexdigest()
-    for age_s, name in ((3000, old), (2000, needed), (1000, recent), (4000, "work")):
-        write(root / name / "model.pte", "x" * 700 * 1024)
+    foreign, old_libs, used_libs = "c" * 64, "ort-libs-0123456789abcdef", "ort-libs-fedcba9876543210"
+    for age_s, name, kb in ((3000, old, 700), (2000, needed, 700), (1000, recent, 700), (4000, "work", 700),
+                            (5000, foreign, 700), (3500, old_libs, 300), (4500, used_libs, 300)):
+        write(root / name / "model.pte", "x" * kb * 1024)
+        if name not in ("work", foreign):
+            write(root / name / PUSHED_MARKER, "")
         os.utime(root / name, (time.time() - age_s,) * 2)
     device = Device(Config(id="p", platform="android", serial=serial, adb_port=adb_server.port, pushed_max_mb=2))
     try:
-        device.make_room({needed})  # 2100 KB of pushed files over a 2048 KB cap: the oldest unneeded one goes
-        assert {p.name for p in root.iterdir() if p.name != "work"} == {needed, recent}
-        assert (root / "work" / "model.pte").is_file()  # not a pushed file's folder: never touched
+        # 2700 KB of pushed folders over a 2048 KB cap: the oldest unneeded ones go (libraries, then a build)
+        device.make_room({needed, used_libs})
+        assert {p.name for p in root.iterdir()} == {needed, recent, used_libs, "work", foreign}
+        assert (root / "work" / "model.pte").is_file() and (root / foreign / "model.pte").is_file()
         device.push(local, recent)  # already there: its use makes it the most recent
         assert device.pushes[-1]["skipped"] and (root / recent).stat().st_mtime > time.time() - 60
+        other = write(tmp_path / "other.pte", "y" * 1024)
+        device.push(other, hashlib.sha256(other.read_bytes()).hexdigest())  # a new push marks its folder
+        assert (root / hashlib.sha256(other.read_bytes()).hexdigest() / PUSHED_MARKER).is_file()
     finally:
         device.close()
 
@@ -863,3 +882,20 @@ def test_adb_push_writes_only_where_the_phones_shell_user_may(tmp_path, adb_serv
     pushed = subprocess.run([*adb, "push", str(source), "/data/local/tmp/ok.txt"], capture_output=True, timeout=60)
     assert pushed.returncode == 0, pushed
     assert (server.phone.root / "data" / "local" / "tmp" / "ok.txt").read_text() == "pushed\n"
+
+
+def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_server, phones, model_dir,
+                                                                   monkeypatch):
+    """`iterations: 200000` failed with "returned 196356 measured iterations; the plan asked for 200000" and no
+    hint: the controller keeps only the head and tail of a command's output (OUTPUT_CAP_BYTES per stream).  The
+    reason now names the cut and the way out.  The cap is lowered here so that a thousand iterations pass it;
+    the code as it was gave the bare count mismatch."""
+    from harness.devices.android import Device
+
+    monkeypatch.setattr(Device, "OUTPUT_CAP_BYTES", 4 * 1024)
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 1000\nruns: 1\ntimeout_s: 120\n")
+    assert cell.status == "failed", (cell.reason, cell.log)
+    assert "measured iterations; the plan asked for 1000" in cell.reason, cell.reason
+    assert "output passed 4 KiB and was cut; lower iterations per run (more runs instead)" in cell.reason

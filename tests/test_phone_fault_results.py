@@ -45,6 +45,9 @@ class ScriptedPhone:
     def push(self, local, sha256: str) -> str:
         return f"/data/local/tmp/harness/{sha256}/{Path(local).name}"
 
+    def make_room(self, needed: set[str]) -> None:  # it keeps nothing, so there is nothing to evict
+        pass
+
     def run(self, argv, timeout_s, env=None) -> CommandResult:
         return self.answer(list(argv))
 

@@ -57,6 +57,7 @@ class ShellOutcome:
     stdout: str
     stderr: str
     deadline_passed: bool
+    output_cut: bool = False  # a stream passed cap_bytes: its middle was dropped
 
 
 def shell_v2(connection, command: str, deadline_s: float, cap_bytes: int) -> ShellOutcome:
@@ -88,17 +89,17 @@ def shell_v2(connection, command: str, deadline_s: float, cap_bytes: int) -> She
         while True:
             header = read_exact(5)
             if header is None:
-                return ShellOutcome(None, out.text(), err.text(), True)
+                return ShellOutcome(None, out.text(), err.text(), True, bool(out.dropped or err.dropped))
             kind, length = header[0], struct.unpack("<I", header[1:5])[0]
             data = read_exact(length) if length else b""
             if data is None:
-                return ShellOutcome(None, out.text(), err.text(), True)
+                return ShellOutcome(None, out.text(), err.text(), True, bool(out.dropped or err.dropped))
             if kind == SHELL_STDOUT:
                 out.write(data)
             elif kind == SHELL_STDERR:
                 err.write(data)
             elif kind == SHELL_EXIT:
-                return ShellOutcome(data[0], out.text(), err.text(), False)
+                return ShellOutcome(data[0], out.text(), err.text(), False, bool(out.dropped or err.dropped))
     finally:
         connection.close()
 

@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 import uuid
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -38,7 +37,9 @@ WORK_ROOT = f"{REMOTE_ROOT}/work"  # one working folder per controller (Device.w
 # a run that was killed, and the next controller to open the phone removes it; a folder without the marker is
 # never touched.
 WORK_MARKER = ".harness-work"
-_PUSHED = re.compile(r"[0-9a-f]{64}")  # a pushed file's folder under REMOTE_ROOT: its sha256
+# In each folder the harness pushes into under REMOTE_ROOT (a file's <sha256>, ort-libs-*, qnn-*): make_room
+# removes a folder only when it holds this file, so nothing the harness did not put there is ever deleted.
+PUSHED_MARKER = ".harness-pushed"
 IDLE_WORK_S = 6 * 3600
 FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
               "soc_manufacturer": "ro.soc.manufacturer", "soc": "ro.soc.model",
@@ -251,6 +252,7 @@ class Device(BaseDevice):
         except (AdbError, OSError, ConnectionError, EOFError) as exc:
             raise DeviceError(self.id, argv, f"adb lost the device ({exc})", lost=True) from None
         duration_s = time.perf_counter() - started
+        self.outputs_cut += outcome.output_cut
         # toybox timeout exits 124 when its SIGTERM ended the command, 137 when SIGKILL had to (toys/other/timeout.c).
         timed_out = outcome.deadline_passed or (outcome.exit_code in (124, 137) and duration_s >= timeout_s)
         stderr, peak_rss_mb = split_time_report(outcome.stderr) if peak_memory else (outcome.stderr, None)
@@ -297,13 +299,15 @@ class Device(BaseDevice):
                            facts={k: v for k, v in facts.items() if v})
 
     def make_room(self, needed: set[str]) -> None:
-        """Keep what the harness pushed (one folder per sha256 under REMOTE_ROOT) within ``pushed_max_mb``:
-        remove the least recently used first (a folder's mtime: push() touches it at each use), never one in
-        ``needed`` (the sha256 of every build the plan being run measures)."""
+        """Keep what the harness pushed within ``pushed_max_mb``: each folder under REMOTE_ROOT that holds
+        PUSHED_MARKER (a file's <sha256>, and the library folders ort-libs-* and qnn-* copied from such files).
+        Remove the least recently used first (a folder's mtime: every use touches it), never one named in
+        ``needed`` (the sha256 of every build the plan measures, and the library folders its device uses)."""
         listing = self._check(["sh", "-c", f"cd {REMOTE_ROOT} 2>/dev/null || exit 0; for d in */; do "
-                                           'n=${d%/}; echo "$(stat -c %Y "$n") $(du -sk "$n")"; done'], 120)
+                                           f'n=${{d%/}}; [ -f "$n/{PUSHED_MARKER}" ] || continue; '
+                                           'echo "$(stat -c %Y "$n") $(du -sk "$n")"; done'], 120)
         folders = sorted((int(f[0]), int(f[1]), f[2]) for f in (line.split() for line in listing.splitlines())
-                         if len(f) == 3 and f[0].isdigit() and f[1].isdigit() and _PUSHED.fullmatch(f[2]))
+                         if len(f) == 3 and f[0].isdigit() and f[1].isdigit())
         over_kb = sum(kb for _, kb, _ in folders) - self.config.pushed_max_mb * 1024
         removed = []
         for _, kb, name in folders:  # oldest use first
@@ -314,18 +318,25 @@ class Device(BaseDevice):
                 removed.append(name)
                 over_kb -= kb
         if removed:
-            self.notes.append(f"removed {counted(len(removed), 'pushed file')} used least recently, to keep "
+            self.notes.append(f"removed {counted(len(removed), 'pushed folder')} used least recently, to keep "
                               f"{REMOTE_ROOT} within pushed_max_mb ({self.config.pushed_max_mb} MB)")
+
+    def pushed_folder(self, folder: str) -> None:
+        """Make ``folder`` (under REMOTE_ROOT) as one the harness pushes into: marked as the harness's (make_room
+        may remove it) and touched as just used."""
+        self._check(["sh", "-c", f"mkdir -p {shlex.quote(folder)} && "
+                                 f"touch {shlex.quote(f'{folder}/{PUSHED_MARKER}')} {shlex.quote(folder)}"])
 
     def push(self, local: Path, sha256: str) -> str:
         remote = f"{REMOTE_ROOT}/{sha256}/{local.name}"
         # The folder's mtime says when it was last used (make_room removes the least recently used first).
-        have = self.run(["sh", "-c", f"sha256sum {shlex.quote(remote)} && touch {REMOTE_ROOT}/{sha256}"], 60)
+        # The marker first, so that a push cut short leaves a folder make_room may remove.
+        folder = shlex.quote(f"{REMOTE_ROOT}/{sha256}")
+        have = self.run(["sh", "-c", f"mkdir -p {folder} && touch {folder}/{PUSHED_MARKER} {folder} && "
+                                     f"sha256sum {shlex.quote(remote)}"], 60)
         if have.ok and have.stdout.split()[:1] == [sha256]:
             self.pushes.append({"path": remote, "bytes": 0, "seconds": 0.0, "skipped": True})
             return remote
-        if "fixed_push_mkdir" not in self._features():  # newer adbd creates the folders a SEND names
-            self._check(["mkdir", "-p", f"{REMOTE_ROOT}/{sha256}"])
         started = time.perf_counter()
         try:
             self._sync_send(local, remote)
@@ -386,11 +397,6 @@ class Device(BaseDevice):
             return parse(self._check(["dumpsys", "thermalservice"])).status
         except (ValueError, DeviceError):
             return None
-
-    def _features(self) -> set[str]:
-        if not hasattr(self, "_feature_set"):
-            self._feature_set = set(self.adb.get_features().split(","))
-        return self._feature_set
 
     # Where the kernel lists no policy folders: the clusters of recent Snapdragons, by their first CPU.
     FALLBACK_POLICIES = ["policy0", "policy2", "policy5", "policy7"]

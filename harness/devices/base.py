@@ -138,6 +138,9 @@ class BaseDevice:
         # Set by reachable(): the device is not there now (off, rebooting) rather than misconfigured, so the cells
         # it could not start are "lost" (--resume measures them), not "failed".
         self.absent = False
+        # Commands whose output passed what the device keeps (its head and tail kept, the middle dropped): a runner
+        # that printed more iterations than that returns fewer than were asked, and its cell says why.
+        self.outputs_cut = 0
 
     def prepare(self) -> tuple[bool, str]:
         return True, "nothing to prepare"

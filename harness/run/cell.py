@@ -50,7 +50,7 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
             result.cooldown_wait_s, result.cooldown_note = cool.waited_s, cool.note
             notes.append(cool.note)
         runner = runner_module(spec.runner)
-        pushes_before = len(device.pushes)
+        pushes_before, outputs_cut_before = len(device.pushes), getattr(device, "outputs_cut", 0)
         t0 = time.perf_counter()
         remote = device.push(spec.artifact.path, spec.artifact.sha256) if spec.chain is None else None
         result.push_s = time.perf_counter() - t0
@@ -69,7 +69,8 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
                 notes.append(sampler.error)
         _check_numbers(measurement)
         result.measurement = measurement
-        _check_counts(spec, measurement)
+        _check_counts(spec, measurement, getattr(device, "outputs_cut", 0) > outputs_cut_before,
+                      getattr(device, "OUTPUT_CAP_BYTES", 0))
         result.energy = run_energy(idle, result.thermals, *_energy_units(spec, measurement))
         # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
         result.thermals = result.thermals + [replace(s, t_s=round(s.t_s - sampler.t0_epoch_s, 3))
@@ -148,11 +149,18 @@ def _check_numbers(m: Measurement) -> None:
                             "\n".join(m.notes)) from None
 
 
-def _check_counts(spec: CellSpec, m: Measurement) -> None:
-    """A runner that returns other than what was asked is a failed run, not a smaller sample."""
+def _check_counts(spec: CellSpec, m: Measurement, output_cut: bool = False, cap_bytes: int = 0) -> None:
+    """A runner that returns other than what was asked is a failed run, not a smaller sample.  When the device
+    cut the runner's output (it keeps a stream's head and tail only), that is the cause, and the reason says so."""
     if spec.task != "latency" or m.summary_ms:
         return
     want = spec.settings.iterations
     if len(m.samples_ms) != want:
+        cause = (f": the runner's output passed {_size(cap_bytes)} and was cut; lower iterations per run "
+                 "(more runs instead)") if output_cut else ""
         raise RunnerFailure("failed", f"the runner returned {len(m.samples_ms)} measured iterations; "
-                                      f"the plan asked for {want}", "\n".join(m.notes))
+                                      f"the plan asked for {want}{cause}", "\n".join(m.notes))
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:g} MiB" if n_bytes >= 2**20 else f"{n_bytes / 2**10:g} KiB"

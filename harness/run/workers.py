@@ -36,6 +36,19 @@ class Event:
     payload: Any = None  # "device": (facts, config dict)
 
 
+def lib_folders_used(config) -> set[str]:
+    """The library folders (under the phone's push folder) a device's cells use, by its tools and SoC: kept
+    by make_room like the plan's builds."""
+    from harness.runners.onnxruntime_perf_test import used_ort_lib_folder
+    from harness.runners.qnn_executor_runner import HTP_VERSION, qnn_lib_folder
+
+    tools, soc = getattr(config, "tools", None), (getattr(config, "soc", None) or "").upper()
+    if tools is None:
+        return set()
+    used = {used_ort_lib_folder(tools), qnn_lib_folder(soc) if soc in HTP_VERSION else None}
+    return {name for name in used if name}
+
+
 def unreachable_result(spec: CellSpec, why: str, lost: bool) -> CellResult:
     """A run that could not start: "lost" when the device answered earlier in this run and then went away, or is
     simply not there now (off, rebooting: for --resume), "failed" when something needs fixing first (its reason
@@ -90,7 +103,7 @@ class DeviceWorker(threading.Thread):
             if ok:
                 ok, why = device.prepare()
             if ok:
-                device.make_room(self._needed_builds())
+                device.make_room(self._needed_builds() | lib_folders_used(device.config))
                 facts = device.facts()
         except DeviceError as exc:  # it answered, then went away while being asked
             ok, why = False, exc.reason

@@ -38,6 +38,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from harness.devices.android import REMOTE_ROOT
 from harness.runners.base import (Measurement, RunnerFailure, RunSettings, check_command, missing_or_empty,
                                   push_file, with_kernel_peak)
 
@@ -188,14 +189,30 @@ def check_ort_libraries(config, backend: str, inventory_path: Path, line_of=lamb
                             "links ONNX Runtime in.")
 
 
+def ort_lib_folder(pushed: list[str]) -> str:
+    """The folder (under REMOTE_ROOT) of the ONNX Runtime libraries pushed to these paths: named by them."""
+    import hashlib
+
+    return "ort-libs-" + hashlib.sha256("\n".join(pushed).encode()).hexdigest()[:16]
+
+
+def used_ort_lib_folder(tools) -> str | None:
+    """The folder push_ort_libraries makes for these tools, without pushing: what make_room must keep."""
+    from harness.artifacts.manifest import sha256_of
+
+    folder = tools.get(ORT_LIBS_KEY)
+    libraries = sorted(folder.glob("*.so")) if folder is not None and folder.is_dir() else []
+    if not libraries:
+        return None
+    return ort_lib_folder([f"{REMOTE_ROOT}/{sha256_of(local)}/{local.name}" for local in libraries])
+
+
 def push_ort_libraries(device) -> str | None:
     """Push the .so files of ``tools.onnxruntime_libs`` into one folder on the phone (named by their contents);
     return the folder, or None when the inventory names none (a binary built without --build_shared_lib links
     ONNX Runtime in and needs none).  One folder, because ONNX Runtime loads its provider libraries
     (libonnxruntime_providers_shared.so, libonnxruntime_providers_qnn.so) from the folder libonnxruntime.so
     was loaded from, not from LD_LIBRARY_PATH."""
-    import hashlib
-
     folder = device.config.tools.get(ORT_LIBS_KEY)
     if folder is None:
         return None
@@ -205,9 +222,8 @@ def push_ort_libraries(device) -> str | None:
                                       ".so files: give the folder of your ONNX Runtime Android build holding "
                                       "libonnxruntime.so (and, with --use_qnn, libonnxruntime_providers_*.so)")
     pushed = [(local.name, push_file(device, local)) for local in libraries]
-    digest = hashlib.sha256("\n".join(remote for _, remote in pushed).encode()).hexdigest()[:16]
-    lib_dir = f"/data/local/tmp/harness/ort-libs-{digest}"
-    check_command(device.run(["mkdir", "-p", lib_dir], 30), f"mkdir for the {ORT_LIBS_KEY}")
+    lib_dir = f"{REMOTE_ROOT}/{ort_lib_folder([remote for _, remote in pushed])}"
+    device.pushed_folder(lib_dir)  # marked and touched: make_room counts it, least recently used first
     for name, remote in pushed:
         check_command(device.run(["cp", remote, f"{lib_dir}/{name}"], 60), f"cp of {name}")
     return lib_dir

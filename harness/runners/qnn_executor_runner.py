@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from harness.devices.android import REMOTE_ROOT
+
 from harness.vocab import HTP_PERFORMANCE_MODES
 from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, missing_or_empty,
                                   run_et_binary, with_kernel_peak)
@@ -92,11 +94,16 @@ def push_qnn_libraries(device, with_executorch_backend: bool) -> str:
         qnn_libraries(soc)  # the SoC is known by now (read from the phone): an unknown one has no libraries
     except ValueError as exc:
         raise RunnerFailure("failed", str(exc)) from None
-    lib_dir = "/data/local/tmp/harness/qnn-" + HTP_VERSION[soc.upper()]
-    device.run(["mkdir", "-p", lib_dir], 30)
+    lib_dir = f"{REMOTE_ROOT}/{qnn_lib_folder(soc)}"
+    device.pushed_folder(lib_dir)  # marked and touched: make_room counts it, least recently used first
     for local in files:
         device.run(["cp", push_file(device, local), f"{lib_dir}/{local.name}"], 60)
     return lib_dir
+
+
+def qnn_lib_folder(soc: str) -> str:
+    """The folder (under REMOTE_ROOT) of the QNN libraries for a SoC: one per HTP version."""
+    return "qnn-" + HTP_VERSION[soc.upper()]
 
 
 def build_command(runner: str, model_path: str, iterations: int, warmup: int, lib_dir: str,

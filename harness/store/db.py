@@ -235,6 +235,7 @@ class CellRecord:
 RUN_ID_FORM = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # what new_run_id makes
 # The whole content of every run lock file (see Store.claim_run): a file of that name without it is someone else's.
 CLAIM_MARKER = b"harness run lock: removed by the harness once no process holds it\n"
+CLAIM_RETRIES, CLAIM_RETRY_S = 5, 0.05
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -544,9 +545,12 @@ class Store:
         its real name (a link never replaces a file), so a file there without the marker is not ours and is
         neither taken nor removed."""
         import fcntl
+        import time
 
         self._sweep_claims()
         lock_path = self._claim_path(run_id)
+        # is_claimed() holds a shared lock for an instant: a lock refused that often is another claimer's.
+        refusals_left = CLAIM_RETRIES
         while True:
             fd = self._new_claim_file(lock_path)
             if fd is not None:
@@ -565,6 +569,10 @@ class Store:
                 named = _names(lock_path, fd)
                 os.close(fd)
                 if not named:  # its holder was removing a file nobody held: try the new one
+                    continue
+                if refusals_left:
+                    refusals_left -= 1
+                    time.sleep(CLAIM_RETRY_S)
                     continue
                 raise UserError(f"run {run_id} is being measured by another harness process right now; nothing "
                                 "was written.", path=self.path,
@@ -604,6 +612,23 @@ class Store:
         finally:
             draft.unlink(missing_ok=True)
         return fd
+
+    def is_claimed(self, run_id: str) -> bool:
+        """Whether a live process holds ``run_id`` (claim_run): a run stored as 'running' that none holds was
+        stopped without its controller saying so (SIGKILL, a power cut).  Asked with a shared lock, taken and
+        dropped at once, and never removing anything; a claimer that meets it retries (see claim_run)."""
+        import fcntl
+
+        fd = _open_claim_file(self._claim_path(run_id))
+        if fd is None:
+            return False  # no lock file claim_run made: no process has held this run since the last sweep
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the shared lock
+        return False
 
     def _claim_path(self, run_id: str) -> Path:
         return self.path.with_name(f"{self.path.name}.{run_id}.lock")
