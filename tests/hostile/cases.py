@@ -231,6 +231,16 @@ def _(root):
             "and 3 more problems in this file.")
 
 
+@case("bad input", "plan: an unknown device and a build that is no model, both told at the plan's lines at once "
+                   "(showed the inventory's file, then the build's path alone)")
+def _(root):
+    lab(root)
+    (root / "plan.yaml").write_text("name: lab\ndevices: [host, nophone]\ninventory: devices.yaml\n"
+                                    "artifacts: [/etc/passwd]\n")
+    bad_run(root, "plan.yaml:2: devices[1]: no device 'nophone'", "known: host",
+            "plan.yaml:4: artifacts[0]: /etc/passwd: unknown model suffix")
+
+
 @case("bad input", "inventory: a problem in each of two entries, both named")
 def _(root):
     lab(root)
