@@ -259,6 +259,17 @@ def _(root):
         assert list(away.iterdir()) == [], f"{argv} left {list(away.iterdir())}"
 
 
+@case("bad input", "harness.toml: a folder, a FIFO or a broken link (was skipped: 'no harness project in ...')")
+def _(root):
+    for kind, make in (("a folder", Path.mkdir), ("a FIFO", os.mkfifo),
+                       ("a broken link", lambda path: path.symlink_to(root / "nowhere"))):
+        folder = root / kind.replace(" ", "-")
+        folder.mkdir()
+        make(folder / "harness.toml")
+        expect_user_error(cli("runs", cwd=folder), f"harness.toml in {folder} is {kind}", "remove it")
+        assert sorted(p.name for p in folder.iterdir()) == ["harness.toml"]
+
+
 @case("bad input", "harness.toml: a misspelt key, and a value that is not TOML")
 def _(root):
     (root / "reports").mkdir(parents=True)
