@@ -270,6 +270,16 @@ def _(root):
         assert sorted(p.name for p in folder.iterdir()) == ["harness.toml"]
 
 
+@case("bad input", "harness.toml: a number and a table where paths go (said: Input is not a valid path for "
+                   "<class 'pathlib.Path'>)")
+def _(root):
+    (root / "harness.toml").write_text("inventory = 3\n[db]\nx = 1\n")
+    proc = cli("runs", cwd=root)
+    expect_user_error(proc, "harness.toml:1: inventory: must be a path (text), not a number",
+                      "harness.toml:2: db: must be a path (text), not a mapping")
+    assert "class" not in proc.stderr and sorted(p.name for p in root.iterdir()) == ["harness.toml"]
+
+
 @case("bad input", "harness.toml: a misspelt key, and a value that is not TOML")
 def _(root):
     (root / "reports").mkdir(parents=True)
