@@ -280,6 +280,16 @@ def _(root):
     assert "class" not in proc.stderr and sorted(p.name for p in root.iterdir()) == ["harness.toml"]
 
 
+@case("bad input", "runs --db naming a missing file inside a project whose db it is (said: 'the database of the "
+                   "project in ...')")
+def _(root):
+    (root / "harness.toml").write_text('db = "my.db"\n')
+    proc = cli("runs", "--db", "my.db", cwd=root)
+    expect_user_error(proc, f"no database at {root / 'my.db'} (given by --db)")
+    assert "the database of the project" not in proc.stderr and sorted(p.name for p in root.iterdir()) == [
+        "harness.toml"]
+
+
 @case("bad input", "harness.toml: a misspelt key, and a value that is not TOML")
 def _(root):
     (root / "reports").mkdir(parents=True)
