@@ -119,3 +119,11 @@ def missing_inventory(inventory: Path, found: Defaults) -> UserError:
     return UserError(f"no inventory at {inventory}: {where}.",
                      fix=f"run it inside your project folder, set {INVENTORY_ENV}=PATH (or give --inventory PATH), "
                          "or write a devices.yaml (the shipped one lists the host and commented phone entries).")
+
+
+def refuse_missing_default_inventory(inventory: Path) -> None:
+    """A missing inventory that is the default one (not given): say where it was looked for and how to name one."""
+    if not inventory.exists():
+        found = defaults()
+        if same_path(inventory, found.inventory):
+            raise missing_inventory(inventory, found)

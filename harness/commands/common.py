@@ -83,10 +83,7 @@ def existing_db(db: Path) -> Path:
 
 def existing_inventory(inventory: Path) -> Path:
     """--inventory of a command that reads it: when the default one is missing, say where it was looked for."""
-    if not inventory.exists():
-        found = project.defaults()
-        if project.same_path(inventory, found.inventory):
-            raise project.missing_inventory(inventory, found)
+    project.refuse_missing_default_inventory(inventory)
     return inventory
 
 

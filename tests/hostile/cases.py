@@ -290,6 +290,18 @@ def _(root):
         "harness.toml"]
 
 
+@case("bad input", "run: a plan without an inventory, outside any project (said: 'devices.yaml: file not found')")
+def _(root):
+    lab(root)
+    away = root / "away"
+    away.mkdir()
+    plan = away / "plan.yaml"
+    plan.write_text((root / "plan.yaml").read_text().replace("inventory: devices.yaml\n", ""))
+    proc = cli("run", str(plan), "--db", str(root / "h.db"), cwd=away)
+    expect_user_error(proc, f"no harness project in {away}", "HARNESS_INVENTORY")
+    assert sorted(p.name for p in away.iterdir()) == ["plan.yaml"]
+
+
 @case("bad input", "harness.toml: a misspelt key, and a value that is not TOML")
 def _(root):
     (root / "reports").mkdir(parents=True)
