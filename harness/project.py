@@ -10,6 +10,7 @@ works the same from any folder of the project.  ``HARNESS_DB`` and ``HARNESS_INV
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +35,24 @@ class Defaults:
     db_from_env: bool  # HARNESS_DB set the database
 
 
+def _not_a_file(path: Path) -> str | None:
+    """What a harness.toml that is there but cannot be read as a file is (a folder, a FIFO, a broken link)."""
+    if path.is_symlink() and not path.exists():
+        return "a broken link"
+    if not path.exists() or path.is_file():
+        return None
+    if path.is_dir():
+        return "a folder"
+    return "a FIFO" if stat.S_ISFIFO(path.stat().st_mode) else "not a regular file"
+
+
 def _is_project(folder: Path) -> bool:
     try:
+        kind = _not_a_file(folder / PROJECT_FILE)
+        if kind is not None:  # silently skipped, it would send every command to another project or to none
+            raise UserError(f"{PROJECT_FILE} in {folder} is {kind}, so the project's settings cannot be read.",
+                            fix=f"remove it, or make it a file of settings (db = \"reports/harness.db\", "
+                                f"inventory = \"devices.yaml\"; an empty file takes the defaults).")
         return (folder / PROJECT_FILE).is_file() or (
             (folder / "devices.yaml").is_file() and (folder / "reports").is_dir())
     except OSError:  # a folder we may not look into is no project of ours
@@ -102,3 +119,11 @@ def missing_inventory(inventory: Path, found: Defaults) -> UserError:
     return UserError(f"no inventory at {inventory}: {where}.",
                      fix=f"run it inside your project folder, set {INVENTORY_ENV}=PATH (or give --inventory PATH), "
                          "or write a devices.yaml (the shipped one lists the host and commented phone entries).")
+
+
+def refuse_missing_default_inventory(inventory: Path) -> None:
+    """A missing inventory that is the default one (not given): say where it was looked for and how to name one."""
+    if not inventory.exists():
+        found = defaults()
+        if same_path(inventory, found.inventory):
+            raise missing_inventory(inventory, found)

@@ -30,17 +30,20 @@ def _merge_defs(into: dict[str, Any], defs: dict[str, Any], platform: str) -> No
 def inventory_schema() -> dict[str, Any]:
     """devices.yaml: a list of entries, each one of the platforms' models (told apart by ``platform``)."""
     from harness.devices import PLATFORMS, config_model
+    from harness.devices.base import PLATFORM_DESCRIPTION
 
     defs: dict[str, Any] = {}
     entries = {}
     for platform in PLATFORMS:
         schema = config_model(platform).model_json_schema(ref_template=REF)
         _merge_defs(defs, schema.pop("$defs", {}), platform)
-        schema["properties"]["platform"] = {"const": platform, "title": "Platform"}
+        schema["properties"]["platform"] = {"const": platform, "title": "Platform",
+                                          "description": PLATFORM_DESCRIPTION}
         entries[platform] = {**schema, "title": f"{platform} device"}
     _merge_defs(defs, entries, "")
     return {"$schema": DIALECT, "title": "harness inventory", "type": "object", "additionalProperties": False,
             "properties": {"devices": {"type": "array", "title": "Devices",
+                                       "description": "The devices plans can measure on, one entry each.",
                                        "items": {"oneOf": [{"$ref": REF.format(model=p)} for p in entries]}}},
             "required": ["devices"], "$defs": defs}
 

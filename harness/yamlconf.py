@@ -292,6 +292,10 @@ def _problem(model: type[BaseModel], data: Any, path: Path, lines: dict[Loc, int
         msg = f"a mapping of keys is expected here, not {_kind_of(err.get('input'))}"
         fix = "write 'key: value' lines (see the examples in docs/plans-inventory.md)" + (
             f"; the allowed keys are {_allowed(model, tuple(err['loc']) + ('',))}" if not loc else ".")
+    elif err["type"] == "path_type":  # pydantic's text names its own class (<class 'pathlib.Path'>)
+        msg = f"must be a path (text), not {_kind_of(err.get('input'))}"
+        fix = f"write {format_loc(loc)} as a quoted path, e.g. {format_loc(loc)} = \"path/to/file\"." if (
+            path.suffix == ".toml") else f"write {format_loc(loc)}: followed by a path, e.g. builds/model.onnx."
     elif err["type"] == "value_error":  # the harness's own check: its text says what is wrong and what to do
         msg = str(err["ctx"]["error"])
         where = f"{format_loc(loc)}{_now(err.get('input'), loc, lines)}" if loc else "the file"
@@ -360,7 +364,7 @@ def _number_read_as_text(value: Any) -> bool:
 
 
 def _kind_of(value: Any) -> str:
-    kinds = {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}
+    kinds = {list: "a list", dict: "a mapping (table)", str: "a string", bool: "true/false", int: "a number", float: "a number"}
     return "nothing" if value is None else kinds.get(type(value), type(value).__name__)
 
 

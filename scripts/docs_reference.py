@@ -153,7 +153,7 @@ def model_keys(model: type[BaseModel], prefix: str = "", skip: frozenset[str] = 
             continue
         path = f"{prefix}{name}"
         keys.append(Key(path, _type_name(info.annotation, info.metadata), _default(info), _allowed(info), _unit(path),
-                        notes.get(name, "")))
+                        info.description or notes.get(name, "")))
         nested = _nested_model(info.annotation)
         if nested is not None:
             inner = "[]" if typing.get_origin(_strip_optional(info.annotation)) is list else ""

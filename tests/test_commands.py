@@ -217,6 +217,28 @@ def test_the_shipped_schema_is_what_harness_schema_prints(kind, capsys):
         f"schemas/{kind}.schema.json is stale: rewrite it with 'harness schema {kind} > schemas/{kind}.schema.json'")
 
 
+def _undescribed(node, where: str = "") -> list[str]:
+    """The properties anywhere in a JSON Schema without a description, as /$defs/Model.key paths."""
+    missing: list[str] = []
+    if isinstance(node, dict):
+        missing += [f"{where}.{key}" for key, value in node.get("properties", {}).items()
+                    if not value.get("description")]
+        for key, value in node.items():
+            missing += _undescribed(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for value in node:
+            missing += _undescribed(value, where)
+    return missing
+
+
+@pytest.mark.parametrize("kind", ["plan", "inventory"])
+def test_every_key_in_the_shipped_schemas_has_a_description(kind):
+    # Catches a plan or inventory key added without Field(description=...): an editor's hover would show nothing
+    # (before: 75 keys, threads, timeout_s, cooldown.*, tools.*, had none).
+    schema = json.loads((REPO / "schemas" / f"{kind}.schema.json").read_text())
+    assert _undescribed(schema) == []
+
+
 @pytest.mark.parametrize("kind, path", [(kind, path) for kind, paths in SHIPPED_YAML.items() for path in paths],
                          ids=lambda value: getattr(value, "name", value))
 def test_every_shipped_example_validates_against_its_schema_and_points_editors_at_it(kind, path):

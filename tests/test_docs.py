@@ -218,6 +218,15 @@ def test_the_key_reference_lists_every_key_the_plan_and_each_platform_take():
     assert "| `tools.onnxruntime_libs` |" in inventory and "| `cooldown.max_temp_c` |" in plan
 
 
+def test_the_key_reference_tables_have_no_empty_description():
+    # Catches the tables going back to code comments only (before: 37 plan rows and more inventory rows with an
+    # empty "what it is" cell: threads, timeout_s, cooldown.*, tools.*).
+    module = _docs_reference()
+    for kind in ("plan", "inventory"):
+        empty = [line for line in module.reference(kind).splitlines() if line.rstrip().endswith("|  |")]
+        assert empty == [], kind
+
+
 def test_the_built_reference_page_holds_the_tables(tmp_path):
     # Fails when the hook is not wired into mkdocs.yml: the page would show its markers and no keys.
     proc = _mkdocs_build(REPO, tmp_path / "site")

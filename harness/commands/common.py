@@ -37,8 +37,14 @@ def measuring_args(p, resume_help: str, plan_help: str = "plan file, e.g. plans/
     p.add_argument("--resume", metavar="RUN_ID", help=resume_help)
 
 
+# --db as this command was given it, if it was: a missing database it names is the user's typo, not the
+# project's database not made yet (which a command's message explains differently).
+_GIVEN_DB: list[Path] = []
+
+
 def fill_project_defaults(args) -> None:
     """--db and --inventory not given: the environment's, else the project's (found from the current folder)."""
+    _GIVEN_DB[:] = [Path(args.db)] if getattr(args, "db", None) else []
     wanted = [name for name in ("db", "inventory") if getattr(args, name, "") is None]
     if wanted:
         found = project.defaults()
@@ -65,6 +71,9 @@ def existing_db(db: Path) -> Path:
 
     refuse_non_file(db)
     if not db.exists():
+        if _GIVEN_DB and project.same_path(db, _GIVEN_DB[0]):
+            raise UserError(f"no database at {Path(db).absolute()} (given by --db); a command that only reads "
+                            "creates none.", fix="check the --db path; 'harness run PLAN --db PATH' creates one.")
         found = project.defaults()
         if project.same_path(db, found.db):  # not given: say where it was looked for, and how to point at one
             raise project.missing_database(db, found)
@@ -74,10 +83,7 @@ def existing_db(db: Path) -> Path:
 
 def existing_inventory(inventory: Path) -> Path:
     """--inventory of a command that reads it: when the default one is missing, say where it was looked for."""
-    if not inventory.exists():
-        found = project.defaults()
-        if project.same_path(inventory, found.inventory):
-            raise project.missing_inventory(inventory, found)
+    project.refuse_missing_default_inventory(inventory)
     return inventory
 
 

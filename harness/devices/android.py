@@ -54,14 +54,22 @@ class Tools(StrictModel):
     """What the harness pushes to a phone, as local paths (docs/android.md: "What to build and bring for a real phone");
     a misspelt name is an unknown key, not a tool the cell later misses."""
 
-    executor_runner: LocalPath | None = None
-    qnn_executor_runner: LocalPath | None = None
-    onnxruntime_perf_test: LocalPath | None = None
-    llama_main: LocalPath | None = None
-    whisper_runner: LocalPath | None = None
-    qnn_sdk: LocalPath | None = None  # the QNN SDK root (lib/aarch64-android, lib/hexagon-vNN)
-    qnn_executorch_backend: LocalPath | None = None  # libqnn_executorch_backend.so
-    onnxruntime_libs: LocalPath | None = None  # a folder of ONNX Runtime's .so files (a --build_shared_lib build)
+    executor_runner: LocalPath | None = Field(None, description="ExecuTorch's executor_runner binary for "
+                                                                "Android (a local file), for .pte builds.")
+    qnn_executor_runner: LocalPath | None = Field(None, description="ExecuTorch's qnn_executor_runner binary (a "
+                                                                    "local file), for QNN .pte builds.")
+    onnxruntime_perf_test: LocalPath | None = Field(None, description="ONNX Runtime's onnxruntime_perf_test "
+                                                                      "binary (a local file), for .onnx builds.")
+    llama_main: LocalPath | None = Field(None, description="ExecuTorch's llama_main binary (a local file), for "
+                                                           "LLM builds.")
+    whisper_runner: LocalPath | None = Field(None, description="ExecuTorch's Whisper runner binary (a local file), "
+                                                               "for bundled ASR builds.")
+    qnn_sdk: LocalPath | None = Field(None, description="The QNN SDK root, a local folder (lib/aarch64-android, "
+                                                        "lib/hexagon-vNN).")
+    qnn_executorch_backend: LocalPath | None = Field(None, description="libqnn_executorch_backend.so (a local "
+                                                                       "file).")
+    onnxruntime_libs: LocalPath | None = Field(None, description="A local folder of ONNX Runtime's .so files (a "
+                                                                 "--build_shared_lib build).")
 
     @field_validator("*")
     @classmethod
@@ -87,13 +95,15 @@ class Tools(StrictModel):
 class Config(DeviceConfig):
     """An Android entry: ``serial`` from `adb devices`, and the benchmark binaries to push."""
 
-    serial: str = Field(min_length=1)
-    adb_port: Port = 5037  # the adb server's port (a private one for the simulated phone)
-    backends: list[Backend] = ["xnnpack", "ort-cpu"]
-    tools: Tools = Tools()
-    # The most the builds, tools and audio the harness pushed may take on the phone (MB); past it, opening the
-    # phone removes the least recently used, never one the plan being run needs.
-    pushed_max_mb: Annotated[int, Strict(), Field(ge=1)] = 8192
+    serial: str = Field(min_length=1, description="The phone's serial from `adb devices`; \"*\": every "
+                                                  "phone attached now.")
+    adb_port: Port = Field(5037, description="The adb server's TCP port (a private one for the simulated phone).")
+    backends: list[Backend] = Field(["xnnpack", "ort-cpu"], description="The runtimes this phone can run builds "
+                                                                        "with.")
+    tools: Tools = Field(Tools(), description="The benchmark binaries and libraries to push, as local paths.")
+    # Past the limit, opening the phone removes the least recently used, never one the plan being run needs.
+    pushed_max_mb: Annotated[int, Strict(), Field(ge=1)] = Field(
+        8192, description="The most the builds, tools and audio the harness pushed may take on the phone (MB).")
 
     def expand(self) -> list["Config"]:
         """``serial: '*'`` stands for every phone attached now, one device each (id: entry id + serial)."""

@@ -22,14 +22,19 @@ def known_platform(value: str) -> str:
     return value
 
 
+PLATFORM_DESCRIPTION = "What kind of device this is: host, android or ios."
+
+
 class DeviceConfig(StrictModel):
     """Keys every device entry has; each platform's ``Config`` subclasses this to add its own."""
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
-    platform: Annotated[str, AfterValidator(known_platform)]
-    soc: str | None = None
-    labels: list[str] = []
-    backends: list[Backend] = Field(min_length=1)
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$",
+                    description="The device's name in plans and reports (letters, digits, . _ -).")
+    platform: Annotated[str, AfterValidator(known_platform)] = Field(description=PLATFORM_DESCRIPTION)
+    soc: str | None = Field(None, description="The system-on-chip (e.g. SM8650); a phone's is checked against "
+                                              "what it reports; default: what the device reports.")
+    labels: list[str] = Field([], description="Free tags, shown by `harness devices`.")
+    backends: list[Backend] = Field(min_length=1, description="The runtimes this device can run builds with.")
 
     def expand(self) -> list["DeviceConfig"]:
         """The devices this entry stands for now: itself, unless the platform has wildcards (Android's

@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.errors import DeviceError
 from harness.lifetime import dying_with_this_process
@@ -31,8 +33,10 @@ class Config(DeviceConfig):
     """A host entry.  ``no_fork_server``: start every measured run as a fresh interpreter instead of forking
     it from a per-round parent that imported the runtimes once (slower; for checking that the two agree)."""
 
-    backends: list[Backend] = ["portable", "xnnpack", "ort-cpu"]
-    no_fork_server: bool = False
+    backends: list[Backend] = Field(["portable", "xnnpack", "ort-cpu"],
+                                    description="The runtimes this machine can run builds with.")
+    no_fork_server: bool = Field(False, description="Start every measured run as a fresh interpreter instead of "
+                                                    "forking it (slower; for checking that the two agree).")
 
 
 def _cpu_model() -> str:

@@ -39,16 +39,22 @@ BATTERY_TEMP_DIVISOR = 100.0
 class Config(DeviceConfig):
     """An iPhone entry: its UDID, the benchmark app to install, and how to reach developer services."""
 
-    udid: str = Field(min_length=1)
-    app: LocalPath  # the signed .ipa of the on-device benchmark app
-    bundle_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$")
+    udid: str = Field(min_length=1, description="The iPhone's UDID (from Finder or `idevice_id -l`).")
+    app: LocalPath = Field(description="The signed .ipa of the on-device benchmark app (a local file).")
+    bundle_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$", description="The benchmark app's bundle "
+                                                                                  "identifier.")
     # iOS 17+: developer services go through a tunnel: tunneld's, or a userspace one the harness opens
     # itself (no root, iOS 17.4+, one per host process).  auto tries tunneld first.
-    tunnel: Literal["auto", "tunneld", "userspace"] = "auto"
-    tunneld: str = Field(default="127.0.0.1:49151", pattern=r"^[^:]+:\d+$")
-    compute_units: Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"] = "all"
-    backends: list[Backend] = ["coreml"]
-    poll_s: PeriodSeconds = 0.5  # how often to ask whether the app is still running
+    tunnel: Literal["auto", "tunneld", "userspace"] = Field("auto", description="How to reach developer "
+                                                                               "services (iOS 17+): tunneld's "
+                                                                               "tunnel, a userspace one, or auto "
+                                                                               "(tunneld first).")
+    tunneld: str = Field(default="127.0.0.1:49151", pattern=r"^[^:]+:\d+$",
+                         description="The host:port tunneld listens on.")
+    compute_units: Literal["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"] = Field(
+        "all", description="The Core ML compute units the app may use.")
+    backends: list[Backend] = Field(["coreml"], description="The runtimes this iPhone can run builds with.")
+    poll_s: PeriodSeconds = Field(0.5, description="How often to ask whether the app is still running (seconds).")
 
     @field_validator("app")
     @classmethod

@@ -19,6 +19,7 @@ from harness.plan.models import ROLE_STAGES, Cooldown, Plan
 from harness.runners import RunSettings, onnxruntime_perf_test, qnn_executor_runner, select_runner
 from harness.termsafe import term_safe
 from harness.vocab import QNN_BACKENDS
+from harness.yamlconf import all_problems, format_loc
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,18 @@ class SkippedCell:
 
 def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact]:
     """Expand the plan's paths and globs (relative to the plan) into checked artifacts."""
+    artifacts, problems = _load_artifacts(plan, plan_path, lines)
+    if problems:
+        raise all_problems(problems)
+    return artifacts
+
+
+def _load_artifacts(plan: Plan, plan_path: Path, lines: dict) -> tuple[list[Artifact], list[UserError]]:
+    """The plan's artifacts, and every problem found on the way (a user fixes them all in one go)."""
     if not plan.artifacts:
-        return []
+        return [], []
     base = plan_path.parent
+    problems: list[UserError] = []
     found: list[Path] = []
     pattern_of: dict[Path, int] = {}  # which plan line listed each file, to point at it
     for i, pattern in enumerate(plan.artifacts):
@@ -82,11 +92,12 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
         matches = [m for m in matches if not m.name.endswith(tuple(f".manifest{s}" for s in (".yaml", ".yml", ".json")))
                    and m.suffix != ".etrecord"]
         if not matches or not matches[0].exists():
-            raise UserError(
+            problems.append(UserError(
                 f"artifacts[{i}]: '{pattern}' matches no file (looked in {base.resolve()}).",
                 path=plan_path, line=lines.get(("artifacts", i)),
                 fix="correct the path; it is relative to the plan file. Reference builds come from 'harness zoo build'.",
-            )
+            ))
+            continue
         for m in matches:
             if m not in found:
                 found.append(m)
@@ -96,12 +107,31 @@ def resolve_artifacts(plan: Plan, plan_path: Path, lines: dict) -> list[Artifact
     # (its manifest's list, or copies whose manifests differ in the backend alone), never as two other builds.
     by_build: dict[tuple[str, str], Artifact] = {}
     for path in found:
-        for art in load_artifact(path).for_each_backend():
-            first = next((a for (sha, _), a in by_build.items() if sha == art.sha256), art)
-            if _but_backend(first) != _but_backend(art):
-                _refuse_same_bytes(plan_path, lines.get(("artifacts", pattern_of[path])), first, art)
-            by_build.setdefault((art.sha256, art.backend), art)
-    return list(by_build.values())
+        index = pattern_of[path]
+        try:
+            for art in load_artifact(path).for_each_backend():
+                first = next((a for (sha, _), a in by_build.items() if sha == art.sha256), art)
+                if _but_backend(first) != _but_backend(art):
+                    _refuse_same_bytes(plan_path, lines.get(("artifacts", index)), first, art)
+                by_build.setdefault((art.sha256, art.backend), art)
+        except UserError as problem:
+            problems.append(_from_the_plan(problem, path, f"artifacts[{index}]", plan_path,
+                                           lines.get(("artifacts", index))))
+    return list(by_build.values()), problems
+
+
+def _relative(path: Path, plan_path: Path) -> str:
+    """A build's path as the plan would write it: relative to the plan's folder when it is inside it."""
+    return path.relative_to(plan_path.parent).as_posix() if path.is_relative_to(plan_path.parent) else str(path)
+
+
+def _from_the_plan(problem: UserError, build: Path, key: str, plan_path: Path, line: int | None) -> UserError:
+    """A problem of the build file itself (its suffix, its content) told at the plan line that lists it; a
+    manifest's problem already names the manifest's file and line, and stays as it is."""
+    if problem.line is not None or problem.path is None or Path(problem.path) != build:
+        return problem
+    return UserError(f"{key}: {_relative(build, plan_path)}: {problem.message}", path=plan_path, line=line,
+                     fix=problem.fix)
 
 
 def _but_backend(art: Artifact) -> dict:
@@ -125,13 +155,25 @@ def _warn_of_stray_manifests(builds: list[Path]) -> None:
 
 def _refuse_same_bytes(plan_path: Path, line: int | None, first: Artifact, second: Artifact) -> None:
     """Cells are keyed by bytes: one build would go unmeasured, and the other inherit its history."""
-    def rel(p: Path) -> str:
-        return p.relative_to(plan_path.parent).as_posix() if p.is_relative_to(plan_path.parent) else str(p)
-    raise UserError(f"{rel(second.path)} has the same bytes as {rel(first.path)} but another manifest "
+    raise UserError(f"{_relative(second.path, plan_path)} has the same bytes as {_relative(first.path, plan_path)} "
+                    f"but another manifest "
                     f"({second.label} vs {first.label}); only one of them would be measured.", path=plan_path,
                     line=line, fix="export the second build again (a copy is the same build), or list only one of "
                                    "them (one ONNX file for several backends: backend: [ort-cpu, ort-qnn] in its "
                                    "manifest).")
+
+
+def _unknown_devices(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) -> list[UserError]:
+    """Every device id the plan names (devices, accuracy.devices) that the inventory lacks, each at its line."""
+    known = [entry.id for entry in inventory.devices]
+    listed = [] if "*" in plan.devices else [(("devices", i), d) for i, d in enumerate(plan.devices)]
+    if plan.accuracy is not None and plan.accuracy.devices:
+        listed += [(("accuracy", "devices", i), d) for i, d in enumerate(plan.accuracy.devices)]
+    return [UserError(f"{format_loc(loc)}: no device '{device_id}' in the inventory {inventory.path} "
+                      f"(known: {', '.join(known) or 'none'}).", path=plan_path,
+                      line=lines.get(loc) or lines.get(loc[:-1]),
+                      fix="correct the id in the plan, or add the device to the inventory.")
+            for loc, device_id in listed if device_id not in known]
 
 
 def select_devices(plan: Plan, inventory: Inventory) -> list[DeviceConfig]:
@@ -146,8 +188,11 @@ def _for_backend(settings: RunSettings, plan: Plan, backend: str) -> RunSettings
 
 def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) -> tuple[list[CellSpec], list[SkippedCell]]:
     """All cells of a plan, in a stable order, plus the pairs that cannot run and why."""
+    artifacts, problems = _load_artifacts(plan, plan_path, lines)
+    problems = _unknown_devices(plan, plan_path, lines, inventory) + problems
+    if problems:  # every unknown device and every bad build at once, not one per attempt
+        raise all_problems(problems)
     devices = select_devices(plan, inventory)
-    artifacts = resolve_artifacts(plan, plan_path, lines)
     _check_llm_room(plan, plan_path, lines, artifacts)
     settings = RunSettings(
         warmup_iterations=plan.warmup_iterations, iterations=plan.iterations,

@@ -32,20 +32,26 @@ DeviceIds = Annotated[list[str], AfterValidator(_each_once)]
 class Cooldown(StrictModel):
     """Wait before each cell until the hottest CPU sensor is below ``max_temp_c``."""
 
-    max_temp_c: Celsius = 45.0
-    timeout_s: Seconds = 300.0
-    poll_s: PeriodSeconds = 2.0
+    max_temp_c: Celsius = Field(45.0, description="Start a cell once the hottest CPU sensor is below this (°C).")
+    timeout_s: Seconds = Field(300.0, description="The longest to wait for the phone to cool (seconds); past it "
+                                                  "the cell goes ahead and the wait's outcome is recorded.")
+    poll_s: PeriodSeconds = Field(2.0, description="How often to read the temperature while waiting (seconds).")
 
 
 class Budgets(StrictModel):
     """P95 latency budgets in ms.  ``asr`` covers mel + encoder + decoder together."""
 
-    vad: Milliseconds | None = 10.0
-    asr: Milliseconds | None = 150.0
-    llm_npu: Milliseconds | None = 200.0
-    llm_cpu: Milliseconds | None = 500.0
-    pipeline: Milliseconds | None = 350.0  # per utterance: VAD + ASR + the LLM's next-word latency, at P95
-    pipeline_memory_mb: Megabytes | None = 1024.0  # peak RSS with every stage of a pipeline loaded
+    vad: Milliseconds | None = Field(10.0, description="P95 latency budget of a VAD build (ms); null: none.")
+    asr: Milliseconds | None = Field(150.0, description="P95 latency budget of ASR, mel + encoder + decoder "
+                                                        "together (ms); null: none.")
+    llm_npu: Milliseconds | None = Field(200.0, description="P95 latency budget of an LLM on the NPU (ms); "
+                                                            "null: none.")
+    llm_cpu: Milliseconds | None = Field(500.0, description="P95 latency budget of an LLM on the CPU (ms); "
+                                                            "null: none.")
+    pipeline: Milliseconds | None = Field(350.0, description="P95 budget per utterance of a voice pipeline: VAD + "
+                                                             "ASR + the LLM's next-word latency (ms); null: none.")
+    pipeline_memory_mb: Megabytes | None = Field(1024.0, description="Budget of a pipeline's peak resident memory "
+                                                                     "with every stage loaded (MB); null: none.")
 
 
 # The stage (the manifest's 'stage') each role of a chain takes: an encoder must be an encoder build, etc.
@@ -65,13 +71,17 @@ class Chain(StrictModel):
     each stage's time and their total are stored per utterance.
     """
 
-    name: str = Field(min_length=1)
-    mel: PathText | None = None
-    encoder: PathText | None = None
-    decoder: PathText | None = None
-    model: PathText | None = None
-    vad: PathText | None = None  # a Silero VAD build (.onnx)
-    llm: PathText | None = None  # an LLM build (.pte with a tokenizer companion)
+    name: str = Field(min_length=1, description="The chain's name, as reports show it.")
+    mel: PathText | None = Field(None, description="The log-mel build (path relative to the plan); with "
+                                                   "encoder and decoder.")
+    encoder: PathText | None = Field(None, description="The ASR encoder build (path relative to the plan).")
+    decoder: PathText | None = Field(None, description="The ASR decoder-step build (path relative to the plan).")
+    model: PathText | None = Field(None, description="One bundled ASR build instead of mel + encoder + decoder "
+                                                     "(path relative to the plan).")
+    vad: PathText | None = Field(None, description="A Silero VAD build (.onnx, path relative to the plan); with "
+                                                   "llm, makes the chain a voice pipeline.")
+    llm: PathText | None = Field(None, description="An LLM build (.pte with a tokenizer companion, path relative "
+                                                   "to the plan); with vad, makes the chain a voice pipeline.")
 
     @model_validator(mode="after")
     def _one_form(self) -> "Chain":
@@ -98,47 +108,64 @@ class Chain(StrictModel):
 class Accuracy(StrictModel):
     """Transcribe a corpus through each chain on each device; WER is scored from the stored transcripts."""
 
-    corpus: PathText
-    chains: list[Chain] = Field(min_length=1)
-    devices: DeviceIds | None = None  # default: the plan's devices
-    limit: PositiveCount | None = None  # only the first N utterances
+    corpus: PathText = Field(description="The corpus to transcribe: a folder or manifest of audio with "
+                                         "reference transcripts (path relative to the plan).")
+    chains: list[Chain] = Field(min_length=1, description="The ASR builds to transcribe with, one chain each.")
+    devices: DeviceIds | None = Field(None, description="Inventory ids of the devices to transcribe on; "
+                                                        "default: the plan's devices.")
+    limit: PositiveCount | None = Field(None, description="Transcribe only the first N utterances of the corpus; "
+                                                          "default: all.")
 
 
 class Llm(StrictModel):
     """How LLM builds are driven: next-word prediction is a short prompt and a few new tokens."""
 
-    prompt: str = Field(default="The weather today is", min_length=1)
-    seq_len: Int = Field(default=16, ge=2, le=4096)  # prompt + generated tokens (llama_main's --seq_len)
+    prompt: str = Field(default="The weather today is", min_length=1,
+                        description="The text an LLM build continues when measured.")
+    seq_len: Int = Field(default=16, ge=2, le=4096,
+                         description="Prompt + generated tokens, in tokens (llama_main's --seq_len).")
 
 
 class Plan(StrictModel):
     """What to measure.  Paths are relative to the plan file."""
 
-    name: str = Field(min_length=1)
-    description: str = ""
-    inventory: LocalPath | None = None
-    devices: DeviceIds = Field(default=["*"], min_length=1)
-    artifacts: list[PathText] = []
-    warmup_iterations: Count = Field(default=5, le=100_000)  # per run
-    iterations: PositiveCount = Field(default=30, le=1_000_000)  # measured, per run
+    name: str = Field(min_length=1, description="The plan's name; runs and reports are filed under it.")
+    description: str = Field("", description="Free text shown in reports.")
+    inventory: LocalPath | None = Field(None, description="The inventory (devices.yaml) to use, relative to the "
+                                                          "plan; default: the project's.")
+    devices: DeviceIds = Field(default=["*"], min_length=1,
+                               description="Inventory ids of the devices to measure on; \"*\": every device.")
+    artifacts: list[PathText] = Field([], description="Model builds to measure (paths relative to the plan; "
+                                                      "globs allowed), each with its manifest.")
+    warmup_iterations: Count = Field(default=5, le=100_000,
+                                     description="Unmeasured iterations at the start of each run.")
+    iterations: PositiveCount = Field(default=30, le=1_000_000, description="Measured iterations per run.")
     # Separate processes (host) or runner invocations (phones) per cell: the noise that decides whether
     # tomorrow looks like today lives between processes, not between iterations of one process.
-    runs: PositiveCount = Field(default=DEFAULT_RUNS, le=1000)
+    runs: PositiveCount = Field(default=DEFAULT_RUNS, le=1000,
+                                description="Separate processes (host) or runner invocations (phones) per cell.")
     # Per cell, after its measured runs: separate runs with the runtime's operator profiler on (host builds), so
     # the report can say which operators the time went to; their overhead never touches the latency samples.
     # 0 turns profiling off.
-    profile_runs: Count = Field(default=1, le=100)
-    threads: Threads | None = None
-    timeout_s: Seconds = 600.0
-    cooldown: Cooldown | None = None
-    thermal_period_s: PeriodSeconds = 1.0
-    budgets_p95_ms: Budgets = Budgets()
-    accuracy: Accuracy | None = None
-    llm: Llm = Llm()
-    seed: Seed = 0
+    profile_runs: Count = Field(default=1, le=100, description="Extra runs per cell with the operator profiler "
+                                                               "on (host builds); 0 turns profiling off.")
+    threads: Threads | None = Field(None, description="CPU threads the runtime may use; default: the runtime's "
+                                                      "own choice.")
+    timeout_s: Seconds = Field(600.0, description="The longest one runner invocation may take (seconds); past it, "
+                                                  "it is killed and the cell fails.")
+    cooldown: Cooldown | None = Field(None, description="Wait before each cell until the device has cooled; "
+                                                        "default: no waiting.")
+    thermal_period_s: PeriodSeconds = Field(1.0, description="How often temperatures are sampled during a cell "
+                                                             "(seconds).")
+    budgets_p95_ms: Budgets = Field(Budgets(), description="P95 latency budgets per kind of build (ms); a cell "
+                                                           "over its budget is flagged.")
+    accuracy: Accuracy | None = Field(None, description="Transcribe a corpus and score its word error rate.")
+    llm: Llm = Field(Llm(), description="How LLM builds are driven.")
+    seed: Seed = Field(0, description="Seed of the random inputs, so runs compare.")
     # One power mode for both QNN paths (qnn_executor_runner and ONNX Runtime's QNN EP), so their cells compare;
     # burst is the exporter's default. Recorded in each QNN cell's settings: a change is "not comparable".
-    htp_performance_mode: HtpPerformanceMode = "burst"
+    htp_performance_mode: HtpPerformanceMode = Field("burst", description="The Hexagon NPU's power mode for "
+                                                                         "both QNN paths.")
 
     @model_validator(mode="after")
     def _something_to_do(self) -> "Plan":

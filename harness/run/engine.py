@@ -190,6 +190,10 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
     plan, plan_sha, lines = load_plan(plan_path)
     if plan.inventory is not None:
         inventory_path = plan_path.parent / plan.inventory
+    elif inventory_path is not None:  # the project's (or HARNESS_INVENTORY's): missing, say where it looked
+        from harness.project import refuse_missing_default_inventory
+
+        refuse_missing_default_inventory(inventory_path)
     inventory = load_inventory(inventory_path or Path("devices.yaml"))
     cells, skipped = expand_plan(plan, plan_path, lines, inventory)
     if calibration:

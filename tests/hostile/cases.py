@@ -231,6 +231,16 @@ def _(root):
             "and 3 more problems in this file.")
 
 
+@case("bad input", "plan: an unknown device and a build that is no model, both told at the plan's lines at once "
+                   "(showed the inventory's file, then the build's path alone)")
+def _(root):
+    lab(root)
+    (root / "plan.yaml").write_text("name: lab\ndevices: [host, nophone]\ninventory: devices.yaml\n"
+                                    "artifacts: [/etc/passwd]\n")
+    bad_run(root, "plan.yaml:2: devices[1]: no device 'nophone'", "known: host",
+            "plan.yaml:4: artifacts[0]: /etc/passwd: unknown model suffix")
+
+
 @case("bad input", "inventory: a problem in each of two entries, both named")
 def _(root):
     lab(root)
@@ -247,6 +257,49 @@ def _(root):
         proc = cli(*argv, cwd=away)
         expect_user_error(proc, "no database at reports/harness.db", f"no harness project in {away}", "HARNESS_DB")
         assert list(away.iterdir()) == [], f"{argv} left {list(away.iterdir())}"
+
+
+@case("bad input", "harness.toml: a folder, a FIFO or a broken link (was skipped: 'no harness project in ...')")
+def _(root):
+    for kind, make in (("a folder", Path.mkdir), ("a FIFO", os.mkfifo),
+                       ("a broken link", lambda path: path.symlink_to(root / "nowhere"))):
+        folder = root / kind.replace(" ", "-")
+        folder.mkdir()
+        make(folder / "harness.toml")
+        expect_user_error(cli("runs", cwd=folder), f"harness.toml in {folder} is {kind}", "remove it")
+        assert sorted(p.name for p in folder.iterdir()) == ["harness.toml"]
+
+
+@case("bad input", "harness.toml: a number and a table where paths go (said: Input is not a valid path for "
+                   "<class 'pathlib.Path'>)")
+def _(root):
+    (root / "harness.toml").write_text("inventory = 3\n[db]\nx = 1\n")
+    proc = cli("runs", cwd=root)
+    expect_user_error(proc, "harness.toml:1: inventory: must be a path (text), not a number",
+                      "harness.toml:2: db: must be a path (text), not a mapping")
+    assert "class" not in proc.stderr and sorted(p.name for p in root.iterdir()) == ["harness.toml"]
+
+
+@case("bad input", "runs --db naming a missing file inside a project whose db it is (said: 'the database of the "
+                   "project in ...')")
+def _(root):
+    (root / "harness.toml").write_text('db = "my.db"\n')
+    proc = cli("runs", "--db", "my.db", cwd=root)
+    expect_user_error(proc, f"no database at {root / 'my.db'} (given by --db)")
+    assert "the database of the project" not in proc.stderr and sorted(p.name for p in root.iterdir()) == [
+        "harness.toml"]
+
+
+@case("bad input", "run: a plan without an inventory, outside any project (said: 'devices.yaml: file not found')")
+def _(root):
+    lab(root)
+    away = root / "away"
+    away.mkdir()
+    plan = away / "plan.yaml"
+    plan.write_text((root / "plan.yaml").read_text().replace("inventory: devices.yaml\n", ""))
+    proc = cli("run", str(plan), "--db", str(root / "h.db"), cwd=away)
+    expect_user_error(proc, f"no harness project in {away}", "HARNESS_INVENTORY")
+    assert sorted(p.name for p in away.iterdir()) == ["plan.yaml"]
 
 
 @case("bad input", "harness.toml: a misspelt key, and a value that is not TOML")
