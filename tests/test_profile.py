@@ -548,3 +548,33 @@ def test_a_subgraphs_nodes_are_nested_under_their_if_and_counted_once(tmp_path):
     order = [r.name for r, _ in rows]
     assert order.index("branch › heavy_matmul") == order.index("branch") + 1
     assert coverage([profile], "ort-cpu").operator_share == 1  # of the 3 top-level operators
+
+
+def test_an_operator_card_reads_the_median_inference_and_the_profiled_total_beside_the_p50():
+    from types import SimpleNamespace
+
+    from harness.profile.records import OperatorTime, Profile
+    from harness.report.model import CellView
+
+    # Four profiled inferences of one operator: a 10 ms first call, then 1 ms each.  total/calls read 3.25 ms per
+    # inference (before: the table's only figure); the median inference is 1 ms.
+    slow_first = Profile(iterations=4, operators_ms=[10.0, 1.0, 1.0, 1.0],
+                         operators=[OperatorTime("gemm", "CPUExecutionProvider", 4, 13.0, 1.0, "Gemm"),
+                                    OperatorTime("tiny", "CPUExecutionProvider", 4, 0.016, 0.004, "Add")])
+    view = CellView(cell=SimpleNamespace(profiles=[slow_first]), summary=SimpleNamespace(p50_ms=0.9))
+    (gemm, _), (tiny, tiny_share) = view.top_operators
+    assert gemm.median_per_inference_ms == pytest.approx(1.0) and gemm.per_inference_ms == pytest.approx(3.25)
+    assert view.profiled_against_p50 == "profiled total 1.00 ms vs cell P50 0.900 ms"
+    # A sub-0.01 ms operator reads to 3 significant figures, not "0.00" beside its share.
+    from harness.report.model import op_ms
+
+    assert op_ms(tiny.median_per_inference_ms) == "0.00400" and tiny_share > 0
+
+
+def test_a_long_or_bidi_laden_node_name_is_cut_and_escaped():
+    from harness.profile.records import SHOWN_NAME_MAX_CHARS, shown_name
+
+    shown = shown_name("evil\u202e" + "x" * 5000)
+    # Before, the 5000 characters and the raw U+202E (which reverses what follows on screen) went into the table.
+    assert len(shown) == SHOWN_NAME_MAX_CHARS and shown.endswith("…") and shown.startswith("evil\\u202e")
+    assert shown_name("/enc/Gemm") == "/enc/Gemm"

@@ -314,5 +314,5 @@ def operator_rows(operators: list[CellOperator]) -> list[tuple[CellOperator, flo
 def op_ms(value: float) -> str:
     """An operator's milliseconds to 3 significant figures (0.00412, 0.563, 12.3): a sub-0.01 ms operator does not
     read 0.00 beside its share."""
-    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+    return f"{value:#.3g}" if value < 100 else f"{value:.0f}"
 
