@@ -333,7 +333,10 @@ def test_an_operator_only_one_build_has_counts_whole_and_no_change_says_so():
 
     diff = operator_diff([_op("gemm", 4.0)], [_op("gemm", 1.0), _op("dequant", 0.5, "portable CPU")])
     assert diff.change_ms == pytest.approx(-2.5) and [c.name for c in diff.top] == ["gemm"]
-    assert diff.explained_share == pytest.approx(3.0 / 2.5)
+    # gemm alone moved -3 ms of a -2.5 ms change: before, "explain 120%"; now no share, and the added one is named.
+    assert diff.explained_share is None and [c.name for c in diff.added] == ["dequant"]
+    assert diff.reading() == ("gemm (-3 ms) moved more than the whole -2.5 ms change (other operators moved the "
+                              "other way); added: dequant (+0.5 ms)")
     assert operator_diff([_op("gemm", 4.0)], [_op("gemm", 4.0)]).reading() == "no change in profiled time"
 
 
@@ -347,7 +350,8 @@ def test_the_int4_against_int8_row_names_the_operators_that_explain_the_change()
                 for i in range(3)]
         artifact = {"model": "m", "stage": "asr-encoder", "format": "pte", "backend": "xnnpack",
                     "quantization": quant, "size_bytes": 100}
-        return SimpleNamespace(cell=SimpleNamespace(device_id="host", artifact=artifact, runs=runs), summary=object(),
+        return SimpleNamespace(cell=SimpleNamespace(device_id="host", artifact=artifact, runs=runs, profiles=[]),
+                               summary=object(),
                                role="", operators=[_op("layer", layer_ms), _op("head", 1.0)])
 
     data = SimpleNamespace(cells=[view("int8", 2.0, 3.0), view("int4", 5.0, 6.0)], comparisons=[])
@@ -410,3 +414,167 @@ def test_a_profile_with_a_mistyped_operator_is_refused_before_the_store():
 
     with pytest.raises(ValueError, match="mistyped"):
         parse_profile(RESULT_PREFIX + json.dumps(broken))
+
+
+def _matmul_chain(path: Path, widths: list[int]) -> Path:
+    """A real ONNX chain of MatMuls named as torch's exporter names them (/linear_<i>/MatMul), x (64, widths[0])."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes, weights, previous = [], [], "x"
+    for i, (rows, cols) in enumerate(zip(widths, widths[1:])):
+        weights.append(numpy_helper.from_array(rng.random((rows, cols), dtype=np.float32), f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [previous, f"w{i}"], [f"y{i}"], name=f"/linear_{i}/MatMul"))
+        previous = f"y{i}"
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, widths[0]])],
+                              [helper.make_tensor_value_info(previous, TensorProto.FLOAT, [64, widths[-1]])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _profiled_ort(model: Path, folder: Path, shape: tuple[int, ...], runs: int = 6):
+    """A real ORT profiling run of ``model`` as a stored Profile (the first call a warm-up)."""
+    import onnxruntime as ort
+
+    from harness.profile.records import Profile
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(folder / model.stem)
+    session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    for _ in range(runs):
+        session.run(None, {session.get_inputs()[0].name: np.ones(shape, dtype=np.float32)})
+    text = Path(session.end_profiling()).read_text()
+    return Profile(iterations=runs - 1, operators=parse_ort_profile(text, 1), operators_ms=ort_run_totals(text, 1))
+
+
+def test_operators_pair_across_a_dynamic_quantized_and_a_float_build(tmp_path):
+    # The tester's case: INT8 names its layer /linear_2/MatMul_quant (DynamicQuantizeMatMul), the float build
+    # /linear_2/MatMul.  Matched by name, nothing paired: each side's operators counted whole, the top 3 "explained"
+    # far over 100% of the change.
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from harness.profile.diff import operator_diff
+    from harness.profile.records import merged, profile_noise_ms
+
+    quantize_dynamic(str(_matmul_chain(tmp_path / "base.onnx", [256, 256, 256, 256])), str(tmp_path / "int8.onnx"),
+                     weight_type=QuantType.QInt8)
+    heavier = _matmul_chain(tmp_path / "float.onnx", [256, 256, 256, 16384])  # its last layer 64x heavier
+    a = _profiled_ort(tmp_path / "int8.onnx", tmp_path, (64, 256))
+    b = _profiled_ort(heavier, tmp_path, (64, 256))
+    assert "DynamicQuantizeMatMul" in {r.op_type for r in a.operators}  # really two different graphs
+    diff = operator_diff(merged([a]), merged([b]), noise_ms=max(profile_noise_ms([a]), profile_noise_ms([b])))
+    first = diff.top[0]
+    assert (first.a_name, first.b_name) == ("/linear_2/MatMul_quant", "/linear_2/MatMul")
+    assert 0 < diff.explained_share <= 1 and not diff.added and not diff.removed
+    assert diff.reading().startswith("top ") and "(was /linear_2/MatMul_quant)" in diff.reading()
+
+
+def test_pairing_key_takes_off_quantizer_exporter_and_fusion_marks():
+    from harness.profile.diff import pairing_key
+
+    # The tester's INT8/INT4 names, and ORT's fused names, each pair with the plain layer's.
+    assert pairing_key("node_linear_32_MatMul_quant") == pairing_key("node_linear_32") == "node_linear_32"
+    assert pairing_key("fused /enc/Gemm") == pairing_key("/enc/Gemm")
+    assert pairing_key("/enc/Gather_1/GatherSliceToSplitFusion") == pairing_key("/enc/Gather_1")
+    assert pairing_key("/enc/MatMul_Q4") == pairing_key("/enc/MatMul")
+    assert pairing_key("/linear_1/MatMul") != pairing_key("/linear_10/MatMul")
+
+
+def test_a_change_within_the_profiles_noise_is_not_put_on_operators():
+    from harness.profile.diff import operator_diff
+
+    diff = operator_diff([_op("a", 1.0), _op("b", 1.0)], [_op("a", 1.2), _op("b", 0.9)], noise_ms=0.2)
+    # +0.1 ms against a spread of 0.2 ms: before, "top operator explains 200%" of a change that is noise.
+    assert diff.explained_share is None and not diff.top
+    assert diff.reading() == ("the operators do not explain this change (+0.1 ms, within the profiles' own spread "
+                              "of ±0.2 ms)")
+
+
+def test_an_operator_only_one_build_has_is_listed_as_added_or_removed():
+    from harness.profile.diff import operator_diff
+
+    a = [_op("layer", 2.0), _op("old_norm", 0.3)]
+    b = [_op("layer_quant", 3.0), _op("dequant", 0.5, "portable CPU")]
+    diff = operator_diff(a, b)
+    # Before, neither list existed: an operator one side lacked was only a delta among the others.
+    assert [c.name for c in diff.added] == ["dequant"] and [c.name for c in diff.removed] == ["old_norm"]
+    assert [c.label() for c in diff.top] == ["layer_quant (was layer)"]
+    assert diff.reading().endswith("; added: dequant (+0.5 ms); removed: old_norm (-0.3 ms)")
+
+
+def _if_model(path: Path) -> Path:
+    """The tester's model: ReduceSum -> Greater -> If, whose then-branch is a 512x512 MatMul named heavy_matmul."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.random.default_rng(0).random((512, 512), dtype=np.float32), "w")
+    out = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
+    then = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="heavy_matmul")], "then", [],
+                             [out("y")])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["z"], name="light")], "else", [], [out("z")])
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], name="sum", keepdims=0),
+             helper.make_node("Greater", ["s", "zero"], ["c"], name="positive"),
+             helper.make_node("If", ["c"], ["out"], name="branch", then_branch=then, else_branch=other)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 512])],
+                              [out("out")], [weight, numpy_helper.from_array(np.array(0, np.float32), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_subgraphs_nodes_are_nested_under_their_if_and_counted_once(tmp_path):
+    from harness.profile.coverage import coverage
+    from harness.profile.records import merged, top_level
+    from harness.report.model import operator_rows
+
+    profile = _profiled_ort(_if_model(tmp_path / "if.onnx"), tmp_path, (1, 512))
+    names = {r.name for r in profile.operators}
+    # Before, heavy_matmul was a top-level operator beside its If, whose time already holds it: counted twice.
+    assert names == {"sum", "positive", "branch", "branch › heavy_matmul"}
+    by_name = {r.name: r for r in profile.operators}
+    assert by_name["branch › heavy_matmul"].total_ms <= by_name["branch"].total_ms
+    operators = merged([profile])
+    top_ms = sum(r.per_inference_ms for r in top_level(operators))
+    assert top_ms == pytest.approx(sum(profile.operators_ms) / profile.iterations)  # totals: top level only
+    assert sum(profile.operators_ms) / profile.iterations < sum(r.per_inference_ms for r in operators)
+    rows = operator_rows(operators)
+    assert sum(share for r, share in rows if not r.nested) == pytest.approx(1)
+    # The subgraph's node comes right after its If in the table.
+    order = [r.name for r, _ in rows]
+    assert order.index("branch › heavy_matmul") == order.index("branch") + 1
+    assert coverage([profile], "ort-cpu").operator_share == 1  # of the 3 top-level operators
+
+
+def test_an_operator_card_reads_the_median_inference_and_the_profiled_total_beside_the_p50():
+    from types import SimpleNamespace
+
+    from harness.profile.records import OperatorTime, Profile
+    from harness.report.model import CellView
+
+    # Four profiled inferences of one operator: a 10 ms first call, then 1 ms each.  total/calls read 3.25 ms per
+    # inference (before: the table's only figure); the median inference is 1 ms.
+    slow_first = Profile(iterations=4, operators_ms=[10.0, 1.0, 1.0, 1.0],
+                         operators=[OperatorTime("gemm", "CPUExecutionProvider", 4, 13.0, 1.0, "Gemm"),
+                                    OperatorTime("tiny", "CPUExecutionProvider", 4, 0.016, 0.004, "Add")])
+    view = CellView(cell=SimpleNamespace(profiles=[slow_first]), summary=SimpleNamespace(p50_ms=0.9))
+    (gemm, _), (tiny, tiny_share) = view.top_operators
+    assert gemm.median_per_inference_ms == pytest.approx(1.0) and gemm.per_inference_ms == pytest.approx(3.25)
+    assert view.profiled_against_p50 == "profiled total 1.00 ms vs cell P50 0.900 ms"
+    # A sub-0.01 ms operator reads to 3 significant figures, not "0.00" beside its share.
+    from harness.report.model import op_ms
+
+    assert op_ms(tiny.median_per_inference_ms) == "0.00400" and tiny_share > 0
+
+
+def test_a_long_or_bidi_laden_node_name_is_cut_and_escaped():
+    from harness.profile.records import SHOWN_NAME_MAX_CHARS, shown_name
+
+    shown = shown_name("evil\u202e" + "x" * 5000)
+    # Before, the 5000 characters and the raw U+202E (which reverses what follows on screen) went into the table.
+    assert len(shown) == SHOWN_NAME_MAX_CHARS and shown.endswith("…") and shown.startswith("evil\\u202e")
+    assert shown_name("/enc/Gemm") == "/enc/Gemm"

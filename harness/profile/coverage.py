@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.profile.records import PORTABLE_CPU, UNNAMED_DELEGATE, CellOperator, Profile, merged
+from harness.profile.records import PORTABLE_CPU, UNNAMED_DELEGATE, CellOperator, Profile, merged, top_level
 
 # A build made for a delegate that spends this share of its profiled time or more on the CPU fallback is flagged:
 # the delegate did not take part of the graph, and the latency is mostly that part's.
@@ -44,7 +44,7 @@ class Coverage:
 
 def coverage(profiles: list[Profile], build_backend: str) -> Coverage | None:
     """The coverage of a cell's profiling runs for a build made for ``build_backend``; None without operators."""
-    operators = merged(profiles)
+    operators = top_level(merged(profiles))  # a subgraph's nodes are inside their If's time already
     if not operators:
         return None
     intended = INTENDED.get(build_backend, build_backend)

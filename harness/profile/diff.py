@@ -1,20 +1,47 @@
 """Which operators explain a latency change between two profiled cells of one model (INT4 against INT8, tonight
-against a baseline): per operator, the change of its time per inference, and the share of the whole change the
-largest few carry."""
+against a baseline): operators paired across the two builds, per pair the change of its time per inference, and
+the share of the whole change the largest few carry.
+
+Two builds of one model name their nodes differently: a dynamic-quantized MatMul is ``<node>_quant``
+(DynamicQuantizeMatMul), an INT4 one ``<node>_Q4`` (MatMulNBits), an exporter's ``node_linear_32_MatMul`` is
+another's ``node_linear_32`` (Gemm), ORT's optimizer fuses into ``fused <node>`` or ``<node>/...Fusion``.  Names
+are compared with those marks taken off (:func:`pairing_key`); what is left unpaired is paired by operator kind
+when each build has exactly one of that kind, else listed as added (only B has it) or removed (only A has it).
+"""
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from dataclasses import dataclass
 
-from harness.profile.records import CellOperator
+from harness.profile.records import CellOperator, shown_name, top_level
 from harness.words import counted
 
 TOP_OPERATORS = 3  # "the top 3 operators explain X% of the change"
+LISTED_APART = 3  # added and removed operators named in the reading, largest first
+
+# What a quantizer, an exporter or ORT's graph optimizer adds to a node's name, taken off (repeatedly) to pair it.
+_PREFIXES = re.compile(r"^(fused )+")
+_SUFFIXES = re.compile(r"(_quant|_Q4|_Q8|_MatMulNBits|[/_](MatMul|Gemm|MatMulInteger|MatMulAddFusion)"
+                       r"|/[A-Za-z]+Fusion|_fused)$")
+
+
+def pairing_key(name: str) -> str:
+    """A node's name without quantization, op-kind and fusion marks: the same for one layer in every build."""
+    key = _PREFIXES.sub("", name)
+    while True:
+        shorter = _SUFFIXES.sub("", key)
+        if shorter == key or not shorter:
+            return key
+        key = shorter
 
 
 @dataclass(frozen=True)
 class OperatorChange:
-    name: str
+    name: str  # B's name (A's when only A has it)
+    a_name: str  # A's name; "" when A has no such operator
+    b_name: str  # B's name; "" when B has no such operator
     backend: str  # where it ran in B (in A when B has it not)
     a_ms: float  # per inference; 0 where that cell has no such operator
     b_ms: float
@@ -23,32 +50,98 @@ class OperatorChange:
     def delta_ms(self) -> float:
         return self.b_ms - self.a_ms
 
+    def label(self) -> str:
+        """"node_linear_32 (INT8: node_linear_32_MatMul_quant)" when the builds name it differently."""
+        both = self.a_name and self.b_name and self.a_name != self.b_name
+        return f"{shown_name(self.b_name)} (was {shown_name(self.a_name)})" if both else shown_name(self.name)
+
 
 @dataclass(frozen=True)
 class OperatorDiff:
     change_ms: float  # B's profiled time per inference minus A's
-    top: list[OperatorChange]  # the operators that moved most in the change's direction, largest first
-    explained_share: float | None  # of change_ms the top ones carry; None when nothing changed
+    top: list[OperatorChange]  # paired operators that moved most in the change's direction, largest first
+    explained_share: float | None  # of change_ms the top ones carry (0-1); None when the operators do not explain
+    # it (within noise) or the top one alone moved more than all of it
+    added: list[OperatorChange]  # only in B, slowest first
+    removed: list[OperatorChange]  # only in A, slowest first
+    noise_ms: float = 0.0  # how much the profiles' own summed operator time moves between inferences
 
     def reading(self) -> str:
-        """One line: "top 3 operators explain 84% of the +1.2 ms change: X (+0.9 ms), ..."."""
-        if self.explained_share is None or not self.top:
+        """One line: "top 3 operators explain 84% of the +1.2 ms change: X (+0.9 ms), ...; added: ..."."""
+        apart = "".join(f"; {word}: " + ", ".join(f"{c.label()} ({c.delta_ms:+.3g} ms)" for c in group[:LISTED_APART])
+                        for word, group in (("added", self.added), ("removed", self.removed)) if group)
+        if self.change_ms == 0 and not apart:
             return "no change in profiled time"
-        named = ", ".join(f"{c.name} ({c.delta_ms:+.3g} ms)" for c in self.top)
+        if self.explained_share is None and self.top:  # they moved more than the change: no share over 100%
+            named = ", ".join(f"{c.label()} ({c.delta_ms:+.3g} ms)" for c in self.top)
+            return (f"{named} moved more than the whole {self.change_ms:+.3g} ms change (other operators moved the "
+                    f"other way){apart}")
+        if self.explained_share is None or not self.top:
+            spread = f", within the profiles' own spread of ±{self.noise_ms:.3g} ms" if self.noise_ms else ""
+            return f"the operators do not explain this change ({self.change_ms:+.3g} ms{spread}){apart}"
+        named = ", ".join(f"{c.label()} ({c.delta_ms:+.3g} ms)" for c in self.top)
         who = f"top {counted(len(self.top), 'operator')} explain" if len(self.top) > 1 else "top operator explains"
-        return f"{who} {self.explained_share:.0%} of the {self.change_ms:+.3g} ms change: {named}"
+        return f"{who} {self.explained_share:.0%} of the {self.change_ms:+.3g} ms change: {named}{apart}"
 
 
-def operator_diff(a: list[CellOperator], b: list[CellOperator], top: int = TOP_OPERATORS) -> OperatorDiff:
-    """B against A, operators matched by name (an operator one side lacks counts 0 there)."""
-    a_by, b_by = {r.name: r for r in a}, {r.name: r for r in b}
-    changes = [OperatorChange(name, (b_by.get(name) or a_by[name]).backend,
-                              a_by[name].per_inference_ms if name in a_by else 0.0,
-                              b_by[name].per_inference_ms if name in b_by else 0.0)
-               for name in sorted(a_by.keys() | b_by.keys())]
-    change_ms = sum(c.b_ms for c in changes) - sum(c.a_ms for c in changes)
-    if change_ms == 0:
-        return OperatorDiff(0.0, [], None)
+def operator_diff(a: list[CellOperator], b: list[CellOperator], top: int = TOP_OPERATORS,
+                  noise_ms: float = 0.0) -> OperatorDiff:
+    """B against A over their top-level operators (a subgraph's nodes are inside their parent's time), paired by
+    :func:`pairing_key`, then by a kind each has once.  A change no larger than ``noise_ms`` (the profiles' own
+    spread) is not explained; the top operators' share is never put over 100% (when others moved the other way,
+    only the operators that carry the change within it are named)."""
+    changes = _paired(top_level(a), top_level(b))
+    change_ms = sum(c.delta_ms for c in changes)
+    added = sorted((c for c in changes if not c.a_name), key=lambda c: -c.b_ms)
+    removed = sorted((c for c in changes if not c.b_name), key=lambda c: -c.a_ms)
+    if change_ms == 0 or abs(change_ms) <= noise_ms:
+        return OperatorDiff(change_ms, [], None, added, removed, noise_ms)
     direction = 1 if change_ms > 0 else -1
-    leading = sorted((c for c in changes if c.delta_ms * direction > 0), key=lambda c: -abs(c.delta_ms))[:top]
-    return OperatorDiff(change_ms, leading, sum(c.delta_ms for c in leading) / change_ms)
+    moving = sorted((c for c in changes if c.a_name and c.b_name and c.delta_ms * direction > 0),
+                    key=lambda c: -abs(c.delta_ms))
+    leading: list[OperatorChange] = []
+    for change in moving:
+        if len(leading) == top or abs(sum(c.delta_ms for c in leading) + change.delta_ms) > abs(change_ms):
+            break
+        leading.append(change)
+    if not leading:  # the largest mover alone is more than the change: named, without a share
+        return OperatorDiff(change_ms, moving[:top], None, added, removed, noise_ms)
+    return OperatorDiff(change_ms, leading, sum(c.delta_ms for c in leading) / change_ms, added, removed, noise_ms)
+
+
+def _paired(a: list[CellOperator], b: list[CellOperator]) -> list[OperatorChange]:
+    a_by, b_by = _by_key(a), _by_key(b)
+    pairs = [(a_by.pop(key), b_by.pop(key)) for key in sorted(a_by.keys() & b_by.keys())]
+    # What is left: one operator of a kind on each side is that kind's pair (INT8's lone DynamicQuantizeMatMul
+    # and INT4's lone MatMulNBits are not: their kinds differ, and they stay added/removed).
+    a_kind, b_kind = _by_kind(a_by.values()), _by_kind(b_by.values())
+    for kind in sorted(a_kind.keys() & b_kind.keys()):
+        if len(a_kind[kind]) == len(b_kind[kind]) == 1:
+            ra, rb = a_kind[kind][0], b_kind[kind][0]
+            pairs.append((ra, rb))
+            a_by.pop(pairing_key(ra[0].name)), b_by.pop(pairing_key(rb[0].name))
+    pairs += [(ra, []) for ra in a_by.values()] + [([], rb) for rb in b_by.values()]
+    return [_change(ra, rb) for ra, rb in pairs]
+
+
+def _by_key(operators: list[CellOperator]) -> dict[str, list[CellOperator]]:
+    """Operators grouped by pairing key (a quantized layer's several nodes sharing one are counted together)."""
+    out: dict[str, list[CellOperator]] = defaultdict(list)
+    for r in operators:
+        out[pairing_key(r.name)].append(r)
+    return dict(out)
+
+
+def _by_kind(groups) -> dict[str, list[list[CellOperator]]]:
+    out: dict[str, list[list[CellOperator]]] = defaultdict(list)
+    for group in groups:
+        kinds = {r.op_type for r in group}
+        if len(kinds) == 1 and "" not in kinds:
+            out[kinds.pop()].append(group)
+    return out
+
+
+def _change(a: list[CellOperator], b: list[CellOperator]) -> OperatorChange:
+    a_name, b_name = " + ".join(r.name for r in a), " + ".join(r.name for r in b)
+    return OperatorChange(name=b_name or a_name, a_name=a_name, b_name=b_name, backend=(b or a)[0].backend,
+                          a_ms=sum(r.per_inference_ms for r in a), b_ms=sum(r.per_inference_ms for r in b))

@@ -6,10 +6,33 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from harness.termsafe import term_safe
+
 # The backend name of an operator ExecuTorch ran itself (not inside a delegate): its portable/optimized kernels.
 PORTABLE_CPU = "portable CPU"
 # A delegate call whose backend the profile does not name (an ETDump read without the build's ETRecord).
 UNNAMED_DELEGATE = "delegate"
+# Between a control-flow node and a node of its subgraph in a name ("branch › heavy_matmul"): the subgraph's time is
+# inside its parent's, so a nested operator is shown but never counted again in a total or a share.
+NESTING = " › "
+
+
+def nested_name(parent: str, name: str) -> str:
+    return f"{parent}{NESTING}{name}"
+
+
+def is_nested(name: str) -> bool:
+    return NESTING in name
+
+
+SHOWN_NAME_MAX_CHARS = 80  # a generated node name can run to thousands of characters
+
+
+def shown_name(name: str) -> str:
+    """A node name fit for a table cell or a line: its controls (a bidi override U+202E) shown as escapes, as on
+    the terminal, and cut with an ellipsis past SHOWN_NAME_MAX_CHARS (a report's title keeps it whole)."""
+    safe = term_safe(name)
+    return safe if len(safe) <= SHOWN_NAME_MAX_CHARS else safe[:SHOWN_NAME_MAX_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,17 @@ class CellOperator:
     per_inference_ms: float
     median_ms: float
 
+    @property
+    def nested(self) -> bool:
+        """Inside a control-flow node's subgraph: its time is already in its parent's."""
+        return is_nested(self.name)
+
+    @property
+    def median_per_inference_ms(self) -> float:
+        """Its median call times its calls per inference: unlike ``per_inference_ms`` (a total over a few profiled
+        inferences), one slow first call does not dominate it."""
+        return self.median_ms * self.calls_per_inference
+
 
 def merged(profiles: list[Profile]) -> list[CellOperator]:
     """A cell's operators over all its profiling runs (the median over runs of each figure), slowest first."""
@@ -86,3 +120,25 @@ def merged(profiles: list[Profile]) -> list[CellOperator]:
                         median_ms=statistics.median(v[2] for v in values))
            for (name, backend), values in per_run.items()]
     return sorted(out, key=lambda r: (-r.per_inference_ms, r.name))
+
+
+def top_level(operators: list[CellOperator]) -> list[CellOperator]:
+    """The operators whose times add up to an inference's: none inside a control-flow node's subgraph."""
+    return [r for r in operators if not r.nested]
+
+
+def profiled_total_ms(profiles: list[Profile]) -> float | None:
+    """The median over a cell's profiled inferences of their summed top-level operator time, ms."""
+    values = [ms for profile in profiles for ms in profile.operators_ms]
+    return statistics.median(values) if values else None
+
+
+def profile_noise_ms(profiles: list[Profile]) -> float:
+    """How much a cell's summed operator time moves between its own profiled inferences: the median absolute
+    deviation from their median, ms (0 with fewer than two).  A change between two cells smaller than this is
+    not something their operators can explain."""
+    values = [ms for profile in profiles for ms in profile.operators_ms]
+    if len(values) < 2:
+        return 0.0
+    centre = statistics.median(values)
+    return statistics.median(abs(v - centre) for v in values)

@@ -11,14 +11,15 @@ from markupsafe import Markup
 from harness import __version__
 from harness.accuracy.bootstrap import MIN_UTTERANCES_FOR_INTERVAL
 from harness.followup import DEFAULT_DB, command_of, db_option, resume_command
+from harness.profile.records import shown_name
 from harness.report import plots
-from harness.report.model import ReportData, build_report_data
+from harness.report.model import ReportData, build_report_data, op_ms
 from harness.report.verdict import Check, budget_text, ms_beside_budget, row_summary
 from harness.words import counted
 from harness.outfile import write_text
 from harness.store import Store
 from harness.store.db import StoredVerdict
-from harness.termsafe import page_safe
+from harness.termsafe import page_safe, term_safe
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -49,6 +50,9 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_visible)
     env.filters["ms"] = _fmt_ms
     env.filters["mb"] = _fmt_mb
+    env.filters["op_ms"] = op_ms
+    env.filters["op_name"] = shown_name
+    env.filters["term_safe"] = term_safe
     env.filters["budget"] = budget_text  # a budget and the P95 beside it: harness.report.verdict
     env.filters["ms_vs"] = ms_beside_budget
     from harness.stats.quantile import fewest_draws

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.profile.diff import operator_diff
+from harness.profile.diff import OperatorDiff, operator_diff
+from harness.profile.records import profile_noise_ms
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD, LatencyComparison, compare_runs
 from harness.stats.runlevel import LEVEL
 
@@ -66,6 +67,15 @@ def _differ_only_in_quantization(a: dict, b: dict) -> bool:
     return pa.keys() == pb.keys() and all(pa[role].get("backend") == pb[role].get("backend") for role in pa)
 
 
+def _operator_diff(a, b) -> OperatorDiff | None:
+    """Which operators explain the INT4 cell's change against the INT8 one; a change within either profile's own
+    spread between inferences is not put on them."""
+    if not (a.operators and b.operators):
+        return None
+    noise_ms = max(profile_noise_ms(a.cell.profiles), profile_noise_ms(b.cell.profiles))
+    return operator_diff(a.operators, b.operators, noise_ms=noise_ms)
+
+
 def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
     pairs: list[QuantPair] = []
     by_key: dict[tuple, dict[str, object]] = {}
@@ -81,7 +91,7 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
             pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}",
                                    paired_runs(a.cell, b.cell, ci_level=QUANT_CI_LEVEL),
                                    None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"],
-                                   operator_diff(a.operators, b.operators) if a.operators and b.operators else None))
+                                   _operator_diff(a, b)))
     for cmp in data.comparisons:
         qa, qb = cmp.a.asr_parts[-1]["quantization"], cmp.b.asr_parts[-1]["quantization"]
         if (qa, qb) == (high, low) and _differ_only_in_quantization(cmp.a.chain, cmp.b.chain):

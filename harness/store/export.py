@@ -9,6 +9,7 @@ from harness.errors import UserError
 from harness.extras import require
 from harness.outfile import replacing
 from harness.store.db import Store, identity_columns
+from harness.termsafe import term_safe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,14 +38,26 @@ def samples_frame(store: Store, run_id: str) -> pd.DataFrame:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula (OWASP, CSV injection)
 
 
+CSV_DECIMALS = 6  # a CSV's floats: 0.105, not 0.10500000000000001; a microsecond of a millisecond is kept
+
+
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """Text cells that a spreadsheet would run as a formula ('=HYPERLINK(...)' as a model name) get a leading
-    quote, as OWASP advises; numbers are left as they are."""
-    def neutral(value):
-        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    quote, as OWASP advises, and their controls (a bidi override U+202E in a node name) are shown as escapes, as
+    on the terminal; floats are rounded to CSV_DECIMALS places."""
+    from pandas.api.types import is_float_dtype, is_numeric_dtype  # a frame to clean: pandas is installed
 
-    text = frame.select_dtypes(include="object").columns
-    return frame.assign(**{column: frame[column].map(neutral) for column in text})
+    def neutral(value):
+        if not isinstance(value, str):
+            return value
+        return "'" + term_safe(value) if value.startswith(FORMULA_STARTS) else term_safe(value)
+
+    # Every column that is not numbers holds text: object under pandas 2, the str dtype under pandas 3 (which
+    # select_dtypes("object") stops selecting, so neutralisation would silently stop).
+    text = [column for column in frame.columns if not is_numeric_dtype(frame[column])]
+    floats = [column for column in frame.columns if is_float_dtype(frame[column])]
+    return frame.assign(**{column: frame[column].map(neutral) for column in text},
+                        **{column: frame[column].round(CSV_DECIMALS) for column in floats})
 
 
 def operators_frame(store: Store, run_id: str) -> pd.DataFrame:

@@ -2008,6 +2008,28 @@ def _(root):
     assert float(rows[0]["latency_ms"]) >= 0, "numbers must stay numbers"
 
 
+@case("injection", "operators: a 5000-character node name with a bidi override (U+202E) in the report and the CSV")
+def _(root):
+    import csv
+
+    import onnx
+
+    plan = lab(root, model="tiny", runs=1)
+    model = onnx.load(root / "builds" / "tiny.onnx")
+    name = "relu\u202e" + "x" * 5000
+    model.graph.node[0].name = name  # node names are the exporter's (or anyone's) text
+    onnx.save(model, root / "builds" / "tiny.onnx")
+    assert cli("run", str(plan), "--db", "h.db", "-q", cwd=root).returncode == 0
+    run_id = sqlite3.connect(root / "h.db").execute("SELECT run_id FROM runs").fetchone()[0]
+    proc = cli("export", run_id, "--db", "h.db", "--what", "operators", "-o", "ops.csv", cwd=root)
+    assert proc.returncode == 0 and "warning" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr[-800:]
+    rows = list(csv.DictReader(open(root / "ops.csv", newline="", encoding="utf-8")))
+    assert rows and all(r["operator"] == "relu\\u202e" + "x" * 5000 for r in rows), rows[0]["operator"][:40]
+    assert cli("report", run_id, "--db", "h.db", "-o", "rep", cwd=root).returncode == 0
+    page = (root / "rep" / "index.html").read_text(encoding="utf-8")
+    assert "\u202e" not in page and "relu\\u202e" + "x" * 69 + "…<" in page  # cut in the cell, whole in its title
+
+
 # -- outputs and the store never destroy what was there ------------------------------------------------------
 
 @case("fault", "export, report and nightly -o onto a full disk (cut the previous file, blamed the database)")
