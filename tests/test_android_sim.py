@@ -294,6 +294,38 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
 
 
+def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_path, adb_server, phones, model_dir):
+    """After the measured runs, a profiling run of onnxruntime_perf_test -p on the phone: ONNX Runtime's own
+    profile JSON, read back and parsed per node.  Before, a phone cell had no profiling run (the runner had no
+    profile(), and the simulated tool refused -p as an unknown argument)."""
+    import onnx
+
+    server, serial = phones()
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu")
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", """
+        name: ort
+        inventory: devices.yaml
+        artifacts: [builds/tiny.onnx]
+        iterations: 30
+        runs: 1
+        profile_runs: 1
+        timeout_s: 120
+        """)
+    (cell,) = measure(plan, tmp_path / "r.db").cells
+    assert cell.status == "ok" and cell.extra["requests"] == 30, cell.log
+    (profile,) = cell.profiles  # from the store, as the report reads it
+    nodes = {node.name for node in onnx.load(str(model_dir / "tiny.onnx")).graph.node}
+    # At most 20 profiled inferences (the tool's own warm-up left out), each operator once in each; ORT names a
+    # node it fused ("fused node_linear") after the graph's node.
+    assert profile.iterations == len(profile.latency_ms) == len(profile.operators_ms) == 20
+    assert profile.operators and all(r.calls == 20 for r in profile.operators)
+    assert all(any(r.name.endswith(node) for node in nodes) for r in profile.operators)
+    assert {r.backend for r in profile.operators} == {"CPUExecutionProvider"}
+    # Each inference's nodes took part of the session's own time of that run, never more.
+    assert all(0 < ops <= ms for ops, ms in zip(profile.operators_ms, profile.latency_ms))
+
+
 def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=_qnn_sdk(tmp_path / "qairt" / "2.37.0"))

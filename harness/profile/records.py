@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 PORTABLE_CPU = "portable CPU"
 # A delegate call whose backend the profile does not name (an ETDump read without the build's ETRecord).
 UNNAMED_DELEGATE = "delegate"
+# A profiling run (host or phone) times this many inferences at most: enough for a stable per-operator median, and
+# the profiler's output (ETDump's buffers, ORT's JSON read back from a phone) stays small.
+PROFILE_ITERATIONS_MAX = 20
 
 
 @dataclass(frozen=True)

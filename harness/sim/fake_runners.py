@@ -302,6 +302,16 @@ def _cpu_fallback(no_fallback: bool) -> int | None:
     return ORT_FAILED
 
 
+def profile_on(options, prefix: str) -> None:
+    """``-p PREFIX``: ort_test_session.cc calls SessionOptions::EnableProfiling(PREFIX), so ONNX Runtime's own
+    profiler writes its JSON (PREFIX_<date>_<time>.json) where the phone's path says (relative: the working
+    folder).  A prefix outside the phone's writable storage gets no file, as the profiler's ofstream fails."""
+    absolute = posixpath.normpath(posixpath.join(os.environ.get("HARNESS_SIM_CWD", "/"), prefix))
+    if absolute.startswith("/data/") and on_phone(absolute).parent.is_dir():
+        options.enable_profiling = True
+        options.profile_file_prefix = str(on_phone(absolute))
+
+
 def onnxruntime_perf_test(argv: list[str]) -> int:
     """A perf_test built as onnxruntime's build.py does for Android: with --build_shared_lib it needs
     libonnxruntime.so at start (its stand-in lists it as NEEDED; cmake/onnxruntime_unittests.cmake links
@@ -321,6 +331,7 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
     p.add_argument("-f", action="append", default=[])
     p.add_argument("-I", action="store_true")
     p.add_argument("-s", action="store_true")
+    p.add_argument("-p", default="")
     p.add_argument("model")
     a = p.parse_args(argv)
     import numpy as np
@@ -337,6 +348,8 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
     options = ort.SessionOptions()
     if a.x:
         options.intra_op_num_threads = a.x
+    if a.p:
+        profile_on(options, a.p)
     started = time.perf_counter()
     session = ort.InferenceSession(a.model, options, providers=["CPUExecutionProvider"])
     created_s = time.perf_counter() - started
@@ -357,6 +370,8 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - ORT's own error text, as the tool prints it
         print(f"Run failed:{exc}")  # main.cc RunPerfTest: printf("Run failed:%s\n", ...); return -1
         return ORT_FAILED
+    if a.p:
+        session.end_profiling()  # as the tool's session does when it ends: the JSON is written now
     import resource
 
     s = np.asarray(times)
