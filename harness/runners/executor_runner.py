@@ -19,9 +19,14 @@ the measured process (:func:`measure`).
 
 from __future__ import annotations
 
+import posixpath
 import re
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
+from harness.profile.etdump import read_etdump
+from harness.profile.records import PROFILE_ITERATIONS_MAX, Profile
 from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, accepted_flags,
                                   check_command, push_file, run_et_binary, with_kernel_peak)
 
@@ -112,6 +117,49 @@ def _without_warmups(measured: Measurement, warmups: int, said) -> Measurement:
              "mean_ms": sum(samples) / len(samples)}
     return replace(measured, samples_ms=samples, warmup_ms=measured.samples_ms[:warmups], extra=extra,
                    notes=[*measured.notes, f"the first {warmups} executions of the process were its warm-ups"])
+
+
+# executor_runner.cpp (v1.0.0-v1.4.0): ``--etdump_path`` (default "model.etdump"), written after the executions only
+# by a build with ET_EVENT_TRACER_ENABLED (EventTraceManager); other builds accept the flag and write nothing.
+EVENT_TRACER_HINT = ("build it with the event tracer (cmake -DEXECUTORCH_BUILD_DEVTOOLS=ON "
+                     "-DEXECUTORCH_ENABLE_EVENT_TRACER=ON) to get operator profiles on the phone")
+ETDUMP_NAME = "run.etdump"
+
+
+def profile(device, model_path: str, artifact, settings: RunSettings) -> Profile:
+    """One profiling run on the phone, after the cell's measured ones: warm-ups and up to PROFILE_ITERATIONS_MAX
+    executions in one process with ``--etdump_path`` in a folder of its own; the ETDump is read back and read with
+    ExecuTorch's Inspector as on the host (with the build's ETRecord when one sits beside it), the warm-ups left
+    out.  Each inference's latency is the runner's own "Iteration i of n" line (v1.3.0 on; none before)."""
+    from harness.runners.host_python import etrecord_of
+    from harness.runners.phone_files import files_in, phone_folder, read_back
+
+    runner = push_tool(device, "executor_runner")
+    flags = accepted_flags(device, runner, settings.timeout_s)
+    if flags is not None and "etdump_path" not in flags:
+        raise RunnerFailure("failed", f"this executor_runner has no --etdump_path flag; {EVENT_TRACER_HINT}")
+    warmups, iterations = settings.warmup_iterations, min(settings.iterations, PROFILE_ITERATIONS_MAX)
+    with phone_folder(device, "profile") as folder:
+        etdump = posixpath.join(folder, ETDUMP_NAME)
+        argv = build_command(runner, model_path, warmups + iterations, settings.threads, flags) + ["--etdump_path",
+                                                                                                  etdump]
+        said = run_et_binary(device, argv, settings.timeout_s, "executor_runner (profiling run)")
+        if ETDUMP_NAME not in files_in(device, folder):
+            raise RunnerFailure("failed", f"executor_runner wrote no ETDump: {EVENT_TRACER_HINT}", said.log())
+        data = read_back(device, etdump, "the ETDump")
+    notes: list[str] = []
+    etrecord = etrecord_of(artifact)
+    with tempfile.TemporaryDirectory(prefix="harness-etdump-") as scratch:
+        local = Path(scratch) / ETDUMP_NAME
+        local.write_bytes(data)
+        try:
+            operators, operators_ms = read_etdump(local, str(etrecord) if etrecord else None, warmups, notes)
+        except Exception as exc:  # noqa: BLE001 - the Inspector's own error on a damaged or foreign ETDump
+            raise RunnerFailure("failed", f"could not read the phone's ETDump ({type(exc).__name__}: "
+                                          f"{str(exc)[:200]})", said.log()) from None
+    samples = [float(m.group(3)) for m in _ITERATION.finditer(said.text)][warmups:]
+    return Profile(iterations=len(operators_ms), latency_ms=samples if len(samples) == len(operators_ms) else [],
+                   operators_ms=operators_ms, operators=operators, notes=notes)
 
 
 def push_tool(device, name: str) -> str:

@@ -91,8 +91,11 @@ def executor_runner(argv: list[str]) -> int:
         p.add_argument("--print_output", default="none")
     else:
         p.add_argument("--print_all_output", default="false")
+    p.add_argument("--etdump_path", default="model.etdump")  # every release read (v1.0.0-v1.4.0)
     a = p.parse_args(argv)
     log(f"Model file {a.model_path} is loaded.")
+    if built_with_event_tracer():
+        return _traced_executions(a)
     r = on_silicon(a.num_executions) or measure("pte", a.model_path, None, 0, a.num_executions, a.cpu_threads or None, 0)
     per_iteration = version() >= (1, 3)  # "Model loaded in" and "Iteration i of n" lines from v1.3.0 (L468, L526)
     if per_iteration:
@@ -104,6 +107,48 @@ def executor_runner(argv: list[str]) -> int:
         if per_iteration:
             log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
     log(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
+    return 0
+
+
+def built_with_event_tracer() -> bool:
+    """Whether this binary's stand-in says it was built with the event tracer (sandbox.stand_in)."""
+    from harness.sim.sandbox import EVENT_TRACER
+
+    binary = os.environ.get("HARNESS_SIM_BINARY", "")
+    return bool(binary) and on_phone(binary).is_file() and EVENT_TRACER in on_phone(binary).read_text()
+
+
+def _traced_executions(a) -> int:
+    """executor_runner.cpp built with ET_EVENT_TRACER_ENABLED: the method runs with an ETDumpGen as its event
+    tracer, and after the executions the ETDump goes to --etdump_path (fopen "w+"; where that fails, ET_LOG
+    "Failed to open ETDump file at %s." and ET_CHECK_MSG aborts: SIGABRT, 134).  The program really runs
+    through ExecuTorch's runtime on this CPU, its event tracer on, so the ETDump is ExecuTorch's own."""
+    import tempfile
+
+    import numpy as np
+    from executorch.extension.pybindings import portable_lib
+
+    from harness.runners.host_worker import pte_inputs
+
+    module = portable_lib._load_for_executorch(a.model_path, enable_etdump=True, debug_buffer_size=0)
+    inputs = pte_inputs(module.method_meta("forward"), None, np.random.default_rng(0), [])
+    log("Using method forward")
+    samples = []
+    for _ in range(a.num_executions):
+        started = time.perf_counter()
+        module.forward(inputs)
+        samples.append((time.perf_counter() - started) * 1000)
+    for i, ms in enumerate(samples, start=1):
+        if version() >= (1, 3):
+            log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
+    log(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
+    with tempfile.TemporaryDirectory() as scratch:
+        written = Path(scratch) / "model.etdump"
+        module.write_etdump_result_to_file(str(written))
+        if not write_on_phone(a.etdump_path, written.read_bytes()):
+            log(f"Failed to open ETDump file at {a.etdump_path}.")
+            return 134
+    log(f"ETDump written to file '{a.etdump_path}'.")
     return 0
 
 
