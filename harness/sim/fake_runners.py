@@ -119,10 +119,25 @@ def built_with_event_tracer() -> bool:
 
 
 def _traced_executions(a) -> int:
-    """executor_runner.cpp built with ET_EVENT_TRACER_ENABLED: the method runs with an ETDumpGen as its event
-    tracer, and after the executions the ETDump goes to --etdump_path (fopen "w+"; where that fails, ET_LOG
-    "Failed to open ETDump file at %s." and ET_CHECK_MSG aborts: SIGABRT, 134).  The program really runs
-    through ExecuTorch's runtime on this CPU, its event tracer on, so the ETDump is ExecuTorch's own."""
+    """executor_runner.cpp built with ET_EVENT_TRACER_ENABLED: after the executions the ETDump goes to
+    --etdump_path (fopen "w+"; where that fails, ET_LOG "Failed to open ETDump file at %s." and ET_CHECK_MSG
+    aborts: SIGABRT, 134)."""
+    log("Using method forward")
+    samples, etdump = traced_run(a.model_path, a.num_executions)
+    for i, ms in enumerate(samples, start=1):
+        if version() >= (1, 3):
+            log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
+    log(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
+    if not write_on_phone(a.etdump_path, etdump):
+        log(f"Failed to open ETDump file at {a.etdump_path}.")
+        return 134
+    log(f"ETDump written to file '{a.etdump_path}'.")
+    return 0
+
+
+def traced_run(model: str, executions: int) -> tuple[list[float], bytes]:
+    """The program run ``executions`` times through ExecuTorch's runtime on this CPU with its event tracer on (an
+    ETDumpGen, as the phone binaries use): each execution's ms, and ExecuTorch's own ETDump of them."""
     import tempfile
 
     import numpy as np
@@ -130,26 +145,17 @@ def _traced_executions(a) -> int:
 
     from harness.runners.host_worker import pte_inputs
 
-    module = portable_lib._load_for_executorch(a.model_path, enable_etdump=True, debug_buffer_size=0)
+    module = portable_lib._load_for_executorch(model, enable_etdump=True, debug_buffer_size=0)
     inputs = pte_inputs(module.method_meta("forward"), None, np.random.default_rng(0), [])
-    log("Using method forward")
     samples = []
-    for _ in range(a.num_executions):
+    for _ in range(executions):
         started = time.perf_counter()
         module.forward(inputs)
         samples.append((time.perf_counter() - started) * 1000)
-    for i, ms in enumerate(samples, start=1):
-        if version() >= (1, 3):
-            log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
-    log(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
     with tempfile.TemporaryDirectory() as scratch:
-        written = Path(scratch) / "model.etdump"
+        written = Path(scratch) / "etdump.etdp"
         module.write_etdump_result_to_file(str(written))
-        if not write_on_phone(a.etdump_path, written.read_bytes()):
-            log(f"Failed to open ETDump file at {a.etdump_path}.")
-            return 134
-    log(f"ETDump written to file '{a.etdump_path}'.")
-    return 0
+        return samples, written.read_bytes()
 
 
 # Hexagon versions by SoC, from Qualcomm's QNN SDK layout (lib/hexagon-vNN) as ExecuTorch's Qualcomm docs
