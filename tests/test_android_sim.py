@@ -101,6 +101,32 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
 # A runner that crashes, hangs or prints forever, a push cut mid-way, a phone that vanishes and thermal runaway are
 # hostile rows (tests/hostile/cases.py): the same faults through the CLI, with every cell's status and reason, the
 # report and --resume checked.
+def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecord(tmp_path, adb_server, phones,
+                                                                                 model_dir):
+    """After the measured runs, executor_runner --etdump_path on the phone: a real ETDump (ExecuTorch's runtime with
+    its event tracer), read back and read with the Inspector and the build's ETRecord.  A binary built without the
+    event tracer writes none: the cell keeps its measurement and its log says how to build one that does.  Before,
+    a phone cell had no profiling run at all (the runner had no profile())."""
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port)
+    write(tmp_path / "tools" / "executor_runner", stand_in("a devtools build", event_tracer=True))
+    copy_model(model_dir, "tiny.etrecord", tmp_path / "builds")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\n"
+                                                    "profile_runs: 1\ntimeout_s: 120\n")
+    assert cell.status == "ok", cell.log
+    (profile,) = cell.profiles
+    # Five profiled executions (the two warm-ups left out); tiny.pte is Linear-ReLU-Linear, all XNNPACK's, one call.
+    assert profile.iterations == len(profile.operators_ms) == len(profile.latency_ms) == 5
+    assert [(r.name, r.backend, r.calls) for r in profile.operators] == [("XNNPACK delegate call", "XNNPACK", 5)]
+    assert "aten.linear.default" in profile.operators[0].op_type  # named through the ETRecord
+    assert all(0 < ops <= ms for ops, ms in zip(profile.operators_ms, profile.latency_ms))
+    # A release build (no event tracer): measured as before, no profile, the reason in the log.
+    write(tmp_path / "tools" / "executor_runner", stand_in("a release build"))
+    _, (release,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 5\nruns: 1\nprofile_runs: 1\ntimeout_s: 120\n")
+    assert release.status == "ok" and release.profiles == [] and len(release.samples_ms) == 5
+    assert "wrote no ETDump: build it with the event tracer" in release.log
+
+
 def test_full_storage_fails_the_cell_with_its_reason(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(storage_full=True))
     status, words = "failed", "No space left"
@@ -136,7 +162,8 @@ def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, p
     # v1.2 prints only "Model executed successfully 3 time(s) in T ms": a mean, no P95, and the warm-ups (which
     # its total would count) ran in a process of their own.
     assert cell.status == "ok" and len(cell.samples_ms) == 0 and cell.extra["executions"] == 3, (cell.reason, cell.log)
-    runs = [a for a in server.phone.invocations if a[0] == "executor_runner" and "--help" not in a]
+    runs = [a for a in server.phone.invocations if a[0] == "executor_runner" and "--help" not in a
+            and "--etdump_path" not in a]  # the measured invocations, not the profiling run after them
     assert [a[a.index("--num_executions") + 1] for a in runs] == ["2", "3"]
     assert "process of their own" in cell.log, cell.log
 
@@ -150,7 +177,8 @@ def test_warm_ups_are_the_first_executions_of_the_measured_process(tmp_path, adb
     _inventory(tmp_path, serial, adb_server.port)
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 2\ntimeout_s: 60\n")
     assert cell.status == "ok" and len(cell.samples_ms) == 10 and len(cell.warmup_ms) == 4, (cell.reason, cell.log)
-    runs = [a for a in server.phone.invocations if a[0] == "executor_runner" and "--help" not in a]
+    runs = [a for a in server.phone.invocations if a[0] == "executor_runner" and "--help" not in a
+            and "--etdump_path" not in a]  # the measured invocations, not the profiling run after them
     assert [a[a.index("--num_executions") + 1] for a in runs] == ["7", "7"]
 
 
@@ -302,6 +330,38 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
     assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0 and cell.extra["mean_ms"] > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
+
+
+def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_path, adb_server, phones, model_dir):
+    """After the measured runs, a profiling run of onnxruntime_perf_test -p on the phone: ONNX Runtime's own
+    profile JSON, read back and parsed per node.  Before, a phone cell had no profiling run (the runner had no
+    profile(), and the simulated tool refused -p as an unknown argument)."""
+    import onnx
+
+    server, serial = phones()
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu")
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", """
+        name: ort
+        inventory: devices.yaml
+        artifacts: [builds/tiny.onnx]
+        iterations: 30
+        runs: 1
+        profile_runs: 1
+        timeout_s: 120
+        """)
+    (cell,) = measure(plan, tmp_path / "r.db").cells
+    assert cell.status == "ok" and cell.extra["requests"] == 30, cell.log
+    (profile,) = cell.profiles  # from the store, as the report reads it
+    nodes = {node.name for node in onnx.load(str(model_dir / "tiny.onnx")).graph.node}
+    # At most 20 profiled inferences (the tool's own warm-up left out), each operator once in each; ORT names a
+    # node it fused ("fused node_linear") after the graph's node.
+    assert profile.iterations == len(profile.latency_ms) == len(profile.operators_ms) == 20
+    assert profile.operators and all(r.calls == 20 for r in profile.operators)
+    assert all(any(r.name.endswith(node) for node in nodes) for r in profile.operators)
+    assert {r.backend for r in profile.operators} == {"CPUExecutionProvider"}
+    # Each inference's nodes took part of the session's own time of that run, never more.
+    assert all(0 < ops <= ms for ops, ms in zip(profile.operators_ms, profile.latency_ms))
 
 
 def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):

@@ -212,3 +212,58 @@ def test_a_renamed_chain_is_missing_tonight_under_its_old_name():
     assert (check.subject, check.kind, check.status, check.failing) == ("asr-old", "wer", "missing tonight", True)
     assert "baseline last" in check.detail and check.tile_group == "asr-chain"
     assert missing_tonight(run("tonight", "asr-old"), run("last", "asr-old")) == []
+
+
+def _conv_stack(path, layer2_kernel: int) -> None:
+    """Four 1-D convolutions named embed, layer1, layer2, head (32 channels over 256 steps, shape kept by padding);
+    ``layer2_kernel`` makes layer2 alone heavier without renaming it or changing any shape."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes, weights, previous = [], [], "x"
+    for name in ("embed", "layer1", "layer2", "head"):
+        kernel = layer2_kernel if name == "layer2" else 3
+        w = numpy_helper.from_array((rng.standard_normal((32, 32, kernel)) * 0.05).astype(np.float32), f"{name}.w")
+        out = "y" if name == "head" else f"{name}.out"
+        nodes.append(helper.make_node("Conv", [previous, w.name], [out], name=name, pads=[kernel // 2] * 2))
+        weights.append(w)
+        previous = out
+    graph = helper.make_graph(nodes, "stack", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 256])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 256])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
+
+
+def test_a_regression_names_the_operator_made_heavier_first(tmp_path):
+    """One layer of the build made ~30x heavier overnight (kernel 3 -> 95), the others untouched: the latency
+    regression's detail and data name that layer first among the operators that explain the change.  Before, the
+    check said how much slower and never where (no operator in its detail or data)."""
+    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    plan = write(tmp_path / "plan.yaml", """
+        name: lab
+        inventory: devices.yaml
+        artifacts: [build/stack.onnx]
+        warmup_iterations: 2
+        iterations: 10
+        runs: 3
+        profile_runs: 1
+        threads: 1
+        """)
+    (tmp_path / "build").mkdir()
+    nights = []
+    for night, kernel in enumerate((3, 95)):
+        _conv_stack(tmp_path / "build" / "stack.onnx", kernel)
+        nights.append(run_cli("nightly", str(plan), "--db", str(tmp_path / "h.db"), "-o", str(tmp_path / f"n{night}"),
+                              "--json", "-q", "--threshold", "0.5"))
+    assert nights[1].returncode == 1, nights[1].stderr
+    (check,) = [c for c in json.loads((tmp_path / "n1" / "nightly.json").read_text())["checks"]
+                if c["kind"] == "latency"]
+    assert check["status"] == "regression"
+    explained = check["data"]["operators"]
+    assert explained["top"][0]["name"] == "layer2" and explained["change_ms"] > 0
+    assert explained["top"][0]["delta_ms"] > sum(abs(c["delta_ms"]) for c in explained["top"][1:])
+    assert "per operator (profiling runs): top" in check["detail"] and "change: layer2 (+" in check["detail"]
+    assert "change: layer2 (+" in (tmp_path / "n1" / "index.html").read_text()  # the nightly report shows it

@@ -578,3 +578,32 @@ def test_a_long_or_bidi_laden_node_name_is_cut_and_escaped():
     # Before, the 5000 characters and the raw U+202E (which reverses what follows on screen) went into the table.
     assert len(shown) == SHOWN_NAME_MAX_CHARS and shown.endswith("…") and shown.startswith("evil\\u202e")
     assert shown_name("/enc/Gemm") == "/enc/Gemm"
+
+
+class _PhoneFiles:
+    """A phone's shell as read_back uses it: stat gives the file's size, base64 its (possibly cut) contents."""
+
+    def __init__(self, size_bytes: int, data: bytes) -> None:
+        self.size_bytes, self.data = size_bytes, data
+
+    def run(self, argv, timeout_s, env=None):
+        import base64
+
+        from harness.devices.base import CommandResult
+
+        out = str(self.size_bytes) if argv[0] == "stat" else base64.encodebytes(self.data).decode()
+        return CommandResult(argv, 0, out, "", 0.01)
+
+
+def test_a_profile_file_read_back_from_a_phone_is_whole_or_refused_with_its_reason():
+    from harness.runners.base import RunnerFailure
+    from harness.runners.phone_files import read_back
+
+    data = bytes(range(256)) * 40
+    assert read_back(_PhoneFiles(len(data), data), "p/run.etdump", "the ETDump") == data
+    # Output cut on its way back (the controller keeps 16 MiB of a stream): a cut file is never parsed as a whole.
+    with pytest.raises(RunnerFailure, match=r"did not come back whole from the phone \(5120 of 10240 bytes\)"):
+        read_back(_PhoneFiles(len(data), data[: len(data) // 2]), "p/run.etdump", "the ETDump")
+    # Too big to come back through the shell at all: said before any of it is read, with what to lower.
+    with pytest.raises(RunnerFailure, match=r"the ETDump on the phone is 13\.0 MiB.*plan key iterations"):
+        read_back(_PhoneFiles(13 * 2**20, b""), "p/run.etdump", "the ETDump")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from harness.accuracy.bootstrap import paired_bootstrap
 from harness.nightly.noise import NoiseFloor
+from harness.report.quant import operator_diff_of
 from harness.report.model import ReportData
 from harness.report.verdict import FAILING  # noqa: F401 (re-exported)
 from harness.report.verdict import CHAIN_GROUP, MISSING, TOO_FEW_UTTERANCES, Check, run_judgements
@@ -120,9 +121,11 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
     if reference is not None:
         cmp = paired_gate(reference.cell, now.cell, threshold=threshold)
         data = {**cmp.as_dict(), "against": "last night's build re-measured tonight, paired by round"}
-        return Check(now.cell.device_id, now.cell.label, "latency", status_of(cmp, reference, now),
-                     cmp.reason + " (against last night's build, re-measured tonight)"
-                     + second_look_words(reference.cell, now.cell), data)
+        status = status_of(cmp, reference, now)
+        return _explained(Check(now.cell.device_id, now.cell.label, "latency", status,
+                                cmp.reason + " (against last night's build, re-measured tonight)"
+                                + second_look_words(reference.cell, now.cell), data),
+                          reference if _has_operators(reference) else before, now)
     a, b = before.cell.run_values(), now.cell.run_values()
     cmp = compare_runs([r.p50_ms for r in a], [r.p50_ms for r in b], [r.p95_ms for r in a], [r.p95_ms for r in b],
                        threshold=threshold, noise_floor=floor.fraction if floor else None,
@@ -130,9 +133,9 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
     status = status_of(cmp, before, now)
     same_bytes = before.cell.artifact["sha256"] == now.cell.artifact["sha256"]
     if status in ("regression", "improvement", "suspect") and same_bytes:
-        return Check(now.cell.device_id, now.cell.label, "latency", SHIFT,
-                     f"{cmp.reason}; the build, its settings and the device facts are unchanged, so the device or "
-                     "machine moved, not the build", cmp.as_dict())
+        return _explained(Check(now.cell.device_id, now.cell.label, "latency", SHIFT,
+                                f"{cmp.reason}; the build, its settings and the device facts are unchanged, so the "
+                                "device or machine moved, not the build", cmp.as_dict()), before, now)
     data = cmp.as_dict()
     if floor is not None:
         data.update(noise_floor_sources=floor.sources, night_sd=floor.night_sd)
@@ -143,7 +146,32 @@ def latency_check(before, now, threshold: float, floor: NoiseFloor | None, refer
         return Check(now.cell.device_id, now.cell.label, "latency", "pass",
                      f"the same bytes, settings and device facts as {baseline} (median {cmp.ratio - 1:+.1%}); "
                      + _unseen_move_words(cmp), data)
-    return Check(now.cell.device_id, now.cell.label, "latency", status, cmp.reason, data)
+    return _explained(Check(now.cell.device_id, now.cell.label, "latency", status, cmp.reason, data), before, now)
+
+
+# A latency change called either way (or a same-bytes move): what an engineer chasing it wants next is which
+# operators moved.  "pass" and "too noisy" called no change, so no operator explains one.
+EXPLAINED = ("regression", "improvement", "suspect", SHIFT)
+
+
+def _has_operators(view) -> bool:
+    return view is not None and bool(getattr(view, "operators", None))
+
+
+def _explained(check: Check, before, now) -> Check:
+    """A called change with both cells profiled gains the per-operator difference (harness.profile.diff): in its
+    detail "top 3 operators explain X% of the change: ...", in its data each operator's move.  ``before`` is the
+    cell the change was measured against (last night's bytes re-measured tonight, when there are such)."""
+    if check.status not in EXPLAINED or not (_has_operators(before) and _has_operators(now)):
+        return check
+    diff = operator_diff_of(before, now)
+    if diff is None or diff.explained_share is None:
+        return check
+    check.detail += f"; per operator (profiling runs): {diff.reading()}"
+    check.data["operators"] = {"change_ms": diff.change_ms, "explained_share": diff.explained_share,
+                               "top": [{"name": c.name, "backend": c.backend, "before_ms": c.a_ms, "now_ms": c.b_ms,
+                                        "delta_ms": c.delta_ms} for c in diff.top]}
+    return check
 
 
 def run_checks(current: ReportData, baseline: ReportData | None, threshold: float = DEFAULT_THRESHOLD,

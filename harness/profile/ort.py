@@ -31,6 +31,14 @@ def parse_ort_profile(text: str, skip_runs: int = 0) -> list[OperatorTime]:
                       for event, name, args, _ in _kernels(_events(events), skip_runs)])
 
 
+def ort_run_durations(text: str, skip_runs: int = 0) -> list[float]:
+    """Each ``model_run`` after the first ``skip_runs``: the session's own time of it, ms, in order (what a tool
+    that prints no per-inference latency, onnxruntime_perf_test, still times of each inference it profiled)."""
+    runs = sorted((e["ts"], e["dur"]) for e in _events(json.loads(text))
+                  if e.get("cat") == "Session" and e.get("name") == "model_run")
+    return [dur / 1000.0 for _, dur in runs[skip_runs:]]
+
+
 def ort_run_totals(text: str, skip_runs: int = 0) -> list[float]:
     """Each ``model_run`` after the first ``skip_runs``: the summed time of its top-level node kernels (a
     subgraph's nodes are inside their control-flow node's time), ms, in order."""

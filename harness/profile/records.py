@@ -35,6 +35,11 @@ def shown_name(name: str) -> str:
     return safe if len(safe) <= SHOWN_NAME_MAX_CHARS else safe[:SHOWN_NAME_MAX_CHARS - 1] + "…"
 
 
+# A profiling run (host or phone) times this many inferences at most: enough for a stable per-operator median, and
+# the profiler's output (ETDump's buffers, ORT's JSON read back from a phone) stays small.
+PROFILE_ITERATIONS_MAX = 20
+
+
 @dataclass(frozen=True)
 class OperatorTime:
     """One operator (an ONNX node, an ExecuTorch kernel call or one delegate call) over a profiling run."""

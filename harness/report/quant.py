@@ -67,9 +67,9 @@ def _differ_only_in_quantization(a: dict, b: dict) -> bool:
     return pa.keys() == pb.keys() and all(pa[role].get("backend") == pb[role].get("backend") for role in pa)
 
 
-def _operator_diff(a, b) -> OperatorDiff | None:
-    """Which operators explain the INT4 cell's change against the INT8 one; a change within either profile's own
-    spread between inferences is not put on them."""
+def operator_diff_of(a, b) -> OperatorDiff | None:
+    """Which operators explain cell view ``b``'s change against ``a`` (INT4 against INT8, tonight against the
+    baseline); a change within either profile's own spread between inferences is not put on them."""
     if not (a.operators and b.operators):
         return None
     noise_ms = max(profile_noise_ms(a.cell.profiles), profile_noise_ms(b.cell.profiles))
@@ -91,7 +91,7 @@ def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
             pairs.append(QuantPair(device, f"{model} {stage} {fmt}/{backend}",
                                    paired_runs(a.cell, b.cell, ci_level=QUANT_CI_LEVEL),
                                    None, b.cell.artifact["size_bytes"] / a.cell.artifact["size_bytes"],
-                                   _operator_diff(a, b)))
+                                   operator_diff_of(a, b)))
     for cmp in data.comparisons:
         qa, qb = cmp.a.asr_parts[-1]["quantization"], cmp.b.asr_parts[-1]["quantization"]
         if (qa, qb) == (high, low) and _differ_only_in_quantization(cmp.a.chain, cmp.b.chain):

@@ -19,9 +19,14 @@ the measured process (:func:`measure`).
 
 from __future__ import annotations
 
+import posixpath
 import re
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
+from harness.profile.etdump import read_etdump
+from harness.profile.records import PROFILE_ITERATIONS_MAX, Profile
 from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, accepted_flags,
                                   check_command, push_file, run_et_binary, with_kernel_peak)
 
@@ -112,6 +117,59 @@ def _without_warmups(measured: Measurement, warmups: int, said) -> Measurement:
              "mean_ms": sum(samples) / len(samples)}
     return replace(measured, samples_ms=samples, warmup_ms=measured.samples_ms[:warmups], extra=extra,
                    notes=[*measured.notes, f"the first {warmups} executions of the process were its warm-ups"])
+
+
+# executor_runner.cpp (v1.0.0-v1.4.0): ``--etdump_path`` (default "model.etdump"), written after the executions only
+# by a build with ET_EVENT_TRACER_ENABLED (EventTraceManager); other builds accept the flag and write nothing.
+EVENT_TRACER_HINT = ("build it with the event tracer (cmake -DEXECUTORCH_BUILD_DEVTOOLS=ON "
+                     "-DEXECUTORCH_ENABLE_EVENT_TRACER=ON) to get operator profiles on the phone")
+ETDUMP_NAME = "run.etdump"
+
+
+def profile(device, model_path: str, artifact, settings: RunSettings) -> Profile:
+    """One profiling run on the phone, after the cell's measured ones: warm-ups and up to PROFILE_ITERATIONS_MAX
+    executions in one process, the ETDump read as :func:`etdump_profile` says, the warm-ups left out.  Each
+    inference's latency is the runner's own "Iteration i of n" line (v1.3.0 on; none before)."""
+    runner = push_tool(device, "executor_runner")
+    flags = accepted_flags(device, runner, settings.timeout_s)
+    if flags is not None and "etdump_path" not in flags:
+        raise RunnerFailure("failed", f"this executor_runner has no --etdump_path flag; {EVENT_TRACER_HINT}")
+    warmups, iterations = settings.warmup_iterations, min(settings.iterations, PROFILE_ITERATIONS_MAX)
+    argv = build_command(runner, model_path, warmups + iterations, settings.threads, flags)
+    result, said = etdump_profile(device, argv, None, settings.timeout_s, artifact, warmups, "executor_runner")
+    samples = [float(m.group(3)) for m in _ITERATION.finditer(said.text)][warmups:]
+    return replace(result, latency_ms=samples) if len(samples) == result.iterations else result
+
+
+def etdump_profile(device, argv: list[str], env: dict[str, str] | None, timeout_s: float, artifact, skip_runs: int,
+                   what: str):
+    """Run an ExecuTorch runner with ``--etdump_path`` in a fresh folder on the phone, read the ETDump back and
+    read it with ExecuTorch's Inspector as on the host (with the build's ETRecord when one sits beside the .pte),
+    the first ``skip_runs`` executions left out.  Returns the Profile (no latencies: the caller has them, or not)
+    and what the runner said."""
+    from harness.runners.host_python import etrecord_of
+    from harness.runners.phone_files import files_in, phone_folder, read_back
+
+    with phone_folder(device, "profile") as folder:
+        etdump = posixpath.join(folder, ETDUMP_NAME)
+        said = run_et_binary(device, [*argv, "--etdump_path", etdump], timeout_s, f"{what} (profiling run)", env=env)
+        if ETDUMP_NAME not in files_in(device, folder):
+            raise RunnerFailure("failed", f"{what} wrote no ETDump: {EVENT_TRACER_HINT}", said.log())
+        data = read_back(device, etdump, "the ETDump")
+    notes: list[str] = []
+    etrecord = etrecord_of(artifact)
+    with tempfile.TemporaryDirectory(prefix="harness-etdump-") as scratch:
+        local = Path(scratch) / ETDUMP_NAME
+        local.write_bytes(data)
+        try:
+            operators, operators_ms = read_etdump(local, str(etrecord) if etrecord else None, skip_runs, notes)
+        except Exception as exc:  # noqa: BLE001 - the Inspector's own error on a damaged or foreign ETDump
+            raise RunnerFailure("failed", f"could not read the ETDump of {what} ({type(exc).__name__}: "
+                                          f"{str(exc)[:200]})", said.log()) from None
+    if not operators:
+        raise RunnerFailure("failed", f"the ETDump of {what} holds no operator events: {EVENT_TRACER_HINT}",
+                            said.log())
+    return Profile(iterations=len(operators_ms), operators_ms=operators_ms, operators=operators, notes=notes), said
 
 
 def push_tool(device, name: str) -> str:

@@ -17,14 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from harness.profile.records import PROFILE_ITERATIONS_MAX
 from harness.runners.host_worker import onnx_runner, pte_inputs, arguments
 from harness.runtime import ort_session, set_executorch_threads
 from harness.wire import RESULT_PREFIX
 
 
-# A profiling run times this many inferences at most: enough for a stable per-operator median, and the profiler's
-# buffers (ETDump's in particular) stay small.
-PROFILE_ITERATIONS_MAX = 20
 
 
 def _profile_onnx(path: str, specs: list | None, threads: int | None, rng, notes, folder: Path):

@@ -33,12 +33,14 @@ lines from real phones.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 import tempfile
 from pathlib import Path
 
 from harness.devices.android import REMOTE_ROOT
+from harness.profile.records import PROFILE_ITERATIONS_MAX, Profile
 from harness.runners.base import (Measurement, RunnerFailure, RunSettings, check_command, missing_or_empty,
                                   push_file, with_kernel_peak)
 
@@ -76,12 +78,13 @@ ORT_LOGCAT_TAG = "onnxruntime"  # on Android ORT logs through AndroidLogSink, ta
 
 def build_command(runner: str, model_path: str, iterations: int, provider: str = "cpu",
                   threads: int | None = None, qnn_lib_dir: str | None = None, test_data: bool = False,
-                  htp_performance_mode: str = "burst") -> list[str]:
+                  htp_performance_mode: str = "burst", profile_prefix: str | None = None) -> list[str]:
     """``qnn_lib_dir``: where the QNN libraries were pushed, for ``-e qnn`` (``-i "backend_path|..."``, an
     option every perf-test revision read has, older and current: onnxruntime/test/perftest/command_args_parser.cc),
     which also runs with CPU fallback disabled (NO_CPU_FALLBACK): a QNN cell measures the NPU or fails.
     ``test_data``: inputs were staged beside the model (stage_test_data), so no ``-I``; ``-s`` still
-    prints the percentiles."""
+    prints the percentiles.  ``profile_prefix``: a profiling run (``-p``: ORT's profiler on, its JSON written
+    as PREFIX_<date>_<time>.json, see PROFILE_GLOB)."""
     if provider not in PROVIDERS:
         raise ValueError(f"provider {provider}: use one of {', '.join(PROVIDERS)}")
     argv = [runner, "-e", provider, "-m", "times", "-r", str(iterations), "-s" if test_data else "-I"]
@@ -94,6 +97,8 @@ def build_command(runner: str, model_path: str, iterations: int, provider: str =
         # values are the plan's names (command_args_parser.cc's help: 'burst', 'balanced', ... 'default').
         options = f"backend_path|{qnn_lib_dir}/libQnnHtp.so htp_performance_mode|{htp_performance_mode}"
         argv += ["-i", options, "-C", NO_CPU_FALLBACK]
+    if profile_prefix:
+        argv += ["-p", profile_prefix]
     return argv + [model_path]
 
 
@@ -266,7 +271,8 @@ def _logcat_part(logcat: str) -> str:
     return "\n[logcat]\n" + logcat.strip() if logcat.strip() else ""
 
 
-def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
+def _run_tool(device, model_path: str, artifact, settings: RunSettings, profile_prefix: str | None = None):
+    """Push what the tool needs, run it once, and fail the cell with the tool's own reason."""
     from harness.runners.executor_runner import push_tool
 
     runner = push_tool(device, "onnxruntime_perf_test")
@@ -278,7 +284,7 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
         qnn_dir = push_qnn_libraries(device, with_executorch_backend=False)
     argv = build_command(runner, model_path, settings.iterations, provider, settings.threads, qnn_dir,
                          test_data=stage_test_data(device, model_path, artifact),
-                         htp_performance_mode=settings.htp_performance_mode or "burst")
+                         htp_performance_mode=settings.htp_performance_mode or "burst", profile_prefix=profile_prefix)
     if provider == "qnn":  # ORT's own log lines (SetupBackend's) go to logcat on Android, not to stderr
         device.run(["logcat", "-c"], 30)
     result = device.run(argv, settings.timeout_s, env=library_env(ort_dir, qnn_dir))
@@ -286,7 +292,47 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
     if provider == "qnn" and not result.timed_out:
         logcat = device.run(["logcat", "-d", "-s", f"{ORT_LOGCAT_TAG}:W"], 60).stdout
     check_run(result, logcat)
+    return result
+
+
+def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
+    result = _run_tool(device, model_path, artifact, settings)
     try:
         return with_kernel_peak(parse(result.stdout), result)
     except ValueError as exc:
         raise RunnerFailure("failed", f"could not read onnxruntime_perf_test's summary ({exc})", result.log()) from None
+
+
+# ``-p PREFIX`` (command_args_parser.cc: "Specifies the profile name to enable profiling and dump the profile data
+# to the file") becomes SessionOptions::EnableProfiling(PREFIX) in ort_test_session.cc, and ORT's profiler writes
+# PREFIX_<date>_<time>.json when the session ends (the same file a host session's enable_profiling writes).
+PROFILE_PREFIX = "ort"
+PROFILE_GLOB = re.compile(rf"^{PROFILE_PREFIX}_.*\.json$")
+# The tool runs the model once before the timed iterations ("First inference time cost"): left out, as a host
+# profiling run leaves out its first inference.
+PERF_TEST_WARMUPS = 1
+
+
+def profile(device, model_path: str, artifact, settings: RunSettings) -> Profile:
+    """One profiling run on the phone, after the cell's measured ones: the tool with ``-p`` in a folder of its own,
+    its profile read back and parsed like a host session's (harness.profile.ort); each inference's latency is the
+    session's own time of that run (the tool prints no per-inference latency)."""
+    from harness.profile.ort import ort_run_durations, ort_run_totals, parse_ort_profile
+    from harness.runners.phone_files import files_in, phone_folder, read_back
+
+    profiled = dataclasses.replace(settings, iterations=min(settings.iterations, PROFILE_ITERATIONS_MAX))
+    with phone_folder(device, "profile") as folder:
+        _run_tool(device, model_path, artifact, profiled, profile_prefix=posixpath.join(folder, PROFILE_PREFIX))
+        written = [name for name in files_in(device, folder) if PROFILE_GLOB.match(name)]
+        if len(written) != 1:
+            raise RunnerFailure("failed", f"onnxruntime_perf_test -p wrote {len(written)} profile files, not one "
+                                          f"(in {folder}: {', '.join(written) or 'none'})")
+        text = read_back(device, posixpath.join(folder, written[0]), "the ONNX Runtime profile").decode(
+            "utf-8", errors="replace")
+    try:
+        operators = parse_ort_profile(text, PERF_TEST_WARMUPS)
+        operators_ms = ort_run_totals(text, PERF_TEST_WARMUPS)
+    except ValueError as exc:
+        raise RunnerFailure("failed", f"could not read onnxruntime_perf_test's profile ({exc})") from None
+    latency_ms = ort_run_durations(text, PERF_TEST_WARMUPS)
+    return Profile(iterations=len(latency_ms), latency_ms=latency_ms, operators_ms=operators_ms, operators=operators)

@@ -91,8 +91,11 @@ def executor_runner(argv: list[str]) -> int:
         p.add_argument("--print_output", default="none")
     else:
         p.add_argument("--print_all_output", default="false")
+    p.add_argument("--etdump_path", default="model.etdump")  # every release read (v1.0.0-v1.4.0)
     a = p.parse_args(argv)
     log(f"Model file {a.model_path} is loaded.")
+    if built_with_event_tracer():
+        return _traced_executions(a)
     r = on_silicon(a.num_executions) or measure("pte", a.model_path, None, 0, a.num_executions, a.cpu_threads or None, 0)
     per_iteration = version() >= (1, 3)  # "Model loaded in" and "Iteration i of n" lines from v1.3.0 (L468, L526)
     if per_iteration:
@@ -105,6 +108,54 @@ def executor_runner(argv: list[str]) -> int:
             log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
     log(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
     return 0
+
+
+def built_with_event_tracer() -> bool:
+    """Whether this binary's stand-in says it was built with the event tracer (sandbox.stand_in)."""
+    from harness.sim.sandbox import EVENT_TRACER
+
+    binary = os.environ.get("HARNESS_SIM_BINARY", "")
+    return bool(binary) and on_phone(binary).is_file() and EVENT_TRACER in on_phone(binary).read_text()
+
+
+def _traced_executions(a) -> int:
+    """executor_runner.cpp built with ET_EVENT_TRACER_ENABLED: after the executions the ETDump goes to
+    --etdump_path (fopen "w+"; where that fails, ET_LOG "Failed to open ETDump file at %s." and ET_CHECK_MSG
+    aborts: SIGABRT, 134)."""
+    log("Using method forward")
+    samples, etdump = traced_run(a.model_path, a.num_executions)
+    for i, ms in enumerate(samples, start=1):
+        if version() >= (1, 3):
+            log(f"Iteration {i} of {len(samples)}: {ms:.6f} ms")
+    log(f"Model executed successfully {len(samples)} time(s) in {sum(samples):.6f} ms.")
+    if not write_on_phone(a.etdump_path, etdump):
+        log(f"Failed to open ETDump file at {a.etdump_path}.")
+        return 134
+    log(f"ETDump written to file '{a.etdump_path}'.")
+    return 0
+
+
+def traced_run(model: str, executions: int) -> tuple[list[float], bytes]:
+    """The program run ``executions`` times through ExecuTorch's runtime on this CPU with its event tracer on (an
+    ETDumpGen, as the phone binaries use): each execution's ms, and ExecuTorch's own ETDump of them."""
+    import tempfile
+
+    import numpy as np
+    from executorch.extension.pybindings import portable_lib
+
+    from harness.runners.host_worker import pte_inputs
+
+    module = portable_lib._load_for_executorch(model, enable_etdump=True, debug_buffer_size=0)
+    inputs = pte_inputs(module.method_meta("forward"), None, np.random.default_rng(0), [])
+    samples = []
+    for _ in range(executions):
+        started = time.perf_counter()
+        module.forward(inputs)
+        samples.append((time.perf_counter() - started) * 1000)
+    with tempfile.TemporaryDirectory() as scratch:
+        written = Path(scratch) / "etdump.etdp"
+        module.write_etdump_result_to_file(str(written))
+        return samples, written.read_bytes()
 
 
 # Hexagon versions by SoC, from Qualcomm's QNN SDK layout (lib/hexagon-vNN) as ExecuTorch's Qualcomm docs
@@ -302,6 +353,16 @@ def _cpu_fallback(no_fallback: bool) -> int | None:
     return ORT_FAILED
 
 
+def profile_on(options, prefix: str) -> None:
+    """``-p PREFIX``: ort_test_session.cc calls SessionOptions::EnableProfiling(PREFIX), so ONNX Runtime's own
+    profiler writes its JSON (PREFIX_<date>_<time>.json) where the phone's path says (relative: the working
+    folder).  A prefix outside the phone's writable storage gets no file, as the profiler's ofstream fails."""
+    absolute = posixpath.normpath(posixpath.join(os.environ.get("HARNESS_SIM_CWD", "/"), prefix))
+    if absolute.startswith("/data/") and on_phone(absolute).parent.is_dir():
+        options.enable_profiling = True
+        options.profile_file_prefix = str(on_phone(absolute))
+
+
 def onnxruntime_perf_test(argv: list[str]) -> int:
     """A perf_test built as onnxruntime's build.py does for Android: with --build_shared_lib it needs
     libonnxruntime.so at start (its stand-in lists it as NEEDED; cmake/onnxruntime_unittests.cmake links
@@ -321,6 +382,7 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
     p.add_argument("-f", action="append", default=[])
     p.add_argument("-I", action="store_true")
     p.add_argument("-s", action="store_true")
+    p.add_argument("-p", default="")
     p.add_argument("model")
     a = p.parse_args(argv)
     import numpy as np
@@ -337,6 +399,8 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
     options = ort.SessionOptions()
     if a.x:
         options.intra_op_num_threads = a.x
+    if a.p:
+        profile_on(options, a.p)
     started = time.perf_counter()
     session = ort.InferenceSession(a.model, options, providers=["CPUExecutionProvider"])
     created_s = time.perf_counter() - started
@@ -357,6 +421,8 @@ def onnxruntime_perf_test(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - ORT's own error text, as the tool prints it
         print(f"Run failed:{exc}")  # main.cc RunPerfTest: printf("Run failed:%s\n", ...); return -1
         return ORT_FAILED
+    if a.p:
+        session.end_profiling()  # as the tool's session does when it ends: the JSON is written now
     import resource
 
     s = np.asarray(times)

@@ -38,6 +38,7 @@ SIMULATED_BINARY = "/system/bin/simulated-binary"
 # "# NEEDED lib.so" lines are its dynamic section: the shared libraries the phone's linker must find.
 STAND_IN = f"#!{SIMULATED_BINARY}\n"
 NEEDED = "# NEEDED "
+EVENT_TRACER = "# built with EXECUTORCH_ENABLE_EVENT_TRACER"
 ANDROID_TOOLS = ("getprop", "dumpsys", "logcat")  # not toybox applets: Android's own binaries
 SOCKET_IN_SANDBOX = "/dev/socket/harness-sim"
 MARKER = ".harness-sim-layout"
@@ -53,11 +54,13 @@ ENV = {"PATH": "/product/bin:/apex/com.android.runtime/bin:/system_ext/bin:/syst
        "HOSTNAME": "harness_sim", "ANDROID_DATA": "/data", "ANDROID_ROOT": "/system"}
 
 
-def stand_in(note: str = "", needed: tuple[str, ...] = ()) -> str:
+def stand_in(note: str = "", needed: tuple[str, ...] = (), event_tracer: bool = False) -> str:
     """A benchmark binary's stand-in; ``note`` (say "an arm64 v1.2 build") gives it bytes of its own, ``needed``
     the shared libraries it is linked against (an ELF's DT_NEEDED), which the phone's linker looks for on
-    LD_LIBRARY_PATH before the binary starts."""
-    return STAND_IN + (f"# {note}\n" if note else "") + "".join(f"{NEEDED}{lib}\n" for lib in needed)
+    LD_LIBRARY_PATH before the binary starts; ``event_tracer``: an ExecuTorch runner built with
+    -DEXECUTORCH_ENABLE_EVENT_TRACER=ON, which writes an ETDump (off in a release build, as upstream)."""
+    return (STAND_IN + (f"# {note}\n" if note else "") + "".join(f"{NEEDED}{lib}\n" for lib in needed)
+            + (f"{EVENT_TRACER}\n" if event_tracer else ""))
 
 
 def write_stand_ins(folder: Path) -> dict[str, Path]:

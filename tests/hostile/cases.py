@@ -2276,3 +2276,16 @@ def _(root):
                           env={**os.environ, "HARNESS_LOG": str(root / "harness.log")})
     assert proc.returncode == 1 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout[-800:]
     assert proc.stderr == "", f"more than the harness's own message: {proc.stderr[-800:]}"
+
+
+@case("fault", "an executor_runner built without the event tracer (no operator profile on the phone)")
+def _(root):
+    # A release build accepts --etdump_path and writes nothing: the cells keep their measurement, have no operator
+    # table, and their log says how to build a binary that profiles (never a failed cell, never a traceback).
+    run_id, rows, _ = _phone_night(root, lambda lab_: None)
+    assert len(rows) == 2 and all(status == "ok" for status, *_ in rows), rows
+    con = sqlite3.connect(root / "h.db")
+    logs = [log for (log,) in con.execute("SELECT log FROM cells WHERE run_id=?", (run_id,))]
+    profiled = con.execute("SELECT COUNT(*) FROM profile_runs").fetchone()[0]
+    con.close()
+    assert profiled == 0 and all("wrote no ETDump: build it with the event tracer" in log for log in logs), logs
