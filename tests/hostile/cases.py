@@ -1475,7 +1475,7 @@ def _(root):
         assert not (root / "newf").exists(), f"{command} left {sorted(map(str, (root / 'newf').rglob('*')))}"
 
 
-@case("bad input", "migrate: user_version says 4 but the tables are already version 5")
+@case("bad input", "migrate: user_version says 4 but the tables are already the current version")
 def _(root):
     # Was a traceback (sqlite3.OperationalError: table checks already exists), and a .v4.bak left behind.
     db = stored_db(root)
@@ -1485,7 +1485,9 @@ def _(root):
     con.close()
     before = db.read_bytes()
     proc = cli("migrate", "--db", str(db), cwd=root, timeout_s=QUICK_S)
-    expect_user_error(proc, "h.db", "version 4", "PRAGMA user_version=5")
+    from harness.store.db import SCHEMA_VERSION
+
+    expect_user_error(proc, "h.db", "version 4", f"PRAGMA user_version={SCHEMA_VERSION}")
     assert db.read_bytes() == before, "the database changed"
     assert sorted(p.name for p in root.iterdir()) == ["h.db"], sorted(p.name for p in root.iterdir())
 
@@ -2066,7 +2068,8 @@ def _(root):
 def _(root):
     db = stored_db(root)
     con = sqlite3.connect(db)
-    con.execute("DROP TABLE checks")  # v5 added only this table: what is left is a v4 database
+    for table in ("operators", "profile_runs", "checks"):  # v6 added the first two, v5 only checks: a v4 is left
+        con.execute(f"DROP TABLE {table}")
     con.execute("PRAGMA user_version=4")
     con.commit()
     con.close()
