@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import signal
 import subprocess
@@ -637,8 +638,6 @@ def test_one_controller_measures_a_phone_at_a_time(tmp_path, adb_server, phones)
     """Two controllers measuring one phone at once read each other's runner lines from its one logcat (B stored
     A's iterations) and contend for its CPU: the second to open the phone is refused, naming who holds it since
     when and what to do, until the first closes.  Before the lock, the second's prepare() said "ready"."""
-    import os
-
     from harness.devices.android import LOCK
 
     server, serial = phones()
@@ -690,6 +689,34 @@ def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_
     finally:
         for device in (killed, late, fresh):
             device.close()
+
+
+def test_the_lock_of_a_dead_controller_of_this_machine_is_taken_over_at_once(tmp_path, adb_server, phones):
+    """A run killed (a lab node lost, Ctrl-\\) and resumed at once on this machine was refused until its old lock
+    expired, half an hour later: a holder of this machine whose process is gone is taken over now.  One that still
+    runs, or one of another machine, keeps the lock until its expiry."""
+    import socket
+    import time as clock
+
+    from harness.devices.android import LOCK
+
+    server, serial = phones()
+    lock = server.phone.root / LOCK.lstrip("/")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process now
+    for host, pid, taken in (("elsewhere.example", gone.pid, False), (socket.gethostname(), os.getppid(), False),
+                             (socket.gethostname(), gone.pid, True)):
+        write(lock / "token", "killedrun\n")
+        write(lock / "owner", f"host {host}, pid {pid}, device old, since 2026-01-01T00:00:00Z\n")
+        write(lock / "expires", f"{int(clock.time()) + 3600}\n")
+        device = _controller(adb_server, serial, "p")
+        try:
+            ok, why = device.prepare()
+            assert ok == taken, (host, pid, why)
+            assert ((lock / "token").read_text().strip() == device.token) == taken
+        finally:
+            device.close()
+        assert lock.exists() != taken
 
 
 def test_a_lock_folder_the_harness_did_not_write_is_never_removed(tmp_path, adb_server, phones):

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -188,11 +189,12 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
     return f"{enter}trap 'kill -9 0' HUP; {runner} & wait $!"
 
 
-def take_lock_script(token: str, owner: str) -> str:
+def take_lock_script(token: str, owner: str, dead_token: str = "") -> str:
     """The phone-side script that takes LOCK for ``token``: prints ``taken``; or ``took-over`` and the line of the
-    controller whose lock had expired; or ``held``, the lock's expiry and the phone's time, and its holder's line.
-    An expired lock is renamed aside (one of two controllers wins the rename) and removed only if it still is the
-    expired one; a lock folder without the harness's token file is never removed."""
+    controller whose lock it took over; or ``held``, then the lock's expiry, the phone's time and the holder's
+    token, then the holder's line.  A lock is taken over when it has expired, or when its token is ``dead_token``
+    (a holder known to be dead): it is renamed aside (one of two controllers wins the rename) and removed only if
+    it still is that lock; a lock folder without the harness's token file is never removed."""
     lock, token, owner = shlex.quote(LOCK), shlex.quote(token), shlex.quote(owner)
     aside = shlex.quote(f"{LOCK}.expired-") + token
     return (f"now=$(date +%s); mkdir -p {REMOTE_ROOT} || exit 1; "
@@ -200,19 +202,59 @@ def take_lock_script(token: str, owner: str) -> str:
             f"echo $((now + {LOCK_IDLE_S})) >{lock}/expires; }}; "
             "take && { echo taken; exit 0; }; "
             f"exp=$(cat {lock}/expires 2>/dev/null); old=$(cat {lock}/token 2>/dev/null); "
-            f"if [ -n \"$old\" ] && [ \"$exp\" -lt \"$now\" ] 2>/dev/null; then "
+            f"if [ -n \"$old\" ] && {{ [ \"$old\" = {shlex.quote(dead_token)} ] || "
+            f"[ \"$exp\" -lt \"$now\" ] 2>/dev/null; }}; then "
             f"was=$(cat {lock}/owner 2>/dev/null); "
             f"if mv {lock} {aside} 2>/dev/null; then "
             f"if [ \"$(cat {aside}/token 2>/dev/null)\" = \"$old\" ]; then rm -rf {aside}; "
             "take && { echo took-over; echo \"$was\"; exit 0; }; "
             f"else [ -e {lock} ] || mv {aside} {lock}; fi; fi; fi; "  # renamed a lock just taken: put it back
-            f"echo held; echo \"${{exp:-0}} $now\"; cat {lock}/owner 2>/dev/null; exit 0")
+            f"echo held; echo \"${{exp:-0}} $now ${{old:--}}\"; cat {lock}/owner 2>/dev/null; exit 0")
+
 
 
 def _shell_name(name: str) -> str:
     if not (name.isascii() and name.replace("_", "a").isalnum() and not name[0].isdigit()):
         raise ValueError(f"not a shell variable name: {name!r}")
     return name
+
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """The phone's LOCK as another controller holds it: its token, its holder's line, the time left to its expiry."""
+
+    token: str
+    holder: str
+    expires_in_s: int
+
+
+def _held_lock(answer: list[str]) -> HeldLock | None:
+    """What take_lock_script answered: None when this controller took the lock, else who holds it."""
+    if answer[:1] in (["taken"], ["took-over"]):
+        return None
+    expiry, now, token = ((answer[1:2] or [""])[0].split() + ["0", "0", "-"])[:3]
+    number = lambda text: int(text) if text.lstrip("-").isdigit() else 0  # noqa: E731
+    return HeldLock("" if token == "-" else token, answer[2].strip() if len(answer) > 2 else "",
+                    max(0, number(expiry) - number(now)))
+
+
+_HOLDER = re.compile(r"host (\S+), pid (\d+),")
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """Whether the lock's holder was a process of this machine that is no longer running (never for another
+    machine's, nor for a line the harness did not write)."""
+    named = _HOLDER.match(holder)
+    if named is None or named[1] != socket.gethostname() or int(named[2]) == os.getpid():
+        return False
+    try:
+        os.kill(int(named[2]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, as another user's process
+    return False
 
 
 class Device(BaseDevice):
@@ -273,21 +315,26 @@ class Device(BaseDevice):
         return True, "ready"
 
     def _take_lock(self) -> tuple[bool, str]:
+        """Take the phone's LOCK; when it is held by a controller of this machine that is no longer running (a
+        run killed a minute ago, then resumed), take it over at once rather than after its expiry."""
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         owner = f"host {socket.gethostname()}, pid {os.getpid()}, device {self.id}, since {since}"
         answer = self._check(["sh", "-c", take_lock_script(self.token, owner)]).splitlines()
-        if answer[:1] == ["taken"] or answer[:1] == ["took-over"]:
+        held = _held_lock(answer)
+        if held is not None and _holder_is_dead(held.holder):
+            answer = self._check(["sh", "-c", take_lock_script(self.token, owner, held.token)]).splitlines()
+            held = _held_lock(answer)
+        if held is None:
             self._locked = True
             if answer[0] == "took-over":
                 self.notes.append(f"took over {LOCK}, left by a controller that stopped without releasing it "
                                   f"({answer[1] if len(answer) > 1 else 'unnamed'})")
             return True, "locked"
         self.absent = True  # busy now, not misconfigured: its cells are lost, for --resume
-        expiry, now = (int(n) if n.lstrip("-").isdigit() else 0 for n in (answer[1:2] or ["0 0"])[0].split()[:2])
-        holder = answer[2] if len(answer) > 2 and answer[2].strip() else (
-            f"unnamed: {LOCK} has no owner line; if no controller is running, remove that folder by hand")
+        holder = held.holder or f"unnamed: {LOCK} has no owner line; if no controller is running, remove that " \
+                                "folder by hand"
         return False, (f"{self.config.serial} is being measured by another controller ({holder}; its lock {LOCK} "
-                       f"expires in {max(0, expiry - now) // 60} min unless it keeps working). Wait for that run to "
+                       f"expires in {held.expires_in_s // 60} min unless it keeps working). Wait for that run to "
                        "end, or run the plans one after another; --resume measures these cells then")
 
     KILL_AFTER_S = 5  # toybox timeout's -k: SIGKILL this long after its SIGTERM
