@@ -184,7 +184,8 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
     if lock_token:
         lock_alive_s = int(timeout_s + kill_after_s + LOCK_IDLE_S)
         enter += (f"[ \"$(cat {LOCK}/token 2>/dev/null)\" = {shlex.quote(lock_token)} ] || "
-                  f"{{ echo {shlex.quote(LOCK_LOST)} \"($(cat {LOCK}/owner 2>/dev/null))\" >&2; exit {LOCK_LOST_EXIT}; }}; "
+                  f"{{ echo {shlex.quote(LOCK_LOST)} \"($(cat {LOCK}/owner 2>/dev/null))\" >&2; "
+                  f"exit {LOCK_LOST_EXIT}; }}; "
                   f"echo $(($(date +%s) + {lock_alive_s})) >{LOCK}/expires; ")
     return f"{enter}trap 'kill -9 0' HUP; {runner} & wait $!"
 
@@ -212,12 +213,10 @@ def take_lock_script(token: str, owner: str, dead_token: str = "") -> str:
             f"echo held; echo \"${{exp:-0}} $now ${{old:--}}\"; cat {lock}/owner 2>/dev/null; exit 0")
 
 
-
 def _shell_name(name: str) -> str:
     if not (name.isascii() and name.replace("_", "a").isalnum() and not name[0].isdigit()):
         raise ValueError(f"not a shell variable name: {name!r}")
     return name
-
 
 
 @dataclass(frozen=True)
