@@ -719,6 +719,27 @@ def test_the_lock_of_a_dead_controller_of_this_machine_is_taken_over_at_once(tmp
         assert lock.exists() != taken
 
 
+def test_a_run_reopening_a_phone_takes_back_the_lock_its_lost_connection_left(tmp_path, adb_server, phones,
+                                                                            monkeypatch):
+    """A cell lost mid-run closes the device while the phone may not answer, so its lock stays; the same run then
+    reopens the phone for its next cell and found itself "another controller" until the lock expired."""
+    from harness.devices import android
+
+    server, serial = phones()
+    lost = _controller(adb_server, serial, "p")
+    assert lost.prepare()[0]
+    with monkeypatch.context() as patched:
+        patched.setattr(android, "shell_v2", lambda *a, **k: (_ for _ in ()).throw(OSError("no answer")))
+        lost.close()  # the release never reached the phone
+    assert (server.phone.root / android.LOCK.lstrip("/") / "token").read_text().strip() == lost.token
+    again = _controller(adb_server, serial, "p")
+    try:
+        ok, why = again.prepare()
+        assert ok, why
+    finally:
+        again.close()
+
+
 def test_a_lock_folder_the_harness_did_not_write_is_never_removed(tmp_path, adb_server, phones):
     """A folder at the lock's path without the harness's token file (made by hand, or a controller killed between
     its mkdir and its first write) is someone's: the phone is refused with a line that says so, and it stays."""

@@ -239,14 +239,19 @@ def _held_lock(answer: list[str]) -> HeldLock | None:
 
 
 _HOLDER = re.compile(r"host (\S+), pid (\d+),")
+# The lock tokens this process's open Devices hold: a lock of this process with a token not here was left by a
+# Device closed while the phone did not answer (a lost cell), and the same run reopening the phone takes it back.
+_HELD_HERE: set[str] = set()
 
 
-def _holder_is_dead(holder: str) -> bool:
-    """Whether the lock's holder was a process of this machine that is no longer running (never for another
+def _holder_is_dead(held: HeldLock) -> bool:
+    """Whether the lock's holder was a controller of this machine that is no longer running (never for another
     machine's, nor for a line the harness did not write)."""
-    named = _HOLDER.match(holder)
-    if named is None or named[1] != socket.gethostname() or int(named[2]) == os.getpid():
+    named = _HOLDER.match(held.holder)
+    if named is None or named[1] != socket.gethostname():
         return False
+    if int(named[2]) == os.getpid():
+        return held.token not in _HELD_HERE
     try:
         os.kill(int(named[2]), 0)
     except ProcessLookupError:
@@ -320,11 +325,12 @@ class Device(BaseDevice):
         owner = f"host {socket.gethostname()}, pid {os.getpid()}, device {self.id}, since {since}"
         answer = self._check(["sh", "-c", take_lock_script(self.token, owner)]).splitlines()
         held = _held_lock(answer)
-        if held is not None and _holder_is_dead(held.holder):
+        if held is not None and _holder_is_dead(held):
             answer = self._check(["sh", "-c", take_lock_script(self.token, owner, held.token)]).splitlines()
             held = _held_lock(answer)
         if held is None:
             self._locked = True
+            _HELD_HERE.add(self.token)
             if answer[0] == "took-over":
                 self.notes.append(f"took over {LOCK}, left by a controller that stopped without releasing it "
                                   f"({answer[1] if len(answer) > 1 else 'unnamed'})")
@@ -366,6 +372,7 @@ class Device(BaseDevice):
         duration_s = time.perf_counter() - started
         if self._locked and outcome.exit_code == LOCK_LOST_EXIT and LOCK_LOST in outcome.stderr:
             self._locked = False  # measuring now would mix with the controller that holds it
+            _HELD_HERE.discard(self.token)
             raise DeviceError(self.id, argv, outcome.stderr.strip().removeprefix("harness: "), lost=True)
         # toybox timeout exits 124 when its SIGTERM ended the command, 137 when SIGKILL had to (toys/other/timeout.c).
         timed_out = outcome.deadline_passed or (outcome.exit_code in (124, 137) and duration_s >= timeout_s)
@@ -548,4 +555,5 @@ class Device(BaseDevice):
             except Exception:  # noqa: BLE001 - a phone already gone keeps an empty folder; nothing to report
                 pass
         self._locked = False
+        _HELD_HERE.discard(self.token)
         self._device = None
