@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -702,6 +704,135 @@ def test_opening_the_phone_takes_back_the_working_folders_of_killed_runs_only(tm
     finally:
         device.close()
         other.close()
+
+
+def _controller(adb_server, serial, name):
+    from harness.devices.android import Config, Device
+
+    return Device(Config(id=name, platform="android", serial=serial, adb_port=adb_server.port))
+
+
+def test_one_controller_measures_a_phone_at_a_time(tmp_path, adb_server, phones):
+    """Two controllers measuring one phone at once read each other's runner lines from its one logcat (B stored
+    A's iterations) and contend for its CPU: the second to open the phone is refused, naming who holds it since
+    when and what to do, until the first closes.  Before the lock, the second's prepare() said "ready"."""
+    from harness.devices.android import LOCK
+
+    server, serial = phones()
+    lock = server.phone.root / LOCK.lstrip("/")
+    first, second = (_controller(adb_server, serial, name) for name in ("first", "second"))
+    try:
+        assert first.prepare()[0]
+        ok, why = second.prepare()
+        assert not ok and second.absent, why  # absent: its cells are lost, for --resume, not failed
+        assert "another controller" in why and f"pid {os.getpid()}" in why and "device first, since 20" in why
+        assert "one after another" in why and re.search(r"lock \S+ expires in [1-9]\d* min", why)
+        assert first.run(["true"], 30).ok  # the holder measures on
+        assert (lock / "token").read_text().strip() == first.token
+        first.close()
+        assert not lock.exists()
+        assert second.prepare()[0]
+        assert (lock / "token").read_text().strip() == second.token
+    finally:
+        first.close()
+        second.close()
+    assert not lock.exists()
+
+
+def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_path, adb_server, phones):
+    """A controller killed with SIGKILL never releases the lock: past its expiry the next controller takes it over
+    (before, nothing expired and the phone was refused for good).  A holder that comes back after that finds its
+    commands refused, rather than measuring beside the new one."""
+    import time as clock
+
+    from harness.devices.android import LOCK
+    from harness.errors import DeviceError
+
+    server, serial = phones()
+    lock = server.phone.root / LOCK.lstrip("/")
+    killed, late, fresh = (_controller(adb_server, serial, name) for name in ("killed", "late", "fresh"))
+    try:
+        assert killed.prepare()[0]
+        (lock / "expires").write_text(f"{int(clock.time()) - 60}\n")  # its last command was long ago
+        assert late.prepare()[0]
+        assert any("took over" in n and "device killed" in n for n in late.notes), late.notes
+        assert (lock / "token").read_text().strip() == late.token
+        (lock / "expires").write_text(f"{int(clock.time()) - 60}\n")
+        assert fresh.prepare()[0]
+        with pytest.raises(DeviceError, match="took over this phone's lock") as refused:
+            late.run(["true"], 30)
+        assert refused.value.lost
+        late.close()  # releases nothing: the lock is fresh's now
+        assert (lock / "token").read_text().strip() == fresh.token
+    finally:
+        for device in (killed, late, fresh):
+            device.close()
+
+
+def test_the_lock_of_a_dead_controller_of_this_machine_is_taken_over_at_once(tmp_path, adb_server, phones):
+    """A run killed (a lab node lost, Ctrl-\\) and resumed at once on this machine was refused until its old lock
+    expired, half an hour later: a holder of this machine whose process is gone is taken over now.  One that still
+    runs, or one of another machine, keeps the lock until its expiry."""
+    import socket
+    import time as clock
+
+    from harness.devices.android import LOCK
+
+    server, serial = phones()
+    lock = server.phone.root / LOCK.lstrip("/")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process now
+    for host, pid, taken in (("elsewhere.example", gone.pid, False), (socket.gethostname(), os.getppid(), False),
+                             (socket.gethostname(), gone.pid, True)):
+        write(lock / "token", "killedrun\n")
+        write(lock / "owner", f"host {host}, pid {pid}, device old, since 2026-01-01T00:00:00Z\n")
+        write(lock / "expires", f"{int(clock.time()) + 3600}\n")
+        device = _controller(adb_server, serial, "p")
+        try:
+            ok, why = device.prepare()
+            assert ok == taken, (host, pid, why)
+            assert ((lock / "token").read_text().strip() == device.token) == taken
+        finally:
+            device.close()
+        assert lock.exists() != taken
+
+
+def test_a_run_reopening_a_phone_takes_back_the_lock_its_lost_connection_left(tmp_path, adb_server, phones,
+                                                                            monkeypatch):
+    """A cell lost mid-run closes the device while the phone may not answer, so its lock stays; the same run then
+    reopens the phone for its next cell and found itself "another controller" until the lock expired."""
+    from harness.devices import android
+
+    server, serial = phones()
+    lost = _controller(adb_server, serial, "p")
+    assert lost.prepare()[0]
+    with monkeypatch.context() as patched:
+        patched.setattr(android, "shell_v2", lambda *a, **k: (_ for _ in ()).throw(OSError("no answer")))
+        lost.close()  # the release never reached the phone
+    assert (server.phone.root / android.LOCK.lstrip("/") / "token").read_text().strip() == lost.token
+    again = _controller(adb_server, serial, "p")
+    try:
+        ok, why = again.prepare()
+        assert ok, why
+    finally:
+        again.close()
+
+
+def test_a_lock_folder_the_harness_did_not_write_is_never_removed(tmp_path, adb_server, phones):
+    """A folder at the lock's path without the harness's token file (made by hand, or a controller killed between
+    its mkdir and its first write) is someone's: the phone is refused with a line that says so, and it stays."""
+    from harness.devices.android import LOCK
+
+    server, serial = phones()
+    lock = server.phone.root / LOCK.lstrip("/")
+    write(lock / "notes.txt", "mine")
+    device = _controller(adb_server, serial, "p")
+    try:
+        ok, why = device.prepare()
+        assert not ok and "has no owner line" in why and "remove that folder by hand" in why, why
+    finally:
+        device.close()
+    assert (lock / "notes.txt").read_text() == "mine"
 
 
 def test_pushed_files_are_kept_under_the_cap_least_recently_used_first(tmp_path, adb_server, phones):

@@ -8,11 +8,14 @@ phone already holds the same bytes (checked on the phone with ``sha256sum``).
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -41,6 +44,16 @@ WORK_MARKER = ".harness-work"
 # removes a folder only when it holds this file, so nothing the harness did not put there is ever deleted.
 PUSHED_MARKER = ".harness-pushed"
 IDLE_WORK_S = 6 * 3600
+# One controller measures a phone at a time: two at once read each other's runner lines from the phone's one
+# logcat, and contend for its CPU and NPU.  Opening a phone for a run makes this folder (mkdir: atomic, so only one
+# of two controllers gets it) with the holder's token, a line naming it, and the phone's time until which it holds
+# the lock; every command moves that time on (its own limit plus LOCK_IDLE_S, longer than a live controller goes
+# between two commands: a cool-down polls, a push begins with a sha256sum), so the lock of a killed controller
+# expires within LOCK_IDLE_S of its last command and the next one takes it over.
+LOCK = f"{REMOTE_ROOT}/lock"
+LOCK_IDLE_S = 30 * 60
+LOCK_LOST = "harness: another controller took over this phone's lock"
+LOCK_LOST_EXIT = 75  # a command refused on the phone because its controller no longer holds the lock
 FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
               "soc_manufacturer": "ro.soc.manufacturer", "soc": "ro.soc.model",
               "android": "ro.build.version.release", "sdk": "ro.build.version.sdk", "abi": "ro.product.cpu.abi",
@@ -149,7 +162,7 @@ def adb_client(adb_port: int) -> AdbServer:
 
 
 def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: dict[str, str] | None = None,
-                  workdir: str | None = None, peak_memory: bool = False) -> str:
+                  workdir: str | None = None, peak_memory: bool = False, lock_token: str | None = None) -> str:
     """The command line sent to the phone's shell for ``argv``: it runs in ``workdir``, and everything it
     starts dies with the run.
 
@@ -169,6 +182,8 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
       runner's exit status, and the shell exits with it.
     - ``peak_memory``: toybox ``time -v`` in front of ``timeout`` reports the runner's peak RSS from the kernel
       (harness/devices/peak_memory.py); it exits with ``timeout``'s own status (124, 137, the runner's).
+    - ``lock_token``: the command runs only while its controller holds the phone's LOCK, and moves the lock's
+      expiry on; a lock taken over (this controller was silent past its expiry) refuses it with LOCK_LOST_EXIT.
     """
     limit = [*(TIME_V if peak_memory else []),
              "timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{max(timeout_s, 0.001):.3f}"]
@@ -178,7 +193,36 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
     alive_s = int(timeout_s + kill_after_s + IDLE_WORK_S)
     enter = (f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)} || exit 1; "
              f"echo $(($(date +%s) + {alive_s})) 2>/dev/null >{WORK_MARKER}; ") if workdir else ""
+    if lock_token:
+        lock_alive_s = int(timeout_s + kill_after_s + LOCK_IDLE_S)
+        enter += (f"[ \"$(cat {LOCK}/token 2>/dev/null)\" = {shlex.quote(lock_token)} ] || "
+                  f"{{ echo {shlex.quote(LOCK_LOST)} \"($(cat {LOCK}/owner 2>/dev/null))\" >&2; "
+                  f"exit {LOCK_LOST_EXIT}; }}; "
+                  f"echo $(($(date +%s) + {lock_alive_s})) >{LOCK}/expires; ")
     return f"{enter}trap 'kill -9 0' HUP; {runner} & wait $!"
+
+
+def take_lock_script(token: str, owner: str, dead_token: str = "") -> str:
+    """The phone-side script that takes LOCK for ``token``: prints ``taken``; or ``took-over`` and the line of the
+    controller whose lock it took over; or ``held``, then the lock's expiry, the phone's time and the holder's
+    token, then the holder's line.  A lock is taken over when it has expired, or when its token is ``dead_token``
+    (a holder known to be dead): it is renamed aside (one of two controllers wins the rename) and removed only if
+    it still is that lock; a lock folder without the harness's token file is never removed."""
+    lock, token, owner = shlex.quote(LOCK), shlex.quote(token), shlex.quote(owner)
+    aside = shlex.quote(f"{LOCK}.expired-") + token
+    return (f"now=$(date +%s); mkdir -p {REMOTE_ROOT} || exit 1; "
+            f"take() {{ mkdir {lock} 2>/dev/null && echo {token} >{lock}/token && echo {owner} >{lock}/owner && "
+            f"echo $((now + {LOCK_IDLE_S})) >{lock}/expires; }}; "
+            "take && { echo taken; exit 0; }; "
+            f"exp=$(cat {lock}/expires 2>/dev/null); old=$(cat {lock}/token 2>/dev/null); "
+            f"if [ -n \"$old\" ] && {{ [ \"$old\" = {shlex.quote(dead_token)} ] || "
+            f"[ \"$exp\" -lt \"$now\" ] 2>/dev/null; }}; then "
+            f"was=$(cat {lock}/owner 2>/dev/null); "
+            f"if mv {lock} {aside} 2>/dev/null; then "
+            f"if [ \"$(cat {aside}/token 2>/dev/null)\" = \"$old\" ]; then rm -rf {aside}; "
+            "take && { echo took-over; echo \"$was\"; exit 0; }; "
+            f"else [ -e {lock} ] || mv {aside} {lock}; fi; fi; fi; "  # renamed a lock just taken: put it back
+            f"echo held; echo \"${{exp:-0}} $now ${{old:--}}\"; cat {lock}/owner 2>/dev/null; exit 0")
 
 
 def _shell_name(name: str) -> str:
@@ -187,13 +231,57 @@ def _shell_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class HeldLock:
+    """The phone's LOCK as another controller holds it: its token, its holder's line, the time left to its expiry."""
+
+    token: str
+    holder: str
+    expires_in_s: int
+
+
+def _held_lock(answer: list[str]) -> HeldLock | None:
+    """What take_lock_script answered: None when this controller took the lock, else who holds it."""
+    if answer[:1] in (["taken"], ["took-over"]):
+        return None
+    expiry, now, token = ((answer[1:2] or [""])[0].split() + ["0", "0", "-"])[:3]
+    number = lambda text: int(text) if text.lstrip("-").isdigit() else 0  # noqa: E731
+    return HeldLock("" if token == "-" else token, answer[2].strip() if len(answer) > 2 else "",
+                    max(0, number(expiry) - number(now)))
+
+
+_HOLDER = re.compile(r"host (\S+), pid (\d+),")
+# The lock tokens this process's open Devices hold: a lock of this process with a token not here was left by a
+# Device closed while the phone did not answer (a lost cell), and the same run reopening the phone takes it back.
+_HELD_HERE: set[str] = set()
+
+
+def _holder_is_dead(held: HeldLock) -> bool:
+    """Whether the lock's holder was a controller of this machine that is no longer running (never for another
+    machine's, nor for a line the harness did not write)."""
+    named = _HOLDER.match(held.holder)
+    if named is None or named[1] != socket.gethostname():
+        return False
+    if int(named[2]) == os.getpid():
+        return held.token not in _HELD_HERE
+    try:
+        os.kill(int(named[2]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, as another user's process
+    return False
+
+
 class Device(BaseDevice):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self._client = adb_client(config.adb_port)
         self._device = None
+        self.token = uuid.uuid4().hex[:16]  # this controller's: its working folder's name, its lock's token
         # This controller's working folder on the phone (its commands run there; see phone_command).
-        self.workdir = f"{WORK_ROOT}/{uuid.uuid4().hex[:16]}"
+        self.workdir = f"{WORK_ROOT}/{self.token}"
+        self._locked = False  # whether it holds the phone's LOCK (prepare takes it, close releases it)
         self._streams: set = set()  # the adb streams of commands running now (close() ends them)
         self._streams_lock = threading.Lock()
         self._closed = False
@@ -224,9 +312,16 @@ class Device(BaseDevice):
         return self._soc_agrees()
 
     def prepare(self) -> tuple[bool, str]:
-        """Take back the working folders of runs that were killed (their controllers could not): each one the
-        harness made (WORK_MARKER) whose stamp has passed; a live controller's folder, this one's or another's
-        on the same phone, is stamped ahead by its every command."""
+        """Take the phone's LOCK, then take back the working folders of runs that were killed (their controllers
+        could not): each one the harness made (WORK_MARKER) whose stamp has passed; a live controller's folder,
+        this one's or another's on the same phone, is stamped ahead by its every command.
+
+        A phone another controller holds is not waited for: its cells are stored as lost at once, with a line
+        naming the holder (``--resume`` measures them once it is free).  A wait would have to guess how long the
+        other run lasts (a night's plan takes hours), and would hide that two plans were scheduled on one phone."""
+        taken, why = self._take_lock()
+        if not taken:
+            return False, why
         script = (f"now=$(date +%s); n=0; for d in {WORK_ROOT}/*/; do m=\"$d{WORK_MARKER}\"; "
                   f"if [ -f \"$m\" ] && [ \"$(cat \"$m\")\" -lt \"$now\" ] 2>/dev/null && rm -rf \"$d\"; "
                   "then n=$((n+1)); fi; done; echo $n")
@@ -234,6 +329,30 @@ class Device(BaseDevice):
         if removed.isdigit() and int(removed):
             self.notes.append(f"removed {counted(int(removed), 'working folder')} of killed runs from {WORK_ROOT}")
         return True, "ready"
+
+    def _take_lock(self) -> tuple[bool, str]:
+        """Take the phone's LOCK; when it is held by a controller of this machine that is no longer running (a
+        run killed a minute ago, then resumed), take it over at once rather than after its expiry."""
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        owner = f"host {socket.gethostname()}, pid {os.getpid()}, device {self.id}, since {since}"
+        answer = self._check(["sh", "-c", take_lock_script(self.token, owner)]).splitlines()
+        held = _held_lock(answer)
+        if held is not None and _holder_is_dead(held):
+            answer = self._check(["sh", "-c", take_lock_script(self.token, owner, held.token)]).splitlines()
+            held = _held_lock(answer)
+        if held is None:
+            self._locked = True
+            _HELD_HERE.add(self.token)
+            if answer[0] == "took-over":
+                self.notes.append(f"took over {LOCK}, left by a controller that stopped without releasing it "
+                                  f"({answer[1] if len(answer) > 1 else 'unnamed'})")
+            return True, "locked"
+        self.absent = True  # busy now, not misconfigured: its cells are lost, for --resume
+        holder = held.holder or f"unnamed: {LOCK} has no owner line; if no controller is running, remove that " \
+                                "folder by hand"
+        return False, (f"{self.config.serial} is being measured by another controller ({holder}; its lock {LOCK} "
+                       f"expires in {held.expires_in_s // 60} min unless it keeps working). Wait for that run to "
+                       "end, or run the plans one after another; --resume measures these cells then")
 
     KILL_AFTER_S = 5  # toybox timeout's -k: SIGKILL this long after its SIGTERM
     # The controller's own deadline, past the phone's: a phone that stops answering altogether.
@@ -244,7 +363,8 @@ class Device(BaseDevice):
         if self._closed:  # a sampler's last reading after close() must not make the working folder again
             raise DeviceError(self.id, argv, "the controller closed its connection to the device", lost=True)
         peak_memory = self._reports_peak() if argv[:3] != TIME_V else False
-        command = phone_command(argv, timeout_s, self.KILL_AFTER_S, env, self.workdir, peak_memory)
+        command = phone_command(argv, timeout_s, self.KILL_AFTER_S, env, self.workdir, peak_memory,
+                                self.token if self._locked else None)
         self._worked = True
         started = time.perf_counter()
         try:
@@ -263,6 +383,10 @@ class Device(BaseDevice):
             raise DeviceError(self.id, argv, f"adb lost the device ({exc})", lost=True) from None
         duration_s = time.perf_counter() - started
         self.outputs_cut += outcome.output_cut
+        if self._locked and outcome.exit_code == LOCK_LOST_EXIT and LOCK_LOST in outcome.stderr:
+            self._locked = False  # measuring now would mix with the controller that holds it
+            _HELD_HERE.discard(self.token)
+            raise DeviceError(self.id, argv, outcome.stderr.strip().removeprefix("harness: "), lost=True)
         # toybox timeout exits 124 when its SIGTERM ended the command, 137 when SIGKILL had to (toys/other/timeout.c).
         timed_out = outcome.deadline_passed or (outcome.exit_code in (124, 137) and duration_s >= timeout_s)
         stderr, peak_rss_mb = split_time_report(outcome.stderr) if peak_memory else (outcome.stderr, None)
@@ -429,7 +553,7 @@ class Device(BaseDevice):
     def close(self) -> None:
         """End every command still running (its adb stream closes, adbd sends its shell SIGHUP, and the command
         line's trap kills the runner: a stopped run no longer waits for the runner, nor leaves it measuring),
-        then take back the working folder."""
+        then take back the working folder and release the phone's lock (if this controller still holds it)."""
         self._closed = True
         with self._streams_lock:
             running = list(self._streams)
@@ -439,9 +563,14 @@ class Device(BaseDevice):
             except OSError:
                 pass  # already closed by its own command
         if self._device is not None and getattr(self, "_worked", False):
-            try:  # the folder this controller made (a name of its own), and what its binaries wrote there
-                shell_v2(self.adb.open_transport(timeout=ADB_IDLE_TIMEOUT_S), shlex.join(["rm", "-rf", self.workdir]),
-                         ADB_IDLE_TIMEOUT_S, 4096)
+            # The folder this controller made (a name of its own), and what its binaries wrote there.
+            cleanup = shlex.join(["rm", "-rf", self.workdir])
+            if self._locked:
+                cleanup += f"; [ \"$(cat {LOCK}/token 2>/dev/null)\" = {self.token} ] && rm -rf {LOCK}"
+            try:
+                shell_v2(self.adb.open_transport(timeout=ADB_IDLE_TIMEOUT_S), cleanup, ADB_IDLE_TIMEOUT_S, 4096)
             except Exception:  # noqa: BLE001 - a phone already gone keeps an empty folder; nothing to report
                 pass
+        self._locked = False
+        _HELD_HERE.discard(self.token)
         self._device = None

@@ -1128,6 +1128,25 @@ def _(root):
                  {"lost"}, "device unreachable", after=after)
 
 
+@case("fault", "a second run on a phone another run is measuring: refused, naming it; --resume once it is done")
+def _(root):
+    """Two controllers on one phone read each other's runner lines from its logcat (one stored the other's
+    iterations); the second run stores the phone's cells as lost, naming the holder, and measures nothing."""
+    from harness.devices.android import Config, Device
+
+    def arm(lab_):
+        lab_.holder = Device(Config(id="other-run", platform="android", serial=lab_.serial, adb_port=lab_.adb.port))
+        assert lab_.holder.prepare()[0]
+
+    def after(lab_, run_id, wall_s):
+        reasons = [reason for _, _, reason, _ in _cells(lab_.db, run_id)]
+        assert all("device other-run" in r and "one after another" in r for r in reasons), reasons
+        lab_.holder.close()
+        _back_and_resumed(root, lab_, run_id)
+
+    _phone_fault(root, arm, {"lost"}, "being measured by another controller", after=after)
+
+
 @case("fault", "thermal runaway on the phone")
 def _(root):
     with phone_lab(root, runs=2, extra="cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}\n") as lab_:
