@@ -264,7 +264,7 @@ def test_resume_in_a_missing_database_creates_none(tmp_path, model_dir):
     db = tmp_path / "nowhere" / "h.db"
     for command in ("run", "nightly", "calibrate"):
         _assert_user_error(run_cli(command, str(plan), "--db", str(db), "--resume", "20261207-0000"),
-                           "no results database")
+                           "no database at")
     assert not db.parent.exists()
 
 

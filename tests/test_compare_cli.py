@@ -62,7 +62,7 @@ def test_bad_input_is_one_message_and_exit_2(synthetic_db, tmp_path):
     ambiguous = run_cli("compare", "synthetic", "synthetic-0001", "--db", str(synthetic_db))
     assert ambiguous.returncode == 2 and "is the start of 2 run ids" in ambiguous.stderr
     nodb = run_cli("compare", "a", "b", "--db", str(tmp_path / "missing.db"))
-    assert nodb.returncode == 2 and "no results database" in nodb.stderr and not (tmp_path / "missing.db").exists()
+    assert nodb.returncode == 2 and "no database at" in nodb.stderr and not (tmp_path / "missing.db").exists()
 
 
 # -- real runs on the host -----------------------------------------------------------------------------------

@@ -332,7 +332,8 @@ def test_a_read_only_command_never_creates_a_database(tmp_path, argv):
     # Catches: Store() creating the file (and its folders) for 'runs' and 'report' with a mistyped --db.
     proc = run_cli(*argv, cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert "no results database" in proc.stderr and argv[argv.index("--db") + 1] in proc.stderr
+    assert "no database at" in proc.stderr and "(given by --db)" in proc.stderr
+    assert argv[argv.index("--db") + 1] in proc.stderr
     assert "Fix:" in proc.stderr
     assert list(tmp_path.iterdir()) == [], "the command created files"
 
