@@ -120,3 +120,12 @@ def export_kws(path: Path, width: int) -> Path:
     export_onnx(module, (torch.randn(8, width),), path, ["x"], ["y"])
     path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
     return path
+
+
+def qnn_sdk_layout(root: Path) -> Path:
+    """A QNN SDK laid out as Qualcomm ships it (files stand in for the libraries), for an SM8650 (V75)."""
+    for rel in ("lib/aarch64-android/libQnnHtp.so", "lib/aarch64-android/libQnnHtpV75Stub.so",
+                "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
+                "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"):
+        write(root / rel, f"stands in for {rel}\n")
+    return root

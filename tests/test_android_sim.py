@@ -22,7 +22,7 @@ from harness.sim.sandbox import phone_processes
 from harness.store import Store
 from harness.devices.android import PUSHED_MARKER, Config
 from harness.run.workers import lib_folders_used
-from tests.helpers import REPO, copy_model, measure, write
+from tests.helpers import REPO, copy_model, measure, qnn_sdk_layout, write
 
 
 def _inventory(tmp_path, serial, adb_port):
@@ -184,15 +184,6 @@ def test_warm_ups_are_the_first_executions_of_the_measured_process(tmp_path, adb
     assert [a[a.index("--num_executions") + 1] for a in runs] == ["7", "7"]
 
 
-def _qnn_sdk(root):
-    """A QNN SDK laid out as Qualcomm ships it (files stand in for the libraries), for an SM8650 (V75)."""
-    for rel in ("lib/aarch64-android/libQnnHtp.so", "lib/aarch64-android/libQnnHtpV75Stub.so",
-                "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
-                "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"):
-        write(root / rel, f"stands in for {rel}\n")
-    return root
-
-
 def _sm8650(tmp_path, serial, adb_port, backend: str, tools: dict, soc: str = "SM8650"):
     """The inventory of one simulated SM8650 with these tools (name -> local path); ``soc`` as the inventory
     says it (another SoC brings another chip's QNN libraries)."""
@@ -251,7 +242,7 @@ def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_serv
     cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu")
     assert cell.status == "failed" and "tools.onnxruntime_libs" in cell.reason, (cell.reason, cell.log)
     assert 'CANNOT LINK EXECUTABLE' in cell.reason and '"libonnxruntime.so" not found' in cell.reason
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=_qnn_sdk(tmp_path / "qairt" / "2.37.0"),
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"),
                    tool=SHARED_ORT_TOOL, ort_libs=_ort_libs(tmp_path / "ort-android" / "Release"))
     cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn")
     assert cell.status == "ok", (cell.reason, cell.log)
@@ -368,7 +359,7 @@ def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_p
 
 def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=_qnn_sdk(tmp_path / "qairt" / "2.37.0"))
+    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"))
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": "ort-qnn"})
     plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
                  "iterations: 10\nruns: 1\ntimeout_s: 120\n")
@@ -392,7 +383,7 @@ def _qnn_pte(model_dir, dest: Path) -> None:
 def _qnn_phone(tmp_path, serial, adb_port, with_backend: bool = True):
     """An SM8650 with qnn_executor_runner, the QNN SDK and (unless left out) ExecuTorch's QNN backend library."""
     tools = {"qnn_executor_runner": write(tmp_path / "tools" / "qnn_executor_runner", stand_in()),
-             "qnn_sdk": _qnn_sdk(tmp_path / "qairt" / "2.37.0")}
+             "qnn_sdk": qnn_sdk_layout(tmp_path / "qairt" / "2.37.0")}
     if with_backend:
         tools["qnn_executorch_backend"] = write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in\n")
     _sm8650(tmp_path, serial, adb_port, "qnn", tools)

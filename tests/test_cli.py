@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import copy_model, run_cli, write
+from tests.helpers import copy_model, qnn_sdk_layout, run_cli, write
 
 
 def _assert_user_error(proc, *needles):
@@ -236,9 +236,11 @@ def test_one_onnx_file_is_measured_on_each_backend_it_is_listed_for(tmp_path, mo
         copy_model(model_dir, "tiny.onnx", builds, manifest={"model": "tiny", "backend": "ort-cpu"})
         copy_model(model_dir, "tiny.onnx", builds, manifest={"model": "tiny", "backend": "ort-qnn"}, as_name="q.onnx")
         listed = "[builds/tiny.onnx, builds/q.onnx]"
-    write(tmp_path / "devices.yaml", """
+    sdk = qnn_sdk_layout(tmp_path / "qairt")  # an ort-qnn cell needs the QNN libraries at plan load
+    write(tmp_path / "devices.yaml", f"""
         devices:
-          - {id: phone, platform: android, serial: "X", soc: SM8650, backends: [ort-cpu, ort-qnn]}
+          - {{id: phone, platform: android, serial: "X", soc: SM8650, backends: [ort-cpu, ort-qnn],
+             tools: {{qnn_sdk: {sdk}}}}}
         """)
     plan = write(tmp_path / "plan.yaml", f"name: x\ninventory: devices.yaml\nartifacts: {listed}\n")
     parsed, _, lines = load_plan(plan)

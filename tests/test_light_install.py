@@ -42,8 +42,10 @@ print(json.dumps(sizes))
 
 
 def _distributions(light) -> dict[str, int]:
-    out = subprocess.run([str(light / "venv" / "bin" / "python"), "-c", MEASURE], capture_output=True, text=True,
-                         timeout=120, env=CLEAN_ENV)
+    # -I: the caller's folder is not on sys.path (a checkout's device_lab_harness.egg-info there counted the project
+    # as installed before pip ran, so it was missing from what pip added).
+    out = subprocess.run([str(light / "venv" / "bin" / "python"), "-I", "-c", MEASURE], capture_output=True,
+                         text=True, timeout=120, env=CLEAN_ENV)
     assert out.returncode == 0, out.stderr[-1500:]
     return json.loads(out.stdout)
 

@@ -379,7 +379,7 @@ def test_each_row_kind_is_judged_under_its_own_tile_and_subject():
     chain = SimpleNamespace(cell=device, name="tiny", row_anchor="c1", timing={"p95_total_ms": 160.0}, p95_ci=None,
                             budget_ms=150.0)
     pipeline = SimpleNamespace(chain=SimpleNamespace(cell=device), name="voice", row_anchor="p1", p95_ms=90.0,
-                               p95_ci=None, budget_ms=100.0)
+                               p95_ci=None, budget_ms=100.0, memory_verdict="no peak")
     data = SimpleNamespace(cells=[_cell_view(role="ref"), _cell_view(p95=8.0)], chains=[chain], pipelines=[pipeline],
                            checks=[])
     cell, chain_c, pipe_c = run_judgements(data)

@@ -1108,9 +1108,13 @@ def _(root):
 
     def after(lab_, run_id, wall_s):
         # Content-addressed storage on the phone holds no half file: each file's bytes hash to its folder's name.
-        # (work/ holds the controllers' working folders, each with its stamp: not content-addressed.)
+        # Not content-addressed: work/ (the controllers' working folders), lock/ (left by the run whose phone went
+        # offline; the resume below takes it over) and the marker in each build's folder saying the harness pushed it.
+        from harness.devices.android import PUSHED_MARKER
+
         pushed = lab_.phone.root / "data/local/tmp/harness"
-        stored = [p for p in pushed.rglob("*") if p.is_file() and p.relative_to(pushed).parts[0] != "work"]
+        stored = [p for p in pushed.rglob("*") if p.is_file() and p.relative_to(pushed).parts[0] not in ("work", "lock")
+                  and p.name != PUSHED_MARKER]
         assert stored and all(hashlib.sha256(p.read_bytes()).hexdigest() == p.parent.name for p in stored), stored
         lab_.phone.faults.drop_push_after_bytes = None
         _back_and_resumed(root, lab_, run_id)
