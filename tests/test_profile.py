@@ -607,3 +607,25 @@ def test_a_profile_file_read_back_from_a_phone_is_whole_or_refused_with_its_reas
     # Too big to come back through the shell at all: said before any of it is read, with what to lower.
     with pytest.raises(RunnerFailure, match=r"the ETDump on the phone is 13\.0 MiB.*plan key iterations"):
         read_back(_PhoneFiles(13 * 2**20, b""), "p/run.etdump", "the ETDump")
+
+
+def test_a_called_change_names_its_operators_even_when_one_moved_more_than_the_whole_change():
+    """A regression whose heavier layer moved more than the whole change (the other layers' noise went the other
+    way) lost its operators altogether: the nightly's check said how much slower and never where.  Now the layer
+    is named, without a share over 100%; a change within the profiles' own noise still names none."""
+    from types import SimpleNamespace
+
+    from harness.nightly.checks import _explained
+    from harness.report.verdict import Check
+
+    def view(ops):
+        return SimpleNamespace(operators=ops, cell=SimpleNamespace(profiles=[]))
+
+    check = _explained(Check("host", "enc", "latency", "regression", "P95 +3.4 ms", {}),
+                       view([_op("layer2", 1.0), _op("layer1", 2.0)]), view([_op("layer2", 4.4), _op("layer1", 1.6)]))
+    assert check.data["operators"]["explained_share"] is None
+    assert [t["name"] for t in check.data["operators"]["top"]] == ["layer2"]
+    assert check.detail.startswith("P95 +3.4 ms; per operator (profiling runs): layer2 (+3.4 ms) moved more than")
+    quiet = _explained(Check("host", "enc", "latency", "regression", "P95 +3.4 ms", {}),
+                       view([_op("layer2", 1.0)]), view([_op("layer2", 1.0)]))
+    assert "operators" not in quiet.data and quiet.detail == "P95 +3.4 ms"

@@ -165,7 +165,7 @@ def _explained(check: Check, before, now) -> Check:
     if check.status not in EXPLAINED or not (_has_operators(before) and _has_operators(now)):
         return check
     diff = operator_diff_of(before, now)
-    if diff is None or diff.explained_share is None:
+    if diff is None or not diff.top:  # within the profiles' own noise: no operator is put on it
         return check
     check.detail += f"; per operator (profiling runs): {diff.reading()}"
     check.data["operators"] = {"change_ms": diff.change_ms, "explained_share": diff.explained_share,
