@@ -95,6 +95,8 @@ def test_the_strict_build_rejects_a_broken_site(tmp_path, breakage):
     anchors and pages outside the nav at INFO unless told otherwise): each breakage must fail the build."""
     shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
     shutil.copytree(REPO / "docs", tmp_path / "docs")
+    shutil.copytree(REPO / "scripts", tmp_path / "scripts")  # the hooks: without them every build fails
+    assert _mkdocs_build(tmp_path, tmp_path / "unbroken").returncode == 0, "the copy does not build unbroken"
     if breakage == "a page left out of the nav":
         (tmp_path / "docs" / "orphan.md").write_text("# An orphan\n")
     else:
@@ -103,6 +105,32 @@ def test_the_strict_build_rejects_a_broken_site(tmp_path, breakage):
             index.write(f"\nSee [this]({target}).\n")
     proc = _mkdocs_build(tmp_path, tmp_path / "site")
     assert proc.returncode != 0, f"{breakage} passed the strict build"
+
+
+def test_troubleshooting_lists_every_message_with_its_fix_from_the_code(tmp_path):
+    """The page's list is read from the code: a UserError added anywhere under harness/ appears with its fix
+    and where it is raised, what it fills in at run time as …; one with no words of its own is left out.
+    Catches a hand-kept list (it drifts with every new message) and a generator that drops the fix or the line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_fixes", REPO / "scripts" / "docs_fixes.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    (tmp_path / "plan").mkdir()
+    (tmp_path / "plan" / "checks.py").write_text(
+        "from harness.errors import UserError\n\n\n"
+        "def check(path, n):\n"
+        "    if n < 0:\n"
+        "        raise UserError(f\"iterations is {n}; it counts runs.\", path=path, fix=\"give a whole \" + "
+        "\"number of 1 or more.\")\n"
+        "    raise UserError(f\"{n}: {path}\", fix=f\"{n}\")\n")
+    (found,) = module.fixes(tmp_path)
+    assert (found.area, found.where, found.message, found.fix) == (
+        "plan", "harness/plan/checks.py:6", "iterations is …; it counts runs.", "give a whole number of 1 or more.")
+    page = module.reference()
+    assert "### Plan files" in page and "(given by --db); a command that only reads creates none." in page
+    assert "harness/commands/common.py:" in page
 
 
 # --- what the pages may say -------------------------------------------------------------------------------------

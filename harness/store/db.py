@@ -32,6 +32,8 @@ from harness.thermal.energy import RunEnergy, cell_energy
 
 SCHEMA_VERSION = 6
 LOCK_WAIT_S = 30.0  # how long a harness waits for another one writing the same database
+# Where a database path comes from (harness.project): a fix names all three, as this module is not told which.
+DB_SETTING = "--db (or HARNESS_DB, or db in harness.toml)"
 
 
 def damaged(path: Path, detail: str) -> UserError:
@@ -332,8 +334,8 @@ def refuse_non_file(path: Path) -> None:
                if inside else f"give a database file's path, e.g. --db {quote(str(path / 'harness.db'))} ('harness "
                               "run PLAN --db PATH' starts a new one).")
     else:
-        fix = "point --db at a harness results database file, or at a new file name for 'harness run PLAN --db " \
-              "PATH' to start one."
+        fix = (f"point {DB_SETTING} at a harness results database file, or at a new file name for 'harness run "
+               "PLAN --db PATH' to start one.")
     raise UserError(f"this is {kind}, not a SQLite database file; nothing was read or written.", path=path, fix=fix)
 
 
@@ -364,7 +366,7 @@ def _refuse_empty(path: Path) -> None:
     refuse_missing(path)
     if path.stat().st_size == 0:
         raise UserError("not a harness results database (an empty file); it was left untouched.", path=path,
-                        fix="point --db at a harness database, or remove the empty file and let 'harness run "
+                        fix=f"point {DB_SETTING} at a harness database, or remove the empty file and let 'harness run "
                             "PLAN --db PATH' create one.")
 
 
@@ -417,10 +419,10 @@ class Store:
                 raise UserError(f"cannot open the results database ({exc}); its disk has {free_kb} KB of space "
                                 "free. Nothing stored was changed.", path=path,
                                 fix="free space on that disk or raise the file-size limit ('ulimit -f'), or point "
-                                    "--db at a database on another disk.") from None
+                                    f"{DB_SETTING} at a database on another disk.") from None
             raise store_fault(exc, path) or UserError(
                 f"not a harness results database ({exc}).", path=path,
-                fix="point --db at a harness database or at a new file name.") from None
+                fix=f"point {DB_SETTING} at a harness database or at a new file name.") from None
         self._refuse_foreign(version, tables)
         if tables:
             self._refuse_damaged(version)
@@ -448,7 +450,7 @@ class Store:
         if tables and "runs" not in tables:
             self.db.close()
             raise UserError("this SQLite file holds other tables, not harness results; it was left untouched.",
-                            path=self.path, fix="point --db at a harness database or at a new file name.")
+                            path=self.path, fix=f"point {DB_SETTING} at a harness database or at a new file name.")
 
     def _refuse_unmigrated(self, version: int, tables: set[str]) -> None:
         """A command that only reads cannot migrate: it says which command does, once."""
@@ -457,7 +459,7 @@ class Store:
         self.db.close()
         if not tables:
             raise UserError("not a harness results database (it holds no tables); it was left untouched.",
-                            path=self.path, fix="point --db at a harness database, or at a new file name for "
+                            path=self.path, fix=f"point {DB_SETTING} at a harness database, or at a new file name for "
                                                 "'harness run PLAN --db PATH' to start one.")
         raise UserError(f"this database has schema version {version}; this harness reads version {SCHEMA_VERSION} "
                         "once it is migrated, and a command that only reads never changes the file.", path=self.path,
