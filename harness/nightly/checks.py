@@ -12,7 +12,6 @@ from harness.accuracy.bootstrap import paired_bootstrap
 from harness.nightly.noise import NoiseFloor
 from harness.report.quant import operator_diff_of
 from harness.report.model import ReportData
-from harness.report.verdict import FAILING  # noqa: F401 (re-exported)
 from harness.report.verdict import CHAIN_GROUP, MISSING, TOO_FEW_UTTERANCES, Check, run_judgements
 from harness.run.engine import REF_SUFFIX, identity_of
 from harness.runners.base import RunSettings

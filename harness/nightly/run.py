@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.followup import resume_command
-from harness.nightly.checks import FAILING, Check, history_checks, run_checks
+from harness.nightly.checks import Check, history_checks, run_checks
 from harness.nightly.history import build_series
 from harness.nightly.noise import learn_floors
 from harness.nightly.outputs import write_junit, write_summary
@@ -16,6 +16,7 @@ from harness.nightly.second_look import undecided_pairs
 from harness.outfile import write_text
 from harness.report.html import render
 from harness.report.model import build_report_data
+from harness.report.verdict import FAILING
 from harness.run.engine import incomplete, run_plan
 from harness.store import Store
 
