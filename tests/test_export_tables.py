@@ -20,7 +20,7 @@ from harness.nightly.synthetic import SyntheticBuild
 from harness.run.cell import CellResult
 from harness.runners.base import Measurement, RunSettings
 from harness.store import Store
-from harness.thermal.energy import MEASURED_LOOP, RunEnergy
+from harness.thermal.energy import MEASURED_LOOP, WHOLE_RUN, RunEnergy
 
 RUN_ID = "export-tables"
 RUN_LEVELS_MS = (10.0, 11.0, 12.1)  # each run's every iteration: its median and P95 are that value
@@ -31,6 +31,9 @@ UTTERANCES = [("u1", "Glue the sheet to the dark blue background.", "glue the sh
               ("u2", "It is easy to tell the depth of a well.", "it is easy to tell the depth of well", 200.0)]
 
 
+SHORT_LOOP = "1 battery reading in the 0.005 s measured loop (at least 2 needed)"
+
+
 def _spec(build, task="latency", runner="executor_runner", runs=3, chain=None):
     return SimpleNamespace(key=f"phone-1/{build.sha256[:16]}/{task}", device=SimpleNamespace(id="phone-1"),
                            artifact=build, task=task, runner=runner, chain=chain,
@@ -39,13 +42,15 @@ def _spec(build, task="latency", runner="executor_runner", runs=3, chain=None):
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> Path:
-    """One run on 'phone-1': a latency cell of 3 runs, a cell that crashed, a transcription chain."""
+    """One run on 'phone-1': a latency cell of 3 runs, one of a run too short for its loop's energy, a cell that
+    crashed, a transcription chain."""
     db = tmp_path_factory.mktemp("tables") / "h.db"
     vad = SyntheticBuild("a" * 64, "silero", "vad", "fp32")
     crashy = SyntheticBuild("b" * 64, "crashy", "vad", "int8")
+    short = SyntheticBuild("d" * 64, "short", "vad", "fp16")
     decoder = SyntheticBuild("c" * 64, "whisper", "asr-decoder", "int8", format="onnx", backend="ort-cpu")
     with Store(db, durable=False) as store:
-        for build in (vad, crashy, decoder):
+        for build in (vad, crashy, short, decoder):
             store.record_artifact(build)
         store.create_run("tables", Path("t.yaml"), "0" * 64, {"vad": 15.0, "asr": 1000.0}, {}, run_id=RUN_ID,
                          plan_text="t", started_at="2026-12-01T01:00:00+00:00")
@@ -56,6 +61,11 @@ def db(tmp_path_factory) -> Path:
             measured = Measurement(samples_ms=[level] * 5, warmup_ms=[50.0], load_ms=30.0, peak_rss_mb=peak)
             store.record_run(RUN_ID, spec, index, CellResult(spec.key, "ok", started_at="t", finished_at="t",
                                                              measurement=measured, energy=energy))
+        brief = _spec(short, runs=1)
+        whole = RunEnergy(50.0, "inference", idle_mw=500.0, active_mw=2000.0, units=6, span=WHOLE_RUN,
+                          span_why=SHORT_LOOP)
+        store.record_run(RUN_ID, brief, 0, CellResult(brief.key, "ok", started_at="t", finished_at="t", energy=whole,
+                                                      measurement=Measurement(samples_ms=[1.0] * 5, warmup_ms=[9.0])))
         failed = _spec(crashy, runs=1)
         store.record_run(RUN_ID, failed, 0, CellResult(failed.key, "crashed", reason="runner crashed (SIGSEGV)",
                                                        started_at="t", finished_at="t"))
@@ -85,7 +95,7 @@ def test_cells_export_holds_the_reports_summary_of_each_cell(db, tmp_path, monke
     geometric mean, 11 ms; the interval is exp(mean log +- t(0.975, 2) x sd(log) / sqrt(3)) with sd(log) = ln 1.1."""
     monkeypatch.chdir(tmp_path)
     frame, written = _export(db, tmp_path, "cells", fmt, capsys)
-    assert Path(written["path"]).name == f"{RUN_ID}-cells.{fmt}" and written["rows"] == 3 == len(frame)
+    assert Path(written["path"]).name == f"{RUN_ID}-cells.{fmt}" and written["rows"] == 4 == len(frame)
     vad = frame.set_index("model").loc["silero"]
     half = stats.t.ppf(0.975, 2) * math.log(1.1) / math.sqrt(3)
     assert vad["p50_ms"] == pytest.approx(11.0) and vad["p95_ms"] == pytest.approx(11.0)
@@ -100,6 +110,9 @@ def test_cells_export_holds_the_reports_summary_of_each_cell(db, tmp_path, monke
     assert (vad["energy_runs"], vad["energy_runs_tried"]) == (3, 3)
     assert (vad["format"], vad["backend"], vad["quantization"], vad["artifact_sha256"]) == \
         ("pte", "xnnpack", "fp32", "a" * 64)
+    short = frame.set_index("model").loc["short"]
+    assert (short["energy_mj_per_unit"], short["energy_span"], short["energy_span_why"]) == (50.0, WHOLE_RUN,
+                                                                                             SHORT_LOOP)
     crashed = frame.set_index("model").loc["crashy"]
     assert (crashed["status"], crashed["reason"], crashed["verdict"]) == ("crashed", "runner crashed (SIGSEGV)",
                                                                           "failed")
@@ -137,3 +150,19 @@ def test_et_v3_with_a_table_other_than_samples_is_one_clear_error(db, tmp_path, 
     err = capsys.readouterr().err
     assert f"--what {what} exports as csv or parquet" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_the_report_marks_a_whole_run_energy_and_says_why(db, tmp_path):
+    """The column was headed "energy (whole run)" for every figure; now a measured-loop figure reads as such and a
+    whole-run one is marked in its cell, with the reason on hover (the same figures the cells export holds)."""
+    import re
+
+    from harness.report.html import write_report
+
+    page = write_report(db, RUN_ID, tmp_path / "rep").read_text()
+    rows = {model: row for row in re.findall(r'<tr id="row-cell-\d+">(.*?)</tr>', page, re.S)
+            for model in ("silero", "short") if f">{model}</a>" in row}
+    assert ">3 mJ/inference</span>" in rows["silero"] and "measured loop" in rows["silero"]
+    assert ">50 mJ/inference (whole run)</span>" in rows["short"]
+    assert f"{WHOLE_RUN} ({SHORT_LOOP})" in rows["short"]
+    assert ">energy (whole run)</th>" not in page
