@@ -145,7 +145,7 @@ def test_battery_power_is_read_the_same_whatever_the_gauges_sign_and_not_read_wh
     """Fuel gauges report a discharging battery's current_now as negative (the kernel's documented way) or as
     positive: a reader of the sign would see one phone's draw as negative.  While charging, the battery's current
     says nothing about the phone's draw: it is marked, not read."""
-    from harness.thermal.energy import NOT_DISCHARGING, POWER, battery_samples, run_energy
+    from harness.thermal.energy import NOT_DISCHARGING, POWER, RunWork, battery_samples, run_energy
 
     def grep(status, current_ua):
         return (f"/sys/class/power_supply/battery/status:{status}\n/sys/class/power_supply/battery/current_now:"
@@ -160,18 +160,75 @@ def test_battery_power_is_read_the_same_whatever_the_gauges_sign_and_not_read_wh
     idle = battery_samples(grep("Discharging", -125000))
     series = [replace(s, t_s=t) for t in (0.0, 1.0) for s in battery_samples(grep("Discharging", -375000))]
     series.append(replace(idle[0], t_s=2.0))  # the reading after the runner ended
-    assert run_energy(idle, series, 4, "inference").mj_per_unit == pytest.approx(500.0)
-    assert run_energy(idle, [replace(charging, t_s=1.0), *series], 4, "inference").text == \
-        "energy not measured: charging"
+    four = RunWork("inference", 4)  # no iteration times: the whole run's figure
+    assert run_energy(idle, series, four).mj_per_unit == pytest.approx(500.0)
+    assert run_energy(idle, [replace(charging, t_s=1.0), *series], four).text == "energy not measured: charging"
+
+
+def _battery_grep(status: str, current_ua: int) -> str:
+    return (f"/sys/class/power_supply/battery/status:{status}\n/sys/class/power_supply/battery/current_now:"
+            f"{current_ua}\n/sys/class/power_supply/battery/voltage_now:4000000\n")
+
+
+def _draw(sign: int, mw: float, t_s: float):
+    """One discharging reading of ``mw`` at ``t_s`` from a gauge with this sign convention (4 V: mW / 4 = mA)."""
+    from harness.thermal.energy import battery_samples
+
+    (reading,) = battery_samples(_battery_grep("Discharging", sign * int(mw / 4 * 1000)))
+    return replace(reading, t_s=t_s)
+
+
+@pytest.mark.parametrize("sign", [-1, +1])
+def test_energy_per_inference_covers_the_measured_loop_not_the_heavy_load_before_it(sign):
+    """A phone's runner loads (heavy), warms up, then runs its measured iterations and exits: the energy was the whole
+    process's (load included, 823 mJ here) where the measured inferences cost 200 mJ each.  Worked by hand: idle
+    500 mW; readings every 0.5 s, 3000 mW through the load (0-2.5 s), 1500 mW through the measured loop (3.0-4.5 s),
+    and one after the runner returned at 5.0 s.  The loop: 10 iterations summing 2.0 s, so the window is 3.0-5.0 s,
+    4 readings of 1500 mW: (1500 - 500) mW x 2.0 s / 10 = 200 mJ per inference."""
+    from harness.thermal.energy import MEASURED_LOOP, WHOLE_RUN, RunWork, run_energy
+
+    idle = [_draw(sign, 500, 0.0), _draw(sign, 500, 0.0)]
+    series = ([_draw(sign, 3000, t / 2) for t in range(6)] + [_draw(sign, 1500, t / 2) for t in range(6, 10)]
+              + [_draw(sign, 500, 5.2)])
+    loop = run_energy(idle, series, RunWork("inference", 12, measured_units=10, measured_s=2.0), ended_s=5.0)
+    assert (loop.span, loop.readings, loop.units) == (MEASURED_LOOP, 4, 10)
+    assert loop.mj_per_unit == pytest.approx(200.0) and loop.active_mw == pytest.approx(1500.0)
+    assert loop.text == "200 mJ/inference"
+    # A 0.6 s loop holds one reading (4.5 s): the whole run stands in, and says so.  Every reading before the last,
+    # (6 x 3000 + 4 x 1500) / 10 = 2400 mW, above idle for the 5.2 s run, over its 12 inferences (2 warm-ups):
+    # 1900 x 5.2 / 12 = 823.33 mJ.
+    short = run_energy(idle, series, RunWork("inference", 12, measured_units=10, measured_s=0.6), ended_s=5.0)
+    assert (short.span, short.readings) == (WHOLE_RUN, 10)
+    assert short.mj_per_unit == pytest.approx(1900 * 5.2 / 12)
+    assert short.span_why == "1 battery reading in the 0.6 s measured loop (at least 2 needed)"
+    assert short.text == "823 mJ/inference (whole run)"
+    # Without ended_s the runner's end is the last reading's time (5.2 s): window 3.2-5.2 s, 3 readings of 1500 mW.
+    late = run_energy(idle, series, RunWork("inference", 12, measured_units=10, measured_s=2.0))
+    assert (late.span, late.readings, late.mj_per_unit) == (MEASURED_LOOP, 3, pytest.approx(200.0))
+    # A runner whose measured work is not one stretch (a process per utterance): the whole run, and why.
+    apart = run_energy(idle, series, RunWork("utterance", 12, not_one_stretch="each utterance is a process"))
+    assert (apart.span, apart.span_why, apart.units) == (WHOLE_RUN, "each utterance is a process", 12)
 
 
 def test_a_cells_energy_says_when_its_median_leaves_runs_out():
     """A run with no draw above idle is left out of the cell's median; the figure said so nowhere (the report showed
     the median of one run of two as the cell's energy)."""
-    from harness.thermal.energy import RunEnergy, cell_energy
+    from harness.thermal.energy import MEASURED_LOOP, RunEnergy, cell_energy
 
-    measured = RunEnergy(2.0, "inference", idle_mw=500.0, active_mw=900.0, units=10)
+    measured = RunEnergy(2.0, "inference", idle_mw=500.0, active_mw=900.0, units=10, span=MEASURED_LOOP)
     silent = RunEnergy(None, "inference", not_measured="no draw above idle")
     assert cell_energy([measured, silent]).text == "2 mJ/inference (1 of 2 runs)"
     assert cell_energy([measured, measured]).text == "2 mJ/inference"
     assert cell_energy([silent]).text == "energy not measured: no draw above idle"
+
+
+def test_a_cells_energy_never_mixes_a_whole_run_figure_into_its_measured_loop_median():
+    """A run whose short loop held too few readings falls back to its whole run (load included): a median of the two
+    spans would be neither.  The cell's figure is its measured-loop runs' median, and says it left one out."""
+    from harness.thermal.energy import MEASURED_LOOP, RunEnergy, cell_energy
+
+    loop = [RunEnergy(v, "inference", idle_mw=500.0, active_mw=900.0, units=10, span=MEASURED_LOOP) for v in (2.0, 4.0)]
+    whole = RunEnergy(50.0, "inference", idle_mw=500.0, active_mw=2000.0, units=12, span_why="1 battery reading")
+    cell = cell_energy([*loop, whole])
+    assert (cell.mj_per_unit, cell.span, cell.text) == (3.0, MEASURED_LOOP, "3 mJ/inference (2 of 3 runs)")
+    assert cell_energy([whole, whole]).text == "50 mJ/inference (whole run)"

@@ -17,7 +17,7 @@ from harness.plan import CellSpec
 from harness.profile import Profile
 from harness.runners import Measurement, RunnerFailure, runner_module
 from harness.runners.base import check_measured
-from harness.thermal.energy import RunEnergy, run_energy
+from harness.thermal.energy import RunEnergy, RunWork, run_energy
 from harness.thermal.sampler import ThermalSampler, throttled, wait_for_cooldown
 
 
@@ -62,6 +62,7 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
                     measurement = runner.measure(device, remote, spec.artifact, spec.settings)
                 else:
                     measurement = runner.measure_chain(device, spec.chain, spec.settings)
+                ended_s = time.time() - sampler.t0_epoch_s  # the runner returned: the measured loop ends here
         finally:
             # Keep telemetry of failed cells too: a crash under heat is worth seeing.
             result.thermals = sampler.samples
@@ -71,7 +72,7 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         result.measurement = measurement
         _check_counts(spec, measurement, getattr(device, "outputs_cut", 0) > outputs_cut_before,
                       getattr(device, "OUTPUT_CAP_BYTES", 0))
-        result.energy = run_energy(idle, result.thermals, *_energy_units(spec, measurement))
+        result.energy = run_energy(idle, result.thermals, _energy_work(spec, measurement), ended_s)
         # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
         result.thermals = result.thermals + [replace(s, t_s=round(s.t_s - sampler.t0_epoch_s, 3))
                                              for s in measurement.thermals_epoch]
@@ -112,16 +113,24 @@ def _idle_battery(device) -> list[ThermalSample]:
     return [s for _ in range(IDLE_READINGS) for s in read()] if read else []
 
 
-def _energy_units(spec: CellSpec, m: Measurement) -> tuple[int, str]:
-    """What a run's energy is divided by: every inference its process ran (warm-ups too: the energy covers the
-    whole process), every token for an LLM, every utterance for a transcription."""
+def _energy_work(spec: CellSpec, m: Measurement) -> RunWork:
+    """What a run's energy is divided by: over the measured loop, its measured iterations; over the whole run (load
+    and warm-ups included), every inference its processes ran, every token for an LLM, every utterance for a
+    transcription.  The measured loop is one stretch at the end of the run only where one process runs the warm-ups
+    and then every measured iteration (harness/thermal/energy.py)."""
     if spec.task == "transcribe":
-        return len(m.samples_ms) + len(m.warmup_ms), "utterance"
+        return RunWork("utterance", len(m.samples_ms) + len(m.warmup_ms),
+                       not_one_stretch="each utterance is a runner invocation of its own")
     if spec.artifact.stage == "llm" and m.extra.get("generated_tokens"):
-        return int(m.extra["generated_tokens"] * m.extra.get("generations_run", len(m.samples_ms))), "token"
+        return RunWork("token", int(m.extra["generated_tokens"] * m.extra.get("generations_run", len(m.samples_ms))),
+                       not_one_stretch="each generation is a runner process of its own")
     if m.samples_ms:
-        return len(m.samples_ms) + len(m.warmup_ms), "inference"
-    return spec.settings.iterations + spec.settings.warmup_iterations, "inference"
+        return RunWork("inference", len(m.samples_ms) + len(m.warmup_ms), measured_units=len(m.samples_ms),
+                       measured_s=sum(m.samples_ms) / 1000)
+    return RunWork("inference", spec.settings.iterations + spec.settings.warmup_iterations,
+                   not_one_stretch="the runner printed a summary, not each iteration's time")
+
+
 def profile_cell(spec: CellSpec, device, runner, remote: str, notes: list[str]) -> list[Profile]:
     """The cell's profiling runs (``profile_runs``, each a process of its own, after its measured runs, so the
     profiler's overhead never touches a sample), for a runner that can profile.  A profiling run that fails costs

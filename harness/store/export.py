@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from harness.errors import UserError
 from harness.extras import require
@@ -79,23 +79,31 @@ def operators_frame(store: Store, run_id: str) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
 
-# What an export holds: every sample (the default), or every profiled operator.
+# What an export holds: every sample (the default), or every profiled operator.  The report's tables (cells,
+# transcripts: harness.report.tables) come in through ``frame_of``, so the store never imports the report.
 TABLES = {"samples": samples_frame, "operators": operators_frame}
+FrameOf = Callable[[Store, str], "pd.DataFrame"]
 
 
-def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None, what: str = "samples") -> tuple[Path, int]:
-    """Write the run's samples (or its profiled operators, ``what="operators"``) to ``out`` (default
-    ``<run_id>.<fmt>``, or ``<run_id>-operators.<fmt>``); return the path and row count."""
+def default_output(run_id: str, fmt: str, what: str) -> Path:
+    """``<run_id>.<fmt>`` for samples, ``<run_id>-<what>.<fmt>`` for any other table."""
+    return Path(f"{run_id}{'' if what == 'samples' else '-' + what}.{fmt}")
+
+
+def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None, what: str = "samples",
+               frame_of: FrameOf | None = None) -> tuple[Path, int]:
+    """Write the run's samples (or its profiled operators, ``what="operators"``; or the table ``frame_of`` makes,
+    named ``what``) to ``out`` (default :func:`default_output`); return the path and row count."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format '{fmt}'.", fix=f"use one of {', '.join(FORMATS)}.")
-    if what not in TABLES:
+    if frame_of is None and what not in TABLES:
         raise UserError(f"unknown export table '{what}'.", fix=f"use one of {', '.join(TABLES)}.")
     require("pandas", "export", "harness export")  # before anything is read or written
     if fmt == "parquet":
         require("pyarrow", "export", "harness export --format parquet")
-    out = out or Path(f"{run_id}{'' if what == 'samples' else '-' + what}.{fmt}")
+    out = out or default_output(run_id, fmt, what)
     with Store(db_path, read_only=True) as store:
-        frame = TABLES[what](store, run_id)
+        frame = (frame_of or TABLES[what])(store, run_id)
     with replacing(out) as temp:
         if fmt == "csv":
             spreadsheet_safe(frame).to_csv(temp, index=False)

@@ -13,9 +13,20 @@ full, or held at a charge limit on its cable) draws from the charger, and the ba
 about the phone's draw: its runs are marked "energy not measured: charging" rather than reported wrong.
 
 Per run: the mean power of the readings taken while the runner ran, minus the idle power read just before it
-started, times the run's duration, divided by what it computed (inferences; tokens for an LLM; utterances for
-a transcription).  A phone's runner is one process from load to exit, so the run's energy includes its load and
-warm-ups: the figure says so (``span``).
+started, times a duration, divided by what was computed in it.  Two spans are possible, and each figure says which
+(``span``):
+
+* the **measured loop** (``span`` "measured loop"): where a run's measured iterations are one stretch at the end
+  of its last runner process (executor_runner, qnn_executor_runner: load, warm-ups, then the measured iterations,
+  then exit), the loop is taken as the last *sum of the measured iterations' times* seconds before the runner
+  returned.  When at least :data:`MIN_LOOP_READINGS` battery readings fall inside that window, the figure is their
+  mean draw above idle times that sum, divided by the measured iterations: the energy of one inference, with the
+  load and warm-ups left out.
+* the **whole run** (``span`` "whole run (load and warm-ups included)"), otherwise: the mean draw of every reading
+  while the runner ran, above idle, times the run's duration, divided by everything its processes computed
+  (warm-ups included; tokens for an LLM; utterances for a transcription).  ``span_why`` says why the measured
+  loop was not used (too few readings in a short loop; a runner that starts a process per utterance or per
+  generation, whose measured work is not one stretch).
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import statistics
 from dataclasses import asdict, dataclass
 
 from harness.thermal.reading import ThermalSample
+from harness.words import counted
 
 BATTERY = "/sys/class/power_supply/battery"
 BATTERY_FILES = [f"{BATTERY}/{name}" for name in ("status", "current_now", "voltage_now")]
@@ -55,6 +67,24 @@ def battery_samples(grep_text: str) -> list[ThermalSample]:
     return [ThermalSample(0.0, "battery", POWER, abs(current_ua) * voltage_uv / 1e6 / UW_PER_MW, "mW")]
 
 
+WHOLE_RUN = "whole run (load and warm-ups included)"  # a figure's span: every reading while the runner ran
+MEASURED_LOOP = "measured loop"  # a figure's span: the readings inside the measured iterations only
+# Readings inside the measured loop needed for its own figure: one reading is one instant (a moment of a spike, or
+# the loop's first millisecond), two see the loop at least a sampling period apart; fewer fall back to the whole run.
+MIN_LOOP_READINGS = 2
+
+
+@dataclass(frozen=True)
+class RunWork:
+    """What a run computed, for its energy to be divided by (harness.run.cell says it from the runner's figures)."""
+
+    unit: str  # "inference", "token" (LLM cells) or "utterance" (transcription cells)
+    units: int  # every unit the run's processes computed, warm-ups included (the whole-run figure's divisor)
+    measured_units: int = 0  # the measured iterations (the measured-loop figure's divisor)
+    measured_s: float = 0.0  # their summed time: the last stretch of the run's last process
+    not_one_stretch: str = ""  # why the measured iterations are not one stretch at the end of the run, if not
+
+
 @dataclass(frozen=True)
 class RunEnergy:
     """The energy of one run (or a cell: the median of its runs), or why it was not measured."""
@@ -62,12 +92,14 @@ class RunEnergy:
     mj_per_unit: float | None  # millijoules per ``unit``; None when not measured
     unit: str  # "inference", "token" (LLM cells) or "utterance" (transcription cells)
     idle_mw: float | None = None  # the phone's draw just before the runner started
-    active_mw: float | None = None  # the mean draw while it ran
-    units: int = 0  # what the run's energy was divided by
-    span: str = "whole run (load and warm-ups included)"
+    active_mw: float | None = None  # the mean draw over the span
+    units: int = 0  # what the span's energy was divided by
+    span: str = WHOLE_RUN  # MEASURED_LOOP or WHOLE_RUN: what the figure covers
     not_measured: str = ""  # why not ("charging", "battery Full", "no reading during the run")
     runs: int = 1  # runs measured (a cell's figure)
     runs_tried: int = 1  # runs that tried: a run with no draw above idle is not in the median
+    span_why: str = ""  # a whole-run figure: why the measured loop's was not used
+    readings: int = 0  # the battery readings the figure averages
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -77,11 +109,18 @@ class RunEnergy:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     @property
+    def measured_loop(self) -> bool:
+        return self.span == MEASURED_LOOP
+
+    @property
     def text(self) -> str:
-        """As a table cell shows it: "3.21 mJ/inference" or "energy not measured: charging"."""
+        """As a table cell shows it: "3.21 mJ/inference", "3.21 mJ/inference (whole run)" or "energy not measured:
+        charging"."""
         if self.mj_per_unit is None:
             return f"energy not measured: {self.not_measured}"
         shown = f"{self.mj_per_unit:.3g} mJ/{self.unit}"
+        if not self.measured_loop:  # load and warm-ups are in it: never shown as if they were not
+            shown += " (whole run)"
         if self.runs < self.runs_tried:  # the median of fewer runs than were measured: say so, not in silence
             shown += f" ({self.runs} of {self.runs_tried} runs)"
         return shown
@@ -91,10 +130,14 @@ def _not_measured(unit: str, why: str, idle_mw: float | None = None) -> RunEnerg
     return RunEnergy(None, unit, idle_mw=idle_mw, not_measured=why)
 
 
-def run_energy(idle: list[ThermalSample], series: list[ThermalSample], units: int, unit: str) -> RunEnergy | None:
-    """A run's energy per ``unit`` from the idle readings taken before it and the sampler's series through it
-    (``t_s`` from the runner's start; the last reading is taken after it ended).  None when the device reports no
-    battery at all (a host, an iPhone, a phone without /sys/class/power_supply/battery)."""
+def run_energy(idle: list[ThermalSample], series: list[ThermalSample], work: RunWork,
+               ended_s: float | None = None) -> RunEnergy | None:
+    """A run's energy per unit from the idle readings taken before it and the sampler's series through it
+    (``t_s`` from the runner's start; the last reading is taken after it ended), over its measured loop when enough
+    readings fall in it, else over the whole run.  ``ended_s``: when the runner returned, on the series' timeline
+    (default: the last reading's time).  None when the device reports no battery at all (a host, an iPhone, a phone
+    without /sys/class/power_supply/battery)."""
+    unit = work.unit
     battery = [s for s in [*idle, *series] if s.kind in (POWER, NOT_DISCHARGING)]
     if not battery:
         return None
@@ -104,26 +147,54 @@ def run_energy(idle: list[ThermalSample], series: list[ThermalSample], units: in
     idle_mw = [s.value for s in idle if s.kind == POWER]
     if not idle_mw:
         return _not_measured(unit, "no idle reading before the run")
+    idle_w = statistics.fmean(idle_mw)
     power = [s for s in series if s.kind == POWER]
-    end_s = max((s.t_s for s in series), default=0.0)
-    during = [s.value for s in power if s.t_s < end_s] or [s.value for s in power]
-    if not during or end_s <= 0 or units <= 0:
-        return _not_measured(unit, "no battery reading during the run", statistics.fmean(idle_mw))
-    idle_w, active = statistics.fmean(idle_mw), statistics.fmean(during)
+    last_s = max((s.t_s for s in series), default=0.0)
+    loop, why = _loop_readings(power, work, last_s if ended_s is None else ended_s)
+    if loop:
+        active = statistics.fmean(loop)
+        if active <= idle_w:
+            return _not_measured(unit, "no draw above idle in the measured loop", idle_w)
+        mj = (active - idle_w) * work.measured_s / work.measured_units  # mW x s = mJ
+        return RunEnergy(mj, unit, idle_mw=idle_w, active_mw=active, units=work.measured_units, span=MEASURED_LOOP,
+                         readings=len(loop))
+    during = [s.value for s in power if s.t_s < last_s] or [s.value for s in power]
+    if not during or last_s <= 0 or work.units <= 0:
+        return _not_measured(unit, "no battery reading during the run", idle_w)
+    active = statistics.fmean(during)
     if active <= idle_w:
         return _not_measured(unit, "no draw above idle", idle_w)
-    mj = (active - idle_w) * end_s / units  # mW x s = mJ
-    return RunEnergy(mj, unit, idle_mw=idle_w, active_mw=active, units=units)
+    mj = (active - idle_w) * last_s / work.units  # mW x s = mJ
+    return RunEnergy(mj, unit, idle_mw=idle_w, active_mw=active, units=work.units, span_why=why,
+                     readings=len(during))
+
+
+def _loop_readings(power: list[ThermalSample], work: RunWork, ended_s: float) -> tuple[list[float], str]:
+    """The draws read inside the measured loop (the last ``measured_s`` seconds before ``ended_s``), or none and why
+    the whole run stands in for it."""
+    if work.not_one_stretch:
+        return [], work.not_one_stretch
+    if work.measured_units <= 0 or work.measured_s <= 0:
+        return [], "no measured iteration times"
+    start_s = ended_s - work.measured_s
+    inside = [s.value for s in power if start_s <= s.t_s < ended_s]
+    if len(inside) < MIN_LOOP_READINGS:
+        return [], (f"{counted(len(inside), 'battery reading')} in the {work.measured_s:.3g} s measured loop "
+                    f"(at least {MIN_LOOP_READINGS} needed)")
+    return inside, ""
 
 
 def cell_energy(runs: list[RunEnergy]) -> RunEnergy | None:
-    """A cell's energy: the median of its measured runs; when none was measured, why the first was not."""
+    """A cell's energy: the median of its measured runs, of those measured over their loop when any was (a median
+    never mixes the two spans); when none was measured, why the first was not."""
     if not runs:
         return None
     measured = [r for r in runs if r.mj_per_unit is not None]
     if not measured:
         return runs[0]
+    measured = [r for r in measured if r.measured_loop] or measured
     median = lambda key: statistics.median(getattr(r, key) for r in measured)  # noqa: E731
     return RunEnergy(median("mj_per_unit"), measured[0].unit, idle_mw=median("idle_mw"),
                      active_mw=median("active_mw"), units=measured[0].units, span=measured[0].span,
-                     runs=len(measured), runs_tried=len(runs))
+                     runs=len(measured), runs_tried=len(runs), span_why=measured[0].span_why,
+                     readings=sum(r.readings for r in measured))

