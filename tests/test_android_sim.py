@@ -1082,3 +1082,41 @@ def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_
     assert cell.status == "failed", (cell.reason, cell.log)
     assert "measured iterations; the plan asked for 1000" in cell.reason, cell.reason
     assert "output passed 4 KiB and was cut; lower iterations per run (more runs instead)" in cell.reason
+
+
+def test_adb_pull_and_stat_read_only_the_phones_own_files(tmp_path, adb_server, phones):
+    """The sync service's STAT and RECV read whatever the path named under the simulator's folder: `adb pull
+    /.etc/passwd` (or /.sys/..., /.logcat) handed over the simulator's own files, and a link out of the phone
+    (to a file of the machine) killed the sync stream (the adb client: "protocol fault").  A phone's adbd reads
+    the phone's file system only: each path, `..` and links included, is walked inside it, and what is not
+    there fails as adbd fails (file_sync_service.cpp: stat's errno; RECV "open failed: " + strerror)."""
+    from adbutils import AdbClient, AdbError
+
+    server, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    tmp = server.phone.root / "data" / "local" / "tmp"
+    secret = write(tmp_path / "machine-secret.txt", "the machine's, not the phone's\n")
+    os.symlink(secret, tmp / "out")  # a link to a file of the machine
+    os.symlink("../../../../../../../../" + str(secret).lstrip("/"), tmp / "up")  # `..` past the phone's /
+    write(tmp / "own.txt", "the phone's\n")
+    os.symlink("own.txt", tmp / "in")  # a link within the phone is followed
+    refused = {"/.etc/passwd": "No such file or directory", "/.sys/class/thermal/thermal_zone0/type":
+               "No such file or directory", "/../../etc/passwd": "No such file or directory",
+               "/data/local/tmp/out": "No such file or directory", "/data/local/tmp/up": "No such file or directory",
+               "/data/local/tmp/own.txt/x": "Not a directory"}
+    for path, reason in refused.items():
+        pulled = subprocess.run([*adb, "pull", path, str(tmp_path / "got")], capture_output=True, text=True,
+                                timeout=60)
+        assert pulled.returncode == 1 and f"failed to stat remote object '{path}': {reason}" in (
+            pulled.stdout + pulled.stderr), (path, pulled)
+    assert not (tmp_path / "got").exists()
+    # RECV without a STAT first (adbutils reads so): adbd's FAIL, not the file.
+    sync = AdbClient(port=adb_server.port).device(serial).sync
+    for path in ("/.etc/passwd", "/data/local/tmp/out", "/data/local/tmp/up"):
+        with pytest.raises(AdbError, match="open failed: No such file or directory"):
+            sync.read_bytes(path)
+    assert sync.read_bytes("/data/local/tmp/in") == b"the phone's\n"
+    # The phone's /sys is the one its shell reads (a cpufreq link resolved within it).
+    clock = sync.read_text("/sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq")
+    assert clock == subprocess.run([*adb, "shell", "cat /sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq"],
+                                   capture_output=True, text=True, timeout=60).stdout
