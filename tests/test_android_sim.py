@@ -152,6 +152,25 @@ def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
 
 
+def test_another_process_logging_executorch_lines_does_not_change_the_cells_samples(tmp_path, adb_server, phones,
+                                                                                    model_dir):
+    """The runner's logcat was read whole (`logcat -d -s ExecuTorch:I`): another app or another controller's
+    runner logging under the tag during the run put its "Iteration" and "Model loaded" lines into the cell (a
+    999 ms sample, a wrong load time, the count mismatched).  Now only the runner's own process's lines are read
+    (`logcat --pid`, its pid printed by the shell that execs it)."""
+    server, serial = phones(Faults(neighbour_logs=True))
+    _inventory(tmp_path, serial, adb_server.port)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 1\niterations: 4\nruns: 2\ntimeout_s: 120\n")
+    assert cell.status == "ok", (cell.reason, cell.log)
+    assert len(cell.samples_ms) == 8 and 999.0 not in cell.samples_ms and cell.load_ms != 999.0, cell.samples_ms
+    # The neighbour did log during the last run (the phone's whole log still holds its lines).
+    assert "ExecuTorch: Iteration 1 of 1: 999.000000 ms" in server.phone.logcat_file.read_text()
+    # The phone's logcat refuses a --pid that is no pid, as Android's does (logcat.cpp: ParseUint, pid >= 1).
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    refused = subprocess.run([*adb, "shell", "logcat -d --pid=0"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "pid '0' out of range." in refused.stderr, refused
+
+
 @pytest.mark.slow
 def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, phones, model_dir):
     # v1.0-1.2 have no --print_output (gflags: "ERROR: unknown command line flag", exit 1); the harness asks

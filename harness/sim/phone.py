@@ -64,6 +64,9 @@ class Faults:
     hot: bool = False  # starts at 82 C and throttles
     vanish_after_commands: int | None = None  # the device disappears mid-run
     toybox_without_time: bool = False  # an older Android's toybox: no `toybox time` (so no peak memory)
+    # Another process of the phone (an app, another controller's runner) logs ExecuTorch lines while a benchmark
+    # binary runs: through the phone's own `log` tool, as a process of its own (its own pid).
+    neighbour_logs: bool = False
 
 
 @dataclass

@@ -1156,6 +1156,30 @@ def _(root):
     _phone_fault(root, arm, {"lost"}, "being measured by another controller", after=after)
 
 
+@case("fault", "another process on the phone logging ExecuTorch lines during the run")
+def _(root):
+    """An app or another controller's runner logging under the ExecuTorch tag while a cell measures: its
+    "Iteration" lines went into the cell (the count mismatched, or a 999 ms sample was stored).  Each cell reads
+    only its own runner's logcat lines (logcat --pid)."""
+    with phone_lab(root, runs=2) as lab_:
+        lab_.phone.faults.neighbour_logs = True
+        proc = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        run_id = _run_id_of(proc)
+        cells = _cells(lab_.db, run_id)
+        assert len(cells) == 2 and all(status == "ok" for _, status, _, _ in cells), cells
+        con = sqlite3.connect(lab_.db)
+        try:
+            samples = [ms for (ms,) in con.execute(
+                "SELECT latency_ms FROM samples JOIN cells USING (cell_id) WHERE run_id=? AND phase='measured'",
+                (run_id,))]
+        finally:
+            con.close()
+        # Two builds, two runs of three iterations each: the runners' own, none of the neighbour's 999 ms.
+        assert len(samples) == 12 and 999.0 not in samples, samples
+        assert "999.000000 ms" in lab_.phone.logcat_file.read_text(), "the neighbour logged nothing"
+
+
 @case("fault", "thermal runaway on the phone")
 def _(root):
     with phone_lab(root, runs=2, extra="cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}\n") as lab_:
