@@ -750,6 +750,28 @@ def test_one_controller_measures_a_phone_at_a_time(tmp_path, adb_server, phones)
     assert not lock.exists()
 
 
+def test_a_phone_another_controller_holds_is_busy_not_unreachable(tmp_path, adb_server, phones):
+    """The cells of a phone another controller holds said "device unreachable: ..." though the phone answered
+    at once: it is busy, and the reason says so first, naming the holder (still lost, for --resume)."""
+    from types import SimpleNamespace
+
+    from harness.run.workers import measure_concurrently
+
+    server, serial = phones()
+    holder = _controller(adb_server, serial, "holder")
+    try:
+        assert holder.prepare()[0]
+        spec = SimpleNamespace(key="second/abc/latency", device=SimpleNamespace(id="second"),
+                               artifact=SimpleNamespace(sha256="ab" * 32), chain=None)
+        opener = lambda config: _controller(adb_server, serial, "second")  # noqa: E731
+        (cell,) = [e.result for e in measure_concurrently([(spec, 0)], opener=opener) if e.kind == "finished"]
+    finally:
+        holder.close()
+    assert cell.status == "lost", (cell.status, cell.reason)
+    assert cell.reason.startswith("phone busy: held by another controller (host "), cell.reason
+    assert "device holder" in cell.reason and "--resume measures these cells" in cell.reason, cell.reason
+
+
 def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_path, adb_server, phones):
     """A controller killed with SIGKILL never releases the lock: past its expiry the next controller takes it over
     (before, nothing expired and the phone was refused for good).  A holder that comes back after that finds its

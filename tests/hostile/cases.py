@@ -1153,7 +1153,7 @@ def _(root):
         lab_.holder.close()
         _back_and_resumed(root, lab_, run_id)
 
-    _phone_fault(root, arm, {"lost"}, "being measured by another controller", after=after)
+    _phone_fault(root, arm, {"lost"}, "phone busy: held by another controller", after=after)
 
 
 @case("fault", "another process on the phone logging ExecuTorch lines during the run")
