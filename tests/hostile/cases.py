@@ -1606,6 +1606,22 @@ def _(root):
     refused_quickly(root, "devices.yaml", "tools.qnn_sdk", line=6)
 
 
+@case("bad input", "inventory: a transcription chain on qnn on a phone without tools.qnn_sdk")
+def _(root):
+    # Was checked for latency cells only: the chain's cell failed once the night had started.
+    lab(root)
+    (root / "builds" / "w.pte").write_bytes(_tiny_pte_bytes().replace(b"XnnpackBackend", b"QnnBackend\0\0\0\0"))
+    (root / "builds" / "w.pte.manifest.json").write_text(json.dumps(
+        {"model": "w", "stage": "asr", "backend": "qnn", "quantization": "fp32"}))
+    wav(root / "corpus" / "a.wav")
+    corpus(root)
+    (root / "whisper_runner").write_text("stands in\n")
+    _android_entry(root, "    backends: [qnn]\n    tools:\n      whisper_runner: whisper_runner\n")
+    plan = root / "plan.yaml"
+    plan.write_text(plan.read_text() + "accuracy:\n  corpus: corpus\n  chains:\n    - {name: asr, model: builds/w.pte}\n")
+    refused_quickly(root, "devices.yaml", "tools.qnn_sdk", "every qnn cell", line=6)
+
+
 @case("bad input", "inventory: a list at the top level")
 def _(root):
     lab(root)
