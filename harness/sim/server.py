@@ -227,19 +227,19 @@ class Connection(socketserver.BaseRequestHandler):
 
 def _stat_reply(phone: Phone, cmd: bytes, device_path: str) -> bytes:
     """adbd's answer to a sync STAT (lstat, v1: all zeros when it fails), STA2 (stat) or LST2 (lstat), the latter
-    two with the errno of a failure (file_sync_service.cpp, do_lstat_v1 and do_stat_v2), about the phone's own
-    file at the path (Phone.phone_file), never the simulator's."""
+    two with the errno of a failure and the request's own id (file_sync_service.cpp, do_lstat_v1 and do_stat_v2),
+    about the phone's own file at the path (Phone.phone_file), never the simulator's."""
     follow = cmd == b"STA2"
     try:
         st = os.stat(phone.phone_file(device_path, follow=follow), follow_symlinks=follow)
     except OSError as error:
         if cmd == b"STAT":
             return b"STAT" + struct.pack("<III", 0, 0, 0)
-        return b"STA2" + struct.pack("<IQQIIIIQqqq", error.errno, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        return cmd + struct.pack("<IQQIIIIQqqq", error.errno, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     if cmd == b"STAT":
         return b"STAT" + struct.pack("<III", st.st_mode, st.st_size, int(st.st_mtime))
-    return b"STA2" + struct.pack("<IQQIIIIQqqq", 0, st.st_dev, st.st_ino, st.st_mode, st.st_nlink, 0, 0, st.st_size,
-                                 int(st.st_atime), int(st.st_mtime), int(st.st_ctime))
+    return cmd + struct.pack("<IQQIIIIQqqq", 0, st.st_dev, st.st_ino, st.st_mode, st.st_nlink, 0, 0, st.st_size,
+                             int(st.st_atime), int(st.st_mtime), int(st.st_ctime))
 
 
 def _send_file(stream: Stream, phone: Phone, device_path: str) -> bool:
