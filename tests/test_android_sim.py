@@ -152,6 +152,25 @@ def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
 
 
+def test_another_process_logging_executorch_lines_does_not_change_the_cells_samples(tmp_path, adb_server, phones,
+                                                                                    model_dir):
+    """The runner's logcat was read whole (`logcat -d -s ExecuTorch:I`): another app or another controller's
+    runner logging under the tag during the run put its "Iteration" and "Model loaded" lines into the cell (a
+    999 ms sample, a wrong load time, the count mismatched).  Now only the runner's own process's lines are read
+    (`logcat --pid`, its pid printed by the shell that execs it)."""
+    server, serial = phones(Faults(neighbour_logs=True))
+    _inventory(tmp_path, serial, adb_server.port)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 1\niterations: 4\nruns: 2\ntimeout_s: 120\n")
+    assert cell.status == "ok", (cell.reason, cell.log)
+    assert len(cell.samples_ms) == 8 and 999.0 not in cell.samples_ms and cell.load_ms != 999.0, cell.samples_ms
+    # The neighbour did log during the last run (the phone's whole log still holds its lines).
+    assert "ExecuTorch: Iteration 1 of 1: 999.000000 ms" in server.phone.logcat_file.read_text()
+    # The phone's logcat refuses a --pid that is no pid, as Android's does (logcat.cpp: ParseUint, pid >= 1).
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    refused = subprocess.run([*adb, "shell", "logcat -d --pid=0"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "pid '0' out of range." in refused.stderr, refused
+
+
 @pytest.mark.slow
 def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, phones, model_dir):
     # v1.0-1.2 have no --print_output (gflags: "ERROR: unknown command line flag", exit 1); the harness asks
@@ -731,6 +750,28 @@ def test_one_controller_measures_a_phone_at_a_time(tmp_path, adb_server, phones)
     assert not lock.exists()
 
 
+def test_a_phone_another_controller_holds_is_busy_not_unreachable(tmp_path, adb_server, phones):
+    """The cells of a phone another controller holds said "device unreachable: ..." though the phone answered
+    at once: it is busy, and the reason says so first, naming the holder (still lost, for --resume)."""
+    from types import SimpleNamespace
+
+    from harness.run.workers import measure_concurrently
+
+    server, serial = phones()
+    holder = _controller(adb_server, serial, "holder")
+    try:
+        assert holder.prepare()[0]
+        spec = SimpleNamespace(key="second/abc/latency", device=SimpleNamespace(id="second"),
+                               artifact=SimpleNamespace(sha256="ab" * 32), chain=None)
+        opener = lambda config: _controller(adb_server, serial, "second")  # noqa: E731
+        (cell,) = [e.result for e in measure_concurrently([(spec, 0)], opener=opener) if e.kind == "finished"]
+    finally:
+        holder.close()
+    assert cell.status == "lost", (cell.status, cell.reason)
+    assert cell.reason.startswith("phone busy: held by another controller (host "), cell.reason
+    assert "device holder" in cell.reason and "--resume measures these cells" in cell.reason, cell.reason
+
+
 def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_path, adb_server, phones):
     """A controller killed with SIGKILL never releases the lock: past its expiry the next controller takes it over
     (before, nothing expired and the phone was refused for good).  A holder that comes back after that finds its
@@ -1089,3 +1130,41 @@ def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_
     assert cell.status == "failed", (cell.reason, cell.log)
     assert "measured iterations; the plan asked for 1000" in cell.reason, cell.reason
     assert "output passed 4 KiB and was cut; lower iterations per run (more runs instead)" in cell.reason
+
+
+def test_adb_pull_and_stat_read_only_the_phones_own_files(tmp_path, adb_server, phones):
+    """The sync service's STAT and RECV read whatever the path named under the simulator's folder: `adb pull
+    /.etc/passwd` (or /.sys/..., /.logcat) handed over the simulator's own files, and a link out of the phone
+    (to a file of the machine) killed the sync stream (the adb client: "protocol fault").  A phone's adbd reads
+    the phone's file system only: each path, `..` and links included, is walked inside it, and what is not
+    there fails as adbd fails (file_sync_service.cpp: stat's errno; RECV "open failed: " + strerror)."""
+    from adbutils import AdbClient, AdbError
+
+    server, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    tmp = server.phone.root / "data" / "local" / "tmp"
+    secret = write(tmp_path / "machine-secret.txt", "the machine's, not the phone's\n")
+    os.symlink(secret, tmp / "out")  # a link to a file of the machine
+    os.symlink("../../../../../../../../" + str(secret).lstrip("/"), tmp / "up")  # `..` past the phone's /
+    write(tmp / "own.txt", "the phone's\n")
+    os.symlink("own.txt", tmp / "in")  # a link within the phone is followed
+    refused = {"/.etc/passwd": "No such file or directory", "/.sys/class/thermal/thermal_zone0/type":
+               "No such file or directory", "/../../etc/passwd": "No such file or directory",
+               "/data/local/tmp/out": "No such file or directory", "/data/local/tmp/up": "No such file or directory",
+               "/data/local/tmp/own.txt/x": "Not a directory"}
+    for path, reason in refused.items():
+        pulled = subprocess.run([*adb, "pull", path, str(tmp_path / "got")], capture_output=True, text=True,
+                                timeout=60)
+        assert pulled.returncode == 1 and f"failed to stat remote object '{path}': {reason}" in (
+            pulled.stdout + pulled.stderr), (path, pulled)
+    assert not (tmp_path / "got").exists()
+    # RECV without a STAT first (adbutils reads so): adbd's FAIL, not the file.
+    sync = AdbClient(port=adb_server.port).device(serial).sync
+    for path in ("/.etc/passwd", "/data/local/tmp/out", "/data/local/tmp/up"):
+        with pytest.raises(AdbError, match="open failed: No such file or directory"):
+            sync.read_bytes(path)
+    assert sync.read_bytes("/data/local/tmp/in") == b"the phone's\n"
+    # The phone's /sys is the one its shell reads (a cpufreq link resolved within it).
+    clock = sync.read_text("/sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq")
+    assert clock == subprocess.run([*adb, "shell", "cat /sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq"],
+                                   capture_output=True, text=True, timeout=60).stdout

@@ -695,3 +695,44 @@ def test_onnxruntime_perf_test_failure_reasons_in_full():
         onnxruntime_perf_test.check_run(slow)
     with pytest.raises(base.RunnerFailure, match="^onnxruntime_perf_test"):
         onnxruntime_perf_test.check_run(_perf_test_result(3, "", "bad model\n"))
+
+
+def test_a_chain_part_on_qnn_is_refused_at_plan_load_without_the_qnn_libraries(tmp_path, model_dir):
+    """Only latency cells were checked at load: a transcription chain whose model runs on qnn, on a phone without
+    tools.qnn_sdk, was accepted and its cell failed once the night had started.  Each chain part counts."""
+    from harness.errors import UserError
+    from harness.inventory import load_inventory
+    from harness.plan import expand_plan, load_plan
+    from tests.helpers import REPO, copy_model, qnn_sdk_layout, write
+
+    # A QNN build: the fixture's delegate id rewritten (this machine has no QNN SDK to export one).
+    pte = copy_model(model_dir, "tiny.pte", tmp_path / "builds", as_name="w.pte",
+                     manifest={"model": "w", "stage": "asr", "backend": "qnn", "quantization": "fp32"})
+    pte.write_bytes(pte.read_bytes().replace(b"XnnpackBackend", b"QnnBackend\0\0\0\0"))
+    inventory = write(tmp_path / "devices.yaml", """
+        devices:
+          - id: phone
+            platform: android
+            serial: X
+            soc: SM8650
+            backends: [qnn]
+            tools: {}
+        """)
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: x
+        inventory: devices.yaml
+        accuracy:
+          corpus: {REPO / 'corpora' / 'harvard-hibari'}
+          chains:
+            - {{name: asr, model: builds/w.pte}}
+        """)
+    parsed, _, lines = load_plan(plan)
+    with pytest.raises(UserError, match="has no tools.qnn_sdk") as err:
+        expand_plan(parsed, plan, lines, load_inventory(inventory))
+    assert "devices.yaml:7" in str(err.value) and "every qnn cell of device phone" in str(err.value), str(err.value)
+    # With the SDK and ExecuTorch's QNN backend library, the chain's cell is planned.
+    backend = write(tmp_path / "libqnn_executorch_backend.so", "stands in\n")
+    inventory.write_text(inventory.read_text().replace(
+        "tools: {}", f"tools: {{qnn_sdk: {qnn_sdk_layout(tmp_path / 'qairt')}, qnn_executorch_backend: {backend}}}"))
+    cells, _ = expand_plan(parsed, plan, lines, load_inventory(inventory))
+    assert [cell.task for cell in cells] == ["transcribe"]

@@ -282,6 +282,7 @@ class Device(BaseDevice):
         # This controller's working folder on the phone (its commands run there; see phone_command).
         self.workdir = f"{WORK_ROOT}/{self.token}"
         self._locked = False  # whether it holds the phone's LOCK (prepare takes it, close releases it)
+        self.busy = False  # whether another controller held the LOCK when prepare asked for it
         self._streams: set = set()  # the adb streams of commands running now (close() ends them)
         self._streams_lock = threading.Lock()
         self._closed = False
@@ -348,11 +349,12 @@ class Device(BaseDevice):
                                   f"({answer[1] if len(answer) > 1 else 'unnamed'})")
             return True, "locked"
         self.absent = True  # busy now, not misconfigured: its cells are lost, for --resume
+        self.busy = True  # reachable, and held: its cells say so, not "unreachable"
         holder = held.holder or f"unnamed: {LOCK} has no owner line; if no controller is running, remove that " \
                                 "folder by hand"
-        return False, (f"{self.config.serial} is being measured by another controller ({holder}; its lock {LOCK} "
-                       f"expires in {held.expires_in_s // 60} min unless it keeps working). Wait for that run to "
-                       "end, or run the plans one after another; --resume measures these cells then")
+        return False, (f"held by another controller ({holder}), which is measuring {self.config.serial}; its lock "
+                       f"{LOCK} expires in {held.expires_in_s // 60} min unless it keeps working. Wait for that run "
+                       "to end, or run the plans one after another; --resume measures these cells then")
 
     KILL_AFTER_S = 5  # toybox timeout's -k: SIGKILL this long after its SIGTERM
     # The controller's own deadline, past the phone's: a phone that stops answering altogether.

@@ -220,9 +220,7 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
                 onnxruntime_perf_test.check_ort_libraries(
                     device, art.backend, inventory.path,
                     lambda: _inventory_line(inventory, device.id, "tools", onnxruntime_perf_test.ORT_LIBS_KEY))
-            if device.platform == "android" and art.backend in QNN_BACKENDS:
-                qnn_executor_runner.check_qnn_libraries(
-                    device, art.backend, inventory.path, lambda: _inventory_line(inventory, device.id, "tools"))
+            _check_qnn_libraries(inventory, device, [art])
             cells.append(CellSpec(
                 key=_latency_key(device.id, art, several_backends=shas.count(art.sha256) > 1), task="latency",
                 device=device, artifact=art,
@@ -230,6 +228,17 @@ def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) 
                 thermal_period_s=plan.thermal_period_s,
             ))
     return cells, skipped
+
+
+def _check_qnn_libraries(inventory: Inventory, device: DeviceConfig, builds) -> None:
+    """At load, for a phone's cell that runs any of ``builds`` (a latency cell's build, a chain's every part) on
+    qnn or ort-qnn: the QNN libraries it needs are there (qnn_executor_runner.check_qnn_libraries), or the load
+    stops naming the inventory line, instead of the cell failing once the night has started."""
+    if device.platform != "android":
+        return
+    for backend in sorted({build.backend for build in builds} & QNN_BACKENDS):
+        qnn_executor_runner.check_qnn_libraries(device, backend, inventory.path,
+                                                lambda: _inventory_line(inventory, device.id, "tools"))
 
 
 def _inventory_line(inventory: Inventory, device_id: str, *keys: str) -> int | None:
@@ -322,6 +331,7 @@ def _accuracy_cells(plan: Plan, plan_path: Path, lines: dict, inventory: Invento
                 what = "runs the voice pipeline with" if spec.is_pipeline else "transcribes"
                 skipped.append(SkippedCell(device.id, build, f"no runner {what} {build.label} on {device.platform}"))
                 continue
+            _check_qnn_libraries(inventory, device, spec.parts.values())
             cells.append(CellSpec(
                 key=f"{device.id}/{build.sha256[:16]}/transcribe/{chain.name}", task="transcribe",
                 device=device, artifact=build, runner=runner, settings=settings, cooldown=plan.cooldown,

@@ -49,13 +49,13 @@ def lib_folders_used(config) -> set[str]:
     return {name for name in used if name}
 
 
-def unreachable_result(spec: CellSpec, why: str, lost: bool) -> CellResult:
+def unreachable_result(spec: CellSpec, why: str, lost: bool, busy: bool = False) -> CellResult:
     """A run that could not start: "lost" when the device answered earlier in this run and then went away, or is
     simply not there now (off, rebooting: for --resume), "failed" when something needs fixing first (its reason
-    names what)."""
+    names what).  ``busy``: the device answered, and another controller holds it ("phone busy: held by ...")."""
     now = utc_now()
-    return CellResult(key=spec.key, status="lost" if lost else "failed", reason=f"device unreachable: {why}",
-                      started_at=now,
+    return CellResult(key=spec.key, status="lost" if lost else "failed",
+                      reason=f"{'phone busy' if busy else 'device unreachable'}: {why}", started_at=now,
                       finished_at=now)
 
 
@@ -68,6 +68,7 @@ class DeviceWorker(threading.Thread):
         self.device_id, self.work, self.events, self.stop, self.opener = device_id, work, events, stop, opener
         self.device = None
         self.was_open = False  # whether the device answered at some point of this run (then its loss is "lost")
+        self.busy = False  # whether the device answered but another controller holds it
         self.position = 0  # the next item of ``work``; what is left when a bug stops the worker
 
     def run(self) -> None:
@@ -110,6 +111,7 @@ class DeviceWorker(threading.Thread):
             self.was_open = self.was_open or exc.lost
         if not ok:
             self.was_open = self.was_open or getattr(device, "absent", False)  # a phone off at the start of the night comes back too
+            self.busy = getattr(device, "busy", False)
             device.close()
             return why
         self.device = device
@@ -131,7 +133,7 @@ class DeviceWorker(threading.Thread):
                 return  # stopped while the device was being opened (a stop may not have seen it yet)
             self.events.put(Event("started", self.device_id, spec, run_index))
             if unreachable is not None:
-                result = unreachable_result(spec, unreachable, lost=self.was_open)
+                result = unreachable_result(spec, unreachable, lost=self.was_open, busy=self.busy)
             else:
                 result = execute_run(spec, self.device, run_index)
             if result.status != "ok":

@@ -243,14 +243,24 @@ class Said:
 
 
 ET_LOGCAT_TAG = "ExecuTorch"  # the tag ET_LOG lines carry in logcat with ExecuTorch's Android logging backend
+# The runner's PID, printed by the phone's shell before it execs the runner (exec keeps the PID): logcat keeps
+# each line's PID, and `logcat --pid` (Android 7 on: system/logging logcat/logcat.cpp) reads that process's only.
+RUNNER_PID = "harness-runner-pid="
+_RUNNER_PID_LINE = re.compile(rf"^{RUNNER_PID}(\d+)\n", re.M)
 
 
 def run_et_binary(device, argv: list[str], timeout_s: float, what: str, env: dict[str, str] | None = None) -> Said:
-    """Run an ExecuTorch binary on a phone with a clean logcat; fail the run on a non-zero exit."""
+    """Run an ExecuTorch binary on a phone with a clean logcat; fail the run on a non-zero exit.  Its logcat
+    lines are its own process's: another app or controller logging under the ExecuTorch tag meanwhile would
+    otherwise add its lines (its "Iteration" lines to the cell's samples)."""
     device.run(["logcat", "-c"], 30)
-    result = device.run(argv, timeout_s, env=env)
+    result = device.run(["sh", "-c", f'echo {RUNNER_PID}$$ >&2; exec "$@"', "sh", *argv], timeout_s, env=env)
+    pid = _RUNNER_PID_LINE.search(result.stderr)
+    result = replace(result, argv=argv, stderr=_RUNNER_PID_LINE.sub("", result.stderr, count=1))
     check_command(result, what)
-    logcat = device.run(["logcat", "-d", "-s", f"{ET_LOGCAT_TAG}:I"], 60).stdout
+    if pid is None:  # the shell never started it: no line of logcat is the runner's
+        return Said(result, "")
+    logcat = device.run(["logcat", "-d", f"--pid={pid.group(1)}", "-s", f"{ET_LOGCAT_TAG}:I"], 60).stdout
     return Said(result, logcat)
 
 

@@ -1,4 +1,4 @@
-"""A vendor binary on the simulated phone (getprop, dumpsys, logcat, a benchmark binary), as a process of its own.
+"""A vendor binary on the simulated phone (getprop, dumpsys, logcat, log, a benchmark binary), as a process of its own.
 
 Runs inside the phone's sandbox with only Python's standard library (``python -I -S``): hands its argv,
 environment and working folder to the phone's daemon (harness/sim/vendor.py) over a Unix socket, copies what
@@ -28,7 +28,9 @@ def main(argv):
     if name == "simulated-binary":  # run through a stand-in's #! line: argv[1] is the stand-in's path
         name, argv = os.path.basename(argv[1]), argv[1:]
     held = _load_named_files(argv[1:])  # noqa: F841 - resident until the binary ends, as a runtime's weights are
-    request = {"name": name, "args": argv[1:], "env": dict(os.environ), "cwd": os.getcwd(), "path": argv[0]}
+    # Its pid in the phone's PID namespace: the binary's, which its log lines carry (logd takes it from the socket).
+    request = {"name": name, "args": argv[1:], "env": dict(os.environ), "cwd": os.getcwd(), "path": argv[0],
+               "pid": os.getpid()}
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(SOCKET)
     conn.sendall(json.dumps(request).encode() + b"\n")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import posixpath
 import threading
 import time
@@ -36,6 +38,12 @@ LOAD_SAG_UV = 40_000
 
 # Where the shell user may write on a phone (owned by shell, 0771); what the harness pushes goes under it.
 WRITABLE = "/data/local/tmp"
+# The phone's own file system, as its shell sees it (harness/sim/sandbox.py, _layout): each top folder of the
+# phone and the folder under the root that holds it.  The rest of the root (.logcat, .etc, .sys as such) is the
+# simulator's own, and what the sandbox binds from the machine (/usr, /etc) is no phone's.
+PHONE_FOLDERS = {"data": "data", "system": "system", "sys": ".sys"}
+# Linux's limit on the symbolic links one path walk follows (include/linux/namei.h, MAXSYMLINKS): past it, ELOOP.
+MAX_SYMLINKS = 40
 
 
 def normal_path(device_path: str) -> str:
@@ -56,6 +64,9 @@ class Faults:
     hot: bool = False  # starts at 82 C and throttles
     vanish_after_commands: int | None = None  # the device disappears mid-run
     toybox_without_time: bool = False  # an older Android's toybox: no `toybox time` (so no peak memory)
+    # Another process of the phone (an app, another controller's runner) logs ExecuTorch lines while a benchmark
+    # binary runs: through the phone's own `log` tool, as a process of its own (its own pid).
+    neighbour_logs: bool = False
 
 
 @dataclass
@@ -126,6 +137,44 @@ class Phone:
         if not local.is_relative_to(self.root.resolve()):
             raise PermissionError(device_path)
         return local
+
+    def phone_file(self, device_path: str, follow: bool = True) -> Path:
+        """The file a process of the phone (adbd's sync service: STAT, RECV) reaches at ``device_path``, walked as
+        the phone's kernel walks it: ``..`` stops at the phone's ``/``, and a symbolic link is read in the phone's
+        file system (a link to /etc/passwd names the phone's /etc/passwd, not the machine's; a link the simulator
+        made to a tool of the machine names nothing on the phone).  ``follow=False`` leaves a final link unfollowed
+        (lstat).  Raises OSError with the errno the phone's kernel gives (ENOENT, ENOTDIR, ELOOP)."""
+        pending = [part for part in device_path.split("/") if part not in ("", ".")]
+        walked: list[str] = []  # the phone's folders reached so far, links followed
+        links = 0
+        while pending:
+            name = pending.pop(0)
+            if name == "..":
+                walked = walked[:-1]  # /.. is /
+                continue
+            local = self._local([*walked, name])
+            if local is None or not (local.exists() or local.is_symlink()):
+                raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), device_path)
+            if local.is_symlink() and (follow or pending):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), device_path)
+                target = os.readlink(local)
+                if target.startswith("/"):
+                    walked = []
+                pending = [part for part in target.split("/") if part not in ("", ".")] + pending
+                continue
+            if pending and not local.is_dir():
+                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), device_path)
+            walked.append(name)
+        return self._local(walked)
+
+    def _local(self, parts: list[str]) -> Path | None:
+        """Where the phone's ``/parts...`` lies under the root; None for what is not on the phone."""
+        if not parts:
+            return self.root
+        folder = PHONE_FOLDERS.get(parts[0])
+        return None if folder is None else self.root.joinpath(folder, *parts[1:])
 
     def push_refusal(self, device_path: str) -> str | None:
         """Why adbd (uid 2000, ``shell``) cannot create ``device_path``, in adbd's words (file_sync_service.cpp,

@@ -39,7 +39,7 @@ SIMULATED_BINARY = "/system/bin/simulated-binary"
 STAND_IN = f"#!{SIMULATED_BINARY}\n"
 NEEDED = "# NEEDED "
 EVENT_TRACER = "# built with EXECUTORCH_ENABLE_EVENT_TRACER"
-ANDROID_TOOLS = ("getprop", "dumpsys", "logcat")  # not toybox applets: Android's own binaries
+ANDROID_TOOLS = ("getprop", "dumpsys", "logcat", "log")  # Android's own (toybox's log is built for Android only)
 SOCKET_IN_SANDBOX = "/dev/socket/harness-sim"
 MARKER = ".harness-sim-layout"
 # AID_SHELL (libcutils android_filesystem_config.h): adbd drops to it before running a command

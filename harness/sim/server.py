@@ -6,6 +6,7 @@ Device-to-host writes wait for the host's OKAY before the next one (ADB flow con
 
 from __future__ import annotations
 
+import os
 import socket
 import socketserver
 import struct
@@ -167,29 +168,13 @@ class Connection(socketserver.BaseRequestHandler):
                 return
             arg = stream.read_exact(length).decode()
             if cmd in (b"STAT", b"STA2", b"LST2"):
-                local = phone.path(arg)
-                exists = local.exists()
-                mode = (0o100644 if local.is_file() else 0o40755) if exists else 0
-                size = local.stat().st_size if local.is_file() else 0
-                mtime = int(local.stat().st_mtime) if exists else 0
-                if cmd == b"STAT":
-                    stream.write(b"STAT" + struct.pack("<III", mode, size, mtime))
-                else:
-                    stream.write(b"STA2" + struct.pack("<IQQIIIIQqqq", 0 if exists else 2, 0, 0, mode, 1, 0, 0,
-                                                       size, mtime, mtime, mtime))
+                stream.write(_stat_reply(phone, cmd, arg))
             elif cmd == b"SEND":
                 if not self.receive_file(stream, arg.rsplit(",", 1)[0]):
                     return  # adbd ends the sync service after a failed SEND (handle_sync_command)
             elif cmd == b"RECV":
-                local = phone.path(arg)
-                data = local.read_bytes() if local.is_file() else None
-                if data is None:
-                    stream.write(_sync_fail("No such file"))
-                    continue
-                for start in range(0, len(data), 64 * 1024):
-                    chunk = data[start:start + 64 * 1024]
-                    stream.write(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
-                stream.write(b"DONE" + struct.pack("<I", 0))
+                if not _send_file(stream, phone, arg):
+                    return  # and after a failed RECV
             else:
                 stream.write(_sync_fail(f"unsupported sync command {cmd!r}"))
                 return
@@ -238,6 +223,46 @@ class Connection(socketserver.BaseRequestHandler):
             return True  # the session goes on, as the simulated full storage always let it
         stream.write(b"OKAY" + struct.pack("<I", 0))
         return True
+
+
+def _stat_reply(phone: Phone, cmd: bytes, device_path: str) -> bytes:
+    """adbd's answer to a sync STAT (lstat, v1: all zeros when it fails), STA2 (stat) or LST2 (lstat), the latter
+    two with the errno of a failure and the request's own id (file_sync_service.cpp, do_lstat_v1 and do_stat_v2),
+    about the phone's own file at the path (Phone.phone_file), never the simulator's."""
+    follow = cmd == b"STA2"
+    try:
+        st = os.stat(phone.phone_file(device_path, follow=follow), follow_symlinks=follow)
+    except OSError as error:
+        if cmd == b"STAT":
+            return b"STAT" + struct.pack("<III", 0, 0, 0)
+        return cmd + struct.pack("<IQQIIIIQqqq", error.errno, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    if cmd == b"STAT":
+        return b"STAT" + struct.pack("<III", st.st_mode, st.st_size, int(st.st_mtime))
+    return cmd + struct.pack("<IQQIIIIQqqq", 0, st.st_dev, st.st_ino, st.st_mode, st.st_nlink, 0, 0, st.st_size,
+                             int(st.st_atime), int(st.st_mtime), int(st.st_ctime))
+
+
+def _send_file(stream: Stream, phone: Phone, device_path: str) -> bool:
+    """adbd's RECV (file_sync_service.cpp, recv_impl): the phone's file at the path in 64 KiB DATA messages and a
+    DONE, or a FAIL with adbd's reason ("open failed: " / "read failed: " + strerror).  Returns whether it was sent
+    (adbd ends the sync service after a failure)."""
+    try:
+        source = open(os.open(phone.phone_file(device_path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
+    except OSError as error:
+        stream.write(_sync_fail(f"open failed: {os.strerror(error.errno)}"))
+        return False
+    with source:
+        while True:
+            try:
+                chunk = source.read(64 * 1024)
+            except OSError as error:  # a folder: opened, but not read
+                stream.write(_sync_fail(f"read failed: {os.strerror(error.errno)}"))
+                return False
+            if not chunk:
+                break
+            stream.write(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+    stream.write(b"DONE" + struct.pack("<I", 0))
+    return True
 
 
 def _sync_fail(reason: str) -> bytes:

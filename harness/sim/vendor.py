@@ -1,7 +1,7 @@
 """The phone's vendor binaries, in Python: what a daemon on the simulated phone answers for
 ``/system/bin/simulated-binary`` (harness/sim/binary_client.py) over a Unix socket.
 
-``getprop``, ``dumpsys battery|thermalservice`` and ``logcat`` answer from the phone's state; the benchmark
+``getprop``, ``dumpsys battery|thermalservice``, ``logcat`` and ``log`` answer from the phone's state; the benchmark
 binaries (``executor_runner``, ``qnn_executor_runner``, ``onnxruntime_perf_test``, ``llama_main``,
 ``whisper_runner``) run the pushed programs on this machine's CPU (harness/sim/fake_runners.py, forked from a
 zygote) and print what the real ones print.  The client process is the binary to the phone's shell: when it
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import struct
@@ -55,14 +56,57 @@ def _thermalservice(phone: Phone) -> str:
 
 
 def _logcat(phone: Phone, args: list[str]) -> Result:
+    """``logcat -c``, or ``-d`` with ``-s TAG[:PRI]...`` and ``--pid=PID`` (or ``--pid PID``): the lines of that one
+    process, as logd filters them (system/logging logcat/logcat.cpp, Logcat::Run: one --pid, a number >= 1,
+    else "pid '...' out of range." and exit 1; the pid goes to android_logger_list_alloc)."""
     if "-c" in args:
         phone.logcat_file.write_text("")
         return Result()
-    text = phone.logcat_file.read_text() if phone.logcat_file.exists() else ""
+    pids = [a.split("=", 1)[1] for a in args if a.startswith("--pid=")]
+    pids += [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--pid"]
+    if len(pids) > 1:
+        return Result(1, err="logcat: Only one --pid argument can be provided.\n")
+    if pids and not (pids[0].isdigit() and int(pids[0]) >= 1):
+        return Result(1, err=f"logcat: pid '{pids[0]}' out of range.\n")
+    lines = (phone.logcat_file.read_text() if phone.logcat_file.exists() else "").splitlines(keepends=True)
+    if pids:
+        lines = [line for line in lines if _logcat_pid(line) == int(pids[0])]
     if "-s" in args:
-        tags = [a.split(":")[0] for a in args[args.index("-s") + 1:]]
-        text = "".join(l for l in text.splitlines(keepends=True) if any(f" {t}:" in l for t in tags))
-    return Result(out="--------- beginning of main\n" + text)
+        tags = [a.split(":")[0] for a in args[args.index("-s") + 1:] if not a.startswith("-")]
+        lines = [line for line in lines if any(f" {t}:" in line for t in tags)]
+    return Result(out="--------- beginning of main\n" + "".join(lines))
+
+
+def _logcat_pid(line: str) -> int | None:
+    """The PID of a line in logcat's threadtime format (``MM-DD HH:MM:SS.mmm  PID  TID P TAG: message``)."""
+    fields = line.split(None, 3)
+    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+
+
+def _log(phone: Phone, pid: int, entries: list[tuple[str, str, str]]) -> None:
+    """Add (priority, tag, message) entries of process ``pid`` to the phone's log, in logcat's threadtime format
+    (liblog's android_log_formatLogLine), one write at a time (several processes log at once)."""
+    stamp = datetime.now().strftime("%m-%d %H:%M:%S.%f")[:-3]
+    text = "".join(f"{stamp} {pid:5d} {pid:5d} {priority} {tag}: {message}\n" for priority, tag, message in entries)
+    with _LOG_LOCK, phone.logcat_file.open("a") as log:
+        log.write(text)
+
+
+_LOG_LOCK = threading.Lock()
+
+
+def _log_tool(phone: Phone, args: list[str], pid: int) -> Result:
+    """toybox's ``log [-p PRI] [-t TAG] MESSAGE...`` (toys/android/log.c): one INFO line tagged ``log`` unless
+    told otherwise, the words of MESSAGE joined by spaces."""
+    priority, tag, words = "I", "log", list(args)
+    while len(words) >= 2 and words[0] in ("-p", "-t"):
+        flag, value, words = words[0], words[1], words[2:]
+        if flag == "-t":
+            tag = value
+        else:
+            priority = value[:1].upper()
+    _log(phone, pid, [(priority, tag, " ".join(words))])
+    return Result()
 
 
 class Session:
@@ -70,11 +114,27 @@ class Session:
     or its socket closed); ``emit(kind, bytes)`` streams output as it is printed; ``env`` is the environment
     the phone's shell gave it."""
 
-    def __init__(self, env: dict[str, str], emit, binary: str = "") -> None:
+    def __init__(self, env: dict[str, str], emit, binary: str = "", pid: int = 0) -> None:
         self.kill = threading.Event()
         self.emit = emit
         self.env = env
         self.binary = binary  # the path the phone's shell ran it by (a pushed stand-in's)
+        self.pid = pid  # the binary's process on the phone (its pid there): what its log lines carry
+
+
+# What the neighbour logs: lines the harness's ExecuTorch parsers read (a second runner's timings).
+NEIGHBOUR_LINES = ("Model loaded in 999.000000 ms.", "Iteration 1 of 1: 999.000000 ms",
+                   "Model executed successfully 1 time(s) in 999.000000 ms.")
+
+
+def _neighbour_logs(phone: Phone) -> None:
+    """Another process of the phone logs under the ExecuTorch tag now (the fault ``neighbour_logs``): a shell of
+    the phone running its ``log`` tool, done before the binary goes on."""
+    from harness.sim import sandbox
+
+    command = "; ".join(f"log -t ExecuTorch {shlex.quote(line)}" for line in NEIGHBOUR_LINES)
+    proc, _ = sandbox.spawn(phone, command)
+    proc.communicate(timeout=60)
 
 
 def _chatty(phone: Phone, session: Session) -> Result:
@@ -125,6 +185,8 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session, cwd: 
             return Result(137)
         if faults.chatty_runner:
             return _chatty(phone, session)
+        if faults.neighbour_logs:
+            _neighbour_logs(phone)
         env = {**os.environ, "HARNESS_SIM_VERSION": phone.versions.get(name, DEFAULT_VERSIONS[name]),
                "HARNESS_SIM_ROOT": str(phone.root), "HARNESS_SIM_SOC": PROPS.get("ro.soc.model", ""),
                "HARNESS_SIM_CWD": cwd,  # the binary's working folder on the phone (relative paths start there)
@@ -155,14 +217,10 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session, cwd: 
     out = TAGGED_LOGCAT_LINE.sub("", out)
     logged = _LOGGED.findall(out)
     out = _LOGGED.sub("", out)
-    stamp = datetime.now().strftime("%m-%d %H:%M:%S.%f")[:-3]
     if tagged:  # a library that logs to logcat in every build (ONNX Runtime's AndroidLogSink)
-        with phone.logcat_file.open("a") as log:
-            log.writelines(f"{stamp}  {os.getpid():5d} {os.getpid():5d} {priority} {tag}: {line}\n"
-                           for tag, priority, line in tagged)
+        _log(phone, session.pid, [(priority, tag, line) for tag, priority, line in tagged])
     if logged and phone.et_log == "logcat":
-        with phone.logcat_file.open("a") as log:
-            log.writelines(f"{stamp}  {os.getpid():5d} {os.getpid():5d} I ExecuTorch: {line}\n" for line in logged)
+        _log(phone, session.pid, [("I", "ExecuTorch", line) for line in logged])
     elif logged and phone.et_log == "stderr":  # runtime/platform/default/posix.cpp's format
         err += "".join(f"I 00:00:{i * 0.001:09.6f} executorch:{name}.cpp:{300 + i}] {line}\n"
                        for i, line in enumerate(logged))
@@ -178,6 +236,8 @@ def answer(phone: Phone, name: str, args: list[str], session: Session, cwd: str 
         return Result(out="".join(f"[{k}]: [{v}]\n" for k, v in phone.props.items()))
     if name == "logcat":
         return _logcat(phone, args)
+    if name == "log":
+        return _log_tool(phone, args, session.pid)
     if name == "dumpsys" and args[:1] == ["battery"]:
         return Result(out=_battery(phone))
     if name == "dumpsys" and args[:1] == ["thermalservice"]:
@@ -226,7 +286,8 @@ class Daemon:
                 request = json.loads(conn.makefile("rb").readline())
             except (OSError, ValueError):
                 return
-            session = Session({k: v for k, v in request["env"].items()}, emit, request.get("path", ""))
+            session = Session({k: v for k, v in request["env"].items()}, emit, request.get("path", ""),
+                              int(request.get("pid", 0)))
             self.sessions.add(session)
             threading.Thread(target=self._watch, args=(conn, session), daemon=True).start()
             try:

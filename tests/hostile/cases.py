@@ -1153,7 +1153,31 @@ def _(root):
         lab_.holder.close()
         _back_and_resumed(root, lab_, run_id)
 
-    _phone_fault(root, arm, {"lost"}, "being measured by another controller", after=after)
+    _phone_fault(root, arm, {"lost"}, "phone busy: held by another controller", after=after)
+
+
+@case("fault", "another process on the phone logging ExecuTorch lines during the run")
+def _(root):
+    """An app or another controller's runner logging under the ExecuTorch tag while a cell measures: its
+    "Iteration" lines went into the cell (the count mismatched, or a 999 ms sample was stored).  Each cell reads
+    only its own runner's logcat lines (logcat --pid)."""
+    with phone_lab(root, runs=2) as lab_:
+        lab_.phone.faults.neighbour_logs = True
+        proc = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        run_id = _run_id_of(proc)
+        cells = _cells(lab_.db, run_id)
+        assert len(cells) == 2 and all(status == "ok" for _, status, _, _ in cells), cells
+        con = sqlite3.connect(lab_.db)
+        try:
+            samples = [ms for (ms,) in con.execute(
+                "SELECT latency_ms FROM samples JOIN cells USING (cell_id) WHERE run_id=? AND phase='measured'",
+                (run_id,))]
+        finally:
+            con.close()
+        # Two builds, two runs of three iterations each: the runners' own, none of the neighbour's 999 ms.
+        assert len(samples) == 12 and 999.0 not in samples, samples
+        assert "999.000000 ms" in lab_.phone.logcat_file.read_text(), "the neighbour logged nothing"
 
 
 @case("fault", "thermal runaway on the phone")
@@ -1580,6 +1604,22 @@ def _(root):
     (root / "perf_test").write_text("stands in\n")
     _android_entry(root, "    backends: [ort-qnn]\n    tools:\n      onnxruntime_perf_test: perf_test\n")
     refused_quickly(root, "devices.yaml", "tools.qnn_sdk", line=6)
+
+
+@case("bad input", "inventory: a transcription chain on qnn on a phone without tools.qnn_sdk")
+def _(root):
+    # Was checked for latency cells only: the chain's cell failed once the night had started.
+    lab(root)
+    (root / "builds" / "w.pte").write_bytes(_tiny_pte_bytes().replace(b"XnnpackBackend", b"QnnBackend\0\0\0\0"))
+    (root / "builds" / "w.pte.manifest.json").write_text(json.dumps(
+        {"model": "w", "stage": "asr", "backend": "qnn", "quantization": "fp32"}))
+    wav(root / "corpus" / "a.wav")
+    corpus(root)
+    (root / "whisper_runner").write_text("stands in\n")
+    _android_entry(root, "    backends: [qnn]\n    tools:\n      whisper_runner: whisper_runner\n")
+    plan = root / "plan.yaml"
+    plan.write_text(plan.read_text() + "accuracy:\n  corpus: corpus\n  chains:\n    - {name: asr, model: builds/w.pte}\n")
+    refused_quickly(root, "devices.yaml", "tools.qnn_sdk", "every qnn cell", line=6)
 
 
 @case("bad input", "inventory: a list at the top level")
