@@ -244,6 +244,18 @@ def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_
     assert "CPU fallback: " in page and "ran on portable CPU, not XNNPACK" in page
     assert "CPUExecutionProvider ran 100% of the profiled time" in page  # an ORT CPU build has no fallback
     assert HOSTILE_NODE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    # The latency table's coverage column, the fallback as text (before: no such column, the flag in a hover only);
+    # the delegate call's ATen ops as text under its name (before: in its title alone); what the profiled total is.
+    import html
+    import re
+
+    from harness.report.model import PROFILED_TOTAL_MEANING
+
+    rows = re.findall(r'<tr id="row-cell-\d+">(.*?)</tr>', page, re.S)
+    assert any(">CPUExecutionProvider 100%</span>" in row for row in rows)
+    assert any(re.search(r">XNNPACK \d+% ⚑ CPU fallback \d+%</span>", row) for row in rows)
+    assert re.search(r'<small class="ops">[^<]*aten\.cumsum\.default', page)
+    assert PROFILED_TOTAL_MEANING in html.unescape(page)
     # Every operator row exports beside the cell's identity (before, an export held samples alone).
     import pandas as pd
 
