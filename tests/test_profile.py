@@ -244,6 +244,18 @@ def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_
     assert "CPU fallback: " in page and "ran on portable CPU, not XNNPACK" in page
     assert "CPUExecutionProvider ran 100% of the profiled time" in page  # an ORT CPU build has no fallback
     assert HOSTILE_NODE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    # The latency table's coverage column, the fallback as text (before: no such column, the flag in a hover only);
+    # the delegate call's ATen ops as text under its name (before: in its title alone); what the profiled total is.
+    import html
+    import re
+
+    from harness.report.model import PROFILED_TOTAL_MEANING
+
+    rows = re.findall(r'<tr id="row-cell-\d+">(.*?)</tr>', page, re.S)
+    assert any(">CPUExecutionProvider 100%</span>" in row for row in rows)
+    assert any(re.search(r">XNNPACK \d+% ⚑ CPU fallback \d+%</span>", row) for row in rows)
+    assert re.search(r'<small class="ops">[^<]*aten\.cumsum\.default', page)
+    assert PROFILED_TOTAL_MEANING in html.unescape(page)
     # Every operator row exports beside the cell's identity (before, an export held samples alone).
     import pandas as pd
 
@@ -324,8 +336,8 @@ def test_a_heavier_layer_is_named_first_and_explains_its_share_of_the_change():
     assert [c.name for c in diff.top] == ["layer2", "layer1", "head"]
     assert diff.change_ms == pytest.approx(3.5)
     assert diff.explained_share == pytest.approx((3.0 + 0.2 + 0.15) / 3.5)
-    assert diff.reading() == ("top 3 operators explain 96% of the +3.5 ms change: layer2 (+3 ms), layer1 (+0.2 ms), "
-                              "head (+0.15 ms)")
+    assert diff.reading() == ("top 3 operators explain 96% of the +3.5 ms profiled change: layer2 (+3 ms), "
+                              "layer1 (+0.2 ms), head (+0.15 ms); others +0.15 ms")
 
 
 def test_an_operator_only_one_build_has_counts_whole_and_no_change_says_so():
@@ -335,8 +347,8 @@ def test_an_operator_only_one_build_has_counts_whole_and_no_change_says_so():
     assert diff.change_ms == pytest.approx(-2.5) and [c.name for c in diff.top] == ["gemm"]
     # gemm alone moved -3 ms of a -2.5 ms change: before, "explain 120%"; now no share, and the added one is named.
     assert diff.explained_share is None and [c.name for c in diff.added] == ["dequant"]
-    assert diff.reading() == ("gemm (-3 ms) moved more than the whole -2.5 ms change (other operators moved the "
-                              "other way); added: dequant (+0.5 ms)")
+    assert diff.reading() == ("gemm (-3 ms) moved more than the whole -2.5 ms profiled change (other operators "
+                              "moved the other way); added: dequant (+0.5 ms)")
     assert operator_diff([_op("gemm", 4.0)], [_op("gemm", 4.0)]).reading() == "no change in profiled time"
 
 
@@ -351,13 +363,13 @@ def test_the_int4_against_int8_row_names_the_operators_that_explain_the_change()
         artifact = {"model": "m", "stage": "asr-encoder", "format": "pte", "backend": "xnnpack",
                     "quantization": quant, "size_bytes": 100}
         return SimpleNamespace(cell=SimpleNamespace(device_id="host", artifact=artifact, runs=runs, profiles=[]),
-                               summary=object(),
+                               summary=SimpleNamespace(p50_ms=p50_ms),
                                role="", operators=[_op("layer", layer_ms), _op("head", 1.0)])
 
     data = SimpleNamespace(cells=[view("int8", 2.0, 3.0), view("int4", 5.0, 6.0)], comparisons=[])
     (pair,) = quant_pairs(data)
     # Before, the row had latency, WER and size only.
-    assert pair.operators.reading() == "top operator explains 100% of the +3 ms change: layer (+3 ms)"
+    assert pair.operators.reading() == "top operator explains 100% of the +3 ms profiled change: layer (+3 ms)"
 
 
 @pytest.fixture(scope="module")
@@ -490,8 +502,8 @@ def test_a_change_within_the_profiles_noise_is_not_put_on_operators():
     diff = operator_diff([_op("a", 1.0), _op("b", 1.0)], [_op("a", 1.2), _op("b", 0.9)], noise_ms=0.2)
     # +0.1 ms against a spread of 0.2 ms: before, "top operator explains 200%" of a change that is noise.
     assert diff.explained_share is None and not diff.top
-    assert diff.reading() == ("the operators do not explain this change (+0.1 ms, within the profiles' own spread "
-                              "of ±0.2 ms)")
+    assert diff.reading() == ("the operators do not explain this change (+0.1 ms profiled, within the profiles' "
+                              "own spread of ±0.2 ms)")
 
 
 def test_an_operator_only_one_build_has_is_listed_as_added_or_removed():
@@ -619,7 +631,7 @@ def test_a_called_change_names_its_operators_even_when_one_moved_more_than_the_w
     from harness.report.verdict import Check
 
     def view(ops):
-        return SimpleNamespace(operators=ops, cell=SimpleNamespace(profiles=[]))
+        return SimpleNamespace(operators=ops, cell=SimpleNamespace(profiles=[]), summary=None)
 
     check = _explained(Check("host", "enc", "latency", "regression", "P95 +3.4 ms", {}),
                        view([_op("layer2", 1.0), _op("layer1", 2.0)]), view([_op("layer2", 4.4), _op("layer1", 1.6)]))

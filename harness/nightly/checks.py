@@ -164,10 +164,13 @@ def _explained(check: Check, before, now) -> Check:
     if check.status not in EXPLAINED or not (_has_operators(before) and _has_operators(now)):
         return check
     diff = operator_diff_of(before, now)
-    if diff is None or not diff.top:  # within the profiles' own noise: no operator is put on it
+    if diff is None or not (diff.top or diff.refused):  # within the profiles' own noise: nothing to say
         return check
+    # A profiled change against the measured one is said plainly, not left out: the reader would look for a line.
     check.detail += f"; per operator (profiling runs): {diff.reading()}"
     check.data["operators"] = {"change_ms": diff.change_ms, "explained_share": diff.explained_share,
+                               "measured_change_ms": diff.measured_change_ms, "refused": diff.refused,
+                               "others_ms": diff.others_ms,
                                "top": [{"name": c.name, "backend": c.backend, "before_ms": c.a_ms, "now_ms": c.b_ms,
                                         "delta_ms": c.delta_ms} for c in diff.top]}
     return check

@@ -23,7 +23,7 @@ class Coverage:
     intended: str  # the backend the build was made for, as its profiler names it
     fallback: str  # where what the delegate did not take runs: ExecuTorch's portable kernels or ORT's CPU EP
     operator_share: float  # of profiled operators (a delegate call counts as one) that ran on ``intended``
-    time_share: float  # of the profiled time per inference that ran on ``intended``
+    time_share: float  # of the profiled time per inference (operators' medians) that ran on ``intended``
     fallback_time_share: float  # of that time on ``fallback`` (0 when the build was made for the CPU itself)
 
     @property
@@ -49,14 +49,14 @@ def coverage(profiles: list[Profile], build_backend: str) -> Coverage | None:
         return None
     intended = INTENDED.get(build_backend, build_backend)
     fallback = ORT_CPU if build_backend.startswith("ort-") else PORTABLE_CPU
-    total_ms = sum(r.per_inference_ms for r in operators)
+    total_ms = sum(r.median_per_inference_ms for r in operators)
 
     def ran_on(r: CellOperator, backend: str) -> bool:
         # A delegate call the profile could not name (no ETRecord) ran in the delegate the build was lowered to.
         return r.backend == backend or (r.backend == UNNAMED_DELEGATE and backend == intended != fallback)
 
     def time_on(backend: str) -> float:
-        return sum(r.per_inference_ms for r in operators if ran_on(r, backend)) / total_ms if total_ms else 0.0
+        return sum(r.median_per_inference_ms for r in operators if ran_on(r, backend)) / total_ms if total_ms else 0.0
 
     return Coverage(intended=intended, fallback=fallback,
                     operator_share=sum(ran_on(r, intended) for r in operators) / len(operators),

@@ -91,7 +91,9 @@ def aggregate(calls: list[tuple[str, str, str, float]]) -> list[OperatorTime]:
 @dataclass(frozen=True)
 class CellOperator:
     """One operator of a cell over its profiling runs: its time per inference (its total over the run's inferences,
-    so the operators of a run add up to the time its kernels took, as its latency does) and its median call."""
+    so the operators of a run add up to the time its kernels took, as its latency does) and its median call.
+    Rankings, shares and differences use :attr:`median_per_inference_ms`: a profiling run times few inferences, and
+    one call held up by other load on the machine moves a total (a mean) far more than a median."""
 
     name: str
     backend: str
@@ -113,7 +115,8 @@ class CellOperator:
 
 
 def merged(profiles: list[Profile]) -> list[CellOperator]:
-    """A cell's operators over all its profiling runs (the median over runs of each figure), slowest first."""
+    """A cell's operators over all its profiling runs (the median over runs of each figure), slowest first by
+    :attr:`CellOperator.median_per_inference_ms`."""
     per_run: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
     kinds: dict[tuple[str, str], str] = {}
     for profile in profiles:
@@ -128,7 +131,7 @@ def merged(profiles: list[Profile]) -> list[CellOperator]:
                         per_inference_ms=statistics.median(v[1] for v in values),
                         median_ms=statistics.median(v[2] for v in values))
            for (name, backend), values in per_run.items()]
-    return sorted(out, key=lambda r: (-r.per_inference_ms, r.name))
+    return sorted(out, key=lambda r: (-r.median_per_inference_ms, r.name))
 
 
 def top_level(operators: list[CellOperator]) -> list[CellOperator]:

@@ -26,6 +26,13 @@ FIGURES = [("total_ms_median", "generation (median) ms"), ("prefill_tokens_per_s
            ("compute_units", "compute units"), ("app_version", "app"), ("product_type", "device"),
            ("os_version", "iOS")]
 TOP_OPERATORS_SHOWN = 5  # per cell: a short table; the store keeps every operator
+NOT_PROFILED = ("no operator profile for this cell: it had no profiling run (plan key profile_runs, 0 turns it "
+                "off), its runner has no operator profiler, or it failed")
+# Beside "profiled total X ms vs cell P50 Y ms": what the first figure is, and why the two differ either way.
+PROFILED_TOTAL_MEANING = ("The profiled total is the median, over the profiling runs' inferences, of the summed time "
+                          "of the operators in one inference. It can sit above the P50 (the profiler adds its own "
+                          "overhead at every node) or below it (time spent outside operators: input copies, the "
+                          "runtime's own work between nodes, waiting for a delegate).")
 
 
 @dataclass
@@ -64,6 +71,18 @@ class CellView:
         if total_ms is None or self.summary is None:
             return None
         return f"profiled total {op_ms(total_ms)} ms vs cell P50 {op_ms(self.summary.p50_ms)} ms"
+
+    @property
+    def coverage_column(self) -> tuple[str, str]:
+        """(text, title) of the latency table's coverage column: "XNNPACK 38%", and "CPU fallback 62%" as text when
+        the cell is flagged (a hover alone is lost in print); "–" with why when the cell has no operator profile."""
+        cover = self.coverage
+        if cover is None:
+            return "–", NOT_PROFILED
+        text = f"{cover.intended} {cover.time_share:.0%}"
+        if cover.flagged:
+            text += f" ⚑ CPU fallback {cover.fallback_time_share:.0%}"
+        return text, cover.reading()
 
     @property
     def row_anchor(self) -> str:
@@ -301,13 +320,14 @@ def build_report_data(store: Store, run_id: str) -> ReportData:
 
 def operator_rows(operators: list[CellOperator]) -> list[tuple[CellOperator, float]]:
     """Top-level operators, slowest first, each followed by the nodes of its subgraph (an If's branch), with each
-    one's share of the summed top-level time (a subgraph's time is inside its parent's, so it is counted once)."""
+    one's share of the summed top-level time (a subgraph's time is inside its parent's, so it is counted once).
+    Ranked, shown and shared by one figure, the median per inference: one slow call does not reorder the table."""
     parents = top_level(operators)
-    total_ms = sum(r.per_inference_ms for r in parents)
+    total_ms = sum(r.median_per_inference_ms for r in parents)
     rows = []
-    for parent in parents:
+    for parent in parents:  # merged() ranks them by that figure
         for r in [parent] + [c for c in operators if c.name.startswith(parent.name + NESTING)]:
-            rows.append((r, r.per_inference_ms / total_ms if total_ms else 0.0))
+            rows.append((r, r.median_per_inference_ms / total_ms if total_ms else 0.0))
     return rows
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.report.model import _PRECISION, ChainView
-from harness.report.verdict import budget_status, memory_status
+from harness.report.verdict import budget_status, budget_text, memory_status, ms_beside_budget
 from harness.stats import Interval, per_utterance_p50, per_utterance_p95
 from harness.stats.quantile import quantile_interval
 
@@ -58,6 +58,13 @@ class PipelineView:
     def memory_verdict(self) -> str:
         """Peak memory with every stage loaded against ``pipeline_memory_mb`` (harness.report.verdict's rule)."""
         return memory_status(self.peak_rss_mb, self.memory_budget_mb)
+
+    @property
+    def memory_against_budget(self) -> str:
+        """"982 MB vs budget 100 MB" beside the memory verdict, as a latency verdict shows its P95 beside its budget
+        (a verdict beside "< 100 MB" alone read as if the peak were under it)."""
+        peak = ms_beside_budget(self.peak_rss_mb, self.memory_budget_mb)
+        return f"{peak} MB vs budget {budget_text(self.memory_budget_mb)} MB"
 
 
 @dataclass

@@ -69,11 +69,14 @@ def _differ_only_in_quantization(a: dict, b: dict) -> bool:
 
 def operator_diff_of(a, b) -> OperatorDiff | None:
     """Which operators explain cell view ``b``'s change against ``a`` (INT4 against INT8, tonight against the
-    baseline); a change within either profile's own spread between inferences is not put on them."""
+    baseline); a change within either profile's own spread between inferences is not put on them, nor one that
+    disagrees with the change of the cells' measured P50s (harness.profile.diff.disagreement)."""
     if not (a.operators and b.operators):
         return None
     noise_ms = max(profile_noise_ms(a.cell.profiles), profile_noise_ms(b.cell.profiles))
-    return operator_diff(a.operators, b.operators, noise_ms=noise_ms)
+    measured = [getattr(view.summary, "p50_ms", None) for view in (a, b)]
+    measured_change_ms = measured[1] - measured[0] if None not in measured else None
+    return operator_diff(a.operators, b.operators, noise_ms=noise_ms, measured_change_ms=measured_change_ms)
 
 
 def quant_pairs(data, low: str = "int4", high: str = "int8") -> list[QuantPair]:
