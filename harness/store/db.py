@@ -260,6 +260,8 @@ def identity_columns(cell: str = "c", artifact: str = "a") -> str:
                      for k in IDENTITY_KEYS)
 
 
+PROFILED_KEY = "profiled"  # in cells.extra_json: the cell's profiling step ended, with this many profiles
+
 ENERGY_KEY = "energy"  # in cell_runs.extra_json and cells.extra_json: a RunEnergy as a dict
 
 
@@ -726,9 +728,33 @@ class Store:
                         self.db.execute(f"DELETE FROM {table} WHERE cell_id=? AND run_index=?", (cell_id, run_index))
             self._insert_run(cell_id, run_index, result)
             self._update_cell(cell_id, run_index, settings.runs, result)
-            if getattr(result, "profiles", None):
-                self._replace_profiles(cell_id, result.profiles)
         return cell_id
+
+    def record_profiles(self, run_id: str, cell_key: str, result) -> None:
+        """A cell's profiling step (after its last measured run, stored apart from it): its profiles, its notes in
+        the cell's log, and that it was profiled (so --resume profiles only a cell whose profiling never ended).
+        The cell's measured runs, status and finished_at are left as they were."""
+        with self.db:
+            row = self.db.execute("SELECT cell_id, log, extra_json FROM cells WHERE run_id=? AND cell_key=?",
+                                  (run_id, cell_key)).fetchone()
+            if row is None:  # no measured run stored: nothing to profile against
+                return
+            self._replace_profiles(row["cell_id"], result.profiles)
+            log = row["log"]
+            if result.log:
+                entry = "\n".join(f"[profiling] {line}" for line in result.log.splitlines())
+                log = f"{log}\n{entry}" if log else entry
+            extra = _loads(row["extra_json"])
+            extra[PROFILED_KEY] = len(result.profiles)
+            self.db.execute("UPDATE cells SET log=?, extra_json=? WHERE cell_id=?",
+                            (log, json.dumps(extra), row["cell_id"]))
+
+    def profiled_cells(self, run_id: str) -> set[str]:
+        """The keys of a run's cells whose profiling step ended (profiles stored, or a profiling run failed and
+        said why); a cell stored before profiling was a step of its own counts as profiled when it has a profile."""
+        return {r[0] for r in self.db.execute(
+            f"""SELECT c.cell_key FROM cells c WHERE c.run_id=? AND (json_extract(c.extra_json, '$.{PROFILED_KEY}')
+                IS NOT NULL OR EXISTS (SELECT 1 FROM profile_runs p WHERE p.cell_id = c.cell_id))""", (run_id,))}
 
     def _replace_profiles(self, cell_id: int, profiles: list) -> None:
         """A cell's profiling runs (harness.profile.Profile), replacing any it had (a resumed cell profiled again)."""

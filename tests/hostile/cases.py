@@ -1317,6 +1317,48 @@ def _(root):
     _stopped_cleanly(root, signal.SIGINT, 130)
 
 
+@case("fault", "Ctrl-C while a cell is profiling: its last measured run is stored, --resume profiles it only")
+def _(root):
+    # Catches: the last measured run stored only once the cell's profiling ended (a Ctrl-C while profiling left
+    # runs_done 1 of 2, and --resume measured run 2 again), and its finished_at taking in the profiling time.
+    import uuid
+
+    (root / "tmp").mkdir(parents=True)
+    (root / "devices.yaml").write_text("devices:\n  - {id: host, platform: host}\n")
+    _slow_onnx(root / "builds" / "slow.onnx")
+    (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/slow.onnx]\n"
+                                    "warmup_iterations: 0\niterations: 20\nruns: 2\nprofile_runs: 1\nthreads: 1\n"
+                                    "timeout_s: 3600\n")
+    tag = uuid.uuid4().hex
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "plan.yaml", "--db", "h.db", "-q"], cwd=root,
+                            env={**os.environ, "HARNESS_RUN_TAG": tag, "TMPDIR": str(root / "tmp")},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    deadline = time.monotonic() + 180
+    while not any("host_profile_worker" in cmd for _, cmd in _tagged_processes(tag).values()):
+        assert proc.poll() is None and time.monotonic() < deadline, "no profiling process was seen"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    _nothing_tagged_survives(tag)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-1500:]
+    con = sqlite3.connect(root / "h.db")
+    (run_id, status), = con.execute("SELECT run_id, status FROM runs").fetchall()
+    measured = con.execute("SELECT run_index, started_at, finished_at, p50_ms FROM cell_runs ORDER BY 1").fetchall()
+    runs_done, = con.execute("SELECT runs_done FROM cells").fetchone()
+    profiled = con.execute("SELECT COUNT(*) FROM profile_runs").fetchone()[0]
+    con.close()
+    assert status == "interrupted" and runs_done == 2 and [r[0] for r in measured] == [0, 1], (runs_done, measured)
+    assert profiled == 0  # the profile it was taking is the one thing lost
+    again = cli("run", "plan.yaml", "--db", "h.db", "--resume", run_id, "-q", cwd=root)
+    assert again.returncode == 0, again.stderr[-1500:]
+    con = sqlite3.connect(root / "h.db")
+    assert con.execute("SELECT run_index, started_at, finished_at, p50_ms FROM cell_runs ORDER BY 1").fetchall() \
+        == measured, "the resume measured a stored run again"
+    assert con.execute("SELECT COUNT(*) FROM profile_runs").fetchone()[0] == 1  # the resume took the profile
+    assert con.execute("SELECT status FROM runs").fetchone()[0] == "complete"
+    con.close()
+
+
 @case("fault", "SIGTERM while a model is measuring: nothing it started keeps running, exit 143")
 def _(root):
     _stopped_cleanly(root, signal.SIGTERM, 143)
