@@ -2131,6 +2131,30 @@ def _(root):
     assert not any(p.suffix in (".json", ".csv") for p in root.iterdir()), "something was written"
 
 
+@case("input", "export -o - as Parquet or with --json (a binary file or two outputs on stdout)")
+def _(root):
+    # Catches: -o - wrote a file literally named "-" whatever the format.
+    db = stored_db(root)
+    before = db.read_bytes()
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
+    for extra, said in ((["--format", "parquet"], "--format parquet"), (["--json"], "--json")):
+        proc = cli("export", run_id, "--db", "h.db", "-o", "-", *extra, cwd=root)
+        expect_user_error(proc, "-o -", said)
+        assert proc.stdout == "", "something was written to stdout"
+    assert not (root / "-").exists() and db.read_bytes() == before
+
+
+@case("input", "export --format csv -o x.parquet (one format under another's suffix)")
+def _(root):
+    # Catches: --format and the suffix disagreeing silently (CSV text in a file named .parquet).
+    db = stored_db(root)
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
+    for fmt, name in (("csv", "x.parquet"), ("parquet", "x.CSV"), ("et-v3", "x.csv")):
+        proc = cli("export", run_id, "--db", "h.db", "--format", fmt, "-o", name, cwd=root)
+        expect_user_error(proc, name, f"--format {fmt}")
+        assert not (root / name).exists(), f"{name} was written"
+
+
 # -- outputs and the store never destroy what was there ------------------------------------------------------
 
 @case("fault", "export, report and nightly -o onto a full disk (cut the previous file, blamed the database)")
