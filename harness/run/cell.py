@@ -81,7 +81,8 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         result.measurement = measurement
         _check_counts(spec, measurement, getattr(device, "outputs_cut", 0) > outputs_cut_before,
                       getattr(device, "OUTPUT_CAP_BYTES", 0))
-        result.energy = run_energy(idle, result.thermals, _energy_work(spec, measurement), ended_s)
+        result.energy = run_energy(idle, result.thermals, _energy_work(spec, measurement), ended_s,
+                                   spec.thermal_period_s)
         # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
         result.thermals = result.thermals + [replace(s, t_s=round(s.t_s - sampler.t0_epoch_s, 3))
                                              for s in measurement.thermals_epoch]
