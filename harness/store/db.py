@@ -277,10 +277,23 @@ def cell_energy_of(cell: "CellRecord") -> RunEnergy | None:
     return RunEnergy.from_dict(stored) if stored else None
 
 
+BUILD_FACTS_KEY = "build"  # in cells.extra_json: the build's manifest and inferred fields as this cell ran it
+
+
+def build_facts(artifact) -> dict:
+    """What a cell keeps of its build beside its identity: the manifest it ran with (where the weights came from,
+    its recipe) and which fields were inferred from the file name.  The artifacts table keeps the first run's
+    row per sha256; a later run of the same bytes named otherwise (a copy with no manifest) has its own here."""
+    manifest = getattr(artifact, "manifest_dict", None)
+    return {"manifest": manifest() if manifest else {}, "inferred": list(getattr(artifact, "inferred", None) or [])}
+
+
 def _cell_extra(spec, measurement) -> dict:
-    """Runner figures, the build's identity as measured, and for a transcription cell which chain and corpus."""
+    """Runner figures, the build's identity and facts as measured, and for a transcription cell which chain and
+    corpus."""
     extra = dict(measurement.extra) if measurement else {}
     extra["identity"] = {key: getattr(spec.artifact, key) for key in IDENTITY_KEYS}
+    extra[BUILD_FACTS_KEY] = build_facts(spec.artifact)
     if spec.chain is not None:
         extra["chain"] = {"name": spec.chain.name, "corpus": spec.chain.corpus.name, "limit": spec.chain.limit,
                           **{role: {"sha256": a.sha256, "path": str(a.path), "quantization": a.quantization,
@@ -692,7 +705,9 @@ class Store:
                           json.dumps(artifact.inferred)), getattr(artifact, "manifest_path", None) or artifact.path,
                          "the build file and its manifest")
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?)", row)
+            # The first row stays: a finished run's cells read it (those stored before each cell kept its own build
+            # facts), and a later run of the same bytes under another name or manifest must not rewrite them.
+            self.db.execute("INSERT OR IGNORE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?)", row)
 
     def record_skipped(self, run_id: str, device_id: str, sha256: str, reason: str) -> None:
         with self.db:
@@ -999,16 +1014,18 @@ class Store:
         cells = []
         for r in rows:
             artifact = {k: r[k] for k in ("model", "stage", "format", "backend", "quantization", "size_bytes")}
-            artifact.update(_loads(r["extra_json"]).get("identity") or {})  # as measured (older cells: as stored)
-            artifact.update(sha256=r["artifact_sha256"], path=r["artifact_path"],
-                            inferred=_loads(r["inferred_json"]),
-                            source=_loads(r["manifest_json"]).get("source"))  # where the weights came from
+            extra = _loads(r["extra_json"])
+            artifact.update(extra.get("identity") or {})  # as measured (older cells: as stored)
+            facts = extra.get(BUILD_FACTS_KEY) or {"inferred": _loads(r["inferred_json"]),
+                                                   "manifest": _loads(r["manifest_json"])}
+            artifact.update(sha256=r["artifact_sha256"], path=r["artifact_path"], inferred=facts["inferred"],
+                            source=facts["manifest"].get("source"))  # where the weights came from
             cells.append(CellRecord(
                 cell_id=r["cell_id"], run_id=r["run_id"], cell_key=r["cell_key"], device_id=r["device_id"],
                 task=r["task"], runner=r["runner"], status=r["status"], reason=r["reason"], log=r["log"],
                 artifact=artifact, warmup_iterations=r["warmup_iterations"], iterations=r["iterations"],
                 load_ms=r["load_ms"], first_inference_ms=r["first_inference_ms"], peak_rss_mb=r["peak_rss_mb"],
-                extra=_loads(r["extra_json"]), push_s=r["push_s"], cooldown_wait_s=r["cooldown_wait_s"],
+                extra=extra, push_s=r["push_s"], cooldown_wait_s=r["cooldown_wait_s"],
                 cooldown_note=r["cooldown_note"], throttled=bool(r["throttled"]), started_at=r["started_at"],
                 finished_at=r["finished_at"], runs_planned=r["runs"], runs_done=r["runs_done"],
                 settings=_loads(r["settings_json"]),
