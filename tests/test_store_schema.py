@@ -312,7 +312,10 @@ def test_a_later_run_of_the_same_bytes_keeps_each_runs_own_build_facts(tmp_path)
     with Store(tmp_path / "h.db", durable=False) as store:
         first = one_run(store, zoo, "a")
         second = one_run(store, copy, "b")
+        store.record_skipped(second, "phone", sha, "no backend")
         (a,), (b,) = store.cells(first), store.cells(second)
+        # A build the later run skipped on a device is named as that run measured it elsewhere.
+        assert [(r["model"], r["sha256"]) for r in store.skipped(second)] == [("copy", sha)]
         # An older cell (no build facts of its own) reads the artifacts row: the first run's, never rewritten.
         store.db.execute("UPDATE cells SET extra_json='{}' WHERE run_id=?", (first,))
         (legacy,) = store.cells(first)

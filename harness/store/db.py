@@ -999,9 +999,15 @@ class Store:
         return [{**dict(r), "facts": _loads(r["facts_json"]), "config": _loads(r["config_json"])} for r in rows]
 
     def skipped(self, run_id: str) -> list[dict[str, Any]]:
+        """The (device, build) pairs a run skipped, each build named as the run's own cells of it were measured
+        (the artifacts row is the first run's of those bytes, which may have named them otherwise)."""
         rows = self.db.execute(
-            """SELECT s.device_id, s.reason, a.* FROM skipped s JOIN artifacts a ON a.sha256 = s.artifact_sha256
-               WHERE s.run_id=? ORDER BY s.device_id, a.model, a.stage""", (run_id,))
+            f"""SELECT s.device_id, s.reason, a.sha256, a.size_bytes, a.manifest_json, a.inferred_json,
+                      {identity_columns(cell="c", artifact="a")}
+               FROM skipped s JOIN artifacts a ON a.sha256 = s.artifact_sha256
+               LEFT JOIN cells c ON c.cell_id = (SELECT MIN(cell_id) FROM cells WHERE run_id = s.run_id
+                                                 AND artifact_sha256 = s.artifact_sha256)
+               WHERE s.run_id=? ORDER BY s.device_id, model, stage""", (run_id,))
         return [dict(r) for r in rows]
 
     def cells(self, run_id: str, with_samples: bool = True) -> list[CellRecord]:
