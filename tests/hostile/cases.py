@@ -1015,6 +1015,60 @@ def _controller_stopped_on_the_phone(root: Path, sig: int) -> None:
         assert not left, f"a process the run started still runs on the phone: {left}"
 
 
+class _HangWhenProfiling(list):
+    """The phone's invocation log: the first profiling invocation (executor_runner --etdump_path) hangs until
+    killed (and every one after it until the test clears hang_runner), so a signal lands while a cell is
+    profiling, whatever the machine's speed."""
+
+    def __init__(self, phone) -> None:
+        super().__init__(phone.invocations)
+        self.phone, self.armed = phone, True
+
+    def append(self, invocation) -> None:
+        super().append(invocation)
+        if self.armed and "--etdump_path" in invocation:
+            self.phone.faults.hang_runner, self.armed = True, False
+
+
+@case("fault", "Ctrl-C while a phone cell is profiling: its measured runs are stored, --resume measures none again")
+def _(root):
+    # Catches: the last measured run stored only once the cell's profiling ended (runs_done 1 of 2 after a Ctrl-C
+    # while profiling, and --resume measured run 2 again).
+    with phone_lab(root, runs=2, timeout_s=600, extra="profile_runs: 1\n") as lab_:
+        lab_.phone.invocations = _HangWhenProfiling(lab_.phone)
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(lab_.plan), "--db", str(lab_.db), "-q"],
+                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_default_sigint)
+        try:
+            deadline = time.monotonic() + 300
+            while not (lab_.phone.faults.hang_runner and lab_.phone.busy):
+                assert proc.poll() is None and time.monotonic() < deadline, "no cell was profiled"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130 and "Traceback" not in err, err[-1500:]
+        con = sqlite3.connect(lab_.db)
+        (run_id,) = con.execute("SELECT run_id FROM runs").fetchone()
+        # The cell being profiled (the first to reach its last round) has both runs.
+        profiled_first = con.execute("SELECT cell_id FROM cells WHERE runs_done = 2").fetchall()
+        kept = con.execute("SELECT cell_id, run_index, started_at, finished_at, p50_ms FROM cell_runs "
+                           "ORDER BY 1, 2").fetchall()
+        con.close()
+        assert len(profiled_first) == 1, kept
+        lab_.phone.faults.hang_runner = False
+        again = cli("run", str(lab_.plan), "--db", str(lab_.db), "--resume", run_id, "-q", cwd=root)
+        assert again.returncode == 0, again.stderr[-1500:]
+        con = sqlite3.connect(lab_.db)
+        after = con.execute("SELECT cell_id, run_index, started_at, finished_at, p50_ms FROM cell_runs "
+                            "ORDER BY 1, 2").fetchall()
+        extras = [json.loads(e) for (e,) in con.execute("SELECT extra_json FROM cells")]
+        con.close()
+        assert set(kept) <= set(after) and len(after) == 4, "a stored run was measured again"
+        assert all("profiled" in e for e in extras), "the resume did not profile the cell it was profiling"
+
+
 @case("fault", "SIGKILL while a runner hangs on the phone: nothing it started keeps running there")
 def _(root):
     _controller_stopped_on_the_phone(root, signal.SIGKILL)
