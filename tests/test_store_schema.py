@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -276,3 +277,48 @@ def test_v5_database_gains_the_profile_tables_and_keeps_its_cells(tmp_path):
     assert [c.cell_key for c in cells] == ["host/a/latency", "phone/b/latency"] and all(c.profiles == [] for c in cells)
     con = sqlite3.connect(db)
     assert {"profile_runs", "operators"} <= {n for (n,) in con.execute("SELECT name FROM sqlite_master")}
+
+
+def test_a_later_run_of_the_same_bytes_keeps_each_runs_own_build_facts(tmp_path):
+    """The artifacts table's INSERT OR REPLACE let a later run of a byte-identical copy with no manifest rewrite the
+    first run's build facts: its report then showed "Inferred build facts" and lost the zoo manifest's source (an
+    outside tester).  Each run keeps the facts it ran with; a cell stored before cells kept them reads the first
+    row, which a later run no longer rewrites."""
+    from harness.devices.base import DeviceFacts
+    from harness.nightly.synthetic import SyntheticBuild
+    from harness.run.cell import CellResult
+    from harness.runners.base import Measurement, RunSettings
+
+    class ZooBuild(SyntheticBuild):
+        def manifest_dict(self) -> dict:
+            return {"model": self.model, "stage": self.stage, "source": {"weights": "hf:snakers4/silero-vad"}}
+
+    sha = "f" * 64
+    zoo = ZooBuild(sha, "silero-vad", "vad", "fp32", path=Path("a/tiny.pte"))
+    copy = SyntheticBuild(sha, "copy", "vad", "fp32", path=Path("b/copy.pte"), inferred=["model", "stage"])
+
+    def one_run(store, build, name):
+        spec = SimpleNamespace(key=f"host/{name}", device=SimpleNamespace(id="host"), artifact=build, task="latency",
+                               runner="host-ort", chain=None,
+                               settings=RunSettings(warmup_iterations=0, iterations=1, timeout_s=1))
+        store.record_artifact(build)
+        run_id = store.create_run(name, Path(f"{name}.yaml"), "0" * 64, {}, {}, plan_text=name)
+        store.record_device(run_id, DeviceFacts("host", "host", False, {}), {})
+        store.record_run(run_id, spec, 0, CellResult(spec.key, "ok", started_at="t", finished_at="t",
+                                                     measurement=Measurement(samples_ms=[1.0])))
+        store.set_run_status(run_id, "complete")
+        return run_id
+
+    with Store(tmp_path / "h.db", durable=False) as store:
+        first = one_run(store, zoo, "a")
+        second = one_run(store, copy, "b")
+        store.record_skipped(second, "phone", sha, "no backend")
+        (a,), (b,) = store.cells(first), store.cells(second)
+        # A build the later run skipped on a device is named as that run measured it elsewhere.
+        assert [(r["model"], r["sha256"]) for r in store.skipped(second)] == [("copy", sha)]
+        # An older cell (no build facts of its own) reads the artifacts row: the first run's, never rewritten.
+        store.db.execute("UPDATE cells SET extra_json='{}' WHERE run_id=?", (first,))
+        (legacy,) = store.cells(first)
+    assert (a.artifact["inferred"], a.artifact["source"]) == ([], {"weights": "hf:snakers4/silero-vad"})
+    assert (b.artifact["inferred"], b.artifact["source"]) == (["model", "stage"], None)
+    assert (legacy.artifact["inferred"], legacy.artifact["source"]) == ([], {"weights": "hf:snakers4/silero-vad"})

@@ -232,3 +232,20 @@ def test_a_cells_energy_never_mixes_a_whole_run_figure_into_its_measured_loop_me
     cell = cell_energy([*loop, whole])
     assert (cell.mj_per_unit, cell.span, cell.text) == (3.0, MEASURED_LOOP, "3 mJ/inference (2 of 3 runs)")
     assert cell_energy([whole, whole]).text == "50 mJ/inference (whole run)"
+
+def test_a_run_shorter_than_the_sampling_period_says_too_few_readings_not_no_draw():
+    """A 0.5 s run sampled every 1 s holds one reading before the runner returned, taken as it started (the phone
+    still idle): it was reported as "no draw above idle", which reads as a finding about the build."""
+    from harness.thermal.energy import RunWork, run_energy
+
+    idle = [_draw(-1, 500, 0.0), _draw(-1, 500, 0.0)]
+    series = [_draw(-1, 500, 0.0), _draw(-1, 500, 0.6)]  # at the runner's start, and after it returned
+    work = RunWork("inference", 6, measured_units=5, measured_s=0.2)
+    energy = run_energy(idle, series, work, ended_s=0.5, period_s=1.0)
+    assert energy.mj_per_unit is None
+    assert energy.text == ("energy not measured: too few battery readings during the run (0.5 s run, one reading "
+                           "every 1 s)")
+    # Two readings while it ran (a 1.5 s run): a whole-run figure, as before.  (1500 + 500) / 2 = 1000 mW, 500 mW
+    # above idle for the 1.6 s series, over 6 inferences: 133.3 mJ.
+    longer = [_draw(-1, 500, 0.0), _draw(-1, 1500, 1.0), _draw(-1, 500, 1.6)]
+    assert run_energy(idle, longer, work, ended_s=1.5, period_s=1.0).mj_per_unit == pytest.approx(500 * 1.6 / 6)

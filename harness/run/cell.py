@@ -19,6 +19,12 @@ from harness.runners import Measurement, RunnerFailure, runner_module
 from harness.runners.base import check_measured
 from harness.thermal.energy import RunEnergy, RunWork, run_energy
 from harness.thermal.sampler import ThermalSampler, throttled, wait_for_cooldown
+from harness.words import counted
+
+# The run index of a cell's profiling step in a schedule: its profiling runs, after its last measured run, as an
+# item of their own, so the measured run is stored (and shown) before profiling starts and a Ctrl-C during
+# profiling costs the profile alone.
+PROFILING = -1
 
 
 @dataclass
@@ -36,12 +42,15 @@ class CellResult:
     started_at: str = ""
     finished_at: str = ""
     energy: RunEnergy | None = None  # phones with a battery reading (harness/thermal/energy.py)
-    profiles: list[Profile] = field(default_factory=list)  # the cell's profiling runs, after its last measured run
+    profiles: list[Profile] = field(default_factory=list)  # a PROFILING step's profiling runs, in order
 
 
 def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
     """Measure run ``run_index`` of a cell on an open device (one runner invocation, with its own load
-    and warm-up); failures become a CellResult, never an exception."""
+    and warm-up), or with ``run_index`` PROFILING its profiling runs; failures become a CellResult, never an
+    exception."""
+    if run_index == PROFILING:
+        return profile_step(spec, device)
     result = CellResult(key=spec.key, status="failed", started_at=utc_now())
     notes: list[str] = []
     try:
@@ -72,7 +81,8 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         result.measurement = measurement
         _check_counts(spec, measurement, getattr(device, "outputs_cut", 0) > outputs_cut_before,
                       getattr(device, "OUTPUT_CAP_BYTES", 0))
-        result.energy = run_energy(idle, result.thermals, _energy_work(spec, measurement), ended_s)
+        result.energy = run_energy(idle, result.thermals, _energy_work(spec, measurement), ended_s,
+                                   spec.thermal_period_s)
         # Telemetry the benchmark reported itself (the iPhone app's thermalState) joins the sampler's timeline.
         result.thermals = result.thermals + [replace(s, t_s=round(s.t_s - sampler.t0_epoch_s, 3))
                                              for s in measurement.thermals_epoch]
@@ -92,8 +102,6 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         if result.throttled:
             notes.append(f"throttled: {why}")
         result.status = "ok"
-        if spec.chain is None and run_index == spec.settings.runs - 1:
-            result.profiles = profile_cell(spec, device, runner, remote, notes)
         result.log = "\n".join(notes + measurement.notes + device.drain_notes())
     except RunnerFailure as exc:
         result.status, result.reason, result.log = exc.status, exc.reason, "\n".join(notes + [exc.log])
@@ -131,6 +139,27 @@ def _energy_work(spec: CellSpec, m: Measurement) -> RunWork:
                    not_one_stretch="the runner printed a summary, not each iteration's time")
 
 
+def wants_profile(spec: CellSpec) -> bool:
+    """Whether a cell has profiling runs: asked for, and a runner that can profile (a chain has none)."""
+    return spec.chain is None and spec.settings.profile_runs > 0 and hasattr(runner_module(spec.runner), "profile")
+
+
+def profile_step(spec: CellSpec, device) -> CellResult:
+    """A cell's profiling runs as a result of their own (status "ok" even when a profiling run failed: that costs
+    the operator table, whose reason is in the log; "lost"/"failed" only when the device could not be used)."""
+    result = CellResult(key=spec.key, status="ok", started_at=utc_now())
+    notes: list[str] = []
+    try:
+        runner = runner_module(spec.runner)
+        remote = device.push(spec.artifact.path, spec.artifact.sha256)  # already there: the measured runs pushed it
+        result.profiles = profile_cell(spec, device, runner, remote, notes)
+        result.log = "\n".join(notes + device.drain_notes())
+    except DeviceError as exc:
+        result.status, result.reason, result.log = ("lost" if exc.lost else "failed"), exc.reason, str(exc)
+    result.finished_at = utc_now()
+    return result
+
+
 def profile_cell(spec: CellSpec, device, runner, remote: str, notes: list[str]) -> list[Profile]:
     """The cell's profiling runs (``profile_runs``, each a process of its own, after its measured runs, so the
     profiler's overhead never touches a sample), for a runner that can profile.  A profiling run that fails costs
@@ -138,15 +167,25 @@ def profile_cell(spec: CellSpec, device, runner, remote: str, notes: list[str]) 
     if not spec.settings.profile_runs or not hasattr(runner, "profile"):
         return []
     profiles = []
-    for index in range(spec.settings.profile_runs):
+    wanted = spec.settings.profile_runs
+    for index in range(wanted):
         try:
             profile = runner.profile(device, remote, spec.artifact, spec.settings)
         except RunnerFailure as exc:
-            notes.append(f"profiling run {index + 1} {exc.status}: {exc.reason}")
+            # The rest would most likely fail alike (a build that crashes under the profiler): skipped, and said.
+            notes.append(f"profiling run {index + 1} of {wanted} {exc.status}: {exc.reason}"
+                         + _skipped_note(wanted - index - 1))
             break
         notes.extend(note for note in profile.notes if note not in notes)  # the same for every run
         profiles.append(profile)
     return profiles
+
+
+def _skipped_note(left: int) -> str:
+    if not left:
+        return ""
+    return ("; the other profiling run was skipped" if left == 1
+            else f"; the other {counted(left, 'profiling run')} were skipped")
 
 
 def _check_numbers(m: Measurement) -> None:

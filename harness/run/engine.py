@@ -25,7 +25,7 @@ from typing import Callable, Protocol
 from harness.errors import UserError
 from harness.inventory import load_inventory
 from harness.plan import CellSpec, expand_plan, load_plan
-from harness.run.cell import CellResult
+from harness.run.cell import PROFILING, CellResult, wants_profile
 from harness.run.workers import measure_concurrently
 from harness.store import Store
 from harness.store.builds import KEEP_RUNS, BuildCache
@@ -73,12 +73,14 @@ def rounds_wanted(spec: CellSpec, rounds_of: dict[str, int] | None = None) -> in
 
 
 def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]],
-             rounds_of: dict[str, int] | None = None) -> list[tuple[CellSpec, int]]:
+             rounds_of: dict[str, int] | None = None, to_profile: set[str] | None = None) -> list[tuple[CellSpec, int]]:
     """Every (cell, run index) still to measure, round by round, odd rounds reversed.
 
     ``stored``: what a resumed run already holds (cell key -> (status, run indices)); a cell that
     failed is not measured again, a cell whose device was lost is (its lost runs are not in the indices).
     ``rounds_of``: rounds wanted per cell key, instead of each cell's ``runs`` (extra rounds for some cells).
+    ``to_profile``: keys of the cells still to profile; each gets a (cell, PROFILING) step right after its last
+    measured run (the device worker skips it when a run of the cell failed).
     """
     want = {c.key: rounds_wanted(c, rounds_of) for c in cells}
     ordered = round_order(cells)
@@ -88,7 +90,19 @@ def schedule(cells: list[CellSpec], stored: dict[str, tuple[str, set[int]]],
             status, done = stored.get(spec.key, ("ok", set()))
             if r < want[spec.key] and r not in done and status in ("ok", "lost"):
                 out.append((spec, r))
+            if r == want[spec.key] - 1 and spec.key in (to_profile or ()) and status in ("ok", "lost"):
+                out.append((spec, PROFILING))
     return out
+
+
+def measured_runs(todo: list[tuple[CellSpec, int]]) -> int:
+    """The measured runs of a schedule (its profiling steps left out)."""
+    return sum(1 for _, run_index in todo if run_index != PROFILING)
+
+
+def still_to_profile(cells: list[CellSpec], profiled: set[str]) -> set[str]:
+    """The keys of the cells with profiling runs whose profiling step has not ended (``profiled``)."""
+    return {c.key for c in cells if c.key not in profiled and wants_profile(c)}
 
 
 AA_SUFFIX = "/aa"
@@ -216,6 +230,10 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
             run_id, stored = resume, store.stored_runs(resume)
             if reference_run:
                 cells = cells + reference_cells(cells, store, reference_run, cache)
+            # A run interrupted while profiling a cell: the cell's measured runs are stored, its profile is taken
+            # now.  A complete run is not profiled again (a finished run's record does not change).
+            to_profile = set() if record.status == "complete" else still_to_profile(cells,
+                                                                                     store.profiled_cells(resume))
             if record.status == "complete" and not extra_rounds and not schedule(cells, stored):
                 # Nothing to measure: the run is left as it was (its finished_at says when it was measured).
                 statuses = store.cell_statuses(run_id, [c.key for c in cells]).values()
@@ -231,6 +249,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                 settings["reference_run"] = reference_run
                 cells = cells + reference_cells(cells, store, reference_run, cache)
             settings[RUNS_PLANNED] = sum(rounds_wanted(c) for c in cells)  # what "complete" means, for verdicts
+            to_profile = still_to_profile(cells, set())
         for spec in cells:
             if spec.task == "latency":
                 try:
@@ -257,9 +276,9 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
             store.record_skipped(run_id, skip.device_id, skip.artifact.sha256, skip.reason)
         if extra_rounds:
             cells = [c for c in cells if c.key in extra_rounds]
-        todo = schedule(cells, stored, extra_rounds)
+        todo = schedule(cells, stored, extra_rounds, to_profile)
         total_runs = sum(rounds_wanted(c, extra_rounds) for c in cells)
-        progress.start(run_id, total_runs, total_runs - len(todo))
+        progress.start(run_id, total_runs, total_runs - measured_runs(todo))
         events = (measure or measure_concurrently)(todo)
         try:
             for event in events:  # one worker per device; this thread is the only one writing to the store
@@ -267,6 +286,10 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                     facts, config = event.payload
                     store.record_device(run_id, facts, config)
                     progress.device_ready(facts)
+                elif event.run_index == PROFILING:
+                    if event.kind == "finished" and event.result.status == "ok":
+                        store.record_profiles(run_id, event.spec.key, event.result)
+                    # else not stored: a device lost while profiling leaves the cell to profile on --resume
                 elif event.kind == "started":
                     progress.cell_started(event.spec)
                 elif event.kind == "finished":

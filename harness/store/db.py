@@ -260,6 +260,8 @@ def identity_columns(cell: str = "c", artifact: str = "a") -> str:
                      for k in IDENTITY_KEYS)
 
 
+PROFILED_KEY = "profiled"  # in cells.extra_json: the cell's profiling step ended, with this many profiles
+
 ENERGY_KEY = "energy"  # in cell_runs.extra_json and cells.extra_json: a RunEnergy as a dict
 
 
@@ -275,10 +277,23 @@ def cell_energy_of(cell: "CellRecord") -> RunEnergy | None:
     return RunEnergy.from_dict(stored) if stored else None
 
 
+BUILD_FACTS_KEY = "build"  # in cells.extra_json: the build's manifest and inferred fields as this cell ran it
+
+
+def build_facts(artifact) -> dict:
+    """What a cell keeps of its build beside its identity: the manifest it ran with (where the weights came from,
+    its recipe) and which fields were inferred from the file name.  The artifacts table keeps the first run's
+    row per sha256; a later run of the same bytes named otherwise (a copy with no manifest) has its own here."""
+    manifest = getattr(artifact, "manifest_dict", None)
+    return {"manifest": manifest() if manifest else {}, "inferred": list(getattr(artifact, "inferred", None) or [])}
+
+
 def _cell_extra(spec, measurement) -> dict:
-    """Runner figures, the build's identity as measured, and for a transcription cell which chain and corpus."""
+    """Runner figures, the build's identity and facts as measured, and for a transcription cell which chain and
+    corpus."""
     extra = dict(measurement.extra) if measurement else {}
     extra["identity"] = {key: getattr(spec.artifact, key) for key in IDENTITY_KEYS}
+    extra[BUILD_FACTS_KEY] = build_facts(spec.artifact)
     if spec.chain is not None:
         extra["chain"] = {"name": spec.chain.name, "corpus": spec.chain.corpus.name, "limit": spec.chain.limit,
                           **{role: {"sha256": a.sha256, "path": str(a.path), "quantization": a.quantization,
@@ -690,7 +705,9 @@ class Store:
                           json.dumps(artifact.inferred)), getattr(artifact, "manifest_path", None) or artifact.path,
                          "the build file and its manifest")
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?)", row)
+            # The first row stays: a finished run's cells read it (those stored before each cell kept its own build
+            # facts), and a later run of the same bytes under another name or manifest must not rewrite them.
+            self.db.execute("INSERT OR IGNORE INTO artifacts VALUES (?,?,?,?,?,?,?,?,?)", row)
 
     def record_skipped(self, run_id: str, device_id: str, sha256: str, reason: str) -> None:
         with self.db:
@@ -726,9 +743,33 @@ class Store:
                         self.db.execute(f"DELETE FROM {table} WHERE cell_id=? AND run_index=?", (cell_id, run_index))
             self._insert_run(cell_id, run_index, result)
             self._update_cell(cell_id, run_index, settings.runs, result)
-            if getattr(result, "profiles", None):
-                self._replace_profiles(cell_id, result.profiles)
         return cell_id
+
+    def record_profiles(self, run_id: str, cell_key: str, result) -> None:
+        """A cell's profiling step (after its last measured run, stored apart from it): its profiles, its notes in
+        the cell's log, and that it was profiled (so --resume profiles only a cell whose profiling never ended).
+        The cell's measured runs, status and finished_at are left as they were."""
+        with self.db:
+            row = self.db.execute("SELECT cell_id, log, extra_json FROM cells WHERE run_id=? AND cell_key=?",
+                                  (run_id, cell_key)).fetchone()
+            if row is None:  # no measured run stored: nothing to profile against
+                return
+            self._replace_profiles(row["cell_id"], result.profiles)
+            log = row["log"]
+            if result.log:
+                entry = "\n".join(f"[profiling] {line}" for line in result.log.splitlines())
+                log = f"{log}\n{entry}" if log else entry
+            extra = _loads(row["extra_json"])
+            extra[PROFILED_KEY] = len(result.profiles)
+            self.db.execute("UPDATE cells SET log=?, extra_json=? WHERE cell_id=?",
+                            (log, json.dumps(extra), row["cell_id"]))
+
+    def profiled_cells(self, run_id: str) -> set[str]:
+        """The keys of a run's cells whose profiling step ended (profiles stored, or a profiling run failed and
+        said why); a cell stored before profiling was a step of its own counts as profiled when it has a profile."""
+        return {r[0] for r in self.db.execute(
+            f"""SELECT c.cell_key FROM cells c WHERE c.run_id=? AND (json_extract(c.extra_json, '$.{PROFILED_KEY}')
+                IS NOT NULL OR EXISTS (SELECT 1 FROM profile_runs p WHERE p.cell_id = c.cell_id))""", (run_id,))}
 
     def _replace_profiles(self, cell_id: int, profiles: list) -> None:
         """A cell's profiling runs (harness.profile.Profile), replacing any it had (a resumed cell profiled again)."""
@@ -958,9 +999,15 @@ class Store:
         return [{**dict(r), "facts": _loads(r["facts_json"]), "config": _loads(r["config_json"])} for r in rows]
 
     def skipped(self, run_id: str) -> list[dict[str, Any]]:
+        """The (device, build) pairs a run skipped, each build named as the run's own cells of it were measured
+        (the artifacts row is the first run's of those bytes, which may have named them otherwise)."""
         rows = self.db.execute(
-            """SELECT s.device_id, s.reason, a.* FROM skipped s JOIN artifacts a ON a.sha256 = s.artifact_sha256
-               WHERE s.run_id=? ORDER BY s.device_id, a.model, a.stage""", (run_id,))
+            f"""SELECT s.device_id, s.reason, a.sha256, a.size_bytes, a.manifest_json, a.inferred_json,
+                      {identity_columns(cell="c", artifact="a")}
+               FROM skipped s JOIN artifacts a ON a.sha256 = s.artifact_sha256
+               LEFT JOIN cells c ON c.cell_id = (SELECT MIN(cell_id) FROM cells WHERE run_id = s.run_id
+                                                 AND artifact_sha256 = s.artifact_sha256)
+               WHERE s.run_id=? ORDER BY s.device_id, model, stage""", (run_id,))
         return [dict(r) for r in rows]
 
     def cells(self, run_id: str, with_samples: bool = True) -> list[CellRecord]:
@@ -973,16 +1020,18 @@ class Store:
         cells = []
         for r in rows:
             artifact = {k: r[k] for k in ("model", "stage", "format", "backend", "quantization", "size_bytes")}
-            artifact.update(_loads(r["extra_json"]).get("identity") or {})  # as measured (older cells: as stored)
-            artifact.update(sha256=r["artifact_sha256"], path=r["artifact_path"],
-                            inferred=_loads(r["inferred_json"]),
-                            source=_loads(r["manifest_json"]).get("source"))  # where the weights came from
+            extra = _loads(r["extra_json"])
+            artifact.update(extra.get("identity") or {})  # as measured (older cells: as stored)
+            facts = extra.get(BUILD_FACTS_KEY) or {"inferred": _loads(r["inferred_json"]),
+                                                   "manifest": _loads(r["manifest_json"])}
+            artifact.update(sha256=r["artifact_sha256"], path=r["artifact_path"], inferred=facts["inferred"],
+                            source=facts["manifest"].get("source"))  # where the weights came from
             cells.append(CellRecord(
                 cell_id=r["cell_id"], run_id=r["run_id"], cell_key=r["cell_key"], device_id=r["device_id"],
                 task=r["task"], runner=r["runner"], status=r["status"], reason=r["reason"], log=r["log"],
                 artifact=artifact, warmup_iterations=r["warmup_iterations"], iterations=r["iterations"],
                 load_ms=r["load_ms"], first_inference_ms=r["first_inference_ms"], peak_rss_mb=r["peak_rss_mb"],
-                extra=_loads(r["extra_json"]), push_s=r["push_s"], cooldown_wait_s=r["cooldown_wait_s"],
+                extra=extra, push_s=r["push_s"], cooldown_wait_s=r["cooldown_wait_s"],
                 cooldown_note=r["cooldown_note"], throttled=bool(r["throttled"]), started_at=r["started_at"],
                 finished_at=r["finished_at"], runs_planned=r["runs"], runs_done=r["runs_done"],
                 settings=_loads(r["settings_json"]),

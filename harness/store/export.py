@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -91,9 +92,10 @@ def default_output(run_id: str, fmt: str, what: str) -> Path:
 
 
 def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None, what: str = "samples",
-               frame_of: FrameOf | None = None) -> tuple[Path, int]:
+               frame_of: FrameOf | None = None, to_stdout: bool = False) -> tuple[Path | None, int]:
     """Write the run's samples (or its profiled operators, ``what="operators"``; or the table ``frame_of`` makes,
-    named ``what``) to ``out`` (default :func:`default_output`); return the path and row count."""
+    named ``what``) to ``out`` (default :func:`default_output`), or as CSV to stdout (``to_stdout``); return the path
+    (None for stdout) and row count."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format '{fmt}'.", fix=f"use one of {', '.join(FORMATS)}.")
     if frame_of is None and what not in TABLES:
@@ -101,9 +103,15 @@ def export_run(db_path: Path, run_id: str, fmt: str, out: Path | None, what: str
     require("pandas", "export", "harness export")  # before anything is read or written
     if fmt == "parquet":
         require("pyarrow", "export", "harness export --format parquet")
+    if to_stdout and fmt != "csv":
+        raise UserError(f"only CSV is written to stdout, not {fmt}.", fix="give a file name with -o.")
     out = out or default_output(run_id, fmt, what)
     with Store(db_path, read_only=True) as store:
         frame = (frame_of or TABLES[what])(store, run_id)
+    if to_stdout:
+        spreadsheet_safe(frame).to_csv(sys.stdout, index=False)
+        sys.stdout.flush()
+        return None, len(frame)
     with replacing(out) as temp:
         if fmt == "csv":
             spreadsheet_safe(frame).to_csv(temp, index=False)

@@ -130,13 +130,19 @@ def _not_measured(unit: str, why: str, idle_mw: float | None = None) -> RunEnerg
     return RunEnergy(None, unit, idle_mw=idle_mw, not_measured=why)
 
 
+# Readings before the runner returned needed for a whole-run figure: the first is taken as the runner starts (the
+# phone still idle), so a run shorter than one sampling period has no reading of its draw at all.
+MIN_RUN_READINGS = 2
+
+
 def run_energy(idle: list[ThermalSample], series: list[ThermalSample], work: RunWork,
-               ended_s: float | None = None) -> RunEnergy | None:
+               ended_s: float | None = None, period_s: float | None = None) -> RunEnergy | None:
     """A run's energy per unit from the idle readings taken before it and the sampler's series through it
     (``t_s`` from the runner's start; the last reading is taken after it ended), over its measured loop when enough
     readings fall in it, else over the whole run.  ``ended_s``: when the runner returned, on the series' timeline
-    (default: the last reading's time).  None when the device reports no battery at all (a host, an iPhone, a phone
-    without /sys/class/power_supply/battery)."""
+    (default: the last reading's time).  ``period_s``: the sampling period, named when a run was too short for it.
+    None when the device reports no battery at all (a host, an iPhone, a phone without
+    /sys/class/power_supply/battery)."""
     unit = work.unit
     battery = [s for s in [*idle, *series] if s.kind in (POWER, NOT_DISCHARGING)]
     if not battery:
@@ -158,15 +164,22 @@ def run_energy(idle: list[ThermalSample], series: list[ThermalSample], work: Run
         mj = (active - idle_w) * work.measured_s / work.measured_units  # mW x s = mJ
         return RunEnergy(mj, unit, idle_mw=idle_w, active_mw=active, units=work.measured_units, span=MEASURED_LOOP,
                          readings=len(loop))
-    during = [s.value for s in power if s.t_s < last_s] or [s.value for s in power]
-    if not during or last_s <= 0 or work.units <= 0:
+    during = [s.value for s in power if s.t_s < last_s]
+    if not power or last_s <= 0 or work.units <= 0:
         return _not_measured(unit, "no battery reading during the run", idle_w)
+    if len(during) < MIN_RUN_READINGS:  # only the reading at the runner's start: "no draw above idle" misled
+        return _not_measured(unit, _too_few_readings(last_s if ended_s is None else ended_s, period_s), idle_w)
     active = statistics.fmean(during)
     if active <= idle_w:
         return _not_measured(unit, "no draw above idle", idle_w)
     mj = (active - idle_w) * last_s / work.units  # mW x s = mJ
     return RunEnergy(mj, unit, idle_mw=idle_w, active_mw=active, units=work.units, span_why=why,
                      readings=len(during))
+
+
+def _too_few_readings(run_s: float, period_s: float | None) -> str:
+    every = f", one reading every {period_s:g} s" if period_s else ""
+    return f"too few battery readings during the run ({run_s:.3g} s run{every})"
 
 
 def _loop_readings(power: list[ThermalSample], work: RunWork, ended_s: float) -> tuple[list[float], str]:

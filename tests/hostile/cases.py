@@ -1015,6 +1015,60 @@ def _controller_stopped_on_the_phone(root: Path, sig: int) -> None:
         assert not left, f"a process the run started still runs on the phone: {left}"
 
 
+class _HangWhenProfiling(list):
+    """The phone's invocation log: the first profiling invocation (executor_runner --etdump_path) hangs until
+    killed (and every one after it until the test clears hang_runner), so a signal lands while a cell is
+    profiling, whatever the machine's speed."""
+
+    def __init__(self, phone) -> None:
+        super().__init__(phone.invocations)
+        self.phone, self.armed = phone, True
+
+    def append(self, invocation) -> None:
+        super().append(invocation)
+        if self.armed and "--etdump_path" in invocation:
+            self.phone.faults.hang_runner, self.armed = True, False
+
+
+@case("fault", "Ctrl-C while a phone cell is profiling: its measured runs are stored, --resume measures none again")
+def _(root):
+    # Catches: the last measured run stored only once the cell's profiling ended (runs_done 1 of 2 after a Ctrl-C
+    # while profiling, and --resume measured run 2 again).
+    with phone_lab(root, runs=2, timeout_s=600, extra="profile_runs: 1\n") as lab_:
+        lab_.phone.invocations = _HangWhenProfiling(lab_.phone)
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(lab_.plan), "--db", str(lab_.db), "-q"],
+                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_default_sigint)
+        try:
+            deadline = time.monotonic() + 300
+            while not (lab_.phone.faults.hang_runner and lab_.phone.busy):
+                assert proc.poll() is None and time.monotonic() < deadline, "no cell was profiled"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130 and "Traceback" not in err, err[-1500:]
+        con = sqlite3.connect(lab_.db)
+        (run_id,) = con.execute("SELECT run_id FROM runs").fetchone()
+        # The cell being profiled (the first to reach its last round) has both runs.
+        profiled_first = con.execute("SELECT cell_id FROM cells WHERE runs_done = 2").fetchall()
+        kept = con.execute("SELECT cell_id, run_index, started_at, finished_at, p50_ms FROM cell_runs "
+                           "ORDER BY 1, 2").fetchall()
+        con.close()
+        assert len(profiled_first) == 1, kept
+        lab_.phone.faults.hang_runner = False
+        again = cli("run", str(lab_.plan), "--db", str(lab_.db), "--resume", run_id, "-q", cwd=root)
+        assert again.returncode == 0, again.stderr[-1500:]
+        con = sqlite3.connect(lab_.db)
+        after = con.execute("SELECT cell_id, run_index, started_at, finished_at, p50_ms FROM cell_runs "
+                            "ORDER BY 1, 2").fetchall()
+        extras = [json.loads(e) for (e,) in con.execute("SELECT extra_json FROM cells")]
+        con.close()
+        assert set(kept) <= set(after) and len(after) == 4, "a stored run was measured again"
+        assert all("profiled" in e for e in extras), "the resume did not profile the cell it was profiling"
+
+
 @case("fault", "SIGKILL while a runner hangs on the phone: nothing it started keeps running there")
 def _(root):
     _controller_stopped_on_the_phone(root, signal.SIGKILL)
@@ -1339,6 +1393,48 @@ def _stopped_cleanly(root: Path, sig: int, wanted_exit: int, command: str = "run
 @case("fault", "Ctrl-C while a model is measuring: nothing it started keeps running, exit 130")
 def _(root):
     _stopped_cleanly(root, signal.SIGINT, 130)
+
+
+@case("fault", "Ctrl-C while a cell is profiling: its last measured run is stored, --resume profiles it only")
+def _(root):
+    # Catches: the last measured run stored only once the cell's profiling ended (a Ctrl-C while profiling left
+    # runs_done 1 of 2, and --resume measured run 2 again), and its finished_at taking in the profiling time.
+    import uuid
+
+    (root / "tmp").mkdir(parents=True)
+    (root / "devices.yaml").write_text("devices:\n  - {id: host, platform: host}\n")
+    _slow_onnx(root / "builds" / "slow.onnx")
+    (root / "plan.yaml").write_text("name: lab\ninventory: devices.yaml\nartifacts: [builds/slow.onnx]\n"
+                                    "warmup_iterations: 0\niterations: 20\nruns: 2\nprofile_runs: 1\nthreads: 1\n"
+                                    "timeout_s: 3600\n")
+    tag = uuid.uuid4().hex
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "plan.yaml", "--db", "h.db", "-q"], cwd=root,
+                            env={**os.environ, "HARNESS_RUN_TAG": tag, "TMPDIR": str(root / "tmp")},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    deadline = time.monotonic() + 180
+    while not any("host_profile_worker" in cmd for _, cmd in _tagged_processes(tag).values()):
+        assert proc.poll() is None and time.monotonic() < deadline, "no profiling process was seen"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    _nothing_tagged_survives(tag)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-1500:]
+    con = sqlite3.connect(root / "h.db")
+    (run_id, status), = con.execute("SELECT run_id, status FROM runs").fetchall()
+    measured = con.execute("SELECT run_index, started_at, finished_at, p50_ms FROM cell_runs ORDER BY 1").fetchall()
+    runs_done, = con.execute("SELECT runs_done FROM cells").fetchone()
+    profiled = con.execute("SELECT COUNT(*) FROM profile_runs").fetchone()[0]
+    con.close()
+    assert status == "interrupted" and runs_done == 2 and [r[0] for r in measured] == [0, 1], (runs_done, measured)
+    assert profiled == 0  # the profile it was taking is the one thing lost
+    again = cli("run", "plan.yaml", "--db", "h.db", "--resume", run_id, "-q", cwd=root)
+    assert again.returncode == 0, again.stderr[-1500:]
+    con = sqlite3.connect(root / "h.db")
+    assert con.execute("SELECT run_index, started_at, finished_at, p50_ms FROM cell_runs ORDER BY 1").fetchall() \
+        == measured, "the resume measured a stored run again"
+    assert con.execute("SELECT COUNT(*) FROM profile_runs").fetchone()[0] == 1  # the resume took the profile
+    assert con.execute("SELECT status FROM runs").fetchone()[0] == "complete"
+    con.close()
 
 
 @case("fault", "SIGTERM while a model is measuring: nothing it started keeps running, exit 143")
@@ -2127,6 +2223,30 @@ def _(root):
         proc = cli("export", run_id, "--db", "h.db", "--what", what, "--format", "et-v3", cwd=root)
         expect_user_error(proc, f"--what {what}", "csv or parquet")
     assert not any(p.suffix in (".json", ".csv") for p in root.iterdir()), "something was written"
+
+
+@case("input", "export -o - as Parquet or with --json (a binary file or two outputs on stdout)")
+def _(root):
+    # Catches: -o - wrote a file literally named "-" whatever the format.
+    db = stored_db(root)
+    before = db.read_bytes()
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
+    for extra, said in ((["--format", "parquet"], "--format parquet"), (["--json"], "--json")):
+        proc = cli("export", run_id, "--db", "h.db", "-o", "-", *extra, cwd=root)
+        expect_user_error(proc, "-o -", said)
+        assert proc.stdout == "", "something was written to stdout"
+    assert not (root / "-").exists() and db.read_bytes() == before
+
+
+@case("input", "export --format csv -o x.parquet (one format under another's suffix)")
+def _(root):
+    # Catches: --format and the suffix disagreeing silently (CSV text in a file named .parquet).
+    db = stored_db(root)
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
+    for fmt, name in (("csv", "x.parquet"), ("parquet", "x.CSV"), ("et-v3", "x.csv")):
+        proc = cli("export", run_id, "--db", "h.db", "--format", fmt, "-o", name, cwd=root)
+        expect_user_error(proc, name, f"--format {fmt}")
+        assert not (root / name).exists(), f"{name} was written"
 
 
 # -- outputs and the store never destroy what was there ------------------------------------------------------
