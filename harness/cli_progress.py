@@ -47,6 +47,17 @@ class RichProgress:
             self._current[spec.device.id] = spec.artifact.label
             self._describe()
 
+    def profiling(self, spec, running: bool) -> None:
+        """A cell's profiling step (after its measured runs, not counted in the bar): named while it lasts, so a
+        long profile does not read as a stalled run."""
+        if self._progress is None:
+            return
+        if running:
+            self._current[spec.device.id] = f"{spec.artifact.label} (profiling)"
+        else:
+            self._current.pop(spec.device.id, None)
+        self._describe()
+
     def cell_finished(self, spec, result) -> None:
         if self._progress is None:
             return

@@ -118,6 +118,9 @@ class _StopAfterFirstCell:
     def cell_started(self, spec):
         pass
 
+    def profiling(self, spec, running):
+        pass
+
     def cell_finished(self, spec, result):
         raise KeyboardInterrupt
 

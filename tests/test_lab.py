@@ -69,6 +69,7 @@ class _KillNodeAfter:
     def start(self, run_id, total, already_done): pass
     def device_ready(self, facts): pass
     def cell_started(self, spec): pass
+    def profiling(self, spec, running): pass
 
     def cell_finished(self, spec, result):
         if spec.device.id == self.device and self.killed_at is None:

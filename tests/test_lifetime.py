@@ -198,6 +198,9 @@ class _StopAfterFirstRun:
     def cell_started(self, spec):
         pass
 
+    def profiling(self, spec, running):
+        pass
+
     def cell_finished(self, spec, result):
         raise KeyboardInterrupt
 

@@ -476,3 +476,21 @@ def test_an_order_statistic_interval_may_cover_exactly_its_level_and_its_bounds_
     interval, coverage = quantile_interval([7, 3, 6, 1, 5, 2, 4], 0.5)
     assert (interval.low, interval.high) == (1.0, 7.0) and coverage == pytest.approx(126 / 128)
     assert quantile_interval([], 0.5) == (None, 0.0)
+
+
+def test_the_progress_line_names_a_cell_while_it_is_profiling():
+    """Profiling runs come after a cell's measured runs and are not counted in the bar: the line read "…" for the
+    whole profile (tens of seconds for a .pte on the host), as if the run had stalled."""
+    from types import SimpleNamespace
+
+    from harness.cli_progress import RichProgress
+
+    progress = RichProgress()
+    progress.start("20990101-000000-beef", total=1, already_done=1)
+    spec = SimpleNamespace(device=SimpleNamespace(id="phone"), artifact=SimpleNamespace(label="enc int8"))
+    progress.profiling(spec, running=True)
+    shown = progress._progress.tasks[0].description
+    progress.profiling(spec, running=False)
+    after = progress._progress.tasks[0].description
+    progress.stop()
+    assert shown == "phone · enc int8 (profiling)" and after == "…"

@@ -36,6 +36,7 @@ class Progress(Protocol):
     def device_ready(self, facts) -> None: ...
     def cell_started(self, spec: CellSpec) -> None: ...
     def cell_finished(self, spec: CellSpec, result: CellResult) -> None: ...
+    def profiling(self, spec: CellSpec, running: bool) -> None: ...
 
 
 class _Silent:
@@ -43,6 +44,7 @@ class _Silent:
     def device_ready(self, facts): pass
     def cell_started(self, spec): pass
     def cell_finished(self, spec, result): pass
+    def profiling(self, spec, running): pass
 
 
 @dataclass
@@ -287,6 +289,7 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
                     store.record_device(run_id, facts, config)
                     progress.device_ready(facts)
                 elif event.run_index == PROFILING:
+                    progress.profiling(event.spec, running=event.kind == "started")
                     if event.kind == "finished" and event.result.status == "ok":
                         store.record_profiles(run_id, event.spec.key, event.result)
                     # else not stored: a device lost while profiling leaves the cell to profile on --resume
