@@ -85,3 +85,19 @@ def test_measuring_code_reaches_the_executorch_runtime_only_through_import_execu
                 elif isinstance(node, ast.Import) and any(a.name == "executorch.runtime" for a in node.names):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_measuring_code_loads_the_llm_kernels_as_libraries_not_through_their_python_modules():
+    """``executorch.extension.llm.custom_ops.custom_ops`` and ``executorch.kernels.quantized`` import torch._inductor
+    and the exporter before loading their kernel libraries: an LLM cell's process took 24 s to start instead of 5
+    (busy 2-core machine, 2026-12-07).  harness.runtime.import_llm_runner loads the two libraries alone."""
+    heavy = ("executorch.extension.llm.custom_ops", "executorch.kernels.quantized")
+    offenders = []
+    for package in RUN_TIME:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                         [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                if any(name.startswith(heavy) for name in names):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
