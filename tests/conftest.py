@@ -22,12 +22,51 @@ class TinyNet:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    """A folder with tiny.pte and tiny-b.pte (XNNPACK, each with its .etrecord), tiny.onnx, and nothing else."""
+    """A folder with tiny.pte and tiny-b.pte (XNNPACK, each with its .etrecord), tiny.onnx, and nothing else.
+
+    Kept between sessions in ``BUILD_CACHE`` as the reference builds are, under a fingerprint of this file, the
+    exporter (harness/zoo/export.py) and the toolchain versions: exporting took each pytest-xdist worker 10-30 s
+    of torch and exporter imports before its first test; every test only reads these files.
+    HARNESS_TEST_FRESH_BUILDS=1 exports them in the session's temporary folder instead."""
+    import fcntl
+    import os
+    import shutil
+
+    if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
+        return _export_tiny_models(tmp_path_factory.mktemp("models"))
+    out = BUILD_CACHE / f"models-{_tiny_models_fingerprint()}"
+    BUILD_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_CACHE / f"{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not out.is_dir():  # made whole in a scratch folder, then renamed: a folder here is complete
+            scratch = BUILD_CACHE / f"{out.name}.partial"
+            shutil.rmtree(scratch, ignore_errors=True)
+            _export_tiny_models(scratch)
+            scratch.rename(out)
+    return out
+
+
+def _tiny_models_fingerprint() -> str:
+    import hashlib
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    for path in (Path(__file__), REPO / "harness" / "zoo" / "export.py"):
+        digest.update(path.read_bytes())
+    for package in ("torch", "executorch", "onnx", "onnxscript"):
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package}=none".encode())
+    return digest.hexdigest()[:16]
+
+
+def _export_tiny_models(out: Path) -> Path:
     import torch
 
     from harness.zoo.export import export_onnx, export_pte_xnnpack
 
-    out = tmp_path_factory.mktemp("models")
+    out.mkdir(parents=True, exist_ok=True)
     module, example = TinyNet.make(), (torch.randn(1, 256),)
     export_pte_xnnpack(module, example, out / "tiny.pte")
     export_onnx(module, example, out / "tiny.onnx", ["x"], ["y"])
