@@ -171,12 +171,15 @@ document.body.appendChild(pre);
 
 
 def fit_at(page, tmp, width_px: int) -> dict:
-    """What FIT_PROBE saw in Chromium at ``width_px``; a screenshot beside it (fit-<width>.png) to look at."""
+    """What FIT_PROBE saw in Chromium at ``width_px``; with HARNESS_TEST_SCREENSHOTS=1, a screenshot beside it
+    (fit-<width>.png) to look at (nothing checks it: one Chromium start less per width otherwise)."""
     import html
     import json
+    import os
     import re
 
-    chromium(page, tmp, f"--screenshot={tmp / f'fit-{width_px}.png'}", f"--window-size={width_px},2400")
+    if os.environ.get("HARNESS_TEST_SCREENSHOTS"):
+        chromium(page, tmp, f"--screenshot={tmp / f'fit-{width_px}.png'}", f"--window-size={width_px},2400")
     probe = tmp / "fit-probe.html"
     probe.write_text(page.read_text().replace("</body>", FIT_PROBE + "</body>"))
     proc = chromium(probe, tmp, "--dump-dom", f"--window-size={width_px},900")
