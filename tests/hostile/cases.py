@@ -85,14 +85,14 @@ _PTE: list[bytes] = []
 
 
 def _tiny_pte_bytes() -> bytes:
-    """A real XNNPACK .pte (Linear 8x8), exported once and kept beside the tests' other cached builds (under the
-    same fingerprint as tests/conftest.py's model_dir): the export's imports cost a process 10-30 s."""
+    """A real XNNPACK .pte (Linear 8x8), exported once and kept beside the tests' other cached builds (under
+    tests/conftest.py's export_fingerprint of this file): the export's imports cost a process 10-30 s."""
     if not _PTE:
         import tempfile
 
-        from tests.conftest import BUILD_CACHE, _tiny_models_fingerprint
+        from tests.conftest import BUILD_CACHE, export_fingerprint
 
-        cached = BUILD_CACHE / f"hostile-linear8-{_tiny_models_fingerprint()}.pte"
+        cached = BUILD_CACHE / f"hostile-linear8-{export_fingerprint(Path(__file__))}.pte"
         if not cached.is_file():
             import torch
 
