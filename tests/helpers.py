@@ -129,16 +129,35 @@ KWS_MANIFEST = {"model": "kws", "stage": "vad", "backend": "ort-cpu", "quantizat
 
 def export_kws(path: Path, width: int) -> Path:
     """An ONNX model whose cost grows with ``width``, with one build identity whatever the width: the 'same build'
-    grown heavier overnight, for nightly and comparison tests."""
+    grown heavier overnight, for nightly and comparison tests.  Each width is exported once and kept in
+    .test-builds (under tests/conftest.py's export_fingerprint of this file; HARNESS_TEST_FRESH_BUILDS=1 exports
+    every time): an export cost a process torch's imports and a second or two each."""
+    import shutil
+
+    from tests.conftest import BUILD_CACHE, export_fingerprint
+
+    if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
+        _export_kws(path, width)
+    else:
+        cached = BUILD_CACHE / f"kws-{export_fingerprint(Path(__file__))}" / f"kws-{width}.onnx"
+        if not cached.is_file():
+            partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+            _export_kws(partial, width)
+            partial.replace(cached)  # whole or absent, whichever process writes it
+        shutil.copyfile(cached, path)
+    path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
+    return path
+
+
+def _export_kws(path: Path, width: int) -> None:
     import torch
 
     from harness.zoo.export import export_onnx
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     module = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)]).eval()
     export_onnx(module, (torch.randn(8, width),), path, ["x"], ["y"])
-    path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
-    return path
 
 
 def qnn_sdk_layout(root: Path) -> Path:
