@@ -7,6 +7,7 @@ without its exporter are needed wherever a build runs on the host, both when it 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -45,7 +46,8 @@ def ort_session(path: str, threads: int | None, profile_prefix: str | None = Non
 def set_executorch_threads(threads: int | None) -> None:
     """Resize ExecuTorch's CPU threadpool (XNNPACK) when ``threads`` is given and the build exposes it."""
     if threads:
-        from executorch.extension.pybindings import portable_lib
+        with _without_the_exporter():  # portable_lib imports executorch.exir._warnings: not the exporter for that
+            from executorch.extension.pybindings import portable_lib
 
         reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
         if reset is not None:
@@ -63,16 +65,56 @@ def import_executorch_runtime():
     missing; a process that already imported the exporter keeps it.  Every run of a cell is a fresh
     process, so this start-up cost is paid once per run.
     """
+    with _without_the_exporter():
+        from executorch import runtime
+
+    return runtime
+
+
+@contextmanager
+def _without_the_exporter():
+    """Imports in this block see ``executorch.exir`` as a bare package (its folder, its ``__init__`` not run),
+    unless it is loaded already.  The bare package leaves with the block (the submodules it loaded stay): a later
+    ``import executorch.exir`` in the same process (an export, the devtools Inspector) then loads the real one
+    instead of failing with "cannot import name ... from 'executorch.exir'"."""
     import sys
     import types
 
-    if "executorch.exir" not in sys.modules:
-        import executorch
+    if "executorch.exir" in sys.modules:
+        yield
+        return
+    import executorch
 
-        bare = types.ModuleType("executorch.exir")
-        bare.__path__ = [str(Path(executorch.__path__[0]) / "exir")]
-        bare.__package__ = "executorch.exir"
-        sys.modules["executorch.exir"] = bare
-    from executorch import runtime
+    bare = types.ModuleType("executorch.exir")
+    bare.__path__ = [str(Path(executorch.__path__[0]) / "exir")]
+    bare.__package__ = "executorch.exir"
+    sys.modules["executorch.exir"] = bare
+    try:
+        yield
+    finally:
+        if sys.modules.get("executorch.exir") is bare:
+            del sys.modules["executorch.exir"]
+        if getattr(executorch, "exir", None) is bare:  # `from executorch import exir` must not find it either
+            del executorch.exir
 
-    return runtime
+
+def import_llm_runner():
+    """``executorch.extension.llm.runner`` (TextLLMRunner) with the kernels LLM programs need registered.
+
+    The runtime kernels llama::custom_sdpa / update_cache live in libcustom_ops_aot_lib, the quantized embedding
+    and linear kernels in libquantized_ops_aot_lib: loading each library registers them (its static
+    initialisers).  Their Python modules load the same libraries but first import torch._inductor and the
+    exporter (for export-time meta kernels a measuring process never calls): 17 of the 24 s an LLM cell's
+    process took to start on a busy 2-core machine, 2026-12-07.  Without either library a program stops
+    with "kernel 'llama::update_cache.out' not found".
+    """
+    import torch
+    import executorch
+
+    root = Path(executorch.__path__[0])
+    for folder, stem in (("extension/llm/custom_ops", "custom_ops_aot_lib"), ("kernels/quantized", "quantized_ops_aot_lib")):
+        (library,) = (root / folder).glob(f"*{stem}.*")
+        torch.ops.load_library(str(library))
+    from executorch.extension.llm import runner
+
+    return runner

@@ -22,12 +22,60 @@ class TinyNet:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    """A folder with tiny.pte and tiny-b.pte (XNNPACK, each with its .etrecord), tiny.onnx, and nothing else."""
+    """A folder with tiny.pte and tiny-b.pte (XNNPACK, each with its .etrecord), tiny.onnx, and nothing else
+    (exported once and kept: :func:`cached_export`)."""
+    return cached_export(tmp_path_factory, "models", _export_tiny_models, Path(__file__))
+
+
+def cached_export(tmp_path_factory, name: str, export, *sources: Path) -> Path:
+    """The folder ``export(folder)`` fills, kept between sessions in ``BUILD_CACHE`` as the reference builds are,
+    under a fingerprint of ``sources`` (the files that say what is exported), the exporter (harness/zoo/export.py)
+    and the toolchain versions: exporting cost each pytest-xdist worker 10-30 s of torch and exporter imports
+    before its first test, for files every test only reads.  HARNESS_TEST_FRESH_BUILDS=1 exports afresh into the
+    session's temporary folder."""
+    import fcntl
+    import os
+    import shutil
+
+    if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
+        folder = tmp_path_factory.mktemp(name)
+        export(folder)
+        return folder
+    out = BUILD_CACHE / f"{name}-{export_fingerprint(*sources)}"
+    BUILD_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_CACHE / f"{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not out.is_dir():  # made whole in a scratch folder, then renamed: a folder here is complete
+            scratch = BUILD_CACHE / f"{out.name}.partial"
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.mkdir()
+            export(scratch)
+            scratch.rename(out)
+    return out
+
+
+def export_fingerprint(*sources: Path) -> str:
+    """``sources``, harness/zoo/export.py and the exporting packages' versions, hashed."""
+    import hashlib
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    for path in (*sources, REPO / "harness" / "zoo" / "export.py"):
+        digest.update(path.read_bytes())
+    for package in ("torch", "executorch", "onnx", "onnxscript"):
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package}=none".encode())
+    return digest.hexdigest()[:16]
+
+
+def _export_tiny_models(out: Path) -> Path:
     import torch
 
     from harness.zoo.export import export_onnx, export_pte_xnnpack
 
-    out = tmp_path_factory.mktemp("models")
+    out.mkdir(parents=True, exist_ok=True)
     module, example = TinyNet.make(), (torch.randn(1, 256),)
     export_pte_xnnpack(module, example, out / "tiny.pte")
     export_onnx(module, example, out / "tiny.onnx", ["x"], ["y"])

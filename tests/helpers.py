@@ -45,6 +45,25 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+def cli_in_process(*args: str) -> subprocess.CompletedProcess:
+    """``harness.cli.main`` in this process, as :func:`run_cli` answers (exit code, stdout, stderr): for tests whose
+    point is what a command computes and prints, not the console entry point itself (a child process costs 1-3 s
+    of imports).  An exception other than SystemExit propagates, so a would-be traceback fails the test."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+    from unittest import mock
+
+    from harness.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, {"COLUMNS": "200"}), redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            code = exc.code
+    return subprocess.CompletedProcess(["harness", *args], code, out.getvalue(), err.getvalue())
+
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--enable-logging=stderr", "--v=0"]
@@ -110,16 +129,35 @@ KWS_MANIFEST = {"model": "kws", "stage": "vad", "backend": "ort-cpu", "quantizat
 
 def export_kws(path: Path, width: int) -> Path:
     """An ONNX model whose cost grows with ``width``, with one build identity whatever the width: the 'same build'
-    grown heavier overnight, for nightly and comparison tests."""
+    grown heavier overnight, for nightly and comparison tests.  Each width is exported once and kept in
+    .test-builds (under tests/conftest.py's export_fingerprint of this file; HARNESS_TEST_FRESH_BUILDS=1 exports
+    every time): an export cost a process torch's imports and a second or two each."""
+    import shutil
+
+    from tests.conftest import BUILD_CACHE, export_fingerprint
+
+    if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
+        _export_kws(path, width)
+    else:
+        cached = BUILD_CACHE / f"kws-{export_fingerprint(Path(__file__))}" / f"kws-{width}.onnx"
+        if not cached.is_file():
+            partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+            _export_kws(partial, width)
+            partial.replace(cached)  # whole or absent, whichever process writes it
+        shutil.copyfile(cached, path)
+    path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
+    return path
+
+
+def _export_kws(path: Path, width: int) -> None:
     import torch
 
     from harness.zoo.export import export_onnx
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     module = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)]).eval()
     export_onnx(module, (torch.randn(8, width),), path, ["x"], ["y"])
-    path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
-    return path
 
 
 def qnn_sdk_layout(root: Path) -> Path:

@@ -15,7 +15,7 @@ from harness.accuracy.bootstrap import paired_bootstrap
 from harness.accuracy.corpus import check_corpus, load_checked, read_manifest
 from harness.accuracy.wer import normalize, score_corpus
 from harness.errors import UserError
-from tests.helpers import REPO, run_cli, write
+from tests.helpers import REPO, cli_in_process, run_cli, write
 
 
 def _sclite_counts(refs, hyps, tmp_path):
@@ -171,9 +171,9 @@ def test_importers_write_checked_manifests(tmp_path):
         (libri / f"{utt}.wav").unlink()
     (libri / "1089-134686.trans.txt").write_text("1089-134686-0000 HE HOPED THERE WOULD BE STEW\n"
                                                  "1089-134686-0001 STUFF IT INTO YOU\n")
-    outside = run_cli("corpus", "import", "librispeech", str(tmp_path / "LibriSpeech"), "-o", str(tmp_path / "elsewhere"))
+    outside = cli_in_process("corpus", "import", "librispeech", str(tmp_path / "LibriSpeech"), "-o", str(tmp_path / "elsewhere"))
     assert outside.returncode == 2 and "outside" in outside.stderr and "Traceback" not in outside.stderr
-    proc = run_cli("corpus", "import", "librispeech", str(tmp_path / "LibriSpeech"))
+    proc = cli_in_process("corpus", "import", "librispeech", str(tmp_path / "LibriSpeech"))
     assert proc.returncode == 0, proc.stderr
     corpus = load_checked(tmp_path / "LibriSpeech")
     assert [u.id for u in corpus.utterances] == ["1089-134686-0000", "1089-134686-0001"]
@@ -193,20 +193,20 @@ def test_importers_write_checked_manifests(tmp_path):
         import_kaldi(kaldi, kaldi)
 
     write(tmp_path / "nemo.jsonl", json.dumps({"audio_filepath": "kaldi/u1.wav", "text": "hello", "duration": 0.2}) + "\n")
-    proc = run_cli("corpus", "import", "jsonl", str(tmp_path / "nemo.jsonl"))
+    proc = cli_in_process("corpus", "import", "jsonl", str(tmp_path / "nemo.jsonl"))
     assert proc.returncode == 0 and load_checked(tmp_path).utterances[0].id == "u1"
 
 
 def test_wer_cli_json(tmp_path):
     ref = write(tmp_path / "ref.txt", "the cat sat on the mat\n\nhello world\n")
     hyp = write(tmp_path / "hyp.txt", "the cat sat on mat\nstray\nhello big world\n")
-    proc = run_cli("wer", str(ref), str(hyp), "--json")
+    proc = cli_in_process("wer", str(ref), str(hyp), "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["totals"]["words"] == 8 and data["totals"]["insertions"] == 2 and data["totals"]["deletions"] == 1
     assert data["totals"]["wer"] == pytest.approx(3 / 8) and len(data["utterances"]) == 3
     short = write(tmp_path / "short.txt", "one line\n")
-    bad = run_cli("wer", str(ref), str(short))
+    bad = cli_in_process("wer", str(ref), str(short))
     assert bad.returncode == 2 and "3 lines" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -348,10 +348,10 @@ def test_import_never_replaces_a_manifest_without_force(tmp_path):
     # Catches: 'corpus import kaldi k1' silently overwriting k1/manifest.jsonl (a hand-checked corpus).
     kaldi = _kaldi_folder(tmp_path / "k1")
     mine = write(kaldi / "manifest.jsonl", '{"id": "u1", "audio": "u1.wav", "text": "checked by hand"}\n').read_text()
-    proc = run_cli("corpus", "import", "kaldi", str(kaldi))
+    proc = cli_in_process("corpus", "import", "kaldi", str(kaldi))
     assert proc.returncode == 2 and "manifest.jsonl" in proc.stderr and "--force" in proc.stderr, proc.stderr
     assert (kaldi / "manifest.jsonl").read_text() == mine
-    proc = run_cli("corpus", "import", "kaldi", str(kaldi), "--force")
+    proc = cli_in_process("corpus", "import", "kaldi", str(kaldi), "--force")
     assert proc.returncode == 0, proc.stderr
     assert load_checked(kaldi).utterances[0].text == "hello there"
 
@@ -364,7 +364,7 @@ def test_import_refuses_a_dangling_manifest_link_even_with_force(tmp_path):
     elsewhere.mkdir()
     (kaldi / "manifest.jsonl").symlink_to(elsewhere / "made.jsonl")
     for force in ([], ["--force"]):
-        proc = run_cli("corpus", "import", "kaldi", str(kaldi), *force)
+        proc = cli_in_process("corpus", "import", "kaldi", str(kaldi), *force)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert str(kaldi / "manifest.jsonl") in proc.stderr and "does not exist" in proc.stderr, proc.stderr
         assert "Fix: remove the link" in proc.stderr, proc.stderr

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.helpers import export_kws, run_cli, write
+from tests.helpers import KWS_MANIFEST, cli_in_process, copy_model, export_kws, run_cli, write
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def synthetic_db(tmp_path_factory):
 
 
 def test_a_twenty_percent_slower_build_is_called_and_fails(synthetic_db, tmp_path):
-    proc = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(synthetic_db), "--format", "json")
+    proc = cli_in_process("compare", "synthetic-0000", "synthetic-0001", "--db", str(synthetic_db), "--format", "json")
     assert proc.returncode == 1, proc.stderr
     out = json.loads(proc.stdout)
     by_build = {c["subject"].split()[0]: c for c in out["checks"]}
@@ -35,13 +35,13 @@ def test_a_twenty_percent_slower_build_is_called_and_fails(synthetic_db, tmp_pat
     assert 1 < low < 1.2 < high and out["ci_level"] == pytest.approx(0.99) and out["slower"] == 1
     assert all(by_build[b]["status"] == "pass" for b in ("synthetic-1", "synthetic-2"))
 
-    changed = run_cli("compare", "synthetic-0000", "latest", "--db", str(synthetic_db), "--only-changed")
+    changed = cli_in_process("compare", "synthetic-0000", "latest", "--db", str(synthetic_db), "--only-changed")
     assert changed.returncode == 1
     lines = changed.stdout.splitlines()
     assert len(lines) == 2 and lines[1].split()[0] == "regression" and "synthetic-0 " in lines[1]
 
     page = tmp_path / "out" / "compare.html"
-    html = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(synthetic_db), "--format", "html",
+    html = cli_in_process("compare", "synthetic-0000", "synthetic-0001", "--db", str(synthetic_db), "--format", "html",
                    "-o", str(page))
     assert html.returncode == 1 and html.stdout == ""
     text = page.read_text()
@@ -49,7 +49,7 @@ def test_a_twenty_percent_slower_build_is_called_and_fails(synthetic_db, tmp_pat
 
 
 def test_the_same_run_twice_calls_nothing_and_passes(synthetic_db):
-    proc = run_cli("compare", "synthetic-0001", "synthetic-0001", "--db", str(synthetic_db), "--format", "json")
+    proc = cli_in_process("compare", "synthetic-0001", "synthetic-0001", "--db", str(synthetic_db), "--format", "json")
     assert proc.returncode == 0
     assert {c["status"] for c in json.loads(proc.stdout)["checks"]} == {"pass"}
 
@@ -97,7 +97,7 @@ def host_runs(tmp_path_factory):
 @pytest.mark.slow
 def test_the_same_build_twice_is_not_called_and_exits_0(host_runs):
     db, ids = host_runs
-    proc = run_cli("compare", ids["first"], ids["again"], "--db", str(db), "--format", "json")
+    proc = cli_in_process("compare", ids["first"], ids["again"], "--db", str(db), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     (check,) = json.loads(proc.stdout)["checks"]
     # The same bytes, settings and device facts: a move the runs see is the machine's ("shift"), never "regression".
@@ -107,10 +107,10 @@ def test_the_same_build_twice_is_not_called_and_exits_0(host_runs):
 @pytest.mark.slow
 def test_a_far_heavier_build_exits_1_and_other_settings_are_not_comparable(host_runs):
     db, ids = host_runs
-    heavy = run_cli("compare", ids["again"], ids["heavy"], "--db", str(db))
+    heavy = cli_in_process("compare", ids["again"], ids["heavy"], "--db", str(db))
     # 768-wide layers against 64-wide: ~100x the arithmetic, far beyond any noise of a busy machine.
     assert heavy.returncode == 1 and heavy.stdout.splitlines()[1].split()[0] == "regression"
-    other = run_cli("compare", ids["first"], ids["fewer"], "--db", str(db), "--format", "json")
+    other = cli_in_process("compare", ids["first"], ids["fewer"], "--db", str(db), "--format", "json")
     assert other.returncode == 0
     (check,) = json.loads(other.stdout)["checks"]
     assert check["status"] == "not comparable" and "iterations 20 -> 10" in check["detail"]
@@ -123,7 +123,7 @@ def test_report_without_output_writes_beside_the_database(host_runs):
     db, ids = host_runs
     others = [i for key, i in ids.items() if key != "first"]
     prefix = next(ids["first"][:n] for n in range(1, 99) if not any(i.startswith(ids["first"][:n]) for i in others))
-    proc = run_cli("report", prefix, "--db", str(db))
+    proc = cli_in_process("report", prefix, "--db", str(db))
     assert proc.returncode == 0, proc.stderr
     page = db.parent / ids["first"] / "index.html"
     assert f"harness report {ids['first']}" in page.read_text()
@@ -167,14 +167,14 @@ def test_an_interrupted_side_is_named_and_every_printed_command_names_the_databa
     shutil.copy(synthetic_db, db)
     with Store(db) as store:
         store.set_run_status("synthetic-0001", "interrupted")
-    proc = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(db), "--format", "json")
+    proc = cli_in_process("compare", "synthetic-0000", "synthetic-0001", "--db", str(db), "--format", "json")
     (note,) = json.loads(proc.stdout)["incomplete"]
     assert note.startswith("B synthetic-0001 is an incomplete run") and "interrupted" in note
     page = tmp_path / "c.html"
-    run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(db), "--format", "html", "-o", str(page))
+    cli_in_process("compare", "synthetic-0000", "synthetic-0001", "--db", str(db), "--format", "html", "-o", str(page))
     assert f"harness compare synthetic-0000 synthetic-0001 --db {db} --format html" in page.read_text()
 
-    report = run_cli("report", "synthetic-0001", "--db", str(db))
+    report = cli_in_process("report", "synthetic-0001", "--db", str(db))
     assert report.returncode == 0, report.stderr
     html = (db.parent / "synthetic-0001" / "index.html").read_text()
     head = html.split("<h1>")[0]
@@ -185,9 +185,9 @@ def test_an_interrupted_side_is_named_and_every_printed_command_names_the_databa
     with Store(db) as store:
         store.set_run_status("synthetic-0001", "complete")
     # ('latest' resolves, and a night is judged against an earlier one: the later run is refused as its baseline)
-    later = run_cli("nightly", "--compare-only", "synthetic-0000", "--baseline", "latest", "--db", str(db))
+    later = cli_in_process("nightly", "--compare-only", "synthetic-0000", "--baseline", "latest", "--db", str(db))
     assert later.returncode == 2 and "--baseline synthetic-0001 started after" in later.stderr, later.stderr
-    proc = run_cli("nightly", "--compare-only", "latest", "--baseline", "synthetic-0000", "--db", str(db), "--json")
+    proc = cli_in_process("nightly", "--compare-only", "latest", "--baseline", "synthetic-0000", "--db", str(db), "--json")
     out = json.loads(proc.stdout)
     assert out["baseline_run_id"] == "synthetic-0000" and out["out_dir"] == str(db.parent / "synthetic-0001")
 
@@ -201,7 +201,7 @@ def test_the_compare_headline_counts_in_words_and_names_an_incomplete_side():
     assert one.headline() == "b against a: 1 check (1 pass); B b is an incomplete run"
 
 
-def test_a_baseline_of_another_plan_is_refused_before_anything_is_measured(synthetic_db, tmp_path):
+def test_a_baseline_of_another_plan_is_refused_before_anything_is_measured(synthetic_db, model_dir, tmp_path):
     """'nightly plan --baseline latest' where latest is another plan's run measured the whole night, then exited 2
     (and the measured run became the next default baseline).  Catches the plan check left in compare_and_write
     only: the build below exists, so the old code measured it and stored a run."""
@@ -212,8 +212,7 @@ def test_a_baseline_of_another_plan_is_refused_before_anything_is_measured(synth
     db = tmp_path / "h.db"
     shutil.copy(synthetic_db, db)
     write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
-    (tmp_path / "build").mkdir()
-    export_kws(tmp_path / "build" / "kws.onnx", 64)
+    copy_model(model_dir, "tiny.onnx", tmp_path / "build", manifest=KWS_MANIFEST, as_name="kws.onnx")
     plan = write(tmp_path / "plan.yaml", """
         name: not-synthetic
         inventory: devices.yaml
@@ -225,7 +224,7 @@ def test_a_baseline_of_another_plan_is_refused_before_anything_is_measured(synth
         """)
     with Store(db) as store:
         before = len(store.runs())
-    proc = run_cli("nightly", str(plan), "--db", str(db), "--baseline", "latest", "-q")
+    proc = cli_in_process("nightly", str(plan), "--db", str(db), "--baseline", "latest", "-q")
     assert proc.returncode == 2 and "synthetic-0001 is a run of another plan" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     with Store(db) as store:
@@ -247,7 +246,7 @@ def test_the_default_baseline_is_the_newest_night_that_passed(tmp_path):
         store.record_checks(second, first, [Check("host", "b", "latency", MISSING, "in the baseline, not tonight")])
 
     def judged_against() -> str:
-        proc = run_cli("nightly", "--compare-only", third, "--db", str(db), "-o", str(tmp_path / "out"), "--json")
+        proc = cli_in_process("nightly", "--compare-only", third, "--db", str(db), "-o", str(tmp_path / "out"), "--json")
         assert proc.returncode in (0, 1), proc.stderr
         return json.loads(proc.stdout)["baseline_run_id"]
 
@@ -264,7 +263,7 @@ def test_the_nightly_banner_names_its_undecided_checks(tmp_path):
 
     db = tmp_path / "h.db"
     first, second = write_synthetic_history(db, nights=2, devices=1, builds=3, samples=30, runs=2)
-    proc = run_cli("nightly", "--compare-only", second, "--db", str(db), "-o", str(tmp_path / "out"))
+    proc = cli_in_process("nightly", "--compare-only", second, "--db", str(db), "-o", str(tmp_path / "out"))
     assert "3 undecided" in proc.stderr, proc.stderr
     named = [line for line in proc.stderr.splitlines() if line.startswith("  too few runs: ")]
     assert len(named) == 3 and all("set 'runs' in the plan to" in line for line in named), proc.stderr
@@ -291,11 +290,11 @@ def test_a_run_compared_with_itself_or_with_another_plans_run_says_so(synthetic_
     import shutil
     import sqlite3
 
-    same = run_cli("compare", "synthetic-0001", "synthetic-0001", "--db", str(synthetic_db), "--format", "json")
+    same = cli_in_process("compare", "synthetic-0001", "synthetic-0001", "--db", str(synthetic_db), "--format", "json")
     assert any("same run" in note for note in json.loads(same.stdout)["notes"]), same.stdout
     db = tmp_path / "h.db"
     shutil.copy(synthetic_db, db)
     with sqlite3.connect(db) as con:
         con.execute("UPDATE runs SET plan_name='other' WHERE run_id='synthetic-0001'")
-    two = run_cli("compare", "synthetic-0000", "synthetic-0001", "--db", str(db))
+    two = cli_in_process("compare", "synthetic-0000", "synthetic-0001", "--db", str(db))
     assert "plan 'other'" in two.stdout + two.stderr, two.stdout + two.stderr

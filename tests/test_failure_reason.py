@@ -143,7 +143,7 @@ def test_a_changed_build_whose_baseline_bytes_left_the_cache_says_it_is_not_pair
     import json
     import shutil
 
-    from tests.helpers import export_kws, run_cli, write
+    from tests.helpers import cli_in_process, export_kws, write
 
     write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
     plan = write(tmp_path / "plan.yaml", """
@@ -161,7 +161,7 @@ def test_a_changed_build_whose_baseline_bytes_left_the_cache_says_it_is_not_pair
         export_kws(tmp_path / "build" / "kws.onnx", width)
         if night:
             shutil.rmtree(tmp_path / "h-builds")  # last night's bytes are gone from the cache
-        proc = run_cli("nightly", str(plan), "--db", str(db), "-o", str(tmp_path / f"n{night}"), "--json", "-q")
+        proc = cli_in_process("nightly", str(plan), "--db", str(db), "-o", str(tmp_path / f"n{night}"), "--json", "-q")
         assert proc.returncode in (0, 1), proc.stderr[-2000:]
     checks = json.loads((tmp_path / "n1" / "nightly.json").read_text())["checks"]
     (latency,) = [c for c in checks if c["kind"] == "latency"]

@@ -22,6 +22,20 @@ WARMUP, ITERATIONS, RUNS = 3, 25, 2
 
 @pytest.fixture
 def plan(tmp_path, model_dir, host_inventory):
+    return _plan(tmp_path, model_dir)
+
+
+@pytest.fixture(scope="module")
+def complete_run(tmp_path_factory, model_dir):
+    """The plan run to the end once, for the tests that only read it or resume it (a run costs seconds of
+    process starts): the plan, the database and the outcome."""
+    tmp = tmp_path_factory.mktemp("complete")
+    write(tmp / "devices.yaml", "devices:\n  - {id: host, platform: host, backends: [portable, xnnpack, ort-cpu]}\n")
+    plan = _plan(tmp, model_dir)
+    return plan, tmp / "results.db", run_plan(plan, tmp / "results.db")
+
+
+def _plan(tmp_path, model_dir):
     copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={
         "model": "tiny", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds")  # no manifest: inferred
@@ -39,9 +53,8 @@ def plan(tmp_path, model_dir, host_inventory):
         """)
 
 
-def test_run_stores_every_sample_and_reports(plan, tmp_path):
-    db = tmp_path / "results.db"
-    outcome = run_plan(plan, db)
+def test_run_stores_every_sample_and_reports(complete_run, tmp_path):
+    _, db, outcome = complete_run
     assert outcome.statuses == {"ok": 2}
 
     with Store(db) as store:
@@ -135,6 +148,7 @@ def test_without_the_fork_server_every_run_is_a_fresh_interpreter(plan, tmp_path
 
 
 def test_interrupted_run_keeps_finished_cells_and_resumes(plan, tmp_path):
+    """Also: --resume with a changed plan is refused (on the same interrupted run: one interruption less)."""
     db = tmp_path / "results.db"
     stopper = _StopAfterFirstCell()
     with pytest.raises(KeyboardInterrupt):
@@ -144,6 +158,11 @@ def test_interrupted_run_keeps_finished_cells_and_resumes(plan, tmp_path):
         (first,) = store.cells(stopper.run_id)
         assert len(first.samples_ms) == ITERATIONS and first.runs_done == 1
 
+    text = plan.read_text()
+    plan.write_text(text.replace(f"iterations: {ITERATIONS}", "iterations: 7"))
+    with pytest.raises(UserError, match="different version of this plan"):
+        run_plan(plan, db, resume=stopper.run_id)
+    plan.write_text(text)
     outcome = run_plan(plan, db, resume=stopper.run_id)
     assert outcome.resumed_cells == 0 and outcome.statuses == {"ok": 2}
     with Store(db) as store:
@@ -156,27 +175,17 @@ def test_interrupted_run_keeps_finished_cells_and_resumes(plan, tmp_path):
         assert len(kept.samples_ms) == RUNS * ITERATIONS
 
 
-def test_resuming_a_complete_run_measures_nothing_and_changes_nothing(plan, tmp_path, capsys):
+def test_resuming_a_complete_run_measures_nothing_and_changes_nothing(complete_run, capsys):
     """Catches --resume of a finished run exiting 0 as if it had measured, with its finished_at rewritten."""
     from harness.cli import main as cli_main
 
-    db = tmp_path / "results.db"
-    run_id = run_plan(plan, db).run_id
+    plan, db, outcome = complete_run
+    run_id = outcome.run_id
     before = db.read_bytes()
     assert cli_main(["run", str(plan), "--db", str(db), "--resume", run_id]) == 0
     err = capsys.readouterr().err
     assert f"run {run_id} is complete" in err and "nothing to measure" in err, err
     assert db.read_bytes() == before, "the complete run's record was rewritten"
-
-
-def test_resume_with_a_changed_plan_is_refused(plan, tmp_path):
-    db = tmp_path / "results.db"
-    stopper = _StopAfterFirstCell()
-    with pytest.raises(KeyboardInterrupt):
-        run_plan(plan, db, progress=stopper)
-    plan.write_text(plan.read_text().replace(f"iterations: {ITERATIONS}", "iterations: 7"))
-    with pytest.raises(UserError, match="different version of this plan"):
-        run_plan(plan, db, resume=stopper.run_id)
 
 
 @pytest.mark.slow

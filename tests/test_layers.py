@@ -85,3 +85,37 @@ def test_measuring_code_reaches_the_executorch_runtime_only_through_import_execu
                 elif isinstance(node, ast.Import) and any(a.name == "executorch.runtime" for a in node.names):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_measuring_code_loads_the_llm_kernels_as_libraries_not_through_their_python_modules():
+    """``executorch.extension.llm.custom_ops.custom_ops`` and ``executorch.kernels.quantized`` import torch._inductor
+    and the exporter before loading their kernel libraries: an LLM cell's process took 24 s to start instead of 5
+    (busy 2-core machine, 2026-12-07).  harness.runtime.import_llm_runner loads the two libraries alone."""
+    heavy = ("executorch.extension.llm.custom_ops", "executorch.kernels.quantized")
+    offenders = []
+    for package in RUN_TIME:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                         [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                if any(name.startswith(heavy) for name in names):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_the_runtime_without_the_exporter_leaves_the_exporter_importable():
+    """import_executorch_runtime (and set_executorch_threads) let ExecuTorch's runtime load beside a bare
+    ``executorch.exir``; the bare package stayed registered, so a later export or devtools Inspector in the same
+    process failed ("cannot import name 'ExportedProgram' from 'executorch.exir'"): a test process that ran a .pte
+    in-process (the iOS fake app) before its first export.  A fresh interpreter, so nothing loaded the exporter."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, executorch\n"
+             "from harness.runtime import import_executorch_runtime, set_executorch_threads\n"
+             "import_executorch_runtime(); set_executorch_threads(1)\n"
+             "assert 'executorch.exir' not in sys.modules and not hasattr(executorch, 'exir'), 'bare exir left behind'\n"
+             "assert 'torch._dynamo' not in sys.modules, 'the exporter was loaded'\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tests.helpers import KWS_MANIFEST, export_kws, run_cli, write
+from tests.helpers import KWS_MANIFEST, cli_in_process, export_kws, run_cli, write
 
 pytestmark = pytest.mark.slow  # real nights measured on the host with real builds
 
@@ -40,7 +40,7 @@ def nights(tmp_path_factory):
     runs = []
     for night, width in enumerate((64, 64, 768)):  # night 3 ships a far heavier model under the same identity
         export_kws(tmp / "build" / "kws.onnx", width)
-        proc = run_cli("nightly", str(plan), "--db", str(db), "-o", str(tmp / f"night{night}"), "--json", "-q",
+        proc = cli_in_process("nightly", str(plan), "--db", str(db), "-o", str(tmp / f"night{night}"), "--json", "-q",
                        "--threshold", "0.5")
         runs.append(proc)
     return tmp, db, runs
@@ -137,7 +137,7 @@ def test_slowdown_fails_the_night_with_junit_and_summary(nights):
 def test_compare_only_rebuilds_the_verdict_from_the_store(nights, tmp_path):
     tmp, db, runs = nights
     third, first = json.loads(runs[2].stdout), json.loads(runs[0].stdout)
-    proc = run_cli("nightly", "--compare-only", third["run_id"], "--baseline", first["run_id"], "--db", str(db),
+    proc = cli_in_process("nightly", "--compare-only", third["run_id"], "--baseline", first["run_id"], "--db", str(db),
                    "-o", str(tmp_path / "again"), "--json", "--threshold", "0.5")
     assert proc.returncode == 1 and json.loads(proc.stdout)["baseline_run_id"] == first["run_id"]
     missing = run_cli("nightly", "--db", str(db))
@@ -158,14 +158,14 @@ def test_a_replay_never_rewrites_a_nights_stored_verdict_nor_judges_against_a_la
     with Store(db) as store:
         before = store.stored_verdicts(third["run_id"])[third["run_id"]]
     other = first["run_id"] if before.baseline_run_id != first["run_id"] else second["run_id"]  # not its baseline
-    replay = run_cli("nightly", "--compare-only", third["run_id"], "--baseline", other, "--db", str(db),
+    replay = cli_in_process("nightly", "--compare-only", third["run_id"], "--baseline", other, "--db", str(db),
                      "-o", str(tmp_path / "again"), "--json")
     assert replay.returncode in (0, 1) and json.loads(replay.stdout)["baseline_run_id"] == other, replay.stderr
     with Store(db) as store:
         after = store.stored_verdicts(third["run_id"])[third["run_id"]]
     assert after.baseline_run_id == before.baseline_run_id != other
     assert [c.status for c in after.checks] == [c.status for c in before.checks]
-    later = run_cli("nightly", "--compare-only", second["run_id"], "--baseline", third["run_id"], "--db", str(db))
+    later = cli_in_process("nightly", "--compare-only", second["run_id"], "--baseline", third["run_id"], "--db", str(db))
     assert later.returncode == 2 and "started after" in later.stderr, later.stderr
 
 
@@ -190,7 +190,7 @@ def test_a_build_missing_tonight_fails_the_night_and_is_counted(nights, tmp_path
         threads: 1
         budgets_p95_ms: {vad: 1000}
         """)
-    proc = run_cli("nightly", str(plan), "--db", str(tmp_path / "h.db"), "-o", str(tmp_path / "out"), "--json", "-q")
+    proc = cli_in_process("nightly", str(plan), "--db", str(tmp_path / "h.db"), "-o", str(tmp_path / "out"), "--json", "-q")
     summary = json.loads(proc.stdout)
     # night 3 failed (its heavier build), so the baseline is the newest night that passed: night 2
     assert proc.returncode == 1 and summary["baseline_run_id"] == json.loads(runs[1].stdout)["run_id"]
@@ -258,7 +258,7 @@ def test_a_regression_names_the_operator_made_heavier_first(tmp_path):
     nights = []
     for night, kernel in enumerate((3, 95)):
         _conv_stack(tmp_path / "build" / "stack.onnx", kernel)
-        nights.append(run_cli("nightly", str(plan), "--db", str(tmp_path / "h.db"), "-o", str(tmp_path / f"n{night}"),
+        nights.append(cli_in_process("nightly", str(plan), "--db", str(tmp_path / "h.db"), "-o", str(tmp_path / f"n{night}"),
                               "--json", "-q", "--threshold", "0.5"))
     assert nights[1].returncode == 1, nights[1].stderr
     (check,) = [c for c in json.loads((tmp_path / "n1" / "nightly.json").read_text())["checks"]

@@ -9,7 +9,7 @@ import pytest
 from harness.runners import (base, executor_runner, host_llm, llama_main, onnxruntime_perf_test, pytorch_observer, qnn_executor_runner,
                              whisper_runner)
 from harness.thermal import thermalservice
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, cli_in_process, run_cli
 
 LOGS = REPO / "tests" / "logs"
 
@@ -242,7 +242,7 @@ def test_thermalservice_status_and_hal_temperatures():
     ("thermalservice", "thermalservice.txt", "status_name", "MODERATE"),
 ])
 def test_parse_cli_prints_json(tool, log, key, value):
-    proc = run_cli("parse", tool, str(LOGS / log))
+    proc = cli_in_process("parse", tool, str(LOGS / log))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[key] == value
 
@@ -309,7 +309,7 @@ def test_parse_refuses_impossible_runner_numbers_naming_the_field(tmp_path, line
     text = (LOGS / "onnxruntime_perf_test.txt").read_text()
     base.check_measured(onnxruntime_perf_test.parse(text))
     (tmp_path / "ort.txt").write_text(text.replace(line, wrong))
-    proc = run_cli("parse", "onnxruntime_perf_test", str(tmp_path / "ort.txt"))
+    proc = cli_in_process("parse", "onnxruntime_perf_test", str(tmp_path / "ort.txt"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert field in proc.stderr and "Fix:" in proc.stderr and "ort.txt" in proc.stderr, proc.stderr
 

@@ -69,14 +69,18 @@ class _LinearCumsum:
 
 @pytest.fixture(scope="module")
 def partly_delegated(tmp_path_factory) -> Path:
-    """A .pte (exported as the zoo exports, ETRecord beside it) whose linear runs in XNNPACK, its cumsum not."""
-    import torch
+    """A .pte (exported as the zoo exports, ETRecord beside it) whose linear runs in XNNPACK, its cumsum not
+    (exported once and kept, under a fingerprint of this file: conftest's cached_export)."""
+    from tests.conftest import cached_export
 
-    from harness.zoo.export import export_pte_xnnpack
+    def export(folder: Path) -> None:
+        import torch
 
-    out = tmp_path_factory.mktemp("partly") / "partly.pte"
-    export_pte_xnnpack(_LinearCumsum(), (torch.randn(1, 256),), out)
-    return out
+        from harness.zoo.export import export_pte_xnnpack
+
+        export_pte_xnnpack(_LinearCumsum(), (torch.randn(1, 256),), folder / "partly.pte")
+
+    return cached_export(tmp_path_factory, "partly", export, Path(__file__)) / "partly.pte"
 
 
 def _etdump_events(pte: Path, folder: Path, runs: int, etrecord: Path | None):
@@ -375,18 +379,21 @@ def test_the_int4_against_int8_row_names_the_operators_that_explain_the_change()
 @pytest.fixture(scope="module")
 def heavier(tmp_path_factory) -> Path:
     """An MLP big enough (64 x 512 -> 2048 -> 512) that a call's own Python overhead is a sliver of its time, as
-    .onnx and as an XNNPACK .pte."""
-    import torch
+    .onnx and as an XNNPACK .pte (exported once and kept: conftest's cached_export)."""
+    from tests.conftest import cached_export
 
-    from harness.zoo.export import export_onnx, export_pte_xnnpack
+    def export(out: Path) -> None:
+        import torch
 
-    out = tmp_path_factory.mktemp("heavier")
-    torch.manual_seed(0)
-    module = torch.nn.Sequential(torch.nn.Linear(512, 2048), torch.nn.ReLU(), torch.nn.Linear(2048, 512)).eval()
-    example = (torch.randn(64, 512),)
-    export_onnx(module, example, out / "mlp.onnx", ["x"], ["y"])
-    export_pte_xnnpack(module, example, out / "mlp.pte")
-    return out
+        from harness.zoo.export import export_onnx, export_pte_xnnpack
+
+        torch.manual_seed(0)
+        module = torch.nn.Sequential(torch.nn.Linear(512, 2048), torch.nn.ReLU(), torch.nn.Linear(2048, 512)).eval()
+        example = (torch.randn(64, 512),)
+        export_onnx(module, example, out / "mlp.onnx", ["x"], ["y"])
+        export_pte_xnnpack(module, example, out / "mlp.pte")
+
+    return cached_export(tmp_path_factory, "heavier", export, Path(__file__))
 
 
 @pytest.mark.parametrize("name", ["mlp.onnx", "mlp.pte"])

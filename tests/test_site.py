@@ -256,7 +256,7 @@ def chain_site(tmp_path_factory):
     pipeline (VAD + ASR + the tiny LLM), two utterances each; the asr budget far above what is measured, the
     pipeline budget far below (a budget miss every night); then 'harness site'."""
     from tests.conftest import ASR_BUILDS, TINY_LLM, reference_builds
-    from tests.helpers import REPO, run_cli, write
+    from tests.helpers import REPO, cli_in_process, write
 
     tmp = tmp_path_factory.mktemp("chains")
     asr = reference_builds(tmp_path_factory, "asr", ASR_BUILDS)
@@ -278,7 +278,7 @@ def chain_site(tmp_path_factory):
             - {{name: voice-int8, vad: {asr / 'silero-vad-int8.onnx'}, {parts}, llm: {llm / TINY_LLM[1]}.pte}}
         """)
     db = tmp / "h.db"
-    nights = [run_cli("nightly", str(plan), "--db", str(db), "-o", str(tmp / f"night{i}"), "--json", "-q")
+    nights = [cli_in_process("nightly", str(plan), "--db", str(db), "-o", str(tmp / f"night{i}"), "--json", "-q")
               for i in range(2)]
     out = tmp / "site"
     assert main(["site", "-o", str(out), "--db", str(db)]) == 0

@@ -15,7 +15,7 @@ from harness.plan.budgets import budget_for
 from harness.report.html import environment
 from harness.report.verdict import SEVERITY, Check, budget_check, budget_status, tiles
 from harness.stats import Interval
-from tests.helpers import REPO, bundle_accuracy, chromium, copy_model, run_cli, write
+from tests.helpers import REPO, bundle_accuracy, chromium, cli_in_process, copy_model, write
 
 pytestmark = pytest.mark.slow  # transcribes with the zoo's Whisper bundle (built once, about a minute)
 
@@ -43,7 +43,7 @@ def night(tmp_path_factory, model_dir, whisper_bundle):
         budgets_p95_ms: {json.dumps(BUDGETS)}
 {bundle_accuracy(bundle)}
         """)
-    proc = run_cli("nightly", str(plan), "--db", str(tmp / "h.db"), "-o", str(tmp / "out"), "--json", "-q")
+    proc = cli_in_process("nightly", str(plan), "--db", str(tmp / "h.db"), "-o", str(tmp / "out"), "--json", "-q")
     assert proc.returncode in (0, 1) and proc.stdout.startswith("{"), proc.stderr[-3000:]  # a verdict, not a crash
     return proc, tmp / "out", tmp
 
@@ -169,7 +169,7 @@ def test_tile_table_junit_json_and_exit_code_agree(night):
     assert {(c["subject"], c["status"]) for c in json.loads(proc.stdout)["failing"]} == failing
     # The page says so first, and so does the terminal (rebuilt from the store: the same verdict again).
     assert re.search(r"<title>FAILED · ", page)
-    again = run_cli("nightly", "--compare-only", summary["run_id"], "--db", str(tmp / "h.db"), "-o", str(tmp / "again"))
+    again = cli_in_process("nightly", "--compare-only", summary["run_id"], "--db", str(tmp / "h.db"), "-o", str(tmp / "again"))
     assert again.returncode == 1 and again.stderr.startswith(f"FAILED nightly {summary['run_id']}"), again.stderr[-2000:]
     assert "budget miss: host · bundle (budget)" in again.stderr
 
@@ -248,7 +248,7 @@ def test_long_reasons_wrap_at_1024_px(night, tmp_path):
     plan = plan[:plan.index("accuracy:")].replace("runs: 2", "runs: 3").replace("iterations: 20", "iterations: 5")
     (tmp_path / "plan.yaml").write_text(plan.replace("devices.yaml", str(tmp / "devices.yaml"))
                                         .replace("builds/", str(tmp / "builds") + "/"))
-    nights = [run_cli("nightly", str(tmp_path / "plan.yaml"), "--db", str(tmp_path / "h.db"),
+    nights = [cli_in_process("nightly", str(tmp_path / "plan.yaml"), "--db", str(tmp_path / "h.db"),
                       "-o", str(tmp_path / name), "--json", "-q") for name in ("first", "second")]
     assert all(n.returncode in (0, 1) and n.stdout.startswith("{") for n in nights), nights[-1].stderr[-2000:]
     checks = json.loads((tmp_path / "second" / "nightly.json").read_text())["checks"]

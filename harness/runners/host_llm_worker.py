@@ -18,19 +18,13 @@ import os
 import sys
 import time
 
-from harness.runtime import peak_rss_mb, rss_mb, set_executorch_threads
+from harness.runtime import import_llm_runner, peak_rss_mb, rss_mb, set_executorch_threads
 from harness.wire import GENERATION_PREFIX, RESULT_PREFIX
 
 
 def _runner_module():
-    """The LLM runner bindings, with the kernels its programs need registered first."""
-    # llama::custom_sdpa / update_cache live in the custom-ops library, the quantized embedding and
-    # linear kernels in kernels.quantized; importing them registers both with the runtime.
-    import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401
-    import executorch.kernels.quantized  # noqa: F401
-    from executorch.extension.llm import runner
-
-    return runner
+    """The LLM runner bindings, with the kernels its programs need registered first (without the exporter)."""
+    return import_llm_runner()
 
 
 def generate_timed(runner, prompt: str, config) -> tuple[list[str], object, float]:

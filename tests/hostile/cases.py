@@ -85,18 +85,27 @@ _PTE: list[bytes] = []
 
 
 def _tiny_pte_bytes() -> bytes:
-    """A real XNNPACK .pte (Linear 8x8), exported once per process."""
+    """A real XNNPACK .pte (Linear 8x8), exported once and kept beside the tests' other cached builds (under
+    tests/conftest.py's export_fingerprint of this file): the export's imports cost a process 10-30 s."""
     if not _PTE:
         import tempfile
 
-        import torch
+        from tests.conftest import BUILD_CACHE, export_fingerprint
 
-        from harness.zoo.export import export_pte_xnnpack
+        cached = BUILD_CACHE / f"hostile-linear8-{export_fingerprint(Path(__file__))}.pte"
+        if not cached.is_file():
+            import torch
 
-        with tempfile.TemporaryDirectory() as scratch:
-            out = Path(scratch) / "tiny.pte"
-            export_pte_xnnpack(torch.nn.Linear(8, 8).eval(), (torch.randn(1, 8),), out)
-            _PTE.append(out.read_bytes())
+            from harness.zoo.export import export_pte_xnnpack
+
+            BUILD_CACHE.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory() as scratch:
+                out = Path(scratch) / "tiny.pte"
+                export_pte_xnnpack(torch.nn.Linear(8, 8).eval(), (torch.randn(1, 8),), out)
+                partial = cached.with_suffix(f".{os.getpid()}.partial")
+                partial.write_bytes(out.read_bytes())
+                partial.replace(cached)  # whole or absent, whichever process writes it
+        _PTE.append(cached.read_bytes())
     return _PTE[0]
 
 
