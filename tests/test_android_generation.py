@@ -251,22 +251,27 @@ def test_the_voice_pipeline_runs_on_the_phone_as_three_runner_invocations_per_ut
 
 
 
-def _qnn_bundle(bundle, dest):
-    """The zoo's Whisper bundle as a qnn build: its XNNPACK delegate ids rewritten in place (this machine has no
-    QNN SDK to export one; the simulated phone's HTP runs it, once its QNN libraries are found), beside its
-    companions, with its manifest saying qnn."""
-    name = "whisper-tiny.en-asr-fp32-xnnpack.pte"
-    manifest = json.loads((bundle / f"{name}.manifest.json").read_text())
+def _as_qnn_build(folder, name: str, dest):
+    """A zoo build as a qnn build: its XNNPACK delegate ids rewritten in place (this machine has no QNN SDK to
+    export one; the simulated phone's HTP runs it, once its QNN libraries are found), beside its companions,
+    with its manifest saying qnn."""
+    manifest = json.loads((folder / f"{name}.manifest.json").read_text())
     for key in ("sha256", "size_bytes"):
         manifest.pop(key, None)
     manifest["backend"] = "qnn"
     dest.mkdir(parents=True, exist_ok=True)
     for companion in manifest["companions"].values():
-        (dest / companion).write_bytes((bundle / companion).read_bytes())
-    data = (bundle / name).read_bytes()
-    (dest / "whisper-qnn.pte").write_bytes(data.replace(b"XnnpackBackend", b"QnnBackend\0\0\0\0"))
-    (dest / "whisper-qnn.pte.manifest.json").write_text(json.dumps(manifest))
-    return dest / "whisper-qnn.pte"
+        (dest / companion).write_bytes((folder / companion).read_bytes())
+    data = (folder / name).read_bytes()
+    assert b"XnnpackBackend" in data
+    target = dest / name.replace("xnnpack", "qnn")
+    target.write_bytes(data.replace(b"XnnpackBackend", b"QnnBackend\0\0\0\0"))
+    (dest / f"{target.name}.manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def _qnn_bundle(bundle, dest):
+    return _as_qnn_build(bundle, "whisper-tiny.en-asr-fp32-xnnpack.pte", dest)
 
 
 def _qnn_sdk(root, version: str = "V75"):
@@ -352,20 +357,21 @@ def _vad_build(tmp_path, backend: str):
 
 def test_a_pipeline_on_qnn_runs_its_vad_on_the_npu_and_its_whisper_with_the_qnn_libraries(
         tmp_path, adb_server, phones, whisper_bundle, tiny_llm):
-    """An ort-qnn VAD and a qnn Whisper bundle in one phone pipeline.  The code as it was ran the VAD with -e cpu
-    whatever its backend (an ort-qnn VAD measured on the CPU, unsaid), and pushed no QNN library for the bundle
-    (whisper_runner refused by the phone's loader: the cell failed)."""
+    """An ort-qnn VAD, a qnn Whisper bundle and a qnn LLM in one phone pipeline.  The code as it was ran the VAD
+    with -e cpu whatever its backend (an ort-qnn VAD measured on the CPU, unsaid), and pushed no QNN library for
+    the bundle or the LLM (whisper_runner and llama_main refused by the phone's loader: the cell failed)."""
     server, serial = phones()
     _qnn_phone_inventory(tmp_path, serial, adb_server.port, ["whisper_runner", "onnxruntime_perf_test", "llama_main"],
-                         "xnnpack, qnn, ort-qnn")
+                         "qnn, ort-qnn")
     plan = _pipeline_plan(tmp_path, _qnn_bundle(whisper_bundle, tmp_path / "builds"), _vad_build(tmp_path, "ort-qnn"),
-                          tiny_llm / (TINY_LLM[0] + ".pte"))
+                          _as_qnn_build(tiny_llm, TINY_LLM[0] + ".pte", tmp_path / "llm"))
     (cell,) = measure(plan, tmp_path / "r.db").cells
     assert cell.status == "ok" and cell.runner == "android-pipeline", (cell.reason, cell.log)
     vad_runs = [a for a in server.phone.invocations if a[0] == "onnxruntime_perf_test"]
     assert vad_runs and all(a[a.index("-e") + 1] == "qnn" for a in vad_runs), vad_runs
     assert all("session.disable_cpu_ep_fallback|1" in a for a in vad_runs), vad_runs
-    assert cell.transcripts[0]["hypothesis"].strip() and cell.transcripts[0]["vad_ms"] > 0
+    row = cell.transcripts[0]
+    assert row["hypothesis"].strip() and row["vad_ms"] > 0 and row["llm_ms"] >= 0 and row["continuation"].strip(), row
 
 
 def test_an_ort_qnn_vad_that_cannot_reach_the_npu_fails_the_pipeline_instead_of_measuring_the_cpu(

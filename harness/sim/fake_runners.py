@@ -14,6 +14,7 @@ shared libraries it is linked against; :func:`link` refuses to start it without 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import posixpath
@@ -213,6 +214,30 @@ def on_htp(binary_name: str, model_path: str) -> bytes | None:
     if not (links_qnn_backend(binary_name) and qnn_libraries_load()):
         return None
     return data.replace(QNN_DELEGATE_ID, XNNPACK_DELEGATE_ID)
+
+
+@contextlib.contextmanager
+def htp_program_file(binary_name: str, model_path: str):
+    """on_htp for a runner that loads its program by path (TextLLMRunner): the program itself, or, for a QNN
+    program, the one the simulated HTP runs, in a folder of the host's own removed when the block ends (nothing is
+    left on the phone); None when its QNN libraries were not found."""
+    import tempfile
+
+    try:
+        is_qnn = QNN_DELEGATE_ID in Path(model_path).read_bytes()
+    except OSError:
+        is_qnn = False  # the runner's own load says what is wrong with the path
+    if not is_qnn:
+        yield model_path
+        return
+    data = on_htp(binary_name, model_path)
+    if data is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as scratch:  # the host's: fake runners run on the host
+        runnable = Path(scratch) / Path(model_path).name
+        runnable.write_bytes(data)
+        yield str(runnable)
 
 
 def qnn_executor_runner(argv: list[str]) -> int:
@@ -500,16 +525,20 @@ def llama_main(argv: list[str]) -> int:
 
     llm = _runner_module()
     set_executorch_threads(a.cpu_threads if a.cpu_threads > 0 else None)
-    try:
-        runner = llm.TextLLMRunner(a.model_path, a.tokenizer_path, a.data_path or None)
-        if a.warmup:
-            runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature, warming=True))
-            runner.reset()
-        runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature,
-                                                       num_bos=a.num_bos, num_eos=a.num_eos))
-    except RuntimeError:
-        log("Failed to create llama runner")  # main.cpp's message; the runner's own reasons went to stderr
-        return 1
+    with htp_program_file("llama_main", a.model_path) as model_path:
+        if model_path is None:  # its QNN libraries were not found: the loader or the backend said so
+            return 1
+        try:
+            runner = llm.TextLLMRunner(model_path, a.tokenizer_path, a.data_path or None)
+            if a.warmup:
+                runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature,
+                                                               warming=True))
+                runner.reset()
+            runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature,
+                                                           num_bos=a.num_bos, num_eos=a.num_eos))
+        except RuntimeError:
+            log("Failed to create llama runner")  # main.cpp's message; the runner's own reasons went to stderr
+            return 1
     sys.stdout.flush()
     return 0
 
