@@ -370,6 +370,7 @@ def test_a_pipeline_on_qnn_runs_its_vad_on_the_npu_and_its_whisper_with_the_qnn_
     vad_runs = [a for a in server.phone.invocations if a[0] == "onnxruntime_perf_test"]
     assert vad_runs and all(a[a.index("-e") + 1] == "qnn" for a in vad_runs), vad_runs
     assert all("session.disable_cpu_ep_fallback|1" in a for a in vad_runs), vad_runs
+    assert "VAD windows (-e qnn)" in cell.log, cell.log  # the cell's notes say where the VAD ran
     row = cell.transcripts[0]
     assert row["hypothesis"].strip() and row["vad_ms"] > 0 and row["llm_ms"] >= 0 and row["continuation"].strip(), row
 

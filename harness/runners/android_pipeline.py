@@ -134,7 +134,8 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
         peak_rss_mb=sum(peak_mb.values()) if len(peak_mb) == 3 else None,
         extra={"utterances": len(records), **load_ms, **peak_mb},
         notes=["samples are each utterance's VAD + ASR + LLM time, three runner invocations on the phone: "
-               "onnxruntime_perf_test over the clip's VAD windows, whisper_runner's inference time, "
+               f"onnxruntime_perf_test over the clip's VAD windows (-e {stages.vad_tool.provider}), "
+               "whisper_runner's inference time, "
                "llama_main's time to first token; model loads are outside them (medians per stage in extra)",
                "Whisper hears the whole clip (no binary reports the VAD's decisions)",
                "peak memory is the sum of the three stages' peaks (each the highest over utterances, from the "
