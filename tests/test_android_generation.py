@@ -249,3 +249,145 @@ def test_the_voice_pipeline_runs_on_the_phone_as_three_runner_invocations_per_ut
     row = row[:row.index("</tr>")]
     assert '<span class="badge pass">pass</span> &lt; 1024 MB' in row, row
 
+
+
+def _as_qnn_build(folder, name: str, dest):
+    """A zoo build as a qnn build: its XNNPACK delegate ids rewritten in place (this machine has no QNN SDK to
+    export one; the simulated phone's HTP runs it, once its QNN libraries are found), beside its companions,
+    with its manifest saying qnn."""
+    manifest = json.loads((folder / f"{name}.manifest.json").read_text())
+    for key in ("sha256", "size_bytes"):
+        manifest.pop(key, None)
+    manifest["backend"] = "qnn"
+    dest.mkdir(parents=True, exist_ok=True)
+    for companion in manifest["companions"].values():
+        (dest / companion).write_bytes((folder / companion).read_bytes())
+    data = (folder / name).read_bytes()
+    assert b"XnnpackBackend" in data
+    target = dest / name.replace("xnnpack", "qnn")
+    target.write_bytes(data.replace(b"XnnpackBackend", b"QnnBackend\0\0\0\0"))
+    (dest / f"{target.name}.manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def _qnn_bundle(bundle, dest):
+    return _as_qnn_build(bundle, "whisper-tiny.en-asr-fp32-xnnpack.pte", dest)
+
+
+def _qnn_sdk(root, version: str = "V75"):
+    """A QNN SDK with one chip's Stub and Skel (files stand in for the libraries)."""
+    for rel in ("lib/aarch64-android/libQnnHtp.so", f"lib/aarch64-android/libQnnHtp{version}Stub.so",
+                "lib/aarch64-android/libQnnHtpPrepare.so", "lib/aarch64-android/libQnnSystem.so",
+                f"lib/hexagon-{version.lower()}/unsigned/libQnnHtp{version}Skel.so"):
+        write(root / rel, f"stands in for {rel}\n")
+    return root
+
+
+def _qnn_phone_inventory(tmp_path, serial, port, tools: list[str], backends: str, soc: str = "SM8650",
+                         sdk_version: str = "V75"):
+    """An SM8650 with these benchmark binaries, the QNN SDK (``sdk_version``'s Stub and Skel) and ExecuTorch's QNN
+    backend library; ``soc`` as the inventory says it."""
+    paths = {name: write(tmp_path / "tools" / name, stand_in()) for name in tools}
+    paths["qnn_sdk"] = _qnn_sdk(tmp_path / "qairt", sdk_version)
+    paths["qnn_executorch_backend"] = write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in\n")
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - id: sim-s24
+            platform: android
+            serial: "{serial}"
+            adb_port: {port}
+            soc: {soc}
+            backends: [{backends}]
+            tools: {json.dumps({k: str(v) for k, v in paths.items()})}
+        """)
+
+
+def test_a_qnn_whisper_bundle_is_transcribed_with_its_qnn_libraries_pushed(
+        tmp_path, adb_server, phones, whisper_bundle):
+    """A transcription chain whose model is a qnn build: whisper_runner needs ExecuTorch's QNN backend library and
+    the QNN SDK's libraries on the phone, on LD_LIBRARY_PATH and ADSP_LIBRARY_PATH, as qnn_executor_runner does.
+    The code as it was pushed none of them and set no path: the phone's loader refused the runner ("CANNOT LINK
+    EXECUTABLE ... libqnn_executorch_backend.so") and every such cell failed."""
+    server, serial = phones()
+    _qnn_phone_inventory(tmp_path, serial, adb_server.port, ["whisper_runner"], "qnn")
+    model = _qnn_bundle(whisper_bundle, tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: asr-qnn
+        inventory: devices.yaml
+        warmup_iterations: 0
+        timeout_s: 300
+{bundle_accuracy(model, limit='1')}
+        """)
+    (cell,) = measure(plan, tmp_path / "r.db").cells
+    assert cell.status == "ok" and cell.runner == "android-whisper-runner", (cell.reason, cell.log)
+    assert len(cell.transcripts) == 1 and cell.transcripts[0]["hypothesis"].strip()
+    pushed = sorted(p.name for p in (server.phone.root / "data/local/tmp/harness/qnn-v75").iterdir())
+    assert pushed == [".harness-pushed", "libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnHtpV75Skel.so",
+                      "libQnnHtpV75Stub.so", "libQnnSystem.so", "libqnn_executorch_backend.so"]
+
+
+def _pipeline_plan(tmp_path, model, vad, llm) -> object:
+    return write(tmp_path / "plan.yaml", f"""
+        name: pipe
+        inventory: devices.yaml
+        warmup_iterations: 0
+        timeout_s: 300
+        llm: {{seq_len: 20}}
+        accuracy:
+          corpus: {REPO / 'corpora' / 'harvard-hibari'}
+          limit: 1
+          chains:
+            - name: phone-pipeline
+              model: {model}
+              vad: {vad}
+              llm: {llm}
+        """)
+
+
+def _vad_build(tmp_path, backend: str):
+    from harness.zoo import build_all
+
+    build_all(tmp_path / "vad", only=["silero-vad-fp32"])
+    manifest_path = tmp_path / "vad" / "silero-vad-fp32.onnx.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["backend"] = backend
+    manifest_path.write_text(json.dumps(manifest))
+    return tmp_path / "vad" / "silero-vad-fp32.onnx"
+
+
+def test_a_pipeline_on_qnn_runs_its_vad_on_the_npu_and_its_whisper_with_the_qnn_libraries(
+        tmp_path, adb_server, phones, whisper_bundle, tiny_llm):
+    """An ort-qnn VAD, a qnn Whisper bundle and a qnn LLM in one phone pipeline.  The code as it was ran the VAD
+    with -e cpu whatever its backend (an ort-qnn VAD measured on the CPU, unsaid), and pushed no QNN library for
+    the bundle or the LLM (whisper_runner and llama_main refused by the phone's loader: the cell failed)."""
+    server, serial = phones()
+    _qnn_phone_inventory(tmp_path, serial, adb_server.port, ["whisper_runner", "onnxruntime_perf_test", "llama_main"],
+                         "qnn, ort-qnn")
+    plan = _pipeline_plan(tmp_path, _qnn_bundle(whisper_bundle, tmp_path / "builds"), _vad_build(tmp_path, "ort-qnn"),
+                          _as_qnn_build(tiny_llm, TINY_LLM[0] + ".pte", tmp_path / "llm"))
+    (cell,) = measure(plan, tmp_path / "r.db").cells
+    assert cell.status == "ok" and cell.runner == "android-pipeline", (cell.reason, cell.log)
+    vad_runs = [a for a in server.phone.invocations if a[0] == "onnxruntime_perf_test"]
+    assert vad_runs and all(a[a.index("-e") + 1] == "qnn" for a in vad_runs), vad_runs
+    assert all("session.disable_cpu_ep_fallback|1" in a for a in vad_runs), vad_runs
+    assert "VAD windows (-e qnn)" in cell.log, cell.log  # the cell's notes say where the VAD ran
+    row = cell.transcripts[0]
+    assert row["hypothesis"].strip() and row["vad_ms"] > 0 and row["llm_ms"] >= 0 and row["continuation"].strip(), row
+
+
+def test_an_ort_qnn_vad_that_cannot_reach_the_npu_fails_the_pipeline_instead_of_measuring_the_cpu(
+        tmp_path, adb_server, phones, whisper_bundle, tiny_llm):
+    """The inventory says SM8550 on an SM8650 phone: the VAD's QNN EP cannot set up its backend.  The code as it was
+    never asked for the QNN EP (-e cpu), so the pipeline's VAD time was the CPU's and the cell ok; now the QNN EP
+    runs with CPU fallback disabled and the cell fails saying why, before Whisper or the LLM run."""
+    server, serial = phones()
+    del server.phone.props["ro.soc.model"]  # as on Android 11: the phone cannot say the inventory is wrong
+    _qnn_phone_inventory(tmp_path, serial, adb_server.port, ["whisper_runner", "onnxruntime_perf_test", "llama_main"],
+                         "xnnpack, ort-qnn", soc="SM8550", sdk_version="V73")
+    plan = _pipeline_plan(tmp_path, whisper_bundle / "whisper-tiny.en-asr-fp32-xnnpack.pte",
+                          _vad_build(tmp_path, "ort-qnn"), tiny_llm / (TINY_LLM[0] + ".pte"))
+    (cell,) = measure(plan, tmp_path / "r.db").cells
+    assert cell.status == "failed", (cell.reason, cell.log)
+    assert "did not take the whole graph" in cell.reason and "SetupBackend failed" in cell.reason, cell.reason
+    stages = [a for a in server.phone.invocations if a[0] in ("whisper_runner", "llama_main") and "--help" not in a]
+    assert not stages, stages

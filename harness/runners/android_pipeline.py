@@ -8,11 +8,16 @@ binary reports:
   windows (as silero-vad's wrapper steps through a clip; harness/models/vad.py), fed the build's manifest
   inputs as test data (a 576-sample window, a zero state, 16 kHz). Its "Total inference time cost" is
   W window inferences, the work of listening to that clip (the same window each time, not the clip's
-  samples: the VAD's cost does not depend on them).
+  samples: the VAD's cost does not depend on them).  It runs on the provider the VAD build's backend names,
+  as a latency cell of it would (an ``ort-qnn`` VAD on the NPU through the QNN EP, CPU fallback disabled, so it
+  is measured there or fails: onnxruntime_perf_test.PerfTestOnPhone).
 * **ASR**: ExecuTorch's ``whisper_runner`` on the utterance's WAV (harness/runners/whisper_runner.py):
   the transcript, and the runner's inference time (encoder + decoding).
 * **LLM**: ``llama_main`` with the transcript as ``--prompt`` (harness/runners/llama_main.py): its
   ``PyTorchObserver`` time to first token, the next-word latency.
+
+A ``qnn`` part (the Whisper bundle, the LLM) gets what qnn_executor_runner gets: the QNN SDK's libraries and
+ExecuTorch's QNN backend library pushed, and LD_LIBRARY_PATH / ADSP_LIBRARY_PATH set for its runner.
 
 The utterance's pipeline time is the sum of the three. Model loads happen in every invocation and are
 kept apart (medians per stage), as an app would load once. Differences from the host pipeline
@@ -29,7 +34,7 @@ from __future__ import annotations
 import statistics
 
 from harness.models.vad import SAMPLE_RATE, VAD_WINDOW
-from harness.runners import llama_main, onnxruntime_perf_test, whisper_runner
+from harness.runners import llama_main, onnxruntime_perf_test, qnn_executor_runner, whisper_runner
 from harness.runners.base import Measurement, RunnerFailure, RunSettings, push_companion, with_kernel_peak
 from harness.runners.executor_runner import push_tool
 
@@ -59,23 +64,23 @@ class _Stages:
     def __init__(self, device, chain, settings: RunSettings) -> None:
         self.device, self.settings = device, settings
         vad, llm = chain.parts["vad"], chain.parts["llm"]
-        if vad.format != "onnx" or llm.format != "pte":  # checked before anything crosses the cable
-            raise RunnerFailure("failed", "an Android pipeline takes an ONNX VAD (onnxruntime_perf_test) and a "
-                                          ".pte LLM (llama_main)")
+        if not onnxruntime_perf_test.supports("android", vad) or llm.format != "pte":  # before anything is pushed
+            raise RunnerFailure("failed", "an Android pipeline takes an ONNX VAD on an ONNX Runtime backend "
+                                          "(onnxruntime_perf_test) and a .pte LLM (llama_main); this VAD is "
+                                          f"{vad.format} on {vad.backend}")
         self.asr = whisper_runner.push_chain(device, chain, settings)
-        self.perf_test = push_tool(device, "onnxruntime_perf_test")
-        self.vad_env = onnxruntime_perf_test.library_env(onnxruntime_perf_test.push_ort_libraries(device), None)
+        # The VAD runs on the provider its backend names (an ort-qnn VAD on the NPU, CPU fallback disabled).
+        self.vad_tool = onnxruntime_perf_test.push_perf_test(device, vad.backend)
         self.vad_path = device.push(vad.path, vad.sha256)
         self.vad_test_data = onnxruntime_perf_test.stage_test_data(device, self.vad_path, vad)
         self.llama = push_tool(device, "llama_main")
         self.llm_path = device.push(llm.path, llm.sha256)
+        self.llm_env = qnn_executor_runner.push_libraries_for(device, llm)
         self.tokenizer = push_companion(device, llm, "tokenizer")
 
     def listen(self, audio_s: float) -> Measurement:
-        argv = onnxruntime_perf_test.build_command(self.perf_test, self.vad_path, vad_windows(audio_s), "cpu",
-                                                   self.settings.threads, test_data=self.vad_test_data)
-        result = self.device.run(argv, self.settings.timeout_s, env=self.vad_env)
-        onnxruntime_perf_test.check_run(result)
+        argv = self.vad_tool.command(self.vad_path, vad_windows(audio_s), self.settings, self.vad_test_data)
+        result = self.vad_tool.run(self.device, argv, self.settings.timeout_s)
         try:
             measured = with_kernel_peak(onnxruntime_perf_test.parse(result.stdout), result)
         except ValueError as exc:
@@ -87,7 +92,8 @@ class _Stages:
     def next_words(self, prompt: str) -> tuple[Measurement, str]:
         argv = llama_main.build_command(self.llama, self.llm_path, self.tokenizer, prompt, self.settings.llm_seq_len,
                                         self.settings.threads)
-        measured, text = llama_main.generate(self.device, argv, self.settings, "llama_main (pipeline)")
+        measured, text = llama_main.generate(self.device, argv, self.settings, "llama_main (pipeline)",
+                                             env=self.llm_env)
         text = text.strip()
         return measured, text[len(prompt):].strip() if text.startswith(prompt) else text
 
@@ -96,7 +102,7 @@ class _Stages:
         audio_s = self.asr.audio[utt.id][1]
         vad = self.listen(audio_s)
         timing, text = whisper_runner.transcribe(self.device, self.asr.argv(utt.id), self.settings.timeout_s,
-                                                 f"whisper runner on {utt.id}")
+                                                 f"whisper runner on {utt.id}", self.asr.env)
         record = whisper_runner.asr_record(utt, text, timing, audio_s)
         llm, continuation = self.next_words(text) if text else (None, "")
         vad_ms, llm_ms = vad.extra["total_ms"], llm.samples_ms[0] if llm else None
@@ -128,7 +134,8 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
         peak_rss_mb=sum(peak_mb.values()) if len(peak_mb) == 3 else None,
         extra={"utterances": len(records), **load_ms, **peak_mb},
         notes=["samples are each utterance's VAD + ASR + LLM time, three runner invocations on the phone: "
-               "onnxruntime_perf_test over the clip's VAD windows, whisper_runner's inference time, "
+               f"onnxruntime_perf_test over the clip's VAD windows (-e {stages.vad_tool.provider}), "
+               "whisper_runner's inference time, "
                "llama_main's time to first token; model loads are outside them (medians per stage in extra)",
                "Whisper hears the whole clip (no binary reports the VAD's decisions)",
                "peak memory is the sum of the three stages' peaks (each the highest over utterances, from the "

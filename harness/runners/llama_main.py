@@ -62,9 +62,11 @@ def supports(platform: str, artifact) -> bool:
             and artifact.backend in ("xnnpack", "portable"))
 
 
-def generate(device, argv: list[str], settings: RunSettings, what: str) -> tuple[Measurement, str]:
-    """One invocation: its stats and the text it printed (stdout without the stats line)."""
-    said = run_et_binary(device, argv, settings.timeout_s, what)
+def generate(device, argv: list[str], settings: RunSettings, what: str,
+             env: dict[str, str] | None = None) -> tuple[Measurement, str]:
+    """One invocation: its stats and the text it printed (stdout without the stats line).  ``env``: the loader
+    paths a qnn build's libraries need (qnn_executor_runner.push_libraries_for)."""
+    said = run_et_binary(device, argv, settings.timeout_s, what, env=env)
     text = "\n".join(line for line in said.result.stdout.splitlines() if "PyTorchObserver" not in line)
     try:
         return with_kernel_peak(parse(said.text), said.result), text

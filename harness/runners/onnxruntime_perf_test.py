@@ -271,28 +271,56 @@ def _logcat_part(logcat: str) -> str:
     return "\n[logcat]\n" + logcat.strip() if logcat.strip() else ""
 
 
-def _run_tool(device, model_path: str, artifact, settings: RunSettings, profile_prefix: str | None = None):
-    """Push what the tool needs, run it once, and fail the cell with the tool's own reason."""
+@dataclasses.dataclass(frozen=True)
+class PerfTestOnPhone:
+    """The tool on a phone with the libraries one backend loads, pushed once: every run of a cell (or of a
+    pipeline's VAD stage, once per utterance) goes through :meth:`run`, so a QNN build is measured on the NPU
+    or fails, never quietly on the CPU."""
+
+    runner: str
+    provider: str
+    ort_lib_dir: str | None
+    qnn_lib_dir: str | None
+
+    def command(self, model_path: str, iterations: int, settings: RunSettings, test_data: bool,
+                profile_prefix: str | None = None) -> list[str]:
+        return build_command(self.runner, model_path, iterations, self.provider, settings.threads, self.qnn_lib_dir,
+                             test_data=test_data, htp_performance_mode=settings.htp_performance_mode or "burst",
+                             profile_prefix=profile_prefix)
+
+    def run(self, device, argv: list[str], timeout_s: float):
+        """Run the tool once and fail with its own reason (a QNN EP's is read from logcat)."""
+        if self.provider == "qnn":  # ORT's own log lines (SetupBackend's) go to logcat on Android, not to stderr
+            device.run(["logcat", "-c"], 30)
+        result = device.run(argv, timeout_s, env=library_env(self.ort_lib_dir, self.qnn_lib_dir))
+        logcat = ""
+        if self.provider == "qnn" and not result.timed_out:
+            logcat = device.run(["logcat", "-d", "-s", f"{ORT_LOGCAT_TAG}:W"], 60).stdout
+        check_run(result, logcat)
+        return result
+
+
+def push_perf_test(device, backend: str) -> PerfTestOnPhone:
+    """Push the tool, ONNX Runtime's libraries and, for ort-qnn, the QNN libraries (without them the QNN EP
+    fails, or the tool quietly measures the CPU)."""
     from harness.runners.executor_runner import push_tool
 
+    provider, qnn_dir = _PROVIDER_OF[backend], None
     runner = push_tool(device, "onnxruntime_perf_test")
-    provider, qnn_dir = _PROVIDER_OF[artifact.backend], None
     ort_dir = push_ort_libraries(device)
-    if provider == "qnn":  # without the libraries the QNN EP fails, or the tool quietly measures the CPU
+    if provider == "qnn":
         from harness.runners.qnn_executor_runner import push_qnn_libraries
 
         qnn_dir = push_qnn_libraries(device, with_executorch_backend=False)
-    argv = build_command(runner, model_path, settings.iterations, provider, settings.threads, qnn_dir,
-                         test_data=stage_test_data(device, model_path, artifact),
-                         htp_performance_mode=settings.htp_performance_mode or "burst", profile_prefix=profile_prefix)
-    if provider == "qnn":  # ORT's own log lines (SetupBackend's) go to logcat on Android, not to stderr
-        device.run(["logcat", "-c"], 30)
-    result = device.run(argv, settings.timeout_s, env=library_env(ort_dir, qnn_dir))
-    logcat = ""
-    if provider == "qnn" and not result.timed_out:
-        logcat = device.run(["logcat", "-d", "-s", f"{ORT_LOGCAT_TAG}:W"], 60).stdout
-    check_run(result, logcat)
-    return result
+    return PerfTestOnPhone(runner, provider, ort_dir, qnn_dir)
+
+
+def _run_tool(device, model_path: str, artifact, settings: RunSettings, profile_prefix: str | None = None):
+    """Push what the tool needs, run it once, and fail the cell with the tool's own reason."""
+    tool = push_perf_test(device, artifact.backend)
+    argv = tool.command(model_path, settings.iterations, settings, stage_test_data(device, model_path, artifact),
+                        profile_prefix)
+    return tool.run(device, argv, settings.timeout_s)
 
 
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:

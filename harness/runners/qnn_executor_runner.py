@@ -101,6 +101,20 @@ def push_qnn_libraries(device, with_executorch_backend: bool) -> str:
     return lib_dir
 
 
+def library_env(lib_dir: str) -> dict[str, str]:
+    """Where the loader finds the QNN libraries (and ExecuTorch's QNN backend library), and the DSP the Skel."""
+    return {"LD_LIBRARY_PATH": lib_dir, "ADSP_LIBRARY_PATH": lib_dir}
+
+
+def push_libraries_for(device, artifact) -> dict[str, str] | None:
+    """For an ExecuTorch runner of a chain's part (whisper_runner, llama_main): a qnn build's libraries pushed as
+    for qnn_executor_runner, and the environment that finds them; None for a build on any other backend (its
+    runner loads nothing more)."""
+    if artifact.backend != "qnn":
+        return None
+    return library_env(push_qnn_libraries(device, with_executorch_backend=True))
+
+
 def qnn_lib_folder(soc: str) -> str:
     """The folder (under REMOTE_ROOT) of the QNN libraries for a SoC: one per HTP version."""
     return "qnn-" + HTP_VERSION[soc.upper()]
@@ -112,7 +126,7 @@ def build_command(runner: str, model_path: str, iterations: int, warmup: int, li
     the plan's HTP power mode by name, passed as ExecuTorch's number (``--htp_performance_mode``, 0-8)."""
     argv = [runner, "--model_path", model_path, "--iteration", str(iterations), "--warm_up", str(warmup),
             "--htp_performance_mode", str(HTP_PERFORMANCE_MODES[performance_mode])]
-    return argv, {"LD_LIBRARY_PATH": lib_dir, "ADSP_LIBRARY_PATH": lib_dir}
+    return argv, library_env(lib_dir)
 
 
 def parse(text: str, inference_speed_txt: str | None = None) -> Measurement:

@@ -41,6 +41,7 @@ from harness.runners import pytorch_observer
 from harness.runners.base import (Measurement, RunnerFailure, RunSettings, accepted_flags, push_companion,
                                   push_corpus_audio, run_et_binary, with_kernel_peak)
 from harness.runners.executor_runner import push_tool
+from harness.runners.qnn_executor_runner import push_libraries_for
 
 NAME = "android-whisper-runner"
 TOOL = "whisper_runner"  # what `harness parse` calls this runner's output
@@ -82,9 +83,11 @@ def supports(platform: str, artifact) -> bool:
     return platform == "android" and artifact.format == "pte" and artifact.stage == "asr"
 
 
-def transcribe(device, argv: list[str], timeout_s: float, what: str) -> tuple[Measurement, str]:
-    """One invocation: its timings and the transcript (stdout without the stats line)."""
-    said = run_et_binary(device, argv, timeout_s, what)
+def transcribe(device, argv: list[str], timeout_s: float, what: str,
+               env: dict[str, str] | None = None) -> tuple[Measurement, str]:
+    """One invocation: its timings and the transcript (stdout without the stats line).  ``env``: the loader
+    paths of a qnn bundle's libraries (PushedChain.env)."""
+    said = run_et_binary(device, argv, timeout_s, what, env=env)
     try:
         timing = parse(said.text)
     except ValueError as exc:
@@ -106,6 +109,7 @@ class PushedChain:
     argv: Callable[[str], list[str]]           # utterance id -> the runner's command line
     audio: dict[str, tuple[str, float]]        # utterance id -> (WAV on the phone, seconds)
     utterances: list
+    env: dict[str, str] | None = None          # a qnn bundle: where the phone's loader and DSP find its libraries
 
 
 def wants_benchmark(flags: set[str] | None) -> bool:
@@ -116,11 +120,13 @@ def wants_benchmark(flags: set[str] | None) -> bool:
 
 
 def push_chain(device, chain, settings: RunSettings) -> PushedChain:
-    """Push the runner, the bundle, its processor and tokenizer and the audio; ask the binary which flags it has."""
+    """Push the runner, the bundle, its processor and tokenizer, the audio and (for a qnn bundle) the QNN libraries;
+    ask the binary which flags it has."""
     from harness.accuracy.corpus import read_manifest
 
     model = chain.parts["model"]
     runner = push_tool(device, "whisper_runner")
+    env = push_libraries_for(device, model)  # without them the phone's loader refuses a qnn bundle
     remote = {"model": device.push(model.path, model.sha256),
               "processor": push_companion(device, model, "processor"),
               "tokenizer": push_companion(device, model, "tokenizer")}
@@ -133,18 +139,20 @@ def push_chain(device, chain, settings: RunSettings) -> PushedChain:
     def argv(utt_id: str) -> list[str]:
         return build_command(runner, remote["model"], remote["tokenizer"], remote["processor"], audio[utt_id][0],
                              benchmark)
-    return PushedChain(argv, audio, utterances)
+    return PushedChain(argv, audio, utterances, env)
 
 
 def measure_chain(device, chain, settings: RunSettings) -> Measurement:
     """Push the bundle, its companions and the audio; transcribe each utterance; one sample per utterance."""
     pushed = push_chain(device, chain, settings)
     utterances, audio = pushed.utterances, pushed.audio
-    warmups = [transcribe(device, pushed.argv(utterances[0].id), settings.timeout_s, "whisper runner (warm-up)")[0]
+    warmups = [transcribe(device, pushed.argv(utterances[0].id), settings.timeout_s, "whisper runner (warm-up)",
+                          pushed.env)[0]
                for _ in range(min(settings.warmup_iterations, 1))]  # one warm-up utterance, not recorded
     records, loads, peaks = [], [], []
     for utt in utterances:
-        timing, text = transcribe(device, pushed.argv(utt.id), settings.timeout_s, f"whisper runner on {utt.id}")
+        timing, text = transcribe(device, pushed.argv(utt.id), settings.timeout_s, f"whisper runner on {utt.id}",
+                                  pushed.env)
         loads.append(timing.load_ms)
         peaks += [timing.peak_rss_mb] if timing.peak_rss_mb is not None else []
         records.append(asr_record(utt, text, timing, audio[utt.id][1]))

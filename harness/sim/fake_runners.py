@@ -14,6 +14,7 @@ shared libraries it is linked against; :func:`link` refuses to start it without 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import posixpath
@@ -172,13 +173,78 @@ def _on_path(library: str, variable: str, separator: str) -> bool:
     return any(on_phone(folder).joinpath(library).is_file() for folder in phone_env(variable).split(separator) if folder)
 
 
+def links_qnn_backend(binary_name: str) -> bool:
+    """A runner built with ExecuTorch's QNN backend links libqnn_executorch_backend.so: before main, Android's
+    linker needs it on LD_LIBRARY_PATH (else bionic's message on stderr, and exit 1)."""
+    if _on_path("libqnn_executorch_backend.so", "LD_LIBRARY_PATH", ":"):
+        return True
+    print(f'CANNOT LINK EXECUTABLE "{binary_name}": library "libqnn_executorch_backend.so" not found: '
+          "needed by main executable", file=sys.stderr)
+    return False
+
+
+def qnn_libraries_load() -> bool:
+    """The QNN backend dlopens libQnnHtp.so (and the SoC's Stub) from LD_LIBRARY_PATH, and the DSP loads the
+    SoC's Skel from ADSP_LIBRARY_PATH (';'-separated); False after the error is logged."""
+    version = _SIM_HTP.get(os.environ.get("HARNESS_SIM_SOC", ""), "V75")
+    for library in ("libQnnHtp.so", f"libQnnHtp{version}Stub.so"):
+        if not _on_path(library, "LD_LIBRARY_PATH", ":"):
+            log(f'[ERROR] [Qnn ExecuTorch]: Cannot Open QNN library {library}, with error: dlopen failed: '
+                f'library "{library}" not found')
+            return False
+    if not _on_path(f"libQnnHtp{version}Skel.so", "ADSP_LIBRARY_PATH", ";"):
+        log(f"[ERROR] [Qnn ExecuTorch]: (simulated) the DSP found no libQnnHtp{version}Skel.so on ADSP_LIBRARY_PATH")
+        return False
+    return True
+
+
+QNN_DELEGATE_ID = b"QnnBackend\0\0\0\0"  # the tests' QNN programs: an XNNPACK program's delegate id, rewritten
+XNNPACK_DELEGATE_ID = b"XnnpackBackend"
+
+
+def on_htp(binary_name: str, model_path: str) -> bytes | None:
+    """A program as the phone's HTP would run it, or None when its QNN libraries cannot be found (the error said).
+    This machine has no HTP and cannot export a QNN program: the tests' QNN programs are XNNPACK programs with
+    their delegate id rewritten (QNN_DELEGATE_ID), and once the libraries a runner on the phone needs for it are
+    found (links_qnn_backend, qnn_libraries_load), the simulated HTP runs the XNNPACK program it was on the
+    host CPU.  Any other program comes back as it is."""
+    data = Path(model_path).read_bytes()
+    if QNN_DELEGATE_ID not in data:
+        return data
+    if not (links_qnn_backend(binary_name) and qnn_libraries_load()):
+        return None
+    return data.replace(QNN_DELEGATE_ID, XNNPACK_DELEGATE_ID)
+
+
+@contextlib.contextmanager
+def htp_program_file(binary_name: str, model_path: str):
+    """on_htp for a runner that loads its program by path (TextLLMRunner): the program itself, or, for a QNN
+    program, the one the simulated HTP runs, in a folder of the host's own removed when the block ends (nothing is
+    left on the phone); None when its QNN libraries were not found."""
+    import tempfile
+
+    try:
+        is_qnn = QNN_DELEGATE_ID in Path(model_path).read_bytes()
+    except OSError:
+        is_qnn = False  # the runner's own load says what is wrong with the path
+    if not is_qnn:
+        yield model_path
+        return
+    data = on_htp(binary_name, model_path)
+    if data is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as scratch:  # the host's: fake runners run on the host
+        runnable = Path(scratch) / Path(model_path).name
+        runnable.write_bytes(data)
+        yield str(runnable)
+
+
 def qnn_executor_runner(argv: list[str]) -> int:
     """examples/qualcomm/executor_runner/qnn_executor_runner.cpp.  Before main, Android's linker needs
     libqnn_executorch_backend.so on LD_LIBRARY_PATH; the QNN backend then dlopens libQnnHtp.so (and its Stub)
     from there, and the DSP loads the SoC's Skel from ADSP_LIBRARY_PATH (';'-separated)."""
-    if not _on_path("libqnn_executorch_backend.so", "LD_LIBRARY_PATH", ":"):
-        print('CANNOT LINK EXECUTABLE "qnn_executor_runner": library "libqnn_executorch_backend.so" not found: '
-              "needed by main executable", file=sys.stderr)
+    if not links_qnn_backend("qnn_executor_runner"):
         return 1
     p = GflagsParser()
     p.add_argument("--model_path", required=True)
@@ -188,14 +254,7 @@ def qnn_executor_runner(argv: list[str]) -> int:
     p.add_argument("--output_folder_path", default="outputs")
     p.add_argument("--etdump_path", default="etdump.etdp")
     a = p.parse_args(argv)
-    version = _SIM_HTP.get(os.environ.get("HARNESS_SIM_SOC", ""), "V75")
-    for library in ("libQnnHtp.so", f"libQnnHtp{version}Stub.so"):
-        if not _on_path(library, "LD_LIBRARY_PATH", ":"):
-            log(f'[ERROR] [Qnn ExecuTorch]: Cannot Open QNN library {library}, with error: dlopen failed: '
-                f'library "{library}" not found')
-            return 1
-    if not _on_path(f"libQnnHtp{version}Skel.so", "ADSP_LIBRARY_PATH", ";"):
-        log(f"[ERROR] [Qnn ExecuTorch]: (simulated) the DSP found no libQnnHtp{version}Skel.so on ADSP_LIBRARY_PATH")
+    if not qnn_libraries_load():
         return 1
     # A QNN program runs on the phone's HTP, which this machine does not have: only "silicon" times it.
     r = on_silicon(a.iteration) or measure("pte", a.model_path, None, a.warm_up, a.iteration, None, 0)
@@ -466,16 +525,20 @@ def llama_main(argv: list[str]) -> int:
 
     llm = _runner_module()
     set_executorch_threads(a.cpu_threads if a.cpu_threads > 0 else None)
-    try:
-        runner = llm.TextLLMRunner(a.model_path, a.tokenizer_path, a.data_path or None)
-        if a.warmup:
-            runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature, warming=True))
-            runner.reset()
-        runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature,
-                                                       num_bos=a.num_bos, num_eos=a.num_eos))
-    except RuntimeError:
-        log("Failed to create llama runner")  # main.cpp's message; the runner's own reasons went to stderr
-        return 1
+    with htp_program_file("llama_main", a.model_path) as model_path:
+        if model_path is None:  # its QNN libraries were not found: the loader or the backend said so
+            return 1
+        try:
+            runner = llm.TextLLMRunner(model_path, a.tokenizer_path, a.data_path or None)
+            if a.warmup:
+                runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature,
+                                                               warming=True))
+                runner.reset()
+            runner.generate(a.prompt, llm.GenerationConfig(seq_len=a.seq_len, temperature=a.temperature,
+                                                           num_bos=a.num_bos, num_eos=a.num_eos))
+        except RuntimeError:
+            log("Failed to create llama runner")  # main.cpp's message; the runner's own reasons went to stderr
+            return 1
     sys.stdout.flush()
     return 0
 
@@ -534,8 +597,11 @@ def whisper_runner(argv: list[str]) -> int:
         return 1
     load_start = _now_ms()
     try:
-        program = runtime.load_program(a.model_path)
-    except (RuntimeError, ValueError):
+        program_bytes = on_htp("whisper_runner", a.model_path)
+        if program_bytes is None:  # its QNN libraries were not found: the loader or the backend said so
+            return 1
+        program = runtime.load_program(program_bytes)
+    except (RuntimeError, ValueError, OSError):
         log("Failed to load Whisper model.")
         return 1
     names = set(program.method_names)

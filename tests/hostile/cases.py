@@ -1109,8 +1109,10 @@ def _back_and_resumed(root: Path, lab_, run_id: str) -> None:
 
 
 @contextmanager
-def ort_phone_lab(root: Path, soc: str, tool_text: str):
-    """A simulated SM8650 with onnxruntime_perf_test, a QNN SDK for ``soc`` and one ort-qnn build (tiny.onnx)."""
+def ort_phone_lab(root: Path, soc: str, tool_text: str, plan_text: str | None = None, tools: dict | None = None,
+                  backends: str = "ort-qnn"):
+    """A simulated SM8650 with onnxruntime_perf_test, a QNN SDK for ``soc`` and one ort-qnn build (tiny.onnx),
+    measured by a plan of its own (``plan_text``: another plan, ``tools``: more of the phone's tools)."""
     from harness.runners.qnn_executor_runner import qnn_libraries
     from harness.sim.adb_server import private_adb_server
 
@@ -1120,7 +1122,7 @@ def ort_phone_lab(root: Path, soc: str, tool_text: str):
         (root / "qairt" / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / "qairt" / rel).write_text(f"stands in for {rel}\n")
     (root / "onnxruntime_perf_test").write_text(tool_text)
-    tools = {"onnxruntime_perf_test": root / "onnxruntime_perf_test", "qnn_sdk": root / "qairt"}
+    tools = {"onnxruntime_perf_test": root / "onnxruntime_perf_test", "qnn_sdk": root / "qairt", **(tools or {})}
     with private_adb_server() as adb:
         server, serial = adb.attach(root / "phone")
         if soc != server.phone.props.get("ro.soc.model"):  # an inventory that cannot be checked against the phone
@@ -1133,11 +1135,11 @@ def ort_phone_lab(root: Path, soc: str, tool_text: str):
                     serial: "{serial}"
                     adb_port: {adb.port}
                     soc: {soc}
-                    backends: [ort-qnn]
+                    backends: [{backends}]
                     tools: {json.dumps({k: str(v) for k, v in tools.items()})}
                 """))
-            (root / "plan.yaml").write_text("name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
-                                            "iterations: 3\nruns: 1\ntimeout_s: 120\n")
+            (root / "plan.yaml").write_text(plan_text or "name: q\ninventory: devices.yaml\n"
+                                            "artifacts: [builds/tiny.onnx]\niterations: 3\nruns: 1\ntimeout_s: 120\n")
             yield cli("run", "plan.yaml", "--db", "h.db", "-q", "--json", cwd=root)
         finally:
             adb.detach(server, serial)
@@ -1154,6 +1156,31 @@ def _(root):
     from harness.sim.sandbox import stand_in
 
     with ort_phone_lab(root, "SM8550", stand_in()) as proc:  # the phone is an SM8650
+        _one_failed_cell(root, proc, "did not take the whole graph", "SetupBackend failed")
+
+
+@case("fault", "a phone pipeline's ort-qnn VAD with another chip's QNN libraries: a failed cell, not CPU latency")
+def _(root):
+    # Was measured on the CPU: the pipeline ran its VAD with -e cpu whatever the VAD's backend, and the cell was ok.
+    from harness.sim.sandbox import stand_in
+
+    builds = root / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    for name, stage, companions in (("asr.pte", "asr", {"processor": "mel.pte", "tokenizer": "tok.json"}),
+                                    ("llm.pte", "llm", {"tokenizer": "tok.json"})):
+        (builds / name).write_bytes(_tiny_pte_bytes())  # pushed only: the VAD fails before they would run
+        (builds / f"{name}.manifest.json").write_text(json.dumps(
+            {"model": name[:3], "stage": stage, "backend": "xnnpack", "companions": companions}))
+    (builds / "mel.pte").write_bytes(_tiny_pte_bytes())
+    (builds / "tok.json").write_text("{}")
+    tools = {name: root / name for name in ("whisper_runner", "llama_main")}
+    for path in tools.values():
+        path.write_text(stand_in())
+    corpus = Path(__file__).resolve().parents[2] / "corpora" / "harvard-hibari"
+    plan = ("name: p\ninventory: devices.yaml\nwarmup_iterations: 0\ntimeout_s: 120\naccuracy:\n"
+            f"  corpus: {corpus}\n  limit: 1\n  chains:\n"
+            "    - {name: pipe, model: builds/asr.pte, vad: builds/tiny.onnx, llm: builds/llm.pte}\n")
+    with ort_phone_lab(root, "SM8550", stand_in(), plan, tools, "xnnpack, ort-qnn") as proc:  # an SM8650 phone
         _one_failed_cell(root, proc, "did not take the whole graph", "SetupBackend failed")
 
 
