@@ -324,3 +324,25 @@ def test_sim_android_hands_its_battery_flags_to_the_simulated_phone(tmp_path, mo
     assert given == {"discharge_sign": 1, "charging": True}
     assert main(["sim", "android", "--root", str(tmp_path / "phone")]) == 0
     assert given == {"discharge_sign": -1, "charging": False}
+
+
+def test_zoo_list_names_every_build_only_takes_and_which_a_plain_build_makes():
+    """The build names --only takes were written nowhere but in the error for a wrong one.  Every name listed is
+    one --only accepts (an unknown one is refused naming the known ones: the listed set is that set), and the
+    large LLMs are marked as made only when named."""
+    import json
+
+    from harness.errors import UserError
+    from harness.zoo import build_all
+    from tests.helpers import cli_in_process
+
+    listed = json.loads(cli_in_process("zoo", "list", "--json").stdout)
+    with pytest.raises(UserError) as refused:
+        build_all(Path("/nonexistent-zoo-out"), only=["no-such-build"])
+    known = refused.value.fix.removeprefix("choose from: ").removesuffix(".").split(", ")
+    assert sorted(r["name"] for r in listed) == sorted(known)
+    by_name = {r["name"]: r for r in listed}
+    assert by_name["qwen2-0.5b-arch-int4-xnnpack"]["default"] is False
+    assert by_name["silero-vad-fp32"]["default"] is True and by_name["silero-vad-fp32"]["suffix"] == ".onnx"
+    text = cli_in_process("zoo", "list").stdout
+    assert "qwen2-0.5b-arch-int4-xnnpack" in text and "only with --only" in text

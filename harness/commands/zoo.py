@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
                                    "recipe or source changed (or with --force).  Made only when named with --only:\n"
                                    "the LLM builds (Qwen2-0.5B's architecture with seeded weights,\n"
                                    "qwen2-0.5b-arch-{fp32,int8,int4}-xnnpack: minutes and GBs each) and the Whisper\n"
-                                   "bundles for the phones' whisper_runner (whisper-tiny.en-asr-{fp32,int8}-xnnpack).")
+                                   "bundles for the phones' whisper_runner (whisper-tiny.en-asr-{fp32,int8}-xnnpack).\n"
+                                   "'harness zoo list' names every build --only takes.")
     b.add_argument("-o", "--output", type=Path, default=Path("builds"), help="output folder (default: builds/)")
     b.add_argument("--only", action="append", metavar="NAME", help="build only this one (repeatable)")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")
@@ -26,6 +27,10 @@ def add_parser(sub) -> None:
                    help="builds at once, each in its own process (default: the CPU count, at most 4)")
     b.add_argument("--json", action="store_true", help="print each build's result as JSON on stdout")
     b.set_defaults(func=run_build)
+    listing = zoo.add_parser("list", help="every reference build's name (what --only takes) and whether a plain "
+                                          "'harness zoo build' makes it")
+    listing.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
+    listing.set_defaults(func=run_list)
 
 
 def run_build(args) -> int:
@@ -35,4 +40,19 @@ def run_build(args) -> int:
                         jobs=args.jobs)
     if args.json:
         emit_json([r.as_dict() for r in results])
+    return 0
+
+
+def run_list(args) -> int:
+    from harness.zoo import recipe_list
+
+    rows = recipe_list()
+    if args.json:
+        emit_json(rows)
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:  # the name as --only takes it, then the file it writes
+        made = "built by default" if r["default"] else "only with --only"
+        needs = f"; made from {', '.join(r['needs'])}" if r["needs"] else ""
+        print(f"{r['name']:<{width}}  {r['suffix']:<12}  {made}{needs}")
     return 0

@@ -77,6 +77,12 @@ def _recipes() -> list[Recipe]:
     return recipes.RECIPES + llm.RECIPES
 
 
+def recipe_list() -> list[dict]:
+    """Every reference build: its name (what ``--only`` takes), file suffix, whether a plain build makes it, and
+    the builds it is made from."""
+    return [{"name": r.name, "suffix": r.suffix, "default": r.default, "needs": list(r.needs)} for r in _recipes()]
+
+
 def build_all(out_dir: Path, only: list[str] | None = None, force: bool = False,
               log: Callable[[str], None] = lambda m: None, jobs: int = 1) -> list[BuildResult]:
     """Build every default recipe (or ``only`` those) into ``out_dir``; return what was built or reused, in recipe order.
