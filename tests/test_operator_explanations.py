@@ -143,6 +143,20 @@ def test_a_crashed_profiling_run_is_flagged_on_the_cell_and_in_its_coverage_hove
     assert quiet.flags == [] and quiet.profiling_failure is None
 
 
+def test_a_cpu_builds_coverage_names_no_fallback_and_a_delegate_builds_names_its_own():
+    from harness.profile.coverage import ORT_CPU, coverage
+    from harness.profile.records import PORTABLE_CPU
+
+    # Before, an ort-cpu build's fallback read CPUExecutionProvider (its own backend), a portable build's "portable
+    # CPU": the cells export's coverage_fallback named a fallback from the CPU to itself.
+    on_cpu = Profile(iterations=2, operators=[OperatorTime("gemm", ORT_CPU, 2, 2.0, 1.0)])
+    assert coverage([on_cpu], "ort-cpu").fallback == ""
+    portable = Profile(iterations=2, operators=[OperatorTime("add", PORTABLE_CPU, 2, 2.0, 1.0)])
+    assert coverage([portable], "portable").fallback == ""
+    assert coverage([on_cpu], "ort-xnnpack").fallback == ORT_CPU
+    assert coverage([portable], "xnnpack").fallback == PORTABLE_CPU
+
+
 def test_a_memory_verdict_reads_the_peak_beside_its_budget():
     from harness.report.pipeline import PipelineView
 
