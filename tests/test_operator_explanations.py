@@ -55,7 +55,8 @@ def test_the_operator_one_slow_call_held_up_is_not_named_for_a_change():
     diff = operator_diff(before, tonight)
     assert diff.change_ms == pytest.approx(0.2) and [c.name for c in diff.top] == ["layer2"]
     assert "layer3" not in diff.reading()
-    assert diff.reading() == "top operator explains 100% of the +0.2 ms profiled change: layer2 (+0.2 ms)"
+    assert diff.reading() == ("top operator explains 100% of the +0.2 ms sum of the operators' median changes: "
+                              "layer2 (+0.2 ms)")
 
 
 def test_a_profiled_change_that_disagrees_with_the_measured_one_is_not_put_on_operators():
@@ -90,8 +91,25 @@ def test_the_operators_named_may_carry_a_little_over_the_change_within_the_profi
     assert [c.name for c in diff.top] == ["layer2_b", "layer2"]
     assert diff.explained_share == pytest.approx(0.301 / 0.295)
     assert diff.others_ms == pytest.approx(-0.006)
-    assert diff.reading() == ("top 2 operators explain 102% of the +0.295 ms profiled change: layer2_b (+0.208 ms), "
-                              "layer2 (+0.093 ms); others -0.006 ms")
+    assert diff.reading() == ("top 2 operators explain 102% of the +0.295 ms sum of the operators' median changes: "
+                              "layer2_b (+0.208 ms), layer2 (+0.093 ms); others -0.006 ms")
+
+
+def test_movers_larger_than_the_change_are_named_beside_the_largest_movers_the_other_way():
+    from harness.profile.diff import operator_diff
+
+    # The tester's line: X +0.147 and Y +0.142 ms against a +0.037 ms change; A and B moved -0.13 ms each, C -0.002.
+    # Before, the line said only "(other operators moved the other way)", naming none of them.  Its figure is named
+    # as what it is (the sum of the operators' median changes), not "profiled change", which read as the difference
+    # of the two cards' profiled totals.
+    a = merged([_profile({"X": _steady(1.0), "Y": _steady(1.0), "A": _steady(1.0), "B": _steady(1.0),
+                          "C": _steady(1.0)})])
+    b = merged([_profile({"X": _steady(1.147), "Y": _steady(1.142), "A": _steady(0.87), "B": _steady(0.88),
+                          "C": _steady(0.998)})])
+    diff = operator_diff(a, b, top=2)
+    assert diff.change_ms == pytest.approx(0.289 - 0.252) and [c.name for c in diff.top] == ["X", "Y"]
+    assert diff.reading() == ("X (+0.147 ms), Y (+0.142 ms) moved more than the whole +0.037 ms sum of the "
+                              "operators' median changes; the other way: A (-0.13 ms), B (-0.12 ms)")
 
 
 def test_a_nightly_check_says_plainly_when_the_profile_does_not_explain_its_change():
