@@ -175,6 +175,17 @@ def test_a_cpu_builds_coverage_names_no_fallback_and_a_delegate_builds_names_its
     assert coverage([portable], "xnnpack").fallback == PORTABLE_CPU
 
 
+def test_a_latency_verdict_reads_the_p95_beside_its_budget_as_the_memory_verdict_reads_its_peak():
+    from harness.report.model import CellView
+
+    # Before, the latency table read "budget miss < 350 asr" while the memory verdict read "981 MB vs budget 100 MB".
+    view = CellView(cell=SimpleNamespace(), summary=SimpleNamespace(p95_ms=412.0), budget_ms=350.0)
+    assert view.p95_against_budget == "P95 412 ms vs budget 350 ms"
+    # A P95 that would print equal to the budget it misses gets the digits that tell them apart (the shared rule).
+    assert CellView(cell=SimpleNamespace(), summary=SimpleNamespace(p95_ms=350.4),
+                    budget_ms=350.0).p95_against_budget == "P95 350.4 ms vs budget 350 ms"
+
+
 def test_a_memory_verdict_reads_the_peak_beside_its_budget():
     from harness.report.pipeline import PipelineView
 
