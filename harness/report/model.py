@@ -12,7 +12,8 @@ from harness.plan.budgets import budget_for
 from harness.profile import CellOperator, merged
 from harness.profile.records import NESTING, profiled_total_ms, top_level
 from harness.profile.coverage import Coverage, coverage
-from harness.report.verdict import Headline, Tile, against_budget, budget_status, headline, report_checks, tiles
+from harness.report.verdict import (Headline, Tile, budget_status, headline, p95_against_budget, report_checks,
+                                    tiles)
 from harness.run.engine import AA_SUFFIX, REF_SUFFIX
 from harness.stats import Interval, LatencySummary, per_utterance_p50, per_utterance_p95, percentile, summarize
 from harness.store import CellRecord, RunRecord, Store
@@ -80,7 +81,7 @@ class CellView:
     def p95_against_budget(self) -> str:
         """"P95 412 ms vs budget 350 ms" beside the latency verdict, as the memory verdict reads its peak."""
         p95_ms = self.summary.p95_ms if self.summary is not None else None
-        return f"P95 {against_budget(p95_ms, self.budget_ms, 'ms')}"
+        return p95_against_budget(p95_ms, self.budget_ms)
 
     @property
     def profiling_failure(self) -> str | None:

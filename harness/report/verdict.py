@@ -134,6 +134,11 @@ def against_budget(value: float | None, budget: float, unit: str) -> str:
     return f"{ms_beside_budget(value, budget)} {unit} vs budget {budget_text(budget)} {unit}"
 
 
+def p95_against_budget(p95_ms: float | None, budget_ms: float) -> str:
+    """"P95 412 ms vs budget 350 ms": every latency verdict cell (builds, chains, pipelines)."""
+    return f"P95 {against_budget(p95_ms, budget_ms, 'ms')}"
+
+
 def ms_beside_budget(value_ms: float | None, budget_ms: float | None) -> str:
     """Milliseconds printed beside a budget or in a budget verdict: 3 significant digits, at least the budget's
     own precision, and more while the value would print equal to a budget it differs from, so a value and the
