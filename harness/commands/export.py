@@ -29,8 +29,8 @@ def add_parser(sub) -> None:
                                    "et-v3: ExecuTorch's v3 benchmark records (JSON), to join existing dashboards.")
     p.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
     p.add_argument("--format", choices=["csv", "parquet", "et-v3"],
-                   help="csv (default, or what -o's .csv / .parquet suffix says), parquet, or et-v3 (ExecuTorch "
-                        "benchmark records; --what samples only)")
+                   help="csv (default), parquet, or et-v3 (ExecuTorch benchmark records; --what samples only); "
+                        "without it, -o's .csv / .parquet suffix says, and any other -o name is refused")
     p.add_argument("--what", choices=list(WHAT), default="samples",
                    help="csv / parquet: samples (default: every latency sample), operators (every profiled "
                         "operator), cells (one summary row per cell, as the report shows it) or transcripts "
