@@ -14,15 +14,19 @@ import signal
 import sqlite3
 import sys
 
-from harness import __version__
-from harness.commands import (calibrate, compare, completion, corpus, devices, export, lab, migrate, nightly, parse,
-                              report, run, runs, schema, sim, site, validate, wer, zoo)
-from harness.commands.common import RAW, fill_project_defaults
-from harness.commands.faults import fault
-from harness.commands.measuring import interrupted_next as _interrupted_next  # noqa: F401  (tests use this name)
-from harness.errors import EXIT_USER_ERROR, UserError
-from harness.outfile import OutputError
-from harness.termsafe import term_safe
+try:  # Ctrl-C while the libraries load (the first ~0.2 s): one line and 130, as later on, not an import traceback
+    from harness import __version__
+    from harness.commands import (calibrate, compare, completion, corpus, devices, export, lab, migrate, nightly,
+                                  parse, report, run, runs, schema, sim, site, validate, wer, zoo)
+    from harness.commands.common import RAW, fill_project_defaults
+    from harness.commands.faults import fault
+    from harness.commands.measuring import interrupted_next as _interrupted_next  # noqa: F401  (tests use this name)
+    from harness.errors import EXIT_USER_ERROR, UserError
+    from harness.outfile import OutputError
+    from harness.termsafe import term_safe
+except KeyboardInterrupt:
+    print("\ninterrupted.", file=sys.stderr)
+    raise SystemExit(128 + signal.SIGINT) from None
 
 DESCRIPTION = """\
 Measure on-device speech and language model builds (ExecuTorch .pte, ONNX) and keep
@@ -90,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command runs (loading, parsing); commands handle their own
+        print("\ninterrupted.", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _main(argv: list[str] | None) -> int:
     from harness.library_log import library_output_to_log, log_path, quiet_progress_bars
     from harness.stdio import hold_standard_descriptors, name_stdout_errors
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -321,3 +322,30 @@ def test_devices_exits_1_naming_each_device_that_did_not_answer(tmp_path, capsys
     assert "1 device of 2 did not answer: pixel" in err, err
     only_host = write(tmp_path / "host.yaml", "devices:\n  - {id: host, platform: host}\n")
     assert cli_main(["devices", "--inventory", str(only_host)]) == 0
+
+
+def test_ctrl_c_while_the_libraries_load_prints_one_line_and_exits_130(tmp_path):
+    """SIGINT in the first ~0.2 s of any command (while harness.cli imports its libraries) printed a
+    KeyboardInterrupt traceback from the import and died by the signal (-2).  The signal is sent as soon as
+    pydantic's compiled core is mapped, i.e. in the middle of the imports; catches the unguarded import."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import REPO
+
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "runs", "--db", str(tmp_path / "h.db")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if "pydantic_core" in (Path(f"/proc/{proc.pid}/maps").read_text()):
+                break
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    assert "Traceback" not in stderr and stderr.strip() == "interrupted.", stderr

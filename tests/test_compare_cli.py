@@ -298,3 +298,37 @@ def test_a_run_compared_with_itself_or_with_another_plans_run_says_so(synthetic_
         con.execute("UPDATE runs SET plan_name='other' WHERE run_id='synthetic-0001'")
     two = cli_in_process("compare", "synthetic-0000", "synthetic-0001", "--db", str(db))
     assert "plan 'other'" in two.stdout + two.stderr, two.stdout + two.stderr
+
+
+def test_a_side_without_a_profile_gets_one_line_saying_why_there_is_no_operator_comparison(tmp_path):
+    """Run A profiled, run B measured with profile_runs: 0.  Before, compare said nothing about operators at all: a
+    reader looking for the operators behind a change found no word why there were none."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from harness.devices.base import DeviceFacts
+    from harness.nightly.synthetic import SyntheticBuild
+    from harness.profile.records import OperatorTime, Profile
+    from harness.run.cell import CellResult
+    from harness.runners.base import Measurement
+    from harness.store import Store
+    from tests.test_export_tables import _spec
+
+    db = tmp_path / "h.db"
+    build = SyntheticBuild("e" * 64, "silero", "vad", "fp32")
+    with Store(db, durable=False) as store:
+        store.record_artifact(build)
+        for run_id, profile_runs in (("run-a", 1), ("run-b", 0)):
+            store.create_run("cli", Path("t.yaml"), "0" * 64, {}, {"profile_runs": profile_runs, "runs": 1},
+                             run_id=run_id, plan_text="t")
+            store.record_device(run_id, DeviceFacts("phone-1", "android", True, {}), {})
+            spec = _spec(build, runs=1)
+            store.record_run(run_id, spec, 0, CellResult(spec.key, "ok", started_at="t", finished_at="t",
+                                                         measurement=Measurement(samples_ms=[10.0, 11.0, 12.0])))
+            if profile_runs:
+                profile = Profile(iterations=2, operators=[OperatorTime("gemm", "XNNPACK", 2, 2.0, 1.0)])
+                store.record_profiles(run_id, spec.key, SimpleNamespace(profiles=[profile], log=""))
+            store.set_run_status(run_id, "complete")
+    proc = cli_in_process("compare", "run-a", "run-b", "--db", str(db))
+    notes = [line for line in proc.stderr.splitlines() if "operator comparison" in line]
+    assert notes == ["note: no operator comparison: run B (run-b) was not profiled (profile_runs: 0)."], proc.stderr

@@ -59,9 +59,28 @@ def test_the_format_follows_the_outputs_suffix(db, tmp_path, monkeypatch, capsys
     assert json.loads(capsys.readouterr().out)["format"] == "parquet"
     assert (tmp_path / "x.parquet").read_bytes()[:4] == b"PAR1"  # Parquet's magic number
     assert len(pd.read_parquet(tmp_path / "x.parquet")) == 4
-    # No suffix that names a format: CSV, as before.
-    assert main(["export", RUN_ID, "--db", str(db), "-o", "x.txt"]) == 0
+    # No suffix that names a format: CSV when --format says so.
+    assert main(["export", RUN_ID, "--db", str(db), "-o", "x.txt", "--format", "csv"]) == 0
     assert len(pd.read_csv(tmp_path / "x.txt")) == 4
+
+
+@pytest.mark.parametrize("name", ["z.json", "noext"])
+def test_an_output_whose_suffix_names_no_table_format_is_refused_without_format(db, tmp_path, monkeypatch, capsys,
+                                                                                 name):
+    # Catches: -o z.json / -o noext silently writing CSV under a name that says otherwise (or nothing).
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", RUN_ID, "--db", str(db), "-o", name]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "--format" in err and ".csv" in err and ".parquet" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_transcripts_export_says_the_run_has_no_transcription_cells(db, tmp_path, monkeypatch, capsys):
+    # Catches: "0 transcripts written" and a header-only file with no word why (the run measured latency only).
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", RUN_ID, "--db", str(db), "--what", "transcripts"]) == 0
+    err = capsys.readouterr().err
+    assert "0 transcripts written" in err and "note: " in err and "no transcription cells" in err
 
 
 def test_an_empty_operators_export_says_profiling_was_off(db, tmp_path, monkeypatch, capsys):

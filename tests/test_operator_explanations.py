@@ -32,7 +32,7 @@ def _held_up(ms: float, slow_ms: float) -> list[float]:
 def _view(profile: Profile, p50_ms: float | None = None, backend: str = "xnnpack"):
     from harness.report.model import CellView
 
-    cell = SimpleNamespace(profiles=[profile], artifact={"backend": backend})
+    cell = SimpleNamespace(profiles=[profile], artifact={"backend": backend}, log="")
     return CellView(cell=cell, summary=SimpleNamespace(p50_ms=p50_ms) if p50_ms is not None else None)
 
 
@@ -55,7 +55,8 @@ def test_the_operator_one_slow_call_held_up_is_not_named_for_a_change():
     diff = operator_diff(before, tonight)
     assert diff.change_ms == pytest.approx(0.2) and [c.name for c in diff.top] == ["layer2"]
     assert "layer3" not in diff.reading()
-    assert diff.reading() == "top operator explains 100% of the +0.2 ms profiled change: layer2 (+0.2 ms)"
+    assert diff.reading() == ("top operator explains 100% of the +0.2 ms sum of the operators' median changes: "
+                              "layer2 (+0.2 ms)")
 
 
 def test_a_profiled_change_that_disagrees_with_the_measured_one_is_not_put_on_operators():
@@ -90,8 +91,25 @@ def test_the_operators_named_may_carry_a_little_over_the_change_within_the_profi
     assert [c.name for c in diff.top] == ["layer2_b", "layer2"]
     assert diff.explained_share == pytest.approx(0.301 / 0.295)
     assert diff.others_ms == pytest.approx(-0.006)
-    assert diff.reading() == ("top 2 operators explain 102% of the +0.295 ms profiled change: layer2_b (+0.208 ms), "
-                              "layer2 (+0.093 ms); others -0.006 ms")
+    assert diff.reading() == ("top 2 operators explain 102% of the +0.295 ms sum of the operators' median changes: "
+                              "layer2_b (+0.208 ms), layer2 (+0.093 ms); others -0.006 ms")
+
+
+def test_movers_larger_than_the_change_are_named_beside_the_largest_movers_the_other_way():
+    from harness.profile.diff import operator_diff
+
+    # The tester's line: X +0.147 and Y +0.142 ms against a +0.037 ms change; A and B moved -0.13 ms each, C -0.002.
+    # Before, the line said only "(other operators moved the other way)", naming none of them.  Its figure is named
+    # as what it is (the sum of the operators' median changes), not "profiled change", which read as the difference
+    # of the two cards' profiled totals.
+    a = merged([_profile({"X": _steady(1.0), "Y": _steady(1.0), "A": _steady(1.0), "B": _steady(1.0),
+                          "C": _steady(1.0)})])
+    b = merged([_profile({"X": _steady(1.147), "Y": _steady(1.142), "A": _steady(0.87), "B": _steady(0.88),
+                          "C": _steady(0.998)})])
+    diff = operator_diff(a, b, top=2)
+    assert diff.change_ms == pytest.approx(0.289 - 0.252) and [c.name for c in diff.top] == ["X", "Y"]
+    assert diff.reading() == ("X (+0.147 ms), Y (+0.142 ms) moved more than the whole +0.037 ms sum of the "
+                              "operators' median changes; the other way: A (-0.13 ms), B (-0.12 ms)")
 
 
 def test_a_nightly_check_says_plainly_when_the_profile_does_not_explain_its_change():
@@ -121,6 +139,51 @@ def test_the_latency_tables_coverage_column_reads_its_share_and_its_fallback_as_
     assert _view(whole).coverage_column[0] == "XNNPACK 100%"
     unprofiled = _view(Profile(iterations=2))
     assert unprofiled.coverage_column == ("–", NOT_PROFILED) and "profile_runs" in NOT_PROFILED
+
+
+def test_a_crashed_profiling_run_is_flagged_on_the_cell_and_in_its_coverage_hover():
+    from harness.report.model import CellView, _verdict
+
+    # The profiling step's note, as the cell's log keeps it.  Before, only this collapsed log said so: the cell had
+    # no flag and its coverage "–" read the generic "no operator profile" text.
+    log = ("[run 1/3] warmed up\n[profiling] profiling run 1 of 2 crashed: the runner was killed by SIGSEGV "
+           "(exit -11); the other profiling run was skipped")
+    cell = SimpleNamespace(profiles=[], artifact={"backend": "xnnpack", "stage": "encoder", "inferred": []}, log=log,
+                           status="ok", runs_done=3, runs_planned=3, throttled=False)
+    view = CellView(cell=cell, summary=SimpleNamespace(p95_ms=1.0, p95_ci=None, warnings=[]))
+    _verdict(view, {})
+    reason = "the runner was killed by SIGSEGV (exit -11); the other profiling run was skipped"
+    assert view.flags == [f"profile failed: {reason}"]
+    assert view.coverage_column == ("–", f"profiling run failed: {reason}")
+    quiet = CellView(cell=SimpleNamespace(**{**vars(cell), "log": "[profiling] runtime: onnxruntime 1.20"}),
+                     summary=view.summary)
+    _verdict(quiet, {})
+    assert quiet.flags == [] and quiet.profiling_failure is None
+
+
+def test_a_cpu_builds_coverage_names_no_fallback_and_a_delegate_builds_names_its_own():
+    from harness.profile.coverage import ORT_CPU, coverage
+    from harness.profile.records import PORTABLE_CPU
+
+    # Before, an ort-cpu build's fallback read CPUExecutionProvider (its own backend), a portable build's "portable
+    # CPU": the cells export's coverage_fallback named a fallback from the CPU to itself.
+    on_cpu = Profile(iterations=2, operators=[OperatorTime("gemm", ORT_CPU, 2, 2.0, 1.0)])
+    assert coverage([on_cpu], "ort-cpu").fallback == ""
+    portable = Profile(iterations=2, operators=[OperatorTime("add", PORTABLE_CPU, 2, 2.0, 1.0)])
+    assert coverage([portable], "portable").fallback == ""
+    assert coverage([on_cpu], "ort-xnnpack").fallback == ORT_CPU
+    assert coverage([portable], "xnnpack").fallback == PORTABLE_CPU
+
+
+def test_a_latency_verdict_reads_the_p95_beside_its_budget_as_the_memory_verdict_reads_its_peak():
+    from harness.report.model import CellView
+
+    # Before, the latency table read "budget miss < 350 asr" while the memory verdict read "981 MB vs budget 100 MB".
+    view = CellView(cell=SimpleNamespace(), summary=SimpleNamespace(p95_ms=412.0), budget_ms=350.0)
+    assert view.p95_against_budget == "P95 412 ms vs budget 350 ms"
+    # A P95 that would print equal to the budget it misses gets the digits that tell them apart (the shared rule).
+    assert CellView(cell=SimpleNamespace(), summary=SimpleNamespace(p95_ms=350.4),
+                    budget_ms=350.0).p95_against_budget == "P95 350.4 ms vs budget 350 ms"
 
 
 def test_a_memory_verdict_reads_the_peak_beside_its_budget():

@@ -340,7 +340,8 @@ def test_a_heavier_layer_is_named_first_and_explains_its_share_of_the_change():
     assert [c.name for c in diff.top] == ["layer2", "layer1", "head"]
     assert diff.change_ms == pytest.approx(3.5)
     assert diff.explained_share == pytest.approx((3.0 + 0.2 + 0.15) / 3.5)
-    assert diff.reading() == ("top 3 operators explain 96% of the +3.5 ms profiled change: layer2 (+3 ms), "
+    assert diff.reading() == ("top 3 operators explain 96% of the +3.5 ms sum of the operators' median changes: "
+                              "layer2 (+3 ms), "
                               "layer1 (+0.2 ms), head (+0.15 ms); others +0.15 ms")
 
 
@@ -351,8 +352,8 @@ def test_an_operator_only_one_build_has_counts_whole_and_no_change_says_so():
     assert diff.change_ms == pytest.approx(-2.5) and [c.name for c in diff.top] == ["gemm"]
     # gemm alone moved -3 ms of a -2.5 ms change: before, "explain 120%"; now no share, and the added one is named.
     assert diff.explained_share is None and [c.name for c in diff.added] == ["dequant"]
-    assert diff.reading() == ("gemm (-3 ms) moved more than the whole -2.5 ms profiled change (other operators "
-                              "moved the other way); added: dequant (+0.5 ms)")
+    assert diff.reading() == ("gemm (-3 ms) moved more than the whole -2.5 ms sum of the operators' median "
+                              "changes (other operators moved the other way); added: dequant (+0.5 ms)")
     assert operator_diff([_op("gemm", 4.0)], [_op("gemm", 4.0)]).reading() == "no change in profiled time"
 
 
@@ -373,7 +374,8 @@ def test_the_int4_against_int8_row_names_the_operators_that_explain_the_change()
     data = SimpleNamespace(cells=[view("int8", 2.0, 3.0), view("int4", 5.0, 6.0)], comparisons=[])
     (pair,) = quant_pairs(data)
     # Before, the row had latency, WER and size only.
-    assert pair.operators.reading() == "top operator explains 100% of the +3 ms profiled change: layer (+3 ms)"
+    assert pair.operators.reading() == ("top operator explains 100% of the +3 ms sum of the operators' median changes: "
+                                       "layer (+3 ms)")
 
 
 @pytest.fixture(scope="module")

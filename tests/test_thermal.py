@@ -222,6 +222,16 @@ def test_a_cells_energy_says_when_its_median_leaves_runs_out():
     assert cell_energy([silent]).text == "energy not measured: no draw above idle"
 
 
+def test_a_cell_none_of_whose_runs_measured_energy_counts_0_of_the_runs_that_tried():
+    """The cells export read energy_runs 1 of energy_runs_tried 1 for a cell whose 2 runs both failed to measure:
+    the first run's record stood for the cell, with its own defaults."""
+    from harness.thermal.energy import RunEnergy, cell_energy
+
+    silent = RunEnergy(None, "inference", not_measured="no draw above idle")
+    cell = cell_energy([silent, silent])
+    assert (cell.runs, cell.runs_tried, cell.not_measured) == (0, 2, "no draw above idle")
+
+
 def test_a_cells_energy_never_mixes_a_whole_run_figure_into_its_measured_loop_median():
     """A run whose short loop held too few readings falls back to its whole run (load included): a median of the two
     spans would be neither.  The cell's figure is its measured-loop runs' median, and says it left one out."""

@@ -54,4 +54,20 @@ def run(args) -> int:
         sys.stdout.write(term_safe(text, keep_newlines=True) if args.format == "text" else text)
     if args.format != "text" or args.output:  # the text format's first line says the same
         print(result.headline() + (f"; written to {args.output}" if args.output else ""), file=sys.stderr)
+    unprofiled = [f"run {side} ({run_id}) {why}" for side, run_id in (("A", a), ("B", b))
+                  if (why := _unprofiled(args.db, run_id))]
+    if unprofiled:  # else a reader looks for the operators that explain a change, and finds no word why not
+        print(f"note: no operator comparison: {'; '.join(unprofiled)}.", file=sys.stderr)
     return 1 if result.slower else 0
+
+
+def _unprofiled(db: Path, run_id: str) -> str:
+    """Why a run has no operators to compare ("was not profiled (profile_runs: 0)"); "" when some cell has."""
+    from harness.store import Store
+
+    with Store(db, read_only=True) as store:
+        if any(cell.profiles for cell in store.cells(run_id)):
+            return ""
+        if store.run(run_id).settings.get("profile_runs") == 0:
+            return "was not profiled (profile_runs: 0)"
+    return "has no operator profile (a runner that cannot profile, or a profiling run that failed: see its report)"

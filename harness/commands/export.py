@@ -29,8 +29,8 @@ def add_parser(sub) -> None:
                                    "et-v3: ExecuTorch's v3 benchmark records (JSON), to join existing dashboards.")
     p.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
     p.add_argument("--format", choices=["csv", "parquet", "et-v3"],
-                   help="csv (default, or what -o's .csv / .parquet suffix says), parquet, or et-v3 (ExecuTorch "
-                        "benchmark records; --what samples only)")
+                   help="csv (default), parquet, or et-v3 (ExecuTorch benchmark records; --what samples only); "
+                        "without it, -o's .csv / .parquet suffix says, and any other -o name is refused")
     p.add_argument("--what", choices=list(WHAT), default="samples",
                    help="csv / parquet: samples (default: every latency sample), operators (every profiled "
                         "operator), cells (one summary row per cell, as the report shows it) or transcripts "
@@ -60,6 +60,16 @@ def export_format(given: str | None, output: Path | None, to_stdout: bool) -> st
     return given
 
 
+def _refuse_unnamed_format(given: str | None, output: Path) -> None:
+    """An -o whose suffix names no table format (z.json, noext) without --format: CSV would go under a name that
+    says otherwise, or nothing.  Checked after the output's place, so a folder or an unwritable path is named as
+    such first."""
+    if given is None and output.suffix.lower() not in SUFFIX_FORMATS:
+        raise UserError(f"-o {term_safe(str(output))} names no table format: its suffix is neither .csv nor .parquet.",
+                        path=output, fix=f"give --format (csv, parquet or et-v3), or name the file "
+                                         f"{term_safe(output.stem)}.csv or {term_safe(output.stem)}.parquet.")
+
+
 def _refuse_stdout(fmt: str, as_json: bool) -> None:
     """-o - writes CSV text to stdout; a binary Parquet file or JSON records there would garble a terminal or mix
     with --json's own output."""
@@ -81,6 +91,8 @@ def run(args) -> int:
                         fix=f"harness export {args.run_id} --what {args.what} --format csv (or parquet).")
     if not to_stdout:
         output_place(args.output, folder=False)
+        if args.output is not None:
+            _refuse_unnamed_format(args.format, args.output)
     run_id = resolve_run_id(args.db, args.run_id, read_only=True)
     if fmt == "et-v3":
         from harness.report.et_v3 import write_et_v3
@@ -98,6 +110,8 @@ def run(args) -> int:
         print(f"{rows} {what} written to {'stdout' if to_stdout else out}", file=sys.stderr)
     if args.what == "operators" and not rows:
         print(f"note: {_why_no_operators(args.db, run_id)}", file=sys.stderr)
+    if args.what == "transcripts" and not rows:
+        print(f"note: {_why_no_transcripts(args.db, run_id)}", file=sys.stderr)
     return 0
 
 
@@ -112,6 +126,19 @@ def _why_no_operators(db: Path, run_id: str) -> str:
                 "profile_runs in the plan (1 by default) to profile each cell after its measured runs.")
     return (f"no cell of run {run_id} has an operator profile; each cell's log in the report says why (a runner "
             "that cannot profile, or a profiling run that failed).")
+
+
+def _why_no_transcripts(db: Path, run_id: str) -> str:
+    """Why a transcripts export is empty: the run has no transcription cell, or none of them stored an utterance."""
+    from harness.store import Store
+
+    with Store(db, read_only=True) as store:
+        transcribing = [cell for cell in store.cells(run_id) if cell.task == "transcribe"]
+    if not transcribing:
+        return (f"run {run_id} has no transcription cells (the plan's accuracy: chains), so it has no "
+                "transcripts; --what samples or cells export its latency cells.")
+    return (f"no transcription cell of run {run_id} stored an utterance; each cell's log in the report says why "
+            "(a chain that failed before its first utterance).")
 
 
 def _report_table(what: str):

@@ -21,7 +21,8 @@ INTENDED = {"portable": PORTABLE_CPU, "xnnpack": "XNNPACK", "qnn": "QNN HTP", "c
 @dataclass(frozen=True)
 class Coverage:
     intended: str  # the backend the build was made for, as its profiler names it
-    fallback: str  # where what the delegate did not take runs: ExecuTorch's portable kernels or ORT's CPU EP
+    fallback: str  # where what the delegate did not take runs: ExecuTorch's portable kernels or ORT's CPU EP;
+    # "" for a build made for the CPU itself (ort-cpu, portable): nothing falls back from it
     operator_share: float  # of profiled operators (a delegate call counts as one) that ran on ``intended``
     time_share: float  # of the profiled time per inference (operators' medians) that ran on ``intended``
     fallback_time_share: float  # of that time on ``fallback`` (0 when the build was made for the CPU itself)
@@ -58,7 +59,7 @@ def coverage(profiles: list[Profile], build_backend: str) -> Coverage | None:
     def time_on(backend: str) -> float:
         return sum(r.median_per_inference_ms for r in operators if ran_on(r, backend)) / total_ms if total_ms else 0.0
 
-    return Coverage(intended=intended, fallback=fallback,
+    return Coverage(intended=intended, fallback="" if fallback == intended else fallback,
                     operator_share=sum(ran_on(r, intended) for r in operators) / len(operators),
                     time_share=time_on(intended),
                     fallback_time_share=0.0 if fallback == intended else time_on(fallback))
@@ -66,4 +67,4 @@ def coverage(profiles: list[Profile], build_backend: str) -> Coverage | None:
 
 def on_fallback(operators: list[CellOperator], cover: Coverage) -> list[CellOperator]:
     """The operators that ran on the fallback, slowest first (what a flagged cell's reader looks at first)."""
-    return [r for r in operators if r.backend == cover.fallback and cover.fallback != cover.intended]
+    return [r for r in operators if cover.fallback and r.backend == cover.fallback]

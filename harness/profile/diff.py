@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.profile.records import CellOperator, shown_name, top_level
 from harness.words import counted
 
 TOP_OPERATORS = 3  # "the top 3 operators explain X% of the change"
+# What an explanation's change is, named in its line: each operator's median per inference moved, summed.  It is not
+# the difference of the two cards' profiled totals (each the median of the inferences' summed time): a median of sums
+# is not a sum of medians, so the two differ a little, and the line says which one it means.
+CHANGE = "sum of the operators' median changes"
 LISTED_APART = 3  # added and removed operators named in the reading, largest first
 
 # What a quantizer, an exporter or ORT's graph optimizer adds to a node's name, taken off (repeatedly) to pair it.
@@ -97,18 +101,21 @@ class OperatorDiff:
     measured_change_ms: float | None = None  # the cells' measured P50 change, when known
     others_ms: float = 0.0  # what the paired operators not named moved together
     refused: str = ""  # why a profiled change beyond noise does not explain the measured one (:func:`disagreement`)
+    against: list[OperatorChange] = field(default_factory=list)  # when the largest movers exceed the change: the
+    # paired operators that moved the other way, largest first
 
     def reading(self) -> str:
-        """One line: "top 2 operators explain 102% of the +0.295 ms profiled change: X (+0.208 ms), Y (+0.093 ms);
-        others -0.006 ms; added: ..."."""
+        """One line: "top 2 operators explain 102% of the +0.295 ms sum of the operators' median changes: X
+        (+0.208 ms), Y (+0.093 ms); others -0.006 ms; added: ..."."""
         apart = "".join(f"; {word}: " + _listed(group[:LISTED_APART])
                         for word, group in (("added", self.added), ("removed", self.removed)) if group)
         if self.refused:
             return (f"the profiling runs do not explain the measured {self.measured_change_ms:+.3g} ms P50 change: their "
                     f"operators moved {self.change_ms:+.3g} ms ({self.refused}){apart}")
         if self.explained_share is None and self.top:  # the largest alone moved more than the change and the noise
-            return (f"{_listed(self.top)} moved more than the whole {self.change_ms:+.3g} ms profiled change (other "
-                    f"operators moved the other way){apart}")
+            back = (f"; the other way: {_listed(self.against)}" if self.against
+                    else " (other operators moved the other way)")
+            return f"{_listed(self.top)} moved more than the whole {self.change_ms:+.3g} ms {CHANGE}{back}{apart}"
         if self.change_ms == 0 and not apart:
             return "no change in profiled time"
         if self.explained_share is None or not self.top:
@@ -116,7 +123,7 @@ class OperatorDiff:
             return f"the operators do not explain this change ({self.change_ms:+.3g} ms profiled{spread}){apart}"
         who = f"top {counted(len(self.top), 'operator')} explain" if len(self.top) > 1 else "top operator explains"
         others = f"; others {self.others_ms:+.3g} ms" if self.others_ms else ""
-        return (f"{who} {self.explained_share:.0%} of the {self.change_ms:+.3g} ms profiled change: "
+        return (f"{who} {self.explained_share:.0%} of the {self.change_ms:+.3g} ms {CHANGE}: "
                 f"{_listed(self.top)}{others}{apart}")
 
 
@@ -145,8 +152,10 @@ def operator_diff(a: list[CellOperator], b: list[CellOperator], top: int = TOP_O
         if len(leading) == top or abs(sum(c.delta_ms for c in leading) + change.delta_ms) > abs(change_ms) + noise_ms:
             break
         leading.append(change)
-    if not leading:  # the largest mover alone is more than the change: named, without a share
-        return OperatorDiff(change_ms, moving[:top], None, added, removed, noise_ms, measured_change_ms)
+    if not leading:  # the largest mover alone is more than the change: named, without a share, beside what moved back
+        against = sorted((c for c in paired if c.delta_ms * direction < 0), key=lambda c: -abs(c.delta_ms))
+        return OperatorDiff(change_ms, moving[:top], None, added, removed, noise_ms, measured_change_ms,
+                            against=against[:top])
     named = {id(c) for c in leading}
     others_ms = sum(c.delta_ms for c in paired if id(c) not in named)
     return OperatorDiff(change_ms, leading, sum(c.delta_ms for c in leading) / change_ms, added, removed, noise_ms,

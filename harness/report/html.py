@@ -14,7 +14,7 @@ from harness.followup import DEFAULT_DB, command_of, db_option, resume_command
 from harness.profile.records import shown_name
 from harness.report import plots
 from harness.report.model import PROFILED_TOTAL_MEANING, ReportData, build_report_data, op_ms
-from harness.report.verdict import Check, budget_text, ms_beside_budget, row_summary
+from harness.report.verdict import Check, budget_text, ms_beside_budget, p95_against_budget, row_summary
 from harness.words import counted
 from harness.outfile import write_text
 from harness.store import Store
@@ -55,6 +55,7 @@ def environment() -> Environment:
     env.filters["term_safe"] = term_safe
     env.filters["budget"] = budget_text  # a budget and the P95 beside it: harness.report.verdict
     env.filters["ms_vs"] = ms_beside_budget
+    env.filters["p95_vs"] = p95_against_budget
     env.globals["profiled_total_meaning"] = PROFILED_TOTAL_MEANING
     from harness.stats.quantile import fewest_draws
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -11,7 +12,8 @@ from harness.plan.budgets import budget_for
 from harness.profile import CellOperator, merged
 from harness.profile.records import NESTING, profiled_total_ms, top_level
 from harness.profile.coverage import Coverage, coverage
-from harness.report.verdict import Headline, Tile, budget_status, headline, report_checks, tiles
+from harness.report.verdict import (Headline, Tile, budget_status, headline, p95_against_budget, report_checks,
+                                    tiles)
 from harness.run.engine import AA_SUFFIX, REF_SUFFIX
 from harness.stats import Interval, LatencySummary, per_utterance_p50, per_utterance_p95, percentile, summarize
 from harness.store import CellRecord, RunRecord, Store
@@ -26,6 +28,9 @@ FIGURES = [("total_ms_median", "generation (median) ms"), ("prefill_tokens_per_s
            ("compute_units", "compute units"), ("app_version", "app"), ("product_type", "device"),
            ("os_version", "iOS")]
 TOP_OPERATORS_SHOWN = 5  # per cell: a short table; the store keeps every operator
+# A cell's log keeps its profiling step's notes as "[profiling] profiling run 1 of 2 crashed: <reason>" (the run's
+# profiling step writes them; the report is the only place a reader sees that the profile is missing for a reason).
+_PROFILING_FAILED = re.compile(r"^\[profiling\] profiling run \d+ of \d+ (?:failed|timeout|crashed): (.+)$", re.M)
 NOT_PROFILED = ("no operator profile for this cell: it had no profiling run (plan key profile_runs, 0 turns it "
                 "off), its runner has no operator profiler, or it failed")
 # Beside "profiled total X ms vs cell P50 Y ms": what the first figure is, and why the two differ either way.
@@ -73,12 +78,25 @@ class CellView:
         return f"profiled total {op_ms(total_ms)} ms vs cell P50 {op_ms(self.summary.p50_ms)} ms"
 
     @property
+    def p95_against_budget(self) -> str:
+        """"P95 412 ms vs budget 350 ms" beside the latency verdict, as the memory verdict reads its peak."""
+        p95_ms = self.summary.p95_ms if self.summary is not None else None
+        return p95_against_budget(p95_ms, self.budget_ms)
+
+    @property
+    def profiling_failure(self) -> str | None:
+        """Why the cell's profiling failed ("killed by SIGSEGV (exit -11)"), from its log; None when it did not."""
+        failed = _PROFILING_FAILED.search(self.cell.log or "")
+        return failed.group(1) if failed else None
+
+    @property
     def coverage_column(self) -> tuple[str, str]:
         """(text, title) of the latency table's coverage column: "XNNPACK 38%", and "CPU fallback 62%" as text when
         the cell is flagged (a hover alone is lost in print); "–" with why when the cell has no operator profile."""
         cover = self.coverage
         if cover is None:
-            return "–", NOT_PROFILED
+            failure = self.profiling_failure
+            return "–", (f"profiling run failed: {failure}" if failure else NOT_PROFILED)
         text = f"{cover.intended} {cover.time_share:.0%}"
         if cover.flagged:
             text += f" ⚑ CPU fallback {cover.fallback_time_share:.0%}"
@@ -252,6 +270,8 @@ def _verdict(view: CellView, budgets: dict[str, float | None]) -> None:
         view.flags.append("thermally throttled during measurement")
     if cell.artifact["inferred"]:
         view.flags.append("inferred: " + ", ".join(cell.artifact["inferred"]))
+    if view.profiling_failure:
+        view.flags.append(f"profile failed: {view.profiling_failure}")
     if view.coverage is not None and view.coverage.flagged:
         view.flags.append(view.coverage.flag())
 

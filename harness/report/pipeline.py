@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.report.model import _PRECISION, ChainView
-from harness.report.verdict import budget_status, budget_text, memory_status, ms_beside_budget
+from harness.report.verdict import against_budget, budget_status, memory_status
 from harness.stats import Interval, per_utterance_p50, per_utterance_p95
 from harness.stats.quantile import quantile_interval
 
@@ -63,8 +63,7 @@ class PipelineView:
     def memory_against_budget(self) -> str:
         """"982 MB vs budget 100 MB" beside the memory verdict, as a latency verdict shows its P95 beside its budget
         (a verdict beside "< 100 MB" alone read as if the peak were under it)."""
-        peak = ms_beside_budget(self.peak_rss_mb, self.memory_budget_mb)
-        return f"{peak} MB vs budget {budget_text(self.memory_budget_mb)} MB"
+        return against_budget(self.peak_rss_mb, self.memory_budget_mb, "MB")
 
 
 @dataclass

@@ -128,6 +128,17 @@ def budget_text(budget_ms: float) -> str:
     return f"{budget_ms:g}"
 
 
+def against_budget(value: float | None, budget: float, unit: str) -> str:
+    """A verdict's figure beside its budget, as every verdict cell reads it: "412 ms vs budget 350 ms", "981 MB vs
+    budget 100 MB" (a verdict beside "< 350" alone read as if the figure were under it)."""
+    return f"{ms_beside_budget(value, budget)} {unit} vs budget {budget_text(budget)} {unit}"
+
+
+def p95_against_budget(p95_ms: float | None, budget_ms: float) -> str:
+    """"P95 412 ms vs budget 350 ms": every latency verdict cell (builds, chains, pipelines)."""
+    return f"P95 {against_budget(p95_ms, budget_ms, 'ms')}"
+
+
 def ms_beside_budget(value_ms: float | None, budget_ms: float | None) -> str:
     """Milliseconds printed beside a budget or in a budget verdict: 3 significant digits, at least the budget's
     own precision, and more while the value would print equal to a budget it differs from, so a value and the

@@ -32,7 +32,7 @@ started, times a duration, divided by what was computed in it.  Two spans are po
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from harness.thermal.reading import ThermalSample
 from harness.words import counted
@@ -199,12 +199,12 @@ def _loop_readings(power: list[ThermalSample], work: RunWork, ended_s: float) ->
 
 def cell_energy(runs: list[RunEnergy]) -> RunEnergy | None:
     """A cell's energy: the median of its measured runs, of those measured over their loop when any was (a median
-    never mixes the two spans); when none was measured, why the first was not."""
+    never mixes the two spans); when none was measured, why the first was not (0 of the runs that tried)."""
     if not runs:
         return None
     measured = [r for r in runs if r.mj_per_unit is not None]
-    if not measured:
-        return runs[0]
+    if not measured:  # the first's why, counted as what it is: none of the runs that tried measured
+        return replace(runs[0], runs=0, runs_tried=len(runs))
     measured = [r for r in measured if r.measured_loop] or measured
     median = lambda key: statistics.median(getattr(r, key) for r in measured)  # noqa: E731
     return RunEnergy(median("mj_per_unit"), measured[0].unit, idle_mw=median("idle_mw"),

@@ -2285,6 +2285,17 @@ def _(root):
         assert not (root / name).exists(), f"{name} was written"
 
 
+@case("input", "export -o z.json / -o noext without --format (CSV under a name that says otherwise, or nothing)")
+def _(root):
+    # Catches: the suffix that names no table format silently taken for CSV.
+    db = stored_db(root)
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
+    for name in ("z.json", "noext"):
+        proc = cli("export", run_id, "--db", "h.db", "-o", name, cwd=root)
+        expect_user_error(proc, name, "--format", ".parquet")
+        assert not (root / name).exists(), f"{name} was written"
+
+
 # -- outputs and the store never destroy what was there ------------------------------------------------------
 
 @case("fault", "export, report and nightly -o onto a full disk (cut the previous file, blamed the database)")
