@@ -1115,6 +1115,31 @@ def test_adb_push_writes_only_where_the_phones_shell_user_may(tmp_path, adb_serv
     assert (server.phone.root / "data" / "local" / "tmp" / "ok.txt").read_text() == "pushed\n"
 
 
+def test_adb_push_through_a_link_the_phone_made_stays_in_the_phone(tmp_path, adb_server, phones):
+    """`adb shell ln -s ../../../host-tools l8` then `adb push evil /data/local/tmp/l8/executor_runner` overwrote
+    the simulator's own file (the link was followed on the machine), and a link to ../../.. let a push write into
+    the phone's read-only /system.  The link is now read inside the phone, as its kernel reads it; a push that
+    lands outside /data/local/tmp fails as adbd does."""
+    server, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    host_file = write(server.phone.root / "host-tools" / "executor_runner", "the simulator's own\n")
+    (server.phone.root / "system" / "bin").mkdir(parents=True, exist_ok=True)
+    source = write(tmp_path / "evil", "evil\n")
+    made = subprocess.run([*adb, "shell", "cd /data/local/tmp && ln -s ../../../host-tools l8 && ln -s ../../.. l5 "
+                                          "&& mkdir -p in && ln -s in l2"], capture_output=True, timeout=60)
+    assert made.returncode == 0, made
+    for target in ("/data/local/tmp/l8/executor_runner", "/data/local/tmp/l5/system/bin/x"):
+        pushed = subprocess.run([*adb, "push", str(source), target], capture_output=True, text=True, timeout=60)
+        said = pushed.stdout + pushed.stderr
+        assert pushed.returncode == 1 and "Read-only file system" in said, (target, pushed)
+    assert host_file.read_text() == "the simulator's own\n"
+    assert not (server.phone.root / "system" / "bin" / "x").exists()
+    # A link that stays inside the writable folder is followed, as on a phone.
+    pushed = subprocess.run([*adb, "push", str(source), "/data/local/tmp/l2/f"], capture_output=True, timeout=60)
+    assert pushed.returncode == 0, pushed
+    assert (server.phone.root / "data" / "local" / "tmp" / "in" / "f").read_text() == "evil\n"
+
+
 def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_server, phones, model_dir,
                                                                    monkeypatch):
     """`iterations: 200000` failed with "returned 196356 measured iterations; the plan asked for 200000" and no
