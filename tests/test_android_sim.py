@@ -772,6 +772,29 @@ def test_a_phone_another_controller_holds_is_busy_not_unreachable(tmp_path, adb_
     assert "device holder" in cell.reason and "--resume measures these cells" in cell.reason, cell.reason
 
 
+def test_a_lock_without_a_readable_expiry_says_so_and_how_to_remove_it(tmp_path, adb_server, phones):
+    """An empty lock folder, or one whose expiry is garbage (what a controller SIGKILLed between its mkdir and
+    its writes leaves), was told as "expires in 0 min unless it keeps working" for ever, and never taken over.
+    The refusal now says it has no readable expiry and how to remove it; the harness still never removes a lock
+    without its token."""
+    from harness.devices.android import LOCK
+
+    server, serial = phones()
+    lock = server.phone.root / LOCK.lstrip("/")
+    for expires in (None, "soon\n", "12 34\n"):
+        lock.mkdir(parents=True, exist_ok=True)
+        if expires is not None:
+            (lock / "expires").write_text(expires)
+        device = _controller(adb_server, serial, "second")
+        try:
+            taken, why = device.prepare()
+        finally:
+            device.close()
+        assert not taken and "expires in" not in why, (expires, why)
+        assert "has no readable expiry" in why and f"adb -s {serial} shell rm -r {LOCK}" in why, (expires, why)
+        assert lock.is_dir()
+
+
 def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_path, adb_server, phones):
     """A controller killed with SIGKILL never releases the lock: past its expiry the next controller takes it over
     (before, nothing expired and the phone was refused for good).  A holder that comes back after that finds its
