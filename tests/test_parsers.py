@@ -768,3 +768,15 @@ def test_an_ort_qnn_cell_reads_only_its_own_processes_logcat_and_leaves_the_phon
     assert result.argv == argv and "harness-runner-pid" not in result.stderr
     assert ["logcat", "-c"] not in phone.asked
     assert any(a[0] == "logcat" and "--pid=777" in a for a in phone.asked)
+
+
+def test_an_ort_phone_cell_says_its_warm_up_was_the_tools_own_single_inference(monkeypatch):
+    """The cell stored the plan's warmup_iterations (5) with nothing saying onnxruntime_perf_test ran only its own
+    one warm-up inference (performance_runner.cc): the code as it was noted only the summary."""
+    from harness.runners.base import RunSettings
+
+    monkeypatch.setattr(onnxruntime_perf_test, "_run_tool",
+                        lambda *a, **k: _perf_test_result(0, "P50 Latency: 0.002 s\nP95 Latency: 0.003 s\n"))
+    measured = onnxruntime_perf_test.measure(None, "/m.onnx", None, RunSettings(5, 20, 60.0))
+    (note,) = [n for n in measured.notes if n.startswith("warm-up:")]
+    assert "single inference" in note and "warmup_iterations (5)" in note, measured.notes

@@ -322,12 +322,21 @@ def _run_tool(device, model_path: str, artifact, settings: RunSettings, profile_
     return tool.run(device, argv, settings.timeout_s)
 
 
+def warm_up_note(planned: int) -> str:
+    """What the cell's warm-up was: PerformanceRunner::Run (performance_runner.cc) runs one inference with
+    RunOneIteration(true /*isWarmup*/) before the timed ones, and no option of the tool (command_args_parser.cc)
+    sets how many: the plan's warmup_iterations, stored with the cell, did not reach it."""
+    return (f"warm-up: onnxruntime_perf_test's own single inference before the timed ones, not the plan's "
+            f"warmup_iterations ({planned}): the tool has no option for more")
+
+
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
     result = _run_tool(device, model_path, artifact, settings)
     try:
-        return with_kernel_peak(parse(result.stdout), result)
+        measured = with_kernel_peak(parse(result.stdout), result)
     except ValueError as exc:
         raise RunnerFailure("failed", f"could not read onnxruntime_perf_test's summary ({exc})", result.log()) from None
+    return dataclasses.replace(measured, notes=[*measured.notes, warm_up_note(settings.warmup_iterations)])
 
 
 # ``-p PREFIX`` (command_args_parser.cc: "Specifies the profile name to enable profiling and dump the profile data
