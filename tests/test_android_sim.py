@@ -1216,3 +1216,16 @@ def test_adb_pull_and_stat_read_only_the_phones_own_files(tmp_path, adb_server, 
     clock = sync.read_text("/sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq")
     assert clock == subprocess.run([*adb, "shell", "cat /sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq"],
                                    capture_output=True, text=True, timeout=60).stdout
+
+
+@pytest.mark.parametrize("charging", [False, True])
+def test_the_simulated_dumpsys_battery_agrees_with_the_battery_files(tmp_path, charging):
+    """`dumpsys battery` said USB powered, status 2 (charging) while the phone's battery files said Discharging:
+    both now tell the one battery state (BatteryManager: 2 charging, 3 discharging)."""
+    from harness.sim.phone import Phone
+    from harness.sim.vendor import _battery
+
+    phone = Phone(root=tmp_path / "phone", charging=charging)
+    said = dict(line.strip().split(": ", 1) for line in _battery(phone).splitlines()[1:])
+    assert (phone.battery()[0] == "Charging") == charging
+    assert said["status"] == ("2" if charging else "3") and said["USB powered"] == str(charging).lower(), said
