@@ -566,6 +566,22 @@ def test_a_phone_off_when_the_night_starts_is_lost_and_resumed_once_it_is_back(t
     assert resumed.run_id == outcome.run_id and again.status == "ok", (again.status, again.reason)
 
 
+def test_the_runs_summary_says_a_phone_that_never_answered_never_answered(tmp_path, adb_server, model_dir, capsys):
+    """A serial that never answered was summed up as "1 cell(s) lost their device mid-run": the summary now
+    words it from what happened (busy phones and devices lost mid-run have their own lines)."""
+    from harness.cli import main
+    from harness.sim.adb_server import free_port
+
+    _inventory(tmp_path, f"127.0.0.1:{free_port()}", adb_server.port)  # nothing there, ever
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
+    write(tmp_path / "plan.yaml", "name: phone\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n"
+                                  "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n")
+    assert main(["run", str(tmp_path / "plan.yaml"), "--db", str(tmp_path / "r.db"), "-q"]) == 1
+    said = capsys.readouterr().err
+    assert "1 cell not measured: their device never answered: check its serial and adb" in said, said
+    assert "mid-run" not in said and "--resume" in said, said
+
+
 def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_path):
     """A simulator started under nohup handed its ignored SIGHUP to every shell, so the harness's trap never fired
     and a runner measured on after its controller died (an outside tester).  adbd's shells start at the defaults."""
@@ -1229,3 +1245,18 @@ def test_the_simulated_dumpsys_battery_agrees_with_the_battery_files(tmp_path, c
     said = dict(line.strip().split(": ", 1) for line in _battery(phone).splitlines()[1:])
     assert (phone.battery()[0] == "Charging") == charging
     assert said["status"] == ("2" if charging else "3") and said["USB powered"] == str(charging).lower(), said
+
+
+def test_lost_cells_are_counted_by_what_happened_to_their_device():
+    """The run's summary called every lost cell "lost their device mid-run", a busy phone's and a never
+    reachable serial's too; each device's lost cells are now told by their cause."""
+    from types import SimpleNamespace as Cell
+
+    from harness.run.workers import lost_by_cause
+
+    cells = [Cell(device_id="held", status="lost", reason="phone busy: held by another controller (host a)")] * 2 + [
+        Cell(device_id="typo", status="lost", reason="device unreachable: adb cannot reach X"),
+        Cell(device_id="gone", status="ok", reason=""),
+        Cell(device_id="gone", status="lost", reason="the phone stopped answering"),
+        Cell(device_id="gone", status="lost", reason="device unreachable: adb cannot reach Y")]
+    assert lost_by_cause(cells) == {"busy": 2, "never answered": 1, "mid-run": 2}
