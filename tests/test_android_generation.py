@@ -327,6 +327,25 @@ def test_a_qnn_whisper_bundle_is_transcribed_with_its_qnn_libraries_pushed(
                       "libQnnHtpV75Stub.so", "libQnnSystem.so", "libqnn_executorch_backend.so"]
 
 
+def test_a_chain_with_a_qnn_part_carries_the_plans_htp_performance_mode(tmp_path, whisper_bundle):
+    """Only latency cells got the plan's htp_performance_mode: a chain's QNN parts always ran in burst, and a
+    change of the mode did not make the nights not comparable."""
+    from harness.inventory import load_inventory
+    from harness.plan import expand_plan, load_plan
+
+    _qnn_phone_inventory(tmp_path, "X", 5037, ["whisper_runner"], "qnn")
+    model = _qnn_bundle(whisper_bundle, tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", f"""
+        name: asr-qnn
+        inventory: devices.yaml
+        htp_performance_mode: balanced
+{bundle_accuracy(model, limit='1')}
+        """)
+    parsed, _, lines = load_plan(plan)
+    (cell,), _ = expand_plan(parsed, plan, lines, load_inventory(tmp_path / "devices.yaml"))
+    assert cell.chain is not None and cell.settings.htp_performance_mode == "balanced", cell.settings
+
+
 def _pipeline_plan(tmp_path, model, vad, llm) -> object:
     return write(tmp_path / "plan.yaml", f"""
         name: pipe

@@ -566,6 +566,22 @@ def test_a_phone_off_when_the_night_starts_is_lost_and_resumed_once_it_is_back(t
     assert resumed.run_id == outcome.run_id and again.status == "ok", (again.status, again.reason)
 
 
+def test_the_runs_summary_says_a_phone_that_never_answered_never_answered(tmp_path, adb_server, model_dir, capsys):
+    """A serial that never answered was summed up as "1 cell(s) lost their device mid-run": the summary now
+    words it from what happened (busy phones and devices lost mid-run have their own lines)."""
+    from harness.cli import main
+    from harness.sim.adb_server import free_port
+
+    _inventory(tmp_path, f"127.0.0.1:{free_port()}", adb_server.port)  # nothing there, ever
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
+    write(tmp_path / "plan.yaml", "name: phone\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n"
+                                  "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n")
+    assert main(["run", str(tmp_path / "plan.yaml"), "--db", str(tmp_path / "r.db"), "-q"]) == 1
+    said = capsys.readouterr().err
+    assert "1 cell not measured: their device never answered: check its serial and adb" in said, said
+    assert "mid-run" not in said and "--resume" in said, said
+
+
 def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_path):
     """A simulator started under nohup handed its ignored SIGHUP to every shell, so the harness's trap never fired
     and a runner measured on after its controller died (an outside tester).  adbd's shells start at the defaults."""
@@ -770,6 +786,29 @@ def test_a_phone_another_controller_holds_is_busy_not_unreachable(tmp_path, adb_
     assert cell.status == "lost", (cell.status, cell.reason)
     assert cell.reason.startswith("phone busy: held by another controller (host "), cell.reason
     assert "device holder" in cell.reason and "--resume measures these cells" in cell.reason, cell.reason
+
+
+def test_a_lock_without_a_readable_expiry_says_so_and_how_to_remove_it(tmp_path, adb_server, phones):
+    """An empty lock folder, or one whose expiry is garbage (what a controller SIGKILLed between its mkdir and
+    its writes leaves), was told as "expires in 0 min unless it keeps working" for ever, and never taken over.
+    The refusal now says it has no readable expiry and how to remove it; the harness still never removes a lock
+    without its token."""
+    from harness.devices.android import LOCK
+
+    server, serial = phones()
+    lock = server.phone.root / LOCK.lstrip("/")
+    for expires in (None, "soon\n", "12 34\n"):
+        lock.mkdir(parents=True, exist_ok=True)
+        if expires is not None:
+            (lock / "expires").write_text(expires)
+        device = _controller(adb_server, serial, "second")
+        try:
+            taken, why = device.prepare()
+        finally:
+            device.close()
+        assert not taken and "expires in" not in why, (expires, why)
+        assert "has no readable expiry" in why and f"adb -s {serial} shell rm -r {LOCK}" in why, (expires, why)
+        assert lock.is_dir()
 
 
 def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_path, adb_server, phones):
@@ -1115,6 +1154,31 @@ def test_adb_push_writes_only_where_the_phones_shell_user_may(tmp_path, adb_serv
     assert (server.phone.root / "data" / "local" / "tmp" / "ok.txt").read_text() == "pushed\n"
 
 
+def test_adb_push_through_a_link_the_phone_made_stays_in_the_phone(tmp_path, adb_server, phones):
+    """`adb shell ln -s ../../../host-tools l8` then `adb push evil /data/local/tmp/l8/executor_runner` overwrote
+    the simulator's own file (the link was followed on the machine), and a link to ../../.. let a push write into
+    the phone's read-only /system.  The link is now read inside the phone, as its kernel reads it; a push that
+    lands outside /data/local/tmp fails as adbd does."""
+    server, serial = phones()
+    adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
+    host_file = write(server.phone.root / "host-tools" / "executor_runner", "the simulator's own\n")
+    (server.phone.root / "system" / "bin").mkdir(parents=True, exist_ok=True)
+    source = write(tmp_path / "evil", "evil\n")
+    made = subprocess.run([*adb, "shell", "cd /data/local/tmp && ln -s ../../../host-tools l8 && ln -s ../../.. l5 "
+                                          "&& mkdir -p in && ln -s in l2"], capture_output=True, timeout=60)
+    assert made.returncode == 0, made
+    for target in ("/data/local/tmp/l8/executor_runner", "/data/local/tmp/l5/system/bin/x"):
+        pushed = subprocess.run([*adb, "push", str(source), target], capture_output=True, text=True, timeout=60)
+        said = pushed.stdout + pushed.stderr
+        assert pushed.returncode == 1 and "Read-only file system" in said, (target, pushed)
+    assert host_file.read_text() == "the simulator's own\n"
+    assert not (server.phone.root / "system" / "bin" / "x").exists()
+    # A link that stays inside the writable folder is followed, as on a phone.
+    pushed = subprocess.run([*adb, "push", str(source), "/data/local/tmp/l2/f"], capture_output=True, timeout=60)
+    assert pushed.returncode == 0, pushed
+    assert (server.phone.root / "data" / "local" / "tmp" / "in" / "f").read_text() == "evil\n"
+
+
 def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_server, phones, model_dir,
                                                                    monkeypatch):
     """`iterations: 200000` failed with "returned 196356 measured iterations; the plan asked for 200000" and no
@@ -1168,3 +1232,31 @@ def test_adb_pull_and_stat_read_only_the_phones_own_files(tmp_path, adb_server, 
     clock = sync.read_text("/sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq")
     assert clock == subprocess.run([*adb, "shell", "cat /sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq"],
                                    capture_output=True, text=True, timeout=60).stdout
+
+
+@pytest.mark.parametrize("charging", [False, True])
+def test_the_simulated_dumpsys_battery_agrees_with_the_battery_files(tmp_path, charging):
+    """`dumpsys battery` said USB powered, status 2 (charging) while the phone's battery files said Discharging:
+    both now tell the one battery state (BatteryManager: 2 charging, 3 discharging)."""
+    from harness.sim.phone import Phone
+    from harness.sim.vendor import _battery
+
+    phone = Phone(root=tmp_path / "phone", charging=charging)
+    said = dict(line.strip().split(": ", 1) for line in _battery(phone).splitlines()[1:])
+    assert (phone.battery()[0] == "Charging") == charging
+    assert said["status"] == ("2" if charging else "3") and said["USB powered"] == str(charging).lower(), said
+
+
+def test_lost_cells_are_counted_by_what_happened_to_their_device():
+    """The run's summary called every lost cell "lost their device mid-run", a busy phone's and a never
+    reachable serial's too; each device's lost cells are now told by their cause."""
+    from types import SimpleNamespace as Cell
+
+    from harness.run.workers import lost_by_cause
+
+    cells = [Cell(device_id="held", status="lost", reason="phone busy: held by another controller (host a)")] * 2 + [
+        Cell(device_id="typo", status="lost", reason="device unreachable: adb cannot reach X"),
+        Cell(device_id="gone", status="ok", reason=""),
+        Cell(device_id="gone", status="lost", reason="the phone stopped answering"),
+        Cell(device_id="gone", status="lost", reason="device unreachable: adb cannot reach Y")]
+    assert lost_by_cause(cells) == {"busy": 2, "never answered": 1, "mid-run": 2}

@@ -736,3 +736,47 @@ def test_a_chain_part_on_qnn_is_refused_at_plan_load_without_the_qnn_libraries(t
         "tools: {}", f"tools: {{qnn_sdk: {qnn_sdk_layout(tmp_path / 'qairt')}, qnn_executorch_backend: {backend}}}"))
     cells, _ = expand_plan(parsed, plan, lines, load_inventory(inventory))
     assert [cell.task for cell in cells] == ["transcribe"]
+
+
+class _PhoneWithAnotherLogger:
+    """A phone whose log holds another process's (PID 4321) "QNN SetupBackend failed" line and nothing of the
+    tool's (PID 777): `logcat` answers with the lines of the --pid it is given, and records what it was asked."""
+
+    def __init__(self, summary: str) -> None:
+        self.summary, self.asked = summary, []
+
+    def run(self, argv, timeout_s, env=None):
+        from harness.devices.base import CommandResult
+
+        self.asked.append(list(argv))
+        if argv[0] == "logcat":
+            line = "12-07 18:00:00.000  4321  4321 E onnxruntime: QNN SetupBackend failed x\n"
+            mine = "--pid=777" in argv
+            return CommandResult(argv, 0, "" if mine else line, "", 0.1)
+        return CommandResult(argv, 0, self.summary, "harness-runner-pid=777\n", 1.0)
+
+
+def test_an_ort_qnn_cell_reads_only_its_own_processes_logcat_and_leaves_the_phones_log_alone():
+    """The code as it was cleared the whole phone's log (`logcat -c`) and read every process's onnxruntime lines:
+    another process's "QNN SetupBackend failed" failed a cell that ran on the NPU."""
+    from harness.runners.base import RunSettings
+
+    phone = _PhoneWithAnotherLogger("P50 Latency: 0.001 s\n")
+    tool = onnxruntime_perf_test.PerfTestOnPhone("/data/local/tmp/t/onnxruntime_perf_test", "qnn", None, "/q")
+    argv = tool.command("/data/local/tmp/m.onnx", 3, RunSettings(1, 3, 60.0), test_data=False)
+    result = tool.run(phone, argv, 60)
+    assert result.argv == argv and "harness-runner-pid" not in result.stderr
+    assert ["logcat", "-c"] not in phone.asked
+    assert any(a[0] == "logcat" and "--pid=777" in a for a in phone.asked)
+
+
+def test_an_ort_phone_cell_says_its_warm_up_was_the_tools_own_single_inference(monkeypatch):
+    """The cell stored the plan's warmup_iterations (5) with nothing saying onnxruntime_perf_test ran only its own
+    one warm-up inference (performance_runner.cc): the code as it was noted only the summary."""
+    from harness.runners.base import RunSettings
+
+    monkeypatch.setattr(onnxruntime_perf_test, "_run_tool",
+                        lambda *a, **k: _perf_test_result(0, "P50 Latency: 0.002 s\nP95 Latency: 0.003 s\n"))
+    measured = onnxruntime_perf_test.measure(None, "/m.onnx", None, RunSettings(5, 20, 60.0))
+    (note,) = [n for n in measured.notes if n.startswith("warm-up:")]
+    assert "single inference" in note and "warmup_iterations (5)" in note, measured.notes

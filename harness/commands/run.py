@@ -46,6 +46,26 @@ def run(args) -> int:
               + (f", {outcome.skipped} not runnable" if outcome.skipped else "")
               + f"\nreport: harness report {outcome.run_id}{db_option(args.db)}", file=sys.stderr)
         if outcome.statuses.get("lost"):
-            print(f"{outcome.statuses['lost']} cell(s) lost their device mid-run; once it answers again (adb devices), "
-                  f"measure them with:\n  {resume_command('run', args.plan, outcome.run_id, args.db, args.inventory)}", file=sys.stderr)
+            print(_lost_summary(args, outcome.run_id), file=sys.stderr)
     return 1 if outcome.failed else 0
+
+
+# What a run's lost cells wait for, by what happened to their device (harness.run.workers.lost_by_cause).
+_LOST_WORDING = {
+    "busy": "not measured: their phone is held by another controller: --resume once it is free",
+    "never answered": "not measured: their device never answered: check its serial and adb (adb devices), then "
+                      "--resume",
+    "mid-run": "lost their device mid-run; once it answers again (adb devices), --resume",
+}
+
+
+def _lost_summary(args, run_id: str) -> str:
+    """One line per cause of the run's lost cells, then the command that measures them."""
+    from harness.run.workers import lost_by_cause
+    from harness.store import Store
+    from harness.words import counted
+
+    with Store(args.db, read_only=True) as store:
+        causes = lost_by_cause(store.cells(run_id, with_samples=False))
+    lines = [f"{counted(n, 'cell')} {_LOST_WORDING[cause]}" for cause, n in sorted(causes.items())]
+    return "\n".join([*lines, f"measure them with:\n  {resume_command('run', args.plan, run_id, args.db, args.inventory)}"])

@@ -222,7 +222,9 @@ def take_lock_script(token: str, owner: str, dead_token: str = "") -> str:
             f"if [ \"$(cat {aside}/token 2>/dev/null)\" = \"$old\" ]; then rm -rf {aside}; "
             "take && { echo took-over; echo \"$was\"; exit 0; }; "
             f"else [ -e {lock} ] || mv {aside} {lock}; fi; fi; fi; "  # renamed a lock just taken: put it back
-            f"echo held; echo \"${{exp:-0}} $now ${{old:--}}\"; cat {lock}/owner 2>/dev/null; exit 0")
+            # an expiry that is no number (none, or a controller killed before writing it) is told as "-"
+            "case \"$exp\" in ''|*[!0-9]*) exp=-;; esac; "
+            f"echo held; echo \"$exp $now ${{old:--}}\"; cat {lock}/owner 2>/dev/null; exit 0")
 
 
 def _shell_name(name: str) -> str:
@@ -237,7 +239,7 @@ class HeldLock:
 
     token: str
     holder: str
-    expires_in_s: int
+    expires_in_s: int | None  # None: the lock has no readable expiry, so it never expires
 
 
 def _held_lock(answer: list[str]) -> HeldLock | None:
@@ -246,8 +248,8 @@ def _held_lock(answer: list[str]) -> HeldLock | None:
         return None
     expiry, now, token = ((answer[1:2] or [""])[0].split() + ["0", "0", "-"])[:3]
     number = lambda text: int(text) if text.lstrip("-").isdigit() else 0  # noqa: E731
-    return HeldLock("" if token == "-" else token, answer[2].strip() if len(answer) > 2 else "",
-                    max(0, number(expiry) - number(now)))
+    expires_in_s = max(0, number(expiry) - number(now)) if expiry.isdigit() else None
+    return HeldLock("" if token == "-" else token, answer[2].strip() if len(answer) > 2 else "", expires_in_s)
 
 
 _HOLDER = re.compile(r"host (\S+), pid (\d+),")
@@ -352,6 +354,12 @@ class Device(BaseDevice):
         self.busy = True  # reachable, and held: its cells say so, not "unreachable"
         holder = held.holder or f"unnamed: {LOCK} has no owner line; if no controller is running, remove that " \
                                 "folder by hand"
+        if held.expires_in_s is None:  # never taken over: only a person can tell that no controller uses it
+            return False, (f"held by another controller ({holder}); its lock {LOCK} has no readable expiry (an empty "
+                           "folder, or a controller killed while taking it), so it never expires and is not taken "
+                           f"over. Fix: once no controller runs on {self.config.serial}, remove it by hand: "
+                           f"adb -s {shlex.quote(self.config.serial)} shell rm -r {LOCK}; --resume measures these "
+                           "cells then")
         return False, (f"held by another controller ({holder}), which is measuring {self.config.serial}; its lock "
                        f"{LOCK} expires in {held.expires_in_s // 60} min unless it keeps working. Wait for that run "
                        "to end, or run the plans one after another; --resume measures these cells then")

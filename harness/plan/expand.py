@@ -181,9 +181,12 @@ def select_devices(plan: Plan, inventory: Inventory) -> list[DeviceConfig]:
     return [expanded for config in chosen for expanded in config.expand()]
 
 
-def _for_backend(settings: RunSettings, plan: Plan, backend: str) -> RunSettings:
-    """A QNN cell carries the plan's HTP power mode (it changes the latency); other cells carry none."""
-    return replace(settings, htp_performance_mode=plan.htp_performance_mode) if backend in QNN_BACKENDS else settings
+def _for_backend(settings: RunSettings, plan: Plan, *backends: str) -> RunSettings:
+    """A cell with a QNN build (a latency cell's, or any part of a chain's) carries the plan's HTP power mode (it
+    changes the latency, and is recorded so that a change makes nights not comparable); other cells carry none."""
+    if any(backend in QNN_BACKENDS for backend in backends):
+        return replace(settings, htp_performance_mode=plan.htp_performance_mode)
+    return settings
 
 
 def expand_plan(plan: Plan, plan_path: Path, lines: dict, inventory: Inventory) -> tuple[list[CellSpec], list[SkippedCell]]:
@@ -334,7 +337,8 @@ def _accuracy_cells(plan: Plan, plan_path: Path, lines: dict, inventory: Invento
             _check_qnn_libraries(inventory, device, spec.parts.values())
             cells.append(CellSpec(
                 key=f"{device.id}/{build.sha256[:16]}/transcribe/{chain.name}", task="transcribe",
-                device=device, artifact=build, runner=runner, settings=settings, cooldown=plan.cooldown,
+                device=device, artifact=build, runner=runner, cooldown=plan.cooldown,
+                settings=_for_backend(settings, plan, *(part.backend for part in spec.parts.values())),
                 thermal_period_s=plan.thermal_period_s, chain=spec,
             ))
     return cells, skipped

@@ -55,8 +55,32 @@ def unreachable_result(spec: CellSpec, why: str, lost: bool, busy: bool = False)
     names what).  ``busy``: the device answered, and another controller holds it ("phone busy: held by ...")."""
     now = utc_now()
     return CellResult(key=spec.key, status="lost" if lost else "failed",
-                      reason=f"{'phone busy' if busy else 'device unreachable'}: {why}", started_at=now,
-                      finished_at=now)
+                      reason=f"{BUSY if busy else UNREACHABLE}: {why}", started_at=now, finished_at=now)
+
+
+BUSY, UNREACHABLE = "phone busy", "device unreachable"  # how unreachable_result's reasons begin
+
+
+def lost_by_cause(cells) -> dict[str, int]:
+    """A run's lost cells counted by what happened to their device: "busy" (another controller held it each time
+    it was asked), "never answered" (none of its cells got past opening it: a wrong serial, adb, a phone off) or
+    "mid-run" (it answered, then went away).  ``cells``: the run's stored cells (device_id, status, reason)."""
+    by_device: dict[str, list] = {}
+    for cell in cells:
+        by_device.setdefault(cell.device_id, []).append(cell)
+    counts: dict[str, int] = {}
+    for device_cells in by_device.values():
+        lost = [cell for cell in device_cells if cell.status == "lost"]
+        if not lost:
+            continue
+        if all(cell.reason.startswith(f"{BUSY}:") for cell in lost):
+            cause = "busy"
+        elif all(cell.status == "lost" and cell.reason.startswith(f"{UNREACHABLE}:") for cell in device_cells):
+            cause = "never answered"
+        else:
+            cause = "mid-run"
+        counts[cause] = counts.get(cause, 0) + len(lost)
+    return counts
 
 
 class DeviceWorker(threading.Thread):

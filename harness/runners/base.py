@@ -249,19 +249,33 @@ RUNNER_PID = "harness-runner-pid="
 _RUNNER_PID_LINE = re.compile(rf"^{RUNNER_PID}(\d+)\n", re.M)
 
 
-def run_et_binary(device, argv: list[str], timeout_s: float, what: str, env: dict[str, str] | None = None) -> Said:
-    """Run an ExecuTorch binary on a phone with a clean logcat; fail the run on a non-zero exit.  Its logcat
-    lines are its own process's: another app or controller logging under the ExecuTorch tag meanwhile would
-    otherwise add its lines (its "Iteration" lines to the cell's samples)."""
-    device.run(["logcat", "-c"], 30)
+def run_reporting_pid(device, argv: list[str], timeout_s: float,
+                      env: dict[str, str] | None = None) -> tuple[CommandResult, str | None]:
+    """Run a binary on a phone through a shell that prints its own PID before it execs the binary (exec keeps
+    the PID): the result as the binary's own (the PID line taken out of stderr) and the PID, None when the shell
+    never started it."""
     result = device.run(["sh", "-c", f'echo {RUNNER_PID}$$ >&2; exec "$@"', "sh", *argv], timeout_s, env=env)
     pid = _RUNNER_PID_LINE.search(result.stderr)
     result = replace(result, argv=argv, stderr=_RUNNER_PID_LINE.sub("", result.stderr, count=1))
+    return result, pid.group(1) if pid else None
+
+
+def logcat_of(device, pid: str | None, tag_filter: str) -> str:
+    """The logcat lines of process ``pid`` only (``-s TAG:PRIORITY``): another app or controller logging under
+    the same tag meanwhile adds nothing.  No ``logcat -c`` is needed first (it would wipe the whole phone's log,
+    which someone debugging on the phone is reading); "" when there is no PID (no line can be the binary's)."""
+    if pid is None:
+        return ""
+    return device.run(["logcat", "-d", f"--pid={pid}", "-s", tag_filter], 60).stdout
+
+
+def run_et_binary(device, argv: list[str], timeout_s: float, what: str, env: dict[str, str] | None = None) -> Said:
+    """Run an ExecuTorch binary on a phone; fail the run on a non-zero exit.  Its logcat lines are its own
+    process's: another app or controller logging under the ExecuTorch tag meanwhile would otherwise add its
+    lines (its "Iteration" lines to the cell's samples)."""
+    result, pid = run_reporting_pid(device, argv, timeout_s, env)
     check_command(result, what)
-    if pid is None:  # the shell never started it: no line of logcat is the runner's
-        return Said(result, "")
-    logcat = device.run(["logcat", "-d", f"--pid={pid.group(1)}", "-s", f"{ET_LOGCAT_TAG}:I"], 60).stdout
-    return Said(result, logcat)
+    return Said(result, logcat_of(device, pid, f"{ET_LOGCAT_TAG}:I"))
 
 
 _FLAG = re.compile(r"(?<![\w-])--?([a-z][a-z0-9_]*)")

@@ -41,8 +41,8 @@ from pathlib import Path
 
 from harness.devices.android import REMOTE_ROOT
 from harness.profile.records import PROFILE_ITERATIONS_MAX, Profile
-from harness.runners.base import (Measurement, RunnerFailure, RunSettings, check_command, missing_or_empty,
-                                  push_file, with_kernel_peak)
+from harness.runners.base import (Measurement, RunnerFailure, RunSettings, check_command, logcat_of,
+                                  missing_or_empty, push_file, run_reporting_pid, with_kernel_peak)
 
 NAME = "android-onnxruntime-perf-test"
 TOOL = "onnxruntime_perf_test"
@@ -290,12 +290,11 @@ class PerfTestOnPhone:
 
     def run(self, device, argv: list[str], timeout_s: float):
         """Run the tool once and fail with its own reason (a QNN EP's is read from logcat)."""
-        if self.provider == "qnn":  # ORT's own log lines (SetupBackend's) go to logcat on Android, not to stderr
-            device.run(["logcat", "-c"], 30)
-        result = device.run(argv, timeout_s, env=library_env(self.ort_lib_dir, self.qnn_lib_dir))
+        result, pid = run_reporting_pid(device, argv, timeout_s, library_env(self.ort_lib_dir, self.qnn_lib_dir))
         logcat = ""
-        if self.provider == "qnn" and not result.timed_out:
-            logcat = device.run(["logcat", "-d", "-s", f"{ORT_LOGCAT_TAG}:W"], 60).stdout
+        if self.provider == "qnn" and not result.timed_out:  # ORT's log lines (SetupBackend's) go to logcat on
+            # Android, not to stderr: this run's own, so another process's "SetupBackend failed" fails no cell
+            logcat = logcat_of(device, pid, f"{ORT_LOGCAT_TAG}:W")
         check_run(result, logcat)
         return result
 
@@ -323,12 +322,21 @@ def _run_tool(device, model_path: str, artifact, settings: RunSettings, profile_
     return tool.run(device, argv, settings.timeout_s)
 
 
+def warm_up_note(planned: int) -> str:
+    """What the cell's warm-up was: PerformanceRunner::Run (performance_runner.cc) runs one inference with
+    RunOneIteration(true /*isWarmup*/) before the timed ones, and no option of the tool (command_args_parser.cc)
+    sets how many: the plan's warmup_iterations, stored with the cell, did not reach it."""
+    return (f"warm-up: onnxruntime_perf_test's own single inference before the timed ones, not the plan's "
+            f"warmup_iterations ({planned}): the tool has no option for more")
+
+
 def measure(device, model_path: str, artifact, settings: RunSettings) -> Measurement:
     result = _run_tool(device, model_path, artifact, settings)
     try:
-        return with_kernel_peak(parse(result.stdout), result)
+        measured = with_kernel_peak(parse(result.stdout), result)
     except ValueError as exc:
         raise RunnerFailure("failed", f"could not read onnxruntime_perf_test's summary ({exc})", result.log()) from None
+    return dataclasses.replace(measured, notes=[*measured.notes, warm_up_note(settings.warmup_iterations)])
 
 
 # ``-p PREFIX`` (command_args_parser.cc: "Specifies the profile name to enable profiling and dump the profile data

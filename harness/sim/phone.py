@@ -144,6 +144,12 @@ class Phone:
         file system (a link to /etc/passwd names the phone's /etc/passwd, not the machine's; a link the simulator
         made to a tool of the machine names nothing on the phone).  ``follow=False`` leaves a final link unfollowed
         (lstat).  Raises OSError with the errno the phone's kernel gives (ENOENT, ENOTDIR, ELOOP)."""
+        return self._local(self._walk(device_path, follow))
+
+    def _walk(self, device_path: str, follow: bool, missing_ok: bool = False) -> list[str]:
+        """The phone's own path (its folders from ``/``) that ``device_path`` reaches, links followed inside the
+        phone; with ``missing_ok`` the parts from the first missing one on are taken as named (a folder adbd
+        would make), else a missing part raises ENOENT."""
         pending = [part for part in device_path.split("/") if part not in ("", ".")]
         walked: list[str] = []  # the phone's folders reached so far, links followed
         links = 0
@@ -154,7 +160,9 @@ class Phone:
                 continue
             local = self._local([*walked, name])
             if local is None or not (local.exists() or local.is_symlink()):
-                raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), device_path)
+                if not missing_ok:
+                    raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), device_path)
+                return posixpath.normpath("/" + "/".join([*walked, name, *pending])).strip("/").split("/")
             if local.is_symlink() and (follow or pending):
                 links += 1
                 if links > MAX_SYMLINKS:
@@ -167,7 +175,7 @@ class Phone:
             if pending and not local.is_dir():
                 raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), device_path)
             walked.append(name)
-        return self._local(walked)
+        return walked
 
     def _local(self, parts: list[str]) -> Path | None:
         """Where the phone's ``/parts...`` lies under the root; None for what is not on the phone."""
@@ -176,22 +184,37 @@ class Phone:
         folder = PHONE_FOLDERS.get(parts[0])
         return None if folder is None else self.root.joinpath(folder, *parts[1:])
 
+    def push_target(self, device_path: str) -> tuple[str, Path | None]:
+        """Where adbd's SEND writes ``device_path``: the phone's own path, its folders walked as the phone's kernel
+        walks them (links followed inside the phone, ``..`` stopping at its ``/``; a link the phone's shell made
+        to ``../../../anything`` names the phone's folders, never the simulator's), the final name not followed
+        (adbd unlinks a link there and writes a file in its place); and the file under the root, None for what
+        is not on the phone.  Raises OSError as the walk does (ENOTDIR, ELOOP)."""
+        folder = self._walk(posixpath.dirname("/" + device_path.lstrip("/")), follow=True, missing_ok=True)
+        name = posixpath.basename(device_path.rstrip("/"))
+        parts = [part for part in folder if part]
+        if name not in ("", ".", ".."):
+            parts.append(name)
+        elif name == "..":
+            parts = parts[:-1]
+        return "/" + "/".join(parts), self._local(parts)
+
     def push_refusal(self, device_path: str) -> str | None:
         """Why adbd (uid 2000, ``shell``) cannot create ``device_path``, in adbd's words (file_sync_service.cpp,
         handle_send_file: "couldn't create file: " + strerror, or "secure_mkdirs failed: " + strerror when a
-        folder on the way is missing and cannot be made); None where it can."""
-        path = normal_path(device_path)
-        if path == WRITABLE or path.startswith(WRITABLE + "/"):
-            try:
-                self.path(path)
-            except PermissionError:  # a link of the phone's own pointing out of its storage
-                return "couldn't create file: Permission denied"
+        folder on the way is missing and cannot be made); None where it can.  The path is the one the phone's
+        kernel reaches (Phone.push_target): a link out of /data/local/tmp leads where the link points."""
+        try:
+            path, local = self.push_target(device_path)
+        except OSError as error:
+            return f"secure_mkdirs failed: {os.strerror(error.errno)}"
+        if (path == WRITABLE or path.startswith(WRITABLE + "/")) and local is not None:
             return None
         # /data is system's (0771): shell may pass through it but create nothing; the rest is read-only.
         reason = "Permission denied" if path.startswith("/data/") else "Read-only file system"
         try:
-            folder_exists = self.path(posixpath.dirname(path)).is_dir()
-        except PermissionError:
+            folder_exists = self.phone_file(posixpath.dirname(path)).is_dir()
+        except OSError:
             folder_exists = False
         what = "couldn't create file" if folder_exists else "secure_mkdirs failed"
         return f"{what}: {reason}"

@@ -190,8 +190,10 @@ class Connection(socketserver.BaseRequestHandler):
             _drop_file_data(stream)
             stream.write(_sync_fail(refusal))
             return False
-        target = phone.path(device_path)
+        _, target = phone.push_target(device_path)  # inside the phone: push_refusal let it through
         target.parent.mkdir(parents=True, exist_ok=True)  # fixed_push_mkdir
+        if target.is_symlink():  # adbd unlinks a link it is asked to write (do_send) and writes a file in its place
+            target.unlink()
         failed = None
         try:
             with target.open("wb") as out:

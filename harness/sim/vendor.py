@@ -41,8 +41,12 @@ class Result:
 
 
 def _battery(phone: Phone) -> str:
-    return ("Current Battery Service state:\n  AC powered: false\n  USB powered: true\n  status: 2\n"
-            f"  level: {BATTERY_LEVEL_PERCENT}\n  scale: 100\n  voltage: 4123\n  temperature: {int((phone.heat() - 8) * 10)}\n")
+    status, _, voltage_uv = phone.battery()
+    charging = status == "Charging"
+    # BatteryManager's status codes: BATTERY_STATUS_CHARGING 2, BATTERY_STATUS_DISCHARGING 3; voltage in mV.
+    return (f"Current Battery Service state:\n  AC powered: false\n  USB powered: {str(charging).lower()}\n"
+            f"  status: {2 if charging else 3}\n  level: {BATTERY_LEVEL_PERCENT}\n  scale: 100\n"
+            f"  voltage: {voltage_uv // 1000}\n  temperature: {int((phone.heat() - 8) * 10)}\n")
 
 
 def _thermalservice(phone: Phone) -> str:
