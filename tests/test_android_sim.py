@@ -1,4 +1,4 @@
-"""Android through adbutils -> Debian's real adb server -> the simulated SM8650 phone."""
+"""Android through the harness's adb client -> Debian's real adb server -> the simulated SM8650 phone."""
 
 from __future__ import annotations
 
@@ -1196,13 +1196,35 @@ def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_
     assert "output passed 4 KiB and was cut; lower iterations per run (more runs instead)" in cell.reason
 
 
+def _sync_recv(adb_port: int, serial: str, path: str) -> bytes:
+    """adb's sync RECV of ``path`` without a STAT first (as a client may read), through the harness's own adb
+    client: the file's bytes, or AdbError with the phone's FAIL text."""
+    import struct
+
+    from harness.devices.adb_server import AdbError, AdbServer
+
+    with AdbServer(adb_port, idle_timeout_s=60).phone(serial).open_transport(timeout=60) as c:
+        c.send_command("sync:")
+        c.check_okay()
+        c.conn.sendall(b"RECV" + struct.pack("<I", len(path.encode())) + path.encode())
+        data = bytearray()
+        while True:
+            head = c.read(8)
+            kind, length = head[:4], struct.unpack("<I", head[4:])[0]
+            if kind == b"DONE":
+                return bytes(data)
+            if kind == b"FAIL":
+                raise AdbError(c.read(length).decode(errors="replace"))
+            data += c.read(length)
+
+
 def test_adb_pull_and_stat_read_only_the_phones_own_files(tmp_path, adb_server, phones):
     """The sync service's STAT and RECV read whatever the path named under the simulator's folder: `adb pull
     /.etc/passwd` (or /.sys/..., /.logcat) handed over the simulator's own files, and a link out of the phone
     (to a file of the machine) killed the sync stream (the adb client: "protocol fault").  A phone's adbd reads
     the phone's file system only: each path, `..` and links included, is walked inside it, and what is not
     there fails as adbd fails (file_sync_service.cpp: stat's errno; RECV "open failed: " + strerror)."""
-    from adbutils import AdbClient, AdbError
+    from harness.devices.adb_server import AdbError
 
     server, serial = phones()
     adb = [adb_server.exe, "-P", str(adb_server.port), "-s", serial]
@@ -1222,14 +1244,13 @@ def test_adb_pull_and_stat_read_only_the_phones_own_files(tmp_path, adb_server, 
         assert pulled.returncode == 1 and f"failed to stat remote object '{path}': {reason}" in (
             pulled.stdout + pulled.stderr), (path, pulled)
     assert not (tmp_path / "got").exists()
-    # RECV without a STAT first (adbutils reads so): adbd's FAIL, not the file.
-    sync = AdbClient(port=adb_server.port).device(serial).sync
+    # RECV without a STAT first: adbd's FAIL, not the file.
     for path in ("/.etc/passwd", "/data/local/tmp/out", "/data/local/tmp/up"):
         with pytest.raises(AdbError, match="open failed: No such file or directory"):
-            sync.read_bytes(path)
-    assert sync.read_bytes("/data/local/tmp/in") == b"the phone's\n"
+            _sync_recv(adb_server.port, serial, path)
+    assert _sync_recv(adb_server.port, serial, "/data/local/tmp/in") == b"the phone's\n"
     # The phone's /sys is the one its shell reads (a cpufreq link resolved within it).
-    clock = sync.read_text("/sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq")
+    clock = _sync_recv(adb_server.port, serial, "/sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq").decode()
     assert clock == subprocess.run([*adb, "shell", "cat /sys/devices/system/cpu/cpu3/cpufreq/scaling_cur_freq"],
                                    capture_output=True, text=True, timeout=60).stdout
 
