@@ -19,15 +19,18 @@ from tests.helpers import REPO, bundle_accuracy, eager_tiny_llm_tokens, measure,
 
 pytestmark = pytest.mark.slow  # Whisper and LLM runners on the simulated phone, with real builds
 
-def _inventory(tmp_path, serial, port, tools: dict[str, str]):
-    paths = {name: write(tmp_path / "tools" / name, stand_in()) for name in tools}
+def _inventory(tmp_path, serial, port, tools, backends: str = "xnnpack", soc: str | None = None,
+               other_tools: dict | None = None):
+    """One simulated phone with stand-ins for these benchmark binaries (and ``other_tools``: name -> path)."""
+    paths = {name: write(tmp_path / "tools" / name, stand_in()) for name in tools} | (other_tools or {})
     write(tmp_path / "devices.yaml", f"""
         devices:
           - id: sim-s24
             platform: android
             serial: "{serial}"
             adb_port: {port}
-            backends: [xnnpack]
+            {f"soc: {soc}" if soc else ""}
+            backends: [{backends}]
             tools: {json.dumps({k: str(v) for k, v in paths.items()})}
         """)
 
@@ -208,21 +211,9 @@ def test_the_voice_pipeline_runs_on_the_phone_as_three_runner_invocations_per_ut
     devices = (tmp_path / "devices.yaml").read_text().replace("backends: [xnnpack]", "backends: [xnnpack, ort-cpu]")
     (tmp_path / "devices.yaml").write_text(devices)
     build_all(tmp_path / "vad", only=["silero-vad-fp32"])
-    plan = write(tmp_path / "plan.yaml", f"""
-        name: pipe
-        inventory: devices.yaml
-        warmup_iterations: 0
-        timeout_s: 300
-        llm: {{seq_len: 24}}
-        accuracy:
-          corpus: {REPO / 'corpora' / 'harvard-hibari'}
-          limit: 3
-          chains:
-            - name: phone-pipeline
-              model: {whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte'}
-              vad: {tmp_path / 'vad' / 'silero-vad-fp32.onnx'}
-              llm: {tiny_llm / (TINY_LLM[0] + '.pte')}
-        """)
+    plan = _pipeline_plan(tmp_path, whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte',
+                          tmp_path / 'vad' / 'silero-vad-fp32.onnx', tiny_llm / (TINY_LLM[0] + '.pte'),
+                          seq_len=24, utterances=3)
     measured = measure(plan, tmp_path / "r.db")
     (cell,) = measured.cells
     assert cell.status == "ok" and cell.runner == "android-pipeline", (cell.reason, cell.log)
@@ -288,19 +279,9 @@ def _qnn_phone_inventory(tmp_path, serial, port, tools: list[str], backends: str
                          sdk_version: str = "V75"):
     """An SM8650 with these benchmark binaries, the QNN SDK (``sdk_version``'s Stub and Skel) and ExecuTorch's QNN
     backend library; ``soc`` as the inventory says it."""
-    paths = {name: write(tmp_path / "tools" / name, stand_in()) for name in tools}
-    paths["qnn_sdk"] = _qnn_sdk(tmp_path / "qairt", sdk_version)
-    paths["qnn_executorch_backend"] = write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in\n")
-    write(tmp_path / "devices.yaml", f"""
-        devices:
-          - id: sim-s24
-            platform: android
-            serial: "{serial}"
-            adb_port: {port}
-            soc: {soc}
-            backends: [{backends}]
-            tools: {json.dumps({k: str(v) for k, v in paths.items()})}
-        """)
+    _inventory(tmp_path, serial, port, tools, backends, soc, other_tools={
+        "qnn_sdk": _qnn_sdk(tmp_path / "qairt", sdk_version),
+        "qnn_executorch_backend": write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in\n")})
 
 
 def test_a_qnn_whisper_bundle_is_transcribed_with_its_qnn_libraries_pushed(
@@ -346,16 +327,17 @@ def test_a_chain_with_a_qnn_part_carries_the_plans_htp_performance_mode(tmp_path
     assert cell.chain is not None and cell.settings.htp_performance_mode == "balanced", cell.settings
 
 
-def _pipeline_plan(tmp_path, model, vad, llm) -> object:
+def _pipeline_plan(tmp_path, model, vad, llm, seq_len: int = 20, utterances: int = 1) -> object:
+    """A plan with one voice pipeline (VAD, the Whisper bundle, the LLM) over the first utterances of the corpus."""
     return write(tmp_path / "plan.yaml", f"""
         name: pipe
         inventory: devices.yaml
         warmup_iterations: 0
         timeout_s: 300
-        llm: {{seq_len: 20}}
+        llm: {{seq_len: {seq_len}}}
         accuracy:
           corpus: {REPO / 'corpora' / 'harvard-hibari'}
-          limit: 1
+          limit: {utterances}
           chains:
             - name: phone-pipeline
               model: {model}

@@ -600,7 +600,7 @@ def test_a_fifo_nothing_reads_is_refused_at_once_not_waited_on(stored, tmp_path)
     os.mkfifo(fifo)
     from tests.helpers import run_cli
 
-    proc = run_cli("export", run_id, "--db", str(db), "-o", str(fifo))  # run_cli's own timeout ends a hang
+    proc = run_cli("export", run_id, "--db", str(db), "-o", str(fifo), "--format", "csv")  # run_cli's own timeout ends a hang
     assert proc.returncode == 2 and "nothing reads" in proc.stderr, proc.stderr
 
 

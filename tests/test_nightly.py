@@ -267,8 +267,9 @@ def test_a_regression_names_the_operator_made_heavier_first(tmp_path):
     explained = check["data"]["operators"]
     assert explained["top"][0]["name"] == "layer2" and explained["change_ms"] > 0
     assert explained["top"][0]["delta_ms"] > sum(abs(c["delta_ms"]) for c in explained["top"][1:])
-    # Named first either way the reading goes: "top 2 operators explain 97% of the +3.1 ms change: layer2 (+...",
+    # Named first either way the reading goes: "top 2 operators explain 97% of the +3.1 ms sum of the operators'
+    # median changes: layer2 (+...",
     # or, when the other layers' noise went the other way, "layer2 (+3.4 ms) moved more than the whole ... change".
-    first = re.compile(r"per operator \(profiling runs\): (top [^:]* change: )?layer2 \(\+")
+    first = re.compile(r"per operator \(profiling runs\): (top [^:]* changes?: )?layer2 \(\+")
     assert first.search(check["detail"]), check["detail"]
     assert first.search(html.unescape((tmp_path / "n1" / "index.html").read_text()))  # the nightly report shows it
