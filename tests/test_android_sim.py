@@ -243,10 +243,11 @@ def _ort_libs(root):
     return root
 
 
-def _one_ort_cell(tmp_path, model_dir, backend: str):
+def _one_ort_cell(tmp_path, model_dir, backend: str, settings: str = "iterations: 5\nruns: 1\ntimeout_s: 120\n"):
+    """The one cell of a plan measuring builds/tiny.onnx on ``backend`` with these plan ``settings``."""
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": backend})
     plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
-                 "iterations: 5\nruns: 1\ntimeout_s: 120\n")
+                 + settings)
     (cell,) = measure(plan, tmp_path / "r.db").cells
     return cell
 
@@ -328,17 +329,8 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
     server, serial = phones()
     server.phone.versions["onnxruntime_perf_test"] = ort_version
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu")
-    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
-    plan = write(tmp_path / "plan.yaml", """
-        name: ort
-        inventory: devices.yaml
-        artifacts: [builds/tiny.onnx]
-        iterations: 30
-        runs: 1
-        thermal_period_s: 0.1
-        timeout_s: 120
-        """)
-    (cell,) = measure(plan, tmp_path / "r.db").cells
+    cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu",
+                         "iterations: 30\nruns: 1\nthermal_period_s: 0.1\ntimeout_s: 120\n")
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
     assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0 and cell.extra["mean_ms"] > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
@@ -352,17 +344,7 @@ def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_p
 
     server, serial = phones()
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu")
-    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
-    plan = write(tmp_path / "plan.yaml", """
-        name: ort
-        inventory: devices.yaml
-        artifacts: [builds/tiny.onnx]
-        iterations: 30
-        runs: 1
-        profile_runs: 1
-        timeout_s: 120
-        """)
-    (cell,) = measure(plan, tmp_path / "r.db").cells
+    cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu", "iterations: 30\nruns: 1\nprofile_runs: 1\ntimeout_s: 120\n")
     assert cell.status == "ok" and cell.extra["requests"] == 30, cell.log
     (profile,) = cell.profiles  # from the store, as the report reads it
     nodes = {node.name for node in onnx.load(str(model_dir / "tiny.onnx")).graph.node}
@@ -379,10 +361,7 @@ def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_p
 def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"))
-    copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": "ort-qnn"})
-    plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
-                 "iterations: 10\nruns: 1\ntimeout_s: 120\n")
-    (cell,) = measure(plan, tmp_path / "r.db").cells
+    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn", "iterations: 10\nruns: 1\ntimeout_s: 120\n")
     assert cell.status == "ok", (cell.reason, cell.log)
     pushed = sorted(p.name for p in (server.phone.root / "data/local/tmp/harness/qnn-v75").iterdir())
     # The libraries, and the marker that makes the folder one the harness may evict (make_room).
