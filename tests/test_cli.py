@@ -20,6 +20,7 @@ def _assert_user_error(proc, *needles):
         assert needle in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow  # every command's --help in a child process
 def test_help_teaches_the_workflow():
     proc = run_cli("--help")
     assert proc.returncode == 0
@@ -73,6 +74,7 @@ def _sample_count(db):
     return sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0]
 
 
+@pytest.mark.slow  # the real command line, measuring
 @pytest.mark.parametrize("plan_text, needles", [
     ("name: x\nartifacts: [a.onnx\n", ["plan.yaml:", "not valid YAML"]),
     ("name: x\nartifacts: [builds/tiny.onnx]\ninventory: devices.yaml\ndevices: [pixel-9]\n",
@@ -94,11 +96,13 @@ def test_bad_input_exits_2_and_keeps_stored_results(good_run, tmp_path, model_di
 
 # An unknown plan key and a --db that is not SQLite are hostile rows (tests/hostile/cases.py), which assert all
 # this file did (the key, its line, "unknown key"; the file named and left as it was) and more.
+@pytest.mark.slow  # the real command line, measuring
 def test_unknown_run_id_names_the_runs_there_are(good_run, tmp_path):
     db, run_id = good_run
     _assert_user_error(run_cli("report", "nope", "-o", str(tmp_path / "r"), "--db", str(db)), "no run 'nope'", run_id)
 
 
+@pytest.mark.slow  # the real command line, measuring
 def test_report_and_export_from_the_cli(good_run, tmp_path):
     db, run_id = good_run
     proc = run_cli("report", "latest", "-o", str(tmp_path / "rep"), "--db", str(db))
@@ -210,6 +214,7 @@ def test_a_database_locked_past_the_wait_is_one_line_with_the_fix(tmp_path, caps
         _dispatch(argparse.Namespace(func=broken, db=db))
 
 
+@pytest.mark.slow  # the real command line in a child process
 def test_two_builds_with_the_same_bytes_but_other_manifests_are_refused(tmp_path, model_dir):
     """Cells are keyed by bytes: one would never be measured and the other inherit its history.  Catches
     resolve_artifacts deduplicating by sha256 alone (the run went ahead, measuring one of the two)."""
@@ -259,6 +264,7 @@ def test_a_list_of_backends_is_for_onnx_files_only(tmp_path, model_dir):
         load_artifact(path)
 
 
+@pytest.mark.slow  # the real command line in a child process
 def test_resume_in_a_missing_database_creates_none(tmp_path, model_dir):
     """Run as printed without --db, a resume created an empty reports/harness.db and failed.  Catches --resume
     not going through _resolve_run_id (the database and its folder were created)."""

@@ -92,6 +92,7 @@ def _two_looks(true_ratio: float, sd: float, runs: int, rng) -> tuple[str, int]:
     return compare_runs(list(a), list(b), paired=True, alpha=PAIRED_ALPHA).verdict, 2
 
 
+@pytest.mark.slow  # a false-alarm simulation
 def test_two_looks_call_an_unchanged_build_no_more_often_than_one_look_at_alpha():
     """False alarms of the two-look rule, simulated with paired noise large enough that most first looks are
     too noisy (so the second look is taken): at most ALPHA (0.01), with Monte Carlo room."""
@@ -140,6 +141,7 @@ def _bursty_pair(ratio: float, rounds: int, rng) -> tuple:
     return _cell([run(5.0, d) for d in drifts]), _cell([run(5.0 * ratio, d) for d in drifts])
 
 
+@pytest.mark.slow  # a false-alarm simulation
 def test_the_paired_gate_reads_p10_and_finds_a_slowdown_that_bursts_hide_from_medians():
     """On generated iterations with additive bursts (the noise this machine showed), the gate (each run's P10,
     paired by round, at PAIRED_ALPHA) calls an unchanged build at most at its level and finds a 10% slowdown

@@ -71,6 +71,7 @@ def waiting_lab(monkeypatch):
     monkeypatch.setitem(RUNNERS, "bench-wait", "tests_bench_runner")
 
 
+@pytest.mark.slow  # devices measured at once
 def test_devices_are_measured_at_once_and_each_device_one_run_at_a_time(tmp_path, model_dir, waiting_lab):
     copy_model(model_dir, "tiny.pte", tmp_path / "b", manifest={"model": "tiny", "stage": "vad",
                                                                "backend": "xnnpack", "quantization": "fp32"})

@@ -77,6 +77,7 @@ def _mkdocs_build(config_dir, site_dir):
                           capture_output=True, text=True, timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
 
 
+@pytest.mark.slow  # a strict mkdocs build
 def test_the_docs_site_builds_strictly(tmp_path):
     """Fails on a broken link or anchor, a page missing from the nav, or a nav entry naming no page (mkdocs.yml
     turns each into a warning, and --strict fails on any warning)."""
@@ -88,6 +89,7 @@ def test_the_docs_site_builds_strictly(tmp_path):
         assert built.is_file(), f"docs/{page} was not built"
 
 
+@pytest.mark.slow  # a strict mkdocs build
 @pytest.mark.parametrize("breakage", ["a link to a missing page", "a link to a missing anchor",
                                       "a page left out of the nav"])
 def test_the_strict_build_rejects_a_broken_site(tmp_path, breakage):
@@ -246,6 +248,7 @@ def test_the_key_reference_lists_every_key_the_plan_and_each_platform_take():
     assert "| `tools.onnxruntime_libs` |" in inventory and "| `cooldown.max_temp_c` |" in plan
 
 
+@pytest.mark.slow  # a strict mkdocs build
 def test_the_key_reference_tables_have_no_empty_description():
     # Catches the tables going back to code comments only (before: 37 plan rows and more inventory rows with an
     # empty "what it is" cell: threads, timeout_s, cooldown.*, tools.*).
@@ -255,6 +258,7 @@ def test_the_key_reference_tables_have_no_empty_description():
         assert empty == [], kind
 
 
+@pytest.mark.slow  # a strict mkdocs build
 def test_the_built_reference_page_holds_the_tables(tmp_path):
     # Fails when the hook is not wired into mkdocs.yml: the page would show its markers and no keys.
     proc = _mkdocs_build(REPO, tmp_path / "site")

@@ -110,6 +110,7 @@ def _damage(db: Path) -> None:
         fh.write(bytes([13, 0, 0, 0, 5, 0, 9, 9, 9, 9, 9, 9]))
 
 
+@pytest.mark.slow  # a real run into a damaged, full or limited store
 def test_a_damaged_database_is_refused_before_anything_is_written(stored, tmp_path, capsys):
     plan, template, _ = stored
     db = _copy_db(template, tmp_path / "h.db")
@@ -133,6 +134,7 @@ def test_the_same_device_twice_in_a_plan_is_refused_at_load(stored, tmp_path, ca
     assert db.read_bytes() == before
 
 
+@pytest.mark.slow  # a real run into a damaged, full or limited store
 def test_a_run_being_measured_cannot_be_resumed_at_the_same_time(stored, tmp_path, capsys):
     from harness.store import Store
 
@@ -216,6 +218,7 @@ def test_read_only_store_and_outputs_are_one_line_each(stored, read_only_folder,
     assert code == 2 and "x.csv" in err and "Read-only file system" in err, err
 
 
+@pytest.mark.slow  # a real run into a damaged, full or limited store
 def test_a_file_size_limit_mid_run_names_the_resume_that_finishes_it(stored, tmp_path):
     """RLIMIT_FSIZE makes SQLite's writes fail (disk I/O error) after the run's row is stored."""
     import resource
@@ -553,6 +556,7 @@ def test_names_that_are_not_utf8_are_refused_before_a_run_row_exists(tmp_path, c
     assert sqlite3.connect(db).execute("SELECT count(*) FROM runs").fetchone() == (0,)
 
 
+@pytest.mark.slow  # every output command against devices and the database
 def test_an_output_never_replaces_a_device_or_the_results_database(stored, tmp_path, capsys):
     """The atomic writer renamed its temporary over whatever -o named: `export -o /dev/null` (as root) replaced the
     system's /dev/null with a CSV, and `export -o h.db` (or a link to it) replaced every stored run.  Catches a
@@ -593,6 +597,7 @@ def test_an_output_path_that_is_a_link_to_a_file_is_refused_and_the_file_is_unto
     assert precious.read_text() == "IMPORTANT\n" and link.is_symlink()
 
 
+@pytest.mark.slow  # the real command line in a child process
 def test_a_fifo_nothing_reads_is_refused_at_once_not_waited_on(stored, tmp_path):
     """`export -o myfifo` with no reader blocked forever (an outside probe)."""
     _, db, run_id = stored
@@ -604,6 +609,7 @@ def test_a_fifo_nothing_reads_is_refused_at_once_not_waited_on(stored, tmp_path)
     assert proc.returncode == 2 and "nothing reads" in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow  # the real command line in child processes
 def test_a_closed_or_full_stdout_is_named_and_the_exit_code_stays_true(stored, tmp_path):
     """Started with stdout closed (`>&-`, as some job launchers do), a command ended in an AttributeError traceback
     with exit 1 (a nightly's false 'regression'), and the database could have taken descriptor 1; a full disk

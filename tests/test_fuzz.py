@@ -142,6 +142,7 @@ ANY_BYTES = st.binary(max_size=3000)
 
 # -- plans, inventories, build manifests --------------------------------------------------------------------------
 
+@pytest.mark.slow  # hundreds of generated files through the real readers
 @settings(max_examples=EXAMPLES["plan"], **_SETTINGS)
 @given(st.one_of(ANY_BYTES, yaml_documents(VALID_PLAN, PLAN_KEYS)))
 def test_any_plan_file(data):
@@ -169,6 +170,7 @@ def inventories(draw) -> bytes:
     return _yaml({"devices": entries} if draw(st.integers(0, 9)) else entries)
 
 
+@pytest.mark.slow  # hundreds of generated files through the real readers
 @settings(max_examples=EXAMPLES["inventory"], **_SETTINGS)
 @given(st.one_of(ANY_BYTES, inventories()))
 def test_any_inventory_file(data):
@@ -424,6 +426,7 @@ def _stored_bytes() -> bytes:
     return _STORED[0]
 
 
+@pytest.mark.slow  # hundreds of generated files through the real readers
 @settings(max_examples=EXAMPLES["damaged database"], **_SETTINGS)
 @given(st.lists(st.tuples(st.integers(100, 2**20), st.integers(0, 255)), min_size=1, max_size=8),
        st.sampled_from(["runs", "report", "export"]))

@@ -144,6 +144,7 @@ def test_a_node_on_the_drivers_host_copies_nothing(tmp_path, specs):
     assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.slow  # Ray started
 def test_ray_start_advertises_one_unit_per_device_with_flags_ray_knows(tmp_path):
     ray_scripts = pytest.importorskip("ray.scripts.scripts")
     known = {opt for param in ray_scripts.start.params for opt in param.opts}  # the installed Ray's own CLI

@@ -200,6 +200,7 @@ document.body.setAttribute('data-boxes', JSON.stringify([...document.querySelect
 </script>"""
 
 
+@pytest.mark.slow  # Chromium
 def test_nightly_report_plots_are_visible_in_chromium(tmp_path):
     """The inline SVGs lay out with real size, and their markers too; the page logs nothing to the console.
     Catches: a chart collapsed to no height, markers with no area (r=0), console errors from the markup."""

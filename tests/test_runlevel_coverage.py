@@ -64,6 +64,7 @@ def _cell_coverage(runs, between_sd, outliers, seed):
             _coverage([c.low for c in ci95], [c.high for c in ci95], truth95))
 
 
+@pytest.mark.slow  # a coverage simulation of thousands of runs
 @pytest.mark.parametrize("runs,between_sd,outliers", [
     (3, 0.05, 0.0), (5, 0.02, 0.0), (5, 0.10, 0.0), (10, 0.05, 0.0),  # a continuous body, any spread
     (10, 0.05, 0.03),  # 3% spikes: enough runs to have seen them
@@ -74,6 +75,7 @@ def test_p50_and_p95_intervals_cover_93_to_97_percent(runs, between_sd, outliers
     assert 0.93 <= cov95 <= 0.97, cov95
 
 
+@pytest.mark.slow  # a coverage simulation of thousands of runs
 @pytest.mark.parametrize("runs,outliers", [(5, 0.03), (5, 0.01)])
 def test_median_interval_holds_with_spikes_and_the_p95_limit_is_as_stated(runs, outliers):
     """The median is robust to spikes at any run count; P95 with rare spikes and 5 runs is the stated

@@ -143,6 +143,7 @@ def _open_at_once(db: Path, barrier, results) -> None:
         results.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
+@pytest.mark.slow  # several harness processes on one database
 @pytest.mark.parametrize("start", ["new", "v1"])
 def test_harnesses_opening_one_database_at_once_all_succeed_and_one_migrates(tmp_path, start):
     import multiprocessing
@@ -232,6 +233,7 @@ def test_a_command_that_only_reads_never_migrates_and_names_the_command_that_doe
     assert main(["runs", "--db", str(db)]) == 0 and "r1" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # several harness processes on one database
 def test_a_later_run_of_the_same_bytes_under_another_name_does_not_relabel_earlier_runs(tmp_path, model_dir):
     """The artifacts table holds one row per sha256; a later run of the same bytes as 'copy.onnx' without a
     manifest rewrote the model, stage and budget of every earlier run, in reports, history and exports (an
