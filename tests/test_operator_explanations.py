@@ -32,7 +32,7 @@ def _held_up(ms: float, slow_ms: float) -> list[float]:
 def _view(profile: Profile, p50_ms: float | None = None, backend: str = "xnnpack"):
     from harness.report.model import CellView
 
-    cell = SimpleNamespace(profiles=[profile], artifact={"backend": backend}, log="")
+    cell = SimpleNamespace(profiles=[profile], artifact={"backend": backend}, log="", extra={})
     return CellView(cell=cell, summary=SimpleNamespace(p50_ms=p50_ms) if p50_ms is not None else None)
 
 
@@ -144,19 +144,19 @@ def test_the_latency_tables_coverage_column_reads_its_share_and_its_fallback_as_
 def test_a_crashed_profiling_run_is_flagged_on_the_cell_and_in_its_coverage_hover():
     from harness.report.model import CellView, _verdict
 
-    # The profiling step's note, as the cell's log keeps it.  Before, only this collapsed log said so: the cell had
-    # no flag and its coverage "–" read the generic "no operator profile" text.
-    log = ("[run 1/3] warmed up\n[profiling] profiling run 1 of 2 crashed: the runner was killed by SIGSEGV "
-           "(exit -11); the other profiling run was skipped")
-    cell = SimpleNamespace(profiles=[], artifact={"backend": "xnnpack", "stage": "encoder", "inferred": []}, log=log,
-                           status="ok", runs_done=3, runs_planned=3, throttled=False)
+    # The profiling step's failure as the store keeps it in the cell's extra (and its note in the log).  Before, only
+    # the collapsed log said so: the cell had no flag and its coverage "–" read the generic "no operator profile".
+    reason = "the runner was killed by SIGSEGV (exit -11); the other profiling run was skipped"
+    cell = SimpleNamespace(profiles=[], artifact={"backend": "xnnpack", "stage": "encoder", "inferred": []},
+                           log=f"[run 1/3] warmed up\n[profiling] profiling run 1 of 2 crashed: {reason}",
+                           extra={"profiled": 0, "profiling_failure": reason}, status="ok", runs_done=3,
+                           runs_planned=3, throttled=False)
     view = CellView(cell=cell, summary=SimpleNamespace(p95_ms=1.0, p95_ci=None, warnings=[]))
     _verdict(view, {})
-    reason = "the runner was killed by SIGSEGV (exit -11); the other profiling run was skipped"
     assert view.flags == [f"profile failed: {reason}"]
     assert view.coverage_column == ("–", f"profiling run failed: {reason}")
-    quiet = CellView(cell=SimpleNamespace(**{**vars(cell), "log": "[profiling] runtime: onnxruntime 1.20"}),
-                     summary=view.summary)
+    quiet = CellView(cell=SimpleNamespace(**{**vars(cell), "log": "[profiling] runtime: onnxruntime 1.20",
+                                             "extra": {"profiled": 1}}), summary=view.summary)
     _verdict(quiet, {})
     assert quiet.flags == [] and quiet.profiling_failure is None
 

@@ -33,17 +33,19 @@ class _CrashingProfiler:
 
 
 def test_a_crashed_profiling_run_says_which_of_how_many_and_that_the_rest_were_skipped():
-    # Catches: the note read "profiling run 1 crashed: ..." with no total, and never said the rest were skipped.
-    runner, notes = _CrashingProfiler(), []
-    assert profile_cell(_spec("c", profile_runs=2), None, runner, "/x", notes) == []
-    assert runner.calls == 1
-    assert notes == ["profiling run 1 of 2 crashed: runner crashed (SIGKILL); the other profiling run was skipped"]
-    notes = []
-    profile_cell(_spec("c", profile_runs=3), None, _CrashingProfiler(), "/x", notes)
-    assert notes[0].endswith("; the other 2 profiling runs were skipped")
-    notes = []
-    profile_cell(_spec("c", profile_runs=1), None, _CrashingProfiler(), "/x", notes)
-    assert notes == ["profiling run 1 of 1 crashed: runner crashed (SIGKILL)"]
+    # Catches: the note read "profiling run 1 crashed: ..." with no total, and never said the rest were skipped;
+    # and a failure kept only as log text (the report read it back with a pattern).
+    runner = _CrashingProfiler()
+    profiling = profile_cell(_spec("c", profile_runs=2), None, runner, "/x")
+    assert profiling.profiles == [] and runner.calls == 1
+    assert profiling.notes == ["profiling run 1 of 2 crashed: runner crashed (SIGKILL); the other profiling run was "
+                               "skipped"]
+    assert profiling.failure == "runner crashed (SIGKILL); the other profiling run was skipped"
+    profiling = profile_cell(_spec("c", profile_runs=3), None, _CrashingProfiler(), "/x")
+    assert profiling.notes[0].endswith("; the other 2 profiling runs were skipped")
+    profiling = profile_cell(_spec("c", profile_runs=1), None, _CrashingProfiler(), "/x")
+    assert profiling.notes == ["profiling run 1 of 1 crashed: runner crashed (SIGKILL)"]
+    assert profiling.failure == "runner crashed (SIGKILL)"
 
 
 def test_the_profiling_step_comes_right_after_each_cells_last_measured_run():
@@ -72,9 +74,41 @@ def test_a_stored_profiling_step_is_labelled_as_profiling_and_leaves_the_measure
                                                              measurement=Measurement(samples_ms=[1.0] * 3)))
         assert store.profiled_cells(run_id) == set()
         note = "profiling run 1 of 2 crashed: runner crashed (SIGKILL); the other profiling run was skipped"
+        failure = "runner crashed (SIGKILL); the other profiling run was skipped"
         store.record_profiles(run_id, spec.key, CellResult(spec.key, "ok", log=note, started_at="p",
-                                                           finished_at="p-end"))
+                                                           finished_at="p-end", profiling_failure=failure))
         (cell,) = store.cells(run_id)
         assert store.profiled_cells(run_id) == {spec.key}  # a failed profiling ended too: not retried by --resume
+        assert cell.extra["profiling_failure"] == failure  # the report's flag reads this field, not the log text
+        # --resume profiles it again and it succeeds: the old failure is not left beside the new outcome.
+        store.record_profiles(run_id, spec.key, CellResult(spec.key, "ok", started_at="q", finished_at="q-end"))
+        assert "profiling_failure" not in store.cells(run_id)[0].extra
     assert cell.log == f"[profiling] {note}" and "[run" not in cell.log
     assert cell.runs_done == 2 and cell.finished_at == "f1" and [r["finished_at"] for r in cell.runs] == ["f0", "f1"]
+
+
+def test_a_failed_profiling_step_reaches_the_reports_flag_through_the_store(tmp_path, monkeypatch):
+    # The seam from the step to the page: profile_step's failure, stored by record_profiles, read by the report's
+    # cell view.  Catches: the failure dropped between the step and the store (the report then reads the generic
+    # "no operator profile" text), or a note's wording change silently losing the flag (a pattern over the log).
+    from harness.report.model import build_report_data
+    from harness.run import cell as cell_module
+
+    runner = _CrashingProfiler()
+    monkeypatch.setattr(cell_module, "runner_module", lambda name: runner)
+    device = SimpleNamespace(push=lambda path, sha256: "/remote", drain_notes=lambda: [])
+    spec = _spec("host/a", profile_runs=2)
+    result = cell_module.profile_step(spec, device)
+    assert result.status == "ok" and runner.calls == 1
+    with Store(tmp_path / "h.db", durable=False) as store:
+        store.record_artifact(spec.artifact)
+        run_id = store.create_run("p", Path("p.yaml"), "0" * 64, {}, {}, plan_text="p")
+        store.record_device(run_id, DeviceFacts("host", "host", False, {}), {})
+        for index in range(2):
+            store.record_run(run_id, spec, index, CellResult(spec.key, "ok", started_at="s", finished_at="f",
+                                                             measurement=Measurement(samples_ms=[1.0] * 3)))
+        store.record_profiles(run_id, spec.key, result)
+        (view,) = build_report_data(store, run_id).cells
+    reason = "runner crashed (SIGKILL); the other profiling run was skipped"
+    assert view.profiling_failure == reason
+    assert view.coverage_column == ("–", f"profiling run failed: {reason}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -17,7 +16,7 @@ from harness.report.verdict import (Headline, Tile, budget_status, headline, p95
 from harness.run.engine import AA_SUFFIX, REF_SUFFIX
 from harness.stats import Interval, LatencySummary, per_utterance_p50, per_utterance_p95, percentile, summarize
 from harness.store import CellRecord, RunRecord, Store
-from harness.store.db import cell_energy_of
+from harness.store.db import PROFILING_FAILURE_KEY, cell_energy_of
 from harness.thermal.energy import RunEnergy
 
 
@@ -28,9 +27,6 @@ FIGURES = [("total_ms_median", "generation (median) ms"), ("prefill_tokens_per_s
            ("compute_units", "compute units"), ("app_version", "app"), ("product_type", "device"),
            ("os_version", "iOS")]
 TOP_OPERATORS_SHOWN = 5  # per cell: a short table; the store keeps every operator
-# A cell's log keeps its profiling step's notes as "[profiling] profiling run 1 of 2 crashed: <reason>" (the run's
-# profiling step writes them; the report is the only place a reader sees that the profile is missing for a reason).
-_PROFILING_FAILED = re.compile(r"^\[profiling\] profiling run \d+ of \d+ (?:failed|timeout|crashed): (.+)$", re.M)
 NOT_PROFILED = ("no operator profile for this cell: it had no profiling run (plan key profile_runs, 0 turns it "
                 "off), its runner has no operator profiler, or it failed")
 # Beside "profiled total X ms vs cell P50 Y ms": what the first figure is, and why the two differ either way.
@@ -85,9 +81,9 @@ class CellView:
 
     @property
     def profiling_failure(self) -> str | None:
-        """Why the cell's profiling failed ("killed by SIGSEGV (exit -11)"), from its log; None when it did not."""
-        failed = _PROFILING_FAILED.search(self.cell.log or "")
-        return failed.group(1) if failed else None
+        """Why the cell's profiling failed ("killed by SIGSEGV (exit -11)"), as its profiling step stored it; None when
+        it did not (the report is the only place a reader sees that the profile is missing for a reason)."""
+        return self.cell.extra.get(PROFILING_FAILURE_KEY) or None
 
     @property
     def coverage_column(self) -> tuple[str, str]:

@@ -43,6 +43,7 @@ class CellResult:
     finished_at: str = ""
     energy: RunEnergy | None = None  # phones with a battery reading (harness/thermal/energy.py)
     profiles: list[Profile] = field(default_factory=list)  # a PROFILING step's profiling runs, in order
+    profiling_failure: str = ""  # a PROFILING step: why its profiling runs stopped ("" when none failed)
 
 
 def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
@@ -146,39 +147,46 @@ def wants_profile(spec: CellSpec) -> bool:
 
 def profile_step(spec: CellSpec, device) -> CellResult:
     """A cell's profiling runs as a result of their own (status "ok" even when a profiling run failed: that costs
-    the operator table, whose reason is in the log; "lost"/"failed" only when the device could not be used)."""
+    the operator table, whose reason is in ``profiling_failure`` and the log; "lost"/"failed" only when the device
+    could not be used).  Scheduled only for cells that :func:`wants_profile`."""
     result = CellResult(key=spec.key, status="ok", started_at=utc_now())
-    notes: list[str] = []
     try:
         runner = runner_module(spec.runner)
         remote = device.push(spec.artifact.path, spec.artifact.sha256)  # already there: the measured runs pushed it
-        result.profiles = profile_cell(spec, device, runner, remote, notes)
-        result.log = "\n".join(notes + device.drain_notes())
+        profiling = profile_cell(spec, device, runner, remote)
+        result.profiles, result.profiling_failure = profiling.profiles, profiling.failure
+        result.log = "\n".join(profiling.notes + device.drain_notes())
     except DeviceError as exc:
         result.status, result.reason, result.log = ("lost" if exc.lost else "failed"), exc.reason, str(exc)
     result.finished_at = utc_now()
     return result
 
 
-def profile_cell(spec: CellSpec, device, runner, remote: str, notes: list[str]) -> list[Profile]:
+@dataclass
+class Profiling:
+    """A cell's profiling runs: the profiles taken, the notes for its log, and why the runs stopped early."""
+    profiles: list[Profile] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    failure: str = ""  # "the runner was killed by SIGSEGV (exit -11); the other profiling run was skipped"
+
+
+def profile_cell(spec: CellSpec, device, runner, remote: str) -> Profiling:
     """The cell's profiling runs (``profile_runs``, each a process of its own, after its measured runs, so the
-    profiler's overhead never touches a sample), for a runner that can profile.  A profiling run that fails costs
-    the cell its operator table, never its measurement: the reason goes to the cell's log."""
-    if not spec.settings.profile_runs or not hasattr(runner, "profile"):
-        return []
-    profiles = []
+    profiler's overhead never touches a sample).  A profiling run that fails costs the cell its operator table,
+    never its measurement: the reason is kept as the failure and noted in the log."""
+    profiling = Profiling()
     wanted = spec.settings.profile_runs
     for index in range(wanted):
         try:
             profile = runner.profile(device, remote, spec.artifact, spec.settings)
         except RunnerFailure as exc:
             # The rest would most likely fail alike (a build that crashes under the profiler): skipped, and said.
-            notes.append(f"profiling run {index + 1} of {wanted} {exc.status}: {exc.reason}"
-                         + _skipped_note(wanted - index - 1))
+            profiling.failure = exc.reason + _skipped_note(wanted - index - 1)
+            profiling.notes.append(f"profiling run {index + 1} of {wanted} {exc.status}: {profiling.failure}")
             break
-        notes.extend(note for note in profile.notes if note not in notes)  # the same for every run
-        profiles.append(profile)
-    return profiles
+        profiling.notes.extend(note for note in profile.notes if note not in profiling.notes)  # alike every run
+        profiling.profiles.append(profile)
+    return profiling
 
 
 def _skipped_note(left: int) -> str:

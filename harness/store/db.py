@@ -261,6 +261,7 @@ def identity_columns(cell: str = "c", artifact: str = "a") -> str:
 
 
 PROFILED_KEY = "profiled"  # in cells.extra_json: the cell's profiling step ended, with this many profiles
+PROFILING_FAILURE_KEY = "profiling_failure"  # in cells.extra_json: why its profiling runs stopped, when one failed
 
 ENERGY_KEY = "energy"  # in cell_runs.extra_json and cells.extra_json: a RunEnergy as a dict
 
@@ -761,6 +762,9 @@ class Store:
                 log = f"{log}\n{entry}" if log else entry
             extra = _loads(row["extra_json"])
             extra[PROFILED_KEY] = len(result.profiles)
+            extra.pop(PROFILING_FAILURE_KEY, None)  # a resumed cell profiled again keeps only its new outcome
+            if result.profiling_failure:
+                extra[PROFILING_FAILURE_KEY] = result.profiling_failure
             self.db.execute("UPDATE cells SET log=?, extra_json=? WHERE cell_id=?",
                             (log, json.dumps(extra), row["cell_id"]))
 
