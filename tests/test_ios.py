@@ -110,6 +110,7 @@ def _run(tmp_path, plan) -> tuple[int, list]:
         return code, store.cells(run.run_id), store.devices(run.run_id), run
 
 
+@pytest.mark.slow  # two runs and a report
 def test_harness_run_on_an_iphone_installs_pushes_launches_and_stores(tmp_path, model_dir, iphone):
     plan = _setup(tmp_path, model_dir, iphone)
     code, (cell,), (device,), run = _run(tmp_path, plan)
