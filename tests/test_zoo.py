@@ -80,7 +80,7 @@ def test_eager_whisper_transcribes_the_corpus(tmp_path):
     corpus = read_manifest(REPO / "corpora" / "harvard-hibari")
     model, cfg = load_whisper(), decoding_config()
     tokenizer = whisper.tokenizer.get_tokenizer(multilingual=False)
-    utts = corpus.utterances[:8]
+    utts = corpus.utterances[:4]  # four clips: each is decoded twice, by our chain and by openai-whisper
     ours, theirs = [], []
     for utt in utts:
         audio = corpus.load_audio(utt)
