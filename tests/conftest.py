@@ -182,6 +182,7 @@ def phones(adb_server, tmp_path):
         adb_server.detach(server, serial)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), the tests that take small_zoo run on
     one worker, so the zoo's subset is built once a session rather than once per worker; and so do the tests of
@@ -192,6 +193,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group("small_zoo"))
         elif fixture := _own_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}::{fixture}"))
+    if getattr(config.option, "loadgroup", False):  # set in each xdist worker under --dist loadgroup
+        for item in items:
+            _name_the_group_in_the_test_id(item)
+
+
+def _name_the_group_in_the_test_id(item) -> None:
+    """``test_x.py::test_y@group``: the id loadgroup's scheduler reads the group from.  pytest-xdist appends it in
+    its own collection hook, which runs before this one (so it never saw the marks added here), and since pytest 9.2
+    keeps ids in ``_id`` it sets a ``_nodeid`` nothing reads: every group, these and the test files' own, was
+    ignored, and each worker built small_zoo and each module fixture again."""
+    groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                     for mark in item.iter_markers("xdist_group")})
+    suffix = "@" + "_".join(groups)
+    if not groups or item.nodeid.endswith(suffix):
+        return
+    if hasattr(item, "_id"):
+        item._id = type(item._id).parse(item.nodeid + suffix)
+    else:  # pytest before 9.2
+        item._nodeid = item.nodeid + suffix
 
 
 def _own_module_fixture(item) -> str | None:

@@ -210,6 +210,7 @@ def test_wer_cli_json(tmp_path):
     assert bad.returncode == 2 and "3 lines" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow  # synthesises three utterances twice from the corpus recipe
 def test_shipped_corpus_is_intact_and_its_recipe_rebuilds_it(tmp_path):
     """The shipped files are what SHA256SUMS says; the recipe is deterministic on this machine; a rebuild with exact
     int8 products has the shipped durations on any CPU.  (The native int8 path against the exact one: the test
@@ -260,6 +261,7 @@ def _matmul_integer(tmp_path, a_zero: int, b_values: np.ndarray):
     return [lambda a, s=s: s.run(None, {"a": a.astype(np.uint8)})[0] for s in sessions]
 
 
+@pytest.mark.slow  # ONNX Runtime int8 sessions and, on an exact-int8 CPU, a 3-utterance corpus rebuild
 @pytest.mark.parametrize("int8_kind", [_int8_kind()])  # the id names this CPU's int8 path: what was checked
 def test_the_exact_int8_rewrite_is_ort_s_int8_arithmetic(tmp_path, int8_kind):
     """On every CPU: exact_int8_model's rewrite computes (A - zero) @ B exactly over the whole u8 x s8 range, and
@@ -315,6 +317,7 @@ def test_a_rebuilt_corpus_is_compared_file_by_file(tmp_path):
     assert not short.lengths_match and [line.split("  ")[1] for line in short.differing] == ["audio/u2.wav"]
 
 
+@pytest.mark.slow  # imports openai-whisper, hence torch (3 s alone)
 def test_the_wer_normaliser_is_whisper_s_own():
     """whisper-normalizer (the light install's normaliser) must normalise as openai-whisper's does: the same
     text in, the same words out, over the corpus references and the cases the normaliser exists for."""

@@ -12,8 +12,10 @@ from harness.cli import main as cli_main
 from harness.devices import ios_pmd3
 from harness.runners import ios_contract
 from harness.store import Store
-from tests import ios_fakes
 from tests.helpers import copy_model, write
+
+# tests/ios_fakes.py is imported by the tests that use it: it imports pymobiledevice3 (1.7 s), which collecting
+# this file made every pytest-xdist worker pay, for every selection.
 
 EXAMPLES = ios_contract.HERE / "examples"
 
@@ -26,6 +28,8 @@ def _shape(fn) -> list[tuple]:
 
 
 def test_the_fakes_have_the_pinned_librarys_signatures(tmp_path):
+    from tests import ios_fakes
+
     assert metadata.version("pymobiledevice3").split(".")[0] == str(ios_pmd3.PINNED_MAJOR)
     api = ios_fakes.build_api(ios_fakes.FakeIPhone(tmp_path))
     pairs = ios_fakes.signature_pairs(api)
@@ -63,6 +67,8 @@ def test_contract_examples_are_valid_and_broken_results_are_named_precisely():
 @pytest.fixture
 def iphone(tmp_path):
     """A fake iPhone behind fake pymobiledevice3 services; the real library is restored afterwards."""
+    from tests import ios_fakes
+
     phone = ios_fakes.FakeIPhone(tmp_path / "container")
     ios_pmd3.use_api(ios_fakes.build_api(phone))
     yield phone
@@ -70,6 +76,8 @@ def iphone(tmp_path):
 
 
 def _setup(tmp_path, model_dir, phone, artifacts=("tiny.pte",), timeout_s=120):
+    from tests import ios_fakes
+
     ipa = ios_fakes.make_ipa(tmp_path / "app" / "Bench.ipa")
     write(tmp_path / "devices.yaml", f"""
         devices:
@@ -102,6 +110,7 @@ def _run(tmp_path, plan) -> tuple[int, list]:
         return code, store.cells(run.run_id), store.devices(run.run_id), run
 
 
+@pytest.mark.slow  # two runs and a report
 def test_harness_run_on_an_iphone_installs_pushes_launches_and_stores(tmp_path, model_dir, iphone):
     plan = _setup(tmp_path, model_dir, iphone)
     code, (cell,), (device,), run = _run(tmp_path, plan)
@@ -132,6 +141,8 @@ def test_harness_run_on_an_iphone_installs_pushes_launches_and_stores(tmp_path, 
 
 
 def test_a_new_app_version_is_installed(tmp_path, model_dir, iphone):
+    from tests import ios_fakes
+
     plan = _setup(tmp_path, model_dir, iphone)
     iphone.apps[ios_fakes.BUNDLE_ID] = {"CFBundleIdentifier": ios_fakes.BUNDLE_ID,
                                         "CFBundleShortVersionString": "1.3.9", "CFBundleVersion": "139"}

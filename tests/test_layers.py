@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "harness"
 # Packages that run during a measurement or a report; the zoo (build code) is never among their imports.
 RUN_TIME = ("devices", "runners", "run", "store", "stats", "report", "nightly", "thermal", "plan", "inventory",
             "artifacts", "accuracy", "sim", "models", "profile")
+
+
+@cache
+def _nodes(path: Path) -> tuple[ast.AST, ...]:
+    """Every node of one source file, parsed once for all of this file's tests (each parsed all of harness again)."""
+    return tuple(ast.walk(ast.parse(path.read_text())))
 
 
 def _graph() -> dict[str, dict[str, list[str]]]:
@@ -21,7 +30,7 @@ def _graph() -> dict[str, dict[str, list[str]]]:
     for path in ROOT.rglob("*.py"):
         rel = path.relative_to(ROOT)
         src = rel.parts[0] if len(rel.parts) > 1 else rel.stem
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _nodes(path):
             names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
                      [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             for name in names:
@@ -78,7 +87,7 @@ def test_measuring_code_reaches_the_executorch_runtime_only_through_import_execu
     offenders = []
     for package in RUN_TIME:
         for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
+            for node in _nodes(path):
                 if isinstance(node, ast.ImportFrom) and node.module in ("executorch.runtime", "executorch"):
                     if node.module == "executorch.runtime" or any(a.name == "runtime" for a in node.names):
                         offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
@@ -95,7 +104,7 @@ def test_measuring_code_loads_the_llm_kernels_as_libraries_not_through_their_pyt
     offenders = []
     for package in RUN_TIME:
         for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
+            for node in _nodes(path):
                 names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
                          [a.name for a in node.names] if isinstance(node, ast.Import) else [])
                 if any(name.startswith(heavy) for name in names):
@@ -103,6 +112,7 @@ def test_measuring_code_loads_the_llm_kernels_as_libraries_not_through_their_pyt
     assert offenders == []
 
 
+@pytest.mark.slow  # a fresh interpreter importing ExecuTorch's runtime: that is the point
 def test_the_runtime_without_the_exporter_leaves_the_exporter_importable():
     """import_executorch_runtime (and set_executorch_threads) let ExecuTorch's runtime load beside a bare
     ``executorch.exir``; the bare package stayed registered, so a later export or devtools Inspector in the same

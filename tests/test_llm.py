@@ -12,7 +12,6 @@ import re
 import numpy as np
 import pytest
 
-from harness.zoo.llm import QWEN2_0_5B
 from tests.conftest import TINY_LLM as TINY
 from tests.helpers import eager_tiny_llm_tokens, measure
 
@@ -22,6 +21,8 @@ PROMPT = "The birch canoe slid on the smooth"
 
 
 def test_full_size_config_is_qwen2_0_5b():
+    from harness.zoo.llm import QWEN2_0_5B  # imports the exporter and torch (3 s): not at collection
+
     # Qwen2-0.5B's published config.json: hidden_size 896, intermediate_size 4864, 24 layers, 14 attention
     # heads, 2 key-value heads, vocab_size 151936, rope_theta 1e6, rms_norm_eps 1e-6.
     assert (QWEN2_0_5B["dim"], QWEN2_0_5B["hidden_dim"], QWEN2_0_5B["n_layers"]) == (896, 4864, 24)
