@@ -9,12 +9,13 @@ each a process of its own, printed side by side.
     python benchmarks/profile_overhead.py [BUILD ...] [--runs 3] [--iterations 20] [--threads 1]
 
 Without builds, the zoo's Whisper encoder and decoder (ONNX, FP32 and INT8, and the XNNPACK .pte encoder when
-built) from builds/ or .test-builds/asr are measured.
+built) from builds/ or the tests' build cache (~/.cache/harness-test-builds/asr-*) are measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -35,7 +36,9 @@ ZOO_NAMES = ["whisper-tiny.en-encoder-fp32.onnx", "whisper-tiny.en-decoder-fp32.
 
 
 def zoo_builds() -> list[Path]:
-    for folder in (ROOT / "builds", ROOT / ".test-builds" / "asr"):
+    cache = Path(os.environ.get("HARNESS_TEST_BUILDS")
+                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "harness-test-builds")
+    for folder in (ROOT / "builds", *sorted(cache.glob("asr-*"), key=lambda p: p.stat().st_mtime, reverse=True)):
         found = [folder / name for name in ZOO_NAMES if (folder / name).is_file()]
         if found:
             return found

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite on a busy machine: a fresh clone of this repository, a CPU hog beside it the whole time,
 # `make test` once (setup included: this is .ci/run), then `make test` again N times in the same clone (the
-# setup is done; the reference builds other tests take as input are reused from .test-builds). One line per run.
+# setup is done; the reference builds other tests take as input are reused from ~/.cache/harness-test-builds). One line per run.
 #   bash scripts/busy-suite.sh [N=9] [CLONE_DIR=/tmp/harness-busy]
 set -u
 N=${1:-9}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,6 @@ def cached_export(tmp_path_factory, name: str, export, *sources: Path) -> Path:
     before its first test, for files every test only reads.  HARNESS_TEST_FRESH_BUILDS=1 exports afresh into the
     session's temporary folder."""
     import fcntl
-    import os
     import shutil
 
     if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
@@ -51,6 +51,7 @@ def cached_export(tmp_path_factory, name: str, export, *sources: Path) -> Path:
             scratch.mkdir()
             export(scratch)
             scratch.rename(out)
+    os.utime(out)  # used now: kept by the prune
     return out
 
 
@@ -106,30 +107,56 @@ def small_zoo(tmp_path_factory):
     return out, build_all(out, only=only, jobs=2)  # in parallel, as `harness zoo build` does
 
 
-# Reference builds that other tests take as input (the zoo's own tests build theirs afresh, in small_zoo) are kept
-# between sessions in the checkout, as `harness zoo build` keeps builds/: the zoo rebuilds one whenever its
-# fingerprint (recipe, zoo code, toolchain versions) or its bytes changed.  HARNESS_TEST_FRESH_BUILDS=1 builds
-# them in the session's temporary folder instead.  A lock lets pytest-xdist workers share one folder.
-BUILD_CACHE = REPO / ".test-builds"
+# Reference builds that other tests take as input (the zoo's own tests build theirs afresh, in small_zoo) and the
+# tests' exports are kept between sessions, as `harness zoo build` keeps builds/, in a cache of the user's
+# (HARNESS_TEST_BUILDS, else ~/.cache/harness-test-builds) so that a fresh clone reuses them.  Every entry is named
+# by a fingerprint of the code and toolchain that made it, so clones and branches with other zoo code never
+# rebuild each other's, and the zoo still rebuilds a build whose recipe, inputs or bytes changed.  Entries unused
+# for PRUNE_AFTER_DAYS are removed at the start of a session.  HARNESS_TEST_FRESH_BUILDS=1 builds them in the
+# session's temporary folder instead.  Locks let pytest-xdist workers and concurrent sessions share the cache.
+BUILD_CACHE = Path(os.environ.get("HARNESS_TEST_BUILDS")
+                   or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "harness-test-builds")
+PRUNE_AFTER_DAYS = 30
 
 
 def reference_builds(tmp_path_factory, folder: str, only: list[str], jobs: int = 1) -> Path:
-    """The zoo builds ``only``, in ``BUILD_CACHE/folder`` (or a fresh temporary folder): built or reused."""
+    """The zoo builds ``only``, in ``BUILD_CACHE/<folder>-<zoo code fingerprint>`` (or a fresh temporary folder):
+    built or reused."""
     import fcntl
-    import os
 
-    from harness.zoo import build_all
+    from harness.zoo import build_all, code_fingerprint
 
     if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
         out = tmp_path_factory.mktemp(folder)
         build_all(out, only=only, jobs=jobs)
         return out
-    out = BUILD_CACHE / folder
+    out = BUILD_CACHE / f"{folder}-{code_fingerprint()}"
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         build_all(out, only=only, jobs=jobs)
+    os.utime(out)  # used now: kept by the prune
     return out
+
+
+def pytest_sessionstart(session) -> None:
+    """Remove the cache entries no session has used for PRUNE_AFTER_DAYS (old fingerprints pile up: each edit of
+    an exporter or a recipe makes new ones).  Only names the tests make (``name-<16 hex>`` folders, their
+    ``.lock``/``.partial`` files, ``name-<16 hex>.pte``) are touched; nothing else in the folder is ours."""
+    import re
+    import shutil
+    import time
+
+    if not BUILD_CACHE.is_dir() or hasattr(session.config, "workerinput"):  # once, in the controlling process
+        return
+    ours = re.compile(r"^[a-z0-9.-]+-[0-9a-f]{16}(\.lock|\.partial|\.pte|\.pte\.lock|\.\d+\.partial)?$")
+    cutoff = time.time() - PRUNE_AFTER_DAYS * 86400
+    for entry in BUILD_CACHE.iterdir():
+        if ours.match(entry.name) and entry.lstat().st_mtime < cutoff:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

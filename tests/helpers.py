@@ -144,6 +144,7 @@ def export_kws(path: Path, width: int) -> Path:
             partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
             _export_kws(partial, width)
             partial.replace(cached)  # whole or absent, whichever process writes it
+        os.utime(cached.parent)  # used now: kept by conftest's prune of the build cache
         shutil.copyfile(cached, path)
     path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
     return path
