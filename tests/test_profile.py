@@ -138,19 +138,16 @@ def _host_device():
     return open_device(Config(id="host", platform="host"))
 
 
-@pytest.mark.parametrize("name", ["tiny.onnx", "partly.pte"])
-def test_profiling_run_on_the_host_names_operators_and_times_itself(name, model_dir, partly_delegated, tmp_path):
-    from harness.artifacts import load_artifact
-    from harness.runners import RunSettings
-    from harness.runners.host_python import profile
+@pytest.fixture(scope="module")
+def partly_profiled(partly_delegated) -> list:
+    """One profiling run of the partly delegated build on the host, for the tests that only read it (a .pte's
+    profiling run costs seconds: a process importing ExecuTorch's devtools; it was made twice)."""
+    return _profiled(partly_delegated)
 
-    path = model_dir / name if name.endswith(".onnx") else partly_delegated
-    artifact = load_artifact(path)
-    device = _host_device()
-    try:
-        result = profile(device, str(path), artifact, RunSettings(warmup_iterations=2, iterations=5, timeout_s=120))
-    finally:
-        device.close()
+
+@pytest.mark.parametrize("name", ["tiny.onnx", "partly.pte"])
+def test_profiling_run_on_the_host_names_operators_and_times_itself(name, model_dir, request):
+    (result,) = _profiled(model_dir / name) if name.endswith(".onnx") else request.getfixturevalue("partly_profiled")
     assert result.iterations == 5 and len(result.latency_ms) == 5
     assert result.operators and all(r.calls % 5 == 0 for r in result.operators)
     backends = {r.backend for r in result.operators}
@@ -296,11 +293,11 @@ def _profiled(path: Path) -> list:
         device.close()
 
 
-def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(model_dir, partly_delegated):
+def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(model_dir, partly_profiled):
     from harness.profile.coverage import coverage, on_fallback
     from harness.profile.records import merged
 
-    partly = _profiled(partly_delegated)
+    partly = partly_profiled
     cover = coverage(partly, "xnnpack")
     # The 512 x 256 repeat and cumsum ran on the portable kernels: most of the time, far above the 10% line.
     assert cover.intended == "XNNPACK" and cover.flagged and cover.fallback_time_share > 0.5
