@@ -219,7 +219,7 @@ def test_hanging_model_times_out_and_run_continues(tmp_path, model_dir, host_inv
         warmup_iterations: 0
         iterations: 5
         runs: 2
-        timeout_s: 8
+        timeout_s: 4
         """)
     db = tmp_path / "results.db"
     outcome = run_plan(plan, db)
