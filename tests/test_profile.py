@@ -145,6 +145,7 @@ def partly_profiled(partly_delegated) -> list:
     return _profiled(partly_delegated)
 
 
+@pytest.mark.slow  # profiling runs on the host
 @pytest.mark.parametrize("name", ["tiny.onnx", "partly.pte"])
 def test_profiling_run_on_the_host_names_operators_and_times_itself(name, model_dir, request):
     (result,) = _profiled(model_dir / name) if name.endswith(".onnx") else request.getfixturevalue("partly_profiled")
@@ -224,6 +225,7 @@ def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profil
 HOSTILE_NODE = "<img src=x onerror=alert(1)>"
 
 
+@pytest.mark.slow  # profiling runs on the host
 def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_dir, host_inventory,
                                                                partly_delegated, capsys, monkeypatch):
     # Before, a cell had no profiling run and the store had nowhere to keep one.
@@ -275,6 +277,7 @@ def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_
     assert set(frame.loc[frame["format"] == "pte", "backend"]) == {"xnnpack"}
 
 
+@pytest.mark.slow  # profiling runs on the host
 def test_profile_runs_zero_profiles_nothing(tmp_path, model_dir, host_inventory, partly_delegated):
     cells, _ = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=0)
     assert all(c.status == "ok" and c.profiles == [] for c in cells.values())
@@ -293,6 +296,7 @@ def _profiled(path: Path) -> list:
         device.close()
 
 
+@pytest.mark.slow  # profiling runs on the host
 def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(model_dir, partly_profiled):
     from harness.profile.coverage import coverage, on_fallback
     from harness.profile.records import merged
@@ -395,6 +399,7 @@ def heavier(tmp_path_factory) -> Path:
     return cached_export(tmp_path_factory, "heavier", export, Path(__file__))
 
 
+@pytest.mark.slow  # profiling runs on the host
 @pytest.mark.parametrize("name", ["mlp.onnx", "mlp.pte"])
 def test_the_operators_account_for_the_profiling_runs_own_latency(name, heavier):
     from harness.profile.records import accounted_share, merged

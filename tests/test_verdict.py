@@ -17,8 +17,6 @@ from harness.report.verdict import SEVERITY, Check, budget_check, budget_status,
 from harness.stats import Interval
 from tests.helpers import REPO, bundle_accuracy, chromium, cli_in_process, copy_model, write
 
-pytestmark = pytest.mark.slow  # transcribes with the zoo's Whisper bundle (built once, about a minute)
-
 HOSTILE = "<script>alert(1)</script>dec"
 BUDGETS = {"vad": 100000.0, "asr": 150.0, "llm_cpu": 500.0, "llm_npu": 100.0, "pipeline": 100000.0}
 
@@ -127,6 +125,7 @@ def test_a_tile_is_the_worst_of_its_rows_and_links_to_the_row_that_made_it():
     assert SEVERITY.index("failed") < SEVERITY.index("budget miss") < SEVERITY.index("pass")
 
 
+@pytest.mark.slow  # the night transcribes with the zoo's Whisper bundle
 def test_a_chain_over_budget_makes_its_tile_a_budget_miss(night):
     """Fails on the old code, which set every chain's tile to pass without looking at a budget."""
     _, out, _ = night
@@ -142,6 +141,7 @@ def test_a_chain_over_budget_makes_its_tile_a_budget_miss(night):
     assert _tiles_in(page)[("host", "asr-decoder")][0] == "no budget"
 
 
+@pytest.mark.slow  # the night transcribes with the zoo's Whisper bundle
 def test_an_asr_chain_is_held_to_the_asr_budget_and_only_a_measured_pipeline_to_the_pipeline_budget(night):
     """The chain transcribes without a VAD or an LLM: it is no pipeline, so the generous pipeline budget does not
     judge it (the old check summed P95s of separate builds into a 'pipeline' that passed beside the ASR's miss)."""
@@ -152,6 +152,7 @@ def test_an_asr_chain_is_held_to_the_asr_budget_and_only_a_measured_pipeline_to_
     assert not [c for c in checks if "pipeline" in (c["group"], c["subject"].split()[0])]
 
 
+@pytest.mark.slow  # the night transcribes with the zoo's Whisper bundle
 def test_tile_table_junit_json_and_exit_code_agree(night):
     proc, out, tmp = night
     page = (out / "index.html").read_text()
@@ -228,6 +229,7 @@ def _nothing_cut_off(seen: dict) -> None:
     assert seen["wide_check_tables"] == 0
 
 
+@pytest.mark.slow  # the night transcribes with the zoo's Whisper bundle
 def test_failed_night_page_in_chromium_leads_with_failed_and_nothing_is_cut_off(night, tmp_path):
     _, out, _ = night
     seen = _probe(out / "index.html", tmp_path)
@@ -241,6 +243,7 @@ def test_failed_night_page_in_chromium_leads_with_failed_and_nothing_is_cut_off(
     assert any(status.startswith("budget miss") and "bundle" in row for status, row in seen["tiles"])
 
 
+@pytest.mark.slow  # the night transcribes with the zoo's Whisper bundle
 def test_long_reasons_wrap_at_1024_px(night, tmp_path):
     """One more night of the plan's latency builds (three runs each, as the fixture's night: enough for intervals),
     on a copy of the store, judged against the fixture's night: its checks carry reasons with intervals, p-values
