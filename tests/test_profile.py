@@ -493,7 +493,9 @@ def test_operators_pair_across_a_dynamic_quantized_and_a_float_build(tmp_path):
     diff = operator_diff(merged([a]), merged([b]), noise_ms=max(profile_noise_ms([a]), profile_noise_ms([b])))
     first = diff.top[0]
     assert (first.a_name, first.b_name) == ("/linear_2/MatMul_quant", "/linear_2/MatMul")
-    assert 0 < diff.explained_share <= 1 and not diff.added and not diff.removed
+    # A share is 0-1, "a little over 1 within noise_ms" (OperatorDiff): the top operator carrying all of the change
+    # read 1.0000000000000002 once, and `<= 1` failed on float rounding.
+    assert 0 < diff.explained_share <= 1 + diff.noise_ms / abs(diff.change_ms) and not diff.added and not diff.removed
     assert diff.reading().startswith("top ") and "(was /linear_2/MatMul_quant)" in diff.reading()
 
 
