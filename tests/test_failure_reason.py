@@ -185,6 +185,7 @@ def test_host_workers_get_no_thread_count_when_the_plan_sets_none():
             assert got == want, argv
 
 
+@pytest.mark.slow  # nights measured on the host
 def test_a_failed_chain_is_named_as_its_chain_and_is_not_also_missing_tonight(tmp_path, model_dir):
     """A chain whose encoder broke was reported as its decoder build ('whisper-tiny.en asr-decoder int4 ...
     failed'), counted as a latency cell, and its WER check said 'missing tonight' besides.  Fails without the

@@ -83,6 +83,7 @@ def test_nightly_reports_a_recent_step_from_stored_history(tmp_path):
     assert "History (30 nights" in html and "step at night 25" in html
 
 
+@pytest.mark.slow  # Chromium
 def test_nightly_report_renders_in_chromium_with_its_verdict(tmp_path):
     from harness.nightly.run import compare_and_write
     from harness.nightly.synthetic import write_synthetic_history

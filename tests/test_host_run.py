@@ -53,6 +53,7 @@ def _plan(tmp_path, model_dir):
         """)
 
 
+@pytest.mark.slow  # measured runs on the host
 def test_run_stores_every_sample_and_reports(complete_run, tmp_path):
     _, db, outcome = complete_run
     assert outcome.statuses == {"ok": 2}
@@ -138,6 +139,7 @@ class _StopAfterFirstCell:
         raise KeyboardInterrupt
 
 
+@pytest.mark.slow  # measured runs on the host
 def test_without_the_fork_server_every_run_is_a_fresh_interpreter(plan, tmp_path):
     (tmp_path / "devices.yaml").write_text("devices:\n  - {id: host, platform: host, no_fork_server: true}\n")
     outcome = run_plan(plan, tmp_path / "plain.db")
@@ -147,6 +149,7 @@ def test_without_the_fork_server_every_run_is_a_fresh_interpreter(plan, tmp_path
     assert len(runs) == 2 * RUNS and {r["extra"]["ppid"] for r in runs} == {os.getpid()}
 
 
+@pytest.mark.slow  # measured runs on the host
 def test_interrupted_run_keeps_finished_cells_and_resumes(plan, tmp_path):
     """Also: --resume with a changed plan is refused (on the same interrupted run: one interruption less)."""
     db = tmp_path / "results.db"
@@ -175,6 +178,7 @@ def test_interrupted_run_keeps_finished_cells_and_resumes(plan, tmp_path):
         assert len(kept.samples_ms) == RUNS * ITERATIONS
 
 
+@pytest.mark.slow  # measured runs on the host
 def test_resuming_a_complete_run_measures_nothing_and_changes_nothing(complete_run, capsys):
     """Catches --resume of a finished run exiting 0 as if it had measured, with its finished_at rewritten."""
     from harness.cli import main as cli_main
@@ -219,7 +223,7 @@ def test_hanging_model_times_out_and_run_continues(tmp_path, model_dir, host_inv
         warmup_iterations: 0
         iterations: 5
         runs: 2
-        timeout_s: 8
+        timeout_s: 4
         """)
     db = tmp_path / "results.db"
     outcome = run_plan(plan, db)
@@ -232,6 +236,7 @@ def test_hanging_model_times_out_and_run_continues(tmp_path, model_dir, host_inv
     assert by_model["spin"].runs_done == 1 and by_model["spin"].reason.startswith("run 1 of 2")
 
 
+@pytest.mark.slow  # measured runs on the host
 def test_model_that_fails_to_load_is_a_failed_cell_with_its_log(tmp_path, model_dir, host_inventory):
     builds = tmp_path / "builds"
     builds.mkdir()
@@ -255,6 +260,7 @@ def test_model_that_fails_to_load_is_a_failed_cell_with_its_log(tmp_path, model_
     assert "Failed to load program" in cell.reason
 
 
+@pytest.mark.slow  # measured runs on the host
 def test_device_without_the_backend_is_skipped_with_a_reason(tmp_path, model_dir):
     write(tmp_path / "devices.yaml", """
         devices:

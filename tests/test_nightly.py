@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tests.helpers import KWS_MANIFEST, cli_in_process, export_kws, run_cli, write
+from tests.helpers import KWS_MANIFEST, cli_in_process, export_kws, write
 
 pytestmark = pytest.mark.slow  # real nights measured on the host with real builds
 
@@ -140,7 +140,7 @@ def test_compare_only_rebuilds_the_verdict_from_the_store(nights, tmp_path):
     proc = cli_in_process("nightly", "--compare-only", third["run_id"], "--baseline", first["run_id"], "--db", str(db),
                    "-o", str(tmp_path / "again"), "--json", "--threshold", "0.5")
     assert proc.returncode == 1 and json.loads(proc.stdout)["baseline_run_id"] == first["run_id"]
-    missing = run_cli("nightly", "--db", str(db))
+    missing = cli_in_process("nightly", "--db", str(db))
     assert missing.returncode == 2 and "no plan given" in missing.stderr
 
 

@@ -138,19 +138,17 @@ def _host_device():
     return open_device(Config(id="host", platform="host"))
 
 
-@pytest.mark.parametrize("name", ["tiny.onnx", "partly.pte"])
-def test_profiling_run_on_the_host_names_operators_and_times_itself(name, model_dir, partly_delegated, tmp_path):
-    from harness.artifacts import load_artifact
-    from harness.runners import RunSettings
-    from harness.runners.host_python import profile
+@pytest.fixture(scope="module")
+def partly_profiled(partly_delegated) -> list:
+    """One profiling run of the partly delegated build on the host, for the tests that only read it (a .pte's
+    profiling run costs seconds: a process importing ExecuTorch's devtools; it was made twice)."""
+    return _profiled(partly_delegated)
 
-    path = model_dir / name if name.endswith(".onnx") else partly_delegated
-    artifact = load_artifact(path)
-    device = _host_device()
-    try:
-        result = profile(device, str(path), artifact, RunSettings(warmup_iterations=2, iterations=5, timeout_s=120))
-    finally:
-        device.close()
+
+@pytest.mark.slow  # profiling runs on the host
+@pytest.mark.parametrize("name", ["tiny.onnx", "partly.pte"])
+def test_profiling_run_on_the_host_names_operators_and_times_itself(name, model_dir, request):
+    (result,) = _profiled(model_dir / name) if name.endswith(".onnx") else request.getfixturevalue("partly_profiled")
     assert result.iterations == 5 and len(result.latency_ms) == 5
     assert result.operators and all(r.calls % 5 == 0 for r in result.operators)
     backends = {r.backend for r in result.operators}
@@ -193,7 +191,7 @@ def test_an_etrecord_beside_a_build_is_not_taken_for_a_build(tmp_path, model_dir
     assert cell.artifact.path.name == "tiny.onnx"
 
 
-def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs: int):
+def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs: int, runs: int = 2):
     from harness.run.engine import run_plan
     from harness.store import Store
     from tests.helpers import copy_model, write
@@ -214,7 +212,7 @@ def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profil
         artifacts: [builds/*]
         warmup_iterations: 1
         iterations: 4
-        runs: 2
+        runs: {runs}
         profile_runs: {profile_runs}
         threads: 1
         timeout_s: 120
@@ -227,6 +225,7 @@ def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profil
 HOSTILE_NODE = "<img src=x onerror=alert(1)>"
 
 
+@pytest.mark.slow  # profiling runs on the host
 def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_dir, host_inventory,
                                                                partly_delegated, capsys, monkeypatch):
     # Before, a cell had no profiling run and the store had nowhere to keep one.
@@ -278,9 +277,11 @@ def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_
     assert set(frame.loc[frame["format"] == "pte", "backend"]) == {"xnnpack"}
 
 
+@pytest.mark.slow  # profiling runs on the host
 def test_profile_runs_zero_profiles_nothing(tmp_path, model_dir, host_inventory, partly_delegated):
-    cells, _ = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=0)
-    assert all(c.status == "ok" and c.profiles == [] for c in cells.values())
+    # One run a cell: how many runs are measured is not what profile_runs: 0 is about (one round less to wait for).
+    cells, _ = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=0, runs=1)
+    assert len(cells) == 2 and all(c.status == "ok" and c.profiles == [] for c in cells.values())
 
 
 def _profiled(path: Path) -> list:
@@ -296,11 +297,12 @@ def _profiled(path: Path) -> list:
         device.close()
 
 
-def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(model_dir, partly_delegated):
+@pytest.mark.slow  # profiling runs on the host
+def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(model_dir, partly_profiled):
     from harness.profile.coverage import coverage, on_fallback
     from harness.profile.records import merged
 
-    partly = _profiled(partly_delegated)
+    partly = partly_profiled
     cover = coverage(partly, "xnnpack")
     # The 512 x 256 repeat and cumsum ran on the portable kernels: most of the time, far above the 10% line.
     assert cover.intended == "XNNPACK" and cover.flagged and cover.fallback_time_share > 0.5
@@ -398,6 +400,7 @@ def heavier(tmp_path_factory) -> Path:
     return cached_export(tmp_path_factory, "heavier", export, Path(__file__))
 
 
+@pytest.mark.slow  # profiling runs on the host
 @pytest.mark.parametrize("name", ["mlp.onnx", "mlp.pte"])
 def test_the_operators_account_for_the_profiling_runs_own_latency(name, heavier):
     from harness.profile.records import accounted_share, merged
@@ -490,7 +493,9 @@ def test_operators_pair_across_a_dynamic_quantized_and_a_float_build(tmp_path):
     diff = operator_diff(merged([a]), merged([b]), noise_ms=max(profile_noise_ms([a]), profile_noise_ms([b])))
     first = diff.top[0]
     assert (first.a_name, first.b_name) == ("/linear_2/MatMul_quant", "/linear_2/MatMul")
-    assert 0 < diff.explained_share <= 1 and not diff.added and not diff.removed
+    # A share is 0-1, "a little over 1 within noise_ms" (OperatorDiff): the top operator carrying all of the change
+    # read 1.0000000000000002 once, and `<= 1` failed on float rounding.
+    assert 0 < diff.explained_share <= 1 + diff.noise_ms / abs(diff.change_ms) and not diff.added and not diff.removed
     assert diff.reading().startswith("top ") and "(was /linear_2/MatMul_quant)" in diff.reading()
 
 

@@ -35,6 +35,7 @@ def hostile_report(tmp_path_factory, model_dir):
     return write_report(tmp / "results.db", outcome.run_id, tmp / "out"), tmp
 
 
+@pytest.mark.slow  # a measured run on the host
 def test_everything_from_outside_is_escaped(hostile_report):
     page, _ = hostile_report
     html = page.read_text()
@@ -42,11 +43,13 @@ def test_everything_from_outside_is_escaped(hostile_report):
     assert "&lt;script&gt;" in html
 
 
+@pytest.mark.slow  # a measured run on the host
 def test_budget_miss_is_shown(hostile_report):
     html = hostile_report[0].read_text()
     assert 'class="badge over"' in html
 
 
+@pytest.mark.slow  # a measured run on the host
 def test_pooled_columns_are_labelled_pooled_beside_the_run_level_p50_and_p95(hostile_report):
     """A row read 'P90 56.0, P95 54.9': P90 pools iterations, P95 is run-level, and nothing said so.  Fails if
     the pooled columns lose their label or the legend stops saying why a pooled P90 can exceed the P95."""
@@ -60,6 +63,7 @@ def test_pooled_columns_are_labelled_pooled_beside_the_run_level_p50_and_p95(hos
     assert "a pooled P90 can exceed the run-level P95" in html
 
 
+@pytest.mark.slow  # Chromium
 def test_report_renders_in_chromium_without_console_errors(hostile_report):
     page, tmp = hostile_report
     dom = chromium(page, tmp, "--dump-dom")
@@ -82,6 +86,7 @@ def test_report_renders_in_chromium_without_console_errors(hostile_report):
     assert pixels[100:].std() > 20  # the body is not blank
 
 
+@pytest.mark.slow  # a measured run on the host
 def test_report_is_rebuilt_from_the_store_alone(hostile_report, tmp_path):
     _, tmp = hostile_report
     with Store(tmp / "results.db") as store:
@@ -93,31 +98,18 @@ def test_report_is_rebuilt_from_the_store_alone(hostile_report, tmp_path):
     assert "hostile" in again.read_text()
 
 
-def test_first_screen_pairs_int4_with_int8_and_gives_verdicts(tmp_path, model_dir):
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    builds = tmp_path / "builds"
-    builds.mkdir()
-    ident = {"model": "enc", "stage": "asr-encoder", "backend": "ort-cpu"}
-    copy_model(model_dir, "tiny.onnx", builds, manifest={**ident, "quantization": "int8"})
-    quantize_dynamic(str(model_dir / "tiny.onnx"), str(builds / "small.onnx"), weight_type=QuantType.QInt8)
-    (builds / "small.onnx.manifest.json").write_text(__import__("json").dumps({**ident, "quantization": "int4"}))
-    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
-    plan = write(tmp_path / "plan.yaml", """
-        name: pairs
-        inventory: devices.yaml
-        artifacts: [builds/tiny.onnx, builds/small.onnx]
-        iterations: 25
-        runs: 1
-        """)
-    outcome = run_plan(plan, tmp_path / "r.db")
-    html = write_report(tmp_path / "r.db", outcome.run_id, tmp_path / "out").read_text()
+@pytest.mark.slow  # a measured run on the host
+def test_first_screen_pairs_int4_with_int8_and_gives_verdicts(fit_report):
+    """On the fit run's report (its own run of an INT8 and an INT4 build before: the same pair, measured twice)."""
+    page, builds = fit_report
+    html = page.read_text()
     assert "INT4 against INT8" in html and "Verdict by device and stage" in html
     expected = (builds / "small.onnx").stat().st_size / (builds / "tiny.onnx").stat().st_size
     assert f"<td>{expected:.2f}</td>" in html  # size ratio INT4 / INT8, from the files themselves
     assert "host · asr-encoder" in html
 
 
+@pytest.mark.slow  # a measured run on the host
 def test_measured_window_lies_inside_the_cell(tmp_path, model_dir, host_inventory):
     copy_model(model_dir, "tiny.onnx", tmp_path / "b")
     plan = write(tmp_path / "plan.yaml", """
@@ -189,13 +181,15 @@ def fit_at(page, tmp, width_px: int) -> dict:
     return seen
 
 
-def test_tables_and_long_names_fit_1024_px_and_the_page_uses_wide_windows(tmp_path, model_dir):
-    """INT4 against INT8, the latency table with intervals and a failed cell's long reason, and a 170-character
-    model name: at 1,024 px nothing runs off the page or scrolls sideways; at 1,900 px the page uses the width.
-    Fails with the old stylesheet (nowrap cells, main capped at 1,400 px: the latency table was ~1,500 px)."""
+@pytest.fixture(scope="module")
+def fit_report(tmp_path_factory, model_dir):
+    """One run for the report's layout and its INT4-against-INT8 pairing: an INT8 and an INT4 (dynamic-quantized)
+    build of one encoder with a 170-character model name, three runs each (intervals), and a build that fails to
+    load (a long reason); its report page and the builds folder."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    builds = tmp_path / "builds"
+    tmp = tmp_path_factory.mktemp("fit")
+    builds = tmp / "builds"
     builds.mkdir()
     ident = {"model": "whisper-tiny.en-encoder-" + "very-long-model-name-" * 7, "stage": "asr-encoder",
              "backend": "ort-cpu"}
@@ -205,8 +199,8 @@ def test_tables_and_long_names_fit_1024_px_and_the_page_uses_wide_windows(tmp_pa
     # A build that fails to load: its reason is a long line in the latency table.
     data = (model_dir / "tiny.pte").read_bytes()
     (builds / "broken.pte").write_bytes(data[:40] + bytes(len(data) - 40))
-    write(tmp_path / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
-    plan = write(tmp_path / "plan.yaml", """
+    write(tmp / "devices.yaml", "devices:\n  - {id: host, platform: host}\n")
+    plan = write(tmp / "plan.yaml", """
         name: fit
         inventory: devices.yaml
         artifacts: [builds/tiny.onnx, builds/small.onnx, builds/broken.pte]
@@ -214,8 +208,16 @@ def test_tables_and_long_names_fit_1024_px_and_the_page_uses_wide_windows(tmp_pa
         runs: 3
         budgets_p95_ms: {asr: 1000}
         """)
-    outcome = run_plan(plan, tmp_path / "r.db")
-    page = write_report(tmp_path / "r.db", outcome.run_id, tmp_path / "out")
+    outcome = run_plan(plan, tmp / "r.db")
+    return write_report(tmp / "r.db", outcome.run_id, tmp / "out"), builds
+
+
+@pytest.mark.slow  # Chromium
+def test_tables_and_long_names_fit_1024_px_and_the_page_uses_wide_windows(fit_report, tmp_path):
+    """INT4 against INT8, the latency table with intervals and a failed cell's long reason, and a 170-character
+    model name: at 1,024 px nothing runs off the page or scrolls sideways; at 1,900 px the page uses the width.
+    Fails with the old stylesheet (nowrap cells, main capped at 1,400 px: the latency table was ~1,500 px)."""
+    page, _ = fit_report
     assert "INT4 against INT8" in page.read_text() and "Failed to load program" in page.read_text()
     narrow = fit_at(page, tmp_path, 1024)
     assert not narrow["page_overflows"] and narrow["wide_tables"] == [] and narrow["clipped"] == [], narrow
@@ -223,6 +225,7 @@ def test_tables_and_long_names_fit_1024_px_and_the_page_uses_wide_windows(tmp_pa
     assert wide["main_width"] > 1800 and not wide["page_overflows"], wide
 
 
+@pytest.mark.slow  # Chromium
 def test_compare_page_fits_1024_px(tmp_path):
     """`harness compare --format html`: the reason column wraps inside the page. Fails on the old stylesheet
     (reasons kept on one line ran off the page behind a page-level scrollbar)."""

@@ -175,6 +175,7 @@ def test_nights_judged_in_worker_processes_match_one_process(site, monkeypatch):
     assert sum(j.baseline_run_id is not None for j in alone) == len(site.nights) - 1  # each night but the first
 
 
+@pytest.mark.slow  # Chromium
 def test_pages_render_in_chromium_without_console_errors(site, tmp_path):
     """Catches: a page that loads something from outside, breaks its markup or leaves out its history chart."""
     from tests.helpers import chromium
@@ -489,6 +490,7 @@ LONG_PLAN = "lab_sm8650_whisper_tiny_en_int8_xnnpack_qnn_htp_v75_release_candida
 LONG_CHAIN = "whisper_tiny_en_int8_ort_encoder_decoder_chain_with_logmel_fp32_v2"
 
 
+@pytest.mark.slow  # Chromium
 def test_every_site_page_fits_1024_px_with_long_plan_and_chain_names(tmp_path):
     """A plan and a chain named as a real lab names them (one word each, no space to break at): at 1,024 px no page
     runs off the side and no cell clips, a table wider than its box scrolling in a box of its own.  Fails with the
