@@ -330,7 +330,7 @@ def test_a_side_without_a_profile_gets_one_line_saying_why_there_is_no_operator_
                                                          measurement=Measurement(samples_ms=[10.0, 11.0, 12.0])))
             if profile_runs:
                 profile = Profile(iterations=2, operators=[OperatorTime("gemm", "XNNPACK", 2, 2.0, 1.0)])
-                store.record_profiles(run_id, spec.key, SimpleNamespace(profiles=[profile], log=""))
+                store.record_profiles(run_id, spec.key, CellResult(spec.key, "ok", profiles=[profile]))
             store.set_run_status(run_id, "complete")
     proc = cli_in_process("compare", "run-a", "run-b", "--db", str(db))
     notes = [line for line in proc.stderr.splitlines() if "operator comparison" in line]
