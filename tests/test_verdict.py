@@ -324,11 +324,29 @@ def test_a_pipeline_over_its_memory_budget_fails_the_night_and_one_without_a_pea
     memory = checks[1]
     assert memory.subject == "pipeline voice" and memory.group == "pipeline" and memory.anchor == "pipe-1"
     assert "1024.4 MB vs memory budget 1024 MB" in memory.detail, memory.detail
+    # nightly.json and JUnit carry the figures (make mutants: the data dict dropped or its keys renamed survived).
+    assert memory.data == {"peak_mb": 1024.4, "budget_mb": 1024.0}
     assert worst(checks) == "budget miss" and not headline(checks).passed
     assert tiles(checks)[0].status == "budget miss"
     assert pipeline_memory_check(pipeline(900.0, 1024.0)).status == "pass"
     assert pipeline_memory_check(pipeline(None, 1024.0)) is None  # "no peak": shown in the table, not judged
     assert pipeline_memory_check(pipeline(900.0, None)) is None
+    # The rule itself, as its docstring states it: no peak measured under a budget is "no peak", not a verdict
+    # (make mutants: the test read only pipeline_memory_check's None, which any other non-verdict also gives).
+    from harness.report.verdict import NO_PEAK, memory_status
+
+    assert memory_status(None, 1024.0) == NO_PEAK == "no peak"
+    assert (memory_status(1024.0, 1024.0), memory_status(1023.9, 1024.0)) == ("budget miss", "pass")
+
+
+def test_a_verdict_cell_reads_its_figure_beside_its_budget():
+    """Every verdict cell: "P95 412 ms vs budget 350 ms", "981 MB vs budget 100 MB" (a verdict beside "< 350" read as
+    if the figure were under it), with the budget's own precision (P95 0.0148 beside 0.012, not 0.01)."""
+    from harness.report.verdict import against_budget, p95_against_budget
+
+    assert p95_against_budget(412.0, 350.0) == "P95 412 ms vs budget 350 ms"
+    assert against_budget(981.0, 100.0, "MB") == "981 MB vs budget 100 MB"
+    assert p95_against_budget(0.0148, 0.012) == "P95 0.0148 ms vs budget 0.012 ms"
 
 
 def test_milliseconds_beside_a_budget_by_hand_at_every_edge():
