@@ -347,6 +347,8 @@ def test_a_verdict_cell_reads_its_figure_beside_its_budget():
     assert p95_against_budget(412.0, 350.0) == "P95 412 ms vs budget 350 ms"
     assert against_budget(981.0, 100.0, "MB") == "981 MB vs budget 100 MB"
     assert p95_against_budget(0.0148, 0.012) == "P95 0.0148 ms vs budget 0.012 ms"
+    # A P95 of 350.4 has 3 significant digits "350", which would read as the budget it misses: one more decimal.
+    assert p95_against_budget(350.4, 350.0) == "P95 350.4 ms vs budget 350 ms"
 
 
 def test_milliseconds_beside_a_budget_by_hand_at_every_edge():
