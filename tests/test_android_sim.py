@@ -993,23 +993,36 @@ def test_a_simulated_phone_stopped_by_sigterm_takes_back_its_socket_folder(tmp_p
         shutil.rmtree(private)
 
 
-@pytest.mark.slow
-def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the_build(
-        tmp_path, adb_server, phones, model_dir):
-    """Before toybox time -v wrapped the runner, no phone cell had a peak memory (None in every run)."""
+def _export_wide(folder: Path) -> None:
+    """wide.pte: an XNNPACK build about 10 MB bigger than tiny.pte (its weights are most of it)."""
     import torch
 
     from harness.zoo.export import export_pte_xnnpack
 
+    wide = torch.nn.Sequential(torch.nn.Linear(256, 8192), torch.nn.ReLU(), torch.nn.Linear(8192, 64)).eval()
+    export_pte_xnnpack(wide, (torch.randn(1, 256),), folder / "wide.pte")
+
+
+@pytest.fixture(scope="module")
+def wide_build(tmp_path_factory) -> Path:
+    """The folder holding wide.pte, exported once and kept (conftest's cached_export): the test exported it each
+    time, seconds of torch export for a file it only reads."""
+    from tests.conftest import cached_export
+
+    return cached_export(tmp_path_factory, "wide-pte", _export_wide, Path(__file__))
+
+
+@pytest.mark.slow
+def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the_build(
+        tmp_path, adb_server, phones, model_dir, wide_build):
+    """Before toybox time -v wrapped the runner, no phone cell had a peak memory (None in every run)."""
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port)
     builds = tmp_path / "builds"
     copy_model(model_dir, "tiny.pte", builds, manifest={"model": "tiny", "stage": "vad", "backend": "xnnpack",
                                                          "quantization": "fp32"})
-    wide = torch.nn.Sequential(torch.nn.Linear(256, 8192), torch.nn.ReLU(), torch.nn.Linear(8192, 64)).eval()
-    export_pte_xnnpack(wide, (torch.randn(1, 256),), builds / "wide.pte")
-    write(builds / "wide.pte.manifest.json", '{"model": "wide", "stage": "vad", "backend": "xnnpack", '
-                                             '"quantization": "fp32"}')
+    copy_model(wide_build, "wide.pte", builds, manifest={"model": "wide", "stage": "vad", "backend": "xnnpack",
+                                                         "quantization": "fp32"})
     measured = measure(tmp_path / "plan.yaml", tmp_path / "r.db", "name: phone\ninventory: devices.yaml\n"
                        "artifacts: [builds/tiny.pte, builds/wide.pte]\nwarmup_iterations: 1\niterations: 3\n"
                        "runs: 2\ntimeout_s: 120\n")
