@@ -39,6 +39,11 @@ def _inventory(tmp_path, serial, adb_port):
         """)
 
 
+# For tests that read nothing of the operator-profile run after the measured runs (the plan's default is one): a
+# runner process and three shell commands less per cell.
+NO_PROFILE = "profile_runs: 0\n"
+
+
 def _run_tiny_pte(tmp_path, model_dir, settings: str, manifest: dict | None = None):
     """Measure the fixture .pte with the given plan settings (YAML lines); return the outcome and its cells."""
     if not (tmp_path / "builds" / "tiny.pte").exists():
@@ -145,7 +150,7 @@ def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server
     server, serial = phones()
     server.phone.et_log = et_log
     _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 4\nruns: 1\ntimeout_s: 60\n")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 4\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
     if et_log == "stderr":
         assert cell.status == "ok" and len(cell.samples_ms) == 4, (cell.reason, cell.log)
     else:
@@ -160,7 +165,8 @@ def test_another_process_logging_executorch_lines_does_not_change_the_cells_samp
     (`logcat --pid`, its pid printed by the shell that execs it)."""
     server, serial = phones(Faults(neighbour_logs=True))
     _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 1\niterations: 4\nruns: 2\ntimeout_s: 120\n")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 1\niterations: 4\nruns: 2\ntimeout_s: 120\n"
+                                                    + NO_PROFILE)
     assert cell.status == "ok", (cell.reason, cell.log)
     assert len(cell.samples_ms) == 8 and 999.0 not in cell.samples_ms and cell.load_ms != 999.0, cell.samples_ms
     # The neighbour did log during the last run (the phone's whole log still holds its lines).
@@ -179,7 +185,8 @@ def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, p
     server.phone.versions["executor_runner"] = "1.2"
     _inventory(tmp_path, serial, adb_server.port)
     (tmp_path / "tools" / "executor_runner").write_text(stand_in("an arm64 v1.2 build"))  # its own sha
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 3\nruns: 1\ntimeout_s: 60\n")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 3\nruns: 1\ntimeout_s: 60\n"
+                                                    + NO_PROFILE)
     # v1.2 prints only "Model executed successfully 3 time(s) in T ms": a mean, no P95, and the warm-ups (which
     # its total would count) ran in a process of their own.
     assert cell.status == "ok" and len(cell.samples_ms) == 0 and cell.extra["executions"] == 3, (cell.reason, cell.log)
@@ -196,7 +203,8 @@ def test_warm_ups_are_the_first_executions_of_the_measured_process(tmp_path, adb
     Fails if warm-ups go back to an invocation of their own, or are counted among the samples."""
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 2\ntimeout_s: 60\n")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 2\ntimeout_s: 60\n"
+                                                    + NO_PROFILE)
     assert cell.status == "ok" and len(cell.samples_ms) == 10 and len(cell.warmup_ms) == 4, (cell.reason, cell.log)
     runs = [a for a in server.phone.invocations if a[0] == "executor_runner" and "--help" not in a
             and "--etdump_path" not in a]  # the measured invocations, not the profiling run after them
@@ -243,7 +251,8 @@ def _ort_libs(root):
     return root
 
 
-def _one_ort_cell(tmp_path, model_dir, backend: str, settings: str = "iterations: 5\nruns: 1\ntimeout_s: 120\n"):
+def _one_ort_cell(tmp_path, model_dir, backend: str,
+                  settings: str = "iterations: 5\nruns: 1\ntimeout_s: 120\n" + NO_PROFILE):
     """The one cell of a plan measuring builds/tiny.onnx on ``backend`` with these plan ``settings``."""
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": backend})
     plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
@@ -330,7 +339,7 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
     server.phone.versions["onnxruntime_perf_test"] = ort_version
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu")
     cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu",
-                         "iterations: 30\nruns: 1\nthermal_period_s: 0.1\ntimeout_s: 120\n")
+                         "iterations: 30\nruns: 1\nthermal_period_s: 0.1\ntimeout_s: 120\n" + NO_PROFILE)
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
     assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0 and cell.extra["mean_ms"] > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
@@ -361,7 +370,7 @@ def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_p
 def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"))
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn", "iterations: 10\nruns: 1\ntimeout_s: 120\n")
+    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn", "iterations: 10\nruns: 1\ntimeout_s: 120\n" + NO_PROFILE)
     assert cell.status == "ok", (cell.reason, cell.log)
     pushed = sorted(p.name for p in (server.phone.root / "data/local/tmp/harness/qnn-v75").iterdir())
     # The libraries, and the marker that makes the folder one the harness may evict (make_room).
@@ -434,6 +443,7 @@ def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, p
         iterations: 3
         runs: 1
         timeout_s: 8
+        profile_runs: 0
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
     with Store(tmp_path / "r.db") as store:
@@ -1069,7 +1079,7 @@ def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_whil
         f"  - {{id: {SIGN_IDS[sign]}, platform: android, serial: '{serial}', adb_port: {adb_server.port}, soc: SM8650, "
         f"backends: [xnnpack], tools: {{executor_runner: {runner}}}}}\n" for sign, (_, serial) in by_sign.items()))
     # No operator-profile run: it is a third 2 s runner process per phone that no figure here reads.
-    settings = "warmup_iterations: 1\niterations: 40\nruns: 2\nthermal_period_s: 0.1\ntimeout_s: 120\nprofile_runs: 0\n"
+    settings = "warmup_iterations: 1\niterations: 40\nruns: 2\nthermal_period_s: 0.1\ntimeout_s: 120\n" + NO_PROFILE
     # The simulated gauge's draw in mW (A x V x 1000): at rest, and with one runner running.
     idle_mw = IDLE_CURRENT_UA / 1e6 * BATTERY_VOLTAGE_UV / 1e6 * 1000
     busy_mw = (IDLE_CURRENT_UA + RUNNER_CURRENT_UA) / 1e6 * (BATTERY_VOLTAGE_UV - LOAD_SAG_UV) / 1e6 * 1000
@@ -1097,7 +1107,7 @@ def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_whil
     # runs of 41 inferences, 4 s of the phone's time, for the same verdict).
     by_sign[-1][0].phone.charging = True
     outcome, cells = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\n"
-                                                        "timeout_s: 120\nprofile_runs: 0\n")
+                                                        "timeout_s: 120\n" + NO_PROFILE)
     assert outcome.statuses == {"ok": 2}
     (cell,) = [c for c in cells if c.device_id == SIGN_IDS[-1]]
     energy = cell_energy_of(cell)
