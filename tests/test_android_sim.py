@@ -96,7 +96,9 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
     sha = cell.artifact["sha256"]
     on_phone = server.phone.root / "data/local/tmp/harness" / sha / "tiny.pte"
     first = on_phone.stat()
-    again, (cell_again,) = _run_tiny_pte(tmp_path, model_dir, settings)
+    # One short run is enough to see what the push did (was: the same two runs of 14 inferences again).
+    again, (cell_again,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 1\nruns: 1\n"
+                                                                "timeout_s: 120\n" + NO_PROFILE)
     assert again.statuses == {"ok": 1}
     # The phone's file was not written again (adbd's SEND truncates and rewrites it: a new mtime), and the harness
     # says it skipped the push.  Catches every run re-pushing the model.
@@ -491,6 +493,7 @@ def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path,
         iterations: 3
         runs: 1
         timeout_s: 60
+        profile_runs: 0
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
     with Store(tmp_path / "r.db") as store:
@@ -546,7 +549,8 @@ def test_a_phone_off_when_the_night_starts_is_lost_and_resumed_once_it_is_back(t
     server, serial = phones()
     later = f"127.0.0.1:{free_port()}"  # nothing there yet: the phone is off
     _inventory(tmp_path, later, adb_server.port)
-    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n")
+    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n"
+                                                    + NO_PROFILE)
     assert cell.status == "lost" and "--resume" in cell.reason, (cell.status, cell.reason)
     _inventory(tmp_path, serial, adb_server.port)  # the phone is back (under the serial the inventory names)
     resumed = run_plan(tmp_path / "plan.yaml", tmp_path / "r.db", resume=outcome.run_id)
