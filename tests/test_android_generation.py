@@ -17,7 +17,7 @@ from harness.store import Store
 from tests.conftest import TINY_LLM
 from tests.helpers import REPO, bundle_accuracy, copy_model, eager_tiny_llm_tokens, measure, write
 
-pytestmark = pytest.mark.slow  # Whisper and LLM runners on the simulated phone, with real builds
+# Whisper and LLM runners on the simulated phone, with real builds: every test is slow but the one that runs none.
 
 def _inventory(tmp_path, serial, port, tools, backends: str = "xnnpack", soc: str | None = None,
                other_tools: dict | None = None):
@@ -35,6 +35,7 @@ def _inventory(tmp_path, serial, port, tools, backends: str = "xnnpack", soc: st
         """)
 
 
+@pytest.mark.slow
 def test_llama_main_on_the_phone_reports_time_to_first_token_and_the_generated_text(
         tmp_path, adb_server, phones, tiny_llm):
     """The phone's llama_main is ExecuTorch's own runner (TextLLMRunner) on the zoo's tiny Qwen2-family export."""
@@ -77,6 +78,7 @@ def test_llama_main_on_the_phone_reports_time_to_first_token_and_the_generated_t
     assert list((server.phone.root / "data/local/tmp/harness").rglob("qwen2-tiny-arch.tokenizer.json"))
 
 
+@pytest.mark.slow
 def test_llm_build_without_a_tokenizer_fails_with_the_manifest_fix(tmp_path, adb_server, phones, tiny_llm):
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port, {"llama_main": ""})
@@ -114,6 +116,7 @@ def _eager_upstream_transcript(audio) -> tuple[str, int]:
     return " ".join(text.split()), sum(t >= 50363 for t in generated)
 
 
+@pytest.mark.slow
 def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
         tmp_path, adb_server, phones, whisper_bundle):
     from harness.accuracy.corpus import read_manifest
@@ -166,6 +169,7 @@ def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
     assert len(list((server.phone.root / "data/local/tmp/harness").rglob("*.wav"))) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("build", ["1.3", "c26a4e38fd"])
 def test_whisper_runner_is_given_benchmark_only_where_its_help_lists_it(
         tmp_path, adb_server, phones, whisper_bundle, build):
@@ -197,6 +201,7 @@ def test_whisper_runner_gets_no_benchmark_flag_when_its_help_cannot_be_read():
     assert not wants_benchmark({"model_path", "audio_path"})
 
 
+@pytest.mark.slow
 def test_the_voice_pipeline_runs_on_the_phone_as_three_runner_invocations_per_utterance(
         tmp_path, adb_server, phones, whisper_bundle, tiny_llm, silero_vad):
     """VAD (onnxruntime_perf_test), ASR (whisper_runner), LLM (llama_main with the transcript as its prompt), one
@@ -283,6 +288,7 @@ def _qnn_phone_inventory(tmp_path, serial, port, tools: list[str], backends: str
         "qnn_executorch_backend": write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in\n")})
 
 
+@pytest.mark.slow
 def test_a_qnn_whisper_bundle_is_transcribed_with_its_qnn_libraries_pushed(
         tmp_path, adb_server, phones, qnn_bundle):
     """A transcription chain whose model is a qnn build: whisper_runner needs ExecuTorch's QNN backend library and
@@ -306,6 +312,7 @@ def test_a_qnn_whisper_bundle_is_transcribed_with_its_qnn_libraries_pushed(
                       "libQnnHtpV75Stub.so", "libQnnSystem.so", "libqnn_executorch_backend.so"]
 
 
+@pytest.mark.slow
 def test_a_chain_with_a_qnn_part_carries_the_plans_htp_performance_mode(tmp_path, qnn_bundle):
     """Only latency cells got the plan's htp_performance_mode: a chain's QNN parts always ran in burst, and a
     change of the mode did not make the nights not comparable."""
@@ -358,6 +365,7 @@ def _vad_build(tmp_path, silero_vad, backend: str | None = None):
     return copy_model(silero_vad, "silero-vad-fp32.onnx", tmp_path / "vad", manifest=manifest)
 
 
+@pytest.mark.slow
 def test_a_pipeline_on_qnn_runs_its_vad_on_the_npu_and_its_whisper_with_the_qnn_libraries(
         tmp_path, adb_server, phones, qnn_bundle, tiny_llm, silero_vad):
     """An ort-qnn VAD, a qnn Whisper bundle and a qnn LLM in one phone pipeline.  The code as it was ran the VAD
@@ -379,6 +387,7 @@ def test_a_pipeline_on_qnn_runs_its_vad_on_the_npu_and_its_whisper_with_the_qnn_
     assert row["hypothesis"].strip() and row["vad_ms"] > 0 and row["llm_ms"] >= 0 and row["continuation"].strip(), row
 
 
+@pytest.mark.slow
 def test_an_ort_qnn_vad_that_cannot_reach_the_npu_fails_the_pipeline_instead_of_measuring_the_cpu(
         tmp_path, adb_server, phones, whisper_bundle, tiny_llm, silero_vad):
     """The inventory says SM8550 on an SM8650 phone: the VAD's QNN EP cannot set up its backend.  The code as it was

@@ -110,6 +110,7 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
 # A runner that crashes, hangs or prints forever, a push cut mid-way, a phone that vanishes and thermal runaway are
 # hostile rows (tests/hostile/cases.py): the same faults through the CLI, with every cell's status and reason, the
 # report and --resume checked.
+@pytest.mark.slow
 def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecord(tmp_path, adb_server, phones,
                                                                                  model_dir):
     """After the measured runs, executor_runner --etdump_path on the phone: a real ETDump (ExecuTorch's runtime with
@@ -136,6 +137,7 @@ def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecor
     assert "wrote no ETDump: build it with the event tracer" in release.log
 
 
+@pytest.mark.slow
 def test_full_storage_fails_the_cell_with_its_reason(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(storage_full=True))
     status, words = "failed", "No space left"
@@ -159,6 +161,7 @@ def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
 
 
+@pytest.mark.slow
 def test_another_process_logging_executorch_lines_does_not_change_the_cells_samples(tmp_path, adb_server, phones,
                                                                                     model_dir):
     """The runner's logcat was read whole (`logcat -d -s ExecuTorch:I`): another app or another controller's
@@ -263,6 +266,7 @@ def _one_ort_cell(tmp_path, model_dir, backend: str,
     return cell
 
 
+@pytest.mark.slow
 def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_server, phones, model_dir):
     """Without tools.onnxruntime_libs the phone's linker refuses the binary (bionic's CANNOT LINK EXECUTABLE, exit
     1) and the reason names the key to set; with it, the libraries land in one folder on LD_LIBRARY_PATH (the QNN
@@ -288,6 +292,7 @@ def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_serv
     assert (folder.parent / "qnn-v75" / PUSHED_MARKER).is_file()
 
 
+@pytest.mark.slow
 def test_ort_qnn_with_another_chips_qnn_libraries_fails_instead_of_measuring_the_cpu(
         tmp_path, adb_server, phones, model_dir):
     """An inventory that says SM8550 on an SM8650 brings the V73 Stub and Skel: the QNN EP cannot set up its
@@ -312,6 +317,7 @@ def _qnn_sdk_for(root, version: str):
     return root
 
 
+@pytest.mark.slow
 def test_the_simulated_perf_test_falls_back_to_the_cpu_as_onnxruntime_does(tmp_path, adb_server, phones, model_dir):
     """The phone's tool, driven directly: with a QNN backend it cannot load it logs "QNN SetupBackend failed" to
     logcat (ORT's Android log sink), runs on the CPU and exits 0; with -C "session.disable_cpu_ep_fallback|1" it
@@ -335,6 +341,7 @@ def test_the_simulated_perf_test_falls_back_to_the_cpu_as_onnxruntime_does(tmp_p
     assert "P50 Latency" not in refused.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ort_version", ["1.17", "1.22"])  # "Average inference time cost" / "... total"
 def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, phones, model_dir, ort_version):
     server, serial = phones()
@@ -347,6 +354,7 @@ def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, p
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
 
 
+@pytest.mark.slow
 def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_path, adb_server, phones, model_dir):
     """After the measured runs, a profiling run of onnxruntime_perf_test -p on the phone: ONNX Runtime's own
     profile JSON, read back and parsed per node.  Before, a phone cell had no profiling run (the runner had no
@@ -369,6 +377,7 @@ def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_p
     assert all(0 < ops <= ms for ops, ms in zip(profile.operators_ms, profile.latency_ms))
 
 
+@pytest.mark.slow
 def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"))
@@ -477,6 +486,7 @@ def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, p
     assert hashlib.sha256(on_phone.read_bytes()).hexdigest() == sha
 
 
+@pytest.mark.slow
 def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     runner = write(tmp_path / "tools" / "executor_runner", stand_in())
@@ -575,6 +585,7 @@ def test_the_runs_summary_says_a_phone_that_never_answered_never_answered(tmp_pa
     assert "mid-run" not in said and "--resume" in said, said
 
 
+@pytest.mark.slow
 def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_path):
     """A simulator started under nohup handed its ignored SIGHUP to every shell, so the harness's trap never fired
     and a runner measured on after its controller died (an outside tester).  adbd's shells start at the defaults."""
@@ -697,6 +708,7 @@ def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tm
     assert not list((server.phone.root / "data/local/tmp/harness/work").glob("*"))
 
 
+@pytest.mark.slow
 def test_opening_the_phone_takes_back_the_working_folders_of_killed_runs_only(tmp_path, adb_server, phones):
     """A killed run's working folder stayed under /data/local/tmp/harness/work for good (only close() removed one).
     Opening the phone removes each folder the harness stamped whose stamp has passed, and nothing else: not a
@@ -732,6 +744,7 @@ def _controller(adb_server, serial, name):
     return Device(Config(id=name, platform="android", serial=serial, adb_port=adb_server.port))
 
 
+@pytest.mark.slow
 def test_one_controller_measures_a_phone_at_a_time(tmp_path, adb_server, phones):
     """Two controllers measuring one phone at once read each other's runner lines from its one logcat (B stored
     A's iterations) and contend for its CPU: the second to open the phone is refused, naming who holds it since
@@ -759,6 +772,7 @@ def test_one_controller_measures_a_phone_at_a_time(tmp_path, adb_server, phones)
     assert not lock.exists()
 
 
+@pytest.mark.slow
 def test_a_phone_another_controller_holds_is_busy_not_unreachable(tmp_path, adb_server, phones):
     """The cells of a phone another controller holds said "device unreachable: ..." though the phone answered
     at once: it is busy, and the reason says so first, naming the holder (still lost, for --resume)."""
@@ -781,6 +795,7 @@ def test_a_phone_another_controller_holds_is_busy_not_unreachable(tmp_path, adb_
     assert "device holder" in cell.reason and "--resume measures these cells" in cell.reason, cell.reason
 
 
+@pytest.mark.slow
 def test_a_lock_without_a_readable_expiry_says_so_and_how_to_remove_it(tmp_path, adb_server, phones):
     """An empty lock folder, or one whose expiry is garbage (what a controller SIGKILLed between its mkdir and
     its writes leaves), was told as "expires in 0 min unless it keeps working" for ever, and never taken over.
@@ -804,6 +819,7 @@ def test_a_lock_without_a_readable_expiry_says_so_and_how_to_remove_it(tmp_path,
         assert lock.is_dir()
 
 
+@pytest.mark.slow
 def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_path, adb_server, phones):
     """A controller killed with SIGKILL never releases the lock: past its expiry the next controller takes it over
     (before, nothing expired and the phone was refused for good).  A holder that comes back after that finds its
@@ -834,6 +850,7 @@ def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_
             device.close()
 
 
+@pytest.mark.slow
 def test_the_lock_of_a_dead_controller_of_this_machine_is_taken_over_at_once(tmp_path, adb_server, phones):
     """A run killed (a lab node lost, Ctrl-\\) and resumed at once on this machine was refused until its old lock
     expired, half an hour later: a holder of this machine whose process is gone is taken over now.  One that still
@@ -862,6 +879,7 @@ def test_the_lock_of_a_dead_controller_of_this_machine_is_taken_over_at_once(tmp
         assert lock.exists() != taken
 
 
+@pytest.mark.slow
 def test_a_run_reopening_a_phone_takes_back_the_lock_its_lost_connection_left(tmp_path, adb_server, phones,
                                                                             monkeypatch):
     """A cell lost mid-run closes the device while the phone may not answer, so its lock stays; the same run then
@@ -900,6 +918,7 @@ def test_a_lock_folder_the_harness_did_not_write_is_never_removed(tmp_path, adb_
     assert (lock / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_pushed_files_are_kept_under_the_cap_least_recently_used_first(tmp_path, adb_server, phones):
     """Pushed builds were never removed: a phone's storage grew with every new build of every night.  Past
     pushed_max_mb, opening the phone removes the least recently used first, never a build the plan needs, and
@@ -985,6 +1004,7 @@ def test_an_inventory_soc_the_phone_does_not_report_is_named_with_the_fix(tmp_pa
         device.close()
 
 
+@pytest.mark.slow
 def test_a_simulated_phone_stopped_by_sigterm_takes_back_its_socket_folder(tmp_path):
     """`harness sim android` stopped by SIGTERM (a job runner, `timeout`) left its daemon's /tmp/hsim-* folder."""
     import os
@@ -1139,6 +1159,7 @@ def test_adb_shell_without_a_command_runs_the_phones_shell_on_its_stdin(adb_serv
                                 "/system/bin:/system/xbin:/vendor/bin"], session
 
 
+@pytest.mark.slow
 def test_adb_exec_in_passes_stdin_to_the_command_and_runs_it(adb_server, phones):
     """`echo abc | adb exec-in 'cat > f'` returned 0 and wrote nothing: the host's close of the stream, which ends
     exec-in's stdin, hung the command up before it read it.  adbd's exec: is a raw subprocess on a socketpair: the
@@ -1202,6 +1223,7 @@ def test_adb_push_through_a_link_the_phone_made_stays_in_the_phone(tmp_path, adb
     assert (server.phone.root / "data" / "local" / "tmp" / "in" / "f").read_text() == "evil\n"
 
 
+@pytest.mark.slow
 def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_server, phones, model_dir,
                                                                    monkeypatch):
     """`iterations: 200000` failed with "returned 196356 measured iterations; the plan asked for 200000" and no
@@ -1241,6 +1263,7 @@ def _sync_recv(adb_port: int, serial: str, path: str) -> bytes:
             data += c.read(length)
 
 
+@pytest.mark.slow
 def test_adb_pull_and_stat_read_only_the_phones_own_files(tmp_path, adb_server, phones):
     """The sync service's STAT and RECV read whatever the path named under the simulator's folder: `adb pull
     /.etc/passwd` (or /.sys/..., /.logcat) handed over the simulator's own files, and a link out of the phone
