@@ -613,6 +613,24 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
         server.server_close()
 
 
+def test_the_phones_shell_answers_when_its_command_ends_not_at_the_next_hangup_poll(tmp_path, monkeypatch):
+    """Each command waited out one more hang-up poll (50 ms) after it had ended and its output was passed on: ~40 ms
+    on every adb shell of every phone test.  With the poll made a minute long, a command that ends at once still
+    returns well inside it.  Fails on the code as it was (a fixed 50 ms wait, no HANGUP_POLL_S to set) and on any
+    end of a command that is only seen at the next poll."""
+    import threading
+
+    from harness.sim import shell
+
+    monkeypatch.setattr(shell, "HANGUP_POLL_S", 60.0)
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(r=_phone_shell(tmp_path, "echo done")), daemon=True)
+    worker.start()
+    worker.join(45)
+    assert not worker.is_alive(), "the command's end was seen only at the next hang-up poll"
+    assert result["r"].code == 0 and result["r"].out == "done\n", vars(result["r"])
+
+
 def _phone_shell(tmp_path, command: str):
     """Run one command line on a simulated phone of its own (no adb): its exit code, stdout and stderr."""
     import threading
