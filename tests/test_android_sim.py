@@ -603,7 +603,8 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
         worker = threading.Thread(target=lambda: result.update(r=shell.run(
             server.phone, "trap 'exit 42' HUP; sleep 30 & wait $!", hangup)))
         worker.start()
-        time.sleep(1.0)
+        # The trap is set once the shell has started its sleep (was: a fixed 1 s wait for it).
+        assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 20)
         hangup.set()
         worker.join(20)
         assert not worker.is_alive() and result["r"].code == 42, result
