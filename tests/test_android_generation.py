@@ -104,12 +104,21 @@ def _eager_upstream_transcript(audio) -> tuple[str, int]:
 
     model = load_whisper()
     tokens = [50258]
-    with torch.no_grad():
-        features = model.embed_audio(whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(audio)))[None])
-        while len(tokens) - 1 < 128:
-            tokens.append(int(model.logits(torch.tensor([tokens]), features)[0, -1].argmax()))
-            if tokens[-1] == 50256:
-                break
+    # openai-whisper's own key/value cache (as its decoding uses it): each step feeds the new token only and the
+    # encoder's keys and values are projected once (was: the whole prefix and the projections again every step,
+    # twice the time for the same tokens).
+    cache, hooks = model.install_kv_cache_hooks()
+    try:
+        with torch.no_grad():
+            features = model.embed_audio(whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(audio)))[None])
+            while len(tokens) - 1 < 128:
+                step = tokens if not cache else tokens[-1:]
+                tokens.append(int(model.decoder(torch.tensor([step]), features, kv_cache=cache)[0, -1].argmax()))
+                if tokens[-1] == 50256:
+                    break
+    finally:
+        for hook in hooks:
+            hook.remove()
     generated = tokens[1:]
     tokenizer = whisper.tokenizer.get_tokenizer(multilingual=False)
     text = tokenizer.decode([t for t in generated if t < 50256]).strip()
