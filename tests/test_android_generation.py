@@ -15,9 +15,9 @@ from harness.sim.sandbox import stand_in
 from harness.run.engine import run_plan
 from harness.store import Store
 from tests.conftest import TINY_LLM
-from tests.helpers import REPO, bundle_accuracy, eager_tiny_llm_tokens, measure, write
+from tests.helpers import REPO, bundle_accuracy, copy_model, eager_tiny_llm_tokens, measure, write
 
-pytestmark = pytest.mark.slow  # Whisper and LLM runners on the simulated phone, with real builds
+# Whisper and LLM runners on the simulated phone, with real builds: every test is slow but the one that runs none.
 
 def _inventory(tmp_path, serial, port, tools, backends: str = "xnnpack", soc: str | None = None,
                other_tools: dict | None = None):
@@ -35,6 +35,7 @@ def _inventory(tmp_path, serial, port, tools, backends: str = "xnnpack", soc: st
         """)
 
 
+@pytest.mark.slow
 def test_llama_main_on_the_phone_reports_time_to_first_token_and_the_generated_text(
         tmp_path, adb_server, phones, tiny_llm):
     """The phone's llama_main is ExecuTorch's own runner (TextLLMRunner) on the zoo's tiny Qwen2-family export."""
@@ -77,6 +78,7 @@ def test_llama_main_on_the_phone_reports_time_to_first_token_and_the_generated_t
     assert list((server.phone.root / "data/local/tmp/harness").rglob("qwen2-tiny-arch.tokenizer.json"))
 
 
+@pytest.mark.slow
 def test_llm_build_without_a_tokenizer_fails_with_the_manifest_fix(tmp_path, adb_server, phones, tiny_llm):
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port, {"llama_main": ""})
@@ -102,18 +104,28 @@ def _eager_upstream_transcript(audio) -> tuple[str, int]:
 
     model = load_whisper()
     tokens = [50258]
-    with torch.no_grad():
-        features = model.embed_audio(whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(audio)))[None])
-        while len(tokens) - 1 < 128:
-            tokens.append(int(model.logits(torch.tensor([tokens]), features)[0, -1].argmax()))
-            if tokens[-1] == 50256:
-                break
+    # openai-whisper's own key/value cache (as its decoding uses it): each step feeds the new token only and the
+    # encoder's keys and values are projected once (was: the whole prefix and the projections again every step,
+    # twice the time for the same tokens).
+    cache, hooks = model.install_kv_cache_hooks()
+    try:
+        with torch.no_grad():
+            features = model.embed_audio(whisper.log_mel_spectrogram(whisper.pad_or_trim(torch.from_numpy(audio)))[None])
+            while len(tokens) - 1 < 128:
+                step = tokens if not cache else tokens[-1:]
+                tokens.append(int(model.decoder(torch.tensor([step]), features, kv_cache=cache)[0, -1].argmax()))
+                if tokens[-1] == 50256:
+                    break
+    finally:
+        for hook in hooks:
+            hook.remove()
     generated = tokens[1:]
     tokenizer = whisper.tokenizer.get_tokenizer(multilingual=False)
     text = tokenizer.decode([t for t in generated if t < 50256]).strip()
     return " ".join(text.split()), sum(t >= 50363 for t in generated)
 
 
+@pytest.mark.slow
 def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
         tmp_path, adb_server, phones, whisper_bundle):
     from harness.accuracy.corpus import read_manifest
@@ -166,6 +178,7 @@ def test_whisper_runner_transcribes_the_corpus_on_the_phone_like_eager_whisper(
     assert len(list((server.phone.root / "data/local/tmp/harness").rglob("*.wav"))) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("build", ["1.3", "c26a4e38fd"])
 def test_whisper_runner_is_given_benchmark_only_where_its_help_lists_it(
         tmp_path, adb_server, phones, whisper_bundle, build):
@@ -197,22 +210,20 @@ def test_whisper_runner_gets_no_benchmark_flag_when_its_help_cannot_be_read():
     assert not wants_benchmark({"model_path", "audio_path"})
 
 
+@pytest.mark.slow
 def test_the_voice_pipeline_runs_on_the_phone_as_three_runner_invocations_per_utterance(
-        tmp_path, adb_server, phones, whisper_bundle, tiny_llm):
+        tmp_path, adb_server, phones, whisper_bundle, tiny_llm, silero_vad):
     """VAD (onnxruntime_perf_test), ASR (whisper_runner), LLM (llama_main with the transcript as its prompt), one
     after another per utterance; the LLM's words must be the eager model's greedy continuation of the transcript,
     so the transcript crossed the shell intact (h01-03 says "It's")."""
     from tokenizers import Tokenizer
 
-    from harness.zoo import build_all
-
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port, {"whisper_runner": "", "onnxruntime_perf_test": "", "llama_main": ""})
     devices = (tmp_path / "devices.yaml").read_text().replace("backends: [xnnpack]", "backends: [xnnpack, ort-cpu]")
     (tmp_path / "devices.yaml").write_text(devices)
-    build_all(tmp_path / "vad", only=["silero-vad-fp32"])
     plan = _pipeline_plan(tmp_path, whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte',
-                          tmp_path / 'vad' / 'silero-vad-fp32.onnx', tiny_llm / (TINY_LLM[0] + '.pte'),
+                          _vad_build(tmp_path, silero_vad), tiny_llm / (TINY_LLM[0] + '.pte'),
                           seq_len=24, utterances=3)
     measured = measure(plan, tmp_path / "r.db")
     (cell,) = measured.cells
@@ -262,8 +273,10 @@ def _as_qnn_build(folder, name: str, dest):
     return target
 
 
-def _qnn_bundle(bundle, dest):
-    return _as_qnn_build(bundle, "whisper-tiny.en-asr-fp32-xnnpack.pte", dest)
+@pytest.fixture(scope="session")
+def qnn_bundle(tmp_path_factory, whisper_bundle):
+    """The Whisper bundle as a qnn build, rewritten once a session: each test read and wrote its 230 MB again."""
+    return _as_qnn_build(whisper_bundle, "whisper-tiny.en-asr-fp32-xnnpack.pte", tmp_path_factory.mktemp("qnn-bundle"))
 
 
 def _qnn_sdk(root, version: str = "V75"):
@@ -284,21 +297,21 @@ def _qnn_phone_inventory(tmp_path, serial, port, tools: list[str], backends: str
         "qnn_executorch_backend": write(tmp_path / "et-android" / "libqnn_executorch_backend.so", "stands in\n")})
 
 
+@pytest.mark.slow
 def test_a_qnn_whisper_bundle_is_transcribed_with_its_qnn_libraries_pushed(
-        tmp_path, adb_server, phones, whisper_bundle):
+        tmp_path, adb_server, phones, qnn_bundle):
     """A transcription chain whose model is a qnn build: whisper_runner needs ExecuTorch's QNN backend library and
     the QNN SDK's libraries on the phone, on LD_LIBRARY_PATH and ADSP_LIBRARY_PATH, as qnn_executor_runner does.
     The code as it was pushed none of them and set no path: the phone's loader refused the runner ("CANNOT LINK
     EXECUTABLE ... libqnn_executorch_backend.so") and every such cell failed."""
     server, serial = phones()
     _qnn_phone_inventory(tmp_path, serial, adb_server.port, ["whisper_runner"], "qnn")
-    model = _qnn_bundle(whisper_bundle, tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", f"""
         name: asr-qnn
         inventory: devices.yaml
         warmup_iterations: 0
         timeout_s: 300
-{bundle_accuracy(model, limit='1')}
+{bundle_accuracy(qnn_bundle, limit='1')}
         """)
     (cell,) = measure(plan, tmp_path / "r.db").cells
     assert cell.status == "ok" and cell.runner == "android-whisper-runner", (cell.reason, cell.log)
@@ -308,19 +321,19 @@ def test_a_qnn_whisper_bundle_is_transcribed_with_its_qnn_libraries_pushed(
                       "libQnnHtpV75Stub.so", "libQnnSystem.so", "libqnn_executorch_backend.so"]
 
 
-def test_a_chain_with_a_qnn_part_carries_the_plans_htp_performance_mode(tmp_path, whisper_bundle):
+@pytest.mark.slow
+def test_a_chain_with_a_qnn_part_carries_the_plans_htp_performance_mode(tmp_path, qnn_bundle):
     """Only latency cells got the plan's htp_performance_mode: a chain's QNN parts always ran in burst, and a
     change of the mode did not make the nights not comparable."""
     from harness.inventory import load_inventory
     from harness.plan import expand_plan, load_plan
 
     _qnn_phone_inventory(tmp_path, "X", 5037, ["whisper_runner"], "qnn")
-    model = _qnn_bundle(whisper_bundle, tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", f"""
         name: asr-qnn
         inventory: devices.yaml
         htp_performance_mode: balanced
-{bundle_accuracy(model, limit='1')}
+{bundle_accuracy(qnn_bundle, limit='1')}
         """)
     parsed, _, lines = load_plan(plan)
     (cell,), _ = expand_plan(parsed, plan, lines, load_inventory(tmp_path / "devices.yaml"))
@@ -346,26 +359,32 @@ def _pipeline_plan(tmp_path, model, vad, llm, seq_len: int = 20, utterances: int
         """)
 
 
-def _vad_build(tmp_path, backend: str):
-    from harness.zoo import build_all
+@pytest.fixture(scope="session")
+def silero_vad(tmp_path_factory):
+    """The zoo's FP32 Silero VAD, built once and kept in .test-builds (each pipeline test built it again)."""
+    from tests.conftest import reference_builds
 
-    build_all(tmp_path / "vad", only=["silero-vad-fp32"])
-    manifest_path = tmp_path / "vad" / "silero-vad-fp32.onnx.manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["backend"] = backend
-    manifest_path.write_text(json.dumps(manifest))
-    return tmp_path / "vad" / "silero-vad-fp32.onnx"
+    return reference_builds(tmp_path_factory, "vad", ["silero-vad-fp32"])
 
 
+def _vad_build(tmp_path, silero_vad, backend: str | None = None):
+    """The FP32 VAD in ``tmp_path``/vad, its manifest saying ``backend`` (the zoo's own when None)."""
+    manifest = json.loads((silero_vad / "silero-vad-fp32.onnx.manifest.json").read_text())
+    manifest["backend"] = backend or manifest["backend"]
+    return copy_model(silero_vad, "silero-vad-fp32.onnx", tmp_path / "vad", manifest=manifest)
+
+
+@pytest.mark.slow
 def test_a_pipeline_on_qnn_runs_its_vad_on_the_npu_and_its_whisper_with_the_qnn_libraries(
-        tmp_path, adb_server, phones, whisper_bundle, tiny_llm):
+        tmp_path, adb_server, phones, qnn_bundle, tiny_llm, silero_vad):
     """An ort-qnn VAD, a qnn Whisper bundle and a qnn LLM in one phone pipeline.  The code as it was ran the VAD
     with -e cpu whatever its backend (an ort-qnn VAD measured on the CPU, unsaid), and pushed no QNN library for
     the bundle or the LLM (whisper_runner and llama_main refused by the phone's loader: the cell failed)."""
     server, serial = phones()
     _qnn_phone_inventory(tmp_path, serial, adb_server.port, ["whisper_runner", "onnxruntime_perf_test", "llama_main"],
                          "qnn, ort-qnn")
-    plan = _pipeline_plan(tmp_path, _qnn_bundle(whisper_bundle, tmp_path / "builds"), _vad_build(tmp_path, "ort-qnn"),
+    plan = _pipeline_plan(tmp_path, qnn_bundle,
+                          _vad_build(tmp_path, silero_vad, "ort-qnn"),
                           _as_qnn_build(tiny_llm, TINY_LLM[0] + ".pte", tmp_path / "llm"))
     (cell,) = measure(plan, tmp_path / "r.db").cells
     assert cell.status == "ok" and cell.runner == "android-pipeline", (cell.reason, cell.log)
@@ -377,8 +396,9 @@ def test_a_pipeline_on_qnn_runs_its_vad_on_the_npu_and_its_whisper_with_the_qnn_
     assert row["hypothesis"].strip() and row["vad_ms"] > 0 and row["llm_ms"] >= 0 and row["continuation"].strip(), row
 
 
+@pytest.mark.slow
 def test_an_ort_qnn_vad_that_cannot_reach_the_npu_fails_the_pipeline_instead_of_measuring_the_cpu(
-        tmp_path, adb_server, phones, whisper_bundle, tiny_llm):
+        tmp_path, adb_server, phones, whisper_bundle, tiny_llm, silero_vad):
     """The inventory says SM8550 on an SM8650 phone: the VAD's QNN EP cannot set up its backend.  The code as it was
     never asked for the QNN EP (-e cpu), so the pipeline's VAD time was the CPU's and the cell ok; now the QNN EP
     runs with CPU fallback disabled and the cell fails saying why, before Whisper or the LLM run."""
@@ -387,7 +407,7 @@ def test_an_ort_qnn_vad_that_cannot_reach_the_npu_fails_the_pipeline_instead_of_
     _qnn_phone_inventory(tmp_path, serial, adb_server.port, ["whisper_runner", "onnxruntime_perf_test", "llama_main"],
                          "xnnpack, ort-qnn", soc="SM8550", sdk_version="V73")
     plan = _pipeline_plan(tmp_path, whisper_bundle / "whisper-tiny.en-asr-fp32-xnnpack.pte",
-                          _vad_build(tmp_path, "ort-qnn"), tiny_llm / (TINY_LLM[0] + ".pte"))
+                          _vad_build(tmp_path, silero_vad, "ort-qnn"), tiny_llm / (TINY_LLM[0] + ".pte"))
     (cell,) = measure(plan, tmp_path / "r.db").cells
     assert cell.status == "failed", (cell.reason, cell.log)
     assert "did not take the whole graph" in cell.reason and "SetupBackend failed" in cell.reason, cell.reason

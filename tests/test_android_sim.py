@@ -39,6 +39,11 @@ def _inventory(tmp_path, serial, adb_port):
         """)
 
 
+# For tests that read nothing of the operator-profile run after the measured runs (the plan's default is one): a
+# runner process and three shell commands less per cell.
+NO_PROFILE = "profile_runs: 0\n"
+
+
 def _run_tiny_pte(tmp_path, model_dir, settings: str, manifest: dict | None = None):
     """Measure the fixture .pte with the given plan settings (YAML lines); return the outcome and its cells."""
     if not (tmp_path / "builds" / "tiny.pte").exists():
@@ -91,7 +96,9 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
     sha = cell.artifact["sha256"]
     on_phone = server.phone.root / "data/local/tmp/harness" / sha / "tiny.pte"
     first = on_phone.stat()
-    again, (cell_again,) = _run_tiny_pte(tmp_path, model_dir, settings)
+    # One short run is enough to see what the push did (was: the same two runs of 14 inferences again).
+    again, (cell_again,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 1\nruns: 1\n"
+                                                                "timeout_s: 120\n" + NO_PROFILE)
     assert again.statuses == {"ok": 1}
     # The phone's file was not written again (adbd's SEND truncates and rewrites it: a new mtime), and the harness
     # says it skipped the push.  Catches every run re-pushing the model.
@@ -103,6 +110,7 @@ def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_di
 # A runner that crashes, hangs or prints forever, a push cut mid-way, a phone that vanishes and thermal runaway are
 # hostile rows (tests/hostile/cases.py): the same faults through the CLI, with every cell's status and reason, the
 # report and --resume checked.
+@pytest.mark.slow
 def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecord(tmp_path, adb_server, phones,
                                                                                  model_dir):
     """After the measured runs, executor_runner --etdump_path on the phone: a real ETDump (ExecuTorch's runtime with
@@ -129,6 +137,7 @@ def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecor
     assert "wrote no ETDump: build it with the event tracer" in release.log
 
 
+@pytest.mark.slow
 def test_full_storage_fails_the_cell_with_its_reason(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(storage_full=True))
     status, words = "failed", "No space left"
@@ -145,13 +154,14 @@ def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server
     server, serial = phones()
     server.phone.et_log = et_log
     _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 4\nruns: 1\ntimeout_s: 60\n")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 4\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
     if et_log == "stderr":
         assert cell.status == "ok" and len(cell.samples_ms) == 4, (cell.reason, cell.log)
     else:
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
 
 
+@pytest.mark.slow
 def test_another_process_logging_executorch_lines_does_not_change_the_cells_samples(tmp_path, adb_server, phones,
                                                                                     model_dir):
     """The runner's logcat was read whole (`logcat -d -s ExecuTorch:I`): another app or another controller's
@@ -160,7 +170,8 @@ def test_another_process_logging_executorch_lines_does_not_change_the_cells_samp
     (`logcat --pid`, its pid printed by the shell that execs it)."""
     server, serial = phones(Faults(neighbour_logs=True))
     _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 1\niterations: 4\nruns: 2\ntimeout_s: 120\n")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 1\niterations: 4\nruns: 2\ntimeout_s: 120\n"
+                                                    + NO_PROFILE)
     assert cell.status == "ok", (cell.reason, cell.log)
     assert len(cell.samples_ms) == 8 and 999.0 not in cell.samples_ms and cell.load_ms != 999.0, cell.samples_ms
     # The neighbour did log during the last run (the phone's whole log still holds its lines).
@@ -179,7 +190,8 @@ def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, p
     server.phone.versions["executor_runner"] = "1.2"
     _inventory(tmp_path, serial, adb_server.port)
     (tmp_path / "tools" / "executor_runner").write_text(stand_in("an arm64 v1.2 build"))  # its own sha
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 3\nruns: 1\ntimeout_s: 60\n")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 3\nruns: 1\ntimeout_s: 60\n"
+                                                    + NO_PROFILE)
     # v1.2 prints only "Model executed successfully 3 time(s) in T ms": a mean, no P95, and the warm-ups (which
     # its total would count) ran in a process of their own.
     assert cell.status == "ok" and len(cell.samples_ms) == 0 and cell.extra["executions"] == 3, (cell.reason, cell.log)
@@ -196,7 +208,8 @@ def test_warm_ups_are_the_first_executions_of_the_measured_process(tmp_path, adb
     Fails if warm-ups go back to an invocation of their own, or are counted among the samples."""
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 2\ntimeout_s: 60\n")
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 2\ntimeout_s: 60\n"
+                                                    + NO_PROFILE)
     assert cell.status == "ok" and len(cell.samples_ms) == 10 and len(cell.warmup_ms) == 4, (cell.reason, cell.log)
     runs = [a for a in server.phone.invocations if a[0] == "executor_runner" and "--help" not in a
             and "--etdump_path" not in a]  # the measured invocations, not the profiling run after them
@@ -243,7 +256,8 @@ def _ort_libs(root):
     return root
 
 
-def _one_ort_cell(tmp_path, model_dir, backend: str, settings: str = "iterations: 5\nruns: 1\ntimeout_s: 120\n"):
+def _one_ort_cell(tmp_path, model_dir, backend: str,
+                  settings: str = "iterations: 5\nruns: 1\ntimeout_s: 120\n" + NO_PROFILE):
     """The one cell of a plan measuring builds/tiny.onnx on ``backend`` with these plan ``settings``."""
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds", manifest={"model": "tiny", "backend": backend})
     plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
@@ -252,6 +266,7 @@ def _one_ort_cell(tmp_path, model_dir, backend: str, settings: str = "iterations
     return cell
 
 
+@pytest.mark.slow
 def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_server, phones, model_dir):
     """Without tools.onnxruntime_libs the phone's linker refuses the binary (bionic's CANNOT LINK EXECUTABLE, exit
     1) and the reason names the key to set; with it, the libraries land in one folder on LD_LIBRARY_PATH (the QNN
@@ -277,6 +292,7 @@ def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_serv
     assert (folder.parent / "qnn-v75" / PUSHED_MARKER).is_file()
 
 
+@pytest.mark.slow
 def test_ort_qnn_with_another_chips_qnn_libraries_fails_instead_of_measuring_the_cpu(
         tmp_path, adb_server, phones, model_dir):
     """An inventory that says SM8550 on an SM8650 brings the V73 Stub and Skel: the QNN EP cannot set up its
@@ -301,6 +317,7 @@ def _qnn_sdk_for(root, version: str):
     return root
 
 
+@pytest.mark.slow
 def test_the_simulated_perf_test_falls_back_to_the_cpu_as_onnxruntime_does(tmp_path, adb_server, phones, model_dir):
     """The phone's tool, driven directly: with a QNN backend it cannot load it logs "QNN SetupBackend failed" to
     logcat (ORT's Android log sink), runs on the CPU and exits 0; with -C "session.disable_cpu_ep_fallback|1" it
@@ -324,18 +341,20 @@ def test_the_simulated_perf_test_falls_back_to_the_cpu_as_onnxruntime_does(tmp_p
     assert "P50 Latency" not in refused.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ort_version", ["1.17", "1.22"])  # "Average inference time cost" / "... total"
 def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, phones, model_dir, ort_version):
     server, serial = phones()
     server.phone.versions["onnxruntime_perf_test"] = ort_version
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu")
     cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu",
-                         "iterations: 30\nruns: 1\nthermal_period_s: 0.1\ntimeout_s: 120\n")
+                         "iterations: 30\nruns: 1\nthermal_period_s: 0.1\ntimeout_s: 120\n" + NO_PROFILE)
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
     assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0 and cell.extra["mean_ms"] > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
 
 
+@pytest.mark.slow
 def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_path, adb_server, phones, model_dir):
     """After the measured runs, a profiling run of onnxruntime_perf_test -p on the phone: ONNX Runtime's own
     profile JSON, read back and parsed per node.  Before, a phone cell had no profiling run (the runner had no
@@ -358,10 +377,11 @@ def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_p
     assert all(0 < ops <= ms for ops, ms in zip(profile.operators_ms, profile.latency_ms))
 
 
+@pytest.mark.slow
 def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"))
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn", "iterations: 10\nruns: 1\ntimeout_s: 120\n")
+    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn", "iterations: 10\nruns: 1\ntimeout_s: 120\n" + NO_PROFILE)
     assert cell.status == "ok", (cell.reason, cell.log)
     pushed = sorted(p.name for p in (server.phone.root / "data/local/tmp/harness/qnn-v75").iterdir())
     # The libraries, and the marker that makes the folder one the harness may evict (make_room).
@@ -434,6 +454,7 @@ def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, p
         iterations: 3
         runs: 1
         timeout_s: 8
+        profile_runs: 0
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
     with Store(tmp_path / "r.db") as store:
@@ -465,6 +486,7 @@ def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, p
     assert hashlib.sha256(on_phone.read_bytes()).hexdigest() == sha
 
 
+@pytest.mark.slow
 def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     runner = write(tmp_path / "tools" / "executor_runner", stand_in())
@@ -481,6 +503,7 @@ def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path,
         iterations: 3
         runs: 1
         timeout_s: 60
+        profile_runs: 0
         """)
     outcome = run_plan(plan, tmp_path / "r.db")
     with Store(tmp_path / "r.db") as store:
@@ -536,7 +559,8 @@ def test_a_phone_off_when_the_night_starts_is_lost_and_resumed_once_it_is_back(t
     server, serial = phones()
     later = f"127.0.0.1:{free_port()}"  # nothing there yet: the phone is off
     _inventory(tmp_path, later, adb_server.port)
-    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n")
+    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n"
+                                                    + NO_PROFILE)
     assert cell.status == "lost" and "--resume" in cell.reason, (cell.status, cell.reason)
     _inventory(tmp_path, serial, adb_server.port)  # the phone is back (under the serial the inventory names)
     resumed = run_plan(tmp_path / "plan.yaml", tmp_path / "r.db", resume=outcome.run_id)
@@ -561,6 +585,7 @@ def test_the_runs_summary_says_a_phone_that_never_answered_never_answered(tmp_pa
     assert "mid-run" not in said and "--resume" in said, said
 
 
+@pytest.mark.slow
 def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_path):
     """A simulator started under nohup handed its ignored SIGHUP to every shell, so the harness's trap never fired
     and a runner measured on after its controller died (an outside tester).  adbd's shells start at the defaults."""
@@ -578,7 +603,8 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
         worker = threading.Thread(target=lambda: result.update(r=shell.run(
             server.phone, "trap 'exit 42' HUP; sleep 30 & wait $!", hangup)))
         worker.start()
-        time.sleep(1.0)
+        # The trap is set once the shell has started its sleep (was: a fixed 1 s wait for it).
+        assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 20)
         hangup.set()
         worker.join(20)
         assert not worker.is_alive() and result["r"].code == 42, result
@@ -586,6 +612,24 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
         signals.signal(signals.SIGHUP, before)
         server.shutdown()
         server.server_close()
+
+
+def test_the_phones_shell_answers_when_its_command_ends_not_at_the_next_hangup_poll(tmp_path, monkeypatch):
+    """Each command waited out one more hang-up poll (50 ms) after it had ended and its output was passed on: ~40 ms
+    on every adb shell of every phone test.  With the poll made a minute long, a command that ends at once still
+    returns well inside it.  Fails on the code as it was (a fixed 50 ms wait, no HANGUP_POLL_S to set) and on any
+    end of a command that is only seen at the next poll."""
+    import threading
+
+    from harness.sim import shell
+
+    monkeypatch.setattr(shell, "HANGUP_POLL_S", 60.0)
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(r=_phone_shell(tmp_path, "echo done")), daemon=True)
+    worker.start()
+    worker.join(45)
+    assert not worker.is_alive(), "the command's end was seen only at the next hang-up poll"
+    assert result["r"].code == 0 and result["r"].out == "done\n", vars(result["r"])
 
 
 def _phone_shell(tmp_path, command: str):
@@ -683,6 +727,7 @@ def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tm
     assert not list((server.phone.root / "data/local/tmp/harness/work").glob("*"))
 
 
+@pytest.mark.slow
 def test_opening_the_phone_takes_back_the_working_folders_of_killed_runs_only(tmp_path, adb_server, phones):
     """A killed run's working folder stayed under /data/local/tmp/harness/work for good (only close() removed one).
     Opening the phone removes each folder the harness stamped whose stamp has passed, and nothing else: not a
@@ -718,6 +763,7 @@ def _controller(adb_server, serial, name):
     return Device(Config(id=name, platform="android", serial=serial, adb_port=adb_server.port))
 
 
+@pytest.mark.slow
 def test_one_controller_measures_a_phone_at_a_time(tmp_path, adb_server, phones):
     """Two controllers measuring one phone at once read each other's runner lines from its one logcat (B stored
     A's iterations) and contend for its CPU: the second to open the phone is refused, naming who holds it since
@@ -745,6 +791,7 @@ def test_one_controller_measures_a_phone_at_a_time(tmp_path, adb_server, phones)
     assert not lock.exists()
 
 
+@pytest.mark.slow
 def test_a_phone_another_controller_holds_is_busy_not_unreachable(tmp_path, adb_server, phones):
     """The cells of a phone another controller holds said "device unreachable: ..." though the phone answered
     at once: it is busy, and the reason says so first, naming the holder (still lost, for --resume)."""
@@ -767,6 +814,7 @@ def test_a_phone_another_controller_holds_is_busy_not_unreachable(tmp_path, adb_
     assert "device holder" in cell.reason and "--resume measures these cells" in cell.reason, cell.reason
 
 
+@pytest.mark.slow
 def test_a_lock_without_a_readable_expiry_says_so_and_how_to_remove_it(tmp_path, adb_server, phones):
     """An empty lock folder, or one whose expiry is garbage (what a controller SIGKILLed between its mkdir and
     its writes leaves), was told as "expires in 0 min unless it keeps working" for ever, and never taken over.
@@ -790,6 +838,7 @@ def test_a_lock_without_a_readable_expiry_says_so_and_how_to_remove_it(tmp_path,
         assert lock.is_dir()
 
 
+@pytest.mark.slow
 def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_path, adb_server, phones):
     """A controller killed with SIGKILL never releases the lock: past its expiry the next controller takes it over
     (before, nothing expired and the phone was refused for good).  A holder that comes back after that finds its
@@ -820,6 +869,7 @@ def test_an_expired_lock_is_taken_over_and_its_late_holder_measures_no_more(tmp_
             device.close()
 
 
+@pytest.mark.slow
 def test_the_lock_of_a_dead_controller_of_this_machine_is_taken_over_at_once(tmp_path, adb_server, phones):
     """A run killed (a lab node lost, Ctrl-\\) and resumed at once on this machine was refused until its old lock
     expired, half an hour later: a holder of this machine whose process is gone is taken over now.  One that still
@@ -848,6 +898,7 @@ def test_the_lock_of_a_dead_controller_of_this_machine_is_taken_over_at_once(tmp
         assert lock.exists() != taken
 
 
+@pytest.mark.slow
 def test_a_run_reopening_a_phone_takes_back_the_lock_its_lost_connection_left(tmp_path, adb_server, phones,
                                                                             monkeypatch):
     """A cell lost mid-run closes the device while the phone may not answer, so its lock stays; the same run then
@@ -886,6 +937,7 @@ def test_a_lock_folder_the_harness_did_not_write_is_never_removed(tmp_path, adb_
     assert (lock / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_pushed_files_are_kept_under_the_cap_least_recently_used_first(tmp_path, adb_server, phones):
     """Pushed builds were never removed: a phone's storage grew with every new build of every night.  Past
     pushed_max_mb, opening the phone removes the least recently used first, never a build the plan needs, and
@@ -971,6 +1023,7 @@ def test_an_inventory_soc_the_phone_does_not_report_is_named_with_the_fix(tmp_pa
         device.close()
 
 
+@pytest.mark.slow
 def test_a_simulated_phone_stopped_by_sigterm_takes_back_its_socket_folder(tmp_path):
     """`harness sim android` stopped by SIGTERM (a job runner, `timeout`) left its daemon's /tmp/hsim-* folder."""
     import os
@@ -993,23 +1046,36 @@ def test_a_simulated_phone_stopped_by_sigterm_takes_back_its_socket_folder(tmp_p
         shutil.rmtree(private)
 
 
-@pytest.mark.slow
-def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the_build(
-        tmp_path, adb_server, phones, model_dir):
-    """Before toybox time -v wrapped the runner, no phone cell had a peak memory (None in every run)."""
+def _export_wide(folder: Path) -> None:
+    """wide.pte: an XNNPACK build about 10 MB bigger than tiny.pte (its weights are most of it)."""
     import torch
 
     from harness.zoo.export import export_pte_xnnpack
 
+    wide = torch.nn.Sequential(torch.nn.Linear(256, 8192), torch.nn.ReLU(), torch.nn.Linear(8192, 64)).eval()
+    export_pte_xnnpack(wide, (torch.randn(1, 256),), folder / "wide.pte")
+
+
+@pytest.fixture(scope="module")
+def wide_build(tmp_path_factory) -> Path:
+    """The folder holding wide.pte, exported once and kept (conftest's cached_export): the test exported it each
+    time, seconds of torch export for a file it only reads."""
+    from tests.conftest import cached_export
+
+    return cached_export(tmp_path_factory, "wide-pte", _export_wide, Path(__file__))
+
+
+@pytest.mark.slow
+def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the_build(
+        tmp_path, adb_server, phones, model_dir, wide_build):
+    """Before toybox time -v wrapped the runner, no phone cell had a peak memory (None in every run)."""
     server, serial = phones()
     _inventory(tmp_path, serial, adb_server.port)
     builds = tmp_path / "builds"
     copy_model(model_dir, "tiny.pte", builds, manifest={"model": "tiny", "stage": "vad", "backend": "xnnpack",
                                                          "quantization": "fp32"})
-    wide = torch.nn.Sequential(torch.nn.Linear(256, 8192), torch.nn.ReLU(), torch.nn.Linear(8192, 64)).eval()
-    export_pte_xnnpack(wide, (torch.randn(1, 256),), builds / "wide.pte")
-    write(builds / "wide.pte.manifest.json", '{"model": "wide", "stage": "vad", "backend": "xnnpack", '
-                                             '"quantization": "fp32"}')
+    copy_model(wide_build, "wide.pte", builds, manifest={"model": "wide", "stage": "vad", "backend": "xnnpack",
+                                                         "quantization": "fp32"})
     measured = measure(tmp_path / "plan.yaml", tmp_path / "r.db", "name: phone\ninventory: devices.yaml\n"
                        "artifacts: [builds/tiny.pte, builds/wide.pte]\nwarmup_iterations: 1\niterations: 3\n"
                        "runs: 2\ntimeout_s: 120\n")
@@ -1032,6 +1098,9 @@ def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the
     assert "toybox <code>time -v</code>" in html
 
 
+SIGN_IDS = {-1: "discharge-negative", +1: "discharge-positive"}  # a device per current_now sign convention
+
+
 @pytest.mark.slow
 def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_while_charging(
         tmp_path, adb_server, phones, model_dir):
@@ -1041,18 +1110,28 @@ def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_whil
     from harness.store.db import cell_energy_of, run_energy_of
     from harness.thermal.energy import MEASURED_LOOP, MIN_LOOP_READINGS
 
-    server, serial = phones()
-    server.phone.silicon_ms = 50.0  # each inference takes the phone's time: 2 s of runner through the readings
-    _inventory(tmp_path, serial, adb_server.port)
-    settings = "warmup_iterations: 1\niterations: 40\nruns: 2\nthermal_period_s: 0.1\ntimeout_s: 120\n"
+    # One phone per sign convention, measured side by side in one plan (was: one phone, a plan per sign).
+    by_sign = {}
+    for sign in (-1, +1):
+        server, serial = phones()
+        server.phone.silicon_ms = 50.0  # each inference takes the phone's time: 2 s of runner through the readings
+        server.phone.discharge_sign = sign
+        by_sign[sign] = (server, serial)
+    runner = write(tmp_path / "tools" / "executor_runner", stand_in("stands in for an arm64 build"))
+    write(tmp_path / "devices.yaml", "devices:\n" + "".join(
+        f"  - {{id: {SIGN_IDS[sign]}, platform: android, serial: '{serial}', adb_port: {adb_server.port}, soc: SM8650, "
+        f"backends: [xnnpack], tools: {{executor_runner: {runner}}}}}\n" for sign, (_, serial) in by_sign.items()))
+    # No operator-profile run: it is a third 2 s runner process per phone that no figure here reads.
+    settings = "warmup_iterations: 1\niterations: 40\nruns: 2\nthermal_period_s: 0.1\ntimeout_s: 120\n" + NO_PROFILE
     # The simulated gauge's draw in mW (A x V x 1000): at rest, and with one runner running.
     idle_mw = IDLE_CURRENT_UA / 1e6 * BATTERY_VOLTAGE_UV / 1e6 * 1000
     busy_mw = (IDLE_CURRENT_UA + RUNNER_CURRENT_UA) / 1e6 * (BATTERY_VOLTAGE_UV - LOAD_SAG_UV) / 1e6 * 1000
-    for sign in (-1, +1):
-        server.phone.discharge_sign = sign
-        outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, settings, manifest={
-            "model": "tiny", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
-        assert outcome.statuses == {"ok": 1}, outcome
+    outcome, cells = _run_tiny_pte(tmp_path, model_dir, settings, manifest={
+        "model": "tiny", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
+    assert outcome.statuses == {"ok": 2}, outcome
+    assert sorted(c.device_id for c in cells) == sorted(SIGN_IDS.values())
+    for cell in cells:
+        sign = cell.device_id
         # Each convention reads as the same positive draw: the phone at rest, or with its runner running.
         readings = {round(t["value"], 3) for t in cell.thermals if t["kind"] == "power"}
         assert readings <= {round(idle_mw, 3), round(busy_mw, 3)} and round(busy_mw, 3) in readings, (sign, readings)
@@ -1067,9 +1146,13 @@ def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_whil
             assert r.mj_per_unit == pytest.approx((r.active_mw - r.idle_mw) * loop_s / 40)
         energy = cell_energy_of(cell)
         assert energy.runs == 2 and energy.mj_per_unit > 0 and energy.text.endswith(" mJ/inference")
-    server.phone.charging = True
-    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, settings)
-    assert outcome.statuses == {"ok": 1}
+    # On a charger the idle readings before the run already say "Charging": one short run shows it (was: two
+    # runs of 41 inferences, 4 s of the phone's time, for the same verdict).
+    by_sign[-1][0].phone.charging = True
+    outcome, cells = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\n"
+                                                        "timeout_s: 120\n" + NO_PROFILE)
+    assert outcome.statuses == {"ok": 2}
+    (cell,) = [c for c in cells if c.device_id == SIGN_IDS[-1]]
     energy = cell_energy_of(cell)
     assert energy.mj_per_unit is None and energy.text == "energy not measured: charging"
     # The latency table says so in the cell's row (the discharging runs' rows show mJ per inference).
@@ -1095,6 +1178,7 @@ def test_adb_shell_without_a_command_runs_the_phones_shell_on_its_stdin(adb_serv
                                 "/system/bin:/system/xbin:/vendor/bin"], session
 
 
+@pytest.mark.slow
 def test_adb_exec_in_passes_stdin_to_the_command_and_runs_it(adb_server, phones):
     """`echo abc | adb exec-in 'cat > f'` returned 0 and wrote nothing: the host's close of the stream, which ends
     exec-in's stdin, hung the command up before it read it.  adbd's exec: is a raw subprocess on a socketpair: the
@@ -1158,6 +1242,7 @@ def test_adb_push_through_a_link_the_phone_made_stays_in_the_phone(tmp_path, adb
     assert (server.phone.root / "data" / "local" / "tmp" / "in" / "f").read_text() == "evil\n"
 
 
+@pytest.mark.slow
 def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_server, phones, model_dir,
                                                                    monkeypatch):
     """`iterations: 200000` failed with "returned 196356 measured iterations; the plan asked for 200000" and no
@@ -1197,6 +1282,7 @@ def _sync_recv(adb_port: int, serial: str, path: str) -> bytes:
             data += c.read(length)
 
 
+@pytest.mark.slow
 def test_adb_pull_and_stat_read_only_the_phones_own_files(tmp_path, adb_server, phones):
     """The sync service's STAT and RECV read whatever the path named under the simulator's folder: `adb pull
     /.etc/passwd` (or /.sys/..., /.logcat) handed over the simulator's own files, and a link out of the phone

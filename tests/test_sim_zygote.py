@@ -6,7 +6,11 @@ import os
 import re
 import time
 
+import pytest
+
 from harness.sim import zygote
+
+pytestmark = pytest.mark.slow  # each starts a zygote (torch and ExecuTorch imported: seconds) or waits on a binary
 
 ITERATION = re.compile(r"Iteration \d+ of \d+: ([0-9.]+) ms")
 

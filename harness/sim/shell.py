@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import subprocess
 import threading
 
 from harness.sim import sandbox
@@ -60,9 +61,10 @@ def run(phone: Phone, command: str, hangup: threading.Event, emit=None, stdin=No
     # As PassDataStreams: output is passed on until the pipes close, which may be after the shell exited (a
     # process it left running still holds them), or until the stream dies.
     while any(t.is_alive() for t in pumps) or proc.poll() is None:
-        if hangup.wait(0.05):
+        if hangup.is_set():
             _hang_up(shell_pid, proc)
             break
+        _wait_for_an_end(pumps, proc, HANGUP_POLL_S)
     code = proc.wait()
     for t in pumps:
         t.join()
@@ -71,6 +73,23 @@ def run(phone: Phone, command: str, hangup: threading.Event, emit=None, stdin=No
     if code < 0:
         code = 0x80 | -code
     return Result(code, b"".join(collected[1]).decode(errors="replace"), b"".join(collected[2]).decode(errors="replace"))
+
+
+# How often a running command looks for the stream's end; the command's own end is seen as it happens (every
+# command of a run used to wait out a last period after its output was all passed on: ~50 ms each).
+HANGUP_POLL_S = 0.05
+
+
+def _wait_for_an_end(pumps: list[threading.Thread], proc, wait_s: float) -> None:
+    """Wait at most ``wait_s`` for a pump to finish or, once both have, for the shell to exit."""
+    pump = next((t for t in pumps if t.is_alive()), None)
+    if pump is not None:
+        pump.join(wait_s)
+        return
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def _pass_input(chunks, pipe) -> None:
