@@ -361,7 +361,7 @@ def _pipeline_plan(tmp_path, model, vad, llm, seq_len: int = 20, utterances: int
 
 @pytest.fixture(scope="session")
 def silero_vad(tmp_path_factory):
-    """The zoo's FP32 Silero VAD, built once and kept in .test-builds (each pipeline test built it again)."""
+    """The zoo's FP32 Silero VAD, built once and kept in the tests' build cache (each pipeline test built it again)."""
     from tests.conftest import reference_builds
 
     return reference_builds(tmp_path_factory, "vad", ["silero-vad-fp32"])
