@@ -780,3 +780,26 @@ def test_an_ort_phone_cell_says_its_warm_up_was_the_tools_own_single_inference(m
     measured = onnxruntime_perf_test.measure(None, "/m.onnx", None, RunSettings(5, 20, 60.0))
     (note,) = [n for n in measured.notes if n.startswith("warm-up:")]
     assert "single inference" in note and "warmup_iterations (5)" in note, measured.notes
+
+
+def test_getprop_listing_reads_each_name_and_value():
+    """`getprop` without a name, as a phone prints it ("[name]: [value]" per line, AOSP toolbox getprop): the phone's
+    facts are read from one listing.  Catches: brackets inside a value cut it short, a value continued on the next
+    line (a newline inside it) read as a property, an empty value dropped."""
+    from harness.devices.android import parse_getprop_listing
+
+    listing = ("[dalvik.vm.heapsize]: [512m]\n"
+               "[persist.sys.timezone]: [Europe/London]\n"
+               "[ro.build.fingerprint]: [samsung/e3qxeea/e3q:14/UP1A.231005.007/S928BXXU1AXBA:user/release-keys]\n"
+               "[ro.build.version.release]: [14]\n"
+               "[ro.product.model]: [SM-S928B]\n"
+               "[ro.soc.model]: [SM8650]\n"
+               "[sys.note]: [a [bracketed] value]\n"
+               "[sys.multi]: [first\n"
+               "second]\n"
+               "[sys.empty]: []\n")
+    props = parse_getprop_listing(listing)
+    assert props["ro.product.model"] == "SM-S928B" and props["ro.soc.model"] == "SM8650"
+    assert props["ro.build.version.release"] == "14" and props["sys.empty"] == ""
+    assert props["sys.note"] == "a [bracketed] value"
+    assert "sys.multi" not in props and len(props) == 8

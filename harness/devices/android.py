@@ -54,6 +54,17 @@ LOCK = f"{REMOTE_ROOT}/lock"
 LOCK_IDLE_S = 30 * 60
 LOCK_LOST = "harness: another controller took over this phone's lock"
 LOCK_LOST_EXIT = 75  # a command refused on the phone because its controller no longer holds the lock
+# `getprop` with no name lists every property, one "[name]: [value]" line each (AOSP system/core/toolbox/getprop.cpp;
+# the older toolbox getprop.c printed the same): one adb round trip for all the facts instead of one per property.
+# A value holding a newline continues on lines of no such shape, which are skipped (no fact property has one).
+_PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
+
+
+def parse_getprop_listing(text: str) -> dict[str, str]:
+    """``getprop``'s listing as {name: value}."""
+    return {m.group(1): m.group(2) for m in map(_PROP_LINE.match, text.splitlines()) if m}
+
+
 FACT_PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
               "soc_manufacturer": "ro.soc.manufacturer", "soc": "ro.soc.model",
               "android": "ro.build.version.release", "sdk": "ro.build.version.sdk", "abi": "ro.product.cpu.abi",
@@ -432,7 +443,8 @@ class Device(BaseDevice):
         return True, f"SoC {reported}"
 
     def facts(self) -> DeviceFacts:
-        facts = {name: self._check(["getprop", prop]).strip() for name, prop in FACT_PROPS.items()}
+        props = parse_getprop_listing(self._check(["getprop"]))
+        facts = {name: props.get(prop, "").strip() for name, prop in FACT_PROPS.items()}
         battery = self._check(["dumpsys", "battery"])
         for line in battery.splitlines():
             key, _, value = line.strip().partition(": ")
