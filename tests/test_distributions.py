@@ -41,3 +41,30 @@ def test_beta_and_binomial_cdfs_match_scipy(n, q):
 def test_a_t_quantile_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError):
         distributions.t_ppf(1.0, 3)
+
+
+@pytest.mark.parametrize("df", DEGREES_OF_FREEDOM)
+def test_t_density_matches_scipy(df):
+    # The density is Newton's slope in t_ppf: a wrong one still converges on most points, slowly or not at all.
+    for t in [-40, -3, -0.5, 0, 0.7, 2.1, 6, 60]:
+        assert distributions._t_pdf(t, df) == pytest.approx(stats.t.pdf(t, df), rel=1e-10)
+
+
+def test_the_binomial_beyond_exact_coefficients_and_at_certain_probabilities_match_scipy():
+    # Past EXACT_BINOMIAL_N the coefficients come from log-gamma; p of 0 or 1 is certain (no pmf to sum).
+    n = distributions.EXACT_BINOMIAL_N + 500
+    for q in [0.05, 0.5, 0.95]:
+        np.testing.assert_allclose(distributions.binom_cdf(n, q), stats.binom.cdf(np.arange(n + 1), n, q),
+                                   rtol=1e-9, atol=1e-14)
+    np.testing.assert_array_equal(distributions.binom_cdf(3, 0.0), [1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(distributions.binom_cdf(3, 1.0), [0.0, 0.0, 0.0, 1.0])
+
+
+def test_the_incomplete_beta_at_its_ends_and_near_one_matches_scipy():
+    # x = 0 and x = 1 are exact; near 1 the caller's y = 1 - x keeps digits that 1 - x would lose.
+    assert distributions.betainc(2.5, 3.0, 0.0) == 0.0 and distributions.betainc(2.5, 3.0, 1.0) == 1.0
+    for a, b in [(0.5, 0.5), (2.5, 3.0), (40.0, 2.0)]:
+        for y in [1e-12, 1e-6, 0.2]:
+            assert distributions.betainc(a, b, 1 - y, y) == pytest.approx(1 - special.betainc(b, a, y), rel=1e-12)
+        for x in [1e-9, 0.3, 0.7]:
+            assert distributions.betainc(a, b, x) == pytest.approx(special.betainc(a, b, x), rel=1e-10)
