@@ -4,6 +4,11 @@ harness's command line once, and forks a child for each command, which runs ``ha
 environment, standard streams and folder; a traceback, an exit code or a signal as that process would end).
 A child process costs ~1 s of imports; a fork of one that has them costs a few milliseconds.
 
+Where a child differs from a fresh interpreter: the modules the server imported (PRELOADED and the command
+line's) are not imported again, so a file in the command's folder named like one of them would not shadow it,
+and their import-time warnings were printed once, by the server; /proc/PID/cmdline and environ show the server's.
+cases.py's rows that look at those (the process-tree and signal rows) start `python -m harness` themselves.
+
 Run as ``python cli_server.py FD``: FD is a Unix socket on which each request is a JSON object
 {"args", "cwd", "env"} with three descriptors (stdin, stdout, stderr); the server answers the child's pid
 ("pid N\\n"), then its wait status ("status N\\n").  The server ends when the socket closes.
