@@ -56,8 +56,8 @@ def case(kind: str, name: str):
 def cli(*args: str, cwd: Path, timeout_s: float = 300) -> subprocess.CompletedProcess:
     """``python -m harness ARGS`` in ``cwd`` as a process of its own (stdin /dev/null, stdout and stderr read
     whole), forked from tests/hostile/cli_server.py where one is free: a new interpreter's imports cost ~1 s."""
-    server = _cli_server()
-    if server is None:  # another thread of this process is running a command through it
+    server = _cli_server() if FORK_CLI else None
+    if server is None:  # not wanted, or another thread of this process is running a command through it
         return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
                               timeout=timeout_s, stdin=subprocess.DEVNULL)
     try:
@@ -66,6 +66,8 @@ def cli(*args: str, cwd: Path, timeout_s: float = 300) -> subprocess.CompletedPr
         _CLI_SERVER_FREE.release()
 
 
+# False: each command a new interpreter (benchmarks/hostile_summary.py times answers as a user waits for them).
+FORK_CLI = True
 _CLI_SERVER: list["_CliServer"] = []
 _CLI_SERVER_FREE = threading.Lock()
 
