@@ -95,3 +95,21 @@ def test_hostile(case, tmp_path):
 def test_slow_rows_are_rows():
     # Catches: a row renamed in cases.py and left in SLOW under its old name (run in the quick lane, unmarked).
     assert SLOW <= {_id(c) for c in CASES}, sorted(SLOW - {_id(c) for c in CASES})
+
+
+@pytest.mark.slow
+def test_forked_cli_answers_as_python_m_harness(tmp_path):
+    # Catches: the rows' fork server (tests/hostile/cli_server.py) answering a command otherwise than a new
+    # `python -m harness` in the same folder does: its exit code, stdout or stderr (relative paths, the message).
+    import subprocess
+    import sys
+
+    from tests.hostile import cases
+
+    (tmp_path / "plan.yaml").write_text("name: lab\niterations: lots\n")
+    for argv in (("run", "plan.yaml", "--db", "h.db"), ("runs", "--db", "h.db"), ("--version",)):
+        forked = cases.cli(*argv, cwd=tmp_path)
+        fresh = subprocess.run([sys.executable, "-m", "harness", *argv], cwd=tmp_path, capture_output=True, text=True,
+                               stdin=subprocess.DEVNULL)
+        assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert forked.returncode == 0 and "harness" in forked.stdout
