@@ -875,11 +875,14 @@ def _wait_for_runs(db: Path, count: int, proc: subprocess.Popen, timeout_s: floa
                 return
         except sqlite3.OperationalError:
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(f"fewer than {count} runs stored before the fault could be injected")
 
 
-FAULT_RUNS = 12  # long enough that the signal lands mid-run (two runs are awaited first, and checked still going)
+# Long enough that the signal lands mid-run: two runs are awaited first (polled every 0.05 s) and the run checked
+# still going, with four more (~0.3-0.6 s each, slower on a busy machine) still to measure; every run it stores
+# is measured again in full by --resume, so more only cost time.
+FAULT_RUNS = 6
 
 
 def _default_sigint() -> None:
