@@ -12,14 +12,18 @@ benchmarks/hostile_summary.py, which prints the counts that go into docs/hostile
 from __future__ import annotations
 
 import json
+import locale
 import os
 import re
+import selectors
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,8 +54,85 @@ def case(kind: str, name: str):
 # -- helpers -----------------------------------------------------------------------------------------------
 
 def cli(*args: str, cwd: Path, timeout_s: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout_s, stdin=subprocess.DEVNULL)
+    """``python -m harness ARGS`` in ``cwd`` as a process of its own (stdin /dev/null, stdout and stderr read
+    whole), forked from tests/hostile/cli_server.py where one is free: a new interpreter's imports cost ~1 s."""
+    server = _cli_server() if FORK_CLI else None
+    if server is None:  # not wanted, or another thread of this process is running a command through it
+        return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout_s, stdin=subprocess.DEVNULL)
+    try:
+        return server.run([str(a) for a in args], cwd, timeout_s)
+    finally:
+        _CLI_SERVER_FREE.release()
+
+
+# False: each command a new interpreter (benchmarks/hostile_summary.py times answers as a user waits for them).
+FORK_CLI = True
+_CLI_SERVER: list["_CliServer"] = []
+_CLI_SERVER_FREE = threading.Lock()
+
+
+def _cli_server() -> "_CliServer | None":
+    """This process's fork server (started on first use), reserved for the caller; None when it is busy."""
+    if not _CLI_SERVER_FREE.acquire(blocking=False):
+        return None
+    if not _CLI_SERVER or _CLI_SERVER[0].proc.poll() is not None:
+        _CLI_SERVER[:] = [_CliServer()]
+    return _CLI_SERVER[0]
+
+
+class _CliServer:
+    def __init__(self) -> None:
+        self.sock, theirs = socket.socketpair()
+        script = Path(__file__).with_name("cli_server.py")
+        self.proc = subprocess.Popen([sys.executable, str(script), str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        theirs.close()
+        self.replies = self.sock.makefile("rb")
+
+    def _reply(self, word: str) -> int:
+        line = self.replies.readline().decode()
+        assert line.startswith(f"{word} "), f"the harness fork server stopped: {line!r}"
+        return int(line.split()[1])
+
+    def run(self, args: list[str], cwd: Path, timeout_s: float) -> subprocess.CompletedProcess:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        request = json.dumps({"args": args, "cwd": str(Path(cwd).resolve()), "env": dict(os.environ)})
+        try:
+            socket.send_fds(self.sock, [request.encode()], [stdin, out_w, err_w])
+        finally:
+            for fd in (stdin, out_w, err_w):
+                os.close(fd)
+        pid = self._reply("pid")
+        chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+        deadline = time.monotonic() + timeout_s
+        with selectors.DefaultSelector() as selector:
+            for fd in chunks:
+                selector.register(fd, selectors.EVENT_READ)
+            try:
+                while selector.get_map():
+                    left_s = deadline - time.monotonic()
+                    if left_s <= 0:
+                        os.kill(pid, signal.SIGKILL)
+                        self._reply("status")
+                        raise subprocess.TimeoutExpired([sys.executable, "-m", "harness", *args], timeout_s)
+                    for key, _ in selector.select(left_s):
+                        data = os.read(key.fd, 1 << 16)
+                        if data:
+                            chunks[key.fd].append(data)
+                        else:
+                            selector.unregister(key.fd)
+            finally:
+                os.close(out_r)
+                os.close(err_r)
+        code = os.waitstatus_to_exitcode(self._reply("status"))
+        # As subprocess's text mode reads them: the locale's encoding, strictly, and universal newlines.
+        encoding = locale.getpreferredencoding(False)
+        out, err = (b"".join(chunks[fd]).decode(encoding) for fd in (out_r, err_r))
+        out, err = (text.replace("\r\n", "\n").replace("\r", "\n") for text in (out, err))
+        return subprocess.CompletedProcess([sys.executable, "-m", "harness", *args], code, out, err)
 
 
 def tiny_onnx(path: Path, name_in_manifest: str | None = None) -> Path:
@@ -123,11 +204,24 @@ def stored_db(root: Path) -> Path:
         _TEMPLATE.append(home / "h.db")
     db = root / "h.db"
     if not db.exists():
-        con, copy = sqlite3.connect(_TEMPLATE[0]), sqlite3.connect(db)
-        con.backup(copy)  # a consistent copy whatever the WAL holds
-        con.close()
-        copy.close()
+        _copy_db(_TEMPLATE[0], db)
     return db
+
+
+def _copy_db(source: Path, db: Path) -> None:
+    con, copy = sqlite3.connect(source), sqlite3.connect(db)
+    con.backup(copy)  # a consistent copy whatever the WAL holds
+    con.close()
+    copy.close()
+
+
+def cli_server_and_stored_db() -> None:
+    """Start this process's fork server and measure the database :func:`stored_db` copies (the first ~3 s of
+    the table, paid up front rather than by whichever row comes first)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        stored_db(Path(scratch))
 
 
 def expect_user_error(proc, *names: str, line: int | None = None) -> None:
@@ -781,11 +875,14 @@ def _wait_for_runs(db: Path, count: int, proc: subprocess.Popen, timeout_s: floa
                 return
         except sqlite3.OperationalError:
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(f"fewer than {count} runs stored before the fault could be injected")
 
 
-FAULT_RUNS = 12  # long enough that the signal lands mid-run (two runs are awaited first, and checked still going)
+# Long enough that the signal lands mid-run: two runs are awaited first (polled every 0.05 s) and the run checked
+# still going, with four more (~0.3-0.6 s each, slower on a busy machine) still to measure; every run it stores
+# is measured again in full by --resume, so more only cost time.
+FAULT_RUNS = 6
 
 
 def _default_sigint() -> None:
@@ -885,10 +982,19 @@ def _(root):
 # -- faults on the simulated phone: runners and the device itself ------------------------------------------
 
 @contextmanager
-def phone_lab(root: Path, runs: int = 2, timeout_s: float = 30, extra: str = ""):
-    """A simulated phone behind a private real adb server, two builds (a, b) and a plan measuring them."""
+def phone_lab(root: Path, runs: int = 2, timeout_s: float = 30, extra: str = "", after_a_night: bool = False):
+    """A simulated phone behind a private real adb server, two builds (a, b) and a plan measuring them;
+    ``after_a_night``: the phone and the results database as one clean night of this plan left them
+    (:func:`_clean_phone_night`), copied into ``root``."""
     from harness.sim.adb_server import private_adb_server
     from harness.sim.sandbox import stand_in
+
+    if after_a_night:
+        night = _clean_phone_night()
+        # Without its logcat, as a phone restarted: the copy's pids begin again where the night's began, and
+        # `logcat --pid` would hand a runner the night's lines of its namesake too.
+        shutil.copytree(night / "phone", root / "phone", symlinks=True, ignore=shutil.ignore_patterns(".logcat"))
+        _copy_db(night / "h.db", root / "h.db")
 
     for name in ("a", "b"):
         folder = root / "builds" / name
@@ -920,6 +1026,24 @@ def phone_lab(root: Path, runs: int = 2, timeout_s: float = 30, extra: str = "")
             adb.detach(server, serial)
 
 
+_NIGHT: list[Path] = []
+
+
+def _clean_phone_night() -> Path:
+    """A folder holding ``phone`` and ``h.db`` as one clean night of the phone lab's plan left them (builds
+    pushed, the lock released): measured once per process (a night on the simulated phone costs ~20 s),
+    copied by each fault row that starts from it."""
+    if not _NIGHT:
+        import tempfile
+
+        home = Path(tempfile.mkdtemp(prefix="hostile-night-"))
+        with phone_lab(home, timeout_s=300) as lab_:  # as long as a busy machine needs
+            first = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=home)
+            assert first.returncode == 0, first.stderr[-2000:]
+        _NIGHT.append(home)
+    return _NIGHT[0]
+
+
 def _cells(db: Path, run_id: str) -> list[tuple]:
     con = sqlite3.connect(db)
     try:
@@ -936,15 +1060,13 @@ def _run_id_of(proc: subprocess.CompletedProcess) -> str:
 
 def _phone_fault(root: Path, arm: Callable, statuses: set[str], words: str, timeout_s: float = 30,
                  after: Callable | None = None) -> None:
-    """A night measured cleanly, then the fault armed and the plan run again: every cell of the second run ends
-    in one of ``statuses``, one of them with ``words`` in its reason; the harness exits 1 (not a traceback), the
-    first night's runs are intact, the database passes its integrity check and the report renders.  Then
+    """After a night measured cleanly (:func:`_clean_phone_night`), the fault armed and the plan run again:
+    every cell of the second run ends in one of ``statuses``, one of them with ``words`` in its reason; the
+    harness exits 1 (not a traceback), the first night's runs are intact, the database passes its integrity check and the report renders.  Then
     ``after(lab, run_id, wall_s)``, with the phone still attached."""
-    with phone_lab(root, timeout_s=300) as lab_:  # the clean night: as long as a busy machine needs
-        first = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
-        assert first.returncode == 0, first.stderr[-2000:]
+    with phone_lab(root, timeout_s=timeout_s, after_a_night=True) as lab_:
         kept = _runs_stored(lab_.db)
-        lab_.plan.write_text(lab_.plan.read_text().replace("timeout_s: 300", f"timeout_s: {timeout_s}"))
+        assert kept, "the clean night stored no run"
         arm(lab_)
         started = time.monotonic()
         second = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
@@ -982,19 +1104,22 @@ def _(root):
 
 @case("fault", "a runner that hangs on the phone")
 def _(root):
+    # timeout_s 2: the runner hangs whatever the timeout, so a longer one only waits longer.
     _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "hang_runner", True), {"timeout"}, "did not finish",
-                 timeout_s=4, after=lambda lab_, run_id, wall_s: _nothing_left_running(lab_.phone))
+                 timeout_s=2, after=lambda lab_, run_id, wall_s: _nothing_left_running(lab_.phone))
 
 
 @case("fault", "a runner that prints forever on the phone")
 def _(root):
     def after(lab_, run_id, wall_s):
         _nothing_left_running(lab_.phone)
-        # Two cells, each ended at its first run's timeout (4 s, SIGKILL 5 s later at most): not an endless wait.
-        assert wall_s < 2 * (4 + 5) + 60, f"the run took {wall_s:.0f} s"
+        # Two cells, each ended at its first run's timeout (2 s, SIGKILL 5 s later at most): not an endless wait.
+        assert wall_s < 2 * (2 + 5) + 60, f"the run took {wall_s:.0f} s"
 
+    # timeout_s 2: the runner prints ~3 MB a second, so even 2 s of it is far over the 200 000 characters a
+    # cell's log keeps (the check that the log was cut keeps its power); a longer timeout only waits longer.
     _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "chatty_runner", True), {"timeout"},
-                 "did not finish", timeout_s=4, after=after)
+                 "did not finish", timeout_s=2, after=after)
 
 
 def _controller_stopped_on_the_phone(root: Path, sig: int) -> None:
@@ -1250,8 +1375,9 @@ def _(root):
 def _(root):
     """An app or another controller's runner logging under the ExecuTorch tag while a cell measures: its
     "Iteration" lines went into the cell (the count mismatched, or a 999 ms sample was stored).  Each cell reads
-    only its own runner's logcat lines (logcat --pid)."""
-    with phone_lab(root, runs=2) as lab_:
+    only its own runner's logcat lines (logcat --pid).  One run a cell: the neighbour logs during every runner
+    invocation, so each cell's one run is as exposed as two would be."""
+    with phone_lab(root, runs=1) as lab_:
         lab_.phone.faults.neighbour_logs = True
         proc = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -1265,14 +1391,15 @@ def _(root):
                 (run_id,))]
         finally:
             con.close()
-        # Two builds, two runs of three iterations each: the runners' own, none of the neighbour's 999 ms.
-        assert len(samples) == 12 and 999.0 not in samples, samples
+        # Two builds, one run of three iterations each: the runners' own, none of the neighbour's 999 ms.
+        assert len(samples) == 6 and 999.0 not in samples, samples
         assert "999.000000 ms" in lab_.phone.logcat_file.read_text(), "the neighbour logged nothing"
 
 
 @case("fault", "thermal runaway on the phone")
 def _(root):
-    with phone_lab(root, runs=2, extra="cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}\n") as lab_:
+    # One run a cell: the cooldown gate waits before each run, and each cell's one wait shows what two would.
+    with phone_lab(root, runs=1, extra="cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}\n") as lab_:
         lab_.phone.faults.hot = True
         lab_.phone.temp_c = 95.0
         proc = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
