@@ -56,6 +56,11 @@ def test_executor_runner_flags_come_from_the_binarys_gflags_help(monkeypatch):
     assert "--print_output" not in executor_runner.build_command(runner, "m.pte", 5, None, flags)
     base.accepted_flags(Phone(), runner)
     assert asked == [[runner, "--help"]]  # asked once per binary
+    # A binary whose --help names no model_path (it crashed or hung answering) is asked once too: every cell of
+    # a hanging binary waited out the help's timeout again.
+    help_text, hanging = "", runner.replace("ab" * 32, "cd" * 32)
+    assert base.accepted_flags(Phone(), hanging) is None and base.accepted_flags(Phone(), hanging) is None
+    assert asked == [[runner, "--help"], [hanging, "--help"]]
 
 
 def test_commands_are_argument_lists():

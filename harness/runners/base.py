@@ -279,19 +279,19 @@ def run_et_binary(device, argv: list[str], timeout_s: float, what: str, env: dic
 
 
 _FLAG = re.compile(r"(?<![\w-])--?([a-z][a-z0-9_]*)")
-_ACCEPTED: dict[str, set[str]] = {}  # by the binary's path on the phone, which holds its sha256
+_ACCEPTED: dict[str, set[str] | None] = {}  # by the binary's path on the phone, which holds its sha256
 
 
 def accepted_flags(device, runner: str, timeout_s: float = 60) -> set[str] | None:
     """The flags a pushed binary accepts, from its ``--help`` (asked once per binary); None when its help
-    names no ``model_path`` (it crashed, say: then the measured run reports that).  gflags lists flags as
+    names no ``model_path`` (it crashed or hung, say: then the measured run reports that).  gflags lists flags as
     ``-name (description) type: ...`` and exits 1 after help, so the exit code is not checked."""
     if runner not in _ACCEPTED:
         said = device.run([runner, "--help"], min(timeout_s, 60))
         flags = set(_FLAG.findall(said.stdout + "\n" + said.stderr))
-        if "model_path" not in flags:
-            return None
-        _ACCEPTED[runner] = flags
+        # Remembered either way: a binary that hangs on --help made every cell of its bytes wait out the timeout
+        # again before its own measured run did the same.
+        _ACCEPTED[runner] = flags if "model_path" in flags else None
     return _ACCEPTED[runner]
 
 
