@@ -114,6 +114,7 @@ def test_report_and_export_from_the_cli(good_run, tmp_path):
     assert [r["run_id"] for r in runs] == [run_id] and runs[0]["status"] == "complete"
 
 
+@pytest.mark.slow  # a measured run exported
 def test_export_executorch_v3_records(good_run, tmp_path):
     db, run_id = good_run
     proc = run_cli("export", run_id, "--format", "et-v3", "-o", str(tmp_path / "v3.json"), "--db", str(db), "--json")

@@ -326,6 +326,7 @@ def test_sim_android_hands_its_battery_flags_to_the_simulated_phone(tmp_path, mo
     assert given == {"discharge_sign": -1, "charging": False}
 
 
+@pytest.mark.slow  # the zoo's recipes import torch and the exporter
 def test_zoo_list_names_every_build_only_takes_and_which_a_plain_build_makes():
     """The build names --only takes were written nowhere but in the error for a wrong one.  Every name listed is
     one --only accepts (an unknown one is refused naming the known ones: the listed set is that set), and the

@@ -90,6 +90,7 @@ def test_only_exit_codes_a_shell_gives_for_a_signal_are_signals(code, status, sa
     assert "signal 127" not in caught.value.reason
 
 
+@pytest.mark.slow  # the LLM's tokenizer and config loaded
 @pytest.mark.parametrize("seq_len,refused", [(4, True), (40, False)])
 def test_llm_seq_len_the_prompt_fills_is_refused_at_plan_load(tmp_path, model_dir, host_inventory, seq_len, refused):
     """`llm.seq_len: 4` under a prompt of more tokens failed every run ("Max new tokens 0 ..."); now the plan is

@@ -197,6 +197,7 @@ def build_manifests(draw) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+@pytest.mark.slow  # hundreds of generated files through the real readers
 @settings(max_examples=EXAMPLES["build manifest"], **_SETTINGS)
 @given(st.one_of(ANY_BYTES, build_manifests()))
 def test_any_build_manifest(data):
@@ -234,6 +235,7 @@ def _corpus_folder() -> Path:
     return folder
 
 
+@pytest.mark.slow  # hundreds of generated files through the real readers
 @settings(max_examples=EXAMPLES["corpus manifest"], **_SETTINGS)
 @given(st.one_of(ANY_BYTES, jsonl_lines(["id", "audio", "text", "duration_s", "speaker"])))
 def test_any_corpus_manifest(data):
@@ -390,6 +392,7 @@ def ios_results(draw) -> bytes:
     return json.dumps(result, allow_nan=True).encode("utf-8", "surrogatepass")
 
 
+@pytest.mark.slow  # hundreds of generated files through the real readers
 @settings(max_examples=EXAMPLES["ios result"], **_SETTINGS)
 @given(st.one_of(ANY_BYTES, ios_results()))
 def test_any_iphone_result_file(data):

@@ -68,6 +68,7 @@ def test_a_step_on_a_short_history_is_reported_from_the_first_night_it_shows_for
     assert set(flagged.values()) == {f"night-{first}"}
 
 
+@pytest.mark.slow  # a nightly over stored history
 def test_nightly_reports_a_recent_step_from_stored_history(tmp_path):
     from harness.nightly.run import compare_and_write
     from harness.nightly.synthetic import write_synthetic_history

@@ -27,6 +27,7 @@ def _shape(fn) -> list[tuple]:
     return [inspect.iscoroutinefunction(fn), *params]
 
 
+@pytest.mark.slow  # pymobiledevice3 imported
 def test_the_fakes_have_the_pinned_librarys_signatures(tmp_path):
     from tests import ios_fakes
 
@@ -211,6 +212,7 @@ def test_before_ios_17_no_tunnel_is_needed(tmp_path, model_dir, iphone):
     assert cell.status == "ok" and device["facts"]["developer_services"] == "lockdown"
 
 
+@pytest.mark.slow  # a run through the iPhone path
 def test_iphone_unplugged_mid_run_fails_the_rest_with_a_reason(tmp_path, model_dir, iphone):
     plan = _setup(tmp_path, model_dir, iphone, artifacts=("tiny.pte", "tiny-b.pte"))
     iphone.faults.unplug_after_launches = 1

@@ -104,6 +104,7 @@ def test_zoo_export_writes_an_etrecord_beside_the_pte(partly_delegated):
     assert partly_delegated.with_suffix(".etrecord").is_file()
 
 
+@pytest.mark.slow  # a .pte profiled through its ETDump
 def test_etdump_gives_the_delegate_call_and_the_portable_kernel_apart(partly_delegated, tmp_path):
     from harness.profile.etdump import parse_et_events
 

@@ -85,6 +85,7 @@ def test_median_interval_holds_with_spikes_and_the_p95_limit_is_as_stated(runs, 
     assert cov95 < 0.93, cov95  # if this starts to hold, the docs' limitation can go
 
 
+@pytest.mark.slow  # a coverage simulation of thousands of runs
 @pytest.mark.parametrize("paired", [False, True])
 def test_ratio_intervals_cover_93_to_97_percent(paired):
     """Night against night (Welch) and INT4 against INT8 in the same rounds (paired): the interval of
@@ -105,6 +106,7 @@ def test_ratio_intervals_cover_93_to_97_percent(paired):
     assert 0.93 <= _coverage(lows, highs, 1.10) <= 0.97
 
 
+@pytest.mark.slow  # a coverage simulation of thousands of runs
 def test_the_simulation_itself_makes_a_pooled_iteration_bootstrap_undercover():
     """Calls no project code on purpose: a check that the simulation above can tell intervals apart.  The old
     mistake, a percentile bootstrap over pooled iterations of one process per night, ignores the run effect and
@@ -120,6 +122,7 @@ def test_the_simulation_itself_makes_a_pooled_iteration_bootstrap_undercover():
     assert _coverage(lows, highs, truth) < 0.75
 
 
+@pytest.mark.slow  # a false-alarm simulation
 def test_false_alarm_rate_of_the_night_to_night_rule_on_unchanged_builds():
     """A/A by simulation: two nights of the same build, 5 runs each, a 5% threshold: essentially never
     called (the real-machine figure is benchmarks/false_alarms.py's)."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 pytest_plugins = ["pytester"]
 
 
+@pytest.mark.slow  # two pytester sessions, each loading the plugins
 def test_tests_sharing_small_zoo_or_a_module_fixture_carry_their_group_in_the_id_loadgroup_reads(pytester):
     """Catches the groups being ignored: pytest-xdist names the group in the test id in a collection hook that ran
     before conftest's marks (and, with pytest 9.2, in an attribute the id no longer comes from), so every worker
