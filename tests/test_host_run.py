@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -226,11 +227,24 @@ def test_hanging_model_times_out_and_run_continues(tmp_path, model_dir, host_inv
         timeout_s: 4
         """)
     db = tmp_path / "results.db"
-    outcome = run_plan(plan, db)
+    # In a daemon thread with a generous deadline, so a harness that waited for ever fails this test instead of
+    # hanging the suite.
+    import threading
+
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(run_plan(plan, db)), daemon=True)
+    worker.start()
+    worker.join(timeout=600)
+    assert done, "the run did not end: the hanging cell was never killed"
+    (outcome,) = done
     assert outcome.statuses == {"timeout": 1, "ok": 1}
     with Store(db) as store:
         by_model = {c.artifact["model"]: c for c in store.cells(outcome.run_id)}
     assert by_model["spin"].status == "timeout" and "killed" in by_model["spin"].reason
+    # Killed at its timeout, not before (a busy machine only makes the cell longer).
+    spun_s = (datetime.fromisoformat(by_model["spin"].finished_at)
+              - datetime.fromisoformat(by_model["spin"].started_at)).total_seconds()
+    assert spun_s >= 4, spun_s
     assert len(by_model["spin"].samples_ms) == 0 and len(by_model["tiny"].samples_ms) == 2 * 5
     # A run that hung ends its cell: the second run is not attempted (it would hang as long again).
     assert by_model["spin"].runs_done == 1 and by_model["spin"].reason.startswith("run 1 of 2")

@@ -208,7 +208,9 @@ class _StopAfterFirstRun:
 
 
 def _interrupted_run(tmp_path: Path) -> tuple[Path, Path, str]:
-    plan, db = lab(tmp_path, runs=2), tmp_path / "h.db"  # two runs: one stored, one missing
+    # Three runs: one stored, two missing (with one missing, a resume that measured only the first missing run
+    # would have finished the cell as well as one that measured all of them).
+    plan, db = lab(tmp_path, runs=3), tmp_path / "h.db"
     stopper = _StopAfterFirstRun()
     with pytest.raises(KeyboardInterrupt):
         run_plan(plan, db, progress=stopper)
@@ -217,13 +219,15 @@ def _interrupted_run(tmp_path: Path) -> tuple[Path, Path, str]:
 
 @pytest.mark.slow  # measured runs on the host
 def test_compare_only_refuses_an_incomplete_run(tmp_path, capsys):
-    """Catches: --compare-only judging 1 of 2 runs and printing passed: true with no word of the rest."""
+    """Catches: --compare-only judging 1 of 3 runs and printing passed: true with no word of the rest."""
     plan, db, run_id = _interrupted_run(tmp_path)
     code = cli_main(["nightly", "--compare-only", run_id, "--db", str(db), "-o", str(tmp_path / "night"), "--json"])
     err = capsys.readouterr().err
-    assert code == 2 and "incomplete run: 1 of 2 runs stored" in err and f"--resume {run_id}" in err, err
+    assert code == 2 and "incomplete run: 1 of 3 runs stored" in err and f"--resume {run_id}" in err, err
     assert not (tmp_path / "night" / "nightly.json").exists()
     run_plan(plan, db, resume=run_id)
+    with Store(db) as store:  # judged below on a run whose cell really has all its runs
+        assert [c.runs_done for c in store.cells(run_id, with_samples=False)] == [3]
     assert cli_main(["nightly", "--compare-only", run_id, "--db", str(db), "-o", str(tmp_path / "night")]) == 0
 
 
@@ -247,10 +251,11 @@ def test_resume_after_a_rebuild_finishes_the_cell_with_the_bytes_it_began_with(t
     outcome = run_plan(plan, db, resume=run_id)
     assert "changed since run" in capsys.readouterr().err
     with Store(db) as store:
-        (cell,) = store.cells(run_id, with_samples=False)
+        (cell,) = store.cells(run_id)
         assert store.run(run_id).status == "complete"
     assert outcome.statuses == {"ok": 1}
-    assert (cell.cell_key, cell.artifact["sha256"], cell.runs_done) == (began.cell_key, began.artifact["sha256"], 2)
+    assert (cell.cell_key, cell.artifact["sha256"], cell.runs_done) == (began.cell_key, began.artifact["sha256"], 3)
+    assert sorted(r["run_index"] for r in cell.runs) == [0, 1, 2]  # every missing run, not only the first
 
 
 @pytest.mark.slow  # measured runs on the host

@@ -283,6 +283,8 @@ def test_profile_runs_zero_profiles_nothing(tmp_path, model_dir, host_inventory,
     # One run a cell: how many runs are measured is not what profile_runs: 0 is about (one round less to wait for).
     cells, _ = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=0, runs=1)
     assert len(cells) == 2 and all(c.status == "ok" and c.profiles == [] for c in cells.values())
+    # No profiling step was scheduled at all (an empty one left no profile but still cost a step and its notes).
+    assert all("profiled" not in c.extra and "[profiling]" not in (c.log or "") for c in cells.values())
 
 
 def _profiled(path: Path) -> list:
