@@ -73,8 +73,8 @@ def _param(c):
     return pytest.param(c, marks=pytest.mark.slow) if _id(c) in SLOW else c
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _warm():
+@pytest.fixture(scope="session", autouse=True)  # session, not module: conftest would put the whole table on one
+def _warm():                                       # xdist worker to share a module fixture; this one is per worker
     """The fork server and the stored database every bad-input row copies, started once here (~3 s), not by
     whichever row happens to come first."""
     cli_server_and_stored_db()
