@@ -223,6 +223,23 @@ def pytest_collection_modifyitems(config, items):
     if getattr(config.option, "loadgroup", False):  # set in each xdist worker under --dist loadgroup
         for item in items:
             _name_the_group_in_the_test_id(item)
+        items[:] = _longest_modules_first(items)
+
+
+def _longest_modules_first(items: list) -> list:
+    """The test files in the order the workers should start them: the one building small_zoo first, then by how
+    many of their tests are slow, each file's tests kept together (a module fixture is made once) and in their
+    order.  In file-name order the zoo's group of minutes came last and one worker ran it alone at the end."""
+    by_module: dict = {}
+    for item in items:
+        by_module.setdefault(item.module.__name__, []).append(item)
+
+    def cost(module_items: list) -> tuple[bool, int]:
+        return (any("small_zoo" in getattr(i, "fixturenames", ()) for i in module_items),
+                sum(1 for i in module_items if i.get_closest_marker("slow")))
+
+    ordered = sorted(by_module.values(), key=cost, reverse=True)  # stable: ties keep file-name order
+    return [item for module_items in ordered for item in module_items]
 
 
 def _name_the_group_in_the_test_id(item) -> None:

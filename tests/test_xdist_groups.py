@@ -44,3 +44,18 @@ def test_tests_sharing_small_zoo_or_a_module_fixture_carry_their_group_in_the_id
     plain = pytester.getitems("def test_zoo(small_zoo): pass\n")
     pytest_collection_modifyitems(SimpleNamespace(option=SimpleNamespace()), plain)
     assert "@" not in plain[0].nodeid
+
+
+def test_the_workers_start_with_the_zoo_then_the_files_with_most_slow_tests_each_file_kept_together():
+    # Catches: the zoo's group of minutes left last in file-name order (one worker ran it alone at the end), and
+    # a file's tests split apart (its module fixture then made twice).
+    from tests.conftest import _longest_modules_first
+
+    def item(module: str, name: str, slow: bool = False, zoo: bool = False):
+        return SimpleNamespace(module=SimpleNamespace(__name__=module), name=name,
+                               fixturenames=["small_zoo"] if zoo else [],
+                               get_closest_marker=lambda mark: mark if slow and mark == "slow" else None)
+
+    items = [item("a", "a1"), item("b", "b1", slow=True), item("a", "a2", slow=True), item("c", "c1", slow=True),
+             item("c", "c2", slow=True), item("z", "z1"), item("z", "z2", slow=True, zoo=True)]
+    assert [i.name for i in _longest_modules_first(items)] == ["z1", "z2", "c1", "c2", "a1", "a2", "b1"]
