@@ -14,16 +14,18 @@ export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: demo test quick slowest docs setup system-deps bench mutants clean
 
+# --no-compile: pip compiled every installed module to bytecode up front (torch's thousands; a minute of the
+# setup); Python compiles what is imported on first use and keeps it (see PYTHONDONTWRITEBYTECODE above).
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# The CPU wheel of torch first, exactly pinned, so no dependency can pull a CUDA build.
-	$(BIN)/python -m pip install -q $(LOCK) torch==2.13.0
-	$(BIN)/python -m pip install -q $(LOCK) -e '.[all]'
+	$(BIN)/python -m pip install -q --no-compile $(LOCK) torch==2.13.0
+	$(BIN)/python -m pip install -q --no-compile $(LOCK) -e '.[all]'
 	# openai-whisper without its triton requirement (GPU-only); see pyproject.toml.
-	$(BIN)/python -m pip install -q $(LOCK) --no-deps openai-whisper==20250625
+	$(BIN)/python -m pip install -q --no-compile $(LOCK) --no-deps openai-whisper==20250625
 	# Apache Otava (harness site's change points) without its pins and service clients; see pyproject.toml.
-	$(BIN)/python -m pip install -q $(LOCK) --no-deps apache-otava==0.8.0
+	$(BIN)/python -m pip install -q --no-compile $(LOCK) --no-deps apache-otava==0.8.0
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)
