@@ -66,7 +66,7 @@ def _unprofiled(db: Path, run_id: str) -> str:
     from harness.store import Store
 
     with Store(db, read_only=True) as store:
-        if any(cell.profiles for cell in store.cells(run_id)):
+        if store.has_profiles(run_id):  # compare has loaded both runs' samples once already
             return ""
         if store.run(run_id).settings.get("profile_runs") == 0:
             return "was not profiled (profile_runs: 0)"

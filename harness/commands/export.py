@@ -133,7 +133,7 @@ def _why_no_transcripts(db: Path, run_id: str) -> str:
     from harness.store import Store
 
     with Store(db, read_only=True) as store:
-        transcribing = [cell for cell in store.cells(run_id) if cell.task == "transcribe"]
+        transcribing = [cell for cell in store.cells(run_id, with_samples=False) if cell.task == "transcribe"]
     if not transcribing:
         return (f"run {run_id} has no transcription cells (the plan's accuracy: chains), so it has no "
                 "transcripts; --what samples or cells export its latency cells.")

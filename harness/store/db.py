@@ -768,6 +768,11 @@ class Store:
             self.db.execute("UPDATE cells SET log=?, extra_json=? WHERE cell_id=?",
                             (log, json.dumps(extra), row["cell_id"]))
 
+    def has_profiles(self, run_id: str) -> bool:
+        """Whether any cell of the run has an operator profile (without loading its samples)."""
+        return bool(self.db.execute("SELECT EXISTS (SELECT 1 FROM profile_runs p JOIN cells c ON c.cell_id = p.cell_id "
+                                    "WHERE c.run_id=?)", (run_id,)).fetchone()[0])
+
     def profiled_cells(self, run_id: str) -> set[str]:
         """The keys of a run's cells whose profiling step ended (profiles stored, or a profiling run failed and
         said why); a cell stored before profiling was a step of its own counts as profiled when it has a profile."""
