@@ -15,7 +15,6 @@ built) from builds/ or the tests' build cache (~/.cache/harness-test-builds/asr-
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -36,9 +35,10 @@ ZOO_NAMES = ["whisper-tiny.en-encoder-fp32.onnx", "whisper-tiny.en-decoder-fp32.
 
 
 def zoo_builds() -> list[Path]:
-    cache = Path(os.environ.get("HARNESS_TEST_BUILDS")
-                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "harness-test-builds")
-    for folder in (ROOT / "builds", *sorted(cache.glob("asr-*"), key=lambda p: p.stat().st_mtime, reverse=True)):
+    from tests.conftest import BUILD_CACHE  # the tests' build cache: where it is, said once
+
+    asr = sorted(BUILD_CACHE.glob("asr-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for folder in (ROOT / "builds", *asr):
         found = [folder / name for name in ZOO_NAMES if (folder / name).is_file()]
         if found:
             return found
