@@ -54,8 +54,9 @@ LOCK = f"{REMOTE_ROOT}/lock"
 LOCK_IDLE_S = 30 * 60
 LOCK_LOST = "harness: another controller took over this phone's lock"
 LOCK_LOST_EXIT = 75  # a command refused on the phone because its controller no longer holds the lock
-# `getprop` with no name lists every property, one "[name]: [value]" line each (AOSP system/core/toolbox/getprop.cpp;
-# the older toolbox getprop.c printed the same): one adb round trip for all the facts instead of one per property.
+# `getprop` with no name lists every property, sorted, one "[name]: [value]" line each (landley/toybox
+# toys/android/getprop.c at commit 10284119, `printf("[%s]: [%s]\n", ...)`; Android's older toolbox getprop.c
+# printed the same): one adb round trip for all the facts instead of one per property.
 # A value holding a newline continues on lines of no such shape, which are skipped (no fact property has one).
 _PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
 

@@ -234,10 +234,10 @@ def _benchmark(phone: Phone, name: str, args: list[str], session: Session, cwd: 
 
 def answer(phone: Phone, name: str, args: list[str], session: Session, cwd: str = "/") -> Result:
     """What the vendor binary ``name`` prints and exits with."""
-    if name == "getprop":
+    if name == "getprop":  # as toybox's toys/android/getprop.c (commit 10284119) prints: NAME [DEFAULT], or all sorted
         if args:
-            return Result(out=phone.props.get(args[0], "") + "\n")
-        return Result(out="".join(f"[{k}]: [{v}]\n" for k, v in phone.props.items()))
+            return Result(out=phone.props.get(args[0], args[1] if len(args) > 1 else "") + "\n")
+        return Result(out="".join(f"[{k}]: [{v}]\n" for k, v in sorted(phone.props.items())))
     if name == "logcat":
         return _logcat(phone, args)
     if name == "log":
