@@ -487,6 +487,30 @@ def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, p
 
 
 @pytest.mark.slow
+def test_a_phone_adb_lists_offline_is_waited_for_then_measured_or_stored_lost(tmp_path, adb_server, phones,
+                                                                               model_dir, monkeypatch):
+    """adb keeps a phone whose connection dropped as "offline" while it reconnects (a USB link re-enumerating, adbd
+    restarting): a run started then measures it once it answers, and stores it as lost (for --resume) only after
+    OFFLINE_GRACE_S.  Catches the state asked once (the night's cells lost to a second's hiccup, as a resume
+    started right after `adb connect` said "already connected" was) and a wait with no end."""
+    import harness.devices.android as android
+
+    server, serial = phones()
+    _inventory(tmp_path, serial, adb_server.port)
+    server.go_offline(1.5)
+    assert "offline" in adb_server.adb("-s", serial, "get-state").stderr  # what the harness meets at its start
+    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 2\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
+    assert cell.status == "ok", (cell.status, cell.reason)
+
+    monkeypatch.setattr(android, "OFFLINE_GRACE_S", 1.0)
+    server.go_offline(600)
+    started = time.monotonic()
+    outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 2\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
+    assert cell.status == "lost" and "offline" in cell.reason, (cell.status, cell.reason)
+    assert 1.0 <= time.monotonic() - started < 30
+
+
+@pytest.mark.slow
 def test_wildcard_serial_finds_attached_phones_and_pushes_are_recorded(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
     runner = write(tmp_path / "tools" / "executor_runner", stand_in())

@@ -158,6 +158,12 @@ class Config(DeviceConfig):
 ADB_IDLE_TIMEOUT_S = 15.0
 # A push writes into the server's buffers; the same idle limit, with room for a slow USB link.
 PUSH_IDLE_TIMEOUT_S = 60.0
+# How long a phone adb lists as "offline" is waited for before its cells are stored as lost.  adb keeps a phone
+# whose connection dropped as "offline" while it reconnects (Debian's adb 29.0.6 on a TCP phone: "already connected"
+# and "device offline" for about 0.3 s on a quiet machine, longer on a busy one); a phone re-enumerating on USB or
+# finishing its boot is "offline" for a few seconds.  The server's answer is FAIL "device offline"
+# (acquire_one_transport in AOSP packages/modules/adb/transport.cpp).
+OFFLINE_GRACE_S = 10.0
 
 
 def attached_serials(adb_port: int = 5037) -> list[str]:
@@ -309,7 +315,7 @@ class Device(BaseDevice):
 
     def reachable(self) -> tuple[bool, str]:
         try:
-            state = self.adb.get_state()
+            state = self._state_once_online()
         except NoAdbServer as exc:
             return False, str(exc)
         except TimeoutError:
@@ -325,6 +331,21 @@ class Device(BaseDevice):
         if state != "device":
             return False, f"state {state}"
         return self._soc_agrees()
+
+    def _state_once_online(self) -> str:
+        """The phone's adb state, asked again every quarter second while adb says it is offline, for
+        OFFLINE_GRACE_S at most: a phone coming back is measured, not stored as lost a second too early."""
+        deadline = time.monotonic() + OFFLINE_GRACE_S
+        while True:
+            try:
+                state = self.adb.get_state()
+            except AdbError as exc:
+                if "offline" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            else:
+                if state != "offline" or time.monotonic() >= deadline:
+                    return state
+            time.sleep(0.25)
 
     def prepare(self) -> tuple[bool, str]:
         """Take the phone's LOCK, then take back the working folders of runs that were killed (their controllers

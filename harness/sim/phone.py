@@ -63,6 +63,9 @@ class Faults:
     storage_full: bool = False  # writes fail with ENOSPC
     hot: bool = False  # starts at 82 C and throttles
     vanish_after_commands: int | None = None  # the device disappears mid-run
+    # Until this time.monotonic(), adbd refuses the host's connections (rebooting, or its USB link re-enumerating):
+    # adb lists the phone "offline" and reconnects on its own once it answers (SimServer.go_offline).
+    offline_until: float | None = None
     toybox_without_time: bool = False  # an older Android's toybox: no `toybox time` (so no peak memory)
     # Another process of the phone (an app, another controller's runner) logs ExecuTorch lines while a benchmark
     # binary runs: through the phone's own `log` tool, as a process of its own (its own pid).

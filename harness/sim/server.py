@@ -66,6 +66,10 @@ class Connection(socketserver.BaseRequestHandler):
         self.next_id = 1
         self.max_payload = MAX_PAYLOAD
         self.pushed = 0
+        self.server.connections.add(self)
+
+    def finish(self) -> None:
+        self.server.connections.discard(self)
 
     def send(self, msg: Message) -> None:
         with self.lock:
@@ -81,6 +85,9 @@ class Connection(socketserver.BaseRequestHandler):
         return data
 
     def handle(self) -> None:
+        back_at = self.server.phone.faults.offline_until
+        if back_at is not None and time.monotonic() < back_at:
+            return  # closed unanswered: adb keeps the phone "offline" and tries again
         try:
             while True:
                 msg = read_message(self.recv_exact)
@@ -316,8 +323,18 @@ class SimServer(socketserver.ThreadingTCPServer):
         self.vendor = vendor.Daemon(phone)
         sandbox.prepare(phone, self.vendor.path)
         sandbox.boot(phone)
+        self.connections: set[Connection] = set()
         super().__init__(("127.0.0.1", port), Connection)
         self._stopped = False
+
+    def go_offline(self, for_s: float) -> None:
+        """Drop the host's connection and refuse new ones for ``for_s`` seconds, as a phone whose adbd restarts."""
+        self.phone.faults.offline_until = time.monotonic() + for_s
+        for connection in list(self.connections):
+            try:
+                connection.request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
 
     def server_close(self) -> None:
         """Stop the phone too: what its shell started, and its vendor daemon."""
