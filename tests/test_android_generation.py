@@ -279,6 +279,33 @@ def qnn_bundle(tmp_path_factory, whisper_bundle):
     return _as_qnn_build(whisper_bundle, "whisper-tiny.en-asr-fp32-xnnpack.pte", tmp_path_factory.mktemp("qnn-bundle"))
 
 
+@pytest.mark.slow  # the tiny LLM build's fixture (~2 s of cache lookup the first time in a session)
+def test_the_simulated_runners_load_an_xnnpack_program_from_its_file_and_a_qnn_one_only_with_its_libraries(
+        tmp_path, tiny_llm, monkeypatch):
+    """The simulated whisper_runner read a whole program into memory (230 MB for Whisper) and searched all of it
+    for a QNN delegate id before loading it from those bytes: ~0.5-1.5 s of every transcription that is the
+    simulator's, not the runner's.  The id is read from the program's flatbuffer only and an XNNPACK program is
+    loaded from its file, as the phone's runner loads it.  Fails if on_htp hands back the program's bytes again,
+    or if the flatbuffer read misses a delegate id (a QNN program then runs without its libraries)."""
+    from harness.sim import fake_runners
+
+    program = tiny_llm / f"{TINY_LLM[0]}.pte"
+    flatbuffer = fake_runners.program_flatbuffer(str(program))
+    assert fake_runners.XNNPACK_DELEGATE_ID in flatbuffer and len(flatbuffer) < program.stat().st_size / 4
+    assert fake_runners.on_htp("whisper_runner", str(program)) == str(program)
+    qnn = _as_qnn_build(tiny_llm, f"{TINY_LLM[0]}.pte", tmp_path / "qnn")
+    monkeypatch.setenv("HARNESS_SIM_ROOT", str(tmp_path / "phone"))
+    for variable in ("HARNESS_SIM_ENV_LD_LIBRARY_PATH", "HARNESS_SIM_CWD", "HARNESS_SIM_SOC"):
+        monkeypatch.delenv(variable, raising=False)
+    assert fake_runners.on_htp("whisper_runner", str(qnn)) is None  # no libqnn_executorch_backend.so: no load
+    write(tmp_path / "phone" / "qnn" / "libqnn_executorch_backend.so", "stands in\n")
+    for library in ("libQnnHtp.so", "libQnnHtpV75Stub.so", "libQnnHtpV75Skel.so"):
+        write(tmp_path / "phone" / "qnn" / library, "stands in\n")
+    monkeypatch.setenv("HARNESS_SIM_ENV_LD_LIBRARY_PATH", "/qnn")
+    monkeypatch.setenv("HARNESS_SIM_ENV_ADSP_LIBRARY_PATH", "/qnn")
+    assert fake_runners.on_htp("whisper_runner", str(qnn)) == program.read_bytes()  # the XNNPACK program again
+
+
 def _qnn_sdk(root, version: str = "V75"):
     """A QNN SDK with one chip's Stub and Skel (files stand in for the libraries)."""
     for rel in ("lib/aarch64-android/libQnnHtp.so", f"lib/aarch64-android/libQnnHtp{version}Stub.so",
