@@ -237,7 +237,7 @@ def test_the_voice_pipeline_runs_on_the_phone_as_three_runner_invocations_per_ut
     # no assertion singles out): still more than one utterance, in the corpus's order, and h01-03's apostrophe.
     plan = _pipeline_plan(tmp_path, whisper_bundle / 'whisper-tiny.en-asr-fp32-xnnpack.pte',
                           _vad_build(tmp_path, silero_vad), tiny_llm / (TINY_LLM[0] + '.pte'),
-                          seq_len=24, utterances=2, corpus=_harvard_subset(tmp_path / "corpus", ["h01-01", "h01-03"]))
+                          seq_len=24, utterances=2, corpus=harvard_subset(tmp_path / "corpus", ["h01-01", "h01-03"]))
     measured = measure(plan, tmp_path / "r.db")
     (cell,) = measured.cells
     assert cell.status == "ok" and cell.runner == "android-pipeline", (cell.reason, cell.log)
@@ -380,7 +380,7 @@ def test_a_chain_with_a_qnn_part_carries_the_plans_htp_performance_mode(tmp_path
     assert cell.chain is not None and cell.settings.htp_performance_mode == "balanced", cell.settings
 
 
-def _harvard_subset(folder, ids: list[str]):
+def harvard_subset(folder, ids: list[str]):
     """A corpus of these Harvard utterances only, in this order (their manifest lines and audio, copied)."""
     lines = (REPO / "corpora" / "harvard-hibari" / "manifest.jsonl").read_text().splitlines()
     by_id = {json.loads(line)["id"]: line for line in lines if line.strip()}
