@@ -33,8 +33,9 @@ def nights(tmp_path_factory):
         iterations: 20
         runs: 3
         threads: 1
+        profile_runs: 0
         budgets_p95_ms: {vad: 1000}
-        """)
+        """)  # no profiling run: only test_a_regression_names_the_operator_made_heavier_first reads one, its own
     (tmp / "build").mkdir()
     db = tmp / "h.db"
     runs = []
@@ -188,6 +189,7 @@ def test_a_build_missing_tonight_fails_the_night_and_is_counted(nights, tmp_path
         iterations: 5
         runs: 2
         threads: 1
+        profile_runs: 0
         budgets_p95_ms: {vad: 1000}
         """)
     proc = cli_in_process("nightly", str(plan), "--db", str(tmp_path / "h.db"), "-o", str(tmp_path / "out"), "--json", "-q")
