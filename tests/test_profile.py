@@ -140,16 +140,21 @@ def _host_device():
 
 
 @pytest.fixture(scope="module")
-def partly_profiled(partly_delegated) -> list:
-    """One profiling run of the partly delegated build on the host, for the tests that only read it (a .pte's
-    profiling run costs seconds: a process importing ExecuTorch's devtools; it was made twice)."""
-    return _profiled(partly_delegated)
+def pte_profiles(partly_delegated, heavier):
+    """One profiling run on the host of the partly delegated build (``partly``) and one of the MLP's .pte (``mlp``:
+    Linear, ReLU, Linear, all XNNPACK's), for the tests that only read them: a .pte's profiling run costs seconds,
+    a process importing ExecuTorch's devtools.  Each test reading one takes this fixture first, which makes them
+    one pytest-xdist group (tests/conftest.py): partly.pte was profiled on both workers, and tiny.pte once more
+    for a full coverage alone."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(partly=_profiled(partly_delegated), mlp=_profiled(heavier / "mlp.pte"))
 
 
 @pytest.mark.slow  # profiling runs on the host
 @pytest.mark.parametrize("name", ["tiny.onnx", "partly.pte"])
-def test_profiling_run_on_the_host_names_operators_and_times_itself(name, model_dir, request):
-    (result,) = _profiled(model_dir / name) if name.endswith(".onnx") else request.getfixturevalue("partly_profiled")
+def test_profiling_run_on_the_host_names_operators_and_times_itself(name, pte_profiles, model_dir):
+    (result,) = _profiled(model_dir / name) if name.endswith(".onnx") else pte_profiles.partly
     assert result.iterations == 5 and len(result.latency_ms) == 5
     assert result.operators and all(r.calls % 5 == 0 for r in result.operators)
     backends = {r.backend for r in result.operators}
@@ -302,17 +307,17 @@ def _profiled(path: Path) -> list:
 
 
 @pytest.mark.slow  # profiling runs on the host
-def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(mlp_pte_profiled, partly_profiled):
+def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(pte_profiles):
     from harness.profile.coverage import coverage, on_fallback
     from harness.profile.records import merged
 
-    partly = partly_profiled
+    partly = pte_profiles.partly
     cover = coverage(partly, "xnnpack")
     # The 512 x 256 repeat and cumsum ran on the portable kernels: most of the time, far above the 10% line.
     assert cover.intended == "XNNPACK" and cover.flagged and cover.fallback_time_share > 0.5
     assert 0 < cover.operator_share < 1 and cover.time_share + cover.fallback_time_share == pytest.approx(1)
     assert {r.name for r in on_fallback(merged(partly), cover)} == {"repeat.out", "cumsum.out"}
-    full = coverage(mlp_pte_profiled, "xnnpack")  # Linear, ReLU, Linear: all XNNPACK's
+    full = coverage(pte_profiles.mlp, "xnnpack")  # Linear, ReLU, Linear: all XNNPACK's
     assert not full.flagged and full.time_share == full.operator_share == 1.0
 
 
@@ -404,22 +409,12 @@ def heavier(tmp_path_factory) -> Path:
     return cached_export(tmp_path_factory, "heavier", export, Path(__file__))
 
 
-@pytest.fixture(scope="module")
-def mlp_pte_profiled(heavier) -> list:
-    """One profiling run of the MLP's .pte (Linear, ReLU, Linear: all XNNPACK's), for the tests that only read it:
-    a .pte's profiling run is a process importing ExecuTorch's devtools, seconds each (tiny.pte was profiled
-    a second time for its coverage alone)."""
-    return _profiled(heavier / "mlp.pte")
-
-
 @pytest.mark.slow  # profiling runs on the host
 @pytest.mark.parametrize("name", ["mlp.onnx", "mlp.pte"])
-def test_the_operators_account_for_the_profiling_runs_own_latency(name, mlp_pte_profiled, heavier):
-    # mlp_pte_profiled taken by both: the first module fixture names the pytest-xdist group (tests/conftest.py), so
-    # the .pte is profiled once, on the worker that also runs the coverage test reading it.
+def test_the_operators_account_for_the_profiling_runs_own_latency(name, pte_profiles, heavier):
     from harness.profile.records import accounted_share, merged
 
-    (profile,) = _profiled(heavier / name) if name.endswith(".onnx") else mlp_pte_profiled
+    (profile,) = _profiled(heavier / name) if name.endswith(".onnx") else pte_profiles.mlp
     assert len(profile.operators_ms) == len(profile.latency_ms) == profile.iterations
     # Within 10%, inference by inference: the operators are where the time went, not a fraction of it (a parser
     # that skipped a kind of event, or counted XNNPACK's inner events besides its delegate call, would be far off).
