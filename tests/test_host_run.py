@@ -37,6 +37,7 @@ def complete_run(tmp_path_factory, model_dir):
 
 
 def _plan(tmp_path, model_dir):
+    """No profiling run: none of these tests reads one (test_profile.py does), and each cost a process more."""
     copy_model(model_dir, "tiny.pte", tmp_path / "builds", manifest={
         "model": "tiny", "stage": "vad", "backend": "xnnpack", "quantization": "fp32"})
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds")  # no manifest: inferred
@@ -50,6 +51,7 @@ def _plan(tmp_path, model_dir):
         runs: {RUNS}
         threads: 1
         timeout_s: 120
+        profile_runs: 0
         budgets_p95_ms: {{vad: 1000}}
         """)
 
@@ -225,6 +227,7 @@ def test_hanging_model_times_out_and_run_continues(tmp_path, model_dir, host_inv
         iterations: 5
         runs: 2
         timeout_s: 4
+        profile_runs: 0
         """)
     db = tmp_path / "results.db"
     # In a daemon thread with a generous deadline, so a harness that waited for ever fails this test instead of
@@ -264,6 +267,7 @@ def test_model_that_fails_to_load_is_a_failed_cell_with_its_log(tmp_path, model_
         iterations: 3
         runs: 2
         timeout_s: 60
+        profile_runs: 0
         """)
     outcome = run_plan(plan, tmp_path / "results.db")
     assert outcome.statuses == {"failed": 1}
@@ -288,6 +292,7 @@ def test_device_without_the_backend_is_skipped_with_a_reason(tmp_path, model_dir
         artifacts: [builds/tiny.pte, builds/tiny.onnx]
         iterations: 3
         runs: 2
+        profile_runs: 0
         """)
     outcome = run_plan(plan, tmp_path / "results.db")
     assert outcome.statuses == {"ok": 1} and outcome.skipped == 1

@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import KWS_MANIFEST, cli_in_process, export_kws, write
 
-pytestmark = pytest.mark.slow  # real nights measured on the host with real builds
+SLOW = pytest.mark.slow  # real nights measured on the host with real builds (the by-hand test is not)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,9 @@ def nights(tmp_path_factory):
         iterations: 20
         runs: 3
         threads: 1
+        profile_runs: 0
         budgets_p95_ms: {vad: 1000}
-        """)
+        """)  # no profiling run: only test_a_regression_names_the_operator_made_heavier_first reads one, its own
     (tmp / "build").mkdir()
     db = tmp / "h.db"
     runs = []
@@ -46,6 +47,7 @@ def nights(tmp_path_factory):
     return tmp, db, runs
 
 
+@SLOW
 def test_first_night_has_no_baseline_and_passes(nights):
     _, _, runs = nights
     first = json.loads(runs[0].stdout)
@@ -72,6 +74,7 @@ def _run_p10s(con, run_id, suffix=""):
     return [float(hdquantiles(np.array(v), prob=[0.1])[0]) for _, v in sorted(runs.items())]
 
 
+@SLOW
 def test_every_latency_verdict_is_the_run_level_rule_recomputed_from_the_store(nights):
     """Whatever the machine did, each verdict follows from the stored runs, recomputed here with scipy:
     night 2 (same bytes) by Welch's t-test on log run medians against night 1; night 3 (new bytes) by a
@@ -118,6 +121,7 @@ def test_every_latency_verdict_is_the_run_level_rule_recomputed_from_the_store(n
             assert check["status"] in ("pass", "too noisy"), (check["status"], p, ratio)
 
 
+@SLOW
 def test_slowdown_fails_the_night_with_junit_and_summary(nights):
     tmp, _, runs = nights
     third, second = json.loads(runs[2].stdout), json.loads(runs[1].stdout)
@@ -134,6 +138,7 @@ def test_slowdown_fails_the_night_with_junit_and_summary(nights):
     assert "Against baseline" in html and "regression" in html
 
 
+@SLOW
 def test_compare_only_rebuilds_the_verdict_from_the_store(nights, tmp_path):
     tmp, db, runs = nights
     third, first = json.loads(runs[2].stdout), json.loads(runs[0].stdout)
@@ -144,6 +149,7 @@ def test_compare_only_rebuilds_the_verdict_from_the_store(nights, tmp_path):
     assert missing.returncode == 2 and "no plan given" in missing.stderr
 
 
+@SLOW
 def test_a_replay_never_rewrites_a_nights_stored_verdict_nor_judges_against_a_later_run(nights, tmp_path):
     """`--compare-only` against another baseline rewrote the night's stored verdict, so the report and the site
     then disagreed with that night's JUnit, nightly.json and exit code; a later run was accepted as baseline."""
@@ -169,6 +175,7 @@ def test_a_replay_never_rewrites_a_nights_stored_verdict_nor_judges_against_a_la
     assert later.returncode == 2 and "started after" in later.stderr, later.stderr
 
 
+@SLOW
 def test_a_build_missing_tonight_fails_the_night_and_is_counted(nights, tmp_path):
     """A broken export whose glob matches nothing drops a build from tonight's plan: the night must fail on it,
     not pass on what is left.  Catches run_checks without missing_tonight (the night PASSED, the build unnamed)."""
@@ -188,6 +195,7 @@ def test_a_build_missing_tonight_fails_the_night_and_is_counted(nights, tmp_path
         iterations: 5
         runs: 2
         threads: 1
+        profile_runs: 0
         budgets_p95_ms: {vad: 1000}
         """)
     proc = cli_in_process("nightly", str(plan), "--db", str(tmp_path / "h.db"), "-o", str(tmp_path / "out"), "--json", "-q")
@@ -239,6 +247,7 @@ def _conv_stack(path, layer2_kernel: int) -> None:
     path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
 
 
+@SLOW
 def test_a_regression_names_the_operator_made_heavier_first(tmp_path):
     """One layer of the build made ~30x heavier overnight (kernel 3 -> 95), the others untouched: the latency
     regression's detail and data name that layer first among the operators that explain the change.  Before, the

@@ -140,16 +140,21 @@ def _host_device():
 
 
 @pytest.fixture(scope="module")
-def partly_profiled(partly_delegated) -> list:
-    """One profiling run of the partly delegated build on the host, for the tests that only read it (a .pte's
-    profiling run costs seconds: a process importing ExecuTorch's devtools; it was made twice)."""
-    return _profiled(partly_delegated)
+def pte_profiles(partly_delegated, heavier):
+    """One profiling run on the host of the partly delegated build (``partly``) and one of the MLP's .pte (``mlp``:
+    Linear, ReLU, Linear, all XNNPACK's), for the tests that only read them: a .pte's profiling run costs seconds,
+    a process importing ExecuTorch's devtools.  Each test reading one takes this fixture first, which makes them
+    one pytest-xdist group (tests/conftest.py): partly.pte was profiled on both workers, and tiny.pte once more
+    for a full coverage alone."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(partly=_profiled(partly_delegated), mlp=_profiled(heavier / "mlp.pte"))
 
 
 @pytest.mark.slow  # profiling runs on the host
 @pytest.mark.parametrize("name", ["tiny.onnx", "partly.pte"])
-def test_profiling_run_on_the_host_names_operators_and_times_itself(name, model_dir, request):
-    (result,) = _profiled(model_dir / name) if name.endswith(".onnx") else request.getfixturevalue("partly_profiled")
+def test_profiling_run_on_the_host_names_operators_and_times_itself(name, pte_profiles, model_dir):
+    (result,) = _profiled(model_dir / name) if name.endswith(".onnx") else pte_profiles.partly
     assert result.iterations == 5 and len(result.latency_ms) == 5
     assert result.operators and all(r.calls % 5 == 0 for r in result.operators)
     backends = {r.backend for r in result.operators}
@@ -192,7 +197,7 @@ def test_an_etrecord_beside_a_build_is_not_taken_for_a_build(tmp_path, model_dir
     assert cell.artifact.path.name == "tiny.onnx"
 
 
-def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs: int, runs: int = 2):
+def _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs: int, runs: int = 1):
     from harness.run.engine import run_plan
     from harness.store import Store
     from tests.helpers import copy_model, write
@@ -232,10 +237,11 @@ def test_a_run_stores_each_cells_profile_apart_from_its_samples(tmp_path, model_
     # Before, a cell had no profiling run and the store had nowhere to keep one.
     from harness.report.html import write_report
 
+    # One measured run a cell (two before): the profiling run's four inferences would double the samples all the same.
     cells, run_id = _run_tiny_plan(tmp_path, model_dir, host_inventory, partly_delegated, profile_runs=1)
     for fmt, backends in (("onnx", {"CPUExecutionProvider"}), ("pte", {"XNNPACK", PORTABLE_CPU})):
         cell = cells[fmt]
-        assert cell.status == "ok" and len(cell.samples_ms) == 2 * 4  # the profiling run adds no sample
+        assert cell.status == "ok" and len(cell.samples_ms) == 1 * 4  # the profiling run adds no sample
         (profile,) = cell.profiles
         assert profile.iterations == 4 and len(profile.latency_ms) == 4
         assert {r.backend for r in profile.operators} == backends
@@ -301,17 +307,17 @@ def _profiled(path: Path) -> list:
 
 
 @pytest.mark.slow  # profiling runs on the host
-def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(model_dir, partly_profiled):
+def test_a_build_the_delegate_took_only_partly_is_flagged_and_a_full_one_is_not(pte_profiles):
     from harness.profile.coverage import coverage, on_fallback
     from harness.profile.records import merged
 
-    partly = partly_profiled
+    partly = pte_profiles.partly
     cover = coverage(partly, "xnnpack")
     # The 512 x 256 repeat and cumsum ran on the portable kernels: most of the time, far above the 10% line.
     assert cover.intended == "XNNPACK" and cover.flagged and cover.fallback_time_share > 0.5
     assert 0 < cover.operator_share < 1 and cover.time_share + cover.fallback_time_share == pytest.approx(1)
     assert {r.name for r in on_fallback(merged(partly), cover)} == {"repeat.out", "cumsum.out"}
-    full = coverage(_profiled(model_dir / "tiny.pte"), "xnnpack")  # Linear, ReLU, Linear: all XNNPACK's
+    full = coverage(pte_profiles.mlp, "xnnpack")  # Linear, ReLU, Linear: all XNNPACK's
     assert not full.flagged and full.time_share == full.operator_share == 1.0
 
 
@@ -405,10 +411,10 @@ def heavier(tmp_path_factory) -> Path:
 
 @pytest.mark.slow  # profiling runs on the host
 @pytest.mark.parametrize("name", ["mlp.onnx", "mlp.pte"])
-def test_the_operators_account_for_the_profiling_runs_own_latency(name, heavier):
+def test_the_operators_account_for_the_profiling_runs_own_latency(name, pte_profiles, heavier):
     from harness.profile.records import accounted_share, merged
 
-    (profile,) = _profiled(heavier / name)
+    (profile,) = _profiled(heavier / name) if name.endswith(".onnx") else pte_profiles.mlp
     assert len(profile.operators_ms) == len(profile.latency_ms) == profile.iterations
     # Within 10%, inference by inference: the operators are where the time went, not a fraction of it (a parser
     # that skipped a kind of event, or counted XNNPACK's inner events besides its delegate call, would be far off).
