@@ -360,7 +360,7 @@ def fake_app(phone: FakeIPhone, environment: dict, stop: threading.Event) -> Non
 
         from harness.accuracy.chains import bundle_chain
         from harness.accuracy.decode import greedy_decode
-        from harness.models.whisper import decoding_config
+        from harness.models.whisper_facts import decoding_config
 
         roles = {m["role"]: phone.container(m["path"]) for m in job["models"]}
         t0 = time.perf_counter()

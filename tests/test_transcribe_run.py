@@ -121,3 +121,28 @@ def test_a_chain_is_either_three_builds_or_one_bundle(tmp_path, asr_builds):
     with pytest.raises(UserError, match="either 'model'") as err:
         run_plan(plan, tmp_path / "r.db")
     assert err.value.line is not None
+
+
+@pytest.mark.slow
+def test_an_onnx_chain_transcribes_without_importing_torch(asr_builds, tmp_path):
+    """The transcription worker of an ONNX chain runs on onnxruntime and numpy: torch (about 2.5 s a process,
+    reached through the whisper package's __init__ for its tokenizer, or through the modules that build the
+    exported graphs for a constant) is never imported, and the tokenizer loaded without the package decodes as the
+    package's does (the transcript is the clip's words).  Catches any of those imports coming back."""
+    import json
+    import subprocess
+    import sys
+
+    corpus = harvard_subset(tmp_path / "corpus", ["h01-02"])
+    code = ("import sys; from harness.runners.host_transcribe_worker import main; rc = main(sys.argv[1:]); "
+            "print('TORCH_IMPORTED', 'torch' in sys.modules); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, "--corpus", str(corpus),
+                          "--mel", str(asr_builds / "whisper-logmel-fp32.onnx"),
+                          "--encoder", str(asr_builds / "whisper-tiny.en-encoder-int8.onnx"),
+                          "--decoder", str(asr_builds / "whisper-tiny.en-decoder-int8.onnx"), "--threads", "1"],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (utt,) = [json.loads(line.split(" ", 1)[1]) for line in out.stdout.splitlines() if line.startswith("HARNESS_UTT ")]
+    words = lambda text: "".join(c for c in text.lower() if c.isalpha() or c == " ").split()  # noqa: E731
+    assert words(utt["hypothesis"]) == words(utt["reference"]), utt
+    assert "TORCH_IMPORTED False" in out.stdout, out.stdout[-500:]

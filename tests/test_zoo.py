@@ -73,8 +73,8 @@ def test_eager_whisper_transcribes_the_corpus(tmp_path):
     from harness.accuracy.corpus import read_manifest
     from harness.accuracy.decode import greedy_decode
     from harness.accuracy.wer import score_corpus
-    from harness.models.whisper import decoding_config, load_whisper
-    from harness.models.whisper_split import MAX_TOKENS
+    from harness.models.whisper import load_whisper
+    from harness.models.whisper_facts import MAX_TOKENS, decoding_config
     from tests.helpers import REPO
 
     corpus = read_manifest(REPO / "corpora" / "harvard-hibari")

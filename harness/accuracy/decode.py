@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from harness.models.mel import CHUNK_SAMPLES
+from harness.models.whisper_facts import CHUNK_SAMPLES
 
 SOT, NO_TIMESTAMPS, EOT = 50257, 50362, 50256  # tiny.en (English-only vocabulary)
 TIMESTAMP_BEGIN = 50363

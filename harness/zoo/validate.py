@@ -144,8 +144,9 @@ def validate_builds(builds: Path, corpus_dir: Path, samples: int = 5) -> list[Pa
     """Check every build in ``builds`` against its eager source; return one row per build."""
     from harness.accuracy.chains import bundle_chain, eager_chain, file_chain, load_part
     from harness.accuracy.decode import greedy_decode
-    from harness.models.whisper import decoding_config, load_whisper
-    from harness.models.whisper_split import MAX_TOKENS, empty_cache
+    from harness.models.whisper import load_whisper
+    from harness.models.whisper_facts import MAX_TOKENS, decoding_config
+    from harness.models.whisper_split import empty_cache
 
     manifests = _manifests(builds)
     audio = _samples(corpus_dir, samples)

@@ -65,7 +65,8 @@ def write_checkpoint(folder: Path) -> Path:
     from transformers import WhisperConfig, WhisperForConditionalGeneration
     from transformers.utils import logging as hf_logging
 
-    from harness.models.whisper import load_whisper, weights_dir
+    from harness.models.whisper import load_whisper
+    from harness.models.whisper_facts import weights_dir
 
     hf_logging.set_verbosity_error()  # a progress bar per weight tensor otherwise
     hf_logging.disable_progress_bar()
