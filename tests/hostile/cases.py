@@ -33,6 +33,8 @@ from typing import Callable
 
 from markupsafe import escape
 
+from tests.helpers import harness_argv, harness_process
+
 
 @dataclass(frozen=True)
 class Case:
@@ -55,11 +57,13 @@ def case(kind: str, name: str):
 
 def cli(*args: str, cwd: Path, timeout_s: float = 300) -> subprocess.CompletedProcess:
     """``python -m harness ARGS`` in ``cwd`` as a process of its own (stdin /dev/null, stdout and stderr read
-    whole), forked from tests/hostile/cli_server.py where one is free: a new interpreter's imports cost ~1 s."""
+    whole), forked from tests/hostile/cli_server.py where one is free: a new interpreter's imports cost ~1 s.
+    Not tests/helpers.py's run_cli (a new interpreter each time, COLUMNS 200) nor cli_in_process (the test's own
+    process): each row is a process of its own with the test's environment, as a user's command would be; when
+    the server is busy it is tests/helpers.py's harness_process, as run_cli is."""
     server = _cli_server() if FORK_CLI else None
     if server is None:  # not wanted, or another thread of this process is running a command through it
-        return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout_s, stdin=subprocess.DEVNULL)
+        return harness_process(args, cwd, timeout_s, stdin=subprocess.DEVNULL)
     try:
         return server.run([str(a) for a in args], cwd, timeout_s)
     finally:
@@ -117,7 +121,7 @@ class _CliServer:
                     if left_s <= 0:
                         os.kill(pid, signal.SIGKILL)
                         self._reply("status")
-                        raise subprocess.TimeoutExpired([sys.executable, "-m", "harness", *args], timeout_s)
+                        raise subprocess.TimeoutExpired(harness_argv(*args), timeout_s)
                     for key, _ in selector.select(left_s):
                         data = os.read(key.fd, 1 << 16)
                         if data:
@@ -132,7 +136,7 @@ class _CliServer:
         encoding = locale.getpreferredencoding(False)
         out, err = (b"".join(chunks[fd]).decode(encoding) for fd in (out_r, err_r))
         out, err = (text.replace("\r\n", "\n").replace("\r", "\n") for text in (out, err))
-        return subprocess.CompletedProcess([sys.executable, "-m", "harness", *args], code, out, err)
+        return subprocess.CompletedProcess(harness_argv(*args), code, out, err)
 
 
 def tiny_onnx(path: Path, name_in_manifest: str | None = None) -> Path:
@@ -166,28 +170,21 @@ _PTE: list[bytes] = []
 
 
 def _tiny_pte_bytes() -> bytes:
-    """A real XNNPACK .pte (Linear 8x8), exported once and kept beside the tests' other cached builds (under
-    tests/conftest.py's export_fingerprint of this file): the export's imports cost a process 10-30 s."""
+    """A real XNNPACK .pte (Linear 8x8), exported once and kept beside the tests' other cached builds
+    (tests/conftest.py's kept_export, under a fingerprint of this file): the export's imports cost a process 10-30 s."""
     if not _PTE:
-        import tempfile
+        from tests.conftest import kept_export
 
-        from tests.conftest import BUILD_CACHE, export_fingerprint
-
-        cached = BUILD_CACHE / f"hostile-linear8-{export_fingerprint(Path(__file__))}.pte"
-        if not cached.is_file():
-            import torch
-
-            from harness.zoo.export import export_pte_xnnpack
-
-            BUILD_CACHE.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory() as scratch:
-                out = Path(scratch) / "tiny.pte"
-                export_pte_xnnpack(torch.nn.Linear(8, 8).eval(), (torch.randn(1, 8),), out)
-                partial = cached.with_suffix(f".{os.getpid()}.partial")
-                partial.write_bytes(out.read_bytes())
-                partial.replace(cached)  # whole or absent, whichever process writes it
-        _PTE.append(cached.read_bytes())
+        _PTE.append((kept_export("hostile-linear8", _export_linear8, Path(__file__)) / "tiny.pte").read_bytes())
     return _PTE[0]
+
+
+def _export_linear8(folder: Path) -> None:
+    import torch
+
+    from harness.zoo.export import export_pte_xnnpack
+
+    export_pte_xnnpack(torch.nn.Linear(8, 8).eval(), (torch.randn(1, 8),), folder / "tiny.pte")
 
 
 _TEMPLATE: list[Path] = []
@@ -895,8 +892,8 @@ def _interrupt_and_resume(root: Path, sig: int, wanted_exit: int | None, command
     plan = lab(root, runs=FAULT_RUNS)
     db = root / "h.db"
     extra = ["-o", str(root / "night")] if command == "nightly" else []
-    proc = subprocess.Popen([sys.executable, "-m", "harness", command, str(plan), "--db", str(db), "-q", "--json",
-                             *extra], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(harness_argv(command, str(plan), "--db", str(db), "-q", "--json",
+                             *extra), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_sigint)
     _wait_for_runs(db, 2, proc)
     assert proc.poll() is None, "the run ended before the fault could be injected"
@@ -941,7 +938,7 @@ def _(root):
 def _(root):
     plan = lab(root, runs=3)
     db = root / "h.db"
-    procs = [subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q"], cwd=root,
+    procs = [subprocess.Popen(harness_argv("run", str(plan), "--db", str(db), "-q"), cwd=root,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
     for proc, (_, err) in zip(procs, results):
@@ -1131,7 +1128,7 @@ def _controller_stopped_on_the_phone(root: Path, sig: int) -> None:
 
     with phone_lab(root, timeout_s=600) as lab_:
         lab_.phone.faults.hang_runner = True
-        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(lab_.plan), "--db", str(lab_.db), "-q"],
+        proc = subprocess.Popen(harness_argv("run", str(lab_.plan), "--db", str(lab_.db), "-q"),
                                 cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 300
@@ -1172,7 +1169,7 @@ def _(root):
     # while profiling, and --resume measured run 2 again).
     with phone_lab(root, runs=2, timeout_s=600, extra="profile_runs: 1\n") as lab_:
         lab_.phone.invocations = _HangWhenProfiling(lab_.phone)
-        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(lab_.plan), "--db", str(lab_.db), "-q"],
+        proc = subprocess.Popen(harness_argv("run", str(lab_.plan), "--db", str(lab_.db), "-q"),
                                 cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=_default_sigint)
         try:
@@ -1506,7 +1503,7 @@ def _start_measuring(root: Path, tag: str, *extra: str, command: str = "run") ->
     """`harness COMMAND` of a one-build plan whose runs last minutes, started with a tagged environment; returns
     once a measuring child exists (a process two levels below the controller: forked by the host's fork server)."""
     env = {**os.environ, "HARNESS_RUN_TAG": tag, "TMPDIR": str(root / "tmp")}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", command, "plan.yaml", "--db", "h.db", "-q", *extra],
+    proc = subprocess.Popen(harness_argv(command, "plan.yaml", "--db", "h.db", "-q", *extra),
                             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_sigint)
     deadline = time.monotonic() + 180
@@ -1576,7 +1573,7 @@ def _(root):
                                     "warmup_iterations: 0\niterations: 20\nruns: 2\nprofile_runs: 1\nthreads: 1\n"
                                     "timeout_s: 3600\n")
     tag = uuid.uuid4().hex
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "plan.yaml", "--db", "h.db", "-q"], cwd=root,
+    proc = subprocess.Popen(harness_argv("run", "plan.yaml", "--db", "h.db", "-q"), cwd=root,
                             env={**os.environ, "HARNESS_RUN_TAG": tag, "TMPDIR": str(root / "tmp")},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 180
@@ -2053,7 +2050,7 @@ def _(root):
     def limited():
         resource.setrlimit(resource.RLIMIT_FSIZE, (32 * 1024, 32 * 1024))  # opens (a 32 KB WAL index), then fails
 
-    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q"], cwd=root,
+    proc = subprocess.run(harness_argv("run", str(plan), "--db", str(db), "-q"), cwd=root,
                           capture_output=True, text=True, preexec_fn=limited, timeout=300)
     expect_user_error(proc, "h.db", "ulimit -f", "--resume")
     assert _runs_stored(db)[:len(kept)] == kept
@@ -2155,7 +2152,7 @@ def _(root):
 def _stopped_mid_run(root: Path) -> tuple[Path, Path, str]:
     """A plan of one quick build stopped by Ctrl-C after two of its runs were stored: (plan, database, run id)."""
     plan, db = lab(root, runs=FAULT_RUNS), root / "h.db"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(db), "-q"], cwd=root,
+    proc = subprocess.Popen(harness_argv("run", str(plan), "--db", str(db), "-q"), cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     _wait_for_runs(db, 2, proc)
     proc.send_signal(signal.SIGINT)
@@ -2297,9 +2294,8 @@ def _(root):
     mine = root / "tmp" / "harness-forks-999999-mine"
     mine.mkdir(parents=True)
     (mine / "keep.txt").write_text("mine")
-    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", "h.db", "-q"], cwd=root,
-                          env={**os.environ, "TMPDIR": str(root / "tmp")}, capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL)
+    proc = harness_process(["run", plan, "--db", "h.db", "-q"], root, 300, stdin=subprocess.DEVNULL,
+                           env={**os.environ, "TMPDIR": str(root / "tmp")})
     assert proc.returncode == 0, proc.stderr[-1500:]
     assert (mine / "keep.txt").read_text() == "mine", "the sweep deleted a folder the harness did not create"
     left = [p.name for p in (root / "tmp").glob("harness-forks-*")]
@@ -2557,9 +2553,8 @@ def _(root):
                              capture_output=True)
     assert mounted.returncode == 0, f"cannot simulate a full disk here: {mounted.stderr.decode()[-300:]}"
     try:
-        proc = subprocess.run([sys.executable, "-m", "harness", "run", str(plan), "--db", "h.db"], cwd=root,
-                              env={**os.environ, "TMPDIR": str(full)}, capture_output=True, text=True,
-                              timeout=100, stdin=subprocess.DEVNULL)
+        proc = harness_process(["run", plan, "--db", "h.db"], root, 100, stdin=subprocess.DEVNULL,
+                               env={**os.environ, "TMPDIR": str(full)})
     finally:
         subprocess.run(["umount", str(full)], check=True)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, f"exit {proc.returncode}: {proc.stderr[-1500:]}"
@@ -2670,9 +2665,8 @@ def _(root):
         port = probe.getsockname()[1]
     (root / "devices.yaml").write_text(f"devices:\n  - {{id: phone, platform: android, serial: '*', "
                                        f"adb_port: {port}}}\n")
-    proc = subprocess.run([sys.executable, "-m", "harness", "devices", "--json"], cwd=root, capture_output=True,
-                          text=True, timeout=QUICK_S * 6, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "HARNESS_LOG": str(root / "harness.log")})
+    proc = harness_process(["devices", "--json"], root, QUICK_S * 6, stdin=subprocess.DEVNULL,
+                           env={**os.environ, "HARNESS_LOG": str(root / "harness.log")})
     assert proc.returncode == 1 and f"no adb server on 127.0.0.1:{port}" in proc.stdout, proc.stdout[-800:]
     assert proc.stderr == "", f"more than the harness's own message: {proc.stderr[-800:]}"
 

@@ -95,14 +95,13 @@ def test_forked_cli_answers_as_python_m_harness(tmp_path):
     # Catches: the rows' fork server (tests/hostile/cli_server.py) answering a command otherwise than a new
     # `python -m harness` in the same folder does: its exit code, stdout or stderr (relative paths, the message).
     import subprocess
-    import sys
 
+    from tests.helpers import harness_process
     from tests.hostile import cases
 
     (tmp_path / "plan.yaml").write_text("name: lab\niterations: lots\n")
     for argv in (("run", "plan.yaml", "--db", "h.db"), ("runs", "--db", "h.db"), ("--version",)):
         forked = cases.cli(*argv, cwd=tmp_path)
-        fresh = subprocess.run([sys.executable, "-m", "harness", *argv], cwd=tmp_path, capture_output=True, text=True,
-                               stdin=subprocess.DEVNULL)
+        fresh = harness_process(argv, tmp_path, 300, stdin=subprocess.DEVNULL)
         assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
     assert forked.returncode == 0 and "harness" in forked.stdout
