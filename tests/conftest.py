@@ -52,7 +52,7 @@ def kept_export(name: str, export, *sources: Path, fresh_folder=None) -> Path:
         return folder
     out = BUILD_CACHE / f"{name}-{export_fingerprint(*sources)}"
     BUILD_CACHE.mkdir(parents=True, exist_ok=True)
-    with _locked(BUILD_CACHE / f"{out.name}.lock"):
+    with file_lock(BUILD_CACHE / f"{out.name}.lock"):
         if not out.is_dir():
             scratch = BUILD_CACHE / f"{out.name}.partial"
             shutil.rmtree(scratch, ignore_errors=True)
@@ -64,7 +64,7 @@ def kept_export(name: str, export, *sources: Path, fresh_folder=None) -> Path:
 
 
 @contextmanager
-def _locked(path: Path):
+def file_lock(path: Path):
     """An exclusive lock on ``path`` (created), held for the block: pytest-xdist workers and concurrent sessions
     share the build cache."""
     import fcntl
@@ -149,7 +149,7 @@ def reference_builds(tmp_path_factory, folder: str, only: list[str], jobs: int =
         return out
     out = BUILD_CACHE / f"{folder}-{code_fingerprint()}"
     out.mkdir(parents=True, exist_ok=True)
-    with _locked(out / ".lock"):
+    with file_lock(out / ".lock"):
         build_all(out, only=only, jobs=jobs)
     os.utime(out)  # used now: kept by the prune
     return out

@@ -191,18 +191,43 @@ _TEMPLATE: list[Path] = []
 
 
 def stored_db(root: Path) -> Path:
-    """A results database holding one finished run: measured once per process, copied into each case."""
+    """A results database holding one finished run: measured once per session (:func:`made_once`), copied into
+    each case."""
     if not _TEMPLATE:
-        import tempfile
+        def measure(home: Path) -> None:
+            proc = cli("run", str(lab(home / "lab")), "--db", str(home / "h.db"), "-q", cwd=home)
+            assert proc.returncode == 0, proc.stderr[-2000:]
 
-        home = Path(tempfile.mkdtemp(prefix="hostile-db-"))
-        proc = cli("run", str(lab(home / "lab")), "--db", str(home / "h.db"), "-q", cwd=home)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        _TEMPLATE.append(home / "h.db")
+        _TEMPLATE.append(made_once("db", measure) / "h.db")
     db = root / "h.db"
     if not db.exists():
         _copy_db(_TEMPLATE[0], db)
     return db
+
+
+def made_once(name: str, make: Callable[[Path], None]) -> Path:
+    """The folder ``make(folder)`` fills, made once per test session and only read (copied from) by the rows:
+    under pytest-xdist every worker of the session (PYTEST_XDIST_TESTRUNUID) takes the one the first made,
+    instead of measuring it again (a clean night on the simulated phone costs ~8 s); otherwise once per process.
+    Made in place under a lock, not renamed from a scratch folder as the build cache's entries are: the databases
+    inside record the folder's own paths."""
+    import tempfile
+
+    from tests.conftest import file_lock
+
+    session = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not session:
+        folder = Path(tempfile.mkdtemp(prefix=f"hostile-{name}-"))
+        make(folder)
+        return folder
+    folder = Path(tempfile.gettempdir()) / f"hostile-{name}-{session}"
+    with file_lock(folder.with_name(f"{folder.name}.lock")):
+        if not (folder / ".made").is_file():  # absent, or left half made by a worker whose make failed
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / ".made").touch()
+    return folder
 
 
 def _copy_db(source: Path, db: Path) -> None:
@@ -1028,16 +1053,15 @@ _NIGHT: list[Path] = []
 
 def _clean_phone_night() -> Path:
     """A folder holding ``phone`` and ``h.db`` as one clean night of the phone lab's plan left them (builds
-    pushed, the lock released): measured once per process (a night on the simulated phone costs ~20 s),
-    copied by each fault row that starts from it."""
+    pushed, the lock released): measured once per session (:func:`made_once`; a night on the simulated phone
+    costs ~8 s), copied by each fault row that starts from it."""
     if not _NIGHT:
-        import tempfile
+        def measure(home: Path) -> None:
+            with phone_lab(home, timeout_s=300) as lab_:  # as long as a busy machine needs
+                first = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=home)
+                assert first.returncode == 0, first.stderr[-2000:]
 
-        home = Path(tempfile.mkdtemp(prefix="hostile-night-"))
-        with phone_lab(home, timeout_s=300) as lab_:  # as long as a busy machine needs
-            first = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=home)
-            assert first.returncode == 0, first.stderr[-2000:]
-        _NIGHT.append(home)
+        _NIGHT.append(made_once("night", measure))
     return _NIGHT[0]
 
 
@@ -1103,22 +1127,24 @@ def _(root):
 
 @case("fault", "a runner that hangs on the phone")
 def _(root):
-    # timeout_s 2: the runner hangs whatever the timeout, so a longer one only waits longer.
+    # timeout_s 1: the runner hangs whatever the timeout (its --help too, then each cell's run), so a longer one
+    # only waits longer: 2 s cost the row three more seconds.
     _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "hang_runner", True), {"timeout"}, "did not finish",
-                 timeout_s=2, after=lambda lab_, run_id, wall_s: _nothing_left_running(lab_.phone))
+                 timeout_s=1, after=lambda lab_, run_id, wall_s: _nothing_left_running(lab_.phone))
 
 
 @case("fault", "a runner that prints forever on the phone")
 def _(root):
     def after(lab_, run_id, wall_s):
         _nothing_left_running(lab_.phone)
-        # Two cells, each ended at its first run's timeout (2 s, SIGKILL 5 s later at most): not an endless wait.
-        assert wall_s < 2 * (2 + 5) + 60, f"the run took {wall_s:.0f} s"
+        # Two cells, each ended at its first run's timeout (1 s, SIGKILL 5 s later at most): not an endless wait.
+        assert wall_s < 2 * (1 + 5) + 60, f"the run took {wall_s:.0f} s"
 
-    # timeout_s 2: the runner prints ~3 MB a second, so even 2 s of it is far over the 200 000 characters a
-    # cell's log keeps (the check that the log was cut keeps its power); a longer timeout only waits longer.
+    # timeout_s 1: the runner prints ~3 MB a second, so even 1 s of it is over ten times the 200 000 characters
+    # a cell's log keeps (the check that the log was cut keeps its power on a machine ten times slower); a longer
+    # timeout only waits longer (2 s cost the row three more seconds: its --help and two cells).
     _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "chatty_runner", True), {"timeout"},
-                 "did not finish", timeout_s=2, after=after)
+                 "did not finish", timeout_s=1, after=after)
 
 
 def _controller_stopped_on_the_phone(root: Path, sig: int) -> None:
@@ -1401,7 +1427,8 @@ def _(root):
 @case("fault", "thermal runaway on the phone")
 def _(root):
     # One run a cell: the cooldown gate waits before each run, and each cell's one wait shows what two would.
-    with phone_lab(root, runs=1, extra="cooldown: {max_temp_c: 60, timeout_s: 1, poll_s: 0.2}\n") as lab_:
+    # Its timeout 0.5 s (polled every 0.1 s): how long it waits is not the point, that it waits it out and says so.
+    with phone_lab(root, runs=1, extra="cooldown: {max_temp_c: 60, timeout_s: 0.5, poll_s: 0.1}\n") as lab_:
         lab_.phone.faults.hot = True
         lab_.phone.temp_c = 95.0
         proc = cli("run", str(lab_.plan), "--db", str(lab_.db), "-q", "--json", cwd=root)
@@ -1411,9 +1438,9 @@ def _(root):
         rows = con.execute("SELECT status, throttled, cooldown_note, cooldown_wait_s, log FROM cells WHERE run_id=?",
                            (run_id,)).fetchall()
         con.close()
-        # Measured, never silently: every cell says it ran hot, that the cooldown gate waited its 1 s and gave up,
-        # and the phone's own thermal status is in its log.
-        assert len(rows) == 2 and all(s == "ok" and t == 1 and "still" in note and wait_s >= 1
+        # Measured, never silently: every cell says it ran hot, that the cooldown gate waited its 0.5 s and gave
+        # up, and the phone's own thermal status is in its log.
+        assert len(rows) == 2 and all(s == "ok" and t == 1 and "still" in note and wait_s >= 0.5
                                       and "thermal status reached level" in log
                                       for s, t, note, wait_s, log in rows), [r[:4] for r in rows]
         report = cli("report", run_id, "--db", str(lab_.db), "-o", "rep", cwd=root)
