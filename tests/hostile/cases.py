@@ -64,10 +64,26 @@ def cli(*args: str, cwd: Path, timeout_s: float = 300) -> subprocess.CompletedPr
     server = _cli_server() if FORK_CLI else None
     if server is None:  # not wanted, or another thread of this process is running a command through it
         return harness_process(args, cwd, timeout_s, stdin=subprocess.DEVNULL)
+    proc = _Forked(server, args, cwd, subprocess.PIPE, subprocess.PIPE)
     try:
-        return server.run([str(a) for a in args], cwd, timeout_s)
-    finally:
-        _CLI_SERVER_FREE.release()
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def harness_popen(*args, cwd: Path, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+    """``python -m harness ARGS`` started in ``cwd`` for a row that signals it or waits for it while it runs, with
+    SIGINT as a terminal delivers it (:func:`_default_sigint`): forked by the fork server when it is free (a
+    subprocess.Popen's pid, poll, wait, communicate, send_signal and kill, in text mode), else a new interpreter.
+    Not for the rows that read the process's /proc cmdline or environ (they show the server's)."""
+    server = _cli_server() if FORK_CLI else None
+    if server is None:
+        return subprocess.Popen(harness_argv(*args), cwd=cwd, stdout=stdout, stderr=stderr, text=True,
+                                preexec_fn=_default_sigint)
+    return _Forked(server, args, cwd, stdout, stderr)
 
 
 # False: each command a new interpreter (benchmarks/hostile_summary.py times answers as a user waits for them).
@@ -77,7 +93,8 @@ _CLI_SERVER_FREE = threading.Lock()
 
 
 def _cli_server() -> "_CliServer | None":
-    """This process's fork server (started on first use), reserved for the caller; None when it is busy."""
+    """This process's fork server (started on first use), reserved for the caller until its command's end is
+    read (:meth:`_Forked.wait`); None when it is busy."""
     if not _CLI_SERVER_FREE.acquire(blocking=False):
         return None
     if not _CLI_SERVER or _CLI_SERVER[0].proc.poll() is not None:
@@ -89,54 +106,103 @@ class _CliServer:
     def __init__(self) -> None:
         self.sock, theirs = socket.socketpair()
         script = Path(__file__).with_name("cli_server.py")
+        # SIGINT as a terminal delivers it, in the server and so in every child it forks (_default_sigint).
         self.proc = subprocess.Popen([sys.executable, str(script), str(theirs.fileno())], pass_fds=[theirs.fileno()],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=_default_sigint)
         theirs.close()
-        self.replies = self.sock.makefile("rb")
+        self.pending = b""
 
-    def _reply(self, word: str) -> int:
-        line = self.replies.readline().decode()
-        assert line.startswith(f"{word} "), f"the harness fork server stopped: {line!r}"
+    def reply(self, word: str, timeout_s: float | None = None) -> int | None:
+        """The number of the server's next reply (``word N``); None when none came within ``timeout_s``."""
+        while b"\n" not in self.pending:
+            if timeout_s is not None:
+                with selectors.DefaultSelector() as selector:
+                    selector.register(self.sock, selectors.EVENT_READ)
+                    if not selector.select(max(timeout_s, 0)):
+                        return None
+            data = self.sock.recv(1 << 12)
+            assert data, "the harness fork server stopped"
+            self.pending += data
+        line, _, self.pending = self.pending.partition(b"\n")
+        assert line.startswith(f"{word} ".encode()), f"the harness fork server stopped: {line!r}"
         return int(line.split()[1])
 
-    def run(self, args: list[str], cwd: Path, timeout_s: float) -> subprocess.CompletedProcess:
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        stdin = os.open(os.devnull, os.O_RDONLY)
-        request = json.dumps({"args": args, "cwd": str(Path(cwd).resolve()), "env": dict(os.environ)})
+
+class _Forked:
+    """A ``python -m harness`` child of the fork server, answering as subprocess.Popen(text=True) does for what the
+    rows use; its end is the server's ``status`` reply, read by :meth:`wait` (which frees the server)."""
+
+    def __init__(self, server: _CliServer, args, cwd: Path, stdout, stderr) -> None:
+        self.server, self.args, self.returncode = server, harness_argv(*args), None
+        self.pipes: dict[int, list[bytes]] = {}  # our read ends, with what each has given so far
+        self.closed: set[int] = set()  # the read ends at their end of file
+        ends = [os.open(os.devnull, os.O_RDONLY)]
+        for how in (stdout, stderr):
+            if how == subprocess.PIPE:
+                read_end, write_end = os.pipe()
+                self.pipes[read_end] = []
+                ends.append(write_end)
+            else:
+                assert how == subprocess.DEVNULL, how
+                ends.append(os.open(os.devnull, os.O_WRONLY))
+        self.streams, self.kinds = list(self.pipes), (stdout, stderr)  # the read ends: stdout's, then stderr's
+        request = json.dumps({"args": self.args[3:], "cwd": str(Path(cwd).resolve()), "env": dict(os.environ)})
         try:
-            socket.send_fds(self.sock, [request.encode()], [stdin, out_w, err_w])
+            socket.send_fds(server.sock, [request.encode()], ends)
         finally:
-            for fd in (stdin, out_w, err_w):
+            for fd in ends:
                 os.close(fd)
-        pid = self._reply("pid")
-        chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-        deadline = time.monotonic() + timeout_s
+        self.pid = server.reply("pid")
+
+    def poll(self) -> int | None:
+        try:
+            return self.wait(0)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            status = self.server.reply("status", timeout)
+            if status is None:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            self.returncode = os.waitstatus_to_exitcode(status)
+            _CLI_SERVER_FREE.release()
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:  # not yet reaped by the server: the pid is still the child's
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str | None, str | None]:
+        deadline = None if timeout is None else time.monotonic() + timeout
         with selectors.DefaultSelector() as selector:
-            for fd in chunks:
-                selector.register(fd, selectors.EVENT_READ)
-            try:
-                while selector.get_map():
-                    left_s = deadline - time.monotonic()
-                    if left_s <= 0:
-                        os.kill(pid, signal.SIGKILL)
-                        self._reply("status")
-                        raise subprocess.TimeoutExpired(harness_argv(*args), timeout_s)
-                    for key, _ in selector.select(left_s):
-                        data = os.read(key.fd, 1 << 16)
-                        if data:
-                            chunks[key.fd].append(data)
-                        else:
-                            selector.unregister(key.fd)
-            finally:
-                os.close(out_r)
-                os.close(err_r)
-        code = os.waitstatus_to_exitcode(self._reply("status"))
-        # As subprocess's text mode reads them: the locale's encoding, strictly, and universal newlines.
-        encoding = locale.getpreferredencoding(False)
-        out, err = (b"".join(chunks[fd]).decode(encoding) for fd in (out_r, err_r))
-        out, err = (text.replace("\r\n", "\n").replace("\r", "\n") for text in (out, err))
-        return subprocess.CompletedProcess(harness_argv(*args), code, out, err)
+            for fd in self.pipes:
+                if fd not in self.closed:
+                    selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                left_s = None if deadline is None else deadline - time.monotonic()
+                if left_s is not None and left_s <= 0:
+                    raise subprocess.TimeoutExpired(self.args, timeout)
+                for key, _ in selector.select(left_s):
+                    data = os.read(key.fd, 1 << 16)
+                    if data:
+                        self.pipes[key.fd].append(data)
+                    else:
+                        selector.unregister(key.fd)
+                        os.close(key.fd)
+                        self.closed.add(key.fd)
+        self.wait(None if deadline is None else max(deadline - time.monotonic(), 0))
+        texts = iter([_as_text(b"".join(self.pipes[fd])) for fd in self.streams])
+        return tuple(next(texts) if kind == subprocess.PIPE else None for kind in self.kinds)
+
+
+def _as_text(data: bytes) -> str:
+    """As subprocess's text mode reads a stream: the locale's encoding, strictly, and universal newlines."""
+    text = data.decode(locale.getpreferredencoding(False))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def tiny_onnx(path: Path, name_in_manifest: str | None = None) -> Path:
@@ -917,9 +983,7 @@ def _interrupt_and_resume(root: Path, sig: int, wanted_exit: int | None, command
     plan = lab(root, runs=FAULT_RUNS)
     db = root / "h.db"
     extra = ["-o", str(root / "night")] if command == "nightly" else []
-    proc = subprocess.Popen(harness_argv(command, str(plan), "--db", str(db), "-q", "--json",
-                             *extra), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)
+    proc = harness_popen(command, plan, "--db", db, "-q", "--json", *extra, cwd=root)
     _wait_for_runs(db, 2, proc)
     assert proc.poll() is None, "the run ended before the fault could be injected"
     proc.send_signal(sig)
@@ -963,8 +1027,7 @@ def _(root):
 def _(root):
     plan = lab(root, runs=3)
     db = root / "h.db"
-    procs = [subprocess.Popen(harness_argv("run", str(plan), "--db", str(db), "-q"), cwd=root,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [harness_popen("run", plan, "--db", db, "-q", cwd=root) for _ in range(2)]  # forked, then a new one
     results = [p.communicate(timeout=300) for p in procs]
     for proc, (_, err) in zip(procs, results):
         assert proc.returncode == 0 and "locked" not in err and "Traceback" not in err, err[-1500:]
@@ -1154,8 +1217,8 @@ def _controller_stopped_on_the_phone(root: Path, sig: int) -> None:
 
     with phone_lab(root, timeout_s=600) as lab_:
         lab_.phone.faults.hang_runner = True
-        proc = subprocess.Popen(harness_argv("run", str(lab_.plan), "--db", str(lab_.db), "-q"),
-                                cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = harness_popen("run", lab_.plan, "--db", lab_.db, "-q", cwd=root, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 300
             while lab_.phone.busy == 0 and proc.poll() is None and time.monotonic() < deadline:
@@ -1195,9 +1258,7 @@ def _(root):
     # while profiling, and --resume measured run 2 again).
     with phone_lab(root, runs=2, timeout_s=600, extra="profile_runs: 1\n") as lab_:
         lab_.phone.invocations = _HangWhenProfiling(lab_.phone)
-        proc = subprocess.Popen(harness_argv("run", str(lab_.plan), "--db", str(lab_.db), "-q"),
-                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=_default_sigint)
+        proc = harness_popen("run", lab_.plan, "--db", lab_.db, "-q", cwd=root)
         try:
             deadline = time.monotonic() + 300
             while not (lab_.phone.faults.hang_runner and lab_.phone.busy):
@@ -2179,8 +2240,7 @@ def _(root):
 def _stopped_mid_run(root: Path) -> tuple[Path, Path, str]:
     """A plan of one quick build stopped by Ctrl-C after two of its runs were stored: (plan, database, run id)."""
     plan, db = lab(root, runs=FAULT_RUNS), root / "h.db"
-    proc = subprocess.Popen(harness_argv("run", str(plan), "--db", str(db), "-q"), cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    proc = harness_popen("run", plan, "--db", db, "-q", cwd=root)
     _wait_for_runs(db, 2, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
