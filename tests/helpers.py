@@ -45,7 +45,7 @@ def write(path: Path, text: str) -> Path:
 #   child's imports cost 1-3 s);
 # - tests/hostile/cases.py's cli: a child process forked from a server that has imported the command line once
 #   (each hostile row must run as its own process, as a user's would; forking skips the ~1 s of imports), falling
-#   back to harness_process when its server is busy.
+#   back to harness_process when its server is busy (its harness_popen likewise, for the rows that signal one).
 # run_cli and the hostile cli's fallback share harness_process; every test that starts the harness itself (to
 # signal it, say) starts harness_argv.
 

@@ -310,6 +310,10 @@ def cli_server_and_stored_db() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         stored_db(Path(scratch))
+    # Started here even where another worker of the session measured the database (made_once): else the first row
+    # of this worker paid for it.
+    if FORK_CLI and _cli_server() is not None:
+        _CLI_SERVER_FREE.release()
 
 
 def expect_user_error(proc, *names: str, line: int | None = None) -> None:
