@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,23 +30,30 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def cached_export(tmp_path_factory, name: str, export, *sources: Path) -> Path:
+    """The folder ``export(folder)`` fills, kept between sessions (:func:`kept_export`); HARNESS_TEST_FRESH_BUILDS=1
+    exports afresh into the session's temporary folder."""
+    return kept_export(name, export, *sources, fresh_folder=lambda: tmp_path_factory.mktemp(name))
+
+
+def kept_export(name: str, export, *sources: Path, fresh_folder=None) -> Path:
     """The folder ``export(folder)`` fills, kept between sessions in ``BUILD_CACHE`` as the reference builds are,
     under a fingerprint of ``sources`` (the files that say what is exported), the exporter (harness/zoo/export.py)
     and the toolchain versions: exporting cost each pytest-xdist worker 10-30 s of torch and exporter imports
-    before its first test, for files every test only reads.  HARNESS_TEST_FRESH_BUILDS=1 exports afresh into the
-    session's temporary folder."""
-    import fcntl
+    before its first test, for files every test only reads.  The one rule for every export the tests keep (this
+    file's folders, tests/helpers.py's export_kws and the hostile table's .pte): made whole in a scratch folder
+    under a lock, then renamed, so a folder in the cache is complete.  HARNESS_TEST_FRESH_BUILDS=1 exports afresh
+    into ``fresh_folder()`` (a new temporary folder by default)."""
     import shutil
+    import tempfile
 
     if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
-        folder = tmp_path_factory.mktemp(name)
+        folder = fresh_folder() if fresh_folder else Path(tempfile.mkdtemp(prefix=f"{name}-"))
         export(folder)
         return folder
     out = BUILD_CACHE / f"{name}-{export_fingerprint(*sources)}"
     BUILD_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(BUILD_CACHE / f"{out.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not out.is_dir():  # made whole in a scratch folder, then renamed: a folder here is complete
+    with file_lock(BUILD_CACHE / f"{out.name}.lock"):
+        if not out.is_dir():
             scratch = BUILD_CACHE / f"{out.name}.partial"
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir()
@@ -53,6 +61,17 @@ def cached_export(tmp_path_factory, name: str, export, *sources: Path) -> Path:
             scratch.rename(out)
     os.utime(out)  # used now: kept by the prune
     return out
+
+
+@contextmanager
+def file_lock(path: Path):
+    """An exclusive lock on ``path`` (created), held for the block: pytest-xdist workers and concurrent sessions
+    share the build cache."""
+    import fcntl
+
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def export_fingerprint(*sources: Path) -> str:
@@ -122,8 +141,6 @@ PRUNE_AFTER_DAYS = 30
 def reference_builds(tmp_path_factory, folder: str, only: list[str], jobs: int = 1) -> Path:
     """The zoo builds ``only``, in ``BUILD_CACHE/<folder>-<zoo code fingerprint>`` (or a fresh temporary folder):
     built or reused."""
-    import fcntl
-
     from harness.zoo import build_all, code_fingerprint
 
     if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
@@ -132,8 +149,7 @@ def reference_builds(tmp_path_factory, folder: str, only: list[str], jobs: int =
         return out
     out = BUILD_CACHE / f"{folder}-{code_fingerprint()}"
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(out / ".lock"):
         build_all(out, only=only, jobs=jobs)
     os.utime(out)  # used now: kept by the prune
     return out

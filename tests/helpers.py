@@ -38,11 +38,32 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+# Three ways the tests run the command line, each for its own reason:
+# - run_cli: the console entry point in a child process, as a user runs it (the entry point, the environment and
+#   the process's exit are the point);
+# - cli_in_process: harness.cli.main in the test's process (what a command computes and prints is the point; a
+#   child's imports cost 1-3 s);
+# - tests/hostile/cases.py's cli: a child process forked from a server that has imported the command line once
+#   (each hostile row must run as its own process, as a user's would; forking skips the ~1 s of imports), falling
+#   back to harness_process when its server is busy (its harness_popen likewise, for the rows that signal one).
+# run_cli and the hostile cli's fallback share harness_process; every test that starts the harness itself (to
+# signal it, say) starts harness_argv.
+
+def harness_argv(*args) -> list[str]:
+    """The command line of ``python -m harness ARGS`` with this interpreter (and so this checkout's code)."""
+    return [sys.executable, "-m", "harness", *map(str, args)]
+
+
+def harness_process(args, cwd: Path, timeout_s: float, env: dict | None = None,
+                    stdin=None) -> subprocess.CompletedProcess:
+    """``python -m harness ARGS`` in ``cwd`` as a process of its own, its output read whole as text."""
+    return subprocess.run(harness_argv(*args), cwd=cwd, env=env, stdin=stdin, capture_output=True, text=True,
+                          timeout=timeout_s)
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point in a child process, as a user would."""
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return harness_process(args, cwd or REPO, timeout_s=600, env={**os.environ, "COLUMNS": "200"})
 
 
 def cli_in_process(*args: str) -> subprocess.CompletedProcess:
@@ -129,23 +150,16 @@ KWS_MANIFEST = {"model": "kws", "stage": "vad", "backend": "ort-cpu", "quantizat
 
 def export_kws(path: Path, width: int) -> Path:
     """An ONNX model whose cost grows with ``width``, with one build identity whatever the width: the 'same build'
-    grown heavier overnight, for nightly and comparison tests.  Each width is exported once and kept in
-    .test-builds (under tests/conftest.py's export_fingerprint of this file; HARNESS_TEST_FRESH_BUILDS=1 exports
-    every time): an export cost a process torch's imports and a second or two each."""
+    grown heavier overnight, for nightly and comparison tests.  Each width is exported once and kept in the tests'
+    build cache (tests/conftest.py's kept_export, under a fingerprint of this file): an export cost a process
+    torch's imports and a second or two each."""
     import shutil
 
-    from tests.conftest import BUILD_CACHE, export_fingerprint
+    from tests.conftest import kept_export
 
-    if os.environ.get("HARNESS_TEST_FRESH_BUILDS"):
-        _export_kws(path, width)
-    else:
-        cached = BUILD_CACHE / f"kws-{export_fingerprint(Path(__file__))}" / f"kws-{width}.onnx"
-        if not cached.is_file():
-            partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
-            _export_kws(partial, width)
-            partial.replace(cached)  # whole or absent, whichever process writes it
-        os.utime(cached.parent)  # used now: kept by conftest's prune of the build cache
-        shutil.copyfile(cached, path)
+    kept = kept_export(f"kws-{width}", lambda folder: _export_kws(folder / "kws.onnx", width), Path(__file__))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(kept / "kws.onnx", path)
     path.with_name(path.name + ".manifest.json").write_text(json.dumps(KWS_MANIFEST))
     return path
 
@@ -155,7 +169,6 @@ def _export_kws(path: Path, width: int) -> None:
 
     from harness.zoo.export import export_onnx
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     module = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)]).eval()
     export_onnx(module, (torch.randn(8, width),), path, ["x"], ["y"])

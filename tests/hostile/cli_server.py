@@ -7,7 +7,8 @@ A child process costs ~1 s of imports; a fork of one that has them costs a few m
 Where a child differs from a fresh interpreter: the modules the server imported (PRELOADED and the command
 line's) are not imported again, so a file in the command's folder named like one of them would not shadow it,
 and their import-time warnings were printed once, by the server; /proc/PID/cmdline and environ show the server's.
-cases.py's rows that look at those (the process-tree and signal rows) start `python -m harness` themselves.
+cases.py's rows that look at those (the process-tree rows) start `python -m harness` themselves; the rows
+that signal a command or watch it while it runs take a forked one too (cases.harness_popen).
 
 Run as ``python cli_server.py FD``: FD is a Unix socket on which each request is a JSON object
 {"args", "cwd", "env"} with three descriptors (stdin, stdout, stderr); the server answers the child's pid

@@ -95,14 +95,47 @@ def test_forked_cli_answers_as_python_m_harness(tmp_path):
     # Catches: the rows' fork server (tests/hostile/cli_server.py) answering a command otherwise than a new
     # `python -m harness` in the same folder does: its exit code, stdout or stderr (relative paths, the message).
     import subprocess
-    import sys
 
+    from tests.helpers import harness_process
     from tests.hostile import cases
 
     (tmp_path / "plan.yaml").write_text("name: lab\niterations: lots\n")
     for argv in (("run", "plan.yaml", "--db", "h.db"), ("runs", "--db", "h.db"), ("--version",)):
         forked = cases.cli(*argv, cwd=tmp_path)
-        fresh = subprocess.run([sys.executable, "-m", "harness", *argv], cwd=tmp_path, capture_output=True, text=True,
-                               stdin=subprocess.DEVNULL)
+        fresh = harness_process(argv, tmp_path, 300, stdin=subprocess.DEVNULL)
         assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
     assert forked.returncode == 0 and "harness" in forked.stdout
+
+
+def test_made_once_is_made_once_a_session_and_again_after_a_failure(monkeypatch, tmp_path):
+    # Catches: the rows' shared folders (the clean phone night, the stored database) made by every xdist worker of
+    # a session again (~8 s each), or a folder a failed make left half made taken as made by the next worker.
+    import tempfile
+    import threading
+
+    from tests.hostile.cases import made_once
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where made_once keeps a session's folders
+    monkeypatch.setenv("PYTEST_XDIST_TESTRUNUID", "probe")
+    made = []
+
+    def failing(folder):
+        (folder / "half").touch()
+        raise RuntimeError("the make failed")
+
+    def make(folder):
+        made.append(folder)
+        (folder / "night").write_text("measured")
+
+    try:
+        made_once("probe", failing)
+    except RuntimeError:
+        pass
+    folders = []
+    workers = [threading.Thread(target=lambda: folders.append(made_once("probe", make))) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(made) == 1 and folders == [made[0], made[0]], (made, folders)
+    assert (made[0] / "night").read_text() == "measured" and not (made[0] / "half").exists()
