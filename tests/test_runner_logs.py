@@ -117,3 +117,35 @@ def test_a_refused_flag_after_a_help_that_crashed_names_the_assumption(tmp_path,
     assert ("its --help was killed by SIGSEGV (exit 139); assumed the flags of v1.3.0 on (--print_output)"
             in cell.reason), cell.reason
     assert "executor_runner: its --help was killed by SIGSEGV" in cell.log, cell.log
+
+
+class _PhoneWhoseHelp:
+    """A phone on which a binary's --help ends as ``result`` says (exit code None: killed at its time limit)."""
+
+    def __init__(self, exit_code: int | None, stdout: str = "") -> None:
+        self.exit_code, self.stdout = exit_code, stdout
+
+    def run(self, argv, timeout_s, env=None):
+        from harness.devices.base import CommandResult
+
+        return CommandResult(argv, self.exit_code, self.stdout, "", timeout_s, timed_out=self.exit_code is None)
+
+
+@pytest.mark.parametrize("exit_code, why", [
+    (None, "did not answer within 60 s"),
+    (139, "was killed by SIGSEGV (exit 139)"),
+    (1, "listed no --model_path flag (exit 1)")])
+def test_a_whisper_runner_whose_help_told_no_flags_says_what_was_assumed(monkeypatch, exit_code, why):
+    """The Whisper runner's cells ran without --benchmark when its --help hung or crashed, and nothing said why
+    (fails on a push_chain without the note); a --help that answers adds nothing."""
+    from harness.runners import base, whisper_runner
+
+    monkeypatch.setattr(base, "_ACCEPTED", {})  # asked once per binary: no answer of another test
+    runner = "/data/local/tmp/harness/" + "ef" * 32 + "/whisper_runner"
+    benchmark, notes = whisper_runner.benchmark_flag(_PhoneWhoseHelp(exit_code), runner, 120)
+    assert not benchmark
+    assert notes == (f"whisper_runner: its --help {why}; assumed the flags of the releases v1.1.0-v1.4.0 "
+                     "(no --benchmark)",)
+    listed = "  -model_path (Model.) type: string\n  -benchmark (Print timings.) type: bool\n"
+    answered = whisper_runner.benchmark_flag(_PhoneWhoseHelp(1, listed), runner.replace("ef" * 32, "01" * 32), 120)
+    assert answered == (True, ())
