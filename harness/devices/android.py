@@ -200,9 +200,10 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
       runner's exit status, and the shell exits with it.
     - ``timeout`` kills only its own child (``--foreground``; toybox before 0.8.9 kills only the child in either
       mode), and a child of that child, say a ``sleep`` a tool's ``--help`` started, would be left running on
-      the phone.  So toybox ``setsid`` (a background job is no group leader: it calls setsid() and execs, keeping
-      its PID) puts the command and all it starts in a process group of its own, ``$!``; when it ends (done or
-      timed out) the shell kills what is left of that group, and the HUP trap kills that group and its own.
+      the phone.  So toybox ``setsid`` (built for Android: external/toybox android/device/generated/config.h,
+      CFG_SETSID 1; a background job is no group leader, so it calls setsid() and execs, keeping its PID) puts the
+      command and all it starts in a process group of its own, ``$!``; when it ends (done or timed out) the shell
+      kills what is left of that group, and the HUP trap kills that group and its own.
     - ``peak_memory``: toybox ``time -v`` in front of ``timeout`` reports the runner's peak RSS from the kernel
       (harness/devices/peak_memory.py); it exits with ``timeout``'s own status (124, 137, the runner's).
     - ``lock_token``: the command runs only while its controller holds the phone's LOCK, and moves the lock's
