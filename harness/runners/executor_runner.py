@@ -100,16 +100,16 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
         except ValueError as exc:
             raise RunnerFailure("failed", f"could not read executor_runner's log ({exc}); {NO_LOG_HINT}",
                                 said.log()) from None
+        if in_process:
+            measured = _without_warmups(measured, warmups, said)
     except RunnerFailure as failure:
         raise _saying_assumed(failure, assumed) from None
     if assumed:
         measured.notes.append(assumed)
-    if not in_process:
-        if warmups:
-            measured.notes.append("warm-ups ran in a process of their own (this release prints only a total), "
-                                  "so each measured process started cold")
-        return with_kernel_peak(measured, said.result)
-    return with_kernel_peak(_without_warmups(measured, warmups, said), said.result)
+    if warmups and not in_process:
+        measured.notes.append("warm-ups ran in a process of their own (this release prints only a total), "
+                              "so each measured process started cold")
+    return with_kernel_peak(measured, said.result)
 
 
 # What the harness passes when a binary's --help told no flags: the current release's (build_command, flags None).
