@@ -47,7 +47,7 @@ def test_executor_runner_flags_come_from_the_binarys_gflags_help(monkeypatch):
     class Phone:
         def run(self, argv, timeout_s):
             asked.append(argv)
-            return SimpleNamespace(stdout=help_text, stderr="", exit_code=1)
+            return SimpleNamespace(stdout=help_text, stderr="", exit_code=1, timed_out=False)
 
     runner = "/data/local/tmp/harness/" + "ab" * 32 + "/executor_runner"
     monkeypatch.setattr(base, "_ACCEPTED", {})  # the cache of an earlier test session in this process (mutmut's)
@@ -758,7 +758,7 @@ class _PhoneWithAnotherLogger:
             line = "12-07 18:00:00.000  4321  4321 E onnxruntime: QNN SetupBackend failed x\n"
             mine = "--pid=777" in argv
             return CommandResult(argv, 0, "" if mine else line, "", 0.1)
-        return CommandResult(argv, 0, self.summary, "harness-runner-pid=777\n", 1.0)
+        return CommandResult(argv, 0, self.summary, "harness-runner-started=777 1796687619.710987\n", 1.0)
 
 
 def test_an_ort_qnn_cell_reads_only_its_own_processes_logcat_and_leaves_the_phones_log_alone():
@@ -770,9 +770,12 @@ def test_an_ort_qnn_cell_reads_only_its_own_processes_logcat_and_leaves_the_phon
     tool = onnxruntime_perf_test.PerfTestOnPhone("/data/local/tmp/t/onnxruntime_perf_test", "qnn", None, "/q")
     argv = tool.command("/data/local/tmp/m.onnx", 3, RunSettings(1, 3, 60.0), test_data=False)
     result = tool.run(phone, argv, 60)
-    assert result.argv == argv and "harness-runner-pid" not in result.stderr
+    assert result.argv == argv and "harness-runner-started" not in result.stderr
     assert ["logcat", "-c"] not in phone.asked
-    assert any(a[0] == "logcat" and "--pid=777" in a for a in phone.asked)
+    # Its lines from its start on only (the phone's clock as the shell printed it, to the millisecond): an earlier
+    # process with the same PID logged before it.
+    assert any(a[0] == "logcat" and "--pid=777" in a and a[a.index("-t") + 1] == "1796687619.710"
+               for a in phone.asked if "-t" in a), phone.asked
 
 
 def test_an_ort_phone_cell_says_its_warm_up_was_the_tools_own_single_inference(monkeypatch):

@@ -198,6 +198,12 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
       session leader: ForkAndExec's setsid), and the runner runs in the background so the shell takes the
       signal at once (a trap waits for a foreground command; ``wait`` is interrupted).  ``wait`` gives the
       runner's exit status, and the shell exits with it.
+    - ``timeout`` kills only its own child (``--foreground``; toybox before 0.8.9 kills only the child in either
+      mode), and a child of that child, say a ``sleep`` a tool's ``--help`` started, would be left running on
+      the phone.  So toybox ``setsid`` (built for Android: external/toybox android/device/generated/config.h,
+      CFG_SETSID 1; a background job is no group leader, so it calls setsid() and execs, keeping its PID) puts the
+      command and all it starts in a process group of its own, ``$!``; when it ends (done or timed out) the shell
+      kills what is left of that group, and the HUP trap kills that group and its own.
     - ``peak_memory``: toybox ``time -v`` in front of ``timeout`` reports the runner's peak RSS from the kernel
       (harness/devices/peak_memory.py); it exits with ``timeout``'s own status (124, 137, the runner's).
     - ``lock_token``: the command runs only while its controller holds the phone's LOCK, and moves the lock's
@@ -207,7 +213,7 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
              "timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{max(timeout_s, 0.001):.3f}"]
     # An assignment's name must stay unquoted (mksh runs a quoted 'VAR=a;b' as a command); its value is quoted.
     assignments = [f"{_shell_name(k)}={shlex.quote(v)}" for k, v in (env or {}).items()]
-    runner = " ".join([*assignments, shlex.join([*limit, *argv])])
+    runner = " ".join([*assignments, shlex.join(["setsid", *limit, *argv])])
     alive_s = int(timeout_s + kill_after_s + IDLE_WORK_S)
     enter = (f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)} || exit 1; "
              f"echo $(($(date +%s) + {alive_s})) 2>/dev/null >{WORK_MARKER}; ") if workdir else ""
@@ -217,7 +223,7 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
                   f"{{ echo {shlex.quote(LOCK_LOST)} \"($(cat {LOCK}/owner 2>/dev/null))\" >&2; "
                   f"exit {LOCK_LOST_EXIT}; }}; "
                   f"echo $(($(date +%s) + {lock_alive_s})) >{LOCK}/expires; ")
-    return f"{enter}trap 'kill -9 0' HUP; {runner} & wait $!"
+    return f"{enter}trap 'kill -9 -$! 0' HUP; {runner} & wait $!; code=$?; kill -9 -$! 2>/dev/null; exit $code"
 
 
 def take_lock_script(token: str, owner: str, dead_token: str = "") -> str:

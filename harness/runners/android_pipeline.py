@@ -141,4 +141,4 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
                "peak memory is the sum of the three stages' peaks (each the highest over utterances, from the "
                "phone's kernel), what an app holding all three models would need; per stage in extra"
                if len(peak_mb) == 3 else "no peak memory: the phone did not report every stage's",
-               *whisper_runner.start_token_notes(chain.parts["model"], records)])
+               *whisper_runner.start_token_notes(chain.parts["model"], records), *stages.asr.notes])

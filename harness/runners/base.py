@@ -145,6 +145,14 @@ def killed_by(exit_code: int) -> int | None:
     return None
 
 
+def signal_name(signum: int) -> str:
+    """SIGSEGV for 11; "signal N" for a number with no name here."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 def check_command(result: CommandResult, what: str) -> None:
     """Raise a RunnerFailure that names timeouts and signals (exit 139 is a SIGSEGV on a shell)."""
     if result.timed_out:
@@ -157,11 +165,8 @@ def check_command(result: CommandResult, what: str) -> None:
     cause = last_error_line(result.stderr, result.stdout)
     said = f": {cause}" if cause else ""
     if signum:
-        try:
-            name = signal.Signals(signum).name
-        except ValueError:
-            name = f"signal {signum}"
-        raise RunnerFailure("crashed", f"{what} was killed by {name} (exit {code}){said}", result.log())
+        raise RunnerFailure("crashed", f"{what} was killed by {signal_name(signum)} (exit {code}){said}",
+                            result.log())
     raise RunnerFailure("failed", f"{what} exited with code {code}{said}", result.log())
 
 
@@ -243,56 +248,108 @@ class Said:
 
 
 ET_LOGCAT_TAG = "ExecuTorch"  # the tag ET_LOG lines carry in logcat with ExecuTorch's Android logging backend
-# The runner's PID, printed by the phone's shell before it execs the runner (exec keeps the PID): logcat keeps
-# each line's PID, and `logcat --pid` (Android 7 on: system/logging logcat/logcat.cpp) reads that process's only.
-RUNNER_PID = "harness-runner-pid="
-_RUNNER_PID_LINE = re.compile(rf"^{RUNNER_PID}(\d+)\n", re.M)
+# The runner's PID and the phone's clock, printed by the phone's shell just before it execs the runner (exec keeps
+# the PID).  logcat keeps each line's PID and time: `logcat --pid=PID` (Android 7 on) reads that process's lines,
+# and `-t TIME` only those logged from TIME on.  A PID alone is not enough: PIDs wrap (pid_max is often 32768)
+# while logd's ring buffer keeps lines of an earlier process that had the same PID.  TIME is epoch seconds
+# ('sssss.mmm', one of the three forms logcat's parseTime reads: system/logging logcat/logcat.cpp, AOSP at
+# 496c367c1f7fb7293edcbb67a4e43167b4d3c71f, and as far back as Android 7's system/core): no year or time zone to
+# get wrong.  mksh (Android's shell) gives the clock as EPOCHREALTIME; `date +%s` where a shell has it not.
+RUNNER_STARTED = "harness-runner-started="
+_RUNNER_STARTED_LINE = re.compile(rf"^{RUNNER_STARTED}(\d+) (\d+)(?:\.(\d+))?\n", re.M)
+
+
+@dataclass(frozen=True)
+class RunnerProcess:
+    """A runner process on a phone: its PID, and the phone's clock just before it started (logcat's 'sssss.mmm',
+    rounded down to the millisecond, so the runner's first line is not left out)."""
+
+    pid: int
+    started: str
 
 
 def run_reporting_pid(device, argv: list[str], timeout_s: float,
-                      env: dict[str, str] | None = None) -> tuple[CommandResult, str | None]:
-    """Run a binary on a phone through a shell that prints its own PID before it execs the binary (exec keeps
-    the PID): the result as the binary's own (the PID line taken out of stderr) and the PID, None when the shell
-    never started it."""
-    result = device.run(["sh", "-c", f'echo {RUNNER_PID}$$ >&2; exec "$@"', "sh", *argv], timeout_s, env=env)
-    pid = _RUNNER_PID_LINE.search(result.stderr)
-    result = replace(result, argv=argv, stderr=_RUNNER_PID_LINE.sub("", result.stderr, count=1))
-    return result, pid.group(1) if pid else None
+                      env: dict[str, str] | None = None) -> tuple[CommandResult, RunnerProcess | None]:
+    """Run a binary on a phone through a shell that prints its own PID and the phone's clock before it execs the
+    binary (exec keeps the PID): the result as the binary's own (that line taken out of stderr) and the process,
+    None when the shell never started it."""
+    script = f'echo {RUNNER_STARTED}$$ ${{EPOCHREALTIME:-$(date +%s)}} >&2; exec "$@"'
+    result = device.run(["sh", "-c", script, "sh", *argv], timeout_s, env=env)
+    said = _RUNNER_STARTED_LINE.search(result.stderr)
+    result = replace(result, argv=argv, stderr=_RUNNER_STARTED_LINE.sub("", result.stderr, count=1))
+    if said is None:
+        return result, None
+    pid, seconds, fraction = said.groups()
+    return result, RunnerProcess(int(pid), f"{seconds}.{(fraction or '')[:3].ljust(3, '0')}")
 
 
-def logcat_of(device, pid: str | None, tag_filter: str) -> str:
-    """The logcat lines of process ``pid`` only (``-s TAG:PRIORITY``): another app or controller logging under
-    the same tag meanwhile adds nothing.  No ``logcat -c`` is needed first (it would wipe the whole phone's log,
-    which someone debugging on the phone is reading); "" when there is no PID (no line can be the binary's)."""
-    if pid is None:
+def logcat_of(device, runner: RunnerProcess | None, tag_filter: str) -> str:
+    """The logcat lines of the ``runner`` process only (``-s TAG:PRIORITY``), from its start on: another app or
+    controller logging under the same tag meanwhile adds nothing, and neither does an earlier process that had
+    the same PID.  No ``logcat -c`` is needed first (it would wipe the whole phone's log, which someone debugging
+    on the phone is reading); "" when the runner never started (no line can be the binary's)."""
+    if runner is None:
         return ""
-    return device.run(["logcat", "-d", f"--pid={pid}", "-s", tag_filter], 60).stdout
+    return device.run(["logcat", "-d", f"--pid={runner.pid}", "-t", runner.started, "-s", tag_filter], 60).stdout
 
 
 def run_et_binary(device, argv: list[str], timeout_s: float, what: str, env: dict[str, str] | None = None) -> Said:
     """Run an ExecuTorch binary on a phone; fail the run on a non-zero exit.  Its logcat lines are its own
     process's: another app or controller logging under the ExecuTorch tag meanwhile would otherwise add its
     lines (its "Iteration" lines to the cell's samples)."""
-    result, pid = run_reporting_pid(device, argv, timeout_s, env)
+    result, runner = run_reporting_pid(device, argv, timeout_s, env)
     check_command(result, what)
-    return Said(result, logcat_of(device, pid, f"{ET_LOGCAT_TAG}:I"))
+    return Said(result, logcat_of(device, runner, f"{ET_LOGCAT_TAG}:I"))
 
 
 _FLAG = re.compile(r"(?<![\w-])--?([a-z][a-z0-9_]*)")
-_ACCEPTED: dict[str, set[str] | None] = {}  # by the binary's path on the phone, which holds its sha256
 
 
-def accepted_flags(device, runner: str, timeout_s: float = 60) -> set[str] | None:
-    """The flags a pushed binary accepts, from its ``--help`` (asked once per binary); None when its help
-    names no ``model_path`` (it crashed or hung, say: then the measured run reports that).  gflags lists flags as
-    ``-name (description) type: ...`` and exits 1 after help, so the exit code is not checked."""
+@dataclass(frozen=True)
+class HelpAnswer:
+    """What a pushed binary's ``--help`` told: the flags it accepts, or None and why it told none ("did not
+    answer within 60 s", "was killed by SIGSEGV (exit 139)"), for the cells that then assume a release's flags."""
+
+    flags: set[str] | None
+    unanswered: str = ""
+
+
+_ACCEPTED: dict[str, HelpAnswer] = {}  # by the binary's path on the phone, which holds its sha256
+
+
+def help_answer(device, runner: str, timeout_s: float = 60) -> HelpAnswer:
+    """The flags a pushed binary accepts, from its ``--help`` (asked once per binary); None when its help names
+    no ``model_path`` (it hung, crashed, or is no gflags binary), with why.  gflags lists flags as
+    ``-name (description) type: ...`` and exits 1 after help, so an exit code of 1 is no failure."""
     if runner not in _ACCEPTED:
-        said = device.run([runner, "--help"], min(timeout_s, 60))
+        limit_s = min(timeout_s, 60)
+        said = device.run([runner, "--help"], limit_s)
         flags = set(_FLAG.findall(said.stdout + "\n" + said.stderr))
         # Remembered either way: a binary that hangs on --help made every cell of its bytes wait out the timeout
         # again before its own measured run did the same.
-        _ACCEPTED[runner] = flags if "model_path" in flags else None
+        _ACCEPTED[runner] = (HelpAnswer(flags) if "model_path" in flags
+                             else HelpAnswer(None, _unanswered(said, limit_s)))
     return _ACCEPTED[runner]
+
+
+def _unanswered(said: CommandResult, limit_s: float) -> str:
+    """Why a --help listed no flags, in words that follow "its --help"."""
+    if said.timed_out:
+        return f"did not answer within {limit_s:g} s"
+    signum = killed_by(said.exit_code) if said.exit_code is not None else None
+    if signum:
+        return f"was killed by {signal_name(signum)} (exit {said.exit_code})"
+    return f"listed no --model_path flag (exit {said.exit_code})"
+
+
+def accepted_flags(device, runner: str, timeout_s: float = 60) -> set[str] | None:
+    """:func:`help_answer`'s flags."""
+    return help_answer(device, runner, timeout_s).flags
+
+
+def assumed_flags_note(tool: str, answer: HelpAnswer, assumed: str) -> str:
+    """The line each cell of a binary whose --help told no flags carries: what the harness assumed instead."""
+    return f"{tool}: its --help {answer.unanswered}; assumed the flags of {assumed}"
 
 
 # The Python packages a host measurement of each format runs on (the `host` extra).

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from harness.profile.etdump import read_etdump
 from harness.profile.records import PROFILE_ITERATIONS_MAX, Profile
-from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, accepted_flags,
-                                  check_command, push_file, run_et_binary, with_kernel_peak)
+from harness.runners.base import (NO_LOG_HINT, Measurement, RunnerFailure, RunSettings, assumed_flags_note,
+                                  check_command, help_answer, push_file, run_et_binary, with_kernel_peak)
 
 NAME = "android-executor-runner"
 TOOL = "executor_runner"
@@ -85,26 +85,55 @@ def measure(device, model_path: str, artifact, settings: RunSettings) -> Measure
     program's pages in, are the warm-ups.  Older releases print only a total, so their warm-ups stay a process
     of their own before the measured one (each measured process then starts cold; the cell says so)."""
     runner = push_tool(device, "executor_runner")
-    flags = accepted_flags(device, runner, settings.timeout_s)
+    flags, assumed = _flags(device, runner, settings)
     warmups = settings.warmup_iterations
     in_process = flags is None or "print_output" in flags
-    if warmups and not in_process:
-        warm = device.run(build_command(runner, model_path, warmups, settings.threads, flags), settings.timeout_s)
-        check_command(warm, "executor_runner (warm-up)")
-    executions = settings.iterations + (warmups if in_process else 0)
-    said = run_et_binary(device, build_command(runner, model_path, executions, settings.threads, flags),
-                         settings.timeout_s, "executor_runner")
     try:
-        measured = parse(said.text)
-    except ValueError as exc:
-        raise RunnerFailure("failed", f"could not read executor_runner's log ({exc}); {NO_LOG_HINT}",
-                            said.log()) from None
-    if not in_process:
-        if warmups:
-            measured.notes.append("warm-ups ran in a process of their own (this release prints only a total), "
-                                  "so each measured process started cold")
-        return with_kernel_peak(measured, said.result)
-    return with_kernel_peak(_without_warmups(measured, warmups, said), said.result)
+        if warmups and not in_process:
+            warm = device.run(build_command(runner, model_path, warmups, settings.threads, flags), settings.timeout_s)
+            check_command(warm, "executor_runner (warm-up)")
+        executions = settings.iterations + (warmups if in_process else 0)
+        said = run_et_binary(device, build_command(runner, model_path, executions, settings.threads, flags),
+                             settings.timeout_s, "executor_runner")
+        try:
+            measured = parse(said.text)
+        except ValueError as exc:
+            raise RunnerFailure("failed", f"could not read executor_runner's log ({exc}); {NO_LOG_HINT}",
+                                said.log()) from None
+        if in_process:
+            measured = _without_warmups(measured, warmups, said)
+    except RunnerFailure as failure:
+        raise _saying_assumed(failure, assumed) from None
+    if assumed:
+        measured.notes.append(assumed)
+    if warmups and not in_process:
+        measured.notes.append("warm-ups ran in a process of their own (this release prints only a total), "
+                              "so each measured process started cold")
+    return with_kernel_peak(measured, said.result)
+
+
+# What the harness passes when a binary's --help told no flags: the current release's (build_command, flags None).
+CURRENT_RELEASE_FLAGS = "v1.3.0 on (--print_output)"
+_UNKNOWN_FLAG = "unknown command line flag"  # gflags' "ERROR: unknown command line flag 'NAME'", then exit 1
+
+
+def _flags(device, runner: str, settings: RunSettings) -> tuple[set[str] | None, str]:
+    """The binary's flags, and the line each of its cells carries when its --help told none ("" otherwise)."""
+    answer = help_answer(device, runner, settings.timeout_s)
+    if answer.flags is not None:
+        return answer.flags, ""
+    return None, assumed_flags_note(TOOL, answer, CURRENT_RELEASE_FLAGS)
+
+
+def _saying_assumed(failure: RunnerFailure, assumed: str) -> RunnerFailure:
+    """``failure`` with the assumed flags said in its log, and in its reason when a flag was refused: an older
+    release that hangs on --help and rejects --print_output fails for that assumption, not for its build."""
+    if not assumed:
+        return failure
+    reason = failure.reason
+    if _UNKNOWN_FLAG in reason:
+        reason = f"{reason} ({assumed.removeprefix(f'{TOOL}: ')})"
+    return RunnerFailure(failure.status, reason, f"{assumed}\n{failure.log}")
 
 
 def _without_warmups(measured: Measurement, warmups: int, said) -> Measurement:
@@ -131,7 +160,7 @@ def profile(device, model_path: str, artifact, settings: RunSettings) -> Profile
     executions in one process, the ETDump read as :func:`etdump_profile` says, the warm-ups left out.  Each
     inference's latency is the runner's own "Iteration i of n" line (v1.3.0 on; none before)."""
     runner = push_tool(device, "executor_runner")
-    flags = accepted_flags(device, runner, settings.timeout_s)
+    flags, _ = _flags(device, runner, settings)  # the cell's measured runs said what was assumed
     if flags is not None and "etdump_path" not in flags:
         raise RunnerFailure("failed", f"this executor_runner has no --etdump_path flag; {EVENT_TRACER_HINT}")
     warmups, iterations = settings.warmup_iterations, min(settings.iterations, PROFILE_ITERATIONS_MAX)

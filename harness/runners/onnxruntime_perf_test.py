@@ -290,11 +290,11 @@ class PerfTestOnPhone:
 
     def run(self, device, argv: list[str], timeout_s: float):
         """Run the tool once and fail with its own reason (a QNN EP's is read from logcat)."""
-        result, pid = run_reporting_pid(device, argv, timeout_s, library_env(self.ort_lib_dir, self.qnn_lib_dir))
+        result, runner = run_reporting_pid(device, argv, timeout_s, library_env(self.ort_lib_dir, self.qnn_lib_dir))
         logcat = ""
         if self.provider == "qnn" and not result.timed_out:  # ORT's log lines (SetupBackend's) go to logcat on
             # Android, not to stderr: this run's own, so another process's "SetupBackend failed" fails no cell
-            logcat = logcat_of(device, pid, f"{ORT_LOGCAT_TAG}:W")
+            logcat = logcat_of(device, runner, f"{ORT_LOGCAT_TAG}:W")
         check_run(result, logcat)
         return result
 

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Callable
 
 from harness.runners import pytorch_observer
-from harness.runners.base import (Measurement, RunnerFailure, RunSettings, accepted_flags, push_companion,
-                                  push_corpus_audio, run_et_binary, with_kernel_peak)
+from harness.runners.base import (Measurement, RunnerFailure, RunSettings, assumed_flags_note, help_answer,
+                                  push_companion, push_corpus_audio, run_et_binary, with_kernel_peak)
 from harness.runners.executor_runner import push_tool
 from harness.runners.qnn_executor_runner import push_libraries_for
 
@@ -110,6 +110,10 @@ class PushedChain:
     audio: dict[str, tuple[str, float]]        # utterance id -> (WAV on the phone, seconds)
     utterances: list
     env: dict[str, str] | None = None          # a qnn bundle: where the phone's loader and DSP find its libraries
+    notes: tuple[str, ...] = ()                # for the cell's log: what was assumed when --help told no flags
+
+
+RELEASE_FLAGS = "the releases v1.1.0-v1.4.0 (no --benchmark)"  # what wants_benchmark assumes without a --help
 
 
 def wants_benchmark(flags: set[str] | None) -> bool:
@@ -117,6 +121,14 @@ def wants_benchmark(flags: set[str] | None) -> bool:
     of the unmerged commit c26a4e38fd does, and gflags exits 1 on a flag it does not know.  When --help could not
     be read (None), the releases' way: no flag, and the PyTorchObserver line they all print."""
     return flags is not None and "benchmark" in flags
+
+
+def benchmark_flag(device, runner: str, timeout_s: float) -> tuple[bool, tuple[str, ...]]:
+    """Whether to pass ``--benchmark`` (:func:`wants_benchmark`), and the line for each cell's log when the binary's
+    --help told no flags (hung, crashed)."""
+    answer = help_answer(device, runner, timeout_s)
+    notes = (assumed_flags_note(TOOL, answer, RELEASE_FLAGS),) if answer.flags is None else ()
+    return wants_benchmark(answer.flags), notes
 
 
 def push_chain(device, chain, settings: RunSettings) -> PushedChain:
@@ -134,12 +146,12 @@ def push_chain(device, chain, settings: RunSettings) -> PushedChain:
     utterances = corpus.utterances[: chain.limit or None]
     with tempfile.TemporaryDirectory() as scratch:
         audio = push_corpus_audio(device, corpus, utterances, Path(scratch), wav=True)
-    benchmark = wants_benchmark(accepted_flags(device, runner, settings.timeout_s))
+    benchmark, notes = benchmark_flag(device, runner, settings.timeout_s)
 
     def argv(utt_id: str) -> list[str]:
         return build_command(runner, remote["model"], remote["tokenizer"], remote["processor"], audio[utt_id][0],
                              benchmark)
-    return PushedChain(argv, audio, utterances, env)
+    return PushedChain(argv, audio, utterances, env, notes)
 
 
 def measure_chain(device, chain, settings: RunSettings) -> Measurement:
@@ -163,7 +175,7 @@ def measure_chain(device, chain, settings: RunSettings) -> Measurement:
                        extra={"utterances": len(records)},
                        notes=["samples are the runner's own 'Inference time' per utterance (encoder + decoding); "
                               "the preprocessor's log-mel and the model load are outside it",
-                              *start_token_notes(chain.parts["model"], records)])
+                              *start_token_notes(chain.parts["model"], records), *pushed.notes])
 
 
 def start_token_notes(model, records: list[dict]) -> list[str]:

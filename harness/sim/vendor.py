@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -59,10 +60,18 @@ def _thermalservice(phone: Phone) -> str:
             "Current cooling devices from HAL:\n")
 
 
+# What the simulated logcat implements, as system/logging logcat/logcat.cpp does (AOSP, read at commit
+# 496c367c1f7fb7293edcbb67a4e43167b4d3c71f of its mirror msft-mirror-aosp/platform.system.logging; the same
+# parseTime since Android 7's system/core): -c, -d, -s TAG[:PRI]..., --pid=PID (or --pid PID), -t/-T TIME or
+# -t/-T COUNT.  The phone's log keeps each entry's time as logd does (epoch seconds to the millisecond, a line
+# "SECONDS PID TID P TAG: message"), and logcat prints it in its default format, threadtime.
+_PRIORITIES = "VDIWEFS"  # S: silent, which no entry has
+_ENTRY = re.compile(r"^(\d+\.\d{3}) +(\d+) +(\d+) ([VDIWEF]) (.*?): (.*)$")
+
+
 def _logcat(phone: Phone, args: list[str]) -> Result:
-    """``logcat -c``, or ``-d`` with ``-s TAG[:PRI]...`` and ``--pid=PID`` (or ``--pid PID``): the lines of that one
-    process, as logd filters them (system/logging logcat/logcat.cpp, Logcat::Run: one --pid, a number >= 1,
-    else "pid '...' out of range." and exit 1; the pid goes to android_logger_list_alloc)."""
+    """``logcat -c``, or ``-d`` (``-t`` implies it) and filters: the lines logd keeps that pass them all.  A bad
+    argument exits 1 with logcat's own message (``error(EXIT_FAILURE, 0, ...)``: "logcat: " and the text)."""
     if "-c" in args:
         phone.logcat_file.write_text("")
         return Result()
@@ -72,26 +81,76 @@ def _logcat(phone: Phone, args: list[str]) -> Result:
         return Result(1, err="logcat: Only one --pid argument can be provided.\n")
     if pids and not (pids[0].isdigit() and int(pids[0]) >= 1):
         return Result(1, err=f"logcat: pid '{pids[0]}' out of range.\n")
-    lines = (phone.logcat_file.read_text() if phone.logcat_file.exists() else "").splitlines(keepends=True)
+    tail = [(a, args[i + 1]) for i, a in enumerate(args[:-1]) if a in ("-t", "-T")][-1:]
+    since_s, count = None, None
+    if tail:
+        flag, value = tail[0]
+        if value.isdigit():  # a count (logcat: "-t N invalid, setting to 1" for 0)
+            count = max(int(value), 1)
+        else:
+            since_s = _parse_time(value)
+            if since_s is None:
+                return Result(1, err=f"logcat: {flag} '{value}' not in time format.\n")
+    entries = [m.groups() for m in map(_ENTRY.match, _stored_lines(phone)) if m]
     if pids:
-        lines = [line for line in lines if _logcat_pid(line) == int(pids[0])]
+        entries = [e for e in entries if int(e[1]) == int(pids[0])]
     if "-s" in args:
-        tags = [a.split(":")[0] for a in args[args.index("-s") + 1:] if not a.startswith("-")]
-        lines = [line for line in lines if any(f" {t}:" in line for t in tags)]
-    return Result(out="--------- beginning of main\n" + "".join(lines))
+        wanted = dict(_filter_rule(a) for a in args[args.index("-s") + 1:] if not a.startswith("-"))
+        entries = [e for e in entries if e[4] in wanted
+                   and _PRIORITIES.index(e[3]) >= _PRIORITIES.index(wanted[e[4]])]
+    if since_s is not None:  # logd's tail time: entries logged at that time or later
+        entries = [e for e in entries if float(e[0]) >= since_s]
+    if count is not None:
+        entries = entries[-count:]
+    lines = "".join(_threadtime(*e) for e in entries)
+    # PrintDividers: "--------- beginning of main" before the first line printed from the buffer, none without one.
+    return Result(out=("--------- beginning of main\n" + lines) if lines else "")
 
 
-def _logcat_pid(line: str) -> int | None:
-    """The PID of a line in logcat's threadtime format (``MM-DD HH:MM:SS.mmm  PID  TID P TAG: message``)."""
-    fields = line.split(None, 3)
-    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+def _stored_lines(phone: Phone) -> list[str]:
+    return phone.logcat_file.read_text().splitlines() if phone.logcat_file.exists() else []
+
+
+def _filter_rule(spec: str) -> tuple[str, str]:
+    """A filterspec ``TAG[:PRIORITY]``: a tag by itself means TAG:V."""
+    tag, _, priority = spec.partition(":")
+    priority = priority[:1].upper()
+    return tag, priority if priority and priority in _PRIORITIES else "V"
+
+
+def _parse_time(text: str) -> float | None:
+    """logcat.cpp's parseTime: 'MM-DD hh:mm:ss.mmm...' (this year), 'YYYY-MM-DD hh:mm:ss.mmm...' (both the
+    phone's local time) or 'sssss.mmm...' (epoch seconds), as seconds since the epoch; None for anything else."""
+    for fmt, text_of in (("%Y-%m-%d %H:%M:%S", lambda: f"{datetime.now().year}-{text}"),
+                         ("%Y-%m-%d %H:%M:%S", lambda: text)):
+        whole, _, fraction = text_of().partition(".")
+        try:
+            stamp = datetime.strptime(whole, fmt)
+        except ValueError:
+            continue
+        if fraction.isdigit():
+            return stamp.timestamp() + float(f"0.{fraction}")
+    whole, _, fraction = text.partition(".")
+    return float(f"{whole}.{fraction}") if whole.isdigit() and fraction.isdigit() else None
+
+
+def _threadtime(seconds: str, pid: str, tid: str, priority: str, tag: str, message: str) -> str:
+    """One entry in logcat's threadtime format (liblog's android_log_formatLogLine): local time, to the millisecond."""
+    stamp = datetime.fromtimestamp(int(seconds.split(".")[0])).strftime("%m-%d %H:%M:%S")
+    return f"{stamp}.{seconds.split('.')[1]} {int(pid):5d} {int(tid):5d} {priority} {tag}: {message}\n"
+
+
+def log_entry(pid: int, priority: str, tag: str, message: str, time_s: float) -> str:
+    """One entry of the phone's log as it is kept (what logd holds: the time to the millisecond, PID, TID)."""
+    millis = int(time_s * 1000)
+    return f"{millis // 1000}.{millis % 1000:03d} {pid:5d} {pid:5d} {priority} {tag}: {message}\n"
 
 
 def _log(phone: Phone, pid: int, entries: list[tuple[str, str, str]]) -> None:
-    """Add (priority, tag, message) entries of process ``pid`` to the phone's log, in logcat's threadtime format
-    (liblog's android_log_formatLogLine), one write at a time (several processes log at once)."""
-    stamp = datetime.now().strftime("%m-%d %H:%M:%S.%f")[:-3]
-    text = "".join(f"{stamp} {pid:5d} {pid:5d} {priority} {tag}: {message}\n" for priority, tag, message in entries)
+    """Add (priority, tag, message) entries of process ``pid`` to the phone's log, one write at a time (several
+    processes log at once)."""
+    now_s = time.time()
+    text = "".join(log_entry(pid, priority, tag, message, now_s) for priority, tag, message in entries)
     with _LOG_LOCK, phone.logcat_file.open("a") as log:
         log.write(text)
 
