@@ -265,6 +265,16 @@ PROFILING_FAILURE_KEY = "profiling_failure"  # in cells.extra_json: why its prof
 
 ENERGY_KEY = "energy"  # in cell_runs.extra_json and cells.extra_json: a RunEnergy as a dict
 
+# A cell measured in several runs keeps its first failed run's reason behind "run N of M: " (Store._update_cell).
+RUN_OF_RUNS = re.compile(r"run \d+ of \d+: ")
+
+
+def reason_of_run(cell_reason: str) -> str:
+    """A stored cell's reason as its failed run gave it, without the "run N of M: " the cell puts before it: what a
+    reader that looks at how the reason begins ("phone busy: ...") has to read."""
+    prefix = RUN_OF_RUNS.match(cell_reason)
+    return cell_reason[prefix.end():] if prefix else cell_reason
+
 
 def run_energy_of(run: dict[str, Any]) -> RunEnergy | None:
     """The energy of a stored run (a ``CellRecord.runs`` entry), None when its device reported no battery."""
@@ -845,7 +855,7 @@ class Store:
         failed = next((r for r in runs if r["status"] != "ok"), None)
         status, reason = ("ok", "") if failed is None else (failed["status"], failed["reason"])
         if failed is not None and runs_planned > 1:
-            reason = f"run {run_index + 1} of {runs_planned}: {reason}"
+            reason = f"run {run_index + 1} of {runs_planned}: {reason}"  # read back by reason_of_run
         log = self.db.execute("SELECT log FROM cells WHERE cell_id=?", (cell_id,)).fetchone()[0]
         if result.log:  # each run's notes, labelled with the run when there are several
             entry = result.log if runs_planned == 1 else f"[run {run_index + 1}/{runs_planned}] {result.log}"

@@ -1,0 +1,94 @@
+"""What a run whose cells were lost says about them: the end-of-run summary names each device's real cause, and
+every output agrees that such a run is incomplete until --resume measures them (`harness runs`, the report's
+header, JSON, nightly --compare-only and the choice of a baseline)."""
+
+from __future__ import annotations
+
+from harness.cli import main as cli_main
+from harness.run.cell import CellResult
+from harness.run.workers import measure_concurrently
+from tests.helpers import copy_model, write
+
+THREE_PHONES = """
+devices:
+  - id: busy
+    platform: host
+  - id: typo
+    platform: host
+  - id: gone
+    platform: host
+"""
+
+
+class _Phone:
+    """A device as the worker sees it when it is opened: it answers, or says why not (and how)."""
+
+    def __init__(self, why_not: str = "", busy: bool = False, absent: bool = False) -> None:
+        self.why_not, self.busy, self.absent = why_not, busy, absent
+        self.config = None
+
+    def reachable(self):  # a busy phone answers; its lock, taken in prepare, is another controller's
+        return (True, "") if self.busy else (not self.why_not, self.why_not)
+
+    def prepare(self):
+        return not self.why_not, self.why_not
+
+    def make_room(self, needed) -> None:
+        pass
+
+    def facts(self):
+        from harness.devices.base import DeviceFacts
+
+        return DeviceFacts("gone", "android", True)
+
+    def close(self) -> None:
+        pass
+
+
+def _three_fates(monkeypatch):
+    """The measure function of a run on three phones: 'busy' held by another controller, 'typo' a serial adb does
+    not know, 'gone' answers, then goes away during its first run and does not answer when asked again.  The
+    worker (harness.run.workers) turns each into the lost cells it stores."""
+    import harness.run.workers as workers
+
+    asked: dict[str, int] = {}
+
+    def opener(config):
+        asked[config.id] = asked.get(config.id, 0) + 1
+        if config.id == "busy":
+            return _Phone("held by another controller (host lab2, pid 4242): --resume measures these cells",
+                          busy=True, absent=True)
+        if config.id == "typo":
+            return _Phone("device '127.0.0.1:7399' not found", absent=True)
+        return _Phone() if asked["gone"] == 1 else _Phone("adb lists no device 127.0.0.1:5555", absent=True)
+
+    def went_away(spec, device, run_index):  # what execute_run gives when adb loses the phone mid-command
+        return CellResult(key=spec.key, status="lost", reason="adb lost the device (connection reset by peer)")
+
+    monkeypatch.setattr(workers, "execute_run", went_away)
+    return lambda todo: measure_concurrently(todo, opener=opener)
+
+
+def _plan(tmp_path, model_dir, inventory: str = THREE_PHONES):
+    copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
+    write(tmp_path / "devices.yaml", inventory)
+    return write(tmp_path / "plan.yaml", "name: p\ninventory: devices.yaml\nartifacts: [builds/tiny.onnx]\n"
+                 "iterations: 3\nruns: 2\n")
+
+
+def test_each_cause_of_lost_cells_has_its_own_line(tmp_path, model_dir, monkeypatch, capsys):
+    """The stored reasons of a cell with several runs begin "run 1 of 2: ", so lost_by_cause's checks of how they
+    begin never matched and the summary said "lost their device mid-run" of every lost cell, a busy phone's and a
+    mistyped serial's too ("1 cell lost their device", "--resume" broken off before "measure them with:")."""
+    import harness.run.engine as engine
+
+    monkeypatch.setattr(engine, "measure_concurrently", _three_fates(monkeypatch))
+    plan = _plan(tmp_path, model_dir)
+    assert cli_main(["run", str(plan), "--db", str(tmp_path / "r.db"), "-q"]) == 1
+    said = capsys.readouterr().err
+    lines = said.splitlines()
+    run_id = lines[0].split()[1].rstrip(":")
+    assert "1 cell not measured: its phone is held by another controller; measure once it is free" in lines, said
+    assert "1 cell not measured: its device never answered; check the serial and adb (adb devices)" in lines, said
+    assert "1 cell lost its device mid-run; measure once it answers again (adb devices)" in lines, said
+    assert lines[-2] == "measure them with:" and f"--resume {run_id} " in lines[-1] + " ", said
