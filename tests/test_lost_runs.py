@@ -92,3 +92,90 @@ def test_each_cause_of_lost_cells_has_its_own_line(tmp_path, model_dir, monkeypa
     assert "1 cell not measured: its device never answered; check the serial and adb (adb devices)" in lines, said
     assert "1 cell lost its device mid-run; measure once it answers again (adb devices)" in lines, said
     assert lines[-2] == "measure them with:" and f"--resume {run_id} " in lines[-1] + " ", said
+
+
+def _never_answers(todo):
+    """A run on a phone that is off all night: the worker stores its cells as lost (for --resume), one run each
+    (a run that is not ok ends its cell), so a cell planned for 2 runs holds one lost run and no measurement."""
+    return measure_concurrently(todo, opener=lambda config: _Phone("adb lists no device 127.0.0.1:5555",
+                                                                   absent=True))
+
+
+HOST = "devices:\n  - id: host\n    platform: host\n"
+
+
+def test_a_run_whose_cells_were_all_lost_is_incomplete_in_every_output(tmp_path, model_dir, monkeypatch, capsys):
+    """`harness runs` said "incomplete (1 lost)" while the report's header and `harness run --json` said complete
+    (the runs table does), `nightly --compare-only` judged the run (getting-started.md promises a refusal:
+    "incomplete run: N of M runs stored", exit 2, with the --resume that finishes it), and the lost cell counted
+    as "1 of 2 runs" done."""
+    import json
+
+    import harness.run.engine as engine
+    from harness.store import Store
+
+    monkeypatch.setattr(engine, "measure_concurrently", _never_answers)
+    plan, db = _plan(tmp_path, model_dir, HOST), tmp_path / "r.db"
+    assert cli_main(["run", str(plan), "--db", str(db), "-q", "--json"]) == 1
+    said = json.loads(capsys.readouterr().out)
+    run_id = said["run_id"]
+    assert (said["status"], said["lost_cells"]) == ("incomplete", 1), said
+    assert cli_main(["runs", "--db", str(db), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["status"], row["label"], row["lost_cells"]) == ("incomplete", "incomplete (1 lost)", 1), row
+    assert cli_main(["report", run_id, "--db", str(db), "-o", str(tmp_path / "rep")]) == 0
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert f"run <b>{run_id}</b> · incomplete (1 lost) · started" in page
+    assert "INCOMPLETE</b> · incomplete run: 0 of 2 runs stored (1 cell lost)" in page
+    assert cli_main(["nightly", "--compare-only", run_id, "--db", str(db), "-o", str(tmp_path / "nt")]) == 2
+    refused = capsys.readouterr().err
+    assert "incomplete run: 0 of 2 runs stored (1 cell lost)" in refused, refused
+    assert f"--resume {run_id}" in refused and "Traceback" not in refused, refused
+    assert not (tmp_path / "nt").exists()
+    with Store(db, read_only=True) as store:
+        (cell,) = store.cells(run_id, with_samples=False)
+    assert (cell.status, cell.runs_done, cell.runs_planned) == ("lost", 0, 2)
+
+
+def test_a_run_whose_cells_were_all_lost_is_no_baseline(tmp_path, model_dir, monkeypatch, capsys):
+    """--compare-only of a good night chose as its baseline the newest run stored 'complete', one whose every cell
+    was lost (its cells then read as new or missing, and the night FAILED); a pinned --baseline of such a run is
+    refused, as one that did not finish is."""
+    import json
+
+    import harness.run.engine as engine
+
+    plan, db = _plan(tmp_path, model_dir, HOST), tmp_path / "r.db"
+    measured = ["run", str(plan), "--db", str(db), "-q", "--json"]
+    assert cli_main(measured) == 0
+    good = json.loads(capsys.readouterr().out)["run_id"]
+    with monkeypatch.context() as phone_off:
+        phone_off.setattr(engine, "measure_concurrently", _never_answers)
+        assert cli_main(measured) == 1
+        lost = json.loads(capsys.readouterr().out)["run_id"]
+    assert cli_main(measured) == 0
+    tonight = json.loads(capsys.readouterr().out)["run_id"]
+    assert len({good, lost, tonight}) == 3
+    assert cli_main(["nightly", "--compare-only", tonight, "--db", str(db), "-o", str(tmp_path / "nt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["baseline_run_id"] == good
+    assert cli_main(["nightly", "--compare-only", tonight, "--baseline", lost, "--db", str(db),
+                     "-o", str(tmp_path / "nt2")]) == 2
+    refused = capsys.readouterr().err
+    assert f"--baseline {lost}: incomplete run: 0 of 2 runs stored (1 cell lost)" in refused, refused
+
+
+def test_a_night_whose_cells_were_lost_is_judged_failed_and_says_it_is_incomplete(tmp_path, model_dir, monkeypatch,
+                                                                                   capsys):
+    """A night measured with its phone gone is still judged (its lost cell fails it, so cron sees exit 1 and its
+    JUnit) rather than refused; its page's header said "complete" as the runs table does."""
+    import json
+
+    import harness.run.engine as engine
+
+    monkeypatch.setattr(engine, "measure_concurrently", _never_answers)
+    plan, out = _plan(tmp_path, model_dir, HOST), tmp_path / "night"
+    assert cli_main(["nightly", str(plan), "--db", str(tmp_path / "r.db"), "-o", str(out), "-q", "--json"]) == 1
+    said = json.loads(capsys.readouterr().out)
+    assert said["passed"] is False and [c["status"] for c in said["failing"]] == ["failed"], said
+    assert (out / "junit.xml").is_file()
+    assert f"run <b>{said['run_id']}</b> · incomplete (1 lost) · started" in (out / "index.html").read_text()

@@ -33,8 +33,9 @@ def run(args) -> int:
     outcome = measuring(args, "run", lambda progress: run_plan(
         args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress,
         measure=lab_measurer(args)))
-    summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
-               "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
+    state = _state(args.db, outcome.run_id)
+    summary = {"run_id": outcome.run_id, "db": str(args.db), "status": state.status, "lost_cells": state.lost_cells,
+               "cells": outcome.statuses, "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
     if args.json:
         emit_json({**summary, "already_complete": outcome.already_complete})
     elif outcome.already_complete:
@@ -48,6 +49,15 @@ def run(args) -> int:
         if outcome.statuses.get("lost"):
             print(_lost_summary(args, outcome.run_id), file=sys.stderr)
     return 1 if outcome.failed else 0
+
+
+def _state(db, run_id: str):
+    """The run's state as every output tells it (harness.store.state): "incomplete" while cells are lost."""
+    from harness.store import Store
+    from harness.store.state import run_state
+
+    with Store(db, read_only=True) as store:
+        return run_state(store, run_id)
 
 
 # What a run's lost cells wait for, by what happened to their device (harness.run.workers.lost_by_cause);

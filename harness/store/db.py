@@ -1030,10 +1030,12 @@ class Store:
         return [dict(r) for r in rows]
 
     def cells(self, run_id: str, with_samples: bool = True) -> list[CellRecord]:
-        """The cells of a run with their runs, samples, thermals and transcripts (``with_samples``)."""
+        """The cells of a run with their runs, samples, thermals and transcripts (``with_samples``).  A cell's
+        runs_done leaves its lost runs out (the column counts them): they hold nothing, and --resume measures them."""
         rows = self.db.execute(
             """SELECT c.*, a.model, a.stage, a.format, a.backend, a.quantization, a.size_bytes, a.inferred_json,
-                      a.manifest_json
+                      a.manifest_json, (SELECT COUNT(*) FROM cell_runs r WHERE r.cell_id = c.cell_id
+                                        AND r.status != 'lost') AS runs_kept
                FROM cells c JOIN artifacts a ON a.sha256 = c.artifact_sha256
                WHERE c.run_id=? ORDER BY c.device_id, a.stage, a.model, a.quantization, c.cell_id""", (run_id,))
         cells = []
@@ -1052,7 +1054,7 @@ class Store:
                 load_ms=r["load_ms"], first_inference_ms=r["first_inference_ms"], peak_rss_mb=r["peak_rss_mb"],
                 extra=extra, push_s=r["push_s"], cooldown_wait_s=r["cooldown_wait_s"],
                 cooldown_note=r["cooldown_note"], throttled=bool(r["throttled"]), started_at=r["started_at"],
-                finished_at=r["finished_at"], runs_planned=r["runs"], runs_done=r["runs_done"],
+                finished_at=r["finished_at"], runs_planned=r["runs"], runs_done=r["runs_kept"],
                 settings=_loads(r["settings_json"]),
             ))
         if with_samples and cells:
