@@ -157,7 +157,8 @@ def test_a_run_whose_cells_were_all_lost_is_no_baseline(tmp_path, model_dir, mon
     tonight = json.loads(capsys.readouterr().out)["run_id"]
     assert len({good, lost, tonight}) == 3
     assert cli_main(["nightly", "--compare-only", tonight, "--db", str(db), "-o", str(tmp_path / "nt"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["baseline_run_id"] == good
+    judged = json.loads(capsys.readouterr().out)
+    assert (judged["baseline_run_id"], judged["status"]) == (good, "complete"), judged
     assert cli_main(["nightly", "--compare-only", tonight, "--baseline", lost, "--db", str(db),
                      "-o", str(tmp_path / "nt2")]) == 2
     refused = capsys.readouterr().err
@@ -167,15 +168,20 @@ def test_a_run_whose_cells_were_all_lost_is_no_baseline(tmp_path, model_dir, mon
 def test_a_night_whose_cells_were_lost_is_judged_failed_and_says_it_is_incomplete(tmp_path, model_dir, monkeypatch,
                                                                                    capsys):
     """A night measured with its phone gone is still judged (its lost cell fails it, so cron sees exit 1 and its
-    JUnit) rather than refused; its page's header said "complete" as the runs table does."""
+    JUnit) rather than refused, and says how to measure what was lost; its page's header said "complete", as the
+    runs table does, and nothing named the --resume that finishes it."""
     import json
 
     import harness.run.engine as engine
 
     monkeypatch.setattr(engine, "measure_concurrently", _never_answers)
     plan, out = _plan(tmp_path, model_dir, HOST), tmp_path / "night"
-    assert cli_main(["nightly", str(plan), "--db", str(tmp_path / "r.db"), "-o", str(out), "-q", "--json"]) == 1
-    said = json.loads(capsys.readouterr().out)
-    assert said["passed"] is False and [c["status"] for c in said["failing"]] == ["failed"], said
+    assert cli_main(["nightly", str(plan), "--db", str(tmp_path / "r.db"), "-o", str(out), "-q"]) == 1
+    said = capsys.readouterr().err
+    verdict = json.loads((out / "nightly.json").read_text())
+    run_id = verdict["run_id"]
+    assert verdict["passed"] is False and [c["status"] for c in verdict["checks"]] == ["failed"], verdict
     assert (out / "junit.xml").is_file()
-    assert f"run <b>{said['run_id']}</b> · incomplete (1 lost) · started" in (out / "index.html").read_text()
+    assert f"run <b>{run_id}</b> · incomplete (1 lost) · started" in (out / "index.html").read_text()
+    assert f"run {run_id} is incomplete (1 lost): once the devices answer, measure the 1 lost cell" in said, said
+    assert f"harness nightly {plan} --resume {run_id}" in said, said

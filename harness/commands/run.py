@@ -28,12 +28,13 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from harness.run.engine import run_plan
+    from harness.store.state import stored_run_state
 
     resuming(args)
     outcome = measuring(args, "run", lambda progress: run_plan(
         args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress,
         measure=lab_measurer(args)))
-    state = _state(args.db, outcome.run_id)
+    state = stored_run_state(args.db, outcome.run_id)
     summary = {"run_id": outcome.run_id, "db": str(args.db), "status": state.status, "lost_cells": state.lost_cells,
                "cells": outcome.statuses, "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
     if args.json:
@@ -49,15 +50,6 @@ def run(args) -> int:
         if outcome.statuses.get("lost"):
             print(_lost_summary(args, outcome.run_id), file=sys.stderr)
     return 1 if outcome.failed else 0
-
-
-def _state(db, run_id: str):
-    """The run's state as every output tells it (harness.store.state): "incomplete" while cells are lost."""
-    from harness.store import Store
-    from harness.store.state import run_state
-
-    with Store(db, read_only=True) as store:
-        return run_state(store, run_id)
 
 
 # What a run's lost cells wait for, by what happened to their device (harness.run.workers.lost_by_cause);

@@ -59,3 +59,11 @@ def run_state(store, run_id: str) -> RunState:
     return RunState(run_id=run_id, status=status, cells=len(cells), lost_cells=lost,
                     runs_stored=sum(len(indices) for _, indices in cells.values()),
                     runs_planned=record.settings.get(RUNS_PLANNED))
+
+
+def stored_run_state(db, run_id: str) -> RunState:
+    """``run_state`` of a run in the database at ``db``, opened read-only for it."""
+    from harness.store.db import Store
+
+    with Store(db, read_only=True) as store:
+        return run_state(store, run_id)
