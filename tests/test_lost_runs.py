@@ -182,6 +182,10 @@ def test_a_night_whose_cells_were_lost_is_judged_failed_and_says_it_is_incomplet
     run_id = verdict["run_id"]
     assert verdict["passed"] is False and [c["status"] for c in verdict["checks"]] == ["failed"], verdict
     assert (out / "junit.xml").is_file()
-    assert f"run <b>{run_id}</b> · incomplete (1 lost) · started" in (out / "index.html").read_text()
+    page = (out / "index.html").read_text()
+    assert f"run <b>{run_id}</b> · incomplete (1 lost) · started" in page
+    # The night's page leads with how to finish it, and says what its verdict made of the lost cell.
+    assert ("<b>INCOMPLETE</b> · incomplete run: 0 of 2 runs stored (1 cell lost); the verdict above counts its "
+            "lost cells as failed") in page
     assert f"run {run_id} is incomplete (1 lost): once the devices answer, measure the 1 lost cell" in said, said
     assert f"harness nightly {plan} --resume {run_id}" in said, said

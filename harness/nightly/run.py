@@ -115,7 +115,9 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
         kept = store.stored_verdicts(run_id).get(run_id) if replay else None
         if kept is None:
             store.record_checks(run_id, baseline_id, checks)
-    write_text(out_dir / "index.html", render(current, db))  # a folder it makes is removed if this fails
+    # A night judged with lost cells leads with how to finish it, as its `harness report` page does; a folder
+    # write_text makes is removed if the write fails.
+    write_text(out_dir / "index.html", render(current, db, state.unfinished))
     write_junit(checks, run_id, out_dir / "junit.xml")
     write_summary(checks, run_id, baseline_id, out_dir / "nightly.json")
     return NightlyOutcome(run_id, baseline_id, checks, out_dir)
