@@ -605,7 +605,7 @@ def test_the_runs_summary_says_a_phone_that_never_answered_never_answered(tmp_pa
                                   "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n")
     assert main(["run", str(tmp_path / "plan.yaml"), "--db", str(tmp_path / "r.db"), "-q"]) == 1
     said = capsys.readouterr().err
-    assert "1 cell not measured: their device never answered: check its serial and adb" in said, said
+    assert "1 cell not measured: its device never answered; check the serial and adb" in said, said
     assert "mid-run" not in said and "--resume" in said, said
 
 

@@ -36,18 +36,34 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from harness.store.state import stored_run_state
+
     if args.plan is None and not args.compare_only:
         raise UserError("no plan given.", fix="harness nightly PLAN, or harness nightly --compare-only RUN_ID.")
     output_place(args.output, folder=True)
     resuming(args)
     outcome = _judged_night(args)
     failing = [c for c in outcome.checks if c.failing]
+    state = stored_run_state(args.db, outcome.run_id)
     if args.json:
         emit_json({"run_id": outcome.run_id, "baseline_run_id": outcome.baseline_id, "passed": outcome.passed,
-                    "failing": [c.__dict__ for c in failing], "out_dir": str(outcome.out_dir)})
+                   "status": state.status, "lost_cells": state.lost_cells,
+                   "failing": [c.__dict__ for c in failing], "out_dir": str(outcome.out_dir)})
     else:
         _print_verdict(outcome, failing)
+        if state.lost_cells:  # judged with them (they fail it); --compare-only refuses such a run
+            _print_lost(args, state)
     return 0 if outcome.passed else 1
+
+
+def _print_lost(args, state) -> None:
+    """The command that measures a night's lost cells and judges it again."""
+    from harness.followup import resume_command
+    from harness.words import counted
+
+    print(f"run {state.run_id} is {state.label}: once the devices answer, measure the "
+          f"{counted(state.lost_cells, 'lost cell')} and judge the night again with:", file=sys.stderr)
+    print(term_safe(f"  {resume_command('nightly', args.plan, state.run_id, args.db, args.inventory)}"), file=sys.stderr)
 
 
 def _judged_night(args):

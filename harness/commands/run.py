@@ -28,13 +28,15 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from harness.run.engine import run_plan
+    from harness.store.state import stored_run_state
 
     resuming(args)
     outcome = measuring(args, "run", lambda progress: run_plan(
         args.plan, args.db, inventory_path=args.inventory, resume=args.resume, progress=progress,
         measure=lab_measurer(args)))
-    summary = {"run_id": outcome.run_id, "db": str(args.db), "cells": outcome.statuses,
-               "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
+    state = stored_run_state(args.db, outcome.run_id)
+    summary = {"run_id": outcome.run_id, "db": str(args.db), "status": state.status, "lost_cells": state.lost_cells,
+               "cells": outcome.statuses, "skipped": outcome.skipped, "resumed_cells": outcome.resumed_cells}
     if args.json:
         emit_json({**summary, "already_complete": outcome.already_complete})
     elif outcome.already_complete:
@@ -50,12 +52,12 @@ def run(args) -> int:
     return 1 if outcome.failed else 0
 
 
-# What a run's lost cells wait for, by what happened to their device (harness.run.workers.lost_by_cause).
+# What a run's lost cells wait for, by what happened to their device (harness.run.workers.lost_by_cause);
+# {its} is "its" for one cell, "their" for several.
 _LOST_WORDING = {
-    "busy": "not measured: their phone is held by another controller: --resume once it is free",
-    "never answered": "not measured: their device never answered: check its serial and adb (adb devices), then "
-                      "--resume",
-    "mid-run": "lost their device mid-run; once it answers again (adb devices), --resume",
+    "busy": "not measured: {its} phone is held by another controller; measure once it is free",
+    "never answered": "not measured: {its} device never answered; check the serial and adb (adb devices)",
+    "mid-run": "lost {its} device mid-run; measure once it answers again (adb devices)",
 }
 
 
@@ -67,5 +69,7 @@ def _lost_summary(args, run_id: str) -> str:
 
     with Store(args.db, read_only=True) as store:
         causes = lost_by_cause(store.cells(run_id, with_samples=False))
-    lines = [f"{counted(n, 'cell')} {_LOST_WORDING[cause]}" for cause, n in sorted(causes.items())]
-    return "\n".join([*lines, f"measure them with:\n  {resume_command('run', args.plan, run_id, args.db, args.inventory)}"])
+    lines = [f"{counted(n, 'cell')} {_LOST_WORDING[cause].format(its='its' if n == 1 else 'their')}"
+             for cause, n in sorted(causes.items())]
+    them = "it" if sum(causes.values()) == 1 else "them"
+    return "\n".join([*lines, f"measure {them} with:\n  {resume_command('run', args.plan, run_id, args.db, args.inventory)}"])

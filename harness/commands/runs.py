@@ -17,35 +17,21 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def shown_status(stored: str, claimed: bool, lost_cells: int) -> str:
-    """A run's status as its reader needs it: one stored as 'running' that no process holds any more was stopped
-    without saying so (SIGKILL, a power cut): 'interrupted'; a complete one with lost cells (a phone that went
-    away) is 'incomplete' until --resume measures them."""
-    if stored == "running" and not claimed:
-        return "interrupted"
-    if stored == "complete" and lost_cells:
-        return "incomplete"
-    return stored
-
-
 def run_rows(store, db, limit: int) -> list[dict]:
-    """One row per stored run, newest first: its shown status, lost cells, and the command that finishes it."""
+    """One row per stored run, newest first: its status (harness.store.state: a run with lost cells is
+    'incomplete', one no process measures any more 'interrupted'), lost cells, and the command that finishes it."""
     from harness.followup import command_of, resume_command
+    from harness.store.state import run_state
 
     rows = []
     for r in store.runs(limit):
-        cells = store.stored_runs(r.run_id)
-        lost = sum(status == "lost" for status, _ in cells.values())
-        status = shown_status(r.status, r.status == "running" and store.is_claimed(r.run_id), lost)
+        state = run_state(store, r.run_id)
         resume = (resume_command(command_of(r.settings), r.plan_path, r.run_id, db)
-                  if status in ("interrupted", "incomplete") else None)
-        rows.append({"run_id": r.run_id, "plan": r.plan_name, "status": status, "started_at": r.started_at,
-                     "cells": len(cells), "lost_cells": lost, "resume": resume})
+                  if state.status in ("interrupted", "incomplete") else None)
+        rows.append({"run_id": r.run_id, "plan": r.plan_name, "status": state.status, "label": state.label,
+                     "started_at": r.started_at, "cells": state.cells,
+                     "lost_cells": state.lost_cells, "resume": resume})
     return rows
-
-
-def _status_text(row: dict) -> str:
-    return f"{row['status']} ({row['lost_cells']} lost)" if row["status"] == "incomplete" else row["status"]
 
 
 def run(args) -> int:
@@ -57,7 +43,7 @@ def run(args) -> int:
         emit_json(rows)
         return 0
     for r in rows:
-        print(term_safe(f"{r['run_id']}  {_status_text(r):<20} {r['cells']:>4} cells  {r['started_at']}  {r['plan']}"))
+        print(term_safe(f"{r['run_id']}  {r['label']:<20} {r['cells']:>4} cells  {r['started_at']}  {r['plan']}"))
     if not rows:
         print(f"no runs in {args.db}", file=sys.stderr)
     to_finish = [r for r in rows if r["resume"]]

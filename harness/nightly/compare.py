@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.followup import db_option
 from harness.nightly.checks import SHIFT, Check, _facts, latency_check, not_comparable, wer_check
 from harness.report.model import ReportData, build_report_data
-from harness.run.engine import identity_of, incomplete
+from harness.run.engine import identity_of
 from harness.stats.compare import ALPHA, DEFAULT_THRESHOLD
 from harness.store import Store
 from harness.words import counted
@@ -69,8 +69,8 @@ def compare_stored_runs(db: Path, baseline_id: str, candidate_id: str,
     with Store(db, read_only=True) as store:
         a, b = build_report_data(store, baseline_id), build_report_data(store, candidate_id)
         # A cell "only in" one side may be one an interrupted run never reached: say which side that is.
-        unfinished = [f"{side} {run_id} is an {why}" for side, run_id in (("A", baseline_id), ("B", candidate_id))
-                      if (why := incomplete(store, run_id))]
+        unfinished = [f"{side} {data.run.run_id} is an {why}" for side, data in (("A", a), ("B", b))
+                      if (why := data.state.unfinished)]
     checks = latency_checks(a, b, threshold) + chain_checks(a, b)
     return RunComparison(baseline_id, candidate_id, threshold, checks, incomplete=unfinished,
                          notes=_unusual(a.run, b.run), db_option=db_option(db))

@@ -17,8 +17,9 @@ from harness.outfile import write_text
 from harness.report.html import render
 from harness.report.model import build_report_data
 from harness.report.verdict import FAILING
-from harness.run.engine import incomplete, run_plan
+from harness.run.engine import run_plan
 from harness.store import Store
+from harness.store.state import run_state
 
 
 @dataclass
@@ -52,7 +53,7 @@ def refuse_unusable_baseline(db: Path, baseline_id: str, run_id: str | None = No
 
             _refuse_other_plan(store, db, baseline_id,
                                store.run(run_id).plan_name if run_id is not None else load_plan(plan)[0].name)
-        unfinished = incomplete(store, baseline_id)
+        unfinished = run_state(store, baseline_id).unfinished
     if unfinished:
         raise UserError(f"--baseline {baseline_id}: {unfinished}; its missing cells would all count as new.",
                         path=db, fix="pin a finished run ('harness runs' lists them; status complete), or leave "
@@ -62,13 +63,17 @@ def refuse_unusable_baseline(db: Path, baseline_id: str, run_id: str | None = No
 def default_baseline(store: Store, plan_name: str, before_run_id: str | None = None) -> str | None:
     """The newest complete run of the plan whose stored nightly verdict passed, else the newest complete run.
     A failed night is no yardstick: judged against a night that already lacked a build, the next night passes
-    with the build still missing."""
-    runs = store.complete_runs(plan_name, before_run_id)
-    for run_id in runs:
+    with the build still missing.  A run with lost cells is not complete (harness.store.state), as a pinned
+    --baseline must not be either: its lost cells would all count as new."""
+    newest = None
+    for run_id in store.complete_runs(plan_name, before_run_id):
+        if not run_state(store, run_id).complete:
+            continue
+        newest = newest or run_id
         verdict = store.stored_verdicts(run_id).get(run_id)
         if verdict is not None and not any(c.status in FAILING for c in verdict.checks):
             return run_id
-    return runs[0] if runs else None
+    return newest
 
 
 def _refuse_other_plan(store: Store, db: Path, baseline_id: str, plan_name: str) -> None:
@@ -86,8 +91,12 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
     nightly.json and exit code were that verdict's)."""
     out_dir = out_dir or db.parent / run_id
     with Store(db) as store:
-        unfinished = incomplete(store, run_id)
-        if unfinished:  # a verdict on part of the plan would pass every build that was never measured
+        state = run_state(store, run_id)
+        # A verdict on part of the plan would pass every build that was never measured.  A night just measured
+        # whose cells were lost is judged all the same (they fail it, and its JUnit names them); judged again
+        # (--compare-only), a run must be finished first, as a baseline must.
+        unfinished = state.unfinished if replay or state.status != "incomplete" else None
+        if unfinished:
             raise UserError(f"run {run_id}: {unfinished}; it has no verdict until it is finished.", path=db,
                             fix=f"resume it with '{resume_command('nightly', store.run(run_id).plan_path, run_id, db)}'"
                                 " (that compares it too).")
@@ -106,7 +115,9 @@ def compare_and_write(db: Path, run_id: str, baseline_id: str | None, out_dir: P
         kept = store.stored_verdicts(run_id).get(run_id) if replay else None
         if kept is None:
             store.record_checks(run_id, baseline_id, checks)
-    write_text(out_dir / "index.html", render(current, db))  # a folder it makes is removed if this fails
+    # A night judged with lost cells leads with how to finish it, as its `harness report` page does; a folder
+    # write_text makes is removed if the write fails.
+    write_text(out_dir / "index.html", render(current, db, state.unfinished))
     write_junit(checks, run_id, out_dir / "junit.xml")
     write_summary(checks, run_id, baseline_id, out_dir / "nightly.json")
     return NightlyOutcome(run_id, baseline_id, checks, out_dir)

@@ -95,7 +95,7 @@ def add_plots(data: ReportData) -> None:
 
 def render(data: ReportData, db: Path = DEFAULT_DB, unfinished: str | None = None) -> str:
     """The report page of ``data``, read from ``db`` (which the commands it prints name); ``unfinished``: why the
-    run is not complete (harness.run.engine.incomplete), which the page leads with, and how to finish it."""
+    run is not complete (harness.store.state.RunState.unfinished), which the page leads with, and how to finish it."""
     from harness.report.quant import quant_pairs, stage_verdicts
 
     add_plots(data)
@@ -114,14 +114,11 @@ def checks_of(stored: StoredVerdict) -> list[Check]:
 
 def write_report(db_path: Path, run_id: str, out_dir: Path) -> Path:
     """Write ``out_dir/index.html`` for a stored run and return its path."""
-    from harness.run.engine import incomplete
-
     with Store(db_path, read_only=True) as store:
         data = build_report_data(store, run_id)
-        unfinished = incomplete(store, run_id)
         stored = store.stored_verdicts(run_id).get(run_id)
     if stored is not None:  # a nightly judged it: the report shows that verdict, not the run's own judgements alone
         data.checks, data.baseline_run_id = checks_of(stored), stored.baseline_run_id
     target = out_dir / "index.html"  # write_text makes the folder, and removes it again if the write fails
-    write_text(target, render(data, db_path, unfinished))
+    write_text(target, render(data, db_path, data.state.unfinished))
     return target

@@ -17,6 +17,7 @@ from harness.run.engine import AA_SUFFIX, REF_SUFFIX
 from harness.stats import Interval, LatencySummary, per_utterance_p50, per_utterance_p95, percentile, summarize
 from harness.store import CellRecord, RunRecord, Store
 from harness.store.db import PROFILING_FAILURE_KEY, cell_energy_of
+from harness.store.state import RunState, run_state
 from harness.thermal.energy import RunEnergy
 
 
@@ -220,6 +221,7 @@ class ReportData:
     pipelines: list = field(default_factory=list)  # harness.report.pipeline.PipelineView
     pipeline_diffs: list = field(default_factory=list)  # harness.report.pipeline.PipelineDiff
     pipeline_svg: str = ""  # inline <svg>, escaped by harness.report.svg
+    state: RunState | None = None  # complete or not, by the rule every output reads (harness.store.state)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -331,7 +333,7 @@ def build_report_data(store: Store, run_id: str) -> ReportData:
     pipelines = [p for p in (pipeline_view(c, run.budgets) for c in chains) if p is not None]
     return ReportData(run=run, devices=store.devices(run_id), cells=views, skipped=store.skipped(run_id),
                       chains=chains, comparisons=compare_chains(chains), pipelines=pipelines,
-                      pipeline_diffs=compare_pipelines(pipelines))
+                      pipeline_diffs=compare_pipelines(pipelines), state=run_state(store, run_id))
 
 
 def operator_rows(operators: list[CellOperator]) -> list[tuple[CellOperator, float]]:

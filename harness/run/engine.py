@@ -29,6 +29,7 @@ from harness.run.cell import PROFILING, CellResult, wants_profile
 from harness.run.workers import measure_concurrently
 from harness.store import Store
 from harness.store.builds import KEEP_RUNS, BuildCache
+from harness.store.state import RUNS_PLANNED
 
 
 class Progress(Protocol):
@@ -138,21 +139,6 @@ def aa_cells(cells: list[CellSpec]) -> list[CellSpec]:
     """An A/A calibration: every latency cell twice (the copy's key ends in /aa), side by side in each round."""
     latency = [c for c in cells if c.task == "latency"]
     return latency + [replace(c, key=c.key + AA_SUFFIX) for c in latency]
-
-
-RUNS_PLANNED = "runs_planned"  # in a run's settings: every run it was started to measure
-
-
-def incomplete(store: Store, run_id: str) -> str | None:
-    """Why a stored run cannot be judged yet ("incomplete run: N of M runs stored"), or None once it finished:
-    a verdict on part of a plan would pass builds that were never measured."""
-    record = store.run(run_id)
-    if record.status == "complete":
-        return None
-    stored = sum(len(indices) for _, indices in store.stored_runs(run_id).values())
-    planned = record.settings.get(RUNS_PLANNED)
-    of = f" of {planned}" if planned else ""
-    return f"incomplete run: {stored}{of} runs stored (the run is {record.status})"
 
 
 def finish_with_kept_bytes(cells: list[CellSpec], store: Store, run_id: str, cache: BuildCache) -> list[CellSpec]:

@@ -64,7 +64,10 @@ BUSY, UNREACHABLE = "phone busy", "device unreachable"  # how unreachable_result
 def lost_by_cause(cells) -> dict[str, int]:
     """A run's lost cells counted by what happened to their device: "busy" (another controller held it each time
     it was asked), "never answered" (none of its cells got past opening it: a wrong serial, adb, a phone off) or
-    "mid-run" (it answered, then went away).  ``cells``: the run's stored cells (device_id, status, reason)."""
+    "mid-run" (it answered, then went away).  ``cells``: the run's stored cells (device_id, status, reason), whose
+    reasons begin with "run N of M: " when a cell has several runs."""
+    from harness.store.db import reason_of_run
+
     by_device: dict[str, list] = {}
     for cell in cells:
         by_device.setdefault(cell.device_id, []).append(cell)
@@ -73,9 +76,10 @@ def lost_by_cause(cells) -> dict[str, int]:
         lost = [cell for cell in device_cells if cell.status == "lost"]
         if not lost:
             continue
-        if all(cell.reason.startswith(f"{BUSY}:") for cell in lost):
+        if all(reason_of_run(cell.reason).startswith(f"{BUSY}:") for cell in lost):
             cause = "busy"
-        elif all(cell.status == "lost" and cell.reason.startswith(f"{UNREACHABLE}:") for cell in device_cells):
+        elif all(cell.status == "lost" and reason_of_run(cell.reason).startswith(f"{UNREACHABLE}:")
+                 for cell in device_cells):
             cause = "never answered"
         else:
             cause = "mid-run"

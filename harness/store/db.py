@@ -265,6 +265,16 @@ PROFILING_FAILURE_KEY = "profiling_failure"  # in cells.extra_json: why its prof
 
 ENERGY_KEY = "energy"  # in cell_runs.extra_json and cells.extra_json: a RunEnergy as a dict
 
+# A cell measured in several runs keeps its first failed run's reason behind "run N of M: " (Store._update_cell).
+RUN_OF_RUNS = re.compile(r"run \d+ of \d+: ")
+
+
+def reason_of_run(cell_reason: str) -> str:
+    """A stored cell's reason as its failed run gave it, without the "run N of M: " the cell puts before it: what a
+    reader that looks at how the reason begins ("phone busy: ...") has to read."""
+    prefix = RUN_OF_RUNS.match(cell_reason)
+    return cell_reason[prefix.end():] if prefix else cell_reason
+
 
 def run_energy_of(run: dict[str, Any]) -> RunEnergy | None:
     """The energy of a stored run (a ``CellRecord.runs`` entry), None when its device reported no battery."""
@@ -845,7 +855,7 @@ class Store:
         failed = next((r for r in runs if r["status"] != "ok"), None)
         status, reason = ("ok", "") if failed is None else (failed["status"], failed["reason"])
         if failed is not None and runs_planned > 1:
-            reason = f"run {run_index + 1} of {runs_planned}: {reason}"
+            reason = f"run {run_index + 1} of {runs_planned}: {reason}"  # read back by reason_of_run
         log = self.db.execute("SELECT log FROM cells WHERE cell_id=?", (cell_id,)).fetchone()[0]
         if result.log:  # each run's notes, labelled with the run when there are several
             entry = result.log if runs_planned == 1 else f"[run {run_index + 1}/{runs_planned}] {result.log}"
@@ -1020,10 +1030,12 @@ class Store:
         return [dict(r) for r in rows]
 
     def cells(self, run_id: str, with_samples: bool = True) -> list[CellRecord]:
-        """The cells of a run with their runs, samples, thermals and transcripts (``with_samples``)."""
+        """The cells of a run with their runs, samples, thermals and transcripts (``with_samples``).  A cell's
+        runs_done leaves its lost runs out (the column counts them): they hold nothing, and --resume measures them."""
         rows = self.db.execute(
             """SELECT c.*, a.model, a.stage, a.format, a.backend, a.quantization, a.size_bytes, a.inferred_json,
-                      a.manifest_json
+                      a.manifest_json, (SELECT COUNT(*) FROM cell_runs r WHERE r.cell_id = c.cell_id
+                                        AND r.status != 'lost') AS runs_kept
                FROM cells c JOIN artifacts a ON a.sha256 = c.artifact_sha256
                WHERE c.run_id=? ORDER BY c.device_id, a.stage, a.model, a.quantization, c.cell_id""", (run_id,))
         cells = []
@@ -1042,7 +1054,7 @@ class Store:
                 load_ms=r["load_ms"], first_inference_ms=r["first_inference_ms"], peak_rss_mb=r["peak_rss_mb"],
                 extra=extra, push_s=r["push_s"], cooldown_wait_s=r["cooldown_wait_s"],
                 cooldown_note=r["cooldown_note"], throttled=bool(r["throttled"]), started_at=r["started_at"],
-                finished_at=r["finished_at"], runs_planned=r["runs"], runs_done=r["runs_done"],
+                finished_at=r["finished_at"], runs_planned=r["runs"], runs_done=r["runs_kept"],
                 settings=_loads(r["settings_json"]),
             ))
         if with_samples and cells:
