@@ -4,6 +4,8 @@ header, JSON, nightly --compare-only and the choice of a baseline)."""
 
 from __future__ import annotations
 
+import pytest
+
 from harness.cli import main as cli_main
 from harness.run.cell import CellResult
 from harness.run.workers import measure_concurrently
@@ -189,3 +191,70 @@ def test_a_night_whose_cells_were_lost_is_judged_failed_and_says_it_is_incomplet
             "lost cells as failed") in page
     assert f"run {run_id} is incomplete (1 lost): once the devices answer, measure the 1 lost cell" in said, said
     assert f"harness nightly {plan} --resume {run_id}" in said, said
+
+
+def test_a_cells_reason_names_the_run_that_failed_not_the_one_stored_last(tmp_path):
+    """Both runs of a cell lost; --resume measures run 1 again while run 2 is still lost: the cell's reason is run
+    2's ("run 2 of 2: ..."), not labelled with the run just stored.  Catches the label taken from the run being
+    recorded (it read "run 1 of 2: device unreachable" over a run 1 that had just measured)."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from harness.devices.base import DeviceFacts
+    from harness.nightly.synthetic import SyntheticBuild
+    from harness.runners.base import Measurement, RunSettings
+    from harness.store import Store
+
+    build = SyntheticBuild("b" * 64, "silero", "vad", "fp32")
+    spec = SimpleNamespace(key="phone/b", device=SimpleNamespace(id="phone"), artifact=build, task="latency",
+                           runner="android-ort", chain=None,
+                           settings=RunSettings(warmup_iterations=0, iterations=3, timeout_s=60, runs=2, profile_runs=0))
+    with Store(tmp_path / "h.db", durable=False) as store:
+        store.record_artifact(build)
+        run_id = store.create_run("p", Path("p.yaml"), "0" * 64, {}, {}, plan_text="p")
+        store.record_device(run_id, DeviceFacts("phone", "android", True, {}), {})
+        for index in range(2):
+            store.record_run(run_id, spec, index, CellResult(spec.key, "lost", reason=f"device unreachable: gone {index}"))
+        store.record_run(run_id, spec, 0, CellResult(spec.key, "ok", measurement=Measurement(samples_ms=[1.0] * 3)))
+        (cell,) = store.cells(run_id)
+    assert cell.status == "lost" and cell.reason == "run 2 of 2: device unreachable: gone 1", cell.reason
+
+
+@pytest.mark.slow
+def test_a_lost_cell_measured_by_resume_is_profiled_too(tmp_path, adb_server, phones, model_dir, monkeypatch):
+    """A profiled plan whose phone never answered (its cells lost), resumed once the phone is back: the cell is
+    measured and then profiled, as it would have been.  Catches --resume skipping profiling because the runs
+    table said "complete" (a run with lost cells is incomplete: harness.store.state)."""
+    import harness.devices.android as android
+    from harness.run.engine import run_plan
+    from harness.sim.sandbox import stand_in
+    from harness.store import Store
+
+    server, serial = phones()
+    runner = write(tmp_path / "tools" / "executor_runner", stand_in())
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - {{id: phone, platform: android, serial: "{serial}", adb_port: {adb_server.port}, backends: [xnnpack],
+              tools: {{executor_runner: {runner}}}}}
+        """)
+    copy_model(model_dir, "tiny.pte", tmp_path / "builds")
+    plan = write(tmp_path / "plan.yaml", """
+        name: lost-then-profiled
+        inventory: devices.yaml
+        artifacts: [builds/tiny.pte]
+        iterations: 3
+        runs: 1
+        profile_runs: 1
+        timeout_s: 60
+        """)
+    monkeypatch.setattr(android, "OFFLINE_GRACE_S", 0.5)
+    server.go_offline(600)
+    first = run_plan(plan, tmp_path / "r.db")
+    assert first.statuses == {"lost": 1}, first.statuses
+    server.phone.faults.offline_until = None
+    adb_server.adb("-s", serial, "wait-for-device", timeout_s=60)
+    again = run_plan(plan, tmp_path / "r.db", resume=first.run_id)
+    assert again.statuses == {"ok": 1}, again.statuses
+    with Store(tmp_path / "r.db") as store:
+        (cell,) = store.cells(first.run_id)
+        assert store.profiled_cells(first.run_id) == {cell.cell_key}

@@ -29,7 +29,7 @@ from harness.run.cell import PROFILING, CellResult, wants_profile
 from harness.run.workers import measure_concurrently
 from harness.store import Store
 from harness.store.builds import KEEP_RUNS, BuildCache
-from harness.store.state import RUNS_PLANNED
+from harness.store.state import RUNS_PLANNED, run_state
 
 
 class Progress(Protocol):
@@ -218,10 +218,11 @@ def run_plan(plan_path: Path, db_path: Path, inventory_path: Path | None = None,
             run_id, stored = resume, store.stored_runs(resume)
             if reference_run:
                 cells = cells + reference_cells(cells, store, reference_run, cache)
-            # A run interrupted while profiling a cell: the cell's measured runs are stored, its profile is taken
-            # now.  A complete run is not profiled again (a finished run's record does not change).
-            to_profile = set() if record.status == "complete" else still_to_profile(cells,
-                                                                                     store.profiled_cells(resume))
+            # A run interrupted while profiling a cell, or one whose cells were lost: the cells' measured runs are
+            # stored, their profiles are taken now.  A complete run is not profiled again (a finished run's record
+            # does not change); one with lost cells is not complete (harness.store.state).
+            to_profile = set() if run_state(store, resume).complete else still_to_profile(
+                cells, store.profiled_cells(resume))
             if record.status == "complete" and not extra_rounds and not schedule(cells, stored):
                 # Nothing to measure: the run is left as it was (its finished_at says when it was measured).
                 statuses = store.cell_statuses(run_id, [c.key for c in cells]).values()

@@ -845,7 +845,7 @@ class Store:
     def _update_cell(self, cell_id: int, run_index: int, runs_planned: int, result) -> None:
         """The cell's columns as aggregates of its runs: median load and first inference, the highest
         peak RSS, total push and cooldown time, throttled if any run was, the first failure's status."""
-        runs = self.db.execute("""SELECT status, reason, load_ms, first_inference_ms, peak_rss_mb, push_s,
+        runs = self.db.execute("""SELECT run_index, status, reason, load_ms, first_inference_ms, peak_rss_mb, push_s,
                                   cooldown_wait_s, throttled FROM cell_runs WHERE cell_id=? ORDER BY run_index""",
                                (cell_id,)).fetchall()
         median = lambda key: (percentile(vals, 50) if (vals := [r[key] for r in runs if r[key] is not None])
@@ -855,7 +855,8 @@ class Store:
         failed = next((r for r in runs if r["status"] != "ok"), None)
         status, reason = ("ok", "") if failed is None else (failed["status"], failed["reason"])
         if failed is not None and runs_planned > 1:
-            reason = f"run {run_index + 1} of {runs_planned}: {reason}"  # read back by reason_of_run
+            # The run that failed, not the one just recorded (a later run of a failed cell is stored too).
+            reason = f"run {failed['run_index'] + 1} of {runs_planned}: {reason}"  # read back by reason_of_run
         log = self.db.execute("SELECT log FROM cells WHERE cell_id=?", (cell_id,)).fetchone()[0]
         if result.log:  # each run's notes, labelled with the run when there are several
             entry = result.log if runs_planned == 1 else f"[run {run_index + 1}/{runs_planned}] {result.log}"
