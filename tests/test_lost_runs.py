@@ -258,3 +258,31 @@ def test_a_lost_cell_measured_by_resume_is_profiled_too(tmp_path, adb_server, ph
     with Store(tmp_path / "r.db") as store:
         (cell,) = store.cells(first.run_id)
         assert store.profiled_cells(first.run_id) == {cell.cell_key}
+
+
+def test_the_history_site_calls_a_run_with_lost_cells_incomplete_and_judges_the_next_night_against_a_good_one(
+        tmp_path, model_dir, monkeypatch, capsys):
+    """The site read the runs table's 'complete': a run whose phone was off all night showed "complete" on its
+    night page, and the next night was judged against it (its cells then had no baseline).  Catches either."""
+    import json
+
+    import harness.run.engine as engine
+
+    plan, db = _plan(tmp_path, model_dir, HOST), tmp_path / "r.db"
+    measured = ["run", str(plan), "--db", str(db), "-q", "--json"]
+    assert cli_main(measured) == 0
+    good = json.loads(capsys.readouterr().out)["run_id"]
+    with monkeypatch.context() as phone_off:
+        phone_off.setattr(engine, "measure_concurrently", _never_answers)
+        assert cli_main(measured) == 1
+        lost = json.loads(capsys.readouterr().out)["run_id"]
+    assert cli_main(measured) == 0
+    tonight = json.loads(capsys.readouterr().out)["run_id"]
+    assert cli_main(["site", "--db", str(db), "-o", str(tmp_path / "site")]) == 0
+    pages = {p.read_text().split("<title>", 1)[1].split("</title>", 1)[0]: p.read_text()
+             for p in (tmp_path / "site" / "nights").glob("*.html")}
+    lost_page = next(text for title, text in pages.items() if lost in title)
+    tonight_page = next(text for title, text in pages.items() if tonight in title)
+    assert " · incomplete (1 lost) · " in lost_page
+    assert f"judged against <a href=" in tonight_page and f">{good}</a>" in tonight_page, tonight_page[:2000]
+    assert f">{lost}</a>" not in tonight_page.split("judged against", 1)[1].split("</p>", 1)[0]

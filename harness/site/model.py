@@ -29,6 +29,7 @@ from harness.stats.compare import DEFAULT_THRESHOLD
 from harness.stats.runlevel import geometric_estimate
 from harness.store import RunRecord, Store
 from harness.store.db import StoredVerdict
+from harness.store.state import runs_by_state
 from harness.words import counted
 
 # Said of a night the site judged itself because no nightly stored a verdict for it (a plain 'harness run', or a
@@ -148,6 +149,7 @@ class NightPage:
     detail: str
     baseline_run_id: str | None = None
     failing: list[Check] = field(default_factory=list)
+    status_label: str = ""  # "complete", "incomplete (2 lost)", ... (harness.store.state)
     cells: list[tuple[CellRow, SeriesPage | None]] = field(default_factory=list)
     change_points: list[tuple[SeriesPage, ChangePoint]] = field(default_factory=list)  # new levels from this night
     utterances: list[tuple[UtteranceRow, UtteranceSeriesPage | None]] = field(default_factory=list)
@@ -170,12 +172,18 @@ def slug(text: str) -> str:
     return f"{readable}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
+# A run judged: one that got to the end of its plan, with or without lost cells (a lost cell fails it, as the
+# nightly that measured it said); one still running or stopped part way is not judged.
+JUDGED = ("complete", "incomplete")
+
+
 def night_verdict(data: ReportData, checks: list[Check]) -> tuple[str, str, list[Check]]:
     """(verdict, detail, failing checks) by the one verdict rule (harness.report.verdict.headline): "failed"
     when any check fails, else "passed".  ``checks``: the nightly's against a baseline, or the run's own
     judgements (budgets and failures) when it has none."""
-    if data.run.status != "complete":
-        return data.run.status, "not finished: no verdict", []
+    status = data.state.status if data.state is not None else data.run.status
+    if status not in JUDGED:
+        return status, "not finished: no verdict", []
     head = headline(checks)
     failing = [c for _, of_kind in head.failing_by_kind for c in of_kind]
     return ("passed" if head.passed else "failed"), _detail(head, checks), failing
@@ -338,7 +346,7 @@ def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], r
     run = data.run
     baseline_id = _baseline_id(run, plan)
     replayed = False
-    if verdict_stored is not None and run.status == "complete":
+    if verdict_stored is not None and run.status in JUDGED:
         baseline_id = verdict_stored.baseline_run_id
         checks = checks_of(verdict_stored)
     elif run.status == "complete" and not run.settings.get("calibration") and baseline_id in stored:
@@ -364,7 +372,7 @@ def _judge(store: Store, data: ReportData, plan: _PlanSoFar, stored: set[str], r
 def judge_nights(db_path, threshold: float, start: int, stop: int) -> list[Judged]:
     """Judge runs ``start`` to ``stop`` (oldest first) of the store; a worker process's share of the nights."""
     with Store(db_path, read_only=True) as store:
-        runs = store.every_run()
+        runs = [run for run, _ in runs_by_state(store)]  # a run with lost cells is no baseline (store.state)
         stored = {r.run_id for r in runs}
         verdicts = store.stored_verdicts()
         rows_by_run: dict[str, list[dict]] = {}
@@ -408,12 +416,12 @@ def build_site_data(store: Store, threshold: float = DEFAULT_THRESHOLD) -> SiteD
     find_change_points(series, threshold)
     series_of = {(p.plan_name, *p.identity): p for p in series}
     devices = store.device_ids_by_run()
-    runs = store.every_run()
+    runs = runs_by_state(store)
     nights, utterances = [], []
-    for run, judged in zip(runs, judge_all(store.path, len(runs), threshold)):
+    for (run, state), judged in zip(runs, judge_all(store.path, len(runs), threshold)):
         utterances.append(judged.utterance_rows)
         night = NightPage(run, slug(run.run_id), devices.get(run.run_id, []), judged.verdict, judged.detail,
-                          judged.baseline_run_id, judged.failing)
+                          judged.baseline_run_id, judged.failing, status_label=state.label)
         night.cells = [(c, series_of.get((run.plan_name, *c.identity))) for c in judged.cells]
         nights.append(night)
     by_run = {n.run.run_id: n for n in nights}

@@ -8,7 +8,7 @@ them.  Such a run is "incomplete" here, as is a run still measuring or one whose
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.words import counted
 
@@ -67,3 +67,14 @@ def stored_run_state(db, run_id: str) -> RunState:
 
     with Store(db, read_only=True) as store:
         return run_state(store, run_id)
+
+
+def runs_by_state(store) -> list[tuple]:
+    """Every stored run (oldest first) as (run, its RunState), the run's ``status`` set as this rule has it
+    ("incomplete" for a run with lost cells, "interrupted" for one no process holds), for outputs that walk every
+    run (the history site)."""
+    pairs = []
+    for run in store.every_run():
+        state = run_state(store, run.run_id)
+        pairs.append((replace(run, status=state.status), state))
+    return pairs
