@@ -1188,6 +1188,21 @@ def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_whil
     assert "energy not measured: charging" in row[:row.index("</tr>")]
 
 
+def test_a_binary_the_phones_silicon_times_runs_forked_from_a_zygote_without_a_runtime():
+    """A binary timed by the phone's "silicon" (HARNESS_SIM_SILICON_MS) runs no model on this machine: its zygote
+    preloads no runtime (torch and ExecuTorch's: about 2 s a zygote, which each of a lab's phones started at once
+    paid), and the binary still runs from it.  The code as it was served it from the "pte" zygote, which maps
+    torch's libraries."""
+    from harness.sim import zygote
+
+    env = {**os.environ, "HARNESS_SIM_SILICON_MS": "1.0", "HARNESS_SIM_VERSION": "1.4"}
+    call = zygote.Invocation("executor_runner", ["--model_path", "/m.pte", "--num_executions", "2"], env)
+    maps = Path(f"/proc/{call.zygote.proc.pid}/maps").read_text()
+    assert "/torch/" not in maps and "executorch" not in maps
+    assert _until(lambda: call.poll(0.1) is not None, 60) and call.returncode == 0
+    assert "executed successfully 2 time(s)" in call.output()[0]
+
+
 @pytest.mark.parametrize("flags", [[], ["-T"]])
 def test_adb_shell_without_a_command_runs_the_phones_shell_on_its_stdin(adb_server, phones, flags):
     """`adb shell` with no command ran `sh -c ""`: nothing of its stdin ran and it returned 0.  adbd execs a login
