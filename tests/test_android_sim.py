@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -146,15 +147,49 @@ def test_full_storage_fails_the_cell_with_its_reason(tmp_path, adb_server, phone
     assert cell.status == status and words in (cell.reason + cell.log), (cell.reason, cell.log)
 
 
+@contextmanager
+def _phones_side_by_side(adb_server, root: Path, et_logs: tuple[str, ...]):
+    """One simulated phone per ET_LOG backend ({et_log: sim server, serial}), for a module's fixture that measures
+    them in one plan, side by side: each test reads its phone's cell (was: a plan per backend, one at a time)."""
+    attached = {}
+    try:
+        for et_log in et_logs:
+            server, serial = attached[et_log] = adb_server.attach(root / f"phone-{et_log}")
+            server.phone.et_log = et_log
+        yield attached
+    finally:
+        for server, serial in attached.values():
+            adb_server.detach(server, serial)
+
+
+def _device_lines(attached, adb_port: int, backend: str, tools: dict) -> str:
+    """devices.yaml's entries for ``attached`` phones (ids et-log-<backend>), all SM8650s with these tools."""
+    tools_yaml = ", ".join(f"{k}: {v}" for k, v in tools.items())
+    return "devices:\n" + "".join(
+        f"  - {{id: et-log-{et_log}, platform: android, serial: '{serial}', adb_port: {adb_port}, soc: SM8650, "
+        f"backends: [{backend}], tools: {{{tools_yaml}}}}}\n" for et_log, (_, serial) in attached.items())
+
+
+@pytest.fixture(scope="module")
+def cells_by_et_log(adb_server, model_dir, tmp_path_factory):
+    """executor_runner's cells on a phone whose build sends ET_LOG lines to stderr, and on one with logging
+    compiled out, measured in one plan: {et_log: cell}."""
+    root = tmp_path_factory.mktemp("et-log")
+    with _phones_side_by_side(adb_server, root, ("stderr", "none")) as attached:
+        runner = write(root / "tools" / "executor_runner", stand_in("stands in for an arm64 build"))
+        write(root / "devices.yaml", _device_lines(attached, adb_server.port, "xnnpack", {"executor_runner": runner}))
+        copy_model(model_dir, "tiny.pte", root / "builds")
+        measured = measure(root / "plan.yaml", root / "r.db", "name: phone\ninventory: devices.yaml\n"
+                           "artifacts: [builds/tiny.pte]\niterations: 4\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
+    return {c.device_id.removeprefix("et-log-"): c for c in measured.cells}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("et_log", ["stderr", "none"])
-def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server, phones, model_dir, et_log):
+def test_runner_logs_are_read_wherever_the_build_sends_them(cells_by_et_log, et_log):
     # A binary built without ExecuTorch's Android logging backend writes ET_LOG lines to stderr; a Release
     # build with logging compiled out writes none, and the cell must say how to rebuild it.
-    server, serial = phones()
-    server.phone.et_log = et_log
-    _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 4\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
+    cell = cells_by_et_log[et_log]
     if et_log == "stderr":
         assert cell.status == "ok" and len(cell.samples_ms) == 4, (cell.reason, cell.log)
     else:
@@ -407,18 +442,34 @@ def _qnn_phone(tmp_path, serial, adb_port, with_backend: bool = True):
     _sm8650(tmp_path, serial, adb_port, "qnn", tools)
 
 
+@pytest.fixture(scope="module")
+def qnn_cells_by_et_log(adb_server, model_dir, tmp_path_factory):
+    """qnn_executor_runner's cells on three SM8650s, one per ET_LOG backend, measured in one plan:
+    {et_log: (cell, sim server)}."""
+    root = tmp_path_factory.mktemp("qnn-et-log")
+    with _phones_side_by_side(adb_server, root, ("logcat", "stderr", "none")) as attached:
+        for server, _ in attached.values():
+            server.phone.silicon_ms = 5.0
+        tools = {"qnn_executor_runner": write(root / "tools" / "qnn_executor_runner", stand_in()),
+                 "qnn_sdk": qnn_sdk_layout(root / "qairt" / "2.37.0"),
+                 "qnn_executorch_backend": write(root / "et-android" / "libqnn_executorch_backend.so", "stands in\n")}
+        write(root / "devices.yaml", _device_lines(attached, adb_server.port, "qnn", tools))
+        _qnn_pte(model_dir, root / "builds")
+        measured = measure(root / "plan.yaml", root / "r.db", "name: phone\ninventory: devices.yaml\n"
+                           "artifacts: [builds/tiny.pte]\nwarmup_iterations: 2\niterations: 5\nruns: 1\n"
+                           "timeout_s: 60\n")
+        # Read while the phones still run: each test looks at its phone's storage too.
+        yield {c.device_id.removeprefix("et-log-"): (c, attached[c.device_id.removeprefix("et-log-")][0])
+               for c in measured.cells}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("et_log", ["logcat", "stderr", "none"])
-def test_qnn_executor_runner_on_every_logging_backend(tmp_path, adb_server, phones, model_dir, et_log):
+def test_qnn_executor_runner_on_every_logging_backend(qnn_cells_by_et_log, et_log):
     """The simulated qnn_executor_runner links only with libqnn_executorch_backend.so on LD_LIBRARY_PATH, loads
     libQnnHtp.so and the V75 Stub from there and the Skel from ADSP_LIBRARY_PATH (as on a phone): a cell that
     succeeds pushed the real layout and set both paths.  Its one timing line is read wherever ET_LOG went."""
-    server, serial = phones()
-    server.phone.et_log = et_log
-    server.phone.silicon_ms = 5.0
-    _qnn_phone(tmp_path, serial, adb_server.port)
-    _qnn_pte(model_dir, tmp_path / "builds")
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\ntimeout_s: 60\n")
+    cell, server = qnn_cells_by_et_log[et_log]
     if et_log == "none":  # a Release build with logging compiled out: say how to rebuild it
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
         return
