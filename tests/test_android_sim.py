@@ -118,12 +118,20 @@ def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecor
     its event tracer), read back and read with the Inspector and the build's ETRecord.  A binary built without the
     event tracer writes none: the cell keeps its measurement and its log says how to build one that does.  Before,
     a phone cell had no profiling run at all (the runner had no profile())."""
-    server, serial = phones()
-    _inventory(tmp_path, serial, adb_server.port)
-    write(tmp_path / "tools" / "executor_runner", stand_in("a devtools build", event_tracer=True))
+    # Both builds measured side by side in one plan, each on a phone of its own (was: a plan per build).
+    builds = {"devtools": stand_in("a devtools build", event_tracer=True), "release": stand_in("a release build")}
+    lines = []
+    for build, content in builds.items():
+        _, serial = phones()
+        runner = write(tmp_path / "tools" / build / "executor_runner", content)
+        lines.append(f"  - {{id: {build}, platform: android, serial: '{serial}', adb_port: {adb_server.port}, "
+                     f"soc: SM8650, backends: [xnnpack], tools: {{executor_runner: {runner}}}}}\n")
+    write(tmp_path / "devices.yaml", "devices:\n" + "".join(lines))
     copy_model(model_dir, "tiny.etrecord", tmp_path / "builds")
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\n"
-                                                    "profile_runs: 1\ntimeout_s: 120\n")
+    _, cells = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\n"
+                                                  "profile_runs: 1\ntimeout_s: 120\n")
+    cell, release = sorted(cells, key=lambda c: c.device_id)  # devtools, release
+    assert (cell.device_id, release.device_id) == ("devtools", "release")
     assert cell.status == "ok", cell.log
     (profile,) = cell.profiles
     # Five profiled executions (the two warm-ups left out); tiny.pte is Linear-ReLU-Linear, all XNNPACK's, one call.
@@ -132,8 +140,6 @@ def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecor
     assert "aten.linear.default" in profile.operators[0].op_type  # named through the ETRecord
     assert all(0 < ops <= ms for ops, ms in zip(profile.operators_ms, profile.latency_ms))
     # A release build (no event tracer): measured as before, no profile, the reason in the log.
-    write(tmp_path / "tools" / "executor_runner", stand_in("a release build"))
-    _, (release,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 5\nruns: 1\nprofile_runs: 1\ntimeout_s: 120\n")
     assert release.status == "ok" and release.profiles == [] and len(release.samples_ms) == 5
     assert "wrote no ETDump: build it with the event tracer" in release.log
 
@@ -307,14 +313,30 @@ def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_serv
     1) and the reason names the key to set; with it, the libraries land in one folder on LD_LIBRARY_PATH (the QNN
     EP's provider libraries beside libonnxruntime.so) and the cell measures.  The code as it was pushed the binary
     alone and had no such key (an inventory naming it was rejected)."""
+    # Both inventories measured side by side in one plan, each on a phone of its own (was: a plan for each).
+    _, serial_without = phones()
     server, serial = phones()
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu", tool=SHARED_ORT_TOOL)
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu")
+    tool = write(tmp_path / "tools" / "onnxruntime_perf_test", SHARED_ORT_TOOL)
+    qnn_sdk, ort_libs = qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"), _ort_libs(tmp_path / "ort-android" / "Release")
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - {{id: without-libs, platform: android, serial: "{serial_without}", adb_port: {adb_server.port}, soc: SM8650,
+              backends: [ort-cpu], tools: {{onnxruntime_perf_test: {tool}}}}}
+          - {{id: with-libs, platform: android, serial: "{serial}", adb_port: {adb_server.port}, soc: SM8650,
+              backends: [ort-qnn], tools: {{onnxruntime_perf_test: {tool}, qnn_sdk: {qnn_sdk},
+                                            onnxruntime_libs: {ort_libs}}}}}
+        """)
+    for backend in ("ort-cpu", "ort-qnn"):
+        copy_model(model_dir, "tiny.onnx", tmp_path / backend, manifest={"model": "tiny", "backend": backend})
+    plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\n"
+                 "artifacts: [ort-cpu/tiny.onnx, ort-qnn/tiny.onnx]\niterations: 5\nruns: 1\ntimeout_s: 120\n"
+                 + NO_PROFILE)
+    cells = {c.device_id: c for c in measure(plan, tmp_path / "r.db").cells}
+    assert sorted(cells) == ["with-libs", "without-libs"]
+    cell = cells["without-libs"]
     assert cell.status == "failed" and "tools.onnxruntime_libs" in cell.reason, (cell.reason, cell.log)
     assert 'CANNOT LINK EXECUTABLE' in cell.reason and '"libonnxruntime.so" not found' in cell.reason
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"),
-                   tool=SHARED_ORT_TOOL, ort_libs=_ort_libs(tmp_path / "ort-android" / "Release"))
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn")
+    cell = cells["with-libs"]
     assert cell.status == "ok", (cell.reason, cell.log)
     (folder,) = (server.phone.root / "data/local/tmp/harness").glob("ort-libs-*")
     assert sorted(p.name for p in folder.iterdir()) == sorted((*ORT_LIBRARIES, PUSHED_MARKER))
