@@ -467,7 +467,8 @@ def _qnn_phone(tmp_path, serial, adb_port, with_backend: bool = True):
 @pytest.fixture(scope="module")
 def qnn_cells_by_et_log(adb_server, model_dir, tmp_path_factory):
     """qnn_executor_runner's cells on three SM8650s, one per ET_LOG backend, measured in one plan:
-    {et_log: (cell, sim server)}."""
+    {et_log: (cell, the phone's storage)}.  The phones are stopped and detached before any test reads them: a test
+    of this module that lists what adb has attached sees only its own phones."""
     root = tmp_path_factory.mktemp("qnn-et-log")
     with _phones_side_by_side(adb_server, root, ("logcat", "stderr", "none")) as attached:
         for server, _ in attached.values():
@@ -480,9 +481,9 @@ def qnn_cells_by_et_log(adb_server, model_dir, tmp_path_factory):
         measured = measure(root / "plan.yaml", root / "r.db", "name: phone\ninventory: devices.yaml\n"
                            "artifacts: [builds/tiny.pte]\nwarmup_iterations: 2\niterations: 5\nruns: 1\n"
                            "timeout_s: 60\n")
-        # Read while the phones still run: each test looks at its phone's storage too.
-        yield {c.device_id.removeprefix("et-log-"): (c, attached[c.device_id.removeprefix("et-log-")][0])
-               for c in measured.cells}
+        storage = {et_log: server.phone.root for et_log, (server, _) in attached.items()}
+    return {c.device_id.removeprefix("et-log-"): (c, storage[c.device_id.removeprefix("et-log-")])
+            for c in measured.cells}
 
 
 @pytest.mark.slow
@@ -491,7 +492,7 @@ def test_qnn_executor_runner_on_every_logging_backend(qnn_cells_by_et_log, et_lo
     """The simulated qnn_executor_runner links only with libqnn_executorch_backend.so on LD_LIBRARY_PATH, loads
     libQnnHtp.so and the V75 Stub from there and the Skel from ADSP_LIBRARY_PATH (as on a phone): a cell that
     succeeds pushed the real layout and set both paths.  Its one timing line is read wherever ET_LOG went."""
-    cell, server = qnn_cells_by_et_log[et_log]
+    cell, storage = qnn_cells_by_et_log[et_log]
     if et_log == "none":  # a Release build with logging compiled out: say how to rebuild it
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
         return
@@ -499,7 +500,7 @@ def test_qnn_executor_runner_on_every_logging_backend(qnn_cells_by_et_log, et_lo
     assert cell.extra["executions"] == 5 and cell.extra["mean_ms"] > 0
     # It ran in a working folder of the controller's own (adbd starts a command in /, read-only: the runner died
     # writing its etdump there), and the controller took that folder back when it finished.
-    assert not list((server.phone.root / "data/local/tmp/harness/work").glob("*"))
+    assert not list((storage / "data/local/tmp/harness/work").glob("*"))
 
 
 @pytest.mark.slow
@@ -1175,7 +1176,7 @@ def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the
                                                          "quantization": "fp32"})
     measured = measure(tmp_path / "plan.yaml", tmp_path / "r.db", "name: phone\ninventory: devices.yaml\n"
                        "artifacts: [builds/tiny.pte, builds/wide.pte]\nwarmup_iterations: 1\niterations: 3\n"
-                       "runs: 2\ntimeout_s: 120\n")
+                       "runs: 2\ntimeout_s: 120\n" + NO_PROFILE)  # a cell's peak is its runs' (Store.cells)
     assert measured.outcome.statuses == {"ok": 2}, measured.outcome
     peaks = {c.artifact["model"]: [r["peak_rss_mb"] for r in c.runs] for c in measured.cells}
     assert all(p is not None and p > 0 for runs in peaks.values() for p in runs), peaks
