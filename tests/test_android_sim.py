@@ -154,14 +154,15 @@ def test_full_storage_fails_the_cell_with_its_reason(tmp_path, adb_server, phone
 
 
 @contextmanager
-def _phones_side_by_side(adb_server, root: Path, et_logs: tuple[str, ...]):
-    """One simulated phone per ET_LOG backend ({et_log: sim server, serial}), for a module's fixture that measures
-    them in one plan, side by side: each test reads its phone's cell (was: a plan per backend, one at a time)."""
+def _phones_side_by_side(adb_server, root: Path, names: tuple[str, ...]):
+    """Simulated phones ({name: (sim server, serial)}) for a module's fixture that measures them in one plan, side
+    by side, and each test reads its phone's cell (was: a plan per phone, one at a time).  They are stopped and
+    detached once the fixture has measured (each phone's storage stays): a later test of the module that lists
+    what adb has attached sees only its own phones."""
     attached = {}
     try:
-        for et_log in et_logs:
-            server, serial = attached[et_log] = adb_server.attach(root / f"phone-{et_log}")
-            server.phone.et_log = et_log
+        for name in names:
+            attached[name] = adb_server.attach(root / f"phone-{name}")
         yield attached
     finally:
         for server, serial in attached.values():
@@ -169,11 +170,11 @@ def _phones_side_by_side(adb_server, root: Path, et_logs: tuple[str, ...]):
 
 
 def _device_lines(attached, adb_port: int, backend: str, tools: dict) -> str:
-    """devices.yaml's entries for ``attached`` phones (ids et-log-<backend>), all SM8650s with these tools."""
+    """devices.yaml for ``attached`` phones (each device's id is its phone's name), SM8650s with these tools."""
     tools_yaml = ", ".join(f"{k}: {v}" for k, v in tools.items())
     return "devices:\n" + "".join(
-        f"  - {{id: et-log-{et_log}, platform: android, serial: '{serial}', adb_port: {adb_port}, soc: SM8650, "
-        f"backends: [{backend}], tools: {{{tools_yaml}}}}}\n" for et_log, (_, serial) in attached.items())
+        f"  - {{id: {name}, platform: android, serial: '{serial}', adb_port: {adb_port}, soc: SM8650, "
+        f"backends: [{backend}], tools: {{{tools_yaml}}}}}\n" for name, (_, serial) in attached.items())
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +182,9 @@ def cells_by_et_log(adb_server, model_dir, tmp_path_factory):
     """executor_runner's cells on a phone whose build sends ET_LOG lines to stderr, and on one with logging
     compiled out, measured in one plan: {et_log: cell}."""
     root = tmp_path_factory.mktemp("et-log")
-    with _phones_side_by_side(adb_server, root, ("stderr", "none")) as attached:
+    with _phones_side_by_side(adb_server, root, ("et-log-stderr", "et-log-none")) as attached:
+        for name, (server, _) in attached.items():
+            server.phone.et_log = name.removeprefix("et-log-")
         runner = write(root / "tools" / "executor_runner", stand_in("stands in for an arm64 build"))
         write(root / "devices.yaml", _device_lines(attached, adb_server.port, "xnnpack", {"executor_runner": runner}))
         copy_model(model_dir, "tiny.pte", root / "builds")
@@ -398,14 +401,28 @@ def test_the_simulated_perf_test_falls_back_to_the_cpu_as_onnxruntime_does(tmp_p
     assert "P50 Latency" not in refused.stdout
 
 
+@pytest.fixture(scope="module")
+def ort_cells_by_version(adb_server, model_dir, tmp_path_factory):
+    """onnxruntime_perf_test's cells on two phones, one per release of its output, measured in one plan:
+    {version: cell}."""
+    root = tmp_path_factory.mktemp("ort-versions")
+    with _phones_side_by_side(adb_server, root, ("ort-1.17", "ort-1.22")) as attached:
+        for name, (server, _) in attached.items():
+            server.phone.versions["onnxruntime_perf_test"] = name.removeprefix("ort-")
+        tool = write(root / "tools" / "onnxruntime_perf_test", stand_in())
+        write(root / "devices.yaml", _device_lines(attached, adb_server.port, "ort-cpu",
+                                                   {"onnxruntime_perf_test": tool}))
+        copy_model(model_dir, "tiny.onnx", root / "builds", manifest={"model": "tiny", "backend": "ort-cpu"})
+        measured = measure(root / "plan.yaml", root / "r.db", "name: q\ninventory: devices.yaml\n"
+                           "artifacts: [builds/tiny.onnx]\niterations: 30\nruns: 1\nthermal_period_s: 0.1\n"
+                           "timeout_s: 120\n" + NO_PROFILE)
+    return {c.device_id.removeprefix("ort-"): c for c in measured.cells}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("ort_version", ["1.17", "1.22"])  # "Average inference time cost" / "... total"
-def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, phones, model_dir, ort_version):
-    server, serial = phones()
-    server.phone.versions["onnxruntime_perf_test"] = ort_version
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu")
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu",
-                         "iterations: 30\nruns: 1\nthermal_period_s: 0.1\ntimeout_s: 120\n" + NO_PROFILE)
+def test_onnx_on_the_phone_through_onnxruntime_perf_test(ort_cells_by_version, ort_version):
+    cell = ort_cells_by_version[ort_version]
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
     assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0 and cell.extra["mean_ms"] > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
@@ -467,11 +484,11 @@ def _qnn_phone(tmp_path, serial, adb_port, with_backend: bool = True):
 @pytest.fixture(scope="module")
 def qnn_cells_by_et_log(adb_server, model_dir, tmp_path_factory):
     """qnn_executor_runner's cells on three SM8650s, one per ET_LOG backend, measured in one plan:
-    {et_log: (cell, the phone's storage)}.  The phones are stopped and detached before any test reads them: a test
-    of this module that lists what adb has attached sees only its own phones."""
+    {et_log: (cell, the phone's storage)}."""
     root = tmp_path_factory.mktemp("qnn-et-log")
-    with _phones_side_by_side(adb_server, root, ("logcat", "stderr", "none")) as attached:
-        for server, _ in attached.values():
+    with _phones_side_by_side(adb_server, root, ("et-log-logcat", "et-log-stderr", "et-log-none")) as attached:
+        for name, (server, _) in attached.items():
+            server.phone.et_log = name.removeprefix("et-log-")
             server.phone.silicon_ms = 5.0
         tools = {"qnn_executor_runner": write(root / "tools" / "qnn_executor_runner", stand_in()),
                  "qnn_sdk": qnn_sdk_layout(root / "qairt" / "2.37.0"),
@@ -481,9 +498,7 @@ def qnn_cells_by_et_log(adb_server, model_dir, tmp_path_factory):
         measured = measure(root / "plan.yaml", root / "r.db", "name: phone\ninventory: devices.yaml\n"
                            "artifacts: [builds/tiny.pte]\nwarmup_iterations: 2\niterations: 5\nruns: 1\n"
                            "timeout_s: 60\n")
-        storage = {et_log: server.phone.root for et_log, (server, _) in attached.items()}
-    return {c.device_id.removeprefix("et-log-"): (c, storage[c.device_id.removeprefix("et-log-")])
-            for c in measured.cells}
+    return {c.device_id.removeprefix("et-log-"): (c, attached[c.device_id][0].phone.root) for c in measured.cells}
 
 
 @pytest.mark.slow
