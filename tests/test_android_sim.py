@@ -260,31 +260,24 @@ def test_warm_ups_are_the_first_executions_of_the_measured_process(tmp_path, adb
     assert [a[a.index("--num_executions") + 1] for a in runs] == ["7", "7"]
 
 
-def _sm8650(tmp_path, serial, adb_port, backend: str, tools: dict, soc: str = "SM8650"):
-    """The inventory of one simulated SM8650 with these tools (name -> local path); ``soc`` as the inventory
-    says it (another SoC brings another chip's QNN libraries)."""
+def _sm8650(tmp_path, serial, adb_port, backend: str, tools: dict):
+    """The inventory of one simulated SM8650 with these tools (name -> local path)."""
     return write(tmp_path / "devices.yaml", f"""
         devices:
           - id: sim
             platform: android
             serial: "{serial}"
             adb_port: {adb_port}
-            soc: {soc}
+            soc: SM8650
             backends: [{backend}]
             tools: {{{", ".join(f"{k}: {v}" for k, v in tools.items())}}}
         """)
 
 
-def _ort_inventory(tmp_path, serial, adb_port, backend, qnn_sdk=None, tool: str = stand_in(), ort_libs=None,
-                   soc: str = "SM8650"):
-    """One simulated SM8650 with onnxruntime_perf_test (and, for ort-qnn, the QNN SDK; for a shared ORT build,
-    its libraries) in its tools."""
-    tools = {"onnxruntime_perf_test": write(tmp_path / "tools" / "onnxruntime_perf_test", tool)}
-    if qnn_sdk:
-        tools["qnn_sdk"] = qnn_sdk
-    if ort_libs:
-        tools["onnxruntime_libs"] = ort_libs
-    return _sm8650(tmp_path, serial, adb_port, backend, tools, soc)
+def _ort_inventory(tmp_path, serial, adb_port, backend):
+    """One simulated SM8650 with onnxruntime_perf_test in its tools."""
+    tools = {"onnxruntime_perf_test": write(tmp_path / "tools" / "onnxruntime_perf_test", stand_in())}
+    return _sm8650(tmp_path, serial, adb_port, backend, tools)
 
 
 # onnxruntime_perf_test from build.sh --android --build_shared_lib (--use_qnn: its QNN EP a provider library):
@@ -352,17 +345,34 @@ def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_serv
     assert (folder.parent / "qnn-v75" / PUSHED_MARKER).is_file()
 
 
+@pytest.fixture(scope="module")
+def ort_qnn_cells(adb_server, model_dir, tmp_path_factory):
+    """ort-qnn cells measured in one plan on two phones side by side (was: a plan and a phone each): an SM8650 with
+    the QNN SDK's V75 libraries ("right-chip"), and an SM8650 whose inventory says SM8550 and brings that chip's
+    V73 libraries, on an Android that cannot say which SoC it has ("wrong-chip"): {name: (cell, phone's storage)}."""
+    root = tmp_path_factory.mktemp("ort-qnn")
+    with _phones_side_by_side(adb_server, root, ("right-chip", "wrong-chip")) as attached:
+        del attached["wrong-chip"][0].phone.props["ro.soc.model"]  # as on Android 11: it cannot say it is wrong
+        tool = write(root / "tools" / "onnxruntime_perf_test", stand_in())
+        sdks = {"right-chip": (qnn_sdk_layout(root / "qairt" / "2.37.0"), "SM8650"),
+                "wrong-chip": (_qnn_sdk_for(root / "qairt-v73", "V73"), "SM8550")}
+        write(root / "devices.yaml", "devices:\n" + "".join(
+            f"  - {{id: {name}, platform: android, serial: '{serial}', adb_port: {adb_server.port}, "
+            f"soc: {sdks[name][1]}, backends: [ort-qnn], "
+            f"tools: {{onnxruntime_perf_test: {tool}, qnn_sdk: {sdks[name][0]}}}}}\n"
+            for name, (_, serial) in attached.items()))
+        copy_model(model_dir, "tiny.onnx", root / "builds", manifest={"model": "tiny", "backend": "ort-qnn"})
+        measured = measure(root / "plan.yaml", root / "r.db", "name: q\ninventory: devices.yaml\n"
+                           "artifacts: [builds/tiny.onnx]\niterations: 10\nruns: 1\ntimeout_s: 120\n" + NO_PROFILE)
+    return {c.device_id: (c, attached[c.device_id][0].phone.root) for c in measured.cells}
+
+
 @pytest.mark.slow
-def test_ort_qnn_with_another_chips_qnn_libraries_fails_instead_of_measuring_the_cpu(
-        tmp_path, adb_server, phones, model_dir):
+def test_ort_qnn_with_another_chips_qnn_libraries_fails_instead_of_measuring_the_cpu(ort_qnn_cells):
     """An inventory that says SM8550 on an SM8650 brings the V73 Stub and Skel: the QNN EP cannot set up its
     backend, claims no node, and ONNX Runtime would run the model on the CPU and exit 0.  The code as it was
     stored that as an ok ort-qnn cell; CPU fallback is now disabled, so the cell fails and says why."""
-    server, serial = phones()
-    del server.phone.props["ro.soc.model"]  # as on Android 11: the phone cannot say the inventory is wrong
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=_qnn_sdk_for(tmp_path / "qairt", "V73"),
-                   soc="SM8550")
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn")
+    cell, _ = ort_qnn_cells["wrong-chip"]
     assert cell.status == "failed", (cell.reason, cell.log)
     assert "did not take the whole graph" in cell.reason and "SetupBackend failed" in cell.reason
     assert "fallback to CPU EP has been explicitly disabled" in cell.reason
@@ -452,12 +462,10 @@ def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_p
 
 
 @pytest.mark.slow
-def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
-    server, serial = phones()
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"))
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn", "iterations: 10\nruns: 1\ntimeout_s: 120\n" + NO_PROFILE)
+def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(ort_qnn_cells):
+    cell, storage = ort_qnn_cells["right-chip"]
     assert cell.status == "ok", (cell.reason, cell.log)
-    pushed = sorted(p.name for p in (server.phone.root / "data/local/tmp/harness/qnn-v75").iterdir())
+    pushed = sorted(p.name for p in (storage / "data/local/tmp/harness/qnn-v75").iterdir())
     # The libraries, and the marker that makes the folder one the harness may evict (make_room).
     assert pushed == [".harness-pushed", "libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnHtpV75Skel.so",
                       "libQnnHtpV75Stub.so", "libQnnSystem.so"]
