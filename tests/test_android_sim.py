@@ -1167,6 +1167,28 @@ def test_a_simulated_phone_stopped_by_sigterm_takes_back_its_socket_folder(tmp_p
         shutil.rmtree(private)
 
 
+def test_a_simulated_phone_stops_without_waiting_out_a_half_second_poll(tmp_path, monkeypatch):
+    """Its serving loop looks for shutdown() every SHUTDOWN_POLL_S (at most 50 ms), so stopping a phone returns
+    at once.  The code as it was served with socketserver's default poll of 0.5 s: every phone a test started
+    waited about 0.2 s to stop (a poll recorded as 0.5 here)."""
+    from harness.sim import server as sim_server
+
+    polls = []
+    serve = sim_server.SimServer.serve_forever
+
+    def recorded(self, poll_interval=0.5):
+        polls.append(poll_interval)
+        serve(self, poll_interval)
+
+    monkeypatch.setattr(sim_server.SimServer, "serve_forever", recorded)
+    phone = sim_server.start(0, tmp_path / "phone")
+    try:
+        assert _until(lambda: bool(polls), 30) and polls[0] <= 0.05, polls
+    finally:
+        phone.shutdown()
+        phone.server_close()
+
+
 def _export_wide(folder: Path) -> None:
     """wide.pte: an XNNPACK build about 10 MB bigger than tiny.pte (its weights are most of it)."""
     import torch
