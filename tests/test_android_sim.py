@@ -725,7 +725,7 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
             server.phone, "trap 'exit 42' HUP; sleep 30 & wait $!", hangup)))
         worker.start()
         # The trap is set once the shell has started its sleep (was: a fixed 1 s wait for it).
-        assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 20)
+        assert _until(lambda: _sleeping(server.phone), 20)
         hangup.set()
         worker.join(20)
         assert not worker.is_alive() and result["r"].code == 42, result
@@ -798,7 +798,7 @@ def test_what_the_phone_runs_with_a_cleared_environment_is_still_found_and_stopp
     server = start(0, tmp_path / "phone")
     try:
         shell.run(server.phone, "env -i sleep 300 >/dev/null 2>&1 &", threading.Event())
-        assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 30)
+        assert _until(lambda: _sleeping(server.phone), 30)
         hidden = phone_processes(server.phone)
     finally:
         server.shutdown()
@@ -839,6 +839,7 @@ def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tm
             done.set()
 
     threading.Thread(target=measure_long, daemon=True).start()
+    # Any command line that mentions it (toybox timeout may run its sleep applet without an exec of its own).
     assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 60)
     device.close()
     assert done.wait(60), "the command ran on after close()"
@@ -1102,6 +1103,13 @@ def _cmdline(pid: int) -> bytes:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def _sleeping(phone) -> bool:
+    """Whether a `sleep` runs on the phone: a process whose program (argv[0]) is sleep.  Not any command line that
+    mentions it: the shell's own `sh -c '...; sleep 30 ...'` does from its start, before it has run a word of it
+    (a trap not set yet: the shell then died of the hangup, 129, instead of running its trap)."""
+    return any(_cmdline(pid).split(b"\0")[0].rsplit(b"/", 1)[-1] == b"sleep" for pid in phone_processes(phone))
 
 
 def test_devices_lists_each_phone_a_wildcard_serial_finds(tmp_path, adb_server, phones, capsys):
