@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -117,12 +118,20 @@ def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecor
     its event tracer), read back and read with the Inspector and the build's ETRecord.  A binary built without the
     event tracer writes none: the cell keeps its measurement and its log says how to build one that does.  Before,
     a phone cell had no profiling run at all (the runner had no profile())."""
-    server, serial = phones()
-    _inventory(tmp_path, serial, adb_server.port)
-    write(tmp_path / "tools" / "executor_runner", stand_in("a devtools build", event_tracer=True))
+    # Both builds measured side by side in one plan, each on a phone of its own (was: a plan per build).
+    builds = {"devtools": stand_in("a devtools build", event_tracer=True), "release": stand_in("a release build")}
+    lines = []
+    for build, content in builds.items():
+        _, serial = phones()
+        runner = write(tmp_path / "tools" / build / "executor_runner", content)
+        lines.append(f"  - {{id: {build}, platform: android, serial: '{serial}', adb_port: {adb_server.port}, "
+                     f"soc: SM8650, backends: [xnnpack], tools: {{executor_runner: {runner}}}}}\n")
+    write(tmp_path / "devices.yaml", "devices:\n" + "".join(lines))
     copy_model(model_dir, "tiny.etrecord", tmp_path / "builds")
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\n"
-                                                    "profile_runs: 1\ntimeout_s: 120\n")
+    _, cells = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\n"
+                                                  "profile_runs: 1\ntimeout_s: 120\n")
+    cell, release = sorted(cells, key=lambda c: c.device_id)  # devtools, release
+    assert (cell.device_id, release.device_id) == ("devtools", "release")
     assert cell.status == "ok", cell.log
     (profile,) = cell.profiles
     # Five profiled executions (the two warm-ups left out); tiny.pte is Linear-ReLU-Linear, all XNNPACK's, one call.
@@ -131,8 +140,6 @@ def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecor
     assert "aten.linear.default" in profile.operators[0].op_type  # named through the ETRecord
     assert all(0 < ops <= ms for ops, ms in zip(profile.operators_ms, profile.latency_ms))
     # A release build (no event tracer): measured as before, no profile, the reason in the log.
-    write(tmp_path / "tools" / "executor_runner", stand_in("a release build"))
-    _, (release,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 5\nruns: 1\nprofile_runs: 1\ntimeout_s: 120\n")
     assert release.status == "ok" and release.profiles == [] and len(release.samples_ms) == 5
     assert "wrote no ETDump: build it with the event tracer" in release.log
 
@@ -146,15 +153,52 @@ def test_full_storage_fails_the_cell_with_its_reason(tmp_path, adb_server, phone
     assert cell.status == status and words in (cell.reason + cell.log), (cell.reason, cell.log)
 
 
+@contextmanager
+def _phones_side_by_side(adb_server, root: Path, names: tuple[str, ...]):
+    """Simulated phones ({name: (sim server, serial)}) for a module's fixture that measures them in one plan, side
+    by side, and each test reads its phone's cell (was: a plan per phone, one at a time).  They are stopped and
+    detached once the fixture has measured (each phone's storage stays): a later test of the module that lists
+    what adb has attached sees only its own phones."""
+    attached = {}
+    try:
+        for name in names:
+            attached[name] = adb_server.attach(root / f"phone-{name}")
+        yield attached
+    finally:
+        for server, serial in attached.values():
+            adb_server.detach(server, serial)
+
+
+def _device_lines(attached, adb_port: int, backend: str, tools: dict) -> str:
+    """devices.yaml for ``attached`` phones (each device's id is its phone's name), SM8650s with these tools."""
+    tools_yaml = ", ".join(f"{k}: {v}" for k, v in tools.items())
+    return "devices:\n" + "".join(
+        f"  - {{id: {name}, platform: android, serial: '{serial}', adb_port: {adb_port}, soc: SM8650, "
+        f"backends: [{backend}], tools: {{{tools_yaml}}}}}\n" for name, (_, serial) in attached.items())
+
+
+@pytest.fixture(scope="module")
+def cells_by_et_log(adb_server, model_dir, tmp_path_factory):
+    """executor_runner's cells on a phone whose build sends ET_LOG lines to stderr, and on one with logging
+    compiled out, measured in one plan: {et_log: cell}."""
+    root = tmp_path_factory.mktemp("et-log")
+    with _phones_side_by_side(adb_server, root, ("et-log-stderr", "et-log-none")) as attached:
+        for name, (server, _) in attached.items():
+            server.phone.et_log = name.removeprefix("et-log-")
+        runner = write(root / "tools" / "executor_runner", stand_in("stands in for an arm64 build"))
+        write(root / "devices.yaml", _device_lines(attached, adb_server.port, "xnnpack", {"executor_runner": runner}))
+        copy_model(model_dir, "tiny.pte", root / "builds")
+        measured = measure(root / "plan.yaml", root / "r.db", "name: phone\ninventory: devices.yaml\n"
+                           "artifacts: [builds/tiny.pte]\niterations: 4\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
+    return {c.device_id.removeprefix("et-log-"): c for c in measured.cells}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("et_log", ["stderr", "none"])
-def test_runner_logs_are_read_wherever_the_build_sends_them(tmp_path, adb_server, phones, model_dir, et_log):
+def test_runner_logs_are_read_wherever_the_build_sends_them(cells_by_et_log, et_log):
     # A binary built without ExecuTorch's Android logging backend writes ET_LOG lines to stderr; a Release
     # build with logging compiled out writes none, and the cell must say how to rebuild it.
-    server, serial = phones()
-    server.phone.et_log = et_log
-    _inventory(tmp_path, serial, adb_server.port)
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 4\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
+    cell = cells_by_et_log[et_log]
     if et_log == "stderr":
         assert cell.status == "ok" and len(cell.samples_ms) == 4, (cell.reason, cell.log)
     else:
@@ -216,31 +260,24 @@ def test_warm_ups_are_the_first_executions_of_the_measured_process(tmp_path, adb
     assert [a[a.index("--num_executions") + 1] for a in runs] == ["7", "7"]
 
 
-def _sm8650(tmp_path, serial, adb_port, backend: str, tools: dict, soc: str = "SM8650"):
-    """The inventory of one simulated SM8650 with these tools (name -> local path); ``soc`` as the inventory
-    says it (another SoC brings another chip's QNN libraries)."""
+def _sm8650(tmp_path, serial, adb_port, backend: str, tools: dict):
+    """The inventory of one simulated SM8650 with these tools (name -> local path)."""
     return write(tmp_path / "devices.yaml", f"""
         devices:
           - id: sim
             platform: android
             serial: "{serial}"
             adb_port: {adb_port}
-            soc: {soc}
+            soc: SM8650
             backends: [{backend}]
             tools: {{{", ".join(f"{k}: {v}" for k, v in tools.items())}}}
         """)
 
 
-def _ort_inventory(tmp_path, serial, adb_port, backend, qnn_sdk=None, tool: str = stand_in(), ort_libs=None,
-                   soc: str = "SM8650"):
-    """One simulated SM8650 with onnxruntime_perf_test (and, for ort-qnn, the QNN SDK; for a shared ORT build,
-    its libraries) in its tools."""
-    tools = {"onnxruntime_perf_test": write(tmp_path / "tools" / "onnxruntime_perf_test", tool)}
-    if qnn_sdk:
-        tools["qnn_sdk"] = qnn_sdk
-    if ort_libs:
-        tools["onnxruntime_libs"] = ort_libs
-    return _sm8650(tmp_path, serial, adb_port, backend, tools, soc)
+def _ort_inventory(tmp_path, serial, adb_port, backend):
+    """One simulated SM8650 with onnxruntime_perf_test in its tools."""
+    tools = {"onnxruntime_perf_test": write(tmp_path / "tools" / "onnxruntime_perf_test", stand_in())}
+    return _sm8650(tmp_path, serial, adb_port, backend, tools)
 
 
 # onnxruntime_perf_test from build.sh --android --build_shared_lib (--use_qnn: its QNN EP a provider library):
@@ -272,14 +309,30 @@ def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_serv
     1) and the reason names the key to set; with it, the libraries land in one folder on LD_LIBRARY_PATH (the QNN
     EP's provider libraries beside libonnxruntime.so) and the cell measures.  The code as it was pushed the binary
     alone and had no such key (an inventory naming it was rejected)."""
+    # Both inventories measured side by side in one plan, each on a phone of its own (was: a plan for each).
+    _, serial_without = phones()
     server, serial = phones()
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu", tool=SHARED_ORT_TOOL)
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu")
+    tool = write(tmp_path / "tools" / "onnxruntime_perf_test", SHARED_ORT_TOOL)
+    qnn_sdk, ort_libs = qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"), _ort_libs(tmp_path / "ort-android" / "Release")
+    write(tmp_path / "devices.yaml", f"""
+        devices:
+          - {{id: without-libs, platform: android, serial: "{serial_without}", adb_port: {adb_server.port}, soc: SM8650,
+              backends: [ort-cpu], tools: {{onnxruntime_perf_test: {tool}}}}}
+          - {{id: with-libs, platform: android, serial: "{serial}", adb_port: {adb_server.port}, soc: SM8650,
+              backends: [ort-qnn], tools: {{onnxruntime_perf_test: {tool}, qnn_sdk: {qnn_sdk},
+                                            onnxruntime_libs: {ort_libs}}}}}
+        """)
+    for backend in ("ort-cpu", "ort-qnn"):
+        copy_model(model_dir, "tiny.onnx", tmp_path / backend, manifest={"model": "tiny", "backend": backend})
+    plan = write(tmp_path / "plan.yaml", "name: q\ninventory: devices.yaml\n"
+                 "artifacts: [ort-cpu/tiny.onnx, ort-qnn/tiny.onnx]\niterations: 5\nruns: 1\ntimeout_s: 120\n"
+                 + NO_PROFILE)
+    cells = {c.device_id: c for c in measure(plan, tmp_path / "r.db").cells}
+    assert sorted(cells) == ["with-libs", "without-libs"]
+    cell = cells["without-libs"]
     assert cell.status == "failed" and "tools.onnxruntime_libs" in cell.reason, (cell.reason, cell.log)
     assert 'CANNOT LINK EXECUTABLE' in cell.reason and '"libonnxruntime.so" not found' in cell.reason
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"),
-                   tool=SHARED_ORT_TOOL, ort_libs=_ort_libs(tmp_path / "ort-android" / "Release"))
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn")
+    cell = cells["with-libs"]
     assert cell.status == "ok", (cell.reason, cell.log)
     (folder,) = (server.phone.root / "data/local/tmp/harness").glob("ort-libs-*")
     assert sorted(p.name for p in folder.iterdir()) == sorted((*ORT_LIBRARIES, PUSHED_MARKER))
@@ -292,17 +345,34 @@ def test_a_shared_onnxruntime_build_gets_its_libraries_pushed(tmp_path, adb_serv
     assert (folder.parent / "qnn-v75" / PUSHED_MARKER).is_file()
 
 
+@pytest.fixture(scope="module")
+def ort_qnn_cells(adb_server, model_dir, tmp_path_factory):
+    """ort-qnn cells measured in one plan on two phones side by side (was: a plan and a phone each): an SM8650 with
+    the QNN SDK's V75 libraries ("right-chip"), and an SM8650 whose inventory says SM8550 and brings that chip's
+    V73 libraries, on an Android that cannot say which SoC it has ("wrong-chip"): {name: (cell, phone's storage)}."""
+    root = tmp_path_factory.mktemp("ort-qnn")
+    with _phones_side_by_side(adb_server, root, ("right-chip", "wrong-chip")) as attached:
+        del attached["wrong-chip"][0].phone.props["ro.soc.model"]  # as on Android 11: it cannot say it is wrong
+        tool = write(root / "tools" / "onnxruntime_perf_test", stand_in())
+        sdks = {"right-chip": (qnn_sdk_layout(root / "qairt" / "2.37.0"), "SM8650"),
+                "wrong-chip": (_qnn_sdk_for(root / "qairt-v73", "V73"), "SM8550")}
+        write(root / "devices.yaml", "devices:\n" + "".join(
+            f"  - {{id: {name}, platform: android, serial: '{serial}', adb_port: {adb_server.port}, "
+            f"soc: {sdks[name][1]}, backends: [ort-qnn], "
+            f"tools: {{onnxruntime_perf_test: {tool}, qnn_sdk: {sdks[name][0]}}}}}\n"
+            for name, (_, serial) in attached.items()))
+        copy_model(model_dir, "tiny.onnx", root / "builds", manifest={"model": "tiny", "backend": "ort-qnn"})
+        measured = measure(root / "plan.yaml", root / "r.db", "name: q\ninventory: devices.yaml\n"
+                           "artifacts: [builds/tiny.onnx]\niterations: 10\nruns: 1\ntimeout_s: 120\n" + NO_PROFILE)
+    return {c.device_id: (c, attached[c.device_id][0].phone.root) for c in measured.cells}
+
+
 @pytest.mark.slow
-def test_ort_qnn_with_another_chips_qnn_libraries_fails_instead_of_measuring_the_cpu(
-        tmp_path, adb_server, phones, model_dir):
+def test_ort_qnn_with_another_chips_qnn_libraries_fails_instead_of_measuring_the_cpu(ort_qnn_cells):
     """An inventory that says SM8550 on an SM8650 brings the V73 Stub and Skel: the QNN EP cannot set up its
     backend, claims no node, and ONNX Runtime would run the model on the CPU and exit 0.  The code as it was
     stored that as an ok ort-qnn cell; CPU fallback is now disabled, so the cell fails and says why."""
-    server, serial = phones()
-    del server.phone.props["ro.soc.model"]  # as on Android 11: the phone cannot say the inventory is wrong
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=_qnn_sdk_for(tmp_path / "qairt", "V73"),
-                   soc="SM8550")
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn")
+    cell, _ = ort_qnn_cells["wrong-chip"]
     assert cell.status == "failed", (cell.reason, cell.log)
     assert "did not take the whole graph" in cell.reason and "SetupBackend failed" in cell.reason
     assert "fallback to CPU EP has been explicitly disabled" in cell.reason
@@ -341,14 +411,28 @@ def test_the_simulated_perf_test_falls_back_to_the_cpu_as_onnxruntime_does(tmp_p
     assert "P50 Latency" not in refused.stdout
 
 
+@pytest.fixture(scope="module")
+def ort_cells_by_version(adb_server, model_dir, tmp_path_factory):
+    """onnxruntime_perf_test's cells on two phones, one per release of its output, measured in one plan:
+    {version: cell}."""
+    root = tmp_path_factory.mktemp("ort-versions")
+    with _phones_side_by_side(adb_server, root, ("ort-1.17", "ort-1.22")) as attached:
+        for name, (server, _) in attached.items():
+            server.phone.versions["onnxruntime_perf_test"] = name.removeprefix("ort-")
+        tool = write(root / "tools" / "onnxruntime_perf_test", stand_in())
+        write(root / "devices.yaml", _device_lines(attached, adb_server.port, "ort-cpu",
+                                                   {"onnxruntime_perf_test": tool}))
+        copy_model(model_dir, "tiny.onnx", root / "builds", manifest={"model": "tiny", "backend": "ort-cpu"})
+        measured = measure(root / "plan.yaml", root / "r.db", "name: q\ninventory: devices.yaml\n"
+                           "artifacts: [builds/tiny.onnx]\niterations: 30\nruns: 1\nthermal_period_s: 0.1\n"
+                           "timeout_s: 120\n" + NO_PROFILE)
+    return {c.device_id.removeprefix("ort-"): c for c in measured.cells}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("ort_version", ["1.17", "1.22"])  # "Average inference time cost" / "... total"
-def test_onnx_on_the_phone_through_onnxruntime_perf_test(tmp_path, adb_server, phones, model_dir, ort_version):
-    server, serial = phones()
-    server.phone.versions["onnxruntime_perf_test"] = ort_version
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-cpu")
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-cpu",
-                         "iterations: 30\nruns: 1\nthermal_period_s: 0.1\ntimeout_s: 120\n" + NO_PROFILE)
+def test_onnx_on_the_phone_through_onnxruntime_perf_test(ort_cells_by_version, ort_version):
+    cell = ort_cells_by_version[ort_version]
     assert cell.status == "ok" and cell.runner == "android-onnxruntime-perf-test", cell.log
     assert cell.extra["requests"] == 30 and cell.extra["p50_ms"] > 0 and cell.load_ms > 0 and cell.extra["mean_ms"] > 0
     assert any(t["kind"] == "status" for t in cell.thermals)  # dumpsys thermalservice, at a lower rate
@@ -378,12 +462,10 @@ def test_a_phone_cells_operator_profile_comes_from_onnxruntime_perf_test_p(tmp_p
 
 
 @pytest.mark.slow
-def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(tmp_path, adb_server, phones, model_dir):
-    server, serial = phones()
-    _ort_inventory(tmp_path, serial, adb_server.port, "ort-qnn", qnn_sdk=qnn_sdk_layout(tmp_path / "qairt" / "2.37.0"))
-    cell = _one_ort_cell(tmp_path, model_dir, "ort-qnn", "iterations: 10\nruns: 1\ntimeout_s: 120\n" + NO_PROFILE)
+def test_ort_qnn_cells_push_the_qnn_libraries_and_name_the_backend(ort_qnn_cells):
+    cell, storage = ort_qnn_cells["right-chip"]
     assert cell.status == "ok", (cell.reason, cell.log)
-    pushed = sorted(p.name for p in (server.phone.root / "data/local/tmp/harness/qnn-v75").iterdir())
+    pushed = sorted(p.name for p in (storage / "data/local/tmp/harness/qnn-v75").iterdir())
     # The libraries, and the marker that makes the folder one the harness may evict (make_room).
     assert pushed == [".harness-pushed", "libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnHtpV75Skel.so",
                       "libQnnHtpV75Stub.so", "libQnnSystem.so"]
@@ -407,18 +489,33 @@ def _qnn_phone(tmp_path, serial, adb_port, with_backend: bool = True):
     _sm8650(tmp_path, serial, adb_port, "qnn", tools)
 
 
+@pytest.fixture(scope="module")
+def qnn_cells_by_et_log(adb_server, model_dir, tmp_path_factory):
+    """qnn_executor_runner's cells on three SM8650s, one per ET_LOG backend, measured in one plan:
+    {et_log: (cell, the phone's storage)}."""
+    root = tmp_path_factory.mktemp("qnn-et-log")
+    with _phones_side_by_side(adb_server, root, ("et-log-logcat", "et-log-stderr", "et-log-none")) as attached:
+        for name, (server, _) in attached.items():
+            server.phone.et_log = name.removeprefix("et-log-")
+            server.phone.silicon_ms = 5.0
+        tools = {"qnn_executor_runner": write(root / "tools" / "qnn_executor_runner", stand_in()),
+                 "qnn_sdk": qnn_sdk_layout(root / "qairt" / "2.37.0"),
+                 "qnn_executorch_backend": write(root / "et-android" / "libqnn_executorch_backend.so", "stands in\n")}
+        write(root / "devices.yaml", _device_lines(attached, adb_server.port, "qnn", tools))
+        _qnn_pte(model_dir, root / "builds")
+        measured = measure(root / "plan.yaml", root / "r.db", "name: phone\ninventory: devices.yaml\n"
+                           "artifacts: [builds/tiny.pte]\nwarmup_iterations: 2\niterations: 5\nruns: 1\n"
+                           "timeout_s: 60\n")
+    return {c.device_id.removeprefix("et-log-"): (c, attached[c.device_id][0].phone.root) for c in measured.cells}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("et_log", ["logcat", "stderr", "none"])
-def test_qnn_executor_runner_on_every_logging_backend(tmp_path, adb_server, phones, model_dir, et_log):
+def test_qnn_executor_runner_on_every_logging_backend(qnn_cells_by_et_log, et_log):
     """The simulated qnn_executor_runner links only with libqnn_executorch_backend.so on LD_LIBRARY_PATH, loads
     libQnnHtp.so and the V75 Stub from there and the Skel from ADSP_LIBRARY_PATH (as on a phone): a cell that
     succeeds pushed the real layout and set both paths.  Its one timing line is read wherever ET_LOG went."""
-    server, serial = phones()
-    server.phone.et_log = et_log
-    server.phone.silicon_ms = 5.0
-    _qnn_phone(tmp_path, serial, adb_server.port)
-    _qnn_pte(model_dir, tmp_path / "builds")
-    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 1\ntimeout_s: 60\n")
+    cell, storage = qnn_cells_by_et_log[et_log]
     if et_log == "none":  # a Release build with logging compiled out: say how to rebuild it
         assert cell.status == "failed" and "EXECUTORCH_ENABLE_LOGGING=ON" in cell.reason, cell.reason
         return
@@ -426,7 +523,7 @@ def test_qnn_executor_runner_on_every_logging_backend(tmp_path, adb_server, phon
     assert cell.extra["executions"] == 5 and cell.extra["mean_ms"] > 0
     # It ran in a working folder of the controller's own (adbd starts a command in /, read-only: the runner died
     # writing its etdump there), and the controller took that folder back when it finished.
-    assert not list((server.phone.root / "data/local/tmp/harness/work").glob("*"))
+    assert not list((storage / "data/local/tmp/harness/work").glob("*"))
 
 
 @pytest.mark.slow
@@ -628,7 +725,7 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
             server.phone, "trap 'exit 42' HUP; sleep 30 & wait $!", hangup)))
         worker.start()
         # The trap is set once the shell has started its sleep (was: a fixed 1 s wait for it).
-        assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 20)
+        assert _until(lambda: _sleeping(server.phone), 20)
         hangup.set()
         worker.join(20)
         assert not worker.is_alive() and result["r"].code == 42, result
@@ -701,7 +798,7 @@ def test_what_the_phone_runs_with_a_cleared_environment_is_still_found_and_stopp
     server = start(0, tmp_path / "phone")
     try:
         shell.run(server.phone, "env -i sleep 300 >/dev/null 2>&1 &", threading.Event())
-        assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 30)
+        assert _until(lambda: _sleeping(server.phone), 30)
         hidden = phone_processes(server.phone)
     finally:
         server.shutdown()
@@ -742,6 +839,7 @@ def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tm
             done.set()
 
     threading.Thread(target=measure_long, daemon=True).start()
+    # Any command line that mentions it (toybox timeout may run its sleep applet without an exec of its own).
     assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 60)
     device.close()
     assert done.wait(60), "the command ran on after close()"
@@ -1007,6 +1105,13 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
+def _sleeping(phone) -> bool:
+    """Whether a `sleep` runs on the phone: a process whose program (argv[0]) is sleep.  Not any command line that
+    mentions it: the shell's own `sh -c '...; sleep 30 ...'` does from its start, before it has run a word of it
+    (a trap not set yet: the shell then died of the hangup, 129, instead of running its trap)."""
+    return any(_cmdline(pid).split(b"\0")[0].rsplit(b"/", 1)[-1] == b"sleep" for pid in phone_processes(phone))
+
+
 def test_devices_lists_each_phone_a_wildcard_serial_finds(tmp_path, adb_server, phones, capsys):
     """`serial: '*'` worked in `harness run` but `harness devices` probed a phone named '*' ('device * not
     found', exit 1), so `harness devices && harness nightly` stopped for the documented form (outside tester)."""
@@ -1070,6 +1175,28 @@ def test_a_simulated_phone_stopped_by_sigterm_takes_back_its_socket_folder(tmp_p
         shutil.rmtree(private)
 
 
+def test_a_simulated_phone_stops_without_waiting_out_a_half_second_poll(tmp_path, monkeypatch):
+    """Its serving loop looks for shutdown() every SHUTDOWN_POLL_S (at most 50 ms), so stopping a phone returns
+    at once.  The code as it was served with socketserver's default poll of 0.5 s: every phone a test started
+    waited about 0.2 s to stop (a poll recorded as 0.5 here)."""
+    from harness.sim import server as sim_server
+
+    polls = []
+    serve = sim_server.SimServer.serve_forever
+
+    def recorded(self, poll_interval=0.5):
+        polls.append(poll_interval)
+        serve(self, poll_interval)
+
+    monkeypatch.setattr(sim_server.SimServer, "serve_forever", recorded)
+    phone = sim_server.start(0, tmp_path / "phone")
+    try:
+        assert _until(lambda: bool(polls), 30) and polls[0] <= 0.05, polls
+    finally:
+        phone.shutdown()
+        phone.server_close()
+
+
 def _export_wide(folder: Path) -> None:
     """wide.pte: an XNNPACK build about 10 MB bigger than tiny.pte (its weights are most of it)."""
     import torch
@@ -1102,7 +1229,7 @@ def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the
                                                          "quantization": "fp32"})
     measured = measure(tmp_path / "plan.yaml", tmp_path / "r.db", "name: phone\ninventory: devices.yaml\n"
                        "artifacts: [builds/tiny.pte, builds/wide.pte]\nwarmup_iterations: 1\niterations: 3\n"
-                       "runs: 2\ntimeout_s: 120\n")
+                       "runs: 2\ntimeout_s: 120\n" + NO_PROFILE)  # a cell's peak is its runs' (Store.cells)
     assert measured.outcome.statuses == {"ok": 2}, measured.outcome
     peaks = {c.artifact["model"]: [r["peak_rss_mb"] for r in c.runs] for c in measured.cells}
     assert all(p is not None and p > 0 for runs in peaks.values() for p in runs), peaks
@@ -1186,6 +1313,21 @@ def test_energy_per_inference_from_the_battery_whatever_its_sign_and_marked_whil
     html = (tmp_path / "rep" / "index.html").read_text()
     row = html[html.index(f'id="row-cell-{cell.cell_id}"'):]
     assert "energy not measured: charging" in row[:row.index("</tr>")]
+
+
+def test_a_binary_the_phones_silicon_times_runs_forked_from_a_zygote_without_a_runtime():
+    """A binary timed by the phone's "silicon" (HARNESS_SIM_SILICON_MS) runs no model on this machine: its zygote
+    preloads no runtime (torch and ExecuTorch's: about 2 s a zygote, which each of a lab's phones started at once
+    paid), and the binary still runs from it.  The code as it was served it from the "pte" zygote, which maps
+    torch's libraries."""
+    from harness.sim import zygote
+
+    env = {**os.environ, "HARNESS_SIM_SILICON_MS": "1.0", "HARNESS_SIM_VERSION": "1.4"}
+    call = zygote.Invocation("executor_runner", ["--model_path", "/m.pte", "--num_executions", "2"], env)
+    maps = Path(f"/proc/{call.zygote.proc.pid}/maps").read_text()
+    assert "/torch/" not in maps and "executorch" not in maps
+    assert _until(lambda: call.poll(0.1) is not None, 60) and call.returncode == 0
+    assert "executed successfully 2 time(s)" in call.output()[0]
 
 
 @pytest.mark.parametrize("flags", [[], ["-T"]])

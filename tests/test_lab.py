@@ -14,9 +14,11 @@ from harness.store import Store
 from tests.helpers import copy_model, write
 
 pytestmark = pytest.mark.slow
-# Runs per device: the node dies after p2's first, so p2 keeps at least one and loses at least one (a run on the
-# simulated phone is about a second of adb round trips; a fourth run only made each night longer).
-RUNS = 3
+# Runs per device: the node dies after p2's first, so p2 keeps one and loses one.  The second run of p2 and of p3
+# (the node's other phone) is still in flight when the node dies, however late the kill lands: their runners hang
+# from their second measured run (_hang_from_second_run).  A third run per device only made each night longer.
+RUNS = 2
+ITERATIONS = 3
 
 
 # Ray's own node health check, faster than its defaults (a first check after 5 s, then every 3 s): the killed node
@@ -40,13 +42,15 @@ def ray_cluster():
 
 
 def _lab(tmp_path, adb_server, phones, model_dir, ids=("p1", "p2", "p3", "p4")):
-    """Simulated phones whose runners wait on their own 'silicon' (40 ms an inference), one plan over them all;
-    no operator-profile run (another runner process per device that nothing here reads)."""
-    lines = []
+    """Simulated phones whose runners wait on their own 'silicon' (20 ms an inference), one plan over them all;
+    no operator-profile run (another runner process per device that nothing here reads).  Returns the plan and
+    each device's simulated phone."""
+    lines, sims = [], {}
     tool = write(tmp_path / "tools" / "executor_runner", stand_in())
     for device_id in ids:
         server, serial = phones()
-        server.phone.silicon_ms = 40.0
+        server.phone.silicon_ms = 20.0
+        sims[device_id] = server.phone
         lines.append(f"  - {{id: {device_id}, platform: android, serial: '{serial}', adb_port: {adb_server.port}, "
                      f"backends: [xnnpack], tools: {{executor_runner: {tool}}}}}")
     write(tmp_path / "devices.yaml", "devices:\n" + "\n".join(lines) + "\n")
@@ -57,12 +61,31 @@ def _lab(tmp_path, adb_server, phones, model_dir, ids=("p1", "p2", "p3", "p4")):
         inventory: devices.yaml
         artifacts: [builds/tiny.pte]
         warmup_iterations: 1
-        iterations: 5
+        iterations: {ITERATIONS}
         runs: {RUNS}
         thermal_period_s: 0.5
         timeout_s: 60
         profile_runs: 0
-        """)
+        """), sims
+
+
+class _HangFromSecondRun(list):
+    """A simulated phone's record of its binaries' invocations from now on (Phone.invocations, appended to just
+    before the phone looks at its faults): from the second measured run on, the runner hangs until its process is
+    killed (Faults.hang_runner), so that run is in flight when its node dies."""
+
+    def __init__(self, phone):
+        super().__init__()
+        self.phone = phone
+
+    def append(self, argv):
+        super().append(argv)
+        self.phone.faults.hang_runner = sum("--model_path" in a for a in self) >= 2
+
+
+def _hang_from_second_run(phone) -> None:
+    phone.faults.hang_runner = False
+    phone.invocations = _HangFromSecondRun(phone)
 
 
 def _by_device(db, run_id):
@@ -91,7 +114,7 @@ class _KillNodeAfter:
 
 def test_each_device_is_measured_on_the_node_that_holds_it_and_a_dead_node_resumes(
         tmp_path, adb_server, phones, model_dir, ray_cluster):
-    plan = _lab(tmp_path, adb_server, phones, model_dir)
+    plan, sims = _lab(tmp_path, adb_server, phones, model_dir)
     node = ray_cluster.add_node(num_cpus=1, resources={device_resource("p2"): 1, device_resource("p3"): 1})
     ray_cluster.wait_for_nodes()
     db = tmp_path / "lab.db"
@@ -101,11 +124,14 @@ def test_each_device_is_measured_on_the_node_that_holds_it_and_a_dead_node_resum
     cells, devices = _by_device(db, outcome.run_id)
     assert {d: c.status for d, c in cells.items()} == {"p1": "ok", "p2": "ok", "p3": "ok", "p4": "failed"}
     assert "harness lab join" in cells["p4"].reason
-    assert all(len(cells[d].runs) == RUNS and len(cells[d].samples_ms) == RUNS * 5 for d in ("p1", "p2", "p3"))
+    assert all(len(cells[d].runs) == RUNS and len(cells[d].samples_ms) == RUNS * ITERATIONS
+               for d in ("p1", "p2", "p3"))
     controller = {d: devices[d]["facts"]["controller"] for d in ("p1", "p2", "p3")}
     assert controller["p2"] == controller["p3"] != controller["p1"]  # which node ran what, stored with the facts
 
     # The second node dies once p2 has finished one run: p2 and p3 lose what they had not finished, p1 goes on.
+    for device_id in ("p2", "p3"):
+        _hang_from_second_run(sims[device_id])
     killer = _KillNodeAfter(ray_cluster, node, "p2")
     outcome = run_plan(plan, db, progress=killer, measure=measurer(ray_cluster.address))
     cells, _ = _by_device(db, outcome.run_id)
@@ -118,6 +144,9 @@ def test_each_device_is_measured_on_the_node_that_holds_it_and_a_dead_node_resum
     assert 1 <= len(kept["p2"]) < RUNS and len(kept["p1"]) == RUNS
 
     # The phones come back on another node: --resume measures only what is missing, there.
+    for device_id in ("p2", "p3"):
+        sims[device_id].faults.hang_runner = False
+        sims[device_id].invocations = []
     ray_cluster.add_node(num_cpus=1, resources={device_resource("p2"): 1, device_resource("p3"): 1})
     ray_cluster.wait_for_nodes()
     resumed = run_plan(plan, db, resume=outcome.run_id, measure=measurer(ray_cluster.address))

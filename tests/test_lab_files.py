@@ -192,3 +192,28 @@ def test_a_phone_that_moved_to_another_controller_is_still_comparable_night_to_n
 
     assert _facts(night("host-a (ray node 1f2e)"), "p1") == _facts(night("host-b (ray node 9c0d)"), "p1")
     assert _facts(night("host-a"), "p1") == {"soc": "SM8650", "android": "15"}
+
+
+def test_a_lab_night_ends_once_each_relay_has_passed_on_its_last_event():
+    """The driver's loop (ray_lab.drain) yields every device's events and stops at the last relay's RELAY_ENDED,
+    whatever the relay threads do next.  The code as it was waited until every relay thread had exited, looking
+    every 0.5 s: a night waited up to half a second after its last event (there is no drain to import, nor an end
+    marker a relay puts)."""
+    import queue
+    import threading
+
+    from harness.lab.ray_lab import RELAY_ENDED, drain
+
+    events: queue.Queue = queue.Queue()
+    for item in ("p4 failed", "p1 run 0", RELAY_ENDED, "p2 run 0", "p2 run 1", RELAY_ENDED):
+        events.put(item)
+    drained: list = []
+    # A drain that waited for anything more would never end here: nothing else is ever put.
+    reader = threading.Thread(target=lambda: drained.extend(drain(events, relays=2)), daemon=True)
+    reader.start()
+    reader.join(timeout=60)
+    assert not reader.is_alive(), "drain waited past the last relay's end"
+    assert drained == ["p4 failed", "p1 run 0", "p2 run 0", "p2 run 1"]
+    # With no relay (every device advertised by no node), what is queued is passed on, and it ends.
+    events.put("p4 failed")
+    assert list(drain(events, relays=0)) == ["p4 failed"]

@@ -31,6 +31,7 @@ from harness.run.cell import CellResult
 from harness.run.workers import DeviceWorker, Event, unreachable_result
 
 GONE_GRACE_S = 10.0  # a device's resource missing from the cluster this long: its node has left
+RELAY_ENDED = object()  # put by a device's relay when it has passed on its last event
 
 
 def _node_worker(device_id: str, work: list[tuple[CellSpec, int]], files, server, node_inventory: str | None):
@@ -135,11 +136,7 @@ def measure_on_lab(todo: list[tuple[CellSpec, int]], address: str,
         thread.start()
         threads.append(thread)
     try:
-        while any(t.is_alive() for t in threads) or not events.empty():
-            try:
-                yield events.get(timeout=0.5)
-            except queue.Empty:
-                continue
+        yield from drain(events, relays=len(threads))
     finally:
         for gen in tasks:
             try:
@@ -148,9 +145,30 @@ def measure_on_lab(todo: list[tuple[CellSpec, int]], address: str,
                 pass
 
 
+def drain(events: queue.Queue, relays: int) -> Iterator[Event]:
+    """The events in ``events`` until each of ``relays`` relays has put RELAY_ENDED (was: until every relay thread
+    had exited, looked at every 0.5 s, so each night waited up to half a second after its last event)."""
+    while relays or not events.empty():
+        try:
+            event = events.get(timeout=0.5)  # not forever: Ctrl-C still stops the driver
+        except queue.Empty:
+            continue
+        if event is RELAY_ENDED:
+            relays -= 1
+        else:
+            yield event
+
+
 def _relay(device_id: str, gen, work: list[tuple[CellSpec, int]], events: queue.Queue) -> None:
-    """Move one device's events from its Ray generator to the driver's queue; when its node dies, store what
-    it had not finished as lost (with why), so --resume measures it."""
+    """Move one device's events from its Ray generator to the driver's queue, then RELAY_ENDED; when its node
+    dies, store what it had not finished as lost (with why), so --resume measures it."""
+    try:
+        _pass_on(device_id, gen, work, events)
+    finally:
+        events.put(RELAY_ENDED)
+
+
+def _pass_on(device_id: str, gen, work: list[tuple[CellSpec, int]], events: queue.Queue) -> None:
     import ray
 
     finished, failed = set(), set()

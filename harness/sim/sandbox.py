@@ -120,9 +120,20 @@ def _interpreter() -> str:
     return os.path.realpath(sys.executable)
 
 
+# Each command writes the /sys files as it starts: two at once (the thermal sampler's and the runner's next
+# command, as the runner ends) interleaved their writes, and the battery read an idle current with a loaded
+# voltage, a draw no state of the phone has.  One writer at a time (3 ms each).
+_SYSFS_WRITER = threading.Lock()
+
+
 def write_sysfs(phone: Phone) -> None:
     """The /sys files the harness reads, with the heat model's values now (a phone's kernel computes them on
     read; one command reads them within milliseconds)."""
+    with _SYSFS_WRITER:
+        _write_sysfs(phone)
+
+
+def _write_sysfs(phone: Phone) -> None:
     thermal = phone.root / ".sys" / "class" / "thermal"
     for index, name in enumerate(ZONES):
         zone = thermal / f"thermal_zone{index}"
