@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -181,3 +182,33 @@ def qnn_sdk_layout(root: Path) -> Path:
                 "lib/hexagon-v75/unsigned/libQnnHtpV75Skel.so"):
         write(root / rel, f"stands in for {rel}\n")
     return root
+
+
+def until(condition, limit_s: float) -> bool:
+    """Whether ``condition()`` became true within ``limit_s`` (asked every 0.1 s, and once more at the end): a wait
+    with a deadline, never a fixed sleep, so a busy machine only makes it slower."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def phone_inventory(tmp_path, serial: str, adb_port: int, runner_text: str | None = None) -> Path:
+    """tmp_path/devices.yaml with one simulated SM8650 phone ("sim-s24") whose executor_runner is
+    tmp_path/tools/executor_runner: ``runner_text``, or the simulated phone's stand-in for an arm64 build."""
+    from harness.sim.sandbox import stand_in
+
+    runner = write(tmp_path / "tools" / "executor_runner",
+                   runner_text if runner_text is not None else stand_in("stands in for an arm64 build"))
+    return write(tmp_path / "devices.yaml", f"""
+        devices:
+          - id: sim-s24
+            platform: android
+            serial: "{serial}"
+            adb_port: {adb_port}
+            soc: SM8650
+            backends: [xnnpack]
+            tools: {{executor_runner: {runner}}}
+        """)

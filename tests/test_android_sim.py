@@ -23,21 +23,7 @@ from harness.sim.sandbox import phone_processes
 from harness.store import Store
 from harness.devices.android import PUSHED_MARKER, Config
 from harness.run.workers import lib_folders_used
-from tests.helpers import REPO, copy_model, measure, qnn_sdk_layout, write
-
-
-def _inventory(tmp_path, serial, adb_port):
-    runner = write(tmp_path / "tools" / "executor_runner", stand_in("stands in for an arm64 build"))
-    return write(tmp_path / "devices.yaml", f"""
-        devices:
-          - id: sim-s24
-            platform: android
-            serial: "{serial}"
-            adb_port: {adb_port}
-            soc: SM8650
-            backends: [xnnpack]
-            tools: {{executor_runner: {runner}}}
-        """)
+from tests.helpers import REPO, copy_model, measure, phone_inventory, qnn_sdk_layout, until, write
 
 
 # For tests that read nothing of the operator-profile run after the measured runs (the plan's default is one): a
@@ -57,7 +43,7 @@ def _run_tiny_pte(tmp_path, model_dir, settings: str, manifest: dict | None = No
 @pytest.mark.slow
 def test_plan_runs_on_the_simulated_phone(tmp_path, adb_server, phones, model_dir):
     server, serial = phones()
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     settings = """
         warmup_iterations: 2
         iterations: 12
@@ -148,7 +134,7 @@ def test_a_pte_cells_operator_profile_is_the_phones_etdump_read_with_its_etrecor
 def test_full_storage_fails_the_cell_with_its_reason(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(storage_full=True))
     status, words = "failed", "No space left"
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 3\nruns: 1\ntimeout_s: 60\n")
     assert cell.status == status and words in (cell.reason + cell.log), (cell.reason, cell.log)
 
@@ -213,7 +199,7 @@ def test_another_process_logging_executorch_lines_does_not_change_the_cells_samp
     999 ms sample, a wrong load time, the count mismatched).  Now only the runner's own process's lines are read
     (`logcat --pid`, its pid printed by the shell that execs it)."""
     server, serial = phones(Faults(neighbour_logs=True))
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 1\niterations: 4\nruns: 2\ntimeout_s: 120\n"
                                                     + NO_PROFILE)
     assert cell.status == "ok", (cell.reason, cell.log)
@@ -232,7 +218,7 @@ def test_executor_runner_flags_follow_the_binary_release(tmp_path, adb_server, p
     # the binary's --help and leaves the flag out.
     server, serial = phones()
     server.phone.versions["executor_runner"] = "1.2"
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     (tmp_path / "tools" / "executor_runner").write_text(stand_in("an arm64 v1.2 build"))  # its own sha
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 3\nruns: 1\ntimeout_s: 60\n"
                                                     + NO_PROFILE)
@@ -251,7 +237,7 @@ def test_warm_ups_are_the_first_executions_of_the_measured_process(tmp_path, adb
     the process that runs): from v1.3 each run is one invocation whose first executions are the warm-ups.
     Fails if warm-ups go back to an invocation of their own, or are counted among the samples."""
     server, serial = phones()
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 2\niterations: 5\nruns: 2\ntimeout_s: 60\n"
                                                     + NO_PROFILE)
     assert cell.status == "ok" and len(cell.samples_ms) == 10 and len(cell.warmup_ms) == 4, (cell.reason, cell.log)
@@ -541,7 +527,7 @@ def test_qnn_executor_runner_without_the_executorch_backend_library_is_told_wher
 @pytest.mark.slow
 def test_dropped_push_fails_the_cell_and_the_run_goes_on(tmp_path, adb_server, phones, model_dir):
     server, serial = phones(Faults(drop_push_after_bytes=20_000))
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")  # ~330 kB: the connection dies part way
     copy_model(model_dir, "tiny.onnx", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
@@ -593,7 +579,7 @@ def test_a_phone_adb_lists_offline_is_waited_for_then_measured_or_stored_lost(tm
     import harness.devices.android as android
 
     server, serial = phones()
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     server.go_offline(1.5)
     assert "offline" in adb_server.adb("-s", serial, "get-state").stderr  # what the harness meets at its start
     outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 2\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
@@ -644,29 +630,20 @@ def test_a_runner_on_the_phone_dies_with_its_controller(tmp_path, adb_server, ph
     with it.  Without the trap (or with the runner in toybox timeout's own process group) the hung runner went
     on until the cell's timeout_s, 10 minutes here."""
     server, serial = phones(Faults(hang_runner=True))
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", "name: phone\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n"
                  "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 600\n")
     controller = subprocess.Popen([sys.executable, "-m", "harness", "run", str(plan), "--db", str(tmp_path / "r.db"),
                                    "-q"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert _until(lambda: server.phone.busy > 0, 300), "the runner never started on the phone"
+        assert until(lambda: server.phone.busy > 0, 300), "the runner never started on the phone"
         controller.send_signal(stop)
         controller.wait(60)
     finally:
         controller.kill()
-    assert _until(lambda: server.phone.busy == 0 and not phone_processes(server.phone), 30), \
+    assert until(lambda: server.phone.busy == 0 and not phone_processes(server.phone), 30), \
         f"still running on the phone: {phone_processes(server.phone)}"
-
-
-def _until(condition, limit_s: float) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 @pytest.mark.slow
@@ -679,11 +656,11 @@ def test_a_phone_off_when_the_night_starts_is_lost_and_resumed_once_it_is_back(t
 
     server, serial = phones()
     later = f"127.0.0.1:{free_port()}"  # nothing there yet: the phone is off
-    _inventory(tmp_path, later, adb_server.port)
+    phone_inventory(tmp_path, later, adb_server.port)
     outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n"
                                                     + NO_PROFILE)
     assert cell.status == "lost" and "--resume" in cell.reason, (cell.status, cell.reason)
-    _inventory(tmp_path, serial, adb_server.port)  # the phone is back (under the serial the inventory names)
+    phone_inventory(tmp_path, serial, adb_server.port)  # the phone is back (under the serial the inventory names)
     resumed = run_plan(tmp_path / "plan.yaml", tmp_path / "r.db", resume=outcome.run_id)
     with Store(tmp_path / "r.db") as store:
         (again,) = store.cells(resumed.run_id)
@@ -696,7 +673,7 @@ def test_the_runs_summary_says_a_phone_that_never_answered_never_answered(tmp_pa
     from harness.cli import main
     from harness.sim.adb_server import free_port
 
-    _inventory(tmp_path, f"127.0.0.1:{free_port()}", adb_server.port)  # nothing there, ever
+    phone_inventory(tmp_path, f"127.0.0.1:{free_port()}", adb_server.port)  # nothing there, ever
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
     write(tmp_path / "plan.yaml", "name: phone\ninventory: devices.yaml\nartifacts: [builds/tiny.pte]\n"
                                   "warmup_iterations: 0\niterations: 3\nruns: 1\ntimeout_s: 60\n")
@@ -725,7 +702,7 @@ def test_the_phones_shell_takes_sighup_even_when_the_simulator_ignores_it(tmp_pa
             server.phone, "trap 'exit 42' HUP; sleep 30 & wait $!", hangup)))
         worker.start()
         # The trap is set once the shell has started its sleep (was: a fixed 1 s wait for it).
-        assert _until(lambda: _sleeping(server.phone), 20)
+        assert until(lambda: _sleeping(server.phone), 20)
         hangup.set()
         worker.join(20)
         assert not worker.is_alive() and result["r"].code == 42, result
@@ -798,12 +775,12 @@ def test_what_the_phone_runs_with_a_cleared_environment_is_still_found_and_stopp
     server = start(0, tmp_path / "phone")
     try:
         shell.run(server.phone, "env -i sleep 300 >/dev/null 2>&1 &", threading.Event())
-        assert _until(lambda: _sleeping(server.phone), 30)
+        assert until(lambda: _sleeping(server.phone), 30)
         hidden = phone_processes(server.phone)
     finally:
         server.shutdown()
         server.server_close()
-    assert _until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in hidden), 30), hidden
+    assert until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in hidden), 30), hidden
     assert sandbox.phone_processes(server.phone) == []
 
 
@@ -840,10 +817,10 @@ def test_closing_the_phone_ends_the_command_it_runs_and_takes_back_its_folder(tm
 
     threading.Thread(target=measure_long, daemon=True).start()
     # Any command line that mentions it (toybox timeout may run its sleep applet without an exec of its own).
-    assert _until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 60)
+    assert until(lambda: any(b"sleep" in _cmdline(pid) for pid in phone_processes(server.phone)), 60)
     device.close()
     assert done.wait(60), "the command ran on after close()"
-    assert _until(lambda: not phone_processes(server.phone), 30), phone_processes(server.phone)
+    assert until(lambda: not phone_processes(server.phone), 30), phone_processes(server.phone)
     with pytest.raises(DeviceError):
         device.run(["true"], 10)
     assert not list((server.phone.root / "data/local/tmp/harness/work").glob("*"))
@@ -1191,7 +1168,7 @@ def test_a_simulated_phone_stops_without_waiting_out_a_half_second_poll(tmp_path
     monkeypatch.setattr(sim_server.SimServer, "serve_forever", recorded)
     phone = sim_server.start(0, tmp_path / "phone")
     try:
-        assert _until(lambda: bool(polls), 30) and polls[0] <= 0.05, polls
+        assert until(lambda: bool(polls), 30) and polls[0] <= 0.05, polls
     finally:
         phone.shutdown()
         phone.server_close()
@@ -1221,7 +1198,7 @@ def test_peak_memory_of_each_run_comes_from_the_phones_kernel_and_grows_with_the
         tmp_path, adb_server, phones, model_dir, wide_build):
     """Before toybox time -v wrapped the runner, no phone cell had a peak memory (None in every run)."""
     server, serial = phones()
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     builds = tmp_path / "builds"
     copy_model(model_dir, "tiny.pte", builds, manifest={"model": "tiny", "stage": "vad", "backend": "xnnpack",
                                                          "quantization": "fp32"})
@@ -1326,7 +1303,7 @@ def test_a_binary_the_phones_silicon_times_runs_forked_from_a_zygote_without_a_r
     call = zygote.Invocation("executor_runner", ["--model_path", "/m.pte", "--num_executions", "2"], env)
     maps = Path(f"/proc/{call.zygote.proc.pid}/maps").read_text()
     assert "/torch/" not in maps and "executorch" not in maps
-    assert _until(lambda: call.poll(0.1) is not None, 60) and call.returncode == 0
+    assert until(lambda: call.poll(0.1) is not None, 60) and call.returncode == 0
     assert "executed successfully 2 time(s)" in call.output()[0]
 
 
@@ -1355,7 +1332,7 @@ def test_adb_exec_in_passes_stdin_to_the_command_and_runs_it(adb_server, phones)
     sent = subprocess.run([*adb, "exec-in", "sleep 1; cat > /data/local/tmp/e.txt; echo done >> /data/local/tmp/e.txt"],
                           input=b"abc\n", capture_output=True, timeout=60)
     assert sent.returncode == 0, sent
-    assert _until(lambda: subprocess.run([*adb, "shell", "cat /data/local/tmp/e.txt"], capture_output=True,
+    assert until(lambda: subprocess.run([*adb, "shell", "cat /data/local/tmp/e.txt"], capture_output=True,
                                          timeout=60).stdout == b"abc\ndone\n", 30)
 
 
@@ -1419,7 +1396,7 @@ def test_a_runner_output_past_the_cap_says_so_in_the_cells_reason(tmp_path, adb_
 
     monkeypatch.setattr(Device, "OUTPUT_CAP_BYTES", 4 * 1024)
     server, serial = phones()
-    _inventory(tmp_path, serial, adb_server.port)
+    phone_inventory(tmp_path, serial, adb_server.port)
     _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 1000\nruns: 1\ntimeout_s: 120\n")
     assert cell.status == "failed", (cell.reason, cell.log)
     assert "measured iterations; the plan asked for 1000" in cell.reason, cell.reason

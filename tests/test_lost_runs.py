@@ -9,7 +9,7 @@ import pytest
 from harness.cli import main as cli_main
 from harness.run.cell import CellResult
 from harness.run.workers import measure_concurrently
-from tests.helpers import copy_model, write
+from tests.helpers import copy_model, phone_inventory, write
 
 THREE_PHONES = """
 devices:
@@ -139,16 +139,14 @@ def test_a_run_whose_cells_were_all_lost_is_incomplete_in_every_output(tmp_path,
     assert (cell.status, cell.runs_done, cell.runs_planned) == ("lost", 0, 2)
 
 
-def test_a_run_whose_cells_were_all_lost_is_no_baseline(tmp_path, model_dir, monkeypatch, capsys):
-    """--compare-only of a good night chose as its baseline the newest run stored 'complete', one whose every cell
-    was lost (its cells then read as new or missing, and the night FAILED); a pinned --baseline of such a run is
-    refused, as one that did not finish is."""
+def _good_then_lost_then_good(tmp_path, model_dir, monkeypatch, capsys) -> tuple[str, str, str]:
+    """Three runs of one plan into tmp_path/r.db: measured, then with its device off all night (every cell lost),
+    then measured again; their run ids."""
     import json
 
     import harness.run.engine as engine
 
-    plan, db = _plan(tmp_path, model_dir, HOST), tmp_path / "r.db"
-    measured = ["run", str(plan), "--db", str(db), "-q", "--json"]
+    measured = ["run", str(_plan(tmp_path, model_dir, HOST)), "--db", str(tmp_path / "r.db"), "-q", "--json"]
     assert cli_main(measured) == 0
     good = json.loads(capsys.readouterr().out)["run_id"]
     with monkeypatch.context() as phone_off:
@@ -157,6 +155,17 @@ def test_a_run_whose_cells_were_all_lost_is_no_baseline(tmp_path, model_dir, mon
         lost = json.loads(capsys.readouterr().out)["run_id"]
     assert cli_main(measured) == 0
     tonight = json.loads(capsys.readouterr().out)["run_id"]
+    return good, lost, tonight
+
+
+def test_a_run_whose_cells_were_all_lost_is_no_baseline(tmp_path, model_dir, monkeypatch, capsys):
+    """--compare-only of a good night chose as its baseline the newest run stored 'complete', one whose every cell
+    was lost (its cells then read as new or missing, and the night FAILED); a pinned --baseline of such a run is
+    refused, as one that did not finish is."""
+    import json
+
+    db = tmp_path / "r.db"
+    good, lost, tonight = _good_then_lost_then_good(tmp_path, model_dir, monkeypatch, capsys)
     assert len({good, lost, tonight}) == 3
     assert cli_main(["nightly", "--compare-only", tonight, "--db", str(db), "-o", str(tmp_path / "nt"), "--json"]) == 0
     judged = json.loads(capsys.readouterr().out)
@@ -227,16 +236,10 @@ def test_a_lost_cell_measured_by_resume_is_profiled_too(tmp_path, adb_server, ph
     table said "complete" (a run with lost cells is incomplete: harness.store.state)."""
     import harness.devices.android as android
     from harness.run.engine import run_plan
-    from harness.sim.sandbox import stand_in
     from harness.store import Store
 
     server, serial = phones()
-    runner = write(tmp_path / "tools" / "executor_runner", stand_in())
-    write(tmp_path / "devices.yaml", f"""
-        devices:
-          - {{id: phone, platform: android, serial: "{serial}", adb_port: {adb_server.port}, backends: [xnnpack],
-              tools: {{executor_runner: {runner}}}}}
-        """)
+    phone_inventory(tmp_path, serial, adb_server.port)
     copy_model(model_dir, "tiny.pte", tmp_path / "builds")
     plan = write(tmp_path / "plan.yaml", """
         name: lost-then-profiled
@@ -264,25 +267,13 @@ def test_the_history_site_calls_a_run_with_lost_cells_incomplete_and_judges_the_
         tmp_path, model_dir, monkeypatch, capsys):
     """The site read the runs table's 'complete': a run whose phone was off all night showed "complete" on its
     night page, and the next night was judged against it (its cells then had no baseline).  Catches either."""
-    import json
-
-    import harness.run.engine as engine
-
-    plan, db = _plan(tmp_path, model_dir, HOST), tmp_path / "r.db"
-    measured = ["run", str(plan), "--db", str(db), "-q", "--json"]
-    assert cli_main(measured) == 0
-    good = json.loads(capsys.readouterr().out)["run_id"]
-    with monkeypatch.context() as phone_off:
-        phone_off.setattr(engine, "measure_concurrently", _never_answers)
-        assert cli_main(measured) == 1
-        lost = json.loads(capsys.readouterr().out)["run_id"]
-    assert cli_main(measured) == 0
-    tonight = json.loads(capsys.readouterr().out)["run_id"]
+    db = tmp_path / "r.db"
+    good, lost, tonight = _good_then_lost_then_good(tmp_path, model_dir, monkeypatch, capsys)
     assert cli_main(["site", "--db", str(db), "-o", str(tmp_path / "site")]) == 0
     pages = {p.read_text().split("<title>", 1)[1].split("</title>", 1)[0]: p.read_text()
              for p in (tmp_path / "site" / "nights").glob("*.html")}
     lost_page = next(text for title, text in pages.items() if lost in title)
     tonight_page = next(text for title, text in pages.items() if tonight in title)
     assert " · incomplete (1 lost) · " in lost_page
-    assert f"judged against <a href=" in tonight_page and f">{good}</a>" in tonight_page, tonight_page[:2000]
+    assert "judged against <a href=" in tonight_page and f">{good}</a>" in tonight_page, tonight_page[:2000]
     assert f">{lost}</a>" not in tonight_page.split("judged against", 1)[1].split("</p>", 1)[0]

@@ -11,25 +11,11 @@ import pytest
 
 from harness.sim.sandbox import phone_processes, stand_in
 from harness.sim.vendor import log_entry
-from tests.helpers import copy_model, measure, write
+from tests.helpers import copy_model, measure, phone_inventory, until
 
 # Lines an earlier process logged under the ExecuTorch tag: timings the cell must never take as its own.
 OLD_LINES = ("Model loaded in 999.000000 ms.", "Iteration 1 of 1: 999.000000 ms")
 OLD_PIDS = 20000  # every PID up to this one logged them; a run on a phone booted for the test uses far fewer
-
-
-def _inventory(tmp_path, serial, adb_port, runner_text: str) -> None:
-    runner = write(tmp_path / "tools" / "executor_runner", runner_text)
-    write(tmp_path / "devices.yaml", f"""
-        devices:
-          - id: sim-s24
-            platform: android
-            serial: "{serial}"
-            adb_port: {adb_port}
-            soc: SM8650
-            backends: [xnnpack]
-            tools: {{executor_runner: {runner}}}
-        """)
 
 
 def _run_tiny_pte(tmp_path, model_dir, settings: str):
@@ -44,15 +30,6 @@ def _adb_shell(adb_server, serial: str, command: str) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=60)
 
 
-def _until(condition, limit_s: float) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
-
 @pytest.mark.slow
 def test_a_runner_reads_no_lines_of_an_earlier_process_that_had_its_pid(tmp_path, adb_server, phones, model_dir):
     """PIDs wrap on a phone while logd keeps old lines: `logcat -d --pid=PID` alone read the lines of an earlier
@@ -60,7 +37,7 @@ def test_a_runner_reads_no_lines_of_an_earlier_process_that_had_its_pid(tmp_path
     the plan asked for 3", or a 999 ms sample).  Now only lines from the runner's start on (`-t` the phone's
     clock, printed by the shell that execs the runner).  Fails on `logcat --pid` without `-t`."""
     server, serial = phones()
-    _inventory(tmp_path, serial, adb_server.port, stand_in("stands in for an arm64 build"))
+    phone_inventory(tmp_path, serial, adb_server.port, stand_in("stands in for an arm64 build"))
     an_hour_ago_s = time.time() - 3600
     server.phone.logcat_file.write_text("".join(log_entry(pid, "I", "ExecuTorch", line, an_hour_ago_s)
                                                 for pid in range(1, OLD_PIDS) for line in OLD_LINES))
@@ -92,13 +69,13 @@ def test_a_help_that_hangs_is_said_in_the_cell_and_leaves_nothing_running(tmp_pa
     script, leaving `sleep 600` on the phone, reparented to its init (fails on phone_command without setsid
     and the group kill)."""
     server, serial = phones()
-    _inventory(tmp_path, serial, adb_server.port, _runner_whose_help("sleep 600; exit 0"))
+    phone_inventory(tmp_path, serial, adb_server.port, _runner_whose_help("sleep 600; exit 0"))
     measured = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 1\niterations: 2\nruns: 1\ntimeout_s: 12\n")
     (cell,) = measured.cells
     assert cell.status == "ok", (cell.reason, cell.log)
     said = "executor_runner: its --help did not answer within 12 s; assumed the flags of v1.3.0 on (--print_output)"
     assert cell.log.count(said) == 1, cell.log
-    assert _until(lambda: not phone_processes(server.phone), 30), \
+    assert until(lambda: not phone_processes(server.phone), 30), \
         f"still running on the phone: {phone_processes(server.phone)}"
 
 
@@ -109,7 +86,7 @@ def test_a_refused_flag_after_a_help_that_crashed_names_the_assumption(tmp_path,
     --help told none.  Fails on a reason without the assumption."""
     server, serial = phones()
     server.phone.versions["executor_runner"] = "1.2"
-    _inventory(tmp_path, serial, adb_server.port, _runner_whose_help("kill -SEGV $$"))
+    phone_inventory(tmp_path, serial, adb_server.port, _runner_whose_help("kill -SEGV $$"))
     measured = _run_tiny_pte(tmp_path, model_dir, "warmup_iterations: 0\niterations: 2\nruns: 1\ntimeout_s: 60\n")
     (cell,) = measured.cells
     assert cell.status == "failed", (cell.reason, cell.log)
