@@ -2377,6 +2377,21 @@ def _(root):
     assert not (root / "night").exists()
 
 
+@case("bad input", "nightly --compare-only of a run whose cells were lost (judged as if measured)")
+def _(root):
+    db = stored_db(root)
+    con = sqlite3.connect(db)
+    run_id, cell_id = con.execute("SELECT run_id, cell_id FROM cells ORDER BY cell_id").fetchone()
+    with con:  # as a run whose phone went away: its cell and its runs stored lost, for --resume
+        con.execute("UPDATE cells SET status='lost', reason='device unreachable: gone' WHERE cell_id=?", (cell_id,))
+        con.execute("UPDATE cell_runs SET status='lost' WHERE cell_id=?", (cell_id,))
+    con.close()
+    before = db.read_bytes()
+    proc = cli("nightly", "--compare-only", run_id, "--db", str(db), "-o", "night", cwd=root, timeout_s=QUICK_S)
+    expect_user_error(proc, "incomplete run", "1 cell lost", f"--resume {run_id}")
+    assert db.read_bytes() == before and not (root / "night").exists()
+
+
 # -- scratch folders and inputs that block (processes and what they delete) -----------------------------------
 
 @case("fault", "a user's folder named like a scratch folder (tmp/harness-forks-999999-mine/keep.txt) is kept")
