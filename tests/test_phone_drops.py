@@ -211,3 +211,56 @@ def test_a_phone_that_drops_for_a_second_mid_run_is_measured_on_and_left_clean(t
     harness_root = server.phone.root / android.REMOTE_ROOT.lstrip("/")
     assert not (harness_root / "lock").exists()
     assert not list((harness_root / "work").glob("*")), list((harness_root / "work").glob("*"))
+
+
+def test_a_stopped_run_ends_its_wait_for_an_offline_phone_at_once(tmp_path, adb_server, phones, monkeypatch):
+    """Ctrl-C or SIGTERM while a worker waited for a phone adb lists offline took the whole grace (the worker
+    never saw the run's stop).  The stop comes as the device is made, so the worker is in its wait; with the grace
+    made ten minutes, the worker ends long before."""
+    import queue
+
+    from harness.devices import open_device
+    from harness.run.workers import DeviceWorker
+
+    monkeypatch.setattr(android, "OFFLINE_GRACE_S", 600.0)
+    server, serial = phones()
+    server.go_offline(600)
+    config = Config(id="sim", platform="android", serial=serial, adb_port=adb_server.port)
+    stop = threading.Event()
+
+    def open_then_stop(device_config):
+        device = open_device(device_config)
+        stop.set()  # Ctrl-C, as the worker asks the phone
+        return device
+
+    worker = DeviceWorker("sim", [(_Spec(config), 0)], queue.Queue(), stop, open_then_stop)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the worker waited out the offline grace after the run was stopped"
+
+
+class _Spec:
+    """What a worker reads of a cell before it opens the device: the device's config, its key, its build."""
+
+    def __init__(self, config) -> None:
+        self.device, self.key, self.chain = config, "cell", None
+        self.artifact = type("Artifact", (), {"sha256": "0" * 64})()
+
+
+def test_wildcard_serial_waits_for_a_phone_adb_lists_offline_and_says_so_when_none_comes(
+        tmp_path, adb_server, phones, monkeypatch):
+    """serial '*' while the only phone was reconnecting: the run was refused at once as bad input, "adb sees no
+    phone online", though adb listed it offline.  It is waited for as a named serial is; one that stays offline
+    past the grace is named as offline."""
+    from harness.errors import UserError
+
+    server, serial = phones()
+    entry = Config(id="lab", platform="android", serial="*", adb_port=adb_server.port)
+    server.go_offline(1.5)
+    assert [device.serial for device in entry.expand()] == [serial]
+
+    monkeypatch.setattr(android, "OFFLINE_GRACE_S", 0.5)
+    server.go_offline(600)
+    assert until(lambda: "offline" in adb_server.adb("devices").stdout, 10)
+    with pytest.raises(UserError, match="adb lists 1 phone offline and none online"):
+        entry.expand()
