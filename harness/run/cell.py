@@ -30,7 +30,7 @@ PROFILING = -1
 @dataclass
 class CellResult:
     key: str
-    status: str  # ok | failed | timeout | crashed
+    status: str  # ok | failed | timeout | crashed | lost (the device went away: measured again by --resume)
     reason: str = ""
     log: str = ""
     measurement: Measurement | None = None
