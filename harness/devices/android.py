@@ -333,6 +333,12 @@ def owner_line(device_id: str, since: str) -> str:
     return line + (f"; boot {identity[0]}, pidns {identity[1]}, start {identity[2]}" if identity else "")
 
 
+def shown_holder(text: str) -> str:
+    """An owner line (or a message holding one) as people read it: host, pid, device and since, without the process
+    identity only _holder_gone reads."""
+    return re.sub(r"; boot \S+, pidns \d+, start \d+", "", text)
+
+
 def _holder_gone(held: HeldLock) -> str:
     """Why the lock's holder is known to be a controller of this machine that no longer runs ("" when it may still
     run: another machine's, a line the harness did not write, another boot's or PID namespace's pid)."""
@@ -474,12 +480,12 @@ class Device(BaseDevice):
             self._locked = True
             _HELD_HERE.add(self.token)
             if answer[0] == "took-over":
-                self.notes.append(f"took over {LOCK} from {answer[1] if len(answer) > 1 else 'an unnamed controller'}: "
-                                  f"{why_taken}")
+                was = shown_holder(answer[1]) if len(answer) > 1 else "an unnamed controller"
+                self.notes.append(f"took over {LOCK} from {was}: {why_taken}")
             return True, "locked"
         self.absent = True  # busy now, not misconfigured: its cells are lost, for --resume
         self.busy = True  # reachable, and held: its cells say so, not "unreachable"
-        holder = held.holder or f"unnamed: {LOCK} has no owner line; if no controller is running, remove that " \
+        holder = shown_holder(held.holder) or f"unnamed: {LOCK} has no owner line; if no controller is running, remove that " \
                                 "folder by hand"
         if held.expires_in_s is None:  # never taken over: only a person can tell that no controller uses it
             return False, (f"held by another controller ({holder}); its lock {LOCK} has no readable expiry (an empty "
@@ -524,7 +530,7 @@ class Device(BaseDevice):
         duration_s = time.perf_counter() - started
         self.outputs_cut += outcome.output_cut
         if self._locked and outcome.exit_code == LOCK_LOST_EXIT and LOCK_LOST in outcome.stderr:
-            self._lose_lock(outcome.stderr.strip().splitlines()[-1].removeprefix("harness: "))
+            self._lose_lock(shown_holder(outcome.stderr.strip().splitlines()[-1].removeprefix("harness: ")))
         if self._lock_lost:  # found by another command while this one ran: what it measured was shared
             raise DeviceError(self.id, argv, self._lock_lost, lost=True)
         # toybox timeout exits 124 when its SIGTERM ended the command, 137 when SIGKILL had to (toys/other/timeout.c).
