@@ -263,5 +263,6 @@ def test_wildcard_serial_waits_for_a_phone_adb_lists_offline_and_says_so_when_no
     assert until(lambda: "offline" in adb_server.adb("devices").stdout, 10)
     # The module's adb server may still list an earlier test's phone offline too: counted as adb lists them.
     offline = sum(line.split()[1:2] == ["offline"] for line in adb_server.adb("devices").stdout.splitlines())
-    with pytest.raises(UserError, match=f"adb lists {offline} phone{'' if offline == 1 else 's'} offline and none online"):
+    listed = f"{offline} phone{'' if offline == 1 else 's'}"
+    with pytest.raises(UserError, match=f"adb lists {listed} offline and none online"):
         entry.expand()

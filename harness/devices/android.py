@@ -485,8 +485,8 @@ class Device(BaseDevice):
             return True, "locked"
         self.absent = True  # busy now, not misconfigured: its cells are lost, for --resume
         self.busy = True  # reachable, and held: its cells say so, not "unreachable"
-        holder = shown_holder(held.holder) or f"unnamed: {LOCK} has no owner line; if no controller is running, remove that " \
-                                "folder by hand"
+        holder = shown_holder(held.holder) or (f"unnamed: {LOCK} has no owner line; if no controller is running, "
+                                               "remove that folder by hand")
         if held.expires_in_s is None:  # never taken over: only a person can tell that no controller uses it
             return False, (f"held by another controller ({holder}); its lock {LOCK} has no readable expiry (an empty "
                            "folder, or a controller killed while taking it), so it never expires and is not taken "
