@@ -266,3 +266,30 @@ def test_wildcard_serial_waits_for_a_phone_adb_lists_offline_and_says_so_when_no
     listed = f"{offline} phone{'' if offline == 1 else 's'}"
     with pytest.raises(UserError, match=f"adb lists {listed} offline and none online"):
         entry.expand()
+
+
+def test_a_command_sent_while_the_phone_is_away_for_a_moment_waits_for_it(tmp_path, adb_server, phones):
+    """A phone dropped between two commands (`adb disconnect`, then back): the next command failed at once with
+    "device not found", and its cell was lost though nothing had run.  It now waits for the phone, as a run does
+    at its start, and runs once the phone is back."""
+    server, serial = phones()
+    device = controller(adb_server.port, serial, "p")
+    try:
+        assert device.reachable()[0] and device.prepare()[0]
+        asked = threading.Event()
+        coming_back = getattr(device, "_coming_back", lambda exc: False)
+
+        def noted(exc):  # the command met the phone away: now bring it back
+            asked.set()
+            return coming_back(exc)
+
+        device._coming_back = noted
+        adb_server.adb("disconnect", serial)
+        command, result = in_background(lambda: device.run(["echo", "hi"], 30))
+        assert until(lambda: asked.is_set() or not command.is_alive(), 30)
+        assert "connected" in adb_server.adb("connect", serial).stdout
+        command.join(60)
+        assert "error" not in result, result
+        assert result["value"].exit_code == 0 and result["value"].stdout == "hi\n", vars(result["value"])
+    finally:
+        device.close()

@@ -513,7 +513,7 @@ class Device(BaseDevice):
         self._worked = True
         started = time.perf_counter()
         try:
-            connection = self.adb.open_transport(timeout=timeout_s + self.CONTROLLER_GRACE_S)
+            connection = self._transport_once_back(timeout_s + self.CONTROLLER_GRACE_S)
             with self._streams_lock:
                 self._streams.add(connection)
             try:
@@ -538,6 +538,18 @@ class Device(BaseDevice):
         stderr, peak_rss_mb = split_time_report(outcome.stderr) if peak_memory else (outcome.stderr, None)
         return CommandResult(argv, None if timed_out else outcome.exit_code, outcome.stdout, stderr,
                              duration_s, timed_out=timed_out, peak_rss_mb=peak_rss_mb)
+
+    def _transport_once_back(self, timeout_s: float):
+        """A connection to the phone's adbd for one command or push; a phone adb lists offline, or no longer lists
+        after it answered (dropped for a moment between two commands), is waited for first (OFFLINE_GRACE_S): the
+        command has not started, so nothing is run twice."""
+        try:
+            return self.adb.open_transport(timeout=timeout_s)
+        except AdbError as exc:
+            if not self._coming_back(exc):
+                raise
+        self._state_once_online()  # raises adb's refusal when the phone stays away
+        return self.adb.open_transport(timeout=timeout_s)
 
     def _lose_lock(self, why: str) -> None:
         """Another controller took the phone's LOCK over: refuse every later command of this one, and end those
@@ -664,7 +676,7 @@ class Device(BaseDevice):
     def _sync_send(self, local: Path, remote: str) -> None:
         """adb's sync SEND with 64 KiB DATA chunks: adbutils' push (which the harness used) wrote 4 KiB chunks, which
         measured at about a third of `adb push`'s throughput (benchmarks/push_throughput.py)."""
-        sync_send(self.adb.open_transport(timeout=PUSH_IDLE_TIMEOUT_S), local, remote)
+        sync_send(self._transport_once_back(PUSH_IDLE_TIMEOUT_S), local, remote)
 
     # dumpsys is far heavier than a sysfs read: ask for the thermal status and battery every Nth sample.
     DUMPSYS_EVERY = 5
