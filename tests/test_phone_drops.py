@@ -90,7 +90,9 @@ def test_a_run_whose_lock_is_taken_over_stops_measuring_and_stores_the_rest_lost
     the cell in progress and the cells after it are lost (for --resume), naming the new holder; nothing is
     measured beside it.  On the code as it was, the run dropped its token check and both measured: every cell ok."""
     server, serial = phones()
-    plan = night(tmp_path, serial, adb_server.port, model_dir, "sleep 3", builds=("tiny.pte", "tiny-b.pte"))
+    hold = write(server.phone.root / "data/local/tmp/hold", "")  # the measured run goes on while it is there
+    plan = night(tmp_path, serial, adb_server.port, model_dir, "while [ -e /data/local/tmp/hold ]; do sleep 0.1; done",
+                 builds=("tiny.pte", "tiny-b.pte"))
     run, result = in_background(lambda: measure(plan, tmp_path / "r.db"))
     lock = server.phone.root / LOCK.lstrip("/")
     assert until(lambda: (server.phone.root / STARTED).exists()), "the first measured run never began"
@@ -101,6 +103,8 @@ def test_a_run_whose_lock_is_taken_over_stops_measuring_and_stores_the_rest_lost
             return other.prepare()[0]
 
         assert until(take_over, 30), "the other controller never got the lock"
+        assert until(lambda: not run.is_alive(), 30), "the run went on measuring"  # its runner waits for the hold
+        hold.unlink()
         run.join(120)
         assert not run.is_alive() and "error" not in result, result
         cells = by_build(result["value"].cells)
@@ -111,6 +115,7 @@ def test_a_run_whose_lock_is_taken_over_stops_measuring_and_stores_the_rest_lost
         assert (lock / "token").read_text().strip() == other.token  # the run left the other's lock alone
         assert any("its lock had expired" in note for note in other.notes), other.notes  # not "stopped"
     finally:
+        hold.unlink(missing_ok=True)
         other.close()
 
 
@@ -255,7 +260,8 @@ def test_wildcard_serial_waits_for_a_phone_adb_lists_offline_and_says_so_when_no
 
     server, serial = phones()
     entry = Config(id="lab", platform="android", serial="*", adb_port=adb_server.port)
-    server.go_offline(1.5)
+    server.go_offline(3)
+    assert until(lambda: "offline" in adb_server.adb("devices").stdout, 10)
     assert [device.serial for device in entry.expand()] == [serial]
 
     monkeypatch.setattr(android, "OFFLINE_GRACE_S", 0.5)

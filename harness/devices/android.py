@@ -177,14 +177,20 @@ def attached_serials(adb_port: int = 5037) -> list[str]:
 
 
 def _serials_once_online(adb_port: int) -> tuple[list[str], int]:
-    """The serials adb lists online and how many it lists offline; while it lists some offline and none online
-    (reconnecting, as at the start of a run on a named serial), asked again for OFFLINE_GRACE_S at most."""
-    deadline = time.monotonic() + OFFLINE_GRACE_S
+    """The serials adb lists online, and how many it listed offline; once it lists some offline and none online
+    (reconnecting, as at the start of a run on a named serial), asked again for OFFLINE_GRACE_S at most (a phone
+    adb drops from its list for a moment between two attempts to reconnect is still waited for)."""
+    deadline, offline = None, 0
     while True:
         serials = attached_serials(adb_port)
-        offline = 0 if serials else _offline_count(adb_port)
-        if serials or not offline or time.monotonic() >= deadline:
-            return serials, offline
+        if serials:
+            return serials, 0
+        offline = _offline_count(adb_port) or offline
+        if not offline:
+            return [], 0
+        deadline = deadline or time.monotonic() + OFFLINE_GRACE_S
+        if time.monotonic() >= deadline:
+            return [], offline
         time.sleep(0.25)
 
 
@@ -395,6 +401,7 @@ class Device(BaseDevice):
         # `adb disconnect` or a USB drop) is a phone reconnecting, waited for like one listed "offline".
         self.answered_before = False
         self.stayed_away = False  # close() waited OFFLINE_GRACE_S for the phone, and it did not come back
+        self._away_until: float | None = None  # while the phone is away: the end of the wait for it (_grace_end)
 
     @property
     def adb(self):
@@ -426,16 +433,25 @@ class Device(BaseDevice):
         """The phone's adb state, asked again every quarter second while adb says it is offline (or, once it answered
         in this run, does not list it), for OFFLINE_GRACE_S at most: a phone coming back is measured, not stored as
         lost a second too early.  A stopped run ends the wait at once."""
-        deadline = time.monotonic() + OFFLINE_GRACE_S
         while True:
             try:
                 state = self.adb.get_state()
             except AdbError as exc:
-                if not self._coming_back(exc) or time.monotonic() >= deadline or self._stopping():
+                if not self._coming_back(exc) or time.monotonic() >= self._grace_end() or self._stopping():
                     raise
             else:
-                if state != "offline" or time.monotonic() >= deadline or self._stopping():
+                if state != "offline":
+                    self._away_until = None  # back: a later drop gets a grace of its own
                     return state
+                if time.monotonic() >= self._grace_end() or self._stopping():
+                    return state
+
+    def _grace_end(self) -> float:
+        """When the wait for this phone ends: OFFLINE_GRACE_S after a command (or close) first met it away, for every
+        command that meets it away meanwhile, so that a phone gone for good costs one grace, not one per command."""
+        if self._away_until is None:
+            self._away_until = time.monotonic() + OFFLINE_GRACE_S
+        return self._away_until
 
     def _coming_back(self, exc: AdbError) -> bool:
         """Whether adb's refusal is a phone that may be back in a moment (FAIL "device offline"; "device '...' not
@@ -544,10 +560,13 @@ class Device(BaseDevice):
         after it answered (dropped for a moment between two commands), is waited for first (OFFLINE_GRACE_S): the
         command has not started, so nothing is run twice."""
         try:
-            return self.adb.open_transport(timeout=timeout_s)
+            connection = self.adb.open_transport(timeout=timeout_s)
         except AdbError as exc:
             if not self._coming_back(exc):
                 raise
+        else:
+            self._away_until = None  # it answers: a later drop gets a grace of its own
+            return connection
         self._state_once_online()  # raises adb's refusal when the phone stays away
         return self.adb.open_transport(timeout=timeout_s)
 
@@ -759,7 +778,6 @@ class Device(BaseDevice):
         """Run close()'s clean-up; a phone adb lists offline or (having answered) not at all is asked again for
         OFFLINE_GRACE_S, so that a phone away for a second keeps no lock nor folder of this run.  A stopped run
         does not wait."""
-        deadline = time.monotonic() + OFFLINE_GRACE_S
         while True:
             try:
                 shell_v2(self.adb.open_transport(timeout=ADB_IDLE_TIMEOUT_S), cleanup, ADB_IDLE_TIMEOUT_S, 4096)
@@ -769,6 +787,6 @@ class Device(BaseDevice):
                     return  # gone another way: it keeps an empty folder (and the lock until it expires)
             except Exception:  # noqa: BLE001 - a phone already gone keeps an empty folder; nothing to report
                 return
-            if time.monotonic() >= deadline or self.run_stop.wait(0.25):
+            if time.monotonic() >= self._grace_end() or self.run_stop.wait(0.25):
                 self.stayed_away = not self.run_stop.is_set()
                 return
