@@ -137,7 +137,7 @@ class Config(DeviceConfig):
         from harness.errors import UserError
 
         try:
-            serials = attached_serials(self.adb_port)
+            serials, offline = _serials_once_online(self.adb_port)
         except NoAdbServer as exc:
             raise UserError(f"device {self.id}: device unreachable: {exc}.",
                             fix=f"start the phones' adb server on port {self.adb_port}, or correct adb_port in the "
@@ -147,6 +147,11 @@ class Config(DeviceConfig):
                             f"'adb devices' ({exc or type(exc).__name__}).",
                             fix=f"restart it: adb -P {self.adb_port} kill-server; adb -P {self.adb_port} start-server"
                             ) from None
+        if not serials and offline:  # reconnecting for longer than the grace: not bad input, but nothing to measure
+            raise UserError(f"device {self.id} has serial '*' but adb lists {counted(offline, 'phone')} offline and "
+                            f"none online (waited {OFFLINE_GRACE_S:g} s).",
+                            fix="check the phone ('adb devices' lists it as 'device' once it is back), then run "
+                                "again; or name its serial, whose cells are then stored as lost for --resume.")
         if not serials:
             raise UserError(f"device {self.id} has serial '*' but adb sees no phone online.",
                             fix="connect a phone (check 'adb devices'), or name its serial.")
@@ -169,6 +174,30 @@ OFFLINE_GRACE_S = 10.0
 def attached_serials(adb_port: int = 5037) -> list[str]:
     """Serials of every phone the adb server sees online (for ``serial: '*'`` in the inventory)."""
     return adb_client(adb_port).online_serials()
+
+
+def _serials_once_online(adb_port: int) -> tuple[list[str], int]:
+    """The serials adb lists online, and how many it listed offline; once it lists some offline and none online
+    (reconnecting, as at the start of a run on a named serial), asked again for OFFLINE_GRACE_S at most (a phone
+    adb drops from its list for a moment between two attempts to reconnect is still waited for)."""
+    deadline, offline = None, 0
+    while True:
+        serials = attached_serials(adb_port)
+        if serials:
+            return serials, 0
+        offline = _offline_count(adb_port) or offline
+        if not offline:
+            return [], 0
+        deadline = deadline or time.monotonic() + OFFLINE_GRACE_S
+        if time.monotonic() >= deadline:
+            return [], offline
+        time.sleep(0.25)
+
+
+def _offline_count(adb_port: int) -> int:
+    """How many phones the adb server lists as "offline" (`adb devices`: one "SERIAL\tSTATE" line each)."""
+    lines = (line.split() for line in adb_client(adb_port).ask("host:devices").splitlines())
+    return sum(1 for parts in lines if len(parts) >= 2 and parts[1] == "offline")
 
 
 def adb_client(adb_port: int) -> AdbServer:
@@ -207,7 +236,8 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
     - ``peak_memory``: toybox ``time -v`` in front of ``timeout`` reports the runner's peak RSS from the kernel
       (harness/devices/peak_memory.py); it exits with ``timeout``'s own status (124, 137, the runner's).
     - ``lock_token``: the command runs only while its controller holds the phone's LOCK, and moves the lock's
-      expiry on; a lock taken over (this controller was silent past its expiry) refuses it with LOCK_LOST_EXIT.
+      expiry on; a lock taken over (this controller was silent past its expiry) refuses it with LOCK_LOST_EXIT,
+      and so does a lock taken over while the command ran (what it measured was shared with another controller).
     """
     limit = [*(TIME_V if peak_memory else []),
              "timeout", "--foreground", "-k", f"{kill_after_s:g}", f"{max(timeout_s, 0.001):.3f}"]
@@ -217,13 +247,16 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
     alive_s = int(timeout_s + kill_after_s + IDLE_WORK_S)
     enter = (f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)} || exit 1; "
              f"echo $(($(date +%s) + {alive_s})) 2>/dev/null >{WORK_MARKER}; ") if workdir else ""
-    if lock_token:
-        lock_alive_s = int(timeout_s + kill_after_s + LOCK_IDLE_S)
-        enter += (f"[ \"$(cat {LOCK}/token 2>/dev/null)\" = {shlex.quote(lock_token)} ] || "
-                  f"{{ echo {shlex.quote(LOCK_LOST)} \"($(cat {LOCK}/owner 2>/dev/null))\" >&2; "
-                  f"exit {LOCK_LOST_EXIT}; }}; "
-                  f"echo $(($(date +%s) + {lock_alive_s})) >{LOCK}/expires; ")
-    return f"{enter}trap 'kill -9 -$! 0' HUP; {runner} & wait $!; code=$?; kill -9 -$! 2>/dev/null; exit $code"
+    # The group the command runs in is killed when it ends (what its children left) and on the hang-up.
+    run = f"trap 'kill -9 -$! 0' HUP; {runner} & wait $!; code=$?; kill -9 -$! 2>/dev/null; "
+    if not lock_token:
+        return f"{enter}{run}exit $code"
+    lock_alive_s = int(timeout_s + kill_after_s + LOCK_IDLE_S)
+    holds = (f"[ \"$(cat {LOCK}/token 2>/dev/null)\" = {shlex.quote(lock_token)} ] || "
+             f"{{ echo {shlex.quote(LOCK_LOST)} \"($(cat {LOCK}/owner 2>/dev/null))\" >&2; exit {LOCK_LOST_EXIT}; }}; ")
+    enter += f"{holds}echo $(($(date +%s) + {lock_alive_s})) >{LOCK}/expires; "
+    # Asked again when the runner ends: one that ran while another controller took the lock over measured beside it.
+    return f"{enter}{run}{holds}exit $code"
 
 
 def take_lock_script(token: str, owner: str, dead_token: str = "") -> str:
@@ -277,26 +310,81 @@ def _held_lock(answer: list[str]) -> HeldLock | None:
 
 
 _HOLDER = re.compile(r"host (\S+), pid (\d+),")
+# What makes a holder's pid mean a process of this machine: a pid is a number within one PID namespace (a
+# controller in a container, or under `unshare --pid`, may share the hostname and a pid with another process, or
+# with none), and within one boot; the process's start time (clock ticks since boot) tells a reused pid apart.
+_IDENTITY = re.compile(r"; boot (\S+), pidns (\d+), start (\d+)$")
 # The lock tokens this process's open Devices hold: a lock of this process with a token not here was left by a
 # Device closed while the phone did not answer (a lost cell), and the same run reopening the phone takes it back.
 _HELD_HERE: set[str] = set()
 
 
-def _holder_is_dead(held: HeldLock) -> bool:
-    """Whether the lock's holder was a controller of this machine that is no longer running (never for another
-    machine's, nor for a line the harness did not write)."""
+def _start_ticks(pid: int | str) -> str | None:
+    """A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # the name in parentheses may hold spaces; field 3 follows it
+    return fields[19] if len(fields) > 19 else None
+
+
+def _own_identity() -> tuple[str, str, str] | None:
+    """This process's (boot id, PID namespace inode, start ticks); None where /proc does not tell (not Linux)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = re.fullmatch(r"pid:\[(\d+)\]", os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        return None
+    start = _start_ticks("self")
+    return (boot, namespace[1], start) if namespace and boot and start else None
+
+
+def owner_line(device_id: str, since: str) -> str:
+    """The lock's line naming its holder: host and pid for people, then what tells whether that pid is still it."""
+    line = f"host {socket.gethostname()}, pid {os.getpid()}, device {device_id}, since {since}"
+    identity = _own_identity()
+    return line + (f"; boot {identity[0]}, pidns {identity[1]}, start {identity[2]}" if identity else "")
+
+
+def shown_holder(text: str) -> str:
+    """An owner line (or a message holding one) as people read it: host, pid, device and since, without the process
+    identity only _holder_gone reads."""
+    return re.sub(r"; boot \S+, pidns \d+, start \d+", "", text)
+
+
+def _holder_gone(held: HeldLock) -> str:
+    """Why the lock's holder is known to be a controller of this machine that no longer runs ("" when it may still
+    run: another machine's, a line the harness did not write, another boot's or PID namespace's pid)."""
     named = _HOLDER.match(held.holder)
     if named is None or named[1] != socket.gethostname():
-        return False
-    if int(named[2]) == os.getpid():
-        return held.token not in _HELD_HERE
+        return ""
+    pid, theirs, ours = int(named[2]), _IDENTITY.search(held.holder), _own_identity()
+    if theirs is None:
+        # A machine without /proc (no PID namespaces there), or a harness from before the line named them: its pid
+        # is asked as it was then (such a lock is held for LOCK_IDLE_S at most).
+        return _pid_gone(pid, held)
+    if ours is None or theirs.groups()[:2] != ours[:2]:
+        return ""  # another boot's or PID namespace's pid: no telling from here whether it still runs
+    if (pid, theirs[3]) == (os.getpid(), ours[2]):
+        return "" if held.token in _HELD_HERE else _SAME_RUN
+    return "" if _start_ticks(pid) == theirs[3] else f"its controller (pid {pid} on this host) is gone"
+
+
+# Why this process takes back a lock it left itself (a Device closed while the phone did not answer).
+_SAME_RUN = "this run's own earlier connection to it, closed while the phone was away, could not release it"
+
+
+def _pid_gone(pid: int, held: HeldLock) -> str:
+    if pid == os.getpid():
+        return "" if held.token in _HELD_HERE else _SAME_RUN
     try:
-        os.kill(int(named[2]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return f"its controller (pid {pid} on this host) is gone"
     except OSError:
-        return False  # alive, as another user's process
-    return False
+        return ""  # alive, as another user's process
+    return ""
 
 
 class Device(BaseDevice):
@@ -312,6 +400,16 @@ class Device(BaseDevice):
         self._streams: set = set()  # the adb streams of commands running now (close() ends them)
         self._streams_lock = threading.Lock()
         self._closed = False
+        # Why this controller lost the phone's LOCK to another ("" while it holds it or never took it): every later
+        # command is refused here, never sent without the lock's check.
+        self._lock_lost = ""
+        # The run's stop (Ctrl-C, SIGTERM: set by the run's worker) ends every wait of this device's at once.
+        self.run_stop = threading.Event()
+        # Set by the run when the phone answered earlier in it: adb then no longer listing it ("not found", after
+        # `adb disconnect` or a USB drop) is a phone reconnecting, waited for like one listed "offline".
+        self.answered_before = False
+        self.stayed_away = False  # close() waited OFFLINE_GRACE_S for the phone, and it did not come back
+        self._away_until: float | None = None  # while the phone is away: the end of the wait for it (_grace_end)
 
     @property
     def adb(self):
@@ -336,22 +434,41 @@ class Device(BaseDevice):
         self.absent = state == "offline"
         if state != "device":
             return False, f"state {state}"
+        self.answered_before = True  # from now on, adb not listing it is a phone reconnecting
         return self._soc_agrees()
 
     def _state_once_online(self) -> str:
-        """The phone's adb state, asked again every quarter second while adb says it is offline, for
-        OFFLINE_GRACE_S at most: a phone coming back is measured, not stored as lost a second too early."""
-        deadline = time.monotonic() + OFFLINE_GRACE_S
+        """The phone's adb state, asked again every quarter second while adb says it is offline (or, once it answered
+        in this run, does not list it), for OFFLINE_GRACE_S at most: a phone coming back is measured, not stored as
+        lost a second too early.  A stopped run ends the wait at once."""
         while True:
             try:
                 state = self.adb.get_state()
             except AdbError as exc:
-                if "offline" not in str(exc) or time.monotonic() >= deadline:
+                if not self._coming_back(exc) or time.monotonic() >= self._grace_end() or self._stopping():
                     raise
             else:
-                if state != "offline" or time.monotonic() >= deadline:
+                if state != "offline":
+                    self._away_until = None  # back: a later drop gets a grace of its own
                     return state
-            time.sleep(0.25)
+                if time.monotonic() >= self._grace_end() or self._stopping():
+                    return state
+
+    def _grace_end(self) -> float:
+        """When the wait for this phone ends: OFFLINE_GRACE_S after a command (or close) first met it away, for every
+        command that meets it away meanwhile, so that a phone gone for good costs one grace, not one per command."""
+        if self._away_until is None:
+            self._away_until = time.monotonic() + OFFLINE_GRACE_S
+        return self._away_until
+
+    def _coming_back(self, exc: AdbError) -> bool:
+        """Whether adb's refusal is a phone that may be back in a moment (FAIL "device offline"; "device '...' not
+        found" for one that answered earlier in this run), rather than a wrong serial or an unauthorized phone."""
+        return "offline" in str(exc) or (self.answered_before and "not found" in str(exc))
+
+    def _stopping(self, pause_s: float = 0.25) -> bool:
+        """Wait ``pause_s`` unless the run stops or this device is closed; whether it did."""
+        return self.run_stop.wait(pause_s) or self._closed
 
     def prepare(self) -> tuple[bool, str]:
         """Take the phone's LOCK, then take back the working folders of runs that were killed (their controllers
@@ -375,24 +492,25 @@ class Device(BaseDevice):
     def _take_lock(self) -> tuple[bool, str]:
         """Take the phone's LOCK; when it is held by a controller of this machine that is no longer running (a
         run killed a minute ago, then resumed), take it over at once rather than after its expiry."""
-        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        owner = f"host {socket.gethostname()}, pid {os.getpid()}, device {self.id}, since {since}"
+        owner = owner_line(self.id, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         answer = self._check(["sh", "-c", take_lock_script(self.token, owner)]).splitlines()
         held = _held_lock(answer)
-        if held is not None and _holder_is_dead(held):
+        why_taken = f"its lock had expired (no command for {LOCK_IDLE_S // 60} min)"
+        gone = _holder_gone(held) if held is not None else ""
+        if gone:
             answer = self._check(["sh", "-c", take_lock_script(self.token, owner, held.token)]).splitlines()
-            held = _held_lock(answer)
+            held, why_taken = _held_lock(answer), gone
         if held is None:
             self._locked = True
             _HELD_HERE.add(self.token)
             if answer[0] == "took-over":
-                self.notes.append(f"took over {LOCK}, left by a controller that stopped without releasing it "
-                                  f"({answer[1] if len(answer) > 1 else 'unnamed'})")
+                was = shown_holder(answer[1]) if len(answer) > 1 else "an unnamed controller"
+                self.notes.append(f"took over {LOCK} from {was}: {why_taken}")
             return True, "locked"
         self.absent = True  # busy now, not misconfigured: its cells are lost, for --resume
         self.busy = True  # reachable, and held: its cells say so, not "unreachable"
-        holder = held.holder or f"unnamed: {LOCK} has no owner line; if no controller is running, remove that " \
-                                "folder by hand"
+        holder = shown_holder(held.holder) or (f"unnamed: {LOCK} has no owner line; if no controller is running, "
+                                               "remove that folder by hand")
         if held.expires_in_s is None:  # never taken over: only a person can tell that no controller uses it
             return False, (f"held by another controller ({holder}); its lock {LOCK} has no readable expiry (an empty "
                            "folder, or a controller killed while taking it), so it never expires and is not taken "
@@ -411,13 +529,15 @@ class Device(BaseDevice):
     def run(self, argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> CommandResult:
         if self._closed:  # a sampler's last reading after close() must not make the working folder again
             raise DeviceError(self.id, argv, "the controller closed its connection to the device", lost=True)
+        if self._lock_lost:
+            raise DeviceError(self.id, argv, self._lock_lost, lost=True)
         peak_memory = self._reports_peak() if argv[:3] != TIME_V else False
         command = phone_command(argv, timeout_s, self.KILL_AFTER_S, env, self.workdir, peak_memory,
                                 self.token if self._locked else None)
         self._worked = True
         started = time.perf_counter()
         try:
-            connection = self.adb.open_transport(timeout=timeout_s + self.CONTROLLER_GRACE_S)
+            connection = self._transport_once_back(timeout_s + self.CONTROLLER_GRACE_S)
             with self._streams_lock:
                 self._streams.add(connection)
             try:
@@ -429,18 +549,64 @@ class Device(BaseDevice):
         except NoAdbServer as exc:
             raise DeviceError(self.id, argv, f"device unreachable: {exc}", lost=True) from None
         except (AdbError, OSError, ConnectionError, EOFError) as exc:
-            raise DeviceError(self.id, argv, f"adb lost the device ({exc})", lost=True) from None
+            # Ended by lose_lock (another command of this run found the lock taken over), or the phone went away.
+            raise DeviceError(self.id, argv, self._lock_lost or f"adb lost the device ({exc})", lost=True) from None
         duration_s = time.perf_counter() - started
         self.outputs_cut += outcome.output_cut
         if self._locked and outcome.exit_code == LOCK_LOST_EXIT and LOCK_LOST in outcome.stderr:
-            self._locked = False  # measuring now would mix with the controller that holds it
-            _HELD_HERE.discard(self.token)
-            raise DeviceError(self.id, argv, outcome.stderr.strip().removeprefix("harness: "), lost=True)
+            self._lose_lock(shown_holder(outcome.stderr.strip().splitlines()[-1].removeprefix("harness: ")))
+        if self._lock_lost:  # found by another command while this one ran: what it measured was shared
+            raise DeviceError(self.id, argv, self._lock_lost, lost=True)
         # toybox timeout exits 124 when its SIGTERM ended the command, 137 when SIGKILL had to (toys/other/timeout.c).
         timed_out = outcome.deadline_passed or (outcome.exit_code in (124, 137) and duration_s >= timeout_s)
         stderr, peak_rss_mb = split_time_report(outcome.stderr) if peak_memory else (outcome.stderr, None)
         return CommandResult(argv, None if timed_out else outcome.exit_code, outcome.stdout, stderr,
                              duration_s, timed_out=timed_out, peak_rss_mb=peak_rss_mb)
+
+    def _transport_once_back(self, timeout_s: float):
+        """A connection to the phone's adbd for one command or push; a phone adb lists offline, or no longer lists
+        after it answered (dropped for a moment between two commands), is waited for first (OFFLINE_GRACE_S): the
+        command has not started, so nothing is run twice."""
+        try:
+            connection = self.adb.open_transport(timeout=timeout_s)
+        except AdbError as exc:
+            if not self._coming_back(exc):
+                raise
+        else:
+            self._away_until = None  # it answers: a later drop gets a grace of its own
+            return connection
+        self._state_once_online()  # raises adb's refusal when the phone stays away
+        return self.adb.open_transport(timeout=timeout_s)
+
+    def _lose_lock(self, why: str) -> None:
+        """Another controller took the phone's LOCK over: refuse every later command of this one, and end those
+        running now (the cell being measured shares the phone with the other controller: it is lost, for --resume)."""
+        self._lock_lost = self._lock_lost or why
+        self._locked = False
+        _HELD_HERE.discard(self.token)
+        self._end_running_commands()
+
+    def _end_running_commands(self) -> None:
+        """Close the adb stream of every command running now: adbd sends its shell SIGHUP, whose trap kills it."""
+        with self._streams_lock:
+            running = list(self._streams)
+        for connection in running:
+            try:
+                connection.conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by its own command
+
+    PROBE_TIMEOUT_S = 5.0
+
+    def answers(self) -> bool:
+        """Whether the phone still runs one cheap command within PROBE_TIMEOUT_S: a runner killed as the phone went
+        away (its adbd stopping, the phone shutting down) is the phone's loss, not a crash of the build."""
+        try:
+            outcome = shell_v2(self.adb.open_transport(timeout=self.PROBE_TIMEOUT_S), "echo up", self.PROBE_TIMEOUT_S,
+                               4096)
+        except Exception:  # noqa: BLE001 - whatever adb says, the phone did not answer
+            return False
+        return outcome.exit_code == 0 and outcome.stdout.strip() == "up"
 
     def _reports_peak(self) -> bool:
         """Whether this phone's toybox reports a command's peak memory (asked once): a phone without ``time -v``
@@ -537,7 +703,7 @@ class Device(BaseDevice):
     def _sync_send(self, local: Path, remote: str) -> None:
         """adb's sync SEND with 64 KiB DATA chunks: adbutils' push (which the harness used) wrote 4 KiB chunks, which
         measured at about a third of `adb push`'s throughput (benchmarks/push_throughput.py)."""
-        sync_send(self.adb.open_transport(timeout=PUSH_IDLE_TIMEOUT_S), local, remote)
+        sync_send(self._transport_once_back(PUSH_IDLE_TIMEOUT_S), local, remote)
 
     # dumpsys is far heavier than a sysfs read: ask for the thermal status and battery every Nth sample.
     DUMPSYS_EVERY = 5
@@ -605,22 +771,30 @@ class Device(BaseDevice):
         line's trap kills the runner: a stopped run no longer waits for the runner, nor leaves it measuring),
         then take back the working folder and release the phone's lock (if this controller still holds it)."""
         self._closed = True
-        with self._streams_lock:
-            running = list(self._streams)
-        for connection in running:
-            try:
-                connection.conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its own command
+        self._end_running_commands()
         if self._device is not None and getattr(self, "_worked", False):
             # The folder this controller made (a name of its own), and what its binaries wrote there.
             cleanup = shlex.join(["rm", "-rf", self.workdir])
             if self._locked:
                 cleanup += f"; [ \"$(cat {LOCK}/token 2>/dev/null)\" = {self.token} ] && rm -rf {LOCK}"
-            try:
-                shell_v2(self.adb.open_transport(timeout=ADB_IDLE_TIMEOUT_S), cleanup, ADB_IDLE_TIMEOUT_S, 4096)
-            except Exception:  # noqa: BLE001 - a phone already gone keeps an empty folder; nothing to report
-                pass
+            self._clean_up(cleanup)
         self._locked = False
         _HELD_HERE.discard(self.token)
         self._device = None
+
+    def _clean_up(self, cleanup: str) -> None:
+        """Run close()'s clean-up; a phone adb lists offline or (having answered) not at all is asked again for
+        OFFLINE_GRACE_S, so that a phone away for a second keeps no lock nor folder of this run.  A stopped run
+        does not wait."""
+        while True:
+            try:
+                shell_v2(self.adb.open_transport(timeout=ADB_IDLE_TIMEOUT_S), cleanup, ADB_IDLE_TIMEOUT_S, 4096)
+                return
+            except AdbError as exc:
+                if not self._coming_back(exc):
+                    return  # gone another way: it keeps an empty folder (and the lock until it expires)
+            except Exception:  # noqa: BLE001 - a phone already gone keeps an empty folder; nothing to report
+                return
+            if time.monotonic() >= self._grace_end() or self.run_stop.wait(0.25):
+                self.stayed_away = not self.run_stop.is_set()
+                return

@@ -30,7 +30,7 @@ PROFILING = -1
 @dataclass
 class CellResult:
     key: str
-    status: str  # ok | failed | timeout | crashed
+    status: str  # ok | failed | timeout | crashed | lost (the device went away: measured again by --resume)
     reason: str = ""
     log: str = ""
     measurement: Measurement | None = None
@@ -106,11 +106,20 @@ def execute_run(spec: CellSpec, device, run_index: int = 0) -> CellResult:
         result.log = "\n".join(notes + measurement.notes + device.drain_notes())
     except RunnerFailure as exc:
         result.status, result.reason, result.log = exc.status, exc.reason, "\n".join(notes + [exc.log])
+        if not _still_answers(device):  # killed as the phone went away: not a verdict on the build either
+            result.status, result.reason = "lost", f"adb lost the device as the runner ended ({exc.reason})"
     except DeviceError as exc:
         # A device that stopped answering is not a verdict on the build: "lost" runs are measured again by --resume.
         result.status, result.reason, result.log = ("lost" if exc.lost else "failed"), exc.reason, str(exc)
     result.finished_at = utc_now()
     return result
+
+
+def _still_answers(device) -> bool:
+    """Whether a device whose runner failed still answers (a phone is asked one cheap command; a device that cannot
+    be asked counts as answering, so its failure stands)."""
+    answers = getattr(device, "answers", None)
+    return answers() if answers else True
 
 
 IDLE_READINGS = 2  # the battery's draw just before the runner starts, averaged

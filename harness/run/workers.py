@@ -97,6 +97,7 @@ class DeviceWorker(threading.Thread):
         self.device = None
         self.was_open = False  # whether the device answered at some point of this run (then its loss is "lost")
         self.busy = False  # whether the device answered but another controller holds it
+        self.stayed_away = False  # the last device closed waited for its phone to come back, and it did not
         self.position = 0  # the next item of ``work``; what is left when a bug stops the worker
 
     def run(self) -> None:
@@ -127,6 +128,11 @@ class DeviceWorker(threading.Thread):
             device = self.opener(config)
         except UserError as exc:
             return str(exc)
+        if hasattr(device, "run_stop"):  # a phone's waits (one adb lists offline) end when the run is stopped
+            device.run_stop = self.stop
+            # One that answered earlier in this run and dropped is waited for as at the start, unless closing it
+            # after its lost cell already waited that long.
+            device.answered_before = self.was_open and not self.stayed_away
         try:
             ok, why = device.reachable()
             if ok:
@@ -167,9 +173,11 @@ class DeviceWorker(threading.Thread):
             if result.status != "ok":
                 failed.add(spec.key)
             if result.status == "lost" and self.device is not None:
-                # Ask again before the next cell: a phone that is gone fails the rest at once (as lost,
-                # for --resume), instead of each cell waiting out its own timeouts.
+                # Ask again before the next cell: a phone that is back within the offline grace is measured on; one
+                # that is gone fails the rest at once (as lost, for --resume), instead of each cell waiting out its
+                # own timeouts.
                 self.device.close()
+                self.stayed_away = getattr(self.device, "stayed_away", False)
                 self.device = None
             self.events.put(Event("finished", self.device_id, spec, run_index, result))
 
