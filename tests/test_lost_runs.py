@@ -277,3 +277,20 @@ def test_the_history_site_calls_a_run_with_lost_cells_incomplete_and_judges_the_
     assert " · incomplete (1 lost) · " in lost_page
     assert "judged against <a href=" in tonight_page and f">{good}</a>" in tonight_page, tonight_page[:2000]
     assert f">{lost}</a>" not in tonight_page.split("judged against", 1)[1].split("</p>", 1)[0]
+
+
+def test_cells_lost_to_a_lock_taken_over_count_as_held_by_another_controller():
+    """A phone whose lock another controller took over mid-run: its lost cells are summed up as held by another
+    controller ("measure once it is free"), not as a device that went away.  Catches the takeover's reason (it
+    begins "another controller took over this phone's lock", behind "run N of M: ") counted as "mid-run"."""
+    from types import SimpleNamespace
+
+    from harness.devices.android import LOCK_LOST
+    from harness.run.workers import lost_by_cause
+
+    taken = LOCK_LOST.removeprefix("harness: ") + " (host lab2, pid 4242, device other, since 2026-12-08T01:00:00Z)"
+    cells = [SimpleNamespace(device_id="phone", status="ok", reason=""),
+             SimpleNamespace(device_id="phone", status="lost", reason=f"run 2 of 2: {taken}"),
+             SimpleNamespace(device_id="phone", status="lost", reason=taken),
+             SimpleNamespace(device_id="other", status="lost", reason="adb lost the device (connection reset)")]
+    assert lost_by_cause(cells) == {"busy": 2, "mid-run": 1}

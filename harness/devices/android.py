@@ -23,7 +23,7 @@ from pydantic import Field, Strict, ValidationInfo, field_validator
 
 from harness.devices.adb_server import AdbError, AdbServer, NoAdbServer
 from harness.devices.adb_streams import SyncRefused, shell_v2, sync_send
-from harness.devices.base import BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
+from harness.devices.base import TAKEN_OVER, BaseDevice, CommandResult, DeviceConfig, DeviceFacts, ThermalSample
 from harness.devices.peak_memory import TIME_V, reports_peak, split_time_report
 from harness.errors import DeviceError
 from harness.validation import Port
@@ -52,7 +52,7 @@ IDLE_WORK_S = 6 * 3600
 # expires within LOCK_IDLE_S of its last command and the next one takes it over.
 LOCK = f"{REMOTE_ROOT}/lock"
 LOCK_IDLE_S = 30 * 60
-LOCK_LOST = "harness: another controller took over this phone's lock"
+LOCK_LOST = f"harness: {TAKEN_OVER}"
 LOCK_LOST_EXIT = 75  # a command refused on the phone because its controller no longer holds the lock
 # `getprop` with no name lists every property, sorted, one "[name]: [value]" line each (landley/toybox
 # toys/android/getprop.c at commit 10284119, `printf("[%s]: [%s]\n", ...)`; Android's older toolbox getprop.c

@@ -23,6 +23,9 @@ def known_platform(value: str) -> str:
 
 
 PLATFORM_DESCRIPTION = "What kind of device this is: host, android or ios."
+# How a lost cell's reason begins when another controller took its device over mid-run (the phone's lock): the
+# run's summary counts it as held by another controller, not as a device gone away.
+TAKEN_OVER = "another controller took over this phone's lock"
 
 
 class DeviceConfig(StrictModel):

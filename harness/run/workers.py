@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 from harness.clock import utc_now
 from harness.devices import open_device
+from harness.devices.base import TAKEN_OVER
 from harness.errors import DeviceError, UserError
 from harness.plan import CellSpec
 from harness.run.cell import CellResult, execute_run
@@ -63,7 +64,7 @@ BUSY, UNREACHABLE = "phone busy", "device unreachable"  # how unreachable_result
 
 def lost_by_cause(cells) -> dict[str, int]:
     """A run's lost cells counted by what happened to their device: "busy" (another controller held it each time
-    it was asked), "never answered" (none of its cells got past opening it: a wrong serial, adb, a phone off) or
+    it was asked, or took it over mid-run), "never answered" (none of its cells got past opening it: a wrong serial, adb, a phone off) or
     "mid-run" (it answered, then went away).  ``cells``: the run's stored cells (device_id, status, reason), whose
     reasons begin with "run N of M: " when a cell has several runs."""
     from harness.store.db import reason_of_run
@@ -76,7 +77,7 @@ def lost_by_cause(cells) -> dict[str, int]:
         lost = [cell for cell in device_cells if cell.status == "lost"]
         if not lost:
             continue
-        if all(reason_of_run(cell.reason).startswith(f"{BUSY}:") for cell in lost):
+        if all(reason_of_run(cell.reason).startswith((f"{BUSY}:", TAKEN_OVER)) for cell in lost):
             cause = "busy"
         elif all(cell.status == "lost" and reason_of_run(cell.reason).startswith(f"{UNREACHABLE}:")
                  for cell in device_cells):
