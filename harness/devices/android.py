@@ -110,6 +110,9 @@ class Tools(StrictModel):
         elif not path.is_file():
             raise ValueError(f"{path} is {'not a regular file' if path.exists() else 'not there'}; "
                              "give the path of the binary or library on this machine")
+        elif path.stat().st_size == 0:  # a failed copy or build: pushed, it would fail every cell far from here
+            raise ValueError(f"{path} is empty (0 bytes); give the path of the built binary or library "
+                             "(a copy or build that failed leaves an empty file)")
         return path
 
     def get(self, name: str) -> Path | None:

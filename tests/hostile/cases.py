@@ -1851,6 +1851,15 @@ def _(root):
     refused_quickly(root, "devices.yaml", "devices[0].tools.onnxruntime_perf_test", "/nonexistent/x", line=5)
 
 
+@case("bad input", "inventory: a tool that is an empty file (a failed copy)")
+def _(root):
+    # Was accepted; every cell then failed with "rebuild it with -DEXECUTORCH_ENABLE_LOGGING=ON" (the wrong fix).
+    lab(root)
+    (root / "executor_runner").write_bytes(b"")
+    _android_entry(root, "    tools: {executor_runner: executor_runner}\n")
+    refused_quickly(root, "devices.yaml", "devices[0].tools.executor_runner", "empty (0 bytes)", line=5)
+
+
 @case("bad input", "plan: a timeout of 1e-300 s (YAML text) and of 0.00001 s")
 def _(root):
     # Was: 1e-300 answered "write 1.0e-300", which was taken (every cell "did not finish within 1 s"); 0.00001
