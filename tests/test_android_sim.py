@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -591,6 +592,39 @@ def test_a_phone_adb_lists_offline_is_waited_for_then_measured_or_stored_lost(tm
     outcome, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 2\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
     assert cell.status == "lost" and "offline" in cell.reason, (cell.status, cell.reason)
     assert 1.0 <= time.monotonic() - started < 30
+
+
+@pytest.mark.slow
+def test_harness_devices_shows_what_the_phone_reports_and_a_run_reads_its_properties_once(
+        tmp_path, adb_server, phones, model_dir, monkeypatch, capsys):
+    """`harness devices` said only "yes" of a phone that answered (its model, Android and SoC never shown), and
+    one of a phone without ro.soc.model said nothing of it; opening a phone asked `getprop ro.soc.model`, then
+    the whole listing.  Catches: the detail not shown, a missing property guessed or left unsaid, a second
+    getprop round trip."""
+    import harness.devices.android as android
+    from harness.cli import main as cli_main
+
+    server, serial = phones()
+    phone_inventory(tmp_path, serial, adb_server.port)
+    assert cli_main(["devices", "--inventory", str(tmp_path / "devices.yaml"), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["detail"] == "harness Harness Sim SM8650, Android 15, SoC SM8650", row
+    del server.phone.props["ro.soc.model"]  # as an Android 11 phone
+    assert cli_main(["devices", "--inventory", str(tmp_path / "devices.yaml"), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["detail"].endswith("no SoC reported (ro.soc.model)"), row
+
+    asked = []
+    check = android.Device._check
+
+    def counting(self, argv, *args, **kwargs):
+        asked.append(list(argv))
+        return check(self, argv, *args, **kwargs)
+
+    monkeypatch.setattr(android.Device, "_check", counting)
+    _, (cell,) = _run_tiny_pte(tmp_path, model_dir, "iterations: 2\nruns: 1\ntimeout_s: 60\n" + NO_PROFILE)
+    assert cell.status == "ok", cell.reason
+    assert [argv for argv in asked if argv[0] == "getprop"] == [["getprop"]], asked
 
 
 @pytest.mark.slow

@@ -56,7 +56,9 @@ def _print_table(rows: list[dict], inventory) -> None:
     for col in ("id", "platform", "soc", "backends", "reachable"):
         table.add_column(col)
     for r in rows:
-        state = "[green]yes[/]" if r["reachable"] else f"[red]no[/] ({rich_safe(r['detail'])})"
+        # What answered is worth a look too: the phone's model, Android and SoC as it reports them.
+        state = (f"[green]yes[/] ({rich_safe(r['detail'])})" if r["reachable"]
+                 else f"[red]no[/] ({rich_safe(r['detail'])})")
         table.add_row(*map(rich_safe, (r["id"], r["platform"], r["soc"] or "–", ", ".join(r["backends"]))), state)
     Console().print(table)
 

@@ -262,6 +262,16 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
     return f"{enter}{run}{holds}exit $code"
 
 
+def _described(props: dict[str, str]) -> str:
+    """A phone as `harness devices` shows it: "Samsung SM-S921B, Android 15, SoC SM8650"; a property the phone
+    does not report is said to be missing, never guessed."""
+    get = lambda name: props.get(FACT_PROPS[name], "").strip()  # noqa: E731
+    model = " ".join(part for part in (get("manufacturer"), get("model")) if part) or "no model reported"
+    android = f"Android {get('android')}" if get("android") else "no Android version reported"
+    soc = f"SoC {get('soc')}" if get("soc") else "no SoC reported (ro.soc.model)"
+    return f"{model}, {android}, {soc}"
+
+
 def take_lock_script(token: str, owner: str, dead_token: str = "") -> str:
     """The phone-side script that takes LOCK for ``token``: prints ``taken``; or ``took-over`` and the line of the
     controller whose lock it took over; or ``held``, then the lock's expiry, the phone's time and the holder's
@@ -406,6 +416,7 @@ class Device(BaseDevice):
         # Why this controller lost the phone's LOCK to another ("" while it holds it or never took it): every later
         # command is refused here, never sent without the lock's check.
         self._lock_lost = ""
+        self._props: dict[str, str] | None = None  # the phone's getprop listing, read once (_properties)
         # The run's stop (Ctrl-C, SIGTERM: set by the run's worker) ends every wait of this device's at once.
         self.run_stop = threading.Event()
         # Set by the run when the phone answered earlier in it: adb then no longer listing it ("not found", after
@@ -629,18 +640,24 @@ class Device(BaseDevice):
         """The inventory's ``soc`` against the one the phone reports (``ro.soc.model``): QNN libraries are chosen
         by it, and a wrong one failed every QNN cell with a loader error far from its cause.  Left out, the
         phone's own is taken."""
-        reported = self._check(["getprop", FACT_PROPS["soc"]]).strip()
-        if not reported:
-            return True, "the phone reports no SoC"
-        if self.config.soc is None:
+        props = self._properties()
+        reported = props.get(FACT_PROPS["soc"], "").strip()
+        if reported and self.config.soc is None:
             self.config = self.config.model_copy(update={"soc": reported})
-        elif self.config.soc.upper() != reported.upper():
+        elif reported and self.config.soc.upper() != reported.upper():
             return False, (f"the inventory says soc {self.config.soc}, and the phone reports {reported} "
                            f"(ro.soc.model): set soc: {reported} in its entry, or leave soc out")
-        return True, f"SoC {reported}"
+        return True, _described(props)
+
+    def _properties(self) -> dict[str, str]:
+        """The phone's system properties from one `getprop` listing, read once per opening: reachable() and
+        facts() read the same listing (they do not change while the phone is measured)."""
+        if self._props is None:
+            self._props = parse_getprop_listing(self._check(["getprop"]))
+        return self._props
 
     def facts(self) -> DeviceFacts:
-        props = parse_getprop_listing(self._check(["getprop"]))
+        props = self._properties()
         facts = {name: props.get(prop, "").strip() for name, prop in FACT_PROPS.items()}
         battery = self._check(["dumpsys", "battery"])
         for line in battery.splitlines():
