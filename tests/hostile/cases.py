@@ -1435,14 +1435,15 @@ def _(root):
 @case("fault", "a phone that vanishes mid-run and comes back, then --resume")
 def _(root):
     def after(lab_, run_id, wall_s):
-        # Both cells were on the phone that vanished: each says so (one reason of two was checked).
+        # Both cells were on the phone that vanished: each says so (one reason of two was checked), the cell in
+        # progress as the command that lost it ("adb lost the device"), the next as its device unreachable then.
         reasons = [reason for _, _, reason, _ in _cells(lab_.db, run_id)]
-        assert all("device unreachable" in r for r in reasons), reasons
+        assert all("adb lost the device" in r for r in reasons), reasons
         lab_.phone.faults.vanish_after_commands = None
         _back_and_resumed(root, lab_, run_id)
 
     _phone_fault(root, lambda lab_: setattr(lab_.phone.faults, "vanish_after_commands", lab_.phone.commands + 6),
-                 {"lost"}, "device unreachable", after=after)
+                 {"lost"}, "adb lost the device", after=after)
 
 
 @case("fault", "a second run on a phone another run is measuring: refused, naming it; --resume once it is done")
@@ -2494,7 +2495,7 @@ def _(root):
     assert float(rows[0]["p50_ms"]) > 0, "numbers must stay numbers"
 
 
-@case("input", "export --format et-v3 with --what cells or transcripts (latency records only)")
+@case("bad input", "export --format et-v3 with --what cells or transcripts (latency records only)")
 def _(root):
     db = stored_db(root)
     run_id = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchone()[0]
@@ -2504,7 +2505,7 @@ def _(root):
     assert not any(p.suffix in (".json", ".csv") for p in root.iterdir()), "something was written"
 
 
-@case("input", "export -o - as Parquet or with --json (a binary file or two outputs on stdout)")
+@case("bad input", "export -o - as Parquet or with --json (a binary file or two outputs on stdout)")
 def _(root):
     # Catches: -o - wrote a file literally named "-" whatever the format.
     db = stored_db(root)
@@ -2517,7 +2518,7 @@ def _(root):
     assert not (root / "-").exists() and db.read_bytes() == before
 
 
-@case("input", "export --format csv -o x.parquet (one format under another's suffix)")
+@case("bad input", "export --format csv -o x.parquet (one format under another's suffix)")
 def _(root):
     # Catches: --format and the suffix disagreeing silently (CSV text in a file named .parquet).
     db = stored_db(root)
@@ -2528,7 +2529,7 @@ def _(root):
         assert not (root / name).exists(), f"{name} was written"
 
 
-@case("input", "export -o z.json / -o noext without --format (CSV under a name that says otherwise, or nothing)")
+@case("bad input", "export -o z.json / -o noext without --format (CSV under a name that says otherwise, or nothing)")
 def _(root):
     # Catches: the suffix that names no table format silently taken for CSV.
     db = stored_db(root)
