@@ -292,5 +292,7 @@ def test_cells_lost_to_a_lock_taken_over_count_as_held_by_another_controller():
     cells = [SimpleNamespace(device_id="phone", status="ok", reason=""),
              SimpleNamespace(device_id="phone", status="lost", reason=f"run 2 of 2: {taken}"),
              SimpleNamespace(device_id="phone", status="lost", reason=taken),
+             # met while the phone was being opened again for the next cell
+             SimpleNamespace(device_id="phone", status="lost", reason=f"device unreachable: {taken}"),
              SimpleNamespace(device_id="other", status="lost", reason="adb lost the device (connection reset)")]
-    assert lost_by_cause(cells) == {"busy": 2, "mid-run": 1}
+    assert lost_by_cause(cells) == {"busy": 3, "mid-run": 1}

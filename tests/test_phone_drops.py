@@ -113,7 +113,7 @@ def test_a_run_whose_lock_is_taken_over_stops_measuring_and_stores_the_rest_lost
         assert "took over this phone's lock" in cells["tiny.pte"].reason and "device other" in cells["tiny.pte"].reason
         assert "device other" in cells["tiny-b.pte"].reason, cells["tiny-b.pte"].reason
         assert (lock / "token").read_text().strip() == other.token  # the run left the other's lock alone
-        assert any("its lock had expired" in note for note in other.notes), other.notes  # not "stopped"
+        assert any("its lock's expiry had passed" in note for note in other.notes), other.notes  # not "stopped"
     finally:
         hold.unlink(missing_ok=True)
         other.close()
@@ -153,12 +153,16 @@ def test_a_lock_is_taken_over_only_from_a_holder_known_gone_and_the_note_says_wh
         (f"pid {gone.pid}, device a, since T; boot {boot}, pidns {here}, start 5", 3600, True,
          f"its controller (pid {gone.pid} on this host) is gone"),
         (f"pid {parent}, device a, since T; boot {boot}, pidns {here}, start {_start_ticks(parent)}", -60, True,
-         "its lock had expired (no command for 30 min)"),
+         "its lock's expiry had passed (no command from its controller for 30 min, or the phone's clock jumped)"),
     ]
+    # An expiry that is no number (empty, a word) is never past: mksh's [ -lt ] read it as 0, taken over at once.
+    alive = f"pid {parent}, device a, since T; boot {boot}, pidns {here}, start {_start_ticks(parent)}"
+    cases += [(alive, "", False, ""), (alive, "soon", False, "")]
     for holder, expires_in_s, taken, note in cases:
         write(lock / "token", "otherrun\n")
         write(lock / "owner", f"host {host}, {holder}\n")
-        write(lock / "expires", f"{int(clock.time()) + expires_in_s}\n")
+        expires = expires_in_s if isinstance(expires_in_s, str) else int(clock.time()) + expires_in_s
+        write(lock / "expires", f"{expires}\n")
         device = controller(adb_server.port, serial, "p")
         try:
             ok, why = device.prepare()
@@ -215,6 +219,29 @@ def test_a_phone_that_drops_for_a_second_mid_run_is_measured_on_and_left_clean(t
     harness_root = server.phone.root / android.REMOTE_ROOT.lstrip("/")
     assert not (harness_root / "lock").exists()
     assert not list((harness_root / "work").glob("*")), list((harness_root / "work").glob("*"))
+
+
+def test_a_phone_whose_every_command_ends_at_once_for_a_moment_is_opened_again_and_measured_on(
+        tmp_path, adb_server, phones, model_dir):
+    """adbd dying mid-run: adb still lists the phone for a second or two, but every command on it ends at once
+    (the simulated phone closes the connection on every command).  The cut cell is lost; the next cell's opening
+    of the phone is tried again within the offline grace, and once the phone answers again it is measured.  On
+    the code as it was, the reopening failed once and every remaining cell was lost about 2 s after the drop."""
+    server, serial = phones()
+    hold = write(server.phone.root / "data/local/tmp/hold", "")  # the first measured run waits while it is there
+    plan = night(tmp_path, serial, adb_server.port, model_dir, "[ ! -e /data/local/tmp/hold ] || sleep 30",
+                 builds=("tiny.pte", "tiny-b.pte"))
+    run, result = in_background(lambda: measure(plan, tmp_path / "r.db"))
+    assert until((server.phone.root / STARTED).exists), "the measured run never began"
+    hold.unlink()
+    server.phone.faults.vanish_after_commands = 0  # every command from now on: the connection closes
+    server.go_offline(0)  # and the one the runner is on closes now
+    threading.Timer(3.0, setattr, (server.phone.faults, "vanish_after_commands", None)).start()
+    run.join(180)
+    assert not run.is_alive() and "error" not in result, result
+    cells = by_build(result["value"].cells)
+    assert cells["tiny.pte"].status == "lost", cells["tiny.pte"].reason
+    assert cells["tiny-b.pte"].status == "ok", cells["tiny-b.pte"].reason
 
 
 def test_a_stopped_run_ends_its_wait_for_an_offline_phone_at_once(tmp_path, adb_server, phones, monkeypatch):

@@ -53,6 +53,7 @@ IDLE_WORK_S = 6 * 3600
 LOCK = f"{REMOTE_ROOT}/lock"
 LOCK_IDLE_S = 30 * 60
 LOCK_LOST = f"harness: {TAKEN_OVER}"
+RELEASED_SINCE = "'and has released it since'"  # said for the holder when the taker has released the lock already
 LOCK_LOST_EXIT = 75  # a command refused on the phone because its controller no longer holds the lock
 # `getprop` with no name lists every property, sorted, one "[name]: [value]" line each (landley/toybox
 # toys/android/getprop.c at commit 10284119, `printf("[%s]: [%s]\n", ...)`; Android's older toolbox getprop.c
@@ -256,7 +257,8 @@ def phone_command(argv: list[str], timeout_s: float, kill_after_s: float, env: d
         return f"{enter}{run}exit $code"
     lock_alive_s = int(timeout_s + kill_after_s + LOCK_IDLE_S)
     holds = (f"[ \"$(cat {LOCK}/token 2>/dev/null)\" = {shlex.quote(lock_token)} ] || "
-             f"{{ echo {shlex.quote(LOCK_LOST)} \"($(cat {LOCK}/owner 2>/dev/null))\" >&2; exit {LOCK_LOST_EXIT}; }}; ")
+             f"{{ echo {shlex.quote(LOCK_LOST)} \"($(cat {LOCK}/owner 2>/dev/null || echo {RELEASED_SINCE}))\" "
+             f">&2; exit {LOCK_LOST_EXIT}; }}; ")
     enter += f"{holds}echo $(($(date +%s) + {lock_alive_s})) >{LOCK}/expires; "
     # Asked again when the runner ends: one that ran while another controller took the lock over measured beside it.
     return f"{enter}{run}{holds}exit $code"
@@ -285,8 +287,9 @@ def take_lock_script(token: str, owner: str, dead_token: str = "") -> str:
             f"echo $((now + {LOCK_IDLE_S})) >{lock}/expires; }}; "
             "take && { echo taken; exit 0; }; "
             f"exp=$(cat {lock}/expires 2>/dev/null); old=$(cat {lock}/token 2>/dev/null); "
+            # An expiry that is no number never passes: mksh's [ -lt ] reads '' or a word as 0 (expired at once).
             f"if [ -n \"$old\" ] && {{ [ \"$old\" = {shlex.quote(dead_token)} ] || "
-            f"[ \"$exp\" -lt \"$now\" ] 2>/dev/null; }}; then "
+            f"case \"$exp\" in ''|*[!0-9]*) false;; *) [ \"$exp\" -lt \"$now\" ];; esac; }}; then "
             f"was=$(cat {lock}/owner 2>/dev/null); "
             f"if mv {lock} {aside} 2>/dev/null; then "
             f"if [ \"$(cat {aside}/token 2>/dev/null)\" = \"$old\" ]; then rm -rf {aside}; "
@@ -480,6 +483,11 @@ class Device(BaseDevice):
         found" for one that answered earlier in this run), rather than a wrong serial or an unauthorized phone."""
         return "offline" in str(exc) or (self.answered_before and "not found" in str(exc))
 
+    @property
+    def offline_grace_s(self) -> float:
+        """How long a phone that went away is waited for (the run's worker reopens it within this too)."""
+        return OFFLINE_GRACE_S
+
     def _stopping(self, pause_s: float = 0.25) -> bool:
         """Wait ``pause_s`` unless the run stops or this device is closed; whether it did."""
         return self.run_stop.wait(pause_s) or self._closed
@@ -509,7 +517,8 @@ class Device(BaseDevice):
         owner = owner_line(self.id, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         answer = self._check(["sh", "-c", take_lock_script(self.token, owner)]).splitlines()
         held = _held_lock(answer)
-        why_taken = f"its lock had expired (no command for {LOCK_IDLE_S // 60} min)"
+        why_taken = (f"its lock's expiry had passed (no command from its controller for {LOCK_IDLE_S // 60} min, "
+                     "or the phone's clock jumped)")
         gone = _holder_gone(held) if held is not None else ""
         if gone:
             answer = self._check(["sh", "-c", take_lock_script(self.token, owner, held.token)]).splitlines()

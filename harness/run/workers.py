@@ -64,8 +64,8 @@ BUSY, UNREACHABLE = "phone busy", "device unreachable"  # how unreachable_result
 
 def lost_by_cause(cells) -> dict[str, int]:
     """A run's lost cells counted by what happened to their device: "busy" (another controller held it each time
-    it was asked, or took it over mid-run), "never answered" (none of its cells got past opening it: a wrong serial, adb, a phone off) or
-    "mid-run" (it answered, then went away).  ``cells``: the run's stored cells (device_id, status, reason), whose
+    it was asked, or took it over mid-run), "never answered" (none of its cells got past opening it: a wrong
+    serial, adb, a phone off) or "mid-run" (it answered, then went away).  ``cells``: the run's stored cells (device_id, status, reason), whose
     reasons begin with "run N of M: " when a cell has several runs."""
     from harness.store.db import reason_of_run
 
@@ -77,7 +77,9 @@ def lost_by_cause(cells) -> dict[str, int]:
         lost = [cell for cell in device_cells if cell.status == "lost"]
         if not lost:
             continue
-        if all(reason_of_run(cell.reason).startswith((f"{BUSY}:", TAKEN_OVER)) for cell in lost):
+        # A takeover met while the phone was being opened again reads "device unreachable: another controller ...".
+        if all(reason_of_run(cell.reason).removeprefix(f"{UNREACHABLE}: ").startswith((f"{BUSY}:", TAKEN_OVER))
+               for cell in lost):
             cause = "busy"
         elif all(cell.status == "lost" and reason_of_run(cell.reason).startswith(f"{UNREACHABLE}:")
                  for cell in device_cells):
@@ -124,11 +126,27 @@ class DeviceWorker(threading.Thread):
                 for art in (spec.artifact, *(spec.chain.parts.values() if spec.chain else ()))}
 
     def _open(self, config) -> str | None:
-        """Open the device; None when ready, else why it is not."""
+        """Open the device; None when ready, else why it is not.  A device that answered earlier in this run and
+        is lost again while being reopened (adbd restarting: adb still lists the phone for a moment, and every
+        command on it ends at once) is opened again until its offline grace has passed, as one adb lists offline
+        is waited for."""
+        give_up_at = None
+        while True:
+            why, lost, grace_s = self._open_once(config)
+            if why is None or not (lost and self.was_open and not self.stayed_away):
+                return why
+            give_up_at = give_up_at or time.monotonic() + grace_s
+            if time.monotonic() >= give_up_at or self.stop.wait(0.5):
+                return why
+
+    def _open_once(self, config) -> tuple[str | None, bool, float]:
+        """One try at opening the device: (None or why not, whether it went away while being asked, how long one
+        that went away is waited for)."""
         try:
             device = self.opener(config)
         except UserError as exc:
-            return str(exc)
+            return str(exc), False, 0.0
+        grace_s = getattr(device, "offline_grace_s", 0.0)
         if hasattr(device, "run_stop"):  # a phone's waits (one adb lists offline) end when the run is stopped
             device.run_stop = self.stop
             # One that answered earlier in this run and dropped is waited for as at the start, unless closing it
@@ -142,17 +160,19 @@ class DeviceWorker(threading.Thread):
                 device.make_room(self._needed_builds() | lib_folders_used(device.config))
                 facts = device.facts()
         except DeviceError as exc:  # it answered, then went away while being asked
-            ok, why = False, exc.reason
+            ok, why, went_away = False, exc.reason, exc.lost
             self.was_open = self.was_open or exc.lost
+        else:
+            went_away = False
         if not ok:
             self.was_open = self.was_open or getattr(device, "absent", False)  # a phone off at the start of the night comes back too
             self.busy = getattr(device, "busy", False)
             device.close()
-            return why
+            return why, went_away, grace_s
         self.device = device
         self.was_open = True
         self.events.put(Event("device", self.device_id, payload=(facts, config.model_dump(mode="json"))))
-        return None
+        return None, False, grace_s
 
     def _measure(self) -> None:
         failed: set[str] = set()
