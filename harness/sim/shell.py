@@ -15,6 +15,8 @@ import select
 import signal
 import subprocess
 import threading
+import time
+from pathlib import Path
 
 from harness.sim import sandbox
 from harness.sim.phone import Phone
@@ -107,8 +109,21 @@ def _pass_input(chunks, pipe) -> None:
 def _hang_up(shell_pid: int, proc) -> None:
     """adbd when the stream dies: SIGHUP to the shell, then its pipes closed (what it started runs on unless the
     command line itself stops it)."""
+    # A shell that has not begun yet (bubblewrap still setting up the phone's view before it execs sh) is told
+    # once it has: adbd's child is sh from its fork on, so its hang-up never lands on anything else.
+    deadline = time.monotonic() + 5
+    while _not_yet_the_shell(shell_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
     try:
         os.kill(shell_pid, signal.SIGHUP)
     except ProcessLookupError:
         pass
     proc.stdin.close()  # the pumps close stdout and stderr once they see the hangup
+
+
+def _not_yet_the_shell(pid: int) -> bool:
+    """Whether process ``pid`` is still bubblewrap, not yet the phone's shell it execs (False once gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"bwrap\0")
+    except OSError:
+        return False
