@@ -195,19 +195,27 @@ def test_a_runner_killed_as_the_phone_goes_away_is_lost_and_a_crash_on_a_phone_t
     assert cell.status == "crashed" and "SIGKILL" in cell.reason, (cell.status, cell.reason)
 
 
-def test_a_phone_that_drops_for_a_second_mid_run_is_measured_on_and_left_clean(tmp_path, adb_server, phones,
-                                                                             model_dir):
-    """`adb disconnect` then `adb connect` a second later, during the first cell: the cell that was cut is lost,
-    the next is measured once the phone is back ("device not found" meanwhile is a phone reconnecting), and the
-    run leaves neither its lock nor its working folder.  On the code as it was, every remaining cell was lost at
-    once and the lock stayed."""
+def _two_cells_measuring(tmp_path, adb_server, phones, model_dir):
+    """A night of two cells (tiny.pte, tiny-b.pte) on a new simulated phone, measuring in the background, returned
+    once the first cell's measured run has begun (the next cell's runner then goes straight on): (server,
+    serial, the thread, its result)."""
     server, serial = phones()
     hold = write(server.phone.root / "data/local/tmp/hold", "")  # the first measured run waits while it is there
     plan = night(tmp_path, serial, adb_server.port, model_dir, "[ ! -e /data/local/tmp/hold ] || sleep 30",
                  builds=("tiny.pte", "tiny-b.pte"))
     run, result = in_background(lambda: measure(plan, tmp_path / "r.db"))
     assert until((server.phone.root / STARTED).exists), "the measured run never began"
-    hold.unlink()  # the next cell's runner goes straight on
+    hold.unlink()
+    return server, serial, run, result
+
+
+def test_a_phone_that_drops_for_a_second_mid_run_is_measured_on_and_left_clean(tmp_path, adb_server, phones,
+                                                                             model_dir):
+    """`adb disconnect` then `adb connect` a second later, during the first cell: the cell that was cut is lost,
+    the next is measured once the phone is back ("device not found" meanwhile is a phone reconnecting), and the
+    run leaves neither its lock nor its working folder.  On the code as it was, every remaining cell was lost at
+    once and the lock stayed."""
+    server, serial, run, result = _two_cells_measuring(tmp_path, adb_server, phones, model_dir)
     adb_server.adb("disconnect", serial)
     assert until(lambda: "not found" in adb_server.adb("-s", serial, "get-state").stderr, 10)
     assert "connected" in adb_server.adb("connect", serial).stdout
@@ -227,13 +235,7 @@ def test_a_phone_whose_every_command_ends_at_once_for_a_moment_is_opened_again_a
     (the simulated phone closes the connection on every command).  The cut cell is lost; the next cell's opening
     of the phone is tried again within the offline grace, and once the phone answers again it is measured.  On
     the code as it was, the reopening failed once and every remaining cell was lost about 2 s after the drop."""
-    server, serial = phones()
-    hold = write(server.phone.root / "data/local/tmp/hold", "")  # the first measured run waits while it is there
-    plan = night(tmp_path, serial, adb_server.port, model_dir, "[ ! -e /data/local/tmp/hold ] || sleep 30",
-                 builds=("tiny.pte", "tiny-b.pte"))
-    run, result = in_background(lambda: measure(plan, tmp_path / "r.db"))
-    assert until((server.phone.root / STARTED).exists), "the measured run never began"
-    hold.unlink()
+    server, serial, run, result = _two_cells_measuring(tmp_path, adb_server, phones, model_dir)
     server.phone.faults.vanish_after_commands = 0  # every command from now on: the connection closes
     server.go_offline(0)  # and the one the runner is on closes now
     threading.Timer(3.0, setattr, (server.phone.faults, "vanish_after_commands", None)).start()
