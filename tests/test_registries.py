@@ -127,7 +127,7 @@ def test_wildcard_entries_are_expanded_by_their_platform_everywhere_a_plan_names
     from harness.plan import expand_plan, load_plan
     from tests.helpers import chain_parts, copy_model
 
-    monkeypatch.setattr(android, "attached_serials", lambda port: ["127.0.0.1:7101", "R5CT"])
+    monkeypatch.setattr(android, "attached_states", lambda port: {"127.0.0.1:7101": "device", "R5CT": "device"})
     write(tmp_path / "devices.yaml", """
         devices:
           - {id: host, platform: host}

@@ -99,10 +99,11 @@ class AdbServer:
             connection.check_okay()
             return connection.read_string_block()
 
-    def online_serials(self) -> list[str]:
-        """Every phone the server lists in state 'device' (not offline, unauthorized or in recovery)."""
+    def states(self) -> dict[str, str]:
+        """Every phone the server lists, serial -> state ('device', 'offline', 'unauthorized', ...): `adb devices`,
+        one "SERIAL\tSTATE" line each."""
         lines = (line.split() for line in self.ask("host:devices").splitlines())
-        return [parts[0] for parts in lines if len(parts) >= 2 and parts[1] == "device"]
+        return {parts[0]: parts[1] for parts in lines if len(parts) >= 2}
 
     def phone(self, serial: str) -> "Phone":
         return Phone(self, serial)

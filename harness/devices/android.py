@@ -175,9 +175,9 @@ PUSH_IDLE_TIMEOUT_S = 60.0
 OFFLINE_GRACE_S = 10.0
 
 
-def attached_serials(adb_port: int = 5037) -> list[str]:
-    """Serials of every phone the adb server sees online (for ``serial: '*'`` in the inventory)."""
-    return adb_client(adb_port).online_serials()
+def attached_states(adb_port: int = 5037) -> dict[str, str]:
+    """Every phone the adb server on ``adb_port`` lists, serial -> state ('device' when online)."""
+    return adb_client(adb_port).states()
 
 
 def _serials_once_online(adb_port: int) -> tuple[list[str], int]:
@@ -186,22 +186,17 @@ def _serials_once_online(adb_port: int) -> tuple[list[str], int]:
     adb drops from its list for a moment between two attempts to reconnect is still waited for)."""
     deadline, offline = None, 0
     while True:
-        serials = attached_serials(adb_port)
+        states = attached_states(adb_port)  # one listing for both: online serials and how many offline
+        serials = [serial for serial, state in states.items() if state == "device"]
         if serials:
             return serials, 0
-        offline = _offline_count(adb_port) or offline
+        offline = sum(state == "offline" for state in states.values()) or offline
         if not offline:
             return [], 0
         deadline = deadline or time.monotonic() + OFFLINE_GRACE_S
         if time.monotonic() >= deadline:
             return [], offline
         time.sleep(0.25)
-
-
-def _offline_count(adb_port: int) -> int:
-    """How many phones the adb server lists as "offline" (`adb devices`: one "SERIAL\tSTATE" line each)."""
-    lines = (line.split() for line in adb_client(adb_port).ask("host:devices").splitlines())
-    return sum(1 for parts in lines if len(parts) >= 2 and parts[1] == "offline")
 
 
 def adb_client(adb_port: int) -> AdbServer:
